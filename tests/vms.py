@@ -1,0 +1,61 @@
+"""Run Python code on the two real MicroPython VMs.
+
+micropython32: the webassembly port under node, 32-bit (small ints below
+2**30, ticks wrap at 2**30): the faithful model of a Pico for the core.
+micropython: the unix port (64-bit), which runs the whole firmware.
+
+Neither is optional: if one is missing the test fails, because a test that
+did not run on MicroPython has not shown that the firmware works there.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MP_DIR = Path(__file__).resolve().parent / "mp"
+
+
+def micropython_cmd() -> str:
+    beside = Path(sys.executable).with_name("micropython")
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("micropython")
+    if not found:
+        raise RuntimeError("the micropython command is missing: run the tests through `make test`")
+    return found
+
+
+def run_unix(script: Path, cwd: Path = ROOT, timeout: float = 300) -> str:
+    """Run script on the MicroPython unix port, with firmware/ importable, in cwd."""
+    env = dict(os.environ, MICROPYPATH=f"{ROOT}:{script.parent}:.frozen")
+    proc = subprocess.run(
+        [micropython_cmd(), str(script)], capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout
+    )
+    if proc.returncode != 0:
+        raise AssertionError(f"micropython failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc.stdout
+
+
+def run_wasm32(script: Path, *extra: Path, timeout: float = 300) -> str:
+    """Run script on the 32-bit webassembly MicroPython (node), with firmware/
+    and the extra files (modules or data) in its working directory."""
+    node = shutil.which("node")
+    if not node:
+        raise RuntimeError("node is missing: the 32-bit MicroPython runs under node")
+    if not (ROOT / "node_modules" / "@micropython").exists():
+        raise RuntimeError("node_modules is missing: run the tests through `make test`")
+    proc = subprocess.run(
+        [node, str(MP_DIR / "run.mjs"), str(ROOT), str(script), *map(str, extra)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=timeout,
+    )
+    if proc.returncode != 0:
+        raise AssertionError(f"webassembly micropython failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc.stdout
