@@ -1,0 +1,368 @@
+# The wire codec: the one definition of the link protocol, used unchanged by
+# the firmware (MicroPython) and by the host tool (CPython), so the two sides
+# cannot drift apart.
+#
+# A frame, before encoding:
+#
+#   offset  size  field
+#   0       1     protocol version (PROTOCOL_VERSION)
+#   1       1     message type (a command, command | REPLY, or ERROR)
+#   2       2     sequence number, little-endian; a reply echoes its request's
+#   4       1     payload length L, 0..MAX_PAYLOAD
+#   5       L     payload: the message's fields, in the order of FIELDS
+#   5+L     4     CRC-32 (IEEE, as zlib.crc32) of bytes 0..5+L-1, little-endian
+#
+# On the wire each frame is COBS-encoded and ends with one 0x00 byte, so a
+# receiver finds the next frame after any garbage and never waits on a length
+# that was corrupted. Field types: B u8, H u16, I u32, s a string of at most
+# MAX_STRING UTF-8 bytes after a u8 length.
+#
+# The link path may allocate (it is not the dosing hot path), but every buffer
+# has a fixed bound: a frame longer than MAX_ENCODED is discarded unread.
+
+import binascii
+
+try:
+    from micropython import const
+except ImportError:  # CPython: const() is only a marker there
+
+    def const(x):
+        return x
+
+
+PROTOCOL_VERSION = const(1)
+MAX_PAYLOAD = const(240)
+MAX_STRING = const(100)
+_HEADER = const(5)
+_CRC = const(4)
+MAX_FRAME = const(249)  # _HEADER + MAX_PAYLOAD + _CRC
+MAX_ENCODED = const(251)  # COBS adds one byte per 254, plus one
+
+# Message types. A reply to command C has type C | REPLY.
+HELLO = const(0x01)  # who are you: versions, board, step volume
+STATUS = const(0x02)  # pump time, program, steps delivered
+SET_RATE = const(0x10)  # program a continuous rate, given with its unit
+STOP = const(0x11)  # stopped mode: no delivery
+SIM_ADVANCE = const(0x60)  # simulator only: run pump time forward
+SIM_STATE = const(0x61)  # simulator only: the physical model's view
+ERROR = const(0x7F)  # a refusal; echoes the request's sequence number
+REPLY = const(0x80)
+
+COMMAND_NAMES = {
+    HELLO: "hello",
+    STATUS: "status",
+    SET_RATE: "set-rate",
+    STOP: "stop",
+    SIM_ADVANCE: "sim-advance",
+    SIM_STATE: "sim-state",
+}
+
+# Error codes carried by ERROR.
+ERR_BAD_FRAME = const(1)  # checksum, length or encoding wrong: not acted on
+ERR_TOO_LONG = const(2)  # frame longer than MAX_ENCODED bytes
+ERR_BAD_VERSION = const(3)  # protocol version this pump does not speak
+ERR_UNKNOWN_COMMAND = const(4)
+ERR_MALFORMED = const(5)  # payload does not hold the command's fields
+ERR_BAD_VALUE = const(6)  # a field's value refused: range, unit, syntax
+ERR_NOT_SUPPORTED = const(7)  # known command this board does not offer
+ERR_INTERNAL = const(8)  # the pump failed to carry it out; nothing changed
+
+ERROR_NAMES = {
+    ERR_BAD_FRAME: "bad frame",
+    ERR_TOO_LONG: "frame too long",
+    ERR_BAD_VERSION: "bad protocol version",
+    ERR_UNKNOWN_COMMAND: "unknown command",
+    ERR_MALFORMED: "malformed",
+    ERR_BAD_VALUE: "bad value",
+    ERR_NOT_SUPPORTED: "not supported",
+    ERR_INTERNAL: "internal error",
+}
+
+# Mode codes in STATUS.
+MODE_STOPPED = const(0)
+MODE_CONTINUOUS = const(1)
+
+# Two-word counters (steps) travel as (hi, lo): value = hi * STEP_RADIX + lo.
+STEP_RADIX = const(536_870_912)  # 2**29, as in firmware/scheduler.py
+US_PER_MDAY = const(86_400_000)  # pump time travels as (mday, us)
+
+# Fields of each message: (request fields, reply fields), each (name, type).
+# Units are in the names; a rate is sent as text with its unit ("0.5 mL/day")
+# and the pump, the one authority on units, converts it.
+FIELDS = {
+    HELLO: (
+        (),
+        (
+            ("protocol", "B"),
+            ("firmware", "s"),
+            ("board", "s"),
+            ("platform", "s"),
+            ("step_volume_pl", "I"),
+            ("min_rate_nl_per_day", "I"),
+            ("max_rate_nl_per_day", "I"),
+        ),
+    ),
+    STATUS: (
+        (),
+        (
+            ("time_mday", "I"),
+            ("time_us", "I"),
+            ("mode", "B"),
+            ("rate_nl_per_day", "I"),
+            ("steps_hi", "I"),
+            ("steps_lo", "I"),
+            ("step_volume_pl", "I"),
+        ),
+    ),
+    SET_RATE: (
+        (("rate", "s"),),
+        (("rate_nl_per_day", "I"), ("rounded", "B"), ("effective_mday", "I"), ("effective_us", "I")),
+    ),
+    STOP: ((), (("effective_mday", "I"), ("effective_us", "I"))),
+    SIM_ADVANCE: (
+        (("seconds", "I"), ("microseconds", "I")),
+        (("target_mday", "I"), ("target_us", "I")),
+    ),
+    SIM_STATE: (
+        (),
+        (
+            ("motor_steps_hi", "I"),
+            ("motor_steps_lo", "I"),
+            ("true_step_volume_pl", "I"),
+            ("speed", "I"),
+        ),
+    ),
+    ERROR: (
+        (),
+        (("code", "B"), ("field", "s"), ("message", "s")),
+    ),
+}
+
+_SIZES = {"B": 1, "H": 2, "I": 4}
+
+
+class FrameError(Exception):
+    """A frame or payload the codec refuses; `code` is an ERR_* value."""
+
+    def __init__(self, code, message, seq=0):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.seq = seq
+
+
+# -- fields ------------------------------------------------------------------
+
+
+def encode_fields(fields, values):
+    """Pack values (in the order of fields) into a payload."""
+    out = bytearray()
+    for i in range(len(fields)):
+        name, kind = fields[i]
+        v = values[i]
+        if kind == "s":
+            raw = v.encode()
+            if len(raw) > MAX_STRING:
+                raise FrameError(ERR_MALFORMED, name + " is longer than %d bytes" % MAX_STRING)
+            out.append(len(raw))
+            out.extend(raw)
+        else:
+            size = _SIZES[kind]
+            if not 0 <= v < 1 << (8 * size):
+                raise FrameError(ERR_MALFORMED, "%s=%d does not fit %s" % (name, v, kind))
+            for _ in range(size):
+                out.append(v & 0xFF)
+                v >>= 8
+    if len(out) > MAX_PAYLOAD:
+        raise FrameError(ERR_MALFORMED, "payload longer than %d bytes" % MAX_PAYLOAD)
+    return bytes(out)
+
+
+def decode_fields(fields, payload):
+    """Unpack a payload into a list of values; FrameError if it does not fit."""
+    values = []
+    pos = 0
+    end = len(payload)
+    for name, kind in fields:
+        if kind == "s":
+            if pos >= end:
+                raise FrameError(ERR_MALFORMED, "missing field " + name)
+            n = payload[pos]
+            pos += 1
+            if pos + n > end:
+                raise FrameError(ERR_MALFORMED, "field %s is cut short" % name)
+            try:
+                values.append(bytes(payload[pos : pos + n]).decode())
+            except Exception:
+                raise FrameError(ERR_MALFORMED, "field %s is not UTF-8 text" % name)
+            pos += n
+        else:
+            size = _SIZES[kind]
+            if pos + size > end:
+                raise FrameError(ERR_MALFORMED, "missing field " + name)
+            v = 0
+            for k in range(size - 1, -1, -1):
+                v = (v << 8) | payload[pos + k]
+            values.append(v)
+            pos += size
+    if pos != end:
+        raise FrameError(ERR_MALFORMED, "%d unexpected bytes after the fields" % (end - pos))
+    return values
+
+
+def clip(text, max_bytes=MAX_STRING):
+    """Shorten text to at most max_bytes of UTF-8, never splitting a character."""
+    while len(text.encode()) > max_bytes:
+        text = text[:-1]
+    return text
+
+
+def request_fields(msg_type):
+    return FIELDS[msg_type][0]
+
+
+def reply_fields(msg_type):
+    """Fields of the reply to msg_type (or of ERROR itself)."""
+    return FIELDS[msg_type][1]
+
+
+# -- frames --------------------------------------------------------------------
+
+
+def _crc32(data):
+    return binascii.crc32(data) & 0xFFFFFFFF
+
+
+def encode_frame(msg_type, seq, payload=b""):
+    """Build one wire frame: COBS(header + payload + CRC) + 0x00."""
+    if len(payload) > MAX_PAYLOAD:
+        raise FrameError(ERR_MALFORMED, "payload longer than %d bytes" % MAX_PAYLOAD)
+    raw = bytearray(_HEADER + len(payload) + _CRC)
+    raw[0] = PROTOCOL_VERSION
+    raw[1] = msg_type
+    raw[2] = seq & 0xFF
+    raw[3] = (seq >> 8) & 0xFF
+    raw[4] = len(payload)
+    raw[_HEADER : _HEADER + len(payload)] = payload
+    crc = _crc32(memoryview(raw)[: _HEADER + len(payload)])
+    n = _HEADER + len(payload)
+    for k in range(_CRC):
+        raw[n + k] = (crc >> (8 * k)) & 0xFF
+    return cobs_encode(raw) + b"\x00"
+
+
+def decode_frame(raw):
+    """Check a COBS-decoded frame; return (msg_type, seq, payload).
+
+    Raises FrameError: ERR_BAD_FRAME for a wrong length or checksum (nothing
+    in it can be trusted, so seq is 0), ERR_BAD_VERSION for a protocol this
+    pump does not speak (seq is kept so the sender can match the refusal).
+    """
+    n = len(raw)
+    if n < _HEADER + _CRC:
+        raise FrameError(ERR_BAD_FRAME, "frame of %d bytes is shorter than a header" % n)
+    length = raw[4]
+    if length > MAX_PAYLOAD or n != _HEADER + length + _CRC:
+        raise FrameError(ERR_BAD_FRAME, "frame length %d does not match its header" % n)
+    body = _HEADER + length
+    crc = raw[body] | raw[body + 1] << 8 | raw[body + 2] << 16 | raw[body + 3] << 24
+    if crc != _crc32(memoryview(raw)[:body]):
+        raise FrameError(ERR_BAD_FRAME, "checksum mismatch")
+    seq = raw[2] | raw[3] << 8
+    if raw[0] != PROTOCOL_VERSION:
+        raise FrameError(
+            ERR_BAD_VERSION,
+            "protocol version %d is not supported; this side speaks %d" % (raw[0], PROTOCOL_VERSION),
+            seq,
+        )
+    return raw[1], seq, bytes(raw[_HEADER:body])
+
+
+def cobs_encode(data):
+    """Consistent Overhead Byte Stuffing: the result holds no 0x00 byte."""
+    out = bytearray(len(data) + len(data) // 254 + 1)
+    code_pos = 0
+    code = 1
+    o = 1
+    for b in data:
+        if b:
+            out[o] = b
+            o += 1
+            code += 1
+        if not b or code == 0xFF:
+            out[code_pos] = code
+            code_pos = o
+            o += 1
+            code = 1
+    out[code_pos] = code
+    return bytes(out[:o])
+
+
+def cobs_decode(data, n):
+    """Decode the first n bytes of data; return a bytearray, or None if invalid."""
+    out = bytearray(n)
+    i = 0
+    o = 0
+    while i < n:
+        code = data[i]  # 1 + the number of data bytes before the next zero
+        if code == 0:
+            return None
+        i += 1
+        end = i + code - 1
+        if end > n:
+            return None
+        while i < end:
+            b = data[i]
+            if b == 0:
+                return None
+            out[o] = b
+            o += 1
+            i += 1
+        if code < 0xFF and i < n:
+            out[o] = 0
+            o += 1
+    return out[:o]
+
+
+class FrameDecoder:
+    """Collects bytes into frames, with a fixed buffer; shared by both sides.
+
+    feed(byte) returns True when a delimiter ends a frame; then frame()
+    returns (msg_type, seq, payload) or raises FrameError. Runs of
+    delimiters are ignored, so a sender may start with 0x00 to flush
+    whatever garbage the receiver holds.
+    """
+
+    def __init__(self):
+        self._buf = bytearray(MAX_ENCODED)
+        self._n = 0
+        self._overflow = False
+        self._ready = 0  # length of the completed frame, or -1 if too long
+
+    def feed(self, byte):
+        if byte:
+            if self._n < MAX_ENCODED:
+                self._buf[self._n] = byte
+                self._n += 1
+            else:
+                self._overflow = True
+            return False
+        if self._overflow:
+            self._ready = -1
+        elif self._n:
+            self._ready = self._n
+        else:
+            return False  # an empty frame: just a delimiter
+        self._n = 0
+        self._overflow = False
+        return True
+
+    def frame(self):
+        n = self._ready
+        self._ready = 0
+        if n < 0:
+            raise FrameError(ERR_TOO_LONG, "frame longer than %d bytes was discarded" % MAX_ENCODED)
+        raw = cobs_decode(self._buf, n)
+        if raw is None:
+            raise FrameError(ERR_BAD_FRAME, "invalid COBS encoding")
+        return decode_frame(raw)
