@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import scenarios
+from oracle import ExactPrescription
 from vms import MP_DIR, ROOT, run_unix, run_wasm32
 
 RUNNER = MP_DIR / "scenario_runner.py"
@@ -71,3 +72,14 @@ def test_core_exact_on_32bit_micropython_under_heap_lock(suite):
 def test_core_exact_on_unix_port_under_heap_lock(suite):
     cases, folder = suite
     assert_exact(cases, run_unix(RUNNER, cwd=folder), expect_heap_lock=True)
+
+
+@pytest.mark.micropython
+def test_firmware_tick_on_the_sim_board_allocates_nothing():
+    out = run_unix(MP_DIR / "app_tick_heaplock.py").split()
+    steps, motor_steps, total_us, faults, waited = int(out[0]), int(out[1]), int(out[2]), int(out[3]), out[4]
+    assert total_us == sum(997 + (i & 7) for i in range(300_000))  # about 300 s, past the first wrap
+    exact = ExactPrescription(52_083)  # the sim board's calibrated step
+    exact.set_rate(0, 240_000_000)
+    assert steps == motor_steps == exact.steps_at(total_us) > 16_000
+    assert faults == 0 and waited == "True"

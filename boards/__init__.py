@@ -1,0 +1,1 @@
+# One small file per board: pin map, which drivers, and constants.

@@ -1,0 +1,13 @@
+# Hardware abstraction: the only layer that touches the board (`machine`,
+# `rp2`, stdio). Each driver offers a small interface the firmware core uses:
+#
+#   clock   ticks_us() -> int            wrapping tick counter, like time.ticks_us
+#           ticks_diff(a, b) -> int      signed difference, valid within 2**29
+#           async sleep_us(us)           wait up to us microseconds of pump time
+#           wake()                       end a running sleep_us early (program changed)
+#   motor   step(n)                      issue n steps (n >= 0)
+#   serial  async read_byte() -> int     next byte from the host, waiting for it
+#           read_ready() -> int          next byte if one is waiting, else -1
+#           write(data)                  send bytes to the host
+#
+# sim/ holds physical models of the same parts for the simulated board.

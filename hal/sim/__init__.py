@@ -1,0 +1,3 @@
+# Simulated parts: a virtual clock and a stepper model, used by boards/sim.py.
+# They run on the MicroPython unix port (a 64-bit host); the firmware they
+# serve is the same code that runs on a Pico.

@@ -1,0 +1,23 @@
+# The firmware's whole per-tick path on the sim board (clock driver, timebase,
+# scheduler, motor driver) with the heap locked: it must not allocate.
+import micropython
+
+import boards.sim as board
+from firmware.app import PumpApp
+
+hw = board.make({})
+app = PumpApp(board, hw)
+app.set_rate(240_000_000)  # 10 mL/h: a step every 3.6 ms
+clock = hw.clock
+sched = app.sched
+tb = app.timebase
+waits = 0
+micropython.heap_lock()
+try:
+    for i in range(300_000):
+        clock.advance(997 + (i & 7))  # uneven ticks, through a few wraps
+        app.tick()
+        waits += sched.us_until_due(tb.mday, tb.us, 1_000_000)
+finally:
+    micropython.heap_unlock()
+print(sched.steps(), hw.motor.steps_lo, tb.total_us(), tb.faults, waits > 0)
