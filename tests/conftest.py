@@ -8,3 +8,26 @@ from hypothesis import HealthCheck, settings
 settings.register_profile("default", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("long", max_examples=20_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("PUMP_TEST_PROFILE", "default"))
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def sim():
+    """The real firmware on the MicroPython unix port, behind a pty."""
+    from pumpctl.sim import Simulator
+
+    simulator = Simulator().start()
+    yield simulator
+    alive = simulator.running()
+    simulator.stop()
+    assert alive, "the firmware died during the test:\n" + simulator.stderr_text()
+
+
+@pytest.fixture
+def pump(sim):
+    """A host connection to the simulated pump, through pyserial."""
+    from pumpctl import Pump
+
+    with Pump(sim.port) as connection:
+        yield connection

@@ -1,0 +1,47 @@
+# The two commands a new user needs (see README.md):
+#   make demo   run the firmware on the simulator and dose 24 h of morphine
+#   make test   run the whole test suite
+# Both create .venv and node_modules themselves, with pinned versions.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY_STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
+
+.PHONY: all setup demo test test-long test-mp test-mp32 clean
+
+all: test
+
+setup: $(PY_STAMP) $(NODE_STAMP)
+
+$(PY_STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -r requirements.txt
+	$(PIP) install --no-deps --no-build-isolation -e .
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+demo: setup
+	$(BIN)/pumpctl demo
+
+test: setup
+	$(BIN)/python -m pytest
+
+# Only the tests that run firmware on one MicroPython VM.
+test-mp: setup
+	$(BIN)/python -m pytest -m micropython
+
+test-mp32: setup
+	$(BIN)/python -m pytest -m micropython32
+
+# The default suite plus the long property runs.
+test-long: setup
+	PUMP_TEST_PROFILE=long $(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache .hypothesis

