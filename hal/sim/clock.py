@@ -9,9 +9,9 @@
 #            one motor step to the next. Deterministic: what the tests use.
 #   speed N  time follows the wall clock times N; grants jump ahead on top.
 
+import asyncio
 import time
 
-import asyncio
 from micropython import const
 
 _TICKS_MASK = const(0x3FFFFFFF)  # ticks_us() wraps at 2**30, as on a Pico
@@ -28,9 +28,12 @@ class SimClock:
         self.total_us = 0  # virtual microseconds since boot (64-bit host)
         self.granted_us = 0  # time granted by the host and not yet run
         self._ticks = START_TICKS
+        self._real_last = time.ticks_us()  # wall clock already folded in (speed N)
         self._wake = asyncio.Event()  # set by grant() and wake()
 
     def ticks_us(self):
+        if self.speed:
+            self._follow_wall_clock()
         return self._ticks
 
     def ticks_diff(self, a, b):
@@ -50,12 +53,20 @@ class SimClock:
         self._ticks = (self._ticks + us) & _TICKS_MASK
         self.total_us += us
 
+    def _follow_wall_clock(self):
+        now = time.ticks_us()
+        jump = time.ticks_diff(now, self._real_last) * self.speed
+        self._real_last = now
+        # The firmware reads the clock at least every MAX_SLEEP_US of pump
+        # time; a longer gap (a stopped process) is dropped, not misread.
+        self.advance(jump if jump < MAX_JUMP_US else MAX_JUMP_US)
+
     async def sleep_us(self, us):
         """Let up to us microseconds of virtual time pass (us <= MAX_JUMP_US).
 
         With time granted, jump straight to the wake-up time. Otherwise, at
-        speed 0 wait for a grant or wake(); at speed N follow the wall clock
-        until then or until wake().
+        speed 0 wait for a grant or wake(); at speed N wait us / N of wall
+        clock time (pump time follows the wall clock by itself) or wake().
         """
         if self.granted_us:
             step = us if us < self.granted_us else self.granted_us
@@ -70,11 +81,8 @@ class SimClock:
         if not self.speed:
             await self._wake.wait()
             return
-        t0 = time.ticks_us()
         real_ms = us // (1000 * self.speed)
         try:
             await asyncio.wait_for_ms(self._wake.wait(), real_ms if real_ms > 0 else 1)
         except asyncio.TimeoutError:
             pass
-        jump = time.ticks_diff(time.ticks_us(), t0) * self.speed
-        self.advance(jump if jump < MAX_JUMP_US else MAX_JUMP_US)
