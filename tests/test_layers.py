@@ -1,0 +1,63 @@
+"""The layers stay clean: imports go boards -> hal -> firmware, only hal/
+touches the hardware, the core does no I/O, and the host reaches into the
+firmware only through the shared wire codec."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+HARDWARE = {"machine", "rp2", "esp32", "network", "bluetooth"}
+IO = HARDWARE | {"sys", "os", "select", "socket", "time", "asyncio", "io", "termios"}
+# The pure core: integer maths, parsing and encoding, no I/O at all.
+CORE = ["scheduler", "timebase", "units", "codec", "errors", "link"]
+
+
+def imports(path):
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def top(names):
+    return {n.split(".")[0] for n in names}
+
+
+def py_files(folder):
+    return sorted((ROOT / folder).rglob("*.py"))
+
+
+@pytest.mark.parametrize("folder", ["firmware", "boards", "host"])
+def test_only_hal_touches_the_hardware(folder):
+    for path in py_files(folder):
+        assert not top(imports(path)) & HARDWARE, f"{path.relative_to(ROOT)} imports hardware modules"
+
+
+@pytest.mark.parametrize("module", CORE)
+def test_the_firmware_core_does_no_io(module):
+    found = top(imports(ROOT / "firmware" / f"{module}.py"))
+    assert not found & IO, f"firmware/{module}.py imports {found & IO}"
+    assert not found & {"hal", "boards"}
+
+
+def test_firmware_imports_no_driver_except_where_main_boots_a_board():
+    for path in py_files("firmware"):
+        if path.name != "main.py":
+            assert not top(imports(path)) & {"hal", "boards"}, path.name
+
+
+def test_hal_does_not_depend_on_boards():
+    for path in py_files("hal"):
+        assert "boards" not in top(imports(path)), path.name
+
+
+def test_the_host_uses_only_the_shared_codec_from_the_firmware():
+    for path in py_files("host"):
+        for name in imports(path):
+            if name.split(".")[0] in {"firmware", "hal", "boards"}:
+                assert name in {"firmware", "firmware.codec"}, f"{path.name} imports {name}"
