@@ -10,12 +10,12 @@
 #
 # Only the board file and hal/ know what hardware this is.
 
+import asyncio
 import sys
 
-import asyncio
 from firmware import codec
-from firmware.link import Link
 from firmware.errors import Refusal
+from firmware.link import Link
 from firmware.scheduler import MAX_RATE_NL_PER_DAY, MIN_RATE_NL_PER_DAY, DoseScheduler
 from firmware.timebase import MAX_ADVANCE_US, US_PER_MDAY, Timebase
 from firmware.units import parse_rate

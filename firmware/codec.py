@@ -194,7 +194,7 @@ def decode_fields(fields, payload):
             try:
                 values.append(bytes(payload[pos : pos + n]).decode())
             except Exception:
-                raise FrameError(ERR_MALFORMED, "field %s is not UTF-8 text" % name)
+                raise FrameError(ERR_MALFORMED, "field %s is not UTF-8 text" % name) from None
             pos += n
         else:
             size = _SIZES[kind]

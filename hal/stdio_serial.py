@@ -6,11 +6,11 @@
 # asyncio, and one byte is read at a time because a larger read blocks until
 # the whole buffer is full.
 
+import asyncio
+import select
 import sys
 
-import asyncio
 import micropython
-import select
 
 
 class StdioSerial:

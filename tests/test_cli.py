@@ -9,7 +9,6 @@ import tty
 from pathlib import Path
 
 import pytest
-
 from pumpctl import Pump
 
 PUMPCTL = str(Path(sys.executable).with_name("pumpctl"))

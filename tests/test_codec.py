@@ -33,7 +33,7 @@ def test_cobs_round_trip_has_no_zero_bytes(data):
 
 def _values_for(fields, draw):
     values = []
-    for name, kind in fields:
+    for _name, kind in fields:
         if kind == "s":
             values.append(draw(st.text(max_size=30)))
         else:

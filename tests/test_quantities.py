@@ -1,7 +1,6 @@
 """What pumpctl prints is exactly what the pump holds: no float rounding."""
 
 import pytest
-
 from pumpctl import quantities as q
 
 

@@ -10,6 +10,7 @@ import random
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from oracle import ExactPrescription
 
 from firmware.scheduler import (
     MAX_RATE_NL_PER_DAY,
@@ -21,7 +22,6 @@ from firmware.scheduler import (
     DoseScheduler,
 )
 from firmware.timebase import MAX_ADVANCE_US, Timebase
-from oracle import ExactPrescription
 
 SMALL_INT_MIN, SMALL_INT_MAX = -(2**30), 2**30 - 1  # a 32-bit port's small ints
 TEN_YEARS_US = 3653 * 86_400 * 10**6

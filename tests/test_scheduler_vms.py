@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 import scenarios
 from oracle import ExactPrescription
 from vms import MP_DIR, ROOT, run_unix, run_wasm32
@@ -36,9 +35,9 @@ def assert_exact(cases, output, expect_heap_lock):
     heap_lock_works, results = scenarios.parse_output(output)
     assert heap_lock_works == expect_heap_lock
     assert len(results) == len(cases)
-    for i, (case, (faults, checks)) in enumerate(zip(cases, results)):
+    for i, (case, (faults, checks)) in enumerate(zip(cases, results, strict=True)):
         assert faults == 0, f"scenario {i}: the timebase refused a tick"
-        for (got, t_us), (owed, t_owed) in zip(checks, case.expected):
+        for (got, t_us), (owed, t_owed) in zip(checks, case.expected, strict=True):
             assert t_us == t_owed, f"scenario {i}: pump time {t_us} us, expected {t_owed}"
             assert got == owed, f"scenario {i} at {t_us} us: {got} steps issued, exact model owes {owed}"
 

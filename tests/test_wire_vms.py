@@ -6,10 +6,9 @@ import subprocess
 import sys
 
 import pytest
+from vms import MP_DIR, ROOT, run_unix, run_wasm32
 
 from firmware import codec
-
-from vms import MP_DIR, ROOT, run_unix, run_wasm32
 
 SCRIPT = MP_DIR / "wire_vectors.py"
 

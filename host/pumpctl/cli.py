@@ -48,6 +48,13 @@ def _port(args) -> str:
     return args.port
 
 
+def _duration_us(text: str) -> int:
+    try:
+        return quantities.parse_duration_us(text)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
 def _print(args, human: str, data: dict) -> None:
     if args.json:
         print(json.dumps(data, indent=2))
@@ -92,10 +99,7 @@ def cmd_stop(args) -> int:
 
 
 def cmd_advance(args) -> int:
-    try:
-        duration_us = quantities.parse_duration_us(args.duration)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
+    duration_us = _duration_us(args.duration)
     with Pump(_port(args), timeout=args.timeout) as pump:
         st = pump.sim_advance(duration_us)
     human = f"pump time now {quantities.duration(st.time_us)}; delivered {quantities.volume(st.delivered_pl)}"
@@ -126,10 +130,7 @@ def cmd_sim(args) -> int:
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
-    try:
-        duration_us = quantities.parse_duration_us(args.duration)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
+    duration_us = _duration_us(args.duration)
     return run_demo(args.rate, duration_us, args.drug, args.concentration, timeout=args.timeout)
 
 

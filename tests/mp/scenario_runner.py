@@ -54,7 +54,7 @@ def heap_lock_works():
     caught = False
     lock()
     try:
-        x = [1, 2, 3]  # allocates: must raise under the lock
+        _ = [1, 2, 3]  # allocates: must raise under the lock
     except MemoryError:
         caught = True
     finally:

@@ -16,7 +16,7 @@ for msg_type in sorted(codec.FIELDS):
     for is_reply in (False, True):
         fields = codec.reply_fields(msg_type) if is_reply else codec.request_fields(msg_type)
         values = []
-        for i, (name, kind) in enumerate(fields):
+        for i, (_name, kind) in enumerate(fields):
             if kind == "s":
                 values.append("v%d µL" % i)
             else:
