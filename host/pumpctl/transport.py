@@ -10,11 +10,6 @@ from firmware import codec
 
 from .errors import LinkError, NoReply, PumpRefused
 
-# How long to keep waiting for the real reply after the pump reports a
-# corrupt frame that may have been line noise before our request.
-_BAD_FRAME_GRACE_S = 0.2
-
-
 class SerialTransport:
     """One open serial port and the request/reply exchange over it.
 
@@ -106,9 +101,9 @@ class SerialTransport:
                     raise refusal
                 if got_seq == 0 and bad_frame is None:
                     # The pump could not read some frame: ours, or noise
-                    # before it. Wait briefly for a real reply to decide.
+                    # before it. Only our reply failing to come says which,
+                    # so keep waiting; if none comes, this is the reason.
                     bad_frame = refusal
-                    deadline = min(deadline, time.monotonic() + _BAD_FRAME_GRACE_S)
                 continue
             if got_seq != seq:
                 continue  # a late reply to an abandoned request
