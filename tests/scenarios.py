@@ -46,6 +46,11 @@ class Scenario:
             self.events += [0, step]
             self.now_us += step
 
+    def advance_long(self, count: int) -> None:
+        """count ticks of the longest a Pico can measure, in one event."""
+        self.events += [3, count]
+        self.now_us += count * MAX_ADVANCE
+
     def set_rate(self, rate: int) -> None:
         self.oracle.set_rate(self.now_us, rate)
         self.events += [1, rate]
@@ -127,6 +132,20 @@ def slow_longer_than_wrap() -> Scenario:
     return s
 
 
+def ten_years() -> Scenario:
+    """Ten years without a restart, ticking as slowly as a Pico may: 0.1 mL/day
+    in 10 uL steps, a check every year and at the last steps."""
+    s = Scenario(MAX_STEP, start_us=0, start_ticks=TICKS_WRAP - 3)
+    s.set_rate(100_000)
+    year_ticks = 365 * 86_400 * 10**6 // MAX_ADVANCE
+    for _ in range(10):
+        s.advance_long(year_ticks)
+        s.check()
+    end = s.now_us + 10 * 86_400 * 10**6
+    s.check_around_next_steps(3, end)
+    return s
+
+
 def rate_changes(seed: int) -> Scenario:
     """Random rates (with stops) and durations, from a random point in ten years."""
     rng = random.Random(seed)
@@ -146,4 +165,4 @@ def rate_changes(seed: int) -> Scenario:
 
 
 def suite(random_count: int) -> list[Scenario]:
-    return [wrap_fast(), slow_longer_than_wrap()] + [rate_changes(seed) for seed in range(random_count)]
+    return [wrap_fast(), slow_longer_than_wrap(), ten_years()] + [rate_changes(seed) for seed in range(random_count)]

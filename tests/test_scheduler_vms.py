@@ -50,6 +50,9 @@ def test_the_scenarios_cover_what_they_claim(suite):
     interval_us = scenarios.MAX_STEP * scenarios.US_PER_MDAY // scenarios.MIN_RATE
     assert interval_us > scenarios.TICKS_WRAP  # steps further apart than the wrap
     assert slow.expected[-1][0] == 3
+    decade = cases[2]
+    assert decade.now_us >= 10 * 365 * 86_400 * 10**6
+    assert decade.expected[-1][0] > 36_000  # 3.65 L at 10 uL a step
 
 
 def test_core_exact_on_cpython(suite):

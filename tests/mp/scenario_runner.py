@@ -12,6 +12,7 @@
 #   0 ADVANCE arg us (0..2**29-1): move ticks, advance time, poll
 #   1 RATE    arg nL/day: set_rate now
 #   2 CHECK   arg index: record steps_hi, steps_lo, mday, us
+#   3 LONG    arg n: n ADVANCEs of 2**29-1 us each (years in a few words)
 # Prints "heap_lock <works>" once, then per scenario one line of numbers:
 #   timebase faults, then 4 numbers per check.
 import array
@@ -77,6 +78,13 @@ def run(sched, tb, ticks, words, start, end, out):
                 sched.poll(tb.mday, tb.us)
             elif op == 1:
                 sched.set_rate(tb.mday, tb.us, arg)
+            elif op == 3:
+                while arg > 0:
+                    new = ticks_add(ticks, 0x1FFFFFFF)
+                    tb.advance(ticks_diff(new, ticks))
+                    ticks = new
+                    sched.poll(tb.mday, tb.us)
+                    arg -= 1
             else:
                 k = arg * 4
                 out[k] = sched.steps_hi
