@@ -22,6 +22,11 @@
 
 import binascii
 
+# Re-exported for the host: steps travel as (hi, lo) words of STEP_RADIX and
+# pump time as (mday, us) with US_PER_MDAY microseconds to a milliday.
+from firmware.scheduler import STEP_RADIX as STEP_RADIX
+from firmware.scheduler import US_PER_MDAY as US_PER_MDAY
+
 try:
     from micropython import const
 except ImportError:  # CPython: const() is only a marker there
@@ -82,9 +87,6 @@ ERROR_NAMES = {
 MODE_STOPPED = const(0)
 MODE_CONTINUOUS = const(1)
 
-# Two-word counters (steps) travel as (hi, lo): value = hi * STEP_RADIX + lo.
-STEP_RADIX = const(536_870_912)  # 2**29, as in firmware/scheduler.py
-US_PER_MDAY = const(86_400_000)  # pump time travels as (mday, us)
 
 # Fields of each message: (request fields, reply fields), each (name, type).
 # Units are in the names; a rate is sent as text with its unit ("0.5 mL/day")

@@ -40,7 +40,9 @@ except ImportError:  # CPython: const() is only a marker there
         return x
 
 
-US_PER_MDAY = const(86_400_000)  # us per milliday; also u per pL (< 2**27)
+# us per milliday; also u per pL (< 2**27). The same as timebase.US_PER_MDAY,
+# defined here too because MicroPython inlines a const() only in its module.
+US_PER_MDAY = const(86_400_000)
 
 # The range the product supports, and the bounds every proof below relies on.
 MIN_RATE_NL_PER_DAY = const(1_000)  # 1 uL/day

@@ -1,8 +1,7 @@
 """The wire codec: framing, checksum, fields, and what it refuses."""
 
-import zlib
-
 import pytest
+from frames import raw_frame
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -83,13 +82,6 @@ def test_garbage_before_a_frame_costs_only_the_garbage():
     results = feed_all(b"hello pump\r\n\x00" + good)
     assert isinstance(results[0], FrameError)
     assert results[1] == (codec.HELLO, 3, b"")
-
-
-def raw_frame(version, msg_type, seq, payload=b""):
-    """A frame with any header, correct length and checksum, COBS-encoded."""
-    body = bytes([version, msg_type, seq & 0xFF, seq >> 8, len(payload)]) + payload
-    crc = zlib.crc32(body).to_bytes(4, "little")
-    return codec.cobs_encode(body + crc) + b"\x00"
 
 
 def test_raw_frame_matches_the_codec():

@@ -3,6 +3,7 @@ the host over a pty through pyserial. Delivered volume is checked against the
 exact prescription at every status read."""
 
 import pytest
+from frames import raw_frame
 from oracle import ExactPrescription
 from pumpctl import Pump, PumpRefused
 
@@ -105,13 +106,6 @@ def test_the_host_can_leave_and_come_back_while_the_pump_doses(sim):
 
 
 # -- bad input: each gets a clear error reply and the program is kept -----
-
-
-def raw_frame(version, msg_type, seq, payload=b""):
-    import zlib
-
-    body = bytes([version, msg_type, seq & 0xFF, seq >> 8, len(payload)]) + payload
-    return codec.cobs_encode(body + zlib.crc32(body).to_bytes(4, "little")) + b"\x00"
 
 
 def flip_a_bit(frame, index):

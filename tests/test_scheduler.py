@@ -183,6 +183,14 @@ def test_timebase_accumulates_wrapping_ticks_into_exact_time():
     assert tb.faults == 0
 
 
+def test_the_millidays_of_timebase_scheduler_and_wire_are_one_unit():
+    # Each module keeps its own const() so MicroPython inlines it on the hot path.
+    from firmware import codec, timebase
+
+    assert timebase.US_PER_MDAY == US_PER_MDAY == codec.US_PER_MDAY == 86_400 * 1000
+    assert codec.STEP_RADIX == STEP_RADIX
+
+
 @pytest.mark.parametrize("bad", [-1, MAX_ADVANCE_US + 1])
 def test_timebase_counts_a_misbehaving_tick_source_as_a_fault_and_does_not_jump(bad):
     tb = Timebase()

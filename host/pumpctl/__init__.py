@@ -6,7 +6,7 @@
 """
 
 from .client import Pump, PumpInfo, RateSet, SimState, Status, expected_steps
-from .errors import LinkError, NoReply, PumpError, PumpRefused, SimulatorError
+from .errors import LinkError, NoReply, PumpError, PumpRefused, SimulatorError, UsageError
 from .sim import Simulator
 
 __version__ = "0.1.0"
@@ -23,5 +23,6 @@ __all__ = [
     "Simulator",
     "SimulatorError",
     "Status",
+    "UsageError",
     "expected_steps",
 ]

@@ -17,7 +17,7 @@ from dataclasses import asdict
 
 from . import quantities
 from .client import Pump
-from .errors import LinkError, PumpRefused, SimulatorError
+from .errors import LinkError, PumpRefused, SimulatorError, UsageError
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
@@ -36,10 +36,6 @@ EPILOG = """examples:
 The port is a device path or a pyserial URL (socket://host:port); set
 PUMPCTL_PORT to avoid repeating it.
 """
-
-
-class UsageError(Exception):
-    pass
 
 
 def _port(args) -> str:

@@ -71,13 +71,13 @@ class SimState:
         return self.motor_steps * self.true_step_volume_pl
 
 
-def expected_steps(rate_nl_per_day: int, duration_us: int, step_volume_pl: int, start_fraction_pl: int = 0) -> int:
+def expected_steps(rate_nl_per_day: int, duration_us: int, step_volume_pl: int) -> int:
     """Steps a pump owes after running a rate for a duration from a step boundary.
 
     Exact: floor(volume / step), with volume = rate * duration in pL
     (a rate of r nL/day is r pL per 86.4 s).
     """
-    volume_pl = Fraction(rate_nl_per_day * duration_us, US_PER_MDAY) + start_fraction_pl
+    volume_pl = Fraction(rate_nl_per_day * duration_us, US_PER_MDAY)
     return volume_pl.numerator // (volume_pl.denominator * step_volume_pl)
 
 

@@ -14,6 +14,7 @@ from fractions import Fraction
 
 from . import quantities
 from .client import US_PER_MDAY, Pump, expected_steps
+from .errors import UsageError
 from .sim import Simulator
 
 _CONCENTRATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(mg|mcg|ug)\s*/\s*mL\s*$", re.IGNORECASE)
@@ -39,8 +40,6 @@ def run_demo(rate: str, duration_us: int, drug: str, concentration: str, timeout
     try:
         per_ml, dose_unit = parse_concentration(concentration)
     except ValueError as e:
-        from .cli import UsageError
-
         raise UsageError(str(e)) from None
 
     def say(line: str = "") -> None:

@@ -31,5 +31,9 @@ class PumpRefused(PumpError):
         super().__init__(f"pump refused{where}: {reason}")
 
 
+class UsageError(PumpError):
+    """The caller asked for something unclear: a bad duration, no port."""
+
+
 class SimulatorError(PumpError):
     """The simulated pump could not be started or stopped."""

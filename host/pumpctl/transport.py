@@ -10,6 +10,7 @@ from firmware import codec
 
 from .errors import LinkError, NoReply, PumpRefused
 
+
 class SerialTransport:
     """One open serial port and the request/reply exchange over it.
 

@@ -1,0 +1,11 @@
+"""Frames built by hand, to send the pump what the codec never would."""
+
+import zlib
+
+from firmware import codec
+
+
+def raw_frame(version, msg_type, seq, payload=b""):
+    """A frame with any header, a correct length and checksum, COBS-encoded."""
+    body = bytes([version, msg_type, seq & 0xFF, seq >> 8, len(payload)]) + payload
+    return codec.cobs_encode(body + zlib.crc32(body).to_bytes(4, "little")) + b"\x00"
