@@ -30,11 +30,20 @@ def micropython_cmd() -> str:
     return found
 
 
-def run_unix(script: Path, cwd: Path = ROOT, timeout: float = 300) -> str:
-    """Run script on the MicroPython unix port, with firmware/ importable, in cwd."""
+def run_unix(script: Path, cwd: Path = ROOT, timeout: float = 300, heap: str = "64M") -> str:
+    """Run script on the MicroPython unix port, with firmware/ importable, in cwd.
+
+    The heap is the test harness's (scenario files are megabytes), not a
+    measure of the firmware, which the simulator runs in a board-sized heap.
+    """
     env = dict(os.environ, MICROPYPATH=f"{ROOT}:{script.parent}:.frozen")
     proc = subprocess.run(
-        [micropython_cmd(), str(script)], capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout
+        [micropython_cmd(), "-X", f"heapsize={heap}", str(script)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=timeout,
     )
     if proc.returncode != 0:
         raise AssertionError(f"micropython failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
