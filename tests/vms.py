@@ -13,21 +13,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
+
+from pumpctl.sim import find_micropython  # fails the test, with how to install it, if missing
 
 ROOT = Path(__file__).resolve().parent.parent
 MP_DIR = Path(__file__).resolve().parent / "mp"
-
-
-def micropython_cmd() -> str:
-    beside = Path(sys.executable).with_name("micropython")
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("micropython")
-    if not found:
-        raise RuntimeError("the micropython command is missing: run the tests through `make test`")
-    return found
 
 
 def run_unix(script: Path, cwd: Path = ROOT, timeout: float = 300, heap: str = "64M") -> str:
@@ -38,7 +29,7 @@ def run_unix(script: Path, cwd: Path = ROOT, timeout: float = 300, heap: str = "
     """
     env = dict(os.environ, MICROPYPATH=f"{ROOT}:{script.parent}:.frozen")
     proc = subprocess.run(
-        [micropython_cmd(), "-X", f"heapsize={heap}", str(script)],
+        [find_micropython(), "-X", f"heapsize={heap}", str(script)],
         capture_output=True,
         text=True,
         env=env,

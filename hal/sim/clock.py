@@ -25,7 +25,6 @@ class SimClock:
         if speed < 0:
             raise ValueError("speed must be 0 (manual) or a positive factor")
         self.speed = speed
-        self.total_us = 0  # virtual microseconds since boot (64-bit host)
         self.granted_us = 0  # time granted by the host and not yet run
         self._ticks = START_TICKS
         self._real_last = time.ticks_us()  # wall clock already folded in (speed N)
@@ -51,7 +50,6 @@ class SimClock:
     def advance(self, us):
         """Move virtual time forward now by us (0 <= us <= MAX_JUMP_US)."""
         self._ticks = (self._ticks + us) & _TICKS_MASK
-        self.total_us += us
 
     def _follow_wall_clock(self):
         now = time.ticks_us()
