@@ -17,13 +17,15 @@ from dataclasses import asdict
 
 from . import quantities
 from .client import Pump
-from .errors import LinkError, PumpRefused, SimulatorError, UsageError
+from .errors import LinkError, PumpError, PumpRefused, SimulatorError, UsageError
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
 EXIT_LINK = 3
 EXIT_SIM = 4
+
+_EXIT_CODES = ((UsageError, EXIT_USAGE), (PumpRefused, EXIT_REFUSED), (LinkError, EXIT_LINK), (SimulatorError, EXIT_SIM))
 
 EPILOG = """examples:
   pumpctl demo                                 dose 24 h of morphine on the simulator
@@ -51,6 +53,10 @@ def _duration_us(text: str) -> int:
         raise UsageError(str(e)) from None
 
 
+def _status_data(st) -> dict:
+    return dict(asdict(st), delivered_pl=st.delivered_pl)
+
+
 def _print(args, human: str, data: dict) -> None:
     if args.json:
         print(json.dumps(data, indent=2))
@@ -71,7 +77,7 @@ def cmd_status(args) -> int:
             f"({st.steps} steps of {quantities.volume(st.step_volume_pl)})",
         ]
     )
-    _print(args, human, dict(asdict(st), delivered_pl=st.delivered_pl))
+    _print(args, human, _status_data(st))
     return EXIT_OK
 
 
@@ -99,7 +105,7 @@ def cmd_advance(args) -> int:
     with Pump(_port(args), timeout=args.timeout) as pump:
         st = pump.sim_advance(duration_us)
     human = f"pump time now {quantities.duration(st.time_us)}; delivered {quantities.volume(st.delivered_pl)}"
-    _print(args, human, dict(asdict(st), delivered_pl=st.delivered_pl))
+    _print(args, human, _status_data(st))
     return EXIT_OK
 
 
@@ -179,18 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except UsageError as e:
+    except PumpError as e:  # a user's or the line's problem: a message, never a traceback
         print(f"pumpctl: {e}", file=sys.stderr)
-        return EXIT_USAGE
-    except PumpRefused as e:
-        print(f"pumpctl: {e}", file=sys.stderr)
-        return EXIT_REFUSED
-    except LinkError as e:
-        print(f"pumpctl: {e}", file=sys.stderr)
-        return EXIT_LINK
-    except SimulatorError as e:
-        print(f"pumpctl: {e}", file=sys.stderr)
-        return EXIT_SIM
+        return next((code for kind, code in _EXIT_CODES if isinstance(e, kind)), EXIT_REFUSED)
     except KeyboardInterrupt:
         return 130
 
