@@ -1,29 +1,45 @@
-# The pump application: wires the board's hardware to the dose scheduler and
-# the command link, as two asyncio tasks.
+# The pump application: wires the board's hardware to the therapy, the dose
+# scheduler, the dose guard and the command link, as two asyncio tasks.
 #
-#   dosing  every tick: bring pump time up to date, issue the steps that are
-#           due, then sleep until the next one (at most the board's
-#           MAX_SLEEP_US, so ticks are never further apart than ticks_diff
-#           can measure). Allocation-free.
+#   dosing  every tick: bring pump time up to date, carry out therapy events
+#           that are due (a flex step, a bolus ending), issue the steps that
+#           are due through the dose guard, then sleep until the next step or
+#           event (at most the board's MAX_SLEEP_US, so ticks are never
+#           further apart than ticks_diff can measure). The tick allocates
+#           nothing unless an event or an alarm is due.
 #   link    decodes frames from the host and runs one command at a time.
-#           A command that changes the program wakes the dosing task.
+#           A command that changes the therapy wakes the dosing task.
 #
-# Only the board file and hal/ know what hardware this is.
+# Programming is two steps (stage, review, commit): the running program keeps
+# dosing while a new one is staged, and a staged program expires after
+# STAGED_TTL_US. Only the board file and hal/ know what hardware this is.
 
 import asyncio
+import binascii
 import sys
 
-from firmware import codec
+from firmware import codec, eventlog
 from firmware.errors import Refusal
+from firmware.guard import BUCKET_US, LIMIT_NAMES, LIMIT_NONE, DoseGuard
+from firmware.library import FIELD_NAMES, MAX_DRUGS, Library, default_library
 from firmware.link import Link
+from firmware.program import BASAL_CONTINUOUS, BASAL_FLEX, parse_program
 from firmware.scheduler import MAX_RATE_NL_PER_DAY, MIN_RATE_NL_PER_DAY, DoseScheduler
+from firmware.therapy import BOLUS_NONE, Projection, Therapy
 from firmware.timebase import MAX_ADVANCE_US, US_PER_MDAY, Timebase
 from firmware.units import parse_rate
 
-FIRMWARE_VERSION = "0.1.0"
+FIRMWARE_VERSION = "0.2.0"
 
 # The longest pump time one SIM_ADVANCE may ask for: 100 years.
 _MAX_SIM_ADVANCE_S = 100 * 366 * 86_400
+STAGED_TTL_US = 600_000_000  # an uncommitted program is dropped after 10 min (GIP 2.2.5)
+_NO_EVENT_MDAY = 1_073_741_823  # 2**30 - 1: "no event", beyond any pump time
+_MAX_EMPTY_SCAN_DAYS = 400  # time-to-empty is reported up to this far ahead
+
+
+def _crc(lines, version):
+    return binascii.crc32(("\n".join(lines) + "\n" + version).encode()) & 0xFFFFFFFF
 
 
 class PumpApp:
@@ -36,31 +52,83 @@ class PumpApp:
         self.motor = hw.motor
         self.timebase = Timebase()
         self.sched = DoseScheduler(board.STEP_VOLUME_PL)
+        self.guard = DoseGuard(board.STEP_VOLUME_PL)
+        self.therapy = Therapy()
+        self.library = default_library()
+        self.log = eventlog.EventLog()
+        self.alarm = codec.ALARM_NONE
+        self._fluid = []  # the blend the guard was last configured for
+        self._staged_lines = []
+        self._staged = None  # (Program, crc, expires pump us)
+        self._lib_fields = {}  # (drug, field) -> text, for LIB_COMMIT
+        self._fill_nl = None  # reservoir volume at the last fill
+        self._fill_steps = 0  # guard-delivered steps at that fill
+        self._event_us = None  # pump time of the next therapy event, or None
+        self._ev_mday = _NO_EVENT_MDAY  # the same, two-word, for the hot path
+        self._ev_us = 0
         self._max_sleep_us = min(board.MAX_SLEEP_US, US_PER_MDAY)
         self._last_ticks = self.clock.ticks_us()
+        self.log.add(0, 0, eventlog.EV_BOOT, "firmware %s, library %s" % (FIRMWARE_VERSION, self.library.version))
         handlers = {
             codec.HELLO: self._hello,
             codec.STATUS: self._status,
+            codec.THERAPY: self._therapy_status,
             codec.SET_RATE: self._set_rate,
             codec.STOP: self._stop,
+            codec.CLOCK_SET: self._clock_set,
+            codec.ACK_ALARM: self._ack_alarm,
+            codec.STAGE_LINE: self._stage_line,
+            codec.STAGE: self._stage,
+            codec.REVIEW: self._review,
+            codec.COMMIT: self._commit,
+            codec.DISCARD: self._discard,
+            codec.PATIENT_BOLUS: self._patient_bolus,
+            codec.LIB_FIELD: self._lib_field,
+            codec.LIB_COMMIT: self._lib_commit,
+            codec.LIB_GET: self._lib_get,
+            codec.EVENT: self._event,
         }
         if getattr(hw, "sim", False):
             handlers[codec.SIM_ADVANCE] = self._sim_advance
             handlers[codec.SIM_STATE] = self._sim_state
+            handlers[codec.SIM_FAULT] = self._sim_fault
         self.link = Link(hw.serial, handlers)
 
     # -- dosing ---------------------------------------------------------------
 
     def tick(self):
-        """Bring pump time up to date and issue due steps. Hot path: no allocation."""
+        """Bring pump time up to date and issue due steps. Hot path: no allocation
+        unless a therapy event or a guard refusal is due."""
         clock = self.clock
         now = clock.ticks_us()
-        self.timebase.advance(clock.ticks_diff(now, self._last_ticks))
+        tb = self.timebase
+        tb.advance(clock.ticks_diff(now, self._last_ticks))
         self._last_ticks = now
-        n = self.sched.poll(self.timebase.mday, self.timebase.us)
+        if tb.mday > self._ev_mday or (tb.mday == self._ev_mday and tb.us >= self._ev_us):
+            self._run_events()
+        n = self.sched.poll(tb.mday, tb.us)
         if n:
-            self.motor.step(n)
+            n = self._deliver(n)
         return n
+
+    def _deliver(self, n):
+        """Pass n due steps through the guard to the motor; return how many moved."""
+        tb = self.timebase
+        allowed = self.guard.permit(tb.mday, tb.us, n)
+        if allowed:
+            self.motor.step(allowed)
+        if allowed < n:
+            self._guard_refused()
+        return allowed
+
+    def _guard_refused(self):
+        if self.alarm == codec.ALARM_NONE:
+            self.alarm = codec.ALARM_DOSE_LIMIT
+            self._log(eventlog.EV_ALARM, "dose limit: %s" % LIMIT_NAMES[self.guard.tripped])
+            if self.therapy.bolus_kind != BOLUS_NONE:  # an alarm cancels a running bolus
+                self.therapy.cancel_bolus()
+                self._log(eventlog.EV_THERAPY, "bolus cancelled by the alarm")
+                self._apply(self.timebase.total_us())
 
     async def dosing(self):
         tb = self.timebase
@@ -69,15 +137,65 @@ class PumpApp:
         cap = self._max_sleep_us
         while True:
             self.tick()
-            await clock.sleep_us(sched.us_until_due(tb.mday, tb.us, cap))
+            wait = sched.us_until_due(tb.mday, tb.us, cap)
+            dm = self._ev_mday - tb.mday
+            if dm <= 1:  # an event within the next milliday may come sooner
+                ev_wait = self._ev_us - tb.us + (US_PER_MDAY if dm == 1 else 0)
+                if ev_wait < wait:
+                    wait = ev_wait if ev_wait > 0 else 0
+            await clock.sleep_us(wait)
+
+    def _run_events(self):
+        """Carry out every therapy event due by now, each at its own exact time."""
+        now = self.timebase.total_us()
+        ev = self._event_us
+        while ev is not None and ev <= now:
+            note = self.therapy.fire(ev)
+            if note:
+                self._log(eventlog.EV_THERAPY, note, ev)
+            self._apply(ev, reschedule=False)
+            nxt = self.therapy.next_event(ev)
+            ev = nxt if nxt is None or nxt > ev else ev + 1
+        self._set_event(ev)
+
+    def _apply(self, at_us, reschedule=True):
+        """Run the therapy's rate from pump time at_us (<= now) on: steps due at
+        the old rate up to at_us are issued first, the partial step carries over."""
+        self._sync_fluid()
+        rate = self.therapy.rate_now(at_us)
+        if rate > MAX_RATE_NL_PER_DAY:
+            rate = MAX_RATE_NL_PER_DAY
+        n = self.sched.set_rate(at_us // US_PER_MDAY, at_us % US_PER_MDAY, rate)
+        if n:
+            self._deliver(n)
+        if reschedule:
+            self._set_event(self.therapy.next_event(at_us))
+        self.clock.wake()
+
+    def _set_event(self, ev):
+        self._event_us = ev
+        if ev is None:
+            self._ev_mday = _NO_EVENT_MDAY
+            self._ev_us = 0
+        else:
+            self._ev_mday = ev // US_PER_MDAY
+            self._ev_us = ev % US_PER_MDAY
+
+    def _sync_fluid(self):
+        fluid = self.therapy.fluid()
+        if fluid != self._fluid:
+            self.guard.set_fluid(self._guard_limits(fluid))
+            self._fluid = list(fluid)
+
+    def _guard_limits(self, fluid):
+        return tuple(self.library.get("drug", name).guard_limits(conc) for name, conc in fluid)
 
     def set_rate(self, rate_nl_per_day):
-        """Change the programmed rate now; 0 stops. Carries the partial step over."""
+        """Program a plain continuous volume rate now (no drug in the pump); 0 stops."""
+        lines = ["basal %d nL/day" % rate_nl_per_day] if rate_nl_per_day else ["stop"]
         self.tick()
-        n = self.sched.set_rate(self.timebase.mday, self.timebase.us, rate_nl_per_day)
-        if n:
-            self.motor.step(n)
-        self.clock.wake()
+        program = parse_program(lines, self.library, self.therapy.program)
+        self._put_in_force(program, self.timebase.total_us())
 
     def run(self):
         asyncio.run(self._main())
@@ -85,6 +203,43 @@ class PumpApp:
     async def _main(self):
         asyncio.create_task(self.link.run())
         await self.dosing()
+
+    def _log(self, code, text, at_us=None):
+        if at_us is None:
+            tb = self.timebase
+            self.log.add(tb.mday, tb.us, code, text)
+        else:
+            self.log.add(at_us // US_PER_MDAY, at_us % US_PER_MDAY, code, text)
+
+    # -- programming ------------------------------------------------------------
+
+    def _admit(self, candidate, now, guard=None):
+        """Refuse (Refusal) a therapy whose deliveries from now on, added to what
+        was delivered in the last 24 h and hour, would pass a guard window."""
+        guard = guard or self.guard
+        tb = self.timebase
+        guard.window_steps(tb.mday, tb.us)  # brings the buckets up to now
+        step_u = self.sched.step_pl * US_PER_MDAY
+        carried = self.sched.carried_u(tb.mday, tb.us)
+        proj = Projection(candidate, now, guard.bucket_end_us(), BUCKET_US, carried, step_u)
+        why = guard.admit(tb.mday, tb.us, 0, proj)
+        if why != LIMIT_NONE:
+            raise Refusal(
+                "program",
+                "with what was delivered in the last 24 h, this would pass the %s; the dose guard refuses it"
+                % LIMIT_NAMES[why],
+            )
+
+    def _put_in_force(self, program, now):
+        """Commit a checked program at pump time now (tick() was just called)."""
+        old_fluid = self.therapy.fluid()
+        self.therapy.commit(program, now)
+        if program.fill_nl is not None:
+            self._fill_nl = program.fill_nl
+            self._fill_steps = self.guard.delivered()
+        self._apply(now)
+        if self.therapy.fluid() != old_fluid:
+            self._log(eventlog.EV_PROGRAM, "fluid now " + ", ".join("%s %d ng/mL" % d for d in self.therapy.fluid()))
 
     # -- commands ---------------------------------------------------------------
 
@@ -103,18 +258,290 @@ class PumpApp:
 
     def _status(self, values):
         self.tick()
-        s = self.sched
-        mode = codec.MODE_CONTINUOUS if s.rate else codec.MODE_STOPPED
-        return (self.timebase.mday, self.timebase.us, mode, s.rate, s.steps_hi, s.steps_lo, s.step_pl)
+        g = self.guard
+        return (self.timebase.mday, self.timebase.us, self._mode(), self.sched.rate, g.delivered_hi, g.delivered_lo,
+                self.sched.step_pl)
+
+    def _mode(self):
+        p = self.therapy.program
+        if p is None:
+            return codec.MODE_STOPPED
+        if p.basal_kind == BASAL_FLEX:
+            return codec.MODE_FLEX
+        if p.basal_kind == BASAL_CONTINUOUS:
+            return codec.MODE_CONTINUOUS
+        return codec.MODE_STOPPED
+
+    def _therapy_status(self, values):
+        self.tick()
+        tb = self.timebase
+        now = tb.total_us()
+        t = self.therapy
+        step_pl = self.sched.step_pl
+        day_steps, hour_steps = self.guard.window_steps(tb.mday, tb.us)
+        bolus_left_s = 0
+        if t.bolus_kind != BOLUS_NONE:
+            bolus_left_s = -(-(t.bolus_end - now) // 1_000_000) if t.bolus_end > now else 0
+        reservoir = self._reservoir_nl()
+        empty_in = codec.NO_TIME
+        if reservoir is not None:
+            s = self._empty_in_us(reservoir, now)
+            if s is not None and s // 1_000_000 < codec.NO_TIME:
+                empty_in = s // 1_000_000
+        clock = t.clock_us(now)
+        p = t.program
+        return (
+            self._mode(),
+            t.basal_rate(now),
+            self.sched.rate,
+            t.bolus_kind,
+            t.bolus_rate if t.bolus_running(now) else 0,
+            bolus_left_s,
+            1 if t.bridge_drugs is not None else 0,
+            codec.NO_TIME if reservoir is None else reservoir,
+            empty_in,
+            day_steps * step_pl // 1000,
+            hour_steps * step_pl // 1000,
+            min(self.guard.refused_steps, codec.NO_TIME),
+            self.alarm,
+            codec.NO_TIME if clock is None else (clock // 1_000_000) % (codec.NO_TIME + 1),
+            _crc(p.lines, p.library_version) if p is not None else 0,
+            self.library.version,
+        )
+
+    def _reservoir_nl(self):
+        if self._fill_nl is None:
+            return None
+        used = (self.guard.delivered() - self._fill_steps) * self.sched.step_pl // 1000
+        return max(self._fill_nl - used, 0)
+
+    def _empty_in_us(self, reservoir_nl, now):
+        """Pump time until the running program (with any running bolus) has
+        delivered reservoir_nl; None if it never will within the scan."""
+        left_u = reservoir_nl * 86_400_000_000  # nL in u' = nL/day x us
+        t = self.therapy.fork()
+        at = now
+        limit = now + _MAX_EMPTY_SCAN_DAYS * 86_400_000_000
+        while at < limit:
+            rate = t.rate_now(at)
+            ev = t.next_event(at)
+            end = limit if ev is None or ev > limit else ev
+            if rate and rate * (end - at) >= left_u:
+                return at + -(-left_u // rate) - now
+            left_u -= rate * (end - at)
+            if ev is None:
+                return None
+            t.fire(end)
+            at = end if end > at else at + 1
+        return None
 
     def _set_rate(self, values):
         rate, rounded = parse_rate("rate", values[0])  # refuses before any change
+        if self.therapy.drugs:
+            raise Refusal("rate", "the pump holds %s: program it with a dose in a programming session"
+                          % self.therapy.drugs[0][0])
         self.set_rate(rate)
         return (rate, 1 if rounded else 0, self.timebase.mday, self.timebase.us)
 
     def _stop(self, values):
-        self.set_rate(0)
+        """A normal suspend: the step in progress finishes; any bolus is cancelled."""
+        self.tick()
+        now = self.timebase.total_us()
+        self.therapy.stop(now)
+        self._apply(now)
+        self._log(eventlog.EV_STOP, "stopped by command")
         return (self.timebase.mday, self.timebase.us)
+
+    def _clock_set(self, values):
+        (clock_s,) = values
+        self.tick()
+        now = self.timebase.total_us()
+        self.therapy.set_clock(now, clock_s * 1_000_000)
+        self._set_event(self.therapy.next_event(now))
+        self._run_events()
+        self.clock.wake()
+        self._log(eventlog.EV_CLOCK, "clock set to %d s" % clock_s)
+        return (clock_s,)
+
+    def _ack_alarm(self, values):
+        was = self.alarm
+        if was == codec.ALARM_NONE:
+            raise Refusal("alarm", "no alarm to acknowledge")
+        self.guard.clear_trip()
+        self.alarm = codec.ALARM_NONE
+        self._log(eventlog.EV_ACK, codec.ALARM_NAMES[was])
+        return (was,)
+
+    def _stage_line(self, values):
+        index, line = values
+        if index == 0:
+            self._staged_lines = []
+            self._staged = None
+        if index != len(self._staged_lines):
+            raise Refusal("index", "line %d is out of order; the pump expects line %d" % (index, len(self._staged_lines)))
+        self._staged_lines.append(line)
+        return (len(self._staged_lines),)
+
+    def _stage(self, values):
+        self.tick()
+        now = self.timebase.total_us()
+        program = parse_program(self._staged_lines, self.library, self.therapy.program)
+        if (program.bolus is not None or program.prime is not None) and self.alarm:
+            raise Refusal("bolus", "no bolus while an alarm is active (%s)" % codec.ALARM_NAMES[self.alarm])
+        self._check_admission(program, now)
+        crc = _crc(program.lines, program.library_version)
+        self._staged = (program, crc, now + STAGED_TTL_US)
+        return (len(self._rows(program)), len(program.warnings), crc, STAGED_TTL_US // 1_000_000)
+
+    def _check_admission(self, program, now):
+        if program.clock_needed() and self.therapy.clock_offset_us is None:
+            raise Refusal("flex", "a flex schedule runs on the device clock: set the clock first")
+        candidate = self.therapy.fork()
+        candidate.commit(program, now)
+        guard = self.guard
+        if candidate.fluid() != self.therapy.fluid():
+            guard = guard.fork()
+            guard.set_fluid(self._guard_limits(candidate.fluid()))
+        self._admit(candidate, now, guard)
+
+    def _rows(self, program):
+        rows = list(program.details)
+        for w in program.warnings:
+            rows.append(("soft limit", w))
+        return rows
+
+    def _review(self, values):
+        which, index = values
+        if which == codec.REVIEW_RUNNING:
+            program = self.therapy.program
+            if program is None:
+                rows = [("stop", "no program")]
+            else:
+                rows = self._rows(program)
+        elif which == codec.REVIEW_STAGED:
+            if self._staged is None:
+                raise Refusal("which", "no program is staged")
+            rows = self._rows(self._staged[0])
+        else:
+            raise Refusal("which", "which must be 0 (running) or 1 (staged), not %d" % which)
+        if index >= len(rows):
+            raise Refusal("index", "row %d does not exist; there are %d" % (index, len(rows)))
+        line, detail = rows[index]
+        return (len(rows), codec.clip(line), codec.clip(detail))
+
+    def _commit(self, values):
+        crc, confirm = values
+        self.tick()
+        now = self.timebase.total_us()
+        if self._staged is None:
+            raise Refusal("program", "no program is staged")
+        program, staged_crc, expires = self._staged
+        if now >= expires:
+            self._staged = None
+            raise Refusal("program", "the staged program expired after 10 min without a commit; stage it again")
+        if crc != staged_crc:
+            raise Refusal("program_crc", "program_crc %08x is not the staged program's %08x" % (crc, staged_crc))
+        if program.warnings and confirm != 1:
+            raise Refusal("confirm_soft", "%d soft-limit warning(s) need confirm_soft=1: %s"
+                          % (len(program.warnings), program.warnings[0]))
+        if (program.bolus is not None or program.prime is not None) and self.alarm:
+            raise Refusal("bolus", "no bolus while an alarm is active (%s)" % codec.ALARM_NAMES[self.alarm])
+        self._check_admission(program, now)  # the last 24 h moved on since staging
+        self._staged = None
+        self._put_in_force(program, now)
+        self._log(eventlog.EV_PROGRAM, "crc %08x library %s: %s" % (crc, program.library_version,
+                                                                      "; ".join(program.lines)))
+        tb = self.timebase
+        return (crc, tb.mday, tb.us)
+
+    def _discard(self, values):
+        self._staged = None
+        self._staged_lines = []
+        return ()
+
+    def _patient_bolus(self, values):
+        self.tick()
+        now = self.timebase.total_us()
+        reason = None
+        if self.alarm:
+            reason = "no bolus while an alarm is active (%s)" % codec.ALARM_NAMES[self.alarm]
+        else:
+            reason = self.therapy.patient_refusal(now)
+        if reason is None:
+            candidate = self.therapy.fork()
+            candidate.start_patient_bolus(now)
+            try:
+                self._admit(candidate, now)
+            except Refusal as e:
+                reason = e.message
+        if reason is not None:
+            self._log(eventlog.EV_PATIENT_REFUSED, reason)
+            raise Refusal("patient-bolus", reason)
+        self.therapy.start_patient_bolus(now)
+        self._apply(now)
+        t = self.therapy
+        self._log(eventlog.EV_BOLUS, "patient bolus %d nL" % t.bolus_volume_nl)
+        return (t.bolus_volume_nl, -(-(t.bolus_end - now) // 1_000_000))
+
+    def _lib_field(self, values):
+        drug, field, text = values
+        if drug >= MAX_DRUGS or field >= len(FIELD_NAMES):
+            raise Refusal("field", "drug %d field %d is outside %d drugs x %d fields" % (
+                drug, field, MAX_DRUGS, len(FIELD_NAMES)))
+        if drug == 0 and field == 0:
+            self._lib_fields = {}
+        self._lib_fields[(drug, field)] = text
+        return (len(self._lib_fields),)
+
+    def _lib_commit(self, values):
+        version, drugs = values
+        entries = []
+        for d in range(drugs):
+            fields = []
+            for f in range(len(FIELD_NAMES)):
+                text = self._lib_fields.get((d, f))
+                if text is None:
+                    raise Refusal("library", "drug %d is missing field %s" % (d, FIELD_NAMES[f]))
+                fields.append(text)
+            entries.append(fields)
+        library = Library(version, entries)
+        # The running program must stay valid under the new library.
+        if self.therapy.program is not None:
+            parse_program(self.therapy.program.lines, library, self.therapy.program)
+        self.library = library
+        self._lib_fields = {}
+        self._fluid = None  # reconfigure the guard with the new limits
+        self._sync_fluid()
+        self._log(eventlog.EV_LIBRARY, "library %s with %d drugs" % (version, drugs))
+        return (version, drugs)
+
+    def _lib_get(self, values):
+        drug, field = values
+        lib = self.library
+        if drug >= len(lib.order) or field >= len(FIELD_NAMES):
+            raise Refusal("drug", "drug %d field %d does not exist; the library has %d drugs"
+                          % (drug, field, len(lib.order)))
+        return (lib.version, len(lib.order), lib.drugs[lib.order[drug]].text[field])
+
+    def _event(self, values):
+        """Entry `index`, or the oldest kept if that one has left the ring."""
+        index = max(values[0], self.log.oldest())
+        entry = self.log.get(index)
+        if entry is None:
+            raise Refusal("index", "event %d is not logged yet; the log holds %d events" % (values[0], self.log.count))
+        mday, us, code, text = entry
+        return (self.log.count, index, mday, us, code, text)
+
+    def _sim_fault(self, values):
+        """A motor fault: the motor stops at once and the therapy stops."""
+        self.tick()
+        self.motor.halt()
+        now = self.timebase.total_us()
+        self.therapy.stop(now)
+        self._apply(now)
+        self.alarm = codec.ALARM_MOTOR_FAULT
+        self._log(eventlog.EV_FAULT, "motor fault: stopped at once")
+        return ()
 
     def _sim_advance(self, values):
         seconds, micros = values

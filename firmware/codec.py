@@ -46,20 +46,48 @@ MAX_ENCODED = const(251)  # COBS adds one byte per 254, plus one
 # Message types. A reply to command C has type C | REPLY.
 HELLO = const(0x01)  # who are you: versions, board, step volume
 STATUS = const(0x02)  # pump time, program, steps delivered
-SET_RATE = const(0x10)  # program a continuous rate, given with its unit
-STOP = const(0x11)  # stopped mode: no delivery
+THERAPY = const(0x03)  # the therapy in force: boluses, reservoir, guard, alarm
+SET_RATE = const(0x10)  # program a continuous rate (no drug in the pump), with its unit
+STOP = const(0x11)  # stopped mode: no delivery; cancels any bolus
+CLOCK_SET = const(0x12)  # set the device clock (local wall time)
+ACK_ALARM = const(0x13)  # acknowledge the latched alarm
+STAGE_LINE = const(0x20)  # add one line to the staged program (index 0 starts afresh)
+STAGE = const(0x21)  # check the staged lines as a program; nothing changes yet
+REVIEW = const(0x22)  # one row of the running or the staged program, as the pump understood it
+COMMIT = const(0x23)  # put the staged program in force (the second step)
+DISCARD = const(0x24)  # drop the staged program
+PATIENT_BOLUS = const(0x25)  # the patient asks for the bolus the program allows
+LIB_FIELD = const(0x28)  # stage one field of one drug of a new library
+LIB_COMMIT = const(0x29)  # replace the library with the staged one
+LIB_GET = const(0x2A)  # read one field of the library in force
+EVENT = const(0x30)  # read one entry of the event log
 SIM_ADVANCE = const(0x60)  # simulator only: run pump time forward
 SIM_STATE = const(0x61)  # simulator only: the physical model's view
+SIM_FAULT = const(0x62)  # simulator only: make the motor fail now
 ERROR = const(0x7F)  # a refusal; echoes the request's sequence number
 REPLY = const(0x80)
 
 COMMAND_NAMES = {
     HELLO: "hello",
     STATUS: "status",
+    THERAPY: "therapy",
     SET_RATE: "set-rate",
     STOP: "stop",
+    CLOCK_SET: "clock-set",
+    ACK_ALARM: "ack-alarm",
+    STAGE_LINE: "stage-line",
+    STAGE: "stage",
+    REVIEW: "review",
+    COMMIT: "commit",
+    DISCARD: "discard",
+    PATIENT_BOLUS: "patient-bolus",
+    LIB_FIELD: "lib-field",
+    LIB_COMMIT: "lib-commit",
+    LIB_GET: "lib-get",
+    EVENT: "event",
     SIM_ADVANCE: "sim-advance",
     SIM_STATE: "sim-state",
+    SIM_FAULT: "sim-fault",
 }
 
 # Error codes carried by ERROR.
@@ -86,6 +114,22 @@ ERROR_NAMES = {
 # Mode codes in STATUS.
 MODE_STOPPED = const(0)
 MODE_CONTINUOUS = const(1)
+MODE_FLEX = const(2)
+MODE_NAMES = {MODE_STOPPED: "stopped", MODE_CONTINUOUS: "continuous", MODE_FLEX: "flex"}
+
+# Bolus kinds in THERAPY.
+BOLUS_KIND_NAMES = {0: "none", 1: "bolus", 2: "patient-bolus", 3: "prime"}
+
+# Alarm codes in THERAPY (latched until acknowledged once the cause is gone).
+ALARM_NONE = const(0)
+ALARM_DOSE_LIMIT = const(1)  # the dose guard refused steps
+ALARM_MOTOR_FAULT = const(2)  # the motor failed: stopped at once
+ALARM_NAMES = {ALARM_NONE: "none", ALARM_DOSE_LIMIT: "dose limit", ALARM_MOTOR_FAULT: "motor fault"}
+
+# REVIEW: which program.
+REVIEW_RUNNING = const(0)
+REVIEW_STAGED = const(1)
+NO_TIME = const(0xFFFFFFFF)  # a u32 time field with no value (unknown, never)
 
 
 # Fields of each message: (request fields, reply fields), each (name, type).
@@ -116,6 +160,54 @@ FIELDS = {
             ("step_volume_pl", "I"),
         ),
     ),
+    THERAPY: (
+        (),
+        (
+            ("mode", "B"),
+            ("basal_nl_per_day", "I"),
+            ("rate_nl_per_day", "I"),
+            ("bolus_kind", "B"),
+            ("bolus_rate_nl_per_day", "I"),
+            ("bolus_left_s", "I"),
+            ("bridge", "B"),
+            ("reservoir_nl", "I"),
+            ("empty_in_s", "I"),
+            ("day_nl", "I"),
+            ("hour_nl", "I"),
+            ("refused_steps", "I"),
+            ("alarm", "B"),
+            ("clock_s", "I"),
+            ("program_crc", "I"),
+            ("library", "s"),
+        ),
+    ),
+    CLOCK_SET: ((("clock_s", "I"),), (("clock_s", "I"),)),
+    ACK_ALARM: ((), (("alarm", "B"),)),
+    STAGE_LINE: ((("index", "B"), ("line", "s")), (("lines", "B"),)),
+    STAGE: (
+        (),
+        (("rows", "B"), ("warnings", "B"), ("program_crc", "I"), ("expires_in_s", "I")),
+    ),
+    REVIEW: (
+        (("which", "B"), ("index", "B")),
+        (("rows", "B"), ("line", "s"), ("detail", "s")),
+    ),
+    COMMIT: (
+        (("program_crc", "I"), ("confirm_soft", "B")),
+        (("program_crc", "I"), ("effective_mday", "I"), ("effective_us", "I")),
+    ),
+    DISCARD: ((), ()),
+    PATIENT_BOLUS: ((), (("volume_nl", "I"), ("duration_s", "I"))),
+    LIB_FIELD: ((("drug", "B"), ("field", "B"), ("text", "s")), (("fields", "H"),)),
+    LIB_COMMIT: ((("version", "s"), ("drugs", "B")), (("version", "s"), ("drugs", "B"))),
+    LIB_GET: (
+        (("drug", "B"), ("field", "B")),
+        (("version", "s"), ("drugs", "B"), ("text", "s")),
+    ),
+    EVENT: (
+        (("index", "I"),),
+        (("count", "I"), ("index", "I"), ("time_mday", "I"), ("time_us", "I"), ("code", "B"), ("text", "s")),
+    ),
     SET_RATE: (
         (("rate", "s"),),
         (("rate_nl_per_day", "I"), ("rounded", "B"), ("effective_mday", "I"), ("effective_us", "I")),
@@ -125,6 +217,7 @@ FIELDS = {
         (("seconds", "I"), ("microseconds", "I")),
         (("target_mday", "I"), ("target_us", "I")),
     ),
+    SIM_FAULT: ((), ()),
     SIM_STATE: (
         (),
         (

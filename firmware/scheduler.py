@@ -200,6 +200,18 @@ class DoseScheduler:
             self.due_g = self._t_g
         return n
 
+    def carried_u(self, now_mday, now_us):
+        """Volume already delivered toward the next step, in u (pL / US_PER_MDAY).
+
+        Call after poll(now). Command path: may use long ints.
+        """
+        r = self.rate
+        if r:
+            owed = r * ((self.due_mday - now_mday) * US_PER_MDAY + self.due_us - now_us) - self.due_g
+        else:
+            owed = self.rest_pl * US_PER_MDAY + self.rest_u
+        return self.step_pl * US_PER_MDAY - owed
+
     def steps(self):
         """Total steps issued, as one integer (a long int past 2**30: not hot path)."""
         return self.steps_hi * STEP_RADIX + self.steps_lo

@@ -76,7 +76,7 @@ def split_quantity(field, text):
 
 
 def _cut_number(text):
-    """Split stripped text into the leading number and the stripped rest."""
+    # Split stripped text into the leading number and the stripped rest.
     i = 0
     # Take commas and exponents into the number so that "1,5" or "1e3" is
     # refused as a number, not reported as a strange unit.
@@ -137,21 +137,21 @@ def parse_rate(field, text):
 # MicroPython would show "µ" as "\xb5". Mass units are mg and mcg only:
 # "ug", "µg" and "microgram" are refused because a handwritten or misread µg
 # becomes mg, a thousandfold overdose (ISMP list of error-prone abbreviations).
+#
+# The firmware compiles this module from source in a board-sized heap, so it
+# is kept table-driven and lean: comments cost nothing there, code and
+# docstrings do (the simulator's 128 KB heap fails early if it grows).
 
-DOSE_MASS = 1  # a dose or dose rate in ng or ng/day
-DOSE_VOLUME = 2  # a dose or dose rate in nL or nL/day
+DOSE_MASS = 1  # a dose in ng, a dose rate in ng/day
+DOSE_VOLUME = 2  # a dose in nL, a dose rate in nL/day
 
-_NG_PER_MG = 1_000_000
-_NG_PER_MCG = 1_000
-_US_PER_S = 1_000_000
-_US_PER_DAY = 86_400 * _US_PER_S  # a long int on a 32-bit port: command path only
 MAX_DURATION_DAYS = 400
+_US_PER_DAY = 86_400_000_000  # a long int on a 32-bit port: command path only
 MAX_DURATION_US = MAX_DURATION_DAYS * _US_PER_DAY
-_MINUTES_PER_DAY = 1_440
 
 # Mass units in ng; matching ignores case ("MG" is mg).
-_MASS_NG = {"mg": _NG_PER_MG, "mcg": _NG_PER_MCG}
-# Micrograms written the error-prone way, after "µ"/"μ" -> "u" and lower case.
+_MASS_NG = {"mg": 1_000_000, "mcg": 1_000}
+# Micrograms written the error-prone way, as matched (µ/μ read as u, lower case).
 _MICRO_G = ("ug", "microgram", "micrograms")
 
 _MASS_HELP = "mg or mcg (for example 250 mcg)"
@@ -162,352 +162,284 @@ _DOSE_RATE_HELP = "mg, mcg, nL, uL or mL per s, min, h or day (for example 2 mg/
 _DURATION_HELP = "s, min, h or day (for example 90 min)"
 _TIME_HELP = "24-hour HH:MM from 00:00 to 23:59 (for example 07:30)"
 
-# Enough significant digits for any microsecond up to 400 days in seconds
-# (34559999.999999 s), so that every duration format_duration shows parses.
+# Significant digits a duration may have: every microsecond up to 400 days
+# in seconds (34559999.999999 s), so that all format_duration shows parses.
 _DURATION_DIGITS = 14
+
+# What an amount may be divided by: nothing (a dose), a time (a rate) or mL
+# (a concentration).
+_PER_NOTHING = 0
+_PER_TIME = 1
+_PER_ML = 2
+
+
+def _no(field, shown, reason):
+    # The one place a message is built: "<field> '<typed>'<reason>".
+    return Refusal(field, "%s '%s'%s" % (field, shown, reason))
 
 
 def _is_digits(text):
-    """True if text is one or more ASCII digits (str.isdigit takes any script)."""
-    if not text:
-        return False
+    # One or more ASCII digits (str.isdigit also takes other scripts' digits).
     for ch in text:
         if not "0" <= ch <= "9":
             return False
-    return True
+    return text != ""
 
 
 def _unit_key(unit):
-    """A unit as matched: µ/μ read as u, ASCII letters lowered, spaces
-    around "/" cut ("MG / mL" is "mg/ml").
-
-    Only ASCII is lowered so that CPython and MicroPython (whose lower()
-    leaves non-ASCII alone) match exactly the same units.
-    """
+    # A unit as matched: µ/μ read as u, spaces around "/" cut, and only ASCII
+    # lowered, as MicroPython's lower() does, so both match the same units.
     out = ""
     for ch in unit.replace("µ", "u").replace("μ", "u"):
-        if "A" <= ch <= "Z":
-            ch = chr(ord(ch) + 32)
-        out += ch
+        out += chr(ord(ch) + 32) if "A" <= ch <= "Z" else ch
     return "/".join([part.strip() for part in out.split("/")])
 
 
 def _shown(field, text):
-    """The typed text, stripped, after refusing text too long to be a value."""
+    # The typed text, stripped, after refusing text too long to be a value.
     if len(text) > _MAX_TEXT:
-        raise Refusal(field, "%s '%s'... is longer than %d characters" % (field, text[:_MAX_TEXT], _MAX_TEXT))
+        raise _no(field, text[:_MAX_TEXT], "... is longer than %d characters" % _MAX_TEXT)
     return text.strip()
 
 
-def _number(field, shown, number, max_digits):
-    """(mantissa, decimals) of a plain decimal; the rules of parse_decimal,
-    with messages that name the field and the whole text typed."""
-    if number[0] == "-":
-        raise Refusal(field, "%s '%s' must not be negative" % (field, shown))
-    whole, point, frac = number.partition(".")
-    digits = whole + frac
-    if not _is_digits(digits):
-        raise Refusal(
-            field,
-            "%s '%s': '%s' is not a plain decimal number (use a point as the decimal separator;"
-            " no sign, comma or exponent)" % (field, shown, number),
-        )
-    if not whole:
-        raise Refusal(field, "%s '%s': write a leading zero: 0%s, not %s" % (field, shown, number, number))
-    if point and not frac:
-        raise Refusal(field, "%s '%s' ends with a decimal point; write %s" % (field, shown, whole))
-    if len(digits.lstrip("0")) > max_digits or len(frac) > max_digits:
-        raise Refusal(field, "%s '%s' has more than %d digits" % (field, shown, max_digits))
-    return int(digits), len(frac)
-
-
-def _quantity(field, text, accepted, no_unit="", max_digits=_MAX_DIGITS):
-    """(shown, mantissa, decimals, unit) of "number unit" text, unit as typed."""
+def _quantity(field, text, accepted, max_digits=_MAX_DIGITS, no_unit=""):
+    # (shown, mantissa, decimals, unit as typed) of "number unit" text. The
+    # number follows the rules of parse_decimal, with messages naming the field.
     shown = _shown(field, text)
     number, unit = _cut_number(shown)
+    whole, point, frac = number.partition(".")
+    why = None
     if not number:
-        raise Refusal(field, "%s '%s' does not start with a number; give %s" % (field, shown, accepted))
-    mantissa, decimals = _number(field, shown, number, max_digits)
-    if not unit:
-        raise Refusal(field, "%s '%s' has no unit%s; give %s" % (field, shown, no_unit, accepted))
-    return shown, mantissa, decimals, unit
-
-
-def _refuse_micro_g(field, shown, unit, key):
-    """Refuse micrograms written as ug, µg, μg or microgram(s), alone or per something."""
-    if key.split("/")[0] in _MICRO_G:
-        raise Refusal(
-            field,
-            "%s '%s': write mcg for micrograms, not %s: µg is misread as mg, a thousandfold overdose"
-            " (ISMP error-prone abbreviations)" % (field, shown, unit.split("/")[0].strip()),
-        )
-
-
-def _amount_factor(key):
-    """(kind, ng or nL per 1 of the unit) of a mass or volume unit key, or None."""
-    if key in _MASS_NG:
-        return DOSE_MASS, _MASS_NG[key]
-    if key in _VOLUME_NL:
-        return DOSE_VOLUME, _VOLUME_NL[key]
-    return None
-
-
-def _unknown(field, shown, unit, accepted):
-    return Refusal(field, "%s '%s': unknown unit '%s'; give %s" % (field, shown, unit, accepted))
+        why = " does not start with a number"
+    elif number[0] == "-":
+        why = " must not be negative"
+    elif not _is_digits(whole + frac):
+        why = ": '%s' is not a plain decimal number (use a point as the decimal separator; no sign, comma or exponent)"
+        why = why % number
+    elif not whole:
+        why = ": write a leading zero: 0%s, not %s" % (number, number)
+    elif point and not frac:
+        why = " ends with a decimal point; write %s" % whole
+    elif len((whole + frac).lstrip("0")) > max_digits or len(frac) > max_digits:
+        why = " has more than %d digits" % max_digits
+    elif not unit:
+        why = " has no unit" + no_unit
+    if why:
+        raise _no(field, shown, why + "; give " + accepted)
+    return shown, int(whole + frac), len(frac), unit
 
 
 def _floor(mantissa, decimals, factor):
-    """(floor of mantissa / 10**decimals * factor, whether it was rounded)."""
+    # (floor of mantissa / 10**decimals * factor, whether it was rounded).
     scale = 10**decimals
     exact = mantissa * factor
-    value = exact // scale
-    return value, exact != value * scale
+    return exact // scale, exact % scale != 0
+
+
+def _amount(field, text, accepted, kinds, per):
+    # (kind, value, rounded, shown) of a mass or volume (kinds: a mask of
+    # DOSE_MASS and DOSE_VOLUME), alone or per time or per mL (per).
+    shown, mantissa, decimals, unit = _quantity(field, text, accepted)
+    key = _unit_key(unit)
+    amount, slash, under = key.partition("/")
+    why = " unknown unit '%s'" % unit
+    if kinds & DOSE_MASS and amount in _MICRO_G:
+        why = " write mcg for micrograms, not %s: µg is misread as mg, a thousandfold overdose" % amount
+        why += " (ISMP error-prone abbreviations)"
+        raise _no(field, shown, ":" + why)
+    if per == _PER_ML and key == "%":
+        why = " give mg/mL, not a percentage: %s%% = %s mg/mL (1%% = 10 mg/mL)"
+        raise _no(field, shown, ":" + why % (_decimal_text(mantissa, decimals), _decimal_text(mantissa * 10, decimals)))
+    kind = DOSE_MASS
+    factor = _MASS_NG.get(amount) if kinds & DOSE_MASS else None
+    if factor is None and kinds & DOSE_VOLUME:
+        kind = DOSE_VOLUME
+        factor = _VOLUME_NL.get(amount)
+    if factor is not None:
+        if per == _PER_TIME and not slash:
+            raise _no(field, shown, " is a dose, not a rate; give " + accepted)
+        if per != _PER_TIME and under in _PER_DAY:
+            raise _no(field, shown, " is a rate; a dose, not a rate, is expected: give " + accepted)
+        if per == _PER_TIME and under in _PER_DAY:
+            factor *= _PER_DAY[under]
+        elif (under == "ml") != (per == _PER_ML) or slash and not under:
+            factor = None
+    if factor is None:
+        raise _no(field, shown, ":" + why + "; give " + accepted)
+    value, rounded = _floor(mantissa, decimals, factor)
+    return kind, value, rounded, shown
 
 
 def parse_mass(field, text):
-    """Parse a mass such as "250 mcg" or "1.5 mg"; return (ng, rounded).
-
-    Rounded down (toward the smaller dose) if finer than 1 ng; `rounded`
-    says whether it was. Zero is allowed: the caller decides.
-    """
-    shown, mantissa, decimals, unit = _quantity(field, text, _MASS_HELP)
-    key = _unit_key(unit)
-    _refuse_micro_g(field, shown, unit, key)
-    factor = _MASS_NG.get(key)
-    if factor is None:
-        raise _unknown(field, shown, unit, _MASS_HELP)
-    return _floor(mantissa, decimals, factor)
+    """A mass such as "250 mcg" or "1.5 mg" as (ng, rounded); see parse_dose."""
+    return _amount(field, text, _MASS_HELP, DOSE_MASS, _PER_NOTHING)[1:3]
 
 
 def parse_volume(field, text):
-    """Parse a volume such as "0.5 mL" or "20 uL"; return (nl, rounded).
-
-    Rounded down if finer than 1 nL, flagged as in parse_mass. Zero allowed.
-    """
-    shown, mantissa, decimals, unit = _quantity(field, text, _VOLUME_HELP)
-    factor = _VOLUME_NL.get(_unit_key(unit))
-    if factor is None:
-        raise _unknown(field, shown, unit, _VOLUME_HELP)
-    return _floor(mantissa, decimals, factor)
-
-
-def parse_concentration(field, text):
-    """Parse a concentration such as "25 mcg/mL" or "10 mg/mL"; return ng/mL.
-
-    Exact or refused: a concentration finer than 1 ng/mL is refused, not
-    rounded, and so are zero and percentages.
-    """
-    shown, mantissa, decimals, unit = _quantity(field, text, _CONCENTRATION_HELP)
-    key = _unit_key(unit)
-    if key == "%":
-        raise Refusal(
-            field,
-            "%s '%s': give mg/mL, not a percentage: %s%% = %s mg/mL (1%% = 10 mg/mL)"
-            % (field, shown, _decimal_text(mantissa, decimals), _decimal_text(mantissa * 10, decimals)),
-        )
-    _refuse_micro_g(field, shown, unit, key)
-    mass, _, per = key.partition("/")
-    if mass not in _MASS_NG or per != "ml":
-        raise _unknown(field, shown, unit, _CONCENTRATION_HELP)
-    ng_per_ml, rounded = _floor(mantissa, decimals, _MASS_NG[mass])
-    if rounded:
-        raise Refusal(
-            field,
-            "%s '%s' is finer than 1 ng/mL (0.001 mcg/mL), the resolution of a concentration;"
-            " give at most 3 decimals in mcg/mL or 6 in mg/mL" % (field, shown),
-        )
-    if ng_per_ml == 0:
-        raise Refusal(field, "%s '%s': a concentration must be above zero (at least 0.001 mcg/mL)" % (field, shown))
-    return ng_per_ml
-
-
-def parse_dose_rate(field, text):
-    """Parse a dose rate such as "2 mg/day" or "0.5 mL/day".
-
-    Returns (kind, per_day, rounded): DOSE_MASS with ng/day or DOSE_VOLUME
-    with nL/day, rounded down to a whole unit per day (`rounded` says
-    whether it was). Zero is allowed: the caller decides. Unlike parse_rate
-    this applies no pump limits.
-    """
-    shown, mantissa, decimals, unit = _quantity(field, text, _DOSE_RATE_HELP)
-    key = _unit_key(unit)
-    _refuse_micro_g(field, shown, unit, key)
-    amount, slash, per = key.partition("/")
-    found = _amount_factor(amount)
-    if found is not None and not slash:
-        raise Refusal(field, "%s '%s' is a dose, not a rate; give %s" % (field, shown, _DOSE_RATE_HELP))
-    if found is None or per not in _PER_DAY:
-        raise _unknown(field, shown, unit, _DOSE_RATE_HELP)
-    kind, factor = found
-    per_day, rounded = _floor(mantissa, decimals, factor * _PER_DAY[per])
-    return kind, per_day, rounded
+    """A volume such as "0.5 mL" or "20 uL" as (nl, rounded); see parse_dose."""
+    return _amount(field, text, _VOLUME_HELP, DOSE_VOLUME, _PER_NOTHING)[1:3]
 
 
 def parse_dose(field, text):
-    """Parse a dose such as "250 mcg" or "0.5 mL"; return (kind, amount, rounded).
+    """A dose as (kind, amount, rounded): DOSE_MASS in ng or DOSE_VOLUME in nL.
 
-    DOSE_MASS with ng or DOSE_VOLUME with nL, rounded down below 1 ng or
-    1 nL (`rounded` says whether it was). Zero allowed. A rate is refused.
+    Rounded down (toward the smaller dose) below 1 ng or 1 nL; `rounded` says
+    whether it was. Zero is allowed: the caller decides. A rate is refused.
     """
-    shown, mantissa, decimals, unit = _quantity(field, text, _DOSE_HELP)
-    key = _unit_key(unit)
-    _refuse_micro_g(field, shown, unit, key)
-    amount, slash, per = key.partition("/")
-    found = _amount_factor(amount)
-    if found is not None and slash and per in _PER_DAY:
-        raise Refusal(field, "%s '%s' is a rate; a dose, not a rate, is expected: give %s" % (field, shown, _DOSE_HELP))
-    if found is None or slash:
-        raise _unknown(field, shown, unit, _DOSE_HELP)
-    kind, factor = found
-    value, rounded = _floor(mantissa, decimals, factor)
-    return kind, value, rounded
+    return _amount(field, text, _DOSE_HELP, DOSE_MASS | DOSE_VOLUME, _PER_NOTHING)[:3]
+
+
+def parse_dose_rate(field, text):
+    """A rate such as "2 mg/day" or "0.5 mL/h" as (kind, per_day, rounded).
+
+    DOSE_MASS in ng/day or DOSE_VOLUME in nL/day, rounded down to a whole
+    unit per day (`rounded` says whether it was). Zero is allowed, and no
+    pump limit applies (parse_rate is the pump's own volume rate).
+    """
+    return _amount(field, text, _DOSE_RATE_HELP, DOSE_MASS | DOSE_VOLUME, _PER_TIME)[:3]
+
+
+def parse_concentration(field, text):
+    """A concentration such as "25 mcg/mL" or "10 mg/mL" in ng/mL, exact.
+
+    Refused, not rounded, if finer than 1 ng/mL; zero and % are refused.
+    """
+    _, value, rounded, shown = _amount(field, text, _CONCENTRATION_HELP, DOSE_MASS, _PER_ML)
+    if rounded:
+        why = " is finer than 1 ng/mL (0.001 mcg/mL), the resolution of a concentration;"
+        raise _no(field, shown, why + " give at most 3 decimals in mcg/mL or 6 in mg/mL")
+    if not value:
+        raise _no(field, shown, ": a concentration must be above zero (at least 0.001 mcg/mL)")
+    return value
 
 
 def parse_duration(field, text):
-    """Parse a duration such as "90 min" or "1.5 h"; return us.
+    """A duration such as "90 min" or "1.5 h" in us, exact, at most 400 days.
 
-    Units s, min, h, day only ("m" could be minutes or months). Exact or
-    refused: finer than 1 us is refused. A unit is required. At most 400
-    days. Zero allowed.
+    Units s, min, h, day only ("m" may be minutes or months) and required;
+    finer than 1 us is refused. Zero is allowed.
     """
-    shown, mantissa, decimals, unit = _quantity(
-        field,
-        text,
-        _DURATION_HELP,
-        " (a unit is required: minutes and hours were confused in a 2004 pump recall)",
-        _DURATION_DIGITS,
-    )
+    recall = " (a unit is required: minutes and hours were confused in a 2004 pump recall)"
+    shown, mantissa, decimals, unit = _quantity(field, text, _DURATION_HELP, _DURATION_DIGITS, recall)
     per = _PER_DAY.get(_unit_key(unit))
     if per is None:
-        raise _unknown(field, shown, unit, _DURATION_HELP)
+        raise _no(field, shown, ": unknown unit '%s'; give %s" % (unit, _DURATION_HELP))
     us, rounded = _floor(mantissa, decimals, _US_PER_DAY // per)
-    if us > MAX_DURATION_US or (us == MAX_DURATION_US and rounded):
-        raise Refusal(field, "%s '%s' is above the maximum of %d day" % (field, shown, MAX_DURATION_DAYS))
+    if us > MAX_DURATION_US or us == MAX_DURATION_US and rounded:
+        raise _no(field, shown, " is above the maximum of %d day" % MAX_DURATION_DAYS)
     if rounded:
-        raise Refusal(field, "%s '%s' is finer than 1 microsecond (0.000001 s)" % (field, shown))
+        raise _no(field, shown, " is finer than 1 microsecond (0.000001 s)")
     return us
 
 
 def parse_time_of_day(field, text):
-    """Parse a 24-hour time "HH:MM" ("7:30" or "07:30"); return minutes after midnight."""
+    """A 24-hour time "HH:MM" ("7:30" or "07:30") in minutes after midnight."""
     shown = _shown(field, text)
-    if not shown:
-        raise Refusal(field, "%s '%s': no time given; give %s" % (field, shown, _TIME_HELP))
-    key = _unit_key(shown)
-    for half in ("am", "pm", "a.m", "p.m"):
-        if half in key:
-            raise Refusal(field, "%s '%s': use 24-hour time, without am/pm; give %s" % (field, shown, _TIME_HELP))
     hours, colon, minutes = shown.partition(":")
-    if not colon:
-        raise Refusal(field, "%s '%s': separate hours and minutes with a colon; give %s" % (field, shown, _TIME_HELP))
-    if not (_is_digits(hours) and len(hours) <= 2):
-        raise Refusal(field, "%s '%s': the hour must be one or two digits; give %s" % (field, shown, _TIME_HELP))
-    if not (_is_digits(minutes) and len(minutes) == 2):
-        raise Refusal(field, "%s '%s': the minutes must be two digits; give %s" % (field, shown, _TIME_HELP))
-    h = int(hours)
-    m = int(minutes)
-    if h > 23:
-        raise Refusal(
-            field, "%s '%s': the hour goes from 0 to 23 (midnight is 00:00); give %s" % (field, shown, _TIME_HELP)
-        )
-    if m > 59:
-        raise Refusal(field, "%s '%s': the minutes go from 00 to 59; give %s" % (field, shown, _TIME_HELP))
-    return h * 60 + m
+    low = _unit_key(shown).replace(".", "")
+    why = None
+    if not shown:
+        why = "no time given"
+    elif "am" in low or "pm" in low:
+        why = "use 24-hour time, without am/pm"
+    elif not colon:
+        why = "separate hours and minutes with a colon"
+    elif not _is_digits(hours) or len(hours) > 2:
+        why = "the hour must be one or two digits"
+    elif not _is_digits(minutes) or len(minutes) != 2:
+        why = "the minutes must be two digits"
+    elif int(hours) > 23:
+        why = "the hour goes from 0 to 23 (midnight is 00:00)"
+    elif int(minutes) > 59:
+        why = "the minutes go from 00 to 59"
+    if why:
+        raise _no(field, shown, ": %s; give %s" % (why, _TIME_HELP))
+    return int(hours) * 60 + int(minutes)
 
 
 def parse_count(field, text, lo, hi):
-    """Parse a whole number of plain digits in lo..hi; return it."""
+    """A whole number of plain digits in lo..hi."""
     shown = _shown(field, text)
     if not shown:
-        raise Refusal(field, "%s '%s': no number given; give a whole number from %d to %d" % (field, shown, lo, hi))
-    if not _is_digits(shown):
-        raise Refusal(field, "%s '%s' is not a whole number; give plain digits from %d to %d" % (field, shown, lo, hi))
-    n = int(shown)
-    if not lo <= n <= hi:
-        raise Refusal(field, "%s '%s' is outside the range %d to %d" % (field, shown, lo, hi))
-    return n
+        why = ": no number given"
+    elif not _is_digits(shown):
+        why = " is not a whole number"
+    elif not lo <= int(shown) <= hi:
+        why = " is outside the range"
+    else:
+        return int(shown)
+    raise _no(field, shown, "%s; give plain digits from %d to %d" % (why, lo, hi))
 
 
 # --- Formatters: exact text for showing a program back to a person ---
 #
-# parse(format(x)) == x for every x the parsers can return with at most 12
+# parse(format(x)) == x for every x the parsers return with at most 12
 # significant digits (below 10**12 ng, nL, ng/mL, ng/day or nL/day) and
-# every duration up to 400 days. Negative values raise ValueError: they
-# are a bug in the caller, not something a person typed.
+# every duration up to 400 days. Each table lists (from, decimals, unit),
+# largest unit first; zero is shown in the largest. A negative value or an
+# unknown kind raises ValueError: a bug in the caller, not a typing error.
+
+_MASS_SHOW = ((1_000_000, 6, " mg"), (0, 3, " mcg"))
+_VOLUME_SHOW = ((1_000_000, 6, " mL"), (1_000, 3, " uL"), (0, 0, " nL"))
+_CONCENTRATION_SHOW = ((1_000_000, 6, " mg/mL"), (0, 3, " mcg/mL"))
+_MASS_RATE_SHOW = ((1_000_000, 6, " mg/day"), (0, 3, " mcg/day"))
+_VOLUME_RATE_SHOW = ((100_000, 6, " mL/day"), (1_000, 3, " uL/day"), (0, 0, " nL/day"))
 
 
 def _decimal_text(n, places):
-    """n / 10**places written exactly, trailing zeros cut: (1500, 3) -> "1.5"."""
+    # n / 10**places written exactly, trailing zeros cut: (1500, 3) -> "1.5".
     whole, frac = divmod(n, 10**places)
-    if frac == 0:
+    if not frac:
         return "%d" % whole
-    digits = "%d" % frac
-    digits = ("0" * (places - len(digits)) + digits).rstrip("0")
-    return "%d.%s" % (whole, digits)
+    frac = "%d" % frac
+    return "%d.%s" % (whole, ("0" * (places - len(frac)) + frac).rstrip("0"))
 
 
-def _check(what, n):
+def _show(n, table):
     if n < 0:
-        raise ValueError("%s must not be negative (got %d)" % (what, n))
+        raise ValueError("%d is negative" % n)
+    for least, places, unit in table:
+        if n >= least or not n:
+            return _decimal_text(n, places) + unit
+
+
+def _of_kind(kind, mass, volume):
+    if kind == DOSE_MASS:
+        return mass
+    if kind == DOSE_VOLUME:
+        return volume
+    raise ValueError("unknown dose kind %s" % kind)
 
 
 def format_mass(ng):
-    """Mass in ng as text: mg from 1 mg up ("1.5 mg"), else mcg ("250 mcg", "0.025 mcg"); 0 is "0 mg"."""
-    _check("mass", ng)
-    if ng == 0 or ng >= _NG_PER_MG:
-        return _decimal_text(ng, 6) + " mg"
-    return _decimal_text(ng, 3) + " mcg"
+    """ng as "1.5 mg" from 1 mg up, else as "250 mcg" or "0.025 mcg"."""
+    return _show(ng, _MASS_SHOW)
 
 
 def format_volume(nl):
-    """Volume in nL as text: mL from 1 mL up, uL from 1 uL up, else nL; 0 is "0 mL"."""
-    _check("volume", nl)
-    if nl == 0 or nl >= 1_000_000:
-        return _decimal_text(nl, 6) + " mL"
-    if nl >= 1_000:
-        return _decimal_text(nl, 3) + " uL"
-    return "%d nL" % nl
+    """nL as mL from 1 mL up, uL from 1 uL up, else nL."""
+    return _show(nl, _VOLUME_SHOW)
 
 
 def format_concentration(ng_per_ml):
-    """Concentration in ng/mL as text: mg/mL from 1 mg/mL up, else mcg/mL; 0 is "0 mg/mL" (never parsed)."""
-    _check("concentration", ng_per_ml)
-    if ng_per_ml == 0 or ng_per_ml >= _NG_PER_MG:
-        return _decimal_text(ng_per_ml, 6) + " mg/mL"
-    return _decimal_text(ng_per_ml, 3) + " mcg/mL"
-
-
-def format_dose_rate(kind, per_day):
-    """Dose rate in ng/day or nL/day as text, per day: "2 mg/day", "480 mcg/day";
-    volumes in mL/day from 0.1 mL/day, uL/day from 1 uL/day, else nL/day;
-    0 is "0 mg/day" or "0 mL/day"."""
-    _check("dose rate", per_day)
-    if kind == DOSE_MASS:
-        return format_mass(per_day) + "/day"
-    if kind != DOSE_VOLUME:
-        raise ValueError("unknown dose kind %s" % (kind,))
-    if per_day == 0 or per_day >= 100_000:
-        return _decimal_text(per_day, 6) + " mL/day"
-    if per_day >= 1_000:
-        return _decimal_text(per_day, 3) + " uL/day"
-    return "%d nL/day" % per_day
+    """ng/mL as mg/mL from 1 mg/mL up, else mcg/mL."""
+    return _show(ng_per_ml, _CONCENTRATION_SHOW)
 
 
 def format_dose(kind, amount):
-    """A dose as format_mass (DOSE_MASS, ng) or format_volume (DOSE_VOLUME, nL)."""
-    if kind == DOSE_MASS:
-        return format_mass(amount)
-    if kind == DOSE_VOLUME:
-        return format_volume(amount)
-    raise ValueError("unknown dose kind %s" % (kind,))
+    """A DOSE_MASS amount as format_mass, a DOSE_VOLUME one as format_volume."""
+    return _show(amount, _of_kind(kind, _MASS_SHOW, _VOLUME_SHOW))
+
+
+def format_dose_rate(kind, per_day):
+    """ng/day or nL/day per day: "2 mg/day", "480 mcg/day"; mL/day from 0.1 mL/day, uL/day, nL/day."""
+    return _show(per_day, _of_kind(kind, _MASS_RATE_SHOW, _VOLUME_RATE_SHOW))
 
 
 def format_duration(us):
-    """Duration in us as text in the largest of day, h, min, s that divides it
-    ("2 day", "90 min"), else in seconds with decimals ("1.5 s", "0.000001 s"); 0 is "0 s"."""
-    _check("duration", us)
-    if us == 0:
-        return "0 s"
+    """us in the largest of day, h, min, s that divides it ("90 min"), else as "1.5 s"."""
+    if us < 0:
+        raise ValueError("%d is negative" % us)
     for unit in ("day", "h", "min", "s"):
         size = _US_PER_DAY // _PER_DAY[unit]
         if us % size == 0:
@@ -516,7 +448,7 @@ def format_duration(us):
 
 
 def format_time_of_day(minutes):
-    """Minutes after midnight as 24-hour HH:MM: 450 is "07:30"."""
-    if not 0 <= minutes < _MINUTES_PER_DAY:
-        raise ValueError("time of day %d is outside 0..1439 minutes" % minutes)
+    """Minutes after midnight as 24-hour "07:30"."""
+    if not 0 <= minutes < 1440:
+        raise ValueError("time of day %d is outside 0..1439" % minutes)
     return "%02d:%02d" % (minutes // 60, minutes % 60)

@@ -5,7 +5,9 @@
 #           ticks_diff(a, b) -> int      signed difference, valid within 2**29
 #           async sleep_us(us)           wait up to us microseconds of pump time
 #           wake()                       end a running sleep_us early (program changed)
-#   motor   step(n)                      issue n steps (n >= 0)
+#   motor   step(n)                      issue n steps (n >= 0); a step once
+#                                        issued is finished (a normal suspend)
+#           halt()                       stop at once, dropping queued steps (a fault)
 #   serial  async read_byte() -> int     next byte from the host, waiting for it
 #           read_ready() -> int          next byte if one is waiting, else -1
 #           write(data)                  send bytes to the host

@@ -13,6 +13,7 @@ class SimStepper:
         self.true_step_pl = true_step_pl
         self.steps_hi = 0
         self.steps_lo = 0  # two words, as the scheduler counts: 0 <= lo < STEP_RADIX
+        self.halts = 0  # times a fault cut the motor off mid-move
 
     def step(self, n):
         lo = self.steps_lo + n
@@ -20,3 +21,8 @@ class SimStepper:
             lo -= STEP_RADIX
             self.steps_hi += 1
         self.steps_lo = lo
+
+    def halt(self):
+        """Cut the drive at once (a fault). A model step is instantaneous, so
+        nothing is in flight; a real driver aborts its queued pulses here."""
+        self.halts += 1

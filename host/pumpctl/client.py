@@ -19,7 +19,24 @@ from typing import Callable
 
 from firmware import codec
 
+from .errors import PumpRefused
 from .transport import SerialTransport
+
+# The fields of a drug library entry, in the order the pump takes them.
+LIBRARY_FIELDS = (
+    "name",
+    "max_concentration",
+    "daily_soft",
+    "daily_hard",
+    "rate_soft",
+    "rate_hard",
+    "bolus_soft",
+    "bolus_hard",
+    "patient_dose_hard",
+    "patient_lockout_min",
+    "patient_max_per_day",
+    "source",
+)
 
 US_PER_MDAY = codec.US_PER_MDAY
 
@@ -58,6 +75,60 @@ class RateSet:
     rate_nl_per_day: int  # what the pump now runs, converted by the pump
     rounded: bool  # True if the requested rate was finer than 1 nL/day
     effective_us: int  # pump time at which the new rate took effect
+
+
+@dataclass(frozen=True)
+class Therapy:
+    """The therapy in force, as the pump reports it."""
+
+    mode: str  # stopped, continuous or flex
+    basal_nl_per_day: int  # the basal now (the flex step running), at the fluid in the path
+    rate_nl_per_day: int  # what the scheduler runs: basal plus any bolus (prime: the prime alone)
+    bolus: str  # none, bolus, patient-bolus or prime
+    bolus_rate_nl_per_day: int
+    bolus_left_s: int
+    bridge: bool  # old fluid still being pushed out at the old dose after a refill
+    reservoir_nl: int | None  # None until a program gives a fill volume
+    empty_in_s: int | None  # at the running program; None if unknown or beyond 400 days
+    day_nl: int  # delivered in the guard's rolling 24 h window
+    hour_nl: int  # and in its rolling 1 h window
+    refused_steps: int  # steps the dose guard refused since boot
+    alarm: str  # none, dose limit, motor fault
+    clock_s: int | None  # device clock, local seconds since 1970; None if not set
+    program_crc: int
+    library: str  # version of the drug library in force
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A program the pump has checked and holds, not yet in force."""
+
+    rows: list[tuple[str, str]]  # (line as the pump understood it, per-drug detail)
+    warnings: list[str]  # soft limits passed: the commit must confirm them
+    program_crc: int
+    expires_in_s: int
+
+    @property
+    def lines(self) -> list[str]:
+        return program_lines(self.rows)
+
+
+@dataclass(frozen=True)
+class Event:
+    index: int
+    time_us: int
+    code: int
+    text: str
+
+
+def program_lines(rows: list[tuple[str, str]]) -> list[str]:
+    """The program lines among review rows (without soft-limit notes and totals)."""
+    return [line for line, _detail in rows if line and line != "soft limit"]
+
+
+# Lines that act once when committed; a new session built on the running
+# program leaves them out, or the fill, bolus or prime would happen again.
+ONE_SHOT = ("fill", "bolus", "prime", "bridge")
 
 
 @dataclass(frozen=True)
@@ -109,7 +180,7 @@ class Pump:
         mday, us, mode, rate, hi, lo, step_pl = self._link.request(codec.STATUS)
         return Status(
             time_us=_pump_time_us(mday, us),
-            mode="continuous" if mode == codec.MODE_CONTINUOUS else "stopped",
+            mode=codec.MODE_NAMES.get(mode, str(mode)),
             rate_nl_per_day=rate,
             steps=hi * codec.STEP_RADIX + lo,
             step_volume_pl=step_pl,
@@ -129,6 +200,127 @@ class Pump:
         """Stop delivery; return the pump time at which it stopped."""
         mday, us = self._link.request(codec.STOP)
         return _pump_time_us(mday, us)
+
+    def therapy(self) -> Therapy:
+        v = self._link.request(codec.THERAPY)
+        none = codec.NO_TIME
+        return Therapy(
+            mode=codec.MODE_NAMES.get(v[0], str(v[0])),
+            basal_nl_per_day=v[1],
+            rate_nl_per_day=v[2],
+            bolus=codec.BOLUS_KIND_NAMES.get(v[3], str(v[3])),
+            bolus_rate_nl_per_day=v[4],
+            bolus_left_s=v[5],
+            bridge=bool(v[6]),
+            reservoir_nl=None if v[7] == none else v[7],
+            empty_in_s=None if v[8] == none else v[8],
+            day_nl=v[9],
+            hour_nl=v[10],
+            refused_steps=v[11],
+            alarm=codec.ALARM_NAMES.get(v[12], str(v[12])),
+            clock_s=None if v[13] == none else v[13],
+            program_crc=v[14],
+            library=v[15],
+        )
+
+    def set_clock(self, clock_s: int) -> int:
+        """Set the device clock to local wall time clock_s (seconds since 1970, naive local)."""
+        (got,) = self._link.request(codec.CLOCK_SET, (clock_s,))
+        return got
+
+    # -- programming session: stage, review, commit ----------------------------
+
+    def stage(self, lines: list[str]) -> Staged:
+        """Send program lines and have the pump check them; nothing changes yet."""
+        if not lines:
+            raise ValueError("a program needs at least one line")
+        for i, line in enumerate(lines):
+            self._link.request(codec.STAGE_LINE, (i, line))
+        n_rows, _n_warn, crc, expires = self._link.request(codec.STAGE)
+        rows = self._rows(codec.REVIEW_STAGED, n_rows)
+        warnings = [detail for line, detail in rows if line == "soft limit"]
+        return Staged(rows, warnings, crc, expires)
+
+    def review(self, staged: bool = False) -> list[tuple[str, str]]:
+        """The running (or staged) program as the pump understood it."""
+        which = codec.REVIEW_STAGED if staged else codec.REVIEW_RUNNING
+        n, line, detail = self._link.request(codec.REVIEW, (which, 0))
+        return [(line, detail)] + self._rows(which, n, start=1)
+
+    def _rows(self, which: int, n: int, start: int = 0) -> list[tuple[str, str]]:
+        rows = []
+        for i in range(start, n):
+            _n, line, detail = self._link.request(codec.REVIEW, (which, i))
+            rows.append((line, detail))
+        return rows
+
+    def commit(self, staged: Staged, confirm_soft: bool = False) -> int:
+        """Put the staged program in force; read it back and check it is the one
+        reviewed. Returns the pump time it took effect."""
+        crc, mday, us = self._link.request(codec.COMMIT, (staged.program_crc, 1 if confirm_soft else 0))
+        running = program_lines(self.review())
+        if crc != staged.program_crc or running != staged.lines:
+            raise PumpRefused(
+                codec.ERR_INTERNAL, "program", f"read-back differs from the program reviewed: {running} != {staged.lines}"
+            )
+        return _pump_time_us(mday, us)
+
+    def discard(self) -> None:
+        self._link.request(codec.DISCARD)
+
+    def program(self, lines: list[str], confirm_soft: bool = False) -> Staged:
+        """Stage, then commit, in one call (scripts; people should review first)."""
+        staged = self.stage(lines)
+        self.commit(staged, confirm_soft)
+        return staged
+
+    def running_lines(self) -> list[str]:
+        """The running program's lines, without those that act once (fill, boluses)."""
+        lines = program_lines(self.review())
+        if lines == ["stop"]:
+            return []
+        return [ln for ln in lines if ln.split(" ", 1)[0] not in ONE_SHOT]
+
+    def patient_bolus(self) -> tuple[int, int]:
+        """The patient asks for a bolus; returns (volume_nl, duration_s) or raises PumpRefused."""
+        volume_nl, duration_s = self._link.request(codec.PATIENT_BOLUS)
+        return volume_nl, duration_s
+
+    def ack_alarm(self) -> str:
+        (code,) = self._link.request(codec.ACK_ALARM)
+        return codec.ALARM_NAMES.get(code, str(code))
+
+    def events(self, since: int = 0) -> list[Event]:
+        """Event log entries from index `since` on (older ones may have left the ring)."""
+        out = []
+        i = since
+        while True:
+            try:
+                count, index, mday, us, code, text = self._link.request(codec.EVENT, (i,))
+            except PumpRefused:
+                return out  # nothing logged at or after i
+            out.append(Event(index, _pump_time_us(mday, us), code, text))
+            i = index + 1
+            if i >= count:
+                return out
+
+    def library(self) -> tuple[str, list[list[str]]]:
+        """The drug library in force: (version, entries of 12 text fields)."""
+        version, n, _ = self._link.request(codec.LIB_GET, (0, 0))
+        entries = []
+        for d in range(n):
+            fields = []
+            for f in range(len(LIBRARY_FIELDS)):
+                fields.append(self._link.request(codec.LIB_GET, (d, f))[2])
+            entries.append(fields)
+        return version, entries
+
+    def load_library(self, version: str, entries: list[list[str]]) -> None:
+        """Replace the drug library (checked as a whole by the pump first)."""
+        for d, fields in enumerate(entries):
+            for f, text in enumerate(fields):
+                self._link.request(codec.LIB_FIELD, (d, f, text))
+        self._link.request(codec.LIB_COMMIT, (version, len(entries)))
 
     # -- simulator only --------------------------------------------------------
 
@@ -156,6 +348,10 @@ class Pump:
                 return status
             time.sleep(poll_s)
             poll_s = min(2 * poll_s, max_poll_s)
+
+    def sim_fault(self) -> None:
+        """Make the simulated motor fail now."""
+        self._link.request(codec.SIM_FAULT)
 
     def sim_state(self) -> SimState:
         hi, lo, true_step_pl, speed = self._link.request(codec.SIM_STATE)

@@ -27,10 +27,11 @@ import firmware
 
 from .errors import SimulatorError
 
-# The firmware, compiled from source on this 64-bit port, holds about 41 KB
-# after boot and does not start below about 80 KB (measured). 128 KB leaves
-# room while still making a leak or a bloated module fail early.
-DEFAULT_HEAP = "128K"
+# The firmware, compiled from source on this 64-bit port (objects twice the
+# size of a 32-bit board's), holds about 125 KB after boot and does not start
+# below about 190 KB (measured). 256 KB leaves room for commands while still
+# making a leak or a bloated module fail early.
+DEFAULT_HEAP = "256K"
 _READY = "pump ready"
 
 

@@ -1,0 +1,58 @@
+# The event log: a fixed ring of the most recent events, each with its pump
+# time, a code and a short text. It holds every programming change (with the
+# library version in force), every bolus and refusal of a patient bolus,
+# every alarm and clock change. Persistence and the full alarm log come with
+# the monitoring and power-cut work; this is the in-memory record they build on.
+#
+# Command and event path only (allocates a short string per entry).
+
+CAPACITY = 128
+MAX_TEXT = 100
+
+EV_BOOT = 1
+EV_PROGRAM = 2  # a program was committed
+EV_THERAPY = 3  # a change the running therapy made itself (flex day, bolus end, bridge done)
+EV_BOLUS = 4  # a bolus started
+EV_PATIENT_REFUSED = 5  # a patient bolus request was refused
+EV_ALARM = 6
+EV_ACK = 7
+EV_CLOCK = 8
+EV_LIBRARY = 9
+EV_STOP = 10
+EV_FAULT = 11
+
+EVENT_NAMES = {
+    EV_BOOT: "boot",
+    EV_PROGRAM: "program",
+    EV_THERAPY: "therapy",
+    EV_BOLUS: "bolus",
+    EV_PATIENT_REFUSED: "patient-bolus refused",
+    EV_ALARM: "alarm",
+    EV_ACK: "alarm acknowledged",
+    EV_CLOCK: "clock",
+    EV_LIBRARY: "library",
+    EV_STOP: "stop",
+    EV_FAULT: "fault",
+}
+
+
+class EventLog:
+    def __init__(self):
+        self._entries = [None] * CAPACITY
+        self.count = 0  # events logged since boot; the ring keeps the last CAPACITY
+
+    def add(self, mday, us, code, text=""):
+        if len(text) > MAX_TEXT:
+            text = text[: MAX_TEXT - 3] + "..."
+        self._entries[self.count % CAPACITY] = (mday, us, code, text)
+        self.count += 1
+
+    def oldest(self):
+        """Index of the oldest entry still in the ring."""
+        return max(self.count - CAPACITY, 0)
+
+    def get(self, index):
+        """Entry number index (0 = first since boot), or None if it has left the ring."""
+        if index >= self.count or index < self.oldest():
+            return None
+        return self._entries[index % CAPACITY]

@@ -1,0 +1,308 @@
+# The independent dose guard: the last check between the scheduler and the
+# motor. It knows only the drug library's hard limits, the concentrations in
+# the fluid path and the steps that were actually delivered, never the program
+# that asked for them, so a wrong program (or a bug in the therapy code)
+# cannot talk it into an overdose.
+#
+# What it enforces, per drug in the blend, in motor steps:
+#   day    steps delivered in the rolling 24 h window <= daily hard limit
+#   hour   steps delivered in the rolling 1 h window  <= rate hard limit x 1 h
+#   bucket at most BUCKET_MAX_STEPS in one 36 s bucket (pump-level cap)
+# and, before a bolus or a program change starts, that what was delivered
+# plus what the new delivery can add never passes those windows (admit()).
+#
+# How the windows are kept. Delivered steps are counted in a ring of
+# DAY_BUCKETS buckets of 36 s; the day window is the current (partial) bucket
+# plus the 2399 before it, the hour window the current one plus the 99 before
+# it. Such a window spans a little less than 24 h (or 1 h) and more than
+# 24 h - 36 s, so a program delivering exactly the daily limit never trips it,
+# and over an arbitrary 24 h interval a misbehaving program can exceed a
+# limit by at most what the pump delivers in one 36 s bucket (which the hour
+# limit caps at rate_hard x 36 s). That bound is the price of a fixed 4.8 KB
+# of memory instead of a timestamp per step.
+#
+# A dose limit becomes a step count: a step of s pL of fluid at c ng/mL
+# carries c * s / 1e9 ng, so the daily hard limit L ng allows
+# ceil(L * 1e9 / (c * s)) steps (see steps_allowed). The smallest over the
+# drugs in the blend is the limit. Concentrations only change at a refill; the history is then
+# rescaled to steps of the new fluid, rounding up (toward caution).
+#
+# permit() runs on the dosing hot path and allocates nothing; its values all
+# stay below 2**30. configure(), set_fluid() and admit() run on the command
+# path and may use long ints.
+
+from array import array
+
+try:
+    from micropython import const
+except ImportError:  # CPython: const() is only a marker there
+
+    def const(x):
+        return x
+
+
+US_PER_MDAY = const(86_400_000)
+BUCKET_US = const(36_000_000)  # 36 s: 100 buckets to the hour, 2400 to the day
+DAY_BUCKETS = const(2400)
+HOUR_BUCKETS = const(100)
+# 12 buckets are exactly 5 millidays (432 s), which lets a long gap be skipped
+# in whole groups without a long int.
+_GROUP_BUCKETS = const(12)
+_GROUP_MDAY = const(5)
+# Buckets are unsigned 16-bit. 65535 steps in 36 s is far beyond the pump's
+# 10 mL/h in its smallest 10 nL steps (10,000 steps per bucket), so this cap
+# only bites on a runaway burst.
+BUCKET_MAX_STEPS = const(65_535)
+NO_LIMIT = const(1_073_741_823)  # 2**30 - 1: no drug limit applies
+
+# Why a step was refused (latched in `tripped` until clear_trip()).
+LIMIT_NONE = const(0)
+LIMIT_DAY = const(1)
+LIMIT_HOUR = const(2)
+LIMIT_BUCKET = const(3)
+LIMIT_BOLUS = const(4)
+
+LIMIT_NAMES = {
+    LIMIT_NONE: "none",
+    LIMIT_DAY: "daily hard limit",
+    LIMIT_HOUR: "hourly hard limit",
+    LIMIT_BUCKET: "pump step-rate cap",
+    LIMIT_BOLUS: "bolus hard limit",
+}
+
+_PL_PER_ML = 1_000_000_000
+
+
+def steps_allowed(limit_ng, conc_ng_per_ml, step_pl):
+    """Steps of fluid at conc_ng_per_ml up to limit_ng, counting the step that reaches it.
+
+    The pump moves fluid in whole steps, so a program at exactly the limit
+    (say 19.2 mcg/day) holds floor or ceil of limit/step-dose steps in a
+    window, depending on where the window falls. The guard allows the ceiling:
+    at most one step's dose above the limit, so such a program never trips it.
+    """
+    unit = conc_ng_per_ml * step_pl
+    n = -(-limit_ng * _PL_PER_ML // unit)
+    return NO_LIMIT if n > NO_LIMIT else n
+
+
+class DoseGuard:
+    def __init__(self, step_pl):
+        self.step_pl = step_pl
+        buckets = array("H")
+        for _ in range(DAY_BUCKETS):
+            buckets.append(0)
+        self._buckets = buckets  # steps per 36 s bucket, ring
+        self._cur = 0  # index of the bucket holding now, 0..DAY_BUCKETS-1
+        self._end_mday = 0  # end of the current bucket, two-word pump time
+        self._end_us = BUCKET_US
+        self.day_sum = 0  # steps in the day window, <= DAY_BUCKETS * 65535 < 2**28
+        self.hour_sum = 0  # steps in the hour window, <= day_sum
+
+        # Limits in steps of the fluid now leaving the pump, 0..NO_LIMIT.
+        self.day_limit = NO_LIMIT
+        self.hour_limit = NO_LIMIT
+        self.bolus_limit = NO_LIMIT
+        self._fluid = ()  # ((name, conc_ng_per_ml, daily_ng, hourly_ng, bolus_ng), ...)
+
+        self.tripped = LIMIT_NONE  # latched reason of the first refusal
+        self.refused_steps = 0  # steps refused since boot, saturating at NO_LIMIT
+        self.delivered_hi = 0  # steps let through = hi * 2**29 + lo
+        self.delivered_lo = 0
+
+    # -- every step, hot path ----------------------------------------------
+
+    def permit(self, now_mday, now_us, n):
+        """Let through as many of n due steps as every window allows; return that.
+
+        Steps refused are not owed later: they are simply not delivered, the
+        refusal is latched in `tripped`, and the caller raises the alarm.
+        Hot path: no allocation.
+        """
+        self._rotate(now_mday, now_us)
+        if n <= 0:
+            return 0
+        allowed = n
+        why = LIMIT_NONE
+        room = self.day_limit - self.day_sum
+        if allowed > room:
+            allowed = room
+            why = LIMIT_DAY
+        room = self.hour_limit - self.hour_sum
+        if allowed > room:
+            allowed = room
+            why = LIMIT_HOUR
+        buckets = self._buckets
+        cur = self._cur
+        room = BUCKET_MAX_STEPS - buckets[cur]
+        if allowed > room:
+            allowed = room
+            why = LIMIT_BUCKET
+        if allowed < 0:  # limits tightened below what the window already holds
+            allowed = 0
+        if allowed:
+            buckets[cur] += allowed
+            self.day_sum += allowed
+            self.hour_sum += allowed
+            lo = self.delivered_lo + allowed
+            if lo >= 536_870_912:
+                lo -= 536_870_912
+                self.delivered_hi += 1
+            self.delivered_lo = lo
+        if allowed < n:
+            if not self.tripped:
+                self.tripped = why
+            refused = self.refused_steps + (n - allowed)
+            self.refused_steps = refused if refused < NO_LIMIT else NO_LIMIT
+        return allowed
+
+    def _rotate(self, now_mday, now_us):
+        """Move the current bucket up to now, dropping what leaves each window."""
+        em = self._end_mday
+        eu = self._end_us
+        if now_mday < em or (now_mday == em and now_us < eu):
+            return
+        buckets = self._buckets
+        cur = self._cur
+        moved = 0
+        while now_mday > em or (now_mday == em and now_us >= eu):
+            if moved >= DAY_BUCKETS and not self.day_sum:
+                # Everything has left both windows: skip whole 5-mday groups.
+                groups = (now_mday - em) // _GROUP_MDAY
+                if groups:
+                    em += groups * _GROUP_MDAY
+                    cur = (cur + (groups % DAY_BUCKETS) * _GROUP_BUCKETS) % DAY_BUCKETS
+                    if now_mday < em or (now_mday == em and now_us < eu):
+                        break
+            cur += 1
+            if cur == DAY_BUCKETS:
+                cur = 0
+            self.day_sum -= buckets[cur]  # the bucket 24 h old leaves the day window
+            buckets[cur] = 0
+            old = cur - HOUR_BUCKETS
+            if old < 0:
+                old += DAY_BUCKETS
+            self.hour_sum -= buckets[old]  # and the one 1 h old leaves the hour window
+            eu += BUCKET_US
+            if eu >= US_PER_MDAY:
+                eu -= US_PER_MDAY
+                em += 1
+            moved += 1
+        self._cur = cur
+        self._end_mday = em
+        self._end_us = eu
+
+    # -- configuration, command path ----------------------------------------
+
+    def set_fluid(self, drugs):
+        """Set the drugs in the fluid now leaving the pump.
+
+        drugs: a tuple of (name, conc_ng_per_ml, daily_hard_ng, hourly_hard_ng,
+        bolus_hard_ng), one per drug in the blend (empty: no drug, so only the
+        pump-level cap applies). The steps already in the windows were of the
+        old fluid; they are rescaled to steps of the new one, rounding up, by
+        the largest ratio of old to new concentration over the drugs in both.
+        """
+        old = self._fluid
+        num = 0
+        den = 1
+        for name, conc, _d, _h, _b in drugs:
+            for old_name, old_conc, _d2, _h2, _b2 in old:
+                if old_name == name and old_conc * den > num * conc:
+                    num = old_conc
+                    den = conc
+        if num != den:  # no drug in common (num 0): the old history carries none of these
+            self._rescale(num, den)
+        day = hour = bolus = NO_LIMIT
+        for _name, conc, daily_ng, hourly_ng, bolus_ng in drugs:
+            day = min(day, steps_allowed(daily_ng, conc, self.step_pl))
+            hour = min(hour, steps_allowed(hourly_ng, conc, self.step_pl))
+            bolus = min(bolus, steps_allowed(bolus_ng, conc, self.step_pl))
+        self._fluid = tuple(drugs)
+        self.day_limit = day
+        self.hour_limit = hour
+        self.bolus_limit = bolus
+
+    def _rescale(self, num, den):
+        buckets = self._buckets
+        for i in range(DAY_BUCKETS):
+            b = buckets[i]
+            if b:
+                b = -(-b * num // den)  # ceiling
+                buckets[i] = b if b < BUCKET_MAX_STEPS else BUCKET_MAX_STEPS
+        self._resum()
+
+    def _resum(self):
+        buckets = self._buckets
+        day = 0
+        hour = 0
+        i = self._cur
+        for k in range(DAY_BUCKETS):
+            day += buckets[i]
+            if k < HOUR_BUCKETS:
+                hour += buckets[i]
+            i = i - 1 if i else DAY_BUCKETS - 1
+        self.day_sum = day
+        self.hour_sum = hour
+
+    def clear_trip(self):
+        self.tripped = LIMIT_NONE
+
+    # -- before new delivery starts, command path ---------------------------
+
+    def admit(self, now_mday, now_us, bolus_steps, future):
+        """Check a delivery before it starts; return LIMIT_NONE or the limit it would pass.
+
+        bolus_steps: steps of a bolus starting now (0 if none), counted in full
+        from now. future: an object whose next_bucket() returns, on each call,
+        the steps the basal program (plus anything else already running) will
+        have delivered from now to the end of the current bucket, then of the
+        next one, and so on: a non-decreasing upper bound.
+        For every future bucket within a window's length, what is left of
+        today's history in that window plus the future deliveries plus the
+        bolus must stay within the window's limit.
+        """
+        self._rotate(now_mday, now_us)
+        if bolus_steps > self.bolus_limit:
+            return LIMIT_BOLUS
+        buckets = self._buckets
+        day_hist = self.day_sum
+        hour_hist = self.hour_sum
+        oldest = self._cur + 1  # the oldest bucket of the day window
+        for k in range(DAY_BUCKETS):
+            ahead = future.next_bucket() + bolus_steps
+            if day_hist + ahead > self.day_limit:
+                return LIMIT_DAY
+            if k < HOUR_BUCKETS and hour_hist + ahead > self.hour_limit:
+                return LIMIT_HOUR
+            # One bucket later, the oldest bucket of each window drops out.
+            i = (oldest + k) % DAY_BUCKETS
+            day_hist -= buckets[i]
+            if k < HOUR_BUCKETS:
+                hour_hist -= buckets[(self._cur - HOUR_BUCKETS + 1 + k) % DAY_BUCKETS]
+        return LIMIT_NONE
+
+    def fork(self):
+        """A copy to try a change of fluid on (copies the 4.8 KB of buckets)."""
+        g = DoseGuard(self.step_pl)
+        for i in range(DAY_BUCKETS):
+            g._buckets[i] = self._buckets[i]
+        for name in ("_cur", "_end_mday", "_end_us", "day_sum", "hour_sum", "day_limit", "hour_limit",
+                     "bolus_limit", "_fluid"):
+            setattr(g, name, getattr(self, name))
+        return g
+
+    def bucket_end_us(self):
+        """End of the current bucket as one pump-time integer (command path)."""
+        return self._end_mday * US_PER_MDAY + self._end_us
+
+    # -- reading -------------------------------------------------------------
+
+    def delivered(self):
+        """Steps let through since boot (a long int past 2**30; not hot path)."""
+        return self.delivered_hi * 536_870_912 + self.delivered_lo
+
+    def window_steps(self, now_mday, now_us):
+        """(day_sum, hour_sum) as of now."""
+        self._rotate(now_mday, now_us)
+        return self.day_sum, self.hour_sum

@@ -1,0 +1,151 @@
+# The drug library: per drug, the hard and soft limits a program is checked
+# against (FDA Generic Infusion Pump requirements 6.1.2-6.1.6). A value past
+# a hard limit is refused; past a soft limit it needs an explicit
+# confirmation at commit. The library carries a version, logged with every
+# program committed under it.
+#
+# An entry is kept as the text a pharmacist typed (one string per field, with
+# units, FIELD_NAMES order) and parsed here with the same exact unit parsers
+# as a program, so the default library (druglib.py) and a site's own library
+# sent over the link are read the same way.
+#
+# Command path only: may allocate and use long ints.
+
+from firmware.errors import Refusal
+from firmware.units import (
+    DOSE_MASS,
+    parse_concentration,
+    parse_count,
+    parse_dose,
+    parse_dose_rate,
+    parse_duration,
+)
+
+FIELD_NAMES = (
+    "name",
+    "max_concentration",
+    "daily_soft",
+    "daily_hard",
+    "rate_soft",
+    "rate_hard",
+    "bolus_soft",
+    "bolus_hard",
+    "patient_dose_hard",
+    "patient_lockout_min",
+    "patient_max_per_day",
+    "source",
+)
+
+MAX_DRUGS = 16  # entries in one library
+MAX_PATIENT_BOLUSES_PER_DAY = 24
+_MAX_NAME = 24
+
+
+class DrugLimits:
+    """One drug's limits. Masses in ng, rates in ng/day, times in us."""
+
+    def __init__(self, fields):
+        if len(fields) != len(FIELD_NAMES):
+            raise Refusal("library", "a library entry has %d fields, not %d" % (len(FIELD_NAMES), len(fields)))
+        self.text = tuple(fields)
+        name = fields[0]
+        if not name or len(name) > _MAX_NAME or not _is_name(name):
+            raise Refusal("name", "drug name %r must be 1-%d lowercase letters, digits or '-'" % (name, _MAX_NAME))
+        self.name = name
+        self.max_conc_ng_per_ml = parse_concentration(name + " max_concentration", fields[1])
+        self.daily_soft_ng = _mass_rate(name, "daily_soft", fields[2])
+        self.daily_hard_ng = _mass_rate(name, "daily_hard", fields[3])
+        self.rate_soft_ng_per_day = _mass_rate(name, "rate_soft", fields[4])
+        self.rate_hard_ng_per_day = _mass_rate(name, "rate_hard", fields[5])
+        self.bolus_soft_ng = _mass(name, "bolus_soft", fields[6])
+        self.bolus_hard_ng = _mass(name, "bolus_hard", fields[7])
+        self.patient_dose_hard_ng = _mass(name, "patient_dose_hard", fields[8])
+        self.patient_lockout_min_us = parse_duration(name + " patient_lockout_min", fields[9])
+        self.patient_max_per_day = parse_count(
+            name + " patient_max_per_day", fields[10], 0, MAX_PATIENT_BOLUSES_PER_DAY
+        )
+        self.source = fields[11]
+        _ordered(name, "daily_soft", self.daily_soft_ng, "daily_hard", self.daily_hard_ng)
+        _ordered(name, "rate_soft", self.rate_soft_ng_per_day, "rate_hard", self.rate_hard_ng_per_day)
+        _ordered(name, "bolus_soft", self.bolus_soft_ng, "bolus_hard", self.bolus_hard_ng)
+        _ordered(name, "bolus_hard", self.bolus_hard_ng, "daily_hard", self.daily_hard_ng)
+        _ordered(name, "patient_dose_hard", self.patient_dose_hard_ng, "daily_hard", self.daily_hard_ng)
+        if self.daily_hard_ng == 0 or self.rate_hard_ng_per_day == 0:
+            raise Refusal(name + " daily_hard", "%s: daily_hard and rate_hard must be above zero" % name)
+        # A continuous program at the daily limit must fit under the rate limit.
+        if self.rate_hard_ng_per_day < self.daily_hard_ng:
+            raise Refusal(
+                name + " rate_hard",
+                "%s: rate_hard %s is below daily_hard %s spread over 24 h" % (name, fields[5], fields[3]),
+            )
+        self.patient_allowed = self.patient_dose_hard_ng > 0 and self.patient_max_per_day > 0
+
+    def guard_limits(self, conc_ng_per_ml):
+        """The tuple the dose guard takes for this drug at this concentration."""
+        # The guard's hour window holds rate_hard for one hour: rate per day / 24.
+        return (
+            self.name,
+            conc_ng_per_ml,
+            self.daily_hard_ng,
+            -(-self.rate_hard_ng_per_day // 24),
+            self.bolus_hard_ng,
+        )
+
+
+class Library:
+    def __init__(self, version, entries):
+        if not version or len(version) > 40:
+            raise Refusal("version", "library version %r must be 1-40 characters" % version)
+        if not entries:
+            raise Refusal("library", "a library needs at least one drug")
+        if len(entries) > MAX_DRUGS:
+            raise Refusal("library", "a library holds at most %d drugs, not %d" % (MAX_DRUGS, len(entries)))
+        self.version = version
+        self.drugs = {}
+        self.order = []
+        for fields in entries:
+            d = fields if isinstance(fields, DrugLimits) else DrugLimits(fields)
+            if d.name in self.drugs:
+                raise Refusal("name", "drug %s is in the library twice" % d.name)
+            self.drugs[d.name] = d
+            self.order.append(d.name)
+
+    def get(self, field, name):
+        d = self.drugs.get(name)
+        if d is None:
+            raise Refusal(
+                field, "drug %r is not in library %s (it has: %s)" % (name, self.version, ", ".join(self.order))
+            )
+        return d
+
+
+def default_library():
+    from firmware.druglib import DEFAULT_LIBRARY, DEFAULT_LIBRARY_VERSION
+
+    return Library(DEFAULT_LIBRARY_VERSION, DEFAULT_LIBRARY)
+
+
+def _is_name(name):
+    for ch in name:
+        if not ("a" <= ch <= "z" or "0" <= ch <= "9" or ch == "-"):
+            return False
+    return True
+
+
+def _mass(drug, field, text):
+    kind, ng, _rounded = parse_dose(drug + " " + field, text)
+    if kind != DOSE_MASS:
+        raise Refusal(drug + " " + field, "%s %s must be a mass (mg or mcg), not %r" % (drug, field, text))
+    return ng
+
+
+def _mass_rate(drug, field, text):
+    kind, ng_per_day, _rounded = parse_dose_rate(drug + " " + field, text)
+    if kind != DOSE_MASS:
+        raise Refusal(drug + " " + field, "%s %s must be a mass per time (mg/day), not %r" % (drug, field, text))
+    return ng_per_day
+
+
+def _ordered(drug, low_name, low, high_name, high):
+    if low > high:
+        raise Refusal(drug + " " + low_name, "%s: %s is above %s" % (drug, low_name, high_name))

@@ -1,0 +1,331 @@
+# The running therapy: which volume rate the scheduler should run at any
+# moment, from the committed program, the device clock, running boluses and
+# the fluid in the path. It decides rates only; the scheduler turns a rate
+# into exact step times, and the dose guard checks every step.
+#
+# Everything changes only at events: a flex step starting, a day ending, a
+# bolus starting or ending, a bridge finishing, a trial ending. The app asks
+# next_event() for the time of the next one, and at that exact time calls
+# fire() and hands rate_now() to the scheduler, whose rate change carries the
+# partial step over. So the volume delivered is exactly the integral of the
+# rates here.
+#
+# Times are pump microseconds since boot as one integer (a long int on a
+# 32-bit port: events are rare, this is not the hot path). The device clock is
+# pump time plus clock_offset_us, in local wall-clock microseconds.
+#
+# Flex schedule and the clock. Each schedule day runs every step once, in
+# order. A day normally ends at the clock's midnight. When the clock is set
+# (a drift fix, a time-zone or daylight-saving change), the current day ends
+# at the clock midnight nearest to 24 h after the day began, but never more
+# than half the last step's length earlier or later than that: the last step
+# of the day (the overnight step in most schedules) is shortened or
+# lengthened, by at most half its length per day, until the schedule is back
+# on the clock. So no step is ever repeated or skipped, and a day's volume
+# moves by at most half a last step.
+
+from firmware.program import (
+    BASAL_CONTINUOUS,
+    BASAL_FLEX,
+    MIN_PER_DAY,
+    US_PER_DAY,
+    bolus_rate,
+)
+
+US_PER_MIN = 60_000_000
+HALF_DAY_US = US_PER_DAY // 2
+
+BOLUS_NONE = 0
+BOLUS_SINGLE = 1
+BOLUS_PATIENT = 2
+BOLUS_PRIME = 3
+
+BOLUS_NAMES = {BOLUS_NONE: "none", BOLUS_SINGLE: "bolus", BOLUS_PATIENT: "patient-bolus", BOLUS_PRIME: "prime"}
+
+_STATE = (
+    "program",
+    "clock_offset_us",
+    "drugs",
+    "day_start",
+    "day_end",
+    "bolus_kind",
+    "bolus_rate",
+    "bolus_start",
+    "bolus_end",
+    "bolus_volume_nl",
+    "bridge_left",
+    "bridge_mark",
+    "bridge_drugs",
+    "trial_end",
+    "note",
+)
+
+
+class Therapy:
+    def __init__(self):
+        self.program = None  # the committed Program, or None (stopped, never programmed)
+        self.clock_offset_us = None  # device clock = pump time + offset; None until set
+        self.drugs = []  # the blend the program is written for
+        self.day_start = 0  # flex: pump time the schedule day began
+        self.day_end = 0  # flex: pump time it ends
+        self.bolus_kind = BOLUS_NONE
+        self.bolus_rate = 0  # nL/day while the bolus runs
+        self.bolus_start = 0  # a bolus waiting for its delay starts here
+        self.bolus_end = 0
+        self.bolus_volume_nl = 0
+        self.bridge_left = 0  # old fluid still in the path, in nL * US_PER_DAY
+        self.bridge_mark = 0  # pump time bridge_left was last brought up to date
+        self.bridge_drugs = None  # the old blend while a bridge runs
+        self.trial_end = None
+        self.patient_times = []  # pump times of accepted patient boluses in the last 24 h
+        self.note = ""  # what the last fire() did, for the event log
+
+    def fork(self):
+        """An independent copy, to project what a change would deliver."""
+        t = Therapy()
+        for name in _STATE:
+            setattr(t, name, getattr(self, name))
+        t.patient_times = list(self.patient_times)
+        return t
+
+    # -- the clock -------------------------------------------------------------
+
+    def clock_us(self, now):
+        return None if self.clock_offset_us is None else now + self.clock_offset_us
+
+    def set_clock(self, now, wall_us):
+        """Set the device clock so that it reads wall_us now; realign a flex day."""
+        self.clock_offset_us = wall_us - now
+        if self.program is not None and self.program.basal_kind == BASAL_FLEX:
+            self.day_end = max(self._day_end_for(self.day_start), now)
+
+    def _tod(self, t):
+        return (t + self.clock_offset_us) % US_PER_DAY
+
+    def _day_end_for(self, day_start):
+        """End of the schedule day that began at day_start (see the header)."""
+        target = day_start + US_PER_DAY
+        c = self._tod(target)
+        nearest = target - c if c < HALF_DAY_US else target + (US_PER_DAY - c)
+        flex = self.program.flex
+        half_last = (MIN_PER_DAY - flex[-1][0]) * US_PER_MIN // 2
+        if nearest < target - half_last:
+            return target - half_last
+        if nearest > target + half_last:
+            return target + half_last
+        return nearest
+
+    # -- programs ----------------------------------------------------------------
+
+    def commit(self, program, now):
+        """Put a checked program in force at pump time now."""
+        old = self.program
+        self.bring_up_to_date(now)
+        keep_day = program.basal_kind == BASAL_FLEX and program.basal_equal(old)
+        self.program = program
+        if program.bridge_nl is not None:
+            self.bridge_drugs = list(self.drugs)
+            self.bridge_left = program.bridge_nl * US_PER_DAY
+            self.bridge_mark = now
+        elif program.drugs != self.drugs:
+            self.bridge_drugs = None
+            self.bridge_left = 0
+        self.drugs = list(program.drugs)
+        if program.basal_kind == BASAL_FLEX and not keep_day:
+            self.day_start = now - self._tod(now)
+            self.day_end = max(self._day_end_for(self.day_start), now)
+        self.cancel_bolus()
+        if program.prime is not None:
+            self._start_bolus(BOLUS_PRIME, now, program.prime[0], program.prime[1])
+        elif program.bolus is not None:
+            kind, amount, duration_us, delay_us = program.bolus
+            vol = program.volume(kind, amount)
+            if delay_us:
+                self.bolus_kind = BOLUS_SINGLE
+                self.bolus_volume_nl = vol
+                self.bolus_rate = 0
+                self.bolus_start = now + delay_us
+                self.bolus_end = now + delay_us + duration_us  # replaced at the start
+            else:
+                self._start_bolus(BOLUS_SINGLE, now, vol, duration_us)
+        if program.trial_us is None:
+            self.trial_end = None
+        elif old is None or old.trial_us != program.trial_us or self.trial_end is None:
+            self.trial_end = now + program.trial_us  # a new trial; the same one keeps its end
+        if program.patient is None:
+            self.patient_times = []
+
+    def stop(self, now):
+        self.bring_up_to_date(now)
+        self.program = None
+        self.cancel_bolus()
+        self.bridge_left = 0
+        self.bridge_drugs = None
+        self.trial_end = None
+
+    def running_basal(self):
+        return self.program is not None and self.program.basal_kind != 0
+
+    # -- boluses -------------------------------------------------------------------
+
+    def _start_bolus(self, kind, now, volume_nl, duration_us):
+        rate = bolus_rate(volume_nl, duration_us)
+        self.bolus_kind = kind
+        self.bolus_rate = rate
+        self.bolus_volume_nl = volume_nl
+        self.bolus_start = now
+        # The exact end, rounded down: delivers rate * time <= volume_nl.
+        self.bolus_end = now + volume_nl * US_PER_DAY // rate
+
+    def cancel_bolus(self):
+        was = self.bolus_kind
+        self.bolus_kind = BOLUS_NONE
+        self.bolus_rate = 0
+        return was
+
+    def bolus_running(self, now):
+        return self.bolus_kind != BOLUS_NONE and self.bolus_start <= now
+
+    def start_patient_bolus(self, now):
+        p = self.program
+        kind, amount, duration_us, _lockout, _count = p.patient
+        self._start_bolus(BOLUS_PATIENT, now, p.volume(kind, amount, self.fluid()), duration_us)
+        self.patient_times.append(now)
+
+    def patient_refusal(self, now):
+        """Why a patient bolus cannot start now (text), or None if it can."""
+        p = self.program
+        if p is None or p.patient is None:
+            return "the program allows no patient bolus"
+        if self.bolus_kind != BOLUS_NONE:
+            return "a %s is running or waiting" % BOLUS_NAMES[self.bolus_kind]
+        if self.bridge_drugs is not None:
+            return "a bridge after a refill is running"
+        _kind, _amount, _dur, lockout_us, max_per_day = p.patient
+        self.patient_times = [t for t in self.patient_times if t > now - US_PER_DAY]
+        if self.patient_times and now < self.patient_times[-1] + lockout_us:
+            wait = self.patient_times[-1] + lockout_us - now
+            return "locked out for another %d min" % -(-wait // US_PER_MIN)
+        if len(self.patient_times) >= max_per_day:
+            return "%d of %d patient boluses already taken in the last 24 h" % (len(self.patient_times), max_per_day)
+        return None
+
+    # -- rates and events ---------------------------------------------------------------
+
+    def fluid(self):
+        """The blend now leaving the pump (the old one during a bridge)."""
+        return self.bridge_drugs if self.bridge_drugs is not None else self.drugs
+
+    def basal_rate(self, now):
+        p = self.program
+        if p is None:
+            return 0
+        if p.basal_kind == BASAL_CONTINUOUS:
+            return p.basal_rate_at(0, self.fluid())
+        if p.basal_kind == BASAL_FLEX:
+            minute = (now - self.day_start) // US_PER_MIN
+            return p.basal_rate_at(minute if minute < MIN_PER_DAY else MIN_PER_DAY - 1, self.fluid())
+        return 0
+
+    def rate_now(self, now):
+        """The volume rate (nL/day) that should run from now until the next event."""
+        basal = self.basal_rate(now)
+        if self.bolus_kind == BOLUS_NONE or now < self.bolus_start:
+            return basal
+        if self.bolus_kind == BOLUS_PRIME:
+            return self.bolus_rate  # the program pauses while the catheter fills
+        return basal + self.bolus_rate
+
+    def next_event(self, now):
+        """Pump time of the next rate change after now, or None."""
+        times = []
+        p = self.program
+        if p is not None and p.basal_kind == BASAL_FLEX:
+            times.append(self._next_flex_boundary(now))
+        if self.bolus_kind != BOLUS_NONE:
+            times.append(self.bolus_start if now < self.bolus_start else self.bolus_end)
+        if self.bridge_drugs is not None:
+            rate = self.basal_rate(now)
+            if rate:
+                self.bring_up_to_date(now)
+                times.append(now + self.bridge_left // rate)
+        if self.trial_end is not None:
+            times.append(self.trial_end)
+        return min(times) if times else None
+
+    def _next_flex_boundary(self, now):
+        for start, _k, _r in self.program.flex:
+            t = self.day_start + start * US_PER_MIN
+            if t > now and t < self.day_end:
+                return t
+        return self.day_end
+
+    def bring_up_to_date(self, now):
+        """Account the old fluid pushed out by the basal up to now (a bridge)."""
+        if self.bridge_drugs is not None and now > self.bridge_mark:
+            # The basal rate is constant between events, so since the mark.
+            self.bridge_left -= self.basal_rate(self.bridge_mark) * (now - self.bridge_mark)
+            self.bridge_mark = now
+
+    def fire(self, now):
+        """Carry out every change due at pump time now; return a note of what happened."""
+        notes = []
+        p = self.program
+        self.bring_up_to_date(now)
+        if self.bridge_drugs is not None and self.bridge_left < self.basal_rate(now):
+            self.bridge_drugs = None
+            self.bridge_left = 0
+            notes.append("bridge done: new concentration in the catheter")
+        if p is not None and p.basal_kind == BASAL_FLEX and now >= self.day_end:
+            self.day_start = self.day_end
+            self.day_end = self._day_end_for(self.day_start)
+            notes.append("flex day starts")
+        if self.bolus_kind != BOLUS_NONE:
+            if self.bolus_rate == 0 and now >= self.bolus_start:
+                self._start_bolus(self.bolus_kind, now, self.bolus_volume_nl, self.bolus_end - self.bolus_start)
+                notes.append("bolus starts")
+            elif self.bolus_rate and now >= self.bolus_end:
+                notes.append("%s done" % BOLUS_NAMES[self.bolus_kind])
+                self.cancel_bolus()
+        if self.trial_end is not None and now >= self.trial_end:
+            self.stop(now)
+            notes.append("trial ended: stopped")
+        self.bridge_mark = now
+        self.note = "; ".join(notes)
+        return self.note
+
+
+class Projection:
+    """Steps a therapy will deliver from now, bucket by bucket, for DoseGuard.admit().
+
+    next_bucket() returns the steps delivered from now to the end of the
+    current guard bucket, then the next, and so on: floor((carried + volume)
+    / step), with carried the part of a step the scheduler already holds, so
+    this is exactly what the scheduler will issue.
+    """
+
+    def __init__(self, therapy, now, first_end, bucket_us, carried_u, step_u):
+        self._t = therapy
+        self._now = now
+        self._next_end = first_end
+        self._bucket_us = bucket_us
+        self._vol_u = carried_u  # u = nL/day x us: a rate r delivers r u per us
+        self._step_u = step_u
+        self._rate = therapy.rate_now(now)
+        self._event = therapy.next_event(now)
+
+    def next_bucket(self):
+        end = self._next_end
+        t = self._t
+        while self._event is not None and self._event <= end:
+            ev = self._event
+            self._vol_u += self._rate * (ev - self._now)
+            self._now = ev
+            t.fire(ev)
+            self._rate = t.rate_now(ev)
+            nxt = t.next_event(ev)
+            self._event = nxt if nxt is None or nxt > ev else ev + 1
+        self._vol_u += self._rate * (end - self._now)
+        self._now = end
+        self._next_end = end + self._bucket_us
+        return self._vol_u // self._step_u
