@@ -194,7 +194,7 @@ class PumpApp:
         """Program a plain continuous volume rate now (no drug in the pump); 0 stops."""
         lines = ["basal %d nL/day" % rate_nl_per_day] if rate_nl_per_day else ["stop"]
         self.tick()
-        program = parse_program(lines, self.library, self.therapy.program)
+        program = parse_program(lines, self.library, self.therapy.drugs)
         self._put_in_force(program, self.timebase.total_us())
 
     def run(self):
@@ -385,7 +385,7 @@ class PumpApp:
     def _stage(self, values):
         self.tick()
         now = self.timebase.total_us()
-        program = parse_program(self._staged_lines, self.library, self.therapy.program)
+        program = parse_program(self._staged_lines, self.library, self.therapy.drugs)
         if (program.bolus is not None or program.prime is not None) and self.alarm:
             raise Refusal("bolus", "no bolus while an alarm is active (%s)" % codec.ALARM_NAMES[self.alarm])
         self._check_admission(program, now)
@@ -507,7 +507,7 @@ class PumpApp:
         library = Library(version, entries)
         # The running program must stay valid under the new library.
         if self.therapy.program is not None:
-            parse_program(self.therapy.program.lines, library, self.therapy.program)
+            parse_program(self.therapy.program.lines, library, self.therapy.drugs)
         self.library = library
         self._lib_fields = {}
         self._fluid = None  # reconfigure the guard with the new limits

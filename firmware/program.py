@@ -151,10 +151,11 @@ class Program:
         )
 
 
-def parse_program(lines, library, running=None, reservoir_nl=None):
+def parse_program(lines, library, old_drugs=()):
     """Parse and check program lines; return a Program or raise Refusal.
 
-    running: the program now in force (for refill and bridge checks).
+    old_drugs: the blend in the reservoir now, [(name, conc_ng_per_ml)], for
+    the refill and bridge checks (it stays there when the pump is stopped).
     """
     if not lines:
         raise Refusal("program", "the program is empty; give at least a basal, flex or stop line")
@@ -251,8 +252,8 @@ def parse_program(lines, library, running=None, reservoir_nl=None):
             p.trial_us = us
         else:
             raise Refusal("program", "unknown line %r; lines start with one of: %s" % (text, _KEYWORDS))
-    _check_shape(p, seen_stop, running)
-    _check_limits(p, library, running)
+    _check_shape(p, seen_stop, list(old_drugs))
+    _check_limits(p, library)
     _render(p)
     return p
 
@@ -298,7 +299,9 @@ def _dose_rate(field, text):
     return kind, per_day
 
 
-def _check_shape(p, seen_stop, running):
+def _check_shape(p, seen_stop, old_drugs):
+    if seen_stop and not p.drugs:
+        p.drugs = list(old_drugs)  # stopping leaves the blend in the reservoir
     basal_lines = (p.basal is not None) + bool(p.flex) + seen_stop
     if basal_lines != 1:
         raise Refusal("program", "give exactly one of: a basal line, flex lines, or stop")
@@ -314,7 +317,6 @@ def _check_shape(p, seen_stop, running):
     )
     if uses_mass and not p.drugs:
         raise Refusal("drug", "a dose in mg or mcg needs a drug line naming the drug and its concentration")
-    old_drugs = running.drugs if running is not None else []
     if p.drugs != old_drugs and p.fill_nl is None and (p.drugs or old_drugs):
         raise Refusal(
             "fill", "the blend changed (a refill): give a fill line with the volume the reservoir now holds"
@@ -365,7 +367,7 @@ def _min_rate(field, rate):
         )
 
 
-def _check_limits(p, library, running):
+def _check_limits(p, library):
     """Every dose, in every drug of the blend, against the library."""
     basal_daily = p.basal_daily_nl()
     max_rate = p.basal_max_rate()

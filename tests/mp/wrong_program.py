@@ -1,0 +1,48 @@
+# A deliberately wrong program reaches the therapy (as if a bug skipped the
+# library check: it was checked against a library with a 10x morphine limit)
+# and runs for two days on the sim board. The dose guard, configured from
+# the pump's own library, must hold every 24 h window at the real limit,
+# raise the dose-limit alarm and cancel the running bolus.
+import boards.sim as board
+from firmware.app import PumpApp
+from firmware.druglib import DEFAULT_LIBRARY
+from firmware.library import Library
+from firmware.program import parse_program
+
+hw = board.make({})
+app = PumpApp(board, hw)
+lenient = []
+for entry in DEFAULT_LIBRARY:
+    e = list(entry)
+    if e[0] == "morphine":
+        e[2:8] = ["100 mg/day", "150 mg/day", "10 mg/h", "20 mg/h", "10 mg", "10 mg"]
+    lenient.append(e)
+wrong = parse_program(
+    ["drug morphine 20 mg/mL", "fill 20 mL", "basal 30 mg/day", "bolus 5 mg over 20 h"], Library("bug", lenient)
+)
+app.tick()
+app._put_in_force(wrong, app.timebase.total_us())
+print("limit", app.guard.day_limit, app.guard.hour_limit)
+clock = hw.clock
+per_minute = []
+last = 0
+bolus_at_alarm = None
+for minute in range(2 * 24 * 60):
+    clock.advance(60_000_000)
+    app.tick()
+    total = app.guard.delivered()
+    per_minute.append(total - last)
+    last = total
+    if app.alarm and bolus_at_alarm is None:
+        bolus_at_alarm = (minute, app.therapy.bolus_kind)
+worst = 0
+window = sum(per_minute[:1440])
+worst = window
+for i in range(1440, len(per_minute)):
+    window += per_minute[i] - per_minute[i - 1440]
+    worst = max(worst, window)
+motor = hw.motor.steps_hi * 536870912 + hw.motor.steps_lo
+print("alarm", app.alarm, "tripped", app.guard.tripped, "refused", app.guard.refused_steps > 0)
+print("worst_24h_steps", worst, "motor_equals_guard", motor == app.guard.delivered())
+print("bolus_after_alarm", bolus_at_alarm[1] if bolus_at_alarm else None, "alarm_minute", bolus_at_alarm[0])
+print("cancel_logged", any(app.log.get(i) and "cancelled" in app.log.get(i)[3] for i in range(app.log.count)))
