@@ -32,11 +32,32 @@ EPILOG = """examples:
   pumpctl sim                                  start a simulated pump, print its port
   pumpctl --port /dev/pts/4 status             what the pump is doing
   pumpctl --port /dev/pts/4 program --rate "0.5 mL/day"
+  pumpctl --port /dev/pts/4 program "drug morphine 20 mg/mL" "fill 20 mL" "basal 2 mg/day"
+  pumpctl --port /dev/pts/4 bolus "0.5 mg" --over "30 min"
+  pumpctl --port /dev/pts/4 therapy            program, bolus, reservoir, guard windows
   pumpctl --port /dev/pts/4 advance 24h        (simulator) run 24 h of pump time
   pumpctl --port /dev/pts/4 stop
 
 The port is a device path or a pyserial URL (socket://host:port); set
 PUMPCTL_PORT to avoid repeating it.
+"""
+
+
+PROGRAM_EPILOG = """program lines (doses in mg or mcg are of the first drug; volumes in mL or uL):
+  drug NAME CONCENTRATION            drug morphine 20 mg/mL   (1-3 lines: a blend)
+  fill VOLUME                        the reservoir now holds this (after a refill)
+  basal DOSE/TIME                    basal 2 mg/day
+  flex HH:MM DOSE/TIME               daily schedule step (first at 00:00, up to 24)
+  bolus DOSE over TIME [after TIME]  on top of the basal
+  prime VOLUME over TIME             fill the catheter, then back to the program
+  bridge VOLUME                      after a refill with a new concentration
+  patient-bolus DOSE over TIME lockout TIME max N per day
+  trial TIME                         trial mode: stop after this
+  stop                               stopped mode
+
+examples:
+  pumpctl program "drug morphine 20 mg/mL" "fill 20 mL" "basal 2 mg/day"
+  pumpctl program --file night-and-day.txt --yes
 """
 
 
@@ -81,7 +102,80 @@ def cmd_status(args) -> int:
     return EXIT_OK
 
 
+def side_by_side(running: list[tuple[str, str]], staged: list[tuple[str, str]]) -> str:
+    """The running and the staged program next to each other, every field with
+    its unit as the pump understood it; changed rows are marked with '*'."""
+    import difflib
+
+    def show(row):
+        line, detail = row
+        if line == "soft limit":
+            return f"! {detail}"
+        return f"{line}  [{detail}]" if line and detail else line or detail
+
+    left = [show(r) for r in running]
+    right = [show(r) for r in staged]
+    width = max([len("running"), *map(len, left)]) + 2
+    out = [f"  {'running':<{width}}staged", f"  {'-' * (width - 2):<{width}}{'-' * 6}"]
+    matcher = difflib.SequenceMatcher(a=[r[0] for r in running], b=[r[0] for r in staged], autojunk=False)
+    for op, a0, a1, b0, b1 in matcher.get_opcodes():
+        for k in range(max(a1 - a0, b1 - b0)):
+            a = left[a0 + k] if a0 + k < a1 else ""
+            b = right[b0 + k] if b0 + k < b1 else ""
+            mark = " " if op == "equal" else "*"
+            out.append(f"{mark} {a:<{width}}{b}")
+    return "\n".join(out)
+
+
+def _confirm(args, question: str) -> bool:
+    if args.yes:
+        return True
+    if not sys.stdin.isatty():
+        raise UsageError("not committed: review the program above, then run again with --yes to commit it")
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
+def _session(args, pump: Pump, lines: list[str]) -> int:
+    """Stage lines, show them beside the running program, commit on confirmation."""
+    running = pump.review()
+    staged = pump.stage(lines)
+    if not args.json:
+        print(side_by_side(running, staged.rows))
+        if staged.warnings:
+            print(f"{len(staged.warnings)} soft limit(s) passed; committing needs --confirm-soft")
+    if staged.warnings and not args.confirm_soft:
+        pump.discard()
+        raise UsageError("soft limits passed: not committed (add --confirm-soft after checking them)")
+    if not _confirm(args, "commit this program?"):
+        pump.discard()
+        print("not committed; the running program is unchanged")
+        return EXIT_REFUSED
+    at = pump.commit(staged, confirm_soft=args.confirm_soft)
+    _print(
+        args,
+        f"committed at pump time {quantities.duration(at)}; read back and identical (crc {staged.program_crc:08x})",
+        {"committed_us": at, "program_crc": staged.program_crc, "lines": staged.lines, "warnings": staged.warnings},
+    )
+    return EXIT_OK
+
+
+def _read_lines(path: str) -> list[str]:
+    try:
+        text = open(path, encoding="utf-8").read()
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror}") from None
+    return [ln.split("#", 1)[0].strip() for ln in text.splitlines() if ln.split("#", 1)[0].strip()]
+
+
 def cmd_program(args) -> int:
+    if args.rate is None:
+        lines = list(args.lines) + (_read_lines(args.file) if args.file else [])
+        if not lines:
+            raise UsageError('give program lines (for example "drug morphine 20 mg/mL" "basal 2 mg/day"), --file or --rate')
+        with Pump(_port(args), timeout=args.timeout) as pump:
+            return _session(args, pump, lines)
+    if args.lines or args.file:
+        raise UsageError("--rate is a plain volume rate on its own; do not combine it with program lines")
     with Pump(_port(args), timeout=args.timeout) as pump:
         result = pump.set_rate(args.rate)
     note = " (rounded down to the pump's resolution of 1 nL/day)" if result.rounded else ""
@@ -90,6 +184,124 @@ def cmd_program(args) -> int:
         f"from        pump time {quantities.duration(result.effective_us)}"
     )
     _print(args, human, asdict(result))
+    return EXIT_OK
+
+
+def cmd_bolus(args) -> int:
+    line = f"bolus {args.dose} over {args.over}" + (f" after {args.after}" if args.after else "")
+    with Pump(_port(args), timeout=args.timeout) as pump:
+        return _session(args, pump, pump.running_lines() + [line])
+
+
+def cmd_prime(args) -> int:
+    with Pump(_port(args), timeout=args.timeout) as pump:
+        return _session(args, pump, pump.running_lines() + [f"prime {args.volume} over {args.over}"])
+
+
+def cmd_patient_bolus(args) -> int:
+    with Pump(_port(args), timeout=args.timeout) as pump:
+        volume_nl, duration_s = pump.patient_bolus()
+    _print(
+        args,
+        f"patient bolus started: {quantities.volume(volume_nl * 1000)} over {quantities.duration(duration_s * 10**6)}",
+        {"volume_nl": volume_nl, "duration_s": duration_s},
+    )
+    return EXIT_OK
+
+
+def cmd_therapy(args) -> int:
+    with Pump(_port(args), timeout=args.timeout) as pump:
+        th = pump.therapy()
+        rows = pump.review()
+    lines = [f"mode        {th.mode}   library {th.library}   alarm {th.alarm}"]
+    lines.append(f"rate        {quantities.rate(th.rate_nl_per_day) if th.rate_nl_per_day else '-'}"
+                 f"   (basal {quantities.rate(th.basal_nl_per_day) if th.basal_nl_per_day else '-'})")
+    if th.bolus != "none":
+        lines.append(f"bolus       {th.bolus} at {quantities.rate(th.bolus_rate_nl_per_day)}, "
+                     f"{quantities.duration(th.bolus_left_s * 10**6)} left")
+    if th.bridge:
+        lines.append("bridge      old concentration still in the catheter, delivered at the old dose")
+    if th.reservoir_nl is not None:
+        empty = quantities.duration(th.empty_in_s * 10**6) if th.empty_in_s is not None else "beyond 400 days"
+        lines.append(f"reservoir   {quantities.volume(th.reservoir_nl * 1000)}, empty in {empty}")
+    lines.append(f"last 24 h   {quantities.volume(th.day_nl * 1000)}   last hour {quantities.volume(th.hour_nl * 1000)}"
+                 f"   refused by the guard {th.refused_steps} steps")
+    lines.append("program")
+    lines += [f"  {line:<44}{detail}" for line, detail in rows]
+    _print(args, "\n".join(lines), dict(asdict(th), program=[list(r) for r in rows]))
+    return EXIT_OK
+
+
+def cmd_clock(args) -> int:
+    import datetime as dt
+
+    with Pump(_port(args), timeout=args.timeout) as pump:
+        if args.set:
+            when = dt.datetime.now() if args.set == "now" else _parse_local(args.set)
+            pump.set_clock(_local_seconds(when))
+        clock_s = pump.therapy().clock_s
+    shown = "not set" if clock_s is None else dt.datetime.fromtimestamp(clock_s, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    _print(args, f"device clock {shown}", {"clock_s": clock_s})
+    return EXIT_OK
+
+
+def _parse_local(text: str):
+    import datetime as dt
+
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{text!r} is not a time; write now or YYYY-MM-DDTHH:MM[:SS] local time") from None
+
+
+def _local_seconds(when) -> int:
+    """Local wall time as seconds since 1970 read as if it were UTC (the pump has no time zone)."""
+    import calendar
+
+    return calendar.timegm(when.replace(tzinfo=None).timetuple())
+
+
+def cmd_library(args) -> int:
+    from .client import LIBRARY_FIELDS
+
+    with Pump(_port(args), timeout=args.timeout) as pump:
+        if args.action == "load":
+            if not args.file:
+                raise UsageError("library load needs a FILE (see docs/drug-library.md)")
+            try:
+                doc = json.load(open(args.file, encoding="utf-8"))
+                entries = [[str(d[f]) for f in LIBRARY_FIELDS] for d in doc["drugs"]]
+                version = str(doc["version"])
+            except OSError as e:
+                raise UsageError(f"cannot read {args.file}: {e.strerror}") from None
+            except (ValueError, KeyError, TypeError) as e:
+                raise UsageError(f"{args.file} is not a drug library file: missing or bad {e}") from None
+            pump.load_library(version, entries)
+        version, entries = pump.library()
+    human = [f"drug library {version}"]
+    for e in entries:
+        human.append(f"  {e[0]:<14} conc <= {e[1]:<12} daily {e[2]} / {e[3]}   rate {e[4]} / {e[5]}   "
+                     f"bolus {e[6]} / {e[7]}")
+    _print(args, "\n".join(human), {"version": version, "drugs": [dict(zip(LIBRARY_FIELDS, e)) for e in entries]})
+    return EXIT_OK
+
+
+def cmd_log(args) -> int:
+    with Pump(_port(args), timeout=args.timeout) as pump:
+        events = pump.events()
+    human = "\n".join(f"{e.index:5d}  {quantities.duration(e.time_us):>22}  {e.text}" for e in events)
+    _print(args, human, {"events": [asdict(e) for e in events]})
+    return EXIT_OK
+
+
+def cmd_alarms(args) -> int:
+    with Pump(_port(args), timeout=args.timeout) as pump:
+        if args.action == "ack":
+            was = pump.ack_alarm()
+            _print(args, f"acknowledged: {was}", {"acknowledged": was})
+            return EXIT_OK
+        alarm = pump.therapy().alarm
+    _print(args, f"alarm: {alarm}", {"alarm": alarm})
     return EXIT_OK
 
 
@@ -151,9 +363,64 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("status", help="what the pump is doing")
     s.set_defaults(func=cmd_status)
 
-    s = sub.add_parser("program", help="program a continuous rate", epilog='example: pumpctl program --rate "0.5 mL/day"')
-    s.add_argument("--rate", required=True, help='rate with its unit: nL, uL or mL per s, min, h or day ("0.5 mL/day")')
+    def session(s):
+        s.add_argument("--yes", action="store_true", help="commit without asking (after reviewing)")
+        s.add_argument("--confirm-soft", action="store_true", help="confirm values past a soft limit")
+
+    s = sub.add_parser(
+        "program",
+        help="stage a program, review it beside the running one, commit",
+        epilog=PROGRAM_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    s.add_argument("lines", nargs="*", help="program lines, each quoted")
+    s.add_argument("--file", help="read program lines from a file (# starts a comment)")
+    s.add_argument("--rate", help='no drug in the pump: a plain volume rate ("0.5 mL/day"), at once')
+    session(s)
     s.set_defaults(func=cmd_program)
+
+    s = sub.add_parser("bolus", help="a single bolus on top of the running program",
+                       epilog='example: pumpctl bolus "0.5 mg" --over "30 min" --after "2 h"')
+    s.add_argument("dose", help='dose with unit: "0.5 mg", "200 mcg", "25 uL"')
+    s.add_argument("--over", required=True, help='duration with unit: "30 min"')
+    s.add_argument("--after", help='delay with unit: "2 h" (default now)')
+    session(s)
+    s.set_defaults(func=cmd_bolus)
+
+    s = sub.add_parser("prime", help="priming bolus: fill catheter and tubing, then back to the program",
+                       epilog='example: pumpctl prime "0.2 mL" --over "20 min"')
+    s.add_argument("volume", help='volume with unit: "0.2 mL"')
+    s.add_argument("--over", required=True, help='duration with unit: "20 min"')
+    session(s)
+    s.set_defaults(func=cmd_prime)
+
+    s = sub.add_parser("patient-bolus", help="ask for the patient bolus the program allows")
+    s.set_defaults(func=cmd_patient_bolus)
+
+    s = sub.add_parser("therapy", help="the therapy in force: program, bolus, reservoir, guard, alarm")
+    s.set_defaults(func=cmd_therapy)
+
+    s = sub.add_parser("clock", help="show or set the device clock (local time; flex schedules run on it)",
+                       epilog="example: pumpctl clock --set now")
+    s.add_argument("--set", help="now, or local time YYYY-MM-DDTHH:MM[:SS]")
+    s.set_defaults(func=cmd_clock)
+
+    s = sub.add_parser("library", help="show the drug library, or load a site's library",
+                       epilog="example: pumpctl library load site-library.json  (format: docs/drug-library.md)")
+    s.add_argument("action", choices=["show", "load"], nargs="?", default="show")
+    s.add_argument("file", nargs="?", help="JSON library file, for load")
+    s.set_defaults(func=cmd_library)
+
+    s = sub.add_parser("log", help="the pump's event log")
+    s.set_defaults(func=cmd_log)
+
+    s = sub.add_parser("alarms", help="show the alarm, or acknowledge it", epilog="example: pumpctl alarms ack")
+    s.add_argument("action", choices=["show", "ack"], nargs="?", default="show")
+    s.set_defaults(func=cmd_alarms)
+
+    from .trial import add_trial_parser
+
+    add_trial_parser(sub)
 
     s = sub.add_parser("stop", help="stop delivery (stopped mode)")
     s.set_defaults(func=cmd_stop)

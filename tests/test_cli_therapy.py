@@ -1,0 +1,95 @@
+"""The programming session from the command line, against the simulator."""
+
+import json
+
+import pytest
+from pumpctl import cli
+
+pytestmark = pytest.mark.micropython
+
+PROGRAM = ["drug morphine 20 mg/mL", "fill 20 mL", "basal 2 mg/day"]
+
+
+def run(sim, capsys, *argv):
+    code = cli.main(["--port", sim.port, *argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_a_session_shows_old_and_new_side_by_side_and_commits_with_yes(sim, capsys):
+    code, out, _ = run(sim, capsys, "program", *PROGRAM, "--yes")
+    assert code == 0
+    assert "* stop  [no program]  drug morphine 20 mg/mL" in out
+    assert "basal 2 mg/day  [0.1 mL/day = morphine 2 mg/day]" in out
+    assert "read back and identical" in out
+    code, out, _ = run(sim, capsys, "--json", "therapy")
+    data = json.loads(out)
+    assert (data["mode"], data["basal_nl_per_day"], data["reservoir_nl"]) == ("continuous", 100_000, 20_000_000)
+
+
+def test_without_yes_and_without_a_terminal_nothing_is_committed(sim, capsys, monkeypatch):
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    code, out, err = run(sim, capsys, "program", *PROGRAM)
+    assert code == 2 and "run again with --yes" in err
+    assert "drug morphine 20 mg/mL" in out  # the review was shown
+    code, out, _ = run(sim, capsys, "--json", "therapy")
+    assert json.loads(out)["mode"] == "stopped"
+
+
+def test_a_soft_limit_needs_confirm_soft_and_a_hard_limit_is_refused_with_its_reason(sim, capsys):
+    code, _, err = run(sim, capsys, "program", "drug morphine 20 mg/mL", "fill 20 mL", "basal 12 mg/day", "--yes")
+    assert code == 2 and "--confirm-soft" in err
+    code, _, err = run(sim, capsys, "program", "drug morphine 20 mg/mL", "fill 20 mL", "basal 1 mg/h", "--yes")
+    assert code == 1
+    assert "daily dose of morphine 24 mg/day is above the hard limit of 15 mg/day" in err
+    code, _, _ = run(
+        sim, capsys, "program", "drug morphine 20 mg/mL", "fill 20 mL", "basal 12 mg/day", "--yes", "--confirm-soft"
+    )
+    assert code == 0
+
+
+def test_a_bolus_is_added_to_the_running_program_without_repeating_the_fill(sim, capsys):
+    run(sim, capsys, "program", *PROGRAM, "--yes")
+    code, out, _ = run(sim, capsys, "bolus", "0.2 mg", "--over", "1 h", "--yes")
+    assert code == 0
+    assert "* fill 20 mL" in out  # the fill was a one-off: not staged again
+    code, out, _ = run(sim, capsys, "--json", "therapy")
+    data = json.loads(out)
+    assert (data["bolus"], data["bolus_rate_nl_per_day"]) == ("bolus", 240_000)
+
+
+def test_the_log_records_each_program_with_the_library_version(sim, capsys):
+    run(sim, capsys, "program", *PROGRAM, "--yes")
+    code, out, _ = run(sim, capsys, "--json", "log")
+    texts = [e["text"] for e in json.loads(out)["events"]]
+    assert any("library default-2026.11: drug morphine 20 mg/mL; fill 20 mL; basal 2 mg/day" in t for t in texts)
+
+
+def test_a_site_library_replaces_the_default_and_its_limits_apply(sim, capsys, tmp_path):
+    site = {
+        "version": "site-7",
+        "drugs": [
+            {
+                "name": "morphine",
+                "max_concentration": "20 mg/mL",
+                "daily_soft": "3 mg/day",
+                "daily_hard": "5 mg/day",
+                "rate_soft": "0.5 mg/h",
+                "rate_hard": "1 mg/h",
+                "bolus_soft": "0.5 mg",
+                "bolus_hard": "1 mg",
+                "patient_dose_hard": "0 mg",
+                "patient_lockout_min": "0 min",
+                "patient_max_per_day": "0",
+                "source": "test site",
+            }
+        ],
+    }
+    path = tmp_path / "site.json"
+    path.write_text(json.dumps(site))
+    code, out, _ = run(sim, capsys, "library", "load", str(path))
+    assert code == 0 and "drug library site-7" in out
+    code, _, err = run(sim, capsys, "program", "drug morphine 20 mg/mL", "fill 20 mL", "basal 6 mg/day", "--yes")
+    assert code == 1 and "hard limit of 5 mg/day (library site-7)" in err
+    code, _, err = run(sim, capsys, "program", "drug baclofen 2000 mcg/mL", "fill 20 mL", "basal 100 mcg/day", "--yes")
+    assert code == 1 and "not in library site-7" in err
