@@ -44,6 +44,10 @@ def parse_decimal(field, text):
     point (".5", "5.") is refused too: ISMP lists ".5" read as "5" among the
     error-prone ways of writing a dose.
     """
+    return _decimal(field, text, _MAX_DIGITS)
+
+
+def _decimal(field, text, max_digits):
     if not text:
         raise Refusal(field, "no number given")
     if text[0] == "-":
@@ -57,8 +61,8 @@ def parse_decimal(field, text):
         raise Refusal(field, "write a leading zero: 0%s, not %s" % (text, text))
     if point and not frac:
         raise Refusal(field, "%r ends with a decimal point; write %s" % (text, whole))
-    if len(digits.lstrip("0")) > _MAX_DIGITS or len(frac) > _MAX_DIGITS:
-        raise Refusal(field, "%s has more than %d digits" % (text, _MAX_DIGITS))
+    if len(digits.lstrip("0")) > max_digits or len(frac) > max_digits:
+        raise Refusal(field, "%s has more than %d digits" % (text, max_digits))
     return int(digits), len(frac)
 
 
@@ -139,8 +143,8 @@ def parse_rate(field, text):
 # becomes mg, a thousandfold overdose (ISMP list of error-prone abbreviations).
 #
 # The firmware compiles this module from source in a board-sized heap, so it
-# is kept table-driven and lean: comments cost nothing there, code and
-# docstrings do (the simulator's 128 KB heap fails early if it grows).
+# is kept lean: one parser for every amount unit, and comments rather than
+# docstrings (comments cost no RAM there; docstrings and code do).
 
 DOSE_MASS = 1  # a dose in ng, a dose rate in ng/day
 DOSE_VOLUME = 2  # a dose in nL, a dose rate in nL/day
@@ -203,30 +207,19 @@ def _shown(field, text):
 
 
 def _quantity(field, text, accepted, max_digits=_MAX_DIGITS, no_unit=""):
-    # (shown, mantissa, decimals, unit as typed) of "number unit" text. The
-    # number follows the rules of parse_decimal, with messages naming the field.
+    # (shown, mantissa, decimals, unit as typed) of "number unit" text; the
+    # number as parse_decimal reads it, its refusal prefixed with the text.
     shown = _shown(field, text)
     number, unit = _cut_number(shown)
-    whole, point, frac = number.partition(".")
-    why = None
     if not number:
-        why = " does not start with a number"
-    elif number[0] == "-":
-        why = " must not be negative"
-    elif not _is_digits(whole + frac):
-        why = ": '%s' is not a plain decimal number (use a point as the decimal separator; no sign, comma or exponent)"
-        why = why % number
-    elif not whole:
-        why = ": write a leading zero: 0%s, not %s" % (number, number)
-    elif point and not frac:
-        why = " ends with a decimal point; write %s" % whole
-    elif len((whole + frac).lstrip("0")) > max_digits or len(frac) > max_digits:
-        why = " has more than %d digits" % max_digits
-    elif not unit:
-        why = " has no unit" + no_unit
-    if why:
-        raise _no(field, shown, why + "; give " + accepted)
-    return shown, int(whole + frac), len(frac), unit
+        raise _no(field, shown, " does not start with a number; give " + accepted)
+    try:
+        mantissa, decimals = _decimal(field, number, max_digits)
+    except Refusal as e:
+        raise _no(field, shown, ": " + e.message) from None
+    if not unit:
+        raise _no(field, shown, " has no unit%s; give %s" % (no_unit, accepted))
+    return shown, mantissa, decimals, unit
 
 
 def _floor(mantissa, decimals, factor):
@@ -256,13 +249,15 @@ def _amount(field, text, accepted, kinds, per):
         kind = DOSE_VOLUME
         factor = _VOLUME_NL.get(amount)
     if factor is not None:
-        if per == _PER_TIME and not slash:
-            raise _no(field, shown, " is a dose, not a rate; give " + accepted)
-        if per != _PER_TIME and under in _PER_DAY:
-            raise _no(field, shown, " is a rate; a dose, not a rate, is expected: give " + accepted)
-        if per == _PER_TIME and under in _PER_DAY:
-            factor *= _PER_DAY[under]
-        elif (under == "ml") != (per == _PER_ML) or slash and not under:
+        if per == _PER_TIME:
+            if not slash:
+                raise _no(field, shown, " is a dose, not a rate; give " + accepted)
+            factor = factor * _PER_DAY[under] if under in _PER_DAY else None
+        elif per == _PER_ML:
+            factor = factor if under == "ml" else None
+        elif slash:
+            if under in _PER_DAY:
+                raise _no(field, shown, " is a rate; a dose, not a rate, is expected: give " + accepted)
             factor = None
     if factor is None:
         raise _no(field, shown, ":" + why + "; give " + accepted)
@@ -270,40 +265,37 @@ def _amount(field, text, accepted, kinds, per):
     return kind, value, rounded, shown
 
 
+# A mass such as "250 mcg" or "1.5 mg" as (ng, rounded); see parse_dose.
 def parse_mass(field, text):
-    """A mass such as "250 mcg" or "1.5 mg" as (ng, rounded); see parse_dose."""
     return _amount(field, text, _MASS_HELP, DOSE_MASS, _PER_NOTHING)[1:3]
 
 
+# A volume such as "0.5 mL" or "20 uL" as (nl, rounded); see parse_dose.
 def parse_volume(field, text):
-    """A volume such as "0.5 mL" or "20 uL" as (nl, rounded); see parse_dose."""
     return _amount(field, text, _VOLUME_HELP, DOSE_VOLUME, _PER_NOTHING)[1:3]
 
 
+# A dose as (kind, amount, rounded): DOSE_MASS in ng or DOSE_VOLUME in nL.
+#
+# Rounded down (toward the smaller dose) below 1 ng or 1 nL; `rounded` says
+# whether it was. Zero is allowed: the caller decides. A rate is refused.
 def parse_dose(field, text):
-    """A dose as (kind, amount, rounded): DOSE_MASS in ng or DOSE_VOLUME in nL.
-
-    Rounded down (toward the smaller dose) below 1 ng or 1 nL; `rounded` says
-    whether it was. Zero is allowed: the caller decides. A rate is refused.
-    """
     return _amount(field, text, _DOSE_HELP, DOSE_MASS | DOSE_VOLUME, _PER_NOTHING)[:3]
 
 
+# A rate such as "2 mg/day" or "0.5 mL/h" as (kind, per_day, rounded).
+#
+# DOSE_MASS in ng/day or DOSE_VOLUME in nL/day, rounded down to a whole
+# unit per day (`rounded` says whether it was). Zero is allowed, and no
+# pump limit applies (parse_rate is the pump's own volume rate).
 def parse_dose_rate(field, text):
-    """A rate such as "2 mg/day" or "0.5 mL/h" as (kind, per_day, rounded).
-
-    DOSE_MASS in ng/day or DOSE_VOLUME in nL/day, rounded down to a whole
-    unit per day (`rounded` says whether it was). Zero is allowed, and no
-    pump limit applies (parse_rate is the pump's own volume rate).
-    """
     return _amount(field, text, _DOSE_RATE_HELP, DOSE_MASS | DOSE_VOLUME, _PER_TIME)[:3]
 
 
+# A concentration such as "25 mcg/mL" or "10 mg/mL" in ng/mL, exact.
+#
+# Refused, not rounded, if finer than 1 ng/mL; zero and % are refused.
 def parse_concentration(field, text):
-    """A concentration such as "25 mcg/mL" or "10 mg/mL" in ng/mL, exact.
-
-    Refused, not rounded, if finer than 1 ng/mL; zero and % are refused.
-    """
     _, value, rounded, shown = _amount(field, text, _CONCENTRATION_HELP, DOSE_MASS, _PER_ML)
     if rounded:
         why = " is finer than 1 ng/mL (0.001 mcg/mL), the resolution of a concentration;"
@@ -313,12 +305,11 @@ def parse_concentration(field, text):
     return value
 
 
+# A duration such as "90 min" or "1.5 h" in us, exact, at most 400 days.
+#
+# Units s, min, h, day only ("m" may be minutes or months) and required;
+# finer than 1 us is refused. Zero is allowed.
 def parse_duration(field, text):
-    """A duration such as "90 min" or "1.5 h" in us, exact, at most 400 days.
-
-    Units s, min, h, day only ("m" may be minutes or months) and required;
-    finer than 1 us is refused. Zero is allowed.
-    """
     recall = " (a unit is required: minutes and hours were confused in a 2004 pump recall)"
     shown, mantissa, decimals, unit = _quantity(field, text, _DURATION_HELP, _DURATION_DIGITS, recall)
     per = _PER_DAY.get(_unit_key(unit))
@@ -332,8 +323,8 @@ def parse_duration(field, text):
     return us
 
 
+# A 24-hour time "HH:MM" ("7:30" or "07:30") in minutes after midnight.
 def parse_time_of_day(field, text):
-    """A 24-hour time "HH:MM" ("7:30" or "07:30") in minutes after midnight."""
     shown = _shown(field, text)
     hours, colon, minutes = shown.partition(":")
     low = _unit_key(shown).replace(".", "")
@@ -357,33 +348,26 @@ def parse_time_of_day(field, text):
     return int(hours) * 60 + int(minutes)
 
 
+# A whole number of plain digits in lo..hi.
 def parse_count(field, text, lo, hi):
-    """A whole number of plain digits in lo..hi."""
     shown = _shown(field, text)
     if not shown:
-        why = ": no number given"
+        why = ": no number given; give a whole number from"
     elif not _is_digits(shown):
-        why = " is not a whole number"
+        why = " is not a whole number; give plain digits from"
     elif not lo <= int(shown) <= hi:
         why = " is outside the range"
     else:
         return int(shown)
-    raise _no(field, shown, "%s; give plain digits from %d to %d" % (why, lo, hi))
+    raise _no(field, shown, "%s %d to %d" % (why, lo, hi))
 
 
 # --- Formatters: exact text for showing a program back to a person ---
 #
 # parse(format(x)) == x for every x the parsers return with at most 12
 # significant digits (below 10**12 ng, nL, ng/mL, ng/day or nL/day) and
-# every duration up to 400 days. Each table lists (from, decimals, unit),
-# largest unit first; zero is shown in the largest. A negative value or an
-# unknown kind raises ValueError: a bug in the caller, not a typing error.
-
-_MASS_SHOW = ((1_000_000, 6, " mg"), (0, 3, " mcg"))
-_VOLUME_SHOW = ((1_000_000, 6, " mL"), (1_000, 3, " uL"), (0, 0, " nL"))
-_CONCENTRATION_SHOW = ((1_000_000, 6, " mg/mL"), (0, 3, " mcg/mL"))
-_MASS_RATE_SHOW = ((1_000_000, 6, " mg/day"), (0, 3, " mcg/day"))
-_VOLUME_RATE_SHOW = ((100_000, 6, " mL/day"), (1_000, 3, " uL/day"), (0, 0, " nL/day"))
+# every duration up to 400 days. A negative value or an unknown kind raises
+# ValueError: a bug in the caller, not something a person typed.
 
 
 def _decimal_text(n, places):
@@ -395,51 +379,56 @@ def _decimal_text(n, places):
     return "%d.%s" % (whole, ("0" * (places - len(frac)) + frac).rstrip("0"))
 
 
-def _show(n, table):
+def _show(n, top, units, per=""):
+    # n (ng or nL, or per mL or per day) in the first of units ("mg mcg" or
+    # "mL uL nL") from `top` up and for zero, else in the second from 1000 up
+    # (or if it is the last), else in the third.
     if n < 0:
         raise ValueError("%d is negative" % n)
-    for least, places, unit in table:
-        if n >= least or not n:
-            return _decimal_text(n, places) + unit
+    units = units.split()
+    i = 0 if n >= top or not n else 1 if n >= 1_000 or len(units) == 2 else 2
+    return "%s %s%s" % (_decimal_text(n, 6 - 3 * i), units[i], per)
 
 
-def _of_kind(kind, mass, volume):
-    if kind == DOSE_MASS:
-        return mass
-    if kind == DOSE_VOLUME:
-        return volume
-    raise ValueError("unknown dose kind %s" % kind)
+def _kind_units(kind):
+    if kind not in (DOSE_MASS, DOSE_VOLUME):
+        raise ValueError("unknown dose kind %s" % kind)
+    return "mg mcg" if kind == DOSE_MASS else "mL uL nL"
 
 
+# ng as "1.5 mg" from 1 mg up, else as "250 mcg" or "0.025 mcg"; 0 is "0 mg".
 def format_mass(ng):
-    """ng as "1.5 mg" from 1 mg up, else as "250 mcg" or "0.025 mcg"."""
-    return _show(ng, _MASS_SHOW)
+    return _show(ng, 1_000_000, "mg mcg")
 
 
+# nL as mL from 1 mL up, uL from 1 uL up, else nL; 0 is "0 mL".
 def format_volume(nl):
-    """nL as mL from 1 mL up, uL from 1 uL up, else nL."""
-    return _show(nl, _VOLUME_SHOW)
+    return _show(nl, 1_000_000, "mL uL nL")
 
 
+# ng/mL as mg/mL from 1 mg/mL up, else mcg/mL.
 def format_concentration(ng_per_ml):
-    """ng/mL as mg/mL from 1 mg/mL up, else mcg/mL."""
-    return _show(ng_per_ml, _CONCENTRATION_SHOW)
+    return _show(ng_per_ml, 1_000_000, "mg mcg", "/mL")
 
 
+# A DOSE_MASS amount (ng) as format_mass, a DOSE_VOLUME one (nL) as format_volume.
 def format_dose(kind, amount):
-    """A DOSE_MASS amount as format_mass, a DOSE_VOLUME one as format_volume."""
-    return _show(amount, _of_kind(kind, _MASS_SHOW, _VOLUME_SHOW))
+    return _show(amount, 1_000_000, _kind_units(kind))
 
 
+# ng/day or nL/day, per day: "2 mg/day", "480 mcg/day"; volumes in mL/day
+# from 0.1 mL/day, uL/day from 1 uL/day, else nL/day; 0 is "0 mg/day" or "0 mL/day".
 def format_dose_rate(kind, per_day):
-    """ng/day or nL/day per day: "2 mg/day", "480 mcg/day"; mL/day from 0.1 mL/day, uL/day, nL/day."""
-    return _show(per_day, _of_kind(kind, _MASS_RATE_SHOW, _VOLUME_RATE_SHOW))
+    return _show(per_day, 1_000_000 if kind == DOSE_MASS else 100_000, _kind_units(kind), "/day")
 
 
+# us in the largest of day, h, min, s that divides it ("90 min", "2 day"),
+# else in seconds with decimals ("1.5 s", "0.000001 s"); 0 is "0 s".
 def format_duration(us):
-    """us in the largest of day, h, min, s that divides it ("90 min"), else as "1.5 s"."""
     if us < 0:
         raise ValueError("%d is negative" % us)
+    if not us:
+        return "0 s"
     for unit in ("day", "h", "min", "s"):
         size = _US_PER_DAY // _PER_DAY[unit]
         if us % size == 0:
@@ -447,8 +436,8 @@ def format_duration(us):
     return _decimal_text(us, 6) + " s"
 
 
+# Minutes after midnight as 24-hour "07:30".
 def format_time_of_day(minutes):
-    """Minutes after midnight as 24-hour "07:30"."""
     if not 0 <= minutes < 1440:
         raise ValueError("time of day %d is outside 0..1439" % minutes)
     return "%02d:%02d" % (minutes // 60, minutes % 60)

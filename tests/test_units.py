@@ -216,7 +216,8 @@ def test_micrograms_written_as_ug_are_refused_by_every_mass_parser(unit):
         ("2 ng", "unknown unit 'ng'"),
         ("2 kg", "unknown unit 'kg'"),
         ("2 mcgs", "unknown unit"),
-        ("2 mg/day", "unknown unit"),
+        ("2 mg/day", "a dose, not a rate, is expected"),
+        ("2 mg/mL", "unknown unit 'mg/mL'"),
         ("2 mL", "unknown unit"),
         ("2", "has no unit; give mg or mcg"),
     ],
@@ -253,7 +254,8 @@ def test_a_volume_finer_than_one_nl_is_rounded_down(text, nl):
     [
         ("1 L", "unknown unit 'L'; give nL, uL or mL"),
         ("1 cc", "unknown unit 'cc'"),
-        ("1 mL/h", "unknown unit"),
+        ("1 mL/h", "a dose, not a rate, is expected"),
+        ("1 mL/L", "unknown unit"),
         ("1 mg", "unknown unit"),
         ("5", "has no unit"),
     ],
@@ -499,6 +501,55 @@ def test_counts_that_are_not_plain_digits_or_out_of_range_are_refused(text, reas
     message = refusal(parse_count, text, 1, 10)
     assert reason in message
     assert "1 to 10" in message
+
+
+UNIT_AMOUNTS = ["mg", "MG", "mcg", "Mcg", "nL", "uL", "µL", "μL", "mL", "ML", "g", "ng", "kg", "L", "cc", "m", "mgs"]
+UNIT_AMOUNTS += ["ug", "µg", "microgram", "%", "mg mg", "µ", ""]
+UNIT_PERS = [None, "s", "min", "h", "day", "DAY", "H", " day", "mL", "ml", "hr", "hour", "m", "d", "days", "", "day/h"]
+
+
+def expected_answer(parse, amount, per):
+    """What parse should return for "2 amount[/per]", from the units as documented; None if refused."""
+    key = amount.replace("µ", "u").replace("μ", "u").lower()
+    mass, volume = {"mg": 10**6, "mcg": 1000}.get(key), {"nl": 1, "ul": 1000, "ml": 10**6}.get(key)
+    per = None if per is None else per.strip().lower()
+    if parse in (parse_mass, parse_volume, parse_dose) and per is None:
+        factor = mass if parse is parse_mass else volume if parse is parse_volume else mass or volume
+        kind = DOSE_MASS if mass else DOSE_VOLUME
+        if factor:
+            return (2 * factor, False) if parse is not parse_dose else (kind, 2 * factor, False)
+    if parse is parse_dose_rate and per in PER_DAY and (mass or volume):
+        return (DOSE_MASS if mass else DOSE_VOLUME, 2 * (mass or volume) * PER_DAY[per], False)
+    if parse is parse_concentration and per == "ml" and mass:
+        return 2 * mass
+    return None
+
+
+@pytest.mark.parametrize("parse", [parse_mass, parse_volume, parse_dose, parse_dose_rate, parse_concentration])
+def test_exactly_the_documented_units_are_accepted(parse):
+    """Every pairing of known and unknown amounts and times: nothing unlisted slips through."""
+    for amount in UNIT_AMOUNTS:
+        for per in UNIT_PERS:
+            text = "2 " + amount if per is None else f"2 {amount}/{per}"
+            want = expected_answer(parse, amount, per)
+            try:
+                got = parse(FIELD, text)
+            except Refusal as e:
+                assert want is None, f"{text!r} refused: {e.message}"
+                assert FIELD in e.message
+                continue
+            assert got == want, text
+
+
+@pytest.mark.parametrize(
+    "unit", ["s", "min", "h", "day", "S", "MIN", "Day", "m", "hr", "hour", "d", "days", "ms", "us"]
+)
+def test_exactly_the_documented_duration_units_are_accepted(unit):
+    per_day = PER_DAY.get(unit.lower())
+    if per_day:
+        assert parse_duration(FIELD, f"2 {unit}") == 2 * DAY_US // per_day
+    else:
+        assert f"unknown unit '{unit}'" in refusal(parse_duration, f"2 {unit}")
 
 
 @given(st.integers(0, 10**9), st.integers(0, 6), st.sampled_from(sorted(MASS_NG)))
