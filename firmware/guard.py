@@ -18,7 +18,7 @@
 # 24 h - 36 s, so a program delivering exactly the daily limit never trips it,
 # and over an arbitrary 24 h interval a misbehaving program can exceed a
 # limit by at most what the pump delivers in one 36 s bucket (which the hour
-# limit caps at rate_hard x 36 s). That bound is the price of a fixed 4.8 KB
+# limit caps at rate_hard x 36 s). That bound is the price of a fixed 9.6 KB
 # of memory instead of a timestamp per step.
 #
 # A dose limit becomes a step count: a step of s pL of fluid at c ng/mL
@@ -49,10 +49,14 @@ HOUR_BUCKETS = const(100)
 # in whole groups without a long int.
 _GROUP_BUCKETS = const(12)
 _GROUP_MDAY = const(5)
-# Buckets are unsigned 16-bit. 65535 steps in 36 s is far beyond the pump's
-# 10 mL/h in its smallest 10 nL steps (10,000 steps per bucket), so this cap
-# only bites on a runaway burst.
+# 65535 steps in 36 s is far beyond the pump's 10 mL/h in its smallest 10 nL
+# steps (10,000 steps per bucket), so this cap only bites on a runaway burst.
 BUCKET_MAX_STEPS = const(65_535)
+# Buckets are 32-bit: history rescaled to a weaker fluid after a refill can
+# pass BUCKET_MAX_STEPS. It is capped where 2400 full buckets still sum below
+# 2**30 (a small int); reaching it takes a refill 230 times weaker within
+# 24 h of delivering at the pump's maximum rate.
+_RESCALED_MAX_STEPS = const(447_392)
 NO_LIMIT = const(1_073_741_823)  # 2**30 - 1: no drug limit applies
 
 # Why a step was refused (latched in `tripped` until clear_trip()).
@@ -89,14 +93,14 @@ def steps_allowed(limit_ng, conc_ng_per_ml, step_pl):
 class DoseGuard:
     def __init__(self, step_pl):
         self.step_pl = step_pl
-        buckets = array("H")
+        buckets = array("I")
         for _ in range(DAY_BUCKETS):
             buckets.append(0)
         self._buckets = buckets  # steps per 36 s bucket, ring
         self._cur = 0  # index of the bucket holding now, 0..DAY_BUCKETS-1
         self._end_mday = 0  # end of the current bucket, two-word pump time
         self._end_us = BUCKET_US
-        self.day_sum = 0  # steps in the day window, <= DAY_BUCKETS * 65535 < 2**28
+        self.day_sum = 0  # steps in the day window, <= DAY_BUCKETS * _RESCALED_MAX_STEPS < 2**30
         self.hour_sum = 0  # steps in the hour window, <= day_sum
 
         # Limits in steps of the fluid now leaving the pump, 0..NO_LIMIT.
@@ -152,8 +156,11 @@ class DoseGuard:
         if allowed < n:
             if not self.tripped:
                 self.tripped = why
-            refused = self.refused_steps + (n - allowed)
-            self.refused_steps = refused if refused < NO_LIMIT else NO_LIMIT
+            extra = n - allowed
+            if extra < NO_LIMIT - self.refused_steps:  # saturate without a long int
+                self.refused_steps += extra
+            else:
+                self.refused_steps = NO_LIMIT
         return allowed
 
     def _rotate(self, now_mday, now_us):
@@ -224,12 +231,15 @@ class DoseGuard:
         self.bolus_limit = bolus
 
     def _rescale(self, num, den):
+        """Rescale every bucket by num/den, rounding up (never less drug than
+        was delivered). A rescaled bucket may pass BUCKET_MAX_STEPS; buckets
+        are 32-bit so it keeps its count, up to _RESCALED_MAX_STEPS."""
         buckets = self._buckets
         for i in range(DAY_BUCKETS):
             b = buckets[i]
             if b:
-                b = -(-b * num // den)  # ceiling
-                buckets[i] = b if b < BUCKET_MAX_STEPS else BUCKET_MAX_STEPS
+                b = -(-b * num // den)
+                buckets[i] = b if b < _RESCALED_MAX_STEPS else _RESCALED_MAX_STEPS
         self._resum()
 
     def _resum(self):
@@ -283,7 +293,7 @@ class DoseGuard:
         return LIMIT_NONE
 
     def fork(self):
-        """A copy to try a change of fluid on (copies the 4.8 KB of buckets)."""
+        """A copy to try a change of fluid on (copies the 9.6 KB of buckets)."""
         g = DoseGuard(self.step_pl)
         for i in range(DAY_BUCKETS):
             g._buckets[i] = self._buckets[i]

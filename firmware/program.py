@@ -419,16 +419,17 @@ def _check_limits(p, library):
 def _limit(p, drug, conc, what, volume, soft_ng, hard_ng, shape):
     """Compare volume (nL, or nL/day) of fluid at conc with a drug's limits, exactly."""
     exact = volume * conc  # ng * 1e6
+    up = -(-exact // NL_PER_ML)  # the dose rounded up, so a refusal never reads "15 above 15"
     if shape == "per_hour":  # rate limits are written per hour; show them so
-        shown = _per_hour(dose_of(volume, conc))
+        shown = _per_hour(up)
         hard = _per_hour(hard_ng)
         soft = _per_hour(soft_ng)
     elif shape == "per_day":
-        shown = format_dose_rate(DOSE_MASS, dose_of(volume, conc))
+        shown = format_dose_rate(DOSE_MASS, up)
         hard = format_dose_rate(DOSE_MASS, hard_ng)
         soft = format_dose_rate(DOSE_MASS, soft_ng)
     else:
-        shown = format_mass(dose_of(volume, conc))
+        shown = format_mass(up)
         hard = format_mass(hard_ng)
         soft = format_mass(soft_ng)
     if exact > hard_ng * NL_PER_ML:
@@ -441,8 +442,8 @@ def _limit(p, drug, conc, what, volume, soft_ng, hard_ng, shape):
 
 
 def _per_hour(ng_per_day):
-    """'1.083 mg/h' for a rate in ng/day (rounded down to the ng/h)."""
-    return format_mass(ng_per_day // 24) + "/h"
+    """'1.083 mg/h' for a rate in ng/day (rounded up to the ng/h)."""
+    return format_mass(-(-ng_per_day // 24)) + "/h"
 
 
 def _per_drug(p, volume, per_day):

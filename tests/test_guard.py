@@ -1,0 +1,722 @@
+"""The independent dose guard (firmware/guard.py), as a patient would need it.
+
+It is the last check between the scheduler and the motor, so each test here
+states a promise to the patient and can fail: the daily and hourly hard limits
+hold over rolling windows, a program at exactly the limit is never refused, a
+refill rescales the history toward caution, a new program that would pass a
+limit with what was already delivered is refused before it starts, and none of
+it breaks after years of pump time.
+
+Pump time is an absolute integer of microseconds T here, split into the
+firmware's two words (mday, us) at each call. The guard's 36 s buckets start at
+pump time 0, so the bucket of T is T // BUCKET_US.
+"""
+
+import linecache
+import sys
+from fractions import Fraction
+
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from firmware import guard as guard_module
+from firmware.guard import (
+    BUCKET_MAX_STEPS,
+    BUCKET_US,
+    DAY_BUCKETS,
+    HOUR_BUCKETS,
+    LIMIT_BOLUS,
+    LIMIT_BUCKET,
+    LIMIT_DAY,
+    LIMIT_HOUR,
+    LIMIT_NONE,
+    NO_LIMIT,
+    US_PER_MDAY,
+    DoseGuard,
+    steps_allowed,
+)
+
+S = 1_000_000  # us per second
+HOUR = 3600 * S
+DAY = 24 * HOUR
+# The heavier property tests (each example replays a day or more of buckets)
+# run a fifth of the profile's examples: 60 by default, 4000 in the long run.
+FEW = max(50, settings.default.max_examples // 5)
+
+# With 10 nL steps (10_000 pL) of a drug at 100_000 ng/mL a step carries
+# exactly 1 ng, so a limit of L ng is exactly L steps.
+UNIT_STEP_PL = 10_000
+UNIT_CONC = 100_000
+
+
+def at(t_us):
+    """(mday, us) of an absolute pump time."""
+    return divmod(t_us, US_PER_MDAY)
+
+
+def unit_guard(day=NO_LIMIT, hour=NO_LIMIT, bolus=NO_LIMIT, name="x"):
+    """A guard whose limits, in steps, are the given numbers."""
+    g = DoseGuard(UNIT_STEP_PL)
+    g.set_fluid(((name, UNIT_CONC, day, hour, bolus),))
+    assert (g.day_limit, g.hour_limit, g.bolus_limit) == (day, hour, bolus)
+    return g
+
+
+def permit(g, t_us, n):
+    return g.permit(*at(t_us), n)
+
+
+def windows(g, t_us):
+    return g.window_steps(*at(t_us))
+
+
+# -- 1. the windows -------------------------------------------------------------
+
+
+def test_daily_limit_lets_a_burst_through_up_to_the_limit_then_refuses_until_the_day_has_passed():
+    g = unit_guard(day=1000)
+    assert permit(g, 0, 600) == 600
+    assert g.tripped == LIMIT_NONE and g.refused_steps == 0
+    t = 10 * 60 * S  # 10 min later: bucket 16
+    assert permit(g, t, 600) == 400  # the rest of the day's 1000
+    assert g.tripped == LIMIT_DAY
+    assert g.refused_steps == 200
+    assert permit(g, 5 * HOUR, 3) == 0
+    assert permit(g, DAY - 1, 1) == 0  # the first burst is still inside the day window
+    assert g.refused_steps == 204
+    assert g.tripped == LIMIT_DAY
+    assert windows(g, DAY - 1) == (1000, 0)
+    # 24 h after the first burst its bucket leaves the window: 600 steps of room, no more.
+    assert permit(g, DAY, 700) == 600
+    assert g.refused_steps == 304
+    assert permit(g, DAY + 16 * BUCKET_US - 1, 1) == 0
+    # And 24 h after the second burst's bucket (bucket 16), its 400 too.
+    assert permit(g, DAY + 16 * BUCKET_US, 500) == 400
+    assert g.delivered() == 600 + 400 + 600 + 400
+    assert g.tripped == LIMIT_DAY  # latched until cleared
+    g.clear_trip()
+    assert g.tripped == LIMIT_NONE
+    # A whole empty day later everything has left the window.
+    assert windows(g, 3 * DAY) == (0, 0)
+    assert permit(g, 3 * DAY, 1000) == 1000
+    assert g.tripped == LIMIT_NONE
+
+
+def test_hourly_limit_refuses_within_the_hour_while_the_day_window_has_room():
+    g = unit_guard(day=100_000, hour=100)
+    assert permit(g, 0, 100) == 100
+    assert permit(g, 30 * 60 * S, 10) == 0
+    assert g.tripped == LIMIT_HOUR and g.refused_steps == 10
+    assert permit(g, HOUR - 1, 1) == 0
+    assert windows(g, HOUR - 1) == (100, 100)
+    assert permit(g, HOUR, 150) == 100  # bucket 0 left the hour window, not the day one
+    assert windows(g, HOUR) == (200, 100)
+    assert g.refused_steps == 61
+    # Spread over a day at the hourly limit: the day window (2400 < 100_000)
+    # is never the cause, the hour one is, every hour.
+    g.clear_trip()
+    for h in range(2, 26):
+        assert permit(g, h * HOUR, 120) == 100
+        assert g.tripped == LIMIT_HOUR
+        g.clear_trip()
+        assert permit(g, h * HOUR + HOUR // 2, 1) == 0
+        assert g.tripped == LIMIT_HOUR
+        g.clear_trip()
+        day_sum, hour_sum = windows(g, h * HOUR + HOUR // 2)
+        assert hour_sum == 100 and day_sum < g.day_limit
+
+
+def test_the_first_refusal_reason_stays_latched_until_cleared():
+    g = unit_guard(day=150, hour=100)
+    assert permit(g, 0, 120) == 100
+    assert g.tripped == LIMIT_HOUR
+    assert permit(g, 2 * HOUR, 120) == 50  # now the day limit bites
+    assert g.tripped == LIMIT_HOUR
+    g.clear_trip()
+    assert permit(g, 2 * HOUR + 1, 1) == 0
+    assert g.tripped == LIMIT_DAY
+    assert g.refused_steps == 20 + 70 + 1
+
+
+def test_bucket_cap_limits_a_runaway_burst_even_without_any_drug_limit():
+    g = DoseGuard(UNIT_STEP_PL)  # no fluid: only the pump-level cap
+    assert permit(g, 0, 70_000) == BUCKET_MAX_STEPS
+    assert g.tripped == LIMIT_BUCKET
+    assert g.refused_steps == 70_000 - BUCKET_MAX_STEPS
+    assert permit(g, BUCKET_US - 1, 1) == 0  # same bucket
+    assert permit(g, BUCKET_US, 40_000) == 40_000  # the next bucket
+    assert permit(g, 2 * BUCKET_US - 1, 40_000) == BUCKET_MAX_STEPS - 40_000
+    assert windows(g, 2 * BUCKET_US - 1) == (2 * BUCKET_MAX_STEPS, 2 * BUCKET_MAX_STEPS)
+
+
+def test_delivered_count_is_exact_past_two_to_the_29_steps():
+    g = DoseGuard(UNIT_STEP_PL)
+    buckets = 8192  # 8192 x 65535 + 8192 == 2**29
+    for k in range(buckets):
+        assert permit(g, k * BUCKET_US, BUCKET_MAX_STEPS) == BUCKET_MAX_STEPS
+    assert permit(g, buckets * BUCKET_US, 8192) == 8192
+    assert (g.delivered_hi, g.delivered_lo) == (1, 0)  # the low word stays below 2**29
+    for k in range(buckets + 1, buckets + 10):
+        assert permit(g, k * BUCKET_US, BUCKET_MAX_STEPS) == BUCKET_MAX_STEPS
+    assert g.delivered() == 2**29 + 9 * BUCKET_MAX_STEPS
+    assert g.delivered_lo < 2**29 and g.refused_steps == 0
+
+
+def test_refused_steps_saturate_instead_of_growing_into_long_ints():
+    g = unit_guard(day=0)
+    for i in range(3):
+        assert permit(g, i, 2**29) == 0
+    assert g.refused_steps == NO_LIMIT
+
+
+def test_a_limit_tightened_below_the_history_refuses_everything():
+    g = unit_guard(day=1000, hour=1000)
+    assert permit(g, 0, 800) == 800
+    g.set_fluid((("x", UNIT_CONC, 500, 1000, NO_LIMIT),))  # same fluid, lower limit
+    assert permit(g, 1, 5) == 0
+    assert g.tripped == LIMIT_DAY and g.refused_steps == 5
+
+
+# -- 2. the windows against a brute-force model of every step --------------------
+
+
+class BucketModel:
+    """What permit() should answer, from a dict of the steps let through per
+    36 s bucket (the windows: the current bucket and the 2399 / 99 before)."""
+
+    def __init__(self, day, hour):
+        self.day, self.hour = day, hour
+        self.per_bucket = {}
+        self.tripped = LIMIT_NONE
+        self.refused = 0
+
+    def permit(self, t_us, n):
+        k = t_us // BUCKET_US
+        day_sum = sum(c for b, c in self.per_bucket.items() if k - DAY_BUCKETS < b <= k)
+        hour_sum = sum(c for b, c in self.per_bucket.items() if k - HOUR_BUCKETS < b <= k)
+        cur = self.per_bucket.get(k, 0)
+        if n <= 0:
+            return 0
+        allowed, why = n, LIMIT_NONE
+        for room, reason in (
+            (self.day - day_sum, LIMIT_DAY),
+            (self.hour - hour_sum, LIMIT_HOUR),
+            (BUCKET_MAX_STEPS - cur, LIMIT_BUCKET),
+        ):
+            if allowed > room:  # the tightest window names the refusal
+                allowed, why = room, reason
+        allowed = max(allowed, 0)
+        if allowed < n:
+            self.refused += n - allowed
+            self.tripped = self.tripped or why
+        if allowed:
+            self.per_bucket[k] = cur + allowed
+        return allowed
+
+
+def most_in_any_interval(events, length):
+    """Largest number of steps in [t, t + length] over all t (events sorted by time).
+    The maximum is reached with t at an event, so those are the only t tried."""
+    best, j, total = 0, 0, 0
+    for i in range(len(events)):
+        while j < len(events) and events[j][0] <= events[i][0] + length:
+            total += events[j][1]
+            j += 1
+        best = max(best, total)
+        total -= events[i][1]
+    return best
+
+
+def most_in_interval_beyond(events, length, slack_of):
+    """For every t at an event: steps in [t, t + length] minus slack_of(t)."""
+    worst = -(10**18)
+    for t, _ in events:
+        inside = sum(n for u, n in events if t <= u <= t + length)
+        worst = max(worst, inside - slack_of(t))
+    return worst
+
+
+ADVANCE = st.one_of(
+    st.integers(0, 2 * BUCKET_US),
+    st.integers(0, 2 * HOUR),
+    st.integers(0, 30 * HOUR),
+    st.sampled_from(
+        [0, 1, BUCKET_US - 1, BUCKET_US, HOUR - BUCKET_US, HOUR - 1, HOUR, DAY - BUCKET_US, DAY - 1, DAY, DAY + 1]
+    ),
+)
+
+
+@given(
+    day=st.integers(0, 300),
+    hour_fraction=st.one_of(st.none(), st.integers(0, 100)),
+    start=st.one_of(st.integers(0, 2 * DAY), st.integers(0, 10**6 * US_PER_MDAY)),
+    calls=st.lists(st.tuples(ADVANCE, st.integers(0, 120)), min_size=1, max_size=40),
+)
+def test_no_window_of_24h_minus_one_bucket_ever_holds_more_than_the_daily_limit(day, hour_fraction, start, calls):
+    hour = NO_LIMIT if hour_fraction is None else day * hour_fraction // 100
+    g = unit_guard(day=day, hour=hour)
+    model = BucketModel(day, hour)
+    events = []  # (time, steps let through): every permitted step's timestamp
+    t = start
+    for advance, n in calls:
+        t += advance
+        got = permit(g, t, n)
+        assert got == model.permit(t, n), f"at {t} us, {n} steps asked"
+        assert g.tripped == model.tripped and g.refused_steps == model.refused
+        if got:
+            events.append((t, got))
+    assert g.delivered() == sum(n for _, n in events)
+
+    # The stated guarantees, on the timestamps alone.
+    assert most_in_any_interval(events, DAY - BUCKET_US) <= day
+    assert most_in_any_interval(events, HOUR - BUCKET_US) <= hour
+    per_bucket = {}
+    for u, n in events:
+        per_bucket[u // BUCKET_US] = per_bucket.get(u // BUCKET_US, 0) + n
+    one_bucket = max(per_bucket.values(), default=0)
+    assert most_in_any_interval(events, DAY) <= day + one_bucket
+    assert most_in_any_interval(events, HOUR) <= hour + one_bucket
+
+    # Sharper: the excess over a true 24 h (1 h) interval [t, t + 24 h] is at
+    # most what was let through in t's own bucket from t on.
+    def own_bucket_from(t0):
+        return sum(n for u, n in events if t0 <= u and u // BUCKET_US == t0 // BUCKET_US)
+
+    assert most_in_interval_beyond(events, DAY, lambda t0: day + own_bucket_from(t0)) <= 0
+    assert most_in_interval_beyond(events, HOUR, lambda t0: hour + own_bucket_from(t0)) <= 0
+
+
+def exact_limit_step_times(limit_ng, conc, step_pl, t0, days):
+    """Step times of a program delivering exactly limit_ng a day: step k is due
+    when k step doses have been programmed, at the first integer us at or after
+    t0 + k * (24 h) * step dose / limit (what the scheduler issues)."""
+    num = DAY * conc * step_pl  # us x ng/mL x pL
+    den = limit_ng * 10**9  # ng x pL/mL
+    k = 1
+    while True:
+        t = t0 + -(-k * num // den)
+        if t > t0 + days * DAY:
+            return
+        yield t
+        k += 1
+
+
+def run_steady(limit_ng, conc, step_pl, t0, days):
+    g = DoseGuard(step_pl)
+    hourly_ng = -(-limit_ng // 24)  # the lowest rate_hard the library allows
+    g.set_fluid((("drug", conc, limit_ng, hourly_ng, NO_LIMIT),))
+    count = 0
+    for t in exact_limit_step_times(limit_ng, conc, step_pl, t0, days):
+        assert permit(g, t, 1) == 1, f"step {count + 1} at {t - t0} us refused: {g.window_steps(*at(t))}"
+        count += 1
+    assert g.tripped == LIMIT_NONE and g.refused_steps == 0
+    return g, count
+
+
+@pytest.mark.parametrize(
+    "limit_ng, conc, step_pl",
+    [
+        (15_000_000, 20_000_000, 52_083),  # morphine 15 mg/day at 20 mg/mL: 14400.09 steps a day
+        (19_200, 100_000, 52_083),  # ziconotide 19.2 mcg/day at 100 mcg/mL: 3686.4 a day
+        (2_400, UNIT_CONC, UNIT_STEP_PL),  # 2400 steps a day: one per bucket, exactly
+    ],
+)
+def test_a_program_at_exactly_the_daily_limit_is_never_refused_over_days(limit_ng, conc, step_pl):
+    g, count = run_steady(limit_ng, conc, step_pl, t0=7 * US_PER_MDAY + 12_345, days=3)
+    per_day = Fraction(limit_ng * 10**9, conc * step_pl)
+    assert count == int(3 * per_day)
+    assert g.day_limit == -(-per_day.numerator // per_day.denominator)
+
+
+@settings(max_examples=FEW)
+@given(
+    conc=st.integers(1_000, 10**8),
+    step_pl=st.integers(10_000, 10_000_000),
+    t0=st.integers(0, 3 * DAY),
+    data=st.data(),
+)
+def test_any_program_at_exactly_the_daily_limit_is_never_refused(conc, step_pl, t0, data):
+    unit = conc * step_pl  # ng x pL / mL: one step's dose is unit / 1e9 ng
+    lowest, highest = -(-unit // 10**9), 400 * unit // 10**9  # 1 to 400 steps a day
+    assume(lowest <= highest)
+    limit_ng = data.draw(st.integers(lowest, highest), label="limit_ng")
+    run_steady(limit_ng, conc, step_pl, t0, days=2)
+
+
+# -- 3. limits in steps -------------------------------------------------------------
+
+
+def test_steps_allowed_rounds_up_to_the_step_that_reaches_the_limit():
+    # Morphine 15 mg/day at 20 mg/mL in 52.083 nL steps: 1041.66 ng a step,
+    # 14400.09 steps reach 15 mg, so 14401 are allowed.
+    assert steps_allowed(15_000_000, 20_000_000, 52_083) == 14_401
+    # 100 ng a step and a 1000 ng limit: exactly 10, not 11.
+    assert steps_allowed(1_000, 1_000_000, 100_000) == 10
+    assert steps_allowed(1_001, 1_000_000, 100_000) == 11
+    assert steps_allowed(0, 1_000_000, 100_000) == 0
+    assert steps_allowed(10**15, 1, 10_000) == NO_LIMIT  # beyond any window: no limit
+
+
+@given(limit_ng=st.integers(0, 10**13), conc=st.integers(1, 10**9), step_pl=st.integers(1, 10**8))
+def test_steps_allowed_is_the_ceiling_of_limit_over_step_dose(limit_ng, conc, step_pl):
+    n = steps_allowed(limit_ng, conc, step_pl)
+    exact = Fraction(limit_ng * 10**9, conc * step_pl)  # steps to reach limit_ng
+    assert n == min(-(-exact.numerator // exact.denominator), NO_LIMIT)
+    if n < NO_LIMIT:
+        assert n >= exact > n - 1
+
+
+def test_a_blend_takes_the_smallest_limit_of_each_kind_over_its_drugs():
+    g = DoseGuard(52_083)
+    bupi = ("bupivacaine", 5_000_000, 15_000_000, 3_125_000, 2_500_000)
+    morph = ("morphine", 20_000_000, 15_000_000, 1_625_000, 1_000_000)
+    g.set_fluid((bupi, morph))
+    assert g.day_limit == min(
+        steps_allowed(15_000_000, 5_000_000, 52_083), steps_allowed(15_000_000, 20_000_000, 52_083)
+    )
+    assert g.day_limit == 14_401  # morphine's, the stronger one
+    # The hour limit may come from a different drug than the day limit.
+    clonidine = ("clonidine", 1_000_000, 100_000, 10_000, 2_000_000)  # 52.08 ng a step
+    g.set_fluid((morph, clonidine))
+    assert g.day_limit == steps_allowed(100_000, 1_000_000, 52_083) == 1921  # clonidine's
+    assert g.hour_limit == steps_allowed(10_000, 1_000_000, 52_083) == 193  # clonidine's
+    assert g.bolus_limit == steps_allowed(1_000_000, 20_000_000, 52_083) == 961  # morphine's
+    g.set_fluid((("a", 2_000_000, 1000, NO_LIMIT, 300), ("b", 1_000_000, 600, 60, NO_LIMIT)))
+    assert (g.day_limit, g.hour_limit, g.bolus_limit) == (
+        steps_allowed(1000, 2_000_000, 52_083),
+        steps_allowed(60, 1_000_000, 52_083),
+        steps_allowed(300, 2_000_000, 52_083),
+    )
+    g.set_fluid(())  # no drug: no limit but the pump's
+    assert (g.day_limit, g.hour_limit, g.bolus_limit) == (NO_LIMIT, NO_LIMIT, NO_LIMIT)
+
+
+# -- 4. a change of concentration ------------------------------------------------------
+
+
+def history_guard(conc, day_steps, hour_steps, drugs=None):
+    """A guard at time 2 h with day_steps delivered 90 min ago and hour_steps 10 min ago."""
+    g = DoseGuard(UNIT_STEP_PL)
+    g.set_fluid(drugs or (("m", conc, NO_LIMIT, NO_LIMIT, NO_LIMIT),))
+    assert permit(g, 30 * 60 * S, day_steps) == day_steps
+    assert permit(g, 110 * 60 * S, hour_steps) == hour_steps
+    return g
+
+
+def test_lower_concentration_rescales_history_up_rounding_each_bucket_up():
+    g = history_guard(3, 7, 10)
+    g.set_fluid((("m", 2, NO_LIMIT, NO_LIMIT, NO_LIMIT),))
+    # 7 x 3/2 = 10.5 -> 11, 10 x 3/2 = 15
+    assert windows(g, 2 * HOUR) == (11 + 15, 15)
+
+
+def test_higher_concentration_rescales_history_down_but_never_below_what_it_carried():
+    g = history_guard(1, 7, 1)
+    g.set_fluid((("m", 3, NO_LIMIT, NO_LIMIT, NO_LIMIT),))
+    # 7 / 3 -> 3 and 1 / 3 -> 1: a step of the old fluid is never forgotten
+    assert windows(g, 2 * HOUR) == (3 + 1, 1)
+
+
+def test_the_new_limits_apply_to_the_rescaled_history():
+    g = history_guard(UNIT_CONC, 400, 100)  # 500 ng delivered
+    g.set_fluid((("m", UNIT_CONC // 2, 1000, NO_LIMIT, NO_LIMIT),))  # half the strength, 1 mg a day
+    # 500 ng is now 1000 half-strength steps... of a 2000-step limit
+    assert g.day_limit == 2000
+    assert windows(g, 2 * HOUR) == (1000, 200)
+    assert permit(g, 2 * HOUR, 1500) == 1000
+    assert g.tripped == LIMIT_DAY
+
+
+def test_a_blend_rescales_by_the_largest_ratio_over_the_drugs_it_shares_with_the_old_fluid():
+    old = (("a", 10, NO_LIMIT, NO_LIMIT, NO_LIMIT), ("b", 30, NO_LIMIT, NO_LIMIT, NO_LIMIT))
+    g = history_guard(None, 10, 5, drugs=old)
+    # a: 10 -> 20 (x 1/2), b: 30 -> 10 (x 3), c: new. The largest ratio is b's.
+    g.set_fluid((("a", 20, NO_LIMIT, NO_LIMIT, NO_LIMIT), ("b", 10, 10**6, NO_LIMIT, NO_LIMIT), ("c", 7, 1, 1, 1)))
+    assert windows(g, 2 * HOUR) == (30 + 15, 15)
+    # Only a in common, and a got weaker: x 2, whatever c or the dropped b were.
+    g2 = history_guard(None, 10, 5, drugs=old)
+    g2.set_fluid((("a", 5, NO_LIMIT, NO_LIMIT, NO_LIMIT), ("c", 1, NO_LIMIT, NO_LIMIT, NO_LIMIT)))
+    assert windows(g2, 2 * HOUR) == (20 + 10, 10)
+
+
+def test_same_concentration_keeps_history_and_a_new_drug_clears_it():
+    g = history_guard(UNIT_CONC, 300, 100)
+    g.set_fluid((("m", UNIT_CONC, 500, NO_LIMIT, NO_LIMIT),))  # new limits, same fluid
+    assert windows(g, 2 * HOUR) == (400, 100)
+    assert permit(g, 2 * HOUR, 200) == 100
+    g.set_fluid((("other", UNIT_CONC, 500, NO_LIMIT, NO_LIMIT),))  # nothing in common
+    assert windows(g, 2 * HOUR) == (0, 0)
+    assert permit(g, 2 * HOUR, 600) == 500
+
+
+@given(
+    c1=st.integers(1, 10**7),
+    c2=st.integers(1, 10**7),
+    steps=st.lists(
+        st.tuples(st.one_of(st.integers(0, 2 * HOUR), st.integers(0, 30 * HOUR)), st.integers(1, 2000)),
+        min_size=1,
+        max_size=12,
+    ),
+)
+def test_rescaled_history_carries_at_least_the_drug_really_delivered(c1, c2, steps):
+    assume(c1 <= 30 * c2)
+    g = DoseGuard(UNIT_STEP_PL)
+    g.set_fluid((("m", c1, NO_LIMIT, NO_LIMIT, NO_LIMIT),))
+    per_bucket = {}
+    t = 0
+    for advance, n in steps:
+        t += advance
+        got = permit(g, t, n)
+        per_bucket[t // BUCKET_US] = per_bucket.get(t // BUCKET_US, 0) + got
+    k = t // BUCKET_US
+    real_day = sum(n for b, n in per_bucket.items() if b > k - DAY_BUCKETS)
+    real_hour = sum(n for b, n in per_bucket.items() if b > k - HOUR_BUCKETS)
+    assert windows(g, t) == (real_day, real_hour)
+    # Within the 16-bit buckets (the overflow case is a separate test below).
+    assume(all(-(-n * c1 // c2) < BUCKET_MAX_STEPS for n in per_bucket.values()))
+    g.set_fluid((("m", c2, NO_LIMIT, NO_LIMIT, NO_LIMIT),))
+    day_sum, hour_sum = windows(g, t)
+    assert day_sum == sum(-(-n * c1 // c2) for b, n in per_bucket.items() if b > k - DAY_BUCKETS)
+    assert hour_sum == sum(-(-n * c1 // c2) for b, n in per_bucket.items() if b > k - HOUR_BUCKETS)
+    assert day_sum * c2 >= real_day * c1 and hour_sum * c2 >= real_hour * c1  # in ng: never less
+
+
+def test_rescaling_to_a_much_weaker_fluid_does_not_forget_drug_in_a_full_bucket():
+    """A rescaled bucket must keep its whole count (it was once clipped at
+    BUCKET_MAX_STEPS, 65535, silently dropping history against the stated
+    "rounding up (toward caution)").
+
+    Morphine 20 mg/mL, 52.083 nL steps (1041.66 ng a step): a 1 mg bolus is
+    961 steps (the bolus limit) in one 36 s bucket. A refill at 0.25 mg/mL
+    (13.02 ng a step, 80 times weaker) makes that 76,880 steps of the new
+    fluid, but the bucket keeps 65,535: 11,345 steps, 0.148 mg of morphine,
+    leave the guard's memory, and the guard then lets through about 15.15 mg
+    within 24 h against a 15 mg daily hard limit.
+    """
+    step_pl = 52_083
+    strong = ("morphine", 20_000_000, 15_000_000, 1_625_000, 1_000_000)
+    weak = ("morphine", 250_000, 15_000_000, 1_625_000, 1_000_000)
+    g = DoseGuard(step_pl)
+    g.set_fluid((strong,))
+    bolus = g.bolus_limit
+    assert bolus == 961
+    assert permit(g, 0, bolus) == bolus  # 1 mg, in bucket 0
+    g.set_fluid((weak,))
+    day_sum, hour_sum = windows(g, 1)
+    assert hour_sum == day_sum
+    assert day_sum == 961 * 80, f"the 1 mg bolus now counts as {day_sum} steps, not {961 * 80}"
+    # What that lets through: keep asking, one call a bucket, for the rest of the day.
+    more = sum(permit(g, k * BUCKET_US, 2_000) for k in range(1, DAY_BUCKETS - 1))
+    delivered_ng = Fraction(bolus * 20_000_000 * step_pl + more * 250_000 * step_pl, 10**9)
+    one_step_ng = Fraction(250_000 * step_pl, 10**9)
+    assert delivered_ng <= 15_000_000 + one_step_ng, f"{float(delivered_ng) / 1e6:.4f} mg within 24 h"
+
+
+# -- 5. admit(): before a new delivery starts ---------------------------------------------
+
+
+class Future:
+    """next_bucket() returns, call after call, the cumulative steps from now to the
+    end of the current bucket, then of the next one, ... (the last value repeats)."""
+
+    def __init__(self, cumulative):
+        self.cumulative = list(cumulative)
+        self.calls = 0
+
+    def next_bucket(self):
+        v = self.cumulative[min(self.calls, len(self.cumulative) - 1)]
+        self.calls += 1
+        assert self.calls <= DAY_BUCKETS, "admit() looked past a day"
+        return v
+
+
+def admit(g, t_us, bolus, cumulative):
+    return g.admit(*at(t_us), bolus, Future(cumulative))
+
+
+def test_admit_refuses_a_future_that_would_pass_the_day_window_with_the_history():
+    g = unit_guard(day=1000)
+    assert permit(g, 0, 1000) == 1000  # the whole day's 1000, in bucket 0
+    now = 23 * HOUR  # bucket 2300; bucket 0 leaves the day window when bucket 2400 starts, 100 buckets on
+    assert admit(g, now, 0, [0]) == LIMIT_NONE  # nothing more: fine
+    assert admit(g, now, 0, [1]) == LIMIT_DAY  # one step in this bucket: too much
+    assert admit(g, now, 0, [0] * 99 + [1]) == LIMIT_DAY  # one step in bucket 2399: still too much
+    assert admit(g, now, 0, [0] * 100 + [1000]) == LIMIT_NONE  # the day's 1000 from bucket 2400 on
+    assert admit(g, now, 0, [0] * 100 + [1001]) == LIMIT_DAY
+    assert admit(g, now, 1, [0]) == LIMIT_DAY  # a one-step bolus now
+    # A steady future: 1 step per bucket from bucket 2400: 1000 buckets later the limit is reached.
+    steady = [0] * 100 + [min(i + 1, 10**6) for i in range(DAY_BUCKETS - 100)]
+    assert admit(g, now, 0, steady) == LIMIT_DAY
+    steady_ok = [0] * 100 + [min(i + 1, 1000) for i in range(DAY_BUCKETS - 100)]
+    assert admit(g, now, 0, steady_ok) == LIMIT_NONE
+    assert g.tripped == LIMIT_NONE and g.refused_steps == 0  # admit() only answers
+
+
+def test_admit_refuses_a_future_that_would_pass_the_hour_window_while_the_day_has_room():
+    g = unit_guard(day=100_000, hour=100)
+    assert permit(g, 0, 60) == 60  # bucket 0
+    assert permit(g, 10 * 60 * S, 40) == 40  # bucket 16
+    now = 30 * 60 * S  # bucket 50; bucket 0 leaves the hour window at bucket 100, bucket 16 at 116
+    assert admit(g, now, 0, [0]) == LIMIT_NONE
+    assert admit(g, now, 0, [1]) == LIMIT_HOUR
+    assert admit(g, now, 0, [0] * 49 + [1]) == LIMIT_HOUR  # bucket 99
+    assert admit(g, now, 0, [0] * 50 + [60]) == LIMIT_NONE  # bucket 100: bucket 0's 60 are gone
+    assert admit(g, now, 0, [0] * 50 + [61]) == LIMIT_HOUR
+    assert admit(g, now, 0, [0] * 66 + [100]) == LIMIT_NONE  # bucket 116: all gone
+    # Past the hour the future itself must fit in an hour window: 101 within one hour is too much.
+    assert admit(g, now, 0, [0] * 66 + [100] * 30 + [101]) == LIMIT_HOUR
+    # A bolus now and the hour's limit an hour of buckets later: the bolus has
+    # left that hour window by then, so both fit.
+    fresh = unit_guard(day=100_000, hour=100)
+    assert admit(fresh, 0, 60, [0] * HOUR_BUCKETS + [100]) == LIMIT_NONE
+    assert admit(fresh, 0, 60, [0] * (HOUR_BUCKETS - 1) + [41]) == LIMIT_HOUR
+
+
+def test_admit_refuses_a_bolus_above_the_bolus_limit_and_counts_it_in_the_windows():
+    g = unit_guard(day=1000, hour=500, bolus=200)
+    assert admit(g, 0, 201, [0]) == LIMIT_BOLUS
+    assert admit(g, 0, 200, [0]) == LIMIT_NONE
+    assert permit(g, 0, 450) == 450
+    assert admit(g, 60 * S, 50, [0]) == LIMIT_NONE
+    assert admit(g, 60 * S, 51, [0]) == LIMIT_HOUR
+    assert admit(g, 60 * S, 50, [0, 1]) == LIMIT_HOUR  # bolus plus one basal step next bucket
+    assert admit(g, 60 * S, 201, [0]) == LIMIT_BOLUS  # the bolus limit is checked first
+    assert permit(g, 2 * HOUR, 500) == 500  # a day window at 950
+    assert admit(g, 3 * HOUR + S, 50, [0]) == LIMIT_NONE  # an hour later the hour window is empty
+    assert admit(g, 3 * HOUR + S, 51, [0]) == LIMIT_DAY
+
+
+@settings(max_examples=FEW)
+@given(
+    day=st.integers(1, 400),
+    hour_fraction=st.integers(5, 100),
+    past=st.lists(st.tuples(st.integers(0, 3 * HOUR), st.integers(0, 80)), max_size=12),
+    bolus=st.integers(0, 60),
+    future=st.lists(st.tuples(st.integers(0, DAY_BUCKETS - 1), st.integers(0, 60)), max_size=12),
+)
+def test_admit_refuses_exactly_the_futures_whose_delivery_the_guard_would_refuse(
+    day, hour_fraction, past, bolus, future
+):
+    hour = max(1, day * hour_fraction // 100)
+    g = unit_guard(day=day, hour=hour)
+    t = 0
+    for advance, n in past:
+        t += advance
+        permit(g, t, n)
+    now = t + 1234
+    g.clear_trip()
+    cur = now // BUCKET_US
+    increments = [0] * DAY_BUCKETS  # future steps in bucket cur + k
+    for k, n in future:
+        increments[k] += n
+    cumulative, total = [], 0
+    for n in increments:
+        total += n
+        cumulative.append(total)
+    why = admit(g, now, bolus, cumulative)
+    # Now deliver that future: the bolus now, each bucket's steps at its start.
+    refused = bool(bolus) and permit(g, now, bolus) < bolus
+    for k, n in enumerate(increments):
+        if n:
+            refused = permit(g, max(now, (cur + k) * BUCKET_US), n) < n or refused
+    if why != LIMIT_NONE:
+        assert refused, f"admit() said {why} but the guard let all of it through"
+    # admit() compares the history with the future for one window length ahead;
+    # an hour window lying wholly in the future (more than an hour ahead) must
+    # hold within the hour limit on its own (the program check's job).
+    elif all(cumulative[k] - cumulative[k - HOUR_BUCKETS] <= hour for k in range(HOUR_BUCKETS, DAY_BUCKETS)):
+        assert not refused, "admit() accepted a future that the guard then refused"
+
+
+# -- 6. years of pump time in one call ----------------------------------------------------
+
+
+class RotateIterations:
+    """Counts the bucket moves of DoseGuard._rotate (its `moved += 1` line) via
+    sys.settrace, and stops the test if they pass a bound instead of walking
+    through years of empty buckets one by one."""
+
+    def __init__(self, bound):
+        self.bound = bound
+        self.moves = 0
+        code = DoseGuard._rotate.__code__
+        self.code = code
+        lines = [
+            n
+            for n in range(code.co_firstlineno, code.co_firstlineno + 80)
+            if linecache.getline(code.co_filename, n).strip() == "moved += 1"
+        ]
+        assert len(lines) == 1
+        self.line = lines[0]
+
+    def _local(self, frame, event, arg):
+        if event == "line" and frame.f_lineno == self.line:
+            self.moves += 1
+            if self.moves > self.bound:
+                raise AssertionError(f"_rotate walked more than {self.bound} buckets")
+        return self._local
+
+    def _global(self, frame, event, arg):
+        return self._local if frame.f_code is self.code else None
+
+    def __enter__(self):
+        sys.settrace(self._global)
+        return self
+
+    def __exit__(self, *exc):
+        sys.settrace(None)
+
+
+@pytest.mark.parametrize("gap_mday", [10**8, 10**8 + 3, 2**30 - 10_000, 7_777])
+def test_after_years_of_pump_time_the_windows_are_empty_and_keep_their_36s_grid(gap_mday):
+    g = unit_guard(day=1000, hour=300)
+    assert permit(g, 5 * S, 300) == 300
+    assert permit(g, 2 * HOUR, 700) == 300  # hour-limited
+    start = 2 * HOUR + 17 * S + 4321
+    now = start + gap_mday * US_PER_MDAY + 12_345_678
+    with RotateIterations(DAY_BUCKETS + 3 * 12) as it:
+        assert windows(g, now) == (0, 0)
+    assert it.moves >= DAY_BUCKETS  # it did clear the ring first
+    k = now // BUCKET_US
+    assert g.bucket_end_us() == (k + 1) * BUCKET_US  # the bucket grid still counts from boot
+    with RotateIterations(2) as it:
+        assert permit(g, now, 400) == 300  # hour limit, right after the gap
+    assert it.moves == 0
+    assert g.tripped == LIMIT_HOUR
+    g.clear_trip()
+    # One hour of buckets later the hour window has room again, one us before it has not.
+    assert permit(g, (k + HOUR_BUCKETS) * BUCKET_US - 1, 1) == 0
+    assert g.tripped == LIMIT_HOUR
+    g.clear_trip()
+    for i in range(3):
+        assert permit(g, (k + HOUR_BUCKETS * (i + 1)) * BUCKET_US, 300) == (300 if i < 2 else 100)
+    assert g.tripped == LIMIT_DAY  # 1000 a day: 300 + 300 + 300 + 100
+    # 24 h after the first step past the gap its bucket leaves the day window.
+    assert permit(g, (k + DAY_BUCKETS) * BUCKET_US - 1, 1) == 0
+    assert permit(g, (k + DAY_BUCKETS) * BUCKET_US, 400) == 300
+    assert windows(g, (k + DAY_BUCKETS) * BUCKET_US) == (1000, 300)
+    assert g.delivered() == 600 + 1000 + 300
+
+
+@pytest.mark.parametrize("offset", [0, 1, BUCKET_US - 1])
+def test_a_gap_that_is_not_a_whole_number_of_groups_lands_on_the_right_bucket(offset):
+    # On, just after and just before a bucket boundary ten years on, for each
+    # bucket of a 5-mday group (one of them ends the skip exactly on now).
+    for j in range(12):
+        g = unit_guard(day=10)
+        assert permit(g, 0, 10) == 10
+        k = 3650 * 1000 * US_PER_MDAY // BUCKET_US + j
+        t = k * BUCKET_US + offset
+        with RotateIterations(DAY_BUCKETS + 3 * 12):
+            assert permit(g, t, 11) == 10
+        assert g.bucket_end_us() == (k + 1) * BUCKET_US
+        assert permit(g, (k + 1) * BUCKET_US - 1, 1) == 0
+        assert permit(g, (k + DAY_BUCKETS) * BUCKET_US - 1, 1) == 0
+        assert permit(g, (k + DAY_BUCKETS) * BUCKET_US, 11) == 10
+
+
+def test_guard_module_constants_fit_the_stated_design():
+    assert DAY_BUCKETS * BUCKET_US == DAY and HOUR_BUCKETS * BUCKET_US == HOUR
+    assert guard_module._GROUP_BUCKETS * BUCKET_US == guard_module._GROUP_MDAY * US_PER_MDAY
+    assert DAY_BUCKETS * BUCKET_MAX_STEPS < 2**30  # day_sum stays a small int
