@@ -126,6 +126,23 @@ ALARM_DOSE_LIMIT = const(1)  # the dose guard refused steps
 ALARM_MOTOR_FAULT = const(2)  # the motor failed: stopped at once
 ALARM_NAMES = {ALARM_NONE: "none", ALARM_DOSE_LIMIT: "dose limit", ALARM_MOTOR_FAULT: "motor fault"}
 
+# The fields of a drug library entry, in the order LIB_FIELD and LIB_GET
+# number them (and the keys of a site library's JSON file).
+LIBRARY_FIELDS = (
+    "name",
+    "max_concentration",
+    "daily_soft",
+    "daily_hard",
+    "rate_soft",
+    "rate_hard",
+    "bolus_soft",
+    "bolus_hard",
+    "patient_dose_hard",
+    "patient_lockout_min",
+    "patient_max_per_day",
+    "source",
+)
+
 # REVIEW: which program.
 REVIEW_RUNNING = const(0)
 REVIEW_STAGED = const(1)

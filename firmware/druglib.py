@@ -62,20 +62,7 @@ DEFAULT_LIBRARY_VERSION = "default-2026.11"
 
 # The meaning of each position in an entry; also the key names of a site
 # library file (JSON) loaded with `pumpctl library load FILE`.
-FIELDS = (
-    "name",
-    "max_concentration",
-    "daily_soft",
-    "daily_hard",
-    "rate_soft",
-    "rate_hard",
-    "bolus_soft",
-    "bolus_hard",
-    "patient_dose_hard",
-    "patient_lockout_min",
-    "patient_max_per_day",
-    "source",
-)
+from firmware.codec import LIBRARY_FIELDS as FIELDS  # noqa: E402  (one definition, shared with the wire)
 
 DEFAULT_LIBRARY = (
     # ---------------------------------------------------------------- morphine

@@ -11,6 +11,7 @@
 #
 # Command path only: may allocate and use long ints.
 
+from firmware.codec import LIBRARY_FIELDS
 from firmware.errors import Refusal
 from firmware.units import (
     DOSE_MASS,
@@ -21,20 +22,7 @@ from firmware.units import (
     parse_duration,
 )
 
-FIELD_NAMES = (
-    "name",
-    "max_concentration",
-    "daily_soft",
-    "daily_hard",
-    "rate_soft",
-    "rate_hard",
-    "bolus_soft",
-    "bolus_hard",
-    "patient_dose_hard",
-    "patient_lockout_min",
-    "patient_max_per_day",
-    "source",
-)
+FIELD_NAMES = LIBRARY_FIELDS
 
 MAX_DRUGS = 16  # entries in one library
 MAX_PATIENT_BOLUSES_PER_DAY = 24

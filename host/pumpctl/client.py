@@ -22,21 +22,7 @@ from firmware import codec
 from .errors import PumpRefused
 from .transport import SerialTransport
 
-# The fields of a drug library entry, in the order the pump takes them.
-LIBRARY_FIELDS = (
-    "name",
-    "max_concentration",
-    "daily_soft",
-    "daily_hard",
-    "rate_soft",
-    "rate_hard",
-    "bolus_soft",
-    "bolus_hard",
-    "patient_dose_hard",
-    "patient_lockout_min",
-    "patient_max_per_day",
-    "source",
-)
+LIBRARY_FIELDS = codec.LIBRARY_FIELDS
 
 US_PER_MDAY = codec.US_PER_MDAY
 
