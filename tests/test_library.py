@@ -132,7 +132,7 @@ def test_a_site_library_is_read_like_the_default_and_its_limits_refuse_programs(
 
 
 def test_a_library_of_exactly_the_maximum_number_of_drugs_is_accepted():
-    entries = [entry(name="drug-%d" % i) for i in range(MAX_DRUGS)]
+    entries = [entry(name=f"drug-{i}") for i in range(MAX_DRUGS)]
     assert len(Library("site", entries).order) == MAX_DRUGS
 
 
@@ -165,8 +165,17 @@ def test_a_library_of_exactly_the_maximum_number_of_drugs_is_accepted():
             "morphine rate_hard",
             ["morphine", "rate_hard", "0.5 mg/h", "daily_hard", "15 mg/day"],
         ),
-        ({"daily_hard": "0 mg/day", "daily_soft": "0 mg/day", "bolus_hard": "0 mg", "bolus_soft": "0 mg",
-          "patient_dose_hard": "0 mg"}, "morphine daily_hard", ["morphine", "daily_hard", "above zero"]),
+        (
+            {
+                "daily_hard": "0 mg/day",
+                "daily_soft": "0 mg/day",
+                "bolus_hard": "0 mg",
+                "bolus_soft": "0 mg",
+                "patient_dose_hard": "0 mg",
+            },
+            "morphine daily_hard",
+            ["morphine", "daily_hard", "above zero"],
+        ),
     ],
 )
 def test_a_malformed_entry_is_refused_naming_drug_field_and_value(changes, field, parts):
@@ -229,7 +238,7 @@ def test_a_drug_twice_in_a_library_is_refused_naming_it():
 
 
 def test_a_library_of_too_many_drugs_is_refused_naming_the_count_and_the_maximum():
-    entries = [entry(name="drug-%d" % i) for i in range(MAX_DRUGS + 1)]
+    entries = [entry(name=f"drug-{i}") for i in range(MAX_DRUGS + 1)]
     with pytest.raises(Refusal) as info:
         Library("site", entries)
     assert info.value.field == "library"

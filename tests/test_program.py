@@ -172,7 +172,9 @@ def test_patient_bolus_fields():
     assert "patient-bolus 200 mcg over 10 min lockout 90 min max 3 per day" in p.lines
 
 
-@pytest.mark.parametrize("text, us", [("trial 1 h", US_PER_H), ("trial 12 h", 12 * US_PER_H), ("trial 30 day", 30 * US_PER_DAY)])
+@pytest.mark.parametrize(
+    "text, us", [("trial 1 h", US_PER_H), ("trial 12 h", 12 * US_PER_H), ("trial 30 day", 30 * US_PER_DAY)]
+)
 def test_a_trial_runs_from_one_hour_to_thirty_days(text, us):
     assert parse(*MORPHINE, "basal 2 mg/day", text).trial_us == us
 
@@ -269,18 +271,23 @@ def test_a_blend_is_refused_when_the_second_drug_is_above_its_daily_limit():
 
 def test_a_blend_is_refused_when_the_third_drug_is_above_its_daily_limit():
     # 3 mg/day of morphine at 2 mg/mL is 1.5 mL/day: bupivacaine 11.25 mg/day (soft only), clonidine 750 mcg/day.
-    r = refused("drug morphine 2 mg/mL", "drug bupivacaine 7.5 mg/mL", "drug clonidine 500 mcg/mL", "fill 20 mL",
-                "basal 3 mg/day")
+    r = refused(
+        "drug morphine 2 mg/mL",
+        "drug bupivacaine 7.5 mg/mL",
+        "drug clonidine 500 mcg/mL",
+        "fill 20 mL",
+        "basal 3 mg/day",
+    )
     check(r, "daily dose", "clonidine", "750 mcg/day", "600 mcg/day")
 
 
 def test_a_blend_is_refused_when_a_bolus_is_above_the_second_drugs_bolus_limit():
-    # 0.5 mg of morphine (its soft limit) is 25 uL: 3.75 mg of bupivacaine 150 mg/mL... at 30 mg/mL it is 0.75 mg;
-    # clonidine 500 mcg/mL gives 12.5 mcg; sufentanil 5 mg/mL gives 125 mcg, above its 10 mcg.
-    r = refused("drug morphine 20 mg/mL", "drug sufentanil 5 mg/mL", "fill 20 mL", "basal 1 mg/day",
-                "bolus 0.5 mg over 2 h")
-    assert r.message.startswith(r.field + " of sufentanil "), r.message
-    assert "mcg" in r.message
+    # 0.5 mg of morphine (its soft limit) is 25 uL, which holds 125 mcg of sufentanil 5 mg/mL: above its 10 mcg.
+    # (Over 24 h, so that the day and the hourly rate of both drugs stay within their limits.)
+    r = refused(
+        "drug morphine 20 mg/mL", "drug sufentanil 5 mg/mL", "fill 20 mL", "basal 1 mg/day", "bolus 0.5 mg over 24 h"
+    )
+    check(r, "bolus", "bolus of sufentanil 125 mcg", "10 mcg")
 
 
 @pytest.mark.parametrize(
@@ -293,31 +300,76 @@ def test_a_blend_is_refused_when_a_bolus_is_above_the_second_drugs_bolus_limit()
         ((*MORPHINE, "basal 2 mg/day", "bolus 1.5 mg over 2 h"), "bolus", ["morphine", "1.5 mg", "1 mg"]),
         ((*MORPHINE, "basal 2 mg/day", "bolus 1 mg over 30 min"), "basal plus bolus rate", ["morphine", "1.625 mg/h"]),
         ((*MORPHINE, "basal 2 mg/day", "prime 0.2 mL over 4 h"), "prime", ["morphine", "4 mg", "1 mg"]),
-        ((*MORPHINE, "basal 2 mg/day", "prime 0.2 mL over 20 min"), "prime rate", ["morphine", "12 mg/h", "1.625 mg/h"]),
-        (("drug ziconotide 100 mcg/mL", "fill 20 mL", "basal 2.4 mcg/day", "bolus 1 mcg over 24 h"), "bolus",
-         ["ziconotide", "1 mcg", "0 mg"]),
+        (
+            (*MORPHINE, "basal 2 mg/day", "prime 0.2 mL over 20 min"),
+            "prime rate",
+            ["morphine", "12 mg/h", "1.625 mg/h"],
+        ),
+        (
+            ("drug ziconotide 100 mcg/mL", "fill 20 mL", "basal 2.4 mcg/day", "bolus 1 mcg over 24 h"),
+            "bolus",
+            ["ziconotide", "1 mcg", "0 mg"],
+        ),
         # Patient boluses.
-        (("drug fentanyl 1 mg/mL", "fill 20 mL", "basal 100 mcg/day",
-          "patient-bolus 10 mcg over 10 min lockout 2 h max 2 per day"), "patient-bolus", ["fentanyl"]),
-        (("drug morphine 20 mg/mL", "drug bupivacaine 20 mg/mL", "fill 20 mL", "basal 2 mg/day",
-          "patient-bolus 0.1 mg over 10 min lockout 2 h max 2 per day"), "patient-bolus", ["bupivacaine"]),
-        ((*MORPHINE, "basal 2 mg/day", "patient-bolus 0.3 mg over 1 h lockout 2 h max 2 per day"),
-         "patient-bolus", ["morphine", "300 mcg", "200 mcg"]),
-        ((*MORPHINE, "basal 2 mg/day", "patient-bolus 0.2 mg over 5 min lockout 2 h max 2 per day"),
-         "basal plus patient-bolus rate", ["morphine", "2.483334 mg/h", "1.625 mg/h"]),
-        ((*MORPHINE, "basal 2 mg/day", "patient-bolus 0.1 mg over 10 min lockout 30 min max 2 per day"),
-         "patient-bolus lockout", ["morphine", "30 min", "1 h"]),
-        ((*MORPHINE, "basal 2 mg/day", "patient-bolus 0.1 mg over 10 min lockout 1 h max 5 per day"),
-         "patient-bolus max", ["morphine", "5", "4"]),
-        ((*MORPHINE, "basal 2 mg/day", "patient-bolus 0.1 mg over 10 min lockout 1 h max 25 per day"),
-         "patient-bolus max", ["25", "24"]),
-        ((*MORPHINE, "basal 2 mg/day", "patient-bolus 0.1 mg over 10 min lockout 1 h max 4"),
-         "patient-bolus max", ["max N per day"]),
+        (
+            (
+                "drug fentanyl 1 mg/mL",
+                "fill 20 mL",
+                "basal 100 mcg/day",
+                "patient-bolus 10 mcg over 10 min lockout 2 h max 2 per day",
+            ),
+            "patient-bolus",
+            ["fentanyl"],
+        ),
+        (
+            (
+                "drug morphine 20 mg/mL",
+                "drug bupivacaine 20 mg/mL",
+                "fill 20 mL",
+                "basal 2 mg/day",
+                "patient-bolus 0.1 mg over 10 min lockout 2 h max 2 per day",
+            ),
+            "patient-bolus",
+            ["bupivacaine"],
+        ),
+        (
+            (*MORPHINE, "basal 2 mg/day", "patient-bolus 0.3 mg over 1 h lockout 2 h max 2 per day"),
+            "patient-bolus",
+            ["morphine", "300 mcg", "200 mcg"],
+        ),
+        (
+            (*MORPHINE, "basal 2 mg/day", "patient-bolus 0.2 mg over 5 min lockout 2 h max 2 per day"),
+            "basal plus patient-bolus rate",
+            ["morphine", "2.483334 mg/h", "1.625 mg/h"],
+        ),
+        (
+            (*MORPHINE, "basal 2 mg/day", "patient-bolus 0.1 mg over 10 min lockout 30 min max 2 per day"),
+            "patient-bolus lockout",
+            ["morphine", "30 min", "1 h"],
+        ),
+        (
+            (*MORPHINE, "basal 2 mg/day", "patient-bolus 0.1 mg over 10 min lockout 1 h max 5 per day"),
+            "patient-bolus max",
+            ["morphine", "5", "4"],
+        ),
+        (
+            (*MORPHINE, "basal 2 mg/day", "patient-bolus 0.1 mg over 10 min lockout 1 h max 25 per day"),
+            "patient-bolus max",
+            ["25", "24"],
+        ),
+        (
+            (*MORPHINE, "basal 2 mg/day", "patient-bolus 0.1 mg over 10 min lockout 1 h max 4"),
+            "patient-bolus max",
+            ["max N per day"],
+        ),
         ((*MORPHINE, "basal 2 mg/day", "patient-bolus 0.1 mg over 10 min"), "patient-bolus", ["lockout", "max"]),
         # Flex schedules.
         ((*MORPHINE, "flex 07:00 2 mg/day"), "flex 07:00", ["07:00", "00:00"]),
-        ((*MORPHINE, "flex 00:00 2 mg/day", "flex 08:00 3 mg/day", "flex 07:00 2 mg/day"), "flex 07:00",
-         ["07:00", "08:00", "time order"]),
+        (
+            (*MORPHINE, "flex 00:00 2 mg/day", "flex 08:00 3 mg/day", "flex 07:00 2 mg/day"),
+            "flex 07:00",
+            ["07:00", "08:00", "time order"],
+        ),
         ((*MORPHINE, "flex 00:00 2 mg/day", "flex 0:00 3 mg/day"), "flex 0:00", ["00:00", "time order"]),
         ((*MORPHINE, "flex 00:00 2 mg/day", "flex 7:30pm 3 mg/day"), "flex", ["7:30pm", "24-hour"]),
         ((*MORPHINE, "flex 00:00 2 mg/day", "flex 7:30 pm 3 mg/day"), "flex 7:30", ["pm 3 mg/day"]),
@@ -330,15 +382,37 @@ def test_a_blend_is_refused_when_a_bolus_is_above_the_second_drugs_bolus_limit()
         (MORPHINE, "program", ["exactly one"]),
         ((), "program", ["empty"]),
         ((*MORPHINE, "stop", "bolus 0.5 mg over 1 h"), "program", ["stopped", "bolus"]),
-        (("drug morphine 1 mg/mL", "fill 20 mL", "basal 2 mg/day", "bolus 0.5 mg over 2 h",
-          "prime 0.2 mL over 20 min"), "program", ["bolus", "prime"]),
+        (
+            (
+                "drug morphine 1 mg/mL",
+                "fill 20 mL",
+                "basal 2 mg/day",
+                "bolus 0.5 mg over 2 h",
+                "prime 0.2 mL over 20 min",
+            ),
+            "program",
+            ["bolus", "prime"],
+        ),
         ((*MORPHINE, "basal 2 mg/day", "bolus 0.5 mg over 2 h", "bolus 0.5 mg over 2 h"), "bolus", ["only one"]),
         (("basal 2 mg/day",), "drug", ["mg", "drug line"]),
         (("fill 20 mL", "basal 0.1 mL/day", "bolus 0.5 mg over 1 h"), "drug", ["mg", "drug line"]),
-        (("drug morphine 20 mg/mL", "drug morphine 10 mg/mL", "fill 20 mL", "basal 2 mg/day"), "drug morphine",
-         ["twice"]),
-        (("drug morphine 20 mg/mL", "drug bupivacaine 20 mg/mL", "drug clonidine 500 mcg/mL",
-          "drug baclofen 500 mcg/mL", "fill 20 mL", "basal 2 mg/day"), "drug", ["at most 3"]),
+        (
+            ("drug morphine 20 mg/mL", "drug morphine 10 mg/mL", "fill 20 mL", "basal 2 mg/day"),
+            "drug morphine",
+            ["twice"],
+        ),
+        (
+            (
+                "drug morphine 20 mg/mL",
+                "drug bupivacaine 20 mg/mL",
+                "drug clonidine 500 mcg/mL",
+                "drug baclofen 500 mcg/mL",
+                "fill 20 mL",
+                "basal 2 mg/day",
+            ),
+            "drug",
+            ["at most 3"],
+        ),
         (("drug morphine 20 mg/mL", "fill 41 mL", "basal 2 mg/day"), "fill", ["41 mL", "40 mL"]),
         ((*MORPHINE, "basal 2 mg/day", "trial 30 min"), "trial", ["30 min", "1 h", "30 day"]),
         ((*MORPHINE, "basal 2 mg/day", "trial 31 day"), "trial", ["31 day", "30 day"]),
@@ -366,7 +440,7 @@ def test_a_program_is_refused_naming_field_value_and_limit(lines, field, parts):
 
 
 def test_more_than_24_flex_steps_is_refused_naming_the_limit():
-    steps = ["flex %02d:00 1 mg/day" % h for h in range(24)]
+    steps = [f"flex {h:02d}:00 1 mg/day" for h in range(24)]
     p = parse(*MORPHINE, *steps)
     assert len(p.flex) == 24
     check(refused(*MORPHINE, *steps, "flex 23:30 1 mg/day"), "flex", "24")
@@ -387,6 +461,16 @@ def test_a_blend_change_without_a_fill_line_is_refused():
     # The same blend needs no fill; a refill with a fill line is fine.
     assert parse("drug morphine 20 mg/mL", "basal 3 mg/day", running=running).fill_nl is None
     assert parse("drug morphine 10 mg/mL", "fill 18 mL", "basal 2 mg/day", running=running).fill_nl == 18_000_000
+
+
+def test_stopping_keeps_the_blend_in_the_reservoir_without_a_fill_line():
+    running = parse(*MORPHINE, "basal 2 mg/day")
+    stopped = parse("stop", running=running)
+    assert stopped.drugs == [("morphine", 20_000_000)] and stopped.fill_nl is None
+    assert stopped.lines == ["drug morphine 20 mg/mL", "stop"]
+    # Restarting names the drug again; a mass dose without it is refused.
+    assert parse("drug morphine 20 mg/mL", "basal 3 mg/day", running=stopped).basal_rate_at(0) == 150_000
+    check(refused("basal 2 mg/day", running=stopped), "drug", "drug line")
 
 
 def test_a_bridge_without_a_concentration_change_is_refused():
@@ -473,8 +557,8 @@ def test_ziconotide_in_mg_instead_of_mcg_is_refused_by_the_hard_limit():
 
 @pytest.mark.parametrize("unit", ["ug", "µg", "μg", "UG", "microgram", "micrograms"])
 def test_micrograms_written_as_ug_are_refused_for_the_unit(unit):
-    r = refused("drug ziconotide 100 mcg/mL", "fill 20 mL", "basal 2 %s/day" % unit)
-    check(r, "basal", "2 %s/day" % unit, "mcg")
+    r = refused("drug ziconotide 100 mcg/mL", "fill 20 mL", f"basal 2 {unit}/day")
+    check(r, "basal", f"2 {unit}/day", "mcg")
 
 
 def test_a_concentration_in_ug_or_percent_is_refused():
@@ -553,19 +637,19 @@ def worst_case_ng(drugs, basal, flex, bolus, prime_nl, patient):
 
 
 def mg_text(ng):
-    return "%d.%06d mg" % divmod(ng, NG_PER_MG)
+    return f"{ng // NG_PER_MG}.{ng % NG_PER_MG:06d} mg"
 
 
 def mcg_text(ng):
-    return "%d.%03d mcg" % divmod(ng, 1_000)
+    return f"{ng // 1000}.{ng % 1000:03d} mcg"
 
 
 def ml_text(nl):
-    return "%d.%06d mL" % divmod(nl, NL_PER_ML)
+    return f"{nl // NL_PER_ML}.{nl % NL_PER_ML:06d} mL"
 
 
 def ul_text(nl):
-    return "%d.%03d uL" % divmod(nl, 1_000)
+    return f"{nl // 1000}.{nl % 1000:03d} uL"
 
 
 @st.composite
@@ -587,7 +671,7 @@ def doses(draw, drugs, scale_ng, low=None, near=None):
     if near is None:
         near = draw(st.booleans())
     if near:
-        ng = draw(st.integers(max(1, scale_ng - 30), scale_ng + 30))
+        ng = draw(st.one_of(st.just(scale_ng), st.integers(max(1, scale_ng - 30), scale_ng + 30)))
     else:
         ng = draw(st.integers(low, max(low, 2 * scale_ng)))
     if draw(st.booleans()):
@@ -623,7 +707,7 @@ def programs(draw):
         minutes = draw(st.one_of(st.integers(10, 1440), st.sampled_from([60, 120, 240])))
         after = draw(st.sampled_from([0, 30, 120]))
         bolus = (kind, amount, minutes * US_PER_MIN, after * US_PER_MIN)
-        tail.append("bolus %s over %d min" % (text, minutes) + (" after %d min" % after if after else ""))
+        tail.append(f"bolus {text} over {minutes} min" + (f" after {after} min" if after else ""))
         extra_ng += ng_of(kind, amount)
     patient = None
     if with_patient:
@@ -631,27 +715,27 @@ def programs(draw):
         kind, amount, text = draw(doses(drugs, scale if draw(st.booleans()) else scale // 2, low=scale // 20))
         minutes = draw(st.sampled_from([20, 30, 60, 120, 10, 5, 1]))
         lockout = draw(st.sampled_from([60, 90, 240, 30]))
-        count = draw(st.one_of(st.integers(1, 4), st.integers(1, 6)))
+        count = draw(st.sampled_from([4, 3, 2, 1, 5, 6]))
         patient = (kind, amount, minutes * US_PER_MIN, lockout * US_PER_MIN, count)
-        tail.append("patient-bolus %s over %d min lockout %d min max %d per day" % (text, minutes, lockout, count))
+        tail.append(f"patient-bolus {text} over {minutes} min lockout {lockout} min max {count} per day")
         extra_ng += count * ng_of(kind, amount)
     hard = primary.daily_hard_ng
     rest = max(hard // 50, hard - extra_ng)
-    daily = draw(st.sampled_from([rest, rest, hard, hard * 9 // 10, hard // 2]))
-    near = draw(st.booleans())  # every basal dose near daily, or anywhere up to twice it
-    lines = ["drug %s %s/mL" % (name, mcg_text(conc)) for name, conc in drugs] + ["fill 20 mL"]
+    daily = draw(st.sampled_from([rest, rest, rest, hard, hard * 9 // 10, primary.daily_soft_ng, hard // 2]))
+    near = draw(st.integers(0, 2)) > 0  # every basal dose near daily, or anywhere up to twice it
+    lines = [f"drug {name} {mcg_text(conc)}/mL" for name, conc in drugs] + ["fill 20 mL"]
     basal = None
     flex = []
     if draw(st.booleans()):
         kind, amount, text = draw(doses(drugs, daily, near=near))
         basal = (kind, amount)
-        lines.append("basal %s/day" % text)
+        lines.append(f"basal {text}/day")
     else:
         starts = sorted(draw(st.lists(st.integers(1, 1439), max_size=23, unique=True)))
         for start in [0, *starts]:
             kind, amount, text = draw(doses(drugs, daily, near=near))
             flex.append((start, kind, amount))
-            lines.append("flex %02d:%02d %s/day" % (start // 60, start % 60, text))
+            lines.append(f"flex {start // 60:02d}:{start % 60:02d} {text}/day")
     return lines + tail, drugs, basal, flex, bolus, patient
 
 
@@ -671,7 +755,7 @@ def test_an_accepted_program_never_exceeds_any_drugs_daily_hard_limit(program):
         drug = DAILY.match(r.message).group(1)
         worst = worst_case_ng(drugs, basal, flex, bolus, None, patient)[drug]
         hard = LIB.get("drug", drug).daily_hard_ng
-        note("worst case of %s: %s ng, hard limit %d ng" % (drug, worst, hard))
+        note(f"worst case of {drug}: {worst} ng, hard limit {hard} ng")
         if flex and worst <= hard:
             # The known rounding (see the xfail test below): the flex day total is rounded up to whole nL
             # before the check, so a schedule within the limit by less than one nL of fluid is refused.
@@ -694,8 +778,14 @@ def test_an_accepted_program_never_exceeds_any_drugs_daily_hard_limit(program):
         if p.patient is not None:
             assert d.patient_allowed
             assert p.patient[3] >= d.patient_lockout_min_us and p.patient[4] <= d.patient_max_per_day
-        if worst[name] > d.daily_soft_ng + Fraction(conc, NL_PER_ML):
-            assert any(w.startswith("daily dose of %s " % name) for w in p.warnings), p.warnings
+        # A soft-limit warning exactly when the worst day is above the soft limit (for a flex schedule, whose
+        # day total is rounded up to whole nL for the checks, within one nL of fluid of it).
+        warned = any(w.startswith(f"daily dose of {name} ") for w in p.warnings)
+        if p.flex:
+            assert warned or worst[name] <= d.daily_soft_ng, p.warnings
+            assert not warned or worst[name] > d.daily_soft_ng - Fraction(conc, NL_PER_ML), p.warnings
+        else:
+            assert warned == (worst[name] > d.daily_soft_ng), p.warnings
     # And what the pump shows back parses to the same program.
     assert fields_of(parse(*p.lines)) == fields_of(p)
 
@@ -704,14 +794,15 @@ def test_an_accepted_program_never_exceeds_any_drugs_daily_hard_limit(program):
 def test_a_mass_basal_converts_to_the_largest_volume_not_above_the_dose(drugs, ng_per_day):
     conc = drugs[0][1]
     try:
-        p = parse(*["drug %s %s/mL" % (n, mcg_text(c)) for n, c in drugs], "fill 20 mL", "basal %s/day" % mg_text(ng_per_day))
+        drug_lines = [f"drug {name} {mcg_text(c)}/mL" for name, c in drugs]
+        p = parse(*drug_lines, "fill 20 mL", f"basal {mg_text(ng_per_day)}/day")
     except Refusal:
         return
     nl = p.basal_rate_at(0)
     assert nl * conc <= ng_per_day * NL_PER_ML < (nl + 1) * conc
 
 
-# --- known problems (see the reasons) --------------------------------------------------------------------------------
+# --- rounding at the limits ---------------------------------------------------------------------------------------
 
 
 @pytest.mark.xfail(
@@ -729,3 +820,4 @@ def test_a_refusal_never_shows_the_refused_dose_equal_to_the_limit():
     r = refused("drug morphine 20 mg/mL", "drug bupivacaine 20.000001 mg/mL", "fill 20 mL", "basal 15 mg/day")
     assert r.field == "daily dose"
     assert "bupivacaine 15 mg/day is above the hard limit of 15 mg/day" not in r.message
+    assert "bupivacaine 15.000001 mg/day is above the hard limit of 15 mg/day" in r.message
