@@ -42,15 +42,16 @@ def run_unix(script: Path, cwd: Path = ROOT, timeout: float = 300, heap: str = "
 
 
 def run_wasm32(script: Path, *extra: Path, timeout: float = 300) -> str:
-    """Run script on the 32-bit webassembly MicroPython (node), with firmware/
-    and the extra files (modules or data) in its working directory."""
+    """Run script on the 32-bit webassembly MicroPython (node), with firmware/,
+    the harness's heaplock.py and the extra files (modules or data) in its
+    working directory."""
     node = shutil.which("node")
     if not node:
         raise RuntimeError("node is missing: the 32-bit MicroPython runs under node")
     if not (ROOT / "node_modules" / "@micropython").exists():
         raise RuntimeError("node_modules is missing: run the tests through `make test`")
     proc = subprocess.run(
-        [node, str(MP_DIR / "run.mjs"), str(ROOT), str(script), *map(str, extra)],
+        [node, str(MP_DIR / "run.mjs"), str(ROOT), str(script), str(MP_DIR / "heaplock.py"), *map(str, extra)],
         capture_output=True,
         text=True,
         cwd=ROOT,

@@ -11,19 +11,7 @@
 #
 # Runs unchanged on CPython (no heap_lock there), the unix port and the
 # 32-bit webassembly port; prints one line of counts that must be identical.
-try:
-    import micropython
-
-    lock = micropython.heap_lock
-    unlock = micropython.heap_unlock
-    HAVE_LOCK = True
-except (ImportError, AttributeError):  # CPython
-
-    def lock():
-        pass
-
-    unlock = lock
-    HAVE_LOCK = False
+from heaplock import heap_lock_works, lock, unlock
 
 from firmware.guard import LIMIT_BUCKET, LIMIT_DAY, LIMIT_HOUR, US_PER_MDAY, DoseGuard
 
@@ -34,20 +22,6 @@ MORPHINE = (("morphine", 20_000_000, 3_000_000, 400_000, 1_000_000),)
 CALLS = 40_000
 GAP_AT = 25_000
 GAP_MDAY = 100_000_000
-
-
-def heap_lock_works():
-    if not HAVE_LOCK:
-        return False
-    caught = False
-    lock()
-    try:
-        _ = [1, 2, 3]  # allocates: must raise under the lock
-    except MemoryError:
-        caught = True
-    finally:
-        unlock()
-    return caught
 
 
 def run(g, free, out):

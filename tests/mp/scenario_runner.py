@@ -17,19 +17,7 @@
 #   timebase faults, then 4 numbers per check.
 import array
 
-try:
-    import micropython
-
-    lock = micropython.heap_lock
-    unlock = micropython.heap_unlock
-    HAVE_LOCK = True
-except ImportError:  # CPython
-
-    def lock():
-        pass
-
-    unlock = lock
-    HAVE_LOCK = False
+from heaplock import heap_lock_works, lock, unlock
 
 try:
     from time import ticks_add, ticks_diff
@@ -47,20 +35,6 @@ except ImportError:  # CPython, or the unix port (2**62): emulate a Pico
 
 from firmware.scheduler import DoseScheduler
 from firmware.timebase import Timebase
-
-
-def heap_lock_works():
-    if not HAVE_LOCK:
-        return False
-    caught = False
-    lock()
-    try:
-        _ = [1, 2, 3]  # allocates: must raise under the lock
-    except MemoryError:
-        caught = True
-    finally:
-        unlock()
-    return caught
 
 
 def run(sched, tb, ticks, words, start, end, out):
