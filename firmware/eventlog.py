@@ -21,20 +21,6 @@ EV_LIBRARY = 9
 EV_STOP = 10
 EV_FAULT = 11
 
-EVENT_NAMES = {
-    EV_BOOT: "boot",
-    EV_PROGRAM: "program",
-    EV_THERAPY: "therapy",
-    EV_BOLUS: "bolus",
-    EV_PATIENT_REFUSED: "patient-bolus refused",
-    EV_ALARM: "alarm",
-    EV_ACK: "alarm acknowledged",
-    EV_CLOCK: "clock",
-    EV_LIBRARY: "library",
-    EV_STOP: "stop",
-    EV_FAULT: "fault",
-}
-
 
 class EventLog:
     def __init__(self):

@@ -186,10 +186,7 @@ def parse_program(lines, library, old_drugs=()):
             p.drugs.append((name, conc))
         elif word == "fill":
             _once(p.fill_nl, "fill")
-            nl, _r = parse_volume("fill", rest)
-            if not 0 < nl <= MAX_FILL_NL:
-                raise Refusal("fill", "fill %s must be above 0 and at most %s" % (rest, format_volume(MAX_FILL_NL)))
-            p.fill_nl = nl
+            p.fill_nl = _volume("fill", rest, MAX_FILL_NL)
         elif word == "stop":
             if rest:
                 raise Refusal("stop", "stop takes no value (got %r)" % rest)
@@ -222,16 +219,10 @@ def parse_program(lines, library, old_drugs=()):
         elif word == "prime":
             _once(p.prime, "prime")
             vol_text, duration_us, _ = _split_over(rest, "prime", ())
-            nl, _r = parse_volume("prime", vol_text)
-            if not 0 < nl <= MAX_PRIME_NL:
-                raise Refusal("prime", "prime %s must be above 0 and at most %s" % (vol_text, format_volume(MAX_PRIME_NL)))
-            p.prime = (nl, duration_us)
+            p.prime = (_volume("prime", vol_text, MAX_PRIME_NL), duration_us)
         elif word == "bridge":
             _once(p.bridge_nl, "bridge")
-            nl, _r = parse_volume("bridge", rest)
-            if not 0 < nl <= MAX_BRIDGE_NL:
-                raise Refusal("bridge", "bridge %s must be above 0 and at most %s" % (rest, format_volume(MAX_BRIDGE_NL)))
-            p.bridge_nl = nl
+            p.bridge_nl = _volume("bridge", rest, MAX_BRIDGE_NL)
         elif word == "patient-bolus":
             _once(p.patient, "patient-bolus")
             dose_text, duration_us, more = _split_over(rest, "patient-bolus", ("lockout", "max"))
@@ -264,6 +255,14 @@ _KEYWORDS = "drug, fill, stop, basal, flex, bolus, prime, bridge, patient-bolus,
 def _once(value, word):
     if value is not None:
         raise Refusal(word, "only one %s line is allowed" % word)
+
+
+def _volume(field, text, max_nl):
+    """A volume above 0 and at most max_nl, in nL."""
+    nl, _r = parse_volume(field, text)
+    if not 0 < nl <= max_nl:
+        raise Refusal(field, "%s %s must be above 0 and at most %s" % (field, text, format_volume(max_nl)))
+    return nl
 
 
 def _split_over(rest, field, extra_words):

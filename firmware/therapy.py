@@ -24,6 +24,7 @@
 # on the clock. So no step is ever repeated or skipped, and a day's volume
 # moves by at most half a last step.
 
+from firmware.codec import BOLUS_KIND_NAMES
 from firmware.program import (
     BASAL_CONTINUOUS,
     BASAL_FLEX,
@@ -40,7 +41,8 @@ BOLUS_SINGLE = 1
 BOLUS_PATIENT = 2
 BOLUS_PRIME = 3
 
-BOLUS_NAMES = {BOLUS_NONE: "none", BOLUS_SINGLE: "bolus", BOLUS_PATIENT: "patient-bolus", BOLUS_PRIME: "prime"}
+# Bolus kinds are sent in THERAPY; their names are the wire codec's table.
+BOLUS_NAMES = BOLUS_KIND_NAMES
 
 _STATE = (
     "program",
@@ -57,7 +59,6 @@ _STATE = (
     "bridge_mark",
     "bridge_drugs",
     "trial_end",
-    "note",
 )
 
 
@@ -78,7 +79,6 @@ class Therapy:
         self.bridge_drugs = None  # the old blend while a bridge runs
         self.trial_end = None
         self.patient_times = []  # pump times of accepted patient boluses in the last 24 h
-        self.note = ""  # what the last fire() did, for the event log
 
     def fork(self):
         """An independent copy, to project what a change would deliver."""
@@ -162,9 +162,6 @@ class Therapy:
         self.bridge_left = 0
         self.bridge_drugs = None
         self.trial_end = None
-
-    def running_basal(self):
-        return self.program is not None and self.program.basal_kind != 0
 
     # -- boluses -------------------------------------------------------------------
 
@@ -291,8 +288,7 @@ class Therapy:
             self.stop(now)
             notes.append("trial ended: stopped")
         self.bridge_mark = now
-        self.note = "; ".join(notes)
-        return self.note
+        return "; ".join(notes)
 
 
 class Projection:
