@@ -2,6 +2,7 @@
 # the drug library and the pump before anything changes.
 #
 #   drug morphine 25 mg/mL            the reservoir's blend, primary drug first (1-3)
+#   drug none                         the reservoir holds no drug (saline, bench water)
 #   fill 20 mL                        the reservoir now holds this (a refill)
 #   stop                              stopped mode
 #   basal 2 mg/day                    simple continuous
@@ -11,6 +12,10 @@
 #   bridge 0.25 mL                    old fluid in the path after a refill
 #   patient-bolus 0.1 mg over 10 min lockout 4 h max 4 per day
 #   trial 3 day                       trial mode: the program stops after this
+#
+# A program without drug lines keeps the blend already in the reservoir, so
+# every library check still applies to it; only "drug none" with a fill line
+# says the reservoir was emptied and refilled without a drug.
 #
 # Doses (mg, mcg) refer to the primary drug and are converted to volume
 # through its concentration, rounding toward the smaller dose; a dose may also
@@ -75,6 +80,7 @@ class Program:
 
     def __init__(self):
         self.drugs = []  # [(name, conc_ng_per_ml)], primary first
+        self.no_drug = False  # "drug none" was written
         self.fill_nl = None
         self.basal_kind = BASAL_STOPPED
         self.basal = None  # (kind, per_day) as typed: DOSE_MASS ng/day or DOSE_VOLUME nL/day
@@ -168,7 +174,11 @@ def parse_program(lines, library, old_drugs=()):
         text = raw.strip()
         word, _, rest = text.partition(" ")
         rest = rest.strip()
-        if word == "drug":
+        if word == "drug" and rest == "none":
+            if p.no_drug:
+                raise Refusal("drug none", "only one drug none line is allowed")
+            p.no_drug = True
+        elif word == "drug":
             name, _, conc_text = rest.partition(" ")
             entry = library.get("drug", name)
             conc = parse_concentration("drug " + name, conc_text.strip())
@@ -299,8 +309,12 @@ def _dose_rate(field, text):
 
 
 def _check_shape(p, seen_stop, old_drugs):
-    if seen_stop and not p.drugs:
-        p.drugs = list(old_drugs)  # stopping leaves the blend in the reservoir
+    if p.no_drug and p.drugs:
+        raise Refusal("drug none", "drug none cannot be given with drug lines")
+    if not p.drugs and not p.no_drug:
+        # No drug lines: the reservoir still holds what it held, and every
+        # dose is checked against it (never a silent switch to "no drug").
+        p.drugs = list(old_drugs)
     basal_lines = (p.basal is not None) + bool(p.flex) + seen_stop
     if basal_lines != 1:
         raise Refusal("program", "give exactly one of: a basal line, flex lines, or stop")
@@ -316,7 +330,7 @@ def _check_shape(p, seen_stop, old_drugs):
     )
     if uses_mass and not p.drugs:
         raise Refusal("drug", "a dose in mg or mcg needs a drug line naming the drug and its concentration")
-    if p.drugs != old_drugs and p.fill_nl is None and (p.drugs or old_drugs):
+    if p.drugs != old_drugs and p.fill_nl is None:
         raise Refusal(
             "fill", "the blend changed (a refill): give a fill line with the volume the reservoir now holds"
         )
@@ -456,7 +470,7 @@ def _per_drug(p, volume, per_day):
 
 def _render(p):
     """Canonical lines (what the pump understood) and per-drug details."""
-    out = []
+    out = [("drug none", "")] if p.no_drug else []
     for name, conc in p.drugs:
         out.append(("drug %s %s" % (name, format_concentration(conc)), ""))
     if p.fill_nl is not None:

@@ -2,7 +2,6 @@
 reason, soft-limit warnings, unit confusions, and (a property) that no accepted program can deliver more than any
 drug's daily hard limit."""
 
-import inspect
 import re
 from fractions import Fraction
 
@@ -30,11 +29,7 @@ ADMIXTURE = ("drug morphine 20 mg/mL", "drug bupivacaine 7.5 mg/mL", "drug cloni
 
 def parse(*lines, running=None, library=LIB):
     """parse_program on lines; running is the program in force (its blend is what the reservoir holds)."""
-    if running is None:
-        return parse_program(list(lines), library)
-    if "old_drugs" in inspect.signature(parse_program).parameters:
-        return parse_program(list(lines), library, running.drugs)
-    return parse_program(list(lines), library, running)
+    return parse_program(list(lines), library, running.drugs if running is not None else ())
 
 
 def refused(*lines, running=None, library=LIB):
@@ -455,7 +450,7 @@ def test_a_blend_change_without_a_fill_line_is_refused():
     for lines in (
         ("drug morphine 10 mg/mL", "basal 2 mg/day"),
         ("drug morphine 20 mg/mL", "drug clonidine 100 mcg/mL", "basal 2 mg/day"),
-        ("basal 0.1 mL/day",),
+        ("drug none", "basal 0.1 mL/day"),
     ):
         check(refused(*lines, running=running), "fill", "fill line")
     # The same blend needs no fill; a refill with a fill line is fine.
@@ -468,9 +463,41 @@ def test_stopping_keeps_the_blend_in_the_reservoir_without_a_fill_line():
     stopped = parse("stop", running=running)
     assert stopped.drugs == [("morphine", 20_000_000)] and stopped.fill_nl is None
     assert stopped.lines == ["drug morphine 20 mg/mL", "stop"]
-    # Restarting names the drug again; a mass dose without it is refused.
+    # Restarting may name the drug again or leave it out: either way it is morphine at 20 mg/mL.
     assert parse("drug morphine 20 mg/mL", "basal 3 mg/day", running=stopped).basal_rate_at(0) == 150_000
-    check(refused("basal 2 mg/day", running=stopped), "drug", "drug line")
+    restarted = parse("basal 3 mg/day", running=stopped)
+    assert restarted.drugs == [("morphine", 20_000_000)] and restarted.basal_rate_at(0) == 150_000
+    assert restarted.lines == ["drug morphine 20 mg/mL", "basal 3 mg/day"]
+
+
+def test_a_program_without_drug_lines_is_checked_against_the_drug_still_in_the_reservoir():
+    # The safety gap this closes: after morphine 20 mg/mL, "fill 20 mL" and a volume basal used to read as a
+    # reservoir without a drug, so 2 mL/day (40 mg/day of morphine) passed no library check at all.
+    running = parse(*MORPHINE, "basal 2 mg/day")
+    check(refused("fill 20 mL", "basal 2 mL/day", running=running), "daily dose", "morphine", "40 mg/day", "15 mg/day")
+    check(refused("basal 2 mL/day", running=running), "daily dose", "morphine", "40 mg/day")
+    kept = parse("fill 20 mL", "basal 0.1 mL/day", running=running)
+    assert kept.drugs == [("morphine", 20_000_000)] and kept.fill_nl == 20_000_000
+    assert kept.details[2] == ("basal 0.1 mL/day", "0.1 mL/day = morphine 2 mg/day")
+    # A blend is inherited whole: 0.5 mg of morphine is within its limits, but the sufentanil beside it is not.
+    blend = parse("drug morphine 20 mg/mL", "drug sufentanil 5 mg/mL", "fill 20 mL", "basal 1 mg/day")
+    r = refused("basal 1 mg/day", "bolus 0.5 mg over 24 h", running=blend)
+    check(r, "bolus", "bolus of sufentanil 125 mcg", "10 mcg")
+
+
+def test_drug_none_says_the_reservoir_was_emptied_and_needs_a_fill_line():
+    running = parse(*MORPHINE, "basal 2 mg/day")
+    check(refused("drug none", "basal 2 mL/day", running=running), "fill", "fill line")
+    saline = parse("drug none", "fill 20 mL", "basal 2 mL/day", running=running)
+    assert saline.drugs == [] and saline.basal_rate_at(0) == 2_000_000
+    assert saline.lines == ["drug none", "fill 20 mL", "basal 2 mL/day"]
+    assert parse(*saline.lines, running=running).lines == saline.lines
+    # No mass dose without a drug, no drug line beside "drug none", and "drug none" once.
+    check(refused("drug none", "fill 20 mL", "basal 2 mg/day", running=running), "drug", "drug line")
+    check(refused("drug none", "drug morphine 1 mg/mL", "fill 20 mL", "basal 1 mg/day"), "drug none", "drug lines")
+    check(refused("drug none", "drug none", "fill 20 mL", "basal 1 mL/day"), "drug none", "only one")
+    # After "drug none", a program without drug lines stays drug-free.
+    assert parse("basal 1 mL/day", running=saline).drugs == []
 
 
 def test_a_bridge_without_a_concentration_change_is_refused():

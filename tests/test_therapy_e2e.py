@@ -234,6 +234,8 @@ def test_a_refused_program_leaves_the_running_one_untouched(pump):
         (["drug morphine 20 mg/mL", "basal 2 ug/day"], "basal"),
         (["drug morphine 20 mg/mL", "basal 2 mg/day", "patient-bolus 0.1 mg over 10 min lockout 4 min max 4 per day"],
          "patient-bolus lockout"),
+        (["fill 20 mL", "basal 2 mL/day"], "daily dose"),  # no drug line: still morphine, so 40 mg/day
+        (["drug none", "basal 2 mL/day"], "fill"),  # an emptied reservoir needs its fill volume
     ):
         with pytest.raises(PumpRefused) as err:
             pump.stage(bad)
