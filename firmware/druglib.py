@@ -62,7 +62,7 @@ DEFAULT_LIBRARY_VERSION = "default-2026.11"
 
 # The meaning of each position in an entry; also the key names of a site
 # library file (JSON) loaded with `pumpctl library load FILE`.
-from firmware.codec import LIBRARY_FIELDS as FIELDS  # noqa: E402  (one definition, shared with the wire)
+from firmware.codec import LIBRARY_FIELDS as FIELDS  # noqa: E402, F401  (re-exported; one definition, shared with the wire)
 
 DEFAULT_LIBRARY = (
     # ---------------------------------------------------------------- morphine

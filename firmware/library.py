@@ -53,11 +53,11 @@ class DrugLimits:
             name + " patient_max_per_day", fields[10], 0, MAX_PATIENT_BOLUSES_PER_DAY
         )
         self.source = fields[11]
-        _ordered(name, "daily_soft", self.daily_soft_ng, "daily_hard", self.daily_hard_ng)
-        _ordered(name, "rate_soft", self.rate_soft_ng_per_day, "rate_hard", self.rate_hard_ng_per_day)
-        _ordered(name, "bolus_soft", self.bolus_soft_ng, "bolus_hard", self.bolus_hard_ng)
-        _ordered(name, "bolus_hard", self.bolus_hard_ng, "daily_hard", self.daily_hard_ng)
-        _ordered(name, "patient_dose_hard", self.patient_dose_hard_ng, "daily_hard", self.daily_hard_ng)
+        _ordered(fields, 2, self.daily_soft_ng, 3, self.daily_hard_ng)
+        _ordered(fields, 4, self.rate_soft_ng_per_day, 5, self.rate_hard_ng_per_day)
+        _ordered(fields, 6, self.bolus_soft_ng, 7, self.bolus_hard_ng)
+        _ordered(fields, 7, self.bolus_hard_ng, 3, self.daily_hard_ng)
+        _ordered(fields, 8, self.patient_dose_hard_ng, 3, self.daily_hard_ng)
         if self.daily_hard_ng == 0 or self.rate_hard_ng_per_day == 0:
             raise Refusal(name + " daily_hard", "%s: daily_hard and rate_hard must be above zero" % name)
         # A continuous program at the daily limit must fit under the rate limit.
@@ -134,6 +134,12 @@ def _mass_rate(drug, field, text):
     return ng_per_day
 
 
-def _ordered(drug, low_name, low, high_name, high):
+def _ordered(fields, low_index, low, high_index, high):
+    """Refuse an entry whose field low_index (parsed: low) is above field high_index (high)."""
     if low > high:
-        raise Refusal(drug + " " + low_name, "%s: %s is above %s" % (drug, low_name, high_name))
+        low_name = FIELD_NAMES[low_index]
+        raise Refusal(
+            fields[0] + " " + low_name,
+            "%s: %s %s is above %s %s"
+            % (fields[0], low_name, fields[low_index], FIELD_NAMES[high_index], fields[high_index]),
+        )

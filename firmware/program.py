@@ -119,18 +119,25 @@ class Program:
     def flex_rates(self, drugs=None):
         return [(start, self.volume(kind, per_day, drugs)) for start, kind, per_day in self.flex]
 
-    def basal_daily_nl(self):
-        """Volume of one full day of the basal, rounded up (toward caution in checks)."""
-        if self.basal_kind == BASAL_CONTINUOUS:
-            return self.basal_rate_at(0)
+    def basal_day_nl_min(self):
+        """One full day of the basal, exactly, in nL x 1440 (nL-minutes per day).
+
+        A flex day is sum(rate x minutes) / 1440 nL, not a whole number of nL;
+        the limits are checked on this exact value, so neither a schedule
+        within a limit by a fraction of a nL is refused nor one above it passes.
+        """
         if self.basal_kind == BASAL_FLEX:
             total = 0
             steps = self.flex_rates()
             for i in range(len(steps)):
                 end = steps[i + 1][0] if i + 1 < len(steps) else MIN_PER_DAY
                 total += steps[i][1] * (end - steps[i][0])
-            return -(-total // MIN_PER_DAY)
-        return 0
+            return total
+        return self.basal_rate_at(0) * MIN_PER_DAY
+
+    def basal_daily_nl(self):
+        """One full day of the basal in nL, rounded down (for showing)."""
+        return self.basal_day_nl_min() // MIN_PER_DAY
 
     def basal_max_rate(self):
         if self.basal_kind == BASAL_FLEX:
@@ -382,7 +389,7 @@ def _min_rate(field, rate):
 
 def _check_limits(p, library):
     """Every dose, in every drug of the blend, against the library."""
-    basal_daily = p.basal_daily_nl()
+    basal_day_nl_min = p.basal_day_nl_min()
     max_rate = p.basal_max_rate()
     patient_daily = p.patient[4] * p.patient_volume_nl() if p.patient else 0
     for name, conc in p.drugs:
@@ -390,8 +397,8 @@ def _check_limits(p, library):
         # Daily: a full day of basal plus every allowed patient bolus plus the
         # clinician's bolus or prime (Prometra-style worst case).
         extra = p.bolus_volume_nl() + (p.prime[0] if p.prime else 0)
-        daily_nl = basal_daily + patient_daily + extra
-        _limit(p, name, conc, "daily dose", daily_nl, d.daily_soft_ng, d.daily_hard_ng, "per_day")
+        daily_nl_min = basal_day_nl_min + (patient_daily + extra) * MIN_PER_DAY
+        _limit(p, name, conc, "daily dose", daily_nl_min, d.daily_soft_ng, d.daily_hard_ng, "per_day", MIN_PER_DAY)
         # Rate: the basal's fastest step plus a running bolus (per hour).
         peaks = [("basal rate", max_rate)]
         if p.bolus is not None:
@@ -429,10 +436,11 @@ def _check_limits(p, library):
                 )
 
 
-def _limit(p, drug, conc, what, volume, soft_ng, hard_ng, shape):
-    """Compare volume (nL, or nL/day) of fluid at conc with a drug's limits, exactly."""
-    exact = volume * conc  # ng * 1e6
-    up = -(-exact // NL_PER_ML)  # the dose rounded up, so a refusal never reads "15 above 15"
+def _limit(p, drug, conc, what, volume, soft_ng, hard_ng, shape, per=1):
+    """Compare volume / per (nL, or nL/day) of fluid at conc with a drug's limits, exactly."""
+    exact = volume * conc  # ng * 1e6 * per
+    scale = NL_PER_ML * per
+    up = -(-exact // scale)  # the dose rounded up, so a refusal never reads "15 above 15"
     if shape == "per_hour":  # rate limits are written per hour; show them so
         shown = _per_hour(up)
         hard = _per_hour(hard_ng)
@@ -445,12 +453,12 @@ def _limit(p, drug, conc, what, volume, soft_ng, hard_ng, shape):
         shown = format_mass(up)
         hard = format_mass(hard_ng)
         soft = format_mass(soft_ng)
-    if exact > hard_ng * NL_PER_ML:
+    if exact > hard_ng * scale:
         raise Refusal(
             what,
             "%s of %s %s is above the hard limit of %s (library %s)" % (what, drug, shown, hard, p.library_version),
         )
-    if exact > soft_ng * NL_PER_ML:
+    if exact > soft_ng * scale:
         p.warnings.append("%s of %s %s is above the soft limit of %s" % (what, drug, shown, soft))
 
 

@@ -129,8 +129,9 @@ def test_flex_steps_run_from_their_start_to_the_next_and_the_day_total_is_exact(
     assert p.flex_rates() == [(0, 100_000), (420, 150_000), (1320, 50_000)]
     assert [p.basal_rate_at(m) for m in (0, 419, 420, 1319, 1320, 1439)] == [100_000] * 2 + [150_000] * 2 + [50_000] * 2
     assert p.basal_max_rate() == 150_000
-    # (100 000 * 420 + 150 000 * 900 + 50 000 * 120) / 1440 = 127 083.3.. nL: rounded up for the checks.
-    assert p.basal_daily_nl() == 127_084
+    # (100 000 * 420 + 150 000 * 900 + 50 000 * 120) / 1440 = 127 083.3.. nL: checked exactly, shown rounded down.
+    assert p.basal_day_nl_min() == 100_000 * 420 + 150_000 * 900 + 50_000 * 120
+    assert p.basal_daily_nl() == 127_083
     assert p.lines[2:5] == ["flex 00:00 2 mg/day", "flex 07:00 3 mg/day", "flex 22:00 50 uL/day"]
     assert p.clock_needed()
 
@@ -783,12 +784,6 @@ def test_an_accepted_program_never_exceeds_any_drugs_daily_hard_limit(program):
         worst = worst_case_ng(drugs, basal, flex, bolus, None, patient)[drug]
         hard = LIB.get("drug", drug).daily_hard_ng
         note(f"worst case of {drug}: {worst} ng, hard limit {hard} ng")
-        if flex and worst <= hard:
-            # The known rounding (see the xfail test below): the flex day total is rounded up to whole nL
-            # before the check, so a schedule within the limit by less than one nL of fluid is refused.
-            conc = dict(drugs)[drug]
-            assert hard - worst < Fraction(conc, NL_PER_ML), r.message
-            return
         assert worst > hard, r.message
         return
     event("accepted" + (" with a patient bolus" if p.patient else "") + (" with a bolus" if p.bolus else ""))
@@ -797,7 +792,7 @@ def test_an_accepted_program_never_exceeds_any_drugs_daily_hard_limit(program):
     assert p.basal == basal and p.flex == flex and p.patient == patient and p.bolus == bolus
     # Every drug's worst day, from the accepted program's own numbers, is within its hard limit.
     worst = worst_case_ng(p.drugs, p.basal, p.flex, p.bolus, p.prime[0] if p.prime else None, p.patient)
-    for name, conc in p.drugs:
+    for name, _conc in p.drugs:
         d = LIB.get("drug", name)
         assert worst[name] <= d.daily_hard_ng, (name, worst[name])
         if p.bolus is not None:
@@ -805,14 +800,9 @@ def test_an_accepted_program_never_exceeds_any_drugs_daily_hard_limit(program):
         if p.patient is not None:
             assert d.patient_allowed
             assert p.patient[3] >= d.patient_lockout_min_us and p.patient[4] <= d.patient_max_per_day
-        # A soft-limit warning exactly when the worst day is above the soft limit (for a flex schedule, whose
-        # day total is rounded up to whole nL for the checks, within one nL of fluid of it).
+        # A soft-limit warning exactly when the worst day is above the soft limit.
         warned = any(w.startswith(f"daily dose of {name} ") for w in p.warnings)
-        if p.flex:
-            assert warned or worst[name] <= d.daily_soft_ng, p.warnings
-            assert not warned or worst[name] > d.daily_soft_ng - Fraction(conc, NL_PER_ML), p.warnings
-        else:
-            assert warned == (worst[name] > d.daily_soft_ng), p.warnings
+        assert warned == (worst[name] > d.daily_soft_ng), p.warnings
     # And what the pump shows back parses to the same program.
     assert fields_of(parse(*p.lines)) == fields_of(p)
 
@@ -832,14 +822,14 @@ def test_a_mass_basal_converts_to_the_largest_volume_not_above_the_dose(drugs, n
 # --- rounding at the limits ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG program.Program.basal_daily_nl rounds the flex day total up to whole nL before the limit check",
-)
 def test_a_flex_schedule_within_the_daily_limit_by_less_than_one_nl_is_accepted():
     # At 7 mg/mL, 15 mg/day is 2 142 857.142857.. nL/day. This schedule gives (2 142 857 * 1439 + 2 143 057) / 1440
-    # = 2 142 857.1389 nL/day = 14.99999997 mg/day, within the limit; it is refused as 15.000006 mg/day.
-    parse("drug morphine 7 mg/mL", "fill 20 mL", "flex 00:00 2.142857 mL/day", "flex 23:59 2.143057 mL/day")
+    # = 2 142 857.1389 nL/day = 14.99999997 mg/day: within the limit. The last minute may go up to 2 143 062 nL/day
+    # (14.999999999 mg/day); 2 143 063 nL/day is 15.0000000014 mg/day, refused, and shown rounded up to the ng.
+    for last_nl in (2_143_057, 2_143_062):
+        parse("drug morphine 7 mg/mL", "fill 20 mL", "flex 00:00 2.142857 mL/day", f"flex 23:59 {last_nl} nL/day")
+    r = refused("drug morphine 7 mg/mL", "fill 20 mL", "flex 00:00 2.142857 mL/day", "flex 23:59 2143063 nL/day")
+    check(r, "daily dose", "morphine 15.000001 mg/day is above the hard limit of 15 mg/day")
 
 
 def test_a_refusal_never_shows_the_refused_dose_equal_to_the_limit():
