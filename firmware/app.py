@@ -20,7 +20,7 @@ import sys
 
 from firmware import codec, eventlog
 from firmware.errors import Refusal
-from firmware.guard import BUCKET_US, LIMIT_NAMES, LIMIT_NONE, DoseGuard
+from firmware.guard import BUCKET_US, LIMIT_BOLUS, LIMIT_NAMES, LIMIT_NONE, DoseGuard
 from firmware.library import FIELD_NAMES, MAX_DRUGS, Library, default_library
 from firmware.link import Link
 from firmware.program import BASAL_CONTINUOUS, BASAL_FLEX, parse_program
@@ -149,14 +149,30 @@ class PumpApp:
         """Carry out every therapy event due by now, each at its own exact time."""
         now = self.timebase.total_us()
         ev = self._event_us
+        t = self.therapy
         while ev is not None and ev <= now:
-            note = self.therapy.fire(ev)
+            waiting = t.bolus_kind != BOLUS_NONE and t.bolus_rate == 0
+            note = t.fire(ev)
             if note:
                 self._log(eventlog.EV_THERAPY, note, ev)
             self._apply(ev, reschedule=False)
-            nxt = self.therapy.next_event(ev)
+            if waiting and t.bolus_rate:
+                self._admit_delayed_bolus(ev)
+            nxt = t.next_event(ev)
             ev = nxt if nxt is None or nxt > ev else ev + 1
         self._set_event(ev)
+
+    def _admit_delayed_bolus(self, at_us):
+        """A delayed bolus starts: check it again against the guard, as the
+        last 24 h stand now (its commit could see only the day after it)."""
+        try:
+            self._admit(self.therapy.fork(), self.timebase.total_us())
+        except Refusal as e:
+            self.therapy.cancel_bolus()
+            self._apply(at_us, reschedule=False)
+            self._log(eventlog.EV_ALARM, "dose limit: delayed bolus not started: " + e.message, at_us)
+            if self.alarm == codec.ALARM_NONE:
+                self.alarm = codec.ALARM_DOSE_LIMIT
 
     def _apply(self, at_us, reschedule=True):
         """Run the therapy's rate from pump time at_us (<= now) on: steps due at
@@ -214,15 +230,25 @@ class PumpApp:
     # -- programming ------------------------------------------------------------
 
     def _admit(self, candidate, now, guard=None):
-        """Refuse (Refusal) a therapy whose deliveries from now on, added to what
-        was delivered in the last 24 h and hour, would pass a guard window."""
+        """Refuse (Refusal) a therapy whose bolus is above the bolus hard limit,
+        or whose deliveries from now on, added to what was delivered in the
+        last 24 h and hour, would pass a guard window."""
         guard = guard or self.guard
         tb = self.timebase
         guard.window_steps(tb.mday, tb.us)  # brings the buckets up to now
-        step_u = self.sched.step_pl * US_PER_MDAY
+        step_pl = self.sched.step_pl
+        bolus_steps = 0
+        if candidate.bolus_kind != BOLUS_NONE:  # the bolus's size in steps, rounded up
+            bolus_steps = -(-candidate.bolus_volume_nl * 1000 // step_pl)
         carried = self.sched.carried_u(tb.mday, tb.us)
-        proj = Projection(candidate, now, guard.bucket_end_us(), BUCKET_US, carried, step_u)
-        why = guard.admit(tb.mday, tb.us, 0, proj)
+        proj = Projection(candidate, now, guard.bucket_end_us(), BUCKET_US, carried, step_pl * US_PER_MDAY)
+        why = guard.admit(tb.mday, tb.us, bolus_steps, proj)
+        if why == LIMIT_BOLUS:
+            raise Refusal(
+                "bolus",
+                "the bolus of %d steps is above the bolus hard limit of %d steps; the dose guard refuses it"
+                % (bolus_steps, guard.bolus_limit),
+            )
         if why != LIMIT_NONE:
             raise Refusal(
                 "program",

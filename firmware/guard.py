@@ -8,8 +8,10 @@
 #   day    steps delivered in the rolling 24 h window <= daily hard limit
 #   hour   steps delivered in the rolling 1 h window  <= rate hard limit x 1 h
 #   bucket at most BUCKET_MAX_STEPS in one 36 s bucket (pump-level cap)
-# and, before a bolus or a program change starts, that what was delivered
-# plus what the new delivery can add never passes those windows (admit()).
+# and, before a bolus or a program change starts (admit()), that the bolus is
+# within the bolus hard limit and that what was delivered plus what the new
+# delivery will add never passes those windows. A running bolus is then held
+# by the hour and day windows like every other step.
 #
 # How the windows are kept. Delivered steps are counted in a ring of
 # DAY_BUCKETS buckets of 36 s; the day window is the current (partial) bucket
@@ -263,14 +265,17 @@ class DoseGuard:
     def admit(self, now_mday, now_us, bolus_steps, future):
         """Check a delivery before it starts; return LIMIT_NONE or the limit it would pass.
 
-        bolus_steps: steps of a bolus starting now (0 if none), counted in full
-        from now. future: an object whose next_bucket() returns, on each call,
-        the steps the basal program (plus anything else already running) will
-        have delivered from now to the end of the current bucket, then of the
-        next one, and so on: a non-decreasing upper bound.
-        For every future bucket within a window's length, what is left of
-        today's history in that window plus the future deliveries plus the
-        bolus must stay within the window's limit.
+        bolus_steps: the size of a bolus starting now, in steps rounded up (0
+        if none), checked against the bolus hard limit; its delivery is part of
+        the future. future: an object whose next_bucket() returns, on each
+        call, the steps the therapy (basal, boluses and all) will have
+        delivered from now to the end of the current bucket, then of the next
+        one, and so on: a non-decreasing upper bound.
+        For every window ending in the next 24 h (a day window, and each of
+        the 2400 hour windows in that time), what is left of the history in
+        it plus the future deliveries in it plus the bolus must stay within
+        the window's limit. Windows ending later hold only future deliveries
+        of a program that repeats daily, so they hold no more than these.
         """
         self._rotate(now_mday, now_us)
         if bolus_steps > self.bolus_limit:
@@ -279,12 +284,17 @@ class DoseGuard:
         day_hist = self.day_sum
         hour_hist = self.hour_sum
         oldest = self._cur + 1  # the oldest bucket of the day window
+        # ahead_at[k % 100]: future steps to the end of bucket k - 100, so the
+        # hour window ending with bucket k holds ahead - ahead_at[k % 100] of them.
+        ahead_at = array("I", bytes(4 * HOUR_BUCKETS))  # command path: 400 B
         for k in range(DAY_BUCKETS):
-            ahead = future.next_bucket() + bolus_steps
+            ahead = future.next_bucket()
             if day_hist + ahead > self.day_limit:
                 return LIMIT_DAY
-            if k < HOUR_BUCKETS and hour_hist + ahead > self.hour_limit:
+            slot = k % HOUR_BUCKETS
+            if hour_hist + ahead - ahead_at[slot] > self.hour_limit:
                 return LIMIT_HOUR
+            ahead_at[slot] = ahead
             # One bucket later, the oldest bucket of each window drops out.
             i = (oldest + k) % DAY_BUCKETS
             day_hist -= buckets[i]

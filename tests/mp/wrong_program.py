@@ -21,6 +21,14 @@ wrong = parse_program(
     ["drug morphine 20 mg/mL", "fill 20 mL", "basal 30 mg/day", "bolus 5 mg over 20 h"], Library("bug", lenient)
 )
 app.tick()
+# Before it runs: the guard's own admission check refuses the wrong program
+# (its bolus first), then without the bolus (its day), from its limits alone.
+for key, program in (("with_bolus", wrong), ("basal_only", parse_program(wrong.lines[:3], Library("bug", lenient)))):
+    try:
+        app._check_admission(program, app.timebase.total_us())
+        print("admission_" + key, "accepted")
+    except Exception as e:
+        print("admission_" + key, e.field + ":", e.message)
 app._put_in_force(wrong, app.timebase.total_us())
 print("limit", app.guard.day_limit, app.guard.hour_limit)
 clock = hw.clock

@@ -1,0 +1,47 @@
+# A delayed bolus that a wrong program (checked against a 10x library, as in
+# wrong_program.py) scheduled 30 h ahead, beyond what the commit's admission
+# can see. When it is due, the pump checks it again against the last 24 h as
+# they stand: 14.5 mg of basal in the day window plus a 1 mg bolus would pass
+# morphine's 15 mg/day, so it does not start, and the dose-limit alarm rises.
+import boards.sim as board
+from firmware.app import PumpApp
+from firmware.druglib import DEFAULT_LIBRARY
+from firmware.library import Library
+from firmware.program import parse_program
+
+hw = board.make({})
+app = PumpApp(board, hw)
+lenient = []
+for entry in DEFAULT_LIBRARY:
+    e = list(entry)
+    if e[0] == "morphine":
+        e[2:6] = ["100 mg/day", "150 mg/day", "10 mg/h", "20 mg/h"]
+    lenient.append(e)
+wrong = parse_program(
+    ["drug morphine 20 mg/mL", "fill 20 mL", "basal 14.5 mg/day", "bolus 1 mg over 1 h after 30 h"],
+    Library("bug", lenient),
+)
+app.tick()
+app._check_admission(wrong, app.timebase.total_us())  # the next 24 h hold no bolus: admitted
+app._put_in_force(wrong, app.timebase.total_us())
+clock = app.clock
+
+
+def run_minutes(minutes):
+    # A minute at a time: the tick counter's differences are valid within 2**29 us.
+    for _ in range(minutes):
+        clock.advance(60_000_000)
+        app.tick()
+
+
+run_minutes(30 * 60 - 1)
+print("waiting", app.therapy.bolus_kind, app.alarm)
+before = app.guard.delivered()
+run_minutes(1)
+print("at_start", app.therapy.bolus_kind, app.alarm)
+run_minutes(60)
+print("hour_steps", app.guard.delivered() - before)
+for i in range(app.log.count):
+    entry = app.log.get(i)
+    if entry and "delayed bolus" in entry[3]:
+        print("logged", entry[0] * 86_400_000 + entry[1], entry[3])
