@@ -79,6 +79,19 @@ LIMIT_NAMES = {
 _PL_PER_ML = 1_000_000_000
 
 
+def _has_drug(drugs, name):
+    """The concentration of name in drugs (guard tuples), or 0."""
+    for d in drugs:
+        if d[0] == name:
+            return d[1]
+    return 0
+
+
+def _age_buckets(end_us, then_end_us):
+    """Whole buckets from the bucket that ended at then_end_us to the one ending at end_us."""
+    return (end_us - then_end_us) // BUCKET_US
+
+
 def steps_allowed(limit_ng, conc_ng_per_ml, step_pl):
     """Steps of fluid at conc_ng_per_ml up to limit_ng, counting the step that reaches it.
 
@@ -110,6 +123,9 @@ class DoseGuard:
         self.hour_limit = NO_LIMIT
         self.bolus_limit = NO_LIMIT
         self._fluid = ()  # ((name, conc_ng_per_ml, daily_ng, hourly_ng, bolus_ng), ...)
+        # Drugs that left the fluid in the last 24 h, so their history comes
+        # back if they do: [(name, conc, day_steps, hour_steps, change_end_us)].
+        self._departed = []
 
         self.tripped = LIMIT_NONE  # latched reason of the first refusal
         self.refused_steps = 0  # steps refused since boot, saturating at NO_LIMIT
@@ -211,8 +227,16 @@ class DoseGuard:
         pump-level cap applies). The steps already in the windows were of the
         old fluid; they are rescaled to steps of the new one, rounding up, by
         the largest ratio of old to new concentration over the drugs in both.
+        A drug that leaves the fluid keeps its windows' totals for 24 h, and
+        they come back (rescaled) if it returns: morphine, then saline, then
+        morphine again within a day still counts the first morphine.
         """
         old = self._fluid
+        end_us = self.bucket_end_us()
+        self._departed = [d for d in self._departed if _age_buckets(end_us, d[4]) < DAY_BUCKETS]
+        for name, conc, _d, _h, _b in old:
+            if not _has_drug(drugs, name):
+                self._departed.append((name, conc, self.day_sum, self.hour_sum, end_us))
         num = 0
         den = 1
         for name, conc, _d, _h, _b in drugs:
@@ -222,6 +246,7 @@ class DoseGuard:
                     den = conc
         if num != den:  # no drug in common (num 0): the old history carries none of these
             self._rescale(num, den)
+        self._bring_back(drugs, end_us)
         day = hour = bolus = NO_LIMIT
         for _name, conc, daily_ng, hourly_ng, bolus_ng in drugs:
             day = min(day, steps_allowed(daily_ng, conc, self.step_pl))
@@ -242,6 +267,29 @@ class DoseGuard:
             if b:
                 b = -(-b * num // den)
                 buckets[i] = b if b < _RESCALED_MAX_STEPS else _RESCALED_MAX_STEPS
+        self._resum()
+
+    def _bring_back(self, drugs, end_us):
+        """Put the history of departed drugs that return in drugs back into the
+        windows, in steps of the new fluid rounded up. A departure's hour
+        total goes in the bucket it left in and the rest of its day total an
+        hour of buckets before: each then leaves every window no earlier than
+        the steps it stands for did."""
+        buckets = self._buckets
+        kept = []
+        for rec in self._departed:
+            name, conc, day_steps, hour_steps, change_end = rec
+            new_conc = _has_drug(drugs, name)
+            if not new_conc:
+                kept.append(rec)
+                continue
+            age = _age_buckets(end_us, change_end)
+            for back, steps in ((age, hour_steps), (age + HOUR_BUCKETS, day_steps - hour_steps)):
+                if steps and back < DAY_BUCKETS:
+                    i = (self._cur - back) % DAY_BUCKETS
+                    b = buckets[i] + -(-steps * conc // new_conc)
+                    buckets[i] = b if b < _RESCALED_MAX_STEPS else _RESCALED_MAX_STEPS
+        self._departed = kept
         self._resum()
 
     def _resum(self):
@@ -310,6 +358,7 @@ class DoseGuard:
         for name in ("_cur", "_end_mday", "_end_us", "day_sum", "hour_sum", "day_limit", "hour_limit",
                      "bolus_limit", "_fluid"):
             setattr(g, name, getattr(self, name))
+        g._departed = list(self._departed)
         return g
 
     def bucket_end_us(self):

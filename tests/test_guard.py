@@ -450,6 +450,101 @@ def test_same_concentration_keeps_history_and_a_new_drug_clears_it():
     assert permit(g, 2 * HOUR, 600) == 500
 
 
+def m(conc, day=NO_LIMIT, hour=NO_LIMIT):
+    return ("m", conc, day, hour, NO_LIMIT)
+
+
+@pytest.mark.parametrize("between", [(), (("other", UNIT_CONC, NO_LIMIT, NO_LIMIT, NO_LIMIT),)])
+def test_a_drug_that_leaves_and_returns_within_a_day_brings_its_history_back(between):
+    # 400 steps at 30 min, 100 at 110 min, then saline (or another drug) from 2 h, then the first drug again at 5 h.
+    g = history_guard(UNIT_CONC, 400, 100)
+    g.set_fluid(between)
+    assert windows(g, 2 * HOUR) == (0, 0)
+    assert permit(g, 3 * HOUR, 50) == 50  # of the fluid between: none of the first drug
+    g.set_fluid((m(UNIT_CONC, day=1000),))
+    # The returning 500 steps sit where the guard's windows will let them go no earlier than the real ones.
+    assert windows(g, 5 * HOUR) == (500, 0)
+    assert permit(g, 5 * HOUR, 600) == 500  # the day's limit of 1000 holds across the change
+    assert g.tripped == LIMIT_DAY
+
+
+def test_returning_history_leaves_the_day_window_no_earlier_than_the_steps_it_stands_for():
+    g = history_guard(UNIT_CONC, 400, 100)  # bucket 50 (30 min) and bucket 183 (110 min)
+    g.set_fluid(())  # at 110 min: the day holds 500, the last hour 100
+    g.set_fluid((m(UNIT_CONC),))
+    # The real 400 leave with bucket 50, at 24 h 30 min plus a bucket; the stand-in (placed an hour of buckets
+    # before the change) leaves with bucket 83, later. The real 100 leave with bucket 183, as the stand-in does.
+    assert windows(g, DAY + 30 * 60 * S + BUCKET_US) == (500, 0)
+    assert windows(g, DAY + 50 * 60 * S + BUCKET_US) == (100, 0)
+    assert windows(g, DAY + 110 * 60 * S + BUCKET_US) == (0, 0)
+    # And within the first hour the hour window holds the hour's 100.
+    g2 = history_guard(UNIT_CONC, 400, 100)
+    g2.set_fluid(())
+    g2.set_fluid((m(UNIT_CONC),))
+    assert windows(g2, 150 * 60 * S) == (500, 100)
+    assert windows(g2, 170 * 60 * S + BUCKET_US) == (500, 0)
+
+
+def test_a_returning_drug_at_a_new_concentration_comes_back_rescaled_up():
+    g = history_guard(UNIT_CONC, 400, 100)
+    g.set_fluid(())
+    g.set_fluid((m(UNIT_CONC // 4),))  # a quarter the strength: each old step is 4 new ones
+    assert windows(g, 2 * HOUR) == (2000, 400)
+    g3 = history_guard(UNIT_CONC, 400, 100)
+    g3.set_fluid(())
+    g3.set_fluid((m(UNIT_CONC // 3),))  # the hour's 100 and the rest's 400, x 3.00003 each, rounded up
+    assert windows(g3, 2 * HOUR) == (301 + 1201, 301)
+
+
+def test_a_departed_drug_is_forgotten_once_a_day_has_passed():
+    g = history_guard(UNIT_CONC, 400, 100)
+    g.set_fluid(())
+    assert windows(g, DAY + 2 * HOUR) == (0, 0)
+    g.set_fluid((m(UNIT_CONC),))
+    assert windows(g, DAY + 2 * HOUR) == (0, 0)
+    assert g._departed == []
+
+
+FLUIDS = [
+    (),
+    (("a", 3_000, NO_LIMIT, NO_LIMIT, NO_LIMIT),),
+    (("a", 1_000, NO_LIMIT, NO_LIMIT, NO_LIMIT),),
+    (("b", 7_000, NO_LIMIT, NO_LIMIT, NO_LIMIT),),
+    (("a", 2_000, NO_LIMIT, NO_LIMIT, NO_LIMIT), ("b", 5_000, NO_LIMIT, NO_LIMIT, NO_LIMIT)),
+]
+
+
+@settings(max_examples=FEW)
+@given(
+    st.lists(
+        st.tuples(st.one_of(st.integers(0, HOUR), st.integers(0, 20 * HOUR)), st.integers(0, 3_000),
+                  st.sampled_from(range(len(FLUIDS)))),
+        min_size=1,
+        max_size=16,
+    )
+)
+def test_through_any_changes_of_fluid_each_drugs_windows_hold_at_least_what_it_really_delivered(events):
+    # Each event: advance, deliver n steps of the fluid in the pump, then change to another fluid.
+    g = DoseGuard(UNIT_STEP_PL)
+    fluid = ()
+    delivered = []  # (t_us, {drug: ng x 1e9 / step_pl}) of every step let through
+    t = 0
+    for advance, n, next_fluid in events:
+        t += advance
+        got = permit(g, t, n)
+        delivered.append((t, {name: got * conc for name, conc, *_ in fluid}))
+        fluid = FLUIDS[next_fluid]
+        g.set_fluid(fluid)
+    day_sum, hour_sum = windows(g, t)
+    for name, conc, *_ in fluid:
+        # The guard's windows span at least the last 24 h (1 h) less one bucket: what each drug delivered in that
+        # time, in steps of the fluid now in the pump, is never more than the windows hold.
+        in_day = sum(d.get(name, 0) for when, d in delivered if when > t - DAY + BUCKET_US)
+        in_hour = sum(d.get(name, 0) for when, d in delivered if when > t - HOUR + BUCKET_US)
+        assert in_day <= day_sum * conc, (name, in_day, day_sum * conc)
+        assert in_hour <= hour_sum * conc, (name, in_hour, hour_sum * conc)
+
+
 @given(
     c1=st.integers(1, 10**7),
     c2=st.integers(1, 10**7),
