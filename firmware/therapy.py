@@ -298,6 +298,11 @@ class Projection:
     current guard bucket, then the next, and so on: floor((carried + volume)
     / step), with carried the part of a step the scheduler already holds, so
     this is exactly what the scheduler will issue.
+
+    The guard counts steps of the fluid leaving the pump now. When a bridge
+    ends and the new concentration reaches the catheter, each new step
+    carries new/old as much drug (the largest ratio over the blend), so its
+    volume is counted scaled by that ratio, rounded up.
     """
 
     def __init__(self, therapy, now, first_end, bucket_us, carried_u, step_u):
@@ -309,19 +314,47 @@ class Projection:
         self._step_u = step_u
         self._rate = therapy.rate_now(now)
         self._event = therapy.next_event(now)
+        self._guard_fluid = therapy.fluid()  # what the guard's steps are steps of
+        self._fluid = self._guard_fluid
+        self._num = 1  # volume of the fluid leaving now counts num/den of the guard's
+        self._den = 1
 
     def next_bucket(self):
         end = self._next_end
         t = self._t
         while self._event is not None and self._event <= end:
             ev = self._event
-            self._vol_u += self._rate * (ev - self._now)
-            self._now = ev
+            self._add(ev)
             t.fire(ev)
             self._rate = t.rate_now(ev)
+            if t.fluid() != self._fluid:
+                self._fluid = t.fluid()
+                self._num, self._den = _strength_ratio(self._fluid, self._guard_fluid)
             nxt = t.next_event(ev)
             self._event = nxt if nxt is None or nxt > ev else ev + 1
-        self._vol_u += self._rate * (end - self._now)
-        self._now = end
+        self._add(end)
         self._next_end = end + self._bucket_us
         return self._vol_u // self._step_u
+
+    def _add(self, until):
+        """Count the volume delivered from the last point up to until."""
+        self._vol_u += -(-self._rate * (until - self._now) * self._num // self._den)
+        self._now = until
+
+
+def _strength_ratio(fluid, guard_fluid):
+    """(num, den): how many guard-fluid steps of drug one step of fluid carries, the
+    largest over its drugs. A drug the guard's fluid lacks cannot be expressed in
+    its steps, so it counts as far past any limit (programs never ask for that:
+    only a bridge changes the fluid within a projection, and it keeps the drugs)."""
+    num, den = 0, 1
+    for name, conc in fluid:
+        old = 0
+        for g_name, g_conc in guard_fluid:
+            if g_name == name:
+                old = g_conc
+        if not old:
+            return 1 << 40, 1
+        if conc * den > num * old:
+            num, den = conc, old
+    return (num, den) if num else (0, 1)

@@ -190,6 +190,23 @@ def test_a_bridge_bolus_keeps_the_dose_steady_across_a_concentration_change(pump
     assert not pump.therapy().bridge
 
 
+def test_a_bridge_to_a_weaker_concentration_at_a_steady_high_dose_is_admitted_and_runs_without_an_alarm(pump):
+    # 12 mg/day for 20 h at 20 mg/mL, then a refill at 10 mg/mL keeping 12 mg/day. The dose guard must count the
+    # new fluid's steps as the half-strength steps they are: as old-strength steps the next day would look like
+    # 8 + 6 + 12 = 26 mg of the old fluid's steps, and the refill would be refused.
+    t0 = commit(pump, ["drug morphine 20 mg/mL", "fill 20 mL", "basal 12 mg/day"], confirm_soft=True)
+    e = Expect(pump, t0)
+    e.rate(0, 600_000)
+    e.check(20 * HOUR)
+    t1 = commit(pump, ["drug morphine 10 mg/mL", "fill 20 mL", "basal 12 mg/day", "bridge 0.25 mL"], confirm_soft=True)
+    assert t1 == t0 + 20 * HOUR
+    # 0.25 mL of the old fluid at 0.6 mL/day takes 10 h; then 1.2 mL/day of the new.
+    e.rate(30 * HOUR, 1_200_000)
+    e.check(29 * HOUR)
+    e.check(2 * DAY)
+    assert pump.therapy().alarm == "none" and not pump.therapy().bridge
+
+
 def test_patient_boluses_respect_lockout_and_daily_count_and_refusals_are_logged(pump):
     lines = [
         "drug morphine 20 mg/mL",
