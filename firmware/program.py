@@ -199,7 +199,8 @@ def parse_program(lines, library, old_drugs=()):
                 if other == name:
                     raise Refusal("drug " + name, "drug %s is listed twice" % name)
             if len(p.drugs) == MAX_DRUGS_IN_BLEND:
-                raise Refusal("drug", "a blend holds at most %d drugs" % MAX_DRUGS_IN_BLEND)
+                raise Refusal("drug", "a blend holds at most %d drugs; %s would be drug %d"
+                              % (MAX_DRUGS_IN_BLEND, name, MAX_DRUGS_IN_BLEND + 1))
             p.drugs.append((name, conc))
         elif word == "fill":
             _once(p.fill_nl, "fill")
@@ -215,9 +216,14 @@ def parse_program(lines, library, old_drugs=()):
         elif word == "flex":
             when, _, rate_text = rest.partition(" ")
             minute = parse_time_of_day("flex", when)
-            kind, per_day = _dose_rate("flex " + when, rate_text.strip())
+            rate_text = rate_text.strip()
+            if rate_text.partition(" ")[0].lower() in ("am", "pm", "a.m.", "p.m."):
+                raise Refusal("flex " + when, "flex %s %s: use 24-hour time, without am/pm (for example 19:30)"
+                              % (when, rate_text.partition(" ")[0]))
+            kind, per_day = _dose_rate("flex " + when, rate_text)
             if len(p.flex) == MAX_FLEX_STEPS:
-                raise Refusal("flex", "a flex schedule has at most %d steps" % MAX_FLEX_STEPS)
+                raise Refusal("flex", "a flex schedule has at most %d steps; flex %s would be step %d"
+                              % (MAX_FLEX_STEPS, when, MAX_FLEX_STEPS + 1))
             if p.flex and minute <= p.flex[-1][0]:
                 raise Refusal("flex " + when, "flex steps must be in time order; %s is not after %s" % (
                     when, format_time_of_day(p.flex[-1][0])))

@@ -368,7 +368,7 @@ def test_a_blend_is_refused_when_a_bolus_is_above_the_second_drugs_bolus_limit()
         ),
         ((*MORPHINE, "flex 00:00 2 mg/day", "flex 0:00 3 mg/day"), "flex 0:00", ["00:00", "time order"]),
         ((*MORPHINE, "flex 00:00 2 mg/day", "flex 7:30pm 3 mg/day"), "flex", ["7:30pm", "24-hour"]),
-        ((*MORPHINE, "flex 00:00 2 mg/day", "flex 7:30 pm 3 mg/day"), "flex 7:30", ["pm 3 mg/day"]),
+        ((*MORPHINE, "flex 00:00 2 mg/day", "flex 7:30 pm 3 mg/day"), "flex 7:30", ["7:30 pm", "24-hour", "19:30"]),
         ((*MORPHINE, "flex 00:00 2 mg/day", "flex 24:00 3 mg/day"), "flex", ["24:00", "0 to 23"]),
         # The shape of a program.
         ((*MORPHINE, "basal 2 mg/day", "flex 00:00 2 mg/day"), "program", ["exactly one", "basal", "flex", "stop"]),
@@ -407,7 +407,7 @@ def test_a_blend_is_refused_when_a_bolus_is_above_the_second_drugs_bolus_limit()
                 "basal 2 mg/day",
             ),
             "drug",
-            ["at most 3"],
+            ["at most 3 drugs", "baclofen would be drug 4"],
         ),
         (("drug morphine 20 mg/mL", "fill 41 mL", "basal 2 mg/day"), "fill", ["41 mL", "40 mL"]),
         ((*MORPHINE, "basal 2 mg/day", "trial 30 min"), "trial", ["30 min", "1 h", "30 day"]),
@@ -439,7 +439,7 @@ def test_more_than_24_flex_steps_is_refused_naming_the_limit():
     steps = [f"flex {h:02d}:00 1 mg/day" for h in range(24)]
     p = parse(*MORPHINE, *steps)
     assert len(p.flex) == 24
-    check(refused(*MORPHINE, *steps, "flex 23:30 1 mg/day"), "flex", "24")
+    check(refused(*MORPHINE, *steps, "flex 23:30 1 mg/day"), "flex", "at most 24 steps", "flex 23:30 would be step 25")
 
 
 def test_a_program_of_more_than_40_lines_is_refused():
