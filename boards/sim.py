@@ -7,6 +7,16 @@ NAME = "sim"
 # revolution of 1200 microsteps, i.e. 52.083 nL (to 1 pL).
 STEP_VOLUME_PL = 52_083
 
+# Motion time of one step in the motor model (hal/sim/motor.py): 2 ms. A
+# 1200-microstep head (a 200-step motor at 1/6 microstepping) moving one
+# microstep and settling takes on the order of a millisecond or two; 2 ms is
+# 500 microsteps/s, 25 rpm of the head, up to 94 mL/h. The pump's fastest
+# rate, 10 mL/h, is 53.3 steps/s, one every 18.75 ms, so the motor keeps up
+# with room to spare (steps issued on time never queue behind each other),
+# and at that rate a step is in motion about a tenth of the time: a window a
+# test can land in, where a fault and a normal suspend differ.
+STEP_MOTION_US = 2_000
+
 # The dosing loop wakes at least this often when no step is due. The sim can
 # sleep long (time is virtual); a real board wakes often to serve the link.
 MAX_SLEEP_US = 268_435_456  # 2**28 us, about 4.5 min
@@ -19,7 +29,7 @@ class Hardware:
         from hal.stdio_serial import StdioSerial
 
         self.clock = SimClock(speed)
-        self.motor = SimStepper(STEP_VOLUME_PL)
+        self.motor = SimStepper(STEP_VOLUME_PL, self.clock, STEP_MOTION_US)
         self.serial = StdioSerial()
         self.sim = True  # offers the simulator-only commands
 

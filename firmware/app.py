@@ -583,4 +583,4 @@ class PumpApp:
 
     def _sim_state(self, values):
         m = self.motor
-        return (m.steps_hi, m.steps_lo, m.true_step_pl, self.clock.speed)
+        return (m.steps_hi, m.steps_lo, m.in_motion(), m.dropped, m.halts, m.true_step_pl, self.clock.speed)

@@ -238,8 +238,11 @@ FIELDS = {
     SIM_STATE: (
         (),
         (
-            ("motor_steps_hi", "I"),
+            ("motor_steps_hi", "I"),  # issued and not dropped: finished or in motion
             ("motor_steps_lo", "I"),
+            ("motor_in_motion", "I"),  # of those, not finished yet
+            ("motor_dropped", "I"),  # dropped by halts before they finished
+            ("motor_halts", "I"),
             ("true_step_volume_pl", "I"),
             ("speed", "I"),
         ),

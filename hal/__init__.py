@@ -5,9 +5,13 @@
 #           ticks_diff(a, b) -> int      signed difference, valid within 2**29
 #           async sleep_us(us)           wait up to us microseconds of pump time
 #           wake()                       end a running sleep_us early (program changed)
-#   motor   step(n)                      issue n steps (n >= 0); a step once
-#                                        issued is finished (a normal suspend)
-#           halt()                       stop at once, dropping queued steps (a fault)
+#   motor   step(n)                      issue n steps (n >= 0), moved one after
+#                                        another behind any still moving; returns
+#                                        at once. A step once issued finishes: a
+#                                        normal suspend issues no more and lets
+#                                        the step in motion complete
+#           halt()                       stop at once (a fault): the step in motion
+#                                        and any queued behind it are dropped
 #   serial  async read_byte() -> int     next byte from the host, waiting for it
 #           read_ready() -> int          next byte if one is waiting, else -1
 #           write(data)                  send bytes to the host

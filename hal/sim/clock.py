@@ -8,6 +8,12 @@
 #            firmware then runs it as fast as the CPU allows, jumping from
 #            one motor step to the next. Deterministic: what the tests use.
 #   speed N  time follows the wall clock times N; grants jump ahead on top.
+#
+# The physical models (hal/sim) also need pump time that never wraps, to
+# know whether a motion has finished however long ago it was queued: `wraps`
+# counts the wraps of ticks_us(), and (wraps, ticks_us()) is such a time, two
+# words below 2**30 each. Only the models read it; the firmware, as on a
+# Pico, sees the wrapping ticks alone.
 
 import asyncio
 import time
@@ -27,6 +33,7 @@ class SimClock:
         self.speed = speed
         self.granted_us = 0  # time granted by the host and not yet run
         self._ticks = START_TICKS
+        self.wraps = 0  # times ticks_us() wrapped: the high word of the models' pump time
         self._real_last = time.ticks_us()  # wall clock already folded in (speed N)
         self._wake = asyncio.Event()  # set by grant() and wake()
 
@@ -48,8 +55,15 @@ class SimClock:
         self._wake.set()
 
     def advance(self, us):
-        """Move virtual time forward now by us (0 <= us <= MAX_JUMP_US)."""
-        self._ticks = (self._ticks + us) & _TICKS_MASK
+        """Move virtual time forward now by us (0 <= us <= MAX_JUMP_US).
+
+        Every value stays below 2**30 (small ints on a 32-bit port)."""
+        room = _TICKS_MASK - self._ticks  # microseconds left before the wrap
+        if us > room:
+            self._ticks = us - room - 1
+            self.wraps += 1
+        else:
+            self._ticks += us
 
     def _follow_wall_clock(self):
         now = time.ticks_us()

@@ -119,12 +119,24 @@ ONE_SHOT = ("fill", "bolus", "prime", "bridge")
 
 @dataclass(frozen=True)
 class SimState:
-    motor_steps: int  # steps the simulated motor made
+    """The motor model's view. A step takes the board's motion time; a halt
+    (a fault) drops the steps not finished, a normal stop lets them finish."""
+
+    motor_steps: int  # steps the simulated motor made or is making: issued, less those dropped
+    in_motion: int  # of those, steps not finished yet (moving now or queued)
+    dropped_steps: int  # steps halts dropped before they finished (a step cut mid-motion counts here)
+    halts: int  # times a fault halted the motor
     true_step_volume_pl: int  # what one step really moves in the model
     speed: int  # 0: time moves only by advance(); N: N times the wall clock
 
     @property
+    def finished_steps(self) -> int:
+        """Steps the motor has completed by now."""
+        return self.motor_steps - self.in_motion
+
+    @property
     def delivered_pl(self) -> int:
+        """Volume of the steps made or in motion (those in motion finish unless halted)."""
         return self.motor_steps * self.true_step_volume_pl
 
 
@@ -340,5 +352,5 @@ class Pump:
         self._link.request(codec.SIM_FAULT)
 
     def sim_state(self) -> SimState:
-        hi, lo, true_step_pl, speed = self._link.request(codec.SIM_STATE)
-        return SimState(hi * codec.STEP_RADIX + lo, true_step_pl, speed)
+        hi, lo, in_motion, dropped, halts, true_step_pl, speed = self._link.request(codec.SIM_STATE)
+        return SimState(hi * codec.STEP_RADIX + lo, in_motion, dropped, halts, true_step_pl, speed)
