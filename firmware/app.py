@@ -285,8 +285,15 @@ class PumpApp:
     def _status(self, values):
         self.tick()
         g = self.guard
-        return (self.timebase.mday, self.timebase.us, self._mode(), self.sched.rate, g.delivered_hi, g.delivered_lo,
-                self.sched.step_pl)
+        return (
+            self.timebase.mday,
+            self.timebase.us,
+            self._mode(),
+            self.sched.rate,
+            g.delivered_hi,
+            g.delivered_lo,
+            self.sched.step_pl,
+        )
 
     def _mode(self):
         p = self.therapy.program
@@ -364,8 +371,9 @@ class PumpApp:
     def _set_rate(self, values):
         rate, rounded = parse_rate("rate", values[0])  # refuses before any change
         if self.therapy.drugs:
-            raise Refusal("rate", "the pump holds %s: program it with a dose in a programming session"
-                          % self.therapy.drugs[0][0])
+            raise Refusal(
+                "rate", "the pump holds %s: program it with a dose in a programming session" % self.therapy.drugs[0][0]
+            )
         self.set_rate(rate)
         return (rate, 1 if rounded else 0, self.timebase.mday, self.timebase.us)
 
@@ -404,7 +412,9 @@ class PumpApp:
             self._staged_lines = []
             self._staged = None
         if index != len(self._staged_lines):
-            raise Refusal("index", "line %d is out of order; the pump expects line %d" % (index, len(self._staged_lines)))
+            raise Refusal(
+                "index", "line %d is out of order; the pump expects line %d" % (index, len(self._staged_lines))
+            )
         self._staged_lines.append(line)
         return (len(self._staged_lines),)
 
@@ -468,15 +478,18 @@ class PumpApp:
         if crc != staged_crc:
             raise Refusal("program_crc", "program_crc %08x is not the staged program's %08x" % (crc, staged_crc))
         if program.warnings and confirm != 1:
-            raise Refusal("confirm_soft", "%d soft-limit warning(s) need confirm_soft=1: %s"
-                          % (len(program.warnings), program.warnings[0]))
+            raise Refusal(
+                "confirm_soft",
+                "%d soft-limit warning(s) need confirm_soft=1: %s" % (len(program.warnings), program.warnings[0]),
+            )
         if (program.bolus is not None or program.prime is not None) and self.alarm:
             raise Refusal("bolus", "no bolus while an alarm is active (%s)" % codec.ALARM_NAMES[self.alarm])
         self._check_admission(program, now)  # the last 24 h moved on since staging
         self._staged = None
         self._put_in_force(program, now)
-        self._log(eventlog.EV_PROGRAM, "crc %08x library %s: %s" % (crc, program.library_version,
-                                                                      "; ".join(program.lines)))
+        self._log(
+            eventlog.EV_PROGRAM, "crc %08x library %s: %s" % (crc, program.library_version, "; ".join(program.lines))
+        )
         tb = self.timebase
         return (crc, tb.mday, tb.us)
 
@@ -512,8 +525,9 @@ class PumpApp:
     def _lib_field(self, values):
         drug, field, text = values
         if drug >= MAX_DRUGS or field >= len(FIELD_NAMES):
-            raise Refusal("field", "drug %d field %d is outside %d drugs x %d fields" % (
-                drug, field, MAX_DRUGS, len(FIELD_NAMES)))
+            raise Refusal(
+                "field", "drug %d field %d is outside %d drugs x %d fields" % (drug, field, MAX_DRUGS, len(FIELD_NAMES))
+            )
         if drug == 0 and field == 0:
             self._lib_fields = {}
         self._lib_fields[(drug, field)] = text
@@ -545,8 +559,9 @@ class PumpApp:
         drug, field = values
         lib = self.library
         if drug >= len(lib.order) or field >= len(FIELD_NAMES):
-            raise Refusal("drug", "drug %d field %d does not exist; the library has %d drugs"
-                          % (drug, field, len(lib.order)))
+            raise Refusal(
+                "drug", "drug %d field %d does not exist; the library has %d drugs" % (drug, field, len(lib.order))
+            )
         return (lib.version, len(lib.order), lib.drugs[lib.order[drug]].text[field])
 
     def _event(self, values):

@@ -52,7 +52,9 @@ def test_every_message_round_trips(data, msg_type, is_reply, seq):
 
 
 def test_every_single_bit_flip_is_refused():
-    wire = codec.encode_frame(codec.SET_RATE, 7, codec.encode_fields(codec.request_fields(codec.SET_RATE), ["0.5 mL/day"]))
+    wire = codec.encode_frame(
+        codec.SET_RATE, 7, codec.encode_fields(codec.request_fields(codec.SET_RATE), ["0.5 mL/day"])
+    )
     for i in range(len(wire) - 1):  # every byte but the delimiter
         for bit in range(8):
             damaged = bytearray(wire)

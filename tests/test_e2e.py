@@ -128,9 +128,24 @@ BAD_INPUTS = {
     "payload cut short": ("raw", raw_frame(1, codec.SET_RATE, 500, b"\x09ab"), codec.ERR_MALFORMED, "cut short"),
     "extra payload": ("raw", raw_frame(1, codec.STATUS, 500, b"\x01"), codec.ERR_MALFORMED, "unexpected bytes"),
     "unknown command": ("raw", raw_frame(1, 0x42, 500), codec.ERR_UNKNOWN_COMMAND, "unknown command 0x42"),
-    "protocol version 2": ("raw", raw_frame(2, codec.SET_RATE, 500, set_rate_payload("1 mL/h")), codec.ERR_BAD_VERSION, "version 2"),
-    "flipped bit": ("raw", flip_a_bit(raw_frame(1, codec.SET_RATE, 500, set_rate_payload("10 mL/h")), 9), codec.ERR_BAD_FRAME, ""),
-    "truncated frame": ("raw", raw_frame(1, codec.SET_RATE, 500, set_rate_payload("10 mL/h"))[:-3] + b"\x00", codec.ERR_BAD_FRAME, ""),
+    "protocol version 2": (
+        "raw",
+        raw_frame(2, codec.SET_RATE, 500, set_rate_payload("1 mL/h")),
+        codec.ERR_BAD_VERSION,
+        "version 2",
+    ),
+    "flipped bit": (
+        "raw",
+        flip_a_bit(raw_frame(1, codec.SET_RATE, 500, set_rate_payload("10 mL/h")), 9),
+        codec.ERR_BAD_FRAME,
+        "",
+    ),
+    "truncated frame": (
+        "raw",
+        raw_frame(1, codec.SET_RATE, 500, set_rate_payload("10 mL/h"))[:-3] + b"\x00",
+        codec.ERR_BAD_FRAME,
+        "",
+    ),
     "oversized frame": ("raw", b"\x07" * 600 + b"\x00", codec.ERR_TOO_LONG, "longer than"),
 }
 

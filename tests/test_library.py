@@ -251,7 +251,7 @@ def test_an_empty_library_is_refused():
     assert info.value.field == "library"
 
 
-# --- looking a drug up -------------------------------------------------------------------------------------------------
+# --- looking a drug up ------------------------------------------------------------------------------------------------
 
 
 def test_an_unknown_drug_is_refused_listing_the_drugs_the_library_has():

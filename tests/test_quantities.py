@@ -40,7 +40,8 @@ def test_durations_show_hours_then_days_from_a_week():
 
 
 @pytest.mark.parametrize(
-    "text, us", [("24h", 86_400 * 10**6), ("90 min", 5_400 * 10**6), ("1.5 h", 5_400 * 10**6), ("7 day", 604_800 * 10**6)]
+    "text, us",
+    [("24h", 86_400 * 10**6), ("90 min", 5_400 * 10**6), ("1.5 h", 5_400 * 10**6), ("7 day", 604_800 * 10**6)],
 )
 def test_durations_parse_exactly(text, us):
     assert q.parse_duration_us(text) == us

@@ -63,7 +63,11 @@ def test_a_continuous_dose_is_converted_through_the_concentration_exactly(pump):
     st = e.check(DAY)
     assert st.steps == 1920  # floor(100 uL / 52.083 nL)
     th = pump.therapy()
-    assert (th.mode, th.basal_nl_per_day, th.reservoir_nl) == ("continuous", 100_000, 20_000_000 - 1920 * 52_083 // 1000)
+    assert (th.mode, th.basal_nl_per_day, th.reservoir_nl) == (
+        "continuous",
+        100_000,
+        20_000_000 - 1920 * 52_083 // 1000,
+    )
     assert th.empty_in_s is not None and abs(th.empty_in_s - th.reservoir_nl * 86_400 // 100_000) <= 1
 
 
@@ -87,9 +91,7 @@ def test_a_single_bolus_runs_on_top_of_the_basal_and_leaves_it_unchanged(pump):
 
 
 def test_a_delayed_bolus_starts_after_its_delay(pump):
-    t0 = commit(
-        pump, ["drug morphine 20 mg/mL", "fill 20 mL", "basal 2 mg/day", "bolus 0.2 mg over 1 h after 3 h"]
-    )
+    t0 = commit(pump, ["drug morphine 20 mg/mL", "fill 20 mL", "basal 2 mg/day", "bolus 0.2 mg over 1 h after 3 h"])
     e = Expect(pump, t0)
     e.rate(0, 100_000)
     e.rate(3 * HOUR, 100_000 + 240_000)  # 10 uL over 1 h = 0.24 mL/day
@@ -104,7 +106,13 @@ def test_a_delayed_bolus_starts_after_its_delay(pump):
 
 def test_a_flex_schedule_repeats_daily_from_the_device_clock(pump):
     pump.set_clock(MIDNIGHT + 6 * 3600)  # 06:00
-    lines = ["drug morphine 20 mg/mL", "fill 20 mL", "flex 00:00 2 mg/day", "flex 07:00 4 mg/day", "flex 22:00 1 mg/day"]
+    lines = [
+        "drug morphine 20 mg/mL",
+        "fill 20 mL",
+        "flex 00:00 2 mg/day",
+        "flex 07:00 4 mg/day",
+        "flex 22:00 1 mg/day",
+    ]
     t0 = commit(pump, lines)
     e = Expect(pump, t0)
     e.rate(0, 100_000)  # 06:00 is in the 00:00 step
@@ -122,7 +130,13 @@ def test_a_flex_schedule_repeats_daily_from_the_device_clock(pump):
 
 def test_setting_the_clock_back_lengthens_the_last_step_and_repeats_nothing(pump):
     pump.set_clock(MIDNIGHT + 20 * 3600)  # 20:00
-    lines = ["drug morphine 20 mg/mL", "fill 20 mL", "flex 00:00 2 mg/day", "flex 07:00 4 mg/day", "flex 22:00 1 mg/day"]
+    lines = [
+        "drug morphine 20 mg/mL",
+        "fill 20 mL",
+        "flex 00:00 2 mg/day",
+        "flex 07:00 4 mg/day",
+        "flex 22:00 1 mg/day",
+    ]
     t0 = commit(pump, lines)
     e = Expect(pump, t0)
     e.rate(0, 200_000)
@@ -141,7 +155,13 @@ def test_setting_the_clock_back_lengthens_the_last_step_and_repeats_nothing(pump
 
 def test_setting_the_clock_forward_far_shortens_the_last_step_at_most_by_half(pump):
     pump.set_clock(MIDNIGHT + 22 * 3600 + 30 * 60)  # 22:30
-    lines = ["drug morphine 20 mg/mL", "fill 20 mL", "flex 00:00 2 mg/day", "flex 07:00 4 mg/day", "flex 22:00 1 mg/day"]
+    lines = [
+        "drug morphine 20 mg/mL",
+        "fill 20 mL",
+        "flex 00:00 2 mg/day",
+        "flex 07:00 4 mg/day",
+        "flex 22:00 1 mg/day",
+    ]
     t0 = commit(pump, lines)
     e = Expect(pump, t0)
     e.rate(0, 50_000)
@@ -249,8 +269,14 @@ def test_a_refused_program_leaves_the_running_one_untouched(pump):
         (["drug morphine 20 mg/mL", "basal 1 mg/h"], "daily dose"),  # per hour, not per day: 24 mg/day
         (["drug ziconotide 100 mcg/mL", "fill 20 mL", "basal 2 mg/day"], "daily dose"),  # mg, not mcg
         (["drug morphine 20 mg/mL", "basal 2 ug/day"], "basal"),
-        (["drug morphine 20 mg/mL", "basal 2 mg/day", "patient-bolus 0.1 mg over 10 min lockout 4 min max 4 per day"],
-         "patient-bolus lockout"),
+        (
+            [
+                "drug morphine 20 mg/mL",
+                "basal 2 mg/day",
+                "patient-bolus 0.1 mg over 10 min lockout 4 min max 4 per day",
+            ],
+            "patient-bolus lockout",
+        ),
         (["fill 20 mL", "basal 2 mL/day"], "daily dose"),  # no drug line: still morphine, so 40 mg/day
         (["drug none", "basal 2 mL/day"], "fill"),  # an emptied reservoir needs its fill volume
     ):

@@ -25,7 +25,12 @@ EXIT_USAGE = 2
 EXIT_LINK = 3
 EXIT_SIM = 4
 
-_EXIT_CODES = ((UsageError, EXIT_USAGE), (PumpRefused, EXIT_REFUSED), (LinkError, EXIT_LINK), (SimulatorError, EXIT_SIM))
+_EXIT_CODES = (
+    (UsageError, EXIT_USAGE),
+    (PumpRefused, EXIT_REFUSED),
+    (LinkError, EXIT_LINK),
+    (SimulatorError, EXIT_SIM),
+)
 
 EPILOG = """examples:
   pumpctl demo                                 dose 24 h of morphine on the simulator
@@ -171,7 +176,9 @@ def cmd_program(args) -> int:
     if args.rate is None:
         lines = list(args.lines) + (_read_lines(args.file) if args.file else [])
         if not lines:
-            raise UsageError('give program lines (for example "drug morphine 20 mg/mL" "basal 2 mg/day"), --file or --rate')
+            raise UsageError(
+                'give program lines (for example "drug morphine 20 mg/mL" "basal 2 mg/day"), --file or --rate'
+            )
         with Pump(_port(args), timeout=args.timeout) as pump:
             return _session(args, pump, lines)
     if args.lines or args.file:
@@ -214,18 +221,24 @@ def cmd_therapy(args) -> int:
         th = pump.therapy()
         rows = pump.review()
     lines = [f"mode        {th.mode}   library {th.library}   alarm {th.alarm}"]
-    lines.append(f"rate        {quantities.rate(th.rate_nl_per_day) if th.rate_nl_per_day else '-'}"
-                 f"   (basal {quantities.rate(th.basal_nl_per_day) if th.basal_nl_per_day else '-'})")
+    lines.append(
+        f"rate        {quantities.rate(th.rate_nl_per_day) if th.rate_nl_per_day else '-'}"
+        f"   (basal {quantities.rate(th.basal_nl_per_day) if th.basal_nl_per_day else '-'})"
+    )
     if th.bolus != "none":
-        lines.append(f"bolus       {th.bolus} at {quantities.rate(th.bolus_rate_nl_per_day)}, "
-                     f"{quantities.duration(th.bolus_left_s * 10**6)} left")
+        lines.append(
+            f"bolus       {th.bolus} at {quantities.rate(th.bolus_rate_nl_per_day)}, "
+            f"{quantities.duration(th.bolus_left_s * 10**6)} left"
+        )
     if th.bridge:
         lines.append("bridge      old concentration still in the catheter, delivered at the old dose")
     if th.reservoir_nl is not None:
         empty = quantities.duration(th.empty_in_s * 10**6) if th.empty_in_s is not None else "beyond 400 days"
         lines.append(f"reservoir   {quantities.volume(th.reservoir_nl * 1000)}, empty in {empty}")
-    lines.append(f"last 24 h   {quantities.volume(th.day_nl * 1000)}   last hour {quantities.volume(th.hour_nl * 1000)}"
-                 f"   refused by the guard {th.refused_steps} steps")
+    lines.append(
+        f"last 24 h   {quantities.volume(th.day_nl * 1000)}   last hour {quantities.volume(th.hour_nl * 1000)}"
+        f"   refused by the guard {th.refused_steps} steps"
+    )
     lines.append("program")
     lines += [f"  {line:<44}{detail}" for line, detail in rows]
     _print(args, "\n".join(lines), dict(asdict(th), program=[list(r) for r in rows]))
@@ -240,7 +253,11 @@ def cmd_clock(args) -> int:
             when = dt.datetime.now() if args.set == "now" else _parse_local(args.set)
             pump.set_clock(_local_seconds(when))
         clock_s = pump.therapy().clock_s
-    shown = "not set" if clock_s is None else dt.datetime.fromtimestamp(clock_s, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    shown = (
+        "not set"
+        if clock_s is None
+        else dt.datetime.fromtimestamp(clock_s, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    )
     _print(args, f"device clock {shown}", {"clock_s": clock_s})
     return EXIT_OK
 
@@ -280,9 +297,11 @@ def cmd_library(args) -> int:
         version, entries = pump.library()
     human = [f"drug library {version}"]
     for e in entries:
-        human.append(f"  {e[0]:<14} conc <= {e[1]:<12} daily {e[2]} / {e[3]}   rate {e[4]} / {e[5]}   "
-                     f"bolus {e[6]} / {e[7]}")
-    _print(args, "\n".join(human), {"version": version, "drugs": [dict(zip(LIBRARY_FIELDS, e)) for e in entries]})
+        human.append(
+            f"  {e[0]:<14} conc <= {e[1]:<12} daily {e[2]} / {e[3]}   rate {e[4]} / {e[5]}   bolus {e[6]} / {e[7]}"
+        )
+    drugs = [dict(zip(LIBRARY_FIELDS, e, strict=True)) for e in entries]
+    _print(args, "\n".join(human), {"version": version, "drugs": drugs})
     return EXIT_OK
 
 
@@ -379,16 +398,22 @@ def build_parser() -> argparse.ArgumentParser:
     session(s)
     s.set_defaults(func=cmd_program)
 
-    s = sub.add_parser("bolus", help="a single bolus on top of the running program",
-                       epilog='example: pumpctl bolus "0.5 mg" --over "30 min" --after "2 h"')
+    s = sub.add_parser(
+        "bolus",
+        help="a single bolus on top of the running program",
+        epilog='example: pumpctl bolus "0.5 mg" --over "30 min" --after "2 h"',
+    )
     s.add_argument("dose", help='dose with unit: "0.5 mg", "200 mcg", "25 uL"')
     s.add_argument("--over", required=True, help='duration with unit: "30 min"')
     s.add_argument("--after", help='delay with unit: "2 h" (default now)')
     session(s)
     s.set_defaults(func=cmd_bolus)
 
-    s = sub.add_parser("prime", help="priming bolus: fill catheter and tubing, then back to the program",
-                       epilog='example: pumpctl prime "0.2 mL" --over "20 min"')
+    s = sub.add_parser(
+        "prime",
+        help="priming bolus: fill catheter and tubing, then back to the program",
+        epilog='example: pumpctl prime "0.2 mL" --over "20 min"',
+    )
     s.add_argument("volume", help='volume with unit: "0.2 mL"')
     s.add_argument("--over", required=True, help='duration with unit: "20 min"')
     session(s)
@@ -400,13 +425,19 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("therapy", help="the therapy in force: program, bolus, reservoir, guard, alarm")
     s.set_defaults(func=cmd_therapy)
 
-    s = sub.add_parser("clock", help="show or set the device clock (local time; flex schedules run on it)",
-                       epilog="example: pumpctl clock --set now")
+    s = sub.add_parser(
+        "clock",
+        help="show or set the device clock (local time; flex schedules run on it)",
+        epilog="example: pumpctl clock --set now",
+    )
     s.add_argument("--set", help="now, or local time YYYY-MM-DDTHH:MM[:SS]")
     s.set_defaults(func=cmd_clock)
 
-    s = sub.add_parser("library", help="show the drug library, or load a site's library",
-                       epilog="example: pumpctl library load site-library.json  (format: docs/drug-library.md)")
+    s = sub.add_parser(
+        "library",
+        help="show the drug library, or load a site's library",
+        epilog="example: pumpctl library load site-library.json  (format: docs/drug-library.md)",
+    )
     s.add_argument("action", choices=["show", "load"], nargs="?", default="show")
     s.add_argument("file", nargs="?", help="JSON library file, for load")
     s.set_defaults(func=cmd_library)
@@ -429,7 +460,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("duration", help="how much pump time: 30s, 90min, 24h, 7day")
     s.set_defaults(func=cmd_advance)
 
-    s = sub.add_parser("sim", help="start a simulated pump and print its port", epilog="example: pumpctl sim --speed 60")
+    s = sub.add_parser(
+        "sim", help="start a simulated pump and print its port", epilog="example: pumpctl sim --speed 60"
+    )
     s.add_argument("--speed", type=int, default=0, help="0: time moves only with advance (default); N: N x real time")
     s.add_argument("--board", default="sim", help="board file to boot (default sim)")
     s.set_defaults(func=cmd_sim)

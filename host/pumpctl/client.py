@@ -259,7 +259,9 @@ class Pump:
         running = program_lines(self.review())
         if crc != staged.program_crc or running != staged.lines:
             raise PumpRefused(
-                codec.ERR_INTERNAL, "program", f"read-back differs from the program reviewed: {running} != {staged.lines}"
+                codec.ERR_INTERNAL,
+                "program",
+                f"read-back differs from the program reviewed: {running} != {staged.lines}",
             )
         return _pump_time_us(mday, us)
 

@@ -40,7 +40,17 @@ for damaged in (b"\x01\x00", b"\x05\x01\x02\x00", bytes([3, 1, 2, 0]), b"\xff" *
             except codec.FrameError as e:
                 print("refused", e.code, e.message)
 
-for text in ("0.5 mL/day", "10 mL/h", "1 µL/h", "0.3333333 uL/min", "12 mL/h", "5 mg/day", ".5 mL/h", "1,5 mL/h", "0 mL/h"):
+for text in (
+    "0.5 mL/day",
+    "10 mL/h",
+    "1 µL/h",
+    "0.3333333 uL/min",
+    "12 mL/h",
+    "5 mg/day",
+    ".5 mL/h",
+    "1,5 mL/h",
+    "0 mL/h",
+):
     try:
         print(text, parse_rate("rate", text))
     except Refusal as e:
