@@ -15,6 +15,8 @@ HOUR = 60 * MIN
 DAY = 24 * HOUR
 MIDNIGHT = 1_699_920_000  # a local midnight, seconds since 1970
 STEP_PL = 52_083
+# 2 mg/day overnight, 4 mg/day from 07:00, 1 mg/day from 22:00: 0.1, 0.2 and 0.05 mL/day.
+FLEX_DAY = ["drug morphine 20 mg/mL", "fill 20 mL", "flex 00:00 2 mg/day", "flex 07:00 4 mg/day", "flex 22:00 1 mg/day"]
 
 
 class Expect:
@@ -106,14 +108,7 @@ def test_a_delayed_bolus_starts_after_its_delay(pump):
 
 def test_a_flex_schedule_repeats_daily_from_the_device_clock(pump):
     pump.set_clock(MIDNIGHT + 6 * 3600)  # 06:00
-    lines = [
-        "drug morphine 20 mg/mL",
-        "fill 20 mL",
-        "flex 00:00 2 mg/day",
-        "flex 07:00 4 mg/day",
-        "flex 22:00 1 mg/day",
-    ]
-    t0 = commit(pump, lines)
+    t0 = commit(pump, FLEX_DAY)
     e = Expect(pump, t0)
     e.rate(0, 100_000)  # 06:00 is in the 00:00 step
     for day in (0, DAY):
@@ -130,14 +125,7 @@ def test_a_flex_schedule_repeats_daily_from_the_device_clock(pump):
 
 def test_setting_the_clock_back_lengthens_the_last_step_and_repeats_nothing(pump):
     pump.set_clock(MIDNIGHT + 20 * 3600)  # 20:00
-    lines = [
-        "drug morphine 20 mg/mL",
-        "fill 20 mL",
-        "flex 00:00 2 mg/day",
-        "flex 07:00 4 mg/day",
-        "flex 22:00 1 mg/day",
-    ]
-    t0 = commit(pump, lines)
+    t0 = commit(pump, FLEX_DAY)
     e = Expect(pump, t0)
     e.rate(0, 200_000)
     e.rate(2 * HOUR, 50_000)  # 22:00
@@ -155,14 +143,7 @@ def test_setting_the_clock_back_lengthens_the_last_step_and_repeats_nothing(pump
 
 def test_setting_the_clock_forward_far_shortens_the_last_step_at_most_by_half(pump):
     pump.set_clock(MIDNIGHT + 22 * 3600 + 30 * 60)  # 22:30
-    lines = [
-        "drug morphine 20 mg/mL",
-        "fill 20 mL",
-        "flex 00:00 2 mg/day",
-        "flex 07:00 4 mg/day",
-        "flex 22:00 1 mg/day",
-    ]
-    t0 = commit(pump, lines)
+    t0 = commit(pump, FLEX_DAY)
     e = Expect(pump, t0)
     e.rate(0, 50_000)
     # 3 h forward at 22:30: the day may end at most 1 h early (half of the
