@@ -79,12 +79,26 @@ LIMIT_NAMES = {
 _PL_PER_ML = 1_000_000_000
 
 
-def _has_drug(drugs, name):
-    """The concentration of name in drugs (guard tuples), or 0."""
+def has_drug(drugs, name):
+    """The concentration of name in drugs ((name, conc, ...) tuples), or 0."""
     for d in drugs:
         if d[0] == name:
             return d[1]
     return 0
+
+
+def largest_ratio(top, bottom):
+    """(num, den): the largest concentration in top over the same drug's in
+    bottom, over the drugs in both ((name, conc, ...) tuples); (0, 1) if they
+    have none in common."""
+    num = 0
+    den = 1
+    for d in top:
+        below = has_drug(bottom, d[0])
+        if below and d[1] * den > num * below:
+            num = d[1]
+            den = below
+    return num, den
 
 
 def _age_buckets(end_us, then_end_us):
@@ -235,15 +249,9 @@ class DoseGuard:
         end_us = self.bucket_end_us()
         self._departed = [d for d in self._departed if _age_buckets(end_us, d[4]) < DAY_BUCKETS]
         for name, conc, _d, _h, _b in old:
-            if not _has_drug(drugs, name):
+            if not has_drug(drugs, name):
                 self._departed.append((name, conc, self.day_sum, self.hour_sum, end_us))
-        num = 0
-        den = 1
-        for name, conc, _d, _h, _b in drugs:
-            for old_name, old_conc, _d2, _h2, _b2 in old:
-                if old_name == name and old_conc * den > num * conc:
-                    num = old_conc
-                    den = conc
+        num, den = largest_ratio(old, drugs)
         if num != den:  # no drug in common (num 0): the old history carries none of these
             self._rescale(num, den)
         self._bring_back(drugs, end_us)
@@ -279,7 +287,7 @@ class DoseGuard:
         kept = []
         for rec in self._departed:
             name, conc, day_steps, hour_steps, change_end = rec
-            new_conc = _has_drug(drugs, name)
+            new_conc = has_drug(drugs, name)
             if not new_conc:
                 kept.append(rec)
                 continue

@@ -25,6 +25,7 @@
 # moves by at most half a last step.
 
 from firmware.codec import BOLUS_KIND_NAMES
+from firmware.guard import has_drug, largest_ratio
 from firmware.program import (
     BASAL_CONTINUOUS,
     BASAL_FLEX,
@@ -347,14 +348,7 @@ def _strength_ratio(fluid, guard_fluid):
     largest over its drugs. A drug the guard's fluid lacks cannot be expressed in
     its steps, so it counts as far past any limit (programs never ask for that:
     only a bridge changes the fluid within a projection, and it keeps the drugs)."""
-    num, den = 0, 1
-    for name, conc in fluid:
-        old = 0
-        for g_name, g_conc in guard_fluid:
-            if g_name == name:
-                old = g_conc
-        if not old:
+    for name, _conc in fluid:
+        if not has_drug(guard_fluid, name):
             return 1 << 40, 1
-        if conc * den > num * old:
-            num, den = conc, old
-    return (num, den) if num else (0, 1)
+    return largest_ratio(fluid, guard_fluid)
