@@ -23,7 +23,7 @@ MAX_SLEEP_US = 268_435_456  # 2**28 us, about 4.5 min
 
 
 class Hardware:
-    def __init__(self, speed=0):
+    def __init__(self, speed=0, storage_dir=None, cut_after_bytes=None):
         from hal.sim.clock import SimClock
         from hal.sim.motor import SimStepper
         from hal.stdio_serial import StdioSerial
@@ -32,8 +32,27 @@ class Hardware:
         self.motor = SimStepper(STEP_VOLUME_PL, self.clock, STEP_MOTION_US)
         self.serial = StdioSerial()
         self.sim = True  # offers the simulator-only commands
+        # Files in a folder of the host, with a power cut if asked (hal/sim/storage.py);
+        # None without --storage: the pump keeps nothing, as before storage existed.
+        self.storage = None
+        if storage_dir is not None:
+            from hal.sim.storage import SimStorage
+
+            self.storage = SimStorage(storage_dir, cut_after_bytes)
+        elif cut_after_bytes is not None:
+            raise ValueError("--cut-after-bytes needs --storage DIR")
 
 
 def make(options):
-    """Build the board's hardware; options come from the command line."""
-    return Hardware(speed=int(options.get("speed", 0)))
+    """Build the board's hardware; options come from the command line:
+
+    --speed N            pump time runs N times the wall clock (0: only when the host grants it)
+    --storage DIR        keep the pump's files in folder DIR (created if missing); none without it
+    --cut-after-bytes N  cut the power (end the process at once) after N more bytes are written
+    """
+    cut = options.get("cut-after-bytes")
+    return Hardware(
+        speed=int(options.get("speed", 0)),
+        storage_dir=options.get("storage"),
+        cut_after_bytes=None if cut is None else int(cut),
+    )

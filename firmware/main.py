@@ -1,6 +1,6 @@
 # Boots a board: picks the board file, builds its hardware, runs the pump.
 #
-#   micropython -m firmware.main --board sim [--speed N]
+#   micropython -m firmware.main --board sim [--speed N] [--storage DIR [--cut-after-bytes N]]
 #
 # On a real board this file is copied to the root as main.py and runs at
 # power-up with the board named in its config (the flashing issue).

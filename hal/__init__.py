@@ -15,5 +15,19 @@
 #   serial  async read_byte() -> int     next byte from the host, waiting for it
 #           read_ready() -> int          next byte if one is waiting, else -1
 #           write(data)                  send bytes to the host
+#   storage begin(name)                  start rewriting file `name`: it is truncated,
+#                                        and until end() returns it may hold any prefix
+#                                        of what was appended (a power cut tears it)
+#           append(data)                 append bytes, a bytearray or a memoryview of
+#                                        bytes to the file being written
+#           end()                        flush and close it; durable when it returns
+#           read_into(name, offset, buf) -> n
+#                                        read len(buf) bytes at offset into buf, in
+#                                        place (no buffer allocated); n is less only
+#                                        where the file ends: 0 past its end or if the
+#                                        file is missing
+#           size(name) -> int            the file's length in bytes, or -1 if missing
+#           One file is written at a time; names are plain file names (no folders).
+#           A board without storage has hw.storage = None.
 #
 # sim/ holds physical models of the same parts for the simulated board.

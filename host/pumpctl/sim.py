@@ -54,8 +54,21 @@ def find_micropython() -> str:
 class Simulator:
     """A simulated pump running the real firmware behind a pty."""
 
-    def __init__(self, speed: int = 0, board: str = "sim", heap: str = DEFAULT_HEAP, start_timeout: float = 10.0):
+    def __init__(
+        self,
+        speed: int = 0,
+        board: str = "sim",
+        heap: str = DEFAULT_HEAP,
+        start_timeout: float = 10.0,
+        storage: str | os.PathLike | None = None,
+        cut_after_bytes: int | None = None,
+    ):
+        """storage: a folder for the pump's files (none if not given); cut_after_bytes:
+        the power fails (the firmware process is killed) after that many more bytes
+        are written to them."""
         self.speed = speed
+        self.storage = storage
+        self.cut_after_bytes = cut_after_bytes
         self.board = board
         self.heap = heap
         self.start_timeout = start_timeout
@@ -73,7 +86,7 @@ class Simulator:
         self.stop()
 
     def command(self) -> list[str]:
-        return [
+        command = [
             find_micropython(),
             "-X",
             f"heapsize={self.heap}",
@@ -84,6 +97,11 @@ class Simulator:
             "--speed",
             str(self.speed),
         ]
+        if self.storage is not None:
+            command += ["--storage", str(Path(self.storage).resolve())]  # the firmware runs in its own folder
+        if self.cut_after_bytes is not None:
+            command += ["--cut-after-bytes", str(self.cut_after_bytes)]
+        return command
 
     def start(self) -> Simulator:
         root = firmware_root()
