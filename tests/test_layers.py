@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 HARDWARE = {"machine", "rp2", "esp32", "network", "bluetooth"}
 IO = HARDWARE | {"sys", "os", "select", "socket", "time", "asyncio", "io", "termios"}
 # The pure core: integer maths, parsing and encoding, no I/O at all.
-CORE = ["scheduler", "timebase", "units", "codec", "errors", "link"]
+CORE = ["scheduler", "timebase", "units", "codec", "errors", "link", "store"]
 
 
 def imports(path):

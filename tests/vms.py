@@ -21,15 +21,17 @@ ROOT = Path(__file__).resolve().parent.parent
 MP_DIR = Path(__file__).resolve().parent / "mp"
 
 
-def run_unix(script: Path, cwd: Path = ROOT, timeout: float = 300, heap: str = "64M") -> str:
-    """Run script on the MicroPython unix port, with firmware/ importable, in cwd.
+def run_unix(
+    script: Path, cwd: Path = ROOT, timeout: float = 300, heap: str = "64M", args: tuple[str, ...] = ()
+) -> str:
+    """Run script (with args in sys.argv) on the MicroPython unix port, with firmware/ importable, in cwd.
 
     The heap is the test harness's (scenario files are megabytes), not a
     measure of the firmware, which the simulator runs in a board-sized heap.
     """
     env = dict(os.environ, MICROPYPATH=f"{ROOT}:{script.parent}:.frozen")
     proc = subprocess.run(
-        [find_micropython(), "-X", f"heapsize={heap}", str(script)],
+        [find_micropython(), "-X", f"heapsize={heap}", str(script), *args],
         capture_output=True,
         text=True,
         env=env,

@@ -1,0 +1,303 @@
+# A crash-safe record store: the pump's state survives a power cut.
+#
+# Two files (slots) take turns. A save writes a whole new record into the
+# slot that does NOT hold the newest valid record, so however the write is
+# cut short, the newest record already saved stays intact in the other slot;
+# load() returns the newest record that was written to its end and whose
+# CRC checks. A torn or corrupt slot is simply ignored.
+#
+# The record (one to a file, all integers little-endian):
+#
+#   offset  size  field
+#   0       4     magic b"PST" and the format version (1): b"PST\x01"
+#   4       4     seq: u32, 0 .. 2**30-1, one more (mod 2**30) than the record it replaces
+#   8       ...   sections, one after another, each:
+#                   1  tag, 1..255 (each tag at most once)
+#                   2  length L, u16, 0..MAX_SECTION
+#                   L  data
+#   E       3     end: tag 0, length 0
+#   E+3     4     CRC-32 (IEEE, as zlib.crc32) of bytes 0..E+2, u32
+#
+# The record is the whole file: it is valid only if the file ends exactly
+# after the CRC. The CRC comes last, so a record is valid only if it was
+# written to its end; a torn write (any prefix) fails the length checks or
+# the CRC, and a CRC-32 catches every single flipped bit.
+#
+# Sequence numbers count saves modulo 2**30 and are compared as serial
+# numbers (RFC 1982): a is newer than b if (a - b) mod 2**30 is in 1..2**29-1.
+# The two slots always hold consecutive numbers (or one is invalid), so the
+# count may wrap and saving never has to stop; and every seq is a small int
+# on a 32-bit port. A seq field of 2**30 or more makes a record invalid.
+#
+# Limits: a section holds at most MAX_SECTION (16 KB) bytes; with 255 tags a
+# record is at most 8 + 255 * (3 + 16384) + 7 bytes (4.2 MB). A save buffers
+# none of it, and a load's check reads it _CHUNK bytes at a time.
+#
+# Memory. save() streams: each section's data is appended as it is, with
+# the CRC computed incrementally (binascii.crc32(data, crc)); nothing is
+# concatenated. load() first checks the newest slot in _CHUNK-byte reads
+# into a preallocated buffer, and only if it is valid reads the sections
+# into their own bytearrays (the only buffers it allocates: it returns
+# them), checking the CRC again over what it returns. Both allocate small
+# transient objects besides (memoryview slices, a dict, a few ints): a CRC-32
+# past 2**30 is a long int on a 32-bit port. Acceptable: saving and loading
+# are not the dosing hot path.
+#
+# The store does no I/O of its own: it is given a storage driver (the
+# interface in hal/__init__.py).
+
+import binascii
+import struct
+
+try:
+    from micropython import const
+except ImportError:  # CPython: const() is only a marker there
+
+    def const(x):
+        return x
+
+
+MAGIC = b"PST\x01"
+MAX_SECTION = const(16384)  # bytes of data in one section
+SEQ_MODULUS = const(0x40000000)  # 2**30: seq counts saves modulo this
+_SEQ_MASK = const(0x3FFFFFFF)
+_SEQ_HALF = const(0x20000000)
+_HEADER = const(8)  # magic, seq
+_SECTION = const(3)  # tag, length
+_TRAILER = const(7)  # the end section (3) and the CRC (4)
+_MIN_RECORD = const(15)  # _HEADER + _TRAILER: a record with no sections
+_CHUNK = const(256)  # bytes read at a time while checking a record
+_END = b"\x00\x00\x00"  # the end section: tag 0, length 0
+
+
+def newer(a, b):
+    """True if sequence number a is newer than b (serial-number order modulo 2**30)."""
+    d = (a - b) & _SEQ_MASK
+    return 0 < d < _SEQ_HALF
+
+
+class Store:
+    def __init__(self, storage, names=("state.0", "state.1")):
+        if len(names) != 2 or names[0] == names[1]:
+            raise ValueError("store: two different slot names are needed")
+        self.storage = storage
+        self.names = names
+        self._buf = bytearray(_CHUNK)
+        self._mv = memoryview(self._buf)
+        self._head = bytearray(_HEADER)
+        self._sec = bytearray(_SECTION)
+        self._tail = bytearray(_TRAILER)
+        self._tags = bytearray(32)  # a bit for each tag seen in one record
+        # What the slots hold, once known: the slot of the newest valid record
+        # (-1: neither is valid) and its seq. Unknown until a load() or a save()
+        # has found out, and again after a save that did not finish.
+        self._known = False
+        self._slot = -1
+        self._seq = 0
+
+    # -- saving
+
+    def save(self, sections):
+        """Save a record of sections, a sequence of (tag, data) pairs (tag 1..255,
+        each at most once; data bytes-like, at most MAX_SECTION bytes), into the
+        slot not holding the newest valid record. Returns its seq. Every section is
+        checked before anything is written: a refusal (ValueError) changes nothing."""
+        tags = self._tags
+        _clear(tags)
+        for tag, data in sections:
+            if not (isinstance(tag, int) and 1 <= tag <= 255):
+                raise ValueError("store: section tag %r is not in 1..255" % (tag,))
+            n = len(data)
+            if n > MAX_SECTION:
+                raise ValueError(
+                    "store: section %d is %d bytes, more than the limit of %d bytes" % (tag, n, MAX_SECTION)
+                )
+            if _seen(tags, tag):
+                raise ValueError("store: section %d appears twice" % tag)
+        if not self._known:
+            self._find_newest()
+        if self._slot < 0:
+            slot, seq = 0, 0
+        else:
+            slot, seq = 1 - self._slot, (self._seq + 1) & _SEQ_MASK
+        name = self.names[slot]
+        st = self.storage
+        self._known = False  # until the record is complete: the slot is torn meanwhile
+        st.begin(name)
+        head = self._head
+        head[0:4] = MAGIC
+        struct.pack_into("<I", head, 4, seq)
+        st.append(head)
+        crc = binascii.crc32(head)
+        sec = self._sec
+        for tag, data in sections:
+            n = len(data)
+            sec[0] = tag
+            sec[1] = n & 0xFF
+            sec[2] = n >> 8
+            st.append(sec)
+            crc = binascii.crc32(sec, crc)
+            if n:
+                st.append(data)
+                crc = binascii.crc32(data, crc)
+        tail = self._tail
+        tail[0] = tail[1] = tail[2] = 0
+        crc = binascii.crc32(_END, crc)
+        struct.pack_into("<I", tail, 3, crc & 0xFFFFFFFF)
+        st.append(tail)
+        st.end()
+        self._slot = slot
+        self._seq = seq
+        self._known = True
+        return seq
+
+    # -- loading
+
+    def load(self):
+        """(seq, {tag: data}) of the newest valid record, or None if neither slot
+        holds one. Each data is a bytearray of its own (bytes-like; equal to the
+        bytes saved), allocated only once the record has been checked."""
+        for slot in self._candidates():
+            seq = self._check(self.names[slot])
+            if seq < 0:
+                continue
+            sections = self._read(self.names[slot], seq)
+            if sections is not None:
+                self._slot = slot
+                self._seq = seq
+                self._known = True
+                return seq, sections
+        self._slot = -1
+        self._known = True
+        return None
+
+    def _candidates(self):
+        """The slots whose header looks valid, newest seq first."""
+        st = self.storage
+        s0 = self._peek(self.names[0], st.size(self.names[0]))
+        s1 = self._peek(self.names[1], st.size(self.names[1]))
+        if s0 < 0:
+            return () if s1 < 0 else (1,)
+        if s1 < 0:
+            return (0,)
+        return (1, 0) if newer(s1, s0) else (0, 1)
+
+    def _find_newest(self):
+        """Find the slot of the newest valid record (-1: none) and its seq, checking CRCs."""
+        self._slot = -1
+        for slot in self._candidates():
+            seq = self._check(self.names[slot])
+            if seq >= 0:
+                self._slot = slot
+                self._seq = seq
+                break
+        self._known = True
+
+    def _peek(self, name, size):
+        """The seq in the header of file name (size bytes long), or -1 if the header is not a record's."""
+        head = self._head
+        if size < _MIN_RECORD or self.storage.read_into(name, 0, head) != _HEADER:
+            return -1
+        for i in range(4):
+            if head[i] != MAGIC[i]:
+                return -1
+        if head[7] >= 0x40:  # seq >= 2**30
+            return -1
+        return head[4] | head[5] << 8 | head[6] << 16 | head[7] << 24
+
+    def _check(self, name):
+        """The seq of file name's record if it is valid, else -1. Reads it in
+        _CHUNK-byte pieces into the preallocated buffer; allocates no buffer."""
+        st = self.storage
+        size = st.size(name)
+        seq = self._peek(name, size)
+        if seq < 0:
+            return -1
+        crc = binascii.crc32(self._head)
+        buf = self._buf
+        sec = self._sec
+        tags = self._tags
+        _clear(tags)
+        pos = _HEADER
+        while True:
+            if st.read_into(name, pos, sec) != _SECTION:
+                return -1
+            crc = binascii.crc32(sec, crc)
+            pos += _SECTION
+            tag = sec[0]
+            n = sec[1] | sec[2] << 8
+            if tag == 0:
+                if n:
+                    return -1
+                break
+            if n > MAX_SECTION or pos + n + _TRAILER > size or _seen(tags, tag):
+                return -1
+            end = pos + n
+            while end - pos >= _CHUNK:
+                if st.read_into(name, pos, buf) != _CHUNK:
+                    return -1
+                crc = binascii.crc32(buf, crc)
+                pos += _CHUNK
+            if pos < end:
+                part = self._mv[: end - pos]
+                if st.read_into(name, pos, part) != end - pos:
+                    return -1
+                crc = binascii.crc32(part, crc)
+                pos = end
+        return seq if self._crc_ends(name, pos, size, crc) else -1
+
+    def _read(self, name, seq):
+        """{tag: bytearray} of file name's record, read anew and checked again
+        (header, lengths and CRC), or None if it no longer checks."""
+        st = self.storage
+        size = st.size(name)
+        if self._peek(name, size) != seq:
+            return None
+        crc = binascii.crc32(self._head)
+        sec = self._sec
+        sections = {}
+        pos = _HEADER
+        while True:
+            if st.read_into(name, pos, sec) != _SECTION:
+                return None
+            crc = binascii.crc32(sec, crc)
+            pos += _SECTION
+            tag = sec[0]
+            n = sec[1] | sec[2] << 8
+            if tag == 0:
+                if n:
+                    return None
+                break
+            if n > MAX_SECTION or pos + n + _TRAILER > size or tag in sections:
+                return None
+            data = bytearray(n)
+            if n and st.read_into(name, pos, data) != n:
+                return None
+            crc = binascii.crc32(data, crc)
+            sections[tag] = data
+            pos += n
+        return sections if self._crc_ends(name, pos, size, crc) else None
+
+    def _crc_ends(self, name, pos, size, crc):
+        """True if the CRC stored at pos equals crc and ends the file."""
+        if pos + 4 != size:
+            return False
+        word = self._mv[:4]
+        if self.storage.read_into(name, pos, word) != 4:
+            return False
+        return struct.unpack_from("<I", word)[0] == crc & 0xFFFFFFFF
+
+
+def _clear(bits):
+    for i in range(len(bits)):
+        bits[i] = 0
+
+
+def _seen(bits, tag):
+    """Mark tag in the bit set; True if it was already there."""
+    i = tag >> 3
+    m = 1 << (tag & 7)
+    if bits[i] & m:
+        return True
+    bits[i] = bits[i] | m
+    return False
