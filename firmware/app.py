@@ -13,6 +13,18 @@
 # Programming is two steps (stage, review, commit): the running program keeps
 # dosing while a new one is staged, and a staged program expires after
 # STAGED_TTL_US. Only the board file and hal/ know what hardware this is.
+#
+# Power cuts (a board with storage). The whole state is saved (persist.py,
+# store.py) at every durable point: each command that changes it, each alarm,
+# and each dose reservation. Before the motor moves a step that is not yet
+# reserved, the steps due in the next RESERVE_WINDOW_US (at most
+# RESERVE_MAX_STEPS) are reserved in a save. After a restart the pump resumes
+# at the pump time of its last save, and the steps reserved then count as
+# delivered: they go through the guard but not the motor. So a cut can never
+# add a step, and loses at most RESERVE_MAX_STEPS (20 uL at 52.083 nL a
+# step) plus the partial step the scheduler held. Without a battery-backed
+# clock the pump cannot know how long it was off: its program resumes where
+# it stood at the save, and the restart alarm says so.
 
 import asyncio
 import binascii
@@ -36,6 +48,31 @@ _MAX_SIM_ADVANCE_S = 100 * 366 * 86_400
 STAGED_TTL_US = 600_000_000  # an uncommitted program is dropped after 10 min (GIP 2.2.5)
 _NO_EVENT_MDAY = 1_073_741_823  # 2**30 - 1: "no event", beyond any pump time
 _MAX_EMPTY_SCAN_DAYS = 400  # time-to-empty is reported up to this far ahead
+RESERVE_WINDOW_US = 600_000_000  # a reservation covers the steps due in the next 10 min
+RESERVE_MAX_STEPS = 384  # and at most this many: 20 uL in 52.083 nL steps, the most a cut may lose
+
+
+# Commands that change what a restart must know: their handlers save after
+# they succeed (a refused command changed nothing).
+_CHANGES_STATE = (
+    codec.SET_RATE,
+    codec.STOP,
+    codec.CLOCK_SET,
+    codec.ACK_ALARM,
+    codec.COMMIT,
+    codec.PATIENT_BOLUS,
+    codec.LIB_COMMIT,
+    codec.SIM_FAULT,
+)
+
+
+# A restart only informs; a dose limit or a motor fault replaces it.
+_ALARM_PRIORITY = {
+    codec.ALARM_NONE: 0,
+    codec.ALARM_RESTART: 1,
+    codec.ALARM_DOSE_LIMIT: 2,
+    codec.ALARM_MOTOR_FAULT: 3,
+}
 
 
 def _crc(lines, version):
@@ -68,7 +105,16 @@ class PumpApp:
         self._ev_us = 0
         self._max_sleep_us = min(board.MAX_SLEEP_US, US_PER_MDAY)
         self._last_ticks = self.clock.ticks_us()
-        self.log.add(0, 0, eventlog.EV_BOOT, "firmware %s, library %s" % (FIRMWARE_VERSION, self.library.version))
+        self.default_library_version = self.library.version
+        self._program_old_drugs = []  # the blend the running program was parsed against
+        storage = getattr(hw, "storage", None)
+        self.store = None
+        if storage is not None:  # imported only here: a board without storage keeps their heap
+            from firmware.store import Store
+
+            self.store = Store(storage)
+        self._reserve_left = 0  # steps reserved in the last save and not yet moved, 0..RESERVE_MAX_STEPS
+        self._credit = 0  # after a restart: steps to count as delivered without moving, 0..RESERVE_MAX_STEPS
         handlers = {
             codec.HELLO: self._hello,
             codec.STATUS: self._status,
@@ -92,7 +138,64 @@ class PumpApp:
             handlers[codec.SIM_ADVANCE] = self._sim_advance
             handlers[codec.SIM_STATE] = self._sim_state
             handlers[codec.SIM_FAULT] = self._sim_fault
+        if self.store is not None:
+            for msg in _CHANGES_STATE:
+                if msg in handlers:
+                    handlers[msg] = self._durable(handlers[msg])
         self.link = Link(hw.serial, handlers)
+        self._boot()
+
+    # -- power cuts ---------------------------------------------------------------
+
+    def _boot(self):
+        """Resume from the last saved state if there is one, else start afresh."""
+        record = self.store.load() if self.store is not None else None
+        if record is None:
+            self.log.add(0, 0, eventlog.EV_BOOT, "firmware %s, library %s" % (FIRMWARE_VERSION, self.library.version))
+            self._save()
+            return
+        from firmware import persist
+
+        mday, us, reserved = persist.restore(self, record[1])
+        tb = self.timebase
+        tb.mday = mday
+        tb.us = us
+        self._credit = reserved
+        now = tb.total_us()
+        self._log(
+            eventlog.EV_RESTART,
+            "firmware %s resumed at its last save; up to %d reserved steps (%d nL) may not have moved"
+            % (FIRMWARE_VERSION, reserved, reserved * self.sched.step_pl // 1000),
+        )
+        self._apply(now)
+        self._raise_alarm(codec.ALARM_RESTART, "restart: resumed from the saved state", now)
+        self._save()
+
+    def _durable(self, handler):
+        """handler, then a save of the state it changed (not when it refused)."""
+
+        def run(values):
+            reply = handler(values)
+            self._save()
+            return reply
+
+        return run
+
+    def _save(self):
+        if self.store is not None:
+            from firmware import persist
+
+            self.store.save(persist.sections(self, self._reserve_left))
+
+    def _reserve(self, moving):
+        """Reserve, in a save, the steps due in the next RESERVE_WINDOW_US beyond
+        the moving ones (already counted by the guard), so a cut never repeats them."""
+        step_pl = self.sched.step_pl
+        window = -(-self.sched.rate * RESERVE_WINDOW_US // (US_PER_MDAY * step_pl))
+        window = min(max(window, 1), RESERVE_MAX_STEPS)
+        self._reserve_left = window
+        self._save()
+        self._reserve_left = moving + window
 
     # -- dosing ---------------------------------------------------------------
 
@@ -112,23 +215,37 @@ class PumpApp:
         return n
 
     def _deliver(self, n):
-        """Pass n due steps through the guard to the motor; return how many moved."""
+        """Pass n due steps through the guard to the motor; return how many the
+        guard let through. Hot path: allocates only to save a new reservation."""
         tb = self.timebase
         allowed = self.guard.permit(tb.mday, tb.us, n)
-        if allowed:
-            self.motor.step(allowed)
+        moving = allowed
+        if self._credit:  # after a restart: these may have moved before the cut
+            skip = moving if moving < self._credit else self._credit
+            self._credit -= skip
+            moving -= skip
+        if moving:
+            if moving > self._reserve_left and self.store is not None:
+                self._reserve(moving)
+            self._reserve_left = self._reserve_left - moving if moving < self._reserve_left else 0
+            self.motor.step(moving)
         if allowed < n:
-            self._guard_refused()
+            self._raise_alarm(codec.ALARM_DOSE_LIMIT, "dose limit: %s" % LIMIT_NAMES[self.guard.tripped])
         return allowed
 
-    def _guard_refused(self):
-        if self.alarm == codec.ALARM_NONE:
-            self.alarm = codec.ALARM_DOSE_LIMIT
-            self._log(eventlog.EV_ALARM, "dose limit: %s" % LIMIT_NAMES[self.guard.tripped])
-            if self.therapy.bolus_kind != BOLUS_NONE:  # an alarm cancels a running bolus
-                self.therapy.cancel_bolus()
-                self._log(eventlog.EV_THERAPY, "bolus cancelled by the alarm")
-                self._apply(self.timebase.total_us())
+    def _raise_alarm(self, code, text, at_us=None):
+        """Latch an alarm until it is acknowledged (one of higher priority
+        replaces it), log it, and cancel any running or waiting bolus: no bolus
+        runs during an alarm."""
+        if _ALARM_PRIORITY[code] <= _ALARM_PRIORITY[self.alarm]:
+            return
+        self.alarm = code
+        self._log(eventlog.EV_ALARM, text, at_us)
+        if self.therapy.bolus_kind != BOLUS_NONE:
+            self.therapy.cancel_bolus()
+            self._log(eventlog.EV_THERAPY, "bolus cancelled by the alarm", at_us)
+            self._apply(self.timebase.total_us() if at_us is None else at_us)
+        self._save()
 
     async def dosing(self):
         tb = self.timebase
@@ -170,9 +287,8 @@ class PumpApp:
         except Refusal as e:
             self.therapy.cancel_bolus()
             self._apply(at_us, reschedule=False)
-            self._log(eventlog.EV_ALARM, "dose limit: delayed bolus not started: " + e.message, at_us)
-            if self.alarm == codec.ALARM_NONE:
-                self.alarm = codec.ALARM_DOSE_LIMIT
+            self._log(eventlog.EV_THERAPY, "delayed bolus not started: " + e.message, at_us)
+            self._raise_alarm(codec.ALARM_DOSE_LIMIT, "dose limit: a delayed bolus would pass a limit", at_us)
 
     def _apply(self, at_us, reschedule=True):
         """Run the therapy's rate from pump time at_us (<= now) on: steps due at
@@ -259,6 +375,7 @@ class PumpApp:
     def _put_in_force(self, program, now):
         """Commit a checked program at pump time now (tick() was just called)."""
         old_fluid = self.therapy.fluid()
+        self._program_old_drugs = list(self.therapy.drugs)
         self.therapy.commit(program, now)
         if program.fill_nl is not None:
             self._fill_nl = program.fill_nl
@@ -580,8 +697,8 @@ class PumpApp:
         now = self.timebase.total_us()
         self.therapy.stop(now)
         self._apply(now)
-        self.alarm = codec.ALARM_MOTOR_FAULT
         self._log(eventlog.EV_FAULT, "motor fault: stopped at once")
+        self._raise_alarm(codec.ALARM_MOTOR_FAULT, "motor fault")
         return ()
 
     def _sim_advance(self, values):

@@ -124,7 +124,13 @@ BOLUS_KIND_NAMES = {0: "none", 1: "bolus", 2: "patient-bolus", 3: "prime"}
 ALARM_NONE = const(0)
 ALARM_DOSE_LIMIT = const(1)  # the dose guard refused steps
 ALARM_MOTOR_FAULT = const(2)  # the motor failed: stopped at once
-ALARM_NAMES = {ALARM_NONE: "none", ALARM_DOSE_LIMIT: "dose limit", ALARM_MOTOR_FAULT: "motor fault"}
+ALARM_RESTART = const(3)  # the pump restarted (a power cut or reset) and resumed from its saved state
+ALARM_NAMES = {
+    ALARM_NONE: "none",
+    ALARM_DOSE_LIMIT: "dose limit",
+    ALARM_MOTOR_FAULT: "motor fault",
+    ALARM_RESTART: "restart",
+}
 
 # The fields of a drug library entry, in the order LIB_FIELD and LIB_GET
 # number them (and the keys of a site library's JSON file).

@@ -1,8 +1,8 @@
 # The event log: a fixed ring of the most recent events, each with its pump
 # time, a code and a short text. It holds every programming change (with the
 # library version in force), every bolus and refusal of a patient bolus,
-# every alarm and clock change. Persistence and the full alarm log come with
-# the monitoring and power-cut work; this is the in-memory record they build on.
+# every alarm and clock change, and every restart. It is saved with the rest of
+# the pump's state at each durable point (persist.py).
 #
 # Command and event path only (allocates a short string per entry).
 
@@ -20,6 +20,7 @@ EV_CLOCK = 8
 EV_LIBRARY = 9
 EV_STOP = 10
 EV_FAULT = 11
+EV_RESTART = 12  # the pump resumed from its saved state after a restart
 
 
 class EventLog:

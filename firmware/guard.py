@@ -255,6 +255,9 @@ class DoseGuard:
         if num != den:  # no drug in common (num 0): the old history carries none of these
             self._rescale(num, den)
         self._bring_back(drugs, end_us)
+        self._set_limits(drugs)
+
+    def _set_limits(self, drugs):
         day = hour = bolus = NO_LIMIT
         for _name, conc, daily_ng, hourly_ng, bolus_ng in drugs:
             day = min(day, steps_allowed(daily_ng, conc, self.step_pl))
@@ -312,6 +315,31 @@ class DoseGuard:
             i = i - 1 if i else DAY_BUCKETS - 1
         self.day_sum = day
         self.hour_sum = hour
+
+    # -- persistence, command path -----------------------------------------------
+
+    def saved_state(self):
+        """What a restart needs, as (ints, departed, ring). ring is a copy of
+        the buckets' bytes (little-endian 32-bit, as on every MicroPython
+        target; 9.6 KB, freed after the save); ints are the ring position, the
+        latched trip and the counts."""
+        ints = (self._cur, self._end_mday, self._end_us, self.tripped, self.refused_steps, self.delivered_hi,
+                self.delivered_lo)
+        return ints, self._departed, bytes(self._buckets)
+
+    def restore(self, ints, departed, ring, drugs):
+        """Put back a saved_state() with the fluid drugs (set_fluid's tuples)."""
+        if len(ring) != 4 * DAY_BUCKETS:
+            raise ValueError("guard ring of %d bytes, not %d" % (len(ring), 4 * DAY_BUCKETS))
+        (self._cur, self._end_mday, self._end_us, self.tripped, self.refused_steps, self.delivered_hi,
+         self.delivered_lo) = ints
+        buckets = self._buckets
+        for i in range(DAY_BUCKETS):
+            k = 4 * i  # a bucket is below _RESCALED_MAX_STEPS < 2**19: its top byte is 0
+            buckets[i] = ring[k] | ring[k + 1] << 8 | ring[k + 2] << 16 | ring[k + 3] << 24
+        self._departed = list(departed)
+        self._set_limits(drugs)
+        self._resum()
 
     def clear_trip(self):
         self.tripped = LIMIT_NONE

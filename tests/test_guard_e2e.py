@@ -52,6 +52,10 @@ def test_a_delayed_bolus_is_checked_again_when_it_is_due_and_does_not_start_past
         return 725_000 * 1_000 * minute // (1440 * 52_083)
 
     assert int(report["hour_steps"]) == basal_steps(1860) - basal_steps(1799)
-    when_us, text = report["logged"].split(" ", 1)
-    assert int(when_us) == 30 * 3600 * 10**6  # at the instant it was due
-    assert text.startswith("dose limit: delayed bolus not started: with what was delivered in the last 24 h")
+    # Logged at the instant it was due: why it did not start (EV_THERAPY) and the alarm (EV_ALARM).
+    when_us, text = report["logged_3"].split(" ", 1)
+    assert int(when_us) == 30 * 3600 * 10**6
+    assert text.startswith("delayed bolus not started: with what was delivered in the last 24 h, this would pass")
+    when_us, text = report["logged_6"].split(" ", 1)
+    assert int(when_us) == 30 * 3600 * 10**6
+    assert text == "dose limit: a delayed bolus would pass a limit"

@@ -32,6 +32,9 @@ from .errors import SimulatorError
 # below about 190 KB (measured). 256 KB leaves room for commands while still
 # making a leak or a bloated module fail early.
 DEFAULT_HEAP = "256K"
+# With storage it also loads the store and persistence modules and, at each
+# save, builds a ~10 KB record's sections (the guard's 9.6 KB ring among them).
+STORAGE_HEAP = "512K"
 _READY = "pump ready"
 
 
@@ -58,14 +61,17 @@ class Simulator:
         self,
         speed: int = 0,
         board: str = "sim",
-        heap: str = DEFAULT_HEAP,
+        heap: str | None = None,
         start_timeout: float = 10.0,
         storage: str | os.PathLike | None = None,
         cut_after_bytes: int | None = None,
     ):
         """storage: a folder for the pump's files (none if not given); cut_after_bytes:
         the power fails (the firmware process is killed) after that many more bytes
-        are written to them."""
+        are written to them. heap: the MicroPython heap (DEFAULT_HEAP, or
+        STORAGE_HEAP with storage)."""
+        if heap is None:
+            heap = DEFAULT_HEAP if storage is None else STORAGE_HEAP
         self.speed = speed
         self.storage = storage
         self.cut_after_bytes = cut_after_bytes

@@ -39,4 +39,4 @@ print("hour_steps", app.guard.delivered() - before)
 for i in range(app.log.count):
     entry = app.log.get(i)
     if entry and "delayed bolus" in entry[3]:
-        print("logged", entry[0] * 86_400_000 + entry[1], entry[3])
+        print("logged_%d" % entry[2], entry[0] * 86_400_000 + entry[1], entry[3])

@@ -1,0 +1,206 @@
+# What a restart needs, as the sections of one store record (store.py), and
+# how to put it back. Taken at every durable point: a commit, a stop, a
+# patient bolus, a clock set, an alarm or its acknowledgement, a library, and
+# each new dose reservation (app.py, _reserve).
+#
+#   META     pump time of the record, steps reserved and not yet delivered,
+#            reservoir fill, alarm, the blend the program was parsed against
+#   PROGRAM  the committed program's canonical lines (parsed again on restore)
+#   THERAPY  the running therapy's own state: flex day, bolus, bridge, trial,
+#            clock offset, patient-bolus times
+#   GUARD    the dose guard's ring position, latched trip and counts, the
+#            drugs that left the fluid
+#   RING     the guard's 2400 buckets, as their bytes (9.6 KB)
+#   LOG      the event log ring: its count, then its entries in sections of
+#            32 (tags LOG..LOG+3), each well within a store section's 16 KB
+#   LIBRARY  a site library's entries (absent for the default library)
+#
+# Every section but RING is text: "key value" lines, values as decimal
+# integers ("-" for none) or escaped strings, so a record can be read by eye
+# and long ints need no fixed width. Command path only: allocates freely.
+
+from firmware.eventlog import CAPACITY
+from firmware.library import Library
+from firmware.program import parse_program
+
+TAG_META = 1
+TAG_PROGRAM = 2
+TAG_THERAPY = 3
+TAG_GUARD = 4
+TAG_RING = 5
+TAG_LIBRARY = 7
+TAG_LOG = 16  # and up to TAG_LOG + _LOG_SECTIONS - 1
+_LOG_PER_SECTION = 32  # entries of at most ~220 bytes each (text escaped)
+_LOG_SECTIONS = CAPACITY // _LOG_PER_SECTION
+
+FORMAT = 1  # bumped when a section's meaning changes; an unknown format is not restored
+
+_THERAPY_INTS = (
+    "day_start",
+    "day_end",
+    "bolus_kind",
+    "bolus_rate",
+    "bolus_start",
+    "bolus_end",
+    "bolus_volume_nl",
+    "bridge_left",
+    "bridge_mark",
+)
+_THERAPY_OPTIONAL_INTS = ("clock_offset_us", "trial_end")
+
+
+def sections(app, reserved_steps):
+    """The record for app's state now, with reserved_steps reserved ahead."""
+    t = app.therapy
+    tb = app.timebase
+    meta = {
+        "format": FORMAT,
+        "mday": tb.mday,
+        "us": tb.us,
+        "reserved_steps": reserved_steps,
+        "fill_nl": app._fill_nl,
+        "fill_steps": app._fill_steps,
+        "alarm": app.alarm,
+        "parsed_with": _drugs_text(app._program_old_drugs),
+        "library_version": app.library.version,
+    }
+    therapy = {name: getattr(t, name) for name in _THERAPY_INTS}
+    for name in _THERAPY_OPTIONAL_INTS:
+        therapy[name] = getattr(t, name)
+    therapy["drugs"] = _drugs_text(t.drugs)
+    therapy["bridge_drugs"] = None if t.bridge_drugs is None else _drugs_text(t.bridge_drugs)
+    therapy["patient_times"] = ",".join(str(v) for v in t.patient_times)
+    ints, departed, ring = app.guard.saved_state()
+    guard = {"ints": ",".join(str(v) for v in ints)}
+    guard["departed"] = ";".join("%s:%d:%d:%d:%d" % d for d in departed)
+    out = [
+        (TAG_META, _text(meta)),
+        (TAG_PROGRAM, "\n".join(_esc(line) for line in t.program.lines).encode() if t.program else b""),
+        (TAG_THERAPY, _text(therapy)),
+        (TAG_GUARD, _text(guard)),
+        (TAG_RING, ring),
+    ]
+    log = app.log
+    first = log.oldest()
+    for k in range(_LOG_SECTIONS):
+        lines = ["%d" % log.count] if k == 0 else []
+        for i in range(first + k * _LOG_PER_SECTION, min(first + (k + 1) * _LOG_PER_SECTION, log.count)):
+            mday, us, code, text = log.get(i)
+            lines.append("%d %d %d %s" % (mday, us, code, _esc(text)))
+        if lines:
+            out.append((TAG_LOG + k, "\n".join(lines).encode()))
+    if app.library.version != app.default_library_version:
+        entries = [_esc(app.library.version)]
+        for name in app.library.order:
+            entries.append("\t".join(_esc(f) for f in app.library.drugs[name].text))
+        out.append((TAG_LIBRARY, "\n".join(entries).encode()))
+    return out
+
+
+def restore(app, record):
+    """Put a loaded record's state back into a freshly built app; return the
+    META values (pump time, reserved steps) for the caller to resume from."""
+    meta = _fields(record[TAG_META])
+    if _int(meta["format"]) != FORMAT:
+        raise ValueError("state format %s, this firmware reads %d" % (meta["format"], FORMAT))
+    if TAG_LIBRARY in record:
+        rows = bytes(record[TAG_LIBRARY]).decode().split("\n")
+        app.library = Library(_unesc(rows[0]), [[_unesc(f) for f in row.split("\t")] for row in rows[1:]])
+    t = app.therapy
+    th = _fields(record[TAG_THERAPY])
+    for name in _THERAPY_INTS:
+        setattr(t, name, _int(th[name]))
+    for name in _THERAPY_OPTIONAL_INTS:
+        setattr(t, name, _opt_int(th[name]))
+    t.drugs = _drugs(th["drugs"])
+    t.bridge_drugs = None if th["bridge_drugs"] == "-" else _drugs(th["bridge_drugs"])
+    t.patient_times = [int(v) for v in th["patient_times"].split(",") if v]
+    program_text = bytes(record[TAG_PROGRAM]).decode()
+    app._program_old_drugs = _drugs(meta["parsed_with"])
+    if program_text:
+        lines = [_unesc(line) for line in program_text.split("\n")]
+        t.program = parse_program(lines, app.library, app._program_old_drugs)
+    g = _fields(record[TAG_GUARD])
+    ints = tuple(int(v) for v in g["ints"].split(","))
+    departed = []
+    for d in g["departed"].split(";") if g["departed"] else ():
+        name, conc, day, hour, end = d.split(":")
+        departed.append((name, int(conc), int(day), int(hour), int(end)))
+    fluid = t.fluid()
+    app.guard.restore(ints, departed, record[TAG_RING], app._guard_limits(fluid))
+    app._fluid = list(fluid)
+    app._fill_nl = _opt_int(meta["fill_nl"])
+    app._fill_steps = _int(meta["fill_steps"])
+    app.alarm = _int(meta["alarm"])
+    rows = []
+    for k in range(_LOG_SECTIONS):
+        if TAG_LOG + k in record:
+            rows.extend(bytes(record[TAG_LOG + k]).decode().split("\n"))
+    log = app.log
+    count = int(rows[0])
+    log.count = count - (len(rows) - 1)
+    for row in rows[1:]:
+        mday, us, code, text = row.split(" ", 3)
+        log.add(int(mday), int(us), int(code), _unesc(text))
+    if log.count != count or len(rows) - 1 > CAPACITY:
+        raise ValueError("event log of %d entries does not end at %d" % (len(rows) - 1, count))
+    return _int(meta["mday"]), _int(meta["us"]), _int(meta["reserved_steps"])
+
+
+# -- text encoding --------------------------------------------------------------
+
+
+def _text(fields):
+    out = []
+    for key, value in fields.items():
+        out.append("%s %s" % (key, "-" if value is None else value))
+    return "\n".join(out).encode()
+
+
+def _fields(data):
+    out = {}
+    for line in bytes(data).decode().split("\n"):
+        key, _, value = line.partition(" ")
+        out[key] = value
+    return out
+
+
+def _int(text):
+    return int(text)
+
+
+def _opt_int(text):
+    return None if text == "-" else int(text)
+
+
+def _drugs_text(drugs):
+    return ",".join("%s:%d" % (name, conc) for name, conc in drugs)
+
+
+def _drugs(text):
+    out = []
+    for item in text.split(",") if text else ():
+        name, _, conc = item.partition(":")
+        out.append((name, int(conc)))
+    return out
+
+
+def _esc(text):
+    """Text on one line without tabs: backslash, newline and tab escaped."""
+    return text.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t")
+
+
+def _unesc(text):
+    out = []
+    i = 0
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c == "\\" and i + 1 < n:
+            nxt = text[i + 1]
+            out.append("\n" if nxt == "n" else "\t" if nxt == "t" else nxt)
+            i += 2
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)

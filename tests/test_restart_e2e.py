@@ -1,0 +1,142 @@
+"""A power cut, end to end: the real firmware on the MicroPython unix port with its state in a folder, killed with
+SIGKILL or by a save cut short mid-write, then started again on the same folder. It must come back with its
+program, its totals and its log, resume at its last save, and never have moved more than the program asked."""
+
+import re
+from fractions import Fraction
+
+import pytest
+from pumpctl import LinkError, Pump, PumpRefused, Simulator
+
+pytestmark = pytest.mark.micropython
+
+S = 1_000_000
+MIN = 60 * S
+HOUR = 60 * MIN
+STEP_PL = 52_083
+BASAL = ["drug morphine 20 mg/mL", "fill 20 mL", "basal 10 mg/day"]  # 0.5 mL/day: 400 steps an hour
+RATE_NL_PER_DAY = 500_000
+RESERVE_MAX_STEPS = 384  # firmware/app.py
+
+
+def owed(run_us):
+    """Steps the basal owes over run_us of pump time: floor(volume / step)."""
+    return Fraction(RATE_NL_PER_DAY * run_us, 86_400_000) // STEP_PL
+
+
+class Life:
+    """One run of the firmware on the storage folder: a simulator and a host connection."""
+
+    def __init__(self, folder, **options):
+        self.sim = Simulator(storage=folder, **options).start()
+        self.pump = Pump(self.sim.port)
+
+    def kill(self):
+        """Pull the plug: SIGKILL, nothing runs after it."""
+        self.pump.close()
+        self.sim.proc.kill()
+        self.sim.proc.wait(5)
+        self.sim.stop()
+
+    def end(self):
+        self.pump.close()
+        self.sim.stop()
+
+
+@pytest.fixture
+def lives(tmp_path):
+    started = []
+
+    def start(**options):
+        life = Life(tmp_path / "pump", **options)
+        started.append(life)
+        return life
+
+    yield start
+    for life in started:
+        if life.sim.running():
+            life.end()
+
+
+def restart_reserved_steps(events):
+    text = next(ev.text for ev in reversed(events) if ev.text.startswith("firmware ") and "resumed" in ev.text)
+    return int(re.search(r"up to (\d+) reserved steps", text).group(1))
+
+
+def test_after_a_kill_the_pump_resumes_its_program_at_its_last_save_and_never_moves_more_than_owed(lives):
+    first = lives()
+    pump = first.pump
+    staged = pump.stage(BASAL)
+    t0 = pump.commit(staged)
+    pump.sim_advance(95 * MIN)
+    moved_before = pump.sim_state().motor_steps
+    assert moved_before == owed(95 * MIN) == pump.status().steps
+    lines_before = pump.running_lines()
+    events_before = pump.events()
+    first.kill()
+
+    second = lives()
+    pump = second.pump
+    resumed = pump.status()
+    th = pump.therapy()
+    assert th.alarm == "restart" and th.mode == "continuous"
+    assert pump.running_lines() == lines_before
+    # It resumes at its last save: within the last reservation (10 min of this program) before the kill.
+    assert t0 + 85 * MIN <= resumed.time_us <= t0 + 95 * MIN
+    assert resumed.steps <= moved_before  # the count at that save
+    reserved = restart_reserved_steps(pump.events())
+    assert 0 < reserved <= RESERVE_MAX_STEPS
+    # Every event up to the save is back, unchanged; then the restart.
+    events_after = pump.events()
+    kept = [ev for ev in events_before if ev.time_us <= resumed.time_us]
+    assert events_after[: len(kept)] == kept
+    assert events_after[-1].text == "restart: resumed from the saved state"
+    # An hour on. The program's time resumed at the save, so the prescription is what the program owes up to its
+    # time now: the motor, over both lives, moved no more than that (the steps it may have moved between the save
+    # and the cut are not moved again), and at most the reservation plus one step less. Nor more than the program
+    # owes for the time the pump really ran.
+    pump.sim_advance(60 * MIN)
+    moved = moved_before + pump.sim_state().motor_steps
+    prescribed = owed(pump.status().time_us - t0)
+    assert moved <= prescribed
+    assert prescribed - moved <= reserved + 1
+    assert moved <= owed(95 * MIN + 60 * MIN)
+    # The pump's own count, on its own timeline, is the program's exact due (less the partial step it held).
+    count = pump.status().steps
+    assert owed(pump.status().time_us - t0) - 1 <= count <= owed(pump.status().time_us - t0)
+
+
+def test_a_patient_bolus_lockout_and_the_guards_day_survive_a_kill(lives):
+    first = lives()
+    pump = first.pump
+    pump.commit(pump.stage([*BASAL, "patient-bolus 0.2 mg over 10 min lockout 2 h max 4 per day"]), confirm_soft=True)
+    pump.sim_advance(3 * HOUR)
+    pump.patient_bolus()
+    pump.sim_advance(30 * MIN)
+    day_nl_before = pump.therapy().day_nl
+    first.kill()
+
+    pump = lives().pump
+    assert pump.therapy().day_nl >= day_nl_before - RESERVE_MAX_STEPS * STEP_PL // 1000
+    with pytest.raises(PumpRefused, match="alarm is active"):
+        pump.patient_bolus()  # no bolus during the restart alarm
+    assert pump.ack_alarm() == "restart"
+    with pytest.raises(PumpRefused, match="locked out"):
+        pump.patient_bolus()  # the bolus 30 min before the cut still locks the next one out
+
+
+def test_a_save_cut_short_mid_write_leaves_the_previous_state_and_a_complete_one_the_new(lives, tmp_path):
+    # The first boot saves one record; measure it, then cut the commit's save halfway through, then not at all.
+    first = lives()
+    first.end()
+    boot_record = max(f.stat().st_size for f in (tmp_path / "pump").iterdir())
+    # The restart writes two records (the restart alarm, then its state), the commit the third: cut it halfway.
+    cut = lives(cut_after_bytes=2 * (boot_record + 400) + boot_record // 2)
+    with pytest.raises((LinkError, PumpRefused, OSError)):
+        cut.pump.commit(cut.pump.stage(BASAL))
+    cut.sim.proc.wait(5)
+    assert cut.sim.proc.returncode == -9
+    cut.end()
+    pump = lives().pump
+    assert pump.therapy().mode == "stopped"  # the commit never became durable
+    assert pump.running_lines() == []
