@@ -156,7 +156,11 @@ class PumpApp:
             return
         from firmware import persist
 
-        mday, us, reserved = persist.restore(self, record[1])
+        try:
+            mday, us, reserved = persist.restore(self, record[1])
+        except Exception as e:  # a record this firmware cannot use: a newer format, a program its library refuses
+            self._start_stopped("stopped: saved state %d not restored (%s: %s)" % (record[0], type(e).__name__, e))
+            return
         tb = self.timebase
         tb.mday = mday
         tb.us = us
@@ -170,6 +174,24 @@ class PumpApp:
         self._apply(now)
         self._raise_alarm(codec.ALARM_RESTART, "restart: resumed from the saved state", now)
         self._save()
+
+    def _start_stopped(self, why):
+        """Start with nothing running and the restart alarm, keeping no part of a
+        state that could not be restored whole. The pump stays stopped until
+        programmed again; the unreadable record stays in its slot until the
+        second save after this one."""
+        self.therapy = Therapy()
+        self.guard = DoseGuard(self.sched.step_pl)
+        self.library = default_library()
+        self.log = eventlog.EventLog()
+        self.alarm = codec.ALARM_NONE
+        self._fluid = []
+        self._fill_nl = None
+        self._fill_steps = 0
+        self._program_old_drugs = []
+        self.log.add(0, 0, eventlog.EV_BOOT, "firmware %s, library %s" % (FIRMWARE_VERSION, self.library.version))
+        self._log(eventlog.EV_RESTART, why)
+        self._raise_alarm(codec.ALARM_RESTART, "restart: saved state lost, stopped")
 
     def _durable(self, handler):
         """handler, then a save of the state it changed (not when it refused)."""

@@ -140,3 +140,43 @@ def test_a_save_cut_short_mid_write_leaves_the_previous_state_and_a_complete_one
     pump = lives().pump
     assert pump.therapy().mode == "stopped"  # the commit never became durable
     assert pump.running_lines() == []
+
+
+def test_a_saved_state_this_firmware_cannot_use_starts_the_pump_stopped_with_the_restart_alarm(lives, tmp_path):
+    from firmware.persist import TAG_PROGRAM
+    from firmware.store import Store
+    from hal.file_storage import FileStorage
+
+    first = lives()
+    first.pump.commit(first.pump.stage(BASAL))
+    first.end()
+    # A well-formed record whose program the library refuses (as after a firmware update with a stricter library).
+    store = Store(FileStorage(str(tmp_path / "pump")))
+    seq, sections = store.load()
+    sections[TAG_PROGRAM] = b"drug morphine 20 mg/mL\nfill 20 mL\nbasal 99 mg/day"
+    store.save(sorted(sections.items()))
+
+    pump = lives().pump
+    th = pump.therapy()
+    assert (th.mode, th.alarm, th.rate_nl_per_day) == ("stopped", "restart", 0)
+    texts = [ev.text for ev in pump.events()]
+    assert texts[-2].startswith(f"stopped: saved state {seq + 1} not restored (Refusal: daily dose of morphine 99")
+    assert texts[-1] == "restart: saved state lost, stopped"
+
+
+def test_a_site_library_and_the_program_checked_against_it_survive_a_kill(lives):
+    site = [
+        "morphine", "20 mg/mL", "3 mg/day", "5 mg/day", "0.5 mg/h", "1 mg/h", "0.5 mg", "1 mg",
+        "0 mg", "0 min", "0", "a site's own\tlimits",  # a tab and a space in the text come back as typed
+    ]  # fmt: skip
+    first = lives()
+    first.pump.load_library("site-7", [site])
+    staged = first.pump.stage(["drug morphine 20 mg/mL", "fill 20 mL", "basal 4 mg/day"])
+    first.pump.commit(staged, confirm_soft=True)
+    first.kill()
+
+    pump = lives().pump
+    assert pump.library() == ("site-7", [site])
+    assert pump.running_lines() == ["drug morphine 20 mg/mL", "basal 4 mg/day"]
+    with pytest.raises(PumpRefused, match="hard limit of 5 mg/day"):
+        pump.stage(["basal 6 mg/day"])
