@@ -207,7 +207,9 @@ class PumpApp:
         if self.store is not None:
             from firmware import persist
 
-            self.store.save(persist.sections(self, self._reserve_left))
+            # What may move (or may have moved, before a cut) after now without
+            # another save: the reservation, and a restart's credit not yet used.
+            self.store.save(persist.sections(self, self._reserve_left + self._credit))
 
     def _reserve(self, moving):
         """Reserve, in a save, the steps due in the next RESERVE_WINDOW_US beyond
