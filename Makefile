@@ -10,7 +10,7 @@ PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 
-.PHONY: all setup demo test test-long test-mp test-mp32 clean
+.PHONY: all setup demo test test-long test-mp test-mp32 torture clean
 
 all: test
 
@@ -42,6 +42,16 @@ test-mp32: setup
 # The default suite plus the long property runs.
 test-long: setup
 	PUMP_TEST_PROFILE=long $(BIN)/python -m pytest
+
+# The torture test, long form (tests/torture.py): thousands of power cuts at random moments, each followed by a
+# restart and every check; prints the figures and fails if any invariant failed. TORTURE_JOBS episodes run at once
+# (default: the number of CPUs).
+TORTURE_CUTS ?= 2000
+TORTURE_SEED ?= 1
+TORTURE_POLICY ?= any
+
+torture: setup
+	$(BIN)/python tests/torture.py --cuts $(TORTURE_CUTS) --seed $(TORTURE_SEED) --policy $(TORTURE_POLICY)
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .hypothesis

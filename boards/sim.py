@@ -23,13 +23,17 @@ MAX_SLEEP_US = 268_435_456  # 2**28 us, about 4.5 min
 
 
 class Hardware:
-    def __init__(self, speed=0, storage_dir=None, cut_after_bytes=None):
+    def __init__(self, speed=0, storage_dir=None, cut_after_bytes=None, tally=None):
         from hal.sim.clock import SimClock
         from hal.sim.motor import SimStepper
         from hal.stdio_serial import StdioSerial
 
         self.clock = SimClock(speed)
         self.motor = SimStepper(STEP_VOLUME_PL, self.clock, STEP_MOTION_US)
+        if tally is not None:  # the motor's step total in a file that survives a kill (hal/sim/tally.py)
+            from hal.sim.tally import Tally
+
+            self.motor.tally = Tally(tally)
         self.serial = StdioSerial()
         self.sim = True  # offers the simulator-only commands
         # Files in a folder of the host, with a power cut if asked (hal/sim/storage.py);
@@ -49,10 +53,13 @@ def make(options):
     --speed N            pump time runs N times the wall clock (0: only when the host grants it)
     --storage DIR        keep the pump's files in folder DIR (created if missing); none without it
     --cut-after-bytes N  cut the power (end the process at once) after N more bytes are written
+    --tally FILE         keep the motor's running step total in FILE, rewritten in place at every
+                         step (hal/sim/tally.py): what it moved survives the process
     """
     cut = options.get("cut-after-bytes")
     return Hardware(
         speed=int(options.get("speed", 0)),
         storage_dir=options.get("storage"),
         cut_after_bytes=None if cut is None else int(cut),
+        tally=options.get("tally"),
     )

@@ -10,6 +10,7 @@ from vms import MP_DIR, ROOT, run_unix, run_wasm32
 import boards.sim as board
 from firmware.scheduler import MAX_RATE_NL_PER_DAY, STEP_RADIX, US_PER_MDAY
 from hal.sim.motor import MAX_QUEUE_US, SimStepper
+from hal.sim.tally import Tally, read_tally
 
 M = 2_000  # motion time used below
 TICKS = 1 << 30  # the sim clock's ticks wrap here
@@ -143,6 +144,40 @@ def test_a_motion_time_must_be_positive():
         SimStepper(52_083, Clock(), 0)
 
 
+# -- the tally: the motor's total in a file that outlives the process ----------
+
+
+def test_the_tally_file_holds_the_total_issued_after_every_step_and_halt(tmp_path):
+    path = tmp_path / "tally"
+    m = SimStepper(52_083, Clock(), M, Tally(str(path)))
+    assert path.read_bytes() == b"0000000000 0000000000\n" and read_tally(path) == 0
+    m.step(3)
+    assert read_tally(path) == 3
+    m.step(0)
+    assert read_tally(path) == 3
+    m.halt()  # all three still queued: dropped, and the file follows
+    assert read_tally(path) == 0 and m.dropped == 3
+    m.steps_lo = STEP_RADIX - 1  # the two words, as the motor counts
+    m.step(2)
+    assert path.read_bytes() == b"0000000001 0000000001\n" and read_tally(path) == STEP_RADIX + 1
+
+
+def test_a_step_the_motor_refuses_leaves_the_tally_alone(tmp_path):
+    path = tmp_path / "tally"
+    m = SimStepper(52_083, Clock(), M, Tally(str(path)))
+    m.step(MAX_QUEUE_US // M)
+    with pytest.raises(ValueError, match="MAX_QUEUE_US"):
+        m.step(1)
+    assert read_tally(path) == MAX_QUEUE_US // M
+
+
+def test_a_damaged_tally_file_is_refused(tmp_path):
+    path = tmp_path / "tally"
+    path.write_bytes(b"12\n")
+    with pytest.raises(ValueError, match="22-byte"):
+        read_tally(path)
+
+
 # -- on MicroPython, with the real sim clock and the heap locked ---------------
 
 SCRIPT = MP_DIR / "motor_heaplock.py"
@@ -150,6 +185,7 @@ SCRIPT = MP_DIR / "motor_heaplock.py"
 
 def check_transcript(out, expect_heap_lock):
     lines = out.splitlines()
+    tally = lines.pop().split()
     head = lines[0].split()
     assert head[:2] == ["heap_lock", str(expect_heap_lock)]
     motion, start = int(head[3]), int(head[5])
@@ -177,15 +213,18 @@ def check_transcript(out, expect_heap_lock):
         assert (hi * STEP_RADIX + lo, moving, got_dropped, got_halts) == (steps, expect_moving, dropped, halts), line
         wrapped = wraps
     assert len(lines) == 20_001
+    # The tally file, written at every step and halt under the heap lock, holds the final total.
+    assert tally[0] == "tally" and len(tally[1]) == len(tally[2]) == 10
+    assert int(tally[1]) * STEP_RADIX + int(tally[2]) == steps
     assert wrapped > 10 and kinds == {"halt-dropped", "halt-idle", "moving"} and dropped > 100
 
 
 @pytest.mark.micropython
-def test_motor_model_is_exact_and_allocates_nothing_on_the_unix_port():
-    check_transcript(run_unix(SCRIPT), expect_heap_lock=True)
+def test_motor_model_is_exact_and_allocates_nothing_on_the_unix_port(tmp_path):
+    check_transcript(run_unix(SCRIPT, args=(str(tmp_path / "tally"),)), expect_heap_lock=True)
 
 
 @pytest.mark.micropython32
 def test_motor_model_is_exact_with_small_ints_on_32bit_micropython():
-    out = run_wasm32(SCRIPT, ROOT / "hal" / "sim" / "clock.py", ROOT / "hal" / "sim" / "motor.py")
+    out = run_wasm32(SCRIPT, *(ROOT / "hal" / "sim" / name for name in ("clock.py", "motor.py", "tally.py")))
     check_transcript(out, expect_heap_lock=True)

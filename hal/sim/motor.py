@@ -29,6 +29,11 @@
 # number of tick wraps is still known to have finished. Every value stays
 # below 2**30 (small ints on a 32-bit port); step() allocates nothing, as it
 # runs on the dosing hot path.
+#
+# The tally (sim only: boards/sim.py --tally FILE, hal/sim/tally.py). Given
+# one, step() writes the new total (steps_hi, steps_lo) to it BEFORE it queues
+# the steps, and halt() after it drops steps, so the file outlives the
+# process holding at least what the motor was ever told to move.
 
 from firmware.scheduler import STEP_RADIX
 
@@ -51,7 +56,7 @@ MAX_QUEUE_US = const(268_435_456)
 
 
 class SimStepper:
-    def __init__(self, true_step_pl, clock, motion_us):
+    def __init__(self, true_step_pl, clock, motion_us, tally=None):
         if not 0 < motion_us <= MAX_QUEUE_US:
             raise ValueError("motion_us must be in 1..MAX_QUEUE_US")
         self.true_step_pl = true_step_pl
@@ -61,6 +66,7 @@ class SimStepper:
         self.steps_lo = 0  # two words, as the scheduler counts: 0 <= lo < STEP_RADIX
         self.dropped = 0  # steps a halt stopped before they finished
         self.halts = 0  # times a fault cut the motor off
+        self.tally = tally  # a hal/sim/tally.Tally, or None (see the header)
         # Pump time when the last queued step finishes (at or before now: idle).
         self.end_t = clock.ticks_us()
         self.end_w = clock.wraps
@@ -86,6 +92,13 @@ class SimStepper:
         left = self._left_us(w, t)
         if n > (MAX_QUEUE_US - left) // motion:
             raise ValueError("sim motor: more steps queued than it can move in MAX_QUEUE_US")
+        hi = self.steps_hi
+        lo = self.steps_lo + n
+        while lo >= STEP_RADIX:
+            lo -= STEP_RADIX
+            hi += 1
+        if self.tally is not None:  # before the steps are queued: the file never holds less than was issued
+            self.tally.write(hi, lo)
         left += n * motion  # <= MAX_QUEUE_US: from now until the last one finishes
         room = _TICKS_MASK - t
         if left > room:
@@ -94,10 +107,7 @@ class SimStepper:
         else:
             self.end_w = w
             self.end_t = t + left
-        lo = self.steps_lo + n
-        while lo >= STEP_RADIX:
-            lo -= STEP_RADIX
-            self.steps_hi += 1
+        self.steps_hi = hi
         self.steps_lo = lo
 
     def in_motion(self):
@@ -124,4 +134,6 @@ class SimStepper:
             self.dropped = self.dropped + k if k < _MAX_COUNT - self.dropped else _MAX_COUNT
             self.end_t = t
             self.end_w = w
+            if self.tally is not None:  # after: until now the file held the larger total
+                self.tally.write(self.steps_hi, lo)
         self.halts += 1

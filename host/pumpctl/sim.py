@@ -65,16 +65,20 @@ class Simulator:
         start_timeout: float = 10.0,
         storage: str | os.PathLike | None = None,
         cut_after_bytes: int | None = None,
+        tally: str | os.PathLike | None = None,
     ):
         """storage: a folder for the pump's files (none if not given); cut_after_bytes:
         the power fails (the firmware process is killed) after that many more bytes
-        are written to them. heap: the MicroPython heap (DEFAULT_HEAP, or
+        are written to them. tally: a file where the simulated motor keeps its running
+        step total, rewritten at every step, so what it moved survives a kill
+        (hal/sim/tally.py). heap: the MicroPython heap (DEFAULT_HEAP, or
         STORAGE_HEAP with storage)."""
         if heap is None:
             heap = DEFAULT_HEAP if storage is None else STORAGE_HEAP
         self.speed = speed
         self.storage = storage
         self.cut_after_bytes = cut_after_bytes
+        self.tally = tally
         self.board = board
         self.heap = heap
         self.start_timeout = start_timeout
@@ -107,6 +111,8 @@ class Simulator:
             command += ["--storage", str(Path(self.storage).resolve())]  # the firmware runs in its own folder
         if self.cut_after_bytes is not None:
             command += ["--cut-after-bytes", str(self.cut_after_bytes)]
+        if self.tally is not None:
+            command += ["--tally", str(Path(self.tally).resolve())]
         return command
 
     def start(self) -> Simulator:

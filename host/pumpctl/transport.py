@@ -10,6 +10,13 @@ from firmware import codec
 
 from .errors import LinkError, NoReply, PumpRefused
 
+try:
+    from termios import error as TtyError  # what pyserial's tcdrain and tcflush raise on a dead tty (not an OSError)
+except ImportError:  # no termios (Windows): pyserial raises SerialException there
+
+    class TtyError(Exception):
+        pass
+
 
 class SerialTransport:
     """One open serial port and the request/reply exchange over it.
@@ -32,7 +39,10 @@ class SerialTransport:
         # connection; then drop whatever it said about that.
         self._write(b"\x00")
         time.sleep(0.05)
-        self._serial.reset_input_buffer()
+        try:
+            self._serial.reset_input_buffer()
+        except (serial.SerialException, OSError, TtyError) as e:
+            raise LinkError(f"cannot read from {port}: {e}") from None
 
     def close(self) -> None:
         self._serial.close()
@@ -41,7 +51,7 @@ class SerialTransport:
         try:
             self._serial.write(data)
             self._serial.flush()
-        except (serial.SerialException, OSError) as e:
+        except (serial.SerialException, OSError, TtyError) as e:
             raise LinkError(f"cannot write to {self.port}: {e}") from None
 
     def send_raw(self, data: bytes) -> None:
@@ -66,10 +76,10 @@ class SerialTransport:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise NoReply(f"no reply from the pump on {self.port} within {self.timeout:g} s")
-            self._serial.timeout = remaining
             try:
+                self._serial.timeout = remaining  # reconfigures the tty: fails too if the line died
                 self._rx += self._serial.read(max(1, self._serial.in_waiting))
-            except (serial.SerialException, OSError) as e:
+            except (serial.SerialException, OSError, TtyError) as e:
                 raise LinkError(f"cannot read from {self.port}: {e}") from None
 
     def request(self, msg_type: int, values=(), payload: bytes | None = None) -> list:

@@ -4,14 +4,23 @@
 # allocate nothing, so every value stays a small int (on the 32-bit VM a long
 # int would allocate and raise). Prints each operation and the counts after
 # it; the test replays them on an exact model in unbounded integers.
+#
+# The motor keeps a tally file (the step total that survives a kill), written
+# at every step and halt under the lock too: the file named by the first
+# argument (unix port), else motor_tally in the working directory (the 32-bit
+# VM's in-memory filesystem). The last line prints what the file holds.
+import sys
+
 from heaplock import heap_lock_works, lock, unlock
 
 try:
     from hal.sim.clock import SimClock
     from hal.sim.motor import SimStepper
-except ImportError:  # the 32-bit VM: the two files are copied into /lib
+    from hal.sim.tally import Tally
+except ImportError:  # the 32-bit VM: the three files are copied into /lib
     from clock import SimClock
     from motor import SimStepper
+    from tally import Tally
 
 MOTION_US = 2_000
 N = 20_000
@@ -41,7 +50,8 @@ for _ in range(N):
         args.append(0)
 
 clock = SimClock(0)
-motor = SimStepper(52_083, clock, MOTION_US)
+tally_path = sys.argv[1] if len(sys.argv) > 1 and sys.argv[1] else "motor_tally"
+motor = SimStepper(52_083, clock, MOTION_US, Tally(tally_path))
 start = clock.ticks_us()
 steps_hi = [0] * N
 steps_lo = [0] * N
@@ -51,6 +61,7 @@ halts = [0] * N
 wraps = [0] * N
 ticks = [0] * N
 
+i = op = 0  # module globals: bound before the lock, so the loop adds no name to the globals dict
 lock()
 try:
     for i in range(N):
@@ -74,3 +85,5 @@ finally:
 print("heap_lock", heap_lock_works(), "motion", MOTION_US, "start", start)
 for i in range(N):
     print(ops[i], args[i], steps_hi[i], steps_lo[i], moving[i], dropped[i], halts[i], wraps[i], ticks[i])
+with open(tally_path, "rb") as f:
+    print("tally", f.read().decode().strip())

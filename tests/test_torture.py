@@ -1,0 +1,95 @@
+"""The torture test, short form (tests/torture.py; `make torture` runs the long one): the real firmware on the
+MicroPython unix port, cut at random moments by SIGKILL and by saves torn at any byte while it doses, takes boluses,
+is programmed and is refilled, then restarted on the same folder and checked after every cut. Fixed seeds."""
+
+import os
+
+import pytest
+from pumpctl import Pump, Simulator
+from torture import run
+
+from hal.sim.tally import read_tally
+
+pytestmark = pytest.mark.micropython
+
+S = 1_000_000
+HOUR = 3600 * S
+STEP_PL = 52_083
+JOBS = min(2, os.cpu_count() or 1)  # episodes run side by side: the wall time is mostly waiting on processes
+
+
+def check(fig, cuts_at_boot):
+    """Every invariant held after every cut, and the run reached what it is meant to reach."""
+    print("\n" + fig.report())
+    assert fig.cuts >= 200
+    if fig.violations:
+        pytest.fail("\n" + fig.report() + "\n\nthe first violations:\n" + fig.details(), pytrace=False)
+    assert fig.survived == fig.cuts
+    assert fig.over_deliveries == 0 and fig.lost_log_entries == 0
+    # The workload and the cuts reached what they are meant to reach.
+    assert fig.storage_cuts >= 40 and fig.sigkills >= 80
+    assert fig.sigkill_idle and fig.sigkill_dosing and fig.sigkill_command
+    assert {"a commit", "a run of pump time"} <= set(fig.storage_cuts_in)
+    assert fig.uncertain_took > 0 and fig.uncertain > fig.uncertain_took
+    assert fig.boluses >= 10 and fig.refills >= 10 and fig.stops >= 10 and fig.acks >= 20
+    assert 0 < fig.max_shortfall and fig.max_reserved > 0
+    assert (fig.storage_cuts_at_boot >= 10) if cuts_at_boot else (fig.storage_cuts_at_boot == 0)
+
+
+def test_the_tally_holds_what_the_motor_moved_after_a_sigkill(tmp_path):
+    tally = tmp_path / "tally"
+    sim = Simulator(storage=tmp_path / "state", tally=tally).start()
+    try:
+        with Pump(sim.port) as pump:
+            pump.commit(pump.stage(["drug morphine 20 mg/mL", "fill 20 mL", "basal 10 mg/day"]))
+            pump.sim_advance(3 * HOUR)
+            moved = pump.sim_state().motor_steps
+            assert moved == 1200 == read_tally(tally)
+            pump.sim_fault()  # a halt drops what is in motion (nothing, between steps at this rate)
+            assert read_tally(tally) == pump.sim_state().motor_steps == moved
+        sim.proc.kill()
+        sim.proc.wait(5)
+        assert read_tally(tally) == moved
+    finally:
+        sim.stop()
+
+
+def test_a_second_cut_before_a_restarts_reserved_steps_come_due_does_not_move_them_again(tmp_path):
+    """The shortest sequence the torture test found that over-delivers (seed 2026, and most others): a cut while
+    dosing, then a second cut after the restart's saves and before the steps it counted as delivered have come due.
+
+    The first restart counts the reserved steps as delivered (they may have moved before the cut) but its own
+    saves record 0 reserved steps; the second restart resumes from such a save and moves them again."""
+    state = tmp_path / "state"
+    basal = ["drug morphine 20 mg/mL", "fill 20 mL", "basal 10 mg/day"]  # 0.5 mL/day: 400 steps an hour
+    moved = 0
+    for life in range(3):
+        tally = tmp_path / f"tally.{life}"
+        sim = Simulator(storage=state, tally=tally).start()
+        try:
+            with Pump(sim.port) as pump:
+                if life == 0:
+                    t0 = pump.commit(pump.stage(basal))
+                    pump.sim_advance(95 * 60 * S)  # saved at the reservation 10 min before, then moved on
+                elif life == 2:
+                    pump.sim_advance(HOUR)
+                    now = pump.status().time_us
+            sim.proc.kill()  # life 1 is cut as soon as it has restarted (its saves are complete)
+            sim.proc.wait(5)
+        finally:
+            sim.stop()
+        moved += read_tally(tally)
+    prescribed = (500_000 * (now - t0)) // (86_400_000 * STEP_PL)
+    assert moved <= prescribed, f"the motor moved {moved} steps, {moved - prescribed} more than the {prescribed} owed"
+
+
+def test_cuts_at_any_moment_never_over_deliver_lose_a_commit_or_a_log_entry(tmp_path):
+    """The short form: 200 cuts, anywhere, including during a restart's own saves and before the steps a restart
+    counted as delivered have come due (a second cut then)."""
+    check(run(200, seed=2026, episode_cuts=100, policy="any", jobs=JOBS, root=tmp_path), cuts_at_boot=True)
+
+
+def test_cuts_once_each_restart_has_settled_never_over_deliver_lose_a_commit_or_a_log_entry(tmp_path):
+    """The same with every cut made after the restart before it has settled: the steps it counted as delivered have
+    come due and a save after them is complete (so no cut lands in a restart's saves)."""
+    check(run(200, seed=2027, episode_cuts=100, policy="settled", jobs=JOBS, root=tmp_path), cuts_at_boot=False)
