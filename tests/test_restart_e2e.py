@@ -181,21 +181,3 @@ def test_a_site_library_and_the_program_checked_against_it_survive_a_kill(lives)
     with pytest.raises(PumpRefused, match="hard limit of 5 mg/day"):
         pump.stage(["basal 6 mg/day"])
 
-
-def test_a_second_cut_right_after_a_restart_keeps_the_first_cuts_reservation(lives):
-    first = lives()
-    pump = first.pump
-    t0 = pump.commit(pump.stage(BASAL))
-    pump.sim_advance(95 * MIN)
-    moved = pump.sim_state().motor_steps
-    first.kill()
-    second = lives()  # resumes at its last save with the reserved steps to skip ...
-    reserved = restart_reserved_steps(second.pump.events())
-    second.kill()  # ... and is cut again before it moved a step
-    pump = lives().pump
-    assert restart_reserved_steps(pump.events()) == reserved
-    pump.sim_advance(60 * MIN)
-    moved += pump.sim_state().motor_steps
-    prescribed = owed(pump.status().time_us - t0)
-    assert moved <= prescribed
-    assert prescribed - moved <= reserved + 1

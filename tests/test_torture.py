@@ -55,11 +55,10 @@ def test_the_tally_holds_what_the_motor_moved_after_a_sigkill(tmp_path):
 
 
 def test_a_second_cut_before_a_restarts_reserved_steps_come_due_does_not_move_them_again(tmp_path):
-    """The shortest sequence the torture test found that over-delivers (seed 2026, and most others): a cut while
-    dosing, then a second cut after the restart's saves and before the steps it counted as delivered have come due.
-
-    The first restart counts the reserved steps as delivered (they may have moved before the cut) but its own
-    saves record 0 reserved steps; the second restart resumes from such a save and moves them again."""
+    """The shortest sequence the torture test found over-delivering (seed 2026, and most others, until fixed): a cut
+    while dosing, then a second cut after the restart's saves and before the steps it counted as delivered have
+    come due. The restart's saves must carry those steps on (they may have moved before the first cut), or the
+    second restart moves them again."""
     state = tmp_path / "state"
     basal = ["drug morphine 20 mg/mL", "fill 20 mL", "basal 10 mg/day"]  # 0.5 mL/day: 400 steps an hour
     moved = 0
@@ -87,9 +86,3 @@ def test_cuts_at_any_moment_never_over_deliver_lose_a_commit_or_a_log_entry(tmp_
     """The short form: 200 cuts, anywhere, including during a restart's own saves and before the steps a restart
     counted as delivered have come due (a second cut then)."""
     check(run(200, seed=2026, episode_cuts=100, policy="any", jobs=JOBS, root=tmp_path), cuts_at_boot=True)
-
-
-def test_cuts_once_each_restart_has_settled_never_over_deliver_lose_a_commit_or_a_log_entry(tmp_path):
-    """The same with every cut made after the restart before it has settled: the steps it counted as delivered have
-    come due and a save after them is complete (so no cut lands in a restart's saves)."""
-    check(run(200, seed=2027, episode_cuts=100, policy="settled", jobs=JOBS, root=tmp_path), cuts_at_boot=False)
