@@ -22,6 +22,7 @@
 from firmware.eventlog import CAPACITY
 from firmware.library import Library
 from firmware.program import parse_program
+from firmware.therapy import INT_STATE, OPTIONAL_INT_STATE
 
 TAG_META = 1
 TAG_PROGRAM = 2
@@ -34,19 +35,6 @@ _LOG_PER_SECTION = 32  # entries of at most ~220 bytes each (text escaped)
 _LOG_SECTIONS = CAPACITY // _LOG_PER_SECTION
 
 FORMAT = 1  # bumped when a section's meaning changes; an unknown format is not restored
-
-_THERAPY_INTS = (
-    "day_start",
-    "day_end",
-    "bolus_kind",
-    "bolus_rate",
-    "bolus_start",
-    "bolus_end",
-    "bolus_volume_nl",
-    "bridge_left",
-    "bridge_mark",
-)
-_THERAPY_OPTIONAL_INTS = ("clock_offset_us", "trial_end")
 
 
 def sections(app, reserved_steps):
@@ -64,8 +52,8 @@ def sections(app, reserved_steps):
         "parsed_with": _drugs_text(app._program_old_drugs),
         "library_version": app.library.version,
     }
-    therapy = {name: getattr(t, name) for name in _THERAPY_INTS}
-    for name in _THERAPY_OPTIONAL_INTS:
+    therapy = {name: getattr(t, name) for name in INT_STATE}
+    for name in OPTIONAL_INT_STATE:
         therapy[name] = getattr(t, name)
     therapy["drugs"] = _drugs_text(t.drugs)
     therapy["bridge_drugs"] = None if t.bridge_drugs is None else _drugs_text(t.bridge_drugs)
@@ -101,16 +89,16 @@ def restore(app, record):
     """Put a loaded record's state back into a freshly built app; return the
     META values (pump time, reserved steps) for the caller to resume from."""
     meta = _fields(record[TAG_META])
-    if _int(meta["format"]) != FORMAT:
+    if int(meta["format"]) != FORMAT:
         raise ValueError("state format %s, this firmware reads %d" % (meta["format"], FORMAT))
     if TAG_LIBRARY in record:
         rows = bytes(record[TAG_LIBRARY]).decode().split("\n")
         app.library = Library(_unesc(rows[0]), [[_unesc(f) for f in row.split("\t")] for row in rows[1:]])
     t = app.therapy
     th = _fields(record[TAG_THERAPY])
-    for name in _THERAPY_INTS:
-        setattr(t, name, _int(th[name]))
-    for name in _THERAPY_OPTIONAL_INTS:
+    for name in INT_STATE:
+        setattr(t, name, int(th[name]))
+    for name in OPTIONAL_INT_STATE:
         setattr(t, name, _opt_int(th[name]))
     t.drugs = _drugs(th["drugs"])
     t.bridge_drugs = None if th["bridge_drugs"] == "-" else _drugs(th["bridge_drugs"])
@@ -130,8 +118,8 @@ def restore(app, record):
     app.guard.restore(ints, departed, record[TAG_RING], app._guard_limits(fluid))
     app._fluid = list(fluid)
     app._fill_nl = _opt_int(meta["fill_nl"])
-    app._fill_steps = _int(meta["fill_steps"])
-    app.alarm = _int(meta["alarm"])
+    app._fill_steps = int(meta["fill_steps"])
+    app.alarm = int(meta["alarm"])
     rows = []
     for k in range(_LOG_SECTIONS):
         if TAG_LOG + k in record:
@@ -144,7 +132,7 @@ def restore(app, record):
         log.add(int(mday), int(us), int(code), _unesc(text))
     if log.count != count or len(rows) - 1 > CAPACITY:
         raise ValueError("event log of %d entries does not end at %d" % (len(rows) - 1, count))
-    return _int(meta["mday"]), _int(meta["us"]), _int(meta["reserved_steps"])
+    return int(meta["mday"]), int(meta["us"]), int(meta["reserved_steps"])
 
 
 # -- text encoding --------------------------------------------------------------
@@ -163,10 +151,6 @@ def _fields(data):
         key, _, value = line.partition(" ")
         out[key] = value
     return out
-
-
-def _int(text):
-    return int(text)
 
 
 def _opt_int(text):

@@ -45,10 +45,9 @@ BOLUS_PRIME = 3
 # Bolus kinds are sent in THERAPY; their names are the wire codec's table.
 BOLUS_NAMES = BOLUS_KIND_NAMES
 
-_STATE = (
-    "program",
-    "clock_offset_us",
-    "drugs",
+# The therapy's own state, by kind (fork() copies it, persist.py saves it):
+# integers, integers or None, and the rest.
+INT_STATE = (
     "day_start",
     "day_end",
     "bolus_kind",
@@ -58,9 +57,9 @@ _STATE = (
     "bolus_volume_nl",
     "bridge_left",
     "bridge_mark",
-    "bridge_drugs",
-    "trial_end",
 )
+OPTIONAL_INT_STATE = ("clock_offset_us", "trial_end")
+_STATE = ("program", "drugs", "bridge_drugs") + INT_STATE + OPTIONAL_INT_STATE
 
 
 class Therapy:
