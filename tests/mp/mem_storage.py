@@ -66,3 +66,13 @@ class MemStorage:
     def size(self, name):
         f = self.files.get(name)
         return -1 if f is None else len(f)
+
+
+def pattern(n, seed):
+    """n deterministic bytes (every value stays a small int on a 32-bit port)."""
+    b = bytearray(n)
+    x = seed
+    for i in range(n):
+        x = (x * 75 + 74) % 65537
+        b[i] = x & 0xFF
+    return b

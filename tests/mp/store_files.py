@@ -9,18 +9,10 @@ import binascii
 import gc
 import sys
 
+from mem_storage import pattern
+
 from firmware.store import MAX_SECTION, Store
 from hal.file_storage import FileStorage
-
-
-def pattern(n, seed):
-    b = bytearray(n)
-    x = seed
-    for i in range(n):
-        x = (x * 75 + 74) % 65537
-        b[i] = x & 0xFF
-    return b
-
 
 STATE = [(1, pattern(40, 1)), (2, pattern(MAX_SECTION, 2)), (3, pattern(3000, 3)), (9, b""), (200, pattern(257, 4))]
 

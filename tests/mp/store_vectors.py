@@ -10,7 +10,7 @@
 import binascii
 import struct
 
-from mem_storage import MemStorage
+from mem_storage import MemStorage, pattern
 
 from firmware.store import MAX_SECTION, SEQ_MODULUS, Store
 
@@ -20,16 +20,6 @@ try:
     mem_alloc = gc.mem_alloc
 except (ImportError, AttributeError):  # CPython
     mem_alloc = None
-
-
-def pattern(n, seed):
-    """n deterministic bytes (every value stays a small int on a 32-bit port)."""
-    b = bytearray(n)
-    x = seed
-    for i in range(n):
-        x = (x * 75 + 74) % 65537
-        b[i] = x & 0xFF
-    return b
 
 
 def digest(sections):
