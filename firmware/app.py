@@ -89,24 +89,16 @@ class PumpApp:
         self.motor = hw.motor
         self.timebase = Timebase()
         self.sched = DoseScheduler(board.STEP_VOLUME_PL)
-        self.guard = DoseGuard(board.STEP_VOLUME_PL)
-        self.therapy = Therapy()
-        self.library = default_library()
-        self.log = eventlog.EventLog()
-        self.alarm = codec.ALARM_NONE
-        self._fluid = []  # the blend the guard was last configured for
+        self._reset_state()
+        self.default_library_version = self.library.version
         self._staged_lines = []
         self._staged = None  # (Program, crc, expires pump us)
         self._lib_fields = {}  # (drug, field) -> text, for LIB_COMMIT
-        self._fill_nl = None  # reservoir volume at the last fill
-        self._fill_steps = 0  # guard-delivered steps at that fill
         self._event_us = None  # pump time of the next therapy event, or None
         self._ev_mday = _NO_EVENT_MDAY  # the same, two-word, for the hot path
         self._ev_us = 0
         self._max_sleep_us = min(board.MAX_SLEEP_US, US_PER_MDAY)
         self._last_ticks = self.clock.ticks_us()
-        self.default_library_version = self.library.version
-        self._program_old_drugs = []  # the blend the running program was parsed against
         storage = getattr(hw, "storage", None)
         self.store = None
         if storage is not None:  # imported only here: a board without storage keeps their heap
@@ -145,13 +137,25 @@ class PumpApp:
         self.link = Link(hw.serial, handlers)
         self._boot()
 
+    def _reset_state(self):
+        """What a restart restores (persist.py), as a first boot has it."""
+        self.guard = DoseGuard(self.sched.step_pl)
+        self.therapy = Therapy()
+        self.library = default_library()
+        self.log = eventlog.EventLog()
+        self.alarm = codec.ALARM_NONE
+        self._fluid = []  # the blend the guard was last configured for
+        self._fill_nl = None  # reservoir volume at the last fill
+        self._fill_steps = 0  # guard-delivered steps at that fill
+        self._program_old_drugs = []  # the blend the running program was parsed against
+
     # -- power cuts ---------------------------------------------------------------
 
     def _boot(self):
         """Resume from the last saved state if there is one, else start afresh."""
         record = self.store.load() if self.store is not None else None
         if record is None:
-            self.log.add(0, 0, eventlog.EV_BOOT, "firmware %s, library %s" % (FIRMWARE_VERSION, self.library.version))
+            self._log_boot()
             self._save()
             return
         from firmware import persist
@@ -172,24 +176,19 @@ class PumpApp:
             % (FIRMWARE_VERSION, reserved, reserved * self.sched.step_pl // 1000),
         )
         self._apply(now)
-        self._raise_alarm(codec.ALARM_RESTART, "restart: resumed from the saved state", now)
-        self._save()
+        if not self._raise_alarm(codec.ALARM_RESTART, "restart: resumed from the saved state", now):
+            self._save()  # a dose-limit or fault alarm was restored: the restart's log entry still must be kept
+
+    def _log_boot(self):
+        self.log.add(0, 0, eventlog.EV_BOOT, "firmware %s, library %s" % (FIRMWARE_VERSION, self.library.version))
 
     def _start_stopped(self, why):
         """Start with nothing running and the restart alarm, keeping no part of a
         state that could not be restored whole. The pump stays stopped until
         programmed again; the unreadable record stays in its slot until the
         second save after this one."""
-        self.therapy = Therapy()
-        self.guard = DoseGuard(self.sched.step_pl)
-        self.library = default_library()
-        self.log = eventlog.EventLog()
-        self.alarm = codec.ALARM_NONE
-        self._fluid = []
-        self._fill_nl = None
-        self._fill_steps = 0
-        self._program_old_drugs = []
-        self.log.add(0, 0, eventlog.EV_BOOT, "firmware %s, library %s" % (FIRMWARE_VERSION, self.library.version))
+        self._reset_state()
+        self._log_boot()
         self._log(eventlog.EV_RESTART, why)
         self._raise_alarm(codec.ALARM_RESTART, "restart: saved state lost, stopped")
 
@@ -260,9 +259,9 @@ class PumpApp:
     def _raise_alarm(self, code, text, at_us=None):
         """Latch an alarm until it is acknowledged (one of higher priority
         replaces it), log it, and cancel any running or waiting bolus: no bolus
-        runs during an alarm."""
+        runs during an alarm. Saves and returns True if it latched."""
         if _ALARM_PRIORITY[code] <= _ALARM_PRIORITY[self.alarm]:
-            return
+            return False
         self.alarm = code
         self._log(eventlog.EV_ALARM, text, at_us)
         if self.therapy.bolus_kind != BOLUS_NONE:
@@ -270,6 +269,7 @@ class PumpApp:
             self._log(eventlog.EV_THERAPY, "bolus cancelled by the alarm", at_us)
             self._apply(self.timebase.total_us() if at_us is None else at_us)
         self._save()
+        return True
 
     async def dosing(self):
         tb = self.timebase
