@@ -23,7 +23,8 @@ MAX_SLEEP_US = 268_435_456  # 2**28 us, about 4.5 min
 
 
 class Hardware:
-    def __init__(self, speed=0, storage_dir=None, cut_after_bytes=None, tally=None):
+    def __init__(self, speed=0, storage_dir=None, cut_after_bytes=None, tally=None, keys_dir=None):
+        from hal.entropy import random_bytes
         from hal.sim.clock import SimClock
         from hal.sim.motor import SimStepper
         from hal.stdio_serial import StdioSerial
@@ -35,6 +36,7 @@ class Hardware:
 
             self.motor.tally = Tally(tally)
         self.serial = StdioSerial()
+        self.random_bytes = random_bytes
         self.sim = True  # offers the simulator-only commands
         # Files in a folder of the host, with a power cut if asked (hal/sim/storage.py);
         # None without --storage: the pump keeps nothing, as before storage existed.
@@ -45,6 +47,15 @@ class Hardware:
             self.storage = SimStorage(storage_dir, cut_after_bytes)
         elif cut_after_bytes is not None:
             raise ValueError("--cut-after-bytes needs --storage DIR")
+        # The keys live with the pump's files (and meet the same power cuts),
+        # or in their own folder on a pump that keeps nothing else.
+        self.key_storage = self.storage
+        if keys_dir is not None:
+            if self.storage is not None:
+                raise ValueError("--keys DIR is for a pump without --storage; with it the keys live there")
+            from hal.file_storage import FileStorage
+
+            self.key_storage = FileStorage(keys_dir)
 
 
 def make(options):
@@ -53,6 +64,8 @@ def make(options):
     --speed N            pump time runs N times the wall clock (0: only when the host grants it)
     --storage DIR        keep the pump's files in folder DIR (created if missing); none without it
     --cut-after-bytes N  cut the power (end the process at once) after N more bytes are written
+    --keys DIR           keep the keys (provisioning file and key store) in folder DIR, for a pump
+                         without --storage (with it they live in the storage folder)
     --tally FILE         keep the motor's running step total in FILE, rewritten in place at every
                          step (hal/sim/tally.py): what it moved survives the process
     """
@@ -62,4 +75,5 @@ def make(options):
         storage_dir=options.get("storage"),
         cut_after_bytes=None if cut is None else int(cut),
         tally=options.get("tally"),
+        keys_dir=options.get("keys"),
     )

@@ -25,12 +25,18 @@
 # step) plus the partial step the scheduler held. Without a battery-backed
 # clock the pump cannot know how long it was off: its program resumes where
 # it stood at the save, and the restart alarm says so.
+#
+# The link (link.py, auth.py): reading needs no key; the patient bolus needs
+# the patient's key or the clinician's; everything else that changes the
+# pump needs the clinician's. A session that ends (timed out, ended, or
+# replaced) drops what it staged, so a lost link never leaves half a change;
+# the committed program doses on. A third task streams telemetry when asked.
 
 import asyncio
 import binascii
 import sys
 
-from firmware import codec, eventlog
+from firmware import auth, codec, eventlog
 from firmware.errors import Refusal
 from firmware.guard import BUCKET_US, LIMIT_BOLUS, LIMIT_NAMES, LIMIT_NONE, DoseGuard
 from firmware.library import FIELD_NAMES, MAX_DRUGS, Library, default_library
@@ -45,6 +51,11 @@ FIRMWARE_VERSION = "0.2.0"
 
 # The longest pump time one SIM_ADVANCE may ask for: 100 years.
 _MAX_SIM_ADVANCE_S = 100 * 366 * 86_400
+TELEMETRY_MIN_MS = 10  # the fastest telemetry stream: 100 samples/s
+TELEMETRY_MAX_MS = 3_600_000
+TELEMETRY_HOLD_MS = 10_000  # a stream stops when the host has sent nothing for this long (wall time)
+_SECURITY_LOG_BURST = 10  # security refusals logged one by one, at most this many in a row,
+_SECURITY_LOG_REFILL_US = 60_000_000  # and one more for each minute of pump time; the rest are counted
 STAGED_TTL_US = 600_000_000  # an uncommitted program is dropped after 10 min (GIP 2.2.5)
 _NO_EVENT_MDAY = 1_073_741_823  # 2**30 - 1: "no event", beyond any pump time
 _MAX_EMPTY_SCAN_DAYS = 400  # time-to-empty is reported up to this far ahead
@@ -62,6 +73,7 @@ _CHANGES_STATE = (
     codec.COMMIT,
     codec.PATIENT_BOLUS,
     codec.LIB_COMMIT,
+    codec.KEY_CHANGE,
     codec.SIM_FAULT,
 )
 
@@ -93,6 +105,7 @@ class PumpApp:
         self.default_library_version = self.library.version
         self._staged_lines = []
         self._staged = None  # (Program, crc, expires pump us)
+        self._staged_dropped = ""  # why the last staged program was dropped with its session, for the refusal
         self._lib_fields = {}  # (drug, field) -> text, for LIB_COMMIT
         self._event_us = None  # pump time of the next therapy event, or None
         self._ev_mday = _NO_EVENT_MDAY  # the same, two-word, for the hot path
@@ -107,8 +120,22 @@ class PumpApp:
             self.store = Store(storage)
         self._reserve_left = 0  # steps reserved in the last save and not yet moved, 0..RESERVE_MAX_STEPS
         self._credit = 0  # after a restart: steps to count as delivered without moving, 0..RESERVE_MAX_STEPS
+        self.auth = auth.Authenticator(hw.random_bytes)
+        self._key_store = None
+        self._security_tokens = _SECURITY_LOG_BURST
+        self._security_refill_us = 0
+        self._security_unlogged = 0  # refusals not logged one by one since the last entry
+        self.telemetry_ms = 0  # interval of the telemetry stream, 0 when off
+        self.telemetry_sent = 0
+        self.telemetry_dropped = 0
+        self._telemetry_wake = None  # asyncio.Event, made by run()
         handlers = {
             codec.HELLO: self._hello,
+            codec.AUTH_BEGIN: self._auth_begin,
+            codec.AUTH_PROVE: self._auth_prove,
+            codec.AUTH_END: self._auth_end,
+            codec.KEY_CHANGE: self._key_change,
+            codec.TELEMETRY: self._telemetry,
             codec.STATUS: self._status,
             codec.THERAPY: self._therapy_status,
             codec.SET_RATE: self._set_rate,
@@ -134,8 +161,9 @@ class PumpApp:
             for msg in _CHANGES_STATE:
                 if msg in handlers:
                     handlers[msg] = self._durable(handlers[msg])
-        self.link = Link(hw.serial, handlers)
+        self.link = Link(hw.serial, handlers, self.auth, self._now_us, self._security_refusal, _pause)
         self._boot()
+        self._load_keys()
 
     def _reset_state(self):
         """What a restart restores (persist.py), as a first boot has it."""
@@ -357,8 +385,192 @@ class PumpApp:
         asyncio.run(self._main())
 
     async def _main(self):
+        self._telemetry_wake = asyncio.Event()
         asyncio.create_task(self.link.run())
+        asyncio.create_task(self.telemetry())
         await self.dosing()
+
+    # -- the link's security ------------------------------------------------------
+
+    def _now_us(self):
+        """Pump time now, for the link (sessions time out in pump time)."""
+        self.tick()
+        self._check_session()
+        return self.timebase.total_us()
+
+    def _check_session(self):
+        """Log a session that ended and drop what it staged."""
+        a = self.auth
+        a.expire(self.timebase.total_us())  # logged now, when the pump sees it: the log stays in time order
+        why = a.take_ended()
+        if why is not None:
+            self._session_ended(why)
+
+    def _session_ended(self, why):
+        if self._staged is not None or self._staged_lines:
+            self._staged_dropped = ": its session ended (%s); stage it again" % why
+        self._staged = None
+        self._staged_lines = []
+        self._lib_fields = {}
+        self._log(eventlog.EV_SESSION, "session ended: " + why)
+
+    def _security_refusal(self, text):
+        """Log a refused authentication or command, a limited number in a row:
+        a flood of bad frames must not push the therapy's history out of the log."""
+        now = self.timebase.total_us()
+        if now - self._security_refill_us >= _SECURITY_LOG_REFILL_US:
+            gained = (now - self._security_refill_us) // _SECURITY_LOG_REFILL_US
+            self._security_tokens = min(_SECURITY_LOG_BURST, self._security_tokens + gained)
+            self._security_refill_us = now
+        if self._security_tokens == 0:
+            self._security_unlogged += 1
+            return
+        self._security_tokens -= 1
+        if self._security_unlogged:
+            text = "%s (and %d more refused, not logged)" % (text, self._security_unlogged)
+            self._security_unlogged = 0
+        self._log(eventlog.EV_SECURITY, "refused: " + text)
+
+    def _load_keys(self):
+        """Take keys from a provisioning file if one was written (then empty it),
+        else from the key store. Without keys every session is refused."""
+        st = getattr(self.hw, "key_storage", None)
+        if st is None:
+            return
+        from firmware.store import Store
+
+        self._key_store = Store(st, auth.KEY_SLOTS)
+        n = st.size(auth.PROVISION_FILE)
+        if n > 0:
+            raw = bytearray(min(n, 256))
+            st.read_into(auth.PROVISION_FILE, 0, raw)
+            keys = auth.decode_keys(raw) if n <= 256 else None
+            if keys is None:
+                self._log(eventlog.EV_KEYS, "provisioning file not valid: ignored, keys unchanged")
+            else:
+                self._key_store.save(((auth.KEY_SECTION, auth.encode_keys(*keys)),))
+                self._log(eventlog.EV_KEYS, "keys provisioned for device " + keys[0])
+            st.begin(auth.PROVISION_FILE)  # emptied: provisioned once
+            st.end()
+        record = self._key_store.load()
+        keys = auth.decode_keys(record[1].get(auth.KEY_SECTION)) if record is not None else None
+        if keys is not None:
+            self.auth.set_keys(*keys)
+        else:
+            self._log(eventlog.EV_KEYS, "no keys: reading only until the pump is provisioned")
+        if n > 0 or keys is None:
+            self._save()  # the log entry above is kept
+
+    def _auth_begin(self, values):
+        (role,) = values
+        return (self.auth.begin(role, self._now_us()),)
+
+    def _auth_prove(self, values):
+        role, host_nonce, proof = values
+        now = self._now_us()
+        try:
+            pump_proof = self.auth.prove(role, host_nonce, proof, now)
+        except auth.AuthError as e:
+            if self.auth.failures:
+                e.message = "%s (%d failed in a row)" % (e.message, self.auth.failures)
+            raise
+        self._check_session()  # a session it replaced
+        self._log(eventlog.EV_SESSION, "%s session started" % auth.ROLE_NAMES[role])
+        return (pump_proof, auth.SESSION_TIMEOUT_US // 1_000_000)
+
+    def _auth_end(self, values):
+        self.auth.end("ended by the host")
+        self._check_session()
+        return ()
+
+    def _key_change(self, values):
+        role, masked = values
+        if role != auth.ROLE_PATIENT and role != auth.ROLE_CLINICIAN:
+            raise Refusal("role", "role %d does not exist: 1 is the patient, 2 the clinician" % role)
+        if len(masked) != auth.KEY_BYTES:
+            raise Refusal("masked_key", "the masked key must be %d bytes" % auth.KEY_BYTES)
+        new_key = auth.xor_bytes(masked, auth.wrap_pad(self.auth.session_mac, role, self.link.seq))
+        a = self.auth
+        clinician = new_key if role == auth.ROLE_CLINICIAN else a.key(auth.ROLE_CLINICIAN)
+        patient = new_key if role == auth.ROLE_PATIENT else a.key(auth.ROLE_PATIENT)
+        if clinician == patient:
+            raise Refusal("masked_key", "the clinician and patient keys must differ")
+        if self._key_store is None:
+            raise Refusal("masked_key", "this pump has nowhere to keep a new key")
+        self._key_store.save(((auth.KEY_SECTION, auth.encode_keys(a.device_id, clinician, patient)),))
+        a.set_keys(a.device_id, clinician, patient)
+        self._log(eventlog.EV_KEYS, "%s key changed" % auth.ROLE_NAMES[role])
+        return (role,)
+
+    # -- telemetry ----------------------------------------------------------------
+
+    def _telemetry(self, values):
+        (interval_ms,) = values
+        if interval_ms and not TELEMETRY_MIN_MS <= interval_ms <= TELEMETRY_MAX_MS:
+            raise Refusal(
+                "interval_ms",
+                "interval %d ms is outside %d..%d ms (0 stops)" % (interval_ms, TELEMETRY_MIN_MS, TELEMETRY_MAX_MS),
+            )
+        if interval_ms and not self.telemetry_ms:
+            self.telemetry_sent = 0
+            self.telemetry_dropped = 0
+        self.telemetry_ms = interval_ms
+        if self._telemetry_wake is not None:
+            self._telemetry_wake.set()
+        return (interval_ms,)
+
+    async def telemetry(self):
+        """Send a sample every telemetry_ms of wall time while the host keeps the
+        line alive. A sample the line cannot take now is dropped (counted), never
+        waited for: the dosing task must not wait on a slow host."""
+        import time
+
+        serial = self.hw.serial
+        link = self.link
+        quiet_since = time.ticks_ms()
+        while True:
+            if not self.telemetry_ms:
+                self._telemetry_wake.clear()
+                await self._telemetry_wake.wait()
+                quiet_since = time.ticks_ms()
+                continue
+            await asyncio.sleep_ms(self.telemetry_ms)
+            now_ms = time.ticks_ms()
+            if link.host_seen:
+                link.host_seen = False
+                quiet_since = now_ms
+            elif time.ticks_diff(now_ms, quiet_since) >= TELEMETRY_HOLD_MS:
+                self.telemetry_ms = 0  # the host went away: stop talking to no one
+                continue
+            if not self.telemetry_ms:
+                continue
+            if serial.write_ready():
+                link.send(codec.TELEMETRY_DATA, self.telemetry_sent & 0xFFFFFFFF, self._telemetry_sample())
+                self.telemetry_sent += 1
+            else:
+                self.telemetry_dropped += 1
+
+    def _telemetry_sample(self):
+        self.tick()
+        tb = self.timebase
+        g = self.guard
+        reservoir = self._reservoir_nl()
+        day_steps, hour_steps = g.window_steps(tb.mday, tb.us)
+        step_pl = self.sched.step_pl
+        return (
+            tb.mday,
+            tb.us,
+            self._mode(),
+            self.sched.rate,
+            g.delivered_hi,
+            g.delivered_lo,
+            codec.NO_TIME if reservoir is None else reservoir,
+            day_steps * step_pl // 1000,
+            hour_steps * step_pl // 1000,
+            self.alarm,
+            self.auth.role,
+            self.telemetry_dropped,
+        )
 
     def _log(self, code, text, at_us=None):
         if at_us is None:
@@ -418,6 +630,7 @@ class PumpApp:
             FIRMWARE_VERSION,
             self.board.NAME,
             platform,
+            self.auth.device_id,
             self.sched.step_pl,
             MIN_RATE_NL_PER_DAY,
             MAX_RATE_NL_PER_DAY,
@@ -552,6 +765,7 @@ class PumpApp:
         if index == 0:
             self._staged_lines = []
             self._staged = None
+            self._staged_dropped = ""
         if index != len(self._staged_lines):
             raise Refusal(
                 "index", "line %d is out of order; the pump expects line %d" % (index, len(self._staged_lines))
@@ -611,7 +825,7 @@ class PumpApp:
         self.tick()
         now = self.timebase.total_us()
         if self._staged is None:
-            raise Refusal("program", "no program is staged")
+            raise Refusal("program", "no program is staged" + self._staged_dropped)
         program, staged_crc, expires = self._staged
         if now >= expires:
             self._staged = None
@@ -740,3 +954,7 @@ class PumpApp:
     def _sim_state(self, values):
         m = self.motor
         return (m.steps_hi, m.steps_lo, m.in_motion(), m.dropped, m.halts, m.true_step_pl, self.clock.speed)
+
+
+def _pause():
+    return asyncio.sleep_ms(0)

@@ -1,26 +1,36 @@
 # The wire codec: the one definition of the link protocol, used unchanged by
 # the firmware (MicroPython) and by the host tool (CPython), so the two sides
-# cannot drift apart.
+# cannot drift apart. docs/protocol.md describes every message.
 #
 # A frame, before encoding:
 #
 #   offset  size  field
 #   0       1     protocol version (PROTOCOL_VERSION)
-#   1       1     message type (a command, command | REPLY, or ERROR)
-#   2       2     sequence number, little-endian; a reply echoes its request's
-#   4       1     payload length L, 0..MAX_PAYLOAD
-#   5       L     payload: the message's fields, in the order of FIELDS
-#   5+L     4     CRC-32 (IEEE, as zlib.crc32) of bytes 0..5+L-1, little-endian
+#   1       1     message type (a command, command | REPLY, ERROR or TELEMETRY_DATA)
+#   2       1     flags: FLAG_MAC if the frame carries a session MAC
+#   3       4     sequence number, u32 little-endian; a reply echoes its request's
+#   7       1     payload length L, 0..MAX_PAYLOAD
+#   8       L     payload: the message's fields, in the order of FIELDS
+#   8+L     M     with FLAG_MAC: the first M = MAC_BYTES (16) bytes of
+#                 HMAC-SHA256(session key, bytes 0..8+L-1) (auth.py); else M = 0
+#   8+L+M   4     CRC-32 (IEEE, as zlib.crc32) of bytes 0..8+L+M-1, little-endian
 #
 # On the wire each frame is COBS-encoded and ends with one 0x00 byte, so a
 # receiver finds the next frame after any garbage and never waits on a length
 # that was corrupted. Field types: B u8, H u16, I u32, s a string of at most
-# MAX_STRING UTF-8 bytes after a u8 length.
+# MAX_STRING UTF-8 bytes after a u8 length, y raw bytes (at most MAX_STRING)
+# after a u8 length.
+#
+# The CRC finds line noise; the MAC, which only a holder of the session key
+# can make, finds forgery. Inside a session the sequence number must rise
+# with every frame, which refuses a replayed one.
 #
 # The link path may allocate (it is not the dosing hot path), but every buffer
 # has a fixed bound: a frame longer than MAX_ENCODED is discarded unread.
 
 import binascii
+
+from firmware import auth
 
 # Re-exported for the host: steps travel as (hi, lo) words of STEP_RADIX and
 # pump time as (mday, us) with US_PER_MDAY microseconds to a milliday.
@@ -35,18 +45,25 @@ except ImportError:  # CPython: const() is only a marker there
         return x
 
 
-PROTOCOL_VERSION = const(1)
+PROTOCOL_VERSION = const(2)
 MAX_PAYLOAD = const(240)
 MAX_STRING = const(100)
-_HEADER = const(5)
+_HEADER = const(8)
 _CRC = const(4)
-MAX_FRAME = const(249)  # _HEADER + MAX_PAYLOAD + _CRC
-MAX_ENCODED = const(251)  # COBS adds one byte per 254, plus one
+MAC_BYTES = auth.MAC_BYTES  # 16
+FLAG_MAC = const(0x01)
+MAX_FRAME = const(268)  # _HEADER + MAX_PAYLOAD + MAC_BYTES + _CRC
+MAX_ENCODED = const(270)  # COBS adds one byte per 254, plus one
+MAX_SEQ = const(0xFFFFFFFF)
 
 # Message types. A reply to command C has type C | REPLY.
-HELLO = const(0x01)  # who are you: versions, board, step volume
+HELLO = const(0x01)  # who are you: versions, board, device id, step volume
 STATUS = const(0x02)  # pump time, program, steps delivered
 THERAPY = const(0x03)  # the therapy in force: boluses, reservoir, guard, alarm
+AUTH_BEGIN = const(0x08)  # start a session for a role: the pump answers a fresh nonce
+AUTH_PROVE = const(0x09)  # answer the nonce with a proof of the role's key (auth.py)
+AUTH_END = const(0x0A)  # end the session (authenticated)
+KEY_CHANGE = const(0x0B)  # replace the clinician or patient key (masked; auth.wrap_pad)
 SET_RATE = const(0x10)  # program a continuous rate (no drug in the pump), with its unit
 STOP = const(0x11)  # stopped mode: no delivery; cancels any bolus
 CLOCK_SET = const(0x12)  # set the device clock (local wall time)
@@ -61,9 +78,11 @@ LIB_FIELD = const(0x28)  # stage one field of one drug of a new library
 LIB_COMMIT = const(0x29)  # replace the library with the staged one
 LIB_GET = const(0x2A)  # read one field of the library in force
 EVENT = const(0x30)  # read one entry of the event log
+TELEMETRY = const(0x31)  # stream TELEMETRY_DATA every interval_ms (0 stops)
 SIM_ADVANCE = const(0x60)  # simulator only: run pump time forward
 SIM_STATE = const(0x61)  # simulator only: the physical model's view
 SIM_FAULT = const(0x62)  # simulator only: make the motor fail now
+TELEMETRY_DATA = const(0x70)  # pump to host, unasked: one telemetry sample; seq counts the samples
 ERROR = const(0x7F)  # a refusal; echoes the request's sequence number
 REPLY = const(0x80)
 
@@ -71,6 +90,10 @@ COMMAND_NAMES = {
     HELLO: "hello",
     STATUS: "status",
     THERAPY: "therapy",
+    AUTH_BEGIN: "auth-begin",
+    AUTH_PROVE: "auth-prove",
+    AUTH_END: "auth-end",
+    KEY_CHANGE: "key-change",
     SET_RATE: "set-rate",
     STOP: "stop",
     CLOCK_SET: "clock-set",
@@ -85,6 +108,7 @@ COMMAND_NAMES = {
     LIB_COMMIT: "lib-commit",
     LIB_GET: "lib-get",
     EVENT: "event",
+    TELEMETRY: "telemetry",
     SIM_ADVANCE: "sim-advance",
     SIM_STATE: "sim-state",
     SIM_FAULT: "sim-fault",
@@ -99,6 +123,11 @@ ERR_MALFORMED = const(5)  # payload does not hold the command's fields
 ERR_BAD_VALUE = const(6)  # a field's value refused: range, unit, syntax
 ERR_NOT_SUPPORTED = const(7)  # known command this board does not offer
 ERR_INTERNAL = const(8)  # the pump failed to carry it out; nothing changed
+ERR_NEED_KEY = const(9)  # the command needs a session with a role this frame does not have
+ERR_AUTH = auth.ERR_AUTH  # 10: wrong proof, wrong MAC, or a replayed sequence number
+ERR_NO_SESSION = auth.ERR_NO_SESSION  # 11: an authenticated frame but no live session (ended or never begun)
+ERR_LOCKED = auth.ERR_LOCKED  # 12: too many failed authentications: wait
+ERR_NO_KEYS = auth.ERR_NO_KEYS  # 13: the pump was never provisioned with keys
 
 ERROR_NAMES = {
     ERR_BAD_FRAME: "bad frame",
@@ -109,6 +138,31 @@ ERROR_NAMES = {
     ERR_BAD_VALUE: "bad value",
     ERR_NOT_SUPPORTED: "not supported",
     ERR_INTERNAL: "internal error",
+    ERR_NEED_KEY: "needs a key",
+    ERR_AUTH: "authentication failed",
+    ERR_NO_SESSION: "no session",
+    ERR_LOCKED: "locked out",
+    ERR_NO_KEYS: "no keys",
+}
+
+# The role each command needs (auth.ROLE_*); a command not listed needs none
+# (it reads, and changes nothing). The clinician's role covers the patient's.
+ROLE_PATIENT = auth.ROLE_PATIENT
+ROLE_CLINICIAN = auth.ROLE_CLINICIAN
+ROLE_NEEDED = {
+    SET_RATE: ROLE_CLINICIAN,
+    STOP: ROLE_CLINICIAN,
+    CLOCK_SET: ROLE_CLINICIAN,
+    ACK_ALARM: ROLE_CLINICIAN,
+    STAGE_LINE: ROLE_CLINICIAN,
+    STAGE: ROLE_CLINICIAN,
+    COMMIT: ROLE_CLINICIAN,
+    DISCARD: ROLE_CLINICIAN,
+    LIB_FIELD: ROLE_CLINICIAN,
+    LIB_COMMIT: ROLE_CLINICIAN,
+    KEY_CHANGE: ROLE_CLINICIAN,
+    AUTH_END: ROLE_PATIENT,
+    PATIENT_BOLUS: ROLE_PATIENT,
 }
 
 # Mode codes in STATUS.
@@ -166,6 +220,7 @@ FIELDS = {
             ("firmware", "s"),
             ("board", "s"),
             ("platform", "s"),
+            ("device_id", "s"),  # empty until the pump is provisioned with keys
             ("step_volume_pl", "I"),
             ("min_rate_nl_per_day", "I"),
             ("max_rate_nl_per_day", "I"),
@@ -202,6 +257,31 @@ FIELDS = {
             ("clock_s", "I"),
             ("program_crc", "I"),
             ("library", "s"),
+        ),
+    ),
+    AUTH_BEGIN: ((("role", "B"),), (("pump_nonce", "y"),)),
+    AUTH_PROVE: (
+        (("role", "B"), ("host_nonce", "y"), ("proof", "y")),
+        (("pump_proof", "y"), ("timeout_s", "I")),
+    ),
+    AUTH_END: ((), ()),
+    KEY_CHANGE: ((("role", "B"), ("masked_key", "y")), (("role", "B"),)),
+    TELEMETRY: ((("interval_ms", "I"),), (("interval_ms", "I"),)),
+    TELEMETRY_DATA: (
+        (),
+        (
+            ("time_mday", "I"),
+            ("time_us", "I"),
+            ("mode", "B"),
+            ("rate_nl_per_day", "I"),
+            ("steps_hi", "I"),
+            ("steps_lo", "I"),
+            ("reservoir_nl", "I"),  # NO_TIME if unknown
+            ("day_nl", "I"),
+            ("hour_nl", "I"),
+            ("alarm", "B"),
+            ("session_role", "B"),
+            ("dropped", "I"),  # samples not sent since the stream began: the link was not ready
         ),
     ),
     CLOCK_SET: ((("clock_s", "I"),), (("clock_s", "I"),)),
@@ -281,8 +361,8 @@ def encode_fields(fields, values):
     for i in range(len(fields)):
         name, kind = fields[i]
         v = values[i]
-        if kind == "s":
-            raw = v.encode()
+        if kind == "s" or kind == "y":
+            raw = v.encode() if kind == "s" else bytes(v)
             if len(raw) > MAX_STRING:
                 raise FrameError(ERR_MALFORMED, name + " is longer than %d bytes" % MAX_STRING)
             out.append(len(raw))
@@ -305,17 +385,21 @@ def decode_fields(fields, payload):
     pos = 0
     end = len(payload)
     for name, kind in fields:
-        if kind == "s":
+        if kind == "s" or kind == "y":
             if pos >= end:
                 raise FrameError(ERR_MALFORMED, "missing field " + name)
             n = payload[pos]
             pos += 1
             if pos + n > end:
                 raise FrameError(ERR_MALFORMED, "field %s is cut short" % name)
-            try:
-                values.append(bytes(payload[pos : pos + n]).decode())
-            except Exception:
-                raise FrameError(ERR_MALFORMED, "field %s is not UTF-8 text" % name) from None
+            raw = bytes(payload[pos : pos + n])
+            if kind == "y":
+                values.append(raw)
+            else:
+                try:
+                    values.append(raw.decode())
+                except Exception:
+                    raise FrameError(ERR_MALFORMED, "field %s is not UTF-8 text" % name) from None
             pos += n
         else:
             size = _SIZES[kind]
@@ -354,49 +438,72 @@ def _crc32(data):
     return binascii.crc32(data) & 0xFFFFFFFF
 
 
-def encode_frame(msg_type, seq, payload=b""):
-    """Build one wire frame: COBS(header + payload + CRC) + 0x00."""
-    if len(payload) > MAX_PAYLOAD:
+def encode_frame(msg_type, seq, payload=b"", session_mac=None):
+    """Build one wire frame: COBS(header + payload [+ MAC] + CRC) + 0x00.
+
+    session_mac: an auth.Hmac holding the session key, to authenticate the
+    frame (FLAG_MAC), or None for a frame without a MAC."""
+    n_payload = len(payload)
+    if n_payload > MAX_PAYLOAD:
         raise FrameError(ERR_MALFORMED, "payload longer than %d bytes" % MAX_PAYLOAD)
-    raw = bytearray(_HEADER + len(payload) + _CRC)
+    if not 0 <= seq <= MAX_SEQ:
+        raise FrameError(ERR_MALFORMED, "sequence number %d does not fit 32 bits" % seq)
+    body = _HEADER + n_payload
+    mac_len = 0 if session_mac is None else MAC_BYTES
+    raw = bytearray(body + mac_len + _CRC)
     raw[0] = PROTOCOL_VERSION
     raw[1] = msg_type
-    raw[2] = seq & 0xFF
-    raw[3] = (seq >> 8) & 0xFF
-    raw[4] = len(payload)
-    raw[_HEADER : _HEADER + len(payload)] = payload
-    crc = _crc32(memoryview(raw)[: _HEADER + len(payload)])
-    n = _HEADER + len(payload)
+    raw[2] = 0 if session_mac is None else FLAG_MAC
+    for k in range(4):
+        raw[3 + k] = (seq >> (8 * k)) & 0xFF
+    raw[7] = n_payload
+    raw[_HEADER:body] = payload
+    if session_mac is not None:
+        raw[body : body + MAC_BYTES] = session_mac.digest(memoryview(raw)[:body])[:MAC_BYTES]
+    n = body + mac_len
+    crc = _crc32(memoryview(raw)[:n])
     for k in range(_CRC):
         raw[n + k] = (crc >> (8 * k)) & 0xFF
     return cobs_encode(raw) + b"\x00"
 
 
 def decode_frame(raw):
-    """Check a COBS-decoded frame; return (msg_type, seq, payload).
+    """Check a COBS-decoded frame; return (msg_type, seq, payload, mac, signed).
+
+    mac is the frame's MAC (bytes) and signed the bytes it covers, or both
+    None for a frame without one: checking a MAC is the receiver's part
+    (auth.py), as only it knows the session key.
 
     Raises FrameError: ERR_BAD_FRAME for a wrong length or checksum (nothing
     in it can be trusted, so seq is 0), ERR_BAD_VERSION for a protocol this
-    pump does not speak (seq is kept so the sender can match the refusal).
+    pump does not speak, ERR_MALFORMED for unknown flags (seq is kept for
+    both so the sender can match the refusal).
     """
     n = len(raw)
     if n < _HEADER + _CRC:
         raise FrameError(ERR_BAD_FRAME, "frame of %d bytes is shorter than a header" % n)
-    length = raw[4]
-    if length > MAX_PAYLOAD or n != _HEADER + length + _CRC:
+    length = raw[7]
+    flags = raw[2]
+    mac_len = MAC_BYTES if flags == FLAG_MAC else 0
+    if length > MAX_PAYLOAD or n != _HEADER + length + mac_len + _CRC:
         raise FrameError(ERR_BAD_FRAME, "frame length %d does not match its header" % n)
     body = _HEADER + length
-    crc = raw[body] | raw[body + 1] << 8 | raw[body + 2] << 16 | raw[body + 3] << 24
-    if crc != _crc32(memoryview(raw)[:body]):
+    end = body + mac_len
+    crc = raw[end] | raw[end + 1] << 8 | raw[end + 2] << 16 | raw[end + 3] << 24
+    if crc != _crc32(memoryview(raw)[:end]):
         raise FrameError(ERR_BAD_FRAME, "checksum mismatch")
-    seq = raw[2] | raw[3] << 8
+    seq = raw[3] | raw[4] << 8 | raw[5] << 16 | raw[6] << 24
     if raw[0] != PROTOCOL_VERSION:
         raise FrameError(
             ERR_BAD_VERSION,
             "protocol version %d is not supported; this side speaks %d" % (raw[0], PROTOCOL_VERSION),
             seq,
         )
-    return raw[1], seq, bytes(raw[_HEADER:body])
+    if flags & ~FLAG_MAC:
+        raise FrameError(ERR_MALFORMED, "unknown flags 0x%02x" % flags, seq)
+    if not mac_len:
+        return raw[1], seq, bytes(raw[_HEADER:body]), None, None
+    return raw[1], seq, bytes(raw[_HEADER:body]), bytes(raw[body:end]), bytes(raw[:body])
 
 
 def cobs_encode(data):

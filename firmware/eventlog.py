@@ -21,6 +21,11 @@ EV_LIBRARY = 9
 EV_STOP = 10
 EV_FAULT = 11
 EV_RESTART = 12  # the pump resumed from its saved state after a restart
+# Sessions and security refusals are kept in the ring but saved only with the
+# next save: a flood of frames must not become a flood of flash writes.
+EV_SESSION = 13  # a link session started or ended
+EV_SECURITY = 14  # a refused authentication, or a command refused for its role (rate-limited)
+EV_KEYS = 15  # keys provisioned or changed (saved at once)
 
 
 class EventLog:

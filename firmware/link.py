@@ -1,60 +1,129 @@
-# The command link: bytes in, frames decoded, one handler per command, and a
-# reply or an error for every frame, including corrupt ones.
+# The command link: bytes in, frames decoded, each checked for its session
+# MAC and the role its command needs, one handler per command, and a reply or
+# an error for every frame, including corrupt ones.
 #
 # A handler receives the request's decoded fields and returns its reply's
 # fields. It must check everything before it changes anything, and raise
 # Refusal to refuse: a refused request leaves the pump exactly as it was.
+#
+# Security (auth.py): a frame with a MAC must verify against the live
+# session and carry a new sequence number; its reply (or refusal) is MAC'd
+# with the session key. A command listed in codec.ROLE_NEEDED runs only in a
+# session of that role or above. Every security refusal is reported to
+# `security(text)` for the event log.
+#
+# The link never holds the dosing task for long: run() yields after each
+# frame it serves and after every _BURST bytes, however fast bytes arrive.
 
 from firmware import codec
+from firmware.auth import ROLE_NAMES, ROLE_NONE, AuthError
 from firmware.codec import FrameError
 from firmware.errors import Refusal
 
+try:
+    from micropython import const
+except ImportError:  # CPython: const() is only a marker there
+
+    def const(x):
+        return x
+
+
+_BURST = const(64)
+
 
 class Link:
-    def __init__(self, serial, handlers):
+    def __init__(self, serial, handlers, auth=None, now_us=None, security=None, pause=None):
+        """auth: the pump's Authenticator (None: no authentication, every command
+        open; unit tests only). now_us(): pump time. security(text): called for
+        each refusal of an authentication or of a command's role. pause(): an
+        awaitable that lets the other tasks run (asyncio.sleep_ms(0))."""
         self._serial = serial
         self._handlers = handlers  # msg_type -> handler(values) -> reply values
+        self._auth = auth
+        self._now_us = now_us
+        self._security = security
+        self._pause = pause
         self._decoder = codec.FrameDecoder()
         self.frames_handled = 0
         self.frames_refused = 0
+        self.seq = 0  # of the frame being served (KEY_CHANGE's pad uses it)
+        self.role = ROLE_NONE  # that the frame being served was authenticated with
+        self.host_seen = False  # set at each byte received; the telemetry stream reads it
 
     async def run(self):
         """Serve the host forever; reads never block the dosing task."""
         serial = self._serial
         while True:
             b = await serial.read_byte()
+            n = 0
             while b >= 0:
-                self.receive(b)
+                if self.receive(b) or n >= _BURST:
+                    await self._pause()  # let the dosing task run between frames
+                    n = 0
+                n += 1
                 b = serial.read_ready()
 
     def receive(self, byte):
-        """Take one byte from the host; answer a frame once it is complete."""
+        """Take one byte from the host; answer a frame once it is complete.
+        Returns True when it served a frame."""
+        self.host_seen = True
         if self._decoder.feed(byte):
             self._serve_frame()
+            return True
+        return False
 
     def _serve_frame(self):
         seq = 0
+        reply_mac = None
+        self.role = ROLE_NONE
         try:
-            msg_type, seq, payload = self._decoder.frame()
+            msg_type, seq, payload, mac, signed = self._decoder.frame()
+            self.seq = seq
+            auth = self._auth
+            if mac is not None:
+                if auth is None:
+                    raise FrameError(codec.ERR_NOT_SUPPORTED, "this pump does not authenticate frames", seq)
+                self.role = auth.verify(signed, mac, seq, self._now_us())
+                reply_mac = auth.session_mac  # the reply proves it came from the pump
+            elif auth is not None:
+                auth.expire(self._now_us())
             handler = self._handlers.get(msg_type)
             if handler is None:
                 raise self._no_handler(msg_type, seq)
+            needed = codec.ROLE_NEEDED.get(msg_type, ROLE_NONE) if auth is not None else ROLE_NONE
+            if self.role < needed:
+                raise FrameError(
+                    codec.ERR_NEED_KEY,
+                    "%s needs a session with the %s key (this frame has %s)"
+                    % (codec.COMMAND_NAMES[msg_type], ROLE_NAMES[needed], self._has()),
+                    seq,
+                )
             values = codec.decode_fields(codec.request_fields(msg_type), payload)
             reply = codec.encode_fields(codec.reply_fields(msg_type), handler(values))
+        except AuthError as e:
+            self._refuse(seq, e.code, "", e.message, reply_mac, security=True)
+            return
         except FrameError as e:
-            self._refuse(e.seq or seq, e.code, "", e.message)
+            self._refuse(e.seq or seq, e.code, "", e.message, reply_mac, security=e.code == codec.ERR_NEED_KEY)
             return
         except Refusal as e:
-            self._refuse(seq, codec.ERR_BAD_VALUE, e.field, e.message)
+            self._refuse(seq, codec.ERR_BAD_VALUE, e.field, e.message, reply_mac)
             return
         except Exception as e:  # a bug, not the host's fault; say so and go on
-            self._refuse(seq, codec.ERR_INTERNAL, "", "%s: %s" % (type(e).__name__, e))
+            self._refuse(seq, codec.ERR_INTERNAL, "", "%s: %s" % (type(e).__name__, e), reply_mac)
             return
         self.frames_handled += 1
-        self._serial.write(codec.encode_frame(msg_type | codec.REPLY, seq, reply))
+        # A handler may have ended the session (AUTH_END): the reply still
+        # goes out under the key its request came with.
+        self._serial.write(codec.encode_frame(msg_type | codec.REPLY, seq, reply, reply_mac))
+
+    def _has(self):
+        if self.role != ROLE_NONE:
+            return "the %s key" % ROLE_NAMES[self.role]
+        return "no MAC"
 
     def _no_handler(self, msg_type, seq):
-        if msg_type in codec.FIELDS and msg_type != codec.ERROR:
+        if msg_type in codec.FIELDS and msg_type != codec.ERROR and msg_type != codec.TELEMETRY_DATA:
             return FrameError(
                 codec.ERR_NOT_SUPPORTED,
                 "command %s is not offered by this board" % codec.COMMAND_NAMES.get(msg_type),
@@ -62,7 +131,14 @@ class Link:
             )
         return FrameError(codec.ERR_UNKNOWN_COMMAND, "unknown command 0x%02x" % msg_type, seq)
 
-    def _refuse(self, seq, code, field, message):
+    def _refuse(self, seq, code, field, message, reply_mac=None, security=False):
         self.frames_refused += 1
+        if security and self._security is not None:
+            self._security(message)
         payload = codec.encode_fields(codec.reply_fields(codec.ERROR), (code, codec.clip(field), codec.clip(message)))
-        self._serial.write(codec.encode_frame(codec.ERROR, seq, payload))
+        self._serial.write(codec.encode_frame(codec.ERROR, seq, payload, reply_mac))
+
+    def send(self, msg_type, seq, values):
+        """Send an unasked frame (telemetry)."""
+        payload = codec.encode_fields(codec.reply_fields(msg_type), values)
+        self._serial.write(codec.encode_frame(msg_type, seq, payload))

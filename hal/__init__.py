@@ -15,6 +15,13 @@
 #   serial  async read_byte() -> int     next byte from the host, waiting for it
 #           read_ready() -> int          next byte if one is waiting, else -1
 #           write(data)                  send bytes to the host
+#           write_ready() -> bool        True if write() would not wait now
+#   random_bytes(n) -> bytes             n bytes from the board's entropy source
+#                                        (hal/entropy.py): session nonces
+#   key_storage                          a storage driver (below) for the keys: the
+#                                        provisioning file and the key store; None if
+#                                        the board keeps no keys (then nothing needing
+#                                        a key can be done)
 #   storage begin(name)                  start rewriting file `name`: it is truncated,
 #                                        and until end() returns it may hold any prefix
 #                                        of what was appended (a power cut tears it)

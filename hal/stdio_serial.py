@@ -21,6 +21,8 @@ class StdioSerial:
         self._reader = asyncio.StreamReader(self._in)
         self._poll = select.poll()
         self._poll.register(self._in, select.POLLIN)
+        self._out_poll = select.poll()
+        self._out_poll.register(self._out, select.POLLOUT)
         self._byte = bytearray(1)
 
     async def read_byte(self):
@@ -46,3 +48,10 @@ class StdioSerial:
 
     def write(self, data):
         self._out.write(data)
+
+    def write_ready(self):
+        """True if the line can take a frame now without making the writer wait
+        (the host is reading); telemetry is dropped rather than block dosing."""
+        for _ in self._out_poll.ipoll(0):
+            return True
+        return False

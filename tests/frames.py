@@ -5,7 +5,7 @@ import zlib
 from firmware import codec
 
 
-def raw_frame(version, msg_type, seq, payload=b""):
+def raw_frame(version, msg_type, seq, payload=b"", flags=0, mac=b""):
     """A frame with any header, a correct length and checksum, COBS-encoded."""
-    body = bytes([version, msg_type, seq & 0xFF, seq >> 8, len(payload)]) + payload
+    body = bytes([version, msg_type, flags]) + seq.to_bytes(4, "little") + bytes([len(payload)]) + payload + mac
     return codec.cobs_encode(body + zlib.crc32(body).to_bytes(4, "little")) + b"\x00"

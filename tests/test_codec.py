@@ -5,8 +5,10 @@ from frames import raw_frame
 from hypothesis import given
 from hypothesis import strategies as st
 
-from firmware import codec
+from firmware import auth, codec
 from firmware.codec import FrameDecoder, FrameError
+
+SESSION = auth.Hmac(bytes(range(32)))
 
 
 def feed_all(data):
@@ -35,25 +37,67 @@ def _values_for(fields, draw):
     for _name, kind in fields:
         if kind == "s":
             values.append(draw(st.text(max_size=30)))
+        elif kind == "y":
+            values.append(draw(st.binary(max_size=codec.MAX_STRING)))
         else:
             values.append(draw(st.integers(0, (1 << (8 * {"B": 1, "H": 2, "I": 4}[kind])) - 1)))
     return values
 
 
-@given(st.data(), st.sampled_from(sorted(codec.FIELDS)), st.booleans(), st.integers(0, 0xFFFF))
-def test_every_message_round_trips(data, msg_type, is_reply, seq):
+@given(st.data(), st.sampled_from(sorted(codec.FIELDS)), st.booleans(), st.integers(0, codec.MAX_SEQ), st.booleans())
+def test_every_message_round_trips(data, msg_type, is_reply, seq, with_mac):
     fields = codec.reply_fields(msg_type) if is_reply else codec.request_fields(msg_type)
     values = _values_for(fields, data.draw)
-    kind = msg_type | codec.REPLY if is_reply and msg_type != codec.ERROR else msg_type
-    wire = codec.encode_frame(kind, seq, codec.encode_fields(fields, values))
-    [(got_type, got_seq, payload)] = feed_all(wire)
+    single = msg_type in (codec.ERROR, codec.TELEMETRY_DATA)
+    kind = msg_type | codec.REPLY if is_reply and not single else msg_type
+    session = SESSION if with_mac else None
+    wire = codec.encode_frame(kind, seq, codec.encode_fields(fields, values), session)
+    [(got_type, got_seq, payload, mac, signed)] = feed_all(wire)
     assert (got_type, got_seq) == (kind, seq)
     assert codec.decode_fields(fields, payload) == values
+    if with_mac:
+        assert mac == SESSION.digest(signed)[: codec.MAC_BYTES]
+        assert signed[8:] == payload  # after the 8-byte header
+    else:
+        assert mac is None and signed is None
 
 
-def test_every_single_bit_flip_is_refused():
+def test_the_mac_covers_the_header_and_payload_and_only_the_session_key_makes_it():
+    payload = codec.encode_fields(codec.request_fields(codec.SET_RATE), ["0.5 mL/day"])
+    [(_t, _s, _p, mac, signed)] = feed_all(codec.encode_frame(codec.SET_RATE, 41, payload, SESSION))
+    header = bytes([codec.PROTOCOL_VERSION, codec.SET_RATE, codec.FLAG_MAC, 41, 0, 0, 0, len(payload)])
+    assert signed == header + payload
+    other = auth.Hmac(bytes(32))
+    assert mac == SESSION.digest(signed)[:16] != other.digest(signed)[:16]
+    # Another seq, type or payload under the same key gives another MAC.
+    for changed in (
+        codec.encode_frame(codec.SET_RATE, 42, payload, SESSION),
+        codec.encode_frame(codec.STOP, 41, payload, SESSION),
+        codec.encode_frame(codec.SET_RATE, 41, payload[:-1] + b"h", SESSION),
+    ):
+        assert feed_all(changed)[0][3] != mac
+
+
+def test_sequence_numbers_outside_32_bits_are_not_sent():
+    with pytest.raises(FrameError):
+        codec.encode_frame(codec.STATUS, 1 << 32)
+    with pytest.raises(FrameError):
+        codec.encode_frame(codec.STATUS, -1)
+
+
+def test_the_largest_frame_fits_the_decoder_and_one_byte_more_does_not():
+    biggest = codec.encode_frame(codec.STAGE_LINE, codec.MAX_SEQ, b"x" * codec.MAX_PAYLOAD, SESSION)
+    assert len(biggest) - 1 == codec.MAX_ENCODED
+    [frame] = feed_all(biggest)
+    assert frame[0] == codec.STAGE_LINE and frame[2] == b"x" * codec.MAX_PAYLOAD
+    [refused] = feed_all(biggest[:-1] + b"\x01\x00")
+    assert refused.code == codec.ERR_TOO_LONG
+
+
+@pytest.mark.parametrize("session", [None, SESSION], ids=["plain", "with MAC"])
+def test_every_single_bit_flip_is_refused(session):
     wire = codec.encode_frame(
-        codec.SET_RATE, 7, codec.encode_fields(codec.request_fields(codec.SET_RATE), ["0.5 mL/day"])
+        codec.SET_RATE, 7, codec.encode_fields(codec.request_fields(codec.SET_RATE), ["0.5 mL/day"]), session
     )
     for i in range(len(wire) - 1):  # every byte but the delimiter
         for bit in range(8):
@@ -76,26 +120,37 @@ def test_an_oversized_frame_is_refused_and_the_next_frame_still_decodes():
     good = codec.encode_frame(codec.STATUS, 9)
     results = feed_all(b"\x05" * 400 + b"\x00" + good)
     assert isinstance(results[0], FrameError) and results[0].code == codec.ERR_TOO_LONG
-    assert results[1] == (codec.STATUS, 9, b"")
+    assert results[1] == (codec.STATUS, 9, b"", None, None)
 
 
 def test_garbage_before_a_frame_costs_only_the_garbage():
     good = codec.encode_frame(codec.HELLO, 3)
     results = feed_all(b"hello pump\r\n\x00" + good)
     assert isinstance(results[0], FrameError)
-    assert results[1] == (codec.HELLO, 3, b"")
+    assert results[1] == (codec.HELLO, 3, b"", None, None)
 
 
 def test_raw_frame_matches_the_codec():
     assert raw_frame(codec.PROTOCOL_VERSION, codec.STATUS, 77) == codec.encode_frame(codec.STATUS, 77)
 
 
-def test_a_frame_of_another_protocol_version_is_refused_with_its_sequence_number():
-    [result] = feed_all(raw_frame(2, codec.STATUS, 77))
+@pytest.mark.parametrize("version", [1, 3])
+def test_a_frame_of_another_protocol_version_is_refused_with_its_sequence_number(version):
+    [result] = feed_all(raw_frame(version, codec.STATUS, 77))
     assert isinstance(result, FrameError)
     assert result.code == codec.ERR_BAD_VERSION
     assert result.seq == 77
-    assert "version 2" in result.message
+    assert f"version {version}" in result.message
+
+
+def test_unknown_flags_are_refused_with_the_sequence_number():
+    [result] = feed_all(raw_frame(codec.PROTOCOL_VERSION, codec.STATUS, 78, flags=0x02))
+    assert isinstance(result, FrameError) and result.code == codec.ERR_MALFORMED and result.seq == 78
+
+
+def test_a_mac_flag_without_a_mac_is_a_bad_frame():
+    [result] = feed_all(raw_frame(codec.PROTOCOL_VERSION, codec.STATUS, 79, flags=codec.FLAG_MAC))
+    assert isinstance(result, FrameError) and result.code == codec.ERR_BAD_FRAME
 
 
 @pytest.mark.parametrize(

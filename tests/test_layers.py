@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 HARDWARE = {"machine", "rp2", "esp32", "network", "bluetooth"}
 IO = HARDWARE | {"sys", "os", "select", "socket", "time", "asyncio", "io", "termios"}
 # The pure core: integer maths, parsing and encoding, no I/O at all.
-CORE = ["scheduler", "timebase", "units", "codec", "errors", "link", "store"]
+CORE = ["scheduler", "timebase", "units", "codec", "auth", "errors", "link", "store"]
 
 
 def imports(path):
@@ -56,8 +56,31 @@ def test_hal_does_not_depend_on_boards():
         assert "boards" not in top(imports(path)), path.name
 
 
-def test_the_host_uses_only_the_shared_codec_from_the_firmware():
+def firmware_modules(path):
+    """Names of the firmware, hal and boards modules a file imports, however it spells it."""
+    ours = {"firmware", "hal", "boards"}
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.split(".")[0] in ours}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in ours:
+            if node.module in ours:
+                found |= {f"{node.module}.{a.name}" for a in node.names}
+            else:
+                found.add(node.module)
+    return found
+
+
+def test_the_host_uses_only_the_shared_codec_and_its_authentication_from_the_firmware():
+    """The wire's one definition: frames and fields (codec) and the proofs and
+    MACs over them (auth). Nothing else of the firmware's insides."""
+    allowed = {"firmware", "firmware.codec", "firmware.auth"}  # the bare package: sim.py finds its folder
     for path in py_files("host"):
-        for name in imports(path):
-            if name.split(".")[0] in {"firmware", "hal", "boards"}:
-                assert name in {"firmware", "firmware.codec"}, f"{path.name} imports {name}"
+        stray = firmware_modules(path) - allowed
+        assert not stray, f"{path.name} imports {stray}"
+
+
+def test_the_layer_check_sees_every_spelling_of_an_import(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text("from firmware import codec, app\nimport hal.sim.clock\nfrom firmware.guard import DoseGuard\n")
+    assert firmware_modules(probe) == {"firmware.codec", "firmware.app", "hal.sim.clock", "firmware.guard"}

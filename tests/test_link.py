@@ -19,7 +19,7 @@ def exchange(handlers, frame):
     for b in frame:
         link.receive(b)
     dec = codec.FrameDecoder()
-    replies = [dec.frame() for b in serial.sent if dec.feed(b)]
+    replies = [dec.frame()[:3] for b in serial.sent if dec.feed(b)]  # (type, seq, payload)
     return link, replies
 
 
@@ -64,3 +64,99 @@ def test_a_failing_handler_is_reported_as_an_internal_error_and_the_link_goes_on
     assert error_of(first) == (1, [codec.ERR_INTERNAL, "", "ZeroDivisionError: division by zero"])
     assert second[:2] == (codec.STOP | codec.REPLY, 2)
     assert (link.frames_handled, link.frames_refused) == (1, 1)
+
+
+# -- sessions and roles (firmware/auth.py) --------------------------------------
+
+import os  # noqa: E402
+
+from firmware import auth  # noqa: E402
+
+CLINICIAN_KEY = bytes(range(32))
+PATIENT_KEY = bytes(range(1, 33))
+
+
+class Secured:
+    """A link with an Authenticator, a clock and a record of security refusals."""
+
+    def __init__(self, handlers):
+        self.serial = RecordingSerial()
+        self.auth = auth.Authenticator(os.urandom)
+        self.auth.set_keys("pump-1", CLINICIAN_KEY, PATIENT_KEY)
+        self.now = 0
+        self.refusals = []
+        self.link = Link(self.serial, handlers, self.auth, lambda: self.now, self.refusals.append)
+        self.dec = codec.FrameDecoder()
+
+    def send(self, frame):
+        """Frames the link sent back, as (type, seq, payload, mac, signed)."""
+        start = len(self.serial.sent)
+        for b in frame:
+            self.link.receive(b)
+        return [self.dec.frame() for b in self.serial.sent[start:] if self.dec.feed(b)]
+
+    def session(self, role, key):
+        nonce = self.auth.begin(role, self.now)
+        host_nonce = bytes(16)
+        self.auth.prove(role, host_nonce, auth.proof(key, role, nonce, host_nonce), self.now)
+        return auth.Hmac(auth.session_key(key, role, nonce, host_nonce))
+
+
+def changes():
+    done = []
+    return done, {
+        codec.STOP: lambda v: done.append("stop") or (0, 0),
+        codec.PATIENT_BOLUS: lambda v: done.append("patient bolus") or (1, 2),
+        codec.STATUS: lambda v: (0, 0, 0, 0, 0, 0, 1),
+    }
+
+
+def test_a_command_that_changes_the_pump_needs_a_session_of_its_role():
+    done, handlers = changes()
+    s = Secured(handlers)
+    [reply] = s.send(codec.encode_frame(codec.STOP, 5))
+    seq, (code, _field, message) = error_of(reply[:3])
+    assert (seq, code) == (5, codec.ERR_NEED_KEY)
+    assert "stop needs a session with the clinician key (this frame has no MAC)" in message
+    patient = s.session(auth.ROLE_PATIENT, PATIENT_KEY)
+    [reply] = s.send(codec.encode_frame(codec.STOP, 6, b"", patient))
+    assert "stop needs a session with the clinician key (this frame has the patient key)" in error_of(reply[:3])[1][2]
+    [reply] = s.send(codec.encode_frame(codec.PATIENT_BOLUS, 7, b"", patient))
+    assert reply[0] == codec.PATIENT_BOLUS | codec.REPLY
+    assert done == ["patient bolus"]
+    assert len(s.refusals) == 2
+
+
+def test_reading_needs_no_key():
+    _done, handlers = changes()
+    s = Secured(handlers)
+    [reply] = s.send(codec.encode_frame(codec.STATUS, 1))
+    assert reply[0] == codec.STATUS | codec.REPLY and reply[3] is None  # no session: no MAC
+
+
+def test_replies_in_a_session_carry_its_mac_and_refusals_of_bad_macs_do_not():
+    done, handlers = changes()
+    s = Secured(handlers)
+    clinician = s.session(auth.ROLE_CLINICIAN, CLINICIAN_KEY)
+    [reply] = s.send(codec.encode_frame(codec.STOP, 1, b"", clinician))
+    _t, _seq, _p, mac, signed = reply
+    assert mac == clinician.digest(signed)[:16]
+    [replayed] = s.send(codec.encode_frame(codec.STOP, 1, b"", clinician))
+    seq, (code, _f, message) = error_of(replayed[:3])
+    assert code == codec.ERR_AUTH and "already used" in message
+    assert replayed[3] is None  # refused by the session check: a refusal the session does not vouch for
+    forged = auth.Hmac(os.urandom(32))
+    [refused] = s.send(codec.encode_frame(codec.STOP, 2, b"", forged))
+    assert error_of(refused[:3])[1][0] == codec.ERR_AUTH and refused[3] is None
+    assert done == ["stop"]
+    assert [r.split(":")[0] for r in s.refusals] == ["sequence 1 was already used (last 1)", "the frame's MAC is wrong"]
+
+
+def test_a_session_silent_past_the_timeout_is_over():
+    done, handlers = changes()
+    s = Secured(handlers)
+    clinician = s.session(auth.ROLE_CLINICIAN, CLINICIAN_KEY)
+    s.now = auth.SESSION_TIMEOUT_US
+    [reply] = s.send(codec.encode_frame(codec.STOP, 1, b"", clinician))
+    assert error_of(reply[:3])[1][0] == codec.ERR_NO_SESSION
+    assert done == []

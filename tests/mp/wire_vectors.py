@@ -3,7 +3,7 @@
 # be identical, byte for byte, or the two ends of the link would disagree.
 import binascii
 
-from firmware import codec
+from firmware import auth, codec
 from firmware.errors import Refusal
 from firmware.units import parse_rate
 
@@ -12,6 +12,8 @@ def hexs(b):
     return binascii.hexlify(b).decode()
 
 
+SESSION = auth.Hmac(bytes(range(32)))
+
 for msg_type in sorted(codec.FIELDS):
     for is_reply in (False, True):
         fields = codec.reply_fields(msg_type) if is_reply else codec.request_fields(msg_type)
@@ -19,17 +21,32 @@ for msg_type in sorted(codec.FIELDS):
         for i, (_name, kind) in enumerate(fields):
             if kind == "s":
                 values.append("v%d µL" % i)
+            elif kind == "y":
+                values.append(bytes(range(i, i + 16)))
             else:
                 values.append({"B": 0xA5, "H": 0xBEEF, "I": 0xDEADBEEF}[kind] - i)
         payload = codec.encode_fields(fields, values)
-        wire = codec.encode_frame(msg_type | (codec.REPLY if is_reply else 0), 0x1234 + msg_type, payload)
-        dec = codec.FrameDecoder()
-        got = None
-        for b in wire:
-            if dec.feed(b):
-                got = dec.frame()
-        back = codec.decode_fields(fields, got[2])
-        print(msg_type, "reply" if is_reply else "request", hexs(wire), "ok" if back == values else "MISMATCH")
+        kind = msg_type | (codec.REPLY if is_reply else 0)
+        for session in (None, SESSION):  # plain, and with a session MAC
+            wire = codec.encode_frame(kind, 0x12345678 + msg_type, payload, session)
+            dec = codec.FrameDecoder()
+            got = None
+            for b in wire:
+                if dec.feed(b):
+                    got = dec.frame()
+            back = codec.decode_fields(fields, got[2])
+            mac_ok = session is None or got[3] == session.digest(got[4])[: codec.MAC_BYTES]
+            verdict = "ok" if back == values and mac_ok else "MISMATCH"
+            print(msg_type, "reply" if is_reply else "request", hexs(wire), verdict)
+
+# The session handshake's values, from fixed keys and nonces.
+key, pump_nonce, host_nonce = bytes(range(32)), bytes(range(16)), bytes(range(16, 32))
+for role in (auth.ROLE_PATIENT, auth.ROLE_CLINICIAN):
+    print("proof", role, hexs(auth.proof(key, role, pump_nonce, host_nonce)))
+    print("pump proof", role, hexs(auth.pump_proof(key, role, pump_nonce, host_nonce)))
+    print("session key", role, hexs(auth.session_key(key, role, pump_nonce, host_nonce)))
+    print("wrap pad", role, hexs(auth.wrap_pad(SESSION, role, 0xFEDCBA98)))
+print("key record", hexs(auth.encode_keys("pump-1", key, bytes(32))))
 
 for damaged in (b"\x01\x00", b"\x05\x01\x02\x00", bytes([3, 1, 2, 0]), b"\xff" * 300 + b"\x00"):
     dec = codec.FrameDecoder()

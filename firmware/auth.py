@@ -1,0 +1,316 @@
+# Authentication of the link: HMAC-SHA256, the keys a pump is provisioned
+# with, and the one session the pump holds at a time. Shared, like the codec,
+# by the firmware and the host, so both compute the same proofs and MACs.
+#
+# Keys. Each pump has two 32-byte keys, a clinician key and a patient key,
+# written to its storage when it is flashed (a provisioning file, below) and
+# kept by the host in a user config file. No key ever crosses the link: a
+# session proves knowledge of one, and a key change sends the new key masked
+# with a pad only the holder of the session key can compute.
+#
+# A session (docs/protocol.md has the exchange in hex):
+#   host -> AUTH_BEGIN(role)                 pump -> pump_nonce (16 fresh random bytes)
+#   host -> AUTH_PROVE(role, host_nonce, proof)
+#           proof = HMAC(key, "pump-auth-1" | role | pump_nonce | host_nonce)
+#   pump -> (pump_proof, timeout_s), pump_proof = HMAC(key, "pump-ok-1" | role | pump_nonce | host_nonce)
+#   both:   session_key = HMAC(key, "pump-session-1" | role | pump_nonce | host_nonce)
+# A nonce answers one proof only, right or wrong. From then on each frame the
+# host sends carries a MAC: the first MAC_BYTES of HMAC(session_key, frame
+# header and payload), and a sequence number above every one the session has
+# accepted; the pump MACs its replies to them the same way. A frame with a
+# wrong MAC, a reused or older sequence number, or no live session is refused.
+# A session ends when the host ends it, when a new one is proven, or when no
+# authenticated frame has come for SESSION_TIMEOUT_US of pump time.
+#
+# Failed proofs are rate-limited: FREE_FAILURES in a row cost nothing, each
+# one after that locks AUTH_BEGIN out for twice as long as the one before,
+# from LOCKOUT_FIRST_US up to LOCKOUT_MAX_US. A success resets the count.
+#
+# Pure: no I/O. Random bytes come from a function the board gives.
+
+import hashlib
+
+try:
+    from micropython import const
+except ImportError:  # CPython: const() is only a marker there
+
+    def const(x):
+        return x
+
+
+KEY_BYTES = const(32)
+NONCE_BYTES = const(16)
+PROOF_BYTES = const(32)
+MAC_BYTES = const(16)  # HMAC-SHA256 truncated to 128 bits (RFC 2104 section 5 allows it)
+_BLOCK = const(64)  # SHA-256 block size
+
+ROLE_NONE = const(0)  # read-only: status, therapy, log, telemetry
+ROLE_PATIENT = const(1)  # also the patient bolus the clinician allowed
+ROLE_CLINICIAN = const(2)  # everything
+ROLE_NAMES = {ROLE_NONE: "none", ROLE_PATIENT: "patient", ROLE_CLINICIAN: "clinician"}
+
+SESSION_TIMEOUT_US = const(60_000_000)  # a session ends after 60 s of pump time with no authenticated frame
+FREE_FAILURES = const(3)
+LOCKOUT_FIRST_US = const(2_000_000)
+LOCKOUT_MAX_US = const(300_000_000)  # 5 min: the longest a run of failures locks out
+
+_AUTH = b"pump-auth-1"
+_OK = b"pump-ok-1"
+_SESSION = b"pump-session-1"
+_WRAP = b"pump-wrap-1"
+
+
+class Hmac:
+    """HMAC-SHA256 (RFC 2104) with one key, its padded blocks made once.
+
+    MicroPython's sha256 objects cannot be copied, so every digest hashes
+    the two 64-byte pads again; parts are hashed in turn, never joined."""
+
+    def __init__(self, key):
+        if len(key) > _BLOCK:
+            key = hashlib.sha256(key).digest()
+        self._inner = bytearray(_BLOCK)
+        self._outer = bytearray(_BLOCK)
+        for i in range(_BLOCK):
+            k = key[i] if i < len(key) else 0
+            self._inner[i] = k ^ 0x36
+            self._outer[i] = k ^ 0x5C
+
+    def digest(self, *parts):
+        inner = hashlib.sha256(self._inner)
+        for part in parts:
+            inner.update(part)
+        outer = hashlib.sha256(self._outer)
+        outer.update(inner.digest())
+        return outer.digest()
+
+
+def hmac_sha256(key, message):
+    return Hmac(key).digest(message)
+
+
+def same_bytes(a, b):
+    """Compare two byte strings in time that does not depend on where they differ."""
+    if len(a) != len(b):
+        return False
+    diff = 0
+    for i in range(len(a)):
+        diff |= a[i] ^ b[i]
+    return diff == 0
+
+
+def _context(role, pump_nonce, host_nonce):
+    return bytes((role,)), pump_nonce, host_nonce
+
+
+def proof(key, role, pump_nonce, host_nonce):
+    """What the host sends to prove it holds the role's key."""
+    return Hmac(key).digest(_AUTH, *_context(role, pump_nonce, host_nonce))
+
+
+def pump_proof(key, role, pump_nonce, host_nonce):
+    """What the pump answers to prove it holds the same key."""
+    return Hmac(key).digest(_OK, *_context(role, pump_nonce, host_nonce))
+
+
+def session_key(key, role, pump_nonce, host_nonce):
+    return Hmac(key).digest(_SESSION, *_context(role, pump_nonce, host_nonce))
+
+
+def wrap_pad(session_mac, role, seq):
+    """The 32-byte pad that masks a new key in KEY_CHANGE frame `seq`: new key XOR pad."""
+    return session_mac.digest(_WRAP, bytes((role, seq & 0xFF, (seq >> 8) & 0xFF, (seq >> 16) & 0xFF, seq >> 24)))
+
+
+def xor_bytes(a, b):
+    out = bytearray(len(a))
+    for i in range(len(a)):
+        out[i] = a[i] ^ b[i]
+    return bytes(out)
+
+
+# -- the provisioning file -----------------------------------------------------
+#
+# PROVISION_FILE on the pump's storage, written when the pump is flashed:
+#
+#   offset  size  field
+#   0       4     b"PKY\x01"
+#   4       1     length N of the device id, 1..MAX_DEVICE_ID
+#   5       N     device id, ASCII
+#   5+N     32    clinician key
+#   37+N    32    patient key
+#   69+N    4     CRC-32 of bytes 0..68+N, little-endian
+#
+# At boot the pump moves valid keys from it into its own crash-safe key
+# store and empties it; a later flash provisions again.
+
+PROVISION_FILE = "provision.key"
+KEY_SLOTS = ("keys.0", "keys.1")  # the pump's key store (store.py record slots)
+KEY_SECTION = const(1)
+_MAGIC = b"PKY\x01"
+MAX_DEVICE_ID = const(40)
+
+
+def encode_keys(device_id, clinician_key, patient_key):
+    import binascii
+
+    raw = device_id.encode()
+    if not 0 < len(raw) <= MAX_DEVICE_ID:
+        raise ValueError("device id must be 1..%d bytes" % MAX_DEVICE_ID)
+    if len(clinician_key) != KEY_BYTES or len(patient_key) != KEY_BYTES:
+        raise ValueError("keys must be %d bytes" % KEY_BYTES)
+    body = _MAGIC + bytes((len(raw),)) + raw + bytes(clinician_key) + bytes(patient_key)
+    crc = binascii.crc32(body) & 0xFFFFFFFF
+    return body + bytes((crc & 0xFF, (crc >> 8) & 0xFF, (crc >> 16) & 0xFF, crc >> 24))
+
+
+def decode_keys(data):
+    """(device_id, clinician_key, patient_key), or None if data is not a valid key record."""
+    import binascii
+
+    if data is None or len(data) < 5 or bytes(data[:4]) != _MAGIC:
+        return None
+    n = data[4]
+    if not 0 < n <= MAX_DEVICE_ID or len(data) != 5 + n + 2 * KEY_BYTES + 4:
+        return None
+    body = 5 + n + 2 * KEY_BYTES
+    crc = data[body] | data[body + 1] << 8 | data[body + 2] << 16 | data[body + 3] << 24
+    if crc != binascii.crc32(bytes(data[:body])) & 0xFFFFFFFF:
+        return None
+    try:
+        device_id = bytes(data[5 : 5 + n]).decode()
+    except Exception:
+        return None
+    return device_id, bytes(data[5 + n : 5 + n + KEY_BYTES]), bytes(data[5 + n + KEY_BYTES : body])
+
+
+class AuthError(Exception):
+    """A refused authentication step or authenticated frame; `code` is a codec ERR_* value."""
+
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+# Error codes, the same numbers as codec's (which imports nothing of this).
+ERR_AUTH = const(10)
+ERR_NO_SESSION = const(11)
+ERR_LOCKED = const(12)
+ERR_NO_KEYS = const(13)
+
+
+class Authenticator:
+    """The pump's side: keys, the pending challenge, the one live session.
+
+    Times are pump time in us (a non-decreasing int). random_bytes(n) gives
+    n fresh random bytes (the board's entropy source)."""
+
+    def __init__(self, random_bytes):
+        self._random = random_bytes
+        self.device_id = ""
+        self._keys = None  # (clinician key, patient key), or None if not provisioned
+        self._challenge = None  # (role, pump nonce) waiting for its one proof
+        self.role = ROLE_NONE  # of the live session, ROLE_NONE if none
+        self.session_mac = None  # Hmac with the session key
+        self.last_seq = 0  # highest sequence number the session accepted
+        self._last_us = 0  # pump time of the session's last authenticated frame
+        self.failures = 0  # failed proofs in a row
+        self._locked_until_us = 0
+        self.ended = None  # why the last session ended (a short text), until read by take_ended()
+
+    def set_keys(self, device_id, clinician_key, patient_key):
+        self.device_id = device_id
+        self._keys = (bytes(clinician_key), bytes(patient_key))
+
+    def provisioned(self):
+        return self._keys is not None
+
+    def key(self, role):
+        return self._keys[0] if role == ROLE_CLINICIAN else self._keys[1]
+
+    def _check_role(self, role):
+        if role != ROLE_PATIENT and role != ROLE_CLINICIAN:
+            raise AuthError(ERR_AUTH, "role %d does not exist: 1 is the patient, 2 the clinician" % role)
+        if self._keys is None:
+            raise AuthError(ERR_NO_KEYS, "this pump has no keys: provision them when flashing it")
+
+    def begin(self, role, now_us):
+        """Issue a fresh challenge for role; returns the pump nonce."""
+        self._check_role(role)
+        if now_us < self._locked_until_us:
+            wait_s = -(-(self._locked_until_us - now_us) // 1_000_000)
+            raise AuthError(
+                ERR_LOCKED, "%d failed authentications in a row: try again in %d s" % (self.failures, wait_s)
+            )
+        nonce = bytes(self._random(NONCE_BYTES))
+        self._challenge = (role, nonce)
+        return nonce
+
+    def prove(self, role, host_nonce, host_proof, now_us):
+        """Check the host's proof against the pending challenge (used up either way).
+        On success start the session (ending any other) and return the pump's proof."""
+        self._check_role(role)
+        challenge = self._challenge
+        self._challenge = None
+        if challenge is None:
+            raise AuthError(ERR_AUTH, "no challenge is waiting: send auth-begin first (a challenge answers once)")
+        if challenge[0] != role:
+            self._fail(now_us)
+            raise AuthError(ERR_AUTH, "the proof is for another role than the challenge")
+        if len(host_nonce) != NONCE_BYTES:
+            self._fail(now_us)
+            raise AuthError(ERR_AUTH, "host nonce must be %d bytes" % NONCE_BYTES)
+        key = self.key(role)
+        pump_nonce = challenge[1]
+        if not same_bytes(host_proof, proof(key, role, pump_nonce, host_nonce)):
+            self._fail(now_us)
+            raise AuthError(ERR_AUTH, "wrong key for the %s role" % ROLE_NAMES[role])
+        self.failures = 0
+        self._locked_until_us = 0
+        if self.role != ROLE_NONE:
+            self.end("replaced by a new session")
+        self.role = role
+        self.session_mac = Hmac(session_key(key, role, pump_nonce, host_nonce))
+        self.last_seq = 0
+        self._last_us = now_us
+        return pump_proof(key, role, pump_nonce, host_nonce)
+
+    def _fail(self, now_us):
+        self.failures += 1
+        extra = self.failures - FREE_FAILURES
+        if extra > 0:
+            lock = LOCKOUT_FIRST_US << (extra - 1) if extra < 10 else LOCKOUT_MAX_US
+            self._locked_until_us = now_us + (lock if lock < LOCKOUT_MAX_US else LOCKOUT_MAX_US)
+
+    def expire(self, now_us):
+        """End the session if it has been idle SESSION_TIMEOUT_US; True if it just ended."""
+        if self.role != ROLE_NONE and now_us - self._last_us >= SESSION_TIMEOUT_US:
+            self.end("no authenticated frame for %d s" % (SESSION_TIMEOUT_US // 1_000_000))
+            return True
+        return False
+
+    def end(self, why):
+        self.role = ROLE_NONE
+        self.session_mac = None
+        self.last_seq = 0
+        self.ended = why
+
+    def take_ended(self):
+        why = self.ended
+        self.ended = None
+        return why
+
+    def verify(self, signed, mac, seq, now_us):
+        """Check an authenticated frame: its MAC over `signed` and its sequence
+        number. Returns the session's role; raises AuthError if refused."""
+        self.expire(now_us)
+        if self.role == ROLE_NONE:
+            raise AuthError(ERR_NO_SESSION, "no session is open (or it ended): authenticate again")
+        if not same_bytes(mac, self.session_mac.digest(signed)[:MAC_BYTES]):
+            raise AuthError(ERR_AUTH, "the frame's MAC is wrong: not from this session, or damaged")
+        if seq <= self.last_seq:
+            raise AuthError(ERR_AUTH, "sequence %d was already used (last %d): a replayed frame" % (seq, self.last_seq))
+        self.last_seq = seq
+        self._last_us = now_us
+        return self.role
