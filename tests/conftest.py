@@ -14,12 +14,27 @@ settings.register_profile("long", max_examples=20_000, deadline=None, suppress_h
 settings.load_profile(os.environ.get("PUMP_TEST_PROFILE", "default"))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def private_config(tmp_path_factory):
+    """pumpctl's config file (the keys of each pump) in a folder of the test run,
+    never the user's own."""
+    path = tmp_path_factory.mktemp("config") / "config.toml"
+    old = os.environ.get("PUMPCTL_CONFIG")
+    os.environ["PUMPCTL_CONFIG"] = str(path)
+    yield path
+    if old is None:
+        del os.environ["PUMPCTL_CONFIG"]
+    else:
+        os.environ["PUMPCTL_CONFIG"] = old
+
+
 @pytest.fixture
 def sim():
-    """The real firmware on the MicroPython unix port, behind a pty."""
+    """The real firmware on the MicroPython unix port, behind a pty, its keys
+    provisioned and saved in the test run's config file (as `pumpctl sim` does)."""
     from pumpctl.sim import Simulator
 
-    simulator = Simulator().start()
+    simulator = Simulator(register=True).start()
     yield simulator
     alive = simulator.running()
     simulator.stop()
@@ -29,7 +44,5 @@ def sim():
 @pytest.fixture
 def pump(sim):
     """A host connection to the simulated pump, through pyserial."""
-    from pumpctl import Pump
-
-    with Pump(sim.port) as connection:
+    with sim.pump() as connection:
         yield connection

@@ -13,7 +13,7 @@ from fractions import Fraction
 import pytest
 from hypothesis import event, given, note, settings
 from hypothesis import strategies as st
-from pumpctl import Pump, PumpRefused, Simulator
+from pumpctl import PumpRefused, Simulator
 from test_program import mcg_text, mg_text, ul_text, worst_case_ng
 
 from firmware.library import default_library
@@ -160,7 +160,7 @@ def test_an_accepted_program_keeps_every_24h_window_within_each_drugs_daily_limi
     # The library's worst day (a full day of basal, the bolus and every allowed patient bolus), exactly.
     worst_ng = worst_case_ng(case.drugs, case.basal, case.flex, case.bolus, None, case.patient)
     over = [name for name, _conc in case.drugs if worst_ng[name] > LIB.get("drug", name).daily_hard_ng]
-    with Simulator() as sim, Pump(sim.port) as pump:
+    with Simulator() as sim, sim.pump() as pump:
         if case.clock_s is not None:
             pump.set_clock(case.clock_s)
         try:

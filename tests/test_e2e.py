@@ -5,7 +5,7 @@ exact prescription at every status read."""
 import pytest
 from frames import raw_frame
 from oracle import ExactPrescription
-from pumpctl import Pump, PumpRefused
+from pumpctl import PumpRefused
 
 from firmware import codec
 
@@ -94,12 +94,12 @@ def test_thirty_days_at_the_slowest_rate_across_many_ticks_wraps(pump):
 
 
 def test_the_host_can_leave_and_come_back_while_the_pump_doses(sim):
-    with Pump(sim.port) as first:
+    with sim.pump() as first:
         t = Tracked(first)
         t.set_rate("0.5 mL/day")
         t.advance_and_check(HOUR)
         first.link.send_raw(b"\x03\x01\x01")  # half a frame, then gone
-    with Pump(sim.port) as second:
+    with sim.pump() as second:
         t.pump = second
         status = t.advance_and_check(HOUR)
         assert status.rate_nl_per_day == 500_000
@@ -125,24 +125,26 @@ BAD_INPUTS = {
     "comma decimal": ("rate", "1,5 mL/h", codec.ERR_BAD_VALUE, "use a point as the decimal separator"),
     "naked decimal": ("rate", ".5 mL/h", codec.ERR_BAD_VALUE, "write a leading zero"),
     "negative": ("rate", "-1 mL/h", codec.ERR_BAD_VALUE, "must not be negative"),
-    "payload cut short": ("raw", raw_frame(1, codec.SET_RATE, 500, b"\x09ab"), codec.ERR_MALFORMED, "cut short"),
-    "extra payload": ("raw", raw_frame(1, codec.STATUS, 500, b"\x01"), codec.ERR_MALFORMED, "unexpected bytes"),
-    "unknown command": ("raw", raw_frame(1, 0x42, 500), codec.ERR_UNKNOWN_COMMAND, "unknown command 0x42"),
-    "protocol version 2": (
+    "payload cut short": ("raw", raw_frame(2, codec.EVENT, 500, b"\x09ab"), codec.ERR_MALFORMED, "missing field"),
+    "extra payload": ("raw", raw_frame(2, codec.STATUS, 500, b"\x01"), codec.ERR_MALFORMED, "unexpected bytes"),
+    "unknown command": ("raw", raw_frame(2, 0x42, 500), codec.ERR_UNKNOWN_COMMAND, "unknown command 0x42"),
+    "no key": ("raw", raw_frame(2, codec.SET_RATE, 500, set_rate_payload("1 mL/h")), codec.ERR_NEED_KEY, "clinician"),
+    "protocol version 1": (
         "raw",
-        raw_frame(2, codec.SET_RATE, 500, set_rate_payload("1 mL/h")),
+        raw_frame(1, codec.SET_RATE, 500, set_rate_payload("1 mL/h")),
         codec.ERR_BAD_VERSION,
-        "version 2",
+        "version 1",
     ),
+    "unknown flags": ("raw", raw_frame(2, codec.STATUS, 500, flags=0x80), codec.ERR_MALFORMED, "unknown flags 0x80"),
     "flipped bit": (
         "raw",
-        flip_a_bit(raw_frame(1, codec.SET_RATE, 500, set_rate_payload("10 mL/h")), 9),
+        flip_a_bit(raw_frame(2, codec.SET_RATE, 500, set_rate_payload("10 mL/h")), 9),
         codec.ERR_BAD_FRAME,
         "",
     ),
     "truncated frame": (
         "raw",
-        raw_frame(1, codec.SET_RATE, 500, set_rate_payload("10 mL/h"))[:-3] + b"\x00",
+        raw_frame(2, codec.SET_RATE, 500, set_rate_payload("10 mL/h"))[:-3] + b"\x00",
         codec.ERR_BAD_FRAME,
         "",
     ),
@@ -204,7 +206,7 @@ def wait_for(condition, pump, timeout_s=20.0):
 def test_with_a_speed_pump_time_runs_by_itself_and_dosing_stays_exact():
     from pumpctl import Simulator
 
-    with Simulator(speed=3600) as sim, Pump(sim.port) as pump:
+    with Simulator(speed=3600) as sim, sim.pump() as pump:
         t = Tracked(pump)
         t.set_rate("10 mL/h")
         status = wait_for(lambda s: s.steps >= 50, pump)  # no advance: the clock runs
@@ -216,7 +218,7 @@ def test_a_new_rate_wakes_a_pump_that_was_sleeping_until_its_next_step():
 
     from pumpctl import Simulator
 
-    with Simulator(speed=1) as sim, Pump(sim.port) as pump:
+    with Simulator(speed=1) as sim, sim.pump() as pump:
         t = Tracked(pump)
         t.set_rate("1 uL/day")  # next step in 75 min: the dosing task sleeps for minutes
         wait_for(lambda s: s.time_us > 200_000, pump)

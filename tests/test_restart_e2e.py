@@ -6,7 +6,7 @@ import re
 from fractions import Fraction
 
 import pytest
-from pumpctl import LinkError, Pump, PumpRefused, Simulator
+from pumpctl import LinkError, PumpRefused, Simulator
 
 pytestmark = pytest.mark.micropython
 
@@ -29,12 +29,12 @@ class Life:
 
     def __init__(self, folder, **options):
         self.sim = Simulator(storage=folder, **options).start()
-        self.pump = Pump(self.sim.port)
+        self.pump = self.sim.pump()
 
     def kill(self):
         """Pull the plug: SIGKILL, nothing runs after it."""
-        self.pump.close()
         self.sim.proc.kill()
+        self.pump.close(end_session=False)
         self.sim.proc.wait(5)
         self.sim.stop()
 
@@ -48,6 +48,8 @@ def lives(tmp_path):
     started = []
 
     def start(**options):
+        if started:  # the same pump again: it keeps the keys it was provisioned with
+            options = dict(options, keys=started[0].sim.keys, provision=False)
         life = Life(tmp_path / "pump", **options)
         started.append(life)
         return life

@@ -193,14 +193,13 @@ def test_the_cut_counts_bytes_across_saves_and_files(tmp_path, saved_a):
 
 @pytest.mark.micropython
 def test_the_simulator_starts_the_firmware_with_storage(tmp_path):
-    from pumpctl import Pump
     from pumpctl.sim import Simulator
 
     sim = Simulator(storage=tmp_path / "flash", cut_after_bytes=1_000_000)  # past the boot's own save
     command = sim.command()
     assert command[-4:] == ["--storage", str(tmp_path / "flash"), "--cut-after-bytes", "1000000"]
     assert "--storage" not in Simulator().command()
-    with sim, Pump(sim.port) as pump:
+    with sim, sim.pump() as pump:
         assert pump.hello().board == "sim"
         assert sim.running()
     assert (tmp_path / "flash").is_dir()

@@ -2,10 +2,13 @@
 port, the host over a pty. The steps delivered at chosen instants are
 compared with the exact integral of the rates each mode should run."""
 
+import time
 from fractions import Fraction
 
 import pytest
 from pumpctl import PumpRefused
+
+from firmware import codec
 
 pytestmark = pytest.mark.micropython
 
@@ -273,10 +276,27 @@ def test_a_soft_limit_needs_confirmation_and_a_staged_program_expires(pump):
     assert staged.warnings == ["daily dose of morphine 12 mg/day is above the soft limit of 10 mg/day"]
     with pytest.raises(PumpRefused, match="soft-limit"):
         pump.commit(staged)
-    pump.sim_advance(11 * MIN)
+    for _ in range(11 * 60 // 50):  # 11 min, the session kept alive by a frame every 50 s
+        pump.sim_advance(50 * S)
     with pytest.raises(PumpRefused, match="expired"):
         pump.commit(staged, confirm_soft=True)
     assert pump.therapy().mode == "stopped"
+
+
+def test_a_staged_program_is_dropped_when_its_session_ends(pump):
+    """A host that goes silent mid-session leaves nothing half done: the staged
+    program goes with the session, and the running one doses on."""
+    pump.program(["drug morphine 20 mg/mL", "fill 20 mL", "basal 2 mg/day"])
+    staged = pump.stage(["drug morphine 20 mg/mL", "basal 4 mg/day"])
+    pump.link.session_mac, session = None, pump.link.session_mac  # the host falls silent
+    pump.link.request(codec.SIM_ADVANCE, (61, 0))
+    time.sleep(0.2)
+    pump.link.session_mac = session
+    with pytest.raises(PumpRefused, match="no program is staged: its session ended "
+                       r"\(no authenticated frame for 60 s\); stage it again"):
+        pump.commit(staged)
+    assert pump.therapy().basal_nl_per_day == 100_000
+    assert any(ev.text == "session ended: no authenticated frame for 60 s" for ev in pump.events())
 
 
 def test_a_trial_program_stops_when_the_trial_ends(pump):

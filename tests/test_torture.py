@@ -5,7 +5,7 @@ is programmed and is refilled, then restarted on the same folder and checked aft
 import os
 
 import pytest
-from pumpctl import Pump, Simulator
+from pumpctl import Simulator
 from torture import run
 
 from hal.sim.tally import read_tally
@@ -40,7 +40,7 @@ def test_the_tally_holds_what_the_motor_moved_after_a_sigkill(tmp_path):
     tally = tmp_path / "tally"
     sim = Simulator(storage=tmp_path / "state", tally=tally).start()
     try:
-        with Pump(sim.port) as pump:
+        with sim.pump() as pump:
             pump.commit(pump.stage(["drug morphine 20 mg/mL", "fill 20 mL", "basal 10 mg/day"]))
             pump.sim_advance(3 * HOUR)
             moved = pump.sim_state().motor_steps
@@ -66,7 +66,7 @@ def test_a_second_cut_before_a_restarts_reserved_steps_come_due_does_not_move_th
         tally = tmp_path / f"tally.{life}"
         sim = Simulator(storage=state, tally=tally).start()
         try:
-            with Pump(sim.port) as pump:
+            with sim.pump() as pump:
                 if life == 0:
                     t0 = pump.commit(pump.stage(basal))
                     pump.sim_advance(95 * 60 * S)  # saved at the reservation 10 min before, then moved on

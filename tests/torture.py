@@ -66,9 +66,12 @@ from pathlib import Path
 from pumpctl import LinkError, Pump, PumpRefused, Simulator, SimulatorError
 from pumpctl.client import ONE_SHOT
 
-from firmware import codec
+from firmware import codec, eventlog
 from hal.sim.tally import read_tally
 
+# Log entries the pump keeps only until the next save (eventlog.py): sessions and security refusals,
+# which a flood of frames could otherwise turn into a flood of flash writes.
+NOT_DURABLE = (eventlog.EV_SESSION, eventlog.EV_SECURITY)
 S = 1_000_000
 MIN = 60 * S
 HOUR = 60 * MIN
@@ -322,6 +325,7 @@ class Episode:
         self.unchecked = 0  # cuts since the last restart that passed its checks
         self.doing = ""  # what the host is doing: where a storage cut finds it
         self.lives = 0
+        self.keys = None  # provisioned at the first life
         self.reserved = 0  # N of the current life
         self.count_at_restart = 0
         self.events: dict[int, tuple] = {}  # index -> (time, code, text): what the host has read
@@ -376,7 +380,15 @@ class Episode:
         """Start the firmware on the folder; self.pump is None if it died (a cut) while starting."""
         self.lives += 1
         self.tally = self.folder / f"tally.{self.lives}"
-        self.sim = Simulator(storage=self.folder / "state", cut_after_bytes=cut, tally=self.tally)
+        # Provisioned once, as at flashing: later lives keep the keys they stored.
+        self.sim = Simulator(
+            storage=self.folder / "state",
+            cut_after_bytes=cut,
+            tally=self.tally,
+            keys=self.keys,
+            provision=self.keys is None,
+        )
+        self.keys = self.sim.keys
         try:
             self.sim.start()
         except SimulatorError:
@@ -385,11 +397,11 @@ class Episode:
                 self.violation("readable", f"the firmware did not start (exit {code}):\n{self.sim.stderr_text()}")
             self.pump = None
             return
-        self.pump = Pump(self.sim.port)
+        self.pump = self.sim.pump()
 
     def _end_process(self):
         if self.pump is not None:
-            self.pump.close()
+            self.pump.close(end_session=False)  # the process may be dead: no one to answer
             self.pump = None
         if self.sim is not None:
             if self.sim.proc is not None and self.sim.proc.poll() is None:
@@ -490,6 +502,7 @@ class Episode:
                     kind, prog, crc = "stop", STOPPED, 0
             else:
                 prog, crc = STOPPED, 0
+                self._clinician()
             msg, values = {
                 "commit": (codec.COMMIT, (crc, 1)),
                 "stop": (codec.STOP, ()),
@@ -498,7 +511,7 @@ class Episode:
             seq = link.next_seq()
             payload = codec.encode_fields(codec.request_fields(msg), values)
             self.inflight = (kind, prog, crc, self.t_now)
-            link.send_raw(codec.encode_frame(msg, seq, payload))
+            link.send_raw(codec.encode_frame(msg, seq, payload, link.session_mac))
             delay = rng.uniform(0, 0.004)
             time.sleep(delay)
             self.note(f"SIGKILL {delay * 1000:.2f} ms after sending {kind} {prog.lines}")
@@ -558,8 +571,14 @@ class Episode:
         self.note(f"advance {d / S:g} s -> count {st.steps}")
         self._check(self.t_now, st.steps, read_tally(self.tally))
 
+    def _clinician(self):
+        """A fresh clinician session: the raw requests below need one, and pump time
+        runs on between them (a session ends after 60 s of it without a frame)."""
+        self.pump.authenticate("clinician")
+
     def _stage(self, prog: Prog) -> int | None:
         """Stage prog; its CRC, or None if the pump refused it."""
+        self._clinician()
         link = self.pump.link
         for i, line in enumerate(prog.lines):
             link.request(codec.STAGE_LINE, (i, line))
@@ -613,6 +632,7 @@ class Episode:
     def _stop(self):
         self.doing = "a stop"
         self.inflight = ("stop", STOPPED, 0, self.t_now)
+        self._clinician()
         mday, us = self.pump.link.request(codec.STOP)
         self.inflight = None
         self._took(STOPPED, 0, mday * codec.US_PER_MDAY + us)
@@ -746,6 +766,8 @@ class Episode:
         oldest = min(now) if now else 0
         lost = []
         for index, ev in sorted(self.events.items()):
+            if ev[1] in NOT_DURABLE:
+                continue
             if ev[0] <= r and index >= oldest and (index >= restored or now.get(index) != ev):
                 lost.append((index, ev, now.get(index) if index < restored else None))
         if lost:

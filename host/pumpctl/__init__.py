@@ -5,13 +5,18 @@
         print(pump.status())
 """
 
-from .client import Pump, PumpInfo, RateSet, SimState, Status, expected_steps
-from .errors import LinkError, NoReply, PumpError, PumpRefused, SimulatorError, UsageError
+from .client import Pump, PumpInfo, RateSet, SimState, Status, Telemetry, expected_steps
+from .config import PumpKeys
+from .errors import AuthError, ConfigError, LinkError, NoReply, PumpError, PumpRefused, SimulatorError, UsageError
 from .sim import Simulator
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AuthError",
+    "ConfigError",
+    "PumpKeys",
+    "Telemetry",
     "LinkError",
     "NoReply",
     "Pump",

@@ -2,7 +2,8 @@
 
 Exit codes: 0 done; 1 the pump refused (it changed nothing) or a check
 failed; 2 the command line itself is wrong; 3 the serial link failed;
-4 the simulator could not run.
+4 the simulator could not run; 5 no key for the pump, a wrong key, or a
+config file that others can read.
 """
 
 from __future__ import annotations
@@ -17,16 +18,19 @@ from dataclasses import asdict
 
 from . import quantities
 from .client import Pump
-from .errors import LinkError, PumpError, PumpRefused, SimulatorError, UsageError
+from .errors import AuthError, ConfigError, LinkError, PumpError, PumpRefused, SimulatorError, UsageError
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
 EXIT_LINK = 3
 EXIT_SIM = 4
+EXIT_AUTH = 5
 
 _EXIT_CODES = (
     (UsageError, EXIT_USAGE),
+    (AuthError, EXIT_AUTH),
+    (ConfigError, EXIT_AUTH),
     (PumpRefused, EXIT_REFUSED),
     (LinkError, EXIT_LINK),
     (SimulatorError, EXIT_SIM),
@@ -42,6 +46,12 @@ EPILOG = """examples:
   pumpctl --port /dev/pts/4 therapy            program, bolus, reservoir, guard windows
   pumpctl --port /dev/pts/4 advance 24h        (simulator) run 24 h of pump time
   pumpctl --port /dev/pts/4 stop
+  pumpctl --port /dev/pts/4 telemetry --interval 100ms --count 20
+  pumpctl --port /dev/pts/4 keys change patient
+
+Changing the pump needs its clinician key (the patient bolus: the patient
+key), kept in ~/.config/pumpctl/config.toml (or $PUMPCTL_CONFIG) by the
+pump's device id; `pumpctl sim` adds its simulator's keys there.
 
 The port is a device path or a pyserial URL (socket://host:port); set
 PUMPCTL_PORT to avoid repeating it.
@@ -340,12 +350,78 @@ def cmd_advance(args) -> int:
     return EXIT_OK
 
 
+def cmd_keys(args) -> int:
+    from . import config
+
+    if args.action == "show":
+        known = config.known_devices()
+        rows = {
+            device_id: [r for r in ("clinician", "patient") if getattr(k, f"{r}_key")] for device_id, k in known.items()
+        }
+        human = f"{config.config_path()}\n" + "\n".join(f"  {d:<24} {', '.join(r)}" for d, r in rows.items())
+        _print(args, human, {"config": str(config.config_path()), "pumps": rows})
+        return EXIT_OK
+    if args.role not in ("clinician", "patient"):
+        raise UsageError("say which key to change: pumpctl keys change clinician|patient")
+    with Pump(_port(args), timeout=args.timeout) as pump:
+        keys = pump.change_key(args.role)
+        path = config.save_keys(keys)
+    _print(
+        args,
+        f"{args.role} key of pump {keys.device_id} changed; the new key is in {path}",
+        {"device_id": keys.device_id, "changed": args.role, "config": str(path)},
+    )
+    return EXIT_OK
+
+
+def cmd_telemetry(args) -> int:
+    import time
+
+    interval_ms = _duration_us(args.interval) // 1000
+    with Pump(_port(args), timeout=args.timeout) as pump:
+        pump.start_telemetry(interval_ms)
+        shown = 0
+        last_seq = None
+        lost = 0
+        alive_at = time.monotonic()
+        try:
+            while args.count is None or shown < args.count:
+                sample = pump.telemetry(timeout=max(2.0, 3 * interval_ms / 1000))
+                if time.monotonic() - alive_at > 2:
+                    pump.keep_alive()  # the pump stops streaming to a host silent for 10 s
+                    alive_at = time.monotonic()
+                if sample is None:
+                    raise LinkError("the pump stopped sending telemetry")
+                if last_seq is not None and sample.seq != last_seq + 1:
+                    lost += sample.seq - last_seq - 1
+                last_seq = sample.seq
+                shown += 1
+                if args.json:
+                    print(json.dumps(asdict(sample)), flush=True)
+                else:
+                    reservoir = "-" if sample.reservoir_nl is None else quantities.volume(sample.reservoir_nl * 1000)
+                    print(
+                        f"{sample.seq:6d}  {quantities.duration(sample.time_us):>18}  {sample.mode:<10} "
+                        f"{quantities.rate(sample.rate_nl_per_day) if sample.rate_nl_per_day else '-':>14}  "
+                        f"steps {sample.steps:<8} reservoir {reservoir:<10} alarm {sample.alarm}",
+                        flush=True,
+                    )
+        except KeyboardInterrupt:
+            pass
+        finally:
+            pump.stop_telemetry()
+    if not args.json:
+        print(f"{shown} samples, {lost} lost on the way", file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_sim(args) -> int:
     from .sim import Simulator
 
-    with Simulator(speed=args.speed, board=args.board) as sim:
+    with Simulator(speed=args.speed, board=args.board, register=True) as sim:
         pace = "time moves only with 'pumpctl advance'" if args.speed == 0 else f"{args.speed}x real time"
         print(f"simulated pump (board {args.board}, {pace}) on {sim.port}", flush=True)
+        print(f"device id {sim.keys.device_id}; its keys are in the config file", flush=True)
         print(f"try: pumpctl --port {sim.port} status    (Ctrl-C stops the simulator)", flush=True)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -452,6 +528,25 @@ def build_parser() -> argparse.ArgumentParser:
     from .trial import add_trial_parser
 
     add_trial_parser(sub)
+
+    s = sub.add_parser(
+        "keys",
+        help="the pumps whose keys this host holds, or change a pump's key",
+        epilog="examples:\n  pumpctl keys\n  pumpctl --port /dev/pts/4 keys change patient",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    s.add_argument("action", choices=["show", "change"], nargs="?", default="show")
+    s.add_argument("role", nargs="?", help="for change: clinician or patient")
+    s.set_defaults(func=cmd_keys)
+
+    s = sub.add_parser(
+        "telemetry",
+        help="stream samples from the pump: time, mode, rate, steps, reservoir, alarm",
+        epilog="example: pumpctl telemetry --interval 1s --count 10",
+    )
+    s.add_argument("--interval", default="1s", help="time between samples, with unit (10ms .. 1h; default 1s)")
+    s.add_argument("--count", type=int, help="stop after this many samples (default: until Ctrl-C)")
+    s.set_defaults(func=cmd_telemetry)
 
     s = sub.add_parser("stop", help="stop delivery (stopped mode)")
     s.set_defaults(func=cmd_stop)

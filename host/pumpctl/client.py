@@ -8,19 +8,30 @@
 
 Every method sends one command and waits for its reply. A refusal raises
 PumpRefused (and the pump changed nothing), a dead line LinkError.
+
+Keys. Reading needs none. A command that changes the pump opens a session
+first, with the clinician's key (the patient bolus: the patient's key if the
+host holds it, least privilege); the keys come from `keys=` or from the
+config file by the pump's device id (config.py). Then every frame carries a
+MAC, and every reply must too. close() ends the session.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Callable
 
-from firmware import codec
+from firmware import auth, codec
 
-from .errors import PumpRefused
+from . import config
+from .config import PumpKeys
+from .errors import AuthError, LinkError, PumpRefused
 from .transport import SerialTransport
+
+ROLES = {"patient": auth.ROLE_PATIENT, "clinician": auth.ROLE_CLINICIAN}
 
 LIBRARY_FIELDS = codec.LIBRARY_FIELDS
 
@@ -37,6 +48,7 @@ class PumpInfo:
     firmware: str
     board: str
     platform: str
+    device_id: str  # empty if the pump was never provisioned with keys
     step_volume_pl: int
     min_rate_nl_per_day: int
     max_rate_nl_per_day: int
@@ -100,6 +112,23 @@ class Staged:
 
 
 @dataclass(frozen=True)
+class Telemetry:
+    """One sample of the telemetry stream."""
+
+    seq: int  # sample number since the stream began: a gap is a sample lost on the way
+    time_us: int
+    mode: str
+    rate_nl_per_day: int
+    steps: int  # motor steps since boot, by the pump's count
+    reservoir_nl: int | None
+    day_nl: int
+    hour_nl: int
+    alarm: str
+    session: str  # role of the session open on the pump: none, patient, clinician
+    dropped: int  # samples the pump could not send (the line was busy) since the stream began
+
+
+@dataclass(frozen=True)
 class Event:
     index: int
     time_us: int
@@ -153,8 +182,12 @@ def expected_steps(rate_nl_per_day: int, duration_us: int, step_volume_pl: int) 
 class Pump:
     """A pump on one serial port (a device path or a pyserial URL)."""
 
-    def __init__(self, port: str, timeout: float = 2.0):
+    def __init__(self, port: str, timeout: float = 2.0, keys: PumpKeys | None = None):
+        """keys: the keys to use; None looks them up in the config file by the
+        pump's device id when a command first needs one."""
         self.port = port
+        self._keys = keys
+        self.role = auth.ROLE_NONE  # of the session this host holds open
         self._link = SerialTransport(port, timeout=timeout)
 
     def __enter__(self) -> Pump:
@@ -163,8 +196,116 @@ class Pump:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def close(self) -> None:
-        self._link.close()
+    def close(self, end_session: bool = True) -> None:
+        """Close the port, ending the session first (end_session=False: just
+        close; the pump ends the session itself after its timeout)."""
+        try:
+            if end_session and self.role != auth.ROLE_NONE:
+                self._link.timeout = min(self._link.timeout, 0.5)
+                self.end_session()
+        except (LinkError, PumpRefused):
+            pass  # the session times out on the pump by itself
+        finally:
+            self._link.close()
+
+    # -- sessions ---------------------------------------------------------------
+
+    def keys(self) -> PumpKeys:
+        """The keys this host holds for the pump (AuthError if none)."""
+        if self._keys is None:
+            device_id = self.hello().device_id
+            if not device_id:
+                raise AuthError(f"the pump on {self.port} has no keys: provision it (flash it with keys) first")
+            found = config.load_keys(device_id)
+            if found is None:
+                raise AuthError(
+                    f"no keys for pump {device_id} in {config.config_path()}: "
+                    "add them (they were written when it was flashed) or give keys="
+                )
+            self._keys = found
+        return self._keys
+
+    def authenticate(self, role: str | int = "clinician") -> None:
+        """Open a session with the role's key: the pump proves it holds the key too."""
+        role_code = ROLES.get(role, role) if isinstance(role, str) else role
+        if role_code not in (auth.ROLE_PATIENT, auth.ROLE_CLINICIAN):
+            raise ValueError(f"role must be patient or clinician, not {role!r}")
+        key = self.keys().key(role_code)
+        name = auth.ROLE_NAMES[role_code]
+        if key is None:
+            raise AuthError(f"this host holds no {name} key for pump {self.keys().device_id}")
+        self._link.session_mac = None
+        self.role = auth.ROLE_NONE
+        (pump_nonce,) = self._link.request(codec.AUTH_BEGIN, (role_code,))
+        host_nonce = os.urandom(auth.NONCE_BYTES)
+        proof = auth.proof(key, role_code, pump_nonce, host_nonce)
+        try:
+            pump_proof, _timeout_s = self._link.request(codec.AUTH_PROVE, (role_code, host_nonce, proof))
+        except PumpRefused as e:
+            if e.code == codec.ERR_AUTH:
+                raise AuthError(f"the pump refused the {name} key: {e.reason}") from None
+            raise
+        if not auth.same_bytes(pump_proof, auth.pump_proof(key, role_code, pump_nonce, host_nonce)):
+            raise AuthError(f"the pump on {self.port} could not prove it holds the {name} key: not the pump expected")
+        self._link.session_mac = auth.Hmac(auth.session_key(key, role_code, pump_nonce, host_nonce))
+        self.role = role_code
+
+    def end_session(self) -> None:
+        try:
+            if self.role != auth.ROLE_NONE:
+                self._link.request(codec.AUTH_END)
+        finally:
+            self._link.session_mac = None
+            self.role = auth.ROLE_NONE
+
+    def _role_for(self, needed: int) -> int:
+        """The role to open a session with for a command that needs `needed`."""
+        if needed == auth.ROLE_PATIENT and self.keys().patient_key is not None:
+            return auth.ROLE_PATIENT  # least privilege
+        return auth.ROLE_CLINICIAN
+
+    def _request(self, msg_type: int, values=()) -> list:
+        """Send a command, opening a session first if it needs one, and once
+        more if the pump's session ended meanwhile (it refused, so nothing changed)."""
+        needed = codec.ROLE_NEEDED.get(msg_type, auth.ROLE_NONE)
+        if self.role < needed:
+            self.authenticate(self._role_for(needed))
+        try:
+            return self._link.request(msg_type, values)
+        except PumpRefused as e:
+            if e.code != codec.ERR_NO_SESSION or self.role == auth.ROLE_NONE:
+                raise
+        # The session timed out on the pump (pump time; a simulator's can race).
+        if needed == auth.ROLE_NONE:
+            self._link.session_mac = None  # reading needs none
+            self.role = auth.ROLE_NONE
+        else:
+            self.authenticate(self.role)
+        return self._link.request(msg_type, values)
+
+    def change_key(self, role: str, new_key: bytes | None = None) -> PumpKeys:
+        """Replace the pump's patient or clinician key (clinician session). The new
+        key travels masked (auth.wrap_pad); returns the keys the host now holds,
+        which it should save (config.save_keys)."""
+        role_code = ROLES[role]
+        new_key = new_key if new_key is not None else os.urandom(auth.KEY_BYTES)
+        if len(new_key) != auth.KEY_BYTES:
+            raise ValueError(f"a key is {auth.KEY_BYTES} bytes")
+        if self.role < auth.ROLE_CLINICIAN:
+            self.authenticate(auth.ROLE_CLINICIAN)
+        seq = self._link.next_seq()
+        masked = auth.xor_bytes(new_key, auth.wrap_pad(self._link.session_mac, role_code, seq))
+        payload = codec.encode_fields(codec.request_fields(codec.KEY_CHANGE), (role_code, masked))
+        session = self._link.session_mac
+        self._link.send_raw(codec.encode_frame(codec.KEY_CHANGE, seq, payload, session))
+        self._link.await_reply(codec.KEY_CHANGE, seq, session)
+        old = self.keys()
+        self._keys = PumpKeys(
+            old.device_id,
+            new_key if role_code == auth.ROLE_CLINICIAN else old.clinician_key,
+            new_key if role_code == auth.ROLE_PATIENT else old.patient_key,
+        )
+        return self._keys
 
     @property
     def link(self) -> SerialTransport:
@@ -172,10 +313,10 @@ class Pump:
         return self._link
 
     def hello(self) -> PumpInfo:
-        return PumpInfo(*self._link.request(codec.HELLO))
+        return PumpInfo(*self._request(codec.HELLO))
 
     def status(self) -> Status:
-        mday, us, mode, rate, hi, lo, step_pl = self._link.request(codec.STATUS)
+        mday, us, mode, rate, hi, lo, step_pl = self._request(codec.STATUS)
         return Status(
             time_us=_pump_time_us(mday, us),
             mode=codec.MODE_NAMES.get(mode, str(mode)),
@@ -191,16 +332,16 @@ class Pump:
         """
         if not isinstance(rate, str):
             raise TypeError('give the rate as text with its unit, for example "0.5 mL/day"')
-        nl_per_day, rounded, mday, us = self._link.request(codec.SET_RATE, (rate,))
+        nl_per_day, rounded, mday, us = self._request(codec.SET_RATE, (rate,))
         return RateSet(nl_per_day, bool(rounded), _pump_time_us(mday, us))
 
     def stop(self) -> int:
         """Stop delivery; return the pump time at which it stopped."""
-        mday, us = self._link.request(codec.STOP)
+        mday, us = self._request(codec.STOP)
         return _pump_time_us(mday, us)
 
     def therapy(self) -> Therapy:
-        v = self._link.request(codec.THERAPY)
+        v = self._request(codec.THERAPY)
         none = codec.NO_TIME
         return Therapy(
             mode=codec.MODE_NAMES.get(v[0], str(v[0])),
@@ -223,7 +364,7 @@ class Pump:
 
     def set_clock(self, clock_s: int) -> int:
         """Set the device clock to local wall time clock_s (seconds since 1970, naive local)."""
-        (got,) = self._link.request(codec.CLOCK_SET, (clock_s,))
+        (got,) = self._request(codec.CLOCK_SET, (clock_s,))
         return got
 
     # -- programming session: stage, review, commit ----------------------------
@@ -233,8 +374,8 @@ class Pump:
         if not lines:
             raise ValueError("a program needs at least one line")
         for i, line in enumerate(lines):
-            self._link.request(codec.STAGE_LINE, (i, line))
-        n_rows, _n_warn, crc, expires = self._link.request(codec.STAGE)
+            self._request(codec.STAGE_LINE, (i, line))
+        n_rows, _n_warn, crc, expires = self._request(codec.STAGE)
         rows = self._rows(codec.REVIEW_STAGED, n_rows)
         warnings = [detail for line, detail in rows if line == "soft limit"]
         return Staged(rows, warnings, crc, expires)
@@ -242,20 +383,20 @@ class Pump:
     def review(self, staged: bool = False) -> list[tuple[str, str]]:
         """The running (or staged) program as the pump understood it."""
         which = codec.REVIEW_STAGED if staged else codec.REVIEW_RUNNING
-        n, line, detail = self._link.request(codec.REVIEW, (which, 0))
+        n, line, detail = self._request(codec.REVIEW, (which, 0))
         return [(line, detail)] + self._rows(which, n, start=1)
 
     def _rows(self, which: int, n: int, start: int = 0) -> list[tuple[str, str]]:
         rows = []
         for i in range(start, n):
-            _n, line, detail = self._link.request(codec.REVIEW, (which, i))
+            _n, line, detail = self._request(codec.REVIEW, (which, i))
             rows.append((line, detail))
         return rows
 
     def commit(self, staged: Staged, confirm_soft: bool = False) -> int:
         """Put the staged program in force; read it back and check it is the one
         reviewed. Returns the pump time it took effect."""
-        crc, mday, us = self._link.request(codec.COMMIT, (staged.program_crc, 1 if confirm_soft else 0))
+        crc, mday, us = self._request(codec.COMMIT, (staged.program_crc, 1 if confirm_soft else 0))
         running = program_lines(self.review())
         if crc != staged.program_crc or running != staged.lines:
             raise PumpRefused(
@@ -266,7 +407,7 @@ class Pump:
         return _pump_time_us(mday, us)
 
     def discard(self) -> None:
-        self._link.request(codec.DISCARD)
+        self._request(codec.DISCARD)
 
     def program(self, lines: list[str], confirm_soft: bool = False) -> Staged:
         """Stage, then commit, in one call (scripts; people should review first)."""
@@ -283,11 +424,11 @@ class Pump:
 
     def patient_bolus(self) -> tuple[int, int]:
         """The patient asks for a bolus; returns (volume_nl, duration_s) or raises PumpRefused."""
-        volume_nl, duration_s = self._link.request(codec.PATIENT_BOLUS)
+        volume_nl, duration_s = self._request(codec.PATIENT_BOLUS)
         return volume_nl, duration_s
 
     def ack_alarm(self) -> str:
-        (code,) = self._link.request(codec.ACK_ALARM)
+        (code,) = self._request(codec.ACK_ALARM)
         return codec.ALARM_NAMES.get(code, str(code))
 
     def events(self, since: int = 0) -> list[Event]:
@@ -296,7 +437,7 @@ class Pump:
         i = since
         while True:
             try:
-                count, index, mday, us, code, text = self._link.request(codec.EVENT, (i,))
+                count, index, mday, us, code, text = self._request(codec.EVENT, (i,))
             except PumpRefused:
                 return out  # nothing logged at or after i
             out.append(Event(index, _pump_time_us(mday, us), code, text))
@@ -306,12 +447,12 @@ class Pump:
 
     def library(self) -> tuple[str, list[list[str]]]:
         """The drug library in force: (version, entries of 12 text fields)."""
-        version, n, _ = self._link.request(codec.LIB_GET, (0, 0))
+        version, n, _ = self._request(codec.LIB_GET, (0, 0))
         entries = []
         for d in range(n):
             fields = []
             for f in range(len(LIBRARY_FIELDS)):
-                fields.append(self._link.request(codec.LIB_GET, (d, f))[2])
+                fields.append(self._request(codec.LIB_GET, (d, f))[2])
             entries.append(fields)
         return version, entries
 
@@ -319,8 +460,43 @@ class Pump:
         """Replace the drug library (checked as a whole by the pump first)."""
         for d, fields in enumerate(entries):
             for f, text in enumerate(fields):
-                self._link.request(codec.LIB_FIELD, (d, f, text))
-        self._link.request(codec.LIB_COMMIT, (version, len(entries)))
+                self._request(codec.LIB_FIELD, (d, f, text))
+        self._request(codec.LIB_COMMIT, (version, len(entries)))
+
+    # -- telemetry ---------------------------------------------------------------
+
+    def start_telemetry(self, interval_ms: int) -> None:
+        """Have the pump send a sample every interval_ms (10..3,600,000; 0 stops).
+        The pump stops by itself if this host sends nothing for 10 s: call
+        keep_alive() (or any command) meanwhile."""
+        self._request(codec.TELEMETRY, (interval_ms,))
+
+    def stop_telemetry(self) -> None:
+        self._request(codec.TELEMETRY, (0,))
+
+    def keep_alive(self) -> None:
+        """Tell the pump this host is still there (an empty delimiter byte)."""
+        self._link.send_raw(b"\x00")
+
+    def telemetry(self, timeout: float = 1.0) -> Telemetry | None:
+        """The next telemetry sample, or None if none came within timeout seconds."""
+        got = self._link.read_telemetry(time.monotonic() + timeout)
+        if got is None:
+            return None
+        seq, v = got
+        return Telemetry(
+            seq=seq,
+            time_us=_pump_time_us(v[0], v[1]),
+            mode=codec.MODE_NAMES.get(v[2], str(v[2])),
+            rate_nl_per_day=v[3],
+            steps=v[4] * codec.STEP_RADIX + v[5],
+            reservoir_nl=None if v[6] == codec.NO_TIME else v[6],
+            day_nl=v[7],
+            hour_nl=v[8],
+            alarm=codec.ALARM_NAMES.get(v[9], str(v[9])),
+            session=auth.ROLE_NAMES.get(v[10], str(v[10])),
+            dropped=v[11],
+        )
 
     # -- simulator only --------------------------------------------------------
 
@@ -337,7 +513,7 @@ class Pump:
         """
         seconds, micros = divmod(duration_us, 1_000_000)
         start = self.status().time_us
-        mday, us = self._link.request(codec.SIM_ADVANCE, (seconds, micros))
+        mday, us = self._request(codec.SIM_ADVANCE, (seconds, micros))
         target = _pump_time_us(mday, us)
         poll_s = 0.001  # short runs finish in a few ms: look soon, then less often
         while True:
@@ -351,8 +527,8 @@ class Pump:
 
     def sim_fault(self) -> None:
         """Make the simulated motor fail now."""
-        self._link.request(codec.SIM_FAULT)
+        self._request(codec.SIM_FAULT)
 
     def sim_state(self) -> SimState:
-        hi, lo, in_motion, dropped, halts, true_step_pl, speed = self._link.request(codec.SIM_STATE)
+        hi, lo, in_motion, dropped, halts, true_step_pl, speed = self._request(codec.SIM_STATE)
         return SimState(hi * codec.STEP_RADIX + lo, in_motion, dropped, halts, true_step_pl, speed)

@@ -13,7 +13,7 @@ import time
 from fractions import Fraction
 
 from . import quantities
-from .client import US_PER_MDAY, Pump, expected_steps
+from .client import US_PER_MDAY, expected_steps
 from .errors import UsageError
 from .sim import Simulator
 
@@ -47,7 +47,7 @@ def run_demo(rate: str, duration_us: int, drug: str, concentration: str, timeout
 
     say(f"pumpctl demo: {drug} {concentration} at {rate} for {quantities.duration(duration_us)}, on the simulated pump")
     say()
-    with Simulator() as sim, Pump(sim.port, timeout=timeout) as pump:
+    with Simulator() as sim, sim.pump(timeout=timeout) as pump:
         info = pump.hello()
         before = pump.status()
         programmed = pump.set_rate(rate)

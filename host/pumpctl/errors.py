@@ -31,6 +31,15 @@ class PumpRefused(PumpError):
         super().__init__(f"pump refused{where}: {reason}")
 
 
+class AuthError(PumpError):
+    """Authentication is impossible or failed: no key held for this pump, a
+    wrong key, or a pump that could not prove it holds the key."""
+
+
+class ConfigError(PumpError):
+    """The config file is unreadable, malformed, or readable by others."""
+
+
 class UsageError(PumpError):
     """The caller asked for something unclear: a bad duration, no port."""
 

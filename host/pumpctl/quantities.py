@@ -74,8 +74,8 @@ def duration(us: int) -> str:
     return " ".join(parts)
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|min|h|day|days|d)\s*$")
-_DURATION_US = {"s": US_PER_S, "sec": US_PER_S, "min": 60 * US_PER_S, "h": 3600 * US_PER_S}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|min|h|day|days|d)\s*$")
+_DURATION_US = {"ms": 1000, "s": US_PER_S, "sec": US_PER_S, "min": 60 * US_PER_S, "h": 3600 * US_PER_S}
 _DURATION_US.update({"d": 86_400 * US_PER_S, "day": 86_400 * US_PER_S, "days": 86_400 * US_PER_S})
 
 
@@ -83,7 +83,7 @@ def parse_duration_us(text: str) -> int:
     """'24h', '90 min', '7 day', '1.5 h' -> microseconds. ValueError if unclear."""
     m = _DURATION.match(text)
     if not m:
-        raise ValueError(f"{text!r} is not a duration; write a number and one of s, min, h, day (for example 24h)")
+        raise ValueError(f"{text!r} is not a duration; write a number and one of ms, s, min, h, day (for example 24h)")
     us = Fraction(m.group(1)) * _DURATION_US[m.group(2)]
     if us.denominator != 1:
         raise ValueError(f"{text!r} is finer than a microsecond")

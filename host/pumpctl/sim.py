@@ -6,17 +6,26 @@ path such as /dev/pts/4) with pyserial, exactly as it would open
 /dev/ttyACM0. The firmware's stderr is kept apart from the link: it says
 when the pump is ready and shows a traceback if the firmware dies.
 
-    with Simulator() as sim, Pump(sim.port) as pump:
+    with Simulator() as sim, sim.pump() as pump:
         pump.set_rate("0.5 mL/day")
         pump.sim_advance(24 * 3600 * 10**6)
+
+Keys. Like a board being flashed, each simulator is provisioned with a
+clinician and a patient key (fresh ones, or `keys=`): the launcher writes
+the provisioning file to the pump's storage folder (or to a private folder
+of its own) before the firmware boots. `sim.keys` holds them for the host;
+`register=True` also saves them in the user's config file, for pumpctl
+commands run later against sim.port.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import tty
@@ -24,14 +33,17 @@ from collections import deque
 from pathlib import Path
 
 import firmware
+from firmware import auth
 
+from . import config
+from .config import PumpKeys
 from .errors import SimulatorError
 
 # The firmware, compiled from source on this 64-bit port (objects twice the
 # size of a 32-bit board's), holds about 125 KB after boot and does not start
 # below about 190 KB (measured). 256 KB leaves room for commands while still
 # making a leak or a bloated module fail early.
-DEFAULT_HEAP = "256K"
+DEFAULT_HEAP = "384K"
 # With storage it also loads the store and persistence modules and, at each
 # save, builds a ~10 KB record's sections (the guard's 9.6 KB ring among them).
 STORAGE_HEAP = "512K"
@@ -66,19 +78,28 @@ class Simulator:
         storage: str | os.PathLike | None = None,
         cut_after_bytes: int | None = None,
         tally: str | os.PathLike | None = None,
+        keys: PumpKeys | None = None,
+        provision: bool = True,
+        register: bool = False,
     ):
         """storage: a folder for the pump's files (none if not given); cut_after_bytes:
         the power fails (the firmware process is killed) after that many more bytes
         are written to them. tally: a file where the simulated motor keeps its running
         step total, rewritten at every step, so what it moved survives a kill
         (hal/sim/tally.py). heap: the MicroPython heap (DEFAULT_HEAP, or
-        STORAGE_HEAP with storage)."""
+        STORAGE_HEAP with storage). keys: the keys to provision (fresh ones if None);
+        provision=False writes no provisioning file, so the pump keeps the keys it
+        has (a restart); register: save the keys in the user's config file."""
         if heap is None:
             heap = DEFAULT_HEAP if storage is None else STORAGE_HEAP
         self.speed = speed
         self.storage = storage
         self.cut_after_bytes = cut_after_bytes
         self.tally = tally
+        self.keys = keys or config.new_keys("sim-" + secrets.token_hex(4))
+        self.provision = provision
+        self.register = register
+        self._keys_dir: tempfile.TemporaryDirectory | None = None
         self.board = board
         self.heap = heap
         self.start_timeout = start_timeout
@@ -113,10 +134,35 @@ class Simulator:
             command += ["--cut-after-bytes", str(self.cut_after_bytes)]
         if self.tally is not None:
             command += ["--tally", str(Path(self.tally).resolve())]
+        if self._keys_dir is not None:
+            command += ["--keys", self._keys_dir.name]
         return command
+
+    def _provision(self) -> None:
+        """Write the provisioning file where the firmware will find it, as flashing does."""
+        if self.storage is not None:
+            folder = Path(self.storage)
+            folder.mkdir(parents=True, exist_ok=True)
+        else:
+            self._keys_dir = tempfile.TemporaryDirectory(prefix="pump-keys-")
+            folder = Path(self._keys_dir.name)
+        if self.provision:
+            path = folder / auth.PROVISION_FILE
+            fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(config.provisioning_file(self.keys))
+        if self.register:
+            config.save_keys(self.keys)
+
+    def pump(self, **kwargs):
+        """A host connection to this simulator with its keys."""
+        from .client import Pump
+
+        return Pump(self.port, keys=self.keys, **kwargs)
 
     def start(self) -> Simulator:
         root = firmware_root()
+        self._provision()
         master, slave = os.openpty()
         # The host side starts raw, like a USB serial port; the simulator
         # keeps it open so the pty lives while hosts come and go.
@@ -179,3 +225,6 @@ class Simulator:
         if self._slave_fd is not None:
             os.close(self._slave_fd)
             self._slave_fd = None
+        if self._keys_dir is not None:
+            self._keys_dir.cleanup()
+            self._keys_dir = None

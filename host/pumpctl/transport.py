@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
+from collections import deque
 
 import serial
 
-from firmware import codec
+from firmware import auth, codec
 
 from .errors import LinkError, NoReply, PumpRefused
 
@@ -35,6 +36,10 @@ class SerialTransport:
         self._decoder = codec.FrameDecoder()
         self._rx = bytearray()  # bytes read but not yet fed to the decoder
         self._seq = 0
+        # With a session: an auth.Hmac of the session key. Requests then carry
+        # a MAC, and so must the replies, or they are not the pump's.
+        self.session_mac: auth.Hmac | None = None
+        self.telemetry: deque = deque(maxlen=10_000)  # (seq, values) of TELEMETRY_DATA, oldest first
         # A delimiter ends any half-frame the pump holds from an earlier
         # connection; then drop whatever it said about that.
         self._write(b"\x00")
@@ -60,11 +65,12 @@ class SerialTransport:
 
     def next_seq(self) -> int:
         # 0 is never used: the pump answers corrupt frames with sequence 0.
-        self._seq = self._seq % 0xFFFF + 1
+        # It only rises, so within a session the pump sees each seq once.
+        self._seq = self._seq % codec.MAX_SEQ + 1
         return self._seq
 
-    def read_frame(self, deadline: float) -> tuple[int, int, bytes]:
-        """Return the next whole frame (type, seq, payload) before deadline."""
+    def read_frame(self, deadline: float) -> tuple:
+        """Return the next whole frame (type, seq, payload, mac, signed) before deadline."""
         while True:
             while self._rx:
                 b = self._rx.pop(0)
@@ -92,19 +98,31 @@ class SerialTransport:
         seq = self.next_seq()
         if payload is None:
             payload = codec.encode_fields(codec.request_fields(msg_type), values)
-        self._write(codec.encode_frame(msg_type, seq, payload))
-        return self.await_reply(msg_type, seq)
+        session = self.session_mac
+        self._write(codec.encode_frame(msg_type, seq, payload, session))
+        return self.await_reply(msg_type, seq, session)
 
-    def await_reply(self, msg_type: int, seq: int) -> list:
+    def await_reply(self, msg_type: int, seq: int, session: auth.Hmac | None = None) -> list:
         deadline = time.monotonic() + self.timeout
         bad_frame: PumpRefused | None = None
         while True:
             try:
-                kind, got_seq, payload = self.read_frame(deadline)
+                kind, got_seq, payload, mac, signed = self.read_frame(deadline)
             except NoReply:
                 if bad_frame is not None:
                     raise bad_frame from None
                 raise
+            if kind == codec.TELEMETRY_DATA:
+                self._keep_telemetry(got_seq, payload)
+                continue
+            if session is not None and got_seq == seq and not _signed_by(session, mac, signed):
+                if kind == codec.ERROR and mac is None:
+                    # A pump that could not check our MAC (its session ended,
+                    # or the frame was damaged) cannot MAC its refusal either.
+                    code = codec.decode_fields(codec.reply_fields(codec.ERROR), payload)[0]
+                    if code in (codec.ERR_NO_SESSION, codec.ERR_AUTH, codec.ERR_BAD_FRAME):
+                        raise PumpRefused(*codec.decode_fields(codec.reply_fields(codec.ERROR), payload))
+                raise LinkError(f"the reply to command 0x{msg_type:02x} does not carry this session's MAC")
             if kind == codec.ERROR:
                 code, field, reason = codec.decode_fields(codec.reply_fields(codec.ERROR), payload)
                 refusal = PumpRefused(code, field, reason)
@@ -124,3 +142,25 @@ class SerialTransport:
                 return codec.decode_fields(codec.reply_fields(msg_type), payload)
             except codec.FrameError as e:
                 raise LinkError(f"the pump's reply does not match this pumpctl: {e.message}") from None
+
+    def _keep_telemetry(self, seq: int, payload: bytes) -> None:
+        try:
+            values = codec.decode_fields(codec.reply_fields(codec.TELEMETRY_DATA), payload)
+        except codec.FrameError as e:
+            raise LinkError(f"the pump sent a telemetry sample this pumpctl cannot read: {e.message}") from None
+        self.telemetry.append((seq, values))
+
+    def read_telemetry(self, deadline: float) -> tuple[int, list] | None:
+        """The next telemetry sample (seq, values), waiting until deadline; None if none came."""
+        while not self.telemetry:
+            try:
+                kind, seq, payload, _mac, _signed = self.read_frame(deadline)
+            except NoReply:
+                return None
+            if kind == codec.TELEMETRY_DATA:
+                self._keep_telemetry(seq, payload)
+        return self.telemetry.popleft()
+
+
+def _signed_by(session: auth.Hmac, mac: bytes | None, signed: bytes | None) -> bool:
+    return mac is not None and auth.same_bytes(mac, session.digest(signed)[: auth.MAC_BYTES])
