@@ -123,3 +123,55 @@ def test_demo_doses_a_day_and_matches_the_exact_expectation():
         ["morphine", "5", "mg", "4.999968", "mg", "4.999968", "mg"],
     ]
     assert "delivered exactly the 9600 steps owed; 3.2 nL (0.06 of a step) short" in out.stdout
+
+
+@pytest.mark.micropython
+def test_telemetry_prints_samples_and_stops(sim_port):
+    out = pumpctl("--port", sim_port, "telemetry", "--interval", "50ms", "--count", "3")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert len(lines) == 3 and all("stopped" in line and "alarm none" in line for line in lines)
+    assert "3 samples, 0 lost on the way" in out.stderr
+    out = pumpctl("--port", sim_port, "--json", "telemetry", "--interval", "20ms", "--count", "5")
+    samples = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [s["seq"] for s in samples] == list(range(5)) and samples[0]["mode"] == "stopped"
+
+
+@pytest.mark.micropython
+def test_keys_lists_the_simulator_and_changes_a_key(sim_port):
+    out = pumpctl("--json", "keys")
+    assert out.returncode == 0
+    pumps = json.loads(out.stdout)["pumps"]
+    device = next(d for d in pumps if d.startswith("sim-"))
+    assert pumps[device] == ["clinician", "patient"]
+    before = open(os.environ["PUMPCTL_CONFIG"]).read()
+    out = pumpctl("--port", sim_port, "keys", "change", "patient")
+    assert out.returncode == 0, out.stderr
+    assert "patient key of pump sim-" in out.stdout
+    assert open(os.environ["PUMPCTL_CONFIG"]).read() != before
+    out = pumpctl("--port", sim_port, "patient-bolus")  # with the new key: refused for the program, not the key
+    assert out.returncode == 1 and "no patient bolus" in out.stderr
+
+
+@pytest.mark.micropython
+def test_no_key_for_the_pump_exits_5_and_says_where_keys_go(sim_port, tmp_path):
+    empty = tmp_path / "config.toml"
+    env = dict(os.environ, PUMPCTL_CONFIG=str(empty))
+    out = subprocess.run(
+        [PUMPCTL, "--port", sim_port, "stop"], capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL
+    )
+    assert out.returncode == 5
+    assert "no keys for pump sim-" in out.stderr and str(empty) in out.stderr
+    out = subprocess.run([PUMPCTL, "--port", sim_port, "status"], capture_output=True, text=True, env=env)
+    assert out.returncode == 0  # reading needs no key
+
+
+@pytest.mark.micropython
+def test_a_config_file_others_can_read_exits_5(sim_port):
+    path = os.environ["PUMPCTL_CONFIG"]
+    os.chmod(path, 0o644)
+    try:
+        out = pumpctl("--port", sim_port, "stop")
+    finally:
+        os.chmod(path, 0o600)
+    assert out.returncode == 5 and f"run chmod 600 {path}" in out.stderr

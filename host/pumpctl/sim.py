@@ -158,7 +158,8 @@ class Simulator:
         """A host connection to this simulator with its keys."""
         from .client import Pump
 
-        return Pump(self.port, keys=self.keys, **kwargs)
+        kwargs.setdefault("keys", self.keys)
+        return Pump(self.port, **kwargs)
 
     def start(self) -> Simulator:
         root = firmware_root()
