@@ -426,10 +426,12 @@ class PumpApp:
             self._security_unlogged += 1
             return
         self._security_tokens -= 1
-        if self._security_unlogged:
-            text = "%s (and %d more refused, not logged)" % (text, self._security_unlogged)
+        if self._security_unlogged:  # the count first: a long reason is cut at the log's 100 characters
+            text = "refused (+%d not logged): %s" % (self._security_unlogged, text)
             self._security_unlogged = 0
-        self._log(eventlog.EV_SECURITY, "refused: " + text)
+        else:
+            text = "refused: " + text
+        self._log(eventlog.EV_SECURITY, text)
 
     def _load_keys(self):
         """Take keys from a provisioning file if one was written (then empty it),

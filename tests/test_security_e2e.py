@@ -264,3 +264,17 @@ def test_telemetry_interval_outside_its_range_is_refused(pump):
     for interval in (1, 9, 3_600_001):
         with pytest.raises(PumpRefused, match="outside 10..3600000 ms"):
             pump.start_telemetry(interval)
+
+
+def test_a_flood_of_refusals_is_logged_ten_in_a_row_then_counted(pump, dosing):
+    first = pump.events()[-1].index + 1
+    for _ in range(30):
+        seq = pump.link.next_seq()
+        assert answer(pump, set_rate_frame(seq, "10 mL/h", None), seq).code == codec.ERR_NEED_KEY
+    assert len(security_events(pump, first)) == 10
+    dosing.advance_and_check(60 * S)  # a minute earns one entry more, which counts the rest
+    seq = pump.link.next_seq()
+    answer(pump, set_rate_frame(seq, "10 mL/h", None), seq)
+    flood = security_events(pump, first)
+    assert len(flood) == 11 and flood[-1].startswith("refused (+20 not logged): set-rate needs")
+    unchanged(dosing)
