@@ -553,19 +553,12 @@ class PumpApp:
                 self.telemetry_dropped += 1
 
     def _telemetry_sample(self):
-        self.tick()
+        now = self._now_fields()
         tb = self.timebase
-        g = self.guard
         reservoir = self._reservoir_nl()
-        day_steps, hour_steps = g.window_steps(tb.mday, tb.us)
+        day_steps, hour_steps = self.guard.window_steps(tb.mday, tb.us)
         step_pl = self.sched.step_pl
-        return (
-            tb.mday,
-            tb.us,
-            self._mode(),
-            self.sched.rate,
-            g.delivered_hi,
-            g.delivered_lo,
+        return now + (
             codec.NO_TIME if reservoir is None else reservoir,
             day_steps * step_pl // 1000,
             hour_steps * step_pl // 1000,
@@ -638,18 +631,14 @@ class PumpApp:
             MAX_RATE_NL_PER_DAY,
         )
 
-    def _status(self, values):
+    def _now_fields(self):
+        """codec._PUMP_NOW: pump time, mode, rate, steps delivered."""
         self.tick()
         g = self.guard
-        return (
-            self.timebase.mday,
-            self.timebase.us,
-            self._mode(),
-            self.sched.rate,
-            g.delivered_hi,
-            g.delivered_lo,
-            self.sched.step_pl,
-        )
+        return (self.timebase.mday, self.timebase.us, self._mode(), self.sched.rate, g.delivered_hi, g.delivered_lo)
+
+    def _status(self, values):
+        return self._now_fields() + (self.sched.step_pl,)
 
     def _mode(self):
         p = self.therapy.program

@@ -209,6 +209,16 @@ REVIEW_STAGED = const(1)
 NO_TIME = const(0xFFFFFFFF)  # a u32 time field with no value (unknown, never)
 
 
+# What the pump is doing now: the head of STATUS and of each telemetry sample.
+_PUMP_NOW = (
+    ("time_mday", "I"),
+    ("time_us", "I"),
+    ("mode", "B"),
+    ("rate_nl_per_day", "I"),
+    ("steps_hi", "I"),
+    ("steps_lo", "I"),
+)
+
 # Fields of each message: (request fields, reply fields), each (name, type).
 # Units are in the names; a rate is sent as text with its unit ("0.5 mL/day")
 # and the pump, the one authority on units, converts it.
@@ -226,18 +236,7 @@ FIELDS = {
             ("max_rate_nl_per_day", "I"),
         ),
     ),
-    STATUS: (
-        (),
-        (
-            ("time_mday", "I"),
-            ("time_us", "I"),
-            ("mode", "B"),
-            ("rate_nl_per_day", "I"),
-            ("steps_hi", "I"),
-            ("steps_lo", "I"),
-            ("step_volume_pl", "I"),
-        ),
-    ),
+    STATUS: ((), _PUMP_NOW + (("step_volume_pl", "I"),)),
     THERAPY: (
         (),
         (
@@ -269,13 +268,8 @@ FIELDS = {
     TELEMETRY: ((("interval_ms", "I"),), (("interval_ms", "I"),)),
     TELEMETRY_DATA: (
         (),
-        (
-            ("time_mday", "I"),
-            ("time_us", "I"),
-            ("mode", "B"),
-            ("rate_nl_per_day", "I"),
-            ("steps_hi", "I"),
-            ("steps_lo", "I"),
+        _PUMP_NOW
+        + (
             ("reservoir_nl", "I"),  # NO_TIME if unknown
             ("day_nl", "I"),
             ("hour_nl", "I"),
