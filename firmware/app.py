@@ -554,6 +554,7 @@ class PumpApp:
 
     def _telemetry_sample(self):
         now = self._now_fields()
+        self._check_session()  # session_role: not one that has timed out
         tb = self.timebase
         reservoir = self._reservoir_nl()
         day_steps, hour_steps = self.guard.window_steps(tb.mday, tb.us)

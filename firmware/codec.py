@@ -384,6 +384,8 @@ def decode_fields(fields, payload):
                 raise FrameError(ERR_MALFORMED, "missing field " + name)
             n = payload[pos]
             pos += 1
+            if n > MAX_STRING:
+                raise FrameError(ERR_MALFORMED, "field %s is longer than %d bytes" % (name, MAX_STRING))
             if pos + n > end:
                 raise FrameError(ERR_MALFORMED, "field %s is cut short" % name)
             raw = bytes(payload[pos : pos + n])
@@ -478,7 +480,7 @@ def decode_frame(raw):
         raise FrameError(ERR_BAD_FRAME, "frame of %d bytes is shorter than a header" % n)
     length = raw[7]
     flags = raw[2]
-    mac_len = MAC_BYTES if flags == FLAG_MAC else 0
+    mac_len = MAC_BYTES if flags & FLAG_MAC else 0
     if length > MAX_PAYLOAD or n != _HEADER + length + mac_len + _CRC:
         raise FrameError(ERR_BAD_FRAME, "frame length %d does not match its header" % n)
     body = _HEADER + length
@@ -550,7 +552,8 @@ class FrameDecoder:
     """Collects bytes into frames, with a fixed buffer; shared by both sides.
 
     feed(byte) returns True when a delimiter ends a frame; then frame()
-    returns (msg_type, seq, payload) or raises FrameError. Runs of
+    returns (msg_type, seq, payload, mac, signed) as decode_frame does, or
+    raises FrameError. Runs of
     delimiters are ignored, so a sender may start with 0x00 to flush
     whatever garbage the receiver holds.
     """

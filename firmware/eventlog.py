@@ -34,8 +34,10 @@ class EventLog:
         self.count = 0  # events logged since boot; the ring keeps the last CAPACITY
 
     def add(self, mday, us, code, text=""):
-        if len(text) > MAX_TEXT:
-            text = text[: MAX_TEXT - 3] + "..."
+        if len(text.encode()) > MAX_TEXT:  # bytes: the link carries at most 100 bytes of text
+            while len(text.encode()) > MAX_TEXT - 3:
+                text = text[:-1]
+            text += "..."
         self._entries[self.count % CAPACITY] = (mday, us, code, text)
         self.count += 1
 

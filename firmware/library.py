@@ -82,8 +82,8 @@ class DrugLimits:
 
 class Library:
     def __init__(self, version, entries):
-        if not version or len(version) > 40:
-            raise Refusal("version", "library version %r must be 1-40 characters" % version)
+        if not version or len(version.encode()) > 40:
+            raise Refusal("version", "library version %r must be 1-40 bytes of UTF-8" % version)
         if not entries:
             raise Refusal("library", "a library needs at least one drug")
         if len(entries) > MAX_DRUGS:

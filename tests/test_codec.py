@@ -181,3 +181,25 @@ def test_clip_never_splits_a_character():
     clipped = codec.clip(text)
     assert len(clipped.encode()) <= codec.MAX_STRING
     assert clipped == "µ" * 50
+
+
+def test_a_text_field_longer_than_the_limit_is_malformed_even_if_the_payload_holds_it():
+    payload = bytes([codec.MAX_STRING + 1]) + b"x" * (codec.MAX_STRING + 1)
+    with pytest.raises(FrameError, match="longer than 100 bytes") as e:
+        codec.decode_fields(codec.request_fields(codec.SET_RATE), payload)
+    assert e.value.code == codec.ERR_MALFORMED
+
+
+def test_unknown_flags_beside_the_mac_flag_are_malformed_not_noise():
+    frame = codec.encode_frame(codec.STATUS, 80, b"", SESSION)
+    raw = bytearray(codec.cobs_decode(frame[:-1], len(frame) - 1))
+    raw[2] |= 0x02
+    body = bytes(raw[:-4])
+    [result] = feed_all(raw_cobs(body))
+    assert isinstance(result, FrameError) and result.code == codec.ERR_MALFORMED and result.seq == 80
+
+
+def raw_cobs(body):
+    import zlib
+
+    return codec.cobs_encode(body + zlib.crc32(body).to_bytes(4, "little")) + b"\x00"

@@ -267,3 +267,22 @@ def test_a_drug_line_for_a_drug_not_in_the_library_is_refused_listing_the_drugs_
         parse_program(["drug oxycodone 10 mg/mL", "fill 20 mL", "basal 1 mg/day"], default_library())
     assert info.value.field == "drug"
     assert "oxycodone" in info.value.message and "morphine" in info.value.message
+
+
+def test_a_library_version_is_limited_in_bytes_as_the_link_carries_it():
+    from firmware.errors import Refusal
+    from firmware.library import Library, default_library
+
+    entries = [list(e.text) for e in default_library().drugs.values()]
+    assert Library("µ" * 20, entries).version == "µ" * 20  # 40 bytes
+    with pytest.raises(Refusal, match="1-40 bytes of UTF-8"):
+        Library("µ" * 21, entries)  # 21 characters, 42 bytes
+
+
+def test_a_log_entry_is_cut_to_the_bytes_the_link_carries():
+    from firmware.eventlog import MAX_TEXT, EventLog
+
+    log = EventLog()
+    log.add(0, 0, 1, "µ" * 80)
+    text = log.get(0)[3]
+    assert len(text.encode()) <= MAX_TEXT and text.endswith("...") and text.startswith("µ" * 48)
