@@ -392,10 +392,9 @@ def decode_fields(fields, payload):
             if kind == "y":
                 values.append(raw)
             else:
-                try:
-                    values.append(raw.decode())
-                except Exception:
-                    raise FrameError(ERR_MALFORMED, "field %s is not UTF-8 text" % name) from None
+                if not _is_utf8(raw):
+                    raise FrameError(ERR_MALFORMED, "field %s is not UTF-8 text" % name)
+                values.append(raw.decode())
             pos += n
         else:
             size = _SIZES[kind]
@@ -409,6 +408,47 @@ def decode_fields(fields, payload):
     if pos != end:
         raise FrameError(ERR_MALFORMED, "%d unexpected bytes after the fields" % (end - pos))
     return values
+
+
+def _is_utf8(raw):
+    """True if raw is well-formed UTF-8 (RFC 3629), as CPython decodes it.
+
+    MicroPython's decode() also takes overlong forms ("\\xc0\\xae" for "."),
+    surrogates and code points past U+10FFFF: text the host refuses, which
+    parts of the firmware would read as other characters, and which the pump
+    would echo in refusals the host cannot read."""
+    i = 0
+    n = len(raw)
+    while i < n:
+        b = raw[i]
+        if b < 0x80:
+            i += 1
+            continue
+        lo = 0x80
+        hi = 0xBF
+        if 0xC2 <= b <= 0xDF:
+            k = 1
+        elif 0xE0 <= b <= 0xEF:
+            k = 2
+            if b == 0xE0:
+                lo = 0xA0  # shorter forms are overlong
+            elif b == 0xED:
+                hi = 0x9F  # beyond: the surrogates U+D800..U+DFFF
+        elif 0xF0 <= b <= 0xF4:
+            k = 3
+            if b == 0xF0:
+                lo = 0x90
+            elif b == 0xF4:
+                hi = 0x8F  # beyond: past U+10FFFF
+        else:
+            return False  # a continuation byte, an overlong lead (C0, C1) or F5..FF
+        if i + k >= n or not lo <= raw[i + 1] <= hi:
+            return False
+        for j in range(i + 2, i + k + 1):
+            if not 0x80 <= raw[j] <= 0xBF:
+                return False
+        i += k + 1
+    return True
 
 
 def clip(text, max_bytes=MAX_STRING):
