@@ -36,7 +36,7 @@ def _values_for(fields, draw):
     values = []
     for _name, kind in fields:
         if kind == "s":
-            values.append(draw(st.text(max_size=30)))
+            values.append(codec.clip(draw(st.text(max_size=30)), 40))  # 5 texts of 40 bytes fit a payload
         elif kind == "y":
             values.append(draw(st.binary(max_size=codec.MAX_STRING)))
         else:
