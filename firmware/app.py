@@ -948,5 +948,5 @@ class PumpApp:
         return (m.steps_hi, m.steps_lo, m.in_motion(), m.dropped, m.halts, m.true_step_pl, self.clock.speed)
 
 
-def _pause():
-    return asyncio.sleep_ms(0)
+def _pause(ms=0):
+    return asyncio.sleep_ms(ms)

@@ -14,6 +14,9 @@
 #
 # The link never holds the dosing task for long: run() yields after each
 # frame it serves and after every _BURST bytes, however fast bytes arrive.
+# Nor does it wait in write() for a host that sends but does not read: before
+# a delimiter that may end a frame, run() waits (yielding) until the line can
+# take the reply, and reads nothing more meanwhile, so the host waits instead.
 
 from firmware import codec
 from firmware.auth import ROLE_NAMES, ROLE_NONE, AuthError
@@ -29,14 +32,15 @@ except ImportError:  # CPython: const() is only a marker there
 
 
 _BURST = const(64)
+_WRITE_WAIT_MS = const(5)  # how often run() looks again whether a host that stopped reading reads again
 
 
 class Link:
     def __init__(self, serial, handlers, auth=None, now_us=None, security=None, pause=None):
         """auth: the pump's Authenticator (None: no authentication, every command
         open; unit tests only). now_us(): pump time. security(text): called for
-        each refusal of an authentication or of a command's role. pause(): an
-        awaitable that lets the other tasks run (asyncio.sleep_ms(0))."""
+        each refusal of an authentication or of a command's role. pause(ms=0): an
+        awaitable that lets the other tasks run for ms (asyncio.sleep_ms)."""
         self._serial = serial
         self._handlers = handlers  # msg_type -> handler(values) -> reply values
         self._auth = auth
@@ -57,6 +61,8 @@ class Link:
             b = await serial.read_byte()
             n = 0
             while b >= 0:
+                while not b and not serial.write_ready():
+                    await self._pause(_WRITE_WAIT_MS)  # the reply would wait in write(), and the dosing task with it
                 if self.receive(b) or n >= _BURST:
                     await self._pause()  # let the dosing task run between frames
                     n = 0

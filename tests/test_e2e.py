@@ -204,6 +204,54 @@ def test_line_noise_never_stops_the_pump(pump):
     assert status.rate_nl_per_day == 2_000_000
 
 
+def test_a_host_that_sends_but_does_not_read_never_stops_the_dosing(tmp_path):
+    # Requests by the thousand and no reply read: once the line back is full,
+    # the pump must stop reading (the host's writes wait) rather than wait in
+    # write() with the dosing task behind it, as it once did (found by the link
+    # fuzz, test_fuzz_link.py: dosing stopped until the host read again).
+    import os
+    import threading
+    import time
+
+    from pumpctl import Simulator
+
+    from hal.sim.tally import read_tally
+
+    def steps_moved():  # the motor's own count, read past the link; twice alike, not mid-rewrite
+        while (a := read_tally(tally)) != read_tally(tally):
+            pass
+        return a
+
+    tally = tmp_path / "tally"
+    with Simulator(speed=1, tally=tally) as sim, sim.pump() as pump:
+        t = Tracked(pump)
+        t.set_rate("10 mL/h")  # a step every 18.75 ms of wall time
+        fd = os.open(sim.port, os.O_RDWR | os.O_NOCTTY)
+        requests = b"".join(codec.encode_frame(codec.STATUS, seq) for seq in range(1, 5001))  # 200 KB of replies
+
+        def send():
+            view = memoryview(requests)
+            while view:
+                view = view[os.write(fd, view) :]
+
+        sender = threading.Thread(target=send, daemon=True)
+        sender.start()
+        time.sleep(0.5)  # the line back fills up
+        before = steps_moved()
+        time.sleep(1.0)
+        moved = steps_moved() - before
+        replies = 0
+        deadline = time.monotonic() + 20
+        while replies < 5000 and time.monotonic() < deadline:  # now read: every request is answered
+            replies += os.read(fd, 65536).count(0)
+        sender.join(5)
+        os.close(fd)
+        assert moved >= 40, f"{moved} steps in a second while the host did not read; 53 were owed"
+        assert replies == 5000
+        status = pump.status()
+        assert status.steps - t.steps0 == t.exact.steps_at(status.time_us)
+
+
 # -- pump time that follows the wall clock (pumpctl sim --speed N) ----------
 
 
