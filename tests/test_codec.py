@@ -1,7 +1,7 @@
 """The wire codec: framing, checksum, fields, and what it refuses."""
 
 import pytest
-from frames import raw_frame
+from frames import raw_frame, seal
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -229,11 +229,5 @@ def test_unknown_flags_beside_the_mac_flag_are_malformed_not_noise():
     raw = bytearray(codec.cobs_decode(frame[:-1], len(frame) - 1))
     raw[2] |= 0x02
     body = bytes(raw[:-4])
-    [result] = feed_all(raw_cobs(body))
+    [result] = feed_all(seal(body))
     assert isinstance(result, FrameError) and result.code == codec.ERR_MALFORMED and result.seq == 80
-
-
-def raw_cobs(body):
-    import zlib
-
-    return codec.cobs_encode(body + zlib.crc32(body).to_bytes(4, "little")) + b"\x00"

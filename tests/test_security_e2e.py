@@ -4,10 +4,10 @@ and leaves the program as it was, dosing exactly on schedule."""
 
 import os
 import time
-import zlib
 from contextlib import contextmanager
 
 import pytest
+from frames import seal
 from pumpctl import AuthError, PumpKeys, PumpRefused, Simulator
 from test_e2e import HOUR, Tracked
 
@@ -37,8 +37,7 @@ def reforge_crc(frame):
     """Decode a frame, let the caller's damage stand, and give it a correct CRC again:
     what an attacker who knows the format (not the key) can do."""
     raw = codec.cobs_decode(frame[:-1], len(frame) - 1)
-    body = bytes(raw[:-4])
-    return codec.cobs_encode(body + zlib.crc32(body).to_bytes(4, "little")) + b"\x00"
+    return seal(bytes(raw[:-4]))
 
 
 @contextmanager

@@ -119,9 +119,9 @@ class SerialTransport:
                 if kind == codec.ERROR and mac is None:
                     # A pump that could not check our MAC (its session ended,
                     # or the frame was damaged) cannot MAC its refusal either.
-                    code = codec.decode_fields(codec.reply_fields(codec.ERROR), payload)[0]
+                    code, field, reason = codec.decode_fields(codec.reply_fields(codec.ERROR), payload)
                     if code in (codec.ERR_NO_SESSION, codec.ERR_AUTH, codec.ERR_BAD_FRAME):
-                        raise PumpRefused(*codec.decode_fields(codec.reply_fields(codec.ERROR), payload))
+                        raise PumpRefused(code, field, reason)
                 raise LinkError(f"the reply to command 0x{msg_type:02x} does not carry this session's MAC")
             if kind == codec.ERROR:
                 code, field, reason = codec.decode_fields(codec.reply_fields(codec.ERROR), payload)
