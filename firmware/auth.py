@@ -28,6 +28,7 @@
 #
 # Pure: no I/O. Random bytes come from a function the board gives.
 
+import binascii
 import hashlib
 
 try:
@@ -152,8 +153,6 @@ MAX_DEVICE_ID = const(40)
 
 
 def encode_keys(device_id, clinician_key, patient_key):
-    import binascii
-
     raw = device_id.encode()
     if not 0 < len(raw) <= MAX_DEVICE_ID:
         raise ValueError("device id must be 1..%d bytes" % MAX_DEVICE_ID)
@@ -166,8 +165,6 @@ def encode_keys(device_id, clinician_key, patient_key):
 
 def decode_keys(data):
     """(device_id, clinician_key, patient_key), or None if data is not a valid key record."""
-    import binascii
-
     if data is None or len(data) < 5 or bytes(data[:4]) != _MAGIC:
         return None
     n = data[4]
