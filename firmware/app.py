@@ -300,19 +300,24 @@ class PumpApp:
         return True
 
     async def dosing(self):
-        tb = self.timebase
-        sched = self.sched
         clock = self.clock
-        cap = self._max_sleep_us
         while True:
-            self.tick()
-            wait = sched.us_until_due(tb.mday, tb.us, cap)
-            dm = self._ev_mday - tb.mday
-            if dm <= 1:  # an event within the next milliday may come sooner
-                ev_wait = self._ev_us - tb.us + (US_PER_MDAY if dm == 1 else 0)
-                if ev_wait < wait:
-                    wait = ev_wait if ev_wait > 0 else 0
-            await clock.sleep_us(wait)
+            await clock.sleep_us(self.tick_and_wait())
+
+    def tick_and_wait(self):
+        """One turn of the dosing task without its sleep: tick(), then return the
+        microseconds until the next step or therapy event is due, at most the
+        board's MAX_SLEEP_US. Hot path: no allocation when tick() makes none.
+        (Also how a harness without an event loop runs the pump: tests, benchmarks.)"""
+        tb = self.timebase
+        self.tick()
+        wait = self.sched.us_until_due(tb.mday, tb.us, self._max_sleep_us)
+        dm = self._ev_mday - tb.mday
+        if dm <= 1:  # an event within the next milliday may come sooner
+            ev_wait = self._ev_us - tb.us + (US_PER_MDAY if dm == 1 else 0)
+            if ev_wait < wait:
+                wait = ev_wait if ev_wait > 0 else 0
+        return wait
 
     def _run_events(self):
         """Carry out every therapy event due by now, each at its own exact time."""

@@ -16,8 +16,7 @@ micropython.heap_lock()
 try:
     for i in range(300_000):
         clock.advance(997 + (i & 7))  # uneven ticks, through a few wraps
-        app.tick()
-        waits += sched.us_until_due(tb.mday, tb.us, 1_000_000)
+        waits += app.tick_and_wait()
 finally:
     micropython.heap_unlock()
 print(sched.steps(), hw.motor.steps_lo, tb.total_us(), tb.faults, waits > 0)
