@@ -527,7 +527,8 @@ class PumpApp:
         return (interval_ms,)
 
     async def telemetry(self):
-        """Send a sample every telemetry_ms of wall time while the host keeps the
+        """Send a sample every telemetry_ms of wall time (on deadlines, not a sleep
+        after each sample, so the period does not stretch) while the host keeps the
         line alive. A sample the line cannot take now is dropped (counted), never
         waited for: the dosing task must not wait on a slow host."""
         import time
@@ -535,13 +536,18 @@ class PumpApp:
         serial = self.hw.serial
         link = self.link
         quiet_since = time.ticks_ms()
+        due_ms = quiet_since  # when the next sample is due: deadlines, so a sample's own work never stretches the period
         while True:
             if not self.telemetry_ms:
                 self._telemetry_wake.clear()
                 await self._telemetry_wake.wait()
-                quiet_since = time.ticks_ms()
+                quiet_since = due_ms = time.ticks_ms()
                 continue
-            await asyncio.sleep_ms(self.telemetry_ms)
+            due_ms = time.ticks_add(due_ms, self.telemetry_ms)
+            wait_ms = time.ticks_diff(due_ms, time.ticks_ms())
+            if wait_ms < -self.telemetry_ms:  # more than a sample late (a long command): start afresh, no burst
+                due_ms = time.ticks_ms()
+            await asyncio.sleep_ms(wait_ms if wait_ms > 0 else 0)
             now_ms = time.ticks_ms()
             if link.host_seen:
                 link.host_seen = False
