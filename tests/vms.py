@@ -22,14 +22,21 @@ MP_DIR = Path(__file__).resolve().parent / "mp"
 
 
 def run_unix(
-    script: Path, cwd: Path = ROOT, timeout: float = 300, heap: str = "64M", args: tuple[str, ...] = ()
+    script: Path,
+    cwd: Path = ROOT,
+    timeout: float = 300,
+    heap: str = "64M",
+    args: tuple[str, ...] = (),
+    path: tuple[Path, ...] = (),
 ) -> str:
     """Run script (with args in sys.argv) on the MicroPython unix port, with firmware/ importable, in cwd.
+    path: more folders to import from, searched first (their firmware/ shadows the real one).
 
     The heap is the test harness's (scenario files are megabytes), not a
     measure of the firmware, which the simulator runs in a board-sized heap.
     """
-    env = dict(os.environ, MICROPYPATH=f"{ROOT}:{script.parent}:.frozen")
+    search = ":".join(str(p) for p in (*path, ROOT, script.parent))
+    env = dict(os.environ, MICROPYPATH=f"{search}:.frozen")
     proc = subprocess.run(
         [find_micropython(), "-X", f"heapsize={heap}", str(script), *args],
         capture_output=True,
