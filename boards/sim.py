@@ -3,6 +3,9 @@
 
 NAME = "sim"
 
+# What mpy-cross compiles this board's modules for (-march): the unix port runs the simulator on x64.
+MPY_ARCH = "x64"
+
 # Calibrated volume per motor step: a peristaltic head moving 62.5 uL per
 # revolution of 1200 microsteps, i.e. 52.083 nL (to 1 pL).
 STEP_VOLUME_PL = 52_083
