@@ -2,9 +2,10 @@
 //
 //   node tests/mp/run.mjs ROOT SCRIPT.py [EXTRA.py ...]
 //
-// Copies the firmware package from ROOT into the VM's filesystem, plus any
-// extra files (modules or data) into /lib, the working directory, puts /lib
-// on sys.path, and runs SCRIPT.
+// Copies the firmware, hal (with hal/sim) and boards packages from ROOT into
+// the VM's filesystem, plus any extra files (modules or data) into /lib, the
+// working directory, puts /lib on sys.path, and runs SCRIPT (and the steps
+// of its RUN_MJS_STEPS generator, if it leaves one: see below).
 // Prints what Python prints; exits 1 with the traceback if Python raised.
 import { readFileSync, readdirSync } from "node:fs";
 import { basename, join } from "node:path";
@@ -19,20 +20,36 @@ const mp = await loadMicroPython({
   linebuffer: true,
 });
 mp.FS.mkdir("/lib");
-for (const pkg of ["firmware"]) {
-  mp.FS.mkdir(`/lib/${pkg}`);
-  for (const name of readdirSync(join(root, pkg))) {
-    if (name.endsWith(".py")) {
-      mp.FS.writeFile(`/lib/${pkg}/${name}`, readFileSync(join(root, pkg, name), "utf8"));
+// Copy the .py files of package dir `rel` (and of its subpackages) from ROOT to /lib.
+function copyPackage(rel) {
+  mp.FS.mkdir(`/lib/${rel}`);
+  for (const entry of readdirSync(join(root, rel), { withFileTypes: true })) {
+    const path = `${rel}/${entry.name}`;
+    if (entry.isDirectory()) {
+      if (entry.name !== "__pycache__") copyPackage(path);
+    } else if (entry.name.endsWith(".py")) {
+      mp.FS.writeFile(`/lib/${path}`, readFileSync(join(root, path), "utf8"));
     }
   }
 }
+// The firmware, its drivers (hal/, with the sim models) and the board files:
+// imports go boards -> hal -> firmware, so a script can build a whole pump.
+for (const pkg of ["firmware", "hal", "boards"]) copyPackage(pkg);
 for (const path of extra) {
   mp.FS.writeFile(`/lib/${basename(path)}`, readFileSync(path));  // bytes: data files too
 }
 mp.FS.chdir("/lib");
 try {
   mp.runPython("import sys\nsys.path.insert(0, '/lib')\n" + readFileSync(script, "utf8"));
+  // On this VM gc.collect() only marks a collection as due: it runs when
+  // control returns to JS, where no Python frame is live. A script that
+  // needs the heap collected while it runs (a heap measurement) leaves a
+  // generator in the global RUN_MJS_STEPS, and each step (next()) then runs
+  // in a runPython call of its own, until the generator is exhausted.
+  // (Tested in Python, so JS holds no proxy of the generator.)
+  mp.runPython("RUN_MJS_MORE = 'RUN_MJS_STEPS' in globals()");
+  const step = "try:\n next(RUN_MJS_STEPS)\nexcept StopIteration:\n RUN_MJS_MORE = False";
+  while (mp.globals.get("RUN_MJS_MORE") === true) mp.runPython(step);
 } catch (err) {
   process.stdout.write(out);
   process.stderr.write(String(err && err.message ? err.message : err) + "\n");
