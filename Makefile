@@ -10,7 +10,7 @@ PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 
-.PHONY: all setup demo test test-long test-mp test-mp32 torture clean
+.PHONY: all setup demo test test-long test-mp test-mp32 torture bench clean
 
 all: test
 
@@ -52,6 +52,14 @@ TORTURE_POLICY ?= any
 
 torture: setup
 	$(BIN)/python tests/torture.py --cuts $(TORTURE_CUTS) --seed $(TORTURE_SEED) --policy $(TORTURE_POLICY)
+
+# Every benchmark figure (bench/run.py): ratios against baselines measured in the same run, and counts that
+# noise does not move; writes bench/results.json and prints a table (about 2 min). BENCH_ARGS="--quick" runs
+# each measurement briefly, to check the bench rather than to measure.
+BENCH_ARGS ?=
+
+bench: setup
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .hypothesis

