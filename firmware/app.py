@@ -536,7 +536,7 @@ class PumpApp:
         serial = self.hw.serial
         link = self.link
         quiet_since = time.ticks_ms()
-        due_ms = quiet_since  # when the next sample is due: deadlines, so a sample's own work never stretches the period
+        due_ms = quiet_since  # the next sample is due then: deadlines, so its own work never stretches the period
         while True:
             if not self.telemetry_ms:
                 self._telemetry_wake.clear()
