@@ -44,5 +44,10 @@ class UsageError(PumpError):
     """The caller asked for something unclear: a bad duration, no port."""
 
 
+class BalanceError(PumpError):
+    """The lab balance failed: port absent or busy, no reply in time, an error or
+    overload status, or a reply the driver cannot read (the reply is quoted)."""
+
+
 class SimulatorError(PumpError):
     """The simulated pump could not be started or stopped."""
