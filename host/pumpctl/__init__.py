@@ -5,15 +5,38 @@
         print(pump.status())
 """
 
+from .balance import Balance, MtSicsBalance, Reading, SbiBalance, open_balance
+from .benchtest import BenchConfig, BenchInterrupted, BenchReport, BenchTest, run_many
 from .client import Pump, PumpInfo, RateSet, SimState, Status, Telemetry, expected_steps
 from .config import PumpKeys
-from .errors import AuthError, ConfigError, LinkError, NoReply, PumpError, PumpRefused, SimulatorError, UsageError
+from .errors import (
+    AuthError,
+    BalanceError,
+    ConfigError,
+    LinkError,
+    NoReply,
+    PumpError,
+    PumpRefused,
+    SimulatorError,
+    UsageError,
+)
 from .sim import Simulator
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AuthError",
+    "Balance",
+    "BalanceError",
+    "BenchConfig",
+    "BenchInterrupted",
+    "BenchReport",
+    "BenchTest",
+    "MtSicsBalance",
+    "Reading",
+    "SbiBalance",
+    "open_balance",
+    "run_many",
     "ConfigError",
     "PumpKeys",
     "Telemetry",

@@ -3,7 +3,9 @@
 Exit codes: 0 done; 1 the pump refused (it changed nothing) or a check
 failed; 2 the command line itself is wrong; 3 the serial link failed;
 4 the simulator could not run; 5 no key for the pump, a wrong key, or a
-config file that others can read.
+config file that others can read. `bench` also exits 1 when the test ran and
+failed a limit, 3 when the balance failed, and 130 when interrupted (its
+samples are kept: resume it).
 """
 
 from __future__ import annotations
@@ -11,14 +13,26 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import sys
 import threading
 from dataclasses import asdict
+from pathlib import Path
 
 from . import quantities
+from .benchtest import BenchConfig, BenchInterrupted, BenchTest, run_many
 from .client import Pump
-from .errors import AuthError, ConfigError, LinkError, PumpError, PumpRefused, SimulatorError, UsageError
+from .errors import (
+    AuthError,
+    BalanceError,
+    ConfigError,
+    LinkError,
+    PumpError,
+    PumpRefused,
+    SimulatorError,
+    UsageError,
+)
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
@@ -33,6 +47,7 @@ _EXIT_CODES = (
     (ConfigError, EXIT_AUTH),
     (PumpRefused, EXIT_REFUSED),
     (LinkError, EXIT_LINK),
+    (BalanceError, EXIT_LINK),
     (SimulatorError, EXIT_SIM),
 )
 
@@ -436,6 +451,144 @@ def cmd_sim(args) -> int:
     return EXIT_OK
 
 
+BENCH_EPILOG = """examples:
+  pumpctl bench --sim --rate "1 mL/h" --duration 2h      a simulated pump on a simulated balance
+  pumpctl bench --sim 3 --rate "1 mL/h"                  three at once, each on its own balance
+  pumpctl --port /dev/ttyACM0 bench --balance /dev/ttyUSB0 --rate "1 mL/h" --duration 2h
+  pumpctl bench --rig /dev/ttyACM0=/dev/ttyUSB0 --rig /dev/ttyACM1=/dev/ttyUSB1 --rate "1 mL/h"
+  pumpctl --port /dev/ttyACM0 bench --balance /dev/ttyUSB0 --resume bench-20261201-101500
+
+Every 30 s of pump time it reads the balance (MT-SICS SI, or Sartorius SBI ESC P) and the pump's
+step count, appends both to samples.csv at once (an interrupted test loses no sample), and at the
+end writes results.json and curves.png (start-up and trumpet curves, IEC 60601-2-24 method: mean
+flow error A and Ep(max)/Ep(min) over 2, 5, 11, 19 and 31 min windows from the second hour on),
+prints a summary with pass/fail against the limits, and stops the pump.
+"""
+
+
+_EVAPORATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(mg|g)\s*/\s*(h|min)\s*$")
+
+
+def _evaporation_g_per_h(text: str) -> float:
+    m = _EVAPORATION.match(text)
+    if not m:
+        raise UsageError(f"evaporation {text!r} is not a mass per time; write for example '0.5 mg/h'")
+    value = float(m.group(1)) * (0.001 if m.group(2) == "mg" else 1.0)
+    return value * (60 if m.group(3) == "min" else 1)
+
+
+def _volume_limits(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in text.split("-"))
+    except ValueError:
+        raise UsageError(f"volume limits {text!r}: write LOW-HIGH in percent, for example 85-115") from None
+    return low, high
+
+
+def _bench_config(args) -> BenchConfig:
+    if not args.rate:
+        raise UsageError('bench needs --rate with its unit, for example --rate "1 mL/h"')
+    duration_us = _duration_us(args.duration)
+    if duration_us % 10**6:
+        raise UsageError(f"duration {args.duration!r} must be whole seconds")
+    config = BenchConfig(
+        args.rate,
+        duration_us // 10**6,
+        density_g_per_ml=args.density,
+        evaporation_g_per_h=_evaporation_g_per_h(args.evaporation),
+        max_mean_error_pct=args.max_mean_error,
+        volume_limits_pct=_volume_limits(args.volume_limits),
+    )
+    config.check()
+    return config
+
+
+def _bench_progress(tests: int):
+    """A line on stderr that updates in place (only on a terminal)."""
+    done = [0] * tests
+    totals = [1] * tests
+
+    def show(i: int, taken: int, total: int) -> None:
+        done[i], totals[i] = taken, total
+        if sys.stderr.isatty():
+            parts = "  ".join(f"{d}/{t}" for d, t in zip(done, totals, strict=True))
+            print(f"\r  samples {parts}", end="", file=sys.stderr, flush=True)
+
+    return show
+
+
+def cmd_bench(args) -> int:
+    import contextlib
+    import time as _time
+
+    from .balance import open_balance
+    from .sim import Simulator
+
+    if args.resume and (args.sim or args.rig):
+        raise UsageError("--resume carries on one test: give its pump (--port) and --balance, not --sim or --rig")
+    config = None if args.resume else _bench_config(args)
+    stamp = _time.strftime("bench-%Y%m%d-%H%M%S")
+    with contextlib.ExitStack() as stack:
+        pairs = []  # (pump, balance)
+        if args.sim:
+            for _ in range(args.sim):
+                sim = stack.enter_context(Simulator(balance=True))
+                pairs.append((stack.enter_context(sim.pump(timeout=args.timeout)), sim.balance_port))
+        elif args.rig:
+            for rig in args.rig:
+                pump_port, sep, balance_port = rig.partition("=")
+                if not sep or not pump_port or not balance_port:
+                    raise UsageError(f"--rig {rig!r}: write PUMP_PORT=BALANCE_PORT")
+                pairs.append((stack.enter_context(Pump(pump_port, timeout=args.timeout)), balance_port))
+        else:
+            if not args.balance:
+                raise UsageError("bench needs the balance's port: --balance PORT (or --sim to try it on the simulator)")
+            pairs.append((stack.enter_context(Pump(_port(args), timeout=args.timeout)), args.balance))
+        tests = []
+        for i, (pump, balance_port) in enumerate(pairs):
+            balance = stack.enter_context(open_balance(balance_port, args.protocol, timeout=args.timeout))
+            if args.resume:
+                folder = Path(args.resume)
+            else:
+                base = Path(args.out or stamp)
+                folder = base if len(pairs) == 1 else base / f"pump{i + 1}"
+            tests.append(
+                (BenchTest(pump, balance, config or _placeholder_config(), folder, args.protocol), bool(args.resume))
+            )
+        try:
+            outcomes = run_many(tests, _bench_progress(len(tests)))
+        except KeyboardInterrupt:
+            for test, _ in tests:
+                print(f"\npumpctl: {BenchInterrupted(test.folder)}", file=sys.stderr)
+            return 130
+        if sys.stderr.isatty():
+            print(file=sys.stderr)
+    failed_to_run = [o for o in outcomes if isinstance(o, Exception)]
+    reports = [o for o in outcomes if not isinstance(o, Exception)]
+    if args.json:
+        print(
+            json.dumps([r.to_dict() for r in reports] if len(tests) > 1 else reports[0].to_dict(), indent=2)
+            if reports
+            else "[]"
+        )
+    else:
+        print("\n\n".join(r.summary() for r in reports))
+    for (test, _), outcome in zip(tests, outcomes, strict=True):
+        if isinstance(outcome, Exception):
+            print(f"pumpctl: the test in {test.folder} stopped: {outcome}", file=sys.stderr)
+    if failed_to_run:
+        first = failed_to_run[0]
+        if isinstance(first, PumpError):
+            return next((code for kind, code in _EXIT_CODES if isinstance(first, kind)), EXIT_REFUSED)
+        raise first
+    return EXIT_OK if all(r.passed for r in reports) else EXIT_REFUSED
+
+
+def _placeholder_config() -> BenchConfig:
+    """Resume reads the real one from the test's folder; BenchTest only needs a valid one to exist."""
+    return BenchConfig("1 mL/h", 3600)
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -561,6 +714,40 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--speed", type=int, default=0, help="0: time moves only with advance (default); N: N x real time")
     s.add_argument("--board", default="sim", help="board file to boot (default sim)")
     s.set_defaults(func=cmd_sim)
+
+    s = sub.add_parser(
+        "bench",
+        help="flow-rate bench test against a lab balance: start-up and trumpet curves, volume accuracy",
+        epilog=BENCH_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    s.add_argument("--rate", help='rate with its unit, for example "1 mL/h"')
+    s.add_argument("--duration", default="2h", help="test length in pump time, whole 30 s samples (default 2h)")
+    s.add_argument(
+        "--balance", default=os.environ.get("PUMPCTL_BALANCE"), help="the balance's port (or PUMPCTL_BALANCE)"
+    )
+    s.add_argument(
+        "--protocol", default="mt-sics", choices=("mt-sics", "sbi"), help="balance protocol (default mt-sics)"
+    )
+    s.add_argument(
+        "--density", type=float, default=0.9982, help="of the test fluid, g/mL (default 0.9982, water at 20 C)"
+    )
+    s.add_argument("--evaporation", default="0 mg/h", help="lost by a reference vial, e.g. '0.5 mg/h' (default 0)")
+    s.add_argument("--max-mean-error", type=float, default=5.0, help="limit on |A|, percent (default 5)")
+    s.add_argument("--volume-limits", default="85-115", help="delivered / programmed, percent (default 85-115)")
+    s.add_argument("--out", help="folder for the files (default bench-DATE-TIME; one per pump inside with several)")
+    s.add_argument("--resume", metavar="FOLDER", help="carry on the interrupted test in FOLDER")
+    s.add_argument(
+        "--sim",
+        type=int,
+        nargs="?",
+        const=1,
+        default=0,
+        metavar="N",
+        help="run on N simulated pumps (default 1), each on a simulated MT-SICS balance",
+    )
+    s.add_argument("--rig", action="append", metavar="PUMP=BALANCE", help="a pump and its balance; repeat for several")
+    s.set_defaults(func=cmd_bench)
 
     s = sub.add_parser(
         "demo",

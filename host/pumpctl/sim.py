@@ -81,6 +81,8 @@ class Simulator:
         keys: PumpKeys | None = None,
         provision: bool = True,
         register: bool = False,
+        balance: bool = False,
+        balance_options: dict | None = None,
     ):
         """storage: a folder for the pump's files (none if not given); cut_after_bytes:
         the power fails (the firmware process is killed) after that many more bytes
@@ -99,6 +101,11 @@ class Simulator:
         self.keys = keys or config.new_keys("sim-" + secrets.token_hex(4))
         self.provision = provision
         self.register = register
+        self.balance = balance
+        self.balance_options = balance_options or {}
+        self.balance_port: str | None = None
+        self._balance = None  # SimulatedBalance, while running
+        self._tally_dir: tempfile.TemporaryDirectory | None = None
         self._keys_dir: tempfile.TemporaryDirectory | None = None
         self.board = board
         self.heap = heap
@@ -164,6 +171,9 @@ class Simulator:
     def start(self) -> Simulator:
         root = firmware_root()
         self._provision()
+        if self.balance and self.tally is None:
+            self._tally_dir = tempfile.TemporaryDirectory(prefix="pump-tally-")
+            self.tally = Path(self._tally_dir.name) / "motor.tally"
         master, slave = os.openpty()
         # The host side starts raw, like a USB serial port; the simulator
         # keeps it open so the pty lives while hosts come and go.
@@ -186,7 +196,22 @@ class Simulator:
         self._stderr_thread = threading.Thread(target=self._drain_stderr, daemon=True)
         self._stderr_thread.start()
         self._wait_ready()
+        if self.balance:
+            self._start_balance()
         return self
+
+    def _start_balance(self) -> None:
+        """The balance weighs what the motor really moved: its true step volume, which
+        the simulated motor reports (SIM_STATE), not the calibrated one."""
+        from .simbalance import SimulatedBalance
+
+        with self.pump() as pump:
+            true_step_pl = pump.sim_state().true_step_volume_pl
+        options = dict(self.balance_options)
+        if self.speed == 0:  # pump time stands still between advances: nothing falls while it is read
+            options.setdefault("settle_s", 0.0)
+        self._balance = SimulatedBalance(self.tally, true_step_pl, **options).start()
+        self.balance_port = self._balance.port
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.start_timeout
@@ -211,6 +236,9 @@ class Simulator:
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self) -> None:
+        if self._balance is not None:
+            self._balance.stop()
+            self._balance = None
         if self.proc is not None:
             if self.proc.poll() is None:
                 self.proc.terminate()
@@ -229,3 +257,7 @@ class Simulator:
         if self._keys_dir is not None:
             self._keys_dir.cleanup()
             self._keys_dir = None
+        if self._tally_dir is not None:
+            self._tally_dir.cleanup()
+            self._tally_dir = None
+            self.tally = None
