@@ -195,3 +195,26 @@ def test_in_real_time_the_test_waits_for_the_pumps_own_clock_and_ctrl_c_keeps_ev
     assert indices == sorted(set(indices)) and indices[0] == 0 and indices[-1] == 16
     assert all(Decimal(r["t_s"]) >= 30 * int(r["sample"]) for r in got)  # never before its time
     assert report.results.pump_volume_accuracy_pct == pytest.approx(100, abs=2)
+
+
+def test_pumpctl_sim_with_a_balance_then_pumpctl_bench_against_both_ports(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    pumpctl = str(Path(sys.executable).with_name("pumpctl"))
+    sim = subprocess.Popen([pumpctl, "sim", "--balance"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        pump_line, balance_line = sim.stdout.readline(), sim.stdout.readline()
+        assert "balance" in balance_line, pump_line + balance_line + sim.stderr.read()
+        pump_port = pump_line.split(" on ", 1)[1].strip()
+        balance_port = balance_line.rsplit(" on ", 1)[1].strip()
+        argv = [pumpctl, "--port", pump_port, "bench", "--balance", balance_port, "--rate", "1 mL/h"]
+        run = subprocess.run([*argv, "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert "result: PASS" in run.stdout
+        again = subprocess.run([*argv, "--out", str(tmp_path)], capture_output=True, text=True, timeout=60)
+        assert again.returncode == 2 and "already holds a test" in again.stderr
+    finally:
+        sim.send_signal(signal.SIGTERM)
+        assert sim.wait(10) == 0

@@ -126,9 +126,10 @@ class BenchReport:
         ]
         for what, ok, detail in self.checks:
             lines.append(f"  {what:<16} {detail:<58} {'pass' if ok else 'FAIL'}")
-        lines += ["", f"  trumpet curve, from {r.analysis_start_s / 60:g} min:   window   Ep(max)    Ep(min)"]
+        label = f"trumpet curve, from {r.analysis_start_s / 60:g} min"
+        lines += ["", f"  {label:<33}window    Ep(max)     Ep(min)"]
         for window, ep in r.trumpet.items():
-            lines.append(f"  {'':34}{window:>4} min  {ep['ep_max_pct']:+7.3f} %  {ep['ep_min_pct']:+7.3f} %")
+            lines.append(f"  {'':<33}{window:>3} min  {ep['ep_max_pct']:+8.3f} %  {ep['ep_min_pct']:+8.3f} %")
         if self.folder is not None:
             files = "  ".join(str(self.folder / name) for name in (SAMPLES_FILE, RESULTS_FILE, PLOT_FILE))
             lines += ["", f"  files            {files}"]

@@ -63,6 +63,7 @@ EPILOG = """examples:
   pumpctl --port /dev/pts/4 stop
   pumpctl --port /dev/pts/4 telemetry --interval 100ms --count 20
   pumpctl --port /dev/pts/4 keys change patient
+  pumpctl bench --sim --rate "1 mL/h" --duration 2h   flow-rate bench test on a simulated balance
 
 Changing the pump needs its clinician key (the patient bolus: the patient
 key), kept in ~/.config/pumpctl/config.toml (or $PUMPCTL_CONFIG) by the
@@ -433,9 +434,11 @@ def cmd_telemetry(args) -> int:
 def cmd_sim(args) -> int:
     from .sim import Simulator
 
-    with Simulator(speed=args.speed, board=args.board, register=True) as sim:
+    with Simulator(speed=args.speed, board=args.board, register=True, balance=args.balance) as sim:
         pace = "time moves only with 'pumpctl advance'" if args.speed == 0 else f"{args.speed}x real time"
         print(f"simulated pump (board {args.board}, {pace}) on {sim.port}", flush=True)
+        if sim.balance_port:
+            print(f"simulated MT-SICS balance weighing its output on {sim.balance_port}", flush=True)
         print(f"device id {sim.keys.device_id}; its keys are in the config file", flush=True)
         print(f"try: pumpctl --port {sim.port} status    (Ctrl-C stops the simulator)", flush=True)
         stop = threading.Event()
@@ -713,6 +716,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--speed", type=int, default=0, help="0: time moves only with advance (default); N: N x real time")
     s.add_argument("--board", default="sim", help="board file to boot (default sim)")
+    s.add_argument("--balance", action="store_true", help="also a simulated lab balance weighing what it delivers")
     s.set_defaults(func=cmd_sim)
 
     s = sub.add_parser(
