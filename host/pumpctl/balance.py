@@ -69,14 +69,7 @@ from typing import NoReturn
 import serial
 
 from .errors import BalanceError
-
-try:
-    from termios import error as TtyError  # what pyserial raises on a dead tty (not an OSError)
-except ImportError:  # no termios (Windows): pyserial raises SerialException there
-
-    class TtyError(Exception):
-        pass
-
+from .transport import TtyError  # what pyserial raises on a dead tty, besides OSError and SerialException
 
 PROTOCOLS = ("mt-sics", "sbi")
 
