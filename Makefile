@@ -9,17 +9,28 @@ BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
+# MicroPython's own API, per board, for pyright (tests/test_typecheck.py): one folder per board file,
+# named as the board. The stdlib stubs are pinned beside each port's, which depends on them.
+STUBS := $(VENV)/typings
+STUBS_STAMP := $(STUBS)/.installed
+STDLIB_STUBS := micropython-stdlib-stubs==1.29.0.post2
 
 .PHONY: all setup demo test test-long test-mp test-mp32 torture bench clean
 
 all: test
 
-setup: $(PY_STAMP) $(NODE_STAMP)
+setup: $(PY_STAMP) $(NODE_STAMP) $(STUBS_STAMP)
 
 $(PY_STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -r requirements.txt
 	$(PIP) install --no-deps --no-build-isolation -e .
+	touch $@
+
+$(STUBS_STAMP): Makefile $(PY_STAMP)
+	$(PIP) install --no-deps --upgrade --target $(STUBS)/sim micropython-unix-stubs==1.29.0.post1 $(STDLIB_STUBS)
+	$(PIP) install --no-deps --upgrade --target $(STUBS)/rp2_pico micropython-rp2-rpi_pico-stubs==1.29.0.post1 $(STDLIB_STUBS)
+	$(PIP) install --no-deps --upgrade --target $(STUBS)/esp32_devkit micropython-esp32-stubs==1.29.0.post1 $(STDLIB_STUBS)
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json

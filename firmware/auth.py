@@ -32,7 +32,7 @@ import binascii
 import hashlib
 
 try:
-    from micropython import const
+    from micropython import const  # pyright: ignore[reportAssignmentType]
 except ImportError:  # CPython: const() is only a marker there
 
     def const(x):

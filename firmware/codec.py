@@ -38,7 +38,7 @@ from firmware.scheduler import STEP_RADIX as STEP_RADIX
 from firmware.scheduler import US_PER_MDAY as US_PER_MDAY
 
 try:
-    from micropython import const
+    from micropython import const  # pyright: ignore[reportAssignmentType]
 except ImportError:  # CPython: const() is only a marker there
 
     def const(x):

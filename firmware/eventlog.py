@@ -30,7 +30,7 @@ EV_KEYS = 15  # keys provisioned or changed (saved at once)
 
 class EventLog:
     def __init__(self):
-        self._entries = [None] * CAPACITY
+        self._entries: list = [None] * CAPACITY  # (mday, us, code, text) or None
         self.count = 0  # events logged since boot; the ring keeps the last CAPACITY
 
     def add(self, mday, us, code, text=""):

@@ -24,7 +24,7 @@ from firmware.codec import FrameError
 from firmware.errors import Refusal
 
 try:
-    from micropython import const
+    from micropython import const  # pyright: ignore[reportAssignmentType]
 except ImportError:  # CPython: const() is only a marker there
 
     def const(x):

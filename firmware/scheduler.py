@@ -33,7 +33,7 @@
 # Pure integer code, no I/O, no floats, no true division.
 
 try:
-    from micropython import const
+    from micropython import const  # pyright: ignore[reportAssignmentType]
 except ImportError:  # CPython: const() is only a marker there
 
     def const(x):

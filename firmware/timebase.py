@@ -17,7 +17,7 @@
 # allocation-free on a 32-bit port.
 
 try:
-    from micropython import const
+    from micropython import const  # pyright: ignore[reportAssignmentType]
 except ImportError:  # CPython: const() is only a marker there
 
     def const(x):

@@ -38,7 +38,7 @@
 from firmware.scheduler import STEP_RADIX
 
 try:
-    from micropython import const
+    from micropython import const  # pyright: ignore[reportAssignmentType]
 except ImportError:  # CPython (host-side unit tests): const() is only a marker there
 
     def const(x):
