@@ -1,0 +1,39 @@
+# Integer helpers for the drivers: exact, no floats, no true division, and no
+# long ints on a 32-bit port as long as the stated bounds hold.
+
+try:
+    from micropython import const  # pyright: ignore[reportAssignmentType]
+except ImportError:  # CPython (host-side unit tests): const() is only a marker there
+
+    def const(x):
+        return x
+
+
+_TOP_BIT = const(0x20000000)  # 2**29: the highest bit of a multiplier muldiv handles
+
+
+def muldiv(a, b, d):
+    """floor(a * b / d) for 0 <= a < 2**30, 0 <= b < 2**30, 0 < d < 2**29,
+    when the quotient is below 2**30.
+
+    a = q*d + r, so a*b/d = q*b + r*b/d; r*b/d is a shift-and-add long
+    multiplication (as in firmware/scheduler.py) whose remainder stays below
+    2*d, so a 32-bit port makes no long int and this allocates nothing."""
+    q = a // d
+    r = a - q * d
+    acc = 0
+    rem = 0
+    bit = _TOP_BIT
+    while bit:
+        acc += acc
+        rem += rem  # < 2d
+        if rem >= d:
+            rem -= d
+            acc += 1
+        if b & bit:
+            rem += r  # < 2d
+            if rem >= d:
+                rem -= d
+                acc += 1
+        bit >>= 1
+    return q * b + acc

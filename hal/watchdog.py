@@ -1,0 +1,52 @@
+# The hardware watchdog (machine.WDT): once started it cannot be stopped or
+# slowed down, and it resets the board unless fed within its timeout. So the
+# board builds this object but does not start it: the firmware calls start()
+# when it is ready to feed it, and should feed only after the dosing and
+# sensor checks pass (DESIGN.md).
+#
+# Limits: on an RP2040 the watchdog counts a 24-bit value at 1 MHz (in
+# MicroPython, 2 ticks per us on RP2040-E1 silicon), so its longest timeout is
+# 8388 ms (peers.md, "Step timing"; the MicroPython rp2 port refuses more).
+# The ESP32's task watchdog takes far longer timeouts; its board passes its
+# own limit.
+
+try:
+    from micropython import const  # pyright: ignore[reportAssignmentType]
+except ImportError:  # CPython (host-side unit tests): const() is only a marker there
+
+    def const(x):
+        return x
+
+
+RP2_MAX_TIMEOUT_MS = const(8388)
+
+
+class Watchdog:
+    def __init__(self, timeout_ms, max_timeout_ms=RP2_MAX_TIMEOUT_MS, port="an rp2", make_wdt=None):
+        """make_wdt(timeout_ms) -> a started machine.WDT; default: machine.WDT(timeout=timeout_ms)."""
+        if not isinstance(timeout_ms, int) or not 1 <= timeout_ms <= max_timeout_ms:
+            raise ValueError("watchdog timeout must be 1..%d ms on %s, not %r" % (max_timeout_ms, port, timeout_ms))
+        self.timeout_ms = timeout_ms
+        self._make_wdt = make_wdt
+        self._wdt = None
+
+    @property
+    def started(self):
+        return self._wdt is not None
+
+    def start(self):
+        """Start the watchdog. It cannot be stopped afterwards: feed() it or the board resets."""
+        if self._wdt is None:
+            make = self._make_wdt
+            if make is None:
+                from machine import WDT
+
+                self._wdt = WDT(timeout=self.timeout_ms)
+            else:
+                self._wdt = make(self.timeout_ms)
+
+    def feed(self):
+        """Feed it (nothing before start())."""
+        wdt = self._wdt
+        if wdt is not None:
+            wdt.feed()
