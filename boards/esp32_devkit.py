@@ -1,0 +1,127 @@
+# ESP32 DevKit (ESP32-WROOM-32): step pulses from the RMT, the USB-UART link
+# on stdin/stdout, files on the flash filesystem in /pump.
+#
+# Wiring (GPIOn; avoids the strapping pins 0, 2, 5, 12, 15, the flash pins
+# 6-11, and ADC2, which the radio takes):
+#
+#   signal              ESP32           to
+#   STEP                GPIO26          driver STEP   (RMT channel 0)
+#   DIR                 GPIO27          driver DIR
+#   ENABLE              GPIO25          driver EN/nENBL, active low: add a 10 k pull-up to 3V3 so the driver
+#                                       stays off through reset and boot
+#   MS1 / MS2 / MS3     GPIO32 / GPIO33 / GPIO13   microstep straps
+#   HX711 DOUT          GPIO34          HX711 DOUT (input-only pin)
+#   HX711 PD_SCK        GPIO4           HX711 PD_SCK
+#   I2C SDA / SCL       GPIO21 / GPIO22 MAX17048 SDA / SCL (4.7 k pull-ups to 3V3 if the module has none)
+#   battery ADC         GPIO35 (ADC1_CH7, input-only)  midpoint of a 100 k / 100 k divider from the cell (+)
+#   buzzer              GPIO23          buzzer (through a transistor for a magnetic one), LEDC PWM
+#   GND                 GND             driver, HX711, gauge and divider ground
+
+NAME = "esp32_devkit"
+
+# What mpy-cross compiles this board's modules for (-march): the ESP32's Xtensa LX6, windowed ABI.
+MPY_ARCH = "xtensawin"
+
+# Calibrated volume per motor step: from the bench calibration of the pump
+# head on this board (pumpctl bench); until then the simulator's 52.083 nL,
+# which a real head will not match: calibrate before dosing anything.
+STEP_VOLUME_PL = 52_083
+
+# One step's period: 2 ms, made by the RMT in 1 us ticks (hal/esp32_stepper.py).
+STEP_MOTION_US = 2_000
+
+# The dosing loop wakes at least this often, to poll the motor and serve the link.
+MAX_SLEEP_US = 50_000
+
+RESERVOIR_ML = 20
+
+DRIVER = "A4988"
+MICROSTEPS = 16
+
+PINS = {
+    "step": 26,
+    "dir": 27,
+    "enable": 25,
+    "ms1": 32,
+    "ms2": 33,
+    "ms3": 13,
+    "hx711_dout": 34,
+    "hx711_sck": 4,
+    "i2c_sda": 21,
+    "i2c_scl": 22,
+    "battery_adc": 35,
+    "buzzer": 23,
+}
+I2C_BUS = 0
+RMT_CHANNEL = 0
+RMT_CLOCK_DIV = 80  # 80 MHz APB / 80: 1 us ticks
+BATTERY_DIVIDER_OHM = (100_000, 100_000)
+BATTERY_ADC_VREF_MV = 3100  # read_u16 full scale at 11 dB attenuation, about 3.1 V: calibrate per board
+# The ESP32's watchdog accepts much longer timeouts than the RP2040's; keep the same order of magnitude.
+WATCHDOG_MS = 8_000
+WATCHDOG_MAX_MS = 60_000
+
+
+class Hardware:
+    def __init__(self, storage_dir="/pump"):
+        from hal import parts, parts_esp32
+        from hal.board_clock import BoardClock
+        from hal.buzzer import Buzzer
+        from hal.entropy import random_bytes
+        from hal.esp32_stepper import RmtStepper
+        from hal.file_storage import FileStorage
+        from hal.hx711 import HX711
+        from hal.stdio_serial import StdioSerial
+        from hal.stepper import DRIVERS, StepperConfig
+        from hal.watchdog import Watchdog
+
+        p = PINS
+        config = StepperConfig(DRIVER, MICROSTEPS, STEP_MOTION_US)
+        ms = tuple(parts.pin_out(p[k]) for k in ("ms1", "ms2", "ms3")[: len(DRIVERS[DRIVER][4][MICROSTEPS])])
+        self.clock = BoardClock(parts.rtc())
+        self.motor = RmtStepper(
+            parts_esp32.esp32_rmt_factory(RMT_CHANNEL, p["step"], RMT_CLOCK_DIV),
+            config,
+            self.clock,
+            clock_div=RMT_CLOCK_DIV,
+            dir_pin=parts.pin_out(p["dir"]),
+            enable_pin=parts.pin_out(p["enable"], 1),  # off until configured
+            ms_pins=ms,
+            sleep_us=parts.sleep_us(),
+        )
+        self.clock.idle = self.motor.poll
+        self.serial = StdioSerial()
+        self.random_bytes = random_bytes
+        self.sim = False
+        self.storage = FileStorage(storage_dir)
+        self.key_storage = self.storage
+        disable_irq, enable_irq = parts.irq_guard()
+        self.loadcell = HX711(
+            parts.pin_out(p["hx711_sck"]), parts.pin_in(p["hx711_dout"]), 128, disable_irq, enable_irq
+        )
+        self.battery = _battery(parts, p)
+        self.buzzer = Buzzer(parts.pwm(p["buzzer"]))
+        self.watchdog = Watchdog(WATCHDOG_MS, WATCHDOG_MAX_MS, "an ESP32")  # not started (it cannot be stopped)
+
+
+def _battery(parts, p):
+    from hal.max17048 import ADDRESS, MAX17048
+
+    bus = parts.i2c(I2C_BUS, p["i2c_sda"], p["i2c_scl"])
+    if parts.find_i2c(bus, ADDRESS):
+        gauge = MAX17048(bus)
+        gauge.check()
+        return gauge
+    from hal.battery_adc import DividerBattery
+
+    return DividerBattery(
+        parts.adc(p["battery_adc"], "ATTN_11DB"), BATTERY_DIVIDER_OHM[0], BATTERY_DIVIDER_OHM[1], BATTERY_ADC_VREF_MV
+    )
+
+
+def make(options):
+    """Build the board's hardware; options from the command line:
+
+    --storage DIR   keep the pump's files and keys in folder DIR of the flash filesystem (default /pump)
+    """
+    return Hardware(storage_dir=options.get("storage", "/pump"))
