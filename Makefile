@@ -15,7 +15,7 @@ STUBS := $(VENV)/typings
 STUBS_STAMP := $(STUBS)/.installed
 STDLIB_STUBS := micropython-stdlib-stubs==1.29.0.post2
 
-.PHONY: all setup demo test test-long test-mp test-mp32 torture bench clean
+.PHONY: all setup demo test test-long test-mp test-mp32 torture bench flash clean
 
 all: test
 
@@ -71,6 +71,16 @@ BENCH_ARGS ?=
 
 bench: setup
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# Flash a board (pumpctl flash): compile with mpy-cross, copy with mpremote, verify every file by SHA-256,
+# write its config and fresh keys (saved in your pumpctl config file), reset. For example:
+#   make flash BOARD=rp2_pico PORT=/dev/ttyACM0
+BOARD ?=
+PORT ?=
+
+flash: setup
+	@test -n "$(BOARD)" -a -n "$(PORT)" || { echo "make flash: give BOARD=NAME (a file in boards/) and PORT=/dev/ttyACM0" >&2; exit 2; }
+	$(BIN)/pumpctl --port $(PORT) flash --board $(BOARD)
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .hypothesis

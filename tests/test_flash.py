@@ -1,0 +1,316 @@
+"""pumpctl flash for real: the sim board flashed onto the MicroPython unix port over a pty, then
+booted from nothing but what was copied.
+
+The "board" is `micropython -i` started in an empty folder that plays its filesystem root, on a pty
+that is its controlling terminal, raw but with isig (DESIGN.md): mpremote's Ctrl-C then reaches it as
+SIGINT, and interrupts a program it runs, as on a real board. Its other end is relayed to a second
+pty whose path is the port, as socat's `pty,link=... EXEC:"micropython -i",pty,setsid,ctty,isig`
+would; `flash` connects without a soft reset (`mpremote resume`: the unix port exits on Ctrl-D).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import select
+import subprocess
+import sys
+import termios
+import threading
+import time
+import tty
+from pathlib import Path
+
+import pytest
+import serial
+from pumpctl import Pump, cli, config
+from pumpctl import flash as flash_module
+from pumpctl.errors import FlashError, UsageError
+from pumpctl.flash import BOOT_FILE, CONFIG_FILE, MANIFEST_FILE, board_files, build, flash
+from pumpctl.sim import find_micropython
+
+from firmware import auth
+
+pytestmark = pytest.mark.micropython
+
+
+def _raw_pty() -> tuple[int, int]:
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    return master, slave
+
+
+class UnixBoard:
+    """`micropython -i` with its cwd in `root`, reachable at `port` like a board's USB serial port."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        root.mkdir(exist_ok=True)
+        self._m1, s1 = _raw_pty()  # the board's console: its controlling terminal, with isig
+        attrs = termios.tcgetattr(s1)
+        attrs[3] |= termios.ISIG
+        termios.tcsetattr(s1, termios.TCSANOW, attrs)
+        self._m2, self._s2 = _raw_pty()  # the host's end: kept open here, so the port lives while hosts come and go
+        self.port = os.ttyname(self._s2)
+        env = {k: v for k, v in os.environ.items() if k != "MICROPYPATH"}
+        self.proc = subprocess.Popen(
+            [find_micropython(), "-i"],
+            stdin=s1,
+            stdout=s1,
+            stderr=subprocess.PIPE,
+            cwd=root,
+            env=env,
+            start_new_session=True,
+            preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),  # the pty becomes its controlling terminal
+        )
+        os.close(s1)
+        self.transcript = bytearray()  # what the board said
+        self._prompt = threading.Event()
+        self._relay = threading.Thread(target=self._run_relay, daemon=True)
+        self._relay.start()
+        # Until its REPL is up, a Ctrl-C would kill it (SIGINT's default action).
+        assert self._prompt.wait(10), f"no REPL prompt: {bytes(self.transcript)!r}"
+
+    def _run_relay(self) -> None:
+        while True:
+            ready, _, _ = select.select([self._m1, self._m2], [], [], 0.5)
+            if self.proc.poll() is not None and not ready:
+                return
+            for fd in ready:
+                try:
+                    data = os.read(fd, 4096)
+                except OSError:
+                    return
+                if not data:
+                    return
+                if fd == self._m1:
+                    self.transcript += data
+                    if b">>> " in self.transcript:
+                        self._prompt.set()
+                os.write(self._m2 if fd == self._m1 else self._m1, data)
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait(5)
+        self._relay.join(2)
+        self.proc.stderr.close()
+        for fd in (self._m1, self._m2, self._s2):
+            os.close(fd)
+
+
+@pytest.fixture
+def board(tmp_path):
+    b = UnixBoard(tmp_path / "board")
+    yield b
+    b.stop()
+
+
+def files_on(root: Path) -> dict[str, str]:
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def boot(root: Path):
+    """Run the flashed root as the board would at power-up: `micropython main.py` there, nothing
+    on its path but that folder and the port's frozen modules; stdin/stdout on a pty (the link)."""
+    master, slave = _raw_pty()
+    proc = subprocess.Popen(
+        [find_micropython(), BOOT_FILE],
+        stdin=master,
+        stdout=master,
+        stderr=subprocess.PIPE,
+        cwd=root,
+        env=dict(os.environ, MICROPYPATH=f"{root}:.frozen"),
+        start_new_session=True,
+    )
+    os.close(master)
+    return proc, slave
+
+
+def test_flash_the_sim_board_then_boot_it_from_what_was_copied(board):
+    root = board.root
+    # Left by an earlier flash: a source file that would shadow its .mpy, a module no longer in the
+    # firmware, a stale main.py; and the pump's own files, which flashing keeps.
+    (root / "firmware").mkdir()
+    (root / "firmware" / "app.py").write_text("raise SystemExit('the stale source ran')\n")
+    (root / "hal" / "old").mkdir(parents=True)
+    (root / "hal" / "old" / "gone.mpy").write_bytes(b"M")
+    (root / BOOT_FILE).write_text("raise SystemExit('the old main.py ran')\n")
+    (root / "pump").mkdir()
+    (root / "pump" / "keep.txt").write_text("the pump's state\n")
+    # The board is busy running a program: the flash interrupts it (Ctrl-C, a SIGINT through isig).
+    os.write(board._s2, b"while True: pass\r\r\r")
+    deadline = time.monotonic() + 5
+    while b"while True: pass\r\n" not in board.transcript and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)
+
+    seen = []
+    result = flash(board.port, "sim", progress=lambda done, total, path: seen.append((done, total, path)))
+
+    # Every file on the board is what the host compiled or generated, byte for byte.
+    expected = {f.target: f.sha256 for f in result.files}
+    on_board = files_on(root)
+    assert on_board == dict(expected, **{"pump/keep.txt": on_board["pump/keep.txt"]})
+    assert {f.target for f in build("sim")} == {t for _, t in board_files("sim")} | {BOOT_FILE}
+    assert not [p for p in on_board if p.endswith(".py") and p != BOOT_FILE]  # no source but main.py
+    assert sorted(result.removed) == ["firmware/app.py", "hal/old", "hal/old/gone.mpy"]
+    # The config names the board; the manifest holds every copied file but itself and the config.
+    cfg = json.loads((root / CONFIG_FILE).read_text())
+    assert cfg["board"] == "sim" and cfg["args"] == ["--board", "sim", "--storage", "pump"]
+    assert cfg["manifest"] == MANIFEST_FILE and cfg["mpy_arch"] == "x64"
+    lines = (root / MANIFEST_FILE).read_text().splitlines()
+    listed = dict(reversed(line.split("  ", 1)) for line in lines)
+    key_file = f"pump/{auth.PROVISION_FILE}"
+    assert listed == {t: h for t, h in expected.items() if t not in (CONFIG_FILE, MANIFEST_FILE, key_file)}
+    # The key file holds the keys, which the host saved before writing them.
+    assert (root / key_file).read_bytes() == config.provisioning_file(result.keys)
+    assert result.keys_saved_in == config.config_path()
+    assert config.load_keys(result.keys.device_id) == result.keys
+    assert result.keys.device_id.startswith("sim-")
+    assert result.platform == "linux" and result.reset.startswith("none")
+    # Progress: rising to the total, naming each file as it is copied.
+    assert seen[-1][0] == seen[-1][1] == result.bytes
+    assert all(a[0] <= b[0] for a, b in zip(seen, seen[1:], strict=False))
+    assert {p for _, _, p in seen} == set(expected)
+
+    # Power on: the pump boots from the flashed files alone, provisioned with the keys.
+    proc, slave = boot(root)
+    try:
+        line = proc.stderr.readline().decode()
+        assert line.startswith("pump ready: board sim"), line + proc.stderr.read().decode()
+        with Pump(os.ttyname(slave), keys=result.keys) as pump:
+            info = pump.hello()
+            assert (info.board, info.device_id) == ("sim", result.keys.device_id)
+            assert pump.status().mode == "stopped"
+            assert pump.set_rate("0.5 mL/day").rate_nl_per_day == 500_000  # the clinician key works
+    finally:
+        proc.kill()
+        proc.wait(5)
+        proc.stderr.close()
+        os.close(slave)
+    assert (root / key_file).read_bytes() == b""  # taken into the key store at boot, as provisioning does
+    assert (root / "pump" / "keep.txt").exists()
+
+
+def test_pumpctl_flash_shows_a_progress_bar_on_a_terminal_and_says_what_it_did(board, capsys, monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert cli.main(["--port", board.port, "flash", "--board", "sim"]) == cli.EXIT_OK
+    out, err = capsys.readouterr()
+    assert f"flashed board sim on {board.port}: 32 files" in out and "verified by SHA-256" in out
+    device_id = out.split("device id", 1)[1].split()[0]
+    assert config.load_keys(device_id) is not None
+    assert "\r  [" in err and "firmware/app.mpy" in err
+    assert f"[{'#' * 30}] 100%" in err.rstrip().rsplit("\r", 1)[-1]
+    assert (board.root / BOOT_FILE).exists()
+    # Flashed again, for scripts: nothing stale to remove, and the keys are not in what it prints.
+    assert cli.main(["--json", "--port", board.port, "flash", "--board", "sim"]) == cli.EXIT_OK
+    out, err = capsys.readouterr()
+    data = json.loads(out)
+    assert data["board"] == "sim" and data["removed"] == [] and err == ""
+    assert data["key_file"] == f"pump/{auth.PROVISION_FILE}" and data["key_file"] not in data["files"]
+    assert data["files"]["firmware/app.mpy"] == files_on(board.root)["firmware/app.mpy"]
+    assert data["device_id"] != device_id and config.load_keys(data["device_id"]) is not None
+
+
+def flash_error(port, capsys, *extra, **kwargs) -> str:
+    """flash()'s FlashError message, after checking that pumpctl says the same, exits 3, no traceback."""
+    with pytest.raises(FlashError) as caught:
+        flash(port, "sim", timeout=0.5, **kwargs)
+    code = cli.main(["--port", port, "--timeout", "0.5", "flash", "--board", "sim", *extra])
+    err = capsys.readouterr().err
+    assert code == cli.EXIT_LINK, err
+    assert err.startswith("pumpctl: ") and "Traceback" not in err, err
+    return str(caught.value)
+
+
+def test_a_port_that_does_not_exist(capsys):
+    message = flash_error("/dev/ttyNO-SUCH-PORT", capsys)
+    assert message.startswith("no such port /dev/ttyNO-SUCH-PORT")
+
+
+def test_a_port_another_program_holds(capsys):
+    master, slave = _raw_pty()
+    port = os.ttyname(slave)
+    try:
+        with serial.Serial(port, exclusive=True):  # as pumpctl or mpremote hold a port
+            message = flash_error(port, capsys)
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert message.startswith(f"port {port} is busy: another program holds it")
+
+
+def test_a_port_with_nothing_answering(capsys):
+    master, slave = _raw_pty()
+    try:
+        started = time.monotonic()
+        message = flash_error(os.ttyname(slave), capsys)
+        assert time.monotonic() - started < 5
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert "no MicroPython REPL on" in message and "within 0.5 s (it answered nothing)" in message
+
+
+def test_a_port_answering_garbage(capsys):
+    master, slave = _raw_pty()
+    stop = threading.Event()
+
+    def babble():  # answers everything with a line of noise, as a device that is not MicroPython might
+        while not stop.is_set():
+            if select.select([master], [], [], 0.05)[0]:
+                os.read(master, 1024)
+                os.write(master, b"\xff\xfe?? ERR 42 unknown command\r\n")
+
+    thread = threading.Thread(target=babble, daemon=True)
+    thread.start()
+    try:
+        message = flash_error(os.ttyname(slave), capsys)
+    finally:
+        stop.set()
+        thread.join(2)
+        os.close(master)
+        os.close(slave)
+    assert "no MicroPython REPL on" in message and "ERR 42 unknown command" in message
+
+
+def test_a_copy_that_reads_back_wrong_names_the_file_and_leaves_no_boot_file(board, capsys, mocker):
+    real = flash_module.device_hashes
+
+    def damaged(device, paths):  # a fault that cannot be made real: the board reads app.mpy back wrong
+        got = real(device, paths)
+        if "firmware/app.mpy" in got:
+            got["firmware/app.mpy"] = "0" * 64
+        return got
+
+    mocker.patch.object(flash_module, "device_hashes", side_effect=damaged)
+    message = flash_error(board.port, capsys)
+    assert message.startswith("firmware/app.mpy on the board does not match what was sent (sha256 0000")
+    assert "flash again" in message
+    assert not (board.root / BOOT_FILE).exists()  # it will not boot a firmware that failed its check
+    assert not (board.root / CONFIG_FILE).exists()
+
+
+def test_a_board_of_another_architecture_is_refused(board, monkeypatch):
+    real = flash_module.board_constant
+    monkeypatch.setattr(
+        flash_module, "board_constant", lambda b, name, *d: "armv6m" if name == "MPY_ARCH" else real(b, name, *d)
+    )
+    with pytest.raises(FlashError, match=r"is MicroPython for x64, but board sim is built for armv6m: is --board"):
+        flash(board.port, "sim")
+    assert not (board.root / "firmware").exists()  # refused before anything was written
+
+
+def test_an_unknown_board_is_a_usage_error(capsys):
+    with pytest.raises(UsageError, match=r"no board 'nope': the boards are .*sim"):
+        board_files("nope")
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["--port", "/dev/null", "flash", "--board", "nope"])
+    assert exited.value.code == cli.EXIT_USAGE
+    assert "invalid choice: 'nope'" in capsys.readouterr().err
