@@ -75,6 +75,7 @@ _CHANGES_STATE = (
     codec.LIB_COMMIT,
     codec.KEY_CHANGE,
     codec.SIM_FAULT,
+    codec.SERVICE,
 )
 
 
@@ -129,6 +130,7 @@ class PumpApp:
         self.telemetry_sent = 0
         self.telemetry_dropped = 0
         self._telemetry_wake = None  # asyncio.Event, made by run()
+        self._leaving = False  # SERVICE: the dosing task ends, and run() returns to the board's REPL
         handlers = {
             codec.HELLO: self._hello,
             codec.AUTH_BEGIN: self._auth_begin,
@@ -142,6 +144,7 @@ class PumpApp:
             codec.STOP: self._stop,
             codec.CLOCK_SET: self._clock_set,
             codec.ACK_ALARM: self._ack_alarm,
+            codec.SERVICE: self._service,
             codec.STAGE_LINE: self._stage_line,
             codec.STAGE: self._stage,
             codec.REVIEW: self._review,
@@ -301,7 +304,7 @@ class PumpApp:
 
     async def dosing(self):
         clock = self.clock
-        while True:
+        while not self._leaving:
             await clock.sleep_us(self.tick_and_wait())
 
     def tick_and_wait(self):
@@ -393,7 +396,10 @@ class PumpApp:
         self._telemetry_wake = asyncio.Event()
         asyncio.create_task(self.link.run())
         asyncio.create_task(self.telemetry())
-        await self.dosing()
+        await self.dosing()  # returns only after SERVICE
+        release = getattr(self.hw.serial, "release", None)
+        if release is not None:  # the REPL takes the line back: Ctrl-C works again
+            release()
 
     # -- the link's security ------------------------------------------------------
 
@@ -742,6 +748,22 @@ class PumpApp:
         self._apply(now)
         self._log(eventlog.EV_STOP, "stopped by command")
         return (self.timebase.mday, self.timebase.us)
+
+    def _service(self, values):
+        """Leave the pump program for the board's REPL, so it can be flashed. Only a stopped pump
+        leaves: nothing is dosing or waiting to dose, so nothing is cut short. The reply goes out
+        first; the state is saved (a durable command), and the dosing task ends at its next turn."""
+        self.tick()
+        mode = self._mode()
+        if mode != codec.MODE_STOPPED or self.sched.rate or self.therapy.bolus_kind != BOLUS_NONE:
+            raise Refusal(
+                "mode",
+                "the pump is %s: stop it first (pumpctl stop), then ask again" % codec.MODE_NAMES.get(mode, "dosing"),
+            )
+        self._log(eventlog.EV_SERVICE, "left for the board's REPL (service: a firmware update)")
+        self._leaving = True
+        self.clock.wake()
+        return ()
 
     def _clock_set(self, values):
         (clock_s,) = values

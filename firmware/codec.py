@@ -68,6 +68,7 @@ SET_RATE = const(0x10)  # program a continuous rate (no drug in the pump), with 
 STOP = const(0x11)  # stopped mode: no delivery; cancels any bolus
 CLOCK_SET = const(0x12)  # set the device clock (local wall time)
 ACK_ALARM = const(0x13)  # acknowledge the latched alarm
+SERVICE = const(0x14)  # a stopped pump leaves its program for the board's REPL (to be flashed)
 STAGE_LINE = const(0x20)  # add one line to the staged program (index 0 starts afresh)
 STAGE = const(0x21)  # check the staged lines as a program; nothing changes yet
 REVIEW = const(0x22)  # one row of the running or the staged program, as the pump understood it
@@ -98,6 +99,7 @@ COMMAND_NAMES = {
     STOP: "stop",
     CLOCK_SET: "clock-set",
     ACK_ALARM: "ack-alarm",
+    SERVICE: "service",
     STAGE_LINE: "stage-line",
     STAGE: "stage",
     REVIEW: "review",
@@ -161,6 +163,7 @@ ROLE_NEEDED = {
     LIB_FIELD: ROLE_CLINICIAN,
     LIB_COMMIT: ROLE_CLINICIAN,
     KEY_CHANGE: ROLE_CLINICIAN,
+    SERVICE: ROLE_CLINICIAN,
     AUTH_END: ROLE_PATIENT,
     PATIENT_BOLUS: ROLE_PATIENT,
 }
@@ -310,6 +313,7 @@ FIELDS = {
         (("rate_nl_per_day", "I"), ("rounded", "B"), ("effective_mday", "I"), ("effective_us", "I")),
     ),
     STOP: ((), (("effective_mday", "I"), ("effective_us", "I"))),
+    SERVICE: ((), ()),
     SIM_ADVANCE: (
         (("seconds", "I"), ("microseconds", "I")),
         (("target_mday", "I"), ("target_us", "I")),

@@ -26,6 +26,7 @@ EV_RESTART = 12  # the pump resumed from its saved state after a restart
 EV_SESSION = 13  # a link session started or ended
 EV_SECURITY = 14  # a refused authentication, or a command refused for its role (rate-limited)
 EV_KEYS = 15  # keys provisioned or changed (saved at once)
+EV_SERVICE = 16  # the firmware left for the board's REPL (a firmware update)
 
 
 class EventLog:

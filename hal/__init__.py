@@ -16,6 +16,8 @@
 #           read_ready() -> int          next byte if one is waiting, else -1
 #           write(data)                  send bytes to the host
 #           write_ready() -> bool        True if write() would not wait now
+#           release()                    (optional) the firmware leaves for the REPL: give the
+#                                        line back to it, Ctrl-C included
 #   random_bytes(n) -> bytes             n bytes from the board's entropy source
 #                                        (hal/entropy.py): session nonces
 #   key_storage                          a storage driver (below) for the keys: the

@@ -49,6 +49,10 @@ class StdioSerial:
     def write(self, data):
         self._out.write(data)
 
+    def release(self):
+        """The firmware leaves (SERVICE): give the line back to the REPL, Ctrl-C included."""
+        micropython.kbd_intr(3)
+
     def write_ready(self):
         """True if the line can take a frame now without making the writer wait
         (the host is reading); telemetry is dropped rather than block dosing."""

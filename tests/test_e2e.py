@@ -295,3 +295,26 @@ def test_a_new_rate_wakes_a_pump_that_was_sleeping_until_its_next_step():
             time.sleep(0.02)
         status = pump.status()
         assert status.steps - t.steps0 == t.exact.steps_at(status.time_us)
+
+
+def test_service_leaves_for_the_repl_only_when_stopped(tmp_path):
+    from pumpctl import Simulator
+    from pumpctl.errors import NoReply
+
+    with Simulator(storage=tmp_path / "pump") as sim:
+        with sim.pump() as pump:
+            pump.set_rate("1 mL/h")
+            with pytest.raises(PumpRefused, match=r"the pump is continuous: stop it first"):
+                pump.service()
+            assert pump.status().mode == "continuous"  # refused: nothing changed
+            pump.stop()
+            try:
+                pump.service()
+            except NoReply:
+                pass  # the reply raced the firmware's exit: the exit is what counts here
+            pump.close(end_session=False)
+        sim.proc.wait(5)  # the firmware returned: on a board, to its REPL
+        assert sim.proc.returncode == 0, sim.stderr_text()
+    with Simulator(storage=tmp_path / "pump", provision=False, keys=sim.keys) as again, again.pump() as pump:
+        texts = [e.text for e in pump.events()]
+    assert any("left for the board's REPL" in t for t in texts), texts

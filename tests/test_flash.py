@@ -92,6 +92,8 @@ class UnixBoard:
                 os.write(self._m2 if fd == self._m1 else self._m1, data)
 
     def stop(self) -> None:
+        if self.proc.stderr.closed:  # stopped already
+            return
         self.proc.kill()
         self.proc.wait(5)
         self._relay.join(2)
@@ -314,3 +316,53 @@ def test_an_unknown_board_is_a_usage_error(capsys):
         cli.main(["--port", "/dev/null", "flash", "--board", "nope"])
     assert exited.value.code == cli.EXIT_USAGE
     assert "invalid choice: 'nope'" in capsys.readouterr().err
+
+
+def test_reflash_a_board_running_the_pump_firmware_after_it_leaves_for_its_repl(board, tmp_path):
+    # The pump firmware turns Ctrl-C off (frames may hold 0x03), so mpremote cannot interrupt it:
+    # flash asks it over the link, with its clinician key, to leave for the REPL (SERVICE), which
+    # a stopped pump does and a dosing one refuses.
+    first = flash(board.port, "sim", timeout=5)
+    board.stop()
+    root = board.root
+    master, slave = _raw_pty()
+    proc = subprocess.Popen(  # power-up with a REPL after main.py, as a board drops to its REPL
+        [find_micropython(), "-i", BOOT_FILE],
+        stdin=master,
+        stdout=master,
+        stderr=subprocess.PIPE,
+        cwd=root,
+        env=dict(os.environ, MICROPYPATH=f"{root}:.frozen"),
+        start_new_session=True,
+    )
+    os.close(master)
+    port = os.ttyname(slave)
+    try:
+        assert b"pump ready" in proc.stderr.readline()
+        with Pump(port, keys=first.keys) as pump:
+            pump.set_rate("0.5 mL/day")
+        with pytest.raises(FlashError, match=r"cannot be flashed now: the pump is continuous: stop it first"):
+            flash(port, "sim", timeout=5)
+        with Pump(port, keys=first.keys) as pump:
+            assert pump.status().mode == "continuous"  # the refusal changed nothing
+            pump.stop()
+        second = flash(port, "sim", timeout=5)
+        assert second.keys.device_id != first.keys.device_id  # a fresh pump identity, keys in the config
+        assert files_on(root)[BOOT_FILE] == hashlib.sha256(build("sim")[-1].data).hexdigest()
+    finally:
+        proc.kill()
+        proc.wait(5)
+        proc.stderr.close()
+        os.close(slave)
+    # The pump logged that it left, in its saved state, before it went.
+    proc, slave = boot(root)
+    try:
+        assert b"pump ready" in proc.stderr.readline()
+        with Pump(os.ttyname(slave), keys=second.keys) as pump:
+            texts = [e.text for e in pump.events()]
+    finally:
+        proc.kill()
+        proc.wait(5)
+        proc.stderr.close()
+        os.close(slave)
+    assert any("left for the board's REPL" in t for t in texts), texts

@@ -97,6 +97,7 @@ NEVER_SERVED = frozenset(
         codec.LIB_COMMIT,
         codec.KEY_CHANGE,
         codec.AUTH_END,
+        codec.SERVICE,
         codec.SIM_ADVANCE,
         codec.SIM_FAULT,
     )

@@ -427,6 +427,11 @@ class Pump:
         volume_nl, duration_s = self._request(codec.PATIENT_BOLUS)
         return volume_nl, duration_s
 
+    def service(self) -> None:
+        """Have a stopped pump leave its program for the board's REPL, to be flashed (clinician key).
+        Refused while it doses; the link is gone afterwards: close without ending the session."""
+        self._request(codec.SERVICE)
+
     def ack_alarm(self) -> str:
         (code,) = self._request(codec.ACK_ALARM)
         return codec.ALARM_NAMES.get(code, str(code))

@@ -60,7 +60,7 @@ from firmware import auth
 
 from . import config
 from .config import PumpKeys
-from .errors import FlashError, UsageError
+from .errors import FlashError, LinkError, UsageError
 from .sim import firmware_root
 
 ROOT = firmware_root()
@@ -465,6 +465,38 @@ def _check_mpy(device: _Device, board: str, sample: bytes) -> None:
         )
 
 
+def leave_pump_firmware(port: str, probe_s: float = 0.5) -> str | None:
+    """A board running the pump firmware ignores Ctrl-C (frames may hold 0x03), so mpremote cannot
+    reach its REPL: if a pump answers HELLO on port, ask it to leave for the REPL (SERVICE, with its
+    clinician key from the config file). Returns its device id, or None where no pump answered
+    (a board at its REPL, or no board: _Device says which). A dosing pump refuses: FlashError."""
+    from .client import Pump
+    from .errors import AuthError, NoReply, PumpRefused
+
+    try:
+        pump = Pump(port, timeout=probe_s)
+    except LinkError:
+        return None  # absent or busy: _Device says which
+    try:
+        try:
+            info = pump.hello()
+        except LinkError:  # silence or what is not a frame (a REPL's echo): not the pump firmware
+            return None
+        try:
+            pump.service()
+        except PumpRefused as e:
+            raise FlashError(f"the pump on {port} ({info.device_id}) cannot be flashed now: {e.reason}") from None
+        except AuthError as e:
+            raise FlashError(
+                f"the pump on {port} runs the pump firmware; leaving it for its REPL needs its clinician key: {e}"
+            ) from None
+        except NoReply:
+            pass  # it left before its reply was read: the REPL answers next
+        return info.device_id
+    finally:
+        pump.close(end_session=False)  # the firmware has gone: nothing to end
+
+
 def flash(
     port: str,
     board: str,
@@ -484,6 +516,7 @@ def flash(
     """
     started = time.monotonic()
     _check_board(board)
+    leave_pump_firmware(port)
     device = _Device(port, timeout)  # first: a wrong port shows at once, before compiling
     try:
         return _flash(device, board, keys, progress, started)
