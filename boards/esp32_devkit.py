@@ -15,6 +15,7 @@
 #   I2C SDA / SCL       GPIO21 / GPIO22 MAX17048 SDA / SCL (4.7 k pull-ups to 3V3 if the module has none)
 #   battery ADC         GPIO35 (ADC1_CH7, input-only)  midpoint of a 100 k / 100 k divider from the cell (+)
 #   buzzer              GPIO23          buzzer (through a transistor for a magnetic one), LEDC PWM
+#   DIAG                GPIO14          TMC2209 DIAG: StallGuard's stall output (hal/stall.py)
 #   GND                 GND             driver, HX711, gauge and divider ground
 
 NAME = "esp32_devkit"
@@ -51,6 +52,7 @@ PINS = {
     "i2c_scl": 22,
     "battery_adc": 35,
     "buzzer": 23,
+    "diag": 14,  # TMC2209 DIAG (StallGuard): high on a stall
 }
 I2C_BUS = 0
 RMT_CHANNEL = 0
@@ -71,6 +73,7 @@ class Hardware:
         from hal.esp32_stepper import RmtStepper
         from hal.file_storage import FileStorage
         from hal.hx711 import HX711
+        from hal.stall import StallInput
         from hal.stdio_serial import StdioSerial
         from hal.stepper import DRIVERS, StepperConfig
         from hal.watchdog import Watchdog
@@ -101,6 +104,7 @@ class Hardware:
         )
         self.battery = _battery(parts, p)
         self.buzzer = Buzzer(parts.pwm(p["buzzer"]))
+        self.stall = StallInput(parts.pin_in(p["diag"]), *parts.irq_edges())  # read by fault detection
         self.watchdog = Watchdog(WATCHDOG_MS, WATCHDOG_MAX_MS, "an ESP32")  # not started (it cannot be stopped)
 
 

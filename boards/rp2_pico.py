@@ -14,6 +14,7 @@
 #   I2C0 SDA / SCL      GP20 / GP21 [26, 27]  MAX17048 SDA / SCL (4.7 k pull-ups to 3V3 if the module has none)
 #   battery ADC         GP26 [31] ADC0  midpoint of a 100 k / 100 k divider from the cell (+); 3V3 reference
 #   buzzer              GP15 [20]       buzzer (through a transistor for a magnetic one), PWM
+#   DIAG                GP10 [14]       TMC2209 DIAG: StallGuard's stall output (hal/stall.py)
 #   GND                 [3, 8, ...]     driver, HX711, gauge and divider ground
 #
 # The driver's logic supply VDD is the Pico's 3V3 [36]; its motor supply is
@@ -55,6 +56,7 @@ PINS = {
     "i2c_scl": 21,
     "battery_adc": 26,
     "buzzer": 15,
+    "diag": 10,  # TMC2209 DIAG (StallGuard): high on a stall
 }
 I2C_BUS = 0
 PIO_SM = 0
@@ -71,6 +73,7 @@ class Hardware:
         from hal.file_storage import FileStorage
         from hal.hx711 import HX711
         from hal.rp2_stepper import PioStepper
+        from hal.stall import StallInput
         from hal.stdio_serial import StdioSerial
         from hal.stepper import DRIVERS, StepperConfig
         from hal.watchdog import Watchdog
@@ -98,6 +101,7 @@ class Hardware:
         )
         self.battery = _battery(parts, p)
         self.buzzer = Buzzer(parts.pwm(p["buzzer"]))
+        self.stall = StallInput(parts.pin_in(p["diag"]), *parts.irq_edges())  # read by fault detection
         self.watchdog = Watchdog(WATCHDOG_MS)  # not started: the firmware starts it (it cannot be stopped)
 
 

@@ -21,6 +21,13 @@ def pin_in(n, pull=None):
     return Pin(n, Pin.IN, pull)
 
 
+def irq_edges():
+    """(Pin.IRQ_RISING, Pin.IRQ_FALLING), for drivers that count edges (hal/stall.py)."""
+    from machine import Pin
+
+    return Pin.IRQ_RISING, Pin.IRQ_FALLING
+
+
 def i2c(bus, sda, scl, freq=100_000):
     from machine import I2C, Pin
 
