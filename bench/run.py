@@ -43,7 +43,7 @@ FIGURES = (
 MODULES = (scheduler_bench, link_bench, sim_bench, heap_bench, size_bench)
 
 
-MICROPYTHON_VERSION = "import sys; i = sys.implementation; print(*i.version[:3], i._machine.split()[0])"
+MICROPYTHON_VERSION = "import sys; i = sys.implementation; print('%d.%d.%d' % i.version[:3], i._machine.split()[0])"
 
 
 def _version(command: list[str]) -> str:
