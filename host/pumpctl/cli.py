@@ -812,8 +812,9 @@ def build_parser() -> argparse.ArgumentParser:
 Every module the board loads is compiled with mpy-cross for the board's
 architecture, copied with mpremote and read back by SHA-256; then come the
 keys (fresh ones, saved in your config file), pump.json, manifest.sha256
-and main.py, and the board is reset. The port's REPL must answer: a board
-running the pump firmware ignores Ctrl-C, so reset it into its REPL first.
+and main.py, and the board is reset. A board running the pump firmware
+ignores Ctrl-C: flash first asks it, with its clinician key from your config
+file, to leave for its REPL, which a stopped pump does (stop it first).
 --timeout is how long to wait for the REPL.""",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -359,8 +359,8 @@ class _Device:
             if not text and not isinstance(e, TransportError):
                 said = f"the line failed: {e}"
             raise FlashError(
-                f"no MicroPython REPL on {port} within {timeout:g} s ({said}): is it a MicroPython board? "
-                "A board running the pump firmware ignores Ctrl-C: reset it into its REPL (or erase it) first"
+                f"no MicroPython REPL on {port} within {timeout:g} s ({said}): is it a MicroPython board, "
+                "and at its REPL (not running a program that ignores Ctrl-C)?"
             ) from None
 
     def exec(self, code: str, what: str) -> str:
