@@ -10,6 +10,7 @@ would; `flash` connects without a soft reset (`mpremote resume`: the unix port e
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -117,12 +118,15 @@ def files_on(root: Path) -> dict[str, str]:
     }
 
 
-def boot(root: Path):
+@contextlib.contextmanager
+def boot(root: Path, repl_after: bool = False):
     """Run the flashed root as the board would at power-up: `micropython main.py` there, nothing
-    on its path but that folder and the port's frozen modules; stdin/stdout on a pty (the link)."""
+    on its path but that folder and the port's frozen modules; stdin/stdout on a pty (the link).
+    repl_after: then its REPL, as a board drops to its REPL when main.py returns (`-i`).
+    Yields (process, the link's port); kills it after."""
     master, slave = _raw_pty()
     proc = subprocess.Popen(
-        [find_micropython(), BOOT_FILE],
+        [find_micropython(), *(["-i"] if repl_after else []), BOOT_FILE],
         stdin=master,
         stdout=master,
         stderr=subprocess.PIPE,
@@ -131,7 +135,13 @@ def boot(root: Path):
         start_new_session=True,
     )
     os.close(master)
-    return proc, slave
+    try:
+        yield proc, os.ttyname(slave)
+    finally:
+        proc.kill()
+        proc.wait(5)
+        proc.stderr.close()
+        os.close(slave)
 
 
 def test_flash_the_sim_board_then_boot_it_from_what_was_copied(board):
@@ -182,20 +192,14 @@ def test_flash_the_sim_board_then_boot_it_from_what_was_copied(board):
     assert {p for _, _, p in seen} == set(expected)
 
     # Power on: the pump boots from the flashed files alone, provisioned with the keys.
-    proc, slave = boot(root)
-    try:
+    with boot(root) as (proc, port):
         line = proc.stderr.readline().decode()
         assert line.startswith("pump ready: board sim"), line + proc.stderr.read().decode()
-        with Pump(os.ttyname(slave), keys=result.keys) as pump:
+        with Pump(port, keys=result.keys) as pump:
             info = pump.hello()
             assert (info.board, info.device_id) == ("sim", result.keys.device_id)
             assert pump.status().mode == "stopped"
             assert pump.set_rate("0.5 mL/day").rate_nl_per_day == 500_000  # the clinician key works
-    finally:
-        proc.kill()
-        proc.wait(5)
-        proc.stderr.close()
-        os.close(slave)
     assert (root / key_file).read_bytes() == b""  # taken into the key store at boot, as provisioning does
     assert (root / "pump" / "keep.txt").exists()
 
@@ -325,19 +329,7 @@ def test_reflash_a_board_running_the_pump_firmware_after_it_leaves_for_its_repl(
     first = flash(board.port, "sim", timeout=5)
     board.stop()
     root = board.root
-    master, slave = _raw_pty()
-    proc = subprocess.Popen(  # power-up with a REPL after main.py, as a board drops to its REPL
-        [find_micropython(), "-i", BOOT_FILE],
-        stdin=master,
-        stdout=master,
-        stderr=subprocess.PIPE,
-        cwd=root,
-        env=dict(os.environ, MICROPYPATH=f"{root}:.frozen"),
-        start_new_session=True,
-    )
-    os.close(master)
-    port = os.ttyname(slave)
-    try:
+    with boot(root, repl_after=True) as (proc, port):
         assert b"pump ready" in proc.stderr.readline()
         with Pump(port, keys=first.keys) as pump:
             pump.set_rate("0.5 mL/day")
@@ -349,20 +341,9 @@ def test_reflash_a_board_running_the_pump_firmware_after_it_leaves_for_its_repl(
         second = flash(port, "sim", timeout=5)
         assert second.keys.device_id != first.keys.device_id  # a fresh pump identity, keys in the config
         assert files_on(root)[BOOT_FILE] == hashlib.sha256(build("sim")[-1].data).hexdigest()
-    finally:
-        proc.kill()
-        proc.wait(5)
-        proc.stderr.close()
-        os.close(slave)
     # The pump logged that it left, in its saved state, before it went.
-    proc, slave = boot(root)
-    try:
+    with boot(root) as (proc, port):
         assert b"pump ready" in proc.stderr.readline()
-        with Pump(os.ttyname(slave), keys=second.keys) as pump:
+        with Pump(port, keys=second.keys) as pump:
             texts = [e.text for e in pump.events()]
-    finally:
-        proc.kill()
-        proc.wait(5)
-        proc.stderr.close()
-        os.close(slave)
     assert any("left for the board's REPL" in t for t in texts), texts
