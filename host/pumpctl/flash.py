@@ -466,7 +466,7 @@ def leave_pump_firmware(port: str, probe_s: float = 0.5) -> str | None:
     clinician key from the config file). Returns its device id, or None where no pump answered
     (a board at its REPL, or no board: _Device says which). A dosing pump refuses: FlashError."""
     from .client import Pump
-    from .errors import AuthError, NoReply, PumpRefused
+    from .errors import AuthError, PumpRefused
 
     try:
         pump = Pump(port, timeout=probe_s)
@@ -485,8 +485,8 @@ def leave_pump_firmware(port: str, probe_s: float = 0.5) -> str | None:
             raise FlashError(
                 f"the pump on {port} runs the pump firmware; leaving it for its REPL needs its clinician key: {e}"
             ) from None
-        except NoReply:
-            pass  # it left before its reply was read: the REPL answers next
+        except LinkError:
+            pass  # it left before its reply was read (or the line dropped as it did): the REPL answers next
         return info.device_id
     finally:
         pump.close(end_session=False)  # the firmware has gone: nothing to end
