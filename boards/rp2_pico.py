@@ -68,54 +68,23 @@ class Hardware:
     def __init__(self, storage_dir="/pump"):
         from hal import parts, parts_rp2
         from hal.board_clock import BoardClock
-        from hal.buzzer import Buzzer
-        from hal.entropy import random_bytes
-        from hal.file_storage import FileStorage
-        from hal.hx711 import HX711
+        from hal.board_common import add_common_parts, microstep_pins
         from hal.rp2_stepper import PioStepper
-        from hal.stall import StallInput
-        from hal.stdio_serial import StdioSerial
-        from hal.stepper import DRIVERS, StepperConfig
+        from hal.stepper import StepperConfig
         from hal.watchdog import Watchdog
 
         p = PINS
-        config = StepperConfig(DRIVER, MICROSTEPS, STEP_MOTION_US)
-        ms = tuple(parts.pin_out(p[k]) for k in ("ms1", "ms2", "ms3")[: len(DRIVERS[DRIVER][4][MICROSTEPS])])
         self.motor = PioStepper(
             parts_rp2.rp2_step_machine(PIO_SM, p["step"]),
-            config,
+            StepperConfig(DRIVER, MICROSTEPS, STEP_MOTION_US),
             dir_pin=parts.pin_out(p["dir"]),
             enable_pin=parts.pin_out(p["enable"], 1),  # off until configured
-            ms_pins=ms,
+            ms_pins=microstep_pins(parts, p, DRIVER, MICROSTEPS),
             sleep_us=parts.sleep_us(),
         )
         self.clock = BoardClock(parts.rtc(), idle=self.motor.poll)
-        self.serial = StdioSerial()
-        self.random_bytes = random_bytes
-        self.sim = False
-        self.storage = FileStorage(storage_dir)
-        self.key_storage = self.storage
-        disable_irq, enable_irq = parts.irq_guard()
-        self.loadcell = HX711(
-            parts.pin_out(p["hx711_sck"]), parts.pin_in(p["hx711_dout"]), 128, disable_irq, enable_irq
-        )
-        self.battery = _battery(parts, p)
-        self.buzzer = Buzzer(parts.pwm(p["buzzer"]))
-        self.stall = StallInput(parts.pin_in(p["diag"]), *parts.irq_edges())  # read by fault detection
+        add_common_parts(self, parts, p, storage_dir, I2C_BUS, BATTERY_DIVIDER_OHM)
         self.watchdog = Watchdog(WATCHDOG_MS)  # not started: the firmware starts it (it cannot be stopped)
-
-
-def _battery(parts, p):
-    from hal.max17048 import ADDRESS, MAX17048
-
-    bus = parts.i2c(I2C_BUS, p["i2c_sda"], p["i2c_scl"])
-    if parts.find_i2c(bus, ADDRESS):
-        gauge = MAX17048(bus)
-        gauge.check()
-        return gauge
-    from hal.battery_adc import DividerBattery
-
-    return DividerBattery(parts.adc(p["battery_adc"]), BATTERY_DIVIDER_OHM[0], BATTERY_DIVIDER_OHM[1])
 
 
 def make(options):
