@@ -47,7 +47,6 @@ APB_HZ = const(80_000_000)
 HIGH_NS = const(2_000)  # STEP high: above every supported chip's minimum (1.9 us for the DRV8825)
 MAX_TICKS = const(32_767)  # an RMT item's 15-bit duration
 MAX_BURST = const(8)  # steps per write_pulses()
-_MAX_BACKLOG = const(0x1FFFFFFF)
 
 
 def pulse_ticks(step_motion_us, clock_div):
@@ -88,6 +87,8 @@ class RmtStepper(StepCounts):
     (ticks_us, ticks_diff); config: a hal.stepper.StepperConfig; the pins as
     for hal/rp2_stepper.py."""
 
+    NAME = "ESP32 RMT stepper"
+
     def __init__(self, make_rmt, config, clock, clock_div=80, dir_pin=None, enable_pin=None, ms_pins=(), sleep_us=None):
         StepCounts.__init__(self)
         high, low = pulse_ticks(config.step_motion_us, clock_div)
@@ -99,21 +100,10 @@ class RmtStepper(StepCounts):
         self._bursts = tuple(burst(high, low, k) for k in range(1, MAX_BURST + 1))
         self._make_rmt = make_rmt
         self._clock = clock
-        self._backlog = 0
         self._burst = 0  # steps in the burst last written
         self._t0 = 0  # ticks_us() just before it was written
         setup_pins(config, dir_pin, enable_pin, ms_pins, 1, sleep_us)
         self._rmt = make_rmt()
-
-    def step(self, n):
-        """Issue n steps behind any still moving; returns at once. Hot path: no allocation."""
-        if n <= 0:
-            return
-        if n > _MAX_BACKLOG - self._backlog:
-            raise ValueError("ESP32 RMT stepper: more than 2**29 steps waiting")
-        self._issued(n)
-        self._backlog += n
-        self.poll()
 
     def poll(self):
         """Send the next burst if the channel is idle; never waits."""

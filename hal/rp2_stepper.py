@@ -71,7 +71,6 @@ MAX_INTERVAL = const(16_383)  # keeps a segment word below 2**30
 MAX_SEGMENT = const(0xFFFF)  # steps per FIFO word
 FIFO_DEPTH = const(4)
 _RING_MASK = const(3)
-_MAX_BACKLOG = const(0x1FFFFFFF)  # 2**29 - 1: steps waiting for the FIFO, a small int
 
 # The program as the words rp2.asm_pio assembles (0-based jump targets; the
 # loader relocates them), checked against the assembler on the board by
@@ -158,6 +157,8 @@ class PioStepper(StepCounts):
     test); config: a hal.stepper.StepperConfig; dir_pin, enable_pin, ms_pins:
     machine.Pin outputs the board built (None/() where tied in hardware)."""
 
+    NAME = "rp2 PIO stepper"
+
     def __init__(self, sm, config, dir_pin=None, enable_pin=None, ms_pins=(), sleep_us=None):
         StepCounts.__init__(self)
         interval = interval_for(config.step_motion_us)
@@ -169,7 +170,6 @@ class PioStepper(StepCounts):
         self._sm = sm
         self._ring = [0] * FIFO_DEPTH  # counts of the last FIFO_DEPTH segments put
         self._head = 0  # next ring slot
-        self._backlog = 0  # steps issued and not yet put in the FIFO
         setup_pins(config, dir_pin, enable_pin, ms_pins, 1, sleep_us)
         self._start()
 
@@ -179,16 +179,6 @@ class PioStepper(StepCounts):
         sm.exec(EXEC_MOV_X_NULL)
         sm.exec(EXEC_MOV_OSR_NULL)
         sm.active(1)
-
-    def step(self, n):
-        """Issue n steps behind any still moving; returns at once. Hot path: no allocation."""
-        if n <= 0:
-            return
-        if n > _MAX_BACKLOG - self._backlog:
-            raise ValueError("rp2 PIO stepper: more than 2**29 steps waiting for the FIFO")
-        self._issued(n)
-        self._backlog += n
-        self.poll()
 
     def poll(self):
         """Move the backlog into the TX FIFO while it has room; never waits."""

@@ -49,6 +49,7 @@ except ImportError:  # CPython (host-side unit tests): const() is only a marker 
 
 
 _MAX_COUNT = const(0x3FFFFFFF)  # 2**30 - 1: the largest small int on a 32-bit port
+_MAX_BACKLOG = const(0x1FFFFFFF)  # 2**29 - 1: steps waiting for the hardware, a small int
 
 # name: (article, STEP high ns, STEP low ns, DIR setup ns, {microsteps: MS1..MSn levels})
 DRIVERS = {
@@ -133,13 +134,31 @@ def setup_pins(config, dir_pin=None, enable_pin=None, ms_pins=(), forward=1, sle
 
 class StepCounts:
     """The counters of hal/sim/motor.py: steps issued and not dropped (two words,
-    0 <= steps_lo < STEP_RADIX), steps dropped by halts (saturating) and halts."""
+    0 <= steps_lo < STEP_RADIX), steps dropped by halts (saturating) and halts;
+    and the backlog of steps issued but not yet handed to the hardware, which a
+    driver's poll() moves on (NAME says which driver in a refusal)."""
+
+    NAME = "stepper"
 
     def __init__(self):
         self.steps_hi = 0
         self.steps_lo = 0
         self.dropped = 0
         self.halts = 0
+        self._backlog = 0  # steps issued and not yet handed to the hardware, < 2**29
+
+    def step(self, n):
+        """Issue n steps behind any still moving; returns at once. Hot path: no allocation."""
+        if n <= 0:
+            return
+        if n > _MAX_BACKLOG - self._backlog:
+            raise ValueError("%s: more than 2**29 steps waiting for the hardware" % self.NAME)
+        self._issued(n)
+        self._backlog += n
+        self.poll()
+
+    def poll(self):
+        raise NotImplementedError
 
     def _issued(self, n):
         lo = self.steps_lo + n  # n < 2**29 (callers' bound), so lo < 2**30
