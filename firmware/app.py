@@ -36,16 +36,19 @@ import asyncio
 import binascii
 import sys
 
-from firmware import auth, codec, eventlog
+from firmware import alarms, auth, codec, eventlog
 from firmware.errors import Refusal
 from firmware.guard import BUCKET_US, LIMIT_BOLUS, LIMIT_NAMES, LIMIT_NONE, DoseGuard
 from firmware.library import FIELD_NAMES, MAX_DRUGS, Library, default_library
 from firmware.link import Link
 from firmware.program import BASAL_CONTINUOUS, BASAL_FLEX, parse_program
+from firmware.program import BASAL_STOPPED as BASAL_STOPPED_KIND
 from firmware.scheduler import MAX_RATE_NL_PER_DAY, MIN_RATE_NL_PER_DAY, DoseScheduler
 from firmware.therapy import BOLUS_NONE, Projection, Therapy
 from firmware.timebase import MAX_ADVANCE_US, US_PER_MDAY, Timebase
-from firmware.units import parse_rate
+from firmware.units import format_volume, parse_rate
+from firmware.watching import FAR_STEPS as _FAR_STEPS
+from firmware.watching import Watching
 
 FIRMWARE_VERSION = "0.2.0"
 
@@ -79,20 +82,11 @@ _CHANGES_STATE = (
 )
 
 
-# A restart only informs; a dose limit or a motor fault replaces it.
-_ALARM_PRIORITY = {
-    codec.ALARM_NONE: 0,
-    codec.ALARM_RESTART: 1,
-    codec.ALARM_DOSE_LIMIT: 2,
-    codec.ALARM_MOTOR_FAULT: 3,
-}
-
-
 def _crc(lines, version):
     return binascii.crc32(("\n".join(lines) + "\n" + version).encode()) & 0xFFFFFFFF
 
 
-class PumpApp:
+class PumpApp(Watching):
     def __init__(self, board, hw):
         if not 0 < board.MAX_SLEEP_US <= MAX_ADVANCE_US:
             raise ValueError("board MAX_SLEEP_US must be in 1..2**29-1 us")
@@ -102,6 +96,7 @@ class PumpApp:
         self.motor = hw.motor
         self.timebase = Timebase()
         self.sched = DoseScheduler(board.STEP_VOLUME_PL)
+        self._init_watching(board, hw)
         self._reset_state()
         self.default_library_version = self.library.version
         self._staged_lines = []
@@ -144,6 +139,8 @@ class PumpApp:
             codec.STOP: self._stop,
             codec.CLOCK_SET: self._clock_set,
             codec.ACK_ALARM: self._ack_alarm,
+            codec.SILENCE: self._silence,
+            codec.ALARMS: self._alarms_read,
             codec.SERVICE: self._service,
             codec.STAGE_LINE: self._stage_line,
             codec.STAGE: self._stage,
@@ -165,8 +162,9 @@ class PumpApp:
                 if msg in handlers:
                     handlers[msg] = self._durable(handlers[msg])
         self.link = Link(hw.serial, handlers, self.auth, self._now_us, self._security_refusal, _pause)
-        self._boot()
+        storage_problem = self._boot()
         self._load_keys()
+        self._self_test(storage_problem)
 
     def _reset_state(self):
         """What a restart restores (persist.py), as a first boot has it."""
@@ -174,41 +172,55 @@ class PumpApp:
         self.therapy = Therapy()
         self.library = default_library()
         self.log = eventlog.EventLog()
-        self.alarm = codec.ALARM_NONE
+        self.alarms = alarms.AlarmSet()
         self._fluid = []  # the blend the guard was last configured for
         self._fill_nl = None  # reservoir volume at the last fill
         self._fill_steps = 0  # guard-delivered steps at that fill
         self._program_old_drugs = []  # the blend the running program was parsed against
+        self._reset_watch_state()
 
     # -- power cuts ---------------------------------------------------------------
 
     def _boot(self):
-        """Resume from the last saved state if there is one, else start afresh."""
-        record = self.store.load() if self.store is not None else None
+        """Resume from the last saved state if there is one, else start afresh.
+        Returns what went wrong reading the storage (for the self-test), or None."""
+        try:
+            record = self.store.load() if self.store is not None else None
+        except Exception as e:  # the flash cannot be read: nothing to resume from
+            self._start_stopped("stopped: storage unreadable (%s: %s)" % (type(e).__name__, e))
+            return "storage unreadable: %s" % e
+        cause = getattr(self.hw, "reset_cause", None)
+        cause = cause() if cause is not None else "power"
         if record is None:
             self._log_boot()
+            if cause != "power":
+                self._log(eventlog.EV_RESTART, "started after a %s reset, with no saved state" % cause)
             self._save()
-            return
+            return None
         from firmware import persist
 
         try:
             mday, us, reserved = persist.restore(self, record[1])
         except Exception as e:  # a record this firmware cannot use: a newer format, a program its library refuses
             self._start_stopped("stopped: saved state %d not restored (%s: %s)" % (record[0], type(e).__name__, e))
-            return
+            return None
         tb = self.timebase
         tb.mday = mday
         tb.us = us
         self._credit = reserved
         now = tb.total_us()
+        if cause != "power":
+            self._log(eventlog.EV_RESTART, "the board started after a %s reset" % cause)
         self._log(
             eventlog.EV_RESTART,
             "firmware %s resumed at its last save; up to %d reserved steps (%d nL) may not have moved"
             % (FIRMWARE_VERSION, reserved, reserved * self.sched.step_pl // 1000),
         )
         self._apply(now)
+        self._set_marks()
         if not self._raise_alarm(codec.ALARM_RESTART, "restart: resumed from the saved state", now):
-            self._save()  # a dose-limit or fault alarm was restored: the restart's log entry still must be kept
+            self._save()  # a restart alarm was restored: the restart's log entry still must be kept
+        return None
 
     def _log_boot(self):
         self.log.add(0, 0, eventlog.EV_BOOT, "firmware %s, library %s" % (FIRMWARE_VERSION, self.library.version))
@@ -259,7 +271,11 @@ class PumpApp:
         clock = self.clock
         now = clock.ticks_us()
         tb = self.timebase
-        tb.advance(clock.ticks_diff(now, self._last_ticks))
+        elapsed = clock.ticks_diff(now, self._last_ticks)
+        if elapsed > self._jump_limit_us or elapsed < 0:
+            self._clock_jump(elapsed)
+            elapsed = 0
+        tb.advance(elapsed)
         self._last_ticks = now
         if tb.mday > self._ev_mday or (tb.mday == self._ev_mday and tb.us >= self._ev_us):
             self._run_events()
@@ -269,10 +285,25 @@ class PumpApp:
         return n
 
     def _deliver(self, n):
-        """Pass n due steps through the guard to the motor; return how many the
-        guard let through. Hot path: allocates only to save a new reservation."""
+        """Pass n due steps through the motor checks, the reservoir's empty mark
+        and the guard to the motor; return how many the guard let through. Hot
+        path: allocates only to save a new reservation, or when a fault, an
+        alarm or a mark is reached."""
+        if self._hold or self._motor_fault_now():
+            n = self._motor_gate(n)
+            if not n:
+                return 0
+        empty = n >= self._to_empty
+        if empty:  # never past the empty volume
+            n = self._to_empty
         tb = self.timebase
-        allowed = self.guard.permit(tb.mday, tb.us, n)
+        allowed = self.guard.permit(tb.mday, tb.us, n) if n else 0
+        if self._to_empty != _FAR_STEPS:
+            self._to_empty -= allowed
+            low_before = self._to_low
+            self._to_low -= allowed
+            if low_before > 0 >= self._to_low:
+                self._reservoir_low()
         moving = allowed
         if self._credit:  # after a restart: these may have moved before the cut
             skip = moving if moving < self._credit else self._credit
@@ -283,24 +314,49 @@ class PumpApp:
                 self._reserve(moving)
             self._reserve_left = self._reserve_left - moving if moving < self._reserve_left else 0
             self.motor.step(moving)
+            self._enc_steps += moving
         if allowed < n:
             self._raise_alarm(codec.ALARM_DOSE_LIMIT, "dose limit: %s" % LIMIT_NAMES[self.guard.tripped])
+        if empty and self._to_empty <= 0:
+            self._reservoir_empty()
         return allowed
 
-    def _raise_alarm(self, code, text, at_us=None):
-        """Latch an alarm until it is acknowledged (one of higher priority
-        replaces it), log it, and cancel any running or waiting bolus: no bolus
-        runs during an alarm. Saves and returns True if it latched."""
-        if _ALARM_PRIORITY[code] <= _ALARM_PRIORITY[self.alarm]:
+    @property
+    def alarm(self):
+        """The latched alarm of highest priority (codec.ALARM_*), ALARM_NONE if none."""
+        return self.alarms.highest()
+
+    def _raise_alarm(self, code, text, at_us=None, active=False):
+        """Latch an alarm (alarms.py: until its condition has cleared and it is
+        acknowledged), log it, and, if it is one that forbids boluses, cancel
+        any running or waiting bolus. Saves and returns True if it was not
+        latched before (an alarm already latched is not logged again)."""
+        now = self.timebase.total_us() if at_us is None else at_us
+        if not self.alarms.raise_alarm(code, now, text, active):
             return False
-        self.alarm = code
         self._log(eventlog.EV_ALARM, text, at_us)
-        if self.therapy.bolus_kind != BOLUS_NONE:
+        if self._buzz is not None:
+            self._buzz.set()
+        if alarms.blocks_bolus(code) and self.therapy.bolus_kind != BOLUS_NONE:
             self.therapy.cancel_bolus()
             self._log(eventlog.EV_THERAPY, "bolus cancelled by the alarm", at_us)
             self._apply(self.timebase.total_us() if at_us is None else at_us)
         self._save()
         return True
+
+    def _clear_alarm(self, code, text):
+        """The condition of an active alarm has gone: log it (it stays latched
+        until acknowledged, unless it already was). Saves if anything changed."""
+        if self.alarms.clear(code):
+            self._log(eventlog.EV_ALARM_CLEAR, "%s: %s" % (codec.ALARM_NAMES[code], text))
+            self._save()
+
+    def _bolus_refusal(self):
+        """Why no bolus may start now (an alarm that forbids one), or None."""
+        code = self.alarms.bolus_blocker()
+        if code == codec.ALARM_NONE:
+            return None
+        return "no bolus while an alarm is active (%s)" % codec.ALARM_NAMES[code]
 
     async def dosing(self):
         clock = self.clock
@@ -314,7 +370,8 @@ class PumpApp:
         (Also how a harness without an event loop runs the pump: tests, benchmarks.)"""
         tb = self.timebase
         self.tick()
-        wait = self.sched.us_until_due(tb.mday, tb.us, self._max_sleep_us)
+        self._watch_turn()
+        wait = self._until_monitor_us(self.sched.us_until_due(tb.mday, tb.us, self._max_sleep_us))
         dm = self._ev_mday - tb.mday
         if dm <= 1:  # an event within the next milliday may come sooner
             ev_wait = self._ev_us - tb.us + (US_PER_MDAY if dm == 1 else 0)
@@ -394,8 +451,12 @@ class PumpApp:
 
     async def _main(self):
         self._telemetry_wake = asyncio.Event()
+        self.start_watching()
         asyncio.create_task(self.link.run())
         asyncio.create_task(self.telemetry())
+        asyncio.create_task(self.monitoring())
+        if getattr(self.hw, "buzzer", None) is not None:
+            asyncio.create_task(self.tones())
         await self.dosing()  # returns only after SERVICE
         release = getattr(self.hw.serial, "release", None)
         if release is not None:  # the REPL takes the line back: Ctrl-C works again
@@ -583,6 +644,9 @@ class PumpApp:
             self.alarm,
             self.auth.role,
             self.telemetry_dropped,
+            self.alarms.mask,
+            _u32(self.sensor_nl),
+            codec.NO_PERMILLE if self.battery_permille is None else self.battery_permille,
         )
 
     def _log(self, code, text, at_us=None):
@@ -629,6 +693,9 @@ class PumpApp:
         if program.fill_nl is not None:
             self._fill_nl = program.fill_nl
             self._fill_steps = self.guard.delivered()
+            self._after_fill()
+        else:
+            self._set_marks()  # the levels are the program's
         self._apply(now)
         if self.therapy.fluid() != old_fluid:
             self._log(eventlog.EV_PROGRAM, "fluid now " + ", ".join("%s %d ng/mL" % d for d in self.therapy.fluid()))
@@ -680,12 +747,14 @@ class PumpApp:
             bolus_left_s = -(-(t.bolus_end - now) // 1_000_000) if t.bolus_end > now else 0
         reservoir = self._reservoir_nl()
         empty_in = codec.NO_TIME
-        if reservoir is not None:
-            s = self._empty_in_us(reservoir, now)
+        if reservoir is not None:  # until delivery stops: at the empty volume
+            s = self._empty_in_us(max(reservoir - self._levels()[1], 0), now)
             if s is not None and s // 1_000_000 < codec.NO_TIME:
                 empty_in = s // 1_000_000
         clock = t.clock_us(now)
         p = t.program
+        low_nl, empty_nl = self._levels()
+        low_in = self.low_in_us(now)
         return (
             self._mode(),
             t.basal_rate(now),
@@ -703,6 +772,16 @@ class PumpApp:
             codec.NO_TIME if clock is None else (clock // 1_000_000) % (codec.NO_TIME + 1),
             _crc(p.lines, p.library_version) if p is not None else 0,
             self.library.version,
+            self.alarms.mask,
+            self.alarms.sounding(now),
+            -(-self.alarms.silenced_us(now) // 1_000_000),
+            1 if self._hold else 0,
+            _u32(self.sensor_nl),
+            _u32(None if low_in is None else low_in // 1_000_000),
+            low_nl,
+            empty_nl,
+            codec.NO_PERMILLE if self.battery_permille is None else self.battery_permille,
+            _u32(self.battery_days),
         )
 
     def _reservoir_nl(self):
@@ -737,7 +816,12 @@ class PumpApp:
             raise Refusal(
                 "rate", "the pump holds %s: program it with a dose in a programming session" % self.therapy.drugs[0][0]
             )
+        if rate:
+            why = self._dosing_refusal()
+            if why is not None:
+                raise Refusal("rate", why)
         self.set_rate(rate)
+        self._log(eventlog.EV_PROGRAM, "rate set to %d nL/day" % rate)
         return (rate, 1 if rounded else 0, self.timebase.mday, self.timebase.us)
 
     def _stop(self, values):
@@ -777,13 +861,44 @@ class PumpApp:
         return (clock_s,)
 
     def _ack_alarm(self, values):
-        was = self.alarm
-        if was == codec.ALARM_NONE:
+        """Acknowledge one latched alarm (or every one: alarm 0). One whose
+        condition has gone leaves the list; one still present stays, and sounds."""
+        (code,) = values
+        if code != codec.ALARM_NONE and code not in codec.ALARM_PRIORITY:
+            raise Refusal("alarm", "alarm %d does not exist" % code)
+        if not self.alarms.count():
             raise Refusal("alarm", "no alarm to acknowledge")
-        self.guard.clear_trip()
-        self.alarm = codec.ALARM_NONE
-        self._log(eventlog.EV_ACK, codec.ALARM_NAMES[was])
-        return (was,)
+        if code != codec.ALARM_NONE and not self.alarms.latched(code):
+            raise Refusal("alarm", "the %s alarm is not latched" % codec.ALARM_NAMES[code])
+        done = self.alarms.acknowledge(code)
+        if not done:
+            raise Refusal("alarm", "already acknowledged: it goes when its condition clears")
+        for c in done:
+            if c == codec.ALARM_DOSE_LIMIT:
+                self.guard.clear_trip()
+            still = " (its condition is still present: it stays until that clears)" if self.alarms.active(c) else ""
+            self._log(eventlog.EV_ACK, codec.ALARM_NAMES[c] + still)
+        return (len(done), self.alarms.mask)
+
+    def _silence(self, values):
+        """Silence the tones for at most 2 min; the alarms stay latched."""
+        self.tick()
+        if not self.alarms.count():
+            raise Refusal("alarm", "no alarm is sounding")
+        seconds = self.alarms.silence(self.timebase.total_us())
+        self._log(eventlog.EV_SILENCE, "tones silenced for %d s" % seconds)
+        if self._buzz is not None:
+            self._buzz.set()
+        return (seconds,)
+
+    def _alarms_read(self, values):
+        (index,) = values
+        a = self.alarms
+        n = a.count()
+        if index >= n:
+            return (n, codec.ALARM_NONE, 0, 0, 0, 0, "")
+        code, prio, state, raised_us, text = a.entry(index)
+        return (n, code, prio, state, raised_us // US_PER_MDAY, raised_us % US_PER_MDAY, codec.clip(text))
 
     def _stage_line(self, values):
         index, line = values
@@ -802,11 +917,13 @@ class PumpApp:
         self.tick()
         now = self.timebase.total_us()
         program = parse_program(self._staged_lines, self.library, self.therapy.drugs)
-        if (program.bolus is not None or program.prime is not None) and self.alarm:
-            raise Refusal("bolus", "no bolus while an alarm is active (%s)" % codec.ALARM_NAMES[self.alarm])
+        if (program.bolus is not None or program.prime is not None) and self._bolus_refusal():
+            raise Refusal("bolus", self._bolus_refusal())
+        self._refuse_dosing(program)
+        refill = self._refill_check(program)
         self._check_admission(program, now)
         crc = _crc(program.lines, program.library_version)
-        self._staged = (program, crc, now + STAGED_TTL_US)
+        self._staged = (program, crc, now + STAGED_TTL_US, refill)
         return (len(self._rows(program)), len(program.warnings), crc, STAGED_TTL_US // 1_000_000)
 
     def _check_admission(self, program, now):
@@ -851,7 +968,7 @@ class PumpApp:
         now = self.timebase.total_us()
         if self._staged is None:
             raise Refusal("program", "no program is staged" + self._staged_dropped)
-        program, staged_crc, expires = self._staged
+        program, staged_crc, expires, refill = self._staged
         if now >= expires:
             self._staged = None
             raise Refusal("program", "the staged program expired after 10 min without a commit; stage it again")
@@ -862,16 +979,39 @@ class PumpApp:
                 "confirm_soft",
                 "%d soft-limit warning(s) need confirm_soft=1: %s" % (len(program.warnings), program.warnings[0]),
             )
-        if (program.bolus is not None or program.prime is not None) and self.alarm:
-            raise Refusal("bolus", "no bolus while an alarm is active (%s)" % codec.ALARM_NAMES[self.alarm])
+        if (program.bolus is not None or program.prime is not None) and self._bolus_refusal():
+            raise Refusal("bolus", self._bolus_refusal())
+        self._refuse_dosing(program)
         self._check_admission(program, now)  # the last 24 h moved on since staging
         self._staged = None
+        if refill is not None:
+            self._log(eventlog.EV_REFILL, refill)
         self._put_in_force(program, now)
         self._log(
             eventlog.EV_PROGRAM, "crc %08x library %s: %s" % (crc, program.library_version, "; ".join(program.lines))
         )
+        self._log_reservoir_forecast(now)
         tb = self.timebase
         return (crc, tb.mday, tb.us)
+
+    def _refuse_dosing(self, program):
+        if program.basal_kind != BASAL_STOPPED_KIND or program.bolus is not None or program.prime is not None:
+            why = self._dosing_refusal()
+            if why is not None:
+                raise Refusal("program", why)
+
+    def _log_reservoir_forecast(self, now):
+        """After a program change or a bolus: the counted reservoir and when it reaches the low volume."""
+        left = self._reservoir_nl()
+        if left is None:
+            return
+        low_in = self.low_in_us(now)
+        when = (
+            "not within 400 days"
+            if low_in is None
+            else "in %d.%d days" % (low_in // 86_400_000_000, low_in % 86_400_000_000 * 10 // 86_400_000_000)
+        )
+        self._log(eventlog.EV_THERAPY, "reservoir %s; low level %s" % (format_volume(left), when))
 
     def _discard(self, values):
         self._staged = None
@@ -881,10 +1021,8 @@ class PumpApp:
     def _patient_bolus(self, values):
         self.tick()
         now = self.timebase.total_us()
-        reason = None
-        if self.alarm:
-            reason = "no bolus while an alarm is active (%s)" % codec.ALARM_NAMES[self.alarm]
-        else:
+        reason = self._bolus_refusal()
+        if reason is None:
             reason = self.therapy.patient_refusal(now)
         if reason is None:
             candidate = self.therapy.fork()
@@ -900,6 +1038,7 @@ class PumpApp:
         self._apply(now)
         t = self.therapy
         self._log(eventlog.EV_BOLUS, "patient bolus %d nL" % t.bolus_volume_nl)
+        self._log_reservoir_forecast(now)
         return (t.bolus_volume_nl, -(-(t.bolus_end - now) // 1_000_000))
 
     def _lib_field(self, values):
@@ -953,17 +1092,6 @@ class PumpApp:
         mday, us, code, text = entry
         return (self.log.count, index, mday, us, code, text)
 
-    def _sim_fault(self, values):
-        """A motor fault: the motor stops at once and the therapy stops."""
-        self.tick()
-        self.motor.halt()
-        now = self.timebase.total_us()
-        self.therapy.stop(now)
-        self._apply(now)
-        self._log(eventlog.EV_FAULT, "motor fault: stopped at once")
-        self._raise_alarm(codec.ALARM_MOTOR_FAULT, "motor fault")
-        return ()
-
     def _sim_advance(self, values):
         seconds, micros = values
         if micros >= 1_000_000:
@@ -976,9 +1104,10 @@ class PumpApp:
         target = self.timebase.total_us() + clock.granted_us
         return (target // US_PER_MDAY, target % US_PER_MDAY)
 
-    def _sim_state(self, values):
-        m = self.motor
-        return (m.steps_hi, m.steps_lo, m.in_motion(), m.dropped, m.halts, m.true_step_pl, self.clock.speed)
+
+def _u32(value):
+    """A u32 field: NO_TIME for None, and never more than it."""
+    return codec.NO_TIME if value is None or value >= codec.NO_TIME else max(value, 0)
 
 
 def _pause(ms=0):

@@ -30,7 +30,7 @@
 
 import binascii
 
-from firmware import auth
+from firmware import auth, eventlog
 
 # Re-exported for the host: steps travel as (hi, lo) words of STEP_RADIX and
 # pump time as (mday, us) with US_PER_MDAY microseconds to a milliday.
@@ -45,7 +45,7 @@ except ImportError:  # CPython: const() is only a marker there
         return x
 
 
-PROTOCOL_VERSION = const(2)
+PROTOCOL_VERSION = const(3)
 MAX_PAYLOAD = const(240)
 MAX_STRING = const(100)
 _HEADER = const(8)
@@ -67,8 +67,9 @@ KEY_CHANGE = const(0x0B)  # replace the clinician or patient key (masked; auth.w
 SET_RATE = const(0x10)  # program a continuous rate (no drug in the pump), with its unit
 STOP = const(0x11)  # stopped mode: no delivery; cancels any bolus
 CLOCK_SET = const(0x12)  # set the device clock (local wall time)
-ACK_ALARM = const(0x13)  # acknowledge the latched alarm
+ACK_ALARM = const(0x13)  # acknowledge one latched alarm, or all of them
 SERVICE = const(0x14)  # a stopped pump leaves its program for the board's REPL (to be flashed)
+SILENCE = const(0x15)  # silence the alarm tones for at most 2 min (the alarms stay latched)
 STAGE_LINE = const(0x20)  # add one line to the staged program (index 0 starts afresh)
 STAGE = const(0x21)  # check the staged lines as a program; nothing changes yet
 REVIEW = const(0x22)  # one row of the running or the staged program, as the pump understood it
@@ -80,9 +81,10 @@ LIB_COMMIT = const(0x29)  # replace the library with the staged one
 LIB_GET = const(0x2A)  # read one field of the library in force
 EVENT = const(0x30)  # read one entry of the event log
 TELEMETRY = const(0x31)  # stream TELEMETRY_DATA every interval_ms (0 stops)
+ALARMS = const(0x32)  # read one of the latched alarms: priority, cause, time, state
 SIM_ADVANCE = const(0x60)  # simulator only: run pump time forward
 SIM_STATE = const(0x61)  # simulator only: the physical model's view
-SIM_FAULT = const(0x62)  # simulator only: make the motor fail now
+SIM_FAULT = const(0x62)  # simulator only: inject a fault (or a physical act) at a chosen pump time
 TELEMETRY_DATA = const(0x70)  # pump to host, unasked: one telemetry sample; seq counts the samples
 ERROR = const(0x7F)  # a refusal; echoes the request's sequence number
 REPLY = const(0x80)
@@ -100,6 +102,7 @@ COMMAND_NAMES = {
     CLOCK_SET: "clock-set",
     ACK_ALARM: "ack-alarm",
     SERVICE: "service",
+    SILENCE: "silence",
     STAGE_LINE: "stage-line",
     STAGE: "stage",
     REVIEW: "review",
@@ -111,6 +114,7 @@ COMMAND_NAMES = {
     LIB_GET: "lib-get",
     EVENT: "event",
     TELEMETRY: "telemetry",
+    ALARMS: "alarms",
     SIM_ADVANCE: "sim-advance",
     SIM_STATE: "sim-state",
     SIM_FAULT: "sim-fault",
@@ -165,6 +169,7 @@ ROLE_NEEDED = {
     KEY_CHANGE: ROLE_CLINICIAN,
     SERVICE: ROLE_CLINICIAN,
     AUTH_END: ROLE_PATIENT,
+    SILENCE: ROLE_PATIENT,
     PATIENT_BOLUS: ROLE_PATIENT,
 }
 
@@ -177,16 +182,123 @@ MODE_NAMES = {MODE_STOPPED: "stopped", MODE_CONTINUOUS: "continuous", MODE_FLEX:
 # Bolus kinds in THERAPY.
 BOLUS_KIND_NAMES = {0: "none", 1: "bolus", 2: "patient-bolus", 3: "prime"}
 
-# Alarm codes in THERAPY (latched until acknowledged once the cause is gone).
+# Alarm codes (THERAPY, ALARMS, ACK_ALARM; bit 1 << code in the alarms masks).
+# Several may be latched at once; each stays latched until its condition has
+# cleared and a clinician has acknowledged it (alarms.py).
 ALARM_NONE = const(0)
 ALARM_DOSE_LIMIT = const(1)  # the dose guard refused steps
 ALARM_MOTOR_FAULT = const(2)  # the motor failed: stopped at once
 ALARM_RESTART = const(3)  # the pump restarted (a power cut or reset) and resumed from its saved state
+ALARM_RESERVOIR_LOW = const(4)  # the reservoir is down to the low-reservoir volume: refill soon
+ALARM_RESERVOIR_EMPTY = const(5)  # down to the empty volume: delivery stopped
+ALARM_SENSOR_DISAGREE = const(6)  # the reservoir sensor and the counted volume part by more than allowed
+ALARM_SENSOR_FAULT = const(7)  # a monitor's sensor does not answer (reservoir or battery)
+ALARM_BATTERY_ERI = const(8)  # elective replacement indicator: the battery's remaining life is below the margin
+ALARM_BATTERY_LOW = const(9)  # critical low battery: end of service is near
+ALARM_BATTERY_EOS = const(10)  # end of service: the battery is gone, delivery stopped
+ALARM_STALL = const(11)  # the motor stalled (its driver's stall line): delivery held until it turns again
+ALARM_OCCLUSION = const(12)  # the catheter or pump head is blocked: delivery held until it clears
+ALARM_STEP_UNCONFIRMED = const(13)  # steps were commanded but the encoder did not see them move
+ALARM_CLOCK_JUMP = const(14)  # the tick clock jumped: the jump was not counted as pump time
+ALARM_WATCHDOG = const(15)  # a task stopped reporting in: delivery stopped, the watchdog resets the board
+ALARM_SELF_TEST = const(16)  # the power-on self-test failed: no dosing
 ALARM_NAMES = {
     ALARM_NONE: "none",
     ALARM_DOSE_LIMIT: "dose limit",
     ALARM_MOTOR_FAULT: "motor fault",
     ALARM_RESTART: "restart",
+    ALARM_RESERVOIR_LOW: "low reservoir",
+    ALARM_RESERVOIR_EMPTY: "empty reservoir",
+    ALARM_SENSOR_DISAGREE: "reservoir sensor disagrees",
+    ALARM_SENSOR_FAULT: "sensor fault",
+    ALARM_BATTERY_ERI: "battery ERI",
+    ALARM_BATTERY_LOW: "critical low battery",
+    ALARM_BATTERY_EOS: "battery end of service",
+    ALARM_STALL: "motor stall",
+    ALARM_OCCLUSION: "occlusion",
+    ALARM_STEP_UNCONFIRMED: "step not confirmed",
+    ALARM_CLOCK_JUMP: "clock jump",
+    ALARM_WATCHDOG: "watchdog",
+    ALARM_SELF_TEST: "self-test failed",
+}
+# Priorities after IEC 60601-1-8: high needs an immediate response, medium a
+# prompt one, low awareness. Each has its own tone pattern (hal/buzzer.py).
+PRIORITY_LOW = const(1)
+PRIORITY_MEDIUM = const(2)
+PRIORITY_HIGH = const(3)
+PRIORITY_NAMES = {PRIORITY_LOW: "low", PRIORITY_MEDIUM: "medium", PRIORITY_HIGH: "high"}
+ALARM_PRIORITY = {
+    ALARM_DOSE_LIMIT: PRIORITY_HIGH,
+    ALARM_MOTOR_FAULT: PRIORITY_HIGH,
+    ALARM_RESTART: PRIORITY_LOW,
+    ALARM_RESERVOIR_LOW: PRIORITY_MEDIUM,
+    ALARM_RESERVOIR_EMPTY: PRIORITY_HIGH,
+    ALARM_SENSOR_DISAGREE: PRIORITY_MEDIUM,
+    ALARM_SENSOR_FAULT: PRIORITY_LOW,
+    ALARM_BATTERY_ERI: PRIORITY_MEDIUM,
+    ALARM_BATTERY_LOW: PRIORITY_HIGH,
+    ALARM_BATTERY_EOS: PRIORITY_HIGH,
+    ALARM_STALL: PRIORITY_HIGH,
+    ALARM_OCCLUSION: PRIORITY_HIGH,
+    ALARM_STEP_UNCONFIRMED: PRIORITY_HIGH,
+    ALARM_CLOCK_JUMP: PRIORITY_MEDIUM,
+    ALARM_WATCHDOG: PRIORITY_HIGH,
+    ALARM_SELF_TEST: PRIORITY_HIGH,
+}
+# ALARMS state bits.
+ALARM_STATE_ACTIVE = const(1)  # its condition is present now
+ALARM_STATE_ACKED = const(2)  # a clinician acknowledged it (it goes when its condition clears)
+
+# SIM_FAULT kinds: what the simulated board's physical models do from the
+# chosen pump time on (hal/sim/faults.py). value: 1 starts the condition, 0 ends it,
+# unless said otherwise.
+FAULT_MOTOR = const(0)  # the motor fails outright: stopped at once, for good (value unused)
+FAULT_STALL = const(1)  # the rotor stops turning (an MRI field, a jammed gear): its stall line goes active
+FAULT_OCCLUSION = const(2)  # the outlet is blocked: pressure builds over the next steps, the occlusion input trips
+FAULT_ENCODER = const(3)  # the head stops turning without a stall signal: the encoder sees no pulses
+FAULT_CLOCK_JUMP = const(4)  # the tick counter jumps forward value seconds at once
+FAULT_SENSOR_STUCK = const(5)  # the reservoir sensor's reading freezes where it is
+FAULT_BATTERY = const(6)  # the battery's charge drops to value permille at once (an early ERI)
+FAULT_TASK = const(7)  # the battery read raises a RuntimeError: the monitoring task fails
+FAULT_FILL = const(8)  # a person fills the reservoir: it now holds value nL (not a fault: a refill)
+FAULT_LEAK = const(9)  # the reservoir loses value nL at once, none of it through the pump
+FAULT_NAMES = {
+    FAULT_MOTOR: "motor",
+    FAULT_STALL: "stall",
+    FAULT_OCCLUSION: "occlusion",
+    FAULT_ENCODER: "encoder",
+    FAULT_CLOCK_JUMP: "clock-jump",
+    FAULT_SENSOR_STUCK: "sensor-stuck",
+    FAULT_BATTERY: "battery",
+    FAULT_TASK: "task",
+    FAULT_FILL: "fill",
+    FAULT_LEAK: "leak",
+}
+
+# Event codes in EVENT (eventlog.py), by the name `pumpctl log` and docs/protocol.md give them.
+EVENT_NAMES = {
+    eventlog.EV_BOOT: "boot",
+    eventlog.EV_PROGRAM: "program",
+    eventlog.EV_THERAPY: "therapy",
+    eventlog.EV_BOLUS: "bolus",
+    eventlog.EV_PATIENT_REFUSED: "patient-refused",
+    eventlog.EV_ALARM: "alarm",
+    eventlog.EV_ACK: "ack",
+    eventlog.EV_CLOCK: "clock",
+    eventlog.EV_LIBRARY: "library",
+    eventlog.EV_STOP: "stop",
+    eventlog.EV_FAULT: "fault",
+    eventlog.EV_RESTART: "restart",
+    eventlog.EV_SESSION: "session",
+    eventlog.EV_SECURITY: "security",
+    eventlog.EV_KEYS: "keys",
+    eventlog.EV_SERVICE: "service",
+    eventlog.EV_ALARM_CLEAR: "alarm-clear",
+    eventlog.EV_SELF_TEST: "self-test",
+    eventlog.EV_REFILL: "refill",
+    eventlog.EV_SILENCE: "silence",
+    eventlog.EV_RECOVERY: "recovery",
+    eventlog.EV_BATTERY: "battery",
 }
 
 # The fields of a drug library entry, in the order LIB_FIELD and LIB_GET
@@ -210,6 +322,7 @@ LIBRARY_FIELDS = (
 REVIEW_RUNNING = const(0)
 REVIEW_STAGED = const(1)
 NO_TIME = const(0xFFFFFFFF)  # a u32 time field with no value (unknown, never)
+NO_PERMILLE = const(0xFFFF)  # a battery_permille with no reading
 
 
 # What the pump is doing now: the head of STATUS and of each telemetry sample.
@@ -255,10 +368,20 @@ FIELDS = {
             ("day_nl", "I"),
             ("hour_nl", "I"),
             ("refused_steps", "I"),
-            ("alarm", "B"),
+            ("alarm", "B"),  # the latched alarm of highest priority (the latest of those), 0 if none
             ("clock_s", "I"),
             ("program_crc", "I"),
             ("library", "s"),
+            ("alarms", "I"),  # every latched alarm, bit 1 << code
+            ("sounding", "B"),  # the priority the tones sound at now, 0 if none or silenced
+            ("silenced_s", "I"),  # seconds of silence left, 0 if not silenced
+            ("hold", "B"),  # delivery held by a motor fault (stall, occlusion, step not confirmed) until it clears
+            ("sensor_nl", "I"),  # the reservoir sensor's last reading, NO_TIME if none
+            ("low_in_s", "I"),  # pump time until the low-reservoir volume at the running program, NO_TIME if unknown
+            ("low_nl", "I"),  # the low-reservoir volume
+            ("empty_nl", "I"),  # the empty volume: delivery stops there
+            ("battery_permille", "H"),  # state of charge, 0xFFFF if unknown
+            ("battery_days", "I"),  # remaining battery life estimated from the drain so far, NO_TIME if unknown
         ),
     ),
     AUTH_BEGIN: ((("role", "B"),), (("pump_nonce", "y"),)),
@@ -279,10 +402,26 @@ FIELDS = {
             ("alarm", "B"),
             ("session_role", "B"),
             ("dropped", "I"),  # samples not sent since the stream began: the link was not ready
+            ("alarms", "I"),  # every latched alarm, bit 1 << code
+            ("sensor_nl", "I"),  # the reservoir sensor's last reading, NO_TIME if none
+            ("battery_permille", "H"),  # 0xFFFF if unknown
         ),
     ),
     CLOCK_SET: ((("clock_s", "I"),), (("clock_s", "I"),)),
-    ACK_ALARM: ((), (("alarm", "B"),)),
+    ACK_ALARM: ((("alarm", "B"),), (("acknowledged", "B"), ("alarms", "I"))),  # alarm 0: every one
+    SILENCE: ((), (("silenced_s", "I"),)),
+    ALARMS: (
+        (("index", "B"),),
+        (
+            ("count", "B"),  # alarms latched; code is 0 when index >= count
+            ("code", "B"),
+            ("priority", "B"),
+            ("state", "B"),  # ALARM_STATE_* bits
+            ("raised_mday", "I"),
+            ("raised_us", "I"),
+            ("text", "s"),
+        ),
+    ),
     STAGE_LINE: ((("index", "B"), ("line", "s")), (("lines", "B"),)),
     STAGE: (
         (),
@@ -318,7 +457,10 @@ FIELDS = {
         (("seconds", "I"), ("microseconds", "I")),
         (("target_mday", "I"), ("target_us", "I")),
     ),
-    SIM_FAULT: ((), ()),
+    SIM_FAULT: (
+        (("kind", "B"), ("at_s", "I"), ("value", "I")),  # at_s: pump time since boot (past: now)
+        (("kind", "B"), ("at_mday", "I"), ("at_us", "I")),
+    ),
     SIM_STATE: (
         (),
         (
@@ -329,6 +471,11 @@ FIELDS = {
             ("motor_halts", "I"),
             ("true_step_volume_pl", "I"),
             ("speed", "I"),
+            ("true_reservoir_nl", "I"),  # what the reservoir really holds
+            ("battery_permille", "H"),  # the cell's true charge
+            ("buzzer_plays", "I"),  # alarm patterns sounded since boot
+            ("buzzer_priority", "B"),  # priority of the last one
+            ("watchdog_feeds", "I"),
         ),
     ),
     ERROR: (

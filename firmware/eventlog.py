@@ -27,6 +27,12 @@ EV_SESSION = 13  # a link session started or ended
 EV_SECURITY = 14  # a refused authentication, or a command refused for its role (rate-limited)
 EV_KEYS = 15  # keys provisioned or changed (saved at once)
 EV_SERVICE = 16  # the firmware left for the board's REPL (a firmware update)
+EV_ALARM_CLEAR = 17  # an alarm's condition cleared (it leaves once acknowledged)
+EV_SELF_TEST = 18  # the power-on self-test: passed, or each problem it found
+EV_REFILL = 19  # a refill: volume removed, expected and added
+EV_SILENCE = 20  # the alarm tones were silenced (at most 2 min)
+EV_RECOVERY = 21  # delivery resumed after a fault (the motor turned again, the occlusion cleared)
+EV_BATTERY = 22  # battery milestones: ERI, critical, end of service
 
 
 class EventLog:

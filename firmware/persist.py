@@ -14,6 +14,9 @@
 #   LOG      the event log ring: its count, then its entries in sections of
 #            32 (tags LOG..LOG+3), each well within a store section's 16 KB
 #   LIBRARY  a site library's entries (absent for the default library)
+#   ALARMS   the latched alarms, one line each (alarms.py); a record written
+#            before alarms could be several holds the one in META instead
+#   MONITOR  the reservoir marks and what the monitors hold between checks
 #
 # Every section but RING is text: "key value" lines, values as decimal
 # integers ("-" for none) or escaped strings, so a record can be read by eye
@@ -30,6 +33,8 @@ TAG_THERAPY = 3
 TAG_GUARD = 4
 TAG_RING = 5
 TAG_LIBRARY = 7
+TAG_ALARMS = 8
+TAG_MONITOR = 9
 TAG_LOG = 16  # and up to TAG_LOG + _LOG_SECTIONS - 1
 _LOG_PER_SECTION = 32  # entries of at most ~220 bytes each (text escaped)
 _LOG_SECTIONS = CAPACITY // _LOG_PER_SECTION
@@ -67,6 +72,8 @@ def sections(app, reserved_steps):
         (TAG_THERAPY, _text(therapy)),
         (TAG_GUARD, _text(guard)),
         (TAG_RING, ring),
+        (TAG_ALARMS, "\n".join(_esc(line) for line in app.alarms.saved()).encode()),
+        (TAG_MONITOR, _text(app.monitor_state())),
     ]
     log = app.log
     first = log.oldest()
@@ -119,7 +126,13 @@ def restore(app, record):
     app._fluid = list(fluid)
     app._fill_nl = _opt_int(meta["fill_nl"])
     app._fill_steps = int(meta["fill_steps"])
-    app.alarm = int(meta["alarm"])
+    if TAG_ALARMS in record:
+        text = bytes(record[TAG_ALARMS]).decode()
+        app.alarms.restore([_unesc(line) for line in text.split("\n")] if text else [])
+    elif int(meta["alarm"]):
+        app.alarms.raise_alarm(int(meta["alarm"]), 0, "restored from an older record")
+    if TAG_MONITOR in record:
+        app.restore_monitor_state({k: _opt_int(v) for k, v in _fields(record[TAG_MONITOR]).items()})
     rows = []
     for k in range(_LOG_SECTIONS):
         if TAG_LOG + k in record:

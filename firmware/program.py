@@ -4,6 +4,10 @@
 #   drug morphine 25 mg/mL            the reservoir's blend, primary drug first (1-3)
 #   drug none                         the reservoir holds no drug (saline, bench water)
 #   fill 20 mL                        the reservoir now holds this (a refill)
+#   removed 1.8 mL                    with fill: what was drawn out of the reservoir before it
+#                                     (the pump checks it against what it counted was left)
+#   low-reservoir 3 mL                the low-reservoir alarm's volume (default 2 mL)
+#   empty-reservoir 0.5 mL            delivery stops here, with the empty alarm (default 1 mL)
 #   stop                              stopped mode
 #   basal 2 mg/day                    simple continuous
 #   flex 07:00 3 mg/day               one step of a daily schedule (1-24 lines)
@@ -50,6 +54,12 @@ MAX_LINES = 40
 MAX_DRUGS_IN_BLEND = 3
 MAX_FLEX_STEPS = 24
 MAX_FILL_NL = 40_000_000  # 40 mL, the largest clinical reservoir
+# The reservoir alarms' volumes. 2 mL low and 1 mL empty are the MiniMed 2007
+# implantable pump's levels (domain.md); SynchroMed's programmable low level
+# defaults to about 2 mL [unverified], Prometra's refill threshold is 3 mL.
+DEFAULT_LOW_NL = 2_000_000
+DEFAULT_EMPTY_NL = 1_000_000
+MAX_LOW_NL = 10_000_000  # a low-reservoir level above 10 mL would alarm for most of a refill interval
 MAX_PRIME_NL = 1_000_000  # 1 mL: more than any catheter and pump tubing holds
 MAX_BRIDGE_NL = 1_000_000
 MAX_BOLUS_US = 24 * 3_600_000_000
@@ -82,6 +92,9 @@ class Program:
         self.drugs = []  # [(name, conc_ng_per_ml)], primary first
         self.no_drug = False  # "drug none" was written
         self.fill_nl = None
+        self.removed_nl: int | None = None  # drawn out before the fill (refill check)
+        self.low_nl: int | None = None  # as written; low_level() gives the default
+        self.empty_nl: int | None = None
         self.basal_kind = BASAL_STOPPED
         self.basal: tuple | None = None  # (kind, per_day) as typed: DOSE_MASS ng/day or DOSE_VOLUME nL/day
         self.flex = []  # [(start_min, kind, per_day)] sorted, first at 00:00
@@ -94,6 +107,14 @@ class Program:
         self.warnings = []
         self.lines = []  # canonical text, one per line
         self.details = []  # what each line means per drug, beside it
+
+    def low_level(self):
+        """The low-reservoir alarm's volume, nL."""
+        return DEFAULT_LOW_NL if self.low_nl is None else self.low_nl
+
+    def empty_level(self):
+        """The volume at which delivery stops, nL."""
+        return DEFAULT_EMPTY_NL if self.empty_nl is None else self.empty_nl
 
     # -- conversions through the fluid ---------------------------------------
 
@@ -199,12 +220,32 @@ def parse_program(lines, library, old_drugs=()):
                 if other == name:
                     raise Refusal("drug " + name, "drug %s is listed twice" % name)
             if len(p.drugs) == MAX_DRUGS_IN_BLEND:
-                raise Refusal("drug", "a blend holds at most %d drugs; %s would be drug %d"
-                              % (MAX_DRUGS_IN_BLEND, name, MAX_DRUGS_IN_BLEND + 1))
+                raise Refusal(
+                    "drug",
+                    "a blend holds at most %d drugs; %s would be drug %d"
+                    % (MAX_DRUGS_IN_BLEND, name, MAX_DRUGS_IN_BLEND + 1),
+                )
             p.drugs.append((name, conc))
         elif word == "fill":
             _once(p.fill_nl, "fill")
             p.fill_nl = _volume("fill", rest, MAX_FILL_NL)
+        elif word == "removed":
+            _once(p.removed_nl, "removed")
+            removed_nl, _r = parse_volume("removed", rest)
+            p.removed_nl = removed_nl
+            if not 0 <= removed_nl <= MAX_FILL_NL:
+                raise Refusal("removed", "removed %s must be 0 to %s" % (rest, format_volume(MAX_FILL_NL)))
+        elif word == "low-reservoir":
+            _once(p.low_nl, "low-reservoir")
+            p.low_nl = _volume("low-reservoir", rest, MAX_LOW_NL)
+        elif word == "empty-reservoir":
+            _once(p.empty_nl, "empty-reservoir")
+            empty_nl, _r = parse_volume("empty-reservoir", rest)
+            p.empty_nl = empty_nl
+            if not 0 <= empty_nl <= MAX_LOW_NL:
+                raise Refusal(
+                    "empty-reservoir", "empty-reservoir %s must be 0 to %s" % (rest, format_volume(MAX_LOW_NL))
+                )
         elif word == "stop":
             if rest:
                 raise Refusal("stop", "stop takes no value (got %r)" % rest)
@@ -218,15 +259,23 @@ def parse_program(lines, library, old_drugs=()):
             minute = parse_time_of_day("flex", when)
             rate_text = rate_text.strip()
             if rate_text.partition(" ")[0].lower() in ("am", "pm", "a.m.", "p.m."):
-                raise Refusal("flex " + when, "flex %s %s: use 24-hour time, without am/pm (for example 19:30)"
-                              % (when, rate_text.partition(" ")[0]))
+                raise Refusal(
+                    "flex " + when,
+                    "flex %s %s: use 24-hour time, without am/pm (for example 19:30)"
+                    % (when, rate_text.partition(" ")[0]),
+                )
             kind, per_day = _dose_rate("flex " + when, rate_text)
             if len(p.flex) == MAX_FLEX_STEPS:
-                raise Refusal("flex", "a flex schedule has at most %d steps; flex %s would be step %d"
-                              % (MAX_FLEX_STEPS, when, MAX_FLEX_STEPS + 1))
+                raise Refusal(
+                    "flex",
+                    "a flex schedule has at most %d steps; flex %s would be step %d"
+                    % (MAX_FLEX_STEPS, when, MAX_FLEX_STEPS + 1),
+                )
             if p.flex and minute <= p.flex[-1][0]:
-                raise Refusal("flex " + when, "flex steps must be in time order; %s is not after %s" % (
-                    when, format_time_of_day(p.flex[-1][0])))
+                raise Refusal(
+                    "flex " + when,
+                    "flex steps must be in time order; %s is not after %s" % (when, format_time_of_day(p.flex[-1][0])),
+                )
             if not p.flex and minute != 0:
                 raise Refusal("flex " + when, "the first flex step must start at 00:00, not %s" % when)
             p.flex.append((minute, kind, per_day))
@@ -272,7 +321,9 @@ def parse_program(lines, library, old_drugs=()):
     return p
 
 
-_KEYWORDS = "drug, fill, stop, basal, flex, bolus, prime, bridge, patient-bolus, trial"
+_KEYWORDS = (
+    "drug, fill, removed, low-reservoir, empty-reservoir, stop, basal, flex, bolus, prime, bridge, patient-bolus, trial"
+)
 
 
 def _once(value, word):
@@ -343,10 +394,16 @@ def _check_shape(p, seen_stop, old_drugs):
     )
     if uses_mass and not p.drugs:
         raise Refusal("drug", "a dose in mg or mcg needs a drug line naming the drug and its concentration")
-    if p.drugs != old_drugs and p.fill_nl is None:
+    if p.removed_nl is not None and p.fill_nl is None:
+        raise Refusal("removed", "removed is part of a refill: give the fill line with it")
+    if p.empty_level() >= p.low_level():
         raise Refusal(
-            "fill", "the blend changed (a refill): give a fill line with the volume the reservoir now holds"
+            "empty-reservoir",
+            "empty-reservoir %s must be below low-reservoir %s"
+            % (format_volume(p.empty_level()), format_volume(p.low_level())),
         )
+    if p.drugs != old_drugs and p.fill_nl is None:
+        raise Refusal("fill", "the blend changed (a refill): give a fill line with the volume the reservoir now holds")
     if p.bridge_nl is not None:
         if not old_drugs or p.drugs == old_drugs:
             raise Refusal("bridge", "a bridge bolus is for a refill that changed a concentration; none changed")
@@ -365,8 +422,7 @@ def _check_shape(p, seen_stop, old_drugs):
     if max(rates) > MAX_RATE_NL_PER_DAY:
         raise Refusal(
             "program",
-            "the combined rate %s is above the pump maximum of 10 mL/h"
-            % format_dose_rate(DOSE_VOLUME, max(rates)),
+            "the combined rate %s is above the pump maximum of 10 mL/h" % format_dose_rate(DOSE_VOLUME, max(rates)),
         )
     if p.basal_kind == BASAL_CONTINUOUS:
         _min_rate("basal", p.basal_rate_at(0))
@@ -410,9 +466,7 @@ def _check_limits(p, library):
         if p.bolus is not None:
             peaks.append(("basal plus bolus rate", max_rate + bolus_rate(p.bolus_volume_nl(), p.bolus[2])))
         if p.patient is not None:
-            peaks.append(
-                ("basal plus patient-bolus rate", max_rate + bolus_rate(p.patient_volume_nl(), p.patient[2]))
-            )
+            peaks.append(("basal plus patient-bolus rate", max_rate + bolus_rate(p.patient_volume_nl(), p.patient[2])))
         if p.prime is not None:
             peaks.append(("prime rate", bolus_rate(p.prime[0], p.prime[1])))
         for what, rate in peaks:
@@ -426,8 +480,16 @@ def _check_limits(p, library):
         if p.patient is not None:
             if not d.patient_allowed:
                 raise Refusal("patient-bolus", "the library allows no patient bolus of %s" % name)
-            _limit(p, name, conc, "patient-bolus", p.patient_volume_nl(), d.patient_dose_hard_ng,
-                   d.patient_dose_hard_ng, "dose")
+            _limit(
+                p,
+                name,
+                conc,
+                "patient-bolus",
+                p.patient_volume_nl(),
+                d.patient_dose_hard_ng,
+                d.patient_dose_hard_ng,
+                "dose",
+            )
             if p.patient[3] < d.patient_lockout_min_us:
                 raise Refusal(
                     "patient-bolus lockout",
@@ -489,6 +551,12 @@ def _render(p):
         out.append(("drug %s %s" % (name, format_concentration(conc)), ""))
     if p.fill_nl is not None:
         out.append(("fill " + format_volume(p.fill_nl), ""))
+    if p.removed_nl is not None:
+        out.append(("removed " + format_volume(p.removed_nl), ""))
+    if p.low_nl is not None:
+        out.append(("low-reservoir " + format_volume(p.low_nl), ""))
+    if p.empty_nl is not None:
+        out.append(("empty-reservoir " + format_volume(p.empty_nl), ""))
     if p.basal_kind == BASAL_STOPPED:
         out.append(("stop", ""))
     elif p.basal_kind == BASAL_CONTINUOUS:

@@ -39,4 +39,31 @@
 #           One file is written at a time; names are plain file names (no folders).
 #           A board without storage has hw.storage = None.
 #
+# The monitors (the watching issue), each optional: hw.X = None where the board has none.
+#   reservoir volume_nl(density_mg_per_ml) -> int or None
+#                                        the reservoir's contents in nL as the sensor
+#                                        measures them (a load cell: mass / density);
+#                                        None if no reading is ready now. Never blocks.
+#   battery soc_permille() -> int        state of charge, 0..1000
+#           voltage_mv() -> int          the cell's voltage
+#           Either may raise OSError (a bus error): the firmware counts it a sensor fault.
+#   stall   stalled() -> bool            the driver's stall line was active since clear()
+#           clear()                      forget the stalls seen (before a recovery probe)
+#   encoder missing(steps_issued) -> int encoder pulses owed by the steps issued since
+#                                        restart() and not seen (0: every step confirmed)
+#           restart(steps_issued)        count afresh from this step total
+#   occlusion occluded() -> bool         the occlusion input (pressure or motor load) is active
+#   buzzer  async play(priority)         sound one alarm pattern: 1 low, 2 medium, 3 high
+#           silence()
+#   watchdog start(), feed()             a hardware watchdog: once started it resets the
+#                                        board unless fed within its timeout
+#   reset_cause() -> str                 why the board last started: "power", "watchdog",
+#                                        "reset" (a soft or hard reset) or "unknown"
+#   firmware_check() -> list or None     the problems found checking the firmware's files
+#                                        against the manifest written when it was flashed
+#                                        ([] all match); None if there is no manifest (a
+#                                        simulator run from the source tree)
+#   motor_check() -> str or None         why the motor driver does not respond (None: it does)
+#   clock.running() -> bool              the tick counter advances (checked at power-on)
+#
 # sim/ holds physical models of the same parts for the simulated board.
