@@ -30,6 +30,32 @@
 # below 2**30 (small ints on a 32-bit port); step() allocates nothing, as it
 # runs on the dosing hot path.
 #
+# Turning (the monitors, hal/sim/monitors.py, and the fault plan,
+# hal/sim/faults.py). A step issued does not always turn the head, and a
+# step that turns does not always move fluid out:
+#   jammed   the rotor is stalled (FAULT_STALL): the driver's stall line is active
+#   sheared  the coupling to the head is broken (FAULT_ENCODER): no stall signal
+#   failed   the driver does not respond (FAULT_MOTOR, --motor-dead): for good
+#   blocked  the outlet is occluded (FAULT_OCCLUSION): the head turns, fluid stays
+# The first three make the head stand still (mode _STILL), the fourth makes it
+# turn against the block (_BLOCKED), none of them turn it freely (_FREE).
+# set_fault() changes them. Every step still in motion takes the fate of the
+# conditions in force: step() counts the steps it queues in the mode of the
+# moment, and set_fault() moves the steps in motion to the new mode (a step
+# moving when the rotor jams does not complete its turn; one still queued when
+# the jam clears turns). So all the steps in motion share one mode, and a
+# halt, which drops only steps in motion, knows what it drops.
+#   turned_hi/lo  steps issued, not dropped, that turn the head (in motion
+#                 included, as in steps_hi/lo); two words like those
+#   blocked_hi/lo of those, the steps that pushed against an occlusion: they
+#                 moved no fluid out (the model keeps it in the reservoir)
+#   pushed        turned steps against the present block, since it began (the
+#                 pressure in the line; 0 once the block ends), saturating
+# The encoder sees the turned steps that have finished their motion; the
+# reservoir loses the turned steps less the blocked ones; the battery pays
+# for the turned steps. In the normal mode step() pays one compare and a
+# two-word increment for this.
+#
 # The tally (sim only: boards/sim.py --tally FILE, hal/sim/tally.py). Given
 # one, step() writes the new total (steps_hi, steps_lo) to it BEFORE it queues
 # the steps, and halt() after it drops steps, so the file outlives the
@@ -53,6 +79,18 @@ _MAX_COUNT = const(0x3FFFFFFF)  # 2**30 - 1: the largest small int on a 32-bit p
 # interval (boards/sim.py, checked by tests/test_sim_motor.py) their motion
 # is a fraction of that gap. More would be a model error: step() raises.
 MAX_QUEUE_US = const(268_435_456)
+# Modes of the head (see the header).
+_FREE = const(0)  # turns, and fluid leaves
+_BLOCKED = const(1)  # turns against a blocked outlet
+_STILL = const(2)  # does not turn
+MODE_FREE = _FREE
+MODE_BLOCKED = _BLOCKED
+MODE_STILL = _STILL
+# The conditions set_fault() sets (see the header).
+JAMMED = const(0)
+SHEARED = const(1)
+FAILED = const(2)
+BLOCKED = const(3)
 
 
 class SimStepper:
@@ -70,6 +108,16 @@ class SimStepper:
         # Pump time when the last queued step finishes (at or before now: idle).
         self.end_t = clock.ticks_us()
         self.end_w = clock.wraps
+        self.turned_hi = 0
+        self.turned_lo = 0  # 0 <= lo < STEP_RADIX
+        self.blocked_hi = 0
+        self.blocked_lo = 0
+        self.pushed = 0  # 0..2**30 - 1
+        self.jammed = False
+        self.sheared = False
+        self.failed = False
+        self.blocked = False
+        self.mode = _FREE
 
     def _left_us(self, w, t):
         """Motion still queued after pump time (w, t): 0..MAX_QUEUE_US us."""
@@ -109,6 +157,65 @@ class SimStepper:
             self.end_t = t + left
         self.steps_hi = hi
         self.steps_lo = lo
+        mode = self.mode  # read after the ticks: at speed N reading them may fire a fault
+        if mode != _STILL:
+            self._count(n, mode)
+
+    def _count(self, n, mode):
+        """n (< STEP_RADIX) more steps turn the head in mode (_FREE or _BLOCKED). No allocation."""
+        lo = self.turned_lo + n
+        if lo >= STEP_RADIX:
+            lo -= STEP_RADIX
+            self.turned_hi += 1
+        self.turned_lo = lo
+        if mode == _BLOCKED:
+            lo = self.blocked_lo + n
+            if lo >= STEP_RADIX:
+                lo -= STEP_RADIX
+                self.blocked_hi += 1
+            self.blocked_lo = lo
+            p = self.pushed
+            self.pushed = p + n if n < _MAX_COUNT - p else _MAX_COUNT
+
+    def _uncount(self, n, mode):
+        """n (< STEP_RADIX) steps counted in mode turn after all not (dropped, or the head stopped)."""
+        lo = self.turned_lo - n
+        if lo < 0:
+            lo += STEP_RADIX
+            self.turned_hi -= 1
+        self.turned_lo = lo
+        if mode == _BLOCKED:
+            lo = self.blocked_lo - n
+            if lo < 0:
+                lo += STEP_RADIX
+                self.blocked_hi -= 1
+            self.blocked_lo = lo
+            p = self.pushed - n
+            self.pushed = p if p > 0 else 0
+
+    def set_fault(self, which, on):
+        """Start (on True) or end one condition of the header (JAMMED, SHEARED, FAILED or
+        BLOCKED); the steps in motion take the new mode."""
+        q = self.in_motion()  # first: at speed N reading the clock may fire a fault, which lands before this one
+        old = self.mode
+        if q and old != _STILL:
+            self._uncount(q, old)
+        if which == JAMMED:
+            self.jammed = on
+        elif which == SHEARED:
+            self.sheared = on
+        elif which == FAILED:
+            self.failed = on
+        elif which == BLOCKED:
+            if on != self.blocked:  # a block begins (pressure builds from nothing) or ends (the line relaxes)
+                self.pushed = 0
+            self.blocked = on
+        else:
+            raise ValueError("sim motor: no condition %r (JAMMED, SHEARED, FAILED, BLOCKED)" % (which,))
+        new = _STILL if self.jammed or self.sheared or self.failed else (_BLOCKED if self.blocked else _FREE)
+        self.mode = new
+        if q and new != _STILL:
+            self._count(q, new)
 
     def in_motion(self):
         """Steps issued and not finished by now: the one moving and those queued."""
@@ -134,6 +241,9 @@ class SimStepper:
             self.dropped = self.dropped + k if k < _MAX_COUNT - self.dropped else _MAX_COUNT
             self.end_t = t
             self.end_w = w
+            mode = self.mode
+            if mode != _STILL:  # the dropped steps shared the mode of the moment (see the header)
+                self._uncount(k, mode)
             if self.tally is not None:  # after: until now the file held the larger total
                 self.tally.write(self.steps_hi, lo)
         self.halts += 1
