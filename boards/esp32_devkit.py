@@ -17,6 +17,10 @@
 #   buzzer              GPIO23          buzzer (through a transistor for a magnetic one), LEDC PWM
 #   DIAG                GPIO14          TMC2209 DIAG: StallGuard's stall output (hal/stall.py)
 #   GND                 GND             driver, HX711, gauge and divider ground
+#
+# Not wired: no encoder on the pump head and no occlusion input (pressure sensor or motor load), so
+# hw.encoder and hw.occlusion are None. DIAG exists only on a TMC2209: with the A4988 below
+# (DRIVER) GPIO14 is left unconnected and hw.motor_check() cannot see the driver (always None).
 
 NAME = "esp32_devkit"
 
@@ -65,7 +69,8 @@ WATCHDOG_MAX_MS = 60_000
 
 
 class Hardware:
-    def __init__(self, storage_dir="/pump"):
+    def __init__(self, storage_dir="/pump", loadcell_cal=None):
+        """loadcell_cal: (offset, counts, mg) from hal.board_common.loadcell_calibration(), or None."""
         from hal import parts, parts_esp32
         from hal.board_clock import BoardClock
         from hal.board_common import add_common_parts, microstep_pins
@@ -86,13 +91,24 @@ class Hardware:
             sleep_us=parts.sleep_us(),
         )
         self.clock.idle = self.motor.poll
-        add_common_parts(self, parts, p, storage_dir, I2C_BUS, BATTERY_DIVIDER_OHM, "ATTN_11DB", BATTERY_ADC_VREF_MV)
+        add_common_parts(
+            self, parts, p, storage_dir, I2C_BUS, BATTERY_DIVIDER_OHM, "ATTN_11DB", BATTERY_ADC_VREF_MV, loadcell_cal
+        )
         self.watchdog = Watchdog(WATCHDOG_MS, WATCHDOG_MAX_MS, "an ESP32")  # not started (it cannot be stopped)
 
 
 def make(options):
-    """Build the board's hardware; options from the command line:
+    """Build the board's hardware; options from the command line (pump.json's args), all strings:
 
-    --storage DIR   keep the pump's files and keys in folder DIR of the flash filesystem (default /pump)
+    --storage DIR           keep the pump's files and keys in folder DIR of the flash filesystem
+                            (default /pump)
+    --loadcell-offset N     the HX711's reading, in counts, with the empty reservoir in place (tare)
+    --loadcell-counts N     the calibration ratio: N counts above the offset ...
+    --loadcell-mg M         ... for M mg on the cell (a reference mass)
+
+    The three load-cell options go together; without them the board has no reservoir sensor
+    (hw.reservoir is None; the raw HX711 is hw.loadcell, e.g. to take the readings that calibrate it).
     """
-    return Hardware(storage_dir=options.get("storage", "/pump"))
+    from hal.board_common import loadcell_calibration
+
+    return Hardware(storage_dir=options.get("storage", "/pump"), loadcell_cal=loadcell_calibration(options))

@@ -17,6 +17,10 @@
 #   DIAG                GP10 [14]       TMC2209 DIAG: StallGuard's stall output (hal/stall.py)
 #   GND                 [3, 8, ...]     driver, HX711, gauge and divider ground
 #
+# Not wired: no encoder on the pump head and no occlusion input (pressure sensor or motor load), so
+# hw.encoder and hw.occlusion are None; the motor's only feedback is the TMC2209's DIAG line
+# (hw.stall, and hw.motor_check() at power-on).
+#
 # The driver's logic supply VDD is the Pico's 3V3 [36]; its motor supply is
 # separate (VMOT, with a 47-100 uF capacitor at the driver).
 
@@ -65,7 +69,8 @@ WATCHDOG_MS = 8_000
 
 
 class Hardware:
-    def __init__(self, storage_dir="/pump"):
+    def __init__(self, storage_dir="/pump", loadcell_cal=None):
+        """loadcell_cal: (offset, counts, mg) from hal.board_common.loadcell_calibration(), or None."""
         from hal import parts, parts_rp2
         from hal.board_clock import BoardClock
         from hal.board_common import add_common_parts, microstep_pins
@@ -83,13 +88,22 @@ class Hardware:
             sleep_us=parts.sleep_us(),
         )
         self.clock = BoardClock(parts.rtc(), idle=self.motor.poll)
-        add_common_parts(self, parts, p, storage_dir, I2C_BUS, BATTERY_DIVIDER_OHM)
+        add_common_parts(self, parts, p, storage_dir, I2C_BUS, BATTERY_DIVIDER_OHM, loadcell_cal=loadcell_cal)
         self.watchdog = Watchdog(WATCHDOG_MS)  # not started: the firmware starts it (it cannot be stopped)
 
 
 def make(options):
-    """Build the board's hardware; options from the command line:
+    """Build the board's hardware; options from the command line (pump.json's args), all strings:
 
-    --storage DIR   keep the pump's files and keys in folder DIR of the flash filesystem (default /pump)
+    --storage DIR           keep the pump's files and keys in folder DIR of the flash filesystem
+                            (default /pump)
+    --loadcell-offset N     the HX711's reading, in counts, with the empty reservoir in place (tare)
+    --loadcell-counts N     the calibration ratio: N counts above the offset ...
+    --loadcell-mg M         ... for M mg on the cell (a reference mass)
+
+    The three load-cell options go together; without them the board has no reservoir sensor
+    (hw.reservoir is None; the raw HX711 is hw.loadcell, e.g. to take the readings that calibrate it).
     """
-    return Hardware(storage_dir=options.get("storage", "/pump"))
+    from hal.board_common import loadcell_calibration
+
+    return Hardware(storage_dir=options.get("storage", "/pump"), loadcell_cal=loadcell_calibration(options))

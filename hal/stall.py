@@ -43,6 +43,10 @@ class StallInput:
         """After recovery (the motor turns again): forget the stalls seen."""
         self.events = 0
 
+    def active_now(self):
+        """True if the line is active at this moment (no latch): the power-on motor check."""
+        return self._pin.value() == self._active
+
 
 class EncoderInput:
     """An encoder on the pump head: pulses counted on one edge, checked against the steps issued."""

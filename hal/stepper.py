@@ -64,6 +64,15 @@ DRIVERS = {
     "TMC2209": ("a", 100, 100, 20, {8: (0, 0), 32: (1, 0), 64: (0, 1), 16: (1, 1)}),
 }
 
+# Feedback: of the three, only the TMC2209 tells the board anything. Its DIAG
+# output goes high on a driver error (over-temperature, a short to GND or
+# across a coil) and, with StallGuard4 set up over UART (SGTHRS above 0), on a
+# stall; a driver error is cleared by taking ENN high (TMC2209 datasheet, pin
+# table "DIAG" and the StallGuard4 chapter, as I know them: not re-checked here).
+# The A4988 and DRV8825 (its nFAULT is an open-drain output these boards do not
+# wire) give the board no feedback at all: a check cannot see such a driver.
+FAULT_OUTPUT_DRIVERS = ("TMC2209",)
+
 
 class StepperConfig:
     """A driver chip, its microstep setting and the step period (STEP_MOTION_US),
