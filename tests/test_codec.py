@@ -134,7 +134,7 @@ def test_raw_frame_matches_the_codec():
     assert raw_frame(codec.PROTOCOL_VERSION, codec.STATUS, 77) == codec.encode_frame(codec.STATUS, 77)
 
 
-@pytest.mark.parametrize("version", [1, 3])
+@pytest.mark.parametrize("version", [codec.PROTOCOL_VERSION - 1, codec.PROTOCOL_VERSION + 1])
 def test_a_frame_of_another_protocol_version_is_refused_with_its_sequence_number(version):
     [result] = feed_all(raw_frame(version, codec.STATUS, 77))
     assert isinstance(result, FrameError)

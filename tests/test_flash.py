@@ -28,7 +28,7 @@ import pytest
 import serial
 from pumpctl import Pump, cli, config
 from pumpctl import flash as flash_module
-from pumpctl.errors import FlashError, UsageError
+from pumpctl.errors import FlashError, PumpRefused, UsageError
 from pumpctl.flash import BOOT_FILE, CONFIG_FILE, MANIFEST_FILE, board_files, build, flash
 from pumpctl.sim import find_micropython
 
@@ -208,7 +208,8 @@ def test_pumpctl_flash_shows_a_progress_bar_on_a_terminal_and_says_what_it_did(b
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     assert cli.main(["--port", board.port, "flash", "--board", "sim"]) == cli.EXIT_OK
     out, err = capsys.readouterr()
-    assert f"flashed board sim on {board.port}: 32 files" in out and "verified by SHA-256" in out
+    # Every module, main.py, the manifest, the config and the keys (the count is checked file by file above).
+    assert f"flashed board sim on {board.port}: {len(build('sim')) + 3} files" in out and "verified by SHA-256" in out
     device_id = out.split("device id", 1)[1].split()[0]
     assert config.load_keys(device_id) is not None
     assert "\r  [" in err and "firmware/app.mpy" in err
@@ -347,3 +348,31 @@ def test_reflash_a_board_running_the_pump_firmware_after_it_leaves_for_its_repl(
         with Pump(port, keys=second.keys) as pump:
             texts = [e.text for e in pump.events()]
     assert any("left for the board's REPL" in t for t in texts), texts
+
+
+def test_a_flashed_file_changed_after_the_flash_fails_the_self_test_and_blocks_dosing(board):
+    result = flash(board.port, "sim")
+    root = board.root
+    with boot(root) as (proc, port):  # untouched: the self-test passes and says the files match
+        assert b"pump ready" in proc.stderr.readline()
+        with Pump(port, keys=result.keys) as pump:
+            assert any(
+                e.text == "passed: firmware matches its manifest, storage, battery, clock, motor" for e in pump.events()
+            )
+            assert pump.alarms() == []
+    with open(root / BOOT_FILE, "a") as f:
+        f.write("# changed after the flash\n")  # still runs: only its hash tells
+    with boot(root) as (proc, port):
+        assert b"pump ready" in proc.stderr.readline()
+        with Pump(port, keys=result.keys) as pump:
+            alarms = {a.name: a for a in pump.alarms()}
+            assert set(alarms) == {"restart", "self-test failed"}  # it booted before, from its saved state
+            alarm = alarms["self-test failed"]
+            assert (alarm.priority, alarm.active) == ("high", True)
+            assert alarm.text == f"self-test failed: firmware: {BOOT_FILE} differs from the manifest"
+            assert any(e.text == f"FAILED: firmware: {BOOT_FILE} differs from the manifest" for e in pump.events())
+            with pytest.raises(PumpRefused, match="the power-on self-test failed .*main.py differs"):
+                pump.set_rate("0.5 mL/day")
+            pump.ack_alarm()
+            assert [a.name for a in pump.alarms()] == ["self-test failed"]  # acknowledged, still failed
+            assert pump.status().mode == "stopped"

@@ -98,6 +98,7 @@ NEVER_SERVED = frozenset(
         codec.KEY_CHANGE,
         codec.AUTH_END,
         codec.SERVICE,
+        codec.SILENCE,
         codec.SIM_ADVANCE,
         codec.SIM_FAULT,
     )
@@ -581,6 +582,9 @@ EXAMPLES = {
     codec.LIB_COMMIT: ("site-1", 1),
     codec.LIB_GET: (0, 1),
     codec.EVENT: (0,),
+    codec.ALARMS: (0,),
+    codec.ACK_ALARM: (0,),
+    codec.SIM_FAULT: (codec.FAULT_STALL, 0, 1),
     codec.SET_RATE: ("10 mL/h",),
     codec.SIM_ADVANCE: (3600, 0),
 }

@@ -73,7 +73,8 @@ def test_a_continuous_dose_is_converted_through_the_concentration_exactly(pump):
         100_000,
         20_000_000 - 1920 * 52_083 // 1000,
     )
-    assert th.empty_in_s is not None and abs(th.empty_in_s - th.reservoir_nl * 86_400 // 100_000) <= 1
+    # Until delivery stops: at the empty volume, not at 0 mL.
+    assert th.empty_in_s is not None and abs(th.empty_in_s - (th.reservoir_nl - th.empty_nl) * 86_400 // 100_000) <= 1
 
 
 def test_a_single_bolus_runs_on_top_of_the_basal_and_leaves_it_unchanged(pump):
@@ -292,8 +293,11 @@ def test_a_staged_program_is_dropped_when_its_session_ends(pump):
     pump.link.request(codec.SIM_ADVANCE, (61, 0))
     time.sleep(0.2)
     pump.link.session_mac = session
-    with pytest.raises(PumpRefused, match="no program is staged: its session ended "
-                       r"\(no authenticated frame for 60 s\); stage it again"):
+    with pytest.raises(
+        PumpRefused,
+        match="no program is staged: its session ended "
+        r"\(no authenticated frame for 60 s\); stage it again",
+    ):
         pump.commit(staged)
     assert pump.therapy().basal_nl_per_day == 100_000
     assert any(ev.text == "session ended: no authenticated frame for 60 s" for ev in pump.events())
@@ -310,10 +314,10 @@ def test_a_trial_program_stops_when_the_trial_ends(pump):
     assert any("trial ended" in ev.text for ev in pump.events())
 
 
-def test_a_motor_fault_stops_at_once_and_blocks_boluses_until_acknowledged(pump):
+def test_a_motor_fault_stops_at_once_and_for_good_and_an_acknowledgement_does_not_clear_it(pump):
     commit(pump, ["drug morphine 20 mg/mL", "fill 20 mL", "basal 2 mg/day"])
     pump.sim_advance(HOUR)
-    pump.sim_fault()
+    pump.sim_fault("motor")
     th = pump.therapy()
     assert (th.mode, th.rate_nl_per_day, th.alarm) == ("stopped", 0, "motor fault")
     steps = pump.status().steps
@@ -321,5 +325,9 @@ def test_a_motor_fault_stops_at_once_and_blocks_boluses_until_acknowledged(pump)
     assert pump.status().steps == steps
     with pytest.raises(PumpRefused, match="no bolus while an alarm is active"):
         pump.stage(["drug morphine 20 mg/mL", "basal 2 mg/day", "bolus 0.1 mg over 10 min"])
-    assert pump.ack_alarm() == "motor fault"
-    pump.stage(["drug morphine 20 mg/mL", "basal 2 mg/day", "bolus 0.1 mg over 10 min"])
+    assert pump.ack_alarm("motor fault") == 1
+    [alarm] = pump.alarms()  # still latched: the driver still does not respond
+    assert (alarm.name, alarm.priority, alarm.active, alarm.acknowledged) == ("motor fault", "high", True, True)
+    with pytest.raises(PumpRefused, match="motor driver does not respond"):
+        pump.stage(["drug morphine 20 mg/mL", "basal 2 mg/day"])
+    pump.stage(["drug morphine 20 mg/mL", "stop"])  # a stopped program is still accepted

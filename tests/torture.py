@@ -506,7 +506,7 @@ class Episode:
             msg, values = {
                 "commit": (codec.COMMIT, (crc, 1)),
                 "stop": (codec.STOP, ()),
-                "ack": (codec.ACK_ALARM, ()),
+                "ack": (codec.ACK_ALARM, (codec.ALARM_NONE,)),  # every latched alarm
             }[kind]
             seq = link.next_seq()
             payload = codec.encode_fields(codec.request_fields(msg), values)

@@ -91,10 +91,20 @@ class Therapy:
     day_nl: int  # delivered in the guard's rolling 24 h window
     hour_nl: int  # and in its rolling 1 h window
     refused_steps: int  # steps the dose guard refused since boot
-    alarm: str  # none, dose limit, motor fault
+    alarm: str  # the latched alarm of highest priority (codec.ALARM_NAMES), "none" if none
     clock_s: int | None  # device clock, local seconds since 1970; None if not set
     program_crc: int
     library: str  # version of the drug library in force
+    alarms: list[str]  # every latched alarm (codec.ALARM_NAMES), by code
+    sounding: str  # the priority the tones sound at now: none, low, medium or high
+    silenced_s: int  # seconds of silence left (at most 120)
+    held: bool  # delivery held by a motor fault (stall, occlusion, step not confirmed) until it clears
+    sensor_nl: int | None  # the reservoir sensor's last reading; None without a sensor
+    low_in_s: int | None  # pump time until the low-reservoir volume at the running program
+    low_nl: int  # the low-reservoir volume
+    empty_nl: int  # the empty volume: delivery stops there
+    battery_permille: int | None
+    battery_days: int | None  # battery life left, estimated from the drain so far
 
 
 @dataclass(frozen=True)
@@ -126,6 +136,22 @@ class Telemetry:
     alarm: str
     session: str  # role of the session open on the pump: none, patient, clinician
     dropped: int  # samples the pump could not send (the line was busy) since the stream began
+    alarms: list[str]  # every latched alarm
+    sensor_nl: int | None  # the reservoir sensor's last reading
+    battery_permille: int | None
+
+
+@dataclass(frozen=True)
+class Alarm:
+    """One latched alarm, as the pump holds it."""
+
+    code: int
+    name: str  # codec.ALARM_NAMES
+    priority: str  # low, medium or high (IEC 60601-1-8)
+    active: bool  # its condition is present now
+    acknowledged: bool  # a clinician acknowledged it: it goes when its condition clears
+    raised_us: int  # pump time it was raised
+    text: str  # its cause, as the pump logged it
 
 
 @dataclass(frozen=True)
@@ -136,6 +162,28 @@ class Event:
     text: str
 
 
+def _alarm_names(mask: int) -> list[str]:
+    return [name for code, name in sorted(codec.ALARM_NAMES.items()) if code and mask & (1 << code)]
+
+
+def alarm_code(name: str) -> int:
+    """An alarm's code from its name (codec.ALARM_NAMES, case and dashes ignored); ValueError if none."""
+    key = name.lower().replace("-", " ").replace("_", " ")
+    for code, n in codec.ALARM_NAMES.items():
+        if n.lower() == key:
+            return code
+    if key in ("all", "every", "0"):
+        return codec.ALARM_NONE
+    raise ValueError(f"no alarm is called {name!r}: " + ", ".join(sorted(n for c, n in codec.ALARM_NAMES.items() if c)))
+
+
+def fault_code(name: str) -> int:
+    for code, n in codec.FAULT_NAMES.items():
+        if n == name:
+            return code
+    raise ValueError(f"no simulator fault is called {name!r}: " + ", ".join(codec.FAULT_NAMES.values()))
+
+
 def program_lines(rows: list[tuple[str, str]]) -> list[str]:
     """The program lines among review rows (without soft-limit notes and totals)."""
     return [line for line, _detail in rows if line and line != "soft limit"]
@@ -143,7 +191,7 @@ def program_lines(rows: list[tuple[str, str]]) -> list[str]:
 
 # Lines that act once when committed; a new session built on the running
 # program leaves them out, or the fill, bolus or prime would happen again.
-ONE_SHOT = ("fill", "bolus", "prime", "bridge")
+ONE_SHOT = ("fill", "removed", "bolus", "prime", "bridge")
 
 
 @dataclass(frozen=True)
@@ -157,6 +205,11 @@ class SimState:
     halts: int  # times a fault halted the motor
     true_step_volume_pl: int  # what one step really moves in the model
     speed: int  # 0: time moves only by advance(); N: N times the wall clock
+    true_reservoir_nl: int | None  # what the simulated reservoir really holds (None: no sensor modelled)
+    battery_permille: int  # the simulated cell's true charge
+    buzzer_plays: int  # alarm patterns the buzzer sounded since boot
+    buzzer_priority: int  # priority of the last one (0: none yet)
+    watchdog_feeds: int
 
     @property
     def finished_steps(self) -> int:
@@ -360,6 +413,16 @@ class Pump:
             clock_s=None if v[13] == none else v[13],
             program_crc=v[14],
             library=v[15],
+            alarms=_alarm_names(v[16]),
+            sounding=codec.PRIORITY_NAMES.get(v[17], "none"),
+            silenced_s=v[18],
+            held=bool(v[19]),
+            sensor_nl=None if v[20] == none else v[20],
+            low_in_s=None if v[21] == none else v[21],
+            low_nl=v[22],
+            empty_nl=v[23],
+            battery_permille=None if v[24] == codec.NO_PERMILLE else v[24],
+            battery_days=None if v[25] == none else v[25],
         )
 
     def set_clock(self, clock_s: int) -> int:
@@ -432,9 +495,38 @@ class Pump:
         Refused while it doses; the link is gone afterwards: close without ending the session."""
         self._request(codec.SERVICE)
 
-    def ack_alarm(self) -> str:
-        (code,) = self._request(codec.ACK_ALARM)
-        return codec.ALARM_NAMES.get(code, str(code))
+    def alarms(self) -> list[Alarm]:
+        """Every latched alarm, in the order raised."""
+        out = []
+        i = 0
+        while True:
+            n, code, prio, state, mday, us, text = self._request(codec.ALARMS, (i,))
+            if i >= n or code == codec.ALARM_NONE:
+                return out
+            out.append(
+                Alarm(
+                    code=code,
+                    name=codec.ALARM_NAMES.get(code, str(code)),
+                    priority=codec.PRIORITY_NAMES.get(prio, str(prio)),
+                    active=bool(state & codec.ALARM_STATE_ACTIVE),
+                    acknowledged=bool(state & codec.ALARM_STATE_ACKED),
+                    raised_us=_pump_time_us(mday, us),
+                    text=text,
+                )
+            )
+            i += 1
+
+    def ack_alarm(self, alarm: str | int = 0) -> int:
+        """Acknowledge one latched alarm (by name or code) or, with 0, every one (clinician key).
+        Returns how many were acknowledged; one whose condition is still present stays latched."""
+        code = alarm_code(alarm) if isinstance(alarm, str) else alarm
+        acknowledged, _mask = self._request(codec.ACK_ALARM, (code,))
+        return acknowledged
+
+    def silence(self) -> int:
+        """Silence the alarm tones for at most 2 min (patient key); returns the seconds."""
+        (seconds,) = self._request(codec.SILENCE)
+        return seconds
 
     def events(self, since: int = 0) -> list[Event]:
         """Event log entries from index `since` on (older ones may have left the ring)."""
@@ -501,6 +593,9 @@ class Pump:
             alarm=codec.ALARM_NAMES.get(v[9], str(v[9])),
             session=auth.ROLE_NAMES.get(v[10], str(v[10])),
             dropped=v[11],
+            alarms=_alarm_names(v[12]),
+            sensor_nl=None if v[13] == codec.NO_TIME else v[13],
+            battery_permille=None if v[14] == codec.NO_PERMILLE else v[14],
         )
 
     # -- simulator only --------------------------------------------------------
@@ -530,10 +625,25 @@ class Pump:
             time.sleep(poll_s)
             poll_s = min(2 * poll_s, max_poll_s)
 
-    def sim_fault(self) -> None:
-        """Make the simulated motor fail now."""
-        self._request(codec.SIM_FAULT)
+    def sim_fault(self, kind: str | int = "motor", at_s: int = 0, value: int = 1) -> int:
+        """Inject a fault into the simulated board at pump time at_s (0 or the past: now);
+        kind is a codec.FAULT_NAMES name or code. Returns the pump time (us) it takes effect."""
+        code = fault_code(kind) if isinstance(kind, str) else kind
+        _kind, mday, us = self._request(codec.SIM_FAULT, (code, at_s, value))
+        return _pump_time_us(mday, us)
 
     def sim_state(self) -> SimState:
-        hi, lo, in_motion, dropped, halts, true_step_pl, speed = self._request(codec.SIM_STATE)
-        return SimState(hi * codec.STEP_RADIX + lo, in_motion, dropped, halts, true_step_pl, speed)
+        v = self._request(codec.SIM_STATE)
+        return SimState(
+            v[0] * codec.STEP_RADIX + v[1],
+            v[2],
+            v[3],
+            v[4],
+            v[5],
+            v[6],
+            None if v[7] == codec.NO_TIME else v[7],
+            v[8],
+            v[9],
+            v[10],
+            v[11],
+        )

@@ -88,3 +88,24 @@ def parse_duration_us(text: str) -> int:
     if us.denominator != 1:
         raise ValueError(f"{text!r} is finer than a microsecond")
     return int(us)
+
+
+_NL_PER_UNIT = {"ml": 1_000_000, "ul": 1_000, "nl": 1}
+
+
+def parse_volume_nl(text: str) -> int:
+    """ "20 mL", "150 uL" or "500 nL" as whole nL (ValueError: no unit, not a number, finer than 1 nL)."""
+    parts = text.strip().split()
+    if len(parts) == 1:  # "20mL"
+        m = re.fullmatch(r"([0-9.]+)([a-zA-Z]+)", parts[0])
+        parts = list(m.groups()) if m else parts
+    if len(parts) != 2 or parts[1].lower() not in _NL_PER_UNIT:
+        raise ValueError(f"{text!r}: give a volume with its unit, e.g. 20 mL, 150 uL or 500 nL")
+    try:
+        amount = Decimal(parts[0])
+    except ArithmeticError:
+        raise ValueError(f"{text!r}: {parts[0]!r} is not a number") from None
+    nl = amount * _NL_PER_UNIT[parts[1].lower()]
+    if nl < 0 or nl != nl.to_integral_value():
+        raise ValueError(f"{text!r} must be 0 or more, in whole nL")
+    return int(nl)

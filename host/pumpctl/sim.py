@@ -41,12 +41,13 @@ from .errors import SimulatorError
 
 # The firmware, compiled from source on this 64-bit port (objects twice the
 # size of a 32-bit board's), holds about 125 KB after boot and does not start
-# below about 190 KB (measured). 256 KB leaves room for commands while still
-# making a leak or a bloated module fail early.
-DEFAULT_HEAP = "384K"
+# below about 190 KB (measured; the watching modules and the sim's models added
+# about 60 KB). 448 KB leaves room for commands while still making a leak or a
+# bloated module fail early.
+DEFAULT_HEAP = "448K"
 # With storage it also loads the store and persistence modules and, at each
 # save, builds a ~10 KB record's sections (the guard's 9.6 KB ring among them).
-STORAGE_HEAP = "512K"
+STORAGE_HEAP = "576K"
 _READY = "pump ready"
 
 
@@ -88,6 +89,7 @@ class Simulator:
         register: bool = False,
         balance: bool = False,
         balance_options: dict | None = None,
+        board_args: list[str] | None = None,
     ):
         """storage: a folder for the pump's files (none if not given); cut_after_bytes:
         the power fails (the firmware process is killed) after that many more bytes
@@ -96,7 +98,8 @@ class Simulator:
         (hal/sim/tally.py). heap: the MicroPython heap (DEFAULT_HEAP, or
         STORAGE_HEAP with storage). keys: the keys to provision (fresh ones if None);
         provision=False writes no provisioning file, so the pump keeps the keys it
-        has (a restart); register: save the keys in the user's config file."""
+        has (a restart); register: save the keys in the user's config file. board_args: more
+        "--option value" words for the board's make() (boards/sim.py: --reservoir-nl, --battery-permille...)."""
         if heap is None:
             heap = DEFAULT_HEAP if storage is None else STORAGE_HEAP
         self.speed = speed
@@ -108,6 +111,7 @@ class Simulator:
         self.register = register
         self.balance = balance
         self.balance_options = balance_options or {}
+        self.board_args = list(board_args or [])
         self.balance_port: str | None = None
         self._balance = None  # SimulatedBalance, while running
         self._tally_dir: tempfile.TemporaryDirectory | None = None
@@ -148,7 +152,7 @@ class Simulator:
             command += ["--tally", str(Path(self.tally).resolve())]
         if self._keys_dir is not None:
             command += ["--keys", self._keys_dir.name]
-        return command
+        return command + self.board_args
 
     def _provision(self) -> None:
         """Write the provisioning file where the firmware will find it, as flashing does."""
