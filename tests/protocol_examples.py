@@ -90,6 +90,17 @@ class _Serial:
         return True
 
 
+class _Faults:
+    """The simulated board's fault injector (hal/sim/faults.py), reduced to
+    what the example needs: it takes the schedule and does nothing more."""
+
+    def __init__(self):
+        self.scheduled = []
+
+    def schedule(self, kind, delay_us, value):
+        self.scheduled.append((kind, delay_us, value))
+
+
 class _MemoryStorage:
     """The storage driver interface (hal/__init__.py), in memory."""
 
@@ -149,17 +160,27 @@ class ExamplePump:
             random_bytes=_random_bytes,
             storage=None,
             key_storage=keys,
+            faults=_Faults(),
             sim=True,
         )
         self.app = _ExampleApp(sim_board, hw)
 
     def advance(self, us):
-        """Let us microseconds of pump time pass (the dosing task's ticks)."""
+        """Let us microseconds of pump time pass, as the dosing task does: it
+        sleeps no longer than its turn says (tick_and_wait), so no gap between
+        ticks looks like a clock jump."""
         while us:
-            step = min(us, _MAX_STEP_US)
+            wait = self.app.tick_and_wait()
+            step = min(us, max(wait, 1), _MAX_STEP_US)
             self.clock.t += step
-            self.app.tick()
             us -= step
+        self.app.tick()
+
+    def jump(self, us):
+        """The tick counter leaps us microseconds at once (a clock fault): the
+        pump's next tick sees the gap."""
+        self.clock.t += us
+        self.app.tick()
 
     def send(self, wire):
         """Feed bytes to the pump's link; return the frames it wrote back (wire bytes each)."""
@@ -374,11 +395,58 @@ def exchange():
         "TELEMETRY every 1000 ms (reading: no role needed, but in the session the request and reply are "
         "MAC'd like any other). One second later the first TELEMETRY_DATA sample: sent unasked, never "
         "MAC'd, its sequence number counting samples from 0. `reservoir_nl` is 4294967295 (NO_TIME: no "
-        "fill was programmed) and `session_role` 2 (a clinician session is open).",
+        "fill was programmed) and `session_role` 2 (a clinician session is open). The example's stand-in "
+        "board has no reservoir sensor and no battery gauge: `sensor_nl` is NO_TIME and `battery_permille` "
+        "65535 (NO_PERMILLE); `alarms` 0, none latched.",
         wires,
     )
 
-    end = request(codec.AUTH_END, 10, (), session)
+    pump.jump(450_000_000)
+    assert pump.app.alarms.latched(codec.ALARM_CLOCK_JUMP)
+    alarms_read = request(codec.ALARMS, 10, (0,), session)
+    wires = [("host", alarms_read)] + [("pump", r) for r in pump.send(alarms_read)]
+    got = _reply(wires[1:])
+    assert got[2][:4] == [1, codec.ALARM_CLOCK_JUMP, codec.PRIORITY_MEDIUM, 0], got
+    frames(
+        "The board's tick counter leaps 450 s at once, more than the sim board's CLOCK_JUMP_US of 400 s "
+        "(a clock fault). The pump does not count the gap as "
+        "pump time, halts the motor and latches the clock-jump alarm (14, medium priority). ALARMS reads "
+        "the latched alarms one by one: index 0 of `count` 1, raised at pump time 1 mday + 44.85 s, state 0 "
+        "(its condition is not present: a jump is over once seen; not acknowledged), with its cause. An "
+        "index at or past `count` gives code 0.",
+        wires,
+    )
+
+    silence = request(codec.SILENCE, 11, (), session)
+    wires = [("host", silence)] + [("pump", r) for r in pump.send(silence)]
+    assert _reply(wires[1:])[2] == [120]
+    frames(
+        "SILENCE: the tones stop for 120 s (the patient's key is enough; here the clinician's session "
+        "covers it). The alarm stays latched; a new alarm would sound at once.",
+        wires,
+    )
+
+    ack = request(codec.ACK_ALARM, 12, (codec.ALARM_NONE,), session)
+    wires = [("host", ack)] + [("pump", r) for r in pump.send(ack)]
+    assert _reply(wires[1:])[2] == [1, 0]
+    frames(
+        "ACK_ALARM with alarm 0: acknowledge every latched alarm. One was acknowledged; its condition had "
+        "cleared, so it leaves the list and the mask of latched alarms is 0 (an alarm whose condition is "
+        "still present would stay, acknowledged, until it clears).",
+        wires,
+    )
+
+    fault = request(codec.SIM_FAULT, 13, (codec.FAULT_STALL, 300, 1), session)
+    wires = [("host", fault)] + [("pump", r) for r in pump.send(fault)]
+    assert _reply(wires[1:])[2] == [codec.FAULT_STALL, 3, 40_800_000]
+    frames(
+        "SIM_FAULT (simulator only): the motor's rotor is to stop turning (FAULT_STALL, 1) from pump time "
+        "300 s since boot on, value 1 (the condition starts). The reply says when it takes effect: 3 mday + "
+        "40.8 s = 300 s. A time in the past means now.",
+        wires,
+    )
+
+    end = request(codec.AUTH_END, 14, (), session)
     frames(
         "AUTH_END: the pump ends the session; its reply still carries the MAC of the session it ends. "
         "A frame with that MAC from now on gets ERR_NO_SESSION (11).",
@@ -448,6 +516,8 @@ MESSAGE_NAMES = (
     "STOP",
     "CLOCK_SET",
     "ACK_ALARM",
+    "SERVICE",
+    "SILENCE",
     "STAGE_LINE",
     "STAGE",
     "REVIEW",
@@ -459,6 +529,7 @@ MESSAGE_NAMES = (
     "LIB_GET",
     "EVENT",
     "TELEMETRY",
+    "ALARMS",
     "SIM_ADVANCE",
     "SIM_STATE",
     "SIM_FAULT",

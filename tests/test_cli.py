@@ -46,16 +46,22 @@ def test_a_session_against_the_simulator(sim_port):
     assert out.stdout.strip() == "pump time now 24 h 00 min 00 s; delivered 499.9968 uL"
 
     out = pumpctl("--port", sim_port, "status")
-    assert out.stdout.splitlines() == [
+    lines = out.stdout.splitlines()
+    assert lines[:4] == [
         "pump time   24 h 00 min 00 s",
         "mode        continuous",
         "rate        0.5 mL/day (500000 nL/day)",
         "delivered   499.9968 uL (9600 steps of 52.083 nL)",
     ]
+    # then what the monitors see: no fill was programmed, so no reservoir count
+    assert lines[4].startswith("reservoir   not counted (no fill programmed)")
+    assert any(line.startswith("battery     ") and "permille" in line for line in lines)
+    assert lines[-1] == "alarms      none"
 
     out = pumpctl("--port", sim_port, "--json", "status")
     status = json.loads(out.stdout)
     assert status["steps"] == 9600 and status["delivered_pl"] == 9600 * 52_083
+    assert status["reservoir_nl"] is None and status["alarms"] == [] and status["sounding"] == "none"
 
     out = pumpctl("--port", sim_port, "stop")
     assert out.returncode == 0 and out.stdout.startswith("stopped at pump time 24 h")

@@ -93,3 +93,44 @@ def test_a_site_library_replaces_the_default_and_its_limits_apply(sim, capsys, t
     assert code == 1 and "hard limit of 5 mg/day (library site-7)" in err
     code, _, err = run(sim, capsys, "program", "drug baclofen 2000 mcg/mL", "fill 20 mL", "basal 100 mcg/day", "--yes")
     assert code == 1 and "not in library site-7" in err
+
+
+@pytest.fixture
+def sensed_sim():
+    """A simulated pump with its reservoir sensor fitted, the reservoir holding 20 mL at boot."""
+    from pumpctl.sim import Simulator
+
+    simulator = Simulator(register=True, board_args=["--reservoir-nl", "20000000"]).start()
+    yield simulator
+    alive = simulator.running()
+    simulator.stop()
+    assert alive, "the firmware died during the test:\n" + simulator.stderr_text()
+
+
+def test_therapy_shows_the_reservoir_counted_and_sensed_the_low_forecast_the_battery_and_alarms(sensed_sim, capsys):
+    sim = sensed_sim
+    assert run(sim, capsys, "program", *PROGRAM, "--yes")[0] == 0
+    assert run(sim, capsys, "advance", "2min")[0] == 0  # the monitors have looked
+    code, out, _ = run(sim, capsys, "--json", "therapy")
+    th = json.loads(out)
+    assert th["sensor_nl"] is not None and abs(th["sensor_nl"] - th["reservoir_nl"]) < 1_000_000
+    # 18 mL to the low level at 0.1 mL/day: 180 days less the 2 min run, within a step (45 s at this rate:
+    # the count moves a whole step at a time)
+    assert abs(th["low_in_s"] - (180 * 86_400 - 120)) <= 45
+    assert (th["low_nl"], th["empty_nl"]) == (2_000_000, 1_000_000)
+    assert th["low_at_us"] == 120 * 10**6 + th["low_in_s"] * 10**6
+    assert 0 < th["battery_permille"] <= 1000
+    code, out, _ = run(sim, capsys, "therapy")
+    lines = out.splitlines()
+    reservoir = lines.index(next(line for line in lines if line.startswith("reservoir ")))
+    assert "mL counted, sensor " in lines[reservoir]
+    assert lines[reservoir + 1].strip().startswith("low level 2 mL in 180 days, at pump time 180 d 00 h 00 min")
+    assert lines[reservoir + 2].strip().startswith("delivery stops at 1 mL (empty volume)")
+    assert any(line.startswith("battery     ") and "permille (" in line for line in lines)
+    assert "alarms      none" in lines
+
+
+def test_therapy_lists_the_latched_alarms_with_their_priority(sim, capsys):
+    assert run(sim, capsys, "fault", "motor")[0] == 0
+    code, out, _ = run(sim, capsys, "therapy")
+    assert "alarms      motor fault (high); tones sounding at high priority (pumpctl alarms)" in out

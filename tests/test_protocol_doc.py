@@ -22,8 +22,9 @@ from pathlib import Path
 
 import protocol_examples
 import pytest
+from pumpctl.cli import EVENT_NAMES
 
-from firmware import app, auth, codec, eventlog, library, program, scheduler
+from firmware import alarms, app, auth, codec, eventlog, library, program, scheduler, watching
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "protocol.md"
@@ -35,6 +36,8 @@ MODULES = {
     "library": library,
     "program": program,
     "eventlog": eventlog,
+    "alarms": alarms,
+    "watching": watching,
 }
 
 
@@ -205,6 +208,63 @@ def check_field_codes(text):
             name = names.get(code)
             if (name is None and cell) or (name is not None and not cell.startswith(name)):
                 problems.append("field code %d: %r is not %r" % (code, cell, name))
+    return problems
+
+
+def _numbered_rows(section, width):
+    """{code: cells} of the table rows of a section text with `width` cells, the first a number."""
+    return {int(r[0]): r for r in table_rows(section.split("\n")) if len(r) == width and r[0].isdigit()}
+
+
+def check_alarms(text):
+    """The alarms table: every alarm code with its name and priority, and nothing else."""
+    problems = []
+    got = _numbered_rows(section_text(text, "Alarms"), 5)
+    want = {code: name for code, name in codec.ALARM_NAMES.items() if code != codec.ALARM_NONE}
+    if set(got) != set(want):
+        problems.append("alarms table: page has %s, codec %s" % (sorted(got), sorted(want)))
+    for code, row in got.items():
+        if code not in want:
+            continue
+        priority = codec.PRIORITY_NAMES[codec.ALARM_PRIORITY[code]]
+        if (row[1], row[2]) != (want[code], priority):
+            problems.append("alarm %d: page %s, %s; codec %s, %s" % (code, row[1], row[2], want[code], priority))
+    return problems
+
+
+def check_events(text):
+    """The event table: every eventlog.EV_* with its code and the name pumpctl shows."""
+    problems = []
+    got = _numbered_rows(section_text(text, "The event log"), 4)
+    want = {getattr(eventlog, n): n for n in dir(eventlog) if n.startswith("EV_")}
+    if set(got) != set(want):
+        problems.append("event table: page has %s, eventlog %s" % (sorted(got), sorted(want)))
+    for code, row in got.items():
+        if code not in want:
+            continue
+        if unquote(row[1]) != want[code] or row[2] != EVENT_NAMES.get(code):
+            problems.append(
+                "event %d: page %s %s; eventlog %s, pumpctl %s"
+                % (code, row[1], row[2], want[code], EVENT_NAMES.get(code))
+            )
+    return problems
+
+
+def check_faults(text):
+    """The SIM_FAULT table: every codec.FAULT_* with its constant and name."""
+    problems = []
+    body = message_sections(text).get(codec.SIM_FAULT, (None, None, ""))[2]
+    got = _numbered_rows(body, 4)
+    want = {getattr(codec, n): n for n in dir(codec) if n.startswith("FAULT_") and n != "FAULT_NAMES"}
+    if set(got) != set(want):
+        problems.append("fault table: page has %s, codec %s" % (sorted(got), sorted(want)))
+    for code, row in got.items():
+        if code not in want:
+            continue
+        if (unquote(row[1]), row[2]) != (want[code], codec.FAULT_NAMES[code]):
+            problems.append(
+                "fault %d: page %s %s; codec %s %s" % (code, row[1], row[2], want[code], codec.FAULT_NAMES[code])
+            )
     return problems
 
 
@@ -498,6 +558,9 @@ CHECKS = (
     check_roles_table,
     check_errors,
     check_field_codes,
+    check_alarms,
+    check_events,
+    check_faults,
     check_constants,
     check_examples,
     check_regenerated,
@@ -595,6 +658,25 @@ BREAKS = {
     "an alarm code changed": (
         lambda t: t.replace("| motor fault: the motor", "| motor trouble: the motor"),
         (check_field_codes,),
+    ),
+    "an alarm's priority changed": (
+        lambda t: t.replace("| 11 | motor stall | high |", "| 11 | motor stall | medium |"),
+        (check_alarms,),
+    ),
+    "an alarm dropped from the alarms table": (lambda t: drop_line(t, "| 12 | occlusion | high |"), (check_alarms,)),
+    "an event renamed": (
+        lambda t: t.replace("| 19 | `EV_REFILL` | refill |", "| 19 | `EV_REFILL` | refilled |"),
+        (check_events,),
+    ),
+    "an event dropped": (lambda t: drop_line(t, "| 22 | `EV_BATTERY`"), (check_events,)),
+    "a fault kind renumbered": (
+        lambda t: t.replace("| 4 | `FAULT_CLOCK_JUMP` |", "| 5 | `FAULT_CLOCK_JUMP` |"),
+        (check_faults,),
+    ),
+    "a new message dropped": (lambda t: drop_section(t, "### 0x32 ALARMS"), (check_messages,)),
+    "a new reply field dropped": (
+        lambda t: drop_line(t, "| `battery_days` | I |"),
+        (check_messages,),
     ),
     "a constant changed": (
         lambda t: t.replace("| `auth.SESSION_TIMEOUT_US` | 60_000_000 |", "| `auth.SESSION_TIMEOUT_US` | 30_000_000 |"),

@@ -11,6 +11,7 @@ samples are kept: resume it).
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import re
@@ -18,12 +19,15 @@ import signal
 import sys
 import threading
 from dataclasses import asdict
+from fractions import Fraction
 from pathlib import Path
+
+from firmware import codec
 
 from . import flash as flashing
 from . import quantities
 from .benchtest import BenchConfig, BenchInterrupted, BenchTest, run_many
-from .client import Pump
+from .client import Pump, alarm_code, fault_code, program_lines
 from .errors import (
     AuthError,
     BalanceError,
@@ -52,6 +56,14 @@ _EXIT_CODES = (
     (SimulatorError, EXIT_SIM),
 )
 
+# The name `pumpctl log` shows for each event code: codec.EVENT_NAMES (the shared wire codec).
+EVENT_NAMES = codec.EVENT_NAMES
+
+
+def event_name(code: int) -> str:
+    return EVENT_NAMES.get(code, f"event-{code}")
+
+
 EPILOG = """examples:
   pumpctl demo                                 dose 24 h of morphine on the simulator
   pumpctl sim                                  start a simulated pump, print its port
@@ -59,7 +71,11 @@ EPILOG = """examples:
   pumpctl --port /dev/pts/4 program --rate "0.5 mL/day"
   pumpctl --port /dev/pts/4 program "drug morphine 20 mg/mL" "fill 20 mL" "basal 2 mg/day"
   pumpctl --port /dev/pts/4 bolus "0.5 mg" --over "30 min"
-  pumpctl --port /dev/pts/4 therapy            program, bolus, reservoir, guard windows
+  pumpctl --port /dev/pts/4 therapy            program, bolus, reservoir, battery, alarms
+  pumpctl --port /dev/pts/4 refill --removed "1.8 mL" --fill "20 mL"
+  pumpctl --port /dev/pts/4 alarms             latched alarms; alarms ack, alarms silence
+  pumpctl --port /dev/pts/4 log --csv events.csv
+  pumpctl --port /dev/pts/4 fault stall        (simulator) the motor stalls
   pumpctl --port /dev/pts/4 advance 24h        (simulator) run 24 h of pump time
   pumpctl --port /dev/pts/4 stop
   pumpctl --port /dev/pts/4 telemetry --interval 100ms --count 20
@@ -83,6 +99,9 @@ PROGRAM_EPILOG = """program lines (doses in mg or mcg are of the first drug; vol
   bolus DOSE over TIME [after TIME]  on top of the basal
   prime VOLUME over TIME             fill the catheter, then back to the program
   bridge VOLUME                      after a refill with a new concentration
+  removed VOLUME                     with fill: drawn out of the reservoir first (checked)
+  low-reservoir VOLUME               the low-reservoir alarm's volume (default 2 mL)
+  empty-reservoir VOLUME             delivery stops here (default 1 mL)
   patient-bolus DOSE over TIME lockout TIME max N per day
   trial TIME                         trial mode: stop after this
   stop                               stopped mode
@@ -120,18 +139,108 @@ def _print(args, human: str, data: dict) -> None:
 def cmd_status(args) -> int:
     with Pump(_port(args), timeout=args.timeout) as pump:
         st = pump.status()
+        th = pump.therapy()
     rate = quantities.rate(st.rate_nl_per_day) + f" ({st.rate_nl_per_day} nL/day)" if st.rate_nl_per_day else "-"
-    human = "\n".join(
-        [
-            f"pump time   {quantities.duration(st.time_us)}",
-            f"mode        {st.mode}",
-            f"rate        {rate}",
-            f"delivered   {quantities.volume(st.delivered_pl)} "
-            f"({st.steps} steps of {quantities.volume(st.step_volume_pl)})",
-        ]
-    )
-    _print(args, human, _status_data(st))
+    lines = [
+        f"pump time   {quantities.duration(st.time_us)}",
+        f"mode        {st.mode}",
+        f"rate        {rate}",
+        f"delivered   {quantities.volume(st.delivered_pl)} "
+        f"({st.steps} steps of {quantities.volume(st.step_volume_pl)})",
+    ]
+    lines += _watch_lines(th, st.time_us)
+    _print(args, "\n".join(lines), dict(_status_data(st), **_watch_data(th, st.time_us)))
     return EXIT_OK
+
+
+def _nl(nl: int) -> str:
+    return quantities.volume(nl * 1000)
+
+
+def _days(seconds: int) -> str:
+    return quantities.as_decimal(Fraction(seconds, 86_400), 1) + " days"
+
+
+def _alarm_code(name: str) -> int:
+    """An alarm's code from its name as a person types it: case, dashes and underscores
+    ignored ("motor-stall", "battery eri"); all (or nothing) is 0, every alarm."""
+    key = " ".join(name.lower().replace("-", " ").replace("_", " ").split())
+    if key in ("", "all"):
+        return codec.ALARM_NONE
+    for code, n in codec.ALARM_NAMES.items():
+        if code and n.lower() == key:
+            return code
+    try:
+        return alarm_code(name)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+def _alarm_label(name: str) -> str:
+    try:
+        code = _alarm_code(name)
+    except UsageError:
+        return name
+    return f"{name} ({codec.PRIORITY_NAMES[codec.ALARM_PRIORITY[code]]})"
+
+
+def _tones(th) -> str:
+    if th.silenced_s:
+        return f"silenced for {th.silenced_s} s more"
+    if th.sounding != "none":
+        return f"sounding at {th.sounding} priority"
+    return "quiet"
+
+
+def _watch_lines(th, now_us: int) -> list[str]:
+    """What the monitors see, for status and therapy: reservoir (counted and sensed),
+    the low-reservoir forecast, the battery, the latched alarms."""
+    out = []
+    sensor = f"sensor {_nl(th.sensor_nl)}" if th.sensor_nl is not None else "no sensor reading"
+    if th.reservoir_nl is None:
+        out.append(f"reservoir   not counted (no fill programmed); {sensor}")
+    else:
+        out.append(f"reservoir   {_nl(th.reservoir_nl)} counted, {sensor}")
+        low = f"low level {_nl(th.low_nl)}"
+        if th.low_in_s is None:
+            out.append(f"            {low}: not within 400 days at this program")
+        elif th.low_in_s == 0:
+            out.append(f"            {low}: reached, refill")
+        else:
+            at = quantities.duration(now_us + th.low_in_s * 10**6)
+            out.append(f"            {low} in {_days(th.low_in_s)}, at pump time {at}")
+        dry = quantities.duration(th.empty_in_s * 10**6) if th.empty_in_s is not None else "beyond 400 days"
+        out.append(f"            delivery stops at {_nl(th.empty_nl)} (empty volume); all of it delivered in {dry}")
+    if th.battery_permille is None:
+        out.append("battery     no reading yet")
+    else:
+        pct = quantities.as_decimal(Fraction(th.battery_permille, 10), 1)
+        left = f"about {th.battery_days} days left" if th.battery_days is not None else "life left not known yet"
+        out.append(f"battery     {th.battery_permille} permille ({pct} %), {left}")
+    if th.held:
+        out.append("delivery    HELD by a motor fault until it clears (steps due meanwhile are not made up)")
+    if th.alarms:
+        out.append(f"alarms      {', '.join(_alarm_label(a) for a in th.alarms)}; tones {_tones(th)} (pumpctl alarms)")
+    else:
+        out.append("alarms      none")
+    return out
+
+
+def _watch_data(th, now_us: int) -> dict:
+    return {
+        "reservoir_nl": th.reservoir_nl,
+        "sensor_nl": th.sensor_nl,
+        "low_nl": th.low_nl,
+        "empty_nl": th.empty_nl,
+        "low_in_s": th.low_in_s,
+        "low_at_us": None if th.low_in_s is None else now_us + th.low_in_s * 10**6,
+        "battery_permille": th.battery_permille,
+        "battery_days": th.battery_days,
+        "held": th.held,
+        "alarms": th.alarms,
+        "sounding": th.sounding,
+        "silenced_s": th.silenced_s,
+    }
 
 
 def side_by_side(running: list[tuple[str, str]], staged: list[tuple[str, str]]) -> str:
@@ -162,33 +271,75 @@ def side_by_side(running: list[tuple[str, str]], staged: list[tuple[str, str]]) 
 def _confirm(args, question: str) -> bool:
     if args.yes:
         return True
-    if not sys.stdin.isatty():
+    if sys.stdin is None or not sys.stdin.isatty():
         raise UsageError("not committed: review the program above, then run again with --yes to commit it")
-    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+    try:
+        return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+    except EOFError:
+        return False
 
 
-def _session(args, pump: Pump, lines: list[str]) -> int:
-    """Stage lines, show them beside the running program, commit on confirmation."""
-    running = pump.review()
+def _session(args, pump: Pump, lines: list[str], notes=None, running=None) -> int:
+    """Stage lines, show them beside the running program, commit on confirmation.
+
+    notes(running_rows, staged) gives lines to show after the review (and a
+    "notes" list in --json output); running: the running program's review rows
+    if the caller already read them."""
+    running = pump.review() if running is None else running
     staged = pump.stage(lines)
+    extra = notes(running, staged) if notes else []
     if not args.json:
         print(side_by_side(running, staged.rows))
+        for line in extra:
+            print(line)
         if staged.warnings:
             print(f"{len(staged.warnings)} soft limit(s) passed; committing needs --confirm-soft")
     if staged.warnings and not args.confirm_soft:
         pump.discard()
+        if any(w.startswith("refill discrepancy") for w in staged.warnings):
+            raise UsageError(
+                "not committed: the refill discrepancy above needs checking; add --confirm-soft once a "
+                "refill into the pocket is ruled out"
+            )
         raise UsageError("soft limits passed: not committed (add --confirm-soft after checking them)")
     if not _confirm(args, "commit this program?"):
         pump.discard()
         print("not committed; the running program is unchanged")
         return EXIT_REFUSED
     at = pump.commit(staged, confirm_soft=args.confirm_soft)
+    data = {"committed_us": at, "program_crc": staged.program_crc, "lines": staged.lines, "warnings": staged.warnings}
+    if notes:
+        data["notes"] = extra
     _print(
         args,
         f"committed at pump time {quantities.duration(at)}; read back and identical (crc {staged.program_crc:08x})",
-        {"committed_us": at, "program_crc": staged.program_crc, "lines": staged.lines, "warnings": staged.warnings},
+        data,
     )
     return EXIT_OK
+
+
+def _base_lines(pump: Pump) -> list[str]:
+    """The running program's lines to build a new session on: without the lines that act
+    once (client.running_lines) nor a refill's `removed`, which belongs to its fill."""
+    return [ln for ln in pump.running_lines() if ln.split(" ", 1)[0] != "removed"]
+
+
+REFILL_EPILOG = """examples:
+  pumpctl refill --removed "1.8 mL" --fill "20 mL"
+  pumpctl refill --removed "1.8 mL" --fill "20 mL" --drug "morphine 10 mg/mL" --bridge "0.25 mL"
+  pumpctl refill --removed "0.9 mL" --fill "20 mL" --basal "2 mg/day"    after an empty reservoir stopped it
+
+The refill program is the running program's lines with the fill, the volume
+removed and (with --drug) the drug lines replaced. The pump compares the volume
+removed with what it counted was left: if they part by more than 1 mL per 20 mL
+of reservoir, the review shows a "refill discrepancy" warning (was the drug
+injected into the pocket?) and committing needs --confirm-soft. It is staged
+and reviewed beside the running program, and committed only with --yes or a y
+at the prompt.
+
+A new concentration leaves the old solution in the catheter: give --bridge with
+the catheter's and path's volume, and the pump delivers it at the old dose first.
+"""
 
 
 def _read_lines(path: str) -> list[str]:
@@ -224,12 +375,88 @@ def cmd_program(args) -> int:
 def cmd_bolus(args) -> int:
     line = f"bolus {args.dose} over {args.over}" + (f" after {args.after}" if args.after else "")
     with Pump(_port(args), timeout=args.timeout) as pump:
-        return _session(args, pump, pump.running_lines() + [line])
+        return _session(args, pump, _base_lines(pump) + [line])
 
 
 def cmd_prime(args) -> int:
     with Pump(_port(args), timeout=args.timeout) as pump:
-        return _session(args, pump, pump.running_lines() + [f"prime {args.volume} over {args.over}"])
+        return _session(args, pump, _base_lines(pump) + [f"prime {args.volume} over {args.over}"])
+
+
+_BASAL_WORDS = ("basal", "flex", "stop")
+
+BRIDGE_NOTE = (
+    "bridge bolus offered: the concentration changed ({old} -> {new}).\n"
+    "  The catheter and the pump's path still hold the old solution; the new program would push\n"
+    "  it out at the rate worked out for the new concentration, a different dose until the path\n"
+    "  is flushed. Run again with --bridge VOLUME, the volume of the catheter and the path (for\n"
+    '  example --bridge "0.25 mL"): the pump delivers that volume at the old dose first.'
+)
+DISCREPANCY_NOTE = (
+    "refill discrepancy: the volume removed is not what the pump counted was left. Before going on,\n"
+    "  check for a refill into the pocket (drug injected into the tissue, not the reservoir):\n"
+    "  watch the patient; commit only once that is ruled out (--confirm-soft)."
+)
+
+
+def _drug_lines(lines: list[str]) -> dict[str, str]:
+    """{drug name: its line} of the drug lines among canonical program lines."""
+    out = {}
+    for ln in lines:
+        words = ln.split()
+        if len(words) >= 3 and words[0] == "drug":
+            out[words[1]] = " ".join(words[2:])
+    return out
+
+
+def refill_lines(base: list[str], fill: str, removed: str, drugs: list[str], basal: str | None, bridge: str | None):
+    """A refill program: the running program's lines (base, without the one-off lines) with its
+    drug lines replaced by drugs (if any), the basal by basal (if given), and fill, removed and
+    bridge lines added."""
+    keep_drugs = not drugs
+    out = [ln for ln in base if ln.split(" ", 1)[0] == "drug"] if keep_drugs else [f"drug {d}" for d in drugs]
+    out += [f"fill {fill}", f"removed {removed}"]
+    for ln in base:
+        word = ln.split(" ", 1)[0]
+        if word == "drug" or (basal is not None and word in _BASAL_WORDS):
+            continue
+        out.append(ln)
+    if basal is not None:
+        out.append(f"basal {basal}")
+    if bridge is not None:
+        out.append(f"bridge {bridge}")
+    return out
+
+
+def cmd_refill(args) -> int:
+    with Pump(_port(args), timeout=args.timeout) as pump:
+        running = pump.review()
+        base = _base_lines(pump)
+        if not any(ln.split(" ", 1)[0] in _BASAL_WORDS for ln in base) and args.basal is None:
+            raise UsageError(
+                "the pump runs no program (stopped, or stopped by an empty reservoir): give the basal "
+                'with --basal (for example --basal "2 mg/day"), or program it with pumpctl program'
+            )
+        lines = refill_lines(base, args.fill, args.removed, args.drug or [], args.basal, args.bridge)
+
+        def notes(running_rows, staged):
+            out = []
+            old = _drug_lines(program_lines(running_rows))
+            new = _drug_lines(staged.lines)
+            if any(w.startswith("refill discrepancy") for w in staged.warnings):
+                out.append(DISCREPANCY_NOTE)
+            changed = [(n, old[n], new[n]) for n in new if n in old and old[n] != new[n]]
+            if changed and args.bridge is None:
+                n, a, b = changed[0]
+                out.append(BRIDGE_NOTE.format(old=f"{n} {a}", new=f"{n} {b}"))
+            elif args.drug and not old and args.bridge is None:
+                out.append(
+                    "the running program does not say which drug the path holds: if this refill changes the "
+                    "concentration, a bridge bolus is offered (--bridge VOLUME, the catheter's and path's volume)"
+                )
+            return out
+
+        return _session(args, pump, lines, notes=notes, running=running)
 
 
 def cmd_patient_bolus(args) -> int:
@@ -245,6 +472,7 @@ def cmd_patient_bolus(args) -> int:
 
 def cmd_therapy(args) -> int:
     with Pump(_port(args), timeout=args.timeout) as pump:
+        now_us = pump.status().time_us
         th = pump.therapy()
         rows = pump.review()
     lines = [f"mode        {th.mode}   library {th.library}   alarm {th.alarm}"]
@@ -259,16 +487,18 @@ def cmd_therapy(args) -> int:
         )
     if th.bridge:
         lines.append("bridge      old concentration still in the catheter, delivered at the old dose")
-    if th.reservoir_nl is not None:
-        empty = quantities.duration(th.empty_in_s * 10**6) if th.empty_in_s is not None else "beyond 400 days"
-        lines.append(f"reservoir   {quantities.volume(th.reservoir_nl * 1000)}, empty in {empty}")
+    lines += _watch_lines(th, now_us)
     lines.append(
         f"last 24 h   {quantities.volume(th.day_nl * 1000)}   last hour {quantities.volume(th.hour_nl * 1000)}"
         f"   refused by the guard {th.refused_steps} steps"
     )
     lines.append("program")
     lines += [f"  {line:<44}{detail}" for line, detail in rows]
-    _print(args, "\n".join(lines), dict(asdict(th), program=[list(r) for r in rows]))
+    _print(
+        args,
+        "\n".join(lines),
+        dict(asdict(th), **_watch_data(th, now_us), time_us=now_us, program=[list(r) for r in rows]),
+    )
     return EXIT_OK
 
 
@@ -332,22 +562,225 @@ def cmd_library(args) -> int:
     return EXIT_OK
 
 
+def exact_seconds(us: int) -> str:
+    """Pump time in seconds, exact to the microsecond: 131.250000."""
+    return f"{us // 10**6}.{us % 10**6:06d}"
+
+
+LOG_COLUMNS = ("index", "time_s", "code", "event", "text")
+
+
 def cmd_log(args) -> int:
+    if args.since < 0:
+        raise UsageError(f"--since {args.since}: give an event index, 0 or more")
     with Pump(_port(args), timeout=args.timeout) as pump:
-        events = pump.events()
-    human = "\n".join(f"{e.index:5d}  {quantities.duration(e.time_us):>22}  {e.text}" for e in events)
-    _print(args, human, {"events": [asdict(e) for e in events]})
+        events = pump.events(since=args.since)
+    rows = [(e.index, exact_seconds(e.time_us), e.code, event_name(e.code), e.text) for e in events]
+    if args.csv:
+        if args.csv == "-":
+            out = sys.stdout
+        else:
+            try:
+                out = open(args.csv, "w", newline="", encoding="utf-8")
+            except OSError as e:
+                raise UsageError(f"cannot write {args.csv}: {e.strerror}") from None
+        try:
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow(LOG_COLUMNS)
+            writer.writerows(rows)
+        finally:
+            if out is not sys.stdout:
+                out.close()
+        if args.csv == "-":
+            return EXIT_OK
+        last = events[-1].index if events else None
+        _print(
+            args,
+            f"wrote {len(rows)} events to {args.csv}" + (f" (next: --since {last + 1})" if last is not None else ""),
+            {"csv": args.csv, "events": len(rows), "next_since": None if last is None else last + 1},
+        )
+        return EXIT_OK
+    width = max([len(r[3]) for r in rows] + [5])
+    times = [quantities.duration(e.time_us) for e in events]
+    tw = max([len(t) for t in times] + [16])
+    human = "\n".join(
+        f"{e.index:5d}  {t:>{tw}}  {r[3]:<{width}}  {e.text}" for e, r, t in zip(events, rows, times, strict=True)
+    )
+    _print(
+        args,
+        human or f"no events from index {args.since} on",
+        {"events": [dict(asdict(e), time_s=r[1], event=r[3]) for e, r in zip(events, rows, strict=True)]},
+    )
     return EXIT_OK
 
 
+_PRIORITY_ORDER = {"high": 0, "medium": 1, "low": 2}
+
+
+def _alarm_table(alarms) -> list[str]:
+    rows = [
+        (
+            a.priority,
+            a.name,
+            "active" if a.active else "cleared",
+            "yes" if a.acknowledged else "no",
+            quantities.duration(a.raised_us),
+            a.text,
+        )
+        for a in sorted(alarms, key=lambda a: (_PRIORITY_ORDER.get(a.priority, 3), a.raised_us))
+    ]
+    head = ("priority", "alarm", "state", "acknowledged", "raised at pump time", "cause")
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head) - 1)]
+    return [
+        "  ".join(f"{cell:<{w}}" for cell, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1] for r in [head, *rows]
+    ]
+
+
+def _alarms_data(alarms, th) -> dict:
+    return {
+        "alarms": [asdict(a) for a in alarms],
+        "highest": th.alarm,
+        "sounding": th.sounding,
+        "silenced_s": th.silenced_s,
+    }
+
+
 def cmd_alarms(args) -> int:
+    name = " ".join(args.name)
+    if args.action != "ack" and name:
+        raise UsageError(f"alarms {args.action} takes no alarm name (got {name!r}); acknowledge with: alarms ack NAME")
+    code = _alarm_code(name) if args.action == "ack" else codec.ALARM_NONE
     with Pump(_port(args), timeout=args.timeout) as pump:
         if args.action == "ack":
-            was = pump.ack_alarm()
-            _print(args, f"acknowledged: {was}", {"acknowledged": was})
+            done = pump.ack_alarm(code)
+            left = pump.alarms()
+            th = pump.therapy()
+            still = [a for a in left if a.acknowledged]
+            what = "every latched alarm" if code == codec.ALARM_NONE else codec.ALARM_NAMES[code]
+            human = [f"acknowledged {done} alarm{'s' if done != 1 else ''} ({what})"]
+            if still:
+                human.append(
+                    "still latched until their condition clears: "
+                    + ", ".join(f"{a.name} ({a.priority})" for a in still)
+                )
+            waiting = [a for a in left if not a.acknowledged]
+            if waiting:
+                human.append("not acknowledged: " + ", ".join(f"{a.name} ({a.priority})" for a in waiting))
+            if not left:
+                human.append("no alarm latched now")
+            _print(args, "\n".join(human), dict(_alarms_data(left, th), acknowledged=done))
             return EXIT_OK
-        alarm = pump.therapy().alarm
-    _print(args, f"alarm: {alarm}", {"alarm": alarm})
+        if args.action == "silence":
+            seconds = pump.silence()
+            th = pump.therapy()
+            _print(
+                args,
+                f"alarm tones silenced for {seconds} s; the alarms stay latched (pumpctl alarms), "
+                "and a new alarm sounds at once",
+                {"silenced_s": seconds, "alarms": th.alarms},
+            )
+            return EXIT_OK
+        alarms = pump.alarms()
+        th = pump.therapy()
+    if alarms:
+        human = _alarm_table(alarms) + ["", f"tones: {_tones(th)}"]
+    else:
+        human = ["no alarm latched", "tones: quiet"]
+    _print(args, "\n".join(human), _alarms_data(alarms, th))
+    return EXIT_OK
+
+
+# What each fault's value means, when one is needed, and when the pump notices.
+_FAULT_VALUE = {
+    "clock-jump": "seconds the tick counter leaps (or a duration: 2min)",
+    "battery": "the charge it drops to, permille (or 5%)",
+    "fill": "the volume the reservoir now holds, nL (or 20 mL)",
+    "leak": "the volume lost, nL (or 0.5 mL)",
+}
+_FAULT_NOTICED = {
+    "motor": "the pump stops at once (motor fault, high)",
+    "stall": "the pump notices when a step is due (motor stall, high)",
+    "occlusion": "pressure builds over the next steps until the occlusion input trips (occlusion, high)",
+    "encoder": "the pump notices at the next steps (step not confirmed, high)",
+    "clock-jump": "the pump notices at its next tick (clock jump, medium)",
+    "sensor-stuck": "the reading parts from the count as delivery goes on (reservoir sensor disagrees)",
+    "battery": "the pump notices at its next battery check, once a minute (battery ERI, medium; or worse)",
+    "task": "the next battery read fails, and the monitoring task with it (watchdog, high)",
+    "fill": "the reservoir sensor sees it at its next reading; program the refill (pumpctl refill)",
+    "leak": "the reservoir sensor sees it at its next reading (reservoir sensor disagrees, medium)",
+}
+
+
+_ON_OFF_FAULTS = ("stall", "occlusion", "encoder", "sensor-stuck")
+
+
+def _fault_value(kind: str, text: str | None) -> int:
+    if text is None:
+        if kind in _FAULT_VALUE:
+            raise UsageError(f"fault {kind} needs --value: {_FAULT_VALUE[kind]}")
+        return 1
+    t = text.strip()
+    if t.isdigit() and kind != "battery":
+        return int(t)
+    if kind == "clock-jump":
+        us = _duration_us(t)
+        if us % 10**6:
+            raise UsageError(f"--value {text!r}: the clock jumps whole seconds")
+        return us // 10**6
+    if kind == "battery":
+        num = t.replace("permille", "").replace("%", "").strip()
+        try:
+            value = Fraction(num) * (10 if t.endswith("%") else 1)
+        except ValueError:
+            value = None
+        if value is None or value.denominator != 1 or not 0 <= value <= 1000:
+            raise UsageError(f"--value {text!r}: give the charge in permille (0-1000) or percent (50 or 5%)")
+        return int(value)
+    if kind in ("fill", "leak"):
+        return _volume_nl("--value", t)
+    raise UsageError(f"--value {text!r}: give a whole number (1 starts the condition, 0 ends it)")
+
+
+def _volume_nl(option: str, text: str) -> int:
+    """A volume with its unit ("20 mL", "150 uL", "500 nL"), in whole nL."""
+    try:
+        return quantities.parse_volume_nl(text)
+    except ValueError as e:
+        raise UsageError(f"{option}: {e}") from None
+
+
+def _fault_at_s(text: str | None) -> int:
+    if text is None:
+        return 0
+    t = text.strip()
+    if t.isdigit():
+        return int(t)
+    us = _duration_us(t)
+    if us % 10**6:
+        raise UsageError(f"--at {text!r}: give whole seconds of pump time since boot")
+    return us // 10**6
+
+
+def cmd_fault(args) -> int:
+    value = _fault_value(args.kind, args.value)
+    at_s = _fault_at_s(args.at)
+    with Pump(_port(args), timeout=args.timeout) as pump:
+        now_us = pump.status().time_us
+        at_us = pump.sim_fault(args.kind, at_s, value)
+    when = (
+        f"now (pump time {quantities.duration(at_us)})"
+        if at_us <= now_us
+        else f"at pump time {quantities.duration(at_us)}, in {quantities.duration(at_us - now_us)}"
+    )
+    shown = f" (value {value})" if args.kind != "motor" else ""
+    noticed = _FAULT_NOTICED[args.kind]
+    if args.kind in _ON_OFF_FAULTS and value == 0:
+        noticed = "the condition ends; the pump sees it at its next check and clears the alarm's condition"
+    _print(
+        args,
+        f"fault {args.kind}{shown} injected {when}: {noticed}; see pumpctl alarms",
+        {"kind": args.kind, "code": fault_code(args.kind), "value": value, "at_us": at_us, "now_us": now_us},
+    )
     return EXIT_OK
 
 
@@ -435,7 +868,12 @@ def cmd_telemetry(args) -> int:
 def cmd_sim(args) -> int:
     from .sim import Simulator
 
-    with Simulator(speed=args.speed, board=args.board, register=True, balance=args.balance) as sim:
+    board_args = []
+    if args.reservoir is not None:
+        board_args = ["--reservoir-nl", str(_volume_nl("--reservoir", args.reservoir))]
+    with Simulator(
+        speed=args.speed, board=args.board, register=True, balance=args.balance, board_args=board_args
+    ) as sim:
         pace = "time moves only with 'pumpctl advance'" if args.speed == 0 else f"{args.speed}x real time"
         print(f"simulated pump (board {args.board}, {pace}) on {sim.port}", flush=True)
         if sim.balance_port:
@@ -703,7 +1141,30 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("patient-bolus", help="ask for the patient bolus the program allows")
     s.set_defaults(func=cmd_patient_bolus)
 
-    s = sub.add_parser("therapy", help="the therapy in force: program, bolus, reservoir, guard, alarm")
+    s = sub.add_parser(
+        "refill",
+        help="refill the reservoir: the running program with a new fill (and drug), checked against the count",
+        epilog=REFILL_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    s.add_argument(
+        "--removed", required=True, metavar="VOLUME", help='volume drawn out of the reservoir before filling: "1.8 mL"'
+    )
+    s.add_argument("--fill", required=True, metavar="VOLUME", help='volume the reservoir now holds: "20 mL"')
+    s.add_argument(
+        "--drug",
+        action="append",
+        metavar="DRUG",
+        help='the new solution, "morphine 10 mg/mL" (repeat for a blend; default: the same as before)',
+    )
+    s.add_argument("--basal", metavar="DOSE/TIME", help='a new basal: "2 mg/day" (default: the running program\'s)')
+    s.add_argument(
+        "--bridge", metavar="VOLUME", help='after a concentration change: the catheter and path volume, "0.25 mL"'
+    )
+    session(s)
+    s.set_defaults(func=cmd_refill)
+
+    s = sub.add_parser("therapy", help="the therapy in force: program, bolus, reservoir, battery, guard, alarms")
     s.set_defaults(func=cmd_therapy)
 
     s = sub.add_parser(
@@ -723,11 +1184,37 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("file", nargs="?", help="JSON library file, for load")
     s.set_defaults(func=cmd_library)
 
-    s = sub.add_parser("log", help="the pump's event log")
+    s = sub.add_parser(
+        "log",
+        help="the pump's event log (a table, --csv or --json)",
+        epilog="""examples:
+  pumpctl log                          index, pump time, event, text
+  pumpctl log --since 40               from event 40 on
+  pumpctl log --csv events.csv         columns index,time_s,code,event,text (time_s exact, in seconds)
+  pumpctl log --csv - | grep alarm     the CSV on stdout
+  pumpctl --json log""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    s.add_argument("--since", type=int, default=0, metavar="N", help="from event index N on (default 0)")
+    s.add_argument("--csv", metavar="FILE", help="write the events as CSV to FILE (- for stdout)")
     s.set_defaults(func=cmd_log)
 
-    s = sub.add_parser("alarms", help="show the alarm, or acknowledge it", epilog="example: pumpctl alarms ack")
-    s.add_argument("action", choices=["show", "ack"], nargs="?", default="show")
+    alarm_names = ", ".join(n.replace(" ", "-") for c, n in sorted(codec.ALARM_NAMES.items()) if c)
+    s = sub.add_parser(
+        "alarms",
+        help="the latched alarms; acknowledge them, or silence the tones",
+        epilog=f"""examples:
+  pumpctl alarms                       priority, name, active or cleared, acknowledged, raised at, cause
+  pumpctl alarms ack                   acknowledge every latched alarm (clinician key)
+  pumpctl alarms ack motor-stall       just one ("motor stall" quoted works too)
+  pumpctl alarms silence               the tones stop for 2 min (patient key); the alarms stay
+
+An alarm stays latched until its condition has cleared AND it is acknowledged.
+A new alarm ends a silence. Alarm names: {alarm_names}.""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    s.add_argument("action", choices=["show", "ack", "silence"], nargs="?", default="show")
+    s.add_argument("name", nargs="*", help="for ack: the alarm's name, or all (default)")
     s.set_defaults(func=cmd_alarms)
 
     from .trial import add_trial_parser
@@ -760,12 +1247,41 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("duration", help="how much pump time: 30s, 90min, 24h, 7day")
     s.set_defaults(func=cmd_advance)
 
+    fault_lines = "\n".join(f"  {n:<13} {_FAULT_NOTICED[n]}" for n in codec.FAULT_NAMES.values())
+    s = sub.add_parser(
+        "fault",
+        help="simulator only: inject a fault (motor, stall, battery, ...) now or at a pump time",
+        epilog=f"""examples:
+  pumpctl fault motor                  the motor driver fails now
+  pumpctl fault stall --at 600         the rotor stops turning at pump time 600 s
+  pumpctl fault stall --value 0        it turns again
+  pumpctl fault battery --value 50     the charge drops to 50 permille (5 %)
+  pumpctl fault clock-jump --value 90  the tick counter leaps 90 s
+  pumpctl fault leak --value "2 mL"    the reservoir loses 2 mL, not through the pump
+
+kinds:
+{fault_lines}
+
+--value: 1 starts the condition, 0 ends it (stall, occlusion, encoder, sensor-stuck);
+clock-jump (seconds, at most 500), battery, fill and leak need one.""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    s.add_argument("kind", choices=list(codec.FAULT_NAMES.values()), metavar="KIND", help="the fault (see below)")
+    s.add_argument("--at", metavar="SECONDS", help="pump time since boot it takes effect, seconds (default now)")
+    s.add_argument("--value", metavar="N", help="what it does (see below)")
+    s.set_defaults(func=cmd_fault)
+
     s = sub.add_parser(
         "sim", help="start a simulated pump and print its port", epilog="example: pumpctl sim --speed 60"
     )
     s.add_argument("--speed", type=int, default=0, help="0: time moves only with advance (default); N: N x real time")
     s.add_argument("--board", default="sim", help="board file to boot (default sim)")
     s.add_argument("--balance", action="store_true", help="also a simulated lab balance weighing what it delivers")
+    s.add_argument(
+        "--reservoir",
+        metavar="VOLUME",
+        help='fit the reservoir sensor, the reservoir holding VOLUME at boot ("20 mL"); none without it',
+    )
     s.set_defaults(func=cmd_sim)
 
     s = sub.add_parser(

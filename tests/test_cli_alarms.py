@@ -1,0 +1,431 @@
+"""Alarms, the event log, refills and injected faults from the command line, against the simulator.
+
+Each test runs pumpctl's main() against the real firmware on the MicroPython
+unix port behind a pty (the `sim` fixture), as a user would, and reads back
+what the pump holds. The faults are the simulated board's (SIM_FAULT): the
+firmware finds them out as it would on a board.
+"""
+
+import csv
+import io
+import json
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pumpctl import cli
+
+from firmware import codec, eventlog
+
+PUMPCTL = str(Path(sys.executable).with_name("pumpctl"))
+
+# Fill the simulated reservoir first (a person filling it), so its sensor agrees with the program's count.
+PROGRAM = ["drug morphine 20 mg/mL", "fill 20 mL", "basal 2 mg/day"]
+
+
+def run(sim, capsys, *argv):
+    code = cli.main(["--port", sim.port, *argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def run_json(sim, capsys, *argv):
+    code, out, err = run(sim, capsys, "--json", *argv)
+    assert code == 0, err
+    return json.loads(out)
+
+
+def program_filled(sim, capsys):
+    code, _, err = run(sim, capsys, "fault", "fill", "--value", "20 mL")
+    assert code == 0, err
+    code, _, err = run(sim, capsys, "program", *PROGRAM, "--yes")
+    assert code == 0, err
+
+
+def table_rows(out):
+    """The rows of the `pumpctl alarms` table, split on runs of two or more spaces."""
+    lines = out.split("\n\n")[0].splitlines()
+    assert lines[0].split()[:2] == ["priority", "alarm"]
+    return [re.split(r"\s{2,}", line.strip()) for line in lines[1:]]
+
+
+# -- names and usage: no pump needed --------------------------------------------------------
+
+
+def test_every_event_code_has_a_name():
+    codes = {getattr(eventlog, n) for n in dir(eventlog) if n.startswith("EV_")}
+    assert set(cli.EVENT_NAMES) == codes
+    assert len(set(cli.EVENT_NAMES.values())) == len(codes)
+
+
+def test_help_shows_examples_for_the_new_commands():
+    for command, example in (
+        ("alarms", "pumpctl alarms ack motor-stall"),
+        ("log", "pumpctl log --csv events.csv"),
+        ("refill", 'pumpctl refill --removed "1.8 mL" --fill "20 mL"'),
+        ("fault", "pumpctl fault battery --value 50"),
+    ):
+        out = subprocess.run([PUMPCTL, command, "--help"], capture_output=True, text=True)
+        assert out.returncode == 0 and example in out.stdout, command
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["alarms", "ack", "no-such-alarm"], "no alarm is called"),
+        (["alarms", "silence", "motor-stall"], "takes no alarm name"),
+        (["fault", "battery"], "fault battery needs --value"),
+        (["fault", "battery", "--value", "2000"], "permille (0-1000)"),
+        (["fault", "leak", "--value", "2 gallons"], "--value"),
+        (["fault", "stall", "--at", "soon"], "is not a duration"),
+        (["log", "--since", "-1"], "--since -1"),
+    ],
+)
+def test_a_wrong_command_line_exits_2_before_the_pump_is_asked(argv, message, capsys):
+    code = cli.main(["--port", "/dev/null", *argv])
+    err = capsys.readouterr().err
+    assert code == cli.EXIT_USAGE and message in err, err
+
+
+# -- alarms -------------------------------------------------------------------------------------
+
+
+@pytest.mark.micropython
+def test_no_alarm_nothing_to_acknowledge_nothing_to_silence(sim, capsys):
+    code, out, _ = run(sim, capsys, "alarms")
+    assert code == 0 and out.splitlines() == ["no alarm latched", "tones: quiet"]
+    code, _, err = run(sim, capsys, "alarms", "ack")
+    assert code == cli.EXIT_REFUSED and "no alarm to acknowledge" in err
+    code, _, err = run(sim, capsys, "alarms", "silence")
+    assert code == cli.EXIT_REFUSED and "no alarm is sounding" in err
+
+
+@pytest.mark.micropython
+def test_a_motor_fault_latches_high_and_an_ack_leaves_it_while_the_motor_is_dead(sim, capsys):
+    code, out, err = run(sim, capsys, "fault", "motor")
+    assert code == 0, err
+    assert out.startswith("fault motor injected now (pump time 00 h 00 min 00 s)")
+    code, out, _ = run(sim, capsys, "alarms")
+    assert code == 0
+    [row] = table_rows(out)
+    assert row[:5] == ["high", "motor fault", "active", "no", "00 h 00 min 00 s"]
+    assert out.rstrip().endswith("tones: sounding at high priority")
+
+    code, out, _ = run(sim, capsys, "alarms", "ack")
+    assert code == 0
+    assert "acknowledged 1 alarm (every latched alarm)" in out
+    assert "still latched until their condition clears: motor fault (high)" in out
+    data = run_json(sim, capsys, "alarms")
+    [alarm] = data["alarms"]
+    assert (alarm["name"], alarm["priority"], alarm["active"], alarm["acknowledged"]) == (
+        "motor fault",
+        "high",
+        True,
+        True,
+    )
+    assert data["sounding"] == "high"  # acknowledged, but its condition is present: it still sounds
+    code, _, err = run(sim, capsys, "alarms", "ack", "motor", "fault")
+    assert code == cli.EXIT_REFUSED and "already acknowledged" in err
+    # a motor that does not respond accepts no program that doses
+    code, _, err = run(sim, capsys, "program", "--rate", "0.5 mL/day")
+    assert code == cli.EXIT_REFUSED and "motor driver does not respond" in err
+
+
+@pytest.mark.micropython
+def test_a_stall_holds_delivery_once_a_step_is_due(sim, capsys):
+    assert run(sim, capsys, "program", "--rate", "1 mL/h")[0] == 0
+    code, out, err = run(sim, capsys, "fault", "stall")
+    assert code == 0, err
+    assert "the pump notices when a step is due" in out
+    assert run(sim, capsys, "advance", "30s")[0] == 0
+    data = run_json(sim, capsys, "alarms")
+    stall = [a for a in data["alarms"] if a["name"] == "motor stall"]
+    assert stall and stall[0]["priority"] == "high" and stall[0]["active"]
+    code, out, _ = run(sim, capsys, "therapy")
+    assert "delivery    HELD by a motor fault" in out
+    assert "motor stall (high)" in out
+    th = run_json(sim, capsys, "therapy")
+    assert th["held"] is True and "motor stall" in th["alarms"]
+    # the rotor turns again: a probe step finds it, delivery resumes, the condition clears
+    code, out, _ = run(sim, capsys, "fault", "stall", "--value", "0")
+    assert code == 0 and "the condition ends" in out
+    assert run(sim, capsys, "advance", "2min")[0] == 0
+    [stall] = [a for a in run_json(sim, capsys, "alarms")["alarms"] if a["name"] == "motor stall"]
+    assert (stall["active"], stall["acknowledged"]) == (False, False)  # latched until acknowledged
+    assert run_json(sim, capsys, "therapy")["held"] is False
+    assert "recovery" in [e["event"] for e in run_json(sim, capsys, "log")["events"]]
+    code, out, _ = run(sim, capsys, "alarms", "ack", "motor stall")
+    assert code == 0 and "acknowledged 1 alarm (motor stall)" in out
+    assert "motor stall" not in run_json(sim, capsys, "therapy")["alarms"]
+
+
+@pytest.mark.micropython
+def test_a_low_battery_raises_eri_at_the_next_check_and_status_shows_it(sim, capsys):
+    code, out, err = run(sim, capsys, "fault", "battery", "--value", "50")
+    assert code == 0, err
+    assert out.startswith("fault battery (value 50) injected now")
+    assert run(sim, capsys, "advance", "2min")[0] == 0
+    code, out, _ = run(sim, capsys, "alarms")
+    rows = table_rows(out)
+    assert ["medium", "battery ERI", "active", "no"] in [r[:4] for r in rows]
+    code, out, _ = run(sim, capsys, "status")
+    battery = [line for line in out.splitlines() if line.startswith("battery ")]
+    assert battery and "permille" in battery[0]
+    assert "battery ERI (medium)" in out
+    status = run_json(sim, capsys, "status")
+    assert status["battery_permille"] <= 50 and "battery ERI" in status["alarms"]
+
+
+@pytest.mark.micropython
+def test_a_clock_jump_is_over_at_once_and_an_ack_by_name_removes_it(sim, capsys):
+    code, _, err = run(sim, capsys, "fault", "clock-jump", "--value", "450")  # beyond the sim's 400 s
+    assert code == 0, err
+    assert run(sim, capsys, "advance", "1s")[0] == 0
+    code, out, _ = run(sim, capsys, "alarms")
+    [row] = table_rows(out)
+    assert row[:4] == ["medium", "clock jump", "cleared", "no"] and row[5] == "clock jump of 450 s"
+    code, out, _ = run(sim, capsys, "alarms", "ack", "clock-jump")
+    assert code == 0 and "acknowledged 1 alarm (clock jump)" in out and "no alarm latched now" in out
+    code, out, _ = run(sim, capsys, "alarms")
+    assert out.splitlines()[0] == "no alarm latched"
+    events = run_json(sim, capsys, "log")["events"]
+    assert [e["event"] for e in events if e["code"] == eventlog.EV_ACK] == ["ack"]
+
+
+@pytest.mark.micropython
+def test_silence_lasts_two_minutes_and_a_new_alarm_ends_it(sim, capsys):
+    assert run(sim, capsys, "fault", "motor")[0] == 0
+    code, out, err = run(sim, capsys, "alarms", "silence")
+    assert code == 0, err
+    assert out.startswith("alarm tones silenced for 120 s")
+    th = run_json(sim, capsys, "therapy")
+    assert (th["sounding"], th["silenced_s"]) == ("none", 120)
+    code, out, _ = run(sim, capsys, "alarms")
+    assert out.rstrip().endswith("tones: silenced for 120 s more")
+    assert run(sim, capsys, "advance", "30s")[0] == 0
+    assert run_json(sim, capsys, "therapy")["silenced_s"] == 90
+    # a new alarm sounds at once
+    assert run(sim, capsys, "fault", "clock-jump", "--value", "450")[0] == 0
+    assert run(sim, capsys, "advance", "1s")[0] == 0
+    th = run_json(sim, capsys, "therapy")
+    assert (th["sounding"], th["silenced_s"]) == ("high", 0)
+    assert "clock jump" in th["alarms"]
+
+
+@pytest.mark.micropython
+def test_a_fault_at_a_later_pump_time_waits_for_it(sim, capsys):
+    code, out, err = run(sim, capsys, "fault", "motor", "--at", "600")
+    assert code == 0, err
+    assert "at pump time 00 h 10 min 00 s, in 00 h 10 min 00 s" in out
+    assert run_json(sim, capsys, "alarms")["alarms"] == []
+    assert run(sim, capsys, "advance", "11min")[0] == 0
+    [alarm] = run_json(sim, capsys, "alarms")["alarms"]
+    assert alarm["name"] == "motor fault" and alarm["raised_us"] >= 600 * 10**6
+
+
+# -- the event log --------------------------------------------------------------------------------
+
+
+@pytest.mark.micropython
+def test_the_log_as_csv_in_a_file_and_on_stdout_with_exact_times(sim, capsys, tmp_path):
+    program_filled(sim, capsys)
+    assert run(sim, capsys, "fault", "clock-jump", "--value", "450")[0] == 0
+    assert run(sim, capsys, "advance", "1h")[0] == 0
+    events = run_json(sim, capsys, "log")["events"]
+    path = tmp_path / "events.csv"
+    code, out, _ = run(sim, capsys, "log", "--csv", str(path))
+    assert code == 0 and out.startswith(f"wrote {len(events)} events to {path}")
+    rows = list(csv.reader(path.open(newline="")))
+    assert rows[0] == ["index", "time_s", "code", "event", "text"]
+    assert len(rows) == len(events) + 1
+    for row, e in zip(rows[1:], events, strict=True):
+        seconds, micros = row[1].split(".")
+        assert int(seconds) * 10**6 + int(micros) == e["time_us"] and len(micros) == 6
+        assert (int(row[0]), int(row[2]), row[3], row[4]) == (e["index"], e["code"], e["event"], e["text"])
+        assert row[3] == cli.EVENT_NAMES[e["code"]]
+    names = {r[3] for r in rows[1:]}
+    assert {"boot", "program", "fault", "alarm"} <= names
+    jump = next(r for r in rows[1:] if r[3] == "alarm" and "clock jump" in r[4])
+
+    since = int(jump[0])
+    code, out, _ = run(sim, capsys, "log", "--csv", "-", "--since", str(since))
+    got = list(csv.reader(io.StringIO(out)))
+    assert got[0] == rows[0] and got[1] == jump and all(int(r[0]) >= since for r in got[1:])
+
+    code, out, _ = run(sim, capsys, "log", "--since", str(since))
+    first = out.splitlines()[0].split()
+    assert first[0] == str(since) and "alarm" in first and out.splitlines()[0].endswith("clock jump of 450 s")
+
+
+# -- refills --------------------------------------------------------------------------------------
+
+
+@pytest.mark.micropython
+def test_a_refill_keeps_the_program_and_checks_the_volume_removed(sim, capsys):
+    program_filled(sim, capsys)
+    assert run(sim, capsys, "advance", "24h")[0] == 0
+    left = run_json(sim, capsys, "therapy")["reservoir_nl"]
+    assert 19_800_000 < left < 20_000_000
+    assert run(sim, capsys, "fault", "fill", "--value", "20 mL")[0] == 0  # the person refills
+    code, out, err = run(sim, capsys, "refill", "--removed", "19.9 mL", "--fill", "20 mL", "--yes")
+    assert code == 0, err
+    assert "removed 19.9 mL" in out and "read back and identical" in out
+    assert "refill discrepancy" not in out
+    th = run_json(sim, capsys, "therapy")
+    assert th["reservoir_nl"] == 20_000_000 and th["basal_nl_per_day"] == 100_000
+    assert [line for line, _d in th["program"]] == [
+        "drug morphine 20 mg/mL",
+        "fill 20 mL",
+        "removed 19.9 mL",
+        "basal 2 mg/day",
+    ]
+    events = run_json(sim, capsys, "log")["events"]
+    refill = [e for e in events if e["event"] == "refill"]
+    assert refill and refill[-1]["text"].startswith("refill: removed 19.9 mL, expected")
+    # the next session builds on the program without its fill and removed lines
+    code, out, err = run(sim, capsys, "bolus", "0.1 mg", "--over", "1 h", "--yes")
+    assert code == 0, err
+
+
+@pytest.mark.micropython
+def test_a_refill_discrepancy_is_shown_and_needs_confirm_soft(sim, capsys):
+    program_filled(sim, capsys)
+    assert run(sim, capsys, "advance", "1h")[0] == 0
+    code, out, err = run(sim, capsys, "refill", "--removed", "15 mL", "--fill", "20 mL", "--yes")
+    assert code == cli.EXIT_USAGE
+    assert "! refill discrepancy 4.99" in out and "check for a pocket fill; removed 15 mL, counted 19.99" in out
+    assert "check for a refill into the pocket" in out
+    assert "--confirm-soft" in err
+    assert run_json(sim, capsys, "therapy")["program"][2] == ["basal 2 mg/day", "0.1 mL/day = morphine 2 mg/day"]
+    code, out, err = run(sim, capsys, "refill", "--removed", "15 mL", "--fill", "20 mL", "--yes", "--confirm-soft")
+    assert code == 0, err
+    events = run_json(sim, capsys, "log")["events"]
+    assert "DISCREPANCY" in [e for e in events if e["event"] == "refill"][-1]["text"]
+
+
+@pytest.mark.micropython
+def test_a_refill_without_yes_and_without_a_terminal_is_not_committed(sim, capsys, monkeypatch):
+    program_filled(sim, capsys)
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    code, out, err = run(sim, capsys, "refill", "--removed", "20 mL", "--fill", "18 mL")
+    assert code == cli.EXIT_USAGE and "run again with --yes" in err
+    assert "removed 20 mL" in out  # the review was shown
+    assert run_json(sim, capsys, "therapy")["reservoir_nl"] == 20_000_000
+
+
+@pytest.mark.micropython
+def test_a_new_concentration_offers_a_bridge_and_takes_one(sim, capsys):
+    program_filled(sim, capsys)
+    assert run(sim, capsys, "advance", "1h")[0] == 0
+    code, out, err = run(sim, capsys, "refill", "--removed", "20 mL", "--fill", "20 mL", "--drug", "morphine 10 mg/mL")
+    assert code == cli.EXIT_USAGE  # no --yes, no terminal: shown, not committed
+    assert "bridge bolus offered: the concentration changed (morphine 20 mg/mL -> morphine 10 mg/mL)" in out
+    assert "--bridge VOLUME" in out
+    assert "basal 2 mg/day  [0.2 mL/day = morphine 2 mg/day]" in out
+    code, out, err = run(
+        sim,
+        capsys,
+        "refill",
+        "--removed",
+        "20 mL",
+        "--fill",
+        "20 mL",
+        "--drug",
+        "morphine 10 mg/mL",
+        "--bridge",
+        "0.25 mL",
+        "--yes",
+    )
+    assert code == 0, err
+    assert "bridge bolus offered" not in out and "bridge 250 uL" in out
+    th = run_json(sim, capsys, "therapy")
+    assert th["bridge"] is True and th["program"][0][0] == "drug morphine 10 mg/mL"
+
+
+@pytest.mark.micropython
+def test_a_refill_of_a_stopped_pump_needs_the_basal(sim, capsys):
+    program_filled(sim, capsys)
+    assert run(sim, capsys, "stop")[0] == 0
+    code, _, err = run(sim, capsys, "refill", "--removed", "20 mL", "--fill", "20 mL", "--yes")
+    assert code == cli.EXIT_USAGE and "--basal" in err
+    code, out, err = run(sim, capsys, "refill", "--removed", "20 mL", "--fill", "20 mL", "--basal", "1 mg/day", "--yes")
+    assert code == 0, err
+    th = run_json(sim, capsys, "therapy")
+    assert (th["mode"], th["basal_nl_per_day"]) == ("continuous", 50_000)
+
+
+@pytest.mark.micropython
+def test_fault_is_refused_with_the_models_reason(sim, capsys):
+    code, _, err = run(sim, capsys, "fault", "clock-jump", "--value", "600")
+    assert code == cli.EXIT_REFUSED and "pump refused" in err
+
+
+def test_fault_codes_follow_the_codec():
+    assert [c for c, _n in sorted(codec.FAULT_NAMES.items())] == list(range(len(codec.FAULT_NAMES)))
+    parser = cli.build_parser()
+    for name in codec.FAULT_NAMES.values():
+        assert parser.parse_args(["fault", name, "--value", "1"]).kind == name
+
+
+@pytest.mark.micropython
+@pytest.mark.parametrize("answer, committed", [("y", True), ("", False)])
+def test_a_refill_asks_on_a_terminal(sim, capsys, monkeypatch, answer, committed):
+    program_filled(sim, capsys)
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    asked = []
+    monkeypatch.setattr("builtins.input", lambda prompt: asked.append(prompt) or answer)
+    code, out, _ = run(sim, capsys, "refill", "--removed", "20 mL", "--fill", "19 mL")
+    assert asked == ["commit this program? [y/N] "]
+    assert code == (cli.EXIT_OK if committed else cli.EXIT_REFUSED)
+    assert ("read back and identical" in out) == committed
+    assert run_json(sim, capsys, "therapy")["reservoir_nl"] == (19_000_000 if committed else 20_000_000)
+
+
+@pytest.mark.micropython
+def test_pumpctl_refill_with_no_stdin_refuses_with_how_to_commit(sim):
+    with sim.pump() as pump:
+        pump.sim_fault("fill", 0, 20_000_000)
+        pump.program(PROGRAM)
+    out = subprocess.run(
+        [PUMPCTL, "--port", sim.port, "refill", "--removed", "20 mL", "--fill", "19 mL"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert out.returncode == cli.EXIT_USAGE
+    assert "not committed: review the program above, then run again with --yes to commit it" in out.stderr
+    assert "removed 20 mL" in out.stdout and "Traceback" not in out.stderr
+
+
+@pytest.mark.micropython
+def test_pumpctl_sim_with_a_reservoir_fits_its_sensor_and_a_leak_shows():
+    proc = subprocess.Popen(
+        [PUMPCTL, "sim", "--reservoir", "20 mL"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        first = proc.stdout.readline()
+        assert " on /dev/" in first, first + proc.stderr.read()
+        port = first.rsplit(" on ", 1)[1].strip()
+
+        def pumpctl(*argv):
+            out = subprocess.run(
+                [PUMPCTL, "--port", port, *argv], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+            )
+            assert out.returncode == 0, out.stderr
+            return out.stdout
+
+        pumpctl("program", *PROGRAM, "--yes")
+        pumpctl("advance", "2min")
+        status = json.loads(pumpctl("--json", "status"))
+        assert abs(status["sensor_nl"] - 20_000_000) < 100_000 and status["alarms"] == []
+        assert "counted, sensor " in pumpctl("status")
+        pumpctl("fault", "leak", "--value", "3 mL")
+        pumpctl("advance", "2min")
+        assert "reservoir sensor disagrees (medium)" in pumpctl("status")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
