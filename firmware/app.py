@@ -162,9 +162,8 @@ class PumpApp(Watching):
                 if msg in handlers:
                     handlers[msg] = self._durable(handlers[msg])
         self.link = Link(hw.serial, handlers, self.auth, self._now_us, self._security_refusal, _pause)
-        storage_problem = self._boot()
+        self._boot()
         self._load_keys()
-        self._self_test(storage_problem)
 
     def _reset_state(self):
         """What a restart restores (persist.py), as a first boot has it."""
@@ -183,27 +182,30 @@ class PumpApp(Watching):
 
     def _boot(self):
         """Resume from the last saved state if there is one, else start afresh.
-        Returns what went wrong reading the storage (for the self-test), or None."""
+        The power-on self-test runs before the boot's one save, which keeps its result."""
         try:
             record = self.store.load() if self.store is not None else None
         except Exception as e:  # the flash cannot be read: nothing to resume from
-            self._start_stopped("stopped: storage unreadable (%s: %s)" % (type(e).__name__, e))
-            return "storage unreadable: %s" % e
+            self._start_stopped(
+                "stopped: storage unreadable (%s: %s)" % (type(e).__name__, e), "storage unreadable: %s" % e
+            )
+            return
         cause = getattr(self.hw, "reset_cause", None)
         cause = cause() if cause is not None else "power"
         if record is None:
             self._log_boot()
             if cause != "power":
                 self._log(eventlog.EV_RESTART, "started after a %s reset, with no saved state" % cause)
+            self._self_test(None)
             self._save()
-            return None
+            return
         from firmware import persist
 
         try:
             mday, us, reserved = persist.restore(self, record[1])
         except Exception as e:  # a record this firmware cannot use: a newer format, a program its library refuses
             self._start_stopped("stopped: saved state %d not restored (%s: %s)" % (record[0], type(e).__name__, e))
-            return None
+            return
         tb = self.timebase
         tb.mday = mday
         tb.us = us
@@ -218,20 +220,21 @@ class PumpApp(Watching):
         )
         self._apply(now)
         self._set_marks()
+        self._self_test(None)
         if not self._raise_alarm(codec.ALARM_RESTART, "restart: resumed from the saved state", now):
             self._save()  # a restart alarm was restored: the restart's log entry still must be kept
-        return None
 
     def _log_boot(self):
         self.log.add(0, 0, eventlog.EV_BOOT, "firmware %s, library %s" % (FIRMWARE_VERSION, self.library.version))
 
-    def _start_stopped(self, why):
+    def _start_stopped(self, why, storage_problem=None):
         """Start with nothing running and the restart alarm, keeping no part of a
         state that could not be restored whole. The pump stays stopped until
         programmed again; the unreadable record stays in its slot until the
         second save after this one."""
         self._reset_state()
         self._log_boot()
+        self._self_test(storage_problem)
         self._log(eventlog.EV_RESTART, why)
         self._raise_alarm(codec.ALARM_RESTART, "restart: saved state lost, stopped")
 
@@ -289,8 +292,9 @@ class PumpApp(Watching):
         and the guard to the motor; return how many the guard let through. Hot
         path: allocates only to save a new reservation, or when a fault, an
         alarm or a mark is reached."""
-        if self._hold or self._motor_fault_now():
-            n = self._motor_gate(n)
+        fault = self._motor_fault_now()
+        if fault or self._hold:
+            n = self._motor_gate(n, fault)
             if not n:
                 return 0
         empty = n >= self._to_empty
@@ -315,6 +319,7 @@ class PumpApp(Watching):
             self._reserve_left = self._reserve_left - moving if moving < self._reserve_left else 0
             self.motor.step(moving)
             self._enc_steps += moving
+            self._enc_inflight = moving
         if allowed < n:
             self._raise_alarm(codec.ALARM_DOSE_LIMIT, "dose limit: %s" % LIMIT_NAMES[self.guard.tripped])
         if empty and self._to_empty <= 0:

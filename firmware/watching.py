@@ -102,6 +102,9 @@ class Watching:
         self._deadline_us = 0
         self._starving = False  # the watchdog is no longer fed: the board will reset
         self._enc_steps = 0  # steps given to the motor since the encoder's count restarted, < 2**29
+        # Of those, the latest delivery's: they may still be moving (a catch-up batch takes its
+        # steps' motion time), so they are not yet owed pulses.
+        self._enc_inflight = 0
         self.sensor_nl = None  # the reservoir sensor's last reading
         self.battery_permille = None
         self.battery_days = None  # estimated life left
@@ -251,22 +254,26 @@ class Watching:
         if oc is not None and oc.occluded():
             return codec.ALARM_OCCLUSION
         en = self._encoder
-        if en is not None and en.missing(self._enc_steps):
+        if en is not None and en.missing(self._enc_steps - self._enc_inflight):
             return codec.ALARM_STEP_UNCONFIRMED
         check = self._motor_check
         if check is not None and check() is not None:
             return codec.ALARM_MOTOR_FAULT
         return 0
 
-    def _motor_gate(self, n):
-        """n steps are due while the motor shows a fault or delivery is held:
-        how many may move (0, a probe, or n once recovered)."""
-        fault = self._motor_fault_now()
+    def _motor_gate(self, n, fault):
+        """n steps are due while the motor shows fault (ALARM_*, or 0) or delivery
+        is held: how many may move (0, a probe, or n once recovered)."""
+        if self._probed and not fault:  # judge the whole probe: a step interval has passed since it moved
+            self._enc_inflight = 0
+            fault = self._motor_fault_now()
         if fault == codec.ALARM_MOTOR_FAULT:
             self._motor_failed()
             return 0
         now = self.timebase.total_us()
         if not self._hold:
+            if not fault:
+                return n
             self._motor_hold(fault, now)
             return 0
         if not fault and (self._probed or self._hold == codec.ALARM_OCCLUSION):
@@ -289,10 +296,11 @@ class Watching:
             if self._encoder is not None:
                 self._encoder.restart(0)
                 self._enc_steps = 0
+                self._enc_inflight = 0
             if self._motor_fault_now() not in (codec.ALARM_STALL, codec.ALARM_OCCLUSION):
                 self._probe_left = PROBE_STEPS  # the next due steps are the probe, one delivery or more
                 self._probed = False
-                return self._motor_gate(n)
+                return self._motor_gate(n, 0)
         elif fault:
             self._probed = False  # the probe did not turn the head
         self._held_steps += n
@@ -305,6 +313,7 @@ class Watching:
         if self._encoder is not None:
             self._encoder.restart(0)
             self._enc_steps = 0
+            self._enc_inflight = 0
 
     def _motor_hold(self, code, now):
         self._halt()
@@ -342,6 +351,8 @@ class Watching:
     def _check_motor_idle(self, now):
         """The monitor's look at the motor between steps: a fault shows, a held
         occlusion clears, or a failed driver recovers (not expected)."""
+        if self._probed:  # judge the whole probe: it had a minute to move
+            self._enc_inflight = 0
         fault = self._motor_fault_now()
         if fault == codec.ALARM_MOTOR_FAULT:
             if not self.alarms.active(codec.ALARM_MOTOR_FAULT):
@@ -358,6 +369,7 @@ class Watching:
         if en is not None and self._enc_steps > _ENCODER_RESTART_STEPS and not en.missing(self._enc_steps):
             en.restart(0)  # every step so far confirmed: count afresh, so the count stays a small int
             self._enc_steps = 0
+            self._enc_inflight = 0
 
     # -- the clock -----------------------------------------------------------------
 
@@ -595,8 +607,7 @@ class Watching:
                 "passed: firmware %s, storage, battery, clock, motor"
                 % ("not checked (no manifest)" if files is None else "matches its manifest"),
             )
-            self._save()  # the result is part of the record a later cut must not lose
-            return
+            return  # saved by the boot's save (a failure saves with its alarm)
         for p in problems:
             self._log(eventlog.EV_SELF_TEST, "FAILED: " + p)
         now = self.timebase.total_us()

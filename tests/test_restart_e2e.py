@@ -92,8 +92,8 @@ def test_after_a_kill_the_pump_resumes_its_program_at_its_last_save_and_never_mo
     events_after = pump.events()
     kept = [ev for ev in events_before if ev.time_us <= resumed.time_us]
     assert events_after[: len(kept)] == kept
-    assert events_after[-2].text == "restart: resumed from the saved state"
-    assert events_after[-1].text.startswith("passed: ")  # then the power-on self-test
+    assert events_after[-2].text.startswith("passed: ")  # the power-on self-test
+    assert events_after[-1].text == "restart: resumed from the saved state"
     # An hour on. The program's time resumed at the save, so the prescription is what the program owes up to its
     # time now: the motor, over both lives, moved no more than that (the steps it may have moved between the save
     # and the cut are not moved again), and at most the reservation plus one step less. Nor more than the program
@@ -165,9 +165,9 @@ def test_a_saved_state_this_firmware_cannot_use_starts_the_pump_stopped_with_the
     th = pump.therapy()
     assert (th.mode, th.alarm, th.rate_nl_per_day) == ("stopped", "restart", 0)
     texts = [ev.text for ev in pump.events()]
-    assert texts[-3].startswith(f"stopped: saved state {seq + 1} not restored (Refusal: daily dose of morphine 99")
-    assert texts[-2] == "restart: saved state lost, stopped"
-    assert texts[-1].startswith("passed: ")
+    assert texts[-3].startswith("passed: ")  # the power-on self-test
+    assert texts[-2].startswith(f"stopped: saved state {seq + 1} not restored (Refusal: daily dose of morphine 99")
+    assert texts[-1] == "restart: saved state lost, stopped"
 
 
 def test_a_site_library_and_the_program_checked_against_it_survive_a_kill(lives):
