@@ -93,17 +93,8 @@ class Hardware:
 
 
 def make(options):
-    """Build the board's hardware; options from the command line (pump.json's args), all strings:
+    """Build the board's hardware from the command line's options (pump.json's args):
+    hal/board_common.hardware_options() reads them (--storage, the load cell's calibration)."""
+    from hal.board_common import hardware_options
 
-    --storage DIR           keep the pump's files and keys in folder DIR of the flash filesystem
-                            (default /pump)
-    --loadcell-offset N     the HX711's reading, in counts, with the empty reservoir in place (tare)
-    --loadcell-counts N     the calibration ratio: N counts above the offset ...
-    --loadcell-mg M         ... for M mg on the cell (a reference mass)
-
-    The three load-cell options go together; without them the board has no reservoir sensor
-    (hw.reservoir is None; the raw HX711 is hw.loadcell, e.g. to take the readings that calibrate it).
-    """
-    from hal.board_common import loadcell_calibration
-
-    return Hardware(storage_dir=options.get("storage", "/pump"), loadcell_cal=loadcell_calibration(options))
+    return Hardware(**hardware_options(options))

@@ -231,21 +231,13 @@ def parse_program(lines, library, old_drugs=()):
             p.fill_nl = _volume("fill", rest, MAX_FILL_NL)
         elif word == "removed":
             _once(p.removed_nl, "removed")
-            removed_nl, _r = parse_volume("removed", rest)
-            p.removed_nl = removed_nl
-            if not 0 <= removed_nl <= MAX_FILL_NL:
-                raise Refusal("removed", "removed %s must be 0 to %s" % (rest, format_volume(MAX_FILL_NL)))
+            p.removed_nl = _volume_or_none("removed", rest, MAX_FILL_NL)
         elif word == "low-reservoir":
             _once(p.low_nl, "low-reservoir")
             p.low_nl = _volume("low-reservoir", rest, MAX_LOW_NL)
         elif word == "empty-reservoir":
             _once(p.empty_nl, "empty-reservoir")
-            empty_nl, _r = parse_volume("empty-reservoir", rest)
-            p.empty_nl = empty_nl
-            if not 0 <= empty_nl <= MAX_LOW_NL:
-                raise Refusal(
-                    "empty-reservoir", "empty-reservoir %s must be 0 to %s" % (rest, format_volume(MAX_LOW_NL))
-                )
+            p.empty_nl = _volume_or_none("empty-reservoir", rest, MAX_LOW_NL)
         elif word == "stop":
             if rest:
                 raise Refusal("stop", "stop takes no value (got %r)" % rest)
@@ -329,6 +321,14 @@ _KEYWORDS = (
 def _once(value, word):
     if value is not None:
         raise Refusal(word, "only one %s line is allowed" % word)
+
+
+def _volume_or_none(field, text, max_nl):
+    """A volume from 0 (none removed, or no reserve kept) to max_nl, in nL."""
+    nl, _r = parse_volume(field, text)
+    if not 0 <= nl <= max_nl:
+        raise Refusal(field, "%s %s must be 0 to %s" % (field, text, format_volume(max_nl)))
+    return nl
 
 
 def _volume(field, text, max_nl):

@@ -58,6 +58,21 @@ def int_option(options, name, low, high, unit):
     return value
 
 
+def hardware_options(options):
+    """A real board's Hardware() keywords from its command-line options (pump.json's args), all strings:
+
+    --storage DIR           keep the pump's files and keys in folder DIR of the flash filesystem
+                            (default /pump)
+    --loadcell-offset N     the HX711's reading, in counts, with the empty reservoir in place (tare)
+    --loadcell-counts N     the calibration ratio: N counts above the offset ...
+    --loadcell-mg M         ... for M mg on the cell (a reference mass)
+
+    The three load-cell options go together; without them the board has no reservoir sensor
+    (hw.reservoir is None; the raw HX711 is hw.loadcell, e.g. to take the readings that calibrate it).
+    """
+    return {"storage_dir": options.get("storage", "/pump"), "loadcell_cal": loadcell_calibration(options)}
+
+
 def loadcell_calibration(options):
     """(offset counts, cal counts, cal mg) from the board's options, or None if none of the three is
     given (an uncalibrated load cell: no reservoir sensor). ValueError naming the option for a bad or

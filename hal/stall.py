@@ -48,18 +48,21 @@ class StallInput:
         return self._pin.value() == self._active
 
 
+def check_encoder(steps_per_pulse, tolerance_pulses):
+    """Refuse an encoder setting no head could have (also the simulated encoder's, hal/sim/monitors.py)."""
+    if steps_per_pulse < 1:
+        raise ValueError("steps_per_pulse must be at least 1 motor step per encoder pulse, not %r" % steps_per_pulse)
+    if tolerance_pulses < 0:
+        raise ValueError("tolerance_pulses must be 0 or more pulses, not %r" % tolerance_pulses)
+
+
 class EncoderInput:
     """An encoder on the pump head: pulses counted on one edge, checked against the steps issued."""
 
     def __init__(self, pin, rising, steps_per_pulse, tolerance_pulses=1):
         """steps_per_pulse: motor steps per encoder pulse (from the head's gearing, >= 1);
         tolerance_pulses: how many pulses may lag (the edge of a pulse still under way)."""
-        if steps_per_pulse < 1:
-            raise ValueError(
-                "steps_per_pulse must be at least 1 motor step per encoder pulse, not %r" % steps_per_pulse
-            )
-        if tolerance_pulses < 0:
-            raise ValueError("tolerance_pulses must be 0 or more pulses, not %r" % tolerance_pulses)
+        check_encoder(steps_per_pulse, tolerance_pulses)
         self.steps_per_pulse = steps_per_pulse
         self.tolerance_pulses = tolerance_pulses
         self.pulses = 0  # saturating

@@ -55,12 +55,9 @@ class SimStall:
 
 class SimEncoder:
     def __init__(self, motor, steps_per_pulse=1, tolerance_pulses=1):
-        if steps_per_pulse < 1:
-            raise ValueError(
-                "steps_per_pulse must be at least 1 motor step per encoder pulse, not %r" % steps_per_pulse
-            )
-        if tolerance_pulses < 0:
-            raise ValueError("tolerance_pulses must be 0 or more pulses, not %r" % tolerance_pulses)
+        from hal.stall import check_encoder
+
+        check_encoder(steps_per_pulse, tolerance_pulses)
         self._motor = motor
         self.steps_per_pulse = steps_per_pulse
         self.tolerance_pulses = tolerance_pulses
