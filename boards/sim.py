@@ -57,6 +57,7 @@ class Hardware:
         seed=1,
         motor_dead=False,
         clock_dead=False,
+        true_step_pl=STEP_VOLUME_PL,
     ):
         from hal.entropy import random_bytes
         from hal.sim.battery import SimBattery
@@ -73,7 +74,9 @@ class Hardware:
             raise ValueError("--reservoir-ml must be 20 or 40 (mL), not %r" % (reservoir_ml,))
         self.clock = SimClock(speed)
         self.clock.dead = clock_dead
-        self.motor = SimStepper(STEP_VOLUME_PL, self.clock, STEP_MOTION_US)
+        # What one step really moves: the calibrated volume, unless the run says the head differs
+        # (--true-step-pl: worn tubing, another head), which only weighing finds (pumpctl calibrate).
+        self.motor = SimStepper(true_step_pl, self.clock, STEP_MOTION_US)
         if motor_dead:
             self.motor.set_fault(FAILED, True)
         if tally is not None:  # the motor's step total in a file that survives a kill (hal/sim/tally.py)
@@ -162,6 +165,8 @@ def make(options):
     --seed N             seed of the reservoir sensor's noise (default 1; hal/sim/reservoir.py)
     --motor-dead 1       the motor driver does not respond from boot (motor_check() says so)
     --clock-dead 1       the power-on self-test finds the clock not running (clock.running() False)
+    --true-step-pl N     what one step really moves, in pL (default STEP_VOLUME_PL, the calibrated
+                         volume): a head that differs, which weighing finds (pumpctl calibrate)
     """
     cut = options.get("cut-after-bytes")
     return Hardware(
@@ -176,4 +181,12 @@ def make(options):
         seed=int(options.get("seed", 1)),
         motor_dead=_flag(options, "motor-dead"),
         clock_dead=_flag(options, "clock-dead"),
+        true_step_pl=_true_step_pl(options),
     )
+
+
+def _true_step_pl(options):
+    value = int(options.get("true-step-pl", STEP_VOLUME_PL))
+    if not STEP_VOLUME_PL // 2 <= value <= 2 * STEP_VOLUME_PL:
+        raise ValueError("--true-step-pl must be %d..%d pL, not %d" % (STEP_VOLUME_PL // 2, 2 * STEP_VOLUME_PL, value))
+    return value

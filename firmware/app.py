@@ -79,7 +79,17 @@ _CHANGES_STATE = (
     codec.KEY_CHANGE,
     codec.SIM_FAULT,
     codec.SERVICE,
+    codec.CALIBRATE,
 )
+
+# A calibration (CALIBRATE) may move the volume per step at most this far from
+# the board's nominal one: further off means another head or tubing, or a
+# weighing gone wrong, not a calibration.
+CALIBRATION_MAX_DEVIATION_PPM = 200_000  # 20 %
+# And the weighings behind it may spread (largest minus smallest over the
+# mean) at most this much: the flow-accuracy requirement is 5 % (GIP 1.2.1),
+# so the calibration under it must be tighter.
+CALIBRATION_MAX_SPREAD_PPM = 20_000  # 2 %
 
 
 def _crc(lines, version):
@@ -142,6 +152,7 @@ class PumpApp(Watching):
             codec.SILENCE: self._silence,
             codec.ALARMS: self._alarms_read,
             codec.SERVICE: self._service,
+            codec.CALIBRATE: self._calibrate,
             codec.STAGE_LINE: self._stage_line,
             codec.STAGE: self._stage,
             codec.REVIEW: self._review,
@@ -853,6 +864,53 @@ class PumpApp(Watching):
         self._leaving = True
         self.clock.wake()
         return ()
+
+    def _calibrate(self, values):
+        """A new volume per step, measured by weighing (pumpctl calibrate). Only a
+        stopped pump takes it. The reservoir count is re-based at the old volume,
+        the guard's windows rescaled to the new steps (rounding up), and it is
+        logged and saved at once (a durable command)."""
+        step_pl, runs, spread_ppm = values
+        self.tick()
+        mode = self._mode()
+        if mode != codec.MODE_STOPPED or self.sched.rate or self.therapy.bolus_kind != BOLUS_NONE:
+            raise Refusal(
+                "mode",
+                "the pump is %s: stop it first (pumpctl stop), then calibrate" % codec.MODE_NAMES.get(mode, "dosing"),
+            )
+        nominal = self.board.STEP_VOLUME_PL
+        if abs(step_pl - nominal) * 1_000_000 > CALIBRATION_MAX_DEVIATION_PPM * nominal:
+            raise Refusal(
+                "step_volume_pl",
+                "%d pL per step is more than %d %% from this board's %d pL: check the head and the tubing, "
+                "then weigh again" % (step_pl, CALIBRATION_MAX_DEVIATION_PPM // 10_000, nominal),
+            )
+        if runs < 2:
+            raise Refusal("runs", "a calibration needs at least 2 weighings (at two or more rates), not %d" % runs)
+        if spread_ppm > CALIBRATION_MAX_SPREAD_PPM:
+            raise Refusal(
+                "spread_ppm",
+                "the weighings spread %d.%02d %%, more than %d %%: weigh again"
+                % (spread_ppm // 10_000, spread_ppm // 100 % 100, CALIBRATION_MAX_SPREAD_PPM // 10_000),
+            )
+        previous = self.sched.step_pl
+        left = self._reservoir_nl()
+        if left is not None:  # what the steps so far moved, at the volume they moved
+            self._fill_nl = left
+            self._fill_steps = self.guard.delivered()
+        self._set_step_volume(step_pl)
+        self._apply(self.timebase.total_us())
+        self._set_marks()
+        self._log(
+            eventlog.EV_CALIBRATION,
+            "step volume %d pL, was %d pL (%d weighings, spread %d ppm)" % (step_pl, previous, runs, spread_ppm),
+        )
+        return (step_pl, previous)
+
+    def _set_step_volume(self, step_pl):
+        """Run on a new volume per step (a calibration, or a restore of one)."""
+        self.sched = DoseScheduler(step_pl)  # stopped: no partial step to carry
+        self.guard.set_step_volume(step_pl)
 
     def _clock_set(self, values):
         (clock_s,) = values

@@ -70,6 +70,7 @@ CLOCK_SET = const(0x12)  # set the device clock (local wall time)
 ACK_ALARM = const(0x13)  # acknowledge one latched alarm, or all of them
 SERVICE = const(0x14)  # a stopped pump leaves its program for the board's REPL (to be flashed)
 SILENCE = const(0x15)  # silence the alarm tones for at most 2 min (the alarms stay latched)
+CALIBRATE = const(0x16)  # a stopped pump takes a new volume per step, measured by weighing (pumpctl calibrate)
 STAGE_LINE = const(0x20)  # add one line to the staged program (index 0 starts afresh)
 STAGE = const(0x21)  # check the staged lines as a program; nothing changes yet
 REVIEW = const(0x22)  # one row of the running or the staged program, as the pump understood it
@@ -103,6 +104,7 @@ COMMAND_NAMES = {
     ACK_ALARM: "ack-alarm",
     SERVICE: "service",
     SILENCE: "silence",
+    CALIBRATE: "calibrate",
     STAGE_LINE: "stage-line",
     STAGE: "stage",
     REVIEW: "review",
@@ -170,6 +172,7 @@ ROLE_NEEDED = {
     SERVICE: ROLE_CLINICIAN,
     AUTH_END: ROLE_PATIENT,
     SILENCE: ROLE_PATIENT,
+    CALIBRATE: ROLE_CLINICIAN,
     PATIENT_BOLUS: ROLE_PATIENT,
 }
 
@@ -299,6 +302,7 @@ EVENT_NAMES = {
     eventlog.EV_SILENCE: "silence",
     eventlog.EV_RECOVERY: "recovery",
     eventlog.EV_BATTERY: "battery",
+    eventlog.EV_CALIBRATION: "calibration",
 }
 
 # The fields of a drug library entry, in the order LIB_FIELD and LIB_GET
@@ -410,6 +414,10 @@ FIELDS = {
     CLOCK_SET: ((("clock_s", "I"),), (("clock_s", "I"),)),
     ACK_ALARM: ((("alarm", "B"),), (("acknowledged", "B"), ("alarms", "I"))),  # alarm 0: every one
     SILENCE: ((), (("silenced_s", "I"),)),
+    CALIBRATE: (
+        (("step_volume_pl", "I"), ("runs", "B"), ("spread_ppm", "I")),  # the mean of runs weighings, their spread
+        (("step_volume_pl", "I"), ("previous_pl", "I")),
+    ),
     ALARMS: (
         (("index", "B"),),
         (

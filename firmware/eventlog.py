@@ -33,6 +33,7 @@ EV_REFILL = 19  # a refill: volume removed, expected and added
 EV_SILENCE = 20  # the alarm tones were silenced (at most 2 min)
 EV_RECOVERY = 21  # delivery resumed after a fault (the motor turned again, the occlusion cleared)
 EV_BATTERY = 22  # battery milestones: ERI, critical, end of service
+EV_CALIBRATION = 23  # a new volume per step (saved at once)
 
 
 class EventLog:

@@ -280,6 +280,19 @@ class DoseGuard:
                 buckets[i] = b if b < _RESCALED_MAX_STEPS else _RESCALED_MAX_STEPS
         self._resum()
 
+    def set_step_volume(self, step_pl):
+        """A new calibration. The windows hold steps of the old volume: they
+        become steps of the new one, rounding up (never less drug than was
+        delivered), and so do the departed drugs' totals; the limits follow."""
+        old = self.step_pl
+        self.step_pl = step_pl
+        self._rescale(old, step_pl)
+        self._departed = [
+            (name, conc, -(-day * old // step_pl), -(-hour * old // step_pl), end)
+            for name, conc, day, hour, end in self._departed
+        ]
+        self._set_limits(self._fluid)
+
     def _bring_back(self, drugs, end_us):
         """Put the history of departed drugs that return in drugs back into the
         windows, in steps of the new fluid rounded up. A departure's hour

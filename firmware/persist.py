@@ -56,6 +56,7 @@ def sections(app, reserved_steps):
         "alarm": app.alarm,
         "parsed_with": _drugs_text(app._program_old_drugs),
         "library_version": app.library.version,
+        "step_pl": app.sched.step_pl,  # the calibrated volume per step
     }
     therapy = {name: getattr(t, name) for name in INT_STATE}
     for name in OPTIONAL_INT_STATE:
@@ -122,6 +123,9 @@ def restore(app, record):
         name, conc, day, hour, end = d.split(":")
         departed.append((name, int(conc), int(day), int(hour), int(end)))
     fluid = t.fluid()
+    step_pl = int(meta.get("step_pl", app.sched.step_pl))  # a record from before calibration: the board's
+    if step_pl != app.sched.step_pl:
+        app._set_step_volume(step_pl)  # the ring below is in steps of this volume
     app.guard.restore(ints, departed, record[TAG_RING], app._guard_limits(fluid))
     app._fluid = list(fluid)
     app._fill_nl = _opt_int(meta["fill_nl"])

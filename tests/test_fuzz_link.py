@@ -99,6 +99,7 @@ NEVER_SERVED = frozenset(
         codec.AUTH_END,
         codec.SERVICE,
         codec.SILENCE,
+        codec.CALIBRATE,
         codec.SIM_ADVANCE,
         codec.SIM_FAULT,
     )
