@@ -18,7 +18,9 @@ MAC, and every reply must too. close() ends the session.
 
 from __future__ import annotations
 
+import functools
 import os
+import threading
 import time
 from dataclasses import dataclass
 from fractions import Fraction
@@ -162,6 +164,19 @@ class Event:
     text: str
 
 
+def _one_at_a_time(method):
+    """Run the method holding the pump's lock: threads sharing one Pump take turns, so
+    frames, sequence numbers, sessions and multi-frame operations (a program's lines, the
+    log) never interleave. Pumps on different ports share nothing and run in parallel."""
+
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return run
+
+
 def _alarm_names(mask: int) -> list[str]:
     return [name for code, name in sorted(codec.ALARM_NAMES.items()) if code and mask & (1 << code)]
 
@@ -241,6 +256,7 @@ class Pump:
         self.port = port
         self._keys = keys
         self.role = auth.ROLE_NONE  # of the session this host holds open
+        self._lock = threading.RLock()  # one operation at a time on this port (_one_at_a_time)
         self._link = SerialTransport(port, timeout=timeout)
 
     def __enter__(self) -> Pump:
@@ -249,6 +265,7 @@ class Pump:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    @_one_at_a_time
     def close(self, end_session: bool = True) -> None:
         """Close the port, ending the session first (end_session=False: just
         close; the pump ends the session itself after its timeout)."""
@@ -278,6 +295,7 @@ class Pump:
             self._keys = found
         return self._keys
 
+    @_one_at_a_time
     def authenticate(self, role: str | int = "clinician") -> None:
         """Open a session with the role's key: the pump proves it holds the key too."""
         role_code = ROLES.get(role, role) if isinstance(role, str) else role
@@ -303,6 +321,7 @@ class Pump:
         self._link.session_mac = auth.Hmac(auth.session_key(key, role_code, pump_nonce, host_nonce))
         self.role = role_code
 
+    @_one_at_a_time
     def end_session(self) -> None:
         try:
             if self.role != auth.ROLE_NONE:
@@ -317,6 +336,7 @@ class Pump:
             return auth.ROLE_PATIENT  # least privilege
         return auth.ROLE_CLINICIAN
 
+    @_one_at_a_time
     def _request(self, msg_type: int, values=()) -> list:
         """Send a command, opening a session first if it needs one, and once
         more if the pump's session ended meanwhile (it refused, so nothing changed)."""
@@ -336,6 +356,7 @@ class Pump:
             self.authenticate(self.role)
         return self._link.request(msg_type, values)
 
+    @_one_at_a_time
     def change_key(self, role: str, new_key: bytes | None = None) -> PumpKeys:
         """Replace the pump's patient or clinician key (clinician session). The new
         key travels masked (auth.wrap_pad); returns the keys the host now holds,
@@ -432,6 +453,7 @@ class Pump:
 
     # -- programming session: stage, review, commit ----------------------------
 
+    @_one_at_a_time
     def stage(self, lines: list[str]) -> Staged:
         """Send program lines and have the pump check them; nothing changes yet."""
         if not lines:
@@ -443,6 +465,7 @@ class Pump:
         warnings = [detail for line, detail in rows if line == "soft limit"]
         return Staged(rows, warnings, crc, expires)
 
+    @_one_at_a_time
     def review(self, staged: bool = False) -> list[tuple[str, str]]:
         """The running (or staged) program as the pump understood it."""
         which = codec.REVIEW_STAGED if staged else codec.REVIEW_RUNNING
@@ -456,6 +479,7 @@ class Pump:
             rows.append((line, detail))
         return rows
 
+    @_one_at_a_time
     def commit(self, staged: Staged, confirm_soft: bool = False) -> int:
         """Put the staged program in force; read it back and check it is the one
         reviewed. Returns the pump time it took effect."""
@@ -472,12 +496,14 @@ class Pump:
     def discard(self) -> None:
         self._request(codec.DISCARD)
 
+    @_one_at_a_time
     def program(self, lines: list[str], confirm_soft: bool = False) -> Staged:
         """Stage, then commit, in one call (scripts; people should review first)."""
         staged = self.stage(lines)
         self.commit(staged, confirm_soft)
         return staged
 
+    @_one_at_a_time
     def running_lines(self) -> list[str]:
         """The running program's lines, without those that act once (fill, boluses)."""
         lines = program_lines(self.review())
@@ -495,6 +521,7 @@ class Pump:
         Refused while it doses; the link is gone afterwards: close without ending the session."""
         self._request(codec.SERVICE)
 
+    @_one_at_a_time
     def alarms(self) -> list[Alarm]:
         """Every latched alarm, in the order raised."""
         out = []
@@ -523,11 +550,20 @@ class Pump:
         acknowledged, _mask = self._request(codec.ACK_ALARM, (code,))
         return acknowledged
 
+    def calibrate(self, step_volume_pl: int, runs: int, spread_ppm: int) -> int:
+        """Store a new volume per step measured by weighing (clinician key; a stopped pump only).
+        runs: the weighings behind it (2 or more), spread_ppm their (largest - smallest) / mean.
+        The pump refuses more than 20 % from its board's volume or a spread over 2 %. Returns the
+        previous volume per step. (The wizard that weighs: pumpctl.calibrate.)"""
+        _new, previous = self._request(codec.CALIBRATE, (step_volume_pl, runs, spread_ppm))
+        return previous
+
     def silence(self) -> int:
         """Silence the alarm tones for at most 2 min (patient key); returns the seconds."""
         (seconds,) = self._request(codec.SILENCE)
         return seconds
 
+    @_one_at_a_time
     def events(self, since: int = 0) -> list[Event]:
         """Event log entries from index `since` on (older ones may have left the ring)."""
         out = []
@@ -542,6 +578,7 @@ class Pump:
             if i >= count:
                 return out
 
+    @_one_at_a_time
     def library(self) -> tuple[str, list[list[str]]]:
         """The drug library in force: (version, entries of 12 text fields)."""
         version, n, _ = self._request(codec.LIB_GET, (0, 0))
@@ -553,6 +590,7 @@ class Pump:
             entries.append(fields)
         return version, entries
 
+    @_one_at_a_time
     def load_library(self, version: str, entries: list[list[str]]) -> None:
         """Replace the drug library (checked as a whole by the pump first)."""
         for d, fields in enumerate(entries):
@@ -571,10 +609,12 @@ class Pump:
     def stop_telemetry(self) -> None:
         self._request(codec.TELEMETRY, (0,))
 
+    @_one_at_a_time
     def keep_alive(self) -> None:
         """Tell the pump this host is still there (an empty delimiter byte)."""
         self._link.send_raw(b"\x00")
 
+    @_one_at_a_time
     def telemetry(self, timeout: float = 1.0) -> Telemetry | None:
         """The next telemetry sample, or None if none came within timeout seconds."""
         got = self._link.read_telemetry(time.monotonic() + timeout)
@@ -600,6 +640,7 @@ class Pump:
 
     # -- simulator only --------------------------------------------------------
 
+    @_one_at_a_time
     def sim_advance(
         self,
         duration_us: int,
