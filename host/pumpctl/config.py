@@ -2,6 +2,9 @@
 
     ~/.config/pumpctl/config.toml   ($XDG_CONFIG_HOME, or $PUMPCTL_CONFIG for another file)
 
+    [defaults]
+    port = "/dev/ttyACM0"          # used when neither --port nor PUMPCTL_PORT is given
+
     [pumps."sim-3f9a01c2"]
     clinician_key = "64 hex digits"
     patient_key = "64 hex digits"
@@ -79,8 +82,7 @@ def _read(path: Path, for_keys: bool) -> dict:
         return {}
     if for_keys and st.st_mode & 0o077:
         raise ConfigError(
-            f"{path} holds pump keys but others can read it (mode {stat.S_IMODE(st.st_mode):o}): "
-            f"run chmod 600 {path}"
+            f"{path} holds pump keys but others can read it (mode {stat.S_IMODE(st.st_mode):o}): run chmod 600 {path}"
         )
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
@@ -140,6 +142,9 @@ def _write(path: Path, data: dict) -> None:
     for key, value in data.items():
         if key != "pumps" and isinstance(value, str):
             lines.append(f"{key} = {_toml_string(value)}")
+    defaults = {k: v for k, v in _defaults(data).items() if isinstance(v, str)}
+    if defaults:
+        lines += ["", "[defaults]"] + [f"{k} = {_toml_string(v)}" for k, v in sorted(defaults.items())]
     for device_id, entry in sorted(data.get("pumps", {}).items()):
         lines += ["", f"[pumps.{_toml_string(device_id)}]"]
         for name in ("clinician_key", "patient_key"):
@@ -165,5 +170,52 @@ def save_keys(keys: PumpKeys, path: Path | None = None) -> Path:
             if key is not None:
                 entry[name] = key.hex()
         data.setdefault("pumps", {})[keys.device_id] = entry
+        _write(path, data)
+    return path
+
+
+def _defaults(data: dict) -> dict:
+    table = data.get("defaults")
+    return table if isinstance(table, dict) else {}
+
+
+def check_port(port: str) -> str:
+    """port itself, if it can be saved as the default; ConfigError if not."""
+    if not port or port != port.strip() or any(ord(c) < 32 or ord(c) == 127 for c in port):
+        raise ConfigError(f"port {port!r}: give a device path or a pyserial URL, without spaces around it")
+    return port
+
+
+def default_port(path: Path | None = None) -> str | None:
+    """The port saved by `pumpctl ports --set-default` ([defaults] port), or None.
+
+    The file holds keys, so the same rule holds as for reading them: a file
+    others can read (or write: they could point pumpctl at their own server)
+    is refused."""
+    path = path or config_path()
+    value = _defaults(_read(path, for_keys=True)).get("port")
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f'{path} [defaults] port: a port is a string, such as "/dev/ttyACM0"')
+    try:
+        return check_port(value)
+    except ConfigError as e:
+        raise ConfigError(f"{path} [defaults]: {e}") from None
+
+
+def set_default_port(port: str | None, path: Path | None = None) -> Path:
+    """Save port as the default ([defaults] port); None removes it. Keeps the keys."""
+    path = path or config_path()
+    if port is not None:
+        check_port(port)
+    with _locked(path):
+        data = _read(path, for_keys=True)
+        defaults = dict(_defaults(data))
+        if port is None:
+            defaults.pop("port", None)
+        else:
+            defaults["port"] = port
+        data["defaults"] = defaults
         _write(path, data)
     return path

@@ -15,6 +15,11 @@ class NoReply(LinkError):
     """The pump did not answer in time."""
 
 
+class GarbledReply(NoReply):
+    """No pump answered, but something on the port did: bytes that are not pump frames
+    (another device, a board at its REPL, a wrong baud rate) or our own frames echoed back."""
+
+
 class PumpRefused(PumpError):
     """The pump answered with a refusal; nothing was changed.
 

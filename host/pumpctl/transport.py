@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import time
 from collections import deque
 
@@ -9,7 +11,7 @@ import serial
 
 from firmware import auth, codec
 
-from .errors import LinkError, NoReply, PumpRefused
+from .errors import GarbledReply, LinkError, NoReply, PumpRefused
 
 try:
     from termios import error as TtyError  # what pyserial's tcdrain and tcflush raise on a dead tty (not an OSError)
@@ -24,17 +26,33 @@ class SerialTransport:
 
     `port` is a device path (/dev/ttyACM0, a pty) or any pyserial URL
     (socket://host:port, rfc2217://host:port).
+
+    Every failure is a LinkError whose message says what went wrong and what
+    to do: the port absent, busy, not a serial port or refused (open_error);
+    silence (NoReply); bytes that are not pump frames, or our own frames
+    echoed back (GarbledReply).
     """
 
     def __init__(self, port: str, timeout: float = 2.0, baudrate: int = 115200):
         self.port = port
         self.timeout = timeout
+        # An RFC 2217 port renegotiates the line settings with its server, in a
+        # round trip of 50 ms or more, each time its timeout is set: poll it
+        # with a short fixed timeout instead of setting one per read.
+        self._retime = not port.lower().startswith("rfc2217://")
         try:
-            self._serial = serial.serial_for_url(port, baudrate=baudrate, timeout=timeout, exclusive=True)
+            self._serial = serial.serial_for_url(
+                port, baudrate=baudrate, timeout=timeout if self._retime else min(timeout, 0.05), exclusive=True
+            )
         except (serial.SerialException, OSError, ValueError) as e:
-            raise LinkError(f"cannot open {port}: {e}") from None
+            raise open_error(port, e) from None
         self._decoder = codec.FrameDecoder()
         self._rx = bytearray()  # bytes read but not yet fed to the decoder
+        self._heard = False  # a whole pump frame has come on this port
+        self._noise = bytearray()  # the first bytes (up to 32) since the last whole frame: not pump frames
+        self._noise_bytes = 0  # how many of them (not counting delimiters)
+        self._noise_frames = 0  # delimited frames among them that failed to decode
+        self._noise_reason = ""  # why the first of those failed
         self._seq = 0
         # With a session: an auth.Hmac of the session key. Requests then carry
         # a MAC, and so must the replies, or they are not the pump's.
@@ -47,7 +65,7 @@ class SerialTransport:
         try:
             self._serial.reset_input_buffer()
         except (serial.SerialException, OSError, TtyError) as e:
-            raise LinkError(f"cannot read from {port}: {e}") from None
+            raise self._dropped("read from", e) from None
 
     def close(self) -> None:
         self._serial.close()
@@ -57,7 +75,14 @@ class SerialTransport:
             self._serial.write(data)
             self._serial.flush()
         except (serial.SerialException, OSError, TtyError) as e:
-            raise LinkError(f"cannot write to {self.port}: {e}") from None
+            raise self._dropped("write to", e) from None
+
+    def _dropped(self, doing: str, e: BaseException) -> LinkError:
+        """The open line failed: pyserial's reason, and what to do."""
+        return LinkError(
+            f"cannot {doing} {self.port}: {' '.join(str(e).split())}; the board was unplugged or reset, "
+            "or the connection dropped: check it, then retry"
+        )
 
     def send_raw(self, data: bytes) -> None:
         """Write bytes as they are (tests use it to send damaged frames)."""
@@ -70,23 +95,82 @@ class SerialTransport:
         return self._seq
 
     def read_frame(self, deadline: float) -> tuple:
-        """Return the next whole frame (type, seq, payload, mac, signed) before deadline."""
+        """Return the next whole frame (type, seq, payload, mac, signed) before deadline.
+
+        A damaged frame (noise on the line) is skipped, as the pump skips one:
+        the next whole frame may still be the reply. If none comes, NoReply,
+        or GarbledReply when bytes came that were not pump frames. A whole
+        frame of another protocol version is a LinkError at once."""
         while True:
             while self._rx:
                 b = self._rx.pop(0)
+                if b and len(self._noise) < 32:
+                    self._noise.append(b)
+                self._noise_bytes += b != 0
                 if self._decoder.feed(b):
                     try:
-                        return self._decoder.frame()
+                        frame = self._decoder.frame()
                     except codec.FrameError as e:
-                        raise LinkError(f"the pump sent a damaged frame: {e.message}") from None
+                        if e.code == codec.ERR_BAD_VERSION:
+                            raise LinkError(
+                                f"the pump on {self.port} speaks another version of the protocol ({e.message}): "
+                                "update pumpctl or flash the pump's firmware to match"
+                            ) from None
+                        if e.code not in (codec.ERR_BAD_FRAME, codec.ERR_TOO_LONG):
+                            raise LinkError(
+                                f"the pump on {self.port} sent a frame this pumpctl cannot read ({e.message}): "
+                                "update pumpctl or flash the pump's firmware to match"
+                            ) from None
+                        self._noise_frames += 1
+                        self._noise_reason = self._noise_reason or e.message
+                        continue
+                    self._heard = True
+                    self._forget_noise()
+                    return frame
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise NoReply(f"no reply from the pump on {self.port} within {self.timeout:g} s")
+                if self._noise_bytes:
+                    raise GarbledReply(self._garbled())
+                raise NoReply(self._silent())
             try:
-                self._serial.timeout = remaining  # reconfigures the tty: fails too if the line died
+                if self._retime:
+                    self._serial.timeout = remaining  # reconfigures the tty: fails too if the line died
                 self._rx += self._serial.read(max(1, self._serial.in_waiting))
             except (serial.SerialException, OSError, TtyError) as e:
-                raise LinkError(f"cannot read from {self.port}: {e}") from None
+                raise self._dropped("read from", e) from None
+
+    def _forget_noise(self) -> None:
+        self._noise.clear()
+        self._noise_bytes = self._noise_frames = 0
+        self._noise_reason = ""
+
+    def _silent(self) -> str:
+        said = f"no reply from the pump on {self.port} within {self.timeout:g} s"
+        if self._heard:
+            return f"{said}: it answered before, so the pump or the link stopped; check its cable and power, then retry"
+        return (
+            f"{said}: nothing on this port answers as a pump; check that it is the pump's port and that the pump "
+            "firmware runs on it (pumpctl ports lists the ports; --timeout waits longer)"
+        )
+
+    def _garbled(self) -> str:
+        sample = bytes(self._noise[:16])
+        what = (
+            f"{self._noise_bytes} bytes that are not pump frames ({self._noise_reason})"
+            if self._noise_frames
+            else f"{self._noise_bytes} bytes but no whole pump frame"
+        )
+        hint = (
+            "is it the pump's port, running the pump firmware (not a balance, a REPL or another board), "
+            "at 115200 baud? (pumpctl ports lists the ports)"
+        )
+        telnet = any(b"\xff" + bytes([verb]) in sample for verb in range(0xFB, 0xFF))  # IAC WILL/WONT/DO/DONT
+        if telnet and self.port.lower().startswith("socket://"):
+            hint = "that is telnet negotiation: the server speaks RFC 2217, so use rfc2217:// instead of socket://"
+        return (
+            f"the device on {self.port} does not answer as a pump: no reply within {self.timeout:g} s, only {what}, "
+            f"starting {sample!r}; {hint}"
+        )
 
     def request(self, msg_type: int, values=(), payload: bytes | None = None) -> list:
         """Send one command and return its reply's field values.
@@ -99,6 +183,7 @@ class SerialTransport:
         if payload is None:
             payload = codec.encode_fields(codec.request_fields(msg_type), values)
         session = self.session_mac
+        self._forget_noise()  # what came before this request does not say what answers it
         self._write(codec.encode_frame(msg_type, seq, payload, session))
         return self.await_reply(msg_type, seq, session)
 
@@ -115,6 +200,11 @@ class SerialTransport:
             if kind == codec.TELEMETRY_DATA:
                 self._keep_telemetry(got_seq, payload)
                 continue
+            if kind == msg_type and got_seq == seq:
+                raise GarbledReply(
+                    f"{self.port} sends back what pumpctl sends (a loopback, an echoing terminal or bridge), "
+                    "so no pump is answering there: give the pump's port (pumpctl ports lists the ports)"
+                )
             if session is not None and got_seq == seq and not _signed_by(session, mac, signed):
                 if kind == codec.ERROR and mac is None:
                     # A pump that could not check our MAC (its session ended,
@@ -160,6 +250,54 @@ class SerialTransport:
             if kind == codec.TELEMETRY_DATA:
                 self._keep_telemetry(seq, payload)
         return self.telemetry.popleft()
+
+
+def open_error(port: str, e: Exception) -> LinkError:
+    """Why a port could not be opened, in one line that says what to do."""
+    text = str(e)
+    code = getattr(e, "errno", None)
+    is_url = "://" in port
+    if isinstance(e, ValueError) and "protocol" in text and "not known" in text:
+        scheme = port.partition("://")[0]
+        return LinkError(
+            f"cannot open {port}: pyserial knows no {scheme}:// ports; give a device path (/dev/ttyACM0), "
+            "socket://HOST:PORT or rfc2217://HOST:PORT"
+        )
+    if code in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EBUSY) or "exclusively lock" in text:
+        return LinkError(
+            f"cannot open {port}: the port is busy, another program holds it (another pumpctl, mpremote or a "
+            "serial terminal?); close that program, then retry"
+        )
+    if not is_url and (code == errno.ENOENT or not os.path.exists(port)):
+        return LinkError(
+            f"cannot open {port}: there is no such port; is the pump plugged in and powered? "
+            "(pumpctl ports lists the serial ports attached)"
+        )
+    if code in (errno.EACCES, errno.EPERM):
+        return LinkError(
+            f"cannot open {port}: permission denied; add yourself to the port's group "
+            "(dialout on most Linux systems: sudo usermod -aG dialout $USER, then log in again)"
+        )
+    if not is_url and (code in (errno.ENOTTY, errno.EISDIR) or "Could not configure port" in text):
+        return LinkError(
+            f"cannot open {port}: it is not a serial port; give the pump's port (pumpctl ports lists them)"
+        )
+    if is_url:
+        if "refused" in text.lower():
+            return LinkError(
+                f"cannot open {port}: nothing accepts connections there (connection refused); start the serial "
+                "server at that address, or check the host and port"
+            )
+        if "timed out" in text.lower():
+            return LinkError(f"cannot open {port}: the host does not answer (timed out); check the address and network")
+        if "Name or service not known" in text or "nodename nor servname" in text or "getaddrinfo" in text:
+            return LinkError(f"cannot open {port}: no such host; check the host name")
+        if "RFC2217" in text or "RFC 2217" in text:
+            return LinkError(
+                f"cannot open {port}: the server there does not speak RFC 2217 (a raw TCP bridge? then use "
+                "socket://HOST:PORT)"
+            )
+    return LinkError(f"cannot open {port}: {' '.join(text.split())}")
 
 
 def _signed_by(session: auth.Hmac, mac: bytes | None, signed: bytes | None) -> bool:
