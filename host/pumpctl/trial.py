@@ -588,7 +588,14 @@ def add_trial_parser(subparsers) -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="trial_command", required=True, metavar="TRIAL_COMMAND")
 
-    s = sub.add_parser("start", help="create a new trial record (never overwrites)")
+    s = sub.add_parser(
+        "start",
+        help="create a new trial record (never overwrites)",
+        epilog="examples:\n"
+        "  pumpctl trial start trial.json --patient P-017 --note 'morphine 0.5 mg/day'\n"
+        "  pumpctl trial start trial.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     s.add_argument("file", metavar="FILE", help="the JSON file to create")
     s.add_argument("--patient", help="patient label (free text; avoid names, the file is plain JSON)")
     s.add_argument("--note", help="drug or program note (free text)")
@@ -597,8 +604,12 @@ def add_trial_parser(subparsers) -> argparse.ArgumentParser:
     s = sub.add_parser(
         "score",
         help="record one pain score",
-        epilog="--phase is required: it decides which mean the score counts in, and the tool cannot know "
+        epilog="examples:\n"
+        "  pumpctl trial score trial.json 8 --phase baseline --at 2024-05-01T08:00\n"
+        "  pumpctl trial score trial.json 3 --phase trial              (now)\n\n"
+        "--phase is required: it decides which mean the score counts in, and the tool cannot know\n"
         "when the trial began.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     s.add_argument("file", metavar="FILE", help="the trial record")
     s.add_argument(
@@ -609,7 +620,12 @@ def add_trial_parser(subparsers) -> argparse.ArgumentParser:
     s.add_argument("--note", help="note on this score (free text)")
     s.set_defaults(func=cmd_trial_score)
 
-    s = sub.add_parser("report", help="means, reduction from baseline and whether the trial succeeded")
+    s = sub.add_parser(
+        "report",
+        help="means, reduction from baseline and whether the trial succeeded",
+        epilog="examples:\n  pumpctl trial report trial.json\n  pumpctl --json trial report trial.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     s.add_argument("file", metavar="FILE", help="the trial record")
     # SUPPRESS: not giving it here keeps a --json given before the command (pumpctl --json trial report ...)
     s.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON for scripts")
