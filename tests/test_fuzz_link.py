@@ -586,6 +586,7 @@ EXAMPLES = {
     codec.ALARMS: (0,),
     codec.ACK_ALARM: (0,),
     codec.SIM_FAULT: (codec.FAULT_STALL, 0, 1),
+    codec.CALIBRATE: (52_083, 2, 100),
     codec.SET_RATE: ("10 mL/h",),
     codec.SIM_ADVANCE: (3600, 0),
 }

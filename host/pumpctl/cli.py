@@ -5,12 +5,17 @@ failed; 2 the command line itself is wrong; 3 the serial link failed;
 4 the simulator could not run; 5 no key for the pump, a wrong key, or a
 config file that others can read. `bench` also exits 1 when the test ran and
 failed a limit, 3 when the balance failed, and 130 when interrupted (its
-samples are kept: resume it).
+samples are kept: resume it). Any command exits 130, quietly, on Ctrl-C, and
+141 when what reads its output went away (`pumpctl log | head`).
+
+Output for people (tables, colour, progress bars) is drawn by render.py on a
+terminal only; piped or redirected, the text is the plain text scripts read.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -19,13 +24,14 @@ import signal
 import sys
 import threading
 from dataclasses import asdict
+from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 
 from firmware import codec
 
 from . import flash as flashing
-from . import quantities
+from . import quantities, render
 from .benchtest import BenchConfig, BenchInterrupted, BenchTest, run_many
 from .client import Pump, alarm_code, fault_code, program_lines
 from .errors import (
@@ -81,13 +87,17 @@ EPILOG = """examples:
   pumpctl --port /dev/pts/4 telemetry --interval 100ms --count 20
   pumpctl --port /dev/pts/4 keys change patient
   pumpctl bench --sim --rate "1 mL/h" --duration 2h   flow-rate bench test on a simulated balance
+  pumpctl ports                                which serial ports look like MicroPython boards
+  pumpctl --port /dev/pts/4 telemetry --live   a live view: rate, delivered, reservoir, battery, alarms
+  pumpctl --port /dev/pts/4 calibrate --balance /dev/pts/5   the volume per step, by weighing
 
 Changing the pump needs its clinician key (the patient bolus: the patient
 key), kept in ~/.config/pumpctl/config.toml (or $PUMPCTL_CONFIG) by the
 pump's device id; `pumpctl sim` adds its simulator's keys there.
 
-The port is a device path or a pyserial URL (socket://host:port); set
-PUMPCTL_PORT to avoid repeating it.
+The port is a device path, `auto` (the only attached MicroPython board) or a
+pyserial URL (socket://host:port, rfc2217://host:port); without --port,
+PUMPCTL_PORT, then the default `pumpctl ports --set-default PORT` saves.
 """
 
 
@@ -113,9 +123,72 @@ examples:
 
 
 def _port(args) -> str:
-    if not args.port:
-        raise UsageError("no port given: use --port PORT or set PUMPCTL_PORT (pumpctl sim prints one)")
-    return args.port
+    """The port to use: --port, else PUMPCTL_PORT (the parser's default for --port), else the
+    config file's default (pumpctl ports --set-default); `auto` is the one attached board."""
+    from . import config
+    from . import ports as port_list
+
+    port = args.port or config.default_port()
+    if not port:
+        raise UsageError(
+            "no port given: use --port PORT or set PUMPCTL_PORT, or save a default with "
+            "pumpctl ports --set-default PORT (pumpctl ports lists the attached ones, pumpctl sim prints one)"
+        )
+    if port == "auto":
+        port = port_list.auto_port(note=lambda message: print(f"pumpctl: {message}", file=sys.stderr))
+    return port
+
+
+def cmd_ports(args) -> int:
+    """The serial ports and which look like a MicroPython board (pumpctl.ports); or set the default port."""
+    from . import config
+    from . import ports as port_list
+
+    as_json = args.json or args.ports_json
+    if args.set_default is not None or args.clear_default:
+        port = None if args.clear_default else args.set_default
+        if port is not None:
+            try:
+                config.check_port(port)
+            except ConfigError as e:  # the command line's fault, not the file's
+                raise UsageError(str(e)) from None
+        path = config.set_default_port(port)
+        if port is None:
+            human = f"default port removed from {path}"
+        else:
+            where = "" if port_list.attached(port) else f" ({port} is not attached now)"
+            human = f"default port set to {port} in {path}{where}; --port and PUMPCTL_PORT still come first"
+        if as_json:
+            print(json.dumps({"default_port": port, "config": str(path)}, indent=2))
+        else:
+            print(human)
+        return EXIT_OK
+    rows = port_list.port_rows()
+    env = os.environ.get("PUMPCTL_PORT") or None
+    try:
+        default, config_problem = config.default_port(), None
+    except ConfigError as e:
+        default, config_problem = None, str(e)
+    if as_json:
+        print(json.dumps({"ports": rows, "default_port": default, "pumpctl_port": env}, indent=2))
+        return EXIT_OK
+    if rows:
+        lines = [port_list.plain_table(rows)]
+    else:
+        lines = [
+            "no serial ports found: plug the pump in (a Pico shows up as /dev/ttyACM0, an ESP32 DevKit as "
+            "/dev/ttyUSB0), or start a simulated one with pumpctl sim"
+        ]
+    if env:
+        lines.append(f"without --port: PUMPCTL_PORT={env}")
+    elif default:
+        lines.append(f"without --port: {default} (the default in {config.config_path()})")
+    else:
+        lines.append("without --port: none set (pumpctl ports --set-default PORT saves one)")
+    if config_problem:
+        lines.append(f"the default port cannot be read: {config_problem}")
+    print("\n".join(lines))
+    return EXIT_OK
 
 
 def _duration_us(text: str) -> int:
@@ -129,11 +202,13 @@ def _status_data(st) -> dict:
     return dict(asdict(st), delivered_pl=st.delivered_pl)
 
 
-def _print(args, human: str, data: dict) -> None:
+def _print(args, human: str, data: dict, rich=None, style: str | None = None) -> None:
+    """data as JSON with --json; else human, or on a terminal rich() (a renderable made of the
+    same values) or human in style (render.OK, render.WARN): render.show."""
     if args.json:
         print(json.dumps(data, indent=2))
     else:
-        print(human)
+        render.show(human, rich, style)
 
 
 def cmd_status(args) -> int:
@@ -149,7 +224,12 @@ def cmd_status(args) -> int:
         f"({st.steps} steps of {quantities.volume(st.step_volume_pl)})",
     ]
     lines += _watch_lines(th, st.time_us)
-    _print(args, "\n".join(lines), dict(_status_data(st), **_watch_data(th, st.time_us)))
+    _print(
+        args,
+        "\n".join(lines),
+        dict(_status_data(st), **_watch_data(th, st.time_us)),
+        rich=lambda: render.fields(lines),
+    )
     return EXIT_OK
 
 
@@ -243,9 +323,9 @@ def _watch_data(th, now_us: int) -> dict:
     }
 
 
-def side_by_side(running: list[tuple[str, str]], staged: list[tuple[str, str]]) -> str:
-    """The running and the staged program next to each other, every field with
-    its unit as the pump understood it; changed rows are marked with '*'."""
+def review_rows(running: list[tuple[str, str]], staged: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
+    """(mark, running, staged) rows: the two programs aligned line by line, every field with its
+    unit as the pump understood it; '*' marks a changed row, "! " starts a soft limit's."""
     import difflib
 
     def show(row):
@@ -256,23 +336,33 @@ def side_by_side(running: list[tuple[str, str]], staged: list[tuple[str, str]]) 
 
     left = [show(r) for r in running]
     right = [show(r) for r in staged]
-    width = max([len("running"), *map(len, left)]) + 2
-    out = [f"  {'running':<{width}}staged", f"  {'-' * (width - 2):<{width}}{'-' * 6}"]
+    out = []
     matcher = difflib.SequenceMatcher(a=[r[0] for r in running], b=[r[0] for r in staged], autojunk=False)
     for op, a0, a1, b0, b1 in matcher.get_opcodes():
         for k in range(max(a1 - a0, b1 - b0)):
             a = left[a0 + k] if a0 + k < a1 else ""
             b = right[b0 + k] if b0 + k < b1 else ""
-            mark = " " if op == "equal" else "*"
-            out.append(f"{mark} {a:<{width}}{b}")
+            out.append((" " if op == "equal" else "*", a, b))
+    return out
+
+
+def side_by_side(running: list[tuple[str, str]], staged: list[tuple[str, str]]) -> str:
+    """The running and the staged program next to each other (review_rows) as plain text."""
+    rows = review_rows(running, staged)
+    width = max([len("running"), *(len(a) for _, a, _ in rows)]) + 2
+    out = [f"  {'running':<{width}}staged", f"  {'-' * (width - 2):<{width}}{'-' * 6}"]
+    out += [f"{mark} {a:<{width}}{b}" for mark, a, b in rows]
     return "\n".join(out)
 
 
-def _confirm(args, question: str) -> bool:
+_NOT_COMMITTED = "not committed: review the program above, then run again with --yes to commit it"
+
+
+def _confirm(args, question: str, refusal: str = _NOT_COMMITTED) -> bool:
     if args.yes:
         return True
     if sys.stdin is None or not sys.stdin.isatty():
-        raise UsageError("not committed: review the program above, then run again with --yes to commit it")
+        raise UsageError(refusal)
     try:
         return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
     except EOFError:
@@ -289,11 +379,11 @@ def _session(args, pump: Pump, lines: list[str], notes=None, running=None) -> in
     staged = pump.stage(lines)
     extra = notes(running, staged) if notes else []
     if not args.json:
-        print(side_by_side(running, staged.rows))
+        render.show(side_by_side(running, staged.rows), lambda: render.review(review_rows(running, staged.rows)))
         for line in extra:
-            print(line)
+            render.warn(line)
         if staged.warnings:
-            print(f"{len(staged.warnings)} soft limit(s) passed; committing needs --confirm-soft")
+            render.warn(f"{len(staged.warnings)} soft limit(s) passed; committing needs --confirm-soft")
     if staged.warnings and not args.confirm_soft:
         pump.discard()
         if any(w.startswith("refill discrepancy") for w in staged.warnings):
@@ -304,7 +394,7 @@ def _session(args, pump: Pump, lines: list[str], notes=None, running=None) -> in
         raise UsageError("soft limits passed: not committed (add --confirm-soft after checking them)")
     if not _confirm(args, "commit this program?"):
         pump.discard()
-        print("not committed; the running program is unchanged")
+        render.warn("not committed; the running program is unchanged")
         return EXIT_REFUSED
     at = pump.commit(staged, confirm_soft=args.confirm_soft)
     data = {"committed_us": at, "program_crc": staged.program_crc, "lines": staged.lines, "warnings": staged.warnings}
@@ -314,6 +404,7 @@ def _session(args, pump: Pump, lines: list[str], notes=None, running=None) -> in
         args,
         f"committed at pump time {quantities.duration(at)}; read back and identical (crc {staged.program_crc:08x})",
         data,
+        style=render.OK,
     )
     return EXIT_OK
 
@@ -346,7 +437,9 @@ def _read_lines(path: str) -> list[str]:
     try:
         text = open(path, encoding="utf-8").read()
     except OSError as e:
-        raise UsageError(f"cannot read {path}: {e.strerror}") from None
+        raise UsageError(f"cannot read {path}: {e.strerror}; check the path") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{path} is not a text file of program lines (UTF-8, one line each)") from None
     return [ln.split("#", 1)[0].strip() for ln in text.splitlines() if ln.split("#", 1)[0].strip()]
 
 
@@ -368,7 +461,7 @@ def cmd_program(args) -> int:
         f"programmed  {quantities.rate(result.rate_nl_per_day)} = {result.rate_nl_per_day} nL/day{note}\n"
         f"from        pump time {quantities.duration(result.effective_us)}"
     )
-    _print(args, human, asdict(result))
+    _print(args, human, asdict(result), style=render.OK)
     return EXIT_OK
 
 
@@ -466,6 +559,7 @@ def cmd_patient_bolus(args) -> int:
         args,
         f"patient bolus started: {quantities.volume(volume_nl * 1000)} over {quantities.duration(duration_s * 10**6)}",
         {"volume_nl": volume_nl, "duration_s": duration_s},
+        style=render.OK,
     )
     return EXIT_OK
 
@@ -492,12 +586,14 @@ def cmd_therapy(args) -> int:
         f"last 24 h   {quantities.volume(th.day_nl * 1000)}   last hour {quantities.volume(th.hour_nl * 1000)}"
         f"   refused by the guard {th.refused_steps} steps"
     )
+    head = list(lines)
     lines.append("program")
     lines += [f"  {line:<44}{detail}" for line, detail in rows]
     _print(
         args,
         "\n".join(lines),
         dict(asdict(th), **_watch_data(th, now_us), time_us=now_us, program=[list(r) for r in rows]),
+        rich=lambda: render.therapy(head, rows),
     )
     return EXIT_OK
 
@@ -535,6 +631,56 @@ def _local_seconds(when) -> int:
     return calendar.timegm(when.replace(tzinfo=None).timetuple())
 
 
+def _watched(pump: Pump, call, on_reply):
+    """call(), with on_reply(msg_type, values, reply) after each request the pump answers meanwhile:
+    the progress of a Pump method that loops over many requests and takes no callback (events,
+    library, load_library). It only looks; the requests and their order stay the method's own."""
+    request = pump._request
+
+    def watched(msg_type, values=()):
+        reply = request(msg_type, values)
+        on_reply(msg_type, values, reply)
+        return reply
+
+    pump._request = watched
+    try:
+        return call()
+    finally:
+        del pump._request
+
+
+def _read_library(args, pump: Pump):
+    """pump.library(), with a bar on a terminal: one request per field."""
+    with render.progress("reading the drug library", lambda d, t: f"{d}/{t} fields", not args.json) as bar:
+        if bar is None:
+            return pump.library()
+        done = [0, 1]  # requests answered, requests to make
+
+        def seen(msg_type, values, reply):
+            if msg_type == codec.LIB_GET:
+                if done[0] == 0:
+                    done[1] = 1 + reply[1] * len(codec.LIBRARY_FIELDS)
+                done[0] += 1
+                bar(done[0], done[1])
+
+        return _watched(pump, pump.library, seen)
+
+
+def _load_library(args, pump: Pump, version: str, entries: list[list[str]]) -> None:
+    """pump.load_library(), with a bar on a terminal: one request per field, then the commit."""
+    with render.progress("loading the drug library", lambda d, t: f"{d}/{t} fields", not args.json) as bar:
+        if bar is None:
+            return pump.load_library(version, entries)
+        total = sum(len(e) for e in entries) + 1
+        done = [0]
+
+        def seen(msg_type, values, reply):
+            done[0] += 1
+            bar(done[0], total)
+
+        _watched(pump, lambda: pump.load_library(version, entries), seen)
+
+
 def cmd_library(args) -> int:
     from .client import LIBRARY_FIELDS
 
@@ -547,18 +693,20 @@ def cmd_library(args) -> int:
                 entries = [[str(d[f]) for f in LIBRARY_FIELDS] for d in doc["drugs"]]
                 version = str(doc["version"])
             except OSError as e:
-                raise UsageError(f"cannot read {args.file}: {e.strerror}") from None
+                raise UsageError(f"cannot read {args.file}: {e.strerror}; check the path") from None
             except (ValueError, KeyError, TypeError) as e:
-                raise UsageError(f"{args.file} is not a drug library file: missing or bad {e}") from None
-            pump.load_library(version, entries)
-        version, entries = pump.library()
+                raise UsageError(
+                    f"{args.file} is not a drug library file: missing or bad {e} (the format: docs/drug-library.md)"
+                ) from None
+            _load_library(args, pump, version, entries)
+        version, entries = _read_library(args, pump)
     human = [f"drug library {version}"]
     for e in entries:
         human.append(
             f"  {e[0]:<14} conc <= {e[1]:<12} daily {e[2]} / {e[3]}   rate {e[4]} / {e[5]}   bolus {e[6]} / {e[7]}"
         )
     drugs = [dict(zip(LIBRARY_FIELDS, e, strict=True)) for e in entries]
-    _print(args, "\n".join(human), {"version": version, "drugs": drugs})
+    _print(args, "\n".join(human), {"version": version, "drugs": drugs}, rich=lambda: render.library(version, entries))
     return EXIT_OK
 
 
@@ -574,7 +722,7 @@ def cmd_log(args) -> int:
     if args.since < 0:
         raise UsageError(f"--since {args.since}: give an event index, 0 or more")
     with Pump(_port(args), timeout=args.timeout) as pump:
-        events = pump.events(since=args.since)
+        events = _read_events(args, pump)
     rows = [(e.index, exact_seconds(e.time_us), e.code, event_name(e.code), e.text) for e in events]
     if args.csv:
         if args.csv == "-":
@@ -583,7 +731,9 @@ def cmd_log(args) -> int:
             try:
                 out = open(args.csv, "w", newline="", encoding="utf-8")
             except OSError as e:
-                raise UsageError(f"cannot write {args.csv}: {e.strerror}") from None
+                raise UsageError(
+                    f"cannot write {args.csv}: {e.strerror}; give a file in a folder that exists and is writable"
+                ) from None
         try:
             writer = csv.writer(out, lineterminator="\n")
             writer.writerow(LOG_COLUMNS)
@@ -610,15 +760,36 @@ def cmd_log(args) -> int:
         args,
         human or f"no events from index {args.since} on",
         {"events": [dict(asdict(e), time_s=r[1], event=r[3]) for e, r in zip(events, rows, strict=True)]},
+        rich=(lambda: render.events((e.index, t, r[3], e.text) for e, r, t in zip(events, rows, times, strict=True)))
+        if events
+        else None,
     )
     return EXIT_OK
+
+
+def _read_events(args, pump: Pump):
+    """pump.events(since), with a bar on a terminal: one request per event."""
+    with render.progress("reading the event log", lambda d, t: f"{d}/{t} events", not args.json) as bar:
+        if bar is None:
+            return pump.events(since=args.since)
+
+        def seen(msg_type, values, reply):
+            if msg_type == codec.EVENT:
+                count, index = reply[0], reply[1]
+                bar(index + 1 - args.since, max(count - args.since, 1))
+
+        return _watched(pump, lambda: pump.events(since=args.since), seen)
 
 
 _PRIORITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 
 
-def _alarm_table(alarms) -> list[str]:
-    rows = [
+_ALARM_HEAD = ("priority", "alarm", "state", "acknowledged", "raised at pump time", "cause")
+
+
+def _alarm_rows(alarms) -> list[tuple[str, ...]]:
+    """One row per alarm (the columns of _ALARM_HEAD), highest priority first, then oldest."""
+    return [
         (
             a.priority,
             a.name,
@@ -629,7 +800,11 @@ def _alarm_table(alarms) -> list[str]:
         )
         for a in sorted(alarms, key=lambda a: (_PRIORITY_ORDER.get(a.priority, 3), a.raised_us))
     ]
-    head = ("priority", "alarm", "state", "acknowledged", "raised at pump time", "cause")
+
+
+def _alarm_table(alarms) -> list[str]:
+    rows = _alarm_rows(alarms)
+    head = _ALARM_HEAD
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head) - 1)]
     return [
         "  ".join(f"{cell:<{w}}" for cell, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1] for r in [head, *rows]
@@ -668,7 +843,9 @@ def cmd_alarms(args) -> int:
                 human.append("not acknowledged: " + ", ".join(f"{a.name} ({a.priority})" for a in waiting))
             if not left:
                 human.append("no alarm latched now")
-            _print(args, "\n".join(human), dict(_alarms_data(left, th), acknowledged=done))
+            _print(
+                args, "\n".join(human), dict(_alarms_data(left, th), acknowledged=done), rich=lambda: render.done(human)
+            )
             return EXIT_OK
         if args.action == "silence":
             seconds = pump.silence()
@@ -678,6 +855,7 @@ def cmd_alarms(args) -> int:
                 f"alarm tones silenced for {seconds} s; the alarms stay latched (pumpctl alarms), "
                 "and a new alarm sounds at once",
                 {"silenced_s": seconds, "alarms": th.alarms},
+                style=render.OK,
             )
             return EXIT_OK
         alarms = pump.alarms()
@@ -686,7 +864,12 @@ def cmd_alarms(args) -> int:
         human = _alarm_table(alarms) + ["", f"tones: {_tones(th)}"]
     else:
         human = ["no alarm latched", "tones: quiet"]
-    _print(args, "\n".join(human), _alarms_data(alarms, th))
+    _print(
+        args,
+        "\n".join(human),
+        _alarms_data(alarms, th),
+        rich=lambda: render.alarms(_ALARM_HEAD, _alarm_rows(alarms), _tones(th)) if alarms else render.done(human),
+    )
     return EXIT_OK
 
 
@@ -720,7 +903,7 @@ def _fault_value(kind: str, text: str | None) -> int:
             raise UsageError(f"fault {kind} needs --value: {_FAULT_VALUE[kind]}")
         return 1
     t = text.strip()
-    if t.isdigit() and kind != "battery":
+    if t.isascii() and t.isdigit() and kind != "battery":
         return int(t)
     if kind == "clock-jump":
         us = _duration_us(t)
@@ -753,7 +936,7 @@ def _fault_at_s(text: str | None) -> int:
     if text is None:
         return 0
     t = text.strip()
-    if t.isdigit():
+    if t.isascii() and t.isdigit():
         return int(t)
     us = _duration_us(t)
     if us % 10**6:
@@ -787,14 +970,19 @@ def cmd_fault(args) -> int:
 def cmd_stop(args) -> int:
     with Pump(_port(args), timeout=args.timeout) as pump:
         at = pump.stop()
-    _print(args, f"stopped at pump time {quantities.duration(at)}", {"stopped_us": at})
+    _print(args, f"stopped at pump time {quantities.duration(at)}", {"stopped_us": at}, style=render.OK)
     return EXIT_OK
 
 
 def cmd_advance(args) -> int:
     duration_us = _duration_us(args.duration)
+
+    def shown(done_us: int, total_us: int) -> str:  # to the second: the bar moves on, the exact time follows
+        return f"{quantities.duration(done_us // 10**6 * 10**6)} of {quantities.duration(total_us)}"
+
     with Pump(_port(args), timeout=args.timeout) as pump:
-        st = pump.sim_advance(duration_us)
+        with render.progress("advancing pump time", shown, not args.json) as bar:
+            st = pump.sim_advance(duration_us, progress=bar)
     human = f"pump time now {quantities.duration(st.time_us)}; delivered {quantities.volume(st.delivered_pl)}"
     _print(args, human, _status_data(st))
     return EXIT_OK
@@ -809,10 +997,18 @@ def cmd_keys(args) -> int:
             device_id: [r for r in ("clinician", "patient") if getattr(k, f"{r}_key")] for device_id, k in known.items()
         }
         human = f"{config.config_path()}\n" + "\n".join(f"  {d:<24} {', '.join(r)}" for d, r in rows.items())
-        _print(args, human, {"config": str(config.config_path()), "pumps": rows})
+        _print(
+            args,
+            human,
+            {"config": str(config.config_path()), "pumps": rows},
+            rich=lambda: render.keys(str(config.config_path()), rows),
+        )
         return EXIT_OK
     if args.role not in ("clinician", "patient"):
         raise UsageError("say which key to change: pumpctl keys change clinician|patient")
+    folder = config.config_path().parent  # checked first: a new key the host cannot save locks it out
+    if folder.exists() and not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"{folder} is not writable, so a new key could not be saved: nothing was changed")
     with Pump(_port(args), timeout=args.timeout) as pump:
         keys = pump.change_key(args.role)
         path = config.save_keys(keys)
@@ -820,6 +1016,7 @@ def cmd_keys(args) -> int:
         args,
         f"{args.role} key of pump {keys.device_id} changed; the new key is in {path}",
         {"device_id": keys.device_id, "changed": args.role, "config": str(path)},
+        style=render.OK,
     )
     return EXIT_OK
 
@@ -827,8 +1024,24 @@ def cmd_keys(args) -> int:
 def cmd_telemetry(args) -> int:
     import time
 
+    from .telemetry_csv import TelemetryCsv
+
     interval_ms = _duration_us(args.interval) // 1000
+    if args.live and args.json:
+        raise UsageError("--live and --json: choose one (--json prints each sample as a JSON line)")
+    if args.csv == "-" and (args.live or args.json):
+        raise UsageError("--csv - writes the CSV on stdout instead of the lines: not with --live or --json")
     with Pump(_port(args), timeout=args.timeout) as pump:
+        record = TelemetryCsv(args.csv, pump.status().step_volume_pl) if args.csv else None
+        if args.live:
+            from . import live
+
+            try:
+                return live.run(pump, interval_ms, count=args.count, record=record)
+            finally:
+                if record is not None:
+                    record.close()
+                    print(f"{record.rows} samples written to {args.csv}", file=sys.stderr)
         pump.start_telemetry(interval_ms)
         shown = 0
         last_seq = None
@@ -846,7 +1059,11 @@ def cmd_telemetry(args) -> int:
                     lost += sample.seq - last_seq - 1
                 last_seq = sample.seq
                 shown += 1
-                if args.json:
+                if record is not None:
+                    record.write(sample)
+                if args.csv == "-":
+                    pass  # the CSV is the output
+                elif args.json:
                     print(json.dumps(asdict(sample)), flush=True)
                 else:
                     reservoir = "-" if sample.reservoir_nl is None else quantities.volume(sample.reservoir_nl * 1000)
@@ -859,15 +1076,21 @@ def cmd_telemetry(args) -> int:
         except KeyboardInterrupt:
             pass
         finally:
+            if record is not None:
+                record.close()
             pump.stop_telemetry()
     if not args.json:
         print(f"{shown} samples, {lost} lost on the way", file=sys.stderr)
+    if record is not None and args.csv != "-":
+        print(f"{record.rows} samples written to {args.csv}", file=sys.stderr)
     return EXIT_OK
 
 
 def cmd_sim(args) -> int:
     from .sim import Simulator
 
+    if args.speed < 0:
+        raise UsageError(f"--speed {args.speed}: give 0 (time moves only with advance) or N, N x real time")
     board_args = []
     if args.reservoir is not None:
         board_args = ["--reservoir-nl", str(_volume_nl("--reservoir", args.reservoir))]
@@ -993,20 +1216,6 @@ def _bench_config(args) -> BenchConfig:
     return config
 
 
-def _bench_progress(tests: int):
-    """A line on stderr that updates in place (only on a terminal)."""
-    done = [0] * tests
-    totals = [1] * tests
-
-    def show(i: int, taken: int, total: int) -> None:
-        done[i], totals[i] = taken, total
-        if sys.stderr.isatty():
-            parts = "  ".join(f"{d}/{t}" for d, t in zip(done, totals, strict=True))
-            print(f"\r  samples {parts}", end="", file=sys.stderr, flush=True)
-
-    return show
-
-
 def cmd_bench(args) -> int:
     import contextlib
     import time as _time
@@ -1016,6 +1225,8 @@ def cmd_bench(args) -> int:
 
     if args.resume and (args.sim or args.rig):
         raise UsageError("--resume carries on one test: give its pump (--port) and --balance, not --sim or --rig")
+    if args.sim < 0:
+        raise UsageError(f"--sim {args.sim}: give how many simulated pumps, 1 or more")
     config = None if args.resume else _bench_config(args)
     stamp = _time.strftime("bench-%Y%m%d-%H%M%S")
     with contextlib.ExitStack() as stack:
@@ -1045,14 +1256,14 @@ def cmd_bench(args) -> int:
             tests.append(
                 (BenchTest(pump, balance, config or _placeholder_config(), folder, args.protocol), bool(args.resume))
             )
-        try:
-            outcomes = run_many(tests, _bench_progress(len(tests)))
+        labels = [f"pump {i + 1}" for i in range(len(tests))] if len(tests) > 1 else ["bench test"]
+        try:  # a bar per pump on a terminal (its samples taken), gone once the test ends
+            with render.progress_many(labels, lambda done, total: f"{done}/{total} samples") as bar:
+                outcomes = run_many(tests, bar)
         except KeyboardInterrupt:
             for test, _ in tests:
-                print(f"\npumpctl: {BenchInterrupted(test.folder)}", file=sys.stderr)
+                render.error(str(BenchInterrupted(test.folder)))
             return 130
-        if sys.stderr.isatty():
-            print(file=sys.stderr)
     failed_to_run = [o for o in outcomes if isinstance(o, Exception)]
     reports = [o for o in outcomes if not isinstance(o, Exception)]
     if args.json:
@@ -1061,15 +1272,22 @@ def cmd_bench(args) -> int:
             if reports
             else "[]"
         )
-    else:
-        print("\n\n".join(r.summary() for r in reports))
+    elif reports:
+        render.show("\n\n".join(r.summary() for r in reports), lambda: render.bench(reports))
     for (test, _), outcome in zip(tests, outcomes, strict=True):
-        if isinstance(outcome, Exception):
-            print(f"pumpctl: the test in {test.folder} stopped: {outcome}", file=sys.stderr)
+        if isinstance(outcome, OSError):  # its folder or files: --out, --resume
+            render.error(
+                f"the test in {test.folder} stopped: cannot write its files ({outcome.strerror or outcome}); "
+                "give --out a folder you may write to"
+            )
+        elif isinstance(outcome, Exception):
+            render.error(f"the test in {test.folder} stopped: {outcome}")
     if failed_to_run:
         first = failed_to_run[0]
         if isinstance(first, PumpError):
             return next((code for kind, code in _EXIT_CODES if isinstance(first, kind)), EXIT_REFUSED)
+        if isinstance(first, OSError):
+            return EXIT_USAGE
         raise first
     return EXIT_OK if all(r.passed for r in reports) else EXIT_REFUSED
 
@@ -1086,20 +1304,194 @@ def cmd_demo(args) -> int:
     return run_demo(args.rate, duration_us, args.drug, args.concentration, timeout=args.timeout)
 
 
+CALIBRATE_EPILOG = """\
+examples:
+  pumpctl sim --balance                      # a simulated pump with a simulated balance: prints both ports
+  pumpctl --port /dev/pts/4 calibrate --balance /dev/pts/5
+  pumpctl --port /dev/ttyACM0 calibrate --balance /dev/ttyUSB0 --rates "1 mL/h,5 mL/h" --repeats 2
+  pumpctl --port /dev/ttyACM0 calibrate --typed --steps 4000       # weigh by hand, type each mass
+
+The pump must be stopped and hold no drug (bench water): for each rate the
+vessel is tared, the pump makes --steps steps, the vessel is weighed. The mean
+volume per step is stored on the pump (it refuses more than 20 % from the
+board's volume, and logs the calibration) unless the runs spread more than
+--max-spread, or with --dry-run.
+"""
+
+
+def cmd_calibrate(args) -> int:
+    from . import calibrate as cal
+
+    rates = [r.strip() for r in args.rates.split(",") if r.strip()]
+    max_spread_ppm = _percent_ppm("--max-spread", args.max_spread)
+    with contextlib.ExitStack() as stack:
+        pump = stack.enter_context(Pump(_port(args), timeout=args.timeout))
+        if args.balance:
+            from .balance import open_balance
+
+            scale = cal.BalanceScale(stack.enter_context(open_balance(args.balance, args.balance_protocol)))
+        elif args.typed or args.masses:
+            if not args.masses and (sys.stdin is None or not sys.stdin.isatty()):
+                raise UsageError("--typed asks for each mass on the terminal: give --masses MG,MG,... without one")
+            scale = cal.TypedScale(input, args.masses.split(",") if args.masses else None)
+        else:
+            raise UsageError("weigh with a balance (--balance PORT) or by hand (--typed, or --masses MG,MG,...)")
+
+        def shown(k, run):
+            if not args.json:
+                mass = quantities.as_decimal(run.mass_mg, 3)
+                per_step = quantities.as_decimal(run.step_volume_pl, 1)
+                print(
+                    f"run {k + 1}  {quantities.rate(run.rate_nl_per_day):>12}  {run.steps:6d} steps  "
+                    f"{mass:>10} mg  {per_step:>10} pL/step",
+                    flush=True,
+                )
+
+        try:
+            result = cal.calibrate(
+                pump,
+                scale,
+                steps=args.steps,
+                rates=rates,
+                repeats=args.repeats,
+                density_g_per_ml=args.density,
+                max_spread_ppm=max_spread_ppm,
+                store=False,
+                on_run=shown,
+            )
+        except cal.CalibrationRefused as e:
+            _print_calibration(args, e.result, refused=str(e))
+            raise
+        stored = False
+        if not args.dry_run and _confirm(
+            args,
+            f"store {result.step_volume_pl} pL per step on the pump (it has {result.previous_pl} pL)?",
+            "not stored: run again with --yes to store the calibration (or --dry-run to only measure)",
+        ):
+            pump.calibrate(result.step_volume_pl, len(result.runs), result.spread_ppm)
+            stored = True
+    _print_calibration(args, result, stored=stored)
+    return EXIT_OK
+
+
+def _percent_ppm(option: str, text: str) -> int:
+    t = text.strip().removesuffix("%").strip()
+    try:
+        value = Decimal(t)
+    except ArithmeticError:
+        raise UsageError(f"{option} {text!r}: give a percentage, for example 2%") from None
+    if not 0 < value <= 20:
+        raise UsageError(f"{option} {text!r} must be above 0 and at most 20 %")
+    return int(value * 10_000)
+
+
+def _print_calibration(args, result, stored=False, refused=None) -> None:
+    mean = quantities.as_decimal(result.mean_pl, 1)
+    spread = quantities.as_decimal(Fraction(result.spread_ppm, 10_000), 2)
+    if refused:
+        verdict = "refused: " + refused
+    elif stored:
+        verdict = f"stored on the pump: {result.step_volume_pl} pL per step (was {result.previous_pl} pL), and logged"
+    else:
+        verdict = f"not stored (the pump keeps {result.previous_pl} pL per step)"
+    human = (
+        f"mean        {mean} pL per step over {len(result.runs)} runs\n"
+        f"spread      {spread} % (largest - smallest, over the mean)\n{verdict}"
+    )
+    data = {
+        "runs": [
+            {
+                "rate_nl_per_day": r.rate_nl_per_day,
+                "steps": r.steps,
+                "mass_mg": str(quantities.as_decimal(r.mass_mg, 6)),
+                "step_volume_pl": str(quantities.as_decimal(r.step_volume_pl, 3)),
+            }
+            for r in result.runs
+        ],
+        "mean_pl": str(quantities.as_decimal(result.mean_pl, 3)),
+        "step_volume_pl": result.step_volume_pl,
+        "previous_pl": result.previous_pl,
+        "spread_ppm": result.spread_ppm,
+        "density_g_per_ml": str(result.density_g_per_ml),
+        "stored": stored,
+        "refused": refused,
+    }
+    if refused and not args.json:
+        print(human.rsplit("\n", 1)[0])  # the refusal itself is the error line
+        return
+    _print(args, human, data)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose error line also says where the help is (subcommands' parsers are made of this
+    class too): `pumpctl log: error: argument --since: invalid int value: 'x' (see pumpctl log --help)`."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        render.error(f"error: {message} (see {self.prog} --help)", prog=self.prog)
+        self.exit(EXIT_USAGE)
+
+
+def _timeout_s(text: str) -> float:
+    """--timeout: seconds, above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: give the seconds to wait for each reply, above 0 (2, 0.5)")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="pumpctl",
         description="Program, watch and test a drug pump over USB serial.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--port", default=os.environ.get("PUMPCTL_PORT"), help="device path or pyserial URL")
-    p.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for each reply (default 2)")
+    p.add_argument(
+        "--port",
+        default=os.environ.get("PUMPCTL_PORT"),
+        help="device path (/dev/ttyACM0), auto (the one attached MicroPython board), or a pyserial URL "
+        "(socket://HOST:PORT, rfc2217://HOST:PORT); default: $PUMPCTL_PORT, else the config file's "
+        "(pumpctl ports --set-default)",
+    )
+    p.add_argument("--timeout", type=_timeout_s, default=2.0, help="seconds to wait for each reply (default 2)")
     p.add_argument("--json", action="store_true", help="print JSON for scripts instead of text")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    s = sub.add_parser("status", help="what the pump is doing")
+    s = sub.add_parser(
+        "status",
+        help="what the pump is doing",
+        epilog="""examples:
+  pumpctl --port /dev/ttyACM0 status    pump time, mode, rate, delivered, reservoir, battery, alarms
+  pumpctl --json status                 the same as JSON, for scripts""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     s.set_defaults(func=cmd_status)
+
+    s = sub.add_parser(
+        "ports",
+        help="list the serial ports and which look like a MicroPython board; set the default port",
+        epilog="""examples:
+  pumpctl ports                              device, USB VID:PID, serial number, maker, MicroPython board?
+  pumpctl ports --json
+  pumpctl ports --set-default /dev/ttyACM0   used when neither --port nor PUMPCTL_PORT is given
+  pumpctl ports --set-default auto           the one attached board, whichever port it is on
+  pumpctl --port auto status
+
+A board is known by its USB id: Raspberry Pi 2E8A (a Pico running MicroPython is 2E8A:0005) and
+Espressif 303A are "yes"; the USB-UART bridges of ESP32 dev kits (CP210x 10C4:EA60, CH340
+1A86:7523, FTDI 0403:6001) are "maybe", as balances use them too. --port auto takes the one
+"yes" port, or with none the one "maybe" port, and refuses to guess between several.""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    s.add_argument("--json", dest="ports_json", action="store_true", help="print JSON (as pumpctl --json ports)")
+    default = s.add_mutually_exclusive_group()
+    default.add_argument("--set-default", metavar="PORT", help="save PORT in the config file as the default port")
+    default.add_argument("--clear-default", action="store_true", help="remove the default port from the config file")
+    s.set_defaults(func=cmd_ports)
 
     def session(s):
         s.add_argument("--yes", action="store_true", help="commit without asking (after reviewing)")
@@ -1120,7 +1512,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser(
         "bolus",
         help="a single bolus on top of the running program",
-        epilog='example: pumpctl bolus "0.5 mg" --over "30 min" --after "2 h"',
+        epilog="""examples:
+  pumpctl bolus "0.5 mg" --over "30 min"                  now, reviewed beside the running program
+  pumpctl bolus "0.5 mg" --over "30 min" --after "2 h" --yes""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     s.add_argument("dose", help='dose with unit: "0.5 mg", "200 mcg", "25 uL"')
     s.add_argument("--over", required=True, help='duration with unit: "30 min"')
@@ -1131,14 +1526,23 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser(
         "prime",
         help="priming bolus: fill catheter and tubing, then back to the program",
-        epilog='example: pumpctl prime "0.2 mL" --over "20 min"',
+        epilog="""examples:
+  pumpctl prime "0.2 mL" --over "20 min"
+  pumpctl prime "0.2 mL" --over "20 min" --yes       commit without asking""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     s.add_argument("volume", help='volume with unit: "0.2 mL"')
     s.add_argument("--over", required=True, help='duration with unit: "20 min"')
     session(s)
     s.set_defaults(func=cmd_prime)
 
-    s = sub.add_parser("patient-bolus", help="ask for the patient bolus the program allows")
+    s = sub.add_parser(
+        "patient-bolus",
+        help="ask for the patient bolus the program allows",
+        epilog="""examples:
+  pumpctl patient-bolus       the dose and lockout the program's patient-bolus line allows (patient key)""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     s.set_defaults(func=cmd_patient_bolus)
 
     s = sub.add_parser(
@@ -1164,13 +1568,47 @@ def build_parser() -> argparse.ArgumentParser:
     session(s)
     s.set_defaults(func=cmd_refill)
 
-    s = sub.add_parser("therapy", help="the therapy in force: program, bolus, reservoir, battery, guard, alarms")
+    s = sub.add_parser(
+        "calibrate",
+        help="measure the volume per step by weighing at two or more rates, and store it on the pump",
+        epilog=CALIBRATE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    s.add_argument("--balance", metavar="PORT", help="the balance's serial port or pyserial URL")
+    s.add_argument("--balance-protocol", default="mt-sics", choices=("mt-sics", "sbi"), help="default mt-sics")
+    s.add_argument("--typed", action="store_true", help="weigh by hand: tare and type each mass (mg) when asked")
+    s.add_argument("--masses", metavar="MG,MG,...", help="the masses weighed by hand, in mg, one per run, in order")
+    s.add_argument("--steps", type=int, default=2000, help="steps per run (default 2000, about 0.1 mL)")
+    s.add_argument(
+        "--rates", default="1 mL/h,5 mL/h", help='two or more rates, comma-separated (default "1 mL/h,5 mL/h")'
+    )
+    s.add_argument("--repeats", type=int, default=1, help="runs at each rate (default 1)")
+    s.add_argument("--density", default="0.9982", help="of the fluid, g/mL (default 0.9982: water at 20 degC)")
+    s.add_argument(
+        "--max-spread", default="2%", help="largest minus smallest over the mean (default 2%%; the pump's limit)"
+    )
+    s.add_argument("--dry-run", action="store_true", help="measure and show, store nothing")
+    s.add_argument("--yes", action="store_true", help="store without asking")
+    s.set_defaults(func=cmd_calibrate)
+
+    s = sub.add_parser(
+        "therapy",
+        help="the therapy in force: program, bolus, reservoir, battery, guard, alarms",
+        epilog="""examples:
+  pumpctl therapy             mode, rates, bolus, reservoir forecast, battery, last 24 h, the program
+  pumpctl --json therapy""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     s.set_defaults(func=cmd_therapy)
 
     s = sub.add_parser(
         "clock",
         help="show or set the device clock (local time; flex schedules run on it)",
-        epilog="example: pumpctl clock --set now",
+        epilog="""examples:
+  pumpctl clock                          the device clock
+  pumpctl clock --set now                to this computer's local time
+  pumpctl clock --set 2026-03-01T08:00""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     s.add_argument("--set", help="now, or local time YYYY-MM-DDTHH:MM[:SS]")
     s.set_defaults(func=cmd_clock)
@@ -1178,7 +1616,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser(
         "library",
         help="show the drug library, or load a site's library",
-        epilog="example: pumpctl library load site-library.json  (format: docs/drug-library.md)",
+        epilog="""examples:
+  pumpctl library                              the library in force: limits per drug
+  pumpctl library load site-library.json       replace it (format: docs/drug-library.md)""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     s.add_argument("action", choices=["show", "load"], nargs="?", default="show")
     s.add_argument("file", nargs="?", help="JSON library file, for load")
@@ -1234,16 +1675,49 @@ A new alarm ends a silence. Alarm names: {alarm_names}.""",
     s = sub.add_parser(
         "telemetry",
         help="stream samples from the pump: time, mode, rate, steps, reservoir, alarm",
-        epilog="example: pumpctl telemetry --interval 1s --count 10",
+        epilog="""examples:
+  pumpctl telemetry --interval 1s --count 10      one line a sample
+  pumpctl telemetry --live                        a live view, redrawn in place (keys below);
+                                                  its last frame stays on the terminal after
+  pumpctl telemetry --live --csv run.csv          the same, every sample also recorded
+  pumpctl telemetry --csv - --interval 100ms      the CSV on stdout instead of the lines
+  pumpctl --json telemetry --count 5              one JSON object a line
+
+--live shows pump time, mode, rate, delivered (steps x step volume, exact),
+reservoir (counted, sensor, when the low level comes), battery, latched
+alarms by priority (high red, medium yellow, low cyan) and their tones, the
+session and the samples received and lost. Keys: q quits, s silences the
+alarm tones (patient key), a acknowledges every alarm (clinician key).
+Ctrl-C quits too; a link that fails ends it with a message (exit 3).
+
+--csv columns: seq, time_s (pump time, exact), mode, rate_nl_per_day, steps,
+delivered_pl, reservoir_nl, sensor_nl, day_nl, hour_nl, battery_permille,
+alarm, alarms (';' between), session, dropped; one row a sample, flushed.""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     s.add_argument("--interval", default="1s", help="time between samples, with unit (10ms .. 1h; default 1s)")
-    s.add_argument("--count", type=int, help="stop after this many samples (default: until Ctrl-C)")
+    s.add_argument("--count", type=int, help="stop after this many samples (default: until Ctrl-C, or q in --live)")
+    s.add_argument("--live", action="store_true", help="a live view of the pump, redrawn in place, with keys")
+    s.add_argument("--csv", metavar="FILE", help="also record every sample to FILE as CSV (- : on stdout, instead)")
     s.set_defaults(func=cmd_telemetry)
 
-    s = sub.add_parser("stop", help="stop delivery (stopped mode)")
+    s = sub.add_parser(
+        "stop",
+        help="stop delivery (stopped mode)",
+        epilog="""examples:
+  pumpctl stop                 delivery stops; program again (or refill) to start it""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     s.set_defaults(func=cmd_stop)
 
-    s = sub.add_parser("advance", help="simulator only: run pump time forward", epilog="example: pumpctl advance 24h")
+    s = sub.add_parser(
+        "advance",
+        help="simulator only: run pump time forward",
+        epilog="""examples:
+  pumpctl advance 24h          a day of pump time (a bar shows it on a terminal)
+  pumpctl advance 90min""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     s.add_argument("duration", help="how much pump time: 30s, 90min, 24h, 7day")
     s.set_defaults(func=cmd_advance)
 
@@ -1272,7 +1746,13 @@ clock-jump (seconds, at most 500), battery, fill and leak need one.""",
     s.set_defaults(func=cmd_fault)
 
     s = sub.add_parser(
-        "sim", help="start a simulated pump and print its port", epilog="example: pumpctl sim --speed 60"
+        "sim",
+        help="start a simulated pump and print its port",
+        epilog="""examples:
+  pumpctl sim                          time moves only with pumpctl advance
+  pumpctl sim --speed 60               a minute of pump time each second
+  pumpctl sim --balance --reservoir "20 mL"   with a lab balance and a reservoir sensor""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     s.add_argument("--speed", type=int, default=0, help="0: time moves only with advance (default); N: N x real time")
     s.add_argument("--board", default="sim", help="board file to boot (default sim)")
@@ -1340,7 +1820,11 @@ file, to leave for its REPL, which a stopped pump does (stop it first).
     s = sub.add_parser(
         "demo",
         help="dose on the simulator and compare with the exact expectation",
-        epilog='example: pumpctl demo --rate "0.5 mL/day" --duration 24h --drug morphine --concentration "10 mg/mL"',
+        epilog="""examples:
+  pumpctl demo
+  pumpctl demo --rate "0.5 mL/day" --duration 24h --drug morphine --concentration "10 mg/mL"
+""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     s.add_argument("--rate", default="0.5 mL/day", help="rate with its unit (default 0.5 mL/day)")
     s.add_argument("--duration", default="24h", help="pump time to run (default 24h)")
@@ -1350,16 +1834,71 @@ file, to leave for its REPL, which a stopped pump does (stop it first).
     return p
 
 
+def _hint(e: PumpError) -> str:
+    """What the error line adds to the message (the link's and the keys' messages say what to do
+    themselves): a refusal changed nothing, whatever it was about."""
+    return "; nothing was changed" if isinstance(e, PumpRefused) and "nothing was changed" not in str(e) else ""
+
+
+# The request fields a person gives through an option, by the name the codec says them.
+_WIRE_FIELD_NAMES = {
+    "seconds": "the duration in seconds",
+    "at_s": "--at, in seconds",
+    "clock_s": "--set, in seconds since 1970 (1970 to 2106)",
+    "index": "--since",
+    "value": "--value",
+}
+
+
+def _wire_range(e: codec.FrameError) -> str:
+    """A value the wire format cannot carry, said as a person reads it (it was never sent)."""
+    m = re.match(r"^(\w+)=(-?\d+) does not fit (\w)$", e.message)
+    if m and m.group(3) in codec._SIZES:
+        top = (1 << (8 * codec._SIZES[m.group(3)])) - 1
+        what = _WIRE_FIELD_NAMES.get(m.group(1), m.group(1))
+        return f"{what}: {int(m.group(2)):,} is beyond what the pump takes (0 to {top:,}); give a value in range"
+    return f"{e.message}: more than the pump takes; give a smaller or shorter value"
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit:  # --help, or a wrong command line (its message is out)
+            _flush_stdout()
+            raise
+        code = args.func(args)
+        sys.stdout.flush()  # a reader gone away shows here, not at the interpreter's exit
+        return code
     except PumpError as e:  # a user's or the line's problem: a message, never a traceback
-        print(f"pumpctl: {e}", file=sys.stderr)
+        render.error(f"{e}{_hint(e)}")
         return next((code for kind, code in _EXIT_CODES if isinstance(e, kind)), EXIT_REFUSED)
-    except KeyboardInterrupt:
+    except codec.FrameError as e:  # a request the codec would not encode: a value out of range, never sent
+        render.error(_wire_range(e))
+        return EXIT_USAGE
+    except KeyboardInterrupt:  # Ctrl-C: quietly, as a shell expects
         return 130
+    except BrokenPipeError:  # what read our output went away (pumpctl log | head): quietly too
+        _drop_stdout()
+        return 141
+
+
+def _flush_stdout() -> None:
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _drop_stdout()
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush at exit does not fail again."""
+    try:
+        fd = sys.stdout.fileno()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except (OSError, ValueError, AttributeError):  # not a real file (pytest's capture): nothing to flush
+        return
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 if __name__ == "__main__":
