@@ -849,17 +849,21 @@ class PumpApp(Watching):
         self._log(eventlog.EV_STOP, "stopped by command")
         return (self.timebase.mday, self.timebase.us)
 
-    def _service(self, values):
-        """Leave the pump program for the board's REPL, so it can be flashed. Only a stopped pump
-        leaves: nothing is dosing or waiting to dose, so nothing is cut short. The reply goes out
-        first; the state is saved (a durable command), and the dosing task ends at its next turn."""
+    def _refuse_unless_stopped(self, then):
+        """Refuse (mode) unless nothing is dosing or waiting to dose: no rate, no bolus."""
         self.tick()
         mode = self._mode()
         if mode != codec.MODE_STOPPED or self.sched.rate or self.therapy.bolus_kind != BOLUS_NONE:
             raise Refusal(
                 "mode",
-                "the pump is %s: stop it first (pumpctl stop), then ask again" % codec.MODE_NAMES.get(mode, "dosing"),
+                "the pump is %s: stop it first (pumpctl stop), then %s" % (codec.MODE_NAMES.get(mode, "dosing"), then),
             )
+
+    def _service(self, values):
+        """Leave the pump program for the board's REPL, so it can be flashed. Only a stopped pump
+        leaves: nothing is dosing or waiting to dose, so nothing is cut short. The reply goes out
+        first; the state is saved (a durable command), and the dosing task ends at its next turn."""
+        self._refuse_unless_stopped("ask again")
         self._log(eventlog.EV_SERVICE, "left for the board's REPL (service: a firmware update)")
         self._leaving = True
         self.clock.wake()
@@ -871,13 +875,7 @@ class PumpApp(Watching):
         the guard's windows rescaled to the new steps (rounding up), and it is
         logged and saved at once (a durable command)."""
         step_pl, runs, spread_ppm = values
-        self.tick()
-        mode = self._mode()
-        if mode != codec.MODE_STOPPED or self.sched.rate or self.therapy.bolus_kind != BOLUS_NONE:
-            raise Refusal(
-                "mode",
-                "the pump is %s: stop it first (pumpctl stop), then calibrate" % codec.MODE_NAMES.get(mode, "dosing"),
-            )
+        self._refuse_unless_stopped("calibrate")
         nominal = self.board.STEP_VOLUME_PL
         if abs(step_pl - nominal) * 1_000_000 > CALIBRATION_MAX_DEVIATION_PPM * nominal:
             raise Refusal(
