@@ -94,7 +94,8 @@ class Hardware:
         add_common_parts(
             self, parts, p, storage_dir, I2C_BUS, BATTERY_DIVIDER_OHM, "ATTN_11DB", BATTERY_ADC_VREF_MV, loadcell_cal
         )
-        self.watchdog = Watchdog(WATCHDOG_MS, WATCHDOG_MAX_MS, "an ESP32")  # not started (it cannot be stopped)
+        # Not started (it cannot be stopped). In service mode hardware timer 0 feeds it.
+        self.watchdog = Watchdog(WATCHDOG_MS, WATCHDOG_MAX_MS, "an ESP32", make_timer=lambda: parts.timer(0))
 
 
 def make(options):

@@ -89,7 +89,8 @@ class Hardware:
         )
         self.clock = BoardClock(parts.rtc(), idle=self.motor.poll)
         add_common_parts(self, parts, p, storage_dir, I2C_BUS, BATTERY_DIVIDER_OHM, loadcell_cal=loadcell_cal)
-        self.watchdog = Watchdog(WATCHDOG_MS)  # not started: the firmware starts it (it cannot be stopped)
+        # Not started: the firmware starts it (it cannot be stopped). In service mode a virtual timer feeds it.
+        self.watchdog = Watchdog(WATCHDOG_MS, make_timer=lambda: parts.timer(-1))
 
 
 def make(options):

@@ -474,6 +474,9 @@ class PumpApp(Watching):
         if getattr(self.hw, "buzzer", None) is not None:
             asyncio.create_task(self.tones())
         await self.dosing()  # returns only after SERVICE
+        keep_fed = getattr(self._watchdog, "keep_fed", None)
+        if keep_fed is not None:  # it cannot be stopped: fed by a timer while the REPL is flashed
+            keep_fed()
         release = getattr(self.hw.serial, "release", None)
         if release is not None:  # the REPL takes the line back: Ctrl-C works again
             release()

@@ -51,6 +51,13 @@ def pwm(n):
     return p
 
 
+def timer(n):
+    """A machine.Timer: n is -1 for a virtual (software) timer on rp2, 0..3 for an ESP32's hardware ones."""
+    from machine import Timer
+
+    return Timer(n)
+
+
 def rtc():
     from machine import RTC
 

@@ -22,13 +22,16 @@ RP2_MAX_TIMEOUT_MS = const(8388)
 
 
 class Watchdog:
-    def __init__(self, timeout_ms, max_timeout_ms=RP2_MAX_TIMEOUT_MS, port="an rp2", make_wdt=None):
-        """make_wdt(timeout_ms) -> a started machine.WDT; default: machine.WDT(timeout=timeout_ms)."""
+    def __init__(self, timeout_ms, max_timeout_ms=RP2_MAX_TIMEOUT_MS, port="an rp2", make_wdt=None, make_timer=None):
+        """make_wdt(timeout_ms) -> a started machine.WDT; default: machine.WDT(timeout=timeout_ms).
+        make_timer() -> a machine.Timer for keep_fed() (the board's: ports number them differently)."""
         if not isinstance(timeout_ms, int) or not 1 <= timeout_ms <= max_timeout_ms:
             raise ValueError("watchdog timeout must be 1..%d ms on %s, not %r" % (max_timeout_ms, port, timeout_ms))
         self.timeout_ms = timeout_ms
         self._make_wdt = make_wdt
+        self._make_timer = make_timer
         self._wdt = None
+        self._timer = None  # feeding the watchdog in service mode (keep_fed)
 
     @property
     def started(self):
@@ -44,6 +47,25 @@ class Watchdog:
                 self._wdt = WDT(timeout=self.timeout_ms)
             else:
                 self._wdt = make(self.timeout_ms)
+
+    def keep_fed(self):
+        """The firmware left for the board's REPL (SERVICE, to be flashed). The watchdog
+        cannot be stopped, and nothing at the REPL feeds it: a periodic timer does from
+        now on, at half its timeout, so a flash is not cut short by a reset. Until the next
+        reset, which boots the pump again (and starts the watchdog afresh). Nothing if it
+        was never started, or without a timer (then the REPL has the timeout to finish)."""
+        if self._wdt is None or self._timer is not None or self._make_timer is None:
+            return False
+        wdt = self._wdt
+
+        def feed(_timer):
+            wdt.feed()
+
+        timer = self._make_timer()
+        timer.init(period=max(self.timeout_ms // 2, 1), mode=timer.PERIODIC, callback=feed)
+        self._timer = timer
+        wdt.feed()
+        return True
 
     def feed(self):
         """Feed it (nothing before start())."""

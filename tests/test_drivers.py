@@ -737,6 +737,38 @@ def test_watchdog_refuses_a_timeout_the_rp2_cannot_hold_and_starts_only_when_ask
     assert made == [8_388] and WDT.fed == 1 and w.started
 
 
+def test_in_service_mode_a_timer_feeds_the_watchdog_at_half_its_timeout():
+    class WDT:
+        fed = 0
+
+        def feed(self):
+            WDT.fed += 1
+
+    class Timer:
+        PERIODIC = 1
+        made = []
+
+        def __init__(self):
+            Timer.made.append(self)
+
+        def init(self, period, mode, callback):
+            self.period, self.mode, self.callback = period, mode, callback
+
+    w = Watchdog(8_388, make_wdt=lambda ms: WDT(), make_timer=Timer)
+    assert w.keep_fed() is False and Timer.made == []  # never started: nothing to keep fed
+    w.start()
+    assert w.keep_fed() is True and WDT.fed == 1  # fed at once, then by the timer
+    [timer] = Timer.made
+    assert (timer.period, timer.mode) == (4_194, Timer.PERIODIC)
+    for _ in range(3):
+        timer.callback(timer)
+    assert WDT.fed == 4
+    assert w.keep_fed() is False and len(Timer.made) == 1  # one timer, however often asked
+    untimed = Watchdog(100, make_wdt=lambda ms: WDT())
+    untimed.start()
+    assert untimed.keep_fed() is False  # a board without a timer: the REPL has the timeout to finish
+
+
 class PWM:
     def __init__(self):
         self.calls = []
