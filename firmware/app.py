@@ -104,9 +104,9 @@ class PumpApp(Watching):
         self.hw = hw
         self.clock = hw.clock
         self.motor = hw.motor
-        self.timebase = Timebase()
-        self.sched = DoseScheduler(board.STEP_VOLUME_PL)
         self._init_watching(board, hw)
+        self.timebase = Timebase(self._jump_limit_us)
+        self.sched = DoseScheduler(board.STEP_VOLUME_PL)
         self._reset_state()
         self.default_library_version = self.library.version
         self._staged_lines = []
@@ -286,12 +286,10 @@ class PumpApp(Watching):
         now = clock.ticks_us()
         tb = self.timebase
         elapsed = clock.ticks_diff(now, self._last_ticks)
-        if elapsed > self._jump_limit_us or elapsed < 0:
+        if not tb.advance(elapsed):  # beyond the board's CLOCK_JUMP_US, or backwards: not pump time
             self._clock_jump(elapsed)
-            elapsed = 0
-        tb.advance(elapsed)
         self._last_ticks = now
-        if tb.mday > self._ev_mday or (tb.mday == self._ev_mday and tb.us >= self._ev_us):
+        if tb.reached(self._ev_mday, self._ev_us):
             self._run_events()
         n = self.sched.poll(tb.mday, tb.us)
         if n:
@@ -387,13 +385,9 @@ class PumpApp(Watching):
         tb = self.timebase
         self.tick()
         self._watch_turn()
-        wait = self._until_monitor_us(self.sched.us_until_due(tb.mday, tb.us, self._max_sleep_us))
-        dm = self._ev_mday - tb.mday
-        if dm <= 1:  # an event within the next milliday may come sooner
-            ev_wait = self._ev_us - tb.us + (US_PER_MDAY if dm == 1 else 0)
-            if ev_wait < wait:
-                wait = ev_wait if ev_wait > 0 else 0
-        return wait
+        wait = self.sched.us_until_due(tb.mday, tb.us, self._max_sleep_us)
+        wait = tb.wait_until(self._mon_mday, self._mon_us, wait)  # the monitor's next turn may come sooner
+        return tb.wait_until(self._ev_mday, self._ev_us, wait)  # and so may a therapy event
 
     def _run_events(self):
         """Carry out every therapy event due by now, each at its own exact time."""

@@ -33,7 +33,12 @@ MAX_ADVANCE_US = const(536_870_911)  # 2**29 - 1
 class Timebase:
     """Two-word monotonic clock: `mday` millidays plus `us` microseconds."""
 
-    def __init__(self):
+    def __init__(self, max_advance_us=MAX_ADVANCE_US):
+        """max_advance_us: the largest step one advance() takes (at most MAX_ADVANCE_US); the
+        pump gives its board's CLOCK_JUMP_US, more than it ever sleeps between two ticks."""
+        if not 0 < max_advance_us <= MAX_ADVANCE_US:
+            raise ValueError("max_advance_us must be 1..%d us" % MAX_ADVANCE_US)
+        self.max_advance_us = max_advance_us
         self.mday = 0  # 0 <= mday < 2**30
         self.us = 0  # 0 <= us < US_PER_MDAY
         # Elapsed values refused because they were negative or too large:
@@ -41,15 +46,17 @@ class Timebase:
         self.faults = 0
 
     def advance(self, elapsed_us):
-        """Move time forward by elapsed_us (0 <= elapsed_us < 2**29).
+        """Move time forward by elapsed_us (0 <= elapsed_us <= max_advance_us); return
+        False if it was refused.
 
         Hot path: called every tick with ticks_diff(now, last). A negative
-        or oversized value means the tick source misbehaved; it is counted in
-        `faults` and ignored rather than allowed to move dosing time.
+        or oversized value means the tick source misbehaved (a clock jump); it
+        is counted in `faults` and ignored rather than allowed to move dosing
+        time, and the caller raises the alarm.
         """
-        if elapsed_us < 0 or elapsed_us > MAX_ADVANCE_US:
+        if elapsed_us < 0 or elapsed_us > self.max_advance_us:
             self.faults += 1
-            return
+            return False
         us = self.us + elapsed_us  # < 86.4e6 + 2**29 < 2**30
         mday = self.mday
         while us >= US_PER_MDAY:  # at most 7 rounds: 2**29 / 86.4e6 < 7
@@ -57,6 +64,22 @@ class Timebase:
             mday += 1
         self.us = us
         self.mday = mday
+        return True
+
+    def reached(self, mday, us):
+        """Pump time (mday, us) has come. Hot path: no allocation."""
+        return self.mday > mday or (self.mday == mday and self.us >= us)
+
+    def wait_until(self, mday, us, wait):
+        """wait, or the microseconds until (mday, us) if that comes sooner (0 if it has
+        come). Only times within the next milliday can be sooner than a wait below
+        US_PER_MDAY. Hot path: no allocation."""
+        dm = mday - self.mday
+        if dm <= 1:
+            w = us - self.us + (US_PER_MDAY if dm == 1 else 0)
+            if w < wait:
+                wait = w if w > 0 else 0
+        return wait
 
     def total_us(self):
         """Elapsed time as one integer (allocates a long int past 2**30; not for the hot path)."""

@@ -390,13 +390,11 @@ class Watching:
         it reports in, feed the watchdog. Hot path: no allocation unless the
         monitor is due or late."""
         tb = self.timebase
-        if tb.mday > self._mon_mday or (tb.mday == self._mon_mday and tb.us >= self._mon_us):
+        if tb.reached(self._mon_mday, self._mon_us):
             self._monitor_due()
         if self._starving:
             return
-        if self._monitor_started and (
-            tb.mday > self._deadline_mday or (tb.mday == self._deadline_mday and tb.us >= self._deadline_us)
-        ):
+        if self._monitor_started and tb.reached(self._deadline_mday, self._deadline_us):
             self._monitor_late()
             return
         wdt = self._watchdog
@@ -412,16 +410,6 @@ class Watching:
         elif self.inline_monitor:
             sensor = self._reservoir_sensor
             self.monitor_turn(sensor.volume_nl(SENSOR_DENSITY_MG_PER_ML) if sensor is not None else None)
-
-    def _until_monitor_us(self, wait):
-        """wait, or less if the monitor falls due sooner. Hot path: no allocation."""
-        tb = self.timebase
-        dm = self._mon_mday - tb.mday
-        if dm <= 1:
-            w = self._mon_us - tb.us + (US_PER_MDAY if dm == 1 else 0)
-            if w < wait:
-                wait = w if w > 0 else 0
-        return wait
 
     def _monitor_late(self):
         self._starving = True

@@ -631,54 +631,16 @@ def _local_seconds(when) -> int:
     return calendar.timegm(when.replace(tzinfo=None).timetuple())
 
 
-def _watched(pump: Pump, call, on_reply):
-    """call(), with on_reply(msg_type, values, reply) after each request the pump answers meanwhile:
-    the progress of a Pump method that loops over many requests and takes no callback (events,
-    library, load_library). It only looks; the requests and their order stay the method's own."""
-    request = pump._request
-
-    def watched(msg_type, values=()):
-        reply = request(msg_type, values)
-        on_reply(msg_type, values, reply)
-        return reply
-
-    pump._request = watched
-    try:
-        return call()
-    finally:
-        del pump._request
-
-
 def _read_library(args, pump: Pump):
     """pump.library(), with a bar on a terminal: one request per field."""
     with render.progress("reading the drug library", lambda d, t: f"{d}/{t} fields", not args.json) as bar:
-        if bar is None:
-            return pump.library()
-        done = [0, 1]  # requests answered, requests to make
-
-        def seen(msg_type, values, reply):
-            if msg_type == codec.LIB_GET:
-                if done[0] == 0:
-                    done[1] = 1 + reply[1] * len(codec.LIBRARY_FIELDS)
-                done[0] += 1
-                bar(done[0], done[1])
-
-        return _watched(pump, pump.library, seen)
+        return pump.library(progress=bar)
 
 
 def _load_library(args, pump: Pump, version: str, entries: list[list[str]]) -> None:
     """pump.load_library(), with a bar on a terminal: one request per field, then the commit."""
     with render.progress("loading the drug library", lambda d, t: f"{d}/{t} fields", not args.json) as bar:
-        if bar is None:
-            return pump.load_library(version, entries)
-        total = sum(len(e) for e in entries) + 1
-        done = [0]
-
-        def seen(msg_type, values, reply):
-            done[0] += 1
-            bar(done[0], total)
-
-        _watched(pump, lambda: pump.load_library(version, entries), seen)
+        pump.load_library(version, entries, progress=bar)
 
 
 def cmd_library(args) -> int:
@@ -770,15 +732,7 @@ def cmd_log(args) -> int:
 def _read_events(args, pump: Pump):
     """pump.events(since), with a bar on a terminal: one request per event."""
     with render.progress("reading the event log", lambda d, t: f"{d}/{t} events", not args.json) as bar:
-        if bar is None:
-            return pump.events(since=args.since)
-
-        def seen(msg_type, values, reply):
-            if msg_type == codec.EVENT:
-                count, index = reply[0], reply[1]
-                bar(index + 1 - args.since, max(count - args.since, 1))
-
-        return _watched(pump, lambda: pump.events(since=args.since), seen)
+        return pump.events(since=args.since, progress=bar)
 
 
 _PRIORITY_ORDER = {"high": 0, "medium": 1, "low": 2}

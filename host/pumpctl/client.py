@@ -564,8 +564,9 @@ class Pump:
         return seconds
 
     @_one_at_a_time
-    def events(self, since: int = 0) -> list[Event]:
-        """Event log entries from index `since` on (older ones may have left the ring)."""
+    def events(self, since: int = 0, progress: Callable[[int, int], None] | None = None) -> list[Event]:
+        """Event log entries from index `since` on (older ones may have left the ring).
+        progress(done, total) after each entry read (one request each)."""
         out = []
         i = since
         while True:
@@ -575,28 +576,46 @@ class Pump:
                 return out  # nothing logged at or after i
             out.append(Event(index, _pump_time_us(mday, us), code, text))
             i = index + 1
+            if progress:
+                progress(i - since, max(count - since, 1))
             if i >= count:
                 return out
 
     @_one_at_a_time
-    def library(self) -> tuple[str, list[list[str]]]:
-        """The drug library in force: (version, entries of 12 text fields)."""
+    def library(self, progress: Callable[[int, int], None] | None = None) -> tuple[str, list[list[str]]]:
+        """The drug library in force: (version, entries of 12 text fields).
+        progress(done, total) after each request (one per field)."""
         version, n, _ = self._request(codec.LIB_GET, (0, 0))
+        total = 1 + n * len(LIBRARY_FIELDS)
+        if progress:
+            progress(1, total)
         entries = []
         for d in range(n):
             fields = []
             for f in range(len(LIBRARY_FIELDS)):
                 fields.append(self._request(codec.LIB_GET, (d, f))[2])
+                if progress:
+                    progress(2 + d * len(LIBRARY_FIELDS) + f, total)
             entries.append(fields)
         return version, entries
 
     @_one_at_a_time
-    def load_library(self, version: str, entries: list[list[str]]) -> None:
-        """Replace the drug library (checked as a whole by the pump first)."""
+    def load_library(
+        self, version: str, entries: list[list[str]], progress: Callable[[int, int], None] | None = None
+    ) -> None:
+        """Replace the drug library (checked as a whole by the pump first).
+        progress(done, total) after each request (one per field, then the commit)."""
+        total = sum(len(fields) for fields in entries) + 1
+        done = 0
         for d, fields in enumerate(entries):
             for f, text in enumerate(fields):
                 self._request(codec.LIB_FIELD, (d, f, text))
+                done += 1
+                if progress:
+                    progress(done, total)
         self._request(codec.LIB_COMMIT, (version, len(entries)))
+        if progress:
+            progress(total, total)
 
     # -- telemetry ---------------------------------------------------------------
 
