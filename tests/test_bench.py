@@ -17,6 +17,8 @@ FIGURES = [
     "telemetry_frames_per_s",
     "sim_speedup",
     "firmware_heap_bytes",
+    "firmware_op_garbage_bytes",
+    "firmware_heap_romfs_bytes",
     "mpy_bytes",
 ]
 

@@ -50,10 +50,10 @@ def run_unix(
     return proc.stdout
 
 
-def run_wasm32(script: Path, *extra: Path, timeout: float = 300) -> str:
+def run_wasm32(script: Path, *extra: Path, timeout: float = 300, env: dict[str, str] | None = None) -> str:
     """Run script on the 32-bit webassembly MicroPython (node), with firmware/,
     the harness's heaplock.py and the extra files (modules or data) in its
-    working directory."""
+    working directory. env: RUN_MJS_HEAP, RUN_MJS_CODE or RUN_MJS_ROMFS (tests/mp/run.mjs)."""
     node = shutil.which("node")
     if not node:
         raise RuntimeError("node is missing: the 32-bit MicroPython runs under node")
@@ -65,6 +65,7 @@ def run_wasm32(script: Path, *extra: Path, timeout: float = 300) -> str:
         text=True,
         cwd=ROOT,
         timeout=timeout,
+        env={**os.environ, **(env or {})},
     )
     if proc.returncode != 0:
         raise AssertionError(f"webassembly micropython failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")

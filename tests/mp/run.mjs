@@ -7,34 +7,48 @@
 // working directory, puts /lib on sys.path, and runs SCRIPT (and the steps
 // of its RUN_MJS_STEPS generator, if it leaves one: see below).
 // Prints what Python prints; exits 1 with the traceback if Python raised.
+//
+// Three environment variables model a board's memory (bench/heap_bench.py):
+//   RUN_MJS_HEAP   the GC heap in bytes (default 16 MB); 131072 is a Pico's
+//                  heap with room taken by the board's own firmware
+//   RUN_MJS_CODE   a folder holding firmware/, hal/ and boards/ already
+//                  compiled to .mpy: those are copied to /lib instead of ROOT's
+//                  .py, so imports load bytecode as stock firmware does
+//   RUN_MJS_ROMFS  a ROMFS image (mpremote romfs build) registered outside the
+//                  GC heap, as a board's flash partition is; the VM mounts it
+//                  at /rom (on sys.path) and nothing is copied: code runs in place
 import { readFileSync, readdirSync } from "node:fs";
 import { basename, join } from "node:path";
 import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
 
 const [root, script, ...extra] = process.argv.slice(2);
 let out = "";
+const romfs = process.env.RUN_MJS_ROMFS ? readFileSync(process.env.RUN_MJS_ROMFS) : undefined;
+const codeRoot = process.env.RUN_MJS_CODE || root;
+const codeSuffix = process.env.RUN_MJS_CODE ? ".mpy" : ".py";
 const mp = await loadMicroPython({
-  heapsize: 16 * 1024 * 1024,
+  heapsize: process.env.RUN_MJS_HEAP ? parseInt(process.env.RUN_MJS_HEAP, 10) : 16 * 1024 * 1024,
+  romfs,
   stdout: (line) => { out += line + "\n"; },
   stderr: (line) => { process.stderr.write(line + "\n"); },
   linebuffer: true,
 });
 mp.FS.mkdir("/lib");
-// Copy the .py files of package dir `rel` (and of its subpackages) from ROOT to /lib.
+// Copy the .py (or .mpy) files of package dir `rel` (and of its subpackages) to /lib.
 function copyPackage(rel) {
   mp.FS.mkdir(`/lib/${rel}`);
-  for (const entry of readdirSync(join(root, rel), { withFileTypes: true })) {
+  for (const entry of readdirSync(join(codeRoot, rel), { withFileTypes: true })) {
     const path = `${rel}/${entry.name}`;
     if (entry.isDirectory()) {
       if (entry.name !== "__pycache__") copyPackage(path);
-    } else if (entry.name.endsWith(".py")) {
-      mp.FS.writeFile(`/lib/${path}`, readFileSync(join(root, path), "utf8"));
+    } else if (entry.name.endsWith(codeSuffix)) {
+      mp.FS.writeFile(`/lib/${path}`, readFileSync(join(codeRoot, path)));
     }
   }
 }
 // The firmware, its drivers (hal/, with the sim models) and the board files:
 // imports go boards -> hal -> firmware, so a script can build a whole pump.
-for (const pkg of ["firmware", "hal", "boards"]) copyPackage(pkg);
+if (romfs === undefined) for (const pkg of ["firmware", "hal", "boards"]) copyPackage(pkg);
 for (const path of extra) {
   mp.FS.writeFile(`/lib/${basename(path)}`, readFileSync(path));  // bytes: data files too
 }
