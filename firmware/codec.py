@@ -136,6 +136,7 @@ ERR_AUTH = auth.ERR_AUTH  # 10: wrong proof, wrong MAC, or a replayed sequence n
 ERR_NO_SESSION = auth.ERR_NO_SESSION  # 11: an authenticated frame but no live session (ended or never begun)
 ERR_LOCKED = auth.ERR_LOCKED  # 12: too many failed authentications: wait
 ERR_NO_KEYS = auth.ERR_NO_KEYS  # 13: the pump was never provisioned with keys
+ERR_NOT_STARTED = const(14)  # the firmware failed to start (the message says why); only SERVICE is obeyed
 
 ERROR_NAMES = {
     ERR_BAD_FRAME: "bad frame",
@@ -151,6 +152,7 @@ ERROR_NAMES = {
     ERR_NO_SESSION: "no session",
     ERR_LOCKED: "locked out",
     ERR_NO_KEYS: "no keys",
+    ERR_NOT_STARTED: "firmware not started",
 }
 
 # The role each command needs (auth.ROLE_*); a command not listed needs none

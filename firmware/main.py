@@ -27,16 +27,50 @@ def main(args=None):
     options = parse_options(args)
     name = options.get("board", "sim")
     board = __import__("boards." + name, None, None, ("NAME",), 0)
-    hw = board.make(options)
+    hw = None
+    try:
+        hw = board.make(options)
+        from firmware.app import PumpApp
 
-    from firmware.app import PumpApp
-
-    app = PumpApp(board, hw)
+        app = PumpApp(board, hw)
+    except Exception as e:  # MemoryError too: the pump cannot run; say why on the link
+        why = "%s: %s" % (type(e).__name__, e)
+        e = None  # its traceback holds the frames, and their objects, of the failed start
+        motor = getattr(hw, "motor", None)
+        sim = board.NAME == "sim"
+        hw = board = None
+        failed_to_start(motor, why, sim)
+        return
     if getattr(hw, "sim", False):
         # The simulator's launcher waits for this line on stderr, which is
         # not the link; a real board has nowhere to print it.
         sys.stderr.write("pump ready: board %s, step %d pL\n" % (board.NAME, board.STEP_VOLUME_PL))
     app.run()
+
+
+def failed_to_start(motor, why, sim):
+    """The motor off, the memory of the failed start freed, and the link answering why.
+    sim: stderr is not the link (the simulator's launcher reads it); on a board it is the link."""
+    import gc
+
+    if motor is not None:
+        try:
+            motor.halt()
+        except Exception:
+            pass  # a board whose driver failed: its enable line's pull-up keeps the driver off
+    motor = None
+    keep = ("firmware", "firmware.main", "firmware.codec", "firmware.auth", "firmware.errors", "micropython")
+    for name in list(sys.modules):  # what the failed start imported, but for the codec the answer needs
+        if name not in keep:
+            del sys.modules[name]
+    gc.collect()
+    if sim:
+        sys.stderr.write("pump failed to start: %s\n" % why)
+    try:
+        from firmware.boot_failure import serve
+    except MemoryError:  # not even the codec fits: the motor is off; the board's REPL takes the line
+        return
+    serve(why)
 
 
 if __name__ == "__main__":

@@ -521,6 +521,11 @@ class Pump:
         Refused while it doses; the link is gone afterwards: close without ending the session."""
         self._request(codec.SERVICE)
 
+    def service_not_started(self) -> None:
+        """Have a board whose pump firmware failed to start (NotStarted) leave for its REPL: SERVICE
+        without a session, which such a board obeys (nothing doses there)."""
+        self._link.request(codec.SERVICE)
+
     @_one_at_a_time
     def alarms(self) -> list[Alarm]:
         """Every latched alarm, in the order raised."""

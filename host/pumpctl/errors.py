@@ -20,6 +20,18 @@ class GarbledReply(NoReply):
     (another device, a board at its REPL, a wrong baud rate) or our own frames echoed back."""
 
 
+class NotStarted(LinkError):
+    """The board answers, but its pump firmware failed to start (codec.ERR_NOT_STARTED): the
+    motor is off and every command is refused; `reason` is the firmware's own (a MemoryError...)."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(
+            f"the pump's firmware failed to start: {reason}; its motor is off and it takes no command. "
+            "Flash it again (pumpctl flash), and see the README for what a board needs"
+        )
+
+
 class PumpRefused(PumpError):
     """The pump answered with a refusal; nothing was changed.
 

@@ -466,7 +466,7 @@ def leave_pump_firmware(port: str, probe_s: float = 0.5) -> str | None:
     clinician key from the config file). Returns its device id, or None where no pump answered
     (a board at its REPL, or no board: _Device says which). A dosing pump refuses: FlashError."""
     from .client import Pump
-    from .errors import AuthError, PumpRefused
+    from .errors import AuthError, NotStarted, PumpRefused
 
     try:
         pump = Pump(port, timeout=probe_s)
@@ -475,6 +475,12 @@ def leave_pump_firmware(port: str, probe_s: float = 0.5) -> str | None:
     try:
         try:
             info = pump.hello()
+        except NotStarted:  # a board whose firmware failed to start obeys SERVICE without a key
+            try:
+                pump.service_not_started()
+            except LinkError:
+                pass  # it left before its reply was read
+            return None
         except LinkError:  # silence or what is not a frame (a REPL's echo): not the pump firmware
             return None
         try:

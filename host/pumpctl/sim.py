@@ -49,6 +49,7 @@ DEFAULT_HEAP = "448K"
 # save, builds a ~10 KB record's sections (the guard's 9.6 KB ring among them).
 STORAGE_HEAP = "576K"
 _READY = "pump ready"
+_FAILED = "pump failed to start: "  # firmware/main.py: the board answers, refusing every command
 
 
 def firmware_root() -> Path:
@@ -125,6 +126,7 @@ class Simulator:
         self._stderr_lines: deque[str] = deque(maxlen=200)
         self._stderr_thread: threading.Thread | None = None
         self._ready = threading.Event()
+        self.failed_to_start: str | None = None  # the firmware's reason, if it started refusing every command
 
     def __enter__(self) -> Simulator:
         return self.start()
@@ -235,6 +237,9 @@ class Simulator:
             line = raw.decode(errors="replace").rstrip("\n")
             self._stderr_lines.append(line)
             if line.startswith(_READY):
+                self._ready.set()
+            elif line.startswith(_FAILED):
+                self.failed_to_start = line[len(_FAILED) :]
                 self._ready.set()
 
     def stderr_text(self) -> str:

@@ -11,7 +11,7 @@ import serial
 
 from firmware import auth, codec
 
-from .errors import GarbledReply, LinkError, NoReply, PumpRefused
+from .errors import GarbledReply, LinkError, NoReply, NotStarted, PumpRefused
 
 try:
     from termios import error as TtyError  # what pyserial's tcdrain and tcflush raise on a dead tty (not an OSError)
@@ -205,6 +205,8 @@ class SerialTransport:
                     f"{self.port} sends back what pumpctl sends (a loopback, an echoing terminal or bridge), "
                     "so no pump is answering there: give the pump's port (pumpctl ports lists the ports)"
                 )
+            if kind == codec.ERROR and mac is None and _not_started(payload) is not None:
+                raise NotStarted(_not_started(payload))  # whatever was asked: it is all the board says
             if session is not None and got_seq == seq and not _signed_by(session, mac, signed):
                 if kind == codec.ERROR and mac is None:
                     # A pump that could not check our MAC (its session ended,
@@ -298,6 +300,15 @@ def open_error(port: str, e: Exception) -> LinkError:
                 "socket://HOST:PORT)"
             )
     return LinkError(f"cannot open {port}: {' '.join(text.split())}")
+
+
+def _not_started(payload: bytes) -> str | None:
+    """The reason in an ERROR payload saying the firmware failed to start, else None."""
+    try:
+        code, _field, reason = codec.decode_fields(codec.reply_fields(codec.ERROR), payload)
+    except codec.FrameError:
+        return None
+    return reason if code == codec.ERR_NOT_STARTED else None
 
 
 def _signed_by(session: auth.Hmac, mac: bytes | None, signed: bytes | None) -> bool:
