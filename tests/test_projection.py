@@ -43,3 +43,83 @@ def test_a_steady_dose_across_a_bridge_is_a_steady_count_of_the_old_fluids_steps
         exact = old_rate_nl_per_day * (k + 1) * BUCKET_US // STEP_U
         # Rounding each segment up may add a step at most where the count is about to reach it.
         assert exact <= got[k] <= exact + 1, (k, got[k], exact)
+
+
+# -- the small-int path gives exactly the long-int sums ---------------------------------------------------------
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from firmware.therapy import _strength_ratio  # noqa: E402
+
+
+class ExactProjection:
+    """The projection as plain long-int sums, bucket by bucket (what Projection computed before it took
+    the small-int path between events): the reference."""
+
+    def __init__(self, therapy, now, first_end, bucket_us, carried_u, step_u):
+        self._t, self._now, self._next_end, self._bucket_us = therapy, now, first_end, bucket_us
+        self._vol_u, self._step_u = carried_u, step_u
+        self._rate = therapy.rate_now(now)
+        self._event = therapy.next_event(now)
+        self._guard_fluid = self._fluid = therapy.fluid()
+        self._num = self._den = 1
+
+    def next_bucket(self):
+        end, t = self._next_end, self._t
+        while self._event is not None and self._event <= end:
+            ev = self._event
+            self._add(ev)
+            t.fire(ev)
+            self._rate = t.rate_now(ev)
+            if t.fluid() != self._fluid:
+                self._fluid = t.fluid()
+                self._num, self._den = _strength_ratio(self._fluid, self._guard_fluid)
+            nxt = t.next_event(ev)
+            self._event = nxt if nxt is None or nxt > ev else ev + 1
+        self._add(end)
+        self._next_end = end + self._bucket_us
+        return self._vol_u // self._step_u
+
+    def _add(self, until):
+        self._vol_u += -(-self._rate * (until - self._now) * self._num // self._den)
+        self._now = until
+
+
+PROGRAMS = [
+    ["drug morphine 20 mg/mL", "fill 20 mL", "basal 3 mg/day"],
+    ["basal 10 mL/h"],
+    ["basal 1 uL/day"],
+    ["drug morphine 20 mg/mL", "fill 20 mL", "basal 3 mg/day", "bolus 0.5 mg over 30 min after 2 h"],
+    ["drug morphine 20 mg/mL", "fill 20 mL", "basal 2 mg/day", "bolus 0.2 mg over 17 min"],
+    ["prime 0.2 mL over 20 min", "basal 0.5 mL/day"],
+]
+FLEX = ["drug morphine 20 mg/mL", "fill 20 mL", "flex 00:00 2 mg/day", "flex 07:13 4 mg/day", "flex 22:00 1 mg/day"]
+
+
+@given(
+    which=st.integers(0, len(PROGRAMS)),
+    now=st.integers(0, 40 * 86_400_000_000),
+    into_bucket=st.integers(0, BUCKET_US - 1),
+    carried_steps=st.integers(0, 10**9),
+    step_pl=st.sampled_from([10_000, 52_083, 41_667, 10_000_000, 12_345]),
+    bridge=st.booleans(),
+)
+def test_the_small_int_path_counts_exactly_the_steps_of_the_long_int_sums(
+    which, now, into_bucket, carried_steps, step_pl, bridge
+):
+    step_u = step_pl * US_PER_MDAY
+    t = Therapy()
+    if which == len(PROGRAMS):  # a flex schedule on the device clock
+        t.set_clock(0, 3 * 3_600_000_000)
+        t.commit(parse_program(FLEX, LIB), 0)
+    elif bridge:
+        t = therapy_after_refill(10, 20)  # a bridge: scaled buckets, then the new fluid
+    else:
+        t.commit(parse_program(PROGRAMS[which], LIB), now)
+    start = max(now, t.day_start) if which == len(PROGRAMS) else (0 if bridge else now)
+    first_end = start + BUCKET_US - into_bucket
+    carried = carried_steps % step_u
+    fast = Projection(t.fork(), start, first_end, BUCKET_US, carried, step_u)
+    exact = ExactProjection(t.fork(), start, first_end, BUCKET_US, carried, step_u)
+    assert [fast.next_bucket() for _ in range(2400)] == [exact.next_bucket() for _ in range(2400)]
