@@ -693,8 +693,8 @@ def _library_table(rows: list[dict]) -> str:
 def _refused_by_library(pump: Pump, e: PumpRefused) -> UsageError:
     """A library refused at staging because of the running therapy: say which program line."""
     what = e.field[len("running ") :]
-    named = _lines_named(pump.running_lines(), what, e.message)
-    text = f"library refused: the running program would not be valid under it ({what}): {e.message}"
+    named = _lines_named(pump.running_lines(), what, e.reason)
+    text = f"library refused: the running program would not be valid under it ({what}): {e.reason}"
     if named:
         text += "\n  the running program's line: " + "; ".join(named)
     text += "\n  change the running program first (pumpctl program), then load the library again"
