@@ -1155,7 +1155,7 @@ class PumpApp(Watching):
             for name, _conc in self.therapy.fluid():
                 library.get("drug", name)
         except Refusal as e:
-            raise Refusal("running " + e.field, e.message)
+            raise Refusal("running " + e.field, e.message) from None
 
     def _lib_commit(self, values):
         library_hash, confirm = values
@@ -1183,7 +1183,8 @@ class PumpApp(Watching):
         self._sync_fluid()
         self._log(
             eventlog.EV_LIBRARY,
-            "library %s hash %08x: %d fields changed, %d hard limits raised" % (library.version, library.hash, changed, raised),
+            "library %s hash %08x: %d fields changed, %d hard limits raised"
+            % (library.version, library.hash, changed, raised),
         )
         return (library.version, len(library.order), library.hash)
 

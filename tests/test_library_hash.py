@@ -92,7 +92,20 @@ def test_a_new_drug_raises_its_limits_and_a_dropped_drug_counts_all_its_fields()
         "two",
         [
             DEFAULT_LIBRARY[0],
-            ("newdrug", "1 mg/mL", "1 mg/day", "2 mg/day", "1 mg/h", "1 mg/h", "0 mg", "0 mg", "0 mg", "0 min", "0", "x"),
+            (
+                "newdrug",
+                "1 mg/mL",
+                "1 mg/day",
+                "2 mg/day",
+                "1 mg/h",
+                "1 mg/h",
+                "0 mg",
+                "0 mg",
+                "0 mg",
+                "0 min",
+                "0",
+                "x",
+            ),
         ],
     )
     flags = [field_change(old, new.drugs["newdrug"], f) for f in range(12)]

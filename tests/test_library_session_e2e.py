@@ -81,7 +81,9 @@ def test_the_issues_sequence_is_refused_reviewed_confirmed_and_then_traced(sim, 
     data = json.loads(out)
     assert (data["committed"], data["library_hash"], data["changed"], data["raised"]) == (True, new_hash, 2, 2)
     assert data["in_force"] == {"version": "default-2026.11", "library_hash": factory[1]}
-    assert {(r["field"], r["in_force"], r["new"], r["hard_limit_raised"], r["running_program"]) for r in data["changes"]} == {
+    assert {
+        (r["field"], r["in_force"], r["new"], r["hard_limit_raised"], r["running_program"]) for r in data["changes"]
+    } == {
         ("daily_hard", "15 mg/day", "30 mg/day", True, True),
         ("rate_hard", "1.625 mg/h", "2 mg/h", True, True),
     }
@@ -92,7 +94,7 @@ def test_the_issues_sequence_is_refused_reviewed_confirmed_and_then_traced(sim, 
     assert code == 0, err
     texts = [e["text"] for e in json.loads(run(sim, capsys, "--json", "log")[1])["events"]]
     assert f"library site-2027.01 hash {new_hash:08x}: 2 fields changed, 2 hard limits raised" in texts
-    assert any(t.startswith(f"crc ") and f"library site-2027.01 hash {new_hash:08x}: drug morphine" in t for t in texts)
+    assert any(t.startswith("crc ") and f"library site-2027.01 hash {new_hash:08x}: drug morphine" in t for t in texts)
     th = json.loads(run(sim, capsys, "--json", "therapy")[1])
     assert (th["library"], th["library_hash"]) == ("site-2027.01", new_hash)
     assert f"library site-2027.01 (hash {new_hash:08x})" in run(sim, capsys, "therapy")[1]

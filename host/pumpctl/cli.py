@@ -682,7 +682,13 @@ def _library_table(rows: list[dict]) -> str:
         if r["running_program"]:
             mark.append("affects the running program")
         cells.append(
-            (r["drug"], r["field"], "-" if r["in_force"] is None else r["in_force"], "-" if r["new"] is None else r["new"], "; ".join(mark))
+            (
+                r["drug"],
+                r["field"],
+                "-" if r["in_force"] is None else r["in_force"],
+                "-" if r["new"] is None else r["new"],
+                "; ".join(mark),
+            )
         )
     widths = [max(len(c[k]) for c in cells) for k in range(4)]
     return "\n".join(

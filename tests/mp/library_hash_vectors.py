@@ -18,7 +18,12 @@ print("fields", [field_change(lib, m, f) for f in range(12)])
 print("lockout", field_change(lib, new.drugs["hydromorphone"], 9))
 same = Library("renamed", [[f for f in x] for x in DEFAULT_LIBRARY])
 print("renamed %08x %d %d" % (same.hash, changes(lib, same)[0], changes(lib, same)[1]))
-one = Library("one", [DEFAULT_LIBRARY[0], ("newdrug", "1 mg/mL", "1 mg/day", "2 mg/day", "1 mg/h", "1 mg/h",
-                                           "0 mg", "0 mg", "0 mg", "0 min", "0", "x")])
+one = Library(
+    "one",
+    [
+        DEFAULT_LIBRARY[0],
+        ("newdrug", "1 mg/mL", "1 mg/day", "2 mg/day", "1 mg/h", "1 mg/h", "0 mg", "0 mg", "0 mg", "0 min", "0", "x"),
+    ],
+)
 print("one", changes(lib, one), [field_change(lib, one.drugs["newdrug"], f) for f in range(12)])
 print("utf8 %08x" % codec.library_hash([["a", "\u00b5g"], ["", "ab"]]))
