@@ -39,7 +39,7 @@ import sys
 from firmware import alarms, auth, codec, eventlog
 from firmware.errors import Refusal
 from firmware.guard import BUCKET_US, LIMIT_BOLUS, LIMIT_NAMES, LIMIT_NONE, DoseGuard
-from firmware.library import FIELD_NAMES, MAX_DRUGS, Library, default_library
+from firmware.library import FIELD_NAMES, MAX_DRUGS, Library, changes, default_library, field_change
 from firmware.link import Link
 from firmware.program import BASAL_CONTINUOUS, BASAL_FLEX, parse_program
 from firmware.program import BASAL_STOPPED as BASAL_STOPPED_KIND
@@ -109,10 +109,12 @@ class PumpApp(Watching):
         self.sched = DoseScheduler(board.STEP_VOLUME_PL)
         self._reset_state()
         self.default_library_version = self.library.version
+        self.default_library_hash = self.library.hash
         self._staged_lines = []
         self._staged = None  # (Program, crc, expires pump us)
         self._staged_dropped = ""  # why the last staged program was dropped with its session, for the refusal
-        self._lib_fields = {}  # (drug, field) -> text, for LIB_COMMIT
+        self._lib_fields = {}  # (drug, field) -> text, for LIB_STAGE
+        self._lib_staged = None  # (Library, fields changed, hard limits raised, expires pump us), for LIB_COMMIT
         self._event_us = None  # pump time of the next therapy event, or None
         self._ev_mday = _NO_EVENT_MDAY  # the same, two-word, for the hot path
         self._ev_us = 0
@@ -162,6 +164,7 @@ class PumpApp(Watching):
             codec.LIB_FIELD: self._lib_field,
             codec.LIB_COMMIT: self._lib_commit,
             codec.LIB_GET: self._lib_get,
+            codec.LIB_STAGE: self._lib_stage,
             codec.EVENT: self._event,
         }
         if getattr(hw, "sim", False):
@@ -497,6 +500,7 @@ class PumpApp(Watching):
         self._staged = None
         self._staged_lines = []
         self._lib_fields = {}
+        self._lib_staged = None
         self._log(eventlog.EV_SESSION, "session ended: " + why)
 
     def _security_refusal(self, text):
@@ -795,6 +799,7 @@ class PumpApp(Watching):
             empty_nl,
             codec.NO_PERMILLE if self.battery_permille is None else self.battery_permille,
             _u32(self.battery_days),
+            self.library.hash,
         )
 
     def _reservoir_nl(self):
@@ -1045,8 +1050,10 @@ class PumpApp(Watching):
         if refill is not None:
             self._log(eventlog.EV_REFILL, refill)
         self._put_in_force(program, now)
-        self._log(
-            eventlog.EV_PROGRAM, "crc %08x library %s: %s" % (crc, program.library_version, "; ".join(program.lines))
+        self._log(  # a library commit drops a staged program: it was checked against the library in force
+            eventlog.EV_PROGRAM,
+            "crc %08x library %s hash %08x: %s"
+            % (crc, program.library_version, self.library.hash, "; ".join(program.lines)),
         )
         self._log_reservoir_forecast(now)
         tb = self.timebase
@@ -1107,11 +1114,14 @@ class PumpApp(Watching):
             )
         if drug == 0 and field == 0:
             self._lib_fields = {}
+        self._lib_staged = None  # a staged library is checked again after any change of its fields
         self._lib_fields[(drug, field)] = text
         return (len(self._lib_fields),)
 
-    def _lib_commit(self, values):
+    def _lib_stage(self, values):
+        """Check the staged fields as a library, beside the one in force; nothing changes yet."""
         version, drugs = values
+        self._lib_staged = None
         entries = []
         for d in range(drugs):
             fields = []
@@ -1122,24 +1132,82 @@ class PumpApp(Watching):
                 fields.append(text)
             entries.append(fields)
         library = Library(version, entries)
-        # The running program must stay valid under the new library.
-        if self.therapy.program is not None:
-            parse_program(self.therapy.program.lines, library, self.therapy.drugs)
+        entries = None
+        self._lib_fields = {}  # in the Library now; the host sends them again to stage again
+        if version == self.library.version:
+            raise Refusal("version", "library %s is the version in force: give the new library a new version" % version)
+        if version == self.default_library_version and library.hash != self.default_library_hash:
+            raise Refusal("version", "%s is the factory library's version: give this library its own" % version)
+        self._check_library(library)
+        changed, raised = changes(self.library, library)
+        self.tick()
+        self._lib_staged = (library, changed, raised, self.timebase.total_us() + STAGED_TTL_US)
+        return (library.hash, drugs, changed, raised, STAGED_TTL_US // 1_000_000)
+
+    def _check_library(self, library):
+        """Refuse a library under which the running therapy would not be admitted: its
+        program's lines and the drugs in the reservoir. The refusal's field starts with
+        "running ". (What was delivered in the last 24 h is not checked here: from the
+        commit on, the dose guard holds it to the new limits.)"""
+        try:
+            if self.therapy.program is not None:
+                parse_program(self.therapy.program.lines, library, self.therapy.drugs)
+            for name, _conc in self.therapy.fluid():
+                library.get("drug", name)
+        except Refusal as e:
+            raise Refusal("running " + e.field, e.message) from None
+
+    def _lib_commit(self, values):
+        library_hash, confirm = values
+        self.tick()
+        if self._lib_staged is None:
+            raise Refusal("library", "no library is staged")
+        library, changed, raised, expires = self._lib_staged
+        if self.timebase.total_us() >= expires:
+            self._lib_staged = None
+            raise Refusal("library", "the staged library expired after 10 min without a commit; stage it again")
+        if library_hash != library.hash:
+            raise Refusal(
+                "library_hash", "library_hash %08x is not the staged library's %08x" % (library_hash, library.hash)
+            )
+        if raised and confirm != 1:
+            raise Refusal("confirm_raise", "%d hard limit(s) raised need confirm_raise=1" % raised)
+        self._check_library(library)  # the therapy and the last 24 h moved on since staging
         self.library = library
         self._lib_fields = {}
+        self._lib_staged = None
+        if self._staged is not None:  # it was checked against the old library
+            self._staged = None
+            self._staged_dropped = ": the library changed; stage it again"
         self._fluid = None  # reconfigure the guard with the new limits
         self._sync_fluid()
-        self._log(eventlog.EV_LIBRARY, "library %s with %d drugs" % (version, drugs))
-        return (version, drugs)
+        self._log(
+            eventlog.EV_LIBRARY,
+            "library %s hash %08x: %d fields changed, %d hard limits raised"
+            % (library.version, library.hash, changed, raised),
+        )
+        return (library.version, len(library.order), library.hash)
 
     def _lib_get(self, values):
-        drug, field = values
-        lib = self.library
+        drug, field, which = values
+        if which == codec.LIB_IN_FORCE:
+            lib = self.library
+        elif which == codec.LIB_STAGED:
+            if self._lib_staged is None:
+                raise Refusal("which", "no library is staged")
+            lib = self._lib_staged[0]
+        else:
+            raise Refusal("which", "which must be 0 (in force) or 1 (staged), not %d" % which)
         if drug >= len(lib.order) or field >= len(FIELD_NAMES):
             raise Refusal(
                 "drug", "drug %d field %d does not exist; the library has %d drugs" % (drug, field, len(lib.order))
             )
-        return (lib.version, len(lib.order), lib.drugs[lib.order[drug]].text[field])
+        d = lib.drugs[lib.order[drug]]
+        change = field_change(self.library, d, field) if which == codec.LIB_STAGED else 0
+        for name, _conc in self.therapy.fluid():
+            if name == d.name:
+                change |= codec.LIB_IN_USE
+        return (lib.version, len(lib.order), d.text[field], change)
 
     def _event(self, values):
         """Entry `index`, or the oldest kept if that one has left the ring."""

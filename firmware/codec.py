@@ -79,7 +79,8 @@ DISCARD = const(0x24)  # drop the staged program
 PATIENT_BOLUS = const(0x25)  # the patient asks for the bolus the program allows
 LIB_FIELD = const(0x28)  # stage one field of one drug of a new library
 LIB_COMMIT = const(0x29)  # replace the library with the staged one
-LIB_GET = const(0x2A)  # read one field of the library in force
+LIB_GET = const(0x2A)  # read one field of the library in force, or of the staged one
+LIB_STAGE = const(0x2B)  # check the staged library fields as a library; nothing changes yet
 EVENT = const(0x30)  # read one entry of the event log
 TELEMETRY = const(0x31)  # stream TELEMETRY_DATA every interval_ms (0 stops)
 ALARMS = const(0x32)  # read one of the latched alarms: priority, cause, time, state
@@ -114,6 +115,7 @@ COMMAND_NAMES = {
     LIB_FIELD: "lib-field",
     LIB_COMMIT: "lib-commit",
     LIB_GET: "lib-get",
+    LIB_STAGE: "lib-stage",
     EVENT: "event",
     TELEMETRY: "telemetry",
     ALARMS: "alarms",
@@ -170,6 +172,7 @@ ROLE_NEEDED = {
     DISCARD: ROLE_CLINICIAN,
     LIB_FIELD: ROLE_CLINICIAN,
     LIB_COMMIT: ROLE_CLINICIAN,
+    LIB_STAGE: ROLE_CLINICIAN,
     KEY_CHANGE: ROLE_CLINICIAN,
     SERVICE: ROLE_CLINICIAN,
     AUTH_END: ROLE_PATIENT,
@@ -324,6 +327,26 @@ LIBRARY_FIELDS = (
     "source",
 )
 
+# LIB_GET: which library; and the bits of its `change`.
+LIB_IN_FORCE = const(0)
+LIB_STAGED = const(1)
+LIB_CHANGED = const(1)  # the staged field differs from the one in force (or its drug is new)
+LIB_RAISED = const(2)  # and it loosens a hard limit (a higher limit, a shorter lockout, a new drug)
+LIB_IN_USE = const(4)  # the drug is in the reservoir (the running program's blend)
+
+
+def library_hash(entries):
+    """The content hash of a library: CRC-32 over each field of each drug, in order,
+    as a u16 little-endian length then the UTF-8 text (the version is not in it)."""
+    crc = 0
+    for fields in entries:
+        for text in fields:
+            b = text.encode()
+            crc = binascii.crc32(bytes((len(b) & 0xFF, len(b) >> 8)), crc)
+            crc = binascii.crc32(b, crc)
+    return crc & 0xFFFFFFFF
+
+
 # REVIEW: which program.
 REVIEW_RUNNING = const(0)
 REVIEW_STAGED = const(1)
@@ -388,6 +411,7 @@ FIELDS = {
             ("empty_nl", "I"),  # the empty volume: delivery stops there
             ("battery_permille", "H"),  # state of charge, 0xFFFF if unknown
             ("battery_days", "I"),  # remaining battery life estimated from the drain so far, NO_TIME if unknown
+            ("library_hash", "I"),  # content hash of the library in force (library_hash)
         ),
     ),
     AUTH_BEGIN: ((("role", "B"),), (("pump_nonce", "y"),)),
@@ -448,10 +472,17 @@ FIELDS = {
     DISCARD: ((), ()),
     PATIENT_BOLUS: ((), (("volume_nl", "I"), ("duration_s", "I"))),
     LIB_FIELD: ((("drug", "B"), ("field", "B"), ("text", "s")), (("fields", "H"),)),
-    LIB_COMMIT: ((("version", "s"), ("drugs", "B")), (("version", "s"), ("drugs", "B"))),
+    LIB_STAGE: (
+        (("version", "s"), ("drugs", "B")),
+        (("library_hash", "I"), ("drugs", "B"), ("changed", "H"), ("raised", "B"), ("expires_in_s", "I")),
+    ),
+    LIB_COMMIT: (
+        (("library_hash", "I"), ("confirm_raise", "B")),
+        (("version", "s"), ("drugs", "B"), ("library_hash", "I")),
+    ),
     LIB_GET: (
-        (("drug", "B"), ("field", "B")),
-        (("version", "s"), ("drugs", "B"), ("text", "s")),
+        (("drug", "B"), ("field", "B"), ("which", "B")),
+        (("version", "s"), ("drugs", "B"), ("text", "s"), ("change", "B")),
     ),
     EVENT: (
         (("index", "I"),),

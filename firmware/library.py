@@ -11,7 +11,7 @@
 #
 # Command path only: may allocate and use long ints.
 
-from firmware.codec import LIBRARY_FIELDS
+from firmware.codec import LIB_CHANGED, LIB_RAISED, LIBRARY_FIELDS, library_hash
 from firmware.errors import Refusal
 from firmware.units import (
     DOSE_MASS,
@@ -27,6 +27,18 @@ FIELD_NAMES = LIBRARY_FIELDS
 MAX_DRUGS = 16  # entries in one library
 MAX_PATIENT_BOLUSES_PER_DAY = 24
 _MAX_NAME = 24
+
+# The hard limits, by field number: the attribute that holds the parsed value,
+# and 1 if a higher value loosens it (-1 if a lower one does: the lockout).
+_HARD = (
+    (1, "max_conc_ng_per_ml", 1),
+    (3, "daily_hard_ng", 1),
+    (5, "rate_hard_ng_per_day", 1),
+    (7, "bolus_hard_ng", 1),
+    (8, "patient_dose_hard_ng", 1),
+    (9, "patient_lockout_min_us", -1),
+    (10, "patient_max_per_day", 1),
+)
 
 
 class DrugLimits:
@@ -97,6 +109,7 @@ class Library:
                 raise Refusal("name", "drug %s is in the library twice" % d.name)
             self.drugs[d.name] = d
             self.order.append(d.name)
+        self.hash = library_hash([self.drugs[n].text for n in self.order])  # the content, not the version
 
     def get(self, field, name):
         d = self.drugs.get(name)
@@ -105,6 +118,39 @@ class Library:
                 field, "drug %r is not in library %s (it has: %s)" % (name, self.version, ", ".join(self.order))
             )
         return d
+
+
+def field_change(old, new_drug, field):
+    """LIB_CHANGED and LIB_RAISED bits of field number `field` of new_drug against library old."""
+    was = old.drugs.get(new_drug.name)
+    if was is not None and was.text[field] == new_drug.text[field]:
+        return 0
+    for f, attr, sign in _HARD:
+        if f == field:
+            if f >= 8 and not new_drug.patient_allowed:  # no patient bolus: its limits allow nothing
+                looser = False
+            elif was is None:  # a new drug: a limit above zero allows what was refused
+                looser = f >= 8 or getattr(new_drug, attr) > 0
+            else:
+                looser = (getattr(new_drug, attr) - getattr(was, attr)) * sign > 0
+            return LIB_CHANGED | (LIB_RAISED if looser else 0)
+    return LIB_CHANGED
+
+
+def changes(old, new):
+    """(fields changed, hard limits loosened) from library old to new; a drug in
+    one of them only counts all its fields as changed."""
+    changed = raised = 0
+    for name in new.order:
+        d = new.drugs[name]
+        for f in range(len(FIELD_NAMES)):
+            c = field_change(old, d, f)
+            changed += c & LIB_CHANGED
+            raised += 1 if c & LIB_RAISED else 0
+    for name in old.order:
+        if name not in new.drugs:
+            changed += len(FIELD_NAMES)
+    return changed, raised
 
 
 def default_library():

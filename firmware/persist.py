@@ -13,7 +13,8 @@
 #   RING     the guard's 2400 buckets, as their bytes (9.6 KB)
 #   LOG      the event log ring: its count, then its entries in sections of
 #            32 (tags LOG..LOG+3), each well within a store section's 16 KB
-#   LIBRARY  a site library's entries (absent for the default library)
+#   LIBRARY  a site library's version and entries (absent for the factory library,
+#            same version and content hash)
 #   ALARMS   the latched alarms, one line each (alarms.py); a record written
 #            before alarms could be several holds the one in META instead
 #   MONITOR  the reservoir marks and what the monitors hold between checks
@@ -85,7 +86,7 @@ def sections(app, reserved_steps):
             lines.append("%d %d %d %s" % (mday, us, code, _esc(text)))
         if lines:
             out.append((TAG_LOG + k, "\n".join(lines).encode()))
-    if app.library.version != app.default_library_version:
+    if app.library.version != app.default_library_version or app.library.hash != app.default_library_hash:
         entries = [_esc(app.library.version)]
         for name in app.library.order:
             entries.append("\t".join(_esc(f) for f in app.library.drugs[name].text))

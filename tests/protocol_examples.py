@@ -527,6 +527,7 @@ MESSAGE_NAMES = (
     "LIB_FIELD",
     "LIB_COMMIT",
     "LIB_GET",
+    "LIB_STAGE",
     "EVENT",
     "TELEMETRY",
     "ALARMS",

@@ -5,6 +5,9 @@ import json
 import pytest
 from pumpctl import cli
 
+from firmware import codec
+from firmware.druglib import DEFAULT_LIBRARY
+
 pytestmark = pytest.mark.micropython
 
 PROGRAM = ["drug morphine 20 mg/mL", "fill 20 mL", "basal 2 mg/day"]
@@ -62,7 +65,8 @@ def test_the_log_records_each_program_with_the_library_version(sim, capsys):
     run(sim, capsys, "program", *PROGRAM, "--yes")
     code, out, _ = run(sim, capsys, "--json", "log")
     texts = [e["text"] for e in json.loads(out)["events"]]
-    assert any("library default-2026.11: drug morphine 20 mg/mL; fill 20 mL; basal 2 mg/day" in t for t in texts)
+    h = "%08x" % codec.library_hash(DEFAULT_LIBRARY)
+    assert any(f"library default-2026.11 hash {h}: drug morphine 20 mg/mL; fill 20 mL; basal 2 m" in t for t in texts)
 
 
 def test_a_site_library_replaces_the_default_and_its_limits_apply(sim, capsys, tmp_path):
@@ -87,8 +91,8 @@ def test_a_site_library_replaces_the_default_and_its_limits_apply(sim, capsys, t
     }
     path = tmp_path / "site.json"
     path.write_text(json.dumps(site))
-    code, out, _ = run(sim, capsys, "library", "load", str(path))
-    assert code == 0 and "drug library site-7" in out
+    code, out, _ = run(sim, capsys, "library", "load", str(path), "--yes")
+    assert code == 0 and "library site-7 committed" in out
     code, _, err = run(sim, capsys, "program", "drug morphine 20 mg/mL", "fill 20 mL", "basal 6 mg/day", "--yes")
     assert code == 1 and "hard limit of 5 mg/day (library site-7)" in err
     code, _, err = run(sim, capsys, "program", "drug baclofen 2000 mcg/mL", "fill 20 mL", "basal 100 mcg/day", "--yes")

@@ -8,6 +8,8 @@ from fractions import Fraction
 import pytest
 from pumpctl import LinkError, PumpRefused, Simulator
 
+from firmware import codec
+
 pytestmark = pytest.mark.micropython
 
 S = 1_000_000
@@ -183,6 +185,7 @@ def test_a_site_library_and_the_program_checked_against_it_survive_a_kill(lives)
 
     pump = lives().pump
     assert pump.library() == ("site-7", [site])
+    assert pump.therapy().library_hash == codec.library_hash([site])  # recomputed from the saved fields
     assert pump.running_lines() == ["drug morphine 20 mg/mL", "basal 4 mg/day"]
     with pytest.raises(PumpRefused, match="hard limit of 5 mg/day"):
         pump.stage(["basal 6 mg/day"])

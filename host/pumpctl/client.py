@@ -107,6 +107,7 @@ class Therapy:
     empty_nl: int  # the empty volume: delivery stops there
     battery_permille: int | None
     battery_days: int | None  # battery life left, estimated from the drain so far
+    library_hash: int  # content hash of the library in force (codec.library_hash)
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,30 @@ class Staged:
     @property
     def lines(self) -> list[str]:
         return program_lines(self.rows)
+
+
+@dataclass(frozen=True)
+class StagedLibrary:
+    """A library the pump has checked beside the one in force and holds, not yet in force."""
+
+    version: str
+    library_hash: int  # its content hash, as the pump computed it (and the host, from the file)
+    drugs: int
+    changed: int  # fields that differ from the library in force (a drug in one only: all its fields)
+    raised: int  # hard limits loosened: committing needs confirm_raise
+    expires_in_s: int
+
+
+@dataclass(frozen=True)
+class LibraryField:
+    """One field of a drug of the library in force or of the staged one, as the pump holds it."""
+
+    drug: str
+    field: str  # codec.LIBRARY_FIELDS
+    text: str
+    changed: bool  # staged only: differs from the library in force (or the drug is new)
+    raised: bool  # staged only: a hard limit loosened
+    in_use: bool  # the drug is in the reservoir (the running program's blend)
 
 
 @dataclass(frozen=True)
@@ -444,6 +469,7 @@ class Pump:
             empty_nl=v[23],
             battery_permille=None if v[24] == codec.NO_PERMILLE else v[24],
             battery_days=None if v[25] == none else v[25],
+            library_hash=v[26],
         )
 
     def set_clock(self, clock_s: int) -> int:
@@ -590,26 +616,48 @@ class Pump:
     def library(self, progress: Callable[[int, int], None] | None = None) -> tuple[str, list[list[str]]]:
         """The drug library in force: (version, entries of 12 text fields).
         progress(done, total) after each request (one per field)."""
-        version, n, _ = self._request(codec.LIB_GET, (0, 0))
+        version, fields = self.library_fields(staged=False, progress=progress)
+        return version, _entries(fields)
+
+    @_one_at_a_time
+    def library_fields(
+        self, staged: bool = False, progress: Callable[[int, int], None] | None = None
+    ) -> tuple[str, list[LibraryField]]:
+        """The library in force (or the staged one) field by field, with what the pump says
+        of each: changed, a hard limit raised (staged only), its drug in use."""
+        which = codec.LIB_STAGED if staged else codec.LIB_IN_FORCE
+        version, n, _, _ = self._request(codec.LIB_GET, (0, 0, which))
         total = 1 + n * len(LIBRARY_FIELDS)
         if progress:
             progress(1, total)
-        entries = []
+        out = []
         for d in range(n):
-            fields = []
-            for f in range(len(LIBRARY_FIELDS)):
-                fields.append(self._request(codec.LIB_GET, (d, f))[2])
+            name = ""
+            for f, field in enumerate(LIBRARY_FIELDS):
+                _v, _n, text, change = self._request(codec.LIB_GET, (d, f, which))
+                name = text if f == 0 else name
+                out.append(
+                    LibraryField(
+                        name,
+                        field,
+                        text,
+                        bool(change & codec.LIB_CHANGED),
+                        bool(change & codec.LIB_RAISED),
+                        bool(change & codec.LIB_IN_USE),
+                    )
+                )
                 if progress:
                     progress(2 + d * len(LIBRARY_FIELDS) + f, total)
-            entries.append(fields)
-        return version, entries
+        return version, out
 
     @_one_at_a_time
-    def load_library(
+    def stage_library(
         self, version: str, entries: list[list[str]], progress: Callable[[int, int], None] | None = None
-    ) -> None:
-        """Replace the drug library (checked as a whole by the pump first).
-        progress(done, total) after each request (one per field, then the commit)."""
+    ) -> StagedLibrary:
+        """Send a library and have the pump check it beside the one in force (the first step);
+        the library in force is unchanged. progress(done, total) after each request.
+        Raises PumpRefused: the library's own refusal, a version not new, or (field
+        "running ...") the running therapy that the new library would refuse."""
         total = sum(len(fields) for fields in entries) + 1
         done = 0
         for d, fields in enumerate(entries):
@@ -618,9 +666,42 @@ class Pump:
                 done += 1
                 if progress:
                     progress(done, total)
-        self._request(codec.LIB_COMMIT, (version, len(entries)))
+        h, n, changed, raised, expires = self._request(codec.LIB_STAGE, (version, len(entries)))
         if progress:
             progress(total, total)
+        if h != codec.library_hash(entries):
+            raise PumpRefused(
+                codec.ERR_INTERNAL,
+                "library_hash",
+                f"the pump holds library hash {h:08x}, not the {codec.library_hash(entries):08x} sent",
+            )
+        return StagedLibrary(version, h, n, changed, raised, expires)
+
+    @_one_at_a_time
+    def commit_library(self, staged: StagedLibrary, confirm_raise: bool = False) -> None:
+        """Put the staged library in force (the second step); read back its hash and version."""
+        version, _n, h = self._request(codec.LIB_COMMIT, (staged.library_hash, 1 if confirm_raise else 0))
+        th = self.therapy()
+        if (version, h, th.library, th.library_hash) != (staged.version, staged.library_hash) * 2:
+            raise PumpRefused(
+                codec.ERR_INTERNAL,
+                "library",
+                f"read-back {th.library} {th.library_hash:08x} is not the library staged "
+                f"({staged.version} {staged.library_hash:08x})",
+            )
+
+    @_one_at_a_time
+    def load_library(
+        self,
+        version: str,
+        entries: list[list[str]],
+        progress: Callable[[int, int], None] | None = None,
+        confirm_raise: bool = False,
+    ) -> StagedLibrary:
+        """Stage, then commit, a library in one call (scripts; people should review first)."""
+        staged = self.stage_library(version, entries, progress)
+        self.commit_library(staged, confirm_raise)
+        return staged
 
     # -- telemetry ---------------------------------------------------------------
 
@@ -712,3 +793,9 @@ class Pump:
             v[10],
             v[11],
         )
+
+
+def _entries(fields: list[LibraryField]) -> list[list[str]]:
+    """LibraryField rows back into entries of 12 texts."""
+    n = len(LIBRARY_FIELDS)
+    return [[f.text for f in fields[i : i + n]] for i in range(0, len(fields), n)]
