@@ -44,7 +44,7 @@ from firmware.link import Link
 from firmware.program import BASAL_CONTINUOUS, BASAL_FLEX, parse_program
 from firmware.program import BASAL_STOPPED as BASAL_STOPPED_KIND
 from firmware.scheduler import MAX_RATE_NL_PER_DAY, MIN_RATE_NL_PER_DAY, DoseScheduler
-from firmware.therapy import BOLUS_NONE, Projection, Therapy
+from firmware.therapy import BOLUS_NONE, Projection, Therapy, time_to_deliver
 from firmware.timebase import MAX_ADVANCE_US, US_PER_MDAY, Timebase
 from firmware.units import format_volume, parse_rate
 from firmware.watching import FAR_STEPS as _FAR_STEPS
@@ -811,22 +811,7 @@ class PumpApp(Watching):
     def _empty_in_us(self, reservoir_nl, now):
         """Pump time until the running program (with any running bolus) has
         delivered reservoir_nl; None if it never will within the scan."""
-        left_u = reservoir_nl * 86_400_000_000  # nL in u' = nL/day x us
-        t = self.therapy.fork()
-        at = now
-        limit = now + _MAX_EMPTY_SCAN_DAYS * 86_400_000_000
-        while at < limit:
-            rate = t.rate_now(at)
-            ev = t.next_event(at)
-            end = limit if ev is None or ev > limit else ev
-            if rate and rate * (end - at) >= left_u:
-                return at + -(-left_u // rate) - now
-            left_u -= rate * (end - at)
-            if ev is None:
-                return None
-            t.fire(end)
-            at = end if end > at else at + 1
-        return None
+        return time_to_deliver(self.therapy.fork(), reservoir_nl, now, _MAX_EMPTY_SCAN_DAYS * 86_400_000_000)
 
     def _set_rate(self, values):
         rate, rounded = parse_rate("rate", values[0])  # refuses before any change

@@ -291,6 +291,59 @@ class Therapy:
         return "; ".join(notes)
 
 
+def time_to_deliver(t, volume_nl, now, horizon_us):
+    """Pump time from now until therapy t (a fork: it is run forward) has delivered volume_nl,
+    or None if it does not within horizon_us.
+
+    Exact: the volume is the integral of the rates, event to event. A flex schedule
+    repeats each day once nothing else is pending (no bolus, bridge or trial) and its
+    day is 24 h long (the clock in step with the schedule), so after one such day has
+    been measured the whole days that still fit are skipped at once: a 400-day scan
+    costs a few days of events, not 1,600 of them (each makes long-int garbage on a
+    32-bit port)."""
+    left_u = volume_nl * US_PER_DAY  # nL in u = nL/day x us
+    at = now
+    limit = now + horizon_us
+    day_mark = None  # (start of a plain 24 h schedule day, left_u then)
+    while at < limit:
+        rate = t.rate_now(at)
+        ev = t.next_event(at)
+        end = limit if ev is None or ev > limit else ev
+        if rate and rate * (end - at) >= left_u:
+            return at + -(-left_u // rate) - now
+        left_u -= rate * (end - at)
+        if ev is None:
+            return None
+        t.fire(end)
+        at = end if end > at else at + 1
+        if t.program is None or t.program.basal_kind != BASAL_FLEX or at != t.day_start:
+            continue
+        plain = (
+            t.bolus_kind == BOLUS_NONE
+            and t.bridge_drugs is None
+            and t.trial_end is None
+            and t.day_end - t.day_start == US_PER_DAY
+        )
+        if not plain:
+            day_mark = None
+        elif day_mark is None or day_mark[0] != at - US_PER_DAY:
+            day_mark = (at, left_u)
+        else:
+            day_u = day_mark[1] - left_u
+            days = left_u // day_u - 1 if day_u else 0  # leave the last day to the events
+            room = (limit - at) // US_PER_DAY
+            if days > room:
+                days = room
+            if days > 0:
+                at += days * US_PER_DAY
+                left_u -= days * day_u
+                t.day_start += days * US_PER_DAY
+                t.day_end += days * US_PER_DAY
+                t.bridge_mark = at
+            day_mark = (at, left_u)
+    return None
+
+
 class Projection:
     """Steps a therapy will deliver from now, bucket by bucket, for DoseGuard.admit().
 
