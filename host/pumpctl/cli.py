@@ -33,7 +33,7 @@ from firmware import codec
 from . import flash as flashing
 from . import quantities, render
 from .benchtest import BenchConfig, BenchInterrupted, BenchTest, run_many
-from .client import Pump, alarm_code, fault_code, program_lines
+from .client import NO_DRUG_LIMITS, Pump, alarm_code, fault_code, program_lines
 from .errors import (
     AuthError,
     BalanceError,
@@ -459,9 +459,10 @@ def cmd_program(args) -> int:
     note = " (rounded down to the pump's resolution of 1 nL/day)" if result.rounded else ""
     human = (
         f"programmed  {quantities.rate(result.rate_nl_per_day)} = {result.rate_nl_per_day} nL/day{note}\n"
-        f"from        pump time {quantities.duration(result.effective_us)}"
+        f"from        pump time {quantities.duration(result.effective_us)}\n"
+        f"limits      {NO_DRUG_LIMITS}"
     )
-    _print(args, human, asdict(result), style=render.OK)
+    _print(args, human, dict(asdict(result), drug_limits=False, note=NO_DRUG_LIMITS), style=render.OK)
     return EXIT_OK
 
 
@@ -1255,7 +1256,21 @@ def cmd_demo(args) -> int:
     from .demo import run_demo
 
     duration_us = _duration_us(args.duration)
-    return run_demo(args.rate, duration_us, args.drug, args.concentration, timeout=args.timeout)
+    if args.no_drug and (args.drug or args.concentration):
+        raise UsageError("--no-drug runs a plain volume rate: do not give --drug or --concentration with it")
+    if args.no_drug:
+        drug, concentration = None, None
+    else:
+        drug, concentration = args.drug or "morphine", args.concentration or "10 mg/mL"
+    return run_demo(
+        args.rate,
+        duration_us,
+        drug,
+        concentration,
+        timeout=args.timeout,
+        as_json=args.json,
+        confirm_soft=args.confirm_soft,
+    )
 
 
 CALIBRATE_EPILOG = """\
@@ -1777,13 +1792,24 @@ file, to leave for its REPL, which a stopped pump does (stop it first).
         epilog="""examples:
   pumpctl demo
   pumpctl demo --rate "0.5 mL/day" --duration 24h --drug morphine --concentration "10 mg/mL"
+  pumpctl demo --rate "2 mg/day" --drug morphine --concentration "20 mg/mL"
+  pumpctl demo --rate "1 mL/h" --duration 2h --no-drug
+
+The drug is programmed as a drug (drug NAME CONC, fill 20 mL, basal RATE), so
+the pump's drug library and dose guard apply: a rate over a hard limit is
+refused, and the demo exits 1. --no-drug programs a plain volume rate, to which
+no drug-library limit applies (only the pump's rate range).
 """,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    s.add_argument("--rate", default="0.5 mL/day", help="rate with its unit (default 0.5 mL/day)")
+    s.add_argument("--rate", default="0.5 mL/day", help="basal rate, a volume or dose per time (default 0.5 mL/day)")
     s.add_argument("--duration", default="24h", help="pump time to run (default 24h)")
-    s.add_argument("--drug", default="morphine", help="drug name, for the dose column (default morphine)")
-    s.add_argument("--concentration", default="10 mg/mL", help="drug concentration (default 10 mg/mL)")
+    s.add_argument("--drug", help="drug name in the pump's library (default morphine)")
+    s.add_argument("--concentration", help="drug concentration (default 10 mg/mL)")
+    s.add_argument(
+        "--no-drug", action="store_true", help="a plain volume rate of no drug: no drug-library limit applies"
+    )
+    s.add_argument("--confirm-soft", action="store_true", help="commit a program past a soft limit")
     s.set_defaults(func=cmd_demo)
     return p
 
