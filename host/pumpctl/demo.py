@@ -125,7 +125,15 @@ def run_demo(
     say(f"  pump          board {info.board}, firmware {info.firmware} on {info.platform}, port {port}")
     say(f"  step volume   {quantities.volume(after.step_volume_pl)} (calibrated)")
     if refused is not None:
-        return _refused(say, out if as_json else None, refused, lines or [], duration_us, after.steps - before.steps, model.motor_steps)
+        return _refused(
+            say,
+            out if as_json else None,
+            refused,
+            lines or [],
+            duration_us,
+            after.steps - before.steps,
+            model.motor_steps,
+        )
     if lines is not None:
         shown = [f"{line} ({detail})" if detail else line for line, detail in rows if line and line != "soft limit"]
         say(f"  program       {'; '.join(shown)}")
