@@ -1363,10 +1363,12 @@ def _print_calibration(args, result, stored=False, refused=None) -> None:
         verdict = f"stored on the pump: {result.step_volume_pl} pL per step (was {result.previous_pl} pL), and logged"
     else:
         verdict = f"not stored (the pump keeps {result.previous_pl} pL per step)"
-    human = (
+    head = (
         f"mean        {mean} pL per step over {len(result.runs)} runs\n"
-        f"spread      {spread} % (largest - smallest, over the mean)\n{verdict}"
+        f"spread      {spread} % (largest - smallest, over the mean)"
     )
+    limits = f"limits      bench water, {NO_DRUG_LIMITS}"
+    human = f"{head}\n{verdict}\n{limits}"
     data = {
         "runs": [
             {
@@ -1384,9 +1386,10 @@ def _print_calibration(args, result, stored=False, refused=None) -> None:
         "density_g_per_ml": str(result.density_g_per_ml),
         "stored": stored,
         "refused": refused,
+        "drug_limits": False,
     }
     if refused and not args.json:
-        print(human.rsplit("\n", 1)[0])  # the refusal itself is the error line
+        print(f"{head}\n{limits}")  # the refusal itself is the error line
         return
     _print(args, human, data)
 
