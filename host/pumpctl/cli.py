@@ -378,10 +378,13 @@ def _session(args, pump: Pump, lines: list[str], notes=None, running=None) -> in
     running = pump.review() if running is None else running
     staged = pump.stage(lines)
     extra = notes(running, staged) if notes else []
+    drug_limits = names_a_drug(staged.lines)
     if not args.json:
         render.show(side_by_side(running, staged.rows), lambda: render.review(review_rows(running, staged.rows)))
         for line in extra:
             render.warn(line)
+        if not drug_limits:
+            render.warn(NO_DRUG_LIMITS)
         if staged.warnings:
             render.warn(f"{len(staged.warnings)} soft limit(s) passed; committing needs --confirm-soft")
     if staged.warnings and not args.confirm_soft:
@@ -398,6 +401,7 @@ def _session(args, pump: Pump, lines: list[str], notes=None, running=None) -> in
         return EXIT_REFUSED
     at = pump.commit(staged, confirm_soft=args.confirm_soft)
     data = {"committed_us": at, "program_crc": staged.program_crc, "lines": staged.lines, "warnings": staged.warnings}
+    data["drug_limits"] = drug_limits
     if notes:
         data["notes"] = extra
     _print(
@@ -407,6 +411,19 @@ def _session(args, pump: Pump, lines: list[str], notes=None, running=None) -> in
         style=render.OK,
     )
     return EXIT_OK
+
+
+_DELIVERING = ("basal", "flex", "bolus", "prime", "patient-bolus")
+
+
+def names_a_drug(lines: list[str]) -> bool:
+    """Whether the drug library limits a program (its canonical lines, the blend kept in the
+    reservoir included): True if it names a drug, or delivers nothing; False for a program that
+    delivers with no drug named (drug none, or no drug line), a bare volume rate."""
+    words = [ln.split() for ln in lines if ln.strip()]
+    if any(w[0] == "drug" and len(w) > 1 and w[1] != "none" for w in words):
+        return True
+    return not any(w[0] in _DELIVERING for w in words)
 
 
 def _base_lines(pump: Pump) -> list[str]:
