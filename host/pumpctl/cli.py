@@ -1494,7 +1494,10 @@ Espressif 303A are "yes"; the USB-UART bridges of ESP32 dev kits (CP210x 10C4:EA
     )
     s.add_argument("lines", nargs="*", help="program lines, each quoted")
     s.add_argument("--file", help="read program lines from a file (# starts a comment)")
-    s.add_argument("--rate", help='no drug in the pump: a plain volume rate ("0.5 mL/day"), at once')
+    s.add_argument(
+        "--rate",
+        help='no drug in the pump: a plain volume rate ("0.5 mL/day"), at once; no drug-library limit applies',
+    )
     session(s)
     s.set_defaults(func=cmd_program)
 
