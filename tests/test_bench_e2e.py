@@ -10,6 +10,7 @@ import pytest
 from pumpctl import Simulator, cli
 from pumpctl.balance import MtSicsBalance
 from pumpctl.benchtest import PLOT_FILE, RESULTS_FILE, SAMPLES_FILE, BenchConfig, BenchTest, run_many
+from pumpctl.client import NO_DRUG_LIMITS
 from pumpctl.simbalance import SimulatedBalance
 
 pytestmark = pytest.mark.micropython
@@ -138,6 +139,8 @@ def test_pumpctl_bench_on_the_simulator_prints_a_summary_and_writes_the_files(tm
     out = capsys.readouterr().out
     assert code == 0, out
     assert "bench test: 1 mL/h for 02 h 00 min 00 s" in out and "result: PASS" in out
+    assert f"  drug limits      {NO_DRUG_LIMITS}" in out.splitlines()  # water at a bare volume rate
+    assert json.loads((tmp_path / "run" / RESULTS_FILE).read_text())["drug_limits"] is False
     for name in (SAMPLES_FILE, RESULTS_FILE, PLOT_FILE):
         assert (tmp_path / "run" / name).stat().st_size > 0
 

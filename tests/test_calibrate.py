@@ -13,6 +13,7 @@ import pytest
 from pumpctl import cli
 from pumpctl.balance import open_balance
 from pumpctl.calibrate import BalanceScale, CalibrationRefused, TypedScale, calibrate
+from pumpctl.client import NO_DRUG_LIMITS
 from pumpctl.errors import PumpRefused
 from pumpctl.sim import Simulator
 
@@ -94,6 +95,7 @@ def test_pumpctl_calibrate_with_the_balance_then_by_hand(rig, capsys):
     assert lines[0].startswith("run 1") and "2000 steps" in lines[0] and "99.82" in lines[0]
     assert lines[2].startswith("mean        ") and "pL per step over 2 runs" in lines[2]
     assert lines[4].startswith("stored on the pump: ") and lines[4].endswith("(was 52083 pL), and logged")
+    assert lines[5] == f"limits      bench water, {NO_DRUG_LIMITS}"  # bare volume rates: no drug named
     # By hand, measuring only (no tty: the masses are given), as JSON.
     code = cli.main(
         ["--port", rig.port, "--json", "calibrate", "--masses", "104.0,104.1", "--steps", "2000", "--dry-run"]
@@ -102,12 +104,14 @@ def test_pumpctl_calibrate_with_the_balance_then_by_hand(rig, capsys):
     assert code == 0, out.err
     data = json.loads(out.out)
     assert data["stored"] is False and [r["mass_mg"] for r in data["runs"]] == ["104", "104.1"]
+    assert data["drug_limits"] is False
     assert data["step_volume_pl"] == round((104.05 / 0.9982) * 1e6 / 2000)
     # Spread too large: exit 1, one line, nothing stored.
     code = cli.main(["--port", rig.port, "calibrate", "--masses", "100,104", "--yes"])
     out = capsys.readouterr()
     assert code == cli.EXIT_REFUSED
     assert out.err.strip().splitlines()[-1].startswith("pumpctl: the weighings spread 3.9")
+    assert out.out.splitlines()[-1] == f"limits      bench water, {NO_DRUG_LIMITS}"
     # Neither a balance nor masses: a usage error saying how.
     assert cli.main(["--port", rig.port, "calibrate"]) == cli.EXIT_USAGE
     assert "weigh with a balance (--balance PORT) or by hand" in capsys.readouterr().err

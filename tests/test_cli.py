@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from pumpctl import Pump
+from pumpctl.client import NO_DRUG_LIMITS
 
 PUMPCTL = str(Path(sys.executable).with_name("pumpctl"))
 
@@ -40,6 +41,9 @@ def test_a_session_against_the_simulator(sim_port):
     out = pumpctl("--port", sim_port, "program", "--rate", "0.5 mL/day")
     assert out.returncode == 0, out.stderr
     assert "programmed  0.5 mL/day = 500000 nL/day" in out.stdout
+    assert f"limits      {NO_DRUG_LIMITS}" in out.stdout.splitlines()
+    data = json.loads(pumpctl("--port", sim_port, "--json", "program", "--rate", "0.5 mL/day").stdout)
+    assert data["drug_limits"] is False and data["rate_nl_per_day"] == 500_000
 
     out = pumpctl("--port", sim_port, "advance", "24h")
     assert out.returncode == 0, out.stderr
@@ -129,6 +133,63 @@ def test_demo_doses_a_day_and_matches_the_exact_expectation():
         ["morphine", "5", "mg", "4.999968", "mg", "4.999968", "mg"],
     ]
     assert "delivered exactly the 9600 steps owed; 3.2 nL (0.06 of a step) short" in out.stdout
+    # The drug went through the library: programmed as a drug, not as a bare volume.
+    program = "drug morphine 10 mg/mL; fill 20 mL; basal 0.5 mL/day (0.5 mL/day = morphine 5 mg/day)"
+    assert f"  program       {program}" in lines
+    assert any(line.startswith("  drug limits   library default-2026.11: checked") for line in lines)
+    assert "no drug-library limit" not in out.stdout
+
+
+@pytest.mark.micropython
+def test_demo_over_a_hard_limit_is_refused_and_the_motor_makes_no_step():
+    # Issue 18: 1 mL/h of baclofen 2000 mcg/mL is 48 mg/day, 24 times its 2 mg/day hard limit.
+    args = ("demo", "--rate", "1 mL/h", "--duration", "2h", "--drug", "baclofen", "--concentration", "2000 mcg/mL")
+    out = pumpctl(*args)
+    assert out.returncode == 1, out.stdout + out.stderr
+    reason = "daily dose of baclofen 48 mg/day is above the hard limit of 2 mg/day (library default-2026.11)"
+    assert out.stderr.strip() == f"pumpctl: pump refused (daily dose): {reason}; nothing was changed"
+    lines = out.stdout.splitlines()
+    assert f"  refused       {reason}" in lines
+    # What the simulated motor itself counted over the 2 h after the refusal (SIM_STATE), and the pump's count.
+    assert "  motor         0 steps in 02 h 00 min 00 s of pump time since (the pump reports 0)" in lines
+    assert "result: the pump refused the program and delivered nothing." in out.stdout
+    assert "delivered exactly" not in out.stdout and "programmed    " not in out.stdout
+    data = json.loads(pumpctl("--json", *args).stdout)
+    assert data["refused"] == {"field": "daily dose", "reason": reason}
+    assert (data["motor_steps"], data["reported_steps"], data["drug_limits"]) == (0, 0, True)
+
+
+@pytest.mark.micropython
+def test_demo_past_a_soft_limit_needs_confirming_and_then_doses_exactly():
+    args = ("demo", "--rate", "1.1 mL/day", "--duration", "1h")  # morphine 11 mg/day, soft limit 10 mg/day
+    out = pumpctl(*args)
+    assert out.returncode == 2 and "soft limits passed: not committed" in out.stderr
+    assert "daily dose of morphine 11 mg/day is above the soft limit of 10 mg/day" in out.stdout
+    out = pumpctl(*args, "--confirm-soft")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "delivered exactly the 880 steps owed" in out.stdout  # floor(1.1 mL/day * 1 h / 52.083 nL)
+
+
+@pytest.mark.micropython
+def test_demo_with_no_drug_says_no_drug_limit_applies():
+    out = pumpctl("demo", "--no-drug", "--rate", "1 mL/h", "--duration", "1h")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.splitlines()[0] == (
+        "pumpctl demo: no drug (a plain volume rate) at 1 mL/h for 01 h 00 min 00 s, on the simulated pump"
+    )
+    assert f"  drug limits   {NO_DRUG_LIMITS}" in out.stdout.splitlines()
+    assert "delivered exactly the 19200 steps owed" in out.stdout  # floor(1 mL / 52.083 nL)
+    assert "morphine" not in out.stdout
+    data = json.loads(pumpctl("--json", "demo", "--no-drug", "--duration", "1h").stdout)
+    assert data["drug_limits"] is False and data["note"] == NO_DRUG_LIMITS
+    assert data["reported_steps"] == data["motor_steps"] == data["expected_steps"] == 400
+    out = pumpctl("demo", "--no-drug", "--drug", "baclofen")
+    assert out.returncode == 2 and "do not give --drug or --concentration" in out.stderr
+
+
+def test_demo_refuses_a_drug_name_that_is_not_one_word():
+    out = pumpctl("demo", "--drug", "morphine 1 mg/mL")
+    assert out.returncode == 2 and "give one drug name" in out.stderr
 
 
 @pytest.mark.micropython

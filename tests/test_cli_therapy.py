@@ -4,6 +4,7 @@ import json
 
 import pytest
 from pumpctl import cli
+from pumpctl.client import NO_DRUG_LIMITS
 
 from firmware import codec
 from firmware.druglib import DEFAULT_LIBRARY
@@ -28,6 +29,19 @@ def test_a_session_shows_old_and_new_side_by_side_and_commits_with_yes(sim, caps
     code, out, _ = run(sim, capsys, "--json", "therapy")
     data = json.loads(out)
     assert (data["mode"], data["basal_nl_per_day"], data["reservoir_nl"]) == ("continuous", 100_000, 20_000_000)
+
+
+def test_a_program_naming_no_drug_says_no_drug_limit_applies_and_one_naming_a_drug_does_not(sim, capsys):
+    code, out, _ = run(sim, capsys, "program", "basal 1 mL/h", "--yes")  # a bare volume, as program lines
+    assert code == 0 and NO_DRUG_LIMITS in out.splitlines()
+    code, out, _ = run(sim, capsys, "--json", "program", "drug none", "fill 20 mL", "basal 1 mL/h", "--yes")
+    assert code == 0 and json.loads(out)["drug_limits"] is False
+    code, out, _ = run(sim, capsys, "program", *PROGRAM, "--yes")
+    assert code == 0 and NO_DRUG_LIMITS not in out
+    # The blend stays in the reservoir: a new basal without drug lines is still limited by the library.
+    code, out, _ = run(sim, capsys, "--json", "program", "basal 3 mg/day", "--yes")
+    assert code == 0 and json.loads(out)["drug_limits"] is True
+    assert json.loads(out)["lines"][0] == "drug morphine 20 mg/mL"
 
 
 def test_without_yes_and_without_a_terminal_nothing_is_committed(sim, capsys, monkeypatch):

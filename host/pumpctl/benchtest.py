@@ -28,7 +28,7 @@ from pathlib import Path
 
 from . import flowtest, quantities
 from .balance import Balance, BalanceError
-from .client import Pump
+from .client import NO_DRUG_LIMITS, Pump
 from .errors import UsageError
 
 SAMPLES_FILE = "samples.csv"
@@ -103,6 +103,7 @@ class BenchReport:
             "pump": self.pump,
             "balance": self.balance,
             "rate_nl_per_day": self.rate_nl_per_day,
+            "drug_limits": False,  # a bench test pumps water at a bare volume rate (NO_DRUG_LIMITS)
             "results": self.results.to_dict(),
             "checks": [{"check": what, "passed": ok, "detail": detail} for what, ok, detail in self.checks],
             "passed": self.passed,
@@ -121,6 +122,7 @@ class BenchReport:
             head,
             "",
             f"  samples          {len(r.flows) + 1} ({r.unstable_samples} unstable)",
+            f"  drug limits      {NO_DRUG_LIMITS}",
             f"  delivered        balance {r.delivered_ml:.6f} mL   pump's steps {pump_view}   "
             f"programmed {r.programmed_ml:.6f} mL",
         ]

@@ -33,7 +33,7 @@ from firmware import codec
 from . import flash as flashing
 from . import quantities, render
 from .benchtest import BenchConfig, BenchInterrupted, BenchTest, run_many
-from .client import Pump, alarm_code, fault_code, program_lines
+from .client import NO_DRUG_LIMITS, Pump, alarm_code, fault_code, program_lines
 from .errors import (
     AuthError,
     BalanceError,
@@ -378,10 +378,13 @@ def _session(args, pump: Pump, lines: list[str], notes=None, running=None) -> in
     running = pump.review() if running is None else running
     staged = pump.stage(lines)
     extra = notes(running, staged) if notes else []
+    drug_limits = names_a_drug(staged.lines)
     if not args.json:
         render.show(side_by_side(running, staged.rows), lambda: render.review(review_rows(running, staged.rows)))
         for line in extra:
             render.warn(line)
+        if not drug_limits:
+            render.warn(NO_DRUG_LIMITS)
         if staged.warnings:
             render.warn(f"{len(staged.warnings)} soft limit(s) passed; committing needs --confirm-soft")
     if staged.warnings and not args.confirm_soft:
@@ -398,6 +401,7 @@ def _session(args, pump: Pump, lines: list[str], notes=None, running=None) -> in
         return EXIT_REFUSED
     at = pump.commit(staged, confirm_soft=args.confirm_soft)
     data = {"committed_us": at, "program_crc": staged.program_crc, "lines": staged.lines, "warnings": staged.warnings}
+    data["drug_limits"] = drug_limits
     if notes:
         data["notes"] = extra
     _print(
@@ -407,6 +411,19 @@ def _session(args, pump: Pump, lines: list[str], notes=None, running=None) -> in
         style=render.OK,
     )
     return EXIT_OK
+
+
+_DELIVERING = ("basal", "flex", "bolus", "prime", "patient-bolus")
+
+
+def names_a_drug(lines: list[str]) -> bool:
+    """Whether the drug library limits a program (its canonical lines, the blend kept in the
+    reservoir included): True if it names a drug, or delivers nothing; False for a program that
+    delivers with no drug named (drug none, or no drug line), a bare volume rate."""
+    words = [ln.split() for ln in lines if ln.strip()]
+    if any(w[0] == "drug" and len(w) > 1 and w[1] != "none" for w in words):
+        return True
+    return not any(w[0] in _DELIVERING for w in words)
 
 
 def _base_lines(pump: Pump) -> list[str]:
@@ -459,9 +476,10 @@ def cmd_program(args) -> int:
     note = " (rounded down to the pump's resolution of 1 nL/day)" if result.rounded else ""
     human = (
         f"programmed  {quantities.rate(result.rate_nl_per_day)} = {result.rate_nl_per_day} nL/day{note}\n"
-        f"from        pump time {quantities.duration(result.effective_us)}"
+        f"from        pump time {quantities.duration(result.effective_us)}\n"
+        f"limits      {NO_DRUG_LIMITS}"
     )
-    _print(args, human, asdict(result), style=render.OK)
+    _print(args, human, dict(asdict(result), drug_limits=False, note=NO_DRUG_LIMITS), style=render.OK)
     return EXIT_OK
 
 
@@ -1393,7 +1411,21 @@ def cmd_demo(args) -> int:
     from .demo import run_demo
 
     duration_us = _duration_us(args.duration)
-    return run_demo(args.rate, duration_us, args.drug, args.concentration, timeout=args.timeout)
+    if args.no_drug and (args.drug or args.concentration):
+        raise UsageError("--no-drug runs a plain volume rate: do not give --drug or --concentration with it")
+    if args.no_drug:
+        drug, concentration = None, None
+    else:
+        drug, concentration = args.drug or "morphine", args.concentration or "10 mg/mL"
+    return run_demo(
+        args.rate,
+        duration_us,
+        drug,
+        concentration,
+        timeout=args.timeout,
+        as_json=args.json,
+        confirm_soft=args.confirm_soft,
+    )
 
 
 CALIBRATE_EPILOG = """\
@@ -1486,10 +1518,12 @@ def _print_calibration(args, result, stored=False, refused=None) -> None:
         verdict = f"stored on the pump: {result.step_volume_pl} pL per step (was {result.previous_pl} pL), and logged"
     else:
         verdict = f"not stored (the pump keeps {result.previous_pl} pL per step)"
-    human = (
+    head = (
         f"mean        {mean} pL per step over {len(result.runs)} runs\n"
-        f"spread      {spread} % (largest - smallest, over the mean)\n{verdict}"
+        f"spread      {spread} % (largest - smallest, over the mean)"
     )
+    limits = f"limits      bench water, {NO_DRUG_LIMITS}"
+    human = f"{head}\n{verdict}\n{limits}"
     data = {
         "runs": [
             {
@@ -1507,9 +1541,10 @@ def _print_calibration(args, result, stored=False, refused=None) -> None:
         "density_g_per_ml": str(result.density_g_per_ml),
         "stored": stored,
         "refused": refused,
+        "drug_limits": False,
     }
     if refused and not args.json:
-        print(human.rsplit("\n", 1)[0])  # the refusal itself is the error line
+        print(f"{head}\n{limits}")  # the refusal itself is the error line
         return
     _print(args, human, data)
 
@@ -1597,7 +1632,10 @@ Espressif 303A are "yes"; the USB-UART bridges of ESP32 dev kits (CP210x 10C4:EA
     )
     s.add_argument("lines", nargs="*", help="program lines, each quoted")
     s.add_argument("--file", help="read program lines from a file (# starts a comment)")
-    s.add_argument("--rate", help='no drug in the pump: a plain volume rate ("0.5 mL/day"), at once')
+    s.add_argument(
+        "--rate",
+        help='no drug in the pump: a plain volume rate ("0.5 mL/day"), at once; no drug-library limit applies',
+    )
     session(s)
     s.set_defaults(func=cmd_program)
 
@@ -1925,13 +1963,24 @@ file, to leave for its REPL, which a stopped pump does (stop it first).
         epilog="""examples:
   pumpctl demo
   pumpctl demo --rate "0.5 mL/day" --duration 24h --drug morphine --concentration "10 mg/mL"
+  pumpctl demo --rate "2 mg/day" --drug morphine --concentration "20 mg/mL"
+  pumpctl demo --rate "1 mL/h" --duration 2h --no-drug
+
+The drug is programmed as a drug (drug NAME CONC, fill 20 mL, basal RATE), so
+the pump's drug library and dose guard apply: a rate over a hard limit is
+refused, and the demo exits 1. --no-drug programs a plain volume rate, to which
+no drug-library limit applies (only the pump's rate range).
 """,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    s.add_argument("--rate", default="0.5 mL/day", help="rate with its unit (default 0.5 mL/day)")
+    s.add_argument("--rate", default="0.5 mL/day", help="basal rate, a volume or dose per time (default 0.5 mL/day)")
     s.add_argument("--duration", default="24h", help="pump time to run (default 24h)")
-    s.add_argument("--drug", default="morphine", help="drug name, for the dose column (default morphine)")
-    s.add_argument("--concentration", default="10 mg/mL", help="drug concentration (default 10 mg/mL)")
+    s.add_argument("--drug", help="drug name in the pump's library (default morphine)")
+    s.add_argument("--concentration", help="drug concentration (default 10 mg/mL)")
+    s.add_argument(
+        "--no-drug", action="store_true", help="a plain volume rate of no drug: no drug-library limit applies"
+    )
+    s.add_argument("--confirm-soft", action="store_true", help="commit a program past a soft limit")
     s.set_defaults(func=cmd_demo)
     return p
 

@@ -262,6 +262,11 @@ class SimState:
         return self.motor_steps * self.true_step_volume_pl
 
 
+# What every command that programs a bare volume rate (SET_RATE: program --rate, bench, calibrate,
+# demo --no-drug) says, in its text and as "drug_limits": false in --json: nothing names a drug.
+NO_DRUG_LIMITS = "plain volume rate: no drug is named, so no drug-library limit applies (only the pump's rate range)"
+
+
 def expected_steps(rate_nl_per_day: int, duration_us: int, step_volume_pl: int) -> int:
     """Steps a pump owes after running a rate for a duration from a step boundary.
 
@@ -427,7 +432,9 @@ class Pump:
     def set_rate(self, rate: str) -> RateSet:
         """Program a continuous rate given with its unit, e.g. "0.5 mL/day".
 
-        The pump converts the text itself and refuses anything unclear.
+        The pump converts the text itself and refuses anything unclear. A bare volume rate names
+        no drug, so no drug-library limit applies to it (NO_DRUG_LIMITS); the pump refuses it
+        while it holds a drug. To deliver a drug, program it: stage(["drug ...", "basal ..."]).
         """
         if not isinstance(rate, str):
             raise TypeError('give the rate as text with its unit, for example "0.5 mL/day"')

@@ -252,6 +252,9 @@ def _bench_one(report) -> Group:
     checks = _table("", "", "")
     checks.show_header = False
     _add(checks, "samples", f"{len(r.flows) + 1} ({r.unstable_samples} unstable)", "")
+    from .client import NO_DRUG_LIMITS
+
+    _add(checks, "drug limits", NO_DRUG_LIMITS, "")
     _add(
         checks,
         "delivered",
