@@ -54,7 +54,10 @@
 # new fluid (one bucket of history, or a departed drug's whole day, worth more
 # than 447,392 steps of a very weak fluid); a departed drug's day total comes
 # back in one bucket an hour before its departure (earlier steps leave later
-# than they really would); a blend's history rescales by its largest ratio.
+# than they really would), and what of it spills counts in the hour window for
+# as many buckets as it spilled into (a returning drug at a hundredth of its
+# strength after a heavy day: about a minute); a blend's history rescales by
+# its largest ratio.
 #
 # Bounds: a bucket is 0.._BUCKET_CAP or _SATURATED (2**30 - 1, a small int);
 # day_sum and hour_sum sum the numeric buckets, <= DAY_BUCKETS * _BUCKET_CAP
@@ -498,11 +501,12 @@ class DoseGuard:
         ahead_at = array("I", bytes(4 * HOUR_BUCKETS))  # command path: 400 B
         for k in range(DAY_BUCKETS):
             ahead = future.next_bucket()
-            if day_hist + ahead > self.day_limit or (day_sat and ahead):
+            # A window the new delivery adds nothing to is not its to pass (a stop is always admitted).
+            if ahead and (day_sat or day_hist + ahead > self.day_limit):
                 return LIMIT_DAY
             slot = k % HOUR_BUCKETS
             in_hour = ahead - ahead_at[slot]
-            if hour_hist + in_hour > self.hour_limit or (hour_sat and in_hour):
+            if in_hour and (hour_sat or hour_hist + in_hour > self.hour_limit):
                 return LIMIT_HOUR
             ahead_at[slot] = ahead
             # One bucket later, the oldest bucket of each window drops out.
