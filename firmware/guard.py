@@ -26,8 +26,44 @@
 # A dose limit becomes a step count: a step of s pL of fluid at c ng/mL
 # carries c * s / 1e9 ng, so the daily hard limit L ng allows
 # ceil(L * 1e9 / (c * s)) steps (see steps_allowed). The smallest over the
-# drugs in the blend is the limit. Concentrations only change at a refill; the history is then
-# rescaled to steps of the new fluid, rounding up (toward caution).
+# drugs in the blend is the limit. Concentrations only change at a refill and
+# the step volume at a calibration; the history is then rescaled to steps of
+# the new fluid, rounding up (toward caution).
+#
+# What the guard promises (issue 18): whatever the sequence of drugs,
+# strengths, refills, departures and calibrations, its record of each drug
+# over every window is never less than what the motor gave of that drug.
+# Nothing is dropped silently; where a number would not fit, the record
+# errs toward caution, in this order:
+#   - a bucket holds at most _BUCKET_CAP steps as a number (2400 of them sum
+#     below 2**30). Rescaled history above that spills into the next newer
+#     bucket, up to the current one: it then leaves every window later than
+#     the steps it stands for did (it may also count in an hour window that
+#     the real steps had left: more caution, never less).
+#   - what would not fit even in the current bucket makes it SATURATED: a
+#     marker meaning "this bucket alone fills every window it is in". While a
+#     saturated bucket is in the day (hour) window, permit() lets nothing
+#     through (LIMIT_DAY) and admit() refuses any delivery in that window.
+#     A rescale never turns a saturated bucket back into a number.
+#   - a drug that leaves the fluid keeps its day and hour totals (and whether
+#     its windows held a saturated bucket) for 24 h; if it comes back they are
+#     put back, rescaled, as stand-ins that leave no earlier than the real
+#     steps did (see _bring_back), spilling and saturating as above.
+# Where this is conservative: saturation refuses the drug even when its real
+# dose is below the limit, if that limit is more than _BUCKET_CAP steps of the
+# new fluid (one bucket of history, or a departed drug's whole day, worth more
+# than 447,392 steps of a very weak fluid); a departed drug's day total comes
+# back in one bucket an hour before its departure (earlier steps leave later
+# than they really would), and what of it spills counts in the hour window for
+# as many buckets as it spilled into (a returning drug at a hundredth of its
+# strength after a heavy day: about a minute); a blend's history rescales by
+# its largest ratio.
+#
+# Bounds: a bucket is 0.._BUCKET_CAP or _SATURATED (2**30 - 1, a small int);
+# day_sum and hour_sum sum the numeric buckets, <= DAY_BUCKETS * _BUCKET_CAP
+# < 2**30; day_sat and hour_sat count saturated buckets, 0..DAY_BUCKETS; the
+# limits are 0..NO_LIMIT. A departed record's totals are 0..DAY_BUCKETS *
+# _BUCKET_CAP (more is recorded as saturated: it could never fit back).
 #
 # permit() runs on the dosing hot path and allocates nothing; its values all
 # stay below 2**30. configure(), set_fluid() and admit() run on the command
@@ -55,10 +91,14 @@ _GROUP_MDAY = const(5)
 # steps (10,000 steps per bucket), so this cap only bites on a runaway burst.
 BUCKET_MAX_STEPS = const(65_535)
 # Buckets are 32-bit: history rescaled to a weaker fluid after a refill can
-# pass BUCKET_MAX_STEPS. It is capped where 2400 full buckets still sum below
-# 2**30 (a small int); reaching it takes a refill 230 times weaker within
-# 24 h of delivering at the pump's maximum rate.
-_RESCALED_MAX_STEPS = const(447_392)
+# pass BUCKET_MAX_STEPS. A bucket holds at most _BUCKET_CAP steps as a number
+# (2400 such buckets still sum below 2**30, a small int); more spills into
+# newer buckets, and what fits nowhere marks a bucket _SATURATED (see above).
+_BUCKET_CAP = const(447_392)
+_SATURATED = const(1_073_741_823)  # 2**30 - 1: this bucket alone fills every window it is in
+# A departed record's flags: its hour window (1) or the rest of its day (2) held a saturated bucket.
+_SAT_HOUR = const(1)
+_SAT_REST = const(2)
 NO_LIMIT = const(1_073_741_823)  # 2**30 - 1: no drug limit applies
 
 # Why a step was refused (latched in `tripped` until clear_trip()).
@@ -129,16 +169,18 @@ class DoseGuard:
         self._cur = 0  # index of the bucket holding now, 0..DAY_BUCKETS-1
         self._end_mday = 0  # end of the current bucket, two-word pump time
         self._end_us = BUCKET_US
-        self.day_sum = 0  # steps in the day window, <= DAY_BUCKETS * _RESCALED_MAX_STEPS < 2**30
-        self.hour_sum = 0  # steps in the hour window, <= day_sum
+        self.day_sum = 0  # steps in the day window's numeric buckets, <= DAY_BUCKETS * _BUCKET_CAP < 2**30
+        self.hour_sum = 0  # steps in the hour window's numeric buckets, <= day_sum
+        self.day_sat = 0  # saturated buckets in the day window, 0..DAY_BUCKETS
+        self.hour_sat = 0  # saturated buckets in the hour window, <= day_sat
 
         # Limits in steps of the fluid now leaving the pump, 0..NO_LIMIT.
         self.day_limit = NO_LIMIT
         self.hour_limit = NO_LIMIT
         self.bolus_limit = NO_LIMIT
         self._fluid = ()  # ((name, conc_ng_per_ml, daily_ng, hourly_ng, bolus_ng), ...)
-        # Drugs that left the fluid in the last 24 h, so their history comes
-        # back if they do: [(name, conc, day_steps, hour_steps, change_end_us)].
+        # Drugs that left the fluid in the last 24 h, so their history comes back if they
+        # do: [(name, conc, day_steps, hour_steps, change_end_us, sat)], sat: _SAT_HOUR | _SAT_REST.
         self._departed = []
 
         self.tripped = LIMIT_NONE  # latched reason of the first refusal
@@ -160,22 +202,26 @@ class DoseGuard:
             return 0
         allowed = n
         why = LIMIT_NONE
-        room = self.day_limit - self.day_sum
-        if allowed > room:
-            allowed = room
-            why = LIMIT_DAY
-        room = self.hour_limit - self.hour_sum
-        if allowed > room:
-            allowed = room
-            why = LIMIT_HOUR
         buckets = self._buckets
         cur = self._cur
-        room = BUCKET_MAX_STEPS - buckets[cur]
-        if allowed > room:
-            allowed = room
-            why = LIMIT_BUCKET
-        if allowed < 0:  # limits tightened below what the window already holds
+        if self.day_sat:  # a saturated bucket fills every window it is in (and may be the current one)
             allowed = 0
+            why = LIMIT_DAY
+        else:
+            room = self.day_limit - self.day_sum
+            if allowed > room:
+                allowed = room
+                why = LIMIT_DAY
+            room = self.hour_limit - self.hour_sum
+            if allowed > room:
+                allowed = room
+                why = LIMIT_HOUR
+            room = BUCKET_MAX_STEPS - buckets[cur]
+            if allowed > room:
+                allowed = room
+                why = LIMIT_BUCKET
+            if allowed < 0:  # limits tightened below what the window already holds
+                allowed = 0
         if allowed:
             buckets[cur] += allowed
             self.day_sum += allowed
@@ -205,7 +251,7 @@ class DoseGuard:
         cur = self._cur
         moved = 0
         while now_mday > em or (now_mday == em and now_us >= eu):
-            if moved >= DAY_BUCKETS and not self.day_sum:
+            if moved >= DAY_BUCKETS and not self.day_sum and not self.day_sat:
                 # Everything has left both windows: skip whole 5-mday groups.
                 groups = (now_mday - em) // _GROUP_MDAY
                 if groups:
@@ -216,12 +262,20 @@ class DoseGuard:
             cur += 1
             if cur == DAY_BUCKETS:
                 cur = 0
-            self.day_sum -= buckets[cur]  # the bucket 24 h old leaves the day window
+            b = buckets[cur]  # the bucket 24 h old leaves the day window
+            if b == _SATURATED:
+                self.day_sat -= 1
+            else:
+                self.day_sum -= b
             buckets[cur] = 0
             old = cur - HOUR_BUCKETS
             if old < 0:
                 old += DAY_BUCKETS
-            self.hour_sum -= buckets[old]  # and the one 1 h old leaves the hour window
+            b = buckets[old]  # and the one 1 h old leaves the hour window
+            if b == _SATURATED:
+                self.hour_sat -= 1
+            else:
+                self.hour_sum -= b
             eu += BUCKET_US
             if eu >= US_PER_MDAY:
                 eu -= US_PER_MDAY
@@ -248,9 +302,10 @@ class DoseGuard:
         old = self._fluid
         end_us = self.bucket_end_us()
         self._departed = [d for d in self._departed if _age_buckets(end_us, d[4]) < DAY_BUCKETS]
+        sat = (_SAT_HOUR if self.hour_sat else 0) | (_SAT_REST if self.day_sat > self.hour_sat else 0)
         for name, conc, _d, _h, _b in old:
             if not has_drug(drugs, name):
-                self._departed.append((name, conc, self.day_sum, self.hour_sum, end_us))
+                self._departed.append((name, conc, self.day_sum, self.hour_sum, end_us, sat))
         num, den = largest_ratio(old, drugs)
         if num != den:  # no drug in common (num 0): the old history carries none of these
             self._rescale(num, den)
@@ -270,27 +325,70 @@ class DoseGuard:
 
     def _rescale(self, num, den):
         """Rescale every bucket by num/den, rounding up (never less drug than
-        was delivered). A rescaled bucket may pass BUCKET_MAX_STEPS; buckets
-        are 32-bit so it keeps its count, up to _RESCALED_MAX_STEPS."""
+        was delivered); num 0 empties the ring. A bucket past _BUCKET_CAP
+        spills into newer ones (oldest first); what passes the current one
+        saturates it. A saturated bucket stays saturated."""
         buckets = self._buckets
-        for i in range(DAY_BUCKETS):
+        if not num:
+            for i in range(DAY_BUCKETS):
+                buckets[i] = 0
+            self._resum()
+            return
+        carry = 0
+        i = self._cur
+        for _ in range(DAY_BUCKETS):
+            i = i + 1 if i < DAY_BUCKETS - 1 else 0  # from the oldest bucket (cur + 1) to cur
             b = buckets[i]
-            if b:
-                b = -(-b * num // den)
-                buckets[i] = b if b < _RESCALED_MAX_STEPS else _RESCALED_MAX_STEPS
+            if b == _SATURATED:
+                carry = 0  # the spill is history no newer than this bucket: it fills its windows already
+                continue
+            b = -(-b * num // den) + carry
+            carry = b - _BUCKET_CAP if b > _BUCKET_CAP else 0
+            buckets[i] = b - carry
+        if carry:
+            buckets[self._cur] = _SATURATED
         self._resum()
+
+    def _add(self, i, steps):
+        """Add steps to bucket i, spilling what passes _BUCKET_CAP into newer
+        buckets up to the current one, which saturates if they do not fit."""
+        buckets = self._buckets
+        cur = self._cur
+        while steps:
+            b = buckets[i]
+            if b == _SATURATED:
+                return
+            room = _BUCKET_CAP - b
+            if steps <= room:
+                buckets[i] = b + steps
+                return
+            if i == cur:
+                buckets[i] = _SATURATED
+                return
+            buckets[i] = _BUCKET_CAP
+            steps -= room
+            i = i + 1 if i < DAY_BUCKETS - 1 else 0
 
     def set_step_volume(self, step_pl):
         """A new calibration. The windows hold steps of the old volume: they
         become steps of the new one, rounding up (never less drug than was
-        delivered), and so do the departed drugs' totals; the limits follow."""
+        delivered), and so do the departed drugs' hour and rest-of-day totals;
+        the limits follow."""
         old = self.step_pl
         self.step_pl = step_pl
         self._rescale(old, step_pl)
-        self._departed = [
-            (name, conc, -(-day * old // step_pl), -(-hour * old // step_pl), end)
-            for name, conc, day, hour, end in self._departed
-        ]
+        departed = []
+        for name, conc, day, hour, end, sat in self._departed:
+            hour_new = -(-hour * old // step_pl)
+            rest_new = -(-(day - hour) * old // step_pl)
+            if hour_new > DAY_BUCKETS * _BUCKET_CAP:  # could never fit back: saturated
+                hour_new = 0
+                sat |= _SAT_HOUR
+            if rest_new > DAY_BUCKETS * _BUCKET_CAP - hour_new:
+                rest_new = 0
+                sat |= _SAT_REST
+            departed.append((name, conc, hour_new + rest_new, hour_new, end, sat))
+        self._departed = departed
         self._set_limits(self._fluid)
 
     def _bring_back(self, drugs, end_us):
@@ -298,36 +396,48 @@ class DoseGuard:
         windows, in steps of the new fluid rounded up. A departure's hour
         total goes in the bucket it left in and the rest of its day total an
         hour of buckets before: each then leaves every window no earlier than
-        the steps it stands for did."""
+        the steps it stands for did. Either spills into newer buckets past
+        _BUCKET_CAP, and comes back saturated if its windows held a saturated
+        bucket when the drug left."""
         buckets = self._buckets
         kept = []
         for rec in self._departed:
-            name, conc, day_steps, hour_steps, change_end = rec
+            name, conc, day_steps, hour_steps, change_end, sat = rec
             new_conc = has_drug(drugs, name)
             if not new_conc:
                 kept.append(rec)
                 continue
             age = _age_buckets(end_us, change_end)
-            for back, steps in ((age, hour_steps), (age + HOUR_BUCKETS, day_steps - hour_steps)):
-                if steps and back < DAY_BUCKETS:
+            for back, steps, flag in ((age, hour_steps, _SAT_HOUR), (age + HOUR_BUCKETS, day_steps - hour_steps,
+                                                                     _SAT_REST)):
+                if back < DAY_BUCKETS:
                     i = (self._cur - back) % DAY_BUCKETS
-                    b = buckets[i] + -(-steps * conc // new_conc)
-                    buckets[i] = b if b < _RESCALED_MAX_STEPS else _RESCALED_MAX_STEPS
+                    if sat & flag:
+                        buckets[i] = _SATURATED
+                    elif steps:
+                        self._add(i, -(-steps * conc // new_conc))
         self._departed = kept
         self._resum()
 
     def _resum(self):
         buckets = self._buckets
-        day = 0
-        hour = 0
+        day = hour = day_sat = hour_sat = 0
         i = self._cur
         for k in range(DAY_BUCKETS):
-            day += buckets[i]
-            if k < HOUR_BUCKETS:
-                hour += buckets[i]
+            b = buckets[i]
+            if b == _SATURATED:
+                day_sat += 1
+                if k < HOUR_BUCKETS:
+                    hour_sat += 1
+            else:
+                day += b
+                if k < HOUR_BUCKETS:
+                    hour += b
             i = i - 1 if i else DAY_BUCKETS - 1
         self.day_sum = day
         self.hour_sum = hour
+        self.day_sat = day_sat
+        self.hour_sat = hour_sat
 
     # -- persistence, command path -----------------------------------------------
 
@@ -348,9 +458,12 @@ class DoseGuard:
          self.delivered_lo) = ints
         buckets = self._buckets
         for i in range(DAY_BUCKETS):
-            k = 4 * i  # a bucket is below _RESCALED_MAX_STEPS < 2**19: its top byte is 0
-            buckets[i] = ring[k] | ring[k + 1] << 8 | ring[k + 2] << 16 | ring[k + 3] << 24
-        self._departed = list(departed)
+            k = 4 * i  # a bucket is 0.._BUCKET_CAP or _SATURATED, below 2**30: a small int
+            b = ring[k] | ring[k + 1] << 8 | ring[k + 2] << 16 | ring[k + 3] << 24
+            if b > _BUCKET_CAP and b != _SATURATED:
+                raise ValueError("guard bucket %d holds %d steps" % (i, b))
+            buckets[i] = b
+        self._departed = [tuple(d) if len(d) == 6 else tuple(d) + (0,) for d in departed]
         self._set_limits(drugs)
         self._resum()
 
@@ -380,23 +493,34 @@ class DoseGuard:
         buckets = self._buckets
         day_hist = self.day_sum
         hour_hist = self.hour_sum
+        day_sat = self.day_sat  # a saturated bucket fills its windows: nothing more may go in them
+        hour_sat = self.hour_sat
         oldest = self._cur + 1  # the oldest bucket of the day window
         # ahead_at[k % 100]: future steps to the end of bucket k - 100, so the
         # hour window ending with bucket k holds ahead - ahead_at[k % 100] of them.
         ahead_at = array("I", bytes(4 * HOUR_BUCKETS))  # command path: 400 B
         for k in range(DAY_BUCKETS):
             ahead = future.next_bucket()
-            if day_hist + ahead > self.day_limit:
+            # A window the new delivery adds nothing to is not its to pass (a stop is always admitted).
+            if ahead and (day_sat or day_hist + ahead > self.day_limit):
                 return LIMIT_DAY
             slot = k % HOUR_BUCKETS
-            if hour_hist + ahead - ahead_at[slot] > self.hour_limit:
+            in_hour = ahead - ahead_at[slot]
+            if in_hour and (hour_sat or hour_hist + in_hour > self.hour_limit):
                 return LIMIT_HOUR
             ahead_at[slot] = ahead
             # One bucket later, the oldest bucket of each window drops out.
-            i = (oldest + k) % DAY_BUCKETS
-            day_hist -= buckets[i]
+            b = buckets[(oldest + k) % DAY_BUCKETS]
+            if b == _SATURATED:
+                day_sat -= 1
+            else:
+                day_hist -= b
             if k < HOUR_BUCKETS:
-                hour_hist -= buckets[(self._cur - HOUR_BUCKETS + 1 + k) % DAY_BUCKETS]
+                b = buckets[(self._cur - HOUR_BUCKETS + 1 + k) % DAY_BUCKETS]
+                if b == _SATURATED:
+                    hour_sat -= 1
+                else:
+                    hour_hist -= b
         return LIMIT_NONE
 
     def fork(self):
@@ -404,8 +528,8 @@ class DoseGuard:
         g = DoseGuard(self.step_pl)
         for i in range(DAY_BUCKETS):
             g._buckets[i] = self._buckets[i]
-        for name in ("_cur", "_end_mday", "_end_us", "day_sum", "hour_sum", "day_limit", "hour_limit",
-                     "bolus_limit", "_fluid"):
+        for name in ("_cur", "_end_mday", "_end_us", "day_sum", "hour_sum", "day_sat", "hour_sat", "day_limit",
+                     "hour_limit", "bolus_limit", "_fluid"):
             setattr(g, name, getattr(self, name))
         g._departed = list(self._departed)
         return g
@@ -421,6 +545,7 @@ class DoseGuard:
         return self.delivered_hi * 536_870_912 + self.delivered_lo
 
     def window_steps(self, now_mday, now_us):
-        """(day_sum, hour_sum) as of now."""
+        """(day, hour) steps in the windows as of now, a saturated bucket
+        counting _BUCKET_CAP (it holds more); each below 2**30."""
         self._rotate(now_mday, now_us)
-        return self.day_sum, self.hour_sum
+        return self.day_sum + self.day_sat * _BUCKET_CAP, self.hour_sum + self.hour_sat * _BUCKET_CAP

@@ -9,7 +9,7 @@
 #   THERAPY  the running therapy's own state: flex day, bolus, bridge, trial,
 #            clock offset, patient-bolus times
 #   GUARD    the dose guard's ring position, latched trip and counts, the
-#            drugs that left the fluid
+#            drugs that left the fluid (with their saturation flags)
 #   RING     the guard's 2400 buckets, as their bytes (9.6 KB)
 #   LOG      the event log ring: its count, then its entries in sections of
 #            32 (tags LOG..LOG+3), each well within a store section's 16 KB
@@ -40,7 +40,10 @@ TAG_LOG = 16  # and up to TAG_LOG + _LOG_SECTIONS - 1
 _LOG_PER_SECTION = 32  # entries of at most ~220 bytes each (text escaped)
 _LOG_SECTIONS = CAPACITY // _LOG_PER_SECTION
 
-FORMAT = 1  # bumped when a section's meaning changes; an unknown format is not restored
+FORMAT = 2  # bumped when a section's meaning changes; an unknown format is not restored
+# 2: the guard's ring may hold saturated buckets and a departed drug carries their flags (issue 18);
+# a format 1 record has neither, so it still reads as one of format 2 with no flags.
+_READS = (1, 2)
 
 
 def sections(app, reserved_steps):
@@ -67,7 +70,7 @@ def sections(app, reserved_steps):
     therapy["patient_times"] = ",".join(str(v) for v in t.patient_times)
     ints, departed, ring = app.guard.saved_state()
     guard = {"ints": ",".join(str(v) for v in ints)}
-    guard["departed"] = ";".join("%s:%d:%d:%d:%d" % d for d in departed)
+    guard["departed"] = ";".join("%s:%d:%d:%d:%d:%d" % d for d in departed)
     out = [
         (TAG_META, _text(meta)),
         (TAG_PROGRAM, "\n".join(_esc(line) for line in t.program.lines).encode() if t.program else b""),
@@ -98,7 +101,7 @@ def restore(app, record):
     """Put a loaded record's state back into a freshly built app; return the
     META values (pump time, reserved steps) for the caller to resume from."""
     meta = _fields(record[TAG_META])
-    if int(meta["format"]) != FORMAT:
+    if int(meta["format"]) not in _READS:
         raise ValueError("state format %s, this firmware reads %d" % (meta["format"], FORMAT))
     if TAG_LIBRARY in record:
         rows = bytes(record[TAG_LIBRARY]).decode().split("\n")
@@ -121,8 +124,8 @@ def restore(app, record):
     ints = tuple(int(v) for v in g["ints"].split(","))
     departed = []
     for d in g["departed"].split(";") if g["departed"] else ():
-        name, conc, day, hour, end = d.split(":")
-        departed.append((name, int(conc), int(day), int(hour), int(end)))
+        name, conc, day, hour, end, *sat = d.split(":")  # format 1: no saturation flags
+        departed.append((name, int(conc), int(day), int(hour), int(end), int(sat[0]) if sat else 0))
     fluid = t.fluid()
     step_pl = int(meta.get("step_pl", app.sched.step_pl))  # a record from before calibration: the board's
     if step_pl != app.sched.step_pl:

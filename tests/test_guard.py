@@ -17,7 +17,7 @@ import sys
 from fractions import Fraction
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings, target
 from hypothesis import strategies as st
 
 from firmware import guard as guard_module
@@ -816,3 +816,277 @@ def test_guard_module_constants_fit_the_stated_design():
     assert DAY_BUCKETS * BUCKET_US == DAY and HOUR_BUCKETS * BUCKET_US == HOUR
     assert guard_module._GROUP_BUCKETS * BUCKET_US == guard_module._GROUP_MDAY * US_PER_MDAY
     assert DAY_BUCKETS * BUCKET_MAX_STEPS < 2**30  # day_sum stays a small int
+
+
+# -- 7. no silent cap: the record never understates the motor (issue 18) ---------------------
+
+MORPHINE_LIMITS = (15_000_000, 1_625_000, 1_000_000)  # ng: 15 mg/day, 1.625 mg/h, 1 mg bolus
+SIM_STEP_PL = 52_083
+
+
+def morphine(conc_ng_per_ml):
+    return ("morphine", conc_ng_per_ml) + MORPHINE_LIMITS
+
+
+def worst_window(events, span):
+    """Largest drug mass (ng x 1e9) in any guard-aligned window of span buckets
+    ending at a bucket with a delivery; events: (t_us, mass) of each call let through."""
+    per_bucket = {}
+    for t, mass in events:
+        per_bucket[t // BUCKET_US] = per_bucket.get(t // BUCKET_US, 0) + mass
+    return max((sum(v for b, v in per_bucket.items() if k - span < b <= k) for k in per_bucket), default=0)
+
+
+def drain(g, events, conc, step_pl, start_bucket, buckets, n=BUCKET_MAX_STEPS):
+    """Ask for n steps at the start of each bucket (the pump running flat out
+    against the guard), recording the drug mass let through."""
+    for k in range(start_bucket, start_bucket + buckets):
+        got = permit(g, k * BUCKET_US, n)
+        if got:
+            events.append((k * BUCKET_US, got * conc * step_pl))
+
+
+def assert_within_morphine_limits(events, step_doses):
+    slack = max(step_doses)  # the guard allows the step that reaches a limit
+    day_ng, hour_ng = MORPHINE_LIMITS[0] * 10**9, MORPHINE_LIMITS[1] * 10**9
+    worst_day, worst_hour = worst_window(events, DAY_BUCKETS), worst_window(events, HOUR_BUCKETS)
+    assert worst_day <= day_ng + slack, f"{worst_day / 1e15:.4f} mg in a day window against 15 mg"
+    assert worst_hour <= hour_ng + slack, f"{worst_hour / 1e15:.4f} mg in an hour window against 1.625 mg"
+
+
+def test_a_bolus_rescaled_to_a_much_weaker_fluid_is_not_cut_to_the_bucket_cap():
+    """Morphine 20 mg/mL: a 1 mg bolus (961 steps) in bucket 0, a refill at
+    10 mcg/mL (2000 times weaker) in bucket 50. The bolus is 1,922,000 steps of
+    the new fluid: the old guard kept 447,392 of them (0.23 mg of the 1 mg) and
+    then let 15.77 mg through in the day."""
+    g = DoseGuard(SIM_STEP_PL)
+    g.set_fluid((morphine(20_000_000),))
+    events = []
+    assert permit(g, 0, 961) == 961
+    events.append((0, 961 * 20_000_000 * SIM_STEP_PL))
+    permit(g, 50 * BUCKET_US, 0)
+    g.set_fluid((morphine(10_000),))
+    day, hour = windows(g, 50 * BUCKET_US)
+    assert day * 10_000 >= 961 * 20_000_000  # spilled into newer buckets, all of it kept
+    assert g.day_sat == 0
+    assert hour == day
+    drain(g, events, 10_000, SIM_STEP_PL, 50, DAY_BUCKETS)
+    assert_within_morphine_limits(events, [20_000_000 * SIM_STEP_PL])
+    assert worst_window(events, DAY_BUCKETS) > 14_900_000 * 10**9  # and it did deliver up to the limit
+
+
+def issue_18_first_morphine(g, events):
+    """Morphine 20 mg/mL at 35.9 mg/day for 10 h: 14.36 steps a bucket, 14.958 mg."""
+    g.set_fluid((morphine(20_000_000),))
+    owed = 0
+    for k in range(1000):
+        owed += 14_360
+        n, owed = divmod(owed, 1000)
+        got = permit(g, k * BUCKET_US, n)
+        assert got == n
+        events.append((k * BUCKET_US, got * 20_000_000 * SIM_STEP_PL))
+
+
+def test_a_drug_that_returns_after_drug_none_at_a_hundredth_of_its_strength_brings_its_whole_day_back():
+    """The issue's sequence on the guard alone: 14.958 mg, then 'drug none',
+    then morphine at 0.2 mg/mL; the old guard brought back 6.14 mg and let
+    23.8 mg through within 21 h."""
+    for weak in (200_000, 500_000):
+        g = DoseGuard(SIM_STEP_PL)
+        events = []
+        issue_18_first_morphine(g, events)
+        g.set_fluid(())
+        g.set_fluid((morphine(weak),))
+        day, _hour = windows(g, 1000 * BUCKET_US)
+        assert day * weak * SIM_STEP_PL >= sum(m for _, m in events)  # the whole 14.958 mg, in the new steps
+        drain(g, events, weak, SIM_STEP_PL, 1000, DAY_BUCKETS)
+        assert_within_morphine_limits(events, [20_000_000 * SIM_STEP_PL])
+
+
+def test_a_calibration_does_not_cut_a_bucket_near_the_cap():
+    """A 1 mg bolus at 20 mg/mL rescaled to 44 mcg/mL is 436,819 steps in one
+    bucket; smaller steps after a calibration (45 nL) make it 505,579, which the
+    old guard cut to 447,392 (0.115 mg of morphine forgotten)."""
+    g = DoseGuard(SIM_STEP_PL)
+    g.set_fluid((morphine(20_000_000),))
+    events = []
+    issue_18_first_morphine(g, events)
+    g.set_fluid((morphine(44_000),))
+    g.set_step_volume(45_000)
+    g.clear_trip()
+    day, _ = windows(g, 1000 * BUCKET_US)
+    assert day * 44_000 * 45_000 >= sum(m for _, m in events)
+    assert g.day_sat == 0
+    drain(g, events, 44_000, 45_000, 1000, DAY_BUCKETS, n=20_000)
+    assert_within_morphine_limits(events, [20_000_000 * SIM_STEP_PL])
+
+
+def test_a_calibration_rounds_a_departed_drugs_hour_and_rest_of_day_up_each():
+    g = DoseGuard(SIM_STEP_PL)
+    g.set_fluid((morphine(20_000_000),))
+    assert permit(g, 0, 100) == 100
+    assert permit(g, 2 * HOUR, 7) == 7
+    g.set_fluid(())
+    g.set_step_volume(49_000)
+    (_name, _conc, day, hour, _end, sat), = g._departed
+    assert sat == 0 and hour * 49_000 >= 7 * SIM_STEP_PL and (day - hour) * 49_000 >= 100 * SIM_STEP_PL
+
+
+def saturated_guard():
+    """A guard whose current bucket (bucket 10, at 6 min) is saturated: a 1 mg
+    morphine bolus at 20 mg/mL rescaled to 1 mcg/mL (20,000 times weaker, 19.2
+    million steps) in the bucket it was given in has nowhere to spill."""
+    g = DoseGuard(SIM_STEP_PL)
+    g.set_fluid((morphine(20_000_000),))
+    assert permit(g, 10 * BUCKET_US, 961) == 961
+    g.set_fluid((morphine(1_000),))
+    assert (g.day_sat, g.hour_sat, g.day_sum) == (1, 1, 0)
+    return g
+
+
+def test_a_saturated_bucket_refuses_every_step_until_it_leaves_the_day_window():
+    g = saturated_guard()
+    assert permit(g, 10 * BUCKET_US + 1, 1) == 0
+    assert g.tripped == LIMIT_DAY
+    assert permit(g, 2 * HOUR, 1) == 0  # out of the hour window, still in the day one
+    assert g.hour_sat == 0 and g.day_sat == 1
+    assert permit(g, (10 + DAY_BUCKETS) * BUCKET_US - 1, 1) == 0
+    g.clear_trip()
+    assert permit(g, (10 + DAY_BUCKETS) * BUCKET_US, 5) == 5  # gone: 24 h after the bolus's bucket
+    assert g.tripped == LIMIT_NONE and g.day_sat == 0
+
+
+def test_admit_refuses_any_delivery_while_a_saturated_bucket_is_in_its_window():
+    g = saturated_guard()
+    now = 10 * BUCKET_US + 1
+    assert admit(g, now, 0, [0]) == LIMIT_NONE  # nothing asked: nothing passes
+    assert admit(g, now, 1, [0]) == LIMIT_DAY
+    assert admit(g, now, 0, [0] * (DAY_BUCKETS - 1) + [1]) == LIMIT_DAY  # the last bucket it still fills
+    assert admit(g, now, 0, [0] * DAY_BUCKETS) == LIMIT_NONE
+    later = (10 + DAY_BUCKETS - 5) * BUCKET_US
+    assert admit(g, later, 0, [0] * 5 + [100]) == LIMIT_NONE  # from the bucket after it leaves
+    assert admit(g, later, 0, [0] * 4 + [1]) == LIMIT_DAY
+
+
+def test_a_saturated_bucket_stays_saturated_through_a_stronger_refill_a_calibration_and_a_departure():
+    g = saturated_guard()
+    g.set_fluid((morphine(20_000_000),))  # back to strong: its real dose is not known any better
+    assert g.day_sat == 1
+    g.set_step_volume(45_000)
+    assert g.day_sat == 1
+    g.set_fluid(())  # morphine leaves: the ring empties, the departed record carries the flag
+    assert g.day_sat == 0 and g._departed[0][5] != 0
+    assert permit(g, 20 * BUCKET_US, 10) == 10  # saline: no limit
+    g.set_fluid((morphine(20_000_000),))
+    assert g.day_sat == 1 and permit(g, 21 * BUCKET_US, 1) == 0
+
+
+def test_a_saturated_guard_saves_and_restores_the_same_record():
+    g = saturated_guard()
+    assert permit(g, 11 * BUCKET_US, 0) == 0
+    g.set_fluid(())  # departed with its flag
+    g.set_fluid((("other", 1_000_000, 10**6, 10**5, 10**5),))
+    assert permit(g, 12 * BUCKET_US, 3) == 3
+    g.set_fluid((morphine(1_000), ("other", 1_000_000, 10**6, 10**5, 10**5)))  # back, saturated, in a blend
+    g.set_fluid((("other", 1_000_000, 10**6, 10**5, 10**5),))  # and away again
+    ints, departed, ring = g.saved_state()
+    h = DoseGuard(SIM_STEP_PL)
+    h.restore(ints, departed, bytes(ring), g._fluid)
+    assert h._departed == g._departed and h._departed[-1][5] != 0
+    assert (h.day_sum, h.hour_sum, h.day_sat, h.hour_sat) == (g.day_sum, g.hour_sum, g.day_sat, g.hour_sat)
+    for x in (g, h):
+        x.set_fluid((morphine(1_000),))
+        assert x.day_sat >= 1 and permit(x, 13 * BUCKET_US, 1) == 0
+    with pytest.raises(ValueError):
+        h.restore(ints, departed, b"\x00\x00\x00\x20" + bytes(ring)[4:], g._fluid)  # a count no bucket holds
+
+
+# The property: a random life of the pump against the motor's truth.
+
+DRUGS = {
+    "morphine": (15_000_000, 1_625_000, 1_000_000),
+    "clonidine": (1_000_000, 100_000, 50_000),
+}
+CONC = st.one_of(
+    st.integers(1_000, 50_000_000),  # 1 mcg/mL to 50 mg/mL
+    st.sampled_from([1_000, 10_000, 100_000, 200_000, 500_000, 2_000_000, 20_000_000, 50_000_000]),
+)
+FLUID = st.one_of(
+    st.just(()),
+    st.tuples(st.sampled_from(sorted(DRUGS)), CONC).map(lambda d: ((d[0], d[1]),)),
+    st.tuples(CONC, CONC).map(lambda c: (("morphine", c[0]), ("clonidine", c[1]))),
+)
+# Steps a bucket: 10 mL/h in 52 nL steps is about 1900; the guard's own cap is 65,535.
+RATE = st.one_of(st.integers(0, 10_000), st.sampled_from([1, 15, 150, 2_000, 10_000, BUCKET_MAX_STEPS]))
+ACTION = st.one_of(
+    st.tuples(st.just("fluid"), FLUID),
+    st.tuples(st.just("step"), st.integers(42_000, 62_000)),
+    st.tuples(st.just("deliver"), st.tuples(st.one_of(st.integers(0, 3 * BUCKET_US), st.integers(0, 6 * HOUR)),
+                                             RATE, st.one_of(st.integers(1, 60), st.integers(60, 700)))),
+    st.tuples(st.just("admit"), st.tuples(st.integers(0, 2 * HOUR), st.integers(0, 1_000), st.integers(0, 400),
+                                           st.integers(1, 150))),
+)
+# The issue's sequence: 14.958 mg of morphine at 20 mg/mL in 10 h, drug none, morphine at 0.2 mg/mL flat out.
+ISSUE_18 = [
+    ("fluid", (("morphine", 20_000_000),)),
+    ("deliver", (0, 15, 1000)),
+    ("fluid", ()),
+    ("fluid", (("morphine", 200_000),)),
+    ("deliver", (0, 10_000, 700)),
+]
+
+
+def guard_fluid(fluid):
+    return tuple((name, conc) + DRUGS[name] for name, conc in fluid)
+
+
+@settings(max_examples=FEW)
+@example(ISSUE_18)
+@example([("fluid", (("morphine", 20_000_000),)), ("deliver", (0, 961, 1)), ("fluid", (("morphine", 10_000),)),
+          ("deliver", (0, BUCKET_MAX_STEPS, 700))] * 2)
+@given(st.lists(ACTION, min_size=1, max_size=25))
+def test_whatever_the_refills_strengths_and_drug_changes_no_drug_passes_its_hard_limits(actions):
+    g = DoseGuard(SIM_STEP_PL)
+    step_pl, fluid = SIM_STEP_PL, ()
+    events = {name: [] for name in DRUGS}  # (t, ng x 1e9) of each drug the motor was let give
+    step_dose = {name: [0] for name in DRUGS}
+    t = 0
+
+    def give(at_us, n):
+        got = permit(g, at_us, n)
+        for name, conc in fluid:
+            if got:
+                events[name].append((at_us, got * conc * step_pl))
+            step_dose[name].append(conc * step_pl)
+        return got
+
+    for kind, arg in actions:
+        if kind == "fluid":
+            fluid = arg
+            g.set_fluid(guard_fluid(fluid))
+        elif kind == "step":
+            step_pl = arg
+            g.set_step_volume(step_pl)
+        elif kind == "deliver":  # n steps a bucket for a few buckets, at rates up to the pump's 10 mL/h and beyond
+            advance, n, buckets = arg
+            t += advance
+            for j in range(buckets):
+                give(t + j * BUCKET_US, n)
+            t += buckets * BUCKET_US
+        else:  # admit a bolus now and a basal of `rate` steps a bucket, then deliver all of it
+            advance, bolus, rate, buckets = arg
+            t += advance
+            cur = t // BUCKET_US
+            cumulative = [bolus + rate * min(k, buckets) for k in range(DAY_BUCKETS)]
+            why = g.admit(*at(t), bolus, Future(cumulative))
+            if why == LIMIT_NONE:
+                assert give(t, bolus) == bolus, "admitted, then refused"
+                for k in range(1, buckets + 1):
+                    assert give((cur + k) * BUCKET_US, rate) == rate, "admitted, then refused"
+                t = (cur + buckets + 1) * BUCKET_US
+        g.clear_trip()
+    for name, (daily, hourly, _bolus) in DRUGS.items():
+        slack = max(step_dose[name])
+        target(worst_window(events[name], DAY_BUCKETS) / (daily * 10**9 + slack), label=name)
+        assert worst_window(events[name], DAY_BUCKETS) <= daily * 10**9 + slack, name
+        assert worst_window(events[name], HOUR_BUCKETS) <= hourly * 10**9 + slack, name

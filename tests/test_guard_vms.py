@@ -52,6 +52,11 @@ def cpython_output():
     day_sum, hour_sum = n["windows"]
     assert day_sum <= day_limit and hour_sum <= hour_limit
     assert f["ring_ok"] == ["True"]
+    # A saturated bucket refused every step for the 24 h it was in the window (8,640 calls of the
+    # 9,000 every 10 s from its bucket), then the steps went through, and the marker was counted out.
+    before, after, allowed, refused, trips, while_saturated = n["saturated"]
+    assert (before, after, while_saturated) == (1, 0, 0)
+    assert refused == trips == 8_640 and allowed == 2 * (9_000 - refused)
     # The pump time passed the 10**8-millidays jump, and the buckets kept their 36 s grid.
     mday, us = n["time"]
     assert mday > 10**8

@@ -189,3 +189,27 @@ def test_a_site_library_and_the_program_checked_against_it_survive_a_kill(lives)
     assert pump.running_lines() == ["drug morphine 20 mg/mL", "basal 4 mg/day"]
     with pytest.raises(PumpRefused, match="hard limit of 5 mg/day"):
         pump.stage(["basal 6 mg/day"])
+
+
+def test_a_departed_drugs_day_survives_a_kill_and_comes_back_whole_at_a_hundredth_of_its_strength(lives):
+    """Issue 18 across a power cut: 14.958 mg of morphine at 20 mg/mL, a refill
+    to drug none, a kill; after the restart morphine returns at 0.2 mg/mL and a
+    program adding 8.33 mg within the day is refused: the departed record, in
+    the saved state, came back whole."""
+    first = lives(board_args=["--reservoir-ml", "40"])
+    pump = first.pump
+    midnight = 1_699_920_000
+    pump.set_clock(midnight + 14 * 3600)
+    flex = ["drug morphine 20 mg/mL", "fill 20 mL", "flex 00:00 1 uL/day", "flex 14:00 35.9 mg/day"]
+    pump.commit(pump.stage(flex), confirm_soft=True)
+    pump.sim_advance(10 * HOUR)
+    pump.commit(pump.stage(["drug none", "fill 20 mL", "stop"]))
+    first.kill()
+
+    pump = lives(board_args=["--reservoir-ml", "40"]).pump
+    assert pump.ack_alarm("restart") == 1
+    pump.commit(pump.stage(["drug morphine 0.2 mg/mL", "fill 40 mL", "stop"]))
+    with pytest.raises(PumpRefused, match="the dose guard"):
+        pump.commit(pump.stage(["drug morphine 0.2 mg/mL", "flex 00:00 1 uL/day", "flex 01:00 20000 mcg/day",
+                                "flex 11:00 1 uL/day"]))
+    assert pump.therapy().mode == "stopped"

@@ -61,9 +61,39 @@ def run(g, free, out):
     out[8] = us
 
 
+def run_saturated(sat, out):
+    """permit() every 10 s for 25 h on a guard whose bucket 10 is saturated:
+    [steps allowed, calls refused, day trips, allowed while saturated]."""
+    mday = 4  # 360 s: 4 mday + 14.4 s
+    us = 14_400_000
+    for _ in range(9_000):
+        got = sat.permit(mday, us, 2)
+        us += 10_000_000
+        if us >= US_PER_MDAY:
+            us -= US_PER_MDAY
+            mday += 1
+        out[0] += got
+        if not got:
+            out[1] += 1
+        if sat.tripped == LIMIT_DAY:
+            out[2] += 1
+            sat.clear_trip()
+        if sat.day_sat:
+            out[3] += got
+
+
 g = DoseGuard(STEP_PL)
 g.set_fluid(MORPHINE)
 free = DoseGuard(STEP_PL)
+# The hour's 0.4 mg at 20 mg/mL in bucket 10, then a refill 20,000 times weaker in that
+# bucket: 7.7 million steps of the new fluid do not fit one bucket, so it is saturated.
+sat = DoseGuard(STEP_PL)
+sat.set_fluid(MORPHINE)
+sat.permit(360_000_000 // US_PER_MDAY, 360_000_000 % US_PER_MDAY, 385)
+sat.set_fluid((("morphine", 1_000, 3_000_000, 400_000, 1_000_000),))
+sat.clear_trip()
+sat_out = [0] * 4
+sat_before = sat.day_sat
 # Warm up outside the lock: the first calls, then the list for the results.
 g.permit(0, 0, 0)
 free.permit(0, 0, 0)
@@ -72,6 +102,7 @@ works = heap_lock_works()
 lock()
 try:
     run(g, free, out)
+    run_saturated(sat, sat_out)
 finally:
     unlock()
 
@@ -118,4 +149,11 @@ print(
     free.bucket_end_us() == g.bucket_end_us(),
     "ring_ok",
     ring_ok,
+    "saturated",
+    sat_before,
+    sat.day_sat,
+    sat_out[0],
+    sat_out[1],
+    sat_out[2],
+    sat_out[3],
 )
