@@ -675,10 +675,11 @@ class PumpApp(Watching):
 
     # -- programming ------------------------------------------------------------
 
-    def _admit(self, candidate, now, guard=None):
+    def _admit(self, candidate, now, guard=None, limits=None):
         """Refuse (Refusal) a therapy whose bolus is above the bolus hard limit,
         or whose deliveries from now on, added to what was delivered in the
-        last 24 h and hour, would pass a guard window."""
+        last 24 h and hour, would pass a guard window. limits: the guard's
+        (day, hour, bolus) under another library (DoseGuard.limits_for)."""
         guard = guard or self.guard
         tb = self.timebase
         guard.window_steps(tb.mday, tb.us)  # brings the buckets up to now
@@ -688,7 +689,7 @@ class PumpApp(Watching):
             bolus_steps = -(-candidate.bolus_volume_nl * 1000 // step_pl)
         carried = self.sched.carried_u(tb.mday, tb.us)
         proj = Projection(candidate, now, guard.bucket_end_us(), BUCKET_US, carried, step_pl * US_PER_MDAY)
-        why = guard.admit(tb.mday, tb.us, bolus_steps, proj)
+        why = guard.admit(tb.mday, tb.us, bolus_steps, proj, limits)
         if why == LIMIT_BOLUS:
             raise Refusal(
                 "bolus",
@@ -1131,14 +1132,20 @@ class PumpApp(Watching):
 
     def _check_library(self, library):
         """Refuse a library under which the running therapy would not be admitted: its
-        program's lines and the drugs in the reservoir. The refusal's field starts with
-        "running ". (What was delivered in the last 24 h is not checked here: from the
-        commit on, the dose guard holds it to the new limits.)"""
+        program's lines, the drugs in the reservoir, and its deliveries from now on with
+        what was delivered in the last 24 h, checked by the dose guard against the new
+        library's limits (without a copy of the guard: a board has no room for one).
+        The refusal's field starts with "running "."""
         try:
             if self.therapy.program is not None:
                 parse_program(self.therapy.program.lines, library, self.therapy.drugs)
-            for name, _conc in self.therapy.fluid():
+            fluid = self.therapy.fluid()
+            for name, _conc in fluid:
                 library.get("drug", name)
+            if fluid:
+                limits = self.guard.limits_for(tuple(library.get("drug", n).guard_limits(c) for n, c in fluid))
+                self.tick()
+                self._admit(self.therapy.fork(), self.timebase.total_us(), limits=limits)
         except Refusal as e:
             raise Refusal("running " + e.field, e.message) from None
 

@@ -312,16 +312,18 @@ class DoseGuard:
         self._bring_back(drugs, end_us)
         self._set_limits(drugs)
 
-    def _set_limits(self, drugs):
+    def limits_for(self, drugs):
+        """(day, hour, bolus) limits in steps of a fluid of drugs (set_fluid's tuples), 0..NO_LIMIT."""
         day = hour = bolus = NO_LIMIT
         for _name, conc, daily_ng, hourly_ng, bolus_ng in drugs:
             day = min(day, steps_allowed(daily_ng, conc, self.step_pl))
             hour = min(hour, steps_allowed(hourly_ng, conc, self.step_pl))
             bolus = min(bolus, steps_allowed(bolus_ng, conc, self.step_pl))
+        return day, hour, bolus
+
+    def _set_limits(self, drugs):
+        self.day_limit, self.hour_limit, self.bolus_limit = self.limits_for(drugs)
         self._fluid = tuple(drugs)
-        self.day_limit = day
-        self.hour_limit = hour
-        self.bolus_limit = bolus
 
     def _rescale(self, num, den):
         """Rescale every bucket by num/den, rounding up (never less drug than
@@ -472,8 +474,11 @@ class DoseGuard:
 
     # -- before new delivery starts, command path ---------------------------
 
-    def admit(self, now_mday, now_us, bolus_steps, future):
+    def admit(self, now_mday, now_us, bolus_steps, future, limits=None):
         """Check a delivery before it starts; return LIMIT_NONE or the limit it would pass.
+
+        limits: (day, hour, bolus) to check against instead of the fluid's own
+        (limits_for() of the same drugs under another library), or None.
 
         bolus_steps: the size of a bolus starting now, in steps rounded up (0
         if none), checked against the bolus hard limit; its delivery is part of
@@ -488,7 +493,8 @@ class DoseGuard:
         of a program that repeats daily, so they hold no more than these.
         """
         self._rotate(now_mday, now_us)
-        if bolus_steps > self.bolus_limit:
+        day_limit, hour_limit, bolus_limit = limits or (self.day_limit, self.hour_limit, self.bolus_limit)
+        if bolus_steps > bolus_limit:
             return LIMIT_BOLUS
         buckets = self._buckets
         day_hist = self.day_sum
@@ -502,11 +508,11 @@ class DoseGuard:
         for k in range(DAY_BUCKETS):
             ahead = future.next_bucket()
             # A window the new delivery adds nothing to is not its to pass (a stop is always admitted).
-            if ahead and (day_sat or day_hist + ahead > self.day_limit):
+            if ahead and (day_sat or day_hist + ahead > day_limit):
                 return LIMIT_DAY
             slot = k % HOUR_BUCKETS
             in_hour = ahead - ahead_at[slot]
-            if in_hour and (hour_sat or hour_hist + in_hour > self.hour_limit):
+            if in_hour and (hour_sat or hour_hist + in_hour > hour_limit):
                 return LIMIT_HOUR
             ahead_at[slot] = ahead
             # One bucket later, the oldest bucket of each window drops out.

@@ -175,3 +175,25 @@ def test_a_library_commit_drops_a_program_staged_under_the_old_one(sim):
         with pytest.raises(PumpRefused, match="the library changed; stage it again"):
             pump.commit(staged)
         assert pump.sim_state().motor_steps == 0
+
+
+def test_a_library_whose_limit_the_last_24_h_already_fill_is_refused_at_staging(sim, capsys, tmp_path):
+    # 12 mg/day for 20 h delivers 10 mg; a 4 mg/day program is then within the factory's 15 mg/day, but a
+    # library of 10 mg/day would be passed by the next hours' delivery on top of the last 24 h's.
+    assert (
+        run(
+            sim, capsys, "program", "drug morphine 20 mg/mL", "fill 20 mL", "basal 12 mg/day", "--yes", "--confirm-soft"
+        )[0]
+        == 0
+    )
+    assert run(sim, capsys, "advance", "20h")[0] == 0
+    assert run(sim, capsys, "program", "drug morphine 20 mg/mL", "basal 4 mg/day", "--yes")[0] == 0
+    path, _ = exported(sim, capsys, tmp_path, version="site-low", daily_soft="5 mg/day", daily_hard="10 mg/day")
+    code, out, err = run(sim, capsys, "library", "load", str(path), "--yes")
+    assert code == 2, out + err
+    assert "daily hard limit" in err and "last 24 h" in err
+    assert in_force(sim)[0] == "default-2026.11"
+    # a day later the history has left the window, and the same library goes in
+    assert run(sim, capsys, "advance", "24h")[0] == 0
+    assert run(sim, capsys, "library", "load", str(path), "--yes")[0] == 0
+    assert in_force(sim)[0] == "site-low"
