@@ -949,7 +949,8 @@ class PumpApp(Watching):
         change = -(-abs(new - previous) * 1_000_000 // previous)
         staged = (tuple(w), density)
         shown = self._cal_shown == staged  # the same weighings, staged again, still match
-        self._cal_shown = staged
+        if confirm != codec.CAL_CONFIRM:  # shown: checked, or refused for want of a confirmation
+            self._cal_shown = staged
         if confirm == codec.CAL_CHECK:
             return (new, previous, spread, change, 0)
         if change > CALIBRATION_CONFIRM_CHANGE_PPM and not (confirm == codec.CAL_CONFIRM and shown):

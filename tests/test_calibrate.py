@@ -148,6 +148,11 @@ def test_the_pump_refuses_a_calibration_it_should_not_take(rig):
                 pump.calibrate(weighings, **kwargs)
         with pytest.raises(PumpRefused, match="weighing 3 is out of order: the next is 0"):
             pump._request(codec.CAL_WEIGHING, (3, 0, 0, 0, 900, 44_919))
+        # A confirm of weighings the pump has not shown: refused, however often it is sent.
+        unseen = [(0, 900, 44_921), (900, 1800, 44_921)]
+        for _ in range(2):
+            with pytest.raises(PumpRefused, match="needs confirming"):
+                pump.calibrate(unseen, confirm=True)
         # A confirm of other weighings than those shown: refused, once they are staged.
         checked = pump.calibrate(good, check=True)
         assert checked.step_volume_pl == 50_000 and not checked.stored
