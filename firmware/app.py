@@ -43,7 +43,7 @@ from firmware.library import FIELD_NAMES, MAX_DRUGS, Library, changes, default_l
 from firmware.link import Link
 from firmware.program import BASAL_CONTINUOUS, BASAL_FLEX, parse_program
 from firmware.program import BASAL_STOPPED as BASAL_STOPPED_KIND
-from firmware.scheduler import MAX_RATE_NL_PER_DAY, MIN_RATE_NL_PER_DAY, DoseScheduler
+from firmware.scheduler import MAX_RATE_NL_PER_DAY, MIN_RATE_NL_PER_DAY, STEP_RADIX, DoseScheduler
 from firmware.therapy import BOLUS_NONE, Projection, Therapy, time_to_deliver
 from firmware.timebase import MAX_ADVANCE_US, US_PER_MDAY, Timebase
 from firmware.units import format_volume, parse_rate
@@ -90,6 +90,16 @@ CALIBRATION_MAX_DEVIATION_PPM = 200_000  # 20 %
 # mean) at most this much: the flow-accuracy requirement is 5 % (GIP 1.2.1),
 # so the calibration under it must be tighter.
 CALIBRATION_MAX_SPREAD_PPM = 20_000  # 2 %
+# A new volume per step further than this from the one in force is stored only when
+# confirmed (CALIBRATE confirm=CAL_CONFIRM) after the pump has shown it for the same weighings.
+CALIBRATION_CONFIRM_CHANGE_PPM = 20_000  # 2 %
+# The fluid weighed is bench water: its density in ug/mL, 0 to 45 degC (0.9902..0.99997 g/mL). A
+# host can move the result through the density by at most this range, 1 %.
+CALIBRATION_MIN_DENSITY = codec.CAL_MIN_DENSITY_UG_PER_ML  # 990_000
+CALIBRATION_MAX_DENSITY = codec.CAL_MAX_DENSITY_UG_PER_ML  # 1_000_000
+CALIBRATION_MAX_WEIGHINGS = 8
+CALIBRATION_MIN_STEPS = 100  # fewer steps weigh too little to measure a volume per step
+CALIBRATION_MAX_STEPS = 16_777_216  # 2**24 steps: about 870 mL at 52 nL, more than any reservoir
 
 
 def _crc(lines, version):
@@ -112,6 +122,8 @@ class PumpApp(Watching):
         self.default_library_hash = self.library.hash
         self._staged_lines = []
         self._staged = None  # (Program, crc, expires pump us)
+        self._weighings = []  # CAL_WEIGHING: (from_steps, to_steps, mass_ug), for CALIBRATE
+        self._cal_shown = None  # (weighings, density) whose result CALIBRATE last showed (checked or refused)
         self._staged_dropped = ""  # why the last staged program was dropped with its session, for the refusal
         self._lib_fields = {}  # (drug, field) -> text, for LIB_STAGE
         self._lib_staged = None  # (Library, fields changed, hard limits raised, expires pump us), for LIB_COMMIT
@@ -155,6 +167,7 @@ class PumpApp(Watching):
             codec.ALARMS: self._alarms_read,
             codec.SERVICE: self._service,
             codec.CALIBRATE: self._calibrate,
+            codec.CAL_WEIGHING: self._cal_weighing,
             codec.STAGE_LINE: self._stage_line,
             codec.STAGE: self._stage,
             codec.REVIEW: self._review,
@@ -857,41 +870,118 @@ class PumpApp(Watching):
         self.clock.wake()
         return ()
 
+    def _cal_weighing(self, values):
+        """Stage one weighing for CALIBRATE: the pump's own delivered-step counts when the vessel
+        was tared and when it was weighed (values it reported in STATUS), and the mass gained. The
+        pump checks the steps are its own: made already (not beyond its count now), at least
+        CALIBRATION_MIN_STEPS, and after the previous weighing's. It cannot check the mass."""
+        index, from_hi, from_lo, to_hi, to_lo, mass_ug = values
+        if index == 0:
+            self._weighings = []
+        w = self._weighings
+        if index != len(w):
+            raise Refusal("index", "weighing %d is out of order: the next is %d (0 starts afresh)" % (index, len(w)))
+        if index >= CALIBRATION_MAX_WEIGHINGS:
+            raise Refusal("index", "at most %d weighings" % CALIBRATION_MAX_WEIGHINGS)
+        self.tick()
+        start = from_hi * STEP_RADIX + from_lo
+        end = to_hi * STEP_RADIX + to_lo
+        made = self.guard.delivered()
+        if from_lo >= STEP_RADIX or to_lo >= STEP_RADIX:
+            raise Refusal("to_steps", "a step count's low word must be below %d" % STEP_RADIX)
+        if end > made:
+            raise Refusal("to_steps", "step count %d is beyond this pump's %d: weigh steps it has made" % (end, made))
+        if w and start < w[-1][1]:
+            raise Refusal("from_steps", "the steps from %d were weighed already (to %d)" % (start, w[-1][1]))
+        steps = end - start
+        if not CALIBRATION_MIN_STEPS <= steps <= CALIBRATION_MAX_STEPS:
+            raise Refusal(
+                "to_steps",
+                "%d steps: weigh %d to %d steps" % (steps, CALIBRATION_MIN_STEPS, CALIBRATION_MAX_STEPS),
+            )
+        if not mass_ug:
+            raise Refusal("mass_ug", "a mass of 0 ug: weigh what the steps dispensed")
+        w.append((start, end, mass_ug))
+        return (len(w), steps)
+
     def _calibrate(self, values):
-        """A new volume per step, measured by weighing (pumpctl calibrate). Only a
-        stopped pump takes it. The reservoir count is re-based at the old volume,
-        the guard's windows rescaled to the new steps (rounding up), and it is
-        logged and saved at once (a durable command)."""
-        step_pl, runs, spread_ppm = values
+        """A new volume per step, computed by the pump from the staged weighings (pumpctl
+        calibrate): each weighing's mass_ug * 10**9 / (density * steps) pL, rounded to the nearest
+        pL; their mean rounded to the nearest; the spread (largest - smallest) / mean and the change
+        from the volume in force, in ppm rounded up. Only a stopped pump stores it; a change over
+        CALIBRATION_CONFIRM_CHANGE_PPM only when confirmed. On storing, the reservoir count is
+        re-based at the old volume, the guard's windows rescaled to the new steps (rounding up),
+        the weighings and the result logged, and it is saved at once (a durable command)."""
+        n, density, confirm = values
         self._refuse_unless_stopped("calibrate")
+        w = self._weighings
+        if confirm > codec.CAL_CHECK:
+            raise Refusal("confirm", "confirm must be 0 (store), 1 (confirm a change) or 2 (check)")
+        if n != len(w):
+            raise Refusal("weighings", "%d weighings are staged, not %d: stage each with CAL_WEIGHING" % (len(w), n))
+        if n < 2:
+            raise Refusal("weighings", "a calibration needs at least 2 weighings (at two or more rates), not %d" % n)
+        if not CALIBRATION_MIN_DENSITY <= density <= CALIBRATION_MAX_DENSITY:
+            raise Refusal(
+                "density_ug_per_ml",
+                "%d ug/mL is not bench water: give %d..%d"
+                % (density, CALIBRATION_MIN_DENSITY, CALIBRATION_MAX_DENSITY),
+            )
+        per_step = []
+        for start, end, mass_ug in w:  # exact: mass * 10**9 pL/mL over density * steps, to the nearest pL
+            den = density * (end - start)
+            per_step.append((2 * mass_ug * 1_000_000_000 + den) // (2 * den))
+        new = (2 * sum(per_step) + n) // (2 * n)
+        spread = -(-(max(per_step) - min(per_step)) * 1_000_000 // new)
         nominal = self.board.STEP_VOLUME_PL
-        if abs(step_pl - nominal) * 1_000_000 > CALIBRATION_MAX_DEVIATION_PPM * nominal:
+        if abs(new - nominal) * 1_000_000 > CALIBRATION_MAX_DEVIATION_PPM * nominal:
             raise Refusal(
                 "step_volume_pl",
                 "%d pL per step is more than %d %% from this board's %d pL: check the head and the tubing, "
-                "then weigh again" % (step_pl, CALIBRATION_MAX_DEVIATION_PPM // 10_000, nominal),
+                "then weigh again" % (new, CALIBRATION_MAX_DEVIATION_PPM // 10_000, nominal),
             )
-        if runs < 2:
-            raise Refusal("runs", "a calibration needs at least 2 weighings (at two or more rates), not %d" % runs)
-        if spread_ppm > CALIBRATION_MAX_SPREAD_PPM:
+        if spread > CALIBRATION_MAX_SPREAD_PPM:
             raise Refusal(
                 "spread_ppm",
                 "the weighings spread %d.%02d %%, more than %d %%: weigh again"
-                % (spread_ppm // 10_000, spread_ppm // 100 % 100, CALIBRATION_MAX_SPREAD_PPM // 10_000),
+                % (spread // 10_000, spread // 100 % 100, CALIBRATION_MAX_SPREAD_PPM // 10_000),
             )
         previous = self.sched.step_pl
+        change = -(-abs(new - previous) * 1_000_000 // previous)
+        staged = (tuple(w), density)
+        shown = self._cal_shown == staged  # the same weighings, staged again, still match
+        if confirm != codec.CAL_CONFIRM:  # shown: checked, or refused for want of a confirmation
+            self._cal_shown = staged
+        if confirm == codec.CAL_CHECK:
+            return (new, previous, spread, change, 0)
+        if change > CALIBRATION_CONFIRM_CHANGE_PPM and not (confirm == codec.CAL_CONFIRM and shown):
+            raise Refusal(
+                "confirm",
+                "%d pL per step, was %d pL: a change of %d.%02d %% needs confirming (confirm=1)"
+                % (new, previous, change // 10_000, change // 100 % 100),
+            )
         left = self._reservoir_nl()
         if left is not None:  # what the steps so far moved, at the volume they moved
             self._fill_nl = left
             self._fill_steps = self.guard.delivered()
-        self._set_step_volume(step_pl)
+        self._set_step_volume(new)
         self._apply(self.timebase.total_us())
         self._set_marks()
+        for i in range(n):
+            start, end, mass_ug = w[i]
+            self._log(
+                eventlog.EV_CALIBRATION,
+                "weighing %d/%d: %d steps (%d..%d), %d ug, %d pL per step"
+                % (i + 1, n, end - start, start, end, mass_ug, per_step[i]),
+            )
         self._log(
             eventlog.EV_CALIBRATION,
-            "step volume %d pL, was %d pL (%d weighings, spread %d ppm)" % (step_pl, previous, runs, spread_ppm),
+            "step volume %d pL, was %d pL: %d weighings at %d ug/mL, spread %d ppm%s"
+            % (new, previous, n, density, spread, ", confirmed" if change > CALIBRATION_CONFIRM_CHANGE_PPM else ""),
         )
-        return (step_pl, previous)
+        self._weighings = []
+        self._cal_shown = None
+        return (new, previous, spread, change, 1)
 
     def _set_step_volume(self, step_pl):
         """Run on a new volume per step (a calibration, or a restore of one)."""

@@ -70,7 +70,8 @@ CLOCK_SET = const(0x12)  # set the device clock (local wall time)
 ACK_ALARM = const(0x13)  # acknowledge one latched alarm, or all of them
 SERVICE = const(0x14)  # a stopped pump leaves its program for the board's REPL (to be flashed)
 SILENCE = const(0x15)  # silence the alarm tones for at most 2 min (the alarms stay latched)
-CALIBRATE = const(0x16)  # a stopped pump takes a new volume per step, measured by weighing (pumpctl calibrate)
+CALIBRATE = const(0x16)  # a stopped pump computes a new volume per step from the staged weighings (pumpctl calibrate)
+CAL_WEIGHING = const(0x17)  # stage one weighing for CALIBRATE: the pump's step counts at tare and weighing, the mass
 STAGE_LINE = const(0x20)  # add one line to the staged program (index 0 starts afresh)
 STAGE = const(0x21)  # check the staged lines as a program; nothing changes yet
 REVIEW = const(0x22)  # one row of the running or the staged program, as the pump understood it
@@ -106,6 +107,7 @@ COMMAND_NAMES = {
     SERVICE: "service",
     SILENCE: "silence",
     CALIBRATE: "calibrate",
+    CAL_WEIGHING: "cal-weighing",
     STAGE_LINE: "stage-line",
     STAGE: "stage",
     REVIEW: "review",
@@ -178,6 +180,7 @@ ROLE_NEEDED = {
     AUTH_END: ROLE_PATIENT,
     SILENCE: ROLE_PATIENT,
     CALIBRATE: ROLE_CLINICIAN,
+    CAL_WEIGHING: ROLE_CLINICIAN,
     PATIENT_BOLUS: ROLE_PATIENT,
 }
 
@@ -347,6 +350,16 @@ def library_hash(entries):
     return crc & 0xFFFFFFFF
 
 
+# CALIBRATE's confirm: store unless the change needs confirming; store, confirming a change
+# the pump has shown for these same weighings; or only compute and show (store nothing).
+CAL_STORE = const(0)
+CAL_CONFIRM = const(1)
+CAL_CHECK = const(2)
+# CALIBRATE's density_ug_per_ml: bench water, 0 to 45 degC (0.9902..0.99997 g/mL).
+CAL_MIN_DENSITY_UG_PER_ML = const(990_000)
+CAL_MAX_DENSITY_UG_PER_ML = const(1_000_000)
+
+
 # REVIEW: which program.
 REVIEW_RUNNING = const(0)
 REVIEW_STAGED = const(1)
@@ -440,9 +453,30 @@ FIELDS = {
     CLOCK_SET: ((("clock_s", "I"),), (("clock_s", "I"),)),
     ACK_ALARM: ((("alarm", "B"),), (("acknowledged", "B"), ("alarms", "I"))),  # alarm 0: every one
     SILENCE: ((), (("silenced_s", "I"),)),
+    CAL_WEIGHING: (
+        (
+            ("index", "B"),  # 0 starts afresh, then 1, 2, ... in order
+            ("from_steps_hi", "I"),  # the pump's delivered-step count when the vessel was tared
+            ("from_steps_lo", "I"),
+            ("to_steps_hi", "I"),  # and when it was weighed (the pump stopped)
+            ("to_steps_lo", "I"),
+            ("mass_ug", "I"),  # what the vessel gained, micrograms
+        ),
+        (("weighings", "B"), ("steps", "I")),
+    ),
     CALIBRATE: (
-        (("step_volume_pl", "I"), ("runs", "B"), ("spread_ppm", "I")),  # the mean of runs weighings, their spread
-        (("step_volume_pl", "I"), ("previous_pl", "I")),
+        (
+            ("weighings", "B"),
+            ("density_ug_per_ml", "I"),
+            ("confirm", "B"),
+        ),  # confirm: CAL_STORE, CAL_CONFIRM, CAL_CHECK
+        (
+            ("step_volume_pl", "I"),  # the mean of the weighings' volumes per step, as the pump computed it
+            ("previous_pl", "I"),  # the one in force before
+            ("spread_ppm", "I"),  # (largest - smallest) / mean
+            ("change_ppm", "I"),  # |new - previous| / previous
+            ("stored", "B"),
+        ),
     ),
     ALARMS: (
         (("index", "B"),),

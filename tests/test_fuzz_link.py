@@ -80,6 +80,7 @@ SAFE_WITH_MAC = (
     codec.STAGE,
     codec.DISCARD,
     codec.LIB_FIELD,
+    codec.CAL_WEIGHING,
     codec.TELEMETRY,
 )
 # Handlers no fuzz frame may reach (LinkModel finds a unit that would and it
@@ -587,7 +588,8 @@ EXAMPLES = {
     codec.ALARMS: (0,),
     codec.ACK_ALARM: (0,),
     codec.SIM_FAULT: (codec.FAULT_STALL, 0, 1),
-    codec.CALIBRATE: (52_083, 2, 100),
+    codec.CALIBRATE: (2, 998_200, 0),
+    codec.CAL_WEIGHING: (0, 0, 0, 0, 2000, 104_000),
     codec.SET_RATE: ("10 mL/h",),
     codec.SIM_ADVANCE: (3600, 0),
 }

@@ -1436,10 +1436,13 @@ examples:
   pumpctl --port /dev/ttyACM0 calibrate --typed --steps 4000       # weigh by hand, type each mass
 
 The pump must be stopped and hold no drug (bench water): for each rate the
-vessel is tared, the pump makes --steps steps, the vessel is weighed. The mean
-volume per step is stored on the pump (it refuses more than 20 % from the
-board's volume, and logs the calibration) unless the runs spread more than
---max-spread, or with --dry-run.
+vessel is tared, the pump makes --steps steps, the vessel is weighed. The raw
+weighings (the pump's step counts at tare and weighing, the mass) go to the
+pump, which computes the volume per step, the spread and the change itself
+(it refuses more than 20 % from the board's volume or a spread over 2 %). It
+is shown, old beside new, and stored when you answer yes (or --yes; a change
+over 2 % is stored only so confirmed), and logged with the weighings; not
+with --dry-run or when the runs spread more than --max-spread.
 """
 
 
@@ -1448,6 +1451,7 @@ def cmd_calibrate(args) -> int:
 
     rates = [r.strip() for r in args.rates.split(",") if r.strip()]
     max_spread_ppm = _percent_ppm("--max-spread", args.max_spread)
+    cal.density_ug_per_ml(args.density)  # a bad density is refused before anything is dispensed
     with contextlib.ExitStack() as stack:
         pump = stack.enter_context(Pump(_port(args), timeout=args.timeout))
         if args.balance:
@@ -1464,10 +1468,9 @@ def cmd_calibrate(args) -> int:
         def shown(k, run):
             if not args.json:
                 mass = quantities.as_decimal(run.mass_mg, 3)
-                per_step = quantities.as_decimal(run.step_volume_pl, 1)
                 print(
                     f"run {k + 1}  {quantities.rate(run.rate_nl_per_day):>12}  {run.steps:6d} steps  "
-                    f"{mass:>10} mg  {per_step:>10} pL/step",
+                    f"{mass:>10} mg  {run.step_volume_pl:>10} pL/step",
                     flush=True,
                 )
 
@@ -1486,15 +1489,23 @@ def cmd_calibrate(args) -> int:
         except cal.CalibrationRefused as e:
             _print_calibration(args, e.result, refused=str(e))
             raise
-        stored = False
-        if not args.dry_run and _confirm(
-            args,
-            f"store {result.step_volume_pl} pL per step on the pump (it has {result.previous_pl} pL)?",
-            "not stored: run again with --yes to store the calibration (or --dry-run to only measure)",
-        ):
-            pump.calibrate(result.step_volume_pl, len(result.runs), result.spread_ppm)
-            stored = True
-    _print_calibration(args, result, stored=stored)
+        if not args.json:
+            print(_calibration_summary(result), flush=True)
+        if not args.dry_run:
+            change = quantities.as_decimal(Fraction(result.change_ppm, 10_000), 2)
+            question = (
+                f"store {result.step_volume_pl} pL per step on the pump (it has {result.previous_pl} pL)?"
+                if not result.needs_confirming
+                else f"the pump has {result.previous_pl} pL per step and computed {result.step_volume_pl} pL: "
+                f"a change of {change} %, more than 2 %. Confirm it and store it?"
+            )
+            if _confirm(
+                args,
+                question,
+                "not stored: run again with --yes to store the calibration (or --dry-run to only measure)",
+            ):
+                result = cal.store_calibration(pump, result, confirm=True)
+    _print_calibration(args, result, stored=result.stored)
     return EXIT_OK
 
 
@@ -1509,28 +1520,37 @@ def _percent_ppm(option: str, text: str) -> int:
     return int(value * 10_000)
 
 
-def _print_calibration(args, result, stored=False, refused=None) -> None:
-    mean = quantities.as_decimal(result.mean_pl, 1)
+def _calibration_summary(result) -> str:
+    """The pump's figures (the host's while the pump has not computed them), old beside new."""
     spread = quantities.as_decimal(Fraction(result.spread_ppm, 10_000), 2)
+    change = quantities.as_decimal(Fraction(result.change_ppm, 10_000), 2)
+    who = "computed by the pump" if result.pump is not None else "computed by this host"
+    return (
+        f"mean        {result.step_volume_pl} pL per step over {len(result.runs)} runs ({who})\n"
+        f"spread      {spread} % (largest - smallest, over the mean)\n"
+        f"change      {change} % from the {result.previous_pl} pL in force"
+        + (": more than 2 %, stored only when confirmed" if result.needs_confirming else "")
+    )
+
+
+def _print_calibration(args, result, stored=False, refused=None) -> None:
     if refused:
         verdict = "refused: " + refused
     elif stored:
         verdict = f"stored on the pump: {result.step_volume_pl} pL per step (was {result.previous_pl} pL), and logged"
     else:
         verdict = f"not stored (the pump keeps {result.previous_pl} pL per step)"
-    head = (
-        f"mean        {mean} pL per step over {len(result.runs)} runs\n"
-        f"spread      {spread} % (largest - smallest, over the mean)"
-    )
     limits = f"limits      bench water, {NO_DRUG_LIMITS}"
-    human = f"{head}\n{verdict}\n{limits}"
     data = {
         "runs": [
             {
                 "rate_nl_per_day": r.rate_nl_per_day,
+                "from_steps": r.from_steps,
+                "to_steps": r.to_steps,
                 "steps": r.steps,
+                "mass_ug": r.mass_ug,
                 "mass_mg": str(quantities.as_decimal(r.mass_mg, 6)),
-                "step_volume_pl": str(quantities.as_decimal(r.step_volume_pl, 3)),
+                "step_volume_pl": r.step_volume_pl,
             }
             for r in result.runs
         ],
@@ -1538,15 +1558,22 @@ def _print_calibration(args, result, stored=False, refused=None) -> None:
         "step_volume_pl": result.step_volume_pl,
         "previous_pl": result.previous_pl,
         "spread_ppm": result.spread_ppm,
+        "change_ppm": result.change_ppm,
+        "needs_confirming": result.needs_confirming,
+        "computed_by_pump": result.pump is not None,
         "density_g_per_ml": str(result.density_g_per_ml),
+        "density_ug_per_ml": result.density_ug_per_ml,
         "stored": stored,
         "refused": refused,
         "drug_limits": False,
     }
-    if refused and not args.json:
-        print(f"{head}\n{limits}")  # the refusal itself is the error line
-        return
-    _print(args, human, data)
+    if args.json:
+        _print(args, "", data)
+    elif refused:
+        print(_calibration_summary(result).split("\nchange")[0])  # the refusal itself is the error line
+        print(limits)
+    else:
+        print(f"{verdict}\n{limits}")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -182,6 +182,31 @@ class Alarm:
 
 
 @dataclass(frozen=True)
+class Weighing:
+    """One weighing for CALIBRATE: the pump's own delivered-step counts (Status.steps) when the
+    vessel was tared and when it was weighed, and the mass it gained, in micrograms."""
+
+    from_steps: int
+    to_steps: int
+    mass_ug: int
+
+    @property
+    def steps(self) -> int:
+        return self.to_steps - self.from_steps
+
+
+@dataclass(frozen=True)
+class Calibrated:
+    """What the pump computed from the weighings (CALIBRATE's reply)."""
+
+    step_volume_pl: int  # the mean volume per step, rounded to the nearest pL
+    previous_pl: int  # the one in force before
+    spread_ppm: int  # (largest - smallest) / mean, rounded up
+    change_ppm: int  # |new - previous| / previous, rounded up
+    stored: bool
+
+
+@dataclass(frozen=True)
 class Event:
     index: int
     time_us: int
@@ -588,13 +613,32 @@ class Pump:
         acknowledged, _mask = self._request(codec.ACK_ALARM, (code,))
         return acknowledged
 
-    def calibrate(self, step_volume_pl: int, runs: int, spread_ppm: int) -> int:
-        """Store a new volume per step measured by weighing (clinician key; a stopped pump only).
-        runs: the weighings behind it (2 or more), spread_ppm their (largest - smallest) / mean.
-        The pump refuses more than 20 % from its board's volume or a spread over 2 %. Returns the
-        previous volume per step. (The wizard that weighs: pumpctl.calibrate.)"""
-        _new, previous = self._request(codec.CALIBRATE, (step_volume_pl, runs, spread_ppm))
-        return previous
+    @_one_at_a_time
+    def calibrate(
+        self,
+        weighings: list[Weighing] | list[tuple[int, int, int]],
+        density_ug_per_ml: int = 998_200,
+        confirm: bool = False,
+        check: bool = False,
+    ) -> Calibrated:
+        """A new volume per step from weighings (clinician key; a stopped pump only). Each weighing
+        is (from_steps, to_steps, mass_ug): the pump's own step counts (Status.steps) at tare and at
+        weighing, and the mass dispensed in micrograms. The pump stages them (CAL_WEIGHING: it
+        refuses counts beyond its own), computes the volume per step, the spread and the change
+        itself, and refuses fewer than 2 weighings, a spread over 2 %, more than 20 % from its
+        board's volume or a density outside 990000..1000000 ug/mL (bench water). A change over 2 %
+        from the volume in force is refused (field "confirm") unless confirm=True after the pump
+        has shown it for these same weighings (a refusal, or check=True). check=True stores
+        nothing. (The wizard that weighs: pumpctl.calibrate.)"""
+        ws = [w if isinstance(w, Weighing) else Weighing(*w) for w in weighings]
+        for k, w in enumerate(ws):
+            self._request(
+                codec.CAL_WEIGHING,
+                (k, *divmod(w.from_steps, codec.STEP_RADIX), *divmod(w.to_steps, codec.STEP_RADIX), w.mass_ug),
+            )
+        mode = codec.CAL_CHECK if check else codec.CAL_CONFIRM if confirm else codec.CAL_STORE
+        new, previous, spread, change, stored = self._request(codec.CALIBRATE, (len(ws), density_ug_per_ml, mode))
+        return Calibrated(new, previous, spread, change, bool(stored))
 
     def silence(self) -> int:
         """Silence the alarm tones for at most 2 min (patient key); returns the seconds."""
