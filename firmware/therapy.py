@@ -31,6 +31,7 @@ from firmware.program import (
     BASAL_FLEX,
     MIN_PER_DAY,
     US_PER_DAY,
+    Program,
     bolus_rate,
 )
 
@@ -65,7 +66,7 @@ _STATE = ("program", "drugs", "bridge_drugs") + INT_STATE + OPTIONAL_INT_STATE
 
 class Therapy:
     def __init__(self):
-        self.program = None  # the committed Program, or None (stopped, never programmed)
+        self.program: Program | None = None  # the committed Program, or None (stopped, never programmed)
         self.clock_offset_us = None  # device clock = pump time + offset; None until set
         self.drugs = []  # the blend the program is written for
         self.day_start = 0  # flex: pump time the schedule day began
@@ -228,7 +229,7 @@ class Therapy:
 
     def start_patient_bolus(self, now):
         p = self.program
-        kind, amount, duration_us, _lockout, _count = p.patient
+        kind, amount, duration_us, _lockout, _count = p.patient  # pyright: ignore (patient_refusal checked it)
         self._start_bolus(BOLUS_PATIENT, now, p.volume(kind, amount, self.fluid()), duration_us)
         self.patient_times.append(now)
 

@@ -71,7 +71,9 @@ def test_the_issues_resent_bolus_goes_on_unchanged_and_the_motor_moves_one_bolus
         running = [line for line, _d in pump.review() if line]
     # Over those 2 h 15 min: the basal and ONE 25 uL bolus (the issue saw 37.5 uL of bolus).
     t0 = HOUR
-    owed = steps_owed([(0, BASAL_NL_DAY), (t0, BASAL_NL_DAY + 1_200_000), (t0 + 30 * MIN, BASAL_NL_DAY)], t0 + 135 * MIN)
+    owed = steps_owed(
+        [(0, BASAL_NL_DAY), (t0, BASAL_NL_DAY + 1_200_000), (t0 + 30 * MIN, BASAL_NL_DAY)], t0 + 135 * MIN
+    )
     owed_before = steps_owed([(0, BASAL_NL_DAY)], t0)
     moved = end.motor_steps - start.motor_steps
     assert (start.motor_steps, end.motor_steps) == (owed_before, owed)
@@ -89,13 +91,17 @@ def test_a_different_bolus_while_one_runs_is_refused_and_the_motor_moves_only_th
     commit(pump, [*pump.running_lines(), BOLUS])
     pump.sim_advance(15 * MIN)
     lines = [ln for ln in pump.running_lines() if not ln.startswith("bolus")]
-    with pytest.raises(PumpRefused, match=r"a bolus is running: 12.5 uL of 25 uL left; one at a time: wait, or drop its line"):
+    with pytest.raises(
+        PumpRefused, match=r"a bolus is running: 12.5 uL of 25 uL left; one at a time: wait, or drop its line"
+    ):
         pump.stage([*lines, "bolus 200 mcg over 10 min"])
     with pytest.raises(PumpRefused, match=r"a bolus is running"):
         pump.stage([*lines, "prime 1 uL over 10 min"])
     st = pump.sim_advance(HOUR)
     assert st.time_us == t0 + 75 * MIN
-    assert st.steps == steps_owed([(t0, BASAL_NL_DAY), (t0, BASAL_NL_DAY + 1_200_000), (t0 + 30 * MIN, BASAL_NL_DAY)], st.time_us)
+    assert st.steps == steps_owed(
+        [(t0, BASAL_NL_DAY), (t0, BASAL_NL_DAY + 1_200_000), (t0 + 30 * MIN, BASAL_NL_DAY)], st.time_us
+    )
     assert pump.sim_state().motor_steps == st.steps
 
 
