@@ -185,7 +185,7 @@ def test_a_bridge_committed_again_goes_on_and_dropping_it_is_refused(pump):
     assert not pump.therapy().bridge and pump.running_lines() == ["drug morphine 20 mg/mL", "basal 2 mg/day"]
 
 
-def test_a_change_of_basal_from_the_cli_keeps_the_running_bolus(sim, capsys):
+def test_a_refill_from_the_cli_keeps_the_running_bolus_and_says_no_new_dose_was_given(sim, capsys):
     assert run(sim, capsys, "program", *BASAL, "--yes")[0] == 0
     assert run(sim, capsys, "bolus", "0.5 mg", "--over", "30 min", "--yes", "--confirm-soft")[0] == 0
     assert run(sim, capsys, "advance", "15min")[0] == 0
