@@ -44,7 +44,7 @@ from firmware.link import Link
 from firmware.program import BASAL_CONTINUOUS, BASAL_FLEX, parse_program
 from firmware.program import BASAL_STOPPED as BASAL_STOPPED_KIND
 from firmware.scheduler import MAX_RATE_NL_PER_DAY, MIN_RATE_NL_PER_DAY, STEP_RADIX, DoseScheduler
-from firmware.therapy import BOLUS_NONE, Projection, Therapy, time_to_deliver
+from firmware.therapy import BOLUS_NAMES, BOLUS_NONE, BRIDGE, Projection, Therapy, time_to_deliver
 from firmware.timebase import MAX_ADVANCE_US, US_PER_MDAY, Timebase
 from firmware.units import format_volume, parse_rate
 from firmware.watching import FAR_STEPS as _FAR_STEPS
@@ -60,6 +60,11 @@ TELEMETRY_HOLD_MS = 10_000  # a stream stops when the host has sent nothing for 
 _SECURITY_LOG_BURST = 10  # security refusals logged one by one, at most this many in a row,
 _SECURITY_LOG_REFILL_US = 60_000_000  # and one more for each minute of pump time; the rest are counted
 STAGED_TTL_US = 600_000_000  # an uncommitted program is dropped after 10 min (GIP 2.2.5)
+# What committing a program does to a bolus, prime or bridge (_delivery_plan).
+_DELIVERY_NONE = 0
+_DELIVERY_KEEP = 1  # the same line as the one running or waiting: it goes on untouched
+_DELIVERY_NEW = 2  # a new dose
+_DELIVERY_CANCEL = 3  # the program leaves the running one out: it is cancelled
 _NO_EVENT_MDAY = 1_073_741_823  # 2**30 - 1: "no event", beyond any pump time
 _MAX_EMPTY_SCAN_DAYS = 400  # time-to-empty is reported up to this far ahead
 RESERVE_WINDOW_US = 600_000_000  # a reservation covers the steps due in the next 10 min
@@ -845,9 +850,18 @@ class PumpApp(Watching):
         """A normal suspend: the step in progress finishes; any bolus is cancelled."""
         self.tick()
         now = self.timebase.total_us()
-        self.therapy.stop(now)
+        t = self.therapy
+        why = "stopped by command"
+        if t.bolus_kind != BOLUS_NONE:
+            left, total = t.delivery_left_nl(now)
+            why += "; %s cancelled: %s of %s not given" % (
+                BOLUS_NAMES[t.bolus_kind],
+                format_volume(left),
+                format_volume(total),
+            )
+        t.stop(now)
         self._apply(now)
-        self._log(eventlog.EV_STOP, "stopped by command")
+        self._log(eventlog.EV_STOP, why)
         return (self.timebase.mday, self.timebase.us)
 
     def _refuse_unless_stopped(self, then):
@@ -1055,15 +1069,51 @@ class PumpApp(Watching):
     def _stage(self, values):
         self.tick()
         now = self.timebase.total_us()
-        program = parse_program(self._staged_lines, self.library, self.therapy.drugs)
+        program = parse_program(self._staged_lines, self.library, self.therapy.drugs, self.therapy.bridge_drugs)
         if (program.bolus is not None or program.prime is not None) and self._bolus_refusal():
             raise Refusal("bolus", self._bolus_refusal())
+        verdict, note = self._delivery_plan(program, now)
         self._refuse_dosing(program)
         refill = self._refill_check(program)
         self._check_admission(program, now)
         crc = _crc(program.lines, program.library_version)
-        self._staged = (program, crc, now + STAGED_TTL_US, refill)
-        return (len(self._rows(program)), len(program.warnings), crc, STAGED_TTL_US // 1_000_000)
+        rows = self._rows(program, verdict, note)
+        self._staged = (program, crc, now + STAGED_TTL_US, refill, rows, verdict)
+        return (len(rows), len(program.warnings), crc, STAGED_TTL_US // 1_000_000)
+
+    def _delivery_plan(self, program, now):
+        """What committing program does to a bolus, prime or bridge: (_DELIVERY_*, the
+        review's note on it). One runs at a time: a different one while another runs
+        or waits is refused (the intent of a second request is not clear), and so is
+        leaving out a running bridge (its old blend stays in the path all the same)."""
+        t = self.therapy
+        line = program.delivery_line()
+        kind = t.delivery()
+        if kind == BOLUS_NONE:
+            if line is None:
+                return _DELIVERY_NONE, ""
+            vol = program.bridge_nl if program.prime is None else program.prime[0]
+            if program.bolus is not None:
+                return _DELIVERY_NEW, "new dose: " + program.details[_index(program.details, line)][1]
+            if program.prime is not None:
+                return _DELIVERY_NEW, "new dose: " + format_volume(vol)
+            return _DELIVERY_NEW, "new: %s of the old blend first, at the old dose" % format_volume(vol)
+        name = "bridge" if kind == BRIDGE else BOLUS_NAMES[kind]
+        left, total = t.delivery_left_nl(now)
+        if t.bolus_kind != BOLUS_NONE and now < t.bolus_start:
+            state = "waiting: starts in %d min" % -(-(t.bolus_start - now) // 60_000_000)
+        else:
+            state = "running: %s of %s left" % (format_volume(left), format_volume(total))
+        if t.same_delivery(program):
+            return _DELIVERY_KEEP, state + ", unchanged"
+        if kind == BRIDGE:
+            raise Refusal("bridge", "a bridge is %s; keep its line unchanged until it ends" % state)
+        if line is not None:
+            raise Refusal(
+                line.split(" ", 1)[0],
+                "a %s is %s; one at a time: wait, or drop its line to cancel it" % (name, state),
+            )
+        return _DELIVERY_CANCEL, "%s cancelled: %s of %s not given" % (name, format_volume(left), format_volume(total))
 
     def _check_admission(self, program, now):
         if program.clock_needed() and self.therapy.clock_offset_us is None:
@@ -1076,8 +1126,15 @@ class PumpApp(Watching):
             guard.set_fluid(self._guard_limits(candidate.fluid()))
         self._admit(candidate, now, guard)
 
-    def _rows(self, program):
+    def _rows(self, program, verdict=_DELIVERY_NONE, note=""):
+        """Review rows: each line beside what it means; a staged program's bolus, prime or
+        bridge says whether it is a new dose or the running one unchanged (or cancelled)."""
         rows = list(program.details)
+        if verdict == _DELIVERY_CANCEL:
+            rows.append(("", note))
+        elif verdict != _DELIVERY_NONE:
+            i = _index(rows, program.delivery_line())
+            rows[i] = (rows[i][0], note)
         for w in program.warnings:
             rows.append(("soft limit", w))
         return rows
@@ -1093,7 +1150,7 @@ class PumpApp(Watching):
         elif which == codec.REVIEW_STAGED:
             if self._staged is None:
                 raise Refusal("which", "no program is staged")
-            rows = self._rows(self._staged[0])
+            rows = self._staged[4]
         else:
             raise Refusal("which", "which must be 0 (running) or 1 (staged), not %d" % which)
         if index >= len(rows):
@@ -1107,7 +1164,7 @@ class PumpApp(Watching):
         now = self.timebase.total_us()
         if self._staged is None:
             raise Refusal("program", "no program is staged" + self._staged_dropped)
-        program, staged_crc, expires, refill = self._staged
+        program, staged_crc, expires, refill, _rows, verdict = self._staged
         if now >= expires:
             self._staged = None
             raise Refusal("program", "the staged program expired after 10 min without a commit; stage it again")
@@ -1120,6 +1177,9 @@ class PumpApp(Watching):
             )
         if (program.bolus is not None or program.prime is not None) and self._bolus_refusal():
             raise Refusal("bolus", self._bolus_refusal())
+        now_verdict, note = self._delivery_plan(program, now)
+        if now_verdict != verdict and not (verdict == _DELIVERY_CANCEL and now_verdict == _DELIVERY_NONE):
+            raise Refusal("program", "the running bolus ended since the review; stage the program again")
         self._refuse_dosing(program)
         self._check_admission(program, now)  # the last 24 h moved on since staging
         self._staged = None
@@ -1131,6 +1191,10 @@ class PumpApp(Watching):
             "crc %08x library %s hash %08x: %s"
             % (crc, program.library_version, self.library.hash, "; ".join(program.lines)),
         )
+        if now_verdict == _DELIVERY_CANCEL:
+            self._log(eventlog.EV_THERAPY, note)
+        elif now_verdict != _DELIVERY_NONE:  # a new dose, or the same one going on
+            self._log(eventlog.EV_THERAPY, "%s: %s" % (program.delivery_line().split(" ", 1)[0], note))
         self._log_reservoir_forecast(now)
         tb = self.timebase
         return (crc, tb.mday, tb.us)
@@ -1228,7 +1292,7 @@ class PumpApp(Watching):
         The refusal's field starts with "running "."""
         try:
             if self.therapy.program is not None:
-                parse_program(self.therapy.program.lines, library, self.therapy.drugs)
+                parse_program(self.therapy.program.lines, library, self.therapy.drugs, self.therapy.bridge_drugs)
             fluid = self.therapy.fluid()
             for name, _conc in fluid:
                 library.get("drug", name)
@@ -1311,6 +1375,14 @@ class PumpApp(Watching):
         clock.grant(seconds * 1_000_000 + micros)
         target = self.timebase.total_us() + clock.granted_us
         return (target // US_PER_MDAY, target % US_PER_MDAY)
+
+
+def _index(rows, line):
+    """Index of the review row of a program line."""
+    for i in range(len(rows)):
+        if rows[i][0] == line:
+            return i
+    raise ValueError(line)
 
 
 def _u32(value):

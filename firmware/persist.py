@@ -119,7 +119,7 @@ def restore(app, record):
     app._program_old_drugs = _drugs(meta["parsed_with"])
     if program_text:
         lines = [_unesc(line) for line in program_text.split("\n")]
-        t.program = parse_program(lines, app.library, app._program_old_drugs)
+        t.program = parse_program(lines, app.library, app._program_old_drugs, t.bridge_drugs)
     g = _fields(record[TAG_GUARD])
     ints = tuple(int(v) for v in g["ints"].split(","))
     departed = []

@@ -70,6 +70,9 @@ US_PER_DAY = 86_400_000_000
 NL_PER_ML = 1_000_000
 MIN_PER_DAY = 1440
 
+# The lines of a delivery that acts once (a single bolus, a prime, a bridge).
+DELIVERY_WORDS = ("bolus", "prime", "bridge")
+
 BASAL_STOPPED = 0
 BASAL_CONTINUOUS = 1
 BASAL_FLEX = 2
@@ -175,6 +178,26 @@ class Program:
         """A flex schedule runs on the device clock."""
         return self.basal_kind == BASAL_FLEX
 
+    def delivery_line(self):
+        """The canonical bolus, prime or bridge line (a delivery that acts once), or None."""
+        for line in self.lines:
+            if line.split(" ", 1)[0] in DELIVERY_WORDS:
+                return line
+        return None
+
+    def without_delivery(self):
+        """A copy without its bolus, prime or bridge line: what runs once that delivery
+        has ended or was cancelled (the running program holds it only while it runs)."""
+        line = self.delivery_line()
+        q = Program()
+        for name in _FIELDS:
+            setattr(q, name, getattr(self, name))
+        q.bolus = q.prime = q.bridge_nl = None
+        q.lines = [ln for ln in self.lines if ln != line]
+        q.details = [row for row in self.details if row[0] != line]
+        q.warnings = [w for w in self.warnings if not w.startswith(_DELIVERY_WARNINGS)]
+        return q
+
     def basal_equal(self, other):
         return (
             other is not None
@@ -185,11 +208,38 @@ class Program:
         )
 
 
-def parse_program(lines, library, old_drugs=()):
+# Soft-limit warnings about a bolus or prime itself (_check_limits), which leave with it.
+_DELIVERY_WARNINGS = ("bolus ", "basal plus bolus rate ", "prime ")
+# Every attribute of a Program (without_delivery copies them).
+_FIELDS = (
+    "drugs",
+    "no_drug",
+    "fill_nl",
+    "removed_nl",
+    "low_nl",
+    "empty_nl",
+    "basal_kind",
+    "basal",
+    "flex",
+    "bolus",
+    "prime",
+    "bridge_nl",
+    "patient",
+    "trial_us",
+    "library_version",
+    "warnings",
+    "lines",
+    "details",
+)
+
+
+def parse_program(lines, library, old_drugs=(), bridging=None):
     """Parse and check program lines; return a Program or raise Refusal.
 
     old_drugs: the blend in the reservoir now, [(name, conc_ng_per_ml)], for
     the refill and bridge checks (it stays there when the pump is stopped).
+    bridging: the old blend a running bridge still pushes out, or None; a
+    bridge line is checked against it (the same bridge, committed again).
     """
     if not lines:
         raise Refusal("program", "the program is empty; give at least a basal, flex or stop line")
@@ -307,7 +357,7 @@ def parse_program(lines, library, old_drugs=()):
             p.trial_us = us
         else:
             raise Refusal("program", "unknown line %r; lines start with one of: %s" % (text, _KEYWORDS))
-    _check_shape(p, seen_stop, list(old_drugs))
+    _check_shape(p, seen_stop, list(old_drugs), bridging)
     _check_limits(p, library)
     _render(p)
     return p
@@ -372,7 +422,7 @@ def _dose_rate(field, text):
     return kind, per_day
 
 
-def _check_shape(p, seen_stop, old_drugs):
+def _check_shape(p, seen_stop, old_drugs, bridging=None):
     if p.no_drug and p.drugs:
         raise Refusal("drug none", "drug none cannot be given with drug lines")
     if not p.drugs and not p.no_drug:
@@ -405,6 +455,8 @@ def _check_shape(p, seen_stop, old_drugs):
     if p.drugs != old_drugs and p.fill_nl is None:
         raise Refusal("fill", "the blend changed (a refill): give a fill line with the volume the reservoir now holds")
     if p.bridge_nl is not None:
+        if bridging is not None:
+            old_drugs = bridging
         if not old_drugs or p.drugs == old_drugs:
             raise Refusal("bridge", "a bridge bolus is for a refill that changed a concentration; none changed")
         if [n for n, _c in p.drugs] != [n for n, _c in old_drugs]:

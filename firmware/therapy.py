@@ -31,6 +31,7 @@ from firmware.program import (
     BASAL_FLEX,
     MIN_PER_DAY,
     US_PER_DAY,
+    Program,
     bolus_rate,
 )
 
@@ -41,6 +42,7 @@ BOLUS_NONE = 0
 BOLUS_SINGLE = 1
 BOLUS_PATIENT = 2
 BOLUS_PRIME = 3
+BRIDGE = 4  # not a bolus kind on the wire: Therapy.delivery() while a bridge runs
 
 # Bolus kinds are sent in THERAPY; their names are the wire codec's table.
 BOLUS_NAMES = BOLUS_KIND_NAMES
@@ -64,7 +66,7 @@ _STATE = ("program", "drugs", "bridge_drugs") + INT_STATE + OPTIONAL_INT_STATE
 
 class Therapy:
     def __init__(self):
-        self.program = None  # the committed Program, or None (stopped, never programmed)
+        self.program: Program | None = None  # the committed Program, or None (stopped, never programmed)
         self.clock_offset_us = None  # device clock = pump time + offset; None until set
         self.drugs = []  # the blend the program is written for
         self.day_start = 0  # flex: pump time the schedule day began
@@ -122,8 +124,13 @@ class Therapy:
         old = self.program
         self.bring_up_to_date(now)
         keep_day = program.basal_kind == BASAL_FLEX and program.basal_equal(old)
+        keep = self.same_delivery(program)
+        if not keep:
+            self._end_bolus()  # a running bolus the program leaves out (or a patient bolus) is cancelled
         self.program = program
-        if program.bridge_nl is not None:
+        if keep and program.bridge_nl is not None:
+            pass  # the same bridge goes on pushing out the old blend
+        elif program.bridge_nl is not None:
             self.bridge_drugs = list(self.drugs)
             self.bridge_left = program.bridge_nl * US_PER_DAY
             self.bridge_mark = now
@@ -134,8 +141,9 @@ class Therapy:
         if program.basal_kind == BASAL_FLEX and not keep_day:
             self.day_start = now - self._tod(now)
             self.day_end = max(self._day_end_for(self.day_start), now)
-        self.cancel_bolus()
-        if program.prime is not None:
+        if keep:
+            pass  # the same delivery, still running or waiting: it goes on untouched
+        elif program.prime is not None:
             self._start_bolus(BOLUS_PRIME, now, program.prime[0], program.prime[1])
         elif program.bolus is not None:
             kind, amount, duration_us, delay_us = program.bolus
@@ -175,17 +183,53 @@ class Therapy:
         self.bolus_end = now + volume_nl * US_PER_DAY // rate
 
     def cancel_bolus(self):
+        """End a running or waiting bolus now (done, or cancelled by an alarm or a
+        stop); a single bolus or prime leaves the running program with it."""
         was = self.bolus_kind
+        self._end_bolus()
+        if (was == BOLUS_SINGLE or was == BOLUS_PRIME) and self.program is not None:
+            self.program = self.program.without_delivery()
+        return was
+
+    def _end_bolus(self):
         self.bolus_kind = BOLUS_NONE
         self.bolus_rate = 0
-        return was
+
+    def delivery(self):
+        """The running or waiting delivery that acts once: BOLUS_SINGLE, BOLUS_PRIME,
+        BOLUS_PATIENT, BRIDGE, or BOLUS_NONE."""
+        if self.bolus_kind != BOLUS_NONE:
+            return self.bolus_kind
+        return BRIDGE if self.bridge_drugs is not None else BOLUS_NONE
+
+    def same_delivery(self, program):
+        """Whether program's bolus, prime or bridge line is the one running or waiting
+        now: the same line for the same blend. Committing it leaves it untouched."""
+        running = self.program
+        if running is None or self.delivery() == BOLUS_NONE or self.bolus_kind == BOLUS_PATIENT:
+            return False
+        line = program.delivery_line()
+        return line is not None and line == running.delivery_line() and program.drugs == running.drugs
+
+    def delivery_left_nl(self, now):
+        """(left, total) nL of the running or waiting delivery (a bridge: of the old blend)."""
+        if self.bolus_kind == BOLUS_NONE:
+            if self.bridge_drugs is None:
+                return 0, 0
+            self.bring_up_to_date(now)
+            total = self.program.bridge_nl if self.program is not None and self.program.bridge_nl else 0
+            return max(self.bridge_left, 0) // US_PER_DAY, total
+        if now < self.bolus_start or self.bolus_rate == 0:
+            return self.bolus_volume_nl, self.bolus_volume_nl
+        left = self.bolus_volume_nl - self.bolus_rate * (now - self.bolus_start) // US_PER_DAY
+        return max(left, 0), self.bolus_volume_nl
 
     def bolus_running(self, now):
         return self.bolus_kind != BOLUS_NONE and self.bolus_start <= now
 
     def start_patient_bolus(self, now):
         p = self.program
-        kind, amount, duration_us, _lockout, _count = p.patient
+        kind, amount, duration_us, _lockout, _count = p.patient  # pyright: ignore (patient_refusal checked it)
         self._start_bolus(BOLUS_PATIENT, now, p.volume(kind, amount, self.fluid()), duration_us)
         self.patient_times.append(now)
 
@@ -272,6 +316,8 @@ class Therapy:
         if self.bridge_drugs is not None and self.bridge_left < self.basal_rate(now):
             self.bridge_drugs = None
             self.bridge_left = 0
+            if p is not None and p.bridge_nl is not None:  # the bridge line leaves the running program
+                self.program = p = p.without_delivery()
             notes.append("bridge done: new concentration in the catheter")
         if p is not None and p.basal_kind == BASAL_FLEX and now >= self.day_end:
             self.day_start = self.day_end

@@ -838,3 +838,31 @@ def test_a_refusal_never_shows_the_refused_dose_equal_to_the_limit():
     assert r.field == "daily dose"
     assert "bupivacaine 15 mg/day is above the hard limit of 15 mg/day" not in r.message
     assert "bupivacaine 15.000001 mg/day is above the hard limit of 15 mg/day" in r.message
+
+
+def test_a_program_without_its_bolus_keeps_everything_else_and_leaves_the_original_alone():
+    from firmware.program import _FIELDS
+    from firmware.therapy import BOLUS_NONE, Therapy
+
+    p = parse_program([*MORPHINE, "basal 3 mg/day", "bolus 0.5 mg over 30 min"], LIB, [])
+    assert set(_FIELDS) == set(vars(p))  # every attribute is copied
+    assert p.warnings and all(w.startswith("basal plus bolus rate") for w in p.warnings)
+    q = p.without_delivery()
+    assert q.lines == ["drug morphine 20 mg/mL", "fill 20 mL", "basal 3 mg/day"] and q.bolus is None
+    assert q.warnings == [] and q.delivery_line() is None
+    assert q.details == [row for row in p.details if not row[0].startswith("bolus")]
+    assert (q.drugs, q.basal, q.fill_nl) == (p.drugs, p.basal, p.fill_nl)
+    # A fork that runs past the bolus's end (a projection) leaves the real therapy's program as it was.
+    t = Therapy()
+    t.drugs = list(p.drugs)
+    t.commit(p, 0)
+    f = t.fork()
+    f.fire(f.next_event(0))
+    assert f.bolus_kind == BOLUS_NONE and f.program.delivery_line() is None
+    assert t.program is p and p.delivery_line() == "bolus 500 mcg over 30 min"
+    # The same line committed again while it runs goes on; the same line after it ended starts anew.
+    again = parse_program(p.lines, LIB, p.drugs)
+    t.commit(again, 10 * US_PER_MIN)
+    assert (t.bolus_start, t.bolus_end) == (0, 30 * US_PER_MIN)
+    f.commit(again, 40 * US_PER_MIN)
+    assert (f.bolus_start, f.bolus_end) == (40 * US_PER_MIN, 70 * US_PER_MIN)

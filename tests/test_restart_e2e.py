@@ -213,3 +213,23 @@ def test_a_departed_drugs_day_survives_a_kill_and_comes_back_whole_at_a_hundredt
         pump.commit(pump.stage(["drug morphine 0.2 mg/mL", "flex 00:00 1 uL/day", "flex 01:00 20000 mcg/day",
                                 "flex 11:00 1 uL/day"]))
     assert pump.therapy().mode == "stopped"
+
+
+def test_a_bolus_running_at_a_kill_is_cancelled_by_the_restart_alarm_and_its_line_leaves_the_program(lives):
+    first = lives()
+    pump = first.pump
+    pump.commit(pump.stage([*BASAL, "bolus 0.2 mg over 1 h"]), confirm_soft=True)  # 10 uL
+    pump.sim_advance(30 * MIN)
+    assert pump.therapy().bolus == "bolus"
+    first.kill()
+
+    pump = lives().pump
+    th = pump.therapy()
+    assert th.bolus == "none" and th.rate_nl_per_day == RATE_NL_PER_DAY
+    assert pump.running_lines() == ["drug morphine 20 mg/mL", "basal 10 mg/day"]  # the bolus's line left with it
+    assert "bolus cancelled by the alarm" in [ev.text for ev in pump.events()]
+    pump.ack_alarm("restart")
+    # The same line again is a new dose, shown as one: the read-back never shows a bolus that no longer runs.
+    staged = pump.stage([*pump.running_lines(), "bolus 0.2 mg over 1 h"])
+    assert ("bolus 200 mcg over 1 h", "new dose: 10 uL = morphine 200 mcg") in staged.rows
+    pump.discard()

@@ -60,11 +60,11 @@ import sys
 import tempfile
 import time
 import traceback
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pumpctl import LinkError, Pump, PumpRefused, Simulator, SimulatorError
-from pumpctl.client import ONE_SHOT
 
 from firmware import codec, eventlog
 from hal.sim.tally import read_tally
@@ -81,6 +81,9 @@ RESERVE_MAX_STEPS = 384  # firmware/app.py
 KILLED = -9  # a process ended by SIGKILL, as subprocess reports it
 _RESUMED = re.compile(r"resumed at its last save; up to (\d+) reserved steps")
 EV_RESTART = 12  # firmware/eventlog.py
+# Lines that act once: a refill's, and a bolus's, which stays in the running program only while the bolus runs
+# (after a restart never: the restart alarm cancels it).
+ONE_SHOT = ("fill", "removed", "bolus", "prime", "bridge")
 
 
 # -- programs ---------------------------------------------------------------------------------------------------
@@ -98,8 +101,15 @@ class Prog:
 
     @property
     def running(self) -> tuple[str, ...]:
-        """What running_lines() must show while it runs (the one-shot lines left out)."""
+        """What running_lines() must show once any bolus has ended, as after every restart."""
         return tuple(ln for ln in self.lines if ln.split(" ", 1)[0] not in ONE_SHOT)
+
+    def crc_after_bolus(self, crc: int, library: str) -> int:
+        """The program CRC once its bolus has ended: its bolus line leaves the running program."""
+        if self.bolus is None:
+            return crc
+        lines = [ln for ln in self.lines if ln.split(" ", 1)[0] != "bolus"]
+        return zlib.crc32(("\n".join(lines) + "\n" + library).encode()) & 0xFFFFFFFF
 
 
 STOPPED = Prog((), 0, None, (), "stop")  # the stop command: no program (crc 0); the blend stays
@@ -189,12 +199,14 @@ class Timeline:
     def steps(self, t: int) -> int:
         return self.volume(t) // U_PER_STEP
 
-    def change(self, t: int, basal: int, bolus=None):
-        """From pump time t on: basal, and bolus = (rate, duration) starting at t, or None (any bolus ends)."""
+    def change(self, t: int, basal: int, bolus=None, keep=False):
+        """From pump time t on: basal, and bolus = (rate, duration) starting at t, or None (any bolus ends);
+        keep: the running bolus goes on (the same bolus line committed again)."""
         self.base_u = self.volume(t)
         self.base_t = t
         self.basal = basal
-        self.bolus = None if bolus is None else (t, t + bolus[1], bolus[0])
+        if not keep:
+            self.bolus = None if bolus is None else (t, t + bolus[1], bolus[0])
 
 
 # -- the run -------------------------------------------------------------------------------------------------------
@@ -616,8 +628,11 @@ class Episode:
         self.note(f"commit {prog.lines} crc {crc:08x}")
 
     def _took(self, prog: Prog, crc: int, t: int):
-        """A commit or stop is durable: it runs from pump time t."""
-        self.timeline.change(t, prog.basal, prog.bolus)
+        """A commit or stop is durable: it runs from pump time t. The same bolus line as one still running
+        leaves it untouched."""
+        running = self.timeline.bolus
+        keep = prog.bolus is not None and prog.lines == self.prog.lines and running is not None and t < running[1]
+        self.timeline.change(t, prog.basal, prog.bolus, keep)
         self.prog = prog
         self.prog_crc = crc
         self.t_durable = t
@@ -740,7 +755,9 @@ class Episode:
         if inflight is not None:
             fig.uncertain += 1
         now_is = (th.program_crc, lines)
-        if now_is == (self.prog_crc, self.prog.running):
+        if inflight is not None and inflight[0] != "ack":
+            inflight = (*inflight[:2], inflight[1].crc_after_bolus(inflight[2], th.library), inflight[3])
+        if now_is == (self.prog.crc_after_bolus(self.prog_crc, th.library), self.prog.running):
             self.note(f"restart at {r}: program unchanged")
         elif inflight is not None and inflight[0] != "ack" and now_is == (inflight[2], inflight[1].running):
             kind, prog, crc, t = inflight
@@ -751,7 +768,7 @@ class Episode:
                 self._took(prog, crc, t)
             self.note(f"restart at {r}: the {kind} cut before its reply took effect")
         else:
-            want = [(f"{self.prog_crc:08x}", self.prog.running)]
+            want = [(f"{self.prog.crc_after_bolus(self.prog_crc, th.library):08x}", self.prog.running)]
             if inflight is not None and inflight[0] != "ack":
                 want.append((f"{inflight[2]:08x}", inflight[1].running))
             self.violation("program", f"after the restart the program is {th.program_crc:08x} {lines}, not one of "

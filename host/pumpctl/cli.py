@@ -33,7 +33,7 @@ from firmware import codec
 from . import flash as flashing
 from . import quantities, render
 from .benchtest import BenchConfig, BenchInterrupted, BenchTest, run_many
-from .client import NO_DRUG_LIMITS, Pump, alarm_code, fault_code, program_lines
+from .client import DELIVERY_WORDS, NO_DRUG_LIMITS, Pump, alarm_code, fault_code, program_lines
 from .errors import (
     AuthError,
     BalanceError,
@@ -404,12 +404,12 @@ def _session(args, pump: Pump, lines: list[str], notes=None, running=None) -> in
     data["drug_limits"] = drug_limits
     if notes:
         data["notes"] = extra
-    _print(
-        args,
-        f"committed at pump time {quantities.duration(at)}; read back and identical (crc {staged.program_crc:08x})",
-        data,
-        style=render.OK,
-    )
+    human = f"committed at pump time {quantities.duration(at)}; read back and identical (crc {staged.program_crc:08x})"
+    kept = delivery_kept(staged.rows)
+    if kept:
+        human += f"\nthe {kept} already running or waiting goes on unchanged: no new dose was given"
+        data["unchanged"] = kept
+    _print(args, human, data, style=render.OK)
     return EXIT_OK
 
 
@@ -426,10 +426,27 @@ def names_a_drug(lines: list[str]) -> bool:
     return not any(w[0] in _DELIVERING for w in words)
 
 
+def delivery_kept(rows: list[tuple[str, str]]) -> str | None:
+    """The kind of bolus (bolus, prime, bridge) that a staged program's review shows as the
+    running one going on unchanged, or None (the pump marks its row "..., unchanged")."""
+    for line, detail in rows:
+        word = line.split(" ", 1)[0]
+        if word in DELIVERY_WORDS and detail.endswith(", unchanged"):
+            return word
+    return None
+
+
 def _base_lines(pump: Pump) -> list[str]:
     """The running program's lines to build a new session on: without the lines that act
-    once (client.running_lines) nor a refill's `removed`, which belongs to its fill."""
+    once (client.running_lines) nor a refill's `removed`, which belongs to its fill. A bolus,
+    prime or bridge still running or waiting stays: committed again, it goes on unchanged."""
     return [ln for ln in pump.running_lines() if ln.split(" ", 1)[0] != "removed"]
+
+
+def _with_delivery(base: list[str], line: str) -> list[str]:
+    """base with line in place of a bolus, prime or bridge line: the same line again is the
+    running one going on unchanged; another is a new dose (refused while one runs)."""
+    return [ln for ln in base if ln.split(" ", 1)[0] not in DELIVERY_WORDS] + [line]
 
 
 REFILL_EPILOG = """examples:
@@ -486,12 +503,12 @@ def cmd_program(args) -> int:
 def cmd_bolus(args) -> int:
     line = f"bolus {args.dose} over {args.over}" + (f" after {args.after}" if args.after else "")
     with Pump(_port(args), timeout=args.timeout) as pump:
-        return _session(args, pump, _base_lines(pump) + [line])
+        return _session(args, pump, _with_delivery(_base_lines(pump), line))
 
 
 def cmd_prime(args) -> int:
     with Pump(_port(args), timeout=args.timeout) as pump:
-        return _session(args, pump, _base_lines(pump) + [f"prime {args.volume} over {args.over}"])
+        return _session(args, pump, _with_delivery(_base_lines(pump), f"prime {args.volume} over {args.over}"))
 
 
 _BASAL_WORDS = ("basal", "flex", "stop")
@@ -529,7 +546,7 @@ def refill_lines(base: list[str], fill: str, removed: str, drugs: list[str], bas
     out += [f"fill {fill}", f"removed {removed}"]
     for ln in base:
         word = ln.split(" ", 1)[0]
-        if word == "drug" or (basal is not None and word in _BASAL_WORDS):
+        if word == "drug" or (basal is not None and word in _BASAL_WORDS) or (bridge is not None and word == "bridge"):
             continue
         out.append(ln)
     if basal is not None:

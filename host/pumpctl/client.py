@@ -255,8 +255,12 @@ def program_lines(rows: list[tuple[str, str]]) -> list[str]:
 
 
 # Lines that act once when committed; a new session built on the running
-# program leaves them out, or the fill, bolus or prime would happen again.
-ONE_SHOT = ("fill", "removed", "bolus", "prime", "bridge")
+# program leaves them out, or the fill would happen again. A bolus, prime or
+# bridge line is in the running program only while that delivery runs or
+# waits, and committing the same line again leaves it untouched: it is kept.
+ONE_SHOT = ("fill", "removed")
+# The lines of a delivery that acts once (firmware/program.py DELIVERY_WORDS).
+DELIVERY_WORDS = ("bolus", "prime", "bridge")
 
 
 @dataclass(frozen=True)
@@ -563,7 +567,8 @@ class Pump:
 
     @_one_at_a_time
     def running_lines(self) -> list[str]:
-        """The running program's lines, without those that act once (fill, boluses)."""
+        """The running program's lines, without those of a refill (fill, removed); a bolus,
+        prime or bridge still running or waiting is kept (committed again, it goes on unchanged)."""
         lines = program_lines(self.review())
         if lines == ["stop"]:
             return []
