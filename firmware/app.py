@@ -50,7 +50,7 @@ from firmware.units import format_volume, parse_rate
 from firmware.watching import FAR_STEPS as _FAR_STEPS
 from firmware.watching import Watching
 
-FIRMWARE_VERSION = "0.2.0"
+FIRMWARE_VERSION = "0.3.0"
 
 # The longest pump time one SIM_ADVANCE may ask for: 100 years.
 _MAX_SIM_ADVANCE_S = 100 * 366 * 86_400

@@ -45,7 +45,7 @@ except ImportError:  # CPython: const() is only a marker there
         return x
 
 
-PROTOCOL_VERSION = const(3)
+PROTOCOL_VERSION = const(4)
 MAX_PAYLOAD = const(240)
 MAX_STRING = const(100)
 _HEADER = const(8)
