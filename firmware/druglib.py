@@ -51,9 +51,8 @@
 #     quoted by the Prialt site, prialt.com). Its full text and its table of
 #     maximum concentrations and daily doses were NOT reachable, so every
 #     number below attributed only to PACC 2017 is UNVERIFIED: it comes from
-#     the project's research notes (/work/shared/research/domain.md, section
-#     4, itself marked unverified) and, for the fentanyl and sufentanil
-#     concentrations, from memory of the PACC tables.
+#     the project's research notes on the PACC tables, themselves marked
+#     unverified (docs/drug-library.md says which value rests on what).
 #   Labels were read through secondary copies of the label text (drugs.com,
 #   MPR/empr.com, renalandurologynews.com, prialt.com, EU SmPC on
 #   ec.europa.eu) and the openFDA NDC directory (product strengths).

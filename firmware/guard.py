@@ -30,7 +30,7 @@
 # the step volume at a calibration; the history is then rescaled to steps of
 # the new fluid, rounding up (toward caution).
 #
-# What the guard promises (issue 18): whatever the sequence of drugs,
+# What the guard promises: whatever the sequence of drugs,
 # strengths, refills, departures and calibrations, its record of each drug
 # over every window is never less than what the motor gave of that drug.
 # Nothing is dropped silently; where a number would not fit, the record

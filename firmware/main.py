@@ -3,7 +3,7 @@
 #   micropython -m firmware.main --board sim [--speed N] [--storage DIR [--cut-after-bytes N]]
 #
 # On a real board this file is copied to the root as main.py and runs at
-# power-up with the board named in its config (the flashing issue).
+# power-up with the board named in its config (pumpctl flash writes both).
 
 import sys
 

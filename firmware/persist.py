@@ -41,7 +41,7 @@ _LOG_PER_SECTION = 32  # entries of at most ~220 bytes each (text escaped)
 _LOG_SECTIONS = CAPACITY // _LOG_PER_SECTION
 
 FORMAT = 2  # bumped when a section's meaning changes; an unknown format is not restored
-# 2: the guard's ring may hold saturated buckets and a departed drug carries their flags (issue 18);
+# 2: the guard's ring may hold saturated buckets and a departed drug carries their flags;
 # a format 1 record has neither, so it still reads as one of format 2 with no flags.
 _READS = (1, 2)
 

@@ -19,10 +19,9 @@
 #                              microstep table, with interpolation to 256 off or on per its OTP; in
 #                              UART mode MS1/MS2 are the node address instead)
 #
-# The A4988 and DRV8825 figures were checked against a secondary table (not
-# the PDFs, which were not reachable here) and agree with the datasheets as
-# commonly quoted; the TMC2209 MS1/MS2 table is from the datasheet as I know
-# it and was not re-checked here: check it against your module's datasheet
+# The A4988 and DRV8825 tables agree with their datasheets as commonly
+# quoted (checked against a secondary table, not the PDFs); the TMC2209
+# MS1/MS2 table is UNVERIFIED: check it against your module's datasheet
 # before trusting a microstep setting (a wrong one scales every dose).
 #
 # All three take ENABLE (DRV8825 nENBL, TMC2209 EN) active low: low drives
