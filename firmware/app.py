@@ -194,6 +194,8 @@ class PumpApp(Watching):
                 if msg in handlers:
                     handlers[msg] = self._durable(handlers[msg])
         self.link = Link(hw.serial, handlers, self.auth, self._now_us, self._security_refusal, _pause)
+        # Where admission tries a change of fluid: made at boot, while the heap has room for its ring.
+        self._trial_guard = DoseGuard(board.STEP_VOLUME_PL)
         self._boot()
         self._load_keys()
 
@@ -1122,7 +1124,7 @@ class PumpApp(Watching):
         candidate.commit(program, now)
         guard = self.guard
         if candidate.fluid() != self.therapy.fluid():
-            guard = guard.fork()
+            guard = guard.fork(self._trial_guard)
             guard.set_fluid(self._guard_limits(candidate.fluid()))
         self._admit(candidate, now, guard)
 

@@ -160,12 +160,15 @@ def steps_allowed(limit_ng, conc_ng_per_ml, step_pl):
 
 
 class DoseGuard:
-    def __init__(self, step_pl):
+    def __init__(self, step_pl, ring=None):
+        """ring: the buckets to start from (a copy: fork()), or None for an empty day."""
         self.step_pl = step_pl
-        buckets = array("I")
-        for _ in range(DAY_BUCKETS):
-            buckets.append(0)
-        self._buckets = buckets  # steps per 36 s bucket, ring
+        if ring is None:
+            ring = array("I")
+            for _ in range(DAY_BUCKETS):
+                ring.append(0)
+        # One block of 9,600 bytes, made once: a copy is one allocation, not a growing array.
+        self._buckets = ring  # steps per 36 s bucket, ring
         self._cur = 0  # index of the bucket holding now, 0..DAY_BUCKETS-1
         self._end_mday = 0  # end of the current bucket, two-word pump time
         self._end_us = BUCKET_US
@@ -529,13 +532,22 @@ class DoseGuard:
                     hour_hist -= b
         return LIMIT_NONE
 
-    def fork(self):
-        """A copy to try a change of fluid on (copies the 9.6 KB of buckets)."""
-        g = DoseGuard(self.step_pl)
-        for i in range(DAY_BUCKETS):
-            g._buckets[i] = self._buckets[i]
+    def fork(self, into=None):
+        """A copy to try a change of fluid on. into: a DoseGuard made for the
+        purpose at boot, overwritten (no allocation of its 9.6 KB ring: a
+        fragmented heap may have no such block free later); None: a new one."""
+        if into is None:
+            g = DoseGuard(self.step_pl, array("I", self._buckets))
+        else:
+            g = into
+            g.step_pl = self.step_pl
+            ring = g._buckets
+            mine = self._buckets
+            for i in range(DAY_BUCKETS):
+                ring[i] = mine[i]
         for name in ("_cur", "_end_mday", "_end_us", "day_sum", "hour_sum", "day_sat", "hour_sat", "day_limit",
-                     "hour_limit", "bolus_limit", "_fluid"):
+                     "hour_limit", "bolus_limit", "_fluid", "tripped", "refused_steps", "delivered_hi",
+                     "delivered_lo"):
             setattr(g, name, getattr(self, name))
         g._departed = list(self._departed)
         return g

@@ -26,11 +26,14 @@
 #
 # 32-bit safety. Every value below stays in 0 .. 2**30-1 (small ints on a
 # 32-bit port), with the bound stated where it is defined. Products that would
-# overflow go through _muldiv, a shift-and-add long multiplication whose
+# overflow go through firmware.intmath.muldiv, a shift-and-add long multiplication whose
 # intermediates stay below 2**30. poll() and us_until_due() run every tick
 # and allocate nothing; set_rate() allocates nothing either.
 #
 # Pure integer code, no I/O, no floats, no true division.
+
+from firmware import intmath
+from firmware.intmath import muldiv
 
 try:
     from micropython import const  # pyright: ignore[reportAssignmentType]
@@ -55,7 +58,6 @@ MAX_STEP_PL = const(10_000_000)  # 10 uL (< 2**24)
 # enough; the radix leaves room to add a poll's steps without passing 2**30.
 STEP_RADIX = const(536_870_912)  # 2**29
 
-_TOP_BIT = const(536_870_912)  # 2**29: highest multiplier bit _muldiv handles
 
 
 class DoseScheduler:
@@ -86,7 +88,6 @@ class DoseScheduler:
         self.steps_lo = 0  # 0 <= steps_lo < STEP_RADIX
 
         # Scratch results, so helpers need not return tuples (which allocate).
-        self._rem = 0  # remainder from _muldiv
         self._t_mday = 0  # result of _time_for, ceiling form
         self._t_us = 0
         self._t_g = 0
@@ -176,8 +177,8 @@ class DoseScheduler:
                 du += US_PER_MDAY
                 dm -= 1
             # r * dm <= s: the whole wait is at most one step's duration.
-            wp = r * dm + self._muldiv(du, r, US_PER_MDAY)  # du < US_PER_MDAY
-            wu = self._rem - self.due_g  # > -r > -3 * US_PER_MDAY
+            wp = r * dm + muldiv(du, r, US_PER_MDAY)  # du < US_PER_MDAY
+            wu = intmath.remainder - self.due_g  # > -r > -3 * US_PER_MDAY
             while wu < 0:
                 wu += US_PER_MDAY
                 wp -= 1
@@ -225,8 +226,8 @@ class DoseScheduler:
         Time = (wp * US_PER_MDAY + wu) / r us.
         """
         m = wp // r  # whole millidays, <= MAX_STEP_PL
-        q = self._muldiv(wp - m * r, US_PER_MDAY, r)  # < US_PER_MDAY
-        x = self._rem + wu  # < r + US_PER_MDAY < 2**29
+        q = muldiv(wp - m * r, US_PER_MDAY, r)  # < US_PER_MDAY
+        x = intmath.remainder + wu  # < r + US_PER_MDAY < 2**29
         q2 = x // r  # <= 1 + US_PER_MDAY
         rem = x - q2 * r  # 0 <= rem < r
         us = q + q2  # < 2 * US_PER_MDAY + 1
@@ -240,28 +241,3 @@ class DoseScheduler:
         self._t_mday = m
         self._t_us = us
         self._t_g = g
-
-    def _muldiv(self, a, b, d):
-        """Return floor(a * b / d) and leave a * b mod d in self._rem.
-
-        Requires 0 <= a < d < 2**29 and 0 <= b < 2**30; the quotient must be
-        below 2**30 (the callers' bounds guarantee it). Shift-and-add keeps
-        every intermediate below 2 * d < 2**30, so no long ints are made.
-        """
-        q = 0
-        rem = 0
-        bit = _TOP_BIT
-        while bit:
-            q += q
-            rem += rem  # < 2d
-            if rem >= d:
-                rem -= d
-                q += 1
-            if b & bit:
-                rem += a  # < 2d
-                if rem >= d:
-                    rem -= d
-                    q += 1
-            bit >>= 1
-        self._rem = rem
-        return q

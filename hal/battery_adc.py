@@ -10,7 +10,7 @@
 #   battery mV = raw * vref_mv * (r_top + r_bottom) / (65535 * r_bottom)
 #
 # The resistor ratio is reduced by its gcd once, in __init__; raw * vref_mv
-# stays below 2**28 and the rest goes through hal/intmath.muldiv, so
+# stays below 2**28 and the rest goes through firmware/intmath.muldiv, so
 # voltage_mv() makes no long int on a 32-bit port and allocates nothing.
 #
 # The default curve is a typical resting (open-circuit, light load, room
@@ -26,7 +26,7 @@ except ImportError:  # CPython (host-side unit tests): const() is only a marker 
         return x
 
 
-from hal.intmath import muldiv
+from firmware.intmath import muldiv
 
 _FULL_SCALE = const(65535)
 _LIMIT = const(0x1FFFFFFF)

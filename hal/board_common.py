@@ -25,7 +25,7 @@ _RAW_MIN = const(-0x800000)
 _RAW_MAX = const(0x7FFFFF)
 _LIMIT = const(0x1FFFFFFF)  # 2**29 - 1: HX711.set_calibration's bound on counts and mg
 # mass_mg = (raw - offset) * mg // counts, with |raw - offset| < 2**24, must stay below 2**30 mg
-# (hal/intmath.muldiv makes no long int then): so mg / counts below 2**6. A real reservoir cell is
+# (firmware/intmath.muldiv makes no long int then): so mg / counts below 2**6. A real reservoir cell is
 # far below it (a 1 kg, 1 mV/V cell at gain 128 gives about 1 count per mg; estimated).
 _MAX_MG_PER_COUNT = const(64)
 

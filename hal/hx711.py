@@ -22,7 +22,7 @@
 # Units: raw counts; tare offset in counts; the calibration as a ratio
 # cal_counts / cal_mg (counts per milligram as a fraction, from a reference
 # mass), so mass_mg = (raw - offset) * cal_mg // cal_counts, in integers
-# (hal/intmath.muldiv, no long ints on a 32-bit port). Bounds: |raw - offset|
+# (firmware/intmath.muldiv, no long ints on a 32-bit port). Bounds: |raw - offset|
 # < 2**25; cal_mg and cal_counts below 2**29; the mass below 2**30 mg.
 
 try:
@@ -33,7 +33,7 @@ except ImportError:  # CPython (host-side unit tests): const() is only a marker 
         return x
 
 
-from hal.intmath import muldiv
+from firmware.intmath import muldiv
 
 _SIGN = const(0x800000)
 _MASK = const(0xFFFFFF)

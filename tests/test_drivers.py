@@ -18,13 +18,13 @@ from pathlib import Path
 import pytest
 from vms import MP_DIR, run_unix
 
+from firmware.intmath import muldiv
 from firmware.scheduler import STEP_RADIX
 from hal import rp2_stepper as rp
 from hal.battery_adc import LIION_CURVE, DividerBattery, soc_from_curve
 from hal.board_clock import BoardClock, civil_from_days, days_from_civil
 from hal.esp32_stepper import RmtStepper, burst, pulse_ticks
 from hal.hx711 import HX711, decode
-from hal.intmath import muldiv
 from hal.max17048 import MAX17048
 from hal.stepper import StepperConfig
 from hal.watchdog import Watchdog

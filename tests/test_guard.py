@@ -1090,3 +1090,27 @@ def test_whatever_the_refills_strengths_and_drug_changes_no_drug_passes_its_hard
         target(worst_window(events[name], DAY_BUCKETS) / (daily * 10**9 + slack), label=name)
         assert worst_window(events[name], DAY_BUCKETS) <= daily * 10**9 + slack, name
         assert worst_window(events[name], HOUR_BUCKETS) <= hourly * 10**9 + slack, name
+
+
+def test_a_fork_into_a_guard_made_at_boot_is_the_same_as_a_new_fork_and_leaves_the_original_alone():
+    """Admission tries a change of fluid on a fork; on a board it writes into a guard made at boot
+    (its 9.6 KB ring allocated once), so the two must be interchangeable."""
+    g = unit_guard(day=5000, hour=400)
+    for k in range(300):
+        g.permit(*at(k * 30 * S), 3)
+    before = (bytes(g._buckets), g.day_sum, g.hour_sum, g.day_limit)
+    scratch = DoseGuard(UNIT_STEP_PL * 2)  # another step volume: the fork takes the original's
+    scratch.permit(*at(0), 7)  # and whatever it held before is overwritten
+    fresh, into = g.fork(), g.fork(scratch)
+    assert into is scratch and into.step_pl == g.step_pl
+    weaker = (("x", UNIT_CONC // 4, 5000, 400, NO_LIMIT),)
+    fresh.set_fluid(weaker)
+    into.set_fluid(weaker)
+    assert bytes(into._buckets) == bytes(fresh._buckets)
+    assert (into.day_sum, into.hour_sum, into.day_limit, into.hour_limit) == (
+        fresh.day_sum,
+        fresh.hour_sum,
+        fresh.day_limit,
+        fresh.hour_limit,
+    )
+    assert (bytes(g._buckets), g.day_sum, g.hour_sum, g.day_limit) == before

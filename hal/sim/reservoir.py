@@ -29,8 +29,8 @@
 # last (or one taken when it stuck, if it had given none), whatever moves.
 # The sensor always has a reading ready (never None).
 
+from firmware.intmath import muldiv
 from firmware.scheduler import STEP_RADIX
-from hal.intmath import muldiv
 
 try:
     from micropython import const  # pyright: ignore[reportAssignmentType]

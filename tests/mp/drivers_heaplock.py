@@ -8,11 +8,11 @@ import time
 
 from heaplock import heap_lock_works, lock, unlock
 
+from firmware.intmath import muldiv
 from hal.battery_adc import DividerBattery
 from hal.board_clock import BoardClock
 from hal.esp32_stepper import RmtStepper
 from hal.hx711 import HX711
-from hal.intmath import muldiv
 from hal.max17048 import MAX17048
 from hal.rp2_stepper import PioStepper
 from hal.stepper import StepperConfig

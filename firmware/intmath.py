@@ -1,9 +1,9 @@
-# Integer helpers for the drivers: exact, no floats, no true division, and no
-# long ints on a 32-bit port as long as the stated bounds hold.
+# Exact integer helpers shared by the dose scheduler and the drivers: no floats,
+# no true division, and no long ints on a 32-bit port while the stated bounds hold.
 
 try:
     from micropython import const  # pyright: ignore[reportAssignmentType]
-except ImportError:  # CPython (host-side unit tests): const() is only a marker there
+except ImportError:  # CPython: const() is only a marker there
 
     def const(x):
         return x
@@ -11,14 +11,17 @@ except ImportError:  # CPython (host-side unit tests): const() is only a marker 
 
 _TOP_BIT = const(0x20000000)  # 2**29: the highest bit of a multiplier muldiv handles
 
+remainder = 0  # a * b mod d of the last muldiv(): a module global, so reading it allocates nothing
+
 
 def muldiv(a, b, d):
-    """floor(a * b / d) for 0 <= a < 2**30, 0 <= b < 2**30, 0 < d < 2**29,
-    when the quotient is below 2**30.
+    """floor(a * b / d) for 0 <= a < 2**30, 0 <= b < 2**30, 0 < d < 2**29, when the
+    quotient is below 2**30; leaves a * b mod d in `remainder`.
 
     a = q*d + r, so a*b/d = q*b + r*b/d; r*b/d is a shift-and-add long
-    multiplication (as in firmware/scheduler.py) whose remainder stays below
-    2*d, so a 32-bit port makes no long int and this allocates nothing."""
+    multiplication whose running remainder stays below 2*d, so a 32-bit port
+    makes no long int and this allocates nothing."""
+    global remainder
     q = a // d
     r = a - q * d
     acc = 0
@@ -36,4 +39,5 @@ def muldiv(a, b, d):
                 rem -= d
                 acc += 1
         bit >>= 1
+    remainder = rem
     return q * b + acc
