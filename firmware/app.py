@@ -712,8 +712,7 @@ class PumpApp(Watching):
         if why != LIMIT_NONE:
             raise Refusal(
                 "program",
-                "with what was delivered in the last 24 h, this would pass the {l%d}; the dose guard refuses it"
-                % why,
+                "with what was delivered in the last 24 h, this would pass the {l%d}; the dose guard refuses it" % why,
             )
 
     def _put_in_force(self, program, now):

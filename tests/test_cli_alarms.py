@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from pumpctl import cli, words
 
-from firmware import codec, eventlog
+from firmware import eventlog
 
 PUMPCTL = str(Path(sys.executable).with_name("pumpctl"))
 

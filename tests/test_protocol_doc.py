@@ -1,7 +1,8 @@
 """docs/protocol.md stays true to the code.
 
 Every message type and error code of the codec is documented, with its code,
-its role and its fields, and the names pumpctl gives the codes (pumpctl.words); the constants quoted are the code's; every hex frame
+its role and its fields, and the names pumpctl gives the codes (pumpctl.words);
+the constants quoted are the code's; every hex frame
 of the example decodes with the codec to what the page says beside it, its
 MACs verify under the example session key, and the handshake values are
 recomputed independently (Python's hmac, hashlib and zlib, a COBS encoder of

@@ -158,11 +158,10 @@ TOKENS = {
     "a": (ALARM_NAMES, "alarm"),
     "b": (BOLUS_KIND_NAMES, "bolus kind"),
     "c": (COMMAND_NAMES, "command"),
-    "f": (FAULT_NAMES, "fault"),
     "l": (LIMIT_NAMES, "limit"),
     "m": (MODE_NAMES, "mode"),
 }
-_TOKEN = re.compile(r"\{([abcflm])([0-9]{1,3})\}")
+_TOKEN = re.compile(r"\{([abclm])([0-9]{1,3})\}")
 
 
 def _name(m: re.Match) -> str:
