@@ -38,7 +38,7 @@ import sys
 
 from firmware import alarms, auth, codec, eventlog
 from firmware.errors import Refusal
-from firmware.guard import BUCKET_US, LIMIT_BOLUS, LIMIT_NAMES, LIMIT_NONE, DoseGuard
+from firmware.guard import BUCKET_US, LIMIT_BOLUS, LIMIT_NONE, DoseGuard
 from firmware.library import FIELD_NAMES, MAX_DRUGS, Library, changes, default_library, field_change
 from firmware.link import Link
 from firmware.program import BASAL_CONTINUOUS, BASAL_FLEX, parse_program
@@ -353,7 +353,7 @@ class PumpApp(Watching):
             self._enc_steps += moving
             self._enc_inflight = moving
         if allowed < n:
-            self._raise_alarm(codec.ALARM_DOSE_LIMIT, "dose limit: %s" % LIMIT_NAMES[self.guard.tripped])
+            self._raise_alarm(codec.ALARM_DOSE_LIMIT, "dose limit: {l%d}" % self.guard.tripped)
         if empty and self._to_empty <= 0:
             self._reservoir_empty()
         return allowed
@@ -385,7 +385,7 @@ class PumpApp(Watching):
         """The condition of an active alarm has gone: log it (it stays latched
         until acknowledged, unless it already was). Saves if anything changed."""
         if self.alarms.clear(code):
-            self._log(eventlog.EV_ALARM_CLEAR, "%s: %s" % (codec.ALARM_NAMES[code], text))
+            self._log(eventlog.EV_ALARM_CLEAR, "{a%d}: %s" % (code, text))
             self._save()
 
     def _bolus_refusal(self):
@@ -393,7 +393,7 @@ class PumpApp(Watching):
         code = self.alarms.bolus_blocker()
         if code == codec.ALARM_NONE:
             return None
-        return "no bolus while an alarm is active (%s)" % codec.ALARM_NAMES[code]
+        return "no bolus while an alarm is active ({a%d})" % code
 
     async def dosing(self):
         clock = self.clock
@@ -719,8 +719,7 @@ class PumpApp(Watching):
         if why != LIMIT_NONE:
             raise Refusal(
                 "program",
-                "with what was delivered in the last 24 h, this would pass the %s; the dose guard refuses it"
-                % LIMIT_NAMES[why],
+                "with what was delivered in the last 24 h, this would pass the {l%d}; the dose guard refuses it" % why,
             )
 
     def _put_in_force(self, program, now):
@@ -873,7 +872,7 @@ class PumpApp(Watching):
         if mode != codec.MODE_STOPPED or self.sched.rate or self.therapy.bolus_kind != BOLUS_NONE:
             raise Refusal(
                 "mode",
-                "the pump is %s: stop it first (pumpctl stop), then %s" % (codec.MODE_NAMES.get(mode, "dosing"), then),
+                "the pump is {m%d}: stop it first (pumpctl stop), then %s" % (mode, then),
             )
 
     def _service(self, values):
@@ -1024,7 +1023,7 @@ class PumpApp(Watching):
         if not self.alarms.count():
             raise Refusal("alarm", "no alarm to acknowledge")
         if code != codec.ALARM_NONE and not self.alarms.latched(code):
-            raise Refusal("alarm", "the %s alarm is not latched" % codec.ALARM_NAMES[code])
+            raise Refusal("alarm", "the {a%d} alarm is not latched" % code)
         done = self.alarms.acknowledge(code)
         if not done:
             raise Refusal("alarm", "already acknowledged: it goes when its condition clears")
@@ -1032,7 +1031,7 @@ class PumpApp(Watching):
             if c == codec.ALARM_DOSE_LIMIT:
                 self.guard.clear_trip()
             still = " (its condition is still present: it stays until that clears)" if self.alarms.active(c) else ""
-            self._log(eventlog.EV_ACK, codec.ALARM_NAMES[c] + still)
+            self._log(eventlog.EV_ACK, "{a%d}%s" % (c, still))
         return (len(done), self.alarms.mask)
 
     def _silence(self, values):

@@ -27,10 +27,15 @@
 #
 # The link path may allocate (it is not the dosing hot path), but every buffer
 # has a fixed bound: a frame longer than MAX_ENCODED is discarded unread.
+#
+# Numbers only: the names of commands, errors, modes, alarms, events, ... are
+# the host's (host/pumpctl/words.py), as bytes here would be heap on the pump.
+# A pump text names a code by a token, "{a7}" for alarm 7, which the host
+# renders (words.render).
 
 import binascii
 
-from firmware import auth, eventlog
+from firmware import auth
 
 # Re-exported for the host: steps travel as (hi, lo) words of STEP_RADIX and
 # pump time as (mday, us) with US_PER_MDAY microseconds to a milliday.
@@ -92,40 +97,6 @@ TELEMETRY_DATA = const(0x70)  # pump to host, unasked: one telemetry sample; seq
 ERROR = const(0x7F)  # a refusal; echoes the request's sequence number
 REPLY = const(0x80)
 
-COMMAND_NAMES = {
-    HELLO: "hello",
-    STATUS: "status",
-    THERAPY: "therapy",
-    AUTH_BEGIN: "auth-begin",
-    AUTH_PROVE: "auth-prove",
-    AUTH_END: "auth-end",
-    KEY_CHANGE: "key-change",
-    SET_RATE: "set-rate",
-    STOP: "stop",
-    CLOCK_SET: "clock-set",
-    ACK_ALARM: "ack-alarm",
-    SERVICE: "service",
-    SILENCE: "silence",
-    CALIBRATE: "calibrate",
-    CAL_WEIGHING: "cal-weighing",
-    STAGE_LINE: "stage-line",
-    STAGE: "stage",
-    REVIEW: "review",
-    COMMIT: "commit",
-    DISCARD: "discard",
-    PATIENT_BOLUS: "patient-bolus",
-    LIB_FIELD: "lib-field",
-    LIB_COMMIT: "lib-commit",
-    LIB_GET: "lib-get",
-    LIB_STAGE: "lib-stage",
-    EVENT: "event",
-    TELEMETRY: "telemetry",
-    ALARMS: "alarms",
-    SIM_ADVANCE: "sim-advance",
-    SIM_STATE: "sim-state",
-    SIM_FAULT: "sim-fault",
-}
-
 # Error codes carried by ERROR.
 ERR_BAD_FRAME = const(1)  # checksum, length or encoding wrong: not acted on
 ERR_TOO_LONG = const(2)  # frame longer than MAX_ENCODED bytes
@@ -141,23 +112,6 @@ ERR_NO_SESSION = auth.ERR_NO_SESSION  # 11: an authenticated frame but no live s
 ERR_LOCKED = auth.ERR_LOCKED  # 12: too many failed authentications: wait
 ERR_NO_KEYS = auth.ERR_NO_KEYS  # 13: the pump was never provisioned with keys
 ERR_NOT_STARTED = const(14)  # the firmware failed to start (the message says why); only SERVICE is obeyed
-
-ERROR_NAMES = {
-    ERR_BAD_FRAME: "bad frame",
-    ERR_TOO_LONG: "frame too long",
-    ERR_BAD_VERSION: "bad protocol version",
-    ERR_UNKNOWN_COMMAND: "unknown command",
-    ERR_MALFORMED: "malformed",
-    ERR_BAD_VALUE: "bad value",
-    ERR_NOT_SUPPORTED: "not supported",
-    ERR_INTERNAL: "internal error",
-    ERR_NEED_KEY: "needs a key",
-    ERR_AUTH: "authentication failed",
-    ERR_NO_SESSION: "no session",
-    ERR_LOCKED: "locked out",
-    ERR_NO_KEYS: "no keys",
-    ERR_NOT_STARTED: "firmware not started",
-}
 
 # The role each command needs (auth.ROLE_*); a command not listed needs none
 # (it reads, and changes nothing). The clinician's role covers the patient's.
@@ -188,10 +142,6 @@ ROLE_NEEDED = {
 MODE_STOPPED = const(0)
 MODE_CONTINUOUS = const(1)
 MODE_FLEX = const(2)
-MODE_NAMES = {MODE_STOPPED: "stopped", MODE_CONTINUOUS: "continuous", MODE_FLEX: "flex"}
-
-# Bolus kinds in THERAPY.
-BOLUS_KIND_NAMES = {0: "none", 1: "bolus", 2: "patient-bolus", 3: "prime"}
 
 # Alarm codes (THERAPY, ALARMS, ACK_ALARM; bit 1 << code in the alarms masks).
 # Several may be latched at once; each stays latched until its condition has
@@ -213,31 +163,11 @@ ALARM_STEP_UNCONFIRMED = const(13)  # steps were commanded but the encoder did n
 ALARM_CLOCK_JUMP = const(14)  # the tick clock jumped: the jump was not counted as pump time
 ALARM_WATCHDOG = const(15)  # a task stopped reporting in: delivery stopped, the watchdog resets the board
 ALARM_SELF_TEST = const(16)  # the power-on self-test failed: no dosing
-ALARM_NAMES = {
-    ALARM_NONE: "none",
-    ALARM_DOSE_LIMIT: "dose limit",
-    ALARM_MOTOR_FAULT: "motor fault",
-    ALARM_RESTART: "restart",
-    ALARM_RESERVOIR_LOW: "low reservoir",
-    ALARM_RESERVOIR_EMPTY: "empty reservoir",
-    ALARM_SENSOR_DISAGREE: "reservoir sensor disagrees",
-    ALARM_SENSOR_FAULT: "sensor fault",
-    ALARM_BATTERY_ERI: "battery ERI",
-    ALARM_BATTERY_LOW: "critical low battery",
-    ALARM_BATTERY_EOS: "battery end of service",
-    ALARM_STALL: "motor stall",
-    ALARM_OCCLUSION: "occlusion",
-    ALARM_STEP_UNCONFIRMED: "step not confirmed",
-    ALARM_CLOCK_JUMP: "clock jump",
-    ALARM_WATCHDOG: "watchdog",
-    ALARM_SELF_TEST: "self-test failed",
-}
 # Priorities after IEC 60601-1-8: high needs an immediate response, medium a
 # prompt one, low awareness. Each has its own tone pattern (hal/buzzer.py).
 PRIORITY_LOW = const(1)
 PRIORITY_MEDIUM = const(2)
 PRIORITY_HIGH = const(3)
-PRIORITY_NAMES = {PRIORITY_LOW: "low", PRIORITY_MEDIUM: "medium", PRIORITY_HIGH: "high"}
 ALARM_PRIORITY = {
     ALARM_DOSE_LIMIT: PRIORITY_HIGH,
     ALARM_MOTOR_FAULT: PRIORITY_HIGH,
@@ -273,45 +203,6 @@ FAULT_BATTERY = const(6)  # the battery's charge drops to value permille at once
 FAULT_TASK = const(7)  # the battery read raises a RuntimeError: the monitoring task fails
 FAULT_FILL = const(8)  # a person fills the reservoir: it now holds value nL (not a fault: a refill)
 FAULT_LEAK = const(9)  # the reservoir loses value nL at once, none of it through the pump
-FAULT_NAMES = {
-    FAULT_MOTOR: "motor",
-    FAULT_STALL: "stall",
-    FAULT_OCCLUSION: "occlusion",
-    FAULT_ENCODER: "encoder",
-    FAULT_CLOCK_JUMP: "clock-jump",
-    FAULT_SENSOR_STUCK: "sensor-stuck",
-    FAULT_BATTERY: "battery",
-    FAULT_TASK: "task",
-    FAULT_FILL: "fill",
-    FAULT_LEAK: "leak",
-}
-
-# Event codes in EVENT (eventlog.py), by the name `pumpctl log` and docs/protocol.md give them.
-EVENT_NAMES = {
-    eventlog.EV_BOOT: "boot",
-    eventlog.EV_PROGRAM: "program",
-    eventlog.EV_THERAPY: "therapy",
-    eventlog.EV_BOLUS: "bolus",
-    eventlog.EV_PATIENT_REFUSED: "patient-refused",
-    eventlog.EV_ALARM: "alarm",
-    eventlog.EV_ACK: "ack",
-    eventlog.EV_CLOCK: "clock",
-    eventlog.EV_LIBRARY: "library",
-    eventlog.EV_STOP: "stop",
-    eventlog.EV_FAULT: "fault",
-    eventlog.EV_RESTART: "restart",
-    eventlog.EV_SESSION: "session",
-    eventlog.EV_SECURITY: "security",
-    eventlog.EV_KEYS: "keys",
-    eventlog.EV_SERVICE: "service",
-    eventlog.EV_ALARM_CLEAR: "alarm-clear",
-    eventlog.EV_SELF_TEST: "self-test",
-    eventlog.EV_REFILL: "refill",
-    eventlog.EV_SILENCE: "silence",
-    eventlog.EV_RECOVERY: "recovery",
-    eventlog.EV_BATTERY: "battery",
-    eventlog.EV_CALIBRATION: "calibration",
-}
 
 # The fields of a drug library entry, in the order LIB_FIELD and LIB_GET
 # number them (and the keys of a site library's JSON file).

@@ -108,13 +108,8 @@ LIMIT_HOUR = const(2)
 LIMIT_BUCKET = const(3)
 LIMIT_BOLUS = const(4)
 
-LIMIT_NAMES = {
-    LIMIT_NONE: "none",
-    LIMIT_DAY: "daily hard limit",
-    LIMIT_HOUR: "hourly hard limit",
-    LIMIT_BUCKET: "pump step-rate cap",
-    LIMIT_BOLUS: "bolus hard limit",
-}
+# Their names are the host's (pumpctl.words.LIMIT_NAMES): a pump text names one by
+# the token "{l<code>}".
 
 _PL_PER_ML = 1_000_000_000
 

@@ -100,8 +100,8 @@ class Link:
             if self.role < needed:
                 raise FrameError(
                     codec.ERR_NEED_KEY,
-                    "%s needs a session with the %s key (this frame has %s)"
-                    % (codec.COMMAND_NAMES[msg_type], ROLE_NAMES[needed], self._has()),
+                    "{c%d} needs a session with the %s key (this frame has %s)"
+                    % (msg_type, ROLE_NAMES[needed], self._has()),
                     seq,
                 )
             values = codec.decode_fields(codec.request_fields(msg_type), payload)
@@ -132,7 +132,7 @@ class Link:
         if msg_type in codec.FIELDS and msg_type != codec.ERROR and msg_type != codec.TELEMETRY_DATA:
             return FrameError(
                 codec.ERR_NOT_SUPPORTED,
-                "command %s is not offered by this board" % codec.COMMAND_NAMES.get(msg_type),
+                "command {c%d} is not offered by this board" % msg_type,
                 seq,
             )
         return FrameError(codec.ERR_UNKNOWN_COMMAND, "unknown command 0x%02x" % msg_type, seq)

@@ -24,7 +24,6 @@
 # on the clock. So no step is ever repeated or skipped, and a day's volume
 # moves by at most half a last step.
 
-from firmware.codec import BOLUS_KIND_NAMES
 from firmware.guard import has_drug, largest_ratio
 from firmware.program import (
     BASAL_CONTINUOUS,
@@ -44,8 +43,8 @@ BOLUS_PATIENT = 2
 BOLUS_PRIME = 3
 BRIDGE = 4  # not a bolus kind on the wire: Therapy.delivery() while a bridge runs
 
-# Bolus kinds are sent in THERAPY; their names are the wire codec's table.
-BOLUS_NAMES = BOLUS_KIND_NAMES
+# Bolus kinds are sent in THERAPY; their names are the host's (pumpctl.words.BOLUS_KIND_NAMES):
+# a text here names one by the token "{b<kind>}".
 
 # The therapy's own state, by kind (fork() copies it, persist.py saves it):
 # integers, integers or None, and the rest.
@@ -239,7 +238,7 @@ class Therapy:
         if p is None or p.patient is None:
             return "the program allows no patient bolus"
         if self.bolus_kind != BOLUS_NONE:
-            return "a %s is running or waiting" % BOLUS_NAMES[self.bolus_kind]
+            return "a {b%d} is running or waiting" % self.bolus_kind
         if self.bridge_drugs is not None:
             return "a bridge after a refill is running"
         _kind, _amount, _dur, lockout_us, max_per_day = p.patient
@@ -328,7 +327,7 @@ class Therapy:
                 self._start_bolus(self.bolus_kind, now, self.bolus_volume_nl, self.bolus_end - self.bolus_start)
                 notes.append("bolus starts")
             elif self.bolus_rate and now >= self.bolus_end:
-                notes.append("%s done" % BOLUS_NAMES[self.bolus_kind])
+                notes.append("{b%d} done" % self.bolus_kind)
                 self.cancel_bolus()
         if self.trial_end is not None and now >= self.trial_end:
             self.stop(now)

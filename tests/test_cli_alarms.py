@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from pumpctl import cli
+from pumpctl import cli, words
 
-from firmware import codec, eventlog
+from firmware import eventlog
 
 PUMPCTL = str(Path(sys.executable).with_name("pumpctl"))
 
@@ -364,9 +364,9 @@ def test_fault_is_refused_with_the_models_reason(sim, capsys):
 
 
 def test_fault_codes_follow_the_codec():
-    assert [c for c, _n in sorted(codec.FAULT_NAMES.items())] == list(range(len(codec.FAULT_NAMES)))
+    assert [c for c, _n in sorted(words.FAULT_NAMES.items())] == list(range(len(words.FAULT_NAMES)))
     parser = cli.build_parser()
-    for name in codec.FAULT_NAMES.values():
+    for name in words.FAULT_NAMES.values():
         assert parser.parse_args(["fault", name, "--value", "1"]).kind == name
 
 

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pumpctl import NoReply, PumpRefused, Simulator, expected_steps
+from pumpctl import NoReply, PumpRefused, Simulator, expected_steps, words
 
 from firmware import auth, codec, eventlog
 from hal.sim.tally import read_tally
@@ -325,7 +325,7 @@ class LinkModel:
             last = seq
             signed = True
             role = auth.ROLE_CLINICIAN
-        if msg_type not in codec.COMMAND_NAMES:
+        if msg_type not in words.COMMAND_NAMES:
             return refused(seq, codec.ERR_UNKNOWN_COMMAND, "unknown type", signed)
         if role < codec.ROLE_NEEDED.get(msg_type, auth.ROLE_NONE):
             return refused(seq, codec.ERR_NEED_KEY, "needs a key", signed)
@@ -335,7 +335,7 @@ class LinkModel:
         if msg_type in NEVER_SERVED or (msg_type == codec.TELEMETRY and values[0] in TELEMETRY_RANGE):
             return None, last, True
         reply, errors = handler_outcome(msg_type, values)
-        what = ("served signed " if signed else "served ") + codec.COMMAND_NAMES[msg_type]
+        what = ("served signed " if signed else "served ") + words.COMMAND_NAMES[msg_type]
         return Expect(seq, msg_type | codec.REPLY if reply else None, frozenset(errors), signed, what), last, False
 
 

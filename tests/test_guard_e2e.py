@@ -3,6 +3,7 @@ unix port with the sim board: the therapy runs a program checked against a
 library with a 10x limit (a bug), the guard holds the pump's real limit."""
 
 import pytest
+from pumpctl import words
 from vms import MP_DIR, run_unix
 
 pytestmark = pytest.mark.micropython
@@ -14,7 +15,7 @@ DAILY_LIMIT_STEPS = 14_401
 @pytest.fixture(scope="module")
 def report():
     out = run_unix(MP_DIR / "wrong_program.py", heap="8M")
-    return dict(line.split(" ", 1) for line in out.splitlines())
+    return dict(words.render(line).split(" ", 1) for line in out.splitlines())  # the pump's texts as pumpctl shows them
 
 
 def test_the_guard_refuses_the_wrong_program_before_it_starts_from_its_own_limits(report):

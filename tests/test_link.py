@@ -1,5 +1,7 @@
 """The command link's dispatch, on CPython with a recording serial port."""
 
+from pumpctl import words
+
 from firmware import codec
 from firmware.errors import Refusal
 from firmware.link import Link
@@ -26,7 +28,8 @@ def exchange(handlers, frame):
 def error_of(reply):
     msg_type, seq, payload = reply
     assert msg_type == codec.ERROR
-    return seq, codec.decode_fields(codec.reply_fields(codec.ERROR), payload)
+    code, field, message = codec.decode_fields(codec.reply_fields(codec.ERROR), payload)
+    return seq, [code, field, words.render(message)]  # the message as the host shows it
 
 
 def test_a_reply_echoes_the_request_sequence_number():

@@ -1,7 +1,8 @@
 """docs/protocol.md stays true to the code.
 
 Every message type and error code of the codec is documented, with its code,
-its role and its fields; the constants quoted are the code's; every hex frame
+its role and its fields, and the names pumpctl gives the codes (pumpctl.words);
+the constants quoted are the code's; every hex frame
 of the example decodes with the codec to what the page says beside it, its
 MACs verify under the example session key, and the handshake values are
 recomputed independently (Python's hmac, hashlib and zlib, a COBS encoder of
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import protocol_examples
 import pytest
+from pumpctl import words
 from pumpctl.cli import EVENT_NAMES
 
 from firmware import alarms, app, auth, codec, eventlog, library, program, scheduler, watching
@@ -106,19 +108,19 @@ def section_text(text, heading):
     return text[m.end() : end.start() if end else len(text)]
 
 
-def codec_dict_keys(dict_name):
-    """The constant names used as keys of a dict literal in firmware/codec.py."""
-    tree = ast.parse((ROOT / "firmware" / "codec.py").read_text())
+def codec_dict_keys(dict_name, path="firmware/codec.py"):
+    """The codec constant names used as keys of a dict literal in path (NAME or codec.NAME)."""
+    tree = ast.parse((ROOT / path).read_text())
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == dict_name for t in node.targets):
-            return [k.id for k in node.value.keys]
-    raise AssertionError("codec.py has no dict %s" % dict_name)
+            return [k.id if isinstance(k, ast.Name) else k.attr for k in node.value.keys]
+    raise AssertionError("%s has no dict %s" % (path, dict_name))
 
 
 def message_constants():
-    """{code: constant name} of every message type: the keys of codec.FIELDS and codec.COMMAND_NAMES."""
+    """{code: constant name} of every message type: the keys of codec.FIELDS and words.COMMAND_NAMES."""
     out = {}
-    for name in codec_dict_keys("FIELDS") + codec_dict_keys("COMMAND_NAMES"):
+    for name in codec_dict_keys("FIELDS") + codec_dict_keys("COMMAND_NAMES", "host/pumpctl/words.py"):
         out[getattr(codec, name)] = name
     return out
 
@@ -141,8 +143,8 @@ def check_messages(text):
         constant, cmd_name, body = documented[code]
         if constant != name:
             problems.append("0x%02X is %s in the codec, %s on the page" % (code, name, constant))
-        if cmd_name != codec.COMMAND_NAMES.get(code):
-            problems.append("0x%02X %s: name (%s) is not %s" % (code, name, cmd_name, codec.COMMAND_NAMES.get(code)))
+        if cmd_name != words.COMMAND_NAMES.get(code):
+            problems.append("0x%02X %s: name (%s) is not %s" % (code, name, cmd_name, words.COMMAND_NAMES.get(code)))
         role = re.search(r"^\*\*Role:\*\* (\w+)", body, re.M)
         want_role = auth.ROLE_NAMES[codec.ROLE_NEEDED.get(code, auth.ROLE_NONE)]
         if role is None or role.group(1) != want_role:
@@ -187,7 +189,7 @@ def check_errors(text):
     for r in rows:
         if r[0].isdigit():
             got[int(r[0])] = (unquote(r[1]), r[2])
-    want = {code: (name, codec.ERROR_NAMES.get(code)) for code, name in error_constants().items()}
+    want = {code: (name, words.ERROR_NAMES.get(code)) for code, name in error_constants().items()}
     for code in sorted(set(got) | set(want)):
         if got.get(code) != want.get(code):
             problems.append("error %d: page %s, codec %s" % (code, got.get(code), want.get(code)))
@@ -198,7 +200,7 @@ def check_field_codes(text):
     """The table of mode, bolus kind and alarm codes."""
     problems = []
     rows = table_rows(section_text(text, "Messages").split("### 0x")[0].split("\n"))
-    tables = (codec.MODE_NAMES, codec.BOLUS_KIND_NAMES, codec.ALARM_NAMES)
+    tables = (words.MODE_NAMES, words.BOLUS_KIND_NAMES, words.ALARM_NAMES)
     got = {int(r[0]): r[1:] for r in rows if len(r) == 4 and r[0].isdigit()}
     codes = set().union(*tables)
     if set(got) != codes:
@@ -220,13 +222,13 @@ def check_alarms(text):
     """The alarms table: every alarm code with its name and priority, and nothing else."""
     problems = []
     got = _numbered_rows(section_text(text, "Alarms"), 5)
-    want = {code: name for code, name in codec.ALARM_NAMES.items() if code != codec.ALARM_NONE}
+    want = {code: name for code, name in words.ALARM_NAMES.items() if code != codec.ALARM_NONE}
     if set(got) != set(want):
         problems.append("alarms table: page has %s, codec %s" % (sorted(got), sorted(want)))
     for code, row in got.items():
         if code not in want:
             continue
-        priority = codec.PRIORITY_NAMES[codec.ALARM_PRIORITY[code]]
+        priority = words.PRIORITY_NAMES[codec.ALARM_PRIORITY[code]]
         if (row[1], row[2]) != (want[code], priority):
             problems.append("alarm %d: page %s, %s; codec %s, %s" % (code, row[1], row[2], want[code], priority))
     return problems
@@ -255,15 +257,15 @@ def check_faults(text):
     problems = []
     body = message_sections(text).get(codec.SIM_FAULT, (None, None, ""))[2]
     got = _numbered_rows(body, 4)
-    want = {getattr(codec, n): n for n in dir(codec) if n.startswith("FAULT_") and n != "FAULT_NAMES"}
+    want = {getattr(codec, n): n for n in dir(codec) if n.startswith("FAULT_")}
     if set(got) != set(want):
         problems.append("fault table: page has %s, codec %s" % (sorted(got), sorted(want)))
     for code, row in got.items():
         if code not in want:
             continue
-        if (unquote(row[1]), row[2]) != (want[code], codec.FAULT_NAMES[code]):
+        if (unquote(row[1]), row[2]) != (want[code], words.FAULT_NAMES[code]):
             problems.append(
-                "fault %d: page %s %s; codec %s %s" % (code, row[1], row[2], want[code], codec.FAULT_NAMES[code])
+                "fault %d: page %s %s; codec %s %s" % (code, row[1], row[2], want[code], words.FAULT_NAMES[code])
             )
     return problems
 
@@ -398,7 +400,7 @@ def check_frame(f, session_key, problems):
     if (msg_type, seq, mac is not None) != (f["type"], f["seq"], f["mac"]):
         problems.append("%s: decodes to type 0x%02x seq %d mac %s" % (where, msg_type, seq, mac is not None))
     if f["from_host"]:
-        want_name = protocol_examples.constant_name(msg_type) if msg_type in codec.COMMAND_NAMES else None
+        want_name = protocol_examples.constant_name(msg_type) if msg_type in words.COMMAND_NAMES else None
     elif msg_type & codec.REPLY:
         want_name = "reply to " + protocol_examples.constant_name(msg_type & ~codec.REPLY)
     else:

@@ -41,7 +41,6 @@ from firmware.codec import (
     FAULT_FILL,
     FAULT_LEAK,
     FAULT_MOTOR,
-    FAULT_NAMES,
     FAULT_OCCLUSION,
     FAULT_SENSOR_STUCK,
     FAULT_STALL,
@@ -63,6 +62,20 @@ MAX_CLOCK_JUMP_S = const(500)  # 5 * 10**8 us: below ticks_diff's 2**29 us
 _TICKS_MASK = const(0x3FFFFFFF)
 _EMPTY = (0, 0, 0, 0)  # a free slot of the pending list
 _ON_OFF = (FAULT_STALL, FAULT_OCCLUSION, FAULT_ENCODER, FAULT_SENSOR_STUCK)
+# The kinds' names, for this model's own messages: only the simulated board loads them
+# (the host's copy is pumpctl.words.FAULT_NAMES; tests/test_protocol_doc.py checks they agree).
+FAULT_NAMES = {
+    FAULT_MOTOR: "motor",
+    FAULT_STALL: "stall",
+    FAULT_OCCLUSION: "occlusion",
+    FAULT_ENCODER: "encoder",
+    FAULT_CLOCK_JUMP: "clock-jump",
+    FAULT_SENSOR_STUCK: "sensor-stuck",
+    FAULT_BATTERY: "battery",
+    FAULT_TASK: "task",
+    FAULT_FILL: "fill",
+    FAULT_LEAK: "leak",
+}
 
 
 def kinds_text():

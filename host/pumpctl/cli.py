@@ -31,7 +31,7 @@ from pathlib import Path
 from firmware import codec
 
 from . import flash as flashing
-from . import quantities, render
+from . import quantities, render, words
 from .benchtest import BenchConfig, BenchInterrupted, BenchTest, run_many
 from .client import DELIVERY_WORDS, NO_DRUG_LIMITS, Pump, alarm_code, fault_code, program_lines
 from .errors import (
@@ -62,8 +62,8 @@ _EXIT_CODES = (
     (SimulatorError, EXIT_SIM),
 )
 
-# The name `pumpctl log` shows for each event code: codec.EVENT_NAMES (the shared wire codec).
-EVENT_NAMES = codec.EVENT_NAMES
+# The name `pumpctl log` shows for each event code: words.EVENT_NAMES (the host's words for the wire's codes).
+EVENT_NAMES = words.EVENT_NAMES
 
 
 def event_name(code: int) -> str:
@@ -247,7 +247,7 @@ def _alarm_code(name: str) -> int:
     key = " ".join(name.lower().replace("-", " ").replace("_", " ").split())
     if key in ("", "all"):
         return codec.ALARM_NONE
-    for code, n in codec.ALARM_NAMES.items():
+    for code, n in words.ALARM_NAMES.items():
         if code and n.lower() == key:
             return code
     try:
@@ -261,7 +261,7 @@ def _alarm_label(name: str) -> str:
         code = _alarm_code(name)
     except UsageError:
         return name
-    return f"{name} ({codec.PRIORITY_NAMES[codec.ALARM_PRIORITY[code]]})"
+    return f"{name} ({words.PRIORITY_NAMES[codec.ALARM_PRIORITY[code]]})"
 
 
 def _tones(th) -> str:
@@ -958,7 +958,7 @@ def cmd_alarms(args) -> int:
             left = pump.alarms()
             th = pump.therapy()
             still = [a for a in left if a.acknowledged]
-            what = "every latched alarm" if code == codec.ALARM_NONE else codec.ALARM_NAMES[code]
+            what = "every latched alarm" if code == codec.ALARM_NONE else words.ALARM_NAMES[code]
             human = [f"acknowledged {done} alarm{'s' if done != 1 else ''} ({what})"]
             if still:
                 human.append(
@@ -1824,7 +1824,7 @@ not staged: change the program first.""",
     s.add_argument("--csv", metavar="FILE", help="write the events as CSV to FILE (- for stdout)")
     s.set_defaults(func=cmd_log)
 
-    alarm_names = ", ".join(n.replace(" ", "-") for c, n in sorted(codec.ALARM_NAMES.items()) if c)
+    alarm_names = ", ".join(n.replace(" ", "-") for c, n in sorted(words.ALARM_NAMES.items()) if c)
     s = sub.add_parser(
         "alarms",
         help="the latched alarms; acknowledge them, or silence the tones",
@@ -1905,7 +1905,7 @@ alarm, alarms (';' between), session, dropped; one row a sample, flushed.""",
     s.add_argument("duration", help="how much pump time: 30s, 90min, 24h, 7day")
     s.set_defaults(func=cmd_advance)
 
-    fault_lines = "\n".join(f"  {n:<13} {_FAULT_NOTICED[n]}" for n in codec.FAULT_NAMES.values())
+    fault_lines = "\n".join(f"  {n:<13} {_FAULT_NOTICED[n]}" for n in words.FAULT_NAMES.values())
     s = sub.add_parser(
         "fault",
         help="simulator only: inject a fault (motor, stall, battery, ...) now or at a pump time",
@@ -1924,7 +1924,7 @@ kinds:
 clock-jump (seconds, at most 500), battery, fill and leak need one.""",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    s.add_argument("kind", choices=list(codec.FAULT_NAMES.values()), metavar="KIND", help="the fault (see below)")
+    s.add_argument("kind", choices=list(words.FAULT_NAMES.values()), metavar="KIND", help="the fault (see below)")
     s.add_argument("--at", metavar="SECONDS", help="pump time since boot it takes effect, seconds (default now)")
     s.add_argument("--value", metavar="N", help="what it does (see below)")
     s.set_defaults(func=cmd_fault)

@@ -28,7 +28,7 @@ from typing import Callable
 
 from firmware import auth, codec
 
-from . import config
+from . import config, words
 from .config import PumpKeys
 from .errors import AuthError, LinkError, PumpRefused
 from .transport import SerialTransport
@@ -93,11 +93,11 @@ class Therapy:
     day_nl: int  # delivered in the guard's rolling 24 h window
     hour_nl: int  # and in its rolling 1 h window
     refused_steps: int  # steps the dose guard refused since boot
-    alarm: str  # the latched alarm of highest priority (codec.ALARM_NAMES), "none" if none
+    alarm: str  # the latched alarm of highest priority (words.ALARM_NAMES), "none" if none
     clock_s: int | None  # device clock, local seconds since 1970; None if not set
     program_crc: int
     library: str  # version of the drug library in force
-    alarms: list[str]  # every latched alarm (codec.ALARM_NAMES), by code
+    alarms: list[str]  # every latched alarm (words.ALARM_NAMES), by code
     sounding: str  # the priority the tones sound at now: none, low, medium or high
     silenced_s: int  # seconds of silence left (at most 120)
     held: bool  # delivery held by a motor fault (stall, occlusion, step not confirmed) until it clears
@@ -173,7 +173,7 @@ class Alarm:
     """One latched alarm, as the pump holds it."""
 
     code: int
-    name: str  # codec.ALARM_NAMES
+    name: str  # words.ALARM_NAMES
     priority: str  # low, medium or high (IEC 60601-1-8)
     active: bool  # its condition is present now
     acknowledged: bool  # a clinician acknowledged it: it goes when its condition clears
@@ -228,25 +228,25 @@ def _one_at_a_time(method):
 
 
 def _alarm_names(mask: int) -> list[str]:
-    return [name for code, name in sorted(codec.ALARM_NAMES.items()) if code and mask & (1 << code)]
+    return [name for code, name in sorted(words.ALARM_NAMES.items()) if code and mask & (1 << code)]
 
 
 def alarm_code(name: str) -> int:
-    """An alarm's code from its name (codec.ALARM_NAMES, case and dashes ignored); ValueError if none."""
+    """An alarm's code from its name (words.ALARM_NAMES, case and dashes ignored); ValueError if none."""
     key = name.lower().replace("-", " ").replace("_", " ")
-    for code, n in codec.ALARM_NAMES.items():
+    for code, n in words.ALARM_NAMES.items():
         if n.lower() == key:
             return code
     if key in ("all", "every", "0"):
         return codec.ALARM_NONE
-    raise ValueError(f"no alarm is called {name!r}: " + ", ".join(sorted(n for c, n in codec.ALARM_NAMES.items() if c)))
+    raise ValueError(f"no alarm is called {name!r}: " + ", ".join(sorted(n for c, n in words.ALARM_NAMES.items() if c)))
 
 
 def fault_code(name: str) -> int:
-    for code, n in codec.FAULT_NAMES.items():
+    for code, n in words.FAULT_NAMES.items():
         if n == name:
             return code
-    raise ValueError(f"no simulator fault is called {name!r}: " + ", ".join(codec.FAULT_NAMES.values()))
+    raise ValueError(f"no simulator fault is called {name!r}: " + ", ".join(words.FAULT_NAMES.values()))
 
 
 def program_lines(rows: list[tuple[str, str]]) -> list[str]:
@@ -452,7 +452,7 @@ class Pump:
         mday, us, mode, rate, hi, lo, step_pl = self._request(codec.STATUS)
         return Status(
             time_us=_pump_time_us(mday, us),
-            mode=codec.MODE_NAMES.get(mode, str(mode)),
+            mode=words.MODE_NAMES.get(mode, str(mode)),
             rate_nl_per_day=rate,
             steps=hi * codec.STEP_RADIX + lo,
             step_volume_pl=step_pl,
@@ -479,10 +479,10 @@ class Pump:
         v = self._request(codec.THERAPY)
         none = codec.NO_TIME
         return Therapy(
-            mode=codec.MODE_NAMES.get(v[0], str(v[0])),
+            mode=words.MODE_NAMES.get(v[0], str(v[0])),
             basal_nl_per_day=v[1],
             rate_nl_per_day=v[2],
-            bolus=codec.BOLUS_KIND_NAMES.get(v[3], str(v[3])),
+            bolus=words.BOLUS_KIND_NAMES.get(v[3], str(v[3])),
             bolus_rate_nl_per_day=v[4],
             bolus_left_s=v[5],
             bridge=bool(v[6]),
@@ -491,12 +491,12 @@ class Pump:
             day_nl=v[9],
             hour_nl=v[10],
             refused_steps=v[11],
-            alarm=codec.ALARM_NAMES.get(v[12], str(v[12])),
+            alarm=words.ALARM_NAMES.get(v[12], str(v[12])),
             clock_s=None if v[13] == none else v[13],
             program_crc=v[14],
             library=v[15],
             alarms=_alarm_names(v[16]),
-            sounding=codec.PRIORITY_NAMES.get(v[17], "none"),
+            sounding=words.PRIORITY_NAMES.get(v[17], "none"),
             silenced_s=v[18],
             held=bool(v[19]),
             sensor_nl=None if v[20] == none else v[20],
@@ -532,13 +532,13 @@ class Pump:
         """The running (or staged) program as the pump understood it."""
         which = codec.REVIEW_STAGED if staged else codec.REVIEW_RUNNING
         n, line, detail = self._request(codec.REVIEW, (which, 0))
-        return [(line, detail)] + self._rows(which, n, start=1)
+        return [(words.render(line), words.render(detail))] + self._rows(which, n, start=1)
 
     def _rows(self, which: int, n: int, start: int = 0) -> list[tuple[str, str]]:
         rows = []
         for i in range(start, n):
             _n, line, detail = self._request(codec.REVIEW, (which, i))
-            rows.append((line, detail))
+            rows.append((words.render(line), words.render(detail)))
         return rows
 
     @_one_at_a_time
@@ -601,12 +601,12 @@ class Pump:
             out.append(
                 Alarm(
                     code=code,
-                    name=codec.ALARM_NAMES.get(code, str(code)),
-                    priority=codec.PRIORITY_NAMES.get(prio, str(prio)),
+                    name=words.ALARM_NAMES.get(code, str(code)),
+                    priority=words.PRIORITY_NAMES.get(prio, str(prio)),
                     active=bool(state & codec.ALARM_STATE_ACTIVE),
                     acknowledged=bool(state & codec.ALARM_STATE_ACKED),
                     raised_us=_pump_time_us(mday, us),
-                    text=text,
+                    text=words.render(text),
                 )
             )
             i += 1
@@ -661,7 +661,7 @@ class Pump:
                 count, index, mday, us, code, text = self._request(codec.EVENT, (i,))
             except PumpRefused:
                 return out  # nothing logged at or after i
-            out.append(Event(index, _pump_time_us(mday, us), code, text))
+            out.append(Event(index, _pump_time_us(mday, us), code, words.render(text)))
             i = index + 1
             if progress:
                 progress(i - since, max(count - since, 1))
@@ -785,13 +785,13 @@ class Pump:
         return Telemetry(
             seq=seq,
             time_us=_pump_time_us(v[0], v[1]),
-            mode=codec.MODE_NAMES.get(v[2], str(v[2])),
+            mode=words.MODE_NAMES.get(v[2], str(v[2])),
             rate_nl_per_day=v[3],
             steps=v[4] * codec.STEP_RADIX + v[5],
             reservoir_nl=None if v[6] == codec.NO_TIME else v[6],
             day_nl=v[7],
             hour_nl=v[8],
-            alarm=codec.ALARM_NAMES.get(v[9], str(v[9])),
+            alarm=words.ALARM_NAMES.get(v[9], str(v[9])),
             session=auth.ROLE_NAMES.get(v[10], str(v[10])),
             dropped=v[11],
             alarms=_alarm_names(v[12]),
@@ -829,7 +829,7 @@ class Pump:
 
     def sim_fault(self, kind: str | int = "motor", at_s: int = 0, value: int = 1) -> int:
         """Inject a fault into the simulated board at pump time at_s (0 or the past: now);
-        kind is a codec.FAULT_NAMES name or code. Returns the pump time (us) it takes effect."""
+        kind is a words.FAULT_NAMES name or code. Returns the pump time (us) it takes effect."""
         code = fault_code(kind) if isinstance(kind, str) else kind
         _kind, mday, us = self._request(codec.SIM_FAULT, (code, at_s, value))
         return _pump_time_us(mday, us)

@@ -1,6 +1,6 @@
 """Exceptions of the pumpctl API, one per kind of failure a caller can act on."""
 
-from firmware import codec
+from . import words
 
 
 class PumpError(Exception):
@@ -21,13 +21,13 @@ class GarbledReply(NoReply):
 
 
 class NotStarted(LinkError):
-    """The board answers, but its pump firmware failed to start (codec.ERR_NOT_STARTED): the
+    """The board answers, but its pump firmware failed to start (firmware.codec.ERR_NOT_STARTED): the
     motor is off and every command is refused; `reason` is the firmware's own (a MemoryError...)."""
 
     def __init__(self, reason: str):
-        self.reason = reason
+        self.reason = words.render(reason)
         super().__init__(
-            f"the pump's firmware failed to start: {reason}; its motor is off and it takes no command. "
+            f"the pump's firmware failed to start: {self.reason}; its motor is off and it takes no command. "
             "Flash it again (pumpctl flash), and see the README for what a board needs"
         )
 
@@ -36,14 +36,14 @@ class PumpRefused(PumpError):
     """The pump answered with a refusal; nothing was changed.
 
     `code` is the wire error code, `field` the request field at fault (may be
-    empty) and `reason` the pump's own explanation.
+    empty) and `reason` the pump's own explanation (its tokens rendered: words.render).
     """
 
     def __init__(self, code: int, field: str, reason: str):
         self.code = code
-        self.code_name = codec.ERROR_NAMES.get(code, f"error {code}")
+        self.code_name = words.ERROR_NAMES.get(code, f"error {code}")
         self.field = field
-        self.reason = reason
+        self.reason = reason = words.render(reason)
         where = f" ({field})" if field else ""
         super().__init__(f"pump refused{where}: {reason}")
 

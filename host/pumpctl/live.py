@@ -42,7 +42,7 @@ from rich.text import Text
 
 from firmware import codec
 
-from . import quantities
+from . import quantities, words
 from .client import Alarm, Pump, PumpInfo, Telemetry, Therapy
 from .errors import AuthError, LinkError, PumpRefused
 from .telemetry_csv import TelemetryCsv
@@ -173,8 +173,8 @@ def _days(seconds: int) -> str:
 
 
 def _priority(name: str) -> str:
-    code = next((c for c, n in codec.ALARM_NAMES.items() if c and n == name), None)
-    return codec.PRIORITY_NAMES.get(codec.ALARM_PRIORITY.get(code, 0), "?")
+    code = next((c for c, n in words.ALARM_NAMES.items() if c and n == name), None)
+    return words.PRIORITY_NAMES.get(codec.ALARM_PRIORITY.get(code, 0), "?")
 
 
 def _alarm_rows(state: ViewState) -> list[tuple[str, str, str, str, str]]:

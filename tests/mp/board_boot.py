@@ -35,7 +35,6 @@ def ticks_diff(a, b):
 hw.clock.ticks_us = ticks_us
 hw.clock.ticks_diff = ticks_diff
 
-from firmware import codec  # noqa: E402
 from firmware.app import PumpApp  # noqa: E402
 
 app = PumpApp(board, hw)
@@ -58,4 +57,4 @@ if BOARD == "rp2_pico":
 else:
     made = sum(r.pulses for r in RMT.made)
     detail = RMT.made[-1].durations[0] if RMT.made[-1].durations else -1
-print(app.sched.steps(), made, detail, hello[2], codec.MODE_NAMES[app._mode()])
+print(app.sched.steps(), made, detail, hello[2], app._mode())  # the mode code: its name is the host's

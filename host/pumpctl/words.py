@@ -1,0 +1,182 @@
+"""The words the pump leaves to the host: display names of the wire's codes, and the
+rendering of the pump's own texts.
+
+The pump owns numbers, the host owns words (DESIGN.md): every byte of text in the
+firmware costs RAM on a board with 229 KB of heap, and nothing here. The codes are
+the wire's (firmware/codec.py, the one definition both sides import); their names
+live here, on the host only, and docs/protocol.md lists both (tests/test_protocol_doc.py
+checks the page against these tables).
+
+Where a pump text names a code (a refusal, an event log entry, an alarm's cause), the
+pump writes a token of one letter and the code's number in braces, "{a7}", and the
+host renders it with render(): "{a7}" is the alarm 7's name, "sensor fault". Every
+text pumpctl shows or returns from the pump passes through render() (errors.PumpRefused,
+client.Pump's events, alarms and review rows), so a user reads the same sentence as
+before. A code the host has no name for is shown as its number ("alarm 99").
+"""
+
+import re
+
+from firmware import codec
+
+# Command names (message types), as pumpctl and docs/protocol.md name them.
+COMMAND_NAMES = {
+    codec.HELLO: "hello",
+    codec.STATUS: "status",
+    codec.THERAPY: "therapy",
+    codec.AUTH_BEGIN: "auth-begin",
+    codec.AUTH_PROVE: "auth-prove",
+    codec.AUTH_END: "auth-end",
+    codec.KEY_CHANGE: "key-change",
+    codec.SET_RATE: "set-rate",
+    codec.STOP: "stop",
+    codec.CLOCK_SET: "clock-set",
+    codec.ACK_ALARM: "ack-alarm",
+    codec.SERVICE: "service",
+    codec.SILENCE: "silence",
+    codec.CALIBRATE: "calibrate",
+    codec.CAL_WEIGHING: "cal-weighing",
+    codec.STAGE_LINE: "stage-line",
+    codec.STAGE: "stage",
+    codec.REVIEW: "review",
+    codec.COMMIT: "commit",
+    codec.DISCARD: "discard",
+    codec.PATIENT_BOLUS: "patient-bolus",
+    codec.LIB_FIELD: "lib-field",
+    codec.LIB_COMMIT: "lib-commit",
+    codec.LIB_GET: "lib-get",
+    codec.LIB_STAGE: "lib-stage",
+    codec.EVENT: "event",
+    codec.TELEMETRY: "telemetry",
+    codec.ALARMS: "alarms",
+    codec.SIM_ADVANCE: "sim-advance",
+    codec.SIM_STATE: "sim-state",
+    codec.SIM_FAULT: "sim-fault",
+}
+
+# Error codes carried by ERROR.
+ERROR_NAMES = {
+    codec.ERR_BAD_FRAME: "bad frame",
+    codec.ERR_TOO_LONG: "frame too long",
+    codec.ERR_BAD_VERSION: "bad protocol version",
+    codec.ERR_UNKNOWN_COMMAND: "unknown command",
+    codec.ERR_MALFORMED: "malformed",
+    codec.ERR_BAD_VALUE: "bad value",
+    codec.ERR_NOT_SUPPORTED: "not supported",
+    codec.ERR_INTERNAL: "internal error",
+    codec.ERR_NEED_KEY: "needs a key",
+    codec.ERR_AUTH: "authentication failed",
+    codec.ERR_NO_SESSION: "no session",
+    codec.ERR_LOCKED: "locked out",
+    codec.ERR_NO_KEYS: "no keys",
+    codec.ERR_NOT_STARTED: "firmware not started",
+}
+
+# Mode codes in STATUS, THERAPY and telemetry.
+MODE_NAMES = {codec.MODE_STOPPED: "stopped", codec.MODE_CONTINUOUS: "continuous", codec.MODE_FLEX: "flex"}
+
+# Bolus kinds in THERAPY (firmware/therapy.py BOLUS_*).
+BOLUS_KIND_NAMES = {0: "none", 1: "bolus", 2: "patient-bolus", 3: "prime"}
+
+# Alarm codes (codec.ALARM_*).
+ALARM_NAMES = {
+    codec.ALARM_NONE: "none",
+    codec.ALARM_DOSE_LIMIT: "dose limit",
+    codec.ALARM_MOTOR_FAULT: "motor fault",
+    codec.ALARM_RESTART: "restart",
+    codec.ALARM_RESERVOIR_LOW: "low reservoir",
+    codec.ALARM_RESERVOIR_EMPTY: "empty reservoir",
+    codec.ALARM_SENSOR_DISAGREE: "reservoir sensor disagrees",
+    codec.ALARM_SENSOR_FAULT: "sensor fault",
+    codec.ALARM_BATTERY_ERI: "battery ERI",
+    codec.ALARM_BATTERY_LOW: "critical low battery",
+    codec.ALARM_BATTERY_EOS: "battery end of service",
+    codec.ALARM_STALL: "motor stall",
+    codec.ALARM_OCCLUSION: "occlusion",
+    codec.ALARM_STEP_UNCONFIRMED: "step not confirmed",
+    codec.ALARM_CLOCK_JUMP: "clock jump",
+    codec.ALARM_WATCHDOG: "watchdog",
+    codec.ALARM_SELF_TEST: "self-test failed",
+}
+
+# Alarm priorities (codec.PRIORITY_*, codec.ALARM_PRIORITY), and THERAPY's `sounding`.
+PRIORITY_NAMES = {codec.PRIORITY_LOW: "low", codec.PRIORITY_MEDIUM: "medium", codec.PRIORITY_HIGH: "high"}
+
+# SIM_FAULT kinds (codec.FAULT_*); hal/sim/faults.py holds the same names for the
+# simulated board's own messages (tests/test_protocol_doc.py checks they agree).
+FAULT_NAMES = {
+    codec.FAULT_MOTOR: "motor",
+    codec.FAULT_STALL: "stall",
+    codec.FAULT_OCCLUSION: "occlusion",
+    codec.FAULT_ENCODER: "encoder",
+    codec.FAULT_CLOCK_JUMP: "clock-jump",
+    codec.FAULT_SENSOR_STUCK: "sensor-stuck",
+    codec.FAULT_BATTERY: "battery",
+    codec.FAULT_TASK: "task",
+    codec.FAULT_FILL: "fill",
+    codec.FAULT_LEAK: "leak",
+}
+
+# Event codes in EVENT (firmware/eventlog.py EV_*), by the name `pumpctl log` shows.
+EVENT_NAMES = {
+    1: "boot",  # EV_BOOT
+    2: "program",  # EV_PROGRAM
+    3: "therapy",  # EV_THERAPY
+    4: "bolus",  # EV_BOLUS
+    5: "patient-refused",  # EV_PATIENT_REFUSED
+    6: "alarm",  # EV_ALARM
+    7: "ack",  # EV_ACK
+    8: "clock",  # EV_CLOCK
+    9: "library",  # EV_LIBRARY
+    10: "stop",  # EV_STOP
+    11: "fault",  # EV_FAULT
+    12: "restart",  # EV_RESTART
+    13: "session",  # EV_SESSION
+    14: "security",  # EV_SECURITY
+    15: "keys",  # EV_KEYS
+    16: "service",  # EV_SERVICE
+    17: "alarm-clear",  # EV_ALARM_CLEAR
+    18: "self-test",  # EV_SELF_TEST
+    19: "refill",  # EV_REFILL
+    20: "silence",  # EV_SILENCE
+    21: "recovery",  # EV_RECOVERY
+    22: "battery",  # EV_BATTERY
+    23: "calibration",  # EV_CALIBRATION
+}
+
+# Why the dose guard refused steps (firmware/guard.py LIMIT_*), as its texts name them.
+LIMIT_NAMES = {
+    0: "none",  # LIMIT_NONE
+    1: "daily hard limit",  # LIMIT_DAY
+    2: "hourly hard limit",  # LIMIT_HOUR
+    3: "pump step-rate cap",  # LIMIT_BUCKET
+    4: "bolus hard limit",  # LIMIT_BOLUS
+}
+
+# The tokens a pump text may hold: {letter: (table, what a code without a name is called)}.
+TOKENS = {
+    "a": (ALARM_NAMES, "alarm"),
+    "b": (BOLUS_KIND_NAMES, "bolus kind"),
+    "c": (COMMAND_NAMES, "command"),
+    "l": (LIMIT_NAMES, "limit"),
+    "m": (MODE_NAMES, "mode"),
+}
+_TOKEN = re.compile(r"\{([abclm])([0-9]{1,3})\}")
+
+
+def _name(m: re.Match) -> str:
+    table, what = TOKENS[m[1]]
+    code = int(m[2])
+    return table.get(code, f"{what} {code}")
+
+
+def render(text: str) -> str:
+    """A pump text as a person reads it: each token "{a7}" replaced by the name of its code."""
+    return _TOKEN.sub(_name, text) if "{" in text else text
+
+
+def token(letter: str, code: int) -> str:
+    """The token a pump text names code by (for tests and tools that build pump texts)."""
+    if letter not in TOKENS:
+        raise ValueError(f"no token letter {letter!r}: one of {', '.join(sorted(TOKENS))}")
+    return "{%s%d}" % (letter, code)
