@@ -44,7 +44,7 @@ from firmware.link import Link
 from firmware.program import BASAL_CONTINUOUS, BASAL_FLEX, parse_program
 from firmware.program import BASAL_STOPPED as BASAL_STOPPED_KIND
 from firmware.scheduler import MAX_RATE_NL_PER_DAY, MIN_RATE_NL_PER_DAY, STEP_RADIX, DoseScheduler
-from firmware.therapy import BOLUS_NAMES, BOLUS_NONE, BRIDGE, Projection, Therapy, time_to_deliver
+from firmware.therapy import BOLUS_NONE, BRIDGE, Projection, Therapy, time_to_deliver
 from firmware.timebase import MAX_ADVANCE_US, US_PER_MDAY, Timebase
 from firmware.units import format_volume, parse_rate
 from firmware.watching import FAR_STEPS as _FAR_STEPS
@@ -855,8 +855,8 @@ class PumpApp(Watching):
         why = "stopped by command"
         if t.bolus_kind != BOLUS_NONE:
             left, total = t.delivery_left_nl(now)
-            why += "; %s cancelled: %s of %s not given" % (
-                BOLUS_NAMES[t.bolus_kind],
+            why += "; {b%d} cancelled: %s of %s not given" % (
+                t.bolus_kind,
                 format_volume(left),
                 format_volume(total),
             )
@@ -1099,7 +1099,7 @@ class PumpApp(Watching):
             if program.prime is not None:
                 return _DELIVERY_NEW, "new dose: " + format_volume(vol)
             return _DELIVERY_NEW, "new: %s of the old blend first, at the old dose" % format_volume(vol)
-        name = "bridge" if kind == BRIDGE else BOLUS_NAMES[kind]
+        name = "bridge" if kind == BRIDGE else "{b%d}" % kind
         left, total = t.delivery_left_nl(now)
         if t.bolus_kind != BOLUS_NONE and now < t.bolus_start:
             state = "waiting: starts in %d min" % -(-(t.bolus_start - now) // 60_000_000)

@@ -50,7 +50,9 @@ except ImportError:  # CPython: const() is only a marker there
         return x
 
 
-PROTOCOL_VERSION = const(4)
+# 5, not 4: every frame carries this byte, and 0x04 (Ctrl-D) soft-resets a board at its REPL when
+# pumpctl probes it for the pump before flashing (the unix port's REPL exits).
+PROTOCOL_VERSION = const(5)
 MAX_PAYLOAD = const(240)
 MAX_STRING = const(100)
 _HEADER = const(8)

@@ -319,6 +319,7 @@ def _therapy(**kw) -> Therapy:
         clock_s=None,
         program_crc=0,
         library="1",
+        library_hash=0x1234ABCD,
         alarms=["restart", "low reservoir", "motor stall"],
         sounding="high",
         silenced_s=0,
