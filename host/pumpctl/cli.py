@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import json
 import os
 import re
@@ -31,12 +30,11 @@ from pathlib import Path
 from firmware import codec
 
 from . import flash as flashing
-from . import quantities, render, words
+from . import quantities, render
 from .benchtest import BenchConfig, BenchInterrupted, BenchTest, run_many
-from .client import NO_DRUG_LIMITS, Pump, fault_code
-from .commands import clock, library, program, status
-from .commands.status import alarm_code_named as _alarm_code
-from .commands.status import tones as _tones
+from .client import NO_DRUG_LIMITS, Pump
+from .commands import alarms, clock, keys, library, log, program, status, stop, telemetry
+from .commands.log import EVENT_NAMES  # noqa: F401  (the names `pumpctl log` shows)
 from .errors import (
     AuthError,
     BalanceError,
@@ -64,14 +62,6 @@ _EXIT_CODES = (
     (BalanceError, EXIT_LINK),
     (SimulatorError, EXIT_SIM),
 )
-
-# The name `pumpctl log` shows for each event code: words.EVENT_NAMES (the host's words for the wire's codes).
-EVENT_NAMES = words.EVENT_NAMES
-
-
-def event_name(code: int) -> str:
-    return EVENT_NAMES.get(code, f"event-{code}")
-
 
 EPILOG = """examples:
   pumpctl demo                                 dose 24 h of morphine on the simulator
@@ -207,372 +197,12 @@ def _confirm(args, question: str, refusal: str = _NOT_COMMITTED) -> bool:
         return False
 
 
-def exact_seconds(us: int) -> str:
-    """Pump time in seconds, exact to the microsecond: 131.250000."""
-    return f"{us // 10**6}.{us % 10**6:06d}"
-
-
-LOG_COLUMNS = ("index", "time_s", "code", "event", "text")
-
-
-def cmd_log(args) -> int:
-    if args.since < 0:
-        raise UsageError(f"--since {args.since}: give an event index, 0 or more")
-    with Pump(_port(args), timeout=args.timeout) as pump:
-        events = _read_events(args, pump)
-    rows = [(e.index, exact_seconds(e.time_us), e.code, event_name(e.code), e.text) for e in events]
-    if args.csv:
-        if args.csv == "-":
-            out = sys.stdout
-        else:
-            try:
-                out = open(args.csv, "w", newline="", encoding="utf-8")
-            except OSError as e:
-                raise UsageError(
-                    f"cannot write {args.csv}: {e.strerror}; give a file in a folder that exists and is writable"
-                ) from None
-        try:
-            writer = csv.writer(out, lineterminator="\n")
-            writer.writerow(LOG_COLUMNS)
-            writer.writerows(rows)
-        finally:
-            if out is not sys.stdout:
-                out.close()
-        if args.csv == "-":
-            return EXIT_OK
-        last = events[-1].index if events else None
-        _print(
-            args,
-            f"wrote {len(rows)} events to {args.csv}" + (f" (next: --since {last + 1})" if last is not None else ""),
-            {"csv": args.csv, "events": len(rows), "next_since": None if last is None else last + 1},
-        )
-        return EXIT_OK
-    width = max([len(r[3]) for r in rows] + [5])
-    times = [quantities.duration(e.time_us) for e in events]
-    tw = max([len(t) for t in times] + [16])
-    human = "\n".join(
-        f"{e.index:5d}  {t:>{tw}}  {r[3]:<{width}}  {e.text}" for e, r, t in zip(events, rows, times, strict=True)
-    )
-    _print(
-        args,
-        human or f"no events from index {args.since} on",
-        {"events": [dict(asdict(e), time_s=r[1], event=r[3]) for e, r in zip(events, rows, strict=True)]},
-        rich=(lambda: render.events((e.index, t, r[3], e.text) for e, r, t in zip(events, rows, times, strict=True)))
-        if events
-        else None,
-    )
-    return EXIT_OK
-
-
-def _read_events(args, pump: Pump):
-    """pump.events(since), with a bar on a terminal: one request per event."""
-    with render.progress("reading the event log", lambda d, t: f"{d}/{t} events", not args.json) as bar:
-        return pump.events(since=args.since, progress=bar)
-
-
-_PRIORITY_ORDER = {"high": 0, "medium": 1, "low": 2}
-
-
-_ALARM_HEAD = ("priority", "alarm", "state", "acknowledged", "raised at pump time", "cause")
-
-
-def _alarm_rows(alarms) -> list[tuple[str, ...]]:
-    """One row per alarm (the columns of _ALARM_HEAD), highest priority first, then oldest."""
-    return [
-        (
-            a.priority,
-            a.name,
-            "active" if a.active else "cleared",
-            "yes" if a.acknowledged else "no",
-            quantities.duration(a.raised_us),
-            a.text,
-        )
-        for a in sorted(alarms, key=lambda a: (_PRIORITY_ORDER.get(a.priority, 3), a.raised_us))
-    ]
-
-
-def _alarm_table(alarms) -> list[str]:
-    rows = _alarm_rows(alarms)
-    head = _ALARM_HEAD
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head) - 1)]
-    return [
-        "  ".join(f"{cell:<{w}}" for cell, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1] for r in [head, *rows]
-    ]
-
-
-def _alarms_data(alarms, th) -> dict:
-    return {
-        "alarms": [asdict(a) for a in alarms],
-        "highest": th.alarm,
-        "sounding": th.sounding,
-        "silenced_s": th.silenced_s,
-    }
-
-
-def cmd_alarms(args) -> int:
-    name = " ".join(args.name)
-    if args.action != "ack" and name:
-        raise UsageError(f"alarms {args.action} takes no alarm name (got {name!r}); acknowledge with: alarms ack NAME")
-    code = _alarm_code(name) if args.action == "ack" else codec.ALARM_NONE
-    with Pump(_port(args), timeout=args.timeout) as pump:
-        if args.action == "ack":
-            done = pump.ack_alarm(code)
-            left = pump.alarms()
-            th = pump.therapy()
-            still = [a for a in left if a.acknowledged]
-            what = "every latched alarm" if code == codec.ALARM_NONE else words.ALARM_NAMES[code]
-            human = [f"acknowledged {done} alarm{'s' if done != 1 else ''} ({what})"]
-            if still:
-                human.append(
-                    "still latched until their condition clears: "
-                    + ", ".join(f"{a.name} ({a.priority})" for a in still)
-                )
-            waiting = [a for a in left if not a.acknowledged]
-            if waiting:
-                human.append("not acknowledged: " + ", ".join(f"{a.name} ({a.priority})" for a in waiting))
-            if not left:
-                human.append("no alarm latched now")
-            _print(
-                args, "\n".join(human), dict(_alarms_data(left, th), acknowledged=done), rich=lambda: render.done(human)
-            )
-            return EXIT_OK
-        if args.action == "silence":
-            seconds = pump.silence()
-            th = pump.therapy()
-            _print(
-                args,
-                f"alarm tones silenced for {seconds} s; the alarms stay latched (pumpctl alarms), "
-                "and a new alarm sounds at once",
-                {"silenced_s": seconds, "alarms": th.alarms},
-                style=render.OK,
-            )
-            return EXIT_OK
-        alarms = pump.alarms()
-        th = pump.therapy()
-    if alarms:
-        human = _alarm_table(alarms) + ["", f"tones: {_tones(th)}"]
-    else:
-        human = ["no alarm latched", "tones: quiet"]
-    _print(
-        args,
-        "\n".join(human),
-        _alarms_data(alarms, th),
-        rich=lambda: render.alarms(_ALARM_HEAD, _alarm_rows(alarms), _tones(th)) if alarms else render.done(human),
-    )
-    return EXIT_OK
-
-
-# What each fault's value means, when one is needed, and when the pump notices.
-_FAULT_VALUE = {
-    "clock-jump": "seconds the tick counter leaps (or a duration: 2min)",
-    "battery": "the charge it drops to, permille (or 5%)",
-    "fill": "the volume the reservoir now holds, nL (or 20 mL)",
-    "leak": "the volume lost, nL (or 0.5 mL)",
-}
-_FAULT_NOTICED = {
-    "motor": "the pump stops at once (motor fault, high)",
-    "stall": "the pump notices when a step is due (motor stall, high)",
-    "occlusion": "pressure builds over the next steps until the occlusion input trips (occlusion, high)",
-    "encoder": "the pump notices at the next steps (step not confirmed, high)",
-    "clock-jump": "the pump notices at its next tick (clock jump, medium)",
-    "sensor-stuck": "the reading parts from the count as delivery goes on (reservoir sensor disagrees)",
-    "battery": "the pump notices at its next battery check, once a minute (battery ERI, medium; or worse)",
-    "task": "the next battery read fails, and the monitoring task with it (watchdog, high)",
-    "fill": "the reservoir sensor sees it at its next reading; program the refill (pumpctl refill)",
-    "leak": "the reservoir sensor sees it at its next reading (reservoir sensor disagrees, medium)",
-}
-
-
-_ON_OFF_FAULTS = ("stall", "occlusion", "encoder", "sensor-stuck")
-
-
-def _fault_value(kind: str, text: str | None) -> int:
-    if text is None:
-        if kind in _FAULT_VALUE:
-            raise UsageError(f"fault {kind} needs --value: {_FAULT_VALUE[kind]}")
-        return 1
-    t = text.strip()
-    if t.isascii() and t.isdigit() and kind != "battery":
-        return int(t)
-    if kind == "clock-jump":
-        us = _duration_us(t)
-        if us % 10**6:
-            raise UsageError(f"--value {text!r}: the clock jumps whole seconds")
-        return us // 10**6
-    if kind == "battery":
-        num = t.replace("permille", "").replace("%", "").strip()
-        try:
-            value = Fraction(num) * (10 if t.endswith("%") else 1)
-        except ValueError:
-            value = None
-        if value is None or value.denominator != 1 or not 0 <= value <= 1000:
-            raise UsageError(f"--value {text!r}: give the charge in permille (0-1000) or percent (50 or 5%)")
-        return int(value)
-    if kind in ("fill", "leak"):
-        return _volume_nl("--value", t)
-    raise UsageError(f"--value {text!r}: give a whole number (1 starts the condition, 0 ends it)")
-
-
 def _volume_nl(option: str, text: str) -> int:
     """A volume with its unit ("20 mL", "150 uL", "500 nL"), in whole nL."""
     try:
         return quantities.parse_volume_nl(text)
     except ValueError as e:
         raise UsageError(f"{option}: {e}") from None
-
-
-def _fault_at_s(text: str | None) -> int:
-    if text is None:
-        return 0
-    t = text.strip()
-    if t.isascii() and t.isdigit():
-        return int(t)
-    us = _duration_us(t)
-    if us % 10**6:
-        raise UsageError(f"--at {text!r}: give whole seconds of pump time since boot")
-    return us // 10**6
-
-
-def cmd_fault(args) -> int:
-    value = _fault_value(args.kind, args.value)
-    at_s = _fault_at_s(args.at)
-    with Pump(_port(args), timeout=args.timeout) as pump:
-        now_us = pump.status().time_us
-        at_us = pump.sim_fault(args.kind, at_s, value)
-    when = (
-        f"now (pump time {quantities.duration(at_us)})"
-        if at_us <= now_us
-        else f"at pump time {quantities.duration(at_us)}, in {quantities.duration(at_us - now_us)}"
-    )
-    shown = f" (value {value})" if args.kind != "motor" else ""
-    noticed = _FAULT_NOTICED[args.kind]
-    if args.kind in _ON_OFF_FAULTS and value == 0:
-        noticed = "the condition ends; the pump sees it at its next check and clears the alarm's condition"
-    _print(
-        args,
-        f"fault {args.kind}{shown} injected {when}: {noticed}; see pumpctl alarms",
-        {"kind": args.kind, "code": fault_code(args.kind), "value": value, "at_us": at_us, "now_us": now_us},
-    )
-    return EXIT_OK
-
-
-def cmd_stop(args) -> int:
-    with Pump(_port(args), timeout=args.timeout) as pump:
-        at = pump.stop()
-    _print(args, f"stopped at pump time {quantities.duration(at)}", {"stopped_us": at}, style=render.OK)
-    return EXIT_OK
-
-
-def cmd_advance(args) -> int:
-    duration_us = _duration_us(args.duration)
-
-    def shown(done_us: int, total_us: int) -> str:  # to the second: the bar moves on, the exact time follows
-        return f"{quantities.duration(done_us // 10**6 * 10**6)} of {quantities.duration(total_us)}"
-
-    with Pump(_port(args), timeout=args.timeout) as pump:
-        with render.progress("advancing pump time", shown, not args.json) as bar:
-            st = pump.sim_advance(duration_us, progress=bar)
-    human = f"pump time now {quantities.duration(st.time_us)}; delivered {quantities.volume(st.delivered_pl)}"
-    _print(args, human, _status_data(st))
-    return EXIT_OK
-
-
-def cmd_keys(args) -> int:
-    from . import config
-
-    if args.action == "show":
-        known = config.known_devices()
-        rows = {
-            device_id: [r for r in ("clinician", "patient") if getattr(k, f"{r}_key")] for device_id, k in known.items()
-        }
-        human = f"{config.config_path()}\n" + "\n".join(f"  {d:<24} {', '.join(r)}" for d, r in rows.items())
-        _print(
-            args,
-            human,
-            {"config": str(config.config_path()), "pumps": rows},
-            rich=lambda: render.keys(str(config.config_path()), rows),
-        )
-        return EXIT_OK
-    if args.role not in ("clinician", "patient"):
-        raise UsageError("say which key to change: pumpctl keys change clinician|patient")
-    folder = config.config_path().parent  # checked first: a new key the host cannot save locks it out
-    if folder.exists() and not os.access(folder, os.W_OK | os.X_OK):
-        raise ConfigError(f"{folder} is not writable, so a new key could not be saved: nothing was changed")
-    with Pump(_port(args), timeout=args.timeout) as pump:
-        keys = pump.change_key(args.role)
-        path = config.save_keys(keys)
-    _print(
-        args,
-        f"{args.role} key of pump {keys.device_id} changed; the new key is in {path}",
-        {"device_id": keys.device_id, "changed": args.role, "config": str(path)},
-        style=render.OK,
-    )
-    return EXIT_OK
-
-
-def cmd_telemetry(args) -> int:
-    import time
-
-    from .telemetry_csv import TelemetryCsv
-
-    interval_ms = _duration_us(args.interval) // 1000
-    if args.live and args.json:
-        raise UsageError("--live and --json: choose one (--json prints each sample as a JSON line)")
-    if args.csv == "-" and (args.live or args.json):
-        raise UsageError("--csv - writes the CSV on stdout instead of the lines: not with --live or --json")
-    with Pump(_port(args), timeout=args.timeout) as pump:
-        record = TelemetryCsv(args.csv, pump.status().step_volume_pl) if args.csv else None
-        if args.live:
-            from . import live
-
-            try:
-                return live.run(pump, interval_ms, count=args.count, record=record)
-            finally:
-                if record is not None:
-                    record.close()
-                    print(f"{record.rows} samples written to {args.csv}", file=sys.stderr)
-        pump.start_telemetry(interval_ms)
-        shown = 0
-        last_seq = None
-        lost = 0
-        alive_at = time.monotonic()
-        try:
-            while args.count is None or shown < args.count:
-                sample = pump.telemetry(timeout=max(2.0, 3 * interval_ms / 1000))
-                if time.monotonic() - alive_at > 2:
-                    pump.keep_alive()  # the pump stops streaming to a host silent for 10 s
-                    alive_at = time.monotonic()
-                if sample is None:
-                    raise LinkError("the pump stopped sending telemetry")
-                if last_seq is not None and sample.seq != last_seq + 1:
-                    lost += sample.seq - last_seq - 1
-                last_seq = sample.seq
-                shown += 1
-                if record is not None:
-                    record.write(sample)
-                if args.csv == "-":
-                    pass  # the CSV is the output
-                elif args.json:
-                    print(json.dumps(asdict(sample)), flush=True)
-                else:
-                    reservoir = "-" if sample.reservoir_nl is None else quantities.volume(sample.reservoir_nl * 1000)
-                    print(
-                        f"{sample.seq:6d}  {quantities.duration(sample.time_us):>18}  {sample.mode:<10} "
-                        f"{quantities.rate(sample.rate_nl_per_day) if sample.rate_nl_per_day else '-':>14}  "
-                        f"steps {sample.steps:<8} reservoir {reservoir:<10} alarm {sample.alarm}",
-                        flush=True,
-                    )
-        except KeyboardInterrupt:
-            pass
-        finally:
-            if record is not None:
-                record.close()
-            pump.stop_telemetry()
-    if not args.json:
-        print(f"{shown} samples, {lost} lost on the way", file=sys.stderr)
-    if record is not None and args.csv != "-":
-        print(f"{record.rows} samples written to {args.csv}", file=sys.stderr)
-    return EXIT_OK
 
 
 def cmd_sim(args) -> int:
@@ -1061,125 +691,23 @@ Espressif 303A are "yes"; the USB-UART bridges of ESP32 dev kits (CP210x 10C4:EA
 
     library.LIBRARY.add_to(sub)
 
-    s = sub.add_parser(
-        "log",
-        help="the pump's event log (a table, --csv or --json)",
-        epilog="""examples:
-  pumpctl log                          index, pump time, event, text
-  pumpctl log --since 40               from event 40 on
-  pumpctl log --csv events.csv         columns index,time_s,code,event,text (time_s exact, in seconds)
-  pumpctl log --csv - | grep alarm     the CSV on stdout
-  pumpctl --json log""",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    s.add_argument("--since", type=int, default=0, metavar="N", help="from event index N on (default 0)")
-    s.add_argument("--csv", metavar="FILE", help="write the events as CSV to FILE (- for stdout)")
-    s.set_defaults(func=cmd_log)
+    log.LOG.add_to(sub)
 
-    alarm_names = ", ".join(n.replace(" ", "-") for c, n in sorted(words.ALARM_NAMES.items()) if c)
-    s = sub.add_parser(
-        "alarms",
-        help="the latched alarms; acknowledge them, or silence the tones",
-        epilog=f"""examples:
-  pumpctl alarms                       priority, name, active or cleared, acknowledged, raised at, cause
-  pumpctl alarms ack                   acknowledge every latched alarm (clinician key)
-  pumpctl alarms ack motor-stall       just one ("motor stall" quoted works too)
-  pumpctl alarms silence               the tones stop for 2 min (patient key); the alarms stay
-
-An alarm stays latched until its condition has cleared AND it is acknowledged.
-A new alarm ends a silence. Alarm names: {alarm_names}.""",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    s.add_argument("action", choices=["show", "ack", "silence"], nargs="?", default="show")
-    s.add_argument("name", nargs="*", help="for ack: the alarm's name, or all (default)")
-    s.set_defaults(func=cmd_alarms)
+    alarms.ALARMS.add_to(sub)
 
     from .trial import add_trial_parser
 
     add_trial_parser(sub)
 
-    s = sub.add_parser(
-        "keys",
-        help="the pumps whose keys this host holds, or change a pump's key",
-        epilog="examples:\n  pumpctl keys\n  pumpctl --port /dev/pts/4 keys change patient",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    s.add_argument("action", choices=["show", "change"], nargs="?", default="show")
-    s.add_argument("role", nargs="?", help="for change: clinician or patient")
-    s.set_defaults(func=cmd_keys)
+    keys.KEYS.add_to(sub)
 
-    s = sub.add_parser(
-        "telemetry",
-        help="stream samples from the pump: time, mode, rate, steps, reservoir, alarm",
-        epilog="""examples:
-  pumpctl telemetry --interval 1s --count 10      one line a sample
-  pumpctl telemetry --live                        a live view, redrawn in place (keys below);
-                                                  its last frame stays on the terminal after
-  pumpctl telemetry --live --csv run.csv          the same, every sample also recorded
-  pumpctl telemetry --csv - --interval 100ms      the CSV on stdout instead of the lines
-  pumpctl --json telemetry --count 5              one JSON object a line
+    telemetry.TELEMETRY.add_to(sub)
 
---live shows pump time, mode, rate, delivered (steps x step volume, exact),
-reservoir (counted, sensor, when the low level comes), battery, latched
-alarms by priority (high red, medium yellow, low cyan) and their tones, the
-session and the samples received and lost. Keys: q quits, s silences the
-alarm tones (patient key), a acknowledges every alarm (clinician key).
-Ctrl-C quits too; a link that fails ends it with a message (exit 3).
+    stop.STOP.add_to(sub)
 
---csv columns: seq, time_s (pump time, exact), mode, rate_nl_per_day, steps,
-delivered_pl, reservoir_nl, sensor_nl, day_nl, hour_nl, battery_permille,
-alarm, alarms (';' between), session, dropped; one row a sample, flushed.""",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    s.add_argument("--interval", default="1s", help="time between samples, with unit (10ms .. 1h; default 1s)")
-    s.add_argument("--count", type=int, help="stop after this many samples (default: until Ctrl-C, or q in --live)")
-    s.add_argument("--live", action="store_true", help="a live view of the pump, redrawn in place, with keys")
-    s.add_argument("--csv", metavar="FILE", help="also record every sample to FILE as CSV (- : on stdout, instead)")
-    s.set_defaults(func=cmd_telemetry)
+    stop.ADVANCE.add_to(sub)
 
-    s = sub.add_parser(
-        "stop",
-        help="stop delivery (stopped mode)",
-        epilog="""examples:
-  pumpctl stop                 delivery stops; program again (or refill) to start it""",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    s.set_defaults(func=cmd_stop)
-
-    s = sub.add_parser(
-        "advance",
-        help="simulator only: run pump time forward",
-        epilog="""examples:
-  pumpctl advance 24h          a day of pump time (a bar shows it on a terminal)
-  pumpctl advance 90min""",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    s.add_argument("duration", help="how much pump time: 30s, 90min, 24h, 7day")
-    s.set_defaults(func=cmd_advance)
-
-    fault_lines = "\n".join(f"  {n:<13} {_FAULT_NOTICED[n]}" for n in words.FAULT_NAMES.values())
-    s = sub.add_parser(
-        "fault",
-        help="simulator only: inject a fault (motor, stall, battery, ...) now or at a pump time",
-        epilog=f"""examples:
-  pumpctl fault motor                  the motor driver fails now
-  pumpctl fault stall --at 600         the rotor stops turning at pump time 600 s
-  pumpctl fault stall --value 0        it turns again
-  pumpctl fault battery --value 50     the charge drops to 50 permille (5 %)
-  pumpctl fault clock-jump --value 90  the tick counter leaps 90 s
-  pumpctl fault leak --value "2 mL"    the reservoir loses 2 mL, not through the pump
-
-kinds:
-{fault_lines}
-
---value: 1 starts the condition, 0 ends it (stall, occlusion, encoder, sensor-stuck);
-clock-jump (seconds, at most 500), battery, fill and leak need one.""",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    s.add_argument("kind", choices=list(words.FAULT_NAMES.values()), metavar="KIND", help="the fault (see below)")
-    s.add_argument("--at", metavar="SECONDS", help="pump time since boot it takes effect, seconds (default now)")
-    s.add_argument("--value", metavar="N", help="what it does (see below)")
-    s.set_defaults(func=cmd_fault)
+    alarms.FAULT.add_to(sub)
 
     s = sub.add_parser(
         "sim",
