@@ -452,7 +452,7 @@ FIELDS = {
     ),
 }
 
-_SIZES = {"B": 1, "H": 2, "I": 4}
+SIZES = {"B": 1, "H": 2, "I": 4}  # bytes of each integer kind (public: the host says a range from it)
 
 
 class FrameError(Exception):
@@ -481,7 +481,7 @@ def encode_fields(fields, values):
             out.append(len(raw))
             out.extend(raw)
         else:
-            size = _SIZES[kind]
+            size = SIZES[kind]
             if not 0 <= v < 1 << (8 * size):
                 raise FrameError(ERR_MALFORMED, "%s=%d does not fit %s" % (name, v, kind))
             for _ in range(size):
@@ -516,7 +516,7 @@ def decode_fields(fields, payload):
                 values.append(raw.decode())
             pos += n
         else:
-            size = _SIZES[kind]
+            size = SIZES[kind]
             if pos + size > end:
                 raise FrameError(ERR_MALFORMED, "missing field " + name)
             v = 0

@@ -11,10 +11,10 @@ import pytest
 from pumpctl import trial
 from pumpctl.errors import UsageError
 from pumpctl.trial import (
+    TRIAL,
     PainScore,
     TrialError,
     TrialRecord,
-    add_trial_parser,
     fixed,
     load,
     parse_score,
@@ -394,7 +394,7 @@ def parser(top_level_json=True):
     p = argparse.ArgumentParser(prog="pumpctl")
     if top_level_json:
         p.add_argument("--json", action="store_true")
-    add_trial_parser(p.add_subparsers(dest="command", required=True))
+    TRIAL.add_to(p.add_subparsers(dest="command", required=True))
     return p
 
 

@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from fractions import Fraction
 
+from .commands.common import Command
 from .errors import UsageError
 
 SCORE_MIN = 0
@@ -572,20 +573,8 @@ def cmd_trial_report(args) -> int:
     return 0
 
 
-def add_trial_parser(subparsers) -> argparse.ArgumentParser:
-    """Add `trial start|score|report` to an argparse subparsers object; each sets func(args) -> exit code."""
-    p = subparsers.add_parser(
-        "trial",
-        help="record pain scores of a screening trial and report the reduction",
-        description="Keep the 0-10 pain scores of a screening trial in a JSON file (mode 0600) and report\n"
-        f"the reduction from baseline; success is a mean reduction of at least {SUCCESS_PERCENT}%.",
-        epilog="examples:\n"
-        "  pumpctl trial start trial.json --patient P-017 --note 'morphine 0.5 mg/day'\n"
-        "  pumpctl trial score trial.json 8 --phase baseline --at 2024-05-01T08:00\n"
-        "  pumpctl trial score trial.json 3 --phase trial              (now)\n"
-        "  pumpctl trial report trial.json",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def _trial_arguments(p: argparse.ArgumentParser) -> None:
+    """`trial start|score|report`: each sets func(args) -> exit code."""
     sub = p.add_subparsers(dest="trial_command", required=True, metavar="TRIAL_COMMAND")
 
     s = sub.add_parser(
@@ -630,4 +619,18 @@ def add_trial_parser(subparsers) -> argparse.ArgumentParser:
     # SUPPRESS: not giving it here keeps a --json given before the command (pumpctl --json trial report ...)
     s.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON for scripts")
     s.set_defaults(func=cmd_trial_report)
-    return p
+
+
+TRIAL = Command(
+    "trial",
+    None,  # its subcommands set func
+    help="record pain scores of a screening trial and report the reduction",
+    description="Keep the 0-10 pain scores of a screening trial in a JSON file (mode 0600) and report\n"
+    f"the reduction from baseline; success is a mean reduction of at least {SUCCESS_PERCENT}%.",
+    epilog="examples:\n"
+    "  pumpctl trial start trial.json --patient P-017 --note 'morphine 0.5 mg/day'\n"
+    "  pumpctl trial score trial.json 8 --phase baseline --at 2024-05-01T08:00\n"
+    "  pumpctl trial score trial.json 3 --phase trial              (now)\n"
+    "  pumpctl trial report trial.json",
+    arguments=_trial_arguments,
+)
