@@ -35,7 +35,9 @@
 #
 # Memory. save() streams: each section's data is appended as it is, with
 # the CRC computed incrementally (binascii.crc32(data, crc)); nothing is
-# concatenated. load() first checks the newest slot in _CHUNK-byte reads
+# concatenated. A section may also be given as Pieces, written one after
+# another, so a caller need not join what it already holds (the event log's
+# lines, the guard's ring) into one big object first. load() first checks the newest slot in _CHUNK-byte reads
 # into a preallocated buffer, and only if it is valid reads the sections
 # into their own bytearrays (the only buffers it allocates: it returns
 # them), checking the CRC again over what it returns. Both allocate small
@@ -48,6 +50,7 @@
 
 import binascii
 import struct
+from array import array
 
 try:
     from micropython import const  # pyright: ignore[reportAssignmentType]
@@ -68,6 +71,20 @@ _TRAILER = const(7)  # the end section (3) and the CRC (4)
 _MIN_RECORD = const(15)  # _HEADER + _TRAILER: a record with no sections
 _CHUNK = const(256)  # bytes read at a time while checking a record
 _END = b"\x00\x00\x00"  # the end section: tag 0, length 0
+
+
+class Pieces:
+    """Section data in pieces, written one after another: n bytes in all. Each
+    piece is bytes-like, or an array of u32 ("I"), written as its items, 4 bytes
+    each little-endian, through the store's own buffer (the storage driver takes
+    bytes only, and a copy of a big array is what this avoids)."""
+
+    def __init__(self, n, pieces):
+        self.n = n
+        self.pieces = pieces
+
+    def __len__(self):
+        return self.n
 
 
 def newer(a, b):
@@ -99,7 +116,7 @@ class Store:
 
     def save(self, sections):
         """Save a record of sections, a sequence of (tag, data) pairs (tag 1..255,
-        each at most once; data bytes-like, at most MAX_SECTION bytes), into the
+        each at most once; data bytes-like or Pieces, at most MAX_SECTION bytes), into the
         slot not holding the newest valid record. Returns its seq. Every section is
         checked before anything is written: a refusal (ValueError) changes nothing."""
         tags = self._tags
@@ -137,7 +154,16 @@ class Store:
             sec[2] = n >> 8
             st.append(sec)
             crc = binascii.crc32(sec, crc)
-            if n:
+            if not n:
+                continue
+            if isinstance(data, Pieces):
+                for piece in data.pieces:
+                    if isinstance(piece, array):
+                        crc = self._append_u32s(piece, crc)
+                    else:
+                        st.append(piece)
+                        crc = binascii.crc32(piece, crc)
+            else:
                 st.append(data)
                 crc = binascii.crc32(data, crc)
         tail = self._tail
@@ -150,6 +176,22 @@ class Store:
         self._seq = seq
         self._known = True
         return seq
+
+    def _append_u32s(self, words, crc):
+        """Append an array of u32 as little-endian bytes, _CHUNK bytes at a time; the CRC so far."""
+        st = self.storage
+        buf = self._buf
+        n = len(words)
+        i = 0
+        while i < n:
+            k = n - i if n - i < _CHUNK // 4 else _CHUNK // 4
+            for j in range(k):
+                struct.pack_into("<I", buf, 4 * j, words[i + j])
+            part = buf if k == _CHUNK // 4 else self._mv[: 4 * k]
+            st.append(part)
+            crc = binascii.crc32(part, crc)
+            i += k
+        return crc
 
     # -- loading
 
