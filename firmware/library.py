@@ -110,6 +110,7 @@ class Library:
             self.drugs[d.name] = d
             self.order.append(d.name)
         self.hash = library_hash([self.drugs[n].text for n in self.order])  # the content, not the version
+        self.saved = None  # a site library's LIBRARY section (persist.py), made at its first save
 
     def get(self, field, name):
         d = self.drugs.get(name)

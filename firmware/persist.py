@@ -97,11 +97,14 @@ def sections(app, reserved_steps):
             n += len(line)
         if pieces:
             out.append((TAG_LOG + k, Pieces(n, pieces)))
-    if app.library.version != app.default_library_version or app.library.hash != app.default_library_hash:
-        entries = [_esc(app.library.version)]
-        for name in app.library.order:
-            entries.append("\t".join(_esc(f) for f in app.library.drugs[name].text))
-        out.append((TAG_LIBRARY, "\n".join(entries).encode()))
+    lib = app.library
+    if lib.version != app.default_library_version or lib.hash != app.default_library_hash:
+        if lib.saved is None:  # made at its first save and kept: a library never changes
+            entries = [_esc(lib.version)]
+            for name in lib.order:
+                entries.append("\t".join(_esc(f) for f in lib.drugs[name].text))
+            lib.saved = "\n".join(entries).encode()
+        out.append((TAG_LIBRARY, lib.saved))
     return out
 
 

@@ -103,7 +103,9 @@ class Store:
         self._mv = memoryview(self._buf)
         self._head = bytearray(_HEADER)
         self._sec = bytearray(_SECTION)
-        self._tail = bytearray(_TRAILER)
+        self._word = bytearray(4)  # the CRC, as a save writes it
+        self._fill = 0  # bytes of the buffer a save has filled and not yet written
+        self._crc = 0  # the CRC of what a save has written so far
         self._tags = bytearray(32)  # a bit for each tag seen in one record
         # What the slots hold, once known: the slot of the newest valid record
         # (-1: neither is valid) and its seq. Unknown until a load() or a save()
@@ -141,57 +143,72 @@ class Store:
         st = self.storage
         self._known = False  # until the record is complete: the slot is torn meanwhile
         st.begin(name)
+        self._fill = 0
+        self._crc = 0
         head = self._head
         head[0:4] = MAGIC
         struct.pack_into("<I", head, 4, seq)
-        st.append(head)
-        crc = binascii.crc32(head)
+        self._put(head)
         sec = self._sec
         for tag, data in sections:
             n = len(data)
             sec[0] = tag
             sec[1] = n & 0xFF
             sec[2] = n >> 8
-            st.append(sec)
-            crc = binascii.crc32(sec, crc)
+            self._put(sec)
             if not n:
                 continue
             if isinstance(data, Pieces):
                 for piece in data.pieces:
                     if isinstance(piece, array):
-                        crc = self._append_u32s(piece, crc)
+                        self._put_u32s(piece)
                     else:
-                        st.append(piece)
-                        crc = binascii.crc32(piece, crc)
+                        self._put(piece)
             else:
-                st.append(data)
-                crc = binascii.crc32(data, crc)
-        tail = self._tail
-        tail[0] = tail[1] = tail[2] = 0
-        crc = binascii.crc32(_END, crc)
-        struct.pack_into("<I", tail, 3, crc & 0xFFFFFFFF)
-        st.append(tail)
+                self._put(data)
+        self._put(_END)
+        self._flush()
+        word = self._word
+        struct.pack_into("<I", word, 0, self._crc & 0xFFFFFFFF)
+        st.append(word)
         st.end()
         self._slot = slot
         self._seq = seq
         self._known = True
         return seq
 
-    def _append_u32s(self, words, crc):
-        """Append an array of u32 as little-endian bytes, _CHUNK bytes at a time; the CRC so far."""
-        st = self.storage
+    # Writing goes through the _CHUNK-byte buffer: the small pieces of a record
+    # (section heads, log lines) are gathered, so the storage and the CRC see
+    # few calls (each CRC past 2**30 is a long int on a 32-bit port).
+
+    def _put(self, data):
+        n = len(data)
+        if self._fill + n > _CHUNK:
+            self._flush()
+        if n >= _CHUNK:  # a big one goes as it is
+            self.storage.append(data)
+            self._crc = binascii.crc32(data, self._crc)
+            return
+        fill = self._fill
+        self._buf[fill : fill + n] = data
+        self._fill = fill + n
+
+    def _put_u32s(self, words):
+        """Put an array of u32 as little-endian bytes."""
         buf = self._buf
-        n = len(words)
-        i = 0
-        while i < n:
-            k = n - i if n - i < _CHUNK // 4 else _CHUNK // 4
-            for j in range(k):
-                struct.pack_into("<I", buf, 4 * j, words[i + j])
-            part = buf if k == _CHUNK // 4 else self._mv[: 4 * k]
-            st.append(part)
-            crc = binascii.crc32(part, crc)
-            i += k
-        return crc
+        for i in range(len(words)):
+            if self._fill + 4 > _CHUNK:
+                self._flush()
+            struct.pack_into("<I", buf, self._fill, words[i])
+            self._fill += 4
+
+    def _flush(self):
+        fill = self._fill
+        if fill:
+            part = self._buf if fill == _CHUNK else self._mv[:fill]
+            self.storage.append(part)
+            self._crc = binascii.crc32(part, self._crc)
+            self._fill = 0
 
     # -- loading
 
