@@ -235,10 +235,13 @@ def library_hash(entries):
     """The content hash of a library: CRC-32 over each field of each drug, in order,
     as a u16 little-endian length then the UTF-8 text (the version is not in it)."""
     crc = 0
+    head = bytearray(2)  # one for all the fields
     for fields in entries:
         for text in fields:
             b = text.encode()
-            crc = binascii.crc32(bytes((len(b) & 0xFF, len(b) >> 8)), crc)
+            head[0] = len(b) & 0xFF
+            head[1] = len(b) >> 8
+            crc = binascii.crc32(head, crc)
             crc = binascii.crc32(b, crc)
     return crc & 0xFFFFFFFF
 

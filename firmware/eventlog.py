@@ -37,16 +37,22 @@ EV_CALIBRATION = 23  # a new volume per step (saved at once)
 
 
 class EventLog:
+    """Each entry is kept as the line the pump saves it as (persist.py's LOG
+    sections): b"mday us code text", the text escaped (esc()). So a save writes
+    the lines as they are, building nothing, and a read parses the one it reads."""
+
     def __init__(self):
-        self._entries: list = [None] * CAPACITY  # (mday, us, code, text) or None
+        self._lines: list = [None] * CAPACITY  # bytes, or None
         self.count = 0  # events logged since boot; the ring keeps the last CAPACITY
 
     def add(self, mday, us, code, text=""):
-        if len(text.encode()) > MAX_TEXT:  # bytes: the link carries at most 100 bytes of text
-            while len(text.encode()) > MAX_TEXT - 3:
-                text = text[:-1]
-            text += "..."
-        self._entries[self.count % CAPACITY] = (mday, us, code, text)
+        b = text.encode()
+        if len(b) > MAX_TEXT:  # bytes: the link carries at most 100 bytes of text
+            i = MAX_TEXT - 3
+            while i and b[i] & 0xC0 == 0x80:  # not inside a character
+                i -= 1
+            text = b[:i].decode() + "..."
+        self._lines[self.count % CAPACITY] = ("%d %d %d %s" % (mday, us, code, esc(text))).encode()
         self.count += 1
 
     def oldest(self):
@@ -54,7 +60,43 @@ class EventLog:
         return max(self.count - CAPACITY, 0)
 
     def get(self, index):
-        """Entry number index (0 = first since boot), or None if it has left the ring."""
+        """Entry number index (0 = first since boot) as (mday, us, code, text), or None if it has left the ring."""
+        line = self.line(index)
+        if line is None:
+            return None
+        mday, us, code, text = line.decode().split(" ", 3)
+        return int(mday), int(us), int(code), unesc(text)
+
+    def line(self, index):
+        """Entry number index as its saved line (bytes), or None if it has left the ring."""
         if index >= self.count or index < self.oldest():
             return None
-        return self._entries[index % CAPACITY]
+        return self._lines[index % CAPACITY]
+
+    def put_line(self, line):
+        """Add an entry from its saved line (a restore of a LOG section's line)."""
+        mday, us, code, text = line.split(" ", 3)
+        self.add(int(mday), int(us), int(code), unesc(text))
+
+
+def esc(text):
+    """Text on one line without tabs: backslash, newline and tab escaped."""
+    return text.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t")
+
+
+def unesc(text):
+    if "\\" not in text:
+        return text
+    out = []
+    i = 0
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c == "\\" and i + 1 < n:
+            nxt = text[i + 1]
+            out.append("\n" if nxt == "n" else "\t" if nxt == "t" else nxt)
+            i += 2
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)

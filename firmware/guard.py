@@ -442,13 +442,13 @@ class DoseGuard:
     # -- persistence, command path -----------------------------------------------
 
     def saved_state(self):
-        """What a restart needs, as (ints, departed, ring). ring is a copy of
-        the buckets' bytes (little-endian 32-bit, as on every MicroPython
-        target; 9.6 KB, freed after the save); ints are the ring position, the
-        latched trip and the counts."""
+        """What a restart needs, as (ints, departed, ring). ring is the buckets'
+        array itself, not a copy (its bytes are little-endian 32-bit, as on every
+        MicroPython target; 9.6 KB: to be written out at once, before any step);
+        ints are the ring position, the latched trip and the counts."""
         ints = (self._cur, self._end_mday, self._end_us, self.tripped, self.refused_steps, self.delivered_hi,
                 self.delivered_lo)
-        return ints, self._departed, bytes(self._buckets)
+        return ints, self._departed, self._buckets
 
     def restore(self, ints, departed, ring, drugs):
         """Put back a saved_state() with the fluid drugs (set_fluid's tuples)."""

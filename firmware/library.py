@@ -52,7 +52,10 @@ class DrugLimits:
         if not name or len(name) > _MAX_NAME or not _is_name(name):
             raise Refusal("name", "drug name %r must be 1-%d lowercase letters, digits or '-'" % (name, _MAX_NAME))
         self.name = name
-        self.max_conc_ng_per_ml = parse_concentration(name + " max_concentration", fields[1])
+        try:
+            self.max_conc_ng_per_ml = parse_concentration("max_concentration", fields[1])
+        except Refusal:  # again, to name the drug (built only to refuse)
+            parse_concentration(name + " max_concentration", fields[1])
         self.daily_soft_ng = _mass_rate(name, "daily_soft", fields[2])
         self.daily_hard_ng = _mass_rate(name, "daily_hard", fields[3])
         self.rate_soft_ng_per_day = _mass_rate(name, "rate_soft", fields[4])
@@ -60,10 +63,14 @@ class DrugLimits:
         self.bolus_soft_ng = _mass(name, "bolus_soft", fields[6])
         self.bolus_hard_ng = _mass(name, "bolus_hard", fields[7])
         self.patient_dose_hard_ng = _mass(name, "patient_dose_hard", fields[8])
-        self.patient_lockout_min_us = parse_duration(name + " patient_lockout_min", fields[9])
-        self.patient_max_per_day = parse_count(
-            name + " patient_max_per_day", fields[10], 0, MAX_PATIENT_BOLUSES_PER_DAY
-        )
+        try:
+            self.patient_lockout_min_us = parse_duration("patient_lockout_min", fields[9])
+        except Refusal:
+            parse_duration(name + " patient_lockout_min", fields[9])
+        try:
+            self.patient_max_per_day = parse_count("patient_max_per_day", fields[10], 0, MAX_PATIENT_BOLUSES_PER_DAY)
+        except Refusal:
+            parse_count(name + " patient_max_per_day", fields[10], 0, MAX_PATIENT_BOLUSES_PER_DAY)
         self.source = fields[11]
         _ordered(fields, 2, self.daily_soft_ng, 3, self.daily_hard_ng)
         _ordered(fields, 4, self.rate_soft_ng_per_day, 5, self.rate_hard_ng_per_day)
@@ -110,6 +117,7 @@ class Library:
             self.drugs[d.name] = d
             self.order.append(d.name)
         self.hash = library_hash([self.drugs[n].text for n in self.order])  # the content, not the version
+        self.saved = None  # a site library's LIBRARY section (persist.py), made at its first save
 
     def get(self, field, name):
         d = self.drugs.get(name)
@@ -166,15 +174,25 @@ def _is_name(name):
     return True
 
 
+# The parsers are given the bare field name, and on a refusal are run again with the
+# drug's name in it: the refusal names both, and a library that parses builds neither.
+
+
 def _mass(drug, field, text):
-    kind, ng, _rounded = parse_dose(drug + " " + field, text)
+    try:
+        kind, ng, _rounded = parse_dose(field, text)
+    except Refusal:
+        kind, ng, _rounded = parse_dose(drug + " " + field, text)
     if kind != DOSE_MASS:
         raise Refusal(drug + " " + field, "%s %s must be a mass (mg or mcg), not %r" % (drug, field, text))
     return ng
 
 
 def _mass_rate(drug, field, text):
-    kind, ng_per_day, _rounded = parse_dose_rate(drug + " " + field, text)
+    try:
+        kind, ng_per_day, _rounded = parse_dose_rate(field, text)
+    except Refusal:
+        kind, ng_per_day, _rounded = parse_dose_rate(drug + " " + field, text)
     if kind != DOSE_MASS:
         raise Refusal(drug + " " + field, "%s %s must be a mass per time (mg/day), not %r" % (drug, field, text))
     return ng_per_day

@@ -24,8 +24,11 @@
 # and long ints need no fixed width. Command path only: allocates freely.
 
 from firmware.eventlog import CAPACITY
+from firmware.eventlog import esc as _esc
+from firmware.eventlog import unesc as _unesc
 from firmware.library import Library
 from firmware.program import parse_program
+from firmware.store import Pieces
 from firmware.therapy import INT_STATE, OPTIONAL_INT_STATE
 
 TAG_META = 1
@@ -76,24 +79,32 @@ def sections(app, reserved_steps):
         (TAG_PROGRAM, "\n".join(_esc(line) for line in t.program.lines).encode() if t.program else b""),
         (TAG_THERAPY, _text(therapy)),
         (TAG_GUARD, _text(guard)),
-        (TAG_RING, ring),
+        (TAG_RING, Pieces(4 * len(ring), (ring,))),  # the guard's array of u32, as it is
         (TAG_ALARMS, "\n".join(_esc(line) for line in app.alarms.saved()).encode()),
         (TAG_MONITOR, _text(app.monitor_state())),
     ]
     log = app.log
     first = log.oldest()
-    for k in range(_LOG_SECTIONS):
-        lines = ["%d" % log.count] if k == 0 else []
+    for k in range(_LOG_SECTIONS):  # the log's own lines, joined by newlines as they are written
+        pieces = [("%d" % log.count).encode()] if k == 0 else []
+        n = len(pieces[0]) if k == 0 else 0
         for i in range(first + k * _LOG_PER_SECTION, min(first + (k + 1) * _LOG_PER_SECTION, log.count)):
-            mday, us, code, text = log.get(i)
-            lines.append("%d %d %d %s" % (mday, us, code, _esc(text)))
-        if lines:
-            out.append((TAG_LOG + k, "\n".join(lines).encode()))
-    if app.library.version != app.default_library_version or app.library.hash != app.default_library_hash:
-        entries = [_esc(app.library.version)]
-        for name in app.library.order:
-            entries.append("\t".join(_esc(f) for f in app.library.drugs[name].text))
-        out.append((TAG_LIBRARY, "\n".join(entries).encode()))
+            line = log.line(i)
+            if pieces:
+                pieces.append(b"\n")
+                n += 1
+            pieces.append(line)
+            n += len(line)
+        if pieces:
+            out.append((TAG_LOG + k, Pieces(n, pieces)))
+    lib = app.library
+    if lib.version != app.default_library_version or lib.hash != app.default_library_hash:
+        if lib.saved is None:  # made at its first save and kept: a library never changes
+            entries = [_esc(lib.version)]
+            for name in lib.order:
+                entries.append("\t".join(_esc(f) for f in lib.drugs[name].text))
+            lib.saved = "\n".join(entries).encode()
+        out.append((TAG_LIBRARY, lib.saved))
     return out
 
 
@@ -149,8 +160,7 @@ def restore(app, record):
     count = int(rows[0])
     log.count = count - (len(rows) - 1)
     for row in rows[1:]:
-        mday, us, code, text = row.split(" ", 3)
-        log.add(int(mday), int(us), int(code), _unesc(text))
+        log.put_line(row)
     if log.count != count or len(rows) - 1 > CAPACITY:
         raise ValueError("event log of %d entries does not end at %d" % (len(rows) - 1, count))
     return int(meta["mday"]), int(meta["us"]), int(meta["reserved_steps"])
@@ -188,24 +198,3 @@ def _drugs(text):
         name, _, conc = item.partition(":")
         out.append((name, int(conc)))
     return out
-
-
-def _esc(text):
-    """Text on one line without tabs: backslash, newline and tab escaped."""
-    return text.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t")
-
-
-def _unesc(text):
-    out = []
-    i = 0
-    n = len(text)
-    while i < n:
-        c = text[i]
-        if c == "\\" and i + 1 < n:
-            nxt = text[i + 1]
-            out.append("\n" if nxt == "n" else "\t" if nxt == "t" else nxt)
-            i += 2
-        else:
-            out.append(c)
-            i += 1
-    return "".join(out)

@@ -35,7 +35,9 @@
 #
 # Memory. save() streams: each section's data is appended as it is, with
 # the CRC computed incrementally (binascii.crc32(data, crc)); nothing is
-# concatenated. load() first checks the newest slot in _CHUNK-byte reads
+# concatenated. A section may also be given as Pieces, written one after
+# another, so a caller need not join what it already holds (the event log's
+# lines, the guard's ring) into one big object first. load() first checks the newest slot in _CHUNK-byte reads
 # into a preallocated buffer, and only if it is valid reads the sections
 # into their own bytearrays (the only buffers it allocates: it returns
 # them), checking the CRC again over what it returns. Both allocate small
@@ -48,6 +50,7 @@
 
 import binascii
 import struct
+from array import array
 
 try:
     from micropython import const  # pyright: ignore[reportAssignmentType]
@@ -70,6 +73,20 @@ _CHUNK = const(256)  # bytes read at a time while checking a record
 _END = b"\x00\x00\x00"  # the end section: tag 0, length 0
 
 
+class Pieces:
+    """Section data in pieces, written one after another: n bytes in all. Each
+    piece is bytes-like, or an array of u32 ("I"), written as its items, 4 bytes
+    each little-endian, through the store's own buffer (the storage driver takes
+    bytes only, and a copy of a big array is what this avoids)."""
+
+    def __init__(self, n, pieces):
+        self.n = n
+        self.pieces = pieces
+
+    def __len__(self):
+        return self.n
+
+
 def newer(a, b):
     """True if sequence number a is newer than b (serial-number order modulo 2**30)."""
     d = (a - b) & _SEQ_MASK
@@ -86,7 +103,9 @@ class Store:
         self._mv = memoryview(self._buf)
         self._head = bytearray(_HEADER)
         self._sec = bytearray(_SECTION)
-        self._tail = bytearray(_TRAILER)
+        self._word = bytearray(4)  # the CRC, as a save writes it
+        self._fill = 0  # bytes of the buffer a save has filled and not yet written
+        self._crc = 0  # the CRC of what a save has written so far
         self._tags = bytearray(32)  # a bit for each tag seen in one record
         # What the slots hold, once known: the slot of the newest valid record
         # (-1: neither is valid) and its seq. Unknown until a load() or a save()
@@ -99,7 +118,7 @@ class Store:
 
     def save(self, sections):
         """Save a record of sections, a sequence of (tag, data) pairs (tag 1..255,
-        each at most once; data bytes-like, at most MAX_SECTION bytes), into the
+        each at most once; data bytes-like or Pieces, at most MAX_SECTION bytes), into the
         slot not holding the newest valid record. Returns its seq. Every section is
         checked before anything is written: a refusal (ValueError) changes nothing."""
         tags = self._tags
@@ -124,32 +143,72 @@ class Store:
         st = self.storage
         self._known = False  # until the record is complete: the slot is torn meanwhile
         st.begin(name)
+        self._fill = 0
+        self._crc = 0
         head = self._head
         head[0:4] = MAGIC
         struct.pack_into("<I", head, 4, seq)
-        st.append(head)
-        crc = binascii.crc32(head)
+        self._put(head)
         sec = self._sec
         for tag, data in sections:
             n = len(data)
             sec[0] = tag
             sec[1] = n & 0xFF
             sec[2] = n >> 8
-            st.append(sec)
-            crc = binascii.crc32(sec, crc)
-            if n:
-                st.append(data)
-                crc = binascii.crc32(data, crc)
-        tail = self._tail
-        tail[0] = tail[1] = tail[2] = 0
-        crc = binascii.crc32(_END, crc)
-        struct.pack_into("<I", tail, 3, crc & 0xFFFFFFFF)
-        st.append(tail)
+            self._put(sec)
+            if not n:
+                continue
+            if isinstance(data, Pieces):
+                for piece in data.pieces:
+                    if isinstance(piece, array):
+                        self._put_u32s(piece)
+                    else:
+                        self._put(piece)
+            else:
+                self._put(data)
+        self._put(_END)
+        self._flush()
+        word = self._word
+        struct.pack_into("<I", word, 0, self._crc & 0xFFFFFFFF)
+        st.append(word)
         st.end()
         self._slot = slot
         self._seq = seq
         self._known = True
         return seq
+
+    # Writing goes through the _CHUNK-byte buffer: the small pieces of a record
+    # (section heads, log lines) are gathered, so the storage and the CRC see
+    # few calls (each CRC past 2**30 is a long int on a 32-bit port).
+
+    def _put(self, data):
+        n = len(data)
+        if self._fill + n > _CHUNK:
+            self._flush()
+        if n >= _CHUNK:  # a big one goes as it is
+            self.storage.append(data)
+            self._crc = binascii.crc32(data, self._crc)
+            return
+        fill = self._fill
+        self._buf[fill : fill + n] = data
+        self._fill = fill + n
+
+    def _put_u32s(self, words):
+        """Put an array of u32 as little-endian bytes."""
+        buf = self._buf
+        for i in range(len(words)):
+            if self._fill + 4 > _CHUNK:
+                self._flush()
+            struct.pack_into("<I", buf, self._fill, words[i])
+            self._fill += 4
+
+    def _flush(self):
+        fill = self._fill
+        if fill:
+            part = self._buf if fill == _CHUNK else self._mv[:fill]
+            self.storage.append(part)
+            self._crc = binascii.crc32(part, self._crc)
+            self._fill = 0
 
     # -- loading
 

@@ -48,22 +48,32 @@ def parse_decimal(field, text):
 
 
 def _decimal(field, text, max_digits):
+    # One pass over the characters, building nothing but the number.
     if not text:
         raise Refusal(field, "no number given")
     if text[0] == "-":
         raise Refusal(field, "%s must not be negative (got %s)" % (field, text))
-    whole, point, frac = text.partition(".")
-    digits = whole + frac
-    for ch in digits:
-        if not "0" <= ch <= "9":
+    point = -1
+    mantissa = 0
+    significant = 0  # digits after the leading zeros (of the digits before and after the point)
+    for i in range(len(text)):
+        c = ord(text[i])
+        if c == 46 and point < 0:  # the first "."
+            point = i
+        elif 48 <= c <= 57:
+            if mantissa or c != 48:
+                significant += 1
+            mantissa = mantissa * 10 + c - 48
+        else:
             raise Refusal(field, "%r is not a plain decimal number (use a point as the decimal separator)" % text)
-    if not whole:
+    if point == 0:
         raise Refusal(field, "write a leading zero: 0%s, not %s" % (text, text))
-    if point and not frac:
-        raise Refusal(field, "%r ends with a decimal point; write %s" % (text, whole))
-    if len(digits.lstrip("0")) > max_digits or len(frac) > max_digits:
+    decimals = len(text) - point - 1 if point > 0 else 0
+    if point > 0 and not decimals:
+        raise Refusal(field, "%r ends with a decimal point; write %s" % (text, text[:point]))
+    if significant > max_digits or decimals > max_digits:
         raise Refusal(field, "%s has more than %d digits" % (text, max_digits))
-    return int(digits), len(frac)
+    return mantissa, decimals
 
 
 def split_quantity(field, text):
@@ -193,6 +203,16 @@ def _is_digits(text):
 def _unit_key(unit):
     # A unit as matched: µ/μ read as u, spaces around "/" cut, and only ASCII
     # lowered, as MicroPython's lower() does, so both match the same units.
+    # A unit already so (most are) is returned as it is: nothing allocated.
+    upper = False
+    for i in range(len(unit)):
+        c = ord(unit[i])
+        if 65 <= c <= 90:
+            upper = True
+        elif not (97 <= c <= 122 or c == 47 or c == 37):  # not a letter, "/" or "%"
+            break
+    else:
+        return unit.lower() if upper else unit  # ASCII only: lower() is the same on both
     out = ""
     for ch in unit.replace("µ", "u").replace("μ", "u"):
         out += chr(ord(ch) + 32) if "A" <= ch <= "Z" else ch
@@ -235,7 +255,6 @@ def _amount(field, text, accepted, kinds, per):
     shown, mantissa, decimals, unit = _quantity(field, text, accepted)
     key = _unit_key(unit)
     amount, slash, under = key.partition("/")
-    why = " unknown unit '%s'" % unit
     if kinds & DOSE_MASS and amount in _MICRO_G:
         why = " write mcg for micrograms, not %s: µg is misread as mg, a thousandfold overdose" % amount
         why += " (ISMP error-prone abbreviations)"
@@ -260,7 +279,7 @@ def _amount(field, text, accepted, kinds, per):
                 raise _no(field, shown, " is a rate; a dose, not a rate, is expected: give " + accepted)
             factor = None
     if factor is None:
-        raise _no(field, shown, ":" + why + "; give " + accepted)
+        raise _no(field, shown, ": unknown unit '%s'; give %s" % (unit, accepted))
     value, rounded = _floor(mantissa, decimals, factor)
     return kind, value, rounded, shown
 

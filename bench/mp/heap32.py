@@ -91,23 +91,98 @@ IMPORT_ORDER = (
 )
 
 
-# The commands the host sends, by their codes and the names pumpctl.words.COMMAND_NAMES
-# gives them (the codec holds no names: they would be the pump's heap).
-OP_NAMES = {
+# The kinds of operation measured: every command by its name (COMMAND_NAMES below)
+# gives it, the refusals the host provokes (a refusal is its own path), and
+# the pump's own turns.
+OP_NAMES = (
+    "hello",
+    "status",
+    "therapy",
+    "auth-begin",
+    "auth-prove",
+    "auth-end",
+    "key-change",
+    "set-rate",
+    "stop",
+    "clock-set",
+    "ack-alarm",
+    "service",
+    "silence",
+    "calibrate",
+    "cal-weighing",
+    "stage-line",
+    "stage",
+    "review",
+    "commit",
+    "discard",
+    "patient-bolus",
+    "lib-field",
+    "lib-commit",
+    "lib-get",
+    "lib-stage",
+    "event",
+    "telemetry",
+    "alarms",
+    "sim-advance",
+    "sim-state",
+    "sim-fault",
+    # refused, each on purpose: the pump must answer them without a big allocation either
+    "stage refused",  # a program past a hard limit
+    "patient-bolus refused",  # within the lockout
+    "auth-prove refused",  # a wrong proof: a session refused
+    "stop refused",  # no session: needs the clinician's key
+    "set-rate refused",  # the pump holds a drug
+    # the pump's own turns
+    "boot",  # the first boot: no saved state
+    "restart",  # a boot that resumes from the saved state (after a power cut)
+    "tick",  # one turn of the dosing task (with the monitoring's, PumpApp.tick_and_wait)
+    "telemetry-data",  # one sample of the telemetry stream
+)
+# Each command's name, by its code: the host's names (pumpctl.words.COMMAND_NAMES), kept here
+# because the codec holds none (they would be the pump's heap); codes as literals, so that the
+# codec is not imported before the baseline is measured.
+COMMAND_NAMES = {
     0x01: "hello",
+    0x02: "status",
+    0x03: "therapy",
     0x08: "auth-begin",
     0x09: "auth-prove",
     0x0A: "auth-end",
+    0x0B: "key-change",
+    0x10: "set-rate",
+    0x11: "stop",
     0x12: "clock-set",
+    0x13: "ack-alarm",
+    0x14: "service",
+    0x15: "silence",
+    0x16: "calibrate",
+    0x17: "cal-weighing",
     0x20: "stage-line",
     0x21: "stage",
     0x22: "review",
     0x23: "commit",
+    0x24: "discard",
     0x25: "patient-bolus",
-    0x02: "status",
-    0x03: "therapy",
+    0x28: "lib-field",
+    0x29: "lib-commit",
+    0x2A: "lib-get",
+    0x2B: "lib-stage",
     0x30: "event",
+    0x31: "telemetry",
+    0x32: "alarms",
+    0x60: "sim-advance",
+    0x61: "sim-state",
+    0x62: "sim-fault",
 }
+# The site library the clinician stages and commits: the one in force, read
+# field by field, with a new version and this source text for its first drug.
+SITE_LIBRARY_VERSION = "heap-bench-site-2"
+SITE_SOURCE = "heap bench site library"
+NEW_PATIENT_KEY = b"new-patient-key-for-heap-bench!!"  # 32 bytes: KEY_CHANGE at the end
+# Two weighings (pumpctl calibrate) of steps the pump made in the hour, in bench
+# water at 998,000 ug/mL: 150 steps of 52,083 pL each weigh 7,797 ug (to the ug).
+CAL_DENSITY = 998_000
+CAL_WEIGHINGS = ((0, 150, 7_797), (150, 300, 7_797))
 
 
 class Counter:
@@ -147,10 +222,22 @@ class BenchSerial:
         return True
 
 
+class BenchFaults:
+    """The sim board's fault plan (hal/sim/faults.py) as SIM_FAULT sees it: this
+    bench only schedules a fault for later and never reaches it."""
+
+    def __init__(self):
+        self.scheduled = 0
+
+    def schedule(self, kind, delay_us, value):
+        self.scheduled += 1
+
+
 class Hardware:
     """What boards/sim.Hardware gives, built from parts that run on this VM."""
 
     def __init__(self, clock, motor, serial, random_bytes, storage):
+        self.faults = BenchFaults()
         self.clock = clock
         self.motor = motor
         self.serial = serial
@@ -174,9 +261,11 @@ class Stats:
         self.collections = 0
         # Most allocated by one operation of each kind, keys made here (before
         # the baseline) so that updating them allocates nothing.
-        self.op_bytes = {"boot": 0, "tick": 0}
-        for name in OP_NAMES.values():
+        self.op_bytes = {}
+        self.op_count = {}  # how many of each kind ran: the bench checks it ran every kind
+        for name in OP_NAMES:
             self.op_bytes[name] = 0
+            self.op_count[name] = 0
 
     def collect(self):
         """A real collection (yield from it): it runs while the step is suspended."""
@@ -191,6 +280,7 @@ class Stats:
     def after_op(self):
         """yield from it after each operation (the heap was collected just before it)."""
         a = gc.mem_alloc() - self.baseline
+        self.op_count[self.op] += 1
         if a > self.live:  # it allocated: note the high-water mark, then collect
             if a > self.max_alloc:
                 self.max_alloc = a
@@ -219,15 +309,29 @@ class Host:
         self.frame = None  # the request being fed
         self.frames = 0
         self.errors = 0
+        self.refusals = 0  # refusals the host asked for (refused())
+        self.served_before = 0  # frames served and refused by the pump before a restart
+        self.refused_before = 0
 
     def request(self, msg_type, values=()):
         """Send one command (yield from it); returns the reply's values."""
         self._build(msg_type, values)
-        self.stats.op = OP_NAMES[msg_type]
+        self.stats.op = COMMAND_NAMES[msg_type]
         yield from self.stats.collect()  # the frame is built: what is allocated from here on is the pump's
         served = self._feed()
         yield from self.stats.after_op()
         return self._reply(msg_type, served)
+
+    def refused(self, msg_type, values, op, code):
+        """Send one command the pump must refuse with error `code` (yield from it);
+        op: its kind in OP_NAMES."""
+        self._build(msg_type, values)
+        self.stats.op = op
+        yield from self.stats.collect()
+        served = self._feed()
+        yield from self.stats.after_op()
+        self.refusals += 1
+        self._refusal(msg_type, served, code)
 
     def _build(self, msg_type, values):
         codec = self.codec
@@ -258,14 +362,28 @@ class Host:
             raise AssertionError("the reply to seq %d came with seq %d" % (self.seq, seq))
         if self.session is not None:  # a signed request gets a reply the pump signed
             if mac is None or not auth.same_bytes(mac, self.session.digest(signed)[: auth.MAC_BYTES]):
-                raise AssertionError("the reply to %s is not signed by the session" % OP_NAMES[msg_type])
+                raise AssertionError("the reply to %s is not signed by the session" % COMMAND_NAMES[msg_type])
         if kind == codec.ERROR:
             self.errors += 1
             code, field, message = codec.decode_fields(codec.reply_fields(codec.ERROR), body)
-            raise AssertionError("the pump refused %s: error %d (%s) %s" % (OP_NAMES[msg_type], code, field, message))
+            raise AssertionError("the pump refused %s: error %d (%s) %s" % (COMMAND_NAMES[msg_type], code, field, message))
         if kind != msg_type | codec.REPLY:
             raise AssertionError("reply of type 0x%02x to 0x%02x" % (kind, msg_type))
         return codec.decode_fields(codec.reply_fields(msg_type), body)
+
+    def _refusal(self, msg_type, served, code):
+        codec = self.codec
+        self.frames += 1
+        wire = b"".join(self.serial.out)
+        self.serial.out = []
+        if served != 1 or wire.count(b"\x00") != 1 or wire[-1] != 0:
+            raise AssertionError("one frame must get exactly one reply, got %r" % wire)
+        kind, seq, body, _mac, _signed = codec.decode_frame(codec.cobs_decode(wire, len(wire) - 1))
+        if kind != codec.ERROR or seq != self.seq:
+            raise AssertionError("%s was not refused" % COMMAND_NAMES[msg_type])
+        got = codec.decode_fields(codec.reply_fields(codec.ERROR), body)[0]
+        if got != code:
+            raise AssertionError("%s refused with error %d, not %d" % (COMMAND_NAMES[msg_type], got, code))
 
     def authenticate(self, role):
         """Open a session as pumpctl's Pump.authenticate() does (yield from it)."""
@@ -284,6 +402,73 @@ class Host:
     def end_session(self):
         yield from self.request(self.codec.AUTH_END)
         self.session = None
+
+    def attach(self, app):
+        self.app = app
+        self.serial = app.hw.serial
+
+    def detach(self, app):
+        """The pump is about to go (a power cut): keep its link's counts."""
+        self.served_before += app.link.frames_handled
+        self.refused_before += app.link.frames_refused
+        self.app = None
+        self.serial = None
+        self.session = None
+
+    def wrong_proof(self):
+        """A session the pump refuses: the proof of a key it does not hold."""
+        auth = self.auth
+        self.session = None
+        (pump_nonce,) = yield from self.request(self.codec.AUTH_BEGIN, (auth.ROLE_CLINICIAN,))
+        host_nonce = self.random.random_bytes(auth.NONCE_BYTES)
+        proof = auth.proof(NEW_PATIENT_KEY, auth.ROLE_CLINICIAN, pump_nonce, host_nonce)
+        yield from self.refused(
+            self.codec.AUTH_PROVE, (auth.ROLE_CLINICIAN, host_nonce, proof), "auth-prove refused", auth.ERR_AUTH
+        )
+
+    def change_key(self, role, new_key):
+        """KEY_CHANGE as pumpctl's change_key() sends it: the key masked with the session's pad."""
+        auth = self.auth
+        masked = auth.xor_bytes(new_key, auth.wrap_pad(self.session, role, self.seq + 1))
+        if (yield from self.request(self.codec.KEY_CHANGE, (role, masked)))[0] != role:
+            raise AssertionError("the key was not changed")
+
+    def read_all(self):
+        """What a reader can see without a key: the alarms, the whole event log, the
+        whole library, the simulator's state (and a fault scheduled for later)."""
+        codec = self.codec
+        yield from self.request(codec.ALARMS, (0,))
+        count = (yield from self.request(codec.EVENT, (0,)))[0]
+        for i in range(1, count):
+            yield from self.request(codec.EVENT, (i,))
+        drugs = (yield from self.request(codec.LIB_GET, (0, 0, codec.LIB_IN_FORCE)))[1]
+        for d in range(drugs):
+            for f in range(len(codec.LIBRARY_FIELDS)):
+                yield from self.request(codec.LIB_GET, (d, f, codec.LIB_IN_FORCE))
+        yield from self.request(codec.SIM_STATE)
+        yield from self.request(codec.SIM_ADVANCE, (0, 0))
+        yield from self.request(codec.SIM_FAULT, (codec.FAULT_LEAK, 1_000_000, 0))
+
+    def site_library(self):
+        """Stage the library in force, field by field, as a new version with another
+        source text for its first drug; check it, read it back and commit it."""
+        codec = self.codec
+        drugs = (yield from self.request(codec.LIB_GET, (0, 0, codec.LIB_IN_FORCE)))[1]
+        for d in range(drugs):
+            for f in range(len(codec.LIBRARY_FIELDS)):
+                text = (yield from self.request(codec.LIB_GET, (d, f, codec.LIB_IN_FORCE)))[2]
+                if d == 0 and f == len(codec.LIBRARY_FIELDS) - 1:
+                    text = SITE_SOURCE
+                yield from self.request(codec.LIB_FIELD, (d, f, text))
+                text = None
+        lib_hash, _drugs, changed, raised, _expires = yield from self.request(
+            codec.LIB_STAGE, (SITE_LIBRARY_VERSION, drugs)
+        )
+        if changed != 1 or raised != 0:
+            raise AssertionError("the site library changes %d fields and raises %d" % (changed, raised))
+        yield from self.request(codec.LIB_GET, (0, len(codec.LIBRARY_FIELDS) - 1, codec.LIB_STAGED))
+        yield from self.request(codec.LIB_COMMIT, (lib_hash, 0))
+        lib_hash = None  # past 2**30: a long int, the host's
 
     def review(self, which):
         """All rows of the running or staged program, as pumpctl reads them."""
@@ -319,6 +504,11 @@ class Facts:
         self.alarm = 0
         self.bolus_nl = 0
         self.ticks = 0
+        self.pump_time_s = 0
+        self.steps = 0
+        self.motor_steps = 0
+        self.step_pl = 0
+        self.log_entries = 0
 
 
 # -- plain functions: their frames are gone before any collection -------------
@@ -329,7 +519,7 @@ def report_import(name, live):
     print("HEAP32_IMPORT %s %d %s" % (name, live, new))
 
 
-def make_hardware():
+def make_hardware(provision=True):
     from boards import sim as board
     from firmware import auth
     from hal.file_storage import FileStorage
@@ -338,12 +528,13 @@ def make_hardware():
 
     # The provisioning file, as flashing writes it: the firmware moves the keys
     # into its key store at boot and empties the file.
-    try:
-        os.mkdir(STORAGE_DIR)
-    except OSError:
-        pass
-    with open(STORAGE_DIR + "/" + auth.PROVISION_FILE, "wb") as f:
-        f.write(auth.encode_keys(DEVICE_ID, CLINICIAN_KEY, PATIENT_KEY))
+    if provision:
+        try:
+            os.mkdir(STORAGE_DIR)
+        except OSError:
+            pass
+        with open(STORAGE_DIR + "/" + auth.PROVISION_FILE, "wb") as f:
+            f.write(auth.encode_keys(DEVICE_ID, CLINICIAN_KEY, PATIENT_KEY))
     clock = SimClock(0)
     motor = SimStepper(board.STEP_VOLUME_PL, clock, board.STEP_MOTION_US)
     return Hardware(clock, motor, BenchSerial(), Counter(1).random_bytes, FileStorage(STORAGE_DIR))
@@ -359,8 +550,32 @@ def boot(hw):
     return app
 
 
-def result(stats, host, facts, app, figures):
+def telemetry_sample(app):
+    """One turn of the telemetry task (PumpApp.telemetry) that sends a sample."""
+    from firmware import codec
+
+    app.link.send(codec.TELEMETRY_DATA, app.telemetry_sent & 0xFFFFFFFF, app._telemetry_sample())
+    app.telemetry_sent += 1
+    app.hw.serial.out = []  # the host does not read the stream here
+
+
+def hour_figures(app, facts):
+    """What the hour did, kept before the restart replaces the app (small ints)."""
     motor = app.motor
+    facts.pump_time_s = app.timebase.total_us() // 1_000_000
+    facts.steps = app.sched.steps()
+    facts.motor_steps = motor.steps_hi * (1 << 29) + motor.steps_lo
+    facts.step_pl = app.sched.step_pl
+    facts.log_entries = app.log.count
+
+
+def check_all_ran(stats):
+    missing = [name for name in OP_NAMES if not stats.op_count[name]]
+    if missing:
+        raise AssertionError("the bench never ran: " + ", ".join(missing))
+
+
+def result(stats, host, facts, app, figures):
     out = {
         "baseline_bytes": stats.baseline,
         "max_live_bytes": stats.max_live,
@@ -369,10 +584,11 @@ def result(stats, host, facts, app, figures):
         "max_op": stats.max_op,
         "collections": stats.collections,
         "op_bytes": stats.op_bytes,
-        "pump_time_us": app.timebase.total_us(),
-        "steps": app.sched.steps(),
-        "motor_steps": motor.steps_hi * (1 << 29) + motor.steps_lo,
-        "step_volume_pl": app.sched.step_pl,
+        "op_count": stats.op_count,
+        "pump_time_us": facts.pump_time_s * 1_000_000,  # these four: the hour's, before the restart
+        "steps": facts.steps,
+        "motor_steps": facts.motor_steps,
+        "step_volume_pl": facts.step_pl,
         "bolus_volume_nl": facts.bolus_nl,
         "day_nl": facts.day_nl,
         "hour_nl": facts.hour_nl,
@@ -380,10 +596,12 @@ def result(stats, host, facts, app, figures):
         "rate_nl_per_day": facts.rate_nl_per_day,
         "mode": facts.mode,
         "alarm": facts.alarm,
-        "log_entries": app.log.count,
+        "log_entries": facts.log_entries,  # after the hour
+        "end_log_entries": app.log.count,
         "frames_sent": host.frames,
-        "frames_served": app.link.frames_handled,
-        "frames_refused": app.link.frames_refused,
+        "frames_served": host.served_before + app.link.frames_handled,
+        "frames_refused": host.refused_before + app.link.frames_refused,
+        "refusals_asked": host.refusals,  # the refusals the bench provoked: all of frames_refused
         "ticks": facts.ticks,
         "platform": "%s %s %s"
         % (sys.implementation.name, ".".join(str(v) for v in sys.implementation.version[:3]), sys.platform),
@@ -399,27 +617,58 @@ def result(stats, host, facts, app, figures):
 # -- the bench, step by step ------------------------------------------------------
 
 
+def run_slot(app, stats, facts):
+    """Five minutes of pump time: the dosing task's turns run as
+    PumpApp.tick_and_wait() and a clock jump."""
+    clock = app.clock
+    left_us = SLOT_US
+    while left_us > 0:
+        stats.op = "tick"
+        wait_us = app.tick_and_wait()
+        yield from stats.after_op()
+        facts.ticks += 1
+        if wait_us > left_us:
+            wait_us = left_us
+        clock.advance(wait_us)  # <= the board's MAX_SLEEP_US = 2**28, as SimClock.advance needs
+        left_us -= wait_us
+        if facts.ticks > 1_000_000:
+            raise AssertionError("the dosing loop does not advance")
+
+
 def run_hour(app, stats, host, facts):
-    """One hour of pump time in 5-min slots, the dosing task's turns run as
-    PumpApp.tick_and_wait() and a clock jump; the host acts after each slot."""
+    """One hour of pump time in 5-min slots; the host looks after each slot,
+    and does one more thing in some of them."""
     from firmware import auth, codec
 
-    clock = app.clock
     for slot in range(1, SLOTS + 1):
-        left_us = SLOT_US
-        while left_us > 0:
-            stats.op = "tick"
-            wait_us = app.tick_and_wait()
-            yield from stats.after_op()
-            facts.ticks += 1
-            if wait_us > left_us:
-                wait_us = left_us
-            clock.advance(wait_us)  # <= the board's MAX_SLEEP_US = 2**28, as SimClock.advance needs
-            left_us -= wait_us
-            if facts.ticks > 1_000_000:
-                raise AssertionError("the dosing loop does not advance")
+        yield from run_slot(app, stats, facts)
         yield from host.look(facts)
-        if slot == 9:  # 45 min: a clinician corrects the clock (the first session timed out long ago)
+        if slot == 1:  # 5 min: everything a reader can see, without a key
+            yield from host.read_all()
+        elif slot == 2:  # 10 min: a clinician watches telemetry, tries a program the library refuses
+            yield from host.authenticate(auth.ROLE_CLINICIAN)
+            yield from host.request(codec.TELEMETRY, (1000,))
+            stats.op = "telemetry-data"
+            telemetry_sample(app)
+            yield from stats.after_op()
+            yield from host.request(codec.TELEMETRY, (0,))
+            yield from host.request(codec.STAGE_LINE, (0, PROGRAM[0]))
+            yield from host.request(codec.STAGE_LINE, (1, "basal 900 mg/day"))
+            yield from host.refused(codec.STAGE, (), "stage refused", codec.ERR_BAD_VALUE)
+            yield from host.request(codec.DISCARD)
+            yield from host.end_session()
+        elif slot == 3:  # 15 min: a site library (the one in force, a new version) staged and committed
+            yield from host.authenticate(auth.ROLE_CLINICIAN)
+            yield from host.site_library()
+            yield from host.end_session()
+        elif slot == 4:  # 20 min: a session refused (a wrong proof), a command refused for want of a key
+            yield from host.wrong_proof()
+            yield from host.refused(codec.STOP, (), "stop refused", codec.ERR_NEED_KEY)
+        elif slot == 6:  # 30 min: the patient asks again, within the lockout
+            yield from host.authenticate(auth.ROLE_PATIENT)
+            yield from host.refused(codec.PATIENT_BOLUS, (), "patient-bolus refused", codec.ERR_BAD_VALUE)
+            yield from host.end_session()
+        elif slot == 9:  # 45 min: a clinician corrects the clock (the first session timed out long ago)
             yield from host.authenticate(auth.ROLE_CLINICIAN)
             yield from host.request(codec.CLOCK_SET, (CLOCK_S + slot * (SLOT_US // 1_000_000) + CLOCK_FIX_S,))
             yield from host.end_session()
@@ -427,6 +676,36 @@ def run_hour(app, stats, host, facts):
             yield from host.authenticate(auth.ROLE_PATIENT)
             yield from host.request(codec.STATUS)
             host.session = None
+
+
+def after_restart(app, stats, host, facts):
+    """The pump resumed from its saved state with the restart alarm: a clinician
+    reads and clears the alarm, lets it dose 5 min, stops it, calibrates it,
+    changes the patient's key and sends it to service (to be flashed)."""
+    from firmware import auth, codec
+
+    yield from host.request(codec.HELLO)
+    yield from host.request(codec.ALARMS, (0,))
+    yield from host.authenticate(auth.ROLE_CLINICIAN)
+    yield from host.request(codec.SILENCE)
+    yield from host.request(codec.ACK_ALARM, (0,))
+    yield from host.end_session()
+    yield from run_slot(app, stats, facts)
+    yield from host.look(facts)
+    yield from host.authenticate(auth.ROLE_CLINICIAN)
+    yield from host.request(codec.STOP)
+    for i in range(len(CAL_WEIGHINGS)):
+        start, end, mass_ug = CAL_WEIGHINGS[i]
+        yield from host.request(codec.CAL_WEIGHING, (i, 0, start, 0, end, mass_ug))
+    n = len(CAL_WEIGHINGS)
+    yield from host.request(codec.CALIBRATE, (n, CAL_DENSITY, codec.CAL_CHECK))
+    if (yield from host.request(codec.CALIBRATE, (n, CAL_DENSITY, codec.CAL_STORE)))[4] != 1:
+        raise AssertionError("the calibration was not stored")
+    yield from host.refused(codec.SET_RATE, ("0.5 mL/day",), "set-rate refused", codec.ERR_BAD_VALUE)
+    yield from host.change_key(auth.ROLE_PATIENT, NEW_PATIENT_KEY)
+    yield from host.request(codec.SERVICE)
+    yield from host.end_session()
+    yield from host.look(facts)
 
 
 def bench(stats, host, facts):
@@ -455,14 +734,15 @@ def bench(stats, host, facts):
 
     from firmware import auth, codec
 
-    host.app = app
-    host.serial = app.hw.serial
+    host.attach(app)
     host.codec = codec
     host.auth = auth
 
-    # Program it as `pumpctl clock --set` and `pumpctl program ... --confirm-soft` do.
+    # Program it as `pumpctl clock --set` and `pumpctl program ... --confirm-soft` do,
+    # after a bench engineer ran it at a plain rate (no drug in it yet).
     yield from host.request(codec.HELLO)
     yield from host.authenticate(auth.ROLE_CLINICIAN)
+    yield from host.request(codec.SET_RATE, ("0.5 mL/day",))
     yield from host.request(codec.CLOCK_SET, (CLOCK_S,))
     for i in range(len(PROGRAM)):
         yield from host.request(codec.STAGE_LINE, (i, PROGRAM[i]))
@@ -486,8 +766,22 @@ def bench(stats, host, facts):
 
     yield from run_hour(app, stats, host, facts)
     yield from host.look(facts)
+    hour_figures(app, facts)
     yield from stats.collect()
     after_hour = yield from stats.collect()
+
+    # A power cut: the pump starts again on the same storage and resumes.
+    host.detach(app)
+    app = None
+    hw = make_hardware(provision=False)
+    yield from stats.collect()
+    stats.op = "restart"
+    app = boot(hw)
+    hw = None
+    yield from stats.after_op()
+    host.attach(app)
+    yield from after_restart(app, stats, host, facts)
+    check_all_ran(stats)
 
     result(
         stats,

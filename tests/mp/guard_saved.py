@@ -25,7 +25,7 @@ ints, departed, ring = g.saved_state()
 h = DoseGuard(10_000)
 h.restore(ints, departed, bytes(ring), B)
 now = 2300 * 7_000_000
-print("saved", len(ring), got)
+print("saved", len(bytes(ring)), got)
 print("windows", g.window_steps(now // MDAY, now % MDAY) == h.window_steps(now // MDAY, now % MDAY), h.day_sum)
 print("same", g.delivered() == h.delivered(), g.tripped == h.tripped, g.refused_steps == h.refused_steps)
 g.set_fluid(A)
