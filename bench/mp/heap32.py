@@ -366,7 +366,9 @@ class Host:
         if kind == codec.ERROR:
             self.errors += 1
             code, field, message = codec.decode_fields(codec.reply_fields(codec.ERROR), body)
-            raise AssertionError("the pump refused %s: error %d (%s) %s" % (COMMAND_NAMES[msg_type], code, field, message))
+            raise AssertionError(
+                "the pump refused %s: error %d (%s) %s" % (COMMAND_NAMES[msg_type], code, field, message)
+            )
         if kind != msg_type | codec.REPLY:
             raise AssertionError("reply of type 0x%02x to 0x%02x" % (kind, msg_type))
         return codec.decode_fields(codec.reply_fields(msg_type), body)
