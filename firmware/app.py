@@ -469,8 +469,11 @@ class PumpApp(Watching):
             self.guard.set_fluid(self._guard_limits(fluid))
             self._fluid = list(fluid)
 
-    def _guard_limits(self, fluid):
-        return tuple(self.library.get("drug", name).guard_limits(conc) for name, conc in fluid)
+    def _guard_limits(self, fluid, library=None):
+        """The guard's (name, conc, daily, hourly, bolus) of each drug in fluid under library
+        (the one in force if None); refused (Refusal) if it lacks one of them."""
+        library = library or self.library
+        return tuple(library.get("drug", name).guard_limits(conc) for name, conc in fluid)
 
     def set_rate(self, rate_nl_per_day):
         """Program a plain continuous volume rate now (no drug in the pump); 0 stops."""
@@ -854,12 +857,7 @@ class PumpApp(Watching):
         t = self.therapy
         why = "stopped by command"
         if t.bolus_kind != BOLUS_NONE:
-            left, total = t.delivery_left_nl(now)
-            why += "; {b%d} cancelled: %s of %s not given" % (
-                t.bolus_kind,
-                format_volume(left),
-                format_volume(total),
-            )
+            why += "; " + self._cancelled("{b%d}" % t.bolus_kind, now)
         t.stop(now)
         self._apply(now)
         self._log(eventlog.EV_STOP, why)
@@ -898,12 +896,12 @@ class PumpApp(Watching):
             raise Refusal("index", "weighing %d is out of order: the next is %d (0 starts afresh)" % (index, len(w)))
         if index >= CALIBRATION_MAX_WEIGHINGS:
             raise Refusal("index", "at most %d weighings" % CALIBRATION_MAX_WEIGHINGS)
+        if from_lo >= STEP_RADIX or to_lo >= STEP_RADIX:
+            raise Refusal("to_steps", "a step count's low word must be below %d" % STEP_RADIX)
         self.tick()
         start = from_hi * STEP_RADIX + from_lo
         end = to_hi * STEP_RADIX + to_lo
         made = self.guard.delivered()
-        if from_lo >= STEP_RADIX or to_lo >= STEP_RADIX:
-            raise Refusal("to_steps", "a step count's low word must be below %d" % STEP_RADIX)
         if end > made:
             raise Refusal("to_steps", "step count %d is beyond this pump's %d: weigh steps it has made" % (end, made))
         if w and start < w[-1][1]:
@@ -1114,7 +1112,12 @@ class PumpApp(Watching):
                 line.split(" ", 1)[0],
                 "a %s is %s; one at a time: wait, or drop its line to cancel it" % (name, state),
             )
-        return _DELIVERY_CANCEL, "%s cancelled: %s of %s not given" % (name, format_volume(left), format_volume(total))
+        return _DELIVERY_CANCEL, self._cancelled(name, now)
+
+    def _cancelled(self, name, now):
+        """What a bolus, prime or bridge (name) cut short at now leaves undelivered, for the review and the log."""
+        left, total = self.therapy.delivery_left_nl(now)
+        return "%s cancelled: %s of %s not given" % (name, format_volume(left), format_volume(total))
 
     def _check_admission(self, program, now):
         if program.clock_needed() and self.therapy.clock_offset_us is None:
@@ -1295,10 +1298,8 @@ class PumpApp(Watching):
             if self.therapy.program is not None:
                 parse_program(self.therapy.program.lines, library, self.therapy.drugs, self.therapy.bridge_drugs)
             fluid = self.therapy.fluid()
-            for name, _conc in fluid:
-                library.get("drug", name)
-            if fluid:
-                limits = self.guard.limits_for(tuple(library.get("drug", n).guard_limits(c) for n, c in fluid))
+            if fluid:  # each drug in the reservoir must be in it, and its limits must hold
+                limits = self.guard.limits_for(self._guard_limits(fluid, library))
                 self.tick()
                 self._admit(self.therapy.fork(), self.timebase.total_us(), limits=limits)
         except Refusal as e:

@@ -41,3 +41,10 @@ def muldiv(a, b, d):
         bit >>= 1
     remainder = rem
     return q * b + acc
+
+
+def gcd(a, b):
+    """The greatest common divisor of a >= 0 and b >= 0 (Euclid; long ints allowed: command path)."""
+    while b:
+        a, b = b, a % b
+    return a

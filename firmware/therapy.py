@@ -25,6 +25,7 @@
 # moves by at most half a last step.
 
 from firmware.guard import has_drug, largest_ratio
+from firmware.intmath import gcd
 from firmware.program import (
     BASAL_CONTINUOUS,
     BASAL_FLEX,
@@ -425,7 +426,7 @@ class Projection:
         self._fluid = self._guard_fluid
         self._num = 1  # volume of the fluid leaving now counts num/den of the guard's
         self._den = 1
-        g = _gcd(bucket_us, step_u)
+        g = gcd(bucket_us, step_u)
         self._g = g
         self._bucket_g = bucket_us // g  # a bucket, in units of G
         self._step_g = step_u // g  # a step, in units of G (small: see above)
@@ -489,12 +490,6 @@ class Projection:
 
 # More buckets than admit() asks for (2,400), as a small int.
 _MANY_BUCKETS = 1 << 20
-
-
-def _gcd(a, b):
-    while b:
-        a, b = b, a % b
-    return a
 
 
 def _strength_ratio(fluid, guard_fluid):

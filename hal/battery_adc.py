@@ -26,7 +26,7 @@ except ImportError:  # CPython (host-side unit tests): const() is only a marker 
         return x
 
 
-from firmware.intmath import muldiv
+from firmware.intmath import gcd, muldiv
 
 _FULL_SCALE = const(65535)
 _LIMIT = const(0x1FFFFFFF)
@@ -46,12 +46,6 @@ LIION_CURVE = (
     (4110, 900),
     (4200, 1000),
 )
-
-
-def _gcd(a, b):
-    while b:
-        a, b = b, a % b
-    return a
 
 
 def check_curve(curve):
@@ -85,7 +79,7 @@ class DividerBattery:
         if not 1 <= vref_mv <= 4095:
             raise ValueError("vref_mv must be 1..4095 mV for the battery ADC, not %r" % (vref_mv,))
         check_curve(curve)
-        g = _gcd(r_top_ohm + r_bottom_ohm, r_bottom_ohm)
+        g = gcd(r_top_ohm + r_bottom_ohm, r_bottom_ohm)
         num = (r_top_ohm + r_bottom_ohm) // g
         den = r_bottom_ohm // g
         if den * _FULL_SCALE > _LIMIT or num > _LIMIT:
