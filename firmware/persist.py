@@ -58,10 +58,10 @@ def sections(app, reserved_steps):
         "mday": tb.mday,
         "us": tb.us,
         "reserved_steps": reserved_steps,
-        "fill_nl": app._fill_nl,
-        "fill_steps": app._fill_steps,
+        "fill_nl": app.fill_nl,
+        "fill_steps": app.fill_steps,
         "alarm": app.alarm,
-        "parsed_with": _drugs_text(app._program_old_drugs),
+        "parsed_with": _drugs_text(app.program_old_drugs),
         "library_version": app.library.version,
         "step_pl": app.sched.step_pl,  # the calibrated volume per step
     }
@@ -127,10 +127,10 @@ def restore(app, record):
     t.bridge_drugs = None if th["bridge_drugs"] == "-" else _drugs(th["bridge_drugs"])
     t.patient_times = [int(v) for v in th["patient_times"].split(",") if v]
     program_text = bytes(record[TAG_PROGRAM]).decode()
-    app._program_old_drugs = _drugs(meta["parsed_with"])
+    app.program_old_drugs = _drugs(meta["parsed_with"])
     if program_text:
         lines = [_unesc(line) for line in program_text.split("\n")]
-        t.program = parse_program(lines, app.library, app._program_old_drugs, t.bridge_drugs)
+        t.program = parse_program(lines, app.library, app.program_old_drugs, t.bridge_drugs)
     g = _fields(record[TAG_GUARD])
     ints = tuple(int(v) for v in g["ints"].split(","))
     departed = []
@@ -140,11 +140,11 @@ def restore(app, record):
     fluid = t.fluid()
     step_pl = int(meta.get("step_pl", app.sched.step_pl))  # a record from before calibration: the board's
     if step_pl != app.sched.step_pl:
-        app._set_step_volume(step_pl)  # the ring below is in steps of this volume
-    app.guard.restore(ints, departed, record[TAG_RING], app._guard_limits(fluid))
-    app._fluid = list(fluid)
-    app._fill_nl = _opt_int(meta["fill_nl"])
-    app._fill_steps = int(meta["fill_steps"])
+        app.set_step_volume(step_pl)  # the ring below is in steps of this volume
+    app.guard.restore(ints, departed, record[TAG_RING], app.guard_limits(fluid))
+    app.guard_fluid = list(fluid)
+    app.fill_nl = _opt_int(meta["fill_nl"])
+    app.fill_steps = int(meta["fill_steps"])
     if TAG_ALARMS in record:
         text = bytes(record[TAG_ALARMS]).decode()
         app.alarms.restore([_unesc(line) for line in text.split("\n")] if text else [])

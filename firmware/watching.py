@@ -46,7 +46,6 @@
 import asyncio
 
 from firmware import codec, eventlog
-from firmware.errors import Refusal
 from firmware.program import DEFAULT_EMPTY_NL, DEFAULT_LOW_NL
 from firmware.timebase import US_PER_MDAY
 from firmware.units import format_volume
@@ -90,9 +89,9 @@ class Watching:
         self._watchdog = getattr(hw, "watchdog", None)
         # The reservoir's size (20 or 40 mL): the hardware's if it knows (a sim run with
         # --reservoir-ml), else the board's.
-        self._reservoir_capacity_nl = getattr(hw, "reservoir_ml", getattr(board, "RESERVOIR_ML", 40)) * 1_000_000
+        self.reservoir_capacity_nl = getattr(hw, "reservoir_ml", getattr(board, "RESERVOIR_ML", 40)) * 1_000_000
         self._jump_limit_us = getattr(board, "CLOCK_JUMP_US", DEFAULT_CLOCK_JUMP_US)
-        self._buzz = None  # asyncio.Event: the tones task looks again (made by run())
+        self.buzz = None  # asyncio.Event: the tones task looks again (made by run())
         self._monitor_wake = None  # asyncio.Event: the monitoring task's turn (made by run())
         self.inline_monitor = False  # a harness without an event loop: the dosing turn runs the monitor itself
         self._monitor_started = False  # the deadline counts only once the monitoring task has run
@@ -115,7 +114,7 @@ class Watching:
 
     def _reset_watch_state(self):
         """What a restart restores (persist.py TAG_MONITOR), as a first boot has it."""
-        self._hold = codec.ALARM_NONE  # the motor fault holding delivery, or ALARM_NONE
+        self.hold = codec.ALARM_NONE  # the motor fault holding delivery, or ALARM_NONE
         self._probe_at_us = 0  # pump us of the next recovery probe
         self._probed = False  # a whole probe moved since the hold began (or since the last failed one)
         self._probe_left = 0  # steps of the probe under way still to move
@@ -125,56 +124,56 @@ class Watching:
         self._to_empty = FAR_STEPS  # and the empty volume
 
     def monitor_state(self):
-        return {"hold": self._hold, "hold_since_us": self._hold_since_us, "held_steps": self._held_steps}
+        return {"hold": self.hold, "hold_since_us": self._hold_since_us, "held_steps": self._held_steps}
 
     def restore_monitor_state(self, fields):
-        self._hold = fields.get("hold") or codec.ALARM_NONE
+        self.hold = fields.get("hold") or codec.ALARM_NONE
         self._hold_since_us = fields.get("hold_since_us") or 0
         self._held_steps = fields.get("held_steps") or 0
 
     # -- the reservoir ------------------------------------------------------------
 
-    def _levels(self):
+    def levels(self):
         p = self.therapy.program
         if p is None:
             return DEFAULT_LOW_NL, DEFAULT_EMPTY_NL
         return p.low_level(), p.empty_level()
 
-    def _set_marks(self):
+    def set_marks(self):
         """Count the steps to the low and empty volumes afresh (a fill, a new program, a restore)."""
-        if self._fill_nl is None:
+        if self.fill_nl is None:
             self._to_low = self._to_empty = FAR_STEPS
             return
-        low_nl, empty_nl = self._levels()
-        since_fill = self.guard.delivered() - self._fill_steps
+        low_nl, empty_nl = self.levels()
+        since_fill = self.guard.delivered() - self.fill_steps
         step_pl = self.sched.step_pl
         # The counted volume is fill - floor(steps * step_pl / 1000) nL: it is at
         # or below a level L once steps * step_pl >= (fill - L) * 1000.
-        self._to_low = max(-(-(self._fill_nl - low_nl) * 1000 // step_pl), 0) - since_fill
-        self._to_empty = max(max(-(-(self._fill_nl - empty_nl) * 1000 // step_pl), 0) - since_fill, 0)
+        self._to_low = max(-(-(self.fill_nl - low_nl) * 1000 // step_pl), 0) - since_fill
+        self._to_empty = max(max(-(-(self.fill_nl - empty_nl) * 1000 // step_pl), 0) - since_fill, 0)
 
-    def _after_fill(self):
+    def after_fill(self):
         """A program with a fill line went in force: the reservoir alarms' conditions go if it is above them."""
-        self._set_marks()
+        self.set_marks()
         if self._to_empty > 0:
-            self._clear_alarm(codec.ALARM_RESERVOIR_EMPTY, "refilled")
+            self.clear_alarm(codec.ALARM_RESERVOIR_EMPTY, "refilled")
         if self._to_low > 0:
-            self._clear_alarm(codec.ALARM_RESERVOIR_LOW, "refilled")
+            self.clear_alarm(codec.ALARM_RESERVOIR_LOW, "refilled")
 
     def low_in_us(self, now):
         """Pump time until the counted reservoir reaches the low volume at the running program, or None."""
-        left = self._reservoir_nl()
+        left = self.reservoir_nl()
         if left is None:
             return None
-        low_nl, _e = self._levels()
+        low_nl, _e = self.levels()
         if left <= low_nl:
             return 0
-        return self._empty_in_us(left - low_nl, now)
+        return self.empty_in_us(left - low_nl, now)
 
     def _reservoir_low(self):
-        left = self._reservoir_nl()
-        low_nl, empty_nl = self._levels()
-        self._raise_alarm(
+        left = self.reservoir_nl()
+        low_nl, empty_nl = self.levels()
+        self.raise_alarm(
             codec.ALARM_RESERVOIR_LOW,
             "low reservoir: %s left (low level %s): refill soon" % (format_volume(left), format_volume(low_nl)),
             active=True,
@@ -184,64 +183,14 @@ class Watching:
         """The counted reservoir reached the empty volume: stop (the step in motion finishes)."""
         now = self.timebase.total_us()
         self.therapy.stop(now)
-        self._apply(now)
-        self._log(eventlog.EV_STOP, "stopped: the reservoir reached its empty volume")
-        self._raise_alarm(
+        self.apply(now)
+        self.log_event(eventlog.EV_STOP, "stopped: the reservoir reached its empty volume")
+        self.raise_alarm(
             codec.ALARM_RESERVOIR_EMPTY,
-            "empty reservoir: %s left, delivery stopped; refill it" % format_volume(self._reservoir_nl()),
+            "empty reservoir: %s left, delivery stopped; refill it" % format_volume(self.reservoir_nl()),
             active=True,
         )
 
-    def _refill_check(self, program):
-        """A refill program (fill, with removed): compare the volume drawn out
-        with what the pump counted was left. A gap over 1 mL per 20 mL of
-        reservoir (2 mL for 40 mL) is the sign of a misplaced refill (drug into
-        the tissue pocket, the 2011 recall): it becomes a warning the commit
-        must confirm. Returns the text for the log."""
-        if program.fill_nl is not None and program.fill_nl > self._reservoir_capacity_nl:
-            raise Refusal(
-                "fill",
-                "fill %s is more than this pump's %s reservoir holds"
-                % (format_volume(program.fill_nl), format_volume(self._reservoir_capacity_nl)),
-            )
-        if program.fill_nl is not None and program.fill_nl <= program.empty_level():
-            raise Refusal(
-                "fill",
-                "fill %s is at or below the empty volume %s: the pump would stop at once"
-                % (format_volume(program.fill_nl), format_volume(program.empty_level())),
-            )
-        if program.removed_nl is None:
-            return None
-        expected = self._reservoir_nl()
-        if expected is None:
-            program.warnings.append(
-                "refill: the pump did not count the reservoir (no earlier fill), so it cannot check the %s removed"
-                % format_volume(program.removed_nl)
-            )
-            return "refill: removed %s (not checked: no count), filled %s" % (
-                format_volume(program.removed_nl),
-                format_volume(program.fill_nl),
-            )
-        apart = abs(program.removed_nl - expected)
-        allowed = self._reservoir_capacity_nl // 20  # 1 mL per 20 mL
-        text = "refill: removed %s, expected %s, filled %s" % (
-            format_volume(program.removed_nl),
-            format_volume(expected),
-            format_volume(program.fill_nl),
-        )
-        if apart > allowed:
-            # At most 100 bytes (REVIEW carries no more): the advice first.
-            program.warnings.append(
-                "refill discrepancy %s (over %s): check for a pocket fill; removed %s, counted %s"
-                % (
-                    format_volume(apart),
-                    format_volume(allowed),
-                    format_volume(program.removed_nl),
-                    format_volume(expected),
-                )
-            )
-            text += ": DISCREPANCY %s" % format_volume(apart)
-        return text
 
     # -- the motor -----------------------------------------------------------------
 
@@ -268,15 +217,15 @@ class Watching:
             self._enc_inflight = 0
             fault = self._motor_fault_now()
         if fault == codec.ALARM_MOTOR_FAULT:
-            self._motor_failed()
+            self.motor_failed()
             return 0
         now = self.timebase.total_us()
-        if not self._hold:
+        if not self.hold:
             if not fault:
                 return n
             self._motor_hold(fault, now)
             return 0
-        if not fault and (self._probed or self._hold == codec.ALARM_OCCLUSION):
+        if not fault and (self._probed or self.hold == codec.ALARM_OCCLUSION):
             self._recover(now)
             return n
         if self._probe_left:  # a probe under way: its next steps, unless the fault shows already
@@ -288,7 +237,7 @@ class Watching:
                 self._probed = not self._probe_left  # judged at the next look, once it all moved
                 self._held_steps += n - take
                 return take
-        elif self._hold != codec.ALARM_OCCLUSION and now >= self._probe_at_us:
+        elif self.hold != codec.ALARM_OCCLUSION and now >= self._probe_at_us:
             self._probe_at_us = now + PROBE_PERIOD_US
             # Forget the stalls seen before, count pulses afresh: the probe alone is judged.
             if self._stall is not None:
@@ -317,36 +266,36 @@ class Watching:
 
     def _motor_hold(self, code, now):
         self._halt()
-        self._hold = code
+        self.hold = code
         self._hold_since_us = now
         self._held_steps = 0
         self._probed = False
         self._probe_left = 0
         self._probe_at_us = now + PROBE_PERIOD_US
         how = "until the occlusion clears" if code == codec.ALARM_OCCLUSION else "until a probe step turns the motor"
-        self._log(eventlog.EV_FAULT, "%s: motor halted, delivery held %s" % (_HOLD_NAMES[code], how))
-        self._raise_alarm(code, _HOLD_NAMES[code] + ": delivery held", active=True)
+        self.log_event(eventlog.EV_FAULT, "%s: motor halted, delivery held %s" % (_HOLD_NAMES[code], how))
+        self.raise_alarm(code, _HOLD_NAMES[code] + ": delivery held", active=True)
 
     def _recover(self, now):
-        code = self._hold
-        self._hold = codec.ALARM_NONE
+        code = self.hold
+        self.hold = codec.ALARM_NONE
         held = self._held_steps
-        self._log(
+        self.log_event(
             eventlog.EV_RECOVERY,
             "%s over after %d s: delivery resumes; %d steps (%d nL) not made up"
             % (_HOLD_NAMES[code], (now - self._hold_since_us) // 1_000_000, held, held * self.sched.step_pl // 1000),
         )
-        self._clear_alarm(code, "the motor turns again")
+        self.clear_alarm(code, "the motor turns again")
 
-    def _motor_failed(self):
+    def motor_failed(self):
         """The driver does not respond: stop at once and for good (the therapy stops)."""
         self._halt()
         now = self.timebase.total_us()
         self.therapy.stop(now)
-        self._apply(now)
+        self.apply(now)
         why = self._motor_check() if self._motor_check is not None else None
-        self._log(eventlog.EV_FAULT, "motor fault: stopped at once (%s)" % (why or "the driver failed"))
-        self._raise_alarm(codec.ALARM_MOTOR_FAULT, "motor fault", active=True)
+        self.log_event(eventlog.EV_FAULT, "motor fault: stopped at once (%s)" % (why or "the driver failed"))
+        self.raise_alarm(codec.ALARM_MOTOR_FAULT, "motor fault", active=True)
 
     def _check_motor_idle(self, now):
         """The monitor's look at the motor between steps: a fault shows, a held
@@ -356,12 +305,12 @@ class Watching:
         fault = self._motor_fault_now()
         if fault == codec.ALARM_MOTOR_FAULT:
             if not self.alarms.active(codec.ALARM_MOTOR_FAULT):
-                self._motor_failed()
+                self.motor_failed()
             return
         if self.alarms.active(codec.ALARM_MOTOR_FAULT):
-            self._clear_alarm(codec.ALARM_MOTOR_FAULT, "the driver responds again; program the pump to resume")
-        if self._hold:
-            if not fault and (self._probed or self._hold == codec.ALARM_OCCLUSION):
+            self.clear_alarm(codec.ALARM_MOTOR_FAULT, "the driver responds again; program the pump to resume")
+        if self.hold:
+            if not fault and (self._probed or self.hold == codec.ALARM_OCCLUSION):
                 self._recover(now)
         elif fault:
             self._motor_hold(fault, now)
@@ -377,11 +326,11 @@ class Watching:
         """The ticks jumped (elapsed_us beyond what the pump ever sleeps, or
         backwards): the gap is not pump time. Called from tick()."""
         self._halt()
-        self._log(
+        self.log_event(
             eventlog.EV_FAULT,
             "clock jump of %d ms: not counted as pump time; motor halted, dosing goes on" % (elapsed_us // 1000),
         )
-        self._raise_alarm(codec.ALARM_CLOCK_JUMP, "clock jump of %d s" % (elapsed_us // 1_000_000))
+        self.raise_alarm(codec.ALARM_CLOCK_JUMP, "clock jump of %d s" % (elapsed_us // 1_000_000))
 
     # -- the monitoring task and the watchdog ------------------------------------
 
@@ -416,17 +365,17 @@ class Watching:
         self._halt()
         now = self.timebase.total_us()
         self.therapy.stop(now)
-        self._apply(now)
-        self._log(
+        self.apply(now)
+        self.log_event(
             eventlog.EV_FAULT, "monitoring task silent for %d s: dosing stopped" % (MONITOR_DEADLINE_US // 1_000_000)
         )
-        self._raise_alarm(codec.ALARM_WATCHDOG, "watchdog: a task stopped reporting in; the board will reset")
+        self.raise_alarm(codec.ALARM_WATCHDOG, "watchdog: a task stopped reporting in; the board will reset")
 
     async def monitoring(self):
         """The monitoring task: a turn each time the dosing task says one is due."""
         wake = self._monitor_wake
         sensor = self._reservoir_sensor
-        while not self._leaving:
+        while not self.leaving:
             await wake.wait()
             wake.clear()
             reading = None
@@ -458,29 +407,29 @@ class Watching:
     def _sensor_fault(self, which, text):
         if which not in self._sensor_faults:
             self._sensor_faults.append(which)
-        self._raise_alarm(codec.ALARM_SENSOR_FAULT, "sensor fault: " + text, active=True)
+        self.raise_alarm(codec.ALARM_SENSOR_FAULT, "sensor fault: " + text, active=True)
 
     def _sensor_ok(self, which):
         if which in self._sensor_faults:
             self._sensor_faults.remove(which)
             if not self._sensor_faults:
-                self._clear_alarm(codec.ALARM_SENSOR_FAULT, "the sensors answer again")
+                self.clear_alarm(codec.ALARM_SENSOR_FAULT, "the sensors answer again")
 
     def _check_reservoir(self, reading_nl):
         self.sensor_nl = reading_nl
-        counted = self._reservoir_nl()
+        counted = self.reservoir_nl()
         if counted is None:
             return
         apart = abs(reading_nl - counted)
         if apart > SENSOR_TOLERANCE_NL:
-            self._raise_alarm(
+            self.raise_alarm(
                 codec.ALARM_SENSOR_DISAGREE,
                 "reservoir sensor %s, counted %s: %s apart"
                 % (format_volume(reading_nl), format_volume(counted), format_volume(apart)),
                 active=True,
             )
         else:
-            self._clear_alarm(codec.ALARM_SENSOR_DISAGREE, "the sensor and the count agree again")
+            self.clear_alarm(codec.ALARM_SENSOR_DISAGREE, "the sensor and the count agree again")
 
     def _check_battery(self, now):
         b = self._battery
@@ -506,38 +455,38 @@ class Watching:
         days = self.battery_days
         # A charge back above a level (a new cell, a charged one) clears its alarm's condition.
         if soc > BATTERY_LOW_PERMILLE:
-            self._clear_alarm(codec.ALARM_BATTERY_LOW, "the charge is above the critical level again")
+            self.clear_alarm(codec.ALARM_BATTERY_LOW, "the charge is above the critical level again")
         if soc > BATTERY_EOS_PERMILLE:
-            self._clear_alarm(codec.ALARM_BATTERY_EOS, "the charge is above end of service again")
+            self.clear_alarm(codec.ALARM_BATTERY_EOS, "the charge is above end of service again")
         if soc > BATTERY_ERI_PERMILLE and (days is None or days >= BATTERY_ERI_MARGIN_DAYS):
-            self._clear_alarm(codec.ALARM_BATTERY_ERI, "the battery's life left is above the margin again")
+            self.clear_alarm(codec.ALARM_BATTERY_ERI, "the battery's life left is above the margin again")
         if soc <= BATTERY_EOS_PERMILLE:
             if not self.alarms.active(codec.ALARM_BATTERY_EOS):
-                self._save()  # the state first, while the cell still can
+                self.save()  # the state first, while the cell still can
                 self.therapy.stop(now)
-                self._apply(now)
-                self._log(eventlog.EV_BATTERY, "end of service at %d permille: dosing stopped" % soc)
-                self._raise_alarm(
+                self.apply(now)
+                self.log_event(eventlog.EV_BATTERY, "end of service at %d permille: dosing stopped" % soc)
+                self.raise_alarm(
                     codec.ALARM_BATTERY_EOS, "battery end of service: dosing stopped; replace the pump", active=True
                 )
         if soc <= BATTERY_LOW_PERMILLE:
-            self._raise_alarm(codec.ALARM_BATTERY_LOW, "critical low battery: %d permille" % soc, active=True)
+            self.raise_alarm(codec.ALARM_BATTERY_LOW, "critical low battery: %d permille" % soc, active=True)
         if (days is not None and days < BATTERY_ERI_MARGIN_DAYS) or soc <= BATTERY_ERI_PERMILLE:
-            if self._raise_alarm(
+            if self.raise_alarm(
                 codec.ALARM_BATTERY_ERI,
                 "battery ERI: %d permille, about %s days left: plan the replacement"
                 % (soc, "?" if days is None else days),
                 active=True,
             ):
-                self._log(
+                self.log_event(
                     eventlog.EV_BATTERY, "ERI at %d permille, about %s days left" % (soc, "?" if days is None else days)
                 )
 
     async def tones(self):
         """The buzzer: the highest latched priority's pattern, repeated, unless silenced."""
         buzzer = self.hw.buzzer
-        wake = self._buzz
-        while not self._leaving:
+        wake = self.buzz
+        while not self.leaving:
             prio = self.alarms.sounding(self.timebase.total_us())
             wait_ms = 60_000
             if prio:
@@ -555,7 +504,7 @@ class Watching:
 
     def start_watching(self):
         """run(): the tasks' events, then the hardware watchdog (it cannot be stopped)."""
-        self._buzz = asyncio.Event()
+        self.buzz = asyncio.Event()
         self._monitor_wake = asyncio.Event()
         self._monitor_wake.set()  # a first look at once
         if self._watchdog is not None:
@@ -589,23 +538,23 @@ class Watching:
                 problems.append("motor: " + why)
         self._self_test_problems = problems
         if not problems:
-            self._clear_alarm(codec.ALARM_SELF_TEST, "this power-on self-test passed")
-            self._log(
+            self.clear_alarm(codec.ALARM_SELF_TEST, "this power-on self-test passed")
+            self.log_event(
                 eventlog.EV_SELF_TEST,
                 "passed: firmware %s, storage, battery, clock, motor"
                 % ("not checked (no manifest)" if files is None else "matches its manifest"),
             )
             return  # saved by the boot's save (a failure saves with its alarm)
         for p in problems:
-            self._log(eventlog.EV_SELF_TEST, "FAILED: " + p)
+            self.log_event(eventlog.EV_SELF_TEST, "FAILED: " + p)
         now = self.timebase.total_us()
         if self.therapy.program is not None and self.therapy.rate_now(now):
             self.therapy.stop(now)
-            self._apply(now)
-            self._log(eventlog.EV_STOP, "stopped: the self-test failed")
-        self._raise_alarm(codec.ALARM_SELF_TEST, "self-test failed: " + problems[0], active=True)
+            self.apply(now)
+            self.log_event(eventlog.EV_STOP, "stopped: the self-test failed")
+        self.raise_alarm(codec.ALARM_SELF_TEST, "self-test failed: " + problems[0], active=True)
 
-    def _dosing_refusal(self):
+    def dosing_refusal(self):
         """Why no program that doses may go in force now, or None."""
         if self._self_test_problems:
             return (
@@ -620,44 +569,4 @@ class Watching:
 
     # -- the simulator's faults ----------------------------------------------------------
 
-    def _sim_fault(self, values):
-        """Inject a fault into the simulated board's models at pump time at_s (the past: now)."""
-        kind, at_s, value = values
-        if kind > codec.FAULT_LEAK:  # kinds are 0..FAULT_LEAK
-            raise Refusal("kind", "fault kind %d does not exist (0..%d)" % (kind, codec.FAULT_LEAK))
-        self.tick()
-        now = self.timebase.total_us()
-        at = at_s * 1_000_000
-        delay = at - now if at > now else 0
-        try:
-            self.hw.faults.schedule(kind, delay, value)
-        except ValueError as e:
-            raise Refusal("value", str(e)) from None
-        if not delay:  # applied now: the firmware notices at once, as its next check would
-            self.tick()
-            if kind == codec.FAULT_MOTOR:
-                self._motor_failed()
-        at = now + delay
-        return (kind, at // US_PER_MDAY, at % US_PER_MDAY)
 
-    def _sim_state(self, values):
-        hw = self.hw
-        m = hw.motor
-        r = getattr(hw, "reservoir_model", None)  # the physical reservoir, with or without its sensor
-        b = getattr(hw, "battery", None)
-        buzzer = getattr(hw, "buzzer", None)
-        wdt = getattr(hw, "watchdog", None)
-        return (
-            m.steps_hi,
-            m.steps_lo,
-            m.in_motion(),
-            m.dropped,
-            m.halts,
-            m.true_step_pl,
-            self.clock.speed,
-            r.true_nl() if r is not None else codec.NO_TIME,
-            b.true_permille() if b is not None else codec.NO_PERMILLE,
-            buzzer.plays if buzzer is not None else 0,
-            buzzer.priority if buzzer is not None else 0,
-            wdt.feeds if wdt is not None else 0,
-        )

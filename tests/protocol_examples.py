@@ -193,7 +193,7 @@ class ExamplePump:
         """One sample as the telemetry task sends it (app.telemetry() minus its wall-clock wait)."""
         app = self.app
         start = len(self.serial.sent)
-        app.link.send(codec.TELEMETRY_DATA, app.telemetry_sent & 0xFFFFFFFF, app._telemetry_sample())
+        app.link.send(codec.TELEMETRY_DATA, app.telemetry_sent & 0xFFFFFFFF, app.telemetry_sample())
         app.telemetry_sent += 1
         return _split(bytes(self.serial.sent[start:]))
 

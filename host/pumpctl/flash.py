@@ -169,11 +169,18 @@ def _check_board(board: str) -> None:
         raise UsageError(f"no board {board!r}: the boards are {', '.join(boards())} (files in boards/)")
 
 
+COMMANDS_FILE = ROOT / "firmware" / "commands" / "__init__.py"
+
+
 def board_files(board: str) -> list[tuple[Path, str]]:
     """(source file, path on the board) of every module the board can load, each to be compiled
     to <package>/<module>.mpy (package __init__ files included, as __init__.mpy)."""
     _check_board(board)
-    files = closure(["firmware.main", f"boards.{board}"])
+    families = board_constant(board, "COMMAND_FAMILIES", None) or module_constant(COMMANDS_FILE, "FAMILIES")
+    if board == "sim":  # its hardware says so, and the pump then serves the simulator's commands
+        families = (*families, "sim")
+    # The pump imports its command families by name (firmware/commands/__init__.py): no import statement names them.
+    files = closure(["firmware.main", f"boards.{board}", *(f"firmware.commands.{f}" for f in families)])
     return [(path, path.relative_to(ROOT).with_suffix(".mpy").as_posix()) for path in files]
 
 

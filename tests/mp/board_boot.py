@@ -35,10 +35,11 @@ def ticks_diff(a, b):
 hw.clock.ticks_us = ticks_us
 hw.clock.ticks_diff = ticks_diff
 
+from firmware import codec  # noqa: E402
 from firmware.app import PumpApp  # noqa: E402
 
 app = PumpApp(board, hw)
-hello = app._hello(())
+hello = app.commands.get(codec.HELLO)(())
 app.set_rate(500_000)  # 0.5 mL/day
 left_us = 24 * 3600 * 1_000_000
 while left_us > 0:
@@ -57,4 +58,4 @@ if BOARD == "rp2_pico":
 else:
     made = sum(r.pulses for r in RMT.made)
     detail = RMT.made[-1].durations[0] if RMT.made[-1].durations else -1
-print(app.sched.steps(), made, detail, hello[2], app._mode())  # the mode code: its name is the host's
+print(app.sched.steps(), made, detail, hello[2], app.mode())  # the mode code: its name is the host's

@@ -7,6 +7,7 @@ from lenient_library import lenient_library
 
 import boards.sim as board
 from firmware.app import PumpApp
+from firmware.commands.program import check_admission
 from firmware.program import parse_program
 
 hw = board.make({})
@@ -17,8 +18,8 @@ wrong = parse_program(
     lenient,
 )
 app.tick()
-app._check_admission(wrong, app.timebase.total_us())  # the next 24 h hold no bolus: admitted
-app._put_in_force(wrong, app.timebase.total_us())
+check_admission(app, wrong, app.timebase.total_us())  # the next 24 h hold no bolus: admitted
+app.put_in_force(wrong, app.timebase.total_us())
 clock = app.clock
 
 

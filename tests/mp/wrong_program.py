@@ -7,6 +7,7 @@ from lenient_library import lenient_library
 
 import boards.sim as board
 from firmware.app import PumpApp
+from firmware.commands.program import check_admission
 from firmware.program import parse_program
 
 hw = board.make({})
@@ -20,11 +21,11 @@ app.tick()
 # (its bolus first), then without the bolus (its day), from its limits alone.
 for key, program in (("with_bolus", wrong), ("basal_only", parse_program(wrong.lines[:3], lenient))):
     try:
-        app._check_admission(program, app.timebase.total_us())
+        check_admission(app, program, app.timebase.total_us())
         print("admission_" + key, "accepted")
     except Exception as e:
         print("admission_" + key, e.field + ":", e.message)
-app._put_in_force(wrong, app.timebase.total_us())
+app.put_in_force(wrong, app.timebase.total_us())
 print("limit", app.guard.day_limit, app.guard.hour_limit)
 clock = hw.clock
 per_minute = []

@@ -1,0 +1,119 @@
+# The commands the pump serves, by family: one module here per family, each
+# listing its commands in COMMANDS, one row per command:
+#
+#     (code, handler, saves)
+#
+#   code     the message code (codec.*); its fields, and the role it needs
+#            (codec.ROLE_NEEDED), are its wire definition in codec.py, which
+#            the host reads too
+#   handler  handler(pump, values) -> the reply's values; it checks everything
+#            before it changes anything and raises Refusal to refuse
+#   saves    SAVES if the command changes what a restart must know: the pump
+#            saves after it succeeds (a refused command changed nothing)
+#
+# Memory: a family's code is on the heap only while it is used. At boot each
+# family is imported once to read its rows, then forgotten unless it is
+# RESIDENT (the reads and the sessions, served all the time). Afterwards a
+# family is imported when one of its commands arrives and stays until a
+# command of another family does: the heap holds at most one of them.
+# Adding a command: its wire definition (codec.py), a row and a handler in its
+# family, its pumpctl command. Adding a family: its module and its name below.
+
+import sys
+
+try:
+    from micropython import const  # pyright: ignore[reportAssignmentType]
+except ImportError:  # CPython: const() is only a marker there
+
+    def const(x):
+        return x
+
+
+SAVES = const(1)
+STAGED_TTL_US = 600_000_000  # an uncommitted program or library is dropped after 10 min (GIP 2.2.5)
+FAMILIES = ("status", "session", "program", "alarms", "library", "service")  # every board's; the sim adds "sim"
+RESIDENT = ("status", "session")
+_PACKAGE = "firmware.commands."
+
+
+class Staging:
+    """What a session staged, kept between its commands (their families come and go)
+    and dropped when it ends."""
+
+    def __init__(self):
+        self.lines = []  # STAGE_LINE: the program's lines so far
+        self.program = None  # STAGE: (Program, crc, expires pump us, refill text, review rows, delivery verdict)
+        self.dropped = ""  # why the last staged program was dropped, for COMMIT's refusal
+        self.lib_fields = {}  # LIB_FIELD: (drug, field) -> text, for LIB_STAGE
+        self.library = None  # LIB_STAGE: (Library, fields changed, hard limits raised, expires pump us)
+        self.weighings = []  # CAL_WEIGHING: (from_steps, to_steps, mass_ug), for CALIBRATE
+        self.cal_shown = None  # (weighings, density) whose result CALIBRATE last showed (checked or refused)
+
+    def drop(self, why):
+        """The session ended: its program and library go (why: for COMMIT's refusal)."""
+        if self.program is not None or self.lines:
+            self.dropped = why
+        self.program = None
+        self.lines = []
+        self.lib_fields = {}
+        self.library = None
+
+
+class Commands:
+    """The link's handlers (get(code) -> handler(values)), each family imported when needed."""
+
+    def __init__(self, pump, families, saving):
+        """pump: what the handlers act on; saving: the board keeps its state (SAVES rows save)."""
+        self._pump = pump
+        self._saving = saving
+        self._index = {}  # code -> (family name, saves)
+        self._modules = {}  # family name -> module, of the resident ones and the one loaded
+        self._loaded = None  # the name of the family loaded beside the resident ones
+        for name in families:
+            module = _load(name)
+            for row in module.COMMANDS:
+                self._index[row[0]] = (name, row[2])
+            if name in RESIDENT:
+                self._modules[name] = module
+            else:
+                _forget(name)
+
+    def get(self, code):
+        """Command code's handler(values), or None if this board serves no such command."""
+        entry = self._index.get(code)
+        if entry is None:
+            return None
+        name, saves = entry
+        module = self._modules.get(name)
+        if module is None:  # not in memory: it takes the place of the one that is
+            if self._loaded is not None:
+                del self._modules[self._loaded]
+                _forget(self._loaded)
+                self._loaded = None
+            module = self._modules[name] = _load(name)
+            self._loaded = name
+        handler = None
+        for row in module.COMMANDS:
+            if row[0] == code:
+                handler = row[1]
+        pump = self._pump
+        if saves and self._saving:
+
+            def run_and_save(values):
+                reply = handler(pump, values)
+                pump.save()
+                return reply
+
+            return run_and_save
+        return lambda values: handler(pump, values)
+
+
+def _load(name):
+    __import__(_PACKAGE + name)
+    return sys.modules[_PACKAGE + name]
+
+
+def _forget(name):
+    """Drop a family's module, so its code can be collected (imported again when needed)."""
+    sys.modules.pop(_PACKAGE + name, None)
+    globals().pop(name, None)  # the package's attribute the import set

@@ -1,0 +1,330 @@
+# Programming: stage a program line by line, check it (STAGE), review it row
+# by row, commit it with its CRC; a plain rate (no drug), a stop, and the
+# patient's bolus. Every change of the therapy passes the dose guard's
+# admission (PumpApp.admit) before it goes in force.
+
+from firmware import codec, eventlog
+from firmware.app import program_crc
+from firmware.commands import SAVES, STAGED_TTL_US
+from firmware.errors import Refusal
+from firmware.program import BASAL_STOPPED, parse_program
+from firmware.therapy import BOLUS_NONE, BRIDGE
+from firmware.units import format_volume, parse_rate
+
+# What committing a program does to a bolus, prime or bridge (_delivery_plan).
+_DELIVERY_NONE = 0
+_DELIVERY_KEEP = 1  # the same line as the one running or waiting: it goes on untouched
+_DELIVERY_NEW = 2  # a new dose
+_DELIVERY_CANCEL = 3  # the program leaves the running one out: it is cancelled
+
+
+def stage_line(pump, values):
+    index, line = values
+    if index == 0:
+        pump.staging.lines = []
+        pump.staging.program = None
+        pump.staging.dropped = ""
+    if index != len(pump.staging.lines):
+        raise Refusal(
+            "index", "line %d is out of order; the pump expects line %d" % (index, len(pump.staging.lines))
+        )
+    pump.staging.lines.append(line)
+    return (len(pump.staging.lines),)
+
+
+def stage(pump, values):
+    pump.tick()
+    now = pump.timebase.total_us()
+    program = parse_program(pump.staging.lines, pump.library, pump.therapy.drugs, pump.therapy.bridge_drugs)
+    if (program.bolus is not None or program.prime is not None) and pump.bolus_refusal():
+        raise Refusal("bolus", pump.bolus_refusal())
+    verdict, note = _delivery_plan(pump, program, now)
+    _refuse_dosing(pump, program)
+    refill = _refill_check(pump, program)
+    check_admission(pump, program, now)
+    crc = program_crc(program.lines, program.library_version)
+    rows = _rows(pump, program, verdict, note)
+    pump.staging.program = (program, crc, now + STAGED_TTL_US, refill, rows, verdict)
+    return (len(rows), len(program.warnings), crc, STAGED_TTL_US // 1_000_000)
+
+
+def _delivery_plan(pump, program, now):
+    """What committing program does to a bolus, prime or bridge: (_DELIVERY_*, the
+    review's note on it). One runs at a time: a different one while another runs
+    or waits is refused (the intent of a second request is not clear), and so is
+    leaving out a running bridge (its old blend stays in the path all the same)."""
+    t = pump.therapy
+    line = program.delivery_line()
+    kind = t.delivery()
+    if kind == BOLUS_NONE:
+        if line is None:
+            return _DELIVERY_NONE, ""
+        vol = program.bridge_nl if program.prime is None else program.prime[0]
+        if program.bolus is not None:
+            return _DELIVERY_NEW, "new dose: " + program.details[_index(program.details, line)][1]
+        if program.prime is not None:
+            return _DELIVERY_NEW, "new dose: " + format_volume(vol)
+        return _DELIVERY_NEW, "new: %s of the old blend first, at the old dose" % format_volume(vol)
+    name = "bridge" if kind == BRIDGE else "{b%d}" % kind
+    left, total = t.delivery_left_nl(now)
+    if t.bolus_kind != BOLUS_NONE and now < t.bolus_start:
+        state = "waiting: starts in %d min" % -(-(t.bolus_start - now) // 60_000_000)
+    else:
+        state = "running: %s of %s left" % (format_volume(left), format_volume(total))
+    if t.same_delivery(program):
+        return _DELIVERY_KEEP, state + ", unchanged"
+    if kind == BRIDGE:
+        raise Refusal("bridge", "a bridge is %s; keep its line unchanged until it ends" % state)
+    if line is not None:
+        raise Refusal(
+            line.split(" ", 1)[0],
+            "a %s is %s; one at a time: wait, or drop its line to cancel it" % (name, state),
+        )
+    return _DELIVERY_CANCEL, _cancelled(pump, name, now)
+
+
+def _cancelled(pump, name, now):
+    """What a bolus, prime or bridge (name) cut short at now leaves undelivered, for the review and the log."""
+    left, total = pump.therapy.delivery_left_nl(now)
+    return "%s cancelled: %s of %s not given" % (name, format_volume(left), format_volume(total))
+
+
+def check_admission(pump, program, now):
+    if program.clock_needed() and pump.therapy.clock_offset_us is None:
+        raise Refusal("flex", "a flex schedule runs on the device clock: set the clock first")
+    candidate = pump.therapy.fork()
+    candidate.commit(program, now)
+    guard = pump.guard
+    if candidate.fluid() != pump.therapy.fluid():
+        guard = guard.fork(pump.trial_guard)
+        guard.set_fluid(pump.guard_limits(candidate.fluid()))
+    pump.admit(candidate, now, guard)
+
+
+def _rows(pump, program, verdict=_DELIVERY_NONE, note=""):
+    """Review rows: each line beside what it means; a staged program's bolus, prime or
+    bridge says whether it is a new dose or the running one unchanged (or cancelled)."""
+    rows = list(program.details)
+    if verdict == _DELIVERY_CANCEL:
+        rows.append(("", note))
+    elif verdict != _DELIVERY_NONE:
+        i = _index(rows, program.delivery_line())
+        rows[i] = (rows[i][0], note)
+    for w in program.warnings:
+        rows.append(("soft limit", w))
+    return rows
+
+
+def review(pump, values):
+    which, index = values
+    if which == codec.REVIEW_RUNNING:
+        program = pump.therapy.program
+        if program is None:
+            rows = [("stop", "no program")]
+        else:
+            rows = _rows(pump, program)
+    elif which == codec.REVIEW_STAGED:
+        if pump.staging.program is None:
+            raise Refusal("which", "no program is staged")
+        rows = pump.staging.program[4]
+    else:
+        raise Refusal("which", "which must be 0 (running) or 1 (staged), not %d" % which)
+    if index >= len(rows):
+        raise Refusal("index", "row %d does not exist; there are %d" % (index, len(rows)))
+    line, detail = rows[index]
+    return (len(rows), codec.clip(line), codec.clip(detail))
+
+
+def commit(pump, values):
+    crc, confirm = values
+    pump.tick()
+    now = pump.timebase.total_us()
+    if pump.staging.program is None:
+        raise Refusal("program", "no program is staged" + pump.staging.dropped)
+    program, staged_crc, expires, refill, _rows, verdict = pump.staging.program
+    if now >= expires:
+        pump.staging.program = None
+        raise Refusal("program", "the staged program expired after 10 min without a commit; stage it again")
+    if crc != staged_crc:
+        raise Refusal("program_crc", "program_crc %08x is not the staged program's %08x" % (crc, staged_crc))
+    if program.warnings and confirm != 1:
+        raise Refusal(
+            "confirm_soft",
+            "%d soft-limit warning(s) need confirm_soft=1: %s" % (len(program.warnings), program.warnings[0]),
+        )
+    if (program.bolus is not None or program.prime is not None) and pump.bolus_refusal():
+        raise Refusal("bolus", pump.bolus_refusal())
+    now_verdict, note = _delivery_plan(pump, program, now)
+    if now_verdict != verdict and not (verdict == _DELIVERY_CANCEL and now_verdict == _DELIVERY_NONE):
+        raise Refusal("program", "the running bolus ended since the review; stage the program again")
+    _refuse_dosing(pump, program)
+    check_admission(pump, program, now)  # the last 24 h moved on since staging
+    pump.staging.program = None
+    if refill is not None:
+        pump.log_event(eventlog.EV_REFILL, refill)
+    pump.put_in_force(program, now)
+    pump.log_event(  # a library commit drops a staged program: it was checked against the library in force
+        eventlog.EV_PROGRAM,
+        "crc %08x library %s hash %08x: %s"
+        % (crc, program.library_version, pump.library.hash, "; ".join(program.lines)),
+    )
+    if now_verdict == _DELIVERY_CANCEL:
+        pump.log_event(eventlog.EV_THERAPY, note)
+    elif now_verdict != _DELIVERY_NONE:  # a new dose, or the same one going on
+        pump.log_event(eventlog.EV_THERAPY, "%s: %s" % (program.delivery_line().split(" ", 1)[0], note))
+    _log_reservoir_forecast(pump, now)
+    tb = pump.timebase
+    return (crc, tb.mday, tb.us)
+
+
+def _refuse_dosing(pump, program):
+    if program.basal_kind != BASAL_STOPPED or program.bolus is not None or program.prime is not None:
+        why = pump.dosing_refusal()
+        if why is not None:
+            raise Refusal("program", why)
+
+
+def _log_reservoir_forecast(pump, now):
+    """After a program change or a bolus: the counted reservoir and when it reaches the low volume."""
+    left = pump.reservoir_nl()
+    if left is None:
+        return
+    low_in = pump.low_in_us(now)
+    when = (
+        "not within 400 days"
+        if low_in is None
+        else "in %d.%d days" % (low_in // 86_400_000_000, low_in % 86_400_000_000 * 10 // 86_400_000_000)
+    )
+    pump.log_event(eventlog.EV_THERAPY, "reservoir %s; low level %s" % (format_volume(left), when))
+
+
+def discard(pump, values):
+    pump.staging.program = None
+    pump.staging.lines = []
+    return ()
+
+
+def patient_bolus(pump, values):
+    pump.tick()
+    now = pump.timebase.total_us()
+    reason = pump.bolus_refusal()
+    if reason is None:
+        reason = pump.therapy.patient_refusal(now)
+    if reason is None:
+        candidate = pump.therapy.fork()
+        candidate.start_patient_bolus(now)
+        try:
+            pump.admit(candidate, now)
+        except Refusal as e:
+            reason = e.message
+    if reason is not None:
+        pump.log_event(eventlog.EV_PATIENT_REFUSED, reason)
+        raise Refusal("patient-bolus", reason)
+    pump.therapy.start_patient_bolus(now)
+    pump.apply(now)
+    t = pump.therapy
+    pump.log_event(eventlog.EV_BOLUS, "patient bolus %d nL" % t.bolus_volume_nl)
+    _log_reservoir_forecast(pump, now)
+    return (t.bolus_volume_nl, -(-(t.bolus_end - now) // 1_000_000))
+
+
+def set_rate(pump, values):
+    rate, rounded = parse_rate("rate", values[0])  # refuses before any change
+    if pump.therapy.drugs:
+        raise Refusal(
+            "rate", "the pump holds %s: program it with a dose in a programming session" % pump.therapy.drugs[0][0]
+        )
+    if rate:
+        why = pump.dosing_refusal()
+        if why is not None:
+            raise Refusal("rate", why)
+    pump.set_rate(rate)
+    pump.log_event(eventlog.EV_PROGRAM, "rate set to %d nL/day" % rate)
+    return (rate, 1 if rounded else 0, pump.timebase.mday, pump.timebase.us)
+
+
+def stop(pump, values):
+    """A normal suspend: the step in progress finishes; any bolus is cancelled."""
+    pump.tick()
+    now = pump.timebase.total_us()
+    t = pump.therapy
+    why = "stopped by command"
+    if t.bolus_kind != BOLUS_NONE:
+        why += "; " + _cancelled(pump, "{b%d}" % t.bolus_kind, now)
+    t.stop(now)
+    pump.apply(now)
+    pump.log_event(eventlog.EV_STOP, why)
+    return (pump.timebase.mday, pump.timebase.us)
+
+
+def _refill_check(pump, program):
+    """A refill program (fill, with removed): compare the volume drawn out
+    with what the pump counted was left. A gap over 1 mL per 20 mL of
+    reservoir (2 mL for 40 mL) is the sign of a misplaced refill (drug into
+    the tissue pocket, the 2011 recall): it becomes a warning the commit
+    must confirm. Returns the text for the log."""
+    if program.fill_nl is not None and program.fill_nl > pump.reservoir_capacity_nl:
+        raise Refusal(
+            "fill",
+            "fill %s is more than this pump's %s reservoir holds"
+            % (format_volume(program.fill_nl), format_volume(pump.reservoir_capacity_nl)),
+        )
+    if program.fill_nl is not None and program.fill_nl <= program.empty_level():
+        raise Refusal(
+            "fill",
+            "fill %s is at or below the empty volume %s: the pump would stop at once"
+            % (format_volume(program.fill_nl), format_volume(program.empty_level())),
+        )
+    if program.removed_nl is None:
+        return None
+    expected = pump.reservoir_nl()
+    if expected is None:
+        program.warnings.append(
+            "refill: the pump did not count the reservoir (no earlier fill), so it cannot check the %s removed"
+            % format_volume(program.removed_nl)
+        )
+        return "refill: removed %s (not checked: no count), filled %s" % (
+            format_volume(program.removed_nl),
+            format_volume(program.fill_nl),
+        )
+    apart = abs(program.removed_nl - expected)
+    allowed = pump.reservoir_capacity_nl // 20  # 1 mL per 20 mL
+    text = "refill: removed %s, expected %s, filled %s" % (
+        format_volume(program.removed_nl),
+        format_volume(expected),
+        format_volume(program.fill_nl),
+    )
+    if apart > allowed:
+        # At most 100 bytes (REVIEW carries no more): the advice first.
+        program.warnings.append(
+            "refill discrepancy %s (over %s): check for a pocket fill; removed %s, counted %s"
+            % (
+                format_volume(apart),
+                format_volume(allowed),
+                format_volume(program.removed_nl),
+                format_volume(expected),
+            )
+        )
+        text += ": DISCREPANCY %s" % format_volume(apart)
+    return text
+
+
+
+def _index(rows, line):
+    """Index of the review row of a program line."""
+    for i in range(len(rows)):
+        if rows[i][0] == line:
+            return i
+    raise ValueError(line)
+
+
+COMMANDS = (
+    (codec.STAGE_LINE, stage_line, 0),
+    (codec.STAGE, stage, 0),
+    (codec.REVIEW, review, 0),
+    (codec.COMMIT, commit, SAVES),
+    (codec.DISCARD, discard, 0),
+    (codec.SET_RATE, set_rate, SAVES),
+    (codec.STOP, stop, SAVES),
+    (codec.PATIENT_BOLUS, patient_bolus, SAVES),
+)

@@ -1,0 +1,119 @@
+# The reads: who the pump is, what it is doing, its therapy, its log, and
+# the telemetry stream's interval. None needs a key; none changes the therapy.
+# Resident (commands/__init__.py): served all the time.
+
+import sys
+
+from firmware import codec
+from firmware.app import FIRMWARE_VERSION, program_crc, u32
+from firmware.errors import Refusal
+from firmware.scheduler import MAX_RATE_NL_PER_DAY, MIN_RATE_NL_PER_DAY
+from firmware.therapy import BOLUS_NONE
+
+TELEMETRY_MIN_MS = 10  # the fastest telemetry stream: 100 samples/s
+TELEMETRY_MAX_MS = 3_600_000
+
+
+def hello(pump, values):
+    impl = sys.implementation
+    platform = "%s %s %s" % (impl.name, ".".join(str(v) for v in impl.version[:3]), sys.platform)
+    return (
+        codec.PROTOCOL_VERSION,
+        FIRMWARE_VERSION,
+        pump.board.NAME,
+        platform,
+        pump.auth.device_id,
+        pump.sched.step_pl,
+        MIN_RATE_NL_PER_DAY,
+        MAX_RATE_NL_PER_DAY,
+    )
+
+
+def status(pump, values):
+    return pump.now_fields() + (pump.sched.step_pl,)
+
+
+def therapy(pump, values):
+    pump.tick()
+    tb = pump.timebase
+    now = tb.total_us()
+    t = pump.therapy
+    step_pl = pump.sched.step_pl
+    day_steps, hour_steps = pump.guard.window_steps(tb.mday, tb.us)
+    bolus_left_s = 0
+    if t.bolus_kind != BOLUS_NONE:
+        bolus_left_s = -(-(t.bolus_end - now) // 1_000_000) if t.bolus_end > now else 0
+    reservoir = pump.reservoir_nl()
+    empty_in = codec.NO_TIME
+    if reservoir is not None:  # until delivery stops: at the empty volume
+        s = pump.empty_in_us(max(reservoir - pump.levels()[1], 0), now)
+        if s is not None and s // 1_000_000 < codec.NO_TIME:
+            empty_in = s // 1_000_000
+    clock = t.clock_us(now)
+    p = t.program
+    low_nl, empty_nl = pump.levels()
+    low_in = pump.low_in_us(now)
+    return (
+        pump.mode(),
+        t.basal_rate(now),
+        pump.sched.rate,
+        t.bolus_kind,
+        t.bolus_rate if t.bolus_running(now) else 0,
+        bolus_left_s,
+        1 if t.bridge_drugs is not None else 0,
+        codec.NO_TIME if reservoir is None else reservoir,
+        empty_in,
+        day_steps * step_pl // 1000,
+        hour_steps * step_pl // 1000,
+        min(pump.guard.refused_steps, codec.NO_TIME),
+        pump.alarm,
+        codec.NO_TIME if clock is None else (clock // 1_000_000) % (codec.NO_TIME + 1),
+        program_crc(p.lines, p.library_version) if p is not None else 0,
+        pump.library.version,
+        pump.alarms.mask,
+        pump.alarms.sounding(now),
+        -(-pump.alarms.silenced_us(now) // 1_000_000),
+        1 if pump.hold else 0,
+        u32(pump.sensor_nl),
+        u32(None if low_in is None else low_in // 1_000_000),
+        low_nl,
+        empty_nl,
+        codec.NO_PERMILLE if pump.battery_permille is None else pump.battery_permille,
+        u32(pump.battery_days),
+        pump.library.hash,
+    )
+
+
+def event(pump, values):
+    """Entry `index`, or the oldest kept if that one has left the ring."""
+    index = max(values[0], pump.log.oldest())
+    entry = pump.log.get(index)
+    if entry is None:
+        raise Refusal("index", "event %d is not logged yet; the log holds %d events" % (values[0], pump.log.count))
+    mday, us, code, text = entry
+    return (pump.log.count, index, mday, us, code, text)
+
+
+def telemetry(pump, values):
+    (interval_ms,) = values
+    if interval_ms and not TELEMETRY_MIN_MS <= interval_ms <= TELEMETRY_MAX_MS:
+        raise Refusal(
+            "interval_ms",
+            "interval %d ms is outside %d..%d ms (0 stops)" % (interval_ms, TELEMETRY_MIN_MS, TELEMETRY_MAX_MS),
+        )
+    if interval_ms and not pump.telemetry_ms:
+        pump.telemetry_sent = 0
+        pump.telemetry_dropped = 0
+    pump.telemetry_ms = interval_ms
+    if pump.telemetry_wake is not None:
+        pump.telemetry_wake.set()
+    return (interval_ms,)
+
+
+COMMANDS = (
+    (codec.HELLO, hello, 0),
+    (codec.STATUS, status, 0),
+    (codec.THERAPY, therapy, 0),
+    (codec.EVENT, event, 0),
+    (codec.TELEMETRY, telemetry, 0),
+)
