@@ -34,6 +34,7 @@
 
 import asyncio
 import binascii
+import gc
 import sys
 
 from firmware import alarms, auth, codec, eventlog
@@ -70,6 +71,9 @@ _MAX_EMPTY_SCAN_DAYS = 400  # time-to-empty is reported up to this far ahead
 RESERVE_WINDOW_US = 600_000_000  # a reservation covers the steps due in the next 10 min
 RESERVE_MAX_STEPS = 384  # and at most this many: 20 uL in 52.083 nL steps, the most a cut may lose
 
+# What restoring a record raises when the record itself is bad (a verified fact, the same at
+# every boot); anything else (a MemoryError) is the board failing now, and the record is kept.
+_BAD_RECORD = (ValueError, KeyError, IndexError, Refusal)
 
 # Commands that change what a restart must know: their handlers save after
 # they succeed (a refused command changed nothing).
@@ -145,6 +149,7 @@ class PumpApp(Watching):
             self.store = Store(storage)
         self._reserve_left = 0  # steps reserved in the last save and not yet moved, 0..RESERVE_MAX_STEPS
         self._credit = 0  # after a restart: steps to count as delivered without moving, 0..RESERVE_MAX_STEPS
+        self._record_kept = False  # a record the boot could not load now: no save may replace it
         self.auth = auth.Authenticator(hw.random_bytes)
         self._key_store = None
         self._security_tokens = _SECURITY_LOG_BURST
@@ -217,13 +222,16 @@ class PumpApp(Watching):
     def _boot(self):
         """Resume from the last saved state if there is one, else start afresh.
         The power-on self-test runs before the boot's one save, which keeps its result."""
-        try:
-            record = self.store.load() if self.store is not None else None
-        except Exception as e:  # the flash cannot be read: nothing to resume from
-            self._start_stopped(
-                "stopped: storage unreadable (%s: %s)" % (type(e).__name__, e), "storage unreadable: %s" % e
-            )
-            return
+        record = None
+        for attempt in (1, 2):  # what fails for want of memory now is tried once more after a collection
+            try:
+                record = self.store.load() if self.store is not None else None
+                break
+            except Exception as e:  # load skips a bad record: this is the board failing now, not the record
+                if attempt == 2:
+                    self._start_kept("storage not read", e)
+                    return
+                gc.collect()
         cause = getattr(self.hw, "reset_cause", None)
         cause = cause() if cause is not None else "power"
         if record is None:
@@ -235,22 +243,36 @@ class PumpApp(Watching):
             return
         from firmware import persist
 
-        try:
-            mday, us, reserved = persist.restore(self, record[1])
-        except Exception as e:  # a record this firmware cannot use: a newer format, a program its library refuses
-            self._start_stopped("stopped: saved state %d not restored (%s: %s)" % (record[0], type(e).__name__, e))
-            return
+        restored = (0, 0, 0)
+        for attempt in (1, 2):
+            try:
+                restored = persist.restore(self, record[1])
+                break
+            except _BAD_RECORD as e:  # a record this firmware cannot use: a newer format, a program its library refuses
+                self._start_stopped("stopped: saved state %d not restored (%s: %s)" % (record[0], type(e).__name__, e))
+                return
+            except Exception as e:  # not the record's fault (a MemoryError): it is kept for the next boot
+                self._reset_state()  # restore() may have put back part of it
+                if attempt == 2:
+                    self._start_kept("saved state %d not loaded" % record[0], e)
+                    return
+                gc.collect()
+        mday, us, reserved = restored
         tb = self.timebase
         tb.mday = mday
         tb.us = us
-        self._credit = reserved
         now = tb.total_us()
+        if not self.therapy.rate_now(now):  # stopped at its save (a record of older firmware may say otherwise)
+            reserved = 0
+        self._credit = reserved
         if cause != "power":
             self._log(eventlog.EV_RESTART, "the board started after a %s reset" % cause)
         self._log(
             eventlog.EV_RESTART,
             "firmware %s resumed at its last save; up to %d reserved steps (%d nL) may not have moved"
-            % (FIRMWARE_VERSION, reserved, reserved * self.sched.step_pl // 1000),
+            % (FIRMWARE_VERSION, reserved, reserved * self.sched.step_pl // 1000)
+            if reserved
+            else "firmware %s resumed at its last save; no step was reserved" % FIRMWARE_VERSION,
         )
         self._apply(now)
         self._set_marks()
@@ -272,6 +294,18 @@ class PumpApp(Watching):
         self._log(eventlog.EV_RESTART, why)
         self._raise_alarm(codec.ALARM_RESTART, "restart: saved state lost, stopped")
 
+    def _start_kept(self, what, e):
+        """Start stopped, the saved record kept for the next boot: the board could not load it
+        now (out of memory). The self-test fails, so nothing doses until a restart, and no
+        save is made until then: a save would take the place of the record (store.py)."""
+        self._record_kept = True
+        self._reset_state()
+        self._log_boot()
+        what = "%s (%s)" % (what, type(e).__name__)
+        self._self_test(what + ": restart the pump")
+        self._log(eventlog.EV_RESTART, "stopped, saved state kept: %s: %s" % (what, e))
+        self._raise_alarm(codec.ALARM_RESTART, "restart: saved state not loaded, stopped")
+
     def _durable(self, handler):
         """handler, then a save of the state it changed (not when it refused)."""
 
@@ -283,12 +317,18 @@ class PumpApp(Watching):
         return run
 
     def _save(self):
-        if self.store is not None:
+        if self.store is not None and not self._record_kept:
             from firmware import persist
 
             # What may move (or may have moved, before a cut) after now without
             # another save: the reservation, and a restart's credit not yet used.
             self.store.save(persist.sections(self, self._reserve_left + self._credit))
+
+    def _settle(self):
+        """Nothing more can move before a new reservation's save: the reservation and an
+        unused restart credit are void, so a cut after the next save owes no step."""
+        self._reserve_left = 0
+        self._credit = 0
 
     def _reserve(self, moving):
         """Reserve, in a save, the steps due in the next RESERVE_WINDOW_US beyond
@@ -450,6 +490,8 @@ class PumpApp(Watching):
         n = self.sched.set_rate(at_us // US_PER_MDAY, at_us % US_PER_MDAY, rate)
         if n:
             self._deliver(n)
+        if not rate:  # delivery ended: the reservation settles in the save that records it
+            self._settle()
         if reschedule:
             self._set_event(self.therapy.next_event(at_us))
         self.clock.wake()
@@ -878,6 +920,7 @@ class PumpApp(Watching):
         leaves: nothing is dosing or waiting to dose, so nothing is cut short. The reply goes out
         first; the state is saved (a durable command), and the dosing task ends at its next turn."""
         self._refuse_unless_stopped("ask again")
+        self._settle()  # stopped already: nothing reserved goes into the save before the REPL
         self._log(eventlog.EV_SERVICE, "left for the board's REPL (service: a firmware update)")
         self._leaving = True
         self.clock.wake()

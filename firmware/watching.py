@@ -323,6 +323,7 @@ class Watching:
         self._probed = False
         self._probe_left = 0
         self._probe_at_us = now + PROBE_PERIOD_US
+        self._settle()  # held: nothing moves until a probe, which reserves again
         how = "until the occlusion clears" if code == codec.ALARM_OCCLUSION else "until a probe step turns the motor"
         self._log(eventlog.EV_FAULT, "%s: motor halted, delivery held %s" % (_HOLD_NAMES[code], how))
         self._raise_alarm(code, _HOLD_NAMES[code] + ": delivery held", active=True)
