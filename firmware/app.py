@@ -34,6 +34,7 @@
 
 import asyncio
 import binascii
+import gc
 
 from firmware import alarms, auth, codec, eventlog
 from firmware.commands import FAMILIES, Commands, Staging
@@ -58,6 +59,9 @@ _MAX_EMPTY_SCAN_DAYS = 400  # time-to-empty is reported up to this far ahead
 RESERVE_WINDOW_US = 600_000_000  # a reservation covers the steps due in the next 10 min
 RESERVE_MAX_STEPS = 384  # and at most this many: 20 uL in 52.083 nL steps, the most a cut may lose
 
+# What restoring a record raises when the record itself is bad (a verified fact, the same at
+# every boot); anything else (a MemoryError) is the board failing now, and the record is kept.
+_BAD_RECORD = (ValueError, KeyError, IndexError, Refusal)
 
 def program_crc(lines, version):
     """The CRC-32 that names a program (its lines and the library version it was checked with)."""
@@ -92,6 +96,7 @@ class PumpApp(Watching):
             self.store = Store(storage)
         self._reserve_left = 0  # steps reserved in the last save and not yet moved, 0..RESERVE_MAX_STEPS
         self._credit = 0  # after a restart: steps to count as delivered without moving, 0..RESERVE_MAX_STEPS
+        self._record_kept = False  # a record the boot could not load now: no save may replace it
         self.auth = auth.Authenticator(hw.random_bytes)
         self.key_store = None
         self._security_tokens = _SECURITY_LOG_BURST
@@ -130,13 +135,16 @@ class PumpApp(Watching):
     def _boot(self):
         """Resume from the last saved state if there is one, else start afresh.
         The power-on self-test runs before the boot's one save, which keeps its result."""
-        try:
-            record = self.store.load() if self.store is not None else None
-        except Exception as e:  # the flash cannot be read: nothing to resume from
-            self._start_stopped(
-                "stopped: storage unreadable (%s: %s)" % (type(e).__name__, e), "storage unreadable: %s" % e
-            )
-            return
+        record = None
+        for attempt in (1, 2):  # what fails for want of memory now is tried once more after a collection
+            try:
+                record = self.store.load() if self.store is not None else None
+                break
+            except Exception as e:  # load skips a bad record: this is the board failing now, not the record
+                if attempt == 2:
+                    self._start_kept("storage not read", e)
+                    return
+                gc.collect()
         cause = getattr(self.hw, "reset_cause", None)
         cause = cause() if cause is not None else "power"
         if record is None:
@@ -148,22 +156,34 @@ class PumpApp(Watching):
             return
         from firmware import persist
 
-        try:
-            mday, us, reserved = persist.restore(self, record[1])
-        except Exception as e:  # a record this firmware cannot use: a newer format, a program its library refuses
-            self._start_stopped("stopped: saved state %d not restored (%s: %s)" % (record[0], type(e).__name__, e))
-            return
+        restored = (0, 0, 0)
+        for attempt in (1, 2):
+            try:
+                restored = persist.restore(self, record[1])
+                break
+            except _BAD_RECORD as e:  # a record this firmware cannot use: a newer format, a program its library refuses
+                self._start_stopped("stopped: saved state %d not restored (%s: %s)" % (record[0], type(e).__name__, e))
+                return
+            except Exception as e:  # not the record's fault (a MemoryError): it is kept for the next boot
+                self._reset_state()  # restore() may have put back part of it
+                if attempt == 2:
+                    self._start_kept("saved state %d not loaded" % record[0], e)
+                    return
+                gc.collect()
+        mday, us, reserved = restored
         tb = self.timebase
         tb.mday = mday
         tb.us = us
-        self._credit = reserved
         now = tb.total_us()
+        self._credit = reserved
         if cause != "power":
             self.log_event(eventlog.EV_RESTART, "the board started after a %s reset" % cause)
         self.log_event(
             eventlog.EV_RESTART,
             "firmware %s resumed at its last save; up to %d reserved steps (%d nL) may not have moved"
-            % (FIRMWARE_VERSION, reserved, reserved * self.sched.step_pl // 1000),
+            % (FIRMWARE_VERSION, reserved, reserved * self.sched.step_pl // 1000)
+            if reserved
+            else "firmware %s resumed at its last save; no step was reserved" % FIRMWARE_VERSION,
         )
         self.apply(now)
         self.set_marks()
@@ -185,13 +205,33 @@ class PumpApp(Watching):
         self.log_event(eventlog.EV_RESTART, why)
         self.raise_alarm(codec.ALARM_RESTART, "restart: saved state lost, stopped")
 
+    def _start_kept(self, what, e):
+        """Start stopped, the saved record kept for the next boot: the board could not load it
+        now (out of memory). The self-test fails, so nothing doses until a restart, and no
+        save is made until then: a save would take the place of the record (store.py)."""
+        self._record_kept = True
+        self._reset_state()
+        self._log_boot()
+        what = "%s (%s)" % (what, type(e).__name__)
+        self._self_test(what + ": restart the pump")
+        self.log_event(eventlog.EV_RESTART, "stopped, saved state kept: %s: %s" % (what, e))
+        self.raise_alarm(codec.ALARM_RESTART, "restart: saved state not loaded, stopped")
+
     def save(self):
-        if self.store is not None:
+        if self.store is not None and not self._record_kept:
             from firmware import persist
 
             # What may move (or may have moved, before a cut) after now without
             # another save: the reservation, and a restart's credit not yet used.
             self.store.save(persist.sections(self, self._reserve_left + self._credit))
+
+    def settle(self):
+        """Nothing more can move before a new reservation's save: the reservation is void, so
+        a cut after the next save credits no step the motor did not move. A restart's unused
+        credit stays: those steps may have moved before the cut, and the pump's time went back
+        to the save, so dropping it would let the motor give them twice (the torture test's
+        "over" check finds it)."""
+        self._reserve_left = 0
 
     def _reserve(self, moving):
         """Reserve, in a save, the steps due in the next RESERVE_WINDOW_US beyond
@@ -353,6 +393,8 @@ class PumpApp(Watching):
         n = self.sched.set_rate(at_us // US_PER_MDAY, at_us % US_PER_MDAY, rate)
         if n:
             self._deliver(n)
+        if not rate:  # delivery ended: the reservation settles in the save that records it
+            self.settle()
         if reschedule:
             self.set_event(self.therapy.next_event(at_us))
         self.clock.wake()
@@ -472,9 +514,6 @@ class PumpApp(Watching):
             self.log_event(eventlog.EV_KEYS, "no keys: reading only until the pump is provisioned")
         if n > 0 or keys is None:
             self.save()  # the log entry above is kept
-
-
-
 
 
     # -- telemetry ----------------------------------------------------------------
@@ -621,38 +660,10 @@ class PumpApp(Watching):
         return time_to_deliver(self.therapy.fork(), reservoir_nl, now, _MAX_EMPTY_SCAN_DAYS * 86_400_000_000)
 
 
-
-
-
-
-
     def set_step_volume(self, step_pl):
         """Run on a new volume per step (a calibration, or a restore of one)."""
         self.sched = DoseScheduler(step_pl)  # stopped: no partial step to carry
         self.guard.set_step_volume(step_pl)
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 def u32(value):

@@ -272,6 +272,7 @@ class Watching:
         self._probed = False
         self._probe_left = 0
         self._probe_at_us = now + PROBE_PERIOD_US
+        self.settle()  # held: nothing moves until a probe, which reserves again
         how = "until the occlusion clears" if code == codec.ALARM_OCCLUSION else "until a probe step turns the motor"
         self.log_event(eventlog.EV_FAULT, "%s: motor halted, delivery held %s" % (_HOLD_NAMES[code], how))
         self.raise_alarm(code, _HOLD_NAMES[code] + ": delivery held", active=True)

@@ -111,6 +111,33 @@ def test_after_a_kill_the_pump_resumes_its_program_at_its_last_save_and_never_mo
     assert owed(pump.status().time_us - t0) - 1 <= count <= owed(pump.status().time_us - t0)
 
 
+def test_after_a_stop_and_a_kill_the_next_programs_first_steps_are_moved_by_the_motor(lives):
+    """Issue 24: a stop settles the reservation in its own save. Before, the restart credited the steps reserved
+    before the stop (up to 384): the next program's first steps were counted by the pump and never moved."""
+    first = lives()
+    pump = first.pump
+    pump.commit(pump.stage(BASAL))
+    pump.sim_advance(95 * MIN)  # a reservation made 5 min ago, most of it not yet moved
+    pump.stop()
+    stopped_at = pump.status().time_us
+    pump.sim_advance(10 * MIN)
+    first.kill()
+
+    pump = lives().pump
+    status = pump.status()
+    assert status.time_us == stopped_at  # the stop's save
+    text = next(ev.text for ev in reversed(pump.events()) if "resumed at its last save" in ev.text)
+    assert text.endswith("resumed at its last save; no step was reserved"), text
+    assert "reserved steps" not in text
+    pump.ack_alarm("restart")
+    count0, motor0 = status.steps, pump.sim_state().motor_steps
+    t0 = pump.commit(pump.stage(BASAL))
+    pump.sim_advance(60 * MIN)
+    moved = pump.sim_state().motor_steps - motor0
+    counted = pump.status().steps - count0
+    assert moved == counted == owed(pump.status().time_us - t0) == 400  # every step counted was moved
+
+
 def test_a_patient_bolus_lockout_and_the_guards_day_survive_a_kill(lives):
     first = lives()
     pump = first.pump

@@ -79,7 +79,19 @@ STEP_PL = 52_083  # boards/sim.py
 U_PER_STEP = 86_400_000 * STEP_PL  # volume in u = nL/day x us: a step is STEP_PL pL = this many u
 RESERVE_MAX_STEPS = 384  # firmware/app.py
 KILLED = -9  # a process ended by SIGKILL, as subprocess reports it
-_RESUMED = re.compile(r"resumed at its last save; up to (\d+) reserved steps")
+# "no step was reserved" when the pump was stopped at its save (issue 24): 0 reserved steps.
+_RESUMED = re.compile(r"resumed at its last save; (?:up to (\d+) reserved steps|no step was reserved)")
+# Timing margins of the runner, in wall-clock seconds. They bound waits on another process, so they must hold on a
+# machine whose cores are all busy (make torture beside a build): a margin that is too tight makes a slow reply look
+# like a dead or hung firmware (a false "readable" or "crash" violation), one that is generous only slows a failing
+# run down. None of them is a property of the pump: the pump's time is virtual and moves only when told.
+START_TIMEOUT_S = 30.0  # the firmware starting on the unix port and answering (10 s is enough on a quiet machine)
+REPLY_TIMEOUT_S = 10.0  # one reply on the link, a long SIM_ADVANCE's included (pumpctl's default is 2 s)
+EXIT_WAIT_S = 15.0  # a killed process to be reaped, or one whose link broke to end
+# How long after a request the SIGKILL lands, drawn uniformly up to these: a cut while dosing a run of pump time, and
+# a cut inside a command (before, during or after its save). Not margins: where in the work the cut falls.
+DOSING_KILL_DELAY_S = 0.04
+COMMAND_KILL_DELAY_S = 0.004
 EV_RESTART = 12  # firmware/eventlog.py
 # Lines that act once: a refill's, and a bolus's, which stays in the running program only while the bolus runs
 # (after a restart never: the restart alarm cancels it).
@@ -219,6 +231,7 @@ class Figures:
     storage_cuts: int = 0
     storage_cuts_at_boot: int = 0  # of those, during the restart's own saves
     storage_cuts_in: dict = field(default_factory=dict)  # the others, by what the host was doing
+    stopped_restarts: int = 0  # restarts from a save made while stopped: no reserved step, no shortfall from them
     sigkills: int = 0
     sigkill_idle: int = 0
     sigkill_dosing: int = 0
@@ -243,6 +256,7 @@ class Figures:
     over_steps: int = 0  # all the over-deliveries together (each taken off the motor's total once found)
     lost_log_entries: int = 0
     violations: list = field(default_factory=list)
+    kept: list = field(default_factory=list)  # folders of failed episodes kept for replay (run() keeps the first)
     wall_s: float = 0.0
 
     def merge(self, other: Figures):
@@ -394,6 +408,7 @@ class Episode:
         self.tally = self.folder / f"tally.{self.lives}"
         # Provisioned once, as at flashing: later lives keep the keys they stored.
         self.sim = Simulator(
+            start_timeout=START_TIMEOUT_S,
             storage=self.folder / "state",
             cut_after_bytes=cut,
             tally=self.tally,
@@ -409,7 +424,7 @@ class Episode:
                 self.violation("readable", f"the firmware did not start (exit {code}):\n{self.sim.stderr_text()}")
             self.pump = None
             return
-        self.pump = self.sim.pump()
+        self.pump = self.sim.pump(timeout=REPLY_TIMEOUT_S)
 
     def _end_process(self):
         if self.pump is not None:
@@ -418,7 +433,7 @@ class Episode:
         if self.sim is not None:
             if self.sim.proc is not None and self.sim.proc.poll() is None:
                 self.sim.proc.kill()
-                self.sim.proc.wait(5)
+                self.sim.proc.wait(EXIT_WAIT_S)
             self.sim.stop()
             code = self.sim.proc.returncode if self.sim.proc else None
             self.sim = None
@@ -435,12 +450,12 @@ class Episode:
     def _kill(self):
         """SIGKILL now."""
         self.sim.proc.kill()
-        self.sim.proc.wait(5)
+        self.sim.proc.wait(EXIT_WAIT_S)
 
     def _died(self) -> bool:
         """After a link error: wait for the process to end; True if a cut killed it."""
         try:
-            code = self.sim.proc.wait(5)
+            code = self.sim.proc.wait(EXIT_WAIT_S)
         except Exception:
             self.violation("readable", f"the firmware stopped answering but lives on:\n{self.sim.stderr_text()}")
             return False
@@ -466,6 +481,9 @@ class Episode:
                 self._operation()
                 if self.broken:
                     return
+            if self.policy == "stop":  # a stop, some pump time, then the cut: the restart must owe nothing
+                self._stop()
+                self._advance(rng.randrange(1, 30) * MIN)
             self._final_cut()
         except Died:
             pass
@@ -500,7 +518,7 @@ class Episode:
             d = rng.choice((10 * MIN, HOUR, 4 * HOUR, 12 * HOUR)) + rng.randrange(HOUR)
             mday, us = link.request(codec.SIM_ADVANCE, divmod(d, S))
             self.t_max = mday * codec.US_PER_MDAY + us
-            delay = rng.uniform(0, 0.04)
+            delay = rng.uniform(0, DOSING_KILL_DELAY_S)
             time.sleep(delay)
             self.note(f"SIGKILL {delay * 1000:.1f} ms into a run to {self.t_max}")
         else:
@@ -524,7 +542,7 @@ class Episode:
             payload = codec.encode_fields(codec.request_fields(msg), values)
             self.inflight = (kind, prog, crc, self.t_now)
             link.send_raw(codec.encode_frame(msg, seq, payload, link.session_mac))
-            delay = rng.uniform(0, 0.004)
+            delay = rng.uniform(0, COMMAND_KILL_DELAY_S)
             time.sleep(delay)
             self.note(f"SIGKILL {delay * 1000:.2f} ms after sending {kind} {prog.lines}")
         if self.sim.proc.poll() is not None:  # an armed storage cut came first
@@ -742,7 +760,7 @@ class Episode:
         if not restart or not _RESUMED.search(restart[-1].text):
             self.violation("readable", f"no restart in the log: {[ev.text for ev in log[-5:]]}")
             return
-        reserved = int(_RESUMED.search(restart[-1].text).group(1))
+        reserved = int(_RESUMED.search(restart[-1].text).group(1) or 0)
         restored = restart[-1].index  # the restored log ends just before the restart's entry
         if not 0 <= reserved <= RESERVE_MAX_STEPS:
             self.violation("readable", f"{reserved} reserved steps")
@@ -793,6 +811,12 @@ class Episode:
         self.events = now
         self.next_event = max(now) + 1 if now else 0
         # the motor and the prescription, at R
+        if self.timeline.basal == 0:  # stopped at the save (any bolus ended with the stop): nothing may be owed
+            fig.stopped_restarts += 1
+            if reserved > self.reserved:  # only the last restart's credit, not yet used, may be carried on
+                self.violation("stopped", f"resumed at {r}, stopped at its save, with {reserved} reserved steps "
+                               f"credited (the restart before credited {self.reserved}): the next program's first "
+                               "steps would not move", fatal=False)
         self.reserved = reserved
         self.count_at_restart = st.steps
         self.bound += reserved + 1
@@ -806,22 +830,57 @@ class Episode:
 
 def _episode(task) -> Figures:
     """One episode in a folder of its own (also the unit of work of a worker process)."""
-    root, seed, index, cuts, policy = task
+    root, seed, index, cuts, policy, keep = task
     fig = Figures()
     folder = Path(root) / f"episode-{index}"
     folder.mkdir(parents=True, exist_ok=True)
+    episode = Episode(folder, f"{seed}-{index}", fig, cuts, policy)
     try:
-        Episode(folder, f"{seed}-{index}", fig, cuts, policy).run()
+        episode.run()
+        if fig.failed() and keep is not None:
+            fig.kept.append(str(_keep(episode, Path(keep))))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return fig
 
 
+def replay_command(seed: str, cuts: int, policy: str) -> str:
+    return f"python tests/torture.py --replay {seed} --cuts {cuts} --policy {policy}"
+
+
+def _keep(episode: Episode, keep: Path) -> Path:
+    """Copy a failed episode's folder (its state files, the tally of the life that failed) into keep/episode-SEED,
+    with episode.txt: the seed, the cut, the violations, the harness's log of the episode, the events the host read
+    from the pump, and the command that replays it. Returns that folder."""
+    out = keep / f"episode-{episode.seed}"
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.copytree(episode.folder, out)
+    fig = episode.fig
+    text = [
+        f"seed {episode.seed}, policy {episode.policy}, failed at life {episode.lives} cut {episode.cuts} "
+        f"(of {episode.cuts_wanted})",
+        f"replay: {replay_command(episode.seed, episode.cuts_wanted, episode.policy)}",
+        "(the seed fixes the workload and where storage cuts land; a SIGKILL's wall-clock moment may differ)",
+        "",
+        "violations:",
+        *(f"  [{kind}] {what}" for kind, what, _trace in fig.violations),
+        "",
+        "the harness's log:",
+        *(f"  {line}" for line in episode.trace),
+        "",
+        "events read from the pump (index: time us, code, text):",
+        *(f"  {i}: {ev}" for i, ev in sorted(episode.events.items())),
+    ]
+    (out / "episode.txt").write_text("\n".join(text) + "\n")
+    return out
+
+
 def run(cuts: int, seed: int, episode_cuts: int = 100, policy: str = "any", jobs: int = 1,
-        root: Path | None = None, progress=None) -> Figures:
+        root: Path | None = None, progress=None, keep: Path | None = None) -> Figures:
     """Run at least `cuts` cuts in episodes of `episode_cuts` each (a fresh storage folder each, seeded
     "seed-index"), `jobs` at a time; return the figures. An episode ends early at its first violation (its model
-    of the pump is then no longer trusted), and further episodes make up the cuts."""
+    of the pump is then no longer trusted), and further episodes make up the cuts. keep: a folder where the first
+    failed episode is kept (fig.kept[0]; _keep says what it holds)."""
     fig = Figures()
     start = time.monotonic()
     own = root is None
@@ -835,7 +894,8 @@ def run(cuts: int, seed: int, episode_cuts: int = 100, policy: str = "any", jobs
             wave = []
             left = cuts - fig.cuts
             while left > 0:
-                wave.append((str(root), seed, index, min(episode_cuts, left), policy))
+                kept = None if keep is None else str(keep)
+                wave.append((str(root), seed, index, min(episode_cuts, left), policy, kept))
                 left -= episode_cuts
                 index += 1
             for done in (pool.map(_episode, wave) if pool else map(_episode, wave)):
@@ -847,6 +907,9 @@ def run(cuts: int, seed: int, episode_cuts: int = 100, policy: str = "any", jobs
             pool.shutdown()
         if own:
             shutil.rmtree(root, ignore_errors=True)
+    for later in fig.kept[1:]:  # the first failure is the one to diagnose: the others may follow from the same cause
+        shutil.rmtree(later, ignore_errors=True)
+    del fig.kept[1:]
     fig.wall_s = time.monotonic() - start
     return fig
 
@@ -856,21 +919,42 @@ def main(argv=None) -> int:
     parser.add_argument("--cuts", type=int, default=int(os.environ.get("TORTURE_CUTS", 2000)))
     parser.add_argument("--seed", type=int, default=int(os.environ.get("TORTURE_SEED", 1)))
     parser.add_argument("--episode", type=int, default=100, help="cuts per storage folder")
-    parser.add_argument("--policy", choices=("any", "settled"), default=os.environ.get("TORTURE_POLICY", "any"),
-                        help="settled: cut only once a restart's reserved steps have come due and been saved past")
+    parser.add_argument("--policy", choices=("any", "settled", "stop"),
+                        default=os.environ.get("TORTURE_POLICY", "any"),
+                        help="settled: cut only once a restart's reserved steps have come due and been saved past; "
+                        "stop: each life stops the pump before its cut, and the restart must owe nothing")
     parser.add_argument("--jobs", type=int, default=int(os.environ.get("TORTURE_JOBS", os.cpu_count() or 1)),
                         help="episodes run at once, each in its own process")
+    parser.add_argument("--keep", default=os.environ.get("TORTURE_KEEP", "torture-failed"),
+                        help="folder where the first failed episode is kept, with how to replay it")
+    parser.add_argument("--replay", metavar="SEED-INDEX", help="run the one episode of that seed (from episode.txt)")
     args = parser.parse_args(argv)
+    if args.replay:
+        fig = Figures()
+        with tempfile.TemporaryDirectory(prefix="torture-replay-") as folder:
+            episode = Episode(Path(folder), args.replay, fig, args.cuts, args.policy)
+            episode.run()
+            if fig.failed():
+                fig.kept.append(str(_keep(episode, Path(args.keep))))
+        print(fig.report())
+        if fig.failed():
+            print(f"\nFAILED (kept in {fig.kept[0]}):\n" + fig.details())
+            return 1
+        return 0
     print(f"torture: {args.cuts} cuts, seed {args.seed}, {args.episode} cuts per folder, policy {args.policy}, "
           f"{args.jobs} jobs")
 
     def progress(fig):
         print(f"  {fig.cuts} cuts, {len(fig.violations)} violations", file=sys.stderr, flush=True)
 
-    fig = run(args.cuts, args.seed, args.episode, args.policy, args.jobs, progress=progress)
+    fig = run(args.cuts, args.seed, args.episode, args.policy, args.jobs, progress=progress, keep=Path(args.keep))
     print(fig.report())
     if fig.failed():
         print("\nFAILED:\n" + fig.details())
+        if fig.kept:
+            seed = Path(fig.kept[0]).name.removeprefix("episode-")
+            print(f"\nthe first failed episode is kept in {fig.kept[0]} (episode.txt, state files); replay it with:\n"
+                  f"  {replay_command(seed, args.episode, args.policy)}")
         return 1
     return 0
 

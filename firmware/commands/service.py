@@ -32,6 +32,7 @@ def service(pump, values):
     leaves: nothing is dosing or waiting to dose, so nothing is cut short. The reply goes out
     first; the state is saved (a durable command), and the dosing task ends at its next turn."""
     _refuse_unless_stopped(pump, "ask again")
+    pump.settle()  # stopped already: nothing reserved goes into the save before the REPL
     pump.log_event(eventlog.EV_SERVICE, "left for the board's REPL (service: a firmware update)")
     pump.leaving = True
     pump.clock.wake()
