@@ -26,7 +26,9 @@ import pytest
 from pumpctl import words
 from pumpctl.cli import EVENT_NAMES
 
-from firmware import alarms, app, auth, codec, eventlog, library, program, scheduler, watching
+from firmware import alarms, app, auth, codec, commands, eventlog, library, program, scheduler, watching
+from firmware.commands import service as commands_service
+from firmware.commands import status as commands_status
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "protocol.md"
@@ -40,6 +42,9 @@ MODULES = {
     "eventlog": eventlog,
     "alarms": alarms,
     "watching": watching,
+    "commands": commands,
+    "commands.status": commands_status,
+    "commands.service": commands_service,
 }
 
 
@@ -276,7 +281,7 @@ def check_constants(text):
     if len(rows) < 20:
         problems.append("the constants table has only %d rows" % len(rows))
     for r in rows:
-        module, _dot, name = unquote(r[0]).partition(".")
+        module, _dot, name = unquote(r[0]).rpartition(".")
         if module not in MODULES or not hasattr(MODULES[module], name):
             problems.append("constant %s does not exist" % r[0])
             continue
