@@ -1059,7 +1059,7 @@ class PumpApp(Watching):
         """Acknowledge one latched alarm (or every one: alarm 0). One whose
         condition has gone leaves the list; one still present stays, and sounds."""
         (code,) = values
-        if code != codec.ALARM_NONE and code not in codec.ALARM_PRIORITY:
+        if code != codec.ALARM_NONE and not codec.alarm_priority(code):
             raise Refusal("alarm", "alarm %d does not exist" % code)
         if not self.alarms.count():
             raise Refusal("alarm", "no alarm to acknowledge")
