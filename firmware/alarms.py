@@ -1,5 +1,5 @@
 # The pump's alarms: several may be latched at once, each with its priority
-# (codec.ALARM_PRIORITY, after IEC 60601-1-8), the pump time it was raised,
+# (codec.alarm_priority, after IEC 60601-1-8), the pump time it was raised,
 # a short cause, and two flags:
 #
 #   active  its condition is present now (an empty reservoir, a stall). An
@@ -38,7 +38,7 @@ _ACKED = 4
 
 
 def priority(code):
-    return codec.ALARM_PRIORITY[code]
+    return codec.alarm_priority(code)
 
 
 def blocks_bolus(code):
@@ -172,7 +172,7 @@ class AlarmSet:
         for line in lines:
             code, raised_us, active, acked, text = line.split(" ", 4)
             c = int(code)
-            if c not in codec.ALARM_PRIORITY:
+            if not codec.alarm_priority(c):
                 raise ValueError("alarm code %d is not known to this firmware" % c)
             self._entries.append([c, int(raised_us), text, active == "1", acked == "1"])
             self.mask |= 1 << c

@@ -38,5 +38,5 @@ def serve(why):
             write(codec.encode_frame(codec.SERVICE | codec.REPLY, seq, b""))
             micropython.kbd_intr(3)  # the REPL takes the line back
             return
-        payload = codec.encode_fields(codec.reply_fields(codec.ERROR), (codec.ERR_NOT_STARTED, "boot", reason))
+        payload = codec.encode_reply(codec.ERROR, (codec.ERR_NOT_STARTED, "boot", reason))
         write(codec.encode_frame(codec.ERROR, seq, payload))

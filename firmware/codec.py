@@ -115,30 +115,11 @@ ERR_LOCKED = auth.ERR_LOCKED  # 12: too many failed authentications: wait
 ERR_NO_KEYS = auth.ERR_NO_KEYS  # 13: the pump was never provisioned with keys
 ERR_NOT_STARTED = const(14)  # the firmware failed to start (the message says why); only SERVICE is obeyed
 
-# The role each command needs (auth.ROLE_*); a command not listed needs none
-# (it reads, and changes nothing). The clinician's role covers the patient's.
+# The role each command needs (auth.ROLE_*) is the second byte of its record in
+# _MESSAGES (role_needed); 0: none (it reads, and changes nothing). The clinician's
+# role covers the patient's.
 ROLE_PATIENT = auth.ROLE_PATIENT
 ROLE_CLINICIAN = auth.ROLE_CLINICIAN
-ROLE_NEEDED = {
-    SET_RATE: ROLE_CLINICIAN,
-    STOP: ROLE_CLINICIAN,
-    CLOCK_SET: ROLE_CLINICIAN,
-    ACK_ALARM: ROLE_CLINICIAN,
-    STAGE_LINE: ROLE_CLINICIAN,
-    STAGE: ROLE_CLINICIAN,
-    COMMIT: ROLE_CLINICIAN,
-    DISCARD: ROLE_CLINICIAN,
-    LIB_FIELD: ROLE_CLINICIAN,
-    LIB_COMMIT: ROLE_CLINICIAN,
-    LIB_STAGE: ROLE_CLINICIAN,
-    KEY_CHANGE: ROLE_CLINICIAN,
-    SERVICE: ROLE_CLINICIAN,
-    AUTH_END: ROLE_PATIENT,
-    SILENCE: ROLE_PATIENT,
-    CALIBRATE: ROLE_CLINICIAN,
-    CAL_WEIGHING: ROLE_CLINICIAN,
-    PATIENT_BOLUS: ROLE_PATIENT,
-}
 
 # Mode codes in STATUS.
 MODE_STOPPED = const(0)
@@ -170,24 +151,33 @@ ALARM_SELF_TEST = const(16)  # the power-on self-test failed: no dosing
 PRIORITY_LOW = const(1)
 PRIORITY_MEDIUM = const(2)
 PRIORITY_HIGH = const(3)
-ALARM_PRIORITY = {
-    ALARM_DOSE_LIMIT: PRIORITY_HIGH,
-    ALARM_MOTOR_FAULT: PRIORITY_HIGH,
-    ALARM_RESTART: PRIORITY_LOW,
-    ALARM_RESERVOIR_LOW: PRIORITY_MEDIUM,
-    ALARM_RESERVOIR_EMPTY: PRIORITY_HIGH,
-    ALARM_SENSOR_DISAGREE: PRIORITY_MEDIUM,
-    ALARM_SENSOR_FAULT: PRIORITY_LOW,
-    ALARM_BATTERY_ERI: PRIORITY_MEDIUM,
-    ALARM_BATTERY_LOW: PRIORITY_HIGH,
-    ALARM_BATTERY_EOS: PRIORITY_HIGH,
-    ALARM_STALL: PRIORITY_HIGH,
-    ALARM_OCCLUSION: PRIORITY_HIGH,
-    ALARM_STEP_UNCONFIRMED: PRIORITY_HIGH,
-    ALARM_CLOCK_JUMP: PRIORITY_MEDIUM,
-    ALARM_WATCHDOG: PRIORITY_HIGH,
-    ALARM_SELF_TEST: PRIORITY_HIGH,
-}
+# Each alarm's priority (PRIORITY_*), by its code: alarm_priority().
+_ALARM_PRIORITY = (
+    b"\x00"  # ALARM_NONE: none
+    b"\x03"  # ALARM_DOSE_LIMIT: high
+    b"\x03"  # ALARM_MOTOR_FAULT: high
+    b"\x01"  # ALARM_RESTART: low
+    b"\x02"  # ALARM_RESERVOIR_LOW: medium
+    b"\x03"  # ALARM_RESERVOIR_EMPTY: high
+    b"\x02"  # ALARM_SENSOR_DISAGREE: medium
+    b"\x01"  # ALARM_SENSOR_FAULT: low
+    b"\x02"  # ALARM_BATTERY_ERI: medium
+    b"\x03"  # ALARM_BATTERY_LOW: high
+    b"\x03"  # ALARM_BATTERY_EOS: high
+    b"\x03"  # ALARM_STALL: high
+    b"\x03"  # ALARM_OCCLUSION: high
+    b"\x03"  # ALARM_STEP_UNCONFIRMED: high
+    b"\x02"  # ALARM_CLOCK_JUMP: medium
+    b"\x03"  # ALARM_WATCHDOG: high
+    b"\x03"  # ALARM_SELF_TEST: high
+)
+
+
+def alarm_priority(code):
+    """An alarm's priority (PRIORITY_*); 0 for ALARM_NONE and for a code this firmware does not know."""
+    return _ALARM_PRIORITY[code] if 0 <= code < len(_ALARM_PRIORITY) else 0
+
+
 # ALARMS state bits.
 ALARM_STATE_ACTIVE = const(1)  # its condition is present now
 ALARM_STATE_ACKED = const(2)  # a clinician acknowledged it (it goes when its condition clears)
@@ -263,199 +253,218 @@ NO_TIME = const(0xFFFFFFFF)  # a u32 time field with no value (unknown, never)
 NO_PERMILLE = const(0xFFFF)  # a battery_permille with no reading
 
 
-# What the pump is doing now: the head of STATUS and of each telemetry sample.
-_PUMP_NOW = (
-    ("time_mday", "I"),
-    ("time_us", "I"),
-    ("mode", "B"),
-    ("rate_nl_per_day", "I"),
-    ("steps_hi", "I"),
-    ("steps_lo", "I"),
+# Fields of each message, all in one bytes constant (one object on the pump, which a
+# board with ROMFS keeps in flash, where a tuple per field was heap): one record per
+# message: its type byte, the role it needs (a byte, auth.ROLE_*), its request's
+# fields, "|", its reply's fields, and "\n".
+# A field is "name:kind" (kind: B, H, I, s or y as above), fields are parted by one space.
+# Units are in the names; a rate is sent as text with its unit ("0.5 mL/day")
+# and the pump, the one authority on units, converts it. STATUS and TELEMETRY_DATA
+# begin alike: what the pump is doing now (time, mode, rate, steps delivered).
+# request_fields() and reply_fields() give the host [(name, kind), ...].
+_MESSAGES = (
+    b"\x01\x00"  # HELLO
+    b"|protocol:B firmware:s board:s platform:s"
+    b" device_id:s"  # empty until the pump is provisioned with keys
+    b" step_volume_pl:I min_rate_nl_per_day:I max_rate_nl_per_day:I"
+    b"\n"
+    b"\x02\x00"  # STATUS
+    b"|time_mday:I time_us:I mode:B rate_nl_per_day:I steps_hi:I steps_lo:I step_volume_pl:I"
+    b"\n"
+    b"\x03\x00"  # THERAPY
+    b"|mode:B basal_nl_per_day:I rate_nl_per_day:I bolus_kind:B bolus_rate_nl_per_day:I"
+    b" bolus_left_s:I bridge:B reservoir_nl:I empty_in_s:I day_nl:I hour_nl:I refused_steps:I"
+    b" alarm:B"  # the latched alarm of highest priority (the latest of those), 0 if none
+    b" clock_s:I program_crc:I library:s"
+    b" alarms:I"  # every latched alarm, bit 1 << code
+    b" sounding:B"  # the priority the tones sound at now, 0 if none or silenced
+    b" silenced_s:I"  # seconds of silence left, 0 if not silenced
+    b" hold:B"  # delivery held by a motor fault (stall, occlusion, step not confirmed) until it clears
+    b" sensor_nl:I"  # the reservoir sensor's last reading, NO_TIME if none
+    b" low_in_s:I"  # pump time until the low-reservoir volume at the running program, NO_TIME if unknown
+    b" low_nl:I"  # the low-reservoir volume
+    b" empty_nl:I"  # the empty volume: delivery stops there
+    b" battery_permille:H"  # state of charge, 0xFFFF if unknown
+    b" battery_days:I"  # remaining battery life estimated from the drain so far, NO_TIME if unknown
+    b" library_hash:I"  # content hash of the library in force (library_hash)
+    b"\n"
+    b"\x08\x00"  # AUTH_BEGIN
+    b"role:B"
+    b"|pump_nonce:y"
+    b"\n"
+    b"\x09\x00"  # AUTH_PROVE
+    b"role:B host_nonce:y proof:y"
+    b"|pump_proof:y timeout_s:I"
+    b"\n"
+    b"\x0a\x01"  # AUTH_END, patient
+    b"|"
+    b"\n"
+    b"\x0b\x02"  # KEY_CHANGE, clinician
+    b"role:B masked_key:y"
+    b"|role:B"
+    b"\n"
+    b"\x31\x00"  # TELEMETRY
+    b"interval_ms:I"
+    b"|interval_ms:I"
+    b"\n"
+    b"\x70\x00"  # TELEMETRY_DATA
+    b"|time_mday:I time_us:I mode:B rate_nl_per_day:I steps_hi:I steps_lo:I"
+    b" reservoir_nl:I"  # NO_TIME if unknown
+    b" day_nl:I hour_nl:I alarm:B session_role:B"
+    b" dropped:I"  # samples not sent since the stream began: the link was not ready
+    b" alarms:I"  # every latched alarm, bit 1 << code
+    b" sensor_nl:I"  # the reservoir sensor's last reading, NO_TIME if none
+    b" battery_permille:H"  # 0xFFFF if unknown
+    b"\n"
+    b"\x12\x02"  # CLOCK_SET, clinician
+    b"clock_s:I"
+    b"|clock_s:I"
+    b"\n"
+    b"\x13\x02"  # ACK_ALARM, clinician
+    b"alarm:B"  # 0: every one
+    b"|acknowledged:B alarms:I"
+    b"\n"
+    b"\x15\x01"  # SILENCE, patient
+    b"|silenced_s:I"
+    b"\n"
+    b"\x17\x02"  # CAL_WEIGHING, clinician
+    b"index:B"  # 0 starts afresh, then 1, 2, ... in order
+    b" from_steps_hi:I"  # the pump's delivered-step count when the vessel was tared
+    b" from_steps_lo:I"
+    b" to_steps_hi:I"  # and when it was weighed (the pump stopped)
+    b" to_steps_lo:I"
+    b" mass_ug:I"  # what the vessel gained, micrograms
+    b"|weighings:B steps:I"
+    b"\n"
+    b"\x16\x02"  # CALIBRATE, clinician
+    b"weighings:B density_ug_per_ml:I"
+    b" confirm:B"  # CAL_STORE, CAL_CONFIRM, CAL_CHECK
+    b"|"
+    b"step_volume_pl:I"  # the mean of the weighings' volumes per step, as the pump computed it
+    b" previous_pl:I"  # the one in force before
+    b" spread_ppm:I"  # (largest - smallest) / mean
+    b" change_ppm:I"  # |new - previous| / previous
+    b" stored:B"
+    b"\n"
+    b"\x32\x00"  # ALARMS
+    b"index:B"
+    b"|"
+    b"count:B"  # alarms latched; code is 0 when index >= count
+    b" code:B priority:B"
+    b" state:B"  # ALARM_STATE_* bits
+    b" raised_mday:I raised_us:I text:s"
+    b"\n"
+    b"\x20\x02"  # STAGE_LINE, clinician
+    b"index:B line:s"
+    b"|lines:B"
+    b"\n"
+    b"\x21\x02"  # STAGE, clinician
+    b"|rows:B warnings:B program_crc:I expires_in_s:I"
+    b"\n"
+    b"\x22\x00"  # REVIEW
+    b"which:B index:B"
+    b"|rows:B line:s detail:s"
+    b"\n"
+    b"\x23\x02"  # COMMIT, clinician
+    b"program_crc:I confirm_soft:B"
+    b"|program_crc:I effective_mday:I effective_us:I"
+    b"\n"
+    b"\x24\x02"  # DISCARD, clinician
+    b"|"
+    b"\n"
+    b"\x25\x01"  # PATIENT_BOLUS, patient
+    b"|volume_nl:I duration_s:I"
+    b"\n"
+    b"\x28\x02"  # LIB_FIELD, clinician
+    b"drug:B field:B text:s"
+    b"|fields:H"
+    b"\n"
+    b"\x2b\x02"  # LIB_STAGE, clinician
+    b"version:s drugs:B"
+    b"|library_hash:I drugs:B changed:H raised:B expires_in_s:I"
+    b"\n"
+    b"\x29\x02"  # LIB_COMMIT, clinician
+    b"library_hash:I confirm_raise:B"
+    b"|version:s drugs:B library_hash:I"
+    b"\n"
+    b"\x2a\x00"  # LIB_GET
+    b"drug:B field:B which:B"
+    b"|version:s drugs:B text:s change:B"
+    b"\n"
+    b"\x30\x00"  # EVENT
+    b"index:I"
+    b"|count:I index:I time_mday:I time_us:I code:B text:s"
+    b"\n"
+    b"\x10\x02"  # SET_RATE, clinician
+    b"rate:s"
+    b"|rate_nl_per_day:I rounded:B effective_mday:I effective_us:I"
+    b"\n"
+    b"\x11\x02"  # STOP, clinician
+    b"|effective_mday:I effective_us:I"
+    b"\n"
+    b"\x14\x02"  # SERVICE, clinician
+    b"|"
+    b"\n"
+    b"\x60\x00"  # SIM_ADVANCE
+    b"seconds:I microseconds:I"
+    b"|target_mday:I target_us:I"
+    b"\n"
+    b"\x62\x00"  # SIM_FAULT
+    b"kind:B"
+    b" at_s:I"  # pump time since boot (past: now)
+    b" value:I"
+    b"|kind:B at_mday:I at_us:I"
+    b"\n"
+    b"\x61\x00"  # SIM_STATE
+    b"|"
+    b"motor_steps_hi:I"  # issued and not dropped: finished or in motion
+    b" motor_steps_lo:I"
+    b" motor_in_motion:I"  # of those, not finished yet
+    b" motor_dropped:I"  # dropped by halts before they finished
+    b" motor_halts:I true_step_volume_pl:I speed:I"
+    b" true_reservoir_nl:I"  # what the reservoir really holds
+    b" battery_permille:H"  # the cell's true charge
+    b" buzzer_plays:I"  # alarm patterns sounded since boot
+    b" buzzer_priority:B"  # priority of the last one
+    b" watchdog_feeds:I"
+    b"\n"
+    b"\x7f\x00"  # ERROR
+    b"|code:B field:s message:s"
+    b"\n"
 )
 
-# Fields of each message: (request fields, reply fields), each (name, type).
-# Units are in the names; a rate is sent as text with its unit ("0.5 mL/day")
-# and the pump, the one authority on units, converts it.
-FIELDS = {
-    HELLO: (
-        (),
-        (
-            ("protocol", "B"),
-            ("firmware", "s"),
-            ("board", "s"),
-            ("platform", "s"),
-            ("device_id", "s"),  # empty until the pump is provisioned with keys
-            ("step_volume_pl", "I"),
-            ("min_rate_nl_per_day", "I"),
-            ("max_rate_nl_per_day", "I"),
-        ),
-    ),
-    STATUS: ((), _PUMP_NOW + (("step_volume_pl", "I"),)),
-    THERAPY: (
-        (),
-        (
-            ("mode", "B"),
-            ("basal_nl_per_day", "I"),
-            ("rate_nl_per_day", "I"),
-            ("bolus_kind", "B"),
-            ("bolus_rate_nl_per_day", "I"),
-            ("bolus_left_s", "I"),
-            ("bridge", "B"),
-            ("reservoir_nl", "I"),
-            ("empty_in_s", "I"),
-            ("day_nl", "I"),
-            ("hour_nl", "I"),
-            ("refused_steps", "I"),
-            ("alarm", "B"),  # the latched alarm of highest priority (the latest of those), 0 if none
-            ("clock_s", "I"),
-            ("program_crc", "I"),
-            ("library", "s"),
-            ("alarms", "I"),  # every latched alarm, bit 1 << code
-            ("sounding", "B"),  # the priority the tones sound at now, 0 if none or silenced
-            ("silenced_s", "I"),  # seconds of silence left, 0 if not silenced
-            ("hold", "B"),  # delivery held by a motor fault (stall, occlusion, step not confirmed) until it clears
-            ("sensor_nl", "I"),  # the reservoir sensor's last reading, NO_TIME if none
-            ("low_in_s", "I"),  # pump time until the low-reservoir volume at the running program, NO_TIME if unknown
-            ("low_nl", "I"),  # the low-reservoir volume
-            ("empty_nl", "I"),  # the empty volume: delivery stops there
-            ("battery_permille", "H"),  # state of charge, 0xFFFF if unknown
-            ("battery_days", "I"),  # remaining battery life estimated from the drain so far, NO_TIME if unknown
-            ("library_hash", "I"),  # content hash of the library in force (library_hash)
-        ),
-    ),
-    AUTH_BEGIN: ((("role", "B"),), (("pump_nonce", "y"),)),
-    AUTH_PROVE: (
-        (("role", "B"), ("host_nonce", "y"), ("proof", "y")),
-        (("pump_proof", "y"), ("timeout_s", "I")),
-    ),
-    AUTH_END: ((), ()),
-    KEY_CHANGE: ((("role", "B"), ("masked_key", "y")), (("role", "B"),)),
-    TELEMETRY: ((("interval_ms", "I"),), (("interval_ms", "I"),)),
-    TELEMETRY_DATA: (
-        (),
-        _PUMP_NOW
-        + (
-            ("reservoir_nl", "I"),  # NO_TIME if unknown
-            ("day_nl", "I"),
-            ("hour_nl", "I"),
-            ("alarm", "B"),
-            ("session_role", "B"),
-            ("dropped", "I"),  # samples not sent since the stream began: the link was not ready
-            ("alarms", "I"),  # every latched alarm, bit 1 << code
-            ("sensor_nl", "I"),  # the reservoir sensor's last reading, NO_TIME if none
-            ("battery_permille", "H"),  # 0xFFFF if unknown
-        ),
-    ),
-    CLOCK_SET: ((("clock_s", "I"),), (("clock_s", "I"),)),
-    ACK_ALARM: ((("alarm", "B"),), (("acknowledged", "B"), ("alarms", "I"))),  # alarm 0: every one
-    SILENCE: ((), (("silenced_s", "I"),)),
-    CAL_WEIGHING: (
-        (
-            ("index", "B"),  # 0 starts afresh, then 1, 2, ... in order
-            ("from_steps_hi", "I"),  # the pump's delivered-step count when the vessel was tared
-            ("from_steps_lo", "I"),
-            ("to_steps_hi", "I"),  # and when it was weighed (the pump stopped)
-            ("to_steps_lo", "I"),
-            ("mass_ug", "I"),  # what the vessel gained, micrograms
-        ),
-        (("weighings", "B"), ("steps", "I")),
-    ),
-    CALIBRATE: (
-        (
-            ("weighings", "B"),
-            ("density_ug_per_ml", "I"),
-            ("confirm", "B"),
-        ),  # confirm: CAL_STORE, CAL_CONFIRM, CAL_CHECK
-        (
-            ("step_volume_pl", "I"),  # the mean of the weighings' volumes per step, as the pump computed it
-            ("previous_pl", "I"),  # the one in force before
-            ("spread_ppm", "I"),  # (largest - smallest) / mean
-            ("change_ppm", "I"),  # |new - previous| / previous
-            ("stored", "B"),
-        ),
-    ),
-    ALARMS: (
-        (("index", "B"),),
-        (
-            ("count", "B"),  # alarms latched; code is 0 when index >= count
-            ("code", "B"),
-            ("priority", "B"),
-            ("state", "B"),  # ALARM_STATE_* bits
-            ("raised_mday", "I"),
-            ("raised_us", "I"),
-            ("text", "s"),
-        ),
-    ),
-    STAGE_LINE: ((("index", "B"), ("line", "s")), (("lines", "B"),)),
-    STAGE: (
-        (),
-        (("rows", "B"), ("warnings", "B"), ("program_crc", "I"), ("expires_in_s", "I")),
-    ),
-    REVIEW: (
-        (("which", "B"), ("index", "B")),
-        (("rows", "B"), ("line", "s"), ("detail", "s")),
-    ),
-    COMMIT: (
-        (("program_crc", "I"), ("confirm_soft", "B")),
-        (("program_crc", "I"), ("effective_mday", "I"), ("effective_us", "I")),
-    ),
-    DISCARD: ((), ()),
-    PATIENT_BOLUS: ((), (("volume_nl", "I"), ("duration_s", "I"))),
-    LIB_FIELD: ((("drug", "B"), ("field", "B"), ("text", "s")), (("fields", "H"),)),
-    LIB_STAGE: (
-        (("version", "s"), ("drugs", "B")),
-        (("library_hash", "I"), ("drugs", "B"), ("changed", "H"), ("raised", "B"), ("expires_in_s", "I")),
-    ),
-    LIB_COMMIT: (
-        (("library_hash", "I"), ("confirm_raise", "B")),
-        (("version", "s"), ("drugs", "B"), ("library_hash", "I")),
-    ),
-    LIB_GET: (
-        (("drug", "B"), ("field", "B"), ("which", "B")),
-        (("version", "s"), ("drugs", "B"), ("text", "s"), ("change", "B")),
-    ),
-    EVENT: (
-        (("index", "I"),),
-        (("count", "I"), ("index", "I"), ("time_mday", "I"), ("time_us", "I"), ("code", "B"), ("text", "s")),
-    ),
-    SET_RATE: (
-        (("rate", "s"),),
-        (("rate_nl_per_day", "I"), ("rounded", "B"), ("effective_mday", "I"), ("effective_us", "I")),
-    ),
-    STOP: ((), (("effective_mday", "I"), ("effective_us", "I"))),
-    SERVICE: ((), ()),
-    SIM_ADVANCE: (
-        (("seconds", "I"), ("microseconds", "I")),
-        (("target_mday", "I"), ("target_us", "I")),
-    ),
-    SIM_FAULT: (
-        (("kind", "B"), ("at_s", "I"), ("value", "I")),  # at_s: pump time since boot (past: now)
-        (("kind", "B"), ("at_mday", "I"), ("at_us", "I")),
-    ),
-    SIM_STATE: (
-        (),
-        (
-            ("motor_steps_hi", "I"),  # issued and not dropped: finished or in motion
-            ("motor_steps_lo", "I"),
-            ("motor_in_motion", "I"),  # of those, not finished yet
-            ("motor_dropped", "I"),  # dropped by halts before they finished
-            ("motor_halts", "I"),
-            ("true_step_volume_pl", "I"),
-            ("speed", "I"),
-            ("true_reservoir_nl", "I"),  # what the reservoir really holds
-            ("battery_permille", "H"),  # the cell's true charge
-            ("buzzer_plays", "I"),  # alarm patterns sounded since boot
-            ("buzzer_priority", "B"),  # priority of the last one
-            ("watchdog_feeds", "I"),
-        ),
-    ),
-    ERROR: (
-        (),
-        (("code", "B"), ("field", "s"), ("message", "s")),
-    ),
-}
 
-SIZES = {"B": 1, "H": 2, "I": 4}  # bytes of each integer kind (public: the host says a range from it)
+def _record(msg_type):
+    """Where msg_type's record starts in _MESSAGES (at its type byte), or -1."""
+    p = 0
+    n = len(_MESSAGES)
+    while p < n:
+        if _MESSAGES[p] == msg_type:
+            return p
+        p = _MESSAGES.find(b"\n", p + 2) + 1  # past the type byte, which may be a "\n" (AUTH_END)
+    return -1
+
+
+def _span(msg_type, reply):
+    """The request's or the reply's fields of msg_type in _MESSAGES, as start << 16 | end."""
+    p = _record(msg_type)
+    if p < 0:
+        raise KeyError(msg_type)
+    bar = _MESSAGES.find(b"|", p + 2)
+    if reply:
+        return (bar + 1) << 16 | _MESSAGES.find(b"\n", bar)
+    return (p + 2) << 16 | bar
+
+
+def role_needed(msg_type):
+    """The role (auth.ROLE_*) a command needs; ROLE_NONE (0) for one it does not know."""
+    p = _record(msg_type)
+    return _MESSAGES[p + 1] if p >= 0 else 0
+
+
+def is_message(msg_type):
+    """True if msg_type is a message of the protocol (a command, ERROR or TELEMETRY_DATA)."""
+    return _record(msg_type) >= 0
 
 
 class FrameError(Exception):
@@ -469,66 +478,123 @@ class FrameError(Exception):
 
 
 # -- fields ------------------------------------------------------------------
+# A list of fields is walked where it lies: in _MESSAGES for the pump (no object per
+# field), in bytes made from a host's [(name, kind), ...].
+
+_B = const(0x42)  # b"B"
+_H = const(0x48)  # b"H"
+_I = const(0x49)  # b"I"
+_S = const(0x73)  # b"s"
+_Y = const(0x79)  # b"y"
+
+
+def _size(kind):
+    """Bytes of an integer kind."""
+    if kind == _B:
+        return 1
+    if kind == _H:
+        return 2
+    if kind == _I:
+        return 4
+    raise ValueError("no field kind %d" % kind)
+
+
+def _spec(fields):
+    """[(name, kind), ...] as the fields of a record: "name:kind name:kind ..."."""
+    return " ".join(name + ":" + kind for name, kind in fields).encode()
 
 
 def encode_fields(fields, values):
-    """Pack values (in the order of fields) into a payload."""
+    """Pack values (in the order of fields, [(name, kind), ...]) into a payload."""
+    spec = _spec(fields)
+    return _encode(spec, 0, len(spec), values)
+
+
+def decode_fields(fields, payload):
+    """Unpack a payload into a list of values; FrameError if it does not fit."""
+    spec = _spec(fields)
+    return _decode(spec, 0, len(spec), payload)
+
+
+def encode_reply(msg_type, values):
+    """Pack the values of msg_type's reply (or of ERROR, TELEMETRY_DATA) into a payload."""
+    span = _span(msg_type, True)
+    return _encode(_MESSAGES, span >> 16, span & 0xFFFF, values)
+
+
+def decode_request(msg_type, payload):
+    """Unpack the payload of a msg_type request into a list of values; FrameError if it does not fit."""
+    span = _span(msg_type, False)
+    return _decode(_MESSAGES, span >> 16, span & 0xFFFF, payload)
+
+
+def _encode(spec, i, end, values):
+    """Pack values by the fields in spec[i:end]."""
     out = bytearray()
-    for i in range(len(fields)):
-        name, kind = fields[i]
-        v = values[i]
-        if kind == "s" or kind == "y":
-            raw = v.encode() if kind == "s" else bytes(v)
+    k = 0
+    while i < end:
+        colon = spec.find(b":", i)
+        kind = spec[colon + 1]
+        v = values[k]
+        if kind == _S or kind == _Y:
+            raw = v.encode() if kind == _S else bytes(v)
             if len(raw) > MAX_STRING:
-                raise FrameError(ERR_MALFORMED, name + " is longer than %d bytes" % MAX_STRING)
+                raise FrameError(ERR_MALFORMED, spec[i:colon].decode() + " is longer than %d bytes" % MAX_STRING)
             out.append(len(raw))
             out.extend(raw)
         else:
-            size = SIZES[kind]
+            size = _size(kind)
             if not 0 <= v < 1 << (8 * size):
-                raise FrameError(ERR_MALFORMED, "%s=%d does not fit %s" % (name, v, kind))
+                raise FrameError(ERR_MALFORMED, "%s=%d does not fit %c" % (spec[i:colon].decode(), v, kind))
             for _ in range(size):
                 out.append(v & 0xFF)
                 v >>= 8
+        k += 1
+        i = colon + 3  # past the kind and the space
     if len(out) > MAX_PAYLOAD:
         raise FrameError(ERR_MALFORMED, "payload longer than %d bytes" % MAX_PAYLOAD)
     return bytes(out)
 
 
-def decode_fields(fields, payload):
-    """Unpack a payload into a list of values; FrameError if it does not fit."""
+def _decode(spec, i, end, payload):
+    """Unpack a payload by the fields in spec[i:end]."""
     values = []
     pos = 0
-    end = len(payload)
-    for name, kind in fields:
-        if kind == "s" or kind == "y":
-            if pos >= end:
-                raise FrameError(ERR_MALFORMED, "missing field " + name)
+    n_payload = len(payload)
+    while i < end:
+        colon = spec.find(b":", i)
+        kind = spec[colon + 1]
+        if kind == _S or kind == _Y:
+            if pos >= n_payload:
+                raise FrameError(ERR_MALFORMED, "missing field " + spec[i:colon].decode())
             n = payload[pos]
             pos += 1
             if n > MAX_STRING:
-                raise FrameError(ERR_MALFORMED, "field %s is longer than %d bytes" % (name, MAX_STRING))
-            if pos + n > end:
-                raise FrameError(ERR_MALFORMED, "field %s is cut short" % name)
+                raise FrameError(
+                    ERR_MALFORMED, "field %s is longer than %d bytes" % (spec[i:colon].decode(), MAX_STRING)
+                )
+            if pos + n > n_payload:
+                raise FrameError(ERR_MALFORMED, "field %s is cut short" % spec[i:colon].decode())
             raw = bytes(payload[pos : pos + n])
-            if kind == "y":
+            if kind == _Y:
                 values.append(raw)
             else:
                 if not _is_utf8(raw):
-                    raise FrameError(ERR_MALFORMED, "field %s is not UTF-8 text" % name)
+                    raise FrameError(ERR_MALFORMED, "field %s is not UTF-8 text" % spec[i:colon].decode())
                 values.append(raw.decode())
             pos += n
         else:
-            size = SIZES[kind]
-            if pos + size > end:
-                raise FrameError(ERR_MALFORMED, "missing field " + name)
+            size = _size(kind)
+            if pos + size > n_payload:
+                raise FrameError(ERR_MALFORMED, "missing field " + spec[i:colon].decode())
             v = 0
             for k in range(size - 1, -1, -1):
                 v = (v << 8) | payload[pos + k]
             values.append(v)
             pos += size
-    if pos != end:
-        raise FrameError(ERR_MALFORMED, "%d unexpected bytes after the fields" % (end - pos))
+        i = colon + 3
+    if pos != n_payload:
+        raise FrameError(ERR_MALFORMED, "%d unexpected bytes after the fields" % (n_payload - pos))
     return values
 
 
@@ -580,13 +646,45 @@ def clip(text, max_bytes=MAX_STRING):
     return text
 
 
+def _fields(span):
+    """The fields at span in _MESSAGES as ((name, kind), ...): the host's view."""
+    text = _MESSAGES[span >> 16 : span & 0xFFFF].decode()
+    return tuple((f[: f.index(":")], f[f.index(":") + 1 :]) for f in text.split())
+
+
 def request_fields(msg_type):
-    return FIELDS[msg_type][0]
+    """Fields of msg_type's request, ((name, kind), ...); KeyError if it is no message."""
+    return _fields(_span(msg_type, False))
 
 
 def reply_fields(msg_type):
     """Fields of the reply to msg_type (or of ERROR itself)."""
-    return FIELDS[msg_type][1]
+    return _fields(_span(msg_type, True))
+
+
+def message_types():
+    """Every message type, in the order of _MESSAGES."""
+    out = []
+    p = 0
+    while p < len(_MESSAGES):
+        out.append(_MESSAGES[p])
+        p = _MESSAGES.find(b"\n", p + 2) + 1
+    return out
+
+
+def __getattr__(name):
+    """The host's tables, built when asked (the pump keeps none of them):
+    FIELDS {type: (request fields, reply fields)}, ROLE_NEEDED {command: the role it needs}
+    of each command that needs one, ALARM_PRIORITY {alarm: its priority}, SIZES {kind: bytes of an integer kind}."""
+    if name == "FIELDS":
+        return {t: (request_fields(t), reply_fields(t)) for t in message_types()}
+    if name == "ALARM_PRIORITY":
+        return {c: alarm_priority(c) for c in range(1, len(_ALARM_PRIORITY))}
+    if name == "ROLE_NEEDED":
+        return {t: role_needed(t) for t in message_types() if role_needed(t)}
+    if name == "SIZES":
+        return {"B": 1, "H": 2, "I": 4}
+    raise AttributeError(name)
 
 
 # -- frames --------------------------------------------------------------------

@@ -8,7 +8,7 @@
 #
 # Security (auth.py): a frame with a MAC must verify against the live
 # session and carry a new sequence number; its reply (or refusal) is MAC'd
-# with the session key. A command listed in codec.ROLE_NEEDED runs only in a
+# with the session key. A command that needs a role (codec.role_needed) runs only in a
 # session of that role or above. Every security refusal is reported to
 # `security(text)` for the event log.
 #
@@ -96,7 +96,7 @@ class Link:
             handler = self._handlers.get(msg_type)
             if handler is None:
                 raise self._no_handler(msg_type, seq)
-            needed = codec.ROLE_NEEDED.get(msg_type, ROLE_NONE) if auth is not None else ROLE_NONE
+            needed = codec.role_needed(msg_type) if auth is not None else ROLE_NONE
             if self.role < needed:
                 raise FrameError(
                     codec.ERR_NEED_KEY,
@@ -104,8 +104,8 @@ class Link:
                     % (msg_type, ROLE_NAMES[needed], self._has()),
                     seq,
                 )
-            values = codec.decode_fields(codec.request_fields(msg_type), payload)
-            reply = codec.encode_fields(codec.reply_fields(msg_type), handler(values))
+            values = codec.decode_request(msg_type, payload)
+            reply = codec.encode_reply(msg_type, handler(values))
         except AuthError as e:
             self._refuse(seq, e.code, "", e.message, reply_mac, security=True)
             return
@@ -129,7 +129,7 @@ class Link:
         return "no MAC"
 
     def _no_handler(self, msg_type, seq):
-        if msg_type in codec.FIELDS and msg_type != codec.ERROR and msg_type != codec.TELEMETRY_DATA:
+        if codec.is_message(msg_type) and msg_type != codec.ERROR and msg_type != codec.TELEMETRY_DATA:
             return FrameError(
                 codec.ERR_NOT_SUPPORTED,
                 "command {c%d} is not offered by this board" % msg_type,
@@ -141,10 +141,10 @@ class Link:
         self.frames_refused += 1
         if security and self._security is not None:
             self._security(message)
-        payload = codec.encode_fields(codec.reply_fields(codec.ERROR), (code, codec.clip(field), codec.clip(message)))
+        payload = codec.encode_reply(codec.ERROR, (code, codec.clip(field), codec.clip(message)))
         self._serial.write(codec.encode_frame(codec.ERROR, seq, payload, reply_mac))
 
     def send(self, msg_type, seq, values):
         """Send an unasked frame (telemetry)."""
-        payload = codec.encode_fields(codec.reply_fields(msg_type), values)
+        payload = codec.encode_reply(msg_type, values)
         self._serial.write(codec.encode_frame(msg_type, seq, payload))

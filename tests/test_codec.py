@@ -62,6 +62,45 @@ def test_every_message_round_trips(data, msg_type, is_reply, seq, with_mac):
         assert mac is None and signed is None
 
 
+@given(st.data(), st.sampled_from(sorted(codec.FIELDS)))
+def test_the_pumps_walk_of_the_records_is_the_hosts_list_of_fields(data, msg_type):
+    """The pump encodes and decodes in place from the message's record (encode_reply,
+    decode_request); the host from [(name, kind), ...]: the same bytes and the same
+    values, and the same refusal of a payload that does not fit."""
+    reply = _values_for(codec.reply_fields(msg_type), data.draw)
+    assert codec.encode_reply(msg_type, reply) == codec.encode_fields(codec.reply_fields(msg_type), reply)
+    request = _values_for(codec.request_fields(msg_type), data.draw)
+    payload = codec.encode_fields(codec.request_fields(msg_type), request)
+    assert codec.decode_request(msg_type, payload) == request
+    for damaged in (payload[:-1], payload + b"\x00"):
+        if damaged == payload:
+            continue
+        with pytest.raises(FrameError) as by_pump:
+            codec.decode_request(msg_type, damaged)
+        with pytest.raises(FrameError) as by_host:
+            codec.decode_fields(codec.request_fields(msg_type), damaged)
+        assert (by_pump.value.code, by_pump.value.message) == (by_host.value.code, by_host.value.message)
+
+
+def test_roles_priorities_and_messages_unknown_codes_get_none():
+    """A code the codec does not know needs no role, has no priority, is no message (and
+    request_fields refuses it), whatever its value, including a record's separators."""
+    assert codec.role_needed(codec.SET_RATE) == auth.ROLE_CLINICIAN
+    assert codec.role_needed(codec.PATIENT_BOLUS) == auth.ROLE_PATIENT
+    assert codec.role_needed(codec.STATUS) == auth.ROLE_NONE
+    assert codec.alarm_priority(codec.ALARM_MOTOR_FAULT) == codec.PRIORITY_HIGH
+    assert codec.alarm_priority(codec.ALARM_RESTART) == codec.PRIORITY_LOW
+    known = set(codec.FIELDS)
+    for code in range(256):
+        if code not in known:
+            assert not codec.is_message(code) and codec.role_needed(code) == 0
+            with pytest.raises(KeyError):
+                codec.request_fields(code)
+    assert all(codec.is_message(code) for code in known)
+    for code in (-1, 0, codec.ALARM_SELF_TEST + 1, 255):
+        assert codec.alarm_priority(code) == 0
+
+
 def test_the_mac_covers_the_header_and_payload_and_only_the_session_key_makes_it():
     payload = codec.encode_fields(codec.request_fields(codec.SET_RATE), ["0.5 mL/day"])
     [(_t, _s, _p, mac, signed)] = feed_all(codec.encode_frame(codec.SET_RATE, 41, payload, SESSION))

@@ -123,9 +123,13 @@ def codec_dict_keys(dict_name, path="firmware/codec.py"):
 
 
 def message_constants():
-    """{code: constant name} of every message type: the keys of codec.FIELDS and words.COMMAND_NAMES."""
+    """{code: constant name} of every message type: the constants of the codec's "Message types"
+    block (REPLY, a bit, aside) and the keys of words.COMMAND_NAMES."""
+    text = (ROOT / "firmware/codec.py").read_text()
+    block = text[text.index("# Message types.") : text.index("\nREPLY = ")]
+    names = re.findall(r"^([A-Z][A-Z_]+) = const\(", block, re.M)
     out = {}
-    for name in codec_dict_keys("FIELDS") + codec_dict_keys("COMMAND_NAMES", "host/pumpctl/words.py"):
+    for name in names + codec_dict_keys("COMMAND_NAMES", "host/pumpctl/words.py"):
         out[getattr(codec, name)] = name
     return out
 
@@ -141,6 +145,9 @@ def check_messages(text):
     problems = []
     documented = message_sections(text)
     expected = message_constants()
+    for code in codec.FIELDS:
+        if code not in expected:
+            problems.append("0x%02X is a message of the codec with no constant" % code)
     for code, name in sorted(expected.items()):
         if code not in documented:
             problems.append("0x%02X %s has no section" % (code, name))

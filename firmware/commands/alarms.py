@@ -10,7 +10,7 @@ def ack_alarm(pump, values):
     """Acknowledge one latched alarm (or every one: alarm 0). One whose
     condition has gone leaves the list; one still present stays, and sounds."""
     (code,) = values
-    if code != codec.ALARM_NONE and code not in codec.ALARM_PRIORITY:
+    if code != codec.ALARM_NONE and not codec.alarm_priority(code):
         raise Refusal("alarm", "alarm %d does not exist" % code)
     if not pump.alarms.count():
         raise Refusal("alarm", "no alarm to acknowledge")
