@@ -4,7 +4,7 @@
 #     (code, handler, saves)
 #
 #   code     the message code (codec.*); its fields, and the role it needs
-#            (codec.ROLE_NEEDED), are its wire definition in codec.py, which
+#            (codec.role_needed), are its wire definition in codec.py, which
 #            the host reads too
 #   handler  handler(pump, values) -> the reply's values; it checks everything
 #            before it changes anything and raises Refusal to refuse
