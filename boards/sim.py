@@ -24,7 +24,7 @@ STEP_MOTION_US = 2_000
 # sleep long (time is virtual); a real board wakes often to serve the link.
 MAX_SLEEP_US = 268_435_456  # 2**28 us, about 4.5 min
 
-# A tick gap beyond this is a clock fault (firmware/watching.py): more than the
+# A tick gap beyond this is a clock fault (firmware/monitors.py): more than the
 # longest sleep, with room for a slow command at speed N, and below the largest
 # jump a test injects (FAULT_CLOCK_JUMP, up to 500 s; ticks_diff sees 536 s).
 CLOCK_JUMP_US = 400_000_000

@@ -42,12 +42,11 @@ from firmware.errors import Refusal
 from firmware.guard import BUCKET_US, LIMIT_BOLUS, LIMIT_NONE, DoseGuard
 from firmware.library import default_library
 from firmware.link import Link
+from firmware.monitors import Monitors
 from firmware.program import BASAL_CONTINUOUS, BASAL_FLEX, parse_program
 from firmware.scheduler import MAX_RATE_NL_PER_DAY, DoseScheduler
 from firmware.therapy import BOLUS_NONE, Projection, Therapy, time_to_deliver
 from firmware.timebase import MAX_ADVANCE_US, US_PER_MDAY, Timebase
-from firmware.watching import FAR_STEPS as _FAR_STEPS
-from firmware.watching import Watching
 
 FIRMWARE_VERSION = "0.3.0"
 
@@ -68,7 +67,7 @@ def program_crc(lines, version):
     return binascii.crc32(("\n".join(lines) + "\n" + version).encode()) & 0xFFFFFFFF
 
 
-class PumpApp(Watching):
+class PumpApp:
     def __init__(self, board, hw):
         if not 0 < board.MAX_SLEEP_US <= MAX_ADVANCE_US:
             raise ValueError("board MAX_SLEEP_US must be in 1..2**29-1 us")
@@ -76,8 +75,8 @@ class PumpApp(Watching):
         self.hw = hw
         self.clock = hw.clock
         self.motor = hw.motor
-        self._init_watching(board, hw)
-        self.timebase = Timebase(self._jump_limit_us)
+        self.monitors = Monitors(self, board, hw)
+        self.timebase = Timebase(self.monitors.jump_limit_us)
         self.sched = DoseScheduler(board.STEP_VOLUME_PL)
         self._reset_state()
         self.default_library_version = self.library.version
@@ -128,7 +127,7 @@ class PumpApp(Watching):
         self.fill_nl = None  # reservoir volume at the last fill
         self.fill_steps = 0  # guard-delivered steps at that fill
         self.program_old_drugs = []  # the blend the running program was parsed against
-        self._reset_watch_state()
+        self.monitors.reset()
 
     # -- power cuts ---------------------------------------------------------------
 
@@ -151,7 +150,7 @@ class PumpApp(Watching):
             self._log_boot()
             if cause != "power":
                 self.log_event(eventlog.EV_RESTART, "started after a %s reset, with no saved state" % cause)
-            self._self_test(None)
+            self.monitors.self_test(None)
             self.save()
             return
         from firmware import persist
@@ -186,8 +185,8 @@ class PumpApp(Watching):
             else "firmware %s resumed at its last save; no step was reserved" % FIRMWARE_VERSION,
         )
         self.apply(now)
-        self.set_marks()
-        self._self_test(None)
+        self.monitors.set_marks()
+        self.monitors.self_test(None)
         if not self.raise_alarm(codec.ALARM_RESTART, "restart: resumed from the saved state", now):
             self.save()  # a restart alarm was restored: the restart's log entry still must be kept
 
@@ -201,7 +200,7 @@ class PumpApp(Watching):
         second save after this one."""
         self._reset_state()
         self._log_boot()
-        self._self_test(storage_problem)
+        self.monitors.self_test(storage_problem)
         self.log_event(eventlog.EV_RESTART, why)
         self.raise_alarm(codec.ALARM_RESTART, "restart: saved state lost, stopped")
 
@@ -213,7 +212,7 @@ class PumpApp(Watching):
         self._reset_state()
         self._log_boot()
         what = "%s (%s)" % (what, type(e).__name__)
-        self._self_test(what + ": restart the pump")
+        self.monitors.self_test(what + ": restart the pump")
         self.log_event(eventlog.EV_RESTART, "stopped, saved state kept: %s: %s" % (what, e))
         self.raise_alarm(codec.ALARM_RESTART, "restart: saved state not loaded, stopped")
 
@@ -253,7 +252,7 @@ class PumpApp(Watching):
         tb = self.timebase
         elapsed = clock.ticks_diff(now, self._last_ticks)
         if not tb.advance(elapsed):  # beyond the board's CLOCK_JUMP_US, or backwards: not pump time
-            self._clock_jump(elapsed)
+            self.monitors.clock_jump(elapsed)
         self._last_ticks = now
         if tb.reached(self._ev_mday, self._ev_us):
             self.run_events()
@@ -267,22 +266,16 @@ class PumpApp(Watching):
         and the guard to the motor; return how many the guard let through. Hot
         path: allocates only to save a new reservation, or when a fault, an
         alarm or a mark is reached."""
-        fault = self._motor_fault_now()
-        if fault or self.hold:
-            n = self._motor_gate(n, fault)
-            if not n:
-                return 0
-        empty = n >= self._to_empty
+        mon = self.monitors
+        n = mon.gate(n)
+        if not n:
+            return 0
+        empty = n >= mon.to_empty
         if empty:  # never past the empty volume
-            n = self._to_empty
+            n = mon.to_empty
         tb = self.timebase
         allowed = self.guard.permit(tb.mday, tb.us, n) if n else 0
-        if self._to_empty != _FAR_STEPS:
-            self._to_empty -= allowed
-            low_before = self._to_low
-            self._to_low -= allowed
-            if low_before > 0 >= self._to_low:
-                self._reservoir_low()
+        mon.count_down(allowed)
         moving = allowed
         if self._credit:  # after a restart: these may have moved before the cut
             skip = moving if moving < self._credit else self._credit
@@ -293,12 +286,11 @@ class PumpApp(Watching):
                 self._reserve(moving)
             self._reserve_left = self._reserve_left - moving if moving < self._reserve_left else 0
             self.motor.step(moving)
-            self._enc_steps += moving
-            self._enc_inflight = moving
+            mon.moved(moving)
         if allowed < n:
             self.raise_alarm(codec.ALARM_DOSE_LIMIT, "dose limit: {l%d}" % self.guard.tripped)
-        if empty and self._to_empty <= 0:
-            self._reservoir_empty()
+        if empty and mon.to_empty <= 0:
+            mon.reservoir_empty()
         return allowed
 
     @property
@@ -315,8 +307,8 @@ class PumpApp(Watching):
         if not self.alarms.raise_alarm(code, now, text, active):
             return False
         self.log_event(eventlog.EV_ALARM, text, at_us)
-        if self.buzz is not None:
-            self.buzz.set()
+        if self.monitors.buzz is not None:
+            self.monitors.buzz.set()
         if alarms.blocks_bolus(code) and self.therapy.bolus_kind != BOLUS_NONE:
             self.therapy.cancel_bolus()
             self.log_event(eventlog.EV_THERAPY, "bolus cancelled by the alarm", at_us)
@@ -350,9 +342,10 @@ class PumpApp(Watching):
         (Also how a harness without an event loop runs the pump: tests, benchmarks.)"""
         tb = self.timebase
         self.tick()
-        self._watch_turn()
+        mon = self.monitors
+        mon.turn()
         wait = self.sched.us_until_due(tb.mday, tb.us, self._max_sleep_us)
-        wait = tb.wait_until(self._mon_mday, self._mon_us, wait)  # the monitor's next turn may come sooner
+        wait = tb.wait_until(mon.next_mday, mon.next_us, wait)  # the monitor's next turn may come sooner
         return tb.wait_until(self._ev_mday, self._ev_us, wait)  # and so may a therapy event
 
     def run_events(self):
@@ -432,14 +425,14 @@ class PumpApp(Watching):
 
     async def _main(self):
         self.telemetry_wake = asyncio.Event()
-        self.start_watching()
+        self.monitors.start()
         asyncio.create_task(self.link.run())
         asyncio.create_task(self.telemetry())
-        asyncio.create_task(self.monitoring())
+        asyncio.create_task(self.monitors.monitoring())
         if getattr(self.hw, "buzzer", None) is not None:
-            asyncio.create_task(self.tones())
+            asyncio.create_task(self.monitors.tones())
         await self.dosing()  # returns only after SERVICE
-        keep_fed = getattr(self._watchdog, "keep_fed", None)
+        keep_fed = getattr(self.monitors.watchdog, "keep_fed", None)
         if keep_fed is not None:  # it cannot be stopped: fed by a timer while the REPL is flashed
             keep_fed()
         release = getattr(self.hw.serial, "release", None)
@@ -571,8 +564,8 @@ class PumpApp(Watching):
             self.auth.role,
             self.telemetry_dropped,
             self.alarms.mask,
-            u32(self.sensor_nl),
-            codec.NO_PERMILLE if self.battery_permille is None else self.battery_permille,
+            u32(self.monitors.sensor_nl),
+            codec.NO_PERMILLE if self.monitors.battery_permille is None else self.monitors.battery_permille,
         )
 
     def log_event(self, code, text, at_us=None):
@@ -619,9 +612,9 @@ class PumpApp(Watching):
         if program.fill_nl is not None:
             self.fill_nl = program.fill_nl
             self.fill_steps = self.guard.delivered()
-            self.after_fill()
+            self.monitors.after_fill()
         else:
-            self.set_marks()  # the levels are the program's
+            self.monitors.set_marks()  # the levels are the program's
         self.apply(now)
         if self.therapy.fluid() != old_fluid:
             fluid = ", ".join("%s %d ng/mL" % d for d in self.therapy.fluid())

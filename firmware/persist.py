@@ -81,7 +81,7 @@ def sections(app, reserved_steps):
         (TAG_GUARD, _text(guard)),
         (TAG_RING, Pieces(4 * len(ring), (ring,))),  # the guard's array of u32, as it is
         (TAG_ALARMS, "\n".join(_esc(line) for line in app.alarms.saved()).encode()),
-        (TAG_MONITOR, _text(app.monitor_state())),
+        (TAG_MONITOR, _text(app.monitors.monitor_state())),
     ]
     log = app.log
     first = log.oldest()
@@ -151,7 +151,7 @@ def restore(app, record):
     elif int(meta["alarm"]):
         app.alarms.raise_alarm(int(meta["alarm"]), 0, "restored from an older record")
     if TAG_MONITOR in record:
-        app.restore_monitor_state({k: _opt_int(v) for k, v in _fields(record[TAG_MONITOR]).items()})
+        app.monitors.restore_monitor_state({k: _opt_int(v) for k, v in _fields(record[TAG_MONITOR]).items()})
     rows = []
     for k in range(_LOG_SECTIONS):
         if TAG_LOG + k in record:

@@ -39,7 +39,7 @@
 #           One file is written at a time; names are plain file names (no folders).
 #           A board without storage has hw.storage = None.
 #
-# The monitors (read by firmware/watching.py), each optional: hw.X = None where the board has none.
+# The monitors (read by firmware/monitors.py), each optional: hw.X = None where the board has none.
 #   reservoir volume_nl(density_mg_per_ml) -> int or None
 #                                        the reservoir's contents in nL as the sensor
 #                                        measures them (a load cell: mass / density);

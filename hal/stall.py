@@ -3,7 +3,7 @@
 # stopped following, Trinamic TMC2209 datasheet, "DIAG output") or an encoder
 # on the pump head, whose pulses are counted against the steps issued.
 #
-# Both are read by the firmware's fault detection (firmware/watching.py):
+# Both are read by the firmware's fault detection (firmware/monitors.py):
 #   StallInput.stalled()              True once the stall line was seen active
 #   EncoderInput.missing(steps_issued) encoder pulses short of what the steps owe
 # Pin interrupts only count (an int attribute, no allocation: an IRQ handler

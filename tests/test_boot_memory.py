@@ -16,6 +16,7 @@ from firmware import alarms, codec, eventlog, persist
 from firmware.app import PumpApp
 from firmware.errors import Refusal
 from firmware.guard import DoseGuard
+from firmware.monitors import Monitors
 from firmware.store import Store
 
 HOUR = 3_600_000_000
@@ -93,7 +94,7 @@ LOAD_PATH = [
     (persist, "parse_program"),
     (DoseGuard, "restore"),
     (alarms.AlarmSet, "restore"),
-    (PumpApp, "restore_monitor_state"),
+    (Monitors, "restore_monitor_state"),
     (eventlog.EventLog, "put_line"),
 ]
 
@@ -166,7 +167,7 @@ def test_a_memory_error_once_anywhere_in_the_load_path_is_retried_and_the_record
             k: kept[k] for k in ("program", "delivered", "window")
         }, where
         assert restored["log"][: len(kept["log"])] == kept["log"], where
-        assert app.alarm == codec.ALARM_RESTART and app.dosing_refusal() is None, where
+        assert app.alarm == codec.ALARM_RESTART and app.monitors.dosing_refusal() is None, where
         board.advance(HOUR)
         assert board.motor.steps > 0, where  # it doses its restored program
 
@@ -209,4 +210,4 @@ def test_a_damaged_record_is_still_told_apart_and_not_restored(saved):
     app = Board(storage).app
     texts = [app.log.get(i)[3] for i in range(app.log.oldest(), app.log.count)]
     assert any("not restored (ValueError: state format 9" in t for t in texts), texts
-    assert app.dosing_refusal() is None  # it may be programmed again at once
+    assert app.monitors.dosing_refusal() is None  # it may be programmed again at once

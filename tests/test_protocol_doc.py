@@ -26,7 +26,7 @@ import pytest
 from pumpctl import words
 from pumpctl.cli import EVENT_NAMES
 
-from firmware import alarms, app, auth, codec, commands, eventlog, library, program, scheduler, watching
+from firmware import alarms, app, auth, codec, commands, eventlog, library, monitors, program, scheduler
 from firmware.commands import service as commands_service
 from firmware.commands import status as commands_status
 
@@ -41,7 +41,7 @@ MODULES = {
     "program": program,
     "eventlog": eventlog,
     "alarms": alarms,
-    "watching": watching,
+    "monitors": monitors,
     "commands": commands,
     "commands.status": commands_status,
     "commands.service": commands_service,

@@ -34,8 +34,8 @@ def silence(pump, values):
         raise Refusal("alarm", "no alarm is sounding")
     seconds = pump.alarms.silence(pump.timebase.total_us())
     pump.log_event(eventlog.EV_SILENCE, "tones silenced for %d s" % seconds)
-    if pump.buzz is not None:
-        pump.buzz.set()
+    if pump.monitors.buzz is not None:
+        pump.monitors.buzz.set()
     return (seconds,)
 
 

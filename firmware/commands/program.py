@@ -179,7 +179,7 @@ def commit(pump, values):
 
 def _refuse_dosing(pump, program):
     if program.basal_kind != BASAL_STOPPED or program.bolus is not None or program.prime is not None:
-        why = pump.dosing_refusal()
+        why = pump.monitors.dosing_refusal()
         if why is not None:
             raise Refusal("program", why)
 
@@ -189,7 +189,7 @@ def _log_reservoir_forecast(pump, now):
     left = pump.reservoir_nl()
     if left is None:
         return
-    low_in = pump.low_in_us(now)
+    low_in = pump.monitors.low_in_us(now)
     when = (
         "not within 400 days"
         if low_in is None
@@ -235,7 +235,7 @@ def set_rate(pump, values):
             "rate", "the pump holds %s: program it with a dose in a programming session" % pump.therapy.drugs[0][0]
         )
     if rate:
-        why = pump.dosing_refusal()
+        why = pump.monitors.dosing_refusal()
         if why is not None:
             raise Refusal("rate", why)
     pump.set_rate(rate)
@@ -263,11 +263,11 @@ def _refill_check(pump, program):
     reservoir (2 mL for 40 mL) is the sign of a misplaced refill (drug into
     the tissue pocket, the 2011 recall): it becomes a warning the commit
     must confirm. Returns the text for the log."""
-    if program.fill_nl is not None and program.fill_nl > pump.reservoir_capacity_nl:
+    if program.fill_nl is not None and program.fill_nl > pump.monitors.reservoir_capacity_nl:
         raise Refusal(
             "fill",
             "fill %s is more than this pump's %s reservoir holds"
-            % (format_volume(program.fill_nl), format_volume(pump.reservoir_capacity_nl)),
+            % (format_volume(program.fill_nl), format_volume(pump.monitors.reservoir_capacity_nl)),
         )
     if program.fill_nl is not None and program.fill_nl <= program.empty_level():
         raise Refusal(
@@ -288,7 +288,7 @@ def _refill_check(pump, program):
             format_volume(program.fill_nl),
         )
     apart = abs(program.removed_nl - expected)
-    allowed = pump.reservoir_capacity_nl // 20  # 1 mL per 20 mL
+    allowed = pump.monitors.reservoir_capacity_nl // 20  # 1 mL per 20 mL
     text = "refill: removed %s, expected %s, filled %s" % (
         format_volume(program.removed_nl),
         format_volume(expected),

@@ -147,7 +147,7 @@ def calibrate(pump, values):
         pump.fill_steps = pump.guard.delivered()
     pump.set_step_volume(new)
     pump.apply(pump.timebase.total_us())
-    pump.set_marks()
+    pump.monitors.set_marks()
     for i in range(n):
         start, end, mass_ug = w[i]
         pump.log_event(

@@ -46,13 +46,13 @@ def therapy(pump, values):
     reservoir = pump.reservoir_nl()
     empty_in = codec.NO_TIME
     if reservoir is not None:  # until delivery stops: at the empty volume
-        s = pump.empty_in_us(max(reservoir - pump.levels()[1], 0), now)
+        s = pump.empty_in_us(max(reservoir - pump.monitors.levels()[1], 0), now)
         if s is not None and s // 1_000_000 < codec.NO_TIME:
             empty_in = s // 1_000_000
     clock = t.clock_us(now)
     p = t.program
-    low_nl, empty_nl = pump.levels()
-    low_in = pump.low_in_us(now)
+    low_nl, empty_nl = pump.monitors.levels()
+    low_in = pump.monitors.low_in_us(now)
     return (
         pump.mode(),
         t.basal_rate(now),
@@ -73,13 +73,13 @@ def therapy(pump, values):
         pump.alarms.mask,
         pump.alarms.sounding(now),
         -(-pump.alarms.silenced_us(now) // 1_000_000),
-        1 if pump.hold else 0,
-        u32(pump.sensor_nl),
+        1 if pump.monitors.hold else 0,
+        u32(pump.monitors.sensor_nl),
         u32(None if low_in is None else low_in // 1_000_000),
         low_nl,
         empty_nl,
-        codec.NO_PERMILLE if pump.battery_permille is None else pump.battery_permille,
-        u32(pump.battery_days),
+        codec.NO_PERMILLE if pump.monitors.battery_permille is None else pump.monitors.battery_permille,
+        u32(pump.monitors.battery_days),
         pump.library.hash,
     )
 

@@ -1,5 +1,6 @@
-# What watches over the pump (mixed into app.PumpApp): the reservoir, the
-# battery, the motor, the clock, the tasks, and the power-on self-test.
+# What watches over the pump (a part of app.PumpApp, pump.monitors): the
+# reservoir, the battery, the motor, the clock, the tasks, and the power-on
+# self-test.
 #
 #   reservoir  counted: the volume at the last fill minus the steps delivered
 #              since. Two marks in steps (to_low, to_empty) count down on the
@@ -38,10 +39,9 @@
 # Only the hot-path parts (marked) are allocation-free; the rest runs once a
 # minute or on an event.
 #
-# A mixin of PumpApp: it uses the app's state and methods (therapy, guard,
-# _raise_alarm, _log...), which pyright cannot see from here, hence the
-# file-level setting below (every other check stays on).
-# pyright: reportAttributeAccessIssue=false
+# It acts through the pump it watches (raise_alarm, log_event, apply, save,
+# its therapy and guard); the pump's dosing turn asks it, step by step, what
+# may move (gate, count_down, moved).
 
 import asyncio
 
@@ -78,41 +78,42 @@ _HOLD_NAMES = {
 }
 
 
-class Watching:
-    def _init_watching(self, board, hw):
+class Monitors:
+    def __init__(self, pump, board, hw):
+        self._pump = pump  # what the monitors watch over, and act on: its alarms, log, therapy
         self._stall = getattr(hw, "stall", None)
         self._occlusion = getattr(hw, "occlusion", None)
         self._encoder = getattr(hw, "encoder", None)
         self._motor_check = getattr(hw, "motor_check", None)
         self._reservoir_sensor = getattr(hw, "reservoir", None)
         self._battery = getattr(hw, "battery", None)
-        self._watchdog = getattr(hw, "watchdog", None)
+        self.watchdog = getattr(hw, "watchdog", None)
         # The reservoir's size (20 or 40 mL): the hardware's if it knows (a sim run with
         # --reservoir-ml), else the board's.
         self.reservoir_capacity_nl = getattr(hw, "reservoir_ml", getattr(board, "RESERVOIR_ML", 40)) * 1_000_000
-        self._jump_limit_us = getattr(board, "CLOCK_JUMP_US", DEFAULT_CLOCK_JUMP_US)
+        self.jump_limit_us = getattr(board, "CLOCK_JUMP_US", DEFAULT_CLOCK_JUMP_US)
         self.buzz = None  # asyncio.Event: the tones task looks again (made by run())
         self._monitor_wake = None  # asyncio.Event: the monitoring task's turn (made by run())
         self.inline_monitor = False  # a harness without an event loop: the dosing turn runs the monitor itself
         self._monitor_started = False  # the deadline counts only once the monitoring task has run
-        self._mon_mday = 0  # pump time the next monitor turn is due, two words for the hot path
-        self._mon_us = 0
+        self.next_mday = 0  # pump time the next monitor turn is due, two words for the hot path
+        self.next_us = 0
         self._deadline_mday = 0  # the monitoring task must report in by then
         self._deadline_us = 0
         self._starving = False  # the watchdog is no longer fed: the board will reset
-        self._enc_steps = 0  # steps given to the motor since the encoder's count restarted, < 2**29
+        self.enc_steps = 0  # steps given to the motor since the encoder's count restarted, < 2**29
         # Of those, the latest delivery's: they may still be moving (a catch-up batch takes its
         # steps' motion time), so they are not yet owed pulses.
-        self._enc_inflight = 0
+        self.enc_inflight = 0
         self.sensor_nl = None  # the reservoir sensor's last reading
         self.battery_permille = None
         self.battery_days = None  # estimated life left
         self._battery_ref = None  # (pump us, permille) of the first reading: the drain's reference
         self._sensor_faults = []  # which monitors' sensors failed their last read
         self._self_test_problems = []
-        self._reset_watch_state()
+        self.reset()
 
-    def _reset_watch_state(self):
+    def reset(self):
         """What a restart restores (persist.py TAG_MONITOR), as a first boot has it."""
         self.hold = codec.ALARM_NONE  # the motor fault holding delivery, or ALARM_NONE
         self._probe_at_us = 0  # pump us of the next recovery probe
@@ -120,8 +121,8 @@ class Watching:
         self._probe_left = 0  # steps of the probe under way still to move
         self._held_steps = 0  # steps that fell due during the hold and were not moved
         self._hold_since_us = 0
-        self._to_low = FAR_STEPS  # steps until the counted reservoir reaches the low volume (<= 0: reached)
-        self._to_empty = FAR_STEPS  # and the empty volume
+        self.to_low = FAR_STEPS  # steps until the counted reservoir reaches the low volume (<= 0: reached)
+        self.to_empty = FAR_STEPS  # and the empty volume
 
     def monitor_state(self):
         return {"hold": self.hold, "hold_since_us": self._hold_since_us, "held_steps": self._held_steps}
@@ -134,65 +135,89 @@ class Watching:
     # -- the reservoir ------------------------------------------------------------
 
     def levels(self):
-        p = self.therapy.program
+        p = self._pump.therapy.program
         if p is None:
             return DEFAULT_LOW_NL, DEFAULT_EMPTY_NL
         return p.low_level(), p.empty_level()
 
     def set_marks(self):
         """Count the steps to the low and empty volumes afresh (a fill, a new program, a restore)."""
-        if self.fill_nl is None:
-            self._to_low = self._to_empty = FAR_STEPS
+        if self._pump.fill_nl is None:
+            self.to_low = self.to_empty = FAR_STEPS
             return
         low_nl, empty_nl = self.levels()
-        since_fill = self.guard.delivered() - self.fill_steps
-        step_pl = self.sched.step_pl
+        since_fill = self._pump.guard.delivered() - self._pump.fill_steps
+        step_pl = self._pump.sched.step_pl
         # The counted volume is fill - floor(steps * step_pl / 1000) nL: it is at
         # or below a level L once steps * step_pl >= (fill - L) * 1000.
-        self._to_low = max(-(-(self.fill_nl - low_nl) * 1000 // step_pl), 0) - since_fill
-        self._to_empty = max(max(-(-(self.fill_nl - empty_nl) * 1000 // step_pl), 0) - since_fill, 0)
+        self.to_low = max(-(-(self._pump.fill_nl - low_nl) * 1000 // step_pl), 0) - since_fill
+        self.to_empty = max(max(-(-(self._pump.fill_nl - empty_nl) * 1000 // step_pl), 0) - since_fill, 0)
 
     def after_fill(self):
         """A program with a fill line went in force: the reservoir alarms' conditions go if it is above them."""
         self.set_marks()
-        if self._to_empty > 0:
-            self.clear_alarm(codec.ALARM_RESERVOIR_EMPTY, "refilled")
-        if self._to_low > 0:
-            self.clear_alarm(codec.ALARM_RESERVOIR_LOW, "refilled")
+        if self.to_empty > 0:
+            self._pump.clear_alarm(codec.ALARM_RESERVOIR_EMPTY, "refilled")
+        if self.to_low > 0:
+            self._pump.clear_alarm(codec.ALARM_RESERVOIR_LOW, "refilled")
 
     def low_in_us(self, now):
         """Pump time until the counted reservoir reaches the low volume at the running program, or None."""
-        left = self.reservoir_nl()
+        left = self._pump.reservoir_nl()
         if left is None:
             return None
         low_nl, _e = self.levels()
         if left <= low_nl:
             return 0
-        return self.empty_in_us(left - low_nl, now)
+        return self._pump.empty_in_us(left - low_nl, now)
 
-    def _reservoir_low(self):
-        left = self.reservoir_nl()
+    def reservoir_low(self):
+        left = self._pump.reservoir_nl()
         low_nl, empty_nl = self.levels()
-        self.raise_alarm(
+        self._pump.raise_alarm(
             codec.ALARM_RESERVOIR_LOW,
             "low reservoir: %s left (low level %s): refill soon" % (format_volume(left), format_volume(low_nl)),
             active=True,
         )
 
-    def _reservoir_empty(self):
+    def reservoir_empty(self):
         """The counted reservoir reached the empty volume: stop (the step in motion finishes)."""
-        now = self.timebase.total_us()
-        self.therapy.stop(now)
-        self.apply(now)
-        self.log_event(eventlog.EV_STOP, "stopped: the reservoir reached its empty volume")
-        self.raise_alarm(
+        now = self._pump.timebase.total_us()
+        self._pump.therapy.stop(now)
+        self._pump.apply(now)
+        self._pump.log_event(eventlog.EV_STOP, "stopped: the reservoir reached its empty volume")
+        self._pump.raise_alarm(
             codec.ALARM_RESERVOIR_EMPTY,
-            "empty reservoir: %s left, delivery stopped; refill it" % format_volume(self.reservoir_nl()),
+            "empty reservoir: %s left, delivery stopped; refill it" % format_volume(self._pump.reservoir_nl()),
             active=True,
         )
 
 
     # -- the motor -----------------------------------------------------------------
+
+    def gate(self, n):
+        """n steps are due: how many the motor's state lets move now (0 while a
+        fault holds delivery, a probe's, or n). Hot path: no allocation unless a
+        fault shows or clears."""
+        fault = self._motor_fault_now()
+        if fault or self.hold:
+            return self._motor_gate(n, fault)
+        return n
+
+    def count_down(self, allowed):
+        """allowed steps were counted as delivered: the reservoir's marks move
+        (the low alarm at the very step that reaches the low volume). Hot path."""
+        if self.to_empty != FAR_STEPS:
+            self.to_empty -= allowed
+            low_before = self.to_low
+            self.to_low -= allowed
+            if low_before > 0 >= self.to_low:
+                self.reservoir_low()
+
+    def moved(self, steps):
+        """steps went to the motor: the encoder owes their pulses once they have moved. Hot path."""
+        self.enc_steps += steps
+        self.enc_inflight = steps
 
     def _motor_fault_now(self):
         """The motor fault the inputs show now (ALARM_*), or 0. Hot path: no allocation."""
@@ -203,7 +228,7 @@ class Watching:
         if oc is not None and oc.occluded():
             return codec.ALARM_OCCLUSION
         en = self._encoder
-        if en is not None and en.missing(self._enc_steps - self._enc_inflight):
+        if en is not None and en.missing(self.enc_steps - self.enc_inflight):
             return codec.ALARM_STEP_UNCONFIRMED
         check = self._motor_check
         if check is not None and check() is not None:
@@ -214,12 +239,12 @@ class Watching:
         """n steps are due while the motor shows fault (ALARM_*, or 0) or delivery
         is held: how many may move (0, a probe, or n once recovered)."""
         if self._probed and not fault:  # judge the whole probe: a step interval has passed since it moved
-            self._enc_inflight = 0
+            self.enc_inflight = 0
             fault = self._motor_fault_now()
         if fault == codec.ALARM_MOTOR_FAULT:
             self.motor_failed()
             return 0
-        now = self.timebase.total_us()
+        now = self._pump.timebase.total_us()
         if not self.hold:
             if not fault:
                 return n
@@ -244,8 +269,8 @@ class Watching:
                 self._stall.clear()
             if self._encoder is not None:
                 self._encoder.restart(0)
-                self._enc_steps = 0
-                self._enc_inflight = 0
+                self.enc_steps = 0
+                self.enc_inflight = 0
             if self._motor_fault_now() not in (codec.ALARM_STALL, codec.ALARM_OCCLUSION):
                 self._probe_left = PROBE_STEPS  # the next due steps are the probe, one delivery or more
                 self._probed = False
@@ -258,11 +283,11 @@ class Watching:
     def _halt(self):
         """Stop the motor at once (the step in motion is cut off). The encoder
         counts afresh: the dropped steps are owed pulses that will never come."""
-        self.motor.halt()
+        self._pump.motor.halt()
         if self._encoder is not None:
             self._encoder.restart(0)
-            self._enc_steps = 0
-            self._enc_inflight = 0
+            self.enc_steps = 0
+            self.enc_inflight = 0
 
     def _motor_hold(self, code, now):
         self._halt()
@@ -272,89 +297,90 @@ class Watching:
         self._probed = False
         self._probe_left = 0
         self._probe_at_us = now + PROBE_PERIOD_US
-        self.settle()  # held: nothing moves until a probe, which reserves again
+        self._pump.settle()  # held: nothing moves until a probe, which reserves again
         how = "until the occlusion clears" if code == codec.ALARM_OCCLUSION else "until a probe step turns the motor"
-        self.log_event(eventlog.EV_FAULT, "%s: motor halted, delivery held %s" % (_HOLD_NAMES[code], how))
-        self.raise_alarm(code, _HOLD_NAMES[code] + ": delivery held", active=True)
+        self._pump.log_event(eventlog.EV_FAULT, "%s: motor halted, delivery held %s" % (_HOLD_NAMES[code], how))
+        self._pump.raise_alarm(code, _HOLD_NAMES[code] + ": delivery held", active=True)
 
     def _recover(self, now):
         code = self.hold
         self.hold = codec.ALARM_NONE
         held = self._held_steps
-        self.log_event(
+        held_nl = held * self._pump.sched.step_pl // 1000
+        self._pump.log_event(
             eventlog.EV_RECOVERY,
             "%s over after %d s: delivery resumes; %d steps (%d nL) not made up"
-            % (_HOLD_NAMES[code], (now - self._hold_since_us) // 1_000_000, held, held * self.sched.step_pl // 1000),
+            % (_HOLD_NAMES[code], (now - self._hold_since_us) // 1_000_000, held, held_nl),
         )
-        self.clear_alarm(code, "the motor turns again")
+        self._pump.clear_alarm(code, "the motor turns again")
 
     def motor_failed(self):
         """The driver does not respond: stop at once and for good (the therapy stops)."""
         self._halt()
-        now = self.timebase.total_us()
-        self.therapy.stop(now)
-        self.apply(now)
+        now = self._pump.timebase.total_us()
+        self._pump.therapy.stop(now)
+        self._pump.apply(now)
         why = self._motor_check() if self._motor_check is not None else None
-        self.log_event(eventlog.EV_FAULT, "motor fault: stopped at once (%s)" % (why or "the driver failed"))
-        self.raise_alarm(codec.ALARM_MOTOR_FAULT, "motor fault", active=True)
+        self._pump.log_event(eventlog.EV_FAULT, "motor fault: stopped at once (%s)" % (why or "the driver failed"))
+        self._pump.raise_alarm(codec.ALARM_MOTOR_FAULT, "motor fault", active=True)
 
     def _check_motor_idle(self, now):
         """The monitor's look at the motor between steps: a fault shows, a held
         occlusion clears, or a failed driver recovers (not expected)."""
         if self._probed:  # judge the whole probe: it had a minute to move
-            self._enc_inflight = 0
+            self.enc_inflight = 0
         fault = self._motor_fault_now()
         if fault == codec.ALARM_MOTOR_FAULT:
-            if not self.alarms.active(codec.ALARM_MOTOR_FAULT):
+            if not self._pump.alarms.active(codec.ALARM_MOTOR_FAULT):
                 self.motor_failed()
             return
-        if self.alarms.active(codec.ALARM_MOTOR_FAULT):
-            self.clear_alarm(codec.ALARM_MOTOR_FAULT, "the driver responds again; program the pump to resume")
+        if self._pump.alarms.active(codec.ALARM_MOTOR_FAULT):
+            self._pump.clear_alarm(codec.ALARM_MOTOR_FAULT, "the driver responds again; program the pump to resume")
         if self.hold:
             if not fault and (self._probed or self.hold == codec.ALARM_OCCLUSION):
                 self._recover(now)
         elif fault:
             self._motor_hold(fault, now)
         en = self._encoder
-        if en is not None and self._enc_steps > _ENCODER_RESTART_STEPS and not en.missing(self._enc_steps):
+        if en is not None and self.enc_steps > _ENCODER_RESTART_STEPS and not en.missing(self.enc_steps):
             en.restart(0)  # every step so far confirmed: count afresh, so the count stays a small int
-            self._enc_steps = 0
-            self._enc_inflight = 0
+            self.enc_steps = 0
+            self.enc_inflight = 0
 
     # -- the clock -----------------------------------------------------------------
 
-    def _clock_jump(self, elapsed_us):
+    def clock_jump(self, elapsed_us):
         """The ticks jumped (elapsed_us beyond what the pump ever sleeps, or
         backwards): the gap is not pump time. Called from tick()."""
         self._halt()
-        self.log_event(
+        self._pump.log_event(
             eventlog.EV_FAULT,
             "clock jump of %d ms: not counted as pump time; motor halted, dosing goes on" % (elapsed_us // 1000),
         )
-        self.raise_alarm(codec.ALARM_CLOCK_JUMP, "clock jump of %d s" % (elapsed_us // 1_000_000))
+        self._pump.raise_alarm(codec.ALARM_CLOCK_JUMP, "clock jump of %d s" % (elapsed_us // 1_000_000))
 
     # -- the monitoring task and the watchdog ------------------------------------
 
-    def _watch_turn(self):
+    def turn(self):
         """Each dosing turn (after tick()): kick the monitor when due, check that
         it reports in, feed the watchdog. Hot path: no allocation unless the
         monitor is due or late."""
-        tb = self.timebase
-        if tb.reached(self._mon_mday, self._mon_us):
+        tb = self._pump.timebase
+        if tb.reached(self.next_mday, self.next_us):
             self._monitor_due()
         if self._starving:
             return
         if self._monitor_started and tb.reached(self._deadline_mday, self._deadline_us):
             self._monitor_late()
             return
-        wdt = self._watchdog
+        wdt = self.watchdog
         if wdt is not None:
             wdt.feed()
 
     def _monitor_due(self):
-        at = self.timebase.total_us() + MONITOR_PERIOD_US
-        self._mon_mday = at // US_PER_MDAY
-        self._mon_us = at % US_PER_MDAY
+        at = self._pump.timebase.total_us() + MONITOR_PERIOD_US
+        self.next_mday = at // US_PER_MDAY
+        self.next_us = at % US_PER_MDAY
         if self._monitor_wake is not None:
             self._monitor_wake.set()
         elif self.inline_monitor:
@@ -364,19 +390,19 @@ class Watching:
     def _monitor_late(self):
         self._starving = True
         self._halt()
-        now = self.timebase.total_us()
-        self.therapy.stop(now)
-        self.apply(now)
-        self.log_event(
+        now = self._pump.timebase.total_us()
+        self._pump.therapy.stop(now)
+        self._pump.apply(now)
+        self._pump.log_event(
             eventlog.EV_FAULT, "monitoring task silent for %d s: dosing stopped" % (MONITOR_DEADLINE_US // 1_000_000)
         )
-        self.raise_alarm(codec.ALARM_WATCHDOG, "watchdog: a task stopped reporting in; the board will reset")
+        self._pump.raise_alarm(codec.ALARM_WATCHDOG, "watchdog: a task stopped reporting in; the board will reset")
 
     async def monitoring(self):
         """The monitoring task: a turn each time the dosing task says one is due."""
         wake = self._monitor_wake
         sensor = self._reservoir_sensor
-        while not self.leaving:
+        while not self._pump.leaving:
             await wake.wait()
             wake.clear()
             reading = None
@@ -394,8 +420,8 @@ class Watching:
 
     def monitor_turn(self, reservoir_reading):
         """One look at everything watched; then report in."""
-        self.tick()
-        now = self.timebase.total_us()
+        self._pump.tick()
+        now = self._pump.timebase.total_us()
         self._monitor_started = True
         self._check_motor_idle(now)
         self._check_battery(now)
@@ -408,29 +434,29 @@ class Watching:
     def _sensor_fault(self, which, text):
         if which not in self._sensor_faults:
             self._sensor_faults.append(which)
-        self.raise_alarm(codec.ALARM_SENSOR_FAULT, "sensor fault: " + text, active=True)
+        self._pump.raise_alarm(codec.ALARM_SENSOR_FAULT, "sensor fault: " + text, active=True)
 
     def _sensor_ok(self, which):
         if which in self._sensor_faults:
             self._sensor_faults.remove(which)
             if not self._sensor_faults:
-                self.clear_alarm(codec.ALARM_SENSOR_FAULT, "the sensors answer again")
+                self._pump.clear_alarm(codec.ALARM_SENSOR_FAULT, "the sensors answer again")
 
     def _check_reservoir(self, reading_nl):
         self.sensor_nl = reading_nl
-        counted = self.reservoir_nl()
+        counted = self._pump.reservoir_nl()
         if counted is None:
             return
         apart = abs(reading_nl - counted)
         if apart > SENSOR_TOLERANCE_NL:
-            self.raise_alarm(
+            self._pump.raise_alarm(
                 codec.ALARM_SENSOR_DISAGREE,
                 "reservoir sensor %s, counted %s: %s apart"
                 % (format_volume(reading_nl), format_volume(counted), format_volume(apart)),
                 active=True,
             )
         else:
-            self.clear_alarm(codec.ALARM_SENSOR_DISAGREE, "the sensor and the count agree again")
+            self._pump.clear_alarm(codec.ALARM_SENSOR_DISAGREE, "the sensor and the count agree again")
 
     def _check_battery(self, now):
         b = self._battery
@@ -456,45 +482,45 @@ class Watching:
         days = self.battery_days
         # A charge back above a level (a new cell, a charged one) clears its alarm's condition.
         if soc > BATTERY_LOW_PERMILLE:
-            self.clear_alarm(codec.ALARM_BATTERY_LOW, "the charge is above the critical level again")
+            self._pump.clear_alarm(codec.ALARM_BATTERY_LOW, "the charge is above the critical level again")
         if soc > BATTERY_EOS_PERMILLE:
-            self.clear_alarm(codec.ALARM_BATTERY_EOS, "the charge is above end of service again")
+            self._pump.clear_alarm(codec.ALARM_BATTERY_EOS, "the charge is above end of service again")
         if soc > BATTERY_ERI_PERMILLE and (days is None or days >= BATTERY_ERI_MARGIN_DAYS):
-            self.clear_alarm(codec.ALARM_BATTERY_ERI, "the battery's life left is above the margin again")
+            self._pump.clear_alarm(codec.ALARM_BATTERY_ERI, "the battery's life left is above the margin again")
         if soc <= BATTERY_EOS_PERMILLE:
-            if not self.alarms.active(codec.ALARM_BATTERY_EOS):
-                self.save()  # the state first, while the cell still can
-                self.therapy.stop(now)
-                self.apply(now)
-                self.log_event(eventlog.EV_BATTERY, "end of service at %d permille: dosing stopped" % soc)
-                self.raise_alarm(
+            if not self._pump.alarms.active(codec.ALARM_BATTERY_EOS):
+                self._pump.save()  # the state first, while the cell still can
+                self._pump.therapy.stop(now)
+                self._pump.apply(now)
+                self._pump.log_event(eventlog.EV_BATTERY, "end of service at %d permille: dosing stopped" % soc)
+                self._pump.raise_alarm(
                     codec.ALARM_BATTERY_EOS, "battery end of service: dosing stopped; replace the pump", active=True
                 )
         if soc <= BATTERY_LOW_PERMILLE:
-            self.raise_alarm(codec.ALARM_BATTERY_LOW, "critical low battery: %d permille" % soc, active=True)
+            self._pump.raise_alarm(codec.ALARM_BATTERY_LOW, "critical low battery: %d permille" % soc, active=True)
         if (days is not None and days < BATTERY_ERI_MARGIN_DAYS) or soc <= BATTERY_ERI_PERMILLE:
-            if self.raise_alarm(
+            if self._pump.raise_alarm(
                 codec.ALARM_BATTERY_ERI,
                 "battery ERI: %d permille, about %s days left: plan the replacement"
                 % (soc, "?" if days is None else days),
                 active=True,
             ):
-                self.log_event(
+                self._pump.log_event(
                     eventlog.EV_BATTERY, "ERI at %d permille, about %s days left" % (soc, "?" if days is None else days)
                 )
 
     async def tones(self):
         """The buzzer: the highest latched priority's pattern, repeated, unless silenced."""
-        buzzer = self.hw.buzzer
+        buzzer = self._pump.hw.buzzer
         wake = self.buzz
-        while not self.leaving:
-            prio = self.alarms.sounding(self.timebase.total_us())
+        while not self._pump.leaving:
+            prio = self._pump.alarms.sounding(self._pump.timebase.total_us())
             wait_ms = 60_000
             if prio:
                 await buzzer.play(prio)
                 wait_ms = TONE_REPEAT_MS[prio]
             else:
-                silenced = self.alarms.silenced_us(self.timebase.total_us())
+                silenced = self._pump.alarms.silenced_us(self._pump.timebase.total_us())
                 if silenced:  # pump time; on a board that is wall time
                     wait_ms = min(silenced // 1000 + 1, wait_ms)
             wake.clear()
@@ -503,18 +529,18 @@ class Watching:
             except asyncio.TimeoutError:
                 pass
 
-    def start_watching(self):
+    def start(self):
         """run(): the tasks' events, then the hardware watchdog (it cannot be stopped)."""
         self.buzz = asyncio.Event()
         self._monitor_wake = asyncio.Event()
         self._monitor_wake.set()  # a first look at once
-        if self._watchdog is not None:
-            self._watchdog.start()
+        if self.watchdog is not None:
+            self.watchdog.start()
 
     # -- the power-on self-test --------------------------------------------------------
 
-    def _self_test(self, storage_problem):
-        hw = self.hw
+    def self_test(self, storage_problem):
+        hw = self._pump.hw
         problems = []
         if storage_problem:
             problems.append(storage_problem)
@@ -530,7 +556,7 @@ class Watching:
                     problems.append("battery at %d permille, at or below end of service" % soc)
             except OSError as e:
                 problems.append("battery monitor does not answer: %s" % e)
-        running = getattr(self.clock, "running", None)
+        running = getattr(self._pump.clock, "running", None)
         if running is not None and not running():
             problems.append("the clock does not run")
         if self._motor_check is not None:
@@ -539,21 +565,21 @@ class Watching:
                 problems.append("motor: " + why)
         self._self_test_problems = problems
         if not problems:
-            self.clear_alarm(codec.ALARM_SELF_TEST, "this power-on self-test passed")
-            self.log_event(
+            self._pump.clear_alarm(codec.ALARM_SELF_TEST, "this power-on self-test passed")
+            self._pump.log_event(
                 eventlog.EV_SELF_TEST,
                 "passed: firmware %s, storage, battery, clock, motor"
                 % ("not checked (no manifest)" if files is None else "matches its manifest"),
             )
             return  # saved by the boot's save (a failure saves with its alarm)
         for p in problems:
-            self.log_event(eventlog.EV_SELF_TEST, "FAILED: " + p)
-        now = self.timebase.total_us()
-        if self.therapy.program is not None and self.therapy.rate_now(now):
-            self.therapy.stop(now)
-            self.apply(now)
-            self.log_event(eventlog.EV_STOP, "stopped: the self-test failed")
-        self.raise_alarm(codec.ALARM_SELF_TEST, "self-test failed: " + problems[0], active=True)
+            self._pump.log_event(eventlog.EV_SELF_TEST, "FAILED: " + p)
+        now = self._pump.timebase.total_us()
+        if self._pump.therapy.program is not None and self._pump.therapy.rate_now(now):
+            self._pump.therapy.stop(now)
+            self._pump.apply(now)
+            self._pump.log_event(eventlog.EV_STOP, "stopped: the self-test failed")
+        self._pump.raise_alarm(codec.ALARM_SELF_TEST, "self-test failed: " + problems[0], active=True)
 
     def dosing_refusal(self):
         """Why no program that doses may go in force now, or None."""
@@ -562,9 +588,9 @@ class Watching:
                 "the power-on self-test failed (%s): the pump cannot dose until a restart passes it"
                 % (self._self_test_problems[0])
             )
-        if self.alarms.active(codec.ALARM_BATTERY_EOS):
+        if self._pump.alarms.active(codec.ALARM_BATTERY_EOS):
             return "the battery reached end of service: the pump cannot dose"
-        if self.alarms.active(codec.ALARM_MOTOR_FAULT):
+        if self._pump.alarms.active(codec.ALARM_MOTOR_FAULT):
             return "the motor driver does not respond: the pump cannot dose"
         return None
 
