@@ -40,6 +40,8 @@ import sys
 from firmware import alarms, auth, codec, eventlog
 from firmware.errors import Refusal
 from firmware.guard import BUCKET_US, LIMIT_BOLUS, LIMIT_NONE, DoseGuard
+from firmware.intmath import format_volume
+from firmware.lazy import parse_rate
 from firmware.library import FIELD_NAMES, MAX_DRUGS, Library, changes, default_library, field_change
 from firmware.link import Link
 from firmware.program import BASAL_CONTINUOUS, BASAL_FLEX, parse_program
@@ -47,7 +49,6 @@ from firmware.program import BASAL_STOPPED as BASAL_STOPPED_KIND
 from firmware.scheduler import MAX_RATE_NL_PER_DAY, MIN_RATE_NL_PER_DAY, STEP_RADIX, DoseScheduler
 from firmware.therapy import BOLUS_NONE, BRIDGE, Projection, Therapy, time_to_deliver
 from firmware.timebase import MAX_ADVANCE_US, US_PER_MDAY, Timebase
-from firmware.units import format_volume, parse_rate
 from firmware.watching import FAR_STEPS as _FAR_STEPS
 from firmware.watching import Watching
 

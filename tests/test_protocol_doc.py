@@ -26,7 +26,7 @@ import pytest
 from pumpctl import words
 from pumpctl.cli import EVENT_NAMES
 
-from firmware import alarms, app, auth, codec, eventlog, library, program, scheduler, watching
+from firmware import alarms, app, auth, codec, eventlog, library, program, program_text, scheduler, watching
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "protocol.md"
@@ -37,6 +37,7 @@ MODULES = {
     "scheduler": scheduler,
     "library": library,
     "program": program,
+    "program_text": program_text,
     "eventlog": eventlog,
     "alarms": alarms,
     "watching": watching,
