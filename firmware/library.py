@@ -5,28 +5,22 @@
 # program committed under it.
 #
 # An entry is kept as the text a pharmacist typed (one string per field, with
-# units, FIELD_NAMES order) and parsed here with the same exact unit parsers
-# as a program, so the default library (druglib.py) and a site's own library
-# sent over the link are read the same way.
+# units, FIELD_NAMES order) and parsed (library_text.py) with the same exact
+# unit parsers as a program, so the default library (druglib.py) and a site's
+# own library sent over the link are read the same way. The parsers are
+# imported for the reading of one library and forgotten after it (lazy.py):
+# the running pump keeps the parsed limits only.
 #
 # Command path only: may allocate and use long ints.
 
 from firmware.codec import LIB_CHANGED, LIB_RAISED, LIBRARY_FIELDS, library_hash
 from firmware.errors import Refusal
-from firmware.units import (
-    DOSE_MASS,
-    parse_concentration,
-    parse_count,
-    parse_dose,
-    parse_dose_rate,
-    parse_duration,
-)
+from firmware.lazy import call
 
 FIELD_NAMES = LIBRARY_FIELDS
 
 MAX_DRUGS = 16  # entries in one library
 MAX_PATIENT_BOLUSES_PER_DAY = 24
-_MAX_NAME = 24
 
 # The hard limits, by field number: the attribute that holds the parsed value,
 # and 1 if a higher value loosens it (-1 if a lower one does: the lockout).
@@ -45,46 +39,21 @@ class DrugLimits:
     """One drug's limits. Masses in ng, rates in ng/day, times in us."""
 
     def __init__(self, fields):
-        if len(fields) != len(FIELD_NAMES):
-            raise Refusal("library", "a library entry has %d fields, not %d" % (len(FIELD_NAMES), len(fields)))
-        self.text = tuple(fields)
-        name = fields[0]
-        if not name or len(name) > _MAX_NAME or not _is_name(name):
-            raise Refusal("name", "drug name %r must be 1-%d lowercase letters, digits or '-'" % (name, _MAX_NAME))
-        self.name = name
-        try:
-            self.max_conc_ng_per_ml = parse_concentration("max_concentration", fields[1])
-        except Refusal:  # again, to name the drug (built only to refuse)
-            parse_concentration(name + " max_concentration", fields[1])
-        self.daily_soft_ng = _mass_rate(name, "daily_soft", fields[2])
-        self.daily_hard_ng = _mass_rate(name, "daily_hard", fields[3])
-        self.rate_soft_ng_per_day = _mass_rate(name, "rate_soft", fields[4])
-        self.rate_hard_ng_per_day = _mass_rate(name, "rate_hard", fields[5])
-        self.bolus_soft_ng = _mass(name, "bolus_soft", fields[6])
-        self.bolus_hard_ng = _mass(name, "bolus_hard", fields[7])
-        self.patient_dose_hard_ng = _mass(name, "patient_dose_hard", fields[8])
-        try:
-            self.patient_lockout_min_us = parse_duration("patient_lockout_min", fields[9])
-        except Refusal:
-            parse_duration(name + " patient_lockout_min", fields[9])
-        try:
-            self.patient_max_per_day = parse_count("patient_max_per_day", fields[10], 0, MAX_PATIENT_BOLUSES_PER_DAY)
-        except Refusal:
-            parse_count(name + " patient_max_per_day", fields[10], 0, MAX_PATIENT_BOLUSES_PER_DAY)
-        self.source = fields[11]
-        _ordered(fields, 2, self.daily_soft_ng, 3, self.daily_hard_ng)
-        _ordered(fields, 4, self.rate_soft_ng_per_day, 5, self.rate_hard_ng_per_day)
-        _ordered(fields, 6, self.bolus_soft_ng, 7, self.bolus_hard_ng)
-        _ordered(fields, 7, self.bolus_hard_ng, 3, self.daily_hard_ng)
-        _ordered(fields, 8, self.patient_dose_hard_ng, 3, self.daily_hard_ng)
-        if self.daily_hard_ng == 0 or self.rate_hard_ng_per_day == 0:
-            raise Refusal(name + " daily_hard", "%s: daily_hard and rate_hard must be above zero" % name)
-        # A continuous program at the daily limit must fit under the rate limit.
-        if self.rate_hard_ng_per_day < self.daily_hard_ng:
-            raise Refusal(
-                name + " rate_hard",
-                "%s: rate_hard %s is below daily_hard %s spread over 24 h" % (name, fields[5], fields[3]),
-            )
+        (
+            self.text,
+            self.name,
+            self.max_conc_ng_per_ml,
+            self.daily_soft_ng,
+            self.daily_hard_ng,
+            self.rate_soft_ng_per_day,
+            self.rate_hard_ng_per_day,
+            self.bolus_soft_ng,
+            self.bolus_hard_ng,
+            self.patient_dose_hard_ng,
+            self.patient_lockout_min_us,
+            self.patient_max_per_day,
+            self.source,
+        ) = call("firmware.library_text", "parse_entry", fields)  # or Refusal
         self.patient_allowed = self.patient_dose_hard_ng > 0 and self.patient_max_per_day > 0
 
     def guard_limits(self, conc_ng_per_ml):
@@ -110,12 +79,7 @@ class Library:
         self.version = version
         self.drugs = {}
         self.order = []
-        for fields in entries:
-            d = fields if isinstance(fields, DrugLimits) else DrugLimits(fields)
-            if d.name in self.drugs:
-                raise Refusal("name", "drug %s is in the library twice" % d.name)
-            self.drugs[d.name] = d
-            self.order.append(d.name)
+        call("firmware.library_text", "add_entries", self, entries)
         self.hash = library_hash([self.drugs[n].text for n in self.order])  # the content, not the version
         self.saved = None  # a site library's LIBRARY section (persist.py), made at its first save
 
@@ -162,48 +126,5 @@ def changes(old, new):
 
 
 def default_library():
-    from firmware.druglib import DEFAULT_LIBRARY, DEFAULT_LIBRARY_VERSION
-
-    return Library(DEFAULT_LIBRARY_VERSION, DEFAULT_LIBRARY)
-
-
-def _is_name(name):
-    for ch in name:
-        if not ("a" <= ch <= "z" or "0" <= ch <= "9" or ch == "-"):
-            return False
-    return True
-
-
-# The parsers are given the bare field name, and on a refusal are run again with the
-# drug's name in it: the refusal names both, and a library that parses builds neither.
-
-
-def _mass(drug, field, text):
-    try:
-        kind, ng, _rounded = parse_dose(field, text)
-    except Refusal:
-        kind, ng, _rounded = parse_dose(drug + " " + field, text)
-    if kind != DOSE_MASS:
-        raise Refusal(drug + " " + field, "%s %s must be a mass (mg or mcg), not %r" % (drug, field, text))
-    return ng
-
-
-def _mass_rate(drug, field, text):
-    try:
-        kind, ng_per_day, _rounded = parse_dose_rate(field, text)
-    except Refusal:
-        kind, ng_per_day, _rounded = parse_dose_rate(drug + " " + field, text)
-    if kind != DOSE_MASS:
-        raise Refusal(drug + " " + field, "%s %s must be a mass per time (mg/day), not %r" % (drug, field, text))
-    return ng_per_day
-
-
-def _ordered(fields, low_index, low, high_index, high):
-    """Refuse an entry whose field low_index (parsed: low) is above field high_index (high)."""
-    if low > high:
-        low_name = FIELD_NAMES[low_index]
-        raise Refusal(
-            fields[0] + " " + low_name,
-            "%s: %s %s is above %s %s"
-            % (fields[0], low_name, fields[low_index], FIELD_NAMES[high_index], fields[high_index]),
-        )
+    """The factory library (druglib.py; both it and the parsers are forgotten after)."""
+    return call("firmware.library_text", "default_library")

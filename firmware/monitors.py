@@ -46,9 +46,9 @@
 import asyncio
 
 from firmware import codec, eventlog
+from firmware.intmath import format_volume
 from firmware.program import DEFAULT_EMPTY_NL, DEFAULT_LOW_NL
 from firmware.timebase import US_PER_MDAY
-from firmware.units import format_volume
 
 MONITOR_PERIOD_US = 60_000_000  # the monitors run every minute of pump time (GIP 5.1: battery at least every 3 min)
 MONITOR_DEADLINE_US = 3 * MONITOR_PERIOD_US  # a monitoring task silent this long has failed

@@ -20,8 +20,12 @@
 #
 # Runs on the command path, not the dosing hot path: it may allocate, and a
 # product of a 12-digit number with a unit factor may briefly be a long int.
+# The running pump does not keep it: whoever parses imports it for the call
+# and forgets it after (lazy.py).
 
 from firmware.errors import Refusal
+from firmware.intmath import decimal_text as _decimal_text
+from firmware.intmath import format_volume  # noqa: F401  (one of this module's formatters)
 from firmware.scheduler import MAX_RATE_NL_PER_DAY, MIN_RATE_NL_PER_DAY
 
 # Volume units in nL. Matching ignores case ("ml" is mL; nobody means
@@ -389,15 +393,6 @@ def parse_count(field, text, lo, hi):
 # ValueError: a bug in the caller, not something a person typed.
 
 
-def _decimal_text(n, places):
-    # n / 10**places written exactly, trailing zeros cut: (1500, 3) -> "1.5".
-    whole, frac = divmod(n, 10**places)
-    if not frac:
-        return "%d" % whole
-    frac = "%d" % frac
-    return "%d.%s" % (whole, ("0" * (places - len(frac)) + frac).rstrip("0"))
-
-
 def _show(n, top, units, per=""):
     # n (ng or nL, or per mL or per day) in the first of units ("mg mcg" or
     # "mL uL nL") from `top` up and for zero, else in the second from 1000 up
@@ -420,9 +415,7 @@ def format_mass(ng):
     return _show(ng, 1_000_000, "mg mcg")
 
 
-# nL as mL from 1 mL up, uL from 1 uL up, else nL; 0 is "0 mL".
-def format_volume(nl):
-    return _show(nl, 1_000_000, "mL uL nL")
+# format_volume (nL as mL, uL or nL) is intmath's: the running pump shows volumes too.
 
 
 # ng/mL as mg/mL from 1 mg/mL up, else mcg/mL.

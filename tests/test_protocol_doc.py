@@ -26,7 +26,7 @@ import pytest
 from pumpctl import words
 from pumpctl.cli import EVENT_NAMES
 
-from firmware import alarms, app, auth, codec, commands, eventlog, library, monitors, program, scheduler
+from firmware import alarms, app, auth, codec, commands, eventlog, library, monitors, program, program_text, scheduler
 from firmware.commands import service as commands_service
 from firmware.commands import status as commands_status
 
@@ -39,6 +39,7 @@ MODULES = {
     "scheduler": scheduler,
     "library": library,
     "program": program,
+    "program_text": program_text,
     "eventlog": eventlog,
     "alarms": alarms,
     "monitors": monitors,

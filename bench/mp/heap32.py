@@ -71,11 +71,11 @@ IMPORT_ORDER = (
     "firmware.errors",
     "firmware.scheduler",
     "firmware.timebase",
-    "firmware.units",
     "firmware.auth",
     "firmware.codec",
     "firmware.eventlog",
     "firmware.guard",
+    "firmware.lazy",
     "firmware.library",
     "firmware.program",
     "firmware.therapy",
@@ -83,7 +83,8 @@ IMPORT_ORDER = (
     "firmware.app",
     "firmware.store",  # imported by PumpApp on a board with storage
     "firmware.persist",  # imported at the first save
-    "firmware.druglib",  # imported by default_library()
+    # Not here: the text parsers and the factory library's text (lazy.TRANSIENT), which
+    # are imported only for the call that reads text and forgotten after it.
     "boards.sim",
     "hal.sim.clock",
     "hal.sim.motor",
@@ -571,6 +572,15 @@ def hour_figures(app, facts):
     facts.log_entries = app.log.count
 
 
+def check_no_parser(when):
+    """The running pump holds none of the text modules (lazy.py) between commands."""
+    from firmware.lazy import TRANSIENT
+
+    kept = [m for m in TRANSIENT if m in sys.modules or hasattr(sys.modules["firmware"], m[9:])]
+    if kept:
+        raise AssertionError("%s the pump still holds %s" % (when, ", ".join(kept)))
+
+
 def check_all_ran(stats):
     missing = [name for name in OP_NAMES if not stats.op_count[name]]
     if missing:
@@ -733,6 +743,7 @@ def bench(stats, host, facts):
     yield from stats.after_op()
     yield from stats.collect()
     after_boot = yield from stats.collect()
+    check_no_parser("after boot")
 
     from firmware import auth, codec
 
@@ -765,12 +776,14 @@ def bench(stats, host, facts):
     yield from host.end_session()
     yield from stats.collect()
     after_programming = yield from stats.collect()
+    check_no_parser("after programming")
 
     yield from run_hour(app, stats, host, facts)
     yield from host.look(facts)
     hour_figures(app, facts)
     yield from stats.collect()
     after_hour = yield from stats.collect()
+    check_no_parser("after the hour")
 
     # A power cut: the pump starts again on the same storage and resumes.
     host.detach(app)
@@ -784,6 +797,7 @@ def bench(stats, host, facts):
     host.attach(app)
     yield from after_restart(app, stats, host, facts)
     check_all_ran(stats)
+    check_no_parser("after every command")
 
     result(
         stats,

@@ -7,9 +7,10 @@ from firmware import codec, eventlog
 from firmware.app import program_crc
 from firmware.commands import SAVES, STAGED_TTL_US
 from firmware.errors import Refusal
+from firmware.intmath import format_volume
+from firmware.lazy import parse_rate
 from firmware.program import BASAL_STOPPED, parse_program
 from firmware.therapy import BOLUS_NONE, BRIDGE
-from firmware.units import format_volume, parse_rate
 
 # What committing a program does to a bolus, prime or bridge (_delivery_plan).
 _DELIVERY_NONE = 0

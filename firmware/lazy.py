@@ -1,0 +1,55 @@
+# Import, use, forget: the text parsers are on the pump's heap only while
+# they read text.
+#
+# Reading what a person typed (a program, a library, a plain rate) needs the
+# parsers and their checks (program_text.py, library_text.py, units.py), but
+# the running pump needs none of them: it holds only the parsed values. A
+# module stays on the heap for as long as sys.modules (or its package) names
+# it, or any function of it is alive (a function's globals are its module's).
+# So call() imports a parser for one call and then forgets the text modules
+# (TRANSIENT) that call brought in: once the call returns they are garbage. A
+# module of the running pump that a call happens to import first stays. A call
+# made inside another finds its modules already loaded and leaves them to the
+# outer one, so one programming step imports each parser once.
+#
+# What a call returns must hold no function or class of a forgotten module:
+# Program (program.py), DrugLimits and Library (library.py) and Refusal
+# (errors.py) are in modules that stay.
+#
+# Command path only: an import allocates, and a collection comes before it.
+
+import gc
+import sys
+
+# The modules that are only ever loaded for a call (and the factory library's text).
+TRANSIENT = ("firmware.program_text", "firmware.library_text", "firmware.units", "firmware.druglib")
+
+
+def call(module, name, *args):
+    """module.name(*args), with module imported for the call and forgotten after it."""
+    before = tuple(sys.modules)
+    if module not in before:
+        # A collection first: loading a module needs blocks of a few KB (a long
+        # function's bytecode), which a heap full of a command's garbage may lack
+        # even when a collection in the middle of the import frees plenty.
+        gc.collect()
+    try:
+        return getattr(__import__(module, None, None, (name,)), name)(*args)
+    finally:
+        forget(before)
+
+
+def forget(before):
+    """Forget the TRANSIENT modules imported since sys.modules held the names in before."""
+    package = sys.modules.get("firmware")
+    for key in TRANSIENT:
+        if key in sys.modules and key not in before:
+            del sys.modules[key]
+            attr = key[9:]
+            if package is not None and hasattr(package, attr):
+                delattr(package, attr)  # an import binds the module in its package too
+
+
+def parse_rate(field, text):
+    """units.parse_rate for one call (the pump's plain volume rate)."""
+    return call("firmware.units", "parse_rate", field, text)
