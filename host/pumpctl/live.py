@@ -43,8 +43,9 @@ from rich.text import Text
 from firmware import codec
 
 from . import quantities, words
-from .client import Alarm, Pump, PumpInfo, Telemetry, Therapy
+from .client import Pump
 from .errors import AuthError, LinkError, PumpRefused
+from .replies import Alarm, PumpInfo, Telemetry, Therapy
 from .telemetry_csv import TelemetryCsv
 
 try:
