@@ -53,24 +53,6 @@ def _alarm_names(mask: int) -> list[str]:
     return [name for code, name in sorted(words.ALARM_NAMES.items()) if code and mask & (1 << code)]
 
 
-def alarm_code(name: str) -> int:
-    """An alarm's code from its name (words.ALARM_NAMES, case and dashes ignored); ValueError if none."""
-    key = name.lower().replace("-", " ").replace("_", " ")
-    for code, n in words.ALARM_NAMES.items():
-        if n.lower() == key:
-            return code
-    if key in ("all", "every", "0"):
-        return codec.ALARM_NONE
-    raise ValueError(f"no alarm is called {name!r}: " + ", ".join(sorted(n for c, n in words.ALARM_NAMES.items() if c)))
-
-
-def fault_code(name: str) -> int:
-    for code, n in words.FAULT_NAMES.items():
-        if n == name:
-            return code
-    raise ValueError(f"no simulator fault is called {name!r}: " + ", ".join(words.FAULT_NAMES.values()))
-
-
 # Lines that act once when committed; a new session built on the running
 # program leaves them out, or the fill would happen again. A bolus, prime or
 # bridge line is in the running program only while that delivery runs or
@@ -264,7 +246,7 @@ class Pump(PumpSession):
     def ack_alarm(self, alarm: str | int = 0) -> int:
         """Acknowledge one latched alarm (by name or code) or, with 0, every one (clinician key).
         Returns how many were acknowledged; one whose condition is still present stays latched."""
-        code = alarm_code(alarm) if isinstance(alarm, str) else alarm
+        code = words.alarm_code(alarm) if isinstance(alarm, str) else alarm
         acknowledged, _mask = self._request(codec.ACK_ALARM, (code,))
         return acknowledged
 
@@ -480,7 +462,7 @@ class Pump(PumpSession):
     def sim_fault(self, kind: str | int = "motor", at_s: int = 0, value: int = 1) -> int:
         """Inject a fault into the simulated board at pump time at_s (0 or the past: now);
         kind is a words.FAULT_NAMES name or code. Returns the pump time (us) it takes effect."""
-        code = fault_code(kind) if isinstance(kind, str) else kind
+        code = words.fault_code(kind) if isinstance(kind, str) else kind
         _kind, mday, us = self._request(codec.SIM_FAULT, (code, at_s, value))
         return _pump_time_us(mday, us)
 

@@ -8,7 +8,7 @@ from fractions import Fraction
 from firmware import codec
 
 from .. import quantities, render, words
-from ..client import Pump, alarm_code
+from ..client import Pump
 from ..errors import UsageError
 from .common import EXIT_OK, Command, emit, port_of, status_data
 
@@ -53,7 +53,7 @@ def alarm_code_named(name: str) -> int:
         if code and n.lower() == key:
             return code
     try:
-        return alarm_code(name)
+        return words.alarm_code(name)
     except ValueError as e:
         raise UsageError(str(e)) from None
 
