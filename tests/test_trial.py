@@ -9,9 +9,10 @@ from fractions import Fraction
 
 import pytest
 from pumpctl import trial
+from pumpctl.commands import trial as trial_command
+from pumpctl.commands.trial import TRIAL
 from pumpctl.errors import UsageError
 from pumpctl.trial import (
-    TRIAL,
     PainScore,
     TrialError,
     TrialRecord,
@@ -406,7 +407,7 @@ def run(*argv, top_level_json=True):
 @pytest.fixture
 def cwd(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(trial, "_now", lambda: datetime(2024, 5, 4, 21, 7))
+    monkeypatch.setattr(trial_command, "_now", lambda: datetime(2024, 5, 4, 21, 7))
     return tmp_path
 
 

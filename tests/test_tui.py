@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 from pumpctl import Pump, Simulator, expected_steps, quantities
-from pumpctl.client import Alarm, PumpInfo, Telemetry, Therapy
 from pumpctl.live import KeyReader, ViewState, render
+from pumpctl.replies import Alarm, PumpInfo, Telemetry, Therapy
 from pumpctl.telemetry_csv import COLUMNS
 from rich.console import Console
 

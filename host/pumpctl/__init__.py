@@ -7,7 +7,7 @@
 
 from .balance import Balance, MtSicsBalance, Reading, SbiBalance, open_balance
 from .benchtest import BenchConfig, BenchInterrupted, BenchReport, BenchTest, run_many
-from .client import Pump, PumpInfo, RateSet, SimState, Status, Telemetry, expected_steps
+from .client import Pump, expected_steps
 from .config import PumpKeys
 from .errors import (
     AuthError,
@@ -20,6 +20,7 @@ from .errors import (
     SimulatorError,
     UsageError,
 )
+from .replies import PumpInfo, RateSet, SimState, Status, Telemetry
 from .sim import Simulator
 
 __version__ = "0.1.0"

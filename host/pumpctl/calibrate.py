@@ -35,8 +35,8 @@ from fractions import Fraction
 
 from firmware import codec
 
-from .client import Calibrated, Weighing
 from .errors import PumpError, UsageError
+from .replies import Calibrated, Weighing
 
 DEFAULT_STEPS = 2000  # about 104 uL a run at 52 nL a step: 104 mg on a 0.01 mg balance, 0.01 % readability
 DEFAULT_MAX_SPREAD_PPM = 20_000  # 2 %: the pump refuses more (app.CALIBRATION_MAX_SPREAD_PPM)

@@ -50,8 +50,8 @@ from .commands.common import (  # noqa: F401  (the exit codes: pumpctl's API, an
     Command,
 )
 from .commands.log import EVENT_NAMES, event_name  # noqa: F401  (the names `pumpctl log` shows)
+from .commands.trial import TRIAL
 from .errors import PumpError, PumpRefused, UsageError  # noqa: F401
-from .trial import TRIAL
 
 EPILOG = """examples:
   pumpctl demo                                 dose 24 h of morphine on the simulator

@@ -9,31 +9,36 @@
 Every method sends one command and waits for its reply. A refusal raises
 PumpRefused (and the pump changed nothing), a dead line LinkError.
 
-Keys. Reading needs none. A command that changes the pump opens a session
-first, with the clinician's key (the patient bolus: the patient's key if the
-host holds it, least privilege); the keys come from `keys=` or from the
-config file by the pump's device id (config.py). Then every frame carries a
-MAC, and every reply must too. close() ends the session.
+The link, the keys and the sessions are PumpSession's (session.py); what the replies
+become, the records with units, are in replies.py.
 """
 
 from __future__ import annotations
 
-import functools
-import os
-import threading
 import time
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Callable
 
 from firmware import auth, codec
 
-from . import config, words
-from .config import PumpKeys
-from .errors import AuthError, LinkError, PumpRefused
-from .transport import SerialTransport
-
-ROLES = {"patient": auth.ROLE_PATIENT, "clinician": auth.ROLE_CLINICIAN}
+from . import words
+from .errors import PumpRefused
+from .replies import (
+    Alarm,
+    Calibrated,
+    Event,
+    LibraryField,
+    RateSet,
+    SimState,
+    Staged,
+    StagedLibrary,
+    Status,
+    Telemetry,
+    Therapy,
+    Weighing,
+    program_lines,
+)
+from .session import PumpSession, _one_at_a_time
 
 LIBRARY_FIELDS = codec.LIBRARY_FIELDS
 
@@ -44,214 +49,8 @@ def _pump_time_us(mday: int, us: int) -> int:
     return mday * US_PER_MDAY + us
 
 
-@dataclass(frozen=True)
-class PumpInfo:
-    protocol: int
-    firmware: str
-    board: str
-    platform: str
-    device_id: str  # empty if the pump was never provisioned with keys
-    step_volume_pl: int
-    min_rate_nl_per_day: int
-    max_rate_nl_per_day: int
-
-
-@dataclass(frozen=True)
-class Status:
-    time_us: int  # pump time since boot
-    mode: str  # "stopped" or "continuous"
-    rate_nl_per_day: int  # programmed rate, 0 when stopped
-    steps: int  # motor steps issued since boot
-    step_volume_pl: int  # calibrated volume of one step
-
-    @property
-    def delivered_pl(self) -> int:
-        """Volume delivered since boot by the pump's own count of steps."""
-        return self.steps * self.step_volume_pl
-
-
-@dataclass(frozen=True)
-class RateSet:
-    rate_nl_per_day: int  # what the pump now runs, converted by the pump
-    rounded: bool  # True if the requested rate was finer than 1 nL/day
-    effective_us: int  # pump time at which the new rate took effect
-
-
-@dataclass(frozen=True)
-class Therapy:
-    """The therapy in force, as the pump reports it."""
-
-    mode: str  # stopped, continuous or flex
-    basal_nl_per_day: int  # the basal now (the flex step running), at the fluid in the path
-    rate_nl_per_day: int  # what the scheduler runs: basal plus any bolus (prime: the prime alone)
-    bolus: str  # none, bolus, patient-bolus or prime
-    bolus_rate_nl_per_day: int
-    bolus_left_s: int
-    bridge: bool  # old fluid still being pushed out at the old dose after a refill
-    reservoir_nl: int | None  # None until a program gives a fill volume
-    empty_in_s: int | None  # at the running program; None if unknown or beyond 400 days
-    day_nl: int  # delivered in the guard's rolling 24 h window
-    hour_nl: int  # and in its rolling 1 h window
-    refused_steps: int  # steps the dose guard refused since boot
-    alarm: str  # the latched alarm of highest priority (words.ALARM_NAMES), "none" if none
-    clock_s: int | None  # device clock, local seconds since 1970; None if not set
-    program_crc: int
-    library: str  # version of the drug library in force
-    alarms: list[str]  # every latched alarm (words.ALARM_NAMES), by code
-    sounding: str  # the priority the tones sound at now: none, low, medium or high
-    silenced_s: int  # seconds of silence left (at most 120)
-    held: bool  # delivery held by a motor fault (stall, occlusion, step not confirmed) until it clears
-    sensor_nl: int | None  # the reservoir sensor's last reading; None without a sensor
-    low_in_s: int | None  # pump time until the low-reservoir volume at the running program
-    low_nl: int  # the low-reservoir volume
-    empty_nl: int  # the empty volume: delivery stops there
-    battery_permille: int | None
-    battery_days: int | None  # battery life left, estimated from the drain so far
-    library_hash: int  # content hash of the library in force (codec.library_hash)
-
-
-@dataclass(frozen=True)
-class Staged:
-    """A program the pump has checked and holds, not yet in force."""
-
-    rows: list[tuple[str, str]]  # (line as the pump understood it, per-drug detail)
-    warnings: list[str]  # soft limits passed: the commit must confirm them
-    program_crc: int
-    expires_in_s: int
-
-    @property
-    def lines(self) -> list[str]:
-        return program_lines(self.rows)
-
-
-@dataclass(frozen=True)
-class StagedLibrary:
-    """A library the pump has checked beside the one in force and holds, not yet in force."""
-
-    version: str
-    library_hash: int  # its content hash, as the pump computed it (and the host, from the file)
-    drugs: int
-    changed: int  # fields that differ from the library in force (a drug in one only: all its fields)
-    raised: int  # hard limits loosened: committing needs confirm_raise
-    expires_in_s: int
-
-
-@dataclass(frozen=True)
-class LibraryField:
-    """One field of a drug of the library in force or of the staged one, as the pump holds it."""
-
-    drug: str
-    field: str  # codec.LIBRARY_FIELDS
-    text: str
-    changed: bool  # staged only: differs from the library in force (or the drug is new)
-    raised: bool  # staged only: a hard limit loosened
-    in_use: bool  # the drug is in the reservoir (the running program's blend)
-
-
-@dataclass(frozen=True)
-class Telemetry:
-    """One sample of the telemetry stream."""
-
-    seq: int  # sample number since the stream began: a gap is a sample lost on the way
-    time_us: int
-    mode: str
-    rate_nl_per_day: int
-    steps: int  # motor steps since boot, by the pump's count
-    reservoir_nl: int | None
-    day_nl: int
-    hour_nl: int
-    alarm: str
-    session: str  # role of the session open on the pump: none, patient, clinician
-    dropped: int  # samples the pump could not send (the line was busy) since the stream began
-    alarms: list[str]  # every latched alarm
-    sensor_nl: int | None  # the reservoir sensor's last reading
-    battery_permille: int | None
-
-
-@dataclass(frozen=True)
-class Alarm:
-    """One latched alarm, as the pump holds it."""
-
-    code: int
-    name: str  # words.ALARM_NAMES
-    priority: str  # low, medium or high (IEC 60601-1-8)
-    active: bool  # its condition is present now
-    acknowledged: bool  # a clinician acknowledged it: it goes when its condition clears
-    raised_us: int  # pump time it was raised
-    text: str  # its cause, as the pump logged it
-
-
-@dataclass(frozen=True)
-class Weighing:
-    """One weighing for CALIBRATE: the pump's own delivered-step counts (Status.steps) when the
-    vessel was tared and when it was weighed, and the mass it gained, in micrograms."""
-
-    from_steps: int
-    to_steps: int
-    mass_ug: int
-
-    @property
-    def steps(self) -> int:
-        return self.to_steps - self.from_steps
-
-
-@dataclass(frozen=True)
-class Calibrated:
-    """What the pump computed from the weighings (CALIBRATE's reply)."""
-
-    step_volume_pl: int  # the mean volume per step, rounded to the nearest pL
-    previous_pl: int  # the one in force before
-    spread_ppm: int  # (largest - smallest) / mean, rounded up
-    change_ppm: int  # |new - previous| / previous, rounded up
-    stored: bool
-
-
-@dataclass(frozen=True)
-class Event:
-    index: int
-    time_us: int
-    code: int
-    text: str
-
-
-def _one_at_a_time(method):
-    """Run the method holding the pump's lock: threads sharing one Pump take turns, so
-    frames, sequence numbers, sessions and multi-frame operations (a program's lines, the
-    log) never interleave. Pumps on different ports share nothing and run in parallel."""
-
-    @functools.wraps(method)
-    def run(self, *args, **kwargs):
-        with self._lock:
-            return method(self, *args, **kwargs)
-
-    return run
-
-
 def _alarm_names(mask: int) -> list[str]:
     return [name for code, name in sorted(words.ALARM_NAMES.items()) if code and mask & (1 << code)]
-
-
-def alarm_code(name: str) -> int:
-    """An alarm's code from its name (words.ALARM_NAMES, case and dashes ignored); ValueError if none."""
-    key = name.lower().replace("-", " ").replace("_", " ")
-    for code, n in words.ALARM_NAMES.items():
-        if n.lower() == key:
-            return code
-    if key in ("all", "every", "0"):
-        return codec.ALARM_NONE
-    raise ValueError(f"no alarm is called {name!r}: " + ", ".join(sorted(n for c, n in words.ALARM_NAMES.items() if c)))
-
-
-def fault_code(name: str) -> int:
-    for code, n in words.FAULT_NAMES.items():
-        if n == name:
-            return code
-    raise ValueError(f"no simulator fault is called {name!r}: " + ", ".join(words.FAULT_NAMES.values()))
-
-
-def program_lines(rows: list[tuple[str, str]]) -> list[str]:
-    """The program lines among review rows (without soft-limit notes and totals)."""
-    return [line for line, _detail in rows if line and line != "soft limit"]
 
 
 # Lines that act once when committed; a new session built on the running
@@ -261,34 +60,6 @@ def program_lines(rows: list[tuple[str, str]]) -> list[str]:
 ONE_SHOT = ("fill", "removed")
 # The lines of a delivery that acts once (firmware/program.py DELIVERY_WORDS).
 DELIVERY_WORDS = ("bolus", "prime", "bridge")
-
-
-@dataclass(frozen=True)
-class SimState:
-    """The motor model's view. A step takes the board's motion time; a halt
-    (a fault) drops the steps not finished, a normal stop lets them finish."""
-
-    motor_steps: int  # steps the simulated motor made or is making: issued, less those dropped
-    in_motion: int  # of those, steps not finished yet (moving now or queued)
-    dropped_steps: int  # steps halts dropped before they finished (a step cut mid-motion counts here)
-    halts: int  # times a fault halted the motor
-    true_step_volume_pl: int  # what one step really moves in the model
-    speed: int  # 0: time moves only by advance(); N: N times the wall clock
-    true_reservoir_nl: int | None  # what the simulated reservoir really holds (None: no sensor modelled)
-    battery_permille: int  # the simulated cell's true charge
-    buzzer_plays: int  # alarm patterns the buzzer sounded since boot
-    buzzer_priority: int  # priority of the last one (0: none yet)
-    watchdog_feeds: int
-
-    @property
-    def finished_steps(self) -> int:
-        """Steps the motor has completed by now."""
-        return self.motor_steps - self.in_motion
-
-    @property
-    def delivered_pl(self) -> int:
-        """Volume of the steps made or in motion (those in motion finish unless halted)."""
-        return self.motor_steps * self.true_step_volume_pl
 
 
 # What every command that programs a bare volume rate (SET_RATE: program --rate, bench, calibrate,
@@ -306,147 +77,8 @@ def expected_steps(rate_nl_per_day: int, duration_us: int, step_volume_pl: int) 
     return volume_pl.numerator // (volume_pl.denominator * step_volume_pl)
 
 
-class Pump:
-    """A pump on one serial port (a device path or a pyserial URL)."""
-
-    def __init__(self, port: str, timeout: float = 2.0, keys: PumpKeys | None = None):
-        """keys: the keys to use; None looks them up in the config file by the
-        pump's device id when a command first needs one."""
-        self.port = port
-        self._keys = keys
-        self.role = auth.ROLE_NONE  # of the session this host holds open
-        self._lock = threading.RLock()  # one operation at a time on this port (_one_at_a_time)
-        self._link = SerialTransport(port, timeout=timeout)
-
-    def __enter__(self) -> Pump:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    @_one_at_a_time
-    def close(self, end_session: bool = True) -> None:
-        """Close the port, ending the session first (end_session=False: just
-        close; the pump ends the session itself after its timeout)."""
-        try:
-            if end_session and self.role != auth.ROLE_NONE:
-                self._link.timeout = min(self._link.timeout, 0.5)
-                self.end_session()
-        except (LinkError, PumpRefused):
-            pass  # the session times out on the pump by itself
-        finally:
-            self._link.close()
-
-    # -- sessions ---------------------------------------------------------------
-
-    def keys(self) -> PumpKeys:
-        """The keys this host holds for the pump (AuthError if none)."""
-        if self._keys is None:
-            device_id = self.hello().device_id
-            if not device_id:
-                raise AuthError(f"the pump on {self.port} has no keys: provision it (flash it with keys) first")
-            found = config.load_keys(device_id)
-            if found is None:
-                raise AuthError(
-                    f"no keys for pump {device_id} in {config.config_path()}: "
-                    "add them (they were written when it was flashed) or give keys="
-                )
-            self._keys = found
-        return self._keys
-
-    @_one_at_a_time
-    def authenticate(self, role: str | int = "clinician") -> None:
-        """Open a session with the role's key: the pump proves it holds the key too."""
-        role_code = ROLES.get(role, role) if isinstance(role, str) else role
-        if role_code not in (auth.ROLE_PATIENT, auth.ROLE_CLINICIAN):
-            raise ValueError(f"role must be patient or clinician, not {role!r}")
-        key = self.keys().key(role_code)
-        name = auth.ROLE_NAMES[role_code]
-        if key is None:
-            raise AuthError(f"this host holds no {name} key for pump {self.keys().device_id}")
-        self._link.session_mac = None
-        self.role = auth.ROLE_NONE
-        (pump_nonce,) = self._link.request(codec.AUTH_BEGIN, (role_code,))
-        host_nonce = os.urandom(auth.NONCE_BYTES)
-        proof = auth.proof(key, role_code, pump_nonce, host_nonce)
-        try:
-            pump_proof, _timeout_s = self._link.request(codec.AUTH_PROVE, (role_code, host_nonce, proof))
-        except PumpRefused as e:
-            if e.code == codec.ERR_AUTH:
-                raise AuthError(f"the pump refused the {name} key: {e.reason}") from None
-            raise
-        if not auth.same_bytes(pump_proof, auth.pump_proof(key, role_code, pump_nonce, host_nonce)):
-            raise AuthError(f"the pump on {self.port} could not prove it holds the {name} key: not the pump expected")
-        self._link.session_mac = auth.Hmac(auth.session_key(key, role_code, pump_nonce, host_nonce))
-        self.role = role_code
-
-    @_one_at_a_time
-    def end_session(self) -> None:
-        try:
-            if self.role != auth.ROLE_NONE:
-                self._link.request(codec.AUTH_END)
-        finally:
-            self._link.session_mac = None
-            self.role = auth.ROLE_NONE
-
-    def _role_for(self, needed: int) -> int:
-        """The role to open a session with for a command that needs `needed`."""
-        if needed == auth.ROLE_PATIENT and self.keys().patient_key is not None:
-            return auth.ROLE_PATIENT  # least privilege
-        return auth.ROLE_CLINICIAN
-
-    @_one_at_a_time
-    def _request(self, msg_type: int, values=()) -> list:
-        """Send a command, opening a session first if it needs one, and once
-        more if the pump's session ended meanwhile (it refused, so nothing changed)."""
-        needed = codec.ROLE_NEEDED.get(msg_type, auth.ROLE_NONE)
-        if self.role < needed:
-            self.authenticate(self._role_for(needed))
-        try:
-            return self._link.request(msg_type, values)
-        except PumpRefused as e:
-            if e.code != codec.ERR_NO_SESSION or self.role == auth.ROLE_NONE:
-                raise
-        # The session timed out on the pump (pump time; a simulator's can race).
-        if needed == auth.ROLE_NONE:
-            self._link.session_mac = None  # reading needs none
-            self.role = auth.ROLE_NONE
-        else:
-            self.authenticate(self.role)
-        return self._link.request(msg_type, values)
-
-    @_one_at_a_time
-    def change_key(self, role: str, new_key: bytes | None = None) -> PumpKeys:
-        """Replace the pump's patient or clinician key (clinician session). The new
-        key travels masked (auth.wrap_pad); returns the keys the host now holds,
-        which it should save (config.save_keys)."""
-        role_code = ROLES[role]
-        new_key = new_key if new_key is not None else os.urandom(auth.KEY_BYTES)
-        if len(new_key) != auth.KEY_BYTES:
-            raise ValueError(f"a key is {auth.KEY_BYTES} bytes")
-        if self.role < auth.ROLE_CLINICIAN:
-            self.authenticate(auth.ROLE_CLINICIAN)
-        seq = self._link.next_seq()
-        masked = auth.xor_bytes(new_key, auth.wrap_pad(self._link.session_mac, role_code, seq))
-        payload = codec.encode_fields(codec.request_fields(codec.KEY_CHANGE), (role_code, masked))
-        session = self._link.session_mac
-        self._link.send_raw(codec.encode_frame(codec.KEY_CHANGE, seq, payload, session))
-        self._link.await_reply(codec.KEY_CHANGE, seq, session)
-        old = self.keys()
-        self._keys = PumpKeys(
-            old.device_id,
-            new_key if role_code == auth.ROLE_CLINICIAN else old.clinician_key,
-            new_key if role_code == auth.ROLE_PATIENT else old.patient_key,
-        )
-        return self._keys
-
-    @property
-    def link(self) -> SerialTransport:
-        """The frame transport, for tools and tests that speak raw frames."""
-        return self._link
-
-    def hello(self) -> PumpInfo:
-        return PumpInfo(*self._request(codec.HELLO))
+class Pump(PumpSession):
+    """A pump on one serial port (a device path or a pyserial URL): one method per command."""
 
     def status(self) -> Status:
         mday, us, mode, rate, hi, lo, step_pl = self._request(codec.STATUS)
@@ -614,7 +246,7 @@ class Pump:
     def ack_alarm(self, alarm: str | int = 0) -> int:
         """Acknowledge one latched alarm (by name or code) or, with 0, every one (clinician key).
         Returns how many were acknowledged; one whose condition is still present stays latched."""
-        code = alarm_code(alarm) if isinstance(alarm, str) else alarm
+        code = words.alarm_code(alarm) if isinstance(alarm, str) else alarm
         acknowledged, _mask = self._request(codec.ACK_ALARM, (code,))
         return acknowledged
 
@@ -830,7 +462,7 @@ class Pump:
     def sim_fault(self, kind: str | int = "motor", at_s: int = 0, value: int = 1) -> int:
         """Inject a fault into the simulated board at pump time at_s (0 or the past: now);
         kind is a words.FAULT_NAMES name or code. Returns the pump time (us) it takes effect."""
-        code = fault_code(kind) if isinstance(kind, str) else kind
+        code = words.fault_code(kind) if isinstance(kind, str) else kind
         _kind, mday, us = self._request(codec.SIM_FAULT, (code, at_s, value))
         return _pump_time_us(mday, us)
 

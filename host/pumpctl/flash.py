@@ -27,7 +27,7 @@ files in the packages are removed (a leftover firmware/app.py would shadow app.m
 prefers .py), the modules are copied and verified, and only then the keys, manifest, config and
 main.py are written and verified.
 
-The link is mpremote's Python API (mpremote.transport_serial.SerialTransport, pinned in
+The link (board_repl.py) is mpremote's Python API (mpremote.transport_serial.SerialTransport, pinned in
 requirements.txt): one connection for the whole flash, progress per chunk, and errors as exceptions
 rather than text to parse. It connects as `mpremote connect PORT resume` does, without a soft reset
 (the unix port exits on Ctrl-D). At the end a real board is hard-reset (machine.reset(), as
@@ -39,10 +39,7 @@ darwin) has nothing to reset: it keeps its REPL, and the flashed root is run wit
 from __future__ import annotations
 
 import ast
-import contextlib
-import errno
 import hashlib
-import io
 import json
 import os
 import secrets
@@ -57,8 +54,9 @@ from pathlib import Path
 from firmware import auth
 
 from . import config
+from .board_repl import Device, device_hashes, leave_pump_firmware
 from .config import PumpKeys
-from .errors import FlashError, LinkError, UsageError
+from .errors import FlashError, UsageError
 from .sim import firmware_root, venv_command
 
 ROOT = firmware_root()
@@ -69,7 +67,6 @@ MANIFEST_FILE = "manifest.sha256"
 STORAGE_DIR = (
     "pump"  # the pump's storage, from the root: /pump on a real board (their default); a board may set its own
 )
-CHUNK = 1024  # bytes per write on the device; its source text (a bytes repr) is up to 4 times that
 UNIX_PLATFORMS = ("linux", "darwin")  # MicroPython's unix port: nothing to reset
 # What sys.implementation._mpy calls each -march (py/persistentcode.h, MP_NATIVE_ARCH_*).
 ARCH_CODES = {
@@ -256,28 +253,7 @@ def manifest(files: list[BoardFile]) -> bytes:
     return "".join(f"{f.sha256}  {f.target}\n" for f in files).encode()
 
 
-# -- the device ------------------------------------------------------------------------------------------
-
-# Run on the device: the SHA-256 of each file, read in chunks (a board has little RAM).
-_HASH_SCRIPT = """\
-import hashlib, binascii
-b = bytearray(512)
-m = memoryview(b)
-for p in %r:
-    try:
-        f = open(p, 'rb')
-    except OSError:
-        print('-', p)
-        continue
-    h = hashlib.sha256()
-    while True:
-        n = f.readinto(b)
-        if not n:
-            break
-        h.update(m[:n])
-    f.close()
-    print(binascii.hexlify(h.digest()).decode(), p)
-"""
+# -- writing the board: what, in which order, checked ----------------------------------------------------
 
 # Run on the device: make the folders, and remove from the packages every file and folder that is
 # not in the new image (wanted dirs and files are relative paths).
@@ -341,96 +317,7 @@ class FlashResult:
         return sum(len(f.data) for f in self.files)
 
 
-class _Device:
-    """One raw-REPL connection to a MicroPython board through mpremote."""
-
-    def __init__(self, port: str, timeout: float):
-        from mpremote.transport import TransportError
-        from mpremote.transport_serial import SerialTransport
-
-        self.port = port
-        self.errors = (TransportError, OSError)
-        try:
-            # A read timeout: on a pty mpremote reads byte by byte, and without one a silent line blocks forever.
-            self.t = SerialTransport(port, baudrate=115200, timeout=min(timeout, 1.0), exclusive=True)
-        except TransportError:
-            raise _why_unopenable(port) from None
-        heard = io.StringIO()  # mpremote prints what it got instead of a REPL
-        try:
-            with contextlib.redirect_stdout(heard):
-                self.t.enter_raw_repl(soft_reset=False, timeout_overall=timeout)  # as `mpremote resume`
-        except self.errors as e:
-            self.close()
-            text = heard.getvalue().strip()
-            said = f"it answered {text[-80:]}" if text not in ("", "b''") else "it answered nothing"
-            if not text and not isinstance(e, TransportError):
-                said = f"the line failed: {e}"
-            raise FlashError(
-                f"no MicroPython REPL on {port} within {timeout:g} s ({said}): is it a MicroPython board, "
-                "and at its REPL (not running a program that ignores Ctrl-C)?"
-            ) from None
-
-    def exec(self, code: str, what: str) -> str:
-        from mpremote.transport import TransportExecError
-
-        try:
-            return self.t.exec(code).decode(errors="replace")
-        except TransportExecError as e:
-            raise FlashError(f"{what} failed on the board on {self.port}: {e.error_output.strip()}") from None
-        except self.errors as e:
-            raise FlashError(f"lost the board on {self.port} while {what}: {e}") from None
-
-    def write_file(self, target: str, data: bytes, progress: Callable[[int, int], None]) -> None:
-        from mpremote.transport import TransportExecError
-
-        try:
-            self.t.fs_writefile(target, data, chunk_size=CHUNK, progress_callback=progress)
-        except TransportExecError as e:
-            raise FlashError(
-                f"could not write {target} on the board on {self.port}: {e.error_output.strip()}"
-            ) from None
-        except self.errors as e:
-            raise FlashError(f"lost the board on {self.port} while writing {target}: {e}") from None
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            if self.t.in_raw_repl:
-                self.t.exit_raw_repl()
-        with contextlib.suppress(Exception):
-            self.t.close()
-
-
-def _why_unopenable(port: str) -> FlashError:
-    """Open the port again, only to say why mpremote could not (it says only 'failed to access')."""
-    import serial
-
-    if "://" not in port and not os.path.exists(port):
-        return FlashError(f"no such port {port}: is the board plugged in? (boards show up as /dev/ttyACM0 or so)")
-    try:
-        serial.serial_for_url(port, baudrate=115200, exclusive=True).close()
-    except (serial.SerialException, OSError, ValueError) as e:
-        code = getattr(e, "errno", None)
-        if code in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EBUSY) or "exclusively lock" in str(e):
-            return FlashError(f"port {port} is busy: another program holds it (a pumpctl, mpremote or terminal?)")
-        if code == errno.ENOENT:
-            return FlashError(f"no such port {port}: is the board plugged in?")
-        if code == errno.EACCES:
-            return FlashError(f"no permission to open {port}: add yourself to its group (often dialout)")
-        return FlashError(f"cannot open {port}: {e}")
-    return FlashError(f"cannot open {port} (it opened on a second try: flash again)")
-
-
-def device_hashes(device: _Device, paths: list[str]) -> dict[str, str | None]:
-    """The SHA-256 (hex) of each file as the board reads it back; None for a file it cannot open."""
-    out: dict[str, str | None] = {}
-    for line in device.exec(_HASH_SCRIPT % (paths,), "hashing the copied files").splitlines():
-        digest, _, path = line.strip().partition(" ")
-        if path:
-            out[path] = None if digest == "-" else digest
-    return out
-
-
-def _verify(device: _Device, files: list[BoardFile]) -> None:
+def _verify(device: Device, files: list[BoardFile]) -> None:
     got = device_hashes(device, [f.target for f in files])
     for f in files:
         digest = got.get(f.target)
@@ -443,7 +330,7 @@ def _verify(device: _Device, files: list[BoardFile]) -> None:
             )
 
 
-def _check_mpy(device: _Device, board: str, sample: bytes) -> None:
+def _check_mpy(device: Device, board: str, sample: bytes) -> None:
     """The board's MicroPython must read the .mpy version mpy-cross wrote, and (if the board's
     modules could ever hold native code) be of the board's architecture: a wrong --board shows here."""
     mpy = int(device.exec("import sys\nprint(getattr(sys.implementation, '_mpy', -1))", "reading the version"))
@@ -467,44 +354,6 @@ def _check_mpy(device: _Device, board: str, sample: bytes) -> None:
         )
 
 
-def leave_pump_firmware(port: str, probe_s: float = 0.5) -> str | None:
-    """A board running the pump firmware ignores Ctrl-C (frames may hold 0x03), so mpremote cannot
-    reach its REPL: if a pump answers HELLO on port, ask it to leave for the REPL (SERVICE, with its
-    clinician key from the config file). Returns its device id, or None where no pump answered
-    (a board at its REPL, or no board: _Device says which). A dosing pump refuses: FlashError."""
-    from .client import Pump
-    from .errors import AuthError, NotStarted, PumpRefused
-
-    try:
-        pump = Pump(port, timeout=probe_s)
-    except LinkError:
-        return None  # absent or busy: _Device says which
-    try:
-        try:
-            info = pump.hello()
-        except NotStarted:  # a board whose firmware failed to start obeys SERVICE without a key
-            try:
-                pump.service_not_started()
-            except LinkError:
-                pass  # it left before its reply was read
-            return None
-        except LinkError:  # silence or what is not a frame (a REPL's echo): not the pump firmware
-            return None
-        try:
-            pump.service()
-        except PumpRefused as e:
-            raise FlashError(f"the pump on {port} ({info.device_id}) cannot be flashed now: {e.reason}") from None
-        except AuthError as e:
-            raise FlashError(
-                f"the pump on {port} runs the pump firmware; leaving it for its REPL needs its clinician key: {e}"
-            ) from None
-        except LinkError:
-            pass  # it left before its reply was read (or the line dropped as it did): the REPL answers next
-        return info.device_id
-    finally:
-        pump.close(end_session=False)  # the firmware has gone: nothing to end
-
-
 def flash(
     port: str,
     board: str,
@@ -525,16 +374,14 @@ def flash(
     started = time.monotonic()
     _check_board(board)
     leave_pump_firmware(port)
-    device = _Device(port, timeout)  # first: a wrong port shows at once, before compiling
+    device = Device(port, timeout)  # first: a wrong port shows at once, before compiling
     try:
         return _flash(device, board, keys, progress, started)
     finally:
         device.close()
 
 
-def _flash(
-    device: _Device, board: str, keys: PumpKeys | None, progress: Progress | None, started: float
-) -> FlashResult:
+def _flash(device: Device, board: str, keys: PumpKeys | None, progress: Progress | None, started: float) -> FlashResult:
     port = device.port
     image = build(board)
     storage = storage_dir(board)

@@ -43,8 +43,9 @@ from rich.text import Text
 from firmware import codec
 
 from . import quantities, words
-from .client import Alarm, Pump, PumpInfo, Telemetry, Therapy
+from .client import Pump
 from .errors import AuthError, LinkError, PumpRefused
+from .replies import Alarm, PumpInfo, Telemetry, Therapy
 from .telemetry_csv import TelemetryCsv
 
 try:
@@ -164,14 +165,6 @@ class ViewState:
         self.message = Text.assemble((f"{quantities.duration(self.now_us)}  ", "dim"), (text, style))
 
 
-def _nl(nl: int) -> str:
-    return quantities.volume(nl * 1000)
-
-
-def _days(seconds: int) -> str:
-    return quantities.as_decimal(Fraction(seconds, 86_400), 1) + " days"
-
-
 def _priority(name: str) -> str:
     code = next((c for c, n in words.ALARM_NAMES.items() if c and n == name), None)
     return words.PRIORITY_NAMES.get(codec.ALARM_PRIORITY.get(code, 0), "?")
@@ -227,21 +220,22 @@ def render(state: ViewState) -> Panel:
         grid.add_row(
             "delivered", f"{delivered}  ({s.steps} steps of {quantities.volume(state.step_volume_pl)}, since boot)"
         )
-        grid.add_row("dose guard", f"{_nl(s.day_nl)} in the last 24 h, {_nl(s.hour_nl)} in the last hour")
-        sensor = f"sensor {_nl(s.sensor_nl)}" if s.sensor_nl is not None else "no sensor reading"
+        guard_day, guard_hour = quantities.volume_nl(s.day_nl), quantities.volume_nl(s.hour_nl)
+        grid.add_row("dose guard", f"{guard_day} in the last 24 h, {guard_hour} in the last hour")
+        sensor = f"sensor {quantities.volume_nl(s.sensor_nl)}" if s.sensor_nl is not None else "no sensor reading"
         if s.reservoir_nl is None:
             grid.add_row("reservoir", f"not counted (no fill programmed); {sensor}")
         else:
-            grid.add_row("reservoir", f"{_nl(s.reservoir_nl)} counted, {sensor}")
+            grid.add_row("reservoir", f"{quantities.volume_nl(s.reservoir_nl)} counted, {sensor}")
         if th is not None and th.reservoir_nl is not None:
-            low = f"low level {_nl(th.low_nl)}"
+            low = f"low level {quantities.volume_nl(th.low_nl)}"
             if th.low_in_s is None:
                 grid.add_row("", f"{low}: not within 400 days at this program")
             elif th.low_in_s == 0:
                 grid.add_row("", Text(f"{low}: reached, refill", style="yellow"))
             else:
                 at = quantities.duration(state.therapy_at_us + th.low_in_s * 10**6)
-                grid.add_row("", f"{low} in {_days(th.low_in_s)}, at pump time {at}")
+                grid.add_row("", f"{low} in {quantities.days(th.low_in_s)}, at pump time {at}")
         if s.battery_permille is None:
             grid.add_row("battery", "no reading yet")
         else:

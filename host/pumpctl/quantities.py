@@ -39,6 +39,16 @@ def volume(pl: Fraction | int) -> str:
     return f"{as_decimal(f / 10**3, 6)} nL"
 
 
+def volume_nl(nl: int) -> str:
+    """A volume the pump gives in nL (reservoir, guard windows), shown as volume() shows it."""
+    return volume(nl * 1000)
+
+
+def days(seconds: int) -> str:
+    """A span of seconds in days, to one decimal: "3.5 days"."""
+    return as_decimal(Fraction(seconds, 86_400), 1) + " days"
+
+
 def _terminates(f: Fraction) -> bool:
     d = f.denominator
     for p in (2, 5):

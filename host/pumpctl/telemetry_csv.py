@@ -14,8 +14,8 @@ from __future__ import annotations
 import csv
 import sys
 
-from .client import Telemetry
 from .errors import UsageError
+from .replies import Telemetry
 
 COLUMNS = (
     "seq",

@@ -1,5 +1,5 @@
 """The words the pump leaves to the host: display names of the wire's codes, and the
-rendering of the pump's own texts.
+rendering of the pump's own texts, and the codes of the names a user types (alarm_code, fault_code).
 
 The pump owns numbers, the host owns words (DESIGN.md): every byte of text in the
 firmware costs RAM on a board with 229 KB of heap, and nothing here. The codes are
@@ -180,3 +180,21 @@ def token(letter: str, code: int) -> str:
     if letter not in TOKENS:
         raise ValueError(f"no token letter {letter!r}: one of {', '.join(sorted(TOKENS))}")
     return "{%s%d}" % (letter, code)
+
+
+def alarm_code(name: str) -> int:
+    """An alarm's code from its name (ALARM_NAMES, case and dashes ignored); ValueError if none."""
+    key = name.lower().replace("-", " ").replace("_", " ")
+    for code, n in ALARM_NAMES.items():
+        if n.lower() == key:
+            return code
+    if key in ("all", "every", "0"):
+        return codec.ALARM_NONE
+    raise ValueError(f"no alarm is called {name!r}: " + ", ".join(sorted(n for c, n in ALARM_NAMES.items() if c)))
+
+
+def fault_code(name: str) -> int:
+    for code, n in FAULT_NAMES.items():
+        if n == name:
+            return code
+    raise ValueError(f"no simulator fault is called {name!r}: " + ", ".join(FAULT_NAMES.values()))

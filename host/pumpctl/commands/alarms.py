@@ -9,7 +9,7 @@ from fractions import Fraction
 from firmware import codec
 
 from .. import quantities, render, words
-from ..client import Pump, fault_code
+from ..client import Pump
 from ..errors import UsageError
 from .common import EXIT_OK, Command, duration_us_arg, emit, port_of, volume_nl_arg
 from .status import alarm_code_named, tones
@@ -189,7 +189,7 @@ def cmd_fault(args) -> int:
     emit(
         args,
         f"fault {args.kind}{shown} injected {when}: {noticed}; see pumpctl alarms",
-        {"kind": args.kind, "code": fault_code(args.kind), "value": value, "at_us": at_us, "now_us": now_us},
+        {"kind": args.kind, "code": words.fault_code(args.kind), "value": value, "at_us": at_us, "now_us": now_us},
     )
     return EXIT_OK
 

@@ -7,8 +7,9 @@ import argparse
 from dataclasses import asdict
 
 from .. import quantities, render
-from ..client import DELIVERY_WORDS, NO_DRUG_LIMITS, Pump, program_lines
+from ..client import DELIVERY_WORDS, NO_DRUG_LIMITS, Pump
 from ..errors import UsageError
+from ..replies import program_lines
 from .common import EXIT_OK, EXIT_REFUSED, Command, confirm, emit, port_of, session_arguments
 
 PROGRAM_EPILOG = """program lines (doses in mg or mcg are of the first drug; volumes in mL or uL):

@@ -8,7 +8,7 @@ from fractions import Fraction
 from firmware import codec
 
 from .. import quantities, render, words
-from ..client import Pump, alarm_code
+from ..client import Pump
 from ..errors import UsageError
 from .common import EXIT_OK, Command, emit, port_of, status_data
 
@@ -35,14 +35,6 @@ def cmd_status(args) -> int:
     return EXIT_OK
 
 
-def _nl(nl: int) -> str:
-    return quantities.volume(nl * 1000)
-
-
-def _days(seconds: int) -> str:
-    return quantities.as_decimal(Fraction(seconds, 86_400), 1) + " days"
-
-
 def alarm_code_named(name: str) -> int:
     """An alarm's code from its name as a person types it: case, dashes and underscores
     ignored ("motor-stall", "battery eri"); all (or nothing) is 0, every alarm."""
@@ -53,7 +45,7 @@ def alarm_code_named(name: str) -> int:
         if code and n.lower() == key:
             return code
     try:
-        return alarm_code(name)
+        return words.alarm_code(name)
     except ValueError as e:
         raise UsageError(str(e)) from None
 
@@ -78,21 +70,22 @@ def _watch_lines(th, now_us: int) -> list[str]:
     """What the monitors see, for status and therapy: reservoir (counted and sensed),
     the low-reservoir forecast, the battery, the latched alarms."""
     out = []
-    sensor = f"sensor {_nl(th.sensor_nl)}" if th.sensor_nl is not None else "no sensor reading"
+    sensor = f"sensor {quantities.volume_nl(th.sensor_nl)}" if th.sensor_nl is not None else "no sensor reading"
     if th.reservoir_nl is None:
         out.append(f"reservoir   not counted (no fill programmed); {sensor}")
     else:
-        out.append(f"reservoir   {_nl(th.reservoir_nl)} counted, {sensor}")
-        low = f"low level {_nl(th.low_nl)}"
+        out.append(f"reservoir   {quantities.volume_nl(th.reservoir_nl)} counted, {sensor}")
+        low = f"low level {quantities.volume_nl(th.low_nl)}"
         if th.low_in_s is None:
             out.append(f"            {low}: not within 400 days at this program")
         elif th.low_in_s == 0:
             out.append(f"            {low}: reached, refill")
         else:
             at = quantities.duration(now_us + th.low_in_s * 10**6)
-            out.append(f"            {low} in {_days(th.low_in_s)}, at pump time {at}")
+            out.append(f"            {low} in {quantities.days(th.low_in_s)}, at pump time {at}")
         dry = quantities.duration(th.empty_in_s * 10**6) if th.empty_in_s is not None else "beyond 400 days"
-        out.append(f"            delivery stops at {_nl(th.empty_nl)} (empty volume); all of it delivered in {dry}")
+        empty = quantities.volume_nl(th.empty_nl)
+        out.append(f"            delivery stops at {empty} (empty volume); all of it delivered in {dry}")
     if th.battery_permille is None:
         out.append("battery     no reading yet")
     else:

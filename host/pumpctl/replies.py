@@ -1,0 +1,210 @@
+"""What the pump's replies become: typed records with units, one per kind of reply.
+
+The Pump's methods (client.py) decode a reply's fields into these; nothing here talks to a pump."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PumpInfo:
+    protocol: int
+    firmware: str
+    board: str
+    platform: str
+    device_id: str  # empty if the pump was never provisioned with keys
+    step_volume_pl: int
+    min_rate_nl_per_day: int
+    max_rate_nl_per_day: int
+
+
+@dataclass(frozen=True)
+class Status:
+    time_us: int  # pump time since boot
+    mode: str  # "stopped" or "continuous"
+    rate_nl_per_day: int  # programmed rate, 0 when stopped
+    steps: int  # motor steps issued since boot
+    step_volume_pl: int  # calibrated volume of one step
+
+    @property
+    def delivered_pl(self) -> int:
+        """Volume delivered since boot by the pump's own count of steps."""
+        return self.steps * self.step_volume_pl
+
+
+@dataclass(frozen=True)
+class RateSet:
+    rate_nl_per_day: int  # what the pump now runs, converted by the pump
+    rounded: bool  # True if the requested rate was finer than 1 nL/day
+    effective_us: int  # pump time at which the new rate took effect
+
+
+@dataclass(frozen=True)
+class Therapy:
+    """The therapy in force, as the pump reports it."""
+
+    mode: str  # stopped, continuous or flex
+    basal_nl_per_day: int  # the basal now (the flex step running), at the fluid in the path
+    rate_nl_per_day: int  # what the scheduler runs: basal plus any bolus (prime: the prime alone)
+    bolus: str  # none, bolus, patient-bolus or prime
+    bolus_rate_nl_per_day: int
+    bolus_left_s: int
+    bridge: bool  # old fluid still being pushed out at the old dose after a refill
+    reservoir_nl: int | None  # None until a program gives a fill volume
+    empty_in_s: int | None  # at the running program; None if unknown or beyond 400 days
+    day_nl: int  # delivered in the guard's rolling 24 h window
+    hour_nl: int  # and in its rolling 1 h window
+    refused_steps: int  # steps the dose guard refused since boot
+    alarm: str  # the latched alarm of highest priority (words.ALARM_NAMES), "none" if none
+    clock_s: int | None  # device clock, local seconds since 1970; None if not set
+    program_crc: int
+    library: str  # version of the drug library in force
+    alarms: list[str]  # every latched alarm (words.ALARM_NAMES), by code
+    sounding: str  # the priority the tones sound at now: none, low, medium or high
+    silenced_s: int  # seconds of silence left (at most 120)
+    held: bool  # delivery held by a motor fault (stall, occlusion, step not confirmed) until it clears
+    sensor_nl: int | None  # the reservoir sensor's last reading; None without a sensor
+    low_in_s: int | None  # pump time until the low-reservoir volume at the running program
+    low_nl: int  # the low-reservoir volume
+    empty_nl: int  # the empty volume: delivery stops there
+    battery_permille: int | None
+    battery_days: int | None  # battery life left, estimated from the drain so far
+    library_hash: int  # content hash of the library in force (codec.library_hash)
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A program the pump has checked and holds, not yet in force."""
+
+    rows: list[tuple[str, str]]  # (line as the pump understood it, per-drug detail)
+    warnings: list[str]  # soft limits passed: the commit must confirm them
+    program_crc: int
+    expires_in_s: int
+
+    @property
+    def lines(self) -> list[str]:
+        return program_lines(self.rows)
+
+
+@dataclass(frozen=True)
+class StagedLibrary:
+    """A library the pump has checked beside the one in force and holds, not yet in force."""
+
+    version: str
+    library_hash: int  # its content hash, as the pump computed it (and the host, from the file)
+    drugs: int
+    changed: int  # fields that differ from the library in force (a drug in one only: all its fields)
+    raised: int  # hard limits loosened: committing needs confirm_raise
+    expires_in_s: int
+
+
+@dataclass(frozen=True)
+class LibraryField:
+    """One field of a drug of the library in force or of the staged one, as the pump holds it."""
+
+    drug: str
+    field: str  # codec.LIBRARY_FIELDS
+    text: str
+    changed: bool  # staged only: differs from the library in force (or the drug is new)
+    raised: bool  # staged only: a hard limit loosened
+    in_use: bool  # the drug is in the reservoir (the running program's blend)
+
+
+@dataclass(frozen=True)
+class Telemetry:
+    """One sample of the telemetry stream."""
+
+    seq: int  # sample number since the stream began: a gap is a sample lost on the way
+    time_us: int
+    mode: str
+    rate_nl_per_day: int
+    steps: int  # motor steps since boot, by the pump's count
+    reservoir_nl: int | None
+    day_nl: int
+    hour_nl: int
+    alarm: str
+    session: str  # role of the session open on the pump: none, patient, clinician
+    dropped: int  # samples the pump could not send (the line was busy) since the stream began
+    alarms: list[str]  # every latched alarm
+    sensor_nl: int | None  # the reservoir sensor's last reading
+    battery_permille: int | None
+
+
+@dataclass(frozen=True)
+class Alarm:
+    """One latched alarm, as the pump holds it."""
+
+    code: int
+    name: str  # words.ALARM_NAMES
+    priority: str  # low, medium or high (IEC 60601-1-8)
+    active: bool  # its condition is present now
+    acknowledged: bool  # a clinician acknowledged it: it goes when its condition clears
+    raised_us: int  # pump time it was raised
+    text: str  # its cause, as the pump logged it
+
+
+@dataclass(frozen=True)
+class Weighing:
+    """One weighing for CALIBRATE: the pump's own delivered-step counts (Status.steps) when the
+    vessel was tared and when it was weighed, and the mass it gained, in micrograms."""
+
+    from_steps: int
+    to_steps: int
+    mass_ug: int
+
+    @property
+    def steps(self) -> int:
+        return self.to_steps - self.from_steps
+
+
+@dataclass(frozen=True)
+class Calibrated:
+    """What the pump computed from the weighings (CALIBRATE's reply)."""
+
+    step_volume_pl: int  # the mean volume per step, rounded to the nearest pL
+    previous_pl: int  # the one in force before
+    spread_ppm: int  # (largest - smallest) / mean, rounded up
+    change_ppm: int  # |new - previous| / previous, rounded up
+    stored: bool
+
+
+@dataclass(frozen=True)
+class Event:
+    index: int
+    time_us: int
+    code: int
+    text: str
+
+
+def program_lines(rows: list[tuple[str, str]]) -> list[str]:
+    """The program lines among review rows (without soft-limit notes and totals)."""
+    return [line for line, _detail in rows if line and line != "soft limit"]
+
+
+@dataclass(frozen=True)
+class SimState:
+    """The motor model's view. A step takes the board's motion time; a halt
+    (a fault) drops the steps not finished, a normal stop lets them finish."""
+
+    motor_steps: int  # steps the simulated motor made or is making: issued, less those dropped
+    in_motion: int  # of those, steps not finished yet (moving now or queued)
+    dropped_steps: int  # steps halts dropped before they finished (a step cut mid-motion counts here)
+    halts: int  # times a fault halted the motor
+    true_step_volume_pl: int  # what one step really moves in the model
+    speed: int  # 0: time moves only by advance(); N: N times the wall clock
+    true_reservoir_nl: int | None  # what the simulated reservoir really holds (None: no sensor modelled)
+    battery_permille: int  # the simulated cell's true charge
+    buzzer_plays: int  # alarm patterns the buzzer sounded since boot
+    buzzer_priority: int  # priority of the last one (0: none yet)
+    watchdog_feeds: int
+
+    @property
+    def finished_steps(self) -> int:
+        """Steps the motor has completed by now."""
+        return self.motor_steps - self.in_motion
+
+    @property
+    def delivered_pl(self) -> int:
+        """Volume of the steps made or in motion (those in motion finish unless halted)."""
+        return self.motor_steps * self.true_step_volume_pl
