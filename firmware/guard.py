@@ -168,9 +168,7 @@ class DoseGuard:
         self.step_pl = step_pl
         # Steps per 36 s bucket, in chunks each made once at its final size (no growth garbage).
         zero = bytes(4 * _CHUNK_BUCKETS)
-        ring = [None] * _CHUNKS
-        for k in range(_CHUNKS):
-            ring[k] = array("I", zero)
+        ring = [array("I", zero) for _ in range(_CHUNKS)]
         self._ring = ring
         self._buckets = Pieces(4 * DAY_BUCKETS, ring)  # the ring as saved: its bytes, chunk by chunk
         self._cur = 0  # index of the bucket holding now, 0..DAY_BUCKETS-1

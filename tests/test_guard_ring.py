@@ -107,9 +107,10 @@ print("guard", got, g.window_steps(t_us // 86_400_000, t_us % 86_400_000), "tria
 
 @pytest.mark.micropython
 def test_a_guard_is_made_and_forked_where_the_heap_has_no_block_of_2_kb_free(tmp_path):
-    """On the MicroPython unix port in a 256 KB heap (the webassembly VM's heap grows), with the heap cut into 1.5 KB holes (tens of KB free, no 9.6 KB
-    block to be had), a guard is made, counts 200 buckets of steps, and a fork
-    rescales them for a new fluid: the ring needs no block bigger than 480 bytes."""
+    """On the MicroPython unix port in a fixed 256 KB heap (the webassembly VM's heap
+    grows), cut into 1.5 KB holes (tens of KB free, no 9.6 KB block to be had), a
+    guard is made, counts 200 buckets of steps, and a fork rescales them for a new
+    fluid: the ring needs no block bigger than 480 bytes. One array of 2400 fails here."""
     script = tmp_path / "fragmented.py"
     script.write_text(FRAGMENTED)
     lines = run_unix(script, heap="256K").splitlines()
