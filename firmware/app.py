@@ -111,8 +111,6 @@ class PumpApp:
             families = families + ("sim",)
         self.commands = Commands(self, families, self.store is not None)
         self.link = Link(hw.serial, self.commands, self.auth, self.now_us, self._security_refusal, _pause)
-        # Where admission tries a change of fluid: made at boot, while the heap has room for its ring.
-        self.trial_guard = DoseGuard(board.STEP_VOLUME_PL)
         self._boot()
         self._load_keys()
 

@@ -21,7 +21,10 @@
 # and over an arbitrary 24 h interval a misbehaving program can exceed a
 # limit by at most what the pump delivers in one 36 s bucket (which the hour
 # limit caps at rate_hard x 36 s). That bound is the price of a fixed 9.6 KB
-# of memory instead of a timestamp per step.
+# of memory instead of a timestamp per step. The ring is _CHUNKS arrays of
+# _CHUNK_BUCKETS u32 (480 bytes each), not one 9.6 KB block: a board's
+# fragmented heap may have no block that large free, and bucket i is
+# ring[i // _CHUNK_BUCKETS][i % _CHUNK_BUCKETS].
 #
 # A dose limit becomes a step count: a step of s pL of fluid at c ng/mL
 # carries c * s / 1e9 ng, so the daily hard limit L ng allows
@@ -71,6 +74,8 @@
 
 from array import array
 
+from firmware.store import Pieces
+
 try:
     from micropython import const  # pyright: ignore[reportAssignmentType]
 except ImportError:  # CPython: const() is only a marker there
@@ -83,6 +88,9 @@ US_PER_MDAY = const(86_400_000)
 BUCKET_US = const(36_000_000)  # 36 s: 100 buckets to the hour, 2400 to the day
 DAY_BUCKETS = const(2400)
 HOUR_BUCKETS = const(100)
+# The ring in chunks: 20 arrays of 120 buckets (480 bytes), no bigger block.
+_CHUNK_BUCKETS = const(120)
+_CHUNKS = const(20)
 # 12 buckets are exactly 5 millidays (432 s), which lets a long gap be skipped
 # in whole groups without a long int.
 _GROUP_BUCKETS = const(12)
@@ -155,15 +163,14 @@ def steps_allowed(limit_ng, conc_ng_per_ml, step_pl):
 
 
 class DoseGuard:
-    def __init__(self, step_pl, ring=None):
-        """ring: the buckets to start from (a copy: fork()), or None for an empty day."""
+    def __init__(self, step_pl):
+        """An empty day."""
         self.step_pl = step_pl
-        if ring is None:
-            ring = array("I")
-            for _ in range(DAY_BUCKETS):
-                ring.append(0)
-        # One block of 9,600 bytes, made once: a copy is one allocation, not a growing array.
-        self._buckets = ring  # steps per 36 s bucket, ring
+        # Steps per 36 s bucket, in chunks each made once at its final size (no growth garbage).
+        zero = bytes(4 * _CHUNK_BUCKETS)
+        ring = [array("I", zero) for _ in range(_CHUNKS)]
+        self._ring = ring
+        self._buckets = Pieces(4 * DAY_BUCKETS, ring)  # the ring as saved: its bytes, chunk by chunk
         self._cur = 0  # index of the bucket holding now, 0..DAY_BUCKETS-1
         self._end_mday = 0  # end of the current bucket, two-word pump time
         self._end_us = BUCKET_US
@@ -200,8 +207,9 @@ class DoseGuard:
             return 0
         allowed = n
         why = LIMIT_NONE
-        buckets = self._buckets
         cur = self._cur
+        chunk = self._ring[cur // _CHUNK_BUCKETS]
+        at = cur % _CHUNK_BUCKETS
         if self.day_sat:  # a saturated bucket fills every window it is in (and may be the current one)
             allowed = 0
             why = LIMIT_DAY
@@ -214,14 +222,14 @@ class DoseGuard:
             if allowed > room:
                 allowed = room
                 why = LIMIT_HOUR
-            room = BUCKET_MAX_STEPS - buckets[cur]
+            room = BUCKET_MAX_STEPS - chunk[at]
             if allowed > room:
                 allowed = room
                 why = LIMIT_BUCKET
             if allowed < 0:  # limits tightened below what the window already holds
                 allowed = 0
         if allowed:
-            buckets[cur] += allowed
+            chunk[at] += allowed
             self.day_sum += allowed
             self.hour_sum += allowed
             lo = self.delivered_lo + allowed
@@ -245,7 +253,7 @@ class DoseGuard:
         eu = self._end_us
         if now_mday < em or (now_mday == em and now_us < eu):
             return
-        buckets = self._buckets
+        ring = self._ring
         cur = self._cur
         moved = 0
         while now_mday > em or (now_mday == em and now_us >= eu):
@@ -260,16 +268,17 @@ class DoseGuard:
             cur += 1
             if cur == DAY_BUCKETS:
                 cur = 0
-            b = buckets[cur]  # the bucket 24 h old leaves the day window
+            chunk = ring[cur // _CHUNK_BUCKETS]
+            b = chunk[cur % _CHUNK_BUCKETS]  # the bucket 24 h old leaves the day window
             if b == _SATURATED:
                 self.day_sat -= 1
             else:
                 self.day_sum -= b
-            buckets[cur] = 0
+            chunk[cur % _CHUNK_BUCKETS] = 0
             old = cur - HOUR_BUCKETS
             if old < 0:
                 old += DAY_BUCKETS
-            b = buckets[old]  # and the one 1 h old leaves the hour window
+            b = ring[old // _CHUNK_BUCKETS][old % _CHUNK_BUCKETS]  # and the one 1 h old leaves the hour window
             if b == _SATURATED:
                 self.hour_sat -= 1
             else:
@@ -328,44 +337,48 @@ class DoseGuard:
         was delivered); num 0 empties the ring. A bucket past _BUCKET_CAP
         spills into newer ones (oldest first); what passes the current one
         saturates it. A saturated bucket stays saturated."""
-        buckets = self._buckets
+        ring = self._ring
         if not num:
-            for i in range(DAY_BUCKETS):
-                buckets[i] = 0
+            for chunk in ring:
+                for i in range(_CHUNK_BUCKETS):
+                    chunk[i] = 0
             self._resum()
             return
         carry = 0
         i = self._cur
         for _ in range(DAY_BUCKETS):
             i = i + 1 if i < DAY_BUCKETS - 1 else 0  # from the oldest bucket (cur + 1) to cur
-            b = buckets[i]
+            chunk = ring[i // _CHUNK_BUCKETS]
+            b = chunk[i % _CHUNK_BUCKETS]
             if b == _SATURATED:
                 carry = 0  # the spill is history no newer than this bucket: it fills its windows already
                 continue
             b = -(-b * num // den) + carry
             carry = b - _BUCKET_CAP if b > _BUCKET_CAP else 0
-            buckets[i] = b - carry
+            chunk[i % _CHUNK_BUCKETS] = b - carry
         if carry:
-            buckets[self._cur] = _SATURATED
+            ring[self._cur // _CHUNK_BUCKETS][self._cur % _CHUNK_BUCKETS] = _SATURATED
         self._resum()
 
     def _add(self, i, steps):
         """Add steps to bucket i, spilling what passes _BUCKET_CAP into newer
         buckets up to the current one, which saturates if they do not fit."""
-        buckets = self._buckets
+        ring = self._ring
         cur = self._cur
         while steps:
-            b = buckets[i]
+            chunk = ring[i // _CHUNK_BUCKETS]
+            at = i % _CHUNK_BUCKETS
+            b = chunk[at]
             if b == _SATURATED:
                 return
             room = _BUCKET_CAP - b
             if steps <= room:
-                buckets[i] = b + steps
+                chunk[at] = b + steps
                 return
             if i == cur:
-                buckets[i] = _SATURATED
+                chunk[at] = _SATURATED
                 return
-            buckets[i] = _BUCKET_CAP
+            chunk[at] = _BUCKET_CAP
             steps -= room
             i = i + 1 if i < DAY_BUCKETS - 1 else 0
 
@@ -399,7 +412,7 @@ class DoseGuard:
         the steps it stands for did. Either spills into newer buckets past
         _BUCKET_CAP, and comes back saturated if its windows held a saturated
         bucket when the drug left."""
-        buckets = self._buckets
+        ring = self._ring
         kept = []
         for rec in self._departed:
             name, conc, day_steps, hour_steps, change_end, sat = rec
@@ -413,18 +426,18 @@ class DoseGuard:
                 if back < DAY_BUCKETS:
                     i = (self._cur - back) % DAY_BUCKETS
                     if sat & flag:
-                        buckets[i] = _SATURATED
+                        ring[i // _CHUNK_BUCKETS][i % _CHUNK_BUCKETS] = _SATURATED
                     elif steps:
                         self._add(i, -(-steps * conc // new_conc))
         self._departed = kept
         self._resum()
 
     def _resum(self):
-        buckets = self._buckets
+        ring = self._ring
         day = hour = day_sat = hour_sat = 0
         i = self._cur
         for k in range(DAY_BUCKETS):
-            b = buckets[i]
+            b = ring[i // _CHUNK_BUCKETS][i % _CHUNK_BUCKETS]
             if b == _SATURATED:
                 day_sat += 1
                 if k < HOUR_BUCKETS:
@@ -442,10 +455,11 @@ class DoseGuard:
     # -- persistence, command path -----------------------------------------------
 
     def saved_state(self):
-        """What a restart needs, as (ints, departed, ring). ring is the buckets'
-        array itself, not a copy (its bytes are little-endian 32-bit, as on every
-        MicroPython target; 9.6 KB: to be written out at once, before any step);
-        ints are the ring position, the latched trip and the counts."""
+        """What a restart needs, as (ints, departed, ring). ring is a store
+        Pieces of the buckets' chunks themselves, not a copy: 9.6 KB, each bucket
+        4 bytes little-endian in ring order, the same bytes as one array of
+        2400 (to be written out at once, before any step); ints are the ring
+        position, the latched trip and the counts."""
         ints = (self._cur, self._end_mday, self._end_us, self.tripped, self.refused_steps, self.delivered_hi,
                 self.delivered_lo)
         return ints, self._departed, self._buckets
@@ -456,13 +470,13 @@ class DoseGuard:
             raise ValueError("guard ring of %d bytes, not %d" % (len(ring), 4 * DAY_BUCKETS))
         (self._cur, self._end_mday, self._end_us, self.tripped, self.refused_steps, self.delivered_hi,
          self.delivered_lo) = ints
-        buckets = self._buckets
+        mine = self._ring
         for i in range(DAY_BUCKETS):
             k = 4 * i  # a bucket is 0.._BUCKET_CAP or _SATURATED, below 2**30: a small int
             b = ring[k] | ring[k + 1] << 8 | ring[k + 2] << 16 | ring[k + 3] << 24
             if b > _BUCKET_CAP and b != _SATURATED:
                 raise ValueError("guard bucket %d holds %d steps" % (i, b))
-            buckets[i] = b
+            mine[i // _CHUNK_BUCKETS][i % _CHUNK_BUCKETS] = b
         self._departed = [tuple(d) if len(d) == 6 else tuple(d) + (0,) for d in departed]
         self._set_limits(drugs)
         self._resum()
@@ -494,7 +508,7 @@ class DoseGuard:
         day_limit, hour_limit, bolus_limit = limits or (self.day_limit, self.hour_limit, self.bolus_limit)
         if bolus_steps > bolus_limit:
             return LIMIT_BOLUS
-        buckets = self._buckets
+        ring = self._ring
         day_hist = self.day_sum
         hour_hist = self.hour_sum
         day_sat = self.day_sat  # a saturated bucket fills its windows: nothing more may go in them
@@ -514,13 +528,15 @@ class DoseGuard:
                 return LIMIT_HOUR
             ahead_at[slot] = ahead
             # One bucket later, the oldest bucket of each window drops out.
-            b = buckets[(oldest + k) % DAY_BUCKETS]
+            i = (oldest + k) % DAY_BUCKETS
+            b = ring[i // _CHUNK_BUCKETS][i % _CHUNK_BUCKETS]
             if b == _SATURATED:
                 day_sat -= 1
             else:
                 day_hist -= b
             if k < HOUR_BUCKETS:
-                b = buckets[(self._cur - HOUR_BUCKETS + 1 + k) % DAY_BUCKETS]
+                i = (self._cur - HOUR_BUCKETS + 1 + k) % DAY_BUCKETS
+                b = ring[i // _CHUNK_BUCKETS][i % _CHUNK_BUCKETS]
                 if b == _SATURATED:
                     hour_sat -= 1
                 else:
@@ -528,18 +544,17 @@ class DoseGuard:
         return LIMIT_NONE
 
     def fork(self, into=None):
-        """A copy to try a change of fluid on. into: a DoseGuard made for the
-        purpose at boot, overwritten (no allocation of its 9.6 KB ring: a
-        fragmented heap may have no such block free later); None: a new one."""
-        if into is None:
-            g = DoseGuard(self.step_pl, array("I", self._buckets))
-        else:
-            g = into
-            g.step_pl = self.step_pl
-            ring = g._buckets
-            mine = self._buckets
-            for i in range(DAY_BUCKETS):
-                ring[i] = mine[i]
+        """A copy to try a change of fluid on. into: a DoseGuard kept for the
+        purpose, overwritten (no allocation of its ring); None: a new one
+        (9.6 KB in 480-byte chunks). The ring is copied chunk by chunk."""
+        g = DoseGuard(self.step_pl) if into is None else into
+        g.step_pl = self.step_pl
+        mine = self._ring
+        for k in range(_CHUNKS):
+            a = g._ring[k]
+            b = mine[k]
+            for i in range(_CHUNK_BUCKETS):
+                a[i] = b[i]
         for name in ("_cur", "_end_mday", "_end_us", "day_sum", "hour_sum", "day_sat", "hour_sat", "day_limit",
                      "hour_limit", "bolus_limit", "_fluid", "tripped", "refused_steps", "delivered_hi",
                      "delivered_lo"):

@@ -79,7 +79,7 @@ def sections(app, reserved_steps):
         (TAG_PROGRAM, "\n".join(_esc(line) for line in t.program.lines).encode() if t.program else b""),
         (TAG_THERAPY, _text(therapy)),
         (TAG_GUARD, _text(guard)),
-        (TAG_RING, Pieces(4 * len(ring), (ring,))),  # the guard's array of u32, as it is
+        (TAG_RING, ring),  # the guard's Pieces: its chunks of u32, as they are
         (TAG_ALARMS, "\n".join(_esc(line) for line in app.alarms.saved()).encode()),
         (TAG_MONITOR, _text(app.monitors.monitor_state())),
     ]

@@ -86,6 +86,18 @@ class Pieces:
     def __len__(self):
         return self.n
 
+    def __iter__(self):
+        """The bytes as a save writes them, so bytes(pieces) is the section (allocates: not for a save)."""
+        for piece in self.pieces:
+            if isinstance(piece, array):
+                for w in piece:
+                    yield w & 0xFF
+                    yield w >> 8 & 0xFF
+                    yield w >> 16 & 0xFF
+                    yield w >> 24
+            else:
+                yield from piece
+
 
 def newer(a, b):
     """True if sequence number a is newer than b (serial-number order modulo 2**30)."""

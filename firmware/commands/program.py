@@ -97,7 +97,7 @@ def check_admission(pump, program, now):
     candidate.commit(program, now)
     guard = pump.guard
     if candidate.fluid() != pump.therapy.fluid():
-        guard = guard.fork(pump.trial_guard)
+        guard = guard.fork()
         guard.set_fluid(pump.guard_limits(candidate.fluid()))
     pump.admit(candidate, now, guard)
 

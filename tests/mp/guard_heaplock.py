@@ -106,7 +106,7 @@ try:
 finally:
     unlock()
 
-ring_ok = sum(g._buckets) == g.day_sum and sum(free._buckets) == free.day_sum
+ring_ok = sum(sum(c) for c in g._ring) == g.day_sum and sum(sum(c) for c in free._ring) == free.day_sum
 print(
     "heap_lock",
     works,
