@@ -28,14 +28,16 @@ def run_unix(
     heap: str = "64M",
     args: tuple[str, ...] = (),
     path: tuple[Path, ...] = (),
+    root: Path = ROOT,
 ) -> str:
     """Run script (with args in sys.argv) on the MicroPython unix port, with firmware/ importable, in cwd.
     path: more folders to import from, searched first (their firmware/ shadows the real one).
+    root: where firmware/, hal/ and boards/ are imported from (a board's flashed files: only those).
 
     The heap is the test harness's (scenario files are megabytes), not a
     measure of the firmware, which the simulator runs in a board-sized heap.
     """
-    search = ":".join(str(p) for p in (*path, ROOT, script.parent))
+    search = ":".join(str(p) for p in (*path, root, script.parent))
     env = dict(os.environ, MICROPYPATH=f"{search}:.frozen")
     proc = subprocess.run(
         [find_micropython(), "-X", f"heapsize={heap}", str(script), *args],

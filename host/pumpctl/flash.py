@@ -167,6 +167,7 @@ def _check_board(board: str) -> None:
 
 
 COMMANDS_FILE = ROOT / "firmware" / "commands" / "__init__.py"
+LAZY_FILE = ROOT / "firmware" / "lazy.py"
 
 
 def board_files(board: str) -> list[tuple[Path, str]]:
@@ -176,8 +177,10 @@ def board_files(board: str) -> list[tuple[Path, str]]:
     families = board_constant(board, "COMMAND_FAMILIES", None) or module_constant(COMMANDS_FILE, "FAMILIES")
     if board == "sim":  # its hardware says so, and the pump then serves the simulator's commands
         families = (*families, "sim")
-    # The pump imports its command families by name (firmware/commands/__init__.py): no import statement names them.
-    files = closure(["firmware.main", f"boards.{board}", *(f"firmware.commands.{f}" for f in families)])
+    # The pump imports by name, where no import statement names them, its command families
+    # (firmware/commands/__init__.py) and the text parsers it loads for one call (firmware/lazy.py).
+    by_name = [f"firmware.commands.{f}" for f in families] + list(module_constant(LAZY_FILE, "TRANSIENT"))
+    files = closure(["firmware.main", f"boards.{board}", *by_name])
     return [(path, path.relative_to(ROOT).with_suffix(".mpy").as_posix()) for path in files]
 
 
