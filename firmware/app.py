@@ -34,7 +34,6 @@
 
 import asyncio
 import binascii
-import gc
 
 from firmware import alarms, auth, codec, eventlog
 from firmware.commands import FAMILIES, Commands, Staging
@@ -58,9 +57,6 @@ _MAX_EMPTY_SCAN_DAYS = 400  # time-to-empty is reported up to this far ahead
 RESERVE_WINDOW_US = 600_000_000  # a reservation covers the steps due in the next 10 min
 RESERVE_MAX_STEPS = 384  # and at most this many: 20 uL in 52.083 nL steps, the most a cut may lose
 
-# What restoring a record raises when the record itself is bad (a verified fact, the same at
-# every boot); anything else (a MemoryError) is the board failing now, and the record is kept.
-_BAD_RECORD = (ValueError, KeyError, IndexError, Refusal)
 
 def program_crc(lines, version):
     """The CRC-32 that names a program (its lines and the library version it was checked with)."""
@@ -78,7 +74,7 @@ class PumpApp:
         self.monitors = Monitors(self, board, hw)
         self.timebase = Timebase(self.monitors.jump_limit_us)
         self.sched = DoseScheduler(board.STEP_VOLUME_PL)
-        self._reset_state()
+        self.reset_state()
         self.default_library_version = self.library.version
         self.default_library_hash = self.library.hash
         self.staging = Staging()  # what the session in progress staged, between its commands
@@ -94,8 +90,8 @@ class PumpApp:
 
             self.store = Store(storage)
         self._reserve_left = 0  # steps reserved in the last save and not yet moved, 0..RESERVE_MAX_STEPS
-        self._credit = 0  # after a restart: steps to count as delivered without moving, 0..RESERVE_MAX_STEPS
-        self._record_kept = False  # a record the boot could not load now: no save may replace it
+        self.credit = 0  # after a restart: steps to count as delivered without moving, 0..RESERVE_MAX_STEPS
+        self.record_kept = False  # a record the boot could not load now: no save may replace it
         self.auth = auth.Authenticator(hw.random_bytes)
         self.key_store = None
         self._security_tokens = _SECURITY_LOG_BURST
@@ -111,10 +107,11 @@ class PumpApp:
             families = families + ("sim",)
         self.commands = Commands(self, families, self.store is not None)
         self.link = Link(hw.serial, self.commands, self.auth, self.now_us, self._security_refusal, _pause)
-        self._boot()
-        self._load_keys()
+        from firmware import lazy
 
-    def _reset_state(self):
+        lazy.call("firmware.boot", "boot", self)  # its code is needed once: forgotten after
+
+    def reset_state(self):
         """What a restart restores (persist.py), as a first boot has it."""
         self.guard = DoseGuard(self.sched.step_pl)
         self.therapy = Therapy()
@@ -129,98 +126,13 @@ class PumpApp:
 
     # -- power cuts ---------------------------------------------------------------
 
-    def _boot(self):
-        """Resume from the last saved state if there is one, else start afresh.
-        The power-on self-test runs before the boot's one save, which keeps its result."""
-        record = None
-        for attempt in (1, 2):  # what fails for want of memory now is tried once more after a collection
-            try:
-                record = self.store.load() if self.store is not None else None
-                break
-            except Exception as e:  # load skips a bad record: this is the board failing now, not the record
-                if attempt == 2:
-                    self._start_kept("storage not read", e)
-                    return
-                gc.collect()
-        cause = getattr(self.hw, "reset_cause", None)
-        cause = cause() if cause is not None else "power"
-        if record is None:
-            self._log_boot()
-            if cause != "power":
-                self.log_event(eventlog.EV_RESTART, "started after a %s reset, with no saved state" % cause)
-            self.monitors.self_test(None)
-            self.save()
-            return
-        from firmware import persist
-
-        restored = (0, 0, 0)
-        for attempt in (1, 2):
-            try:
-                restored = persist.restore(self, record[1])
-                break
-            except _BAD_RECORD as e:  # a record this firmware cannot use: a newer format, a program its library refuses
-                self._start_stopped("stopped: saved state %d not restored (%s: %s)" % (record[0], type(e).__name__, e))
-                return
-            except Exception as e:  # not the record's fault (a MemoryError): it is kept for the next boot
-                self._reset_state()  # restore() may have put back part of it
-                if attempt == 2:
-                    self._start_kept("saved state %d not loaded" % record[0], e)
-                    return
-                gc.collect()
-        mday, us, reserved = restored
-        tb = self.timebase
-        tb.mday = mday
-        tb.us = us
-        now = tb.total_us()
-        self._credit = reserved
-        if cause != "power":
-            self.log_event(eventlog.EV_RESTART, "the board started after a %s reset" % cause)
-        self.log_event(
-            eventlog.EV_RESTART,
-            "firmware %s resumed at its last save; up to %d reserved steps (%d nL) may not have moved"
-            % (FIRMWARE_VERSION, reserved, reserved * self.sched.step_pl // 1000)
-            if reserved
-            else "firmware %s resumed at its last save; no step was reserved" % FIRMWARE_VERSION,
-        )
-        self.apply(now)
-        self.monitors.set_marks()
-        self.monitors.self_test(None)
-        if not self.raise_alarm(codec.ALARM_RESTART, "restart: resumed from the saved state", now):
-            self.save()  # a restart alarm was restored: the restart's log entry still must be kept
-
-    def _log_boot(self):
-        self.log.add(0, 0, eventlog.EV_BOOT, "firmware %s, library %s" % (FIRMWARE_VERSION, self.library.version))
-
-    def _start_stopped(self, why, storage_problem=None):
-        """Start with nothing running and the restart alarm, keeping no part of a
-        state that could not be restored whole. The pump stays stopped until
-        programmed again; the unreadable record stays in its slot until the
-        second save after this one."""
-        self._reset_state()
-        self._log_boot()
-        self.monitors.self_test(storage_problem)
-        self.log_event(eventlog.EV_RESTART, why)
-        self.raise_alarm(codec.ALARM_RESTART, "restart: saved state lost, stopped")
-
-    def _start_kept(self, what, e):
-        """Start stopped, the saved record kept for the next boot: the board could not load it
-        now (out of memory). The self-test fails, so nothing doses until a restart, and no
-        save is made until then: a save would take the place of the record (store.py)."""
-        self._record_kept = True
-        self._reset_state()
-        self._log_boot()
-        what = "%s (%s)" % (what, type(e).__name__)
-        self.monitors.self_test(what + ": restart the pump")
-        self.log_event(eventlog.EV_RESTART, "stopped, saved state kept: %s: %s" % (what, e))
-        self.raise_alarm(codec.ALARM_RESTART, "restart: saved state not loaded, stopped")
-
     def save(self):
-        if self.store is not None and not self._record_kept:
+        if self.store is not None and not self.record_kept:
             from firmware import persist
 
             # What may move (or may have moved, before a cut) after now without
             # another save: the reservation, and a restart's credit not yet used.
-            self.store.save(persist.sections(self, self._reserve_left + self._credit))
+            self.store.save(persist.sections(self, self._reserve_left + self.credit))
 
     def settle(self):
         """Nothing more can move before a new reservation's save: the reservation is void, so
@@ -275,9 +187,9 @@ class PumpApp:
         allowed = self.guard.permit(tb.mday, tb.us, n) if n else 0
         mon.count_down(allowed)
         moving = allowed
-        if self._credit:  # after a restart: these may have moved before the cut
-            skip = moving if moving < self._credit else self._credit
-            self._credit -= skip
+        if self.credit:  # after a restart: these may have moved before the cut
+            skip = moving if moving < self.credit else self.credit
+            self.credit -= skip
             moving -= skip
         if moving:
             if moving > self._reserve_left and self.store is not None:
@@ -475,36 +387,6 @@ class PumpApp:
         else:
             text = "refused: " + text
         self.log_event(eventlog.EV_SECURITY, text)
-
-    def _load_keys(self):
-        """Take keys from a provisioning file if one was written (then empty it),
-        else from the key store. Without keys every session is refused."""
-        st = getattr(self.hw, "key_storage", None)
-        if st is None:
-            return
-        from firmware.store import Store
-
-        self.key_store = Store(st, auth.KEY_SLOTS)
-        n = st.size(auth.PROVISION_FILE)
-        if n > 0:
-            raw = bytearray(min(n, 256))
-            st.read_into(auth.PROVISION_FILE, 0, raw)
-            keys = auth.decode_keys(raw) if n <= 256 else None
-            if keys is None:
-                self.log_event(eventlog.EV_KEYS, "provisioning file not valid: ignored, keys unchanged")
-            else:
-                self.key_store.save(((auth.KEY_SECTION, auth.encode_keys(*keys)),))
-                self.log_event(eventlog.EV_KEYS, "keys provisioned for device " + keys[0])
-            st.begin(auth.PROVISION_FILE)  # emptied: provisioned once
-            st.end()
-        record = self.key_store.load()
-        keys = auth.decode_keys(record[1].get(auth.KEY_SECTION)) if record is not None else None
-        if keys is not None:
-            self.auth.set_keys(*keys)
-        else:
-            self.log_event(eventlog.EV_KEYS, "no keys: reading only until the pump is provisioned")
-        if n > 0 or keys is None:
-            self.save()  # the log entry above is kept
 
 
     # -- telemetry ----------------------------------------------------------------

@@ -21,8 +21,8 @@
 import gc
 import sys
 
-# The modules that are only ever loaded for a call (and the factory library's text).
-TRANSIENT = ("firmware.program_text", "firmware.library_text", "firmware.units", "firmware.druglib")
+# The modules that are only ever loaded for a call (and the factory library's text, and the boot).
+TRANSIENT = ("firmware.program_text", "firmware.library_text", "firmware.units", "firmware.druglib", "firmware.boot")
 
 
 def call(module, name, *args):

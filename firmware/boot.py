@@ -1,0 +1,147 @@
+# The boot: resume from the last saved state, or start afresh, then take the
+# keys. Its code is needed once: PumpApp runs it through lazy.call(), which
+# forgets this module after.
+#
+# What a restart restores and why it can be trusted is in app.py's header and
+# persist.py. Loading the record tells "this record is damaged" (a verified
+# bad record: the pump starts stopped without it) from "the board could not do
+# the work now" (a MemoryError, anything else): then it is tried once more
+# after a collection, and if that fails too the pump starts stopped with the
+# record kept (no save until a restart) and the self-test failed, so the next
+# boot restores it.
+
+import gc
+
+from firmware import auth, codec, eventlog
+from firmware.app import FIRMWARE_VERSION
+from firmware.errors import Refusal
+
+# What restoring a record raises when the record itself is bad (a verified fact, the same at
+# every boot); anything else (a MemoryError) is the board failing now, and the record is kept.
+_BAD_RECORD = (ValueError, KeyError, IndexError, Refusal)
+
+
+def boot(pump):
+    """Resume or start, then take the keys (a provisioning file, or the key store)."""
+    _resume_or_start(pump)
+    _load_keys(pump)
+
+
+def _resume_or_start(pump):
+    """Resume from the last saved state if there is one, else start afresh.
+    The power-on self-test runs before the boot's one save, which keeps its result."""
+    record = None
+    for attempt in (1, 2):  # what fails for want of memory now is tried once more after a collection
+        try:
+            record = pump.store.load() if pump.store is not None else None
+            break
+        except Exception as e:  # load skips a bad record: this is the board failing now, not the record
+            if attempt == 2:
+                _start_kept(pump, "storage not read", e)
+                return
+            gc.collect()
+    cause = getattr(pump.hw, "reset_cause", None)
+    cause = cause() if cause is not None else "power"
+    if record is None:
+        _log_boot(pump)
+        if cause != "power":
+            pump.log_event(eventlog.EV_RESTART, "started after a %s reset, with no saved state" % cause)
+        pump.monitors.self_test(None)
+        pump.save()
+        return
+    from firmware import persist
+
+    restored = (0, 0, 0)
+    for attempt in (1, 2):
+        try:
+            restored = persist.restore(pump, record[1])
+            break
+        except _BAD_RECORD as e:  # a record this firmware cannot use: a newer format, a program its library refuses
+            _start_stopped(pump, "stopped: saved state %d not restored (%s: %s)" % (record[0], type(e).__name__, e))
+            return
+        except Exception as e:  # not the record's fault (a MemoryError): it is kept for the next boot
+            pump.reset_state()  # restore() may have put back part of it
+            if attempt == 2:
+                _start_kept(pump, "saved state %d not loaded" % record[0], e)
+                return
+            gc.collect()
+    mday, us, reserved = restored
+    tb = pump.timebase
+    tb.mday = mday
+    tb.us = us
+    now = tb.total_us()
+    pump.credit = reserved
+    if cause != "power":
+        pump.log_event(eventlog.EV_RESTART, "the board started after a %s reset" % cause)
+    pump.log_event(
+        eventlog.EV_RESTART,
+        "firmware %s resumed at its last save; up to %d reserved steps (%d nL) may not have moved"
+        % (FIRMWARE_VERSION, reserved, reserved * pump.sched.step_pl // 1000)
+        if reserved
+        else "firmware %s resumed at its last save; no step was reserved" % FIRMWARE_VERSION,
+    )
+    pump.apply(now)
+    pump.monitors.set_marks()
+    pump.monitors.self_test(None)
+    if not pump.raise_alarm(codec.ALARM_RESTART, "restart: resumed from the saved state", now):
+        pump.save()  # a restart alarm was restored: the restart's log entry still must be kept
+
+
+def _log_boot(pump):
+    pump.log.add(0, 0, eventlog.EV_BOOT, "firmware %s, library %s" % (FIRMWARE_VERSION, pump.library.version))
+
+
+def _start_stopped(pump, why, storage_problem=None):
+    """Start with nothing running and the restart alarm, keeping no part of a
+    state that could not be restored whole. The pump stays stopped until
+    programmed again; the unreadable record stays in its slot until the
+    second save after this one."""
+    pump.reset_state()
+    _log_boot(pump)
+    pump.monitors.self_test(storage_problem)
+    pump.log_event(eventlog.EV_RESTART, why)
+    pump.raise_alarm(codec.ALARM_RESTART, "restart: saved state lost, stopped")
+
+
+def _start_kept(pump, what, e):
+    """Start stopped, the saved record kept for the next boot: the board could not load it
+    now (out of memory). The self-test fails, so nothing doses until a restart, and no
+    save is made until then: a save would take the place of the record (store.py)."""
+    pump.record_kept = True
+    pump.reset_state()
+    _log_boot(pump)
+    what = "%s (%s)" % (what, type(e).__name__)
+    pump.monitors.self_test(what + ": restart the pump")
+    pump.log_event(eventlog.EV_RESTART, "stopped, saved state kept: %s: %s" % (what, e))
+    pump.raise_alarm(codec.ALARM_RESTART, "restart: saved state not loaded, stopped")
+
+
+def _load_keys(pump):
+    """Take keys from a provisioning file if one was written (then empty it),
+    else from the key store. Without keys every session is refused."""
+    st = getattr(pump.hw, "key_storage", None)
+    if st is None:
+        return
+    from firmware.store import Store
+
+    pump.key_store = Store(st, auth.KEY_SLOTS)
+    n = st.size(auth.PROVISION_FILE)
+    if n > 0:
+        raw = bytearray(min(n, 256))
+        st.read_into(auth.PROVISION_FILE, 0, raw)
+        keys = auth.decode_keys(raw) if n <= 256 else None
+        if keys is None:
+            pump.log_event(eventlog.EV_KEYS, "provisioning file not valid: ignored, keys unchanged")
+        else:
+            pump.key_store.save(((auth.KEY_SECTION, auth.encode_keys(*keys)),))
+            pump.log_event(eventlog.EV_KEYS, "keys provisioned for device " + keys[0])
+        st.begin(auth.PROVISION_FILE)  # emptied: provisioned once
+        st.end()
+    record = pump.key_store.load()
+    keys = auth.decode_keys(record[1].get(auth.KEY_SECTION)) if record is not None else None
+    if keys is not None:
+        pump.auth.set_keys(*keys)
+    else:
+        pump.log_event(eventlog.EV_KEYS, "no keys: reading only until the pump is provisioned")
+    if n > 0 or keys is None:
+        pump.save()  # the log entry above is kept
