@@ -44,6 +44,7 @@ from firmware.link import Link
 from firmware.monitors import Monitors
 from firmware.program import BASAL_CONTINUOUS, BASAL_FLEX, parse_program
 from firmware.scheduler import MAX_RATE_NL_PER_DAY, DoseScheduler
+from firmware.telemetry import Telemetry
 from firmware.therapy import BOLUS_NONE, Projection, Therapy, time_to_deliver
 from firmware.timebase import MAX_ADVANCE_US, US_PER_MDAY, Timebase
 
@@ -51,7 +52,6 @@ FIRMWARE_VERSION = "0.3.0"
 
 _SECURITY_LOG_BURST = 10  # security refusals logged one by one, at most this many in a row,
 _SECURITY_LOG_REFILL_US = 60_000_000  # and one more for each minute of pump time; the rest are counted
-TELEMETRY_HOLD_MS = 10_000  # a stream stops when the host has sent nothing for this long (wall time)
 _NO_EVENT_MDAY = 1_073_741_823  # 2**30 - 1: "no event", beyond any pump time
 _MAX_EMPTY_SCAN_DAYS = 400  # time-to-empty is reported up to this far ahead
 RESERVE_WINDOW_US = 600_000_000  # a reservation covers the steps due in the next 10 min
@@ -97,10 +97,7 @@ class PumpApp:
         self._security_tokens = _SECURITY_LOG_BURST
         self._security_refill_us = 0
         self._security_unlogged = 0  # refusals not logged one by one since the last entry
-        self.telemetry_ms = 0  # interval of the telemetry stream, 0 when off
-        self.telemetry_sent = 0
-        self.telemetry_dropped = 0
-        self.telemetry_wake = None  # asyncio.Event, made by run()
+        self.telemetry = Telemetry(self)
         self.leaving = False  # SERVICE: the dosing task ends, and run() returns to the board's REPL
         families = board.COMMAND_FAMILIES if hasattr(board, "COMMAND_FAMILIES") else FAMILIES
         if getattr(hw, "sim", False):
@@ -334,10 +331,9 @@ class PumpApp:
         asyncio.run(self._main())
 
     async def _main(self):
-        self.telemetry_wake = asyncio.Event()
         self.monitors.start()
         asyncio.create_task(self.link.run())
-        asyncio.create_task(self.telemetry())
+        asyncio.create_task(self.telemetry.run())
         asyncio.create_task(self.monitors.monitoring())
         if getattr(self.hw, "buzzer", None) is not None:
             asyncio.create_task(self.monitors.tones())
@@ -388,65 +384,6 @@ class PumpApp:
             text = "refused: " + text
         self.log_event(eventlog.EV_SECURITY, text)
 
-
-    # -- telemetry ----------------------------------------------------------------
-
-
-    async def telemetry(self):
-        """Send a sample every telemetry_ms of wall time (on deadlines, not a sleep
-        after each sample, so the period does not stretch) while the host keeps the
-        line alive. A sample the line cannot take now is dropped (counted), never
-        waited for: the dosing task must not wait on a slow host."""
-        import time
-
-        serial = self.hw.serial
-        link = self.link
-        quiet_since = time.ticks_ms()
-        due_ms = quiet_since  # the next sample is due then: deadlines, so its own work never stretches the period
-        while True:
-            if not self.telemetry_ms:
-                self.telemetry_wake.clear()
-                await self.telemetry_wake.wait()
-                quiet_since = due_ms = time.ticks_ms()
-                continue
-            due_ms = time.ticks_add(due_ms, self.telemetry_ms)
-            wait_ms = time.ticks_diff(due_ms, time.ticks_ms())
-            if wait_ms < -self.telemetry_ms:  # more than a sample late (a long command): start afresh, no burst
-                due_ms = time.ticks_ms()
-            await asyncio.sleep_ms(wait_ms if wait_ms > 0 else 0)
-            now_ms = time.ticks_ms()
-            if link.host_seen:
-                link.host_seen = False
-                quiet_since = now_ms
-            elif time.ticks_diff(now_ms, quiet_since) >= TELEMETRY_HOLD_MS:
-                self.telemetry_ms = 0  # the host went away: stop talking to no one
-                continue
-            if not self.telemetry_ms:
-                continue
-            if serial.write_ready():
-                link.send(codec.TELEMETRY_DATA, self.telemetry_sent & 0xFFFFFFFF, self.telemetry_sample())
-                self.telemetry_sent += 1
-            else:
-                self.telemetry_dropped += 1
-
-    def telemetry_sample(self):
-        now = self.now_fields()
-        self.check_session()  # session_role: not one that has timed out
-        tb = self.timebase
-        reservoir = self.reservoir_nl()
-        day_steps, hour_steps = self.guard.window_steps(tb.mday, tb.us)
-        step_pl = self.sched.step_pl
-        return now + (
-            codec.NO_TIME if reservoir is None else reservoir,
-            day_steps * step_pl // 1000,
-            hour_steps * step_pl // 1000,
-            self.alarm,
-            self.auth.role,
-            self.telemetry_dropped,
-            self.alarms.mask,
-            u32(self.monitors.sensor_nl),
-            codec.NO_PERMILLE if self.monitors.battery_permille is None else self.monitors.battery_permille,
-        )
 
     def log_event(self, code, text, at_us=None):
         if at_us is None:
@@ -537,11 +474,6 @@ class PumpApp:
         """Run on a new volume per step (a calibration, or a restore of one)."""
         self.sched = DoseScheduler(step_pl)  # stopped: no partial step to carry
         self.guard.set_step_volume(step_pl)
-
-
-def u32(value):
-    """A u32 field: NO_TIME for None, and never more than it."""
-    return codec.NO_TIME if value is None or value >= codec.NO_TIME else max(value, 0)
 
 
 def _pause(ms=0):

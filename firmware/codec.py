@@ -639,6 +639,11 @@ def _is_utf8(raw):
     return True
 
 
+def u32(value):
+    """A u32 time or volume field: NO_TIME for None (unknown, never), and never more than it."""
+    return NO_TIME if value is None or value >= NO_TIME else max(value, 0)
+
+
 def clip(text, max_bytes=MAX_STRING):
     """Shorten text to at most max_bytes of UTF-8, never splitting a character."""
     while len(text.encode()) > max_bytes:

@@ -196,11 +196,11 @@ class ExamplePump:
         return _split(bytes(self.serial.sent[start:]))
 
     def telemetry_sample(self):
-        """One sample as the telemetry task sends it (app.telemetry() minus its wall-clock wait)."""
+        """One sample as the telemetry task sends it (app.telemetry.run() minus its wall-clock wait)."""
         app = self.app
         start = len(self.serial.sent)
-        app.link.send(codec.TELEMETRY_DATA, app.telemetry_sent & 0xFFFFFFFF, app.telemetry_sample())
-        app.telemetry_sent += 1
+        app.link.send(codec.TELEMETRY_DATA, app.telemetry.sent & 0xFFFFFFFF, app.telemetry.sample())
+        app.telemetry.sent += 1
         return _split(bytes(self.serial.sent[start:]))
 
 

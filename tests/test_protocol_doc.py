@@ -26,7 +26,20 @@ import pytest
 from pumpctl import words
 from pumpctl.cli import EVENT_NAMES
 
-from firmware import alarms, app, auth, codec, commands, eventlog, library, monitors, program, program_text, scheduler
+from firmware import (
+    alarms,
+    app,
+    auth,
+    codec,
+    commands,
+    eventlog,
+    library,
+    monitors,
+    program,
+    program_text,
+    scheduler,
+    telemetry,
+)
 from firmware.commands import service as commands_service
 from firmware.commands import status as commands_status
 
@@ -43,6 +56,7 @@ MODULES = {
     "eventlog": eventlog,
     "alarms": alarms,
     "monitors": monitors,
+    "telemetry": telemetry,
     "commands": commands,
     "commands.status": commands_status,
     "commands.service": commands_service,

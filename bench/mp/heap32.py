@@ -557,8 +557,8 @@ def telemetry_sample(app):
     """One turn of the telemetry task (PumpApp.telemetry) that sends a sample."""
     from firmware import codec
 
-    app.link.send(codec.TELEMETRY_DATA, app.telemetry_sent & 0xFFFFFFFF, app.telemetry_sample())
-    app.telemetry_sent += 1
+    app.link.send(codec.TELEMETRY_DATA, app.telemetry.sent & 0xFFFFFFFF, app.telemetry.sample())
+    app.telemetry.sent += 1
     app.hw.serial.out = []  # the host does not read the stream here
 
 

@@ -5,7 +5,7 @@
 import sys
 
 from firmware import codec
-from firmware.app import FIRMWARE_VERSION, program_crc, u32
+from firmware.app import FIRMWARE_VERSION, program_crc
 from firmware.errors import Refusal
 from firmware.scheduler import MAX_RATE_NL_PER_DAY, MIN_RATE_NL_PER_DAY
 from firmware.therapy import BOLUS_NONE
@@ -74,12 +74,12 @@ def therapy(pump, values):
         pump.alarms.sounding(now),
         -(-pump.alarms.silenced_us(now) // 1_000_000),
         1 if pump.monitors.hold else 0,
-        u32(pump.monitors.sensor_nl),
-        u32(None if low_in is None else low_in // 1_000_000),
+        codec.u32(pump.monitors.sensor_nl),
+        codec.u32(None if low_in is None else low_in // 1_000_000),
         low_nl,
         empty_nl,
         codec.NO_PERMILLE if pump.monitors.battery_permille is None else pump.monitors.battery_permille,
-        u32(pump.monitors.battery_days),
+        codec.u32(pump.monitors.battery_days),
         pump.library.hash,
     )
 
@@ -101,12 +101,7 @@ def telemetry(pump, values):
             "interval_ms",
             "interval %d ms is outside %d..%d ms (0 stops)" % (interval_ms, TELEMETRY_MIN_MS, TELEMETRY_MAX_MS),
         )
-    if interval_ms and not pump.telemetry_ms:
-        pump.telemetry_sent = 0
-        pump.telemetry_dropped = 0
-    pump.telemetry_ms = interval_ms
-    if pump.telemetry_wake is not None:
-        pump.telemetry_wake.set()
+    pump.telemetry.set_interval(interval_ms)
     return (interval_ms,)
 
 

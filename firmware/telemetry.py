@@ -1,0 +1,82 @@
+# The telemetry stream (TELEMETRY, TELEMETRY_DATA): one sample of what the
+# pump is doing every interval_ms of wall time while the host keeps the line
+# alive; the pump's third task, beside dosing and the link.
+
+import asyncio
+
+from firmware import codec
+
+TELEMETRY_HOLD_MS = 10_000  # a stream stops when the host has sent nothing for this long (wall time)
+
+
+class Telemetry:
+    def __init__(self, pump):
+        self._pump = pump
+        self.ms = 0  # interval of the stream, 0 when off
+        self.sent = 0  # samples sent since the stream started
+        self.dropped = 0  # samples the line could not take (never waited for)
+        self.wake = asyncio.Event()  # the task looks again: the interval changed
+
+    def set_interval(self, interval_ms):
+        """Start (counting afresh), change or (0) stop the stream."""
+        if interval_ms and not self.ms:
+            self.sent = 0
+            self.dropped = 0
+        self.ms = interval_ms
+        self.wake.set()
+
+    async def run(self):
+        """Send a sample every telemetry_ms of wall time (on deadlines, not a sleep
+        after each sample, so the period does not stretch) while the host keeps the
+        line alive. A sample the line cannot take now is dropped (counted), never
+        waited for: the dosing task must not wait on a slow host."""
+        import time
+
+        serial = self._pump.hw.serial
+        link = self._pump.link
+        quiet_since = time.ticks_ms()
+        due_ms = quiet_since  # the next sample is due then: deadlines, so its own work never stretches the period
+        while True:
+            if not self.ms:
+                self.wake.clear()
+                await self.wake.wait()
+                quiet_since = due_ms = time.ticks_ms()
+                continue
+            due_ms = time.ticks_add(due_ms, self.ms)
+            wait_ms = time.ticks_diff(due_ms, time.ticks_ms())
+            if wait_ms < -self.ms:  # more than a sample late (a long command): start afresh, no burst
+                due_ms = time.ticks_ms()
+            await asyncio.sleep_ms(wait_ms if wait_ms > 0 else 0)
+            now_ms = time.ticks_ms()
+            if link.host_seen:
+                link.host_seen = False
+                quiet_since = now_ms
+            elif time.ticks_diff(now_ms, quiet_since) >= TELEMETRY_HOLD_MS:
+                self.ms = 0  # the host went away: stop talking to no one
+                continue
+            if not self.ms:
+                continue
+            if serial.write_ready():
+                link.send(codec.TELEMETRY_DATA, self.sent & 0xFFFFFFFF, self.sample())
+                self.sent += 1
+            else:
+                self.dropped += 1
+
+    def sample(self):
+        now = self._pump.now_fields()
+        self._pump.check_session()  # session_role: not one that has timed out
+        tb = self._pump.timebase
+        reservoir = self._pump.reservoir_nl()
+        day_steps, hour_steps = self._pump.guard.window_steps(tb.mday, tb.us)
+        step_pl = self._pump.sched.step_pl
+        return now + (
+            codec.NO_TIME if reservoir is None else reservoir,
+            day_steps * step_pl // 1000,
+            hour_steps * step_pl // 1000,
+            self._pump.alarm,
+            self._pump.auth.role,
+            self.dropped,
+            self._pump.alarms.mask,
+            codec.u32(self._pump.monitors.sensor_nl),
+            codec.NO_PERMILLE if self._pump.monitors.battery_permille is None else self._pump.monitors.battery_permille,
+        )
