@@ -35,10 +35,34 @@ _HARD = (
 )
 
 
-class DrugLimits:
-    """One drug's limits. Masses in ng, rates in ng/day, times in us."""
+# A drug's parsed numbers, in parse_entry's order: what a save keeps beside the text (persist.py).
+NUMBERS = (
+    "max_conc_ng_per_ml",
+    "daily_soft_ng",
+    "daily_hard_ng",
+    "rate_soft_ng_per_day",
+    "rate_hard_ng_per_day",
+    "bolus_soft_ng",
+    "bolus_hard_ng",
+    "patient_dose_hard_ng",
+    "patient_lockout_min_us",
+    "patient_max_per_day",
+)
 
-    def __init__(self, fields):
+
+class DrugLimits:
+    """One drug's limits. Masses in ng, rates in ng/day, times in us.
+
+    numbers: the values parse_entry gave these same fields (NUMBERS order), as a save by this
+    same firmware kept them: taken as they are, without loading the parsers (a restart)."""
+
+    def __init__(self, fields, numbers=None):
+        if numbers is None:
+            parsed = call("firmware.library_text", "parse_entry", fields)  # or Refusal
+        elif len(fields) == len(FIELD_NAMES) and len(numbers) == len(NUMBERS):
+            parsed = (tuple(fields), fields[0]) + tuple(numbers) + (fields[-1],)
+        else:
+            raise ValueError("a saved library entry has %d fields and %d numbers" % (len(fields), len(numbers)))
         (
             self.text,
             self.name,
@@ -53,7 +77,7 @@ class DrugLimits:
             self.patient_lockout_min_us,
             self.patient_max_per_day,
             self.source,
-        ) = call("firmware.library_text", "parse_entry", fields)  # or Refusal
+        ) = parsed
         self.patient_allowed = self.patient_dose_hard_ng > 0 and self.patient_max_per_day > 0
 
     def guard_limits(self, conc_ng_per_ml):
@@ -79,9 +103,21 @@ class Library:
         self.version = version
         self.drugs = {}
         self.order = []
-        call("firmware.library_text", "add_entries", self, entries)
+        if all(isinstance(d, DrugLimits) for d in entries):  # already read: no parser needed
+            for d in entries:
+                self.add(d)
+        else:
+            call("firmware.library_text", "add_entries", self, entries)
         self.hash = library_hash([self.drugs[n].text for n in self.order])  # the content, not the version
         self.saved = None  # a site library's LIBRARY section (persist.py), made at its first save
+        self.saved_numbers = None  # and its LIBRARY_NUMBERS section
+
+    def add(self, d):
+        """Put DrugLimits d last."""
+        if d.name in self.drugs:
+            raise Refusal("name", "drug %s is in the library twice" % d.name)
+        self.drugs[d.name] = d
+        self.order.append(d.name)
 
     def get(self, field, name):
         d = self.drugs.get(name)

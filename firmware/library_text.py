@@ -82,11 +82,7 @@ def parse_entry(fields):
 def add_entries(lib, entries):
     """Put entries (text fields, or DrugLimits) into Library lib, in order."""
     for fields in entries:
-        d = fields if isinstance(fields, DrugLimits) else DrugLimits(fields)
-        if d.name in lib.drugs:
-            raise Refusal("name", "drug %s is in the library twice" % d.name)
-        lib.drugs[d.name] = d
-        lib.order.append(d.name)
+        lib.add(fields if isinstance(fields, DrugLimits) else DrugLimits(fields))
 
 
 def default_library():
