@@ -15,7 +15,7 @@
 
 from firmware.codec import LIB_CHANGED, LIB_RAISED, LIBRARY_FIELDS, library_hash
 from firmware.errors import Refusal
-from firmware.lazy import call
+from firmware.lazy import call, values
 
 FIELD_NAMES = LIBRARY_FIELDS
 
@@ -93,7 +93,8 @@ class DrugLimits:
 
 
 class Library:
-    def __init__(self, version, entries):
+    def __init__(self, version, entries, lib_hash=None):
+        """lib_hash: the hash of these same entries, as computed before (a restart, the factory's)."""
         if not version or len(version.encode()) > 40:
             raise Refusal("version", "library version %r must be 1-40 bytes of UTF-8" % version)
         if not entries:
@@ -108,7 +109,9 @@ class Library:
                 self.add(d)
         else:
             call("firmware.library_text", "add_entries", self, entries)
-        self.hash = library_hash([self.drugs[n].text for n in self.order])  # the content, not the version
+        if lib_hash is None:
+            lib_hash = library_hash([self.drugs[n].text for n in self.order])
+        self.hash = lib_hash  # the content, not the version
         self.saved = None  # a site library's LIBRARY section (persist.py), made at its first save
         self.saved_numbers = None  # and its LIBRARY_NUMBERS section
 
@@ -162,5 +165,11 @@ def changes(old, new):
 
 
 def default_library():
-    """The factory library (druglib.py; both it and the parsers are forgotten after)."""
-    return call("firmware.library_text", "default_library")
+    """The factory library (druglib.py, forgotten after): its text with the numbers and hash the
+    parsers read from it (checked by the suite), so a boot loads no parser."""
+    version, entries, numbers, lib_hash = values(
+        "firmware.druglib", "DEFAULT_LIBRARY_VERSION", "DEFAULT_LIBRARY", "DEFAULT_NUMBERS", "DEFAULT_LIBRARY_HASH"
+    )
+    if len(numbers) != len(entries):
+        raise ValueError("the factory library has %d entries and %d lines of numbers" % (len(entries), len(numbers)))
+    return Library(version, [DrugLimits(entries[i], numbers[i]) for i in range(len(entries))], lib_hash)

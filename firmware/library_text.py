@@ -86,7 +86,8 @@ def add_entries(lib, entries):
 
 
 def default_library():
-    """The factory library (druglib.py), read from its text."""
+    """The factory library (druglib.py), read from its text (the pump builds it from the numbers
+    druglib keeps: library.default_library; the suite requires the two to be the same)."""
     from firmware.druglib import DEFAULT_LIBRARY, DEFAULT_LIBRARY_VERSION
 
     return Library(DEFAULT_LIBRARY_VERSION, DEFAULT_LIBRARY)

@@ -16,7 +16,7 @@
 #   LIBRARY  a site library's version and entries (absent for the factory library,
 #            same version and content hash)
 #   LIBRARY_NUMBERS  the numbers this firmware parsed from those entries (library.NUMBERS,
-#            one line a drug) after the firmware's version: a restart by the same firmware
+#            one line a drug) after the firmware's version and the library's hash: a restart by the same firmware
 #            takes them as they are instead of loading the parsers and reading the text
 #            again (about 50 KB of garbage on a 32-bit board); another version reads the text
 #   ALARMS   the latched alarms, one line each (alarms.py); a record written
@@ -109,7 +109,7 @@ def sections(app, reserved_steps):
             for name in lib.order:
                 entries.append("\t".join(_esc(f) for f in lib.drugs[name].text))
             lib.saved = "\n".join(entries).encode()
-            rows = [_firmware_version()]
+            rows = ["%s %d" % (_firmware_version(), lib.hash)]
             for name in lib.order:
                 d = lib.drugs[name]
                 rows.append(",".join(str(getattr(d, attr)) for attr in NUMBERS))
@@ -181,12 +181,15 @@ def _library(record):
     rows = bytes(record[TAG_LIBRARY]).decode().split("\n")
     entries = [[_unesc(f) for f in row.split("\t")] for row in rows[1:]]
     numbers = bytes(record[TAG_LIBRARY_NUMBERS]).decode().split("\n") if TAG_LIBRARY_NUMBERS in record else ()
-    if len(numbers) == len(rows) and numbers[0] == _firmware_version():
+    head = numbers[0].split(" ") if numbers else ()
+    lib_hash = None
+    if len(numbers) == len(rows) and len(head) == 2 and head[0] == _firmware_version():
         for i in range(len(entries)):
             entries[i] = DrugLimits(entries[i], [int(v) for v in numbers[i + 1].split(",")])
+        lib_hash = int(head[1])
     version = _unesc(rows[0])
     rows = numbers = None
-    return Library(version, entries)
+    return Library(version, entries, lib_hash)
 
 
 def _firmware_version():

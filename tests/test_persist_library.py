@@ -52,10 +52,10 @@ def no_parsers(monkeypatch):
 
 
 def test_the_record_keeps_the_numbers_this_firmware_parsed(saved):
-    files, held, _hash = saved
+    files, held, lib_hash = saved
     record = Store(storage_of(files)).load()[1]
     rows = bytes(record[persist.TAG_LIBRARY_NUMBERS]).decode().split("\n")
-    assert rows[0] == persist._firmware_version()
+    assert rows[0] == "%s %d" % (persist._firmware_version(), lib_hash)
     assert [[int(v) for v in row.split(",")] for row in rows[1:]] == [numbers for _n, _t, numbers in held]
     assert held[0][2][NUMBERS.index("daily_hard_ng")] == 5_000_000  # the site's limit, in ng
 
@@ -90,6 +90,7 @@ def test_a_record_without_this_firmwares_numbers_is_read_from_its_text(saved, mo
             text = bytes(record[persist.TAG_LIBRARY_NUMBERS])
             # numbers another firmware parsed: never taken, even where they differ from this one's reading
             other = text.replace(b",5000000,", b",9000000,").replace(persist._firmware_version().encode(), b"0.0.1")
+            other = other.replace(b" %d\n" % lib_hash, b" 1\n")  # nor its hash
             assert b",9000000," in other
             record[persist.TAG_LIBRARY_NUMBERS] = other
         return seq, record
