@@ -179,7 +179,7 @@ def restore(app, record):
 def _library(record):
     """The site library of a record: from its numbers if this firmware saved them, else read again."""
     rows = bytes(record[TAG_LIBRARY]).decode().split("\n")
-    entries = [[_unesc(f) for f in row.split("\t")] for row in rows[1:]]
+    entries: list = [[_unesc(f) for f in row.split("\t")] for row in rows[1:]]  # text, then DrugLimits
     numbers = bytes(record[TAG_LIBRARY_NUMBERS]).decode().split("\n") if TAG_LIBRARY_NUMBERS in record else ()
     head = numbers[0].split(" ") if numbers else ()
     lib_hash = None
