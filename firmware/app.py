@@ -53,7 +53,7 @@ FIRMWARE_VERSION = "0.3.0"
 _SECURITY_LOG_BURST = 10  # security refusals logged one by one, at most this many in a row,
 _SECURITY_LOG_REFILL_US = 60_000_000  # and one more for each minute of pump time; the rest are counted
 _NO_EVENT_MDAY = 1_073_741_823  # 2**30 - 1: "no event", beyond any pump time
-_MAX_EMPTY_SCAN_DAYS = 400  # time-to-empty is reported up to this far ahead
+MAX_EMPTY_SCAN_DAYS = 400  # time-to-empty is reported up to this far ahead
 RESERVE_WINDOW_US = 600_000_000  # a reservation covers the steps due in the next 10 min
 RESERVE_MAX_STEPS = 384  # and at most this many: 20 uL in 52.083 nL steps, the most a cut may lose
 
@@ -467,7 +467,7 @@ class PumpApp:
     def empty_in_us(self, reservoir_nl, now):
         """Pump time until the running program (with any running bolus) has
         delivered reservoir_nl; None if it never will within the scan."""
-        return time_to_deliver(self.therapy.fork(), reservoir_nl, now, _MAX_EMPTY_SCAN_DAYS * 86_400_000_000)
+        return time_to_deliver(self.therapy.fork(), reservoir_nl, now, MAX_EMPTY_SCAN_DAYS * 86_400_000_000)
 
 
     def set_step_volume(self, step_pl):

@@ -306,3 +306,20 @@ DEFAULT_LIBRARY = (
      "50 mcg", "100 mcg", "0 mcg", "0 min", "0",
      "Lioresal, Gablofen IT labels; 2000 mcg/day from label dose range (UNVERIFIED)"),
 )
+
+# What the pump's parsers (library_text.py, units.py) read from each entry above, in
+# library.NUMBERS order, and the library's content hash (codec.library_hash): every boot
+# builds the factory library from these without loading the parsers (about 40 KB of
+# garbage on a 32-bit board). tests/test_library.py reads the text above with the
+# parsers and requires exactly these, so an edit of an entry must change its line here.
+DEFAULT_NUMBERS = (
+    (20000000, 10000000, 15000000, 21984000, 39000000, 500000, 1000000, 200000, 3600000000, 4),
+    (15000000, 2000000, 10000000, 4392000, 14808000, 100000, 200000, 40000, 3600000000, 4),
+    (10000000, 500000, 1000000, 1099992, 2200008, 25000, 50000, 0, 0, 0),
+    (5000000, 100000, 500000, 219984, 740016, 5000, 10000, 0, 0, 0),
+    (30000000, 10000000, 15000000, 39984000, 75000000, 1250000, 2500000, 0, 0, 0),
+    (500000, 300000, 600000, 660000, 1320000, 15000, 30000, 0, 0, 0),
+    (100000, 9600, 19200, 9600, 19200, 0, 0, 0, 0, 0),
+    (2000000, 700000, 2000000, 1899984, 4400016, 50000, 100000, 0, 0, 0),
+)
+DEFAULT_LIBRARY_HASH = 4264881729

@@ -50,6 +50,18 @@ def forget(before):
                 delattr(package, attr)  # an import binds the module in its package too
 
 
+def values(module, *names):
+    """The values module.name of each name, with module imported for the look and forgotten after."""
+    before = tuple(sys.modules)
+    if module not in before:
+        gc.collect()
+    try:
+        m = __import__(module, None, None, names)
+        return tuple(getattr(m, name) for name in names)
+    finally:
+        forget(before)
+
+
 def parse_rate(field, text):
     """units.parse_rate for one call (the pump's plain volume rate)."""
     return call("firmware.units", "parse_rate", field, text)

@@ -15,7 +15,7 @@
 
 from firmware.codec import LIB_CHANGED, LIB_RAISED, LIBRARY_FIELDS, library_hash
 from firmware.errors import Refusal
-from firmware.lazy import call
+from firmware.lazy import call, values
 
 FIELD_NAMES = LIBRARY_FIELDS
 
@@ -35,10 +35,34 @@ _HARD = (
 )
 
 
-class DrugLimits:
-    """One drug's limits. Masses in ng, rates in ng/day, times in us."""
+# A drug's parsed numbers, in parse_entry's order: what a save keeps beside the text (persist.py).
+NUMBERS = (
+    "max_conc_ng_per_ml",
+    "daily_soft_ng",
+    "daily_hard_ng",
+    "rate_soft_ng_per_day",
+    "rate_hard_ng_per_day",
+    "bolus_soft_ng",
+    "bolus_hard_ng",
+    "patient_dose_hard_ng",
+    "patient_lockout_min_us",
+    "patient_max_per_day",
+)
 
-    def __init__(self, fields):
+
+class DrugLimits:
+    """One drug's limits. Masses in ng, rates in ng/day, times in us.
+
+    numbers: the values parse_entry gave these same fields (NUMBERS order), as a save by this
+    same firmware kept them: taken as they are, without loading the parsers (a restart)."""
+
+    def __init__(self, fields, numbers=None):
+        if numbers is None:
+            parsed = call("firmware.library_text", "parse_entry", fields)  # or Refusal
+        elif len(fields) == len(FIELD_NAMES) and len(numbers) == len(NUMBERS):
+            parsed = (tuple(fields), fields[0]) + tuple(numbers) + (fields[-1],)
+        else:
+            raise ValueError("a saved library entry has %d fields and %d numbers" % (len(fields), len(numbers)))
         (
             self.text,
             self.name,
@@ -53,7 +77,7 @@ class DrugLimits:
             self.patient_lockout_min_us,
             self.patient_max_per_day,
             self.source,
-        ) = call("firmware.library_text", "parse_entry", fields)  # or Refusal
+        ) = parsed
         self.patient_allowed = self.patient_dose_hard_ng > 0 and self.patient_max_per_day > 0
 
     def guard_limits(self, conc_ng_per_ml):
@@ -69,7 +93,8 @@ class DrugLimits:
 
 
 class Library:
-    def __init__(self, version, entries):
+    def __init__(self, version, entries, lib_hash=None):
+        """lib_hash: the hash of these same entries, as computed before (a restart, the factory's)."""
         if not version or len(version.encode()) > 40:
             raise Refusal("version", "library version %r must be 1-40 bytes of UTF-8" % version)
         if not entries:
@@ -79,9 +104,23 @@ class Library:
         self.version = version
         self.drugs = {}
         self.order = []
-        call("firmware.library_text", "add_entries", self, entries)
-        self.hash = library_hash([self.drugs[n].text for n in self.order])  # the content, not the version
+        if all(isinstance(d, DrugLimits) for d in entries):  # already read: no parser needed
+            for d in entries:
+                self.add(d)
+        else:
+            call("firmware.library_text", "add_entries", self, entries)
+        if lib_hash is None:
+            lib_hash = library_hash([self.drugs[n].text for n in self.order])
+        self.hash = lib_hash  # the content, not the version
         self.saved = None  # a site library's LIBRARY section (persist.py), made at its first save
+        self.saved_numbers = None  # and its LIBRARY_NUMBERS section
+
+    def add(self, d):
+        """Put DrugLimits d last."""
+        if d.name in self.drugs:
+            raise Refusal("name", "drug %s is in the library twice" % d.name)
+        self.drugs[d.name] = d
+        self.order.append(d.name)
 
     def get(self, field, name):
         d = self.drugs.get(name)
@@ -126,5 +165,11 @@ def changes(old, new):
 
 
 def default_library():
-    """The factory library (druglib.py; both it and the parsers are forgotten after)."""
-    return call("firmware.library_text", "default_library")
+    """The factory library (druglib.py, forgotten after): its text with the numbers and hash the
+    parsers read from it (checked by the suite), so a boot loads no parser."""
+    version, entries, numbers, lib_hash = values(
+        "firmware.druglib", "DEFAULT_LIBRARY_VERSION", "DEFAULT_LIBRARY", "DEFAULT_NUMBERS", "DEFAULT_LIBRARY_HASH"
+    )
+    if len(numbers) != len(entries):
+        raise ValueError("the factory library has %d entries and %d lines of numbers" % (len(entries), len(numbers)))
+    return Library(version, [DrugLimits(entries[i], numbers[i]) for i in range(len(entries))], lib_hash)

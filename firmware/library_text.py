@@ -82,15 +82,12 @@ def parse_entry(fields):
 def add_entries(lib, entries):
     """Put entries (text fields, or DrugLimits) into Library lib, in order."""
     for fields in entries:
-        d = fields if isinstance(fields, DrugLimits) else DrugLimits(fields)
-        if d.name in lib.drugs:
-            raise Refusal("name", "drug %s is in the library twice" % d.name)
-        lib.drugs[d.name] = d
-        lib.order.append(d.name)
+        lib.add(fields if isinstance(fields, DrugLimits) else DrugLimits(fields))
 
 
 def default_library():
-    """The factory library (druglib.py), read from its text."""
+    """The factory library (druglib.py), read from its text (the pump builds it from the numbers
+    druglib keeps: library.default_library; the suite requires the two to be the same)."""
     from firmware.druglib import DEFAULT_LIBRARY, DEFAULT_LIBRARY_VERSION
 
     return Library(DEFAULT_LIBRARY_VERSION, DEFAULT_LIBRARY)

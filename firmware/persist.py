@@ -15,6 +15,10 @@
 #            32 (tags LOG..LOG+3), each well within a store section's 16 KB
 #   LIBRARY  a site library's version and entries (absent for the factory library,
 #            same version and content hash)
+#   LIBRARY_NUMBERS  the numbers this firmware parsed from those entries (library.NUMBERS,
+#            one line a drug) after the firmware's version and the library's hash: a restart by the same firmware
+#            takes them as they are instead of loading the parsers and reading the text
+#            again (about 50 KB of garbage on a 32-bit board); another version reads the text
 #   ALARMS   the latched alarms, one line each (alarms.py); a record written
 #            before alarms could be several holds the one in META instead
 #   MONITOR  the reservoir marks and what the monitors hold between checks
@@ -26,7 +30,7 @@
 from firmware.eventlog import CAPACITY
 from firmware.eventlog import esc as _esc
 from firmware.eventlog import unesc as _unesc
-from firmware.library import Library
+from firmware.library import NUMBERS, DrugLimits, Library
 from firmware.program import parse_program
 from firmware.store import Pieces
 from firmware.therapy import INT_STATE, OPTIONAL_INT_STATE
@@ -39,6 +43,7 @@ TAG_RING = 5
 TAG_LIBRARY = 7
 TAG_ALARMS = 8
 TAG_MONITOR = 9
+TAG_LIBRARY_NUMBERS = 10
 TAG_LOG = 16  # and up to TAG_LOG + _LOG_SECTIONS - 1
 _LOG_PER_SECTION = 32  # entries of at most ~220 bytes each (text escaped)
 _LOG_SECTIONS = CAPACITY // _LOG_PER_SECTION
@@ -104,7 +109,13 @@ def sections(app, reserved_steps):
             for name in lib.order:
                 entries.append("\t".join(_esc(f) for f in lib.drugs[name].text))
             lib.saved = "\n".join(entries).encode()
+            rows = ["%s %d" % (_firmware_version(), lib.hash)]
+            for name in lib.order:
+                d = lib.drugs[name]
+                rows.append(",".join(str(getattr(d, attr)) for attr in NUMBERS))
+            lib.saved_numbers = "\n".join(rows).encode()
         out.append((TAG_LIBRARY, lib.saved))
+        out.append((TAG_LIBRARY_NUMBERS, lib.saved_numbers))
     return out
 
 
@@ -115,8 +126,7 @@ def restore(app, record):
     if int(meta["format"]) not in _READS:
         raise ValueError("state format %s, this firmware reads %d" % (meta["format"], FORMAT))
     if TAG_LIBRARY in record:
-        rows = bytes(record[TAG_LIBRARY]).decode().split("\n")
-        app.library = Library(_unesc(rows[0]), [[_unesc(f) for f in row.split("\t")] for row in rows[1:]])
+        app.library = _library(record)
     t = app.therapy
     th = _fields(record[TAG_THERAPY])
     for name in INT_STATE:
@@ -164,6 +174,28 @@ def restore(app, record):
     if log.count != count or len(rows) - 1 > CAPACITY:
         raise ValueError("event log of %d entries does not end at %d" % (len(rows) - 1, count))
     return int(meta["mday"]), int(meta["us"]), int(meta["reserved_steps"])
+
+
+def _library(record):
+    """The site library of a record: from its numbers if this firmware saved them, else read again."""
+    rows = bytes(record[TAG_LIBRARY]).decode().split("\n")
+    entries: list = [[_unesc(f) for f in row.split("\t")] for row in rows[1:]]  # text, then DrugLimits
+    numbers = bytes(record[TAG_LIBRARY_NUMBERS]).decode().split("\n") if TAG_LIBRARY_NUMBERS in record else ()
+    head = numbers[0].split(" ") if numbers else ()
+    lib_hash = None
+    if len(numbers) == len(rows) and len(head) == 2 and head[0] == _firmware_version():
+        for i in range(len(entries)):
+            entries[i] = DrugLimits(entries[i], [int(v) for v in numbers[i + 1].split(",")])
+        lib_hash = int(head[1])
+    version = _unesc(rows[0])
+    rows = numbers = None
+    return Library(version, entries, lib_hash)
+
+
+def _firmware_version():
+    from firmware.app import FIRMWARE_VERSION  # loaded: the app runs
+
+    return FIRMWARE_VERSION
 
 
 # -- text encoding --------------------------------------------------------------

@@ -286,3 +286,26 @@ def test_a_log_entry_is_cut_to_the_bytes_the_link_carries():
     log.add(0, 0, 1, "µ" * 80)
     text = log.get(0)[3]
     assert len(text.encode()) <= MAX_TEXT and text.endswith("...") and text.startswith("µ" * 48)
+
+
+def test_the_factory_library_the_pump_builds_is_the_one_its_parsers_read_from_the_text(monkeypatch):
+    """A boot builds the factory library from druglib's numbers and hash without loading the parsers (issue 19):
+    each number and the hash must be exactly what the parsers read from the text a pharmacist reviews."""
+    from firmware import druglib, library
+    from firmware.library import NUMBERS
+    from firmware.library_text import default_library as read_from_text
+
+    read = read_from_text()
+    with monkeypatch.context() as m:
+
+        def no_parser(module, name, *args):
+            raise AssertionError(f"the boot loaded {module}")
+
+        m.setattr(library, "call", no_parser)
+        built = default_library()
+    assert (built.version, built.order, built.hash) == (read.version, read.order, read.hash)
+    for name in read.order:
+        b, r = built.drugs[name], read.drugs[name]
+        assert [getattr(b, a) for a in NUMBERS] == [getattr(r, a) for a in NUMBERS], name
+        assert (b.text, b.name, b.source, b.patient_allowed) == (r.text, r.name, r.source, r.patient_allowed)
+    assert len(druglib.DEFAULT_NUMBERS) == len(druglib.DEFAULT_LIBRARY)

@@ -168,3 +168,35 @@ def test_skipping_whole_flex_days_gives_the_same_time_as_every_event(volume_nl, 
     assert time_to_deliver(t.fork(), volume_nl, now, horizon) == time_to_deliver_event_by_event(
         t.fork(), volume_nl, now, horizon
     )
+
+
+from firmware.therapy import times_to_deliver  # noqa: E402
+
+
+@given(
+    volume_nl=st.integers(0, 20_000_000),
+    more_nl=st.integers(0, 20_000_000),
+    clock_h=st.integers(0, 23),
+    now_min=st.integers(0, 3 * 1440),
+    extra=st.sampled_from([[], ["bolus 0.5 mg over 30 min after 20 h"], ["trial 3 days"]]),
+    shift_s=st.sampled_from([0, 3600, -7200]),
+)
+def test_the_low_and_empty_times_in_one_scan_are_each_the_time_of_its_own_scan(
+    volume_nl, more_nl, clock_h, now_min, extra, shift_s
+):
+    """THERAPY's time to the low and to the empty volume come from one scan: each the same to the microsecond."""
+    t = Therapy()
+    t.set_clock(0, clock_h * 3_600_000_000)
+    try:
+        t.commit(parse_program(FLEX + extra, LIB), 0)
+    except Exception:
+        t.commit(parse_program(FLEX, LIB), 0)
+    now = now_min * 60_000_000
+    if shift_s:
+        t.set_clock(now, (clock_h * 3600 + shift_s) * 1_000_000 + now)
+    horizon = 40 * 86_400_000_000
+    then_nl = volume_nl + more_nl
+    assert times_to_deliver(t.fork(), volume_nl, then_nl, now, horizon) == (
+        time_to_deliver_event_by_event(t.fork(), volume_nl, now, horizon),
+        time_to_deliver_event_by_event(t.fork(), then_nl, now, horizon),
+    )

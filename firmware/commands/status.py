@@ -5,13 +5,14 @@
 import sys
 
 from firmware import codec
-from firmware.app import FIRMWARE_VERSION, program_crc
+from firmware.app import FIRMWARE_VERSION, MAX_EMPTY_SCAN_DAYS, program_crc
 from firmware.errors import Refusal
 from firmware.scheduler import MAX_RATE_NL_PER_DAY, MIN_RATE_NL_PER_DAY
-from firmware.therapy import BOLUS_NONE
+from firmware.therapy import BOLUS_NONE, times_to_deliver
 
 TELEMETRY_MIN_MS = 10  # the fastest telemetry stream: 100 samples/s
 TELEMETRY_MAX_MS = 3_600_000
+_SCAN_US = MAX_EMPTY_SCAN_DAYS * 86_400_000_000  # as PumpApp.empty_in_us scans
 
 
 def hello(pump, values):
@@ -44,15 +45,22 @@ def therapy(pump, values):
     if t.bolus_kind != BOLUS_NONE:
         bolus_left_s = -(-(t.bolus_end - now) // 1_000_000) if t.bolus_end > now else 0
     reservoir = pump.reservoir_nl()
+    low_nl, empty_nl = pump.monitors.levels()
     empty_in = codec.NO_TIME
-    if reservoir is not None:  # until delivery stops: at the empty volume
-        s = pump.empty_in_us(max(reservoir - pump.monitors.levels()[1], 0), now)
+    low_in = None
+    if reservoir is not None:  # until delivery stops (at the empty volume), and until the low one
+        to_empty = max(reservoir - empty_nl, 0)
+        to_low = reservoir - low_nl
+        if to_low <= 0:
+            low_in, s = 0, pump.empty_in_us(to_empty, now)
+        elif to_low <= to_empty:  # both in one scan of the program (monitors.low_in_us is the other)
+            low_in, s = times_to_deliver(t.fork(), to_low, to_empty, now, _SCAN_US)
+        else:
+            s, low_in = times_to_deliver(t.fork(), to_empty, to_low, now, _SCAN_US)
         if s is not None and s // 1_000_000 < codec.NO_TIME:
             empty_in = s // 1_000_000
     clock = t.clock_us(now)
     p = t.program
-    low_nl, empty_nl = pump.monitors.levels()
-    low_in = pump.monitors.low_in_us(now)
     return (
         pump.mode(),
         t.basal_rate(now),
