@@ -17,12 +17,26 @@
 //   RUN_MJS_ROMFS  a ROMFS image (mpremote romfs build) registered outside the
 //                  GC heap, as a board's flash partition is; the VM mounts it
 //                  at /rom (on sys.path) and nothing is copied: code runs in place
+//   RUN_MJS_FIXED_HEAP=1  the GC heap cannot grow past RUN_MJS_HEAP. Without it it
+//                  can: this VM's heap is split (MICROPY_GC_SPLIT_HEAP_AUTO) and
+//                  its gc_collect() inside a call only marks a collection as due,
+//                  so an allocation that finds no room adds a new heap area (up to
+//                  2 GB in all) and never fails. With it, once SCRIPT has run (it
+//                  compiles and defines; the steps do the work), the C heap that
+//                  new areas come from is used up, so an allocation that does not
+//                  fit raises MemoryError; collections still run between steps.
 import { readFileSync, readdirSync } from "node:fs";
 import { basename, join } from "node:path";
 import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
 
 const [root, script, ...extra] = process.argv.slice(2);
 let out = "";
+const fixedHeap = process.env.RUN_MJS_FIXED_HEAP === "1";
+if (fixedHeap) {
+  // The VM says so on stderr each time the heap may not grow: expected here, not news.
+  const error = console.error;
+  console.error = (...args) => { if (!String(args[0]).startsWith("Cannot enlarge memory")) error(...args); };
+}
 const romfs = process.env.RUN_MJS_ROMFS ? readFileSync(process.env.RUN_MJS_ROMFS) : undefined;
 const codeRoot = process.env.RUN_MJS_CODE || root;
 const codeSuffix = process.env.RUN_MJS_CODE ? ".mpy" : ".py";
@@ -55,6 +69,15 @@ for (const path of extra) {
 mp.FS.chdir("/lib");
 try {
   mp.runPython("import sys\nsys.path.insert(0, '/lib')\n" + readFileSync(script, "utf8"));
+  if (fixedHeap) {
+    // Use up the C heap, keeping 64 KB for the calls below (each step's text, the
+    // reply's slot): less than any GC heap area the VM would add (at least its
+    // heap's size), so the GC heap never grows.
+    const M = mp._module;
+    const spare = M._malloc(64 * 1024);
+    for (let size = 1 << 28; size >= 8; size >>= 1) while (M._malloc(size)) {}
+    M._free(spare);
+  }
   // On this VM gc.collect() only marks a collection as due: it runs when
   // control returns to JS, where no Python frame is live. A script that
   // needs the heap collected while it runs (a heap measurement) leaves a

@@ -1,0 +1,120 @@
+"""The soak under a small heap (issue 19 item 2): the sim board's firmware on the 32-bit
+webassembly MicroPython, in a heap this test sets and the VM cannot grow, takes a long seeded
+random mix of commands over the real wire protocol across simulated days (tests/mp/soak32.py):
+programs accepted and refused, boluses, patient boluses, library stage and commit, reads of the
+therapy, the review, the whole log and the library, alarms acknowledged, clock changes, sessions
+opened and refused, restarts from storage. It must never raise MemoryError, every reply must
+decode, every refusal must be the one asked for (ERR_INTERNAL fails the run), and the pump's
+count of steps must equal the steps the simulated motor made.
+
+The heap. RUN_MJS_FIXED_HEAP (tests/mp/run.mjs) keeps the VM's heap from growing (it would:
+the VM splits its heap and grows it instead of collecting); the script fills all of it but
+HEAP bytes with a ballast, so the firmware has HEAP bytes. This VM collects only between steps
+(each command, each dosing turn that allocates), so each command must find room for its
+garbage in what is free: the issue's budgets (96 KB live + 16 KB per command) fit GOAL_HEAP.
+
+Measured on main at 61755db (1 day, 60 commands, seed 1): with the modules as .mpy in RAM the
+soak passes at 352 KB and not at 320 KB (most live 159 KB, live + one command's garbage 358 KB,
+the boot's); from a ROMFS image it passes at 256 KB (live + garbage 258 KB). A run in a heap that
+is too small does not always end in a MemoryError: the VM can hang when its heap is full, so a
+timeout here means the same as a MemoryError.
+"""
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+from vms import ROOT, run_wasm32
+
+pytestmark = pytest.mark.micropython32
+
+GOAL_HEAP = 128 * 1024  # a Pico's heap with room taken: the goal. The firmware does NOT meet it yet.
+# What passes today, with a margin over the smallest heap measured (see the docstring).
+MPY_HEAP = 448 * 1024  # modules as .mpy in RAM (stock firmware): passes at 352 KB
+ROMFS_HEAP = 320 * 1024  # modules in a ROMFS image (in flash on a board): passes at 256 KB
+HARNESS_ROOM = 256 * 1024  # the VM's heap beyond HEAP: the soak's own code and host state
+
+LONG = os.environ.get("PUMP_TEST_PROFILE", "default") == "long"
+DAYS, COMMANDS_PER_DAY = (10, 200) if LONG else (2, 60)
+SEEDS = (1, 2, 3) if LONG else (1,)
+
+
+@pytest.fixture(scope="module")
+def code(tmp_path_factory):
+    """firmware/, hal/ and boards/ as .mpy files, and a ROMFS image of them (bench/heap_bench.py)."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    import heap_bench
+
+    out = tmp_path_factory.mktemp("soak-code")
+    tree = heap_bench.compile_tree(out)
+    return tree, heap_bench.romfs_image(tree, out)
+
+
+def soak(heap: int, env: dict[str, str], seed: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
+        params = Path(tmp) / "soak_params.py"
+        params.write_text(
+            f"HEAP = {heap}\nVM_HEAP = {heap + HARNESS_ROOM}\nDAYS = {DAYS}\n"
+            f"COMMANDS_PER_DAY = {COMMANDS_PER_DAY}\nSEED = {seed}\nTRACE = False\n"
+        )
+        out = run_wasm32(
+            ROOT / "tests" / "mp" / "soak32.py",
+            ROOT / "bench" / "mp" / "heap32.py",
+            params,
+            timeout=300 if LONG else 60,
+            env={"RUN_MJS_FIXED_HEAP": "1", "RUN_MJS_HEAP": str(heap + HARNESS_ROOM), **env},
+        )
+    lines = [line for line in out.splitlines() if line.startswith("SOAK ")]
+    assert lines, out
+    return json.loads(lines[0][len("SOAK ") :])
+
+
+def check(result: dict, heap: int) -> None:
+    assert result["days"] == DAYS
+    assert result["frames_served"] + result["frames_refused"] == result["frames_sent"]
+    assert result["frames_refused"] == result["refusals_asked"]  # every refusal one the host asked for
+    done = result["done"]
+    for kind in ("program", "program-refused", "bolus", "patient-bolus", "library", "clock", "restart", "read-log"):
+        assert done[kind] > 0, f"the mix never did {kind}: {done}"
+    assert result["motor_checks"] >= DAYS
+    assert result["max_alloc_bytes"] <= heap  # the firmware's peak, live and garbage, within its heap
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_the_firmware_takes_days_of_commands_in_a_fixed_heap_with_mpy_modules(code, seed):
+    tree, _ = code
+    check(soak(MPY_HEAP, {"RUN_MJS_CODE": str(tree)}, seed), MPY_HEAP)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_the_firmware_takes_days_of_commands_in_a_fixed_heap_from_romfs(code, seed):
+    _, image = code
+    check(soak(ROMFS_HEAP, {"RUN_MJS_ROMFS": str(image)}, seed), ROMFS_HEAP)
+
+
+def test_the_heap_is_fixed_a_block_past_it_is_refused(tmp_path):
+    """RUN_MJS_FIXED_HEAP holds: in a 128 KB heap, 100 KB fits and 400 KB of garbage in one step
+    raises MemoryError (without it the VM grows its heap rather than collect, and it fits)."""
+    script = tmp_path / "fixed.py"
+    script.write_text(
+        "import gc\n"
+        "def steps():\n"
+        "    gc.collect()\n"
+        "    yield\n"
+        "    bytearray(100 * 1024)\n"
+        "    try:\n"
+        "        for i in range(100):\n"
+        "            bytearray(4096)\n"
+        "        print('FITS')\n"
+        "    except MemoryError:\n"
+        "        print('REFUSED')\n"
+        "RUN_MJS_STEPS = steps()\n"
+    )
+    fixed = run_wasm32(script, env={"RUN_MJS_FIXED_HEAP": "1", "RUN_MJS_HEAP": str(GOAL_HEAP)})
+    assert "REFUSED" in fixed
+    grows = run_wasm32(script, env={"RUN_MJS_HEAP": str(GOAL_HEAP)})
+    assert "FITS" in grows
