@@ -21,7 +21,8 @@ from pathlib import Path
 import serial
 from pumpctl.sim import Simulator, find_micropython
 
-from firmware import app, codec
+from firmware import codec
+from firmware.commands.status import TELEMETRY_MIN_MS
 
 ECHO = Path(__file__).resolve().parent / "mp" / "echo.py"
 
@@ -128,7 +129,7 @@ def link_rtt_ratio(quick: bool) -> dict:
 
 
 def telemetry_frames_per_s(quick: bool) -> dict:
-    interval_ms = app.TELEMETRY_MIN_MS
+    interval_ms = TELEMETRY_MIN_MS
     requested_per_s = 1000 / interval_ms
     window_s = 2.0 if quick else 10.0
     keep_alive_s = 3.0  # the pump stops the stream after TELEMETRY_HOLD_MS (10 s) of host silence

@@ -79,7 +79,7 @@ class Run:
 
     @property
     def step_volume_pl(self) -> int:
-        """mass / density / steps to the nearest pL, as the pump computes it (app._calibrate)."""
+        """mass / density / steps to the nearest pL, as the pump computes it (commands/service.py)."""
         den = self.density_ug_per_ml * self.steps
         return (2 * self.mass_ug * 10**9 + den) // (2 * den)
 
