@@ -168,6 +168,13 @@ class PumpApp:
             n = self._deliver(n)
         return n
 
+    def us_since_tick(self):
+        """Microseconds the board's clock has run since the last tick() set pump time, 0..2**29
+        (a save to flash in between takes tens of ms). Hot path: no allocation."""
+        clock = self.clock
+        elapsed = clock.ticks_diff(clock.ticks_us(), self._last_ticks)
+        return elapsed if 0 < elapsed <= MAX_ADVANCE_US else 0
+
     def _deliver(self, n):
         """Pass n due steps through the motor checks, the reservoir's empty mark
         and the guard to the motor; return how many the guard let through. Hot

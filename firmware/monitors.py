@@ -69,6 +69,7 @@ _US_PER_DAY = 86_400_000_000
 TONE_REPEAT_MS = {codec.PRIORITY_HIGH: 10_000, codec.PRIORITY_MEDIUM: 30_000, codec.PRIORITY_LOW: 120_000}
 FAR_STEPS = 0x3FFFFFFF  # "no reservoir mark": more steps than any reservoir holds (a small int)
 _ENCODER_RESTART_STEPS = 0x10000000  # the encoder count restarts before it nears 2**30 (small ints)
+_MOTION_LEFT_MAX_US = 0x10000000  # the motion queued ahead is counted up to 2**28 us (74 min; small ints)
 DEFAULT_CLOCK_JUMP_US = 60_000_000  # a board that does not say: a minute (a real board's watchdog bites in seconds)
 
 _HOLD_NAMES = {
@@ -102,9 +103,17 @@ class Monitors:
         self._deadline_us = 0
         self._starving = False  # the watchdog is no longer fed: the board will reset
         self.enc_steps = 0  # steps given to the motor since the encoder's count restarted, < 2**29
-        # Of those, the latest delivery's: they may still be moving (a catch-up batch takes its
-        # steps' motion time), so they are not yet owed pulses.
+        # Of those, the latest delivery's: they may still be moving, so they are not yet owed pulses.
         self.enc_inflight = 0
+        # The motor makes one step every STEP_MOTION_US, queued behind those still moving, so a
+        # catch-up batch (the steps due over a loop held up for a second) moves for longer than the
+        # gap to the next delivery. The pump time the last step given to the motor finishes, two
+        # words as the timebase: the steps still moving at a look are not owed pulses either.
+        # 0 us (a board that does not say): only the latest delivery's are.
+        self._step_motion_us = getattr(board, "STEP_MOTION_US", 0)
+        self._motion_max_steps = _MOTION_LEFT_MAX_US // self._step_motion_us if self._step_motion_us else 0
+        self.motion_end_mday = 0
+        self.motion_end_us = 0  # 0 <= motion_end_us < US_PER_MDAY
         self.sensor_nl = None  # the reservoir sensor's last reading
         self.battery_permille = None
         self.battery_days = None  # estimated life left
@@ -218,6 +227,51 @@ class Monitors:
         """steps went to the motor: the encoder owes their pulses once they have moved. Hot path."""
         self.enc_steps += steps
         self.enc_inflight = steps
+        if self._step_motion_us:
+            if steps > self._motion_max_steps:
+                steps = self._motion_max_steps
+            # The steps start when they were given, which is later than pump time's tick (a
+            # reservation's save came between), or behind the steps still moving.
+            left = self._motion_left_us()
+            since_tick_us = self._pump.us_since_tick()
+            if left < since_tick_us:
+                left = since_tick_us
+            left += steps * self._step_motion_us
+            if left > _MOTION_LEFT_MAX_US:
+                left = _MOTION_LEFT_MAX_US
+            tb = self._pump.timebase
+            us = tb.us + left  # < 86.4e6 + 2**28 < 2**30
+            self.motion_end_mday = tb.mday + us // US_PER_MDAY
+            self.motion_end_us = us % US_PER_MDAY
+
+    def _motion_left_us(self):
+        """Pump time until the last step given to the motor finishes, 0..2**28 (0: none moving). Hot path."""
+        tb = self._pump.timebase
+        days = self.motion_end_mday - tb.mday  # <= 4: the end is at most 2**28 us ahead
+        if days < 0:
+            return 0
+        left = days * US_PER_MDAY + self.motion_end_us - tb.us
+        return left if left > 0 else 0
+
+    def _steps_in_motion(self):
+        """Of the steps given to the motor, how many may not have finished moving: the latest
+        delivery's, or more while a batch's motion lasts. Hot path."""
+        inflight = self.enc_inflight
+        motion_us = self._step_motion_us
+        if motion_us:
+            moving = (self._motion_left_us() + motion_us - 1) // motion_us
+            if moving > inflight:
+                return moving
+        return inflight
+
+    def _count_afresh(self):
+        """The encoder counts from now, with no step owed or moving (the motor halted, or every
+        step so far confirmed)."""
+        self._encoder.restart(0)
+        self.enc_steps = 0
+        self.enc_inflight = 0
+        self.motion_end_mday = 0
+        self.motion_end_us = 0
 
     def _motor_fault_now(self):
         """The motor fault the inputs show now (ALARM_*), or 0. Hot path: no allocation."""
@@ -228,7 +282,7 @@ class Monitors:
         if oc is not None and oc.occluded():
             return codec.ALARM_OCCLUSION
         en = self._encoder
-        if en is not None and en.missing(self.enc_steps - self.enc_inflight):
+        if en is not None and en.missing(self.enc_steps - self._steps_in_motion()):
             return codec.ALARM_STEP_UNCONFIRMED
         check = self._motor_check
         if check is not None and check() is not None:
@@ -238,8 +292,11 @@ class Monitors:
     def _motor_gate(self, n, fault):
         """n steps are due while the motor shows fault (ALARM_*, or 0) or delivery
         is held: how many may move (0, a probe, or n once recovered)."""
-        if self._probed and not fault:  # judge the whole probe: a step interval has passed since it moved
-            self.enc_inflight = 0
+        if self._probed and not fault:  # judge the whole probe once it has all moved
+            if self._motion_left_us():
+                self._held_steps += n
+                return 0
+            self.enc_inflight = 0  # a step interval has passed since it moved
             fault = self._motor_fault_now()
         if fault == codec.ALARM_MOTOR_FAULT:
             self.motor_failed()
@@ -268,9 +325,7 @@ class Monitors:
             if self._stall is not None:
                 self._stall.clear()
             if self._encoder is not None:
-                self._encoder.restart(0)
-                self.enc_steps = 0
-                self.enc_inflight = 0
+                self._count_afresh()
             if self._motor_fault_now() not in (codec.ALARM_STALL, codec.ALARM_OCCLUSION):
                 self._probe_left = PROBE_STEPS  # the next due steps are the probe, one delivery or more
                 self._probed = False
@@ -285,9 +340,7 @@ class Monitors:
         counts afresh: the dropped steps are owed pulses that will never come."""
         self._pump.motor.halt()
         if self._encoder is not None:
-            self._encoder.restart(0)
-            self.enc_steps = 0
-            self.enc_inflight = 0
+            self._count_afresh()
 
     def _motor_hold(self, code, now):
         self._halt()
@@ -327,7 +380,8 @@ class Monitors:
     def _check_motor_idle(self, now):
         """The monitor's look at the motor between steps: a fault shows, a held
         occlusion clears, or a failed driver recovers (not expected)."""
-        if self._probed:  # judge the whole probe: it had a minute to move
+        probe_moved = self._probed and not self._motion_left_us()
+        if probe_moved:  # judge the whole probe: it has finished moving
             self.enc_inflight = 0
         fault = self._motor_fault_now()
         if fault == codec.ALARM_MOTOR_FAULT:
@@ -337,15 +391,13 @@ class Monitors:
         if self._pump.alarms.active(codec.ALARM_MOTOR_FAULT):
             self._pump.clear_alarm(codec.ALARM_MOTOR_FAULT, "the driver responds again; program the pump to resume")
         if self.hold:
-            if not fault and (self._probed or self.hold == codec.ALARM_OCCLUSION):
+            if not fault and (probe_moved or self.hold == codec.ALARM_OCCLUSION):
                 self._recover(now)
         elif fault:
             self._motor_hold(fault, now)
         en = self._encoder
         if en is not None and self.enc_steps > _ENCODER_RESTART_STEPS and not en.missing(self.enc_steps):
-            en.restart(0)  # every step so far confirmed: count afresh, so the count stays a small int
-            self.enc_steps = 0
-            self.enc_inflight = 0
+            self._count_afresh()  # every step so far confirmed: the count stays a small int
 
     # -- the clock -----------------------------------------------------------------
 

@@ -149,6 +149,28 @@ def test_a_clock_jump_is_not_counted_as_pump_time_so_no_catch_up_burst_is_delive
         assert pump.ack_alarm("clock jump") == 1 and not pump.alarms()
 
 
+@pytest.mark.parametrize("stall_s", [1, 5, 60])
+def test_the_catch_up_after_a_loop_stall_is_still_moving_not_unconfirmed(launch, stall_s):
+    """A dosing loop held up for less than the clock-jump limit (a slow flash write, a long garbage
+    collection) is pump time: the steps that fell due go to the motor as one batch, and at the
+    fastest rate its motion (2 ms a step) outlasts the gap to the next step. Those steps are still
+    moving, not missing: no alarm, no halt, every step made, the total exact."""
+    sim = launch()
+    with sim.pump() as pump:
+        commit(pump, ["drug none", "fill 20 mL", "basal 10 mL/h"])  # a step every 18.75 ms
+        t0 = pump.status().time_us
+        pump.sim_advance(MIN)
+        pump.sim_fault("clock-jump", value=stall_s)  # below the sim board's 400 s limit
+        pump.sim_advance(MIN)
+        st, motor = pump.status(), pump.sim_state()
+        assert [a.name for a in pump.alarms()] == []
+        assert (motor.halts, motor.dropped_steps) == (0, 0)
+        elapsed_us = st.time_us - t0
+        assert elapsed_us == 2 * MIN + stall_s * 1_000_000  # the stall counted as pump time
+        rate_nl_per_day = 240_000_000
+        assert motor.motor_steps == st.steps == rate_nl_per_day * elapsed_us // (86_400_000 * STEP_PL)
+
+
 def dosing_at_eri(pump):
     """Dosing 2 mL/day with the battery dropped to 8 %: the ERI alarm (medium) latched."""
     commit(pump, MORPHINE_2ML)
