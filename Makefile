@@ -40,8 +40,12 @@ $(NODE_STAMP): package.json package-lock.json
 demo: setup
 	$(BIN)/pumpctl demo
 
+# The suite on TEST_JOBS workers (pytest-xdist), each test file on one worker (its module fixtures made once):
+# most tests wait on a MicroPython VM or a pty, so two workers on a 2-core machine halve the wall time.
+TEST_JOBS ?= 2
+
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadfile
 
 # Only the tests that run firmware on one MicroPython VM.
 test-mp: setup
@@ -52,7 +56,7 @@ test-mp32: setup
 
 # The default suite plus the long property runs.
 test-long: setup
-	PUMP_TEST_PROFILE=long $(BIN)/python -m pytest
+	PUMP_TEST_PROFILE=long $(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadfile
 
 # The torture test, long form (tests/torture.py): thousands of power cuts at random moments, each followed by a
 # restart and every check; prints the figures and fails if any invariant failed. TORTURE_JOBS episodes run at once
