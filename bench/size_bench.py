@@ -2,9 +2,11 @@
 
     .venv/bin/python bench/size_bench.py
 
-mpy_bytes  per board in boards/: the total size of the .mpy files of every module the board can load
-           (firmware/main.py, the board file and everything they import, found by reading the imports,
-           those inside functions too), compiled for the board's MPY_ARCH; beside it the source bytes.
+mpy_bytes  per board in boards/: the total size of the .mpy files of every module the board can load,
+           as `pumpctl flash` copies them (pumpctl.flash.board_files: firmware/main.py, the board file,
+           the command families and text parsers the pump imports by name, and everything they import,
+           found by reading the imports, those inside functions too), compiled for the board's
+           MPY_ARCH; beside it the source bytes.
            Also the firmware core alone (firmware/) for the two architectures of the boards to come.
 """
 
@@ -14,7 +16,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from pumpctl.flash import ROOT, board_constant, boards, closure, compile_module
+from pumpctl.flash import ROOT, board_constant, board_files, boards, compile_module
 
 # The targets of the boards the project is heading for (issue 4), for the core alone.
 CORE_ARCHES = {"rp2_pico": "armv6m", "esp32_devkit": "xtensawin"}
@@ -29,7 +31,7 @@ def mpy_size(files: list[Path], arch: str | None) -> int:
 def measure(quick: bool = False) -> dict[str, dict]:
     per_board = {}
     for board in boards():
-        files = closure(["firmware.main", f"boards.{board}"])
+        files = [path for path, _ in board_files(board)]  # what pumpctl flash copies, by-name modules too
         arch = board_constant(board, "MPY_ARCH")
         per_board[board] = {
             "arch": arch,
