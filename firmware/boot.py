@@ -46,7 +46,7 @@ def _resume_or_start(pump):
         _log_boot(pump)
         if cause != "power":
             pump.log_event(eventlog.EV_RESTART, "started after a %s reset, with no saved state" % cause)
-        pump.monitors.self_test(None)
+        self_test(pump, None)
         pump.save()
         return
     from firmware import persist
@@ -82,7 +82,7 @@ def _resume_or_start(pump):
     )
     pump.apply(now)
     pump.monitors.set_marks()
-    pump.monitors.self_test(None)
+    self_test(pump, None)
     if not pump.raise_alarm(codec.ALARM_RESTART, "restart: resumed from the saved state", now):
         pump.save()  # a restart alarm was restored: the restart's log entry still must be kept
 
@@ -98,7 +98,7 @@ def _start_stopped(pump, why, storage_problem=None):
     second save after this one."""
     pump.reset_state()
     _log_boot(pump)
-    pump.monitors.self_test(storage_problem)
+    self_test(pump, storage_problem)
     pump.log_event(eventlog.EV_RESTART, why)
     pump.raise_alarm(codec.ALARM_RESTART, "restart: saved state lost, stopped")
 
@@ -111,7 +111,7 @@ def _start_kept(pump, what, e):
     pump.reset_state()
     _log_boot(pump)
     what = "%s (%s)" % (what, type(e).__name__)
-    pump.monitors.self_test(what + ": restart the pump")
+    self_test(pump, what + ": restart the pump")
     pump.log_event(eventlog.EV_RESTART, "stopped, saved state kept: %s: %s" % (what, e))
     pump.raise_alarm(codec.ALARM_RESTART, "restart: saved state not loaded, stopped")
 
@@ -145,3 +145,47 @@ def _load_keys(pump):
         pump.log_event(eventlog.EV_KEYS, "no keys: reading only until the pump is provisioned")
     if n > 0 or keys is None:
         pump.save()  # the log entry above is kept
+
+
+def self_test(pump, storage_problem):
+    """The power-on self-test: the firmware files against the flash manifest, storage
+    readable (storage_problem: why not, or None), the battery above end of service, the
+    clock running, the motor driver responding. A failure is logged, stops a therapy that
+    doses, latches the self-test alarm, and refuses any program that doses until a restart
+    passes it (pump.monitors.self_test_problems)."""
+    hw = pump.hw
+    problems = []
+    if storage_problem:
+        problems.append(storage_problem)
+    check = getattr(hw, "firmware_check", None)
+    files = check() if check is not None else None
+    if files:
+        problems.extend("firmware: " + p for p in files)
+    battery = pump.monitors.battery.self_test_problem()
+    if battery is not None:
+        problems.append(battery)
+    running = getattr(pump.clock, "running", None)
+    if running is not None and not running():
+        problems.append("the clock does not run")
+    motor_check = getattr(hw, "motor_check", None)
+    if motor_check is not None:
+        why = motor_check()
+        if why is not None:
+            problems.append("motor: " + why)
+    pump.monitors.self_test_problems = problems
+    if not problems:
+        pump.clear_alarm(codec.ALARM_SELF_TEST, "this power-on self-test passed")
+        pump.log_event(
+            eventlog.EV_SELF_TEST,
+            "passed: firmware %s, storage, battery, clock, motor"
+            % ("not checked (no manifest)" if files is None else "matches its manifest"),
+        )
+        return  # saved by the boot's save (a failure saves with its alarm)
+    for p in problems:
+        pump.log_event(eventlog.EV_SELF_TEST, "FAILED: " + p)
+    now = pump.timebase.total_us()
+    if pump.therapy.program is not None and pump.therapy.rate_now(now):
+        pump.therapy.stop(now)
+        pump.apply(now)
+        pump.log_event(eventlog.EV_STOP, "stopped: the self-test failed")
+    pump.raise_alarm(codec.ALARM_SELF_TEST, "self-test failed: " + problems[0], active=True)

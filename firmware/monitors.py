@@ -1,6 +1,5 @@
 # What watches over the pump (a part of app.PumpApp, pump.monitors): the
-# reservoir, the battery, the motor, the clock, the tasks, and the power-on
-# self-test.
+# reservoir, the battery, the motor, the clock and the tasks.
 #
 #   reservoir  counted: the volume at the last fill minus the steps delivered
 #              since. Two marks in steps (to_low, to_empty) count down on the
@@ -9,10 +8,8 @@
 #              volume. Sensed: the monitor reads the reservoir sensor once a
 #              minute and raises the disagreement alarm when it parts from the
 #              counted volume by more than SENSOR_TOLERANCE_NL.
-#   battery    read once a minute (the mean of 4 readings); the life left is
-#              estimated from the drain since the first reading after boot.
-#              ERI below BATTERY_ERI_MARGIN_DAYS (or 10 % before a drain is
-#              known), critical at 3 %, end of service at 1 %: dosing stops.
+#   battery    read once a minute: its levels (ERI, critical, end of
+#              service) in battery.py, a part of the monitors (.battery).
 #   motor      before steps move: the stall line, the occlusion input, the
 #              encoder, the driver. A stall, an occlusion or an unconfirmed
 #              step HOLDS delivery: the steps that fall due are not moved and
@@ -31,10 +28,8 @@
 #              A monitoring task silent for MONITOR_DEADLINE_US raises the
 #              watchdog alarm, stops dosing, and starves the watchdog, which
 #              resets the board.
-#   self-test  at power-on: the firmware files against the flash manifest,
-#              storage readable, the battery above end of service, the clock
-#              running, the motor driver responding. A failure latches the
-#              self-test alarm and refuses any program that doses.
+#   self-test  at power-on (boot.py, which runs it): what it found wrong
+#              (self_test_problems) refuses any program that doses.
 #
 # Only the hot-path parts (marked) are allocation-free; the rest runs once a
 # minute or on an event.
@@ -46,6 +41,7 @@
 import asyncio
 
 from firmware import codec, eventlog
+from firmware.battery import Battery
 from firmware.intmath import format_volume
 from firmware.program import DEFAULT_EMPTY_NL, DEFAULT_LOW_NL
 from firmware.timebase import US_PER_MDAY
@@ -57,13 +53,6 @@ PROBE_STEPS = 2  # a probe's steps: 2, so an encoder that tolerates one pulse in
 SENSOR_TOLERANCE_NL = 1_000_000  # the reservoir sensor may differ from the counted volume by 1 mL
 SENSOR_DENSITY_MG_PER_ML = 1_000  # the drug solutions are aqueous: 1 mL weighs about 1 g
 _SENSOR_TRIES = 20  # a sensor not ready: ask again every 10 ms, up to 200 ms (an HX711 at 10 SPS needs 100)
-BATTERY_ERI_MARGIN_DAYS = 90  # ERI when the estimated life left falls below 90 days (SynchroMed: stops 90 days on)
-BATTERY_ERI_PERMILLE = 100  # or, before a drain is known, at 10 % charge
-BATTERY_LOW_PERMILLE = 30  # critical low battery at 3 %
-BATTERY_EOS_PERMILLE = 10  # end of service at 1 %: dosing stops, the state saved
-_BATTERY_READS = 4  # readings averaged per check (GIP 5.1)
-_DRAIN_MIN_PERMILLE = 10  # a drain estimate needs at least 1 % of charge used since the reference reading
-_US_PER_DAY = 86_400_000_000
 # Tones repeat (wall time) while an alarm is latched: high every 10 s (IEC
 # 60601-1-8 allows a burst interval of 2.5-15 s), medium every 30 s, low every 2 min.
 TONE_REPEAT_MS = {codec.PRIORITY_HIGH: 10_000, codec.PRIORITY_MEDIUM: 30_000, codec.PRIORITY_LOW: 120_000}
@@ -87,7 +76,6 @@ class Monitors:
         self._encoder = getattr(hw, "encoder", None)
         self._motor_check = getattr(hw, "motor_check", None)
         self._reservoir_sensor = getattr(hw, "reservoir", None)
-        self._battery = getattr(hw, "battery", None)
         self.watchdog = getattr(hw, "watchdog", None)
         # The reservoir's size (20 or 40 mL): the hardware's if it knows (a sim run with
         # --reservoir-ml), else the board's.
@@ -115,11 +103,9 @@ class Monitors:
         self.motion_end_mday = 0
         self.motion_end_us = 0  # 0 <= motion_end_us < US_PER_MDAY
         self.sensor_nl = None  # the reservoir sensor's last reading
-        self.battery_permille = None
-        self.battery_days = None  # estimated life left
-        self._battery_ref = None  # (pump us, permille) of the first reading: the drain's reference
         self._sensor_faults = []  # which monitors' sensors failed their last read
-        self._self_test_problems = []
+        self.battery = Battery(pump, getattr(hw, "battery", None), self)
+        self.self_test_problems = []  # what the power-on self-test found wrong (boot.py): no dosing
         self.reset()
 
     def reset(self):
@@ -465,9 +451,9 @@ class Monitors:
                         break
                     await asyncio.sleep_ms(10)
                 if reading is None:
-                    self._sensor_fault("reservoir", "the reservoir sensor gave no reading in 200 ms")
+                    self.sensor_fault("reservoir", "the reservoir sensor gave no reading in 200 ms")
                 else:
-                    self._sensor_ok("reservoir")
+                    self.sensor_ok("reservoir")
             self.monitor_turn(reading)
 
     def monitor_turn(self, reservoir_reading):
@@ -476,19 +462,21 @@ class Monitors:
         now = self._pump.timebase.total_us()
         self._monitor_started = True
         self._check_motor_idle(now)
-        self._check_battery(now)
+        self.battery.check(now)
         if reservoir_reading is not None:
             self._check_reservoir(reservoir_reading)
         at = now + MONITOR_DEADLINE_US
         self._deadline_mday = at // US_PER_MDAY
         self._deadline_us = at % US_PER_MDAY
 
-    def _sensor_fault(self, which, text):
+    def sensor_fault(self, which, text):
+        """A sensor (which: "reservoir", "battery") failed its read: the sensor fault alarm."""
         if which not in self._sensor_faults:
             self._sensor_faults.append(which)
         self._pump.raise_alarm(codec.ALARM_SENSOR_FAULT, "sensor fault: " + text, active=True)
 
-    def _sensor_ok(self, which):
+    def sensor_ok(self, which):
+        """The sensor read again: the alarm's condition ends with the last sensor's fault."""
         if which in self._sensor_faults:
             self._sensor_faults.remove(which)
             if not self._sensor_faults:
@@ -509,57 +497,6 @@ class Monitors:
             )
         else:
             self._pump.clear_alarm(codec.ALARM_SENSOR_DISAGREE, "the sensor and the count agree again")
-
-    def _check_battery(self, now):
-        b = self._battery
-        if b is None:
-            return
-        try:
-            total = 0
-            for _ in range(_BATTERY_READS):
-                total += b.soc_permille()
-        except OSError as e:  # a bus error; any other exception is a firmware fault and ends the task
-            self._sensor_fault("battery", "battery monitor: %s" % e)
-            return
-        self._sensor_ok("battery")
-        soc = total // _BATTERY_READS
-        self.battery_permille = soc
-        ref = self._battery_ref
-        if ref is None or soc > ref[1]:  # first reading, or a new cell
-            self._battery_ref = (now, soc)
-            self.battery_days = None
-        elif ref[1] - soc >= _DRAIN_MIN_PERMILLE and now > ref[0]:
-            # life left = charge left / drain per day, the drain measured since the reference
-            self.battery_days = soc * (now - ref[0]) // ((ref[1] - soc) * _US_PER_DAY)
-        days = self.battery_days
-        # A charge back above a level (a new cell, a charged one) clears its alarm's condition.
-        if soc > BATTERY_LOW_PERMILLE:
-            self._pump.clear_alarm(codec.ALARM_BATTERY_LOW, "the charge is above the critical level again")
-        if soc > BATTERY_EOS_PERMILLE:
-            self._pump.clear_alarm(codec.ALARM_BATTERY_EOS, "the charge is above end of service again")
-        if soc > BATTERY_ERI_PERMILLE and (days is None or days >= BATTERY_ERI_MARGIN_DAYS):
-            self._pump.clear_alarm(codec.ALARM_BATTERY_ERI, "the battery's life left is above the margin again")
-        if soc <= BATTERY_EOS_PERMILLE:
-            if not self._pump.alarms.active(codec.ALARM_BATTERY_EOS):
-                self._pump.save()  # the state first, while the cell still can
-                self._pump.therapy.stop(now)
-                self._pump.apply(now)
-                self._pump.log_event(eventlog.EV_BATTERY, "end of service at %d permille: dosing stopped" % soc)
-                self._pump.raise_alarm(
-                    codec.ALARM_BATTERY_EOS, "battery end of service: dosing stopped; replace the pump", active=True
-                )
-        if soc <= BATTERY_LOW_PERMILLE:
-            self._pump.raise_alarm(codec.ALARM_BATTERY_LOW, "critical low battery: %d permille" % soc, active=True)
-        if (days is not None and days < BATTERY_ERI_MARGIN_DAYS) or soc <= BATTERY_ERI_PERMILLE:
-            if self._pump.raise_alarm(
-                codec.ALARM_BATTERY_ERI,
-                "battery ERI: %d permille, about %s days left: plan the replacement"
-                % (soc, "?" if days is None else days),
-                active=True,
-            ):
-                self._pump.log_event(
-                    eventlog.EV_BATTERY, "ERI at %d permille, about %s days left" % (soc, "?" if days is None else days)
-                )
 
     async def tones(self):
         """The buzzer: the highest latched priority's pattern, repeated, unless silenced."""
@@ -589,63 +526,15 @@ class Monitors:
         if self.watchdog is not None:
             self.watchdog.start()
 
-    # -- the power-on self-test --------------------------------------------------------
-
-    def self_test(self, storage_problem):
-        hw = self._pump.hw
-        problems = []
-        if storage_problem:
-            problems.append(storage_problem)
-        check = getattr(hw, "firmware_check", None)
-        files = check() if check is not None else None
-        if files:
-            problems.extend("firmware: " + p for p in files)
-        b = self._battery
-        if b is not None:
-            try:
-                soc = b.soc_permille()
-                if soc <= BATTERY_EOS_PERMILLE:
-                    problems.append("battery at %d permille, at or below end of service" % soc)
-            except OSError as e:
-                problems.append("battery monitor does not answer: %s" % e)
-        running = getattr(self._pump.clock, "running", None)
-        if running is not None and not running():
-            problems.append("the clock does not run")
-        if self._motor_check is not None:
-            why = self._motor_check()
-            if why is not None:
-                problems.append("motor: " + why)
-        self._self_test_problems = problems
-        if not problems:
-            self._pump.clear_alarm(codec.ALARM_SELF_TEST, "this power-on self-test passed")
-            self._pump.log_event(
-                eventlog.EV_SELF_TEST,
-                "passed: firmware %s, storage, battery, clock, motor"
-                % ("not checked (no manifest)" if files is None else "matches its manifest"),
-            )
-            return  # saved by the boot's save (a failure saves with its alarm)
-        for p in problems:
-            self._pump.log_event(eventlog.EV_SELF_TEST, "FAILED: " + p)
-        now = self._pump.timebase.total_us()
-        if self._pump.therapy.program is not None and self._pump.therapy.rate_now(now):
-            self._pump.therapy.stop(now)
-            self._pump.apply(now)
-            self._pump.log_event(eventlog.EV_STOP, "stopped: the self-test failed")
-        self._pump.raise_alarm(codec.ALARM_SELF_TEST, "self-test failed: " + problems[0], active=True)
-
     def dosing_refusal(self):
         """Why no program that doses may go in force now, or None."""
-        if self._self_test_problems:
+        if self.self_test_problems:
             return (
                 "the power-on self-test failed (%s): the pump cannot dose until a restart passes it"
-                % (self._self_test_problems[0])
+                % (self.self_test_problems[0])
             )
         if self._pump.alarms.active(codec.ALARM_BATTERY_EOS):
             return "the battery reached end of service: the pump cannot dose"
         if self._pump.alarms.active(codec.ALARM_MOTOR_FAULT):
             return "the motor driver does not respond: the pump cannot dose"
         return None
-
-    # -- the simulator's faults ----------------------------------------------------------
-
-

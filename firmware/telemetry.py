@@ -78,5 +78,5 @@ class Telemetry:
             self.dropped,
             self._pump.alarms.mask,
             codec.u32(self._pump.monitors.sensor_nl),
-            codec.NO_PERMILLE if self._pump.monitors.battery_permille is None else self._pump.monitors.battery_permille,
+            codec.NO_PERMILLE if self._pump.monitors.battery.permille is None else self._pump.monitors.battery.permille,
         )

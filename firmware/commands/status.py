@@ -86,8 +86,8 @@ def therapy(pump, values):
         codec.u32(None if low_in is None else low_in // 1_000_000),
         low_nl,
         empty_nl,
-        codec.NO_PERMILLE if pump.monitors.battery_permille is None else pump.monitors.battery_permille,
-        codec.u32(pump.monitors.battery_days),
+        codec.NO_PERMILLE if pump.monitors.battery.permille is None else pump.monitors.battery.permille,
+        codec.u32(pump.monitors.battery.days),
         pump.library.hash,
     )
 

@@ -1,0 +1,99 @@
+# The battery, as the monitors watch it (pump.monitors.battery): read once a
+# minute (the mean of 4 readings, GIP 5.1), the life left estimated from the
+# drain since the first reading after boot, and the three levels acted on:
+#
+#   ERI      the life left below BATTERY_ERI_MARGIN_DAYS, or, before a drain is
+#            known, the charge at BATTERY_ERI_PERMILLE (medium: plan the
+#            replacement)
+#   low      the charge at BATTERY_LOW_PERMILLE (high)
+#   EOS      end of service at BATTERY_EOS_PERMILLE: the state saved, dosing
+#            stops (high)
+#
+# A charge back above a level (a new cell, a charged one) clears its alarm's
+# condition. Runs once a minute, off the hot path.
+
+from firmware import codec, eventlog
+
+BATTERY_ERI_MARGIN_DAYS = 90  # ERI when the estimated life left falls below 90 days (SynchroMed: stops 90 days on)
+BATTERY_ERI_PERMILLE = 100  # or, before a drain is known, at 10 % charge
+BATTERY_LOW_PERMILLE = 30  # critical low battery at 3 %
+BATTERY_EOS_PERMILLE = 10  # end of service at 1 %: dosing stops, the state saved
+_BATTERY_READS = 4  # readings averaged per check (GIP 5.1)
+_DRAIN_MIN_PERMILLE = 10  # a drain estimate needs at least 1 % of charge used since the reference reading
+_US_PER_DAY = 86_400_000_000  # a long int on a 32-bit port: once a minute, off the hot path
+
+
+class Battery:
+    def __init__(self, pump, gauge, sensors):
+        """gauge: the board's battery (soc_permille()), or None; sensors: what records a
+        sensor's fault and its end (the monitors' sensor_fault, sensor_ok)."""
+        self._pump = pump
+        self.gauge = gauge
+        self._sensors = sensors
+        self.permille = None  # the last check's charge, 0..1000
+        self.days = None  # estimated life left, whole days
+        self._ref = None  # (pump us, permille) of the first reading: the drain's reference
+
+    def check(self, now):
+        """Read the charge and act on its levels (the monitor's turn)."""
+        gauge = self.gauge
+        if gauge is None:
+            return
+        try:
+            total = 0
+            for _ in range(_BATTERY_READS):
+                total += gauge.soc_permille()
+        except OSError as e:  # a bus error; any other exception is a firmware fault and ends the task
+            self._sensors.sensor_fault("battery", "battery monitor: %s" % e)
+            return
+        self._sensors.sensor_ok("battery")
+        soc = total // _BATTERY_READS
+        self.permille = soc
+        ref = self._ref
+        if ref is None or soc > ref[1]:  # first reading, or a new cell
+            self._ref = (now, soc)
+            self.days = None
+        elif ref[1] - soc >= _DRAIN_MIN_PERMILLE and now > ref[0]:
+            # life left = charge left / drain per day, the drain measured since the reference
+            self.days = soc * (now - ref[0]) // ((ref[1] - soc) * _US_PER_DAY)
+        self._act(soc, self.days, now)
+
+    def _act(self, soc, days, now):
+        pump = self._pump
+        if soc > BATTERY_LOW_PERMILLE:
+            pump.clear_alarm(codec.ALARM_BATTERY_LOW, "the charge is above the critical level again")
+        if soc > BATTERY_EOS_PERMILLE:
+            pump.clear_alarm(codec.ALARM_BATTERY_EOS, "the charge is above end of service again")
+        if soc > BATTERY_ERI_PERMILLE and (days is None or days >= BATTERY_ERI_MARGIN_DAYS):
+            pump.clear_alarm(codec.ALARM_BATTERY_ERI, "the battery's life left is above the margin again")
+        if soc <= BATTERY_EOS_PERMILLE:
+            if not pump.alarms.active(codec.ALARM_BATTERY_EOS):
+                pump.save()  # the state first, while the cell still can
+                pump.therapy.stop(now)
+                pump.apply(now)
+                pump.log_event(eventlog.EV_BATTERY, "end of service at %d permille: dosing stopped" % soc)
+                pump.raise_alarm(
+                    codec.ALARM_BATTERY_EOS, "battery end of service: dosing stopped; replace the pump", active=True
+                )
+        if soc <= BATTERY_LOW_PERMILLE:
+            pump.raise_alarm(codec.ALARM_BATTERY_LOW, "critical low battery: %d permille" % soc, active=True)
+        if (days is not None and days < BATTERY_ERI_MARGIN_DAYS) or soc <= BATTERY_ERI_PERMILLE:
+            left = "?" if days is None else days
+            if pump.raise_alarm(
+                codec.ALARM_BATTERY_ERI,
+                "battery ERI: %d permille, about %s days left: plan the replacement" % (soc, left),
+                active=True,
+            ):
+                pump.log_event(eventlog.EV_BATTERY, "ERI at %d permille, about %s days left" % (soc, left))
+
+    def self_test_problem(self):
+        """The power-on self-test's look: why the battery fails it, or None."""
+        if self.gauge is None:
+            return None
+        try:
+            soc = self.gauge.soc_permille()
+        except OSError as e:
+            return "battery monitor does not answer: %s" % e
+        if soc <= BATTERY_EOS_PERMILLE:
+            return "battery at %d permille, at or below end of service" % soc
+        return None
