@@ -350,6 +350,41 @@ def test_reflash_a_board_running_the_pump_firmware_after_it_leaves_for_its_repl(
     assert any("left for the board's REPL" in t for t in texts), texts
 
 
+# A stand-in for a pump that has answered SERVICE and is still saving and ending its tasks: like
+# the pump it has turned Ctrl-C off and reads the line itself, dropping what comes, for 2 s; then
+# it returns and the board is at its REPL. On the emulated Pico the real pump took long enough to
+# eat the raw-REPL request of a flash that followed at once.
+SLOW_TO_LEAVE = """
+import micropython, select, sys, time
+micropython.kbd_intr(-1)
+poll = select.poll()
+poll.register(sys.stdin, select.POLLIN)
+start = time.ticks_ms()
+while time.ticks_diff(time.ticks_ms(), start) < 2000:
+    if poll.poll(20):
+        sys.stdin.buffer.read(1)
+micropython.kbd_intr(3)
+"""
+
+
+@pytest.mark.parametrize("wait_first", [False, True])
+def test_flash_reaches_the_repl_of_a_board_whose_pump_is_slow_to_leave(tmp_path, wait_first):
+    from pumpctl.board_repl import Device, wait_for_repl
+
+    (tmp_path / BOOT_FILE).write_text(SLOW_TO_LEAVE)
+    with boot(tmp_path, repl_after=True) as (_proc, port):
+        if not wait_first:  # what flash did: the raw-REPL request goes to the pump, which drops it
+            with pytest.raises(FlashError, match="no MicroPython REPL"):
+                Device(port, timeout=4)
+            return
+        assert wait_for_repl(port, 10)  # what it does now
+        device = Device(port, timeout=4)
+        try:
+            assert device.exec("print(6 * 7)", "a sum").strip() == "42"
+        finally:
+            device.close()
+
+
 def test_a_flashed_file_changed_after_the_flash_fails_the_self_test_and_blocks_dosing(board):
     result = flash(board.port, "sim")
     root = board.root

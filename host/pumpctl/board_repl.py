@@ -8,6 +8,7 @@ import contextlib
 import errno
 import io
 import os
+import time
 from collections.abc import Callable
 
 from .errors import FlashError, LinkError
@@ -125,13 +126,14 @@ def device_hashes(device: Device, paths: list[str]) -> dict[str, str | None]:
     return out
 
 
-def leave_pump_firmware(port: str, probe_s: float = 0.5) -> str | None:
+def leave_pump_firmware(port: str, probe_s: float = 0.5, repl_s: float = 10.0) -> str | None:
     """A board running the pump firmware ignores Ctrl-C (frames may hold 0x03), so mpremote cannot
     reach its REPL: if a pump answers HELLO on port, ask it to leave for the REPL (SERVICE, with its
-    clinician key from the config file). Returns its device id, or None where no pump answered
-    (a board at its REPL, or no board: Device says which). A dosing pump refuses: FlashError."""
+    clinician key from the config file), and wait up to repl_s for the REPL to answer. Returns its
+    device id, or None where no pump answered (a board at its REPL, or no board: Device says which).
+    A dosing pump refuses: FlashError."""
     from .client import Pump
-    from .errors import AuthError, NotStarted, PumpRefused
+    from .errors import NotStarted
 
     try:
         pump = Pump(port, timeout=probe_s)
@@ -141,23 +143,56 @@ def leave_pump_firmware(port: str, probe_s: float = 0.5) -> str | None:
         try:
             info = pump.hello()
         except NotStarted:  # a board whose firmware failed to start obeys SERVICE without a key
+            info = None
             try:
                 pump.service_not_started()
             except LinkError:
                 pass  # it left before its reply was read
-            return None
         except LinkError:  # silence or what is not a frame (a REPL's echo): not the pump firmware
             return None
-        try:
-            pump.service()
-        except PumpRefused as e:
-            raise FlashError(f"the pump on {port} ({info.device_id}) cannot be flashed now: {e.reason}") from None
-        except AuthError as e:
-            raise FlashError(
-                f"the pump on {port} runs the pump firmware; leaving it for its REPL needs its clinician key: {e}"
-            ) from None
-        except LinkError:
-            pass  # it left before its reply was read (or the line dropped as it did): the REPL answers next
-        return info.device_id
+        else:
+            _ask_to_leave(pump, port, info.device_id)
     finally:
         pump.close(end_session=False)  # the firmware has gone: nothing to end
+    wait_for_repl(port, repl_s)
+    return None if info is None else info.device_id
+
+
+def _ask_to_leave(pump, port: str, device_id: str) -> None:
+    """SERVICE, with the clinician key; FlashError if the pump refuses (it doses) or the key is wrong."""
+    from .errors import AuthError, PumpRefused
+
+    try:
+        pump.service()
+    except PumpRefused as e:
+        raise FlashError(f"the pump on {port} ({device_id}) cannot be flashed now: {e.reason}") from None
+    except AuthError as e:
+        raise FlashError(
+            f"the pump on {port} runs the pump firmware; leaving it for its REPL needs its clinician key: {e}"
+        ) from None
+    except LinkError:
+        pass  # it left before its reply was read (or the line dropped as it did): the REPL answers next
+
+
+def wait_for_repl(port: str, timeout: float) -> bool:
+    """After the pump firmware was asked to leave (SERVICE): wait until the board's REPL answers.
+    The pump replies first, then saves its state (on a Pico's flash that takes a while) and ends
+    its tasks, and until then it reads the line itself: a Ctrl-A sent now would be eaten as frame
+    bytes, and mpremote would wait for a raw REPL that never comes. So a carriage return every
+    half second until a REPL prompt answers one (the pump drops the stray bytes: a frame ends
+    only at 0x00). True once a prompt was seen; False at the timeout or if the port fails (then
+    Device says why)."""
+    import serial
+
+    deadline = time.monotonic() + timeout
+    try:
+        with serial.Serial(port, 115200, timeout=0.5, exclusive=True) as line:
+            heard = b""
+            while time.monotonic() < deadline:
+                heard = (heard + line.read(256))[-256:]
+                if b">>> " in heard:
+                    return True
+                line.write(b"\r")
+    except (serial.SerialException, OSError):
+        return False
+    return False

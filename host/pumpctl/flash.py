@@ -376,7 +376,7 @@ def flash(
     """
     started = time.monotonic()
     _check_board(board)
-    leave_pump_firmware(port)
+    leave_pump_firmware(port, repl_s=max(timeout, 10.0))
     device = Device(port, timeout)  # first: a wrong port shows at once, before compiling
     try:
         return _flash(device, board, keys, progress, started)
