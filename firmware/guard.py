@@ -477,13 +477,17 @@ class DoseGuard:
         (self._cur, self._end_mday, self._end_us, self.tripped, self.refused_steps, self.delivered_hi,
          self.delivered_lo) = ints
         mine = self._ring
-        chunks = ring.pieces if isinstance(ring, Pieces) else None
+        chunks = None
+        raw = ring
+        if isinstance(ring, Pieces):
+            chunks = ring.pieces
+            raw = b""
         for i in range(DAY_BUCKETS):
             if chunks is not None:
                 b = chunks[i // _CHUNK_BUCKETS][i % _CHUNK_BUCKETS]
             else:
                 k = 4 * i  # a bucket is 0.._BUCKET_CAP or _SATURATED, below 2**30: a small int
-                b = ring[k] | ring[k + 1] << 8 | ring[k + 2] << 16 | ring[k + 3] << 24
+                b = raw[k] | raw[k + 1] << 8 | raw[k + 2] << 16 | raw[k + 3] << 24
             if b > _BUCKET_CAP and b != _SATURATED:
                 raise ValueError("guard bucket %d holds %d steps" % (i, b))
             mine[i // _CHUNK_BUCKETS][i % _CHUNK_BUCKETS] = b
