@@ -33,7 +33,7 @@ def _resume_or_start(pump):
     record = None
     for attempt in (1, 2):  # what fails for want of memory now is tried once more after a collection
         try:
-            record = pump.store.load() if pump.store is not None else None
+            record = persist_load(pump) if pump.store is not None else None
             break
         except Exception as e:  # load skips a bad record: this is the board failing now, not the record
             if attempt == 2:
@@ -85,6 +85,13 @@ def _resume_or_start(pump):
     self_test(pump, None)
     if not pump.raise_alarm(codec.ALARM_RESTART, "restart: resumed from the saved state", now):
         pump.save()  # a restart alarm was restored: the restart's log entry still must be kept
+
+
+def persist_load(pump):
+    """The store's newest record, the guard's ring read straight into the guard (persist.py)."""
+    from firmware import persist
+
+    return pump.store.load({persist.TAG_RING: pump.guard.ring()})
 
 
 def _log_boot(pump):

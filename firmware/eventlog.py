@@ -74,9 +74,38 @@ class EventLog:
         return self._lines[index % CAPACITY]
 
     def put_line(self, line):
-        """Add an entry from its saved line (a restore of a LOG section's line)."""
-        mday, us, code, text = line.split(" ", 3)
+        """Add an entry from its saved line (bytes-like: a restore of a LOG section's line).
+        A line as add() writes it (_plain) is kept as its bytes; any other is read and written
+        again by add(), as it always was."""
+        if _plain(line):
+            self._lines[self.count % CAPACITY] = bytes(line)
+            self.count += 1
+            return
+        mday, us, code, text = bytes(line).decode().split(" ", 3)
         self.add(int(mday), int(us), int(code), unesc(text))
+
+
+def _plain(line):
+    """True if add() would write line's entry again as the same bytes: three decimal numbers
+    without a sign or leading zero, a space after each, then at most MAX_TEXT bytes of ASCII
+    text with no backslash or tab (nothing esc() changes). Reads the bytes in place."""
+    n = len(line)
+    i = 0
+    for _ in range(3):
+        start = i
+        while i < n and 0x30 <= line[i] <= 0x39:
+            i += 1
+        if i == start or i == n or line[i] != 0x20 or (line[start] == 0x30 and i - start > 1):
+            return False
+        i += 1
+    if n - i > MAX_TEXT:
+        return False
+    while i < n:
+        c = line[i]
+        if c >= 0x80 or c == 0x5C or c == 0x09:  # not ASCII, a backslash, a tab
+            return False
+        i += 1
+    return True
 
 
 def esc(text):

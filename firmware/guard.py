@@ -464,16 +464,30 @@ class DoseGuard:
                 self.delivered_lo)
         return ints, self._departed, self._buckets
 
+    def ring(self):
+        """The ring as a store Pieces (saved_state's), for a load to read the saved one into."""
+        return self._buckets
+
     def restore(self, ints, departed, ring, drugs):
-        """Put back a saved_state() with the fluid drugs (set_fluid's tuples)."""
+        """Put back a saved_state() with the fluid drugs (set_fluid's tuples). ring: its
+        bytes, or a guard's ring() holding them (a load read it into this one's, or into
+        the one a retry after a MemoryError replaced)."""
         if len(ring) != 4 * DAY_BUCKETS:
             raise ValueError("guard ring of %d bytes, not %d" % (len(ring), 4 * DAY_BUCKETS))
         (self._cur, self._end_mday, self._end_us, self.tripped, self.refused_steps, self.delivered_hi,
          self.delivered_lo) = ints
         mine = self._ring
+        chunks = None
+        raw = ring
+        if isinstance(ring, Pieces):
+            chunks = ring.pieces
+            raw = b""
         for i in range(DAY_BUCKETS):
-            k = 4 * i  # a bucket is 0.._BUCKET_CAP or _SATURATED, below 2**30: a small int
-            b = ring[k] | ring[k + 1] << 8 | ring[k + 2] << 16 | ring[k + 3] << 24
+            if chunks is not None:
+                b = chunks[i // _CHUNK_BUCKETS][i % _CHUNK_BUCKETS]
+            else:
+                k = 4 * i  # a bucket is 0.._BUCKET_CAP or _SATURATED, below 2**30: a small int
+                b = raw[k] | raw[k + 1] << 8 | raw[k + 2] << 16 | raw[k + 3] << 24
             if b > _BUCKET_CAP and b != _SATURATED:
                 raise ValueError("guard bucket %d holds %d steps" % (i, b))
             mine[i // _CHUNK_BUCKETS][i % _CHUNK_BUCKETS] = b

@@ -136,7 +136,7 @@ def restore(app, record):
     t.drugs = _drugs(th["drugs"])
     t.bridge_drugs = None if th["bridge_drugs"] == "-" else _drugs(th["bridge_drugs"])
     t.patient_times = [int(v) for v in th["patient_times"].split(",") if v]
-    program_text = bytes(record[TAG_PROGRAM]).decode()
+    program_text = record[TAG_PROGRAM].decode()
     app.program_old_drugs = _drugs(meta["parsed_with"])
     if program_text:
         lines = [_unesc(line) for line in program_text.split("\n")]
@@ -156,31 +156,47 @@ def restore(app, record):
     app.fill_nl = _opt_int(meta["fill_nl"])
     app.fill_steps = int(meta["fill_steps"])
     if TAG_ALARMS in record:
-        text = bytes(record[TAG_ALARMS]).decode()
+        text = record[TAG_ALARMS].decode()
         app.alarms.restore([_unesc(line) for line in text.split("\n")] if text else [])
     elif int(meta["alarm"]):
         app.alarms.raise_alarm(int(meta["alarm"]), 0, "restored from an older record")
     if TAG_MONITOR in record:
         app.monitors.restore_monitor_state({k: _opt_int(v) for k, v in _fields(record[TAG_MONITOR]).items()})
-    rows = []
-    for k in range(_LOG_SECTIONS):
-        if TAG_LOG + k in record:
-            rows.extend(bytes(record[TAG_LOG + k]).decode().split("\n"))
-    log = app.log
-    count = int(rows[0])
-    log.count = count - (len(rows) - 1)
-    for row in rows[1:]:
-        log.put_line(row)
-    if log.count != count or len(rows) - 1 > CAPACITY:
-        raise ValueError("event log of %d entries does not end at %d" % (len(rows) - 1, count))
+    _restore_log(app.log, [record[TAG_LOG + k] for k in range(_LOG_SECTIONS) if TAG_LOG + k in record])
     return int(meta["mday"]), int(meta["us"]), int(meta["reserved_steps"])
+
+
+def _restore_log(log, parts):
+    """Put back the LOG sections present (in order): their lines, split at newlines across all
+    of them, are the count and then the entries. Each entry is taken from its section's bytes
+    (put_line), not from a decoded copy of the whole log."""
+    rows = len(parts)  # lines in all: each section has one more than its newlines
+    for data in parts:
+        rows += data.count(b"\n")
+    first = parts[0]  # no LOG section: IndexError, a bad record
+    end = first.find(b"\n")
+    count = int(first[:end] if end >= 0 else first)
+    log.count = count - (rows - 1)
+    start = end + 1 if end >= 0 else len(first) + 1  # the first entry, after the count
+    for data in parts:
+        mv = memoryview(data)
+        n = len(data)
+        while start <= n:
+            end = data.find(b"\n", start)
+            if end < 0:
+                end = n
+            log.put_line(mv[start:end])
+            start = end + 1
+        start = 0
+    if log.count != count or rows - 1 > CAPACITY:
+        raise ValueError("event log of %d entries does not end at %d" % (rows - 1, count))
 
 
 def _library(record):
     """The site library of a record: from its numbers if this firmware saved them, else read again."""
-    rows = bytes(record[TAG_LIBRARY]).decode().split("\n")
+    rows = record[TAG_LIBRARY].decode().split("\n")
     entries: list = [[_unesc(f) for f in row.split("\t")] for row in rows[1:]]  # text, then DrugLimits
-    numbers = bytes(record[TAG_LIBRARY_NUMBERS]).decode().split("\n") if TAG_LIBRARY_NUMBERS in record else ()
+    numbers = record[TAG_LIBRARY_NUMBERS].decode().split("\n") if TAG_LIBRARY_NUMBERS in record else ()
     head = numbers[0].split(" ") if numbers else ()
     lib_hash = None
     if len(numbers) == len(rows) and len(head) == 2 and head[0] == _firmware_version():
@@ -189,7 +205,13 @@ def _library(record):
         lib_hash = int(head[1])
     version = _unesc(rows[0])
     rows = numbers = None
-    return Library(version, entries, lib_hash)
+    lib = Library(version, entries, lib_hash)
+    if lib_hash is not None:
+        # This firmware's own two sections, as its first save would make them again from lib
+        # (the same trust as in the numbers): kept, so that save builds neither (10 KB of garbage).
+        lib.saved = record[TAG_LIBRARY]
+        lib.saved_numbers = record[TAG_LIBRARY_NUMBERS]
+    return lib
 
 
 def _firmware_version():
@@ -210,7 +232,7 @@ def _text(fields):
 
 def _fields(data):
     out = {}
-    for line in bytes(data).decode().split("\n"):
+    for line in data.decode().split("\n"):
         key, _, value = line.partition(" ")
         out[key] = value
     return out

@@ -82,8 +82,8 @@ def test_a_record_without_this_firmwares_numbers_is_read_from_its_text(saved, mo
     files, held, lib_hash = saved
     real_load = Store.load
 
-    def load(store):
-        seq, record = real_load(store)
+    def load(store, *args):
+        seq, record = real_load(store, *args)
         if how == "no numbers":
             del record[persist.TAG_LIBRARY_NUMBERS]
         else:
