@@ -15,10 +15,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from pumpctl.flash import board_constant, boards, closure  # the one reading of a board's imports
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "bench"))
-from size_bench import board_constant, boards, closure  # noqa: E402  (the one reading of a board's imports)
 
 STUBS = ROOT / ".venv" / "typings"
 PYRIGHT = ROOT / "node_modules" / "pyright" / "index.js"
