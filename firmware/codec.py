@@ -35,20 +35,12 @@
 
 import binascii
 
-from firmware import auth
+from firmware import auth, const
 
 # Re-exported for the host: steps travel as (hi, lo) words of STEP_RADIX and
 # pump time as (mday, us) with US_PER_MDAY microseconds to a milliday.
 from firmware.scheduler import STEP_RADIX as STEP_RADIX
 from firmware.scheduler import US_PER_MDAY as US_PER_MDAY
-
-try:
-    from micropython import const  # pyright: ignore[reportAssignmentType]
-except ImportError:  # CPython: const() is only a marker there
-
-    def const(x):
-        return x
-
 
 # 5, not 4: every frame carries this byte, and 0x04 (Ctrl-D) soft-resets a board at its REPL when
 # pumpctl probes it for the pump before flashing (the unix port's REPL exits).

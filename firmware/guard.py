@@ -74,15 +74,8 @@
 
 from array import array
 
+from firmware import const
 from firmware.store import Pieces
-
-try:
-    from micropython import const  # pyright: ignore[reportAssignmentType]
-except ImportError:  # CPython: const() is only a marker there
-
-    def const(x):
-        return x
-
 
 US_PER_MDAY = const(86_400_000)
 BUCKET_US = const(36_000_000)  # 36 s: 100 buckets to the hour, 2400 to the day

@@ -2,13 +2,7 @@
 # no true division, and no long ints on a 32-bit port while the stated bounds hold
 # (muldiv); and the exact decimal text of an integer amount (command path).
 
-try:
-    from micropython import const  # pyright: ignore[reportAssignmentType]
-except ImportError:  # CPython: const() is only a marker there
-
-    def const(x):
-        return x
-
+from firmware import const
 
 _TOP_BIT = const(0x20000000)  # 2**29: the highest bit of a multiplier muldiv handles
 

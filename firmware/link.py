@@ -18,18 +18,10 @@
 # a delimiter that may end a frame, run() waits (yielding) until the line can
 # take the reply, and reads nothing more meanwhile, so the host waits instead.
 
-from firmware import codec
+from firmware import codec, const
 from firmware.auth import ROLE_NAMES, ROLE_NONE, AuthError
 from firmware.codec import FrameError
 from firmware.errors import Refusal
-
-try:
-    from micropython import const  # pyright: ignore[reportAssignmentType]
-except ImportError:  # CPython: const() is only a marker there
-
-    def const(x):
-        return x
-
 
 _BURST = const(64)
 _WRITE_WAIT_MS = const(5)  # how often run() looks again whether a host that stopped reading reads again

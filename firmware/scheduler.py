@@ -32,16 +32,8 @@
 #
 # Pure integer code, no I/O, no floats, no true division.
 
-from firmware import intmath
+from firmware import const, intmath
 from firmware.intmath import muldiv
-
-try:
-    from micropython import const  # pyright: ignore[reportAssignmentType]
-except ImportError:  # CPython: const() is only a marker there
-
-    def const(x):
-        return x
-
 
 # us per milliday; also u per pL (< 2**27). The same as timebase.US_PER_MDAY,
 # defined here too because MicroPython inlines a const() only in its module.

@@ -54,13 +54,7 @@ import binascii
 import struct
 from array import array
 
-try:
-    from micropython import const  # pyright: ignore[reportAssignmentType]
-except ImportError:  # CPython: const() is only a marker there
-
-    def const(x):
-        return x
-
+from firmware import const
 
 MAGIC = b"PST\x01"
 MAX_SECTION = const(16384)  # bytes of data in one section

@@ -16,13 +16,7 @@
 # Pure integer code with no I/O; every value stays below 2**30, so it runs
 # allocation-free on a 32-bit port.
 
-try:
-    from micropython import const  # pyright: ignore[reportAssignmentType]
-except ImportError:  # CPython: const() is only a marker there
-
-    def const(x):
-        return x
-
+from firmware import const
 
 US_PER_MDAY = const(86_400_000)  # microseconds in a milliday (86.4 s)
 MDAY_PER_DAY = const(1000)

@@ -18,14 +18,7 @@
 # as widely circulated in hobbyist tables: typical, NOT from a datasheet.
 # Measure your own cell at your load for anything that matters.
 
-try:
-    from micropython import const  # pyright: ignore[reportAssignmentType]
-except ImportError:  # CPython (host-side unit tests): const() is only a marker there
-
-    def const(x):
-        return x
-
-
+from firmware import const
 from firmware.intmath import gcd, muldiv
 
 _FULL_SCALE = const(65535)

@@ -12,13 +12,7 @@
 # counted and raise a false "sensor disagrees" alarm: so without a calibration
 # hw.reservoir is None (no sensor) and the raw driver stays reachable as hw.loadcell.
 
-try:
-    from micropython import const  # pyright: ignore[reportAssignmentType]
-except ImportError:  # CPython (host-side unit tests): const() is only a marker there
-
-    def const(x):
-        return x
-
+from firmware import const
 
 # The HX711's result is 24-bit two's complement (hal/hx711.py): a tare offset outside it is a typo.
 _RAW_MIN = const(-0x800000)

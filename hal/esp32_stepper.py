@@ -33,14 +33,7 @@
 # measured on a board here: that the output stops within microseconds of
 # deinit() is what the IDF's channel disable promises.)
 
-try:
-    from micropython import const  # pyright: ignore[reportAssignmentType]
-except ImportError:  # CPython (host-side unit tests): const() is only a marker there
-
-    def const(x):
-        return x
-
-
+from firmware import const
 from hal.stepper import StepCounts, setup_pins
 
 APB_HZ = const(80_000_000)

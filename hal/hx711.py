@@ -25,14 +25,7 @@
 # (firmware/intmath.muldiv, no long ints on a 32-bit port). Bounds: |raw - offset|
 # < 2**25; cal_mg and cal_counts below 2**29; the mass below 2**30 mg.
 
-try:
-    from micropython import const  # pyright: ignore[reportAssignmentType]
-except ImportError:  # CPython (host-side unit tests): const() is only a marker there
-
-    def const(x):
-        return x
-
-
+from firmware import const
 from firmware.intmath import muldiv
 
 _SIGN = const(0x800000)

@@ -13,13 +13,7 @@
 # voltage_mv() and soc_permille() allocate nothing. The I2C bus is injected
 # (machine.I2C built by the board).
 
-try:
-    from micropython import const  # pyright: ignore[reportAssignmentType]
-except ImportError:  # CPython (host-side unit tests): const() is only a marker there
-
-    def const(x):
-        return x
-
+from firmware import const
 
 ADDRESS = const(0x36)
 REG_VCELL = const(0x02)

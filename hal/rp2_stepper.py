@@ -46,14 +46,7 @@
 # issued every few ms or slower and 2 ms of motion each, the FIFO never holds
 # more than one segment anyway. step() and poll() allocate nothing.
 
-try:
-    from micropython import const  # pyright: ignore[reportAssignmentType]
-except ImportError:  # CPython (host-side unit tests): const() is only a marker there
-
-    def const(x):
-        return x
-
-
+from firmware import const
 from hal.stepper import StepCounts, setup_pins
 
 try:

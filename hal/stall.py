@@ -9,13 +9,7 @@
 # Pin interrupts only count (an int attribute, no allocation: an IRQ handler
 # may not allocate); the arithmetic happens when the firmware asks.
 
-try:
-    from micropython import const  # pyright: ignore[reportAssignmentType]
-except ImportError:  # CPython (host-side unit tests): const() is only a marker there
-
-    def const(x):
-        return x
-
+from firmware import const
 
 _COUNT_MAX = const(0x3FFFFFFF)  # counts saturate below 2**30: small ints on a 32-bit port
 

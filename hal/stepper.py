@@ -37,15 +37,8 @@
 # whose edge has not gone out, and counts the one whose pulse it cuts short as
 # made. The counts therefore never say less moved than did.
 
+from firmware import const
 from firmware.scheduler import STEP_RADIX
-
-try:
-    from micropython import const  # pyright: ignore[reportAssignmentType]
-except ImportError:  # CPython (host-side unit tests): const() is only a marker there
-
-    def const(x):
-        return x
-
 
 _MAX_COUNT = const(0x3FFFFFFF)  # 2**30 - 1: the largest small int on a 32-bit port
 _MAX_BACKLOG = const(0x1FFFFFFF)  # 2**29 - 1: steps waiting for the hardware, a small int

@@ -10,13 +10,7 @@
 # The ESP32's task watchdog takes far longer timeouts; its board passes its
 # own limit.
 
-try:
-    from micropython import const  # pyright: ignore[reportAssignmentType]
-except ImportError:  # CPython (host-side unit tests): const() is only a marker there
-
-    def const(x):
-        return x
-
+from firmware import const
 
 RP2_MAX_TIMEOUT_MS = const(8388)
 

@@ -21,13 +21,7 @@
 
 import sys
 
-try:
-    from micropython import const  # pyright: ignore[reportAssignmentType]
-except ImportError:  # CPython: const() is only a marker there
-
-    def const(x):
-        return x
-
+from firmware import const
 
 SAVES = const(1)
 STAGED_TTL_US = 600_000_000  # an uncommitted program or library is dropped after 10 min (GIP 2.2.5)

@@ -34,16 +34,9 @@
 # FAULT_TASK: the next soc_permille() raises RuntimeError once (the
 # monitoring task fails); true_permille() (SIM_STATE) never raises.
 
+from firmware import const
 from firmware.scheduler import STEP_RADIX
 from hal.battery_adc import LIION_CURVE
-
-try:
-    from micropython import const  # pyright: ignore[reportAssignmentType]
-except ImportError:  # CPython (host-side unit tests): const() is only a marker there
-
-    def const(x):
-        return x
-
 
 FULL_U = const(1_000_000_000)  # a full cell, u
 U_PER_PERMILLE = const(1_000_000)

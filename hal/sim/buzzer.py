@@ -6,13 +6,7 @@
 
 import asyncio
 
-try:
-    from micropython import const  # pyright: ignore[reportAssignmentType]
-except ImportError:  # CPython (host-side unit tests): const() is only a marker there
-
-    def const(x):
-        return x
-
+from firmware import const
 
 _COUNT_MAX = const(0x3FFFFFFF)  # counts saturate below 2**30
 

@@ -31,13 +31,7 @@
 import asyncio
 import time
 
-try:
-    from micropython import const  # pyright: ignore[reportAssignmentType]
-except ImportError:  # CPython (host-side unit tests): const() is only a marker there
-
-    def const(x):
-        return x
-
+from firmware import const
 
 _TICKS_MASK = const(0x3FFFFFFF)  # ticks_us() wraps at 2**30, as on a Pico
 _TICKS_HALF = const(0x20000000)

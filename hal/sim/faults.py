@@ -34,6 +34,7 @@
 # and may allocate; rearm() and _on_stop() with nothing due (the clock calls
 # it at least every 2**29 us of pump time) allocate nothing.
 
+from firmware import const
 from firmware.codec import (
     FAULT_BATTERY,
     FAULT_CLOCK_JUMP,
@@ -48,14 +49,6 @@ from firmware.codec import (
 )
 from hal.sim.clock import MAX_JUMP_US
 from hal.sim.motor import BLOCKED, FAILED, JAMMED, SHEARED
-
-try:
-    from micropython import const  # pyright: ignore[reportAssignmentType]
-except ImportError:  # CPython (host-side unit tests): const() is only a marker there
-
-    def const(x):
-        return x
-
 
 MAX_PENDING = const(16)
 MAX_CLOCK_JUMP_S = const(500)  # 5 * 10**8 us: below ticks_diff's 2**29 us

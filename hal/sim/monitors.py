@@ -18,16 +18,9 @@
 #                 turning against the block (the pressure rising), and False
 #                 at once when the block ends.
 
+from firmware import const
 from firmware.scheduler import STEP_RADIX
 from hal.sim.motor import MODE_BLOCKED, MODE_STILL
-
-try:
-    from micropython import const  # pyright: ignore[reportAssignmentType]
-except ImportError:  # CPython (host-side unit tests): const() is only a marker there
-
-    def const(x):
-        return x
-
 
 _COUNT_MAX = const(0x3FFFFFFF)  # counts saturate below 2**30: small ints on a 32-bit port
 TRIP_STEPS = const(8)  # steps against a block before the occlusion input trips

@@ -61,15 +61,8 @@
 # the steps, and halt() after it drops steps, so the file outlives the
 # process holding at least what the motor was ever told to move.
 
+from firmware import const
 from firmware.scheduler import STEP_RADIX
-
-try:
-    from micropython import const  # pyright: ignore[reportAssignmentType]
-except ImportError:  # CPython (host-side unit tests): const() is only a marker there
-
-    def const(x):
-        return x
-
 
 _TICKS_MASK = const(0x3FFFFFFF)  # the clock's ticks wrap at 2**30
 _MAX_COUNT = const(0x3FFFFFFF)  # 2**30 - 1: the largest small int on a 32-bit port

@@ -29,16 +29,9 @@
 # last (or one taken when it stuck, if it had given none), whatever moves.
 # The sensor always has a reading ready (never None).
 
+from firmware import const
 from firmware.intmath import muldiv
 from firmware.scheduler import STEP_RADIX
-
-try:
-    from micropython import const  # pyright: ignore[reportAssignmentType]
-except ImportError:  # CPython (host-side unit tests): const() is only a marker there
-
-    def const(x):
-        return x
-
 
 NOISE_NL = const(10_000)  # the noise is uniform in -NOISE_NL..NOISE_NL nL
 _NOISE_SPAN = const(20_001)  # values of the noise

@@ -22,13 +22,7 @@
 
 import os
 
-try:
-    from micropython import const  # pyright: ignore[reportAssignmentType]
-except ImportError:  # CPython (host-side unit tests): const() is only a marker there
-
-    def const(x):
-        return x
-
+from firmware import const
 
 _TICKS_MASK = const(0x3FFFFFFF)
 _COUNT_MAX = const(0x3FFFFFFF)
