@@ -4,49 +4,18 @@
 # gc.mem_alloc() grows by every byte allocated inside this one) and whether the state came back.
 
 import gc
-import os
+
+import heap32 as hb
 
 from boards import sim as board
 from firmware import eventlog
 from firmware.app import PumpApp
-from hal.file_storage import FileStorage
-from hal.sim.clock import SimClock
-from hal.sim.motor import SimStepper
-
-STORAGE_DIR = "/pump"
 
 
-class Serial:
-    def __init__(self):
-        self.out = []
-
-    async def read_byte(self):
-        return -1
-
-    def read_ready(self):
-        return -1
-
-    def write(self, data):
-        self.out.append(bytes(data))
-
-    def write_ready(self):
-        return True
-
-
-class Faults:
-    def schedule(self, kind, delay_us, value):
-        pass
-
-
-class Hardware:
-    def __init__(self):
-        self.faults = Faults()
-        self.clock = SimClock(0)
-        self.motor = SimStepper(board.STEP_VOLUME_PL, self.clock, board.STEP_MOTION_US)
-        self.serial = Serial()
-        self.random_bytes = lambda n: bytes(n)
-        self.sim = True
-        self.storage = FileStorage(STORAGE_DIR)
+def new_hardware(provision):
+    """The sim board's parts that run on this VM, as the bench builds them (bench/mp/heap32.py):
+    provision, the keys flashing writes (taken into the key store at the first boot)."""
+    return hb.make_hardware(provision)
 
 
 def state(app):
@@ -55,11 +24,7 @@ def state(app):
     return log.oldest(), log.count, ints, bytes(ring)
 
 
-try:
-    os.mkdir(STORAGE_DIR)
-except OSError:
-    pass
-app = PumpApp(board, Hardware())
+app = PumpApp(board, new_hardware(True))  # its storage folder made, the keys provisioned
 app.set_rate(5_000_000)
 for _ in range(120):  # an hour of dosing, in 30 s turns: buckets of the guard's ring filled
     app.tick()
@@ -73,7 +38,7 @@ before = state(app)
 lines = [app.log.line(i) for i in range(before[0], before[1])]
 app = None
 start = gc.mem_alloc()
-app = PumpApp(board, Hardware())
+app = PumpApp(board, new_hardware(False))
 used = gc.mem_alloc() - start
 after = state(app)
 kept = [app.log.line(i) for i in range(after[0], before[1])]  # the restart's own entries pushed some out
