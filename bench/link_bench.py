@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import serial
+from pumpctl import schema
 from pumpctl.sim import Simulator, find_micropython
 
 from firmware import codec
@@ -76,7 +77,7 @@ def link_rtt_ratio(quick: bool) -> dict:
         # so a reply encoded from real values is as long as the pump's.
         request = codec.encode_frame(codec.STATUS, 1, b"")
         s = pump.status()
-        fields = codec.reply_fields(codec.STATUS)
+        fields = schema.reply_fields(codec.STATUS)
         values = (
             s.time_us // codec.US_PER_MDAY,
             s.time_us % codec.US_PER_MDAY,
@@ -86,7 +87,7 @@ def link_rtt_ratio(quick: bool) -> dict:
             s.steps % codec.STEP_RADIX,
             s.step_volume_pl,
         )
-        reply_len = len(codec.encode_frame(codec.STATUS | codec.REPLY, 1, codec.encode_fields(fields, values)))
+        reply_len = len(codec.encode_frame(codec.STATUS | codec.REPLY, 1, schema.encode_fields(fields, values)))
         with (
             EchoSimulator(reply_len) as echo_sim,
             serial.Serial(

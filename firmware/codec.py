@@ -10,7 +10,7 @@
 #   2       1     flags: FLAG_MAC if the frame carries a session MAC
 #   3       4     sequence number, u32 little-endian; a reply echoes its request's
 #   7       1     payload length L, 0..MAX_PAYLOAD
-#   8       L     payload: the message's fields, in the order of FIELDS
+#   8       L     payload: the message's fields, in the order of its record in MESSAGES
 #   8+L     M     with FLAG_MAC: the first M = MAC_BYTES (16) bytes of
 #                 HMAC-SHA256(session key, bytes 0..8+L-1) (auth.py); else M = 0
 #   8+L+M   4     CRC-32 (IEEE, as zlib.crc32) of bytes 0..8+L+M-1, little-endian
@@ -108,7 +108,7 @@ ERR_NO_KEYS = auth.ERR_NO_KEYS  # 13: the pump was never provisioned with keys
 ERR_NOT_STARTED = const(14)  # the firmware failed to start (the message says why); only SERVICE is obeyed
 
 # The role each command needs (auth.ROLE_*) is the second byte of its record in
-# _MESSAGES (role_needed); 0: none (it reads, and changes nothing). The clinician's
+# MESSAGES (role_needed); 0: none (it reads, and changes nothing). The clinician's
 # role covers the patient's.
 ROLE_PATIENT = auth.ROLE_PATIENT
 ROLE_CLINICIAN = auth.ROLE_CLINICIAN
@@ -254,7 +254,7 @@ NO_PERMILLE = const(0xFFFF)  # a battery_permille with no reading
 # and the pump, the one authority on units, converts it. STATUS and TELEMETRY_DATA
 # begin alike: what the pump is doing now (time, mode, rate, steps delivered).
 # request_fields() and reply_fields() give the host [(name, kind), ...].
-_MESSAGES = (
+MESSAGES = (
     b"\x01\x00"  # HELLO
     b"|protocol:B firmware:s board:s platform:s"
     b" device_id:s"  # empty until the pump is provisioned with keys
@@ -427,31 +427,31 @@ _MESSAGES = (
 
 
 def _record(msg_type):
-    """Where msg_type's record starts in _MESSAGES (at its type byte), or -1."""
+    """Where msg_type's record starts in MESSAGES (at its type byte), or -1."""
     p = 0
-    n = len(_MESSAGES)
+    n = len(MESSAGES)
     while p < n:
-        if _MESSAGES[p] == msg_type:
+        if MESSAGES[p] == msg_type:
             return p
-        p = _MESSAGES.find(b"\n", p + 2) + 1  # past the type byte, which may be a "\n" (AUTH_END)
+        p = MESSAGES.find(b"\n", p + 2) + 1  # past the type byte, which may be a "\n" (AUTH_END)
     return -1
 
 
-def _span(msg_type, reply):
-    """The request's or the reply's fields of msg_type in _MESSAGES, as start << 16 | end."""
+def span(msg_type, reply):
+    """The request's or the reply's fields of msg_type in MESSAGES, as start << 16 | end."""
     p = _record(msg_type)
     if p < 0:
         raise KeyError(msg_type)
-    bar = _MESSAGES.find(b"|", p + 2)
+    bar = MESSAGES.find(b"|", p + 2)
     if reply:
-        return (bar + 1) << 16 | _MESSAGES.find(b"\n", bar)
+        return (bar + 1) << 16 | MESSAGES.find(b"\n", bar)
     return (p + 2) << 16 | bar
 
 
 def role_needed(msg_type):
     """The role (auth.ROLE_*) a command needs; ROLE_NONE (0) for one it does not know."""
     p = _record(msg_type)
-    return _MESSAGES[p + 1] if p >= 0 else 0
+    return MESSAGES[p + 1] if p >= 0 else 0
 
 
 def is_message(msg_type):
@@ -470,8 +470,8 @@ class FrameError(Exception):
 
 
 # -- fields ------------------------------------------------------------------
-# A list of fields is walked where it lies: in _MESSAGES for the pump (no object per
-# field), in bytes made from a host's [(name, kind), ...].
+# A list of fields is walked where it lies: in MESSAGES for the pump (no object per
+# field); the host makes such a spec from its [(name, kind), ...] (host/pumpctl/schema.py).
 
 _B = const(0x42)  # b"B"
 _H = const(0x48)  # b"H"
@@ -491,36 +491,19 @@ def _size(kind):
     raise ValueError("no field kind %d" % kind)
 
 
-def _spec(fields):
-    """[(name, kind), ...] as the fields of a record: "name:kind name:kind ..."."""
-    return " ".join(name + ":" + kind for name, kind in fields).encode()
-
-
-def encode_fields(fields, values):
-    """Pack values (in the order of fields, [(name, kind), ...]) into a payload."""
-    spec = _spec(fields)
-    return _encode(spec, 0, len(spec), values)
-
-
-def decode_fields(fields, payload):
-    """Unpack a payload into a list of values; FrameError if it does not fit."""
-    spec = _spec(fields)
-    return _decode(spec, 0, len(spec), payload)
-
-
 def encode_reply(msg_type, values):
     """Pack the values of msg_type's reply (or of ERROR, TELEMETRY_DATA) into a payload."""
-    span = _span(msg_type, True)
-    return _encode(_MESSAGES, span >> 16, span & 0xFFFF, values)
+    at = span(msg_type, True)
+    return encode_spec(MESSAGES, at >> 16, at & 0xFFFF, values)
 
 
 def decode_request(msg_type, payload):
     """Unpack the payload of a msg_type request into a list of values; FrameError if it does not fit."""
-    span = _span(msg_type, False)
-    return _decode(_MESSAGES, span >> 16, span & 0xFFFF, payload)
+    at = span(msg_type, False)
+    return decode_spec(MESSAGES, at >> 16, at & 0xFFFF, payload)
 
 
-def _encode(spec, i, end, values):
+def encode_spec(spec, i, end, values):
     """Pack values by the fields in spec[i:end]."""
     out = bytearray()
     k = 0
@@ -548,7 +531,7 @@ def _encode(spec, i, end, values):
     return bytes(out)
 
 
-def _decode(spec, i, end, payload):
+def decode_spec(spec, i, end, payload):
     """Unpack a payload by the fields in spec[i:end]."""
     values = []
     pos = 0
@@ -641,47 +624,6 @@ def clip(text, max_bytes=MAX_STRING):
     while len(text.encode()) > max_bytes:
         text = text[:-1]
     return text
-
-
-def _fields(span):
-    """The fields at span in _MESSAGES as ((name, kind), ...): the host's view."""
-    text = _MESSAGES[span >> 16 : span & 0xFFFF].decode()
-    return tuple((f[: f.index(":")], f[f.index(":") + 1 :]) for f in text.split())
-
-
-def request_fields(msg_type):
-    """Fields of msg_type's request, ((name, kind), ...); KeyError if it is no message."""
-    return _fields(_span(msg_type, False))
-
-
-def reply_fields(msg_type):
-    """Fields of the reply to msg_type (or of ERROR itself)."""
-    return _fields(_span(msg_type, True))
-
-
-def message_types():
-    """Every message type, in the order of _MESSAGES."""
-    out = []
-    p = 0
-    while p < len(_MESSAGES):
-        out.append(_MESSAGES[p])
-        p = _MESSAGES.find(b"\n", p + 2) + 1
-    return out
-
-
-def __getattr__(name):
-    """The host's tables, built when asked (the pump keeps none of them):
-    FIELDS {type: (request fields, reply fields)}, ROLE_NEEDED {command: the role it needs}
-    of each command that needs one, ALARM_PRIORITY {alarm: its priority}, SIZES {kind: bytes of an integer kind}."""
-    if name == "FIELDS":
-        return {t: (request_fields(t), reply_fields(t)) for t in message_types()}
-    if name == "ALARM_PRIORITY":
-        return {c: alarm_priority(c) for c in range(1, len(_ALARM_PRIORITY))}
-    if name == "ROLE_NEEDED":
-        return {t: role_needed(t) for t in message_types() if role_needed(t)}
-    if name == "SIZES":
-        return {"B": 1, "H": 2, "I": 4}
-    raise AttributeError(name)
 
 
 # -- frames --------------------------------------------------------------------

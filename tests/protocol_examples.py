@@ -26,6 +26,8 @@ import sys
 import types
 from pathlib import Path
 
+from pumpctl import schema
+
 import boards.sim as sim_board
 from firmware import auth, codec
 from firmware.app import PumpApp
@@ -220,7 +222,7 @@ def provisioning_file():
 
 
 def request(msg_type, seq, values=(), session=None):
-    payload = codec.encode_fields(codec.request_fields(msg_type), values)
+    payload = schema.encode_fields(schema.request_fields(msg_type), values)
     return codec.encode_frame(msg_type, seq, payload, session)
 
 
@@ -263,7 +265,7 @@ def exchange():
         [("host", begin), ("pump", begin_reply)],
     )
     _t, _s, payload, _m, _sg = _decode(begin_reply)
-    (pump_nonce,) = codec.decode_fields(codec.reply_fields(codec.AUTH_BEGIN), payload)
+    (pump_nonce,) = schema.decode_fields(schema.reply_fields(codec.AUTH_BEGIN), payload)
     assert pump_nonce == PUMP_NONCE
 
     context = bytes((role,)) + PUMP_NONCE + HOST_NONCE
@@ -466,7 +468,7 @@ def _reply(wires):
     [item] = wires
     wire = item[1] if isinstance(item, tuple) else item
     msg_type, seq, payload, mac, _signed = _decode(wire)
-    return msg_type, seq, codec.decode_fields(fields_of(msg_type, False), payload), mac is not None
+    return msg_type, seq, schema.decode_fields(fields_of(msg_type, False), payload), mac is not None
 
 
 # -- rendering ----------------------------------------------------------------------
@@ -547,8 +549,8 @@ MESSAGE_NAMES = (
 
 def fields_of(msg_type, from_host):
     if from_host:
-        return codec.request_fields(msg_type)
-    return codec.reply_fields(msg_type & ~codec.REPLY)
+        return schema.request_fields(msg_type)
+    return schema.reply_fields(msg_type & ~codec.REPLY)
 
 
 KEY_WIDTH = 9  # "received " and the other labels of a frame block
@@ -574,7 +576,7 @@ def render_frame(number, sender, wire, received=None, note=""):
     )
     if note:
         title += ", " + note
-    values = codec.decode_fields(fields_of(msg_type, sender == "host"), payload)
+    values = schema.decode_fields(fields_of(msg_type, sender == "host"), payload)
     names = [name for name, _kind in fields_of(msg_type, sender == "host")]
     field_lines = ["%s = %s" % (n, format_value(v)) for n, v in zip(names, values, strict=True)] or ["(none)"]
     out = [title]

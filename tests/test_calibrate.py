@@ -10,7 +10,7 @@ import json
 from fractions import Fraction
 
 import pytest
-from pumpctl import cli
+from pumpctl import cli, schema
 from pumpctl.balance import open_balance
 from pumpctl.calibrate import BalanceScale, CalibrationRefused, TypedScale, calibrate, store_calibration
 from pumpctl.client import NO_DRUG_LIMITS
@@ -101,7 +101,7 @@ def test_weighing_finds_the_true_step_volume_a_large_change_needs_confirming_and
 def test_the_issues_attack_there_is_no_volume_to_state_only_weighings_of_steps_the_pump_made(rig):
     with rig.pump() as pump:
         # The old request, CALIBRATE(41667 pL, runs=2, spread=0): no such message any more.
-        old = codec.encode_fields((("step_volume_pl", "I"), ("runs", "B"), ("spread_ppm", "I")), (41_667, 2, 0))
+        old = schema.encode_fields((("step_volume_pl", "I"), ("runs", "B"), ("spread_ppm", "I")), (41_667, 2, 0))
         pump.authenticate(auth.ROLE_CLINICIAN)
         with pytest.raises(PumpRefused) as e:
             pump._link.request(codec.CALIBRATE, payload=old)

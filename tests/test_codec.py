@@ -4,6 +4,7 @@ import pytest
 from frames import raw_frame, seal
 from hypothesis import given
 from hypothesis import strategies as st
+from pumpctl import schema
 
 from firmware import auth, codec
 from firmware.codec import FrameDecoder, FrameError
@@ -44,17 +45,17 @@ def _values_for(fields, draw):
     return values
 
 
-@given(st.data(), st.sampled_from(sorted(codec.FIELDS)), st.booleans(), st.integers(0, codec.MAX_SEQ), st.booleans())
+@given(st.data(), st.sampled_from(sorted(schema.FIELDS)), st.booleans(), st.integers(0, codec.MAX_SEQ), st.booleans())
 def test_every_message_round_trips(data, msg_type, is_reply, seq, with_mac):
-    fields = codec.reply_fields(msg_type) if is_reply else codec.request_fields(msg_type)
+    fields = schema.reply_fields(msg_type) if is_reply else schema.request_fields(msg_type)
     values = _values_for(fields, data.draw)
     single = msg_type in (codec.ERROR, codec.TELEMETRY_DATA)
     kind = msg_type | codec.REPLY if is_reply and not single else msg_type
     session = SESSION if with_mac else None
-    wire = codec.encode_frame(kind, seq, codec.encode_fields(fields, values), session)
+    wire = codec.encode_frame(kind, seq, schema.encode_fields(fields, values), session)
     [(got_type, got_seq, payload, mac, signed)] = feed_all(wire)
     assert (got_type, got_seq) == (kind, seq)
-    assert codec.decode_fields(fields, payload) == values
+    assert schema.decode_fields(fields, payload) == values
     if with_mac:
         assert mac == SESSION.digest(signed)[: codec.MAC_BYTES]
         assert signed[8:] == payload  # after the 8-byte header
@@ -62,15 +63,15 @@ def test_every_message_round_trips(data, msg_type, is_reply, seq, with_mac):
         assert mac is None and signed is None
 
 
-@given(st.data(), st.sampled_from(sorted(codec.FIELDS)))
+@given(st.data(), st.sampled_from(sorted(schema.FIELDS)))
 def test_the_pumps_walk_of_the_records_is_the_hosts_list_of_fields(data, msg_type):
     """The pump encodes and decodes in place from the message's record (encode_reply,
     decode_request); the host from [(name, kind), ...]: the same bytes and the same
     values, and the same refusal of a payload that does not fit."""
-    reply = _values_for(codec.reply_fields(msg_type), data.draw)
-    assert codec.encode_reply(msg_type, reply) == codec.encode_fields(codec.reply_fields(msg_type), reply)
-    request = _values_for(codec.request_fields(msg_type), data.draw)
-    payload = codec.encode_fields(codec.request_fields(msg_type), request)
+    reply = _values_for(schema.reply_fields(msg_type), data.draw)
+    assert codec.encode_reply(msg_type, reply) == schema.encode_fields(schema.reply_fields(msg_type), reply)
+    request = _values_for(schema.request_fields(msg_type), data.draw)
+    payload = schema.encode_fields(schema.request_fields(msg_type), request)
     assert codec.decode_request(msg_type, payload) == request
     for damaged in (payload[:-1], payload + b"\x00"):
         if damaged == payload:
@@ -78,7 +79,7 @@ def test_the_pumps_walk_of_the_records_is_the_hosts_list_of_fields(data, msg_typ
         with pytest.raises(FrameError) as by_pump:
             codec.decode_request(msg_type, damaged)
         with pytest.raises(FrameError) as by_host:
-            codec.decode_fields(codec.request_fields(msg_type), damaged)
+            schema.decode_fields(schema.request_fields(msg_type), damaged)
         assert (by_pump.value.code, by_pump.value.message) == (by_host.value.code, by_host.value.message)
 
 
@@ -90,19 +91,19 @@ def test_roles_priorities_and_messages_unknown_codes_get_none():
     assert codec.role_needed(codec.STATUS) == auth.ROLE_NONE
     assert codec.alarm_priority(codec.ALARM_MOTOR_FAULT) == codec.PRIORITY_HIGH
     assert codec.alarm_priority(codec.ALARM_RESTART) == codec.PRIORITY_LOW
-    known = set(codec.FIELDS)
+    known = set(schema.FIELDS)
     for code in range(256):
         if code not in known:
             assert not codec.is_message(code) and codec.role_needed(code) == 0
             with pytest.raises(KeyError):
-                codec.request_fields(code)
+                schema.request_fields(code)
     assert all(codec.is_message(code) for code in known)
     for code in (-1, 0, codec.ALARM_SELF_TEST + 1, 255):
         assert codec.alarm_priority(code) == 0
 
 
 def test_the_mac_covers_the_header_and_payload_and_only_the_session_key_makes_it():
-    payload = codec.encode_fields(codec.request_fields(codec.SET_RATE), ["0.5 mL/day"])
+    payload = schema.encode_fields(schema.request_fields(codec.SET_RATE), ["0.5 mL/day"])
     [(_t, _s, _p, mac, signed)] = feed_all(codec.encode_frame(codec.SET_RATE, 41, payload, SESSION))
     header = bytes([codec.PROTOCOL_VERSION, codec.SET_RATE, codec.FLAG_MAC, 41, 0, 0, 0, len(payload)])
     assert signed == header + payload
@@ -136,7 +137,7 @@ def test_the_largest_frame_fits_the_decoder_and_one_byte_more_does_not():
 @pytest.mark.parametrize("session", [None, SESSION], ids=["plain", "with MAC"])
 def test_every_single_bit_flip_is_refused(session):
     wire = codec.encode_frame(
-        codec.SET_RATE, 7, codec.encode_fields(codec.request_fields(codec.SET_RATE), ["0.5 mL/day"]), session
+        codec.SET_RATE, 7, schema.encode_fields(schema.request_fields(codec.SET_RATE), ["0.5 mL/day"]), session
     )
     for i in range(len(wire) - 1):  # every byte but the delimiter
         for bit in range(8):
@@ -203,7 +204,7 @@ def test_a_mac_flag_without_a_mac_is_a_bad_frame():
 )
 def test_payloads_that_do_not_fit_the_fields_are_malformed(payload, reason):
     with pytest.raises(FrameError) as e:
-        codec.decode_fields(codec.request_fields(codec.SET_RATE), payload)
+        schema.decode_fields(schema.request_fields(codec.SET_RATE), payload)
     assert e.value.code == codec.ERR_MALFORMED
     assert reason in e.value.message
 
@@ -225,7 +226,7 @@ NOT_UTF8 = [
 @pytest.mark.parametrize("text", NOT_UTF8)
 def test_text_that_is_not_utf8_is_malformed_even_where_a_lax_decoder_takes_it(text):
     with pytest.raises(FrameError) as e:
-        codec.decode_fields(codec.request_fields(codec.SET_RATE), bytes([len(text)]) + text)
+        schema.decode_fields(schema.request_fields(codec.SET_RATE), bytes([len(text)]) + text)
     assert e.value.code == codec.ERR_MALFORMED and "not UTF-8" in e.value.message
 
 
@@ -236,7 +237,7 @@ def test_the_codec_takes_exactly_the_text_cpython_decodes(raw):
     except UnicodeDecodeError:
         expected = None
     try:
-        got = codec.decode_fields((("line", "s"),), bytes([len(raw)]) + raw)
+        got = schema.decode_fields((("line", "s"),), bytes([len(raw)]) + raw)
     except FrameError:
         got = None
     assert got == expected
@@ -244,9 +245,9 @@ def test_the_codec_takes_exactly_the_text_cpython_decodes(raw):
 
 def test_integers_that_do_not_fit_their_field_are_not_sent():
     with pytest.raises(FrameError):
-        codec.encode_fields((("x", "B"),), [256])
+        schema.encode_fields((("x", "B"),), [256])
     with pytest.raises(FrameError):
-        codec.encode_fields((("x", "I"),), [-1])
+        schema.encode_fields((("x", "I"),), [-1])
 
 
 def test_clip_never_splits_a_character():
@@ -259,7 +260,7 @@ def test_clip_never_splits_a_character():
 def test_a_text_field_longer_than_the_limit_is_malformed_even_if_the_payload_holds_it():
     payload = bytes([codec.MAX_STRING + 1]) + b"x" * (codec.MAX_STRING + 1)
     with pytest.raises(FrameError, match="longer than 100 bytes") as e:
-        codec.decode_fields(codec.request_fields(codec.SET_RATE), payload)
+        schema.decode_fields(schema.request_fields(codec.SET_RATE), payload)
     assert e.value.code == codec.ERR_MALFORMED
 
 

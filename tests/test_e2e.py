@@ -5,7 +5,7 @@ exact prescription at every status read."""
 import pytest
 from frames import raw_frame
 from oracle import ExactPrescription
-from pumpctl import PumpRefused
+from pumpctl import PumpRefused, schema
 
 from firmware import codec
 
@@ -115,7 +115,7 @@ def flip_a_bit(frame, index):
 
 
 def set_rate_payload(text):
-    return codec.encode_fields(codec.request_fields(codec.SET_RATE), [text])
+    return schema.encode_fields(schema.request_fields(codec.SET_RATE), [text])
 
 
 BAD_INPUTS = {

@@ -1,6 +1,6 @@
 """The command link's dispatch, on CPython with a recording serial port."""
 
-from pumpctl import words
+from pumpctl import schema, words
 
 from firmware import codec
 from firmware.errors import Refusal
@@ -28,14 +28,14 @@ def exchange(handlers, frame):
 def error_of(reply):
     msg_type, seq, payload = reply
     assert msg_type == codec.ERROR
-    code, field, message = codec.decode_fields(codec.reply_fields(codec.ERROR), payload)
+    code, field, message = schema.decode_fields(schema.reply_fields(codec.ERROR), payload)
     return seq, [code, field, words.render(message)]  # the message as the host shows it
 
 
 def test_a_reply_echoes_the_request_sequence_number():
     handlers = {codec.STOP: lambda values: (1, 2)}
     link, [reply] = exchange(handlers, codec.encode_frame(codec.STOP, 4242))
-    assert reply == (codec.STOP | codec.REPLY, 4242, codec.encode_fields(codec.reply_fields(codec.STOP), (1, 2)))
+    assert reply == (codec.STOP | codec.REPLY, 4242, schema.encode_fields(schema.reply_fields(codec.STOP), (1, 2)))
     assert link.frames_handled == 1
 
 

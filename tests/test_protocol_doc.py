@@ -23,7 +23,7 @@ from pathlib import Path
 
 import protocol_examples
 import pytest
-from pumpctl import words
+from pumpctl import schema, words
 from pumpctl.cli import EVENT_NAMES
 
 from firmware import (
@@ -162,7 +162,7 @@ def check_messages(text):
     problems = []
     documented = message_sections(text)
     expected = message_constants()
-    for code in codec.FIELDS:
+    for code in schema.FIELDS:
         if code not in expected:
             problems.append("0x%02X is a message of the codec with no constant" % code)
     for code, name in sorted(expected.items()):
@@ -175,10 +175,10 @@ def check_messages(text):
         if cmd_name != words.COMMAND_NAMES.get(code):
             problems.append("0x%02X %s: name (%s) is not %s" % (code, name, cmd_name, words.COMMAND_NAMES.get(code)))
         role = re.search(r"^\*\*Role:\*\* (\w+)", body, re.M)
-        want_role = auth.ROLE_NAMES[codec.ROLE_NEEDED.get(code, auth.ROLE_NONE)]
+        want_role = auth.ROLE_NAMES[schema.ROLE_NEEDED.get(code, auth.ROLE_NONE)]
         if role is None or role.group(1) != want_role:
             problems.append("%s: role %s, the codec says %s" % (name, role and role.group(1), want_role))
-        request, reply = (list(f) for f in codec.FIELDS.get(code, ((), ())))
+        request, reply = (list(f) for f in schema.FIELDS.get(code, ((), ())))
         if code in (codec.ERROR, codec.TELEMETRY_DATA):
             tables = {"Fields": reply}
             if request:
@@ -201,7 +201,7 @@ def check_roles_table(text):
     rows = {r[0]: r for r in table_rows(section_text(text, "Security").split("\n")) if len(r) == 3}
     for role in (auth.ROLE_PATIENT, auth.ROLE_CLINICIAN):
         row = rows.get(auth.ROLE_NAMES[role])
-        want = {message_constants()[c] for c, r in codec.ROLE_NEEDED.items() if r == role}
+        want = {message_constants()[c] for c, r in schema.ROLE_NEEDED.items() if r == role}
         if row is None or row[1] != str(role):
             problems.append("roles table: no row for %s (%d)" % (auth.ROLE_NAMES[role], role))
             continue
@@ -257,7 +257,7 @@ def check_alarms(text):
     for code, row in got.items():
         if code not in want:
             continue
-        priority = words.PRIORITY_NAMES[codec.ALARM_PRIORITY[code]]
+        priority = words.PRIORITY_NAMES[schema.ALARM_PRIORITY[code]]
         if (row[1], row[2]) != (want[code], priority):
             problems.append("alarm %d: page %s, %s; codec %s, %s" % (code, row[1], row[2], want[code], priority))
     return problems
@@ -438,7 +438,7 @@ def check_frame(f, session_key, problems):
         problems.append("%s: named %s, its type is %s" % (where, f["name"], want_name))
     fields = protocol_examples.fields_of(msg_type, f["from_host"])
     try:
-        values = codec.decode_fields(fields, payload)
+        values = schema.decode_fields(fields, payload)
     except codec.FrameError as e:
         problems.append("%s: payload does not decode: %s" % (where, e.message))
         return

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import pytest
 from frames import seal
-from pumpctl import AuthError, PumpKeys, PumpRefused, Simulator
+from pumpctl import AuthError, PumpKeys, PumpRefused, Simulator, schema
 from test_e2e import HOUR, Tracked
 
 from firmware import auth, codec
@@ -20,7 +20,7 @@ S = 1_000_000
 
 def set_rate_frame(seq, text, session):
     """A SET_RATE frame as the host would send it, MAC'd under session."""
-    payload = codec.encode_fields(codec.request_fields(codec.SET_RATE), [text])
+    payload = schema.encode_fields(schema.request_fields(codec.SET_RATE), [text])
     return codec.encode_frame(codec.SET_RATE, seq, payload, session)
 
 
@@ -191,8 +191,8 @@ def test_a_silent_host_loses_its_session_and_the_pump_doses_on(pump, dosing):
     pump.role = auth.ROLE_NONE
     dosing.advance_and_check(auth.SESSION_TIMEOUT_US + S)
     seq = pump.link.next_seq()
-    pump.link.send_raw(codec.encode_frame(codec.COMMIT, seq, codec.encode_fields(
-        codec.request_fields(codec.COMMIT), (staged.program_crc, 0)), session))
+    pump.link.send_raw(codec.encode_frame(codec.COMMIT, seq, schema.encode_fields(
+        schema.request_fields(codec.COMMIT), (staged.program_crc, 0)), session))
     with pytest.raises(PumpRefused, match="no session") as ended:
         pump.link.await_reply(codec.COMMIT, seq, session)
     assert ended.value.code == codec.ERR_NO_SESSION

@@ -6,18 +6,17 @@ import subprocess
 import sys
 
 import pytest
-from vms import MP_DIR, ROOT, run_unix, run_wasm32
-
-from firmware import codec
+from pumpctl import schema
+from vms import HOST_SCHEMA, MP_DIR, ROOT, run_unix, run_wasm32
 
 SCRIPT = MP_DIR / "wire_vectors.py"
 
 
 @pytest.fixture(scope="module")
 def cpython_output():
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join((str(ROOT), str(HOST_SCHEMA.parent))))
     out = subprocess.run([sys.executable, str(SCRIPT)], env=env, capture_output=True, text=True, check=True).stdout
-    assert out.count(" ok\n") == 4 * len(codec.FIELDS)  # every message: request and reply, plain and with a MAC
+    assert out.count(" ok\n") == 4 * len(schema.FIELDS)  # every message: request and reply, plain and with a MAC
     assert "MISMATCH" not in out
     assert "accepted" not in out  # no damaged frame got through
     return out

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from pumpctl import cli, words
+from pumpctl import cli, schema, words
 
 from firmware import codec, eventlog, guard, therapy
 from hal.sim import faults
@@ -23,7 +23,7 @@ def constants(module, prefix, but=()):
 
 
 def test_every_command_and_error_code_has_a_name_and_no_name_lacks_a_code():
-    commands = {t for t in codec.FIELDS if t not in (codec.ERROR, codec.TELEMETRY_DATA)}
+    commands = {t for t in schema.FIELDS if t not in (codec.ERROR, codec.TELEMETRY_DATA)}
     assert set(words.COMMAND_NAMES) == commands
     assert set(words.ERROR_NAMES) == set(constants(codec, "ERR_"))
     assert len(set(words.COMMAND_NAMES.values())) == len(words.COMMAND_NAMES)
@@ -33,7 +33,7 @@ def test_the_names_keyed_by_number_follow_the_firmware_constants():
     assert set(words.EVENT_NAMES) == set(constants(eventlog, "EV_"))
     assert set(words.LIMIT_NAMES) == set(constants(guard, "LIMIT_"))
     assert set(words.BOLUS_KIND_NAMES) == set(constants(therapy, "BOLUS_", but=("BOLUS_NAMES",)))
-    assert set(words.ALARM_NAMES) == {codec.ALARM_NONE} | set(codec.ALARM_PRIORITY)
+    assert set(words.ALARM_NAMES) == {codec.ALARM_NONE} | set(schema.ALARM_PRIORITY)
     assert set(words.PRIORITY_NAMES) == set(constants(codec, "PRIORITY_"))
     assert set(words.MODE_NAMES) == set(constants(codec, "MODE_"))
 

@@ -64,7 +64,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pumpctl import LinkError, Pump, PumpRefused, Simulator, SimulatorError
+from pumpctl import LinkError, Pump, PumpRefused, Simulator, SimulatorError, schema
 
 from firmware import codec, eventlog
 from hal.sim.tally import read_tally
@@ -539,7 +539,7 @@ class Episode:
                 "ack": (codec.ACK_ALARM, (codec.ALARM_NONE,)),  # every latched alarm
             }[kind]
             seq = link.next_seq()
-            payload = codec.encode_fields(codec.request_fields(msg), values)
+            payload = schema.encode_fields(schema.request_fields(msg), values)
             self.inflight = (kind, prog, crc, self.t_now)
             link.send_raw(codec.encode_frame(msg, seq, payload, link.session_mac))
             delay = rng.uniform(0, COMMAND_KILL_DELAY_S)

@@ -19,6 +19,9 @@ from pumpctl.sim import find_micropython  # fails the test, with how to install 
 
 ROOT = Path(__file__).resolve().parent.parent
 MP_DIR = Path(__file__).resolve().parent / "mp"
+# The host's view of the messages (request and reply fields), importable as `schema` by the scripts
+# that run on the VMs: they speak to the firmware as a host does.
+HOST_SCHEMA = ROOT / "host" / "pumpctl" / "schema.py"
 
 
 def run_unix(
@@ -37,7 +40,7 @@ def run_unix(
     The heap is the test harness's (scenario files are megabytes), not a
     measure of the firmware, which the simulator runs in a board-sized heap.
     """
-    search = ":".join(str(p) for p in (*path, root, script.parent))
+    search = ":".join(str(p) for p in (*path, root, script.parent, HOST_SCHEMA.parent))
     env = dict(os.environ, MICROPYPATH=f"{search}:.frozen")
     proc = subprocess.run(
         [find_micropython(), "-X", f"heapsize={heap}", str(script), *args],
@@ -54,7 +57,7 @@ def run_unix(
 
 def run_wasm32(script: Path, *extra: Path, timeout: float = 300, env: dict[str, str] | None = None) -> str:
     """Run script on the 32-bit webassembly MicroPython (node), with firmware/,
-    the harness's heaplock.py and the extra files (modules or data) in its
+    the harness's heaplock.py, the host's schema.py and the extra files (modules or data) in its
     working directory. env: RUN_MJS_HEAP, RUN_MJS_CODE or RUN_MJS_ROMFS (tests/mp/run.mjs)."""
     node = shutil.which("node")
     if not node:
@@ -62,7 +65,8 @@ def run_wasm32(script: Path, *extra: Path, timeout: float = 300, env: dict[str, 
     if not (ROOT / "node_modules" / "@micropython").exists():
         raise RuntimeError("node_modules is missing: run the tests through `make test`")
     proc = subprocess.run(
-        [node, str(MP_DIR / "run.mjs"), str(ROOT), str(script), str(MP_DIR / "heaplock.py"), *map(str, extra)],
+        [node, str(MP_DIR / "run.mjs"), str(ROOT), str(script), str(MP_DIR / "heaplock.py"), str(HOST_SCHEMA)]
+        + list(map(str, extra)),
         capture_output=True,
         text=True,
         cwd=ROOT,

@@ -337,7 +337,7 @@ class Host:
     def _build(self, msg_type, values):
         codec = self.codec
         self.seq += 1
-        payload = codec.encode_fields(codec.request_fields(msg_type), values)
+        payload = _encode_request(codec, msg_type, values)
         self.frame = codec.encode_frame(msg_type, self.seq, payload, self.session)
         self.serial.out = []
 
@@ -366,13 +366,13 @@ class Host:
                 raise AssertionError("the reply to %s is not signed by the session" % COMMAND_NAMES[msg_type])
         if kind == codec.ERROR:
             self.errors += 1
-            code, field, message = codec.decode_fields(codec.reply_fields(codec.ERROR), body)
+            code, field, message = _decode_reply(codec, codec.ERROR, body)
             raise AssertionError(
                 "the pump refused %s: error %d (%s) %s" % (COMMAND_NAMES[msg_type], code, field, message)
             )
         if kind != msg_type | codec.REPLY:
             raise AssertionError("reply of type 0x%02x to 0x%02x" % (kind, msg_type))
-        return codec.decode_fields(codec.reply_fields(msg_type), body)
+        return _decode_reply(codec, msg_type, body)
 
     def _refusal(self, msg_type, served, code):
         codec = self.codec
@@ -384,7 +384,7 @@ class Host:
         kind, seq, body, _mac, _signed = codec.decode_frame(codec.cobs_decode(wire, len(wire) - 1))
         if kind != codec.ERROR or seq != self.seq:
             raise AssertionError("%s was not refused" % COMMAND_NAMES[msg_type])
-        got = codec.decode_fields(codec.reply_fields(codec.ERROR), body)[0]
+        got = _decode_reply(codec, codec.ERROR, body)[0]
         if got != code:
             raise AssertionError("%s refused with error %d, not %d" % (COMMAND_NAMES[msg_type], got, code))
 
@@ -515,6 +515,19 @@ class Facts:
 
 
 # -- plain functions: their frames are gone before any collection -------------
+
+
+def _encode_request(codec, msg_type, values):
+    """A request's payload, packed by its fields where they lie in codec.MESSAGES: the host's
+    lists of fields (host/pumpctl/schema.py) would be heap counted as the pump's."""
+    at = codec.span(msg_type, False)
+    return codec.encode_spec(codec.MESSAGES, at >> 16, at & 0xFFFF, values)
+
+
+def _decode_reply(codec, msg_type, body):
+    """A reply's values (or an ERROR's), unpacked as _encode_request packs."""
+    at = codec.span(msg_type, True)
+    return codec.decode_spec(codec.MESSAGES, at >> 16, at & 0xFFFF, body)
 
 
 def report_import(name, live):

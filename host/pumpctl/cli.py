@@ -21,7 +21,7 @@ import sys
 
 from firmware import codec
 
-from . import render
+from . import render, schema
 from .commands import (
     alarms,
     bench,
@@ -176,8 +176,8 @@ _WIRE_FIELD_NAMES = {
 def _wire_range(e: codec.FrameError) -> str:
     """A value the wire format cannot carry, said as a person reads it (it was never sent)."""
     m = re.match(r"^(\w+)=(-?\d+) does not fit (\w)$", e.message)
-    if m and m.group(3) in codec.SIZES:
-        top = (1 << (8 * codec.SIZES[m.group(3)])) - 1
+    if m and m.group(3) in schema.SIZES:
+        top = (1 << (8 * schema.SIZES[m.group(3)])) - 1
         what = _WIRE_FIELD_NAMES.get(m.group(1), m.group(1))
         return f"{what}: {int(m.group(2)):,} is beyond what the pump takes (0 to {top:,}); give a value in range"
     return f"{e.message}: more than the pump takes; give a smaller or shorter value"

@@ -40,12 +40,11 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from firmware import codec
-
 from . import quantities, words
 from .client import Pump
 from .errors import AuthError, LinkError, PumpRefused
 from .replies import Alarm, PumpInfo, Telemetry, Therapy
+from .schema import ALARM_PRIORITY
 from .telemetry_csv import TelemetryCsv
 
 try:
@@ -167,7 +166,7 @@ class ViewState:
 
 def _priority(name: str) -> str:
     code = next((c for c, n in words.ALARM_NAMES.items() if c and n == name), None)
-    return words.PRIORITY_NAMES.get(codec.ALARM_PRIORITY.get(code, 0), "?")
+    return words.PRIORITY_NAMES.get(ALARM_PRIORITY.get(code, 0), "?")
 
 
 def _alarm_rows(state: ViewState) -> list[tuple[str, str, str, str, str]]:

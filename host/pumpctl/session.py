@@ -22,6 +22,7 @@ from . import config
 from .config import PumpKeys
 from .errors import AuthError, LinkError, PumpRefused
 from .replies import PumpInfo
+from .schema import ROLE_NEEDED, encode_fields, request_fields
 from .transport import SerialTransport
 
 ROLES = {"patient": auth.ROLE_PATIENT, "clinician": auth.ROLE_CLINICIAN}
@@ -135,7 +136,7 @@ class PumpSession:
     def _request(self, msg_type: int, values=()) -> list:
         """Send a command, opening a session first if it needs one, and once
         more if the pump's session ended meanwhile (it refused, so nothing changed)."""
-        needed = codec.ROLE_NEEDED.get(msg_type, auth.ROLE_NONE)
+        needed = ROLE_NEEDED.get(msg_type, auth.ROLE_NONE)
         if self.role < needed:
             self.authenticate(self._role_for(needed))
         try:
@@ -164,7 +165,7 @@ class PumpSession:
             self.authenticate(auth.ROLE_CLINICIAN)
         seq = self._link.next_seq()
         masked = auth.xor_bytes(new_key, auth.wrap_pad(self._link.session_mac, role_code, seq))
-        payload = codec.encode_fields(codec.request_fields(codec.KEY_CHANGE), (role_code, masked))
+        payload = encode_fields(request_fields(codec.KEY_CHANGE), (role_code, masked))
         session = self._link.session_mac
         self._link.send_raw(codec.encode_frame(codec.KEY_CHANGE, seq, payload, session))
         self._link.await_reply(codec.KEY_CHANGE, seq, session)

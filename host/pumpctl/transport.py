@@ -12,6 +12,7 @@ import serial
 from firmware import auth, codec
 
 from .errors import GarbledReply, LinkError, NoReply, NotStarted, PumpRefused
+from .schema import decode_fields, encode_fields, reply_fields, request_fields
 
 try:
     from termios import error as TtyError  # what pyserial's tcdrain and tcflush raise on a dead tty (not an OSError)
@@ -181,7 +182,7 @@ class SerialTransport:
         """
         seq = self.next_seq()
         if payload is None:
-            payload = codec.encode_fields(codec.request_fields(msg_type), values)
+            payload = encode_fields(request_fields(msg_type), values)
         session = self.session_mac
         self._forget_noise()  # what came before this request does not say what answers it
         self._write(codec.encode_frame(msg_type, seq, payload, session))
@@ -211,12 +212,12 @@ class SerialTransport:
                 if kind == codec.ERROR and mac is None:
                     # A pump that could not check our MAC (its session ended,
                     # or the frame was damaged) cannot MAC its refusal either.
-                    code, field, reason = codec.decode_fields(codec.reply_fields(codec.ERROR), payload)
+                    code, field, reason = decode_fields(reply_fields(codec.ERROR), payload)
                     if code in (codec.ERR_NO_SESSION, codec.ERR_AUTH, codec.ERR_BAD_FRAME):
                         raise PumpRefused(code, field, reason)
                 raise LinkError(f"the reply to command 0x{msg_type:02x} does not carry this session's MAC")
             if kind == codec.ERROR:
-                code, field, reason = codec.decode_fields(codec.reply_fields(codec.ERROR), payload)
+                code, field, reason = decode_fields(reply_fields(codec.ERROR), payload)
                 refusal = PumpRefused(code, field, reason)
                 if got_seq == seq:
                     raise refusal
@@ -231,13 +232,13 @@ class SerialTransport:
             if kind != msg_type | codec.REPLY:
                 raise LinkError(f"the pump answered command 0x{msg_type:02x} with message 0x{kind:02x}")
             try:
-                return codec.decode_fields(codec.reply_fields(msg_type), payload)
+                return decode_fields(reply_fields(msg_type), payload)
             except codec.FrameError as e:
                 raise LinkError(f"the pump's reply does not match this pumpctl: {e.message}") from None
 
     def _keep_telemetry(self, seq: int, payload: bytes) -> None:
         try:
-            values = codec.decode_fields(codec.reply_fields(codec.TELEMETRY_DATA), payload)
+            values = decode_fields(reply_fields(codec.TELEMETRY_DATA), payload)
         except codec.FrameError as e:
             raise LinkError(f"the pump sent a telemetry sample this pumpctl cannot read: {e.message}") from None
         self.telemetry.append((seq, values))
@@ -305,7 +306,7 @@ def open_error(port: str, e: Exception) -> LinkError:
 def _not_started(payload: bytes) -> str | None:
     """The reason in an ERROR payload saying the firmware failed to start, else None."""
     try:
-        code, _field, reason = codec.decode_fields(codec.reply_fields(codec.ERROR), payload)
+        code, _field, reason = decode_fields(reply_fields(codec.ERROR), payload)
     except codec.FrameError:
         return None
     return reason if code == codec.ERR_NOT_STARTED else None

@@ -99,7 +99,7 @@ ALARM_NAMES = {
     codec.ALARM_SELF_TEST: "self-test failed",
 }
 
-# Alarm priorities (codec.PRIORITY_*, codec.ALARM_PRIORITY), and THERAPY's `sounding`.
+# Alarm priorities (codec.PRIORITY_*, schema.ALARM_PRIORITY), and THERAPY's `sounding`.
 PRIORITY_NAMES = {codec.PRIORITY_LOW: "low", codec.PRIORITY_MEDIUM: "medium", codec.PRIORITY_HIGH: "high"}
 
 # SIM_FAULT kinds (codec.FAULT_*); hal/sim/faults.py holds the same names for the

@@ -20,6 +20,7 @@ import gc
 import random
 import sys
 
+import schema
 from heaplock import heap_lock_works, lock, unlock
 
 from firmware import auth, codec
@@ -76,13 +77,13 @@ def example_values(fields, longest):
 
 # The corpus: a valid request and a valid reply of every message, plain and with a MAC.
 corpus = []
-for msg_type in sorted(codec.FIELDS):
+for msg_type in sorted(schema.FIELDS):
     for is_reply in (False, True):
-        fields = codec.reply_fields(msg_type) if is_reply else codec.request_fields(msg_type)
+        fields = schema.reply_fields(msg_type) if is_reply else schema.request_fields(msg_type)
         try:
-            payload = codec.encode_fields(fields, example_values(fields, codec.MAX_STRING))
+            payload = schema.encode_fields(fields, example_values(fields, codec.MAX_STRING))
         except FrameError:  # too long for one payload: shorter strings
-            payload = codec.encode_fields(fields, example_values(fields, 16))
+            payload = schema.encode_fields(fields, example_values(fields, 16))
         kind = msg_type | codec.REPLY if is_reply else msg_type
         for session in (None, SESSION):
             seq = random.getrandbits(32)
@@ -196,11 +197,11 @@ def take(dec, out):
     stats["frames"] += 1
     out.append(frame)
     msg_type = frame[0] & 0x7F if frame[0] & codec.REPLY else frame[0]
-    if msg_type not in codec.FIELDS:
+    if msg_type not in schema.FIELDS:
         return
-    for fields in codec.FIELDS[msg_type]:
+    for fields in schema.FIELDS[msg_type]:
         try:
-            codec.decode_fields(fields, frame[2])
+            schema.decode_fields(fields, frame[2])
             stats["fields_ok"] += 1
         except FrameError:
             stats["fields_refused"] += 1

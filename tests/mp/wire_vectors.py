@@ -3,6 +3,8 @@
 # be identical, byte for byte, or the two ends of the link would disagree.
 import binascii
 
+import schema
+
 from firmware import auth, codec
 from firmware.errors import Refusal
 from firmware.units import parse_rate
@@ -14,9 +16,9 @@ def hexs(b):
 
 SESSION = auth.Hmac(bytes(range(32)))
 
-for msg_type in sorted(codec.FIELDS):
+for msg_type in sorted(schema.FIELDS):
     for is_reply in (False, True):
-        fields = codec.reply_fields(msg_type) if is_reply else codec.request_fields(msg_type)
+        fields = schema.reply_fields(msg_type) if is_reply else schema.request_fields(msg_type)
         values = []
         for i, (_name, kind) in enumerate(fields):
             if kind == "s":
@@ -25,7 +27,7 @@ for msg_type in sorted(codec.FIELDS):
                 values.append(bytes(range(i, i + 16)))
             else:
                 values.append({"B": 0xA5, "H": 0xBEEF, "I": 0xDEADBEEF}[kind] - i)
-        payload = codec.encode_fields(fields, values)
+        payload = schema.encode_fields(fields, values)
         kind = msg_type | (codec.REPLY if is_reply else 0)
         for session in (None, SESSION):  # plain, and with a session MAC
             wire = codec.encode_frame(kind, 0x12345678 + msg_type, payload, session)
@@ -34,7 +36,7 @@ for msg_type in sorted(codec.FIELDS):
             for b in wire:
                 if dec.feed(b):
                     got = dec.frame()
-            back = codec.decode_fields(fields, got[2])
+            back = schema.decode_fields(fields, got[2])
             mac_ok = session is None or got[3] == session.digest(got[4])[: codec.MAC_BYTES]
             verdict = "ok" if back == values and mac_ok else "MISMATCH"
             print(msg_type, "reply" if is_reply else "request", hexs(wire), verdict)
@@ -60,7 +62,7 @@ for damaged in (b"\x01\x00", b"\x05\x01\x02\x00", bytes([3, 1, 2, 0]), b"\xff" *
 # Text fields that are not UTF-8, some of which MicroPython's own decode() takes.
 for raw in (b"0\xc0\xae5 mL/day", b"\xc0\x80", b"\xe0\x81\xa8", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xff", b"\xc3"):
     try:
-        print("accepted", codec.decode_fields(codec.request_fields(codec.SET_RATE), bytes((len(raw),)) + raw))
+        print("accepted", schema.decode_fields(schema.request_fields(codec.SET_RATE), bytes((len(raw),)) + raw))
     except codec.FrameError as e:
         print("refused", e.code, e.message)
 

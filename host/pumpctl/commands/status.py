@@ -10,6 +10,7 @@ from firmware import codec
 from .. import quantities, render, words
 from ..client import Pump
 from ..errors import UsageError
+from ..schema import ALARM_PRIORITY
 from .common import EXIT_OK, Command, emit, port_of, status_data
 
 
@@ -55,7 +56,7 @@ def _alarm_label(name: str) -> str:
         code = alarm_code_named(name)
     except UsageError:
         return name
-    return f"{name} ({words.PRIORITY_NAMES[codec.ALARM_PRIORITY[code]]})"
+    return f"{name} ({words.PRIORITY_NAMES[ALARM_PRIORITY[code]]})"
 
 
 def tones(th) -> str:
