@@ -9,6 +9,7 @@
 # fewer modules it needs, the likelier it runs in what memory is left).
 
 import sys
+import time
 
 import micropython
 
@@ -24,8 +25,9 @@ def serve(why):
     decoder = codec.FrameDecoder()
     while True:
         b = read(1)
-        if not b:
-            return  # the line closed (a simulator whose host went away)
+        if not b:  # no byte (a pty with no host on it for a moment): look again, as the pump's link does
+            time.sleep_ms(100)
+            continue
         if not decoder.feed(b[0]):
             continue
         seq = 0

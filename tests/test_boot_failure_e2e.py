@@ -9,7 +9,7 @@ import sys
 import time
 
 import pytest
-from pumpctl.errors import NotStarted
+from pumpctl.errors import LinkError, NotStarted
 from pumpctl.sim import Simulator
 
 PUMPCTL = str(__import__("pathlib").Path(sys.executable).with_name("pumpctl"))
@@ -52,7 +52,13 @@ def test_it_leaves_for_its_repl_without_a_key_so_it_can_be_flashed(failed):
     with failed.pump(keys=None) as pump:
         with pytest.raises(NotStarted):
             pump.hello()
-        pump.service_not_started()
+        try:
+            pump.service_not_started()
+        except LinkError as e:
+            # The unix port ends as it leaves (a board's REPL would take the line), and a pty
+            # that hangs up may drop the reply unread: so may the host (pumpctl flash allows it).
+            # But the request must have gone out: a board gone before it was a board that quit.
+            assert str(e).startswith("cannot read from"), e
     deadline = time.monotonic() + 10
     while failed.running() and time.monotonic() < deadline:
         time.sleep(0.05)
