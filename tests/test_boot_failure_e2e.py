@@ -54,12 +54,13 @@ def test_it_leaves_for_its_repl_without_a_key_so_it_can_be_flashed(failed):
             pump.hello()
         try:
             pump.service_not_started()
-        except LinkError as e:
-            # The unix port ends as it leaves (a board's REPL would take the line), and a pty
-            # that hangs up may drop the reply unread: so may the host (pumpctl flash allows it).
-            # But the request must have gone out: a board gone before it was a board that quit.
-            assert str(e).startswith("cannot read from"), e
+        except LinkError:
+            # The unix port ends as it leaves (a board's REPL would take the line), and the pty's
+            # hang-up can fail the host's drain of the request or its read of the reply: pumpctl
+            # flash allows it too. That it left on SERVICE, not by failing, is its exit below.
+            pass
     deadline = time.monotonic() + 10
     while failed.running() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not failed.running()  # the unix port ends where a board's REPL would take the line
+    assert failed.proc.returncode == 0, failed.stderr_text()  # it returned on SERVICE: no traceback
