@@ -233,10 +233,10 @@ class Monitors:
     def _motion_left_us(self):
         """Pump time until the last step given to the motor finishes, 0..2**28 (0: none moving). Hot path."""
         tb = self._pump.timebase
-        days = self.motion_end_mday - tb.mday  # <= 4: the end is at most 2**28 us ahead
-        if days < 0:
+        mdays = self.motion_end_mday - tb.mday  # <= 4: the end is at most 2**28 us ahead
+        if mdays < 0:
             return 0
-        left = days * US_PER_MDAY + self.motion_end_us - tb.us
+        left = mdays * US_PER_MDAY + self.motion_end_us - tb.us
         return left if left > 0 else 0
 
     def _steps_in_motion(self):
