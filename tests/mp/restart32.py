@@ -12,19 +12,13 @@ from firmware import eventlog
 from firmware.app import PumpApp
 
 
-def new_hardware(provision):
-    """The sim board's parts that run on this VM, as the bench builds them (bench/mp/heap32.py):
-    provision, the keys flashing writes (taken into the key store at the first boot)."""
-    return hb.make_hardware(provision)
-
-
 def state(app):
     log = app.log
     ints, _departed, ring = app.guard.saved_state()
     return log.oldest(), log.count, ints, bytes(ring)
 
 
-app = PumpApp(board, new_hardware(True))  # its storage folder made, the keys provisioned
+app = PumpApp(board, hb.make_hardware(True))  # the sim board's parts as the heap bench builds them; keys provisioned
 app.set_rate(5_000_000)
 for _ in range(120):  # an hour of dosing, in 30 s turns: buckets of the guard's ring filled
     app.tick()
@@ -38,7 +32,7 @@ before = state(app)
 lines = [app.log.line(i) for i in range(before[0], before[1])]
 app = None
 start = gc.mem_alloc()
-app = PumpApp(board, new_hardware(False))
+app = PumpApp(board, hb.make_hardware(False))  # the keys from the key store, as a flashed board's
 used = gc.mem_alloc() - start
 after = state(app)
 kept = [app.log.line(i) for i in range(after[0], before[1])]  # the restart's own entries pushed some out
