@@ -39,10 +39,11 @@ from firmware import alarms, auth, codec, eventlog
 from firmware.commands import FAMILIES, Commands, Staging
 from firmware.errors import Refusal
 from firmware.guard import BUCKET_US, LIMIT_BOLUS, LIMIT_NONE, DoseGuard
+from firmware.lazy import call
 from firmware.library import default_library
 from firmware.link import Link
 from firmware.monitors import Monitors
-from firmware.program import BASAL_CONTINUOUS, BASAL_FLEX, parse_program
+from firmware.program import BASAL_CONTINUOUS, BASAL_FLEX
 from firmware.scheduler import MAX_RATE_NL_PER_DAY, DoseScheduler
 from firmware.telemetry import Telemetry
 from firmware.therapy import BOLUS_NONE, Projection, Therapy, time_to_deliver
@@ -329,9 +330,8 @@ class PumpApp:
 
     def set_rate(self, rate_nl_per_day):
         """Program a plain continuous volume rate now (no drug in the pump); 0 stops."""
-        lines = ["basal %d nL/day" % rate_nl_per_day] if rate_nl_per_day else ["stop"]
         self.tick()
-        program = parse_program(lines, self.library, self.therapy.drugs)
+        program = call("firmware.program_text", "rate_program", rate_nl_per_day, self.library, self.therapy.drugs)
         self.put_in_force(program, self.timebase.total_us())
 
     def run(self):
@@ -391,7 +391,6 @@ class PumpApp:
             text = "refused: " + text
         self.log_event(eventlog.EV_SECURITY, text)
 
-
     def log_event(self, code, text, at_us=None):
         if at_us is None:
             tb = self.timebase
@@ -446,13 +445,11 @@ class PumpApp:
 
     # -- commands ---------------------------------------------------------------
 
-
     def now_fields(self):
         """codec._PUMP_NOW: pump time, mode, rate, steps delivered."""
         self.tick()
         g = self.guard
         return (self.timebase.mday, self.timebase.us, self.mode(), self.sched.rate, g.delivered_hi, g.delivered_lo)
-
 
     def mode(self):
         p = self.therapy.program
@@ -464,7 +461,6 @@ class PumpApp:
             return codec.MODE_CONTINUOUS
         return codec.MODE_STOPPED
 
-
     def reservoir_nl(self):
         if self.fill_nl is None:
             return None
@@ -475,7 +471,6 @@ class PumpApp:
         """Pump time until the running program (with any running bolus) has
         delivered reservoir_nl; None if it never will within the scan."""
         return time_to_deliver(self.therapy.fork(), reservoir_nl, now, MAX_EMPTY_SCAN_DAYS * 86_400_000_000)
-
 
     def set_step_volume(self, step_pl):
         """Run on a new volume per step (a calibration, or a restore of one)."""

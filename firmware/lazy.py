@@ -61,7 +61,3 @@ def values(module, *names):
     finally:
         forget(before)
 
-
-def parse_rate(field, text):
-    """units.parse_rate for one call (the pump's plain volume rate)."""
-    return call("firmware.units", "parse_rate", field, text)

@@ -5,7 +5,11 @@
 #
 #   META     pump time of the record, steps reserved and not yet delivered,
 #            reservoir fill, alarm, the blend the program was parsed against
-#   PROGRAM  the committed program's canonical lines (parsed again on restore)
+#   PROGRAM  the committed program's canonical lines
+#   PROGRAM_VALUES  what this firmware made of those lines (program.py's Program: its numbers, its
+#            review rows and warnings) after the firmware's version: a restart by the same firmware
+#            takes them as they are instead of loading the parser and reading the lines again (about
+#            40 KB of garbage on a 32-bit board); another version parses the lines
 #   THERAPY  the running therapy's own state: flex day, bolus, bridge, trial,
 #            clock offset, patient-bolus times
 #   GUARD    the dose guard's ring position, latched trip and counts, the
@@ -31,7 +35,7 @@ from firmware.eventlog import CAPACITY
 from firmware.eventlog import esc as _esc
 from firmware.eventlog import unesc as _unesc
 from firmware.library import NUMBERS, DrugLimits, Library
-from firmware.program import parse_program
+from firmware.program import Program, parse_program
 from firmware.store import Pieces
 from firmware.therapy import INT_STATE, OPTIONAL_INT_STATE
 
@@ -44,6 +48,7 @@ TAG_LIBRARY = 7
 TAG_ALARMS = 8
 TAG_MONITOR = 9
 TAG_LIBRARY_NUMBERS = 10
+TAG_PROGRAM_VALUES = 11
 TAG_LOG = 16  # and up to TAG_LOG + _LOG_SECTIONS - 1
 _LOG_PER_SECTION = 32  # entries of at most ~220 bytes each (text escaped)
 _LOG_SECTIONS = CAPACITY // _LOG_PER_SECTION
@@ -88,6 +93,10 @@ def sections(app, reserved_steps):
         (TAG_ALARMS, "\n".join(_esc(line) for line in app.alarms.saved()).encode()),
         (TAG_MONITOR, _text(app.monitors.monitor_state())),
     ]
+    if t.program is not None:
+        if t.program.saved is None:  # made at its first save and kept: a program in force never changes
+            t.program.saved = _program_values(t.program)
+        out.append((TAG_PROGRAM_VALUES, t.program.saved))
     log = app.log
     first = log.oldest()
     for k in range(_LOG_SECTIONS):  # the log's own lines, joined by newlines as they are written
@@ -140,7 +149,11 @@ def restore(app, record):
     app.program_old_drugs = _drugs(meta["parsed_with"])
     if program_text:
         lines = [_unesc(line) for line in program_text.split("\n")]
-        t.program = parse_program(lines, app.library, app.program_old_drugs, t.bridge_drugs)
+        values = record.get(TAG_PROGRAM_VALUES)
+        program = None if values is None else _program_from_values(values, lines, app.library.version)
+        if program is None:  # another firmware's record, or one from before the values were kept
+            program = parse_program(lines, app.library, app.program_old_drugs, t.bridge_drugs)
+        t.program = program
     g = _fields(record[TAG_GUARD])
     ints = tuple(int(v) for v in g["ints"].split(","))
     departed = []
@@ -212,6 +225,66 @@ def _library(record):
         lib.saved = record[TAG_LIBRARY]
         lib.saved_numbers = record[TAG_LIBRARY_NUMBERS]
     return lib
+
+
+# A Program's values, one line each after the firmware's version, in this order: the ints ("-" for
+# None), each optional tuple as its ints joined by "," ("-" for None), the flex steps ("start,kind,
+# per_day" joined by ";"), the blend, the library version, then one line per review row ("d" line
+# TAB detail) and per warning ("w" text), escaped.
+_PROGRAM_INTS = ("no_drug", "fill_nl", "removed_nl", "low_nl", "empty_nl", "basal_kind", "bridge_nl", "trial_us")
+_PROGRAM_TUPLES = ("basal", "bolus", "prime", "patient")
+
+
+def _program_values(p):
+    ints = " ".join("-" if getattr(p, n) is None else str(int(getattr(p, n))) for n in _PROGRAM_INTS)
+    out = [_firmware_version(), ints]
+    for name in _PROGRAM_TUPLES:
+        v = getattr(p, name)
+        out.append("-" if v is None else ",".join(str(x) for x in v))
+    out.append(";".join("%d,%d,%d" % step for step in p.flex))
+    out.append(_drugs_text(p.drugs))
+    out.append(_esc(p.library_version))
+    for line, detail in p.details:
+        out.append("d%s\t%s" % (_esc(line), _esc(detail)))
+    for w in p.warnings:
+        out.append("w" + _esc(w))
+    return "\n".join(out).encode()
+
+
+def _program_from_values(data, lines, library_version):
+    """The Program a PROGRAM_VALUES section holds, or None if another firmware wrote it, or for
+    other lines or under another library: the lines are then parsed again. A section of the wrong
+    shape is a bad record (ValueError)."""
+    rows = data.decode().split("\n")
+    if rows[0] != _firmware_version() or len(rows) < 9 or _unesc(rows[8]) != library_version:
+        return None
+    p = Program()
+    ints = rows[1].split(" ")
+    if len(ints) != len(_PROGRAM_INTS):
+        raise ValueError("program values: %d ints, not %d" % (len(ints), len(_PROGRAM_INTS)))
+    for i in range(len(ints)):
+        setattr(p, _PROGRAM_INTS[i], _opt_int(ints[i]))
+    p.no_drug = bool(p.no_drug)
+    for i in range(len(_PROGRAM_TUPLES)):
+        v = rows[2 + i]
+        setattr(p, _PROGRAM_TUPLES[i], None if v == "-" else tuple(int(x) for x in v.split(",")))
+    p.flex = [tuple(int(x) for x in step.split(",")) for step in rows[6].split(";")] if rows[6] else []
+    p.drugs = _drugs(rows[7])
+    p.library_version = library_version
+    for row in rows[9:]:
+        if row[:1] == "d":
+            line, tab, detail = row[1:].partition("\t")
+            if not tab:
+                raise ValueError("program values: a review row without its detail")
+            p.details.append((_unesc(line), _unesc(detail)))
+        elif row[:1] == "w":
+            p.warnings.append(_unesc(row[1:]))
+        else:
+            raise ValueError("program values: unknown row %r" % row[:10])
+    if [line for line, _d in p.details if line] != lines:
+        return None  # not these lines' values: read the lines
+    p.lines = lines
+    return p
 
 
 def _firmware_version():

@@ -58,6 +58,7 @@ from firmware.units import (
     parse_dose,
     parse_dose_rate,
     parse_duration,
+    parse_rate,
     parse_time_of_day,
     parse_volume,
 )
@@ -208,6 +209,27 @@ def parse_program(lines, library, old_drugs=(), bridging=None):
     _check_limits(p, library)
     _render(p)
     return p
+
+
+def rate_program(rate_nl_per_day, library, old_drugs=()):
+    """The Program of a plain volume rate in nL/day (in the pump's range: units.parse_rate), or of
+    a stop for 0: built from the number, as parse_program builds "basal <rate>" or "stop"."""
+    p = Program()
+    p.library_version = library.version
+    if rate_nl_per_day:
+        p.basal = (DOSE_VOLUME, rate_nl_per_day)
+        p.basal_kind = BASAL_CONTINUOUS
+    _check_shape(p, not rate_nl_per_day, list(old_drugs))
+    _check_limits(p, library)
+    _render(p)
+    return p
+
+
+def parse_rate_program(field, text, library, old_drugs=()):
+    """(the Program of the plain volume rate text, e.g. "0.5 mL/day", and whether it was rounded):
+    the text read once, straight to the program (SET_RATE)."""
+    rate, rounded = parse_rate(field, text)
+    return rate_program(rate, library, old_drugs), rounded
 
 
 _KEYWORDS = (

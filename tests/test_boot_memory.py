@@ -91,7 +91,7 @@ LOAD_PATH = [
     (persist, "_opt_int"),
     (persist, "_drugs"),
     (persist, "_unesc"),
-    (persist, "parse_program"),
+    (persist, "_program_from_values"),
     (DoseGuard, "restore"),
     (alarms.AlarmSet, "restore"),
     (Monitors, "restore_monitor_state"),

@@ -25,7 +25,7 @@ def cpython_output():
         "library default-2026.11 8 []",
         "program flex 00:00 2 mg/day [(0, 100000), (420, 200000), (1320, 50000)] []",
         "refused daily dose []",
-        "rate (500000, False) []",
+        "rate (500000, False) ['basal 0.5 mL/day'] []",
         "library refused name []",
     ]
     return lines
@@ -58,7 +58,7 @@ def test_a_call_forgets_only_the_text_modules_it_brought_in():
         sys.modules.pop(name, None)
         if hasattr(firmware, name[9:]):
             delattr(firmware, name[9:])
-    assert lazy.parse_rate("rate", "1 mL/day") == (1_000_000, False)
+    assert lazy.call("firmware.units", "parse_rate", "rate", "1 mL/day") == (1_000_000, False)
     assert not [m for m in lazy.TRANSIENT if m in sys.modules or hasattr(firmware, m[9:])]
     # Loaded before the call: left alone.
     import firmware.units
@@ -71,7 +71,7 @@ def test_a_call_forgets_only_the_text_modules_it_brought_in():
     from firmware.errors import Refusal
 
     with pytest.raises(Refusal):
-        lazy.parse_rate("rate", "0 mL/day")
+        lazy.call("firmware.units", "parse_rate", "rate", "0 mL/day")
     assert "firmware.units" not in sys.modules
 
 

@@ -54,10 +54,13 @@ def _check_library(pump, library):
     program's lines, the drugs in the reservoir, and its deliveries from now on with
     what was delivered in the last 24 h, checked by the dose guard against the new
     library's limits (without a copy of the guard: a board has no room for one).
-    The refusal's field starts with "running "."""
+    The refusal's field starts with "running ". Returns the running program as read under the new
+    library (the same lines and numbers; its library, and the warnings of that library's soft limits),
+    or None if none runs."""
+    program = None
     try:
         if pump.therapy.program is not None:
-            parse_program(pump.therapy.program.lines, library, pump.therapy.drugs, pump.therapy.bridge_drugs)
+            program = parse_program(pump.therapy.program.lines, library, pump.therapy.drugs, pump.therapy.bridge_drugs)
         fluid = pump.therapy.fluid()
         if fluid:  # each drug in the reservoir must be in it, and its limits must hold
             limits = pump.guard.limits_for(pump.guard_limits(fluid, library))
@@ -65,6 +68,7 @@ def _check_library(pump, library):
             pump.admit(pump.therapy.fork(), pump.timebase.total_us(), limits=limits)
     except Refusal as e:
         raise Refusal("running " + e.field, e.message) from None
+    return program
 
 
 def lib_commit(pump, values):
@@ -82,8 +86,10 @@ def lib_commit(pump, values):
         )
     if raised and confirm != 1:
         raise Refusal("confirm_raise", "%d hard limit(s) raised need confirm_raise=1" % raised)
-    _check_library(pump, library)  # the therapy and the last 24 h moved on since staging
+    program = _check_library(pump, library)  # the therapy and the last 24 h moved on since staging
     pump.library = library
+    if program is not None:  # it runs on, under the library now in force (what a restart reads it as)
+        pump.therapy.program = program
     pump.staging.lib_fields = {}
     pump.staging.library = None
     if pump.staging.program is not None:  # it was checked against the old library

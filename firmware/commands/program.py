@@ -8,7 +8,7 @@ from firmware.app import program_crc
 from firmware.commands import SAVES, STAGED_TTL_US
 from firmware.errors import Refusal
 from firmware.intmath import format_volume
-from firmware.lazy import parse_rate
+from firmware.lazy import call
 from firmware.program import BASAL_STOPPED, parse_program
 from firmware.therapy import BOLUS_NONE, BRIDGE
 
@@ -26,9 +26,7 @@ def stage_line(pump, values):
         pump.staging.program = None
         pump.staging.dropped = ""
     if index != len(pump.staging.lines):
-        raise Refusal(
-            "index", "line %d is out of order; the pump expects line %d" % (index, len(pump.staging.lines))
-        )
+        raise Refusal("index", "line %d is out of order; the pump expects line %d" % (index, len(pump.staging.lines)))
     pump.staging.lines.append(line)
     return (len(pump.staging.lines),)
 
@@ -230,16 +228,18 @@ def patient_bolus(pump, values):
 
 
 def set_rate(pump, values):
-    rate, rounded = parse_rate("rate", values[0])  # refuses before any change
-    if pump.therapy.drugs:
+    if pump.therapy.drugs:  # refused before the text is read: no parser loaded for it
         raise Refusal(
             "rate", "the pump holds %s: program it with a dose in a programming session" % pump.therapy.drugs[0][0]
         )
-    if rate:
-        why = pump.monitors.dosing_refusal()
-        if why is not None:
-            raise Refusal("rate", why)
-    pump.set_rate(rate)
+    # Read once, straight to its program (no "basal N nL/day" text made and read again); refuses before any change.
+    program, rounded = call("firmware.program_text", "parse_rate_program", "rate", values[0], pump.library, ())
+    rate = program.basal[1]
+    why = pump.monitors.dosing_refusal()
+    if why is not None:
+        raise Refusal("rate", why)
+    pump.tick()
+    pump.put_in_force(program, pump.timebase.total_us())
     pump.log_event(eventlog.EV_PROGRAM, "rate set to %d nL/day" % rate)
     return (rate, 1 if rounded else 0, pump.timebase.mday, pump.timebase.us)
 
@@ -308,7 +308,6 @@ def _refill_check(pump, program):
         )
         text += ": DISCREPANCY %s" % format_volume(apart)
     return text
-
 
 
 def _index(rows, line):

@@ -9,7 +9,7 @@ import sys
 
 import firmware
 from firmware.errors import Refusal
-from firmware.lazy import TRANSIENT, parse_rate
+from firmware.lazy import TRANSIENT, call
 from firmware.library import Library, default_library
 from firmware.program import parse_program
 
@@ -36,7 +36,8 @@ def work():
         parse_program(("basal 2 mg/day", "bolus 50 mg over 1 h"), lib, p.drugs)
     except Refusal as e:
         print("refused", e.field, loaded())
-    print("rate", parse_rate("rate", "0.5 mL/day"), loaded())
+    rate, rounded = call("firmware.program_text", "parse_rate_program", "rate", "0.5 mL/day", lib)
+    print("rate", (rate.basal[1], rounded), rate.lines, loaded())
     try:
         Library("bad", [["Morphine"] + list(lib.drugs["morphine"].text[1:])])
     except Refusal as e:

@@ -1,0 +1,168 @@
+"""The running program across a restart (issue 19): the record keeps what this firmware made of the program's
+lines (its numbers, review rows and warnings), and a restart by the same firmware takes them without loading
+the program parser (its bytecode and a re-read of every line were 40 KB of a restart's garbage on a 32-bit
+board). A record from another firmware version, or values that are not the lines', is read from the lines
+again. Either way the pump runs the very program it ran before the cut."""
+
+import pytest
+from test_boot_memory import Board, storage_of
+
+from firmware import persist, program
+from firmware.library import default_library
+from firmware.program import _FIELDS, parse_program
+from firmware.store import Store
+
+# Programs that use every kind of value a Program holds: flex steps, a patient bolus, a delayed bolus, a
+# prime, a blend of three, soft-limit warnings, "drug none", the reservoir levels and a trial.
+PROGRAMS = {
+    "flex and patient bolus": [
+        "drug morphine 20 mg/mL",
+        "fill 20 mL",
+        "flex 00:00 2 mg/day",
+        "flex 07:00 4 mg/day",
+        "flex 22:00 1 mg/day",
+        "patient-bolus 0.2 mg over 10 min lockout 1 h max 4 per day",
+    ],
+    "delayed bolus, levels, trial": [
+        "drug baclofen 2 mg/mL",
+        "fill 20 mL",
+        "low-reservoir 3 mL",
+        "empty-reservoir 0.5 mL",
+        "basal 300 mcg/day",
+        "bolus 50 mcg over 30 min after 2 h",
+        "trial 3 day",
+    ],
+    "prime": ["drug morphine 1 mg/mL", "fill 20 mL", "basal 1 mg/day", "prime 0.2 mL over 20 min"],
+    "blend of three": [
+        "drug morphine 20 mg/mL",
+        "drug bupivacaine 10 mg/mL",
+        "drug clonidine 0.5 mg/mL",
+        "fill 20 mL",
+        "basal 3 mg/day",
+    ],
+    "soft-limit warning": ["drug morphine 20 mg/mL", "fill 20 mL", "basal 12 mg/day"],
+    "no drug": ["drug none", "fill 20 mL", "basal 0.5 mL/day"],
+}
+
+
+def saved_pump(lines):
+    """A pump running lines, saved: its storage files and its program."""
+    storage = storage_of({})
+    app = Board(storage).app
+    app.tick()
+    now = app.timebase.total_us()
+    app.therapy.set_clock(now, 1_717_223_400_000_000)  # a flex schedule runs on the device clock
+    p = parse_program(lines, app.library, [], None)
+    app.put_in_force(p, now)
+    app.save()
+    return {k: bytes(v) for k, v in storage.files.items()}, app.therapy.program
+
+
+def values(p):
+    return {name: getattr(p, name) for name in _FIELDS}
+
+
+def no_parser(monkeypatch):
+    real = program.call
+
+    def call(module, name, *args):
+        if module == "firmware.program_text":
+            raise AssertionError("the restart loaded the program parser")
+        return real(module, name, *args)
+
+    monkeypatch.setattr(program, "call", call)
+
+
+def restored_from_lines(files, monkeypatch):
+    """The program a restart from files runs when the record holds no values: read from its lines."""
+    real_load = Store.load
+
+    def load(store, *args):
+        seq, record = real_load(store, *args)
+        del record[persist.TAG_PROGRAM_VALUES]
+        return seq, record
+
+    with monkeypatch.context() as m:
+        m.setattr(Store, "load", load)
+        return Board(storage_of(files)).app.therapy.program
+
+
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_a_restart_by_the_same_firmware_runs_the_saved_program_without_the_parser(name, monkeypatch):
+    files, before = saved_pump(PROGRAMS[name])
+    real_restore = persist.restore
+
+    def restore(app, record):
+        assert persist.TAG_PROGRAM_VALUES in record
+        with monkeypatch.context() as m:
+            no_parser(m)
+            return real_restore(app, record)
+
+    with monkeypatch.context() as m:
+        m.setattr(persist, "restore", restore)
+        app = Board(storage_of(files)).app
+    assert app.alarm  # the restart alarm: the record was restored, not refused
+    # The very program a restart that reads the lines runs (a restart cancels a bolus or prime).
+    assert values(app.therapy.program) == values(restored_from_lines(files, monkeypatch))
+    if before.delivery_line() is None:
+        assert values(app.therapy.program) == values(before)
+    if name == "soft-limit warning":
+        assert before.warnings  # the case has one to keep
+
+
+def test_the_values_are_made_once_for_a_program_in_force():
+    storage = storage_of({})
+    app = Board(storage).app
+    app.put_in_force(parse_program(PROGRAMS["prime"], app.library, [], None), app.timebase.total_us())
+    app.save()
+    first = app.therapy.program.saved
+    app.save()
+    assert first is not None and app.therapy.program.saved is first
+
+
+@pytest.mark.parametrize("how", ["another firmware", "no values", "other lines", "another library"])
+def test_values_this_firmware_did_not_make_for_these_lines_are_not_taken(monkeypatch, how):
+    files, before = saved_pump(PROGRAMS["flex and patient bolus"])
+    real_load = Store.load
+    parsed = []
+
+    def load(store, *args):
+        seq, record = real_load(store, *args)
+        text = bytes(record[persist.TAG_PROGRAM_VALUES])
+        if how == "no values":
+            del record[persist.TAG_PROGRAM_VALUES]
+            return seq, record
+        if how == "another firmware":
+            # values another firmware made: never taken, even where they differ from this one's reading
+            text = text.replace(persist._firmware_version().encode(), b"0.0.1")
+        elif how == "other lines":
+            text = text.replace(b"flex 07:00 4 mg/day", b"flex 07:00 9 mg/day")
+        else:
+            text = text.replace(before.library_version.encode(), b"site-9")
+        record[persist.TAG_PROGRAM_VALUES] = text.replace(b"0,1,4000000", b"0,1,9000000")
+        return seq, record
+
+    real_call = program.call
+
+    def call(module, name, *args):
+        parsed.append(module)
+        return real_call(module, name, *args)
+
+    monkeypatch.setattr(Store, "load", load)
+    monkeypatch.setattr(program, "call", call)
+    app = Board(storage_of(files)).app
+    assert parsed == ["firmware.program_text"]  # read from its lines again
+    assert values(app.therapy.program) == values(before)
+
+
+@pytest.mark.parametrize(
+    "row",
+    [b"x what", b"dno tab"],
+)
+def test_values_of_the_wrong_shape_are_a_bad_record(row):
+    lib = default_library()
+    p = parse_program(PROGRAMS["prime"], lib, [], None)
+    data = persist._program_values(p) + b"\n" + row
+    with pytest.raises(ValueError):
+        persist._program_from_values(bytearray(data), p.lines, lib.version)
+    assert persist._program_from_values(bytearray(persist._program_values(p)), p.lines, lib.version) is not None
