@@ -104,7 +104,7 @@ class PumpApp:
         if getattr(hw, "sim", False):
             families = families + ("sim",)
         self.commands = Commands(self, families, self.store is not None)
-        self.link = Link(hw.serial, self.commands, self.auth, self.now_us, self._security_refusal, _pause)
+        self.link = Link(hw.serial, self.commands, self.auth, self.now_us, self._security_refusal, _pause, _explain)
         from firmware import lazy
 
         lazy.call("firmware.boot", "boot", self)  # its code is needed once: forgotten after
@@ -476,6 +476,16 @@ class PumpApp:
         """Run on a new volume per step (a calibration, or a restore of one)."""
         self.sched = DoseScheduler(step_pl)  # stopped: no partial step to carry
         self.guard.set_step_volume(step_pl)
+
+
+def _explain(e):
+    """An internal error's text, with where it was raised (failure.py, loaded for it)."""
+    try:
+        from firmware import failure
+
+        return failure.describe(e)
+    except Exception:  # noqa: BLE001 - no room to load it: the type and the message still say much
+        return "%s: %s" % (type(e).__name__, e)
 
 
 def _pause(ms=0):

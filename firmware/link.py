@@ -28,17 +28,19 @@ _WRITE_WAIT_MS = const(5)  # how often run() looks again whether a host that sto
 
 
 class Link:
-    def __init__(self, serial, handlers, auth=None, now_us=None, security=None, pause=None):
+    def __init__(self, serial, handlers, auth=None, now_us=None, security=None, pause=None, explain=None):
         """auth: the pump's Authenticator (None: no authentication, every command
         open; unit tests only). now_us(): pump time. security(text): called for
         each refusal of an authentication or of a command's role. pause(ms=0): an
-        awaitable that lets the other tasks run for ms (asyncio.sleep_ms)."""
+        awaitable that lets the other tasks run for ms (asyncio.sleep_ms).
+        explain(e): the text of an ERR_INTERNAL for exception e (None: its type and message)."""
         self._serial = serial
         self._handlers = handlers  # msg_type -> handler(values) -> reply values
         self._auth = auth
         self._now_us = now_us
         self._security = security
         self._pause = pause
+        self._explain = explain
         self._decoder = codec.FrameDecoder()
         self.frames_handled = 0
         self.frames_refused = 0
@@ -107,8 +109,9 @@ class Link:
         except Refusal as e:
             self._refuse(seq, codec.ERR_BAD_VALUE, e.field, e.message, reply_mac)
             return
-        except Exception as e:  # a bug, not the host's fault; say so and go on
-            self._refuse(seq, codec.ERR_INTERNAL, "", "%s: %s" % (type(e).__name__, e), reply_mac)
+        except Exception as e:  # a bug or a full heap, not the host's fault; say so, and where, and go on
+            what = self._explain(e) if self._explain is not None else "%s: %s" % (type(e).__name__, e)
+            self._refuse(seq, codec.ERR_INTERNAL, "", what, reply_mac)
             return
         self.frames_handled += 1
         # A handler may have ended the session (AUTH_END): the reply still

@@ -374,3 +374,17 @@ def test_a_reader_that_went_away_exits_141_quietly(sim):
     proc.stdout.close()  # as `| head` does once it has its lines
     err = proc.stderr.read().decode()
     assert proc.wait(30) == 141 and err == "", err
+
+
+def test_a_failure_inside_the_pump_says_that_what_it_changed_is_not_known():
+    # Seen on the emulated Pico: a library commit that ran out of heap while it saved was in force, and
+    # pumpctl said "pump refused: MemoryError ...; nothing was changed".
+    from pumpctl.errors import PumpRefused
+
+    from firmware import codec
+
+    failed = PumpRefused(codec.ERR_INTERNAL, "", "MemoryError in firmware/persist.py line 88: memory allocation failed")
+    assert str(failed) == "pump failed: MemoryError in firmware/persist.py line 88: memory allocation failed"
+    assert cli._hint(failed) == "; what it changed is not known: read pumpctl therapy and pumpctl log before going on"
+    refused = PumpRefused(codec.ERR_BAD_VALUE, "rate", "rate 12 mL/h is above the pump maximum")
+    assert str(refused).startswith("pump refused (rate): ") and cli._hint(refused) == "; nothing was changed"

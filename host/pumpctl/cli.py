@@ -159,8 +159,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _hint(e: PumpError) -> str:
     """What the error line adds to the message (the link's and the keys' messages say what to do
-    themselves): a refusal changed nothing, whatever it was about."""
-    return "; nothing was changed" if isinstance(e, PumpRefused) and "nothing was changed" not in str(e) else ""
+    themselves): a refusal changed nothing, whatever it was about; a failure inside the pump may
+    have changed something, and nobody knows what."""
+    if not isinstance(e, PumpRefused) or "nothing was changed" in str(e):
+        return ""
+    if e.internal:
+        return "; what it changed is not known: read pumpctl therapy and pumpctl log before going on"
+    return "; nothing was changed"
 
 
 # The request fields a person gives through an option, by the name the codec says them.

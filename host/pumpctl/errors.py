@@ -1,5 +1,7 @@
 """Exceptions of the pumpctl API, one per kind of failure a caller can act on."""
 
+from firmware import codec
+
 from . import words
 
 
@@ -33,7 +35,9 @@ class NotStarted(LinkError):
 
 
 class PumpRefused(PumpError):
-    """The pump answered with a refusal; nothing was changed.
+    """The pump answered with a refusal; nothing was changed. Except for an internal error
+    (`internal`: ERR_INTERNAL, a bug or a full heap in the pump, or a read-back that differs
+    from what was sent): the pump failed while it acted, so what it changed is not known.
 
     `code` is the wire error code, `field` the request field at fault (may be
     empty) and `reason` the pump's own explanation (its tokens rendered: words.render).
@@ -44,8 +48,9 @@ class PumpRefused(PumpError):
         self.code_name = words.ERROR_NAMES.get(code, f"error {code}")
         self.field = field
         self.reason = reason = words.render(reason)
+        self.internal = code == codec.ERR_INTERNAL
         where = f" ({field})" if field else ""
-        super().__init__(f"pump refused{where}: {reason}")
+        super().__init__(f"pump {'failed' if self.internal else 'refused'}{where}: {reason}")
 
 
 class AuthError(PumpError):

@@ -1,0 +1,71 @@
+"""An internal error names where it was raised (firmware/failure.py): a command that fails inside the pump
+(a bug, or a heap too full for an allocation, as on the emulated Pico) is answered ERR_INTERNAL with the
+exception's type, its innermost file and line, and its message, on MicroPython and on CPython alike, so
+the report a user copies names the line that failed."""
+
+import pytest
+from vms import run_unix
+
+from firmware import codec, failure
+from firmware.link import Link
+
+SCRIPT = """
+from firmware import failure
+
+
+def fails():
+    raise MemoryError("memory allocation failed, allocating 1148 bytes")
+
+
+try:
+    fails()
+except MemoryError as e:
+    print(failure.describe(e))
+print(failure.describe(ValueError("never raised")))
+"""
+
+
+def test_it_names_the_innermost_line_on_cpython():
+    def fails():
+        return 1 // 0
+
+    try:
+        fails()
+    except ZeroDivisionError as e:
+        text = failure.describe(e)
+    line = fails.__code__.co_firstlineno + 1
+    assert text == f"ZeroDivisionError in tests/test_failure.py line {line}: integer division or modulo by zero"
+
+
+@pytest.mark.micropython
+def test_it_names_the_innermost_line_on_micropython(tmp_path):
+    script = tmp_path / "fails.py"
+    script.write_text(SCRIPT)
+    out = run_unix(script).splitlines()
+    folder = tmp_path.name
+    assert out == [
+        f"MemoryError in {folder}/fails.py line 6: memory allocation failed, allocating 1148 bytes",
+        "ValueError: never raised",  # never raised: no place to name
+    ]
+
+
+def test_the_link_answers_a_failing_handler_with_its_explanation():
+    sent = []
+
+    class Serial:
+        def write(self, data):
+            sent.append(bytes(data))
+
+    def broken(values):
+        raise KeyError("lib")
+
+    link = Link(Serial(), {codec.STATUS: broken}, explain=failure.describe)
+    for b in codec.encode_frame(codec.STATUS, 7):
+        link.receive(b)
+    frame = sent[0]
+    kind, seq, body, _mac, _signed = codec.decode_frame(codec.cobs_decode(frame, len(frame) - 1))
+    at = codec.span(codec.ERROR, True)
+    code, field, message = codec.decode_spec(codec.MESSAGES, at >> 16, at & 0xFFFF, body)
+    line = broken.__code__.co_firstlineno + 1
+    assert (kind, seq, code, field) == (codec.ERROR, 7, codec.ERR_INTERNAL, "")
+    assert message == f"KeyError in tests/test_failure.py line {line}: 'lib'"
