@@ -46,6 +46,25 @@ def main(args=None):
         # not the link; a real board has nowhere to print it.
         sys.stderr.write("pump ready: board %s, step %d pL\n" % (board.NAME, board.STEP_VOLUME_PL))
     app.run()
+    app = hw = board = None
+    free_for_the_repl()
+
+
+def free_for_the_repl():
+    """The pump left for the board's REPL (SERVICE, to be flashed): its tasks, objects and modules go, so
+    the REPL has the heap whole. Left alone, the tasks still queued in asyncio (the link's, the
+    telemetry's, the monitors') held the pump, and on the emulated Pico a flash then failed to find
+    1 KB in a heap cut into pieces by the pump's objects."""
+    import gc
+
+    if sys.implementation.name == "micropython":  # CPython's asyncio.run() cancels them itself
+        import asyncio
+
+        asyncio.new_event_loop()  # MicroPython's: a new, empty task queue
+    for name in list(sys.modules):
+        if name.split(".")[0] in ("firmware", "hal", "boards") and name != "firmware.main":
+            del sys.modules[name]
+    gc.collect()
 
 
 def failed_to_start(motor, why, sim):

@@ -31,6 +31,7 @@ from pumpctl import flash as flash_module
 from pumpctl.errors import FlashError, PumpRefused, UsageError
 from pumpctl.flash import BOOT_FILE, CONFIG_FILE, MANIFEST_FILE, board_files, build, flash
 from pumpctl.sim import find_micropython
+from vms import MP_DIR, ROOT, run_unix
 
 from firmware import auth
 
@@ -383,6 +384,17 @@ def test_flash_reaches_the_repl_of_a_board_whose_pump_is_slow_to_leave(tmp_path,
             assert device.exec("print(6 * 7)", "a sum").strip() == "42"
         finally:
             device.close()
+
+
+def test_a_pump_that_left_for_the_repl_leaves_it_the_heap():
+    # On the emulated Pico, a pump that had left for its REPL (SERVICE) still held 183 KB there (its asyncio
+    # tasks held it), in pieces: the flash that followed found no free block of 1 KB to copy a file through.
+    out = run_unix(MP_DIR / "repl_heap.py", path=(ROOT / "bench" / "mp",)).splitlines()
+    held = int(out[0].split()[1])
+    word, left, modules = out[1].split(" ", 2)
+    assert held > 150_000, out  # what the queued tasks kept of the pump (64-bit port)
+    assert modules == "['firmware.main']"  # the pump's modules are gone: their code and all they held
+    assert int(left) < 45_000, out  # the names it interned stay (a heap's qstrs are never freed)
 
 
 def test_a_flashed_file_changed_after_the_flash_fails_the_self_test_and_blocks_dosing(board):

@@ -1,0 +1,42 @@
+# What a pump that left for the board's REPL (SERVICE) leaves on the heap (tests/test_flash.py).
+#
+#   micropython tests/mp/repl_heap.py    (bench/mp/heap32.py on the path)
+#
+# The sim board's PumpApp (heap32's parts) runs as a board runs it, app.run(), and leaves at
+# once, as after SERVICE: its link, telemetry and monitoring tasks are still queued in asyncio
+# when run() returns. Prints "held N" (bytes the pump still holds once main() has dropped it,
+# above what was allocated before any of it was imported) and then "left N [modules]" after
+# firmware.main.free_for_the_repl().
+
+import asyncio
+import gc
+import sys
+
+import heap32 as hb
+
+
+class LineSerial(hb.BenchSerial):
+    """A line on which nothing arrives: read_byte() waits, as a real one does."""
+
+    async def read_byte(self):
+        while True:
+            await asyncio.sleep_ms(10)
+
+
+def run_and_leave():
+    hw = hb.make_hardware()
+    hw.serial = LineSerial()
+    app = hb.boot(hw)
+    app.leaving = True  # SERVICE was served: the dosing task ends at its first turn
+    app.run()
+
+
+gc.collect()
+base = gc.mem_alloc()
+run_and_leave()
+gc.collect()
+print("held", gc.mem_alloc() - base)
+from firmware.main import free_for_the_repl  # noqa: E402
+
+free_for_the_repl()
+print("left", gc.mem_alloc() - base, [m for m in sys.modules if m.split(".")[0] in ("firmware", "hal", "boards")])
