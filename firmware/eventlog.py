@@ -4,10 +4,21 @@
 # every alarm and clock change, and every restart. It is saved with the rest of
 # the pump's state at each durable point (persist.py).
 #
-# Command and event path only (allocates a short string per entry).
+# Command and event path only (an entry's line is made, then copied into the ring).
 
-CAPACITY = 128
+from array import array
+
+from firmware import const
+
+CAPACITY = 128  # entries at most
 MAX_TEXT = 100
+# The entries' lines, back to back in one buffer made at boot: 64 bytes a line on average (most
+# take 40-80), so it holds the last CAPACITY entries unless they are unusually long, and then
+# as many of the last ones as fit. One block for the whole log, because a line each, made as
+# the entries come and spread over the heap as they go, fragmented a Pico's heap until a 1.1 KB
+# block could no longer be found with 60 KB free (the emulated Pico, issue 19).
+LOG_BYTES = const(8192)
+_NL = const(10)
 
 EV_BOOT = 1
 EV_PROGRAM = 2  # a program was committed
@@ -38,12 +49,19 @@ EV_CALIBRATION = 23  # a new volume per step (saved at once)
 
 class EventLog:
     """Each entry is kept as the line the pump saves it as (persist.py's LOG
-    sections): b"mday us code text", the text escaped (esc()). So a save writes
-    the lines as they are, building nothing, and a read parses the one it reads."""
+    section): b"mday us code text", the text escaped (esc()), followed by a
+    newline. The lines lie in order in one ring of LOG_BYTES, so the whole log
+    is at most two spans of it (spans()): a save writes them as they are, and a
+    read parses the one line it reads."""
 
     def __init__(self):
-        self._lines: list = [None] * CAPACITY  # bytes, or None
-        self.count = 0  # events logged since boot; the ring keeps the last CAPACITY
+        self._buf = bytearray(LOG_BYTES)
+        self._start = array("H", bytes(2 * CAPACITY))  # entry i's line starts at _start[i % CAPACITY]
+        self._len = array("H", bytes(2 * CAPACITY))  # and is _len[i % CAPACITY] bytes long (newline not counted)
+        self._end = 0  # where the next line goes
+        self._wrap = 0  # where the lines above _end end, once the newest went back to the start
+        self.first = 0  # the oldest entry still in the ring
+        self.count = 0  # events logged since boot
 
     def add(self, mday, us, code, text=""):
         b = text.encode()
@@ -52,34 +70,75 @@ class EventLog:
             while i and b[i] & 0xC0 == 0x80:  # not inside a character
                 i -= 1
             text = b[:i].decode() + "..."
-        self._lines[self.count % CAPACITY] = ("%d %d %d %s" % (mday, us, code, esc(text))).encode()
+        self._put(("%d %d %d %s" % (mday, us, code, esc(text))).encode())
+
+    def _put(self, line):
+        """Append line (bytes-like, no newline) as the newest entry, dropping the oldest ones in its way."""
+        n = len(line)
+        pos = self._end
+        start = self._start
+        if pos + n + 1 > LOG_BYTES:  # no room above: the lines above pos go, and the ring starts again at 0
+            while self.count > self.first and start[self.first % CAPACITY] >= pos:
+                self.first += 1
+            self._wrap = pos
+            pos = 0
+        while self.count > self.first:  # the oldest goes while it is in the way (or the ring holds CAPACITY)
+            i = self.first % CAPACITY
+            s = start[i]
+            if self.count - self.first < CAPACITY and (s > pos + n or s + self._len[i] < pos):
+                break
+            self.first += 1
+        self._buf[pos : pos + n] = line
+        self._buf[pos + n] = _NL
+        i = self.count % CAPACITY
+        start[i] = pos
+        self._len[i] = n
+        self._end = pos + n + 1
         self.count += 1
 
     def oldest(self):
         """Index of the oldest entry still in the ring."""
-        return max(self.count - CAPACITY, 0)
+        return self.first
 
     def get(self, index):
         """Entry number index (0 = first since boot) as (mday, us, code, text), or None if it has left the ring."""
         line = self.line(index)
         if line is None:
             return None
-        mday, us, code, text = line.decode().split(" ", 3)
+        mday, us, code, text = bytes(line).decode().split(" ", 3)
         return int(mday), int(us), int(code), unesc(text)
 
     def line(self, index):
-        """Entry number index as its saved line (bytes), or None if it has left the ring."""
-        if index >= self.count or index < self.oldest():
+        """Entry number index as its saved line (a memoryview of the ring: valid until the next entry),
+        or None if it has left the ring."""
+        if index >= self.count or index < self.first:
             return None
-        return self._lines[index % CAPACITY]
+        i = index % CAPACITY
+        s = self._start[i]
+        return memoryview(self._buf)[s : s + self._len[i]]
+
+    def spans(self):
+        """The lines of every entry held, oldest first, joined by newlines: ((start, end), ...), one
+        or two spans of the ring (the second from its start, where the newest went on)."""
+        if self.count == self.first:
+            return ()
+        s = self._start[self.first % CAPACITY]
+        last = (self.count - 1) % CAPACITY
+        e = self._start[last] + self._len[last]
+        if s <= self._start[last]:
+            return ((s, e),)
+        return ((s, self._wrap), (0, e))
+
+    def ring(self):
+        """The ring itself, for a save to write spans() of it as they are (persist.py)."""
+        return self._buf
 
     def put_line(self, line):
         """Add an entry from its saved line (bytes-like: a restore of a LOG section's line).
-        A line as add() writes it (_plain) is kept as its bytes; any other is read and written
+        A line as add() writes it (_plain) is copied as it is; any other is read and written
         again by add(), as it always was."""
         if _plain(line):
-            self._lines[self.count % CAPACITY] = bytes(line)
-            self.count += 1
+            self._put(line)
             return
         mday, us, code, text = bytes(line).decode().split(" ", 3)
         self.add(int(mday), int(us), int(code), unesc(text))

@@ -33,8 +33,13 @@ def main(args=None):
         from firmware.app import PumpApp
 
         app = PumpApp(board, hw)
-    except Exception as e:  # MemoryError too: the pump cannot run; say why on the link
-        why = "%s: %s" % (type(e).__name__, e)
+    except Exception as e:  # MemoryError too: the pump cannot run; say why (and where) on the link
+        try:
+            from firmware.failure import describe
+
+            why = describe(e)
+        except Exception:  # noqa: BLE001 - no room to load it
+            why = "%s: %s" % (type(e).__name__, e)
         e = None  # its traceback holds the frames, and their objects, of the failed start
         motor = getattr(hw, "motor", None)
         sim = board.NAME == "sim"

@@ -15,8 +15,9 @@
 #   GUARD    the dose guard's ring position, latched trip and counts, the
 #            drugs that left the fluid (with their saturation flags)
 #   RING     the guard's 2400 buckets, as their bytes (9.6 KB)
-#   LOG      the event log ring: its count, then its entries in sections of
-#            32 (tags LOG..LOG+3), each well within a store section's 16 KB
+#   LOG      the event log: its count, then its entries' lines (eventlog.py's ring, at most
+#            12 KB: well within a store section's 16 KB). A record written before the ring
+#            was one buffer has them in sections of 32 entries (tags LOG..LOG+3), read alike
 #   LIBRARY  a site library's version and entries (absent for the factory library,
 #            same version and content hash)
 #   LIBRARY_NUMBERS  the numbers this firmware parsed from those entries (library.NUMBERS,
@@ -50,7 +51,7 @@ TAG_MONITOR = 9
 TAG_LIBRARY_NUMBERS = 10
 TAG_PROGRAM_VALUES = 11
 TAG_LOG = 16  # and up to TAG_LOG + _LOG_SECTIONS - 1
-_LOG_PER_SECTION = 32  # entries of at most ~220 bytes each (text escaped)
+_LOG_PER_SECTION = 32  # the sections of 32 entries a record may hold (written before the log was one ring)
 _LOG_SECTIONS = CAPACITY // _LOG_PER_SECTION
 
 FORMAT = 2  # bumped when a section's meaning changes; an unknown format is not restored
@@ -97,20 +98,18 @@ def sections(app, reserved_steps):
         if t.program.saved is None:  # made at its first save and kept: a program in force never changes
             t.program.saved = _program_values(t.program)
         out.append((TAG_PROGRAM_VALUES, t.program.saved))
-    log = app.log
-    first = log.oldest()
-    for k in range(_LOG_SECTIONS):  # the log's own lines, joined by newlines as they are written
-        pieces = [("%d" % log.count).encode()] if k == 0 else []
-        n = len(pieces[0]) if k == 0 else 0
-        for i in range(first + k * _LOG_PER_SECTION, min(first + (k + 1) * _LOG_PER_SECTION, log.count)):
-            line = log.line(i)
-            if pieces:
-                pieces.append(b"\n")
-                n += 1
-            pieces.append(line)
-            n += len(line)
-        if pieces:
-            out.append((TAG_LOG + k, Pieces(n, pieces)))
+    log = app.log  # its count, then its lines as they lie in its ring: written as they are
+    pieces = [("%d" % log.count).encode()]
+    n = len(pieces[0])
+    ring = memoryview(log.ring())
+    spans = log.spans()
+    if spans:
+        pieces.append(b"\n")
+        n += 1
+    for start, end in spans:  # a first of two spans ends with its last line's newline
+        pieces.append(ring[start:end])
+        n += end - start
+    out.append((TAG_LOG, Pieces(n, pieces)))
     lib = app.library
     if lib.version != app.default_library_version or lib.hash != app.default_library_hash:
         if lib.saved is None:  # made at its first save and kept: a library never changes
@@ -189,7 +188,7 @@ def _restore_log(log, parts):
     first = parts[0]  # no LOG section: IndexError, a bad record
     end = first.find(b"\n")
     count = int(first[:end] if end >= 0 else first)
-    log.count = count - (rows - 1)
+    log.count = log.first = count - (rows - 1)
     start = end + 1 if end >= 0 else len(first) + 1  # the first entry, after the count
     for data in parts:
         mv = memoryview(data)

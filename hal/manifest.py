@@ -3,8 +3,10 @@
 # "<64 hex>  <path>") is hashed again and compared. File I/O, so it lives in
 # hal/; the firmware core only sees the list of problems.
 #
-# Boot path only: reads in 512-byte chunks into one buffer (a board has
-# little RAM), allocates a few strings per file.
+# Boot path only: reads the manifest a line at a time and each file in 512-byte
+# chunks into one buffer (a board has little RAM, and at boot it is in pieces:
+# the whole manifest read at once, 4.5 KB, stopped the Pico's boot), allocates a
+# few strings per file.
 
 MANIFEST_FILE = "manifest.sha256"
 _MAX_PROBLEMS = 8  # enough to say what is wrong; the rest are counted
@@ -30,32 +32,36 @@ def check(root=""):
     None if root holds no manifest (a simulator run from the source tree)."""
     prefix = root + "/" if root and not root.endswith("/") else root
     try:
-        with open(prefix + MANIFEST_FILE) as f:
-            lines = f.read().split("\n")
+        manifest = open(prefix + MANIFEST_FILE)
     except OSError:
         return None
     problems = []
     extra = 0
     buf = bytearray(512)
     checked = 0
-    for line in lines:
-        if not line.strip():
-            continue
-        digest, _, name = line.partition("  ")
-        if len(digest) != 64 or not name:
-            why = "manifest line not understood: " + line[:40]
-        else:
-            try:
-                got = _sha256_hex(prefix + name, buf)
-                why = None if got == digest.lower() else name + " differs from the manifest"
-            except OSError:
-                why = name + " is missing"
-            checked += 1
-        if why is not None:
-            if len(problems) < _MAX_PROBLEMS:
-                problems.append(why)
+    with manifest:
+        while True:
+            line = manifest.readline()
+            if not line:
+                break
+            line = line.rstrip("\n")
+            if not line.strip():
+                continue
+            digest, _, name = line.partition("  ")
+            if len(digest) != 64 or not name:
+                why = "manifest line not understood: " + line[:40]
             else:
-                extra += 1
+                try:
+                    got = _sha256_hex(prefix + name, buf)
+                    why = None if got == digest.lower() else name + " differs from the manifest"
+                except OSError:
+                    why = name + " is missing"
+                checked += 1
+            if why is not None:
+                if len(problems) < _MAX_PROBLEMS:
+                    problems.append(why)
+                else:
+                    extra += 1
     if not checked and not problems:
         problems.append("the manifest names no file")
     if extra:
