@@ -99,116 +99,166 @@ def parse_program(lines, library, old_drugs=(), bridging=None):
     for raw in lines:
         text = raw.strip()
         word, _, rest = text.partition(" ")
-        rest = rest.strip()
-        if word == "drug" and rest == "none":
-            if p.no_drug:
-                raise Refusal("drug none", "only one drug none line is allowed")
-            p.no_drug = True
-        elif word == "drug":
-            name, _, conc_text = rest.partition(" ")
-            entry = library.get("drug", name)
-            conc = parse_concentration("drug " + name, conc_text.strip())
-            if conc > entry.max_conc_ng_per_ml:
-                raise Refusal(
-                    "drug " + name,
-                    "%s %s is above the library's hard limit of %s"
-                    % (name, format_concentration(conc), format_concentration(entry.max_conc_ng_per_ml)),
-                )
-            for other, _c in p.drugs:
-                if other == name:
-                    raise Refusal("drug " + name, "drug %s is listed twice" % name)
-            if len(p.drugs) == MAX_DRUGS_IN_BLEND:
-                raise Refusal(
-                    "drug",
-                    "a blend holds at most %d drugs; %s would be drug %d"
-                    % (MAX_DRUGS_IN_BLEND, name, MAX_DRUGS_IN_BLEND + 1),
-                )
-            p.drugs.append((name, conc))
-        elif word == "fill":
-            _once(p.fill_nl, "fill")
-            p.fill_nl = _volume("fill", rest, MAX_FILL_NL)
-        elif word == "removed":
-            _once(p.removed_nl, "removed")
-            p.removed_nl = _volume_or_none("removed", rest, MAX_FILL_NL)
-        elif word == "low-reservoir":
-            _once(p.low_nl, "low-reservoir")
-            p.low_nl = _volume("low-reservoir", rest, MAX_LOW_NL)
-        elif word == "empty-reservoir":
-            _once(p.empty_nl, "empty-reservoir")
-            p.empty_nl = _volume_or_none("empty-reservoir", rest, MAX_LOW_NL)
-        elif word == "stop":
-            if rest:
-                raise Refusal("stop", "stop takes no value (got %r)" % rest)
-            seen_stop = True
-        elif word == "basal":
-            _once(p.basal, "basal")
-            p.basal = _dose_rate("basal", rest)
-            p.basal_kind = BASAL_CONTINUOUS
-        elif word == "flex":
-            when, _, rate_text = rest.partition(" ")
-            minute = parse_time_of_day("flex", when)
-            rate_text = rate_text.strip()
-            if rate_text.partition(" ")[0].lower() in ("am", "pm", "a.m.", "p.m."):
-                raise Refusal(
-                    "flex " + when,
-                    "flex %s %s: use 24-hour time, without am/pm (for example 19:30)"
-                    % (when, rate_text.partition(" ")[0]),
-                )
-            kind, per_day = _dose_rate("flex " + when, rate_text)
-            if len(p.flex) == MAX_FLEX_STEPS:
-                raise Refusal(
-                    "flex",
-                    "a flex schedule has at most %d steps; flex %s would be step %d"
-                    % (MAX_FLEX_STEPS, when, MAX_FLEX_STEPS + 1),
-                )
-            if p.flex and minute <= p.flex[-1][0]:
-                raise Refusal(
-                    "flex " + when,
-                    "flex steps must be in time order; %s is not after %s" % (when, format_time_of_day(p.flex[-1][0])),
-                )
-            if not p.flex and minute != 0:
-                raise Refusal("flex " + when, "the first flex step must start at 00:00, not %s" % when)
-            p.flex.append((minute, kind, per_day))
-            p.basal_kind = BASAL_FLEX
-        elif word == "bolus":
-            _once(p.bolus, "bolus")
-            dose_text, duration_us, after = _split_over(rest, "bolus", ("after",))
-            kind, amount = _dose("bolus", dose_text)
-            delay = parse_duration("bolus after", after[0]) if after[0] is not None else 0
-            if delay > MAX_DELAY_US:
-                raise Refusal("bolus after", "bolus delay %s is above %s" % (after[0], format_duration(MAX_DELAY_US)))
-            p.bolus = (kind, amount, duration_us, delay)
-        elif word == "prime":
-            _once(p.prime, "prime")
-            vol_text, duration_us, _ = _split_over(rest, "prime", ())
-            p.prime = (_volume("prime", vol_text, MAX_PRIME_NL), duration_us)
-        elif word == "bridge":
-            _once(p.bridge_nl, "bridge")
-            p.bridge_nl = _volume("bridge", rest, MAX_BRIDGE_NL)
-        elif word == "patient-bolus":
-            _once(p.patient, "patient-bolus")
-            dose_text, duration_us, more = _split_over(rest, "patient-bolus", ("lockout", "max"))
-            if more[0] is None or more[1] is None:
-                raise Refusal("patient-bolus", "write: patient-bolus DOSE over TIME lockout TIME max N per day")
-            kind, amount = _dose("patient-bolus", dose_text)
-            lockout = parse_duration("patient-bolus lockout", more[0])
-            count_text = more[1]
-            if not count_text.endswith(" per day"):
-                raise Refusal("patient-bolus max", "write the count as 'max N per day' (got %r)" % count_text)
-            count = parse_count("patient-bolus max", count_text[:-8].strip(), 1, 24)
-            p.patient = (kind, amount, duration_us, lockout, count)
-        elif word == "trial":
-            _once(p.trial_us, "trial")
-            us = parse_duration("trial", rest)
-            if not MIN_TRIAL_US <= us <= MAX_TRIAL_US:
-                raise Refusal("trial", "trial %s must be between 1 h and 30 day" % rest)
-            p.trial_us = us
-        else:
+        read = _READERS.get(word)
+        if read is None:
             raise Refusal("program", "unknown line %r; lines start with one of: %s" % (text, _KEYWORDS))
+        seen_stop = read(p, rest.strip(), library) or seen_stop
     _check_shape(p, seen_stop, list(old_drugs), bridging)
     _check_limits(p, library)
     _render(p)
     return p
+
+
+# One reader per line keyword: reader(p, rest, library) puts the line's values into Program p (or
+# refuses); True from the stop line's. Small functions: the parser is loaded for each programming
+# step, and on a board each function's code needs a free block of its own size.
+
+
+def _read_drug(p, rest, library):
+    if rest == "none":
+        if p.no_drug:
+            raise Refusal("drug none", "only one drug none line is allowed")
+        p.no_drug = True
+        return False
+    name, _, conc_text = rest.partition(" ")
+    entry = library.get("drug", name)
+    conc = parse_concentration("drug " + name, conc_text.strip())
+    if conc > entry.max_conc_ng_per_ml:
+        raise Refusal(
+            "drug " + name,
+            "%s %s is above the library's hard limit of %s"
+            % (name, format_concentration(conc), format_concentration(entry.max_conc_ng_per_ml)),
+        )
+    for other, _c in p.drugs:
+        if other == name:
+            raise Refusal("drug " + name, "drug %s is listed twice" % name)
+    if len(p.drugs) == MAX_DRUGS_IN_BLEND:
+        raise Refusal(
+            "drug",
+            "a blend holds at most %d drugs; %s would be drug %d" % (MAX_DRUGS_IN_BLEND, name, MAX_DRUGS_IN_BLEND + 1),
+        )
+    p.drugs.append((name, conc))
+    return False
+
+
+def _read_fill(p, rest, _library):
+    _once(p.fill_nl, "fill")
+    p.fill_nl = _volume("fill", rest, MAX_FILL_NL)
+
+
+def _read_removed(p, rest, _library):
+    _once(p.removed_nl, "removed")
+    p.removed_nl = _volume_or_none("removed", rest, MAX_FILL_NL)
+
+
+def _read_low(p, rest, _library):
+    _once(p.low_nl, "low-reservoir")
+    p.low_nl = _volume("low-reservoir", rest, MAX_LOW_NL)
+
+
+def _read_empty(p, rest, _library):
+    _once(p.empty_nl, "empty-reservoir")
+    p.empty_nl = _volume_or_none("empty-reservoir", rest, MAX_LOW_NL)
+
+
+def _read_stop(_p, rest, _library):
+    if rest:
+        raise Refusal("stop", "stop takes no value (got %r)" % rest)
+    return True
+
+
+def _read_basal(p, rest, _library):
+    _once(p.basal, "basal")
+    p.basal = _dose_rate("basal", rest)
+    p.basal_kind = BASAL_CONTINUOUS
+
+
+def _read_flex(p, rest, _library):
+    when, _, rate_text = rest.partition(" ")
+    minute = parse_time_of_day("flex", when)
+    rate_text = rate_text.strip()
+    if rate_text.partition(" ")[0].lower() in ("am", "pm", "a.m.", "p.m."):
+        raise Refusal(
+            "flex " + when,
+            "flex %s %s: use 24-hour time, without am/pm (for example 19:30)" % (when, rate_text.partition(" ")[0]),
+        )
+    kind, per_day = _dose_rate("flex " + when, rate_text)
+    if len(p.flex) == MAX_FLEX_STEPS:
+        raise Refusal(
+            "flex",
+            "a flex schedule has at most %d steps; flex %s would be step %d"
+            % (MAX_FLEX_STEPS, when, MAX_FLEX_STEPS + 1),
+        )
+    if p.flex and minute <= p.flex[-1][0]:
+        raise Refusal(
+            "flex " + when,
+            "flex steps must be in time order; %s is not after %s" % (when, format_time_of_day(p.flex[-1][0])),
+        )
+    if not p.flex and minute != 0:
+        raise Refusal("flex " + when, "the first flex step must start at 00:00, not %s" % when)
+    p.flex.append((minute, kind, per_day))
+    p.basal_kind = BASAL_FLEX
+
+
+def _read_bolus(p, rest, _library):
+    _once(p.bolus, "bolus")
+    dose_text, duration_us, after = _split_over(rest, "bolus", ("after",))
+    kind, amount = _dose("bolus", dose_text)
+    delay = parse_duration("bolus after", after[0]) if after[0] is not None else 0
+    if delay > MAX_DELAY_US:
+        raise Refusal("bolus after", "bolus delay %s is above %s" % (after[0], format_duration(MAX_DELAY_US)))
+    p.bolus = (kind, amount, duration_us, delay)
+
+
+def _read_prime(p, rest, _library):
+    _once(p.prime, "prime")
+    vol_text, duration_us, _ = _split_over(rest, "prime", ())
+    p.prime = (_volume("prime", vol_text, MAX_PRIME_NL), duration_us)
+
+
+def _read_bridge(p, rest, _library):
+    _once(p.bridge_nl, "bridge")
+    p.bridge_nl = _volume("bridge", rest, MAX_BRIDGE_NL)
+
+
+def _read_patient(p, rest, _library):
+    _once(p.patient, "patient-bolus")
+    dose_text, duration_us, more = _split_over(rest, "patient-bolus", ("lockout", "max"))
+    if more[0] is None or more[1] is None:
+        raise Refusal("patient-bolus", "write: patient-bolus DOSE over TIME lockout TIME max N per day")
+    kind, amount = _dose("patient-bolus", dose_text)
+    lockout = parse_duration("patient-bolus lockout", more[0])
+    count_text = more[1]
+    if not count_text.endswith(" per day"):
+        raise Refusal("patient-bolus max", "write the count as 'max N per day' (got %r)" % count_text)
+    count = parse_count("patient-bolus max", count_text[:-8].strip(), 1, 24)
+    p.patient = (kind, amount, duration_us, lockout, count)
+
+
+def _read_trial(p, rest, _library):
+    _once(p.trial_us, "trial")
+    us = parse_duration("trial", rest)
+    if not MIN_TRIAL_US <= us <= MAX_TRIAL_US:
+        raise Refusal("trial", "trial %s must be between 1 h and 30 day" % rest)
+    p.trial_us = us
+
+
+_READERS = {
+    "drug": _read_drug,
+    "fill": _read_fill,
+    "removed": _read_removed,
+    "low-reservoir": _read_low,
+    "empty-reservoir": _read_empty,
+    "stop": _read_stop,
+    "basal": _read_basal,
+    "flex": _read_flex,
+    "bolus": _read_bolus,
+    "prime": _read_prime,
+    "bridge": _read_bridge,
+    "patient-bolus": _read_patient,
+    "trial": _read_trial,
+}
+_KEYWORDS = ", ".join(_READERS)
 
 
 def rate_program(rate_nl_per_day, library, old_drugs=()):
@@ -230,11 +280,6 @@ def parse_rate_program(field, text, library, old_drugs=()):
     the text read once, straight to the program (SET_RATE)."""
     rate, rounded = parse_rate(field, text)
     return rate_program(rate, library, old_drugs), rounded
-
-
-_KEYWORDS = (
-    "drug, fill, removed, low-reservoir, empty-reservoir, stop, basal, flex, bolus, prime, bridge, patient-bolus, trial"
-)
 
 
 def _once(value, word):
