@@ -141,24 +141,14 @@ def _read_drug(p, rest, library):
     return False
 
 
-def _read_fill(p, rest, _library):
-    _once(p.fill_nl, "fill")
-    p.fill_nl = _volume("fill", rest, MAX_FILL_NL)
+def _volume_reader(word, attr, max_nl, zero_allowed):
+    """The reader of a line that gives one volume (fill, removed, low-reservoir, empty-reservoir)."""
 
+    def read(p, rest, _library):
+        _once(getattr(p, attr), word)
+        setattr(p, attr, _volume_or_none(word, rest, max_nl) if zero_allowed else _volume(word, rest, max_nl))
 
-def _read_removed(p, rest, _library):
-    _once(p.removed_nl, "removed")
-    p.removed_nl = _volume_or_none("removed", rest, MAX_FILL_NL)
-
-
-def _read_low(p, rest, _library):
-    _once(p.low_nl, "low-reservoir")
-    p.low_nl = _volume("low-reservoir", rest, MAX_LOW_NL)
-
-
-def _read_empty(p, rest, _library):
-    _once(p.empty_nl, "empty-reservoir")
-    p.empty_nl = _volume_or_none("empty-reservoir", rest, MAX_LOW_NL)
+    return read
 
 
 def _read_stop(_p, rest, _library):
@@ -245,10 +235,10 @@ def _read_trial(p, rest, _library):
 
 _READERS = {
     "drug": _read_drug,
-    "fill": _read_fill,
-    "removed": _read_removed,
-    "low-reservoir": _read_low,
-    "empty-reservoir": _read_empty,
+    "fill": _volume_reader("fill", "fill_nl", MAX_FILL_NL, False),
+    "removed": _volume_reader("removed", "removed_nl", MAX_FILL_NL, True),
+    "low-reservoir": _volume_reader("low-reservoir", "low_nl", MAX_LOW_NL, False),
+    "empty-reservoir": _volume_reader("empty-reservoir", "empty_nl", MAX_LOW_NL, True),
     "stop": _read_stop,
     "basal": _read_basal,
     "flex": _read_flex,
