@@ -66,8 +66,8 @@ def free_for_the_repl():
         import asyncio
 
         asyncio.new_event_loop()  # MicroPython's: a new, empty task queue
-    for name in list(sys.modules):
-        if name.split(".")[0] in ("firmware", "hal", "boards") and name != "firmware.main":
+    for name in list(sys.modules):  # but this module, and the watchdog's, whose timer feeds it (hal/watchdog.py)
+        if name.split(".")[0] in ("firmware", "hal", "boards") and name not in ("firmware.main", "hal.watchdog"):
             del sys.modules[name]
     gc.collect()
 

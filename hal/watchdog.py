@@ -15,6 +15,9 @@ from firmware import const
 RP2_MAX_TIMEOUT_MS = const(8388)
 
 
+_service_timer = None  # the timer that feeds the watchdog at the REPL (keep_fed), once the pump has left
+
+
 class Watchdog:
     def __init__(self, timeout_ms, max_timeout_ms=RP2_MAX_TIMEOUT_MS, port="an rp2", make_wdt=None, make_timer=None):
         """make_wdt(timeout_ms) -> a started machine.WDT; default: machine.WDT(timeout=timeout_ms).
@@ -58,6 +61,11 @@ class Watchdog:
         timer = self._make_timer()
         timer.init(period=max(self.timeout_ms // 2, 1), mode=timer.PERIODIC, callback=feed)
         self._timer = timer
+        # Held by this module too, which the REPL keeps (firmware/main.py free_for_the_repl): the
+        # pump's own objects go once it has left, and on an RP2040 a Timer nothing refers to is
+        # collected and stops, so the watchdog bit in the middle of a flash (the emulated Pico).
+        global _service_timer
+        _service_timer = timer
         wdt.feed()
         return True
 

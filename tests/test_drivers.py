@@ -12,6 +12,7 @@ import asyncio
 import datetime
 import importlib
 import random
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -760,6 +761,8 @@ def test_in_service_mode_a_timer_feeds_the_watchdog_at_half_its_timeout():
     assert w.keep_fed() is True and WDT.fed == 1  # fed at once, then by the timer
     [timer] = Timer.made
     assert (timer.period, timer.mode) == (4_194, Timer.PERIODIC)
+    # held by the module, which the REPL keeps, not only by the pump's objects, which go (firmware/main.py)
+    assert sys.modules[Watchdog.__module__]._service_timer is timer
     for _ in range(3):
         timer.callback(timer)
     assert WDT.fed == 4

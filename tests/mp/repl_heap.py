@@ -24,6 +24,8 @@ class LineSerial(hb.BenchSerial):
 
 
 def run_and_leave():
+    import hal.watchdog  # noqa: F401 - a board's watchdog driver: the REPL keeps it (its timer feeds the watchdog)
+
     hw = hb.make_hardware()
     hw.serial = LineSerial()
     app = hb.boot(hw)
@@ -39,4 +41,4 @@ print("held", gc.mem_alloc() - base)
 from firmware.main import free_for_the_repl  # noqa: E402
 
 free_for_the_repl()
-print("left", gc.mem_alloc() - base, [m for m in sys.modules if m.split(".")[0] in ("firmware", "hal", "boards")])
+print("left", gc.mem_alloc() - base, sorted(m for m in sys.modules if m.split(".")[0] in ("firmware", "hal", "boards")))
