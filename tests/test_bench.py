@@ -44,3 +44,18 @@ def test_make_bench_writes_every_figure_with_its_unit_and_baseline(tmp_path):
         assert key in proc.stdout  # the table on the terminal names it
     run = results["_run"]
     assert run["quick"] is True and run["date"] and run["machine"]["cpus"] > 0
+
+
+def test_the_allocation_profile_names_what_an_operation_allocated():
+    # bench/alloc_profile.py: the heap bench's run with the firmware's functions wrapped. A dosing turn's
+    # garbage is its reservation's save: the profile must say so, each caller at least its callee's bytes.
+    out = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "bench" / "alloc_profile.py"), "--most", "40", "tick"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    ).stdout.splitlines()
+    assert len(out) == 1 and out[0].split()[0] == "tick", out
+    figures = dict(item.split("=") for item in out[0].split()[1:])
+    assert int(figures["PumpApp.tick"]) >= int(figures["PumpApp.save"]) >= int(figures["persist.sections"]) > 0

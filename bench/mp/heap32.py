@@ -746,6 +746,8 @@ def bench(stats, host, facts):
         report_import(name, stats.live)
         yield from stats.collect()
     after_imports = stats.live
+    if allocprof is not None:
+        allocprof.install(stats)
 
     hw = make_hardware()
     yield from stats.collect()
@@ -811,6 +813,8 @@ def bench(stats, host, facts):
     yield from after_restart(app, stats, host, facts)
     check_all_ran(stats)
     check_no_parser("after every command")
+    if allocprof is not None:
+        allocprof.report(OP_NAMES)
 
     result(
         stats,
@@ -827,6 +831,11 @@ def bench(stats, host, facts):
     )
 
 
+# Where each operation's garbage comes from, when bench/alloc_profile.py passes this file beside it.
+try:
+    import allocprof
+except ImportError:
+    allocprof = None
 # The modules loaded before the baseline (built in, or this harness's).
 PRELOADED = tuple(sys.modules)
 # The host's state is made here, before the baseline.
