@@ -105,9 +105,7 @@ class PumpApp:
             families = families + ("sim",)
         self.commands = Commands(self, families, self.store is not None)
         self.link = Link(hw.serial, self.commands, self.auth, self.now_us, self._security_refusal, _pause, _explain)
-        from firmware import lazy
-
-        lazy.call("firmware.boot", "boot", self)  # its code is needed once: forgotten after
+        call("firmware.boot", "boot", self)  # its code is needed once: forgotten after
 
     def reset_state(self):
         """What a restart restores (persist.py), as a first boot has it."""
