@@ -64,40 +64,48 @@ def sections(app, reserved_steps):
     """The record for app's state now, with reserved_steps reserved ahead."""
     t = app.therapy
     tb = app.timebase
-    meta = {
-        "format": FORMAT,
-        "mday": tb.mday,
-        "us": tb.us,
-        "reserved_steps": reserved_steps,
-        "fill_nl": app.fill_nl,
-        "fill_steps": app.fill_steps,
-        "alarm": app.alarm,
-        "parsed_with": _drugs_text(app.program_old_drugs),
-        "library_version": app.library.version,
-        "step_pl": app.sched.step_pl,  # the calibrated volume per step
-    }
-    therapy = {name: getattr(t, name) for name in INT_STATE}
+    # Each text section is made by one format of its own (made once, below): a dict and a line per
+    # value were most of a save's garbage, and a save comes with each reservation while dosing.
+    meta = _META % (
+        FORMAT,
+        tb.mday,
+        tb.us,
+        reserved_steps,
+        "-" if app.fill_nl is None else app.fill_nl,
+        app.fill_steps,
+        app.alarm,
+        _drugs_text(app.program_old_drugs),
+        app.library.version,
+        app.sched.step_pl,  # the calibrated volume per step
+    )
+    values = [getattr(t, name) for name in INT_STATE]
     for name in OPTIONAL_INT_STATE:
-        therapy[name] = getattr(t, name)
-    therapy["drugs"] = _drugs_text(t.drugs)
-    therapy["bridge_drugs"] = None if t.bridge_drugs is None else _drugs_text(t.bridge_drugs)
-    therapy["patient_times"] = ",".join(str(v) for v in t.patient_times)
+        v = getattr(t, name)
+        values.append("-" if v is None else v)
+    values.append(_drugs_text(t.drugs))
+    values.append("-" if t.bridge_drugs is None else _drugs_text(t.bridge_drugs))
+    values.append(",".join(str(v) for v in t.patient_times))
+    therapy = _THERAPY % tuple(values)
+    values = None
     ints, departed, ring = app.guard.saved_state()
-    guard = {"ints": ",".join(str(v) for v in ints)}
-    guard["departed"] = ";".join("%s:%d:%d:%d:%d:%d" % d for d in departed)
+    guard = "ints %s\ndeparted %s" % (
+        ",".join(str(v) for v in ints),
+        ";".join("%s:%d:%d:%d:%d:%d" % d for d in departed),
+    )
+    p = t.program
+    if p is not None and p.saved is None:  # made at its first save and kept: a program in force never changes
+        p.saved = ("\n".join(_esc(line) for line in p.lines).encode(), _program_values(p))
     out = [
-        (TAG_META, _text(meta)),
-        (TAG_PROGRAM, "\n".join(_esc(line) for line in t.program.lines).encode() if t.program else b""),
-        (TAG_THERAPY, _text(therapy)),
-        (TAG_GUARD, _text(guard)),
+        (TAG_META, meta.encode()),
+        (TAG_PROGRAM, p.saved[0] if p is not None else b""),
+        (TAG_THERAPY, therapy.encode()),
+        (TAG_GUARD, guard.encode()),
         (TAG_RING, ring),  # the guard's Pieces: its chunks of u32, as they are
         (TAG_ALARMS, "\n".join(_esc(line) for line in app.alarms.saved()).encode()),
         (TAG_MONITOR, _text(app.monitors.monitor_state())),
     ]
-    if t.program is not None:
-        if t.program.saved is None:  # made at its first save and kept: a program in force never changes
-            t.program.saved = _program_values(t.program)
-        out.append((TAG_PROGRAM_VALUES, t.program.saved))
+    if p is not None:
+        out.append((TAG_PROGRAM_VALUES, p.saved[1]))
     log = app.log  # its count, then its lines as they lie in its ring: written as they are
     pieces = [("%d" % log.count).encode()]
     n = len(pieces[0])
@@ -125,6 +133,25 @@ def sections(app, reserved_steps):
         out.append((TAG_LIBRARY, lib.saved))
         out.append((TAG_LIBRARY_NUMBERS, lib.saved_numbers))
     return out
+
+
+# The text sections' formats: "key value" lines, as _fields() reads them ("-" for None).
+_META = "\n".join(
+    k + " %s"
+    for k in (
+        "format",
+        "mday",
+        "us",
+        "reserved_steps",
+        "fill_nl",
+        "fill_steps",
+        "alarm",
+        "parsed_with",
+        "library_version",
+        "step_pl",
+    )
+)
+_THERAPY = "\n".join(k + " %s" for k in INT_STATE + OPTIONAL_INT_STATE + ("drugs", "bridge_drugs", "patient_times"))
 
 
 def restore(app, record):

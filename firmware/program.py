@@ -57,7 +57,7 @@ class Program:
         self.warnings = []
         self.lines = []  # canonical text, one per line
         self.details = []  # what each line means per drug, beside it
-        self.saved = None  # its PROGRAM_VALUES section (persist.py), made at its first save
+        self.saved = None  # its PROGRAM and PROGRAM_VALUES sections (persist.py), made at its first save
 
     def low_level(self):
         """The low-reservoir alarm's volume, nL."""

@@ -848,7 +848,7 @@ def test_a_program_without_its_bolus_keeps_everything_else_and_leaves_the_origin
     # every attribute is copied but the record section a save made of this very program (persist.py)
     assert set(_FIELDS) | {"saved"} == set(vars(p))
     assert p.warnings and all(w.startswith("basal plus bolus rate") for w in p.warnings)
-    p.saved = b"the values of p, with its bolus"
+    p.saved = (b"its lines", b"the values of p, with its bolus")
     q = p.without_delivery()
     assert q.saved is None
     assert q.lines == ["drug morphine 20 mg/mL", "fill 20 mL", "basal 3 mg/day"] and q.bolus is None
