@@ -309,3 +309,18 @@ def test_the_factory_library_the_pump_builds_is_the_one_its_parsers_read_from_th
         assert [getattr(b, a) for a in NUMBERS] == [getattr(r, a) for a in NUMBERS], name
         assert (b.text, b.name, b.source, b.patient_allowed) == (r.text, r.name, r.source, r.patient_allowed)
     assert len(druglib.DEFAULT_NUMBERS) == len(druglib.DEFAULT_LIBRARY)
+
+
+def test_staged_texts_lie_in_one_buffer_and_give_back_the_last_of_each_slot():
+    # LIB_FIELD's staging (firmware/commands/__init__.py): a library's texts in one buffer, not a string each.
+    from firmware.commands import StagedTexts
+
+    staged = StagedTexts(slots=208, size=16)
+    texts = {slot: "field %d, morphine µg? no: mcg" % slot * (1 + slot % 3) for slot in range(0, 208, 5)}
+    for slot, text in texts.items():
+        staged.put(slot, text)
+    staged.put(5, "set again")  # the last text of a slot is the one staged
+    texts[5] = "set again"
+    assert staged.count == len(texts)  # slots, not puts
+    assert all(staged.get(slot) == texts.get(slot) for slot in range(208))  # None where nothing was staged
+    assert staged.get(1) is None

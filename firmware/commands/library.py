@@ -3,7 +3,7 @@
 # programming session of its own: staged, checked, committed with its hash.
 
 from firmware import codec, eventlog
-from firmware.commands import SAVES, STAGED_TTL_US
+from firmware.commands import SAVES, STAGED_TTL_US, StagedTexts
 from firmware.errors import Refusal
 from firmware.library import FIELD_NAMES, MAX_DRUGS, Library, changes, field_change
 from firmware.program import parse_program
@@ -15,11 +15,12 @@ def lib_field(pump, values):
         raise Refusal(
             "field", "drug %d field %d is outside %d drugs x %d fields" % (drug, field, MAX_DRUGS, len(FIELD_NAMES))
         )
-    if drug == 0 and field == 0:
-        pump.staging.lib_fields = {}
-    pump.staging.library = None  # a staged library is checked again after any change of its fields
-    pump.staging.lib_fields[(drug, field)] = text
-    return (len(pump.staging.lib_fields),)
+    staging = pump.staging
+    if (drug == 0 and field == 0) or staging.lib_fields is None:
+        staging.lib_fields = StagedTexts(MAX_DRUGS * len(FIELD_NAMES))
+    staging.library = None  # a staged library is checked again after any change of its fields
+    staging.lib_fields.put(drug * len(FIELD_NAMES) + field, text)
+    return (staging.lib_fields.count,)
 
 
 def lib_stage(pump, values):
@@ -27,17 +28,19 @@ def lib_stage(pump, values):
     version, drugs = values
     pump.staging.library = None
     entries = []
+    staged = pump.staging.lib_fields
     for d in range(drugs):
         fields = []
         for f in range(len(FIELD_NAMES)):
-            text = pump.staging.lib_fields.get((d, f))
+            text = None if staged is None else staged.get(d * len(FIELD_NAMES) + f)
             if text is None:
                 raise Refusal("library", "drug %d is missing field %s" % (d, FIELD_NAMES[f]))
             fields.append(text)
         entries.append(fields)
     library = Library(version, entries)
     entries = None
-    pump.staging.lib_fields = {}  # in the Library now; the host sends them again to stage again
+    staged = None
+    pump.staging.lib_fields = None  # in the Library now; the host sends them again to stage again
     if version == pump.library.version:
         raise Refusal("version", "library %s is the version in force: give the new library a new version" % version)
     if version == pump.default_library_version and library.hash != pump.default_library_hash:
@@ -90,7 +93,7 @@ def lib_commit(pump, values):
     pump.library = library
     if program is not None:  # it runs on, under the library now in force (what a restart reads it as)
         pump.therapy.program = program
-    pump.staging.lib_fields = {}
+    pump.staging.lib_fields = None
     pump.staging.library = None
     if pump.staging.program is not None:  # it was checked against the old library
         pump.staging.program = None

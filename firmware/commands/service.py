@@ -105,8 +105,7 @@ def calibrate(pump, values):
     if not CALIBRATION_MIN_DENSITY <= density <= CALIBRATION_MAX_DENSITY:
         raise Refusal(
             "density_ug_per_ml",
-            "%d ug/mL is not bench water: give %d..%d"
-            % (density, CALIBRATION_MIN_DENSITY, CALIBRATION_MAX_DENSITY),
+            "%d ug/mL is not bench water: give %d..%d" % (density, CALIBRATION_MIN_DENSITY, CALIBRATION_MAX_DENSITY),
         )
     per_step = []
     for start, end, mass_ug in w:  # exact: mass * 10**9 pL/mL over density * steps, to the nearest pL
