@@ -40,7 +40,7 @@ class Staging:
         self.program = None  # STAGE: (Program, crc, expires pump us, refill text, review rows, delivery verdict)
         self.dropped = ""  # why the last staged program was dropped, for COMMIT's refusal
         self.lib_fields = None  # LIB_FIELD: the staged texts (StagedTexts), for LIB_STAGE
-        self.library = None  # LIB_STAGE: (Library, fields changed, hard limits raised, expires pump us)
+        self.library = None  # LIB_STAGE: (Library, fields changed, hard limits raised, expires pump us, what it read)
         self.weighings = []  # CAL_WEIGHING: (from_steps, to_steps, mass_ug), for CALIBRATE
         self.cal_shown = None  # (weighings, density) whose result CALIBRATE last showed (checked or refused)
 

@@ -45,33 +45,42 @@ def lib_stage(pump, values):
         raise Refusal("version", "library %s is the version in force: give the new library a new version" % version)
     if version == pump.default_library_version and library.hash != pump.default_library_hash:
         raise Refusal("version", "%s is the factory library's version: give this library its own" % version)
-    _check_library(pump, library)
+    read = _check_library(pump, library)
     changed, raised = changes(pump.library, library)
     pump.tick()
-    pump.staging.library = (library, changed, raised, pump.timebase.total_us() + STAGED_TTL_US)
+    pump.staging.library = (library, changed, raised, pump.timebase.total_us() + STAGED_TTL_US, read)
     return (library.hash, drugs, changed, raised, STAGED_TTL_US // 1_000_000)
 
 
-def _check_library(pump, library):
+def _check_library(pump, library, read=None):
     """Refuse a library under which the running therapy would not be admitted: its
     program's lines, the drugs in the reservoir, and its deliveries from now on with
     what was delivered in the last 24 h, checked by the dose guard against the new
     library's limits (without a copy of the guard: a board has no room for one).
-    The refusal's field starts with "running ". Returns the running program as read under the new
-    library (the same lines and numbers; its library, and the warnings of that library's soft limits),
-    or None if none runs."""
-    program = None
+    The refusal's field starts with "running ".
+
+    Returns what it read of the running program under the new library, for the next check:
+    (the running program, its blend, the bridge's, the program as read under the new library: the
+    same lines and numbers, its library and that library's soft-limit warnings), or None if none
+    runs. read: such a tuple from the check at LIB_STAGE, taken again at LIB_COMMIT if the same
+    program and blends still run (the lines then read the same; only the last 24 h moved on): so a
+    commit loads no parser, which on the emulated Pico found no room for its code after a long
+    session."""
+    t = pump.therapy
     try:
-        if pump.therapy.program is not None:
-            program = parse_program(pump.therapy.program.lines, library, pump.therapy.drugs, pump.therapy.bridge_drugs)
-        fluid = pump.therapy.fluid()
+        if t.program is None:
+            read = None
+        elif read is None or read[0] is not t.program or read[1] != t.drugs or read[2] != t.bridge_drugs:
+            program = parse_program(t.program.lines, library, t.drugs, t.bridge_drugs)
+            read = (t.program, list(t.drugs), t.bridge_drugs, program)
+        fluid = t.fluid()
         if fluid:  # each drug in the reservoir must be in it, and its limits must hold
             limits = pump.guard.limits_for(pump.guard_limits(fluid, library))
             pump.tick()
-            pump.admit(pump.therapy.fork(), pump.timebase.total_us(), limits=limits)
+            pump.admit(t.fork(), pump.timebase.total_us(), limits=limits)
     except Refusal as e:
         raise Refusal("running " + e.field, e.message) from None
-    return program
+    return read
 
 
 def lib_commit(pump, values):
@@ -79,7 +88,7 @@ def lib_commit(pump, values):
     pump.tick()
     if pump.staging.library is None:
         raise Refusal("library", "no library is staged")
-    library, changed, raised, expires = pump.staging.library
+    library, changed, raised, expires, read = pump.staging.library
     if pump.timebase.total_us() >= expires:
         pump.staging.library = None
         raise Refusal("library", "the staged library expired after 10 min without a commit; stage it again")
@@ -89,10 +98,10 @@ def lib_commit(pump, values):
         )
     if raised and confirm != 1:
         raise Refusal("confirm_raise", "%d hard limit(s) raised need confirm_raise=1" % raised)
-    program = _check_library(pump, library)  # the therapy and the last 24 h moved on since staging
+    read = _check_library(pump, library, read)  # the therapy and the last 24 h moved on since staging
     pump.library = library
-    if program is not None:  # it runs on, under the library now in force (what a restart reads it as)
-        pump.therapy.program = program
+    if read is not None:  # it runs on, under the library now in force (what a restart reads it as)
+        pump.therapy.program = read[3]
     pump.staging.lib_fields = None
     pump.staging.library = None
     if pump.staging.program is not None:  # it was checked against the old library
