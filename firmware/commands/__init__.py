@@ -89,7 +89,7 @@ class StagedTexts:
         at = self._at[slot]
         if not at:
             return None
-        return bytes(memoryview(self._buf)[at - 1 : at - 1 + self._len[slot]]).decode()
+        return str(memoryview(self._buf)[at - 1 : at - 1 + self._len[slot]], "utf-8")
 
 
 class Commands:
