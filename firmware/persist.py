@@ -16,7 +16,7 @@
 #            drugs that left the fluid (with their saturation flags)
 #   RING     the guard's 2400 buckets, as their bytes (9.6 KB)
 #   LOG      the event log: its count, then its entries' lines (eventlog.py's ring, at most
-#            12 KB: well within a store section's 16 KB). A record written before the ring
+#            8 KB: well within a store section's 16 KB). A record written before the ring
 #            was one buffer has them in sections of 32 entries (tags LOG..LOG+3), read alike
 #   LIBRARY  a site library's version and entries (absent for the factory library,
 #            same version and content hash)
@@ -109,13 +109,13 @@ def sections(app, reserved_steps):
     log = app.log  # its count, then its lines as they lie in its ring: written as they are
     pieces = [("%d" % log.count).encode()]
     n = len(pieces[0])
-    ring = memoryview(log.ring())
+    lines = memoryview(log.ring())
     spans = log.spans()
     if spans:
         pieces.append(b"\n")
         n += 1
     for start, end in spans:  # a first of two spans ends with its last line's newline
-        pieces.append(ring[start:end])
+        pieces.append(lines[start:end])
         n += end - start
     out.append((TAG_LOG, Pieces(n, pieces)))
     lib = app.library
