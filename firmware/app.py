@@ -54,6 +54,7 @@ FIRMWARE_VERSION = "0.3.0"
 _SECURITY_LOG_BURST = 10  # security refusals logged one by one, at most this many in a row,
 _SECURITY_LOG_REFILL_US = 60_000_000  # and one more for each minute of pump time; the rest are counted
 _NO_EVENT_MDAY = 1_073_741_823  # 2**30 - 1: "no event", beyond any pump time
+_BACKLOG_WAIT_US = 20_000  # a dosing turn comes at least this often while issued steps wait for the hardware
 MAX_EMPTY_SCAN_DAYS = 400  # time-to-empty is reported up to this far ahead
 RESERVE_WINDOW_US = 600_000_000  # a reservation covers the steps due in the next 10 min
 RESERVE_MAX_STEPS = 384  # and at most this many: 20 uL in 52.083 nL steps, the most a cut may lose
@@ -72,6 +73,10 @@ class PumpApp:
         self.hw = hw
         self.clock = hw.clock
         self.motor = hw.motor
+        # A driver that hands issued steps on to its hardware as room frees there (a PIO's FIFO,
+        # an RMT channel): each dosing turn lets it, and comes soon while steps wait, or a stop
+        # would leave them waiting (seen on the emulated Pico: 14 steps counted, never sent).
+        self._motor_poll = getattr(hw.motor, "poll", None)
         self.monitors = Monitors(self, board, hw)
         self.timebase = Timebase(self.monitors.jump_limit_us)
         self.sched = DoseScheduler(board.STEP_VOLUME_PL)
@@ -258,6 +263,11 @@ class PumpApp:
         mon = self.monitors
         mon.turn()
         wait = self.sched.us_until_due(tb.mday, tb.us, self._max_sleep_us)
+        poll = self._motor_poll
+        if poll is not None:
+            poll()
+            if self.motor.backlog() and wait > _BACKLOG_WAIT_US:
+                wait = _BACKLOG_WAIT_US
         wait = tb.wait_until(mon.next_mday, mon.next_us, wait)  # the monitor's next turn may come sooner
         return tb.wait_until(self._ev_mday, self._ev_us, wait)  # and so may a therapy event
 

@@ -12,6 +12,11 @@
 #                                        the step in motion complete
 #           halt()                       stop at once (a fault): the step in motion
 #                                        and any queued behind it are dropped
+#           poll(), backlog() -> int     (optional) a driver that hands steps on to its
+#                                        hardware as room frees there: poll() does, and
+#                                        backlog() says how many still wait; the dosing
+#                                        task polls each turn, at least every 20 ms while
+#                                        steps wait
 #   serial  async read_byte() -> int     next byte from the host, waiting for it
 #           read_ready() -> int          next byte if one is waiting, else -1
 #           write(data)                  send bytes to the host

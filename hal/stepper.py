@@ -161,6 +161,11 @@ class StepCounts:
     def poll(self):
         raise NotImplementedError
 
+    def backlog(self):
+        """Steps issued and not yet handed to the hardware: poll() moves them on, and the dosing
+        task calls it each turn, coming soon while this is not 0 (nothing else would)."""
+        return self._backlog
+
     def _issued(self, n):
         lo = self.steps_lo + n  # n < 2**29 (callers' bound), so lo < 2**30
         while lo >= STEP_RADIX:
