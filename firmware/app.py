@@ -37,7 +37,7 @@ import binascii
 
 from firmware import alarms, auth, codec, eventlog
 from firmware.commands import FAMILIES, Commands, Staging
-from firmware.errors import Refusal
+from firmware.errors import Refusal, explain
 from firmware.guard import BUCKET_US, LIMIT_BOLUS, LIMIT_NONE, DoseGuard
 from firmware.lazy import call
 from firmware.library import default_library
@@ -109,7 +109,7 @@ class PumpApp:
         if getattr(hw, "sim", False):
             families = families + ("sim",)
         self.commands = Commands(self, families, self.store is not None)
-        self.link = Link(hw.serial, self.commands, self.auth, self.now_us, self._security_refusal, _pause, _explain)
+        self.link = Link(hw.serial, self.commands, self.auth, self.now_us, self._security_refusal, _pause, explain)
         call("firmware.boot", "boot", self)  # its code is needed once: forgotten after
 
     def reset_state(self):
@@ -484,16 +484,6 @@ class PumpApp:
         """Run on a new volume per step (a calibration, or a restore of one)."""
         self.sched = DoseScheduler(step_pl)  # stopped: no partial step to carry
         self.guard.set_step_volume(step_pl)
-
-
-def _explain(e):
-    """An internal error's text, with where it was raised (failure.py, loaded for it)."""
-    try:
-        from firmware import failure
-
-        return failure.describe(e)
-    except Exception:  # noqa: BLE001 - no room to load it: the type and the message still say much
-        return "%s: %s" % (type(e).__name__, e)
 
 
 def _pause(ms=0):

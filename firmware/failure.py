@@ -1,7 +1,7 @@
 # What an internal error says (link.py's ERR_INTERNAL): the exception's type, where it was
 # raised (its innermost frame: "firmware/x.py line N") and its message, so a bug report or a
 # full heap on a board names the line that failed. Imported only when a command fails that
-# way (PumpApp's explain hook), so it takes no heap until then.
+# way (errors.explain: the link's ERR_INTERNAL, a failed start), so it takes no heap until then.
 
 import sys
 

@@ -35,10 +35,10 @@ def main(args=None):
         app = PumpApp(board, hw)
     except Exception as e:  # MemoryError too: the pump cannot run; say why (and where) on the link
         try:
-            from firmware.failure import describe
+            from firmware.errors import explain  # a few hundred bytes, most often loaded already
 
-            why = describe(e)
-        except Exception:  # noqa: BLE001 - no room to load it
+            why = explain(e)
+        except MemoryError:  # not even that fits
             why = "%s: %s" % (type(e).__name__, e)
         e = None  # its traceback holds the frames, and their objects, of the failed start
         motor = getattr(hw, "motor", None)

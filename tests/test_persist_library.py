@@ -39,16 +39,21 @@ def saved():
     return {k: bytes(v) for k, v in storage.files.items()}, limits(app.library), app.library.hash
 
 
-def no_parsers(monkeypatch):
-    """Refuse to load the library's parsers (lazy.call of library_text)."""
-    real = library.call
+def refuse_to_load(monkeypatch, owner, parser):
+    """Refuse, in owner (a module that loads parsers through lazy.call), to load the module parser."""
+    real = owner.call
 
     def call(module, name, *args):
-        if module == "firmware.library_text":
-            raise AssertionError("the restart loaded the library's parsers")
+        if module == parser:
+            raise AssertionError("the restart loaded " + parser)
         return real(module, name, *args)
 
-    monkeypatch.setattr(library, "call", call)
+    monkeypatch.setattr(owner, "call", call)
+
+
+def no_parsers(monkeypatch):
+    """Refuse to load the library's parsers (lazy.call of library_text)."""
+    refuse_to_load(monkeypatch, library, "firmware.library_text")
 
 
 def test_the_record_keeps_the_numbers_this_firmware_parsed(saved):

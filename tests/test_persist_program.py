@@ -6,6 +6,7 @@ again. Either way the pump runs the very program it ran before the cut."""
 
 import pytest
 from test_boot_memory import Board, storage_of
+from test_persist_library import refuse_to_load
 
 from firmware import persist, program
 from firmware.library import default_library
@@ -63,14 +64,7 @@ def values(p):
 
 
 def no_parser(monkeypatch):
-    real = program.call
-
-    def call(module, name, *args):
-        if module == "firmware.program_text":
-            raise AssertionError("the restart loaded the program parser")
-        return real(module, name, *args)
-
-    monkeypatch.setattr(program, "call", call)
+    refuse_to_load(monkeypatch, program, "firmware.program_text")
 
 
 def restored_from_lines(files, monkeypatch):
