@@ -2,11 +2,11 @@
 # they read text.
 #
 # Reading what a person typed (a program, a library, a plain rate) needs the
-# parsers and their checks (program_text.py, library_text.py, units.py), but
-# the running pump needs none of them: it holds only the parsed values. A
-# module stays on the heap for as long as sys.modules (or its package) names
-# it, or any function of it is alive (a function's globals are its module's).
-# So call() imports a parser for one call and then forgets the text modules
+# parsers and their checks (program_text.py, program_check.py, library_text.py,
+# units.py, formats.py), but the running pump needs none of them: it holds only
+# the parsed values. A module stays on the heap for as long as sys.modules (or
+# its package) names it, or any function of it is alive (a function's globals
+# are its module's). So call() imports a parser for one call and then forgets the text modules
 # (TRANSIENT) that call brought in: once the call returns they are garbage. A
 # module of the running pump that a call happens to import first stays. A call
 # made inside another finds its modules already loaded and leaves them to the
@@ -22,7 +22,15 @@ import gc
 import sys
 
 # The modules that are only ever loaded for a call (and the factory library's text, and the boot).
-TRANSIENT = ("firmware.program_text", "firmware.library_text", "firmware.units", "firmware.druglib", "firmware.boot")
+TRANSIENT = (
+    "firmware.program_text",
+    "firmware.program_check",
+    "firmware.formats",
+    "firmware.library_text",
+    "firmware.units",
+    "firmware.druglib",
+    "firmware.boot",
+)
 
 
 def call(module, name, *args):

@@ -2,9 +2,10 @@
 # lines a clinician wrote (program_text.py reads and checks them), and the
 # queries the running therapy asks of them (therapy.py, watching.py, app.py).
 #
-# The parser is not kept on the heap: parse_program() imports it for the call
-# and forgets it after (lazy.py), so nothing here may refer to program_text.py
-# or units.py, and a Program holds only values.
+# The parser and the checks are not kept on the heap: parse_program() and
+# recheck_program() import them for the call and forget them after (lazy.py),
+# so nothing here may refer to program_text.py, program_check.py, units.py or
+# formats.py, and a Program holds only values.
 
 from firmware.lazy import call
 
@@ -185,3 +186,9 @@ def parse_program(lines, library, old_drugs=(), bridging=None):
     """Parse and check program lines; return a Program or raise Refusal (program_text.py,
     imported for the call and forgotten after it)."""
     return call("firmware.program_text", "parse_program", lines, library, old_drugs, bridging)
+
+
+def recheck_program(program, library, old_drugs=(), bridging=None):
+    """The running program checked under another library without reading its lines: a copy
+    with that library's version and warnings, or Refusal (program_check.py, for the call)."""
+    return call("firmware.program_check", "recheck", program, library, old_drugs, bridging)

@@ -33,32 +33,15 @@
 # Command path only: may allocate and use long ints.
 
 from firmware.errors import Refusal
-from firmware.program import (
-    BASAL_CONTINUOUS,
-    BASAL_FLEX,
-    BASAL_STOPPED,
-    MIN_PER_DAY,
-    NL_PER_ML,
-    Program,
-    bolus_rate,
-)
-from firmware.scheduler import MAX_RATE_NL_PER_DAY, MIN_RATE_NL_PER_DAY
+from firmware.formats import format_concentration, format_duration, format_time_of_day, format_volume
+from firmware.program import BASAL_CONTINUOUS, BASAL_FLEX, Program
+from firmware.program_check import check, render
 from firmware.units import (
-    DOSE_MASS,
-    DOSE_VOLUME,
-    format_concentration,
-    format_dose,
-    format_dose_rate,
-    format_duration,
-    format_mass,
-    format_time_of_day,
-    format_volume,
     parse_concentration,
     parse_count,
     parse_dose,
     parse_dose_rate,
     parse_duration,
-    parse_rate,
     parse_time_of_day,
     parse_volume,
 )
@@ -76,11 +59,6 @@ MIN_TRIAL_US = 3_600_000_000
 MAX_TRIAL_US = 30 * 86_400_000_000
 
 
-def dose_of(volume_nl, conc_ng_per_ml):
-    """ng of a drug in volume_nl of fluid, rounded down (for showing only)."""
-    return volume_nl * conc_ng_per_ml // NL_PER_ML
-
-
 def parse_program(lines, library, old_drugs=(), bridging=None):
     """Parse and check program lines; return a Program or raise Refusal.
 
@@ -94,7 +72,6 @@ def parse_program(lines, library, old_drugs=(), bridging=None):
     if len(lines) > MAX_LINES:
         raise Refusal("program", "a program has at most %d lines, not %d" % (MAX_LINES, len(lines)))
     p = Program()
-    p.library_version = library.version
     seen_stop = False
     for raw in lines:
         text = raw.strip()
@@ -103,9 +80,8 @@ def parse_program(lines, library, old_drugs=(), bridging=None):
         if read is None:
             raise Refusal("program", "unknown line %r; lines start with one of: %s" % (text, _KEYWORDS))
         seen_stop = read(p, rest.strip(), library) or seen_stop
-    _check_shape(p, seen_stop, list(old_drugs), bridging)
-    _check_limits(p, library)
-    _render(p)
+    check(p, library, old_drugs, bridging, seen_stop)
+    render(p)
     return p
 
 
@@ -251,27 +227,6 @@ _READERS = {
 _KEYWORDS = ", ".join(_READERS)
 
 
-def rate_program(rate_nl_per_day, library, old_drugs=()):
-    """The Program of a plain volume rate in nL/day (in the pump's range: units.parse_rate), or of
-    a stop for 0: built from the number, as parse_program builds "basal <rate>" or "stop"."""
-    p = Program()
-    p.library_version = library.version
-    if rate_nl_per_day:
-        p.basal = (DOSE_VOLUME, rate_nl_per_day)
-        p.basal_kind = BASAL_CONTINUOUS
-    _check_shape(p, not rate_nl_per_day, list(old_drugs))
-    _check_limits(p, library)
-    _render(p)
-    return p
-
-
-def parse_rate_program(field, text, library, old_drugs=()):
-    """(the Program of the plain volume rate text, e.g. "0.5 mL/day", and whether it was rounded):
-    the text read once, straight to the program (SET_RATE)."""
-    rate, rounded = parse_rate(field, text)
-    return rate_program(rate, library, old_drugs), rounded
-
-
 def _once(value, word):
     if value is not None:
         raise Refusal(word, "only one %s line is allowed" % word)
@@ -324,228 +279,3 @@ def _dose_rate(field, text):
     if per_day <= 0:
         raise Refusal(field, "%s %s must be above zero (use a stop line to stop)" % (field, text))
     return kind, per_day
-
-
-def _check_shape(p, seen_stop, old_drugs, bridging=None):
-    if p.no_drug and p.drugs:
-        raise Refusal("drug none", "drug none cannot be given with drug lines")
-    if not p.drugs and not p.no_drug:
-        # No drug lines: the reservoir still holds what it held, and every
-        # dose is checked against it (never a silent switch to "no drug").
-        p.drugs = list(old_drugs)
-    basal_lines = (p.basal is not None) + bool(p.flex) + seen_stop
-    if basal_lines != 1:
-        raise Refusal("program", "give exactly one of: a basal line, flex lines, or stop")
-    if seen_stop and (p.bolus or p.patient or p.prime or p.bridge_nl or p.trial_us):
-        raise Refusal("program", "a stopped program cannot have a bolus, prime, bridge, patient-bolus or trial")
-    if (p.bolus is not None) + (p.prime is not None) + (p.bridge_nl is not None) > 1:
-        raise Refusal("program", "one bolus at a time: give at most one of bolus, prime and bridge")
-    uses_mass = (
-        (p.basal is not None and p.basal[0] == DOSE_MASS)
-        or any(kind == DOSE_MASS for _m, kind, _r in p.flex)
-        or (p.bolus is not None and p.bolus[0] == DOSE_MASS)
-        or (p.patient is not None and p.patient[0] == DOSE_MASS)
-    )
-    if uses_mass and not p.drugs:
-        raise Refusal("drug", "a dose in mg or mcg needs a drug line naming the drug and its concentration")
-    if p.removed_nl is not None and p.fill_nl is None:
-        raise Refusal("removed", "removed is part of a refill: give the fill line with it")
-    if p.empty_level() >= p.low_level():
-        raise Refusal(
-            "empty-reservoir",
-            "empty-reservoir %s must be below low-reservoir %s"
-            % (format_volume(p.empty_level()), format_volume(p.low_level())),
-        )
-    if p.drugs != old_drugs and p.fill_nl is None:
-        raise Refusal("fill", "the blend changed (a refill): give a fill line with the volume the reservoir now holds")
-    if p.bridge_nl is not None:
-        if bridging is not None:
-            old_drugs = bridging
-        if not old_drugs or p.drugs == old_drugs:
-            raise Refusal("bridge", "a bridge bolus is for a refill that changed a concentration; none changed")
-        if [n for n, _c in p.drugs] != [n for n, _c in old_drugs]:
-            raise Refusal("bridge", "a bridge needs the same drugs as before, with new concentrations")
-        if p.basal_kind == BASAL_STOPPED or not _basal_in_mass(p):
-            raise Refusal("bridge", "a bridge keeps the dose steady, so the basal must be given as a dose (mg/day)")
-    # Pump limits on the combined rate.
-    rates = [p.basal_max_rate()]
-    if p.prime is not None:
-        rates.append(bolus_rate(p.prime[0], p.prime[1]))  # the basal pauses while priming
-    if p.bolus is not None:
-        rates.append(p.basal_max_rate() + bolus_rate(p.bolus_volume_nl(), p.bolus[2]))
-    if p.patient is not None:
-        rates.append(p.basal_max_rate() + bolus_rate(p.patient_volume_nl(), p.patient[2]))
-    if max(rates) > MAX_RATE_NL_PER_DAY:
-        raise Refusal(
-            "program",
-            "the combined rate %s is above the pump maximum of 10 mL/h" % format_dose_rate(DOSE_VOLUME, max(rates)),
-        )
-    if p.basal_kind == BASAL_CONTINUOUS:
-        _min_rate("basal", p.basal_rate_at(0))
-    for start, rate in p.flex_rates():
-        _min_rate("flex " + format_time_of_day(start), rate)
-    for name, what in (("bolus", p.bolus), ("patient-bolus", p.patient)):
-        if what is not None and bolus_rate(p.volume(what[0], what[1]), what[2]) < MIN_RATE_NL_PER_DAY:
-            raise Refusal(name, "%s is too small to deliver over %s" % (name, format_duration(what[2])))
-    if p.prime is not None and bolus_rate(p.prime[0], p.prime[1]) < MIN_RATE_NL_PER_DAY:
-        raise Refusal("prime", "prime is too small to deliver over %s" % format_duration(p.prime[1]))
-
-
-def _basal_in_mass(p):
-    if p.basal_kind == BASAL_CONTINUOUS:
-        return p.basal[0] == DOSE_MASS
-    return all(kind == DOSE_MASS for _m, kind, _r in p.flex)
-
-
-def _min_rate(field, rate):
-    if rate < MIN_RATE_NL_PER_DAY:
-        raise Refusal(
-            field,
-            "%s is %s, below the pump minimum of 1 uL/day" % (field, format_dose_rate(DOSE_VOLUME, rate)),
-        )
-
-
-def _check_limits(p, library):
-    """Every dose, in every drug of the blend, against the library."""
-    basal_day_nl_min = p.basal_day_nl_min()
-    max_rate = p.basal_max_rate()
-    patient_daily = p.patient[4] * p.patient_volume_nl() if p.patient else 0
-    for name, conc in p.drugs:
-        d = library.get("drug", name)
-        # Daily: a full day of basal plus every allowed patient bolus plus the
-        # clinician's bolus or prime (Prometra-style worst case).
-        extra = p.bolus_volume_nl() + (p.prime[0] if p.prime else 0)
-        daily_nl_min = basal_day_nl_min + (patient_daily + extra) * MIN_PER_DAY
-        _limit(p, name, conc, "daily dose", daily_nl_min, d.daily_soft_ng, d.daily_hard_ng, "per_day", MIN_PER_DAY)
-        # Rate: the basal's fastest step plus a running bolus (per hour).
-        peaks = [("basal rate", max_rate)]
-        if p.bolus is not None:
-            peaks.append(("basal plus bolus rate", max_rate + bolus_rate(p.bolus_volume_nl(), p.bolus[2])))
-        if p.patient is not None:
-            peaks.append(("basal plus patient-bolus rate", max_rate + bolus_rate(p.patient_volume_nl(), p.patient[2])))
-        if p.prime is not None:
-            peaks.append(("prime rate", bolus_rate(p.prime[0], p.prime[1])))
-        for what, rate in peaks:
-            _limit(p, name, conc, what, rate, d.rate_soft_ng_per_day, d.rate_hard_ng_per_day, "per_hour")
-        # Single doses. A prime counts as a bolus: if the catheter was in fact
-        # full (the 2013-2016 recalls), the patient receives all of it.
-        if p.bolus is not None:
-            _limit(p, name, conc, "bolus", p.bolus_volume_nl(), d.bolus_soft_ng, d.bolus_hard_ng, "dose")
-        if p.prime is not None:
-            _limit(p, name, conc, "prime", p.prime[0], d.bolus_soft_ng, d.bolus_hard_ng, "dose")
-        if p.patient is not None:
-            if not d.patient_allowed:
-                raise Refusal("patient-bolus", "the library allows no patient bolus of %s" % name)
-            _limit(
-                p,
-                name,
-                conc,
-                "patient-bolus",
-                p.patient_volume_nl(),
-                d.patient_dose_hard_ng,
-                d.patient_dose_hard_ng,
-                "dose",
-            )
-            if p.patient[3] < d.patient_lockout_min_us:
-                raise Refusal(
-                    "patient-bolus lockout",
-                    "lockout %s is shorter than the library's minimum of %s for %s"
-                    % (format_duration(p.patient[3]), format_duration(d.patient_lockout_min_us), name),
-                )
-            if p.patient[4] > d.patient_max_per_day:
-                raise Refusal(
-                    "patient-bolus max",
-                    "%d patient boluses per day is above the library's maximum of %d for %s"
-                    % (p.patient[4], d.patient_max_per_day, name),
-                )
-
-
-def _limit(p, drug, conc, what, volume, soft_ng, hard_ng, shape, per=1):
-    """Compare volume / per (nL, or nL/day) of fluid at conc with a drug's limits, exactly."""
-    exact = volume * conc  # ng * 1e6 * per
-    scale = NL_PER_ML * per
-    up = -(-exact // scale)  # the dose rounded up, so a refusal never reads "15 above 15"
-    if shape == "per_hour":  # rate limits are written per hour; show them so
-        shown = _per_hour(up)
-        hard = _per_hour(hard_ng)
-        soft = _per_hour(soft_ng)
-    elif shape == "per_day":
-        shown = format_dose_rate(DOSE_MASS, up)
-        hard = format_dose_rate(DOSE_MASS, hard_ng)
-        soft = format_dose_rate(DOSE_MASS, soft_ng)
-    else:
-        shown = format_mass(up)
-        hard = format_mass(hard_ng)
-        soft = format_mass(soft_ng)
-    if exact > hard_ng * scale:
-        raise Refusal(
-            what,
-            "%s of %s %s is above the hard limit of %s (library %s)" % (what, drug, shown, hard, p.library_version),
-        )
-    if exact > soft_ng * scale:
-        p.warnings.append("%s of %s %s is above the soft limit of %s" % (what, drug, shown, soft))
-
-
-def _per_hour(ng_per_day):
-    """'1.083 mg/h' for a rate in ng/day (rounded up to the ng/h)."""
-    return format_mass(-(-ng_per_day // 24)) + "/h"
-
-
-def _per_drug(p, volume, per_day):
-    parts = []
-    for name, conc in p.drugs:
-        ng = dose_of(volume, conc)
-        parts.append("%s %s" % (name, format_dose_rate(DOSE_MASS, ng) if per_day else format_mass(ng)))
-    vol = format_dose_rate(DOSE_VOLUME, volume) if per_day else format_volume(volume)
-    return (vol + " = " + ", ".join(parts)) if parts else vol
-
-
-def _render(p):
-    """Canonical lines (what the pump understood) and per-drug details."""
-    out = [("drug none", "")] if p.no_drug else []
-    for name, conc in p.drugs:
-        out.append(("drug %s %s" % (name, format_concentration(conc)), ""))
-    if p.fill_nl is not None:
-        out.append(("fill " + format_volume(p.fill_nl), ""))
-    if p.removed_nl is not None:
-        out.append(("removed " + format_volume(p.removed_nl), ""))
-    if p.low_nl is not None:
-        out.append(("low-reservoir " + format_volume(p.low_nl), ""))
-    if p.empty_nl is not None:
-        out.append(("empty-reservoir " + format_volume(p.empty_nl), ""))
-    if p.basal_kind == BASAL_STOPPED:
-        out.append(("stop", ""))
-    elif p.basal_kind == BASAL_CONTINUOUS:
-        out.append(("basal " + format_dose_rate(p.basal[0], p.basal[1]), _per_drug(p, p.basal_rate_at(0), True)))
-    for start, kind, per_day in p.flex:
-        out.append(
-            (
-                "flex %s %s" % (format_time_of_day(start), format_dose_rate(kind, per_day)),
-                _per_drug(p, p.volume(kind, per_day), True),
-            )
-        )
-    if p.basal_kind == BASAL_FLEX:
-        out.append(("", "flex day total " + _per_drug(p, p.basal_daily_nl(), True)))
-    if p.bolus is not None:
-        kind, amount, dur, delay = p.bolus
-        line = "bolus %s over %s" % (format_dose(kind, amount), format_duration(dur))
-        if delay:
-            line += " after " + format_duration(delay)
-        out.append((line, _per_drug(p, p.bolus_volume_nl(), False)))
-    if p.prime is not None:
-        out.append(("prime %s over %s" % (format_volume(p.prime[0]), format_duration(p.prime[1])), ""))
-    if p.bridge_nl is not None:
-        out.append(("bridge " + format_volume(p.bridge_nl), ""))
-    if p.patient is not None:
-        kind, amount, dur, lockout, count = p.patient
-        out.append(
-            (
-                "patient-bolus %s over %s lockout %s max %d per day"
-                % (format_dose(kind, amount), format_duration(dur), format_duration(lockout), count),
-                _per_drug(p, p.patient_volume_nl(), False),
-            )
-        )
-    if p.trial_us is not None:
-        out.append(("trial " + format_duration(p.trial_us), ""))
-    p.lines = [line for line, _d in out if line]
-    p.details = out

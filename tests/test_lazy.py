@@ -75,7 +75,8 @@ def test_a_call_forgets_only_the_text_modules_it_brought_in():
     assert "firmware.units" not in sys.modules
 
 
-def test_the_dose_kinds_are_the_parsers():
-    from firmware import program, units
+def test_the_dose_kinds_are_the_programs_in_the_parsers_and_the_formatters():
+    from firmware import formats, program, units
 
-    assert (program.DOSE_MASS, program.DOSE_VOLUME) == (units.DOSE_MASS, units.DOSE_VOLUME)
+    kinds = (program.DOSE_MASS, program.DOSE_VOLUME)
+    assert (units.DOSE_MASS, units.DOSE_VOLUME) == kinds == (formats.DOSE_MASS, formats.DOSE_VOLUME)

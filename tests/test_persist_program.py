@@ -9,8 +9,9 @@ from test_boot_memory import Board, storage_of
 from test_persist_library import refuse_to_load
 
 from firmware import persist, program
-from firmware.library import default_library
-from firmware.program import _FIELDS, parse_program
+from firmware.errors import Refusal
+from firmware.library import NUMBERS, DrugLimits, Library, default_library
+from firmware.program import _FIELDS, parse_program, recheck_program
 from firmware.store import Store
 
 # Programs that use every kind of value a Program holds: flex steps, a patient bolus, a delayed bolus, a
@@ -193,7 +194,42 @@ def test_a_library_commit_reads_the_running_program_again_only_if_it_changed_sin
     real = program.call
     monkeypatch.setattr(program, "call", lambda module, *a: loads.append(module) or real(module, *a))
     app.commands.get(codec.LIB_COMMIT)((lib_hash, 0))
-    assert loads == (["firmware.program_text"] if changed_since_stage else [])
+    assert loads == (["firmware.program_check"] if changed_since_stage else [])  # its values, not its lines
     running = app.therapy.program
     assert (app.library.version, running.library_version, running.lines) == ("site-1", "site-1", lines)
     assert bool(running.warnings) == (not changed_since_stage)  # 12 mg/day passes morphine's soft limit; 3 does not
+
+
+def _library_scaled(percent):
+    """The factory library with every mass limit at percent of its value (a site's own, stricter or looser)."""
+    lib = default_library()
+    drugs = []
+    for name in lib.order:
+        d = lib.drugs[name]
+        numbers = [getattr(d, n) for n in NUMBERS]
+        for i, n in enumerate(NUMBERS):
+            if n.endswith("_ng") or n.endswith("_ng_per_day"):
+                numbers[i] = numbers[i] * percent // 100
+        drugs.append(DrugLimits(list(d.text), numbers))
+    return Library("site-%d" % percent, drugs)
+
+
+@pytest.mark.parametrize("percent", [100, 60, 30, 10, 200])
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_a_running_program_checked_again_under_another_library_is_judged_as_its_lines_would_be(name, percent):
+    # A library change checks the running program's values again (program_check.recheck) instead of reading
+    # its lines: it must accept, warn and refuse exactly as reading the lines under that library does.
+    before = parse_program(PROGRAMS[name], default_library(), [], None)
+    site = _library_scaled(percent)
+
+    def outcome(judge):
+        try:
+            p = judge()
+        except Refusal as e:
+            return ("refused", e.field, e.message)
+        return ("accepted", p.library_version, p.warnings, values(p))
+
+    read = outcome(lambda: parse_program(before.lines, site, before.drugs, None))
+    rechecked = outcome(lambda: recheck_program(before, site, before.drugs, None))
+    assert rechecked == read
+    assert before.library_version == default_library().version  # the running one is left as it was

@@ -7,10 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from firmware.errors import Refusal
-from firmware.units import (
-    DOSE_MASS,
-    DOSE_VOLUME,
-    MAX_DURATION_US,
+from firmware.formats import (
     format_concentration,
     format_dose,
     format_dose_rate,
@@ -18,6 +15,11 @@ from firmware.units import (
     format_mass,
     format_time_of_day,
     format_volume,
+)
+from firmware.units import (
+    DOSE_MASS,
+    DOSE_VOLUME,
+    MAX_DURATION_US,
     parse_concentration,
     parse_count,
     parse_dose,

@@ -6,7 +6,7 @@ from firmware import codec, eventlog
 from firmware.commands import SAVES, STAGED_TTL_US, StagedTexts
 from firmware.errors import Refusal
 from firmware.library import FIELD_NAMES, MAX_DRUGS, Library, changes, field_change
-from firmware.program import parse_program
+from firmware.program import recheck_program
 
 
 def lib_field(pump, values):
@@ -54,24 +54,23 @@ def lib_stage(pump, values):
 
 def _check_library(pump, library, read=None):
     """Refuse a library under which the running therapy would not be admitted: its
-    program's lines, the drugs in the reservoir, and its deliveries from now on with
-    what was delivered in the last 24 h, checked by the dose guard against the new
-    library's limits (without a copy of the guard: a board has no room for one).
-    The refusal's field starts with "running ".
+    program's values (checked again, its lines not read: no parser is loaded), the drugs in
+    the reservoir, and its deliveries from now on with what was delivered in the last 24 h,
+    checked by the dose guard against the new library's limits (without a copy of the guard:
+    a board has no room for one). The refusal's field starts with "running ".
 
-    Returns what it read of the running program under the new library, for the next check:
-    (the running program, its blend, the bridge's, the program as read under the new library: the
-    same lines and numbers, its library and that library's soft-limit warnings), or None if none
+    Returns what it found of the running program under the new library, for the next check:
+    (the running program, its blend, the bridge's, the program under the new library: the same
+    lines and numbers, its library and that library's soft-limit warnings), or None if none
     runs. read: such a tuple from the check at LIB_STAGE, taken again at LIB_COMMIT if the same
-    program and blends still run (the lines then read the same; only the last 24 h moved on): so a
-    commit loads no parser, which on the emulated Pico found no room for its code after a long
-    session."""
+    program and blends still run (only the last 24 h moved on): so a commit loads no checks'
+    code, which on the emulated Pico found no room after a long session."""
     t = pump.therapy
     try:
         if t.program is None:
             read = None
         elif read is None or read[0] is not t.program or read[1] != t.drugs or read[2] != t.bridge_drugs:
-            program = parse_program(t.program.lines, library, t.drugs, t.bridge_drugs)
+            program = recheck_program(t.program, library, t.drugs, t.bridge_drugs)
             read = (t.program, list(t.drugs), t.bridge_drugs, program)
         fluid = t.fluid()
         if fluid:  # each drug in the reservoir must be in it, and its limits must hold

@@ -3,10 +3,7 @@
 # be identical, byte for byte, or the host and the pump would read a dose
 # differently. Several answers are above 2**30 (long ints on a 32-bit port).
 from firmware.errors import Refusal
-from firmware.units import (
-    DOSE_MASS,
-    DOSE_VOLUME,
-    MAX_DURATION_US,
+from firmware.formats import (
     format_concentration,
     format_dose,
     format_dose_rate,
@@ -14,6 +11,10 @@ from firmware.units import (
     format_mass,
     format_time_of_day,
     format_volume,
+)
+from firmware.program import DOSE_MASS, DOSE_VOLUME
+from firmware.units import (
+    MAX_DURATION_US,
     parse_concentration,
     parse_count,
     parse_dose,
