@@ -232,9 +232,10 @@ def set_rate(pump, values):
         raise Refusal(
             "rate", "the pump holds %s: program it with a dose in a programming session" % pump.therapy.drugs[0][0]
         )
-    # Read once, straight to its program (no "basal N nL/day" text made and read again); refuses before any change.
-    program, rounded = call("firmware.program_text", "parse_rate_program", "rate", values[0], pump.library, ())
-    rate = program.basal[1]
+    # Read once, straight to its program (no "basal N nL/day" text made and read again), by the unit parser and
+    # the program's checks alone (not the program parser); refuses before any change.
+    rate, rounded = call("firmware.units", "parse_rate", "rate", values[0])
+    program = call("firmware.program_check", "rate_program", rate, pump.library, ())
     why = pump.monitors.dosing_refusal()
     if why is not None:
         raise Refusal("rate", why)

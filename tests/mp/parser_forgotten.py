@@ -36,7 +36,8 @@ def work():
         parse_program(("basal 2 mg/day", "bolus 50 mg over 1 h"), lib, p.drugs)
     except Refusal as e:
         print("refused", e.field, loaded())
-    rate, rounded = call("firmware.program_text", "parse_rate_program", "rate", "0.5 mL/day", lib)
+    nl_per_day, rounded = call("firmware.units", "parse_rate", "rate", "0.5 mL/day")
+    rate = call("firmware.program_check", "rate_program", nl_per_day, lib, ())
     print("rate", (rate.basal[1], rounded), rate.lines, loaded())
     try:
         Library("bad", [["Morphine"] + list(lib.drugs["morphine"].text[1:])])
