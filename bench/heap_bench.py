@@ -4,6 +4,8 @@ firmware_heap_bytes          most live bytes, the modules loaded from .mpy files
                              (as stock MicroPython does with files copied to a board)
 firmware_op_garbage_bytes    most bytes one command or one dosing turn allocates (garbage
                              included): more than a Pico collects at once is a stall there
+                             (the boot and a restart, which make the pump's objects on an
+                             empty heap, are reported beside it, not in it)
 firmware_heap_romfs_bytes    most live bytes with the same .mpy files in a ROMFS image, which
                              the VM registers outside its GC heap as a board keeps it in flash:
                              the code runs in place and only objects and names take heap
@@ -33,6 +35,9 @@ GOAL_BYTES = 96 * 1024  # live, code in RAM
 GOAL_OP_GARBAGE_BYTES = 16 * 1024  # allocated by one command or turn
 GOAL_ROMFS_BYTES = 40 * 1024  # live, code in flash (ROMFS)
 PACKAGES = ("firmware", "hal", "boards")
+# The operations that start the pump (its objects made on an empty heap): not commands or turns, so outside
+# firmware_op_garbage_bytes; their allocation is reported beside it.
+STARTS = ("boot", "restart")
 
 
 def _run_wasm32(script: Path, env: dict[str, str] | None = None) -> str:
@@ -158,7 +163,12 @@ def measure(quick: bool = False) -> dict[str, dict]:
         f"(the bench script and its host objects only), {mpy['baseline_bytes']} bytes, subtracted"
     )
     live = mpy_detail["live_bytes"]
-    garbage = mpy_detail["max_op_bytes"]
+    op_bytes = mpy_detail["op_bytes"]
+    # A boot (and a restart, a boot that resumes) allocates the pump's own objects on an empty heap: it is
+    # neither a command nor a turn, and needs no collection on a board. Its figure stays in the detail.
+    commands = {op: n for op, n in op_bytes.items() if op not in STARTS}
+    worst = max(commands, key=lambda op: commands[op])
+    garbage = commands[worst]
     romfs_live = romfs_detail["live_bytes"]
     mpy_detail["from_source_live_bytes"] = source_detail["live_bytes"]  # the .py files compiled on the VM
     mpy_detail["from_source_imports_bytes"] = source_detail["imports_bytes"]
@@ -177,7 +187,11 @@ def measure(quick: bool = False) -> dict[str, dict]:
             "baseline": "gc.mem_alloc() after the previous operation's collection, subtracted",
             "goal": f"<= {GOAL_OP_GARBAGE_BYTES} (16 KB)",
             "met": garbage <= GOAL_OP_GARBAGE_BYTES,
-            "detail": {"max_op": mpy_detail["max_op"], "op_bytes": mpy_detail["op_bytes"]},
+            "detail": {
+                "max_op": worst,
+                "op_bytes": op_bytes,
+                "starts": {op: op_bytes[op] for op in STARTS},  # not in the figure: see STARTS
+            },
         },
         "firmware_heap_romfs_bytes": {
             "value": romfs_live,
