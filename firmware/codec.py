@@ -42,9 +42,10 @@ from firmware import auth, const
 from firmware.scheduler import STEP_RADIX as STEP_RADIX
 from firmware.scheduler import US_PER_MDAY as US_PER_MDAY
 
-# 5, not 4: every frame carries this byte, and 0x04 (Ctrl-D) soft-resets a board at its REPL when
-# pumpctl probes it for the pump before flashing (the unix port's REPL exits).
-PROTOCOL_VERSION = const(5)
+# 6 since a library travels as numbers (LIB_DRUG). Never 4: every frame carries this byte, and
+# 0x04 (Ctrl-D) soft-resets a board at its REPL when pumpctl probes it for the pump before
+# flashing (the unix port's REPL exits).
+PROTOCOL_VERSION = const(6)
 MAX_PAYLOAD = const(240)
 MAX_STRING = const(100)
 _HEADER = const(8)
@@ -77,9 +78,9 @@ REVIEW = const(0x22)  # one row of the running or the staged program, as the pum
 COMMIT = const(0x23)  # put the staged program in force (the second step)
 DISCARD = const(0x24)  # drop the staged program
 PATIENT_BOLUS = const(0x25)  # the patient asks for the bolus the program allows
-LIB_FIELD = const(0x28)  # stage one field of one drug of a new library
+LIB_DRUG = const(0x28)  # stage one drug of a new library: its name and limits, as numbers
 LIB_COMMIT = const(0x29)  # replace the library with the staged one
-LIB_GET = const(0x2A)  # read one field of the library in force, or of the staged one
+LIB_GET = const(0x2A)  # read one drug of the library in force, or of the staged one
 LIB_STAGE = const(0x2B)  # check the staged library fields as a library; nothing changes yet
 EVENT = const(0x30)  # read one entry of the event log
 TELEMETRY = const(0x31)  # stream TELEMETRY_DATA every interval_ms (0 stops)
@@ -188,43 +189,44 @@ FAULT_TASK = const(7)  # the battery read raises a RuntimeError: the monitoring 
 FAULT_FILL = const(8)  # a person fills the reservoir: it now holds value nL (not a fault: a refill)
 FAULT_LEAK = const(9)  # the reservoir loses value nL at once, none of it through the pump
 
-# The fields of a drug library entry, in the order LIB_FIELD and LIB_GET
-# number them (and the keys of a site library's JSON file).
+# A drug library entry's fields as LIB_DRUG and LIB_GET carry them: its name, then
+# LIBRARY_LIMITS numbers. Bit f of LIB_GET's `changed` and `raised` is field f here.
+# The names are the keys of a site library's JSON file too (the host reads its text).
 LIBRARY_FIELDS = (
     "name",
-    "max_concentration",
-    "daily_soft",
-    "daily_hard",
-    "rate_soft",
-    "rate_hard",
-    "bolus_soft",
-    "bolus_hard",
-    "patient_dose_hard",
-    "patient_lockout_min",
-    "patient_max_per_day",
-    "source",
+    "max_concentration",  # ng/mL
+    "daily_soft",  # ng/day
+    "daily_hard",  # ng/day
+    "rate_soft",  # ng/day (a pharmacist writes it per hour)
+    "rate_hard",  # ng/day
+    "bolus_soft",  # ng
+    "bolus_hard",  # ng
+    "patient_dose_hard",  # ng
+    "patient_lockout_min",  # s
+    "patient_max_per_day",  # count
 )
+LIBRARY_LIMITS = const(10)  # the numbers after the name
 
-# LIB_GET: which library; and the bits of its `change`.
+# LIB_GET: which library.
 LIB_IN_FORCE = const(0)
 LIB_STAGED = const(1)
-LIB_CHANGED = const(1)  # the staged field differs from the one in force (or its drug is new)
-LIB_RAISED = const(2)  # and it loosens a hard limit (a higher limit, a shorter lockout, a new drug)
-LIB_IN_USE = const(4)  # the drug is in the reservoir (the running program's blend)
 
 
-def library_hash(entries):
-    """The content hash of a library: CRC-32 over each field of each drug, in order,
-    as a u16 little-endian length then the UTF-8 text (the version is not in it)."""
+def library_hash(drugs):
+    """The content hash of a library: CRC-32 over each drug, in order, as its name's UTF-8
+    bytes after a u8 length, then its LIBRARY_LIMITS numbers as u32 little-endian (the
+    version is not in it). drugs: (name, numbers) pairs, numbers as LIB_DRUG carries them."""
     crc = 0
-    head = bytearray(2)  # one for all the fields
-    for fields in entries:
-        for text in fields:
-            b = text.encode()
-            head[0] = len(b) & 0xFF
-            head[1] = len(b) >> 8
-            crc = binascii.crc32(head, crc)
-            crc = binascii.crc32(b, crc)
+    raw = bytearray(4 * LIBRARY_LIMITS)  # one for all the drugs
+    for name, numbers in drugs:
+        b = name.encode()
+        crc = binascii.crc32(bytes((len(b),)), crc)
+        crc = binascii.crc32(b, crc)
+        for i in range(LIBRARY_LIMITS):
+            v = numbers[i]
+            for k in range(4):
+                raw[4 * i + k] = (v >> (8 * k)) & 0xFF
+        crc = binascii.crc32(raw, crc)
     return crc & 0xFFFFFFFF
 
 
@@ -367,9 +369,11 @@ MESSAGES = (
     b"\x25\x01"  # PATIENT_BOLUS, patient
     b"|volume_nl:I duration_s:I"
     b"\n"
-    b"\x28\x02"  # LIB_FIELD, clinician
-    b"drug:B field:B text:s"
-    b"|fields:H"
+    b"\x28\x02"  # LIB_DRUG, clinician
+    b"drug:B name:s max_concentration_ng_per_ml:I daily_soft_ng_per_day:I daily_hard_ng_per_day:I"
+    b" rate_soft_ng_per_day:I rate_hard_ng_per_day:I bolus_soft_ng:I bolus_hard_ng:I patient_dose_hard_ng:I"
+    b" patient_lockout_s:I patient_max_per_day:B"
+    b"|drugs:B"
     b"\n"
     b"\x2b\x02"  # LIB_STAGE, clinician
     b"version:s drugs:B"
@@ -380,8 +384,11 @@ MESSAGES = (
     b"|version:s drugs:B library_hash:I"
     b"\n"
     b"\x2a\x00"  # LIB_GET
-    b"drug:B field:B which:B"
-    b"|version:s drugs:B text:s change:B"
+    b"drug:B which:B"
+    b"|version:s drugs:B name:s max_concentration_ng_per_ml:I daily_soft_ng_per_day:I daily_hard_ng_per_day:I"
+    b" rate_soft_ng_per_day:I rate_hard_ng_per_day:I bolus_soft_ng:I bolus_hard_ng:I patient_dose_hard_ng:I"
+    b" patient_lockout_s:I patient_max_per_day:B"
+    b" changed:H raised:H in_use:B"
     b"\n"
     b"\x30\x00"  # EVENT
     b"index:I"

@@ -13,8 +13,9 @@
 # 6.1.6 the library version is logged with each program.
 #
 # Each entry is a tuple of 12 strings, in the order of FIELDS below. Every
-# quantity is written as a clinician types it, with its unit, and is parsed
-# by the pump with exact integer arithmetic (firmware/units.py). Units used:
+# quantity is written as a clinician types it, with its unit, as a site's
+# library file has it (pumpctl reads such text with exact integer arithmetic,
+# firmware/units.py); the pump takes DEFAULT_NUMBERS at the end. Units used:
 # mass mg / mcg, concentration mg/mL / mcg/mL, dose rate mg/day, mcg/day,
 # mg/h, mcg/h, duration min / h, counts as plain digits. At most 3 decimals.
 #
@@ -59,9 +60,22 @@
 
 DEFAULT_LIBRARY_VERSION = "default-2026.11"
 
-# The meaning of each position in an entry; also the key names of a site
-# library file (JSON) loaded with `pumpctl library load FILE`.
-from firmware.codec import LIBRARY_FIELDS as FIELDS  # noqa: E402, F401  (re-exported; one definition, shared with the wire)
+# The meaning of each position in an entry: the key names of a site library file (JSON) loaded
+# with `pumpctl library load FILE`, in the order LIB_DRUG carries the values, then its source.
+FIELDS = (
+    "name",
+    "max_concentration",
+    "daily_soft",
+    "daily_hard",
+    "rate_soft",
+    "rate_hard",
+    "bolus_soft",
+    "bolus_hard",
+    "patient_dose_hard",
+    "patient_lockout_min",
+    "patient_max_per_day",
+    "source",
+)
 
 DEFAULT_LIBRARY = (
     # ---------------------------------------------------------------- morphine
@@ -307,14 +321,14 @@ DEFAULT_LIBRARY = (
      "Lioresal, Gablofen IT labels; 2000 mcg/day from label dose range (UNVERIFIED)"),
 )
 
-# What the pump's parsers (library_text.py, units.py) read from each entry above, in
-# library.NUMBERS order, and the library's content hash (codec.library_hash): every boot
-# builds the factory library from these without loading the parsers (about 40 KB of
-# garbage on a 32-bit board). tests/test_library.py reads the text above with the
-# parsers and requires exactly these, so an edit of an entry must change its line here.
+# The factory library as the pump holds it: each entry's name, and the numbers its text above
+# means in the units LIB_DRUG carries (codec.LIBRARY_FIELDS: ng, ng/mL, ng/day, the lockout in s),
+# and the library's content hash (codec.library_hash). tests/test_library.py reads the text above
+# with pumpctl's reader and requires exactly these, so an edit of an entry must change its line here.
+DEFAULT_NAMES = tuple(entry[0] for entry in DEFAULT_LIBRARY)
 DEFAULT_NUMBERS = (
-    (20000000, 10000000, 15000000, 21984000, 39000000, 500000, 1000000, 200000, 3600000000, 4),
-    (15000000, 2000000, 10000000, 4392000, 14808000, 100000, 200000, 40000, 3600000000, 4),
+    (20000000, 10000000, 15000000, 21984000, 39000000, 500000, 1000000, 200000, 3600, 4),
+    (15000000, 2000000, 10000000, 4392000, 14808000, 100000, 200000, 40000, 3600, 4),
     (10000000, 500000, 1000000, 1099992, 2200008, 25000, 50000, 0, 0, 0),
     (5000000, 100000, 500000, 219984, 740016, 5000, 10000, 0, 0, 0),
     (30000000, 10000000, 15000000, 39984000, 75000000, 1250000, 2500000, 0, 0, 0),
@@ -322,4 +336,4 @@ DEFAULT_NUMBERS = (
     (100000, 9600, 19200, 9600, 19200, 0, 0, 0, 0, 0),
     (2000000, 700000, 2000000, 1899984, 4400016, 50000, 100000, 0, 0, 0),
 )
-DEFAULT_LIBRARY_HASH = 4264881729
+DEFAULT_LIBRARY_HASH = 940983359

@@ -1,12 +1,12 @@
 # Import, use, forget: the text parsers are on the pump's heap only while
 # they read text.
 #
-# Reading what a person typed (a program, a library, a plain rate) needs the
-# parsers and their checks (program_text.py, program_check.py, library_text.py,
-# units.py, formats.py), but the running pump needs none of them: it holds only
-# the parsed values. A module stays on the heap for as long as sys.modules (or
-# its package) names it, or any function of it is alive (a function's globals
-# are its module's). So call() imports a parser for one call and then forgets the text modules
+# Reading what a person typed (a program, a plain rate) needs the parsers and
+# their checks (program_text.py, program_check.py, units.py, formats.py), but
+# the running pump needs none of them: it holds only the parsed values. A
+# module stays on the heap for as long as sys.modules (or its package) names
+# it, or any function of it is alive (a function's globals are its module's).
+# So call() imports a parser for one call and then forgets the text modules
 # (TRANSIENT) that call brought in: once the call returns they are garbage. A
 # module of the running pump that a call happens to import first stays. A call
 # made inside another finds its modules already loaded and leaves them to the
@@ -26,7 +26,6 @@ TRANSIENT = (
     "firmware.program_text",
     "firmware.program_check",
     "firmware.formats",
-    "firmware.library_text",
     "firmware.units",
     "firmware.druglib",
     "firmware.boot",

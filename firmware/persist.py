@@ -18,12 +18,11 @@
 #   LOG      the event log: its count, then its entries' lines (eventlog.py's ring, at most
 #            8 KB: well within a store section's 16 KB). A record written before the ring
 #            was one buffer has them in sections of 32 entries (tags LOG..LOG+3), read alike
-#   LIBRARY  a site library's version and entries (absent for the factory library,
-#            same version and content hash)
-#   LIBRARY_NUMBERS  the numbers this firmware parsed from those entries (library.NUMBERS,
-#            one line a drug) after the firmware's version and the library's hash: a restart by the same firmware
-#            takes them as they are instead of loading the parsers and reading the text
-#            again (about 50 KB of garbage on a 32-bit board); another version reads the text
+#   LIBRARY_LIMITS  a site library (absent for the factory library, same version and
+#            content hash): its version, then a line per drug, its name and its numbers as
+#            LIB_DRUG carries them. A record written while the pump held a library as text
+#            has LIBRARY (the texts) and LIBRARY_NUMBERS (their numbers, the lockout in us)
+#            instead: read from the names of the one and the numbers of the other
 #   ALARMS   the latched alarms, one line each (alarms.py); a record written
 #            before alarms could be several holds the one in META instead
 #   MONITOR  the reservoir marks and what the monitors hold between checks
@@ -35,7 +34,7 @@
 from firmware.eventlog import CAPACITY
 from firmware.eventlog import esc as _esc
 from firmware.eventlog import unesc as _unesc
-from firmware.library import NUMBERS, DrugLimits, Library
+from firmware.library import DrugLimits, Library
 from firmware.program import Program, parse_program
 from firmware.store import Pieces
 from firmware.therapy import INT_STATE, OPTIONAL_INT_STATE
@@ -45,19 +44,22 @@ TAG_PROGRAM = 2
 TAG_THERAPY = 3
 TAG_GUARD = 4
 TAG_RING = 5
-TAG_LIBRARY = 7
+TAG_LIBRARY = 7  # written before the library was numbers: read, not written
 TAG_ALARMS = 8
 TAG_MONITOR = 9
-TAG_LIBRARY_NUMBERS = 10
+TAG_LIBRARY_NUMBERS = 10  # the same
 TAG_PROGRAM_VALUES = 11
+TAG_LIBRARY_LIMITS = 12
 TAG_LOG = 16  # and up to TAG_LOG + _LOG_SECTIONS - 1
 _LOG_PER_SECTION = 32  # the sections of 32 entries a record may hold (written before the log was one ring)
 _LOG_SECTIONS = CAPACITY // _LOG_PER_SECTION
 
-FORMAT = 2  # bumped when a section's meaning changes; an unknown format is not restored
+FORMAT = 3  # bumped when a section's meaning changes; an unknown format is not restored
 # 2: the guard's ring may hold saturated buckets and a departed drug carries their flags;
 # a format 1 record has neither, so it still reads as one of format 2 with no flags.
-_READS = (1, 2)
+# 3: a site library is LIBRARY_LIMITS, numbers (a firmware that reads only 1 and 2 would take the
+# factory library in its place, so it must not restore such a record).
+_READS = (1, 2, 3)
 
 
 def sections(app, reserved_steps):
@@ -121,17 +123,11 @@ def sections(app, reserved_steps):
     lib = app.library
     if lib.version != app.default_library_version or lib.hash != app.default_library_hash:
         if lib.saved is None:  # made at its first save and kept: a library never changes
-            entries = [_esc(lib.version)]
+            rows = [_esc(lib.version)]
             for name in lib.order:
-                entries.append("\t".join(_esc(f) for f in lib.drugs[name].text))
-            lib.saved = "\n".join(entries).encode()
-            rows = ["%s %d" % (_firmware_version(), lib.hash)]
-            for name in lib.order:
-                d = lib.drugs[name]
-                rows.append(",".join(str(getattr(d, attr)) for attr in NUMBERS))
-            lib.saved_numbers = "\n".join(rows).encode()
-        out.append((TAG_LIBRARY, lib.saved))
-        out.append((TAG_LIBRARY_NUMBERS, lib.saved_numbers))
+                rows.append(name + "," + ",".join("%d" % v for v in lib.drugs[name].numbers))
+            lib.saved = "\n".join(rows).encode()
+        out.append((TAG_LIBRARY_LIMITS, lib.saved))
     return out
 
 
@@ -160,7 +156,7 @@ def restore(app, record):
     meta = _fields(record[TAG_META])
     if int(meta["format"]) not in _READS:
         raise ValueError("state format %s, this firmware reads %d" % (meta["format"], FORMAT))
-    if TAG_LIBRARY in record:
+    if TAG_LIBRARY_LIMITS in record or TAG_LIBRARY in record:
         app.library = _library(record)
     t = app.therapy
     th = _fields(record[TAG_THERAPY])
@@ -232,25 +228,29 @@ def _restore_log(log, parts):
 
 
 def _library(record):
-    """The site library of a record: from its numbers if this firmware saved them, else read again."""
+    """The site library of a record (LIBRARY_LIMITS, or the two sections of a record written while
+    the library was text: names from the one, numbers from the other)."""
+    if TAG_LIBRARY_LIMITS in record:
+        rows = record[TAG_LIBRARY_LIMITS].decode().split("\n")
+        drugs = []
+        for row in rows[1:]:
+            cells = row.split(",")
+            drugs.append(DrugLimits(cells[0], [int(v) for v in cells[1:]]))
+        lib = Library(_unesc(rows[0]), drugs)
+        lib.saved = record[TAG_LIBRARY_LIMITS]  # as its first save would make it again
+        return lib
+    if TAG_LIBRARY_NUMBERS not in record:
+        raise ValueError("a library saved as text only: this firmware reads numbers")
     rows = record[TAG_LIBRARY].decode().split("\n")
-    entries: list = [[_unesc(f) for f in row.split("\t")] for row in rows[1:]]  # text, then DrugLimits
-    numbers = record[TAG_LIBRARY_NUMBERS].decode().split("\n") if TAG_LIBRARY_NUMBERS in record else ()
-    head = numbers[0].split(" ") if numbers else ()
-    lib_hash = None
-    if len(numbers) == len(rows) and len(head) == 2 and head[0] == _firmware_version():
-        for i in range(len(entries)):
-            entries[i] = DrugLimits(entries[i], [int(v) for v in numbers[i + 1].split(",")])
-        lib_hash = int(head[1])
-    version = _unesc(rows[0])
-    rows = numbers = None
-    lib = Library(version, entries, lib_hash)
-    if lib_hash is not None:
-        # This firmware's own two sections, as its first save would make them again from lib
-        # (the same trust as in the numbers): kept, so that save builds neither (10 KB of garbage).
-        lib.saved = record[TAG_LIBRARY]
-        lib.saved_numbers = record[TAG_LIBRARY_NUMBERS]
-    return lib
+    numbers = record[TAG_LIBRARY_NUMBERS].decode().split("\n")
+    if len(numbers) != len(rows):
+        raise ValueError("a library of %d drugs with %d lines of numbers" % (len(rows) - 1, len(numbers) - 1))
+    drugs = []
+    for i in range(1, len(rows)):
+        n = [int(v) for v in numbers[i].split(",")]
+        n[8] = -(-n[8] // 1_000_000)  # the lockout was kept in us: rounded up, never shortened
+        drugs.append(DrugLimits(_unesc(rows[i].split("\t")[0]), n))
+    return Library(_unesc(rows[0]), drugs)
 
 
 # A Program's values, one line each after the firmware's version, in this order: the ints ("-" for

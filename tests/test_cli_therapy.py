@@ -7,7 +7,7 @@ from pumpctl import cli
 from pumpctl.client import NO_DRUG_LIMITS
 
 from firmware import codec
-from firmware.druglib import DEFAULT_LIBRARY
+from firmware.druglib import DEFAULT_NAMES, DEFAULT_NUMBERS
 
 pytestmark = pytest.mark.micropython
 
@@ -79,7 +79,7 @@ def test_the_log_records_each_program_with_the_library_version(sim, capsys):
     run(sim, capsys, "program", *PROGRAM, "--yes")
     code, out, _ = run(sim, capsys, "--json", "log")
     texts = [e["text"] for e in json.loads(out)["events"]]
-    h = "%08x" % codec.library_hash(DEFAULT_LIBRARY)
+    h = "%08x" % codec.library_hash(list(zip(DEFAULT_NAMES, DEFAULT_NUMBERS, strict=True)))
     assert any(f"library default-2026.11 hash {h}: drug morphine 20 mg/mL; fill 20 mL; basal 2 m" in t for t in texts)
 
 

@@ -44,6 +44,7 @@ from hypothesis import strategies as st
 from pumpctl import NoReply, PumpRefused, Simulator, expected_steps, schema, words
 
 from firmware import auth, codec, eventlog
+from firmware.druglib import DEFAULT_NUMBERS
 from hal.sim.tally import read_tally
 
 pytestmark = pytest.mark.micropython
@@ -79,7 +80,7 @@ SAFE_WITH_MAC = (
     codec.STAGE_LINE,
     codec.STAGE,
     codec.DISCARD,
-    codec.LIB_FIELD,
+    codec.LIB_DRUG,
     codec.CAL_WEIGHING,
     codec.TELEMETRY,
 )
@@ -580,10 +581,10 @@ EXAMPLES = {
     codec.STAGE_LINE: (0, "basal 1 mL/day"),
     codec.REVIEW: (codec.REVIEW_RUNNING, 0),
     codec.COMMIT: (0x12345678, 1),
-    codec.LIB_FIELD: (0, 0, "morphine"),
+    codec.LIB_DRUG: (0, "morphine", *DEFAULT_NUMBERS[0]),
     codec.LIB_STAGE: ("site-1", 1),
     codec.LIB_COMMIT: (0x12345678, 1),
-    codec.LIB_GET: (0, 1, 0),
+    codec.LIB_GET: (0, 0),
     codec.EVENT: (0,),
     codec.ALARMS: (0,),
     codec.ACK_ALARM: (0,),

@@ -73,8 +73,12 @@ def firmware_modules(path):
 
 def test_the_host_uses_only_the_shared_codec_and_its_authentication_from_the_firmware():
     """The wire's one definition: frames and fields (codec) and the proofs and
-    MACs over them (auth). Nothing else of the firmware's insides."""
+    MACs over them (auth); and the grammar of quantities, whose parsers (units,
+    raising errors.Refusal) and writers (formats) pumpctl reads a site's library
+    with and shows the pump's numbers by, exactly as the pump reads a program's
+    lines, until programs too travel as numbers. Nothing else of the firmware's insides."""
     allowed = {"firmware", "firmware.codec", "firmware.auth"}  # the bare package: sim.py finds its folder
+    allowed |= {"firmware.units", "firmware.formats", "firmware.errors"}
     for path in py_files("host"):
         stray = firmware_modules(path) - allowed
         assert not stray, f"{path.name} imports {stray}"

@@ -1,5 +1,5 @@
 """The text parsers are on the pump's heap only while they read text (firmware/lazy.py,
-issue 19): reading a library, a program or a plain rate leaves none of them loaded, on
+issue 19): reading a program or a plain rate, or checking a program again, leaves none loaded, on
 CPython and on both MicroPython VMs, and a call inside another leaves its modules to it."""
 
 import os
@@ -26,7 +26,7 @@ def cpython_output():
         "program flex 00:00 2 mg/day [(0, 100000), (420, 200000), (1320, 50000)] []",
         "refused daily dose []",
         "rate (500000, False) ['basal 0.5 mL/day'] []",
-        "library refused name []",
+        "recheck refused daily dose []",
     ]
     return lines
 

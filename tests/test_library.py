@@ -1,46 +1,83 @@
-"""The drug library: the default limits load and are ordered, and a site's own library is refused, with a reason a
-pharmacist can act on, when an entry is malformed."""
+"""The drug library as the pump holds it, numbers: the factory limits are exactly what their text reads as, and
+ordered; a site's own library refuses programs by its limits; and a drug whose limits contradict each other is
+refused (LIB_DRUG, commands/library.py check_drug), naming the drug, the field and both values, which pumpctl
+shows in a clinician's units."""
 
 from fractions import Fraction
 
 import pytest
+from pumpctl import words
+from pumpctl.library_file import parse_entry
+from test_boot_memory import Board, storage_of
+from test_persist_library import parsers_refused
 
-from firmware.druglib import DEFAULT_LIBRARY, DEFAULT_LIBRARY_VERSION, FIELDS
+from firmware import codec
+from firmware.commands.library import check_drug
+from firmware.druglib import DEFAULT_LIBRARY, DEFAULT_LIBRARY_HASH, DEFAULT_LIBRARY_VERSION, DEFAULT_NAMES, FIELDS
+from firmware.druglib import DEFAULT_NUMBERS as NUMBERS
 from firmware.errors import Refusal
-from firmware.library import FIELD_NAMES, MAX_DRUGS, DrugLimits, Library, default_library
+from firmware.library import MAX_DRUGS, DrugLimits, Library, default_library
 from firmware.program import parse_program
 
 NG_PER_MG = 1_000_000
 NG_PER_MCG = 1_000
 US_PER_H = 3_600_000_000
+DAY_S = 86_400
 
-MORPHINE = DEFAULT_LIBRARY[0]
 NAMES = ("morphine", "hydromorphone", "fentanyl", "sufentanil", "bupivacaine", "clonidine", "ziconotide", "baclofen")
+LIMITS = codec.LIBRARY_FIELDS[1:]  # the ten numbers' names, in order
 
 
-def entry(**changes):
-    """The default morphine entry with some fields changed, as a site would type it."""
-    fields = dict(zip(FIELD_NAMES, MORPHINE, strict=True))
-    fields.update(changes)
-    return tuple(fields[name] for name in FIELD_NAMES)
+def morphine(**changes):
+    """The default morphine numbers with some limits changed (by field name, in wire units)."""
+    numbers = dict(zip(LIMITS, NUMBERS[0], strict=True))
+    numbers.update(changes)
+    return [numbers[name] for name in LIMITS]
 
 
-def refusal_of(fields):
+def drug(name="morphine", **changes):
+    return DrugLimits(name, morphine(**changes))
+
+
+def refusal_of(d):
     with pytest.raises(Refusal) as info:
-        DrugLimits(fields)
+        check_drug(d)
     return info.value
 
 
-# --- the default library ---------------------------------------------------------------------------------------------
+# --- the default library ----------------------------------------------------------------------------------------------
 
 
 def test_the_default_library_loads_with_its_version_and_every_drug_in_order():
     library = default_library()
     assert library.version == DEFAULT_LIBRARY_VERSION == "default-2026.11"
-    assert tuple(library.order) == NAMES
-    assert FIELDS == FIELD_NAMES
+    assert tuple(library.order) == NAMES == DEFAULT_NAMES
+    assert FIELDS == (*codec.LIBRARY_FIELDS, "source")
     for name in NAMES:
         assert library.get("drug", name).name == name
+
+
+@pytest.mark.parametrize("i", range(len(NAMES)), ids=NAMES)
+def test_every_default_entry_reads_with_pumpctls_reader_as_exactly_the_numbers_the_pump_holds(i):
+    # druglib keeps each entry twice: the text a pharmacist reviews and the numbers the pump takes.
+    assert parse_entry(DEFAULT_LIBRARY[i]) == (NAMES[i], NUMBERS[i])
+
+
+def test_the_factory_hash_is_the_hash_of_the_numbers_the_text_reads_as():
+    assert codec.library_hash([parse_entry(e) for e in DEFAULT_LIBRARY]) == DEFAULT_LIBRARY_HASH
+
+
+def test_the_factory_library_the_pump_builds_is_exactly_that_and_loads_no_parser(monkeypatch):
+    """A boot builds the factory library from druglib's numbers and hash with no text parser on the heap."""
+    with monkeypatch.context() as m:
+        parsers_refused(m)
+        built = default_library()
+    assert (built.version, tuple(built.order), built.hash) == (DEFAULT_LIBRARY_VERSION, NAMES, DEFAULT_LIBRARY_HASH)
+    for entry in DEFAULT_LIBRARY:
+        name, numbers = parse_entry(entry)
+        assert built.drugs[name].numbers == numbers, name
+    # the hash it was given is the one it would compute
+    assert Library(DEFAULT_LIBRARY_VERSION, [built.drugs[n] for n in NAMES]).hash == built.hash
 
 
 def test_the_default_morphine_limits_are_read_exactly_from_their_text():
@@ -53,6 +90,7 @@ def test_the_default_morphine_limits_are_read_exactly_from_their_text():
     assert d.bolus_soft_ng == 500_000
     assert d.bolus_hard_ng == 1 * NG_PER_MG
     assert d.patient_dose_hard_ng == 200_000
+    assert d.numbers[8] == 3_600  # 1 h, in s on the wire
     assert d.patient_lockout_min_us == US_PER_H
     assert d.patient_max_per_day == 4
     assert d.patient_allowed
@@ -68,8 +106,9 @@ def test_the_default_ziconotide_limits_are_the_prialt_label_in_micrograms_not_mi
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_every_default_entry_has_ordered_limits(name):
+def test_every_default_entry_has_ordered_limits_the_pump_accepts(name):
     d = default_library().get("drug", name)
+    check_drug(d)  # what LIB_DRUG would check: no contradiction
     assert 0 < d.max_conc_ng_per_ml
     assert 0 < d.daily_soft_ng <= d.daily_hard_ng
     assert 0 < d.rate_soft_ng_per_day <= d.rate_hard_ng_per_day
@@ -92,18 +131,18 @@ def _rounded(value, step, up):
     return whole * step
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_every_default_rate_limit_follows_the_documented_rule(name):
+@pytest.mark.parametrize("i", range(len(NAMES)), ids=NAMES)
+def test_every_default_rate_limit_follows_the_documented_rule(i):
     # rate_hard = daily_hard / 24 + bolus_hard rounded UP to 3 decimals of the unit it is written in;
     # rate_soft = daily_soft / 24 + bolus_soft rounded DOWN (druglib.py).
-    d = default_library().get("drug", name)
-    text = dict(zip(FIELD_NAMES, d.text, strict=True))
+    d = default_library().get("drug", NAMES[i])
+    text = dict(zip(FIELDS, DEFAULT_LIBRARY[i], strict=True))
     for field, daily, bolus, up, per_day in (
         ("rate_hard", d.daily_hard_ng, d.bolus_hard_ng, True, d.rate_hard_ng_per_day),
         ("rate_soft", d.daily_soft_ng, d.bolus_soft_ng, False, d.rate_soft_ng_per_day),
     ):
         step = Fraction(NG_PER_MG if text[field].endswith("mg/h") else NG_PER_MCG, 1000)
-        assert Fraction(per_day, 24) == _rounded(Fraction(daily, 24) + bolus, step, up), (name, field)
+        assert Fraction(per_day, 24) == _rounded(Fraction(daily, 24) + bolus, step, up), (NAMES[i], field)
 
 
 def test_only_the_hydrophilic_opioids_allow_a_patient_bolus_at_most_four_a_day_an_hour_apart():
@@ -114,13 +153,19 @@ def test_only_the_hydrophilic_opioids_allow_a_patient_bolus_at_most_four_a_day_a
         d = library.get("drug", name)
         assert d.patient_max_per_day <= 4
         assert d.patient_lockout_min_us >= US_PER_H
+    for name in NAMES:
+        if name not in allowed:  # nothing a patient could ask for
+            d = library.get("drug", name)
+            assert d.patient_dose_hard_ng == 0 and d.patient_max_per_day == 0
 
 
-# --- a site library: what is accepted ---------------------------------------------------------------------------------
+# --- a site library: its limits hold ----------------------------------------------------------------------------------
 
 
-def test_a_site_library_is_read_like_the_default_and_its_limits_refuse_programs():
-    site = Library("site-7", [entry(daily_soft="4 mg/day", daily_hard="5 mg/day")])
+def test_a_site_library_refuses_programs_by_its_own_limits():
+    text = list(DEFAULT_LIBRARY[0])
+    text[2:4] = ["4 mg/day", "5 mg/day"]  # daily_soft, daily_hard
+    site = Library("site-7", [DrugLimits(*parse_entry(text))])
     assert site.get("drug", "morphine").daily_hard_ng == 5 * NG_PER_MG
     lines = ["drug morphine 20 mg/mL", "fill 20 mL", "basal 6 mg/day"]
     parse_program(lines, default_library())  # within the default's 15 mg/day
@@ -132,108 +177,20 @@ def test_a_site_library_is_read_like_the_default_and_its_limits_refuse_programs(
 
 
 def test_a_library_of_exactly_the_maximum_number_of_drugs_is_accepted():
-    entries = [entry(name=f"drug-{i}") for i in range(MAX_DRUGS)]
-    assert len(Library("site", entries).order) == MAX_DRUGS
-
-
-# --- a site library: what is refused ----------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "changes, field, parts",
-    [
-        # A volume where a mass is needed, and the other wrong kinds.
-        ({"bolus_hard": "1 mL"}, "morphine bolus_hard", ["morphine", "bolus_hard", "1 mL", "mg"]),
-        ({"patient_dose_hard": "10 uL"}, "morphine patient_dose_hard", ["morphine", "patient_dose_hard", "10 uL"]),
-        ({"daily_hard": "0.75 mL/day"}, "morphine daily_hard", ["morphine", "daily_hard", "0.75 mL/day", "mg/day"]),
-        ({"rate_soft": "50 uL/h"}, "morphine rate_soft", ["morphine", "rate_soft", "50 uL/h"]),
-        ({"daily_hard": "15 mg"}, "morphine daily_hard", ["morphine daily_hard", "15 mg", "not a rate"]),
-        ({"bolus_hard": "1 mg/day"}, "morphine bolus_hard", ["morphine bolus_hard", "1 mg/day", "not a rate"]),
-        ({"max_concentration": "20 mg"}, "morphine max_concentration", ["morphine max_concentration", "20 mg"]),
-        ({"max_concentration": "2 %"}, "morphine max_concentration", ["morphine max_concentration", "2 %", "mg/mL"]),
-        ({"max_concentration": "0 mg/mL"}, "morphine max_concentration", ["morphine max_concentration", "0 mg/mL"]),
-        # Micrograms written the way that is misread as milligrams.
-        ({"daily_hard": "15 ug/day"}, "morphine daily_hard", ["morphine daily_hard", "15 ug/day", "mcg"]),
-        ({"bolus_hard": "1 µg"}, "morphine bolus_hard", ["morphine bolus_hard", "1 µg", "mcg"]),
-        # A duration must have its unit; a count its range.
-        ({"patient_lockout_min": "4"}, "morphine patient_lockout_min", ["morphine patient_lockout_min", "'4'", "unit"]),
-        ({"patient_max_per_day": "25"}, "morphine patient_max_per_day", ["morphine patient_max_per_day", "25", "24"]),
-        ({"patient_max_per_day": "four"}, "morphine patient_max_per_day", ["morphine patient_max_per_day", "four"]),
-        # rate_hard below daily_hard spread over 24 h (12 mg/day < 15 mg/day).
-        (
-            {"rate_soft": "0.4 mg/h", "rate_hard": "0.5 mg/h"},
-            "morphine rate_hard",
-            ["morphine", "rate_hard", "0.5 mg/h", "daily_hard", "15 mg/day"],
-        ),
-        (
-            {
-                "daily_hard": "0 mg/day",
-                "daily_soft": "0 mg/day",
-                "bolus_hard": "0 mg",
-                "bolus_soft": "0 mg",
-                "patient_dose_hard": "0 mg",
-            },
-            "morphine daily_hard",
-            ["morphine", "daily_hard", "above zero"],
-        ),
-    ],
-)
-def test_a_malformed_entry_is_refused_naming_drug_field_and_value(changes, field, parts):
-    refusal = refusal_of(entry(**changes))
-    assert refusal.field == field
-    for part in parts:
-        assert part in refusal.message, (part, refusal.message)
-
-
-@pytest.mark.parametrize(
-    "changes, low, high",
-    [
-        ({"daily_soft": "20 mg/day"}, "daily_soft", "daily_hard"),
-        ({"rate_soft": "1.7 mg/h"}, "rate_soft", "rate_hard"),
-        ({"bolus_soft": "1.5 mg"}, "bolus_soft", "bolus_hard"),
-        ({"bolus_hard": "16 mg", "rate_hard": "20 mg/h"}, "bolus_hard", "daily_hard"),
-        ({"patient_dose_hard": "16 mg"}, "patient_dose_hard", "daily_hard"),
-    ],
-)
-def test_a_soft_limit_above_its_hard_limit_is_refused_naming_drug_both_fields_and_both_values(changes, low, high):
-    fields = entry(**changes)
-    refusal = refusal_of(fields)
-    assert refusal.field == "morphine " + low
-    values = dict(zip(FIELD_NAMES, fields, strict=True))
-    assert refusal.message == f"morphine: {low} {values[low]} is above {high} {values[high]}"
-
-
-@pytest.mark.parametrize("name", ["Morphine", "morph ine", "morphine!", "morfína", "", "m" * 25, "morphine/2"])
-def test_a_drug_name_with_other_characters_is_refused_naming_it(name):
-    refusal = refusal_of(entry(name=name))
-    assert refusal.field == "name"
-    assert repr(name) in refusal.message
-    assert "lowercase letters, digits or '-'" in refusal.message
-
-
-def test_a_name_of_24_lowercase_letters_digits_and_dashes_is_accepted():
-    assert DrugLimits(entry(name="morphine-sulfate-25-mgml")).name == "morphine-sulfate-25-mgml"
-
-
-@pytest.mark.parametrize("count", [11, 13])
-def test_an_entry_with_the_wrong_number_of_fields_is_refused(count):
-    fields = (MORPHINE * 2)[:count]
-    refusal = refusal_of(fields)
-    assert refusal.field == "library"
-    assert "12" in refusal.message and str(count) in refusal.message
+    drugs = [drug(f"drug-{i}") for i in range(MAX_DRUGS)]
+    assert len(Library("site", drugs).order) == MAX_DRUGS
 
 
 def test_a_drug_twice_in_a_library_is_refused_naming_it():
     with pytest.raises(Refusal) as info:
-        Library("site", [MORPHINE, DEFAULT_LIBRARY[1], entry(daily_hard="20 mg/day")])
+        Library("site", [drug(), DrugLimits(NAMES[1], NUMBERS[1]), drug(daily_hard=20 * NG_PER_MG)])
     assert info.value.field == "name"
     assert "morphine" in info.value.message and "twice" in info.value.message
 
 
 def test_a_library_of_too_many_drugs_is_refused_naming_the_count_and_the_maximum():
-    entries = [entry(name=f"drug-{i}") for i in range(MAX_DRUGS + 1)]
     with pytest.raises(Refusal) as info:
-        Library("site", entries)
+        Library("site", [drug(f"drug-{i}") for i in range(MAX_DRUGS + 1)])
     assert info.value.field == "library"
     assert str(MAX_DRUGS) in info.value.message and str(MAX_DRUGS + 1) in info.value.message
 
@@ -241,14 +198,129 @@ def test_a_library_of_too_many_drugs_is_refused_naming_the_count_and_the_maximum
 @pytest.mark.parametrize("version", ["", "v" * 41])
 def test_a_library_without_a_loggable_version_is_refused(version):
     with pytest.raises(Refusal) as info:
-        Library(version, [MORPHINE])
+        Library(version, [drug()])
     assert info.value.field == "version"
+
+
+def test_a_library_version_is_limited_in_bytes_as_the_link_carries_it():
+    drugs = list(default_library().drugs.values())
+    assert Library("µ" * 20, drugs).version == "µ" * 20  # 40 bytes
+    with pytest.raises(Refusal, match="1-40 bytes of UTF-8"):
+        Library("µ" * 21, drugs)  # 21 characters, 42 bytes
 
 
 def test_an_empty_library_is_refused():
     with pytest.raises(Refusal) as info:
         Library("site", [])
     assert info.value.field == "library"
+
+
+# --- a drug whose limits contradict each other: refused by the pump ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "changes, low, high, shown",
+    [
+        ({"daily_soft": 20 * NG_PER_MG}, "daily_soft", "daily_hard", "20 mg/day is above daily_hard 15 mg/day"),
+        ({"rate_soft": 1_700_000 * 24}, "rate_soft", "rate_hard", "1.7 mg/h is above rate_hard 1.625 mg/h"),
+        ({"bolus_soft": 1_500_000}, "bolus_soft", "bolus_hard", "1.5 mg is above bolus_hard 1 mg"),
+        (
+            {"bolus_hard": 16 * NG_PER_MG, "rate_hard": 20 * NG_PER_MG * 24},
+            "bolus_hard",
+            "daily_hard",
+            "16 mg is above daily_hard 15 mg/day",
+        ),
+        (
+            {"patient_dose_hard": 16 * NG_PER_MG},
+            "patient_dose_hard",
+            "daily_hard",
+            "16 mg is above daily_hard 15 mg/day",
+        ),
+    ],
+)
+def test_a_limit_above_the_one_it_must_stay_under_is_refused_naming_drug_both_fields_and_both_values(
+    changes, low, high, shown
+):
+    refusal = refusal_of(drug(**changes))
+    assert refusal.field == "morphine " + low
+    assert words.render(refusal.message) == f"morphine: {low} {shown}"
+    assert high in refusal.message
+
+
+@pytest.mark.parametrize(
+    "changes, field, shown",
+    [
+        # rate_hard below daily_hard spread over 24 h (12 mg/day < 15 mg/day).
+        (
+            {"rate_soft": 400_000 * 24, "rate_hard": 500_000 * 24},
+            "morphine rate_hard",
+            "morphine: rate_hard 500 mcg/h is below daily_hard 15 mg/day spread over 24 h",
+        ),
+        (
+            {"daily_soft": 0, "daily_hard": 0, "bolus_soft": 0, "bolus_hard": 0, "patient_dose_hard": 0},
+            "morphine daily_hard",
+            "morphine: daily_hard and rate_hard must be above zero",
+        ),
+        (
+            {"rate_soft": 0, "rate_hard": 0},
+            "morphine daily_hard",
+            "morphine: daily_hard and rate_hard must be above zero",
+        ),
+        ({"max_concentration": 0}, "morphine max_concentration", "morphine: max_concentration must be above zero"),
+        (
+            {"patient_lockout_min": 401 * DAY_S},
+            "morphine patient_lockout_min",
+            "morphine: patient_lockout_min 401 day is above 400 day",
+        ),
+        ({"patient_max_per_day": 25}, "morphine patient_max_per_day", "morphine: patient_max_per_day 25 is above 24"),
+    ],
+)
+def test_a_limit_the_pump_cannot_hold_is_refused_naming_drug_field_and_value(changes, field, shown):
+    refusal = refusal_of(drug(**changes))
+    assert refusal.field == field
+    assert words.render(refusal.message) == shown
+
+
+def test_limits_at_their_bounds_are_accepted():
+    check_drug(
+        drug(
+            daily_soft=15 * NG_PER_MG,  # soft == hard
+            rate_soft=15 * NG_PER_MG,
+            rate_hard=15 * NG_PER_MG,  # exactly daily_hard over 24 h
+            bolus_soft=15 * NG_PER_MG,
+            bolus_hard=15 * NG_PER_MG,  # == daily_hard
+            patient_dose_hard=15 * NG_PER_MG,
+            patient_lockout_min=400 * DAY_S,
+            patient_max_per_day=24,
+        )
+    )
+
+
+@pytest.mark.parametrize("name", ["Morphine", "morph ine", "morphine!", "morfína", "", "m" * 25, "morphine/2"])
+def test_a_drug_name_with_other_characters_is_refused_naming_it(name):
+    refusal = refusal_of(drug(name))
+    assert refusal.field == "name"
+    assert repr(name) in refusal.message
+    assert "lowercase letters, digits or '-'" in refusal.message
+
+
+def test_a_name_of_24_lowercase_letters_digits_and_dashes_is_accepted():
+    check_drug(drug("morphine-sulfate-25-mgml"))
+
+
+def test_lib_drug_refuses_a_contradiction_and_stages_nothing_of_it():
+    app = Board(storage_of({})).app
+    lib_drug = app.commands.get(codec.LIB_DRUG)
+    assert lib_drug((0, "morphine", *NUMBERS[0])) == (1,)
+    with pytest.raises(Refusal) as info:
+        lib_drug((1, "hydromorphone", *morphine(daily_soft=20 * NG_PER_MG)))
+    assert info.value.field == "hydromorphone daily_soft"
+    assert words.render(info.value.message) == "hydromorphone: daily_soft 20 mg/day is above daily_hard 15 mg/day"
+    with pytest.raises(Refusal, match="drug 1 is not staged"):
+        app.commands.get(codec.LIB_STAGE)(("site-1", 2))
+    with pytest.raises(Refusal) as info:
+        lib_drug((MAX_DRUGS, "morphine", *NUMBERS[0]))
+    assert info.value.field == "drug"
 
 
 # --- looking a drug up ------------------------------------------------------------------------------------------------
@@ -269,16 +341,6 @@ def test_a_drug_line_for_a_drug_not_in_the_library_is_refused_listing_the_drugs_
     assert "oxycodone" in info.value.message and "morphine" in info.value.message
 
 
-def test_a_library_version_is_limited_in_bytes_as_the_link_carries_it():
-    from firmware.errors import Refusal
-    from firmware.library import Library, default_library
-
-    entries = [list(e.text) for e in default_library().drugs.values()]
-    assert Library("µ" * 20, entries).version == "µ" * 20  # 40 bytes
-    with pytest.raises(Refusal, match="1-40 bytes of UTF-8"):
-        Library("µ" * 21, entries)  # 21 characters, 42 bytes
-
-
 def test_a_log_entry_is_cut_to_the_bytes_the_link_carries():
     from firmware.eventlog import MAX_TEXT, EventLog
 
@@ -286,41 +348,3 @@ def test_a_log_entry_is_cut_to_the_bytes_the_link_carries():
     log.add(0, 0, 1, "µ" * 80)
     text = log.get(0)[3]
     assert len(text.encode()) <= MAX_TEXT and text.endswith("...") and text.startswith("µ" * 48)
-
-
-def test_the_factory_library_the_pump_builds_is_the_one_its_parsers_read_from_the_text(monkeypatch):
-    """A boot builds the factory library from druglib's numbers and hash without loading the parsers (issue 19):
-    each number and the hash must be exactly what the parsers read from the text a pharmacist reviews."""
-    from firmware import druglib, library
-    from firmware.library import NUMBERS
-    from firmware.library_text import default_library as read_from_text
-
-    read = read_from_text()
-    with monkeypatch.context() as m:
-
-        def no_parser(module, name, *args):
-            raise AssertionError(f"the boot loaded {module}")
-
-        m.setattr(library, "call", no_parser)
-        built = default_library()
-    assert (built.version, built.order, built.hash) == (read.version, read.order, read.hash)
-    for name in read.order:
-        b, r = built.drugs[name], read.drugs[name]
-        assert [getattr(b, a) for a in NUMBERS] == [getattr(r, a) for a in NUMBERS], name
-        assert (b.text, b.name, b.source, b.patient_allowed) == (r.text, r.name, r.source, r.patient_allowed)
-    assert len(druglib.DEFAULT_NUMBERS) == len(druglib.DEFAULT_LIBRARY)
-
-
-def test_staged_texts_lie_in_one_buffer_and_give_back_the_last_of_each_slot():
-    # LIB_FIELD's staging (firmware/commands/__init__.py): a library's texts in one buffer, not a string each.
-    from firmware.commands import StagedTexts
-
-    staged = StagedTexts(slots=208, size=16)
-    texts = {slot: "field %d, morphine µg? no: mcg" % slot * (1 + slot % 3) for slot in range(0, 208, 5)}
-    for slot, text in texts.items():
-        staged.put(slot, text)
-    staged.put(5, "set again")  # the last text of a slot is the one staged
-    texts[5] = "set again"
-    assert staged.count == len(texts)  # slots, not puts
-    assert all(staged.get(slot) == texts.get(slot) for slot in range(208))  # None where nothing was staged
-    assert staged.get(1) is None

@@ -6,7 +6,7 @@ the library's content hash is logged and reported with every program admitted un
 import json
 
 import pytest
-from pumpctl import cli
+from pumpctl import cli, library_file
 from pumpctl.errors import PumpRefused
 
 from firmware import codec
@@ -23,6 +23,11 @@ def run(sim, capsys, *argv):
     return code, out.out, out.err
 
 
+def hash_of(entries):
+    """The content hash of a library file's entries, as the pump computes it over their numbers."""
+    return codec.library_hash([library_file.parse_entry(e) for e in entries])
+
+
 def exported(sim, capsys, tmp_path, version=None, **morphine):
     """`pumpctl --json library > lib.json`, with morphine's fields edited."""
     code, out, _ = run(sim, capsys, "--json", "library")
@@ -34,7 +39,7 @@ def exported(sim, capsys, tmp_path, version=None, **morphine):
     path = tmp_path / "lib.json"
     path.write_text(json.dumps(doc))
     entries = [[d[f] for f in codec.LIBRARY_FIELDS] for d in doc["drugs"]]
-    return path, codec.library_hash(entries)
+    return path, hash_of(entries)
 
 
 def in_force(sim):
@@ -140,8 +145,9 @@ def test_the_commit_needs_the_staged_hash_and_confirm_raise_and_a_live_stage(sim
         flagged = [(f.drug, f.field, f.text) for f in fields if f.changed]
         assert version == "site-b" and flagged == [("morphine", "bolus_hard", "2 mg")]
         assert [f.raised for f in fields if f.changed] == [True]
-        # a field sent after staging drops the stage
-        pump._request(codec.LIB_FIELD, (0, 11, "edited"))
+        # a drug sent after staging drops the stage
+        name, numbers = library_file.parse_entry(entries[0])
+        pump._request(codec.LIB_DRUG, (0, name, *numbers))
         with pytest.raises(PumpRefused, match="no library is staged"):
             pump.commit_library(staged, confirm_raise=True)
         # it expires after 10 min (the session kept alive meanwhile)
@@ -156,12 +162,12 @@ def test_the_commit_needs_the_staged_hash_and_confirm_raise_and_a_live_stage(sim
             pump.commit_library(staged, confirm_raise=True)
         assert pump.therapy().library == "default-2026.11"
         pump.load_library("site-b", entries, confirm_raise=True)
-        assert pump.therapy().library_hash == codec.library_hash(entries)
+        assert pump.therapy().library_hash == hash_of(entries)
         # the factory library's version on other content is refused; on its own content it goes back
         with pytest.raises(PumpRefused, match="is the factory library's version"):
             pump.stage_library("default-2026.11", entries)
         pump.load_library("default-2026.11", [list(e) for e in DEFAULT_LIBRARY])
-        assert pump.therapy().library_hash == codec.library_hash(DEFAULT_LIBRARY)
+        assert pump.therapy().library_hash == hash_of(DEFAULT_LIBRARY)
 
 
 def test_a_library_commit_drops_a_program_staged_under_the_old_one(sim):

@@ -11,8 +11,8 @@ import json
 
 import pytest
 from pumpctl import cli
+from pumpctl.library_file import FILE_FIELDS
 
-from firmware.codec import LIBRARY_FIELDS
 from firmware.druglib import DEFAULT_LIBRARY
 
 pytestmark = pytest.mark.micropython
@@ -64,7 +64,7 @@ def test_three_programs_refused_over_a_hard_limit_then_one_within_is_accepted(si
 
 
 def _library_file(tmp_path, version):
-    doc = {"version": version, "drugs": [dict(zip(LIBRARY_FIELDS, drug, strict=True)) for drug in DEFAULT_LIBRARY]}
+    doc = {"version": version, "drugs": [dict(zip(FILE_FIELDS, drug, strict=True)) for drug in DEFAULT_LIBRARY]}
     path = tmp_path / f"{version}.json"
     path.write_text(json.dumps(doc))
     return path

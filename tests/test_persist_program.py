@@ -10,7 +10,7 @@ from test_persist_library import refuse_to_load
 
 from firmware import persist, program
 from firmware.errors import Refusal
-from firmware.library import NUMBERS, DrugLimits, Library, default_library
+from firmware.library import DrugLimits, Library, default_library
 from firmware.program import _FIELDS, parse_program, recheck_program
 from firmware.store import Store
 
@@ -164,14 +164,13 @@ def test_values_of_the_wrong_shape_are_a_bad_record(row):
 
 
 def _stage_site_library(app, version):
-    """The factory library's texts staged as a new version (LIB_FIELD, LIB_STAGE): its hash."""
+    """The factory library's numbers staged as a new version (LIB_DRUG, LIB_STAGE): its hash."""
     from firmware import codec
-    from firmware.druglib import DEFAULT_LIBRARY
+    from firmware.druglib import DEFAULT_NAMES, DEFAULT_NUMBERS
 
-    for d, drug in enumerate(DEFAULT_LIBRARY):
-        for f, text in enumerate(drug):
-            app.commands.get(codec.LIB_FIELD)((d, f, text))
-    return app.commands.get(codec.LIB_STAGE)((version, len(DEFAULT_LIBRARY)))[0]
+    for d, name in enumerate(DEFAULT_NAMES):
+        app.commands.get(codec.LIB_DRUG)((d, name, *DEFAULT_NUMBERS[d]))
+    return app.commands.get(codec.LIB_STAGE)((version, len(DEFAULT_NAMES)))[0]
 
 
 @pytest.mark.parametrize("changed_since_stage", [False, True])
@@ -205,12 +204,10 @@ def _library_scaled(percent):
     lib = default_library()
     drugs = []
     for name in lib.order:
-        d = lib.drugs[name]
-        numbers = [getattr(d, n) for n in NUMBERS]
-        for i, n in enumerate(NUMBERS):
-            if n.endswith("_ng") or n.endswith("_ng_per_day"):
-                numbers[i] = numbers[i] * percent // 100
-        drugs.append(DrugLimits(list(d.text), numbers))
+        numbers = list(lib.drugs[name].numbers)
+        for i in range(1, 8):  # the masses and mass rates (codec.LIBRARY_FIELDS 2-8)
+            numbers[i] = numbers[i] * percent // 100
+        drugs.append(DrugLimits(name, numbers))
     return Library("site-%d" % percent, drugs)
 
 

@@ -2,7 +2,8 @@
 
 Every message type and error code of the codec is documented, with its code,
 its role and its fields, and the names pumpctl gives the codes (pumpctl.words);
-the constants quoted are the code's; every hex frame
+the constants quoted are the code's, and so is the protocol version wherever
+the page states it; every hex frame
 of the example decodes with the codec to what the page says beside it, its
 MACs verify under the example session key, and the handshake values are
 recomputed independently (Python's hmac, hashlib and zlib, a COBS encoder of
@@ -315,6 +316,27 @@ def check_constants(text):
     return problems
 
 
+# Where the page states the protocol version: (what, pattern with the version as group 1).
+VERSION_PLACES = (
+    ("the title", r"^# The link protocol \(version (\d+)\)[ \t]*$"),
+    ("the paragraph on this version", r"^\*\*Version (\d+)\*\* \(this page\)"),
+    ("the frame table", r"^\| 0 \| 1 \| protocol version: (\d+) \(`PROTOCOL_VERSION`\) \|"),
+    ("the receiving checks", r"^\| 5 \| version is (\d+) \| 3 ERR_BAD_VERSION \|"),
+    ("HELLO's reply", r"^\| `protocol` \| B \| the protocol version the pump speaks: (\d+) \|"),
+    ("the error codes", r"^\| 3 \| `ERR_BAD_VERSION` \|[^|]*\| a protocol version other than (\d+) \|"),
+)
+
+
+def check_version(text):
+    """Each place that states the protocol version states it once, and it is codec.PROTOCOL_VERSION."""
+    problems = []
+    for what, pattern in VERSION_PLACES:
+        found = [int(v) for v in re.findall(pattern, text, re.M)]
+        if found != [codec.PROTOCOL_VERSION]:
+            problems.append("protocol version in %s: page %s, codec %d" % (what, found, codec.PROTOCOL_VERSION))
+    return problems
+
+
 # -- checks: the example exchange ------------------------------------------------------
 
 
@@ -593,6 +615,7 @@ CHECKS = (
     check_events,
     check_faults,
     check_constants,
+    check_version,
     check_examples,
     check_regenerated,
 )
@@ -612,6 +635,14 @@ def test_every_message_type_and_error_code_is_on_the_page_by_name_and_code():
         assert re.search(r"^### 0x%02X %s\b" % (code, name), text, re.M), name
     for code, name in error_constants().items():
         assert re.search(r"^\| %d \| `%s` \|" % (code, name), text, re.M), name
+
+
+def test_the_example_generator_names_every_message_type():
+    """protocol_examples.MESSAGE_NAMES holds every message constant of the codec, once each."""
+    want = set(message_constants().values()) | {"TELEMETRY_DATA", "ERROR"}
+    assert sorted(protocol_examples.MESSAGE_NAMES) == sorted(want)
+    for name in want:
+        assert protocol_examples.constant_name(getattr(codec, name)) == name
 
 
 def test_the_readme_links_the_page():
@@ -677,7 +708,7 @@ BREAKS = {
     ),
     "a reply field dropped": (lambda t: drop_line(t, "| `effective_us` | I | and microseconds |"), (check_messages,)),
     "a field type changed": (
-        lambda t: t.replace("| `fields` | H | fields staged so far |", "| `fields` | B | fields staged so far |"),
+        lambda t: t.replace("| `drugs` | B | drugs staged so far |", "| `drugs` | H | drugs staged so far |"),
         (check_messages,),
     ),
     "a command missing from the roles table": (
@@ -708,6 +739,22 @@ BREAKS = {
     "a new reply field dropped": (
         lambda t: drop_line(t, "| `battery_days` | I |"),
         (check_messages,),
+    ),
+    "a library limit's type changed": (
+        lambda t: t.replace("| `bolus_hard_ng` | I | as LIB_DRUG |", "| `bolus_hard_ng` | H | as LIB_DRUG |"),
+        (check_messages,),
+    ),
+    "the version in the title": (
+        lambda t: t.replace("# The link protocol (version 6)", "# The link protocol (version 5)"),
+        (check_version,),
+    ),
+    "the version HELLO answers": (
+        lambda t: t.replace("the protocol version the pump speaks: 6 |", "the protocol version the pump speaks: 5 |"),
+        (check_version,),
+    ),
+    "the version a frame carries": (
+        lambda t: t.replace("| 5 | version is 6 |", "| 5 | version is 5 |"),
+        (check_version,),
     ),
     "a constant changed": (
         lambda t: t.replace("| `auth.SESSION_TIMEOUT_US` | 60_000_000 |", "| `auth.SESSION_TIMEOUT_US` | 30_000_000 |"),

@@ -117,7 +117,7 @@ OP_NAMES = (
     "commit",
     "discard",
     "patient-bolus",
-    "lib-field",
+    "lib-drug",
     "lib-commit",
     "lib-get",
     "lib-stage",
@@ -164,7 +164,7 @@ COMMAND_NAMES = {
     0x23: "commit",
     0x24: "discard",
     0x25: "patient-bolus",
-    0x28: "lib-field",
+    0x28: "lib-drug",
     0x29: "lib-commit",
     0x2A: "lib-get",
     0x2B: "lib-stage",
@@ -178,7 +178,6 @@ COMMAND_NAMES = {
 # The site library the clinician stages and commits: the one in force, read
 # field by field, with a new version and this source text for its first drug.
 SITE_LIBRARY_VERSION = "heap-bench-site-2"
-SITE_SOURCE = "heap bench site library"
 NEW_PATIENT_KEY = b"new-patient-key-for-heap-bench!!"  # 32 bytes: KEY_CHANGE at the end
 # Two weighings (pumpctl calibrate) of steps the pump made in the hour, in bench
 # water at 998,000 ug/mL: 150 steps of 52,083 pL each weigh 7,797 ug (to the ug).
@@ -444,32 +443,30 @@ class Host:
         count = (yield from self.request(codec.EVENT, (0,)))[0]
         for i in range(1, count):
             yield from self.request(codec.EVENT, (i,))
-        drugs = (yield from self.request(codec.LIB_GET, (0, 0, codec.LIB_IN_FORCE)))[1]
-        for d in range(drugs):
-            for f in range(len(codec.LIBRARY_FIELDS)):
-                yield from self.request(codec.LIB_GET, (d, f, codec.LIB_IN_FORCE))
+        drugs = (yield from self.request(codec.LIB_GET, (0, codec.LIB_IN_FORCE)))[1]
+        for d in range(1, drugs):
+            yield from self.request(codec.LIB_GET, (d, codec.LIB_IN_FORCE))
         yield from self.request(codec.SIM_STATE)
         yield from self.request(codec.SIM_ADVANCE, (0, 0))
         yield from self.request(codec.SIM_FAULT, (codec.FAULT_LEAK, 1_000_000, 0))
 
     def site_library(self):
-        """Stage the library in force, field by field, as a new version with another
-        source text for its first drug; check it, read it back and commit it."""
+        """Stage the library in force, drug by drug, as a new version with its first drug's
+        daily soft limit 1 ng lower; check it, read it back and commit it."""
         codec = self.codec
-        drugs = (yield from self.request(codec.LIB_GET, (0, 0, codec.LIB_IN_FORCE)))[1]
+        drugs = (yield from self.request(codec.LIB_GET, (0, codec.LIB_IN_FORCE)))[1]
         for d in range(drugs):
-            for f in range(len(codec.LIBRARY_FIELDS)):
-                text = (yield from self.request(codec.LIB_GET, (d, f, codec.LIB_IN_FORCE)))[2]
-                if d == 0 and f == len(codec.LIBRARY_FIELDS) - 1:
-                    text = SITE_SOURCE
-                yield from self.request(codec.LIB_FIELD, (d, f, text))
-                text = None
+            drug = (yield from self.request(codec.LIB_GET, (d, codec.LIB_IN_FORCE)))[2:13]
+            if d == 0:
+                drug[2] -= 1  # daily_soft_ng_per_day: a soft limit, lowered
+            yield from self.request(codec.LIB_DRUG, [d] + drug)
+            drug = None
         lib_hash, _drugs, changed, raised, _expires = yield from self.request(
             codec.LIB_STAGE, (SITE_LIBRARY_VERSION, drugs)
         )
         if changed != 1 or raised != 0:
             raise AssertionError("the site library changes %d fields and raises %d" % (changed, raised))
-        yield from self.request(codec.LIB_GET, (0, len(codec.LIBRARY_FIELDS) - 1, codec.LIB_STAGED))
+        yield from self.request(codec.LIB_GET, (0, codec.LIB_STAGED))
         yield from self.request(codec.LIB_COMMIT, (lib_hash, 0))
         lib_hash = None  # past 2**30: a long int, the host's
 

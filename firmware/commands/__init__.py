@@ -20,7 +20,6 @@
 # family, its pumpctl command. Adding a family: its module and its name below.
 
 import sys
-from array import array
 
 from firmware import const
 
@@ -39,7 +38,7 @@ class Staging:
         self.lines = []  # STAGE_LINE: the program's lines so far
         self.program = None  # STAGE: (Program, crc, expires pump us, refill text, review rows, delivery verdict)
         self.dropped = ""  # why the last staged program was dropped, for COMMIT's refusal
-        self.lib_fields = None  # LIB_FIELD: the staged texts (StagedTexts), for LIB_STAGE
+        self.lib_drugs: list | None = None  # LIB_DRUG: the staged drugs (DrugLimits or None, by number), for LIB_STAGE
         self.library = None  # LIB_STAGE: (Library, fields changed, hard limits raised, expires pump us, what it read)
         self.weighings = []  # CAL_WEIGHING: (from_steps, to_steps, mass_ug), for CALIBRATE
         self.cal_shown = None  # (weighings, density) whose result CALIBRATE last showed (checked or refused)
@@ -50,46 +49,8 @@ class Staging:
             self.dropped = why
         self.program = None
         self.lines = []
-        self.lib_fields = None
+        self.lib_drugs = None
         self.library = None
-
-
-class StagedTexts:
-    """Texts staged one by one (a library's fields, LIB_FIELD), back to back in one buffer.
-
-    A text each, made as its command came, left a library's hundred fields spread over the heap
-    between the garbage of the commands that brought them: on the emulated Pico the parsers then
-    found no free block for their code. One buffer (doubled when full: a text is at most 100 bytes)
-    and two small arrays instead. A slot set again takes its new text; the old one's bytes stay
-    unused until the next staging."""
-
-    def __init__(self, slots, size=2048):
-        self._buf = bytearray(size)
-        self._at = array("H", bytes(2 * slots))  # a slot's text starts at _at - 1; 0: not staged
-        self._len = bytearray(slots)
-        self._used = 0
-        self.count = 0  # slots staged
-
-    def put(self, slot, text):
-        raw = text.encode()
-        n = len(raw)
-        if self._used + n > len(self._buf):
-            bigger = bytearray(2 * len(self._buf) + n)
-            bigger[: self._used] = memoryview(self._buf)[: self._used]
-            self._buf = bigger
-        self._buf[self._used : self._used + n] = raw
-        if not self._at[slot]:
-            self.count += 1
-        self._at[slot] = self._used + 1
-        self._len[slot] = n
-        self._used += n
-
-    def get(self, slot):
-        """The text staged in slot, or None."""
-        at = self._at[slot]
-        if not at:
-            return None
-        return str(memoryview(self._buf)[at - 1 : at - 1 + self._len[slot]], "utf-8")
 
 
 class Commands:

@@ -3,44 +3,107 @@
 # programming session of its own: staged, checked, committed with its hash.
 
 from firmware import codec, eventlog
-from firmware.commands import SAVES, STAGED_TTL_US, StagedTexts
+from firmware.commands import SAVES, STAGED_TTL_US
 from firmware.errors import Refusal
-from firmware.library import FIELD_NAMES, MAX_DRUGS, Library, changes, field_change
+from firmware.library import MAX_DRUGS, MAX_PATIENT_BOLUSES_PER_DAY, DrugLimits, Library, changes, drug_changes
 from firmware.program import recheck_program
 
+_MAX_NAME = 24
+_MAX_LOCKOUT_S = 400 * 86_400  # the longest duration a person can type (units.MAX_DURATION_DAYS)
+# How a refusal shows field f's number (codec.LIBRARY_FIELDS): a token pumpctl renders in a
+# clinician's units (host/pumpctl/words.py): k ng/mL, r ng/day per day, h ng/day per hour, g ng,
+# s seconds; a count as it is.
+_TOKEN = " krrhhgggs"
 
-def lib_field(pump, values):
-    drug, field, text = values
-    if drug >= MAX_DRUGS or field >= len(FIELD_NAMES):
-        raise Refusal(
-            "field", "drug %d field %d is outside %d drugs x %d fields" % (drug, field, MAX_DRUGS, len(FIELD_NAMES))
-        )
+
+def lib_drug(pump, values):
+    """Stage one drug of a new library, its numbers checked; drug 0 starts a new staging."""
+    drug = values[0]
+    if drug >= MAX_DRUGS:
+        raise Refusal("drug", "drug %d is outside a library's %d" % (drug, MAX_DRUGS))
+    d = DrugLimits(values[1], values[2:])
+    check_drug(d)
     staging = pump.staging
-    if (drug == 0 and field == 0) or staging.lib_fields is None:
-        staging.lib_fields = StagedTexts(MAX_DRUGS * len(FIELD_NAMES))
-    staging.library = None  # a staged library is checked again after any change of its fields
-    staging.lib_fields.put(drug * len(FIELD_NAMES) + field, text)
-    return (staging.lib_fields.count,)
+    drugs: list = staging.lib_drugs if drug and staging.lib_drugs is not None else [None] * MAX_DRUGS
+    drugs[drug] = d
+    staging.lib_drugs = drugs
+    staging.library = None  # a staged library is checked again after any change of its drugs
+    return (MAX_DRUGS - drugs.count(None),)
+
+
+def check_drug(d):
+    """Refuse (Refusal naming the drug and field) limits that contradict each other."""
+    name = d.name
+    if not name or len(name) > _MAX_NAME or not _is_name(name):
+        raise Refusal("name", "drug name %r must be 1-%d lowercase letters, digits or '-'" % (name, _MAX_NAME))
+    n = d.numbers
+    if n[0] == 0:
+        raise Refusal(name + " max_concentration", "%s: max_concentration must be above zero" % name)
+    _ordered(d, 2, 3)  # daily_soft <= daily_hard
+    _ordered(d, 4, 5)  # rate_soft <= rate_hard
+    _ordered(d, 6, 7)  # bolus_soft <= bolus_hard
+    _ordered(d, 7, 3)  # bolus_hard <= daily_hard
+    _ordered(d, 8, 3)  # patient_dose_hard <= daily_hard
+    if d.daily_hard_ng == 0 or d.rate_hard_ng_per_day == 0:
+        raise Refusal(name + " daily_hard", "%s: daily_hard and rate_hard must be above zero" % name)
+    # A continuous program at the daily limit must fit under the rate limit.
+    if d.rate_hard_ng_per_day < d.daily_hard_ng:
+        raise Refusal(
+            name + " rate_hard",
+            "%s: rate_hard %s is below daily_hard %s spread over 24 h" % (name, _shown(5, n[4]), _shown(3, n[2])),
+        )
+    if n[8] > _MAX_LOCKOUT_S:
+        raise Refusal(
+            name + " patient_lockout_min", "%s: patient_lockout_min %s is above 400 day" % (name, _shown(9, n[8]))
+        )
+    if n[9] > MAX_PATIENT_BOLUSES_PER_DAY:
+        raise Refusal(
+            name + " patient_max_per_day",
+            "%s: patient_max_per_day %d is above %d" % (name, n[9], MAX_PATIENT_BOLUSES_PER_DAY),
+        )
+
+
+def _ordered(d, low, high):
+    """Refuse drug d if its field low (codec.LIBRARY_FIELDS) is above its field high."""
+    if d.numbers[low - 1] > d.numbers[high - 1]:
+        low_name = codec.LIBRARY_FIELDS[low]
+        raise Refusal(
+            d.name + " " + low_name,
+            "%s: %s %s is above %s %s"
+            % (
+                d.name,
+                low_name,
+                _shown(low, d.numbers[low - 1]),
+                codec.LIBRARY_FIELDS[high],
+                _shown(high, d.numbers[high - 1]),
+            ),
+        )
+
+
+def _shown(field, number):
+    return "{%s%d}" % (_TOKEN[field], number) if field < len(_TOKEN) else "%d" % number
+
+
+def _is_name(name):
+    for ch in name:
+        if not ("a" <= ch <= "z" or "0" <= ch <= "9" or ch == "-"):
+            return False
+    return True
 
 
 def lib_stage(pump, values):
-    """Check the staged fields as a library, beside the one in force; nothing changes yet."""
+    """Check the staged drugs as a library, beside the one in force; nothing changes yet."""
     version, drugs = values
     pump.staging.library = None
-    entries = []
-    staged = pump.staging.lib_fields
+    staged = pump.staging.lib_drugs
+    if drugs > MAX_DRUGS:
+        raise Refusal("library", "a library holds at most %d drugs, not %d" % (MAX_DRUGS, drugs))
     for d in range(drugs):
-        fields = []
-        for f in range(len(FIELD_NAMES)):
-            text = None if staged is None else staged.get(d * len(FIELD_NAMES) + f)
-            if text is None:
-                raise Refusal("library", "drug %d is missing field %s" % (d, FIELD_NAMES[f]))
-            fields.append(text)
-        entries.append(fields)
-    library = Library(version, entries)
-    entries = None
+        if staged is None or staged[d] is None:
+            raise Refusal("library", "drug %d is not staged" % d)
+    library = Library(version, staged[:drugs] if drugs else [])
     staged = None
-    pump.staging.lib_fields = None  # in the Library now; the host sends them again to stage again
+    pump.staging.lib_drugs = None  # in the Library now; the host sends them again to stage again
     if version == pump.library.version:
         raise Refusal("version", "library %s is the version in force: give the new library a new version" % version)
     if version == pump.default_library_version and library.hash != pump.default_library_hash:
@@ -101,7 +164,7 @@ def lib_commit(pump, values):
     pump.library = library
     if read is not None:  # it runs on, under the library now in force (what a restart reads it as)
         pump.therapy.program = read[3]
-    pump.staging.lib_fields = None
+    pump.staging.lib_drugs = None
     pump.staging.library = None
     if pump.staging.program is not None:  # it was checked against the old library
         pump.staging.program = None
@@ -117,7 +180,7 @@ def lib_commit(pump, values):
 
 
 def lib_get(pump, values):
-    drug, field, which = values
+    drug, which = values
     if which == codec.LIB_IN_FORCE:
         lib = pump.library
     elif which == codec.LIB_STAGED:
@@ -126,20 +189,19 @@ def lib_get(pump, values):
         lib = pump.staging.library[0]
     else:
         raise Refusal("which", "which must be 0 (in force) or 1 (staged), not %d" % which)
-    if drug >= len(lib.order) or field >= len(FIELD_NAMES):
-        raise Refusal(
-            "drug", "drug %d field %d does not exist; the library has %d drugs" % (drug, field, len(lib.order))
-        )
+    if drug >= len(lib.order):
+        raise Refusal("drug", "drug %d does not exist; the library has %d drugs" % (drug, len(lib.order)))
     d = lib.drugs[lib.order[drug]]
-    change = field_change(pump.library, d, field) if which == codec.LIB_STAGED else 0
+    changed, raised = drug_changes(pump.library, d) if which == codec.LIB_STAGED else (0, 0)
+    in_use = 0
     for name, _conc in pump.therapy.fluid():
         if name == d.name:
-            change |= codec.LIB_IN_USE
-    return (lib.version, len(lib.order), d.text[field], change)
+            in_use = 1
+    return (lib.version, len(lib.order), d.name) + d.numbers + (changed, raised, in_use)
 
 
 COMMANDS = (
-    (codec.LIB_FIELD, lib_field, 0),
+    (codec.LIB_DRUG, lib_drug, 0),
     (codec.LIB_STAGE, lib_stage, 0),
     (codec.LIB_COMMIT, lib_commit, SAVES),
     (codec.LIB_GET, lib_get, 0),

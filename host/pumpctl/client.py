@@ -21,7 +21,7 @@ from typing import Callable
 
 from firmware import auth, codec
 
-from . import words
+from . import library_file, words
 from .errors import PumpRefused
 from .replies import (
     Alarm,
@@ -40,7 +40,7 @@ from .replies import (
 )
 from .session import PumpSession, _one_at_a_time
 
-LIBRARY_FIELDS = codec.LIBRARY_FIELDS
+LIBRARY_FIELDS = library_file.LIBRARY_FIELDS
 
 US_PER_MDAY = codec.US_PER_MDAY
 
@@ -302,8 +302,8 @@ class Pump(PumpSession):
 
     @_one_at_a_time
     def library(self, progress: Callable[[int, int], None] | None = None) -> tuple[str, list[list[str]]]:
-        """The drug library in force: (version, entries of 12 text fields).
-        progress(done, total) after each request (one per field)."""
+        """The drug library in force: (version, entries of 11 texts, LIBRARY_FIELDS order, as
+        library_file writes the pump's numbers). progress(done, total) after each request (one per drug)."""
         version, fields = self.library_fields(staged=False, progress=progress)
         return version, _entries(fields)
 
@@ -314,28 +314,20 @@ class Pump(PumpSession):
         """The library in force (or the staged one) field by field, with what the pump says
         of each: changed, a hard limit raised (staged only), its drug in use."""
         which = codec.LIB_STAGED if staged else codec.LIB_IN_FORCE
-        version, n, _, _ = self._request(codec.LIB_GET, (0, 0, which))
-        total = 1 + n * len(LIBRARY_FIELDS)
-        if progress:
-            progress(1, total)
         out = []
-        for d in range(n):
-            name = ""
+        version, n, d = "", 1, 0
+        while d < n:
+            reply = self._request(codec.LIB_GET, (d, which))
+            version, n, name = reply[0], reply[1], reply[2]
+            changed, raised, in_use = reply[-3:]
+            texts = library_file.entry_texts(name, reply[3:-3])
             for f, field in enumerate(LIBRARY_FIELDS):
-                _v, _n, text, change = self._request(codec.LIB_GET, (d, f, which))
-                name = text if f == 0 else name
                 out.append(
-                    LibraryField(
-                        name,
-                        field,
-                        text,
-                        bool(change & codec.LIB_CHANGED),
-                        bool(change & codec.LIB_RAISED),
-                        bool(change & codec.LIB_IN_USE),
-                    )
+                    LibraryField(name, field, texts[f], bool(changed >> f & 1), bool(raised >> f & 1), bool(in_use))
                 )
-                if progress:
-                    progress(2 + d * len(LIBRARY_FIELDS) + f, total)
+            d += 1
+            if progress:
+                progress(d, n)
         return version, out
 
     @_one_at_a_time
@@ -343,25 +335,26 @@ class Pump(PumpSession):
         self, version: str, entries: list[list[str]], progress: Callable[[int, int], None] | None = None
     ) -> StagedLibrary:
         """Send a library and have the pump check it beside the one in force (the first step);
-        the library in force is unchanged. progress(done, total) after each request.
+        the library in force is unchanged. entries: each drug's texts as a site's file gives them
+        (LIBRARY_FIELDS order, a source after them allowed), read here into the numbers the pump
+        takes (library_file; a text that is no quantity of its kind raises LibraryTextError before
+        anything is sent). progress(done, total) after each request.
         Raises PumpRefused: the library's own refusal, a version not new, or (field
         "running ...") the running therapy that the new library would refuse."""
-        total = sum(len(fields) for fields in entries) + 1
-        done = 0
-        for d, fields in enumerate(entries):
-            for f, text in enumerate(fields):
-                self._request(codec.LIB_FIELD, (d, f, text))
-                done += 1
-                if progress:
-                    progress(done, total)
-        h, n, changed, raised, expires = self._request(codec.LIB_STAGE, (version, len(entries)))
+        drugs = [library_file.parse_entry(fields) for fields in entries]
+        total = len(drugs) + 1
+        for d, (name, numbers) in enumerate(drugs):
+            self._request(codec.LIB_DRUG, (d, name, *numbers))
+            if progress:
+                progress(d + 1, total)
+        h, n, changed, raised, expires = self._request(codec.LIB_STAGE, (version, len(drugs)))
         if progress:
             progress(total, total)
-        if h != codec.library_hash(entries):
+        if h != codec.library_hash(drugs):
             raise PumpRefused(
                 codec.ERR_INTERNAL,
                 "library_hash",
-                f"the pump holds library hash {h:08x}, not the {codec.library_hash(entries):08x} sent",
+                f"the pump holds library hash {h:08x}, not the {codec.library_hash(drugs):08x} sent",
             )
         return StagedLibrary(version, h, n, changed, raised, expires)
 
@@ -484,6 +477,6 @@ class Pump(PumpSession):
 
 
 def _entries(fields: list[LibraryField]) -> list[list[str]]:
-    """LibraryField rows back into entries of 12 texts."""
+    """LibraryField rows back into entries of their texts (LIBRARY_FIELDS order)."""
     n = len(LIBRARY_FIELDS)
     return [[f.text for f in fields[i : i + n]] for i in range(0, len(fields), n)]

@@ -17,7 +17,9 @@ before. A code the host has no name for is shown as its number ("alarm 99").
 
 import re
 
-from firmware import codec
+from firmware import codec, formats
+
+from .library_file import mass_rate
 
 # Command names (message types), as pumpctl and docs/protocol.md name them.
 COMMAND_NAMES = {
@@ -42,7 +44,7 @@ COMMAND_NAMES = {
     codec.COMMIT: "commit",
     codec.DISCARD: "discard",
     codec.PATIENT_BOLUS: "patient-bolus",
-    codec.LIB_FIELD: "lib-field",
+    codec.LIB_DRUG: "lib-drug",
     codec.LIB_COMMIT: "lib-commit",
     codec.LIB_GET: "lib-get",
     codec.LIB_STAGE: "lib-stage",
@@ -163,6 +165,17 @@ TOKENS = {
 }
 _TOKEN = re.compile(r"\{([abclm])([0-9]{1,3})\}")
 
+# The tokens of a quantity a pump text holds in the pump's units, "{r15000000}", and how pumpctl
+# writes it (the library's limits, commands/library.py): letter -> formatter of the number.
+QUANTITY_TOKENS = {
+    "g": formats.format_mass,  # ng
+    "k": formats.format_concentration,  # ng/mL
+    "r": lambda n: formats.format_dose_rate(formats.DOSE_MASS, n),  # ng/day, per day
+    "h": mass_rate,  # ng/day, per hour where exact
+    "s": lambda n: formats.format_duration(n * 1_000_000),  # s
+}
+_QUANTITY = re.compile(r"\{([gkrhs])([0-9]{1,12})\}")
+
 
 def _name(m: re.Match) -> str:
     table, what = TOKENS[m[1]]
@@ -170,9 +183,16 @@ def _name(m: re.Match) -> str:
     return table.get(code, f"{what} {code}")
 
 
+def _quantity(m: re.Match) -> str:
+    return QUANTITY_TOKENS[m[1]](int(m[2]))
+
+
 def render(text: str) -> str:
-    """A pump text as a person reads it: each token "{a7}" replaced by the name of its code."""
-    return _TOKEN.sub(_name, text) if "{" in text else text
+    """A pump text as a person reads it: each token "{a7}" replaced by the name of its code,
+    each "{r15000000}" by its quantity ("15 mg/day")."""
+    if "{" not in text:
+        return text
+    return _QUANTITY.sub(_quantity, _TOKEN.sub(_name, text))
 
 
 def token(letter: str, code: int) -> str:

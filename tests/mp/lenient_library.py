@@ -2,17 +2,16 @@
 # a bug let a program skip the real library check. The harness scripts check
 # a wrong program against it and run it on a pump whose guard holds the real
 # limits (the pump's own library).
-from firmware.druglib import DEFAULT_LIBRARY
-from firmware.library import Library
-
-MORPHINE_10X = ["100 mg/day", "150 mg/day", "10 mg/h", "20 mg/h", "10 mg", "10 mg"]
+from firmware.druglib import DEFAULT_NAMES, DEFAULT_NUMBERS
+from firmware.library import DrugLimits, Library
 
 
 def lenient_library():
-    entries = []
-    for entry in DEFAULT_LIBRARY:
-        e = list(entry)
-        if e[0] == "morphine":
-            e[2:8] = MORPHINE_10X  # daily soft/hard, rate soft/hard, bolus soft/hard
-        entries.append(e)
-    return Library("bug", entries)
+    drugs = []
+    for i in range(len(DEFAULT_NAMES)):
+        numbers = list(DEFAULT_NUMBERS[i])
+        if DEFAULT_NAMES[i] == "morphine":
+            for f in range(1, 7):  # daily soft/hard, rate soft/hard, bolus soft/hard
+                numbers[f] *= 10
+        drugs.append(DrugLimits(DEFAULT_NAMES[i], numbers))
+    return Library("bug", drugs)

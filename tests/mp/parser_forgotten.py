@@ -1,7 +1,8 @@
 # The text parsers are on the heap only while they read text (firmware/lazy.py):
-# after the factory library is read, a program parsed (and one refused) and a
-# plain rate parsed, none of the parser modules is loaded and the package does
-# not name them. Prints one line per check, then the heap figures in bytes on
+# after the factory library is read, a program parsed (and one refused), a
+# plain rate parsed and a program checked again under a stricter library (and
+# refused), none of the parser modules is loaded and the package does not name
+# them. Prints one line per check, then the heap figures in bytes on
 # MicroPython ("heap parsed=N parser=N": what the results hold after a
 # collection, and what loading the parsers adds to that).
 import gc
@@ -10,8 +11,8 @@ import sys
 import firmware
 from firmware.errors import Refusal
 from firmware.lazy import TRANSIENT, call
-from firmware.library import Library, default_library
-from firmware.program import parse_program
+from firmware.library import DrugLimits, Library, default_library
+from firmware.program import parse_program, recheck_program
 
 PROGRAM = (
     "drug morphine 20 mg/mL",
@@ -39,10 +40,12 @@ def work():
     nl_per_day, rounded = call("firmware.units", "parse_rate", "rate", "0.5 mL/day")
     rate = call("firmware.program_check", "rate_program", nl_per_day, lib, ())
     print("rate", (rate.basal[1], rounded), rate.lines, loaded())
+    strict = list(lib.drugs["morphine"].numbers)
+    strict[2] = strict[1] = 1_000_000  # daily 1 mg/day: the program above gives 2.4 mg
     try:
-        Library("bad", [["Morphine"] + list(lib.drugs["morphine"].text[1:])])
+        recheck_program(p, Library("strict", [DrugLimits("morphine", strict)]), p.drugs)
     except Refusal as e:
-        print("library refused", e.field, loaded())
+        print("recheck refused", e.field, loaded())
     return lib, p
 
 
@@ -56,6 +59,6 @@ kept = work()
 parsed = heap() - base  # what the library and the program hold, and the names interned
 # The parsers themselves, for scale: imported and kept.
 __import__("firmware.program_text")
-__import__("firmware.library_text")
+__import__("firmware.program_check")
 parser = heap() - base - parsed
 print("heap parsed=%d parser=%d" % (parsed, parser))

@@ -296,19 +296,17 @@ def act(name, host, w, rng):
     elif name == "library":  # the library in force, staged as a new version, checked, read back, committed
         w.library += 1
         yield from host.authenticate(auth.ROLE_CLINICIAN)
-        drugs = (yield from host.request(codec.LIB_GET, (0, 0, codec.LIB_IN_FORCE)))[1]
-        last = len(codec.LIBRARY_FIELDS) - 1
+        drugs = (yield from host.request(codec.LIB_GET, (0, codec.LIB_IN_FORCE)))[1]
         for d in range(drugs):
-            for f in range(len(codec.LIBRARY_FIELDS)):
-                text = (yield from host.request(codec.LIB_GET, (d, f, codec.LIB_IN_FORCE)))[2]
-                if d == 0 and f == last:
-                    text = "soak source %d" % w.library
-                yield from host.request(codec.LIB_FIELD, (d, f, text))
-                text = None
+            drug = (yield from host.request(codec.LIB_GET, (d, codec.LIB_IN_FORCE)))[2:13]
+            if d == 0:
+                drug[2] -= 1  # daily_soft_ng_per_day: a soft limit, lower by 1 ng at each load
+            yield from host.request(codec.LIB_DRUG, [d] + drug)
+            drug = None
         lib_hash, _d, changed, raised, _e = yield from host.request(codec.LIB_STAGE, ("soak-%d" % w.library, drugs))
         if changed != 1 or raised != 0:
             raise AssertionError("the library changes %d fields and raises %d" % (changed, raised))
-        yield from host.request(codec.LIB_GET, (0, last, codec.LIB_STAGED))
+        yield from host.request(codec.LIB_GET, (0, codec.LIB_STAGED))
         yield from host.request(codec.LIB_COMMIT, (lib_hash, 0))
         lib_hash = None
         yield from host.end_session()
@@ -321,10 +319,9 @@ def act(name, host, w, rng):
         for i in range(1, count):
             yield from host.request(codec.EVENT, (i,))
     elif name == "read-library":
-        drugs = (yield from host.request(codec.LIB_GET, (0, 0, codec.LIB_IN_FORCE)))[1]
-        for d in range(drugs):
-            for f in range(len(codec.LIBRARY_FIELDS)):
-                yield from host.request(codec.LIB_GET, (d, f, codec.LIB_IN_FORCE))
+        drugs = (yield from host.request(codec.LIB_GET, (0, codec.LIB_IN_FORCE)))[1]
+        for d in range(1, drugs):
+            yield from host.request(codec.LIB_GET, (d, codec.LIB_IN_FORCE))
     elif name == "alarms":
         yield from clear_alarms(host, w)
     elif name == "clock":  # drift corrections of a minute or less, now and then a daylight-saving hour
@@ -431,7 +428,7 @@ def soak(stats, host, w):
     stats.live = 0
     stats.max_live = 0
 
-    from firmware import auth, codec  # noqa: the firmware's first imports, in its heap
+    from firmware import auth, codec  # noqa: E402 - the firmware's first imports, in its heap
 
     host.codec = codec
     host.auth = auth

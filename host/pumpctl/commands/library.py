@@ -9,12 +9,13 @@ import re
 from .. import render
 from ..client import Pump
 from ..errors import PumpRefused, UsageError
+from ..library_file import LibraryTextError
 from .common import EXIT_OK, EXIT_REFUSED, Command, confirm, emit, port_of
 
 
 def _read_library(args, pump: Pump):
-    """pump.library(), with a bar on a terminal: one request per field."""
-    with render.progress("reading the drug library", lambda d, t: f"{d}/{t} fields", not args.json) as bar:
+    """pump.library(), with a bar on a terminal: one request per drug."""
+    with render.progress("reading the drug library", lambda d, t: f"{d}/{t} drugs", not args.json) as bar:
         return pump.library(progress=bar)
 
 
@@ -109,8 +110,10 @@ def _load_library(args, pump: Pump, version: str, entries: list[list[str]]) -> i
     th = pump.therapy()
     _v, old = pump.library_fields()
     try:
-        with render.progress("sending the drug library", lambda d, t: f"{d}/{t} fields", not args.json) as bar:
+        with render.progress("sending the drug library", lambda d, t: f"{d}/{t} drugs", not args.json) as bar:
             staged = pump.stage_library(version, entries, progress=bar)
+    except LibraryTextError as e:
+        raise UsageError(f"{args.file}: {e.message}; nothing was sent to the pump") from None
     except PumpRefused as e:
         if e.field.startswith("running "):
             raise _refused_by_library(pump, e) from None
