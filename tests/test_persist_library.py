@@ -193,6 +193,23 @@ def test_a_record_written_while_the_library_was_text_is_read_from_its_names_and_
     assert persist.TAG_LIBRARY not in record and persist.TAG_LIBRARY_NUMBERS not in record
 
 
+def test_an_old_lockout_of_a_part_second_is_read_longer_never_shorter(saved):
+    """The old record kept the lockout in us; the pump now holds whole seconds. A lockout between two seconds
+    becomes the next whole second: a shorter one would let a patient bolus come sooner than the site allowed."""
+    files, _lib_hash = saved
+
+    def part_second(record):
+        old_sections(record)
+        rows = bytes(record[persist.TAG_LIBRARY_NUMBERS]).decode().split("\n")
+        cells = rows[1].split(",")
+        cells[8] = str(int(cells[8]) + 1)  # morphine's lockout 1 us past the hour
+        rows[1] = ",".join(cells)
+        record[persist.TAG_LIBRARY_NUMBERS] = "\n".join(rows).encode()
+
+    app = booted_from(files, part_second)
+    assert app.library.drugs["morphine"].patient_lockout_min_us == HOUR + 1_000_000
+
+
 def test_a_record_of_the_library_as_text_only_is_a_bad_record(saved):
     files, _lib_hash = saved
     app = booted_from(files, lambda record: old_sections(record, numbers=False))
