@@ -82,11 +82,11 @@ class Program:
         if self.basal_kind == BASAL_CONTINUOUS:
             return self.volume(self.basal[0], self.basal[1], drugs)
         if self.basal_kind == BASAL_FLEX:
-            rate = 0
-            for start, kind, per_day in self.flex:
-                if start <= minute:
-                    rate = self.volume(kind, per_day, drugs)
-            return rate
+            step = None  # the last step begun by minute: one volume() (long ints on a 32-bit port) per call
+            for s in self.flex:
+                if s[0] <= minute:
+                    step = s
+            return 0 if step is None else self.volume(step[1], step[2], drugs)
         return 0
 
     def flex_rates(self, drugs=None):

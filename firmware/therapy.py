@@ -278,21 +278,27 @@ class Therapy:
         return basal + self.bolus_rate
 
     def next_event(self, now):
-        """Pump time of the next rate change after now, or None."""
-        times = []
+        """Pump time of the next rate change after now, or None. (A projection asks this at
+        every event: the soonest is kept as it is found, no list made.)"""
+        soonest = None
         p = self.program
         if p is not None and p.basal_kind == BASAL_FLEX:
-            times.append(self._next_flex_boundary(now))
+            soonest = self._next_flex_boundary(now)
         if self.bolus_kind != BOLUS_NONE:
-            times.append(self.bolus_start if now < self.bolus_start else self.bolus_end)
+            t = self.bolus_start if now < self.bolus_start else self.bolus_end
+            if soonest is None or t < soonest:
+                soonest = t
         if self.bridge_drugs is not None:
             rate = self.basal_rate(now)
             if rate:
                 self.bring_up_to_date(now)
-                times.append(now + self.bridge_left // rate)
-        if self.trial_end is not None:
-            times.append(self.trial_end)
-        return min(times) if times else None
+                t = now + self.bridge_left // rate
+                if soonest is None or t < soonest:
+                    soonest = t
+        t = self.trial_end
+        if t is not None and (soonest is None or t < soonest):
+            soonest = t
+        return soonest
 
     def _next_flex_boundary(self, now):
         for start, _k, _r in self.program.flex:
@@ -309,8 +315,9 @@ class Therapy:
             self.bridge_mark = now
 
     def fire(self, now):
-        """Carry out every change due at pump time now; return a note of what happened."""
-        notes = []
+        """Carry out every change due at pump time now; return a note of what happened ("" if
+        nothing to say). A projection fires every event: one note is a constant, not a new string."""
+        notes = ""
         p = self.program
         self.bring_up_to_date(now)
         if self.bridge_drugs is not None and self.bridge_left < self.basal_rate(now):
@@ -318,23 +325,28 @@ class Therapy:
             self.bridge_left = 0
             if p is not None and p.bridge_nl is not None:  # the bridge line leaves the running program
                 self.program = p = p.without_delivery()
-            notes.append("bridge done: new concentration in the catheter")
+            notes = _then(notes, "bridge done: new concentration in the catheter")
         if p is not None and p.basal_kind == BASAL_FLEX and now >= self.day_end:
             self.day_start = self.day_end
             self.day_end = self._day_end_for(self.day_start)
-            notes.append("flex day starts")
+            notes = _then(notes, "flex day starts")
         if self.bolus_kind != BOLUS_NONE:
             if self.bolus_rate == 0 and now >= self.bolus_start:
                 self._start_bolus(self.bolus_kind, now, self.bolus_volume_nl, self.bolus_end - self.bolus_start)
-                notes.append("bolus starts")
+                notes = _then(notes, "bolus starts")
             elif self.bolus_rate and now >= self.bolus_end:
-                notes.append("{b%d} done" % self.bolus_kind)
+                notes = _then(notes, "{b%d} done" % self.bolus_kind)
                 self.cancel_bolus()
         if self.trial_end is not None and now >= self.trial_end:
             self.stop(now)
-            notes.append("trial ended: stopped")
+            notes = _then(notes, "trial ended: stopped")
         self.bridge_mark = now
-        return "; ".join(notes)
+        return notes
+
+
+def _then(notes, note):
+    """notes followed by note, "; " between."""
+    return notes + "; " + note if notes else note
 
 
 def time_to_deliver(t, volume_nl, now, horizon_us):
@@ -363,7 +375,8 @@ def times_to_deliver(t, volume_nl, then_nl, now, horizon_us):
         rate = t.rate_now(at)
         ev = t.next_event(at)
         end = limit if ev is None or ev > limit else ev
-        while rate and rate * (end - at) >= left_u:
+        span_u = rate * (end - at)  # nL x us delivered to the span's end
+        while rate and span_u >= left_u:
             found = at + -(-left_u // rate) - now
             if then_nl is None:
                 return found, None
@@ -372,7 +385,7 @@ def times_to_deliver(t, volume_nl, then_nl, now, horizon_us):
             first = found  # and on to then_nl, from the start of this same span
             left_u += (then_nl - volume_nl) * US_PER_DAY
             day_mark = None  # left_u jumped: a day measured before is no guide
-        left_u -= rate * (end - at)
+        left_u -= span_u
         if ev is None:
             break
         t.fire(end)
