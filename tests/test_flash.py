@@ -187,6 +187,7 @@ def test_flash_the_sim_board_then_boot_it_from_what_was_copied(board):
     assert config.load_keys(result.keys.device_id) == result.keys
     assert result.keys.device_id.startswith("sim-")
     assert result.platform == "linux" and result.reset.startswith("none")
+    assert (result.code, result.code_note) == ("files", "its MicroPython has no ROMFS: the code is loaded into RAM")
     # Progress: rising to the total, naming each file as it is copied.
     assert seen[-1][0] == seen[-1][1] == result.bytes
     assert all(a[0] <= b[0] for a, b in zip(seen, seen[1:], strict=False))
@@ -424,3 +425,140 @@ def test_a_flashed_file_changed_after_the_flash_fails_the_self_test_and_blocks_d
             pump.ack_alarm()
             assert [a.name for a in pump.alarms()] == ["self-test failed"]  # acknowledged, still failed
             assert pump.status().mode == "stopped"
+
+
+# -- a board whose MicroPython has a ROMFS partition ------------------------------------------------------------------
+
+# The unix port has no flash to hold a ROMFS partition (it has vfs.VfsRom, not vfs.rom_ioctl), so the board is given
+# one: a `vfs` in sys.modules that answers vfs.rom_ioctl as a port with a memory-mapped partition does (rp2, stm32:
+# 1 partitions, 2 the partition as a buffer, 3 erase, 4 write, 5 done, 6 its erase block) and, at 5, keeps the
+# partition in romfs0.img, the board's flash chip. Everything else (VfsRom, mount) is the real vfs.
+_ROMFS_BOARD = """\
+import sys
+import vfs as _vfs
+class _RomBoard:
+    def __init__(self, size, block, damage):
+        self.part = bytearray(b'\\xff' * size)
+        self.block = block
+        self.damage = damage
+        self.VfsRom = _vfs.VfsRom
+        self.mount = _vfs.mount
+        self.umount = _vfs.umount
+    def rom_ioctl(self, op, *a):
+        if op == 1:
+            return 1
+        if op == 2:
+            return memoryview(self.part) if a[0] == 0 else -19
+        if op == 3:
+            off, n = (a[1], a[2]) if len(a) == 3 else (0, a[1])
+            if off %% self.block or off + n > len(self.part):
+                return -22
+            self.part[off:off + n] = b'\\xff' * n
+            return 16
+        if op == 4:
+            off, buf = a[1], a[2]
+            self.part[off:off + len(buf)] = buf
+            if self.damage and off == 0:
+                self.part[100] ^= 1  # a bit the flash did not keep
+            return 0
+        if op == 5:
+            with open('romfs0.img', 'wb') as f:
+                f.write(self.part)
+            return 0
+        if op == 6:
+            return self.block
+        return -22
+sys.modules['vfs'] = _RomBoard(%d, %d, %r)
+"""
+
+
+def give_romfs(board: UnixBoard, size: int, block: int = 4096, damage: bool = False) -> None:
+    from pumpctl.board_repl import Device
+
+    device = Device(board.port, 5.0)
+    try:
+        device.exec(_ROMFS_BOARD % (size, block, damage), "giving the board a ROMFS partition")
+    finally:
+        device.close()
+
+
+@contextlib.contextmanager
+def boot_from_romfs(root: Path):
+    """As boot(), on a board that mounts its ROMFS partition (romfs0.img) at /rom at power-up, /rom on its path."""
+    master, slave = _raw_pty()
+    start = (
+        "import vfs, sys\n"
+        "vfs.mount(vfs.VfsRom(open('romfs0.img', 'rb').read()), '/rom')\n"
+        "sys.path.append('/rom')\n"
+        f"exec(open({BOOT_FILE!r}).read())\n"
+    )
+    proc = subprocess.Popen(
+        [find_micropython(), "-c", start],
+        stdin=master,
+        stdout=master,
+        stderr=subprocess.PIPE,
+        cwd=root,
+        env=dict(os.environ, MICROPYPATH=f"{root}:.frozen"),
+        start_new_session=True,
+    )
+    os.close(master)
+    try:
+        yield proc, os.ttyname(slave)
+    finally:
+        proc.kill()
+        proc.wait(5)
+        proc.stderr.close()
+        os.close(slave)
+
+
+def test_a_board_with_a_romfs_partition_gets_its_code_there_and_boots_from_flash(board, capsys):
+    root = board.root
+    give_romfs(board, 256 * 1024)
+    first = flash(board.port, "sim", romfs=False)  # as files first, as a board flashed before ROMFS was used
+    assert first.code == "files" and first.code_note == "asked for files"
+    assert (root / "firmware" / "app.mpy").exists()
+
+    assert cli.main(["--port", board.port, "flash", "--board", "sim"]) == cli.EXIT_OK
+    out = capsys.readouterr().out
+    assert "  code        in ROMFS: a " in out and "-byte ROMFS image in the board's 262,144-byte partition" in out
+    assert "files and folders of the firmware (the code is in ROMFS)" in out
+    result_keys = config.load_keys(next(line.split()[2] for line in out.splitlines() if "device id" in line))
+
+    # The image on the board's flash is the one mpremote's builder makes of the compiled modules, and nothing of
+    # the firmware is left on the filesystem, where it would come before /rom on the path.
+    modules = build("sim")[:-1]
+    image = flash_module.romfs_image(modules)
+    written = (root / "romfs0.img").read_bytes()
+    assert written[: len(image)] == image and set(written[len(image) :]) <= {0, 0xFF}
+    assert not [p for p in ("firmware", "hal", "boards") if (root / p).exists()]
+    assert sorted(files_on(root)) == sorted(
+        [BOOT_FILE, CONFIG_FILE, MANIFEST_FILE, f"pump/{auth.PROVISION_FILE}", "romfs0.img"]
+    )
+    # The manifest names each module where the board reads it: in the image, at /rom.
+    listed = dict(reversed(line.split("  ", 1)) for line in (root / MANIFEST_FILE).read_text().splitlines())
+    assert listed == dict({f"/rom/{f.target}": f.sha256 for f in modules}, **{BOOT_FILE: listed[BOOT_FILE]})
+
+    # Power on: it boots from the code in flash, passes its self-test against the manifest, and doses.
+    with boot_from_romfs(root) as (proc, port):
+        line = proc.stderr.readline().decode()
+        assert line.startswith("pump ready: board sim"), line + proc.stderr.read().decode()
+        with Pump(port, keys=result_keys) as pump:
+            assert any(
+                e.text == "passed: firmware matches its manifest, storage, battery, clock, motor" for e in pump.events()
+            )
+            assert pump.set_rate("0.5 mL/day").rate_nl_per_day == 500_000
+
+
+def test_a_romfs_partition_the_image_does_not_fit_gets_files_and_says_why(board):
+    give_romfs(board, 64 * 1024)
+    result = flash(board.port, "sim")
+    assert result.code == "files" and result.romfs_bytes == 0
+    assert "is larger than the board's ROMFS partition (65,536 bytes): the code is loaded into RAM" in result.code_note
+    assert (board.root / "firmware" / "app.mpy").exists() and not (board.root / "romfs0.img").exists()
+
+
+def test_a_romfs_image_that_reads_back_wrong_fails_the_flash_and_leaves_no_boot_file(board):
+    give_romfs(board, 256 * 1024, damage=True)
+    with pytest.raises(FlashError, match="the ROMFS image on the board does not match what was sent"):
+        flash(board.port, "sim")
+    assert not (board.root / BOOT_FILE).exists()

@@ -54,7 +54,15 @@ from pathlib import Path
 from firmware import auth
 
 from . import config
-from .board_repl import Device, device_hashes, leave_pump_firmware
+from .board_repl import (
+    Device,
+    RomPartition,
+    device_hashes,
+    leave_pump_firmware,
+    romfs_hash,
+    romfs_partition,
+    write_romfs,
+)
 from .config import PumpKeys
 from .errors import FlashError, UsageError
 from .sim import firmware_root, venv_command
@@ -251,6 +259,26 @@ def board_config(board: str) -> dict:
     }
 
 
+ROMFS_MOUNT = "/rom"  # where a board with a ROMFS partition mounts it at boot (on its sys.path)
+
+
+def romfs_image(modules: list[BoardFile]) -> bytes:
+    """A ROMFS image of the compiled modules, their paths as on the filesystem (mpremote's builder,
+    as `mpremote romfs build` makes one)."""
+    import contextlib
+    import io
+
+    from mpremote.romfs import make_romfs
+
+    with tempfile.TemporaryDirectory(prefix="pump-romfs-") as tmp:
+        for f in modules:
+            path = Path(tmp) / f.target
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(f.data)
+        with contextlib.redirect_stdout(io.StringIO()):  # it prints the tree it builds
+            return make_romfs(tmp, mpy_cross=False)
+
+
 def manifest(files: list[BoardFile]) -> bytes:
     """`sha256sum` lines for the files: '<sha256 hex>  <path>'."""
     return "".join(f"{f.sha256}  {f.target}\n" for f in files).encode()
@@ -311,6 +339,9 @@ class FlashResult:
     removed: list[str] = field(default_factory=list)  # stale files taken off the board
     platform: str = ""  # the board's sys.platform
     reset: str = ""  # what was done at the end
+    code: str = "files"  # where the modules went: "files" (.mpy files, loaded into RAM) or "romfs" (run in place)
+    code_note: str = ""  # why, in a sentence
+    romfs_bytes: int = 0  # the ROMFS image written (code "romfs")
     keys_saved_in: Path | None = None  # the config file the new keys went to (None: the caller's keys)
     key_file: str = ""  # where on the board the provisioning key file went
     seconds: float = 0.0
@@ -331,6 +362,32 @@ def _verify(device: Device, files: list[BoardFile]) -> None:
                 f"{f.target} on the board does not match what was sent (sha256 {digest[:16]}... on the board, "
                 f"{f.sha256[:16]}... sent): the copy was damaged; flash again"
             )
+
+
+def _choose_romfs(device: Device, modules: list[BoardFile]) -> tuple[bytes, RomPartition | None, str]:
+    """(the ROMFS image, the partition it goes to, why) where the board can take the modules in ROMFS;
+    (b"", None, why not) where it cannot."""
+    part = romfs_partition(device)
+    if isinstance(part, str):
+        return b"", None, f"{part}: the code is loaded into RAM"
+    rom_image = romfs_image(modules)
+    if len(rom_image) > part.size:
+        return (
+            b"",
+            None,
+            (
+                f"the ROMFS image ({len(rom_image):,} bytes) is larger than the board's ROMFS partition "
+                f"({part.size:,} bytes): the code is loaded into RAM"
+            ),
+        )
+    return (
+        rom_image,
+        part,
+        (
+            f"a {len(rom_image):,}-byte ROMFS image in the board's {part.size:,}-byte partition, mounted at "
+            f"{ROMFS_MOUNT}: the code runs from flash"
+        ),
+    )
 
 
 def _check_mpy(device: Device, board: str, sample: bytes) -> None:
@@ -363,8 +420,13 @@ def flash(
     keys: PumpKeys | None = None,
     progress: Progress | None = None,
     timeout: float = 5.0,
+    romfs: bool = True,
 ) -> FlashResult:
     """Flash the board on port with board `board`'s firmware and provision it with keys.
+
+    Where the board's MicroPython has a ROMFS partition (vfs.rom_ioctl) that the image fits, the
+    modules go there as one ROMFS image, run in place from flash (their code takes no heap); otherwise,
+    or with romfs=False, as .mpy files on its filesystem. The result says which, and why.
 
     keys: the pump's keys; None makes fresh ones (device id BOARD-<8 hex>) and saves them in the
     user's config file (config.save_keys) before they are written to the board. progress(done,
@@ -379,14 +441,25 @@ def flash(
     leave_pump_firmware(port, repl_s=max(timeout, 10.0))
     device = Device(port, timeout)  # first: a wrong port shows at once, before compiling
     try:
-        return _flash(device, board, keys, progress, started)
+        return _flash(device, board, keys, progress, started, romfs)
     finally:
         device.close()
 
 
-def _flash(device: Device, board: str, keys: PumpKeys | None, progress: Progress | None, started: float) -> FlashResult:
+def _flash(
+    device: Device, board: str, keys: PumpKeys | None, progress: Progress | None, started: float, romfs: bool
+) -> FlashResult:
     port = device.port
     image = build(board)
+    modules, boot = image[:-1], image[-1]
+    platform = device.exec("import sys\nprint(sys.platform)", "reading the platform").strip()
+    if platform not in UNIX_PLATFORMS:
+        device.exec("import os\nos.chdir('/')", "going to the root folder")
+    _check_mpy(device, board, modules[0].data)
+    rom_image, part, code_note = _choose_romfs(device, modules) if romfs else (b"", None, "asked for files")
+    if part is not None:  # the modules as the board will read them: in the image, mounted at /rom
+        modules = [BoardFile(f"{ROMFS_MOUNT}/{f.target}", f.data, f.source) for f in modules]
+
     storage = storage_dir(board)
     fresh = keys is None
     if keys is None:
@@ -394,23 +467,22 @@ def _flash(device: Device, board: str, keys: PumpKeys | None, progress: Progress
     key_file = BoardFile(f"{storage}/{auth.PROVISION_FILE}", config.provisioning_file(keys))
     settings = [
         key_file,
-        BoardFile(MANIFEST_FILE, manifest(image)),
+        BoardFile(MANIFEST_FILE, manifest([*modules, boot])),
         BoardFile(CONFIG_FILE, (json.dumps(board_config(board), indent=1) + "\n").encode()),
     ]
-    modules, boot = image[:-1], image[-1]
     written = modules + settings + [boot]  # main.py last: only a fully verified board boots
-    total = sum(len(f.data) for f in written)
-    result = FlashResult(board, port, keys, written, key_file=key_file.target)
+    copied = settings + [boot] if part is not None else written  # on the filesystem
+    total = sum(len(f.data) for f in copied) + len(rom_image)
+    result = FlashResult(board, port, keys, written, key_file=key_file.target, platform=platform)
+    result.code, result.code_note, result.romfs_bytes = ("romfs" if part else "files"), code_note, len(rom_image)
 
-    result.platform = device.exec("import sys\nprint(sys.platform)", "reading the platform").strip()
-    if result.platform not in UNIX_PLATFORMS:
-        device.exec("import os\nos.chdir('/')", "going to the root folder")
-    _check_mpy(device, board, modules[0].data)
-    dirs = sorted({str(Path(f.target).parent) for f in written} - {"."})
+    dirs = sorted({str(Path(f.target).parent) for f in copied} - {"."})
     dirs = sorted({"/".join(d.split("/")[: i + 1]) for d in dirs for i in range(d.count("/") + 1)})
     package_dirs = [d for d in dirs if d.split("/")[0] in PACKAGES]
+    # With the code in ROMFS, the packages leave the filesystem: MicroPython looks in "" before /rom.
+    remove = [BOOT_FILE, CONFIG_FILE, *(PACKAGES if part is not None else ())]
     out = device.exec(
-        _PREPARE_SCRIPT % ([BOOT_FILE, CONFIG_FILE], dirs, package_dirs, [f.target for f in modules]),
+        _PREPARE_SCRIPT % (remove, dirs, package_dirs, [f.target for f in modules]),
         "preparing the folders",
     )
     result.removed = [ln.split(" ", 1)[1] for ln in out.splitlines() if ln.startswith("removed ")]
@@ -428,9 +500,19 @@ def _flash(device: Device, board: str, keys: PumpKeys | None, progress: Progress
         )
         done = base + len(f.data)
 
-    for f in modules:
-        copy(f)
-    _verify(device, modules)
+    if part is not None:
+        write_romfs(device, part, rom_image, (lambda n, _size: progress(n, total, "ROMFS image")) if progress else None)
+        done = len(rom_image)
+        digest = romfs_hash(device, len(rom_image))
+        if digest != hashlib.sha256(rom_image).hexdigest():
+            raise FlashError(
+                f"the ROMFS image on the board does not match what was sent (sha256 {digest[:16]}... on the "
+                f"board): the write was damaged; flash again"
+            )
+    else:
+        for f in modules:
+            copy(f)
+        _verify(device, modules)
     if fresh:
         result.keys_saved_in = config.save_keys(keys)  # the host holds them before the board does
     for f in settings + [boot]:

@@ -26,7 +26,9 @@ def cmd_flash(args) -> int:
 
     show = sys.stderr.isatty() and not args.json
     try:
-        result = flashing.flash(port, args.board, progress=bar if show else None, timeout=args.timeout)
+        result = flashing.flash(
+            port, args.board, progress=bar if show else None, timeout=args.timeout, romfs=not args.no_romfs
+        )
     finally:
         if show:
             print(file=sys.stderr)
@@ -36,9 +38,12 @@ def cmd_flash(args) -> int:
         f"in {result.seconds:.1f} s, each read back and verified by SHA-256",
         f"  device id   {result.keys.device_id}{saved}",
         f"  platform    {result.platform}",
+        f"  code        {'in ROMFS' if result.code == 'romfs' else '.mpy files'}: {result.code_note}",
         f"  reset       {result.reset}",
     ]
-    if result.removed:
+    if result.removed and result.code == "romfs":
+        human.append(f"  removed     {len(result.removed)} files and folders of the firmware (the code is in ROMFS)")
+    elif result.removed:
         human.append(f"  removed     {', '.join(result.removed)} (not in this firmware)")
     data = {
         "board": result.board,
@@ -47,6 +52,9 @@ def cmd_flash(args) -> int:
         "keys_saved_in": str(result.keys_saved_in) if result.keys_saved_in else None,
         "platform": result.platform,
         "reset": result.reset,
+        "code": result.code,
+        "code_note": result.code_note,
+        "romfs_bytes": result.romfs_bytes,
         "seconds": round(result.seconds, 3),
         "bytes": result.bytes,
         "files": {f.target: f.sha256 for f in result.files if f.target != result.key_file},  # not the keys'
@@ -59,6 +67,11 @@ def cmd_flash(args) -> int:
 
 def _flash_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("--board", required=True, choices=flashing.boards(), help="board file in boards/")
+    s.add_argument(
+        "--no-romfs",
+        action="store_true",
+        help="copy .mpy files even where the board has a ROMFS partition (their code then takes heap)",
+    )
 
 
 FLASH = Command(
@@ -70,7 +83,11 @@ FLASH = Command(
   make flash BOARD=rp2_pico PORT=/dev/ttyACM0       the same, after make setup
 
 Every module the board loads is compiled with mpy-cross for the board's
-architecture, copied with mpremote and read back by SHA-256; then come the
+architecture. Where the board's MicroPython has a ROMFS partition
+(vfs.rom_ioctl) the modules go there as one image, run in place from flash
+(their code takes no heap; mounted at /rom at boot); otherwise they are
+copied as .mpy files with mpremote (the output's "code" line says which,
+and why). Either is read back by SHA-256; then come the
 keys (fresh ones, saved in your config file), pump.json, manifest.sha256
 and main.py, and the board is reset. A board running the pump firmware
 ignores Ctrl-C: flash first asks it, with its clinician key from your config
