@@ -1,7 +1,7 @@
 # Alarm tones on a piezo or magnetic buzzer driven by machine.PWM.
 #
-# Patterns after IEC 60601-1-8 (medical alarm systems), as summarised in
-# /work/shared/research/domain.md: high priority two bursts of 5 pulses,
+# Patterns after IEC 60601-1-8 (medical alarm systems), as commonly
+# summarised: high priority two bursts of 5 pulses,
 # medium priority 3 pulses, low priority 1 or 2 pulses. The standard's exact
 # pulse and spacing ranges (and its high-priority burst of 10 pulses in a
 # 3+2 rhythm) were not available here; the durations below are a reasonable
