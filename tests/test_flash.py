@@ -30,6 +30,7 @@ from pumpctl import Pump, cli, config
 from pumpctl import flash as flash_module
 from pumpctl.errors import FlashError, PumpRefused, UsageError
 from pumpctl.flash import BOOT_FILE, CONFIG_FILE, MANIFEST_FILE, board_files, build, flash
+from pumpctl.romfs import romfs_image
 from pumpctl.sim import find_micropython
 from vms import MP_DIR, ROOT, run_unix
 
@@ -527,7 +528,7 @@ def test_a_board_with_a_romfs_partition_gets_its_code_there_and_boots_from_flash
     # The image on the board's flash is the one mpremote's builder makes of the compiled modules, and nothing of
     # the firmware is left on the filesystem, where it would come before /rom on the path.
     modules = build("sim")[:-1]
-    image = flash_module.romfs_image(modules)
+    image = romfs_image(modules)
     written = (root / "romfs0.img").read_bytes()
     assert written[: len(image)] == image and set(written[len(image) :]) <= {0, 0xFF}
     assert not [p for p in ("firmware", "hal", "boards") if (root / p).exists()]

@@ -4,14 +4,12 @@ in chunks and reads their SHA-256 back; and, before it, asking a board that runs
 
 from __future__ import annotations
 
-import binascii
 import contextlib
 import errno
 import io
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from .errors import FlashError, LinkError
 
@@ -126,110 +124,6 @@ def device_hashes(device: Device, paths: list[str]) -> dict[str, str | None]:
         if path:
             out[path] = None if digest == "-" else digest
     return out
-
-
-# Run on the device: its ROMFS partition 0, as mpremote's `romfs query` finds it (vfs.rom_ioctl: 1 the
-# number of partitions, 2 the partition, a buffer or a block device; 6 its erase block): "size block
-# object" (object 1: a block device, written with writeblocks), or "none WHY".
-_ROMFS_QUERY_SCRIPT = """\
-import vfs
-if not hasattr(vfs, 'rom_ioctl'):
-    print('none its MicroPython has no ROMFS')
-elif vfs.rom_ioctl(1) <= 0:
-    print('none its MicroPython has no ROMFS partition')
-else:
-    dev = vfs.rom_ioctl(2, 0)
-    if isinstance(dev, int):
-        print('none its ROMFS partition 0 is not found')
-    elif hasattr(dev, 'ioctl'):
-        print(dev.ioctl(4, 0) * dev.ioctl(5, 0), dev.ioctl(5, 0), 1)
-    else:
-        block = vfs.rom_ioctl(6, 0)
-        print(len(dev), block if block > 0 else len(dev), 0)
-"""
-
-
-@dataclass
-class RomPartition:
-    """A board's ROMFS partition 0: its size, erase block, and whether it is a block device."""
-
-    size: int
-    block: int
-    block_device: bool
-
-
-def romfs_partition(device: Device) -> RomPartition | str:
-    """The board's ROMFS partition 0, or why it has none (a sentence)."""
-    out = device.exec(_ROMFS_QUERY_SCRIPT, "looking for a ROMFS partition").strip()
-    if out.startswith("none "):
-        return out[5:]
-    size, block, block_device = (int(v) for v in out.split())
-    return RomPartition(size, block, bool(block_device))
-
-
-def write_romfs(device: Device, part: RomPartition, image: bytes, progress: Callable[[int, int], None] | None) -> None:
-    """Write image into ROMFS partition 0 as mpremote's `romfs deploy` does: unmount /rom, erase the
-    blocks the image needs, write it in chunks, finish (the board mounts it at /rom when it boots).
-    progress(done, len(image)) after each chunk."""
-    device.exec(
-        "import vfs\ntry:\n vfs.umount('/rom')\nexcept OSError:\n pass\ndev = vfs.rom_ioctl(2, 0)",
-        "unmounting /rom",
-    )
-    chunk = 4096
-    if part.block_device:
-        for offset in range(0, len(image), part.block):
-            device.exec(f"dev.ioctl(6, {offset // part.block})", "erasing the ROMFS partition")
-        chunk = min(chunk, part.block)
-    else:
-        offset = 0
-        while offset < len(image):
-            n = -(-min(len(image) - offset, 32768) // part.block) * part.block
-            least = int(device.exec(f"print(vfs.rom_ioctl(3, 0, {offset}, {n}))", "erasing the ROMFS partition"))
-            if least < 0:
-                raise FlashError(f"the board on {device.port} refused to erase its ROMFS partition (error {least})")
-            chunk = max(chunk, least)
-            offset += n
-    device.exec("from binascii import a2b_base64", "preparing to write the ROMFS image")
-    for offset in range(0, len(image), chunk):
-        data = image[offset : offset + chunk]
-        data += bytes(chunk - len(data))
-        code = f"buf = a2b_base64({binascii.b2a_base64(data).strip()!r})\n"
-        if part.block_device:
-            code += f"dev.writeblocks({offset // part.block}, buf, {offset % part.block})"
-        else:
-            code += f"r = vfs.rom_ioctl(4, 0, {offset}, buf)\nif r < 0:\n raise OSError(r)"
-        device.exec(code, f"writing the ROMFS image at {offset}")
-        if progress:
-            progress(min(offset + chunk, len(image)), len(image))
-    if not part.block_device:
-        device.exec("vfs.rom_ioctl(5, 0)", "finishing the ROMFS image")
-    device.exec("buf = dev = None", "finishing the ROMFS image")
-
-
-# Run on the device: the SHA-256 of the first n bytes of ROMFS partition 0, read as the board reads it.
-_ROMFS_HASH_SCRIPT = """\
-import vfs, hashlib, binascii
-dev = vfs.rom_ioctl(2, 0)
-n = %d
-h = hashlib.sha256()
-if hasattr(dev, 'ioctl'):
-    size = dev.ioctl(5, 0)
-    b = bytearray(size)
-    for i in range(0, n, size):
-        dev.readblocks(i // size, b)
-        h.update(memoryview(b)[:min(size, n - i)])
-else:
-    m = memoryview(dev)
-    for i in range(0, n, 512):
-        h.update(m[i:min(i + 512, n)])
-print(binascii.hexlify(h.digest()).decode())
-dev = m = b = None
-"""
-
-
-def romfs_hash(device: Device, n: int) -> str:
-    """The SHA-256 (hex) of the first n bytes of the board's ROMFS partition 0, read back."""
-    return device.exec(_ROMFS_HASH_SCRIPT % n, "reading the ROMFS image back").strip()
 
 
 def leave_pump_firmware(port: str, probe_s: float = 0.5, repl_s: float = 10.0) -> str | None:

@@ -54,17 +54,10 @@ from pathlib import Path
 from firmware import auth
 
 from . import config
-from .board_repl import (
-    Device,
-    RomPartition,
-    device_hashes,
-    leave_pump_firmware,
-    romfs_hash,
-    romfs_partition,
-    write_romfs,
-)
+from .board_repl import Device, device_hashes, leave_pump_firmware
 from .config import PumpKeys
 from .errors import FlashError, UsageError
+from .romfs import ROMFS_MOUNT, choose_romfs, deploy_romfs
 from .sim import firmware_root, venv_command
 
 ROOT = firmware_root()
@@ -259,26 +252,6 @@ def board_config(board: str) -> dict:
     }
 
 
-ROMFS_MOUNT = "/rom"  # where a board with a ROMFS partition mounts it at boot (on its sys.path)
-
-
-def romfs_image(modules: list[BoardFile]) -> bytes:
-    """A ROMFS image of the compiled modules, their paths as on the filesystem (mpremote's builder,
-    as `mpremote romfs build` makes one)."""
-    import contextlib
-    import io
-
-    from mpremote.romfs import make_romfs
-
-    with tempfile.TemporaryDirectory(prefix="pump-romfs-") as tmp:
-        for f in modules:
-            path = Path(tmp) / f.target
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(f.data)
-        with contextlib.redirect_stdout(io.StringIO()):  # it prints the tree it builds
-            return make_romfs(tmp, mpy_cross=False)
-
-
 def manifest(files: list[BoardFile]) -> bytes:
     """`sha256sum` lines for the files: '<sha256 hex>  <path>'."""
     return "".join(f"{f.sha256}  {f.target}\n" for f in files).encode()
@@ -364,32 +337,6 @@ def _verify(device: Device, files: list[BoardFile]) -> None:
             )
 
 
-def _choose_romfs(device: Device, modules: list[BoardFile]) -> tuple[bytes, RomPartition | None, str]:
-    """(the ROMFS image, the partition it goes to, why) where the board can take the modules in ROMFS;
-    (b"", None, why not) where it cannot."""
-    part = romfs_partition(device)
-    if isinstance(part, str):
-        return b"", None, f"{part}: the code is loaded into RAM"
-    rom_image = romfs_image(modules)
-    if len(rom_image) > part.size:
-        return (
-            b"",
-            None,
-            (
-                f"the ROMFS image ({len(rom_image):,} bytes) is larger than the board's ROMFS partition "
-                f"({part.size:,} bytes): the code is loaded into RAM"
-            ),
-        )
-    return (
-        rom_image,
-        part,
-        (
-            f"a {len(rom_image):,}-byte ROMFS image in the board's {part.size:,}-byte partition, mounted at "
-            f"{ROMFS_MOUNT}: the code runs from flash"
-        ),
-    )
-
-
 def _check_mpy(device: Device, board: str, sample: bytes) -> None:
     """The board's MicroPython must read the .mpy version mpy-cross wrote, and (if the board's
     modules could ever hold native code) be of the board's architecture: a wrong --board shows here."""
@@ -456,7 +403,7 @@ def _flash(
     if platform not in UNIX_PLATFORMS:
         device.exec("import os\nos.chdir('/')", "going to the root folder")
     _check_mpy(device, board, modules[0].data)
-    rom_image, part, code_note = _choose_romfs(device, modules) if romfs else (b"", None, "asked for files")
+    rom_image, part, code_note = choose_romfs(device, modules) if romfs else (b"", None, "asked for files")
     if part is not None:  # the modules as the board will read them: in the image, mounted at /rom
         modules = [BoardFile(f"{ROMFS_MOUNT}/{f.target}", f.data, f.source) for f in modules]
 
@@ -501,14 +448,9 @@ def _flash(
         done = base + len(f.data)
 
     if part is not None:
-        write_romfs(device, part, rom_image, (lambda n, _size: progress(n, total, "ROMFS image")) if progress else None)
+        shown = (lambda n, _size: progress(n, total, "ROMFS image")) if progress else None
+        deploy_romfs(device, part, rom_image, shown)
         done = len(rom_image)
-        digest = romfs_hash(device, len(rom_image))
-        if digest != hashlib.sha256(rom_image).hexdigest():
-            raise FlashError(
-                f"the ROMFS image on the board does not match what was sent (sha256 {digest[:16]}... on the "
-                f"board): the write was damaged; flash again"
-            )
     else:
         for f in modules:
             copy(f)
