@@ -408,12 +408,14 @@ class PumpApp:
 
     # -- programming ------------------------------------------------------------
 
-    def admit(self, candidate, now, guard=None, limits=None):
+    def admit(self, candidate, now, drugs=None, limits=None):
         """Refuse (Refusal) a therapy whose bolus is above the bolus hard limit,
         or whose deliveries from now on, added to what was delivered in the
-        last 24 h and hour, would pass a guard window. limits: the guard's
-        (day, hour, bolus) under another library (DoseGuard.limits_for)."""
-        guard = guard or self.guard
+        last 24 h and hour, would pass a guard window. drugs: the guard's fluid
+        (guard_limits) when the candidate changes it, checked as if it had
+        (DoseGuard.admit); limits: the guard's (day, hour, bolus) under another
+        library (DoseGuard.limits_for)."""
+        guard = self.guard
         tb = self.timebase
         guard.window_steps(tb.mday, tb.us)  # brings the buckets up to now
         step_pl = self.sched.step_pl
@@ -422,12 +424,14 @@ class PumpApp:
             bolus_steps = -(-candidate.bolus_volume_nl * 1000 // step_pl)
         carried = self.sched.carried_u(tb.mday, tb.us)
         proj = Projection(candidate, now, guard.bucket_end_us(), BUCKET_US, carried, step_pl * US_PER_MDAY)
-        why = guard.admit(tb.mday, tb.us, bolus_steps, proj, limits)
+        why = guard.admit(tb.mday, tb.us, bolus_steps, proj, limits, drugs)
         if why == LIMIT_BOLUS:
+            if limits is None:
+                limits = guard.limits_for(drugs) if drugs is not None else (0, 0, guard.bolus_limit)
             raise Refusal(
                 "bolus",
                 "the bolus of %d steps is above the bolus hard limit of %d steps; the dose guard refuses it"
-                % (bolus_steps, guard.bolus_limit),
+                % (bolus_steps, limits[2]),
             )
         if why != LIMIT_NONE:
             raise Refusal(

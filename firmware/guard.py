@@ -51,7 +51,7 @@
 #   - a drug that leaves the fluid keeps its day and hour totals (and whether
 #     its windows held a saturated bucket) for 24 h; if it comes back they are
 #     put back, rescaled, as stand-ins that leave no earlier than the real
-#     steps did (see _bring_back), spilling and saturating as above.
+#     steps did (see _change), spilling and saturating as above.
 # Where this is conservative: saturation refuses the drug even when its real
 # dose is below the limit, if that limit is more than _BUCKET_CAP steps of the
 # new fluid (one bucket of history, or a departed drug's whole day, worth more
@@ -75,6 +75,7 @@
 from array import array
 
 from firmware import const
+from firmware.intmath import gcd
 from firmware.store import Pieces
 
 US_PER_MDAY = const(86_400_000)
@@ -299,18 +300,112 @@ class DoseGuard:
         they come back (rescaled) if it returns: morphine, then saline, then
         morphine again within a day still counts the first morphine.
         """
-        old = self._fluid
-        end_us = self.bucket_end_us()
-        self._departed = [d for d in self._departed if _age_buckets(end_us, d[4]) < DAY_BUCKETS]
-        sat = (_SAT_HOUR if self.hour_sat else 0) | (_SAT_REST if self.day_sat > self.hour_sat else 0)
-        for name, conc, _d, _h, _b in old:
-            if not has_drug(drugs, name):
-                self._departed.append((name, conc, self.day_sum, self.hour_sum, end_us, sat))
-        num, den = largest_ratio(old, drugs)
-        if num != den:  # no drug in common (num 0): the old history carries none of these
-            self._rescale(num, den)
-        self._bring_back(drugs, end_us)
+        num, den, inserts, departed = self._change(drugs)
+        self._rewrite(num, den, inserts)
+        self._departed = departed
         self._set_limits(drugs)
+
+    def _change(self, drugs):
+        """What a change of the fluid to drugs does to the history, without doing it:
+        (num, den, inserts, departed). The buckets rescale by num/den (the largest ratio
+        of old to new concentration, in lowest terms; num 0: no drug in common, the history
+        carries none of these); inserts, sorted, put back the history of the departed drugs
+        that return, in steps of the new fluid rounded up, each as (k, steps) for the k-th
+        bucket from the oldest (steps _SATURATED: that bucket becomes saturated): a
+        departure's hour total in the bucket it left in and the rest of its day total an
+        hour of buckets before, so each leaves every window no earlier than the steps it
+        stands for did, and comes back saturated if its windows held a saturated bucket
+        when the drug left. departed: the records kept after the change (those under a
+        day old that do not return, then the drugs that leave now)."""
+        end_us = self.bucket_end_us()
+        departed = []
+        inserts = []
+        for rec in self._departed:
+            name, conc, day_steps, hour_steps, change_end, sat = rec
+            age = _age_buckets(end_us, change_end)
+            if age >= DAY_BUCKETS:
+                continue  # a day has passed: forgotten
+            new_conc = has_drug(drugs, name)
+            if not new_conc:
+                departed.append(rec)
+                continue
+            for back, steps, flag in ((age, hour_steps, _SAT_HOUR), (age + HOUR_BUCKETS, day_steps - hour_steps,
+                                                                     _SAT_REST)):
+                if back < DAY_BUCKETS:
+                    if sat & flag:
+                        inserts.append((DAY_BUCKETS - 1 - back, _SATURATED))
+                    elif steps:
+                        inserts.append((DAY_BUCKETS - 1 - back, -(-steps * conc // new_conc)))
+        sat = (_SAT_HOUR if self.hour_sat else 0) | (_SAT_REST if self.day_sat > self.hour_sat else 0)
+        for name, conc, _d, _h, _b in self._fluid:
+            if not has_drug(drugs, name):
+                departed.append((name, conc, self.day_sum, self.hour_sum, end_us, sat))
+        inserts.sort()
+        num, den = largest_ratio(self._fluid, drugs)
+        if num:
+            g = gcd(num, den)  # small terms keep b * num a small int for most blends
+            num //= g
+            den //= g
+        return num, den, inserts, departed
+
+    def _history(self, num, den, inserts):
+        """The buckets from the oldest (cur + 1) to the current one, as a change (_change's
+        num, den and inserts) leaves them, one by one: what set_fluid writes and what admit()
+        checks a change of fluid against, without a second ring.
+
+        A bucket rescales by num/den, rounding up (never less drug than was delivered;
+        num == den: as it is). num 0 empties every bucket, saturated ones too: the history
+        is of other drugs (a departed record keeps theirs, with its saturation). A bucket
+        past _BUCKET_CAP spills into newer ones; what passes the current one saturates it.
+        A saturated bucket stays saturated, and a spill that reaches one ends there: the
+        spill is history no newer than that bucket, which fills every window it is in
+        already. Inserts add to their bucket (spilling the same way) or saturate it."""
+        ring = self._ring
+        i = self._cur
+        rescale = num != den
+        carry = 0  # the rescale's spill
+        spill = 0  # the inserts'
+        j = 0
+        n = len(inserts)
+        for k in range(DAY_BUCKETS):
+            i = i + 1 if i < DAY_BUCKETS - 1 else 0
+            b = ring[i // _CHUNK_BUCKETS][i % _CHUNK_BUCKETS] if num else 0
+            if b == _SATURATED:
+                carry = 0
+            elif rescale:
+                b = (-(-b * num // den) if b else 0) + carry
+                carry = b - _BUCKET_CAP if b > _BUCKET_CAP else 0
+                b -= carry
+                if carry and k == DAY_BUCKETS - 1:
+                    b = _SATURATED
+            add = spill
+            while j < n and inserts[j][0] == k:
+                steps = inserts[j][1]
+                j += 1
+                if steps == _SATURATED:
+                    b = _SATURATED
+                else:
+                    add += steps
+            if b == _SATURATED:
+                spill = 0
+            elif add:
+                b += add
+                spill = b - _BUCKET_CAP if b > _BUCKET_CAP else 0
+                b -= spill
+                if spill and k == DAY_BUCKETS - 1:
+                    b = _SATURATED
+            yield b
+
+    def _rewrite(self, num, den, inserts):
+        """Write the history a change leaves (_history) into the ring, and its windows' totals."""
+        if num == den and not inserts:
+            return  # nothing changes
+        ring = self._ring
+        i = self._cur
+        for b in self._history(num, den, inserts):
+            i = i + 1 if i < DAY_BUCKETS - 1 else 0
+            ring[i // _CHUNK_BUCKETS][i % _CHUNK_BUCKETS] = b
+        self._resum()
 
     def limits_for(self, drugs):
         """(day, hour, bolus) limits in steps of a fluid of drugs (set_fluid's tuples), 0..NO_LIMIT."""
@@ -325,56 +420,6 @@ class DoseGuard:
         self.day_limit, self.hour_limit, self.bolus_limit = self.limits_for(drugs)
         self._fluid = tuple(drugs)
 
-    def _rescale(self, num, den):
-        """Rescale every bucket by num/den, rounding up (never less drug than
-        was delivered); num 0 empties the ring. A bucket past _BUCKET_CAP
-        spills into newer ones (oldest first); what passes the current one
-        saturates it. A saturated bucket stays saturated."""
-        ring = self._ring
-        if not num:
-            for chunk in ring:
-                for i in range(_CHUNK_BUCKETS):
-                    chunk[i] = 0
-            self._resum()
-            return
-        carry = 0
-        i = self._cur
-        for _ in range(DAY_BUCKETS):
-            i = i + 1 if i < DAY_BUCKETS - 1 else 0  # from the oldest bucket (cur + 1) to cur
-            chunk = ring[i // _CHUNK_BUCKETS]
-            b = chunk[i % _CHUNK_BUCKETS]
-            if b == _SATURATED:
-                carry = 0  # the spill is history no newer than this bucket: it fills its windows already
-                continue
-            b = -(-b * num // den) + carry
-            carry = b - _BUCKET_CAP if b > _BUCKET_CAP else 0
-            chunk[i % _CHUNK_BUCKETS] = b - carry
-        if carry:
-            ring[self._cur // _CHUNK_BUCKETS][self._cur % _CHUNK_BUCKETS] = _SATURATED
-        self._resum()
-
-    def _add(self, i, steps):
-        """Add steps to bucket i, spilling what passes _BUCKET_CAP into newer
-        buckets up to the current one, which saturates if they do not fit."""
-        ring = self._ring
-        cur = self._cur
-        while steps:
-            chunk = ring[i // _CHUNK_BUCKETS]
-            at = i % _CHUNK_BUCKETS
-            b = chunk[at]
-            if b == _SATURATED:
-                return
-            room = _BUCKET_CAP - b
-            if steps <= room:
-                chunk[at] = b + steps
-                return
-            if i == cur:
-                chunk[at] = _SATURATED
-                return
-            chunk[at] = _BUCKET_CAP
-            steps -= room
-            i = i + 1 if i < DAY_BUCKETS - 1 else 0
-
     def set_step_volume(self, step_pl):
         """A new calibration. The windows hold steps of the old volume: they
         become steps of the new one, rounding up (never less drug than was
@@ -382,7 +427,8 @@ class DoseGuard:
         the limits follow."""
         old = self.step_pl
         self.step_pl = step_pl
-        self._rescale(old, step_pl)
+        g = gcd(old, step_pl)
+        self._rewrite(old // g, step_pl // g, ())
         departed = []
         for name, conc, day, hour, end, sat in self._departed:
             hour_new = -(-hour * old // step_pl)
@@ -396,34 +442,6 @@ class DoseGuard:
             departed.append((name, conc, hour_new + rest_new, hour_new, end, sat))
         self._departed = departed
         self._set_limits(self._fluid)
-
-    def _bring_back(self, drugs, end_us):
-        """Put the history of departed drugs that return in drugs back into the
-        windows, in steps of the new fluid rounded up. A departure's hour
-        total goes in the bucket it left in and the rest of its day total an
-        hour of buckets before: each then leaves every window no earlier than
-        the steps it stands for did. Either spills into newer buckets past
-        _BUCKET_CAP, and comes back saturated if its windows held a saturated
-        bucket when the drug left."""
-        ring = self._ring
-        kept = []
-        for rec in self._departed:
-            name, conc, day_steps, hour_steps, change_end, sat = rec
-            new_conc = has_drug(drugs, name)
-            if not new_conc:
-                kept.append(rec)
-                continue
-            age = _age_buckets(end_us, change_end)
-            for back, steps, flag in ((age, hour_steps, _SAT_HOUR), (age + HOUR_BUCKETS, day_steps - hour_steps,
-                                                                     _SAT_REST)):
-                if back < DAY_BUCKETS:
-                    i = (self._cur - back) % DAY_BUCKETS
-                    if sat & flag:
-                        ring[i // _CHUNK_BUCKETS][i % _CHUNK_BUCKETS] = _SATURATED
-                    elif steps:
-                        self._add(i, -(-steps * conc // new_conc))
-        self._departed = kept
-        self._resum()
 
     def _resum(self):
         ring = self._ring
@@ -493,11 +511,15 @@ class DoseGuard:
 
     # -- before new delivery starts, command path ---------------------------
 
-    def admit(self, now_mday, now_us, bolus_steps, future, limits=None):
+    def admit(self, now_mday, now_us, bolus_steps, future, limits=None, drugs=None):
         """Check a delivery before it starts; return LIMIT_NONE or the limit it would pass.
 
-        limits: (day, hour, bolus) to check against instead of the fluid's own
-        (limits_for() of the same drugs under another library), or None.
+        drugs: the fluid a program change brings (set_fluid's tuples), or None for the
+        fluid leaving now: the history is checked as set_fluid(drugs) would leave it,
+        rescaled and with returning drugs put back, without changing it (nor making a
+        second ring: a bucket at a time, from _history). limits: (day, hour, bolus) to
+        check against instead of the fluid's own (limits_for() of the same drugs under
+        another library), or None.
 
         bolus_steps: the size of a bolus starting now, in steps rounded up (0
         if none), checked against the bolus hard limit; its delivery is part of
@@ -512,15 +534,38 @@ class DoseGuard:
         of a program that repeats daily, so they hold no more than these.
         """
         self._rotate(now_mday, now_us)
-        day_limit, hour_limit, bolus_limit = limits or (self.day_limit, self.hour_limit, self.bolus_limit)
+        ring = self._ring
+        oldest = self._cur + 1  # the oldest bucket of the day window
+        if drugs is None:
+            day_limit, hour_limit, bolus_limit = limits or (self.day_limit, self.hour_limit, self.bolus_limit)
+        else:
+            num, den, inserts, _departed = self._change(drugs)
+            day_limit, hour_limit, bolus_limit = limits or self.limits_for(drugs)
         if bolus_steps > bolus_limit:
             return LIMIT_BOLUS
-        ring = self._ring
-        day_hist = self.day_sum
-        hour_hist = self.hour_sum
-        day_sat = self.day_sat  # a saturated bucket fills its windows: nothing more may go in them
-        hour_sat = self.hour_sat
-        oldest = self._cur + 1  # the oldest bucket of the day window
+        if drugs is None:  # the history as it is
+            day_hist = self.day_sum
+            hour_hist = self.hour_sum
+            day_sat = self.day_sat  # a saturated bucket fills its windows: nothing more may go in them
+            hour_sat = self.hour_sat
+            leaving = in_hour = None
+        else:  # the history as the change leaves it: its totals, and the hour window's (newest 100) buckets
+            in_hour = array("I", bytes(4 * HOUR_BUCKETS))  # command path: 400 B
+            day_hist = hour_hist = day_sat = hour_sat = 0
+            k = -(DAY_BUCKETS - HOUR_BUCKETS)  # 0 at the hour window's oldest bucket
+            for b in self._history(num, den, inserts):
+                if b == _SATURATED:
+                    day_sat += 1
+                else:
+                    day_hist += b
+                if k >= 0:
+                    in_hour[k] = b
+                    if b == _SATURATED:
+                        hour_sat += 1
+                    else:
+                        hour_hist += b
+                k += 1
+            leaving = self._history(num, den, inserts)  # the day window's buckets, oldest first
         # ahead_at[k % 100]: future steps to the end of bucket k - 100, so the
         # hour window ending with bucket k holds ahead - ahead_at[k % 100] of them.
         ahead_at = array("I", bytes(4 * HOUR_BUCKETS))  # command path: 400 B
@@ -530,44 +575,31 @@ class DoseGuard:
             if ahead and (day_sat or day_hist + ahead > day_limit):
                 return LIMIT_DAY
             slot = k % HOUR_BUCKETS
-            in_hour = ahead - ahead_at[slot]
-            if in_hour and (hour_sat or hour_hist + in_hour > hour_limit):
+            added = ahead - ahead_at[slot]
+            if added and (hour_sat or hour_hist + added > hour_limit):
                 return LIMIT_HOUR
             ahead_at[slot] = ahead
             # One bucket later, the oldest bucket of each window drops out.
-            i = (oldest + k) % DAY_BUCKETS
-            b = ring[i // _CHUNK_BUCKETS][i % _CHUNK_BUCKETS]
+            if leaving is None:
+                i = (oldest + k) % DAY_BUCKETS
+                b = ring[i // _CHUNK_BUCKETS][i % _CHUNK_BUCKETS]
+            else:
+                b = next(leaving)
             if b == _SATURATED:
                 day_sat -= 1
             else:
                 day_hist -= b
             if k < HOUR_BUCKETS:
-                i = (self._cur - HOUR_BUCKETS + 1 + k) % DAY_BUCKETS
-                b = ring[i // _CHUNK_BUCKETS][i % _CHUNK_BUCKETS]
+                if in_hour is None:
+                    i = (self._cur - HOUR_BUCKETS + 1 + k) % DAY_BUCKETS
+                    b = ring[i // _CHUNK_BUCKETS][i % _CHUNK_BUCKETS]
+                else:
+                    b = in_hour[k]
                 if b == _SATURATED:
                     hour_sat -= 1
                 else:
                     hour_hist -= b
         return LIMIT_NONE
-
-    def fork(self, into=None):
-        """A copy to try a change of fluid on. into: a DoseGuard kept for the
-        purpose, overwritten (no allocation of its ring); None: a new one
-        (9.6 KB in 480-byte chunks). The ring is copied chunk by chunk."""
-        g = DoseGuard(self.step_pl) if into is None else into
-        g.step_pl = self.step_pl
-        mine = self._ring
-        for k in range(_CHUNKS):
-            a = g._ring[k]
-            b = mine[k]
-            for i in range(_CHUNK_BUCKETS):
-                a[i] = b[i]
-        for name in ("_cur", "_end_mday", "_end_us", "day_sum", "hour_sum", "day_sat", "hour_sat", "day_limit",
-                     "hour_limit", "bolus_limit", "_fluid", "tripped", "refused_steps", "delivered_hi",
-                     "delivered_lo"):
-            setattr(g, name, getattr(self, name))
-        g._departed = list(self._departed)
-        return g
 
     def bucket_end_us(self):
         """End of the current bucket as one pump-time integer (command path)."""

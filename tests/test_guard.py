@@ -1092,25 +1092,71 @@ def test_whatever_the_refills_strengths_and_drug_changes_no_drug_passes_its_hard
         assert worst_window(events[name], HOUR_BUCKETS) <= hourly * 10**9 + slack, name
 
 
-def test_a_fork_into_a_guard_made_at_boot_is_the_same_as_a_new_fork_and_leaves_the_original_alone():
-    """Admission tries a change of fluid on a fork; on a board it writes into a guard made at boot
-    (its 9.6 KB ring allocated once), so the two must be interchangeable."""
-    g = unit_guard(day=5000, hour=400)
-    for k in range(300):
-        g.permit(*at(k * 30 * S), 3)
-    before = (bytes(g._buckets), g.day_sum, g.hour_sum, g.day_limit)
-    scratch = DoseGuard(UNIT_STEP_PL * 2)  # another step volume: the fork takes the original's
-    scratch.permit(*at(0), 7)  # and whatever it held before is overwritten
-    fresh, into = g.fork(), g.fork(scratch)
-    assert into is scratch and into.step_pl == g.step_pl
-    weaker = (("x", UNIT_CONC // 4, 5000, 400, NO_LIMIT),)
-    fresh.set_fluid(weaker)
-    into.set_fluid(weaker)
-    assert bytes(into._buckets) == bytes(fresh._buckets)
-    assert (into.day_sum, into.hour_sum, into.day_limit, into.hour_limit) == (
-        fresh.day_sum,
-        fresh.hour_sum,
-        fresh.day_limit,
-        fresh.hour_limit,
-    )
-    assert (bytes(g._buckets), g.day_sum, g.hour_sum, g.day_limit) == before
+# Fluids with limits (in ng: a step of c ng/mL carries c / 100_000 ng), one so weak that history rescaled to it
+# spills past the bucket cap and saturates.
+LIMITED_FLUIDS = [
+    (),
+    (("a", 3_000, 600, 60, 30),),  # 20,000 steps a day, 2,000 an hour, a 1,000-step bolus
+    (("a", 1_000, 600, 60, 30),),
+    (("a", 1, 6, 2, 1),),  # a thousandth of the strength: 3,000 x the steps
+    (("b", 7_000, 7_000, 700, 70),),
+    (("a", 2_000, 600, 60, 30), ("b", 5_000, 7_000, 700, 70)),
+]
+
+
+def guard_copy(g):
+    """Another guard holding g's state, through its saved record (as a restart makes one)."""
+    ints, departed, ring = g.saved_state()
+    h = DoseGuard(g.step_pl)
+    h.restore(ints, departed, bytes(ring), g._fluid)
+    return h
+
+
+def guard_state(g):
+    return (bytes(g._buckets), g.day_sum, g.hour_sum, g.day_sat, g.hour_sat, g._departed, g._fluid,
+            g.day_limit, g.hour_limit, g.bolus_limit, g.tripped)
+
+
+@settings(max_examples=FEW)
+@given(
+    past=st.lists(
+        st.tuples(st.one_of(st.integers(0, HOUR), st.integers(0, 20 * HOUR)), st.integers(0, 3_000),
+                  st.sampled_from(range(len(LIMITED_FLUIDS)))),
+        min_size=1,
+        max_size=12,
+    ),
+    later=st.integers(0, 3 * HOUR),
+    candidate=st.sampled_from(range(len(LIMITED_FLUIDS))),
+    bolus=st.integers(0, 1_200),
+    future=st.lists(st.tuples(st.integers(0, DAY_BUCKETS - 1), st.integers(0, 3_000)), max_size=12),
+)
+def test_admitting_a_new_fluid_answers_as_the_changed_guard_would_and_changes_nothing(
+    past, later, candidate, bolus, future
+):
+    """A program that changes the fluid is checked against the history as set_fluid() will leave it
+    (rescaled, departed drugs put back, spills and saturation), a bucket at a time, without a copy
+    of the guard: the answer is the one a guard changed to that fluid gives, and the guard itself is
+    left as it was (only brought up to now)."""
+    g = DoseGuard(UNIT_STEP_PL)
+    t = 0
+    for advance, n, fluid in past:
+        t += advance
+        permit(g, t, n)
+        g.set_fluid(LIMITED_FLUIDS[fluid])
+    now = t + later
+    increments = [0] * DAY_BUCKETS
+    for k, n in future:
+        increments[k] += n
+    cumulative, total = [], 0
+    for n in increments:
+        total += n
+        cumulative.append(bolus + total)
+    drugs = LIMITED_FLUIDS[candidate]
+    changed = guard_copy(g)
+    changed.window_steps(*at(now))  # brought up to now, as the pump's admission does first
+    changed.set_fluid(drugs)
+    expected = changed.admit(*at(now), bolus, Future(cumulative))
+    unchanged = guard_copy(g)
+    unchanged.window_steps(*at(now))
+    assert g.admit(*at(now), bolus, Future(cumulative), drugs=drugs) == expected
+    assert guard_state(g) == guard_state(unchanged)

@@ -97,24 +97,41 @@ got = 0
 for k in range(200):  # 200 buckets: across the first chunk boundary
     t_us = k * 36_000_000
     got += g.permit(t_us // 86_400_000, t_us % 86_400_000, 3)
-t = g.fork()
-t.set_fluid((("x", 50_000, 5_000, 400, 300),))  # half the strength: twice the steps
+WEAK = (("x", 50_000, 5_000, 400, 300),)  # half the strength: twice the steps
+
+
+class Bolus:  # a future of `steps` steps now, then none
+    def __init__(self, steps):
+        self.steps = steps
+
+    def next_bucket(self):
+        return self.steps
+
+
+now = (t_us // 86_400_000, t_us % 86_400_000)
+before = g.window_steps(*now)
+# Checked against the history rescaled (a bucket at a time, no copy of the ring): 600 steps of
+# the weak fluid in the hour, whose limit is 800 of them.
+fits = g.admit(now[0], now[1], 150, Bolus(150), None, WEAK)
+passes = g.admit(now[0], now[1], 250, Bolus(250), None, WEAK)
+g.set_fluid(WEAK)
 print("filled", n > 20, "free", free > 20_000, "9600 B block", big)
-print("guard", got, g.window_steps(t_us // 86_400_000, t_us % 86_400_000), "trial",
-      t.window_steps(t_us // 86_400_000, t_us % 86_400_000))
+print("guard", got, before, "admit", fits, passes, "changed", g.window_steps(*now), g.hour_limit)
 """
 
 
 @pytest.mark.micropython
-def test_a_guard_is_made_and_forked_where_the_heap_has_no_block_of_2_kb_free(tmp_path):
+def test_a_guard_is_made_and_changes_fluid_where_the_heap_has_no_block_of_2_kb_free(tmp_path):
     """On the MicroPython unix port in a fixed 256 KB heap (the webassembly VM's heap
     grows), cut into 1.5 KB holes (tens of KB free, no 9.6 KB block to be had), a
-    guard is made, counts 200 buckets of steps, and a fork rescales them for a new
-    fluid: the ring needs no block bigger than 480 bytes. One array of 2400 fails here."""
+    guard is made, counts 200 buckets of steps, admits a new fluid against them
+    rescaled and then rescales them: the ring needs no block bigger than 480 bytes.
+    One array of 2400 fails here."""
     script = tmp_path / "fragmented.py"
     script.write_text(FRAGMENTED)
     lines = run_unix(script, heap="256K").splitlines()
     assert lines[0] == "filled True free True 9600 B block refused"
     # 3 steps in each of 200 buckets, 300 of them in the last hour (limits: 5000 and 400 steps);
-    # the fork counts them as twice the steps of the fluid at half the strength.
-    assert lines[1] == "guard 600 (600, 300) trial (1200, 600)"
+    # at half the strength they count as twice the steps: 600 in the hour, whose limit is now 800
+    # steps, so 150 more fit and 250 pass it (LIMIT_HOUR, 2).
+    assert lines[1] == "guard 600 (600, 300) admit 0 2 changed (1200, 600) 800"

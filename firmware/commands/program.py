@@ -93,11 +93,9 @@ def check_admission(pump, program, now):
         raise Refusal("flex", "a flex schedule runs on the device clock: set the clock first")
     candidate = pump.therapy.fork()
     candidate.commit(program, now)
-    guard = pump.guard
-    if candidate.fluid() != pump.therapy.fluid():
-        guard = guard.fork()
-        guard.set_fluid(pump.guard_limits(candidate.fluid()))
-    pump.admit(candidate, now, guard)
+    fluid = candidate.fluid()
+    # A new fluid: the guard's history is checked as the change will rescale it (no copy of the guard).
+    pump.admit(candidate, now, pump.guard_limits(fluid) if fluid != pump.therapy.fluid() else None)
 
 
 def _rows(pump, program, verdict=_DELIVERY_NONE, note=""):
