@@ -362,14 +362,14 @@ def times_to_deliver(t, volume_nl, then_nl, now, horizon_us):
 
     Exact: the volume is the integral of the rates, event to event. A flex schedule
     repeats each day once nothing else is pending (no bolus, bridge or trial) and its
-    day is 24 h long (the clock in step with the schedule), so after one such day has
-    been measured the whole days that still fit are skipped at once: a 400-day scan
-    costs a few days of events, not 1,600 of them (each makes long-int garbage on a
-    32-bit port)."""
+    day is 24 h long (the clock in step with the schedule), each such day delivering
+    the program's daily basal exactly (basal_day_nl_min), so at the start of the first
+    one the whole days that still fit are skipped at once: a 400-day scan costs a day
+    or two of events, not 1,600 of them (each makes long-int garbage on a 32-bit port),
+    and a schedule of zero rates ends the scan there."""
     left_u = volume_nl * US_PER_DAY  # nL in u = nL/day x us
     at = now
     limit = now + horizon_us
-    day_mark = None  # (start of a plain 24 h schedule day, left_u then)
     first = None  # the time to volume_nl, once found (with then_nl to go)
     while at < limit:
         rate = t.rate_now(at)
@@ -384,37 +384,34 @@ def times_to_deliver(t, volume_nl, then_nl, now, horizon_us):
                 return first, found
             first = found  # and on to then_nl, from the start of this same span
             left_u += (then_nl - volume_nl) * US_PER_DAY
-            day_mark = None  # left_u jumped: a day measured before is no guide
         left_u -= span_u
         if ev is None:
             break
         t.fire(end)
         at = end if end > at else at + 1
-        if t.program is None or t.program.basal_kind != BASAL_FLEX or at != t.day_start:
+        p = t.program
+        if p is None or p.basal_kind != BASAL_FLEX or at != t.day_start:
             continue
-        plain = (
-            t.bolus_kind == BOLUS_NONE
-            and t.bridge_drugs is None
-            and t.trial_end is None
-            and t.day_end - t.day_start == US_PER_DAY
-        )
-        if not plain:
-            day_mark = None
-        elif day_mark is None or day_mark[0] != at - US_PER_DAY:
-            day_mark = (at, left_u)
-        else:
-            day_u = day_mark[1] - left_u
-            days = left_u // day_u - 1 if day_u else 0  # leave the last day to the events
-            room = (limit - at) // US_PER_DAY
-            if days > room:
-                days = room
-            if days > 0:
-                at += days * US_PER_DAY
-                left_u -= days * day_u
-                t.day_start += days * US_PER_DAY
-                t.day_end += days * US_PER_DAY
-                t.bridge_mark = at
-            day_mark = (at, left_u)
+        if (
+            t.bolus_kind != BOLUS_NONE
+            or t.bridge_drugs is not None
+            or t.trial_end is not None
+            or t.day_end - t.day_start != US_PER_DAY
+        ):
+            continue  # not a plain day: its events are run
+        day_u = p.basal_day_nl_min() * US_PER_MIN  # a plain day's delivery (rates x minutes, in u)
+        if not day_u:
+            break  # zero rates all day, every day: nothing more is delivered
+        days = left_u // day_u - 1  # leave the last day to the events
+        room = (limit - at) // US_PER_DAY
+        if days > room:
+            days = room
+        if days > 0:
+            at += days * US_PER_DAY
+            left_u -= days * day_u
+            t.day_start += days * US_PER_DAY
+            t.day_end += days * US_PER_DAY
+            t.bridge_mark = at
     return first, None
 
 

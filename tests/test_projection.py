@@ -200,3 +200,23 @@ def test_the_low_and_empty_times_in_one_scan_are_each_the_time_of_its_own_scan(
         time_to_deliver_event_by_event(t.fork(), volume_nl, now, horizon),
         time_to_deliver_event_by_event(t.fork(), then_nl, now, horizon),
     )
+
+
+def test_a_schedule_that_delivers_nothing_all_day_never_reaches_a_volume_and_ends_the_scan_at_once():
+    """A flex day of zero rates (the parser refuses one; a rate rounded down to 0 nL/day is the way
+    there) delivers nothing on every day after it: no time, as event by event, without 400 days of events."""
+    from firmware.program import DOSE_VOLUME
+
+    t = Therapy()
+    t.set_clock(0, 0)
+    p = parse_program(FLEX, LIB)
+    p.flex = [(0, DOSE_VOLUME, 0), (433, DOSE_VOLUME, 0)]
+    t.commit(p, 0)
+    horizon = 40 * 86_400_000_000
+    assert time_to_deliver_event_by_event(t.fork(), 1, 0, horizon) is None
+    fires = []
+    scanned = t.fork()
+    fire = scanned.fire
+    scanned.fire = lambda now: fires.append(now) or fire(now)
+    assert times_to_deliver(scanned, 1, 2, 0, horizon) == (None, None)
+    assert len(fires) <= 2  # the first day's boundary and step, not 40 days of them
