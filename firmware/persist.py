@@ -31,6 +31,7 @@
 # integers ("-" for none) or escaped strings, so a record can be read by eye
 # and long ints need no fixed width. Command path only: allocates freely.
 
+from firmware.codec import LIBRARY_LIMITS
 from firmware.eventlog import CAPACITY
 from firmware.eventlog import esc as _esc
 from firmware.eventlog import unesc as _unesc
@@ -125,12 +126,14 @@ def sections(app, reserved_steps):
         if lib.saved is None:  # made at its first save and kept: a library never changes
             rows = [_esc(lib.version)]
             for name in lib.order:
-                rows.append(name + "," + ",".join("%d" % v for v in lib.drugs[name].numbers))
-            lib.saved = "\n".join(rows).encode()
+                rows.append(_LIBRARY_ROW % ((name,) + lib.drugs[name].numbers))  # one string a drug
+            lib.saved = "".join(rows).encode()
         out.append((TAG_LIBRARY_LIMITS, lib.saved))
     return out
 
 
+# A site library's drug in LIBRARY_LIMITS: a line of its name and its numbers.
+_LIBRARY_ROW = "\n%s" + ",%d" * LIBRARY_LIMITS
 # The text sections' formats: "key value" lines, as _fields() reads them ("-" for None).
 _META = "\n".join(
     k + " %s"
