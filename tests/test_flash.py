@@ -121,14 +121,15 @@ def files_on(root: Path) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def boot(root: Path, repl_after: bool = False):
+def boot(root: Path, repl_after: bool = False, argv: tuple[str, ...] = ()):
     """Run the flashed root as the board would at power-up: `micropython main.py` there, nothing
     on its path but that folder and the port's frozen modules; stdin/stdout on a pty (the link).
     repl_after: then its REPL, as a board drops to its REPL when main.py returns (`-i`).
+    argv: the port's arguments instead of main.py (boot_from_romfs).
     Yields (process, the link's port); kills it after."""
     master, slave = _raw_pty()
     proc = subprocess.Popen(
-        [find_micropython(), *(["-i"] if repl_after else []), BOOT_FILE],
+        [find_micropython(), *(argv or (*(["-i"] if repl_after else []), BOOT_FILE))],
         stdin=master,
         stdout=master,
         stderr=subprocess.PIPE,
@@ -483,33 +484,15 @@ def give_romfs(board: UnixBoard, size: int, block: int = 4096, damage: bool = Fa
         device.close()
 
 
-@contextlib.contextmanager
 def boot_from_romfs(root: Path):
     """As boot(), on a board that mounts its ROMFS partition (romfs0.img) at /rom at power-up, /rom on its path."""
-    master, slave = _raw_pty()
     start = (
         "import vfs, sys\n"
         "vfs.mount(vfs.VfsRom(open('romfs0.img', 'rb').read()), '/rom')\n"
         "sys.path.append('/rom')\n"
         f"exec(open({BOOT_FILE!r}).read())\n"
     )
-    proc = subprocess.Popen(
-        [find_micropython(), "-c", start],
-        stdin=master,
-        stdout=master,
-        stderr=subprocess.PIPE,
-        cwd=root,
-        env=dict(os.environ, MICROPYPATH=f"{root}:.frozen"),
-        start_new_session=True,
-    )
-    os.close(master)
-    try:
-        yield proc, os.ttyname(slave)
-    finally:
-        proc.kill()
-        proc.wait(5)
-        proc.stderr.close()
-        os.close(slave)
+    return boot(root, argv=("-c", start))
 
 
 def test_a_board_with_a_romfs_partition_gets_its_code_there_and_boots_from_flash(board, capsys):
