@@ -18,7 +18,7 @@
 # Event path only: raising allocates an entry; the queries the dosing task
 # asks every turn (mask, sounding) allocate nothing.
 
-from firmware import codec
+from firmware import codec, const
 
 SILENCE_US = 120_000_000  # silencing lasts at most 2 min (GIP 3.2.1)
 
@@ -30,11 +30,11 @@ SILENCE_US = 120_000_000  # silencing lasts at most 2 min (GIP 3.2.1)
 _BLOCKS_BOLUS_LOW = (codec.ALARM_RESTART,)
 
 # Index of each field in an entry (a list, so flags can change in place).
-_CODE = 0
-_RAISED_US = 1
-_TEXT = 2
-_ACTIVE = 3
-_ACKED = 4
+_CODE = const(0)
+_RAISED_US = const(1)
+_TEXT = const(2)
+_ACTIVE = const(3)
+_ACKED = const(4)
 
 
 def priority(code):

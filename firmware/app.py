@@ -35,7 +35,7 @@
 import asyncio
 import binascii
 
-from firmware import alarms, auth, codec, eventlog
+from firmware import alarms, auth, codec, const, eventlog
 from firmware.commands import FAMILIES, Commands, Staging
 from firmware.errors import Refusal, explain
 from firmware.guard import BUCKET_US, LIMIT_BOLUS, LIMIT_NONE, DoseGuard
@@ -51,10 +51,10 @@ from firmware.timebase import MAX_ADVANCE_US, US_PER_MDAY, Timebase
 
 FIRMWARE_VERSION = "0.3.0"
 
-_SECURITY_LOG_BURST = 10  # security refusals logged one by one, at most this many in a row,
-_SECURITY_LOG_REFILL_US = 60_000_000  # and one more for each minute of pump time; the rest are counted
-_NO_EVENT_MDAY = 1_073_741_823  # 2**30 - 1: "no event", beyond any pump time
-_BACKLOG_WAIT_US = 20_000  # a dosing turn comes at least this often while issued steps wait for the hardware
+_SECURITY_LOG_BURST = const(10)  # security refusals logged one by one, at most this many in a row,
+_SECURITY_LOG_REFILL_US = const(60_000_000)  # and one more for each minute of pump time; the rest are counted
+_NO_EVENT_MDAY = const(1_073_741_823)  # 2**30 - 1: "no event", beyond any pump time
+_BACKLOG_WAIT_US = const(20_000)  # a dosing turn comes at least this often while issued steps wait for the hardware
 MAX_EMPTY_SCAN_DAYS = 400  # time-to-empty is reported up to this far ahead
 RESERVE_WINDOW_US = 600_000_000  # a reservation covers the steps due in the next 10 min
 RESERVE_MAX_STEPS = 384  # and at most this many: 20 uL in 52.083 nL steps, the most a cut may lose

@@ -12,14 +12,14 @@
 # A charge back above a level (a new cell, a charged one) clears its alarm's
 # condition. Runs once a minute, off the hot path.
 
-from firmware import codec, eventlog
+from firmware import codec, const, eventlog
 
 BATTERY_ERI_MARGIN_DAYS = 90  # ERI when the estimated life left falls below 90 days (SynchroMed: stops 90 days on)
 BATTERY_ERI_PERMILLE = 100  # or, before a drain is known, at 10 % charge
 BATTERY_LOW_PERMILLE = 30  # critical low battery at 3 %
 BATTERY_EOS_PERMILLE = 10  # end of service at 1 %: dosing stops, the state saved
-_BATTERY_READS = 4  # readings averaged per check (GIP 5.1)
-_DRAIN_MIN_PERMILLE = 10  # a drain estimate needs at least 1 % of charge used since the reference reading
+_BATTERY_READS = const(4)  # readings averaged per check (GIP 5.1)
+_DRAIN_MIN_PERMILLE = const(10)  # a drain estimate needs at least 1 % of charge used since the reference reading
 _US_PER_DAY = 86_400_000_000  # a long int on a 32-bit port: once a minute, off the hot path
 
 

@@ -113,7 +113,7 @@ LIMIT_BOLUS = const(4)
 # Their names are the host's (pumpctl.words.LIMIT_NAMES): a pump text names one by
 # the token "{l<code>}".
 
-_PL_PER_ML = 1_000_000_000
+_PL_PER_ML = const(1_000_000_000)
 
 
 def has_drug(drugs, name):

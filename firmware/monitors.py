@@ -40,7 +40,7 @@
 
 import asyncio
 
-from firmware import codec, eventlog
+from firmware import codec, const, eventlog
 from firmware.battery import Battery
 from firmware.intmath import format_volume
 from firmware.program import DEFAULT_EMPTY_NL, DEFAULT_LOW_NL
@@ -52,13 +52,13 @@ PROBE_PERIOD_US = 60_000_000  # while a stall holds delivery, one probe a minute
 PROBE_STEPS = 2  # a probe's steps: 2, so an encoder that tolerates one pulse in flight still sees a miss
 SENSOR_TOLERANCE_NL = 1_000_000  # the reservoir sensor may differ from the counted volume by 1 mL
 SENSOR_DENSITY_MG_PER_ML = 1_000  # the drug solutions are aqueous: 1 mL weighs about 1 g
-_SENSOR_TRIES = 20  # a sensor not ready: ask again every 10 ms, up to 200 ms (an HX711 at 10 SPS needs 100)
+_SENSOR_TRIES = const(20)  # a sensor not ready: ask again every 10 ms, up to 200 ms (an HX711 at 10 SPS needs 100)
 # Tones repeat (wall time) while an alarm is latched: high every 10 s (IEC
 # 60601-1-8 allows a burst interval of 2.5-15 s), medium every 30 s, low every 2 min.
 TONE_REPEAT_MS = {codec.PRIORITY_HIGH: 10_000, codec.PRIORITY_MEDIUM: 30_000, codec.PRIORITY_LOW: 120_000}
 FAR_STEPS = 0x3FFFFFFF  # "no reservoir mark": more steps than any reservoir holds (a small int)
-_ENCODER_RESTART_STEPS = 0x10000000  # the encoder count restarts before it nears 2**30 (small ints)
-_MOTION_LEFT_MAX_US = 0x10000000  # the motion queued ahead is counted up to 2**28 us (74 min; small ints)
+_ENCODER_RESTART_STEPS = const(0x10000000)  # the encoder count restarts before it nears 2**30 (small ints)
+_MOTION_LEFT_MAX_US = const(0x10000000)  # the motion queued ahead is counted up to 2**28 us (74 min; small ints)
 DEFAULT_CLOCK_JUMP_US = 60_000_000  # a board that does not say: a minute (a real board's watchdog bites in seconds)
 
 _HOLD_NAMES = {
