@@ -15,7 +15,7 @@ STUBS := $(VENV)/typings
 STUBS_STAMP := $(STUBS)/.installed
 STDLIB_STUBS := micropython-stdlib-stubs==1.29.0.post2
 
-.PHONY: all setup demo test test-long test-mp test-mp32 torture bench flash clean
+.PHONY: all setup demo test test-long test-mp test-mp32 torture bench flash manifests clean
 
 all: test
 
@@ -85,6 +85,11 @@ PORT ?=
 flash: setup
 	@test -n "$(BOARD)" -a -n "$(PORT)" || { echo "make flash: give BOARD=NAME (a file in boards/) and PORT=/dev/ttyACM0" >&2; exit 2; }
 	$(BIN)/pumpctl --port $(PORT) flash --board $(BOARD)
+
+# The freeze manifests (boards/manifests/BOARD.py) written again from what `pumpctl flash` copies,
+# after a module was added or removed; tests/test_flash.py says when they are out of date.
+manifests: setup
+	$(VENV)/bin/python -c "from pumpctl import flash; [open(f'boards/manifests/{b}.py', 'w').write(flash.freeze_manifest(b)) for b in flash.frozen_boards()]"
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .hypothesis

@@ -59,6 +59,8 @@ def compile_tree(out: Path) -> Path:
     work.mkdir(parents=True, exist_ok=True)
     for package in PACKAGES:
         for source in sorted((ROOT / package).rglob("*.py")):
+            if source.parent.name == "manifests":  # boards/manifests: build manifests, not modules
+                continue
             target = code / source.relative_to(ROOT).with_suffix(".mpy")
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(compile_module(source, None, work))

@@ -46,9 +46,10 @@ def _raw_pty() -> tuple[int, int]:
 
 
 class UnixBoard:
-    """`micropython -i` with its cwd in `root`, reachable at `port` like a board's USB serial port."""
+    """`micropython -i` with its cwd in `root`, reachable at `port` like a board's USB serial port.
+    path: MICROPYPATH, the folders it imports from beside its filesystem (None: the port's defaults)."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, path: str | None = None):
         self.root = root
         root.mkdir(exist_ok=True)
         self._m1, s1 = _raw_pty()  # the board's console: its controlling terminal, with isig
@@ -58,6 +59,8 @@ class UnixBoard:
         self._m2, self._s2 = _raw_pty()  # the host's end: kept open here, so the port lives while hosts come and go
         self.port = os.ttyname(self._s2)
         env = {k: v for k, v in os.environ.items() if k != "MICROPYPATH"}
+        if path is not None:
+            env["MICROPYPATH"] = path
         self.proc = subprocess.Popen(
             [find_micropython(), "-i"],
             stdin=s1,
@@ -121,11 +124,12 @@ def files_on(root: Path) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def boot(root: Path, repl_after: bool = False, argv: tuple[str, ...] = ()):
+def boot(root: Path, repl_after: bool = False, argv: tuple[str, ...] = (), frozen: Path | None = None):
     """Run the flashed root as the board would at power-up: `micropython main.py` there, nothing
     on its path but that folder and the port's frozen modules; stdin/stdout on a pty (the link).
     repl_after: then its REPL, as a board drops to its REPL when main.py returns (`-i`).
-    argv: the port's arguments instead of main.py (boot_from_romfs).
+    argv: the port's arguments instead of main.py (boot_from_romfs). frozen: a folder on its path after
+    the root, standing in for modules frozen into its MicroPython.
     Yields (process, the link's port); kills it after."""
     master, slave = _raw_pty()
     proc = subprocess.Popen(
@@ -134,7 +138,7 @@ def boot(root: Path, repl_after: bool = False, argv: tuple[str, ...] = ()):
         stdout=master,
         stderr=subprocess.PIPE,
         cwd=root,
-        env=dict(os.environ, MICROPYPATH=f"{root}:.frozen"),
+        env=dict(os.environ, MICROPYPATH=f"{root}:{frozen}:.frozen" if frozen else f"{root}:.frozen"),
         start_new_session=True,
     )
     os.close(master)
@@ -546,3 +550,88 @@ def test_a_romfs_image_that_reads_back_wrong_fails_the_flash_and_leaves_no_boot_
     with pytest.raises(FlashError, match="the ROMFS image on the board does not match what was sent"):
         flash(board.port, "sim")
     assert not (board.root / BOOT_FILE).exists()
+
+
+# -- frozen into a MicroPython build ---------------------------------------------------------------------------
+
+
+class ManifestRun:
+    """A freeze manifest run as MicroPython's tools/manifestfile.py runs it (its include() and module(),
+    paths relative to the manifest's folder; $(VAR) paths are the build's, kept as written)."""
+
+    def __init__(self, manifest: Path):
+        self.folder = manifest.parent
+        self.included: list[str] = []
+        self.frozen: dict[str, Path] = {}  # the path a module is frozen as -> its file
+        exec(manifest.read_text(), {"include": self.included.append, "module": self.module})
+
+    def module(self, module_path: str, base_path: str = ".", opt=None) -> None:
+        assert module_path.endswith(".py") and opt is None  # as written: line numbers kept in tracebacks
+        self.frozen[module_path] = (self.folder / base_path / module_path).resolve()
+
+
+@pytest.mark.parametrize("board_name", flash_module.frozen_boards())
+def test_each_real_board_has_a_freeze_manifest_that_freezes_what_flash_copies(board_name):
+    """boards/manifests/BOARD.py freezes exactly the modules `pumpctl flash --board BOARD` copies (each
+    existing, frozen under the path it is imported by) after the port's own manifest (asyncio)."""
+    manifest = flash_module.MANIFESTS / f"{board_name}.py"
+    assert manifest.read_text() == flash_module.freeze_manifest(board_name), "out of date: run `make manifests`"
+    run = ManifestRun(manifest)
+    assert run.included == [flash_module.PORT_MANIFEST]
+    copied = {source.relative_to(ROOT).as_posix(): source for source, _target in board_files(board_name)}
+    assert run.frozen == copied
+    assert all(path.is_file() for path in run.frozen.values())
+
+
+@pytest.fixture
+def frozen_board(tmp_path):
+    """A board whose MicroPython has the sim board's firmware frozen in: its compiled modules in a folder
+    on its path beside the filesystem (the unix port's own .frozen cannot be added to here)."""
+    frozen = tmp_path / "frozen"
+    for f in build("sim")[:-1]:
+        (frozen / f.target).parent.mkdir(parents=True, exist_ok=True)
+        (frozen / f.target).write_bytes(f.data)
+    b = UnixBoard(tmp_path / "board", path=f".frozen:{frozen}")
+    b.frozen = frozen
+    yield b
+    b.stop()
+
+
+def test_flash_frozen_copies_no_module_onto_a_board_with_the_firmware_frozen_in_and_it_boots(frozen_board, capsys):
+    root = frozen_board.root
+    (root / "firmware").mkdir()  # a flash of files before: it would come first on the path
+    (root / "firmware" / "app.mpy").write_bytes(b"M")
+    assert cli.main(["--port", frozen_board.port, "flash", "--board", "sim", "--frozen"]) == cli.EXIT_OK
+    out = capsys.readouterr().out
+    version = flash_module.module_constant(ROOT / "firmware" / "app.py", "FIRMWARE_VERSION")
+    assert f"  code        frozen in: firmware {version} is frozen into its MicroPython: the code runs" in out
+    assert "files and folders of the firmware (the code is frozen in)" in out
+    # On its filesystem: main.py, the config, the manifest (main.py's hash alone) and the keys; no module.
+    assert sorted(files_on(root)) == sorted([BOOT_FILE, CONFIG_FILE, MANIFEST_FILE, f"pump/{auth.PROVISION_FILE}"])
+    listed = [line.split("  ", 1)[1] for line in (root / MANIFEST_FILE).read_text().splitlines()]
+    assert listed == [BOOT_FILE]
+    keys = config.load_keys(next(line.split()[2] for line in out.splitlines() if "device id" in line))
+    # Power on: the pump runs the frozen modules, passes its self-test and doses.
+    with boot(root, frozen=frozen_board.frozen) as (proc, port):
+        line = proc.stderr.readline().decode()
+        assert line.startswith("pump ready: board sim"), line + proc.stderr.read().decode()
+        with Pump(port, keys=keys) as pump:
+            assert any(e.text.startswith("passed: firmware matches its manifest") for e in pump.events())
+            assert pump.set_rate("0.5 mL/day").rate_nl_per_day == 500_000
+
+
+def test_flash_frozen_refuses_a_board_without_it_or_with_another_version_and_changes_nothing(board, tmp_path):
+    with pytest.raises(FlashError, match="has no pump firmware frozen in: build it with boards/manifests/sim.py"):
+        flash(board.port, "sim", frozen=True)
+    assert files_on(board.root) == {}
+    older = tmp_path / "older"
+    (older / "firmware").mkdir(parents=True)
+    (older / "firmware" / "app.py").write_text('FIRMWARE_VERSION = "0.0.1"\n')
+    other = UnixBoard(tmp_path / "other", path=f".frozen:{older}")
+    try:
+        version = flash_module.module_constant(ROOT / "firmware" / "app.py", "FIRMWARE_VERSION")
+        with pytest.raises(FlashError, match=f"has firmware 0.0.1 frozen in, this pumpctl flashes {version}"):
+            flash(other.port, "sim", frozen=True)
+        assert files_on(other.root) == {}
+    finally:
+        other.stop()

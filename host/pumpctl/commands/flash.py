@@ -27,7 +27,12 @@ def cmd_flash(args) -> int:
     show = sys.stderr.isatty() and not args.json
     try:
         result = flashing.flash(
-            port, args.board, progress=bar if show else None, timeout=args.timeout, romfs=not args.no_romfs
+            port,
+            args.board,
+            progress=bar if show else None,
+            timeout=args.timeout,
+            romfs=not args.no_romfs,
+            frozen=args.frozen,
         )
     finally:
         if show:
@@ -38,11 +43,13 @@ def cmd_flash(args) -> int:
         f"in {result.seconds:.1f} s, each read back and verified by SHA-256",
         f"  device id   {result.keys.device_id}{saved}",
         f"  platform    {result.platform}",
-        f"  code        {'in ROMFS' if result.code == 'romfs' else '.mpy files'}: {result.code_note}",
+        f"  code        {_WHERE[result.code]}: {result.code_note}",
         f"  reset       {result.reset}",
     ]
-    if result.removed and result.code == "romfs":
-        human.append(f"  removed     {len(result.removed)} files and folders of the firmware (the code is in ROMFS)")
+    if result.removed and result.code != "files":
+        human.append(
+            f"  removed     {len(result.removed)} files and folders of the firmware (the code is {_WHERE[result.code]})"
+        )
     elif result.removed:
         human.append(f"  removed     {', '.join(result.removed)} (not in this firmware)")
     data = {
@@ -65,12 +72,22 @@ def cmd_flash(args) -> int:
     return EXIT_OK
 
 
+# Where the code went, as the output's "code" line says it.
+_WHERE = {"files": ".mpy files", "romfs": "in ROMFS", "frozen": "frozen in"}
+
+
 def _flash_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("--board", required=True, choices=flashing.boards(), help="board file in boards/")
     s.add_argument(
         "--no-romfs",
         action="store_true",
         help="copy .mpy files even where the board has a ROMFS partition (their code then takes heap)",
+    )
+    s.add_argument(
+        "--frozen",
+        action="store_true",
+        help="the board's MicroPython was built with boards/manifests/BOARD.py: copy no module, only main.py, "
+        "the config and the keys (refused if its frozen firmware is another version)",
     )
 
 
@@ -87,7 +104,8 @@ architecture. Where the board's MicroPython has a ROMFS partition
 (vfs.rom_ioctl) the modules go there as one image, run in place from flash
 (their code takes no heap; mounted at /rom at boot); otherwise they are
 copied as .mpy files with mpremote (the output's "code" line says which,
-and why). Either is read back by SHA-256; then come the
+and why). A MicroPython built with the firmware frozen in
+(boards/manifests/BOARD.py) takes --frozen: no module is copied. Either is read back by SHA-256; then come the
 keys (fresh ones, saved in your config file), pump.json, manifest.sha256
 and main.py, and the board is reset. A board running the pump firmware
 ignores Ctrl-C: flash first asks it, with its clinician key from your config
