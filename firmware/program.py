@@ -59,6 +59,7 @@ class Program:
         self.lines = []  # canonical text, one per line
         self.details = []  # what each line means per drug, beside it
         self.saved = None  # its PROGRAM and PROGRAM_VALUES sections (persist.py), made at its first save
+        self._rates = None  # (drugs, [(start_min, nL/day)]): the flex steps' rates in that fluid, kept (flex_rates)
 
     def low_level(self):
         """The low-reservoir alarm's volume, nL."""
@@ -82,15 +83,24 @@ class Program:
         if self.basal_kind == BASAL_CONTINUOUS:
             return self.volume(self.basal[0], self.basal[1], drugs)
         if self.basal_kind == BASAL_FLEX:
-            step = None  # the last step begun by minute: one volume() (long ints on a 32-bit port) per call
-            for s in self.flex:
-                if s[0] <= minute:
-                    step = s
-            return 0 if step is None else self.volume(step[1], step[2], drugs)
+            rate = 0  # the rate of the last step begun by minute
+            for start, nl_per_day in self.flex_rates(drugs):
+                if start <= minute:
+                    rate = nl_per_day
+            return rate
         return 0
 
     def flex_rates(self, drugs=None):
-        return [(start, self.volume(kind, per_day, drugs)) for start, kind, per_day in self.flex]
+        """[(start_min, nL/day)] of the flex steps in a fluid of drugs (the program's if None). Kept for
+        the fluid last asked: a projection asks at every event, and each volume() of a mass makes long
+        ints on a 32-bit port (the rates themselves are small: at most MAX_RATE_NL_PER_DAY). The list
+        is the program's: not to be changed."""
+        drugs = drugs or self.drugs
+        kept = self._rates
+        if kept is None or kept[0] != drugs:
+            rates = [(start, self.volume(kind, per_day, drugs)) for start, kind, per_day in self.flex]
+            kept = self._rates = (list(drugs), rates)  # a copy: compared by value, whatever becomes of drugs
+        return kept[1]
 
     def basal_day_nl_min(self):
         """One full day of the basal, exactly, in nL x 1440 (nL-minutes per day).

@@ -845,8 +845,9 @@ def test_a_program_without_its_bolus_keeps_everything_else_and_leaves_the_origin
     from firmware.therapy import BOLUS_NONE, Therapy
 
     p = parse_program([*MORPHINE, "basal 3 mg/day", "bolus 0.5 mg over 30 min"], LIB, [])
-    # every attribute is copied but the record section a save made of this very program (persist.py)
-    assert set(_FIELDS) | {"saved"} == set(vars(p))
+    # every attribute is copied but what is kept of this very program: the record sections a save made
+    # of it (persist.py) and its flex rates in a fluid (flex_rates)
+    assert set(_FIELDS) | {"saved", "_rates"} == set(vars(p))
     assert p.warnings and all(w.startswith("basal plus bolus rate") for w in p.warnings)
     p.saved = (b"its lines", b"the values of p, with its bolus")
     q = p.without_delivery()

@@ -205,11 +205,13 @@ def test_the_low_and_empty_times_in_one_scan_are_each_the_time_of_its_own_scan(
 def test_a_schedule_that_delivers_nothing_all_day_never_reaches_a_volume_and_ends_the_scan_at_once():
     """A flex day of zero rates (the parser refuses one; a rate rounded down to 0 nL/day is the way
     there) delivers nothing on every day after it: no time, as event by event, without 400 days of events."""
-    from firmware.program import DOSE_VOLUME
+    from firmware.program import BASAL_FLEX, DOSE_VOLUME, Program
 
     t = Therapy()
     t.set_clock(0, 0)
-    p = parse_program(FLEX, LIB)
+    p = Program()  # its values as a parse would leave them, with rates the parser refuses
+    p.drugs = [("morphine", 20_000_000)]
+    p.basal_kind = BASAL_FLEX
     p.flex = [(0, DOSE_VOLUME, 0), (433, DOSE_VOLUME, 0)]
     t.commit(p, 0)
     horizon = 40 * 86_400_000_000
