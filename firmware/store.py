@@ -281,13 +281,27 @@ class Store:
     def _check(self, name):
         """The seq of file name's record if it is valid, else -1. Reads it in
         _CHUNK-byte pieces into the preallocated buffer; allocates no buffer."""
+        return self._walk(name, None, None)
+
+    def _read(self, name, seq, into=None):
+        """{tag: bytearray} of file name's record, read anew and checked again
+        (header, lengths and CRC), or None if it no longer checks; a section
+        in into (load()) goes into its Pieces."""
+        sections = {}
+        return sections if self._walk(name, sections, into) == seq else None
+
+    def _walk(self, name, sections, into):
+        """Go through file name's record: its header, each section's tag and length, its
+        bytes and the CRC over all of them; its seq if every check holds, else -1.
+        sections None: only check, through the buffer (no allocation); a dict: read each
+        section into it too, a bytearray of its own or, for a tag of into of that length,
+        into its Pieces (_read_u32s)."""
         st = self.storage
         size = st.size(name)
         seq = self._peek(name, size)
         if seq < 0:
             return -1
         crc = binascii.crc32(self._head)
-        buf = self._buf
         sec = self._sec
         tags = self._tags
         _clear(tags)
@@ -305,60 +319,38 @@ class Store:
                 break
             if n > MAX_SECTION or pos + n + _TRAILER > size or _seen(tags, tag):
                 return -1
-            end = pos + n
-            while end - pos >= _CHUNK:
-                if st.read_into(name, pos, buf) != _CHUNK:
-                    return -1
-                crc = binascii.crc32(buf, crc)
-                pos += _CHUNK
-            if pos < end:
-                part = self._mv[: end - pos]
-                if st.read_into(name, pos, part) != end - pos:
-                    return -1
-                crc = binascii.crc32(part, crc)
-                pos = end
+            if sections is None:
+                crc = self._crc_over(name, pos, n, crc)
+            else:
+                dest = into.get(tag) if into else None
+                if dest is not None and len(dest) == n and not n & 3:
+                    crc = self._read_u32s(name, pos, n, dest.pieces, crc)
+                else:
+                    dest = bytearray(n)
+                    if n and st.read_into(name, pos, dest) != n:
+                        return -1
+                    crc = binascii.crc32(dest, crc)
+                sections[tag] = dest
+            if crc < 0:
+                return -1
+            pos += n
         return seq if self._crc_ends(name, pos, size, crc) else -1
 
-    def _read(self, name, seq, into=None):
-        """{tag: bytearray} of file name's record, read anew and checked again
-        (header, lengths and CRC), or None if it no longer checks; a section
-        in into (load()) goes into its Pieces."""
-        st = self.storage
-        size = st.size(name)
-        if self._peek(name, size) != seq:
-            return None
-        crc = binascii.crc32(self._head)
-        sec = self._sec
-        sections = {}
-        pos = _HEADER
-        while True:
-            if st.read_into(name, pos, sec) != _SECTION:
-                return None
-            crc = binascii.crc32(sec, crc)
-            pos += _SECTION
-            tag = sec[0]
-            n = sec[1] | sec[2] << 8
-            if tag == 0:
-                if n:
-                    return None
-                break
-            if n > MAX_SECTION or pos + n + _TRAILER > size or tag in sections:
-                return None
-            dest = into.get(tag) if into else None
-            if dest is not None and len(dest) == n and not n & 3:
-                crc = self._read_u32s(name, pos, n, dest.pieces, crc)
-                if crc < 0:
-                    return None
-                sections[tag] = dest
-                pos += n
-                continue
-            data = bytearray(n)
-            if n and st.read_into(name, pos, data) != n:
-                return None
-            crc = binascii.crc32(data, crc)
-            sections[tag] = data
-            pos += n
-        return sections if self._crc_ends(name, pos, size, crc) else None
+    def _crc_over(self, name, pos, n, crc):
+        """The CRC carried on over n bytes of file name at pos, read through the buffer; -1 if short."""
+        buf = self._buf
+        end = pos + n
+        while end - pos >= _CHUNK:
+            if self.storage.read_into(name, pos, buf) != _CHUNK:
+                return -1
+            crc = binascii.crc32(buf, crc)
+            pos += _CHUNK
+        if pos < end:
+            part = self._mv[: end - pos]
+            if self.storage.read_into(name, pos, part) != end - pos:
+                return -1
+            crc = binascii.crc32(part, crc)
+        return crc
 
     def _read_u32s(self, name, pos, n, arrays, crc):
         """Read n bytes of file name at pos into arrays (of u32, little-endian, one after
