@@ -34,7 +34,7 @@
 # deinit() is what the IDF's channel disable promises.)
 
 from firmware import const
-from hal.stepper import StepCounts, setup_pins
+from hal.stepper import StepQueue, setup_pins
 
 APB_HZ = const(80_000_000)
 HIGH_NS = const(2_000)  # STEP high: above every supported chip's minimum (1.9 us for the DRV8825)
@@ -72,7 +72,7 @@ def burst(high, low, n):
     return (high, low) * n
 
 
-class RmtStepper(StepCounts):
+class RmtStepper(StepQueue):
     """The motor interface of hal/__init__.py on an ESP32 RMT channel.
 
     make_rmt: a callable the board gives that returns a fresh esp32.RMT on the
@@ -83,7 +83,7 @@ class RmtStepper(StepCounts):
     NAME = "ESP32 RMT stepper"
 
     def __init__(self, make_rmt, config, clock, clock_div=80, dir_pin=None, enable_pin=None, ms_pins=(), sleep_us=None):
-        StepCounts.__init__(self)
+        StepQueue.__init__(self)
         high, low = pulse_ticks(config.step_motion_us, clock_div)
         config.check_pulse(ticks_ns(high, clock_div), ticks_ns(low, clock_div), "the ESP32 RMT stepper")
         self.config = config

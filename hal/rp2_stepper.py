@@ -47,7 +47,7 @@
 # more than one segment anyway. step() and poll() allocate nothing.
 
 from firmware import const
-from hal.stepper import StepCounts, setup_pins
+from hal.stepper import StepQueue, setup_pins
 
 try:
     from typing import TYPE_CHECKING
@@ -143,7 +143,7 @@ def segment_word(count, interval):
     return interval << 16 | count
 
 
-class PioStepper(StepCounts):
+class PioStepper(StepQueue):
     """The motor interface of hal/__init__.py on an rp2 PIO state machine.
 
     sm: an rp2.StateMachine made by make_state_machine() (or a stand-in in a
@@ -153,7 +153,7 @@ class PioStepper(StepCounts):
     NAME = "rp2 PIO stepper"
 
     def __init__(self, sm, config, dir_pin=None, enable_pin=None, ms_pins=(), sleep_us=None):
-        StepCounts.__init__(self)
+        StepQueue.__init__(self)
         interval = interval_for(config.step_motion_us)
         ns_per_cycle = 1_000_000_000 // SM_FREQ
         config.check_pulse(HIGH_CYCLES * ns_per_cycle, (interval + 2) * ns_per_cycle, "the rp2 PIO stepper")

@@ -29,8 +29,8 @@
 # DIR is set once, before the first step, and held (its setup time is met by
 # the wait in setup_pins()).
 #
-# The step counters (steps_hi/steps_lo, dropped, halts) have the meaning of
-# hal/sim/motor.py: steps issued and not dropped, two words of radix
+# The step counters (hal/step_counts.py: steps_hi/steps_lo, dropped, halts) are
+# those of the simulator's motor too: steps issued and not dropped, two words of radix
 # STEP_RADIX (2**29), so they equal the firmware's own count until a halt
 # drops steps. On real hardware a step whose STEP edge has gone out cannot be
 # taken back (the translator moves on the rising edge): a halt drops the steps
@@ -38,9 +38,8 @@
 # made. The counts therefore never say less moved than did.
 
 from firmware import const
-from firmware.scheduler import STEP_RADIX
+from hal.step_counts import StepCounts
 
-_MAX_COUNT = const(0x3FFFFFFF)  # 2**30 - 1: the largest small int on a 32-bit port
 _MAX_BACKLOG = const(0x1FFFFFFF)  # 2**29 - 1: steps waiting for the hardware, a small int
 
 # name: (article, STEP high ns, STEP low ns, DIR setup ns, {microsteps: MS1..MSn levels})
@@ -133,19 +132,14 @@ def setup_pins(config, dir_pin=None, enable_pin=None, ms_pins=(), forward=1, sle
         sleep_us(1 + config.dir_setup_ns // 1000)  # >= the setup time
 
 
-class StepCounts:
-    """The counters of hal/sim/motor.py: steps issued and not dropped (two words,
-    0 <= steps_lo < STEP_RADIX), steps dropped by halts (saturating) and halts;
-    and the backlog of steps issued but not yet handed to the hardware, which a
-    driver's poll() moves on (NAME says which driver in a refusal)."""
+class StepQueue(StepCounts):
+    """StepCounts and the backlog of steps issued but not yet handed to the hardware, which a
+    real driver's poll() moves on (NAME says which driver in a refusal)."""
 
     NAME = "stepper"
 
     def __init__(self):
-        self.steps_hi = 0
-        self.steps_lo = 0
-        self.dropped = 0
-        self.halts = 0
+        StepCounts.__init__(self)
         self._backlog = 0  # steps issued and not yet handed to the hardware, < 2**29
 
     def step(self, n):
@@ -165,20 +159,3 @@ class StepCounts:
         """Steps issued and not yet handed to the hardware: poll() moves them on, and the dosing
         task calls it each turn, coming soon while this is not 0 (nothing else would)."""
         return self._backlog
-
-    def _issued(self, n):
-        lo = self.steps_lo + n  # n < 2**29 (callers' bound), so lo < 2**30
-        while lo >= STEP_RADIX:
-            lo -= STEP_RADIX
-            self.steps_hi += 1
-        self.steps_lo = lo
-
-    def _drop(self, k):
-        if k <= 0:
-            return
-        lo = self.steps_lo - k
-        while lo < 0:
-            lo += STEP_RADIX
-            self.steps_hi -= 1
-        self.steps_lo = lo
-        self.dropped = self.dropped + k if k < _MAX_COUNT - self.dropped else _MAX_COUNT

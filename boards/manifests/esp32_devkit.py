@@ -62,6 +62,7 @@ for path in (
     "hal/parts_esp32.py",
     "hal/stall.py",
     "hal/stdio_serial.py",
+    "hal/step_counts.py",
     "hal/stepper.py",
     "hal/watchdog.py",
 ):

@@ -62,6 +62,7 @@ for path in (
     "hal/rp2_stepper.py",
     "hal/stall.py",
     "hal/stdio_serial.py",
+    "hal/step_counts.py",
     "hal/stepper.py",
     "hal/watchdog.py",
 ):

@@ -63,6 +63,7 @@
 
 from firmware import const
 from firmware.scheduler import STEP_RADIX
+from hal.step_counts import StepCounts
 
 _TICKS_MASK = const(0x3FFFFFFF)  # the clock's ticks wrap at 2**30
 _MAX_COUNT = const(0x3FFFFFFF)  # 2**30 - 1: the largest small int on a 32-bit port
@@ -86,17 +87,17 @@ FAILED = const(2)
 BLOCKED = const(3)
 
 
-class SimStepper:
+class SimStepper(StepCounts):
+    """The motor model. Its counts are a real driver's (hal/step_counts.py): steps issued
+    and not dropped, steps a halt stopped before they finished, and the times a fault cut it off."""
+
     def __init__(self, true_step_pl, clock, motion_us, tally=None):
         if not 0 < motion_us <= MAX_QUEUE_US:
             raise ValueError("motion_us must be in 1..MAX_QUEUE_US")
+        StepCounts.__init__(self)
         self.true_step_pl = true_step_pl
         self.clock = clock
         self.motion_us = motion_us
-        self.steps_hi = 0
-        self.steps_lo = 0  # two words, as the scheduler counts: 0 <= lo < STEP_RADIX
-        self.dropped = 0  # steps a halt stopped before they finished
-        self.halts = 0  # times a fault cut the motor off
         self.tally = tally  # a hal/sim/tally.Tally, or None (see the header)
         # Pump time when the last queued step finishes (at or before now: idle).
         self.end_t = clock.ticks_us()
@@ -133,13 +134,9 @@ class SimStepper:
         left = self._left_us(w, t)
         if n > (MAX_QUEUE_US - left) // motion:
             raise ValueError("sim motor: more steps queued than it can move in MAX_QUEUE_US")
-        hi = self.steps_hi
-        lo = self.steps_lo + n
-        while lo >= STEP_RADIX:
-            lo -= STEP_RADIX
-            hi += 1
+        self._issued(n)
         if self.tally is not None:  # before the steps are queued: the file never holds less than was issued
-            self.tally.write(hi, lo)
+            self.tally.write(self.steps_hi, self.steps_lo)
         left += n * motion  # <= MAX_QUEUE_US: from now until the last one finishes
         room = _TICKS_MASK - t
         if left > room:
@@ -148,8 +145,6 @@ class SimStepper:
         else:
             self.end_w = w
             self.end_t = t + left
-        self.steps_hi = hi
-        self.steps_lo = lo
         mode = self.mode  # read after the ticks: at speed N reading them may fire a fault
         if mode != _STILL:
             self._count(n, mode)
@@ -226,17 +221,12 @@ class SimStepper:
         motion = self.motion_us
         k = (self._left_us(w, t) + motion - 1) // motion  # <= MAX_QUEUE_US
         if k:
-            lo = self.steps_lo - k
-            while lo < 0:
-                lo += STEP_RADIX
-                self.steps_hi -= 1
-            self.steps_lo = lo
-            self.dropped = self.dropped + k if k < _MAX_COUNT - self.dropped else _MAX_COUNT
+            self._drop(k)
             self.end_t = t
             self.end_w = w
             mode = self.mode
             if mode != _STILL:  # the dropped steps shared the mode of the moment (see the header)
                 self._uncount(k, mode)
             if self.tally is not None:  # after: until now the file held the larger total
-                self.tally.write(self.steps_hi, lo)
+                self.tally.write(self.steps_hi, self.steps_lo)
         self.halts += 1
