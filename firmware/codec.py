@@ -42,10 +42,10 @@ from firmware import auth, const
 from firmware.scheduler import STEP_RADIX as STEP_RADIX
 from firmware.scheduler import US_PER_MDAY as US_PER_MDAY
 
-# 6 since a library travels as numbers (LIB_DRUG). Never 4: every frame carries this byte, and
-# 0x04 (Ctrl-D) soft-resets a board at its REPL when pumpctl probes it for the pump before
-# flashing (the unix port's REPL exits).
-PROTOCOL_VERSION = const(6)
+# 6 since a library travels as numbers (LIB_DRUG), 7 since a rate does (SET_RATE). Never 4:
+# every frame carries this byte, and 0x04 (Ctrl-D) soft-resets a board at its REPL when pumpctl
+# probes it for the pump before flashing (the unix port's REPL exits).
+PROTOCOL_VERSION = const(7)
 MAX_PAYLOAD = const(240)
 MAX_STRING = const(100)
 _HEADER = const(8)
@@ -252,8 +252,9 @@ NO_PERMILLE = const(0xFFFF)  # a battery_permille with no reading
 # message: its type byte, the role it needs (a byte, auth.ROLE_*), its request's
 # fields, "|", its reply's fields, and "\n".
 # A field is "name:kind" (kind: B, H, I, s or y as above), fields are parted by one space.
-# Units are in the names; a rate is sent as text with its unit ("0.5 mL/day")
-# and the pump, the one authority on units, converts it. STATUS and TELEMETRY_DATA
+# Units are in the names: numbers travel, in the pump's units (nL/day, ng, us...); pumpctl reads
+# what a person typed ("0.5 mL/day") and the pump checks every number it is sent against its
+# ranges and limits. Only a program's lines travel as text (STAGE_LINE). STATUS and TELEMETRY_DATA
 # begin alike: what the pump is doing now (time, mode, rate, steps delivered).
 # request_fields() and reply_fields() give the host [(name, kind), ...].
 MESSAGES = (
@@ -395,8 +396,8 @@ MESSAGES = (
     b"|count:I index:I time_mday:I time_us:I code:B text:s"
     b"\n"
     b"\x10\x02"  # SET_RATE, clinician
-    b"rate:s"
-    b"|rate_nl_per_day:I rounded:B effective_mday:I effective_us:I"
+    b"rate_nl_per_day:I"
+    b"|rate_nl_per_day:I effective_mday:I effective_us:I"
     b"\n"
     b"\x11\x02"  # STOP, clinician
     b"|effective_mday:I effective_us:I"

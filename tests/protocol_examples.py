@@ -304,13 +304,13 @@ def exchange():
     session = auth.Hmac(session_key)
 
     pump.advance(250_000)
-    set_rate = request(codec.SET_RATE, 4, ("0.5 mL/day",), session)
+    set_rate = request(codec.SET_RATE, 4, (500_000,), session)
     set_rate_replies = pump.send(set_rate)
-    assert _reply(set_rate_replies) == (codec.SET_RATE | codec.REPLY, 4, [500_000, 0, 1, 13_850_000], True)
+    assert _reply(set_rate_replies) == (codec.SET_RATE | codec.REPLY, 4, [500_000, 1, 13_850_000], True)
     frames(
         "SET_RATE in the session: the request carries the first 16 bytes of HMAC-SHA256(session key, "
-        "header and payload), and so does the reply. The reply says the pump now runs 500000 nL/day, not "
-        "rounded, from pump time 1 mday + 13.85 s (100.25 s since boot).",
+        "header and payload), and so does the reply. The request carries 0.5 mL/day as pumpctl read it, "
+        "500000 nL/day; the reply says the pump now runs that, from pump time 1 mday + 13.85 s (100.25 s since boot).",
         [("host", set_rate)] + [("pump", r) for r in set_rate_replies],
     )
 

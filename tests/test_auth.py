@@ -89,7 +89,7 @@ def test_a_frame_under_another_key_or_altered_is_refused():
     signed, mac = signed_frame(auth.Hmac(os.urandom(32)), 1)
     with pytest.raises(AuthError, match="MAC is wrong"):
         a.verify(signed, mac, 1, 0)
-    signed, mac = signed_frame(session, 2, codec.SET_RATE, b"\x0a1 mL/h")
+    signed, mac = signed_frame(session, 2, codec.SET_RATE, (1_000_000).to_bytes(4, "little"))
     altered = signed[:-4] + b"9" + signed[-3:]
     with pytest.raises(AuthError, match="MAC is wrong"):
         a.verify(altered, mac, 2, 0)

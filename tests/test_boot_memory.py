@@ -184,7 +184,7 @@ def test_a_memory_error_that_persists_keeps_the_record_and_the_next_boot_restore
         texts = [app.log.get(i)[3] for i in range(app.log.oldest(), app.log.count)]
         assert any(t.startswith("stopped, saved state kept: ") and "(MemoryError)" in t for t in texts), (where, texts)
         with pytest.raises(Refusal, match="restart the pump"):
-            app.commands.get(codec.SET_RATE)(("0.5 mL/day",))
+            app.commands.get(codec.SET_RATE)((500_000,))
         board.advance(HOUR)  # alarms, monitors: nothing is saved over the record
         assert board.motor.steps == 0, where
         assert {k: bytes(v) for k, v in storage.files.items()} == files, where

@@ -72,11 +72,16 @@ def test_a_session_against_the_simulator(sim_port):
 
 
 @pytest.mark.micropython
-def test_a_refused_rate_exits_1_with_the_pumps_reason(sim_port):
+def test_a_rate_pumpctl_cannot_take_exits_2_with_the_whole_reason_and_sends_nothing(sim_port):
+    out = pumpctl("--port", sim_port, "program", "--rate", "5 mg/h")
+    assert out.returncode == 2
+    assert out.stderr == (
+        "pumpctl: rate: unknown unit 'mg/h'; give a volume per time: nL, uL or mL per s, min, h or day "
+        "(for example 0.5 mL/day); nothing was sent to the pump\n"
+    )
     out = pumpctl("--port", sim_port, "program", "--rate", "12 mL/h")
-    assert out.returncode == 1
-    assert "pump refused (rate): rate 12 mL/h is above the pump maximum of 10 mL/h" in out.stderr
-    assert "Traceback" not in out.stderr
+    assert out.returncode == 2
+    assert "pumpctl: rate: rate 12 mL/h is above the pump maximum of 10 mL/h (240000000 nL/day)" in out.stderr
 
 
 def test_no_port_exits_2_and_says_how_to_give_one():

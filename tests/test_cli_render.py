@@ -201,9 +201,9 @@ def test_piped_output_stays_the_plain_text_even_with_force_color_and_json_never_
 
 @pytest.mark.micropython
 def test_an_error_on_a_terminal_is_one_red_line(sim):
-    code, out, err = run_tty("--port", sim.port, "program", "--rate", "12 mL/h", stderr_tty=True)
+    code, out, err = run_tty("--port", sim.port, "alarms", "ack", stderr_tty=True)
     assert code == cli.EXIT_REFUSED and out == ""
-    assert err.startswith("\x1b[1;31mpumpctl: pump refused (rate): rate 12 mL/h is above") and err.count("\n") == 1
+    assert err.startswith("\x1b[1;31mpumpctl: pump refused (alarm): no alarm to acknowledge") and err.count("\n") == 1
     assert plain(err).rstrip().endswith("; nothing was changed")
 
 
@@ -327,7 +327,7 @@ def test_a_wrong_command_line_says_so_in_one_line_and_exits_2(argv, message):
         (["clock", "--set", "1900-01-01"], 2, "--set, in seconds since 1970"),
         (["fault", "stall", "--at", "99999999999"], 2, "--at, in seconds"),
         (["log", "--since", "99999999999"], 2, "--since: 99,999,999,999 is beyond"),
-        (["program", "--rate", "12 mL/h"], 1, "pump refused (rate)"),
+        (["program", "--rate", "12 mL/h"], 2, "rate: rate 12 mL/h is above the pump maximum of 10 mL/h"),
         (["alarms", "ack"], 1, "no alarm to acknowledge; nothing was changed"),
     ],
 )

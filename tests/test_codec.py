@@ -103,7 +103,7 @@ def test_roles_priorities_and_messages_unknown_codes_get_none():
 
 
 def test_the_mac_covers_the_header_and_payload_and_only_the_session_key_makes_it():
-    payload = schema.encode_fields(schema.request_fields(codec.SET_RATE), ["0.5 mL/day"])
+    payload = schema.encode_fields(schema.request_fields(codec.SET_RATE), [500_000])
     [(_t, _s, _p, mac, signed)] = feed_all(codec.encode_frame(codec.SET_RATE, 41, payload, SESSION))
     header = bytes([codec.PROTOCOL_VERSION, codec.SET_RATE, codec.FLAG_MAC, 41, 0, 0, 0, len(payload)])
     assert signed == header + payload
@@ -137,7 +137,7 @@ def test_the_largest_frame_fits_the_decoder_and_one_byte_more_does_not():
 @pytest.mark.parametrize("session", [None, SESSION], ids=["plain", "with MAC"])
 def test_every_single_bit_flip_is_refused(session):
     wire = codec.encode_frame(
-        codec.SET_RATE, 7, schema.encode_fields(schema.request_fields(codec.SET_RATE), ["0.5 mL/day"]), session
+        codec.SET_RATE, 7, schema.encode_fields(schema.request_fields(codec.SET_RATE), [500_000]), session
     )
     for i in range(len(wire) - 1):  # every byte but the delimiter
         for bit in range(8):
@@ -193,10 +193,14 @@ def test_a_mac_flag_without_a_mac_is_a_bad_frame():
     assert isinstance(result, FrameError) and result.code == codec.ERR_BAD_FRAME
 
 
+# A request of one text field (STAGE_LINE's line), for the text checks.
+TEXT_FIELD = (("line", "s"),)
+
+
 @pytest.mark.parametrize(
     "payload, reason",
     [
-        (b"", "missing field rate"),
+        (b"", "missing field line"),
         (b"\x05ab", "cut short"),
         (b"\x02\xff\xfe", "not UTF-8"),
         (b"\x01a\x00", "unexpected bytes"),
@@ -204,7 +208,7 @@ def test_a_mac_flag_without_a_mac_is_a_bad_frame():
 )
 def test_payloads_that_do_not_fit_the_fields_are_malformed(payload, reason):
     with pytest.raises(FrameError) as e:
-        schema.decode_fields(schema.request_fields(codec.SET_RATE), payload)
+        schema.decode_fields(TEXT_FIELD, payload)
     assert e.value.code == codec.ERR_MALFORMED
     assert reason in e.value.message
 
@@ -226,7 +230,7 @@ NOT_UTF8 = [
 @pytest.mark.parametrize("text", NOT_UTF8)
 def test_text_that_is_not_utf8_is_malformed_even_where_a_lax_decoder_takes_it(text):
     with pytest.raises(FrameError) as e:
-        schema.decode_fields(schema.request_fields(codec.SET_RATE), bytes([len(text)]) + text)
+        schema.decode_fields(TEXT_FIELD, bytes([len(text)]) + text)
     assert e.value.code == codec.ERR_MALFORMED and "not UTF-8" in e.value.message
 
 
@@ -260,7 +264,7 @@ def test_clip_never_splits_a_character():
 def test_a_text_field_longer_than_the_limit_is_malformed_even_if_the_payload_holds_it():
     payload = bytes([codec.MAX_STRING + 1]) + b"x" * (codec.MAX_STRING + 1)
     with pytest.raises(FrameError, match="longer than 100 bytes") as e:
-        schema.decode_fields(schema.request_fields(codec.SET_RATE), payload)
+        schema.decode_fields(TEXT_FIELD, payload)
     assert e.value.code == codec.ERR_MALFORMED
 
 

@@ -6,6 +6,7 @@ import pytest
 from frames import raw_frame
 from oracle import ExactPrescription
 from pumpctl import PumpRefused, schema
+from pumpctl.errors import UsageError
 
 from firmware import codec
 
@@ -114,17 +115,42 @@ def flip_a_bit(frame, index):
     return bytes(damaged)
 
 
-def set_rate_payload(text):
-    return schema.encode_fields(schema.request_fields(codec.SET_RATE), [text])
+def set_rate_payload(nl_per_day):
+    return schema.encode_fields(schema.request_fields(codec.SET_RATE), [nl_per_day])
+
+
+# What a person types is read by pumpctl: a rate it cannot read is refused before anything is sent.
+BAD_RATE_TEXTS = {
+    "rate above the maximum": ("12 mL/h", "above the pump maximum of 10 mL/h"),
+    "rate below the minimum": ("0.5 uL/day", "below the pump minimum of 1 uL/day"),
+    "unknown unit": ("5 mg/day", "unknown unit 'mg/day'; give a volume per time: nL, uL or mL per s, min, h or day"),
+    "comma decimal": ("1,5 mL/h", "use a point as the decimal separator"),
+    "naked decimal": (".5 mL/h", "write a leading zero"),
+    "negative": ("-1 mL/h", "must not be negative"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_RATE_TEXTS))
+def test_a_rate_pumpctl_cannot_read_is_refused_whole_before_anything_is_sent(pump, case):
+    text, reason = BAD_RATE_TEXTS[case]
+    t = Tracked(pump)
+    t.set_rate("0.5 mL/day")
+    t.advance_and_check(HOUR)
+    seq = pump.link._seq
+    with pytest.raises(UsageError) as refused:
+        pump.set_rate(text)
+    assert str(refused.value).startswith("rate: ") and reason in str(refused.value)
+    assert str(refused.value).endswith("; nothing was sent to the pump")  # the whole reason: never cut at 100 bytes
+    assert pump.link._seq == seq  # no frame went out
+    status = pump.status()
+    assert (status.mode, status.rate_nl_per_day) == ("continuous", 500_000)
+    t.advance_and_check(5 * HOUR)
 
 
 BAD_INPUTS = {
-    "rate above the maximum": ("rate", "12 mL/h", codec.ERR_BAD_VALUE, "above the pump maximum of 10 mL/h"),
-    "rate below the minimum": ("rate", "0.5 uL/day", codec.ERR_BAD_VALUE, "below the pump minimum of 1 uL/day"),
-    "unknown unit": ("rate", "5 mg/day", codec.ERR_BAD_VALUE, "unknown unit 'mg/day'"),
-    "comma decimal": ("rate", "1,5 mL/h", codec.ERR_BAD_VALUE, "use a point as the decimal separator"),
-    "naked decimal": ("rate", ".5 mL/h", codec.ERR_BAD_VALUE, "write a leading zero"),
-    "negative": ("rate", "-1 mL/h", codec.ERR_BAD_VALUE, "must not be negative"),
+    "rate above the maximum": ("rate", 240_000_001, codec.ERR_BAD_VALUE, "outside the pump's range of 1000 to"),
+    "rate below the minimum": ("rate", 999, codec.ERR_BAD_VALUE, "outside the pump's range of 1000 to 240000000"),
+    "rate of zero": ("rate", 0, codec.ERR_BAD_VALUE, "a rate of zero is not a program; stop the pump instead"),
     "payload cut short": (
         "raw",
         raw_frame(codec.PROTOCOL_VERSION, codec.EVENT, 500, b"\x09ab"),
@@ -145,13 +171,13 @@ BAD_INPUTS = {
     ),
     "no key": (
         "raw",
-        raw_frame(codec.PROTOCOL_VERSION, codec.SET_RATE, 500, set_rate_payload("1 mL/h")),
+        raw_frame(codec.PROTOCOL_VERSION, codec.SET_RATE, 500, set_rate_payload(1_000_000)),
         codec.ERR_NEED_KEY,
         "clinician",
     ),
     "protocol version 1": (
         "raw",
-        raw_frame(1, codec.SET_RATE, 500, set_rate_payload("1 mL/h")),
+        raw_frame(1, codec.SET_RATE, 500, set_rate_payload(1_000_000)),
         codec.ERR_BAD_VERSION,
         "version 1",
     ),
@@ -163,13 +189,13 @@ BAD_INPUTS = {
     ),
     "flipped bit": (
         "raw",
-        flip_a_bit(raw_frame(codec.PROTOCOL_VERSION, codec.SET_RATE, 500, set_rate_payload("10 mL/h")), 9),
+        flip_a_bit(raw_frame(codec.PROTOCOL_VERSION, codec.SET_RATE, 500, set_rate_payload(240_000_000)), 9),
         codec.ERR_BAD_FRAME,
         "",
     ),
     "truncated frame": (
         "raw",
-        raw_frame(codec.PROTOCOL_VERSION, codec.SET_RATE, 500, set_rate_payload("10 mL/h"))[:-3] + b"\x00",
+        raw_frame(codec.PROTOCOL_VERSION, codec.SET_RATE, 500, set_rate_payload(240_000_000))[:-3] + b"\x00",
         codec.ERR_BAD_FRAME,
         "",
     ),
@@ -184,8 +210,8 @@ def test_bad_input_is_refused_with_a_reason_and_the_program_is_kept(pump, case):
     t.set_rate("0.5 mL/day")
     t.advance_and_check(HOUR)
     with pytest.raises(PumpRefused) as refused:
-        if kind == "rate":
-            pump.set_rate(data)
+        if kind == "rate":  # a number pumpctl would not send: the pump checks its own range
+            pump._request(codec.SET_RATE, (data,))
         else:
             pump.link.send_raw(data)
             pump.link.timeout = 0.5  # a frame the pump could not read gets no other reply

@@ -591,7 +591,7 @@ EXAMPLES = {
     codec.SIM_FAULT: (codec.FAULT_STALL, 0, 1),
     codec.CALIBRATE: (2, 998_200, 0),
     codec.CAL_WEIGHING: (0, 0, 0, 0, 2000, 104_000),
-    codec.SET_RATE: ("10 mL/h",),
+    codec.SET_RATE: (240_000_000,),
     codec.SIM_ADVANCE: (3600, 0),
 }
 

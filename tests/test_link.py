@@ -50,7 +50,8 @@ def test_a_refusal_names_the_field():
     def refuse(values):
         raise Refusal("rate", "rate 12 mL/h is above the pump maximum")
 
-    _, [reply] = exchange({codec.SET_RATE: refuse}, codec.encode_frame(codec.SET_RATE, 3, b"\x01x"))
+    frame = codec.encode_frame(codec.SET_RATE, 3, (288_000_000).to_bytes(4, "little"))
+    _, [reply] = exchange({codec.SET_RATE: refuse}, frame)
     assert error_of(reply) == (3, [codec.ERR_BAD_VALUE, "rate", "rate 12 mL/h is above the pump maximum"])
 
 

@@ -10,9 +10,10 @@ and the therapy the motor then delivers the one committed.
 import json
 
 import pytest
-from pumpctl import cli
+from pumpctl import PumpRefused, cli
 from pumpctl.library_file import FILE_FIELDS
 
+from firmware import codec
 from firmware.druglib import DEFAULT_LIBRARY
 
 pytestmark = pytest.mark.micropython
@@ -71,10 +72,15 @@ def _library_file(tmp_path, version):
 
 
 def test_seventy_refused_rates_and_two_library_loads_leave_a_morphine_program_accepted(sim, capsys, tmp_path):
-    for i in range(70):  # a bare rate is a volume per time: a dose per time is refused by the pump
-        code, out, err = run(sim, capsys, "program", "--rate", "5 mg/h", "--yes")
-        no_memory_error(out, err)
-        assert code == 1 and "pump refused (rate): unknown unit 'mg/h'" in err, f"refusal {i}: {out}{err}"
+    # A dose per time is no volume rate: pumpctl refuses it before sending (since protocol 7); the pump
+    # then refuses seventy rates past its range itself.
+    code, out, err = run(sim, capsys, "program", "--rate", "5 mg/h", "--yes")
+    assert code == 2 and "rate: unknown unit 'mg/h'" in err and "nothing was sent to the pump" in err, out + err
+    with sim.pump() as pump:
+        for i in range(70):
+            with pytest.raises(PumpRefused, match="outside the pump's range") as refused:
+                pump._request(codec.SET_RATE, (240_000_001 + i,))
+            no_memory_error("", str(refused.value))
     for version in ("site-a", "site-b"):  # the whole default library, each time as a new version
         code, out, err = run(sim, capsys, "library", "load", str(_library_file(tmp_path, version)), "--yes")
         no_memory_error(out, err)

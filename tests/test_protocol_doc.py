@@ -686,7 +686,7 @@ BREAKS = {
     "a hex digit of a MAC": (lambda t: flip_hex_digit(t, "mac"), (check_examples, check_regenerated)),
     "a hex digit of a CRC": (lambda t: flip_hex_digit(t, "crc"), (check_examples, check_regenerated)),
     "a field value": (
-        lambda t: _in_examples(t, 'rate = "0.5 mL/day"', 'rate = "0.6 mL/day"'),
+        lambda t: _in_examples(t, "rate_nl_per_day = 500000", "rate_nl_per_day = 600000"),
         (check_examples, check_regenerated),
     ),
     "a sequence number in a title": (
@@ -745,15 +745,15 @@ BREAKS = {
         (check_messages,),
     ),
     "the version in the title": (
-        lambda t: t.replace("# The link protocol (version 6)", "# The link protocol (version 5)"),
+        lambda t: t.replace("# The link protocol (version 7)", "# The link protocol (version 6)"),
         (check_version,),
     ),
     "the version HELLO answers": (
-        lambda t: t.replace("the protocol version the pump speaks: 6 |", "the protocol version the pump speaks: 5 |"),
+        lambda t: t.replace("the protocol version the pump speaks: 7 |", "the protocol version the pump speaks: 6 |"),
         (check_version,),
     ),
     "the version a frame carries": (
-        lambda t: t.replace("| 5 | version is 6 |", "| 5 | version is 5 |"),
+        lambda t: t.replace("| 5 | version is 7 |", "| 5 | version is 6 |"),
         (check_version,),
     ),
     "a constant changed": (

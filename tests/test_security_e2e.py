@@ -11,7 +11,7 @@ from frames import seal
 from pumpctl import AuthError, PumpKeys, PumpRefused, Simulator, schema
 from test_e2e import HOUR, Tracked
 
-from firmware import auth, codec
+from firmware import auth, codec, units
 
 pytestmark = pytest.mark.micropython
 
@@ -19,8 +19,8 @@ S = 1_000_000
 
 
 def set_rate_frame(seq, text, session):
-    """A SET_RATE frame as the host would send it, MAC'd under session."""
-    payload = schema.encode_fields(schema.request_fields(codec.SET_RATE), [text])
+    """A SET_RATE frame as the host would send it for text ("10 mL/h"), MAC'd under session."""
+    payload = schema.encode_fields(schema.request_fields(codec.SET_RATE), [units.parse_rate("rate", text)[0]])
     return codec.encode_frame(codec.SET_RATE, seq, payload, session)
 
 

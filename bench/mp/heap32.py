@@ -723,7 +723,7 @@ def after_restart(app, stats, host, facts):
     yield from host.request(codec.CALIBRATE, (n, CAL_DENSITY, codec.CAL_CHECK))
     if (yield from host.request(codec.CALIBRATE, (n, CAL_DENSITY, codec.CAL_STORE)))[4] != 1:
         raise AssertionError("the calibration was not stored")
-    yield from host.refused(codec.SET_RATE, ("0.5 mL/day",), "set-rate refused", codec.ERR_BAD_VALUE)
+    yield from host.refused(codec.SET_RATE, (500_000,), "set-rate refused", codec.ERR_BAD_VALUE)
     yield from host.change_key(auth.ROLE_PATIENT, NEW_PATIENT_KEY)
     yield from host.request(codec.SERVICE)
     yield from host.end_session()
@@ -767,7 +767,7 @@ def bench(stats, host, facts):
     # after a bench engineer ran it at a plain rate (no drug in it yet).
     yield from host.request(codec.HELLO)
     yield from host.authenticate(auth.ROLE_CLINICIAN)
-    yield from host.request(codec.SET_RATE, ("0.5 mL/day",))
+    yield from host.request(codec.SET_RATE, (500_000,))  # 0.5 mL/day, as pumpctl reads it
     yield from host.request(codec.CLOCK_SET, (CLOCK_S,))
     for i in range(len(PROGRAM)):
         yield from host.request(codec.STAGE_LINE, (i, PROGRAM[i]))

@@ -10,6 +10,7 @@ from firmware.errors import Refusal
 from firmware.intmath import format_volume
 from firmware.lazy import call
 from firmware.program import BASAL_STOPPED, parse_program
+from firmware.scheduler import MAX_RATE_NL_PER_DAY, MIN_RATE_NL_PER_DAY
 from firmware.therapy import BOLUS_NONE, BRIDGE
 
 # What committing a program does to a bolus, prime or bridge (_delivery_plan).
@@ -226,13 +227,20 @@ def patient_bolus(pump, values):
 
 
 def set_rate(pump, values):
-    if pump.therapy.drugs:  # refused before the text is read: no parser loaded for it
+    rate = values[0]  # nL/day, as pumpctl read it from what was typed
+    if pump.therapy.drugs:
         raise Refusal(
             "rate", "the pump holds %s: program it with a dose in a programming session" % pump.therapy.drugs[0][0]
         )
-    # Read once, straight to its program (no "basal N nL/day" text made and read again), by the unit parser and
-    # the program's checks alone (not the program parser); refuses before any change.
-    rate, rounded = call("firmware.units", "parse_rate", "rate", values[0])
+    if not rate:
+        raise Refusal("rate", "a rate of zero is not a program; stop the pump instead")
+    if not MIN_RATE_NL_PER_DAY <= rate <= MAX_RATE_NL_PER_DAY:
+        raise Refusal(
+            "rate",
+            "%d nL/day is outside the pump's range of %d to %d nL/day (1 uL/day to 10 mL/h)"
+            % (rate, MIN_RATE_NL_PER_DAY, MAX_RATE_NL_PER_DAY),
+        )
+    # Straight to its program, checked as any (the pump's range); refused before any change.
     program = call("firmware.program_check", "rate_program", rate, pump.library, ())
     why = pump.monitors.dosing_refusal()
     if why is not None:
@@ -240,7 +248,7 @@ def set_rate(pump, values):
     pump.tick()
     pump.put_in_force(program, pump.timebase.total_us())
     pump.log_event(eventlog.EV_PROGRAM, "rate set to %d nL/day" % rate)
-    return (rate, 1 if rounded else 0, pump.timebase.mday, pump.timebase.us)
+    return (rate, pump.timebase.mday, pump.timebase.us)
 
 
 def stop(pump, values):

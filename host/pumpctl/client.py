@@ -19,10 +19,11 @@ import time
 from fractions import Fraction
 from typing import Callable
 
-from firmware import auth, codec
+from firmware import auth, codec, units
+from firmware.errors import Refusal
 
 from . import library_file, words
-from .errors import PumpRefused
+from .errors import PumpRefused, UsageError
 from .replies import (
     Alarm,
     Calibrated,
@@ -93,14 +94,22 @@ class Pump(PumpSession):
     def set_rate(self, rate: str) -> RateSet:
         """Program a continuous rate given with its unit, e.g. "0.5 mL/day".
 
-        The pump converts the text itself and refuses anything unclear. A bare volume rate names
-        no drug, so no drug-library limit applies to it (NO_DRUG_LIMITS); the pump refuses it
-        while it holds a drug. To deliver a drug, program it: stage(["drug ...", "basal ..."]).
+        pumpctl reads the text into nL/day (firmware/units.py, exactly; rounded down only below
+        1 nL/day, which `rounded` says) and refuses anything unclear (UsageError, nothing sent);
+        the pump checks the number against its range. A bare volume rate names no drug, so no
+        drug-library limit applies to it (NO_DRUG_LIMITS); the pump refuses it while it holds a
+        drug. To deliver a drug, program it: stage(["drug ...", "basal ..."]).
         """
         if not isinstance(rate, str):
             raise TypeError('give the rate as text with its unit, for example "0.5 mL/day"')
-        nl_per_day, rounded, mday, us = self._request(codec.SET_RATE, (rate,))
-        return RateSet(nl_per_day, bool(rounded), _pump_time_us(mday, us))
+        try:
+            nl_per_day, rounded = units.parse_rate("rate", rate)
+        except Refusal as e:
+            raise UsageError(f"{e.field}: {e.message}; nothing was sent to the pump") from None
+        got, mday, us = self._request(codec.SET_RATE, (nl_per_day,))
+        if got != nl_per_day:
+            raise PumpRefused(codec.ERR_INTERNAL, "rate", f"the pump runs {got} nL/day, not the {nl_per_day} sent")
+        return RateSet(got, rounded, _pump_time_us(mday, us))
 
     def stop(self) -> int:
         """Stop delivery; return the pump time at which it stopped."""

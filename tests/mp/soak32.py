@@ -288,9 +288,9 @@ def act(name, host, w, rng):
                     raise AssertionError("a patient bolus of %d nL, not the program's %d" % (volume_nl, w.pb_nl))
                 w.pb_at_s = now
         yield from host.end_session()
-    elif name == "rate-refused":  # a dose per time is no volume rate; with a drug in, no plain rate at all
+    elif name == "rate-refused":  # a rate past the pump's range; with a drug in, no plain rate at all
         yield from host.authenticate(auth.ROLE_CLINICIAN)
-        rate = "5 mg/h" if rng.below(2) or not w.drug else "0.5 mL/day"
+        rate = 240_000_001 if rng.below(2) or not w.drug else 500_000  # nL/day: past 10 mL/h, or a plain rate
         yield from host.refused(codec.SET_RATE, (rate,), "set-rate refused", codec.ERR_BAD_VALUE)
         yield from host.end_session()
     elif name == "library":  # the library in force, staged as a new version, checked, read back, committed
@@ -440,7 +440,7 @@ def soak(stats, host, w):
     host.attach(w.app)
     yield from host.request(codec.HELLO)
     yield from host.authenticate(auth.ROLE_CLINICIAN)
-    yield from host.request(codec.SET_RATE, ("0.5 mL/day",))  # a bench run at a plain rate first
+    yield from host.request(codec.SET_RATE, (500_000,))  # a bench run at a plain rate first
     yield from host.request(codec.CLOCK_SET, (CLOCK_S,))
     yield from host.end_session()
 
