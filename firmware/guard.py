@@ -143,6 +143,29 @@ def _age_buckets(end_us, then_end_us):
     return (end_us - then_end_us) // BUCKET_US
 
 
+def _totals(history, in_hour):
+    """(day_sum, hour_sum, day_sat, hour_sat) of a day of buckets given oldest first (a
+    DoseGuard._history): the numeric buckets' sums and the saturated ones, of all of them
+    and of the newest HOUR_BUCKETS (the hour window), which also go into in_hour (an array
+    of HOUR_BUCKETS, oldest first) unless it is None."""
+    day = hour = day_sat = hour_sat = 0
+    k = HOUR_BUCKETS - DAY_BUCKETS  # 0 at the hour window's oldest bucket
+    for b in history:
+        if b == _SATURATED:
+            day_sat += 1
+        else:
+            day += b
+        if k >= 0:
+            if in_hour is not None:
+                in_hour[k] = b
+            if b == _SATURATED:
+                hour_sat += 1
+            else:
+                hour += b
+        k += 1
+    return day, hour, day_sat, hour_sat
+
+
 def steps_allowed(limit_ng, conc_ng_per_ml, step_pl):
     """Steps of fluid at conc_ng_per_ml up to limit_ng, counting the step that reaches it.
 
@@ -444,24 +467,8 @@ class DoseGuard:
         self._set_limits(self._fluid)
 
     def _resum(self):
-        ring = self._ring
-        day = hour = day_sat = hour_sat = 0
-        i = self._cur
-        for k in range(DAY_BUCKETS):
-            b = ring[i // _CHUNK_BUCKETS][i % _CHUNK_BUCKETS]
-            if b == _SATURATED:
-                day_sat += 1
-                if k < HOUR_BUCKETS:
-                    hour_sat += 1
-            else:
-                day += b
-                if k < HOUR_BUCKETS:
-                    hour += b
-            i = i - 1 if i else DAY_BUCKETS - 1
-        self.day_sum = day
-        self.hour_sum = hour
-        self.day_sat = day_sat
-        self.hour_sat = hour_sat
+        """The windows' totals taken again from the buckets."""
+        self.day_sum, self.hour_sum, self.day_sat, self.hour_sat = _totals(self._history(1, 1, ()), None)
 
     # -- persistence, command path -----------------------------------------------
 
@@ -549,22 +556,9 @@ class DoseGuard:
             day_sat = self.day_sat  # a saturated bucket fills its windows: nothing more may go in them
             hour_sat = self.hour_sat
             leaving = in_hour = None
-        else:  # the history as the change leaves it: its totals, and the hour window's (newest 100) buckets
+        else:  # the history as the change leaves it: its totals, and the hour window's buckets
             in_hour = array("I", bytes(4 * HOUR_BUCKETS))  # command path: 400 B
-            day_hist = hour_hist = day_sat = hour_sat = 0
-            k = -(DAY_BUCKETS - HOUR_BUCKETS)  # 0 at the hour window's oldest bucket
-            for b in self._history(num, den, inserts):
-                if b == _SATURATED:
-                    day_sat += 1
-                else:
-                    day_hist += b
-                if k >= 0:
-                    in_hour[k] = b
-                    if b == _SATURATED:
-                        hour_sat += 1
-                    else:
-                        hour_hist += b
-                k += 1
+            day_hist, hour_hist, day_sat, hour_sat = _totals(self._history(num, den, inserts), in_hour)
             leaving = self._history(num, den, inserts)  # the day window's buckets, oldest first
         # ahead_at[k % 100]: future steps to the end of bucket k - 100, so the
         # hour window ending with bucket k holds ahead - ahead_at[k % 100] of them.
