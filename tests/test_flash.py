@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 import serial
-from pumpctl import Pump, cli, config
+from pumpctl import Pump, cli, config, frozen
 from pumpctl import flash as flash_module
 from pumpctl.errors import FlashError, PumpRefused, UsageError
 from pumpctl.flash import BOOT_FILE, CONFIG_FILE, MANIFEST_FILE, board_files, build, flash
@@ -570,15 +570,15 @@ class ManifestRun:
         self.frozen[module_path] = (self.folder / base_path / module_path).resolve()
 
 
-@pytest.mark.parametrize("board_name", flash_module.frozen_boards())
+@pytest.mark.parametrize("board_name", frozen.frozen_boards())
 def test_each_real_board_has_a_freeze_manifest_that_freezes_what_flash_copies(board_name):
     """boards/manifests/BOARD.py freezes exactly the modules `pumpctl flash --board BOARD` copies (each
     existing, frozen under the path it is imported by) after the port's own manifest (asyncio)."""
-    manifest = flash_module.MANIFESTS / f"{board_name}.py"
-    assert manifest.read_text() == flash_module.freeze_manifest(board_name), "out of date: run `make manifests`"
-    run = ManifestRun(manifest)
-    assert run.included == [flash_module.PORT_MANIFEST]
+    manifest = frozen.MANIFESTS / f"{board_name}.py"
     copied = {source.relative_to(ROOT).as_posix(): source for source, _target in board_files(board_name)}
+    assert manifest.read_text() == frozen.freeze_manifest(board_name, list(copied)), "out of date: make manifests"
+    run = ManifestRun(manifest)
+    assert run.included == [frozen.PORT_MANIFEST]
     assert run.frozen == copied
     assert all(path.is_file() for path in run.frozen.values())
 
