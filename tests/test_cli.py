@@ -10,7 +10,11 @@ from pathlib import Path
 
 import pytest
 from pumpctl import Pump
+from pumpctl import flash as flash_module
 from pumpctl.client import NO_DRUG_LIMITS
+from vms import ROOT
+
+from firmware import codec
 
 PUMPCTL = str(Path(sys.executable).with_name("pumpctl"))
 
@@ -247,3 +251,31 @@ def test_a_config_file_others_can_read_exits_5(sim_port):
     finally:
         os.chmod(path, 0o600)
     assert out.returncode == 5 and f"run chmod 600 {path}" in out.stderr
+
+
+def test_the_global_options_may_come_after_the_command_too(sim_port):
+    before = pumpctl("--json", "--port", sim_port, "status")
+    after = pumpctl("status", "--json", "--port", sim_port, "--timeout", "5")
+    assert before.returncode == after.returncode == 0, before.stderr + after.stderr
+    assert json.loads(after.stdout)["mode"] == json.loads(before.stdout)["mode"] == "stopped"
+    # Given after the command, an option overrides the one before it; not given there, it keeps it.
+    overridden = pumpctl("--port", "/dev/no-such-port", "status", "--port", sim_port)
+    assert overridden.returncode == 0 and "stopped" in overridden.stdout, overridden.stderr
+    kept = pumpctl("--port", sim_port, "--json", "status")
+    assert kept.returncode == 0 and json.loads(kept.stdout)["mode"] == "stopped"
+
+
+def test_version_says_pumpctls_and_with_a_port_the_pumps_firmware(sim_port):
+    from pumpctl import __version__
+
+    alone = pumpctl("--version")
+    assert alone.returncode == 0 and alone.stdout == f"pumpctl {__version__} (protocol {codec.PROTOCOL_VERSION})\n"
+    with_pump = pumpctl("--port", sim_port, "--version")
+    firmware = flash_module.module_constant(ROOT / "firmware" / "app.py", "FIRMWARE_VERSION")
+    assert with_pump.returncode == 0, with_pump.stderr
+    assert with_pump.stdout.splitlines() == [
+        f"pumpctl {__version__} (protocol {codec.PROTOCOL_VERSION})",
+        f"pump on {sim_port}: firmware {firmware} (protocol {codec.PROTOCOL_VERSION}), board sim",
+    ]
+    nobody = pumpctl("--port", "/dev/no-such-port", "--version")
+    assert nobody.returncode == 3 and "there is no such port" in nobody.stderr

@@ -21,7 +21,8 @@ import sys
 
 from firmware import codec
 
-from . import render, schema
+from . import __version__, render, schema
+from .client import Pump
 from .commands import (
     alarms,
     bench,
@@ -48,6 +49,7 @@ from .commands.common import (  # noqa: F401  (the exit codes: pumpctl's API, an
     EXIT_SIM,
     EXIT_USAGE,
     Command,
+    add_global_options,
 )
 from .commands.log import EVENT_NAMES, event_name  # noqa: F401  (the names `pumpctl log` shows)
 from .commands.trial import TRIAL
@@ -123,15 +125,26 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE)
 
 
-def _timeout_s(text: str) -> float:
-    """--timeout: seconds, above 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r}: give the seconds to wait for each reply, above 0 (2, 0.5)")
-    return value
+class _Version(argparse.Action):
+    """--version: print pumpctl's version and the protocol it speaks; with a port given before it,
+    ask the pump there (HELLO: no key needed) for its firmware's. Exits 0, or 3 if no pump answers."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"pumpctl {__version__} (protocol {codec.PROTOCOL_VERSION})")
+        port = getattr(namespace, "port", None)
+        if not port:
+            parser.exit(EXIT_OK)
+        try:
+            with Pump(port, timeout=namespace.timeout) as pump:
+                info = pump.hello()
+        except PumpError as e:
+            render.error(str(e))
+            parser.exit(next((code for kind, code in EXIT_CODES if isinstance(e, kind)), EXIT_REFUSED))
+        print(f"pump on {port}: firmware {info.firmware} (protocol {info.protocol}), board {info.board}")
+        parser.exit(EXIT_OK)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -141,15 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    add_global_options(p, os.environ.get("PUMPCTL_PORT"), 2.0, False)
     p.add_argument(
-        "--port",
-        default=os.environ.get("PUMPCTL_PORT"),
-        help="device path (/dev/ttyACM0), auto (the one attached MicroPython board), or a pyserial URL "
-        "(socket://HOST:PORT, rfc2217://HOST:PORT); default: $PUMPCTL_PORT, else the config file's "
-        "(pumpctl ports --set-default)",
+        "--version",
+        action=_Version,
+        help="pumpctl's version and its protocol; with --port before it, the pump's firmware's too",
     )
-    p.add_argument("--timeout", type=_timeout_s, default=2.0, help="seconds to wait for each reply (default 2)")
-    p.add_argument("--json", action="store_true", help="print JSON for scripts instead of text")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     for command in COMMANDS:

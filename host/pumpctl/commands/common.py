@@ -31,6 +31,39 @@ EXIT_CODES = (
 )
 
 
+def timeout_s(text: str) -> float:
+    """--timeout: seconds, above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: give the seconds to wait for each reply, above 0 (2, 0.5)")
+    return value
+
+
+def add_global_options(p: argparse.ArgumentParser, port_default, timeout_default, json_default) -> None:
+    """--port, --timeout and --json: pumpctl's own (with their defaults), and again on every command's
+    parser (AFTER_COMMAND, with argparse.SUPPRESS: given there, they override what came before the
+    command; not given, they leave it), so `pumpctl status --json` is `pumpctl --json status`."""
+    p.add_argument(
+        "--port",
+        default=port_default,
+        help="device path (/dev/ttyACM0), auto (the one attached MicroPython board), or a pyserial URL "
+        "(socket://HOST:PORT, rfc2217://HOST:PORT); default: $PUMPCTL_PORT, else the config file's "
+        "(pumpctl ports --set-default)",
+    )
+    p.add_argument(
+        "--timeout", type=timeout_s, default=timeout_default, help="seconds to wait for each reply (default 2)"
+    )
+    p.add_argument("--json", action="store_true", default=json_default, help="print JSON for scripts instead of text")
+
+
+# The global options as a command's parser takes them (a parent parser: no help of its own).
+AFTER_COMMAND = argparse.ArgumentParser(add_help=False)
+add_global_options(AFTER_COMMAND, argparse.SUPPRESS, argparse.SUPPRESS, argparse.SUPPRESS)
+
+
 @dataclass(frozen=True)
 class Command:
     """One subcommand: its name, run(args) -> exit code (None where its own subcommands set it),
@@ -44,13 +77,15 @@ class Command:
     description: str | None = None
 
     def add_to(self, subparsers) -> argparse.ArgumentParser:
-        """Add this command to an argparse subparsers object; its parser sets func=run."""
+        """Add this command to an argparse subparsers object; its parser sets func=run and takes the
+        global options after the command too (AFTER_COMMAND)."""
         s = subparsers.add_parser(
             self.name,
             help=self.help,
             description=self.description,
             epilog=self.epilog,
             formatter_class=argparse.RawDescriptionHelpFormatter,
+            parents=[AFTER_COMMAND],
         )
         if self.arguments is not None:
             self.arguments(s)

@@ -15,7 +15,7 @@ def cmd_ports(args) -> int:
     from .. import config
     from .. import ports as port_list
 
-    as_json = args.json or args.ports_json
+    as_json = args.json
     if args.set_default is not None or args.clear_default:
         port = None if args.clear_default else args.set_default
         if port is not None:
@@ -63,7 +63,6 @@ def cmd_ports(args) -> int:
 
 
 def _ports_arguments(s: argparse.ArgumentParser) -> None:
-    s.add_argument("--json", dest="ports_json", action="store_true", help="print JSON (as pumpctl --json ports)")
     default = s.add_mutually_exclusive_group()
     default.add_argument("--set-default", metavar="PORT", help="save PORT in the config file as the default port")
     default.add_argument("--clear-default", action="store_true", help="remove the default port from the config file")

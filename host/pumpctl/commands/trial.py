@@ -30,7 +30,7 @@ from ..trial import (
     report,
     save,
 )
-from .common import Command
+from .common import AFTER_COMMAND, Command
 
 
 def _now() -> datetime:
@@ -95,6 +95,7 @@ def _trial_arguments(p: argparse.ArgumentParser) -> None:
 
     s = sub.add_parser(
         "start",
+        parents=[AFTER_COMMAND],
         help="create a new trial record (never overwrites)",
         epilog="examples:\n"
         "  pumpctl trial start trial.json --patient P-017 --note 'morphine 0.5 mg/day'\n"
@@ -108,6 +109,7 @@ def _trial_arguments(p: argparse.ArgumentParser) -> None:
 
     s = sub.add_parser(
         "score",
+        parents=[AFTER_COMMAND],
         help="record one pain score",
         epilog="examples:\n"
         "  pumpctl trial score trial.json 8 --phase baseline --at 2024-05-01T08:00\n"
@@ -127,13 +129,12 @@ def _trial_arguments(p: argparse.ArgumentParser) -> None:
 
     s = sub.add_parser(
         "report",
+        parents=[AFTER_COMMAND],
         help="means, reduction from baseline and whether the trial succeeded",
         epilog="examples:\n  pumpctl trial report trial.json\n  pumpctl --json trial report trial.json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     s.add_argument("file", metavar="FILE", help="the trial record")
-    # SUPPRESS: not giving it here keeps a --json given before the command (pumpctl --json trial report ...)
-    s.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON for scripts")
     s.set_defaults(func=cmd_trial_report)
 
 
