@@ -5,11 +5,12 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import tty
 from pathlib import Path
 
 import pytest
-from pumpctl import Pump
+from pumpctl import Pump, quantities
 from pumpctl import flash as flash_module
 from pumpctl.client import NO_DRUG_LIMITS
 from vms import ROOT
@@ -279,3 +280,24 @@ def test_version_says_pumpctls_and_with_a_port_the_pumps_firmware(sim_port):
     ]
     nobody = pumpctl("--port", "/dev/no-such-port", "--version")
     assert nobody.returncode == 3 and "there is no such port" in nobody.stderr
+
+
+def test_ctrl_c_stops_a_long_advance_where_it_is_and_says_so(sim_port):
+    """Issue 22: Ctrl-C after 2 s of `advance 20d` exited 130 and the simulator ran on to the end."""
+    assert pumpctl("--port", sim_port, "program", "--rate", "1 mL/h").returncode == 0
+    proc = subprocess.Popen(
+        [PUMPCTL, "--port", sim_port, "advance", "3000day"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)  # as Ctrl-C at a terminal
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, out + err
+    assert err.startswith("pumpctl: interrupted: pump time stopped at "), err
+    assert f"of the {quantities.duration(3000 * 86_400 * 10**6)} asked for ran); delivered " in err
+    # Pump time stands where it stopped (the simulator at speed 0 moves only when time is granted).
+    with Pump(sim_port) as pump:
+        first = pump.status()
+        time.sleep(0.5)
+        second = pump.status()
+    assert first.time_us == second.time_us < 3000 * 86_400 * 10**6
+    assert first.time_us > 0 and second.steps == first.steps

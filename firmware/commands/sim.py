@@ -17,7 +17,10 @@ def sim_advance(pump, values):
         raise Refusal("seconds", "seconds %d is more than 100 years" % seconds)
     pump.tick()
     clock = pump.clock
-    clock.grant(seconds * 1_000_000 + micros)
+    if seconds or micros:
+        clock.grant(seconds * 1_000_000 + micros)
+    else:  # 0 s: stop here, the time granted and not yet run dropped (pumpctl advance on Ctrl-C)
+        clock.granted_us = 0
     target = pump.timebase.total_us() + clock.granted_us
     return (target // US_PER_MDAY, target % US_PER_MDAY)
 

@@ -43,6 +43,7 @@ from .commands import (
 from .commands.common import (  # noqa: F401  (the exit codes: pumpctl's API, and the tests')
     EXIT_AUTH,
     EXIT_CODES,
+    EXIT_INTERRUPTED,
     EXIT_LINK,
     EXIT_OK,
     EXIT_REFUSED,
@@ -215,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         render.error(_wire_range(e))
         return EXIT_USAGE
     except KeyboardInterrupt:  # Ctrl-C: quietly, as a shell expects
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # what read our output went away (pumpctl log | head): quietly too
         _drop_stdout()
         return 141

@@ -448,6 +448,8 @@ class Pump(PumpSession):
         status once the pump's clock has reached the target.
         """
         seconds, micros = divmod(duration_us, 1_000_000)
+        if not duration_us:
+            return self.status()  # 0 s would stop a running advance (sim_stop_advance)
         start = self.status().time_us
         mday, us = self._request(codec.SIM_ADVANCE, (seconds, micros))
         target = _pump_time_us(mday, us)
@@ -460,6 +462,12 @@ class Pump(PumpSession):
                 return status
             time.sleep(poll_s)
             poll_s = min(2 * poll_s, max_poll_s)
+
+    def sim_stop_advance(self) -> Status:
+        """Stop a simulated pump's time where it is (SIM_ADVANCE of 0 s): the time granted and not yet
+        run is dropped. Returns the status then; its time stays until time is granted again."""
+        self._request(codec.SIM_ADVANCE, (0, 0))
+        return self.status()
 
     def sim_fault(self, kind: str | int = "motor", at_s: int = 0, value: int = 1) -> int:
         """Inject a fault into the simulated board at pump time at_s (0 or the past: now);

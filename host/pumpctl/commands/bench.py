@@ -13,7 +13,7 @@ from .. import render
 from ..benchtest import BenchConfig, BenchInterrupted, BenchTest, run_many
 from ..client import Pump
 from ..errors import PumpError, UsageError
-from .common import EXIT_CODES, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, Command, duration_us_arg, port_of
+from .common import EXIT_CODES, EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, Command, duration_us_arg, port_of
 
 BENCH_EPILOG = """examples:
   pumpctl bench --sim --rate "1 mL/h" --duration 2h      a simulated pump on a simulated balance
@@ -113,7 +113,7 @@ def cmd_bench(args) -> int:
         except KeyboardInterrupt:
             for test, _ in tests:
                 render.error(str(BenchInterrupted(test.folder)))
-            return 130
+            return EXIT_INTERRUPTED
     failed_to_run = [o for o in outcomes if isinstance(o, Exception)]
     reports = [o for o in outcomes if not isinstance(o, Exception)]
     if args.json:

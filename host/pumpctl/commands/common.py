@@ -19,6 +19,7 @@ EXIT_USAGE = 2
 EXIT_LINK = 3
 EXIT_SIM = 4
 EXIT_AUTH = 5
+EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell counts it (128 + SIGINT)
 
 EXIT_CODES = (
     (UsageError, EXIT_USAGE),

@@ -6,7 +6,7 @@ import argparse
 
 from .. import quantities, render
 from ..client import Pump
-from .common import EXIT_OK, Command, duration_us_arg, emit, port_of, status_data
+from .common import EXIT_INTERRUPTED, EXIT_OK, Command, duration_us_arg, emit, port_of, status_data
 
 
 def cmd_stop(args) -> int:
@@ -23,8 +23,19 @@ def cmd_advance(args) -> int:
         return f"{quantities.duration(done_us // 10**6 * 10**6)} of {quantities.duration(total_us)}"
 
     with Pump(port_of(args), timeout=args.timeout) as pump:
-        with render.progress("advancing pump time", shown, not args.json) as bar:
-            st = pump.sim_advance(duration_us, progress=bar)
+        start_us = pump.status().time_us
+        try:
+            with render.progress("advancing pump time", shown, not args.json) as bar:
+                st = pump.sim_advance(duration_us, progress=bar)
+        except KeyboardInterrupt:  # Ctrl-C: the simulator's time stops too, and says where
+            st = pump.sim_stop_advance()
+            ran = quantities.duration(st.time_us - start_us)
+            render.error(
+                f"interrupted: pump time stopped at {quantities.duration(st.time_us)} "
+                f"({ran} of the {quantities.duration(duration_us)} asked for ran); delivered "
+                f"{quantities.volume(st.delivered_pl)}"
+            )
+            return EXIT_INTERRUPTED
     human = f"pump time now {quantities.duration(st.time_us)}; delivered {quantities.volume(st.delivered_pl)}"
     emit(args, human, status_data(st))
     return EXIT_OK
