@@ -1,5 +1,6 @@
 """pumpctl as a user runs it: the console script, against the simulator."""
 
+import contextlib
 import json
 import os
 import signal
@@ -10,7 +11,7 @@ import tty
 from pathlib import Path
 
 import pytest
-from pumpctl import Pump, quantities
+from pumpctl import Pump, config, quantities
 from pumpctl import flash as flash_module
 from pumpctl.client import NO_DRUG_LIMITS
 from vms import ROOT
@@ -301,3 +302,68 @@ def test_ctrl_c_stops_a_long_advance_where_it_is_and_says_so(sim_port):
         second = pump.status()
     assert first.time_us == second.time_us < 3000 * 86_400 * 10**6
     assert first.time_us > 0 and second.steps == first.steps
+
+
+@contextlib.contextmanager
+def pumpctl_sim(*options):
+    """`pumpctl sim OPTIONS` in the background, as a user starts it; yields (its port, its output's first
+    lines); stops it as Ctrl-C does."""
+    proc = subprocess.Popen([PUMPCTL, "sim", *options], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = [proc.stdout.readline()]
+        assert " on /dev/" in lines[0], lines[0] + proc.stderr.read()
+        while not lines[-1].startswith("try: "):
+            lines.append(proc.stdout.readline())
+        yield lines[0].rsplit(" on ", 1)[1].strip(), lines
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(10)
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def test_pumpctl_sim_offers_the_simulators_options(tmp_path):
+    """Issue 22: the reservoir's size and fill, the battery, a head that moves another volume and
+    storage with power cuts were the simulator's, out of pumpctl sim's reach."""
+    with pumpctl_sim(
+        "--reservoir", "35 mL", "--reservoir-size", "40", "--battery", "120", "--true-step-pl", "54000"
+    ) as (
+        port,
+        _lines,
+    ):
+        with Pump(port) as pump:
+            state = pump.sim_state()
+            therapy = pump.therapy()
+        assert state.true_step_volume_pl == 54_000 and state.battery_permille == 120
+        assert therapy.sensor_nl is not None and abs(therapy.sensor_nl - 35_000_000) < 100_000
+    storage = tmp_path / "pump-files"
+    with pumpctl_sim("--storage", str(storage)) as (port, lines):
+        assert f"its files are in {storage} (start it again on them to resume)\n" in lines
+        assert pumpctl("--port", port, "program", "--rate", "1 mL/h").returncode == 0
+        assert pumpctl("--port", port, "advance", "1h").returncode == 0
+    with pumpctl_sim("--storage", str(storage)) as (port, _lines):  # the pump resumes from its files
+        with Pump(port) as pump:
+            status = pump.status()
+        assert (status.mode, status.rate_nl_per_day) == ("continuous", 24_000_000) and status.steps > 0
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (
+            ["--reservoir", "50 mL"],
+            "--reservoir 50 mL: more than the reservoir holds (20 mL; --reservoir-size 20 or 40)",
+        ),
+        (["--true-step-pl", "5"], "--true-step-pl 5: give what one step really moves, 26041 to 104166 pL"),
+        (["--cut-after-bytes", "500"], "--cut-after-bytes needs --storage DIR"),
+        (["--battery", "1001"], "--battery 1001: give the cell's charge at boot, 0 to 1000 permille"),
+        (["--board", "rp2_pico"], "argument --board: invalid choice: 'rp2_pico' (choose from 'sim')"),
+    ],
+)
+def test_a_wrong_sim_option_is_one_line_and_no_simulator_starts_nor_keys_are_saved(options, message):
+    before = config.config_path().read_text() if config.config_path().exists() else None
+    out = pumpctl("sim", *options, timeout=20)
+    assert out.returncode == 2 and out.stdout == ""
+    assert message in out.stderr and "Traceback" not in out.stderr
+    after = config.config_path().read_text() if config.config_path().exists() else None
+    assert after == before

@@ -351,7 +351,7 @@ def test_a_missing_key_is_one_line_and_exits_5(sim, tmp_path):
 
 
 @pytest.mark.micropython
-def test_ctrl_c_exits_130_quietly(sim):
+def test_ctrl_c_exits_130_with_one_line_of_where_it_stopped(sim):
     proc = subprocess.Popen(
         [PUMPCTL, "--port", sim.port, "advance", "400day"],
         stdout=subprocess.PIPE,
@@ -363,7 +363,8 @@ def test_ctrl_c_exits_130_quietly(sim):
     assert proc.poll() is None
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130 and out == "" and err == ""
+    assert proc.returncode == 130 and out == ""
+    assert err.startswith("pumpctl: interrupted: pump time stopped at ") and err.count("\n") == 1, err
 
 
 @pytest.mark.micropython

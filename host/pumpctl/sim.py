@@ -99,8 +99,9 @@ class Simulator:
         (hal/sim/tally.py). heap: the MicroPython heap (DEFAULT_HEAP, or
         STORAGE_HEAP with storage). keys: the keys to provision (fresh ones if None);
         provision=False writes no provisioning file, so the pump keeps the keys it
-        has (a restart); register: save the keys in the user's config file. board_args: more
-        "--option value" words for the board's make() (boards/sim.py: --reservoir-nl, --battery-permille...)."""
+        has (a restart); register: save the keys in the user's config file once it has started.
+        board_args: more "--option value" words for the board's make() (boards/sim.py:
+        --reservoir-nl, --battery-permille...)."""
         if heap is None:
             heap = DEFAULT_HEAP if storage is None else STORAGE_HEAP
         self.speed = speed
@@ -169,8 +170,6 @@ class Simulator:
             fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "wb") as f:
                 f.write(config.provisioning_file(self.keys))
-        if self.register:
-            config.save_keys(self.keys)
 
     def pump(self, **kwargs):
         """A host connection to this simulator with its keys."""
@@ -207,6 +206,8 @@ class Simulator:
         self._stderr_thread = threading.Thread(target=self._drain_stderr, daemon=True)
         self._stderr_thread.start()
         self._wait_ready()
+        if self.register:  # once it runs: a simulator that never started leaves no keys in the config
+            config.save_keys(self.keys)
         if self.balance:
             self._start_balance()
         return self

@@ -11,21 +11,70 @@ from ..errors import UsageError
 from .common import EXIT_OK, EXIT_SIM, Command, volume_nl_arg
 
 
+def _board_args(args) -> list[str]:
+    """The simulated board's options (boards/sim.py make()) from pumpctl sim's, each checked here first,
+    so a wrong one is one line and no simulator starts (nor are keys saved for it)."""
+    from ..flash import board_constant
+
+    words: list[str] = []
+    if args.reservoir is not None:
+        sizes = board_constant("sim", "RESERVOIR_SIZES_ML")
+        size_ml = args.reservoir_size
+        reservoir_nl = volume_nl_arg("--reservoir", args.reservoir)
+        if reservoir_nl > size_ml * 1_000_000:
+            raise UsageError(
+                f"--reservoir {args.reservoir}: more than the reservoir holds ({size_ml} mL; "
+                f"--reservoir-size {' or '.join(str(v) for v in sizes)})"
+            )
+        words += ["--reservoir-nl", str(reservoir_nl)]
+    words += ["--reservoir-ml", str(args.reservoir_size)]
+    if args.battery is not None:
+        if not 0 <= args.battery <= 1000:
+            raise UsageError(f"--battery {args.battery}: give the cell's charge at boot, 0 to 1000 permille")
+        words += ["--battery-permille", str(args.battery)]
+    if args.true_step_pl is not None:
+        nominal = board_constant("sim", "STEP_VOLUME_PL")
+        if not nominal // 2 <= args.true_step_pl <= 2 * nominal:
+            raise UsageError(
+                f"--true-step-pl {args.true_step_pl}: give what one step really moves, "
+                f"{nominal // 2} to {2 * nominal} pL (the calibrated volume is {nominal} pL)"
+            )
+        words += ["--true-step-pl", str(args.true_step_pl)]
+    if args.cut_after_bytes is not None:
+        if args.storage is None:
+            raise UsageError("--cut-after-bytes needs --storage DIR: the power is cut while the pump writes there")
+        if args.cut_after_bytes < 0:
+            raise UsageError(f"--cut-after-bytes {args.cut_after_bytes}: give 0 or more bytes")
+    words += ["--seed", str(args.seed)]
+    if args.motor_dead:
+        words += ["--motor-dead", "1"]
+    if args.clock_dead:
+        words += ["--clock-dead", "1"]
+    return words
+
+
 def cmd_sim(args) -> int:
     from ..sim import Simulator
 
     if args.speed < 0:
         raise UsageError(f"--speed {args.speed}: give 0 (time moves only with advance) or N, N x real time")
-    board_args = []
-    if args.reservoir is not None:
-        board_args = ["--reservoir-nl", str(volume_nl_arg("--reservoir", args.reservoir))]
+    board_args = _board_args(args)
     with Simulator(
-        speed=args.speed, board=args.board, register=True, balance=args.balance, board_args=board_args
+        speed=args.speed,
+        board=args.board,
+        register=True,
+        balance=args.balance,
+        board_args=board_args,
+        storage=args.storage,
+        cut_after_bytes=args.cut_after_bytes,
     ) as sim:
         pace = "time moves only with 'pumpctl advance'" if args.speed == 0 else f"{args.speed}x real time"
         print(f"simulated pump (board {args.board}, {pace}) on {sim.port}", flush=True)
         if sim.balance_port:
             print(f"simulated MT-SICS balance weighing its output on {sim.balance_port}", flush=True)
+        if args.storage is not None:
+            cut = f"; the power is cut after {args.cut_after_bytes:,} more bytes" if args.cut_after_bytes else ""
+            print(f"its files are in {args.storage} (start it again on them to resume){cut}", flush=True)
         print(f"device id {sim.keys.device_id}; its keys are in the config file", flush=True)
         print(f"try: pumpctl --port {sim.port} status    (Ctrl-C stops the simulator)", flush=True)
         stop = threading.Event()
@@ -43,13 +92,44 @@ def cmd_sim(args) -> int:
 
 def _sim_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("--speed", type=int, default=0, help="0: time moves only with advance (default); N: N x real time")
-    s.add_argument("--board", default="sim", help="board file to boot (default sim)")
+    s.add_argument("--board", default="sim", choices=["sim"], help="board file to boot (the simulator's: sim)")
     s.add_argument("--balance", action="store_true", help="also a simulated lab balance weighing what it delivers")
     s.add_argument(
         "--reservoir",
         metavar="VOLUME",
         help='fit the reservoir sensor, the reservoir holding VOLUME at boot ("20 mL"); none without it',
     )
+    s.add_argument(
+        "--reservoir-size",
+        type=int,
+        choices=[20, 40],
+        default=20,
+        metavar="ML",
+        help="the reservoir's capacity in mL: 20 (default) or 40, the two sizes of implanted pumps",
+    )
+    s.add_argument("--battery", type=int, metavar="PERMILLE", help="the cell's charge at boot, 0..1000 (default full)")
+    s.add_argument(
+        "--true-step-pl",
+        type=int,
+        metavar="PL",
+        help="what one step really moves, in pL (default the calibrated 52083): a worn head, which weighing "
+        "finds (pumpctl calibrate, pumpctl bench)",
+    )
+    s.add_argument(
+        "--storage",
+        metavar="DIR",
+        help="keep the pump's files (its saved state, log and keys) in folder DIR: start it again on the "
+        "same folder and it resumes, as after a power cut",
+    )
+    s.add_argument(
+        "--cut-after-bytes",
+        type=int,
+        metavar="N",
+        help="with --storage: cut the power (end the process at once) after N more bytes are written",
+    )
+    s.add_argument("--seed", type=int, default=1, help="seed of the reservoir sensor's noise (default 1)")
+    s.add_argument("--motor-dead", action="store_true", help="the motor driver does not respond from boot")
+    s.add_argument("--clock-dead", action="store_true", help="the power-on self-test finds the clock not running")
 
 
 SIM = Command(
@@ -59,6 +139,13 @@ SIM = Command(
     epilog="""examples:
   pumpctl sim                          time moves only with pumpctl advance
   pumpctl sim --speed 60               a minute of pump time each second
-  pumpctl sim --balance --reservoir "20 mL"   with a lab balance and a reservoir sensor""",
+  pumpctl sim --balance --reservoir "20 mL"   with a lab balance and a reservoir sensor
+  pumpctl sim --reservoir "35 mL" --reservoir-size 40 --battery 120   a 40 mL pump, its battery near ERI
+  pumpctl sim --true-step-pl 54000     a head that moves 3.7 % more than calibrated
+  pumpctl sim --storage pump-files     its state kept in pump-files: Ctrl-C, start again, it resumes
+  pumpctl sim --storage pump-files --cut-after-bytes 5000   the power fails mid-write
+
+The simulator at speed 0 runs pump time only when asked (pumpctl advance),
+as fast as the CPU allows. Faults are injected with pumpctl fault.""",
     arguments=_sim_arguments,
 )
