@@ -269,10 +269,13 @@ def test_a_refill_keeps_the_program_and_checks_the_volume_removed(sim, capsys):
     assert run(sim, capsys, "advance", "24h")[0] == 0
     left = run_json(sim, capsys, "therapy")["reservoir_nl"]
     assert 19_800_000 < left < 20_000_000
-    assert run(sim, capsys, "fault", "fill", "--value", "20 mL")[0] == 0  # the person refills
     code, out, err = run(sim, capsys, "refill", "--removed", "19.9 mL", "--fill", "20 mL", "--yes")
     assert code == 0, err
     assert "removed 19.9 mL" in out and "read back and identical" in out
+    # On a simulator pumpctl also does what the clinician's hands do: its reservoir holds the fill.
+    assert "simulator: its reservoir filled to 20 mL, as the clinician's hands would" in out
+    with sim.pump() as pump:
+        assert pump.sim_state().true_reservoir_nl == 20_000_000
     assert "refill discrepancy" not in out
     th = run_json(sim, capsys, "therapy")
     assert th["reservoir_nl"] == 20_000_000 and th["basal_nl_per_day"] == 100_000

@@ -10,7 +10,7 @@ from .. import quantities, render
 from ..client import DELIVERY_WORDS, NO_DRUG_LIMITS, Pump
 from ..errors import UsageError
 from ..replies import program_lines
-from .common import EXIT_OK, EXIT_REFUSED, Command, confirm, emit, port_of, session_arguments
+from .common import EXIT_OK, EXIT_REFUSED, Command, confirm, emit, port_of, session_arguments, volume_nl_arg
 
 PROGRAM_EPILOG = """program lines (doses in mg or mcg are of the first drug; volumes in mL or uL):
   drug NAME CONCENTRATION            drug morphine 20 mg/mL   (1-3 lines: a blend)
@@ -65,12 +65,13 @@ def side_by_side(running: list[tuple[str, str]], staged: list[tuple[str, str]]) 
     return "\n".join(out)
 
 
-def _session(args, pump: Pump, lines: list[str], notes=None, running=None) -> int:
+def _session(args, pump: Pump, lines: list[str], notes=None, running=None, before_commit=None) -> int:
     """Stage lines, show them beside the running program, commit on confirmation.
 
     notes(running_rows, staged) gives lines to show after the review (and a
     "notes" list in --json output); running: the running program's review rows
-    if the caller already read them."""
+    if the caller already read them; before_commit(): done once the commit is
+    confirmed, just before it, returning a line to say (or None)."""
     running = pump.review() if running is None else running
     staged = pump.stage(lines)
     extra = notes(running, staged) if notes else []
@@ -95,12 +96,17 @@ def _session(args, pump: Pump, lines: list[str], notes=None, running=None) -> in
         pump.discard()
         render.warn("not committed; the running program is unchanged")
         return EXIT_REFUSED
+    before = before_commit() if before_commit else None
     at = pump.commit(staged, confirm_soft=args.confirm_soft)
     data = {"committed_us": at, "program_crc": staged.program_crc, "lines": staged.lines, "warnings": staged.warnings}
+    if before:
+        data["before_commit"] = before
     data["drug_limits"] = drug_limits
     if notes:
         data["notes"] = extra
     human = f"committed at pump time {quantities.duration(at)}; read back and identical (crc {staged.program_crc:08x})"
+    if before:
+        human = f"{before}\n{human}"
     kept = delivery_kept(staged.rows)
     if kept:
         human += f"\nthe {kept} already running or waiting goes on unchanged: no new dose was given"
@@ -283,7 +289,14 @@ def cmd_refill(args) -> int:
                 )
             return out
 
-        return _session(args, pump, lines, notes=notes, running=running)
+        def fill_a_simulator():
+            """On a simulator, the clinician's hands: its reservoir now holds the fill (FAULT_FILL)."""
+            if pump.hello().board != "sim":
+                return None
+            pump.sim_fault("fill", 0, volume_nl_arg("--fill", args.fill))
+            return f"simulator: its reservoir filled to {args.fill}, as the clinician's hands would (a real pump's are)"
+
+        return _session(args, pump, lines, notes=notes, running=running, before_commit=fill_a_simulator)
 
 
 def cmd_patient_bolus(args) -> int:
