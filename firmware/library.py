@@ -86,8 +86,14 @@ class Library:
         self.saved = None  # a site library's LIBRARY section (persist.py), made at its first save
 
     def get(self, field, name):
+        """The drug of that name; one whose name differs only in case is the same drug (a person
+        types "Morphine"): its entry, whose name is the library's spelling. Refusal if none."""
         d = self.drugs.get(name)
         if d is None:
+            low = name.lower()
+            for other in self.order:
+                if other.lower() == low:
+                    return self.drugs[other]
             raise Refusal(
                 field, "drug %r is not in library %s (it has: %s)" % (name, self.version, ", ".join(self.order))
             )

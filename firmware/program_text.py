@@ -96,8 +96,9 @@ def _read_drug(p, rest, library):
             raise Refusal("drug none", "only one drug none line is allowed")
         p.no_drug = True
         return False
-    name, _, conc_text = rest.partition(" ")
-    entry = library.get("drug", name)
+    typed, _, conc_text = rest.partition(" ")
+    entry = library.get("drug", typed)
+    name = entry.name  # the library's spelling ("Morphine" is morphine)
     conc = parse_concentration("drug " + name, conc_text.strip())
     if conc > entry.max_conc_ng_per_ml:
         raise Refusal(

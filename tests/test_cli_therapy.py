@@ -152,3 +152,18 @@ def test_therapy_lists_the_latched_alarms_with_their_priority(sim, capsys):
     assert run(sim, capsys, "fault", "motor")[0] == 0
     code, out, _ = run(sim, capsys, "therapy")
     assert "alarms      motor fault (high); tones sounding at high priority (pumpctl alarms)" in out
+
+
+@pytest.mark.micropython
+def test_a_drug_name_is_taken_in_any_case_and_a_near_miss_gets_a_did_you_mean(sim, capsys):
+    """Issue 22: "drug Morphine" was refused, and a misspelt name got no suggestion."""
+    code, out, err = run(sim, capsys, "program", "drug Morphine 20 mg/mL", "fill 20 mL", "basal 2 mg/day", "--yes")
+    assert code == 0, err
+    code, out, _ = run(sim, capsys, "--json", "therapy")
+    assert [line for line, _d in json.loads(out)["program"]][0] == "drug morphine 20 mg/mL"  # the library's spelling
+    code, out, err = run(sim, capsys, "program", "drug morfine 20 mg/mL", "fill 20 mL", "basal 2 mg/day", "--yes")
+    assert code == 1
+    assert "pump refused (drug): drug 'morfine' is not in library " in err
+    assert err.rstrip().endswith("; did you mean morphine?; nothing was changed")
+    code, out, err = run(sim, capsys, "program", "drug xyzzy 20 mg/mL", "fill 20 mL", "basal 2 mg/day", "--yes")
+    assert code == 1 and "did you mean" not in err

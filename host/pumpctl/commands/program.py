@@ -4,11 +4,13 @@ running one, and committed on confirmation (the programming session)."""
 from __future__ import annotations
 
 import argparse
+import difflib
+import re
 from dataclasses import asdict
 
 from .. import quantities, render
 from ..client import DELIVERY_WORDS, NO_DRUG_LIMITS, Pump
-from ..errors import UsageError
+from ..errors import PumpRefused, UsageError
 from ..replies import program_lines
 from .common import EXIT_OK, EXIT_REFUSED, Command, confirm, emit, port_of, session_arguments, volume_nl_arg
 
@@ -73,7 +75,10 @@ def _session(args, pump: Pump, lines: list[str], notes=None, running=None, befor
     if the caller already read them; before_commit(): done once the commit is
     confirmed, just before it, returning a line to say (or None)."""
     running = pump.review() if running is None else running
-    staged = pump.stage(lines)
+    try:
+        staged = pump.stage(lines)
+    except PumpRefused as e:
+        raise _with_a_near_name(pump, e) from None
     extra = notes(running, staged) if notes else []
     drug_limits = names_a_drug(staged.lines)
     if not args.json:
@@ -113,6 +118,22 @@ def _session(args, pump: Pump, lines: list[str], notes=None, running=None, befor
         data["unchanged"] = kept
     emit(args, human, data, style=render.OK)
     return EXIT_OK
+
+
+_UNKNOWN_DRUG = re.compile(r"^drug '(.+)' is not in library ")
+
+
+def _with_a_near_name(pump: Pump, refused: PumpRefused) -> PumpRefused:
+    """A refusal of a drug the library lacks, with the library's nearest name if one is near ("did
+    you mean morphine?"): the names are read from the pump (the refusal's own list may be cut)."""
+    m = _UNKNOWN_DRUG.match(refused.reason)
+    if refused.field != "drug" or not m:
+        return refused
+    names = [entry[0] for entry in pump.library()[1]]
+    near = difflib.get_close_matches(m.group(1).lower(), names, n=1, cutoff=0.6)
+    if not near:
+        return refused
+    return PumpRefused(refused.code, refused.field, f"{refused.reason}; did you mean {near[0]}?")
 
 
 _DELIVERING = ("basal", "flex", "bolus", "prime", "patient-bolus")
