@@ -240,6 +240,7 @@ def test_no_key_for_the_pump_exits_5_and_says_where_keys_go(sim_port, tmp_path):
     )
     assert out.returncode == 5
     assert "no keys for pump sim-" in out.stderr and str(empty) in out.stderr
+    assert "keys=" not in out.stderr and "pumpctl keys lists what this host holds" in out.stderr  # CLI words
     out = subprocess.run([PUMPCTL, "--port", sim_port, "status"], capture_output=True, text=True, env=env)
     assert out.returncode == 0  # reading needs no key
 
@@ -367,3 +368,30 @@ def test_a_wrong_sim_option_is_one_line_and_no_simulator_starts_nor_keys_are_sav
     assert message in out.stderr and "Traceback" not in out.stderr
     after = config.config_path().read_text() if config.config_path().exists() else None
     assert after == before
+
+
+def test_pumpctl_sim_says_its_firmware_was_killed_and_by_which_signal():
+    """Issue 22: a killed simulator's firmware was reported by its last stderr line alone."""
+    proc = subprocess.Popen([PUMPCTL, "sim"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert " on /dev/" in proc.stdout.readline()
+        children = [
+            int(p.name)
+            for p in Path("/proc").iterdir()
+            if p.name.isdigit() and (p / "stat").exists() and _ppid(p) == proc.pid
+        ]
+        firmware = [pid for pid in children if "micropython" in (Path("/proc") / str(pid) / "cmdline").read_text()]
+        assert len(firmware) == 1, children
+        os.kill(firmware[0], signal.SIGKILL)
+        _out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 4  # EXIT_SIM
+    assert err.startswith("the simulated firmware stopped: killed by signal 9 (SIGKILL)"), err
+
+
+def _ppid(proc_dir: Path) -> int:
+    try:
+        return int((proc_dir / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1

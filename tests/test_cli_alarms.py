@@ -224,6 +224,12 @@ def test_a_fault_at_a_later_pump_time_waits_for_it(sim, capsys):
     assert run(sim, capsys, "advance", "11min")[0] == 0
     [alarm] = run_json(sim, capsys, "alarms")["alarms"]
     assert alarm["name"] == "motor fault" and alarm["raised_us"] >= 600 * 10**6
+    # A time that has passed is refused, not taken as now (issue 22); nothing is injected.
+    code, out, err = run(sim, capsys, "fault", "stall", "--at", "300")
+    assert code == cli.EXIT_USAGE and out == ""
+    assert "--at 300: pump time 00 h 05 min 00 s has passed (it is 00 h 11 min" in err
+    assert "give a later time, or no --at for now" in err
+    assert [a["name"] for a in run_json(sim, capsys, "alarms")["alarms"]] == ["motor fault"]
 
 
 # -- the event log --------------------------------------------------------------------------------

@@ -85,8 +85,8 @@ class PumpSession:
             found = config.load_keys(device_id)
             if found is None:
                 raise AuthError(
-                    f"no keys for pump {device_id} in {config.config_path()}: "
-                    "add them (they were written when it was flashed) or give keys="
+                    f"no keys for pump {device_id} in {config.config_path()}: add them there (they were saved "
+                    "where it was flashed: pumpctl keys lists what this host holds), or flash it again"
                 )
             self._keys = found
         return self._keys

@@ -176,6 +176,11 @@ def cmd_fault(args) -> int:
     at_s = _fault_at_s(args.at)
     with Pump(port_of(args), timeout=args.timeout) as pump:
         now_us = pump.status().time_us
+        if args.at is not None and at_s * 10**6 < now_us:  # a time asked for that has passed: not "now" silently
+            raise UsageError(
+                f"--at {args.at}: pump time {quantities.duration(at_s * 10**6)} has passed (it is "
+                f"{quantities.duration(now_us)}); give a later time, or no --at for now"
+            )
         at_us = pump.sim_fault(args.kind, at_s, value)
     when = (
         f"now (pump time {quantities.duration(at_us)})"

@@ -85,9 +85,24 @@ def cmd_sim(args) -> int:
         except KeyboardInterrupt:
             pass
         if not sim.running():
-            print("the simulated firmware stopped:\n" + sim.stderr_text(), file=sys.stderr)
+            print(f"the simulated firmware stopped: {_how_it_ended(sim)}", file=sys.stderr)
             return EXIT_SIM
     return EXIT_OK
+
+
+def _how_it_ended(sim) -> str:
+    """How the firmware's process ended, and what it last said: killed by a signal, or its status."""
+    code = sim.proc.returncode
+    if code is not None and code < 0:
+        try:
+            name = f" ({signal.Signals(-code).name})"
+        except ValueError:
+            name = ""
+        how = f"killed by signal {-code}{name}"
+    else:
+        how = f"it exited with status {code}"
+    said = sim.stderr_text().strip()
+    return how + (f"; it last said:\n{said}" if said else "")
 
 
 def _sim_arguments(s: argparse.ArgumentParser) -> None:
