@@ -174,8 +174,10 @@ def test_failed_authentications_lock_out_for_longer_each_time(sim, pump, dosing)
         with pytest.raises(PumpRefused, match="4 failed authentications in a row: try again in 2 s") as locked:
             intruder.authenticate("clinician")
         assert locked.value.code == codec.ERR_LOCKED
-    with pytest.raises(PumpRefused, match="try again"):  # the right key waits too: the lock is the pump's
+    with pytest.raises(PumpRefused, match="try again") as waits:  # the right key waits too: the lock is the pump's
         pump.authenticate("clinician")
+    # The wait is in pump time, which on this simulator (speed 0) moves only when granted: said so.
+    assert waits.value.reason.endswith("s of pump time (a simulator at speed 0 runs it only with pumpctl advance)")
     dosing.advance_and_check(2 * S)
     pump.authenticate("clinician")  # and then it works, and resets the count
     texts = [e.text for e in pump.events()]

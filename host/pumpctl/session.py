@@ -103,7 +103,16 @@ class PumpSession:
             raise AuthError(f"this host holds no {name} key for pump {self.keys().device_id}")
         self._link.session_mac = None
         self.role = auth.ROLE_NONE
-        (pump_nonce,) = self._link.request(codec.AUTH_BEGIN, (role_code,))
+        try:
+            (pump_nonce,) = self._link.request(codec.AUTH_BEGIN, (role_code,))
+        except PumpRefused as e:
+            if e.code == codec.ERR_LOCKED and self.hello().board == "sim":  # its wait is in pump time
+                raise PumpRefused(
+                    e.code,
+                    e.field,
+                    f"{e.reason} of pump time (a simulator at speed 0 runs it only with pumpctl advance)",
+                ) from None
+            raise
         host_nonce = os.urandom(auth.NONCE_BYTES)
         proof = auth.proof(key, role_code, pump_nonce, host_nonce)
         try:
