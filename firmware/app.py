@@ -452,7 +452,7 @@ class PumpApp:
             self.monitors.set_marks()  # the levels are the program's
         self.apply(now)
         if self.therapy.fluid() != old_fluid:
-            fluid = ", ".join("%s %d ng/mL" % d for d in self.therapy.fluid())
+            fluid = ", ".join("%s {k%d}" % d for d in self.therapy.fluid())  # pumpctl writes "10 mg/mL"
             self.log_event(eventlog.EV_PROGRAM, "fluid now " + fluid)
 
     # -- commands ---------------------------------------------------------------

@@ -438,3 +438,16 @@ def test_pumpctl_sim_with_a_reservoir_fits_its_sensor_and_a_leak_shows():
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
+
+
+@pytest.mark.micropython
+def test_the_log_writes_the_pumps_numbers_in_a_clinicians_units(sim, capsys):
+    """Issue 22: the log said "fluid now morphine 10000000 ng/mL" and a clock in raw seconds."""
+    assert run(sim, capsys, "program", "--rate", "0.5 mL/day")[0] == 0
+    assert run(sim, capsys, "clock", "--set", "2026-03-01T08:00:00")[0] == 0
+    program_filled(sim, capsys)
+    texts = [e["text"] for e in run_json(sim, capsys, "log")["events"]]
+    assert "rate set to 0.5 mL/day" in texts
+    assert "clock set to 2026-03-01 08:00:00" in texts
+    assert any(t.startswith("fluid now morphine ") and t.endswith(" mg/mL") for t in texts), texts
+    assert not [t for t in texts if "{" in t or "ng/mL" in t or "nL/day" in t]

@@ -247,7 +247,7 @@ def set_rate(pump, values):
         raise Refusal("rate", why)
     pump.tick()
     pump.put_in_force(program, pump.timebase.total_us())
-    pump.log_event(eventlog.EV_PROGRAM, "rate set to %d nL/day" % rate)
+    pump.log_event(eventlog.EV_PROGRAM, "rate set to {v%d}" % rate)  # pumpctl writes "0.5 mL/day"
     return (rate, pump.timebase.mday, pump.timebase.us)
 
 

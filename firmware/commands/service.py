@@ -172,7 +172,7 @@ def clock_set(pump, values):
     pump.set_event(pump.therapy.next_event(now))
     pump.run_events()
     pump.clock.wake()
-    pump.log_event(eventlog.EV_CLOCK, "clock set to %d s" % clock_s)
+    pump.log_event(eventlog.EV_CLOCK, "clock set to {d%d}" % clock_s)  # pumpctl writes the date and time
     return (clock_s,)
 
 

@@ -173,8 +173,17 @@ QUANTITY_TOKENS = {
     "r": lambda n: formats.format_dose_rate(formats.DOSE_MASS, n),  # ng/day, per day
     "h": mass_rate,  # ng/day, per hour where exact
     "s": lambda n: formats.format_duration(n * 1_000_000),  # s
+    "v": lambda n: formats.format_dose_rate(formats.DOSE_VOLUME, n),  # nL/day
+    "d": lambda n: _wall_clock(n),  # the device clock: local seconds since 1970
 }
-_QUANTITY = re.compile(r"\{([gkrhs])([0-9]{1,12})\}")
+_QUANTITY = re.compile(r"\{([gkrhsvd])([0-9]{1,12})\}")
+
+
+def _wall_clock(s: int) -> str:
+    """A device clock reading (local wall time as seconds since 1970) as a date and time."""
+    import datetime as dt
+
+    return (dt.datetime(1970, 1, 1) + dt.timedelta(seconds=s)).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _name(m: re.Match) -> str:
