@@ -167,3 +167,20 @@ def test_a_drug_name_is_taken_in_any_case_and_a_near_miss_gets_a_did_you_mean(si
     assert err.rstrip().endswith("; did you mean morphine?; nothing was changed")
     code, out, err = run(sim, capsys, "program", "drug xyzzy 20 mg/mL", "fill 20 mL", "basal 2 mg/day", "--yes")
     assert code == 1 and "did you mean" not in err
+
+
+@pytest.mark.micropython
+def test_a_long_program_line_keeps_its_detail_apart_and_the_library_says_soft_and_hard(sim, capsys):
+    """Issue 22: "... max 4 per day10 uL = morphine 200 mcg", and a library table whose pairs of
+    limits said neither which is soft nor anything of the patient bolus."""
+    line = "patient-bolus 0.2 mg over 10 min lockout 1 h max 4 per day"
+    code, out, err = run(sim, capsys, "program", *PROGRAM[:3], line, "--yes", "--confirm-soft")
+    assert code == 0, err
+    code, out, _ = run(sim, capsys, "therapy")
+    assert "  patient-bolus 200 mcg over 10 min lockout 1 h max 4 per day  10 uL = morphine 200 mcg" in out
+    code, out, _ = run(sim, capsys, "library")
+    lines = out.splitlines()
+    assert lines[0].endswith("; each limit soft / hard")
+    morphine = next(ln for ln in lines if ln.startswith("  morphine "))
+    assert "daily 10 mg/day / 15 mg/day" in morphine and "patient bolus 200 mcg, lockout 1 h, 4 a day" in morphine
+    assert any(ln.startswith("  fentanyl ") and ln.endswith("no patient bolus") for ln in lines)

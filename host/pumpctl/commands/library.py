@@ -179,10 +179,12 @@ def cmd_library(args) -> int:
             return _load_library(args, pump, version, entries)
         version, entries = _read_library(args, pump)
         library_hash = pump.therapy().library_hash
-    human = [f"drug library {version} (hash {library_hash:08x})"]
+    human = [f"drug library {version} (hash {library_hash:08x}); each limit soft / hard"]
     for e in entries:
+        patient = f"patient bolus {e[8]}, lockout {e[9]}, {e[10]} a day" if e[10] != "0" else "no patient bolus"
         human.append(
             f"  {e[0]:<14} conc <= {e[1]:<12} daily {e[2]} / {e[3]}   rate {e[4]} / {e[5]}   bolus {e[6]} / {e[7]}"
+            f"   {patient}"
         )
     drugs = [dict(zip(LIBRARY_FIELDS, e, strict=True)) for e in entries]
     emit(

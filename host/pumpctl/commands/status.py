@@ -143,7 +143,8 @@ def cmd_therapy(args) -> int:
     )
     head = list(lines)
     lines.append("program")
-    lines += [f"  {line:<44}{detail}" for line, detail in rows]
+    # Each line beside what it means, two spaces at least between them (a long line pushes its detail on).
+    lines += [f"  {line:<44}  {detail}".rstrip() for line, detail in rows]
     emit(
         args,
         "\n".join(lines),
