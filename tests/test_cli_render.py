@@ -131,7 +131,7 @@ def test_alarms_on_a_terminal_show_each_priority_in_its_colour(sim, capsys):
     assert run(sim, capsys, "fault", "stall")[0] == 0
     assert run(sim, capsys, "advance", "1h")[0] == 0  # a step falls due: the stall latches, high
     code, out, err = run_tty("--port", sim.port, "alarms")
-    assert code == 0, err
+    assert code == cli.EXIT_REFUSED, err  # alarms latched
     assert re.search(r"\x1b\[1;31mhigh\s*\x1b\[0m", out), out  # high: bold red
     assert re.search(r"\x1b\[1;31mmotor stall", out)
     rows = [r for r in plain(out).splitlines() if "motor stall" in r]

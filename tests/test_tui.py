@@ -235,7 +235,7 @@ def test_ctrl_c_ends_the_live_view_and_restores_the_terminal(terminal, sim):
     terminal.run_pumpctl("--port", sim.port, "telemetry", "--live", "--interval", "50ms")
     terminal.wait_for("mode        stopped", "alarms      none", "tones       quiet")
     terminal.keys("C-c")
-    assert terminal.exit_code() == 0, terminal.stderr()
+    assert terminal.exit_code() == 130, terminal.stderr()  # as every pumpctl command on Ctrl-C (q exits 0)
     terminal.assert_restored()
     with Pump(sim.port) as pump:  # the stream was stopped and the port let go
         assert pump.telemetry(timeout=0.3) is None

@@ -5,8 +5,8 @@ failed; 2 the command line itself is wrong; 3 the serial link failed;
 4 the simulator could not run; 5 no key for the pump, a wrong key, or a
 config file that others can read. `bench` also exits 1 when the test ran and
 failed a limit, 3 when the balance failed, and 130 when interrupted (its
-samples are kept: resume it). Any command exits 130 on Ctrl-C (quietly; `advance` says
-where the simulator's time stopped), and
+samples are kept: resume it); `alarms` exits 1 while any alarm is latched. Any command
+exits 130 on Ctrl-C (quietly; `advance` says where the simulator's time stopped), and
 141 when what reads its output went away (`pumpctl log | head`).
 
 Output for people (tables, colour, progress bars) is drawn by render.py on a

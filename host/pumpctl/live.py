@@ -318,7 +318,8 @@ def run(
     screen: bool = True,
     stdin=None,
 ) -> int:
-    """Show the live view until q, Ctrl-C or `count` samples; returns the exit code (0).
+    """Show the live view until q, Ctrl-C or `count` samples; returns the exit code: 0, or 130
+    after Ctrl-C (as every pumpctl command).
     record: every sample is also written there. screen: draw on the terminal's
     alternate screen (redrawn without flicker, the shell's screen back after);
     the last frame is then printed once on the normal screen, to stay in its
@@ -333,16 +334,18 @@ def run(
     with keys, _sigterm_unwinds():
         try:
             with Live(render(state), console=console, screen=screen, auto_refresh=False, redirect_stderr=False) as live:
-                _loop(pump, state, live, keys, count, record)
+                interrupted = _loop(pump, state, live, keys, count, record)
         finally:
             if screen and console.is_terminal:
                 console.print(render(state))  # the alternate screen is gone: the last frame stays on record
-    return 0
+    return 130 if interrupted else 0
 
 
-def _loop(pump: Pump, state: ViewState, live: Live, keys: KeyReader, count: int | None, record) -> None:
+def _loop(pump: Pump, state: ViewState, live: Live, keys: KeyReader, count: int | None, record) -> bool:
+    """Run the view; True if Ctrl-C ended it."""
     silent_limit_s = max(2.0, 3 * state.interval_ms / 1000)
     failing = True
+    interrupted = False
     pump.start_telemetry(state.interval_ms)
     try:
         now = time.monotonic()
@@ -388,6 +391,7 @@ def _loop(pump: Pump, state: ViewState, live: Live, keys: KeyReader, count: int 
         failing = False
     except KeyboardInterrupt:
         failing = False  # Ctrl-C: the engineer is done
+        interrupted = True
     finally:
         try:
             pump.stop_telemetry()
@@ -395,3 +399,4 @@ def _loop(pump: Pump, state: ViewState, live: Live, keys: KeyReader, count: int 
             if not failing:
                 raise
         live.update(render(state), refresh=True)  # the last frame counts every sample received
+    return interrupted

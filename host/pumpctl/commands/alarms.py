@@ -11,7 +11,7 @@ from firmware import codec
 from .. import quantities, render, words
 from ..client import Pump
 from ..errors import UsageError
-from .common import EXIT_OK, Command, duration_us_arg, emit, port_of, volume_nl_arg
+from .common import EXIT_OK, EXIT_REFUSED, Command, duration_us_arg, emit, port_of, volume_nl_arg
 from .status import alarm_code_named, tones
 
 _PRIORITY_ORDER = {"high": 0, "medium": 1, "low": 2}
@@ -103,7 +103,8 @@ def cmd_alarms(args) -> int:
         _alarms_data(alarms, th),
         rich=lambda: render.alarms(_ALARM_HEAD, _alarm_rows(alarms), tones(th)) if alarms else render.done(human),
     )
-    return EXIT_OK
+    # A script reads the exit code: 0 is "nothing latched", never "there are alarms" (issue 23).
+    return EXIT_REFUSED if alarms else EXIT_OK
 
 
 # What each fault's value means, when one is needed, and when the pump notices.
