@@ -395,3 +395,24 @@ def _ppid(proc_dir: Path) -> int:
         return int((proc_dir / "stat").read_text().rsplit(")", 1)[1].split()[1])
     except (OSError, IndexError, ValueError):
         return -1
+
+
+def test_keys_forget_drops_simulators_keys_or_a_named_pumps_and_asks_first(tmp_path):
+    """Issue 23: the keys of every dead simulator piled up in the config with no way to forget them."""
+    env = dict(os.environ, PUMPCTL_CONFIG=str(tmp_path / "config.toml"))
+    for device_id in ("sim-0000aaaa", "sim-0000bbbb", "rp2_pico-12345678"):
+        config.save_keys(config.new_keys(device_id), tmp_path / "config.toml")
+
+    def run(*args):
+        return subprocess.run([PUMPCTL, *args], capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
+
+    out = run("keys", "forget", "rp2_pico-12345678")  # a real pump's: asked first, and no terminal to ask on
+    assert out.returncode == 2 and "not forgotten: add --yes" in out.stderr
+    out = run("keys", "forget", "nosuch-1")
+    assert out.returncode == 2 and "this host holds no keys for nosuch-1" in out.stderr
+    out = run("keys", "forget", "--simulators", "--yes")
+    assert out.returncode == 0 and out.stdout.strip() == "forgot the keys of 2 pump(s): sim-0000aaaa, sim-0000bbbb"
+    assert sorted(config.known_devices(tmp_path / "config.toml")) == ["rp2_pico-12345678"]
+    out = run("--json", "keys", "forget", "rp2_pico-12345678", "--yes")
+    assert out.returncode == 0 and json.loads(out.stdout)["forgotten"] == ["rp2_pico-12345678"]
+    assert config.known_devices(tmp_path / "config.toml") == {}

@@ -174,6 +174,20 @@ def save_keys(keys: PumpKeys, path: Path | None = None) -> Path:
     return path
 
 
+def forget_keys(device_ids: list[str], path: Path | None = None) -> list[str]:
+    """Remove the keys held for each of device_ids; return those it held (the others were not there)."""
+    path = path or config_path()
+    with _locked(path):
+        data = _read(path, for_keys=True)
+        pumps = data.get("pumps", {})
+        gone = [d for d in device_ids if d in pumps]
+        for device_id in gone:
+            del pumps[device_id]
+        if gone:
+            _write(path, data)
+    return gone
+
+
 def _defaults(data: dict) -> dict:
     table = data.get("defaults")
     return table if isinstance(table, dict) else {}

@@ -8,7 +8,7 @@ import os
 from .. import render
 from ..client import Pump
 from ..errors import ConfigError, UsageError
-from .common import EXIT_OK, Command, emit, port_of
+from .common import EXIT_OK, EXIT_REFUSED, Command, confirm, emit, port_of
 
 
 def cmd_keys(args) -> int:
@@ -27,6 +27,8 @@ def cmd_keys(args) -> int:
             rich=lambda: render.keys(str(config.config_path()), rows),
         )
         return EXIT_OK
+    if args.action == "forget":
+        return _forget(args, config)
     if args.role not in ("clinician", "patient"):
         raise UsageError("say which key to change: pumpctl keys change clinician|patient")
     folder = config.config_path().parent  # checked first: a new key the host cannot save locks it out
@@ -44,15 +46,53 @@ def cmd_keys(args) -> int:
     return EXIT_OK
 
 
+def _forget(args, config) -> int:
+    """Forget the keys of the pumps named (DEVICE_ID...), or of every simulator (--simulators: their keys
+    died with them). A real pump whose keys are forgotten can no longer be programmed from this host."""
+    held = config.known_devices()
+    if args.simulators:
+        names = sorted(d for d in held if d.startswith("sim-"))
+    else:
+        names = ([args.role] if args.role else []) + list(args.names)  # the first is in role's place
+        if not names:
+            raise UsageError("say whose keys to forget: pumpctl keys forget DEVICE_ID ..., or --simulators")
+        unknown = [n for n in names if n not in held]
+        if unknown:
+            raise UsageError(
+                f"this host holds no keys for {', '.join(unknown)} (pumpctl keys lists them); nothing forgotten"
+            )
+    if not names:
+        emit(args, "no simulator's keys to forget", {"forgotten": []})
+        return EXIT_OK
+    real = [n for n in names if not n.startswith("sim-")]
+    warning = f" ({', '.join(real)} not a simulator: no longer programmable from this host)" if real else ""
+    if not confirm(args, f"forget the keys of {len(names)} pump(s){warning}?", "not forgotten: add --yes"):
+        render.warn("not forgotten; the keys are kept")
+        return EXIT_REFUSED
+    gone = config.forget_keys(names)
+    emit(
+        args,
+        f"forgot the keys of {len(gone)} pump(s): {', '.join(gone)}",
+        {"forgotten": gone, "config": str(config.config_path())},
+        style=render.OK,
+    )
+    return EXIT_OK
+
+
 def _keys_arguments(s: argparse.ArgumentParser) -> None:
-    s.add_argument("action", choices=["show", "change"], nargs="?", default="show")
-    s.add_argument("role", nargs="?", help="for change: clinician or patient")
+    s.add_argument("action", choices=["show", "change", "forget"], nargs="?", default="show")
+    s.add_argument("role", nargs="?", help="for change: clinician or patient; for forget: a device id")
+    s.add_argument("names", nargs="*", metavar="DEVICE_ID", help="for forget: more device ids")
+    s.add_argument("--simulators", action="store_true", help="for forget: every simulator's keys (device id sim-...)")
+    s.add_argument("--yes", action="store_true", help="for forget: without asking")
 
 
 KEYS = Command(
     "keys",
     cmd_keys,
-    help="the pumps whose keys this host holds, or change a pump's key",
-    epilog="examples:\n  pumpctl keys\n  pumpctl --port /dev/pts/4 keys change patient",
+    help="the pumps whose keys this host holds, change a pump's key, or forget keys",
+    epilog="examples:\n  pumpctl keys\n  pumpctl --port /dev/pts/4 keys change patient\n"
+    "  pumpctl keys forget --simulators --yes     the keys of every simulator run so far\n"
+    "  pumpctl keys forget rp2_pico-a4eb232e      a pump given away (asks first)",
     arguments=_keys_arguments,
 )
