@@ -10,7 +10,7 @@ from dataclasses import asdict
 
 from .. import quantities, render
 from ..client import DELIVERY_WORDS, NO_DRUG_LIMITS, Pump
-from ..errors import PumpRefused, UsageError
+from ..errors import PumpError, PumpRefused, UsageError
 from ..replies import program_lines
 from .common import EXIT_OK, EXIT_REFUSED, Command, confirm, emit, port_of, session_arguments, volume_nl_arg
 
@@ -129,7 +129,10 @@ def _with_a_near_name(pump: Pump, refused: PumpRefused) -> PumpRefused:
     m = _UNKNOWN_DRUG.match(refused.reason)
     if refused.field != "drug" or not m:
         return refused
-    names = [entry[0] for entry in pump.library()[1]]
+    try:
+        names = [entry[0] for entry in pump.library()[1]]
+    except PumpError:  # the names could not be read: the pump's own refusal, as it came
+        return refused
     near = difflib.get_close_matches(m.group(1).lower(), names, n=1, cutoff=0.6)
     if not near:
         return refused
