@@ -66,7 +66,9 @@ def firmware_tokens():
 
 def test_every_token_the_firmware_writes_is_one_pumpctl_renders():
     found = firmware_tokens()
-    assert {letter for _f, letter in found} == set(words.TOKENS)  # each letter used, none unknown
+    letters = {letter for _f, letter in found}
+    assert letters - set(words.QUANTITY_TOKENS) == set(words.TOKENS)  # each code token used, none unknown
+    assert letters & set(words.QUANTITY_TOKENS) == {"k", "v", "d"}  # the quantities a "%d" writes (the log's)
     assert {f for f, _l in found} >= {"firmware/app.py", "firmware/link.py", "firmware/therapy.py"}
 
 
@@ -89,6 +91,9 @@ def test_every_token_the_firmware_writes_is_one_pumpctl_renders():
         ("the {a99} alarm, {c255}", "the alarm 99 alarm, command 255"),  # a code without a name: its number
         ("{x1} {f4} {a} {a1234} {A1} {a-1} braces {} stay", "{x1} {f4} {a} {a1234} {A1} {a-1} braces {} stay"),
         ("no tokens", "no tokens"),
+        ("fluid now morphine {k10000000}", "fluid now morphine 10 mg/mL"),
+        ("rate set to {v500000}", "rate set to 0.5 mL/day"),
+        ("clock set to {d1772352000}", "clock set to 2026-03-01 08:00:00"),
     ],
 )
 def test_render_replaces_each_token_by_its_name(pump_text, shown):
