@@ -1,5 +1,5 @@
 """The real boards' monitors (hal/__init__.py, "The monitors"): rp2_pico and esp32_devkit each offer
-every one on their Hardware. On CPython with recording fakes of hal.parts (tests/test_drivers.py's),
+every one on their Hardware. On CPython with recording fakes of hal.parts (tests/hal_fakes.py),
 and on the MicroPython unix port against the stand-ins for machine, rp2 and esp32
 (tests/mp/board_standins.py, tests/mp/board_monitors.py):
 
@@ -19,7 +19,7 @@ import types
 from pathlib import Path
 
 import pytest
-from test_drivers import AutoChip, FakeParts, Pin
+from hal_fakes import AutoChip, FakeParts, Pin
 from vms import MP_DIR, run_unix
 
 import hal.parts
@@ -73,7 +73,7 @@ class MonitorParts(FakeParts):
 @pytest.fixture
 def build(monkeypatch, tmp_path):
     """build(name, options, words=(), diag=0) -> (board module, hw, parts): the board made from
-    injected parts, as tests/test_drivers.py's test_board_make_builds_the_hardware_from_injected_parts."""
+    injected parts, as tests/test_boards.py's test_board_make_builds_the_hardware_from_injected_parts."""
     fake_mp = types.ModuleType("micropython")  # stdio_serial imports it (kbd_intr) at its top
     fake_mp.const = lambda x: x
     fake_mp.kbd_intr = lambda c: None

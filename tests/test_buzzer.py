@@ -1,0 +1,37 @@
+"""hal/buzzer.py: the alarm patterns of each priority."""
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from hal_fakes import PWM
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class _Aio:
+    TimeoutError = asyncio.TimeoutError
+
+    def __init__(self):
+        self.slept = []
+
+    async def sleep_ms(self, ms):
+        self.slept.append(ms)
+
+
+@pytest.mark.parametrize("priority,pulses", [(3, 10), (2, 3), (1, 2)])
+def test_buzzer_patterns(monkeypatch, priority, pulses):
+    import hal.buzzer as bz
+
+    aio = _Aio()
+    monkeypatch.setattr(bz, "asyncio", aio)
+    pwm = PWM()
+    b = bz.Buzzer(pwm)
+    asyncio.run(b.play(priority))
+    assert pwm.calls.count(("duty", 32768)) == pulses and pwm.calls[-1] == ("duty", 0)
+    assert ("freq", 880) in pwm.calls
+    if priority == 3:  # two bursts of 5: a longer gap between them
+        gaps = [ms for ms in aio.slept if ms != 150]
+        assert gaps == [100] * 4 + [400] + [100] * 4
+    with pytest.raises(ValueError, match=r"priority must be 1 \(low\), 2 \(medium\) or 3 \(high\) for the buzzer"):
+        asyncio.run(b.play(4))
