@@ -451,6 +451,38 @@ def test_the_log_writes_the_pumps_numbers_in_a_clinicians_units(sim, capsys):
     program_filled(sim, capsys)
     texts = [e["text"] for e in run_json(sim, capsys, "log")["events"]]
     assert "rate set to 0.5 mL/day" in texts
-    assert "clock set to 2026-03-01 08:00:00" in texts
+    assert "clock set to 2026-03-01 08:00:00, was not set" in texts
     assert any(t.startswith("fluid now morphine ") and t.endswith(" mg/mL") for t in texts), texts
     assert not [t for t in texts if "{" in t or "ng/mL" in t or "nL/day" in t]
+
+
+@pytest.mark.micropython
+def test_a_clock_change_is_shown_old_to_new_confirmed_and_logged_with_both_values_and_an_offset_refused(sim, capsys):
+    """Issue 23: `clock --set 2026-03-01T08:00+02:00` dropped the offset silently, a change needed no
+    confirmation, and the log kept only the new value."""
+    code, out, err = run(sim, capsys, "clock", "--set", "2026-03-01T08:00+02:00")
+    assert code == cli.EXIT_USAGE and "has a UTC offset: the device clock is local wall time with no zone" in err
+    assert run_json(sim, capsys, "clock") == {"clock_s": None}  # nothing was set
+    code, out, _ = run(sim, capsys, "clock", "--set", "2026-03-01T08:00")  # the first set: nothing depends on it
+    assert code == 0 and out.strip() == "device clock 2026-03-01 08:00:00 (was not set)"
+    run(
+        sim,
+        capsys,
+        "program",
+        "drug morphine 20 mg/mL",
+        "fill 20 mL",
+        "flex 00:00 2 mg/day",
+        "flex 07:00 4 mg/day",
+        "--yes",
+    )
+    code, out, err = run(sim, capsys, "clock", "--set", "2026-03-01T09:30")  # a change, with no terminal to ask on
+    assert code == cli.EXIT_USAGE and "not set: add --yes" in err
+    shown = out + err  # the change is said before the question
+    assert "device clock 2026-03-01 08:00:00 -> 2026-03-01 09:30:00 (+01 h 30 min 00 s)" in shown
+    assert "the running flex schedule follows the clock: its steps come that much earlier in pump time" in shown
+    code, out, _ = run(sim, capsys, "clock", "--set", "2026-03-01T09:30", "--yes")  # said, then done
+    assert code == 0 and out.splitlines()[0].startswith("device clock 2026-03-01 08:00:00 -> 2026-03-01 09:30:00")
+    assert out.splitlines()[-1] == "device clock 2026-03-01 09:30:00 (was 2026-03-01 08:00:00)"
+    texts = [e["text"] for e in run_json(sim, capsys, "log")["events"]]
+    assert "clock set to 2026-03-01 08:00:00, was not set" in texts
+    assert "clock set to 2026-03-01 09:30:00, was 2026-03-01 08:00:00" in texts

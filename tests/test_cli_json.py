@@ -45,7 +45,7 @@ def test_each_command_that_changes_the_pump_answers_json_a_script_can_trust(sim,
     got = run_json(sim, capsys, "bolus", "0.1 mg", "--over", "10 min", "--yes")
     assert "bolus 100 mcg over 10 min" in got["lines"] and got["committed_us"] == 3 * 3600 * 10**6
     got = run_json(sim, capsys, "clock", "--set", "2026-12-01T08:00")
-    assert got == {"clock_s": 1_796_112_000}
+    assert got == {"clock_s": 1_796_112_000, "was_clock_s": None}
     assert run_json(sim, capsys, "clock") == {"clock_s": 1_796_112_000}
     got = run_json(sim, capsys, "library")
     assert got["version"].startswith("default-") and got["drugs"][0]["name"] == "morphine"

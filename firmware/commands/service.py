@@ -168,11 +168,14 @@ def clock_set(pump, values):
     (clock_s,) = values
     pump.tick()
     now = pump.timebase.total_us()
+    was_us = pump.therapy.clock_us(now)
     pump.therapy.set_clock(now, clock_s * 1_000_000)
     pump.set_event(pump.therapy.next_event(now))
     pump.run_events()
     pump.clock.wake()
-    pump.log_event(eventlog.EV_CLOCK, "clock set to {d%d}" % clock_s)  # pumpctl writes the date and time
+    # Both values, as tokens pumpctl writes as dates and times (the old one to the second, rounded down).
+    was = "not set" if was_us is None else "{d%d}" % (was_us // 1_000_000)
+    pump.log_event(eventlog.EV_CLOCK, "clock set to {d%d}, was %s" % (clock_s, was))
     return (clock_s,)
 
 

@@ -4,35 +4,71 @@ from __future__ import annotations
 
 import argparse
 
+from .. import quantities, render
 from ..client import Pump
 from ..errors import UsageError
-from .common import EXIT_OK, Command, emit, port_of
+from .common import EXIT_OK, EXIT_REFUSED, Command, confirm, emit, port_of
 
 
 def cmd_clock(args) -> int:
     import datetime as dt
 
     with Pump(port_of(args), timeout=args.timeout) as pump:
+        before_s = pump.therapy().clock_s
         if args.set:
             when = dt.datetime.now() if args.set == "now" else _parse_local(args.set)
-            pump.set_clock(_local_seconds(when))
+            new_s = _local_seconds(when)
+            change = _change(before_s, new_s, pump)
+            if before_s is not None and not args.json:
+                render.warn(change)
+            if before_s is not None and not confirm(args, "set the device clock?", "not set: add --yes"):
+                render.warn("not set; the device clock is unchanged")
+                return EXIT_REFUSED
+            pump.set_clock(new_s)
         clock_s = pump.therapy().clock_s
-    shown = (
-        "not set"
-        if clock_s is None
-        else dt.datetime.fromtimestamp(clock_s, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-    )
-    emit(args, f"device clock {shown}", {"clock_s": clock_s})
+    data = {"clock_s": clock_s}
+    human = f"device clock {_shown(clock_s)}"
+    if args.set:
+        data["was_clock_s"] = before_s
+        human += f" (was {_shown(before_s)})"
+    emit(args, human, data)
     return EXIT_OK
+
+
+def _shown(clock_s: int | None) -> str:
+    import datetime as dt
+
+    if clock_s is None:
+        return "not set"
+    return dt.datetime.fromtimestamp(clock_s, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _change(before_s: int | None, new_s: int, pump: Pump) -> str:
+    """What setting the clock from before_s to new_s does, said before it is done."""
+    if before_s is None:
+        return f"device clock not set -> {_shown(new_s)}"
+    shift = new_s - before_s
+    sign = "+" if shift >= 0 else "-"
+    said = f"device clock {_shown(before_s)} -> {_shown(new_s)} ({sign}{quantities.duration(abs(shift) * 10**6)})"
+    if pump.therapy().mode == "flex":
+        later = "earlier" if shift > 0 else "later"
+        said += f"; the running flex schedule follows the clock: its steps come that much {later} in pump time"
+    return said
 
 
 def _parse_local(text: str):
     import datetime as dt
 
     try:
-        return dt.datetime.fromisoformat(text)
+        when = dt.datetime.fromisoformat(text)
     except ValueError:
         raise UsageError(f"{text!r} is not a time; write now or YYYY-MM-DDTHH:MM[:SS] local time") from None
+    if when.tzinfo is not None:
+        raise UsageError(
+            f"{text!r} has a UTC offset: the device clock is local wall time with no zone, so write the local "
+            "time there without one (YYYY-MM-DDTHH:MM[:SS]); an offset would move every flex step"
+        )
+    return when
 
 
 def _local_seconds(when) -> int:
@@ -43,7 +79,8 @@ def _local_seconds(when) -> int:
 
 
 def _clock_arguments(s: argparse.ArgumentParser) -> None:
-    s.add_argument("--set", help="now, or local time YYYY-MM-DDTHH:MM[:SS]")
+    s.add_argument("--set", help="now, or local time YYYY-MM-DDTHH:MM[:SS] (no UTC offset: the clock has no zone)")
+    s.add_argument("--yes", action="store_true", help="change a clock already set without asking")
 
 
 CLOCK = Command(
@@ -53,6 +90,6 @@ CLOCK = Command(
     epilog="""examples:
   pumpctl clock                          the device clock
   pumpctl clock --set now                to this computer's local time
-  pumpctl clock --set 2026-03-01T08:00""",
+  pumpctl clock --set 2026-03-01T08:00 --yes   a clock already set: shows old -> new, asks, or --yes""",
     arguments=_clock_arguments,
 )
