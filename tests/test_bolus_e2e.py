@@ -195,3 +195,18 @@ def test_a_refill_from_the_cli_keeps_the_running_bolus_and_says_no_new_dose_was_
     code, out, _ = run(sim, capsys, "--json", "therapy")
     th = json.loads(out)
     assert th["bolus"] == "bolus" and th["bolus_left_s"] == 15 * 60
+
+
+def test_a_clinician_bolus_meeting_a_running_patient_bolus_is_refused_and_dropping_it_says_what_was_not_given(pump):
+    """Issue 23: a clinician bolus once cancelled a running patient bolus silently (no review row, no log)."""
+    commit(pump, [*BASAL, "patient-bolus 0.1 mg over 10 min lockout 1 h max 4 per day"])
+    assert pump.patient_bolus() == (5_000, 600)
+    pump.sim_advance(5 * MIN)
+    lines = pump.running_lines()
+    with pytest.raises(PumpRefused, match=r"a patient-bolus is running: 2.5 uL of 5 uL left; one at a time: wait"):
+        pump.stage([*lines, "bolus 100 mcg over 10 min"])
+    staged = pump.stage([ln for ln in lines if not ln.startswith("patient-bolus")])  # dropping its line cancels it
+    assert ("", "patient-bolus cancelled: 2.5 uL of 5 uL not given") in staged.rows
+    pump.commit(staged)
+    assert pump.therapy().bolus == "none"
+    assert "patient-bolus cancelled: 2.5 uL of 5 uL not given" in [e.text for e in pump.events()]
