@@ -229,6 +229,30 @@ def test_pumpctl_calibrate_with_the_balance_then_by_hand(rig, capsys):
     # Neither a balance nor masses: a usage error saying how.
     assert cli.main(["--port", rig.port, "calibrate"]) == cli.EXIT_USAGE
     assert "weigh with a balance (--balance PORT) or by hand" in capsys.readouterr().err
+    # Fewer masses than runs, or one that is not a mass: refused before the pump moves (issue 23).
+    with rig.pump() as pump:
+        steps = pump.status().steps
+    assert cli.main(["--port", rig.port, "calibrate", "--masses", "104.0", "--yes"]) == cli.EXIT_USAGE
+    assert "--masses gives 1 mass for 2 runs (2 rate(s) x 1): one per run, in order" in capsys.readouterr().err
+    assert cli.main(["--port", rig.port, "calibrate", "--masses", "104.0,1O4", "--yes"]) == cli.EXIT_USAGE
+    assert "run 2: '1O4' is not a mass in mg" in capsys.readouterr().err
+    with rig.pump() as pump:
+        assert pump.status().steps == steps  # nothing was dispensed
+
+
+def test_a_mass_typed_wrong_is_asked_again_not_the_end_of_the_calibration():
+    asked = []
+    answers = iter(["104,17", "104.17 mg"])
+
+    def ask(prompt):
+        asked.append(prompt)
+        return next(answers)
+
+    assert TypedScale(ask).weigh_mg(0) == Fraction(10417, 100)
+    assert asked == [
+        "run 1: mass dispensed, in mg? ",
+        "run 1: '104,17' is not a mass in mg (for example 104.17); type it again: ",
+    ]
 
 
 def test_a_new_step_volume_rescales_the_dose_guards_windows_rounding_up():

@@ -165,20 +165,27 @@ class TypedScale:
             self.ask(f"run {run + 1}: put the empty vessel under the outlet, tare the balance, then press Enter ")
 
     def weigh_mg(self, run: int) -> Fraction:
-        text = (
-            self.masses.pop(0)
-            if self.masses
-            else (self.ask(f"run {run + 1}: mass dispensed, in mg? ") if self.ask else "")
-        )
-        try:
-            value = Fraction(Decimal(text.strip().removesuffix("mg").strip()))
-        except (ArithmeticError, ValueError):
-            raise UsageError(f"run {run + 1}: {text!r} is not a mass in mg (for example 104.17)") from None
-        if value <= 0:
-            raise UsageError(f"run {run + 1}: the mass must be above 0 mg, not {text}")
-        if (value * 1000).denominator != 1:
-            raise UsageError(f"run {run + 1}: {text} mg: give the mass to at most 3 decimals (0.001 mg, 1 ug)")
-        return value
+        if self.masses or self.ask is None:
+            return mass_mg(self.masses.pop(0) if self.masses else "", run)
+        prompt = f"run {run + 1}: mass dispensed, in mg? "
+        while True:  # a typo is asked again: the run's fluid is in the vessel, and nothing else is lost
+            try:
+                return mass_mg(self.ask(prompt), run)
+            except UsageError as e:
+                prompt = f"{e}; type it again: "
+
+
+def mass_mg(text: str, run: int) -> Fraction:
+    """A mass typed by hand ("104.17" or "104.17 mg"), in mg to at most 3 decimals; UsageError naming the run."""
+    try:
+        value = Fraction(Decimal(text.strip().removesuffix("mg").strip()))
+    except (ArithmeticError, ValueError):
+        raise UsageError(f"run {run + 1}: {text!r} is not a mass in mg (for example 104.17)") from None
+    if value <= 0:
+        raise UsageError(f"run {run + 1}: the mass must be above 0 mg, not {text}")
+    if (value * 1000).denominator != 1:
+        raise UsageError(f"run {run + 1}: {text} mg: give the mass to at most 3 decimals (0.001 mg, 1 ug)")
+    return value
 
 
 def dispense(pump, rate: str, steps: int, realtime: bool = False, progress=None) -> tuple[int, int, int]:

@@ -46,7 +46,17 @@ def cmd_calibrate(args) -> int:
         elif args.typed or args.masses:
             if not args.masses and (sys.stdin is None or not sys.stdin.isatty()):
                 raise UsageError("--typed asks for each mass on the terminal: give --masses MG,MG,... without one")
-            scale = cal.TypedScale(input, args.masses.split(",") if args.masses else None)
+            masses = args.masses.split(",") if args.masses else None
+            if masses is not None:  # all of them checked before the pump moves: one per run, each a mass
+                runs = len(rates) * args.repeats
+                if len(masses) != runs:
+                    raise UsageError(
+                        f"--masses gives {len(masses)} mass{'es' if len(masses) != 1 else ''} for {runs} run"
+                        f"{'s' if runs != 1 else ''} ({len(rates)} rate(s) x {args.repeats}): one per run, in order"
+                    )
+                for k, text in enumerate(masses):
+                    cal.mass_mg(text, k)
+            scale = cal.TypedScale(input, masses)
         else:
             raise UsageError("weigh with a balance (--balance PORT) or by hand (--typed, or --masses MG,MG,...)")
 
