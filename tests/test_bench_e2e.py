@@ -232,3 +232,17 @@ def test_pumpctl_sim_with_a_balance_then_pumpctl_bench_against_both_ports(tmp_pa
     finally:
         sim.send_signal(signal.SIGTERM)
         assert sim.wait(10) == 0
+
+
+def test_a_test_too_slow_for_its_windows_is_not_passed_and_says_why(tmp_path, capsys):
+    """Issue 23: a 2-hour bench at an intrathecal rate reported Ep of +/-39 % and PASS. At 0.5 mL/day a
+    2-min window holds 13 steps of 52.083 nL, each 8 % of it: no PASS, and the reason; the plot in uL/h."""
+    code = cli.main(["bench", "--sim", "--rate", "0.5 mL/day", "--duration", "2h", "--out", str(tmp_path / "run")])
+    out = capsys.readouterr().out
+    assert code == cli.EXIT_REFUSED
+    assert "windows          13 steps in each 2-min window (at least 100 to judge Ep): too slow for its windows" in out
+    assert out.rstrip().endswith("result: FAIL")
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["passed"] is False and results["checks"][0]["check"] == "windows"
+    code = cli.main(["bench", "--sim", "--rate", "1 mL/h", "--duration", "2h", "--out", str(tmp_path / "fast")])
+    assert code == 0 and "640 steps in each 2-min window" in capsys.readouterr().out

@@ -83,6 +83,12 @@ class BenchConfig:
             )
 
 
+# The fewest steps the shortest observation window must hold for its Ep to mean something: one
+# step either way is then at most 1 % (at 0.5 mL/day a 2-min window holds 13 steps of 52 nL, and its
+# Ep swings by 8 % a step, whatever the pump does). A test slower than that is not passed.
+MIN_STEPS_PER_WINDOW = 100
+
+
 @dataclass
 class BenchReport:
     config: BenchConfig
@@ -313,7 +319,19 @@ class BenchTest:
             sample_s=c.sample_s,
         )
         low, high = c.volume_limits_pct
+        # Whether the shortest window can say anything: its Ep is of whole steps, so at a slow rate one
+        # step either way is a large error. The rule stated here: at least MIN_STEPS_PER_WINDOW steps
+        # (each 1 % or less) in the shortest observation window, else no PASS.
+        shortest_min = min(flowtest.WINDOWS_MIN)
+        step_pl = self.meta["pump"]["step_volume_pl"]
+        steps_per_window = self.meta["rate_nl_per_day"] * shortest_min * 1000 // (1440 * step_pl)
         checks = [
+            (
+                "windows",
+                steps_per_window >= MIN_STEPS_PER_WINDOW,
+                f"{steps_per_window} steps in each {shortest_min}-min window (at least {MIN_STEPS_PER_WINDOW} "
+                "to judge Ep)" + ("" if steps_per_window >= MIN_STEPS_PER_WINDOW else ": too slow for its windows"),
+            ),
             (
                 "volume accuracy",
                 low <= results.volume_accuracy_pct <= high,

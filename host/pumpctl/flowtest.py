@@ -290,19 +290,20 @@ def plot(results: FlowResults, path: str | PathLike, title: str) -> None:
     FigureCanvasAgg(fig)
     start_ax, trumpet_ax = fig.subplots(1, 2)
 
+    # In the unit of the rate tested: uL/h below 0.1 mL/h (intrathecal rates), else mL/h.
+    unit, per_ml = ("uL/h", 1000.0) if results.rate_ml_per_h < 0.1 else ("mL/h", 1.0)
     t_min = [t for t, _ in results.flows]
-    q = [flow for _, flow in results.flows]
+    q = [flow * per_ml for _, flow in results.flows]
+    rate = results.rate_ml_per_h * per_ml
     start_ax.plot(t_min, q, color="tab:blue", linewidth=1, label="Flow $Q_i$")
-    start_ax.axhline(
-        results.rate_ml_per_h, color="black", linestyle="--", label=f"Set rate {results.rate_ml_per_h:g} mL/h"
-    )
+    start_ax.axhline(rate, color="black", linestyle="--", label=f"Set rate {rate:g} {unit}")
     start_ax.axvline(
         results.analysis_start_s / S_PER_MIN, color="grey", linestyle=":", label="Start of the analysis period"
     )
     start_ax.set_xlim(0, max(t_min))
-    start_ax.set_ylim(min(0.0, min(q)), max(2 * results.rate_ml_per_h, max(q)) * 1.05)
+    start_ax.set_ylim(min(0.0, min(q)), max(2 * rate, max(q)) * 1.05)
     start_ax.set_xlabel("Time (min)")
-    start_ax.set_ylabel("Flow (mL/h)")
+    start_ax.set_ylabel(f"Flow ({unit})")
     start_ax.set_title(f"Start-up curve (sampling interval {results.sample_s / S_PER_MIN:g} min)")
     start_ax.legend(loc="lower right")
 
