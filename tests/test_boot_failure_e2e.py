@@ -38,7 +38,10 @@ def test_status_says_the_firmware_failed_to_start_and_why(failed):
 @pytest.mark.micropython
 def test_every_command_is_refused_and_the_motor_never_moves(failed):
     proc = subprocess.run(
-        [PUMPCTL, "--port", failed.port, "program", "--rate", "10 mL/h"], capture_output=True, text=True, timeout=60
+        [PUMPCTL, "--port", failed.port, "program", "--rate", "10 mL/h", "--yes"],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 3 and "failed to start" in proc.stderr
     time.sleep(0.5)

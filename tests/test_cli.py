@@ -44,11 +44,18 @@ def test_help_shows_examples():
 
 @pytest.mark.micropython
 def test_a_session_against_the_simulator(sim_port):
+    # Reviewed like every therapy change (issue 23): what runs, what would, and a question (no terminal here).
     out = pumpctl("--port", sim_port, "program", "--rate", "0.5 mL/day")
+    assert out.returncode == 2 and "not programmed: add --yes to run it" in out.stderr
+    assert out.stdout.splitlines()[:2] == [
+        "  running   stop",
+        f"  new       basal 0.5 mL/day at once ({NO_DRUG_LIMITS})",
+    ]
+    out = pumpctl("--port", sim_port, "program", "--rate", "0.5 mL/day", "--yes")
     assert out.returncode == 0, out.stderr
     assert "programmed  0.5 mL/day = 500000 nL/day" in out.stdout
     assert f"limits      {NO_DRUG_LIMITS}" in out.stdout.splitlines()
-    data = json.loads(pumpctl("--port", sim_port, "--json", "program", "--rate", "0.5 mL/day").stdout)
+    data = json.loads(pumpctl("--port", sim_port, "--json", "program", "--rate", "0.5 mL/day", "--yes").stdout)
     assert data["drug_limits"] is False and data["rate_nl_per_day"] == 500_000
 
     out = pumpctl("--port", sim_port, "advance", "24h")
@@ -286,7 +293,7 @@ def test_version_says_pumpctls_and_with_a_port_the_pumps_firmware(sim_port):
 
 def test_ctrl_c_stops_a_long_advance_where_it_is_and_says_so(sim_port):
     """Issue 22: Ctrl-C after 2 s of `advance 20d` exited 130 and the simulator ran on to the end."""
-    assert pumpctl("--port", sim_port, "program", "--rate", "1 mL/h").returncode == 0
+    assert pumpctl("--port", sim_port, "program", "--rate", "1 mL/h", "--yes").returncode == 0
     proc = subprocess.Popen(
         [PUMPCTL, "--port", sim_port, "advance", "3000day"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -340,7 +347,7 @@ def test_pumpctl_sim_offers_the_simulators_options(tmp_path):
     storage = tmp_path / "pump-files"
     with pumpctl_sim("--storage", str(storage)) as (port, lines):
         assert f"its files are in {storage} (start it again on them to resume)\n" in lines
-        assert pumpctl("--port", port, "program", "--rate", "1 mL/h").returncode == 0
+        assert pumpctl("--port", port, "program", "--rate", "1 mL/h", "--yes").returncode == 0
         assert pumpctl("--port", port, "advance", "1h").returncode == 0
     with pumpctl_sim("--storage", str(storage)) as (port, _lines):  # the pump resumes from its files
         with Pump(port) as pump:

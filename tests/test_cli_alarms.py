@@ -133,13 +133,13 @@ def test_a_motor_fault_latches_high_and_an_ack_leaves_it_while_the_motor_is_dead
     code, _, err = run(sim, capsys, "alarms", "ack", "motor", "fault")
     assert code == cli.EXIT_REFUSED and "already acknowledged" in err
     # a motor that does not respond accepts no program that doses
-    code, _, err = run(sim, capsys, "program", "--rate", "0.5 mL/day")
+    code, _, err = run(sim, capsys, "program", "--rate", "0.5 mL/day", "--yes")
     assert code == cli.EXIT_REFUSED and "motor driver does not respond" in err
 
 
 @pytest.mark.micropython
 def test_a_stall_holds_delivery_once_a_step_is_due(sim, capsys):
-    assert run(sim, capsys, "program", "--rate", "1 mL/h")[0] == 0
+    assert run(sim, capsys, "program", "--rate", "1 mL/h", "--yes")[0] == 0
     code, out, err = run(sim, capsys, "fault", "stall")
     assert code == 0, err
     assert "the pump notices when a step is due" in out
@@ -446,7 +446,7 @@ def test_pumpctl_sim_with_a_reservoir_fits_its_sensor_and_a_leak_shows():
 @pytest.mark.micropython
 def test_the_log_writes_the_pumps_numbers_in_a_clinicians_units(sim, capsys):
     """Issue 22: the log said "fluid now morphine 10000000 ng/mL" and a clock in raw seconds."""
-    assert run(sim, capsys, "program", "--rate", "0.5 mL/day")[0] == 0
+    assert run(sim, capsys, "program", "--rate", "0.5 mL/day", "--yes")[0] == 0
     assert run(sim, capsys, "clock", "--set", "2026-03-01T08:00:00")[0] == 0
     program_filled(sim, capsys)
     texts = [e["text"] for e in run_json(sim, capsys, "log")["events"]]

@@ -386,7 +386,7 @@ class TcpBridge:
 @pytest.mark.micropython
 def test_a_session_over_socket_url_to_a_simulator(sim):
     with TcpBridge(sim.port) as bridge:
-        out = pumpctl("--port", bridge.url, "program", "--rate", "0.5 mL/day")
+        out = pumpctl("--port", bridge.url, "program", "--rate", "0.5 mL/day", "--yes")
         assert out.returncode == 0, out.stderr
         out = pumpctl("--port", bridge.url, "advance", "24h")
         assert out.returncode == 0, out.stderr

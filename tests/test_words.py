@@ -132,7 +132,7 @@ def run(sim, capsys, *argv):
 def test_pumpctl_shows_the_names_where_the_pump_sent_codes(sim, capsys):
     # A stall raises the motor-stall alarm; acknowledging another alarm is refused by that alarm's
     # name; once the rotor turns again the clearing and the acknowledgement are logged by name.
-    assert run(sim, capsys, "program", "--rate", "1 mL/h")[0] == 0
+    assert run(sim, capsys, "program", "--rate", "1 mL/h", "--yes")[0] == 0
     assert run(sim, capsys, "fault", "stall")[0] == 0
     assert run(sim, capsys, "advance", "30s")[0] == 0
     code, _, err = run(sim, capsys, "alarms", "ack", "clock-jump")

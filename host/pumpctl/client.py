@@ -63,6 +63,17 @@ ONE_SHOT = ("fill", "removed")
 DELIVERY_WORDS = ("bolus", "prime", "bridge")
 
 
+def read_rate(rate: str) -> tuple[int, bool]:
+    """A rate as a person typed it ("0.5 mL/day") in nL/day, and whether it was rounded down (below
+    1 nL/day), read by the firmware's own parser; UsageError (nothing is sent) if it does not read."""
+    if not isinstance(rate, str):
+        raise TypeError('give the rate as text with its unit, for example "0.5 mL/day"')
+    try:
+        return units.parse_rate("rate", rate)
+    except Refusal as e:
+        raise UsageError(f"{e.field}: {e.message}; nothing was sent to the pump") from None
+
+
 # What every command that programs a bare volume rate (SET_RATE: program --rate, bench, calibrate,
 # demo --no-drug) says, in its text and as "drug_limits": false in --json: nothing names a drug.
 NO_DRUG_LIMITS = "plain volume rate: no drug is named, so no drug-library limit applies (only the pump's rate range)"
@@ -100,12 +111,7 @@ class Pump(PumpSession):
         drug-library limit applies to it (NO_DRUG_LIMITS); the pump refuses it while it holds a
         drug. To deliver a drug, program it: stage(["drug ...", "basal ..."]).
         """
-        if not isinstance(rate, str):
-            raise TypeError('give the rate as text with its unit, for example "0.5 mL/day"')
-        try:
-            nl_per_day, rounded = units.parse_rate("rate", rate)
-        except Refusal as e:
-            raise UsageError(f"{e.field}: {e.message}; nothing was sent to the pump") from None
+        nl_per_day, rounded = read_rate(rate)
         got, mday, us = self._request(codec.SET_RATE, (nl_per_day,))
         if got != nl_per_day:
             raise PumpRefused(codec.ERR_INTERNAL, "rate", f"the pump runs {got} nL/day, not the {nl_per_day} sent")

@@ -9,7 +9,7 @@ import re
 from dataclasses import asdict
 
 from .. import quantities, render
-from ..client import DELIVERY_WORDS, NO_DRUG_LIMITS, Pump
+from ..client import DELIVERY_WORDS, NO_DRUG_LIMITS, Pump, read_rate
 from ..errors import PumpError, PumpRefused, UsageError
 from ..replies import program_lines
 from .common import EXIT_OK, EXIT_REFUSED, Command, confirm, emit, port_of, session_arguments, volume_nl_arg
@@ -214,7 +214,16 @@ def cmd_program(args) -> int:
             return _session(args, pump, lines)
     if args.lines or args.file:
         raise UsageError("--rate is a plain volume rate on its own; do not combine it with program lines")
+    nl_per_day, _rounded = read_rate(args.rate)  # a rate that does not read is refused before anything
     with Pump(port_of(args), timeout=args.timeout) as pump:
+        # Reviewed and confirmed like every therapy change: what runs now, what would run instead.
+        running = program_lines(pump.review())
+        if not args.json:
+            print(f"  running   {'; '.join(running) if running else 'stop (no program)'}")
+            print(f"  new       basal {quantities.rate(nl_per_day)} at once ({NO_DRUG_LIMITS})", flush=True)
+        if not confirm(args, "run this rate now?", "not programmed: add --yes to run it"):
+            render.warn("not programmed; the running program is unchanged")
+            return EXIT_REFUSED
         result = pump.set_rate(args.rate)
     note = " (rounded down to the pump's resolution of 1 nL/day)" if result.rounded else ""
     human = (
