@@ -282,6 +282,8 @@ MESSAGES = (
     b" battery_permille:H"  # state of charge, 0xFFFF if unknown
     b" battery_days:I"  # remaining battery life estimated from the drain so far, NO_TIME if unknown
     b" library_hash:I"  # content hash of the library in force (library_hash)
+    b" bolus_nl:I"  # the running or waiting bolus, prime or bridge: its volume (0 without one)
+    b" bolus_left_nl:I"  # and what of it is still to go
     b"\n"
     b"\x08\x00"  # AUTH_BEGIN
     b"role:B"

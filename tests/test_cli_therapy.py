@@ -184,3 +184,19 @@ def test_a_long_program_line_keeps_its_detail_apart_and_the_library_says_soft_an
     morphine = next(ln for ln in lines if ln.startswith("  morphine "))
     assert "daily 10 mg/day / 15 mg/day" in morphine and "patient bolus 200 mcg, lockout 1 h, 4 a day" in morphine
     assert any(ln.startswith("  fentanyl ") and ln.endswith("no patient bolus") for ln in lines)
+
+
+@pytest.mark.micropython
+def test_the_bolus_row_says_the_dose_what_was_given_and_what_is_left(sim, capsys):
+    """Issue 22: the bolus row said "bolus at 1.2 mL/day, 00 h 15 min 00 s left": no dose, nothing given or left."""
+    line = "patient-bolus 0.1 mg over 10 min lockout 1 h max 4 per day"
+    assert run(sim, capsys, "program", *PROGRAM, line, "--yes")[0] == 0
+    assert run(sim, capsys, "patient-bolus")[0] == 0
+    assert run(sim, capsys, "advance", "5min")[0] == 0
+    code, out, _ = run(sim, capsys, "therapy")
+    [row] = [ln for ln in out.splitlines() if ln.startswith("bolus ")]
+    assert row.startswith("bolus       patient-bolus of 5 uL: 2.5 uL given, 2.5 uL left, at ")
+    assert row.endswith(" for 00 h 05 min 00 s")
+    code, out, _ = run(sim, capsys, "--json", "therapy")
+    data = json.loads(out)
+    assert (data["bolus_nl"], data["bolus_left_nl"], data["bolus_left_s"]) == (5_000, 2_500, 300)

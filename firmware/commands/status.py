@@ -61,6 +61,7 @@ def therapy(pump, values):
             empty_in = s // 1_000_000
     clock = t.clock_us(now)
     p = t.program
+    left_nl, total_nl = t.delivery_left_nl(now)  # a bolus, prime or bridge: what it is and what is left (0, 0: none)
     return (
         pump.mode(),
         t.basal_rate(now),
@@ -89,6 +90,8 @@ def therapy(pump, values):
         codec.NO_PERMILLE if pump.monitors.battery.permille is None else pump.monitors.battery.permille,
         codec.u32(pump.monitors.battery.days),
         pump.library.hash,
+        total_nl,
+        left_nl,
     )
 
 

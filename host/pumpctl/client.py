@@ -153,6 +153,8 @@ class Pump(PumpSession):
             battery_permille=None if v[24] == codec.NO_PERMILLE else v[24],
             battery_days=None if v[25] == none else v[25],
             library_hash=v[26],
+            bolus_nl=v[27],
+            bolus_left_nl=v[28],
         )
 
     def set_clock(self, clock_s: int) -> int:

@@ -130,9 +130,11 @@ def cmd_therapy(args) -> int:
         f"   (basal {quantities.rate(th.basal_nl_per_day) if th.basal_nl_per_day else '-'})"
     )
     if th.bolus != "none":
+        given = th.bolus_nl - th.bolus_left_nl
         lines.append(
-            f"bolus       {th.bolus} at {quantities.rate(th.bolus_rate_nl_per_day)}, "
-            f"{quantities.duration(th.bolus_left_s * 10**6)} left"
+            f"bolus       {th.bolus} of {quantities.volume(th.bolus_nl * 1000)}: "
+            f"{quantities.volume(given * 1000)} given, {quantities.volume(th.bolus_left_nl * 1000)} left, "
+            f"at {quantities.rate(th.bolus_rate_nl_per_day)} for {quantities.duration(th.bolus_left_s * 10**6)}"
         )
     if th.bridge:
         lines.append("bridge      old concentration still in the catheter, delivered at the old dose")
