@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import serial
 import serial.rfc2217
-from pumpctl import LinkError, NoReply, Pump
+from pumpctl import LinkError, NoReply, Pump, cli
 from pumpctl.errors import GarbledReply
 
 from firmware import codec
@@ -440,3 +440,30 @@ def test_damaged_frames_before_each_reply_are_skipped_not_fatal(sim):
             assert pump.status().mode == "stopped"
             pump.set_rate("0.5 mL/day")
             assert pump.status().rate_nl_per_day == 500_000
+
+
+def test_ctrl_c_during_log_or_flash_says_what_it_left(monkeypatch, capsys):
+    """Issue 22: interrupted means stopped, and said. A Ctrl-C cannot be timed into the middle of a real
+    read or flash here, so the pump's and the board's calls raise it (the one fault mocked)."""
+    from pumpctl import client
+    from pumpctl import flash as flashing
+
+    def interrupted_events(self, since=0, progress=None):
+        progress(3, 10)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(client.Pump, "__enter__", lambda self: self)
+    monkeypatch.setattr(client.Pump, "__exit__", lambda self, *exc: None)
+    monkeypatch.setattr(client.Pump, "__init__", lambda self, *a, **k: None)
+    monkeypatch.setattr(client.Pump, "events", interrupted_events)
+    assert cli.main(["--port", "/dev/null", "log"]) == 130
+    assert capsys.readouterr().err == "pumpctl: interrupted after 3 events read; nothing on the pump changed\n"
+
+    def interrupted_flash(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(flashing, "flash", interrupted_flash)
+    assert cli.main(["--port", "/dev/null", "flash", "--board", "rp2_pico"]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted: the board on /dev/null may hold part of the firmware but not its main.py" in err
+    assert err.rstrip().endswith("so it will not start the pump; flash it again")

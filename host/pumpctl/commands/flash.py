@@ -6,7 +6,8 @@ import argparse
 import sys
 
 from .. import flash as flashing
-from .common import EXIT_OK, Command, emit, port_of
+from .. import render
+from .common import EXIT_INTERRUPTED, EXIT_OK, Command, emit, port_of
 
 
 def cmd_flash(args) -> int:
@@ -34,6 +35,14 @@ def cmd_flash(args) -> int:
             romfs=not args.no_romfs,
             frozen=args.frozen,
         )
+    except KeyboardInterrupt:  # interrupted means stopped, and said: main.py is written last, so it will not boot
+        if show:
+            print(file=sys.stderr)
+        render.error(
+            f"interrupted: the board on {port} may hold part of the firmware but not its main.py (written last), "
+            "so it will not start the pump; flash it again"
+        )
+        return EXIT_INTERRUPTED
     finally:
         if show:
             print(file=sys.stderr)

@@ -10,7 +10,7 @@ from dataclasses import asdict
 from .. import quantities, render, words
 from ..client import Pump
 from ..errors import UsageError
-from .common import EXIT_OK, Command, emit, port_of
+from .common import EXIT_INTERRUPTED, EXIT_OK, Command, emit, port_of
 
 # The name `pumpctl log` shows for each event code: words.EVENT_NAMES (the host's words for the wire's codes).
 EVENT_NAMES = words.EVENT_NAMES
@@ -33,6 +33,8 @@ def cmd_log(args) -> int:
         raise UsageError(f"--since {args.since}: give an event index, 0 or more")
     with Pump(port_of(args), timeout=args.timeout) as pump:
         events = _read_events(args, pump)
+    if events is None:
+        return EXIT_INTERRUPTED
     rows = [(e.index, exact_seconds(e.time_us), e.code, event_name(e.code), e.text) for e in events]
     if args.csv:
         if args.csv == "-":
@@ -78,9 +80,21 @@ def cmd_log(args) -> int:
 
 
 def _read_events(args, pump: Pump):
-    """pump.events(since), with a bar on a terminal: one request per event."""
-    with render.progress("reading the event log", lambda d, t: f"{d}/{t} events", not args.json) as bar:
-        return pump.events(since=args.since, progress=bar)
+    """pump.events(since), with a bar on a terminal: one request per event; None if Ctrl-C stopped it
+    (said on stderr, with how many were read)."""
+    read = [0]
+
+    def counted(done: int, total: int) -> None:
+        read[0] = done
+        if bar is not None:  # a bar only on a terminal
+            bar(done, total)
+
+    try:
+        with render.progress("reading the event log", lambda d, t: f"{d}/{t} events", not args.json) as bar:
+            return pump.events(since=args.since, progress=counted)
+    except KeyboardInterrupt:  # interrupted means stopped, and said (reading changes nothing on the pump)
+        render.error(f"interrupted after {read[0]} events read; nothing on the pump changed")
+        return None
 
 
 def _log_arguments(s: argparse.ArgumentParser) -> None:
