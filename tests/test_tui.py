@@ -402,3 +402,16 @@ def test_keys_come_in_cbreak_mode_and_the_terminal_is_restored_even_on_an_error(
         os.close(slave)
     with open(os.devnull) as not_a_tty:
         assert not KeyReader(not_a_tty).available  # not a terminal: no keys, nothing changed
+
+
+def test_the_key_help_stays_on_the_panel_however_long_the_message():
+    """Issue 22: in the live view, the acknowledge message pushed the key help off the panel."""
+    info = PumpInfo(3, "0.2.0", "sim", "unix", "sim-0001", 52_083, 1, 10**9)
+    state = ViewState("/dev/pts/9", info, 52_083, 100, 0, keys=True)
+    state.add(_sample())
+    state.therapy, state.therapy_at_us = _therapy(), 90_061_500_000
+    state.say("acknowledged 3 alarms; " + "still latched until their condition clears: motor stall (high) " * 4)
+    lines = _text(state).splitlines()
+    assert " q  quit " in lines[1] and " a  acknowledge all alarms (clinician key)" in lines[1]  # first, always
+    [message] = [ln for ln in lines if "acknowledged 3 alarms" in ln]
+    assert message.rstrip(" │").endswith("…")  # one line, cut with an ellipsis, not wrapped

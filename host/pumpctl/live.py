@@ -275,7 +275,12 @@ def render(state: ViewState) -> Panel:
     info = state.info
     title = f"pump {info.device_id or '(no id)'} on {state.port}"
     subtitle = f"board {info.board}, firmware {info.firmware}, protocol {info.protocol}"
-    return Panel(Group(grid, Text(""), state.message, keys), title=title, subtitle=subtitle, title_align="left")
+    # The keys first and the message on one line at the end: a long message or a tall alarm table can
+    # push the panel's last lines off a short terminal, never the keys (issue 22).
+    message = state.message.copy()
+    message.no_wrap = True
+    message.overflow = "ellipsis"
+    return Panel(Group(keys, Text(""), grid, Text(""), message), title=title, subtitle=subtitle, title_align="left")
 
 
 # -- the loop -----------------------------------------------------------------------
