@@ -234,13 +234,15 @@ def set_rate(pump, values):
         )
     if not rate:
         raise Refusal("rate", "a rate of zero is not a program; stop the pump instead")
+    # The pump's range, checked here too (check() would refuse it, with the program's words): a number
+    # out of range is refused before the program's checks are loaded for it.
     if not MIN_RATE_NL_PER_DAY <= rate <= MAX_RATE_NL_PER_DAY:
         raise Refusal(
             "rate",
             "%d nL/day is outside the pump's range of %d to %d nL/day (1 uL/day to 10 mL/h)"
             % (rate, MIN_RATE_NL_PER_DAY, MAX_RATE_NL_PER_DAY),
         )
-    # Straight to its program, checked as any (the pump's range); refused before any change.
+    # Straight to its program, checked as any; refused before any change.
     program = call("firmware.program_check", "rate_program", rate, pump.library, ())
     why = pump.monitors.dosing_refusal()
     if why is not None:

@@ -14,16 +14,17 @@ def cmd_clock(args) -> int:
     import datetime as dt
 
     with Pump(port_of(args), timeout=args.timeout) as pump:
-        before_s = pump.therapy().clock_s
+        th = pump.therapy()
+        before_s = th.clock_s
         if args.set:
             when = dt.datetime.now() if args.set == "now" else _parse_local(args.set)
             new_s = _local_seconds(when)
-            change = _change(before_s, new_s, pump)
-            if before_s is not None and not args.json:
-                render.warn(change)
-            if before_s is not None and not confirm(args, "set the device clock?", "not set: add --yes"):
-                render.warn("not set; the device clock is unchanged")
-                return EXIT_REFUSED
+            if before_s is not None:  # a change of a clock already set: said, then asked
+                if not args.json:
+                    render.warn(_change(before_s, new_s, th.mode == "flex"))
+                if not confirm(args, "set the device clock?", "not set: add --yes"):
+                    render.warn("not set; the device clock is unchanged")
+                    return EXIT_REFUSED
             pump.set_clock(new_s)
         clock_s = pump.therapy().clock_s
     data = {"clock_s": clock_s}
@@ -43,14 +44,12 @@ def _shown(clock_s: int | None) -> str:
     return dt.datetime.fromtimestamp(clock_s, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _change(before_s: int | None, new_s: int, pump: Pump) -> str:
-    """What setting the clock from before_s to new_s does, said before it is done."""
-    if before_s is None:
-        return f"device clock not set -> {_shown(new_s)}"
+def _change(before_s: int, new_s: int, flex: bool) -> str:
+    """What setting the clock from before_s to new_s does (flex: a flex schedule runs), said before it is done."""
     shift = new_s - before_s
     sign = "+" if shift >= 0 else "-"
     said = f"device clock {_shown(before_s)} -> {_shown(new_s)} ({sign}{quantities.duration(abs(shift) * 10**6)})"
-    if pump.therapy().mode == "flex":
+    if flex:
         later = "earlier" if shift > 0 else "later"
         said += f"; the running flex schedule follows the clock: its steps come that much {later} in pump time"
     return said
