@@ -9,22 +9,36 @@
 # with a pad only the holder of the session key can compute.
 #
 # A session (docs/protocol.md has the exchange in hex):
-#   host -> AUTH_BEGIN(role)                 pump -> pump_nonce (16 fresh random bytes)
-#   host -> AUTH_PROVE(role, host_nonce, proof)
+#   host -> AUTH_BEGIN(role)                 pump -> pump_nonce (16 bytes, below)
+#   host -> AUTH_PROVE(role, pump_nonce, host_nonce, proof)
 #           proof = HMAC(key, "pump-auth-1" | role | pump_nonce | host_nonce)
 #   pump -> (pump_proof, timeout_s), pump_proof = HMAC(key, "pump-ok-1" | role | pump_nonce | host_nonce)
 #   both:   session_key = HMAC(key, "pump-session-1" | role | pump_nonce | host_nonce)
-# A nonce answers one proof only, right or wrong. From then on each frame the
-# host sends carries a MAC: the first MAC_BYTES of HMAC(session_key, frame
-# header and payload), and a sequence number above every one the session has
-# accepted; the pump MACs its replies to them the same way. A frame with a
-# wrong MAC, a reused or older sequence number, or no live session is refused.
-# A session ends when the host ends it, when a new one is proven, or when no
-# authenticated frame has come for SESSION_TIMEOUT_US of pump time.
+# From then on each frame the host sends carries a MAC: the first MAC_BYTES of
+# HMAC(session_key, frame header and payload), and a sequence number above every
+# one the session has accepted; the pump MACs its replies to them the same way. A
+# frame with a wrong MAC, a reused or older sequence number, or no live session is
+# refused. A session ends when the host ends it, when a new one is proven, or when
+# no authenticated frame has come for SESSION_TIMEOUT_US of pump time.
 #
-# Failed proofs are rate-limited: FREE_FAILURES in a row cost nothing, each
-# one after that locks AUTH_BEGIN out for twice as long as the one before,
-# from LOCKOUT_FIRST_US up to LOCKOUT_MAX_US. A success resets the count.
+# Challenges the pump need not remember, so that nobody can spoil another's
+# login. A pump nonce is its issue time (pump time, s), a counter and a tag:
+#   pump_nonce = issued_s (4, LE) | counter (4, LE) | HMAC(boot secret, "pump-nonce-1" | role | those 8)[:8]
+# The boot secret is 32 random bytes drawn at each start, never stored or sent.
+# So any number of challenges may be out at once: a second AUTH_BEGIN, from
+# anyone, leaves the first one valid. A proof is taken for a nonce this pump
+# issued since it started, for the same role, at most CHALLENGE_TTL_US old, and
+# with a counter above the one of the last successful login (so a correct proof
+# replayed, or one for an older challenge, is refused: a nonce opens one session
+# at most). A wrong proof changes nothing but the count of failures: there is no
+# lockout, since a lockout would keep the key holders out as well as the keyless
+# (guessing a 32-byte key is hopeless; the limit that matters is work, below).
+#
+# What a host without a key can make the pump do: per frame, at most two
+# HMAC-SHA256 (AUTH_PROVE: the nonce's tag, then the proof), and no flash write
+# (its failures go to the RAM event log, rate-limited, and reach flash with the
+# next save the therapy makes). A restart draws a new boot secret: no challenge,
+# proof or session outlives it, so nothing of this needs to survive one.
 #
 # Pure: no I/O. Random bytes come from a function the board gives.
 
@@ -45,14 +59,15 @@ ROLE_CLINICIAN = const(2)  # everything
 ROLE_NAMES = {ROLE_NONE: "none", ROLE_PATIENT: "patient", ROLE_CLINICIAN: "clinician"}
 
 SESSION_TIMEOUT_US = const(60_000_000)  # a session ends after 60 s of pump time with no authenticated frame
-FREE_FAILURES = const(3)
-LOCKOUT_FIRST_US = const(2_000_000)
-LOCKOUT_MAX_US = const(300_000_000)  # 5 min: the longest a run of failures locks out
+CHALLENGE_TTL_US = const(30_000_000)  # a challenge is answered within 30 s of pump time
+_MAX_COUNTER = const(0x3FFFFFFF)  # challenges a boot secret signs (small ints); then a new secret
 
 _AUTH = b"pump-auth-1"
 _OK = b"pump-ok-1"
 _SESSION = b"pump-session-1"
 _WRAP = b"pump-wrap-1"
+_NONCE = b"pump-nonce-1"
+_TAG_BYTES = const(8)
 
 
 class Hmac:
@@ -115,6 +130,15 @@ def session_key(key, role, pump_nonce, host_nonce):
 def wrap_pad(session_mac, role, seq):
     """The 32-byte pad that masks a new key in KEY_CHANGE frame `seq`: new key XOR pad."""
     return session_mac.digest(_WRAP, bytes((role, seq & 0xFF, (seq >> 8) & 0xFF, (seq >> 16) & 0xFF, seq >> 24)))
+
+
+def _put_u32(buf, at, v):
+    for i in range(4):
+        buf[at + i] = (v >> (8 * i)) & 0xFF
+
+
+def _get_u32(buf, at):
+    return buf[at] | buf[at + 1] << 8 | buf[at + 2] << 16 | buf[at + 3] << 24
 
 
 def xor_bytes(a, b):
@@ -187,12 +211,12 @@ class AuthError(Exception):
 # Error codes, the same numbers as codec's (which imports nothing of this).
 ERR_AUTH = const(10)
 ERR_NO_SESSION = const(11)
-ERR_LOCKED = const(12)
+ERR_LOCKED = const(12)  # protocol 7 and before: a lockout after failed proofs (no longer sent)
 ERR_NO_KEYS = const(13)
 
 
 class Authenticator:
-    """The pump's side: keys, the pending challenge, the one live session.
+    """The pump's side: keys, the challenges it signs, the one live session.
 
     Times are pump time in us (a non-decreasing int). random_bytes(n) gives
     n fresh random bytes (the board's entropy source)."""
@@ -201,14 +225,19 @@ class Authenticator:
         self._random = random_bytes
         self.device_id = ""
         self._keys = None  # (clinician key, patient key), or None if not provisioned
-        self._challenge = None  # (role, pump nonce) waiting for its one proof
+        self._new_secret()
         self.role = ROLE_NONE  # of the live session, ROLE_NONE if none
         self.session_mac = None  # Hmac with the session key
         self.last_seq = 0  # highest sequence number the session accepted
         self._last_us = 0  # pump time of the session's last authenticated frame
-        self.failures = 0  # failed proofs in a row
-        self._locked_until_us = 0
+        self.failures = 0  # failed proofs since the last login (counted, never a lockout)
         self.ended = None  # why the last session ended (a short text), until read by take_ended()
+
+    def _new_secret(self):
+        """A boot secret: every challenge signed with the one before is void."""
+        self._secret = Hmac(bytes(self._random(KEY_BYTES)))
+        self._issued = 0  # counter of the last challenge signed, 0.._MAX_COUNTER
+        self._login = 0  # counter of the challenge of the last login (0: none yet)
 
     def set_keys(self, device_id, clinician_key, patient_key):
         self.device_id = device_id
@@ -226,39 +255,47 @@ class Authenticator:
         if self._keys is None:
             raise AuthError(ERR_NO_KEYS, "this pump has no keys: provision them when flashing it")
 
-    def begin(self, role, now_us):
-        """Issue a fresh challenge for role; returns the pump nonce."""
-        self._check_role(role)
-        if now_us < self._locked_until_us:
-            wait_s = -(-(self._locked_until_us - now_us) // 1_000_000)
-            raise AuthError(
-                ERR_LOCKED, "%d failed authentications in a row: try again in %d s" % (self.failures, wait_s)
-            )
-        nonce = bytes(self._random(NONCE_BYTES))
-        self._challenge = (role, nonce)
-        return nonce
+    def _tag(self, role, head):
+        return self._secret.digest(_NONCE, bytes((role,)), head)[:_TAG_BYTES]
 
-    def prove(self, role, host_nonce, host_proof, now_us):
-        """Check the host's proof against the pending challenge (used up either way).
-        On success start the session (ending any other) and return the pump's proof."""
+    def begin(self, role, now_us):
+        """Sign a fresh challenge for role; returns the pump nonce. Nothing is remembered
+        of it: any number may be out at once."""
         self._check_role(role)
-        challenge = self._challenge
-        self._challenge = None
-        if challenge is None:
-            raise AuthError(ERR_AUTH, "no challenge is waiting: send auth-begin first (a challenge answers once)")
-        if challenge[0] != role:
-            self._fail(now_us)
-            raise AuthError(ERR_AUTH, "the proof is for another role than the challenge")
-        if len(host_nonce) != NONCE_BYTES:
-            self._fail(now_us)
-            raise AuthError(ERR_AUTH, "host nonce must be %d bytes" % NONCE_BYTES)
+        if self._issued == _MAX_COUNTER:
+            self._new_secret()
+        self._issued += 1
+        head = bytearray(8)
+        _put_u32(head, 0, now_us // 1_000_000)
+        _put_u32(head, 4, self._issued)
+        return bytes(head) + self._tag(role, head)
+
+    def prove(self, role, pump_nonce, host_nonce, host_proof, now_us):
+        """Check the host's proof of the challenge pump_nonce. On success start the
+        session (ending any other) and return the pump's proof."""
+        self._check_role(role)
+        if len(pump_nonce) != NONCE_BYTES or len(host_nonce) != NONCE_BYTES:
+            raise AuthError(ERR_AUTH, "the pump and host nonces must be %d bytes each" % NONCE_BYTES)
+        head = pump_nonce[:8]
+        if not same_bytes(pump_nonce[8:], self._tag(role, head)):
+            raise AuthError(
+                ERR_AUTH,
+                "not a challenge this pump gave the %s role since it started: send auth-begin" % ROLE_NAMES[role],
+            )
+        issued_s = _get_u32(head, 0)
+        counter = _get_u32(head, 4)
+        if counter <= self._login:
+            raise AuthError(ERR_AUTH, "this challenge is older than the last login, or was used: send auth-begin")
+        if now_us // 1_000_000 - issued_s > CHALLENGE_TTL_US // 1_000_000:
+            raise AuthError(
+                ERR_AUTH, "the challenge is more than %d s old: send auth-begin" % (CHALLENGE_TTL_US // 1_000_000)
+            )
         key = self.key(role)
-        pump_nonce = challenge[1]
         if not same_bytes(host_proof, proof(key, role, pump_nonce, host_nonce)):
-            self._fail(now_us)
+            self.failures += 1
             raise AuthError(ERR_AUTH, "wrong key for the %s role" % ROLE_NAMES[role])
         self.failures = 0
-        self._locked_until_us = 0
+        self._login = counter
         if self.role != ROLE_NONE:
             self.end("replaced by a new session")
         self.role = role
@@ -266,13 +303,6 @@ class Authenticator:
         self.last_seq = 0
         self._last_us = now_us
         return pump_proof(key, role, pump_nonce, host_nonce)
-
-    def _fail(self, now_us):
-        self.failures += 1
-        extra = self.failures - FREE_FAILURES
-        if extra > 0:
-            lock = LOCKOUT_FIRST_US << (extra - 1) if extra < 10 else LOCKOUT_MAX_US
-            self._locked_until_us = now_us + (lock if lock < LOCKOUT_MAX_US else LOCKOUT_MAX_US)
 
     def expire(self, now_us):
         """End the session if it has been idle SESSION_TIMEOUT_US; True if it just ended."""

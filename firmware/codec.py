@@ -45,7 +45,7 @@ from firmware.scheduler import US_PER_MDAY as US_PER_MDAY
 # 6 since a library travels as numbers (LIB_DRUG), 7 since a rate does (SET_RATE). Never 4:
 # every frame carries this byte, and 0x04 (Ctrl-D) soft-resets a board at its REPL when pumpctl
 # probes it for the pump before flashing (the unix port's REPL exits).
-PROTOCOL_VERSION = const(7)
+PROTOCOL_VERSION = const(8)
 MAX_PAYLOAD = const(240)
 MAX_STRING = const(100)
 _HEADER = const(8)
@@ -104,7 +104,7 @@ ERR_INTERNAL = const(8)  # the pump failed to carry it out; nothing changed
 ERR_NEED_KEY = const(9)  # the command needs a session with a role this frame does not have
 ERR_AUTH = auth.ERR_AUTH  # 10: wrong proof, wrong MAC, or a replayed sequence number
 ERR_NO_SESSION = auth.ERR_NO_SESSION  # 11: an authenticated frame but no live session (ended or never begun)
-ERR_LOCKED = auth.ERR_LOCKED  # 12: too many failed authentications: wait
+ERR_LOCKED = auth.ERR_LOCKED  # 12: protocol 7 and before only (a lockout after failed proofs): never sent now
 ERR_NO_KEYS = auth.ERR_NO_KEYS  # 13: the pump was never provisioned with keys
 ERR_NOT_STARTED = const(14)  # the firmware failed to start (the message says why); only SERVICE is obeyed
 
@@ -290,7 +290,9 @@ MESSAGES = (
     b"|pump_nonce:y"
     b"\n"
     b"\x09\x00"  # AUTH_PROVE
-    b"role:B host_nonce:y proof:y"
+    b"role:B"
+    b" pump_nonce:y"  # the challenge answered, as AUTH_BEGIN gave it
+    b" host_nonce:y proof:y"
     b"|pump_proof:y timeout_s:I"
     b"\n"
     b"\x0a\x01"  # AUTH_END, patient

@@ -43,8 +43,8 @@ DEVICE_ID = "example-0001"
 CLINICIAN_KEY = bytes(range(0x00, 0x20))
 PATIENT_KEY = bytes(range(0x20, 0x40))
 NEW_PATIENT_KEY = bytes(range(0x40, 0x60))
-PUMP_NONCE = bytes(range(0xA0, 0xB0))  # what the pump's random source gives for AUTH_BEGIN
-HOST_NONCE = bytes(range(0xB0, 0xC0))
+BOOT_SECRET = bytes(range(0xA0, 0xC0))  # what the pump's random source gives at its start (auth.py)
+HOST_NONCE = bytes(range(0xC0, 0xD0))
 PLATFORM = "micropython 1.29.0 linux"
 
 _TICKS_MASK = 0x3FFFFFFF
@@ -115,6 +115,10 @@ class _MemoryStorage:
         self.files[name] = bytearray()
         self._writing = name
 
+    def extend(self, name):
+        self.files.setdefault(name, bytearray())
+        self._writing = name
+
     def append(self, data):
         self.files[self._writing] += bytes(data)
 
@@ -147,8 +151,8 @@ _ExampleApp = PumpApp
 
 
 def _random_bytes(n):
-    assert n == auth.NONCE_BYTES
-    return PUMP_NONCE
+    assert n == auth.KEY_BYTES  # the boot secret: nothing else is drawn
+    return BOOT_SECRET
 
 
 class ExamplePump:
@@ -260,13 +264,14 @@ def exchange():
     begin = request(codec.AUTH_BEGIN, 2, (role,))
     [begin_reply] = pump.send(begin)
     frames(
-        "AUTH_BEGIN for the clinician role (2). The pump answers a fresh 16-byte nonce (here the fixed "
-        "example nonce) and keeps it for one AUTH_PROVE.",
+        "AUTH_BEGIN for the clinician role (2). The pump answers a 16-byte challenge it signs and does not "
+        "keep: the pump time it was issued (s), a counter and a tag under the pump's boot secret (below).",
         [("host", begin), ("pump", begin_reply)],
     )
     _t, _s, payload, _m, _sg = _decode(begin_reply)
-    (pump_nonce,) = schema.decode_fields(schema.reply_fields(codec.AUTH_BEGIN), payload)
-    assert pump_nonce == PUMP_NONCE
+    (PUMP_NONCE,) = schema.decode_fields(schema.reply_fields(codec.AUTH_BEGIN), payload)
+    nonce_head = PUMP_NONCE[:8]
+    assert PUMP_NONCE[8:] == auth.hmac_sha256(BOOT_SECRET, b"pump-nonce-1" + bytes((role,)) + nonce_head)[:8]
 
     context = bytes((role,)) + PUMP_NONCE + HOST_NONCE
     proof = auth.proof(CLINICIAN_KEY, role, PUMP_NONCE, HOST_NONCE)
@@ -275,12 +280,17 @@ def exchange():
     steps.append(
         (
             "values",
+            "The pump nonce is issued_s (u32) and a counter (u32), then the first 8 bytes of HMAC-SHA256 under "
+            "the boot secret (32 random bytes drawn at each start, never sent) of a label, the role byte and "
+            "those 8 bytes: any number of challenges may be out, none spoils another, and a restart voids them. "
             "The host picks its own 16-byte nonce and computes the proof; both sides then compute the pump's "
             "proof and the session key. Each is HMAC-SHA256 under the clinician key of a label (ASCII, no "
             "terminator), the role byte, the pump nonce and the host nonce, concatenated:",
             [
                 ("clinician_key", CLINICIAN_KEY),
                 ("patient_key", PATIENT_KEY),
+                ("boot_secret", BOOT_SECRET),
+                ("pump_nonce_tag_input", b"pump-nonce-1" + bytes((role,)) + nonce_head),
                 ("pump_nonce", PUMP_NONCE),
                 ("host_nonce", HOST_NONCE),
                 ("proof_input", b"pump-auth-1" + context),
@@ -293,10 +303,12 @@ def exchange():
         )
     )
 
-    prove = request(codec.AUTH_PROVE, 3, (role, HOST_NONCE, proof))
+    prove = request(codec.AUTH_PROVE, 3, (role, PUMP_NONCE, HOST_NONCE, proof))
     [prove_reply] = pump.send(prove)
     frames(
-        "AUTH_PROVE with the host nonce and the proof. The pump checks the proof, starts the session and "
+        "AUTH_PROVE with the challenge it answers, the host nonce and the proof. The pump checks that the "
+        "challenge is its own, for this role, at most 30 s old and newer than the last login's, then the proof; "
+        "it starts the session and "
         "answers its own proof (the host must check it: only a holder of the key can make it) and the "
         "session timeout in seconds. Neither frame carries a MAC: the session starts after this reply.",
         [("host", prove), ("pump", prove_reply)],

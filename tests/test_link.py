@@ -102,7 +102,7 @@ class Secured:
     def session(self, role, key):
         nonce = self.auth.begin(role, self.now)
         host_nonce = bytes(16)
-        self.auth.prove(role, host_nonce, auth.proof(key, role, nonce, host_nonce), self.now)
+        self.auth.prove(role, nonce, host_nonce, auth.proof(key, role, nonce, host_nonce), self.now)
         return auth.Hmac(auth.session_key(key, role, nonce, host_nonce))
 
 

@@ -496,7 +496,8 @@ def check_examples(text):
     except (AssertionError, KeyError, ValueError) as e:
         return ["the example cannot be read: %s" % e]
     need = (
-        "provision_file clinician_key patient_key pump_nonce host_nonce proof_input proof pump_proof_input "
+        "provision_file clinician_key patient_key boot_secret pump_nonce_tag_input pump_nonce host_nonce proof_input "
+        "proof pump_proof_input "
         "pump_proof session_key_input session_key new_patient_key pad_input pad masked_key"
     ).split()
     missing = [k for k in need if k not in values]
@@ -559,7 +560,16 @@ def check_examples(text):
             problems.append("%s is not HMAC-SHA256 of its input under the key" % name)
     if values["session_key"] != auth.session_key(key, role, values["pump_nonce"], values["host_nonce"]):
         problems.append("auth.session_key disagrees with the page")
-    if begin["pump_nonce"] != values["pump_nonce"] or prove["host_nonce"] != values["host_nonce"]:
+    tag_input = b"pump-nonce-1" + bytes((role,)) + values["pump_nonce"][:8]
+    if values["pump_nonce_tag_input"] != tag_input:
+        problems.append("pump_nonce_tag_input is not the label, the role and the nonce's first 8 bytes")
+    if values["pump_nonce"][8:] != hm(values["boot_secret"], tag_input)[:8]:
+        problems.append("the pump nonce's tag is not HMAC-SHA256 of its input under the boot secret")
+    if (
+        begin["pump_nonce"] != values["pump_nonce"]
+        or prove["pump_nonce"] != values["pump_nonce"]
+        or prove["host_nonce"] != values["host_nonce"]
+    ):
         problems.append("the nonces in the frames are not the ones given")
     if prove["proof"] != values["proof"] or proven["pump_proof"] != values["pump_proof"]:
         problems.append("the proofs in the frames are not the ones computed")
@@ -694,7 +704,7 @@ BREAKS = {
         (check_examples, check_regenerated),
     ),
     "the session key": (
-        lambda t: _in_examples(t, "  session_key        db", "  session_key        dc"),
+        lambda t: _in_examples(t, "  session_key           86", "  session_key           87"),
         (check_examples, check_regenerated),
     ),
     "a command dropped": (lambda t: drop_section(t, "### 0x10 SET_RATE"), (check_messages,)),
@@ -745,15 +755,15 @@ BREAKS = {
         (check_messages,),
     ),
     "the version in the title": (
-        lambda t: t.replace("# The link protocol (version 7)", "# The link protocol (version 6)"),
+        lambda t: t.replace("# The link protocol (version 8)", "# The link protocol (version 7)"),
         (check_version,),
     ),
     "the version HELLO answers": (
-        lambda t: t.replace("the protocol version the pump speaks: 7 |", "the protocol version the pump speaks: 6 |"),
+        lambda t: t.replace("the protocol version the pump speaks: 8 |", "the protocol version the pump speaks: 7 |"),
         (check_version,),
     ),
     "the version a frame carries": (
-        lambda t: t.replace("| 5 | version is 7 |", "| 5 | version is 6 |"),
+        lambda t: t.replace("| 5 | version is 8 |", "| 5 | version is 7 |"),
         (check_version,),
     ),
     "a constant changed": (

@@ -396,7 +396,7 @@ class Host:
         (pump_nonce,) = yield from self.request(codec.AUTH_BEGIN, (role,))
         host_nonce = self.random.random_bytes(auth.NONCE_BYTES)
         proof = auth.proof(key, role, pump_nonce, host_nonce)
-        pump_proof, _timeout_s = yield from self.request(codec.AUTH_PROVE, (role, host_nonce, proof))
+        pump_proof, _timeout_s = yield from self.request(codec.AUTH_PROVE, (role, pump_nonce, host_nonce, proof))
         if not auth.same_bytes(pump_proof, auth.pump_proof(key, role, pump_nonce, host_nonce)):
             raise AssertionError("the pump did not prove it holds the key")
         self.session = auth.Hmac(auth.session_key(key, role, pump_nonce, host_nonce))
@@ -425,7 +425,10 @@ class Host:
         host_nonce = self.random.random_bytes(auth.NONCE_BYTES)
         proof = auth.proof(NEW_PATIENT_KEY, auth.ROLE_CLINICIAN, pump_nonce, host_nonce)
         yield from self.refused(
-            self.codec.AUTH_PROVE, (auth.ROLE_CLINICIAN, host_nonce, proof), "auth-prove refused", auth.ERR_AUTH
+            self.codec.AUTH_PROVE,
+            (auth.ROLE_CLINICIAN, pump_nonce, host_nonce, proof),
+            "auth-prove refused",
+            auth.ERR_AUTH,
         )
 
     def change_key(self, role, new_key):

@@ -12,13 +12,13 @@ def auth_begin(pump, values):
 
 
 def auth_prove(pump, values):
-    role, host_nonce, proof = values
+    role, pump_nonce, host_nonce, proof = values
     now = pump.now_us()
     try:
-        pump_proof = pump.auth.prove(role, host_nonce, proof, now)
+        pump_proof = pump.auth.prove(role, pump_nonce, host_nonce, proof, now)
     except auth.AuthError as e:
         if pump.auth.failures:
-            e.message = "%s (%d failed in a row)" % (e.message, pump.auth.failures)
+            e.message = "%s (%d failed since the last login)" % (e.message, pump.auth.failures)
         raise
     pump.check_session()  # a session it replaced
     pump.log_event(eventlog.EV_SESSION, "%s session started" % auth.ROLE_NAMES[role])

@@ -103,20 +103,11 @@ class PumpSession:
             raise AuthError(f"this host holds no {name} key for pump {self.keys().device_id}")
         self._link.session_mac = None
         self.role = auth.ROLE_NONE
-        try:
-            (pump_nonce,) = self._link.request(codec.AUTH_BEGIN, (role_code,))
-        except PumpRefused as e:
-            if e.code == codec.ERR_LOCKED and self.hello().board == "sim":  # its wait is in pump time
-                raise PumpRefused(
-                    e.code,
-                    e.field,
-                    f"{e.reason} of pump time (a simulator at speed 0 runs it only with pumpctl advance)",
-                ) from None
-            raise
+        (pump_nonce,) = self._link.request(codec.AUTH_BEGIN, (role_code,))
         host_nonce = os.urandom(auth.NONCE_BYTES)
         proof = auth.proof(key, role_code, pump_nonce, host_nonce)
         try:
-            pump_proof, _timeout_s = self._link.request(codec.AUTH_PROVE, (role_code, host_nonce, proof))
+            pump_proof, _timeout_s = self._link.request(codec.AUTH_PROVE, (role_code, pump_nonce, host_nonce, proof))
         except PumpRefused as e:
             if e.code == codec.ERR_AUTH:
                 raise AuthError(f"the pump refused the {name} key: {e.reason}") from None
