@@ -80,6 +80,12 @@ class PumpApp:
         self.monitors = Monitors(self, board, hw)
         self.timebase = Timebase(self.monitors.jump_limit_us)
         self.sched = DoseScheduler(board.STEP_VOLUME_PL)
+        storage = getattr(hw, "storage", None)
+        self.archive = None  # the therapy log in flash (archive.py), on a board with storage
+        if storage is not None:
+            from firmware.archive import Archive
+
+            self.archive = Archive(storage)
         self.reset_state()
         self.default_library_version = self.library.version
         self.default_library_hash = self.library.hash
@@ -89,7 +95,6 @@ class PumpApp:
         self._ev_us = 0
         self._max_sleep_us = min(board.MAX_SLEEP_US, US_PER_MDAY)
         self._last_ticks = self.clock.ticks_us()
-        storage = getattr(hw, "storage", None)
         self.store = None
         if storage is not None:  # imported only here: a board without storage keeps their heap
             from firmware.store import Store
@@ -117,7 +122,7 @@ class PumpApp:
         self.guard = DoseGuard(self.sched.step_pl)
         self.therapy = Therapy()
         self.library = default_library()
-        self.log = eventlog.EventLog()
+        self.log = eventlog.EventLog(self.archive)
         self.alarms = alarms.AlarmSet()
         self.guard_fluid = []  # the blend the guard was last configured for
         self.fill_nl = None  # reservoir volume at the last fill
@@ -134,6 +139,7 @@ class PumpApp:
             # What may move (or may have moved, before a cut) after now without
             # another save: the reservation, and a restart's credit not yet used.
             self.store.save(persist.sections(self, self._reserve_left + self.credit))
+            self.log.archive_due()  # the record holds the ring: its waiting entries may go to flash now
 
     def settle(self):
         """Nothing more can move before a new reservation's save: the reservation is void, so
@@ -402,9 +408,12 @@ class PumpApp:
     def log_event(self, code, text, at_us=None):
         if at_us is None:
             tb = self.timebase
-            self.log.add(tb.mday, tb.us, code, text)
+            mday, us = tb.mday, tb.us
         else:
-            self.log.add(at_us // US_PER_MDAY, at_us % US_PER_MDAY, code, text)
+            mday, us = at_us // US_PER_MDAY, at_us % US_PER_MDAY
+        offset = self.therapy.clock_offset_us  # the device clock then, once it is set
+        clock_s = None if offset is None else (mday * US_PER_MDAY + us + offset) // 1_000_000
+        self.log.add(mday, us, code, text, clock_s)
 
     # -- programming ------------------------------------------------------------
 

@@ -398,6 +398,7 @@ MESSAGES = (
     b"\x30\x00"  # EVENT
     b"index:I"
     b"|count:I index:I time_mday:I time_us:I code:B text:s"
+    b" clock_s:I"  # the device clock when it was logged (local s since 1970, modulo 2**32), NO_TIME if not set
     b"\n"
     b"\x10\x02"  # SET_RATE, clinician
     b"rate_nl_per_day:I"

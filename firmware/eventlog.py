@@ -1,8 +1,16 @@
-# The event log: a fixed ring of the most recent events, each with its pump
-# time, a code and a short text. It holds every programming change (with the
-# library version in force), every bolus and refusal of a patient bolus,
-# every alarm and clock change, and every restart. It is saved with the rest of
-# the pump's state at each durable point (persist.py).
+# The event log: every programming change (with the library version in force),
+# every bolus and refusal of a patient bolus, every alarm and clock change,
+# every restart, and the sessions and security refusals, each with its pump
+# time, the device clock then (once it is set), a code and a short text.
+#
+# Two retentions. The newest entries live in a small ring in RAM, saved with
+# the rest of the pump's state at each durable point (persist.py). Before an
+# entry that makes the record leaves the ring, it goes to the therapy log in
+# flash (archive.py), which keeps months of them; sessions and security
+# refusals (CHATTER) never go there, so no amount of them pushes a program
+# commit out of the record. A board without storage keeps the ring only.
+# Entries are numbered from the first boot on; an entry that has left both is
+# gone, and a reader is told where the log now starts.
 #
 # Command and event path only (an entry's line is made, then copied into the ring).
 
@@ -10,14 +18,16 @@ from array import array
 
 from firmware import const
 
-CAPACITY = 128  # entries at most
+CAPACITY = 32  # entries at most in the ring
 MAX_TEXT = 100
 # The entries' lines, back to back in one buffer made at boot: 64 bytes a line on average (most
 # take 40-80), so it holds the last CAPACITY entries unless they are unusually long, and then
-# as many of the last ones as fit. One block for the whole log, because a line each, made as
+# as many of the last ones as fit. One block for the whole ring, because a line each, made as
 # the entries come and spread over the heap as they go, fragmented a Pico's heap until a 1.1 KB
 # block could no longer be found with 60 KB free (the emulated Pico, issue 19).
-LOG_BYTES = const(8192)
+LOG_BYTES = const(2048)
+# Entries the ring archives at a save once this many wait (batches, not a flash write each).
+ARCHIVE_BATCH = const(12)
 _NL = const(10)
 
 EV_BOOT = 1
@@ -45,41 +55,50 @@ EV_SILENCE = 20  # the alarm tones were silenced (at most 2 min)
 EV_RECOVERY = 21  # delivery resumed after a fault (the motor turned again, the occlusion cleared)
 EV_BATTERY = 22  # battery milestones: ERI, critical, end of service
 EV_CALIBRATION = 23  # a new volume per step (saved at once)
+# Kept in the ring only: never archived.
+CHATTER = (EV_SESSION, EV_SECURITY)
 
 
 class EventLog:
     """Each entry is kept as the line the pump saves it as (persist.py's LOG
-    section): b"mday us code text", the text escaped (esc()), followed by a
-    newline. The lines lie in order in one ring of LOG_BYTES, so the whole log
-    is at most two spans of it (spans()): a save writes them as they are, and a
-    read parses the one line it reads."""
+    section): b"mday us code clock text", clock the device clock in s ("-"
+    until set), the text escaped (esc()), followed by a newline. The lines lie
+    in order in one ring of LOG_BYTES, so the ring is at most two spans of it
+    (spans()): a save writes them as they are, and a read parses the one line
+    it reads. archive: the therapy log in flash (archive.Archive), or None."""
 
-    def __init__(self):
+    def __init__(self, archive=None):
         self._buf = bytearray(LOG_BYTES)
         self._start = array("H", bytes(2 * CAPACITY))  # entry i's line starts at _start[i % CAPACITY]
         self._len = array("H", bytes(2 * CAPACITY))  # and is _len[i % CAPACITY] bytes long (newline not counted)
+        self._code = bytearray(CAPACITY)  # and its code is _code[i % CAPACITY]
         self._end = 0  # where the next line goes
         self._wrap = 0  # where the lines above _end end, once the newest went back to the start
-        self.first = 0  # the oldest entry still in the ring
-        self.count = 0  # events logged since boot
+        self.archive = archive
+        # Entries are numbered on from the archive's newest: an index is never given twice.
+        start = 0 if archive is None else archive.end
+        self.first = start  # the oldest entry still in the ring
+        self.count = start  # entries logged since the first boot
+        self.archived = start  # every entry below this that is not CHATTER is in the archive
 
-    def add(self, mday, us, code, text=""):
+    def add(self, mday, us, code, text="", clock_s=None):
         b = text.encode()
         if len(b) > MAX_TEXT:  # bytes: the link carries at most 100 bytes of text
             i = MAX_TEXT - 3
             while i and b[i] & 0xC0 == 0x80:  # not inside a character
                 i -= 1
             text = b[:i].decode() + "..."
-        self._put(("%d %d %d %s" % (mday, us, code, esc(text))).encode())
+        clock = "-" if clock_s is None else "%d" % clock_s
+        self._put(("%d %d %d %s %s" % (mday, us, code, clock, esc(text))).encode(), code)
 
-    def _put(self, line):
+    def _put(self, line, code):
         """Append line (bytes-like, no newline) as the newest entry, dropping the oldest ones in its way."""
         n = len(line)
         pos = self._end
         start = self._start
         if pos + n + 1 > LOG_BYTES:  # no room above: the lines above pos go, and the ring starts again at 0
             while self.count > self.first and start[self.first % CAPACITY] >= pos:
-                self.first += 1
+                self._drop_oldest()
             self._wrap = pos
             pos = 0
         while self.count > self.first:  # the oldest goes while it is in the way (or the ring holds CAPACITY)
@@ -87,26 +106,75 @@ class EventLog:
             s = start[i]
             if self.count - self.first < CAPACITY and (s > pos + n or s + self._len[i] < pos):
                 break
-            self.first += 1
+            self._drop_oldest()
         self._buf[pos : pos + n] = line
         self._buf[pos + n] = _NL
         i = self.count % CAPACITY
         start[i] = pos
         self._len[i] = n
+        self._code[i] = code
         self._end = pos + n + 1
         self.count += 1
 
+    def _drop_oldest(self):
+        """The oldest entry leaves the ring; one that makes the record is archived first (with every
+        other waiting: the ring still holds them all, as nothing new is written yet)."""
+        i = self.first
+        if i >= self.archived and self.archive is not None and self._code[i % CAPACITY] not in CHATTER:
+            self.archive_now()
+        self.first = i + 1
+
+    def waiting(self):
+        """Entries in the ring not archived yet that make the record."""
+        n = 0
+        for i in range(max(self.first, self.archived), self.count):
+            if self._code[i % CAPACITY] not in CHATTER:
+                n += 1
+        return n
+
+    def archive_now(self):
+        """Write every entry of the ring that makes the record and is not archived to the archive, as
+        one batch. A storage error leaves them in the ring (they may then leave it unarchived)."""
+        if self.archive is None:
+            return
+        batch = []
+        for i in range(max(self.first, self.archived), self.count):
+            if self._code[i % CAPACITY] not in CHATTER:
+                batch.append((i, self.line(i)))
+        if batch:
+            try:
+                self.archive.append(batch)
+            except OSError:
+                return
+        self.archived = self.count
+
+    def archive_due(self):
+        """After a save (its record holds the ring): archive the waiting entries once they are a batch."""
+        if self.archive is not None and self.waiting() >= ARCHIVE_BATCH:
+            self.archive_now()
+
     def oldest(self):
-        """Index of the oldest entry still in the ring."""
-        return self.first
+        """Index of the oldest entry held, in the ring or the archive."""
+        a = None if self.archive is None else self.archive.oldest()
+        return self.first if a is None or a > self.first else a
+
+    def find(self, index):
+        """The oldest entry held at or after index, as (index, mday, us, code, text, clock_s or None),
+        or None if none is (index is not logged yet). From the ring if it holds it, else the archive."""
+        if index < self.first and self.archive is not None:
+            found = self.archive.find(index)
+            if found is not None and found[0] < self.first:
+                return (found[0],) + _parse(found[1])
+        if index < self.first:
+            index = self.first
+        if index >= self.count:
+            return None
+        return (index,) + _parse(self.line(index))
 
     def get(self, index):
-        """Entry number index (0 = first since boot) as (mday, us, code, text), or None if it has left the ring."""
+        """Entry number index as (mday, us, code, text, clock_s or None), or None if it has left the ring."""
         line = self.line(index)
-        if line is None:
-            return None
-        mday, us, code, text = bytes(line).decode().split(" ", 3)
-        return int(mday), int(us), int(code), unesc(text)
+        return None if line is None else _parse(line)
 
     def line(self, index):
         """Entry number index as its saved line (a memoryview of the ring: valid until the next entry),
@@ -133,28 +201,68 @@ class EventLog:
         """The ring itself, for a save to write spans() of it as they are (persist.py)."""
         return self._buf
 
-    def put_line(self, line):
+    def put_line(self, line, clock=True):
         """Add an entry from its saved line (bytes-like: a restore of a LOG section's line).
         A line as add() writes it (_plain) is copied as it is; any other is read and written
-        again by add(), as it always was."""
-        if _plain(line):
-            self._put(line)
+        again by add(), as it always was. clock: the line has the clock field (a record
+        written before entries had it: False)."""
+        if clock and _plain(line):
+            self._put(line, _code_of(line))
             return
-        mday, us, code, text = bytes(line).decode().split(" ", 3)
-        self.add(int(mday), int(us), int(code), unesc(text))
+        if clock:
+            mday, us, code, text, clock_s = _parse(line)
+        else:
+            mday, us, code, text = bytes(line).decode().split(" ", 3)
+            mday, us, code, text, clock_s = int(mday), int(us), int(code), unesc(text), None
+        self.add(mday, us, code, text, clock_s)
+
+    def after_restore(self):
+        """A restore put back the ring of an older record than the archive's newest entry (a cut
+        after an archive and before the next save): the log goes on above the archive, the ring
+        emptied (what it held there is archived, or CHATTER)."""
+        if self.archive is not None and self.archive.end > self.count:
+            self.first = self.count = self.archive.end
+            self._end = self._wrap = 0
+        self.archived = self.count if self.archive is None else max(self.first, self.archive.end)
+
+
+def _parse(line):
+    """(mday, us, code, text, clock_s or None) of a line as add() writes it."""
+    mday, us, code, clock, text = bytes(line).decode().split(" ", 4)
+    return int(mday), int(us), int(code), unesc(text), None if clock == "-" else int(clock)
+
+
+def _code_of(line):
+    """The code of a line as add() writes it (its third number), read in place."""
+    i = 0
+    for _ in range(2):
+        while line[i] != 0x20:
+            i += 1
+        i += 1
+    code = 0
+    while line[i] != 0x20:
+        code = code * 10 + line[i] - 0x30
+        i += 1
+    return code
 
 
 def _plain(line):
     """True if add() would write line's entry again as the same bytes: three decimal numbers
-    without a sign or leading zero, a space after each, then at most MAX_TEXT bytes of ASCII
-    text with no backslash or tab (nothing esc() changes). Reads the bytes in place."""
+    without a sign or leading zero, then a decimal number or "-" (the clock), a space after each,
+    then at most MAX_TEXT bytes of ASCII text with no backslash or tab (nothing esc() changes).
+    Reads the bytes in place."""
     n = len(line)
     i = 0
-    for _ in range(3):
+    for k in range(4):
         start = i
-        while i < n and 0x30 <= line[i] <= 0x39:
+        if k == 3 and i < n and line[i] == 0x2D:  # "-": no clock
             i += 1
-        if i == start or i == n or line[i] != 0x20 or (line[start] == 0x30 and i - start > 1):
+        else:
+            while i < n and 0x30 <= line[i] <= 0x39:
+                i += 1
+            if i > start and line[start] == 0x30 and i - start > 1:
+                return False
+        if i == start or i == n or line[i] != 0x20:
             return False
         i += 1
     if n - i > MAX_TEXT:

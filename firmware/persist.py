@@ -15,9 +15,10 @@
 #   GUARD    the dose guard's ring position, latched trip and counts, the
 #            drugs that left the fluid (with their saturation flags)
 #   RING     the guard's 2400 buckets, as their bytes (9.6 KB)
-#   LOG      the event log: its count, then its entries' lines (eventlog.py's ring, at most
-#            8 KB: well within a store section's 16 KB). A record written before the ring
-#            was one buffer has them in sections of 32 entries (tags LOG..LOG+3), read alike
+#   LOG      the event log's ring: its count, then its entries' lines (eventlog.py's ring, at
+#            most 2 KB; older entries are in the therapy log in flash, archive.py). A record
+#            written before the ring was one buffer has them in sections of 32 entries (tags
+#            LOG..LOG+3), read alike
 #   LIBRARY_LIMITS  a site library (absent for the factory library, same version and
 #            content hash): its version, then a line per drug, its name and its numbers as
 #            LIB_DRUG carries them. A record written while the pump held a library as text
@@ -32,7 +33,6 @@
 # and long ints need no fixed width. Command path only: allocates freely.
 
 from firmware.codec import LIBRARY_LIMITS
-from firmware.eventlog import CAPACITY
 from firmware.eventlog import esc as _esc
 from firmware.eventlog import unesc as _unesc
 from firmware.library import DrugLimits, Library
@@ -53,14 +53,15 @@ TAG_PROGRAM_VALUES = 11
 TAG_LIBRARY_LIMITS = 12
 TAG_LOG = 16  # and up to TAG_LOG + _LOG_SECTIONS - 1
 _LOG_PER_SECTION = 32  # the sections of 32 entries a record may hold (written before the log was one ring)
-_LOG_SECTIONS = CAPACITY // _LOG_PER_SECTION
+_LOG_SECTIONS = 4  # a ring of 128 entries, as those records held
 
-FORMAT = 3  # bumped when a section's meaning changes; an unknown format is not restored
+FORMAT = 4  # bumped when a section's meaning changes; an unknown format is not restored
 # 2: the guard's ring may hold saturated buckets and a departed drug carries their flags;
 # a format 1 record has neither, so it still reads as one of format 2 with no flags.
 # 3: a site library is LIBRARY_LIMITS, numbers (a firmware that reads only 1 and 2 would take the
 # factory library in its place, so it must not restore such a record).
-_READS = (1, 2, 3)
+# 4: a LOG line has the device clock after its code ("-" before the clock was set).
+_READS = (1, 2, 3, 4)
 
 
 def sections(app, reserved_steps):
@@ -200,14 +201,17 @@ def restore(app, record):
         app.alarms.raise_alarm(int(meta["alarm"]), 0, "restored from an older record")
     if TAG_MONITOR in record:
         app.monitors.restore_monitor_state({k: _opt_int(v) for k, v in _fields(record[TAG_MONITOR]).items()})
-    _restore_log(app.log, [record[TAG_LOG + k] for k in range(_LOG_SECTIONS) if TAG_LOG + k in record])
+    parts = [record[TAG_LOG + k] for k in range(_LOG_SECTIONS) if TAG_LOG + k in record]
+    _restore_log(app.log, parts, int(meta["format"]) >= 4)
     return int(meta["mday"]), int(meta["us"]), int(meta["reserved_steps"])
 
 
-def _restore_log(log, parts):
+def _restore_log(log, parts, clock):
     """Put back the LOG sections present (in order): their lines, split at newlines across all
     of them, are the count and then the entries. Each entry is taken from its section's bytes
-    (put_line), not from a decoded copy of the whole log."""
+    (put_line), not from a decoded copy of the whole log. clock: the lines carry the device clock
+    (format 4). A record of an older firmware may hold more entries than the ring: those that
+    make the record go to the archive as they leave it."""
     rows = len(parts)  # lines in all: each section has one more than its newlines
     for data in parts:
         rows += data.count(b"\n")
@@ -223,11 +227,12 @@ def _restore_log(log, parts):
             end = data.find(b"\n", start)
             if end < 0:
                 end = n
-            log.put_line(mv[start:end])
+            log.put_line(mv[start:end], clock)
             start = end + 1
         start = 0
-    if log.count != count or rows - 1 > CAPACITY:
+    if log.count != count:
         raise ValueError("event log of %d entries does not end at %d" % (rows - 1, count))
+    log.after_restore()
 
 
 def _library(record):

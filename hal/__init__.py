@@ -32,6 +32,9 @@
 #   storage begin(name)                  start rewriting file `name`: it is truncated,
 #                                        and until end() returns it may hold any prefix
 #                                        of what was appended (a power cut tears it)
+#           extend(name)                 start appending to file `name` (made if
+#                                        missing): until end() returns it holds its
+#                                        old bytes and any prefix of what was appended
 #           append(data)                 append bytes, a bytearray or a memoryview of
 #                                        bytes to the file being written
 #           end()                        flush and close it; durable when it returns

@@ -51,6 +51,14 @@ class FileStorage:
         self._close_reader()
         self._file = open(self._path(name), "wb")
 
+    def extend(self, name):
+        """Start appending to file name (made if missing): its bytes stay, and until end()
+        returns it may hold them and any prefix of what is appended (a power cut tears it)."""
+        if self._file is not None:
+            raise OSError("storage: a file is already being written: end() it first")
+        self._close_reader()
+        self._file = open(self._path(name), "ab")
+
     def append(self, data):
         """Append data (bytes, bytearray or a memoryview of bytes) to the file being written."""
         self._file.write(data)

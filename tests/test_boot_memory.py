@@ -205,7 +205,7 @@ def test_a_damaged_record_is_still_told_apart_and_not_restored(saved):
     storage = storage_of(files)
     store = Store(storage)
     seq, record = store.load()
-    record[persist.TAG_META] = bytes(record[persist.TAG_META]).replace(b"format 3", b"format 9")
+    record[persist.TAG_META] = bytes(record[persist.TAG_META]).replace(b"format %d" % persist.FORMAT, b"format 9")
     store.save(sorted(record.items()))
     app = Board(storage).app
     texts = [app.log.get(i)[3] for i in range(app.log.oldest(), app.log.count)]

@@ -248,16 +248,16 @@ def test_the_log_as_csv_in_a_file_and_on_stdout_with_exact_times(sim, capsys, tm
     code, out, _ = run(sim, capsys, "log", "--csv", str(path))
     assert code == 0 and out.startswith(f"wrote {len(events)} events to {path}")
     rows = list(csv.reader(path.open(newline="")))
-    assert rows[0] == ["index", "time_s", "code", "event", "text"]
+    assert rows[0] == ["index", "time_s", "clock", "code", "event", "text"]
     assert len(rows) == len(events) + 1
     for row, e in zip(rows[1:], events, strict=True):
         seconds, micros = row[1].split(".")
         assert int(seconds) * 10**6 + int(micros) == e["time_us"] and len(micros) == 6
-        assert (int(row[0]), int(row[2]), row[3], row[4]) == (e["index"], e["code"], e["event"], e["text"])
-        assert row[3] == cli.EVENT_NAMES[e["code"]]
-    names = {r[3] for r in rows[1:]}
+        assert (int(row[0]), int(row[3]), row[4], row[5]) == (e["index"], e["code"], e["event"], e["text"])
+        assert row[4] == cli.EVENT_NAMES[e["code"]] and row[2] == (e["clock"] or "")
+    names = {r[4] for r in rows[1:]}
     assert {"boot", "program", "fault", "alarm"} <= names
-    jump = next(r for r in rows[1:] if r[3] == "alarm" and "clock jump" in r[4])
+    jump = next(r for r in rows[1:] if r[4] == "alarm" and "clock jump" in r[5])
 
     since = int(jump[0])
     code, out, _ = run(sim, capsys, "log", "--csv", "-", "--since", str(since))

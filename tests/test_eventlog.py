@@ -12,7 +12,7 @@ from vms import run_unix
 from firmware.eventlog import CAPACITY, LOG_BYTES, MAX_TEXT, EventLog
 
 # The longest line add() writes: two pump-time numbers, a code, and MAX_TEXT bytes escaped (each may double).
-LONGEST_LINE = len("4294967295 86399999999 255 ") + 2 * MAX_TEXT
+LONGEST_LINE = len("4294967295 86399999999 255 4294967295 ") + 2 * MAX_TEXT
 
 
 def held(log):
@@ -56,9 +56,10 @@ def test_the_ring_holds_the_newest_entries_whole_and_in_order(seed):
     lines = []  # the model: every line add() made
     for i, text in enumerate(texts(rng, 1500)):
         mday, us, code = rng.randrange(0, 2**32), rng.randrange(0, 86_400_000_000), rng.randrange(1, 30)
-        log.add(mday, us, code, text)
+        clock = rng.choice([None, rng.randrange(0, 2**32)])
+        log.add(mday, us, code, text, clock)
         lines.append(bytes(log.line(log.count - 1)))
-        assert log.get(log.count - 1)[:3] == (mday, us, code)
+        assert log.get(log.count - 1)[:3] == (mday, us, code) and log.get(log.count - 1)[4] == clock
         if i % 7 == 0 or i > 1450:
             check(log, lines)
 
@@ -79,7 +80,9 @@ def test_short_entries_keep_capacity_of_them_and_long_ones_fewer():
 def test_a_line_read_is_the_entry_and_a_line_gone_is_none():
     log = EventLog()
     log.add(3, 4, 5, "tab\there")
-    assert log.get(0) == (3, 4, 5, "tab\there") and bytes(log.line(0)) == b"3 4 5 tab\\there"
+    assert log.get(0) == (3, 4, 5, "tab\there", None) and bytes(log.line(0)) == b"3 4 5 - tab\\there"
+    log.add(3, 5, 5, "clock set", 1_717_223_400)
+    assert log.get(1) == (3, 5, 5, "clock set", 1_717_223_400) and bytes(log.line(1)) == b"3 5 5 1717223400 clock set"
     for i in range(200):
         log.add(0, i, 13, "x")
     assert log.line(0) is None and log.get(0) is None and log.line(log.count) is None
@@ -99,7 +102,7 @@ for i in range(900):
 kept = [bytes(log.line(i)) for i in range(log.oldest(), log.count)]
 ring = bytes(log.ring())
 saved = b"".join(ring[a:b] for a, b in log.spans())
-print(kept == lines[len(lines) - len(kept):], saved == b"\\n".join(kept), len(kept) <= CAPACITY, len(kept) > 60)
+print(kept == lines[len(lines) - len(kept):], saved == b"\\n".join(kept), len(kept) <= CAPACITY, len(kept) > 12)
 gc.collect()
 before = gc.mem_alloc()
 for i in range(300):

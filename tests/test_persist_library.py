@@ -105,7 +105,7 @@ def test_the_record_keeps_the_site_library_as_its_numbers(saved):
         "fentanyl,10000000,500000,1000000,1099992,2200008,25000,50000,0,0,0",
     ]
     assert persist.TAG_LIBRARY not in record and persist.TAG_LIBRARY_NUMBERS not in record
-    assert b"format 3\n" in bytes(record[persist.TAG_META])
+    assert b"format 4\n" in bytes(record[persist.TAG_META])
     assert lib_hash == codec.library_hash(SITE_DRUGS)
 
 
@@ -166,7 +166,11 @@ def old_sections(record, numbers=True):
     tab-separated after the version; TAG_LIBRARY_NUMBERS, the firmware's version and the library's text hash, then
     each drug's numbers with the lockout in us."""
     del record[persist.TAG_LIBRARY_LIMITS]
-    record[persist.TAG_META] = bytes(record[persist.TAG_META]).replace(b"format 3\n", b"format 2\n")
+    record[persist.TAG_META] = bytes(record[persist.TAG_META]).replace(b"format %d\n" % persist.FORMAT, b"format 2\n")
+    lines = bytes(record[persist.TAG_LOG]).split(b"\n")  # log lines had no device clock then
+    record[persist.TAG_LOG] = b"\n".join(
+        lines[:1] + [b" ".join(ln.split(b" ", 4)[:3] + ln.split(b" ", 4)[4:]) for ln in lines[1:]]
+    )
     texts = [esc(VERSION)] + ["\t".join(esc(f) for f in e) for e in SITE]
     record[persist.TAG_LIBRARY] = "\n".join(texts).encode()
     if numbers:

@@ -30,6 +30,7 @@ from pumpctl.cli import EVENT_NAMES
 from firmware import (
     alarms,
     app,
+    archive,
     auth,
     battery,
     codec,
@@ -48,6 +49,7 @@ from firmware.commands import status as commands_status
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "protocol.md"
 MODULES = {
+    "archive": archive,
     "codec": codec,
     "auth": auth,
     "app": app,

@@ -27,25 +27,30 @@ def test_a_restart_from_a_full_record_on_32bit_micropython_allocates_under_its_b
 
 
 LINES = [
-    b"0 0 1 firmware 1.0, library default",
-    b"12 345 13 session ended",
-    b"3 86399999 6 " + b"x" * eventlog.MAX_TEXT,  # the longest plain text
-    b"3 5 6 " + b"x" * (eventlog.MAX_TEXT + 1),  # longer: cut as add() cuts it
-    b"1 2 3 tab\\there \\\\ and\\nnewline",  # escaped
-    b"1 2 3 caf\xc3\xa9",  # not ASCII
-    b"1 2 3 raw\ttab",  # add() escapes it
-    b"01 2 3 leading zero",
-    b"1 +2 3 signed",
-    b"1 2 3 ",  # no text
-    b"0 0 0 x",
+    b"0 0 1 - firmware 1.0, library default",
+    b"12 345 13 1717223400 session ended",
+    b"3 86399999 6 4294967295 " + b"x" * eventlog.MAX_TEXT,  # the longest plain text
+    b"3 5 6 - " + b"x" * (eventlog.MAX_TEXT + 1),  # longer: cut as add() cuts it
+    b"1 2 3 - tab\\there \\\\ and\\nnewline",  # escaped
+    b"1 2 3 7 caf\xc3\xa9",  # not ASCII
+    b"1 2 3 - raw\ttab",  # add() escapes it
+    b"01 2 3 - leading zero",
+    b"1 +2 3 - signed",
+    b"1 2 3 007 leading zeros in the clock",
+    b"1 2 3 - ",  # no text
+    b"0 0 0 0 x",
 ]
+
+
+def _clock(text):
+    return None if text == "-" else int(text)
 
 
 @pytest.mark.parametrize("line", LINES)
 def test_a_restored_log_line_is_what_add_writes_for_it(line):
-    mday, us, code, text = line.decode().split(" ", 3)
+    mday, us, code, clock, text = line.decode().split(" ", 4)
     expected = EventLog()
-    expected.add(int(mday), int(us), int(code), unesc(text))
+    expected.add(int(mday), int(us), int(code), unesc(text), _clock(clock))
     log = EventLog()
     section = bytearray(b"\n" + line + b"\n")
     log.put_line(memoryview(section)[1:-1])  # as a restore gives it: a view of its section
@@ -55,7 +60,17 @@ def test_a_restored_log_line_is_what_add_writes_for_it(line):
     assert log.line(0) == expected.line(0)
 
 
-@pytest.mark.parametrize("line", [b"", b"1 2 3", b"1 2 x text", b"1  2 3 x", b"\xff 2 3 x"])
+@pytest.mark.parametrize(
+    "line", [b"", b"1 2 3", b"1 2 3 -", b"1 2 x - text", b"1 2 3 x text", b"1  2 3 - x", b"\xff 2 3 - x"]
+)
 def test_a_log_line_add_could_not_have_written_is_refused(line):
     with pytest.raises(ValueError):  # a bad record: the pump starts stopped without it (boot.py)
         EventLog().put_line(memoryview(line))
+
+
+@pytest.mark.parametrize("line", [b"0 0 1 firmware 1.0, library default", b"1 2 3 tab\\there", b"1 2 3 "])
+def test_a_log_line_of_a_record_before_the_device_clock_reads_with_none(line):
+    mday, us, code, text = line.decode().split(" ", 3)
+    log = EventLog()
+    log.put_line(memoryview(line), clock=False)  # a record of format 3 or before
+    assert log.get(0) == (int(mday), int(us), int(code), unesc(text), None)

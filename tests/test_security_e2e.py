@@ -314,3 +314,30 @@ def test_a_flood_of_refusals_is_logged_ten_in_a_row_then_counted(pump, dosing):
     flood = security_events(pump, first)
     assert len(flood) == 11 and flood[-1].startswith("refused (+20 not logged): set-rate needs")
     unchanged(dosing)
+
+
+def test_a_restart_keeps_the_record_of_refusals_and_voids_every_challenge_given_before_it(tmp_path):
+    """What the design keeps across a restart (docs/protocol.md): the keys and the log's record of the
+    refused authentications saved with the state; what it drops: every challenge and session (a new
+    boot secret), so nothing a host without the key gathered before the restart helps it after."""
+    with Simulator(storage=tmp_path / "pump", register=True) as first, first.pump() as pump:
+        link = pump.link
+        role = auth.ROLE_CLINICIAN
+        key = first.keys.clinician_key
+        for _ in range(3):
+            (nonce,) = link.request(codec.AUTH_BEGIN, (role,))
+            with pytest.raises(PumpRefused, match="wrong key"):
+                link.request(codec.AUTH_PROVE, (role, nonce, bytes(16), os.urandom(32)))
+        (kept_nonce,) = link.request(codec.AUTH_BEGIN, (role,))  # a challenge answered only after the restart
+        pump.set_rate("2 mL/day")  # a durable point: the record now holds the refusals
+        refused = [e.text for e in pump.events() if e.code == 14]
+        assert len(refused) == 3
+    with Simulator(storage=tmp_path / "pump", keys=first.keys, provision=False) as again, again.pump() as pump:
+        assert [e.text for e in pump.events() if e.code == 14] == refused
+        host_nonce = os.urandom(16)
+        with pytest.raises(PumpRefused, match="not a challenge this pump gave the clinician role since it started"):
+            pump.link.request(
+                codec.AUTH_PROVE, (role, kept_nonce, host_nonce, auth.proof(key, role, kept_nonce, host_nonce))
+            )
+        assert pump.therapy().rate_nl_per_day == 2_000_000  # and the key still opens a session and changes the pump
+        pump.set_rate("3 mL/day")

@@ -13,6 +13,7 @@ for path in (
     "firmware/__init__.py",
     "firmware/alarms.py",
     "firmware/app.py",
+    "firmware/archive.py",
     "firmware/auth.py",
     "firmware/battery.py",
     "firmware/boot.py",

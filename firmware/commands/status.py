@@ -96,13 +96,13 @@ def therapy(pump, values):
 
 
 def event(pump, values):
-    """Entry `index`, or the oldest kept if that one has left the ring."""
-    index = max(values[0], pump.log.oldest())
-    entry = pump.log.get(index)
+    """Entry `index`, or the oldest held after it if that one has left the log (the ring in RAM,
+    and the therapy log in flash for the entries that make the record)."""
+    entry = pump.log.find(values[0])
     if entry is None:
         raise Refusal("index", "event %d is not logged yet; the log holds %d events" % (values[0], pump.log.count))
-    mday, us, code, text = entry
-    return (pump.log.count, index, mday, us, code, text)
+    index, mday, us, code, text, clock_s = entry
+    return (pump.log.count, index, mday, us, code, text, codec.NO_TIME if clock_s is None else clock_s & 0xFFFFFFFF)
 
 
 def telemetry(pump, values):

@@ -301,16 +301,18 @@ class Pump(PumpSession):
 
     @_one_at_a_time
     def events(self, since: int = 0, progress: Callable[[int, int], None] | None = None) -> list[Event]:
-        """Event log entries from index `since` on (older ones may have left the ring).
+        """Event log entries from index `since` on (those that left the log are skipped: an entry's
+        index says where it is; sessions and security refusals leave first).
         progress(done, total) after each entry read (one request each)."""
         out = []
         i = since
         while True:
             try:
-                count, index, mday, us, code, text = self._request(codec.EVENT, (i,))
+                count, index, mday, us, code, text, clock_s = self._request(codec.EVENT, (i,))
             except PumpRefused:
                 return out  # nothing logged at or after i
-            out.append(Event(index, _pump_time_us(mday, us), code, words.render(text)))
+            clock = None if clock_s == codec.NO_TIME else clock_s
+            out.append(Event(index, _pump_time_us(mday, us), code, words.render(text), clock))
             i = index + 1
             if progress:
                 progress(i - since, max(count - since, 1))

@@ -201,15 +201,21 @@ def alarms(head: Sequence[str], rows: Iterable[Sequence[str]], tones: str) -> Gr
     return Group(table, _value(f"tones: {tones}"))
 
 
-def events(rows: Iterable[tuple[int, str, str, str]]) -> Table:
-    """`pumpctl log`: (index, pump time, event name, text)."""
-    table = _table("index", "pump time", "event", "text")
+def events(rows: Iterable[tuple[int, str, str, str, str] | str]) -> Table:
+    """`pumpctl log`: (index, pump time, event name, text, device clock), and where entries have
+    left the log, the line that says so (a str) in the text column. The clock comes last, so the
+    columns the log always had keep their places."""
+    table = _table("index", "pump time", "event", "text", "clock")
     table.columns[0].justify = "right"
     table.columns[1].justify = "right"
-    for column in table.columns[:3]:  # a pump time is never cut; the text wraps
+    for column in (*table.columns[:3], table.columns[4]):  # a pump time or a clock is never cut; the text wraps
         column.no_wrap = True
-    for index, when, name, text in rows:
-        _add(table, str(index), when, Text(name, style=EVENT_STYLE.get(name, "")), text)
+    for row in rows:
+        if isinstance(row, str):
+            _add(table, "", "", "", Text(row, style="italic " + WARN), "")
+            continue
+        index, when, name, text, clock = row
+        _add(table, str(index), when, Text(name, style=EVENT_STYLE.get(name, "")), text, clock)
     return table
 
 

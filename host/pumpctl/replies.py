@@ -177,6 +177,7 @@ class Event:
     time_us: int
     code: int
     text: str
+    clock_s: int | None = None  # the device clock when it was logged (local s since 1970), None if not set then
 
 
 def program_lines(rows: list[tuple[str, str]]) -> list[str]:

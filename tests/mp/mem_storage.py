@@ -30,6 +30,14 @@ class MemStorage:
             self.files[name] = bytearray()
         self._pos = 0
 
+    def extend(self, name):
+        if self._name is not None:
+            raise OSError("storage: a file is already being written")
+        self._name = name
+        self.writes.append(name)
+        f = self.files.setdefault(name, bytearray())
+        self._pos = len(f)
+
     def append(self, data):
         f = self.files[self._name]
         n = len(data)

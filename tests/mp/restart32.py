@@ -15,7 +15,7 @@ from firmware.app import PumpApp
 def state(app):
     log = app.log
     ints, _departed, ring = app.guard.saved_state()
-    return log.oldest(), log.count, ints, bytes(ring)
+    return log.first, log.count, ints, bytes(ring)  # the ring in RAM (the archive holds the boot's entries)
 
 
 app = PumpApp(board, hb.make_hardware(True))  # the sim board's parts as the heap bench builds them; keys provisioned
@@ -37,6 +37,6 @@ used = gc.mem_alloc() - start
 after = state(app)
 kept = [app.log.line(i) for i in range(after[0], before[1])]  # the restart's own entries pushed some out
 same = kept == lines[len(lines) - len(kept) :]
-print("restored", same, len(kept) > 100, after[1] > before[1], after[2:] == before[2:])
+print("restored", same, len(kept) > 20, after[1] > before[1], after[2:] == before[2:])
 print("steps", sum(1 for b in before[3] if b))
 print("alloc", used)
