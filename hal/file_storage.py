@@ -17,6 +17,8 @@
 
 import os
 
+_PATHS = 6
+
 
 class FileStorage:
     def __init__(self, directory):
@@ -29,12 +31,21 @@ class FileStorage:
         self._file = None  # the file being written, between begin() and end()
         self._reader = None  # the file last read, kept open
         self._reader_name = None
-        self._paths = {}  # name: its path, made once
+        # The paths of the last _PATHS names used, made once while they are in use: the store's two
+        # slots are read a few bytes at a time. Bounded, as the therapy log has 32 files of its own.
+        self._names = [None] * _PATHS
+        self._paths = [None] * _PATHS
+        self._next = 0  # the slot the next new name takes
 
     def _path(self, name):
-        path = self._paths.get(name)
-        if path is None:
-            path = self._paths[name] = self.directory + "/" + name
+        names = self._names
+        for i in range(_PATHS):
+            if names[i] == name:
+                return self._paths[i]
+        i = self._next
+        self._next = (i + 1) % _PATHS
+        names[i] = name
+        path = self._paths[i] = self.directory + "/" + name
         return path
 
     def _close_reader(self):

@@ -332,6 +332,14 @@ def test_a_restart_keeps_the_record_of_refusals_and_voids_every_challenge_given_
         pump.set_rate("2 mL/day")  # a durable point: the record now holds the refusals
         refused = [e.text for e in pump.events() if e.code == 14]
         assert len(refused) == 3
+        # A flood without a key writes nothing to flash (the bound of docs/protocol.md's threat model).
+        files = {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in (tmp_path / "pump").iterdir()}
+        for _ in range(200):
+            (nonce,) = link.request(codec.AUTH_BEGIN, (role,))
+            with pytest.raises(PumpRefused):
+                link.request(codec.AUTH_PROVE, (role, nonce, bytes(16), os.urandom(32)))
+        assert {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in (tmp_path / "pump").iterdir()} == files
+        pump.end_session()
     with Simulator(storage=tmp_path / "pump", keys=first.keys, provision=False) as again, again.pump() as pump:
         assert [e.text for e in pump.events() if e.code == 14] == refused
         host_nonce = os.urandom(16)
