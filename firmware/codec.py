@@ -243,6 +243,7 @@ CAL_MAX_DENSITY_UG_PER_ML = const(1_000_000)
 # REVIEW: which program.
 REVIEW_RUNNING = const(0)
 REVIEW_STAGED = const(1)
+REVIEW_LAST = const(2)  # the last program that dosed, kept since a stop replaced it (resume)
 NO_TIME = const(0xFFFFFFFF)  # a u32 time field with no value (unknown, never)
 NO_PERMILLE = const(0xFFFF)  # a battery_permille with no reading
 

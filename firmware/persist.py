@@ -27,6 +27,7 @@
 #   ALARMS   the latched alarms, one line each (alarms.py); a record written
 #            before alarms could be several holds the one in META instead
 #   MONITOR  the reservoir marks and what the monitors hold between checks
+#   LAST_PROGRAM  while stopped: the lines of the last program that dosed, one each (resume)
 #
 # Every section but RING is text: "key value" lines, values as decimal
 # integers ("-" for none) or escaped strings, so a record can be read by eye
@@ -51,6 +52,7 @@ TAG_MONITOR = 9
 TAG_LIBRARY_NUMBERS = 10  # the same
 TAG_PROGRAM_VALUES = 11
 TAG_LIBRARY_LIMITS = 12
+TAG_LAST_PROGRAM = 13  # the lines of the last program that dosed, while a stop replaces it (Therapy.last_lines)
 TAG_LOG = 16  # and up to TAG_LOG + _LOG_SECTIONS - 1
 _LOG_PER_SECTION = 32  # the sections of 32 entries a record may hold (written before the log was one ring)
 _LOG_SECTIONS = 4  # a ring of 128 entries, as those records held
@@ -110,6 +112,8 @@ def sections(app, reserved_steps):
     ]
     if p is not None:
         out.append((TAG_PROGRAM_VALUES, p.saved[1]))
+    if t.last_lines is not None:
+        out.append((TAG_LAST_PROGRAM, "\n".join(_esc(line) for line in t.last_lines).encode()))
     log = app.log  # its count, then its lines as they lie in its ring: written as they are
     pieces = [("%d" % log.count).encode()]
     n = len(pieces[0])
@@ -171,6 +175,8 @@ def restore(app, record):
     t.drugs = _drugs(th["drugs"])
     t.bridge_drugs = None if th["bridge_drugs"] == "-" else _drugs(th["bridge_drugs"])
     t.patient_times = [int(v) for v in th["patient_times"].split(",") if v]
+    if TAG_LAST_PROGRAM in record:
+        t.last_lines = [_unesc(line) for line in bytes(record[TAG_LAST_PROGRAM]).decode().split("\n")]
     program_text = record[TAG_PROGRAM].decode()
     app.program_old_drugs = _drugs(meta["parsed_with"])
     if program_text:

@@ -29,6 +29,7 @@ from firmware.intmath import gcd
 from firmware.program import (
     BASAL_CONTINUOUS,
     BASAL_FLEX,
+    BASAL_STOPPED,
     MIN_PER_DAY,
     US_PER_DAY,
     Program,
@@ -61,12 +62,19 @@ INT_STATE = (
     "bridge_mark",
 )
 OPTIONAL_INT_STATE = ("clock_offset_us", "trial_end")
-_STATE = ("program", "drugs", "bridge_drugs") + INT_STATE + OPTIONAL_INT_STATE
+_STATE = ("program", "last_lines", "drugs", "bridge_drugs") + INT_STATE + OPTIONAL_INT_STATE
+# A delivery that acts once (program.DELIVERY_WORDS) and a refill's lines: not part of what a resume runs again.
+_NOT_RESUMED = ("bolus", "prime", "bridge", "fill", "removed")
 
 
 class Therapy:
     def __init__(self):
         self.program: Program | None = None  # the committed Program, or None (stopped, never programmed)
+        # The canonical lines of the last program that dosed, kept when a stop replaced it (a stop command or
+        # program, an empty reservoir, a fault): what `pumpctl resume` and a refill after a stop run again,
+        # through the same checks. None while a program doses, or if none ever did. Without the lines that
+        # act once or belong to a refill (_NOT_RESUMED).
+        self.last_lines = None
         self.clock_offset_us = None  # device clock = pump time + offset; None until set
         self.drugs = []  # the blend the program is written for
         self.day_start = 0  # flex: pump time the schedule day began
@@ -127,6 +135,10 @@ class Therapy:
         keep = self.same_delivery(program)
         if not keep:
             self._end_bolus()  # a running bolus the program leaves out (or a patient bolus) is cancelled
+        if program.basal_kind == BASAL_STOPPED:
+            self._keep_last()
+        else:
+            self.last_lines = None  # a program doses again: nothing to resume
         self.program = program
         if keep and program.bridge_nl is not None:
             pass  # the same bridge goes on pushing out the old blend
@@ -163,8 +175,15 @@ class Therapy:
         if program.patient is None:
             self.patient_times = []
 
+    def _keep_last(self):
+        """The running program is about to be replaced by a stop: keep its lines, if it doses."""
+        p = self.program
+        if p is not None and p.basal_kind != BASAL_STOPPED:
+            self.last_lines = [ln for ln in p.lines if ln.split(" ", 1)[0] not in _NOT_RESUMED]
+
     def stop(self, now):
         self.bring_up_to_date(now)
+        self._keep_last()
         self.program = None
         self.cancel_bolus()
         self.bridge_left = 0

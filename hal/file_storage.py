@@ -33,8 +33,8 @@ class FileStorage:
         self._reader_name = None
         # The paths of the last _PATHS names used, made once while they are in use: the store's two
         # slots are read a few bytes at a time. Bounded, as the therapy log has 32 files of its own.
-        self._names = [None] * _PATHS
-        self._paths = [None] * _PATHS
+        self._names = [""] * _PATHS  # "" names no file
+        self._paths = [""] * _PATHS
         self._next = 0  # the slot the next new name takes
 
     def _path(self, name):
@@ -45,7 +45,8 @@ class FileStorage:
         i = self._next
         self._next = (i + 1) % _PATHS
         names[i] = name
-        path = self._paths[i] = self.directory + "/" + name
+        path = self.directory + "/" + name
+        self._paths[i] = path
         return path
 
     def _close_reader(self):

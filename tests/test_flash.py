@@ -635,3 +635,22 @@ def test_flash_frozen_refuses_a_board_without_it_or_with_another_version_and_cha
         assert files_on(other.root) == {}
     finally:
         other.stop()
+
+
+@pytest.mark.micropython
+def test_a_running_pumpctl_sim_is_refused_as_a_flash_target_and_runs_on(sim, capsys):
+    """`flash --board sim` given the port of a running simulator used to end its process (SERVICE) and then say
+    "no such port": it is refused before anything is sent, in words, and the simulator goes on."""
+    code = cli.main(["--port", sim.port, "flash", "--board", "sim"])
+    err = capsys.readouterr().err
+    assert code == cli.EXIT_LINK, err
+    assert f"{sim.port} is a simulator that pumpctl sim runs" in err and "nothing to flash" in err
+    assert sim.running()
+    with sim.pump() as pump:
+        assert pump.hello().board == "sim"
+    from pumpctl import Simulator
+    from pumpctl.sim import running_simulator
+
+    with Simulator() as other:
+        assert running_simulator(other.port) == other.proc.pid
+    assert running_simulator(other.port) is None  # its record left with it

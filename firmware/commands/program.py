@@ -125,8 +125,13 @@ def review(pump, values):
         if pump.staging.program is None:
             raise Refusal("which", "no program is staged")
         rows = pump.staging.program[4]
+    elif which == codec.REVIEW_LAST:
+        last = pump.therapy.last_lines
+        if last is None:
+            raise Refusal("which", "no stopped program is kept: a program doses, or none ever did")
+        rows = [(line, "") for line in last]
     else:
-        raise Refusal("which", "which must be 0 (running) or 1 (staged), not %d" % which)
+        raise Refusal("which", "which must be 0 (running), 1 (staged) or 2 (last stopped), not %d" % which)
     if index >= len(rows):
         raise Refusal("index", "row %d does not exist; there are %d" % (index, len(rows)))
     line, detail = rows[index]

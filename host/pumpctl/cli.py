@@ -98,6 +98,7 @@ COMMANDS: tuple[Command, ...] = (
     program.PRIME,
     program.PATIENT_BOLUS,
     program.REFILL,
+    program.RESUME,
     calibrate.CALIBRATE,
     status.THERAPY,
     clock.CLOCK,

@@ -223,6 +223,22 @@ class Pump(PumpSession):
             return []
         return [ln for ln in lines if ln.split(" ", 1)[0] not in ONE_SHOT]
 
+    @_one_at_a_time
+    def last_lines(self) -> list[str]:
+        """The lines of the last program that dosed, kept by a stopped pump since a stop replaced it
+        (without the lines that act once or belong to a refill); [] if it keeps none."""
+        try:
+            n, line, _detail = self._request(codec.REVIEW, (codec.REVIEW_LAST, 0))
+        except PumpRefused as e:
+            if e.field == "which":
+                return []
+            raise
+        out = [words.render(line)]
+        for i in range(1, n):
+            _n, line, _detail = self._request(codec.REVIEW, (codec.REVIEW_LAST, i))
+            out.append(words.render(line))
+        return out
+
     def patient_bolus(self) -> tuple[int, int]:
         """The patient asks for a bolus; returns (volume_nl, duration_s) or raises PumpRefused."""
         volume_nl, duration_s = self._request(codec.PATIENT_BOLUS)

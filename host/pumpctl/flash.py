@@ -392,6 +392,15 @@ def flash(
     """
     started = time.monotonic()
     _check_board(board)
+    from .sim import running_simulator
+
+    pid = running_simulator(port)
+    if pid is not None:
+        raise FlashError(
+            f"{port} is a simulator that pumpctl sim runs (process {pid}), not a board: it runs this project's "
+            "firmware from its source folder, so there is nothing to flash. Stop it (Ctrl-C where pumpctl sim "
+            "runs), or give the port of a board (pumpctl ports)"
+        )
     leave_pump_firmware(port, repl_s=max(timeout, 10.0))
     device = Device(port, timeout)  # first: a wrong port shows at once, before compiling
     try:

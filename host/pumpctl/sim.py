@@ -116,6 +116,7 @@ class Simulator:
         self.board_args = list(board_args or [])
         self.balance_port: str | None = None
         self._balance = None  # SimulatedBalance, while running
+        self._registered: Path | None = None  # this simulator's record among the running ones (running_simulator)
         self._tally_dir: tempfile.TemporaryDirectory | None = None
         self._keys_dir: tempfile.TemporaryDirectory | None = None
         self.board = board
@@ -205,6 +206,7 @@ class Simulator:
             os.close(master)
         self._stderr_thread = threading.Thread(target=self._drain_stderr, daemon=True)
         self._stderr_thread.start()
+        self._registered = _register_running(self.proc.pid, self.port)
         self._wait_ready()
         if self.register:  # once it runs: a simulator that never started leaves no keys in the config
             config.save_keys(self.keys)
@@ -251,6 +253,9 @@ class Simulator:
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self) -> None:
+        if self._registered is not None:
+            self._registered.unlink(missing_ok=True)
+            self._registered = None
         if self._balance is not None:
             self._balance.stop()
             self._balance = None
@@ -276,3 +281,42 @@ class Simulator:
             self._tally_dir.cleanup()
             self._tally_dir = None
             self.tally = None
+
+
+# Running simulators, so that a command meant for a board can tell one apart (pumpctl flash refuses
+# one: SERVICE would end its process, and the port with it): a file per simulator in the config's
+# folder, named by the firmware process's pid and holding its port, removed when it stops.
+
+
+def _running_dir() -> Path:
+    return config.config_path().parent / "simulators"
+
+
+def _register_running(pid: int, port: str) -> Path | None:
+    folder = _running_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = folder / f"{pid}.port"
+        path.write_text(port)
+    except OSError:
+        return None  # a config folder that cannot be written: no record, nothing else changes
+    return path
+
+
+def running_simulator(port: str) -> int | None:
+    """The pid of a running simulator (started by this user's pumpctl) whose port is port, or None."""
+    try:
+        real = os.path.realpath(port)
+        records = list(_running_dir().glob("*.port"))
+    except OSError:
+        return None
+    for record in records:
+        try:
+            pid = int(record.stem)
+            if os.path.realpath(record.read_text().strip()) != real:
+                continue
+            os.kill(pid, 0)  # alive (a record a killed simulator left behind is not)
+        except (ValueError, OSError):
+            continue
+        return pid
+    return None

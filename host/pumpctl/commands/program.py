@@ -178,9 +178,10 @@ def _with_delivery(base: list[str], line: str) -> list[str]:
 REFILL_EPILOG = """examples:
   pumpctl refill --removed "1.8 mL" --fill "20 mL"
   pumpctl refill --removed "1.8 mL" --fill "20 mL" --drug "morphine 10 mg/mL" --bridge "0.25 mL"
-  pumpctl refill --removed "0.9 mL" --fill "20 mL" --basal "2 mg/day"    after an empty reservoir stopped it
+  pumpctl refill --removed "0.9 mL" --fill "20 mL" --basal "4 mg/day"    with a new basal
 
-The refill program is the running program's lines with the fill, the volume
+The refill program is the running program's lines (on a stopped pump, the last
+program that dosed, which the pump keeps: pumpctl resume) with the fill, the volume
 removed and (with --drug) the drug lines replaced. The pump compares the volume
 removed with what it counted was left: if they part by more than 1 mL per 20 mL
 of reservoir, the review shows a "refill discrepancy" warning (was the drug
@@ -294,13 +295,21 @@ def refill_lines(base: list[str], fill: str, removed: str, drugs: list[str], bas
     return out
 
 
+def _doses(lines: list[str]) -> bool:
+    return any(ln.split(" ", 1)[0] in ("basal", "flex") for ln in lines)
+
+
 def cmd_refill(args) -> int:
     with Pump(port_of(args), timeout=args.timeout) as pump:
         running = pump.review()
         base = _base_lines(pump)
+        if not _doses(base):
+            # Stopped (by a stop, an empty reservoir, a fault): the refill runs the last program again, which
+            # the pump kept (its drug lines replaced by --drug, its basal by --basal), through the same checks.
+            base = pump.last_lines() or base
         if not any(ln.split(" ", 1)[0] in _BASAL_WORDS for ln in base) and args.basal is None:
             raise UsageError(
-                "the pump runs no program (stopped, or stopped by an empty reservoir): give the basal "
+                "the pump runs no program and keeps none it stopped: give the basal "
                 'with --basal (for example --basal "2 mg/day"), or program it with pumpctl program'
             )
         lines = refill_lines(base, args.fill, args.removed, args.drug or [], args.basal, args.bridge)
@@ -330,6 +339,19 @@ def cmd_refill(args) -> int:
             return f"simulator: its reservoir filled to {args.fill}, as the clinician's hands would (a real pump's are)"
 
         return _session(args, pump, lines, notes=notes, running=running, before_commit=fill_a_simulator)
+
+
+def cmd_resume(args) -> int:
+    with Pump(port_of(args), timeout=args.timeout) as pump:
+        if _doses(_base_lines(pump)):
+            raise UsageError("the pump runs a program: there is nothing to resume (pumpctl therapy shows it)")
+        last = pump.last_lines()
+        if not last:
+            raise UsageError(
+                "the pump keeps no stopped program (none ever dosed, or a program has run since): "
+                "program one with pumpctl program"
+            )
+        return _session(args, pump, last)
 
 
 def cmd_patient_bolus(args) -> int:
@@ -423,6 +445,24 @@ def _refill_arguments(s: argparse.ArgumentParser) -> None:
         "--bridge", metavar="VOLUME", help='after a concentration change: the catheter and path volume, "0.25 mL"'
     )
     session_arguments(s)
+
+
+RESUME = Command(
+    "resume",
+    cmd_resume,
+    help="run again the program a stop ended: staged, reviewed and checked like a new one",
+    epilog="""examples:
+  pumpctl resume              the last program that dosed (its drug, basal or flex, patient bolus,
+                              trial and reservoir levels), reviewed beside the stopped pump
+  pumpctl resume --yes        commit without asking
+
+The pump keeps the last program that dosed when a stop replaces it (pumpctl stop, a stop
+program, an empty reservoir, a fault), across restarts. A bolus, prime or bridge is not run
+again, nor a refill's fill and removed lines. The pump checks it as any new program: against
+the library, the dose guard's last 24 h, and the reservoir (after an empty reservoir, refill:
+pumpctl refill runs the same program with the new fill).""",
+    arguments=session_arguments,
+)
 
 
 REFILL = Command(
