@@ -89,8 +89,9 @@ def _check_shape(p, seen_stop, old_drugs, bridging=None):
     basal_lines = (p.basal is not None) + bool(p.flex) + seen_stop
     if basal_lines != 1:
         raise Refusal("program", "give exactly one of: a basal line, flex lines, or stop")
-    if seen_stop and (p.bolus or p.patient or p.prime or p.bridge_nl or p.trial_us):
-        raise Refusal("program", "a stopped program cannot have a bolus, prime, bridge, patient-bolus or trial")
+    if seen_stop and (p.bolus or p.patient or p.bridge_nl or p.trial_us):
+        # A prime may: it fills the catheter before therapy starts, and the pump stays stopped after it.
+        raise Refusal("program", "a stopped program cannot have a bolus, bridge, patient-bolus or trial")
     if (p.bolus is not None) + (p.prime is not None) + (p.bridge_nl is not None) > 1:
         raise Refusal("program", "one bolus at a time: give at most one of bolus, prime and bridge")
     uses_mass = (

@@ -122,6 +122,14 @@ def test_a_stop_line_delivers_nothing():
     assert "stop" in p.lines
 
 
+def test_a_stopped_pump_may_prime_its_catheter_and_nothing_else_once():
+    p = parse(*MORPHINE, "stop", "prime 0.02 mL over 30 min")  # before therapy starts: the pump stays stopped after
+    assert p.basal_kind == BASAL_STOPPED and p.prime == (20_000, 30 * US_PER_MIN)
+    assert p.basal_rate_at(0) == 0 and "prime 20 uL over 30 min" in p.lines
+    assert refused(*MORPHINE, "stop", "prime 0.2 mL over 20 min").field == "prime rate"  # the drug's limits hold
+    assert refused(*MORPHINE, "stop", "patient-bolus 0.2 mg over 10 min lockout 1 h max 4 per day").field == "program"
+
+
 def test_flex_steps_run_from_their_start_to_the_next_and_the_day_total_is_exact():
     p = parse(*MORPHINE, "flex 00:00 2 mg/day", "flex 7:00 3 mg/day", "flex 22:00 50 uL/day")
     assert p.basal_kind == BASAL_FLEX

@@ -94,3 +94,18 @@ def test_a_restart_keeps_the_stopped_program_for_resume(tmp_path, capsys):
         code, _, err = run(again.port, capsys, "resume", "--yes", "--confirm-soft")
         assert code == 0, err
         assert review(again.port, capsys)["mode"] == "continuous"
+
+
+def test_a_stopped_pump_primes_its_catheter_and_stays_stopped(sim, capsys):
+    port = sim.port
+    code, out, err = run(port, capsys, "prime", "0.2 mL", "--over", "20 min", "--yes")
+    assert code == 0, err  # before: "give exactly one of: a basal line, flex lines, or stop"
+    th = review(port, capsys)
+    assert th["mode"] == "stopped" and th["bolus"] == "prime"
+    assert run(port, capsys, "advance", "30min")[0] == 0
+    th = review(port, capsys)
+    assert th["mode"] == "stopped" and th["bolus"] == "none" and th["rate_nl_per_day"] == 0
+    assert 199_000 <= th["day_nl"] <= 200_000  # the prime's 200 uL, in whole steps
+    with sim.pump() as pump:
+        assert program_lines(pump.review()) == ["stop"]  # the prime acted once
+        assert pump.last_lines() == []  # and nothing that doses was stopped: nothing to resume

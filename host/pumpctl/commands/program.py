@@ -244,7 +244,10 @@ def cmd_bolus(args) -> int:
 
 def cmd_prime(args) -> int:
     with Pump(port_of(args), timeout=args.timeout) as pump:
-        return _session(args, pump, _with_delivery(_base_lines(pump), f"prime {args.volume} over {args.over}"))
+        base = _base_lines(pump)
+        if not _doses(base):  # a stopped pump primes and stays stopped: the catheter filled before therapy starts
+            base = ["stop"]
+        return _session(args, pump, _with_delivery(base, f"prime {args.volume} over {args.over}"))
 
 
 _BASAL_WORDS = ("basal", "flex", "stop")
