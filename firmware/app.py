@@ -33,7 +33,6 @@
 # the committed program doses on. A third task streams telemetry when asked.
 
 import asyncio
-import binascii
 
 from firmware import alarms, auth, codec, const, eventlog
 from firmware.commands import FAMILIES, Commands, Staging
@@ -58,11 +57,6 @@ _BACKLOG_WAIT_US = const(20_000)  # a dosing turn comes at least this often whil
 MAX_EMPTY_SCAN_DAYS = 400  # time-to-empty is reported up to this far ahead
 RESERVE_WINDOW_US = 600_000_000  # a reservation covers the steps due in the next 10 min
 RESERVE_MAX_STEPS = 384  # and at most this many: 20 uL in 52.083 nL steps, the most a cut may lose
-
-
-def program_crc(lines, version):
-    """The CRC-32 that names a program (its lines and the library version it was checked with)."""
-    return binascii.crc32(("\n".join(lines) + "\n" + version).encode()) & 0xFFFFFFFF
 
 
 class PumpApp:

@@ -647,6 +647,13 @@ def _crc32(data):
     return binascii.crc32(data) & 0xFFFFFFFF
 
 
+def program_crc(lines, version):
+    """The CRC-32 that names a program (STAGE, COMMIT, THERAPY): its canonical lines, each followed
+    by a newline, then the version of the library it was checked with. The host computes it too, from
+    the lines it reviewed (a program staged by another session)."""
+    return _crc32(("\n".join(lines) + "\n" + version).encode())
+
+
 def encode_frame(msg_type, seq, payload=b"", session_mac=None):
     """Build one wire frame: COBS(header + payload [+ MAC] + CRC) + 0x00.
 

@@ -109,3 +109,34 @@ def test_a_stopped_pump_primes_its_catheter_and_stays_stopped(sim, capsys):
     with sim.pump() as pump:
         assert program_lines(pump.review()) == ["stop"]  # the prime acted once
         assert pump.last_lines() == []  # and nothing that doses was stopped: nothing to resume
+
+
+def test_a_program_staged_by_one_run_is_reviewed_committed_or_discarded_by_another(sim, capsys):
+    """pumpctl program --stage, then review, commit and discard as separate runs (each its own session):
+    a second clinician's check before a program goes in force."""
+    port = sim.port
+    assert run(port, capsys, "fault", "fill", "--value", "20 mL")[0] == 0
+    lines = ["drug morphine 20 mg/mL", "fill 20 mL", "basal 2 mg/day"]
+    code, out, err = run(port, capsys, "program", *lines, "--stage")
+    assert code == 0, err
+    assert "staged, not committed" in out and "pumpctl review" in out
+    assert review(port, capsys)["mode"] == "stopped"  # nothing in force yet
+
+    code, out, err = run(port, capsys, "review")
+    assert code == 0, err
+    assert "basal 2 mg/day" in out and "stop" in out  # the staged beside the running
+    code, out, err = run(port, capsys, "--json", "review")
+    assert json.loads(out)["lines"] == lines
+
+    code, out, err = run(port, capsys, "commit", "--yes")
+    assert code == 0, err and "committed at pump time" in out
+    assert review(port, capsys)["rate_nl_per_day"] == 100_000
+
+    code, _, err = run(port, capsys, "review")  # committed: nothing staged any more
+    assert code == 2 and "no program is staged" in err
+
+    assert run(port, capsys, "program", "basal 4 mg/day", "--stage")[0] == 0
+    code, out, err = run(port, capsys, "discard")
+    assert code == 0 and "discarded the staged program" in out, err
+    assert run(port, capsys, "commit", "--yes")[0] == 2  # nothing left to commit
+    assert review(port, capsys)["rate_nl_per_day"] == 100_000  # the running program is unchanged

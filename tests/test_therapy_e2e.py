@@ -7,6 +7,7 @@ from fractions import Fraction
 
 import pytest
 from pumpctl import PumpRefused
+from pumpctl.replies import Staged
 
 from firmware import codec
 
@@ -284,11 +285,12 @@ def test_a_soft_limit_needs_confirmation_and_a_staged_program_expires(pump):
     assert pump.therapy().mode == "stopped"
 
 
-def test_a_staged_program_is_dropped_when_its_session_ends(pump):
-    """A host that goes silent mid-session leaves nothing half done: the staged
-    program goes with the session, and the running one doses on."""
+def test_lines_staged_without_a_check_go_with_their_session_and_a_checked_program_stays_for_another(pump):
+    """A host that goes silent mid-session leaves nothing half done: lines it sent without STAGE go
+    with the session; a program the pump checked (STAGE) stays staged, for another session to review
+    and commit (a second clinician's check), and the running one doses on meanwhile."""
     pump.program(["drug morphine 20 mg/mL", "fill 20 mL", "basal 2 mg/day"])
-    staged = pump.stage(["drug morphine 20 mg/mL", "basal 4 mg/day"])
+    pump.link.request(codec.STAGE_LINE, (0, "basal 5 mg/day"))  # a draft: never checked
     pump.link.session_mac, session = None, pump.link.session_mac  # the host falls silent
     pump.link.request(codec.SIM_ADVANCE, (61, 0))
     time.sleep(0.2)
@@ -298,8 +300,17 @@ def test_a_staged_program_is_dropped_when_its_session_ends(pump):
         match="no program is staged: its session ended "
         r"\(no authenticated frame for 60 s\); stage it again",
     ):
-        pump.commit(staged)
-    assert pump.therapy().basal_nl_per_day == 100_000
+        pump.commit(Staged([], [], 0, 0))  # (it opens a new session first, as pumpctl does)
+    staged = pump.stage(["drug morphine 20 mg/mL", "basal 4 mg/day"])
+    pump.link.session_mac, session = None, pump.link.session_mac  # falls silent again, after STAGE
+    pump.link.request(codec.SIM_ADVANCE, (61, 0))
+    time.sleep(0.2)
+    pump.link.session_mac = session
+    assert pump.therapy().basal_nl_per_day == 100_000  # the running program doses on
+    read_back = pump.staged()  # any host reads it back, and commits what it read (its CRC)
+    assert read_back.lines == staged.lines and read_back.program_crc == staged.program_crc
+    pump.commit(read_back)
+    assert pump.therapy().basal_nl_per_day == 200_000
     assert any(ev.text == "session ended: no authenticated frame for 60 s" for ev in pump.events())
 
 

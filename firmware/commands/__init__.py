@@ -31,8 +31,12 @@ _PACKAGE = "firmware.commands."
 
 
 class Staging:
-    """What a session staged, kept between its commands (their families come and go)
-    and dropped when it ends."""
+    """What a session staged, kept between its commands (their families come and go). When it
+    ends, its drafts go (program lines not yet checked, library drugs, weighings); a checked
+    program (STAGE) stays until it expires, is discarded, replaced or committed, so that another
+    session (pumpctl review, commit, discard: another run, or a second clinician's check) can
+    review and commit it: COMMIT needs the clinician key and the CRC of what was reviewed, and
+    checks the program again against the pump as it is then."""
 
     def __init__(self):
         self.lines = []  # STAGE_LINE: the program's lines so far
@@ -44,10 +48,9 @@ class Staging:
         self.cal_shown = None  # (weighings, density) whose result CALIBRATE last showed (checked or refused)
 
     def drop(self, why):
-        """The session ended: its program and library go (why: for COMMIT's refusal)."""
-        if self.program is not None or self.lines:
+        """The session ended: its drafts go (why: for COMMIT's refusal); a checked program stays."""
+        if self.lines and self.program is None:
             self.dropped = why
-        self.program = None
         self.lines = []
         self.lib_drugs = None
         self.library = None

@@ -4,7 +4,6 @@
 # admission (PumpApp.admit) before it goes in force.
 
 from firmware import codec, eventlog
-from firmware.app import program_crc
 from firmware.commands import SAVES, STAGED_TTL_US
 from firmware.errors import Refusal
 from firmware.intmath import format_volume
@@ -42,7 +41,7 @@ def stage(pump, values):
     _refuse_dosing(pump, program)
     refill = _refill_check(pump, program)
     check_admission(pump, program, now)
-    crc = program_crc(program.lines, program.library_version)
+    crc = codec.program_crc(program.lines, program.library_version)
     rows = _rows(pump, program, verdict, note)
     pump.staging.program = (program, crc, now + STAGED_TTL_US, refill, rows, verdict)
     return (len(rows), len(program.warnings), crc, STAGED_TTL_US // 1_000_000)

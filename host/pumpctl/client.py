@@ -208,6 +208,22 @@ class Pump(PumpSession):
         self._request(codec.DISCARD)
 
     @_one_at_a_time
+    def staged(self) -> Staged | None:
+        """The program the pump holds staged, by this session or another (it stays until it expires,
+        is discarded or committed), read back as the pump understood it; None if none is. Its
+        program_crc is computed from the lines read and the library in force (docs/protocol.md), so
+        a commit of it commits what was read; expires_in_s is 0 (REVIEW does not say)."""
+        try:
+            rows = self.review(staged=True)
+        except PumpRefused as e:
+            if e.field == "which":
+                return None
+            raise
+        version = self.therapy().library
+        warnings = [detail for line, detail in rows if line == "soft limit"]
+        return Staged(rows, warnings, codec.program_crc(program_lines(rows), version), 0)
+
+    @_one_at_a_time
     def program(self, lines: list[str], confirm_soft: bool = False) -> Staged:
         """Stage, then commit, in one call (scripts; people should review first)."""
         staged = self.stage(lines)

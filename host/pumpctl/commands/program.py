@@ -32,6 +32,7 @@ PROGRAM_EPILOG = """program lines (doses in mg or mcg are of the first drug; vol
 examples:
   pumpctl program "drug morphine 20 mg/mL" "fill 20 mL" "basal 2 mg/day"
   pumpctl program --file night-and-day.txt --yes
+  pumpctl program --file night-and-day.txt --stage     staged for pumpctl review, commit or discard
 """
 
 
@@ -79,6 +80,13 @@ def _session(args, pump: Pump, lines: list[str], notes=None, running=None, befor
         staged = pump.stage(lines)
     except PumpRefused as e:
         raise _with_a_near_name(pump, e) from None
+    return _review_and_commit(args, pump, running, staged, notes, before_commit, ours=True)
+
+
+def _review_and_commit(args, pump: Pump, running, staged, notes=None, before_commit=None, ours=True) -> int:
+    """Show staged beside running, then commit it on confirmation. ours: this run staged it, so a
+    refusal to commit discards it; a program another run staged (pumpctl commit) is left staged.
+    With --stage (pumpctl program), the program stays staged for pumpctl review, commit or discard."""
     extra = notes(running, staged) if notes else []
     drug_limits = names_a_drug(staged.lines)
     if not args.json:
@@ -89,8 +97,17 @@ def _session(args, pump: Pump, lines: list[str], notes=None, running=None, befor
             render.warn(NO_DRUG_LIMITS)
         if staged.warnings:
             render.warn(f"{len(staged.warnings)} soft limit(s) passed; committing needs --confirm-soft")
+    if getattr(args, "stage", False):
+        emit(
+            args,
+            f"staged, not committed (crc {staged.program_crc:08x}): the pump holds it for 10 min, for any "
+            "clinician's pumpctl review, pumpctl commit or pumpctl discard",
+            {"staged": True, "program_crc": staged.program_crc, "lines": staged.lines, "warnings": staged.warnings},
+        )
+        return EXIT_OK
     if staged.warnings and not args.confirm_soft:
-        pump.discard()
+        if ours:
+            pump.discard()
         if any(w.startswith("refill discrepancy") for w in staged.warnings):
             raise UsageError(
                 "not committed: the refill discrepancy above needs checking; add --confirm-soft once a "
@@ -98,8 +115,9 @@ def _session(args, pump: Pump, lines: list[str], notes=None, running=None, befor
             )
         raise UsageError("soft limits passed: not committed (add --confirm-soft after checking them)")
     if not confirm(args, "commit this program?"):
-        pump.discard()
-        render.warn("not committed; the running program is unchanged")
+        if ours:
+            pump.discard()
+        render.warn("not committed; the running program is unchanged" + ("" if ours else " (it stays staged)"))
         return EXIT_REFUSED
     before = before_commit() if before_commit else None
     at = pump.commit(staged, confirm_soft=args.confirm_soft)
@@ -357,6 +375,51 @@ def cmd_resume(args) -> int:
         return _session(args, pump, last)
 
 
+def _the_staged(pump: Pump) -> object:
+    staged = pump.staged()
+    if staged is None:
+        raise UsageError(
+            "no program is staged (none was, it expired after 10 min, or it was committed or discarded): "
+            'stage one with pumpctl program LINES --stage'
+        )
+    return staged
+
+
+def cmd_review(args) -> int:
+    with Pump(port_of(args), timeout=args.timeout) as pump:
+        staged = _the_staged(pump)
+        running = pump.review()
+    human = side_by_side(running, staged.rows)
+    if staged.warnings:
+        human += f"\n{len(staged.warnings)} soft limit(s) passed: committing needs --confirm-soft"
+    human += f"\nstaged (crc {staged.program_crc:08x}): pumpctl commit, or pumpctl discard"
+    emit(
+        args,
+        human,
+        {"program_crc": staged.program_crc, "lines": staged.lines, "rows": staged.rows, "warnings": staged.warnings},
+        rich=lambda: render.review(review_rows(running, staged.rows)),
+    )
+    return EXIT_OK
+
+
+def cmd_commit(args) -> int:
+    with Pump(port_of(args), timeout=args.timeout) as pump:
+        staged = _the_staged(pump)
+        return _review_and_commit(args, pump, pump.review(), staged, ours=False)
+
+
+def cmd_discard(args) -> int:
+    with Pump(port_of(args), timeout=args.timeout) as pump:
+        staged = _the_staged(pump)
+        pump.discard()
+    emit(
+        args,
+        f"discarded the staged program (crc {staged.program_crc:08x}); the running program is unchanged",
+        {"discarded": staged.program_crc, "lines": staged.lines},
+    )
+    return EXIT_OK
+
+
 def cmd_patient_bolus(args) -> int:
     with Pump(port_of(args), timeout=args.timeout) as pump:
         volume_nl, duration_s = pump.patient_bolus()
@@ -371,6 +434,11 @@ def cmd_patient_bolus(args) -> int:
 
 def _program_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("lines", nargs="*", help="program lines, each quoted")
+    s.add_argument(
+        "--stage",
+        action="store_true",
+        help="stage and review only: the pump holds it for pumpctl review, commit or discard (a second check)",
+    )
     s.add_argument("--file", help="read program lines from a file (# starts a comment)")
     s.add_argument(
         "--rate",
@@ -449,6 +517,39 @@ def _refill_arguments(s: argparse.ArgumentParser) -> None:
     )
     session_arguments(s)
 
+
+REVIEW = Command(
+    "review",
+    cmd_review,
+    help="the staged program beside the running one (staged by any run: pumpctl program --stage)",
+    epilog="""examples:
+  pumpctl program "drug morphine 20 mg/mL" "fill 20 mL" "basal 2 mg/day" --stage
+  pumpctl review              what is staged, beside what runs (no key needed)
+  pumpctl commit              commit it after review (clinician key; --yes, --confirm-soft)
+  pumpctl discard             drop it
+
+A checked program stays staged for 10 min after the run that staged it ends, so another
+clinician can check it before it is committed. COMMIT quotes the CRC of the lines read
+back here, and the pump checks the program again against the pump as it is then.""",
+)
+
+COMMIT = Command(
+    "commit",
+    cmd_commit,
+    help="commit the staged program after showing it beside the running one",
+    epilog="""examples:
+  pumpctl commit              asks before committing
+  pumpctl commit --yes --confirm-soft""",
+    arguments=session_arguments,
+)
+
+DISCARD = Command(
+    "discard",
+    cmd_discard,
+    help="drop the staged program; the running one is unchanged",
+    epilog="""examples:
+  pumpctl discard""",
+)
 
 RESUME = Command(
     "resume",
