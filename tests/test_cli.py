@@ -44,19 +44,18 @@ def test_help_shows_examples():
 
 @pytest.mark.micropython
 def test_a_session_against_the_simulator(sim_port):
-    # Reviewed like every therapy change (issue 23): what runs, what would, and a question (no terminal here).
+    # Staged, reviewed beside what runs and committed like every therapy change (issue 23): without --yes
+    # (and no terminal to ask) nothing is committed.
     out = pumpctl("--port", sim_port, "program", "--rate", "0.5 mL/day")
-    assert out.returncode == 2 and "not programmed: add --yes to run it" in out.stderr
-    assert out.stdout.splitlines()[:2] == [
-        "  running   stop",
-        f"  new       basal 0.5 mL/day at once ({NO_DRUG_LIMITS})",
-    ]
+    assert out.returncode == 2 and "not committed" in out.stderr and "--yes" in out.stderr
+    assert out.stdout.splitlines()[2] == "* stop  [no program]  basal 0.5 mL/day  [0.5 mL/day]"
+    assert NO_DRUG_LIMITS in out.stdout
     out = pumpctl("--port", sim_port, "program", "--rate", "0.5 mL/day", "--yes")
     assert out.returncode == 0, out.stderr
-    assert "programmed  0.5 mL/day = 500000 nL/day" in out.stdout
-    assert f"limits      {NO_DRUG_LIMITS}" in out.stdout.splitlines()
+    assert "committed at pump time 00 h 00 min 00 s; read back and identical" in out.stdout
     data = json.loads(pumpctl("--port", sim_port, "--json", "program", "--rate", "0.5 mL/day", "--yes").stdout)
     assert data["drug_limits"] is False and data["rate_nl_per_day"] == 500_000
+    assert data["lines"] == ["basal 0.5 mL/day"]
 
     out = pumpctl("--port", sim_port, "advance", "24h")
     assert out.returncode == 0, out.stderr

@@ -358,11 +358,11 @@ def test_a_new_concentration_offers_a_bridge_and_takes_one(sim, capsys):
 
 
 @pytest.mark.micropython
-def test_a_refill_of_a_stopped_pump_needs_the_basal(sim, capsys):
+def test_a_refill_of_a_pump_that_never_dosed_needs_the_basal_and_a_stopped_one_takes_its_last_program(sim, capsys):
+    code, _, err = run(sim, capsys, "refill", "--removed", "0 mL", "--fill", "20 mL", "--yes")
+    assert code == cli.EXIT_USAGE and "--basal" in err  # nothing ever dosed: no program to refill with
     program_filled(sim, capsys)
     assert run(sim, capsys, "stop")[0] == 0
-    code, _, err = run(sim, capsys, "refill", "--removed", "20 mL", "--fill", "20 mL", "--yes")
-    assert code == cli.EXIT_USAGE and "--basal" in err
     code, out, err = run(sim, capsys, "refill", "--removed", "20 mL", "--fill", "20 mL", "--basal", "1 mg/day", "--yes")
     assert code == 0, err
     th = run_json(sim, capsys, "therapy")
@@ -450,7 +450,7 @@ def test_the_log_writes_the_pumps_numbers_in_a_clinicians_units(sim, capsys):
     assert run(sim, capsys, "clock", "--set", "2026-03-01T08:00:00")[0] == 0
     program_filled(sim, capsys)
     texts = [e["text"] for e in run_json(sim, capsys, "log")["events"]]
-    assert "rate set to 0.5 mL/day" in texts
+    assert any(t.endswith(": basal 0.5 mL/day") for t in texts)  # program --rate: a program commit
     assert "clock set to 2026-03-01 08:00:00, was not set" in texts
     assert any(t.startswith("fluid now morphine ") and t.endswith(" mg/mL") for t in texts), texts
     assert not [t for t in texts if "{" in t or "ng/mL" in t or "nL/day" in t]

@@ -109,7 +109,8 @@ def test_log_says_which_entries_left_and_still_shows_the_first_programs(sim_with
     rows = [s for s in shown if s[0] == "event"]
     assert rows[0][1:5] == (0, "00 h 00 min 00 s", "-", "boot")
     programs = [(r[1], r[5]) for r in rows if r[4] == "program"]
-    assert [text for _, text in programs] == ["rate set to 0.5 mL/day", "rate set to 0.6 mL/day"]
+    # program --rate is a program like any other (issue 23): its commit names its crc, library and line
+    assert [text.split(": ", 1)[1] for _, text in programs] == ["basal 0.5 mL/day", "basal 0.6 mL/day"]
     assert [e["index"] for e in events if e["event"] == "program"] == [i for i, _ in programs]
     # The first program's session started in an entry of its own, which has left alone: "entry N has left".
     first_program = programs[0][0]
@@ -150,11 +151,11 @@ def test_the_clock_column_is_a_dash_before_the_clock_is_set_and_the_date_after(s
     ok(sim, capsys, "clock", "--set", CLOCK)
     ok(sim, capsys, "program", "--rate", "0.6 mL/day", "--yes")
     shown = [s for s in table(ok(sim, capsys, "log")) if s[0] == "event"]
-    clocks = {s[5]: s[3] for s in shown if s[4] in ("program", "clock")}
+    clocks = {s[5].split(": ", 1)[-1]: s[3] for s in shown if s[4] in ("program", "clock")}
     assert clocks == {
-        "rate set to 0.5 mL/day": "-",
+        "basal 0.5 mL/day": "-",
         f"clock set to {CLOCK_SHOWN}, was not set": CLOCK_SHOWN,
-        "rate set to 0.6 mL/day": CLOCK_SHOWN,
+        "basal 0.6 mL/day": CLOCK_SHOWN,
     }
     assert [s[3] for s in shown[: len(before)]] == ["-"] * len(before)  # the entries before keep theirs
 

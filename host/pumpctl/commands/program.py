@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import difflib
 import re
-from dataclasses import asdict
 
 from .. import quantities, render
 from ..client import DELIVERY_WORDS, NO_DRUG_LIMITS, Pump, read_rate
@@ -68,7 +67,7 @@ def side_by_side(running: list[tuple[str, str]], staged: list[tuple[str, str]]) 
     return "\n".join(out)
 
 
-def _session(args, pump: Pump, lines: list[str], notes=None, running=None, before_commit=None) -> int:
+def _session(args, pump: Pump, lines: list[str], notes=None, running=None, before_commit=None, data=None) -> int:
     """Stage lines, show them beside the running program, commit on confirmation.
 
     notes(running_rows, staged) gives lines to show after the review (and a
@@ -80,10 +79,10 @@ def _session(args, pump: Pump, lines: list[str], notes=None, running=None, befor
         staged = pump.stage(lines)
     except PumpRefused as e:
         raise _with_a_near_name(pump, e) from None
-    return _review_and_commit(args, pump, running, staged, notes, before_commit, ours=True)
+    return _review_and_commit(args, pump, running, staged, notes, before_commit, ours=True, data=data)
 
 
-def _review_and_commit(args, pump: Pump, running, staged, notes=None, before_commit=None, ours=True) -> int:
+def _review_and_commit(args, pump: Pump, running, staged, notes=None, before_commit=None, ours=True, data=None) -> int:
     """Show staged beside running, then commit it on confirmation. ours: this run staged it, so a
     refusal to commit discards it; a program another run staged (pumpctl commit) is left staged.
     With --stage (pumpctl program), the program stays staged for pumpctl review, commit or discard."""
@@ -121,7 +120,8 @@ def _review_and_commit(args, pump: Pump, running, staged, notes=None, before_com
         return EXIT_REFUSED
     before = before_commit() if before_commit else None
     at = pump.commit(staged, confirm_soft=args.confirm_soft)
-    data = {"committed_us": at, "program_crc": staged.program_crc, "lines": staged.lines, "warnings": staged.warnings}
+    data = dict(data or {})
+    data.update(committed_us=at, program_crc=staged.program_crc, lines=staged.lines, warnings=staged.warnings)
     if before:
         data["before_commit"] = before
     data["drug_limits"] = drug_limits
@@ -233,25 +233,13 @@ def cmd_program(args) -> int:
             return _session(args, pump, lines)
     if args.lines or args.file:
         raise UsageError("--rate is a plain volume rate on its own; do not combine it with program lines")
-    nl_per_day, _rounded = read_rate(args.rate)  # a rate that does not read is refused before anything
+    nl_per_day, rounded = read_rate(args.rate)  # a rate that does not read is refused before anything
+    if rounded:
+        render.warn(f"{args.rate} is finer than the pump's 1 nL/day: {quantities.rate(nl_per_day)}, the smaller dose")
+    # Staged, reviewed beside what runs, and committed like every therapy change: the basal line of
+    # the rate, written exactly (quantities.rate), which the pump reads with the same parser.
     with Pump(port_of(args), timeout=args.timeout) as pump:
-        # Reviewed and confirmed like every therapy change: what runs now, what would run instead.
-        running = program_lines(pump.review())
-        if not args.json:
-            print(f"  running   {'; '.join(running) if running else 'stop (no program)'}")
-            print(f"  new       basal {quantities.rate(nl_per_day)} at once ({NO_DRUG_LIMITS})", flush=True)
-        if not confirm(args, "run this rate now?", "not programmed: add --yes to run it"):
-            render.warn("not programmed; the running program is unchanged")
-            return EXIT_REFUSED
-        result = pump.set_rate(args.rate)
-    note = " (rounded down to the pump's resolution of 1 nL/day)" if result.rounded else ""
-    human = (
-        f"programmed  {quantities.rate(result.rate_nl_per_day)} = {result.rate_nl_per_day} nL/day{note}\n"
-        f"from        pump time {quantities.duration(result.effective_us)}\n"
-        f"limits      {NO_DRUG_LIMITS}"
-    )
-    emit(args, human, dict(asdict(result), drug_limits=False, note=NO_DRUG_LIMITS), style=render.OK)
-    return EXIT_OK
+        return _session(args, pump, [f"basal {quantities.rate(nl_per_day)}"], data={"rate_nl_per_day": nl_per_day})
 
 
 def cmd_bolus(args) -> int:
@@ -380,7 +368,7 @@ def _the_staged(pump: Pump) -> object:
     if staged is None:
         raise UsageError(
             "no program is staged (none was, it expired after 10 min, or it was committed or discarded): "
-            'stage one with pumpctl program LINES --stage'
+            "stage one with pumpctl program LINES --stage"
         )
     return staged
 
@@ -523,8 +511,8 @@ REVIEW = Command(
     cmd_review,
     help="the staged program beside the running one (staged by any run: pumpctl program --stage)",
     epilog="""examples:
-  pumpctl program "drug morphine 20 mg/mL" "fill 20 mL" "basal 2 mg/day" --stage
   pumpctl review              what is staged, beside what runs (no key needed)
+  pumpctl program "drug morphine 20 mg/mL" "fill 20 mL" "basal 2 mg/day" --stage    stage one to review
   pumpctl commit              commit it after review (clinician key; --yes, --confirm-soft)
   pumpctl discard             drop it
 
