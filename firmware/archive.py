@@ -90,7 +90,7 @@ class Archive:
         batch: in the newest file if they fit, else in the next one, started afresh."""
         need = 0
         for _index, line in entries:
-            need += 1 + _HEAD - 1 + len(line)
+            need += _HEAD + len(line)  # n, the index, the line
         st = self.storage
         f = self._cur
         size = st.size(_name(f))

@@ -10,7 +10,7 @@ import re
 from .. import quantities, render
 from ..client import DELIVERY_WORDS, NO_DRUG_LIMITS, Pump, read_rate
 from ..errors import PumpError, PumpRefused, UsageError
-from ..replies import program_lines
+from ..replies import Staged, program_lines
 from .common import EXIT_OK, EXIT_REFUSED, Command, confirm, emit, port_of, session_arguments, volume_nl_arg
 
 PROGRAM_EPILOG = """program lines (doses in mg or mcg are of the first drug; volumes in mL or uL):
@@ -363,7 +363,7 @@ def cmd_resume(args) -> int:
         return _session(args, pump, last)
 
 
-def _the_staged(pump: Pump) -> object:
+def _the_staged(pump: Pump) -> Staged:
     staged = pump.staged()
     if staged is None:
         raise UsageError(
