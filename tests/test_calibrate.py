@@ -269,3 +269,24 @@ def test_a_new_step_volume_rescales_the_dose_guards_windows_rounding_up():
     # would leave the rest at 104 steps, less than the 104.7 of the old steps it stands for.
     assert guard._departed == [("morphine", 20_000_000, 113, 8, 0, 0)]
     assert guard.step_pl == TRUE_PL
+
+
+@pytest.mark.micropython
+def test_a_pump_that_cannot_run_ends_the_calibration_with_its_reason_not_an_endless_wait(capsys):
+    """Issue 23, found re-trying it: at the empty volume the pump stopped at once, and the wizard ran the
+    simulator's time forward for 61 days waiting for steps that never came."""
+    with Simulator(register=True) as sim:
+        assert cli.main(["--port", sim.port, "fault", "fill", "--value", "1.1 mL"]) == 0
+        assert cli.main(["--port", sim.port, "program", "fill 1.1 mL", "basal 1 mL/day", "--yes"]) == 0
+        assert cli.main(["--port", sim.port, "advance", "6h"]) == 0  # 0.1 mL at 1 mL/day: the empty volume
+        capsys.readouterr()
+        with sim.pump() as pump:
+            before = pump.status()
+        assert before.mode == "stopped"
+        code = cli.main(["--port", sim.port, "calibrate", "--masses", "104,104", "--dry-run"])
+        err = capsys.readouterr().err
+        assert code != 0 and "the pump stopped after 0 of the 2000 steps (alarm: empty reservoir)" in err, err
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+        with sim.pump() as pump:
+            after = pump.status()
+        assert after.mode == "stopped" and after.time_us - before.time_us < 3600 * 10**6  # no endless advance

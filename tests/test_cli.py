@@ -11,7 +11,7 @@ import tty
 from pathlib import Path
 
 import pytest
-from pumpctl import Pump, config, quantities
+from pumpctl import Pump, Simulator, config, quantities
 from pumpctl import flash as flash_module
 from pumpctl.client import NO_DRUG_LIMITS
 from vms import ROOT
@@ -348,10 +348,14 @@ def test_pumpctl_sim_offers_the_simulators_options(tmp_path):
         assert f"its files are in {storage} (start it again on them to resume)\n" in lines
         assert pumpctl("--port", port, "program", "--rate", "1 mL/h", "--yes").returncode == 0
         assert pumpctl("--port", port, "advance", "1h").returncode == 0
-    with pumpctl_sim("--storage", str(storage)) as (port, _lines):  # the pump resumes from its files
+        first_id = next(ln for ln in lines if ln.startswith("device id ")).split()[2].rstrip(";")
+    with pumpctl_sim("--storage", str(storage)) as (port, lines):  # the pump resumes from its files
         with Pump(port) as pump:
             status = pump.status()
+            assert pump.hello().device_id == first_id  # the same pump, its keys kept (issue 23, re-tried)
         assert (status.mode, status.rate_nl_per_day) == ("continuous", 24_000_000) and status.steps > 0
+        assert f"device id {first_id}; its keys are in the config file\n" in lines
+        assert pumpctl("--port", port, "stop").returncode == 0  # and its key still opens a session
 
 
 @pytest.mark.parametrize(
@@ -365,6 +369,8 @@ def test_pumpctl_sim_offers_the_simulators_options(tmp_path):
         (["--cut-after-bytes", "500"], "--cut-after-bytes needs --storage DIR"),
         (["--battery", "1001"], "--battery 1001: give the cell's charge at boot, 0 to 1000 permille"),
         (["--board", "rp2_pico"], "argument --board: invalid choice: 'rp2_pico' (choose from 'sim')"),
+        (["--storage", "/proc/version"], "--storage /proc/version: not a folder"),
+        (["--storage", "/proc/nosuch/pump"], "--storage /proc/nosuch/pump: "),
     ],
 )
 def test_a_wrong_sim_option_is_one_line_and_no_simulator_starts_nor_keys_are_saved(options, message):
@@ -403,7 +409,7 @@ def _ppid(proc_dir: Path) -> int:
         return -1
 
 
-def test_keys_forget_drops_simulators_keys_or_a_named_pumps_and_asks_first(tmp_path):
+def test_keys_forget_drops_simulators_keys_or_a_named_pumps_and_asks_first(tmp_path, monkeypatch):
     """Issue 23: the keys of every dead simulator piled up in the config with no way to forget them."""
     env = dict(os.environ, PUMPCTL_CONFIG=str(tmp_path / "config.toml"))
     for device_id in ("sim-0000aaaa", "sim-0000bbbb", "rp2_pico-12345678"):
@@ -416,9 +422,15 @@ def test_keys_forget_drops_simulators_keys_or_a_named_pumps_and_asks_first(tmp_p
     assert out.returncode == 2 and "not forgotten: add --yes" in out.stderr
     out = run("keys", "forget", "nosuch-1")
     assert out.returncode == 2 and "this host holds no keys for nosuch-1" in out.stderr
-    out = run("keys", "forget", "--simulators", "--yes")
-    assert out.returncode == 0 and out.stdout.strip() == "forgot the keys of 2 pump(s): sim-0000aaaa, sim-0000bbbb"
-    assert sorted(config.known_devices(tmp_path / "config.toml")) == ["rp2_pico-12345678"]
+    monkeypatch.setenv("PUMPCTL_CONFIG", str(tmp_path / "config.toml"))  # the simulator below registers there
+    with Simulator(register=True) as running:  # a simulator still running keeps its keys (issue 23, re-tried)
+        out = run("keys", "forget", "--simulators", "--yes")
+        assert out.returncode == 0 and out.stdout.strip() == (
+            "forgot the keys of 2 pump(s): sim-0000aaaa, sim-0000bbbb "
+            f"(kept those of the running simulator(s) {running.keys.device_id})"
+        )
+    assert sorted(config.known_devices(tmp_path / "config.toml")) == ["rp2_pico-12345678", running.keys.device_id]
+    config.forget_keys([running.keys.device_id], tmp_path / "config.toml")
     out = run("--json", "keys", "forget", "rp2_pico-12345678", "--yes")
     assert out.returncode == 0 and json.loads(out.stdout)["forgotten"] == ["rp2_pico-12345678"]
     assert config.known_devices(tmp_path / "config.toml") == {}

@@ -479,7 +479,10 @@ def test_a_clock_change_is_shown_old_to_new_confirmed_and_logged_with_both_value
     assert code == cli.EXIT_USAGE and "not set: add --yes" in err
     shown = out + err  # the change is said before the question
     assert "device clock 2026-03-01 08:00:00 -> 2026-03-01 09:30:00 (+01 h 30 min 00 s)" in shown
-    assert "the running flex schedule follows the clock: its steps come that much earlier in pump time" in shown
+    assert (
+        "the running flex schedule follows the clock: the pump shortens the day's last step, by at most half of it "
+        "a day, until its steps are back at their clock times (none repeated or skipped)" in shown
+    )
     code, out, _ = run(sim, capsys, "clock", "--set", "2026-03-01T09:30", "--yes")  # said, then done
     assert code == 0 and out.splitlines()[0].startswith("device clock 2026-03-01 08:00:00 -> 2026-03-01 09:30:00")
     assert out.splitlines()[-1] == "device clock 2026-03-01 09:30:00 (was 2026-03-01 08:00:00)"

@@ -50,3 +50,28 @@ def test_a_thousand_sessions_leave_every_program_commit_in_the_log_and_say_what_
         # The newest sessions were in no save (a flood of frames makes no flash writes): they are gone, and the
         # numbering goes on from the last save, above every entry of the record.
         assert after[-1].text == "restart: resumed from the saved state" and after[-1].index > programs[-1].index
+
+
+FLEX_PROGRAM = [
+    "drug morphine 20 mg/mL",
+    "fill 20 mL",
+    "flex 00:00 2 mg/day",
+    "flex 07:00 4 mg/day",
+    "flex 12:00 3 mg/day",
+    "flex 22:00 1 mg/day",
+    "patient-bolus 0.2 mg over 10 min lockout 1 h max 4 per day",
+]
+
+
+def test_a_program_longer_than_one_entry_is_logged_whole_a_line_never_cut(sim, pump):
+    """The log's texts are 100 bytes: a commit's lines go on in entries "crc X continued: ...", so the
+    record holds every flex step and the patient bolus, not "flex 00:0..."."""
+    pump.set_clock(1_717_223_400)
+    staged = pump.program(FLEX_PROGRAM, confirm_soft=True)
+    crc = f"{staged.program_crc:08x}"
+    entries = [e.text for e in pump.events() if e.code == eventlog.EV_PROGRAM and crc in e.text]
+    assert len(entries) >= 2 and entries[0].startswith(f"crc {crc} library ")
+    assert all(t.startswith(f"crc {crc} continued: ") for t in entries[1:])
+    assert all(len(t.encode()) <= eventlog.MAX_TEXT and not t.endswith("...") for t in entries)
+    logged = [ln for t in entries for ln in t.split(": ", 1)[1].split("; ")]
+    assert logged == staged.lines  # every line, whole and in order

@@ -140,3 +140,16 @@ def test_a_program_staged_by_one_run_is_reviewed_committed_or_discarded_by_anoth
     assert code == 0 and "discarded the staged program" in out, err
     assert run(port, capsys, "commit", "--yes")[0] == 2  # nothing left to commit
     assert review(port, capsys)["rate_nl_per_day"] == 100_000  # the running program is unchanged
+
+
+def test_resume_at_the_empty_volume_is_refused_with_a_refill_to_do(sim, capsys):
+    port = sim.port
+    assert run(port, capsys, "fault", "fill", "--value", "1.2 mL")[0] == 0
+    code, _, err = run(port, capsys, "program", "drug morphine 20 mg/mL", "fill 1.2 mL", "basal 2 mg/day", "--yes")
+    assert code == 0, err
+    assert run(port, capsys, "advance", "3d")[0] == 0
+    assert review(port, capsys)["mode"] == "stopped"  # the empty volume stopped it
+    code, _, err = run(port, capsys, "resume", "--yes")
+    assert code == 1, err
+    assert "the reservoir is at its empty volume (999.95 uL left): refill it first (pumpctl refill); nothing" in err
+    assert review(port, capsys)["mode"] == "stopped"

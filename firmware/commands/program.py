@@ -165,10 +165,9 @@ def commit(pump, values):
     if refill is not None:
         pump.log_event(eventlog.EV_REFILL, refill)
     pump.put_in_force(program, now)
-    pump.log_event(  # a library commit drops a staged program: it was checked against the library in force
-        eventlog.EV_PROGRAM,
-        "crc %08x library %s hash %08x: %s"
-        % (crc, program.library_version, pump.library.hash, "; ".join(program.lines)),
+    # a library commit drops a staged program: it was checked against the library in force
+    _log_program(
+        pump, "crc %08x library %s hash %08x: " % (crc, program.library_version, pump.library.hash), crc, program.lines
     )
     if now_verdict == _DELIVERY_CANCEL:
         pump.log_event(eventlog.EV_THERAPY, note)
@@ -179,11 +178,32 @@ def commit(pump, values):
     return (crc, tb.mday, tb.us)
 
 
+def _log_program(pump, head, crc, lines):
+    """The program committed, whole in the log: its lines after head, "; " between them, in as many
+    entries as the log's 100 bytes of text need (each further one "crc X continued: ..."), a line
+    never split between two."""
+    text = head
+    for line in lines:
+        sep = "" if text.endswith(": ") else "; "
+        if not sep or len(text.encode()) + 2 + len(line.encode()) <= eventlog.MAX_TEXT:
+            text += sep + line
+            continue
+        pump.log_event(eventlog.EV_PROGRAM, text)
+        text = "crc %08x continued: %s" % (crc, line)
+    pump.log_event(eventlog.EV_PROGRAM, text)
+
+
 def _refuse_dosing(pump, program):
     if program.basal_kind != BASAL_STOPPED or program.bolus is not None or program.prime is not None:
         why = pump.monitors.dosing_refusal()
         if why is not None:
             raise Refusal("program", why)
+        left = pump.reservoir_nl()  # the counted volume; None before any fill
+        if program.fill_nl is None and left is not None and left <= program.empty_level():
+            # It would stop again at once (pumpctl resume after an empty reservoir): refill first.
+            raise Refusal(
+                "fill", "the reservoir is at its empty volume ({n%d} left): refill it first (pumpctl refill)" % left
+            )
 
 
 def _log_reservoir_forecast(pump, now):
@@ -225,7 +245,7 @@ def patient_bolus(pump, values):
     pump.therapy.start_patient_bolus(now)
     pump.apply(now)
     t = pump.therapy
-    pump.log_event(eventlog.EV_BOLUS, "patient bolus %d nL" % t.bolus_volume_nl)
+    pump.log_event(eventlog.EV_BOLUS, "patient bolus {n%d}" % t.bolus_volume_nl)  # pumpctl writes "10 uL"
     _log_reservoir_forecast(pump, now)
     return (t.bolus_volume_nl, -(-(t.bolus_end - now) // 1_000_000))
 

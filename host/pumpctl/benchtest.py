@@ -325,7 +325,20 @@ class BenchTest:
         shortest_min = min(flowtest.WINDOWS_MIN)
         step_pl = self.meta["pump"]["step_volume_pl"]
         steps_per_window = self.meta["rate_nl_per_day"] * shortest_min * 1000 // (1440 * step_pl)
+        # And whether the test is long enough for its windows: every observation window, up to the longest
+        # (31 min), must fit in the analysis period at least once, else the trumpet leaves it out and the
+        # verdict would rest on the short windows alone. The rule stated here; IEC 60601-2-24 analyses the
+        # second hour of a 2-hour test, which holds them all.
+        left_out = [w for w in flowtest.WINDOWS_MIN if w not in results.trumpet]
         checks = [
+            (
+                "duration",
+                not left_out,
+                "every observation window (%s min) fits the analysis period" % ", ".join(map(str, flowtest.WINDOWS_MIN))
+                if not left_out
+                else "too short: the analysis period from %g min holds no %s-min window (at least %d min of it "
+                "are needed)" % (c.analysis_from_s() / 60, "/".join(map(str, left_out)), max(flowtest.WINDOWS_MIN)),
+            ),
             (
                 "windows",
                 steps_per_window >= MIN_STEPS_PER_WINDOW,

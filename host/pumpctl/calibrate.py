@@ -197,11 +197,17 @@ def dispense(pump, rate: str, steps: int, realtime: bool = False, progress=None)
     step_pl = pump.hello().step_volume_pl
     try:
         while True:
-            made = pump.status().steps - start
+            status = pump.status()
+            made = status.steps - start
             if progress:
                 progress(min(made, steps), steps)
             if made >= steps:
                 break
+            if status.mode == "stopped":  # stopped by itself (an empty reservoir, a fault): it will make no more
+                raise PumpError(
+                    f"the pump stopped after {made} of the {steps} steps (alarm: {pump.therapy().alarm}): "
+                    "nothing weighed is kept; clear the cause (pumpctl alarms, a refill) and calibrate again"
+                )
             if realtime:
                 time.sleep(_POLL_S)
                 continue

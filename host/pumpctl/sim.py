@@ -206,7 +206,7 @@ class Simulator:
             os.close(master)
         self._stderr_thread = threading.Thread(target=self._drain_stderr, daemon=True)
         self._stderr_thread.start()
-        self._registered = _register_running(self.proc.pid, self.port)
+        self._registered = _register_running(self.proc.pid, self.port, self.keys.device_id)
         self._wait_ready()
         if self.register:  # once it runs: a simulator that never started leaves no keys in the config
             config.save_keys(self.keys)
@@ -292,31 +292,44 @@ def _running_dir() -> Path:
     return config.config_path().parent / "simulators"
 
 
-def _register_running(pid: int, port: str) -> Path | None:
+def _register_running(pid: int, port: str, device_id: str) -> Path | None:
     folder = _running_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = folder / f"{pid}.port"
-        path.write_text(port)
+        path.write_text(f"{port}\n{device_id}\n")
     except OSError:
         return None  # a config folder that cannot be written: no record, nothing else changes
     return path
 
 
-def running_simulator(port: str) -> int | None:
-    """The pid of a running simulator (started by this user's pumpctl) whose port is port, or None."""
+def _running() -> list[tuple[int, str, str]]:
+    """(pid, port, device id) of each running simulator started by this user's pumpctl."""
     try:
-        real = os.path.realpath(port)
         records = list(_running_dir().glob("*.port"))
     except OSError:
-        return None
+        return []
+    out = []
     for record in records:
         try:
             pid = int(record.stem)
-            if os.path.realpath(record.read_text().strip()) != real:
-                continue
+            port, device_id = (record.read_text().split("\n") + [""])[:2]
             os.kill(pid, 0)  # alive (a record a killed simulator left behind is not)
         except (ValueError, OSError):
             continue
-        return pid
+        out.append((pid, port, device_id))
+    return out
+
+
+def running_simulator(port: str) -> int | None:
+    """The pid of a running simulator (started by this user's pumpctl) whose port is port, or None."""
+    real = os.path.realpath(port)
+    for pid, sim_port, _device_id in _running():
+        if os.path.realpath(sim_port) == real:
+            return pid
     return None
+
+
+def running_simulator_devices() -> set[str]:
+    """The device ids of the running simulators (started by this user's pumpctl)."""
+    return {device_id for _pid, _port, device_id in _running()}

@@ -174,9 +174,10 @@ QUANTITY_TOKENS = {
     "h": mass_rate,  # ng/day, per hour where exact
     "s": lambda n: formats.format_duration(n * 1_000_000),  # s
     "v": lambda n: formats.format_dose_rate(formats.DOSE_VOLUME, n),  # nL/day
+    "n": formats.format_volume,  # nL
     "d": lambda n: _wall_clock(n),  # the device clock: local seconds since 1970
 }
-_QUANTITY = re.compile(r"\{([gkrhsvd])([0-9]{1,12})\}")
+_QUANTITY = re.compile(r"\{([gkrhsvdn])([0-9]{1,12})\}")
 
 
 def _wall_clock(s: int) -> str:

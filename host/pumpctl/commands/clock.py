@@ -50,8 +50,11 @@ def _change(before_s: int, new_s: int, flex: bool) -> str:
     sign = "+" if shift >= 0 else "-"
     said = f"device clock {_shown(before_s)} -> {_shown(new_s)} ({sign}{quantities.duration(abs(shift) * 10**6)})"
     if flex:
-        later = "earlier" if shift > 0 else "later"
-        said += f"; the running flex schedule follows the clock: its steps come that much {later} in pump time"
+        shorter = "shortens" if shift > 0 else "lengthens"
+        said += (
+            f"; the running flex schedule follows the clock: the pump {shorter} the day's last step, by at "
+            "most half of it a day, until its steps are back at their clock times (none repeated or skipped)"
+        )
     return said
 
 

@@ -50,8 +50,13 @@ def _forget(args, config) -> int:
     """Forget the keys of the pumps named (DEVICE_ID...), or of every simulator (--simulators: their keys
     died with them). A real pump whose keys are forgotten can no longer be programmed from this host."""
     held = config.known_devices()
+    running: list[str] = []
     if args.simulators:
-        names = sorted(d for d in held if d.startswith("sim-"))
+        from ..sim import running_simulator_devices
+
+        alive = running_simulator_devices()
+        running = sorted(d for d in held if d in alive)  # still in use: kept
+        names = sorted(d for d in held if d.startswith("sim-") and d not in alive)
     else:
         names = ([args.role] if args.role else []) + list(args.names)  # the first is in role's place
         if not names:
@@ -61,8 +66,9 @@ def _forget(args, config) -> int:
             raise UsageError(
                 f"this host holds no keys for {', '.join(unknown)} (pumpctl keys lists them); nothing forgotten"
             )
+    kept = f" (kept those of the running simulator(s) {', '.join(running)})" if running else ""
     if not names:
-        emit(args, "no simulator's keys to forget", {"forgotten": []})
+        emit(args, f"no simulator's keys to forget{kept}", {"forgotten": [], "kept_running": running})
         return EXIT_OK
     real = [n for n in names if not n.startswith("sim-")]
     warning = f" ({', '.join(real)} not a simulator: no longer programmable from this host)" if real else ""
@@ -72,8 +78,8 @@ def _forget(args, config) -> int:
     gone = config.forget_keys(names)
     emit(
         args,
-        f"forgot the keys of {len(gone)} pump(s): {', '.join(gone)}",
-        {"forgotten": gone, "config": str(config.config_path())},
+        f"forgot the keys of {len(gone)} pump(s): {', '.join(gone)}{kept}",
+        {"forgotten": gone, "kept_running": running, "config": str(config.config_path())},
         style=render.OK,
     )
     return EXIT_OK

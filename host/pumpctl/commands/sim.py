@@ -6,7 +6,9 @@ import argparse
 import signal
 import sys
 import threading
+from pathlib import Path
 
+from .. import config
 from ..errors import UsageError
 from .common import EXIT_OK, EXIT_SIM, Command, volume_nl_arg
 
@@ -53,12 +55,42 @@ def _board_args(args) -> list[str]:
     return words
 
 
+# In a --storage folder: the device id of the pump whose files it holds, so that a later start
+# resumes that pump with its keys (from the config file) instead of provisioning new ones.
+DEVICE_FILE = "pumpctl-device-id"
+
+
+def _kept_pump(storage: str | None):
+    """The keys of the pump whose files the --storage folder holds (None: a new folder, or none
+    given); UsageError for a folder that is not one, or a pump whose keys this host lacks."""
+    if storage is None:
+        return None
+    folder = Path(storage)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--storage {storage}: not a folder; give a folder for the pump's files (made if missing)")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        device_id = (folder / DEVICE_FILE).read_text().strip() if (folder / DEVICE_FILE).exists() else None
+    except OSError as e:
+        raise UsageError(f"--storage {storage}: {e.strerror}; give a folder this user can write") from None
+    if device_id is None:
+        return None
+    keys = config.load_keys(device_id)
+    if keys is None:
+        raise UsageError(
+            f"--storage {storage} holds pump {device_id}, whose keys this host's config file does not hold "
+            "(forgotten?); give another folder for a new pump"
+        )
+    return keys
+
+
 def cmd_sim(args) -> int:
     from ..sim import Simulator
 
     if args.speed < 0:
         raise UsageError(f"--speed {args.speed}: give 0 (time moves only with advance) or N, N x real time")
     board_args = _board_args(args)
+    kept = _kept_pump(args.storage)
     with Simulator(
         speed=args.speed,
         board=args.board,
@@ -67,7 +99,11 @@ def cmd_sim(args) -> int:
         board_args=board_args,
         storage=args.storage,
         cut_after_bytes=args.cut_after_bytes,
+        keys=kept,
+        provision=kept is None,  # a kept pump has its keys in its own key store
     ) as sim:
+        if args.storage is not None and kept is None:
+            (Path(args.storage) / DEVICE_FILE).write_text(sim.keys.device_id + "\n")
         pace = "time moves only with 'pumpctl advance'" if args.speed == 0 else f"{args.speed}x real time"
         print(f"simulated pump (board {args.board}, {pace}) on {sim.port}", flush=True)
         if sim.balance_port:
