@@ -88,6 +88,7 @@ ALARMS = const(0x32)  # read one of the latched alarms: priority, cause, time, s
 SIM_ADVANCE = const(0x60)  # simulator only: run pump time forward
 SIM_STATE = const(0x61)  # simulator only: the physical model's view
 SIM_FAULT = const(0x62)  # simulator only: inject a fault (or a physical act) at a chosen pump time
+SIM_FAULTS = const(0x63)  # simulator only: read (or cancel) one of the faults still to come
 TELEMETRY_DATA = const(0x70)  # pump to host, unasked: one telemetry sample; seq counts the samples
 ERROR = const(0x7F)  # a refusal; echoes the request's sequence number
 REPLY = const(0x80)
@@ -187,6 +188,7 @@ FAULT_SENSOR_STUCK = const(5)  # the reservoir sensor's reading freezes where it
 FAULT_BATTERY = const(6)  # the battery's charge drops to value permille at once (an early ERI)
 FAULT_TASK = const(7)  # the battery read raises a RuntimeError: the monitoring task fails
 FAULT_FILL = const(8)  # a person fills the reservoir: it now holds value nL (not a fault: a refill)
+NO_FAULT = const(0xFF)  # SIM_FAULTS: no fault at that index
 FAULT_LEAK = const(9)  # the reservoir loses value nL at once, none of it through the pump
 
 # A drug library entry's fields as LIB_DRUG and LIB_GET carry them: its name, then
@@ -420,6 +422,12 @@ MESSAGES = (
     b" at_s:I"  # pump time since boot (past: now)
     b" value:I"
     b"|kind:B at_mday:I at_us:I"
+    b"\n"
+    b"\x63\x00"  # SIM_FAULTS
+    b"index:B"  # 0 = the soonest
+    b" cancel:B"  # 1: drop it (the reply says which was dropped)
+    b"|pending:B"  # faults still to come (before a cancel); kind is NO_FAULT when index >= pending
+    b" kind:B value:I at_mday:I at_us:I"
     b"\n"
     b"\x61\x00"  # SIM_STATE
     b"|"

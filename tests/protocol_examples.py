@@ -556,6 +556,7 @@ MESSAGE_NAMES = (
     "SIM_ADVANCE",
     "SIM_STATE",
     "SIM_FAULT",
+    "SIM_FAULTS",
     "TELEMETRY_DATA",
     "ERROR",
 )

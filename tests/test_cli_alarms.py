@@ -489,3 +489,30 @@ def test_a_clock_change_is_shown_old_to_new_confirmed_and_logged_with_both_value
     texts = [e["text"] for e in run_json(sim, capsys, "log")["events"]]
     assert "clock set to 2026-03-01 08:00:00, was not set" in texts
     assert "clock set to 2026-03-01 09:30:00, was 2026-03-01 08:00:00" in texts
+
+
+@pytest.mark.micropython
+def test_pending_faults_are_listed_and_one_is_cancelled_before_it_fires(sim, capsys):
+    """Issue 22: faults scheduled with --at could neither be listed nor cancelled."""
+    assert run(sim, capsys, "fault", "list") == (
+        0,
+        "no fault is pending (pumpctl fault KIND --at SECONDS schedules one)\n",
+        "",
+    )
+    assert run(sim, capsys, "fault", "stall", "--at", "600")[0] == 0
+    assert run(sim, capsys, "fault", "battery", "--at", "3600", "--value", "50")[0] == 0
+    code, out, _ = run(sim, capsys, "fault", "list")
+    assert code == 0 and out.splitlines() == [
+        "  0  at pump time 00 h 10 min 00 s (in 00 h 10 min 00 s)  stall --value 1",
+        "  1  at pump time 01 h 00 min 00 s (in 01 h 00 min 00 s)  battery --value 50",
+    ]
+    code, out, _ = run(sim, capsys, "fault", "cancel", "--value", "0")
+    assert code == 0 and out.startswith("cancelled fault stall (value 1) due at pump time 00 h 10 min 00 s")
+    code, _, err = run(sim, capsys, "fault", "cancel", "--value", "5")
+    assert code == cli.EXIT_REFUSED and "no fault 5 is pending: 1 are" in err
+    assert [p["kind"] for p in run_json(sim, capsys, "fault", "list")["pending"]] == ["battery"]
+    assert run(sim, capsys, "advance", "2h")[0] == 0
+    alarms = run_json(sim, capsys, "alarms")["alarms"]
+    assert not any("stall" in a["name"] for a in alarms)  # the cancelled stall never came
+    assert any("battery" in a["name"] for a in alarms)  # the other did, at its time
+    assert run_json(sim, capsys, "fault", "list")["pending"] == []

@@ -578,6 +578,7 @@ EXAMPLES = {
     codec.ALARMS: (0,),
     codec.ACK_ALARM: (0,),
     codec.SIM_FAULT: (codec.FAULT_STALL, 0, 1),
+    codec.SIM_FAULTS: (0, 0),
     codec.CALIBRATE: (2, 998_200, 0),
     codec.CAL_WEIGHING: (0, 0, 0, 0, 2000, 104_000),
     codec.SET_RATE: (240_000_000,),

@@ -68,7 +68,7 @@ def test_every_token_the_firmware_writes_is_one_pumpctl_renders():
     found = firmware_tokens()
     letters = {letter for _f, letter in found}
     assert letters - set(words.QUANTITY_TOKENS) == set(words.TOKENS)  # each code token used, none unknown
-    assert letters & set(words.QUANTITY_TOKENS) == {"k", "v", "d"}  # the quantities a "%d" writes (the log's)
+    assert letters & set(words.QUANTITY_TOKENS) == {"k", "v", "d", "n"}  # the quantities a "%d" writes (the log's)
     assert {f for f, _l in found} >= {"firmware/app.py", "firmware/link.py", "firmware/therapy.py"}
 
 

@@ -46,6 +46,25 @@ def sim_fault(pump, values):
     return (kind, at // US_PER_MDAY, at % US_PER_MDAY)
 
 
+def sim_faults(pump, values):
+    """Pending fault `index` (0 = the soonest) as (pending, kind, value, at pump time), kind NO_FAULT past
+    the last; with cancel=1 it is dropped (the reply says which), and an index past the last is refused."""
+    index, cancel = values
+    pump.tick()
+    plan = pump.hw.faults
+    n = plan.count()
+    got = plan.pending_at(index)
+    if got is None:
+        if cancel:
+            raise Refusal("index", "no fault %d is pending: %d are (pumpctl fault list)" % (index, n))
+        return (n, codec.NO_FAULT, 0, 0, 0)
+    kind, value, delay_us = got
+    if cancel:
+        plan.cancel(index)
+    at = pump.timebase.total_us() + delay_us
+    return (n, kind, value, at // US_PER_MDAY, at % US_PER_MDAY)
+
+
 def sim_state(pump, values):
     hw = pump.hw
     m = hw.motor
@@ -73,4 +92,5 @@ COMMANDS = (
     (codec.SIM_ADVANCE, sim_advance, 0),
     (codec.SIM_STATE, sim_state, 0),
     (codec.SIM_FAULT, sim_fault, SAVES),
+    (codec.SIM_FAULTS, sim_faults, 0),
 )

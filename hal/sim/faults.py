@@ -101,6 +101,30 @@ class FaultPlan:
         """The faults still to come: a list of (kind, value), soonest first."""
         return [(e[2], e[3]) for e in self._pending[: self._count]]
 
+    def count(self):
+        """How many faults are still to come."""
+        return self._count
+
+    def pending_at(self, i):
+        """Pending fault i (0 = the soonest) as (kind, value, delay_us from now), or None past the last."""
+        if not 0 <= i < self._count:
+            return None
+        e = self._pending[i]
+        clock = self.clock
+        t = clock.ticks_us()
+        delay = ((e[0] - clock.wraps) << 30) + e[1] - t
+        return e[2], e[3], delay if delay > 0 else 0
+
+    def cancel(self, i):
+        """Drop pending fault i (0 = the soonest); the others keep their order and times."""
+        n = self._count - 1
+        pending = self._pending
+        for j in range(i, n):
+            pending[j] = pending[j + 1]
+        pending[n] = _EMPTY
+        self._count = n
+        self.rearm()
+
     def _check(self, kind, value):
         name = FAULT_NAMES.get(kind)
         if name is None:

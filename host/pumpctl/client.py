@@ -518,6 +518,22 @@ class Pump(PumpSession):
         _kind, mday, us = self._request(codec.SIM_FAULT, (code, at_s, value))
         return _pump_time_us(mday, us)
 
+    @_one_at_a_time
+    def sim_faults(self) -> list[tuple[int, str, int, int]]:
+        """The faults still to come on the simulated board, soonest first: (index, kind name, value,
+        pump time us it takes effect)."""
+        out = []
+        while True:
+            n, kind, value, mday, us = self._request(codec.SIM_FAULTS, (len(out), 0))
+            if kind == codec.NO_FAULT or len(out) >= n:
+                return out
+            out.append((len(out), words.FAULT_NAMES.get(kind, str(kind)), value, _pump_time_us(mday, us)))
+
+    def sim_cancel_fault(self, index: int) -> tuple[str, int, int]:
+        """Drop pending fault index (sim_faults' numbering); returns (kind name, value, pump time us) of it."""
+        _n, kind, value, mday, us = self._request(codec.SIM_FAULTS, (index, 1))
+        return words.FAULT_NAMES.get(kind, str(kind)), value, _pump_time_us(mday, us)
+
     def sim_state(self) -> SimState:
         v = self._request(codec.SIM_STATE)
         return SimState(

@@ -54,6 +54,7 @@ COMMAND_NAMES = {
     codec.SIM_ADVANCE: "sim-advance",
     codec.SIM_STATE: "sim-state",
     codec.SIM_FAULT: "sim-fault",
+    codec.SIM_FAULTS: "sim-faults",
 }
 
 # Error codes carried by ERROR.

@@ -172,7 +172,44 @@ def _fault_at_s(text: str | None) -> int:
     return us // 10**6
 
 
+def _fault_list(args) -> int:
+    with Pump(port_of(args), timeout=args.timeout) as pump:
+        now_us = pump.status().time_us
+        pending = pump.sim_faults()
+    rows = [
+        f"{i:3d}  at pump time {quantities.duration(at)} (in {quantities.duration(at - now_us)})  {kind}"
+        + ("" if kind == "motor" else f" --value {value}")
+        for i, kind, value, at in pending
+    ]
+    emit(
+        args,
+        "\n".join(rows) if rows else "no fault is pending (pumpctl fault KIND --at SECONDS schedules one)",
+        {"now_us": now_us, "pending": [{"index": i, "kind": k, "value": v, "at_us": at} for i, k, v, at in pending]},
+    )
+    return EXIT_OK
+
+
+def _fault_cancel(args) -> int:
+    text = (args.value or "").strip()
+    if not (text.isascii() and text.isdigit()):
+        raise UsageError("fault cancel needs --value N: the number pumpctl fault list shows")
+    with Pump(port_of(args), timeout=args.timeout) as pump:
+        kind, value, at = pump.sim_cancel_fault(int(text))
+    shown = "" if kind == "motor" else f" (value {value})"
+    emit(
+        args,
+        f"cancelled fault {kind}{shown} due at pump time {quantities.duration(at)}; "
+        "the others stay (pumpctl fault list)",
+        {"cancelled": {"kind": kind, "value": value, "at_us": at}},
+    )
+    return EXIT_OK
+
+
 def cmd_fault(args) -> int:
+    if args.kind == "list":
+        return _fault_list(args)
+    if args.kind == "cancel":
+        return _fault_cancel(args)
     value = _fault_value(args.kind, args.value)
     at_s = _fault_at_s(args.at)
     with Pump(port_of(args), timeout=args.timeout) as pump:
@@ -228,7 +265,12 @@ _FAULT_LINES = "\n".join(f"  {n:<13} {_FAULT_NOTICED[n]}" for n in words.FAULT_N
 
 
 def _fault_arguments(s: argparse.ArgumentParser) -> None:
-    s.add_argument("kind", choices=list(words.FAULT_NAMES.values()), metavar="KIND", help="the fault (see below)")
+    s.add_argument(
+        "kind",
+        choices=[*words.FAULT_NAMES.values(), "list", "cancel"],
+        metavar="KIND",
+        help="the fault (see below); list: the faults still to come; cancel --value N: drop one of them",
+    )
     s.add_argument("--at", metavar="SECONDS", help="pump time since boot it takes effect, seconds (default now)")
     s.add_argument("--value", metavar="N", help="what it does (see below)")
 
@@ -244,6 +286,8 @@ FAULT = Command(
   pumpctl fault battery --value 50     the charge drops to 50 permille (5 %)
   pumpctl fault clock-jump --value 90  the tick counter leaps 90 s
   pumpctl fault leak --value "2 mL"    the reservoir loses 2 mL, not through the pump
+  pumpctl fault list                   the faults still to come, numbered, soonest first
+  pumpctl fault cancel --value 0       drop the soonest of them
 
 kinds:
 {_FAULT_LINES}
