@@ -68,6 +68,8 @@ def _decimal(field, text, max_digits):
             if mantissa or c != 48:
                 significant += 1
             mantissa = mantissa * 10 + c - 48
+        elif c == 101 or c == 69:  # "e", "E": an exponent
+            raise Refusal(field, "%r has an exponent: write the number out (0.5, not 5e-1)" % text)
         else:
             raise Refusal(field, "%r is not a plain decimal number (use a point as the decimal separator)" % text)
     if point == 0:
