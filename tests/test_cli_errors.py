@@ -467,3 +467,39 @@ def test_ctrl_c_during_log_or_flash_says_what_it_left(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "interrupted: the board on /dev/null may hold part of the firmware but not its main.py" in err
     assert err.rstrip().endswith("so it will not start the pump; flash it again")
+
+
+@pytest.mark.micropython
+@pytest.mark.parametrize(
+    "argv, whole",
+    [
+        (
+            ["program", "drug foo 1 mg/mL", "fill 20 mL", "basal 1 mg/day", "--yes"],
+            "drug 'foo' is not in library default-2026.11 (it has: morphine, hydromorphone, fentanyl, sufentanil, "
+            "bupivacaine, clonidine, ziconotide, baclofen); nothing was changed",
+        ),
+        (
+            ["bolus", "0.5 mg", "--over", "30", "--yes"],
+            "bolus over '30' has no unit (a unit is required: minutes and hours were confused in a 2004 pump "
+            "recall); give s, min, h or day (for example 90 min); nothing was changed",
+        ),
+        (
+            ["program", "drug hydromorphone 15 mg/mL", "fill 20 mL", "basal 20 mg/day", "--yes"],
+            "is above the hard limit of 10 mg/day (library default-2026.11); nothing was changed",
+        ),
+    ],
+)
+def test_a_pump_refusal_the_wire_cut_is_said_whole(sim, capsys, argv, whole):
+    """Issue 22: the pump's texts are cut at the wire's 100 bytes ("...in a 2004 pump reca; nothing was
+    changed"). pumpctl reads the lines with the pump's own parser and checks against the library the pump
+    holds, and says the sentence whole when it begins as the pump's does."""
+    assert cli.main(["--port", sim.port, "fault", "fill", "--value", "20 mL"]) == 0
+    assert (
+        cli.main(["--port", sim.port, "program", "drug morphine 20 mg/mL", "fill 20 mL", "basal 2 mg/day", "--yes"])
+        == 0
+    )
+    capsys.readouterr()
+    code = cli.main(["--port", sim.port, *argv])
+    err = capsys.readouterr().err
+    assert code == cli.EXIT_REFUSED and err.strip().endswith(whole), err
+    assert len(err.strip().splitlines()) == 1
