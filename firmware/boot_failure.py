@@ -16,11 +16,11 @@ from firmware import codec
 
 
 def serve(why):
-    """Answer frames until SERVICE; why: the reason, cut to the wire's codec.MAX_STRING bytes."""
+    """Answer frames until SERVICE; why: the reason (its first 200 bytes go on the wire)."""
     micropython.kbd_intr(-1)  # frames may hold 0x03
     read = sys.stdin.buffer.read
     write = sys.stdout.buffer.write
-    reason = codec.clip(why)
+    reason = codec.error_values(codec.ERR_NOT_STARTED, "boot", why)
     decoder = codec.FrameDecoder()
     while True:
         b = read(1)
@@ -38,5 +38,5 @@ def serve(why):
             write(codec.encode_frame(codec.SERVICE | codec.REPLY, seq, b""))
             micropython.kbd_intr(3)  # the REPL takes the line back
             return
-        payload = codec.encode_reply(codec.ERROR, (codec.ERR_NOT_STARTED, "boot", reason))
+        payload = codec.encode_reply(codec.ERROR, reason)
         write(codec.encode_frame(codec.ERROR, seq, payload))

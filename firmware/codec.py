@@ -444,6 +444,7 @@ MESSAGES = (
     b"\n"
     b"\x7f\x00"  # ERROR
     b"|code:B field:s message:s"
+    b" more:s"  # the message's next 100 bytes, if it is longer: a reason of up to 200 bytes is never cut
     b"\n"
 )
 
@@ -646,6 +647,17 @@ def clip(text, max_bytes=MAX_STRING):
     while len(text.encode()) > max_bytes:
         text = text[:-1]
     return text
+
+
+# ERROR's field name is short (a request field, a program line's keyword): at most this many bytes, so
+# that the code, it and the two parts of the message fit a frame's payload.
+_ERROR_FIELD = const(32)
+
+
+def error_values(code, field, message):
+    """ERROR's values for a refusal: the message in its two parts, 100 bytes each (message, more)."""
+    first = clip(message)
+    return (code, clip(field, _ERROR_FIELD), first, clip(message[len(first) :]))
 
 
 # -- frames --------------------------------------------------------------------

@@ -94,9 +94,7 @@ class Library:
             for other in self.order:
                 if other.lower() == low:
                     return self.drugs[other]
-            raise Refusal(
-                field, "drug %r is not in library %s (it has: %s)" % (name, self.version, ", ".join(self.order))
-            )
+            raise Refusal(field, "drug %r is not in library %s (it has: %s)" % (name, self.version, _names(self.order)))
         return d
 
 
@@ -154,3 +152,14 @@ def default_library():
     if len(numbers) != len(names):
         raise ValueError("the factory library has %d names and %d lines of numbers" % (len(names), len(numbers)))
     return Library(version, [DrugLimits(names[i], numbers[i]) for i in range(len(names))], lib_hash)
+
+
+def _names(order):
+    """The drugs' names for a refusal, as many as keep it within the wire's 200 bytes of reason (ERROR's
+    message and more), then how many more (pumpctl library lists them all)."""
+    shown = ""
+    for i in range(len(order)):
+        if len(shown) + len(order[i]) > 100:
+            return shown + ", and %d more" % (len(order) - i)
+        shown = order[i] if not shown else shown + ", " + order[i]
+    return shown

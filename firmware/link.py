@@ -136,7 +136,7 @@ class Link:
         self.frames_refused += 1
         if security and self._security is not None:
             self._security(message)
-        payload = codec.encode_reply(codec.ERROR, (code, codec.clip(field), codec.clip(message)))
+        payload = codec.encode_reply(codec.ERROR, codec.error_values(code, field, message))
         self._serial.write(codec.encode_frame(codec.ERROR, seq, payload, reply_mac))
 
     def send(self, msg_type, seq, values):

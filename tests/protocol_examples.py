@@ -330,7 +330,7 @@ def exchange():
     assert _reply(replay[1:]) == (
         codec.ERROR,
         4,
-        [codec.ERR_AUTH, "", "sequence 4 was already used (last 4): a replayed frame"],
+        [codec.ERR_AUTH, "", "sequence 4 was already used (last 4): a replayed frame", ""],
         False,
     )
     frames(
@@ -351,7 +351,7 @@ def exchange():
     damaged = codec.cobs_encode(raw) + b"\x00"
     assert sum(a != b for a, b in zip(damaged, status, strict=True)) == 1
     wires = [("host", status, damaged)] + [("pump", r) for r in pump.send(damaged)]
-    assert _reply(wires[1:]) == (codec.ERROR, 0, [codec.ERR_BAD_FRAME, "", "checksum mismatch"], False)
+    assert _reply(wires[1:]) == (codec.ERROR, 0, [codec.ERR_BAD_FRAME, "", "checksum mismatch", ""], False)
     frames(
         "STATUS, 30 s later, damaged on the way: one bit of the MAC flipped (the `received` line). The "
         "CRC-32 no longer matches, so nothing in the frame can be trusted, not even its sequence number: "

@@ -490,9 +490,8 @@ def test_ctrl_c_during_log_or_flash_says_what_it_left(monkeypatch, capsys):
     ],
 )
 def test_a_pump_refusal_the_wire_cut_is_said_whole(sim, capsys, argv, whole):
-    """Issue 22: the pump's texts are cut at the wire's 100 bytes ("...in a 2004 pump reca; nothing was
-    changed"). pumpctl reads the lines with the pump's own parser and checks against the library the pump
-    holds, and says the sentence whole when it begins as the pump's does."""
+    """Issue 22: the pump's texts were cut at the wire's 100 bytes ("...in a 2004 pump reca; nothing was
+    changed"). ERROR carries a reason's next 100 bytes too (`more`), and pumpctl says it whole."""
     assert cli.main(["--port", sim.port, "fault", "fill", "--value", "20 mL"]) == 0
     assert (
         cli.main(["--port", sim.port, "program", "drug morphine 20 mg/mL", "fill 20 mL", "basal 2 mg/day", "--yes"])

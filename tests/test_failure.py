@@ -65,7 +65,7 @@ def test_the_link_answers_a_failing_handler_with_its_explanation():
     frame = sent[0]
     kind, seq, body, _mac, _signed = codec.decode_frame(codec.cobs_decode(frame, len(frame) - 1))
     at = codec.span(codec.ERROR, True)
-    code, field, message = codec.decode_spec(codec.MESSAGES, at >> 16, at & 0xFFFF, body)
+    code, field, message, _more = codec.decode_spec(codec.MESSAGES, at >> 16, at & 0xFFFF, body)
     line = broken.__code__.co_firstlineno + 1
     assert (kind, seq, code, field) == (codec.ERROR, 7, codec.ERR_INTERNAL, "")
     assert message == f"KeyError in tests/test_failure.py line {line}: 'lib'"

@@ -541,7 +541,7 @@ class FuzzedPump:
         kind, seq, payload, mac, signed = reply
         assert seq == expect.seq, f"reply seq {seq}, expected {expect.seq}"
         if kind == codec.ERROR:
-            code, _field, message = schema.decode_fields(schema.reply_fields(codec.ERROR), payload)
+            code, _field, message, _more = schema.decode_fields(schema.reply_fields(codec.ERROR), payload)
             assert code in expect.errors, f"refused with error {code} ({message}); allowed {set(expect.errors)}"
         else:
             assert kind == expect.reply, f"reply type 0x{kind:02x}, allowed {expect.reply} or errors {expect.errors}"

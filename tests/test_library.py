@@ -348,3 +348,21 @@ def test_a_log_entry_is_cut_to_the_bytes_the_link_carries():
     log.add(0, 0, 1, "µ" * 80)
     text = log.get(0)[3]
     assert len(text.encode()) <= MAX_TEXT and text.endswith("...") and text.startswith("µ" * 48)
+
+
+def test_an_unknown_drug_names_the_library_within_the_wires_200_bytes():
+    """The refusal lists the library's names up to 100 bytes, then how many more: a site library of many
+    drugs never makes a reason longer than ERROR carries whole (message and more, 200 bytes)."""
+    from firmware.errors import Refusal
+    from firmware.library import DrugLimits, Library
+
+    numbers = (20_000_000, 4_000_000, 5_000_000, 21_984_000, 39_000_000, 500_000, 1_000_000, 0, 0, 0)
+    many = Library("site-16", [DrugLimits("a-long-drug-name-%02d" % i, numbers) for i in range(16)])  # the most
+    with pytest.raises(Refusal) as e:
+        many.get("drug", "nosuch")
+    text = e.value.message
+    assert text.startswith("drug 'nosuch' is not in library site-16 (it has: a-long-drug-name-00, a-long-drug-name-01")
+    assert text.endswith(", a-long-drug-name-03, and 12 more)") and len(text.encode()) <= 200
+    few = Library("site-2", [DrugLimits("morphine", numbers), DrugLimits("baclofen", numbers)])
+    with pytest.raises(Refusal, match=r"\(it has: morphine, baclofen\)$"):
+        few.get("drug", "nosuch")

@@ -28,8 +28,8 @@ def exchange(handlers, frame):
 def error_of(reply):
     msg_type, seq, payload = reply
     assert msg_type == codec.ERROR
-    code, field, message = schema.decode_fields(schema.reply_fields(codec.ERROR), payload)
-    return seq, [code, field, words.render(message)]  # the message as the host shows it
+    code, field, message, more = schema.decode_fields(schema.reply_fields(codec.ERROR), payload)
+    return seq, [code, field, words.render(message + more)]  # the message as the host shows it
 
 
 def test_a_reply_echoes_the_request_sequence_number():
@@ -164,3 +164,21 @@ def test_a_session_silent_past_the_timeout_is_over():
     [reply] = s.send(codec.encode_frame(codec.STOP, 1, b"", clinician))
     assert error_of(reply[:3])[1][0] == codec.ERR_NO_SESSION
     assert done == []
+
+
+def test_a_reason_of_up_to_200_bytes_is_never_cut_and_a_longer_one_ends_at_200():
+    """Issue 22: a pump refusal was cut at the wire's 100 bytes. ERROR carries it in two parts."""
+    long = "the reason, said whole: " + "x" * 150 + " end"  # 178 bytes
+    longer = "y" * 300
+
+    def refuse(text):
+        def handler(values):
+            raise Refusal("rate_nl_per_day", text)
+
+        return handler
+
+    for text, shown in ((long, long), (longer, "y" * 200), ("short", "short")):
+        _, [reply] = exchange({codec.STOP: refuse(text)}, codec.encode_frame(codec.STOP, 5))
+        _seq, (code, field, message) = error_of(reply)
+        assert (code, field, message) == (codec.ERR_BAD_VALUE, "rate_nl_per_day", shown)
+        assert len(reply[2]) <= codec.MAX_PAYLOAD

@@ -365,7 +365,7 @@ class Host:
                 raise AssertionError("the reply to %s is not signed by the session" % COMMAND_NAMES[msg_type])
         if kind == codec.ERROR:
             self.errors += 1
-            code, field, message = _decode_reply(codec, codec.ERROR, body)
+            code, field, message, _more = _decode_reply(codec, codec.ERROR, body)
             raise AssertionError(
                 "the pump refused %s: error %d (%s) %s" % (COMMAND_NAMES[msg_type], code, field, message)
             )

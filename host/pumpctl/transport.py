@@ -212,13 +212,14 @@ class SerialTransport:
                 if kind == codec.ERROR and mac is None:
                     # A pump that could not check our MAC (its session ended,
                     # or the frame was damaged) cannot MAC its refusal either.
-                    code, field, reason = decode_fields(reply_fields(codec.ERROR), payload)
+                    code, field, reason, more = decode_fields(reply_fields(codec.ERROR), payload)
+                    reason += more
                     if code in (codec.ERR_NO_SESSION, codec.ERR_AUTH, codec.ERR_BAD_FRAME):
                         raise PumpRefused(code, field, reason)
                 raise LinkError(f"the reply to command 0x{msg_type:02x} does not carry this session's MAC")
             if kind == codec.ERROR:
-                code, field, reason = decode_fields(reply_fields(codec.ERROR), payload)
-                refusal = PumpRefused(code, field, reason)
+                code, field, reason, more = decode_fields(reply_fields(codec.ERROR), payload)
+                refusal = PumpRefused(code, field, reason + more)
                 if got_seq == seq:
                     raise refusal
                 if got_seq == 0 and bad_frame is None:
@@ -306,10 +307,10 @@ def open_error(port: str, e: Exception) -> LinkError:
 def _not_started(payload: bytes) -> str | None:
     """The reason in an ERROR payload saying the firmware failed to start, else None."""
     try:
-        code, _field, reason = decode_fields(reply_fields(codec.ERROR), payload)
+        code, _field, reason, more = decode_fields(reply_fields(codec.ERROR), payload)
     except codec.FrameError:
         return None
-    return reason if code == codec.ERR_NOT_STARTED else None
+    return reason + more if code == codec.ERR_NOT_STARTED else None
 
 
 def _signed_by(session: auth.Hmac, mac: bytes | None, signed: bytes | None) -> bool:

@@ -78,7 +78,7 @@ def _session(args, pump: Pump, lines: list[str], notes=None, running=None, befor
     try:
         staged = pump.stage(lines)
     except PumpRefused as e:
-        raise _with_a_near_name(pump, _whole(pump, lines, running, e)) from None
+        raise _with_a_near_name(pump, e) from None
     return _review_and_commit(args, pump, running, staged, notes, before_commit, ours=True, data=data)
 
 
@@ -136,43 +136,6 @@ def _review_and_commit(args, pump: Pump, running, staged, notes=None, before_com
         data["unchanged"] = kept
     emit(args, human, data, style=render.OK)
     return EXIT_OK
-
-
-# A pump text is at most 100 bytes on the wire: a refusal this long may have been cut.
-_MAYBE_CUT_BYTES = 90
-
-
-def _whole(pump: Pump, lines: list[str], running, refused: PumpRefused) -> PumpRefused:
-    """The pump's refusal of a program, whole: a text the wire cut at 100 bytes is said again in full by
-    reading the lines here with the pump's own parser and checks (firmware/program_text.py) against the
-    library the pump holds, read from it. Only a text that begins as the pump's does replaces it: the
-    pump stays the authority, this only finishes its sentence."""
-    if len(refused.reason.encode()) < _MAYBE_CUT_BYTES or refused.internal:
-        return refused
-    from firmware.errors import Refusal
-    from firmware.library import DrugLimits, Library
-    from firmware.program import parse_program
-    from firmware.units import parse_concentration
-
-    from ..library_file import parse_entry
-    from ..words import render
-
-    try:
-        version, entries = pump.library()
-        library = Library(version, [DrugLimits(*parse_entry(e)) for e in entries])
-        old = []  # the blend the running program names: the pump checks a program without drug lines against it
-        for line in program_lines(running):
-            words = line.split()
-            if words[0] == "drug" and len(words) > 2 and words[1] != "none":
-                old.append((words[1], parse_concentration("drug", " ".join(words[2:]))))
-        parse_program(lines, library, old)
-    except Refusal as r:
-        whole = render(r.message)
-        if r.field == refused.field and whole.startswith(refused.reason) and len(whole) > len(refused.reason):
-            return PumpRefused(refused.code, refused.field, whole)
-    except (PumpError, ValueError):
-        pass  # the pump's own text then, as cut
-    return refused
 
 
 _UNKNOWN_DRUG = re.compile(r"^drug '(.+)' is not in library ")
