@@ -254,5 +254,5 @@ def test_a_test_too_short_for_its_longest_window_is_not_passed_and_says_why(tmp_
     code = cli.main(["bench", "--sim", "--rate", "1 mL/h", "--duration", "20min", "--out", str(tmp_path / "run")])
     out = capsys.readouterr().out
     assert code == cli.EXIT_REFUSED, out
-    assert "too short: the analysis period from 10 min holds no 11/19/31-min window (at least 31 min of it" in out
+    assert "too short: no 11/19/31-min window from 10 min on (31 min needed)" in out
     assert out.rstrip().endswith("result: FAIL")

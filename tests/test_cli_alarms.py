@@ -308,7 +308,8 @@ def test_a_refill_discrepancy_is_shown_and_needs_confirm_soft(sim, capsys):
     assert run(sim, capsys, "advance", "1h")[0] == 0
     code, out, err = run(sim, capsys, "refill", "--removed", "15 mL", "--fill", "20 mL", "--yes")
     assert code == cli.EXIT_USAGE
-    assert "! refill discrepancy 4.99" in out and "check for a pocket fill; removed 15 mL, counted 19.99" in out
+    said = " ".join(out.split())  # the review's rows within 80 columns: a long warning wraps
+    assert "! refill discrepancy 4.99" in said and "check for a pocket fill; removed 15 mL, counted 19.99" in said
     assert "check for a refill into the pocket" in out
     assert "--confirm-soft" in err
     assert run_json(sim, capsys, "therapy")["program"][2] == ["basal 2 mg/day", "0.1 mL/day = morphine 2 mg/day"]

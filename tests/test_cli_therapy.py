@@ -80,7 +80,11 @@ def test_the_log_records_each_program_with_the_library_version(sim, capsys):
     code, out, _ = run(sim, capsys, "--json", "log")
     texts = [e["text"] for e in json.loads(out)["events"]]
     h = "%08x" % codec.library_hash(list(zip(DEFAULT_NAMES, DEFAULT_NUMBERS, strict=True)))
-    assert any(f"library default-2026.11 hash {h}: drug morphine 20 mg/mL; fill 20 mL; basal 2 m" in t for t in texts)
+    # The commit's lines go on in entries of their own once one is full: every line is there, whole.
+    first = next(i for i, t in enumerate(texts) if f"library default-2026.11 hash {h}: drug morphine 20 mg/mL" in t)
+    crc = texts[first].split()[1]
+    lines = "; ".join(t.split(": ", 1)[1] for t in texts[first:] if t.startswith(f"crc {crc} ")).split("; ")
+    assert lines == ["drug morphine 20 mg/mL", "fill 20 mL", "basal 2 mg/day"]
 
 
 def test_a_site_library_replaces_the_default_and_its_limits_apply(sim, capsys, tmp_path):
@@ -177,13 +181,22 @@ def test_a_long_program_line_keeps_its_detail_apart_and_the_library_says_soft_an
     code, out, err = run(sim, capsys, "program", *PROGRAM[:3], line, "--yes", "--confirm-soft")
     assert code == 0, err
     code, out, _ = run(sim, capsys, "therapy")
-    assert "  patient-bolus 200 mcg over 10 min lockout 1 h max 4 per day  10 uL = morphine 200 mcg" in out
+    # Within 80 columns: a line too long to have its meaning beside it has it under it.
+    assert "  patient-bolus 200 mcg over 10 min lockout 1 h max 4 per day\n      10 uL = morphine 200 mcg\n" in out
+    assert all(len(ln) <= 80 for ln in out.splitlines())
     code, out, _ = run(sim, capsys, "library")
     lines = out.splitlines()
-    assert lines[0].endswith("; each limit soft / hard")
-    morphine = next(ln for ln in lines if ln.startswith("  morphine "))
-    assert "daily 10 mg/day / 15 mg/day" in morphine and "patient bolus 200 mcg, lockout 1 h, 4 a day" in morphine
-    assert any(ln.startswith("  fentanyl ") and ln.endswith("no patient bolus") for ln in lines)
+    assert all(len(ln) <= 80 for ln in lines)  # a table within 80 columns, each number named
+    assert lines[1].split() == ["soft", "hard"]
+    at = lines.index("morphine              concentration at most 20 mg/mL")
+    assert lines[at + 1 : at + 5] == [
+        "  daily dose          10 mg/day       15 mg/day",
+        "  rate                916 mcg/h       1.625 mg/h",
+        "  bolus               500 mcg         1 mg",
+        "  patient bolus       200 mcg at most, lockout 1 h, at most 4 a day",
+    ]
+    at = lines.index("fentanyl              concentration at most 10 mg/mL")
+    assert lines[at + 4] == "  patient bolus       none allowed"
 
 
 @pytest.mark.micropython

@@ -334,10 +334,11 @@ class BenchTest:
             (
                 "duration",
                 not left_out,
-                "every observation window (%s min) fits the analysis period" % ", ".join(map(str, flowtest.WINDOWS_MIN))
+                "every window, %d to %d min, fits the analysis period"
+                % (min(flowtest.WINDOWS_MIN), max(flowtest.WINDOWS_MIN))
                 if not left_out
-                else "too short: the analysis period from %g min holds no %s-min window (at least %d min of it "
-                "are needed)" % (c.analysis_from_s() / 60, "/".join(map(str, left_out)), max(flowtest.WINDOWS_MIN)),
+                else "too short: no %s-min window from %g min on (%d min needed)"
+                % ("/".join(map(str, left_out)), c.analysis_from_s() / 60, max(flowtest.WINDOWS_MIN)),
             ),
             (
                 "windows",

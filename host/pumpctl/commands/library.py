@@ -179,21 +179,32 @@ def cmd_library(args) -> int:
             return _load_library(args, pump, version, entries)
         version, entries = _read_library(args, pump)
         library_hash = pump.therapy().library_hash
-    human = [f"drug library {version} (hash {library_hash:08x}); each limit soft / hard"]
-    for e in entries:
-        patient = f"patient bolus {e[8]}, lockout {e[9]}, {e[10]} a day" if e[10] != "0" else "no patient bolus"
-        human.append(
-            f"  {e[0]:<14} conc <= {e[1]:<12} daily {e[2]} / {e[3]}   rate {e[4]} / {e[5]}   bolus {e[6]} / {e[7]}"
-            f"   {patient}"
-        )
-    drugs = [dict(zip(LIBRARY_FIELDS, e, strict=True)) for e in entries]
     emit(
         args,
-        "\n".join(human),
-        {"version": version, "library_hash": library_hash, "drugs": drugs},
+        library_text(version, library_hash, entries),
+        {
+            "version": version,
+            "library_hash": library_hash,
+            "drugs": [dict(zip(LIBRARY_FIELDS, e, strict=True)) for e in entries],
+        },
         rich=lambda: render.library(version, entries),
     )
     return EXIT_OK
+
+
+def library_text(version: str, library_hash: int, entries: list[list[str]]) -> str:
+    """The library as plain text within 80 columns: a block per drug, each limit on its own line under
+    a soft and a hard column, the patient bolus spelled out."""
+    out = [f"drug library {version} (hash {library_hash:08x})", f"{'':<22}{'soft':<16}hard"]
+    for e in entries:
+        out.append(f"{e[0]:<22}concentration at most {e[1]}")
+        for what, soft, hard in (("daily dose", e[2], e[3]), ("rate", e[4], e[5]), ("bolus", e[6], e[7])):
+            out.append(f"  {what:<20}{soft:<16}{hard}")
+        if e[10] != "0":
+            out.append(f"  {'patient bolus':<20}{e[8]} at most, lockout {e[9]}, at most {e[10]} a day")
+        else:
+            out.append(f"  {'patient bolus':<20}none allowed")
+    return "\n".join(out)
 
 
 def _library_arguments(s: argparse.ArgumentParser) -> None:

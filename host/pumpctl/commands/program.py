@@ -58,13 +58,29 @@ def review_rows(running: list[tuple[str, str]], staged: list[tuple[str, str]]) -
     return out
 
 
+PLAIN_WIDTH = 80  # plain text fits 80 columns (a terminal's rich view fits its own width)
+
+
 def side_by_side(running: list[tuple[str, str]], staged: list[tuple[str, str]]) -> str:
-    """The running and the staged program next to each other (review_rows) as plain text."""
+    """The running and the staged program next to each other (review_rows) as plain text; one above
+    the other when side by side would pass PLAIN_WIDTH columns, each row wrapped to fit."""
     rows = review_rows(running, staged)
     width = max([len("running"), *(len(a) for _, a, _ in rows)]) + 2
     out = [f"  {'running':<{width}}staged", f"  {'-' * (width - 2):<{width}}{'-' * 6}"]
-    out += [f"{mark} {a:<{width}}{b}" for mark, a, b in rows]
-    return "\n".join(out)
+    out += [f"{mark} {a:<{width}}{b}".rstrip() for mark, a, b in rows]
+    if max(len(line) for line in out) <= PLAIN_WIDTH:
+        return "\n".join(out)
+    import textwrap
+
+    def block(title: str, cells: list[tuple[str, str]]) -> list[str]:
+        lines = [title]
+        for mark, text in cells:
+            lines += textwrap.wrap(text, PLAIN_WIDTH, initial_indent=f"{mark} ", subsequent_indent="    ") or [mark]
+        return lines
+
+    running_rows = [(mark, a) for mark, a, _ in rows if a]
+    staged_rows = [(mark, b) for mark, _, b in rows if b]
+    return "\n".join(block("  running", running_rows) + block("  staged (* a row that changes)", staged_rows))
 
 
 def _session(args, pump: Pump, lines: list[str], notes=None, running=None, before_commit=None, data=None) -> int:
@@ -99,8 +115,8 @@ def _review_and_commit(args, pump: Pump, running, staged, notes=None, before_com
     if getattr(args, "stage", False):
         emit(
             args,
-            f"staged, not committed (crc {staged.program_crc:08x}): the pump holds it for 10 min, for any "
-            "clinician's pumpctl review, pumpctl commit or pumpctl discard",
+            f"staged, not committed (crc {staged.program_crc:08x}): the pump holds it for 10 min\n"
+            "for any clinician's pumpctl review, pumpctl commit or pumpctl discard",
             {"staged": True, "program_crc": staged.program_crc, "lines": staged.lines, "warnings": staged.warnings},
         )
         return EXIT_OK

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import asdict
 from fractions import Fraction
 
@@ -86,7 +87,8 @@ def _watch_lines(th, now_us: int) -> list[str]:
             out.append(f"            {low} in {quantities.days(th.low_in_s)}, at pump time {at}")
         dry = quantities.duration(th.empty_in_s * 10**6) if th.empty_in_s is not None else "beyond 400 days"
         empty = quantities.volume_nl(th.empty_nl)
-        out.append(f"            delivery stops at {empty} (empty volume); all of it delivered in {dry}")
+        out.append(f"            delivery stops at {empty} (empty volume),")
+        out.append(f"            all of it delivered in {dry}")
     if th.battery_permille is None:
         out.append("battery     no reading yet")
     else:
@@ -145,8 +147,15 @@ def cmd_therapy(args) -> int:
     )
     head = list(lines)
     lines.append("program")
-    # Each line beside what it means, two spaces at least between them (a long line pushes its detail on).
-    lines += [f"  {line:<44}  {detail}".rstrip() for line, detail in rows]
+    # Each line beside what it means, two spaces at least between them; within 80 columns, else the
+    # meaning goes under its line, wrapped (a soft limit's sentence, a long patient-bolus line).
+    for line, detail in rows:
+        row = f"  {line:<44}  {detail}".rstrip()
+        if len(row) <= 80:
+            lines.append(row)
+        else:
+            lines.append(f"  {line}")
+            lines += textwrap.wrap(detail, 80, initial_indent="      ", subsequent_indent="      ")
     emit(
         args,
         "\n".join(lines),
