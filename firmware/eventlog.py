@@ -75,7 +75,7 @@ class EventLog:
         self._end = 0  # where the next line goes
         self._wrap = 0  # where the lines above _end end, once the newest went back to the start
         self.archive = archive
-        # Entries are numbered on from the archive's newest: an index is never given twice.
+        # Entries are numbered on from the archive's newest: no archived index is given again.
         start = 0 if archive is None else archive.end
         self.first = start  # the oldest entry still in the ring
         self.count = start  # entries logged since the first boot
