@@ -245,8 +245,9 @@ def test_no_key_for_the_pump_exits_5_and_says_where_keys_go(sim_port, tmp_path):
         [PUMPCTL, "--port", sim_port, "stop"], capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL
     )
     assert out.returncode == 5
-    assert "no keys for pump sim-" in out.stderr and str(empty) in out.stderr
-    assert "keys=" not in out.stderr and "pumpctl keys lists what this host holds" in out.stderr  # CLI words
+    assert "no keys for simulator sim-" in out.stderr and str(empty) in out.stderr
+    assert "keys=" not in out.stderr and "start a new simulator with pumpctl sim" in out.stderr  # CLI words
+    assert "flash it again" not in out.stderr  # a simulator is not flashed
     out = subprocess.run([PUMPCTL, "--port", sim_port, "status"], capture_output=True, text=True, env=env)
     assert out.returncode == 0  # reading needs no key
 

@@ -169,7 +169,7 @@ def test_a_stall_holds_delivery_once_a_step_is_due(sim, capsys):
 def test_a_low_battery_raises_eri_at_the_next_check_and_status_shows_it(sim, capsys):
     code, out, err = run(sim, capsys, "fault", "battery", "--value", "50")
     assert code == 0, err
-    assert out.startswith("fault battery (value 50) injected now")
+    assert out.startswith("fault battery (value 50 permille) injected now")
     assert run(sim, capsys, "advance", "2min")[0] == 0
     code, out, _ = run(sim, capsys, "alarms")
     rows = table_rows(out)
@@ -282,7 +282,7 @@ def test_a_refill_keeps_the_program_and_checks_the_volume_removed(sim, capsys):
     assert code == 0, err
     assert "removed 19.9 mL" in out and "read back and identical" in out
     # On a simulator pumpctl also does what the clinician's hands do: its reservoir holds the fill.
-    assert "simulator: its reservoir filled to 20 mL, as the clinician's hands would" in out
+    assert "simulator: its reservoir filled to 20 mL, as a clinician fills a real one" in out
     with sim.pump() as pump:
         assert pump.sim_state().true_reservoir_nl == 20_000_000
     assert "refill discrepancy" not in out
@@ -505,7 +505,7 @@ def test_pending_faults_are_listed_and_one_is_cancelled_before_it_fires(sim, cap
     code, out, _ = run(sim, capsys, "fault", "list")
     assert code == 0 and out.splitlines() == [
         "  0  at pump time 00 h 10 min 00 s (in 00 h 10 min 00 s)  stall --value 1",
-        "  1  at pump time 01 h 00 min 00 s (in 01 h 00 min 00 s)  battery --value 50",
+        "  1  at pump time 01 h 00 min 00 s (in 01 h 00 min 00 s)  battery --value \"50 permille\"",
     ]
     code, out, _ = run(sim, capsys, "fault", "cancel", "--value", "0")
     assert code == 0 and out.startswith("cancelled fault stall (value 1) due at pump time 00 h 10 min 00 s")

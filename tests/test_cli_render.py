@@ -324,7 +324,11 @@ def test_a_wrong_command_line_says_so_in_one_line_and_exits_2(argv, message):
     [
         (["log", "--csv", "/no/such/folder/events.csv"], 2, "give a file in a folder that exists"),
         (["advance", "100000000day"], 2, "the duration in seconds: 8,640,000,000,000 is beyond what the pump takes"),
-        (["clock", "--set", "1900-01-01"], 2, "--set, in seconds since 1970"),
+        (
+            ["clock", "--set", "1969-12-31T23:59"],
+            2,
+            "--set 1969-12-31T23:59: the device clock runs from 1970-01-01 00:00:00 to 2106-02-07 06:28:14",
+        ),
         (["fault", "stall", "--at", "99999999999"], 2, "--at, in seconds"),
         (["log", "--since", "99999999999"], 2, "--since: 99,999,999,999 is beyond"),
         (["program", "--rate", "12 mL/h"], 2, "rate: rate 12 mL/h is above the pump maximum of 10 mL/h"),
@@ -347,7 +351,7 @@ def test_a_link_failure_is_one_line_and_exits_3():
 def test_a_missing_key_is_one_line_and_exits_5(sim, tmp_path):
     out = pumpctl("--port", sim.port, "stop", PUMPCTL_CONFIG=str(tmp_path / "config.toml"))
     assert out.returncode == cli.EXIT_AUTH and out.stderr.count("\n") == 1
-    assert "no keys for pump sim-" in _one_line(out.stderr)
+    assert "no keys for simulator sim-" in _one_line(out.stderr)
 
 
 @pytest.mark.micropython

@@ -146,7 +146,7 @@ def test_therapy_shows_the_reservoir_counted_and_sensed_the_low_forecast_the_bat
     lines = out.splitlines()
     reservoir = lines.index(next(line for line in lines if line.startswith("reservoir ")))
     assert "mL counted, sensor " in lines[reservoir]
-    assert lines[reservoir + 1].strip().startswith("low level 2 mL in 180 days, at pump time 180 d 00 h 00 min")
+    assert lines[reservoir + 1].strip().startswith("low level 2 mL in 180 days (pump time 180 d 00 h 00 min")
     assert lines[reservoir + 2].strip().startswith("delivery stops at 1 mL (empty volume)")
     assert any(line.startswith("battery     ") and "permille (" in line for line in lines)
     assert "alarms      none" in lines
@@ -168,7 +168,7 @@ def test_a_drug_name_is_taken_in_any_case_and_a_near_miss_gets_a_did_you_mean(si
     code, out, err = run(sim, capsys, "program", "drug morfine 20 mg/mL", "fill 20 mL", "basal 2 mg/day", "--yes")
     assert code == 1
     assert "pump refused (drug): drug 'morfine' is not in library " in err
-    assert err.rstrip().endswith("; did you mean morphine?; nothing was changed")
+    assert err.rstrip().endswith(" - did you mean morphine; nothing was changed")
     code, out, err = run(sim, capsys, "program", "drug xyzzy 20 mg/mL", "fill 20 mL", "basal 2 mg/day", "--yes")
     assert code == 1 and "did you mean" not in err
 
@@ -207,9 +207,10 @@ def test_the_bolus_row_says_the_dose_what_was_given_and_what_is_left(sim, capsys
     assert run(sim, capsys, "patient-bolus")[0] == 0
     assert run(sim, capsys, "advance", "5min")[0] == 0
     code, out, _ = run(sim, capsys, "therapy")
-    [row] = [ln for ln in out.splitlines() if ln.startswith("bolus ")]
-    assert row.startswith("bolus       patient-bolus of 5 uL: 2.5 uL given, 2.5 uL left, at ")
-    assert row.endswith(" for 00 h 05 min 00 s")
+    lines = out.splitlines()
+    at = next(i for i, ln in enumerate(lines) if ln.startswith("bolus "))
+    assert lines[at] == "bolus       patient-bolus of 5 uL: 2.5 uL given, 2.5 uL left,"
+    assert lines[at + 1].startswith("            at ") and lines[at + 1].endswith(" for 00 h 05 min 00 s")
     code, out, _ = run(sim, capsys, "--json", "therapy")
     data = json.loads(out)
     assert (data["bolus_nl"], data["bolus_left_nl"], data["bolus_left_s"]) == (5_000, 2_500, 300)

@@ -118,7 +118,7 @@ def test_a_library_that_refuses_the_running_program_is_refused_at_staging_naming
     assert run(sim, capsys, "program", *lines, "--yes", "--confirm-soft")[0] == 0
     path, _ = exported(sim, capsys, tmp_path, version="site-low", daily_soft="5 mg/day", daily_hard="10 mg/day")
     code, out, err = run(sim, capsys, "library", "load", str(path), "--yes", "--confirm-raise")
-    assert code == 2
+    assert code == 1  # a refusal of the pump's (README's exit codes), nothing changed
     assert "the running program would not be valid under it (daily dose)" in err
     assert "the running program's line: drug morphine 20 mg/mL; basal 12 mg/day" in err
     assert in_force(sim)[0] == "default-2026.11"
@@ -196,7 +196,7 @@ def test_a_library_whose_limit_the_last_24_h_already_fill_is_refused_at_staging(
     assert run(sim, capsys, "program", "drug morphine 20 mg/mL", "basal 4 mg/day", "--yes")[0] == 0
     path, _ = exported(sim, capsys, tmp_path, version="site-low", daily_soft="5 mg/day", daily_hard="10 mg/day")
     code, out, err = run(sim, capsys, "library", "load", str(path), "--yes")
-    assert code == 2, out + err
+    assert code == 1, out + err  # the pump refused: exit 1, nothing changed
     assert "daily hard limit" in err and "last 24 h" in err
     assert in_force(sim)[0] == "default-2026.11"
     # a day later the history has left the window, and the same library goes in

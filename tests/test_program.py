@@ -637,7 +637,7 @@ def test_a_duration_without_a_clear_unit_is_refused(line, field):
         ("basal 2 mg/week", "basal", "unknown unit"),
         ("basal 2,5 mg/day", "basal", "decimal"),
         ("basal .5 mg/day", "basal", "leading zero"),
-        ("basal 1e1 mg/day", "basal", "decimal"),
+        ("basal 1e1 mg/day", "basal", "exponent"),
         ("basal -2 mg/day", "basal", "negative"),
         ("bolus 0.5 mg/h over 1 h", "bolus", "rate"),
         ("bolus 0.5 over 1 h", "bolus", "no unit"),

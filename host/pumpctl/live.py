@@ -210,9 +210,12 @@ def render(state: ViewState) -> Panel:
         mode = Text(s.mode)
         if th is not None and th.held:
             mode.append("   delivery HELD by a motor fault until it clears", style="bold red")
-        if th is not None and th.bolus != "none":
-            mode.append(f"   {th.bolus} at {quantities.rate(th.bolus_rate_nl_per_day)}, {th.bolus_left_s} s left")
         grid.add_row("mode", mode)
+        if th is not None and th.bolus != "none":
+            from .commands.status import bolus_parts
+
+            dose, pace = bolus_parts(th)
+            grid.add_row("bolus", f"{dose}, {pace}")
         rate = f"{quantities.rate(s.rate_nl_per_day)} ({s.rate_nl_per_day} nL/day)" if s.rate_nl_per_day else "-"
         grid.add_row("rate", rate)
         delivered = quantities.volume(s.steps * state.step_volume_pl)

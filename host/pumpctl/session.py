@@ -84,6 +84,11 @@ class PumpSession:
                 raise AuthError(f"the pump on {self.port} has no keys: provision it (flash it with keys) first")
             found = config.load_keys(device_id)
             if found is None:
+                if self.hello().board == "sim":  # a simulator's keys are made when it starts: nothing to flash
+                    raise AuthError(
+                        f"no keys for simulator {device_id} in {config.config_path()} (forgotten, or another "
+                        "user's config): start a new simulator with pumpctl sim, or use the config it started with"
+                    )
                 raise AuthError(
                     f"no keys for pump {device_id} in {config.config_path()}: add them there (they were saved "
                     "where it was flashed: pumpctl keys lists what this host holds), or flash it again"

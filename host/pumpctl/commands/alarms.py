@@ -172,13 +172,28 @@ def _fault_at_s(text: str | None) -> int:
     return us // 10**6
 
 
+def _value_shown(kind: str, value: int) -> str:
+    """A fault's value as it was typed: a volume, seconds, permille, or 1/0 (the condition starts/ends)."""
+    if kind in ("fill", "leak"):
+        return quantities.volume_nl(value)
+    if kind == "clock-jump":
+        return f"{value} s"
+    if kind == "battery":
+        return f"{value} permille"
+    return str(value)
+
+
+def _as_typed(text: str) -> str:
+    return f'"{text}"' if " " in text else text
+
+
 def _fault_list(args) -> int:
     with Pump(port_of(args), timeout=args.timeout) as pump:
         now_us = pump.status().time_us
         pending = pump.sim_faults()
     rows = [
         f"{i:3d}  at pump time {quantities.duration(at)} (in {quantities.duration(at - now_us)})  {kind}"
-        + ("" if kind == "motor" else f" --value {value}")
+        + ("" if kind == "motor" else " --value " + _as_typed(_value_shown(kind, value)))
         for i, kind, value, at in pending
     ]
     emit(
@@ -195,7 +210,7 @@ def _fault_cancel(args) -> int:
         raise UsageError("fault cancel needs --value N: the number pumpctl fault list shows")
     with Pump(port_of(args), timeout=args.timeout) as pump:
         kind, value, at = pump.sim_cancel_fault(int(text))
-    shown = "" if kind == "motor" else f" (value {value})"
+    shown = "" if kind == "motor" else f" (value {_value_shown(kind, value)})"
     emit(
         args,
         f"cancelled fault {kind}{shown} due at pump time {quantities.duration(at)}; "
@@ -225,13 +240,14 @@ def cmd_fault(args) -> int:
         if at_us <= now_us
         else f"at pump time {quantities.duration(at_us)}, in {quantities.duration(at_us - now_us)}"
     )
-    shown = f" (value {value})" if args.kind != "motor" else ""
+    shown = f" (value {_value_shown(args.kind, value)})" if args.kind != "motor" else ""
     noticed = _FAULT_NOTICED[args.kind]
     if args.kind in _ON_OFF_FAULTS and value == 0:
         noticed = "the condition ends; the pump sees it at its next check and clears the alarm's condition"
     emit(
         args,
-        f"fault {args.kind}{shown} injected {when}: {noticed}; see pumpctl alarms",
+        f"fault {args.kind}{shown} {'injected' if at_us <= now_us else 'scheduled'} {when}: {noticed}; "
+        "see pumpctl alarms",
         {"kind": args.kind, "code": words.fault_code(args.kind), "value": value, "at_us": at_us, "now_us": now_us},
     )
     return EXIT_OK

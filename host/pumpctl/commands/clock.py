@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from firmware import codec
+
 from .. import quantities, render
 from ..client import Pump
 from ..errors import UsageError
@@ -13,12 +15,19 @@ from .common import EXIT_OK, EXIT_REFUSED, Command, confirm, emit, port_of
 def cmd_clock(args) -> int:
     import datetime as dt
 
+    new_s = None
+    if args.set:  # read (and refused) before the pump is asked anything
+        when = dt.datetime.now() if args.set == "now" else _parse_local(args.set)
+        new_s = _local_seconds(when)
+        if not 0 <= new_s <= codec.NO_TIME - 1:  # the wire's u32 seconds since 1970, NO_TIME excluded
+            raise UsageError(
+                f"--set {args.set}: the device clock runs from {_shown(0)} to {_shown(codec.NO_TIME - 1)}; "
+                "give a date and time between them"
+            )
     with Pump(port_of(args), timeout=args.timeout) as pump:
         th = pump.therapy()
         before_s = th.clock_s
-        if args.set:
-            when = dt.datetime.now() if args.set == "now" else _parse_local(args.set)
-            new_s = _local_seconds(when)
+        if new_s is not None:
             if before_s is not None:  # a change of a clock already set: said, then asked
                 if not args.json:
                     render.warn(_change(before_s, new_s, th.mode == "flex"))

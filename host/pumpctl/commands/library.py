@@ -78,15 +78,16 @@ def _library_table(rows: list[dict]) -> str:
     ).rstrip()
 
 
-def _refused_by_library(pump: Pump, e: PumpRefused) -> UsageError:
-    """A library refused at staging because of the running therapy: say which program line."""
+def _refused_by_library(pump: Pump, e: PumpRefused) -> PumpRefused:
+    """A library refused at staging because of the running therapy: say which program line (a refusal
+    of the pump's: exit 1, nothing changed)."""
     what = e.field[len("running ") :]
     named = _lines_named(pump.running_lines(), what, e.reason)
     text = f"library refused: the running program would not be valid under it ({what}): {e.reason}"
     if named:
         text += "\n  the running program's line: " + "; ".join(named)
     text += "\n  change the running program first (pumpctl program), then load the library again"
-    return UsageError(text)
+    return PumpRefused(e.code, "", text)
 
 
 def _lines_named(lines: list[str], field: str, message: str) -> list[str]:
@@ -172,6 +173,11 @@ def cmd_library(args) -> int:
                 version = str(doc["version"])
             except OSError as e:
                 raise UsageError(f"cannot read {args.file}: {e.strerror}; check the path") from None
+            except json.JSONDecodeError as e:
+                raise UsageError(
+                    f"{args.file} is not JSON (line {e.lineno}, column {e.colno}: {e.msg}); "
+                    "a library file is JSON (the format: docs/drug-library.md)"
+                ) from None
             except (ValueError, KeyError, TypeError) as e:
                 raise UsageError(
                     f"{args.file} is not a drug library file: missing or bad {e} (the format: docs/drug-library.md)"
@@ -199,7 +205,10 @@ def library_text(version: str, library_hash: int, entries: list[list[str]]) -> s
     for e in entries:
         out.append(f"{e[0]:<22}concentration at most {e[1]}")
         for what, soft, hard in (("daily dose", e[2], e[3]), ("rate", e[4], e[5]), ("bolus", e[6], e[7])):
-            out.append(f"  {what:<20}{soft:<16}{hard}")
+            if soft.split()[0] == hard.split()[0] == "0":
+                out.append(f"  {what:<20}none allowed")  # ziconotide: no bolus at all
+            else:
+                out.append(f"  {what:<20}{soft:<16}{hard}")
         if e[10] != "0":
             out.append(f"  {'patient bolus':<20}{e[8]} at most, lockout {e[9]}, at most {e[10]} a day")
         else:

@@ -111,7 +111,8 @@ def _review_and_commit(args, pump: Pump, running, staged, notes=None, before_com
         if not drug_limits:
             render.warn(NO_DRUG_LIMITS)
         if staged.warnings:
-            render.warn(f"{len(staged.warnings)} soft limit(s) passed; committing needs --confirm-soft")
+            needs = "confirmed by --confirm-soft" if args.confirm_soft else "committing needs --confirm-soft"
+            render.warn(f"{len(staged.warnings)} soft limit(s) passed; {needs}")
     if getattr(args, "stage", False):
         emit(
             args,
@@ -170,7 +171,7 @@ def _with_a_near_name(pump: Pump, refused: PumpRefused) -> PumpRefused:
     near = difflib.get_close_matches(m.group(1).lower(), names, n=1, cutoff=0.6)
     if not near:
         return refused
-    return PumpRefused(refused.code, refused.field, f"{refused.reason}; did you mean {near[0]}?")
+    return PumpRefused(refused.code, refused.field, f"{refused.reason} - did you mean {near[0]}")
 
 
 _DELIVERING = ("basal", "flex", "bolus", "prime", "patient-bolus")
@@ -361,7 +362,10 @@ def cmd_refill(args) -> int:
             if pump.hello().board != "sim":
                 return None
             pump.sim_fault("fill", 0, volume_nl_arg("--fill", args.fill))
-            return f"simulator: its reservoir filled to {args.fill}, as the clinician's hands would (a real pump's are)"
+            return (
+                f"simulator: its reservoir filled to {args.fill}, as a clinician fills a real one "
+                "(its sensor reads it at the pump's next monitor turn, within a minute of pump time)"
+            )
 
         return _session(args, pump, lines, notes=notes, running=running, before_commit=fill_a_simulator)
 

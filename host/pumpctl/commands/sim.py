@@ -12,6 +12,8 @@ from .. import config
 from ..errors import UsageError
 from .common import EXIT_OK, EXIT_SIM, Command, volume_nl_arg
 
+CUT_SIGNAL = 9  # hal/sim/storage.py's power cut: the firmware's process ends by SIGKILL
+
 
 def _board_args(args) -> list[str]:
     """The simulated board's options (boards/sim.py make()) from pumpctl sim's, each checked here first,
@@ -121,7 +123,14 @@ def cmd_sim(args) -> int:
         except KeyboardInterrupt:
             pass
         if not sim.running():
-            print(f"the simulated firmware stopped: {_how_it_ended(sim)}", file=sys.stderr)
+            if args.cut_after_bytes is not None and sim.proc.returncode == -CUT_SIGNAL:
+                print(
+                    f"the power was cut, as --cut-after-bytes {args.cut_after_bytes} asked: start it again with "
+                    f"--storage {args.storage} to see it resume",
+                    file=sys.stderr,
+                )
+            else:
+                print(f"the simulated firmware stopped: {_how_it_ended(sim)}", file=sys.stderr)
             return EXIT_SIM
     return EXIT_OK
 

@@ -15,6 +15,17 @@ from ..schema import ALARM_PRIORITY
 from .common import EXIT_OK, Command, emit, port_of, status_data
 
 
+def bolus_parts(th) -> tuple[str, str]:
+    """A running bolus as (its dose, what was given and is left; its rate and the time left), for the
+    therapy table and the live view alike."""
+    given = th.bolus_nl - th.bolus_left_nl
+    return (
+        f"{th.bolus} of {quantities.volume(th.bolus_nl * 1000)}: {quantities.volume(given * 1000)} given, "
+        f"{quantities.volume(th.bolus_left_nl * 1000)} left",
+        f"at {quantities.rate(th.bolus_rate_nl_per_day)} for {quantities.duration(th.bolus_left_s * 10**6)}",
+    )
+
+
 def cmd_status(args) -> int:
     with Pump(port_of(args), timeout=args.timeout) as pump:
         st = pump.status()
@@ -84,7 +95,7 @@ def _watch_lines(th, now_us: int) -> list[str]:
             out.append(f"            {low}: reached, refill")
         else:
             at = quantities.duration(now_us + th.low_in_s * 10**6)
-            out.append(f"            {low} in {quantities.days(th.low_in_s)}, at pump time {at}")
+            out.append(f"            {low} in {quantities.days(th.low_in_s)} (pump time {at})")
         dry = quantities.duration(th.empty_in_s * 10**6) if th.empty_in_s is not None else "beyond 400 days"
         empty = quantities.volume_nl(th.empty_nl)
         out.append(f"            delivery stops at {empty} (empty volume),")
@@ -132,12 +143,8 @@ def cmd_therapy(args) -> int:
         f"   (basal {quantities.rate(th.basal_nl_per_day) if th.basal_nl_per_day else '-'})"
     )
     if th.bolus != "none":
-        given = th.bolus_nl - th.bolus_left_nl
-        lines.append(
-            f"bolus       {th.bolus} of {quantities.volume(th.bolus_nl * 1000)}: "
-            f"{quantities.volume(given * 1000)} given, {quantities.volume(th.bolus_left_nl * 1000)} left, "
-            f"at {quantities.rate(th.bolus_rate_nl_per_day)} for {quantities.duration(th.bolus_left_s * 10**6)}"
-        )
+        dose, pace = bolus_parts(th)
+        lines += [f"bolus       {dose},", f"            {pace}"]  # two lines: within 80 columns
     if th.bridge:
         lines.append("bridge      old concentration still in the catheter, delivered at the old dose")
     lines += _watch_lines(th, now_us)
