@@ -214,7 +214,9 @@ def test_telemetry_prints_samples_and_stops(sim_port):
     out = pumpctl("--port", sim_port, "telemetry", "--interval", "50ms", "--count", "3")
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    assert len(lines) == 3 and all("stopped" in line and "alarm none" in line for line in lines)
+    assert lines[0].split() == ["sample", "pump", "time", "mode", "rate", "steps", "reservoir", "alarm"]  # once
+    assert len(lines) == 4 and all(line.split()[-1] == "none" and "stopped" in line for line in lines[1:])
+    assert all(len(line) <= 80 for line in lines)
     assert "3 samples, 0 lost on the way" in out.stderr
     out = pumpctl("--port", sim_port, "--json", "telemetry", "--interval", "20ms", "--count", "5")
     samples = [json.loads(line) for line in out.stdout.splitlines()]

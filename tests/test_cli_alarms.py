@@ -265,8 +265,9 @@ def test_the_log_as_csv_in_a_file_and_on_stdout_with_exact_times(sim, capsys, tm
     assert got[0] == rows[0] and got[1] == jump and all(int(r[0]) >= since for r in got[1:])
 
     code, out, _ = run(sim, capsys, "log", "--since", str(since))
-    first = out.splitlines()[0].split()
-    assert first[0] == str(since) and "alarm" in first and out.splitlines()[0].endswith("clock jump of 450 s")
+    lines = out.splitlines()  # a header, then each entry's line and its text under it (80 columns)
+    first = lines[1].split()
+    assert first[0] == str(since) and first[-1] == "alarm" and lines[2].strip().endswith("clock jump of 450 s")
 
 
 # -- refills --------------------------------------------------------------------------------------

@@ -21,9 +21,12 @@ CLOCK = "2024-06-01T07:00"  # what `clock --set` is given: local wall time
 CLOCK_SHOWN = "2024-06-01 07:00:00"
 CLOCK_ISO = "2024-06-01T07:00:00"
 SESSIONS = 80  # each one 2 entries: well past the RAM ring's 32
-# A row of the table: index, pump time (ends in " s"), device clock or -, event, text.
-ROW = re.compile(r"^ *(\d+)  +(\S.*? s)  +(-|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) +(\S+)  +(.*)$")
-LEFT = re.compile(r"^ +(?:entry (\d+) has|entries (\d+)-(\d+) have) left the log$")
+# The table within 80 columns: a header, then an entry's line (index, pump time (ends in " s"), device clock or -,
+# event) and its text under it, indented 7 (wrapped); a run of entries that left is a line of its own, "..".
+HEADER = re.compile(r"^index  +pump time  +device clock  +event, then what happened$")
+ROW = re.compile(r"^ *(\d+)  +(\S.*? s)  +(-|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) +(\S+)$")
+TEXT = re.compile(r"^ {7}(\S.*)$")
+LEFT = re.compile(r"^ +\.\.  (?:entry (\d+) has|entries (\d+)-(\d+) have) left the log$")
 
 
 def run(sim, capsys, *argv):
@@ -53,16 +56,22 @@ def sessions(sim, n: int = SESSIONS) -> None:
 def table(out: str) -> list[tuple]:
     """The lines of `pumpctl log`: ("event", index, pump time, clock, name, text) or ("left", first, last)."""
     got = []
-    for line in out.splitlines():
-        row, left = ROW.match(line), LEFT.match(line)
-        assert row or left, f"a line that is neither an event nor a gap: {line!r}"
+    lines = out.splitlines()
+    assert HEADER.match(lines[0]), lines[0]
+    assert all(len(line) <= 80 for line in lines)
+    for line in lines[1:]:
+        row, left, text = ROW.match(line), LEFT.match(line), TEXT.match(line)
+        assert row or left or text, f"a line that is neither an event, its text nor a gap: {line!r}"
         if row:
-            got.append(("event", int(row[1]), row[2], row[3], row[4], row[5]))
+            got.append(["event", int(row[1]), row[2], row[3], row[4], ""])
+        elif text:
+            assert got and got[-1][0] == "event", f"a text under no event: {line!r}"
+            got[-1][5] = (got[-1][5] + " " + text[1]).strip()  # wrapped at spaces: joined by one again
         elif left[1] is not None:
             got.append(("left", int(left[1]), int(left[1])))
         else:
             got.append(("left", int(left[2]), int(left[3])))
-    return got
+    return [tuple(row) for row in got]
 
 
 def expected_gaps(since: int, indices: list[int]) -> list[tuple]:
@@ -115,12 +124,12 @@ def test_log_says_which_entries_left_and_still_shows_the_first_programs(sim_with
     # The first program's session started in an entry of its own, which has left alone: "entry N has left".
     first_program = programs[0][0]
     assert ("left", first_program - 1, first_program - 1) in shown
-    assert f"       entry {first_program - 1} has left the log\n" in ok(sim, capsys, "log")
+    assert f"   ..  entry {first_program - 1} has left the log\n" in ok(sim, capsys, "log")
 
     # From an index that has left: the line says so first, then the entries that are still there.
     since = first_program - 1
     out = ok(sim, capsys, "log", "--since", str(since))
-    assert out.splitlines()[0] == f"       entry {since} has left the log"
+    assert out.splitlines()[1] == f"   ..  entry {since} has left the log"
     assert table(out)[1][1] == first_program
     assert log_json(sim, capsys, "--since", str(since))["left"][0] == [since, since]
 
@@ -139,8 +148,8 @@ def test_a_pump_without_flash_says_the_oldest_entries_left(sim, capsys):
     first = data["events"][0]["index"]
     assert first > 0 and data["left"][0] == [0, first - 1]
     lines = ok(sim, capsys, "log").splitlines()
-    assert lines[0] == f"       entries 0-{first - 1} have left the log"
-    assert lines[1].split()[0] == str(first)
+    assert lines[1] == f"   ..  entries 0-{first - 1} have left the log"
+    assert lines[2].split()[0] == str(first)
 
 
 def test_the_clock_column_is_a_dash_before_the_clock_is_set_and_the_date_after(sim, capsys, tmp_path):

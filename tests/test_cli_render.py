@@ -163,7 +163,7 @@ def test_log_library_keys_and_therapy_are_tables_on_a_terminal(sim, capsys):
     assert code == 0 and "╭" in out
     shown = plain(out)
     assert re.search(r"│\s*index\s*│\s*pump time\s*│\s*event\s*│\s*text", shown)
-    assert text.splitlines()[0].split()[:7] == ["0", "00", "h", "00", "min", "00", "s"]
+    assert text.splitlines()[1].split()[:7] == ["0", "00", "h", "00", "min", "00", "s"]  # after the plain header
     assert re.search(r"│\s+0 │\s+00 h 00 min 00 s │ boot\s+│ firmware", shown), shown
 
     code, out, _ = run_tty("--port", sim.port, "library")

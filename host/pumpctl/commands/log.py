@@ -129,22 +129,30 @@ def cmd_log(args) -> int:
 
 
 def _human(since: int, events: list[Event]) -> str:
-    """The table as text: index, pump time, device clock, event, text; a line for each run of entries
-    that left the log, where they were."""
+    """The table as text within 80 columns: a header, then for each entry a line of its index, pump time,
+    device clock and event, and under it what happened (wrapped); a line ".." for each run of entries that
+    left the log, where they were."""
+    import textwrap
+
     times = {e.index: quantities.duration(e.time_us) for e in events}
     clocks = {e.index: clock_shown(e.clock_s) for e in events}
-    width = max([len(event_name(e.code)) for e in events] + [5])
     tw = max([len(t) for t in times.values()] + [16])
-    cw = max(len(c) for c in clocks.values())
-    lines = []
+    cw = max([len(c) for c in clocks.values()] + [len("device clock")])
+    lines = [f"{'index':>5}  {'pump time':>{tw}}  {'device clock':<{cw}}  event, then what happened"]
     for item in _with_gaps(since, events):
         if isinstance(item, str):
-            lines.append(f"{'':5}  {item}")
+            lines.append(f"{'..':>5}  {item}")
             continue
         e = item
-        lines.append(
-            f"{e.index:5d}  {times[e.index]:>{tw}}  {clocks[e.index]:<{cw}}  {event_name(e.code):<{width}}  {e.text}"
-        )
+        lines.append(f"{e.index:5d}  {times[e.index]:>{tw}}  {clocks[e.index]:<{cw}}  {event_name(e.code)}")
+        lines += textwrap.wrap(
+            e.text,
+            80,
+            initial_indent=" " * 7,
+            subsequent_indent=" " * 7,
+            break_long_words=False,
+            break_on_hyphens=False,
+        ) or [""]
     return "\n".join(lines)
 
 

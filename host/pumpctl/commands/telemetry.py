@@ -58,11 +58,16 @@ def cmd_telemetry(args) -> int:
                 elif args.json:
                     print(json.dumps(asdict(sample)), flush=True)
                 else:
+                    if shown == 1:  # what each column is, once (the lines fit 80 columns)
+                        print(
+                            f"{'sample':>6}  {'pump time':>18}  {'mode':<10}  {'rate':>11}  {'steps':>8}  "
+                            f"{'reservoir':<10}  alarm"
+                        )
                     reservoir = "-" if sample.reservoir_nl is None else quantities.volume(sample.reservoir_nl * 1000)
+                    rate = quantities.rate(sample.rate_nl_per_day) if sample.rate_nl_per_day else "-"
                     print(
-                        f"{sample.seq:6d}  {quantities.duration(sample.time_us):>18}  {sample.mode:<10} "
-                        f"{quantities.rate(sample.rate_nl_per_day) if sample.rate_nl_per_day else '-':>14}  "
-                        f"steps {sample.steps:<8} reservoir {reservoir:<10} alarm {sample.alarm}",
+                        f"{sample.seq:6d}  {quantities.duration(sample.time_us):>18}  {sample.mode:<10}  {rate:>11}  "
+                        f"{sample.steps:8d}  {reservoir:<10}  {sample.alarm}",
                         flush=True,
                     )
         except KeyboardInterrupt:
