@@ -197,6 +197,11 @@ def test_a_long_program_line_keeps_its_detail_apart_and_the_library_says_soft_an
     ]
     at = lines.index("fentanyl              concentration at most 10 mg/mL")
     assert lines[at + 4] == "  patient bolus       none allowed"
+    # The factory library's sources, which the pump (numbers only) does not hold: the host's words.
+    at = lines.index("morphine              concentration at most 20 mg/mL")
+    assert lines[at + 5].startswith("  source              PACC 2017 Deer et al")
+    code, out, _ = run(sim, capsys, "--json", "library")
+    assert code == 0 and json.loads(out)["drugs"][0]["source"].startswith("PACC 2017 Deer et al")
 
 
 @pytest.mark.micropython

@@ -185,22 +185,35 @@ def cmd_library(args) -> int:
             return _load_library(args, pump, version, entries)
         version, entries = _read_library(args, pump)
         library_hash = pump.therapy().library_hash
+    sources = factory_sources(version, library_hash)
+    drugs = [dict(zip(LIBRARY_FIELDS, e, strict=True)) for e in entries]
+    for d in drugs:
+        if d["name"] in sources:
+            d["source"] = sources[d["name"]]
     emit(
         args,
-        library_text(version, library_hash, entries),
-        {
-            "version": version,
-            "library_hash": library_hash,
-            "drugs": [dict(zip(LIBRARY_FIELDS, e, strict=True)) for e in entries],
-        },
+        library_text(version, library_hash, entries, sources),
+        {"version": version, "library_hash": library_hash, "drugs": drugs},
         rich=lambda: render.library(version, entries),
     )
     return EXIT_OK
 
 
-def library_text(version: str, library_hash: int, entries: list[list[str]]) -> str:
+def factory_sources(version: str, library_hash: int) -> dict[str, str]:
+    """The source notes of the factory library's drugs, if the pump holds that library (its version and
+    content hash): the pump keeps numbers only, so its words are the host's (firmware/druglib.py's table)."""
+    from firmware import druglib
+
+    if version != druglib.DEFAULT_LIBRARY_VERSION or library_hash != druglib.DEFAULT_LIBRARY_HASH:
+        return {}
+    return {entry[0]: entry[-1] for entry in druglib.DEFAULT_LIBRARY}
+
+
+def library_text(version: str, library_hash: int, entries: list[list[str]], sources: dict[str, str]) -> str:
     """The library as plain text within 80 columns: a block per drug, each limit on its own line under
-    a soft and a hard column, the patient bolus spelled out."""
+    a soft and a hard column, the patient bolus spelled out, and its source where the host knows it."""
+    import textwrap
+
     out = [f"drug library {version} (hash {library_hash:08x})", f"{'':<22}{'soft':<16}hard"]
     for e in entries:
         out.append(f"{e[0]:<22}concentration at most {e[1]}")
@@ -213,6 +226,8 @@ def library_text(version: str, library_hash: int, entries: list[list[str]]) -> s
             out.append(f"  {'patient bolus':<20}{e[8]} at most, lockout {e[9]}, at most {e[10]} a day")
         else:
             out.append(f"  {'patient bolus':<20}none allowed")
+        if e[0] in sources:
+            out += textwrap.wrap(sources[e[0]], 80, initial_indent=f"  {'source':<20}", subsequent_indent=" " * 22)
     return "\n".join(out)
 
 
