@@ -250,7 +250,7 @@ def test_csv_records_every_sample_in_the_plain_mode(sim, tmp_path):
     path = tmp_path / "samples.csv"
     out = pumpctl("--port", sim.port, "telemetry", "--interval", "20ms", "--count", "5", "--csv", str(path))
     assert out.returncode == 0, out.stderr
-    assert len(out.stdout.splitlines()) == 5  # the lines as before
+    assert len(out.stdout.splitlines()) == 6  # the lines as before: a header, then a line a sample
     assert f"5 samples written to {path}" in out.stderr
     rows = list(csv.DictReader(path.open()))
     assert len(rows) == 5 and tuple(rows[0]) == COLUMNS
