@@ -31,7 +31,8 @@ from firmware import const
 FILES = const(32)
 FILE_BYTES = const(4096)
 _NONE = const(0x3FFFFFFF)  # no entry (an index no log reaches: 2**30 - 1)
-_HEAD = const(5)
+_HEAD = const(5)  # n, then the index; n is one byte and a line at most 238 (eventlog: 38 of numbers, 200 of
+# text escaped from 100), so n = 4 + the line always fits
 
 
 def _name(f):

@@ -200,3 +200,18 @@ def test_the_archive_on_micropython_files_reads_back_after_a_restart_and_keeps_n
     out = run_unix(script, args=(str(folder),)).splitlines()
     assert out[0] == "archived True True", out
     assert out[1] == "kept 0", out  # 300 entries and their archive batches: all garbage
+
+
+def test_the_longest_line_the_log_can_make_fits_the_length_byte_and_reads_back_whole():
+    """n (one byte) is the index and the line: the longest line is 38 bytes of numbers and a text of 100 bytes
+    whose every character is escaped (200), 238 in all."""
+    storage = MemStorage()
+    log = EventLog(Archive(storage))
+    log.add(2**32 - 1, 86_399_999_999, 255, "\n" * 100, 2**32 - 1)
+    longest = bytes(log.line(0))
+    assert len(longest) == 238
+    log.add(1, 3, EV_PROGRAM, "after it")
+    log.archive_now()
+    restarted = Archive(storage)
+    assert restarted.end == 2 and bytes(restarted.find(0)[1]) == longest
+    assert bytes(restarted.find(1)[1]).endswith(b"after it")
