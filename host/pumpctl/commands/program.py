@@ -10,7 +10,7 @@ import re
 from .. import quantities, render
 from ..client import DELIVERY_WORDS, NO_DRUG_LIMITS, Pump, read_rate
 from ..errors import PumpError, PumpRefused, UsageError
-from ..replies import Staged, program_lines
+from ..replies import program_lines
 from .common import EXIT_OK, EXIT_REFUSED, Command, confirm, emit, port_of, session_arguments, volume_nl_arg
 
 PROGRAM_EPILOG = """program lines (doses in mg or mcg are of the first drug; volumes in mL or uL):
@@ -95,10 +95,10 @@ def _session(args, pump: Pump, lines: list[str], notes=None, running=None, befor
         staged = pump.stage(lines)
     except PumpRefused as e:
         raise _with_a_near_name(pump, e) from None
-    return _review_and_commit(args, pump, running, staged, notes, before_commit, ours=True, data=data)
+    return review_and_commit(args, pump, running, staged, notes, before_commit, ours=True, data=data)
 
 
-def _review_and_commit(args, pump: Pump, running, staged, notes=None, before_commit=None, ours=True, data=None) -> int:
+def review_and_commit(args, pump: Pump, running, staged, notes=None, before_commit=None, ours=True, data=None) -> int:
     """Show staged beside running, then commit it on confirmation. ours: this run staged it, so a
     refusal to commit discards it; a program another run staged (pumpctl commit) is left staged.
     With --stage (pumpctl program), the program stays staged for pumpctl review, commit or discard."""
@@ -383,51 +383,6 @@ def cmd_resume(args) -> int:
         return _session(args, pump, last)
 
 
-def _the_staged(pump: Pump) -> Staged:
-    staged = pump.staged()
-    if staged is None:
-        raise UsageError(
-            "no program is staged (none was, it expired after 10 min, or it was committed or discarded): "
-            "stage one with pumpctl program LINES --stage"
-        )
-    return staged
-
-
-def cmd_review(args) -> int:
-    with Pump(port_of(args), timeout=args.timeout) as pump:
-        staged = _the_staged(pump)
-        running = pump.review()
-    human = side_by_side(running, staged.rows)
-    if staged.warnings:
-        human += f"\n{len(staged.warnings)} soft limit(s) passed: committing needs --confirm-soft"
-    human += f"\nstaged (crc {staged.program_crc:08x}): pumpctl commit, or pumpctl discard"
-    emit(
-        args,
-        human,
-        {"program_crc": staged.program_crc, "lines": staged.lines, "rows": staged.rows, "warnings": staged.warnings},
-        rich=lambda: render.review(review_rows(running, staged.rows)),
-    )
-    return EXIT_OK
-
-
-def cmd_commit(args) -> int:
-    with Pump(port_of(args), timeout=args.timeout) as pump:
-        staged = _the_staged(pump)
-        return _review_and_commit(args, pump, pump.review(), staged, ours=False)
-
-
-def cmd_discard(args) -> int:
-    with Pump(port_of(args), timeout=args.timeout) as pump:
-        staged = _the_staged(pump)
-        pump.discard()
-    emit(
-        args,
-        f"discarded the staged program (crc {staged.program_crc:08x}); the running program is unchanged",
-        {"discarded": staged.program_crc, "lines": staged.lines},
-    )
-    return EXIT_OK
-
-
 def cmd_patient_bolus(args) -> int:
     with Pump(port_of(args), timeout=args.timeout) as pump:
         volume_nl, duration_s = pump.patient_bolus()
@@ -525,39 +480,6 @@ def _refill_arguments(s: argparse.ArgumentParser) -> None:
     )
     session_arguments(s)
 
-
-REVIEW = Command(
-    "review",
-    cmd_review,
-    help="the staged program beside the running one (staged by any run: pumpctl program --stage)",
-    epilog="""examples:
-  pumpctl review              what is staged, beside what runs (no key needed)
-  pumpctl program "drug morphine 20 mg/mL" "fill 20 mL" "basal 2 mg/day" --stage    stage one to review
-  pumpctl commit              commit it after review (clinician key; --yes, --confirm-soft)
-  pumpctl discard             drop it
-
-A checked program stays staged for 10 min after the run that staged it ends, so another
-clinician can check it before it is committed. COMMIT quotes the CRC of the lines read
-back here, and the pump checks the program again against the pump as it is then.""",
-)
-
-COMMIT = Command(
-    "commit",
-    cmd_commit,
-    help="commit the staged program after showing it beside the running one",
-    epilog="""examples:
-  pumpctl commit              asks before committing
-  pumpctl commit --yes --confirm-soft""",
-    arguments=session_arguments,
-)
-
-DISCARD = Command(
-    "discard",
-    cmd_discard,
-    help="drop the staged program; the running one is unchanged",
-    epilog="""examples:
-  pumpctl discard""",
-)
 
 RESUME = Command(
     "resume",
