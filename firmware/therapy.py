@@ -25,7 +25,7 @@
 # moves by at most half a last step.
 
 from firmware.guard import has_drug, largest_ratio
-from firmware.intmath import gcd
+from firmware.intmath import format_volume, gcd
 from firmware.program import (
     BASAL_CONTINUOUS,
     BASAL_FLEX,
@@ -229,6 +229,11 @@ class Therapy:
             return False
         line = program.delivery_line()
         return line is not None and line == running.delivery_line() and program.drugs == running.drugs
+
+    def cancelled_text(self, name, now):
+        """What a bolus, prime or bridge (name) cut short at now leaves undelivered, for the review and the log."""
+        left, total = self.delivery_left_nl(now)
+        return "%s cancelled: %s of %s not given" % (name, format_volume(left), format_volume(total))
 
     def delivery_left_nl(self, now):
         """(left, total) nL of the running or waiting delivery (a bridge: of the old blend)."""

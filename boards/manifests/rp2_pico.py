@@ -26,6 +26,7 @@ for path in (
     "firmware/commands/service.py",
     "firmware/commands/session.py",
     "firmware/commands/status.py",
+    "firmware/commands/stop.py",
     "firmware/druglib.py",
     "firmware/errors.py",
     "firmware/eventlog.py",

@@ -25,7 +25,7 @@ from firmware import const
 
 SAVES = const(1)
 STAGED_TTL_US = 600_000_000  # an uncommitted program or library is dropped after 10 min (GIP 2.2.5)
-FAMILIES = ("status", "session", "program", "alarms", "library", "service")  # every board's; the sim adds "sim"
+FAMILIES = ("status", "session", "program", "stop", "alarms", "library", "service")  # every board's; the sim adds "sim"
 RESIDENT = ("status", "session")
 _PACKAGE = "firmware.commands."
 

@@ -79,13 +79,7 @@ def _delivery_plan(pump, program, now):
             line.split(" ", 1)[0],
             "a %s is %s; one at a time: wait, or drop its line to cancel it" % (name, state),
         )
-    return _DELIVERY_CANCEL, _cancelled(pump, name, now)
-
-
-def _cancelled(pump, name, now):
-    """What a bolus, prime or bridge (name) cut short at now leaves undelivered, for the review and the log."""
-    left, total = pump.therapy.delivery_left_nl(now)
-    return "%s cancelled: %s of %s not given" % (name, format_volume(left), format_volume(total))
+    return _DELIVERY_CANCEL, pump.therapy.cancelled_text(name, now)
 
 
 def check_admission(pump, program, now):
@@ -277,20 +271,6 @@ def set_rate(pump, values):
     return (rate, pump.timebase.mday, pump.timebase.us)
 
 
-def stop(pump, values):
-    """A normal suspend: the step in progress finishes; any bolus is cancelled."""
-    pump.tick()
-    now = pump.timebase.total_us()
-    t = pump.therapy
-    why = "stopped by command"
-    if t.bolus_kind != BOLUS_NONE:
-        why += "; " + _cancelled(pump, "{b%d}" % t.bolus_kind, now)
-    t.stop(now)
-    pump.apply(now)
-    pump.log_event(eventlog.EV_STOP, why)
-    return (pump.timebase.mday, pump.timebase.us)
-
-
 def _refill_check(pump, program):
     """A refill program (fill, with removed): compare the volume drawn out
     with what the pump counted was left. A gap over 1 mL per 20 mL of
@@ -358,6 +338,5 @@ COMMANDS = (
     (codec.COMMIT, commit, SAVES),
     (codec.DISCARD, discard, 0),
     (codec.SET_RATE, set_rate, SAVES),
-    (codec.STOP, stop, SAVES),
     (codec.PATIENT_BOLUS, patient_bolus, SAVES),
 )

@@ -1,0 +1,23 @@
+# Stop: a family of one command, so that stopping the pump loads only this (a program family is several
+# KB of code to load on a board; a stop should cost the least of any command, whatever came before it).
+
+from firmware import codec, eventlog
+from firmware.commands import SAVES
+from firmware.therapy import BOLUS_NONE
+
+
+def stop(pump, values):
+    """A normal suspend: the step in progress finishes; any bolus is cancelled."""
+    pump.tick()
+    now = pump.timebase.total_us()
+    t = pump.therapy
+    why = "stopped by command"
+    if t.bolus_kind != BOLUS_NONE:
+        why += "; " + t.cancelled_text("{b%d}" % t.bolus_kind, now)
+    t.stop(now)
+    pump.apply(now)
+    pump.log_event(eventlog.EV_STOP, why)
+    return (pump.timebase.mday, pump.timebase.us)
+
+
+COMMANDS = ((codec.STOP, stop, SAVES),)
