@@ -175,7 +175,7 @@ QUANTITY_TOKENS = {
     "r": lambda n: formats.format_dose_rate(formats.DOSE_MASS, n),  # ng/day, per day
     "h": mass_rate,  # ng/day, per hour where exact
     "s": lambda n: formats.format_duration(n * 1_000_000),  # s
-    "v": lambda n: quantities.rate(n),  # nL/day, per hour from 1 mL/h where exact (as pumpctl shows a rate)
+    "v": quantities.rate,  # nL/day, per hour from 1 mL/h where exact (as pumpctl shows a rate)
     "n": formats.format_volume,  # nL
     "d": lambda n: _wall_clock(n),  # the device clock: local seconds since 1970
 }

@@ -85,13 +85,12 @@ def left_line(first: int, last: int) -> str:
 
 def _with_gaps(since: int, events: list[Event]) -> list[Event | str]:
     """The events in order, with the line saying what left before each gap."""
+    before = {last + 1: (first, last) for first, last in left_ranges(since, events)}  # by the entry after each gap
     out: list[Event | str] = []
-    expected = since
     for e in events:
-        if e.index > expected:
-            out.append(left_line(expected, e.index - 1))
+        if e.index in before:
+            out.append(left_line(*before[e.index]))
         out.append(e)
-        expected = e.index + 1
     return out
 
 
