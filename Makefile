@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
-# MicroPython's own API, per board, for pyright (tests/test_typecheck.py): one folder per board file,
+# MicroPython's own API, per board, for pyright (tests/tree/test_typecheck.py): one folder per board file,
 # named as the board. The stdlib stubs are pinned beside each port's, which depends on them.
 STUBS := $(VENV)/typings
 STUBS_STAMP := $(STUBS)/.installed
@@ -87,7 +87,7 @@ flash: setup
 	$(BIN)/pumpctl --port $(PORT) flash --board $(BOARD)
 
 # The freeze manifests (boards/manifests/BOARD.py) written again from what `pumpctl flash` copies,
-# after a module was added or removed; tests/test_flash.py says when they are out of date.
+# after a module was added or removed; tests/host/test_flash.py says when they are out of date.
 manifests: setup
 	$(VENV)/bin/python -c "from pumpctl import flash, frozen; [open(f'boards/manifests/{b}.py', 'w').write(frozen.freeze_manifest(b, [s.relative_to(flash.ROOT).as_posix() for s, _ in flash.board_files(b)])) for b in frozen.frozen_boards()]"
 

@@ -1,5 +1,5 @@
 # The board files' one way to the hardware: they may not import machine,
-# rp2 or esp32 themselves (tests/test_layers.py), so they build their pins,
+# rp2 or esp32 themselves (tests/tree/test_layers.py), so they build their pins,
 # buses and peripherals through these, and inject them into the drivers.
 # Everything is imported when called, never at import time, so a board file
 # (and this) can be read on CPython. What only one port has lives beside it,

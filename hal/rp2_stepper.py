@@ -20,7 +20,7 @@
 #   high = 2 cycles (addresses 2, 3)
 #   low  = interval + 2 cycles inside a segment (interval + 1 at address 4, 1 at 5), and
 #          interval + 4 after a segment's last pulse when the next segment is waiting (0, 1 too)
-#   period = interval + 4 cycles. tests/test_rp2_stepper.py runs these words on a cycle-counting
+#   period = interval + 4 cycles. tests/hal/test_rp2_stepper.py runs these words on a cycle-counting
 #   interpreter and checks exactly this.
 # At SM_FREQ = 1 MHz (125 MHz system clock / 125: an integer divider, so no
 # fractional-divider jitter) a cycle is 1 us: high 2 us, period = interval + 4 us,
@@ -67,7 +67,7 @@ _RING_MASK = const(3)
 
 # The program as the words rp2.asm_pio assembles (0-based jump targets; the
 # loader relocates them), checked against the assembler on the board by
-# make_state_machine() and field by field in tests/test_rp2_stepper.py.
+# make_state_machine() and field by field in tests/hal/test_rp2_stepper.py.
 PROGRAM_WORDS = (
     0x80A0,  # 0 pull block        side 0: PULL, bit 7 = 1 (pull), bit 6 IfEmpty 0, bit 5 Block 1
     0x6030,  # 1 out x, 16         side 0: OUT, dest 001 (X), bit count 16

@@ -5,7 +5,13 @@ import sys
 import pytest
 from hypothesis import HealthCheck, settings
 
-sys.path.insert(0, str(pathlib.Path(__file__).parent))  # tests/ helpers: oracle, scenarios, vms
+_TESTS = pathlib.Path(__file__).parent
+sys.path.insert(0, str(_TESTS))  # tests/ helpers: oracle, scenarios, vms
+# The tests mirror the sources (firmware, hal, host), with e2e for the whole stack and tree for checks of the
+# repository itself. A few share a fixture module across folders (test_e2e's Tracked, test_boot_memory's
+# stand-in Board), imported by its name as before.
+for _folder in ("firmware", "hal", "host", "e2e", "tree"):
+    sys.path.insert(1, str(_TESTS / _folder))
 
 # Default: enough examples to cover the ranges in a few seconds.
 # PUMP_TEST_PROFILE=long (make test-long): many more, for a night run.

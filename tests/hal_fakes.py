@@ -1,7 +1,7 @@
 """Test doubles of the hardware the real-board drivers (hal/) drive, recording what was driven: pins,
 the HX711's serial side, an I2C bus, an ADC, a PWM, the RTC, the ESP32's RMT channel, the RP2040's PIO
 state machine (a cycle-counting interpreter of exactly the step program's instructions), and hal.parts
-as a whole (FakeParts, for the board files). Each driver's tests (tests/test_<driver>.py) use them."""
+as a whole (FakeParts, for the board files). Each driver's tests (tests/hal/test_<driver>.py) use them."""
 
 from firmware.scheduler import STEP_RADIX
 from hal import rp2_stepper as rp

@@ -12,7 +12,7 @@ fixed nonces. Every request frame is made with codec.encode_frame (and the
 session MAC of auth.Hmac, as pumpctl does), fed to the pump's Link byte by
 byte, and every reply is what the firmware wrote back. Nothing is written by
 hand, so the examples change only when the protocol or the firmware does;
-tests/test_protocol_doc.py checks that the doc holds exactly this output.
+tests/tree/test_protocol_doc.py checks that the doc holds exactly this output.
 
 The one thing fixed here that the firmware would not report on CPython is
 HELLO's platform string: the simulator's (MicroPython) is used, so the

@@ -56,7 +56,7 @@ _TICKS_MASK = const(0x3FFFFFFF)
 _EMPTY = (0, 0, 0, 0)  # a free slot of the pending list
 _ON_OFF = (FAULT_STALL, FAULT_OCCLUSION, FAULT_ENCODER, FAULT_SENSOR_STUCK)
 # The kinds' names, for this model's own messages: only the simulated board loads them
-# (the host's copy is pumpctl.words.FAULT_NAMES; tests/test_protocol_doc.py checks they agree).
+# (the host's copy is pumpctl.words.FAULT_NAMES; tests/tree/test_protocol_doc.py checks they agree).
 FAULT_NAMES = {
     FAULT_MOTOR: "motor",
     FAULT_STALL: "stall",

@@ -4,7 +4,7 @@ rendering of the pump's own texts, and the codes of the names a user types (alar
 The pump owns numbers, the host owns words (DESIGN.md): every byte of text in the
 firmware costs RAM on a board with 229 KB of heap, and nothing here. The codes are
 the wire's (firmware/codec.py, the one definition both sides import); their names
-live here, on the host only, and docs/protocol.md lists both (tests/test_protocol_doc.py
+live here, on the host only, and docs/protocol.md lists both (tests/tree/test_protocol_doc.py
 checks the page against these tables).
 
 Where a pump text names a code (a refusal, an event log entry, an alarm's cause), the
@@ -107,7 +107,7 @@ ALARM_NAMES = {
 PRIORITY_NAMES = {codec.PRIORITY_LOW: "low", codec.PRIORITY_MEDIUM: "medium", codec.PRIORITY_HIGH: "high"}
 
 # SIM_FAULT kinds (codec.FAULT_*); hal/sim/faults.py holds the same names for the
-# simulated board's own messages (tests/test_protocol_doc.py checks they agree).
+# simulated board's own messages (tests/tree/test_protocol_doc.py checks they agree).
 FAULT_NAMES = {
     codec.FAULT_MOTOR: "motor",
     codec.FAULT_STALL: "stall",

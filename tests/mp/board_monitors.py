@@ -4,7 +4,7 @@
 #
 #   micropython board_monitors.py BOARD STORAGE_DIR   (run in a flashed root: firmware_check reads it)
 #
-# Prints one JSON line (tests/test_board_monitors.py reads it).
+# Prints one JSON line (tests/hal/test_board_monitors.py reads it).
 import json
 import sys
 

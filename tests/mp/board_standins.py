@@ -152,7 +152,7 @@ def asm_pio(**settings):
     def assemble(_program):
         from hal.rp2_stepper import PROGRAM_WORDS
 
-        return [list(PROGRAM_WORDS)]  # what the real assembler gives (tests/test_rp2_stepper.py checks it)
+        return [list(PROGRAM_WORDS)]  # what the real assembler gives (tests/hal/test_rp2_stepper.py checks it)
 
     return assemble
 

@@ -2,7 +2,7 @@
 # mutated byte streams (seeded, so a run is repeatable) go byte by byte into
 # codec.FrameDecoder, every completed frame through frame() and every decoded
 # payload through decode_fields() for its command. Checks, and prints figures
-# for tests/test_fuzz_link.py:
+# for tests/e2e/test_fuzz_link.py:
 #
 #   - nothing but FrameError is ever raised;
 #   - after any garbage, a delimiter and a valid frame decode to that frame;

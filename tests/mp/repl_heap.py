@@ -1,4 +1,4 @@
-# What a pump that left for the board's REPL (SERVICE) leaves on the heap (tests/test_flash.py).
+# What a pump that left for the board's REPL (SERVICE) leaves on the heap (tests/host/test_flash.py).
 #
 #   micropython tests/mp/repl_heap.py    (bench/mp/heap32.py on the path)
 #

@@ -1,4 +1,4 @@
-# A restart from a full record on the 32-bit webassembly MicroPython (tests/test_restart_vms.py):
+# A restart from a full record on the 32-bit webassembly MicroPython (tests/firmware/test_restart_vms.py):
 # a pump doses, fills its event log past the ring and saves; a new PumpApp on the same storage
 # resumes from it. Prints what the restart allocated (this VM collects only between calls, so
 # gc.mem_alloc() grows by every byte allocated inside this one) and whether the state came back.

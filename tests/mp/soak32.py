@@ -1,4 +1,4 @@
-# The soak (tests/test_soak.py): the sim board's firmware on the 32-bit webassembly
+# The soak (tests/firmware/test_soak.py): the sim board's firmware on the 32-bit webassembly
 # MicroPython in a heap of soak_params.HEAP bytes takes a long seeded random mix of
 # commands over the real wire protocol, across simulated days, and must never raise
 # MemoryError nor refuse anything it should carry out.
@@ -383,7 +383,7 @@ def check_motor(host, w):
         raise AssertionError("the motor made %d steps, SIM_STATE says %d" % (true_steps, sim_steps))
     if w.restarts and pump_steps != true_steps:
         # After a restart the pump's count resumes from its last save (not the steps the motor
-        # made before the cut) and then differs: recorded, reported by tests/test_soak.py.
+        # made before the cut) and then differs: recorded, reported by tests/firmware/test_soak.py.
         d = pump_steps - true_steps
         if abs(d) > abs(w.restart_drift):
             w.restart_drift = d

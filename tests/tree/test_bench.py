@@ -8,7 +8,7 @@ import json
 import subprocess
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FIGURES = [
     "scheduler_tick_ratio",
     "scheduler_allocs_per_step",

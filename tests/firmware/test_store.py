@@ -1,7 +1,7 @@
 """The crash-safe record store (firmware/store.py) on CPython, over an
 in-memory storage driver (tests/mp/mem_storage.py) and the file driver
 (hal/file_storage.py). The same store runs on both MicroPython VMs in
-tests/test_store_vms.py, where the power cuts are real process deaths."""
+tests/firmware/test_store_vms.py, where the power cuts are real process deaths."""
 
 import struct
 import sys

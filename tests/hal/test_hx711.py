@@ -10,7 +10,7 @@ from hal_fakes import AutoChip, HX711Chip, Pin
 from firmware.intmath import muldiv
 from hal.hx711 import HX711, decode
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def hx711_reading(words, gain=128):

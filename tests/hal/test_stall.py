@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from hal_fakes import Pin
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # -- stall feedback -------------------------------------------------------------------------------

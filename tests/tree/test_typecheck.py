@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 from pumpctl.flash import board_constant, board_files, boards  # noqa: E402  (the one reading of a board's imports)
 
 

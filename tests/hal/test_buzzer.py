@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from hal_fakes import PWM
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class _Aio:

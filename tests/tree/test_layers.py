@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HARDWARE = {"machine", "rp2", "esp32", "network", "bluetooth"}
 IO = HARDWARE | {"sys", "os", "select", "socket", "time", "asyncio", "io", "termios"}
 # The pure core: integer maths, parsing and encoding, no I/O at all.

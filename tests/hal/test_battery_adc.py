@@ -7,7 +7,7 @@ from hal_fakes import ADC
 
 from hal.battery_adc import LIION_CURVE, DividerBattery, soc_from_curve
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("rt,rb,vref", [(100_000, 100_000, 3300), (1_000_000, 330_000, 3300), (200, 100, 3100)])

@@ -8,7 +8,7 @@ from hal_fakes import RTC
 
 from hal.board_clock import BoardClock, civil_from_days, days_from_civil
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_rtc_seconds_since_1970_both_ways():

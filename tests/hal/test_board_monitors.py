@@ -28,7 +28,7 @@ from hal.board_clock import _RUNNING_READS, BoardClock
 from hal.board_common import DIAG_FAULT, loadcell_calibration
 from hal.hx711 import HX711
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BOARDS = ["rp2_pico", "esp32_devkit"]
 CALIBRATION = {"loadcell-offset": "-1200", "loadcell-counts": "41230", "loadcell-mg": "100000"}
 
@@ -73,7 +73,7 @@ class MonitorParts(FakeParts):
 @pytest.fixture
 def build(monkeypatch, tmp_path):
     """build(name, options, words=(), diag=0) -> (board module, hw, parts): the board made from
-    injected parts, as tests/test_boards.py's test_board_make_builds_the_hardware_from_injected_parts."""
+    injected parts, as tests/hal/test_boards.py's test_board_make_builds_the_hardware_from_injected_parts."""
     fake_mp = types.ModuleType("micropython")  # stdio_serial imports it (kbd_intr) at its top
     fake_mp.const = lambda x: x
     fake_mp.kbd_intr = lambda c: None

@@ -12,7 +12,7 @@ from vms import MP_DIR, run_unix
 
 from hal.stepper import StepperConfig
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # -- boards ---------------------------------------------------------------------

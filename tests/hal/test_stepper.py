@@ -6,7 +6,7 @@ import pytest
 
 from hal.stepper import StepperConfig
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # -- stepper configuration ----------------------------------------------------

@@ -8,7 +8,7 @@ from hal_fakes import I2C
 
 from hal.max17048 import MAX17048
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from hal_fakes import RMT, Pin, total
 from hal.esp32_stepper import RmtStepper, burst, pulse_ticks
 from hal.stepper import StepperConfig
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Clock:

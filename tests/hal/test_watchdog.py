@@ -7,7 +7,7 @@ import pytest
 
 from hal.watchdog import Watchdog
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # -- watchdog, buzzer, clock -----------------------------------------------------

@@ -11,7 +11,7 @@ from hal_fakes import Pin, PioSM, total
 from hal import rp2_stepper as rp
 from hal.stepper import StepperConfig
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # -- the PIO program: encoding -------------------------------------------------

@@ -12,7 +12,7 @@ from pumpctl import cli, schema, words
 from firmware import codec, eventlog, guard, therapy
 from hal.sim import faults
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # -- the tables agree with the firmware's numbers ------------------------------------------------

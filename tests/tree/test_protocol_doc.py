@@ -46,7 +46,7 @@ from firmware import (
 from firmware.commands import service as commands_service
 from firmware.commands import status as commands_status
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "protocol.md"
 MODULES = {
     "archive": archive,
