@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pumpctl.flash import ROOT, board_constant, board_files, boards, compile_module
 
-# The targets of the boards the project is heading for (issue 4), for the core alone.
+# The targets of the boards the firmware runs on, for the core alone.
 CORE_ARCHES = {"rp2_pico": "armv6m", "esp32_devkit": "xtensawin"}
 
 

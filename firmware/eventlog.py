@@ -24,7 +24,7 @@ MAX_TEXT = 100
 # take 40-80), so it holds the last CAPACITY entries unless they are unusually long, and then
 # as many of the last ones as fit. One block for the whole ring, because a line each, made as
 # the entries come and spread over the heap as they go, fragmented a Pico's heap until a 1.1 KB
-# block could no longer be found with 60 KB free (the emulated Pico, issue 19).
+# block could no longer be found with 60 KB free (seen on an emulated Pico).
 LOG_BYTES = const(2048)
 # Entries the ring archives at a save once this many wait (batches, not a flash write each).
 ARCHIVE_BATCH = const(12)

@@ -279,7 +279,7 @@ def render(state: ViewState) -> Panel:
     title = f"pump {info.device_id or '(no id)'} on {state.port}"
     subtitle = f"board {info.board}, firmware {info.firmware}, protocol {info.protocol}"
     # The keys first and the message on one line at the end: a long message or a tall alarm table can
-    # push the panel's last lines off a short terminal, never the keys (issue 22).
+    # push the panel's last lines off a short terminal, never the keys.
     message = state.message.copy()
     message.no_wrap = True
     message.overflow = "ellipsis"
