@@ -52,7 +52,7 @@ def _run_wasm32(script: Path, env: dict[str, str] | None = None) -> str:
 def compile_tree(out: Path) -> Path:
     """firmware/, hal/ and boards/ compiled to bytecode .mpy files (as `pumpctl flash` compiles them,
     with no native code: the VM runs bytecode) in out/code, the same folders."""
-    from pumpctl.flash import compile_module
+    from pumpctl.board_build import compile_module
 
     code = out / "code"
     work = out / "work"
