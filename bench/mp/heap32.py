@@ -6,7 +6,7 @@
 # How much of the GC heap the pump holds: after boot, and after an hour of
 # pump time in which a host programs it over the real link, takes a patient
 # bolus and reads it now and then. Its parts, loaded beside it (tests/vms.py
-# HEAP32_FILES: run.mjs copies them into the VM's working directory):
+# HEAP32_PARTS: run.mjs copies them into the VM's working directory):
 #   heap32_pump.py  the pump: the sim board's firmware (PumpApp, unchanged) with
 #                   stand-ins for the parts this VM lacks
 #   heap32_host.py  the host: pumpctl's requests as frames, fed byte by byte into
@@ -21,8 +21,8 @@
 # work is done in plain functions and the generators keep small ints.
 #
 # What is counted: gc.mem_alloc() after a collection, less the bare VM's
-# (this script compiled and its host objects made, nothing of the firmware
-# imported): every module the pump imports (compiled to bytecode in RAM here:
+# (this script and its parts compiled and its host objects made, nothing of
+# the firmware imported): every module the pump imports (compiled to bytecode in RAM here:
 # a board with frozen modules keeps that in flash) and every object it holds.
 # The host's own state is made before the baseline or dropped before a
 # measurement, so the figures are the pump's (within a few hundred bytes).

@@ -1,7 +1,7 @@
 # pumpctl's side of the link for bench/mp/heap32.py, run in the same VM (host/pumpctl/client.py's
 # requests, as frames): it speaks the wire protocol byte by byte into the pump's
 # app.link.receive() and checks each reply. Loaded beside heap32.py (tests/vms.py
-# HEAP32_FILES), before its baseline is measured: its code and objects are the harness's.
+# HEAP32_PARTS), before its baseline is measured: its code and objects are the harness's.
 #
 # A request is a generator (yield from it): the bench's collections run between steps
 # (bench/mp/heap32.py says why).

@@ -8,7 +8,7 @@
 #            board's flash); the keys are kept there too, as on the sim board
 #   serial   a stand-in that collects the replies (the VM has no serial port)
 #   random   a deterministic counter: this VM has no os.urandom (hal/entropy.py)
-# Loaded beside heap32.py (tests/vms.py HEAP32_FILES) before its baseline is measured:
+# Loaded beside heap32.py (tests/vms.py HEAP32_PARTS) before its baseline is measured:
 # this code is the harness's, not counted as the pump's.
 
 import os
