@@ -89,7 +89,7 @@ flash: setup
 # The freeze manifests (boards/manifests/BOARD.py) written again from what `pumpctl flash` copies,
 # after a module was added or removed; tests/host/test_flash.py says when they are out of date.
 manifests: setup
-	$(VENV)/bin/python -c "from pumpctl import flash, frozen; [open(f'boards/manifests/{b}.py', 'w').write(frozen.freeze_manifest(b, [s.relative_to(flash.ROOT).as_posix() for s, _ in flash.board_files(b)])) for b in frozen.frozen_boards()]"
+	$(VENV)/bin/python -c "from pumpctl import board_build, frozen; [open(f'boards/manifests/{b}.py', 'w').write(frozen.freeze_manifest(b, [s.relative_to(board_build.ROOT).as_posix() for s, _ in board_build.board_files(b)])) for b in frozen.frozen_boards()]"
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .hypothesis

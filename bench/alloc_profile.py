@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 def main() -> None:
     import heap_bench
-    from vms import run_wasm32
+    from vms import HEAP32_PARTS, run_wasm32
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--romfs", action="store_true", help="the modules from a ROMFS image, not .mpy files in RAM")
@@ -36,7 +36,7 @@ def main() -> None:
             env["RUN_MJS_ROMFS"] = str(heap_bench.romfs_image(code, Path(tmp)))
         else:
             env["RUN_MJS_CODE"] = str(code)
-        out = run_wasm32(heap_bench.SCRIPT, ROOT / "bench" / "mp" / "allocprof.py", timeout=600, env=env)
+        out = run_wasm32(heap_bench.SCRIPT, *HEAP32_PARTS, ROOT / "bench" / "mp" / "allocprof.py", timeout=600, env=env)
     for line in out.splitlines():
         if line.startswith("ALLOCPROF "):
             op, _, rest = line[len("ALLOCPROF ") :].partition("\t")

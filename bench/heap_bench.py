@@ -10,13 +10,13 @@ firmware_heap_romfs_bytes    most live bytes with the same .mpy files in a ROMFS
                              the VM registers outside its GC heap as a board keeps it in flash:
                              the code runs in place and only objects and names take heap
 
-Runs bench/mp/heap32.py on the 32-bit webassembly MicroPython under node
-(tests/vms.py's run_wasm32, through tests/mp/run.mjs): it boots the sim
-board's firmware with the real storage driver on the VM's in-memory
-filesystem, then acts as the host over the real link (a clinician programs a
-flex schedule with a patient bolus, the patient takes one, status and therapy
-are read every 5 min) through one hour of pump time, and reports the live heap
-(after a garbage collection) above the bare VM's, after boot and after the hour.
+Runs bench/mp/heap32.py (its parts beside it: heap32_pump.py, heap32_host.py) on the 32-bit
+webassembly MicroPython under node (tests/vms.py's run_wasm32, through tests/mp/run.mjs): it
+boots the sim board's firmware with the real storage driver on the VM's in-memory filesystem,
+then acts as the host over the real link (a clinician programs a flex schedule with a patient
+bolus, the patient takes one, status and therapy are read every 5 min) through one hour of pump
+time, and reports the live heap (after a garbage collection) above the bare VM's, after boot and
+after the hour.
 
     .venv/bin/python bench/heap_bench.py      # prints the result as JSON
 """
@@ -44,15 +44,15 @@ def _run_wasm32(script: Path, env: dict[str, str] | None = None) -> str:
     tests = str(ROOT / "tests")
     if tests not in sys.path:
         sys.path.insert(0, tests)
-    from vms import run_wasm32  # the same runner as the micropython32 tests
+    from vms import HEAP32_PARTS, run_wasm32  # the same runner as the micropython32 tests
 
-    return run_wasm32(script, timeout=120, env=env)
+    return run_wasm32(script, *HEAP32_PARTS, timeout=120, env=env)
 
 
 def compile_tree(out: Path) -> Path:
     """firmware/, hal/ and boards/ compiled to bytecode .mpy files (as `pumpctl flash` compiles them,
     with no native code: the VM runs bytecode) in out/code, the same folders."""
-    from pumpctl.flash import compile_module
+    from pumpctl.board_build import compile_module
 
     code = out / "code"
     work = out / "work"

@@ -3,7 +3,7 @@
     .venv/bin/python bench/size_bench.py
 
 mpy_bytes  per board in boards/: the total size of the .mpy files of every module the board can load,
-           as `pumpctl flash` copies them (pumpctl.flash.board_files: firmware/main.py, the board file,
+           as `pumpctl flash` copies them (pumpctl.board_build.board_files: firmware/main.py, the board file,
            the command families and text parsers the pump imports by name, and everything they import,
            found by reading the imports, those inside functions too), compiled for the board's
            MPY_ARCH; beside it the source bytes.
@@ -16,7 +16,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from pumpctl.flash import ROOT, board_constant, board_files, boards, compile_module
+from pumpctl.board_build import ROOT, board_constant, board_files, boards, compile_module
 
 # The targets of the boards the firmware runs on, for the core alone.
 CORE_ARCHES = {"rp2_pico": "armv6m", "esp32_devkit": "xtensawin"}

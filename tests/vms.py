@@ -22,6 +22,9 @@ MP_DIR = Path(__file__).resolve().parent / "mp"
 # The host's view of the messages (request and reply fields), importable as `schema` by the scripts
 # that run on the VMs: they speak to the firmware as a host does.
 HOST_SCHEMA = ROOT / "host" / "pumpctl" / "schema.py"
+# The modules bench/mp/heap32.py (the heap bench) imports: pass them to run_wasm32 beside it, or beside
+# a script that imports it (run.mjs copies extra files into the VM's working directory).
+HEAP32_PARTS = (ROOT / "bench" / "mp" / "heap32_pump.py", ROOT / "bench" / "mp" / "heap32_host.py")
 
 
 def run_unix(

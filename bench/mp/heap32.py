@@ -1,21 +1,16 @@
 # firmware_heap_bytes on the 32-bit webassembly MicroPython (run by
 # bench/heap_bench.py through tests/mp/run.mjs):
 #
-#   node tests/mp/run.mjs ROOT bench/mp/heap32.py
+#   node tests/mp/run.mjs ROOT bench/mp/heap32.py bench/mp/heap32_pump.py bench/mp/heap32_host.py
 #
 # How much of the GC heap the pump holds: after boot, and after an hour of
 # pump time in which a host programs it over the real link, takes a patient
-# bolus and reads it now and then. The pump is the sim board's firmware
-# (PumpApp, unchanged) with parts that work on this VM:
-#   clock    hal.sim.clock.SimClock(0): time moves only when this script advances it
-#   motor    hal.sim.motor.SimStepper with the sim board's step volume and motion time
-#   storage  hal.file_storage.FileStorage, the real storage driver, on a folder of the
-#            VM's in-memory filesystem (file contents live outside the GC heap, as on a
-#            board's flash); the keys are kept there too, as on the sim board
-#   serial   a stand-in that collects the replies (the VM has no serial port)
-#   random   a deterministic counter: this VM has no os.urandom (hal/entropy.py)
-# The host side runs in the same VM and speaks the wire protocol byte by byte
-# into app.link.receive(), as the link task would feed it.
+# bolus and reads it now and then. Its parts, loaded beside it (tests/vms.py
+# HEAP32_PARTS: run.mjs copies them into the VM's working directory):
+#   heap32_pump.py  the pump: the sim board's firmware (PumpApp, unchanged) with
+#                   stand-ins for the parts this VM lacks
+#   heap32_host.py  the host: pumpctl's requests as frames, fed byte by byte into
+#                   app.link.receive() as the link task would feed them
 #
 # Collections. On this VM gc.collect() only marks a collection as due; it
 # runs when control returns to JS (no Python frame is live then, so no stack
@@ -26,8 +21,8 @@
 # work is done in plain functions and the generators keep small ints.
 #
 # What is counted: gc.mem_alloc() after a collection, less the bare VM's
-# (this script compiled and its host objects made, nothing of the firmware
-# imported): every module the pump imports (compiled to bytecode in RAM here:
+# (this script and its parts compiled and its host objects made, nothing of
+# the firmware imported): every module the pump imports (compiled to bytecode in RAM here:
 # a board with frozen modules keeps that in flash) and every object it holds.
 # The host's own state is made before the baseline or dropped before a
 # measurement, so the figures are the pump's (within a few hundred bytes).
@@ -37,15 +32,10 @@
 
 import gc
 import json
-import os
 import sys
 
-# The keys and device id are literals: they live in this script's compiled
-# code, inside the baseline, so the host's copy of them is not counted.
-DEVICE_ID = "heap32-bench"
-CLINICIAN_KEY = b"clinician-key-for-the-heap-bench"  # 32 bytes
-PATIENT_KEY = b"patient-key-for-the-heap-bench!!"  # 32 bytes
-STORAGE_DIR = "/pump"  # on the VM's in-memory filesystem
+from heap32_host import NEW_PATIENT_KEY, Facts, Host
+from heap32_pump import Counter, boot, hour_figures, make_hardware, telemetry_sample
 
 SLOT_US = 300_000_000  # the host looks at the pump every 5 min of pump time (< 2**30: a small int)
 SLOTS = 12  # 12 x 5 min: one hour
@@ -92,7 +82,7 @@ IMPORT_ORDER = (
 )
 
 
-# The kinds of operation measured: every command by its name (COMMAND_NAMES below)
+# The kinds of operation measured: every command by its name (heap32_host.COMMAND_NAMES)
 # gives it, the refusals the host provokes (a refusal is its own path), and
 # the pump's own turns.
 OP_NAMES = (
@@ -139,112 +129,10 @@ OP_NAMES = (
     "tick",  # one turn of the dosing task (with the monitoring's, PumpApp.tick_and_wait)
     "telemetry-data",  # one sample of the telemetry stream
 )
-# Each command's name, by its code: the host's names (pumpctl.words.COMMAND_NAMES), kept here
-# because the codec holds none (they would be the pump's heap); codes as literals, so that the
-# codec is not imported before the baseline is measured.
-COMMAND_NAMES = {
-    0x01: "hello",
-    0x02: "status",
-    0x03: "therapy",
-    0x08: "auth-begin",
-    0x09: "auth-prove",
-    0x0A: "auth-end",
-    0x0B: "key-change",
-    0x10: "set-rate",
-    0x11: "stop",
-    0x12: "clock-set",
-    0x13: "ack-alarm",
-    0x14: "service",
-    0x15: "silence",
-    0x16: "calibrate",
-    0x17: "cal-weighing",
-    0x20: "stage-line",
-    0x21: "stage",
-    0x22: "review",
-    0x23: "commit",
-    0x24: "discard",
-    0x25: "patient-bolus",
-    0x28: "lib-drug",
-    0x29: "lib-commit",
-    0x2A: "lib-get",
-    0x2B: "lib-stage",
-    0x30: "event",
-    0x31: "telemetry",
-    0x32: "alarms",
-    0x60: "sim-advance",
-    0x61: "sim-state",
-    0x62: "sim-fault",
-}
-# The site library the clinician stages and commits: the one in force, read
-# field by field, with a new version and this source text for its first drug.
-SITE_LIBRARY_VERSION = "heap-bench-site-2"
-NEW_PATIENT_KEY = b"new-patient-key-for-heap-bench!!"  # 32 bytes: KEY_CHANGE at the end
 # Two weighings (pumpctl calibrate) of steps the pump made in the hour, in bench
 # water at 998,000 ug/mL: 150 steps of 52,083 pL each weigh 7,797 ug (to the ug).
 CAL_DENSITY = 998_000
 CAL_WEIGHINGS = ((0, 150, 7_797), (150, 300, 7_797))
-
-
-class Counter:
-    """Deterministic stand-in for the board's entropy (session nonces): this
-    VM has no os.urandom. A nonce need only never repeat within the run."""
-
-    def __init__(self, state):
-        self.state = state
-
-    def random_bytes(self, n):
-        out = bytearray(n)
-        s = self.state
-        for i in range(n):
-            s = (s * 75 + 74) % 65537  # the ZX81 generator: every value a small int
-            out[i] = s & 0xFF
-        self.state = s
-        return bytes(out)
-
-
-class BenchSerial:
-    """The serial driver's interface (hal/__init__.py) without a line: the
-    link is fed by receive() directly, and replies collect in `out`."""
-
-    def __init__(self):
-        self.out = []
-
-    async def read_byte(self):  # unused: nothing runs the link task
-        return -1
-
-    def read_ready(self):
-        return -1
-
-    def write(self, data):
-        self.out.append(bytes(data))
-
-    def write_ready(self):
-        return True
-
-
-class BenchFaults:
-    """The sim board's fault plan (hal/sim/faults.py) as SIM_FAULT sees it: this
-    bench only schedules a fault for later and never reaches it."""
-
-    def __init__(self):
-        self.scheduled = 0
-
-    def schedule(self, kind, delay_us, value):
-        self.scheduled += 1
-
-
-class Hardware:
-    """What boards/sim.Hardware gives, built from parts that run on this VM."""
-
-    def __init__(self, clock, motor, serial, random_bytes, storage):
-        self.faults = BenchFaults()
-        self.clock = clock
-        self.motor = motor
-        self.serial = serial
-        self.random_bytes = random_bytes
-        self.sim = True  # offers the simulator-only commands, as the sim board does
-        self.storage = storage
-        self.key_storage = storage  # the sim board keeps the keys with the pump's files
 
 
 class Stats:
@@ -292,297 +180,12 @@ class Stats:
             yield from self.collect()
 
 
-class Host:
-    """pumpctl's side of the link (host/pumpctl/client.py), in the VM: frames
-    are encoded with the shared codec and auth, fed to the pump byte by byte,
-    and each reply is checked (one reply, its type, sequence number and MAC)."""
-
-    def __init__(self, stats, random):
-        self.stats = stats
-        self.random = random
-        self.app = None
-        self.serial = None
-        self.codec = None
-        self.auth = None
-        self.seq = 0
-        self.session = None  # auth.Hmac of the open session, None outside one
-        self.frame = None  # the request being fed
-        self.frames = 0
-        self.errors = 0
-        self.refusals = 0  # refusals the host asked for (refused())
-        self.served_before = 0  # frames served and refused by the pump before a restart
-        self.refused_before = 0
-
-    def request(self, msg_type, values=()):
-        """Send one command (yield from it); returns the reply's values."""
-        self._build(msg_type, values)
-        self.stats.op = COMMAND_NAMES[msg_type]
-        yield from self.stats.collect()  # the frame is built: what is allocated from here on is the pump's
-        served = self._feed()
-        yield from self.stats.after_op()
-        return self._reply(msg_type, served)
-
-    def refused(self, msg_type, values, op, code):
-        """Send one command the pump must refuse with error `code` (yield from it);
-        op: its kind in OP_NAMES."""
-        self._build(msg_type, values)
-        self.stats.op = op
-        yield from self.stats.collect()
-        served = self._feed()
-        yield from self.stats.after_op()
-        self.refusals += 1
-        self._refusal(msg_type, served, code)
-
-    def _build(self, msg_type, values):
-        codec = self.codec
-        self.seq += 1
-        payload = _encode_request(codec, msg_type, values)
-        self.frame = codec.encode_frame(msg_type, self.seq, payload, self.session)
-        self.serial.out = []
-
-    def _feed(self):
-        receive = self.app.link.receive
-        served = 0
-        for b in self.frame:
-            if receive(b):
-                served += 1
-        self.frame = None
-        return served
-
-    def _reply(self, msg_type, served):
-        codec = self.codec
-        auth = self.auth
-        self.frames += 1
-        wire = b"".join(self.serial.out)
-        self.serial.out = []
-        if served != 1 or wire.count(b"\x00") != 1 or wire[-1] != 0:
-            raise AssertionError("one frame must get exactly one reply, got %r" % wire)
-        kind, seq, body, mac, signed = codec.decode_frame(codec.cobs_decode(wire, len(wire) - 1))
-        if seq != self.seq:
-            raise AssertionError("the reply to seq %d came with seq %d" % (self.seq, seq))
-        if self.session is not None:  # a signed request gets a reply the pump signed
-            if mac is None or not auth.same_bytes(mac, self.session.digest(signed)[: auth.MAC_BYTES]):
-                raise AssertionError("the reply to %s is not signed by the session" % COMMAND_NAMES[msg_type])
-        if kind == codec.ERROR:
-            self.errors += 1
-            code, field, message, _more = _decode_reply(codec, codec.ERROR, body)
-            raise AssertionError(
-                "the pump refused %s: error %d (%s) %s" % (COMMAND_NAMES[msg_type], code, field, message)
-            )
-        if kind != msg_type | codec.REPLY:
-            raise AssertionError("reply of type 0x%02x to 0x%02x" % (kind, msg_type))
-        return _decode_reply(codec, msg_type, body)
-
-    def _refusal(self, msg_type, served, code):
-        codec = self.codec
-        self.frames += 1
-        wire = b"".join(self.serial.out)
-        self.serial.out = []
-        if served != 1 or wire.count(b"\x00") != 1 or wire[-1] != 0:
-            raise AssertionError("one frame must get exactly one reply, got %r" % wire)
-        kind, seq, body, _mac, _signed = codec.decode_frame(codec.cobs_decode(wire, len(wire) - 1))
-        if kind != codec.ERROR or seq != self.seq:
-            raise AssertionError("%s was not refused" % COMMAND_NAMES[msg_type])
-        got = _decode_reply(codec, codec.ERROR, body)[0]
-        if got != code:
-            raise AssertionError("%s refused with error %d, not %d" % (COMMAND_NAMES[msg_type], got, code))
-
-    def authenticate(self, role):
-        """Open a session as pumpctl's Pump.authenticate() does (yield from it)."""
-        auth = self.auth
-        codec = self.codec
-        key = CLINICIAN_KEY if role == auth.ROLE_CLINICIAN else PATIENT_KEY
-        self.session = None
-        (pump_nonce,) = yield from self.request(codec.AUTH_BEGIN, (role,))
-        host_nonce = self.random.random_bytes(auth.NONCE_BYTES)
-        proof = auth.proof(key, role, pump_nonce, host_nonce)
-        pump_proof, _timeout_s = yield from self.request(codec.AUTH_PROVE, (role, pump_nonce, host_nonce, proof))
-        if not auth.same_bytes(pump_proof, auth.pump_proof(key, role, pump_nonce, host_nonce)):
-            raise AssertionError("the pump did not prove it holds the key")
-        self.session = auth.Hmac(auth.session_key(key, role, pump_nonce, host_nonce))
-
-    def end_session(self):
-        yield from self.request(self.codec.AUTH_END)
-        self.session = None
-
-    def attach(self, app):
-        self.app = app
-        self.serial = app.hw.serial
-
-    def detach(self, app):
-        """The pump is about to go (a power cut): keep its link's counts."""
-        self.served_before += app.link.frames_handled
-        self.refused_before += app.link.frames_refused
-        self.app = None
-        self.serial = None
-        self.session = None
-
-    def wrong_proof(self):
-        """A session the pump refuses: the proof of a key it does not hold."""
-        auth = self.auth
-        self.session = None
-        (pump_nonce,) = yield from self.request(self.codec.AUTH_BEGIN, (auth.ROLE_CLINICIAN,))
-        host_nonce = self.random.random_bytes(auth.NONCE_BYTES)
-        proof = auth.proof(NEW_PATIENT_KEY, auth.ROLE_CLINICIAN, pump_nonce, host_nonce)
-        yield from self.refused(
-            self.codec.AUTH_PROVE,
-            (auth.ROLE_CLINICIAN, pump_nonce, host_nonce, proof),
-            "auth-prove refused",
-            auth.ERR_AUTH,
-        )
-
-    def change_key(self, role, new_key):
-        """KEY_CHANGE as pumpctl's change_key() sends it: the key masked with the session's pad."""
-        auth = self.auth
-        masked = auth.xor_bytes(new_key, auth.wrap_pad(self.session, role, self.seq + 1))
-        if (yield from self.request(self.codec.KEY_CHANGE, (role, masked)))[0] != role:
-            raise AssertionError("the key was not changed")
-
-    def read_all(self):
-        """What a reader can see without a key: the alarms, the whole event log, the
-        whole library, the simulator's state (and a fault scheduled for later)."""
-        codec = self.codec
-        yield from self.request(codec.ALARMS, (0,))
-        count = (yield from self.request(codec.EVENT, (0,)))[0]
-        for i in range(1, count):
-            yield from self.request(codec.EVENT, (i,))
-        drugs = (yield from self.request(codec.LIB_GET, (0, codec.LIB_IN_FORCE)))[1]
-        for d in range(1, drugs):
-            yield from self.request(codec.LIB_GET, (d, codec.LIB_IN_FORCE))
-        yield from self.request(codec.SIM_STATE)
-        yield from self.request(codec.SIM_ADVANCE, (0, 0))
-        yield from self.request(codec.SIM_FAULT, (codec.FAULT_LEAK, 1_000_000, 0))
-
-    def site_library(self):
-        """Stage the library in force, drug by drug, as a new version with its first drug's
-        daily soft limit 1 ng lower; check it, read it back and commit it."""
-        codec = self.codec
-        drugs = (yield from self.request(codec.LIB_GET, (0, codec.LIB_IN_FORCE)))[1]
-        for d in range(drugs):
-            drug = (yield from self.request(codec.LIB_GET, (d, codec.LIB_IN_FORCE)))[2:13]
-            if d == 0:
-                drug[2] -= 1  # daily_soft_ng_per_day: a soft limit, lowered
-            yield from self.request(codec.LIB_DRUG, [d] + drug)
-            drug = None
-        lib_hash, _drugs, changed, raised, _expires = yield from self.request(
-            codec.LIB_STAGE, (SITE_LIBRARY_VERSION, drugs)
-        )
-        if changed != 1 or raised != 0:
-            raise AssertionError("the site library changes %d fields and raises %d" % (changed, raised))
-        yield from self.request(codec.LIB_GET, (0, codec.LIB_STAGED))
-        yield from self.request(codec.LIB_COMMIT, (lib_hash, 0))
-        lib_hash = None  # past 2**30: a long int, the host's
-
-    def review(self, which):
-        """All rows of the running or staged program, as pumpctl reads them."""
-        rows = (yield from self.request(self.codec.REVIEW, (which, 0)))[0]
-        for i in range(1, rows):
-            yield from self.request(self.codec.REVIEW, (which, i))
-
-    def look(self, facts):
-        """What `pumpctl status` and `pumpctl therapy` read, and the newest log
-        entry; keeps a few numbers in facts (small ints, no lists held)."""
-        codec = self.codec
-        status = yield from self.request(codec.STATUS)
-        facts.mode = status[2]
-        facts.rate_nl_per_day = status[3]
-        therapy = yield from self.request(codec.THERAPY)
-        facts.reservoir_nl = therapy[7]
-        facts.day_nl = therapy[9]
-        facts.hour_nl = therapy[10]
-        facts.alarm = therapy[12]
-        count = (yield from self.request(codec.EVENT, (0,)))[0]
-        yield from self.request(codec.EVENT, (count - 1,))
-
-
-class Facts:
-    """What the host learnt, as small ints."""
-
-    def __init__(self):
-        self.mode = 0
-        self.rate_nl_per_day = 0
-        self.reservoir_nl = 0
-        self.day_nl = 0
-        self.hour_nl = 0
-        self.alarm = 0
-        self.bolus_nl = 0
-        self.ticks = 0
-        self.pump_time_s = 0
-        self.steps = 0
-        self.motor_steps = 0
-        self.step_pl = 0
-        self.log_entries = 0
-
-
 # -- plain functions: their frames are gone before any collection -------------
-
-
-def _encode_request(codec, msg_type, values):
-    """A request's payload, packed by its fields where they lie in codec.MESSAGES: the host's
-    lists of fields (host/pumpctl/schema.py) would be heap counted as the pump's."""
-    at = codec.span(msg_type, False)
-    return codec.encode_spec(codec.MESSAGES, at >> 16, at & 0xFFFF, values)
-
-
-def _decode_reply(codec, msg_type, body):
-    """A reply's values (or an ERROR's), unpacked as _encode_request packs."""
-    at = codec.span(msg_type, True)
-    return codec.decode_spec(codec.MESSAGES, at >> 16, at & 0xFFFF, body)
 
 
 def report_import(name, live):
     new = ",".join(m for m in sys.modules if m not in PRELOADED)
     print("HEAP32_IMPORT %s %d %s" % (name, live, new))
-
-
-def make_hardware(provision=True):
-    from boards import sim as board
-    from firmware import auth
-    from hal.file_storage import FileStorage
-    from hal.sim.clock import SimClock
-    from hal.sim.motor import SimStepper
-
-    # The provisioning file, as flashing writes it: the firmware moves the keys
-    # into its key store at boot and empties the file.
-    if provision:
-        try:
-            os.mkdir(STORAGE_DIR)
-        except OSError:
-            pass
-        with open(STORAGE_DIR + "/" + auth.PROVISION_FILE, "wb") as f:
-            f.write(auth.encode_keys(DEVICE_ID, CLINICIAN_KEY, PATIENT_KEY))
-    clock = SimClock(0)
-    motor = SimStepper(board.STEP_VOLUME_PL, clock, board.STEP_MOTION_US)
-    return Hardware(clock, motor, BenchSerial(), Counter(1).random_bytes, FileStorage(STORAGE_DIR))
-
-
-def boot(hw):
-    from boards import sim as board
-    from firmware.app import PumpApp
-
-    app = PumpApp(board, hw)
-    if app.auth.device_id != DEVICE_ID:
-        raise AssertionError("the pump was not provisioned from the file")
-    return app
-
-
-def telemetry_sample(app):
-    """One turn of the telemetry task (PumpApp.telemetry) that sends a sample."""
-    from firmware import codec
-
-    app.link.send(codec.TELEMETRY_DATA, app.telemetry.sent & 0xFFFFFFFF, app.telemetry.sample())
-    app.telemetry.sent += 1
-    app.hw.serial.out = []  # the host does not read the stream here
-
-
-def hour_figures(app, facts):
-    """What the hour did, kept before the restart replaces the app (small ints)."""
-    motor = app.motor
-    facts.pump_time_s = app.timebase.total_us() // 1_000_000
-    facts.steps = app.sched.steps()
-    facts.motor_steps = motor.steps_hi * (1 << 29) + motor.steps_lo
-    facts.step_pl = app.sched.step_pl
-    facts.log_entries = app.log.count
 
 
 def check_no_parser(when):

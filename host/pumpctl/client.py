@@ -10,7 +10,8 @@ Every method sends one command and waits for its reply. A refusal raises
 PumpRefused (and the pump changed nothing), a dead line LinkError.
 
 The link, the keys and the sessions are PumpSession's (session.py); what the replies
-become, the records with units, are in replies.py.
+become, the records with units and how each is read from its reply, are in replies.py;
+the drug library's commands are in client_library.py.
 """
 
 from __future__ import annotations
@@ -19,39 +20,29 @@ import time
 from fractions import Fraction
 from typing import Callable
 
-from firmware import auth, codec, units
+from firmware import codec, units
 from firmware.errors import Refusal
 
-from . import library_file, words
+from . import words
+from .client_library import LibraryCommands
 from .errors import PumpRefused, UsageError
 from .replies import (
     Alarm,
     Calibrated,
     Event,
-    LibraryField,
     RateSet,
     SimState,
     Staged,
-    StagedLibrary,
     Status,
     Telemetry,
     Therapy,
     Weighing,
     program_lines,
+    pump_time_us,
 )
 from .session import PumpSession, _one_at_a_time
 
-LIBRARY_FIELDS = library_file.LIBRARY_FIELDS
-
 US_PER_MDAY = codec.US_PER_MDAY
-
-
-def _pump_time_us(mday: int, us: int) -> int:
-    return mday * US_PER_MDAY + us
-
-
-def _alarm_names(mask: int) -> list[str]:
-    return [name for code, name in sorted(words.ALARM_NAMES.items()) if code and mask & (1 << code)]
 
 
 # Lines that act once when committed; a new session built on the running
@@ -89,18 +80,12 @@ def expected_steps(rate_nl_per_day: int, duration_us: int, step_volume_pl: int) 
     return volume_pl.numerator // (volume_pl.denominator * step_volume_pl)
 
 
-class Pump(PumpSession):
-    """A pump on one serial port (a device path or a pyserial URL): one method per command."""
+class Pump(LibraryCommands, PumpSession):
+    """A pump on one serial port (a device path or a pyserial URL): one method per command
+    (those of the drug library: LibraryCommands, client_library.py)."""
 
     def status(self) -> Status:
-        mday, us, mode, rate, hi, lo, step_pl = self._request(codec.STATUS)
-        return Status(
-            time_us=_pump_time_us(mday, us),
-            mode=words.MODE_NAMES.get(mode, str(mode)),
-            rate_nl_per_day=rate,
-            steps=hi * codec.STEP_RADIX + lo,
-            step_volume_pl=step_pl,
-        )
+        return Status.from_reply(self._request(codec.STATUS))
 
     def set_rate(self, rate: str) -> RateSet:
         """Program a continuous rate given with its unit, e.g. "0.5 mL/day".
@@ -115,47 +100,15 @@ class Pump(PumpSession):
         got, mday, us = self._request(codec.SET_RATE, (nl_per_day,))
         if got != nl_per_day:
             raise PumpRefused(codec.ERR_INTERNAL, "rate", f"the pump runs {got} nL/day, not the {nl_per_day} sent")
-        return RateSet(got, rounded, _pump_time_us(mday, us))
+        return RateSet(got, rounded, pump_time_us(mday, us))
 
     def stop(self) -> int:
         """Stop delivery; return the pump time at which it stopped."""
         mday, us = self._request(codec.STOP)
-        return _pump_time_us(mday, us)
+        return pump_time_us(mday, us)
 
     def therapy(self) -> Therapy:
-        v = self._request(codec.THERAPY)
-        none = codec.NO_TIME
-        return Therapy(
-            mode=words.MODE_NAMES.get(v[0], str(v[0])),
-            basal_nl_per_day=v[1],
-            rate_nl_per_day=v[2],
-            bolus=words.BOLUS_KIND_NAMES.get(v[3], str(v[3])),
-            bolus_rate_nl_per_day=v[4],
-            bolus_left_s=v[5],
-            bridge=bool(v[6]),
-            reservoir_nl=None if v[7] == none else v[7],
-            empty_in_s=None if v[8] == none else v[8],
-            day_nl=v[9],
-            hour_nl=v[10],
-            refused_steps=v[11],
-            alarm=words.ALARM_NAMES.get(v[12], str(v[12])),
-            clock_s=None if v[13] == none else v[13],
-            program_crc=v[14],
-            library=v[15],
-            alarms=_alarm_names(v[16]),
-            sounding=words.PRIORITY_NAMES.get(v[17], "none"),
-            silenced_s=v[18],
-            held=bool(v[19]),
-            sensor_nl=None if v[20] == none else v[20],
-            low_in_s=None if v[21] == none else v[21],
-            low_nl=v[22],
-            empty_nl=v[23],
-            battery_permille=None if v[24] == codec.NO_PERMILLE else v[24],
-            battery_days=None if v[25] == none else v[25],
-            library_hash=v[26],
-            bolus_nl=v[27],
-            bolus_left_nl=v[28],
-        )
+        return Therapy.from_reply(self._request(codec.THERAPY))
 
     def set_clock(self, clock_s: int) -> int:
         """Set the device clock to local wall time clock_s (seconds since 1970, naive local)."""
@@ -202,7 +155,7 @@ class Pump(PumpSession):
                 "program",
                 f"read-back differs from the program reviewed: {running} != {staged.lines}",
             )
-        return _pump_time_us(mday, us)
+        return pump_time_us(mday, us)
 
     def discard(self) -> None:
         self._request(codec.DISCARD)
@@ -276,20 +229,11 @@ class Pump(PumpSession):
         out = []
         i = 0
         while True:
-            n, code, prio, state, mday, us, text = self._request(codec.ALARMS, (i,))
+            reply = self._request(codec.ALARMS, (i,))
+            n, code = reply[0], reply[1]
             if i >= n or code == codec.ALARM_NONE:
                 return out
-            out.append(
-                Alarm(
-                    code=code,
-                    name=words.ALARM_NAMES.get(code, str(code)),
-                    priority=words.PRIORITY_NAMES.get(prio, str(prio)),
-                    active=bool(state & codec.ALARM_STATE_ACTIVE),
-                    acknowledged=bool(state & codec.ALARM_STATE_ACKED),
-                    raised_us=_pump_time_us(mday, us),
-                    text=words.render(text),
-                )
-            )
+            out.append(Alarm.from_reply(reply))
             i += 1
 
     def ack_alarm(self, alarm: str | int = 0) -> int:
@@ -340,100 +284,17 @@ class Pump(PumpSession):
         i = since
         while True:
             try:
-                count, index, mday, us, code, text, clock_s = self._request(codec.EVENT, (i,))
+                reply = self._request(codec.EVENT, (i,))
             except PumpRefused:
                 return out  # nothing logged at or after i
-            clock = None if clock_s == codec.NO_TIME else clock_s
-            out.append(Event(index, _pump_time_us(mday, us), code, words.render(text), clock))
-            i = index + 1
+            event = Event.from_reply(reply)
+            out.append(event)
+            count = reply[0]
+            i = event.index + 1
             if progress:
                 progress(i - since, max(count - since, 1))
             if i >= count:
                 return out
-
-    @_one_at_a_time
-    def library(self, progress: Callable[[int, int], None] | None = None) -> tuple[str, list[list[str]]]:
-        """The drug library in force: (version, entries of 11 texts, LIBRARY_FIELDS order, as
-        library_file writes the pump's numbers). progress(done, total) after each request (one per drug)."""
-        version, fields = self.library_fields(staged=False, progress=progress)
-        return version, _entries(fields)
-
-    @_one_at_a_time
-    def library_fields(
-        self, staged: bool = False, progress: Callable[[int, int], None] | None = None
-    ) -> tuple[str, list[LibraryField]]:
-        """The library in force (or the staged one) field by field, with what the pump says
-        of each: changed, a hard limit raised (staged only), its drug in use."""
-        which = codec.LIB_STAGED if staged else codec.LIB_IN_FORCE
-        out = []
-        version, n, d = "", 1, 0
-        while d < n:
-            reply = self._request(codec.LIB_GET, (d, which))
-            version, n, name = reply[0], reply[1], reply[2]
-            changed, raised, in_use = reply[-3:]
-            texts = library_file.entry_texts(name, reply[3:-3])
-            for f, field in enumerate(LIBRARY_FIELDS):
-                out.append(
-                    LibraryField(name, field, texts[f], bool(changed >> f & 1), bool(raised >> f & 1), bool(in_use))
-                )
-            d += 1
-            if progress:
-                progress(d, n)
-        return version, out
-
-    @_one_at_a_time
-    def stage_library(
-        self, version: str, entries: list[list[str]], progress: Callable[[int, int], None] | None = None
-    ) -> StagedLibrary:
-        """Send a library and have the pump check it beside the one in force (the first step);
-        the library in force is unchanged. entries: each drug's texts as a site's file gives them
-        (LIBRARY_FIELDS order, a source after them allowed), read here into the numbers the pump
-        takes (library_file; a text that is no quantity of its kind raises LibraryTextError before
-        anything is sent). progress(done, total) after each request.
-        Raises PumpRefused: the library's own refusal, a version not new, or (field
-        "running ...") the running therapy that the new library would refuse."""
-        drugs = [library_file.parse_entry(fields) for fields in entries]
-        total = len(drugs) + 1
-        for d, (name, numbers) in enumerate(drugs):
-            self._request(codec.LIB_DRUG, (d, name, *numbers))
-            if progress:
-                progress(d + 1, total)
-        h, n, changed, raised, expires = self._request(codec.LIB_STAGE, (version, len(drugs)))
-        if progress:
-            progress(total, total)
-        if h != codec.library_hash(drugs):
-            raise PumpRefused(
-                codec.ERR_INTERNAL,
-                "library_hash",
-                f"the pump holds library hash {h:08x}, not the {codec.library_hash(drugs):08x} sent",
-            )
-        return StagedLibrary(version, h, n, changed, raised, expires)
-
-    @_one_at_a_time
-    def commit_library(self, staged: StagedLibrary, confirm_raise: bool = False) -> None:
-        """Put the staged library in force (the second step); read back its hash and version."""
-        version, _n, h = self._request(codec.LIB_COMMIT, (staged.library_hash, 1 if confirm_raise else 0))
-        th = self.therapy()
-        if (version, h, th.library, th.library_hash) != (staged.version, staged.library_hash) * 2:
-            raise PumpRefused(
-                codec.ERR_INTERNAL,
-                "library",
-                f"read-back {th.library} {th.library_hash:08x} is not the library staged "
-                f"({staged.version} {staged.library_hash:08x})",
-            )
-
-    @_one_at_a_time
-    def load_library(
-        self,
-        version: str,
-        entries: list[list[str]],
-        progress: Callable[[int, int], None] | None = None,
-        confirm_raise: bool = False,
-    ) -> StagedLibrary:
-        """Stage, then commit, a library in one call (scripts; people should review first)."""
-        staged = self.stage_library(version, entries, progress)
-        self.commit_library(staged, confirm_raise)
-        return staged
 
     # -- telemetry ---------------------------------------------------------------
 
@@ -457,23 +318,8 @@ class Pump(PumpSession):
         got = self._link.read_telemetry(time.monotonic() + timeout)
         if got is None:
             return None
-        seq, v = got
-        return Telemetry(
-            seq=seq,
-            time_us=_pump_time_us(v[0], v[1]),
-            mode=words.MODE_NAMES.get(v[2], str(v[2])),
-            rate_nl_per_day=v[3],
-            steps=v[4] * codec.STEP_RADIX + v[5],
-            reservoir_nl=None if v[6] == codec.NO_TIME else v[6],
-            day_nl=v[7],
-            hour_nl=v[8],
-            alarm=words.ALARM_NAMES.get(v[9], str(v[9])),
-            session=auth.ROLE_NAMES.get(v[10], str(v[10])),
-            dropped=v[11],
-            alarms=_alarm_names(v[12]),
-            sensor_nl=None if v[13] == codec.NO_TIME else v[13],
-            battery_permille=None if v[14] == codec.NO_PERMILLE else v[14],
-        )
+        seq, values = got
+        return Telemetry.from_reply(seq, values)
 
     # -- simulator only --------------------------------------------------------
 
@@ -494,7 +340,7 @@ class Pump(PumpSession):
             return self.status()  # 0 s would stop a running advance (sim_stop_advance)
         start = self.status().time_us
         mday, us = self._request(codec.SIM_ADVANCE, (seconds, micros))
-        target = _pump_time_us(mday, us)
+        target = pump_time_us(mday, us)
         poll_s = 0.001  # short runs finish in a few ms: look soon, then less often
         while True:
             status = self.status()
@@ -516,7 +362,7 @@ class Pump(PumpSession):
         kind is a words.FAULT_NAMES name or code. Returns the pump time (us) it takes effect."""
         code = words.fault_code(kind) if isinstance(kind, str) else kind
         _kind, mday, us = self._request(codec.SIM_FAULT, (code, at_s, value))
-        return _pump_time_us(mday, us)
+        return pump_time_us(mday, us)
 
     @_one_at_a_time
     def sim_faults(self) -> list[tuple[int, str, int, int]]:
@@ -527,31 +373,12 @@ class Pump(PumpSession):
             n, kind, value, mday, us = self._request(codec.SIM_FAULTS, (len(out), 0))
             if kind == codec.NO_FAULT or len(out) >= n:
                 return out
-            out.append((len(out), words.FAULT_NAMES.get(kind, str(kind)), value, _pump_time_us(mday, us)))
+            out.append((len(out), words.FAULT_NAMES.get(kind, str(kind)), value, pump_time_us(mday, us)))
 
     def sim_cancel_fault(self, index: int) -> tuple[str, int, int]:
         """Drop pending fault index (sim_faults' numbering); returns (kind name, value, pump time us) of it."""
         _n, kind, value, mday, us = self._request(codec.SIM_FAULTS, (index, 1))
-        return words.FAULT_NAMES.get(kind, str(kind)), value, _pump_time_us(mday, us)
+        return words.FAULT_NAMES.get(kind, str(kind)), value, pump_time_us(mday, us)
 
     def sim_state(self) -> SimState:
-        v = self._request(codec.SIM_STATE)
-        return SimState(
-            v[0] * codec.STEP_RADIX + v[1],
-            v[2],
-            v[3],
-            v[4],
-            v[5],
-            v[6],
-            None if v[7] == codec.NO_TIME else v[7],
-            v[8],
-            v[9],
-            v[10],
-            v[11],
-        )
-
-
-def _entries(fields: list[LibraryField]) -> list[list[str]]:
-    """LibraryField rows back into entries of their texts (LIBRARY_FIELDS order)."""
-    n = len(LIBRARY_FIELDS)
-    return [[f.text for f in fields[i : i + n]] for i in range(0, len(fields), n)]
+        return SimState.from_reply(self._request(codec.SIM_STATE))

@@ -26,7 +26,7 @@ def frozen_boards() -> list[str]:
 def freeze_manifest(board: str, sources: list[str]) -> str:
     """The text of boards/manifests/<board>.py: a MicroPython build manifest (tools/manifestfile.py's
     include() and module()) that freezes the modules at sources (paths from the project's root, as
-    `flash --board board` copies them: flash.board_files), so a board built with it runs the
+    `flash --board board` copies them: board_build.board_files), so a board built with it runs the
     firmware from flash; `flash --frozen` then writes only main.py, the config and the keys. Paths
     are relative to the manifest, as manifestfile resolves them."""
     port, build_board = _BUILDS[board]

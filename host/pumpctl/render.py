@@ -18,6 +18,7 @@ half a second (a fast one draws nothing).
 
 from __future__ import annotations
 
+import difflib
 import os
 import sys
 import threading
@@ -170,6 +171,56 @@ def therapy(head: Sequence[str], program: Iterable[tuple[str, str]]) -> Group:
     for line, detail in program:
         _add(rows, line, detail)
     return Group(fields(head), rows)
+
+
+# -- a program's review: the running one beside the staged one (pumpctl program, review, ...) ---------
+
+
+def review_rows(running: list[tuple[str, str]], staged: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
+    """(mark, running, staged) rows: the two programs aligned line by line, every field with its
+    unit as the pump understood it; '*' marks a changed row, "! " starts a soft limit's."""
+
+    def show(row):
+        line, detail = row
+        if line == "soft limit":
+            return f"! {detail}"
+        return f"{line}  [{detail}]" if line and detail else line or detail
+
+    left = [show(r) for r in running]
+    right = [show(r) for r in staged]
+    out = []
+    matcher = difflib.SequenceMatcher(a=[r[0] for r in running], b=[r[0] for r in staged], autojunk=False)
+    for op, a0, a1, b0, b1 in matcher.get_opcodes():
+        for k in range(max(a1 - a0, b1 - b0)):
+            a = left[a0 + k] if a0 + k < a1 else ""
+            b = right[b0 + k] if b0 + k < b1 else ""
+            out.append((" " if op == "equal" else "*", a, b))
+    return out
+
+
+PLAIN_WIDTH = 80  # plain text fits 80 columns (a terminal's rich view fits its own width)
+
+
+def side_by_side(running: list[tuple[str, str]], staged: list[tuple[str, str]]) -> str:
+    """The running and the staged program next to each other (review_rows) as plain text; one above
+    the other when side by side would pass PLAIN_WIDTH columns, each row wrapped to fit."""
+    rows = review_rows(running, staged)
+    width = max([len("running"), *(len(a) for _, a, _ in rows)]) + 2
+    out = [f"  {'running':<{width}}staged", f"  {'-' * (width - 2):<{width}}{'-' * 6}"]
+    out += [f"{mark} {a:<{width}}{b}".rstrip() for mark, a, b in rows]
+    if max(len(line) for line in out) <= PLAIN_WIDTH:
+        return "\n".join(out)
+    import textwrap
+
+    def block(title: str, cells: list[tuple[str, str]]) -> list[str]:
+        lines = [title]
+        for mark, text in cells:
+            lines += textwrap.wrap(text, PLAIN_WIDTH, initial_indent=f"{mark} ", subsequent_indent="    ") or [mark]
+        return lines
+
+    running_rows = [(mark, a) for mark, a, _ in rows if a]
+    staged_rows = [(mark, b) for mark, _, b in rows if b]
+    return "\n".join(block("  running", running_rows) + block("  staged (* a row that changes)", staged_rows))
 
 
 def review(rows: Iterable[tuple[str, str, str]]) -> Table:

@@ -1,10 +1,30 @@
 """What the pump's replies become: typed records with units, one per kind of reply.
 
-The Pump's methods (client.py) decode a reply's fields into these; nothing here talks to a pump."""
+The Pump's methods (client.py) send a command; each record's from_reply() reads the reply's
+decoded fields (in firmware/codec.py's order) into it. Nothing here talks to a pump."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from firmware import auth, codec
+
+from . import words
+
+
+def pump_time_us(mday: int, us: int) -> int:
+    """Pump time in us from the wire's (millidays, us) pair."""
+    return mday * codec.US_PER_MDAY + us
+
+
+def alarm_names(mask: int) -> list[str]:
+    """The names of the alarms whose bits are set in a mask of alarm codes."""
+    return [name for code, name in sorted(words.ALARM_NAMES.items()) if code and mask & (1 << code)]
+
+
+def _unless(value: int, none: int) -> int | None:
+    """None where the wire says "none" (codec.NO_TIME, codec.NO_PERMILLE)."""
+    return None if value == none else value
 
 
 @dataclass(frozen=True)
@@ -26,6 +46,17 @@ class Status:
     rate_nl_per_day: int  # programmed rate, 0 when stopped
     steps: int  # motor steps issued since boot
     step_volume_pl: int  # calibrated volume of one step
+
+    @classmethod
+    def from_reply(cls, values) -> Status:
+        mday, us, mode, rate, hi, lo, step_pl = values
+        return cls(
+            time_us=pump_time_us(mday, us),
+            mode=words.MODE_NAMES.get(mode, str(mode)),
+            rate_nl_per_day=rate,
+            steps=hi * codec.STEP_RADIX + lo,
+            step_volume_pl=step_pl,
+        )
 
     @property
     def delivered_pl(self) -> int:
@@ -73,6 +104,41 @@ class Therapy:
     library_hash: int  # content hash of the library in force (codec.library_hash)
     bolus_nl: int = 0  # the running or waiting bolus, prime or bridge: its volume (0 without one)
     bolus_left_nl: int = 0  # and what of it is still to go
+
+    @classmethod
+    def from_reply(cls, v) -> Therapy:
+        none = codec.NO_TIME
+        return cls(
+            mode=words.MODE_NAMES.get(v[0], str(v[0])),
+            basal_nl_per_day=v[1],
+            rate_nl_per_day=v[2],
+            bolus=words.BOLUS_KIND_NAMES.get(v[3], str(v[3])),
+            bolus_rate_nl_per_day=v[4],
+            bolus_left_s=v[5],
+            bridge=bool(v[6]),
+            reservoir_nl=_unless(v[7], none),
+            empty_in_s=_unless(v[8], none),
+            day_nl=v[9],
+            hour_nl=v[10],
+            refused_steps=v[11],
+            alarm=words.ALARM_NAMES.get(v[12], str(v[12])),
+            clock_s=_unless(v[13], none),
+            program_crc=v[14],
+            library=v[15],
+            alarms=alarm_names(v[16]),
+            sounding=words.PRIORITY_NAMES.get(v[17], "none"),
+            silenced_s=v[18],
+            held=bool(v[19]),
+            sensor_nl=_unless(v[20], none),
+            low_in_s=_unless(v[21], none),
+            low_nl=v[22],
+            empty_nl=v[23],
+            battery_permille=_unless(v[24], codec.NO_PERMILLE),
+            battery_days=_unless(v[25], none),
+            library_hash=v[26],
+            bolus_nl=v[27],
+            bolus_left_nl=v[28],
+        )
 
 
 @dataclass(frozen=True)
@@ -132,6 +198,26 @@ class Telemetry:
     sensor_nl: int | None  # the reservoir sensor's last reading
     battery_permille: int | None
 
+    @classmethod
+    def from_reply(cls, seq: int, v) -> Telemetry:
+        """seq: the sample's number; v: TELEMETRY_DATA's fields."""
+        return cls(
+            seq=seq,
+            time_us=pump_time_us(v[0], v[1]),
+            mode=words.MODE_NAMES.get(v[2], str(v[2])),
+            rate_nl_per_day=v[3],
+            steps=v[4] * codec.STEP_RADIX + v[5],
+            reservoir_nl=_unless(v[6], codec.NO_TIME),
+            day_nl=v[7],
+            hour_nl=v[8],
+            alarm=words.ALARM_NAMES.get(v[9], str(v[9])),
+            session=auth.ROLE_NAMES.get(v[10], str(v[10])),
+            dropped=v[11],
+            alarms=alarm_names(v[12]),
+            sensor_nl=_unless(v[13], codec.NO_TIME),
+            battery_permille=_unless(v[14], codec.NO_PERMILLE),
+        )
+
 
 @dataclass(frozen=True)
 class Alarm:
@@ -144,6 +230,20 @@ class Alarm:
     acknowledged: bool  # a clinician acknowledged it: it goes when its condition clears
     raised_us: int  # pump time it was raised
     text: str  # its cause, as the pump logged it
+
+    @classmethod
+    def from_reply(cls, values) -> Alarm:
+        """values: an ALARMS reply that holds an alarm (its code is not ALARM_NONE)."""
+        _n, code, prio, state, mday, us, text = values
+        return cls(
+            code=code,
+            name=words.ALARM_NAMES.get(code, str(code)),
+            priority=words.PRIORITY_NAMES.get(prio, str(prio)),
+            active=bool(state & codec.ALARM_STATE_ACTIVE),
+            acknowledged=bool(state & codec.ALARM_STATE_ACKED),
+            raised_us=pump_time_us(mday, us),
+            text=words.render(text),
+        )
 
 
 @dataclass(frozen=True)
@@ -179,6 +279,11 @@ class Event:
     text: str
     clock_s: int | None = None  # the device clock when it was logged (local s since 1970), None if not set then
 
+    @classmethod
+    def from_reply(cls, values) -> Event:
+        _count, index, mday, us, code, text, clock_s = values
+        return cls(index, pump_time_us(mday, us), code, words.render(text), _unless(clock_s, codec.NO_TIME))
+
 
 def program_lines(rows: list[tuple[str, str]]) -> list[str]:
     """The program lines among review rows (without soft-limit notes and totals)."""
@@ -201,6 +306,22 @@ class SimState:
     buzzer_plays: int  # alarm patterns the buzzer sounded since boot
     buzzer_priority: int  # priority of the last one (0: none yet)
     watchdog_feeds: int
+
+    @classmethod
+    def from_reply(cls, v) -> SimState:
+        return cls(
+            v[0] * codec.STEP_RADIX + v[1],
+            v[2],
+            v[3],
+            v[4],
+            v[5],
+            v[6],
+            _unless(v[7], codec.NO_TIME),
+            v[8],
+            v[9],
+            v[10],
+            v[11],
+        )
 
     @property
     def finished_steps(self) -> int:

@@ -17,7 +17,7 @@ from .board_repl import Device
 from .errors import FlashError
 
 if TYPE_CHECKING:
-    from .flash import BoardFile
+    from .board_build import BoardFile
 
 ROMFS_MOUNT = "/rom"  # where a board with a ROMFS partition mounts it at boot (on its sys.path)
 

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 from pumpctl import words
-from pumpctl.flash import board_files
+from pumpctl.board_build import board_files
 from vms import MP_DIR, run_unix
 
 pytestmark = pytest.mark.micropython

@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from vms import ROOT, run_wasm32
+from vms import HEAP32_PARTS, ROOT, run_wasm32
 
 pytestmark = pytest.mark.micropython32
 
@@ -64,6 +64,7 @@ def soak(heap: int, env: dict[str, str], seed: int) -> dict:
         out = run_wasm32(
             ROOT / "tests" / "mp" / "soak32.py",
             ROOT / "bench" / "mp" / "heap32.py",
+            *HEAP32_PARTS,
             params,
             timeout=300 if LONG else 60,
             env={"RUN_MJS_FIXED_HEAP": "1", "RUN_MJS_HEAP": str(heap + HARNESS_ROOM), **env},

@@ -231,19 +231,19 @@ SOURCES = ["hal/manifest.py", "hal/hx711.py", "boards/rp2_pico.py"]
 @pytest.fixture
 def flashed(tmp_path):
     """A folder as `pumpctl flash` leaves a board's root: real modules compiled for the Pico by its
-    mpy-cross step, the generated main.py, and the manifest of them that flash.manifest() writes."""
-    from pumpctl import flash
+    mpy-cross step, the generated main.py, and the manifest of them that board_build.manifest() writes."""
+    from pumpctl import board_build as build
 
     root = tmp_path / "root"
     files = [
-        flash.BoardFile(src[:-3] + ".mpy", flash.compile_module(flash.ROOT / src, "armv6m", tmp_path), flash.ROOT / src)
+        build.BoardFile(src[:-3] + ".mpy", build.compile_module(build.ROOT / src, "armv6m", tmp_path), build.ROOT / src)
         for src in SOURCES
-    ] + [flash.BoardFile(flash.BOOT_FILE, flash.BOOT_SOURCE.encode())]
+    ] + [build.BoardFile(build.BOOT_FILE, build.BOOT_SOURCE.encode())]
     for f in files:
         (root / f.target).parent.mkdir(parents=True, exist_ok=True)
         (root / f.target).write_bytes(f.data)
-    (root / flash.MANIFEST_FILE).write_bytes(flash.manifest(files))
-    assert flash.MANIFEST_FILE == manifest.MANIFEST_FILE  # the name the board looks for
+    (root / build.MANIFEST_FILE).write_bytes(build.manifest(files))
+    assert build.MANIFEST_FILE == manifest.MANIFEST_FILE  # the name the board looks for
     return root
 
 

@@ -28,8 +28,9 @@ import pytest
 import serial
 from pumpctl import Pump, cli, config, frozen
 from pumpctl import flash as flash_module
+from pumpctl.board_build import BOOT_FILE, CONFIG_FILE, MANIFEST_FILE, board_files, build
 from pumpctl.errors import FlashError, PumpRefused, UsageError
-from pumpctl.flash import BOOT_FILE, CONFIG_FILE, MANIFEST_FILE, board_files, build, flash
+from pumpctl.flash import flash
 from pumpctl.romfs import romfs_image
 from pumpctl.sim import find_micropython
 from vms import MP_DIR, ROOT, run_unix

@@ -16,14 +16,12 @@ from pumpctl.trial import (
     PainScore,
     TrialError,
     TrialRecord,
-    fixed,
     load,
     parse_score,
     parse_time,
-    percent_text,
-    report,
     save,
 )
+from pumpctl.trial_report import fixed, percent_text, report
 
 T0 = datetime(2024, 5, 1, 8, 0)
 

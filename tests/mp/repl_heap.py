@@ -1,21 +1,22 @@
 # What a pump that left for the board's REPL (SERVICE) leaves on the heap (tests/host/test_flash.py).
 #
-#   micropython tests/mp/repl_heap.py    (bench/mp/heap32.py on the path)
+#   micropython tests/mp/repl_heap.py    (bench/mp/heap32_pump.py on the path)
 #
-# The sim board's PumpApp (heap32's parts) runs as a board runs it, app.run(), and leaves at
-# once, as after SERVICE: its link, telemetry and monitoring tasks are still queued in asyncio
-# when run() returns. Prints "held N" (bytes the pump still holds once main() has dropped it,
-# above what was allocated before any of it was imported) and then "left N [modules]" after
-# firmware.main.free_for_the_repl().
+# The sim board's PumpApp (the heap bench's pump, heap32_pump.py) runs as a board runs it,
+# app.run(), and leaves at once, as after SERVICE: its link, telemetry and monitoring tasks
+# are still queued in asyncio when run() returns. Prints "held N" (bytes the pump still
+# holds once main() has dropped it, above what was allocated before any of it was imported)
+# and then "left N [modules]" after firmware.main.free_for_the_repl().
 
 import asyncio
 import gc
 import sys
 
-import heap32 as hb
+import heap32  # noqa: F401 - the whole heap bench (its host too) before the base: the names it interns are not the pump's
+import heap32_pump
 
 
-class LineSerial(hb.BenchSerial):
+class LineSerial(heap32_pump.BenchSerial):
     """A line on which nothing arrives: read_byte() waits, as a real one does."""
 
     async def read_byte(self):
@@ -26,9 +27,9 @@ class LineSerial(hb.BenchSerial):
 def run_and_leave():
     import hal.watchdog  # noqa: F401 - a board's watchdog driver: the REPL keeps it (its timer feeds the watchdog)
 
-    hw = hb.make_hardware()
+    hw = heap32_pump.make_hardware()
     hw.serial = LineSerial()
-    app = hb.boot(hw)
+    app = heap32_pump.boot(hw)
     app.leaving = True  # SERVICE was served: the dosing task ends at its first turn
     app.run()
 

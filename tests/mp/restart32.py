@@ -5,7 +5,7 @@
 
 import gc
 
-import heap32 as hb
+from heap32_pump import make_hardware
 
 from boards import sim as board
 from firmware import eventlog
@@ -18,7 +18,7 @@ def state(app):
     return log.first, log.count, ints, bytes(ring)  # the ring in RAM (the archive holds the boot's entries)
 
 
-app = PumpApp(board, hb.make_hardware(True))  # the sim board's parts as the heap bench builds them; keys provisioned
+app = PumpApp(board, make_hardware(True))  # the sim board's parts as the heap bench builds them; keys provisioned
 app.set_rate(5_000_000)
 for _ in range(120):  # an hour of dosing, in 30 s turns: buckets of the guard's ring filled
     app.tick()
@@ -32,7 +32,7 @@ before = state(app)
 lines = [app.log.line(i) for i in range(before[0], before[1])]
 app = None
 start = gc.mem_alloc()
-app = PumpApp(board, hb.make_hardware(False))  # the keys from the key store, as a flashed board's
+app = PumpApp(board, make_hardware(False))  # the keys from the key store, as a flashed board's
 used = gc.mem_alloc() - start
 after = state(app)
 kept = [app.log.line(i) for i in range(after[0], before[1])]  # the restart's own entries pushed some out

@@ -3,13 +3,14 @@
 # commands over the real wire protocol, across simulated days, and must never raise
 # MemoryError nor refuse anything it should carry out.
 #
-#   node tests/mp/run.mjs ROOT tests/mp/soak32.py tests/mp/heaplock.py bench/mp/heap32.py soak_params.py
+#   node tests/mp/run.mjs ROOT tests/mp/soak32.py tests/mp/heaplock.py bench/mp/heap32*.py soak_params.py
 #   (with RUN_MJS_FIXED_HEAP=1 and RUN_MJS_HEAP = soak_params.VM_HEAP)
 #
-# The pump is bench/mp/heap32.py's (the sim board's PumpApp with the real storage
-# driver on the VM's in-memory filesystem), and so is the host (frames encoded with
-# the shared codec and auth, fed byte by byte into app.link.receive(), each reply
-# decoded and its MAC checked; a reply of ERROR fails the run, ERR_INTERNAL included).
+# The pump is the heap bench's, bench/mp/heap32_pump.py (the sim board's PumpApp with
+# the real storage driver on the VM's in-memory filesystem), and so is the host,
+# heap32_host.py (frames encoded with the shared codec and auth, fed byte by byte into
+# app.link.receive(), each reply decoded and its MAC checked; a reply of ERROR fails
+# the run, ERR_INTERNAL included).
 #
 # The heap. run.mjs (RUN_MJS_FIXED_HEAP) stops the VM's heap from growing, so an
 # allocation that does not fit raises MemoryError. The VM's heap is VM_HEAP; this

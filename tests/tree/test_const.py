@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from pumpctl.flash import mpy_cross_command
+from pumpctl.board_build import mpy_cross_command
 from vms import ROOT, run_unix
 
 HOME = ROOT / "firmware" / "__init__.py"  # the one place const is defined

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-from pumpctl.flash import board_constant, board_files, boards  # noqa: E402  (the one reading of a board's imports)
+from pumpctl.board_build import board_constant, board_files, boards  # noqa: E402  (the one reading of a board's imports)
 
 
 def loaded_by(board: str) -> list[Path]:

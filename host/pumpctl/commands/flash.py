@@ -7,6 +7,7 @@ import sys
 
 from .. import flash as flashing
 from .. import render
+from ..board_build import boards
 from .common import EXIT_INTERRUPTED, EXIT_OK, Command, emit, port_of
 
 
@@ -86,7 +87,7 @@ _WHERE = {"files": ".mpy files", "romfs": "in ROMFS", "frozen": "frozen in"}
 
 
 def _flash_arguments(s: argparse.ArgumentParser) -> None:
-    s.add_argument("--board", required=True, choices=flashing.boards(), help="board file in boards/")
+    s.add_argument("--board", required=True, choices=boards(), help="board file in boards/")
     s.add_argument(
         "--no-romfs",
         action="store_true",

@@ -161,7 +161,7 @@ _LIBRARY_NOT_COMMITTED = "not committed: review the library above, then run agai
 
 
 def cmd_library(args) -> int:
-    from ..client import LIBRARY_FIELDS
+    from ..library_file import LIBRARY_FIELDS
 
     with Pump(port_of(args), timeout=args.timeout) as pump:
         if args.action == "load":

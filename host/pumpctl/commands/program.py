@@ -1,5 +1,5 @@
-"""pumpctl program, bolus, prime, patient-bolus and refill: a program staged, reviewed beside the
-running one, and committed on confirmation (the programming session)."""
+"""pumpctl program, bolus, prime, resume and patient-bolus: a program staged, reviewed beside the
+running one, and committed on confirmation (the programming session; refill.py builds on it)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ import re
 from .. import quantities, render
 from ..client import DELIVERY_WORDS, NO_DRUG_LIMITS, Pump, read_rate
 from ..errors import PumpError, PumpRefused, UsageError
-from ..replies import program_lines
-from .common import EXIT_OK, EXIT_REFUSED, Command, confirm, emit, port_of, session_arguments, volume_nl_arg
+from .common import EXIT_OK, EXIT_REFUSED, Command, confirm, emit, port_of, session_arguments
 
 PROGRAM_EPILOG = """program lines (doses in mg or mcg are of the first drug; volumes in mL or uL):
   drug NAME CONCENTRATION            drug morphine 20 mg/mL   (1-3 lines: a blend)
@@ -33,54 +32,6 @@ examples:
   pumpctl program --file night-and-day.txt --yes
   pumpctl program --file night-and-day.txt --stage     staged for pumpctl review, commit or discard
 """
-
-
-def review_rows(running: list[tuple[str, str]], staged: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
-    """(mark, running, staged) rows: the two programs aligned line by line, every field with its
-    unit as the pump understood it; '*' marks a changed row, "! " starts a soft limit's."""
-    import difflib
-
-    def show(row):
-        line, detail = row
-        if line == "soft limit":
-            return f"! {detail}"
-        return f"{line}  [{detail}]" if line and detail else line or detail
-
-    left = [show(r) for r in running]
-    right = [show(r) for r in staged]
-    out = []
-    matcher = difflib.SequenceMatcher(a=[r[0] for r in running], b=[r[0] for r in staged], autojunk=False)
-    for op, a0, a1, b0, b1 in matcher.get_opcodes():
-        for k in range(max(a1 - a0, b1 - b0)):
-            a = left[a0 + k] if a0 + k < a1 else ""
-            b = right[b0 + k] if b0 + k < b1 else ""
-            out.append((" " if op == "equal" else "*", a, b))
-    return out
-
-
-PLAIN_WIDTH = 80  # plain text fits 80 columns (a terminal's rich view fits its own width)
-
-
-def side_by_side(running: list[tuple[str, str]], staged: list[tuple[str, str]]) -> str:
-    """The running and the staged program next to each other (review_rows) as plain text; one above
-    the other when side by side would pass PLAIN_WIDTH columns, each row wrapped to fit."""
-    rows = review_rows(running, staged)
-    width = max([len("running"), *(len(a) for _, a, _ in rows)]) + 2
-    out = [f"  {'running':<{width}}staged", f"  {'-' * (width - 2):<{width}}{'-' * 6}"]
-    out += [f"{mark} {a:<{width}}{b}".rstrip() for mark, a, b in rows]
-    if max(len(line) for line in out) <= PLAIN_WIDTH:
-        return "\n".join(out)
-    import textwrap
-
-    def block(title: str, cells: list[tuple[str, str]]) -> list[str]:
-        lines = [title]
-        for mark, text in cells:
-            lines += textwrap.wrap(text, PLAIN_WIDTH, initial_indent=f"{mark} ", subsequent_indent="    ") or [mark]
-        return lines
-
-    running_rows = [(mark, a) for mark, a, _ in rows if a]
-    staged_rows = [(mark, b) for mark, _, b in rows if b]
-    return "\n".join(block("  running", running_rows) + block("  staged (* a row that changes)", staged_rows))
 
 
 def _session(args, pump: Pump, lines: list[str], notes=None, running=None, before_commit=None, data=None) -> int:
@@ -105,7 +56,9 @@ def review_and_commit(args, pump: Pump, running, staged, notes=None, before_comm
     extra = notes(running, staged) if notes else []
     drug_limits = names_a_drug(staged.lines)
     if not args.json:
-        render.show(side_by_side(running, staged.rows), lambda: render.review(review_rows(running, staged.rows)))
+        render.show(
+            render.side_by_side(running, staged.rows), lambda: render.review(render.review_rows(running, staged.rows))
+        )
         for line in extra:
             render.warn(line)
         if not drug_limits:
@@ -210,25 +163,6 @@ def _with_delivery(base: list[str], line: str) -> list[str]:
     return [ln for ln in base if ln.split(" ", 1)[0] not in DELIVERY_WORDS] + [line]
 
 
-REFILL_EPILOG = """examples:
-  pumpctl refill --removed "1.8 mL" --fill "20 mL"
-  pumpctl refill --removed "1.8 mL" --fill "20 mL" --drug "morphine 10 mg/mL" --bridge "0.25 mL"
-  pumpctl refill --removed "0.9 mL" --fill "20 mL" --basal "4 mg/day"    with a new basal
-
-The refill program is the running program's lines (on a stopped pump, the last
-program that dosed, which the pump keeps: pumpctl resume) with the fill, the volume
-removed and (with --drug) the drug lines replaced. The pump compares the volume
-removed with what it counted was left: if they part by more than 1 mL per 20 mL
-of reservoir, the review shows a "refill discrepancy" warning (was the drug
-injected into the pocket?) and committing needs --confirm-soft. It is staged
-and reviewed beside the running program, and committed only with --yes or a y
-at the prompt.
-
-A new concentration leaves the old solution in the catheter: give --bridge with
-the catheter's and path's volume, and the pump delivers it at the old dose first.
-"""
-
-
 def _read_lines(path: str) -> list[str]:
     try:
         text = open(path, encoding="utf-8").read()
@@ -273,101 +207,8 @@ def cmd_prime(args) -> int:
         return _session(args, pump, _with_delivery(base, f"prime {args.volume} over {args.over}"))
 
 
-_BASAL_WORDS = ("basal", "flex", "stop")
-
-
-BRIDGE_NOTE = (
-    "bridge bolus offered: the concentration changed ({old} -> {new}).\n"
-    "  The catheter and the pump's path still hold the old solution; the new program would push\n"
-    "  it out at the rate worked out for the new concentration, a different dose until the path\n"
-    "  is flushed. Run again with --bridge VOLUME, the volume of the catheter and the path (for\n"
-    '  example --bridge "0.25 mL"): the pump delivers that volume at the old dose first.'
-)
-
-
-DISCREPANCY_NOTE = (
-    "refill discrepancy: the volume removed is not what the pump counted was left. Before going on,\n"
-    "  check for a refill into the pocket (drug injected into the tissue, not the reservoir):\n"
-    "  watch the patient; commit only once that is ruled out (--confirm-soft)."
-)
-
-
-def _drug_lines(lines: list[str]) -> dict[str, str]:
-    """{drug name: its line} of the drug lines among canonical program lines."""
-    out = {}
-    for ln in lines:
-        words = ln.split()
-        if len(words) >= 3 and words[0] == "drug":
-            out[words[1]] = " ".join(words[2:])
-    return out
-
-
-def refill_lines(base: list[str], fill: str, removed: str, drugs: list[str], basal: str | None, bridge: str | None):
-    """A refill program: the running program's lines (base, without the one-off lines) with its
-    drug lines replaced by drugs (if any), the basal by basal (if given), and fill, removed and
-    bridge lines added."""
-    keep_drugs = not drugs
-    out = [ln for ln in base if ln.split(" ", 1)[0] == "drug"] if keep_drugs else [f"drug {d}" for d in drugs]
-    out += [f"fill {fill}", f"removed {removed}"]
-    for ln in base:
-        word = ln.split(" ", 1)[0]
-        if word == "drug" or (basal is not None and word in _BASAL_WORDS) or (bridge is not None and word == "bridge"):
-            continue
-        out.append(ln)
-    if basal is not None:
-        out.append(f"basal {basal}")
-    if bridge is not None:
-        out.append(f"bridge {bridge}")
-    return out
-
-
 def _doses(lines: list[str]) -> bool:
     return any(ln.split(" ", 1)[0] in ("basal", "flex") for ln in lines)
-
-
-def cmd_refill(args) -> int:
-    with Pump(port_of(args), timeout=args.timeout) as pump:
-        running = pump.review()
-        base = _base_lines(pump)
-        if not _doses(base):
-            # Stopped (by a stop, an empty reservoir, a fault): the refill runs the last program again, which
-            # the pump kept (its drug lines replaced by --drug, its basal by --basal), through the same checks.
-            base = pump.last_lines() or base
-        if not any(ln.split(" ", 1)[0] in _BASAL_WORDS for ln in base) and args.basal is None:
-            raise UsageError(
-                "the pump runs no program and keeps none it stopped: give the basal "
-                'with --basal (for example --basal "2 mg/day"), or program it with pumpctl program'
-            )
-        lines = refill_lines(base, args.fill, args.removed, args.drug or [], args.basal, args.bridge)
-
-        def notes(running_rows, staged):
-            out = []
-            old = _drug_lines(program_lines(running_rows))
-            new = _drug_lines(staged.lines)
-            if any(w.startswith("refill discrepancy") for w in staged.warnings):
-                out.append(DISCREPANCY_NOTE)
-            changed = [(n, old[n], new[n]) for n in new if n in old and old[n] != new[n]]
-            if changed and args.bridge is None:
-                n, a, b = changed[0]
-                out.append(BRIDGE_NOTE.format(old=f"{n} {a}", new=f"{n} {b}"))
-            elif args.drug and not old and args.bridge is None:
-                out.append(
-                    "the running program does not say which drug the path holds: if this refill changes the "
-                    "concentration, a bridge bolus is offered (--bridge VOLUME, the catheter's and path's volume)"
-                )
-            return out
-
-        def fill_a_simulator():
-            """On a simulator, the clinician's hands: its reservoir now holds the fill (FAULT_FILL)."""
-            if pump.hello().board != "sim":
-                return None
-            pump.sim_fault("fill", 0, volume_nl_arg("--fill", args.fill))
-            return (
-                f"simulator: its reservoir filled to {args.fill}, as a clinician fills a real one "
-                "(its sensor reads it at the pump's next monitor turn, within a minute of pump time)"
-            )
-
-        return _session(args, pump, lines, notes=notes, running=running, before_commit=fill_a_simulator)
 
 
 def cmd_resume(args) -> int:
@@ -463,24 +304,6 @@ PATIENT_BOLUS = Command(
 )
 
 
-def _refill_arguments(s: argparse.ArgumentParser) -> None:
-    s.add_argument(
-        "--removed", required=True, metavar="VOLUME", help='volume drawn out of the reservoir before filling: "1.8 mL"'
-    )
-    s.add_argument("--fill", required=True, metavar="VOLUME", help='volume the reservoir now holds: "20 mL"')
-    s.add_argument(
-        "--drug",
-        action="append",
-        metavar="DRUG",
-        help='the new solution, "morphine 10 mg/mL" (repeat for a blend; default: the same as before)',
-    )
-    s.add_argument("--basal", metavar="DOSE/TIME", help='a new basal: "2 mg/day" (default: the running program\'s)')
-    s.add_argument(
-        "--bridge", metavar="VOLUME", help='after a concentration change: the catheter and path volume, "0.25 mL"'
-    )
-    session_arguments(s)
-
-
 RESUME = Command(
     "resume",
     cmd_resume,
@@ -496,13 +319,4 @@ again, nor a refill's fill and removed lines. The pump checks it as any new prog
 the library, the dose guard's last 24 h, and the reservoir (after an empty reservoir, refill:
 pumpctl refill runs the same program with the new fill).""",
     arguments=session_arguments,
-)
-
-
-REFILL = Command(
-    "refill",
-    cmd_refill,
-    help="refill the reservoir: the running program with a new fill (and drug), checked against the count",
-    epilog=REFILL_EPILOG,
-    arguments=_refill_arguments,
 )

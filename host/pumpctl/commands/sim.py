@@ -18,7 +18,7 @@ CUT_SIGNAL = 9  # hal/sim/storage.py's power cut: the firmware's process ends by
 def _board_args(args) -> list[str]:
     """The simulated board's options (boards/sim.py make()) from pumpctl sim's, each checked here first,
     so a wrong one is one line and no simulator starts (nor are keys saved for it)."""
-    from ..flash import board_constant
+    from ..board_build import board_constant
 
     words: list[str] = []
     if args.reservoir is not None:

@@ -8,7 +8,7 @@ from ..client import Pump
 from ..errors import UsageError
 from ..replies import Staged
 from .common import EXIT_OK, Command, emit, port_of, session_arguments
-from .program import review_and_commit, review_rows, side_by_side
+from .program import review_and_commit
 
 
 def _the_staged(pump: Pump) -> Staged:
@@ -25,7 +25,7 @@ def cmd_review(args) -> int:
     with Pump(port_of(args), timeout=args.timeout) as pump:
         staged = _the_staged(pump)
         running = pump.review()
-    human = side_by_side(running, staged.rows)
+    human = render.side_by_side(running, staged.rows)
     if staged.warnings:
         human += f"\n{len(staged.warnings)} soft limit(s) passed: committing needs --confirm-soft"
     human += f"\nstaged (crc {staged.program_crc:08x}): pumpctl commit, or pumpctl discard"
@@ -33,7 +33,7 @@ def cmd_review(args) -> int:
         args,
         human,
         {"program_crc": staged.program_crc, "lines": staged.lines, "rows": staged.rows, "warnings": staged.warnings},
-        rich=lambda: render.review(review_rows(running, staged.rows)),
+        rich=lambda: render.review(render.review_rows(running, staged.rows)),
     )
     return EXIT_OK
 

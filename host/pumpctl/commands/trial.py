@@ -1,5 +1,5 @@
 """pumpctl trial start|score|report: the screening trial's pain scores on the command line (the record,
-its file and its report: pumpctl.trial).
+its file: pumpctl.trial; its report: pumpctl.trial_report).
 
 On the command line `trial score` needs `--phase`: the phase decides which
 mean a score counts in, so it decides the verdict, and the tool cannot know
@@ -19,7 +19,6 @@ from ..trial import (
     PHASES,
     SCORE_MAX,
     SCORE_MIN,
-    SUCCESS_PERCENT,
     PainScore,
     TrialError,
     TrialRecord,
@@ -27,9 +26,9 @@ from ..trial import (
     load,
     parse_score,
     parse_time,
-    report,
     save,
 )
+from ..trial_report import SUCCESS_PERCENT, report
 from .common import AFTER_COMMAND, Command
 
 
