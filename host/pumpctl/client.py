@@ -40,7 +40,7 @@ from .replies import (
     program_lines,
     pump_time_us,
 )
-from .session import PumpSession, _one_at_a_time
+from .session import _one_at_a_time
 
 US_PER_MDAY = codec.US_PER_MDAY
 
@@ -80,9 +80,10 @@ def expected_steps(rate_nl_per_day: int, duration_us: int, step_volume_pl: int) 
     return volume_pl.numerator // (volume_pl.denominator * step_volume_pl)
 
 
-class Pump(LibraryCommands, PumpSession):
-    """A pump on one serial port (a device path or a pyserial URL): one method per command
-    (those of the drug library: LibraryCommands, client_library.py)."""
+class Pump(LibraryCommands):
+    """A pump on one serial port (a device path or a pyserial URL): one method per command.
+    Built in layers, each using only the one below it: PumpSession (session.py: the link, keys and
+    sessions), LibraryCommands (client_library.py: the drug library's commands), and this."""
 
     def status(self) -> Status:
         return Status.from_reply(self._request(codec.STATUS))
