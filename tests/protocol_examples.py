@@ -1,7 +1,9 @@
-"""The hex examples of docs/protocol.md, made by the real codec, auth and firmware.
+"""The hex examples of docs/protocol.md, made by the real codec, auth and firmware; and the page's
+other generated parts (the commands' sections and the roles table: tests/protocol_messages.py).
 
     .venv/bin/python tests/protocol_examples.py           print the examples section
-    .venv/bin/python tests/protocol_examples.py --write   put it in docs/protocol.md (between the markers)
+    .venv/bin/python tests/protocol_examples.py --write   put every generated part in docs/protocol.md
+                                                          (each between its markers)
     .venv/bin/python tests/protocol_examples.py --check   exit 1 if docs/protocol.md holds something else
 
 The firmware's own PumpApp runs here on CPython on a stand-in for the sim
@@ -21,12 +23,14 @@ example does not depend on the Python that ran the generator.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import types
 from pathlib import Path
 
-from pumpctl import schema
+import protocol_messages
+from pumpctl import schema, words
 
 import boards.sim as sim_board
 from firmware import auth, codec
@@ -146,6 +150,7 @@ def _hello(pump, values):
 
 # HELLO answered with PLATFORM: the status family (resident, so patched once) with its HELLO row replaced.
 _pump_hello = commands_status.hello
+functools.update_wrapper(_hello, _pump_hello)  # HELLO's text in the page is the comment above _pump_hello
 commands_status.COMMANDS = tuple((c, _hello if h is _pump_hello else h, s) for c, h, s in commands_status.COMMANDS)
 _ExampleApp = PumpApp
 
@@ -517,49 +522,7 @@ def type_name(msg_type):
 
 
 def constant_name(msg_type):
-    for name in MESSAGE_NAMES:
-        if getattr(codec, name) == msg_type:
-            return name
-    raise KeyError(msg_type)
-
-
-# The codec's message type constants, in the order of its message table.
-MESSAGE_NAMES = (
-    "HELLO",
-    "STATUS",
-    "THERAPY",
-    "AUTH_BEGIN",
-    "AUTH_PROVE",
-    "AUTH_END",
-    "KEY_CHANGE",
-    "SET_RATE",
-    "STOP",
-    "CLOCK_SET",
-    "ACK_ALARM",
-    "SERVICE",
-    "SILENCE",
-    "CALIBRATE",
-    "CAL_WEIGHING",
-    "STAGE_LINE",
-    "STAGE",
-    "REVIEW",
-    "COMMIT",
-    "DISCARD",
-    "PATIENT_BOLUS",
-    "LIB_DRUG",
-    "LIB_COMMIT",
-    "LIB_GET",
-    "LIB_STAGE",
-    "EVENT",
-    "TELEMETRY",
-    "ALARMS",
-    "SIM_ADVANCE",
-    "SIM_STATE",
-    "SIM_FAULT",
-    "SIM_FAULTS",
-    "TELEMETRY_DATA",
-    "ERROR",
-)
+    return words.MESSAGE_NAMES[msg_type]
 
 
 def fields_of(msg_type, from_host):
@@ -642,36 +605,50 @@ def section():
     return render(exchange())
 
 
-def doc_section(text):
-    """The generated part of the doc's text (markers included), or None if the markers are missing."""
-    start = text.find(BEGIN)
-    stop = text.find(END)
+def doc_section(text, begin=BEGIN, end=END):
+    """The generated part of the doc's text between begin and end (markers included), or None if a
+    marker is missing."""
+    start = text.find(begin)
+    stop = text.find(end)
     if start < 0 or stop < start:
         return None
-    return text[start : stop + len(END)] + "\n"
+    return text[start : stop + len(end)] + "\n"
+
+
+def generated_blocks():
+    """[(begin marker, end marker, text)] of every generated part of the page: the roles table, the
+    commands' sections (tests/protocol_messages.py) and the example exchange."""
+    return [
+        (protocol_messages.ROLES_BEGIN, protocol_messages.ROLES_END, protocol_messages.roles_block()),
+        (protocol_messages.MESSAGES_BEGIN, protocol_messages.MESSAGES_END, protocol_messages.messages_block()),
+        (BEGIN, END, section()),
+    ]
 
 
 def main(argv):
-    generated = section()
     if not argv:
-        sys.stdout.write(generated)
+        sys.stdout.write(section())
         return 0
     text = DOC.read_text(encoding="utf-8")
-    current = doc_section(text)
-    if current is None:
-        sys.stderr.write("%s has no examples markers (%s ... %s)\n" % (DOC, BEGIN, END))
-        return 1
-    if argv == ["--check"]:
-        if current != generated:
-            sys.stderr.write("%s: the examples are not the generator's; run: %s\n" % (DOC, REGENERATE))
+    blocks = generated_blocks()
+    for begin, end, generated in blocks:
+        current = doc_section(text, begin, end)
+        if current is None:
+            sys.stderr.write("%s has no markers %s ... %s\n" % (DOC, begin, end))
             return 1
-        return 0
+        if argv == ["--check"]:
+            if current != generated:
+                sys.stderr.write("%s: %s is not the generator's; run: %s\n" % (DOC, begin, REGENERATE))
+                return 1
+        elif argv == ["--write"]:
+            start = text.find(begin)
+            text = text[:start] + generated + text[start + len(current) :]
+        else:
+            sys.stderr.write(__doc__)
+            return 2
     if argv == ["--write"]:
-        start = text.find(BEGIN)
-        DOC.write_text(text[:start] + generated + text[start + len(current) :], encoding="utf-8")
-        return 0
-    sys.stderr.write(__doc__)
-    return 2
+        DOC.write_text(text, encoding="utf-8")
+    return 0
 
 
 if __name__ == "__main__":

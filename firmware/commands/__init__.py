@@ -16,8 +16,14 @@
 # RESIDENT (the reads and the sessions, served all the time). Afterwards a
 # family is imported when one of its commands arrives and stays until a
 # command of another family does: the heap holds at most one of them.
-# Adding a command: its wire definition (codec.py), a row and a handler in its
-# family, its pumpctl command. Adding a family: its module and its name below.
+# Adding a command: its wire definition (codec.py: its constant and its record in
+# MESSAGES), a row and a handler in its family, its pumpctl command; nothing else.
+# The host derives the rest: the command's name from the constant's (pumpctl.words),
+# its section in docs/protocol.md from the record and the comment right above the
+# handler (what it does, each field's meaning, refusals: tests/protocol_messages.py;
+# a comment costs the pump nothing, where a docstring costs a byte of line table;
+# regenerate the page with tests/protocol_examples.py --write). Adding a family: its
+# module and its name below.
 
 import sys
 

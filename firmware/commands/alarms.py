@@ -6,6 +6,23 @@ from firmware.errors import Refusal
 from firmware.timebase import US_PER_MDAY
 
 
+# Acknowledges one latched alarm, or every one. An alarm
+# whose condition has cleared leaves the list; one whose condition is still
+# present stays latched, acknowledged, and goes when its condition clears
+# ([alarms](#alarms)). Acknowledging the dose-limit alarm also clears the
+# dose guard's trip.
+#
+# Request:
+# alarm: the alarm's code ([codes](#codes-used-in-fields)); 0 acknowledges every latched alarm
+#
+# Reply:
+# acknowledged: how many alarms this acknowledged (not counting those acknowledged before)
+# alarms: the alarms still latched afterwards: bit 1 << code
+#
+# **Refusals** (field `alarm`): "alarm N does not exist"; "no alarm to
+# acknowledge"; "the ... alarm is not latched"; "already acknowledged: it goes
+# when its condition clears". Logged (event 7), one entry per alarm, with "
+# (its condition is still present: it stays until that clears)" where so.
 def ack_alarm(pump, values):
     """Acknowledge one latched alarm (or every one: alarm 0). One whose
     condition has gone leaves the list; one still present stays, and sounds."""
@@ -27,6 +44,16 @@ def ack_alarm(pump, values):
     return (len(done), pump.alarms.mask)
 
 
+# Silences the alarm tones for at most 2 minutes
+# (`alarms.SILENCE_US`). The alarms stay latched; any alarm raised meanwhile
+# ends the silence and sounds at once. A second SILENCE starts the 2 minutes
+# again.
+#
+# Reply:
+# silenced_s: seconds of silence: 120
+#
+# **Refusals:** `alarm` "no alarm is sounding" (none is latched). Logged
+# (event 20). Not saved: after a restart the tones sound again.
 def silence(pump, values):
     """Silence the tones for at most 2 min; the alarms stay latched."""
     pump.tick()
@@ -39,6 +66,25 @@ def silence(pump, values):
     return (seconds,)
 
 
+# Reads one of the latched alarms, in the order raised.
+#
+# Request:
+# index: the alarm's place in the list, from 0
+#
+# Reply:
+# count: how many alarms are latched; the other fields are 0 (and `text` empty) when `index` >= `count`
+# code: the alarm's code ([codes](#codes-used-in-fields)); 0 past the end
+# priority: 1 low, 2 medium, 3 high (`schema.ALARM_PRIORITY`)
+# state: bits: 1 its condition is present now, 2 it was acknowledged
+# raised_mday: pump time it was raised, millidays
+# raised_us: and microseconds
+# text: its cause, as the pump logged it (at most 100 bytes)
+#
+# **Refusals:** none.
+#
+# **Notes:** read index 0, 1, ... until `index` >= `count`. The list can
+# change between two reads (an alarm raised or gone); pumpctl stops at the
+# first code 0.
 def read_alarm(pump, values):
     (index,) = values
     a = pump.alarms

@@ -16,6 +16,37 @@ _MAX_LOCKOUT_S = 400 * 86_400  # the longest duration a person can type (units.M
 _TOKEN = " krrhhgggs"
 
 
+# Stages one drug of a new drug library: its name and
+# limits, as numbers in the pump's units.
+#
+# Request:
+# drug: the drug's number, 0..15
+# name: its name, 1-24 lowercase letters, digits or '-'
+# max_concentration_ng_per_ml: the highest concentration a program may give
+# daily_soft_ng_per_day: a day's dose above which a commit needs confirming
+# daily_hard_ng_per_day: a day's dose above which a program is refused
+# rate_soft_ng_per_day: the soft limit of the rate (any hour, with a bolus)
+# rate_hard_ng_per_day: the hard limit of the rate
+# bolus_soft_ng: a clinician bolus above which a commit needs confirming
+# bolus_hard_ng: a clinician bolus (or prime) above which it is refused
+# patient_dose_hard_ng: the largest patient bolus (0: none allowed)
+# patient_lockout_s: the shortest lockout after a patient bolus
+# patient_max_per_day: patient boluses in any 24 h, 0..24 (0: none allowed)
+#
+# Reply:
+# drugs: drugs staged so far
+#
+# **Refusals:** `drug` "drug N is outside a library's 16"; `name` "drug name
+# ... must be 1-24 lowercase letters, digits or '-'"; the field at fault named
+# with the drug (e.g. `morphine daily_soft` "morphine: daily_soft {r20000000}
+# is above daily_hard {r15000000}"): a soft limit above its hard limit,
+# bolus_hard or patient_dose_hard above daily_hard, max_concentration,
+# daily_hard or rate_hard zero, rate_hard below daily_hard spread over 24 h, a
+# lockout above 400 days, more than 24 patient boluses a day. A refused drug
+# is not staged.
+#
+# **Notes:** drug 0 starts a new library. Any LIB_DRUG drops a staged library
+# (stage it again). Dropped when the session ends.
 def lib_drug(pump, values):
     """Stage one drug of a new library, its numbers checked; drug 0 starts a new staging."""
     drug = values[0]
@@ -91,6 +122,34 @@ def _is_name(name):
     return True
 
 
+# Checks the drugs LIB_DRUG staged as a library, beside
+# the one in force (the first step); nothing changes yet.
+#
+# Request:
+# version: a name for the new library, 1-40 bytes of UTF-8, not the version in force; logged with every program
+# drugs: how many drugs it holds, 1..16: drugs 0..drugs-1 must be staged
+#
+# Reply:
+# library_hash: its `library_hash` (the host computes it from what it sent, and compares)
+# drugs: its drugs
+# changed: fields that differ from the library in force (a drug in only one of them: all 11 of its fields)
+# raised: hard limits raised (LIB_GET `raised`): LIB_COMMIT then needs `confirm_raise`
+# expires_in_s: seconds until the staged library is dropped unless committed (600)
+#
+# **Refusals:** `library` "drug N is not staged"; `name` "drug D is in the
+# library twice"; `version` "library version ... must be 1-40 bytes of UTF-8", "library V is
+# the version in force: give the new library a new version", "V is the
+# factory library's version: give this library its own" (other content under
+# the factory version); `library` "a library needs at least one drug", "a
+# library holds at most 16 drugs, not N"; and, the field prefixed "running ",
+# the running program's refusal under the new library (e.g. `running daily
+# dose` "daily dose of morphine 12 mg/day is above the hard limit of 10 mg/day
+# (library V)") or a drug in the reservoir that it lacks (`running drug`).
+#
+# **Notes:** the staged drugs are consumed: to stage again, send them again.
+# The staged library is dropped after 10 min, by any LIB_DRUG, and when the
+# session ends. What was delivered in the last 24 h is not checked against
+# lowered limits here; the dose guard holds it to them from the commit on.
 def lib_stage(pump, values):
     """Check the staged drugs as a library, beside the one in force; nothing changes yet."""
     version, drugs = values
@@ -145,6 +204,28 @@ def _check_library(pump, library, read=None):
     return read
 
 
+# Puts the staged library in force (the second step).
+#
+# Request:
+# library_hash: the `library_hash` LIB_STAGE gave: proof the host commits what it reviewed
+# confirm_raise: 1 to confirm the hard limits raised; needed if LIB_STAGE counted any
+#
+# Reply:
+# version: the library now in force
+# drugs: its drugs
+# library_hash: its content hash
+#
+# **Refusals:** `library` "no library is staged"; `library` "the staged
+# library expired after 10 min without a commit; stage it again";
+# `library_hash` "library_hash X is not the staged library's Y";
+# `confirm_raise` "N hard limit(s) raised need confirm_raise=1"; and the
+# running therapy's refusals of LIB_STAGE, checked again. The library in
+# force is unchanged after a refusal.
+#
+# **Notes:** logged (event 9) as "library V hash H: N fields changed, M hard
+# limits raised". A program staged and not yet committed is dropped (COMMIT
+# then says ": the library changed; stage it again"): it was checked against
+# the old library. The dose guard takes the new limits at once.
 def lib_commit(pump, values):
     library_hash, confirm = values
     pump.tick()
@@ -179,6 +260,33 @@ def lib_commit(pump, values):
     return (library.version, len(library.order), library.hash)
 
 
+# Reads one drug of the library in force or of the staged one.
+#
+# Request:
+# drug: the drug's number, from 0
+# which: 0 the library in force (`LIB_IN_FORCE`), 1 the staged one (`LIB_STAGED`)
+#
+# Reply:
+# version: version of that library
+# drugs: how many drugs it holds
+# name: the drug's name
+# max_concentration_ng_per_ml: as LIB_DRUG
+# daily_soft_ng_per_day: as LIB_DRUG
+# daily_hard_ng_per_day: as LIB_DRUG
+# rate_soft_ng_per_day: as LIB_DRUG
+# rate_hard_ng_per_day: as LIB_DRUG
+# bolus_soft_ng: as LIB_DRUG
+# bolus_hard_ng: as LIB_DRUG
+# patient_dose_hard_ng: as LIB_DRUG
+# patient_lockout_s: as LIB_DRUG
+# patient_max_per_day: as LIB_DRUG
+# changed: staged only: bit f set where field f differs from the library in force (above)
+# raised: staged only: bit f set where field f loosens a hard limit
+# in_use: 1 if the drug is in the reservoir
+#
+# **Refusals:** `drug` "drug N does not exist; the library has K drugs"; `which` "no library is staged", "which must
+#     be 0 (in force) or 1
+# (staged), not N".
 def lib_get(pump, values):
     drug, which = values
     if which == codec.LIB_IN_FORCE:

@@ -19,6 +19,20 @@ _DELIVERY_NEW = 2  # a new dose
 _DELIVERY_CANCEL = 3  # the program leaves the running one out: it is cancelled
 
 
+# Adds one line to the program being staged (programs:
+# see the README and docs/drug-library.md).
+#
+# Request:
+# index: the line's number: 0 starts a new program (dropping any staged one), then 1, 2, ... in order
+# line: one program line as the clinician wrote it, e.g. "basal 2 mg/day" (at most 100 bytes)
+#
+# Reply:
+# lines: lines staged so far
+#
+# **Refusals:** `index` "line N is out of order; the pump expects line M".
+#
+# **Notes:** the lines are not checked until STAGE. Dropped when the session
+# ends.
 def stage_line(pump, values):
     index, line = values
     if index == 0:
@@ -31,6 +45,53 @@ def stage_line(pump, values):
     return (len(pump.staging.lines),)
 
 
+# Checks the staged lines as a program, against the drug
+# library and the dose guard; holds it for COMMIT. Nothing changes yet.
+#
+# Reply:
+# rows: rows REVIEW will show for it (its lines with details, then one per soft-limit warning)
+# warnings: soft limits passed: COMMIT needs `confirm_soft` = 1
+# program_crc: its `program_crc`, which COMMIT must quote
+# expires_in_s: it is dropped after this many seconds of pump time without a COMMIT: 600
+#
+# **Refusals:** every refusal of the program parser, with the field it names
+# (`program` "the program is empty; give at least a basal, flex or stop
+# line", at most 40 lines, unknown units, hard limits of the drug library,
+# ...); `bolus` "no bolus while an alarm is active (...)"; `flex` "a flex
+# schedule runs on the device clock: set the clock first"; `bolus` "the
+# bolus of N steps is above the bolus hard limit of M steps; the dose guard
+# refuses it"; `program` "with what was delivered in the last 24 h, this
+# would pass the ...; the dose guard refuses it"; `fill` "fill V is more than
+# this pump's C reservoir holds", "fill V is at or below the empty volume E:
+# the pump would stop at once"; `removed` "removed is part of a refill: give
+# the fill line with it"; `empty-reservoir` "empty-reservoir E must be below
+# low-reservoir L"; `program` (a program that doses) "the power-on self-test
+# failed (...): the pump cannot dose until a restart passes it", "the battery
+# reached end of service: the pump cannot dose", "the motor driver does not
+# respond: the pump cannot dose"; `bolus` or `prime` "a bolus is running: L of
+# T left; one at a time: wait, or drop its line to cancel it" (a different
+# bolus or prime while one of any kind runs or waits; "waiting: starts in N
+# min" for a delayed one); `bridge` "a bridge is running: L of T left; keep
+# its line unchanged until it ends".
+#
+# **Notes:** a refill (a `fill` line with a `removed` line: the volume drawn
+# out of the reservoir before filling it) is checked against the volume the
+# pump counted was left. If they part by more than 1 mL per 20 mL of
+# reservoir (2 mL for 40 mL), the program gets the soft-limit warning
+# "refill discrepancy: removed R but the pump expected X left (D apart, over
+# A): check for a refill into the pocket before going on", which COMMIT must
+# confirm; a pump that counted no reservoir (no earlier fill) gives a warning
+# that it cannot check. The check is logged (event 19) when the program is
+# committed.
+#
+# A bolus, prime or bridge line is in the running program only while that
+# delivery runs or waits (it leaves when it ends or is cancelled, and the
+# `program_crc` changes). The staged program's row of such a line says what
+# committing does: "new dose: ..." (nothing runs), or "running: L of T left,
+# unchanged" / "waiting: starts in N min, unchanged" (the same line, same
+# blend, as the one running: it goes on untouched). A staged program without
+# the running bolus's line gets a row with an empty line and "bolus cancelled:
+# L of T not given".
 def stage(pump, values):
     pump.tick()
     now = pump.timebase.total_us()
@@ -106,6 +167,27 @@ def _rows(pump, program, verdict=_DELIVERY_NONE, note=""):
     return rows
 
 
+# One row of the running or the staged program, as the pump
+# understood it, or a line of the last program that dosed before a stop.
+#
+# Request:
+# which: 0 the running program, 1 the staged one, 2 the last program that dosed, kept while a stop replaces it (its
+#     lines without bolus, prime, bridge, fill and removed; an empty detail): what `pumpctl resume` stages again
+# index: the row, from 0
+#
+# Reply:
+# rows: rows the program has
+# line: the line in canonical form ("soft limit" for a warning row, "stop" with "no program" when none runs); may be
+#     empty for a detail row
+# detail: what it means per drug (or the warning)
+#
+# **Refusals:** `which` "no program is staged"; `which` "no stopped program
+# is kept: a program doses, or none ever did"; `which` "which must be 0
+# (running), 1 (staged) or 2 (last stopped), not N"; `index` "row N does not
+# exist; there are M".
+#
+# **Notes:** pumpctl reads the rows back after COMMIT and refuses to report
+# success unless they are the lines reviewed.
 def review(pump, values):
     which, index = values
     if which == codec.REVIEW_RUNNING:
@@ -131,6 +213,35 @@ def review(pump, values):
     return (len(rows), codec.clip(line), codec.clip(detail))
 
 
+# Puts the staged program in force now (the second step
+# of programming).
+#
+# Request:
+# program_crc: the `program_crc` STAGE gave: proof the host commits what it reviewed
+# confirm_soft: 1 to confirm the soft-limit warnings; needed if there are any
+#
+# Reply:
+# program_crc: the program now in force
+# effective_mday: pump time it took effect, millidays
+# effective_us: and microseconds
+#
+# **Refusals:** `program` "no program is staged" (with ": its session ended
+# (why); stage it again" if a session end dropped its lines before STAGE); `program` "the staged
+# program expired after 10 min without a commit; stage it again";
+# `program_crc` "program_crc X is not the staged program's Y";
+# `confirm_soft` "N soft-limit warning(s) need confirm_soft=1: ...";
+# `bolus` "no bolus while an alarm is active (...)"; `program` "the running
+# bolus ended since the review; stage the program again" (what the review
+# said of the bolus no longer holds); and the refusals of STAGE, checked again
+# (the last 24 h have moved on).
+#
+# **Notes:** logged (event 2) with the library version and `library_hash`
+# ("crc X library V hash H: lines"); a refill also as
+# event 19, and the reservoir forecast as event 3; a bolus, prime or bridge
+# also as event 3, with what the review said of it ("bolus: new dose: ...",
+# "bolus: running: ..., unchanged", "bolus cancelled: ..."). A fill puts the low and
+# empty marks afresh: the reservoir alarms whose volume it is now above
+# clear.
 def commit(pump, values):
     crc, confirm = values
     pump.tick()
@@ -214,12 +325,28 @@ def _log_reservoir_forecast(pump, now):
     pump.log_event(eventlog.EV_THERAPY, "reservoir %s; low level %s" % (format_volume(left), when))
 
 
+# Drops the staged program and its lines.
+#
+# **Refusals:** none.
 def discard(pump, values):
     pump.staging.program = None
     pump.staging.lines = []
     return ()
 
 
+# The patient asks for the bolus the running program
+# allows (its `patient-bolus` line).
+#
+# Reply:
+# volume_nl: volume of the bolus, nL
+# duration_s: it runs over this many seconds (rounded up)
+#
+# **Refusals** (field `patient-bolus`, each also logged as event 5): "no
+# bolus while an alarm is active (...)"; "the program allows no patient
+# bolus"; "a bolus is running or waiting" (or patient-bolus, prime); "a
+# bridge after a refill is running"; "locked out for another N min"; "N of M
+# patient boluses already taken in the last 24 h"; the dose guard's
+# refusals.
 def patient_bolus(pump, values):
     pump.tick()
     now = pump.timebase.total_us()
@@ -244,6 +371,28 @@ def patient_bolus(pump, values):
     return (t.bolus_volume_nl, -(-(t.bolus_end - now) // 1_000_000))
 
 
+# Runs a plain continuous volume rate now, for a pump
+# with no drug in its reservoir (bench water, saline). A pump holding a drug
+# is programmed with doses through STAGE_LINE, STAGE and COMMIT.
+#
+# Request:
+# rate_nl_per_day: the rate, nL/day: pumpctl reads what a person typed (a plain decimal, a point, no sign, no
+#     exponent, a leading zero; `nL`, `uL` or `mL` per `s`, `min`, `h` or `day`; `firmware/units.py` `parse_rate`,
+#     exact, rounded down only below 1 nL/day) and refuses anything unclear in full words before it sends anything
+#
+# Reply:
+# rate_nl_per_day: the rate the pump now runs, nL/day (pumpctl checks it is the one sent)
+# effective_mday: pump time the new rate took effect, millidays
+# effective_us: and microseconds
+#
+# **Refusals** (field `rate`): "a rate of zero is not a program; stop the pump
+# instead"; "240000001 nL/day is outside the pump's range of 1000 to 240000000
+# nL/day (1 uL/day to 10 mL/h)"; "the pump holds morphine: program it with a
+# dose in a programming session". (Until protocol 7 the rate travelled as text
+# and the pump read it: a reason then could be cut at 100 bytes.)
+#
+# **Notes:** the running program becomes `basal N nL/day`; the scheduler
+# carries the partial step over exactly.
 def set_rate(pump, values):
     rate = values[0]  # nL/day, as pumpctl read it from what was typed
     if pump.therapy.drugs:

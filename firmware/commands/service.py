@@ -27,6 +27,16 @@ CALIBRATION_MIN_STEPS = 100  # fewer steps weigh too little to measure a volume 
 CALIBRATION_MAX_STEPS = 16_777_216  # 2**24 steps: about 870 mL at 52 nL, more than any reservoir
 
 
+# A stopped pump leaves its program for the board's
+# MicroPython REPL, so that it can be flashed (`pumpctl flash` asks for it: the
+# firmware turns Ctrl-C off, since frames may hold 0x03). The reply goes out
+# first; the state is saved, the dosing task ends at its next turn, and the line
+# belongs to the REPL from then on (with Ctrl-C): no further frame is answered
+# until the board boots the firmware again.
+#
+# **Refusals:** `mode` "the pump is continuous: stop it first (pumpctl stop),
+# then ask again" (flex likewise), or while a bolus runs or waits. Logged
+# (event 16).
 def service(pump, values):
     """Leave the pump program for the board's REPL, so it can be flashed. Only a stopped pump
     leaves: nothing is dosing or waiting to dose, so nothing is cut short. The reply goes out
@@ -50,6 +60,31 @@ def _refuse_unless_stopped(pump, then):
         )
 
 
+# Stages one weighing for CALIBRATE: the pump's own
+# delivered-step count (STATUS `steps`) when the vessel was tared and when it
+# was weighed, and the mass it gained. Index 0 drops any staged weighings and
+# starts afresh; then 1, 2, ... in order, at most `CALIBRATION_MAX_WEIGHINGS`
+# (8). The pump may be dosing meanwhile; nothing changes until CALIBRATE. Staged
+# weighings are not saved: a restart drops them.
+#
+# Request:
+# index: the weighing's number: 0 starts afresh
+# from_steps_hi: the step count at tare = hi * 2**29 + lo
+# from_steps_lo: (below 2**29)
+# to_steps_hi: the step count at weighing, the pump stopped
+# to_steps_lo: (below 2**29)
+# mass_ug: the mass dispensed, micrograms, above 0
+#
+# Reply:
+# weighings: weighings staged now
+# steps: the steps of this one
+#
+# **Refusals:** `index` "weighing N is out of order: the next is M" or "at most
+# 8 weighings"; `to_steps` "step count N is beyond this pump's M: weigh steps it
+# has made" or "N steps: weigh 100 to 16777216 steps"; `from_steps` "the steps
+# from N were weighed already" (a weighing starts at or after the previous one's
+# end); `mass_ug` "a mass of 0 ug". Not logged (CALIBRATE logs the weighings it
+# stores).
 def cal_weighing(pump, values):
     """Stage one weighing for CALIBRATE: the pump's own delivered-step counts when the vessel
     was tared and when it was weighed (values it reported in STATUS), and the mass gained. The
@@ -85,6 +120,56 @@ def cal_weighing(pump, values):
     return (len(w), steps)
 
 
+# A stopped pump computes a new volume per step from the
+# weighings staged with CAL_WEIGHING (`pumpctl calibrate`,
+# `host/pumpctl/calibrate.py`): nothing states a volume per step. For each
+# weighing it computes `mass_ug * 10**9 / (density_ug_per_ml * steps)` pL,
+# rounded to the nearest pL (half up); their mean, rounded to the nearest pL;
+# the spread, (largest - smallest) / mean, and the change from the volume in
+# force, |new - previous| / previous, both in ppm rounded up. It refuses fewer
+# than 2 weighings, a spread over `CALIBRATION_MAX_SPREAD_PPM` (2 %), a mean
+# more than `CALIBRATION_MAX_DEVIATION_PPM` (20 %) from its board's volume, and
+# a density outside `CAL_MIN_DENSITY_UG_PER_ML`..`CAL_MAX_DENSITY_UG_PER_ML`
+# (bench water, 0 to 45 degC). A change over `CALIBRATION_CONFIRM_CHANGE_PPM`
+# (2 %) is stored only with `confirm` 1 (`CAL_CONFIRM`), and only after the pump
+# has shown it (a refusal of it with `confirm` 0, or `confirm` 2) for the same staged weighings
+# and density: a review, then a confirmation. On storing, the pump re-bases its
+# reservoir count at the old volume, rescales the dose guard's windows to steps
+# of the new one (rounding up: never less drug than was delivered), logs each
+# weighing (event 23: "weighing 1/4: 2000 steps (0..2000), 99820 ug, 50000 pL
+# per step") and then the result ("step volume 50000 pL, was 52083 pL: 4
+# weighings at 998200 ug/mL, spread 400 ppm, confirmed"), drops the staged
+# weighings, and keeps the value across restarts. HELLO and STATUS report it as
+# `step_volume_pl` from then on.
+#
+# Request:
+# weighings: how many weighings are staged: 2 or more, and exactly those staged
+# density_ug_per_ml: the water's density, ug/mL: 990000..1000000
+# confirm: 0 (`CAL_STORE`): store unless the change is over 2 %; 1 (`CAL_CONFIRM`): store, confirming a change shown
+#     for these weighings; 2 (`CAL_CHECK`): compute and answer, store nothing
+#
+# Reply:
+# step_volume_pl: the mean volume per step the pump computed, pL
+# previous_pl: the one in force before
+# spread_ppm: (largest - smallest) / mean, ppm, rounded up
+# change_ppm: |new - previous| / previous, ppm, rounded up
+# stored: 1 if the new volume is in force now, 0 for a check
+#
+# **Refusals:** `mode` "the pump is continuous: stop it first (pumpctl stop),
+# then calibrate"; `weighings` "N weighings are staged, not M" or "a calibration
+# needs at least 2 weighings"; `density_ug_per_ml` "D ug/mL is not bench
+# water"; `step_volume_pl` "N pL per step is more than 20 % from this board's M
+# pL"; `spread_ppm` "the weighings spread X %, more than 2 %: weigh again";
+# `confirm` "N pL per step, was M pL: a change of X % needs confirming
+# (confirm=1)" (nothing stored; the pump has now shown it). Logged (event 23)
+# and saved at once when stored.
+#
+# What the pump can check: that each weighing's steps are steps it made (not
+# beyond its own delivered-step count), at least 100 of them, not counted twice,
+# and the arithmetic. What it cannot: that the vessel was tared and weighed at
+# those counts, that the mass is what the balance read, and that the fluid is
+# water. Those rest on the clinician's key, the review of a large change and the
+# log of the raw data.
 def calibrate(pump, values):
     """A new volume per step, computed by the pump from the staged weighings (pumpctl
     calibrate): each weighing's mass_ug * 10**9 / (density * steps) pL, rounded to the nearest
@@ -164,6 +249,16 @@ def calibrate(pump, values):
     return (new, previous, spread, change, 1)
 
 
+# Sets the device clock, which flex schedules run on.
+#
+# Request:
+# clock_s: local wall time now, seconds since 1970-01-01 00:00 (naive local time, no time zone)
+#
+# Reply:
+# clock_s: the time set
+#
+# **Refusals:** none. Logged (event 8). A running flex schedule moves back
+# onto the clock by at most half its last step per day (see the README).
 def clock_set(pump, values):
     (clock_s,) = values
     pump.tick()

@@ -15,6 +15,22 @@ TELEMETRY_MAX_MS = 3_600_000
 _SCAN_US = MAX_EMPTY_SCAN_DAYS * 86_400_000_000  # as PumpApp.empty_in_us scans
 
 
+# Who the pump is.
+#
+# Reply:
+# protocol: the protocol version the pump speaks: 8
+# firmware: firmware version, e.g. "0.2.0"
+# board: board name, e.g. "sim"
+# platform: "implementation version platform", e.g. "micropython 1.29.0 linux"
+# device_id: the id the pump was provisioned with (1-40 bytes); empty if it has no keys
+# step_volume_pl: calibrated volume of one motor step, pL (10,000..10,000,000)
+# min_rate_nl_per_day: slowest rate it runs, nL/day (1,000 = 1 uL/day)
+# max_rate_nl_per_day: fastest rate it runs, nL/day (240,000,000 = 10 mL/h)
+#
+# **Refusals:** none.
+#
+# **Notes:** a host checks `protocol` first. pumpctl finds the keys for the
+# pump by `device_id`.
 def hello(pump, values):
     impl = sys.implementation
     platform = "%s %s %s" % (impl.name, ".".join(str(v) for v in impl.version[:3]), sys.platform)
@@ -30,10 +46,65 @@ def hello(pump, values):
     )
 
 
+# Pump time, mode, rate and steps delivered.
+#
+# Reply:
+# time_mday: pump time now, millidays
+# time_us: and microseconds into the milliday, 0..86,399,999
+# mode: 0 stopped, 1 continuous, 2 flex
+# rate_nl_per_day: the rate the scheduler runs now, nL/day: basal plus any running bolus (a prime alone); 0 when
+#     stopped
+# steps_hi: steps delivered = steps_hi × 2^29 + steps_lo: every step the dose guard let through, over the pump's life
+#     (kept across restarts on a board with storage)
+# steps_lo: (0..2^29-1)
+# step_volume_pl: calibrated volume of one step, pL
+#
+# **Refusals:** none.
 def status(pump, values):
     return pump.now_fields() + (pump.sched.step_pl,)
 
 
+# The therapy in force, the reservoir, the dose guard, the
+# alarms and the battery.
+#
+# Reply:
+# mode: 0 stopped, 1 continuous, 2 flex
+# basal_nl_per_day: the basal now (the flex step running), nL/day, at the fluid in the path
+# rate_nl_per_day: what the scheduler runs: basal plus any bolus (a prime: the prime alone), nL/day
+# bolus_kind: 0 none, 1 bolus, 2 patient-bolus, 3 prime: running or waiting to start
+# bolus_rate_nl_per_day: the bolus's own rate while it runs, nL/day; 0 otherwise
+# bolus_left_s: seconds until the bolus ends, rounded up; 0 without one
+# bridge: 1 while the old fluid is pushed out at the old dose after a refill, else 0
+# reservoir_nl: volume left in the reservoir, nL; NO_TIME until a program gives a fill
+# empty_in_s: seconds of pump time until the running program has delivered all of the counted reservoir (to 0 nL, not
+#     to `empty_nl`, where delivery stops); NO_TIME if unknown, never, or beyond 400 days
+# day_nl: delivered in the dose guard's rolling 24 h window, nL (rounded down)
+# hour_nl: delivered in its rolling 1 h window, nL (rounded down)
+# refused_steps: steps the dose guard refused since boot (saturates at 0xFFFFFFFF)
+# alarm: the latched alarm of highest priority (the latest raised of those); 0 if none
+#     ([codes](#codes-used-in-fields))
+# clock_s: the device clock: local wall time, seconds since 1970 (naive, modulo 2^32); NO_TIME if never set
+# program_crc: `program_crc` of the running program; 0 if none
+# library: version of the drug library in force
+# alarms: every latched alarm: bit 1 << code
+# sounding: the priority the tones sound at now (the highest latched): 0 if none or silenced, 1 low, 2 medium, 3 high
+# silenced_s: seconds of silence left (SILENCE), rounded up; 0 if not silenced
+# hold: 1 while a motor stall, an occlusion or an unconfirmed step holds delivery (until it clears), else 0
+# sensor_nl: the reservoir sensor's last reading, nL (read once a minute); NO_TIME without a sensor or before its
+#     first reading
+# low_in_s: seconds of pump time until the counted reservoir reaches the low-reservoir volume at the running program
+#     (0: there already); NO_TIME without a fill, or not within 400 days
+# low_nl: the low-reservoir volume, nL (program line `low-reservoir`; default 2,000,000)
+# empty_nl: the empty volume, nL: delivery stops there (`empty-reservoir`; default 1,000,000)
+# battery_permille: the battery's state of charge, ‰ (the mean of 4 readings, once a minute); 0xFFFF (NO_PERMILLE)
+#     without a reading
+# battery_days: battery life left in days, estimated from the drain since the first reading after boot (once 1 % of
+#     charge was used); NO_TIME until then
+# library_hash: `library_hash` of the library in force
+# bolus_nl: the running or waiting bolus, prime or bridge: its volume, nL (0 without one)
+# bolus_left_nl: and what of it is still to go, nL
+#
+# **Refusals:** none.
 def therapy(pump, values):
     pump.tick()
     tb = pump.timebase
@@ -95,6 +166,23 @@ def therapy(pump, values):
     )
 
 
+# Reads one entry of the event log (the ring in RAM, or the therapy log in flash).
+#
+# Request:
+# index: the entry's number, from 0 = the first ever logged; one that has left the log gives the next one held
+#
+# Reply:
+# count: entries logged so far (the next index)
+# index: the entry's number (above the one asked for if that one left the log)
+# time_mday: pump time it was logged, millidays
+# time_us: and microseconds
+# code: the event code (above)
+# text: what happened, at most 100 characters
+# clock_s: the device clock when it was logged (local wall time, s since 1970, modulo 2^32); NO_TIME if it was not set
+#     then
+#
+# **Refusals:** `index` "event N is not logged yet; the log holds M
+# events".
 def event(pump, values):
     """Entry `index`, or the oldest held after it if that one has left the log (the ring in RAM,
     and the therapy log in flash for the entries that make the record)."""
@@ -105,6 +193,18 @@ def event(pump, values):
     return (pump.log.count, index, mday, us, code, text, codec.NO_TIME if clock_s is None else clock_s & 0xFFFFFFFF)
 
 
+# Starts, changes or stops the telemetry stream.
+#
+# Request:
+# interval_ms: one sample every this many ms of wall time, 10..3,600,000; 0 stops
+#
+# Reply:
+# interval_ms: the interval now in force
+#
+# **Refusals:** `interval_ms` "interval N ms is outside 10..3600000 ms (0
+# stops)".
+#
+# **Notes:** see [telemetry](#telemetry-and-link-supervision).
 def telemetry(pump, values):
     (interval_ms,) = values
     if interval_ms and not TELEMETRY_MIN_MS <= interval_ms <= TELEMETRY_MAX_MS:

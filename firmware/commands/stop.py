@@ -6,6 +6,14 @@ from firmware.commands import SAVES
 from firmware.therapy import BOLUS_NONE
 
 
+# Stopped mode: no delivery; cancels any bolus. The step
+# in motion finishes (a normal suspend).
+#
+# Reply:
+# effective_mday: pump time it stopped, millidays
+# effective_us: and microseconds
+#
+# **Refusals:** none. Logged (event 10).
 def stop(pump, values):
     """A normal suspend: the step in progress finishes; any bolus is cancelled."""
     pump.tick()

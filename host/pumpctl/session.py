@@ -137,6 +137,12 @@ class PumpSession:
             return auth.ROLE_PATIENT  # least privilege
         return auth.ROLE_CLINICIAN
 
+    def request(self, msg_type: int, values=()) -> list:
+        """Send any command by its code (codec.*) with its request's values, in a session of the role
+        it needs (opened as needed); returns its reply's values. A pumpctl command sends the commands
+        that need no more than one request this way (codec.MESSAGES says their fields)."""
+        return self._request(msg_type, values)
+
     @_one_at_a_time
     def _request(self, msg_type: int, values=()) -> list:
         """Send a command, opening a session first if it needs one, and once

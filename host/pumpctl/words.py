@@ -4,8 +4,9 @@ rendering of the pump's own texts, and the codes of the names a user types (alar
 The pump owns numbers, the host owns words (DESIGN.md): every byte of text in the
 firmware costs RAM on a board with 229 KB of heap, and nothing here. The codes are
 the wire's (firmware/codec.py, the one definition both sides import); their names
-live here, on the host only, and docs/protocol.md lists both (tests/tree/test_protocol_doc.py
-checks the page against these tables).
+live here, on the host only (the commands' are the codec constants' names, read from
+its source), and docs/protocol.md lists both (tests/tree/test_protocol_doc.py checks the
+page against these tables).
 
 Where a pump text names a code (a refusal, an event log entry, an alarm's cause), the
 pump writes a token of one letter and the code's number in braces, "{a7}", and the
@@ -22,40 +23,25 @@ from firmware import codec, formats
 from . import quantities
 from .library_file import mass_rate
 
-# Command names (message types), as pumpctl and docs/protocol.md name them.
+
+# The message types by the codec's constant names ({code: "SILENCE"}), read from its "Message types"
+# block: CPython sees the constants, while the pump keeps only their numbers (issue 21).
+def _message_constants() -> dict[int, str]:
+    from pathlib import Path
+
+    text = Path(codec.__file__).read_text(encoding="utf-8")
+    block = text[text.index("# Message types.") : text.index("\nREPLY = ")]
+    return {getattr(codec, n): n for n in re.findall(r"^([A-Z][A-Z0-9_]+) = const\(", block, re.M)}
+
+
+MESSAGE_NAMES = _message_constants()
+
+# Command names (message types), as pumpctl and docs/protocol.md name them: the constant's name in
+# lower case with dashes (codec.SILENCE: "silence"); ERROR and TELEMETRY_DATA are no commands.
 COMMAND_NAMES = {
-    codec.HELLO: "hello",
-    codec.STATUS: "status",
-    codec.THERAPY: "therapy",
-    codec.AUTH_BEGIN: "auth-begin",
-    codec.AUTH_PROVE: "auth-prove",
-    codec.AUTH_END: "auth-end",
-    codec.KEY_CHANGE: "key-change",
-    codec.SET_RATE: "set-rate",
-    codec.STOP: "stop",
-    codec.CLOCK_SET: "clock-set",
-    codec.ACK_ALARM: "ack-alarm",
-    codec.SERVICE: "service",
-    codec.SILENCE: "silence",
-    codec.CALIBRATE: "calibrate",
-    codec.CAL_WEIGHING: "cal-weighing",
-    codec.STAGE_LINE: "stage-line",
-    codec.STAGE: "stage",
-    codec.REVIEW: "review",
-    codec.COMMIT: "commit",
-    codec.DISCARD: "discard",
-    codec.PATIENT_BOLUS: "patient-bolus",
-    codec.LIB_DRUG: "lib-drug",
-    codec.LIB_COMMIT: "lib-commit",
-    codec.LIB_GET: "lib-get",
-    codec.LIB_STAGE: "lib-stage",
-    codec.EVENT: "event",
-    codec.TELEMETRY: "telemetry",
-    codec.ALARMS: "alarms",
-    codec.SIM_ADVANCE: "sim-advance",
-    codec.SIM_STATE: "sim-state",
-    codec.SIM_FAULT: "sim-fault",
-    codec.SIM_FAULTS: "sim-faults",
+    code: name.lower().replace("_", "-")
+    for code, name in MESSAGE_NAMES.items()
+    if code not in (codec.ERROR, codec.TELEMETRY_DATA)
 }
 
 # Error codes carried by ERROR.

@@ -14,7 +14,6 @@ last tests can break a copy of the page (a hex digit, a command, an error
 code...) and see that the checks notice.
 """
 
-import ast
 import hashlib
 import hmac
 import json
@@ -133,25 +132,10 @@ def section_text(text, heading):
     return text[m.end() : end.start() if end else len(text)]
 
 
-def codec_dict_keys(dict_name, path="firmware/codec.py"):
-    """The codec constant names used as keys of a dict literal in path (NAME or codec.NAME)."""
-    tree = ast.parse((ROOT / path).read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == dict_name for t in node.targets):
-            return [k.id if isinstance(k, ast.Name) else k.attr for k in node.value.keys]
-    raise AssertionError("%s has no dict %s" % (path, dict_name))
-
-
 def message_constants():
-    """{code: constant name} of every message type: the constants of the codec's "Message types"
-    block (REPLY, a bit, aside) and the keys of words.COMMAND_NAMES."""
-    text = (ROOT / "firmware/codec.py").read_text()
-    block = text[text.index("# Message types.") : text.index("\nREPLY = ")]
-    names = re.findall(r"^([A-Z][A-Z_]+) = const\(", block, re.M)
-    out = {}
-    for name in names + codec_dict_keys("COMMAND_NAMES", "host/pumpctl/words.py"):
-        out[getattr(codec, name)] = name
-    return out
+    """{code: constant name} of every message type: pumpctl.words.MESSAGE_NAMES, which it reads from
+    the codec's "Message types" block (REPLY, a bit, aside)."""
+    return dict(words.MESSAGE_NAMES)
 
 
 def error_constants():
@@ -613,9 +597,13 @@ def check_examples(text):
 
 
 def check_regenerated(text):
-    if protocol_examples.doc_section(text) != protocol_examples.section():
-        return ["the example is not what `%s` makes" % protocol_examples.REGENERATE]
-    return []
+    """The generated parts (the roles table, the commands' sections, the example) are what
+    tests/protocol_examples.py makes from the codec, the handlers' docstrings and the firmware."""
+    problems = []
+    for begin, end, generated in protocol_examples.generated_blocks():
+        if protocol_examples.doc_section(text, begin, end) != generated:
+            problems.append("%s... is not what `%s` makes" % (begin[:30], protocol_examples.REGENERATE))
+    return problems
 
 
 CHECKS = (
@@ -649,12 +637,60 @@ def test_every_message_type_and_error_code_is_on_the_page_by_name_and_code():
         assert re.search(r"^\| %d \| `%s` \|" % (code, name), text, re.M), name
 
 
-def test_the_example_generator_names_every_message_type():
-    """protocol_examples.MESSAGE_NAMES holds every message constant of the codec, once each."""
-    want = set(message_constants().values()) | {"TELEMETRY_DATA", "ERROR"}
-    assert sorted(protocol_examples.MESSAGE_NAMES) == sorted(want)
-    for name in want:
-        assert protocol_examples.constant_name(getattr(codec, name)) == name
+def test_every_message_of_the_codec_has_its_constant_name_and_every_name_a_message():
+    """The derived names (pumpctl.words.MESSAGE_NAMES) cover every record of codec.MESSAGES, once each,
+    and name nothing else; the example generator names each frame by them."""
+    assert set(words.MESSAGE_NAMES) == set(schema.FIELDS)
+    assert len(set(words.MESSAGE_NAMES.values())) == len(words.MESSAGE_NAMES)
+    assert {"TELEMETRY_DATA", "ERROR"} <= set(words.MESSAGE_NAMES.values())
+    for code, name in words.MESSAGE_NAMES.items():
+        assert getattr(codec, name) == code
+        assert protocol_examples.constant_name(code) == name
+
+
+def test_a_command_section_comes_from_its_handler_comment_and_the_codec():
+    """The generator takes the text from the comment above the handler, and refuses one that does
+    not give every field of the codec's record its meaning, in order."""
+    import protocol_messages
+
+    from firmware.commands import alarms as commands_alarms
+
+    text = protocol_messages.section(codec.SILENCE, commands_alarms.silence)
+    assert text.startswith("### 0x15 SILENCE (silence)\n\n**Role:** patient. Silences the alarm tones")
+    assert "| `silenced_s` | I | seconds of silence: 120 |" in text
+
+    # Silences the tones.
+    #
+    # **Refusals:** none.
+    def no_meaning(pump, values):
+        pass
+
+    with pytest.raises(
+        ValueError, match=r"reply fields of its handler's comment are \[\], the codec's \['silenced_s'\]"
+    ):
+        protocol_messages.section(codec.SILENCE, no_meaning)
+
+    # Reads the pump.
+    #
+    # Reply:
+    # time_us: microseconds
+    # time_mday: millidays
+    # mode: x
+    # rate_nl_per_day: x
+    # steps_hi: x
+    # steps_lo: x
+    # step_volume_pl: x
+    def wrong_order(pump, values):
+        pass
+
+    with pytest.raises(ValueError, match="STATUS: the reply fields"):
+        protocol_messages.section(codec.STATUS, wrong_order)
+
+    def no_comment(pump, values):
+        pass
+
+    with pytest.raises(ValueError, match="has no comment above it"):
+        protocol_messages.section(codec.STATUS, no_comment)
 
 
 def test_the_readme_links_the_page():
@@ -724,8 +760,12 @@ BREAKS = {
         (check_messages,),
     ),
     "a command missing from the roles table": (
-        lambda t: t.replace("also PATIENT_BOLUS (the bolus", "also (the bolus"),
-        (check_roles_table,),
+        lambda t: t.replace("| patient | 1 | also AUTH_END, SILENCE, ", "| patient | 1 | also AUTH_END, "),
+        (check_roles_table, check_regenerated),
+    ),
+    "a command's text edited by hand": (
+        lambda t: t.replace("**Role:** none. Who the pump is.", "**Role:** none. Who the pump was."),
+        (check_regenerated,),
     ),
     "an error code dropped": (lambda t: drop_line(t, "| 12 | `ERR_LOCKED`"), (check_errors,)),
     "an error code renumbered": (lambda t: t.replace("| 13 | `ERR_NO_KEYS`", "| 14 | `ERR_NO_KEYS`"), (check_errors,)),
