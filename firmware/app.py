@@ -17,7 +17,7 @@
 # Power cuts (a board with storage). The whole state is saved (persist.py,
 # store.py) at every durable point: each command that changes it, each alarm,
 # and each dose reservation. Before the motor moves a step that is not yet
-# reserved, the steps due in the next RESERVE_WINDOW_US (at most
+# reserved, the steps due in the next _RESERVE_WINDOW_US (at most
 # RESERVE_MAX_STEPS) are reserved in a save. After a restart the pump resumes
 # at the pump time of its last save, and the steps reserved then count as
 # delivered: they go through the guard but not the motor. So a cut can never
@@ -55,7 +55,7 @@ _SECURITY_LOG_REFILL_US = const(60_000_000)  # and one more for each minute of p
 _NO_EVENT_MDAY = const(1_073_741_823)  # 2**30 - 1: "no event", beyond any pump time
 _BACKLOG_WAIT_US = const(20_000)  # a dosing turn comes at least this often while issued steps wait for the hardware
 MAX_EMPTY_SCAN_DAYS = 400  # time-to-empty is reported up to this far ahead
-RESERVE_WINDOW_US = 600_000_000  # a reservation covers the steps due in the next 10 min
+_RESERVE_WINDOW_US = const(600_000_000)  # a reservation covers the steps due in the next 10 min
 RESERVE_MAX_STEPS = 384  # and at most this many: 20 uL in 52.083 nL steps, the most a cut may lose
 
 
@@ -144,10 +144,10 @@ class PumpApp:
         self._reserve_left = 0
 
     def _reserve(self, moving):
-        """Reserve, in a save, the steps due in the next RESERVE_WINDOW_US beyond
+        """Reserve, in a save, the steps due in the next _RESERVE_WINDOW_US beyond
         the moving ones (already counted by the guard), so a cut never repeats them."""
         step_pl = self.sched.step_pl
-        window = -(-self.sched.rate * RESERVE_WINDOW_US // (US_PER_MDAY * step_pl))
+        window = -(-self.sched.rate * _RESERVE_WINDOW_US // (US_PER_MDAY * step_pl))
         window = min(max(window, 1), RESERVE_MAX_STEPS)
         self._reserve_left = window
         self.save()

@@ -27,7 +27,7 @@ MAX_TEXT = 100
 # block could no longer be found with 60 KB free (seen on an emulated Pico).
 LOG_BYTES = const(2048)
 # Entries the ring archives at a save once this many wait (batches, not a flash write each).
-ARCHIVE_BATCH = const(12)
+_ARCHIVE_BATCH = const(12)
 _NL = const(10)
 
 EV_BOOT = 1
@@ -150,7 +150,7 @@ class EventLog:
 
     def archive_due(self):
         """After a save (its record holds the ring): archive the waiting entries once they are a batch."""
-        if self.archive is not None and self.waiting() >= ARCHIVE_BATCH:
+        if self.archive is not None and self.waiting() >= _ARCHIVE_BATCH:
             self.archive_now()
 
     def oldest(self):

@@ -19,7 +19,7 @@
 from firmware import const
 
 US_PER_MDAY = const(86_400_000)  # microseconds in a milliday (86.4 s)
-MDAY_PER_DAY = const(1000)
+_MDAY_PER_DAY = const(1000)
 # The largest step one advance() accepts: ticks_diff() is valid below 2**29.
 MAX_ADVANCE_US = const(536_870_911)  # 2**29 - 1
 
