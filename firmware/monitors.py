@@ -53,9 +53,6 @@ PROBE_STEPS = 2  # a probe's steps: 2, so an encoder that tolerates one pulse in
 SENSOR_TOLERANCE_NL = 1_000_000  # the reservoir sensor may differ from the counted volume by 1 mL
 SENSOR_DENSITY_MG_PER_ML = 1_000  # the drug solutions are aqueous: 1 mL weighs about 1 g
 _SENSOR_TRIES = const(20)  # a sensor not ready: ask again every 10 ms, up to 200 ms (an HX711 at 10 SPS needs 100)
-# Tones repeat (wall time) while an alarm is latched: high every 10 s (IEC
-# 60601-1-8 allows a burst interval of 2.5-15 s), medium every 30 s, low every 2 min.
-TONE_REPEAT_MS = {codec.PRIORITY_HIGH: 10_000, codec.PRIORITY_MEDIUM: 30_000, codec.PRIORITY_LOW: 120_000}
 FAR_STEPS = 0x3FFFFFFF  # "no reservoir mark": more steps than any reservoir holds (a small int)
 _ENCODER_RESTART_STEPS = const(0x10000000)  # the encoder count restarts before it nears 2**30 (small ints)
 _MOTION_LEFT_MAX_US = const(0x10000000)  # the motion queued ahead is counted up to 2**28 us (74 min; small ints)
@@ -82,6 +79,7 @@ class Monitors:
         self.reservoir_capacity_nl = getattr(hw, "reservoir_ml", getattr(board, "RESERVOIR_ML", 40)) * 1_000_000
         self.jump_limit_us = getattr(board, "CLOCK_JUMP_US", DEFAULT_CLOCK_JUMP_US)
         self.buzz = None  # asyncio.Event: the tones task looks again (made by run())
+        self.tone_test = 0  # TONE_TEST (commands/alarms.py): the priority whose tone the test sounds next, 0: none
         self._monitor_wake = None  # asyncio.Event: the monitoring task's turn (made by run())
         self.inline_monitor = False  # a harness without an event loop: the dosing turn runs the monitor itself
         self._monitor_started = False  # the deadline counts only once the monitoring task has run
@@ -498,18 +496,38 @@ class Monitors:
         else:
             self._pump.clear_alarm(codec.ALARM_SENSOR_DISAGREE, "the sensor and the count agree again")
 
+    def start_tone_test(self):
+        """Sound each priority's tone once, low first, a second apart, unless an alarm's tone takes the
+        speaker (the tones task plays both, so the buzzer has one owner)."""
+        self.tone_test = codec.PRIORITY_LOW
+        if self.buzz is not None:
+            self.buzz.set()
+
     async def tones(self):
-        """The buzzer: the highest latched priority's pattern, repeated, unless silenced."""
-        buzzer = self._pump.hw.buzzer
+        """The buzzer: the highest latched priority's pattern, repeated, unless silenced; a tone test
+        (TONE_TEST, commands/alarms.py) while none sounds."""
+        pump = self._pump
+        buzzer = pump.hw.buzzer
         wake = self.buzz
-        while not self._pump.leaving:
-            prio = self._pump.alarms.sounding(self._pump.timebase.total_us())
+        while not pump.leaving:
+            now = pump.timebase.total_us()
+            prio = pump.alarms.sounding(now)
             wait_ms = 60_000
             if prio:
+                self.tone_test = 0  # an alarm's tone ends a tone test
                 await buzzer.play(prio)
-                wait_ms = TONE_REPEAT_MS[prio]
+                # Tones repeat (wall time) while an alarm is latched: high every 10 s (IEC 60601-1-8
+                # allows a burst interval of 2.5-15 s), medium every 30 s, low every 2 min.
+                wait_ms = (
+                    10_000 if prio == codec.PRIORITY_HIGH else 30_000 if prio == codec.PRIORITY_MEDIUM else 120_000
+                )
+            elif self.tone_test:  # each priority's tone once, low first, a second apart
+                prio = self.tone_test
+                self.tone_test = prio + 1 if prio < codec.PRIORITY_HIGH else 0
+                await buzzer.play(prio)
+                wait_ms = 0 if pump.alarms.sounding(pump.timebase.total_us()) else 1_000
             else:
-                silenced = self._pump.alarms.silenced_us(self._pump.timebase.total_us())
+                silenced = pump.alarms.silenced_us(now)
                 if silenced:  # pump time; on a board that is wall time
                     wait_ms = min(silenced // 1000 + 1, wait_ms)
             wake.clear()
