@@ -72,6 +72,7 @@ SERVICE = const(0x14)  # a stopped pump leaves its program for the board's REPL 
 SILENCE = const(0x15)  # silence the alarm tones for at most 2 min (the alarms stay latched)
 CALIBRATE = const(0x16)  # a stopped pump computes a new volume per step from the staged weighings (pumpctl calibrate)
 CAL_WEIGHING = const(0x17)  # stage one weighing for CALIBRATE: the pump's step counts at tare and weighing, the mass
+TONE_TEST = const(0x18)  # sound each alarm priority's tone once, low first: the person at the pump hears the speaker
 STAGE_LINE = const(0x20)  # add one line to the staged program (index 0 starts afresh)
 STAGE = const(0x21)  # check the staged lines as a program; nothing changes yet
 REVIEW = const(0x22)  # one row of the running or the staged program, as the pump understood it
@@ -441,6 +442,9 @@ MESSAGES = (
     b" buzzer_plays:I"  # alarm patterns sounded since boot
     b" buzzer_priority:B"  # priority of the last one
     b" watchdog_feeds:I"
+    b"\n"
+    b"\x18\x01"  # TONE_TEST, patient: the reply goes out first, then the low, medium and high tones
+    b"|"
     b"\n"
     b"\x7f\x00"  # ERROR
     b"|code:B field:s message:s"

@@ -1,4 +1,4 @@
-# The latched alarms (alarms.py): read one, acknowledge, silence the tones.
+# The latched alarms (alarms.py): read one, acknowledge, silence the tones; and a test of the tones.
 
 from firmware import codec, eventlog
 from firmware.commands import SAVES
@@ -95,8 +95,29 @@ def read_alarm(pump, values):
     return (n, code, prio, state, raised_us // US_PER_MDAY, raised_us % US_PER_MDAY, codec.clip(text))
 
 
+# Sounds each alarm priority's tone once, low, medium, then high, about a
+# second apart, so that the person at the pump hears that its speaker works
+# (IEC 60601-1-8: the operator can check the alarm signals). The tones follow
+# the reply; an alarm that sounds meanwhile ends the test at once (its tone
+# takes the speaker), and the test never sounds over an alarm.
+#
+# **Refusals:** `alarm` "an alarm is sounding: its tone is the test; silence it
+# to test the tones" (pumpctl alarms silence); `buzzer` "this pump has no
+# buzzer". Not logged, not saved: nothing but the sound changes. A second
+# TONE_TEST starts the test again from the low tone.
+def tone_test(pump, values):
+    if getattr(pump.hw, "buzzer", None) is None:
+        raise Refusal("buzzer", "this pump has no buzzer")
+    pump.tick()
+    if pump.alarms.sounding(pump.timebase.total_us()):
+        raise Refusal("alarm", "an alarm is sounding: its tone is the test; silence it to test the tones")
+    pump.monitors.start_tone_test()
+    return ()
+
+
 COMMANDS = (
     (codec.ALARMS, read_alarm, 0),
     (codec.ACK_ALARM, ack_alarm, SAVES),
     (codec.SILENCE, silence, 0),
+    (codec.TONE_TEST, tone_test, 0),
 )

@@ -13,12 +13,15 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from pumpctl import cli, words
+from pumpctl.commands.alarms import TONE_PATTERNS
 
 from firmware import eventlog
+from hal import buzzer
 
 PUMPCTL = str(Path(sys.executable).with_name("pumpctl"))
 
@@ -216,6 +219,70 @@ def test_silence_lasts_two_minutes_and_a_new_alarm_ends_it(sim, capsys):
     th = run_json(sim, capsys, "therapy")
     assert (th["sounding"], th["silenced_s"]) == ("high", 0)
     assert "clock jump" in th["alarms"]
+
+
+def buzzer_plays(sim):
+    """(patterns the simulated buzzer sounded since boot, the priority of the last one)."""
+    with sim.pump() as pump:
+        state = pump.sim_state()
+    return state.buzzer_plays, state.buzzer_priority
+
+
+def buzzer_plays_after_a_tone_test(sim, plays):
+    """buzzer_plays once the simulated buzzer has sounded plays + 3 patterns, or after 10 s: a tone
+    test's tones are a second apart in wall time (asyncio's), as on a board, while pump time waits."""
+    deadline = time.monotonic() + 10
+    while True:
+        got = buzzer_plays(sim)
+        if got[0] >= plays + 3 or time.monotonic() > deadline:
+            time.sleep(1.5)  # and nothing more follows
+            return buzzer_plays(sim)
+        time.sleep(0.2)
+
+
+@pytest.mark.micropython
+def test_test_tones_sounds_each_priority_once_and_never_over_a_sounding_alarm(sim, capsys):
+    plays, _ = buzzer_plays(sim)
+    code, out, err = run(sim, capsys, "alarms", "test-tones")
+    assert code == 0, err
+    assert out.splitlines() == [
+        "the pump sounds each alarm priority's tone once, about a second apart:",
+        "  low     2 pulses",
+        "  medium  3 pulses",
+        "  high    two bursts of 5 pulses",
+        "if one is missing or does not sound like this, the pump's speaker needs service",
+    ]
+    assert buzzer_plays_after_a_tone_test(sim, plays) == (plays + 3, 3)  # low, medium, then high: each once
+    assert run_json(sim, capsys, "alarms")["alarms"] == []  # a test raises no alarm
+    assert run_json(sim, capsys, "alarms", "test-tones") == {"tones": ["low", "medium", "high"]}
+    assert buzzer_plays_after_a_tone_test(sim, plays + 3) == (plays + 6, 3)
+
+    # An alarm that sounds is not disturbed: the test is refused while it sounds, and runs once it is silenced.
+    assert run(sim, capsys, "fault", "clock-jump", "--value", "450")[0] == 0
+    assert run(sim, capsys, "advance", "1s")[0] == 0
+    code, _, err = run(sim, capsys, "alarms", "test-tones")
+    assert code == cli.EXIT_REFUSED
+    assert "an alarm is sounding: its tone is the test" in err
+    assert run(sim, capsys, "alarms", "silence")[0] == 0
+    plays, _ = buzzer_plays(sim)
+    assert run(sim, capsys, "alarms", "test-tones")[0] == 0
+    assert buzzer_plays_after_a_tone_test(sim, plays) == (plays + 3, 3)
+
+
+def test_the_tones_test_describes_the_patterns_the_buzzer_plays():
+    """What pumpctl tells the listener is what hal/buzzer.py plays: pulses, and bursts parted by a longer gap."""
+
+    def bursts(pattern):
+        sizes = [0]
+        for _on_ms, off_ms in pattern:
+            sizes[-1] += 1
+            if off_ms > 200:
+                sizes.append(0)
+        return sizes
+
+    played = {words.PRIORITY_NAMES[p]: bursts(pattern) for p, pattern in buzzer.PATTERNS.items()}
+    assert played == {"low": [2], "medium": [3], "high": [5, 5]}
+    assert TONE_PATTERNS == {"low": "2 pulses", "medium": "3 pulses", "high": "two bursts of 5 pulses"}
 
 
 @pytest.mark.micropython
@@ -506,7 +573,7 @@ def test_pending_faults_are_listed_and_one_is_cancelled_before_it_fires(sim, cap
     code, out, _ = run(sim, capsys, "fault", "list")
     assert code == 0 and out.splitlines() == [
         "  0  at pump time 00 h 10 min 00 s (in 00 h 10 min 00 s)  stall --value 1",
-        "  1  at pump time 01 h 00 min 00 s (in 01 h 00 min 00 s)  battery --value \"50 permille\"",
+        '  1  at pump time 01 h 00 min 00 s (in 01 h 00 min 00 s)  battery --value "50 permille"',
     ]
     code, out, _ = run(sim, capsys, "fault", "cancel", "--value", "0")
     assert code == 0 and out.startswith("cancelled fault stall (value 1) due at pump time 00 h 10 min 00 s")

@@ -1,4 +1,5 @@
-"""pumpctl alarms and fault: the latched alarms (acknowledge, silence), and the simulator's fault injection."""
+"""pumpctl alarms and fault: the latched alarms (acknowledge, silence, test the tones), and the simulator's
+fault injection."""
 
 from __future__ import annotations
 
@@ -91,6 +92,8 @@ def cmd_alarms(args) -> int:
                 style=render.OK,
             )
             return EXIT_OK
+        if args.action == "test-tones":
+            return _test_tones(args, pump)
         alarms = pump.alarms()
         th = pump.therapy()
     if alarms:
@@ -105,6 +108,22 @@ def cmd_alarms(args) -> int:
     )
     # A script reads the exit code: 0 is "nothing latched", never "there are alarms" (issue 23).
     return EXIT_REFUSED if alarms else EXIT_OK
+
+
+# What each priority's tone sounds like (hal/buzzer.py PATTERNS), for the person listening to a tone test.
+TONE_PATTERNS = {"low": "2 pulses", "medium": "3 pulses", "high": "two bursts of 5 pulses"}
+
+
+def _test_tones(args, pump) -> int:
+    """TONE_TEST: the pump sounds each alarm priority's tone once, low first, for the person at the
+    pump to hear that its speaker works (IEC 60601-1-8: the operator can check the alarm signals)."""
+    pump.request(codec.TONE_TEST)
+    sounded = [words.PRIORITY_NAMES[p] for p in (codec.PRIORITY_LOW, codec.PRIORITY_MEDIUM, codec.PRIORITY_HIGH)]
+    human = ["the pump sounds each alarm priority's tone once, about a second apart:"]
+    human += [f"  {name:<7} {TONE_PATTERNS[name]}" for name in sounded]
+    human.append("if one is missing or does not sound like this, the pump's speaker needs service")
+    emit(args, "\n".join(human), {"tones": sounded}, style=render.OK)
+    return EXIT_OK
 
 
 # What each fault's value means, when one is needed, and when the pump notices.
@@ -257,19 +276,20 @@ _ALARM_NAMES = ", ".join(n.replace(" ", "-") for c, n in sorted(words.ALARM_NAME
 
 
 def _alarms_arguments(s: argparse.ArgumentParser) -> None:
-    s.add_argument("action", choices=["show", "ack", "silence"], nargs="?", default="show")
+    s.add_argument("action", choices=["show", "ack", "silence", "test-tones"], nargs="?", default="show")
     s.add_argument("name", nargs="*", help="for ack: the alarm's name, or all (default)")
 
 
 ALARMS = Command(
     "alarms",
     cmd_alarms,
-    help="the latched alarms; acknowledge them, or silence the tones",
+    help="the latched alarms; acknowledge them, silence the tones, or test them",
     epilog=f"""examples:
   pumpctl alarms                       priority, name, active or cleared, acknowledged, raised at, cause
   pumpctl alarms ack                   acknowledge every latched alarm (clinician key)
   pumpctl alarms ack motor-stall       just one ("motor stall" quoted works too)
   pumpctl alarms silence               the tones stop for 2 min (patient key); the alarms stay
+  pumpctl alarms test-tones            each priority's tone once, low first: is the speaker working? (patient key)
 
 An alarm stays latched until its condition has cleared AND it is acknowledged.
 A new alarm ends a silence. Alarm names: {_ALARM_NAMES}.""",
