@@ -50,7 +50,10 @@ class PumpRefused(PumpError):
         self.reason = reason = words.render(reason)
         self.internal = code == codec.ERR_INTERNAL
         where = f" ({field})" if field else ""
-        super().__init__(f"pump {'failed' if self.internal else 'refused'}{where}: {reason}")
+        hint = ""
+        if code == codec.ERR_UNKNOWN_COMMAND:  # a command newer than the pump's firmware (same protocol)
+            hint = "; the pump's firmware is older than this pumpctl (pumpctl flash updates it)"
+        super().__init__(f"pump {'failed' if self.internal else 'refused'}{where}: {reason}{hint}")
 
 
 class AuthError(PumpError):

@@ -502,3 +502,14 @@ def test_a_pump_refusal_the_wire_cut_is_said_whole(sim, capsys, argv, whole):
     err = capsys.readouterr().err
     assert code == cli.EXIT_REFUSED and err.strip().endswith(whole), err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_command_the_pumps_firmware_does_not_know_says_to_update_it():
+    """A pumpctl newer than the pump's firmware, same protocol: the command is refused as unknown."""
+    from pumpctl.errors import PumpRefused
+
+    refused = PumpRefused(codec.ERR_UNKNOWN_COMMAND, "", "unknown command 0x18")
+    assert str(refused) == (
+        "pump refused: unknown command 0x18; the pump's firmware is older than this pumpctl (pumpctl flash updates it)"
+    )
+    assert "flash" not in str(PumpRefused(codec.ERR_BAD_VALUE, "rate", "too high"))
