@@ -44,6 +44,7 @@ def _run_wasm32(script: Path, env: dict[str, str] | None = None) -> str:
     tests = str(ROOT / "tests")
     if tests not in sys.path:
         sys.path.insert(0, tests)
+        sys.path.insert(0, str(ROOT))  # the firmware package first: tests/firmware holds only its tests
     from vms import HEAP32_PARTS, run_wasm32  # the same runner as the micropython32 tests
 
     return run_wasm32(script, *HEAP32_PARTS, timeout=120, env=env)

@@ -25,6 +25,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 MP = HERE / "mp"
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))  # the firmware package first: tests/firmware holds only its tests
 from vms import MP_DIR, run_unix, run_wasm32  # noqa: E402  (tests/ helpers: the two VMs)
 
 DAY_S = 86_400

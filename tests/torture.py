@@ -64,10 +64,14 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pumpctl import LinkError, Pump, PumpRefused, Simulator, SimulatorError, schema
+# Run as a script, tests/ is first on the path, where tests/firmware and tests/hal (their tests) would
+# hide the firmware and hal packages: the repository goes first.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from firmware import codec, eventlog
-from hal.sim.tally import read_tally
+from pumpctl import LinkError, Pump, PumpRefused, Simulator, SimulatorError, schema  # noqa: E402
+
+from firmware import codec, eventlog  # noqa: E402
+from hal.sim.tally import read_tally  # noqa: E402
 
 # Log entries the pump keeps only until the next save (eventlog.py): sessions and security refusals,
 # which a flood of frames could otherwise turn into a flood of flash writes.
