@@ -105,7 +105,7 @@ ERR_INTERNAL = const(8)  # the pump failed to carry it out; nothing changed
 ERR_NEED_KEY = const(9)  # the command needs a session with a role this frame does not have
 ERR_AUTH = auth.ERR_AUTH  # 10: wrong proof, wrong MAC, or a replayed sequence number
 ERR_NO_SESSION = auth.ERR_NO_SESSION  # 11: an authenticated frame but no live session (ended or never begun)
-ERR_LOCKED = auth.ERR_LOCKED  # 12: protocol 7 and before only (a lockout after failed proofs): never sent now
+ERR_LOCKED = const(12)  # protocol 7 and before only (a lockout after failed proofs): never sent now
 ERR_NO_KEYS = auth.ERR_NO_KEYS  # 13: the pump was never provisioned with keys
 ERR_NOT_STARTED = const(14)  # the firmware failed to start (the message says why); only SERVICE is obeyed
 
@@ -146,7 +146,7 @@ PRIORITY_LOW = const(1)
 PRIORITY_MEDIUM = const(2)
 PRIORITY_HIGH = const(3)
 # Each alarm's priority (PRIORITY_*), by its code: alarm_priority().
-_ALARM_PRIORITY = (
+_ALARM_PRIORITY = const(
     b"\x00"  # ALARM_NONE: none
     b"\x03"  # ALARM_DOSE_LIMIT: high
     b"\x03"  # ALARM_MOTOR_FAULT: high
