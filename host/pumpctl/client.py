@@ -19,7 +19,7 @@ import time
 from fractions import Fraction
 from typing import Callable
 
-from firmware import auth, codec, units
+from firmware import auth, codec, framing, units
 from firmware.errors import Refusal
 
 from . import library_file, words
@@ -221,7 +221,7 @@ class Pump(PumpSession):
             raise
         version = self.therapy().library
         warnings = [detail for line, detail in rows if line == "soft limit"]
-        return Staged(rows, warnings, codec.program_crc(program_lines(rows), version), 0)
+        return Staged(rows, warnings, framing.program_crc(program_lines(rows), version), 0)
 
     @_one_at_a_time
     def program(self, lines: list[str], confirm_soft: bool = False) -> Staged:
@@ -401,11 +401,11 @@ class Pump(PumpSession):
         h, n, changed, raised, expires = self._request(codec.LIB_STAGE, (version, len(drugs)))
         if progress:
             progress(total, total)
-        if h != codec.library_hash(drugs):
+        if h != framing.library_hash(drugs):
             raise PumpRefused(
                 codec.ERR_INTERNAL,
                 "library_hash",
-                f"the pump holds library hash {h:08x}, not the {codec.library_hash(drugs):08x} sent",
+                f"the pump holds library hash {h:08x}, not the {framing.library_hash(drugs):08x} sent",
             )
         return StagedLibrary(version, h, n, changed, raised, expires)
 
