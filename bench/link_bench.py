@@ -22,7 +22,7 @@ import serial
 from pumpctl import schema
 from pumpctl.sim import Simulator, find_micropython
 
-from firmware import codec
+from firmware import codec, framing
 from firmware.commands.status import TELEMETRY_MIN_MS
 
 ECHO = Path(__file__).resolve().parent / "mp" / "echo.py"
@@ -75,7 +75,7 @@ def link_rtt_ratio(quick: bool) -> dict:
     with Simulator() as sim, sim.pump() as pump:
         # Byte counts of one STATUS exchange: a reply's COBS length depends only on its raw length,
         # so a reply encoded from real values is as long as the pump's.
-        request = codec.encode_frame(codec.STATUS, 1, b"")
+        request = framing.encode_frame(codec.STATUS, 1, b"")
         s = pump.status()
         fields = schema.reply_fields(codec.STATUS)
         values = (
@@ -87,7 +87,7 @@ def link_rtt_ratio(quick: bool) -> dict:
             s.steps % codec.STEP_RADIX,
             s.step_volume_pl,
         )
-        reply_len = len(codec.encode_frame(codec.STATUS | codec.REPLY, 1, schema.encode_fields(fields, values)))
+        reply_len = len(framing.encode_frame(codec.STATUS | codec.REPLY, 1, schema.encode_fields(fields, values)))
         with (
             EchoSimulator(reply_len) as echo_sim,
             serial.Serial(

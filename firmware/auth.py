@@ -62,11 +62,11 @@ SESSION_TIMEOUT_US = const(60_000_000)  # a session ends after 60 s of pump time
 CHALLENGE_TTL_US = const(30_000_000)  # a challenge is answered within 30 s of pump time
 _MAX_COUNTER = const(0x3FFFFFFF)  # challenges a boot secret signs (small ints); then a new secret
 
-_AUTH = b"pump-auth-1"
-_OK = b"pump-ok-1"
-_SESSION = b"pump-session-1"
-_WRAP = b"pump-wrap-1"
-_NONCE = b"pump-nonce-1"
+_AUTH = const(b"pump-auth-1")
+_OK = const(b"pump-ok-1")
+_SESSION = const(b"pump-session-1")
+_WRAP = const(b"pump-wrap-1")
+_NONCE = const(b"pump-nonce-1")
 _TAG_BYTES = const(8)
 
 
@@ -166,7 +166,7 @@ def xor_bytes(a, b):
 PROVISION_FILE = "provision.key"
 KEY_SLOTS = ("keys.0", "keys.1")  # the pump's key store (store.py record slots)
 KEY_SECTION = const(1)
-_MAGIC = b"PKY\x01"
+_MAGIC = const(b"PKY\x01")
 MAX_DEVICE_ID = const(40)
 
 
@@ -211,7 +211,6 @@ class AuthError(Exception):
 # Error codes, the same numbers as codec's (which imports nothing of this).
 ERR_AUTH = const(10)
 ERR_NO_SESSION = const(11)
-ERR_LOCKED = const(12)  # protocol 7 and before: a lockout after failed proofs (no longer sent)
 ERR_NO_KEYS = const(13)
 
 

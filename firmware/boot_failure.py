@@ -12,7 +12,7 @@ import sys
 
 import micropython
 
-from firmware import codec
+from firmware import codec, framing
 
 
 def serve(why):
@@ -20,8 +20,8 @@ def serve(why):
     micropython.kbd_intr(-1)  # frames may hold 0x03
     read = sys.stdin.buffer.read
     write = sys.stdout.buffer.write
-    reason = codec.error_values(codec.ERR_NOT_STARTED, "boot", why)
-    decoder = codec.FrameDecoder()
+    reason = framing.error_values(codec.ERR_NOT_STARTED, "boot", why)
+    decoder = framing.FrameDecoder()
     while True:
         b = read(1)
         if not b:
@@ -32,11 +32,11 @@ def serve(why):
         msg_type = 0
         try:
             msg_type, seq, _payload, _mac, _signed = decoder.frame()
-        except codec.FrameError as e:
+        except framing.FrameError as e:
             seq = e.seq or 0
         if msg_type == codec.SERVICE:
-            write(codec.encode_frame(codec.SERVICE | codec.REPLY, seq, b""))
+            write(framing.encode_frame(codec.SERVICE | codec.REPLY, seq, b""))
             micropython.kbd_intr(3)  # the REPL takes the line back
             return
-        payload = codec.encode_reply(codec.ERROR, reason)
-        write(codec.encode_frame(codec.ERROR, seq, payload))
+        payload = framing.encode_reply(codec.ERROR, reason)
+        write(framing.encode_frame(codec.ERROR, seq, payload))

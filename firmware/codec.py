@@ -1,39 +1,15 @@
-# The wire codec: the one definition of the link protocol, used unchanged by
-# the firmware (MicroPython) and by the host tool (CPython), so the two sides
-# cannot drift apart. docs/protocol.md describes every message.
+# The wire codec: the one definition of the link protocol's messages, used
+# unchanged by the firmware (MicroPython) and by the host tool (CPython), so the
+# two sides cannot drift apart. docs/protocol.md describes every message.
 #
-# A frame, before encoding:
-#
-#   offset  size  field
-#   0       1     protocol version (PROTOCOL_VERSION)
-#   1       1     message type (a command, command | REPLY, ERROR or TELEMETRY_DATA)
-#   2       1     flags: FLAG_MAC if the frame carries a session MAC
-#   3       4     sequence number, u32 little-endian; a reply echoes its request's
-#   7       1     payload length L, 0..MAX_PAYLOAD
-#   8       L     payload: the message's fields, in the order of its record in MESSAGES
-#   8+L     M     with FLAG_MAC: the first M = MAC_BYTES (16) bytes of
-#                 HMAC-SHA256(session key, bytes 0..8+L-1) (auth.py); else M = 0
-#   8+L+M   4     CRC-32 (IEEE, as zlib.crc32) of bytes 0..8+L+M-1, little-endian
-#
-# On the wire each frame is COBS-encoded and ends with one 0x00 byte, so a
-# receiver finds the next frame after any garbage and never waits on a length
-# that was corrupted. Field types: B u8, H u16, I u32, s a string of at most
-# MAX_STRING UTF-8 bytes after a u8 length, y raw bytes (at most MAX_STRING)
-# after a u8 length.
-#
-# The CRC finds line noise; the MAC, which only a holder of the session key
-# can make, finds forgery. Inside a session the sequence number must rise
-# with every frame, which refuses a replayed one.
-#
-# The link path may allocate (it is not the dosing hot path), but every buffer
-# has a fixed bound: a frame longer than MAX_ENCODED is discarded unread.
+# Here: the codes (message types, errors, modes, alarms, faults, ...) and
+# MESSAGES, each message's fields and the role it needs. How a message's fields
+# are packed into a payload and the payload into a frame on the line: framing.py.
 #
 # Numbers only: the names of commands, errors, modes, alarms, events, ... are
 # the host's (host/pumpctl/words.py), as bytes here would be heap on the pump.
 # A pump text names a code by a token, "{a7}" for alarm 7, which the host
 # renders (words.render).
-
-import binascii
 
 from firmware import auth, const
 
@@ -46,15 +22,6 @@ from firmware.scheduler import US_PER_MDAY as US_PER_MDAY
 # every frame carries this byte, and 0x04 (Ctrl-D) soft-resets a board at its REPL when pumpctl
 # probes it for the pump before flashing (the unix port's REPL exits).
 PROTOCOL_VERSION = const(8)
-MAX_PAYLOAD = const(240)
-MAX_STRING = const(100)
-_HEADER = const(8)
-_CRC = const(4)
-MAC_BYTES = auth.MAC_BYTES  # 16
-FLAG_MAC = const(0x01)
-MAX_FRAME = const(268)  # _HEADER + MAX_PAYLOAD + MAC_BYTES + _CRC
-MAX_ENCODED = const(270)  # COBS adds one byte per 254, plus one
-MAX_SEQ = const(0xFFFFFFFF)
 
 # Message types. A reply to command C has type C | REPLY.
 HELLO = const(0x01)  # who are you: versions, board, device id, step volume
@@ -96,7 +63,7 @@ REPLY = const(0x80)
 
 # Error codes carried by ERROR.
 ERR_BAD_FRAME = const(1)  # checksum, length or encoding wrong: not acted on
-ERR_TOO_LONG = const(2)  # frame longer than MAX_ENCODED bytes
+ERR_TOO_LONG = const(2)  # frame longer than framing.MAX_ENCODED bytes
 ERR_BAD_VERSION = const(3)  # protocol version this pump does not speak
 ERR_UNKNOWN_COMMAND = const(4)
 ERR_MALFORMED = const(5)  # payload does not hold the command's fields
@@ -106,15 +73,13 @@ ERR_INTERNAL = const(8)  # the pump failed to carry it out; nothing changed
 ERR_NEED_KEY = const(9)  # the command needs a session with a role this frame does not have
 ERR_AUTH = auth.ERR_AUTH  # 10: wrong proof, wrong MAC, or a replayed sequence number
 ERR_NO_SESSION = auth.ERR_NO_SESSION  # 11: an authenticated frame but no live session (ended or never begun)
-ERR_LOCKED = auth.ERR_LOCKED  # 12: protocol 7 and before only (a lockout after failed proofs): never sent now
+ERR_LOCKED = const(12)  # protocol 7 and before only (a lockout after failed proofs): never sent now
 ERR_NO_KEYS = auth.ERR_NO_KEYS  # 13: the pump was never provisioned with keys
 ERR_NOT_STARTED = const(14)  # the firmware failed to start (the message says why); only SERVICE is obeyed
 
 # The role each command needs (auth.ROLE_*) is the second byte of its record in
 # MESSAGES (role_needed); 0: none (it reads, and changes nothing). The clinician's
 # role covers the patient's.
-ROLE_PATIENT = auth.ROLE_PATIENT
-ROLE_CLINICIAN = auth.ROLE_CLINICIAN
 
 # Mode codes in STATUS.
 MODE_STOPPED = const(0)
@@ -147,7 +112,7 @@ PRIORITY_LOW = const(1)
 PRIORITY_MEDIUM = const(2)
 PRIORITY_HIGH = const(3)
 # Each alarm's priority (PRIORITY_*), by its code: alarm_priority().
-_ALARM_PRIORITY = (
+_ALARM_PRIORITY = const(
     b"\x00"  # ALARM_NONE: none
     b"\x03"  # ALARM_DOSE_LIMIT: high
     b"\x03"  # ALARM_MOTOR_FAULT: high
@@ -215,24 +180,6 @@ LIB_IN_FORCE = const(0)
 LIB_STAGED = const(1)
 
 
-def library_hash(drugs):
-    """The content hash of a library: CRC-32 over each drug, in order, as its name's UTF-8
-    bytes after a u8 length, then its LIBRARY_LIMITS numbers as u32 little-endian (the
-    version is not in it). drugs: (name, numbers) pairs, numbers as LIB_DRUG carries them."""
-    crc = 0
-    raw = bytearray(4 * LIBRARY_LIMITS)  # one for all the drugs
-    for name, numbers in drugs:
-        b = name.encode()
-        crc = binascii.crc32(bytes((len(b),)), crc)
-        crc = binascii.crc32(b, crc)
-        for i in range(LIBRARY_LIMITS):
-            v = numbers[i]
-            for k in range(4):
-                raw[4 * i + k] = (v >> (8 * k)) & 0xFF
-        crc = binascii.crc32(raw, crc)
-    return crc & 0xFFFFFFFF
-
-
 # CALIBRATE's confirm: store unless the change needs confirming; store, confirming a change
 # the pump has shown for these same weighings; or only compute and show (store nothing).
 CAL_STORE = const(0)
@@ -251,11 +198,16 @@ NO_TIME = const(0xFFFFFFFF)  # a u32 time field with no value (unknown, never)
 NO_PERMILLE = const(0xFFFF)  # a battery_permille with no reading
 
 
+def u32(value):
+    """A u32 time or volume field: NO_TIME for None (unknown, never), and never more than it."""
+    return NO_TIME if value is None or value >= NO_TIME else max(value, 0)
+
+
 # Fields of each message, all in one bytes constant (one object on the pump, which a
 # board with ROMFS keeps in flash, where a tuple per field was heap): one record per
 # message: its type byte, the role it needs (a byte, auth.ROLE_*), its request's
 # fields, "|", its reply's fields, and "\n".
-# A field is "name:kind" (kind: B, H, I, s or y as above), fields are parted by one space.
+# A field is "name:kind" (kind: B, H, I, s or y, framing.py), fields are parted by one space.
 # Units are in the names: numbers travel, in the pump's units (nL/day, ng, us...); pumpctl reads
 # what a person typed ("0.5 mL/day") and the pump checks every number it is sent against its
 # ranges and limits. Only a program's lines travel as text (STAGE_LINE). STATUS and TELEMETRY_DATA
@@ -484,354 +436,3 @@ def role_needed(msg_type):
 def is_message(msg_type):
     """True if msg_type is a message of the protocol (a command, ERROR or TELEMETRY_DATA)."""
     return _record(msg_type) >= 0
-
-
-class FrameError(Exception):
-    """A frame or payload the codec refuses; `code` is an ERR_* value."""
-
-    def __init__(self, code, message, seq=0):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.seq = seq
-
-
-# -- fields ------------------------------------------------------------------
-# A list of fields is walked where it lies: in MESSAGES for the pump (no object per
-# field); the host makes such a spec from its [(name, kind), ...] (host/pumpctl/schema.py).
-
-_B = const(0x42)  # b"B"
-_H = const(0x48)  # b"H"
-_I = const(0x49)  # b"I"
-_S = const(0x73)  # b"s"
-_Y = const(0x79)  # b"y"
-
-
-def _size(kind):
-    """Bytes of an integer kind."""
-    if kind == _B:
-        return 1
-    if kind == _H:
-        return 2
-    if kind == _I:
-        return 4
-    raise ValueError("no field kind %d" % kind)
-
-
-def encode_reply(msg_type, values):
-    """Pack the values of msg_type's reply (or of ERROR, TELEMETRY_DATA) into a payload."""
-    at = span(msg_type, True)
-    return encode_spec(MESSAGES, at >> 16, at & 0xFFFF, values)
-
-
-def decode_request(msg_type, payload):
-    """Unpack the payload of a msg_type request into a list of values; FrameError if it does not fit."""
-    at = span(msg_type, False)
-    return decode_spec(MESSAGES, at >> 16, at & 0xFFFF, payload)
-
-
-def encode_spec(spec, i, end, values):
-    """Pack values by the fields in spec[i:end]."""
-    out = bytearray()
-    k = 0
-    while i < end:
-        colon = spec.find(b":", i)
-        kind = spec[colon + 1]
-        v = values[k]
-        if kind == _S or kind == _Y:
-            raw = v.encode() if kind == _S else bytes(v)
-            if len(raw) > MAX_STRING:
-                raise FrameError(ERR_MALFORMED, spec[i:colon].decode() + " is longer than %d bytes" % MAX_STRING)
-            out.append(len(raw))
-            out.extend(raw)
-        else:
-            size = _size(kind)
-            if not 0 <= v < 1 << (8 * size):
-                raise FrameError(ERR_MALFORMED, "%s=%d does not fit %c" % (spec[i:colon].decode(), v, kind))
-            for _ in range(size):
-                out.append(v & 0xFF)
-                v >>= 8
-        k += 1
-        i = colon + 3  # past the kind and the space
-    if len(out) > MAX_PAYLOAD:
-        raise FrameError(ERR_MALFORMED, "payload longer than %d bytes" % MAX_PAYLOAD)
-    return bytes(out)
-
-
-def decode_spec(spec, i, end, payload):
-    """Unpack a payload by the fields in spec[i:end]."""
-    values = []
-    pos = 0
-    n_payload = len(payload)
-    while i < end:
-        colon = spec.find(b":", i)
-        kind = spec[colon + 1]
-        if kind == _S or kind == _Y:
-            if pos >= n_payload:
-                raise FrameError(ERR_MALFORMED, "missing field " + spec[i:colon].decode())
-            n = payload[pos]
-            pos += 1
-            if n > MAX_STRING:
-                raise FrameError(
-                    ERR_MALFORMED, "field %s is longer than %d bytes" % (spec[i:colon].decode(), MAX_STRING)
-                )
-            if pos + n > n_payload:
-                raise FrameError(ERR_MALFORMED, "field %s is cut short" % spec[i:colon].decode())
-            raw = bytes(payload[pos : pos + n])
-            if kind == _Y:
-                values.append(raw)
-            else:
-                if not _is_utf8(raw):
-                    raise FrameError(ERR_MALFORMED, "field %s is not UTF-8 text" % spec[i:colon].decode())
-                values.append(raw.decode())
-            pos += n
-        else:
-            size = _size(kind)
-            if pos + size > n_payload:
-                raise FrameError(ERR_MALFORMED, "missing field " + spec[i:colon].decode())
-            v = 0
-            for k in range(size - 1, -1, -1):
-                v = (v << 8) | payload[pos + k]
-            values.append(v)
-            pos += size
-        i = colon + 3
-    if pos != n_payload:
-        raise FrameError(ERR_MALFORMED, "%d unexpected bytes after the fields" % (n_payload - pos))
-    return values
-
-
-def _is_utf8(raw):
-    """True if raw is well-formed UTF-8 (RFC 3629), as CPython decodes it.
-
-    MicroPython's decode() also takes overlong forms ("\\xc0\\xae" for "."),
-    surrogates and code points past U+10FFFF: text the host refuses, which
-    parts of the firmware would read as other characters, and which the pump
-    would echo in refusals the host cannot read."""
-    i = 0
-    n = len(raw)
-    while i < n:
-        b = raw[i]
-        if b < 0x80:
-            i += 1
-            continue
-        lo = 0x80
-        hi = 0xBF
-        if 0xC2 <= b <= 0xDF:
-            k = 1
-        elif 0xE0 <= b <= 0xEF:
-            k = 2
-            if b == 0xE0:
-                lo = 0xA0  # shorter forms are overlong
-            elif b == 0xED:
-                hi = 0x9F  # beyond: the surrogates U+D800..U+DFFF
-        elif 0xF0 <= b <= 0xF4:
-            k = 3
-            if b == 0xF0:
-                lo = 0x90
-            elif b == 0xF4:
-                hi = 0x8F  # beyond: past U+10FFFF
-        else:
-            return False  # a continuation byte, an overlong lead (C0, C1) or F5..FF
-        if i + k >= n or not lo <= raw[i + 1] <= hi:
-            return False
-        for j in range(i + 2, i + k + 1):
-            if not 0x80 <= raw[j] <= 0xBF:
-                return False
-        i += k + 1
-    return True
-
-
-def u32(value):
-    """A u32 time or volume field: NO_TIME for None (unknown, never), and never more than it."""
-    return NO_TIME if value is None or value >= NO_TIME else max(value, 0)
-
-
-def clip(text, max_bytes=MAX_STRING):
-    """Shorten text to at most max_bytes of UTF-8, never splitting a character."""
-    while len(text.encode()) > max_bytes:
-        text = text[:-1]
-    return text
-
-
-# ERROR's field name is short (a request field, a program line's keyword): at most this many bytes, so
-# that the code, it and the two parts of the message fit a frame's payload.
-_ERROR_FIELD = const(32)
-
-
-def error_values(code, field, message):
-    """ERROR's values for a refusal: the message in its two parts, 100 bytes each (message, more)."""
-    first = clip(message)
-    return (code, clip(field, _ERROR_FIELD), first, clip(message[len(first) :]))
-
-
-# -- frames --------------------------------------------------------------------
-
-
-def _crc32(data):
-    return binascii.crc32(data) & 0xFFFFFFFF
-
-
-def program_crc(lines, version):
-    """The CRC-32 that names a program (STAGE, COMMIT, THERAPY): its canonical lines, each followed
-    by a newline, then the version of the library it was checked with. The host computes it too, from
-    the lines it reviewed (a program staged by another session)."""
-    return _crc32(("\n".join(lines) + "\n" + version).encode())
-
-
-def encode_frame(msg_type, seq, payload=b"", session_mac=None):
-    """Build one wire frame: COBS(header + payload [+ MAC] + CRC) + 0x00.
-
-    session_mac: an auth.Hmac holding the session key, to authenticate the
-    frame (FLAG_MAC), or None for a frame without a MAC."""
-    n_payload = len(payload)
-    if n_payload > MAX_PAYLOAD:
-        raise FrameError(ERR_MALFORMED, "payload longer than %d bytes" % MAX_PAYLOAD)
-    if not 0 <= seq <= MAX_SEQ:
-        raise FrameError(ERR_MALFORMED, "sequence number %d does not fit 32 bits" % seq)
-    body = _HEADER + n_payload
-    mac_len = 0 if session_mac is None else MAC_BYTES
-    raw = bytearray(body + mac_len + _CRC)
-    raw[0] = PROTOCOL_VERSION
-    raw[1] = msg_type
-    raw[2] = 0 if session_mac is None else FLAG_MAC
-    for k in range(4):
-        raw[3 + k] = (seq >> (8 * k)) & 0xFF
-    raw[7] = n_payload
-    raw[_HEADER:body] = payload
-    if session_mac is not None:
-        raw[body : body + MAC_BYTES] = session_mac.digest(memoryview(raw)[:body])[:MAC_BYTES]
-    n = body + mac_len
-    crc = _crc32(memoryview(raw)[:n])
-    for k in range(_CRC):
-        raw[n + k] = (crc >> (8 * k)) & 0xFF
-    return cobs_encode(raw) + b"\x00"
-
-
-def decode_frame(raw):
-    """Check a COBS-decoded frame; return (msg_type, seq, payload, mac, signed).
-
-    mac is the frame's MAC (bytes) and signed the bytes it covers, or both
-    None for a frame without one: checking a MAC is the receiver's part
-    (auth.py), as only it knows the session key.
-
-    Raises FrameError: ERR_BAD_FRAME for a wrong length or checksum (nothing
-    in it can be trusted, so seq is 0), ERR_BAD_VERSION for a protocol this
-    pump does not speak, ERR_MALFORMED for unknown flags (seq is kept for
-    both so the sender can match the refusal).
-    """
-    n = len(raw)
-    if n < _HEADER + _CRC:
-        raise FrameError(ERR_BAD_FRAME, "frame of %d bytes is shorter than a header" % n)
-    length = raw[7]
-    flags = raw[2]
-    mac_len = MAC_BYTES if flags & FLAG_MAC else 0
-    if length > MAX_PAYLOAD or n != _HEADER + length + mac_len + _CRC:
-        raise FrameError(ERR_BAD_FRAME, "frame length %d does not match its header" % n)
-    body = _HEADER + length
-    end = body + mac_len
-    crc = raw[end] | raw[end + 1] << 8 | raw[end + 2] << 16 | raw[end + 3] << 24
-    if crc != _crc32(memoryview(raw)[:end]):
-        raise FrameError(ERR_BAD_FRAME, "checksum mismatch")
-    seq = raw[3] | raw[4] << 8 | raw[5] << 16 | raw[6] << 24
-    if raw[0] != PROTOCOL_VERSION:
-        raise FrameError(
-            ERR_BAD_VERSION,
-            "protocol version %d is not supported; this side speaks %d" % (raw[0], PROTOCOL_VERSION),
-            seq,
-        )
-    if flags & ~FLAG_MAC:
-        raise FrameError(ERR_MALFORMED, "unknown flags 0x%02x" % flags, seq)
-    if not mac_len:
-        return raw[1], seq, bytes(raw[_HEADER:body]), None, None
-    return raw[1], seq, bytes(raw[_HEADER:body]), bytes(raw[body:end]), bytes(raw[:body])
-
-
-def cobs_encode(data):
-    """Consistent Overhead Byte Stuffing: the result holds no 0x00 byte."""
-    out = bytearray(len(data) + len(data) // 254 + 1)
-    code_pos = 0
-    code = 1
-    o = 1
-    for b in data:
-        if b:
-            out[o] = b
-            o += 1
-            code += 1
-        if not b or code == 0xFF:
-            out[code_pos] = code
-            code_pos = o
-            o += 1
-            code = 1
-    out[code_pos] = code
-    return bytes(out[:o])
-
-
-def cobs_decode(data, n):
-    """Decode the first n bytes of data; return a bytearray, or None if invalid."""
-    out = bytearray(n)
-    i = 0
-    o = 0
-    while i < n:
-        code = data[i]  # 1 + the number of data bytes before the next zero
-        if code == 0:
-            return None
-        i += 1
-        end = i + code - 1
-        if end > n:
-            return None
-        while i < end:
-            b = data[i]
-            if b == 0:
-                return None
-            out[o] = b
-            o += 1
-            i += 1
-        if code < 0xFF and i < n:
-            out[o] = 0
-            o += 1
-    return out[:o]
-
-
-class FrameDecoder:
-    """Collects bytes into frames, with a fixed buffer; shared by both sides.
-
-    feed(byte) returns True when a delimiter ends a frame; then frame()
-    returns (msg_type, seq, payload, mac, signed) as decode_frame does, or
-    raises FrameError. Runs of
-    delimiters are ignored, so a sender may start with 0x00 to flush
-    whatever garbage the receiver holds.
-    """
-
-    def __init__(self):
-        self._buf = bytearray(MAX_ENCODED)
-        self._n = 0
-        self._overflow = False
-        self._ready = 0  # length of the completed frame, or -1 if too long
-
-    def feed(self, byte):
-        if byte:
-            if self._n < MAX_ENCODED:
-                self._buf[self._n] = byte
-                self._n += 1
-            else:
-                self._overflow = True
-            return False
-        if self._overflow:
-            self._ready = -1
-        elif self._n:
-            self._ready = self._n
-        else:
-            return False  # an empty frame: just a delimiter
-        self._n = 0
-        self._overflow = False
-        return True
-
-    def frame(self):
-        n = self._ready
-        self._ready = 0
-        if n < 0:
-            raise FrameError(ERR_TOO_LONG, "frame longer than %d bytes was discarded" % MAX_ENCODED)
-        raw = cobs_decode(self._buf, n)
-        if raw is None:
-            raise FrameError(ERR_BAD_FRAME, "invalid COBS encoding")
-        return decode_frame(raw)

@@ -323,7 +323,7 @@ DEFAULT_LIBRARY = (
 
 # The factory library as the pump holds it: each entry's name, and the numbers its text above
 # means in the units LIB_DRUG carries (codec.LIBRARY_FIELDS: ng, ng/mL, ng/day, the lockout in s),
-# and the library's content hash (codec.library_hash). tests/firmware/test_library.py reads the text above
+# and the library's content hash (framing.library_hash). tests/firmware/test_library.py reads the text above
 # with pumpctl's reader and requires exactly these, so an edit of an entry must change its line here.
 DEFAULT_NAMES = tuple(entry[0] for entry in DEFAULT_LIBRARY)
 DEFAULT_NUMBERS = (

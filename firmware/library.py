@@ -13,8 +13,9 @@
 #
 # Command path only: may allocate and use long ints.
 
-from firmware.codec import LIBRARY_FIELDS, library_hash
+from firmware.codec import LIBRARY_FIELDS
 from firmware.errors import Refusal
+from firmware.framing import library_hash
 from firmware.lazy import values
 
 MAX_DRUGS = 16  # entries in one library

@@ -18,10 +18,10 @@
 # a delimiter that may end a frame, run() waits (yielding) until the line can
 # take the reply, and reads nothing more meanwhile, so the host waits instead.
 
-from firmware import codec, const
+from firmware import codec, const, framing
 from firmware.auth import ROLE_NAMES, ROLE_NONE, AuthError
-from firmware.codec import FrameError
 from firmware.errors import Refusal
+from firmware.framing import FrameError
 
 _BURST = const(64)
 _WRITE_WAIT_MS = const(5)  # how often run() looks again whether a host that stopped reading reads again
@@ -41,7 +41,7 @@ class Link:
         self._security = security
         self._pause = pause
         self._explain = explain
-        self._decoder = codec.FrameDecoder()
+        self._decoder = framing.FrameDecoder()
         self.frames_handled = 0
         self.frames_refused = 0
         self.seq = 0  # of the frame being served (KEY_CHANGE's pad uses it)
@@ -98,8 +98,8 @@ class Link:
                     % (msg_type, ROLE_NAMES[needed], self._has()),
                     seq,
                 )
-            values = codec.decode_request(msg_type, payload)
-            reply = codec.encode_reply(msg_type, handler(values))
+            values = framing.decode_request(msg_type, payload)
+            reply = framing.encode_reply(msg_type, handler(values))
         except AuthError as e:
             self._refuse(seq, e.code, "", e.message, reply_mac, security=True)
             return
@@ -116,7 +116,7 @@ class Link:
         self.frames_handled += 1
         # A handler may have ended the session (AUTH_END): the reply still
         # goes out under the key its request came with.
-        self._serial.write(codec.encode_frame(msg_type | codec.REPLY, seq, reply, reply_mac))
+        self._serial.write(framing.encode_frame(msg_type | codec.REPLY, seq, reply, reply_mac))
 
     def _has(self):
         if self.role != ROLE_NONE:
@@ -136,10 +136,10 @@ class Link:
         self.frames_refused += 1
         if security and self._security is not None:
             self._security(message)
-        payload = codec.encode_reply(codec.ERROR, codec.error_values(code, field, message))
-        self._serial.write(codec.encode_frame(codec.ERROR, seq, payload, reply_mac))
+        payload = framing.encode_reply(codec.ERROR, framing.error_values(code, field, message))
+        self._serial.write(framing.encode_frame(codec.ERROR, seq, payload, reply_mac))
 
     def send(self, msg_type, seq, values):
         """Send an unasked frame (telemetry)."""
-        payload = codec.encode_reply(msg_type, values)
-        self._serial.write(codec.encode_frame(msg_type, seq, payload))
+        payload = framing.encode_reply(msg_type, values)
+        self._serial.write(framing.encode_frame(msg_type, seq, payload))

@@ -2,7 +2,7 @@
 
 import zlib
 
-from firmware import codec
+from firmware import framing
 
 
 def raw_frame(version, msg_type, seq, payload=b"", flags=0, mac=b""):
@@ -12,4 +12,4 @@ def raw_frame(version, msg_type, seq, payload=b"", flags=0, mac=b""):
 
 def seal(body):
     """Any frame body (header, payload, MAC) with a correct CRC, COBS-encoded and delimited."""
-    return codec.cobs_encode(body + zlib.crc32(body).to_bytes(4, "little")) + b"\x00"
+    return framing.cobs_encode(body + zlib.crc32(body).to_bytes(4, "little")) + b"\x00"

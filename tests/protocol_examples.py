@@ -10,7 +10,7 @@ The firmware's own PumpApp runs here on CPython on a stand-in for the sim
 board: a clock that moves only when told, a motor that counts steps, a serial
 port that records what the pump writes, key storage in memory holding a
 provisioning file with fixed example keys, and a "random" source that gives
-fixed nonces. Every request frame is made with codec.encode_frame (and the
+fixed nonces. Every request frame is made with framing.encode_frame (and the
 session MAC of auth.Hmac, as pumpctl does), fed to the pump's Link byte by
 byte, and every reply is what the firmware wrote back. Nothing is written by
 hand, so the examples change only when the protocol or the firmware does;
@@ -37,7 +37,7 @@ import protocol_messages  # noqa: E402
 from pumpctl import schema, words  # noqa: E402
 
 import boards.sim as sim_board  # noqa: E402
-from firmware import auth, codec  # noqa: E402
+from firmware import auth, codec, framing  # noqa: E402
 from firmware.app import PumpApp  # noqa: E402
 from firmware.commands import status as commands_status  # noqa: E402
 
@@ -236,7 +236,7 @@ def provisioning_file():
 
 def request(msg_type, seq, values=(), session=None):
     payload = schema.encode_fields(schema.request_fields(msg_type), values)
-    return codec.encode_frame(msg_type, seq, payload, session)
+    return framing.encode_frame(msg_type, seq, payload, session)
 
 
 # -- the exchange ------------------------------------------------------------------
@@ -353,11 +353,11 @@ def exchange():
 
     pump.advance(30_000_000)
     status = request(codec.STATUS, 5, (), session)
-    raw = codec.cobs_decode(status, len(status) - 1)
+    raw = framing.cobs_decode(status, len(status) - 1)
     k = 8  # the first byte of the MAC (STATUS has no payload)
     assert raw[k] not in (0, 1)
     raw[k] ^= 0x01
-    damaged = codec.cobs_encode(raw) + b"\x00"
+    damaged = framing.cobs_encode(raw) + b"\x00"
     assert sum(a != b for a, b in zip(damaged, status, strict=True)) == 1
     wires = [("host", status, damaged)] + [("pump", r) for r in pump.send(damaged)]
     assert _reply(wires[1:]) == (codec.ERROR, 0, [codec.ERR_BAD_FRAME, "", "checksum mismatch", ""], False)
@@ -496,7 +496,7 @@ def _reply(wires):
 
 
 def _decode(wire):
-    dec = codec.FrameDecoder()
+    dec = framing.FrameDecoder()
     got = None
     for b in wire:
         if dec.feed(b):
@@ -546,7 +546,7 @@ def _labelled(label, lines, width=KEY_WIDTH):
 
 def render_frame(number, sender, wire, received=None, note=""):
     msg_type, seq, payload, mac, _signed = _decode(wire)
-    raw = codec.cobs_decode(wire, len(wire) - 1)
+    raw = framing.cobs_decode(wire, len(wire) - 1)
     direction = "host -> pump" if sender == "host" else "pump -> host"
     title = "#%d %s: %s (0x%02x), seq %d, %s" % (
         number,

@@ -70,7 +70,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pumpctl import LinkError, Pump, PumpRefused, Simulator, SimulatorError, schema  # noqa: E402
 
-from firmware import codec, eventlog  # noqa: E402
+from firmware import codec, eventlog, framing  # noqa: E402
 from hal.sim.tally import read_tally  # noqa: E402
 
 # Log entries the pump keeps only until the next save (eventlog.py): sessions and security refusals,
@@ -545,7 +545,7 @@ class Episode:
             seq = link.next_seq()
             payload = schema.encode_fields(schema.request_fields(msg), values)
             self.inflight = (kind, prog, crc, self.t_now)
-            link.send_raw(codec.encode_frame(msg, seq, payload, link.session_mac))
+            link.send_raw(framing.encode_frame(msg, seq, payload, link.session_mac))
             delay = rng.uniform(0, COMMAND_KILL_DELAY_S)
             time.sleep(delay)
             self.note(f"SIGKILL {delay * 1000:.2f} ms after sending {kind} {prog.lines}")

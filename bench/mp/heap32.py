@@ -63,6 +63,7 @@ IMPORT_ORDER = (
     "firmware.timebase",
     "firmware.auth",
     "firmware.codec",
+    "firmware.framing",
     "firmware.eventlog",
     "firmware.guard",
     "firmware.lazy",
@@ -363,10 +364,11 @@ def bench(stats, host, facts):
     after_boot = yield from stats.collect()
     check_no_parser("after boot")
 
-    from firmware import auth, codec
+    from firmware import auth, codec, framing
 
     host.attach(app)
     host.codec = codec
+    host.framing = framing
     host.auth = auth
 
     # Program it as `pumpctl clock --set` and `pumpctl program ... --confirm-soft` do,

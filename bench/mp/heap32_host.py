@@ -61,6 +61,7 @@ class Host:
         self.app = None
         self.serial = None
         self.codec = None
+        self.framing = None
         self.auth = None
         self.seq = 0
         self.session = None  # auth.Hmac of the open session, None outside one
@@ -92,10 +93,9 @@ class Host:
         self._refusal(msg_type, served, code)
 
     def _build(self, msg_type, values):
-        codec = self.codec
         self.seq += 1
-        payload = _encode_request(codec, msg_type, values)
-        self.frame = codec.encode_frame(msg_type, self.seq, payload, self.session)
+        payload = _encode_request(self.codec, self.framing, msg_type, values)
+        self.frame = self.framing.encode_frame(msg_type, self.seq, payload, self.session)
         self.serial.out = []
 
     def _feed(self):
@@ -115,7 +115,7 @@ class Host:
         self.serial.out = []
         if served != 1 or wire.count(b"\x00") != 1 or wire[-1] != 0:
             raise AssertionError("one frame must get exactly one reply, got %r" % wire)
-        kind, seq, body, mac, signed = codec.decode_frame(codec.cobs_decode(wire, len(wire) - 1))
+        kind, seq, body, mac, signed = self.framing.decode_frame(self.framing.cobs_decode(wire, len(wire) - 1))
         if seq != self.seq:
             raise AssertionError("the reply to seq %d came with seq %d" % (self.seq, seq))
         if self.session is not None:  # a signed request gets a reply the pump signed
@@ -123,13 +123,13 @@ class Host:
                 raise AssertionError("the reply to %s is not signed by the session" % COMMAND_NAMES[msg_type])
         if kind == codec.ERROR:
             self.errors += 1
-            code, field, message, _more = _decode_reply(codec, codec.ERROR, body)
+            code, field, message, _more = _decode_reply(codec, self.framing, codec.ERROR, body)
             raise AssertionError(
                 "the pump refused %s: error %d (%s) %s" % (COMMAND_NAMES[msg_type], code, field, message)
             )
         if kind != msg_type | codec.REPLY:
             raise AssertionError("reply of type 0x%02x to 0x%02x" % (kind, msg_type))
-        return _decode_reply(codec, msg_type, body)
+        return _decode_reply(codec, self.framing, msg_type, body)
 
     def _refusal(self, msg_type, served, code):
         codec = self.codec
@@ -138,10 +138,10 @@ class Host:
         self.serial.out = []
         if served != 1 or wire.count(b"\x00") != 1 or wire[-1] != 0:
             raise AssertionError("one frame must get exactly one reply, got %r" % wire)
-        kind, seq, body, _mac, _signed = codec.decode_frame(codec.cobs_decode(wire, len(wire) - 1))
+        kind, seq, body, _mac, _signed = self.framing.decode_frame(self.framing.cobs_decode(wire, len(wire) - 1))
         if kind != codec.ERROR or seq != self.seq:
             raise AssertionError("%s was not refused" % COMMAND_NAMES[msg_type])
-        got = _decode_reply(codec, codec.ERROR, body)[0]
+        got = _decode_reply(codec, self.framing, codec.ERROR, body)[0]
         if got != code:
             raise AssertionError("%s refused with error %d, not %d" % (COMMAND_NAMES[msg_type], got, code))
 
@@ -275,14 +275,14 @@ class Facts:
 # -- plain functions: their frames are gone before any collection -------------
 
 
-def _encode_request(codec, msg_type, values):
+def _encode_request(codec, framing, msg_type, values):
     """A request's payload, packed by its fields where they lie in codec.MESSAGES: the host's
     lists of fields (host/pumpctl/schema.py) would be heap counted as the pump's."""
     at = codec.span(msg_type, False)
-    return codec.encode_spec(codec.MESSAGES, at >> 16, at & 0xFFFF, values)
+    return framing.encode_spec(codec.MESSAGES, at >> 16, at & 0xFFFF, values)
 
 
-def _decode_reply(codec, msg_type, body):
+def _decode_reply(codec, framing, msg_type, body):
     """A reply's values (or an ERROR's), unpacked as _encode_request packs."""
     at = codec.span(msg_type, True)
-    return codec.decode_spec(codec.MESSAGES, at >> 16, at & 0xFFFF, body)
+    return framing.decode_spec(codec.MESSAGES, at >> 16, at & 0xFFFF, body)

@@ -32,6 +32,7 @@ for path in (
     "firmware/eventlog.py",
     "firmware/failure.py",
     "firmware/formats.py",
+    "firmware/framing.py",
     "firmware/guard.py",
     "firmware/intmath.py",
     "firmware/lazy.py",

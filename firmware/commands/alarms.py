@@ -1,6 +1,6 @@
 # The latched alarms (alarms.py): read one, acknowledge, silence the tones; and a test of the tones.
 
-from firmware import codec, eventlog
+from firmware import codec, eventlog, framing
 from firmware.commands import SAVES
 from firmware.errors import Refusal
 from firmware.timebase import US_PER_MDAY
@@ -92,7 +92,7 @@ def read_alarm(pump, values):
     if index >= n:
         return (n, codec.ALARM_NONE, 0, 0, 0, 0, "")
     code, prio, state, raised_us, text = a.entry(index)
-    return (n, code, prio, state, raised_us // US_PER_MDAY, raised_us % US_PER_MDAY, codec.clip(text))
+    return (n, code, prio, state, raised_us // US_PER_MDAY, raised_us % US_PER_MDAY, framing.clip(text))
 
 
 # Sounds each alarm priority's tone once, low, medium, then high, about a

@@ -3,7 +3,7 @@
 # patient's bolus. Every change of the therapy passes the dose guard's
 # admission (PumpApp.admit) before it goes in force.
 
-from firmware import codec, eventlog
+from firmware import codec, eventlog, framing
 from firmware.commands import SAVES, STAGED_TTL_US
 from firmware.errors import Refusal
 from firmware.intmath import format_volume
@@ -102,7 +102,7 @@ def stage(pump, values):
     _refuse_dosing(pump, program)
     refill = _refill_check(pump, program)
     check_admission(pump, program, now)
-    crc = codec.program_crc(program.lines, program.library_version)
+    crc = framing.program_crc(program.lines, program.library_version)
     rows = _rows(pump, program, verdict, note)
     pump.staging.program = (program, crc, now + STAGED_TTL_US, refill, rows, verdict)
     return (len(rows), len(program.warnings), crc, STAGED_TTL_US // 1_000_000)
@@ -210,7 +210,7 @@ def review(pump, values):
     if index >= len(rows):
         raise Refusal("index", "row %d does not exist; there are %d" % (index, len(rows)))
     line, detail = rows[index]
-    return (len(rows), codec.clip(line), codec.clip(detail))
+    return (len(rows), framing.clip(line), framing.clip(detail))
 
 
 # Puts the staged program in force now (the second step

@@ -4,7 +4,7 @@
 
 import sys
 
-from firmware import codec
+from firmware import codec, framing
 from firmware.app import FIRMWARE_VERSION, MAX_EMPTY_SCAN_DAYS
 from firmware.errors import Refusal
 from firmware.scheduler import MAX_RATE_NL_PER_DAY, MIN_RATE_NL_PER_DAY
@@ -148,7 +148,7 @@ def therapy(pump, values):
         min(pump.guard.refused_steps, codec.NO_TIME),
         pump.alarm,
         codec.NO_TIME if clock is None else (clock // 1_000_000) % (codec.NO_TIME + 1),
-        codec.program_crc(p.lines, p.library_version) if p is not None else 0,
+        framing.program_crc(p.lines, p.library_version) if p is not None else 0,
         pump.library.version,
         pump.alarms.mask,
         pump.alarms.sounding(now),

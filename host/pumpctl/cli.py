@@ -20,7 +20,7 @@ import os
 import re
 import sys
 
-from firmware import codec
+from firmware import codec, framing
 
 from . import __version__, render, schema
 from .client import Pump
@@ -196,7 +196,7 @@ _WIRE_FIELD_NAMES = {
 }
 
 
-def _wire_range(e: codec.FrameError) -> str:
+def _wire_range(e: framing.FrameError) -> str:
     """A value the wire format cannot carry, said as a person reads it (it was never sent)."""
     m = re.match(r"^(\w+)=(-?\d+) does not fit (\w)$", e.message)
     if m and m.group(3) in schema.SIZES:
@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     except PumpError as e:  # a user's or the line's problem: a message, never a traceback
         render.error(f"{e}{_hint(e)}")
         return next((code for kind, code in EXIT_CODES if isinstance(e, kind)), EXIT_REFUSED)
-    except codec.FrameError as e:  # a request the codec would not encode: a value out of range, never sent
+    except framing.FrameError as e:  # a request the codec would not encode: a value out of range, never sent
         render.error(_wire_range(e))
         return EXIT_USAGE
     except KeyboardInterrupt:  # Ctrl-C: quietly, as a shell expects

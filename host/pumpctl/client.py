@@ -20,7 +20,7 @@ import time
 from fractions import Fraction
 from typing import Callable
 
-from firmware import codec, units
+from firmware import codec, framing, units
 from firmware.errors import Refusal
 
 from . import words
@@ -175,7 +175,7 @@ class Pump(LibraryCommands):
             raise
         version = self.therapy().library
         warnings = [detail for line, detail in rows if line == "soft limit"]
-        return Staged(rows, warnings, codec.program_crc(program_lines(rows), version), 0)
+        return Staged(rows, warnings, framing.program_crc(program_lines(rows), version), 0)
 
     @_one_at_a_time
     def program(self, lines: list[str], confirm_soft: bool = False) -> Staged:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from firmware import codec
+from firmware import codec, framing
 
 from . import library_file
 from .errors import PumpRefused
@@ -69,11 +69,11 @@ class LibraryCommands(PumpSession):
         h, n, changed, raised, expires = self._request(codec.LIB_STAGE, (version, len(drugs)))
         if progress:
             progress(total, total)
-        if h != codec.library_hash(drugs):
+        if h != framing.library_hash(drugs):
             raise PumpRefused(
                 codec.ERR_INTERNAL,
                 "library_hash",
-                f"the pump holds library hash {h:08x}, not the {codec.library_hash(drugs):08x} sent",
+                f"the pump holds library hash {h:08x}, not the {framing.library_hash(drugs):08x} sent",
             )
         return StagedLibrary(version, h, n, changed, raised, expires)
 

@@ -101,7 +101,7 @@ class Therapy:
     empty_nl: int  # the empty volume: delivery stops there
     battery_permille: int | None
     battery_days: int | None  # battery life left, estimated from the drain so far
-    library_hash: int  # content hash of the library in force (codec.library_hash)
+    library_hash: int  # content hash of the library in force (framing.library_hash)
     bolus_nl: int = 0  # the running or waiting bolus, prime or bridge: its volume (0 without one)
     bolus_left_nl: int = 0  # and what of it is still to go
 

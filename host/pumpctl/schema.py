@@ -12,7 +12,7 @@ from it for the host, so none of them is on the pump's heap:
 Written for MicroPython too (no f-strings, no typing): the tests that run on the MicroPython VMs
 import it beside the firmware (tests/vms.py)."""
 
-from firmware import codec
+from firmware import codec, framing
 
 SIZES = {"B": 1, "H": 2, "I": 4}
 
@@ -49,16 +49,16 @@ def _spec(fields):
 
 
 def encode_fields(fields, values):
-    """Pack values (in the order of fields, [(name, kind), ...]) into a payload; codec.FrameError
+    """Pack values (in the order of fields, [(name, kind), ...]) into a payload; framing.FrameError
     if one does not fit its field."""
     spec = _spec(fields)
-    return codec.encode_spec(spec, 0, len(spec), values)
+    return framing.encode_spec(spec, 0, len(spec), values)
 
 
 def decode_fields(fields, payload):
-    """Unpack a payload into a list of values; codec.FrameError if it does not fit."""
+    """Unpack a payload into a list of values; framing.FrameError if it does not fit."""
     spec = _spec(fields)
-    return codec.decode_spec(spec, 0, len(spec), payload)
+    return framing.decode_spec(spec, 0, len(spec), payload)
 
 
 FIELDS = {t: (request_fields(t), reply_fields(t)) for t in message_types()}

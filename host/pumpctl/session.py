@@ -16,7 +16,7 @@ import os
 import threading
 from typing import Self
 
-from firmware import auth, codec
+from firmware import auth, codec, framing
 
 from . import config
 from .config import PumpKeys
@@ -178,7 +178,7 @@ class PumpSession:
         masked = auth.xor_bytes(new_key, auth.wrap_pad(self._link.session_mac, role_code, seq))
         payload = encode_fields(request_fields(codec.KEY_CHANGE), (role_code, masked))
         session = self._link.session_mac
-        self._link.send_raw(codec.encode_frame(codec.KEY_CHANGE, seq, payload, session))
+        self._link.send_raw(framing.encode_frame(codec.KEY_CHANGE, seq, payload, session))
         self._link.await_reply(codec.KEY_CHANGE, seq, session)
         old = self.keys()
         self._keys = PumpKeys(

@@ -9,7 +9,7 @@ from collections import deque
 
 import serial
 
-from firmware import auth, codec
+from firmware import auth, codec, framing
 
 from .errors import GarbledReply, LinkError, NoReply, NotStarted, PumpRefused
 from .schema import decode_fields, encode_fields, reply_fields, request_fields
@@ -47,7 +47,7 @@ class SerialTransport:
             )
         except (serial.SerialException, OSError, ValueError) as e:
             raise open_error(port, e) from None
-        self._decoder = codec.FrameDecoder()
+        self._decoder = framing.FrameDecoder()
         self._rx = bytearray()  # bytes read but not yet fed to the decoder
         self._heard = False  # a whole pump frame has come on this port
         self._noise = bytearray()  # the first bytes (up to 32) since the last whole frame: not pump frames
@@ -92,7 +92,7 @@ class SerialTransport:
     def next_seq(self) -> int:
         # 0 is never used: the pump answers corrupt frames with sequence 0.
         # It only rises, so within a session the pump sees each seq once.
-        self._seq = self._seq % codec.MAX_SEQ + 1
+        self._seq = self._seq % framing.MAX_SEQ + 1
         return self._seq
 
     def read_frame(self, deadline: float) -> tuple:
@@ -111,7 +111,7 @@ class SerialTransport:
                 if self._decoder.feed(b):
                     try:
                         frame = self._decoder.frame()
-                    except codec.FrameError as e:
+                    except framing.FrameError as e:
                         if e.code == codec.ERR_BAD_VERSION:
                             raise LinkError(
                                 f"the pump on {self.port} speaks another version of the protocol ({e.message}): "
@@ -185,7 +185,7 @@ class SerialTransport:
             payload = encode_fields(request_fields(msg_type), values)
         session = self.session_mac
         self._forget_noise()  # what came before this request does not say what answers it
-        self._write(codec.encode_frame(msg_type, seq, payload, session))
+        self._write(framing.encode_frame(msg_type, seq, payload, session))
         return self.await_reply(msg_type, seq, session)
 
     def await_reply(self, msg_type: int, seq: int, session: auth.Hmac | None = None) -> list:
@@ -234,13 +234,13 @@ class SerialTransport:
                 raise LinkError(f"the pump answered command 0x{msg_type:02x} with message 0x{kind:02x}")
             try:
                 return decode_fields(reply_fields(msg_type), payload)
-            except codec.FrameError as e:
+            except framing.FrameError as e:
                 raise LinkError(f"the pump's reply does not match this pumpctl: {e.message}") from None
 
     def _keep_telemetry(self, seq: int, payload: bytes) -> None:
         try:
             values = decode_fields(reply_fields(codec.TELEMETRY_DATA), payload)
-        except codec.FrameError as e:
+        except framing.FrameError as e:
             raise LinkError(f"the pump sent a telemetry sample this pumpctl cannot read: {e.message}") from None
         self.telemetry.append((seq, values))
 
@@ -308,7 +308,7 @@ def _not_started(payload: bytes) -> str | None:
     """The reason in an ERROR payload saying the firmware failed to start, else None."""
     try:
         code, _field, reason, more = decode_fields(reply_fields(codec.ERROR), payload)
-    except codec.FrameError:
+    except framing.FrameError:
         return None
     return reason + more if code == codec.ERR_NOT_STARTED else None
 

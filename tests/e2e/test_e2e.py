@@ -8,7 +8,7 @@ from oracle import ExactPrescription
 from pumpctl import PumpRefused, schema
 from pumpctl.errors import UsageError
 
-from firmware import codec
+from firmware import codec, framing
 
 pytestmark = pytest.mark.micropython
 
@@ -278,7 +278,7 @@ def test_a_host_that_sends_but_does_not_read_never_stops_the_dosing(tmp_path):
         t = Tracked(pump)
         t.set_rate("10 mL/h")  # a step every 18.75 ms of wall time
         fd = os.open(sim.port, os.O_RDWR | os.O_NOCTTY)
-        requests = b"".join(codec.encode_frame(codec.STATUS, seq) for seq in range(1, 5001))  # 200 KB of replies
+        requests = b"".join(framing.encode_frame(codec.STATUS, seq) for seq in range(1, 5001))  # 200 KB of replies
 
         def send():
             view = memoryview(requests)

@@ -43,7 +43,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pumpctl import NoReply, Simulator, expected_steps, schema, words
 
-from firmware import auth, codec, eventlog
+from firmware import auth, codec, eventlog, framing
 from firmware.druglib import DEFAULT_NUMBERS
 from hal.sim.tally import read_tally
 
@@ -58,7 +58,7 @@ CHECK_EVERY = 500  # fuzz frames between two full checks of the pump (and a run 
 
 S = 1_000_000
 HOUR = 3600 * S
-FLAG_MAC = codec.FLAG_MAC
+FLAG_MAC = framing.FLAG_MAC
 
 # Commands the fuzz sends with a valid MAC of the live clinician session, and
 # any payload: they read, change only what is staged (a program or a library
@@ -216,7 +216,7 @@ def unpack(fields, payload):
     pos = 0
     for _name, kind in fields:
         if kind in "sy":
-            if pos >= len(payload) or payload[pos] > codec.MAX_STRING or pos + 1 + payload[pos] > len(payload):
+            if pos >= len(payload) or payload[pos] > framing.MAX_STRING or pos + 1 + payload[pos] > len(payload):
                 return None
             raw = payload[pos + 1 : pos + 1 + payload[pos]]
             pos += 1 + len(raw)
@@ -295,14 +295,14 @@ class LinkModel:
         def refused(seq, code, what, signed=False):
             return Expect(seq, None, frozenset((code,)), signed, what), last, False
 
-        if len(chunk) > codec.MAX_ENCODED:
+        if len(chunk) > framing.MAX_ENCODED:
             return refused(0, codec.ERR_TOO_LONG, "too long")
         raw = cobs_decode(chunk)
         if raw is None:
             return refused(0, codec.ERR_BAD_FRAME, "bad COBS")
         flags = raw[2] if len(raw) > 2 else 0
-        mac_len = codec.MAC_BYTES if flags & FLAG_MAC else 0
-        if len(raw) < 12 or raw[7] > codec.MAX_PAYLOAD or len(raw) != 12 + raw[7] + mac_len:
+        mac_len = auth.MAC_BYTES if flags & FLAG_MAC else 0
+        if len(raw) < 12 or raw[7] > framing.MAX_PAYLOAD or len(raw) != 12 + raw[7] + mac_len:
             return refused(0, codec.ERR_BAD_FRAME, "bad length")
         if zlib.crc32(raw[:-4]) != int.from_bytes(raw[-4:], "little"):
             return refused(0, codec.ERR_BAD_FRAME, "bad CRC")
@@ -355,7 +355,7 @@ def resign(raw, session, seq):
     payload = raw[8 : 8 + raw[7]] if len(raw) >= 12 else b""
     body = bytes([codec.PROTOCOL_VERSION, raw[1], FLAG_MAC]) + seq.to_bytes(4, "little") + bytes([len(payload)])
     body += payload
-    return with_crc(body + session.digest(body)[: codec.MAC_BYTES])
+    return with_crc(body + session.digest(body)[: auth.MAC_BYTES])
 
 
 # -- the pump under fuzz -----------------------------------------------------------
@@ -472,7 +472,7 @@ class FuzzedPump:
         a generator: signed frames made in it get sequence numbers after the first."""
         self.alive()
         link = self.pump.link
-        first = codec.encode_frame(codec.STATUS, link.next_seq(), b"", link.session_mac)
+        first = framing.encode_frame(codec.STATUS, link.next_seq(), b"", link.session_mac)
         expected = self.model.unit(first)
         wire = [first]
         for unit in units:
@@ -485,7 +485,7 @@ class FuzzedPump:
             self.units += 1
             self.frames += len(got)
             self.since_check += len(got)
-        last = codec.encode_frame(codec.STATUS, link.next_seq())
+        last = framing.encode_frame(codec.STATUS, link.next_seq())
         expected += self.model.unit(last)
         wire.append(last)
         replies = self._exchange(b"".join(wire), len(expected))
@@ -547,7 +547,7 @@ class FuzzedPump:
             assert kind == expect.reply, f"reply type 0x{kind:02x}, allowed {expect.reply} or errors {expect.errors}"
             schema.decode_fields(schema.reply_fields(kind & ~codec.REPLY), payload)  # the host can read it
         if expect.signed:
-            assert mac is not None and auth.same_bytes(mac, session.digest(signed)[: codec.MAC_BYTES]), "unsigned"
+            assert mac is not None and auth.same_bytes(mac, session.digest(signed)[: auth.MAC_BYTES]), "unsigned"
         else:
             assert mac is None, "a reply signed for a frame whose MAC was not accepted"
 
@@ -591,7 +591,8 @@ def example_values(msg_type):
 def test_every_command_has_an_example_request_that_the_codec_reads():
     for msg_type in schema.FIELDS:
         fields = schema.request_fields(msg_type)
-        assert codec.decode_request(msg_type, pack(fields, example_values(msg_type))) == list(example_values(msg_type))
+        values = example_values(msg_type)
+        assert framing.decode_request(msg_type, pack(fields, values)) == list(values)
 
 
 def random_values(fields, rng):
@@ -625,8 +626,8 @@ class Mutator:
             fields = schema.request_fields(msg_type)
             payload = pack(fields, example_values(msg_type))
             for session in (None, link.session_mac):
-                wire = codec.encode_frame(msg_type, link.next_seq(), payload, session)
-                corpus.append(codec.cobs_decode(wire[:-1], len(wire) - 1))
+                wire = framing.encode_frame(msg_type, link.next_seq(), payload, session)
+                corpus.append(framing.cobs_decode(wire[:-1], len(wire) - 1))
         self.corpus = [bytes(f) for f in corpus] + self.fuzz.captured[-60:]
 
     def unit(self):
@@ -636,14 +637,14 @@ class Mutator:
             raw = bytearray(self._signed_random(raw[1]))
             self.ops["re-signed, random payload"] += 1
             if rng.random() < 0.8:
-                return codec.cobs_encode(raw) + b"\x00"
+                return framing.cobs_encode(raw) + b"\x00"
         elif rng.random() < 0.6:
             raw = self._edit_frame(raw)
         if rng.random() < 0.03:
             wire = bytearray(raw)  # not COBS-encoded: its zeros split it
             self.ops["not COBS-encoded"] += 1
         else:
-            wire = bytearray(codec.cobs_encode(raw))
+            wire = bytearray(framing.cobs_encode(raw))
         if rng.random() < 0.6:
             for _ in range(rng.randint(1, 2)):
                 wire = self._edit_wire(wire)
@@ -660,7 +661,7 @@ class Mutator:
         else:
             payload = rng.randbytes(rng.randrange(0, 24))
         link = self.fuzz.pump.link
-        raw = frame_bytes(codec.PROTOCOL_VERSION, msg_type, 0, 0, payload[: codec.MAX_PAYLOAD])
+        raw = frame_bytes(codec.PROTOCOL_VERSION, msg_type, 0, 0, payload[: framing.MAX_PAYLOAD])
         return resign(raw, link.session_mac, link.next_seq())
 
     def _edit_frame(self, raw):
@@ -673,7 +674,7 @@ class Mutator:
         if op == "seq":
             raw[3:7] = rng.getrandbits(32).to_bytes(4, "little")
         elif op == "seq+1":
-            raw[3:7] = ((int.from_bytes(raw[3:7], "little") + 1) & codec.MAX_SEQ).to_bytes(4, "little")
+            raw[3:7] = ((int.from_bytes(raw[3:7], "little") + 1) & framing.MAX_SEQ).to_bytes(4, "little")
         elif op == "type":
             raw[1] = rng.choice((rng.getrandbits(8), rng.choice(sorted(schema.FIELDS)), raw[1] | codec.REPLY))
         elif op == "length":
@@ -715,7 +716,7 @@ class Mutator:
         elif op == "truncate":
             del wire[rng.randint(0, n) :]
         elif op == "splice":
-            other = codec.cobs_encode(rng.choice(self.corpus))
+            other = framing.cobs_encode(rng.choice(self.corpus))
             wire = wire[: rng.randint(0, n)] + other[rng.randint(0, len(other)) :]
         elif op == "replay":
             wire = wire + b"\x00" + wire
@@ -723,7 +724,7 @@ class Mutator:
             junk = rng.randbytes(rng.randint(1, 40))
             wire = wire + junk if rng.random() < 0.5 else junk + wire
         elif op == "oversize":
-            fill = bytes(rng.randint(1, 255) for _ in range(max(0, codec.MAX_ENCODED - n) + rng.randint(1, 600)))
+            fill = bytes(rng.randint(1, 255) for _ in range(max(0, framing.MAX_ENCODED - n) + rng.randint(1, 600)))
             wire = wire + fill
         elif op == "cut":  # a delimiter in the middle: two pieces
             wire[rng.randint(0, n) : rng.randint(0, n)] = b"\x00"
@@ -766,9 +767,9 @@ def payloads(draw, msg_type):
         if msg_type == codec.TELEMETRY:
             values = [draw(st.one_of(st.just(0), st.integers(1, 9), st.integers(3_600_001, 0xFFFFFFFF)))]
         payload = pack(fields, values)
-        if len(payload) <= codec.MAX_PAYLOAD:
+        if len(payload) <= framing.MAX_PAYLOAD:
             return payload
-    return draw(st.one_of(st.binary(max_size=24), st.binary(max_size=codec.MAX_PAYLOAD + 15)))
+    return draw(st.one_of(st.binary(max_size=24), st.binary(max_size=framing.MAX_PAYLOAD + 15)))
 
 
 DAMAGE = ("none",) * 14 + ("crc", "length", "cobs", "raw", "truncate", "oversize", "junk")
@@ -794,7 +795,7 @@ def specs(draw):
         version=version,
         msg_type=msg_type,
         flags=flags,
-        seq=draw(st.one_of(st.integers(0, 3), st.integers(0, codec.MAX_SEQ))),
+        seq=draw(st.one_of(st.integers(0, 3), st.integers(0, framing.MAX_SEQ))),
         payload=draw(payloads(msg_type)),
         mac=mac,
         damage=draw(st.sampled_from(DAMAGE)),
@@ -816,7 +817,7 @@ def materialize(spec, link):
     header = bytes([spec.version, spec.msg_type, flags]) + seq.to_bytes(4, "little") + bytes([len(spec.payload)])
     body = header + spec.payload
     if spec.mac == "session":
-        body += link.session_mac.digest(body)[: codec.MAC_BYTES]
+        body += link.session_mac.digest(body)[: auth.MAC_BYTES]
     elif spec.mac == "junk":
         body += spec.junk[:16].ljust(16, b"\x5a")
     raw = bytearray(with_crc(body))
@@ -828,13 +829,13 @@ def materialize(spec, link):
         raw[-4:] = zlib.crc32(raw[:-4]).to_bytes(4, "little")
     elif spec.damage == "raw":
         return bytes(raw) + b"\x00"
-    wire = bytearray(codec.cobs_encode(raw))
+    wire = bytearray(framing.cobs_encode(raw))
     if spec.damage == "cobs":
         wire[where % len(wire)] = 1 + where % 255
     elif spec.damage == "truncate":
         del wire[where % len(wire) :]
     elif spec.damage == "oversize":
-        wire += bytes((b % 255) + 1 for b in range(codec.MAX_ENCODED + where % 300))
+        wire += bytes((b % 255) + 1 for b in range(framing.MAX_ENCODED + where % 300))
     elif spec.damage == "junk":
         wire += spec.junk
     return bytes(wire) + b"\x00"

@@ -9,7 +9,7 @@ import pytest
 from pumpctl import cli, library_file
 from pumpctl.errors import PumpRefused
 
-from firmware import codec
+from firmware import codec, framing
 
 pytestmark = pytest.mark.micropython
 
@@ -25,7 +25,7 @@ def run(sim, capsys, *argv):
 
 def hash_of(entries):
     """The content hash of a library file's entries, as the pump computes it over their numbers."""
-    return codec.library_hash([library_file.parse_entry(e) for e in entries])
+    return framing.library_hash([library_file.parse_entry(e) for e in entries])
 
 
 def exported(sim, capsys, tmp_path, version=None, **morphine):

@@ -8,7 +8,7 @@ from fractions import Fraction
 import pytest
 from pumpctl import LinkError, PumpRefused, Simulator, library_file
 
-from firmware import codec
+from firmware import framing
 
 pytestmark = pytest.mark.micropython
 
@@ -215,7 +215,7 @@ def test_a_site_library_and_the_program_checked_against_it_survive_a_kill(lives)
     # The pump holds numbers: they read back as the same limits (the source note is the file's, not the pump's).
     assert version == "site-7" and library_file.parse_entry(held) == library_file.parse_entry(site)
     assert held[4:6] == ["500 mcg/h", "1 mg/h"]
-    assert pump.therapy().library_hash == codec.library_hash([library_file.parse_entry(site)])
+    assert pump.therapy().library_hash == framing.library_hash([library_file.parse_entry(site)])
     assert pump.running_lines() == ["drug morphine 20 mg/mL", "basal 4 mg/day"]
     with pytest.raises(PumpRefused, match="hard limit of 5 mg/day"):
         pump.stage(["basal 6 mg/day"])

@@ -11,7 +11,7 @@ from frames import seal
 from pumpctl import AuthError, PumpKeys, PumpRefused, Simulator, schema
 from test_e2e import HOUR, Tracked
 
-from firmware import auth, codec, units
+from firmware import auth, codec, framing, units
 
 pytestmark = pytest.mark.micropython
 
@@ -21,7 +21,7 @@ S = 1_000_000
 def set_rate_frame(seq, text, session):
     """A SET_RATE frame as the host would send it for text ("10 mL/h"), MAC'd under session."""
     payload = schema.encode_fields(schema.request_fields(codec.SET_RATE), [units.parse_rate("rate", text)[0]])
-    return codec.encode_frame(codec.SET_RATE, seq, payload, session)
+    return framing.encode_frame(codec.SET_RATE, seq, payload, session)
 
 
 def answer(pump, frame, seq, session=None):
@@ -36,7 +36,7 @@ def answer(pump, frame, seq, session=None):
 def reforge_crc(frame):
     """Decode a frame, let the caller's damage stand, and give it a correct CRC again:
     what an attacker who knows the format (not the key) can do."""
-    raw = codec.cobs_decode(frame[:-1], len(frame) - 1)
+    raw = framing.cobs_decode(frame[:-1], len(frame) - 1)
     return seal(bytes(raw[:-4]))
 
 
@@ -138,14 +138,14 @@ def test_a_valid_frame_with_one_bit_flipped_is_refused(pump, dosing):
     session = pump.link.session_mac
     seq = pump.link.next_seq()
     genuine = set_rate_frame(seq, "9 mL/h", session)
-    raw = bytearray(codec.cobs_decode(genuine[:-1], len(genuine) - 1))
+    raw = bytearray(framing.cobs_decode(genuine[:-1], len(genuine) - 1))
     raw[8] ^= 0x01  # the first payload byte: "9 mL/h" becomes another length
-    flipped = codec.cobs_encode(bytes(raw)) + b"\x00"
+    flipped = framing.cobs_encode(bytes(raw)) + b"\x00"
     line_noise = answer(pump, flipped, seq)  # the CRC finds it
     assert isinstance(line_noise, PumpRefused) and line_noise.code == codec.ERR_BAD_FRAME
-    raw = bytearray(codec.cobs_decode(genuine[:-1], len(genuine) - 1))
+    raw = bytearray(framing.cobs_decode(genuine[:-1], len(genuine) - 1))
     raw[9] ^= 0x08  # "9" becomes "1": a forger who fixes the CRC
-    forged = answer(pump, reforge_crc(codec.cobs_encode(bytes(raw)) + b"\x00"), seq)
+    forged = answer(pump, reforge_crc(framing.cobs_encode(bytes(raw)) + b"\x00"), seq)
     assert isinstance(forged, PumpRefused) and forged.code == codec.ERR_AUTH
     assert "MAC is wrong" in forged.reason
     unchanged(dosing)
@@ -223,7 +223,7 @@ def test_a_silent_host_loses_its_session_and_the_pump_doses_on(pump, dosing):
     dosing.advance_and_check(auth.SESSION_TIMEOUT_US + S)
     seq = pump.link.next_seq()
     pump.link.send_raw(
-        codec.encode_frame(
+        framing.encode_frame(
             codec.COMMIT,
             seq,
             schema.encode_fields(schema.request_fields(codec.COMMIT), (staged.program_crc, 0)),

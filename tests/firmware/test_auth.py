@@ -8,7 +8,7 @@ import os
 import pytest
 from vms import MP_DIR, run_unix, run_wasm32
 
-from firmware import auth, codec
+from firmware import auth, codec, framing
 from firmware.auth import ROLE_CLINICIAN, ROLE_PATIENT, Authenticator, AuthError
 
 RFC = {}
@@ -61,8 +61,8 @@ def open_session(a, role=ROLE_CLINICIAN, key=CLINICIAN, now=0):
 
 def signed_frame(session, seq, msg_type=codec.STATUS, payload=b""):
     """(signed bytes, mac) of a frame as the host would send it."""
-    frame = codec.encode_frame(msg_type, seq, payload, session)
-    dec = codec.FrameDecoder()
+    frame = framing.encode_frame(msg_type, seq, payload, session)
+    dec = framing.FrameDecoder()
     for b in frame:
         if dec.feed(b):
             _t, _s, _p, mac, signed = dec.frame()

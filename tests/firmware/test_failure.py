@@ -6,7 +6,7 @@ the report a user copies names the line that failed."""
 import pytest
 from vms import run_unix
 
-from firmware import codec, failure
+from firmware import codec, failure, framing
 from firmware.link import Link
 
 SCRIPT = """
@@ -61,12 +61,12 @@ def test_the_link_answers_a_failing_handler_with_its_explanation():
         raise KeyError("lib")
 
     link = Link(Serial(), {codec.STATUS: broken}, explain=failure.describe)
-    for b in codec.encode_frame(codec.STATUS, 7):
+    for b in framing.encode_frame(codec.STATUS, 7):
         link.receive(b)
     frame = sent[0]
-    kind, seq, body, _mac, _signed = codec.decode_frame(codec.cobs_decode(frame, len(frame) - 1))
+    kind, seq, body, _mac, _signed = framing.decode_frame(framing.cobs_decode(frame, len(frame) - 1))
     at = codec.span(codec.ERROR, True)
-    code, field, message, _more = codec.decode_spec(codec.MESSAGES, at >> 16, at & 0xFFFF, body)
+    code, field, message, _more = framing.decode_spec(codec.MESSAGES, at >> 16, at & 0xFFFF, body)
     line = broken.__code__.co_firstlineno + 1
     assert (kind, seq, code, field) == (codec.ERROR, 7, codec.ERR_INTERNAL, "")
     assert message == f"KeyError in firmware/test_failure.py line {line}: 'lib'"

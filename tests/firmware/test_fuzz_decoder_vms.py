@@ -1,5 +1,5 @@
 """The wire decoder fuzzed in-process on both MicroPython VMs (tests/mp/decoder_fuzz.py):
-random and mutated byte streams, seeded, fed byte by byte to codec.FrameDecoder as the
+random and mutated byte streams, seeded, fed byte by byte to framing.FrameDecoder as the
 firmware feeds it. Nothing but FrameError is raised, a valid frame after any garbage
 and a delimiter decodes, feed() allocates nothing (every byte is fed with the heap
 locked, runs of megabytes without a delimiter among them), and what frame() allocates
@@ -13,7 +13,7 @@ import os
 import pytest
 from vms import MP_DIR, run_unix, run_wasm32
 
-from firmware import codec
+from firmware import codec, framing
 
 SCRIPT = MP_DIR / "decoder_fuzz.py"
 LONG = os.environ.get("PUMP_TEST_PROFILE", "default") == "long"
@@ -34,7 +34,7 @@ def figures(out, streams):
     assert int(fields_ok) > 0 and int(fields_refused) > 0 and int(frames) > streams // 2
     alloc = [tuple(map(int, pair.split(":"))) for pair in lines["alloc"]]
     assert max(a for _n, a in alloc) <= 2048, alloc  # a frame() costs a bounded few hundred bytes
-    too_long = {a for n, a in alloc if n > codec.MAX_ENCODED}
+    too_long = {a for n, a in alloc if n > framing.MAX_ENCODED}
     assert len(too_long) == 1, alloc  # the same for 271 bytes as for megabytes: nothing kept of them
     before, after, _end = map(int, lines["heap"])
     decoder = int(lines["decoder"][0])

@@ -11,7 +11,7 @@ from pumpctl.library_file import parse_entry
 from test_boot_memory import Board, storage_of
 from test_persist_library import parsers_refused
 
-from firmware import codec
+from firmware import codec, framing
 from firmware.commands.library import check_drug
 from firmware.druglib import DEFAULT_LIBRARY, DEFAULT_LIBRARY_HASH, DEFAULT_LIBRARY_VERSION, DEFAULT_NAMES, FIELDS
 from firmware.druglib import DEFAULT_NUMBERS as NUMBERS
@@ -64,7 +64,7 @@ def test_every_default_entry_reads_with_pumpctls_reader_as_exactly_the_numbers_t
 
 
 def test_the_factory_hash_is_the_hash_of_the_numbers_the_text_reads_as():
-    assert codec.library_hash([parse_entry(e) for e in DEFAULT_LIBRARY]) == DEFAULT_LIBRARY_HASH
+    assert framing.library_hash([parse_entry(e) for e in DEFAULT_LIBRARY]) == DEFAULT_LIBRARY_HASH
 
 
 def test_the_factory_library_the_pump_builds_is_exactly_that_and_loads_no_parser(monkeypatch):

@@ -1,4 +1,4 @@
-"""The drug library's content hash (codec.library_hash, over each drug's name and numbers) and the pump's review
+"""The drug library's content hash (framing.library_hash, over each drug's name and numbers) and the pump's review
 of a new library beside the one in force (library.drug_changes, library.changes): what is a change, what raises a
 hard limit; the same on CPython and both MicroPython VMs, and the same hash on the host as on the pump."""
 
@@ -15,7 +15,7 @@ from pumpctl.library_file import parse_entry
 from test_boot_memory import Board, storage_of
 from vms import MP_DIR, ROOT, run_unix, run_wasm32
 
-from firmware import codec
+from firmware import codec, framing
 from firmware.druglib import DEFAULT_LIBRARY, DEFAULT_LIBRARY_HASH, DEFAULT_NAMES, DEFAULT_NUMBERS
 from firmware.library import DrugLimits, Library, changes, default_library, drug_changes
 
@@ -55,12 +55,12 @@ def edited(changes_by_drug, version="site-2027.01"):
 
 def test_the_hash_is_a_crc32_of_each_drugs_name_and_numbers_and_not_of_the_version():
     lib = default_library()
-    assert lib.hash == DEFAULT_LIBRARY_HASH == codec.library_hash(DEFAULT) == reference_hash(DEFAULT)
+    assert lib.hash == DEFAULT_LIBRARY_HASH == framing.library_hash(DEFAULT) == reference_hash(DEFAULT)
     assert Library("another name", list(lib.drugs.values())).hash == lib.hash  # the version is not content
     assert edited({}, version="x").hash == lib.hash  # computed again from the numbers: the same
     # the name's length is its UTF-8 bytes
     one = ("\u00b5g", (1, 2, 3, 4, 5, 6, 7, 8, 9, 0xFFFFFFFF))
-    assert codec.library_hash([one]) == zlib.crc32(b"\x03\xc2\xb5g" + struct.pack("<10I", *one[1]))
+    assert framing.library_hash([one]) == zlib.crc32(b"\x03\xc2\xb5g" + struct.pack("<10I", *one[1]))
 
 
 def test_the_same_limits_written_in_other_units_are_the_same_library():
@@ -71,7 +71,7 @@ def test_the_same_limits_written_in_other_units_are_the_same_library():
     text[9] = "60 min"  # lockout 1 h
     text[11] = "another source note"
     site = [parse_entry(text)] + [parse_entry(e) for e in DEFAULT_LIBRARY[1:]]
-    assert codec.library_hash(site) == DEFAULT_LIBRARY_HASH
+    assert framing.library_hash(site) == DEFAULT_LIBRARY_HASH
     new = Library("site", [DrugLimits(name, numbers) for name, numbers in site])
     assert new.hash == DEFAULT_LIBRARY_HASH and changes(default_library(), new) == (0, 0)
 
@@ -88,7 +88,7 @@ def test_any_change_of_any_number_changes_the_hash(d, field, value):
     numbers[field - 1] = value
     drugs = list(DEFAULT)
     drugs[d] = (DEFAULT_NAMES[d], tuple(numbers))
-    assert codec.library_hash(drugs) == reference_hash(drugs) != DEFAULT_LIBRARY_HASH
+    assert framing.library_hash(drugs) == reference_hash(drugs) != DEFAULT_LIBRARY_HASH
 
 
 @given(st.integers(0, len(DEFAULT) - 1), st.text(st.characters(codec="utf-8"), min_size=1, max_size=24))
@@ -97,14 +97,14 @@ def test_any_change_of_a_name_changes_the_hash(d, name):
         name += "-"
     drugs = list(DEFAULT)
     drugs[d] = (name, DEFAULT_NUMBERS[d])
-    assert codec.library_hash(drugs) == reference_hash(drugs) != DEFAULT_LIBRARY_HASH
+    assert framing.library_hash(drugs) == reference_hash(drugs) != DEFAULT_LIBRARY_HASH
 
 
 def test_the_order_of_the_drugs_and_where_a_name_ends_are_content():
-    assert codec.library_hash(DEFAULT[::-1]) != DEFAULT_LIBRARY_HASH
-    assert codec.library_hash(DEFAULT[:-1]) != DEFAULT_LIBRARY_HASH
+    assert framing.library_hash(DEFAULT[::-1]) != DEFAULT_LIBRARY_HASH
+    assert framing.library_hash(DEFAULT[:-1]) != DEFAULT_LIBRARY_HASH
     # without the name's length, "ab" then a number starting with byte 0x63 would read as "abc" then a shifted one
-    assert codec.library_hash([("ab", (0x63,) + (0,) * 9)]) != codec.library_hash([("abc", (0,) * 10)])
+    assert framing.library_hash([("ab", (0x63,) + (0,) * 9)]) != framing.library_hash([("abc", (0,) * 10)])
 
 
 def test_the_pump_stages_the_library_pumpctl_sends_under_the_hash_pumpctl_computes():
@@ -116,7 +116,7 @@ def test_the_pump_stages_the_library_pumpctl_sends_under_the_hash_pumpctl_comput
     for d, (name, numbers) in enumerate(drugs):
         app.commands.get(codec.LIB_DRUG)((d, name, *numbers))
     h, n, changed, raised, _expires = app.commands.get(codec.LIB_STAGE)(("site-9", len(drugs)))
-    assert (h, n) == (codec.library_hash(drugs), 3)
+    assert (h, n) == (framing.library_hash(drugs), 3)
     assert (changed, raised) == (2 + 5 * 11, 1)  # the two edits and the five drugs left out; daily_hard raised
     assert app.commands.get(codec.LIB_COMMIT)((h, 1)) == ("site-9", 3, h)
     assert app.library.hash == h

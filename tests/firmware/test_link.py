@@ -2,7 +2,7 @@
 
 from pumpctl import schema, words
 
-from firmware import codec
+from firmware import codec, framing
 from firmware.errors import Refusal
 from firmware.link import Link
 
@@ -20,7 +20,7 @@ def exchange(handlers, frame):
     link = Link(serial, handlers)
     for b in frame:
         link.receive(b)
-    dec = codec.FrameDecoder()
+    dec = framing.FrameDecoder()
     replies = [dec.frame()[:3] for b in serial.sent if dec.feed(b)]  # (type, seq, payload)
     return link, replies
 
@@ -34,13 +34,13 @@ def error_of(reply):
 
 def test_a_reply_echoes_the_request_sequence_number():
     handlers = {codec.STOP: lambda values: (1, 2)}
-    link, [reply] = exchange(handlers, codec.encode_frame(codec.STOP, 4242))
+    link, [reply] = exchange(handlers, framing.encode_frame(codec.STOP, 4242))
     assert reply == (codec.STOP | codec.REPLY, 4242, schema.encode_fields(schema.reply_fields(codec.STOP), (1, 2)))
     assert link.frames_handled == 1
 
 
 def test_a_simulator_command_on_a_real_board_is_not_supported():
-    _, [reply] = exchange({}, codec.encode_frame(codec.SIM_ADVANCE, 9, b"\0" * 8))
+    _, [reply] = exchange({}, framing.encode_frame(codec.SIM_ADVANCE, 9, b"\0" * 8))
     seq, (code, field, message) = error_of(reply)
     assert (seq, code) == (9, codec.ERR_NOT_SUPPORTED)
     assert "sim-advance is not offered by this board" in message
@@ -50,7 +50,7 @@ def test_a_refusal_names_the_field():
     def refuse(values):
         raise Refusal("rate", "rate 12 mL/h is above the pump maximum")
 
-    frame = codec.encode_frame(codec.SET_RATE, 3, (288_000_000).to_bytes(4, "little"))
+    frame = framing.encode_frame(codec.SET_RATE, 3, (288_000_000).to_bytes(4, "little"))
     _, [reply] = exchange({codec.SET_RATE: refuse}, frame)
     assert error_of(reply) == (3, [codec.ERR_BAD_VALUE, "rate", "rate 12 mL/h is above the pump maximum"])
 
@@ -63,7 +63,7 @@ def test_a_failing_handler_is_reported_as_an_internal_error_and_the_link_goes_on
         raise ZeroDivisionError("division by zero")
 
     handlers = {codec.STATUS: broken, codec.STOP: lambda values: (0, 0)}
-    frames = codec.encode_frame(codec.STATUS, 1) + codec.encode_frame(codec.STOP, 2)
+    frames = framing.encode_frame(codec.STATUS, 1) + framing.encode_frame(codec.STOP, 2)
     link, [first, second] = exchange(handlers, frames)
     assert error_of(first) == (1, [codec.ERR_INTERNAL, "", "ZeroDivisionError: division by zero"])
     assert second[:2] == (codec.STOP | codec.REPLY, 2)
@@ -90,7 +90,7 @@ class Secured:
         self.now = 0
         self.refusals = []
         self.link = Link(self.serial, handlers, self.auth, lambda: self.now, self.refusals.append)
-        self.dec = codec.FrameDecoder()
+        self.dec = framing.FrameDecoder()
 
     def send(self, frame):
         """Frames the link sent back, as (type, seq, payload, mac, signed)."""
@@ -118,14 +118,14 @@ def changes():
 def test_a_command_that_changes_the_pump_needs_a_session_of_its_role():
     done, handlers = changes()
     s = Secured(handlers)
-    [reply] = s.send(codec.encode_frame(codec.STOP, 5))
+    [reply] = s.send(framing.encode_frame(codec.STOP, 5))
     seq, (code, _field, message) = error_of(reply[:3])
     assert (seq, code) == (5, codec.ERR_NEED_KEY)
     assert "stop needs a session with the clinician key (this frame has no MAC)" in message
     patient = s.session(auth.ROLE_PATIENT, PATIENT_KEY)
-    [reply] = s.send(codec.encode_frame(codec.STOP, 6, b"", patient))
+    [reply] = s.send(framing.encode_frame(codec.STOP, 6, b"", patient))
     assert "stop needs a session with the clinician key (this frame has the patient key)" in error_of(reply[:3])[1][2]
-    [reply] = s.send(codec.encode_frame(codec.PATIENT_BOLUS, 7, b"", patient))
+    [reply] = s.send(framing.encode_frame(codec.PATIENT_BOLUS, 7, b"", patient))
     assert reply[0] == codec.PATIENT_BOLUS | codec.REPLY
     assert done == ["patient bolus"]
     assert len(s.refusals) == 2
@@ -134,7 +134,7 @@ def test_a_command_that_changes_the_pump_needs_a_session_of_its_role():
 def test_reading_needs_no_key():
     _done, handlers = changes()
     s = Secured(handlers)
-    [reply] = s.send(codec.encode_frame(codec.STATUS, 1))
+    [reply] = s.send(framing.encode_frame(codec.STATUS, 1))
     assert reply[0] == codec.STATUS | codec.REPLY and reply[3] is None  # no session: no MAC
 
 
@@ -142,15 +142,15 @@ def test_replies_in_a_session_carry_its_mac_and_refusals_of_bad_macs_do_not():
     done, handlers = changes()
     s = Secured(handlers)
     clinician = s.session(auth.ROLE_CLINICIAN, CLINICIAN_KEY)
-    [reply] = s.send(codec.encode_frame(codec.STOP, 1, b"", clinician))
+    [reply] = s.send(framing.encode_frame(codec.STOP, 1, b"", clinician))
     _t, _seq, _p, mac, signed = reply
     assert mac == clinician.digest(signed)[:16]
-    [replayed] = s.send(codec.encode_frame(codec.STOP, 1, b"", clinician))
+    [replayed] = s.send(framing.encode_frame(codec.STOP, 1, b"", clinician))
     seq, (code, _f, message) = error_of(replayed[:3])
     assert code == codec.ERR_AUTH and "already used" in message
     assert replayed[3] is None  # refused by the session check: a refusal the session does not vouch for
     forged = auth.Hmac(os.urandom(32))
-    [refused] = s.send(codec.encode_frame(codec.STOP, 2, b"", forged))
+    [refused] = s.send(framing.encode_frame(codec.STOP, 2, b"", forged))
     assert error_of(refused[:3])[1][0] == codec.ERR_AUTH and refused[3] is None
     assert done == ["stop"]
     assert [r.split(":")[0] for r in s.refusals] == ["sequence 1 was already used (last 1)", "the frame's MAC is wrong"]
@@ -161,7 +161,7 @@ def test_a_session_silent_past_the_timeout_is_over():
     s = Secured(handlers)
     clinician = s.session(auth.ROLE_CLINICIAN, CLINICIAN_KEY)
     s.now = auth.SESSION_TIMEOUT_US
-    [reply] = s.send(codec.encode_frame(codec.STOP, 1, b"", clinician))
+    [reply] = s.send(framing.encode_frame(codec.STOP, 1, b"", clinician))
     assert error_of(reply[:3])[1][0] == codec.ERR_NO_SESSION
     assert done == []
 
@@ -178,7 +178,7 @@ def test_a_reason_of_up_to_200_bytes_is_never_cut_and_a_longer_one_ends_at_200()
         return handler
 
     for text, shown in ((long, long), (longer, "y" * 200), ("short", "short")):
-        _, [reply] = exchange({codec.STOP: refuse(text)}, codec.encode_frame(codec.STOP, 5))
+        _, [reply] = exchange({codec.STOP: refuse(text)}, framing.encode_frame(codec.STOP, 5))
         _seq, (code, field, message) = error_of(reply)
         assert (code, field, message) == (codec.ERR_BAD_VALUE, "rate_nl_per_day", shown)
-        assert len(reply[2]) <= codec.MAX_PAYLOAD
+        assert len(reply[2]) <= framing.MAX_PAYLOAD

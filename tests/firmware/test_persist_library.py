@@ -10,7 +10,7 @@ import pytest
 from pumpctl.library_file import parse_entry
 from test_boot_memory import HOUR, Board, storage_of
 
-from firmware import codec, persist, program
+from firmware import codec, framing, persist, program
 from firmware.druglib import DEFAULT_LIBRARY
 from firmware.errors import Refusal
 from firmware.eventlog import esc
@@ -106,7 +106,7 @@ def test_the_record_keeps_the_site_library_as_its_numbers(saved):
     ]
     assert persist.TAG_LIBRARY not in record and persist.TAG_LIBRARY_NUMBERS not in record
     assert b"format 4\n" in bytes(record[persist.TAG_META])
-    assert lib_hash == codec.library_hash(SITE_DRUGS)
+    assert lib_hash == framing.library_hash(SITE_DRUGS)
 
 
 def test_the_factory_library_is_not_saved():

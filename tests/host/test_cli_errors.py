@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 import tty
+import zlib
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import serial.rfc2217
 from pumpctl import LinkError, NoReply, Pump, cli
 from pumpctl.errors import GarbledReply
 
-from firmware import codec
+from firmware import codec, framing
 
 PUMPCTL = str(Path(sys.executable).with_name("pumpctl"))
 
@@ -108,7 +109,7 @@ def repl_banner(master, stop):
 
 def old_protocol_pump(master, stop):
     """A pump that answers every request, well formed and checksummed, in protocol version 1."""
-    decoder = codec.FrameDecoder()
+    decoder = framing.FrameDecoder()
     while not stop.is_set():
         if not select.select([master], [], [], 0.02)[0]:
             continue
@@ -116,11 +117,11 @@ def old_protocol_pump(master, stop):
             if decoder.feed(b):
                 try:
                     kind, seq, _payload, _mac, _signed = decoder.frame()
-                except codec.FrameError:
+                except framing.FrameError:
                     continue
                 raw = bytearray([1, kind | codec.REPLY, 0, *seq.to_bytes(4, "little"), 0])
-                raw += codec._crc32(raw).to_bytes(4, "little")
-                _write(master, codec.cobs_encode(raw) + b"\x00", stop)
+                raw += zlib.crc32(raw).to_bytes(4, "little")
+                _write(master, framing.cobs_encode(raw) + b"\x00", stop)
 
 
 # --- the port cannot be opened -----------------------------------------------------------------

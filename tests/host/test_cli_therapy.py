@@ -6,7 +6,7 @@ import pytest
 from pumpctl import cli
 from pumpctl.client import NO_DRUG_LIMITS
 
-from firmware import codec
+from firmware import framing
 from firmware.druglib import DEFAULT_NAMES, DEFAULT_NUMBERS
 
 pytestmark = pytest.mark.micropython
@@ -79,7 +79,7 @@ def test_the_log_records_each_program_with_the_library_version(sim, capsys):
     run(sim, capsys, "program", *PROGRAM, "--yes")
     code, out, _ = run(sim, capsys, "--json", "log")
     texts = [e["text"] for e in json.loads(out)["events"]]
-    h = "%08x" % codec.library_hash(list(zip(DEFAULT_NAMES, DEFAULT_NUMBERS, strict=True)))
+    h = "%08x" % framing.library_hash(list(zip(DEFAULT_NAMES, DEFAULT_NUMBERS, strict=True)))
     # The commit's lines go on in entries of their own once one is full: every line is there, whole.
     first = next(i for i, t in enumerate(texts) if f"library default-2026.11 hash {h}: drug morphine 20 mg/mL" in t)
     crc = texts[first].split()[1]

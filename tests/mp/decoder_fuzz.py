@@ -1,6 +1,6 @@
 # Fuzzes the wire decoder in-process, as the firmware runs it: random and
 # mutated byte streams (seeded, so a run is repeatable) go byte by byte into
-# codec.FrameDecoder, every completed frame through frame() and every decoded
+# framing.FrameDecoder, every completed frame through frame() and every decoded
 # payload through decode_fields() for its command. Checks, and prints figures
 # for tests/e2e/test_fuzz_link.py:
 #
@@ -23,8 +23,8 @@ import sys
 import schema
 from heaplock import heap_lock_works, lock, unlock
 
-from firmware import auth, codec
-from firmware.codec import FrameDecoder, FrameError
+from firmware import auth, codec, framing
+from firmware.framing import FrameDecoder, FrameError
 
 STREAMS = 2000
 SEED = 1
@@ -81,13 +81,13 @@ for msg_type in sorted(schema.FIELDS):
     for is_reply in (False, True):
         fields = schema.reply_fields(msg_type) if is_reply else schema.request_fields(msg_type)
         try:
-            payload = schema.encode_fields(fields, example_values(fields, codec.MAX_STRING))
+            payload = schema.encode_fields(fields, example_values(fields, framing.MAX_STRING))
         except FrameError:  # too long for one payload: shorter strings
             payload = schema.encode_fields(fields, example_values(fields, 16))
         kind = msg_type | codec.REPLY if is_reply else msg_type
         for session in (None, SESSION):
             seq = random.getrandbits(32)
-            corpus.append((kind, seq, payload, codec.encode_frame(kind, seq, payload, session)[:-1]))
+            corpus.append((kind, seq, payload, framing.encode_frame(kind, seq, payload, session)[:-1]))
 
 
 def crc_fixed(raw):
@@ -102,7 +102,7 @@ def crc_fixed(raw):
 
 def mutate_frame(wire):
     """A structurally plausible variant: decode, change a header field or the payload, fix the CRC, encode."""
-    raw = codec.cobs_decode(wire, len(wire))
+    raw = framing.cobs_decode(wire, len(wire))
     if raw is None or len(raw) < 12:
         return wire
     op = rnd(7)
@@ -119,14 +119,14 @@ def mutate_frame(wire):
     elif op == 5 and len(raw) > 12:
         raw[8 + rnd(len(raw) - 12)] = random.getrandbits(8)  # a payload (or MAC) byte
     else:  # a random payload of a random length, the length byte made to match
-        n = rnd(codec.MAX_PAYLOAD + 1)
+        n = rnd(framing.MAX_PAYLOAD + 1)
         body = bytearray(raw[:8]) + rbytes(n) + bytearray(4)
         body[2] = 0
         body[7] = n
         raw = body
     if rnd(8):
         raw = crc_fixed(raw)
-    return codec.cobs_encode(raw)
+    return framing.cobs_encode(raw)
 
 
 def mutate(wire):
@@ -155,11 +155,11 @@ def mutate(wire):
         elif op == 7:
             data = rbytes(rnd(40)) + data  # junk before
         elif op == 8:
-            data = data + rbytes(max(0, codec.MAX_ENCODED - n) + 1 + rnd(400), nonzero=True)  # oversize
+            data = data + rbytes(max(0, framing.MAX_ENCODED - n) + 1 + rnd(400), nonzero=True)  # oversize
         elif op == 9 and n:
-            data = bytearray(mutate_frame(bytes(data))) if codec.cobs_decode(data, n) is not None else data
+            data = bytearray(mutate_frame(bytes(data))) if framing.cobs_decode(data, n) is not None else data
         else:
-            raw = codec.cobs_decode(data, n)
+            raw = framing.cobs_decode(data, n)
             if raw is not None:
                 data = raw  # not COBS-encoded at all: zeros inside
         data = bytearray(data)
@@ -262,7 +262,7 @@ heap_after = gc.mem_free()
 # bytes (n > MAX_ENCODED: discarded unread) fed with the heap locked, then
 # frame() with the collector off, measured by gc.mem_alloc().
 alloc = []
-for n in (1, 12, 100, codec.MAX_ENCODED, codec.MAX_ENCODED + 1, 10_000, LONG_RUN):
+for n in (1, 12, 100, framing.MAX_ENCODED, framing.MAX_ENCODED + 1, 10_000, LONG_RUN):
     worst = 0
     for trial in range(3):
         data = bytes(((trial + i) % 255) + 1 for i in range(min(n, 1000)))

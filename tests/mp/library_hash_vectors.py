@@ -1,12 +1,12 @@
 # The drug library's content hash and its review of changes (firmware/library.py,
-# codec.library_hash): the same lines on CPython and both MicroPython VMs.
-from firmware import codec
+# framing.library_hash): the same lines on CPython and both MicroPython VMs.
+from firmware import framing
 from firmware.druglib import DEFAULT_NAMES, DEFAULT_NUMBERS
 from firmware.library import DrugLimits, Library, changes, default_library, drug_changes
 
 lib = default_library()
 default_drugs = [(DEFAULT_NAMES[i], DEFAULT_NUMBERS[i]) for i in range(len(DEFAULT_NAMES))]
-print("default %08x %08x" % (lib.hash, codec.library_hash(default_drugs)))
+print("default %08x %08x" % (lib.hash, framing.library_hash(default_drugs)))
 e = [list(x) for x in DEFAULT_NUMBERS]
 e[0][2] = 30_000_000  # morphine daily_hard 30 mg/day: raised
 e[0][4] = 48_000_000  # rate_hard 2 mg/h: raised
@@ -21,4 +21,4 @@ print("renamed %08x %d %d" % (same.hash, changes(lib, same)[0], changes(lib, sam
 newdrug = (1_000_000, 1_000_000, 2_000_000, 24_000_000, 24_000_000, 0, 0, 0, 0, 0)
 one = Library("one", [lib.drugs["morphine"], DrugLimits("newdrug", newdrug)])
 print("one", changes(lib, one), "%x %x" % drug_changes(lib, one.drugs["newdrug"]))
-print("utf8 %08x" % codec.library_hash([("\u00b5g", newdrug), ("", (0xFFFFFFFF,) * 10)]))
+print("utf8 %08x" % framing.library_hash([("\u00b5g", newdrug), ("", (0xFFFFFFFF,) * 10)]))

@@ -276,7 +276,7 @@ def act(name, host, w, rng):
             served = host._feed()
             yield from host.stats.after_op()
             wire = b"".join(host.serial.out)
-            kind = codec.decode_frame(codec.cobs_decode(wire, len(wire) - 1))[0]
+            kind = host.framing.decode_frame(host.framing.cobs_decode(wire, len(wire) - 1))[0]
             if kind == codec.ERROR:
                 host.serial.out = [wire]
                 host.refusals += 1
@@ -429,9 +429,10 @@ def soak(stats, host, w):
     stats.live = 0
     stats.max_live = 0
 
-    from firmware import auth, codec  # noqa: E402 - the firmware's first imports, in its heap
+    from firmware import auth, codec, framing  # noqa: E402 - the firmware's first imports, in its heap
 
     host.codec = codec
+    host.framing = framing
     host.auth = auth
     hw = hb.make_hardware()
     stats.op = "boot"

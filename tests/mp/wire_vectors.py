@@ -5,7 +5,7 @@ import binascii
 
 import schema
 
-from firmware import auth, codec
+from firmware import auth, codec, framing
 from firmware.errors import Refusal
 from firmware.units import parse_rate
 
@@ -30,14 +30,14 @@ for msg_type in sorted(schema.FIELDS):
         payload = schema.encode_fields(fields, values)
         kind = msg_type | (codec.REPLY if is_reply else 0)
         for session in (None, SESSION):  # plain, and with a session MAC
-            wire = codec.encode_frame(kind, 0x12345678 + msg_type, payload, session)
-            dec = codec.FrameDecoder()
+            wire = framing.encode_frame(kind, 0x12345678 + msg_type, payload, session)
+            dec = framing.FrameDecoder()
             got = None
             for b in wire:
                 if dec.feed(b):
                     got = dec.frame()
             back = schema.decode_fields(fields, got[2])
-            mac_ok = session is None or got[3] == session.digest(got[4])[: codec.MAC_BYTES]
+            mac_ok = session is None or got[3] == session.digest(got[4])[: auth.MAC_BYTES]
             verdict = "ok" if back == values and mac_ok else "MISMATCH"
             print(msg_type, "reply" if is_reply else "request", hexs(wire), verdict)
 
@@ -51,19 +51,19 @@ for role in (auth.ROLE_PATIENT, auth.ROLE_CLINICIAN):
 print("key record", hexs(auth.encode_keys("pump-1", key, bytes(32))))
 
 for damaged in (b"\x01\x00", b"\x05\x01\x02\x00", bytes([3, 1, 2, 0]), b"\xff" * 300 + b"\x00"):
-    dec = codec.FrameDecoder()
+    dec = framing.FrameDecoder()
     for b in damaged:
         if dec.feed(b):
             try:
                 print("accepted", dec.frame())
-            except codec.FrameError as e:
+            except framing.FrameError as e:
                 print("refused", e.code, e.message)
 
 # Text fields that are not UTF-8, some of which MicroPython's own decode() takes.
 for raw in (b"0\xc0\xae5 mL/day", b"\xc0\x80", b"\xe0\x81\xa8", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xff", b"\xc3"):
     try:
         print("accepted", schema.decode_fields((("line", "s"),), bytes((len(raw),)) + raw))
-    except codec.FrameError as e:
+    except framing.FrameError as e:
         print("refused", e.code, e.message)
 
 for text in (

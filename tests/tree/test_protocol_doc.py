@@ -35,6 +35,7 @@ from firmware import (
     codec,
     commands,
     eventlog,
+    framing,
     library,
     monitors,
     program,
@@ -50,6 +51,7 @@ DOC = ROOT / "docs" / "protocol.md"
 MODULES = {
     "archive": archive,
     "codec": codec,
+    "framing": framing,
     "auth": auth,
     "app": app,
     "scheduler": scheduler,
@@ -411,13 +413,13 @@ def example_blocks(text):
 
 def decode_wire(wire):
     """(type, seq, payload, mac, signed) or the FrameError, of wire bytes holding exactly one frame."""
-    dec = codec.FrameDecoder()
+    dec = framing.FrameDecoder()
     ends = [i for i, b in enumerate(wire) if dec.feed(b)]
     if ends != [len(wire) - 1]:
         raise ValueError("the wire bytes do not hold exactly one frame")
     try:
         return dec.frame()
-    except codec.FrameError as e:
+    except framing.FrameError as e:
         return e
 
 
@@ -430,7 +432,7 @@ def check_frame(f, session_key, problems):
     parts = f["parts"]
     wire = parts.get("wire", b"")
     got = decode_wire(wire)
-    if isinstance(got, codec.FrameError):
+    if isinstance(got, framing.FrameError):
         problems.append("%s: the codec refuses its wire bytes: %s" % (where, got.message))
         return
     msg_type, seq, payload, mac, signed = got
@@ -447,7 +449,7 @@ def check_frame(f, session_key, problems):
     fields = protocol_examples.fields_of(msg_type, f["from_host"])
     try:
         values = schema.decode_fields(fields, payload)
-    except codec.FrameError as e:
+    except framing.FrameError as e:
         problems.append("%s: payload does not decode: %s" % (where, e.message))
         return
     want = [(name, protocol_examples.format_value(v)) for (name, _k), v in zip(fields, values, strict=True)]
@@ -467,7 +469,7 @@ def check_frame(f, session_key, problems):
         received = parts["received"]
         differ = len(received) == len(wire) and sum(a != b for a, b in zip(received, wire, strict=True)) == 1
         damaged = decode_wire(received)
-        if not differ or not isinstance(damaged, codec.FrameError) or damaged.code != codec.ERR_BAD_FRAME:
+        if not differ or not isinstance(damaged, framing.FrameError) or damaged.code != codec.ERR_BAD_FRAME:
             problems.append("%s: `received` is not the wire bytes with one byte damaged (a bad frame)" % where)
 
 
