@@ -43,9 +43,10 @@ from firmware.library import default_library
 from firmware.link import Link
 from firmware.monitors import Monitors
 from firmware.program import BASAL_CONTINUOUS, BASAL_FLEX
+from firmware.projection import Projection
 from firmware.scheduler import MAX_RATE_NL_PER_DAY, DoseScheduler
 from firmware.telemetry import Telemetry
-from firmware.therapy import BOLUS_NONE, Projection, Therapy, time_to_deliver
+from firmware.therapy import BOLUS_NONE, Therapy
 from firmware.timebase import MAX_ADVANCE_US, US_PER_MDAY, Timebase
 
 FIRMWARE_VERSION = "0.3.0"
@@ -485,7 +486,8 @@ class PumpApp:
     def empty_in_us(self, reservoir_nl, now):
         """Pump time until the running program (with any running bolus) has
         delivered reservoir_nl; None if it never will within the scan."""
-        return time_to_deliver(self.therapy.fork(), reservoir_nl, now, MAX_EMPTY_SCAN_DAYS * 86_400_000_000)
+        horizon_us = MAX_EMPTY_SCAN_DAYS * 86_400_000_000
+        return call("firmware.forecast", "time_to_deliver", self.therapy.fork(), reservoir_nl, now, horizon_us)
 
     def set_step_volume(self, step_pl):
         """Run on a new volume per step (a calibration, or a restore of one)."""

@@ -7,8 +7,9 @@ import sys
 from firmware import codec
 from firmware.app import FIRMWARE_VERSION, MAX_EMPTY_SCAN_DAYS
 from firmware.errors import Refusal
+from firmware.lazy import call
 from firmware.scheduler import MAX_RATE_NL_PER_DAY, MIN_RATE_NL_PER_DAY
-from firmware.therapy import BOLUS_NONE, times_to_deliver
+from firmware.therapy import BOLUS_NONE
 
 TELEMETRY_MIN_MS = 10  # the fastest telemetry stream: 100 samples/s
 TELEMETRY_MAX_MS = 3_600_000
@@ -54,9 +55,9 @@ def therapy(pump, values):
         if to_low <= 0:
             low_in, s = 0, pump.empty_in_us(to_empty, now)
         elif to_low <= to_empty:  # both in one scan of the program (monitors.low_in_us is the other)
-            low_in, s = times_to_deliver(t.fork(), to_low, to_empty, now, _SCAN_US)
+            low_in, s = call("firmware.forecast", "times_to_deliver", t.fork(), to_low, to_empty, now, _SCAN_US)
         else:
-            s, low_in = times_to_deliver(t.fork(), to_empty, to_low, now, _SCAN_US)
+            s, low_in = call("firmware.forecast", "times_to_deliver", t.fork(), to_empty, to_low, now, _SCAN_US)
         if s is not None and s // 1_000_000 < codec.NO_TIME:
             empty_in = s // 1_000_000
     clock = t.clock_us(now)
