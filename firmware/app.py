@@ -186,7 +186,8 @@ class PumpApp:
         path: allocates only to save a new reservation, or when a fault, an
         alarm or a mark is reached."""
         mon = self.monitors
-        n = mon.gate(n)
+        motor_watch = mon.motor_watch
+        n = motor_watch.gate(n)
         if not n:
             return 0
         empty = n >= mon.to_empty
@@ -205,7 +206,7 @@ class PumpApp:
                 self._reserve(moving)
             self._reserve_left = self._reserve_left - moving if moving < self._reserve_left else 0
             self.motor.step(moving)
-            mon.moved(moving)
+            motor_watch.moved(moving)
         if allowed < n:
             self.raise_alarm(codec.ALARM_DOSE_LIMIT, "dose limit: {l%d}" % self.guard.tripped)
         if empty and mon.to_empty <= 0:

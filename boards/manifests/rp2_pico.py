@@ -40,6 +40,7 @@ for path in (
     "firmware/link.py",
     "firmware/main.py",
     "firmware/monitors.py",
+    "firmware/motor_watch.py",
     "firmware/persist.py",
     "firmware/program.py",
     "firmware/program_check.py",

@@ -83,7 +83,7 @@ def therapy(pump, values):
         pump.alarms.mask,
         pump.alarms.sounding(now),
         -(-pump.alarms.silenced_us(now) // 1_000_000),
-        1 if pump.monitors.hold else 0,
+        1 if pump.monitors.motor_watch.hold else 0,
         codec.u32(pump.monitors.sensor_nl),
         codec.u32(None if low_in is None else low_in // 1_000_000),
         low_nl,
