@@ -38,6 +38,7 @@ import asyncio
 from firmware import codec, const, eventlog
 from firmware.battery import Battery
 from firmware.intmath import format_volume
+from firmware.lazy import call
 from firmware.motor_watch import MotorWatch
 from firmware.program import DEFAULT_EMPTY_NL, DEFAULT_LOW_NL
 from firmware.timebase import US_PER_MDAY
@@ -48,6 +49,7 @@ _MONITOR_DEADLINE_US = const(180_000_000)  # a monitoring task silent this long 
 _SENSOR_TOLERANCE_NL = const(1_000_000)  # the reservoir sensor may differ from the counted volume by 1 mL
 _SENSOR_DENSITY_MG_PER_ML = const(1_000)  # the drug solutions are aqueous: 1 mL weighs about 1 g
 _SENSOR_TRIES = const(20)  # a sensor not ready: ask again every 10 ms, up to 200 ms (an HX711 at 10 SPS needs 100)
+MAX_EMPTY_SCAN_DAYS = const(400)  # the reservoir's low and empty times are forecast up to this far ahead
 _FAR_STEPS = const(0x3FFFFFFF)  # "no reservoir mark": more steps than any reservoir holds (a small int)
 # A board that does not say its CLOCK_JUMP_US: a minute (a real board's watchdog bites in seconds).
 _DEFAULT_CLOCK_JUMP_US = const(60_000_000)
@@ -92,12 +94,6 @@ class Monitors:
         self.to_low = _FAR_STEPS  # steps until the counted reservoir reaches the low volume (<= 0: reached)
         self.to_empty = _FAR_STEPS  # and the empty volume
 
-    def monitor_state(self):
-        return self.motor_watch.saved_state()
-
-    def restore_monitor_state(self, fields):
-        self.motor_watch.restore(fields)
-
     # -- the reservoir ------------------------------------------------------------
 
     def levels(self):
@@ -135,7 +131,8 @@ class Monitors:
         low_nl, _e = self.levels()
         if left <= low_nl:
             return 0
-        return self._pump.empty_in_us(left - low_nl, now)
+        scan_us = MAX_EMPTY_SCAN_DAYS * 86_400_000_000
+        return call("firmware.forecast", "time_to_deliver", self._pump.therapy.fork(), left - low_nl, now, scan_us)
 
     def reservoir_low(self):
         left = self._pump.reservoir_nl()

@@ -36,7 +36,6 @@ from firmware.program import (
 )
 
 US_PER_MIN = 60_000_000
-HALF_DAY_US = US_PER_DAY // 2
 
 BOLUS_NONE = 0
 BOLUS_SINGLE = 1
@@ -61,7 +60,6 @@ INT_STATE = (
     "bridge_mark",
 )
 OPTIONAL_INT_STATE = ("clock_offset_us", "trial_end")
-_STATE = ("program", "last_lines", "drugs", "bridge_drugs") + INT_STATE + OPTIONAL_INT_STATE
 # A delivery that acts once (program.DELIVERY_WORDS) and a refill's lines: not part of what a resume runs again.
 _NOT_RESUMED = ("bolus", "prime", "bridge", "fill", "removed")
 
@@ -92,8 +90,9 @@ class Therapy:
     def fork(self):
         """An independent copy, to project what a change would deliver."""
         t = Therapy()
-        for name in _STATE:
-            setattr(t, name, getattr(self, name))
+        for names in (("program", "last_lines", "drugs", "bridge_drugs"), INT_STATE, OPTIONAL_INT_STATE):
+            for name in names:
+                setattr(t, name, getattr(self, name))
         t.patient_times = list(self.patient_times)
         return t
 
@@ -115,7 +114,7 @@ class Therapy:
         """End of the schedule day that began at day_start (see the header)."""
         target = day_start + US_PER_DAY
         c = self._tod(target)
-        nearest = target - c if c < HALF_DAY_US else target + (US_PER_DAY - c)
+        nearest = target - c if 2 * c < US_PER_DAY else target + (US_PER_DAY - c)  # the nearer midnight
         flex = self.program.flex
         half_last = (MIN_PER_DAY - flex[-1][0]) * US_PER_MIN // 2
         if nearest < target - half_last:

@@ -21,6 +21,7 @@ from hypothesis import assume, example, given, settings, target
 from hypothesis import strategies as st
 
 from firmware import guard as guard_module
+from firmware.admission import admit as admits
 from firmware.guard import (
     BUCKET_MAX_STEPS,
     BUCKET_US,
@@ -628,7 +629,7 @@ class Future:
 
 def admit(g, t_us, bolus, cumulative):
     """admit() with a bolus of `bolus` steps delivered in the current bucket on top of the cumulative future."""
-    return g.admit(*at(t_us), bolus, Future([bolus + c for c in cumulative]))
+    return admits(g, *at(t_us), bolus, Future([bolus + c for c in cumulative]))
 
 
 def test_admit_refuses_a_future_that_would_pass_the_day_window_with_the_history():
@@ -1078,7 +1079,7 @@ def test_whatever_the_refills_strengths_and_drug_changes_no_drug_passes_its_hard
             t += advance
             cur = t // BUCKET_US
             cumulative = [bolus + rate * min(k, buckets) for k in range(DAY_BUCKETS)]
-            why = g.admit(*at(t), bolus, Future(cumulative))
+            why = admits(g, *at(t), bolus, Future(cumulative))
             if why == LIMIT_NONE:
                 assert give(t, bolus) == bolus, "admitted, then refused"
                 for k in range(1, buckets + 1):
@@ -1155,8 +1156,8 @@ def test_admitting_a_new_fluid_answers_as_the_changed_guard_would_and_changes_no
     changed = guard_copy(g)
     changed.window_steps(*at(now))  # brought up to now, as the pump's admission does first
     changed.set_fluid(drugs)
-    expected = changed.admit(*at(now), bolus, Future(cumulative))
+    expected = admits(changed, *at(now), bolus, Future(cumulative))
     unchanged = guard_copy(g)
     unchanged.window_steps(*at(now))
-    assert g.admit(*at(now), bolus, Future(cumulative), drugs=drugs) == expected
+    assert admits(g, *at(now), bolus, Future(cumulative), drugs=drugs) == expected
     assert guard_state(g) == guard_state(unchanged)

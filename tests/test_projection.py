@@ -1,13 +1,13 @@
-"""What the dose guard's admission sees of a therapy's future (firmware.projection.Projection): the steps it will
+"""What the dose guard's admission sees of a therapy's future (firmware.admission.Projection): the steps it will
 deliver, bucket by bucket, counted in steps of the fluid the guard holds now, also across a bridge to a new
 concentration."""
 
 import pytest
 
+from firmware.admission import Projection
 from firmware.guard import BUCKET_US
 from firmware.library import default_library
 from firmware.program import parse_program
-from firmware.projection import Projection
 from firmware.therapy import Therapy
 
 LIB = default_library()
@@ -51,7 +51,7 @@ def test_a_steady_dose_across_a_bridge_is_a_steady_count_of_the_old_fluids_steps
 from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from firmware.projection import _strength_ratio  # noqa: E402
+from firmware.admission import _strength_ratio  # noqa: E402
 
 
 class ExactProjection:

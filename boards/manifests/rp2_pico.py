@@ -11,6 +11,7 @@ include("$(PORT_DIR)/boards/manifest.py")  # the port's own frozen modules (asyn
 for path in (
     "boards/rp2_pico.py",
     "firmware/__init__.py",
+    "firmware/admission.py",
     "firmware/alarms.py",
     "firmware/app.py",
     "firmware/archive.py",
@@ -34,6 +35,7 @@ for path in (
     "firmware/forecast.py",
     "firmware/formats.py",
     "firmware/guard.py",
+    "firmware/guard_records.py",
     "firmware/intmath.py",
     "firmware/lazy.py",
     "firmware/library.py",
@@ -45,7 +47,6 @@ for path in (
     "firmware/program.py",
     "firmware/program_check.py",
     "firmware/program_text.py",
-    "firmware/projection.py",
     "firmware/scheduler.py",
     "firmware/store.py",
     "firmware/telemetry.py",
