@@ -5,8 +5,8 @@
 #   Projection    what the therapy will deliver from now, bucket by bucket, run
 #                 forward event by event on a fork of it (Therapy.fork())
 #   fluid_change  what a change of the fluid does to the guard's history: the
-#                 rescale, and the departed drugs that return (DoseGuard.change,
-#                 which set_fluid() and admit() both ask)
+#                 rescale, and the departed drugs that return (which
+#                 DoseGuard.set_fluid() makes and admit() checks)
 #   admit         every window of the next 24 h: the history left in it, plus
 #                 the projected steps, plus the bolus, within its limit
 #
@@ -56,10 +56,9 @@ def largest_ratio(top, bottom):
     return num, den
 
 
-def fluid_change(fluid, departed_before, drugs, end_us, sums):
-    """What a change of a guard's fluid (its set_fluid tuples) to drugs does to its history,
-    without doing it, from its departed records, the end of its current bucket (pump us)
-    and its (day_sum, hour_sum, day_sat, hour_sat): (num, den, inserts, departed).
+def fluid_change(guard, drugs):
+    """What a change of guard's fluid (a DoseGuard's, set_fluid tuples) to drugs does to its
+    history, without doing it: (num, den, inserts, departed).
 
     The buckets rescale by num/den (the largest ratio of old to new concentration, in
     lowest terms; num 0: no drug in common, the history carries none of these); inserts,
@@ -70,10 +69,10 @@ def fluid_change(fluid, departed_before, drugs, end_us, sums):
     window no earlier than the steps it stands for did, and comes back saturated if its
     windows held a saturated bucket when the drug left. departed: the records kept after
     the change (those under a day old that do not return, then the drugs that leave now)."""
-    day_sum, hour_sum, day_sat, hour_sat = sums
+    end_us = guard.bucket_end_us()
     departed = []
     inserts = []
-    for rec in departed_before:
+    for rec in guard.departed:
         name, conc, day_steps, hour_steps, change_end, sat = rec
         age = (end_us - change_end) // BUCKET_US  # whole buckets since the drug left
         if age >= DAY_BUCKETS:
@@ -88,12 +87,12 @@ def fluid_change(fluid, departed_before, drugs, end_us, sums):
                     inserts.append((DAY_BUCKETS - 1 - back, SATURATED))
                 elif steps:
                     inserts.append((DAY_BUCKETS - 1 - back, -(-steps * conc // new_conc)))
-    sat = (SAT_HOUR if hour_sat else 0) | (SAT_REST if day_sat > hour_sat else 0)
-    for name, conc, _d, _h, _b in fluid:
+    sat = (SAT_HOUR if guard.hour_sat else 0) | (SAT_REST if guard.day_sat > guard.hour_sat else 0)
+    for name, conc, _d, _h, _b in guard.fluid:
         if not has_drug(drugs, name):
-            departed.append((name, conc, day_sum, hour_sum, end_us, sat))
+            departed.append((name, conc, guard.day_sum, guard.hour_sum, end_us, sat))
     inserts.sort()
-    num, den = largest_ratio(fluid, drugs)
+    num, den = largest_ratio(guard.fluid, drugs)
     if num:
         g = gcd(num, den)  # small terms keep b * num a small int for most blends
         num //= g
@@ -130,7 +129,7 @@ def admit(guard, now_mday, now_us, bolus_steps, future, limits=None, drugs=None)
         inserts = ()
         day_limit, hour_limit, bolus_limit = limits or (guard.day_limit, guard.hour_limit, guard.bolus_limit)
     else:
-        num, den, inserts, _departed = guard.change(drugs)
+        num, den, inserts, _departed = fluid_change(guard, drugs)
         day_limit, hour_limit, bolus_limit = limits or guard.limits_for(drugs)
     if bolus_steps > bolus_limit:
         return LIMIT_BOLUS

@@ -171,10 +171,10 @@ class DoseGuard:
         self.day_limit = NO_LIMIT
         self.hour_limit = NO_LIMIT
         self.bolus_limit = NO_LIMIT
-        self._fluid = ()  # ((name, conc_ng_per_ml, daily_ng, hourly_ng, bolus_ng), ...)
+        self.fluid = ()  # ((name, conc_ng_per_ml, daily_ng, hourly_ng, bolus_ng), ...)
         # Drugs that left the fluid in the last 24 h, so their history comes back if they
         # do: [(name, conc, day_steps, hour_steps, change_end_us, sat)], sat: SAT_HOUR | SAT_REST.
-        self._departed = []
+        self.departed = []
 
         self.tripped = LIMIT_NONE  # latched reason of the first refusal
         self.refused_steps = 0  # steps refused since boot, saturating at NO_LIMIT
@@ -294,22 +294,16 @@ class DoseGuard:
         they come back (rescaled) if it returns: morphine, then saline, then
         morphine again within a day still counts the first morphine.
         """
-        num, den, inserts, departed = self.change(drugs)
-        self._rewrite(num, den, inserts)
-        self._departed = departed
-        self._set_limits(drugs)
-
-    def change(self, drugs):
-        """What a change of the fluid to drugs does to the history, without doing it:
-        (num, den, inserts, departed), admission.fluid_change's answer for this guard."""
         from firmware.admission import fluid_change  # loaded already: app imports it
 
-        sums = (self.day_sum, self.hour_sum, self.day_sat, self.hour_sat)
-        return fluid_change(self._fluid, self._departed, drugs, self.bucket_end_us(), sums)
+        num, den, inserts, departed = fluid_change(self, drugs)
+        self._rewrite(num, den, inserts)
+        self.departed = departed
+        self._set_limits(drugs)
 
     def history(self, num, den, inserts):
-        """The buckets from the oldest (cur + 1) to the current one, as a change (change()'s
-        num, den and inserts) leaves them, one by one: what set_fluid writes and what
+        """The buckets from the oldest (cur + 1) to the current one, as a change
+        (admission.fluid_change's num, den and inserts) leaves them, one by one: what set_fluid writes and what
         admission.admit() checks a change of fluid against, without a second ring.
 
         A bucket rescales by num/den, rounding up (never less drug than was delivered;
@@ -377,7 +371,7 @@ class DoseGuard:
 
     def _set_limits(self, drugs):
         self.day_limit, self.hour_limit, self.bolus_limit = self.limits_for(drugs)
-        self._fluid = tuple(drugs)
+        self.fluid = tuple(drugs)
 
     def set_step_volume(self, step_pl):
         """A new calibration. The windows hold steps of the old volume: they
@@ -388,8 +382,8 @@ class DoseGuard:
         self.step_pl = step_pl
         g = gcd(old, step_pl)
         self._rewrite(old // g, step_pl // g, ())
-        self._departed = call("firmware.guard_records", "rescale_departed", self._departed, old, step_pl)
-        self._set_limits(self._fluid)
+        self.departed = call("firmware.guard_records", "rescale_departed", self.departed, old, step_pl)
+        self._set_limits(self.fluid)
 
     def _resum(self):
         """The windows' totals taken again from the buckets."""
@@ -405,7 +399,7 @@ class DoseGuard:
         position, the latched trip and the counts."""
         ints = (self._cur, self._end_mday, self._end_us, self.tripped, self.refused_steps, self.delivered_hi,
                 self.delivered_lo)
-        return ints, self._departed, self._buckets
+        return ints, self.departed, self._buckets
 
     def ring(self):
         """The ring as a store Pieces (saved_state's), for a load to read the saved one into."""
@@ -418,7 +412,7 @@ class DoseGuard:
         call("firmware.guard_records", "read_ring", ring, self._ring)  # ValueError: not a guard's ring
         (self._cur, self._end_mday, self._end_us, self.tripped, self.refused_steps, self.delivered_hi,
          self.delivered_lo) = ints
-        self._departed = [tuple(d) if len(d) == 6 else tuple(d) + (0,) for d in departed]
+        self.departed = [tuple(d) if len(d) == 6 else tuple(d) + (0,) for d in departed]
         self._set_limits(drugs)
         self._resum()
 
