@@ -175,7 +175,7 @@ def admit(guard, now_mday, now_us, bolus_steps, future, limits=None, drugs=None)
 
 
 class Projection:
-    """Steps a therapy will deliver from now, bucket by bucket, for DoseGuard.admit().
+    """Steps a therapy will deliver from now, bucket by bucket, for admit().
 
     next_bucket() returns the steps delivered from now to the end of the
     current guard bucket, then the next, and so on: floor((carried + volume)

@@ -303,8 +303,9 @@ class DoseGuard:
 
     def history(self, num, den, inserts):
         """The buckets from the oldest (cur + 1) to the current one, as a change
-        (admission.fluid_change's num, den and inserts) leaves them, one by one: what set_fluid writes and what
-        admission.admit() checks a change of fluid against, without a second ring.
+        (admission.fluid_change's num, den and inserts) leaves them, one by one: what
+        set_fluid writes and what admission.admit() checks a change of fluid against,
+        without a second ring.
 
         A bucket rescales by num/den, rounding up (never less drug than was delivered;
         num == den: as it is). num 0 empties every bucket, saturated ones too: the history
@@ -350,7 +351,7 @@ class DoseGuard:
             yield b
 
     def _rewrite(self, num, den, inserts):
-        """Write the history a change leaves (_history) into the ring, and its windows' totals."""
+        """Write the history a change leaves (history()) into the ring, and its windows' totals."""
         if num == den and not inserts:
             return  # nothing changes
         ring = self._ring
