@@ -18,10 +18,10 @@
 # store.py) at every durable point: each command that changes it, each alarm,
 # and each dose reservation. Before the motor moves a step that is not yet
 # reserved, the steps due in the next _RESERVE_WINDOW_US (at most
-# RESERVE_MAX_STEPS) are reserved in a save. After a restart the pump resumes
+# _RESERVE_MAX_STEPS) are reserved in a save. After a restart the pump resumes
 # at the pump time of its last save, and the steps reserved then count as
 # delivered: they go through the guard but not the motor. So a cut can never
-# add a step, and loses at most RESERVE_MAX_STEPS (20 uL at 52.083 nL a
+# add a step, and loses at most _RESERVE_MAX_STEPS (20 uL at 52.083 nL a
 # step) plus the partial step the scheduler held. Without a battery-backed
 # clock the pump cannot know how long it was off: its program resumes where
 # it stood at the save, and the restart alarm says so.
@@ -34,7 +34,7 @@
 
 import asyncio
 
-from firmware import alarms, auth, codec, const, eventlog
+from firmware import admission, alarms, auth, codec, const, eventlog
 from firmware.commands import FAMILIES, Commands, Staging
 from firmware.errors import Refusal, explain
 from firmware.guard import BUCKET_US, LIMIT_BOLUS, LIMIT_NONE, DoseGuard
@@ -45,7 +45,7 @@ from firmware.monitors import Monitors
 from firmware.program import BASAL_CONTINUOUS, BASAL_FLEX
 from firmware.scheduler import MAX_RATE_NL_PER_DAY, DoseScheduler
 from firmware.telemetry import Telemetry
-from firmware.therapy import BOLUS_NONE, Projection, Therapy, time_to_deliver
+from firmware.therapy import BOLUS_NONE, Therapy
 from firmware.timebase import MAX_ADVANCE_US, US_PER_MDAY, Timebase
 
 FIRMWARE_VERSION = "0.3.0"
@@ -54,9 +54,8 @@ _SECURITY_LOG_BURST = const(10)  # security refusals logged one by one, at most 
 _SECURITY_LOG_REFILL_US = const(60_000_000)  # and one more for each minute of pump time; the rest are counted
 _NO_EVENT_MDAY = const(1_073_741_823)  # 2**30 - 1: "no event", beyond any pump time
 _BACKLOG_WAIT_US = const(20_000)  # a dosing turn comes at least this often while issued steps wait for the hardware
-MAX_EMPTY_SCAN_DAYS = 400  # time-to-empty is reported up to this far ahead
 _RESERVE_WINDOW_US = const(600_000_000)  # a reservation covers the steps due in the next 10 min
-RESERVE_MAX_STEPS = 384  # and at most this many: 20 uL in 52.083 nL steps, the most a cut may lose
+_RESERVE_MAX_STEPS = const(384)  # and at most this many: 20 uL in 52.083 nL steps, the most a cut may lose
 
 
 class PumpApp:
@@ -94,8 +93,8 @@ class PumpApp:
             from firmware.store import Store
 
             self.store = Store(storage)
-        self._reserve_left = 0  # steps reserved in the last save and not yet moved, 0..RESERVE_MAX_STEPS
-        self.credit = 0  # after a restart: steps to count as delivered without moving, 0..RESERVE_MAX_STEPS
+        self._reserve_left = 0  # steps reserved in the last save and not yet moved, 0.._RESERVE_MAX_STEPS
+        self.credit = 0  # after a restart: steps to count as delivered without moving, 0.._RESERVE_MAX_STEPS
         self.record_kept = False  # a record the boot could not load now: no save may replace it
         self.auth = auth.Authenticator(hw.random_bytes)
         self.key_store = None
@@ -148,7 +147,7 @@ class PumpApp:
         the moving ones (already counted by the guard), so a cut never repeats them."""
         step_pl = self.sched.step_pl
         window = -(-self.sched.rate * _RESERVE_WINDOW_US // (US_PER_MDAY * step_pl))
-        window = min(max(window, 1), RESERVE_MAX_STEPS)
+        window = min(max(window, 1), _RESERVE_MAX_STEPS)
         self._reserve_left = window
         self.save()
         self._reserve_left = moving + window
@@ -185,7 +184,8 @@ class PumpApp:
         path: allocates only to save a new reservation, or when a fault, an
         alarm or a mark is reached."""
         mon = self.monitors
-        n = mon.gate(n)
+        motor_watch = mon.motor_watch
+        n = motor_watch.gate(n)
         if not n:
             return 0
         empty = n >= mon.to_empty
@@ -204,7 +204,7 @@ class PumpApp:
                 self._reserve(moving)
             self._reserve_left = self._reserve_left - moving if moving < self._reserve_left else 0
             self.motor.step(moving)
-            mon.moved(moving)
+            motor_watch.moved(moving)
         if allowed < n:
             self.raise_alarm(codec.ALARM_DOSE_LIMIT, "dose limit: {l%d}" % self.guard.tripped)
         if empty and mon.to_empty <= 0:
@@ -416,7 +416,7 @@ class PumpApp:
         or whose deliveries from now on, added to what was delivered in the
         last 24 h and hour, would pass a guard window. drugs: the guard's fluid
         (guard_limits) when the candidate changes it, checked as if it had
-        (DoseGuard.admit); limits: the guard's (day, hour, bolus) under another
+        (admission.admit); limits: the guard's (day, hour, bolus) under another
         library (DoseGuard.limits_for)."""
         guard = self.guard
         tb = self.timebase
@@ -426,8 +426,8 @@ class PumpApp:
         if candidate.bolus_kind != BOLUS_NONE:  # the bolus's size in steps, rounded up
             bolus_steps = -(-candidate.bolus_volume_nl * 1000 // step_pl)
         carried = self.sched.carried_u(tb.mday, tb.us)
-        proj = Projection(candidate, now, guard.bucket_end_us(), BUCKET_US, carried, step_pl * US_PER_MDAY)
-        why = guard.admit(tb.mday, tb.us, bolus_steps, proj, limits, drugs)
+        proj = admission.Projection(candidate, now, guard.bucket_end_us(), BUCKET_US, carried, step_pl * US_PER_MDAY)
+        why = admission.admit(guard, tb.mday, tb.us, bolus_steps, proj, limits, drugs)
         if why == LIMIT_BOLUS:
             if limits is None:
                 limits = guard.limits_for(drugs) if drugs is not None else (0, 0, guard.bolus_limit)
@@ -481,11 +481,6 @@ class PumpApp:
             return None
         used = (self.guard.delivered() - self.fill_steps) * self.sched.step_pl // 1000
         return max(self.fill_nl - used, 0)
-
-    def empty_in_us(self, reservoir_nl, now):
-        """Pump time until the running program (with any running bolus) has
-        delivered reservoir_nl; None if it never will within the scan."""
-        return time_to_deliver(self.therapy.fork(), reservoir_nl, now, MAX_EMPTY_SCAN_DAYS * 86_400_000_000)
 
     def set_step_volume(self, step_pl):
         """Run on a new volume per step (a calibration, or a restore of one)."""

@@ -2,11 +2,11 @@
 # minute (the mean of 4 readings, GIP 5.1), the life left estimated from the
 # drain since the first reading after boot, and the three levels acted on:
 #
-#   ERI      the life left below BATTERY_ERI_MARGIN_DAYS, or, before a drain is
-#            known, the charge at BATTERY_ERI_PERMILLE (medium: plan the
+#   ERI      the life left below _BATTERY_ERI_MARGIN_DAYS, or, before a drain is
+#            known, the charge at _BATTERY_ERI_PERMILLE (medium: plan the
 #            replacement)
-#   low      the charge at BATTERY_LOW_PERMILLE (high)
-#   EOS      end of service at BATTERY_EOS_PERMILLE: the state saved, dosing
+#   low      the charge at _BATTERY_LOW_PERMILLE (high)
+#   EOS      end of service at _BATTERY_EOS_PERMILLE: the state saved, dosing
 #            stops (high)
 #
 # A charge back above a level (a new cell, a charged one) clears its alarm's
@@ -14,10 +14,11 @@
 
 from firmware import codec, const, eventlog
 
-BATTERY_ERI_MARGIN_DAYS = 90  # ERI when the estimated life left falls below 90 days (SynchroMed: stops 90 days on)
-BATTERY_ERI_PERMILLE = 100  # or, before a drain is known, at 10 % charge
-BATTERY_LOW_PERMILLE = 30  # critical low battery at 3 %
-BATTERY_EOS_PERMILLE = 10  # end of service at 1 %: dosing stops, the state saved
+# ERI when the estimated life left falls below 90 days (SynchroMed: stops 90 days on).
+_BATTERY_ERI_MARGIN_DAYS = const(90)
+_BATTERY_ERI_PERMILLE = const(100)  # or, before a drain is known, at 10 % charge
+_BATTERY_LOW_PERMILLE = const(30)  # critical low battery at 3 %
+_BATTERY_EOS_PERMILLE = const(10)  # end of service at 1 %: dosing stops, the state saved
 _BATTERY_READS = const(4)  # readings averaged per check (GIP 5.1)
 _DRAIN_MIN_PERMILLE = const(10)  # a drain estimate needs at least 1 % of charge used since the reference reading
 _US_PER_DAY = 86_400_000_000  # a long int on a 32-bit port: once a minute, off the hot path
@@ -60,13 +61,13 @@ class Battery:
 
     def _act(self, soc, days, now):
         pump = self._pump
-        if soc > BATTERY_LOW_PERMILLE:
+        if soc > _BATTERY_LOW_PERMILLE:
             pump.clear_alarm(codec.ALARM_BATTERY_LOW, "the charge is above the critical level again")
-        if soc > BATTERY_EOS_PERMILLE:
+        if soc > _BATTERY_EOS_PERMILLE:
             pump.clear_alarm(codec.ALARM_BATTERY_EOS, "the charge is above end of service again")
-        if soc > BATTERY_ERI_PERMILLE and (days is None or days >= BATTERY_ERI_MARGIN_DAYS):
+        if soc > _BATTERY_ERI_PERMILLE and (days is None or days >= _BATTERY_ERI_MARGIN_DAYS):
             pump.clear_alarm(codec.ALARM_BATTERY_ERI, "the battery's life left is above the margin again")
-        if soc <= BATTERY_EOS_PERMILLE:
+        if soc <= _BATTERY_EOS_PERMILLE:
             if not pump.alarms.active(codec.ALARM_BATTERY_EOS):
                 pump.save()  # the state first, while the cell still can
                 pump.therapy.stop(now)
@@ -75,9 +76,9 @@ class Battery:
                 pump.raise_alarm(
                     codec.ALARM_BATTERY_EOS, "battery end of service: dosing stopped; replace the pump", active=True
                 )
-        if soc <= BATTERY_LOW_PERMILLE:
+        if soc <= _BATTERY_LOW_PERMILLE:
             pump.raise_alarm(codec.ALARM_BATTERY_LOW, "critical low battery: %d permille" % soc, active=True)
-        if (days is not None and days < BATTERY_ERI_MARGIN_DAYS) or soc <= BATTERY_ERI_PERMILLE:
+        if (days is not None and days < _BATTERY_ERI_MARGIN_DAYS) or soc <= _BATTERY_ERI_PERMILLE:
             left = "?" if days is None else days
             if pump.raise_alarm(
                 codec.ALARM_BATTERY_ERI,
@@ -94,6 +95,6 @@ class Battery:
             soc = self.gauge.soc_permille()
         except OSError as e:
             return "battery monitor does not answer: %s" % e
-        if soc <= BATTERY_EOS_PERMILLE:
+        if soc <= _BATTERY_EOS_PERMILLE:
             return "battery at %d permille, at or below end of service" % soc
         return None

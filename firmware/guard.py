@@ -8,7 +8,7 @@
 #   day    steps delivered in the rolling 24 h window <= daily hard limit
 #   hour   steps delivered in the rolling 1 h window  <= rate hard limit x 1 h
 #   bucket at most BUCKET_MAX_STEPS in one 36 s bucket (pump-level cap)
-# and, before a bolus or a program change starts (admit()), that the bolus is
+# and, before a bolus or a program change starts (admission.py), that the bolus is
 # within the bolus hard limit and that what was delivered plus what the new
 # delivery will add never passes those windows. A running bolus is then held
 # by the hour and day windows like every other step.
@@ -38,7 +38,7 @@
 # over every window is never less than what the motor gave of that drug.
 # Nothing is dropped silently; where a number would not fit, the record
 # errs toward caution, in this order:
-#   - a bucket holds at most _BUCKET_CAP steps as a number (2400 of them sum
+#   - a bucket holds at most BUCKET_CAP steps as a number (2400 of them sum
 #     below 2**30). Rescaled history above that spills into the next newer
 #     bucket, up to the current one: it then leaves every window later than
 #     the steps it stands for did (it may also count in an hour window that
@@ -46,14 +46,14 @@
 #   - what would not fit even in the current bucket makes it SATURATED: a
 #     marker meaning "this bucket alone fills every window it is in". While a
 #     saturated bucket is in the day (hour) window, permit() lets nothing
-#     through (LIMIT_DAY) and admit() refuses any delivery in that window.
+#     through (LIMIT_DAY) and admission refuses any delivery in that window.
 #     A rescale never turns a saturated bucket back into a number.
 #   - a drug that leaves the fluid keeps its day and hour totals (and whether
 #     its windows held a saturated bucket) for 24 h; if it comes back they are
 #     put back, rescaled, as stand-ins that leave no earlier than the real
-#     steps did (see _change), spilling and saturating as above.
+#     steps did (see admission.fluid_change), spilling and saturating as above.
 # Where this is conservative: saturation refuses the drug even when its real
-# dose is below the limit, if that limit is more than _BUCKET_CAP steps of the
+# dose is below the limit, if that limit is more than BUCKET_CAP steps of the
 # new fluid (one bucket of history, or a departed drug's whole day, worth more
 # than 447,392 steps of a very weak fluid); a departed drug's day total comes
 # back in one bucket an hour before its departure (earlier steps leave later
@@ -62,20 +62,21 @@
 # strength after a heavy day: about a minute); a blend's history rescales by
 # its largest ratio.
 #
-# Bounds: a bucket is 0.._BUCKET_CAP or _SATURATED (2**30 - 1, a small int);
-# day_sum and hour_sum sum the numeric buckets, <= DAY_BUCKETS * _BUCKET_CAP
+# Bounds: a bucket is 0..BUCKET_CAP or SATURATED (2**30 - 1, a small int);
+# day_sum and hour_sum sum the numeric buckets, <= DAY_BUCKETS * BUCKET_CAP
 # < 2**30; day_sat and hour_sat count saturated buckets, 0..DAY_BUCKETS; the
 # limits are 0..NO_LIMIT. A departed record's totals are 0..DAY_BUCKETS *
-# _BUCKET_CAP (more is recorded as saturated: it could never fit back).
+# BUCKET_CAP (more is recorded as saturated: it could never fit back).
 #
 # permit() runs on the dosing hot path and allocates nothing; its values all
-# stay below 2**30. configure(), set_fluid() and admit() run on the command
+# stay below 2**30. set_fluid(), set_step_volume() and admission run on the command
 # path and may use long ints.
 
 from array import array
 
 from firmware import const
 from firmware.intmath import gcd
+from firmware.lazy import call
 from firmware.store import Pieces
 
 US_PER_MDAY = const(86_400_000)
@@ -93,14 +94,14 @@ _GROUP_MDAY = const(5)
 # steps (10,000 steps per bucket), so this cap only bites on a runaway burst.
 BUCKET_MAX_STEPS = const(65_535)
 # Buckets are 32-bit: history rescaled to a weaker fluid after a refill can
-# pass BUCKET_MAX_STEPS. A bucket holds at most _BUCKET_CAP steps as a number
+# pass BUCKET_MAX_STEPS. A bucket holds at most BUCKET_CAP steps as a number
 # (2400 such buckets still sum below 2**30, a small int); more spills into
-# newer buckets, and what fits nowhere marks a bucket _SATURATED (see above).
-_BUCKET_CAP = const(447_392)
-_SATURATED = const(1_073_741_823)  # 2**30 - 1: this bucket alone fills every window it is in
+# newer buckets, and what fits nowhere marks a bucket SATURATED (see above).
+BUCKET_CAP = const(447_392)
+SATURATED = const(1_073_741_823)  # 2**30 - 1: this bucket alone fills every window it is in
 # A departed record's flags: its hour window (1) or the rest of its day (2) held a saturated bucket.
-_SAT_HOUR = const(1)
-_SAT_REST = const(2)
+SAT_HOUR = const(1)
+SAT_REST = const(2)
 NO_LIMIT = const(1_073_741_823)  # 2**30 - 1: no drug limit applies
 
 # Why a step was refused (latched in `tripped` until clear_trip()).
@@ -116,49 +117,19 @@ LIMIT_BOLUS = const(4)
 _PL_PER_ML = const(1_000_000_000)
 
 
-def has_drug(drugs, name):
-    """The concentration of name in drugs ((name, conc, ...) tuples), or 0."""
-    for d in drugs:
-        if d[0] == name:
-            return d[1]
-    return 0
-
-
-def largest_ratio(top, bottom):
-    """(num, den): the largest concentration in top over the same drug's in
-    bottom, over the drugs in both ((name, conc, ...) tuples); (0, 1) if they
-    have none in common."""
-    num = 0
-    den = 1
-    for d in top:
-        below = has_drug(bottom, d[0])
-        if below and d[1] * den > num * below:
-            num = d[1]
-            den = below
-    return num, den
-
-
-def _age_buckets(end_us, then_end_us):
-    """Whole buckets from the bucket that ended at then_end_us to the one ending at end_us."""
-    return (end_us - then_end_us) // BUCKET_US
-
-
-def _totals(history, in_hour):
+def window_totals(history):
     """(day_sum, hour_sum, day_sat, hour_sat) of a day of buckets given oldest first (a
-    DoseGuard._history): the numeric buckets' sums and the saturated ones, of all of them
-    and of the newest HOUR_BUCKETS (the hour window), which also go into in_hour (an array
-    of HOUR_BUCKETS, oldest first) unless it is None."""
+    DoseGuard.history): the numeric buckets' sums and the saturated ones, of all of them
+    and of the newest HOUR_BUCKETS (the hour window)."""
     day = hour = day_sat = hour_sat = 0
     k = HOUR_BUCKETS - DAY_BUCKETS  # 0 at the hour window's oldest bucket
     for b in history:
-        if b == _SATURATED:
+        if b == SATURATED:
             day_sat += 1
         else:
             day += b
         if k >= 0:
-            if in_hour is not None:
-                in_hour[k] = b
-            if b == _SATURATED:
+            if b == SATURATED:
                 hour_sat += 1
             else:
                 hour += b
@@ -191,7 +162,7 @@ class DoseGuard:
         self._cur = 0  # index of the bucket holding now, 0..DAY_BUCKETS-1
         self._end_mday = 0  # end of the current bucket, two-word pump time
         self._end_us = BUCKET_US
-        self.day_sum = 0  # steps in the day window's numeric buckets, <= DAY_BUCKETS * _BUCKET_CAP < 2**30
+        self.day_sum = 0  # steps in the day window's numeric buckets, <= DAY_BUCKETS * BUCKET_CAP < 2**30
         self.hour_sum = 0  # steps in the hour window's numeric buckets, <= day_sum
         self.day_sat = 0  # saturated buckets in the day window, 0..DAY_BUCKETS
         self.hour_sat = 0  # saturated buckets in the hour window, <= day_sat
@@ -200,10 +171,10 @@ class DoseGuard:
         self.day_limit = NO_LIMIT
         self.hour_limit = NO_LIMIT
         self.bolus_limit = NO_LIMIT
-        self._fluid = ()  # ((name, conc_ng_per_ml, daily_ng, hourly_ng, bolus_ng), ...)
+        self.fluid = ()  # ((name, conc_ng_per_ml, daily_ng, hourly_ng, bolus_ng), ...)
         # Drugs that left the fluid in the last 24 h, so their history comes back if they
-        # do: [(name, conc, day_steps, hour_steps, change_end_us, sat)], sat: _SAT_HOUR | _SAT_REST.
-        self._departed = []
+        # do: [(name, conc, day_steps, hour_steps, change_end_us, sat)], sat: SAT_HOUR | SAT_REST.
+        self.departed = []
 
         self.tripped = LIMIT_NONE  # latched reason of the first refusal
         self.refused_steps = 0  # steps refused since boot, saturating at NO_LIMIT
@@ -287,7 +258,7 @@ class DoseGuard:
                 cur = 0
             chunk = ring[cur // _CHUNK_BUCKETS]
             b = chunk[cur % _CHUNK_BUCKETS]  # the bucket 24 h old leaves the day window
-            if b == _SATURATED:
+            if b == SATURATED:
                 self.day_sat -= 1
             else:
                 self.day_sum -= b
@@ -296,7 +267,7 @@ class DoseGuard:
             if old < 0:
                 old += DAY_BUCKETS
             b = ring[old // _CHUNK_BUCKETS][old % _CHUNK_BUCKETS]  # and the one 1 h old leaves the hour window
-            if b == _SATURATED:
+            if b == SATURATED:
                 self.hour_sat -= 1
             else:
                 self.hour_sum -= b
@@ -323,63 +294,23 @@ class DoseGuard:
         they come back (rescaled) if it returns: morphine, then saline, then
         morphine again within a day still counts the first morphine.
         """
-        num, den, inserts, departed = self._change(drugs)
+        from firmware.admission import fluid_change  # loaded already: app imports it
+
+        num, den, inserts, departed = fluid_change(self, drugs)
         self._rewrite(num, den, inserts)
-        self._departed = departed
+        self.departed = departed
         self._set_limits(drugs)
 
-    def _change(self, drugs):
-        """What a change of the fluid to drugs does to the history, without doing it:
-        (num, den, inserts, departed). The buckets rescale by num/den (the largest ratio
-        of old to new concentration, in lowest terms; num 0: no drug in common, the history
-        carries none of these); inserts, sorted, put back the history of the departed drugs
-        that return, in steps of the new fluid rounded up, each as (k, steps) for the k-th
-        bucket from the oldest (steps _SATURATED: that bucket becomes saturated): a
-        departure's hour total in the bucket it left in and the rest of its day total an
-        hour of buckets before, so each leaves every window no earlier than the steps it
-        stands for did, and comes back saturated if its windows held a saturated bucket
-        when the drug left. departed: the records kept after the change (those under a
-        day old that do not return, then the drugs that leave now)."""
-        end_us = self.bucket_end_us()
-        departed = []
-        inserts = []
-        for rec in self._departed:
-            name, conc, day_steps, hour_steps, change_end, sat = rec
-            age = _age_buckets(end_us, change_end)
-            if age >= DAY_BUCKETS:
-                continue  # a day has passed: forgotten
-            new_conc = has_drug(drugs, name)
-            if not new_conc:
-                departed.append(rec)
-                continue
-            for back, steps, flag in ((age, hour_steps, _SAT_HOUR), (age + HOUR_BUCKETS, day_steps - hour_steps,
-                                                                     _SAT_REST)):
-                if back < DAY_BUCKETS:
-                    if sat & flag:
-                        inserts.append((DAY_BUCKETS - 1 - back, _SATURATED))
-                    elif steps:
-                        inserts.append((DAY_BUCKETS - 1 - back, -(-steps * conc // new_conc)))
-        sat = (_SAT_HOUR if self.hour_sat else 0) | (_SAT_REST if self.day_sat > self.hour_sat else 0)
-        for name, conc, _d, _h, _b in self._fluid:
-            if not has_drug(drugs, name):
-                departed.append((name, conc, self.day_sum, self.hour_sum, end_us, sat))
-        inserts.sort()
-        num, den = largest_ratio(self._fluid, drugs)
-        if num:
-            g = gcd(num, den)  # small terms keep b * num a small int for most blends
-            num //= g
-            den //= g
-        return num, den, inserts, departed
-
-    def _history(self, num, den, inserts):
-        """The buckets from the oldest (cur + 1) to the current one, as a change (_change's
-        num, den and inserts) leaves them, one by one: what set_fluid writes and what admit()
-        checks a change of fluid against, without a second ring.
+    def history(self, num, den, inserts):
+        """The buckets from the oldest (cur + 1) to the current one, as a change
+        (admission.fluid_change's num, den and inserts) leaves them, one by one: what
+        set_fluid writes and what admission.admit() checks a change of fluid against,
+        without a second ring.
 
         A bucket rescales by num/den, rounding up (never less drug than was delivered;
         num == den: as it is). num 0 empties every bucket, saturated ones too: the history
         is of other drugs (a departed record keeps theirs, with its saturation). A bucket
-        past _BUCKET_CAP spills into newer ones; what passes the current one saturates it.
+        past BUCKET_CAP spills into newer ones; what passes the current one saturates it.
         A saturated bucket stays saturated, and a spill that reaches one ends there: the
         spill is history no newer than that bucket, which fills every window it is in
         already. Inserts add to their bucket (spilling the same way) or saturate it."""
@@ -393,39 +324,39 @@ class DoseGuard:
         for k in range(DAY_BUCKETS):
             i = i + 1 if i < DAY_BUCKETS - 1 else 0
             b = ring[i // _CHUNK_BUCKETS][i % _CHUNK_BUCKETS] if num else 0
-            if b == _SATURATED:
+            if b == SATURATED:
                 carry = 0
             elif rescale:
                 b = (-(-b * num // den) if b else 0) + carry
-                carry = b - _BUCKET_CAP if b > _BUCKET_CAP else 0
+                carry = b - BUCKET_CAP if b > BUCKET_CAP else 0
                 b -= carry
                 if carry and k == DAY_BUCKETS - 1:
-                    b = _SATURATED
+                    b = SATURATED
             add = spill
             while j < n and inserts[j][0] == k:
                 steps = inserts[j][1]
                 j += 1
-                if steps == _SATURATED:
-                    b = _SATURATED
+                if steps == SATURATED:
+                    b = SATURATED
                 else:
                     add += steps
-            if b == _SATURATED:
+            if b == SATURATED:
                 spill = 0
             elif add:
                 b += add
-                spill = b - _BUCKET_CAP if b > _BUCKET_CAP else 0
+                spill = b - BUCKET_CAP if b > BUCKET_CAP else 0
                 b -= spill
                 if spill and k == DAY_BUCKETS - 1:
-                    b = _SATURATED
+                    b = SATURATED
             yield b
 
     def _rewrite(self, num, den, inserts):
-        """Write the history a change leaves (_history) into the ring, and its windows' totals."""
+        """Write the history a change leaves (history()) into the ring, and its windows' totals."""
         if num == den and not inserts:
             return  # nothing changes
         ring = self._ring
         i = self._cur
-        for b in self._history(num, den, inserts):
+        for b in self.history(num, den, inserts):
             i = i + 1 if i < DAY_BUCKETS - 1 else 0
             ring[i // _CHUNK_BUCKETS][i % _CHUNK_BUCKETS] = b
         self._resum()
@@ -441,7 +372,7 @@ class DoseGuard:
 
     def _set_limits(self, drugs):
         self.day_limit, self.hour_limit, self.bolus_limit = self.limits_for(drugs)
-        self._fluid = tuple(drugs)
+        self.fluid = tuple(drugs)
 
     def set_step_volume(self, step_pl):
         """A new calibration. The windows hold steps of the old volume: they
@@ -452,23 +383,12 @@ class DoseGuard:
         self.step_pl = step_pl
         g = gcd(old, step_pl)
         self._rewrite(old // g, step_pl // g, ())
-        departed = []
-        for name, conc, day, hour, end, sat in self._departed:
-            hour_new = -(-hour * old // step_pl)
-            rest_new = -(-(day - hour) * old // step_pl)
-            if hour_new > DAY_BUCKETS * _BUCKET_CAP:  # could never fit back: saturated
-                hour_new = 0
-                sat |= _SAT_HOUR
-            if rest_new > DAY_BUCKETS * _BUCKET_CAP - hour_new:
-                rest_new = 0
-                sat |= _SAT_REST
-            departed.append((name, conc, hour_new + rest_new, hour_new, end, sat))
-        self._departed = departed
-        self._set_limits(self._fluid)
+        self.departed = call("firmware.guard_records", "rescale_departed", self.departed, old, step_pl)
+        self._set_limits(self.fluid)
 
     def _resum(self):
         """The windows' totals taken again from the buckets."""
-        self.day_sum, self.hour_sum, self.day_sat, self.hour_sat = _totals(self._history(1, 1, ()), None)
+        self.day_sum, self.hour_sum, self.day_sat, self.hour_sat = window_totals(self.history(1, 1, ()))
 
     # -- persistence, command path -----------------------------------------------
 
@@ -480,7 +400,7 @@ class DoseGuard:
         position, the latched trip and the counts."""
         ints = (self._cur, self._end_mday, self._end_us, self.tripped, self.refused_steps, self.delivered_hi,
                 self.delivered_lo)
-        return ints, self._departed, self._buckets
+        return ints, self.departed, self._buckets
 
     def ring(self):
         """The ring as a store Pieces (saved_state's), for a load to read the saved one into."""
@@ -490,110 +410,15 @@ class DoseGuard:
         """Put back a saved_state() with the fluid drugs (set_fluid's tuples). ring: its
         bytes, or a guard's ring() holding them (a load read it into this one's, or into
         the one a retry after a MemoryError replaced)."""
-        if len(ring) != 4 * DAY_BUCKETS:
-            raise ValueError("guard ring of %d bytes, not %d" % (len(ring), 4 * DAY_BUCKETS))
+        call("firmware.guard_records", "read_ring", ring, self._ring)  # ValueError: not a guard's ring
         (self._cur, self._end_mday, self._end_us, self.tripped, self.refused_steps, self.delivered_hi,
          self.delivered_lo) = ints
-        mine = self._ring
-        chunks = None
-        raw = ring
-        if isinstance(ring, Pieces):
-            chunks = ring.pieces
-            raw = b""
-        for i in range(DAY_BUCKETS):
-            if chunks is not None:
-                b = chunks[i // _CHUNK_BUCKETS][i % _CHUNK_BUCKETS]
-            else:
-                k = 4 * i  # a bucket is 0.._BUCKET_CAP or _SATURATED, below 2**30: a small int
-                b = raw[k] | raw[k + 1] << 8 | raw[k + 2] << 16 | raw[k + 3] << 24
-            if b > _BUCKET_CAP and b != _SATURATED:
-                raise ValueError("guard bucket %d holds %d steps" % (i, b))
-            mine[i // _CHUNK_BUCKETS][i % _CHUNK_BUCKETS] = b
-        self._departed = [tuple(d) if len(d) == 6 else tuple(d) + (0,) for d in departed]
+        self.departed = [tuple(d) if len(d) == 6 else tuple(d) + (0,) for d in departed]
         self._set_limits(drugs)
         self._resum()
 
     def clear_trip(self):
         self.tripped = LIMIT_NONE
-
-    # -- before new delivery starts, command path ---------------------------
-
-    def admit(self, now_mday, now_us, bolus_steps, future, limits=None, drugs=None):
-        """Check a delivery before it starts; return LIMIT_NONE or the limit it would pass.
-
-        drugs: the fluid a program change brings (set_fluid's tuples), or None for the
-        fluid leaving now: the history is checked as set_fluid(drugs) would leave it,
-        rescaled and with returning drugs put back, without changing it (nor making a
-        second ring: a bucket at a time, from _history). limits: (day, hour, bolus) to
-        check against instead of the fluid's own (limits_for() of the same drugs under
-        another library), or None.
-
-        bolus_steps: the size of a bolus starting now, in steps rounded up (0
-        if none), checked against the bolus hard limit; its delivery is part of
-        the future. future: an object whose next_bucket() returns, on each
-        call, the steps the therapy (basal, boluses and all) will have
-        delivered from now to the end of the current bucket, then of the next
-        one, and so on: a non-decreasing upper bound.
-        For every window ending in the next 24 h (a day window, and each of
-        the 2400 hour windows in that time), what is left of the history in
-        it plus the future deliveries in it plus the bolus must stay within
-        the window's limit. Windows ending later hold only future deliveries
-        of a program that repeats daily, so they hold no more than these.
-        """
-        self._rotate(now_mday, now_us)
-        ring = self._ring
-        oldest = self._cur + 1  # the oldest bucket of the day window
-        if drugs is None:
-            day_limit, hour_limit, bolus_limit = limits or (self.day_limit, self.hour_limit, self.bolus_limit)
-        else:
-            num, den, inserts, _departed = self._change(drugs)
-            day_limit, hour_limit, bolus_limit = limits or self.limits_for(drugs)
-        if bolus_steps > bolus_limit:
-            return LIMIT_BOLUS
-        if drugs is None:  # the history as it is
-            day_hist = self.day_sum
-            hour_hist = self.hour_sum
-            day_sat = self.day_sat  # a saturated bucket fills its windows: nothing more may go in them
-            hour_sat = self.hour_sat
-            leaving = in_hour = None
-        else:  # the history as the change leaves it: its totals, and the hour window's buckets
-            in_hour = array("I", bytes(4 * HOUR_BUCKETS))  # command path: 400 B
-            day_hist, hour_hist, day_sat, hour_sat = _totals(self._history(num, den, inserts), in_hour)
-            leaving = self._history(num, den, inserts)  # the day window's buckets, oldest first
-        # ahead_at[k % 100]: future steps to the end of bucket k - 100, so the
-        # hour window ending with bucket k holds ahead - ahead_at[k % 100] of them.
-        ahead_at = array("I", bytes(4 * HOUR_BUCKETS))  # command path: 400 B
-        for k in range(DAY_BUCKETS):
-            ahead = future.next_bucket()
-            # A window the new delivery adds nothing to is not its to pass (a stop is always admitted).
-            if ahead and (day_sat or day_hist + ahead > day_limit):
-                return LIMIT_DAY
-            slot = k % HOUR_BUCKETS
-            added = ahead - ahead_at[slot]
-            if added and (hour_sat or hour_hist + added > hour_limit):
-                return LIMIT_HOUR
-            ahead_at[slot] = ahead
-            # One bucket later, the oldest bucket of each window drops out.
-            if leaving is None:
-                i = (oldest + k) % DAY_BUCKETS
-                b = ring[i // _CHUNK_BUCKETS][i % _CHUNK_BUCKETS]
-            else:
-                b = next(leaving)
-            if b == _SATURATED:
-                day_sat -= 1
-            else:
-                day_hist -= b
-            if k < HOUR_BUCKETS:
-                if in_hour is None:
-                    i = (self._cur - HOUR_BUCKETS + 1 + k) % DAY_BUCKETS
-                    b = ring[i // _CHUNK_BUCKETS][i % _CHUNK_BUCKETS]
-                else:
-                    b = in_hour[k]
-                if b == _SATURATED:
-                    hour_sat -= 1
-                else:
-                    hour_hist -= b
-        return LIMIT_NONE
 
     def bucket_end_us(self):
         """End of the current bucket as one pump-time integer (command path)."""
@@ -607,6 +432,6 @@ class DoseGuard:
 
     def window_steps(self, now_mday, now_us):
         """(day, hour) steps in the windows as of now, a saturated bucket
-        counting _BUCKET_CAP (it holds more); each below 2**30."""
+        counting BUCKET_CAP (it holds more); each below 2**30."""
         self._rotate(now_mday, now_us)
-        return self.day_sum + self.day_sat * _BUCKET_CAP, self.hour_sum + self.hour_sat * _BUCKET_CAP
+        return self.day_sum + self.day_sat * BUCKET_CAP, self.hour_sum + self.hour_sat * BUCKET_CAP

@@ -21,7 +21,8 @@
 import gc
 import sys
 
-# The modules that are only ever loaded for a call (and the factory library's text, and the boot).
+# The modules that are only ever loaded for a call (and the factory library's text, the boot, the
+# reservoir's forecast, and the guard's rewrites of its records at a restore or a calibration).
 TRANSIENT = (
     "firmware.program_text",
     "firmware.program_check",
@@ -29,6 +30,8 @@ TRANSIENT = (
     "firmware.units",
     "firmware.druglib",
     "firmware.boot",
+    "firmware.forecast",
+    "firmware.guard_records",
 )
 
 

@@ -108,7 +108,7 @@ def sections(app, reserved_steps):
         (TAG_GUARD, guard.encode()),
         (TAG_RING, ring),  # the guard's Pieces: its chunks of u32, as they are
         (TAG_ALARMS, "\n".join(_esc(line) for line in app.alarms.saved()).encode()),
-        (TAG_MONITOR, _text(app.monitors.monitor_state())),
+        (TAG_MONITOR, _text(app.monitors.motor_watch.saved_state())),
     ]
     if p is not None:
         out.append((TAG_PROGRAM_VALUES, p.saved[1]))
@@ -206,7 +206,7 @@ def restore(app, record):
     elif int(meta["alarm"]):
         app.alarms.raise_alarm(int(meta["alarm"]), 0, "restored from an older record")
     if TAG_MONITOR in record:
-        app.monitors.restore_monitor_state({k: _opt_int(v) for k, v in _fields(record[TAG_MONITOR]).items()})
+        app.monitors.motor_watch.restore({k: _opt_int(v) for k, v in _fields(record[TAG_MONITOR]).items()})
     parts = [record[TAG_LOG + k] for k in range(_LOG_SECTIONS) if TAG_LOG + k in record]
     _restore_log(app.log, parts, int(meta["format"]) >= 4)
     return int(meta["mday"]), int(meta["us"]), int(meta["reserved_steps"])

@@ -24,8 +24,7 @@
 # on the clock. So no step is ever repeated or skipped, and a day's volume
 # moves by at most half a last step.
 
-from firmware.guard import has_drug, largest_ratio
-from firmware.intmath import format_volume, gcd
+from firmware.intmath import format_volume
 from firmware.program import (
     BASAL_CONTINUOUS,
     BASAL_FLEX,
@@ -37,7 +36,6 @@ from firmware.program import (
 )
 
 US_PER_MIN = 60_000_000
-HALF_DAY_US = US_PER_DAY // 2
 
 BOLUS_NONE = 0
 BOLUS_SINGLE = 1
@@ -62,7 +60,6 @@ INT_STATE = (
     "bridge_mark",
 )
 OPTIONAL_INT_STATE = ("clock_offset_us", "trial_end")
-_STATE = ("program", "last_lines", "drugs", "bridge_drugs") + INT_STATE + OPTIONAL_INT_STATE
 # A delivery that acts once (program.DELIVERY_WORDS) and a refill's lines: not part of what a resume runs again.
 _NOT_RESUMED = ("bolus", "prime", "bridge", "fill", "removed")
 
@@ -93,8 +90,9 @@ class Therapy:
     def fork(self):
         """An independent copy, to project what a change would deliver."""
         t = Therapy()
-        for name in _STATE:
-            setattr(t, name, getattr(self, name))
+        for names in (("program", "last_lines", "drugs", "bridge_drugs"), INT_STATE, OPTIONAL_INT_STATE):
+            for name in names:
+                setattr(t, name, getattr(self, name))
         t.patient_times = list(self.patient_times)
         return t
 
@@ -116,7 +114,7 @@ class Therapy:
         """End of the schedule day that began at day_start (see the header)."""
         target = day_start + US_PER_DAY
         c = self._tod(target)
-        nearest = target - c if c < HALF_DAY_US else target + (US_PER_DAY - c)
+        nearest = target - c if 2 * c < US_PER_DAY else target + (US_PER_DAY - c)  # the nearer midnight
         flex = self.program.flex
         half_last = (MIN_PER_DAY - flex[-1][0]) * US_PER_MIN // 2
         if nearest < target - half_last:
@@ -376,182 +374,3 @@ class Therapy:
 def _then(notes, note):
     """notes followed by note, "; " between."""
     return notes + "; " + note if notes else note
-
-
-def time_to_deliver(t, volume_nl, now, horizon_us):
-    """Pump time from now until therapy t (a fork: it is run forward) has delivered volume_nl,
-    or None if it does not within horizon_us (times_to_deliver of one volume)."""
-    return times_to_deliver(t, volume_nl, None, now, horizon_us)[0]
-
-
-def times_to_deliver(t, volume_nl, then_nl, now, horizon_us):
-    """(time to volume_nl, time to then_nl) as time_to_deliver gives each, in one scan: then_nl
-    (at least volume_nl, or None: not asked) is found going on from the same point. THERAPY asks
-    for the low and the empty volumes at once: one scan of a 400-day horizon, not two.
-
-    Exact: the volume is the integral of the rates, event to event. A flex schedule
-    repeats each day once nothing else is pending (no bolus, bridge or trial) and its
-    day is 24 h long (the clock in step with the schedule), each such day delivering
-    the program's daily basal exactly (basal_day_nl_min), so at the start of the first
-    one the whole days that still fit are skipped at once: a 400-day scan costs a day
-    or two of events, not 1,600 of them (each makes long-int garbage on a 32-bit port),
-    and a schedule of zero rates ends the scan there."""
-    left_u = volume_nl * US_PER_DAY  # nL in u = nL/day x us
-    at = now
-    limit = now + horizon_us
-    first = None  # the time to volume_nl, once found (with then_nl to go)
-    while at < limit:
-        rate = t.rate_now(at)
-        ev = t.next_event(at)
-        end = limit if ev is None or ev > limit else ev
-        span_u = rate * (end - at)  # nL x us delivered to the span's end
-        while rate and span_u >= left_u:
-            found = at + -(-left_u // rate) - now
-            if then_nl is None:
-                return found, None
-            if first is not None:
-                return first, found
-            first = found  # and on to then_nl, from the start of this same span
-            left_u += (then_nl - volume_nl) * US_PER_DAY
-        left_u -= span_u
-        if ev is None:
-            break
-        t.fire(end)
-        at = end if end > at else at + 1
-        p = t.program
-        if p is None or p.basal_kind != BASAL_FLEX or at != t.day_start:
-            continue
-        if (
-            t.bolus_kind != BOLUS_NONE
-            or t.bridge_drugs is not None
-            or t.trial_end is not None
-            or t.day_end - t.day_start != US_PER_DAY
-        ):
-            continue  # not a plain day: its events are run
-        day_u = p.basal_day_nl_min() * US_PER_MIN  # a plain day's delivery (rates x minutes, in u)
-        if not day_u:
-            break  # zero rates all day, every day: nothing more is delivered
-        days = left_u // day_u - 1  # leave the last day to the events
-        room = (limit - at) // US_PER_DAY
-        if days > room:
-            days = room
-        if days > 0:
-            at += days * US_PER_DAY
-            left_u -= days * day_u
-            t.day_start += days * US_PER_DAY
-            t.day_end += days * US_PER_DAY
-            t.bridge_mark = at
-    return first, None
-
-
-class Projection:
-    """Steps a therapy will deliver from now, bucket by bucket, for DoseGuard.admit().
-
-    next_bucket() returns the steps delivered from now to the end of the
-    current guard bucket, then the next, and so on: floor((carried + volume)
-    / step), with carried the part of a step the scheduler already holds, so
-    this is exactly what the scheduler will issue.
-
-    The guard counts steps of the fluid leaving the pump now. When a bridge
-    ends and the new concentration reaches the catheter, each new step
-    carries new/old as much drug (the largest ratio over the blend), so its
-    volume is counted scaled by that ratio, rounded up.
-
-    Garbage: pump times and volumes here are long ints on a 32-bit port, and
-    admit() asks for 2,400 buckets. Between two events at an unscaled rate
-    every bucket adds the same volume, rate x bucket_us, so those buckets run
-    on small ints, Bresenham style: with G = gcd(bucket_us, step_u), a bucket
-    adds rate x (bucket_us / G) units of G and a step is step_u / G of them
-    (12 x the step volume in pL for the guard's buckets: below 2**27); the
-    part of a step below one unit G does not change there. Only the buckets
-    holding an event, and those of a scaled bridge, use the long-int sums.
-    """
-
-    def __init__(self, therapy, now, first_end, bucket_us, carried_u, step_u):
-        self._t = therapy
-        self._now = now
-        self._next_end = first_end
-        self._bucket_us = bucket_us
-        self._vol_u = carried_u  # u = nL/day x us: a rate r delivers r u per us
-        self._step_u = step_u
-        self._rate = therapy.rate_now(now)
-        self._event = therapy.next_event(now)
-        self._guard_fluid = therapy.fluid()  # what the guard's steps are steps of
-        self._fluid = self._guard_fluid
-        self._num = 1  # volume of the fluid leaving now counts num/den of the guard's
-        self._den = 1
-        g = gcd(bucket_us, step_u)
-        self._g = g
-        self._bucket_g = bucket_us // g  # a bucket, in units of G
-        self._step_g = step_u // g  # a step, in units of G (small: see above)
-        self._fast = 0  # buckets left on the small-int path
-        self._steps = 0  # on that path: steps so far,
-        self._acc_g = 0  # the part of the next step in units of G (< _step_g),
-        self._acc_rest = 0  # and below one unit (fixed there)
-        self._add_q = 0  # a bucket adds _add_q steps and _add_g units of G
-        self._add_g = 0
-
-    def next_bucket(self):
-        if self._fast:  # no event in this bucket and no scaling: small ints only
-            self._fast -= 1
-            acc = self._acc_g + self._add_g
-            steps = self._steps + self._add_q
-            if acc >= self._step_g:
-                acc -= self._step_g
-                steps += 1
-            self._acc_g = acc
-            self._steps = steps
-            if not self._fast:  # back to the long-int sums for the next bucket
-                self._vol_u = (steps * self._step_g + acc) * self._g + self._acc_rest
-                self._now = self._next_end - self._bucket_us
-            return steps
-        end = self._next_end
-        t = self._t
-        while self._event is not None and self._event <= end:
-            ev = self._event
-            self._add(ev)
-            t.fire(ev)
-            self._rate = t.rate_now(ev)
-            if t.fluid() != self._fluid:
-                self._fluid = t.fluid()
-                self._num, self._den = _strength_ratio(self._fluid, self._guard_fluid)
-            nxt = t.next_event(ev)
-            self._event = nxt if nxt is None or nxt > ev else ev + 1
-        self._add(end)
-        bucket_us = self._bucket_us
-        steps = self._vol_u // self._step_u
-        if self._num == self._den:
-            # The buckets ending before the next event: end + j x bucket_us < event.
-            ev = self._event
-            fast = _MANY_BUCKETS if ev is None else (ev - end - 1) // bucket_us
-            if fast > _MANY_BUCKETS:
-                fast = _MANY_BUCKETS
-            if fast > 0:
-                self._fast = fast
-                self._steps = steps
-                self._acc_g, self._acc_rest = divmod(self._vol_u - steps * self._step_u, self._g)
-                self._add_q, self._add_g = divmod(self._rate * self._bucket_g, self._step_g)
-                self._next_end = end + (fast + 1) * bucket_us  # the bucket after the fast ones
-                return steps
-        self._next_end = end + bucket_us
-        return steps
-
-    def _add(self, until):
-        """Count the volume delivered from the last point up to until."""
-        self._vol_u += -(-self._rate * (until - self._now) * self._num // self._den)
-        self._now = until
-
-
-# More buckets than admit() asks for (2,400), as a small int.
-_MANY_BUCKETS = 1 << 20
-
-
-def _strength_ratio(fluid, guard_fluid):
-    """(num, den): how many guard-fluid steps of drug one step of fluid carries, the
-    largest over its drugs. A drug the guard's fluid lacks cannot be expressed in
-    its steps, so it counts as far past any limit (programs never ask for that:
-    only a bridge changes the fluid within a projection, and it keeps the drugs)."""
-    for name, _conc in fluid:
-        if not has_drug(guard_fluid, name):
-            return 1 << 40, 1
-    return largest_ratio(fluid, guard_fluid)

@@ -13,7 +13,7 @@ import sys
 
 _SKIP_MODULES = ("firmware.scheduler", "firmware.timebase", "firmware.intmath", "firmware.auth", "firmware.codec")
 _SKIP_CLASSES = ("Projection", "Therapy", "Program", "FrameDecoder", "Pieces", "Timebase", "DoseScheduler")
-_SKIP_FUNCTIONS = ("largest_ratio", "has_drug", "gcd", "_strength_ratio", "_age_buckets")
+_SKIP_FUNCTIONS = ("largest_ratio", "has_drug", "gcd", "_strength_ratio")
 
 _stats = [None]
 _most = {}  # kind of operation -> {function: most bytes one call allocated}

@@ -107,7 +107,7 @@ def sim_fault(pump, values):
     if not delay:  # applied now: the firmware notices at once, as its next check would
         pump.tick()
         if kind == codec.FAULT_MOTOR:
-            pump.monitors.motor_failed()
+            pump.monitors.motor_watch.driver_failed()
     at = now + delay
     return (kind, at // US_PER_MDAY, at % US_PER_MDAY)
 

@@ -5,14 +5,16 @@
 import sys
 
 from firmware import codec, framing
-from firmware.app import FIRMWARE_VERSION, MAX_EMPTY_SCAN_DAYS
+from firmware.app import FIRMWARE_VERSION
 from firmware.errors import Refusal
+from firmware.lazy import call
+from firmware.monitors import MAX_EMPTY_SCAN_DAYS
 from firmware.scheduler import MAX_RATE_NL_PER_DAY, MIN_RATE_NL_PER_DAY
-from firmware.therapy import BOLUS_NONE, times_to_deliver
+from firmware.therapy import BOLUS_NONE
 
 TELEMETRY_MIN_MS = 10  # the fastest telemetry stream: 100 samples/s
 TELEMETRY_MAX_MS = 3_600_000
-_SCAN_US = MAX_EMPTY_SCAN_DAYS * 86_400_000_000  # as PumpApp.empty_in_us scans
+_SCAN_US = MAX_EMPTY_SCAN_DAYS * 86_400_000_000  # as Monitors.low_in_us scans
 
 
 # Who the pump is.
@@ -123,11 +125,11 @@ def therapy(pump, values):
         to_empty = max(reservoir - empty_nl, 0)
         to_low = reservoir - low_nl
         if to_low <= 0:
-            low_in, s = 0, pump.empty_in_us(to_empty, now)
+            low_in, s = 0, call("firmware.forecast", "time_to_deliver", t.fork(), to_empty, now, _SCAN_US)
         elif to_low <= to_empty:  # both in one scan of the program (monitors.low_in_us is the other)
-            low_in, s = times_to_deliver(t.fork(), to_low, to_empty, now, _SCAN_US)
+            low_in, s = call("firmware.forecast", "times_to_deliver", t.fork(), to_low, to_empty, now, _SCAN_US)
         else:
-            s, low_in = times_to_deliver(t.fork(), to_empty, to_low, now, _SCAN_US)
+            s, low_in = call("firmware.forecast", "times_to_deliver", t.fork(), to_empty, to_low, now, _SCAN_US)
         if s is not None and s // 1_000_000 < codec.NO_TIME:
             empty_in = s // 1_000_000
     clock = t.clock_us(now)
@@ -153,7 +155,7 @@ def therapy(pump, values):
         pump.alarms.mask,
         pump.alarms.sounding(now),
         -(-pump.alarms.silenced_us(now) // 1_000_000),
-        1 if pump.monitors.hold else 0,
+        1 if pump.monitors.motor_watch.hold else 0,
         codec.u32(pump.monitors.sensor_nl),
         codec.u32(None if low_in is None else low_in // 1_000_000),
         low_nl,

@@ -260,14 +260,14 @@ def test_a_new_step_volume_rescales_the_dose_guards_windows_rounding_up():
     guard._ring[0][0] = 100
     guard._ring[0][5] = 7
     guard._resum()
-    guard._departed = [("morphine", 20_000_000, 107, 7, 0, 0)]
+    guard.departed = [("morphine", 20_000_000, 107, 7, 0, 0)]
     guard.set_step_volume(TRUE_PL)  # smaller steps: more of them for the same drug
     assert guard._ring[0][0] == -(-100 * NOMINAL_PL // TRUE_PL) == 105
     assert guard._ring[0][5] == -(-7 * NOMINAL_PL // TRUE_PL) == 8
     assert sum(sum(chunk) for chunk in guard._ring) == guard.day_sum == 113
     # The hour's 7 and the rest of the day's 100 each round up (8 + 105): rounding the day's 107 as one (112)
     # would leave the rest at 104 steps, less than the 104.7 of the old steps it stands for.
-    assert guard._departed == [("morphine", 20_000_000, 113, 8, 0, 0)]
+    assert guard.departed == [("morphine", 20_000_000, 113, 8, 0, 0)]
     assert guard.step_pl == TRUE_PL
 
 

@@ -16,7 +16,7 @@ from firmware import alarms, codec, eventlog, persist
 from firmware.app import PumpApp
 from firmware.errors import Refusal
 from firmware.guard import DoseGuard
-from firmware.monitors import Monitors
+from firmware.motor_watch import MotorWatch
 from firmware.store import Store
 
 HOUR = 3_600_000_000
@@ -94,7 +94,7 @@ LOAD_PATH = [
     (persist, "_program_from_values"),
     (DoseGuard, "restore"),
     (alarms.AlarmSet, "restore"),
-    (Monitors, "restore_monitor_state"),
+    (MotorWatch, "restore"),
     (eventlog.EventLog, "put_line"),
 ]
 

@@ -21,6 +21,7 @@ from hypothesis import assume, example, given, settings, target
 from hypothesis import strategies as st
 
 from firmware import guard as guard_module
+from firmware.admission import admit as admits
 from firmware.guard import (
     BUCKET_MAX_STEPS,
     BUCKET_US,
@@ -502,7 +503,7 @@ def test_a_departed_drug_is_forgotten_once_a_day_has_passed():
     assert windows(g, DAY + 2 * HOUR) == (0, 0)
     g.set_fluid((m(UNIT_CONC),))
     assert windows(g, DAY + 2 * HOUR) == (0, 0)
-    assert g._departed == []
+    assert g.departed == []
 
 
 FLUIDS = [
@@ -628,7 +629,7 @@ class Future:
 
 def admit(g, t_us, bolus, cumulative):
     """admit() with a bolus of `bolus` steps delivered in the current bucket on top of the cumulative future."""
-    return g.admit(*at(t_us), bolus, Future([bolus + c for c in cumulative]))
+    return admits(g, *at(t_us), bolus, Future([bolus + c for c in cumulative]))
 
 
 def test_admit_refuses_a_future_that_would_pass_the_day_window_with_the_history():
@@ -928,7 +929,7 @@ def test_a_calibration_rounds_a_departed_drugs_hour_and_rest_of_day_up_each():
     assert permit(g, 2 * HOUR, 7) == 7
     g.set_fluid(())
     g.set_step_volume(49_000)
-    (_name, _conc, day, hour, _end, sat), = g._departed
+    (_name, _conc, day, hour, _end, sat), = g.departed
     assert sat == 0 and hour * 49_000 >= 7 * SIM_STEP_PL and (day - hour) * 49_000 >= 100 * SIM_STEP_PL
 
 
@@ -975,7 +976,7 @@ def test_a_saturated_bucket_stays_saturated_through_a_stronger_refill_a_calibrat
     g.set_step_volume(45_000)
     assert g.day_sat == 1
     g.set_fluid(())  # morphine leaves: the ring empties, the departed record carries the flag
-    assert g.day_sat == 0 and g._departed[0][5] != 0
+    assert g.day_sat == 0 and g.departed[0][5] != 0
     assert permit(g, 20 * BUCKET_US, 10) == 10  # saline: no limit
     g.set_fluid((morphine(20_000_000),))
     assert g.day_sat == 1 and permit(g, 21 * BUCKET_US, 1) == 0
@@ -991,14 +992,14 @@ def test_a_saturated_guard_saves_and_restores_the_same_record():
     g.set_fluid((("other", 1_000_000, 10**6, 10**5, 10**5),))  # and away again
     ints, departed, ring = g.saved_state()
     h = DoseGuard(SIM_STEP_PL)
-    h.restore(ints, departed, bytes(ring), g._fluid)
-    assert h._departed == g._departed and h._departed[-1][5] != 0
+    h.restore(ints, departed, bytes(ring), g.fluid)
+    assert h.departed == g.departed and h.departed[-1][5] != 0
     assert (h.day_sum, h.hour_sum, h.day_sat, h.hour_sat) == (g.day_sum, g.hour_sum, g.day_sat, g.hour_sat)
     for x in (g, h):
         x.set_fluid((morphine(1_000),))
         assert x.day_sat >= 1 and permit(x, 13 * BUCKET_US, 1) == 0
     with pytest.raises(ValueError):
-        h.restore(ints, departed, b"\x00\x00\x00\x20" + bytes(ring)[4:], g._fluid)  # a count no bucket holds
+        h.restore(ints, departed, b"\x00\x00\x00\x20" + bytes(ring)[4:], g.fluid)  # a count no bucket holds
 
 
 # The property: a random life of the pump against the motor's truth.
@@ -1078,7 +1079,7 @@ def test_whatever_the_refills_strengths_and_drug_changes_no_drug_passes_its_hard
             t += advance
             cur = t // BUCKET_US
             cumulative = [bolus + rate * min(k, buckets) for k in range(DAY_BUCKETS)]
-            why = g.admit(*at(t), bolus, Future(cumulative))
+            why = admits(g, *at(t), bolus, Future(cumulative))
             if why == LIMIT_NONE:
                 assert give(t, bolus) == bolus, "admitted, then refused"
                 for k in range(1, buckets + 1):
@@ -1108,12 +1109,12 @@ def guard_copy(g):
     """Another guard holding g's state, through its saved record (as a restart makes one)."""
     ints, departed, ring = g.saved_state()
     h = DoseGuard(g.step_pl)
-    h.restore(ints, departed, bytes(ring), g._fluid)
+    h.restore(ints, departed, bytes(ring), g.fluid)
     return h
 
 
 def guard_state(g):
-    return (bytes(g._buckets), g.day_sum, g.hour_sum, g.day_sat, g.hour_sat, g._departed, g._fluid,
+    return (bytes(g._buckets), g.day_sum, g.hour_sum, g.day_sat, g.hour_sat, g.departed, g.fluid,
             g.day_limit, g.hour_limit, g.bolus_limit, g.tripped)
 
 
@@ -1155,8 +1156,8 @@ def test_admitting_a_new_fluid_answers_as_the_changed_guard_would_and_changes_no
     changed = guard_copy(g)
     changed.window_steps(*at(now))  # brought up to now, as the pump's admission does first
     changed.set_fluid(drugs)
-    expected = changed.admit(*at(now), bolus, Future(cumulative))
+    expected = admits(changed, *at(now), bolus, Future(cumulative))
     unchanged = guard_copy(g)
     unchanged.window_steps(*at(now))
-    assert g.admit(*at(now), bolus, Future(cumulative), drugs=drugs) == expected
+    assert admits(g, *at(now), bolus, Future(cumulative), drugs=drugs) == expected
     assert guard_state(g) == guard_state(unchanged)

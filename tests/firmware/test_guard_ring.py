@@ -69,6 +69,7 @@ def test_the_store_writes_the_chunked_ring_byte_for_byte_as_it_wrote_one_array()
 
 FRAGMENTED = """
 import gc
+from firmware.admission import admit
 from firmware.guard import DoseGuard
 
 FLUID = (("x", 100_000, 5_000, 400, 300),)
@@ -112,8 +113,8 @@ now = (t_us // 86_400_000, t_us % 86_400_000)
 before = g.window_steps(*now)
 # Checked against the history rescaled (a bucket at a time, no copy of the ring): 600 steps of
 # the weak fluid in the hour, whose limit is 800 of them.
-fits = g.admit(now[0], now[1], 150, Bolus(150), None, WEAK)
-passes = g.admit(now[0], now[1], 250, Bolus(250), None, WEAK)
+fits = admit(g, now[0], now[1], 150, Bolus(150), None, WEAK)
+passes = admit(g, now[0], now[1], 250, Bolus(250), None, WEAK)
 g.set_fluid(WEAK)
 print("filled", n > 20, "free", free > 20_000, "9600 B block", big)
 print("guard", got, before, "admit", fits, passes, "changed", g.window_steps(*now), g.hour_limit)

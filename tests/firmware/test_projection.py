@@ -1,13 +1,14 @@
-"""What the dose guard's admission sees of a therapy's future (firmware.therapy.Projection): the steps it will
+"""What the dose guard's admission sees of a therapy's future (firmware.admission.Projection): the steps it will
 deliver, bucket by bucket, counted in steps of the fluid the guard holds now, also across a bridge to a new
 concentration."""
 
 import pytest
 
+from firmware.admission import Projection
 from firmware.guard import BUCKET_US
 from firmware.library import default_library
 from firmware.program import parse_program
-from firmware.therapy import Projection, Therapy
+from firmware.therapy import Therapy
 
 LIB = default_library()
 STEP_PL = 52_083
@@ -50,7 +51,7 @@ def test_a_steady_dose_across_a_bridge_is_a_steady_count_of_the_old_fluids_steps
 from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from firmware.therapy import _strength_ratio  # noqa: E402
+from firmware.admission import _strength_ratio  # noqa: E402
 
 
 class ExactProjection:
@@ -127,7 +128,7 @@ def test_the_small_int_path_counts_exactly_the_steps_of_the_long_int_sums(
 
 # -- how long the reservoir lasts: whole flex days skipped at once, exactly ----------------------------------------
 
-from firmware.therapy import time_to_deliver  # noqa: E402
+from firmware.forecast import time_to_deliver  # noqa: E402
 
 
 def time_to_deliver_event_by_event(t, volume_nl, now, horizon_us):
@@ -170,7 +171,7 @@ def test_skipping_whole_flex_days_gives_the_same_time_as_every_event(volume_nl, 
     )
 
 
-from firmware.therapy import times_to_deliver  # noqa: E402
+from firmware.forecast import times_to_deliver  # noqa: E402
 
 
 @given(

@@ -1,0 +1,286 @@
+# Before a new delivery starts (a program, a bolus, a library that changes the
+# limits): what it would deliver, checked against the dose guard's windows
+# with what they hold, without changing anything.
+#
+#   Projection    what the therapy will deliver from now, bucket by bucket, run
+#                 forward event by event on a fork of it (Therapy.fork())
+#   fluid_change  what a change of the fluid does to the guard's history: the
+#                 rescale, and the departed drugs that return (which
+#                 DoseGuard.set_fluid() makes and admit() checks)
+#   admit         every window of the next 24 h: the history left in it, plus
+#                 the projected steps, plus the bolus, within its limit
+#
+# Command path only (and a delayed bolus's start: PumpApp.admit); it may use
+# long ints and allocate.
+
+from array import array
+
+from firmware import const
+from firmware.guard import (
+    BUCKET_US,
+    DAY_BUCKETS,
+    HOUR_BUCKETS,
+    LIMIT_BOLUS,
+    LIMIT_DAY,
+    LIMIT_HOUR,
+    LIMIT_NONE,
+    SAT_HOUR,
+    SAT_REST,
+    SATURATED,
+    window_totals,
+)
+from firmware.intmath import gcd
+
+_MANY_BUCKETS = const(1_048_576)  # more buckets than admit() asks for (2,400), as a small int
+
+
+def has_drug(drugs, name):
+    """The concentration of name in drugs ((name, conc, ...) tuples), or 0."""
+    for d in drugs:
+        if d[0] == name:
+            return d[1]
+    return 0
+
+
+def largest_ratio(top, bottom):
+    """(num, den): the largest concentration in top over the same drug's in
+    bottom, over the drugs in both ((name, conc, ...) tuples); (0, 1) if they
+    have none in common."""
+    num = 0
+    den = 1
+    for d in top:
+        below = has_drug(bottom, d[0])
+        if below and d[1] * den > num * below:
+            num = d[1]
+            den = below
+    return num, den
+
+
+def fluid_change(guard, drugs):
+    """What a change of guard's fluid (a DoseGuard's, set_fluid tuples) to drugs does to its
+    history, without doing it: (num, den, inserts, departed).
+
+    The buckets rescale by num/den (the largest ratio of old to new concentration, in
+    lowest terms; num 0: no drug in common, the history carries none of these); inserts,
+    sorted, put back the history of the departed drugs that return, in steps of the new
+    fluid rounded up, each as (k, steps) for the k-th bucket from the oldest (steps
+    SATURATED: that bucket becomes saturated): a departure's hour total in the bucket it
+    left in and the rest of its day total an hour of buckets before, so each leaves every
+    window no earlier than the steps it stands for did, and comes back saturated if its
+    windows held a saturated bucket when the drug left. departed: the records kept after
+    the change (those under a day old that do not return, then the drugs that leave now)."""
+    end_us = guard.bucket_end_us()
+    departed = []
+    inserts = []
+    for rec in guard.departed:
+        name, conc, day_steps, hour_steps, change_end, sat = rec
+        age = (end_us - change_end) // BUCKET_US  # whole buckets since the drug left
+        if age >= DAY_BUCKETS:
+            continue  # a day has passed: forgotten
+        new_conc = has_drug(drugs, name)
+        if not new_conc:
+            departed.append(rec)
+            continue
+        for back, steps, flag in ((age, hour_steps, SAT_HOUR), (age + HOUR_BUCKETS, day_steps - hour_steps, SAT_REST)):
+            if back < DAY_BUCKETS:
+                if sat & flag:
+                    inserts.append((DAY_BUCKETS - 1 - back, SATURATED))
+                elif steps:
+                    inserts.append((DAY_BUCKETS - 1 - back, -(-steps * conc // new_conc)))
+    sat = (SAT_HOUR if guard.hour_sat else 0) | (SAT_REST if guard.day_sat > guard.hour_sat else 0)
+    for name, conc, _d, _h, _b in guard.fluid:
+        if not has_drug(drugs, name):
+            departed.append((name, conc, guard.day_sum, guard.hour_sum, end_us, sat))
+    inserts.sort()
+    num, den = largest_ratio(guard.fluid, drugs)
+    if num:
+        g = gcd(num, den)  # small terms keep b * num a small int for most blends
+        num //= g
+        den //= g
+    return num, den, inserts, departed
+
+
+def admit(guard, now_mday, now_us, bolus_steps, future, limits=None, drugs=None):
+    """Check a delivery before it starts against guard (a DoseGuard); return LIMIT_NONE or
+    the limit it would pass. The guard changes only as time moves its buckets on.
+
+    drugs: the fluid a program change brings (set_fluid's tuples), or None for the
+    fluid leaving now: the history is checked as set_fluid(drugs) would leave it,
+    rescaled and with returning drugs put back, without changing it (nor making a
+    second ring: a bucket at a time, from DoseGuard.history). limits: (day, hour,
+    bolus) to check against instead of the fluid's own (limits_for() of the same
+    drugs under another library), or None.
+
+    bolus_steps: the size of a bolus starting now, in steps rounded up (0
+    if none), checked against the bolus hard limit; its delivery is part of
+    the future. future: an object whose next_bucket() returns, on each
+    call, the steps the therapy (basal, boluses and all) will have
+    delivered from now to the end of the current bucket, then of the next
+    one, and so on: a non-decreasing upper bound (a Projection).
+    For every window ending in the next 24 h (a day window, and each of
+    the 2400 hour windows in that time), what is left of the history in
+    it plus the future deliveries in it plus the bolus must stay within
+    the window's limit. Windows ending later hold only future deliveries
+    of a program that repeats daily, so they hold no more than these.
+    """
+    guard.window_steps(now_mday, now_us)  # brings the buckets up to now
+    if drugs is None:
+        num = den = 1  # the history as it is
+        inserts = ()
+        day_limit, hour_limit, bolus_limit = limits or (guard.day_limit, guard.hour_limit, guard.bolus_limit)
+    else:
+        num, den, inserts, _departed = fluid_change(guard, drugs)
+        day_limit, hour_limit, bolus_limit = limits or guard.limits_for(drugs)
+    if bolus_steps > bolus_limit:
+        return LIMIT_BOLUS
+    if drugs is None:
+        day_hist = guard.day_sum
+        hour_hist = guard.hour_sum
+        day_sat = guard.day_sat  # a saturated bucket fills its windows: nothing more may go in them
+        hour_sat = guard.hour_sat
+    else:  # the history as the change leaves it
+        day_hist, hour_hist, day_sat, hour_sat = window_totals(guard.history(num, den, inserts))
+    leaving = guard.history(num, den, inserts)  # the day window's buckets, oldest first
+    hour_leaving = guard.history(num, den, inserts)  # and the hour window's: the newest HOUR_BUCKETS
+    for _ in range(DAY_BUCKETS - HOUR_BUCKETS):
+        next(hour_leaving)
+    # ahead_at[k % 100]: future steps to the end of bucket k - 100, so the
+    # hour window ending with bucket k holds ahead - ahead_at[k % 100] of them.
+    ahead_at = array("I", range(HOUR_BUCKETS))  # command path: 400 B (from a range: no 400 B of bytes beside it)
+    for slot in range(HOUR_BUCKETS):
+        ahead_at[slot] = 0
+    for k in range(DAY_BUCKETS):
+        ahead = future.next_bucket()
+        # A window the new delivery adds nothing to is not its to pass (a stop is always admitted).
+        if ahead and (day_sat or day_hist + ahead > day_limit):
+            return LIMIT_DAY
+        slot = k % HOUR_BUCKETS
+        added = ahead - ahead_at[slot]
+        if added and (hour_sat or hour_hist + added > hour_limit):
+            return LIMIT_HOUR
+        ahead_at[slot] = ahead
+        # One bucket later, the oldest bucket of each window drops out.
+        b = next(leaving)
+        if b == SATURATED:
+            day_sat -= 1
+        else:
+            day_hist -= b
+        if k < HOUR_BUCKETS:
+            b = next(hour_leaving)
+            if b == SATURATED:
+                hour_sat -= 1
+            else:
+                hour_hist -= b
+    return LIMIT_NONE
+
+
+class Projection:
+    """Steps a therapy will deliver from now, bucket by bucket, for admit().
+
+    next_bucket() returns the steps delivered from now to the end of the
+    current guard bucket, then the next, and so on: floor((carried + volume)
+    / step), with carried the part of a step the scheduler already holds, so
+    this is exactly what the scheduler will issue.
+
+    The guard counts steps of the fluid leaving the pump now. When a bridge
+    ends and the new concentration reaches the catheter, each new step
+    carries new/old as much drug (the largest ratio over the blend), so its
+    volume is counted scaled by that ratio, rounded up.
+
+    Garbage: pump times and volumes here are long ints on a 32-bit port, and
+    admit() asks for 2,400 buckets. Between two events at an unscaled rate
+    every bucket adds the same volume, rate x bucket_us, so those buckets run
+    on small ints, Bresenham style: with G = gcd(bucket_us, step_u), a bucket
+    adds rate x (bucket_us / G) units of G and a step is step_u / G of them
+    (12 x the step volume in pL for the guard's buckets: below 2**27); the
+    part of a step below one unit G does not change there. Only the buckets
+    holding an event, and those of a scaled bridge, use the long-int sums.
+    """
+
+    def __init__(self, therapy, now, first_end, bucket_us, carried_u, step_u):
+        self._t = therapy
+        self._now = now
+        self._next_end = first_end
+        self._bucket_us = bucket_us
+        self._vol_u = carried_u  # u = nL/day x us: a rate r delivers r u per us
+        self._step_u = step_u
+        self._rate = therapy.rate_now(now)
+        self._event = therapy.next_event(now)
+        self._guard_fluid = therapy.fluid()  # what the guard's steps are steps of
+        self._fluid = self._guard_fluid
+        self._num = 1  # volume of the fluid leaving now counts num/den of the guard's
+        self._den = 1
+        g = gcd(bucket_us, step_u)
+        self._g = g
+        self._bucket_g = bucket_us // g  # a bucket, in units of G
+        self._step_g = step_u // g  # a step, in units of G (small: see above)
+        self._fast = 0  # buckets left on the small-int path
+        self._steps = 0  # on that path: steps so far,
+        self._acc_g = 0  # the part of the next step in units of G (< _step_g),
+        self._acc_rest = 0  # and below one unit (fixed there)
+        self._add_q = 0  # a bucket adds _add_q steps and _add_g units of G
+        self._add_g = 0
+
+    def next_bucket(self):
+        if self._fast:  # no event in this bucket and no scaling: small ints only
+            self._fast -= 1
+            acc = self._acc_g + self._add_g
+            steps = self._steps + self._add_q
+            if acc >= self._step_g:
+                acc -= self._step_g
+                steps += 1
+            self._acc_g = acc
+            self._steps = steps
+            if not self._fast:  # back to the long-int sums for the next bucket
+                self._vol_u = (steps * self._step_g + acc) * self._g + self._acc_rest
+                self._now = self._next_end - self._bucket_us
+            return steps
+        end = self._next_end
+        t = self._t
+        while self._event is not None and self._event <= end:
+            ev = self._event
+            self._add(ev)
+            t.fire(ev)
+            self._rate = t.rate_now(ev)
+            if t.fluid() != self._fluid:
+                self._fluid = t.fluid()
+                self._num, self._den = _strength_ratio(self._fluid, self._guard_fluid)
+            nxt = t.next_event(ev)
+            self._event = nxt if nxt is None or nxt > ev else ev + 1
+        self._add(end)
+        bucket_us = self._bucket_us
+        steps = self._vol_u // self._step_u
+        if self._num == self._den:
+            # The buckets ending before the next event: end + j x bucket_us < event.
+            ev = self._event
+            fast = _MANY_BUCKETS if ev is None else (ev - end - 1) // bucket_us
+            if fast > _MANY_BUCKETS:
+                fast = _MANY_BUCKETS
+            if fast > 0:
+                self._fast = fast
+                self._steps = steps
+                self._acc_g, self._acc_rest = divmod(self._vol_u - steps * self._step_u, self._g)
+                self._add_q, self._add_g = divmod(self._rate * self._bucket_g, self._step_g)
+                self._next_end = end + (fast + 1) * bucket_us  # the bucket after the fast ones
+                return steps
+        self._next_end = end + bucket_us
+        return steps
+
+    def _add(self, until):
+        """Count the volume delivered from the last point up to until."""
+        added = self._rate * (until - self._now)
+        if self._num != self._den:  # scaled, rounded up (unscaled: no long-int garbage for it)
+            added = -(-added * self._num // self._den)
+        self._vol_u += added
+        self._now = until
+
+
+def _strength_ratio(fluid, guard_fluid):
+    """(num, den): how many guard-fluid steps of drug one step of fluid carries, the
+    largest over its drugs. A drug the guard's fluid lacks cannot be expressed in
+    its steps, so it counts as far past any limit (programs never ask for that:
+    only a bridge changes the fluid within a projection, and it keeps the drugs)."""
+    for name, _conc in fluid:
+        if not has_drug(guard_fluid, name):
+            return 1 << 40, 1
+    return largest_ratio(fluid, guard_fluid)

@@ -1,0 +1,51 @@
+# The dose guard's records rewritten off the dosing path, each loaded for the
+# call and forgotten after it (lazy.call, lazy.TRANSIENT): a saved ring read
+# back into the guard's own chunks (a restore, at boot), and the departed
+# drugs' totals in steps of a new step volume (a calibration). The guard
+# hands over what they change; neither keeps anything.
+
+from firmware.guard import BUCKET_CAP, DAY_BUCKETS, SAT_HOUR, SAT_REST, SATURATED
+from firmware.store import Pieces
+
+
+def read_ring(ring, chunks):
+    """Check a saved ring (its 4 * DAY_BUCKETS bytes, or a guard's ring(): a store Pieces
+    of chunks holding them) and copy it into chunks (a guard's: DAY_BUCKETS buckets in
+    arrays of equal length). ValueError if it is not a guard's ring: of another size
+    (nothing copied), or a bucket no guard holds (the copy stops there: the restore fails)."""
+    if len(ring) != 4 * DAY_BUCKETS:
+        raise ValueError("guard ring of %d bytes, not %d" % (len(ring), 4 * DAY_BUCKETS))
+    per = len(chunks[0])  # buckets in a chunk
+    saved = None
+    raw = ring
+    if isinstance(ring, Pieces):
+        saved = ring.pieces
+        raw = b""
+    for i in range(DAY_BUCKETS):
+        if saved is not None:
+            b = saved[i // per][i % per]
+        else:
+            k = 4 * i  # a bucket is 0..BUCKET_CAP or SATURATED, below 2**30: a small int
+            b = raw[k] | raw[k + 1] << 8 | raw[k + 2] << 16 | raw[k + 3] << 24
+        if b > BUCKET_CAP and b != SATURATED:
+            raise ValueError("guard bucket %d holds %d steps" % (i, b))
+        chunks[i // per][i % per] = b
+
+
+def rescale_departed(departed, old_pl, new_pl):
+    """The departed records (name, conc, day_steps, hour_steps, change_end_us, sat) in steps
+    of new_pl instead of old_pl: the hour and rest-of-day totals each rounded up (never
+    less drug than was delivered); a total that could never fit back is recorded as
+    saturated instead."""
+    rescaled = []
+    for name, conc, day, hour, end, sat in departed:
+        hour_new = -(-hour * old_pl // new_pl)
+        rest_new = -(-(day - hour) * old_pl // new_pl)
+        if hour_new > DAY_BUCKETS * BUCKET_CAP:  # could never fit back: saturated
+            hour_new = 0
+            sat |= SAT_HOUR
+        if rest_new > DAY_BUCKETS * BUCKET_CAP - hour_new:
+            rest_new = 0
+            sat |= SAT_REST
+        rescaled.append((name, conc, hour_new + rest_new, hour_new, end, sat))
+    return rescaled
