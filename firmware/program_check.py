@@ -137,7 +137,8 @@ def _check_shape(p, seen_stop, old_drugs, bridging=None):
     if p.basal_kind == BASAL_CONTINUOUS:
         _min_rate("basal", p.basal_rate_at(0))
     for start, rate in p.flex_rates():
-        _min_rate("flex " + format_time_of_day(start), rate)
+        if rate < MIN_RATE_NL_PER_DAY:  # the step's name is written only for the refusal
+            _min_rate("flex " + format_time_of_day(start), rate)
     for name, what in (("bolus", p.bolus), ("patient-bolus", p.patient)):
         if what is not None and bolus_rate(p.volume(what[0], what[1]), what[2]) < MIN_RATE_NL_PER_DAY:
             raise Refusal(name, "%s is too small to deliver over %s" % (name, format_duration(what[2])))
@@ -215,34 +216,34 @@ def _check_limits(p, library):
 
 
 def _limit(p, drug, conc, what, volume, soft_ng, hard_ng, shape, per=1):
-    """Compare volume / per (nL, or nL/day) of fluid at conc with a drug's limits, exactly."""
+    """Compare volume / per (nL, or nL/day) of fluid at conc with a drug's limits, exactly. The texts
+    are written only for a refusal or a warning: a dose within its limits formats nothing."""
     exact = volume * conc  # ng * 1e6 * per
     scale = NL_PER_ML * per
-    up = -(-exact // scale)  # the dose rounded up, so a refusal never reads "15 above 15"
+    over = "hard" if exact > hard_ng * scale else "soft" if exact > soft_ng * scale else None
+    if over is None:
+        return
+    # The dose rounded up, so a refusal never reads "15 above 15".
+    text = "%s of %s %s is above the %s limit of %s" % (
+        what,
+        drug,
+        _shown(-(-exact // scale), shape),
+        over,
+        _shown(hard_ng if over == "hard" else soft_ng, shape),
+    )
+    if over == "hard":
+        raise Refusal(what, "%s (library %s)" % (text, p.library_version))
+    p.warnings.append(text)
+
+
+def _shown(ng, shape):
+    """A dose (ng) or a rate (ng/day) as its limit is written: per hour ('1.083 mg/h', rounded up to
+    the ng/h), per day or a dose."""
     if shape == "per_hour":  # rate limits are written per hour; show them so
-        shown = _per_hour(up)
-        hard = _per_hour(hard_ng)
-        soft = _per_hour(soft_ng)
-    elif shape == "per_day":
-        shown = format_dose_rate(DOSE_MASS, up)
-        hard = format_dose_rate(DOSE_MASS, hard_ng)
-        soft = format_dose_rate(DOSE_MASS, soft_ng)
-    else:
-        shown = format_mass(up)
-        hard = format_mass(hard_ng)
-        soft = format_mass(soft_ng)
-    if exact > hard_ng * scale:
-        raise Refusal(
-            what,
-            "%s of %s %s is above the hard limit of %s (library %s)" % (what, drug, shown, hard, p.library_version),
-        )
-    if exact > soft_ng * scale:
-        p.warnings.append("%s of %s %s is above the soft limit of %s" % (what, drug, shown, soft))
-
-
-def _per_hour(ng_per_day):
-    """'1.083 mg/h' for a rate in ng/day (rounded up to the ng/h)."""
-    return format_mass(-(-ng_per_day // 24)) + "/h"
+        return format_mass(-(-ng // 24)) + "/h"
+    if shape == "per_day":
+        return format_dose_rate(DOSE_MASS, ng)
+    return format_mass(ng)
 
 
 def _per_drug(p, volume, per_day):
