@@ -25,6 +25,7 @@ import sys
 TRANSIENT = (
     "firmware.program_text",
     "firmware.program_check",
+    "firmware.program_rows",
     "firmware.formats",
     "firmware.units",
     "firmware.druglib",

@@ -26,7 +26,6 @@ from firmware.formats import (
 from firmware.program import (
     _FIELDS,
     BASAL_CONTINUOUS,
-    BASAL_FLEX,
     BASAL_STOPPED,
     DOSE_MASS,
     DOSE_VOLUME,
@@ -36,11 +35,6 @@ from firmware.program import (
     bolus_rate,
 )
 from firmware.scheduler import MAX_RATE_NL_PER_DAY, MIN_RATE_NL_PER_DAY
-
-
-def dose_of(volume_nl, conc_ng_per_ml):
-    """ng of a drug in volume_nl of fluid, rounded down (for showing only)."""
-    return volume_nl * conc_ng_per_ml // NL_PER_ML
 
 
 def check(p, library, old_drugs, bridging=None, stopped=False):
@@ -246,61 +240,41 @@ def _shown(ng, shape):
     return format_mass(ng)
 
 
-def _per_drug(p, volume, per_day):
-    parts = []
-    for name, conc in p.drugs:
-        ng = dose_of(volume, conc)
-        parts.append("%s %s" % (name, format_dose_rate(DOSE_MASS, ng) if per_day else format_mass(ng)))
-    vol = format_dose_rate(DOSE_VOLUME, volume) if per_day else format_volume(volume)
-    return (vol + " = " + ", ".join(parts)) if parts else vol
-
-
 def render(p):
-    """Canonical lines (what the pump understood) and per-drug details."""
-    out = [("drug none", "")] if p.no_drug else []
+    """p's canonical lines: what the pump understood (program_rows.py writes what each means per drug)."""
+    out = ["drug none"] if p.no_drug else []
     for name, conc in p.drugs:
-        out.append(("drug %s %s" % (name, format_concentration(conc)), ""))
+        out.append("drug %s %s" % (name, format_concentration(conc)))
     if p.fill_nl is not None:
-        out.append(("fill " + format_volume(p.fill_nl), ""))
+        out.append("fill " + format_volume(p.fill_nl))
     if p.removed_nl is not None:
-        out.append(("removed " + format_volume(p.removed_nl), ""))
+        out.append("removed " + format_volume(p.removed_nl))
     if p.low_nl is not None:
-        out.append(("low-reservoir " + format_volume(p.low_nl), ""))
+        out.append("low-reservoir " + format_volume(p.low_nl))
     if p.empty_nl is not None:
-        out.append(("empty-reservoir " + format_volume(p.empty_nl), ""))
+        out.append("empty-reservoir " + format_volume(p.empty_nl))
     if p.basal_kind == BASAL_STOPPED:
-        out.append(("stop", ""))
+        out.append("stop")
     elif p.basal_kind == BASAL_CONTINUOUS:
-        out.append(("basal " + format_dose_rate(p.basal[0], p.basal[1]), _per_drug(p, p.basal_rate_at(0), True)))
+        out.append("basal " + format_dose_rate(p.basal[0], p.basal[1]))
     for start, kind, per_day in p.flex:
-        out.append(
-            (
-                "flex %s %s" % (format_time_of_day(start), format_dose_rate(kind, per_day)),
-                _per_drug(p, p.volume(kind, per_day), True),
-            )
-        )
-    if p.basal_kind == BASAL_FLEX:
-        out.append(("", "flex day total " + _per_drug(p, p.basal_daily_nl(), True)))
+        out.append("flex %s %s" % (format_time_of_day(start), format_dose_rate(kind, per_day)))
     if p.bolus is not None:
         kind, amount, dur, delay = p.bolus
         line = "bolus %s over %s" % (format_dose(kind, amount), format_duration(dur))
         if delay:
             line += " after " + format_duration(delay)
-        out.append((line, _per_drug(p, p.bolus_volume_nl(), False)))
+        out.append(line)
     if p.prime is not None:
-        out.append(("prime %s over %s" % (format_volume(p.prime[0]), format_duration(p.prime[1])), ""))
+        out.append("prime %s over %s" % (format_volume(p.prime[0]), format_duration(p.prime[1])))
     if p.bridge_nl is not None:
-        out.append(("bridge " + format_volume(p.bridge_nl), ""))
+        out.append("bridge " + format_volume(p.bridge_nl))
     if p.patient is not None:
         kind, amount, dur, lockout, count = p.patient
         out.append(
-            (
-                "patient-bolus %s over %s lockout %s max %d per day"
-                % (format_dose(kind, amount), format_duration(dur), format_duration(lockout), count),
-                _per_drug(p, p.patient_volume_nl(), False),
-            )
+            "patient-bolus %s over %s lockout %s max %d per day"
+            % (format_dose(kind, amount), format_duration(dur), format_duration(lockout), count)
         )
     if p.trial_us is not None:
-        out.append(("trial " + format_duration(p.trial_us), ""))
-    p.lines = [line for line, _d in out if line]
-    p.details = out
+        out.append("trial " + format_duration(p.trial_us))
+    p.lines = out

@@ -42,6 +42,7 @@ for path in (
     "firmware/persist.py",
     "firmware/program.py",
     "firmware/program_check.py",
+    "firmware/program_rows.py",
     "firmware/program_text.py",
     "firmware/scheduler.py",
     "firmware/store.py",
