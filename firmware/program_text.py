@@ -169,7 +169,7 @@ def _read_flex(p, rest, _library):
 
 def _read_bolus(p, rest, _library):
     _once(p.bolus, "bolus")
-    dose_text, duration_us, after = _split_over(rest, "bolus", ("after",))
+    dose_text, duration_us, after = _split_over(rest, "bolus", (" after ",))
     kind, amount = _dose("bolus", dose_text)
     delay = parse_duration("bolus after", after[0]) if after[0] is not None else 0
     if delay > MAX_DELAY_US:
@@ -190,7 +190,7 @@ def _read_bridge(p, rest, _library):
 
 def _read_patient(p, rest, _library):
     _once(p.patient, "patient-bolus")
-    dose_text, duration_us, more = _split_over(rest, "patient-bolus", ("lockout", "max"))
+    dose_text, duration_us, more = _split_over(rest, "patient-bolus", (" lockout ", " max "))
     if more[0] is None or more[1] is None:
         raise Refusal("patient-bolus", "write: patient-bolus DOSE over TIME lockout TIME max N per day")
     kind, amount = _dose("patient-bolus", dose_text)
@@ -250,7 +250,8 @@ def _volume(field, text, max_nl):
 
 
 def _split_over(rest, field, extra_words):
-    """Split 'DOSE over TIME [w1 X] [w2 Y]'; return (dose_text, duration_us, [X or None, ...])."""
+    """Split 'DOSE over TIME [w1 X] [w2 Y]'; return (dose_text, duration_us, [X or None, ...]).
+    extra_words: (" w1 ", " w2 "), each with its spaces."""
     parts = rest.split(" over ")
     if len(parts) != 2:
         raise Refusal(field, "write: %s DOSE over TIME (got %r)" % (field, rest))
@@ -258,7 +259,7 @@ def _split_over(rest, field, extra_words):
     tail = parts[1]
     found = [None] * len(extra_words)
     for i in range(len(extra_words) - 1, -1, -1):
-        head, sep, value = tail.partition(" " + extra_words[i] + " ")
+        head, sep, value = tail.partition(extra_words[i])
         if sep:
             found[i] = value.strip()
             tail = head

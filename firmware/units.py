@@ -208,13 +208,14 @@ def _is_digits(text):
 def _unit_key(unit):
     # A unit as matched: µ/μ read as u, spaces around "/" cut, and only ASCII
     # lowered, as MicroPython's lower() does, so both match the same units.
-    # A unit already so (most are) is returned as it is: nothing allocated.
+    # A unit already so (most are, and a time of day) is returned as it is:
+    # nothing allocated.
     upper = False
     for i in range(len(unit)):
         c = ord(unit[i])
         if 65 <= c <= 90:
             upper = True
-        elif not (97 <= c <= 122 or c == 47 or c == 37):  # not a letter, "/" or "%"
+        elif not (97 <= c <= 122 or 46 <= c <= 58 or c == 37):  # not a letter, "./0-9:" or "%"
             break
     else:
         return unit.lower() if upper else unit  # ASCII only: lower() is the same on both
