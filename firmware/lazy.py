@@ -28,6 +28,7 @@ TRANSIENT = (
     "firmware.program_rows",
     "firmware.formats",
     "firmware.units",
+    "firmware.units_text",
     "firmware.druglib",
     "firmware.boot",
 )

@@ -50,6 +50,7 @@ for path in (
     "firmware/therapy.py",
     "firmware/timebase.py",
     "firmware/units.py",
+    "firmware/units_text.py",
     "hal/__init__.py",
     "hal/battery_adc.py",
     "hal/board_clock.py",
