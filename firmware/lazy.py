@@ -28,7 +28,7 @@ TRANSIENT = (
     "firmware.program_rows",
     "firmware.formats",
     "firmware.units",
-    "firmware.units_text",
+    "firmware.refusals",
     "firmware.druglib",
     "firmware.boot",
 )

@@ -38,7 +38,7 @@ _PER_DAY = {"s": 86_400, "min": 1_440, "h": 24, "day": 1}
 _MAX_DIGITS = 12  # more significant digits than any pump setting needs
 _MAX_TEXT = 40
 
-# The refusals' texts: units_text.TEXTS[n], imported only to refuse (_text).
+# The refusals' texts: refusals.UNITS[n], imported only to refuse (_text).
 _T_NO_NUMBER = const(0)
 _T_NEGATIVE = const(1)
 _T_EXPONENT = const(2)
@@ -88,10 +88,10 @@ _T_COUNT_RANGE = const(45)
 
 
 def _text(n):
-    # Text n of units_text.py (see there why its own module), for a refusal.
-    from firmware.units_text import TEXTS
+    # Text n of refusals.UNITS (see there why a module of their own), for a refusal.
+    from firmware.refusals import UNITS
 
-    return TEXTS[n]
+    return UNITS[n]
 
 
 def parse_decimal(field, text):

@@ -1,16 +1,16 @@
 # ruff: noqa: UP031
-# The texts of units.py's refusals, in a module of their own that units.py
-# imports only to write a refusal (units._text).
+# The texts of the parsers' refusals (units.py: UNITS, program_text.py: LINES), in a module of
+# their own that a parser imports only to write a refusal (units._text, program_text._text).
 #
-# Loaded from .mpy into RAM (a Pico's stock build), every string constant of
-# a module longer than 10 characters is an object made on the heap each time
-# the module is imported, and units.py is imported for every programming step
-# (lazy.py) while these texts are read only to refuse: here they cost nothing
-# until a value is refused. Forgotten after the call, like units.py (lazy.TRANSIENT).
+# Loaded from .mpy into RAM (a Pico's stock build), every string constant of a module longer
+# than 10 characters is an object made on the heap each time the module is imported, and the
+# parsers are imported for every programming step (lazy.py) while these texts are read only to
+# refuse: here they cost nothing until a value is refused. Forgotten after the call, like the
+# parsers (lazy.TRANSIENT).
 #
-# Each text's number is the units.py constant named in its comment.
+# Each text's number is the constant of its parser named in its comment.
 
-TEXTS = (
+UNITS = (
     # _T_NO_NUMBER
     "no number given",
     # _T_NEGATIVE: field, text
@@ -104,4 +104,53 @@ TEXTS = (
     " is not a whole number; give plain digits from",
     # _T_COUNT_RANGE
     " is outside the range",
+)
+
+LINES = (
+    # _T_EMPTY
+    "the program is empty; give at least a basal, flex or stop line",
+    # _T_TOO_MANY_LINES: MAX_LINES, the lines
+    "a program has at most %d lines, not %d",
+    # _T_UNKNOWN_LINE: the line, the keywords
+    "unknown line %r; lines start with one of: %s",
+    # _T_DRUG_NONE_TWICE
+    "only one drug none line is allowed",
+    # _T_ABOVE_CONC: drug, concentration, the limit
+    "%s %s is above the library's hard limit of %s",
+    # _T_DRUG_TWICE: drug
+    "drug %s is listed twice",
+    # _T_BLEND: MAX_DRUGS_IN_BLEND, drug, its number
+    "a blend holds at most %d drugs; %s would be drug %d",
+    # _T_STOP_VALUE: the value
+    "stop takes no value (got %r)",
+    # _T_FLEX_AM_PM: time, am/pm word
+    "flex %s %s: use 24-hour time, without am/pm (for example 19:30)",
+    # _T_FLEX_STEPS: MAX_FLEX_STEPS, time, its number
+    "a flex schedule has at most %d steps; flex %s would be step %d",
+    # _T_FLEX_ORDER: time, the step before
+    "flex steps must be in time order; %s is not after %s",
+    # _T_FLEX_FIRST: time
+    "the first flex step must start at 00:00, not %s",
+    # _T_BOLUS_DELAY: delay, the most
+    "bolus delay %s is above %s",
+    # _T_PATIENT_FORM
+    "write: patient-bolus DOSE over TIME lockout TIME max N per day",
+    # _T_PATIENT_COUNT: the count
+    "write the count as 'max N per day' (got %r)",
+    # _T_TRIAL: duration
+    "trial %s must be between 1 h and 30 day",
+    # _T_ONCE: keyword
+    "only one %s line is allowed",
+    # _T_VOLUME_OR_NONE: field, volume, the most
+    "%s %s must be 0 to %s",
+    # _T_VOLUME: field, volume, the most
+    "%s %s must be above 0 and at most %s",
+    # _T_OVER_FORM: field, what followed it
+    "write: %s DOSE over TIME (got %r)",
+    # _T_DURATION: field, duration
+    "%s duration %s must be above 0 and at most 24 h",
+    # _T_DOSE_ZERO: field, dose
+    "%s %s must be above zero",
+    # _T_RATE_ZERO: field, rate
+    "%s %s must be above zero (use a stop line to stop)",
 )
