@@ -1,14 +1,15 @@
 # ruff: noqa: UP031
-# The texts of the parsers' refusals (units.py: UNITS, program_text.py: LINES), in a module of
-# their own that a parser imports only to write a refusal (units._text, program_text._text).
+# The texts of the refusals of the parsers and the program's checks (units.py: UNITS,
+# program_text.py: LINES, program_check.py: CHECKS), in a module of their own that each imports
+# only to write a refusal (its _text).
 #
 # Loaded from .mpy into RAM (a Pico's stock build), every string constant of a module longer
 # than 10 characters is an object made on the heap each time the module is imported, and the
-# parsers are imported for every programming step (lazy.py) while these texts are read only to
-# refuse: here they cost nothing until a value is refused. Forgotten after the call, like the
-# parsers (lazy.TRANSIENT).
+# parsers and checks are imported for every programming step (lazy.py) while these texts are read
+# only to refuse: here they cost nothing until a value is refused. Forgotten after the call, like
+# the parsers (lazy.TRANSIENT).
 #
-# Each text's number is the constant of its parser named in its comment.
+# Each text's number is the constant, named in its comment, of the module that writes it.
 
 UNITS = (
     # _T_NO_NUMBER
@@ -153,4 +154,43 @@ LINES = (
     "%s %s must be above zero",
     # _T_RATE_ZERO: field, rate
     "%s %s must be above zero (use a stop line to stop)",
+)
+
+CHECKS = (
+    # _T_NONE_WITH_DRUGS
+    "drug none cannot be given with drug lines",
+    # _T_ONE_BASAL
+    "give exactly one of: a basal line, flex lines, or stop",
+    # _T_STOPPED_DOSES
+    "a stopped program cannot have a bolus, bridge, patient-bolus or trial",
+    # _T_ONE_BOLUS
+    "one bolus at a time: give at most one of bolus, prime and bridge",
+    # _T_MASS_NEEDS_DRUG
+    "a dose in mg or mcg needs a drug line naming the drug and its concentration",
+    # _T_REMOVED_NEEDS_FILL
+    "removed is part of a refill: give the fill line with it",
+    # _T_EMPTY_BELOW_LOW: empty level, low level
+    "empty-reservoir %s must be below low-reservoir %s",
+    # _T_BLEND_NEEDS_FILL
+    "the blend changed (a refill): give a fill line with the volume the reservoir now holds",
+    # _T_BRIDGE_NO_CHANGE
+    "a bridge bolus is for a refill that changed a concentration; none changed",
+    # _T_BRIDGE_SAME_DRUGS
+    "a bridge needs the same drugs as before, with new concentrations",
+    # _T_BRIDGE_MASS
+    "a bridge keeps the dose steady, so the basal must be given as a dose (mg/day)",
+    # _T_COMBINED_RATE: rate
+    "the combined rate %s is above the pump maximum of 10 mL/h",
+    # _T_TOO_SMALL: what, duration
+    "%s is too small to deliver over %s",
+    # _T_PRIME_TOO_SMALL: duration
+    "prime is too small to deliver over %s",
+    # _T_BELOW_MIN_RATE: field, rate
+    "%s is %s, below the pump minimum of 1 uL/day",
+    # _T_NO_PATIENT_BOLUS: drug
+    "the library allows no patient bolus of %s",
+    # _T_LOCKOUT_SHORT: lockout, minimum, drug
+    "lockout %s is shorter than the library's minimum of %s for %s",
+    # _T_PATIENT_MAX: count, maximum, drug
+    "%d patient boluses per day is above the library's maximum of %d for %s",
 )
