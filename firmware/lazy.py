@@ -26,8 +26,10 @@ import sys
 TRANSIENT = (
     "firmware.program_text",
     "firmware.program_check",
+    "firmware.program_rows",
     "firmware.formats",
     "firmware.units",
+    "firmware.refusals",
     "firmware.druglib",
     "firmware.boot",
     "firmware.forecast",

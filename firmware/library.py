@@ -13,6 +13,7 @@
 #
 # Command path only: may allocate and use long ints.
 
+from firmware import const
 from firmware.codec import LIBRARY_FIELDS
 from firmware.errors import Refusal
 from firmware.framing import library_hash
@@ -21,9 +22,11 @@ from firmware.lazy import values
 MAX_DRUGS = 16  # entries in one library
 MAX_PATIENT_BOLUSES_PER_DAY = 24
 
-# The hard limits, by field number (LIBRARY_FIELDS): 1 if a higher value loosens
-# it, -1 if a lower one does (the lockout).
-_HARD = ((1, 1), (3, 1), (5, 1), (7, 1), (8, 1), (9, -1), (10, 1))
+# The hard limits: bit f set for field number f (LIBRARY_FIELDS). A higher value
+# loosens each, but the lockout (field 9): a lower one does. Bits, not a tuple of
+# pairs: a module's tuples are objects on the heap for as long as it is loaded.
+_HARD = const(1 << 1 | 1 << 3 | 1 << 5 | 1 << 7 | 1 << 8 | 1 << 9 | 1 << 10)
+_LOCKOUT = const(9)
 
 
 class DrugLimits:
@@ -109,17 +112,16 @@ def drug_changes(old, new_drug):
         if was is not None and (f == 0 or was.numbers[f - 1] == new_drug.numbers[f - 1]):
             continue
         changed |= 1 << f
-        for hard, sign in _HARD:
-            if hard != f:
-                continue
-            if f >= 8 and not new_drug.patient_allowed:  # no patient bolus: its limits allow nothing
-                looser = False
-            elif was is None:  # a new drug: a limit above zero allows what was refused
-                looser = f >= 8 or new_drug.numbers[f - 1] > 0
-            else:
-                looser = (new_drug.numbers[f - 1] - was.numbers[f - 1]) * sign > 0
-            if looser:
-                raised |= 1 << f
+        if not _HARD >> f & 1:
+            continue
+        if f >= 8 and not new_drug.patient_allowed:  # no patient bolus: its limits allow nothing
+            looser = False
+        elif was is None:  # a new drug: a limit above zero allows what was refused
+            looser = f >= 8 or new_drug.numbers[f - 1] > 0
+        else:
+            looser = (new_drug.numbers[f - 1] - was.numbers[f - 1]) * (-1 if f == _LOCKOUT else 1) > 0
+        if looser:
+            raised |= 1 << f
     return changed, raised
 
 

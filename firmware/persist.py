@@ -269,8 +269,9 @@ def _library(record):
 
 # A Program's values, one line each after the firmware's version, in this order: the ints ("-" for
 # None), each optional tuple as its ints joined by "," ("-" for None), the flex steps ("start,kind,
-# per_day" joined by ";"), the blend, the library version, then one line per review row ("d" line
-# TAB detail) and per warning ("w" text), escaped.
+# per_day" joined by ";"), the blend, the library version, then one line per canonical line ("d" line
+# TAB: the values are of these lines; what each means is written when a review asks) and per warning
+# ("w" text), escaped.
 _PROGRAM_INTS = ("no_drug", "fill_nl", "removed_nl", "low_nl", "empty_nl", "basal_kind", "bridge_nl", "trial_us")
 _PROGRAM_TUPLES = ("basal", "bolus", "prime", "patient")
 
@@ -284,8 +285,8 @@ def _program_values(p):
     out.append(";".join("%d,%d,%d" % step for step in p.flex))
     out.append(_drugs_text(p.drugs))
     out.append(_esc(p.library_version))
-    for line, detail in p.details:
-        out.append("d%s\t%s" % (_esc(line), _esc(detail)))
+    for line in p.lines:
+        out.append("d%s\t" % _esc(line))
     for w in p.warnings:
         out.append("w" + _esc(w))
     return "\n".join(out).encode()
@@ -311,17 +312,19 @@ def _program_from_values(data, lines, library_version):
     p.flex = [tuple(int(x) for x in step.split(",")) for step in rows[6].split(";")] if rows[6] else []
     p.drugs = _drugs(rows[7])
     p.library_version = library_version
+    of_lines = []  # the lines these values are of
     for row in rows[9:]:
         if row[:1] == "d":
-            line, tab, detail = row[1:].partition("\t")
+            line, tab, _detail = row[1:].partition("\t")
             if not tab:
-                raise ValueError("program values: a review row without its detail")
-            p.details.append((_unesc(line), _unesc(detail)))
+                raise ValueError("program values: a line's row without its tab")
+            if line:
+                of_lines.append(_unesc(line))
         elif row[:1] == "w":
             p.warnings.append(_unesc(row[1:]))
         else:
             raise ValueError("program values: unknown row %r" % row[:10])
-    if [line for line, _d in p.details if line] != lines:
+    if of_lines != lines:
         return None  # not these lines' values: read the lines
     p.lines = lines
     return p

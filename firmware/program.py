@@ -4,7 +4,8 @@
 #
 # The parser and the checks are not kept on the heap: parse_program() and
 # recheck_program() import them for the call and forget them after (lazy.py),
-# so nothing here may refer to program_text.py, program_check.py, units.py or
+# and so does a review row (program_rows.py, Program.details), so nothing here
+# may refer to program_text.py, program_check.py, program_rows.py, units.py or
 # formats.py, and a Program holds only values.
 
 from firmware.lazy import call
@@ -57,7 +58,6 @@ class Program:
         self.library_version = ""
         self.warnings = []
         self.lines = []  # canonical text, one per line
-        self.details = []  # what each line means per drug, beside it
         self.saved = None  # its PROGRAM and PROGRAM_VALUES sections (persist.py), made at its first save
         self._rates = None  # (drugs, [(start_min, nL/day)]): the flex steps' rates in that fluid, kept (flex_rates)
 
@@ -68,6 +68,11 @@ class Program:
     def empty_level(self):
         """The volume at which delivery stops, nL."""
         return DEFAULT_EMPTY_NL if self.empty_nl is None else self.empty_nl
+
+    @property
+    def details(self):
+        """The review rows, [(line, what it means per drug)], written when asked (program_rows.py)."""
+        return call("firmware.program_rows", "rows", self)
 
     # -- conversions through the fluid ---------------------------------------
 
@@ -153,7 +158,6 @@ class Program:
             setattr(q, name, getattr(self, name))
         q.bolus = q.prime = q.bridge_nl = None
         q.lines = [ln for ln in self.lines if ln != line]
-        q.details = [row for row in self.details if row[0] != line]
         q.warnings = [w for w in self.warnings if not w.startswith(_DELIVERY_WARNINGS)]
         return q
 
@@ -188,7 +192,6 @@ _FIELDS = (
     "library_version",
     "warnings",
     "lines",
-    "details",
 )
 
 

@@ -13,6 +13,7 @@
 #
 # Command path only: may allocate and use long ints.
 
+from firmware import const
 from firmware.errors import Refusal
 from firmware.formats import (
     format_concentration,
@@ -26,7 +27,6 @@ from firmware.formats import (
 from firmware.program import (
     _FIELDS,
     BASAL_CONTINUOUS,
-    BASAL_FLEX,
     BASAL_STOPPED,
     DOSE_MASS,
     DOSE_VOLUME,
@@ -37,10 +37,32 @@ from firmware.program import (
 )
 from firmware.scheduler import MAX_RATE_NL_PER_DAY, MIN_RATE_NL_PER_DAY
 
+# The refusals' texts: refusals.CHECKS[n], imported only to refuse (_text).
+_T_NONE_WITH_DRUGS = const(0)
+_T_ONE_BASAL = const(1)
+_T_STOPPED_DOSES = const(2)
+_T_ONE_BOLUS = const(3)
+_T_MASS_NEEDS_DRUG = const(4)
+_T_REMOVED_NEEDS_FILL = const(5)
+_T_EMPTY_BELOW_LOW = const(6)
+_T_BLEND_NEEDS_FILL = const(7)
+_T_BRIDGE_NO_CHANGE = const(8)
+_T_BRIDGE_SAME_DRUGS = const(9)
+_T_BRIDGE_MASS = const(10)
+_T_COMBINED_RATE = const(11)
+_T_TOO_SMALL = const(12)
+_T_PRIME_TOO_SMALL = const(13)
+_T_BELOW_MIN_RATE = const(14)
+_T_NO_PATIENT_BOLUS = const(15)
+_T_LOCKOUT_SHORT = const(16)
+_T_PATIENT_MAX = const(17)
 
-def dose_of(volume_nl, conc_ng_per_ml):
-    """ng of a drug in volume_nl of fluid, rounded down (for showing only)."""
-    return volume_nl * conc_ng_per_ml // NL_PER_ML
+
+def _text(n):
+    """Text n of refusals.CHECKS (see there why a module of their own), for a refusal."""
+    from firmware.refusals import CHECKS
+
+    return CHECKS[n]
 
 
 def check(p, library, old_drugs, bridging=None, stopped=False):
@@ -81,19 +103,19 @@ def rate_program(rate_nl_per_day, library, old_drugs=()):
 
 def _check_shape(p, seen_stop, old_drugs, bridging=None):
     if p.no_drug and p.drugs:
-        raise Refusal("drug none", "drug none cannot be given with drug lines")
+        raise Refusal("drug none", _text(_T_NONE_WITH_DRUGS))
     if not p.drugs and not p.no_drug:
         # No drug lines: the reservoir still holds what it held, and every
         # dose is checked against it (never a silent switch to "no drug").
         p.drugs = list(old_drugs)
     basal_lines = (p.basal is not None) + bool(p.flex) + seen_stop
     if basal_lines != 1:
-        raise Refusal("program", "give exactly one of: a basal line, flex lines, or stop")
+        raise Refusal("program", _text(_T_ONE_BASAL))
     if seen_stop and (p.bolus or p.patient or p.bridge_nl or p.trial_us):
         # A prime may: it fills the catheter before therapy starts, and the pump stays stopped after it.
-        raise Refusal("program", "a stopped program cannot have a bolus, bridge, patient-bolus or trial")
+        raise Refusal("program", _text(_T_STOPPED_DOSES))
     if (p.bolus is not None) + (p.prime is not None) + (p.bridge_nl is not None) > 1:
-        raise Refusal("program", "one bolus at a time: give at most one of bolus, prime and bridge")
+        raise Refusal("program", _text(_T_ONE_BOLUS))
     uses_mass = (
         (p.basal is not None and p.basal[0] == DOSE_MASS)
         or any(kind == DOSE_MASS for _m, kind, _r in p.flex)
@@ -101,26 +123,25 @@ def _check_shape(p, seen_stop, old_drugs, bridging=None):
         or (p.patient is not None and p.patient[0] == DOSE_MASS)
     )
     if uses_mass and not p.drugs:
-        raise Refusal("drug", "a dose in mg or mcg needs a drug line naming the drug and its concentration")
+        raise Refusal("drug", _text(_T_MASS_NEEDS_DRUG))
     if p.removed_nl is not None and p.fill_nl is None:
-        raise Refusal("removed", "removed is part of a refill: give the fill line with it")
+        raise Refusal("removed", _text(_T_REMOVED_NEEDS_FILL))
     if p.empty_level() >= p.low_level():
         raise Refusal(
             "empty-reservoir",
-            "empty-reservoir %s must be below low-reservoir %s"
-            % (format_volume(p.empty_level()), format_volume(p.low_level())),
+            _text(_T_EMPTY_BELOW_LOW) % (format_volume(p.empty_level()), format_volume(p.low_level())),
         )
     if p.drugs != old_drugs and p.fill_nl is None:
-        raise Refusal("fill", "the blend changed (a refill): give a fill line with the volume the reservoir now holds")
+        raise Refusal("fill", _text(_T_BLEND_NEEDS_FILL))
     if p.bridge_nl is not None:
         if bridging is not None:
             old_drugs = bridging
         if not old_drugs or p.drugs == old_drugs:
-            raise Refusal("bridge", "a bridge bolus is for a refill that changed a concentration; none changed")
+            raise Refusal("bridge", _text(_T_BRIDGE_NO_CHANGE))
         if [n for n, _c in p.drugs] != [n for n, _c in old_drugs]:
-            raise Refusal("bridge", "a bridge needs the same drugs as before, with new concentrations")
+            raise Refusal("bridge", _text(_T_BRIDGE_SAME_DRUGS))
         if p.basal_kind == BASAL_STOPPED or not _basal_in_mass(p):
-            raise Refusal("bridge", "a bridge keeps the dose steady, so the basal must be given as a dose (mg/day)")
+            raise Refusal("bridge", _text(_T_BRIDGE_MASS))
     # Pump limits on the combined rate.
     rates = [p.basal_max_rate()]
     if p.prime is not None:
@@ -132,17 +153,18 @@ def _check_shape(p, seen_stop, old_drugs, bridging=None):
     if max(rates) > MAX_RATE_NL_PER_DAY:
         raise Refusal(
             "program",
-            "the combined rate %s is above the pump maximum of 10 mL/h" % format_dose_rate(DOSE_VOLUME, max(rates)),
+            _text(_T_COMBINED_RATE) % format_dose_rate(DOSE_VOLUME, max(rates)),
         )
     if p.basal_kind == BASAL_CONTINUOUS:
         _min_rate("basal", p.basal_rate_at(0))
     for start, rate in p.flex_rates():
-        _min_rate("flex " + format_time_of_day(start), rate)
+        if rate < MIN_RATE_NL_PER_DAY:  # the step's name is written only for the refusal
+            _min_rate("flex " + format_time_of_day(start), rate)
     for name, what in (("bolus", p.bolus), ("patient-bolus", p.patient)):
         if what is not None and bolus_rate(p.volume(what[0], what[1]), what[2]) < MIN_RATE_NL_PER_DAY:
-            raise Refusal(name, "%s is too small to deliver over %s" % (name, format_duration(what[2])))
+            raise Refusal(name, _text(_T_TOO_SMALL) % (name, format_duration(what[2])))
     if p.prime is not None and bolus_rate(p.prime[0], p.prime[1]) < MIN_RATE_NL_PER_DAY:
-        raise Refusal("prime", "prime is too small to deliver over %s" % format_duration(p.prime[1]))
+        raise Refusal("prime", _text(_T_PRIME_TOO_SMALL) % format_duration(p.prime[1]))
 
 
 def _basal_in_mass(p):
@@ -155,7 +177,7 @@ def _min_rate(field, rate):
     if rate < MIN_RATE_NL_PER_DAY:
         raise Refusal(
             field,
-            "%s is %s, below the pump minimum of 1 uL/day" % (field, format_dose_rate(DOSE_VOLUME, rate)),
+            _text(_T_BELOW_MIN_RATE) % (field, format_dose_rate(DOSE_VOLUME, rate)),
         )
 
 
@@ -189,7 +211,7 @@ def _check_limits(p, library):
             _limit(p, name, conc, "prime", p.prime[0], d.bolus_soft_ng, d.bolus_hard_ng, "dose")
         if p.patient is not None:
             if not d.patient_allowed:
-                raise Refusal("patient-bolus", "the library allows no patient bolus of %s" % name)
+                raise Refusal("patient-bolus", _text(_T_NO_PATIENT_BOLUS) % name)
             _limit(
                 p,
                 name,
@@ -203,103 +225,82 @@ def _check_limits(p, library):
             if p.patient[3] < d.patient_lockout_min_us:
                 raise Refusal(
                     "patient-bolus lockout",
-                    "lockout %s is shorter than the library's minimum of %s for %s"
+                    _text(_T_LOCKOUT_SHORT)
                     % (format_duration(p.patient[3]), format_duration(d.patient_lockout_min_us), name),
                 )
             if p.patient[4] > d.patient_max_per_day:
                 raise Refusal(
                     "patient-bolus max",
-                    "%d patient boluses per day is above the library's maximum of %d for %s"
-                    % (p.patient[4], d.patient_max_per_day, name),
+                    _text(_T_PATIENT_MAX) % (p.patient[4], d.patient_max_per_day, name),
                 )
 
 
 def _limit(p, drug, conc, what, volume, soft_ng, hard_ng, shape, per=1):
-    """Compare volume / per (nL, or nL/day) of fluid at conc with a drug's limits, exactly."""
+    """Compare volume / per (nL, or nL/day) of fluid at conc with a drug's limits, exactly. The texts
+    are written only for a refusal or a warning: a dose within its limits formats nothing."""
     exact = volume * conc  # ng * 1e6 * per
     scale = NL_PER_ML * per
-    up = -(-exact // scale)  # the dose rounded up, so a refusal never reads "15 above 15"
+    over = "hard" if exact > hard_ng * scale else "soft" if exact > soft_ng * scale else None
+    if over is None:
+        return
+    # The dose rounded up, so a refusal never reads "15 above 15".
+    text = "%s of %s %s is above the %s limit of %s" % (
+        what,
+        drug,
+        _shown(-(-exact // scale), shape),
+        over,
+        _shown(hard_ng if over == "hard" else soft_ng, shape),
+    )
+    if over == "hard":
+        raise Refusal(what, "%s (library %s)" % (text, p.library_version))
+    p.warnings.append(text)
+
+
+def _shown(ng, shape):
+    """A dose (ng) or a rate (ng/day) as its limit is written: per hour ('1.083 mg/h', rounded up to
+    the ng/h), per day or a dose."""
     if shape == "per_hour":  # rate limits are written per hour; show them so
-        shown = _per_hour(up)
-        hard = _per_hour(hard_ng)
-        soft = _per_hour(soft_ng)
-    elif shape == "per_day":
-        shown = format_dose_rate(DOSE_MASS, up)
-        hard = format_dose_rate(DOSE_MASS, hard_ng)
-        soft = format_dose_rate(DOSE_MASS, soft_ng)
-    else:
-        shown = format_mass(up)
-        hard = format_mass(hard_ng)
-        soft = format_mass(soft_ng)
-    if exact > hard_ng * scale:
-        raise Refusal(
-            what,
-            "%s of %s %s is above the hard limit of %s (library %s)" % (what, drug, shown, hard, p.library_version),
-        )
-    if exact > soft_ng * scale:
-        p.warnings.append("%s of %s %s is above the soft limit of %s" % (what, drug, shown, soft))
-
-
-def _per_hour(ng_per_day):
-    """'1.083 mg/h' for a rate in ng/day (rounded up to the ng/h)."""
-    return format_mass(-(-ng_per_day // 24)) + "/h"
-
-
-def _per_drug(p, volume, per_day):
-    parts = []
-    for name, conc in p.drugs:
-        ng = dose_of(volume, conc)
-        parts.append("%s %s" % (name, format_dose_rate(DOSE_MASS, ng) if per_day else format_mass(ng)))
-    vol = format_dose_rate(DOSE_VOLUME, volume) if per_day else format_volume(volume)
-    return (vol + " = " + ", ".join(parts)) if parts else vol
+        return format_mass(-(-ng // 24)) + "/h"
+    if shape == "per_day":
+        return format_dose_rate(DOSE_MASS, ng)
+    return format_mass(ng)
 
 
 def render(p):
-    """Canonical lines (what the pump understood) and per-drug details."""
-    out = [("drug none", "")] if p.no_drug else []
+    """p's canonical lines: what the pump understood (program_rows.py writes what each means per drug)."""
+    out = ["drug none"] if p.no_drug else []
     for name, conc in p.drugs:
-        out.append(("drug %s %s" % (name, format_concentration(conc)), ""))
+        out.append("drug %s %s" % (name, format_concentration(conc)))
     if p.fill_nl is not None:
-        out.append(("fill " + format_volume(p.fill_nl), ""))
+        out.append("fill " + format_volume(p.fill_nl))
     if p.removed_nl is not None:
-        out.append(("removed " + format_volume(p.removed_nl), ""))
+        out.append("removed " + format_volume(p.removed_nl))
     if p.low_nl is not None:
-        out.append(("low-reservoir " + format_volume(p.low_nl), ""))
+        out.append("low-reservoir " + format_volume(p.low_nl))
     if p.empty_nl is not None:
-        out.append(("empty-reservoir " + format_volume(p.empty_nl), ""))
+        out.append("empty-reservoir " + format_volume(p.empty_nl))
     if p.basal_kind == BASAL_STOPPED:
-        out.append(("stop", ""))
+        out.append("stop")
     elif p.basal_kind == BASAL_CONTINUOUS:
-        out.append(("basal " + format_dose_rate(p.basal[0], p.basal[1]), _per_drug(p, p.basal_rate_at(0), True)))
+        out.append("basal " + format_dose_rate(p.basal[0], p.basal[1]))
     for start, kind, per_day in p.flex:
-        out.append(
-            (
-                "flex %s %s" % (format_time_of_day(start), format_dose_rate(kind, per_day)),
-                _per_drug(p, p.volume(kind, per_day), True),
-            )
-        )
-    if p.basal_kind == BASAL_FLEX:
-        out.append(("", "flex day total " + _per_drug(p, p.basal_daily_nl(), True)))
+        out.append("flex %s %s" % (format_time_of_day(start), format_dose_rate(kind, per_day)))
     if p.bolus is not None:
         kind, amount, dur, delay = p.bolus
         line = "bolus %s over %s" % (format_dose(kind, amount), format_duration(dur))
         if delay:
             line += " after " + format_duration(delay)
-        out.append((line, _per_drug(p, p.bolus_volume_nl(), False)))
+        out.append(line)
     if p.prime is not None:
-        out.append(("prime %s over %s" % (format_volume(p.prime[0]), format_duration(p.prime[1])), ""))
+        out.append("prime %s over %s" % (format_volume(p.prime[0]), format_duration(p.prime[1])))
     if p.bridge_nl is not None:
-        out.append(("bridge " + format_volume(p.bridge_nl), ""))
+        out.append("bridge " + format_volume(p.bridge_nl))
     if p.patient is not None:
         kind, amount, dur, lockout, count = p.patient
         out.append(
-            (
-                "patient-bolus %s over %s lockout %s max %d per day"
-                % (format_dose(kind, amount), format_duration(dur), format_duration(lockout), count),
-                _per_drug(p, p.patient_volume_nl(), False),
-            )
+            "patient-bolus %s over %s lockout %s max %d per day"
+            % (format_dose(kind, amount), format_duration(dur), format_duration(lockout), count)
         )
     if p.trial_us is not None:
-        out.append(("trial " + format_duration(p.trial_us), ""))
-    p.lines = [line for line, _d in out if line]
-    p.details = out
+        out.append("trial " + format_duration(p.trial_us))
+    p.lines = out

@@ -32,6 +32,7 @@
 #
 # Command path only: may allocate and use long ints.
 
+from firmware import const
 from firmware.errors import Refusal
 from firmware.formats import format_concentration, format_duration, format_time_of_day, format_volume
 from firmware.program import BASAL_CONTINUOUS, BASAL_FLEX, Program
@@ -45,6 +46,31 @@ from firmware.units import (
     parse_time_of_day,
     parse_volume,
 )
+
+# The refusals' texts: refusals.LINES[n], imported only to refuse (_text).
+_T_EMPTY = const(0)
+_T_TOO_MANY_LINES = const(1)
+_T_UNKNOWN_LINE = const(2)
+_T_DRUG_NONE_TWICE = const(3)
+_T_ABOVE_CONC = const(4)
+_T_DRUG_TWICE = const(5)
+_T_BLEND = const(6)
+_T_STOP_VALUE = const(7)
+_T_FLEX_AM_PM = const(8)
+_T_FLEX_STEPS = const(9)
+_T_FLEX_ORDER = const(10)
+_T_FLEX_FIRST = const(11)
+_T_BOLUS_DELAY = const(12)
+_T_PATIENT_FORM = const(13)
+_T_PATIENT_COUNT = const(14)
+_T_TRIAL = const(15)
+_T_ONCE = const(16)
+_T_VOLUME_OR_NONE = const(17)
+_T_VOLUME = const(18)
+_T_OVER_FORM = const(19)
+_T_DURATION = const(20)
+_T_DOSE_ZERO = const(21)
+_T_RATE_ZERO = const(22)
 
 MAX_LINES = 40
 MAX_DRUGS_IN_BLEND = 3
@@ -68,9 +94,9 @@ def parse_program(lines, library, old_drugs=(), bridging=None):
     bridge line is checked against it (the same bridge, committed again).
     """
     if not lines:
-        raise Refusal("program", "the program is empty; give at least a basal, flex or stop line")
+        raise Refusal("program", _text(_T_EMPTY))
     if len(lines) > MAX_LINES:
-        raise Refusal("program", "a program has at most %d lines, not %d" % (MAX_LINES, len(lines)))
+        raise Refusal("program", _text(_T_TOO_MANY_LINES) % (MAX_LINES, len(lines)))
     p = Program()
     seen_stop = False
     for raw in lines:
@@ -78,7 +104,7 @@ def parse_program(lines, library, old_drugs=(), bridging=None):
         word, _, rest = text.partition(" ")
         read = _READERS.get(word)
         if read is None:
-            raise Refusal("program", "unknown line %r; lines start with one of: %s" % (text, _KEYWORDS))
+            raise Refusal("program", _text(_T_UNKNOWN_LINE) % (text, ", ".join(_READERS)))
         seen_stop = read(p, rest.strip(), library) or seen_stop
     check(p, library, old_drugs, bridging, seen_stop)
     render(p)
@@ -93,7 +119,7 @@ def parse_program(lines, library, old_drugs=(), bridging=None):
 def _read_drug(p, rest, library):
     if rest == "none":
         if p.no_drug:
-            raise Refusal("drug none", "only one drug none line is allowed")
+            raise Refusal("drug none", _text(_T_DRUG_NONE_TWICE))
         p.no_drug = True
         return False
     typed, _, conc_text = rest.partition(" ")
@@ -103,16 +129,15 @@ def _read_drug(p, rest, library):
     if conc > entry.max_conc_ng_per_ml:
         raise Refusal(
             "drug " + name,
-            "%s %s is above the library's hard limit of %s"
-            % (name, format_concentration(conc), format_concentration(entry.max_conc_ng_per_ml)),
+            _text(_T_ABOVE_CONC) % (name, format_concentration(conc), format_concentration(entry.max_conc_ng_per_ml)),
         )
     for other, _c in p.drugs:
         if other == name:
-            raise Refusal("drug " + name, "drug %s is listed twice" % name)
+            raise Refusal("drug " + name, _text(_T_DRUG_TWICE) % name)
     if len(p.drugs) == MAX_DRUGS_IN_BLEND:
         raise Refusal(
             "drug",
-            "a blend holds at most %d drugs; %s would be drug %d" % (MAX_DRUGS_IN_BLEND, name, MAX_DRUGS_IN_BLEND + 1),
+            _text(_T_BLEND) % (MAX_DRUGS_IN_BLEND, name, MAX_DRUGS_IN_BLEND + 1),
         )
     p.drugs.append((name, conc))
     return False
@@ -130,7 +155,7 @@ def _volume_reader(word, attr, max_nl, zero_allowed):
 
 def _read_stop(_p, rest, _library):
     if rest:
-        raise Refusal("stop", "stop takes no value (got %r)" % rest)
+        raise Refusal("stop", _text(_T_STOP_VALUE) % rest)
     return True
 
 
@@ -147,33 +172,32 @@ def _read_flex(p, rest, _library):
     if rate_text.partition(" ")[0].lower() in ("am", "pm", "a.m.", "p.m."):
         raise Refusal(
             "flex " + when,
-            "flex %s %s: use 24-hour time, without am/pm (for example 19:30)" % (when, rate_text.partition(" ")[0]),
+            _text(_T_FLEX_AM_PM) % (when, rate_text.partition(" ")[0]),
         )
     kind, per_day = _dose_rate("flex " + when, rate_text)
     if len(p.flex) == MAX_FLEX_STEPS:
         raise Refusal(
             "flex",
-            "a flex schedule has at most %d steps; flex %s would be step %d"
-            % (MAX_FLEX_STEPS, when, MAX_FLEX_STEPS + 1),
+            _text(_T_FLEX_STEPS) % (MAX_FLEX_STEPS, when, MAX_FLEX_STEPS + 1),
         )
     if p.flex and minute <= p.flex[-1][0]:
         raise Refusal(
             "flex " + when,
-            "flex steps must be in time order; %s is not after %s" % (when, format_time_of_day(p.flex[-1][0])),
+            _text(_T_FLEX_ORDER) % (when, format_time_of_day(p.flex[-1][0])),
         )
     if not p.flex and minute != 0:
-        raise Refusal("flex " + when, "the first flex step must start at 00:00, not %s" % when)
+        raise Refusal("flex " + when, _text(_T_FLEX_FIRST) % when)
     p.flex.append((minute, kind, per_day))
     p.basal_kind = BASAL_FLEX
 
 
 def _read_bolus(p, rest, _library):
     _once(p.bolus, "bolus")
-    dose_text, duration_us, after = _split_over(rest, "bolus", ("after",))
+    dose_text, duration_us, after = _split_over(rest, "bolus", (" after ",))
     kind, amount = _dose("bolus", dose_text)
     delay = parse_duration("bolus after", after[0]) if after[0] is not None else 0
     if delay > MAX_DELAY_US:
-        raise Refusal("bolus after", "bolus delay %s is above %s" % (after[0], format_duration(MAX_DELAY_US)))
+        raise Refusal("bolus after", _text(_T_BOLUS_DELAY) % (after[0], format_duration(MAX_DELAY_US)))
     p.bolus = (kind, amount, duration_us, delay)
 
 
@@ -190,14 +214,14 @@ def _read_bridge(p, rest, _library):
 
 def _read_patient(p, rest, _library):
     _once(p.patient, "patient-bolus")
-    dose_text, duration_us, more = _split_over(rest, "patient-bolus", ("lockout", "max"))
+    dose_text, duration_us, more = _split_over(rest, "patient-bolus", (" lockout ", " max "))
     if more[0] is None or more[1] is None:
-        raise Refusal("patient-bolus", "write: patient-bolus DOSE over TIME lockout TIME max N per day")
+        raise Refusal("patient-bolus", _text(_T_PATIENT_FORM))
     kind, amount = _dose("patient-bolus", dose_text)
     lockout = parse_duration("patient-bolus lockout", more[0])
     count_text = more[1]
     if not count_text.endswith(" per day"):
-        raise Refusal("patient-bolus max", "write the count as 'max N per day' (got %r)" % count_text)
+        raise Refusal("patient-bolus max", _text(_T_PATIENT_COUNT) % count_text)
     count = parse_count("patient-bolus max", count_text[:-8].strip(), 1, 24)
     p.patient = (kind, amount, duration_us, lockout, count)
 
@@ -206,7 +230,7 @@ def _read_trial(p, rest, _library):
     _once(p.trial_us, "trial")
     us = parse_duration("trial", rest)
     if not MIN_TRIAL_US <= us <= MAX_TRIAL_US:
-        raise Refusal("trial", "trial %s must be between 1 h and 30 day" % rest)
+        raise Refusal("trial", _text(_T_TRIAL) % rest)
     p.trial_us = us
 
 
@@ -225,19 +249,25 @@ _READERS = {
     "patient-bolus": _read_patient,
     "trial": _read_trial,
 }
-_KEYWORDS = ", ".join(_READERS)
+
+
+def _text(n):
+    """Text n of refusals.LINES (see there why a module of their own), for a refusal."""
+    from firmware.refusals import LINES
+
+    return LINES[n]
 
 
 def _once(value, word):
     if value is not None:
-        raise Refusal(word, "only one %s line is allowed" % word)
+        raise Refusal(word, _text(_T_ONCE) % word)
 
 
 def _volume_or_none(field, text, max_nl):
     """A volume from 0 (none removed, or no reserve kept) to max_nl, in nL."""
     nl, _r = parse_volume(field, text)
     if not 0 <= nl <= max_nl:
-        raise Refusal(field, "%s %s must be 0 to %s" % (field, text, format_volume(max_nl)))
+        raise Refusal(field, _text(_T_VOLUME_OR_NONE) % (field, text, format_volume(max_nl)))
     return nl
 
 
@@ -245,38 +275,39 @@ def _volume(field, text, max_nl):
     """A volume above 0 and at most max_nl, in nL."""
     nl, _r = parse_volume(field, text)
     if not 0 < nl <= max_nl:
-        raise Refusal(field, "%s %s must be above 0 and at most %s" % (field, text, format_volume(max_nl)))
+        raise Refusal(field, _text(_T_VOLUME) % (field, text, format_volume(max_nl)))
     return nl
 
 
 def _split_over(rest, field, extra_words):
-    """Split 'DOSE over TIME [w1 X] [w2 Y]'; return (dose_text, duration_us, [X or None, ...])."""
+    """Split 'DOSE over TIME [w1 X] [w2 Y]'; return (dose_text, duration_us, [X or None, ...]).
+    extra_words: (" w1 ", " w2 "), each with its spaces."""
     parts = rest.split(" over ")
     if len(parts) != 2:
-        raise Refusal(field, "write: %s DOSE over TIME (got %r)" % (field, rest))
+        raise Refusal(field, _text(_T_OVER_FORM) % (field, rest))
     dose_text = parts[0].strip()
     tail = parts[1]
     found = [None] * len(extra_words)
     for i in range(len(extra_words) - 1, -1, -1):
-        head, sep, value = tail.partition(" " + extra_words[i] + " ")
+        head, sep, value = tail.partition(extra_words[i])
         if sep:
             found[i] = value.strip()
             tail = head
     duration_us = parse_duration(field + " over", tail.strip())
     if not 0 < duration_us <= MAX_BOLUS_US:
-        raise Refusal(field + " over", "%s duration %s must be above 0 and at most 24 h" % (field, tail.strip()))
+        raise Refusal(field + " over", _text(_T_DURATION) % (field, tail.strip()))
     return dose_text, duration_us, found
 
 
 def _dose(field, text):
     kind, amount, _rounded = parse_dose(field, text)
     if amount <= 0:
-        raise Refusal(field, "%s %s must be above zero" % (field, text))
+        raise Refusal(field, _text(_T_DOSE_ZERO) % (field, text))
     return kind, amount
 
 
 def _dose_rate(field, text):
     kind, per_day, _rounded = parse_dose_rate(field, text)
     if per_day <= 0:
-        raise Refusal(field, "%s %s must be above zero (use a stop line to stop)" % (field, text))
+        raise Refusal(field, _text(_T_RATE_ZERO) % (field, text))
     return kind, per_day

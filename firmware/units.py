@@ -23,6 +23,7 @@
 # The running pump does not keep it: whoever parses imports it for the call
 # and forgets it after (lazy.py).
 
+from firmware import const
 from firmware.errors import Refusal
 from firmware.intmath import decimal_text as _decimal_text
 from firmware.program import DOSE_MASS, DOSE_VOLUME
@@ -34,10 +35,63 @@ _VOLUME_NL = {"nl": 1, "ul": 1_000, "ml": 1_000_000}
 # Time units as how many fit in a day.
 _PER_DAY = {"s": 86_400, "min": 1_440, "h": 24, "day": 1}
 
-RATE_UNITS_HELP = "a volume per time: nL, uL or mL per s, min, h or day (for example 0.5 mL/day)"
-
 _MAX_DIGITS = 12  # more significant digits than any pump setting needs
 _MAX_TEXT = 40
+
+# The refusals' texts: refusals.UNITS[n], imported only to refuse (_text).
+_T_NO_NUMBER = const(0)
+_T_NEGATIVE = const(1)
+_T_EXPONENT = const(2)
+_T_NOT_DECIMAL = const(3)
+_T_LEADING_ZERO = const(4)
+_T_ENDS_WITH_POINT = const(5)
+_T_DIGITS = const(6)
+_T_TEXT_TOO_LONG = const(7)
+_T_NO_NUMBER_AT_START = const(8)
+_T_RATE_NO_UNIT = const(9)
+_T_RATE_UNKNOWN_UNIT = const(10)
+_T_RATE_ZERO = const(11)
+_T_RATE_ABOVE = const(12)
+_T_RATE_BELOW = const(13)
+_T_RATE_HELP = const(14)
+_T_MASS_HELP = const(15)
+_T_VOLUME_HELP = const(16)
+_T_CONCENTRATION_HELP = const(17)
+_T_DOSE_HELP = const(18)
+_T_DOSE_RATE_HELP = const(19)
+_T_DURATION_HELP = const(20)
+_T_TIME_HELP = const(21)
+_T_LONGER = const(22)
+_T_NO_START_NUMBER = const(23)
+_T_NO_UNIT = const(24)
+_T_DURATION_UNIT = const(25)
+_T_MICROGRAMS = const(26)
+_T_PERCENT = const(27)
+_T_DOSE_NOT_RATE = const(28)
+_T_RATE_NOT_DOSE = const(29)
+_T_UNKNOWN_UNIT = const(30)
+_T_CONC_FINER = const(31)
+_T_CONC_ZERO = const(32)
+_T_DURATION_ABOVE = const(33)
+_T_DURATION_FINER = const(34)
+_T_TIME = const(35)
+_T_TIME_NONE = const(36)
+_T_TIME_AM_PM = const(37)
+_T_TIME_COLON = const(38)
+_T_TIME_HOUR_DIGITS = const(39)
+_T_TIME_MINUTE_DIGITS = const(40)
+_T_TIME_HOUR_RANGE = const(41)
+_T_TIME_MINUTE_RANGE = const(42)
+_T_COUNT_NONE = const(43)
+_T_COUNT_NOT_WHOLE = const(44)
+_T_COUNT_RANGE = const(45)
+
+
+def _text(n):
+    # Text n of refusals.UNITS (see there why a module of their own), for a refusal.
+    from firmware.refusals import UNITS
+
+    return UNITS[n]
 
 
 def parse_decimal(field, text):
@@ -54,9 +108,9 @@ def parse_decimal(field, text):
 def _decimal(field, text, max_digits):
     # One pass over the characters, building nothing but the number.
     if not text:
-        raise Refusal(field, "no number given")
+        raise Refusal(field, _text(_T_NO_NUMBER))
     if text[0] == "-":
-        raise Refusal(field, "%s must not be negative (got %s)" % (field, text))
+        raise Refusal(field, _text(_T_NEGATIVE) % (field, text))
     point = -1
     mantissa = 0
     significant = 0  # digits after the leading zeros (of the digits before and after the point)
@@ -69,29 +123,29 @@ def _decimal(field, text, max_digits):
                 significant += 1
             mantissa = mantissa * 10 + c - 48
         elif c == 101 or c == 69:  # "e", "E": an exponent
-            raise Refusal(field, "%r has an exponent: write the number out (0.5, not 5e-1)" % text)
+            raise Refusal(field, _text(_T_EXPONENT) % text)
         else:
-            raise Refusal(field, "%r is not a plain decimal number (use a point as the decimal separator)" % text)
+            raise Refusal(field, _text(_T_NOT_DECIMAL) % text)
     if point == 0:
-        raise Refusal(field, "write a leading zero: 0%s, not %s" % (text, text))
+        raise Refusal(field, _text(_T_LEADING_ZERO) % (text, text))
     decimals = len(text) - point - 1 if point > 0 else 0
     if point > 0 and not decimals:
-        raise Refusal(field, "%r ends with a decimal point; write %s" % (text, text[:point]))
+        raise Refusal(field, _text(_T_ENDS_WITH_POINT) % (text, text[:point]))
     if significant > max_digits or decimals > max_digits:
-        raise Refusal(field, "%s has more than %d digits" % (text, max_digits))
+        raise Refusal(field, _text(_T_DIGITS) % (text, max_digits))
     return mantissa, decimals
 
 
 def split_quantity(field, text):
     """Split "0.5 mL/day" into ("0.5", "mL/day"); the space is optional."""
     if len(text) > _MAX_TEXT:
-        raise Refusal(field, "%s text is longer than %d characters" % (field, _MAX_TEXT))
+        raise Refusal(field, _text(_T_TEXT_TOO_LONG) % (field, _MAX_TEXT))
     text = text.strip()
     number, unit = _cut_number(text)
     if not number:
-        raise Refusal(field, "%r does not start with a number" % text)
+        raise Refusal(field, _text(_T_NO_NUMBER_AT_START) % text)
     if not unit:
-        raise Refusal(field, "%r has no unit; give %s" % (text, RATE_UNITS_HELP))
+        raise Refusal(field, _text(_T_RATE_NO_UNIT) % (text, _text(_T_RATE_HELP)))
     return number, unit
 
 
@@ -117,7 +171,7 @@ def rate_unit_factor(field, unit):
         per = _PER_DAY.get(parts[1].strip())
         if vol is not None and per is not None:
             return vol * per
-    raise Refusal(field, "unknown unit %r; give %s" % (unit, RATE_UNITS_HELP))
+    raise Refusal(field, _text(_T_RATE_UNKNOWN_UNIT) % (unit, _text(_T_RATE_HELP)))
 
 
 def parse_rate(field, text):
@@ -136,17 +190,11 @@ def parse_rate(field, text):
     nl_per_day = exact // scale
     shown = "%s %s" % (number, unit)
     if mantissa == 0:
-        raise Refusal(field, "a rate of zero is not a program; stop the pump instead")
+        raise Refusal(field, _text(_T_RATE_ZERO))
     if exact > MAX_RATE_NL_PER_DAY * scale:
-        raise Refusal(
-            field,
-            "%s %s is above the pump maximum of 10 mL/h (%d nL/day)" % (field, shown, MAX_RATE_NL_PER_DAY),
-        )
+        raise Refusal(field, _text(_T_RATE_ABOVE) % (field, shown, MAX_RATE_NL_PER_DAY))
     if nl_per_day < MIN_RATE_NL_PER_DAY:
-        raise Refusal(
-            field,
-            "%s %s is below the pump minimum of 1 uL/day (%d nL/day)" % (field, shown, MIN_RATE_NL_PER_DAY),
-        )
+        raise Refusal(field, _text(_T_RATE_BELOW) % (field, shown, MIN_RATE_NL_PER_DAY))
     return nl_per_day, exact != nl_per_day * scale
 
 
@@ -172,14 +220,6 @@ MAX_DURATION_US = MAX_DURATION_DAYS * _US_PER_DAY
 _MASS_NG = {"mg": 1_000_000, "mcg": 1_000}
 # Micrograms written the error-prone way, as matched (µ/μ read as u, lower case).
 _MICRO_G = ("ug", "microgram", "micrograms")
-
-_MASS_HELP = "mg or mcg (for example 250 mcg)"
-_VOLUME_HELP = "nL, uL or mL (for example 0.5 mL)"
-_CONCENTRATION_HELP = "mg/mL or mcg/mL (for example 25 mcg/mL)"
-_DOSE_HELP = "a mass in mg or mcg, or a volume in nL, uL or mL (for example 250 mcg or 0.5 mL)"
-_DOSE_RATE_HELP = "mg, mcg, nL, uL or mL per s, min, h or day (for example 2 mg/day or 0.5 mL/day)"
-_DURATION_HELP = "s, min, h or day (for example 90 min)"
-_TIME_HELP = "24-hour HH:MM from 00:00 to 23:59 (for example 07:30)"
 
 # Significant digits a duration may have: every microsecond up to 400 days
 # in seconds (34559999.999999 s), so that all format_duration shows parses.
@@ -208,13 +248,14 @@ def _is_digits(text):
 def _unit_key(unit):
     # A unit as matched: µ/μ read as u, spaces around "/" cut, and only ASCII
     # lowered, as MicroPython's lower() does, so both match the same units.
-    # A unit already so (most are) is returned as it is: nothing allocated.
+    # A unit already so (most are, and a time of day) is returned as it is:
+    # nothing allocated.
     upper = False
     for i in range(len(unit)):
         c = ord(unit[i])
         if 65 <= c <= 90:
             upper = True
-        elif not (97 <= c <= 122 or c == 47 or c == 37):  # not a letter, "/" or "%"
+        elif not (97 <= c <= 122 or 46 <= c <= 58 or c == 37):  # not a letter, "./0-9:" or "%"
             break
     else:
         return unit.lower() if upper else unit  # ASCII only: lower() is the same on both
@@ -227,23 +268,25 @@ def _unit_key(unit):
 def _shown(field, text):
     # The typed text, stripped, after refusing text too long to be a value.
     if len(text) > _MAX_TEXT:
-        raise _no(field, text[:_MAX_TEXT], "... is longer than %d characters" % _MAX_TEXT)
+        raise _no(field, text[:_MAX_TEXT], _text(_T_LONGER) % _MAX_TEXT)
     return text.strip()
 
 
-def _quantity(field, text, accepted, max_digits=_MAX_DIGITS, no_unit=""):
+def _quantity(field, text, accepted, max_digits=_MAX_DIGITS, no_unit=-1):
     # (shown, mantissa, decimals, unit as typed) of "number unit" text; the
     # number as parse_decimal reads it, its refusal prefixed with the text.
+    # accepted: the _T_ of what is accepted; no_unit: the _T_ of why a unit
+    # is needed, or -1.
     shown = _shown(field, text)
     number, unit = _cut_number(shown)
     if not number:
-        raise _no(field, shown, " does not start with a number; give " + accepted)
+        raise _no(field, shown, _text(_T_NO_START_NUMBER) % _text(accepted))
     try:
         mantissa, decimals = _decimal(field, number, max_digits)
     except Refusal as e:
         raise _no(field, shown, ": " + e.message) from None
     if not unit:
-        raise _no(field, shown, " has no unit%s; give %s" % (no_unit, accepted))
+        raise _no(field, shown, _text(_T_NO_UNIT) % (_text(no_unit) if no_unit >= 0 else "", _text(accepted)))
     return shown, mantissa, decimals, unit
 
 
@@ -256,17 +299,16 @@ def _floor(mantissa, decimals, factor):
 
 def _amount(field, text, accepted, kinds, per):
     # (kind, value, rounded, shown) of a mass or volume (kinds: a mask of
-    # DOSE_MASS and DOSE_VOLUME), alone or per time or per mL (per).
+    # DOSE_MASS and DOSE_VOLUME), alone or per time or per mL (per); accepted:
+    # the _T_ of what is accepted.
     shown, mantissa, decimals, unit = _quantity(field, text, accepted)
     key = _unit_key(unit)
     amount, slash, under = key.partition("/")
     if kinds & DOSE_MASS and amount in _MICRO_G:
-        why = " write mcg for micrograms, not %s: µg is misread as mg, a thousandfold overdose" % amount
-        why += " (ISMP error-prone abbreviations)"
-        raise _no(field, shown, ":" + why)
+        raise _no(field, shown, _text(_T_MICROGRAMS) % amount)
     if per == _PER_ML and key == "%":
-        why = " give mg/mL, not a percentage: %s%% = %s mg/mL (1%% = 10 mg/mL)"
-        raise _no(field, shown, ":" + why % (_decimal_text(mantissa, decimals), _decimal_text(mantissa * 10, decimals)))
+        why = _text(_T_PERCENT) % (_decimal_text(mantissa, decimals), _decimal_text(mantissa * 10, decimals))
+        raise _no(field, shown, why)
     kind = DOSE_MASS
     factor = _MASS_NG.get(amount) if kinds & DOSE_MASS else None
     if factor is None and kinds & DOSE_VOLUME:
@@ -275,28 +317,28 @@ def _amount(field, text, accepted, kinds, per):
     if factor is not None:
         if per == _PER_TIME:
             if not slash:
-                raise _no(field, shown, " is a dose, not a rate; give " + accepted)
+                raise _no(field, shown, _text(_T_DOSE_NOT_RATE) % _text(accepted))
             factor = factor * _PER_DAY[under] if under in _PER_DAY else None
         elif per == _PER_ML:
             factor = factor if under == "ml" else None
         elif slash:
             if under in _PER_DAY:
-                raise _no(field, shown, " is a rate; a dose, not a rate, is expected: give " + accepted)
+                raise _no(field, shown, _text(_T_RATE_NOT_DOSE) % _text(accepted))
             factor = None
     if factor is None:
-        raise _no(field, shown, ": unknown unit '%s'; give %s" % (unit, accepted))
+        raise _no(field, shown, _text(_T_UNKNOWN_UNIT) % (unit, _text(accepted)))
     value, rounded = _floor(mantissa, decimals, factor)
     return kind, value, rounded, shown
 
 
 # A mass such as "250 mcg" or "1.5 mg" as (ng, rounded); see parse_dose.
 def parse_mass(field, text):
-    return _amount(field, text, _MASS_HELP, DOSE_MASS, _PER_NOTHING)[1:3]
+    return _amount(field, text, _T_MASS_HELP, DOSE_MASS, _PER_NOTHING)[1:3]
 
 
 # A volume such as "0.5 mL" or "20 uL" as (nl, rounded); see parse_dose.
 def parse_volume(field, text):
-    return _amount(field, text, _VOLUME_HELP, DOSE_VOLUME, _PER_NOTHING)[1:3]
+    return _amount(field, text, _T_VOLUME_HELP, DOSE_VOLUME, _PER_NOTHING)[1:3]
 
 
 # A dose as (kind, amount, rounded): DOSE_MASS in ng or DOSE_VOLUME in nL.
@@ -304,7 +346,7 @@ def parse_volume(field, text):
 # Rounded down (toward the smaller dose) below 1 ng or 1 nL; `rounded` says
 # whether it was. Zero is allowed: the caller decides. A rate is refused.
 def parse_dose(field, text):
-    return _amount(field, text, _DOSE_HELP, DOSE_MASS | DOSE_VOLUME, _PER_NOTHING)[:3]
+    return _amount(field, text, _T_DOSE_HELP, DOSE_MASS | DOSE_VOLUME, _PER_NOTHING)[:3]
 
 
 # A rate such as "2 mg/day" or "0.5 mL/h" as (kind, per_day, rounded).
@@ -313,19 +355,18 @@ def parse_dose(field, text):
 # unit per day (`rounded` says whether it was). Zero is allowed, and no
 # pump limit applies (parse_rate is the pump's own volume rate).
 def parse_dose_rate(field, text):
-    return _amount(field, text, _DOSE_RATE_HELP, DOSE_MASS | DOSE_VOLUME, _PER_TIME)[:3]
+    return _amount(field, text, _T_DOSE_RATE_HELP, DOSE_MASS | DOSE_VOLUME, _PER_TIME)[:3]
 
 
 # A concentration such as "25 mcg/mL" or "10 mg/mL" in ng/mL, exact.
 #
 # Refused, not rounded, if finer than 1 ng/mL; zero and % are refused.
 def parse_concentration(field, text):
-    _, value, rounded, shown = _amount(field, text, _CONCENTRATION_HELP, DOSE_MASS, _PER_ML)
+    _, value, rounded, shown = _amount(field, text, _T_CONCENTRATION_HELP, DOSE_MASS, _PER_ML)
     if rounded:
-        why = " is finer than 1 ng/mL (0.001 mcg/mL), the resolution of a concentration;"
-        raise _no(field, shown, why + " give at most 3 decimals in mcg/mL or 6 in mg/mL")
+        raise _no(field, shown, _text(_T_CONC_FINER))
     if not value:
-        raise _no(field, shown, ": a concentration must be above zero (at least 0.001 mcg/mL)")
+        raise _no(field, shown, _text(_T_CONC_ZERO))
     return value
 
 
@@ -334,16 +375,16 @@ def parse_concentration(field, text):
 # Units s, min, h, day only ("m" may be minutes or months) and required;
 # finer than 1 us is refused. Zero is allowed.
 def parse_duration(field, text):
-    recall = " (a unit is required: minutes and hours were confused in a 2004 pump recall)"
-    shown, mantissa, decimals, unit = _quantity(field, text, _DURATION_HELP, _DURATION_DIGITS, recall)
+    # No unit: a 2004 pump recall (_T_DURATION_UNIT).
+    shown, mantissa, decimals, unit = _quantity(field, text, _T_DURATION_HELP, _DURATION_DIGITS, _T_DURATION_UNIT)
     per = _PER_DAY.get(_unit_key(unit))
     if per is None:
-        raise _no(field, shown, ": unknown unit '%s'; give %s" % (unit, _DURATION_HELP))
+        raise _no(field, shown, _text(_T_UNKNOWN_UNIT) % (unit, _text(_T_DURATION_HELP)))
     us, rounded = _floor(mantissa, decimals, _US_PER_DAY // per)
     if us > MAX_DURATION_US or us == MAX_DURATION_US and rounded:
-        raise _no(field, shown, " is above the maximum of %d day" % MAX_DURATION_DAYS)
+        raise _no(field, shown, _text(_T_DURATION_ABOVE) % MAX_DURATION_DAYS)
     if rounded:
-        raise _no(field, shown, " is finer than 1 microsecond (0.000001 s)")
+        raise _no(field, shown, _text(_T_DURATION_FINER))
     return us
 
 
@@ -352,23 +393,23 @@ def parse_time_of_day(field, text):
     shown = _shown(field, text)
     hours, colon, minutes = shown.partition(":")
     low = _unit_key(shown).replace(".", "")
-    why = None
+    why = -1
     if not shown:
-        why = "no time given"
+        why = _T_TIME_NONE
     elif "am" in low or "pm" in low:
-        why = "use 24-hour time, without am/pm"
+        why = _T_TIME_AM_PM
     elif not colon:
-        why = "separate hours and minutes with a colon"
+        why = _T_TIME_COLON
     elif not _is_digits(hours) or len(hours) > 2:
-        why = "the hour must be one or two digits"
+        why = _T_TIME_HOUR_DIGITS
     elif not _is_digits(minutes) or len(minutes) != 2:
-        why = "the minutes must be two digits"
+        why = _T_TIME_MINUTE_DIGITS
     elif int(hours) > 23:
-        why = "the hour goes from 0 to 23 (midnight is 00:00)"
+        why = _T_TIME_HOUR_RANGE
     elif int(minutes) > 59:
-        why = "the minutes go from 00 to 59"
-    if why:
-        raise _no(field, shown, ": %s; give %s" % (why, _TIME_HELP))
+        why = _T_TIME_MINUTE_RANGE
+    if why >= 0:
+        raise _no(field, shown, _text(_T_TIME) % (_text(why), _text(_T_TIME_HELP)))
     return int(hours) * 60 + int(minutes)
 
 
@@ -376,14 +417,14 @@ def parse_time_of_day(field, text):
 def parse_count(field, text, lo, hi):
     shown = _shown(field, text)
     if not shown:
-        why = ": no number given; give a whole number from"
+        why = _T_COUNT_NONE
     elif not _is_digits(shown):
-        why = " is not a whole number; give plain digits from"
+        why = _T_COUNT_NOT_WHOLE
     elif not lo <= int(shown) <= hi:
-        why = " is outside the range"
+        why = _T_COUNT_RANGE
     else:
         return int(shown)
-    raise _no(field, shown, "%s %d to %d" % (why, lo, hi))
+    raise _no(field, shown, "%s %d to %d" % (_text(why), lo, hi))
 
 
 # --- Formatters: exact text for showing a program back to a person ---

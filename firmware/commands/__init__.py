@@ -46,7 +46,7 @@ class Staging:
 
     def __init__(self):
         self.lines = []  # STAGE_LINE: the program's lines so far
-        self.program = None  # STAGE: (Program, crc, expires pump us, refill text, review rows, delivery verdict)
+        self.program = None  # STAGE: (Program, crc, expires pump us, refill text, delivery note, delivery verdict)
         self.dropped = ""  # why the last staged program was dropped, for COMMIT's refusal
         self.lib_drugs: list | None = None  # LIB_DRUG: the staged drugs (DrugLimits or None, by number), for LIB_STAGE
         self.library = None  # LIB_STAGE: (Library, fields changed, hard limits raised, expires pump us, what it read)

@@ -103,9 +103,8 @@ def stage(pump, values):
     refill = _refill_check(pump, program)
     check_admission(pump, program, now)
     crc = framing.program_crc(program.lines, program.library_version)
-    rows = _rows(pump, program, verdict, note)
-    pump.staging.program = (program, crc, now + STAGED_TTL_US, refill, rows, verdict)
-    return (len(rows), len(program.warnings), crc, STAGED_TTL_US // 1_000_000)
+    pump.staging.program = (program, crc, now + STAGED_TTL_US, refill, note, verdict)
+    return (_row_count(program, verdict), len(program.warnings), crc, STAGED_TTL_US // 1_000_000)
 
 
 def _delivery_plan(pump, program, now):
@@ -121,7 +120,7 @@ def _delivery_plan(pump, program, now):
             return _DELIVERY_NONE, ""
         vol = program.bridge_nl if program.prime is None else program.prime[0]
         if program.bolus is not None:
-            return _DELIVERY_NEW, "new dose: " + program.details[_index(program.details, line)][1]
+            return _DELIVERY_NEW, "new dose: " + call("firmware.program_rows", "detail", program, line)
         if program.prime is not None:
             return _DELIVERY_NEW, "new dose: " + format_volume(vol)
         return _DELIVERY_NEW, "new: %s of the old blend first, at the old dose" % format_volume(vol)
@@ -153,18 +152,27 @@ def check_admission(pump, program, now):
     pump.admit(candidate, now, pump.guard_limits(fluid) if fluid != pump.therapy.fluid() else None)
 
 
-def _rows(pump, program, verdict=_DELIVERY_NONE, note=""):
-    """Review rows: each line beside what it means; a staged program's bolus, prime or
-    bridge says whether it is a new dose or the running one unchanged (or cancelled)."""
-    rows = list(program.details)
+def _row_count(program, verdict=_DELIVERY_NONE):
+    """How many review rows a program has (_row): its lines, a flex day's total, a cancelled
+    bolus's note, its warnings."""
+    return len(program.lines) + bool(program.flex) + (verdict == _DELIVERY_CANCEL) + len(program.warnings)
+
+
+def _row(program, index, verdict=_DELIVERY_NONE, note=""):
+    """Review row index, (line, detail), written when asked (program_rows.py): each line beside what it
+    means; a staged program's bolus, prime or bridge says whether it is a new dose or the running one
+    unchanged (or cancelled); then a row per soft-limit warning."""
+    base = len(program.lines) + bool(program.flex)
+    if index < base:
+        line, detail = call("firmware.program_rows", "row", program, index)
+        if verdict not in (_DELIVERY_NONE, _DELIVERY_CANCEL) and line == program.delivery_line():
+            detail = note
+        return line, detail
     if verdict == _DELIVERY_CANCEL:
-        rows.append(("", note))
-    elif verdict != _DELIVERY_NONE:
-        i = _index(rows, program.delivery_line())
-        rows[i] = (rows[i][0], note)
-    for w in program.warnings:
-        rows.append(("soft limit", w))
-    return rows
+        if index == base:
+            return "", note
+        base += 1
+    return "soft limit", program.warnings[index - base]
 
 
 # One row of the running or the staged program, as the pump
@@ -190,27 +198,32 @@ def _rows(pump, program, verdict=_DELIVERY_NONE, note=""):
 # success unless they are the lines reviewed.
 def review(pump, values):
     which, index = values
+    verdict, note = _DELIVERY_NONE, ""
     if which == codec.REVIEW_RUNNING:
         program = pump.therapy.program
-        if program is None:
-            rows = [("stop", "no program")]
-        else:
-            rows = _rows(pump, program)
+        count = 1 if program is None else _row_count(program)
     elif which == codec.REVIEW_STAGED:
         if pump.staging.program is None:
             raise Refusal("which", "no program is staged")
-        rows = pump.staging.program[4]
+        program, _crc, _expires, _refill, note, verdict = pump.staging.program
+        count = _row_count(program, verdict)
     elif which == codec.REVIEW_LAST:
+        program = None
         last = pump.therapy.last_lines
         if last is None:
             raise Refusal("which", "no stopped program is kept: a program doses, or none ever did")
-        rows = [(line, "") for line in last]
+        count = len(last)
     else:
         raise Refusal("which", "which must be 0 (running), 1 (staged) or 2 (last stopped), not %d" % which)
-    if index >= len(rows):
-        raise Refusal("index", "row %d does not exist; there are %d" % (index, len(rows)))
-    line, detail = rows[index]
-    return (len(rows), framing.clip(line), framing.clip(detail))
+    if index >= count:
+        raise Refusal("index", "row %d does not exist; there are %d" % (index, count))
+    if program is not None:
+        line, detail = _row(program, index, verdict, note)
+    elif which == codec.REVIEW_LAST:
+        line, detail = pump.therapy.last_lines[index], ""
+    else:
+        line, detail = "stop", "no program"
+    return (count, framing.clip(line), framing.clip(detail))
 
 
 # Puts the staged program in force now (the second step
@@ -248,7 +261,7 @@ def commit(pump, values):
     now = pump.timebase.total_us()
     if pump.staging.program is None:
         raise Refusal("program", "no program is staged" + pump.staging.dropped)
-    program, staged_crc, expires, refill, _rows, verdict = pump.staging.program
+    program, staged_crc, expires, refill, _note, verdict = pump.staging.program
     if now >= expires:
         pump.staging.program = None
         raise Refusal("program", "the staged program expired after 10 min without a commit; stage it again")
@@ -470,14 +483,6 @@ def _refill_check(pump, program):
         )
         text += ": DISCREPANCY %s" % format_volume(apart)
     return text
-
-
-def _index(rows, line):
-    """Index of the review row of a program line."""
-    for i in range(len(rows)):
-        if rows[i][0] == line:
-            return i
-    raise ValueError(line)
 
 
 COMMANDS = (
