@@ -26,6 +26,9 @@ def main(args=None):
         args = sys.argv[1:]
     options = parse_options(args)
     name = options.get("board", "sim")
+    # The wire codec first, while the heap is whole: the pump needs it anyway, and a board that
+    # cannot start needs it to say why (failed_to_start keeps it; importing it then may not fit).
+    import firmware.framing  # noqa: F401
     board = __import__("boards." + name, None, None, ("NAME",), 0)
     hw = None
     try:
@@ -83,7 +86,15 @@ def failed_to_start(motor, why, sim):
         except Exception:
             pass  # a board whose driver failed: its enable line's pull-up keeps the driver off
     motor = None
-    keep = ("firmware", "firmware.main", "firmware.codec", "firmware.auth", "firmware.errors", "micropython")
+    keep = (
+        "firmware",
+        "firmware.main",
+        "firmware.codec",
+        "firmware.framing",
+        "firmware.auth",
+        "firmware.errors",
+        "micropython",
+    )
     for name in list(sys.modules):  # what the failed start imported, but for the codec the answer needs
         if name not in keep:
             del sys.modules[name]
