@@ -107,15 +107,19 @@ class Host:
         self.frame = None
         return served
 
-    def _reply(self, msg_type, served):
-        codec = self.codec
-        auth = self.auth
+    def _one_frame(self, served):
+        """The one frame the pump answered with: (kind, seq, body, mac, signed)."""
         self.frames += 1
         wire = b"".join(self.serial.out)
         self.serial.out = []
         if served != 1 or wire.count(b"\x00") != 1 or wire[-1] != 0:
             raise AssertionError("one frame must get exactly one reply, got %r" % wire)
-        kind, seq, body, mac, signed = self.framing.decode_frame(self.framing.cobs_decode(wire, len(wire) - 1))
+        return self.framing.decode_frame(self.framing.cobs_decode(wire, len(wire) - 1))
+
+    def _reply(self, msg_type, served):
+        codec = self.codec
+        auth = self.auth
+        kind, seq, body, mac, signed = self._one_frame(served)
         if seq != self.seq:
             raise AssertionError("the reply to seq %d came with seq %d" % (self.seq, seq))
         if self.session is not None:  # a signed request gets a reply the pump signed
@@ -133,12 +137,7 @@ class Host:
 
     def _refusal(self, msg_type, served, code):
         codec = self.codec
-        self.frames += 1
-        wire = b"".join(self.serial.out)
-        self.serial.out = []
-        if served != 1 or wire.count(b"\x00") != 1 or wire[-1] != 0:
-            raise AssertionError("one frame must get exactly one reply, got %r" % wire)
-        kind, seq, body, _mac, _signed = self.framing.decode_frame(self.framing.cobs_decode(wire, len(wire) - 1))
+        kind, seq, body, _mac, _signed = self._one_frame(served)
         if kind != codec.ERROR or seq != self.seq:
             raise AssertionError("%s was not refused" % COMMAND_NAMES[msg_type])
         got = _decode_reply(codec, self.framing, codec.ERROR, body)[0]
