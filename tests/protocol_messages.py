@@ -57,12 +57,17 @@ ROLE_SUMMARY = {
 
 def handlers():
     """{command code: its handler} of every family, the simulator's included."""
+    return {code: handler for code, (handler, _saves) in rows().items()}
+
+
+def rows():
+    """{command code: (its handler, whether the pump saves after it)}: each family's rows."""
     out = {}
     for name in commands.FAMILIES + ("sim",):
         __import__("firmware.commands." + name)
         module = getattr(commands, name)
         for row in module.COMMANDS:
-            out[row[0]] = row[1]
+            out[row[0]] = (row[1], row[2] == commands.SAVES)
     return out
 
 
@@ -117,13 +122,15 @@ def _cell(text):
     return text.replace("|", "\\|")
 
 
-def section(code, handler):
-    """The '### 0xNN CONSTANT (name)' section of a command."""
+def section(code, handler, saves=False):
+    """The '### 0xNN CONSTANT (name)' section of a command; saves: its family's row saves after it."""
     name = words.MESSAGE_NAMES[code]
     description, meanings, rest = read_text(name, handler)
     role = auth.ROLE_NAMES[schema.ROLE_NEEDED.get(code, auth.ROLE_NONE)]
     out = ["### 0x%02X %s (%s)" % (code, name, words.COMMAND_NAMES[code]), ""]
     out += ["**Role:** %s. %s" % (role, description), ""]
+    if saves:
+        out += ["**Saved** before the reply goes out, on a board with storage.", ""]
     for label, fields in (("Request", schema.request_fields(code)), ("Reply", schema.reply_fields(code))):
         got = [f for f, _m in meanings[label]]
         want = [f for f, _k in fields]
@@ -145,12 +152,12 @@ def section(code, handler):
 
 def messages_block():
     """Every command's section, in the order of their codes, between the markers."""
-    by_code = handlers()
+    by_code = rows()
     commands_codes = sorted(c for c in schema.FIELDS if c not in (codec.ERROR, codec.TELEMETRY_DATA))
     missing = [words.MESSAGE_NAMES[c] for c in commands_codes if c not in by_code]
     if missing:
         raise ValueError("no family serves %s: a command is a row in a firmware/commands module" % missing)
-    sections = "\n".join(section(c, by_code[c]) for c in commands_codes)
+    sections = "\n".join(section(c, *by_code[c]) for c in commands_codes)
     return MESSAGES_BEGIN + "\n\n" + sections + "\n" + MESSAGES_END + "\n"
 
 

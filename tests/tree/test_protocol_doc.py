@@ -827,3 +827,19 @@ def test_the_checks_notice_a_broken_page(what):
     assert broken != text, "the break did not apply: the page changed; update BREAKS"
     for check in checks:
         assert check(broken), "%s did not notice %s" % (check.__name__, what)
+
+
+def test_the_page_says_which_commands_are_saved_as_their_family_rows_do():
+    """A command whose row saves (commands.SAVES) says **Saved** in its section, and only those: the
+    page's list cannot drift from the code (a hand-kept list had left CALIBRATE out)."""
+    import protocol_messages
+
+    rows = protocol_messages.rows()
+    text = doc_text()
+    saved_on_page = {
+        int(m.group(1), 16)
+        for m in re.finditer(r"^### 0x([0-9A-F]{2}) .*?\n(?:(?!### ).*\n)*?\*\*Saved\*\* before the reply", text, re.M)
+    }
+    assert saved_on_page == {code for code, (_handler, saves) in rows.items() if saves}
+    assert {codec.COMMIT, codec.STOP, codec.CALIBRATE} <= saved_on_page
+    assert codec.SILENCE not in saved_on_page
