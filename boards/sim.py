@@ -10,7 +10,7 @@ MPY_ARCH = "x64"
 # revolution of 1200 microsteps, i.e. 52.083 nL (to 1 pL).
 STEP_VOLUME_PL = 52_083
 
-# Motion time of one step in the motor model (hal/sim/motor.py): 2 ms. A
+# Motion time of one step in the motor model (hal/sim/stepper.py): 2 ms. A
 # 1200-microstep head (a 200-step motor at 1/6 microstepping) moving one
 # microstep and settling takes on the order of a millisecond or two; 2 ms is
 # 500 microsteps/s, 25 rpm of the head, up to 94 mL/h. The pump's fastest
@@ -65,8 +65,8 @@ class Hardware:
         from hal.sim.clock import SimClock
         from hal.sim.faults import FaultPlan
         from hal.sim.monitors import SimEncoder, SimOcclusion, SimStall
-        from hal.sim.motor import FAILED, SimStepper
         from hal.sim.reservoir import SimReservoir
+        from hal.sim.stepper import FAILED, SimStepper
         from hal.sim.watchdog import SimWatchdog
         from hal.stdio_serial import StdioSerial
 
@@ -86,11 +86,11 @@ class Hardware:
         self.serial = StdioSerial()
         self.random_bytes = random_bytes
         self.sim = True  # offers the simulator-only commands
-        # Files in a folder of the host, with a power cut if asked (hal/sim/storage.py);
+        # Files in a folder of the host, with a power cut if asked (hal/sim/file_storage.py);
         # None without --storage: the pump keeps nothing, as before storage existed.
         self.storage = None
         if storage_dir is not None:
-            from hal.sim.storage import SimStorage
+            from hal.sim.file_storage import SimStorage
 
             self.storage = SimStorage(storage_dir, cut_after_bytes)
         elif cut_after_bytes is not None:

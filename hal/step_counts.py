@@ -1,5 +1,5 @@
 # The counts every motor driver keeps (hal/stepper.py's real ones and the simulator's motor model,
-# hal/sim/motor.py), in a module of their own so the simulator loads nothing else of the drivers.
+# hal/sim/stepper.py), in a module of their own so the simulator loads nothing else of the drivers.
 
 from firmware import const
 from firmware.scheduler import STEP_RADIX
@@ -8,7 +8,7 @@ _MAX_COUNT = const(0x3FFFFFFF)  # 2**30 - 1: the largest small int on a 32-bit p
 
 
 class StepCounts:
-    """The counts every motor driver keeps, the simulator's (hal/sim/motor.py) too: steps
+    """The counts every motor driver keeps, the simulator's (hal/sim/stepper.py) too: steps
     issued and not dropped (two words, 0 <= steps_lo < STEP_RADIX), steps dropped by halts
     (saturating at _MAX_COUNT) and halts. No allocation: the hot path counts through them."""
 

@@ -1,6 +1,6 @@
 # Step/dir/enable stepper drivers: their timing, microstep pinning, and the
 # step counters every step generator (hal/rp2_stepper.py, hal/esp32_stepper.py)
-# keeps the way hal/sim/motor.py does.
+# keeps the way hal/sim/stepper.py does.
 #
 # Timing each driver needs on its STEP/DIR inputs (datasheet minimums):
 #

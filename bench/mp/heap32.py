@@ -78,7 +78,7 @@ IMPORT_ORDER = (
     # are imported only for the call that reads text and forgotten after it.
     "boards.sim",
     "hal.sim.clock",
-    "hal.sim.motor",
+    "hal.sim.stepper",
     "hal.file_storage",
 )
 

@@ -2,7 +2,7 @@
 # firmware (PumpApp, unchanged), provisioned with the bench's keys, with parts that work
 # on this VM:
 #   clock    hal.sim.clock.SimClock(0): time moves only when the bench advances it
-#   motor    hal.sim.motor.SimStepper with the sim board's step volume and motion time
+#   motor    hal.sim.stepper.SimStepper with the sim board's step volume and motion time
 #   storage  hal.file_storage.FileStorage, the real storage driver, on a folder of the
 #            VM's in-memory filesystem (file contents live outside the GC heap, as on a
 #            board's flash); the keys are kept there too, as on the sim board
@@ -88,7 +88,7 @@ def make_hardware(provision=True):
     from firmware import auth
     from hal.file_storage import FileStorage
     from hal.sim.clock import SimClock
-    from hal.sim.motor import SimStepper
+    from hal.sim.stepper import SimStepper
 
     # The provisioning file, as flashing writes it: the firmware moves the keys
     # into its key store at boot and empties the file.

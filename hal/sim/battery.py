@@ -7,7 +7,7 @@
 #   base  the electronics, all the time: 1 u per BASE_US_PER_U = 432_000 us
 #         of pump time, i.e. 200_000 u (0.2 permille) a day, 7.3 % a year
 #   steps the motor: STEP_U = 20 u per step that turned the head (the
-#         motor's turned_hi/lo, hal/sim/motor.py); a stalled, sheared or
+#         motor's turned_hi/lo, hal/sim/stepper.py); a stalled, sheared or
 #         failed head is taken to draw nothing
 # At 0.5 mL/day (9_600 steps of 52.083 nL a day) that is 392_000 u a day: a
 # full cell lasts 10**9 / 392_000 = 2551 days, 6.98 years (intrathecal pumps
@@ -52,7 +52,7 @@ TASK_FAILURE = "sim: injected failure of the monitoring task"
 
 class SimBattery:
     def __init__(self, clock, motor, permille=1000):
-        """clock: the hal/sim/clock.SimClock; motor: the hal/sim/motor.SimStepper it powers."""
+        """clock: the hal/sim/clock.SimClock; motor: the hal/sim/stepper.SimStepper it powers."""
         self._clock = clock
         self._motor = motor
         self._charge_u = 0

@@ -48,7 +48,7 @@ from firmware.codec import (
     FAULT_TASK,
 )
 from hal.sim.clock import MAX_JUMP_US
-from hal.sim.motor import BLOCKED, FAILED, JAMMED, SHEARED
+from hal.sim.stepper import BLOCKED, FAILED, JAMMED, SHEARED
 
 MAX_PENDING = const(16)
 MAX_CLOCK_JUMP_S = const(500)  # 5 * 10**8 us: below ticks_diff's 2**29 us

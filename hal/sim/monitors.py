@@ -1,6 +1,6 @@
 # The simulated motor monitors (hal/__init__.py, "The monitors"): the
 # driver's stall line, an encoder on the pump head and the occlusion input,
-# all read off the motor model (hal/sim/motor.py) and set by the fault plan
+# all read off the motor model (hal/sim/stepper.py) and set by the fault plan
 # (hal/sim/faults.py). The firmware may call them on every tick: no
 # allocation, a few compares each.
 #
@@ -20,7 +20,7 @@
 
 from firmware import const
 from firmware.scheduler import STEP_RADIX
-from hal.sim.motor import MODE_BLOCKED, MODE_STILL
+from hal.sim.stepper import MODE_BLOCKED, MODE_STILL
 
 _COUNT_MAX = const(0x3FFFFFFF)  # counts saturate below 2**30: small ints on a 32-bit port
 TRIP_STEPS = const(8)  # steps against a block before the occlusion input trips

@@ -4,7 +4,7 @@
 # What it holds. The true contents are kept as a base volume set at boot
 # (--reservoir-nl), by a refill (FAULT_FILL) or a leak (FAULT_LEAK), less what
 # the head has moved out since: the motor's steps that turned freely (turned
-# less blocked, hal/sim/motor.py) since the base was set, times the motor's
+# less blocked, hal/sim/stepper.py) since the base was set, times the motor's
 # true_step_pl, pL -> nL rounded down. A step in motion counts as moved, as in
 # the motor's steps_hi/lo (it finishes unless a halt drops it, and a halt
 # takes it out of the count again). Never below 0: an empty reservoir pumps
@@ -47,7 +47,7 @@ PL_PER_NL = const(1_000)
 
 class SimReservoir:
     def __init__(self, motor, capacity_nl, content_nl=0, seed=1):
-        """motor: the hal/sim/motor.SimStepper that empties it (its true_step_pl at least
+        """motor: the hal/sim/stepper.SimStepper that empties it (its true_step_pl at least
         MIN_STEP_PL); capacity_nl: 1..MAX_CAPACITY_NL."""
         if not 0 < capacity_nl <= MAX_CAPACITY_NL:
             raise ValueError("reservoir capacity must be 1..%d nL, not %r" % (MAX_CAPACITY_NL, capacity_nl))

@@ -1,5 +1,5 @@
 # The motor's tally (sim only: boards/sim.py --tally FILE). The motor's
-# counts (hal/sim/motor.py) die with the process, but a power-cut test needs
+# counts (hal/sim/stepper.py) die with the process, but a power-cut test needs
 # what the motor moved over all the lives of the firmware. With a Tally, the
 # motor keeps its running total of steps issued (steps_hi, steps_lo: issued,
 # less those halts dropped) in FILE, rewritten in place at offset 0 as one

@@ -11,7 +11,7 @@
 # so a jump alone never makes it bite.
 #
 # The bite. It writes the text "watchdog" to RESET_CAUSE_FILE in the storage
-# folder (if the board has one), then hal/sim/storage.power_cut(): the process
+# folder (if the board has one), then hal/sim/file_storage.power_cut(): the process
 # is SIGKILLed as a reset would end it. The marker stands for a chip's reset
 # reason register (rp2 WATCHDOG_REASON, ESP32 esp_reset_reason()), which a
 # reset leaves readable and which is not the flash the pump keeps its files
@@ -119,6 +119,6 @@ class SimWatchdog:
         if self.directory is not None:
             with open(self.directory + "/" + RESET_CAUSE_FILE, "w") as f:
                 f.write(WATCHDOG_CAUSE)
-        from hal.sim.storage import power_cut
+        from hal.sim.file_storage import power_cut
 
         power_cut()

@@ -22,7 +22,7 @@ from test_store import encode
 from vms import MP_DIR, ROOT, run_unix, run_wasm32
 
 from firmware.store import MAX_SECTION
-from hal.sim.storage import CUT_SIGNAL
+from hal.sim.file_storage import CUT_SIGNAL
 
 sys.path.insert(0, str(MP_DIR))
 import store_cut  # noqa: E402  (tests/mp: the records the cut script saves)

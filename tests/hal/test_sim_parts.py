@@ -18,10 +18,10 @@ from hal.sim import battery as battery_model
 from hal.sim.battery import SimBattery
 from hal.sim.clock import MAX_JUMP_US, SimClock
 from hal.sim.faults import MAX_CLOCK_JUMP_S, MAX_PENDING, FaultPlan
+from hal.sim.file_storage import CUT_SIGNAL
 from hal.sim.monitors import TRIP_STEPS, SimEncoder, SimOcclusion, SimStall
-from hal.sim.motor import SimStepper
 from hal.sim.reservoir import NOISE_NL, SimReservoir
-from hal.sim.storage import CUT_SIGNAL
+from hal.sim.stepper import SimStepper
 from hal.sim.watchdog import RESET_CAUSE_FILE, SimWatchdog, read_reset_cause
 
 M = board.STEP_MOTION_US
@@ -68,10 +68,10 @@ class Parts:
 def power_cuts(monkeypatch):
     """A bite in these in-process tests must not SIGKILL pytest: power_cut() only records it here
     (the real one is tested in a subprocess below)."""
-    import hal.sim.storage
+    import hal.sim.file_storage
 
     cuts = []
-    monkeypatch.setattr(hal.sim.storage, "power_cut", lambda: cuts.append(1))
+    monkeypatch.setattr(hal.sim.file_storage, "power_cut", lambda: cuts.append(1))
     return cuts
 
 
@@ -590,7 +590,7 @@ from hal.sim.battery import SimBattery
 from hal.sim.clock import SimClock
 from hal.sim.faults import FaultPlan
 from hal.sim.monitors import SimEncoder, SimOcclusion, SimStall
-from hal.sim.motor import SimStepper
+from hal.sim.stepper import SimStepper
 from hal.sim.reservoir import SimReservoir
 from hal.sim.watchdog import SimWatchdog
 

@@ -1,4 +1,4 @@
-# The motor model (hal/sim/motor.py) on the sim clock (hal/sim/clock.py),
+# The motor model (hal/sim/stepper.py) on the sim clock (hal/sim/clock.py),
 # driven through many tick wraps by steps, halts and clock jumps, with the
 # heap locked: step(), in_motion(), halt() and the clock's advance() must
 # allocate nothing, so every value stays a small int (on the 32-bit VM a long
@@ -15,11 +15,11 @@ from heaplock import heap_lock_works, lock, unlock
 
 try:
     from hal.sim.clock import SimClock
-    from hal.sim.motor import SimStepper
+    from hal.sim.stepper import SimStepper
     from hal.sim.tally import Tally
 except ImportError:  # the 32-bit VM: the three files are copied into /lib
     from clock import SimClock
-    from motor import SimStepper
+    from stepper import SimStepper
     from tally import Tally
 
 MOTION_US = 2_000

@@ -12,7 +12,7 @@ from .. import config
 from ..errors import UsageError
 from .common import EXIT_OK, EXIT_SIM, Command, volume_nl_arg
 
-CUT_SIGNAL = 9  # hal/sim/storage.py's power cut: the firmware's process ends by SIGKILL
+CUT_SIGNAL = 9  # hal/sim/file_storage.py's power cut: the firmware's process ends by SIGKILL
 
 
 def _board_args(args) -> list[str]:

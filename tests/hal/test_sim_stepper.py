@@ -9,7 +9,7 @@ from vms import MP_DIR, ROOT, run_unix, run_wasm32
 
 import boards.sim as board
 from firmware.scheduler import MAX_RATE_NL_PER_DAY, STEP_RADIX, US_PER_MDAY
-from hal.sim.motor import MAX_QUEUE_US, SimStepper
+from hal.sim.stepper import MAX_QUEUE_US, SimStepper
 from hal.sim.tally import Tally, read_tally
 
 M = 2_000  # motion time used below
@@ -226,5 +226,5 @@ def test_motor_model_is_exact_and_allocates_nothing_on_the_unix_port(tmp_path):
 
 @pytest.mark.micropython32
 def test_motor_model_is_exact_with_small_ints_on_32bit_micropython():
-    out = run_wasm32(SCRIPT, *(ROOT / "hal" / "sim" / name for name in ("clock.py", "motor.py", "tally.py")))
+    out = run_wasm32(SCRIPT, *(ROOT / "hal" / "sim" / name for name in ("clock.py", "stepper.py", "tally.py")))
     check_transcript(out, expect_heap_lock=True)

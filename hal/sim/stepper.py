@@ -70,7 +70,7 @@ _MAX_COUNT = const(0x3FFFFFFF)  # 2**30 - 1: the largest small int on a 32-bit p
 # The most motion the queue may hold: 2**28 us (4.5 min). The firmware ticks
 # at least every MAX_SLEEP_US (<= 2**28 us) of pump time and issues the steps
 # due since its last tick; with a motion time well under the fastest step
-# interval (boards/sim.py, checked by tests/hal/test_sim_motor.py) their motion
+# interval (boards/sim.py, checked by tests/hal/test_sim_stepper.py) their motion
 # is a fraction of that gap. More would be a model error: step() raises.
 MAX_QUEUE_US = const(268_435_456)
 # Modes of the head (see the header).
