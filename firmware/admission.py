@@ -202,7 +202,7 @@ class Projection:
         self._now = now
         self._next_end = first_end
         self._bucket_us = bucket_us
-        self._vol_u = carried_u  # u = nL/day x us: a rate r delivers r u per us
+        self._vol_u = carried_u  # u = nL/day x us (a rate r delivers r u per us), beyond _steps whole steps
         self._step_u = step_u
         self._rate = therapy.rate_now(now)
         self._event = therapy.next_event(now)
@@ -215,7 +215,7 @@ class Projection:
         self._bucket_g = bucket_us // g  # a bucket, in units of G
         self._step_g = step_u // g  # a step, in units of G (small: see above)
         self._fast = 0  # buckets left on the small-int path
-        self._steps = 0  # on that path: steps so far,
+        self._steps = 0  # steps so far (all of them on that path, there with:)
         self._acc_g = 0  # the part of the next step in units of G (< _step_g),
         self._acc_rest = 0  # and below one unit (fixed there)
         self._add_q = 0  # a bucket adds _add_q steps and _add_g units of G
@@ -232,7 +232,7 @@ class Projection:
             self._acc_g = acc
             self._steps = steps
             if not self._fast:  # back to the long-int sums for the next bucket
-                self._vol_u = (steps * self._step_g + acc) * self._g + self._acc_rest
+                self._vol_u = acc * self._g + self._acc_rest
                 self._now = self._next_end - self._bucket_us
             return steps
         end = self._next_end
@@ -249,18 +249,23 @@ class Projection:
             self._event = nxt if nxt is None or nxt > ev else ev + 1
         self._add(end)
         bucket_us = self._bucket_us
-        steps = self._vol_u // self._step_u
+        steps = self._steps + self._vol_u // self._step_u
         if self._num == self._den:
-            # The buckets ending before the next event: end + j x bucket_us < event.
+            # The buckets ending before the next event: end + j x bucket_us < event,
+            # so j < ceil((event - end) / bucket_us).
             ev = self._event
-            fast = _MANY_BUCKETS if ev is None else (ev - end - 1) // bucket_us
+            fast = _MANY_BUCKETS if ev is None else -((end - ev) // bucket_us) - 1
             if fast > _MANY_BUCKETS:
                 fast = _MANY_BUCKETS
             if fast > 0:
                 self._fast = fast
                 self._steps = steps
-                self._acc_g, self._acc_rest = divmod(self._vol_u - steps * self._step_u, self._g)
-                self._add_q, self._add_g = divmod(self._rate * self._bucket_g, self._step_g)
+                part = self._vol_u % self._step_u  # of the next step, < _step_u
+                self._acc_g = part // self._g
+                self._acc_rest = part % self._g
+                add = self._rate * self._bucket_g  # small for any rate but the fastest (no tuple from divmod)
+                self._add_q = add // self._step_g
+                self._add_g = add % self._step_g
                 self._next_end = end + (fast + 1) * bucket_us  # the bucket after the fast ones
                 return steps
         self._next_end = end + bucket_us
