@@ -324,14 +324,15 @@ class Therapy:
 
     def _next_flex_boundary(self, now):
         # In minutes of the schedule day (small ints; pump times are long ints on a 32-bit port): a
-        # step starting at minute m starts after now exactly when m > the minute now is in, and
-        # before the day ends when m < the day's length in minutes, rounded up.
+        # step starting at minute m starts after now exactly when m > the minute now is in. Only such
+        # a step's start is made a pump time, to see whether it comes before the day ends.
         day_start = self.day_start
         minute = (now - day_start) // US_PER_MIN
-        day_minutes = -((day_start - self.day_end) // US_PER_MIN)
         for start, _k, _r in self.program.flex:
-            if minute < start < day_minutes:
-                return day_start + start * US_PER_MIN
+            if minute < start:
+                t = day_start + start * US_PER_MIN
+                if t < self.day_end:
+                    return t
         return self.day_end
 
     def bring_up_to_date(self, now):
