@@ -94,10 +94,7 @@ def sections(app, reserved_steps):
     therapy = _THERAPY % tuple(values)
     values = None
     ints, departed, ring = app.guard.saved_state()
-    guard = "ints %s\ndeparted %s" % (
-        ",".join(str(v) for v in ints),
-        ";".join("%s:%d:%d:%d:%d:%d" % d for d in departed),
-    )
+    guard = _GUARD % ints + ";".join("%s:%d:%d:%d:%d:%d" % d for d in departed)
     p = t.program
     if p is not None and p.saved is None:  # made at its first save and kept: a program in force never changes
         p.saved = ("\n".join(_esc(line) for line in p.lines).encode(), _program_values(p))
@@ -155,6 +152,8 @@ _META = "\n".join(
         "step_pl",
     )
 )
+# GUARD: DoseGuard.saved_state()'s seven ints (one format: no string per int), then the departed drugs.
+_GUARD = "ints %d,%d,%d,%d,%d,%d,%d\ndeparted "
 # MONITOR: motor_watch.saved_state()'s ints, in its order (one format: no dict, no line per value).
 _MONITOR = "hold %d\nhold_since_us %d\nheld_steps %d"
 _THERAPY = "\n".join(k + " %s" for k in INT_STATE + OPTIONAL_INT_STATE + ("drugs", "bridge_drugs", "patient_times"))
