@@ -113,15 +113,15 @@ class Therapy:
     def _day_end_for(self, day_start):
         """End of the schedule day that began at day_start (see the header)."""
         target = day_start + US_PER_DAY
-        c = self._tod(target)
-        nearest = target - c if 2 * c < US_PER_DAY else target + (US_PER_DAY - c)  # the nearer midnight
-        flex = self.program.flex
-        half_last = (MIN_PER_DAY - flex[-1][0]) * US_PER_MIN // 2
-        if nearest < target - half_last:
-            return target - half_last
-        if nearest > target + half_last:
-            return target + half_last
-        return nearest
+        early = self._tod(target)  # how far the nearer midnight is before target (negative: after it)
+        if 2 * early >= US_PER_DAY:
+            early -= US_PER_DAY
+        half_last = (MIN_PER_DAY - self.program.flex[-1][0]) * US_PER_MIN // 2
+        if early > half_last:
+            early = half_last
+        elif early < -half_last:
+            early = -half_last
+        return target - early
 
     # -- programs ----------------------------------------------------------------
 
