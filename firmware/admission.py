@@ -198,81 +198,71 @@ class Projection:
     """
 
     def __init__(self, therapy, now, first_end, bucket_us, carried_u, step_u):
-        self._t = therapy
-        self._now = now
-        self._next_end = first_end
-        self._bucket_us = bucket_us
-        self._vol_u = carried_u  # u = nL/day x us: a rate r delivers r u per us
-        self._step_u = step_u
-        self._rate = therapy.rate_now(now)
-        self._event = therapy.next_event(now)
-        self._guard_fluid = therapy.fluid()  # what the guard's steps are steps of
-        self._fluid = self._guard_fluid
-        self._num = 1  # volume of the fluid leaving now counts num/den of the guard's
-        self._den = 1
-        g = gcd(bucket_us, step_u)
-        self._g = g
-        self._bucket_g = bucket_us // g  # a bucket, in units of G
-        self._step_g = step_u // g  # a step, in units of G (small: see above)
-        self._fast = 0  # buckets left on the small-int path
-        self._steps = 0  # on that path: steps so far,
-        self._acc_g = 0  # the part of the next step in units of G (< _step_g),
-        self._acc_rest = 0  # and below one unit (fixed there)
-        self._add_q = 0  # a bucket adds _add_q steps and _add_g units of G
-        self._add_g = 0
+        self._buckets = _project(therapy, now, first_end, bucket_us, carried_u, step_u)
 
     def next_bucket(self):
-        if self._fast:  # no event in this bucket and no scaling: small ints only
-            self._fast -= 1
-            acc = self._acc_g + self._add_g
-            steps = self._steps + self._add_q
-            if acc >= self._step_g:
-                acc -= self._step_g
-                steps += 1
-            self._acc_g = acc
-            self._steps = steps
-            if not self._fast:  # back to the long-int sums for the next bucket
-                self._vol_u = (steps * self._step_g + acc) * self._g + self._acc_rest
-                self._now = self._next_end - self._bucket_us
-            return steps
-        end = self._next_end
-        t = self._t
-        while self._event is not None and self._event <= end:
-            ev = self._event
-            self._add(ev)
-            t.fire(ev)
-            self._rate = t.rate_now(ev)
-            if t.fluid() != self._fluid:
-                self._fluid = t.fluid()
-                self._num, self._den = _strength_ratio(self._fluid, self._guard_fluid)
-            nxt = t.next_event(ev)
-            self._event = nxt if nxt is None or nxt > ev else ev + 1
-        self._add(end)
-        bucket_us = self._bucket_us
-        steps = self._vol_u // self._step_u
-        if self._num == self._den:
-            # The buckets ending before the next event: end + j x bucket_us < event.
-            ev = self._event
-            fast = _MANY_BUCKETS if ev is None else (ev - end - 1) // bucket_us
+        return next(self._buckets)
+
+
+def _project(t, now, end, bucket_us, vol_u, step_u):
+    """Projection's buckets, one a next(), from pump time now, end the end of the current bucket,
+    vol_u the carried part of a step (u = nL/day x us: a rate r delivers r u per us). A generator:
+    its state lives in its frame, made once (as an object's 21 attributes it grew the object's
+    dict seven times, about 650 B of garbage a projection)."""
+    rate = t.rate_now(now)
+    event = t.next_event(now)
+    fluid = guard_fluid = t.fluid()  # what the guard's steps are steps of
+    num = den = 1  # volume of the fluid leaving now counts num/den of the guard's
+    base = 0  # steps counted: vol_u is the volume beyond them
+    g = gcd(bucket_us, step_u)
+    bucket_g = bucket_us // g  # a bucket, in units of G
+    step_g = step_u // g  # a step, in units of G (small: see Projection)
+    while True:
+        while True:  # the volume up to each event in this bucket, then up to its end
+            at = end if event is None or event > end else event
+            added = rate * (at - now)
+            if num != den:  # scaled, rounded up (unscaled: no long-int garbage for it)
+                added = -(-added * num // den)
+            vol_u += added
+            now = at
+            if event is None or event > end:
+                break
+            t.fire(at)
+            rate = t.rate_now(at)
+            if t.fluid() != fluid:
+                fluid = t.fluid()
+                num, den = _strength_ratio(fluid, guard_fluid)
+            nxt = t.next_event(at)
+            event = nxt if nxt is None or nxt > at else at + 1
+        steps = base + vol_u // step_u
+        fast = 0
+        if num == den:
+            # The buckets ending before the next event: end + j x bucket_us < event,
+            # so j < ceil((event - end) / bucket_us).
+            fast = _MANY_BUCKETS if event is None else -((end - event) // bucket_us) - 1
             if fast > _MANY_BUCKETS:
                 fast = _MANY_BUCKETS
-            if fast > 0:
-                self._fast = fast
-                self._steps = steps
-                self._acc_g, self._acc_rest = divmod(self._vol_u - steps * self._step_u, self._g)
-                self._add_q, self._add_g = divmod(self._rate * self._bucket_g, self._step_g)
-                self._next_end = end + (fast + 1) * bucket_us  # the bucket after the fast ones
-                return steps
-        self._next_end = end + bucket_us
-        return steps
-
-    def _add(self, until):
-        """Count the volume delivered from the last point up to until."""
-        added = self._rate * (until - self._now)
-        if self._num != self._den:  # scaled, rounded up (unscaled: no long-int garbage for it)
-            added = -(-added * self._num // self._den)
-        self._vol_u += added
-        self._now = until
+        yield steps
+        if fast > 0:  # no event in these buckets and no scaling: small ints only
+            part = vol_u % step_u  # of the next step, < step_u
+            acc_g = part // g  # in units of G (< step_g),
+            acc_rest = part % g  # and below one unit (fixed here)
+            add = rate * bucket_g  # a bucket adds add_q steps and add_g units of G
+            add_q = add // step_g  # (small-int divisions: no tuple from divmod)
+            add_g = add % step_g
+            now = end + fast * bucket_us  # the end of the last of them
+            while fast:
+                fast -= 1
+                acc_g += add_g
+                steps += add_q
+                if acc_g >= step_g:
+                    acc_g -= step_g
+                    steps += 1
+                yield steps
+            base = steps  # back to the long-int sums for the next bucket
+            vol_u = acc_g * g + acc_rest
+            end = now
+        end += bucket_us
 
 
 def _strength_ratio(fluid, guard_fluid):

@@ -67,8 +67,8 @@ class MotorWatch:
         self._hold_since_us = 0
 
     def saved_state(self):
-        """What a restart needs (persist.py TAG_MONITOR): the hold, since when, the steps it held."""
-        return {"hold": self.hold, "hold_since_us": self._hold_since_us, "held_steps": self._held_steps}
+        """What a restart needs (persist.py TAG_MONITOR): (the hold, since when, the steps it held)."""
+        return self.hold, self._hold_since_us, self._held_steps
 
     def restore(self, fields):
         """Put back a saved_state() (a missing field: none)."""

@@ -94,10 +94,7 @@ def sections(app, reserved_steps):
     therapy = _THERAPY % tuple(values)
     values = None
     ints, departed, ring = app.guard.saved_state()
-    guard = "ints %s\ndeparted %s" % (
-        ",".join(str(v) for v in ints),
-        ";".join("%s:%d:%d:%d:%d:%d" % d for d in departed),
-    )
+    guard = _GUARD % ints + ";".join("%s:%d:%d:%d:%d:%d" % d for d in departed)
     p = t.program
     if p is not None and p.saved is None:  # made at its first save and kept: a program in force never changes
         p.saved = ("\n".join(_esc(line) for line in p.lines).encode(), _program_values(p))
@@ -108,7 +105,7 @@ def sections(app, reserved_steps):
         (TAG_GUARD, guard.encode()),
         (TAG_RING, ring),  # the guard's Pieces: its chunks of u32, as they are
         (TAG_ALARMS, "\n".join(_esc(line) for line in app.alarms.saved()).encode()),
-        (TAG_MONITOR, _text(app.monitors.motor_watch.saved_state())),
+        (TAG_MONITOR, (_MONITOR % app.monitors.motor_watch.saved_state()).encode()),
     ]
     if p is not None:
         out.append((TAG_PROGRAM_VALUES, p.saved[1]))
@@ -155,6 +152,10 @@ _META = "\n".join(
         "step_pl",
     )
 )
+# GUARD: DoseGuard.saved_state()'s seven ints (one format: no string per int), then the departed drugs.
+_GUARD = "ints %d,%d,%d,%d,%d,%d,%d\ndeparted "
+# MONITOR: motor_watch.saved_state()'s ints, in its order (one format: no dict, no line per value).
+_MONITOR = "hold %d\nhold_since_us %d\nheld_steps %d"
 _THERAPY = "\n".join(k + " %s" for k in INT_STATE + OPTIONAL_INT_STATE + ("drugs", "bridge_drugs", "patient_times"))
 
 
@@ -337,13 +338,6 @@ def _firmware_version():
 
 
 # -- text encoding --------------------------------------------------------------
-
-
-def _text(fields):
-    out = []
-    for key, value in fields.items():
-        out.append("%s %s" % (key, "-" if value is None else value))
-    return "\n".join(out).encode()
 
 
 def _fields(data):

@@ -111,9 +111,10 @@ class Store:
         self._mv = memoryview(self._buf)
         self._head = bytearray(_HEADER)
         self._sec = bytearray(_SECTION)
-        self._word = bytearray(4)  # the CRC, as a save writes it
+        self._word = bytearray(4)  # the CRC, as a save writes it (and the byte order, _put_u32s)
         self._fill = 0  # bytes of the buffer a save has filled and not yet written
         self._crc = 0  # the CRC of what a save has written so far
+        self._crc_done = False  # the buffer holds arrays' bytes, the CRC carried over them already
         self._tags = bytearray(32)  # a bit for each tag seen in one record
         # What the slots hold, once known: the slot of the newest valid record
         # (-1: neither is valid) and its seq. Unknown until a load() or a save()
@@ -153,6 +154,7 @@ class Store:
         st.begin(name)
         self._fill = 0
         self._crc = 0
+        self._crc_done = False
         head = self._head
         head[0:4] = MAGIC
         struct.pack_into("<I", head, 4, seq)
@@ -191,8 +193,9 @@ class Store:
 
     def _put(self, data):
         n = len(data)
-        if self._fill + n > _CHUNK:
+        if self._fill + n > _CHUNK or self._crc_done:
             self._flush()
+            self._crc_done = False
         if n >= _CHUNK:  # a big one goes as it is
             self.storage.append(data)
             self._crc = binascii.crc32(data, self._crc)
@@ -202,7 +205,17 @@ class Store:
         self._fill = fill + n
 
     def _put_u32s(self, words):
-        """Put an array of u32 as little-endian bytes."""
+        """Put an array of u32 as little-endian bytes. On a little-endian port (the boards', the
+        hosts') those are the array's own bytes: the CRC runs over the array in one call, and the
+        buffer carries its bytes on without (the guard's ring: 20 CRC calls, not 38, and each
+        result past 2**30 is a long int on a 32-bit port)."""
+        word = self._word
+        struct.pack_into("@I", word, 0, 1)  # 1 in the port's own byte order
+        if word[0] == 1:
+            if not self._crc_done:
+                self._flush()  # with the CRC of what came before
+                self._crc_done = True
+            self._crc = binascii.crc32(words, self._crc)
         buf = self._buf
         for i in range(len(words)):
             if self._fill + 4 > _CHUNK:
@@ -215,7 +228,8 @@ class Store:
         if fill:
             part = self._buf if fill == _CHUNK else self._mv[:fill]
             self.storage.append(part)
-            self._crc = binascii.crc32(part, self._crc)
+            if not self._crc_done:
+                self._crc = binascii.crc32(part, self._crc)
             self._fill = 0
 
     # -- loading

@@ -113,15 +113,15 @@ class Therapy:
     def _day_end_for(self, day_start):
         """End of the schedule day that began at day_start (see the header)."""
         target = day_start + US_PER_DAY
-        c = self._tod(target)
-        nearest = target - c if 2 * c < US_PER_DAY else target + (US_PER_DAY - c)  # the nearer midnight
-        flex = self.program.flex
-        half_last = (MIN_PER_DAY - flex[-1][0]) * US_PER_MIN // 2
-        if nearest < target - half_last:
-            return target - half_last
-        if nearest > target + half_last:
-            return target + half_last
-        return nearest
+        early = self._tod(target)  # how far the nearer midnight is before target (negative: after it)
+        if 2 * early >= US_PER_DAY:
+            early -= US_PER_DAY
+        half_last = (MIN_PER_DAY - self.program.flex[-1][0]) * US_PER_MIN // 2
+        if early > half_last:
+            early = half_last
+        elif early < -half_last:
+            early = -half_last
+        return target - early
 
     # -- programs ----------------------------------------------------------------
 
@@ -324,14 +324,15 @@ class Therapy:
 
     def _next_flex_boundary(self, now):
         # In minutes of the schedule day (small ints; pump times are long ints on a 32-bit port): a
-        # step starting at minute m starts after now exactly when m > the minute now is in, and
-        # before the day ends when m < the day's length in minutes, rounded up.
+        # step starting at minute m starts after now exactly when m > the minute now is in. Only such
+        # a step's start is made a pump time, to see whether it comes before the day ends.
         day_start = self.day_start
         minute = (now - day_start) // US_PER_MIN
-        day_minutes = -((day_start - self.day_end) // US_PER_MIN)
         for start, _k, _r in self.program.flex:
-            if minute < start < day_minutes:
-                return day_start + start * US_PER_MIN
+            if minute < start:
+                t = day_start + start * US_PER_MIN
+                if t < self.day_end:
+                    return t
         return self.day_end
 
     def bring_up_to_date(self, now):
