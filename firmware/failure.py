@@ -35,5 +35,8 @@ def _where(e):
 
 
 def _module_path(path):
-    """firmware/x.py of any path to it (a board's, the unix port's, CPython's absolute one)."""
+    """firmware/x.py of any path to it (a board's, the unix port's, CPython's absolute one), or of the
+    module name a flashed .mpy gives as its source (firmware.x: pumpctl flash compiles it so)."""
+    if "/" not in path and "." in path and not path.endswith(".py"):
+        path = path.replace(".", "/") + ".py"
     return "/".join(path.split("/")[-2:])

@@ -152,10 +152,16 @@ def mpy_cross_command() -> str:
 
 
 def compile_module(source: Path, arch: str | None, workdir: Path) -> bytes:
-    """The .mpy of one source file; tracebacks on the board name it by its path in the project."""
+    """The .mpy of one source file. Its source name, which tracebacks on the board give, is its module's
+    name (firmware.app): the board interns that name anyway when it imports the module, where a path
+    (firmware/app.py) would be one more interned name per module on the heap (failure.py turns it back
+    into the path)."""
     name = source.relative_to(ROOT).as_posix()
+    module = name[: -len(".py")].replace("/", ".")
+    if module.endswith(".__init__"):
+        module = module[: -len(".__init__")]
     out = workdir / (name.replace("/", "__") + ".mpy")
-    command = [mpy_cross_command(), "-s", name, "-o", str(out), name]
+    command = [mpy_cross_command(), "-s", module, "-o", str(out), name]
     if arch:
         command.insert(1, f"-march={arch}")
     proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)

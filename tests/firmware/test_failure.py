@@ -70,3 +70,32 @@ def test_the_link_answers_a_failing_handler_with_its_explanation():
     line = broken.__code__.co_firstlineno + 1
     assert (kind, seq, code, field) == (codec.ERROR, 7, codec.ERR_INTERNAL, "")
     assert message == f"KeyError in firmware/test_failure.py line {line}: 'lib'"
+
+
+FLASHED_SCRIPT = """
+from firmware import failure, intmath
+
+try:
+    intmath.muldiv(1, 2, 0)
+except ZeroDivisionError as e:
+    print(failure.describe(e))
+"""
+
+
+@pytest.mark.micropython
+def test_a_flashed_board_names_the_file_and_line_as_the_source_does(tmp_path):
+    """pumpctl flash compiles each module with its module name as the source name (one interned name
+    fewer per module on the board); the failure still names firmware/x.py and the line, as from source."""
+    from pumpctl.board_build import ROOT, compile_module
+
+    flashed = tmp_path / "board"
+    (flashed / "firmware").mkdir(parents=True)
+    for name in ("__init__", "failure", "intmath"):
+        mpy = compile_module(ROOT / "firmware" / f"{name}.py", None, tmp_path)
+        (flashed / "firmware" / f"{name}.mpy").write_bytes(mpy)
+    script = tmp_path / "divides.py"
+    script.write_text(FLASHED_SCRIPT)
+    from_source = run_unix(script).splitlines()
+    from_mpy = run_unix(script, root=flashed).splitlines()
+    assert from_source[0].startswith("ZeroDivisionError in firmware/intmath.py line ")
+    assert from_mpy == from_source
