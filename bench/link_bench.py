@@ -8,22 +8,32 @@ link_rtt_ratio          a STATUS round trip (pumpctl -> firmware on the unix por
                         pumpctl add on top of the pty and the VM themselves.
 telemetry_frames_per_s  telemetry frames received per second of wall time at the fastest interval the
                         firmware allows, while it doses, and whether any was lost.
+flood_lateness_ratio    the latest a step came while frames flooded the link faster than the pump reads
+                        them, against the latest one came in quiet windows of the same length, taken
+                        in turn in the same run (pump time follows the wall clock, 10 mL/h: a step
+                        every 18.75 ms; the motor's tally file is read past the link): whether the
+                        link, which yields after each frame and every 64 bytes, holds the dosing up.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import random
+import select
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 
 import serial
-from pumpctl import schema
+from pumpctl import expected_steps, schema
 from pumpctl.sim import Simulator, find_micropython
 
 from firmware import codec, framing
 from firmware.commands.status import TELEMETRY_MIN_MS
+from hal.sim.tally import read_tally
 
 ECHO = Path(__file__).resolve().parent / "mp" / "echo.py"
 
@@ -182,8 +192,135 @@ def telemetry_frames_per_s(quick: bool) -> dict:
     }
 
 
+def _flood_block(rng: random.Random, frames: int) -> bytes:
+    """Frames the pump must read and answer (STATUS, some with a wrong CRC), each after junk bytes."""
+    out = []
+    for seq in range(1, frames + 1):
+        frame = bytearray(framing.encode_frame(codec.STATUS, seq))
+        if seq % 4 == 0:
+            frame[len(frame) // 2] ^= 0x5A  # damaged: refused, or its bytes read as junk until the next delimiter
+        out.append(bytes(rng.randrange(1, 256) for _ in range(rng.randrange(0, 40))) + b"\x00")
+        out.append(bytes(frame))
+    return b"".join(out)
+
+
+def _steps_moved(tally: Path) -> int:
+    while (total := read_tally(tally)) != read_tally(tally):  # never a record caught mid-rewrite
+        pass
+    return total
+
+
+def _worst_lateness_ms(tally: Path, seconds: float, due_us, steps_owed) -> tuple[float, int]:
+    """Sample the motor's tally every 2 ms for seconds: the latest any step came past its due time, ms."""
+    worst, samples = 0.0, 0
+    end = time.monotonic() + seconds
+    while (now := time.monotonic()) < end:
+        made = _steps_moved(tally)
+        if made < steps_owed(now):  # step made + 1 was due by now: since when?
+            worst = max(worst, (now - due_us(made + 1)) * 1000)
+        samples += 1
+        time.sleep(0.002)
+    return worst, samples
+
+
+def flood_lateness_ratio(quick: bool) -> dict:
+    window_s = 1.0 if quick else 4.0
+    rounds = 1 if quick else 3
+    tally = Path(os.environ.get("TMPDIR", "/tmp")) / f"flood-bench-{os.getpid()}.tally"
+    with Simulator(speed=1, tally=tally) as sim, sim.pump() as pump:
+        info = pump.hello()
+        step_pl = info.step_volume_pl
+        result = pump.set_rate("10 mL/h")
+        rate, t0 = result.rate_nl_per_day, result.effective_us
+        # Pump time pump_us at wall time wall0, from the quickest of five STATUS round trips.
+        trips = []
+        for _ in range(5):
+            before = time.monotonic()
+            status_us = pump.status().time_us
+            after = time.monotonic()
+            trips.append((after - before, status_us, (before + after) / 2))
+        _rtt, pump_us, wall0 = min(trips)
+
+        def steps_owed(wall: float) -> int:
+            return expected_steps(rate, pump_us + round((wall - wall0) * 1e6) - t0, step_pl)
+
+        def due_wall(step: int) -> float:  # the wall time step number `step` is due
+            due_us = t0 + -(-step * step_pl * codec.US_PER_MDAY // rate)
+            return wall0 + (due_us - pump_us) / 1e6
+
+        block = _flood_block(random.Random(1), 200)
+        fd = os.open(sim.port, os.O_RDWR | os.O_NOCTTY)  # pumpctl's port stays open, unread meanwhile
+        quiet, flooded, sent_bytes, replies, samples = [], [], 0, 0, 0
+        try:
+            for _ in range(rounds):
+                late, n = _worst_lateness_ms(tally, window_s, due_wall, steps_owed)
+                quiet.append(late)
+                samples += n
+                stop = threading.Event()
+                counts = [0, 0]  # bytes written, reply delimiters read
+
+                def write(counts=counts, stop=stop):
+                    while not stop.is_set():
+                        view = memoryview(block)
+                        while view and not stop.is_set():
+                            wrote = os.write(fd, view)
+                            counts[0] += wrote
+                            view = view[wrote:]
+
+                def read(counts=counts, stop=stop):
+                    while not stop.is_set():
+                        if select.select([fd], [], [], 0.05)[0]:
+                            counts[1] += os.read(fd, 65536).count(0)
+
+                threads = [threading.Thread(target=write, daemon=True), threading.Thread(target=read, daemon=True)]
+                for t in threads:
+                    t.start()
+                late, n = _worst_lateness_ms(tally, window_s, due_wall, steps_owed)
+                flooded.append(late)
+                samples += n
+                stop.set()
+                for t in threads:
+                    t.join(10)
+                time.sleep(0.5)  # the pump answers what it had read before the next quiet window
+                while select.select([fd], [], [], 0.2)[0]:
+                    counts[1] += os.read(fd, 65536).count(0)
+                sent_bytes += counts[0]
+                replies += counts[1]
+        finally:
+            os.close(fd)
+            tally.unlink(missing_ok=True)
+    worst_quiet, worst_flooded = max(quiet), max(flooded)
+    step_interval_ms = step_pl * codec.US_PER_MDAY / rate / 1000
+    # Against the quiet windows' worst, but never less than a tenth of a step interval: on a quiet
+    # machine steps come within a fraction of a millisecond, and a ratio of two such noises says nothing.
+    floor_ms = max(worst_quiet, step_interval_ms / 10)
+    ratio = worst_flooded / floor_ms
+    return {
+        "value": round(ratio, 2),
+        "unit": "x",
+        "baseline": f"the latest a step came in quiet windows of the same run, {worst_quiet:.1f} ms "
+        f"(at least a tenth of the {step_interval_ms:.2f} ms between steps)",
+        "goal": "<= 3",
+        "met": ratio <= 3,
+        "detail": {
+            "flooded_worst_ms": [round(x, 2) for x in flooded],
+            "quiet_worst_ms": [round(x, 2) for x in quiet],
+            "window_s": window_s,
+            "rounds": rounds,
+            "bytes_sent": sent_bytes,
+            "replies": replies,
+            "tally_samples": samples,
+            "step_interval_ms": round(step_interval_ms, 3),
+        },
+    }
+
+
 def measure(quick: bool = False) -> dict[str, dict]:
-    return {"link_rtt_ratio": link_rtt_ratio(quick), "telemetry_frames_per_s": telemetry_frames_per_s(quick)}
+    return {
+        "link_rtt_ratio": link_rtt_ratio(quick),
+        "telemetry_frames_per_s": telemetry_frames_per_s(quick),
+        "flood_lateness_ratio": flood_lateness_ratio(quick),
+    }
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ FIGURES = (
     "scheduler_max_error_steps",
     "link_rtt_ratio",
     "telemetry_frames_per_s",
+    "flood_lateness_ratio",
     "sim_speedup",
     "firmware_heap_bytes",
     "firmware_op_garbage_bytes",
