@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 import serial
-from pumpctl import expected_steps, schema
+from pumpctl import expected_steps, pump_clock, schema
 from pumpctl.sim import Simulator, find_micropython
 
 from firmware import codec, framing
@@ -204,18 +204,12 @@ def _flood_block(rng: random.Random, frames: int) -> bytes:
     return b"".join(out)
 
 
-def _steps_moved(tally: Path) -> int:
-    while (total := read_tally(tally)) != read_tally(tally):  # never a record caught mid-rewrite
-        pass
-    return total
-
-
 def _worst_lateness_ms(tally: Path, seconds: float, due_us, steps_owed) -> tuple[float, int]:
     """Sample the motor's tally every 2 ms for seconds: the latest any step came past its due time, ms."""
     worst, samples = 0.0, 0
     end = time.monotonic() + seconds
     while (now := time.monotonic()) < end:
-        made = _steps_moved(tally)
+        made = read_tally(tally)
         if made < steps_owed(now):  # step made + 1 was due by now: since when?
             worst = max(worst, (now - due_us(made + 1)) * 1000)
         samples += 1
@@ -232,14 +226,7 @@ def flood_lateness_ratio(quick: bool) -> dict:
         step_pl = info.step_volume_pl
         result = pump.set_rate("10 mL/h")
         rate, t0 = result.rate_nl_per_day, result.effective_us
-        # Pump time pump_us at wall time wall0, from the quickest of five STATUS round trips.
-        trips = []
-        for _ in range(5):
-            before = time.monotonic()
-            status_us = pump.status().time_us
-            after = time.monotonic()
-            trips.append((after - before, status_us, (before + after) / 2))
-        _rtt, pump_us, wall0 = min(trips)
+        pump_us, wall0, _uncertain_s = pump_clock(pump)
 
         def steps_owed(wall: float) -> int:
             return expected_steps(rate, pump_us + round((wall - wall0) * 1e6) - t0, step_pl)

@@ -56,7 +56,14 @@ class Tally:
 
 
 def read_tally(path):
-    """The total a tally file holds (host side)."""
+    """The total a tally file holds (host side), read until two reads agree: a live motor rewrites
+    the record in place, and a read caught mid-rewrite could mix two totals."""
+    while (total := _read_once(path)) != _read_once(path):
+        pass
+    return total
+
+
+def _read_once(path):
     with open(path, "rb") as f:
         data = f.read()
     if len(data) != RECORD or data[10:11] != b" " or data[21:22] != b"\n":

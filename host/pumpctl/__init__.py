@@ -7,7 +7,7 @@
 
 from .balance import Balance, MtSicsBalance, Reading, SbiBalance, open_balance
 from .benchtest import BenchConfig, BenchInterrupted, BenchReport, BenchTest, run_many
-from .client import Pump, expected_steps
+from .client import Pump, expected_steps, pump_clock
 from .config import PumpKeys
 from .errors import (
     AuthError,
@@ -54,4 +54,5 @@ __all__ = [
     "Status",
     "UsageError",
     "expected_steps",
+    "pump_clock",
 ]

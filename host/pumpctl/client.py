@@ -70,6 +70,22 @@ def read_rate(rate: str) -> tuple[int, bool]:
 NO_DRUG_LIMITS = "plain volume rate: no drug is named, so no drug-library limit applies (only the pump's rate range)"
 
 
+def pump_clock(pump: Pump, trips: int = 5) -> tuple[int, float, float]:
+    """(pump_us, wall_s, uncertain_s): the pump's time pump_us was read at time.monotonic() wall_s,
+    from the quickest of `trips` STATUS round trips; the pump read its clock somewhere inside it, so
+    wall_s is off by at most half of it, uncertain_s. For mapping wall time to pump time at speed 1."""
+    quickest = None
+    for _ in range(trips):
+        before = time.monotonic()
+        status_us = pump.status().time_us
+        after = time.monotonic()
+        trip = (after - before, status_us, (before + after) / 2)
+        quickest = trip if quickest is None else min(quickest, trip)
+    assert quickest is not None
+    rtt_s, pump_us, wall_s = quickest
+    return pump_us, wall_s, rtt_s / 2
+
+
 def expected_steps(rate_nl_per_day: int, duration_us: int, step_volume_pl: int) -> int:
     """Steps a pump owes after running a rate for a duration from a step boundary.
 

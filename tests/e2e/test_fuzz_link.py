@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pumpctl import NoReply, Simulator, expected_steps, schema, words
+from pumpctl import NoReply, Simulator, expected_steps, pump_clock, schema, words
 
 from firmware import auth, codec, eventlog, framing
 from firmware.druglib import DEFAULT_NUMBERS
@@ -910,14 +910,6 @@ def test_mutated_frames_change_nothing_and_dosing_stays_exact(fuzzed):
     assert fuzzed.stats["replayed"] > 0
 
 
-def steps_moved(tally):
-    """The simulated motor's step total from its tally file (hal/sim/tally.py), read past the
-    link; read until two reads agree, so never a record caught mid-rewrite."""
-    while (total := read_tally(tally)) != read_tally(tally):
-        pass
-    return total
-
-
 def flood_block(fuzzed, mutator, units):
     """Mutated units and long runs of junk, none of which the pump may serve; and how many
     frames (non-empty runs between delimiters) it holds. Sent again and again, its signed
@@ -957,16 +949,7 @@ def test_a_flood_of_frames_is_answered_while_the_pump_doses_never_ahead(tmp_path
         mutator.new_corpus()
         block, frames_per_block = flood_block(fuzzed, mutator, 2000)
         step_pl = fuzzed.info.step_volume_pl
-        # Pump time pump_us at wall time wall0, from the quickest of a few STATUS round trips: the
-        # pump read its clock somewhere inside it, so wall0 is off by at most half of it (uncertain_s).
-        rtts = []
-        for _ in range(5):
-            wall_before = time.monotonic()
-            status_us = pump.status().time_us
-            wall_after = time.monotonic()
-            rtts.append((wall_after - wall_before, status_us, (wall_before + wall_after) / 2))
-        rtt_s, pump_us, wall0 = min(rtts)
-        uncertain_s = rtt_s / 2
+        pump_us, wall0, uncertain_s = pump_clock(pump)  # pump time pump_us at wall time wall0
 
         def owed(wall):
             return expected_steps(fuzzed.rate, pump_us + round((wall - wall0) * S) - fuzzed.t0, step_pl)
@@ -1007,7 +990,7 @@ def test_a_flood_of_frames_is_answered_while_the_pump_doses_never_ahead(tmp_path
                 before = time.monotonic()
                 if slept is not None:
                     worst_stall_ms = max(worst_stall_ms, (before - slept - 0.002) * 1000)
-                made = steps_moved(tally)
+                made = read_tally(tally)  # the motor's own count, read past the link
                 after = time.monotonic()
                 assert made <= owed(after + 0.002 + uncertain_s), "the pump ran ahead of the prescription"
                 if made < owed(before):  # step made + 1 was due by now: since when?
