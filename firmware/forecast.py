@@ -5,7 +5,7 @@
 # Command path only: loaded for a call and forgotten after it (lazy.call,
 # lazy.TRANSIENT), so the running pump does not hold this code.
 
-from firmware.program import BASAL_FLEX, US_PER_DAY
+from firmware.program import BASAL_FLEX, MIN_PER_DAY, US_PER_DAY
 from firmware.therapy import BOLUS_NONE, US_PER_MIN
 
 
@@ -23,10 +23,13 @@ def times_to_deliver(t, volume_nl, then_nl, now, horizon_us):
     Exact: the volume is the integral of the rates, event to event. A flex schedule
     repeats each day once nothing else is pending (no bolus, bridge or trial) and its
     day is 24 h long (the clock in step with the schedule), each such day delivering
-    the program's daily basal exactly (basal_day_nl_min), so at the start of the first
-    one the whole days that still fit are skipped at once: a 400-day scan costs a day
-    or two of events, not 1,600 of them (each makes long-int garbage on a 32-bit port),
-    and a schedule of zero rates ends the scan there."""
+    the program's daily basal exactly (basal_day_nl_min). From the first such step on
+    (_plain_step) the days are walked step by step in minutes of the schedule day, not
+    through the therapy's events (a pump time past 2**30 us is a long int on a 32-bit
+    port: an event made about 400 B of them, a step walked 64 B), and at the start of
+    the first such day the whole days that still fit are skipped at once: a 400-day
+    scan costs a day or two of steps, not 1,600 events, and a schedule of zero rates
+    ends the scan there."""
     left_u = volume_nl * US_PER_DAY  # nL in u = nL/day x us
     at = now
     limit = now + horizon_us
@@ -49,27 +52,86 @@ def times_to_deliver(t, volume_nl, then_nl, now, horizon_us):
             break
         t.fire(end)
         at = end if end > at else at + 1
-        p = t.program
-        if p is None or p.basal_kind != BASAL_FLEX or at != t.day_start:
-            continue
-        if (
-            t.bolus_kind != BOLUS_NONE
-            or t.bridge_drugs is not None
-            or t.trial_end is not None
-            or t.day_end - t.day_start != US_PER_DAY
-        ):
-            continue  # not a plain day: its events are run
-        day_u = p.basal_day_nl_min() * US_PER_MIN  # a plain day's delivery (rates x minutes, in u)
-        if not day_u:
-            break  # zero rates all day, every day: nothing more is delivered
-        days = left_u // day_u - 1  # leave the last day to the events
-        room = (limit - at) // US_PER_DAY
-        if days > room:
-            days = room
-        if days > 0:
-            at += days * US_PER_DAY
-            left_u -= days * day_u
-            t.day_start += days * US_PER_DAY
-            t.day_end += days * US_PER_DAY
-            t.bridge_mark = at
+        j = _plain_step(t, at)
+        if j >= 0:
+            return _walk(
+                t.program.flex_rates(t.fluid()),
+                t.program,
+                j,
+                t.day_start,
+                left_u,
+                first,
+                volume_nl,
+                then_nl,
+                now,
+                limit,
+            )
     return first, None
+
+
+def _plain_step(t, at):
+    """The index of the flex step that starts at pump time at, if from at on every day is the
+    schedule's plain 24 h day (nothing pending but the flex basal); else -1."""
+    p = t.program
+    if (
+        p is None
+        or p.basal_kind != BASAL_FLEX
+        or t.bolus_kind != BOLUS_NONE
+        or t.bridge_drugs is not None
+        or t.trial_end is not None
+        or t.day_end - t.day_start != US_PER_DAY
+        or not t.day_start <= at < t.day_end
+    ):
+        return -1
+    into = at - t.day_start  # < US_PER_DAY
+    if into % US_PER_MIN:
+        return -1
+    minute = into // US_PER_MIN
+    steps = p.flex
+    for j in range(len(steps)):
+        if steps[j][0] == minute:
+            return j
+    return -1
+
+
+def _walk(rates, p, j, day_start, left_u, first, volume_nl, then_nl, now, limit):
+    """times_to_deliver from the start of flex step j of the plain day that began at day_start
+    (left_u still to go, first the time to volume_nl if found), a step at a time: rates (the steps'
+    (start_min, nL/day), first at 00:00) repeat every 24 h. Each found time is the same as event
+    by event: the step's start plus the time its rate takes to deliver what is left, rounded up,
+    if that is within limit."""
+    n = len(rates)
+    skip = True  # whole days skipped at the first day start (after it, fewer than two are left)
+    while True:
+        if j == n:  # the next day
+            j = 0
+            day_start += US_PER_DAY
+            if day_start >= limit:
+                return first, None
+        if not j and skip:
+            skip = False
+            day_u = p.basal_day_nl_min() * US_PER_MIN  # a plain day's delivery (rates x minutes, in u)
+            if not day_u:
+                return first, None  # zero rates all day, every day: nothing more is delivered
+            days = left_u // day_u - 1  # leave the last day to the steps
+            room = (limit - day_start) // US_PER_DAY
+            if days > room:
+                days = room
+            if days > 0:
+                day_start += days * US_PER_DAY
+                left_u -= days * day_u
+        start, rate = rates[j]
+        j += 1
+        span_u = rate * ((rates[j][0] if j < n else MIN_PER_DAY) - start) * US_PER_MIN
+        while rate and span_u >= left_u:
+            found = day_start + start * US_PER_MIN + -(-left_u // rate)
+            if found > limit:
+                return first, None
+            found -= now
+            if then_nl is None:
+                return found, None
+            if first is not None:
+                return first, found
+            first = found
+            left_u += (then_nl - volume_nl) * US_PER_DAY
+        left_u -= span_u
