@@ -90,7 +90,8 @@ def sections(app, reserved_steps):
         values.append("-" if v is None else v)
     values.append(_drugs_text(t.drugs))
     values.append("-" if t.bridge_drugs is None else _drugs_text(t.bridge_drugs))
-    values.append(",".join(str(v) for v in t.patient_times))
+    times = t.patient_times
+    values.append(",".join(str(v) for v in times) if times else "")  # none: no generator, no join
     therapy = _THERAPY % tuple(values)
     values = None
     ints, departed, ring = app.guard.saved_state()
@@ -104,7 +105,8 @@ def sections(app, reserved_steps):
         (TAG_THERAPY, therapy.encode()),
         (TAG_GUARD, guard.encode()),
         (TAG_RING, ring),  # the guard's Pieces: its chunks of u32, as they are
-        (TAG_ALARMS, "\n".join(_esc(line) for line in app.alarms.saved()).encode()),
+        # none latched, as most saves find them: no list, no join
+        (TAG_ALARMS, "\n".join(_esc(line) for line in app.alarms.saved()).encode() if app.alarms.count() else b""),
         (TAG_MONITOR, (_MONITOR % app.monitors.motor_watch.saved_state()).encode()),
     ]
     if p is not None:
@@ -353,6 +355,9 @@ def _opt_int(text):
 
 
 def _drugs_text(drugs):
+    if len(drugs) == 1:  # the most blends: one format, not a generator and a join
+        d = drugs[0]
+        return "%s:%d" % (d[0], d[1])
     return ",".join("%s:%d" % (name, conc) for name, conc in drugs)
 
 
