@@ -387,16 +387,22 @@ def library_hash(drugs):
     bytes after a u8 length, then its codec.LIBRARY_LIMITS numbers as u32 little-endian (the
     version is not in it). drugs: (name, numbers) pairs, numbers as LIB_DRUG carries them."""
     crc = 0
-    raw = bytearray(4 * codec.LIBRARY_LIMITS)  # one for all the drugs
+    # One buffer for all the drugs, a drug's bytes in one CRC call: each result past 2**30 is a long
+    # int on a 32-bit port (three calls a drug made about 1.3 KB of garbage for the factory's 8 drugs).
+    raw = bytearray(1 + 255 + 4 * codec.LIBRARY_LIMITS)
+    mv = memoryview(raw)
     for name, numbers in drugs:
         b = name.encode()
-        crc = binascii.crc32(bytes((len(b),)), crc)
-        crc = binascii.crc32(b, crc)
+        n = len(b)
+        raw[0] = n  # a name of more than 255 bytes: ValueError (LIB_DRUG's names are at most 40)
+        raw[1 : 1 + n] = b
+        at = 1 + n
         for i in range(codec.LIBRARY_LIMITS):
             v = numbers[i]
             for k in range(4):
-                raw[4 * i + k] = (v >> (8 * k)) & 0xFF
-        crc = binascii.crc32(raw, crc)
+                raw[at] = (v >> (8 * k)) & 0xFF
+                at += 1
+        crc = binascii.crc32(mv[:at], crc)
     return crc & 0xFFFFFFFF
 
 
