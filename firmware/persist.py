@@ -128,16 +128,21 @@ def sections(app, reserved_steps):
     lib = app.library
     if lib.version != app.default_library_version or lib.hash != app.default_library_hash:
         if lib.saved is None:  # made at its first save and kept: a library never changes
-            rows = [_esc(lib.version)]
-            for name in lib.order:
-                rows.append(_LIBRARY_ROW % ((name,) + lib.drugs[name].numbers))  # one string a drug
-            lib.saved = "".join(rows).encode()
+            # The version, then for each drug a newline, its name and its numbers (one format), joined
+            # once: no row made of the name and the numbers (the factory's 8 drugs: 2.1 -> 1.3 KB).
+            order = lib.order
+            parts = ["\n"] * (1 + 3 * len(order))
+            parts[0] = _esc(lib.version)
+            for i in range(len(order)):
+                parts[2 + 3 * i] = order[i]
+                parts[3 + 3 * i] = _LIBRARY_NUMBERS % lib.drugs[order[i]].numbers
+            lib.saved = "".join(parts).encode()
         out.append((TAG_LIBRARY_LIMITS, lib.saved))
     return out
 
 
-# A site library's drug in LIBRARY_LIMITS: a line of its name and its numbers.
-_LIBRARY_ROW = "\n%s" + ",%d" * LIBRARY_LIMITS
+# A site library's drug in LIBRARY_LIMITS: a line of its name and its numbers (these after its name).
+_LIBRARY_NUMBERS = ",%d" * LIBRARY_LIMITS
 # The text sections' formats: "key value" lines, as _fields() reads them ("-" for None).
 _META = "\n".join(
     k + " %s"
