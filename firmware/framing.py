@@ -31,6 +31,7 @@
 # has a fixed bound: a frame longer than MAX_ENCODED is discarded unread.
 
 import binascii
+import struct
 
 from firmware import auth, codec, const
 
@@ -243,10 +244,13 @@ def encode_frame(msg_type, seq, payload=b"", session_mac=None):
     if session_mac is not None:
         raw[body : body + auth.MAC_BYTES] = session_mac.digest(memoryview(raw)[:body])[: auth.MAC_BYTES]
     n = body + mac_len
-    crc = binascii.crc32(memoryview(raw)[:n]) & 0xFFFFFFFF
-    for k in range(_CRC):
-        raw[n + k] = (crc >> (8 * k)) & 0xFF
-    return cobs_encode(raw) + b"\x00"
+    # The CRC (a u32, a long int on a 32-bit port when past 2**30) packed as it is: shifting a long
+    # int makes another, 256 B for the four bytes. COBS straight into the frame with its delimiter,
+    # made bytes once: not a slice, a copy of it and the frame again with the 0x00 (3 frames' bytes).
+    struct.pack_into("<I", raw, n, binascii.crc32(memoryview(raw)[:n]))
+    out = bytearray(len(raw) + len(raw) // 254 + 2)
+    o = _cobs(raw, out)
+    return bytes(memoryview(out)[: o + 1])  # out[o] is 0: the delimiter
 
 
 def decode_frame(raw):
@@ -291,6 +295,12 @@ def decode_frame(raw):
 def cobs_encode(data):
     """Consistent Overhead Byte Stuffing: the result holds no 0x00 byte."""
     out = bytearray(len(data) + len(data) // 254 + 1)
+    return bytes(memoryview(out)[: _cobs(data, out)])
+
+
+def _cobs(data, out):
+    """COBS-encode data into out (zeros, at least len(data) + len(data) // 254 + 1 bytes); return
+    the length of the encoding."""
     code_pos = 0
     code = 1
     o = 1
@@ -305,7 +315,7 @@ def cobs_encode(data):
             o += 1
             code = 1
     out[code_pos] = code
-    return bytes(out[:o])
+    return o
 
 
 def cobs_decode(data, n):
