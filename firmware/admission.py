@@ -208,22 +208,32 @@ def _project(t, now, end, bucket_us, vol_u, step_u):
     """Projection's buckets, one a next(), from pump time now, end the end of the current bucket,
     vol_u the carried part of a step (u = nL/day x us: a rate r delivers r u per us). A generator:
     its state lives in its frame, made once (as an object's 21 attributes it grew the object's
-    dict seven times, about 650 B of garbage a projection)."""
+    dict seven times, about 650 B of garbage a projection).
+
+    What has been delivered is steps, then acc_g units of G and acc_rest u below one unit: small
+    ints at every bucket's end (acc_g < step_g, acc_rest < G). A bucket with an event sums its
+    segments' volumes, long ints, and splits the sum once; the buckets between events add small
+    ints only. (Kept as one volume in u, a long int, it was split and joined again around each
+    run of buckets between events: about 160 B more each event.)"""
     rate = t.rate_now(now)
     event = t.next_event(now)
     fluid = guard_fluid = t.fluid()  # what the guard's steps are steps of
     num = den = 1  # volume of the fluid leaving now counts num/den of the guard's
-    base = 0  # steps counted: vol_u is the volume beyond them
     g = gcd(bucket_us, step_u)
     bucket_g = bucket_us // g  # a bucket, in units of G
     step_g = step_u // g  # a step, in units of G (small: see Projection)
+    steps = vol_u // step_u
+    vol_u %= step_u
+    acc_g = vol_u // g
+    acc_rest = vol_u % g
     while True:
+        vol_u = 0  # this bucket's volume, segment by segment
         while True:  # the volume up to each event in this bucket, then up to its end
             at = end if event is None or event > end else event
             added = rate * (at - now)
             if num != den:  # scaled, rounded up (unscaled: no long-int garbage for it)
                 added = -(-added * num // den)
-            vol_u += added
+            vol_u = vol_u + added if vol_u else added
             now = at
             if event is None or event > end:
                 break
@@ -234,7 +244,15 @@ def _project(t, now, end, bucket_us, vol_u, step_u):
                 num, den = _strength_ratio(fluid, guard_fluid)
             nxt = t.next_event(at)
             event = nxt if nxt is None or nxt > at else at + 1
-        steps = base + vol_u // step_u
+        if vol_u:
+            acc_rest += vol_u % g
+            acc_g += vol_u // g
+            if acc_rest >= g:
+                acc_rest -= g
+                acc_g += 1
+            if not 0 <= acc_g < step_g:  # (below 0 only for a therapy whose events were not run up to now)
+                steps += acc_g // step_g
+                acc_g %= step_g
         fast = 0
         if num == den:
             # The buckets ending before the next event: end + j x bucket_us < event,
@@ -244,9 +262,6 @@ def _project(t, now, end, bucket_us, vol_u, step_u):
                 fast = _MANY_BUCKETS
         yield steps
         if fast > 0:  # no event in these buckets and no scaling: small ints only
-            part = vol_u % step_u  # of the next step, < step_u
-            acc_g = part // g  # in units of G (< step_g),
-            acc_rest = part % g  # and below one unit (fixed here)
             add = rate * bucket_g  # a bucket adds add_q steps and add_g units of G
             add_q = add // step_g  # (small-int divisions: no tuple from divmod)
             add_g = add % step_g
@@ -259,8 +274,6 @@ def _project(t, now, end, bucket_us, vol_u, step_u):
                     acc_g -= step_g
                     steps += 1
                 yield steps
-            base = steps  # back to the long-int sums for the next bucket
-            vol_u = acc_g * g + acc_rest
             end = now
         end += bucket_us
 
