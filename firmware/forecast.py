@@ -101,7 +101,8 @@ def _walk(rates, p, j, day_start, left_u, first, volume_nl, then_nl, now, limit)
     by event: the step's start plus the time its rate takes to deliver what is left, rounded up,
     if that is within limit."""
     n = len(rates)
-    skip = True  # whole days skipped at the first day start (after it, fewer than two are left)
+    skip = True  # whole days skipped at the next day start (after it, less than a day is left)
+    day_u = 0
     while True:
         if j == n:  # the next day
             j = 0
@@ -110,10 +111,11 @@ def _walk(rates, p, j, day_start, left_u, first, volume_nl, then_nl, now, limit)
                 return first, None
         if not j and skip:
             skip = False
-            day_u = p.basal_day_nl_min() * US_PER_MIN  # a plain day's delivery (rates x minutes, in u)
+            if not day_u:
+                day_u = p.basal_day_nl_min() * US_PER_MIN  # a plain day's delivery (rates x minutes, in u)
             if not day_u:
                 return first, None  # zero rates all day, every day: nothing more is delivered
-            days = left_u // day_u - 1  # leave the last day to the steps
+            days = (left_u - 1) // day_u  # the whole days before the one where left_u is reached
             room = (limit - day_start) // US_PER_DAY
             if days > room:
                 days = room
@@ -134,4 +136,5 @@ def _walk(rates, p, j, day_start, left_u, first, volume_nl, then_nl, now, limit)
                 return first, found
             first = found
             left_u += (then_nl - volume_nl) * US_PER_DAY
+            skip = True  # and then_nl's whole days skipped too
         left_u -= span_u
