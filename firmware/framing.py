@@ -297,8 +297,10 @@ def decode_frame(raw):
         raise FrameError(codec.ERR_BAD_FRAME, "frame length %d does not match its header" % n)
     body = _HEADER + length
     end = body + mac_len
-    crc = raw[end] | raw[end + 1] << 8 | raw[end + 2] << 16 | raw[end + 3] << 24
-    if crc != binascii.crc32(memoryview(raw)[:end]) & 0xFFFFFFFF:
+    # The CRC unpacked whole, not shifted a byte at a time (a u32 past 2**30 is a long int on a
+    # 32-bit port, and each shift or or of one makes another); crc32 gives it unsigned already.
+    mv = memoryview(raw)
+    if struct.unpack_from("<I", raw, end)[0] != binascii.crc32(mv[:end]):
         raise FrameError(codec.ERR_BAD_FRAME, "checksum mismatch")
     seq = raw[3] | raw[4] << 8 | raw[5] << 16 | raw[6] << 24
     if raw[0] != codec.PROTOCOL_VERSION:
@@ -309,9 +311,9 @@ def decode_frame(raw):
         )
     if flags & ~FLAG_MAC:
         raise FrameError(codec.ERR_MALFORMED, "unknown flags 0x%02x" % flags, seq)
-    if not mac_len:
-        return raw[1], seq, bytes(raw[_HEADER:body]), None, None
-    return raw[1], seq, bytes(raw[_HEADER:body]), bytes(raw[body:end]), bytes(raw[:body])
+    if not mac_len:  # each part copied once, from a view (a slice of a bytearray is a copy too)
+        return raw[1], seq, bytes(mv[_HEADER:body]), None, None
+    return raw[1], seq, bytes(mv[_HEADER:body]), bytes(mv[body:end]), bytes(mv[:body])
 
 
 def cobs_encode(data):
