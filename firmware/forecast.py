@@ -23,7 +23,7 @@ def times_to_deliver(t, volume_nl, then_nl, now, horizon_us):
     Exact: the volume is the integral of the rates, event to event. A flex schedule
     repeats each day once nothing else is pending (no bolus, bridge or trial) and its
     day is 24 h long (the clock in step with the schedule), each such day delivering
-    the program's daily basal exactly (basal_day_nl_min). From the first such step on
+    the program's daily basal exactly (basal_day_nl_min). From the first time in such a day
     (_plain_step) the days are walked step by step in minutes of the schedule day, not
     through the therapy's events (a pump time past 2**30 us is a long int on a 32-bit
     port: an event made about 400 B of them, a step walked 64 B), and at the start of
@@ -35,6 +35,10 @@ def times_to_deliver(t, volume_nl, then_nl, now, horizon_us):
     limit = now + horizon_us
     first = None  # the time to volume_nl, once found (with then_nl to go)
     while at < limit:
+        j = _plain_step(t, at)
+        if j >= 0:
+            p = t.program
+            return _walk(p.flex_rates(t.fluid()), p, j, t.day_start, at, left_u, first, volume_nl, then_nl, now, limit)
         rate = t.rate_now(at)
         ev = t.next_event(at)
         end = limit if ev is None or ev > limit else ev
@@ -52,26 +56,12 @@ def times_to_deliver(t, volume_nl, then_nl, now, horizon_us):
             break
         t.fire(end)
         at = end if end > at else at + 1
-        j = _plain_step(t, at)
-        if j >= 0:
-            return _walk(
-                t.program.flex_rates(t.fluid()),
-                t.program,
-                j,
-                t.day_start,
-                left_u,
-                first,
-                volume_nl,
-                then_nl,
-                now,
-                limit,
-            )
     return first, None
 
 
 def _plain_step(t, at):
-    """The index of the flex step that starts at pump time at, if from at on every day is the
-    schedule's plain 24 h day (nothing pending but the flex basal); else -1."""
+    """The index of the flex step that pump time at is in, if from at on every day is the
+    schedule's plain 24 h day (nothing pending but the flex basal, steps in order); else -1."""
     p = t.program
     if (
         p is None
@@ -83,24 +73,26 @@ def _plain_step(t, at):
         or not t.day_start <= at < t.day_end
     ):
         return -1
-    into = at - t.day_start  # < US_PER_DAY
-    if into % US_PER_MIN:
-        return -1
-    minute = into // US_PER_MIN
+    minute = (at - t.day_start) // US_PER_MIN
     steps = p.flex
+    found = -1
     for j in range(len(steps)):
-        if steps[j][0] == minute:
-            return j
-    return -1
+        if j and steps[j][0] <= steps[j - 1][0]:
+            return -1  # not in order (the parser makes no such schedule): event by event
+        if steps[j][0] <= minute:
+            found = j
+    return found
 
 
-def _walk(rates, p, j, day_start, left_u, first, volume_nl, then_nl, now, limit):
-    """times_to_deliver from the start of flex step j of the plain day that began at day_start
-    (left_u still to go, first the time to volume_nl if found), a step at a time: rates (the steps'
-    (start_min, nL/day), first at 00:00) repeat every 24 h. Each found time is the same as event
-    by event: the step's start plus the time its rate takes to deliver what is left, rounded up,
-    if that is within limit."""
+def _walk(rates, p, j, day_start, at, left_u, first, volume_nl, then_nl, now, limit):
+    """times_to_deliver from pump time at, in flex step j of the plain day that began at
+    day_start (left_u still to go, first the time to volume_nl if found), a step at a time: rates
+    (the steps' (start_min, nL/day)) repeat every 24 h. Each found time is the same as event by
+    event: the span's start (at, then each step's) plus the time its rate takes to deliver what
+    is left, rounded up, if that is within limit."""
     n = len(rates)
+    if at == day_start:
+        at = None  # a day start: its whole days are skipped at once
     skip = True  # whole days skipped at the next day start (after it, less than a day is left)
     day_u = 0
     while True:
@@ -109,7 +101,7 @@ def _walk(rates, p, j, day_start, left_u, first, volume_nl, then_nl, now, limit)
             day_start += US_PER_DAY
             if day_start >= limit:
                 return first, None
-        if not j and skip:
+        if not j and skip and at is None:
             skip = False
             if not day_u:
                 day_u = p.basal_day_nl_min() * US_PER_MIN  # a plain day's delivery (rates x minutes, in u)
@@ -124,9 +116,13 @@ def _walk(rates, p, j, day_start, left_u, first, volume_nl, then_nl, now, limit)
                 left_u -= days * day_u
         start, rate = rates[j]
         j += 1
-        span_u = rate * ((rates[j][0] if j < n else MIN_PER_DAY) - start) * US_PER_MIN
+        stop = rates[j][0] if j < n else MIN_PER_DAY
+        if at is None:
+            span_u = rate * (stop - start) * US_PER_MIN
+        else:  # the first span: from at to its step's end
+            span_u = rate * (day_start + stop * US_PER_MIN - at)
         while rate and span_u >= left_u:
-            found = day_start + start * US_PER_MIN + -(-left_u // rate)
+            found = (day_start + start * US_PER_MIN if at is None else at) + -(-left_u // rate)
             if found > limit:
                 return first, None
             found -= now
@@ -138,3 +134,4 @@ def _walk(rates, p, j, day_start, left_u, first, volume_nl, then_nl, now, limit)
             left_u += (then_nl - volume_nl) * US_PER_DAY
             skip = True  # and then_nl's whole days skipped too
         left_u -= span_u
+        at = None
