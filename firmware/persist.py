@@ -90,8 +90,8 @@ def sections(app, reserved_steps):
         values.append("-" if v is None else v)
     values.append(_drugs_text(t.drugs))
     values.append("-" if t.bridge_drugs is None else _drugs_text(t.bridge_drugs))
-    times = t.patient_times
-    values.append(",".join(str(v) for v in times) if times else "")  # none: no generator, no join
+    times = t.patient_times  # none or one, as most saves find them: no generator, no join
+    values.append(("%d" % times[0] if len(times) == 1 else ",".join(str(v) for v in times)) if times else "")
     therapy = _THERAPY % tuple(values)
     values = None
     ints, departed, ring = app.guard.saved_state()
