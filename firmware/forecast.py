@@ -1,6 +1,7 @@
 # When a therapy will have delivered a volume: the reservoir's low and empty
 # times (THERAPY, the log's forecast after a program change), found by running
-# a fork of the therapy (Therapy.fork()) forward, event by event.
+# a fork of the therapy (Therapy.fork()) forward, event by event, and once its
+# days are the plain flex schedule, a step at a time (times_to_deliver).
 #
 # Command path only: loaded for a call and forgotten after it (lazy.call,
 # lazy.TRANSIENT), so the running pump does not hold this code.
