@@ -66,10 +66,27 @@ def install(stats):
             entry = wrapped.get(id(getattr(m, key)))
             if entry is not None and entry[0] is getattr(m, key):
                 setattr(m, key, entry[1])
+    # A command family's module is imported when one of its commands comes and forgotten when another
+    # family's does (firmware/commands/__init__.py): its functions are wrapped at each import, named
+    # commands.FAMILY.function (a handler itself is called through its row, which holds it unwrapped:
+    # Link._serve_frame stands for it).
+    commands = sys.modules["firmware.commands"]
+    load = commands._load
+
+    def load_wrapped(name):
+        m = load(name)
+        for key in dir(m):
+            v = getattr(m, key)
+            if type(v) is function and getattr(v, "__globals__", None) is m.__dict__:
+                setattr(m, key, _wrap(v, "commands." + name + "." + key))
+        return m
+
+    commands._load = load_wrapped
 
 
-def report(ops, most=12):
-    """Print, for each kind of operation in ops, its functions by the most one call allocated."""
+def report(ops, most=60):
+    """Print, for each kind of operation in ops, its functions by the most one call allocated
+    (bench/alloc_profile.py --most shows fewer)."""
     for op in ops:
         table = _most.get(op, {})
         ranked = sorted(table.items(), key=lambda kv: -kv[1])[:most]
