@@ -48,7 +48,7 @@ from firmware.telemetry import Telemetry
 from firmware.therapy import BOLUS_NONE, Therapy
 from firmware.timebase import MAX_ADVANCE_US, US_PER_MDAY, Timebase
 
-FIRMWARE_VERSION = "0.3.0"
+FIRMWARE_VERSION = "0.4.0"
 
 _SECURITY_LOG_BURST = const(10)  # security refusals logged one by one, at most this many in a row,
 _SECURITY_LOG_REFILL_US = const(60_000_000)  # and one more for each minute of pump time; the rest are counted
@@ -120,7 +120,8 @@ class PumpApp:
         self.guard_fluid = []  # the blend the guard was last configured for
         self.fill_nl = None  # reservoir volume at the last fill
         self.fill_steps = 0  # guard-delivered steps at that fill
-        self.program_old_drugs = []  # the blend the running program was parsed against
+        self.program_old_drugs = []  # the blend the running program was checked against
+        self.program_unread = None  # why a restart could not read the saved program (persist.py), or None
         self.monitors.reset()
 
     # -- power cuts ---------------------------------------------------------------

@@ -80,6 +80,9 @@ def _resume_or_start(pump):
         if reserved
         else "firmware %s resumed at its last save; no step was reserved" % FIRMWARE_VERSION,
     )
+    unread = pump.program_unread
+    if unread is not None:  # a record of an older firmware whose program it cannot read: stopped
+        pump.raise_alarm(codec.ALARM_PROGRAM_UNREAD, unread, now)
     pump.apply(now)
     pump.monitors.set_marks()
     self_test(pump, None)

@@ -14,14 +14,18 @@
 from firmware import auth, const
 
 # Re-exported for the host: steps travel as (hi, lo) words of STEP_RADIX and
-# pump time as (mday, us) with US_PER_MDAY microseconds to a milliday.
+# pump time as (mday, us) with US_PER_MDAY microseconds to a milliday; a rate's
+# range (pumpctl refuses a rate outside it before sending).
+from firmware.scheduler import MAX_RATE_NL_PER_DAY as MAX_RATE_NL_PER_DAY
+from firmware.scheduler import MIN_RATE_NL_PER_DAY as MIN_RATE_NL_PER_DAY
 from firmware.scheduler import STEP_RADIX as STEP_RADIX
 from firmware.scheduler import US_PER_MDAY as US_PER_MDAY
 
-# 6 since a library travels as numbers (LIB_DRUG), 7 since a rate does (SET_RATE). Never 4:
-# every frame carries this byte, and 0x04 (Ctrl-D) soft-resets a board at its REPL when pumpctl
-# probes it for the pump before flashing (the unix port's REPL exits).
-PROTOCOL_VERSION = const(8)
+# 6 since a library travels as numbers (LIB_DRUG), 7 since a rate does (SET_RATE), 9 since a
+# program does (STAGE_ITEM, REVIEW's numbers). Never 4: every frame carries this byte, and 0x04
+# (Ctrl-D) soft-resets a board at its REPL when pumpctl probes it for the pump before flashing
+# (the unix port's REPL exits).
+PROTOCOL_VERSION = const(9)
 
 # Message types. A reply to command C has type C | REPLY.
 HELLO = const(0x01)  # who are you: versions, board, device id, step volume
@@ -40,8 +44,8 @@ SILENCE = const(0x15)  # silence the alarm tones for at most 2 min (the alarms s
 CALIBRATE = const(0x16)  # a stopped pump computes a new volume per step from the staged weighings (pumpctl calibrate)
 CAL_WEIGHING = const(0x17)  # stage one weighing for CALIBRATE: the pump's step counts at tare and weighing, the mass
 TONE_TEST = const(0x18)  # sound each alarm priority's tone once, low first: the person at the pump hears the speaker
-STAGE_LINE = const(0x20)  # add one line to the staged program (index 0 starts afresh)
-STAGE = const(0x21)  # check the staged lines as a program; nothing changes yet
+STAGE_ITEM = const(0x20)  # add one item (a line's numbers) to the staged program (index 0 starts afresh)
+STAGE = const(0x21)  # check the staged items as a program; nothing changes yet
 REVIEW = const(0x22)  # one row of the running or the staged program, as the pump understood it
 COMMIT = const(0x23)  # put the staged program in force (the second step)
 DISCARD = const(0x24)  # drop the staged program
@@ -106,6 +110,7 @@ ALARM_STEP_UNCONFIRMED = const(13)  # steps were commanded but the encoder did n
 ALARM_CLOCK_JUMP = const(14)  # the tick clock jumped: the jump was not counted as pump time
 ALARM_WATCHDOG = const(15)  # a task stopped reporting in: delivery stopped, the watchdog resets the board
 ALARM_SELF_TEST = const(16)  # the power-on self-test failed: no dosing
+ALARM_PROGRAM_UNREAD = const(17)  # a restart could not read the saved program: stopped until it is sent again
 # Priorities after IEC 60601-1-8: high needs an immediate response, medium a
 # prompt one, low awareness. Each has its own tone pattern (hal/buzzer.py).
 PRIORITY_LOW = const(1)
@@ -130,6 +135,7 @@ _ALARM_PRIORITY = const(
     b"\x02"  # ALARM_CLOCK_JUMP: medium
     b"\x03"  # ALARM_WATCHDOG: high
     b"\x03"  # ALARM_SELF_TEST: high
+    b"\x03"  # ALARM_PROGRAM_UNREAD: high
 )
 
 
@@ -190,6 +196,36 @@ CAL_MIN_DENSITY_UG_PER_ML = const(990_000)
 CAL_MAX_DENSITY_UG_PER_ML = const(1_000_000)
 
 
+# STAGE_ITEM's and REVIEW's dose_kind (program.DOSE_MASS, DOSE_VOLUME: a test keeps them equal).
+DOSE_MASS = const(1)
+DOSE_VOLUME = const(2)
+
+# A program item: one line of a program as numbers (STAGE_ITEM, REVIEW), its fields
+# (item, drug, dose_kind, amount, start_min, duration_s, duration_us, then_s, then_us, count)
+# as each item uses them; the others are 0 (drug ""). A duration travels as whole seconds and
+# the microseconds after them (below 1,000,000). dose_kind: DOSE_MASS (amount in ng, or ng/day
+# for a rate) or DOSE_VOLUME (nL, or nL/day).
+ITEM_DRUG = const(1)  # drug: its name as typed (the library's spelling in REVIEW), amount: ng/mL
+ITEM_DRUG_NONE = const(2)  # the reservoir holds no drug
+ITEM_FILL = const(3)  # amount: nL the reservoir now holds
+ITEM_REMOVED = const(4)  # amount: nL drawn out before the fill
+ITEM_LOW = const(5)  # amount: nL, the low-reservoir alarm's volume
+ITEM_EMPTY = const(6)  # amount: nL, delivery stops there
+ITEM_STOP = const(7)  # stopped mode
+ITEM_BASAL = const(8)  # dose_kind, amount: per day
+ITEM_FLEX = const(9)  # start_min (0..1439), dose_kind, amount: per day
+ITEM_BOLUS = const(10)  # dose_kind, amount, duration, then: the delay before it starts
+ITEM_PRIME = const(11)  # amount: nL, duration
+ITEM_BRIDGE = const(12)  # amount: nL of the old blend
+ITEM_PATIENT = const(13)  # dose_kind, amount, duration, then: the lockout, count: at most per day
+ITEM_TRIAL = const(14)  # duration
+# REVIEW's rows that are no line: a flex day's total (volume_nl), what committing does to a running
+# delivery (note), a soft-limit warning (note: a token pumpctl words), no program running.
+ITEM_FLEX_TOTAL = const(20)
+ITEM_NOTE = const(21)
+ITEM_WARNING = const(22)
+ITEM_NO_PROGRAM = const(23)
+
 # REVIEW: which program.
 REVIEW_RUNNING = const(0)
 REVIEW_STAGED = const(1)
@@ -210,7 +246,7 @@ def u32(value):
 # A field is "name:kind" (kind: B, H, I, s or y, framing.py), fields are parted by one space.
 # Units are in the names: numbers travel, in the pump's units (nL/day, ng, us...); pumpctl reads
 # what a person typed ("0.5 mL/day") and the pump checks every number it is sent against its
-# ranges and limits. Only a program's lines travel as text (STAGE_LINE). STATUS and TELEMETRY_DATA
+# ranges and limits; a program travels as its items' numbers (STAGE_ITEM). STATUS and TELEMETRY_DATA
 # begin alike: what the pump is doing now (time, mode, rate, steps delivered).
 # request_fields() and reply_fields() give the host [(name, kind), ...].
 MESSAGES = (
@@ -309,16 +345,18 @@ MESSAGES = (
     b" state:B"  # ALARM_STATE_* bits
     b" raised_mday:I raised_us:I text:s"
     b"\n"
-    b"\x20\x02"  # STAGE_LINE, clinician
-    b"index:B line:s"
-    b"|lines:B"
+    b"\x20\x02"  # STAGE_ITEM, clinician
+    b"index:B item:B drug:s dose_kind:B amount:I start_min:H duration_s:I duration_us:I then_s:I then_us:I count:B"
+    b"|items:B"
     b"\n"
     b"\x21\x02"  # STAGE, clinician
     b"|rows:B warnings:B program_crc:I expires_in_s:I"
     b"\n"
     b"\x22\x00"  # REVIEW
     b"which:B index:B"
-    b"|rows:B line:s detail:s"
+    b"|rows:B item:B drug:s dose_kind:B amount:I start_min:H duration_s:I duration_us:I then_s:I then_us:I count:B"
+    b" volume_nl:I"  # the item in the fluid, nL (per day for a rate), as the pump converted it; 0 if it doses nothing
+    b" note:s"  # a warning's or a delivery's note: a token pumpctl words
     b"\n"
     b"\x23\x02"  # COMMIT, clinician
     b"program_crc:I confirm_soft:B"

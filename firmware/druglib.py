@@ -114,10 +114,20 @@ DEFAULT_LIBRARY = (
     #     0.2 mg = bottom of the label's single intrathecal dose and of the
     #     opioid-naive daily range; lockout 1 h; at most 4 a day (0.8 mg).
     #     UNVERIFIED: engineering choice, no published PTM limits found.
-    ("morphine", "20 mg/mL", "10 mg/day", "15 mg/day", "0.916 mg/h", "1.625 mg/h",
-     "0.5 mg", "1 mg", "0.2 mg", "1 h", "4",
-     "PACC 2017 Deer et al (20 mg/mL, 15 mg/day UNVERIFIED); Infumorph, Duramorph labels"),
-
+    (
+        "morphine",
+        "20 mg/mL",
+        "10 mg/day",
+        "15 mg/day",
+        "0.916 mg/h",
+        "1.625 mg/h",
+        "0.5 mg",
+        "1 mg",
+        "0.2 mg",
+        "1 h",
+        "4",
+        "PACC 2017 Deer et al (20 mg/mL, 15 mg/day UNVERIFIED); Infumorph, Duramorph labels",
+    ),
     # ----------------------------------------------------------- hydromorphone
     # Sources:
     #   PACC 2017 (Deer et al.), maximum concentration 15 mg/mL and maximum
@@ -141,10 +151,20 @@ DEFAULT_LIBRARY = (
     #     hydromorphone is the usual alternative to morphine): 0.04 mg =
     #     morphine's 0.2 mg / 5; lockout 1 h; at most 4 a day.
     #     UNVERIFIED: engineering choice.
-    ("hydromorphone", "15 mg/mL", "2 mg/day", "10 mg/day", "0.183 mg/h", "0.617 mg/h",
-     "0.1 mg", "0.2 mg", "0.04 mg", "1 h", "4",
-     "PACC 2017 Deer et al (15 mg/mL, 10 mg/day UNVERIFIED); off-label IT, no label"),
-
+    (
+        "hydromorphone",
+        "15 mg/mL",
+        "2 mg/day",
+        "10 mg/day",
+        "0.183 mg/h",
+        "0.617 mg/h",
+        "0.1 mg",
+        "0.2 mg",
+        "0.04 mg",
+        "1 h",
+        "4",
+        "PACC 2017 Deer et al (15 mg/mL, 10 mg/day UNVERIFIED); off-label IT, no label",
+    ),
     # ---------------------------------------------------------------- fentanyl
     # Sources:
     #   PACC 2017 (Deer et al.), maximum dose 1000 mcg/day; maximum
@@ -168,10 +188,20 @@ DEFAULT_LIBRARY = (
     #   rate_hard 1000/24 + 50 = 91.6666.. -> 91.667 mcg/h (rounded up).
     #   no patient bolus: lipophilic, fast systemic uptake and early
     #     respiratory depression after a bolus, off-label; a site may enable.
-    ("fentanyl", "10 mg/mL", "500 mcg/day", "1000 mcg/day", "45.833 mcg/h", "91.667 mcg/h",
-     "25 mcg", "50 mcg", "0 mcg", "0 min", "0",
-     "PACC 2017 Deer et al (10 mg/mL, 1000 mcg/day UNVERIFIED); off-label IT, no label"),
-
+    (
+        "fentanyl",
+        "10 mg/mL",
+        "500 mcg/day",
+        "1000 mcg/day",
+        "45.833 mcg/h",
+        "91.667 mcg/h",
+        "25 mcg",
+        "50 mcg",
+        "0 mcg",
+        "0 min",
+        "0",
+        "PACC 2017 Deer et al (10 mg/mL, 1000 mcg/day UNVERIFIED); off-label IT, no label",
+    ),
     # -------------------------------------------------------------- sufentanil
     # Sources:
     #   PACC 2017 (Deer et al.), maximum dose 500 mcg/day; maximum
@@ -194,10 +224,20 @@ DEFAULT_LIBRARY = (
     #   rate_soft 100/24 + 5 = 9.1666.. -> 9.166 mcg/h.
     #   rate_hard 500/24 + 10 = 30.8333.. -> 30.834 mcg/h (rounded up).
     #   no patient bolus: as fentanyl.
-    ("sufentanil", "5 mg/mL", "100 mcg/day", "500 mcg/day", "9.166 mcg/h", "30.834 mcg/h",
-     "5 mcg", "10 mcg", "0 mcg", "0 min", "0",
-     "PACC 2017 Deer et al (5 mg/mL, 500 mcg/day UNVERIFIED); off-label IT, no label"),
-
+    (
+        "sufentanil",
+        "5 mg/mL",
+        "100 mcg/day",
+        "500 mcg/day",
+        "9.166 mcg/h",
+        "30.834 mcg/h",
+        "5 mcg",
+        "10 mcg",
+        "0 mcg",
+        "0 min",
+        "0",
+        "PACC 2017 Deer et al (5 mg/mL, 500 mcg/day UNVERIFIED); off-label IT, no label",
+    ),
     # ------------------------------------------------------------- bupivacaine
     # Sources:
     #   PACC 2017 (Deer et al.), maximum concentration 30 mg/mL and maximum
@@ -221,10 +261,20 @@ DEFAULT_LIBRARY = (
     #   rate_hard 15/24 + 2.5 = 3.125 mg/h (exact).
     #   no patient bolus: repeated local-anaesthetic boluses risk motor
     #     block and hypotension; a site may enable.
-    ("bupivacaine", "30 mg/mL", "10 mg/day", "15 mg/day", "1.666 mg/h", "3.125 mg/h",
-     "1.25 mg", "2.5 mg", "0 mg", "0 min", "0",
-     "PACC 2017 Deer et al (30 mg/mL, 15-20 mg/day UNVERIFIED); off-label IT infusion"),
-
+    (
+        "bupivacaine",
+        "30 mg/mL",
+        "10 mg/day",
+        "15 mg/day",
+        "1.666 mg/h",
+        "3.125 mg/h",
+        "1.25 mg",
+        "2.5 mg",
+        "0 mg",
+        "0 min",
+        "0",
+        "PACC 2017 Deer et al (30 mg/mL, 15-20 mg/day UNVERIFIED); off-label IT infusion",
+    ),
     # --------------------------------------------------------------- clonidine
     # Sources:
     #   PACC 2017 (Deer et al.), maximum concentration 1000 mcg/mL and
@@ -253,10 +303,20 @@ DEFAULT_LIBRARY = (
     #   rate_soft 300/24 + 15 = 27.5 mcg/h (exact).
     #   rate_hard 600/24 + 30 = 55 mcg/h (exact).
     #   no patient bolus: boluses risk hypotension and bradycardia.
-    ("clonidine", "500 mcg/mL", "300 mcg/day", "600 mcg/day", "27.5 mcg/h", "55 mcg/h",
-     "15 mcg", "30 mcg", "0 mcg", "0 min", "0",
-     "Duraclon epidural label (500 mcg/mL); PACC 2017 Deer et al (600 mcg/day UNVERIFIED)"),
-
+    (
+        "clonidine",
+        "500 mcg/mL",
+        "300 mcg/day",
+        "600 mcg/day",
+        "27.5 mcg/h",
+        "55 mcg/h",
+        "15 mcg",
+        "30 mcg",
+        "0 mcg",
+        "0 min",
+        "0",
+        "Duraclon epidural label (500 mcg/mL); PACC 2017 Deer et al (600 mcg/day UNVERIFIED)",
+    ),
     # -------------------------------------------------------------- ziconotide
     # Sources:
     #   PRIALT (ziconotide) US label: "Initial: up to 2.4mcg/day (0.1
@@ -282,10 +342,20 @@ DEFAULT_LIBRARY = (
     #     a slow continuous infusion; its narrow window and slow onset and
     #     offset make a bolus through the pump unsafe. A trial bolus (off
     #     label, 1-2 mcg) is given by lumbar puncture, not by this pump.
-    ("ziconotide", "100 mcg/mL", "9.6 mcg/day", "19.2 mcg/day", "0.4 mcg/h", "0.8 mcg/h",
-     "0 mcg", "0 mcg", "0 mcg", "0 min", "0",
-     "Prialt US label (100 mcg/mL, 19.2 mcg/day, 0.8 mcg/h); PACC 2017 Deer et al"),
-
+    (
+        "ziconotide",
+        "100 mcg/mL",
+        "9.6 mcg/day",
+        "19.2 mcg/day",
+        "0.4 mcg/h",
+        "0.8 mcg/h",
+        "0 mcg",
+        "0 mcg",
+        "0 mcg",
+        "0 min",
+        "0",
+        "Prialt US label (100 mcg/mL, 19.2 mcg/day, 0.8 mcg/h); PACC 2017 Deer et al",
+    ),
     # ---------------------------------------------------------------- baclofen
     # Sources:
     #   LIORESAL INTRATHECAL / GABLOFEN (baclofen injection) labels:
@@ -316,9 +386,20 @@ DEFAULT_LIBRARY = (
     #   rate_hard 2000/24 + 100 = 183.333.. -> 183.334 mcg/h (rounded up).
     #   no patient bolus: spasticity treatment is a clinician-set daily
     #     pattern; an overdose causes respiratory depression and coma.
-    ("baclofen", "2000 mcg/mL", "700 mcg/day", "2000 mcg/day", "79.166 mcg/h", "183.334 mcg/h",
-     "50 mcg", "100 mcg", "0 mcg", "0 min", "0",
-     "Lioresal, Gablofen IT labels; 2000 mcg/day from label dose range (UNVERIFIED)"),
+    (
+        "baclofen",
+        "2000 mcg/mL",
+        "700 mcg/day",
+        "2000 mcg/day",
+        "79.166 mcg/h",
+        "183.334 mcg/h",
+        "50 mcg",
+        "100 mcg",
+        "0 mcg",
+        "0 min",
+        "0",
+        "Lioresal, Gablofen IT labels; 2000 mcg/day from label dose range (UNVERIFIED)",
+    ),
 )
 
 # The factory library as the pump holds it: each entry's name, and the numbers its text above

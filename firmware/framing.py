@@ -48,11 +48,12 @@ MAX_SEQ = const(0xFFFFFFFF)
 class FrameError(Exception):
     """A frame or payload refused (here or by the link); `code` is a codec.ERR_* value."""
 
-    def __init__(self, code, message, seq=0):
+    def __init__(self, code, message, seq=0, version=0):
         super().__init__(message)
         self.code = code
         self.message = message
         self.seq = seq
+        self.version = version  # ERR_BAD_VERSION: the protocol version the frame came in
 
 
 # -- fields ------------------------------------------------------------------
@@ -243,11 +244,12 @@ def error_values(code, field, message):
 # -- frames --------------------------------------------------------------------
 
 
-def encode_frame(msg_type, seq, payload=b"", session_mac=None):
+def encode_frame(msg_type, seq, payload=b"", session_mac=None, version=codec.PROTOCOL_VERSION):
     """Build one wire frame: COBS(header + payload [+ MAC] + CRC) + 0x00.
 
     session_mac: an auth.Hmac holding the session key, to authenticate the
-    frame (FLAG_MAC), or None for a frame without a MAC."""
+    frame (FLAG_MAC), or None for a frame without a MAC. version: the protocol
+    version it is of (another only for the ERROR that refuses an older one's frame)."""
     n_payload = len(payload)
     if n_payload > MAX_PAYLOAD:
         raise FrameError(codec.ERR_MALFORMED, "payload longer than %d bytes" % MAX_PAYLOAD)
@@ -256,7 +258,7 @@ def encode_frame(msg_type, seq, payload=b"", session_mac=None):
     body = _HEADER + n_payload
     mac_len = 0 if session_mac is None else auth.MAC_BYTES
     raw = bytearray(body + mac_len + _CRC)
-    raw[0] = codec.PROTOCOL_VERSION
+    raw[0] = version
     raw[1] = msg_type
     raw[2] = 0 if session_mac is None else FLAG_MAC
     for k in range(4):
@@ -308,6 +310,7 @@ def decode_frame(raw):
             codec.ERR_BAD_VERSION,
             "protocol version %d is not supported; this side speaks %d" % (raw[0], codec.PROTOCOL_VERSION),
             seq,
+            raw[0],
         )
     if flags & ~FLAG_MAC:
         raise FrameError(codec.ERR_MALFORMED, "unknown flags 0x%02x" % flags, seq)
@@ -440,8 +443,13 @@ def library_hash(drugs):
     return crc & 0xFFFFFFFF
 
 
-def program_crc(lines, version):
-    """The CRC-32 that names a program (STAGE, COMMIT, THERAPY): its canonical lines, each followed
-    by a newline, then the version of the library it was checked with. The host computes it too, from
-    the lines it reviewed (a program staged by another session)."""
-    return binascii.crc32(("\n".join(lines) + "\n" + version).encode()) & 0xFFFFFFFF
+def program_crc(items, version):
+    """The CRC-32 that names a program (STAGE, COMMIT, THERAPY): its items as the pump understood them
+    (REVIEW's, in order), each as the text "item,dose_kind,amount,start_min,duration_s,duration_us,
+    then_s,then_us,count,drug" (its nine numbers in decimal, the drug's name last, as it is) followed by
+    a newline, then the version of the library it was checked with. The host computes it too, from the
+    rows it reviewed (a program staged by another session)."""
+    crc = 0
+    for text in items:
+        crc = binascii.crc32((text + "\n").encode(), crc)
+    return binascii.crc32(version.encode(), crc) & 0xFFFFFFFF

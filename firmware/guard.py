@@ -398,8 +398,15 @@ class DoseGuard:
         4 bytes little-endian in ring order, the same bytes as one array of
         2400 (to be written out at once, before any step); ints are the ring
         position, the latched trip and the counts."""
-        ints = (self._cur, self._end_mday, self._end_us, self.tripped, self.refused_steps, self.delivered_hi,
-                self.delivered_lo)
+        ints = (
+            self._cur,
+            self._end_mday,
+            self._end_us,
+            self.tripped,
+            self.refused_steps,
+            self.delivered_hi,
+            self.delivered_lo,
+        )
         return ints, self.departed, self._buckets
 
     def ring(self):
@@ -411,8 +418,15 @@ class DoseGuard:
         bytes, or a guard's ring() holding them (a load read it into this one's, or into
         the one a retry after a MemoryError replaced)."""
         call("firmware.guard_records", "read_ring", ring, self._ring)  # ValueError: not a guard's ring
-        (self._cur, self._end_mday, self._end_us, self.tripped, self.refused_steps, self.delivered_hi,
-         self.delivered_lo) = ints
+        (
+            self._cur,
+            self._end_mday,
+            self._end_us,
+            self.tripped,
+            self.refused_steps,
+            self.delivered_hi,
+            self.delivered_lo,
+        ) = ints
         self.departed = [tuple(d) if len(d) == 6 else tuple(d) + (0,) for d in departed]
         self._set_limits(drugs)
         self._resum()

@@ -1,9 +1,10 @@
-# Import, use, forget: the text parsers are on the pump's heap only while
-# they read text.
+# Import, use, forget: a program's checks are on the pump's heap only while
+# they check.
 #
-# Reading what a person typed (a program, a plain rate) needs the parsers and
-# their checks (program_text.py, program_check.py, units.py, formats.py), but
-# the running pump needs none of them: it holds only the parsed values. A
+# Building a program from the items a host sent and checking it (program_items.py,
+# program_check.py: pumpctl reads what a person typed, the pump keeps no parser)
+# is work of a command, and the running pump needs none of it: it holds only the
+# checked values. A
 # module stays on the heap for as long as sys.modules (or its package) names
 # it, or any function of it is alive (a function's globals are its module's).
 # So call() imports a parser for one call and then forgets the text modules
@@ -24,12 +25,10 @@ import sys
 # The modules that are only ever loaded for a call (and the factory library's text, the boot, the
 # reservoir's forecast, and the guard's rewrites of its records at a restore or a calibration).
 TRANSIENT = (
-    "firmware.program_text",
+    "firmware.program_items",
     "firmware.program_check",
     "firmware.program_rows",
-    "firmware.formats",
-    "firmware.units",
-    "firmware.refusals",
+    "firmware.program_saved",
     "firmware.druglib",
     "firmware.boot",
     "firmware.forecast",
@@ -72,4 +71,3 @@ def values(module, *names):
         return tuple(getattr(m, name) for name in names)
     finally:
         forget(before)
-

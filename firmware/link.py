@@ -25,6 +25,7 @@ from firmware.framing import FrameError
 
 _BURST = const(64)
 _WRITE_WAIT_MS = const(5)  # how often run() looks again whether a host that stopped reading reads again
+_OLDEST_ERROR = const(8)  # the oldest protocol whose ERROR has the fields of this one's (code, field, message, more)
 
 
 class Link:
@@ -104,6 +105,9 @@ class Link:
             self._refuse(seq, e.code, "", e.message, reply_mac, security=True)
             return
         except FrameError as e:
+            if e.code == codec.ERR_BAD_VERSION:
+                self._refuse_version(e)
+                return
             self._refuse(e.seq or seq, e.code, "", e.message, reply_mac, security=e.code == codec.ERR_NEED_KEY)
             return
         except Refusal as e:
@@ -138,6 +142,21 @@ class Link:
             self._security(message)
         payload = framing.encode_reply(codec.ERROR, framing.error_values(code, field, message))
         self._serial.write(framing.encode_frame(codec.ERROR, seq, payload, reply_mac))
+
+    def _refuse_version(self, e):
+        """A frame of another protocol version: refused saying which side to update. A host of an older
+        version from _OLDEST_ERROR on reads an ERROR in its own version (the ERROR's fields are the same
+        since), so it shows the reason; a newer one reads this pump's version and tells it apart itself."""
+        self.frames_refused += 1
+        ours = codec.PROTOCOL_VERSION
+        if _OLDEST_ERROR <= e.version < ours:
+            message = "this pump speaks protocol %d, newer than this host's %d: update pumpctl" % (ours, e.version)
+            version = e.version
+        else:
+            message = e.message
+            version = ours
+        payload = framing.encode_reply(codec.ERROR, framing.error_values(codec.ERR_BAD_VERSION, "", message))
+        self._serial.write(framing.encode_frame(codec.ERROR, e.seq, payload, None, version))
 
     def send(self, msg_type, seq, values):
         """Send an unasked frame (telemetry)."""

@@ -29,6 +29,7 @@ def main(args=None):
     # The wire codec first, while the heap is whole: the pump needs it anyway, and a board that
     # cannot start needs it to say why (failed_to_start keeps it; importing it then may not fit).
     import firmware.framing  # noqa: F401
+
     board = __import__("boards." + name, None, None, ("NAME",), 0)
     hw = None
     try:

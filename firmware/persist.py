@@ -4,12 +4,13 @@
 # each new dose reservation (app.py, _reserve).
 #
 #   META     pump time of the record, steps reserved and not yet delivered,
-#            reservoir fill, alarm, the blend the program was parsed against
-#   PROGRAM  the committed program's canonical lines
-#   PROGRAM_VALUES  what this firmware made of those lines (program.py's Program: its numbers, its
-#            review rows and warnings) after the firmware's version: a restart by the same firmware
-#            takes them as they are instead of loading the parser and reading the lines again (about
-#            40 KB of garbage on a 32-bit board); another version parses the lines
+#            reservoir fill, alarm, the blend the program was checked against
+#   PROGRAM  empty (a record of protocol 8's firmware: the committed program's canonical lines, with
+#            PROGRAM_VALUES, what that firmware made of them after its version: read from those
+#            values, this firmware having no parser; a program it cannot read so is not run: the pump
+#            comes up stopped with ALARM_PROGRAM_UNREAD, the rest of the record restored)
+#   PROGRAM_ITEMS  the committed program as its items' numbers (Program.saved): the library
+#            version it was checked with, a line per item, a line per soft-limit warning
 #   THERAPY  the running therapy's own state: flex day, bolus, bridge, trial,
 #            clock offset, patient-bolus times
 #   GUARD    the dose guard's ring position, latched trip and counts, the
@@ -27,17 +28,20 @@
 #   ALARMS   the latched alarms, one line each (alarms.py); a record written
 #            before alarms could be several holds the one in META instead
 #   MONITOR  the reservoir marks and what the monitors hold between checks
-#   LAST_PROGRAM  while stopped: the lines of the last program that dosed, one each (resume)
+#   LAST_ITEMS  while stopped: the last program that dosed, as PROGRAM_ITEMS (resume). A record of
+#            protocol 8's firmware has LAST_PROGRAM, its lines: not read (a resume then has nothing
+#            to run again, and says so)
 #
 # Every section but RING is text: "key value" lines, values as decimal
 # integers ("-" for none) or escaped strings, so a record can be read by eye
 # and long ints need no fixed width. Command path only: allocates freely.
 
 from firmware.codec import LIBRARY_LIMITS
+from firmware.errors import Refusal
 from firmware.eventlog import esc as _esc
 from firmware.eventlog import unesc as _unesc
+from firmware.lazy import call
 from firmware.library import DrugLimits, Library
-from firmware.program import Program, parse_program
 from firmware.store import Pieces
 from firmware.therapy import INT_STATE, OPTIONAL_INT_STATE
 
@@ -50,9 +54,11 @@ TAG_LIBRARY = 7  # written before the library was numbers: read, not written
 TAG_ALARMS = 8
 TAG_MONITOR = 9
 TAG_LIBRARY_NUMBERS = 10  # the same
-TAG_PROGRAM_VALUES = 11
+TAG_PROGRAM_VALUES = 11  # written by protocol 8's firmware: read, not written
 TAG_LIBRARY_LIMITS = 12
-TAG_LAST_PROGRAM = 13  # the lines of the last program that dosed, while a stop replaces it (Therapy.last_lines)
+TAG_LAST_PROGRAM = 13  # the lines of the last program that dosed (protocol 8's firmware): not read
+TAG_PROGRAM_ITEMS = 14
+TAG_LAST_ITEMS = 15  # the last program that dosed, while a stop replaces it (Therapy.last_program)
 TAG_LOG = 16  # and up to TAG_LOG + _LOG_SECTIONS - 1
 _LOG_PER_SECTION = 32  # the sections of 32 entries a record may hold (written before the log was one ring)
 _LOG_SECTIONS = 4  # a ring of 128 entries, as those records held
@@ -97,11 +103,9 @@ def sections(app, reserved_steps):
     ints, departed, ring = app.guard.saved_state()
     guard = _GUARD % ints + ";".join("%s:%d:%d:%d:%d:%d" % d for d in departed)
     p = t.program
-    if p is not None and p.saved is None:  # made at its first save and kept: a program in force never changes
-        p.saved = ("\n".join(_esc(line) for line in p.lines).encode(), _program_values(p))
     out = [
         (TAG_META, meta.encode()),
-        (TAG_PROGRAM, p.saved[0] if p is not None else b""),
+        (TAG_PROGRAM, b""),  # a firmware of protocol 8 restored stopped, not with another program
         (TAG_THERAPY, therapy.encode()),
         (TAG_GUARD, guard.encode()),
         (TAG_RING, ring),  # the guard's Pieces: its chunks of u32, as they are
@@ -110,9 +114,9 @@ def sections(app, reserved_steps):
         (TAG_MONITOR, (_MONITOR % app.monitors.motor_watch.saved_state()).encode()),
     ]
     if p is not None:
-        out.append((TAG_PROGRAM_VALUES, p.saved[1]))
-    if t.last_lines is not None:
-        out.append((TAG_LAST_PROGRAM, "\n".join(_esc(line) for line in t.last_lines).encode()))
+        out.append((TAG_PROGRAM_ITEMS, _saved(p)))
+    if t.last_program is not None:
+        out.append((TAG_LAST_ITEMS, _saved(t.last_program)))
     log = app.log  # its count, then its lines as they lie in its ring: written as they are
     pieces = [("%d" % log.count).encode()]
     n = len(pieces[0])
@@ -183,17 +187,30 @@ def restore(app, record):
     t.drugs = _drugs(th["drugs"])
     t.bridge_drugs = None if th["bridge_drugs"] == "-" else _drugs(th["bridge_drugs"])
     t.patient_times = [int(v) for v in th["patient_times"].split(",") if v]
-    if TAG_LAST_PROGRAM in record:
-        t.last_lines = [_unesc(line) for line in bytes(record[TAG_LAST_PROGRAM]).decode().split("\n")]
-    program_text = record[TAG_PROGRAM].decode()
     app.program_old_drugs = _drugs(meta["parsed_with"])
-    if program_text:
-        lines = [_unesc(line) for line in program_text.split("\n")]
-        values = record.get(TAG_PROGRAM_VALUES)
-        program = None if values is None else _program_from_values(values, lines, app.library.version)
-        if program is None:  # another firmware's record, or one from before the values were kept
-            program = parse_program(lines, app.library, app.program_old_drugs, t.bridge_drugs)
-        t.program = program
+    # A program it cannot read is never run: the pump comes up stopped (boot.py raises ALARM_PROGRAM_UNREAD),
+    # the rest of the record (the dose guard's history above all) restored.
+    app.program_unread = None
+    program = None
+    try:
+        if TAG_LAST_ITEMS in record:
+            t.last_program = _from_saved(record[TAG_LAST_ITEMS])
+        program_text = bytes(record[TAG_PROGRAM]).decode()
+        if TAG_PROGRAM_ITEMS in record:
+            program = _from_saved(record[TAG_PROGRAM_ITEMS])
+        elif program_text:  # protocol 8's firmware: its lines, and what it made of them
+            lines = [_unesc(line) for line in program_text.split("\n")]
+            values = record.get(TAG_PROGRAM_VALUES)
+            program = None if values is None else _program_from_values(values, lines, app.library.version)
+            if program is None:
+                app.program_unread = "the saved program could not be read after an update: send it again"
+    except (ValueError, IndexError, UnicodeError, Refusal):  # not a program (a bug wrote it): the same
+        program = None
+        app.program_unread = "the saved program could not be read: send it again"
+    if app.program_unread is not None:
+        t.last_program = None
+        _stopped(t)
+    t.program = program
     g = _fields(record[TAG_GUARD])
     ints = tuple(int(v) for v in g["ints"].split(","))
     departed = []
@@ -275,73 +292,28 @@ def _library(record):
     return Library(_unesc(rows[0]), drugs)
 
 
-# A Program's values, one line each after the firmware's version, in this order: the ints ("-" for
-# None), each optional tuple as its ints joined by "," ("-" for None), the flex steps ("start,kind,
-# per_day" joined by ";"), the blend, the library version, then one line per canonical line ("d" line
-# TAB: the values are of these lines; what each means is written when a review asks) and per warning
-# ("w" text), escaped.
-_PROGRAM_INTS = ("no_drug", "fill_nl", "removed_nl", "low_nl", "empty_nl", "basal_kind", "bridge_nl", "trial_us")
-_PROGRAM_TUPLES = ("basal", "bolus", "prime", "patient")
+def _saved(p):
+    """Program p's PROGRAM_ITEMS section: what its check wrote (program_check.saved); a program of a
+    record of protocol 8's firmware (program_saved.from_values) is written once, at its first save."""
+    return p.understood()
 
 
-def _program_values(p):
-    ints = " ".join("-" if getattr(p, n) is None else str(int(getattr(p, n))) for n in _PROGRAM_INTS)
-    out = [_firmware_version(), ints]
-    for name in _PROGRAM_TUPLES:
-        v = getattr(p, name)
-        out.append("-" if v is None else ",".join(str(x) for x in v))
-    out.append(";".join("%d,%d,%d" % step for step in p.flex))
-    out.append(_drugs_text(p.drugs))
-    out.append(_esc(p.library_version))
-    for line in p.lines:
-        out.append("d%s\t" % _esc(line))
-    for w in p.warnings:
-        out.append("w" + _esc(w))
-    return "\n".join(out).encode()
+def _from_saved(data):
+    return call("firmware.program_saved", "from_saved", data, _unesc)
 
 
 def _program_from_values(data, lines, library_version):
-    """The Program a PROGRAM_VALUES section holds, or None if another firmware wrote it, or for
-    other lines or under another library: the lines are then parsed again. A section of the wrong
-    shape is a bad record (ValueError)."""
-    rows = data.decode().split("\n")
-    if rows[0] != _firmware_version() or len(rows) < 9 or _unesc(rows[8]) != library_version:
-        return None
-    p = Program()
-    ints = rows[1].split(" ")
-    if len(ints) != len(_PROGRAM_INTS):
-        raise ValueError("program values: %d ints, not %d" % (len(ints), len(_PROGRAM_INTS)))
-    for i in range(len(ints)):
-        setattr(p, _PROGRAM_INTS[i], _opt_int(ints[i]))
-    p.no_drug = bool(p.no_drug)
-    for i in range(len(_PROGRAM_TUPLES)):
-        v = rows[2 + i]
-        setattr(p, _PROGRAM_TUPLES[i], None if v == "-" else tuple(int(x) for x in v.split(",")))
-    p.flex = [tuple(int(x) for x in step.split(",")) for step in rows[6].split(";")] if rows[6] else []
-    p.drugs = _drugs(rows[7])
-    p.library_version = library_version
-    of_lines = []  # the lines these values are of
-    for row in rows[9:]:
-        if row[:1] == "d":
-            line, tab, _detail = row[1:].partition("\t")
-            if not tab:
-                raise ValueError("program values: a line's row without its tab")
-            if line:
-                of_lines.append(_unesc(line))
-        elif row[:1] == "w":
-            p.warnings.append(_unesc(row[1:]))
-        else:
-            raise ValueError("program values: unknown row %r" % row[:10])
-    if of_lines != lines:
-        return None  # not these lines' values: read the lines
-    p.lines = lines
-    return p
+    """The Program of a PROGRAM_VALUES section of protocol 8's firmware, or None (program_saved.py, for
+    the call: read once, at the first restart after the update)."""
+    return call("firmware.program_saved", "from_values", data, lines, library_version, _unesc)
 
 
-def _firmware_version():
-    from firmware.app import FIRMWARE_VERSION  # loaded: the app runs
-
-    return FIRMWARE_VERSION
+def _stopped(t):
+    """Therapy t with no program: no bolus, bridge or trial goes on (the blend stays in the reservoir)."""
+    t._end_bolus()
+    t.bridge_left = 0
+    t.bridge_drugs = None
+    t.trial_end = None
 
 
 # -- text encoding --------------------------------------------------------------

@@ -1,13 +1,16 @@
-# A therapy program as the pump runs it: the parsed, checked values of the
-# lines a clinician wrote (program_text.py reads and checks them), and the
-# queries the running therapy asks of them (therapy.py, watching.py, app.py).
+# A therapy program as the pump runs it: the checked values of the items the
+# host sent (pumpctl reads what a clinician wrote and sends it as numbers,
+# codec.STAGE_ITEM; program_items.py builds and checks them), and the queries
+# the running therapy asks of them (therapy.py, app.py).
 #
-# The parser and the checks are not kept on the heap: parse_program() and
-# recheck_program() import them for the call and forget them after (lazy.py),
-# and so does a review row (program_rows.py, Program.details), so nothing here
-# may refer to program_text.py, program_check.py, program_rows.py, units.py or
-# formats.py, and a Program holds only values.
+# The checks are not kept on the heap: build_program() and recheck_program()
+# import them for the call and forget them after (lazy.py), so nothing here
+# may refer to program_items.py or program_check.py, and a Program holds only
+# values, and what its check wrote of them (saved: its items in canonical
+# order, from which its review rows, CRC and saved record are read).
 
+from firmware.eventlog import esc, unesc
+from firmware.framing import program_crc
 from firmware.lazy import call
 
 # The dose kinds of units.py (DOSE_MASS, DOSE_VOLUME; a test keeps them equal):
@@ -23,9 +26,6 @@ DEFAULT_EMPTY_NL = 1_000_000
 US_PER_DAY = 86_400_000_000
 NL_PER_ML = 1_000_000
 MIN_PER_DAY = 1440
-
-# The lines of a delivery that acts once (a single bolus, a prime, a bridge).
-DELIVERY_WORDS = ("bolus", "prime", "bridge")
 
 BASAL_STOPPED = 0
 BASAL_CONTINUOUS = 1
@@ -56,9 +56,11 @@ class Program:
         self.patient: tuple | None = None  # (kind, amount, duration_us, lockout_us, max_per_day)
         self.trial_us: int | None = None
         self.library_version = ""
-        self.warnings = []
-        self.lines = []  # canonical text, one per line
-        self.saved = None  # its PROGRAM and PROGRAM_VALUES sections (persist.py), made at its first save
+        self.warnings = []  # soft limits passed, each a token "{pN|value|...}" (program_check.py) pumpctl words
+        self.crc = None  # its program_crc, made when first asked
+        # What the pump understood, written by its check (program_check.saved): the library version, its
+        # items in canonical order, its warnings; its review rows, CRC and saved record are read from it.
+        self.saved = None
         self._rates = None  # (drugs, [(start_min, nL/day)]): the flex steps' rates in that fluid, kept (flex_rates)
 
     def low_level(self):
@@ -69,10 +71,23 @@ class Program:
         """The volume at which delivery stops, nL."""
         return DEFAULT_EMPTY_NL if self.empty_nl is None else self.empty_nl
 
-    @property
-    def details(self):
-        """The review rows, [(line, what it means per drug)], written when asked (program_rows.py)."""
-        return call("firmware.program_rows", "rows", self)
+    def program_crc(self):
+        """Its program_crc (STAGE, COMMIT, THERAPY): framing.program_crc of its items and library version."""
+        if self.crc is None:
+            rows = self.understood().decode().split("\n")
+            self.crc = program_crc([unesc(r[1:]) for r in rows if r[:1] == "i"], self.library_version)
+        return self.crc
+
+    def item_rows(self):
+        """Its items as saved: "i" and the numbers, the drug's name last, escaped (program_check.saved)."""
+        return [r for r in self.understood().decode().split("\n") if r[:1] == "i"]
+
+    def understood(self):
+        """saved: what its check wrote of it (program_check.saved), written now for a program restored
+        from a record of protocol 8's firmware (persist.py), which no check of this one wrote."""
+        if self.saved is None:
+            self.saved = call("firmware.program_check", "saved", self)
+        return self.saved
 
     # -- conversions through the fluid ---------------------------------------
 
@@ -142,23 +157,48 @@ class Program:
         """A flex schedule runs on the device clock."""
         return self.basal_kind == BASAL_FLEX
 
-    def delivery_line(self):
-        """The canonical bolus, prime or bridge line (a delivery that acts once), or None."""
-        for line in self.lines:
-            if line.split(" ", 1)[0] in DELIVERY_WORDS:
-                return line
+    def delivery(self):
+        """Its bolus, prime or bridge (a delivery that acts once) as comparable values, or None:
+        (DELIVERY_BOLUS, kind, amount, duration_us, delay_us), (DELIVERY_PRIME, volume_nl,
+        duration_us) or (DELIVERY_BRIDGE, volume_nl)."""
+        if self.bolus is not None:
+            return (DELIVERY_BOLUS,) + self.bolus
+        if self.prime is not None:
+            return (DELIVERY_PRIME,) + self.prime
+        if self.bridge_nl is not None:
+            return (DELIVERY_BRIDGE, self.bridge_nl)
         return None
 
-    def without_delivery(self):
-        """A copy without its bolus, prime or bridge line: what runs once that delivery
-        has ended or was cancelled (the running program holds it only while it runs)."""
-        line = self.delivery_line()
+    def without_delivery(self, refill=True):
+        """A copy without its bolus, prime or bridge: what runs once that delivery
+        has ended or was cancelled (the running program holds it only while it runs).
+        refill False: without its fill and removed too, and its warnings (a stop keeps it
+        to resume: checked again then)."""
+        q = self.copy()
+        q.bolus = q.prime = q.bridge_nl = None
+        drop = _DELIVERY_ITEMS
+        if refill:
+            q.warnings = [w for w in self.warnings if not w.startswith(_DELIVERY_WARNINGS)]
+        else:
+            q.fill_nl = q.removed_nl = None
+            q.warnings = []
+            drop += _REFILL_ITEMS
+        rows = self.understood().decode().split("\n")
+        out = [rows[0]]
+        for r in rows[1:]:
+            if r[:1] == "i" and int(r[1 : r.find(",")]) not in drop:
+                out.append(r)
+        for w in q.warnings:
+            out.append("w" + esc(w))
+        q.saved = "\n".join(out).encode()
+        return q
+
+    def copy(self):
+        """A copy of its values (and of what its check wrote of them: saved); its CRC is made again."""
         q = Program()
         for name in _FIELDS:
             setattr(q, name, getattr(self, name))
-        q.bolus = q.prime = q.bridge_nl = None
-        q.lines = [ln for ln in self.lines if ln != line]
-        q.warnings = [w for w in self.warnings if not w.startswith(_DELIVERY_WARNINGS)]
+        q.saved = self.saved
         return q
 
     def basal_equal(self, other):
@@ -171,8 +211,17 @@ class Program:
         )
 
 
-# Soft-limit warnings about a bolus or prime itself (_check_limits), which leave with it.
-_DELIVERY_WARNINGS = ("bolus ", "basal plus bolus rate ", "prime ")
+# The item codes of a delivery that acts once (Program.delivery: codec.ITEM_BOLUS, ITEM_PRIME, ITEM_BRIDGE),
+# and of a refill's (codec.ITEM_FILL, ITEM_REMOVED).
+DELIVERY_BOLUS = 10
+DELIVERY_PRIME = 11
+DELIVERY_BRIDGE = 12
+_DELIVERY_ITEMS = (10, 11, 12)
+_REFILL_ITEMS = (3, 4)
+
+# Soft-limit warnings about a bolus or prime itself (program_check._limit: codes W_SOFT + what for
+# the basal plus bolus rate, the prime rate, the bolus and the prime), which leave with it.
+_DELIVERY_WARNINGS = ("{p52|", "{p54|", "{p55|", "{p56|")
 # Every attribute of a Program (without_delivery copies them).
 _FIELDS = (
     "drugs",
@@ -191,14 +240,13 @@ _FIELDS = (
     "trial_us",
     "library_version",
     "warnings",
-    "lines",
 )
 
 
-def parse_program(lines, library, old_drugs=(), bridging=None):
-    """Parse and check program lines; return a Program or raise Refusal (program_text.py,
-    imported for the call and forgotten after it)."""
-    return call("firmware.program_text", "parse_program", lines, library, old_drugs, bridging)
+def build_program(items, library, old_drugs=(), bridging=None):
+    """Build and check a Program from the items a host sent (STAGE_ITEM's values); return it or
+    raise Refusal (program_items.py, imported for the call and forgotten after it)."""
+    return call("firmware.program_items", "build", items, library, old_drugs, bridging)
 
 
 def recheck_program(program, library, old_drugs=(), bridging=None):

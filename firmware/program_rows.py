@@ -1,63 +1,72 @@
-# A program's review rows, each canonical line (program_check.render) beside
-# what it means for each drug of the blend, written when REVIEW asks for one:
-# neither a staged nor a running program holds them.
+# REVIEW's rows of a program, as the pump understood it: each item (as STAGE_ITEM's fields after the
+# index, read from what its check wrote: Program.saved) with what it means in the fluid (nL, or nL/day
+# for a rate), a flex day's total after its last step, what committing does to a running bolus,
+# prime or bridge, then a row per soft-limit warning. pumpctl writes them as lines.
 #
-#   basal 2 mg/day      0.1 mL/day = morphine 2 mg/day
-#   flex 07:00 ...      (each step, then one row "flex day total ..." after the last)
-#   bolus, patient-bolus   the dose's volume and each drug's mass
-#
-# Imported for the call and forgotten after it (lazy.py).
+# Imported for the call and forgotten after it (lazy.py): neither a staged nor a running program
+# holds its rows.
 #
 # Command path only: may allocate and use long ints.
 
-from firmware.formats import format_dose_rate, format_mass, format_volume
-from firmware.program import DOSE_MASS, DOSE_VOLUME, NL_PER_ML
+from firmware import codec, const
+from firmware.eventlog import unesc
+
+# What committing does to a bolus, prime or bridge (commands/program.py's _DELIVERY_*).
+_DELIVERY_NONE = const(0)
+_DELIVERY_CANCEL = const(3)
+# The items of a delivery that acts once, and the rows that are no item (codec.ITEM_*).
+_DELIVERY_ITEMS = (codec.ITEM_BOLUS, codec.ITEM_PRIME, codec.ITEM_BRIDGE)
 
 
-def rows(p):
-    """Every review row of Program p: [(line, detail)], a flex day's total as ("", its text)."""
-    return [row(p, i) for i in range(len(p.lines) + bool(p.flex))]
+def _no_item(code):
+    return (code, "", 0, 0, 0, 0, 0, 0, 0, 0)
 
 
-def row(p, index):
-    """Review row index of Program p, (line, detail): its lines in order, and after the last flex
-    step ("", the flex day's total)."""
-    lines = p.lines
-    if p.flex:
-        total_at = _first_flex(lines) + len(p.flex)
-        if index == total_at:
-            return "", "flex day total " + _per_drug(p, p.basal_daily_nl(), True)
-        if index > total_at:
+def own_rows(program):
+    """The rows of a program's own: its items, and a flex day's total after them."""
+    return program.understood().count(b"\ni") + bool(program.flex)
+
+
+def row(program, index, verdict=_DELIVERY_NONE, note=""):
+    """Review row index: (item, volume_nl, note). verdict: what committing does to a bolus, prime or
+    bridge (commands/program.py's _DELIVERY_*), note what the review says of it: on the delivery's row
+    (a new dose, or the running one unchanged), or a row of its own after the items (cancelled)."""
+    base = own_rows(program)
+    if index < base:
+        item, volume = item_row(program, index)
+        if verdict == _DELIVERY_NONE or verdict == _DELIVERY_CANCEL or item[0] not in _DELIVERY_ITEMS:
+            note = ""
+        return item, volume, note
+    if verdict == _DELIVERY_CANCEL:
+        if index == base:
+            return _no_item(codec.ITEM_NOTE), 0, note
+        base += 1
+    return _no_item(codec.ITEM_WARNING), 0, program.warnings[index - base]
+
+
+def item_row(program, index):
+    """Row index of a program's own (own_rows): (its item, nL it means in the fluid, or nL/day; 0 if it
+    doses nothing); after the last flex step the flex day's total."""
+    rows = program.item_rows()
+    if program.flex:
+        first = 0
+        while not rows[first].startswith("i%d," % codec.ITEM_FLEX):
+            first += 1
+        if index == first + len(program.flex):
+            return _no_item(codec.ITEM_FLEX_TOTAL), program.basal_daily_nl()
+        if index > first + len(program.flex):
             index -= 1
-    line = lines[index]
-    return line, detail(p, line)
-
-
-def detail(p, line):
-    """What canonical line of Program p means for each drug of its blend ("" for a line that doses nothing)."""
-    if line.startswith("basal "):
-        return _per_drug(p, p.basal_rate_at(0), True)
-    if line.startswith("flex "):
-        _start, kind, per_day = p.flex[p.lines.index(line) - _first_flex(p.lines)]
-        return _per_drug(p, p.volume(kind, per_day), True)
-    if line.startswith("bolus "):
-        return _per_drug(p, p.bolus_volume_nl(), False)
-    if line.startswith("patient-bolus "):
-        return _per_drug(p, p.patient_volume_nl(), False)
-    return ""
-
-
-def _first_flex(lines):
-    for i in range(len(lines)):
-        if lines[i].startswith("flex "):
-            return i
-    raise ValueError("no flex line")
-
-
-def _per_drug(p, volume, per_day):
-    parts = []
-    for name, conc in p.drugs:
-        ng = volume * conc // NL_PER_ML  # rounded down: for showing only
-        parts.append("%s %s" % (name, format_dose_rate(DOSE_MASS, ng) if per_day else format_mass(ng)))
-    vol = format_dose_rate(DOSE_VOLUME, volume) if per_day else format_volume(volume)
-    return (vol + " = " + ", ".join(parts)) if parts else vol
+    cells = rows[index][1:].split(",", 9)  # the drug's name last: it may hold a comma
+    item = int(cells[0])
+    kind = int(cells[1])
+    amount = int(cells[2])
+    it = (item, unesc(cells[9]), kind, amount) + tuple(int(c) for c in cells[3:9])
+    if item == codec.ITEM_BASAL:
+        volume = program.basal_rate_at(0)
+    elif item == codec.ITEM_FLEX or item == codec.ITEM_BOLUS or item == codec.ITEM_PATIENT:
+        volume = program.volume(kind, amount)
+    elif item == codec.ITEM_PRIME or item == codec.ITEM_BRIDGE:
+        volume = amount
+    else:
+        volume = 0
+    return it, volume

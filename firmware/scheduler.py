@@ -51,7 +51,6 @@ MAX_STEP_PL = const(10_000_000)  # 10 uL (< 2**24)
 STEP_RADIX = const(536_870_912)  # 2**29
 
 
-
 class DoseScheduler:
     def __init__(self, step_pl):
         if not MIN_STEP_PL <= step_pl <= MAX_STEP_PL:

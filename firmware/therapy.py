@@ -60,18 +60,16 @@ INT_STATE = (
     "bridge_mark",
 )
 OPTIONAL_INT_STATE = ("clock_offset_us", "trial_end")
-# A delivery that acts once (program.DELIVERY_WORDS) and a refill's lines: not part of what a resume runs again.
-_NOT_RESUMED = ("bolus", "prime", "bridge", "fill", "removed")
 
 
 class Therapy:
     def __init__(self):
         self.program: Program | None = None  # the committed Program, or None (stopped, never programmed)
-        # The canonical lines of the last program that dosed, kept when a stop replaced it (a stop command or
-        # program, an empty reservoir, a fault): what `pumpctl resume` and a refill after a stop run again,
-        # through the same checks. None while a program doses, or if none ever did. Without the lines that
-        # act once or belong to a refill (_NOT_RESUMED).
-        self.last_lines = None
+        # The last program that dosed, kept when a stop replaced it (a stop command or program, an empty
+        # reservoir, a fault): what `pumpctl resume` and a refill after a stop run again, through the same
+        # checks. None while a program doses, or if none ever did. Without what acts once (a bolus, prime or
+        # bridge) or belongs to a refill (fill, removed).
+        self.last_program = None
         self.clock_offset_us = None  # device clock = pump time + offset; None until set
         self.drugs = []  # the blend the program is written for
         self.day_start = 0  # flex: pump time the schedule day began
@@ -90,7 +88,7 @@ class Therapy:
     def fork(self):
         """An independent copy, to project what a change would deliver."""
         t = Therapy()
-        for names in (("program", "last_lines", "drugs", "bridge_drugs"), INT_STATE, OPTIONAL_INT_STATE):
+        for names in (("program", "last_program", "drugs", "bridge_drugs"), INT_STATE, OPTIONAL_INT_STATE):
             for name in names:
                 setattr(t, name, getattr(self, name))
         t.patient_times = list(self.patient_times)
@@ -136,7 +134,7 @@ class Therapy:
         if program.basal_kind == BASAL_STOPPED:
             self._keep_last()
         else:
-            self.last_lines = None  # a program doses again: nothing to resume
+            self.last_program = None  # a program doses again: nothing to resume
         self.program = program
         if keep and program.bridge_nl is not None:
             pass  # the same bridge goes on pushing out the old blend
@@ -174,10 +172,11 @@ class Therapy:
             self.patient_times = []
 
     def _keep_last(self):
-        """The running program is about to be replaced by a stop: keep its lines, if it doses."""
+        """The running program is about to be replaced by a stop: keep it, if it doses, without what
+        acts once or belongs to a refill."""
         p = self.program
         if p is not None and p.basal_kind != BASAL_STOPPED:
-            self.last_lines = [ln for ln in p.lines if ln.split(" ", 1)[0] not in _NOT_RESUMED]
+            self.last_program = p.without_delivery(False)  # a resume is checked again, and warns again
 
     def stop(self, now):
         self.bring_up_to_date(now)
@@ -220,13 +219,13 @@ class Therapy:
         return BRIDGE if self.bridge_drugs is not None else BOLUS_NONE
 
     def same_delivery(self, program):
-        """Whether program's bolus, prime or bridge line is the one running or waiting
-        now: the same line for the same blend. Committing it leaves it untouched."""
+        """Whether program's bolus, prime or bridge is the one running or waiting now: the
+        same values for the same blend. Committing it leaves it untouched."""
         running = self.program
         if running is None or self.delivery() == BOLUS_NONE or self.bolus_kind == BOLUS_PATIENT:
             return False
-        line = program.delivery_line()
-        return line is not None and line == running.delivery_line() and program.drugs == running.drugs
+        mine = program.delivery()
+        return mine is not None and mine == running.delivery() and program.drugs == running.drugs
 
     def cancelled_text(self, name, now):
         """What a bolus, prime or bridge (name) cut short at now leaves undelivered, for the review and the log."""

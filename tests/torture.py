@@ -60,7 +60,6 @@ import sys
 import tempfile
 import time
 import traceback
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,7 +67,7 @@ from pathlib import Path
 # hide the firmware and hal packages: the repository goes first.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pumpctl import LinkError, Pump, PumpRefused, Simulator, SimulatorError, schema  # noqa: E402
+from pumpctl import LinkError, Pump, PumpRefused, Simulator, SimulatorError, program_text, program_words, schema  # noqa: E402
 
 from firmware import codec, eventlog, framing  # noqa: E402
 from hal.sim.tally import read_tally  # noqa: E402
@@ -125,7 +124,7 @@ class Prog:
         if self.bolus is None:
             return crc
         lines = [ln for ln in self.lines if ln.split(" ", 1)[0] != "bolus"]
-        return zlib.crc32(("\n".join(lines) + "\n" + library).encode()) & 0xFFFFFFFF
+        return program_words.program_crc(program_text.parse_program(lines), library)  # lines in canonical order
 
 
 STOPPED = Prog((), 0, None, (), "stop")  # the stop command: no program (crc 0); the blend stays
@@ -469,8 +468,9 @@ class Episode:
         return True
 
     def _first_program(self):
-        prog = Prog(("drug morphine 20 mg/mL", "fill 20 mL", "basal 10 mg/day"), 500_000, None,
-                    (("morphine", 20),), "refill")
+        prog = Prog(
+            ("drug morphine 20 mg/mL", "fill 20 mL", "basal 10 mg/day"), 500_000, None, (("morphine", 20),), "refill"
+        )
         self._commit(prog)
         self.note(f"first program {prog.lines}")
 
@@ -614,8 +614,8 @@ class Episode:
         """Stage prog; its CRC, or None if the pump refused it."""
         self._clinician()
         link = self.pump.link
-        for i, line in enumerate(prog.lines):
-            link.request(codec.STAGE_LINE, (i, line))
+        for i, it in enumerate(program_text.parse_program(list(prog.lines))):
+            link.request(codec.STAGE_ITEM, (i, *it))
         try:
             _rows, _warn, crc, _ttl = link.request(codec.STAGE)
         except PumpRefused as e:
@@ -644,8 +644,9 @@ class Episode:
         self.inflight = None
         t = mday * codec.US_PER_MDAY + us
         if got != crc or t != self.t_now:
-            self.violation("program", f"commit of {prog.lines} answered crc {got:08x} at {t}, not {crc:08x} at "
-                           f"{self.t_now}")
+            self.violation(
+                "program", f"commit of {prog.lines} answered crc {got:08x} at {t}, not {crc:08x} at {self.t_now}"
+            )
         self._took(prog, crc, t)
         self.note(f"commit {prog.lines} crc {crc:08x}")
 
@@ -704,9 +705,12 @@ class Episode:
             fig.over_deliveries += 1
             fig.max_over = max(fig.max_over, over)
             fig.over_steps += over
-            self.violation("over", f"at t={t}: the motor moved {moved} steps over all lives, the prescription is "
-                           f"{prescribed} (+{not_due} counted at the restart and not yet due): {over} over",
-                           fatal=False)
+            self.violation(
+                "over",
+                f"at t={t}: the motor moved {moved} steps over all lives, the prescription is "
+                f"{prescribed} (+{not_due} counted at the restart and not yet due): {over} over",
+                fatal=False,
+            )
             # Go on from here, counting the next over-delivery afresh: the excess is taken off the lives that ended.
             self.moved_before -= over
             moved -= over
@@ -715,11 +719,18 @@ class Episode:
             fig.max_shortfall = shortfall
             fig.max_shortfall_bound = self.bound
         if shortfall > self.bound:
-            self.violation("short", f"at t={t}: shortfall {shortfall} steps (prescribed {prescribed}, moved "
-                           f"{moved}) is above the bound {self.bound}", fatal=False)
+            self.violation(
+                "short",
+                f"at t={t}: shortfall {shortfall} steps (prescribed {prescribed}, moved "
+                f"{moved}) is above the bound {self.bound}",
+                fatal=False,
+            )
         if not 0 <= prescribed - count <= self.cuts:
-            self.violation("count", f"at t={t}: the pump counts {count} steps, the prescription is {prescribed}, "
-                           f"after {self.cuts} cuts", fatal=False)
+            self.violation(
+                "count",
+                f"at t={t}: the pump counts {count} steps, the prescription is {prescribed}, after {self.cuts} cuts",
+                fatal=False,
+            )
 
     def _restart(self):
         """Start again on the folder (again while a cut lands in the restart) and check everything."""
@@ -793,8 +804,9 @@ class Episode:
             want = [(f"{self.prog.crc_after_bolus(self.prog_crc, th.library):08x}", self.prog.running)]
             if inflight is not None and inflight[0] != "ack":
                 want.append((f"{inflight[2]:08x}", inflight[1].running))
-            self.violation("program", f"after the restart the program is {th.program_crc:08x} {lines}, not one of "
-                           f"{want}")
+            self.violation(
+                "program", f"after the restart the program is {th.program_crc:08x} {lines}, not one of {want}"
+            )
             return
         # the timeline resumes at R; a bolus running there was cancelled by the restart alarm
         self.timeline.change(r, self.timeline.basal, None)
@@ -818,9 +830,13 @@ class Episode:
         if self.timeline.basal == 0:  # stopped at the save (any bolus ended with the stop): nothing may be owed
             fig.stopped_restarts += 1
             if reserved > self.reserved:  # only the last restart's credit, not yet used, may be carried on
-                self.violation("stopped", f"resumed at {r}, stopped at its save, with {reserved} reserved steps "
-                               f"credited (the restart before credited {self.reserved}): the next program's first "
-                               "steps would not move", fatal=False)
+                self.violation(
+                    "stopped",
+                    f"resumed at {r}, stopped at its save, with {reserved} reserved steps "
+                    f"credited (the restart before credited {self.reserved}): the next program's first "
+                    "steps would not move",
+                    fatal=False,
+                )
         self.reserved = reserved
         self.count_at_restart = st.steps
         self.bound += reserved + 1
@@ -879,8 +895,16 @@ def _keep(episode: Episode, keep: Path) -> Path:
     return out
 
 
-def run(cuts: int, seed: int, episode_cuts: int = 100, policy: str = "any", jobs: int = 1,
-        root: Path | None = None, progress=None, keep: Path | None = None) -> Figures:
+def run(
+    cuts: int,
+    seed: int,
+    episode_cuts: int = 100,
+    policy: str = "any",
+    jobs: int = 1,
+    root: Path | None = None,
+    progress=None,
+    keep: Path | None = None,
+) -> Figures:
     """Run at least `cuts` cuts in episodes of `episode_cuts` each (a fresh storage folder each, seeded
     "seed-index"), `jobs` at a time; return the figures. An episode ends early at its first violation (its model
     of the pump is then no longer trusted), and further episodes make up the cuts. keep: a folder where the first
@@ -902,7 +926,7 @@ def run(cuts: int, seed: int, episode_cuts: int = 100, policy: str = "any", jobs
                 wave.append((str(root), seed, index, min(episode_cuts, left), policy, kept))
                 left -= episode_cuts
                 index += 1
-            for done in (pool.map(_episode, wave) if pool else map(_episode, wave)):
+            for done in pool.map(_episode, wave) if pool else map(_episode, wave):
                 fig.merge(done)
                 if progress:
                     progress(fig)
@@ -923,14 +947,24 @@ def main(argv=None) -> int:
     parser.add_argument("--cuts", type=int, default=int(os.environ.get("TORTURE_CUTS", 2000)))
     parser.add_argument("--seed", type=int, default=int(os.environ.get("TORTURE_SEED", 1)))
     parser.add_argument("--episode", type=int, default=100, help="cuts per storage folder")
-    parser.add_argument("--policy", choices=("any", "settled", "stop"),
-                        default=os.environ.get("TORTURE_POLICY", "any"),
-                        help="settled: cut only once a restart's reserved steps have come due and been saved past; "
-                        "stop: each life stops the pump before its cut, and the restart must owe nothing")
-    parser.add_argument("--jobs", type=int, default=int(os.environ.get("TORTURE_JOBS", os.cpu_count() or 1)),
-                        help="episodes run at once, each in its own process")
-    parser.add_argument("--keep", default=os.environ.get("TORTURE_KEEP", "torture-failed"),
-                        help="folder where the first failed episode is kept, with how to replay it")
+    parser.add_argument(
+        "--policy",
+        choices=("any", "settled", "stop"),
+        default=os.environ.get("TORTURE_POLICY", "any"),
+        help="settled: cut only once a restart's reserved steps have come due and been saved past; "
+        "stop: each life stops the pump before its cut, and the restart must owe nothing",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=int(os.environ.get("TORTURE_JOBS", os.cpu_count() or 1)),
+        help="episodes run at once, each in its own process",
+    )
+    parser.add_argument(
+        "--keep",
+        default=os.environ.get("TORTURE_KEEP", "torture-failed"),
+        help="folder where the first failed episode is kept, with how to replay it",
+    )
     parser.add_argument("--replay", metavar="SEED-INDEX", help="run the one episode of that seed (from episode.txt)")
     args = parser.parse_args(argv)
     if args.replay:
@@ -945,8 +979,10 @@ def main(argv=None) -> int:
             print(f"\nFAILED (kept in {fig.kept[0]}):\n" + fig.details())
             return 1
         return 0
-    print(f"torture: {args.cuts} cuts, seed {args.seed}, {args.episode} cuts per folder, policy {args.policy}, "
-          f"{args.jobs} jobs")
+    print(
+        f"torture: {args.cuts} cuts, seed {args.seed}, {args.episode} cuts per folder, policy {args.policy}, "
+        f"{args.jobs} jobs"
+    )
 
     def progress(fig):
         print(f"  {fig.cuts} cuts, {len(fig.violations)} violations", file=sys.stderr, flush=True)
@@ -957,8 +993,10 @@ def main(argv=None) -> int:
         print("\nFAILED:\n" + fig.details())
         if fig.kept:
             seed = Path(fig.kept[0]).name.removeprefix("episode-")
-            print(f"\nthe first failed episode is kept in {fig.kept[0]} (episode.txt, state files); replay it with:\n"
-                  f"  {replay_command(seed, args.episode, args.policy)}")
+            print(
+                f"\nthe first failed episode is kept in {fig.kept[0]} (episode.txt, state files); replay it with:\n"
+                f"  {replay_command(seed, args.episode, args.policy)}"
+            )
         return 1
     return 0
 

@@ -24,7 +24,11 @@ MP_DIR = Path(__file__).resolve().parent / "mp"
 HOST_SCHEMA = ROOT / "host" / "pumpctl" / "schema.py"
 # The modules bench/mp/heap32.py (the heap bench) imports: pass them to run_wasm32 beside it, or beside
 # a script that imports it (run.mjs copies extra files into the VM's working directory).
-HEAP32_PARTS = (ROOT / "bench" / "mp" / "heap32_pump.py", ROOT / "bench" / "mp" / "heap32_host.py")
+HEAP32_PARTS = (
+    ROOT / "bench" / "mp" / "heap32_pump.py",
+    ROOT / "bench" / "mp" / "heap32_host.py",
+    ROOT / "bench" / "mp" / "program_items.py",  # the items of its programs' lines, as pumpctl reads them
+)
 
 
 def run_unix(

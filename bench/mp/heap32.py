@@ -281,8 +281,7 @@ def run_hour(app, stats, host, facts):
             telemetry_sample(app)
             yield from stats.after_op()
             yield from host.request(codec.TELEMETRY, (0,))
-            yield from host.request(codec.STAGE_LINE, (0, PROGRAM[0]))
-            yield from host.request(codec.STAGE_LINE, (1, "basal 900 mg/day"))
+            yield from host.stage((PROGRAM[0], "basal 900 mg/day"))
             yield from host.refused(codec.STAGE, (), "stage refused", codec.ERR_BAD_VALUE)
             yield from host.request(codec.DISCARD)
             yield from host.end_session()
@@ -377,8 +376,7 @@ def bench(stats, host, facts):
     yield from host.authenticate(auth.ROLE_CLINICIAN)
     yield from host.request(codec.SET_RATE, (500_000,))  # 0.5 mL/day, as pumpctl reads it
     yield from host.request(codec.CLOCK_SET, (CLOCK_S,))
-    for i in range(len(PROGRAM)):
-        yield from host.request(codec.STAGE_LINE, (i, PROGRAM[i]))
+    yield from host.stage(PROGRAM)
     _rows, warnings, crc, _expires_s = yield from host.request(codec.STAGE)
     yield from host.review(codec.REVIEW_STAGED)
     got_crc = (yield from host.request(codec.COMMIT, (crc, 1 if warnings else 0)))[0]

@@ -7,6 +7,7 @@
 # (bench/mp/heap32.py says why).
 
 from heap32_pump import CLINICIAN_KEY, PATIENT_KEY
+from program_items import ITEMS  # the items of the programs' lines, as pumpctl reads them: the harness's
 
 # Each command's name, by its code: the host's names (pumpctl.words.COMMAND_NAMES), kept here
 # because the codec holds none (they would be the pump's heap); codes as literals, so that the
@@ -229,6 +230,12 @@ class Host:
         yield from self.request(codec.LIB_GET, (0, codec.LIB_STAGED))
         yield from self.request(codec.LIB_COMMIT, (lib_hash, 0))
         lib_hash = None  # past 2**30: a long int, the host's
+
+    def stage(self, lines):
+        """Send program lines as pumpctl does: each line's item (STAGE_ITEM), read on CPython by
+        pumpctl's parser beforehand (program_items.py beside this: generated, tests/programs.py)."""
+        for i in range(len(lines)):
+            yield from self.request(self.codec.STAGE_ITEM, (i,) + ITEMS[lines[i]])
 
     def review(self, which):
         """All rows of the running or staged program, as pumpctl reads them."""

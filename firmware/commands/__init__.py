@@ -45,7 +45,7 @@ class Staging:
     checks the program again against the pump as it is then."""
 
     def __init__(self):
-        self.lines = []  # STAGE_LINE: the program's lines so far
+        self.items = []  # STAGE_ITEM: the program's items so far (program_items.py), each a tuple of its numbers
         self.program = None  # STAGE: (Program, crc, expires pump us, refill text, delivery note, delivery verdict)
         self.dropped = ""  # why the last staged program was dropped, for COMMIT's refusal
         self.lib_drugs: list | None = None  # LIB_DRUG: the staged drugs (DrugLimits or None, by number), for LIB_STAGE
@@ -55,9 +55,9 @@ class Staging:
 
     def drop(self, why):
         """The session ended: its drafts go (why: for COMMIT's refusal); a checked program stays."""
-        if self.lines and self.program is None:
+        if self.items and self.program is None:
             self.dropped = why
-        self.lines = []
+        self.items = []
         self.lib_drugs = None
         self.library = None
 

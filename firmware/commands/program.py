@@ -1,14 +1,14 @@
-# Programming: stage a program line by line, check it (STAGE), review it row
-# by row, commit it with its CRC; a plain rate (no drug), a stop, and the
-# patient's bolus. Every change of the therapy passes the dose guard's
+# Programming: stage a program item by item (a line's numbers: pumpctl reads
+# the text), check it (STAGE), review it row by row, commit it with its CRC; a
+# plain rate (no drug), a stop, and the patient's bolus. Every change of the therapy passes the dose guard's
 # admission (PumpApp.admit) before it goes in force.
 
-from firmware import codec, eventlog, framing
+from firmware import codec, eventlog
 from firmware.commands import SAVES, STAGED_TTL_US
 from firmware.errors import Refusal
 from firmware.intmath import format_volume
 from firmware.lazy import call
-from firmware.program import BASAL_STOPPED, parse_program
+from firmware.program import BASAL_STOPPED, build_program
 from firmware.scheduler import MAX_RATE_NL_PER_DAY, MIN_RATE_NL_PER_DAY
 from firmware.therapy import BOLUS_NONE, BRIDGE
 
@@ -19,33 +19,47 @@ _DELIVERY_NEW = 2  # a new dose
 _DELIVERY_CANCEL = 3  # the program leaves the running one out: it is cancelled
 
 
-# Adds one line to the program being staged (programs:
-# see the README and docs/drug-library.md).
+# Adds one item to the program being staged: one line of a program as the
+# clinician wrote it, as numbers (pumpctl reads the text; programs: see the
+# README and docs/drug-library.md).
 #
 # Request:
-# index: the line's number: 0 starts a new program (dropping any staged one), then 1, 2, ... in order
-# line: one program line as the clinician wrote it, e.g. "basal 2 mg/day" (at most 100 bytes)
+# index: the item's number: 0 starts a new program (dropping any staged one), then 1, 2, ... in order
+# item: what the line is (ITEM_DRUG, ITEM_FILL, ..., codec.py), and its values in the fields it uses (the others 0):
+# drug: ITEM_DRUG: the drug's name as typed (the library's entry, case ignored)
+# dose_kind: ITEM_BASAL, ITEM_FLEX, ITEM_BOLUS, ITEM_PATIENT: 1 a mass (ng, ng/day), 2 a volume (nL, nL/day)
+# amount: the dose, rate (per day), volume (nL) or concentration (ng/mL) of the item
+# start_min: ITEM_FLEX: the step's start, minutes after 00:00
+# duration_s: ITEM_BOLUS, ITEM_PRIME, ITEM_PATIENT: over how long; ITEM_TRIAL: how long; whole seconds
+# duration_us: and microseconds after them
+# then_s: ITEM_BOLUS: the delay before it starts; ITEM_PATIENT: the lockout; whole seconds
+# then_us: and microseconds after them
+# count: ITEM_PATIENT: at most this many per day
 #
 # Reply:
-# lines: lines staged so far
+# items: items staged so far
 #
-# **Refusals:** `index` "line N is out of order; the pump expects line M".
+# **Refusals:** `index` "item N is out of order; the pump expects item M";
+# `program` "a program has at most 40 lines, not 41" (no more is kept).
 #
-# **Notes:** the lines are not checked until STAGE. Dropped when the session
+# **Notes:** the items are not checked until STAGE. Dropped when the session
 # ends.
-def stage_line(pump, values):
-    index, line = values
+def stage_item(pump, values):
+    index = values[0]
     if index == 0:
-        pump.staging.lines = []
+        pump.staging.items = []
         pump.staging.program = None
         pump.staging.dropped = ""
-    if index != len(pump.staging.lines):
-        raise Refusal("index", "line %d is out of order; the pump expects line %d" % (index, len(pump.staging.lines)))
-    pump.staging.lines.append(line)
-    return (len(pump.staging.lines),)
+    items = pump.staging.items
+    if index != len(items):
+        raise Refusal("index", "item %d is out of order; the pump expects item %d" % (index, len(items)))
+    if index >= 40:  # program_items.MAX_ITEMS: the pump keeps no more
+        raise Refusal("program", "{p2|40|%d}" % (index + 1))
+    items.append(tuple(values[1:]))
+    return (len(items),)
 
 
-# Checks the staged lines as a program, against the drug
+# Checks the staged items as a program, against the drug
 # library and the dose guard; holds it for COMMIT. Nothing changes yet.
 #
 # Reply:
@@ -54,10 +68,10 @@ def stage_line(pump, values):
 # program_crc: its `program_crc`, which COMMIT must quote
 # expires_in_s: it is dropped after this many seconds of pump time without a COMMIT: 600
 #
-# **Refusals:** every refusal of the program parser, with the field it names
-# (`program` "the program is empty; give at least a basal, flex or stop
-# line", at most 40 lines, unknown units, hard limits of the drug library,
-# ...); `bolus` "no bolus while an alarm is active (...)"; `flex` "a flex
+# **Refusals:** every refusal of the program's checks, with the field it names
+# and a token of its code and values that pumpctl words (`program` "the
+# program is empty; give at least a basal, flex or stop line", at most 40
+# lines, hard limits of the drug library, ...); `bolus` "no bolus while an alarm is active (...)"; `flex` "a flex
 # schedule runs on the device clock: set the clock first"; `bolus` "the
 # bolus of N steps is above the bolus hard limit of M steps; the dose guard
 # refuses it"; `program` "with what was delivered in the last 24 h, this
@@ -95,14 +109,15 @@ def stage_line(pump, values):
 def stage(pump, values):
     pump.tick()
     now = pump.timebase.total_us()
-    program = parse_program(pump.staging.lines, pump.library, pump.therapy.drugs, pump.therapy.bridge_drugs)
+    program = build_program(pump.staging.items, pump.library, pump.therapy.drugs, pump.therapy.bridge_drugs)
+    pump.staging.items = []  # built: the program holds them now (a new STAGE_ITEM 0 starts afresh)
     if (program.bolus is not None or program.prime is not None) and pump.bolus_refusal():
         raise Refusal("bolus", pump.bolus_refusal())
     verdict, note = _delivery_plan(pump, program, now)
     _refuse_dosing(pump, program)
     refill = _refill_check(pump, program)
     check_admission(pump, program, now)
-    crc = framing.program_crc(program.lines, program.library_version)
+    crc = program.program_crc()
     pump.staging.program = (program, crc, now + STAGED_TTL_US, refill, note, verdict)
     return (_row_count(program, verdict), len(program.warnings), crc, STAGED_TTL_US // 1_000_000)
 
@@ -113,17 +128,17 @@ def _delivery_plan(pump, program, now):
     or waits is refused (the intent of a second request is not clear), and so is
     leaving out a running bridge (its old blend stays in the path all the same)."""
     t = pump.therapy
-    line = program.delivery_line()
+    mine = program.delivery()
     kind = t.delivery()
     if kind == BOLUS_NONE:
-        if line is None:
+        if mine is None:
             return _DELIVERY_NONE, ""
-        vol = program.bridge_nl if program.prime is None else program.prime[0]
-        if program.bolus is not None:
-            return _DELIVERY_NEW, "new dose: " + call("firmware.program_rows", "detail", program, line)
+        if program.bolus is not None:  # pumpctl: "new dose: V = drug M, ..."
+            blend = "".join("|%s|%d" % d for d in program.drugs)
+            return _DELIVERY_NEW, "{p80|%d%s}" % (program.bolus_volume_nl(), blend)
         if program.prime is not None:
-            return _DELIVERY_NEW, "new dose: " + format_volume(vol)
-        return _DELIVERY_NEW, "new: %s of the old blend first, at the old dose" % format_volume(vol)
+            return _DELIVERY_NEW, "{p80|%d}" % program.prime[0]  # "new dose: V"
+        return _DELIVERY_NEW, "{p81|%d}" % program.bridge_nl  # "new: V of the old blend first, ..."
     name = "bridge" if kind == BRIDGE else "{b%d}" % kind
     left, total = t.delivery_left_nl(now)
     if t.bolus_kind != BOLUS_NONE and now < t.bolus_start:
@@ -134,9 +149,9 @@ def _delivery_plan(pump, program, now):
         return _DELIVERY_KEEP, state + ", unchanged"
     if kind == BRIDGE:
         raise Refusal("bridge", "a bridge is %s; keep its line unchanged until it ends" % state)
-    if line is not None:
+    if mine is not None:
         raise Refusal(
-            line.split(" ", 1)[0],
+            "bolus" if program.bolus is not None else "prime",
             "a %s is %s; one at a time: wait, or drop its line to cancel it" % (name, state),
         )
     return _DELIVERY_CANCEL, pump.therapy.cancelled_text(name, now)
@@ -152,42 +167,46 @@ def check_admission(pump, program, now):
     pump.admit(candidate, now, pump.guard_limits(fluid) if fluid != pump.therapy.fluid() else None)
 
 
+def _own_rows(program):
+    """REVIEW's rows of a program's own: its items (program_check.saved), a flex day's total after them
+    (as program_rows.own_rows)."""
+    return program.understood().count(b"\ni") + bool(program.flex)
+
+
 def _row_count(program, verdict=_DELIVERY_NONE):
-    """How many review rows a program has (_row): its lines, a flex day's total, a cancelled
+    """How many review rows a program has (_row): its items, a flex day's total, a cancelled
     bolus's note, its warnings."""
-    return len(program.lines) + bool(program.flex) + (verdict == _DELIVERY_CANCEL) + len(program.warnings)
+    return _own_rows(program) + (verdict == _DELIVERY_CANCEL) + len(program.warnings)
 
 
-def _row(program, index, verdict=_DELIVERY_NONE, note=""):
-    """Review row index, (line, detail), written when asked (program_rows.py): each line beside what it
-    means; a staged program's bolus, prime or bridge says whether it is a new dose or the running one
-    unchanged (or cancelled); then a row per soft-limit warning."""
-    base = len(program.lines) + bool(program.flex)
-    if index < base:
-        line, detail = call("firmware.program_rows", "row", program, index)
-        if verdict not in (_DELIVERY_NONE, _DELIVERY_CANCEL) and line == program.delivery_line():
-            detail = note
-        return line, detail
-    if verdict == _DELIVERY_CANCEL:
-        if index == base:
-            return "", note
-        base += 1
-    return "soft limit", program.warnings[index - base]
+# REVIEW's row when no program runs (codec.ITEM_NO_PROGRAM).
+_NO_PROGRAM_ROW = (codec.ITEM_NO_PROGRAM, "", 0, 0, 0, 0, 0, 0, 0, 0)
 
 
 # One row of the running or the staged program, as the pump
-# understood it, or a line of the last program that dosed before a stop.
+# understood it: an item's numbers, or a row that is no item.
 #
 # Request:
 # which: 0 the running program, 1 the staged one, 2 the last program that dosed, kept while a stop replaces it (its
-#     lines without bolus, prime, bridge, fill and removed; an empty detail): what `pumpctl resume` stages again
+#     items without bolus, prime, bridge, fill and removed; volume_nl 0): what `pumpctl resume` stages again
 # index: the row, from 0
 #
 # Reply:
 # rows: rows the program has
-# line: the line in canonical form ("soft limit" for a warning row, "stop" with "no program" when none runs); may be
-#     empty for a detail row
-# detail: what it means per drug (or the warning)
+# item: the item (codec.ITEM_*, its values in the fields it uses, as STAGE_ITEM's, the drug's name as the library
+#     spells it), in canonical order; ITEM_FLEX_TOTAL after a flex schedule's last step, ITEM_NOTE (a cancelled
+#     bolus), ITEM_WARNING for a soft-limit warning, ITEM_NO_PROGRAM when none runs
+# drug: see STAGE_ITEM
+# dose_kind: see STAGE_ITEM
+# amount: see STAGE_ITEM
+# start_min: see STAGE_ITEM
+# duration_s: see STAGE_ITEM
+# duration_us: see STAGE_ITEM
+# then_s: see STAGE_ITEM
+# then_us: see STAGE_ITEM
+# count: see STAGE_ITEM
+# volume_nl: the item in the fluid: nL (a dose), nL/day (a rate, a flex day's total), as the pump converted it
+# note: a soft-limit warning, or what committing does to a bolus, prime or bridge: a token pumpctl words
 #
 # **Refusals:** `which` "no program is staged"; `which` "no stopped program
 # is kept: a program doses, or none ever did"; `which` "which must be 0
@@ -201,29 +220,26 @@ def review(pump, values):
     verdict, note = _DELIVERY_NONE, ""
     if which == codec.REVIEW_RUNNING:
         program = pump.therapy.program
-        count = 1 if program is None else _row_count(program)
     elif which == codec.REVIEW_STAGED:
         if pump.staging.program is None:
             raise Refusal("which", "no program is staged")
         program, _crc, _expires, _refill, note, verdict = pump.staging.program
-        count = _row_count(program, verdict)
     elif which == codec.REVIEW_LAST:
-        program = None
-        last = pump.therapy.last_lines
-        if last is None:
+        program = pump.therapy.last_program
+        if program is None:
             raise Refusal("which", "no stopped program is kept: a program doses, or none ever did")
-        count = len(last)
     else:
         raise Refusal("which", "which must be 0 (running), 1 (staged) or 2 (last stopped), not %d" % which)
+    count = 1 if program is None else _row_count(program, verdict)
     if index >= count:
         raise Refusal("index", "row %d does not exist; there are %d" % (index, count))
-    if program is not None:
-        line, detail = _row(program, index, verdict, note)
-    elif which == codec.REVIEW_LAST:
-        line, detail = pump.therapy.last_lines[index], ""
+    if program is None:
+        item, volume = _NO_PROGRAM_ROW, 0
     else:
-        line, detail = "stop", "no program"
-    return (count, framing.clip(line), framing.clip(detail))
+        item, volume, note = call("firmware.program_rows", "row", program, index, verdict, note)
+    if which == codec.REVIEW_LAST:
+        volume = 0
+    return (count,) + tuple(item) + (volume, note)
 
 
 # Puts the staged program in force now (the second step
@@ -284,24 +300,26 @@ def commit(pump, values):
         pump.log_event(eventlog.EV_REFILL, refill)
     pump.put_in_force(program, now)
     # a library commit drops a staged program: it was checked against the library in force
-    _log_program(
-        pump, "crc %08x library %s hash %08x: " % (crc, program.library_version, pump.library.hash), crc, program.lines
-    )
+    head = "crc %08x library %s hash %08x: " % (crc, program.library_version, pump.library.hash)
+    _log_program(pump, head, crc, program)
     if now_verdict == _DELIVERY_CANCEL:
         pump.log_event(eventlog.EV_THERAPY, note)
     elif now_verdict != _DELIVERY_NONE:  # a new dose, or the same one going on
-        pump.log_event(eventlog.EV_THERAPY, "%s: %s" % (program.delivery_line().split(" ", 1)[0], note))
+        word = "bolus" if program.bolus is not None else "prime" if program.prime is not None else "bridge"
+        pump.log_event(eventlog.EV_THERAPY, "%s: %s" % (word, note))
     _log_reservoir_forecast(pump, now)
     tb = pump.timebase
     return (crc, tb.mday, tb.us)
 
 
-def _log_program(pump, head, crc, lines):
-    """The program committed, whole in the log: its lines after head, "; " between them, in as many
-    entries as the log's 100 bytes of text need (each further one "crc X continued: ..."), a line
-    never split between two."""
+def _log_program(pump, head, crc, program):
+    """The program committed, whole in the log: its items after head, each a token "{iITEM,KIND,AMOUNT,
+    START,DURATION_S,DURATION_US,THEN_S,THEN_US,COUNT,DRUG}" (its saved row) that pumpctl writes as its
+    line, "; " between them, in as many entries as the log's 100 bytes of text
+    need (each further one "crc X continued: ..."), an item never split between two."""
     text = head
-    for line in lines:
+    for row in program.item_rows():
+        line = "{" + row + "}"
         sep = "" if text.endswith(": ") else "; "
         if not sep or len(text.encode()) + 2 + len(line.encode()) <= eventlog.MAX_TEXT:
             text += sep + line
@@ -343,7 +361,7 @@ def _log_reservoir_forecast(pump, now):
 # **Refusals:** none.
 def discard(pump, values):
     pump.staging.program = None
-    pump.staging.lines = []
+    pump.staging.items = []
     return ()
 
 
@@ -386,7 +404,7 @@ def patient_bolus(pump, values):
 
 # Runs a plain continuous volume rate now, for a pump
 # with no drug in its reservoir (bench water, saline). A pump holding a drug
-# is programmed with doses through STAGE_LINE, STAGE and COMMIT.
+# is programmed with doses through STAGE_ITEM, STAGE and COMMIT.
 #
 # Request:
 # rate_nl_per_day: the rate, nL/day: pumpctl reads what a person typed (a plain decimal, a point, no sign, no
@@ -404,7 +422,7 @@ def patient_bolus(pump, values):
 # dose in a programming session". (Until protocol 7 the rate travelled as text
 # and the pump read it: a reason then could be cut at 100 bytes.)
 #
-# **Notes:** the running program becomes `basal N nL/day`; the scheduler
+# **Notes:** the running program becomes a basal of N nL/day; the scheduler
 # carries the partial step over exactly.
 def set_rate(pump, values):
     rate = values[0]  # nL/day, as pumpctl read it from what was typed
@@ -455,10 +473,7 @@ def _refill_check(pump, program):
         return None
     expected = pump.reservoir_nl()
     if expected is None:
-        program.warnings.append(
-            "refill: the pump did not count the reservoir (no earlier fill), so it cannot check the %s removed"
-            % format_volume(program.removed_nl)
-        )
+        program.warnings.append("{p70|%d}" % program.removed_nl)  # pumpctl: "refill: ... cannot check ..."
         return "refill: removed %s (not checked: no count), filled %s" % (
             format_volume(program.removed_nl),
             format_volume(program.fill_nl),
@@ -471,22 +486,14 @@ def _refill_check(pump, program):
         format_volume(program.fill_nl),
     )
     if apart > allowed:
-        # At most 100 bytes (REVIEW carries no more): the advice first.
-        program.warnings.append(
-            "refill discrepancy %s (over %s): check for a pocket fill; removed %s, counted %s"
-            % (
-                format_volume(apart),
-                format_volume(allowed),
-                format_volume(program.removed_nl),
-                format_volume(expected),
-            )
-        )
+        # pumpctl: "refill discrepancy D (over A): check for a pocket fill; removed R, counted X"
+        program.warnings.append("{p71|%d|%d|%d|%d}" % (apart, allowed, program.removed_nl, expected))
         text += ": DISCREPANCY %s" % format_volume(apart)
     return text
 
 
 COMMANDS = (
-    (codec.STAGE_LINE, stage_line, 0),
+    (codec.STAGE_ITEM, stage_item, 0),
     (codec.STAGE, stage, 0),
     (codec.REVIEW, review, 0),
     (codec.COMMIT, commit, SAVES),

@@ -4,7 +4,7 @@
 
 import sys
 
-from firmware import codec, framing
+from firmware import codec
 from firmware.app import FIRMWARE_VERSION
 from firmware.errors import Refusal
 from firmware.lazy import call
@@ -20,7 +20,7 @@ _SCAN_US = MAX_EMPTY_SCAN_DAYS * 86_400_000_000  # as Monitors.low_in_us scans
 # Who the pump is.
 #
 # Reply:
-# protocol: the protocol version the pump speaks: 8
+# protocol: the protocol version the pump speaks: 9
 # firmware: firmware version, e.g. "0.2.0"
 # board: board name, e.g. "sim"
 # platform: "implementation version platform", e.g. "micropython 1.29.0 linux"
@@ -150,7 +150,7 @@ def therapy(pump, values):
         min(pump.guard.refused_steps, codec.NO_TIME),
         pump.alarm,
         codec.NO_TIME if clock is None else (clock // 1_000_000) % (codec.NO_TIME + 1),
-        framing.program_crc(p.lines, p.library_version) if p is not None else 0,
+        p.program_crc() if p is not None else 0,
         pump.library.version,
         pump.alarms.mask,
         pump.alarms.sounding(now),

@@ -1,8 +1,8 @@
 """pumpctl: program, watch and test a drug pump over USB serial.
 
-    from pumpctl import Pump
-    with Pump("/dev/ttyACM0") as pump:
-        print(pump.status())
+from pumpctl import Pump
+with Pump("/dev/ttyACM0") as pump:
+    print(pump.status())
 """
 
 from .balance import Balance, MtSicsBalance, Reading, SbiBalance, open_balance

@@ -20,12 +20,13 @@ import time
 from fractions import Fraction
 from typing import Callable
 
-from firmware import codec, framing, units
+from firmware import codec
 from firmware.errors import Refusal
 
-from . import words
+from . import program_words, units, words
 from .client_library import LibraryCommands
-from .errors import PumpRefused, UsageError
+from .errors import LineRefused, PumpRefused, UsageError
+from .program_text import parse_program
 from .replies import (
     Alarm,
     Calibrated,
@@ -50,13 +51,13 @@ US_PER_MDAY = codec.US_PER_MDAY
 # bridge line is in the running program only while that delivery runs or
 # waits, and committing the same line again leaves it untouched: it is kept.
 ONE_SHOT = ("fill", "removed")
-# The lines of a delivery that acts once (firmware/program.py DELIVERY_WORDS).
+# The lines of a delivery that acts once (firmware/program.py Program.delivery).
 DELIVERY_WORDS = ("bolus", "prime", "bridge")
 
 
 def read_rate(rate: str) -> tuple[int, bool]:
     """A rate as a person typed it ("0.5 mL/day") in nL/day, and whether it was rounded down (below
-    1 nL/day), read by the firmware's own parser; UsageError (nothing is sent) if it does not read."""
+    1 nL/day), read by pumpctl.s own parser (units.py); UsageError (nothing is sent) if it does not read."""
     if not isinstance(rate, str):
         raise TypeError('give the rate as text with its unit, for example "0.5 mL/day"')
     try:
@@ -107,7 +108,7 @@ class Pump(LibraryCommands):
     def set_rate(self, rate: str) -> RateSet:
         """Program a continuous rate given with its unit, e.g. "0.5 mL/day".
 
-        pumpctl reads the text into nL/day (firmware/units.py, exactly; rounded down only below
+        pumpctl reads the text into nL/day (pumpctl/units.py, exactly; rounded down only below
         1 nL/day, which `rounded` says) and refuses anything unclear (UsageError, nothing sent);
         the pump checks the number against its range. A bare volume rate names no drug, so no
         drug-library limit applies to it (NO_DRUG_LIMITS); the pump refuses it while it holds a
@@ -136,29 +137,35 @@ class Pump(LibraryCommands):
 
     @_one_at_a_time
     def stage(self, lines: list[str]) -> Staged:
-        """Send program lines and have the pump check them; nothing changes yet."""
+        """Read program lines into their items (program_text.py: a line that does not read is refused,
+        UsageError, before anything is sent), send them and have the pump check them; nothing changes
+        yet. The rows are the program as the pump understood it, written from its numbers."""
         if not lines:
             raise ValueError("a program needs at least one line")
-        for i, line in enumerate(lines):
-            self._request(codec.STAGE_LINE, (i, line))
+        try:
+            items = parse_program(lines)
+        except Refusal as e:
+            raise LineRefused(e.field, e.message) from None
+        for i, it in enumerate(items):
+            self._request(codec.STAGE_ITEM, (i, *it))
         n_rows, _n_warn, crc, expires = self._request(codec.STAGE)
-        rows = self._rows(codec.REVIEW_STAGED, n_rows)
+        raw = self._raw_rows(codec.REVIEW_STAGED, n_rows)
+        rows = program_words.rows(raw)
         warnings = [detail for line, detail in rows if line == "soft limit"]
         return Staged(rows, warnings, crc, expires)
 
     @_one_at_a_time
     def review(self, staged: bool = False) -> list[tuple[str, str]]:
-        """The running (or staged) program as the pump understood it."""
-        which = codec.REVIEW_STAGED if staged else codec.REVIEW_RUNNING
-        n, line, detail = self._request(codec.REVIEW, (which, 0))
-        return [(words.render(line), words.render(detail))] + self._rows(which, n, start=1)
+        """The running (or staged) program as the pump understood it: (line, what it means per drug)."""
+        return program_words.rows(self._review_raw(codec.REVIEW_STAGED if staged else codec.REVIEW_RUNNING))
 
-    def _rows(self, which: int, n: int, start: int = 0) -> list[tuple[str, str]]:
-        rows = []
-        for i in range(start, n):
-            _n, line, detail = self._request(codec.REVIEW, (which, i))
-            rows.append((words.render(line), words.render(detail)))
-        return rows
+    def _review_raw(self, which: int) -> list[tuple]:
+        first = self._request(codec.REVIEW, (which, 0))
+        return [tuple(first[1:])] + self._raw_rows(which, first[0], start=1)
+
+    def _raw_rows(self, which: int, n: int, start: int = 0) -> list[tuple]:
+        """REVIEW's rows start..n-1, each (item and its fields, volume_nl, note)."""
+        return [tuple(self._request(codec.REVIEW, (which, i))[1:]) for i in range(start, n)]
 
     @_one_at_a_time
     def commit(self, staged: Staged, confirm_soft: bool = False) -> int:
@@ -181,17 +188,18 @@ class Pump(LibraryCommands):
     def staged(self) -> Staged | None:
         """The program the pump holds staged, by this session or another (it stays until it expires,
         is discarded or committed), read back as the pump understood it; None if none is. Its
-        program_crc is computed from the lines read and the library in force (docs/protocol.md), so
+        program_crc is computed from the items read and the library in force (docs/protocol.md), so
         a commit of it commits what was read; expires_in_s is 0 (REVIEW does not say)."""
         try:
-            rows = self.review(staged=True)
+            raw = self._review_raw(codec.REVIEW_STAGED)
         except PumpRefused as e:
             if e.field == "which":
                 return None
             raise
         version = self.therapy().library
+        rows = program_words.rows(raw)
         warnings = [detail for line, detail in rows if line == "soft limit"]
-        return Staged(rows, warnings, framing.program_crc(program_lines(rows), version), 0)
+        return Staged(rows, warnings, program_words.program_crc(program_words.items_of(raw), version), 0)
 
     @_one_at_a_time
     def program(self, lines: list[str], confirm_soft: bool = False) -> Staged:
@@ -214,16 +222,12 @@ class Pump(LibraryCommands):
         """The lines of the last program that dosed, kept by a stopped pump since a stop replaced it
         (without the lines that act once or belong to a refill); [] if it keeps none."""
         try:
-            n, line, _detail = self._request(codec.REVIEW, (codec.REVIEW_LAST, 0))
+            raw = self._review_raw(codec.REVIEW_LAST)
         except PumpRefused as e:
             if e.field == "which":
                 return []
             raise
-        out = [words.render(line)]
-        for i in range(1, n):
-            _n, line, _detail = self._request(codec.REVIEW, (codec.REVIEW_LAST, i))
-            out.append(words.render(line))
-        return out
+        return [program_words.line(r) for r in program_words.items_of(raw)]
 
     def patient_bolus(self) -> tuple[int, int]:
         """The patient asks for a bolus; returns (volume_nl, duration_s) or raises PumpRefused."""

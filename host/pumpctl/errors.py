@@ -69,6 +69,16 @@ class UsageError(PumpError):
     """The caller asked for something unclear: a bad duration, no port."""
 
 
+class LineRefused(UsageError):
+    """A program line that does not read (pumpctl reads a program's text and sends numbers): nothing
+    was sent to the pump. `field` names what is wrong, as a pump's refusal does, `reason` says why."""
+
+    def __init__(self, field: str, reason: str):
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}; nothing was sent to the pump")
+
+
 class BalanceError(PumpError):
     """The lab balance failed: port absent or busy, no reply in time, an error or
     overload status, or a reply the driver cannot read (the reply is quoted)."""

@@ -3,15 +3,17 @@
 A site's library file (docs/drug-library.md) gives each limit as text with its unit ("15 mg/day",
 "1.625 mg/h", "1 h"). The pump holds and checks numbers only (LIB_DRUG: ng, ng/mL, ng/day, the
 lockout in s); pumpctl reads the text with the same exact integer parsers a program's lines are
-read with (firmware/units.py), and shows the pump's numbers with their inverse (firmware/formats.py),
+read with (units.py), and shows the pump's numbers with their inverse (formats.py),
 so a limit reads back as it was written. Whether the limits agree with each other (soft below
 hard, ...) is the pump's to decide: it refuses a drug that contradicts itself, naming it.
 """
 
 from __future__ import annotations
 
-from firmware import codec, formats, units
+from firmware import codec
 from firmware.errors import Refusal
+
+from . import formats, units
 
 LIBRARY_FIELDS = codec.LIBRARY_FIELDS  # name, then the ten limits, as LIB_DRUG carries them
 FILE_FIELDS = (*LIBRARY_FIELDS, "source")  # a file's drug may say where its numbers come from

@@ -113,10 +113,7 @@ class SerialTransport:
                         frame = self._decoder.frame()
                     except framing.FrameError as e:
                         if e.code == codec.ERR_BAD_VERSION:
-                            raise LinkError(
-                                f"the pump on {self.port} speaks another version of the protocol ({e.message}): "
-                                "update pumpctl or flash the pump's firmware to match"
-                            ) from None
+                            raise LinkError(_version_told(self.port, e.version)) from None
                         if e.code not in (codec.ERR_BAD_FRAME, codec.ERR_TOO_LONG):
                             raise LinkError(
                                 f"the pump on {self.port} sent a frame this pumpctl cannot read ({e.message}): "
@@ -311,6 +308,17 @@ def _not_started(payload: bytes) -> str | None:
     except framing.FrameError:
         return None
     return reason + more if code == codec.ERR_NOT_STARTED else None
+
+
+def _version_told(port: str, theirs: int) -> str:
+    """What a frame of another protocol version from the pump says: which side to update."""
+    ours = codec.PROTOCOL_VERSION
+    if theirs < ours:
+        return (
+            f"the pump on {port} speaks protocol {theirs}, older than this pumpctl's {ours}: flash the pump's "
+            "firmware (pumpctl flash) to match, or use the pumpctl of its firmware"
+        )
+    return f"the pump on {port} speaks protocol {theirs}, newer than this pumpctl's {ours}: update pumpctl"
 
 
 def _signed_by(session: auth.Hmac, mac: bytes | None, signed: bytes | None) -> bool:

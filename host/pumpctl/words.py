@@ -18,9 +18,9 @@ before. A code the host has no name for is shown as its number ("alarm 99").
 
 import re
 
-from firmware import codec, formats
+from firmware import codec
 
-from . import quantities
+from . import formats, quantities
 from .library_file import mass_rate
 
 
@@ -87,6 +87,7 @@ ALARM_NAMES = {
     codec.ALARM_CLOCK_JUMP: "clock jump",
     codec.ALARM_WATCHDOG: "watchdog",
     codec.ALARM_SELF_TEST: "self-test failed",
+    codec.ALARM_PROGRAM_UNREAD: "program not read",
 }
 
 # Alarm priorities (codec.PRIORITY_*, schema.ALARM_PRIORITY), and THERAPY's `sounding`.
@@ -190,6 +191,9 @@ def render(text: str) -> str:
     each "{r15000000}" by its quantity ("15 mg/day")."""
     if "{" not in text:
         return text
+    from . import program_words  # a program's refusals and warnings, and the log's program items
+
+    text = program_words.LOG_ITEM.sub(program_words.log_line, program_words.TOKEN.sub(program_words.sentence, text))
     return _QUANTITY.sub(_quantity, _TOKEN.sub(_name, text))
 
 

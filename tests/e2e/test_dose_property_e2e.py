@@ -14,10 +14,10 @@ import pytest
 from hypothesis import event, given, note, settings
 from hypothesis import strategies as st
 from pumpctl import PumpRefused, Simulator
+from pumpctl.units import DOSE_MASS, DOSE_VOLUME
 from test_program import mcg_text, mg_text, ul_text, worst_case_ng
 
 from firmware.library import default_library
-from firmware.units import DOSE_MASS, DOSE_VOLUME
 
 pytestmark = pytest.mark.micropython
 

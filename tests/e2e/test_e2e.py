@@ -229,13 +229,15 @@ def test_bad_input_is_refused_with_a_reason_and_the_program_is_kept(pump, case):
 def test_text_that_is_not_utf8_is_refused_as_malformed_in_words_the_host_can_read(pump):
     # MicroPython's decode() takes overlong forms and surrogates: the pump once
     # staged such a line, then refused the program in a message pumpctl could
-    # not decode (found by the link fuzz, test_fuzz_link.py).
+    # not decode (found by the link fuzz, test_fuzz_link.py). Now a drug's name is
+    # a program's one text.
     t = Tracked(pump)
     t.set_rate("0.5 mL/day")
     for raw in (b"basal 0\xc0\xae5 mL/day", b"basal 1 mL/day\xed\xa0\x80", b"\xf4\x90\x80\x80"):
         with pytest.raises(PumpRefused) as refused:
-            pump.link.request(codec.STAGE_LINE, payload=bytes([0, len(raw)]) + raw)
-        assert (refused.value.code, refused.value.reason) == (codec.ERR_MALFORMED, "field line is not UTF-8 text")
+            item = bytes([0, codec.ITEM_DRUG, len(raw)]) + raw + bytes(24)  # its numbers all 0
+            pump.link.request(codec.STAGE_ITEM, payload=item)
+        assert (refused.value.code, refused.value.reason) == (codec.ERR_MALFORMED, "field drug is not UTF-8 text")
     with pytest.raises(PumpRefused) as refused:
         pump.link.request(codec.STAGE)
     assert "the program is empty" in refused.value.reason  # nothing was staged

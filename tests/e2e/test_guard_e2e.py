@@ -48,6 +48,7 @@ def test_a_delayed_bolus_is_checked_again_when_it_is_due_and_does_not_start_past
     report = dict(line.split(" ", 1) for line in out.splitlines())
     assert report["waiting"] == "1 0"  # a single bolus waits, no alarm
     assert report["at_start"] == "0 1"  # at 30 h: no bolus, the dose-limit alarm
+
     # Minutes 1799 to 1860 hold the basal only: 14.5 mg/day at 20 mg/mL is 0.725 mL/day, in 52.083 nL steps.
     def basal_steps(minute):
         return 725_000 * 1_000 * minute // (1440 * 52_083)
@@ -104,8 +105,10 @@ def test_morphine_back_at_a_hundredth_of_its_strength_after_drug_none_stays_with
                 return pump.commit(pump.stage(lines), confirm_soft=confirm_soft)
 
             pump.set_clock(MIDNIGHT + 14 * 3600)
-            commit(["drug morphine 20 mg/mL", "fill 20 mL", "flex 00:00 1 uL/day", "flex 14:00 35.9 mg/day"],
-                   confirm_soft=True)
+            commit(
+                ["drug morphine 20 mg/mL", "fill 20 mL", "flex 00:00 1 uL/day", "flex 14:00 35.9 mg/day"],
+                confirm_soft=True,
+            )
             pump.sim_advance(10 * HOUR_US)  # to 00:00
             moved(20_000_000)
             assert 14_900_000 * 10**9 < morphine[0] < 15_000_000 * 10**9  # 14.958 mg

@@ -177,17 +177,17 @@ def test_a_save_cut_short_mid_write_leaves_the_previous_state_and_a_complete_one
 
 
 def test_a_saved_state_this_firmware_cannot_use_starts_the_pump_stopped_with_the_restart_alarm(lives, tmp_path):
-    from firmware.persist import TAG_PROGRAM
+    from firmware.persist import TAG_META
     from firmware.store import Store
     from hal.file_storage import FileStorage
 
     first = lives()
     first.pump.commit(first.pump.stage(BASAL))
     first.end()
-    # A well-formed record whose program the library refuses (as after a firmware update with a stricter library).
+    # A well-formed record of a format this firmware does not read (as a newer firmware's, after a downgrade).
     store = Store(FileStorage(str(tmp_path / "pump")))
     seq, sections = store.load()
-    sections[TAG_PROGRAM] = b"drug morphine 20 mg/mL\nfill 20 mL\nbasal 99 mg/day"
+    sections[TAG_META] = bytes(sections[TAG_META]).replace(b"format 4\n", b"format 99\n")
     store.save(sorted(sections.items()))
 
     pump = lives().pump
@@ -195,8 +195,38 @@ def test_a_saved_state_this_firmware_cannot_use_starts_the_pump_stopped_with_the
     assert (th.mode, th.alarm, th.rate_nl_per_day) == ("stopped", "restart", 0)
     texts = [ev.text for ev in pump.events()]
     assert texts[-3].startswith("passed: ")  # the power-on self-test
-    assert texts[-2].startswith(f"stopped: saved state {seq + 1} not restored (Refusal: daily dose of morphine 99")
+    assert texts[-2].startswith(f"stopped: saved state {seq + 1} not restored (ValueError: state format 99")
     assert texts[-1] == "restart: saved state lost, stopped"
+
+
+def test_a_program_saved_by_the_firmware_before_that_cannot_be_read_is_not_run_and_the_guard_keeps_its_day(
+    lives, tmp_path
+):
+    """After an update from protocol 8's firmware: a record that holds the program's lines without the values
+    that firmware made of them (this one has no parser to read lines) comes up stopped, saying to send the
+    program again; the dose guard's history is kept, so the day's dose cannot be given twice."""
+    from firmware.persist import TAG_PROGRAM, TAG_PROGRAM_ITEMS
+    from firmware.store import Store
+    from hal.file_storage import FileStorage
+
+    first = lives()
+    first.pump.commit(first.pump.stage(BASAL))
+    first.pump.sim_advance(3 * 3_600_000_000)
+    day_nl = first.pump.therapy().day_nl
+    first.end()
+    store = Store(FileStorage(str(tmp_path / "pump")))
+    _seq, sections = store.load()
+    del sections[TAG_PROGRAM_ITEMS]
+    sections[TAG_PROGRAM] = "\n".join(BASAL).encode()  # as that firmware wrote its lines, here without its values
+    store.save(sorted(sections.items()))
+
+    pump = lives().pump
+    th = pump.therapy()
+    assert (th.mode, th.alarm, th.rate_nl_per_day) == ("stopped", "program not read", 0)
+    assert "restart" in [a.name for a in pump.alarms()]  # the restart is latched too
+    assert day_nl * 9 // 10 <= th.day_nl <= day_nl  # the guard's 24 h (to its last save): what was given still counts
+    assert "the saved program could not be read after an update: send it again" in [e.text for e in pump.events()]
+    assert pump.running_lines() == []
 
 
 def test_a_site_library_and_the_program_checked_against_it_survive_a_kill(lives):
@@ -240,8 +270,11 @@ def test_a_departed_drugs_day_survives_a_kill_and_comes_back_whole_at_a_hundredt
     assert pump.ack_alarm("restart") == 1
     pump.commit(pump.stage(["drug morphine 0.2 mg/mL", "fill 40 mL", "stop"]))
     with pytest.raises(PumpRefused, match="the dose guard"):
-        pump.commit(pump.stage(["drug morphine 0.2 mg/mL", "flex 00:00 1 uL/day", "flex 01:00 20000 mcg/day",
-                                "flex 11:00 1 uL/day"]))
+        pump.commit(
+            pump.stage(
+                ["drug morphine 0.2 mg/mL", "flex 00:00 1 uL/day", "flex 01:00 20000 mcg/day", "flex 11:00 1 uL/day"]
+            )
+        )
     assert pump.therapy().mode == "stopped"
 
 

@@ -8,10 +8,10 @@ from contextlib import contextmanager
 
 import pytest
 from frames import seal
-from pumpctl import AuthError, PumpKeys, PumpRefused, Simulator, schema
+from pumpctl import AuthError, PumpKeys, PumpRefused, Simulator, schema, units
 from test_e2e import HOUR, Tracked
 
-from firmware import auth, codec, framing, units
+from firmware import auth, codec, framing
 
 pytestmark = pytest.mark.micropython
 

@@ -99,8 +99,10 @@ def test_a_second_cut_before_a_restarts_reserved_steps_come_due_does_not_move_th
 def test_cuts_at_any_moment_never_over_deliver_lose_a_commit_or_a_log_entry(tmp_path, busy_cores):
     """The short form: 200 cuts, anywhere, including during a restart's own saves and before the steps a restart
     counted as delivered have come due (a second cut then). Under load: every core busy meanwhile."""
-    check(run(200, seed=2026, episode_cuts=100, policy="any", jobs=JOBS, root=tmp_path, keep=tmp_path / "kept"),
-          cuts_at_boot=True)
+    check(
+        run(200, seed=2026, episode_cuts=100, policy="any", jobs=JOBS, root=tmp_path, keep=tmp_path / "kept"),
+        cuts_at_boot=True,
+    )
 
 
 def test_a_stop_then_a_cut_leaves_nothing_reserved_and_no_shortfall(tmp_path, busy_cores):

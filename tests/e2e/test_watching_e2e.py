@@ -223,7 +223,7 @@ def test_a_monitoring_task_that_fails_starves_the_watchdog_which_resets_the_boar
     with restarted.pump() as pump:
         assert pump.status().steps == steps  # restored from the last save: nothing moved after the fault
         log = texts(pump)
-        resumed = [i for i, t in enumerate(log) if t.startswith("firmware 0.3.0 resumed at its last save")]
+        resumed = [i for i, t in enumerate(log) if t.startswith("firmware 0.4.0 resumed at its last save")]
         assert log[resumed[-1] - 1] == "the board started after a watchdog reset"
         assert {"watchdog", "restart"} <= set(alarms(pump))
         assert pump.therapy().mode == "stopped"

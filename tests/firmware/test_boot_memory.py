@@ -9,6 +9,7 @@ and the next boot restores the record whole: its program, its guard history and 
 import types
 
 import pytest
+from programs import lines_of
 from protocol_examples import _Clock, _Faults, _MemoryStorage, _Motor, _random_bytes, _Serial
 
 import boards.sim as sim_board
@@ -53,7 +54,7 @@ class Board:
 def what_a_restart_must_keep(app):
     log = app.log
     return {
-        "program": app.therapy.program.lines if app.therapy.program else None,
+        "program": lines_of(app.therapy.program) if app.therapy.program else None,
         "delivered": app.guard.delivered(),
         "window": app.guard.saved_state()[0],
         "log": [log.get(i) for i in range(log.oldest(), log.count)],
@@ -91,7 +92,7 @@ LOAD_PATH = [
     (persist, "_opt_int"),
     (persist, "_drugs"),
     (persist, "_unesc"),
-    (persist, "_program_from_values"),
+    (persist, "_from_saved"),
     (DoseGuard, "restore"),
     (alarms.AlarmSet, "restore"),
     (MotorWatch, "restore"),

@@ -91,6 +91,7 @@ def test_roles_priorities_and_messages_unknown_codes_get_none():
     assert codec.role_needed(codec.STATUS) == auth.ROLE_NONE
     assert codec.alarm_priority(codec.ALARM_MOTOR_FAULT) == codec.PRIORITY_HIGH
     assert codec.alarm_priority(codec.ALARM_RESTART) == codec.PRIORITY_LOW
+    assert codec.alarm_priority(codec.ALARM_PROGRAM_UNREAD) == codec.PRIORITY_HIGH
     known = set(schema.FIELDS)
     for code in range(256):
         if code not in known:
@@ -98,7 +99,7 @@ def test_roles_priorities_and_messages_unknown_codes_get_none():
             with pytest.raises(KeyError):
                 schema.request_fields(code)
     assert all(codec.is_message(code) for code in known)
-    for code in (-1, 0, codec.ALARM_SELF_TEST + 1, 255):
+    for code in (-1, 0, codec.ALARM_PROGRAM_UNREAD + 1, 255):
         assert codec.alarm_priority(code) == 0
 
 
@@ -126,10 +127,10 @@ def test_sequence_numbers_outside_32_bits_are_not_sent():
 
 
 def test_the_largest_frame_fits_the_decoder_and_one_byte_more_does_not():
-    biggest = framing.encode_frame(codec.STAGE_LINE, framing.MAX_SEQ, b"x" * framing.MAX_PAYLOAD, SESSION)
+    biggest = framing.encode_frame(codec.STAGE_ITEM, framing.MAX_SEQ, b"x" * framing.MAX_PAYLOAD, SESSION)
     assert len(biggest) - 1 == framing.MAX_ENCODED
     [frame] = feed_all(biggest)
-    assert frame[0] == codec.STAGE_LINE and frame[2] == b"x" * framing.MAX_PAYLOAD
+    assert frame[0] == codec.STAGE_ITEM and frame[2] == b"x" * framing.MAX_PAYLOAD
     [refused] = feed_all(biggest[:-1] + b"\x01\x00")
     assert refused.code == codec.ERR_TOO_LONG
 
@@ -193,7 +194,7 @@ def test_a_mac_flag_without_a_mac_is_a_bad_frame():
     assert isinstance(result, FrameError) and result.code == codec.ERR_BAD_FRAME
 
 
-# A request of one text field (STAGE_LINE's line), for the text checks.
+# A request of one text field (as a drug name of STAGE_ITEM), for the text checks.
 TEXT_FIELD = (("line", "s"),)
 
 

@@ -518,8 +518,11 @@ FLUIDS = [
 @settings(max_examples=FEW)
 @given(
     st.lists(
-        st.tuples(st.one_of(st.integers(0, HOUR), st.integers(0, 20 * HOUR)), st.integers(0, 3_000),
-                  st.sampled_from(range(len(FLUIDS)))),
+        st.tuples(
+            st.one_of(st.integers(0, HOUR), st.integers(0, 20 * HOUR)),
+            st.integers(0, 3_000),
+            st.sampled_from(range(len(FLUIDS))),
+        ),
         min_size=1,
         max_size=16,
     )
@@ -929,7 +932,7 @@ def test_a_calibration_rounds_a_departed_drugs_hour_and_rest_of_day_up_each():
     assert permit(g, 2 * HOUR, 7) == 7
     g.set_fluid(())
     g.set_step_volume(49_000)
-    (_name, _conc, day, hour, _end, sat), = g.departed
+    ((_name, _conc, day, hour, _end, sat),) = g.departed
     assert sat == 0 and hour * 49_000 >= 7 * SIM_STEP_PL and (day - hour) * 49_000 >= 100 * SIM_STEP_PL
 
 
@@ -1022,10 +1025,18 @@ RATE = st.one_of(st.integers(0, 10_000), st.sampled_from([1, 15, 150, 2_000, 10_
 ACTION = st.one_of(
     st.tuples(st.just("fluid"), FLUID),
     st.tuples(st.just("step"), st.integers(42_000, 62_000)),
-    st.tuples(st.just("deliver"), st.tuples(st.one_of(st.integers(0, 3 * BUCKET_US), st.integers(0, 6 * HOUR)),
-                                             RATE, st.one_of(st.integers(1, 60), st.integers(60, 700)))),
-    st.tuples(st.just("admit"), st.tuples(st.integers(0, 2 * HOUR), st.integers(0, 1_000), st.integers(0, 400),
-                                           st.integers(1, 150))),
+    st.tuples(
+        st.just("deliver"),
+        st.tuples(
+            st.one_of(st.integers(0, 3 * BUCKET_US), st.integers(0, 6 * HOUR)),
+            RATE,
+            st.one_of(st.integers(1, 60), st.integers(60, 700)),
+        ),
+    ),
+    st.tuples(
+        st.just("admit"),
+        st.tuples(st.integers(0, 2 * HOUR), st.integers(0, 1_000), st.integers(0, 400), st.integers(1, 150)),
+    ),
 )
 # The issue's sequence: 14.958 mg of morphine at 20 mg/mL in 10 h, drug none, morphine at 0.2 mg/mL flat out.
 ISSUE_18 = [
@@ -1043,8 +1054,15 @@ def guard_fluid(fluid):
 
 @settings(max_examples=FEW)
 @example(ISSUE_18)
-@example([("fluid", (("morphine", 20_000_000),)), ("deliver", (0, 961, 1)), ("fluid", (("morphine", 10_000),)),
-          ("deliver", (0, BUCKET_MAX_STEPS, 700))] * 2)
+@example(
+    [
+        ("fluid", (("morphine", 20_000_000),)),
+        ("deliver", (0, 961, 1)),
+        ("fluid", (("morphine", 10_000),)),
+        ("deliver", (0, BUCKET_MAX_STEPS, 700)),
+    ]
+    * 2
+)
 @given(st.lists(ACTION, min_size=1, max_size=25))
 def test_whatever_the_refills_strengths_and_drug_changes_no_drug_passes_its_hard_limits(actions):
     g = DoseGuard(SIM_STEP_PL)
@@ -1114,15 +1132,29 @@ def guard_copy(g):
 
 
 def guard_state(g):
-    return (bytes(g._buckets), g.day_sum, g.hour_sum, g.day_sat, g.hour_sat, g.departed, g.fluid,
-            g.day_limit, g.hour_limit, g.bolus_limit, g.tripped)
+    return (
+        bytes(g._buckets),
+        g.day_sum,
+        g.hour_sum,
+        g.day_sat,
+        g.hour_sat,
+        g.departed,
+        g.fluid,
+        g.day_limit,
+        g.hour_limit,
+        g.bolus_limit,
+        g.tripped,
+    )
 
 
 @settings(max_examples=FEW)
 @given(
     past=st.lists(
-        st.tuples(st.one_of(st.integers(0, HOUR), st.integers(0, 20 * HOUR)), st.integers(0, 3_000),
-                  st.sampled_from(range(len(LIMITED_FLUIDS)))),
+        st.tuples(
+            st.one_of(st.integers(0, HOUR), st.integers(0, 20 * HOUR)),
+            st.integers(0, 3_000),
+            st.sampled_from(range(len(LIMITED_FLUIDS))),
+        ),
         min_size=1,
         max_size=12,
     ),

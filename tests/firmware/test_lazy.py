@@ -1,6 +1,6 @@
-"""The text parsers are on the pump's heap only while they read text (firmware/lazy.py,
-issue 19): reading a program or a plain rate, or checking a program again, leaves none loaded, on
-CPython and on both MicroPython VMs, and a call inside another leaves its modules to it."""
+"""A program's checks are on the pump's heap only while they check (firmware/lazy.py, issue 19):
+building a program from its items or a plain rate's, or checking a program again, leaves none loaded,
+on CPython and on both MicroPython VMs, and a call inside another leaves its modules to it."""
 
 import os
 import subprocess
@@ -8,6 +8,8 @@ import sys
 
 import pytest
 from vms import MP_DIR, ROOT, run_unix, run_wasm32
+
+from firmware import codec
 
 SCRIPT = MP_DIR / "parser_forgotten.py"
 
@@ -21,14 +23,36 @@ def cpython_output():
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     out = subprocess.run([sys.executable, str(SCRIPT)], env=env, capture_output=True, check=True, text=True).stdout
     lines = _lines(out)
+    crc = lines[1].split()[1]
     assert lines == [
         "library default-2026.11 8 []",
-        "program flex 00:00 2 mg/day [(0, 100000), (420, 200000), (1320, 50000)] []",
+        "program %s [(0, 100000), (420, 200000), (1320, 50000)] []" % crc,
         "refused daily dose []",
-        "rate (500000, False) ['basal 0.5 mL/day'] []",
+        "rate (2, 500000) []",
         "recheck refused daily dose []",
     ]
     return lines
+
+
+def test_the_script_sends_the_items_pumpctl_sends():
+    from programs import items
+
+    script = SCRIPT.read_text()
+    namespace = {}
+    exec(script[script.index("PROGRAM = (") : script.index("def loaded")], namespace)  # its two constants
+    assert namespace["PROGRAM"] == tuple(
+        items(
+            [
+                "drug morphine 20 mg/mL",
+                "fill 20 mL",
+                "flex 00:00 2 mg/day",
+                "flex 07:00 4 mg/day",
+                "flex 22:00 1 mg/day",
+                "patient-bolus 0.2 mg over 10 min lockout 1 h max 4 per day",
+            ]
+        )
+    )
+    assert namespace["TOO_MUCH"] == tuple(items(["basal 2 mg/day", "bolus 50 mg over 1 h"]))
 
 
 def _heap(out):
@@ -41,7 +65,9 @@ def test_unix_port_forgets_the_parsers(cpython_output):
     out = run_unix(SCRIPT, heap="2M")
     assert _lines(out) == cpython_output
     heap = _heap(out)
-    assert heap["parser"] > 10_000  # what keeping them would cost, compiled from source
+    assert (
+        heap["parser"] > 5_000
+    )  # what keeping the checks would cost, compiled from source (the parsers are the host's)
 
 
 @pytest.mark.micropython32
@@ -58,25 +84,28 @@ def test_a_call_forgets_only_the_text_modules_it_brought_in():
         sys.modules.pop(name, None)
         if hasattr(firmware, name[9:]):
             delattr(firmware, name[9:])
-    assert lazy.call("firmware.units", "parse_rate", "rate", "1 mL/day") == (1_000_000, False)
+    assert lazy.call("firmware.program_items", "token", 3, 7) == "{p3|7}"
     assert not [m for m in lazy.TRANSIENT if m in sys.modules or hasattr(firmware, m[9:])]
     # Loaded before the call: left alone.
-    import firmware.units
+    import firmware.program_items
 
-    assert lazy.call("firmware.units", "parse_count", "n", "3", 1, 5) == 3
-    assert sys.modules["firmware.units"] is firmware.units
+    assert lazy.call("firmware.program_items", "token", 1) == "{p1}"
+    assert sys.modules["firmware.program_items"] is firmware.program_items
     # A refusal forgets them too.
-    del sys.modules["firmware.units"]
-    delattr(firmware, "units")
+    del sys.modules["firmware.program_items"]
+    delattr(firmware, "program_items")
     from firmware.errors import Refusal
 
     with pytest.raises(Refusal):
-        lazy.call("firmware.units", "parse_rate", "rate", "0 mL/day")
-    assert "firmware.units" not in sys.modules
+        lazy.call("firmware.program_items", "build", [], None)
+    assert "firmware.program_items" not in sys.modules
 
 
 def test_the_dose_kinds_are_the_programs_in_the_parsers_and_the_formatters():
-    from firmware import formats, program, units
+    from pumpctl import formats, units
+
+    from firmware import program
 
     kinds = (program.DOSE_MASS, program.DOSE_VOLUME)
     assert (units.DOSE_MASS, units.DOSE_VOLUME) == kinds == (formats.DOSE_MASS, formats.DOSE_VOLUME)
+    assert (codec.DOSE_MASS, codec.DOSE_VOLUME) == kinds  # as STAGE_ITEM's dose_kind carries them

@@ -6,6 +6,7 @@ shows in a clinician's units."""
 from fractions import Fraction
 
 import pytest
+from programs import parse_program
 from pumpctl import words
 from pumpctl.library_file import parse_entry
 from test_boot_memory import Board, storage_of
@@ -17,7 +18,6 @@ from firmware.druglib import DEFAULT_LIBRARY, DEFAULT_LIBRARY_HASH, DEFAULT_LIBR
 from firmware.druglib import DEFAULT_NUMBERS as NUMBERS
 from firmware.errors import Refusal
 from firmware.library import MAX_DRUGS, DrugLimits, Library, default_library
-from firmware.program import parse_program
 
 NG_PER_MG = 1_000_000
 NG_PER_MCG = 1_000

@@ -182,3 +182,35 @@ def test_a_reason_of_up_to_200_bytes_is_never_cut_and_a_longer_one_ends_at_200()
         _seq, (code, field, message) = error_of(reply)
         assert (code, field, message) == (codec.ERR_BAD_VALUE, "rate_nl_per_day", shown)
         assert len(reply[2]) <= framing.MAX_PAYLOAD
+
+
+def _answer_to_version(version, monkeypatch, reader):
+    """The pump's answer to a STATUS in protocol version, read by a host of protocol reader."""
+    serial = RecordingSerial()
+    link = Link(serial, {codec.STATUS: lambda values: ()})
+    for b in framing.encode_frame(codec.STATUS, 7, b"", None, version):
+        link.receive(b)
+    with monkeypatch.context() as m:
+        m.setattr(codec, "PROTOCOL_VERSION", reader)  # the host's end of the line
+        dec = framing.FrameDecoder()
+        [reply] = [dec.frame()[:3] for b in serial.sent if dec.feed(b)]
+    assert link.frames_refused == 1 and link.frames_handled == 0
+    return error_of(reply)
+
+
+def test_an_older_hosts_frame_is_refused_in_its_own_version_saying_to_update_pumpctl(monkeypatch):
+    # protocol 8's pumpctl reads an ERROR of its own version: its user reads which side to update
+    ours = codec.PROTOCOL_VERSION
+    assert _answer_to_version(8, monkeypatch, 8) == (
+        7,
+        [codec.ERR_BAD_VERSION, "", f"this pump speaks protocol {ours}, newer than this host's 8: update pumpctl"],
+    )
+
+
+def test_a_newer_hosts_frame_is_refused_in_the_pumps_own_version(monkeypatch):
+    # a newer pumpctl reads the pump's version from the frame and says to flash the pump (transport.py)
+    ours = codec.PROTOCOL_VERSION
+    assert _answer_to_version(ours + 1, monkeypatch, ours) == (
+        7,
+        [codec.ERR_BAD_VERSION, "", f"protocol version {ours + 1} is not supported; this side speaks {ours}"],
+    )

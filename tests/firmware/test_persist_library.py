@@ -7,6 +7,7 @@ way the pump holds the very limits it held before the cut, and refuses what they
 import sys
 
 import pytest
+from programs import lines_of, parse_program
 from pumpctl.library_file import parse_entry
 from test_boot_memory import HOUR, Board, storage_of
 
@@ -15,7 +16,6 @@ from firmware.druglib import DEFAULT_LIBRARY
 from firmware.errors import Refusal
 from firmware.eventlog import esc
 from firmware.library import DrugLimits, Library
-from firmware.program import parse_program
 from firmware.store import Store
 
 # A site library, as its file has it: the factory's morphine with a lower daily hard limit, and fentanyl as it is.
@@ -31,10 +31,7 @@ TOO_MUCH = ["drug morphine 20 mg/mL", "fill 20 mL", "basal 6 mg/day"]
 
 # The modules that read or write text: none is loaded by a boot or a restart.
 PARSERS = (
-    "firmware.program_text",
     "firmware.program_check",
-    "firmware.units",
-    "firmware.formats",
     "firmware.library_text",
     "pumpctl.library_file",
 )
@@ -124,7 +121,7 @@ def test_a_restart_holds_the_same_library_and_loads_no_parser(saved, monkeypatch
     def restore(app, record):
         with monkeypatch.context() as m:
             parsers_refused(m)
-            refuse_to_load(m, program, "firmware.program_text")
+            refuse_to_load(m, program, "firmware.program_check")
             refuse_to_load(m, program, "firmware.program_check")
             restored.append(True)
             return real_restore(app, record)
@@ -134,7 +131,7 @@ def test_a_restart_holds_the_same_library_and_loads_no_parser(saved, monkeypatch
     assert restored == [True]
     assert held(app.library) == SITE_DRUGS
     assert app.library.hash == lib_hash and app.library.version == VERSION
-    assert app.therapy.program.lines == PROGRAM
+    assert lines_of(app.therapy.program) == PROGRAM
     assert app.alarm == codec.ALARM_RESTART  # the record was restored, not refused
     with pytest.raises(Refusal, match="above the hard limit of 5 mg/day"):
         parse_program(TOO_MUCH, app.library, [], None)
@@ -186,7 +183,7 @@ def test_a_record_written_while_the_library_was_text_is_read_from_its_names_and_
     assert held(app.library) == SITE_DRUGS  # the lockout back in s
     assert app.library.drugs["morphine"].patient_lockout_min_us == HOUR
     assert app.library.version == VERSION and app.library.hash == lib_hash  # the numbers' hash, not the texts'
-    assert app.therapy.program.lines == PROGRAM
+    assert lines_of(app.therapy.program) == PROGRAM
     assert app.alarm == codec.ALARM_RESTART
     with pytest.raises(Refusal, match="above the hard limit of 5 mg/day"):
         parse_program(TOO_MUCH, app.library, [], None)

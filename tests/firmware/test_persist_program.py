@@ -1,18 +1,29 @@
-"""The running program across a restart (issue 19): the record keeps what this firmware made of the program's
-lines (its numbers, review rows and warnings), and a restart by the same firmware takes them without loading
-the program parser (its bytecode and a re-read of every line were 40 KB of a restart's garbage on a 32-bit
-board). A record from another firmware version, or values that are not the lines', is read from the lines
-again. Either way the pump runs the very program it ran before the cut."""
+"""The running program across a restart (issue 19): the record keeps the program as its items' numbers, and a
+restart reads them back without any parser (the firmware has none: pumpctl reads a program's text). A record of
+the firmware before (0.3.0, protocol 8: the program's lines and what that firmware made of them) restores from
+its values; one whose program cannot be read so comes up stopped with an alarm that says to send the program
+again, never running a program it could not read, and keeping the dose guard's history."""
+
+import base64
+import json
+import pathlib
+import zlib
 
 import pytest
+from programs import lines_of, parse_program, recheck_program
 from test_boot_memory import Board, storage_of
 from test_persist_library import refuse_to_load
 
-from firmware import persist, program
+from firmware import codec, persist, program
 from firmware.errors import Refusal
 from firmware.library import DrugLimits, Library, default_library
-from firmware.program import _FIELDS, parse_program, recheck_program
+from firmware.program import _FIELDS
 from firmware.store import Store
+
+HOUR = 3_600_000_000
+# Records the firmware before this one saved (tests/firmware/data: made by its own code from the programs below,
+# each after an hour of dosing; "stopped": then stopped, an hour more): its storage files, and what it held.
+RECORDS_0_3_0 = json.loads((pathlib.Path(__file__).parent / "data" / "records_0.3.0.json").read_text())["records"]
 
 # Programs that use every kind of value a Program holds: flex steps, a patient bolus, a delayed bolus, a
 # prime, a blend of three, soft-limit warnings, "drug none", the reservoir levels and a trial.
@@ -64,48 +75,30 @@ def values(p):
     return {name: getattr(p, name) for name in _FIELDS}
 
 
-def no_parser(monkeypatch):
-    refuse_to_load(monkeypatch, program, "firmware.program_text")
-
-
-def restored_from_lines(files, monkeypatch):
-    """The program a restart from files runs when the record holds no values: read from its lines."""
-    real_load = Store.load
-
-    def load(store, *args):
-        seq, record = real_load(store, *args)
-        del record[persist.TAG_PROGRAM_VALUES]
-        return seq, record
-
-    with monkeypatch.context() as m:
-        m.setattr(Store, "load", load)
-        return Board(storage_of(files)).app.therapy.program
+def values_without_delivery(p):
+    """What runs on once a bolus, prime or bridge is done (a restart may have cancelled it)."""
+    v = values(p.without_delivery())
+    del v["warnings"]
+    return v
 
 
 @pytest.mark.parametrize("name", sorted(PROGRAMS))
-def test_a_restart_by_the_same_firmware_runs_the_saved_program_without_the_parser(name, monkeypatch):
+def test_a_restart_runs_the_saved_program_from_its_items_without_checking_it_again(name, monkeypatch):
     files, before = saved_pump(PROGRAMS[name])
-    real_restore = persist.restore
-
-    def restore(app, record):
-        assert persist.TAG_PROGRAM_VALUES in record
-        with monkeypatch.context() as m:
-            no_parser(m)
-            return real_restore(app, record)
-
-    with monkeypatch.context() as m:
-        m.setattr(persist, "restore", restore)
-        app = Board(storage_of(files)).app
-    assert app.alarm  # the restart alarm: the record was restored, not refused
-    # The very program a restart that reads the lines runs (a restart cancels a bolus or prime).
-    assert values(app.therapy.program) == values(restored_from_lines(files, monkeypatch))
-    if before.delivery_line() is None:
-        assert values(app.therapy.program) == values(before)
+    refuse_to_load(monkeypatch, persist, "firmware.program_check")
+    refuse_to_load(monkeypatch, program, "firmware.program_check")
+    app = Board(storage_of(files)).app
+    assert app.alarm == codec.ALARM_RESTART  # the record was restored, not refused
+    after = app.therapy.program
+    assert values_without_delivery(after) == values_without_delivery(before)
+    if before.delivery() is None:
+        assert values(after) == values(before)
+        assert after.program_crc() == before.program_crc()  # THERAPY names the same program
     if name == "soft-limit warning":
-        assert before.warnings  # the case has one to keep
+        assert after.warnings == before.warnings != []  # the case has one to keep
 
 
-def test_the_values_are_made_once_for_a_program_in_force():
+def test_the_items_are_made_once_for_a_program_in_force():
     storage = storage_of({})
     app = Board(storage).app
     app.put_in_force(parse_program(PROGRAMS["prime"], app.library, [], None), app.timebase.total_us())
@@ -115,52 +108,113 @@ def test_the_values_are_made_once_for_a_program_in_force():
     assert first is not None and app.therapy.program.saved is first
 
 
-@pytest.mark.parametrize("how", ["another firmware", "no values", "other lines", "another library"])
-def test_values_this_firmware_did_not_make_for_these_lines_are_not_taken(monkeypatch, how):
-    files, before = saved_pump(PROGRAMS["flex and patient bolus"])
+def booted(record, how=None, monkeypatch=None):
+    """A pump booted from one of RECORDS_0_3_0, its record changed by how first (PROGRAM_VALUES: none, of
+    another firmware, of other lines, under another library)."""
+    files = {k: zlib.decompress(base64.b64decode(v)) for k, v in record["files"].items()}
+    if how is not None:
+        real_load = Store.load
+
+        def load(store, *args):
+            seq, rec = real_load(store, *args)
+            text = bytes(rec[persist.TAG_PROGRAM_VALUES])
+            if how == "no values":
+                del rec[persist.TAG_PROGRAM_VALUES]
+                return seq, rec
+            if how == "another firmware":
+                text = text.replace(b"0.3.0", b"0.0.1", 1)
+            elif how == "other lines":
+                text = text.replace(b"flex 07:00 4 mg/day", b"flex 07:00 9 mg/day")
+            else:
+                text = text.replace(b"default-2026.11", b"site-9")
+            rec[persist.TAG_PROGRAM_VALUES] = text
+            return seq, rec
+
+        monkeypatch.setattr(Store, "load", load)
+    board = Board(storage_of(files))
+    return board
+
+
+@pytest.mark.parametrize("name", sorted(RECORDS_0_3_0))
+def test_a_record_of_the_firmware_before_restores_its_program_from_its_values(name):
+    record = RECORDS_0_3_0[name]
+    app = booted(record).app  # (its first save writes what a check would have: program_check.saved, once)
+    assert codec.ALARM_PROGRAM_UNREAD not in [a[0] for a in app.alarms._entries]
+    assert app.guard.delivered() == record["delivered"]
+    t = app.therapy
+    if record["program"] is None:  # stopped: nothing runs; the lines kept for a resume are not read
+        assert t.program is None and t.last_program is None and record["last_lines"]
+        return
+    new = parse_program(record["lines"], default_library(), [], None)  # the same lines sent as numbers today
+    assert t.program.warnings == record["program"]["warnings"]  # the texts that firmware wrote, shown as they are
+    old = {k: tuple(v) if isinstance(v, list) and k in ("basal", "bolus", "prime", "patient") else v
+           for k, v in record["program"].items()}  # fmt: skip
+    for k in ("drugs", "flex"):
+        old[k] = [tuple(x) for x in old[k]]
+    restored = values(t.program)
+    once = ("bolus", "prime", "bridge_nl", "warnings")  # a restart may have ended what acts once (not warnings)
+    assert {k: restored[k] for k in old if k not in once} == {k: v for k, v in old.items() if k not in once}
+    assert all(restored[k] in (None, old[k]) for k in once[:3])
+    assert values_without_delivery(t.program) == values_without_delivery(new)
+    shown = [ln for ln in record["canonical"] if t.program.bolus is not None or not ln.startswith("bolus ")]
+    assert lines_of(t.program) == shown  # what a review shows: the lines that firmware showed
+
+
+@pytest.mark.parametrize("how", ["no values", "another firmware", "other lines", "another library"])
+def test_a_program_the_record_cannot_give_is_not_run_and_the_guard_keeps_its_history(how, monkeypatch):
+    record = RECORDS_0_3_0["flex and patient bolus"]
+    board = booted(record, how, monkeypatch)
+    app = board.app
+    t = app.therapy
+    assert t.program is None  # never a program it could not read
+    alarm = [a for a in app.alarms._entries if a[0] == codec.ALARM_PROGRAM_UNREAD]
+    assert alarm and "send it again" in alarm[0][2]
+    assert app.alarms.mask & (1 << codec.ALARM_PROGRAM_UNREAD)
+    assert app.guard.delivered() == record["delivered"]  # the dose guard's history is kept
+    assert list(app.guard.saved_state()[0]) == record["guard"]
+    assert t.drugs == [tuple(d) for d in record["program"]["drugs"]]  # the reservoir still holds its blend
+    steps = board.motor.steps
+    board.advance(2 * HOUR)
+    assert board.motor.steps == steps  # stopped: no step
+
+
+@pytest.mark.parametrize("how", ["values of the wrong shape", "items of the wrong shape", "an item's value refused"])
+def test_a_program_section_of_the_wrong_shape_is_not_run_and_the_rest_is_restored(how, monkeypatch):
+    """A CRC-checked record whose program section does not read (a bug wrote it) is no reason to lose the dose
+    guard's history: the pump comes up stopped, saying to send the program again."""
+    if how == "values of the wrong shape":
+        record, tag, extra = RECORDS_0_3_0["prime"], persist.TAG_PROGRAM_VALUES, b"\nx what"
+        files = {k: zlib.decompress(base64.b64decode(v)) for k, v in record["files"].items()}
+        delivered = record["delivered"]
+    else:
+        files, _before = saved_pump(PROGRAMS["prime"])
+        tag = persist.TAG_PROGRAM_ITEMS
+        extra = b"\ni1,2,3" if how == "items of the wrong shape" else b"\ni3,0,0,0,0,0,0,0,0,"  # a fill of 0 nL
+        delivered = 0
     real_load = Store.load
-    parsed = []
 
     def load(store, *args):
-        seq, record = real_load(store, *args)
-        text = bytes(record[persist.TAG_PROGRAM_VALUES])
-        if how == "no values":
-            del record[persist.TAG_PROGRAM_VALUES]
-            return seq, record
-        if how == "another firmware":
-            # values another firmware made: never taken, even where they differ from this one's reading
-            text = text.replace(persist._firmware_version().encode(), b"0.0.1")
-        elif how == "other lines":
-            text = text.replace(b"flex 07:00 4 mg/day", b"flex 07:00 9 mg/day")
-        else:
-            text = text.replace(before.library_version.encode(), b"site-9")
-        record[persist.TAG_PROGRAM_VALUES] = text.replace(b"0,1,4000000", b"0,1,9000000")
-        return seq, record
-
-    real_call = program.call
-
-    def call(module, name, *args):
-        parsed.append(module)
-        return real_call(module, name, *args)
+        seq, rec = real_load(store, *args)
+        rec[tag] = bytes(rec[tag]) + extra
+        return seq, rec
 
     monkeypatch.setattr(Store, "load", load)
-    monkeypatch.setattr(program, "call", call)
     app = Board(storage_of(files)).app
-    assert parsed == ["firmware.program_text"]  # read from its lines again
-    assert values(app.therapy.program) == values(before)
+    assert app.therapy.program is None
+    assert app.alarms.mask & (1 << codec.ALARM_PROGRAM_UNREAD) and app.alarms.mask & (1 << codec.ALARM_RESTART)
+    assert app.guard.delivered() == delivered
 
 
-@pytest.mark.parametrize(
-    "row",
-    [b"x what", b"dno tab"],
-)
+@pytest.mark.parametrize("row", [b"x what", b"dno tab"])
 def test_values_of_the_wrong_shape_are_a_bad_record(row):
-    lib = default_library()
-    p = parse_program(PROGRAMS["prime"], lib, [], None)
-    data = persist._program_values(p) + b"\n" + row
+    record = RECORDS_0_3_0["prime"]
+    files = {k: zlib.decompress(base64.b64decode(v)) for k, v in record["files"].items()}
+    _seq, rec = Store(storage_of(files)).load({})
+    data = bytes(rec[persist.TAG_PROGRAM_VALUES])
+    lines = record["canonical"]
+    assert persist._program_from_values(bytearray(data), lines, "default-2026.11") is not None
     with pytest.raises(ValueError):
-        persist._program_from_values(bytearray(data), p.lines, lib.version)
-    assert persist._program_from_values(bytearray(persist._program_values(p)), p.lines, lib.version) is not None
+        persist._program_from_values(bytearray(data + b"\n" + row), lines, "default-2026.11")
 
 
 def _stage_site_library(app, version):
@@ -195,7 +249,7 @@ def test_a_library_commit_reads_the_running_program_again_only_if_it_changed_sin
     app.commands.get(codec.LIB_COMMIT)((lib_hash, 0))
     assert loads == (["firmware.program_check"] if changed_since_stage else [])  # its values, not its lines
     running = app.therapy.program
-    assert (app.library.version, running.library_version, running.lines) == ("site-1", "site-1", lines)
+    assert (app.library.version, running.library_version, lines_of(running)) == ("site-1", "site-1", lines)
     assert bool(running.warnings) == (not changed_since_stage)  # 12 mg/day passes morphine's soft limit; 3 does not
 
 
@@ -226,7 +280,7 @@ def test_a_running_program_checked_again_under_another_library_is_judged_as_its_
             return ("refused", e.field, e.message)
         return ("accepted", p.library_version, p.warnings, values(p))
 
-    read = outcome(lambda: parse_program(before.lines, site, before.drugs, None))
+    read = outcome(lambda: parse_program(lines_of(before), site, before.drugs, None))
     rechecked = outcome(lambda: recheck_program(before, site, before.drugs, None))
     assert rechecked == read
     assert before.library_version == default_library().version  # the running one is left as it was

@@ -8,11 +8,12 @@ from fractions import Fraction
 import pytest
 from hypothesis import event, given, note
 from hypothesis import strategies as st
+from programs import details_of, lines_of, parse_program, warnings_of
+from pumpctl.units import DOSE_MASS, DOSE_VOLUME, parse_dose, parse_dose_rate
 
 from firmware.errors import Refusal
 from firmware.library import default_library
-from firmware.program import BASAL_CONTINUOUS, BASAL_FLEX, BASAL_STOPPED, parse_program
-from firmware.units import DOSE_MASS, DOSE_VOLUME, parse_dose, parse_dose_rate
+from firmware.program import BASAL_CONTINUOUS, BASAL_FLEX, BASAL_STOPPED
 
 LIB = default_library()
 NG_PER_MG = 1_000_000
@@ -51,9 +52,9 @@ def fields_of(p):
         p.bridge_nl,
         p.patient,
         p.trial_us,
-        p.warnings,
-        p.lines,
-        p.details,
+        warnings_of(p),
+        lines_of(p),
+        details_of(p),
     )
 
 
@@ -83,7 +84,7 @@ def test_a_drug_and_a_mass_basal_become_an_exact_volume_rate():
     assert p.basal == (DOSE_MASS, 2_000_000)
     assert p.basal_rate_at(0) == p.basal_rate_at(1439) == 100_000  # 0.1 mL/day
     assert p.basal_daily_nl() == 100_000
-    assert p.warnings == []
+    assert warnings_of(p) == []
     assert p.library_version == "default-2026.11"
 
 
@@ -109,8 +110,8 @@ def test_a_mass_dose_rounds_toward_the_smaller_dose():
     assert p.basal == (DOSE_MASS, 1_000_000)
     assert p.basal_rate_at(0) == 333_333
     assert p.bolus_volume_nl() == 33_333  # 33 333.33.. nL
-    assert p.lines[2] == "basal 1 mg/day"  # what was typed
-    detail = dict(p.details)["basal 1 mg/day"]
+    assert lines_of(p)[2] == "basal 1 mg/day"  # what was typed
+    detail = dict(details_of(p))["basal 1 mg/day"]
     assert detail.startswith("0.333333 mL/day = ")
     assert per_drug_doses(detail) == {"morphine": 999_999}
 
@@ -119,13 +120,13 @@ def test_a_stop_line_delivers_nothing():
     p = parse(*MORPHINE, "stop")
     assert p.basal_kind == BASAL_STOPPED
     assert p.basal_rate_at(0) == p.basal_daily_nl() == p.basal_max_rate() == 0
-    assert "stop" in p.lines
+    assert "stop" in lines_of(p)
 
 
 def test_a_stopped_pump_may_prime_its_catheter_and_nothing_else_once():
     p = parse(*MORPHINE, "stop", "prime 0.02 mL over 30 min")  # before therapy starts: the pump stays stopped after
     assert p.basal_kind == BASAL_STOPPED and p.prime == (20_000, 30 * US_PER_MIN)
-    assert p.basal_rate_at(0) == 0 and "prime 20 uL over 30 min" in p.lines
+    assert p.basal_rate_at(0) == 0 and "prime 20 uL over 30 min" in lines_of(p)
     assert refused(*MORPHINE, "stop", "prime 0.2 mL over 20 min").field == "prime rate"  # the drug's limits hold
     assert refused(*MORPHINE, "stop", "patient-bolus 0.2 mg over 10 min lockout 1 h max 4 per day").field == "program"
 
@@ -140,7 +141,7 @@ def test_flex_steps_run_from_their_start_to_the_next_and_the_day_total_is_exact(
     # (100 000 * 420 + 150 000 * 900 + 50 000 * 120) / 1440 = 127 083.3.. nL: checked exactly, shown rounded down.
     assert p.basal_day_nl_min() == 100_000 * 420 + 150_000 * 900 + 50_000 * 120
     assert p.basal_daily_nl() == 127_083
-    assert p.lines[2:5] == ["flex 00:00 2 mg/day", "flex 07:00 3 mg/day", "flex 22:00 50 uL/day"]
+    assert lines_of(p)[2:5] == ["flex 00:00 2 mg/day", "flex 07:00 3 mg/day", "flex 22:00 50 uL/day"]
     assert p.clock_needed()
 
 
@@ -148,32 +149,32 @@ def test_a_bolus_without_after_starts_now():
     p = parse(*MORPHINE, "basal 2 mg/day", "bolus 0.5 mg over 30 min")
     assert p.bolus == (DOSE_MASS, 500_000, 30 * US_PER_MIN, 0)
     assert p.bolus_volume_nl() == 25_000
-    assert "bolus 500 mcg over 30 min" in p.lines
+    assert "bolus 500 mcg over 30 min" in lines_of(p)
 
 
 def test_a_bolus_with_after_is_delayed():
     p = parse(*MORPHINE, "basal 2 mg/day", "bolus 25 uL over 1.5 h after 2 h")
     assert p.bolus == (DOSE_VOLUME, 25_000, 90 * US_PER_MIN, 2 * US_PER_H)
-    assert "bolus 25 uL over 90 min after 2 h" in p.lines
+    assert "bolus 25 uL over 90 min after 2 h" in lines_of(p)
 
 
 def test_prime_bridge_and_trial_lines():
     p = parse("drug morphine 1 mg/mL", "fill 20 mL", "basal 1 mg/day", "prime 0.2 mL over 20 min", "trial 3 day")
     assert p.prime == (200_000, 20 * US_PER_MIN)
     assert p.trial_us == 3 * US_PER_DAY
-    assert "prime 200 uL over 20 min" in p.lines and "trial 3 day" in p.lines
+    assert "prime 200 uL over 20 min" in lines_of(p) and "trial 3 day" in lines_of(p)
     running = parse(*MORPHINE, "basal 2 mg/day")
     p = parse("drug morphine 10 mg/mL", "fill 20 mL", "basal 2 mg/day", "bridge 0.25 mL", running=running)
     assert p.bridge_nl == 250_000
     assert p.basal_rate_at(0) == 200_000
-    assert "bridge 250 uL" in p.lines
+    assert "bridge 250 uL" in lines_of(p)
 
 
 def test_patient_bolus_fields():
     p = parse(*MORPHINE, "basal 2 mg/day", "patient-bolus 0.2 mg over 10 min lockout 90 min max 3 per day")
     assert p.patient == (DOSE_MASS, 200_000, 10 * US_PER_MIN, 90 * US_PER_MIN, 3)
     assert p.patient_volume_nl() == 10_000
-    assert "patient-bolus 200 mcg over 10 min lockout 90 min max 3 per day" in p.lines
+    assert "patient-bolus 200 mcg over 10 min lockout 90 min max 3 per day" in lines_of(p)
 
 
 @pytest.mark.parametrize(
@@ -188,7 +189,7 @@ def test_a_trial_runs_from_one_hour_to_thirty_days(text, us):
 
 def test_an_admixture_shows_each_drugs_dose_beside_each_line():
     p = parse(*ADMIXTURE, "basal 2 mg/day", "bolus 0.2 mg over 1 h")
-    assert p.lines == [
+    assert lines_of(p) == [
         "drug morphine 20 mg/mL",
         "drug bupivacaine 7.5 mg/mL",
         "drug clonidine 500 mcg/mL",
@@ -196,7 +197,7 @@ def test_an_admixture_shows_each_drugs_dose_beside_each_line():
         "basal 2 mg/day",
         "bolus 200 mcg over 1 h",
     ]
-    details = dict(p.details)
+    details = dict(details_of(p))
     assert details["basal 2 mg/day"].startswith("0.1 mL/day = morphine ")
     # 0.1 mL/day: morphine 2 mg/day, bupivacaine 0.75 mg/day, clonidine 50 mcg/day.
     assert per_drug_doses(details["basal 2 mg/day"]) == {
@@ -214,7 +215,7 @@ def test_an_admixture_shows_each_drugs_dose_beside_each_line():
 
 def test_a_flex_admixture_shows_each_step_and_the_day_total_per_drug():
     p = parse(*ADMIXTURE, "flex 00:00 2 mg/day", "flex 12:00 4 mg/day")
-    details = p.details
+    details = details_of(p)
     assert per_drug_doses(dict(details)["flex 12:00 4 mg/day"]) == {
         "morphine": 4_000_000,
         "bupivacaine": 1_500_000,
@@ -247,14 +248,14 @@ ROUND_TRIP = [
 @pytest.mark.parametrize("lines", ROUND_TRIP)
 def test_parsing_the_canonical_lines_again_gives_the_same_program(lines):
     p = parse(*lines)
-    again = parse(*p.lines)
+    again = parse(*lines_of(p))
     assert fields_of(again) == fields_of(p)
 
 
 def test_a_bridge_program_round_trips_against_the_same_running_program():
     running = parse(*MORPHINE, "basal 2 mg/day")
     p = parse("drug morphine 10 mg/mL", "fill 20 mL", "basal 2 mg/day", "bridge 0.25 mL", running=running)
-    assert fields_of(parse(*p.lines, running=running)) == fields_of(p)
+    assert fields_of(parse(*lines_of(p), running=running)) == fields_of(p)
 
 
 # --- refusals: each names the field, the value and the limit with its unit ------------------------------------------
@@ -374,7 +375,8 @@ def test_a_blend_is_refused_when_a_bolus_is_above_the_second_drugs_bolus_limit()
             "flex 07:00",
             ["07:00", "08:00", "time order"],
         ),
-        ((*MORPHINE, "flex 00:00 2 mg/day", "flex 0:00 3 mg/day"), "flex 0:00", ["00:00", "time order"]),
+        # the pump names the step by its time as it understood it
+        ((*MORPHINE, "flex 00:00 2 mg/day", "flex 0:00 3 mg/day"), "flex 00:00", ["00:00", "time order"]),
         ((*MORPHINE, "flex 00:00 2 mg/day", "flex 7:30pm 3 mg/day"), "flex", ["7:30pm", "24-hour"]),
         ((*MORPHINE, "flex 00:00 2 mg/day", "flex 7:30 pm 3 mg/day"), "flex 7:30", ["7:30 pm", "24-hour", "19:30"]),
         ((*MORPHINE, "flex 00:00 2 mg/day", "flex 24:00 3 mg/day"), "flex", ["24:00", "0 to 23"]),
@@ -471,12 +473,12 @@ def test_stopping_keeps_the_blend_in_the_reservoir_without_a_fill_line():
     running = parse(*MORPHINE, "basal 2 mg/day")
     stopped = parse("stop", running=running)
     assert stopped.drugs == [("morphine", 20_000_000)] and stopped.fill_nl is None
-    assert stopped.lines == ["drug morphine 20 mg/mL", "stop"]
+    assert lines_of(stopped) == ["drug morphine 20 mg/mL", "stop"]
     # Restarting may name the drug again or leave it out: either way it is morphine at 20 mg/mL.
     assert parse("drug morphine 20 mg/mL", "basal 3 mg/day", running=stopped).basal_rate_at(0) == 150_000
     restarted = parse("basal 3 mg/day", running=stopped)
     assert restarted.drugs == [("morphine", 20_000_000)] and restarted.basal_rate_at(0) == 150_000
-    assert restarted.lines == ["drug morphine 20 mg/mL", "basal 3 mg/day"]
+    assert lines_of(restarted) == ["drug morphine 20 mg/mL", "basal 3 mg/day"]
 
 
 def test_a_program_without_drug_lines_is_checked_against_the_drug_still_in_the_reservoir():
@@ -487,7 +489,7 @@ def test_a_program_without_drug_lines_is_checked_against_the_drug_still_in_the_r
     check(refused("basal 2 mL/day", running=running), "daily dose", "morphine", "40 mg/day")
     kept = parse("fill 20 mL", "basal 0.1 mL/day", running=running)
     assert kept.drugs == [("morphine", 20_000_000)] and kept.fill_nl == 20_000_000
-    assert kept.details[2] == ("basal 0.1 mL/day", "0.1 mL/day = morphine 2 mg/day")
+    assert details_of(kept)[2] == ("basal 0.1 mL/day", "0.1 mL/day = morphine 2 mg/day")
     # A blend is inherited whole: 0.5 mg of morphine is within its limits, but the sufentanil beside it is not.
     blend = parse("drug morphine 20 mg/mL", "drug sufentanil 5 mg/mL", "fill 20 mL", "basal 1 mg/day")
     r = refused("basal 1 mg/day", "bolus 0.5 mg over 24 h", running=blend)
@@ -499,8 +501,8 @@ def test_drug_none_says_the_reservoir_was_emptied_and_needs_a_fill_line():
     check(refused("drug none", "basal 2 mL/day", running=running), "fill", "fill line")
     saline = parse("drug none", "fill 20 mL", "basal 2 mL/day", running=running)
     assert saline.drugs == [] and saline.basal_rate_at(0) == 2_000_000
-    assert saline.lines == ["drug none", "fill 20 mL", "basal 2 mL/day"]
-    assert parse(*saline.lines, running=running).lines == saline.lines
+    assert lines_of(saline) == ["drug none", "fill 20 mL", "basal 2 mL/day"]
+    assert lines_of(parse(*lines_of(saline), running=running)) == lines_of(saline)
     # No mass dose without a drug, no drug line beside "drug none", and "drug none" once.
     check(refused("drug none", "fill 20 mL", "basal 2 mg/day", running=running), "drug", "drug line")
     check(refused("drug none", "drug morphine 1 mg/mL", "fill 20 mL", "basal 1 mg/day"), "drug none", "drug lines")
@@ -554,17 +556,17 @@ def test_the_daily_limit_counts_every_allowed_patient_bolus_and_the_bolus():
 
 def test_above_a_soft_limit_and_within_the_hard_limit_parses_with_a_warning():
     p = parse(*MORPHINE, "basal 12 mg/day")
-    assert len(p.warnings) == 1
-    assert all(part in p.warnings[0] for part in ("daily dose", "morphine", "12 mg/day", "soft limit", "10 mg/day"))
+    assert len(warnings_of(p)) == 1
+    assert all(part in warnings_of(p)[0] for part in ("daily dose", "morphine", "12 mg/day", "soft limit", "10 mg/day"))
 
 
 def test_at_a_soft_limit_there_is_no_warning():
-    assert parse(*MORPHINE, "basal 10 mg/day").warnings == []
+    assert warnings_of(parse(*MORPHINE, "basal 10 mg/day")) == []
 
 
 def test_a_bolus_above_its_soft_limit_warns():
     p = parse(*MORPHINE, "basal 2 mg/day", "bolus 0.75 mg over 2 h")
-    assert [w for w in p.warnings if w.startswith("bolus of morphine")] == [
+    assert [w for w in warnings_of(p) if w.startswith("bolus of morphine")] == [
         "bolus of morphine 750 mcg is above the soft limit of 500 mcg"
     ]
 
@@ -572,9 +574,9 @@ def test_a_bolus_above_its_soft_limit_warns():
 def test_a_blend_warns_for_the_second_drug_only_when_only_it_is_above_its_soft_limit():
     # 8 mg/day morphine (below 10) is 0.4 mL/day: 12 mg/day bupivacaine (above its 10, below 15).
     p = parse("drug morphine 20 mg/mL", "drug bupivacaine 30 mg/mL", "fill 20 mL", "basal 8 mg/day")
-    assert len(p.warnings) == 1
-    assert all(part in p.warnings[0] for part in ("bupivacaine", "12 mg/day", "10 mg/day"))
-    assert "morphine" not in p.warnings[0]
+    assert len(warnings_of(p)) == 1
+    assert all(part in warnings_of(p)[0] for part in ("bupivacaine", "12 mg/day", "10 mg/day"))
+    assert "morphine" not in warnings_of(p)[0]
 
 
 # --- unit confusion is refused or caught by a limit ------------------------------------------------------------------
@@ -809,10 +811,10 @@ def test_an_accepted_program_never_exceeds_any_drugs_daily_hard_limit(program):
             assert d.patient_allowed
             assert p.patient[3] >= d.patient_lockout_min_us and p.patient[4] <= d.patient_max_per_day
         # A soft-limit warning exactly when the worst day is above the soft limit.
-        warned = any(w.startswith(f"daily dose of {name} ") for w in p.warnings)
-        assert warned == (worst[name] > d.daily_soft_ng), p.warnings
+        warned = any(w.startswith(f"daily dose of {name} ") for w in warnings_of(p))
+        assert warned == (worst[name] > d.daily_soft_ng), warnings_of(p)
     # And what the pump shows back parses to the same program.
-    assert fields_of(parse(*p.lines)) == fields_of(p)
+    assert fields_of(parse(*lines_of(p))) == fields_of(p)
 
 
 @given(blends(), st.integers(1, 10**9))
@@ -849,20 +851,21 @@ def test_a_refusal_never_shows_the_refused_dose_equal_to_the_limit():
 
 
 def test_a_program_without_its_bolus_keeps_everything_else_and_leaves_the_original_alone():
-    from firmware.program import _FIELDS
+    from firmware.program import _FIELDS, DELIVERY_BOLUS
     from firmware.therapy import BOLUS_NONE, Therapy
 
     p = parse_program([*MORPHINE, "basal 3 mg/day", "bolus 0.5 mg over 30 min"], LIB, [])
-    # every attribute is copied but what is kept of this very program: the record sections a save made
-    # of it (persist.py) and its flex rates in a fluid (flex_rates)
-    assert set(_FIELDS) | {"saved", "_rates"} == set(vars(p))
-    assert p.warnings and all(w.startswith("basal plus bolus rate") for w in p.warnings)
-    p.saved = (b"its lines", b"the values of p, with its bolus")
+    # every attribute is copied but what is made of this very program: what its check wrote of it (saved),
+    # its CRC and its flex rates in a fluid (flex_rates)
+    assert set(_FIELDS) | {"saved", "crc", "_rates"} == set(vars(p))
+    assert warnings_of(p) and all(w.startswith("basal plus bolus rate") for w in warnings_of(p))
+    crc = p.program_crc()
     q = p.without_delivery()
-    assert q.saved is None
-    assert q.lines == ["drug morphine 20 mg/mL", "fill 20 mL", "basal 3 mg/day"] and q.bolus is None
-    assert q.warnings == [] and q.delivery_line() is None
-    assert q.details == [row for row in p.details if not row[0].startswith("bolus")]
+    assert b"\ni10," in p.saved and b"\ni10," not in q.saved  # what the pump understood: without the bolus
+    assert q.program_crc() != crc
+    assert lines_of(q) == ["drug morphine 20 mg/mL", "fill 20 mL", "basal 3 mg/day"] and q.bolus is None
+    assert warnings_of(q) == [] and q.delivery() is None
+    assert details_of(q) == [row for row in details_of(p) if not row[0].startswith("bolus")]
     assert (q.drugs, q.basal, q.fill_nl) == (p.drugs, p.basal, p.fill_nl)
     # A fork that runs past the bolus's end (a projection) leaves the real therapy's program as it was.
     t = Therapy()
@@ -870,10 +873,10 @@ def test_a_program_without_its_bolus_keeps_everything_else_and_leaves_the_origin
     t.commit(p, 0)
     f = t.fork()
     f.fire(f.next_event(0))
-    assert f.bolus_kind == BOLUS_NONE and f.program.delivery_line() is None
-    assert t.program is p and p.delivery_line() == "bolus 500 mcg over 30 min"
+    assert f.bolus_kind == BOLUS_NONE and f.program.delivery() is None
+    assert t.program is p and p.delivery() == (DELIVERY_BOLUS, DOSE_MASS, 500_000, 30 * US_PER_MIN, 0)
     # The same line committed again while it runs goes on; the same line after it ended starts anew.
-    again = parse_program(p.lines, LIB, p.drugs)
+    again = parse_program(lines_of(p), LIB, p.drugs)
     t.commit(again, 10 * US_PER_MIN)
     assert (t.bolus_start, t.bolus_end) == (0, 30 * US_PER_MIN)
     f.commit(again, 40 * US_PER_MIN)

@@ -3,11 +3,11 @@ deliver, bucket by bucket, counted in steps of the fluid the guard holds now, al
 concentration."""
 
 import pytest
+from programs import parse_program
 
 from firmware.admission import Projection
 from firmware.guard import BUCKET_US
 from firmware.library import default_library
-from firmware.program import parse_program
 from firmware.therapy import Therapy
 
 LIB = default_library()

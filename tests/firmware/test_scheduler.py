@@ -200,7 +200,6 @@ def test_timebase_counts_a_misbehaving_tick_source_as_a_fault_and_does_not_jump(
     assert tb.faults == 1
 
 
-
 # (step_pl, rate) pairs where one step's exact duration s * US_PER_MDAY / r
 # lands on a whole microsecond, 1/r after one, or 1/r before one: found by
 # factoring s * US_PER_MDAY - remainder; the test re-checks the remainder.

@@ -1,4 +1,4 @@
-"""The shared codec and units parser give the same bytes and answers on
+"""The shared codec gives the same bytes and answers on
 CPython (the host) and on both MicroPython VMs (the firmware)."""
 
 import os

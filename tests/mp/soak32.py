@@ -112,7 +112,8 @@ PROGRAMS = (
         0,
     ),
 )
-# Programs the pump must refuse at STAGE (ERR_BAD_VALUE): over a hard limit, or not a program.
+# Programs the pump must refuse at STAGE (ERR_BAD_VALUE): over a hard limit, or not a program
+# (a line the host reads can still be one too many: two fills).
 REFUSED_PROGRAMS = (
     ("drug morphine 20 mg/mL", "fill 20 mL", "basal 900 mg/day"),
     (
@@ -123,7 +124,7 @@ REFUSED_PROGRAMS = (
     ),
     ("drug morphine 20 mg/mL", "fill 20 mL", "basal 1 mg/h"),
     ("drug morphine 90 mg/mL", "fill 20 mL", "basal 1 mg/day"),
-    ("basal lots",),
+    ("fill 20 mL", "fill 20 mL", "basal 1 mL/day"),
 )
 BOLUS_PROGRAM = ("basal 1 mg/day", "bolus 0.1 mg over 30 min")
 
@@ -192,8 +193,7 @@ def collect():
 def program(host, w, lines, confirm):
     """Stage lines and commit them (yield from it); the pump must accept."""
     codec = host.codec
-    for i in range(len(lines)):
-        yield from host.request(codec.STAGE_LINE, (i, lines[i]))
+    yield from host.stage(lines)
     _rows, warnings, crc, _exp = yield from host.request(codec.STAGE)
     if warnings and not confirm:
         raise AssertionError("unexpected soft limits in %r" % (lines,))
@@ -205,8 +205,7 @@ def program(host, w, lines, confirm):
 
 def refused_program(host, w, lines):
     codec = host.codec
-    for i in range(len(lines)):
-        yield from host.request(codec.STAGE_LINE, (i, lines[i]))
+    yield from host.stage(lines)
     yield from host.refused(codec.STAGE, (), "stage refused", codec.ERR_BAD_VALUE)
     yield from host.request(codec.DISCARD)
 

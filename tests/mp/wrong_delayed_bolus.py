@@ -8,13 +8,19 @@ from lenient_library import lenient_library
 import boards.sim as board
 from firmware.app import PumpApp
 from firmware.commands.program import check_admission
-from firmware.program import parse_program
+from firmware.program import build_program
 
 hw = board.make({})
 app = PumpApp(board, hw)
 lenient = lenient_library()
-wrong = parse_program(
-    ["drug morphine 20 mg/mL", "fill 20 mL", "basal 14.5 mg/day", "bolus 1 mg over 1 h after 30 h"],
+# The items pumpctl sends for: drug morphine 20 mg/mL; fill 20 mL; basal 14.5 mg/day; bolus 1 mg over 1 h after 30 h
+wrong = build_program(
+    [
+        (1, "morphine", 0, 20000000, 0, 0, 0, 0, 0, 0),
+        (3, "", 0, 20000000, 0, 0, 0, 0, 0, 0),
+        (8, "", 1, 14500000, 0, 0, 0, 0, 0, 0),
+        (10, "", 1, 1000000, 0, 3600, 0, 108000, 0, 0),
+    ],
     lenient,
 )
 app.tick()

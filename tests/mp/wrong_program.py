@@ -8,18 +8,23 @@ from lenient_library import lenient_library
 import boards.sim as board
 from firmware.app import PumpApp
 from firmware.commands.program import check_admission
-from firmware.program import parse_program
+from firmware.program import build_program
 
 hw = board.make({})
 app = PumpApp(board, hw)
 lenient = lenient_library()
-wrong = parse_program(
-    ["drug morphine 20 mg/mL", "fill 20 mL", "basal 30 mg/day", "bolus 5 mg over 20 h"], lenient
-)
+# The items pumpctl sends for: drug morphine 20 mg/mL; fill 20 mL; basal 30 mg/day; bolus 5 mg over 20 h
+ITEMS = [
+    (1, "morphine", 0, 20000000, 0, 0, 0, 0, 0, 0),
+    (3, "", 0, 20000000, 0, 0, 0, 0, 0, 0),
+    (8, "", 1, 30000000, 0, 0, 0, 0, 0, 0),
+    (10, "", 1, 5000000, 0, 72000, 0, 0, 0, 0),
+]
+wrong = build_program(ITEMS, lenient)
 app.tick()
 # Before it runs: the guard's own admission check refuses the wrong program
 # (its bolus first), then without the bolus (its day), from its limits alone.
-for key, program in (("with_bolus", wrong), ("basal_only", parse_program(wrong.lines[:3], lenient))):
+for key, program in (("with_bolus", wrong), ("basal_only", build_program(ITEMS[:3], lenient))):
     try:
         check_admission(app, program, app.timebase.total_us())
         print("admission_" + key, "accepted")

@@ -11,7 +11,18 @@ ROOT = Path(__file__).resolve().parents[2]
 HARDWARE = {"machine", "rp2", "esp32", "network", "bluetooth"}
 IO = HARDWARE | {"sys", "os", "select", "socket", "time", "asyncio", "io", "termios"}
 # The pure core: integer maths, parsing and encoding, no I/O at all.
-CORE = ["scheduler", "timebase", "units", "codec", "framing", "auth", "errors", "link", "store"]
+CORE = [
+    "scheduler",
+    "timebase",
+    "codec",
+    "framing",
+    "auth",
+    "errors",
+    "link",
+    "store",
+    "program_items",
+    "program_check",
+]
 
 
 def imports(path):
@@ -74,13 +85,12 @@ def firmware_modules(path):
 def test_the_host_uses_only_the_shared_codec_and_its_authentication_from_the_firmware():
     """The wire's one definition: messages and their fields (codec), the fields packed into a
     payload and the payload in a frame (framing), and the proofs and MACs over them (auth); and
-    the grammar of quantities, whose parsers (units,
-    raising errors.Refusal) and writers (formats) pumpctl reads a site's library
-    with and shows the pump's numbers by, exactly as the pump reads a program's
-    lines, until programs too travel as numbers. Nothing else of the firmware's insides."""
+    the pump's refusal (errors.Refusal), which pumpctl's own parsers raise too.
+    Nothing else of the firmware's insides: pumpctl reads quantities and
+    programs itself (pumpctl.units, pumpctl.program_text) and sends numbers."""
     allowed = {"firmware", "firmware.codec", "firmware.auth"}  # the bare package: sim.py finds its folder
     allowed |= {"firmware.framing"}  # the codec's messages packed into frames
-    allowed |= {"firmware.units", "firmware.formats", "firmware.errors"}
+    allowed |= {"firmware.errors"}
     # The factory library's one definition: pumpctl shows its source notes beside the numbers the pump holds.
     allowed |= {"firmware.druglib"}
     for path in py_files("host"):

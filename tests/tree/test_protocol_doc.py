@@ -40,7 +40,7 @@ from firmware import (
     monitors,
     motor_watch,
     program,
-    program_text,
+    program_items,
     scheduler,
     telemetry,
 )
@@ -58,7 +58,7 @@ MODULES = {
     "scheduler": scheduler,
     "library": library,
     "program": program,
-    "program_text": program_text,
+    "program_items": program_items,
     "eventlog": eventlog,
     "alarms": alarms,
     "monitors": monitors,
@@ -801,15 +801,15 @@ BREAKS = {
         (check_messages,),
     ),
     "the version in the title": (
-        lambda t: t.replace("# The link protocol (version 8)", "# The link protocol (version 7)"),
+        lambda t: t.replace("# The link protocol (version 9)", "# The link protocol (version 7)"),
         (check_version,),
     ),
     "the version HELLO answers": (
-        lambda t: t.replace("the protocol version the pump speaks: 8 |", "the protocol version the pump speaks: 7 |"),
+        lambda t: t.replace("the protocol version the pump speaks: 9 |", "the protocol version the pump speaks: 7 |"),
         (check_version,),
     ),
     "the version a frame carries": (
-        lambda t: t.replace("| 5 | version is 8 |", "| 5 | version is 7 |"),
+        lambda t: t.replace("| 5 | version is 9 |", "| 5 | version is 7 |"),
         (check_version,),
     ),
     "a constant changed": (

@@ -24,6 +24,7 @@ def loaded_by(board: str) -> list[Path]:
     """Every module the board can load, as pumpctl flash copies them (by-name command modules too)."""
     return [path for path, _ in board_files(board)]
 
+
 STUBS = ROOT / ".venv" / "typings"
 PYRIGHT = ROOT / "node_modules" / "pyright" / "index.js"
 BOARDS = boards()

@@ -5,9 +5,7 @@ from fractions import Fraction
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-from firmware.errors import Refusal
-from firmware.formats import (
+from pumpctl.formats import (
     format_concentration,
     format_dose,
     format_dose_rate,
@@ -16,7 +14,7 @@ from firmware.formats import (
     format_time_of_day,
     format_volume,
 )
-from firmware.units import (
+from pumpctl.units import (
     DOSE_MASS,
     DOSE_VOLUME,
     MAX_DURATION_US,
@@ -30,6 +28,8 @@ from firmware.units import (
     parse_time_of_day,
     parse_volume,
 )
+
+from firmware.errors import Refusal
 
 VOLUME_NL = {"nL": 1, "uL": 1000, "mL": 10**6}
 PER_DAY = {"s": 86_400, "min": 1440, "h": 24, "day": 1}

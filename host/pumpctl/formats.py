@@ -1,17 +1,15 @@
 # ruff: noqa: UP031
-# (the firmware formats with %, which every MicroPython port supports; not f-strings or format specs)
+# (written with % when it ran on the pump too)
 #
-# Quantities as the pump writes them: the inverse of units.py's parsers, for a
-# program's canonical lines, its review and its refusals (program_check.py).
-# Imported with what writes them and forgotten after (lazy.py); the running
-# pump writes volumes only, with intmath.format_volume.
+# Quantities as pumpctl writes them: the inverse of units.py's parsers, for a
+# program's canonical lines (program_words.py), its review, the pump's refusals
+# and a library's limits. The pump writes volumes only, with intmath.format_volume
+# (the same text: tests/host/test_units.py compares them).
 #
 # Units as units.py states them: mass ng, volume nL, concentration ng/mL,
 # dose rates ng/day or nL/day, durations us, time of day minutes 0..1439.
 
-from firmware.intmath import decimal_text as _decimal_text
-from firmware.intmath import format_volume  # noqa: F401  (one of the formatters: the running pump's)
-from firmware.program import DOSE_MASS, DOSE_VOLUME
+from firmware.codec import DOSE_MASS, DOSE_VOLUME
 
 _US_PER_DAY = 86_400_000_000  # a long int on a 32-bit port: command path only
 # Time units as how many fit in a day (units.py reads the same).
@@ -46,7 +44,21 @@ def format_mass(ng):
     return _show(ng, 1_000_000, "mg mcg")
 
 
-# format_volume (nL as mL, uL or nL) is intmath's: the running pump shows volumes too.
+def decimal_text(n, places):
+    """n / 10**places written exactly, trailing zeros cut: (1500, 3) -> "1.5"."""
+    whole, frac = divmod(n, 10**places)
+    if not frac:
+        return "%d" % whole
+    frac = "%d" % frac
+    return "%d.%s" % (whole, ("0" * (places - len(frac)) + frac).rstrip("0"))
+
+
+_decimal_text = decimal_text
+
+
+def format_volume(nl):
+    """nL as mL from 1 mL up, uL from 1 uL up, else nL; 0 is "0 mL" (as the pump's intmath.format_volume)."""
+    return _show(nl, 1_000_000, "mL uL nL")
 
 
 # ng/mL as mg/mL from 1 mg/mL up, else mcg/mL.

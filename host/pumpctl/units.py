@@ -1,13 +1,14 @@
 # ruff: noqa: UP031
-# (the firmware formats with %, which every MicroPython port supports; not f-strings or format specs)
+# (written with % when it ran on the pump too)
 #
 # Integer units and the parsing of quantities a person typed (formats.py writes them).
 #
-# The pump is the one authority on units: the host sends a rate as the text
-# the person typed ("0.5 mL/day") and the pump converts it with exact integer
-# arithmetic, so a unit can never be lost or reinterpreted on the way. Any
-# text that is not a plain decimal number followed by a known unit is
-# refused with a reason naming the field, the value and what is accepted.
+# pumpctl reads what a person typed ("0.5 mL/day", a program's lines, a site's
+# library file) into the pump's units with exact integer arithmetic, and sends
+# the numbers; the pump checks every number against its ranges and limits. Any
+# text that is not a plain decimal number followed by a known unit is refused
+# with a reason naming the field, the value and what is accepted, before
+# anything is sent.
 #
 # Internal units (all plain ints, never floats):
 #   mass           ng           (1 mg = 1_000_000 ng, 1 mcg = 1_000 ng)
@@ -18,16 +19,12 @@
 #   duration       us
 #   time of day    minutes after midnight, 0..1439
 #
-# Runs on the command path, not the dosing hot path: it may allocate, and a
-# product of a 12-digit number with a unit factor may briefly be a long int.
-# The running pump does not keep it: whoever parses imports it for the call
-# and forgets it after (lazy.py).
+# Exact: a product of a 12-digit number with a unit factor is a Python int.
 
-from firmware import const
+from firmware.codec import DOSE_MASS, DOSE_VOLUME, MAX_RATE_NL_PER_DAY, MIN_RATE_NL_PER_DAY
 from firmware.errors import Refusal
-from firmware.intmath import decimal_text as _decimal_text
-from firmware.program import DOSE_MASS, DOSE_VOLUME
-from firmware.scheduler import MAX_RATE_NL_PER_DAY, MIN_RATE_NL_PER_DAY
+
+from .formats import decimal_text as _decimal_text
 
 # Volume units in nL. Matching ignores case ("ml" is mL; nobody means
 # megalitres); "µ" (micro sign) and "μ" (Greek mu) are read as "u".
@@ -39,57 +36,57 @@ _MAX_DIGITS = 12  # more significant digits than any pump setting needs
 _MAX_TEXT = 40
 
 # The refusals' texts: refusals.UNITS[n], imported only to refuse (_text).
-_T_NO_NUMBER = const(0)
-_T_NEGATIVE = const(1)
-_T_EXPONENT = const(2)
-_T_NOT_DECIMAL = const(3)
-_T_LEADING_ZERO = const(4)
-_T_ENDS_WITH_POINT = const(5)
-_T_DIGITS = const(6)
-_T_TEXT_TOO_LONG = const(7)
-_T_NO_NUMBER_AT_START = const(8)
-_T_RATE_NO_UNIT = const(9)
-_T_RATE_UNKNOWN_UNIT = const(10)
-_T_RATE_ZERO = const(11)
-_T_RATE_ABOVE = const(12)
-_T_RATE_BELOW = const(13)
-_T_RATE_HELP = const(14)
-_T_MASS_HELP = const(15)
-_T_VOLUME_HELP = const(16)
-_T_CONCENTRATION_HELP = const(17)
-_T_DOSE_HELP = const(18)
-_T_DOSE_RATE_HELP = const(19)
-_T_DURATION_HELP = const(20)
-_T_TIME_HELP = const(21)
-_T_LONGER = const(22)
-_T_NO_START_NUMBER = const(23)
-_T_NO_UNIT = const(24)
-_T_DURATION_UNIT = const(25)
-_T_MICROGRAMS = const(26)
-_T_PERCENT = const(27)
-_T_DOSE_NOT_RATE = const(28)
-_T_RATE_NOT_DOSE = const(29)
-_T_UNKNOWN_UNIT = const(30)
-_T_CONC_FINER = const(31)
-_T_CONC_ZERO = const(32)
-_T_DURATION_ABOVE = const(33)
-_T_DURATION_FINER = const(34)
-_T_TIME = const(35)
-_T_TIME_NONE = const(36)
-_T_TIME_AM_PM = const(37)
-_T_TIME_COLON = const(38)
-_T_TIME_HOUR_DIGITS = const(39)
-_T_TIME_MINUTE_DIGITS = const(40)
-_T_TIME_HOUR_RANGE = const(41)
-_T_TIME_MINUTE_RANGE = const(42)
-_T_COUNT_NONE = const(43)
-_T_COUNT_NOT_WHOLE = const(44)
-_T_COUNT_RANGE = const(45)
+_T_NO_NUMBER = 0
+_T_NEGATIVE = 1
+_T_EXPONENT = 2
+_T_NOT_DECIMAL = 3
+_T_LEADING_ZERO = 4
+_T_ENDS_WITH_POINT = 5
+_T_DIGITS = 6
+_T_TEXT_TOO_LONG = 7
+_T_NO_NUMBER_AT_START = 8
+_T_RATE_NO_UNIT = 9
+_T_RATE_UNKNOWN_UNIT = 10
+_T_RATE_ZERO = 11
+_T_RATE_ABOVE = 12
+_T_RATE_BELOW = 13
+_T_RATE_HELP = 14
+_T_MASS_HELP = 15
+_T_VOLUME_HELP = 16
+_T_CONCENTRATION_HELP = 17
+_T_DOSE_HELP = 18
+_T_DOSE_RATE_HELP = 19
+_T_DURATION_HELP = 20
+_T_TIME_HELP = 21
+_T_LONGER = 22
+_T_NO_START_NUMBER = 23
+_T_NO_UNIT = 24
+_T_DURATION_UNIT = 25
+_T_MICROGRAMS = 26
+_T_PERCENT = 27
+_T_DOSE_NOT_RATE = 28
+_T_RATE_NOT_DOSE = 29
+_T_UNKNOWN_UNIT = 30
+_T_CONC_FINER = 31
+_T_CONC_ZERO = 32
+_T_DURATION_ABOVE = 33
+_T_DURATION_FINER = 34
+_T_TIME = 35
+_T_TIME_NONE = 36
+_T_TIME_AM_PM = 37
+_T_TIME_COLON = 38
+_T_TIME_HOUR_DIGITS = 39
+_T_TIME_MINUTE_DIGITS = 40
+_T_TIME_HOUR_RANGE = 41
+_T_TIME_MINUTE_RANGE = 42
+_T_COUNT_NONE = 43
+_T_COUNT_NOT_WHOLE = 44
+_T_COUNT_RANGE = 45
 
 
 def _text(n):
     # Text n of refusals.UNITS (see there why a module of their own), for a refusal.
-    from firmware.refusals import UNITS
+    from .refusals import UNITS
 
     return UNITS[n]
 
@@ -210,7 +207,7 @@ def parse_rate(field, text):
 # is kept lean: one parser for every amount unit, and comments rather than
 # docstrings (comments cost no RAM there; docstrings and code do).
 
-# The dose kinds are program.py's: DOSE_MASS (ng, ng/day), DOSE_VOLUME (nL, nL/day).
+# The dose kinds are the wire's (codec.DOSE_MASS: ng, ng/day; DOSE_VOLUME: nL, nL/day).
 
 MAX_DURATION_DAYS = 400
 _US_PER_DAY = 86_400_000_000  # a long int on a 32-bit port: command path only
