@@ -127,6 +127,6 @@ def test_the_guards_saved_state_restores_to_the_same_windows_on_micropython(vm):
     script = MP_DIR / "guard_saved.py"
     out = run_unix(script) if vm == "unix" else run_wasm32(script)
     lines = out.splitlines()
-    assert lines[0] == "saved 9600 2000"  # the ring's bytes; steps let through (the hourly limit held most back)
+    assert lines[0] == "saved 4800 2000"  # the ring (2400 u16); steps let through (the hourly limit held most back)
     assert lines[1] == "windows True 400"  # the restored guard sees the same windows, not empty ones
     assert lines[2:] == ["same True True True", "back True", "next True"]
