@@ -91,7 +91,7 @@ _CHUNKS = const(10)
 # in whole groups without a long int.
 _GROUP_BUCKETS = const(12)
 _GROUP_MDAY = const(5)
-# 65535 steps in 36 s is far beyond the pump's 10 mL/h in its smallest 10 nL
+# 32,768 steps in 36 s is far beyond the pump's 10 mL/h in its smallest 10 nL
 # steps: the scheduler's MAX_RATE_NL_PER_DAY (240,000,000 pL per 86.4 s) for 36 s
 # is 100,000,000 pL, in scheduler.MIN_STEP_PL (10 nL; the boards' own step is
 # 52.083 nL) 10,000 steps, 10,001 with a step on each boundary. A late dosing turn
