@@ -97,7 +97,6 @@ class PumpApp:
         self.credit = 0  # after a restart: steps to count as delivered without moving, 0.._RESERVE_MAX_STEPS
         self.record_kept = False  # a record the boot could not load now: no save may replace it
         self.auth = auth.Authenticator(hw.random_bytes)
-        self.key_store = None
         self._security_tokens = _SECURITY_LOG_BURST
         self._security_refill_us = 0
         self._security_unlogged = 0  # refusals not logged one by one since the last entry

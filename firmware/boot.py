@@ -134,7 +134,7 @@ def _load_keys(pump):
         return
     from firmware.store import Store
 
-    pump.key_store = Store(st, auth.KEY_SLOTS)
+    key_store = Store(st, auth.KEY_SLOTS)  # made for the boot and a key change, not kept between (0.6 KB)
     n = st.size(auth.PROVISION_FILE)
     if n > 0:
         raw = bytearray(min(n, 256))
@@ -143,11 +143,11 @@ def _load_keys(pump):
         if keys is None:
             pump.log_event(eventlog.EV_KEYS, "provisioning file not valid: ignored, keys unchanged")
         else:
-            pump.key_store.save(((auth.KEY_SECTION, auth.encode_keys(*keys)),))
+            key_store.save(((auth.KEY_SECTION, auth.encode_keys(*keys)),))
             pump.log_event(eventlog.EV_KEYS, "keys provisioned for device " + keys[0])
         st.begin(auth.PROVISION_FILE)  # emptied: provisioned once
         st.end()
-    record = pump.key_store.load()
+    record = key_store.load()
     keys = auth.decode_keys(record[1].get(auth.KEY_SECTION)) if record is not None else None
     if keys is not None:
         pump.auth.set_keys(*keys)

@@ -20,9 +20,9 @@
 # 24 h - 36 s, so a program delivering exactly the daily limit never trips it,
 # and over an arbitrary 24 h interval a misbehaving program can exceed a
 # limit by at most what the pump delivers in one 36 s bucket (which the hour
-# limit caps at rate_hard x 36 s). That bound is the price of a fixed 9.6 KB
+# limit caps at rate_hard x 36 s). That bound is the price of a fixed 4.8 KB
 # of memory instead of a timestamp per step. The ring is _CHUNKS arrays of
-# _CHUNK_BUCKETS u32 (480 bytes each), not one 9.6 KB block: a board's
+# _CHUNK_BUCKETS u16 (480 bytes each), not one 4.8 KB block: a board's
 # fragmented heap may have no block that large free, and bucket i is
 # ring[i // _CHUNK_BUCKETS][i % _CHUNK_BUCKETS].
 #
@@ -39,7 +39,8 @@
 # Nothing is dropped silently; where a number would not fit, the record
 # errs toward caution, in this order:
 #   - a bucket holds at most BUCKET_CAP steps as a number (2400 of them sum
-#     below 2**30). Rescaled history above that spills into the next newer
+#     below 2**30; above BUCKET_EXACT steps a u16 bucket keeps them in units of 16,
+#     rounded up, see BUCKET_EXACT). Rescaled history above that spills into the next newer
 #     bucket, up to the current one: it then leaves every window later than
 #     the steps it stands for did (it may also count in an hour window that
 #     the real steps had left: more caution, never less).
@@ -83,22 +84,37 @@ US_PER_MDAY = const(86_400_000)
 BUCKET_US = const(36_000_000)  # 36 s: 100 buckets to the hour, 2400 to the day
 DAY_BUCKETS = const(2400)
 HOUR_BUCKETS = const(100)
-# The ring in chunks: 20 arrays of 120 buckets (480 bytes), no bigger block.
-_CHUNK_BUCKETS = const(120)
-_CHUNKS = const(20)
+# The ring in chunks: 10 arrays of 240 u16 buckets (480 bytes), no bigger block.
+_CHUNK_BUCKETS = const(240)
+_CHUNKS = const(10)
 # 12 buckets are exactly 5 millidays (432 s), which lets a long gap be skipped
 # in whole groups without a long int.
 _GROUP_BUCKETS = const(12)
 _GROUP_MDAY = const(5)
-# 65535 steps in 36 s is far beyond the pump's 10 mL/h in its smallest 10 nL
-# steps (10,000 steps per bucket), so this cap only bites on a runaway burst.
-BUCKET_MAX_STEPS = const(65_535)
-# Buckets are 32-bit: history rescaled to a weaker fluid after a refill can
-# pass BUCKET_MAX_STEPS. A bucket holds at most BUCKET_CAP steps as a number
-# (2400 such buckets still sum below 2**30, a small int); more spills into
-# newer buckets, and what fits nowhere marks a bucket SATURATED (see above).
+# 32,768 steps in 36 s is far beyond the pump's 10 mL/h in its smallest 10 nL
+# steps: the scheduler's MAX_RATE_NL_PER_DAY (240,000,000 pL per 86.4 s) for 36 s
+# is 100,000,000 pL, in scheduler.MIN_STEP_PL (10 nL; the boards' own step is
+# 52.083 nL) 10,000 steps, 10,001 with a step on each boundary. A late dosing turn
+# may issue more at once: permit() caps a bucket at BUCKET_MAX_STEPS, a cap that
+# only bites on a runaway burst. So every step permit() counts fits a u16 bucket
+# exactly (BUCKET_MAX_STEPS <= BUCKET_EXACT).
+BUCKET_MAX_STEPS = const(32_768)
+# History rescaled to a weaker fluid after a refill (or to smaller steps after a
+# calibration) can pass that. A bucket holds at most BUCKET_CAP steps as a number
+# (2400 such buckets still sum below 2**30, a small int); more spills into newer
+# buckets, and what fits nowhere marks a bucket SATURATED (see above).
 BUCKET_CAP = const(447_392)
 SATURATED = const(1_073_741_823)  # 2**30 - 1: this bucket alone fills every window it is in
+# How a u16 bucket (raw 0..65,535) holds 0..BUCKET_CAP or SATURATED: raw 0..BUCKET_EXACT are
+# the steps themselves (all permit() ever adds); above, a raw unit is 16 steps,
+# steps = BUCKET_EXACT + (raw - BUCKET_EXACT) * 16, so BUCKET_CAP is raw 58,682 and nothing wraps.
+# Only rescaled history goes there, rounded up to a multiple of 16 above BUCKET_EXACT (at most
+# 15 steps more, toward caution, like the rescale's own rounding); history() yields the
+# rounded counts, so what admission checks is what the ring then holds. RAW_SATURATED
+# marks SATURATED; raw values in between are no bucket's.
+BUCKET_EXACT = const(32_768)
+RAW_CAP = const(58_682)  # BUCKET_EXACT + (BUCKET_CAP - BUCKET_EXACT) // 16
+RAW_SATURATED = const(65_535)
 # A departed record's flags: its hour window (1) or the rest of its day (2) held a saturated bucket.
 SAT_HOUR = const(1)
 SAT_REST = const(2)
@@ -155,10 +171,10 @@ class DoseGuard:
         """An empty day."""
         self.step_pl = step_pl
         # Steps per 36 s bucket, in chunks each made once at its final size (no growth garbage).
-        zero = bytes(4 * _CHUNK_BUCKETS)
-        ring = [array("I", zero) for _ in range(_CHUNKS)]
+        zero = bytes(2 * _CHUNK_BUCKETS)
+        ring = [array("H", zero) for _ in range(_CHUNKS)]  # u16 raw counts (see BUCKET_EXACT)
         self._ring = ring
-        self._buckets = Pieces(4 * DAY_BUCKETS, ring)  # the ring as saved: its bytes, chunk by chunk
+        self._buckets = Pieces(2 * DAY_BUCKETS, ring)  # the ring as saved: its bytes, chunk by chunk
         self._cur = 0  # index of the bucket holding now, 0..DAY_BUCKETS-1
         self._end_mday = 0  # end of the current bucket, two-word pump time
         self._end_us = BUCKET_US
@@ -210,7 +226,7 @@ class DoseGuard:
             if allowed > room:
                 allowed = room
                 why = LIMIT_HOUR
-            room = BUCKET_MAX_STEPS - chunk[at]
+            room = BUCKET_MAX_STEPS - chunk[at]  # a raw count above BUCKET_EXACT holds more: no room
             if allowed > room:
                 allowed = room
                 why = LIMIT_BUCKET
@@ -257,20 +273,20 @@ class DoseGuard:
             if cur == DAY_BUCKETS:
                 cur = 0
             chunk = ring[cur // _CHUNK_BUCKETS]
-            b = chunk[cur % _CHUNK_BUCKETS]  # the bucket 24 h old leaves the day window
-            if b == SATURATED:
+            b = chunk[cur % _CHUNK_BUCKETS]  # the bucket 24 h old leaves the day window (raw: see BUCKET_EXACT)
+            if b == RAW_SATURATED:
                 self.day_sat -= 1
             else:
-                self.day_sum -= b
+                self.day_sum -= b if b <= BUCKET_EXACT else BUCKET_EXACT + ((b - BUCKET_EXACT) << 4)
             chunk[cur % _CHUNK_BUCKETS] = 0
             old = cur - HOUR_BUCKETS
             if old < 0:
                 old += DAY_BUCKETS
             b = ring[old // _CHUNK_BUCKETS][old % _CHUNK_BUCKETS]  # and the one 1 h old leaves the hour window
-            if b == SATURATED:
+            if b == RAW_SATURATED:
                 self.hour_sat -= 1
             else:
-                self.hour_sum -= b
+                self.hour_sum -= b if b <= BUCKET_EXACT else BUCKET_EXACT + ((b - BUCKET_EXACT) << 4)
             eu += BUCKET_US
             if eu >= US_PER_MDAY:
                 eu -= US_PER_MDAY
@@ -324,6 +340,8 @@ class DoseGuard:
         for k in range(DAY_BUCKETS):
             i = i + 1 if i < DAY_BUCKETS - 1 else 0
             b = ring[i // _CHUNK_BUCKETS][i % _CHUNK_BUCKETS] if num else 0
+            if b > BUCKET_EXACT:  # raw: see BUCKET_EXACT
+                b = SATURATED if b == RAW_SATURATED else BUCKET_EXACT + ((b - BUCKET_EXACT) << 4)
             if b == SATURATED:
                 carry = 0
             elif rescale:
@@ -348,6 +366,8 @@ class DoseGuard:
                 b -= spill
                 if spill and k == DAY_BUCKETS - 1:
                     b = SATURATED
+            if BUCKET_EXACT < b <= BUCKET_CAP:
+                b += -(b - BUCKET_EXACT) & 15  # as a u16 bucket holds it: rounded up to 16 steps
             yield b
 
     def _rewrite(self, num, den, inserts):
@@ -358,6 +378,8 @@ class DoseGuard:
         i = self._cur
         for b in self.history(num, den, inserts):
             i = i + 1 if i < DAY_BUCKETS - 1 else 0
+            if b > BUCKET_EXACT:  # raw: see BUCKET_EXACT (history() rounded it already)
+                b = RAW_SATURATED if b == SATURATED else BUCKET_EXACT + ((b - BUCKET_EXACT) >> 4)
             ring[i // _CHUNK_BUCKETS][i % _CHUNK_BUCKETS] = b
         self._resum()
 
@@ -394,8 +416,8 @@ class DoseGuard:
 
     def saved_state(self):
         """What a restart needs, as (ints, departed, ring). ring is a store
-        Pieces of the buckets' chunks themselves, not a copy: 9.6 KB, each bucket
-        4 bytes little-endian in ring order, the same bytes as one array of
+        Pieces of the buckets' chunks themselves, not a copy: 4.8 KB, each bucket
+        2 bytes little-endian in ring order, the same bytes as one array of
         2400 (to be written out at once, before any step); ints are the ring
         position, the latched trip and the counts."""
         ints = (
@@ -415,8 +437,9 @@ class DoseGuard:
 
     def restore(self, ints, departed, ring, drugs):
         """Put back a saved_state() with the fluid drugs (set_fluid's tuples). ring: its
-        bytes, or a guard's ring() holding them (a load read it into this one's, or into
-        the one a retry after a MemoryError replaced)."""
+        bytes (u16 buckets, or the u32 ones of a firmware before them), or a guard's ring()
+        holding them (a load read it into this one's, or into the one a retry after a
+        MemoryError replaced)."""
         call("firmware.guard_records", "read_ring", ring, self._ring)  # ValueError: not a guard's ring
         (
             self._cur,

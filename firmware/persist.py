@@ -15,7 +15,8 @@
 #            clock offset, patient-bolus times
 #   GUARD    the dose guard's ring position, latched trip and counts, the
 #            drugs that left the fluid (with their saturation flags)
-#   RING     the guard's 2400 buckets, as their bytes (9.6 KB)
+#   RING     the guard's 2400 buckets, as their bytes: u16 little-endian (4.8 KB); a record of
+#            format 4 or older has them as u32 (9.6 KB), read alike (guard_records.read_ring)
 #   LOG      the event log's ring: its count, then its entries' lines (eventlog.py's ring, at
 #            most 2 KB; older entries are in the therapy log in flash, archive.py). A record
 #            written before the ring was one buffer has them in sections of 32 entries (tags
@@ -63,13 +64,15 @@ TAG_LOG = 16  # and up to TAG_LOG + _LOG_SECTIONS - 1
 _LOG_PER_SECTION = 32  # the sections of 32 entries a record may hold (written before the log was one ring)
 _LOG_SECTIONS = 4  # a ring of 128 entries, as those records held
 
-FORMAT = 4  # bumped when a section's meaning changes; an unknown format is not restored
+FORMAT = 5  # bumped when a section's meaning changes; an unknown format is not restored
 # 2: the guard's ring may hold saturated buckets and a departed drug carries their flags;
 # a format 1 record has neither, so it still reads as one of format 2 with no flags.
 # 3: a site library is LIBRARY_LIMITS, numbers (a firmware that reads only 1 and 2 would take the
 # factory library in its place, so it must not restore such a record).
 # 4: a LOG line has the device clock after its code ("-" before the clock was set).
-_READS = (1, 2, 3, 4)
+# 5: RING's buckets are u16 (a firmware that reads only 1 to 4 would refuse the ring by its length:
+# the format says why first).
+_READS = (1, 2, 3, 4, 5)
 
 
 def sections(app, reserved_steps):
@@ -108,7 +111,7 @@ def sections(app, reserved_steps):
         (TAG_PROGRAM, b""),  # a firmware of protocol 8 restored stopped, not with another program
         (TAG_THERAPY, therapy.encode()),
         (TAG_GUARD, guard.encode()),
-        (TAG_RING, ring),  # the guard's Pieces: its chunks of u32, as they are
+        (TAG_RING, ring),  # the guard's Pieces: its chunks of u16, as they are
         # none latched, as most saves find them: no list, no join
         (TAG_ALARMS, "\n".join(_esc(line) for line in app.alarms.saved()).encode() if app.alarms.count() else b""),
         (TAG_MONITOR, (_MONITOR % app.monitors.motor_watch.saved_state()).encode()),

@@ -71,7 +71,7 @@ _END = b"\x00\x00\x00"  # the end section: tag 0, length 0
 
 class Pieces:
     """Section data in pieces, written one after another: n bytes in all. Each
-    piece is bytes-like, or an array of u32 ("I"), written as its items, 4 bytes
+    piece is bytes-like, or an array of u16 ("H"), written as its items, 2 bytes
     each little-endian, through the store's own buffer (the storage driver takes
     bytes only, and a copy of a big array is what this avoids)."""
 
@@ -88,9 +88,7 @@ class Pieces:
             if isinstance(piece, array):
                 for w in piece:
                     yield w & 0xFF
-                    yield w >> 8 & 0xFF
-                    yield w >> 16 & 0xFF
-                    yield w >> 24
+                    yield w >> 8
             else:
                 yield from piece
 
@@ -111,7 +109,7 @@ class Store:
         self._mv = memoryview(self._buf)
         self._head = bytearray(_HEADER)
         self._sec = bytearray(_SECTION)
-        self._word = bytearray(4)  # the CRC, as a save writes it (and the byte order, _put_u32s)
+        self._word = bytearray(4)  # the CRC, as a save writes it (and the byte order, _put_u16s)
         self._fill = 0  # bytes of the buffer a save has filled and not yet written
         self._crc = 0  # the CRC of what a save has written so far
         self._crc_done = False  # the buffer holds arrays' bytes, the CRC carried over them already
@@ -171,7 +169,7 @@ class Store:
             if isinstance(data, Pieces):
                 for piece in data.pieces:
                     if isinstance(piece, array):
-                        self._put_u32s(piece)
+                        self._put_u16s(piece)
                     else:
                         self._put(piece)
             else:
@@ -204,10 +202,10 @@ class Store:
         self._buf[fill : fill + n] = data
         self._fill = fill + n
 
-    def _put_u32s(self, words):
-        """Put an array of u32 as little-endian bytes. On a little-endian port (the boards', the
+    def _put_u16s(self, words):
+        """Put an array of u16 as little-endian bytes. On a little-endian port (the boards', the
         hosts') those are the array's own bytes: the CRC runs over the array in one call, and the
-        buffer carries its bytes on without (the guard's ring: 20 CRC calls, not 38, and each
+        buffer carries its bytes on without (the guard's ring: 10 CRC calls, not 19, and each
         result past 2**30 is a long int on a 32-bit port)."""
         word = self._word
         struct.pack_into("@I", word, 0, 1)  # 1 in the port's own byte order
@@ -218,10 +216,12 @@ class Store:
             self._crc = binascii.crc32(words, self._crc)
         buf = self._buf
         for i in range(len(words)):
-            if self._fill + 4 > _CHUNK:
+            if self._fill + 2 > _CHUNK:
                 self._flush()
-            struct.pack_into("<I", buf, self._fill, words[i])
-            self._fill += 4
+            w = words[i]
+            buf[self._fill] = w & 0xFF
+            buf[self._fill + 1] = w >> 8
+            self._fill += 2
 
     def _flush(self):
         fill = self._fill
@@ -239,9 +239,9 @@ class Store:
         holds one. Each data is a bytearray of its own (bytes-like; equal to the
         bytes saved), allocated only once the record has been checked.
 
-        into: {tag: Pieces of arrays of u32}, or None. A section of that tag and
+        into: {tag: Pieces of arrays of u16}, or None. A section of that tag and
         exactly that length is read into those arrays instead (its data is then
-        the Pieces): the guard's 9.6 KB ring needs no bytearray and no copy. If
+        the Pieces): the guard's 4.8 KB ring needs no bytearray and no copy. If
         no record is returned, they are left all zeros (not part of a record)."""
         for slot in self._candidates():
             seq = self._check(self.names[slot])
@@ -309,7 +309,7 @@ class Store:
         bytes and the CRC over all of them; its seq if every check holds, else -1.
         sections None: only check, through the buffer (no allocation); a dict: read each
         section into it too, a bytearray of its own or, for a tag of into of that length,
-        into its Pieces (_read_u32s)."""
+        into its Pieces (_read_u16s)."""
         st = self.storage
         size = st.size(name)
         seq = self._peek(name, size)
@@ -337,8 +337,8 @@ class Store:
                 crc = self._crc_over(name, pos, n, crc)
             else:
                 dest = into.get(tag) if into else None
-                if dest is not None and len(dest) == n and not n & 3:
-                    crc = self._read_u32s(name, pos, n, dest.pieces, crc)
+                if dest is not None and len(dest) == n and not n & 1:
+                    crc = self._read_u16s(name, pos, n, dest.pieces, crc)
                 else:
                     dest = bytearray(n)
                     if n and st.read_into(name, pos, dest) != n:
@@ -366,8 +366,8 @@ class Store:
             crc = binascii.crc32(part, crc)
         return crc
 
-    def _read_u32s(self, name, pos, n, arrays, crc):
-        """Read n bytes of file name at pos into arrays (of u32, little-endian, one after
+    def _read_u16s(self, name, pos, n, arrays, crc):
+        """Read n bytes of file name at pos into arrays (of u16, little-endian, one after
         another) through the buffer; return the CRC carried on over them, or -1 if short."""
         buf = self._buf
         k = 0  # the array being filled, and its next item
@@ -379,11 +379,11 @@ class Store:
             if self.storage.read_into(name, pos, part) != m:
                 return -1
             crc = binascii.crc32(part, crc)
-            for i in range(0, m, 4):
+            for i in range(0, m, 2):
                 while j == len(arrays[k]):
                     k += 1
                     j = 0
-                arrays[k][j] = buf[i] | buf[i + 1] << 8 | buf[i + 2] << 16 | buf[i + 3] << 24
+                arrays[k][j] = buf[i] | buf[i + 1] << 8
                 j += 1
             pos += m
         return crc

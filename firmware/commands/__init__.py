@@ -34,6 +34,8 @@ STAGED_TTL_US = 600_000_000  # an uncommitted program or library is dropped afte
 FAMILIES = ("status", "session", "program", "stop", "alarms", "library", "service")  # every board's; the sim adds "sim"
 RESIDENT = ("status", "session")
 _PACKAGE = "firmware.commands."
+_CODES = const(0x80)  # request codes are 0x01..0x7F (codec: a reply's code has 0x80 set)
+_SAVES_BIT = const(0x80)
 
 
 class Staging:
@@ -69,13 +71,18 @@ class Commands:
         """pump: what the handlers act on; saving: the board keeps its state (SAVES rows save)."""
         self._pump = pump
         self._saving = saving
-        self._index = {}  # code -> (family name, saves)
+        self._families = families
+        # Byte `code` (a request's code is below 0x80, codec.REPLY): 0 if no family serves it, else
+        # the family's number in families plus 1, with _SAVES_BIT if the command saves. A dict of
+        # tuples took 0.8 KB for the whole life of the pump; this takes 0.1 KB.
+        self._index = bytearray(_CODES)
         self._modules = {}  # family name -> module, of the resident ones and the one loaded
         self._loaded = None  # the name of the family loaded beside the resident ones
-        for name in families:
+        for f in range(len(families)):
+            name = families[f]
             module = _load(name)
             for row in module.COMMANDS:
-                self._index[row[0]] = (name, row[2])
+                self._index[row[0]] = f + 1 | (_SAVES_BIT if row[2] else 0)
             if name in RESIDENT:
                 self._modules[name] = module
             else:
@@ -83,10 +90,11 @@ class Commands:
 
     def get(self, code):
         """Command code's handler(values), or None if this board serves no such command."""
-        entry = self._index.get(code)
-        if entry is None:
+        entry = self._index[code] if 0 <= code < _CODES else 0
+        if not entry:
             return None
-        name, saves = entry
+        name = self._families[(entry & ~_SAVES_BIT) - 1]
+        saves = entry & _SAVES_BIT
         module = self._modules.get(name)
         if module is None:  # not in memory: it takes the place of the one that is
             if self._loaded is not None:

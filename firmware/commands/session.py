@@ -99,9 +99,12 @@ def key_change(pump, values):
     patient = new_key if role == auth.ROLE_PATIENT else a.key(auth.ROLE_PATIENT)
     if clinician == patient:
         raise Refusal("masked_key", "the clinician and patient keys must differ")
-    if pump.key_store is None:
+    storage = getattr(pump.hw, "key_storage", None)
+    if storage is None:
         raise Refusal("masked_key", "this pump has nowhere to keep a new key")
-    pump.key_store.save(((auth.KEY_SECTION, auth.encode_keys(a.device_id, clinician, patient)),))
+    from firmware.store import Store  # loaded already (the guard imports it)
+
+    Store(storage, auth.KEY_SLOTS).save(((auth.KEY_SECTION, auth.encode_keys(a.device_id, clinician, patient)),))
     a.set_keys(a.device_id, clinician, patient)
     pump.log_event(eventlog.EV_KEYS, "%s key changed" % auth.ROLE_NAMES[role])
     return (role,)

@@ -46,7 +46,7 @@ from .errors import SimulatorError
 # bloated module fail early.
 DEFAULT_HEAP = "448K"
 # With storage it also loads the store and persistence modules and, at each
-# save, builds a ~10 KB record's sections (the guard's 9.6 KB ring among them).
+# save, builds a 5-8 KB record's sections (the guard's 4.8 KB ring among them).
 STORAGE_HEAP = "576K"
 _READY = "pump ready"
 _FAILED = "pump failed to start: "  # firmware/main.py: the board answers, refusing every command

@@ -146,17 +146,19 @@ def test_bucket_cap_limits_a_runaway_burst_even_without_any_drug_limit():
     assert g.tripped == LIMIT_BUCKET
     assert g.refused_steps == 70_000 - BUCKET_MAX_STEPS
     assert permit(g, BUCKET_US - 1, 1) == 0  # same bucket
-    assert permit(g, BUCKET_US, 40_000) == 40_000  # the next bucket
-    assert permit(g, 2 * BUCKET_US - 1, 40_000) == BUCKET_MAX_STEPS - 40_000
+    assert permit(g, BUCKET_US, 20_000) == 20_000  # the next bucket
+    assert permit(g, 2 * BUCKET_US - 1, 20_000) == BUCKET_MAX_STEPS - 20_000
     assert windows(g, 2 * BUCKET_US - 1) == (2 * BUCKET_MAX_STEPS, 2 * BUCKET_MAX_STEPS)
 
 
 def test_delivered_count_is_exact_past_two_to_the_29_steps():
     g = DoseGuard(UNIT_STEP_PL)
-    buckets = 8192  # 8192 x 65535 + 8192 == 2**29
+    buckets = 2**29 // BUCKET_MAX_STEPS - 1
+    rest = 2**29 - buckets * BUCKET_MAX_STEPS  # the step that makes 2**29 is in the next bucket
+    assert 0 < rest <= BUCKET_MAX_STEPS
     for k in range(buckets):
         assert permit(g, k * BUCKET_US, BUCKET_MAX_STEPS) == BUCKET_MAX_STEPS
-    assert permit(g, buckets * BUCKET_US, 8192) == 8192
+    assert permit(g, buckets * BUCKET_US, rest) == rest
     assert (g.delivered_hi, g.delivered_lo) == (1, 0)  # the low word stays below 2**29
     for k in range(buckets + 1, buckets + 10):
         assert permit(g, k * BUCKET_US, BUCKET_MAX_STEPS) == BUCKET_MAX_STEPS
@@ -1002,7 +1004,7 @@ def test_a_saturated_guard_saves_and_restores_the_same_record():
         x.set_fluid((morphine(1_000),))
         assert x.day_sat >= 1 and permit(x, 13 * BUCKET_US, 1) == 0
     with pytest.raises(ValueError):
-        h.restore(ints, departed, b"\x00\x00\x00\x20" + bytes(ring)[4:], g.fluid)  # a count no bucket holds
+        h.restore(ints, departed, b"\x00\xf0" + bytes(ring)[2:], g.fluid)  # a raw count no bucket holds (61,440)
 
 
 # The property: a random life of the pump against the motor's truth.

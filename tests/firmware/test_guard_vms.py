@@ -57,6 +57,11 @@ def cpython_output():
     before, after, allowed, refused, trips, while_saturated = n["saturated"]
     assert (before, after, while_saturated) == (1, 0, 0)
     assert refused == trips == 8_640 and allowed == 2 * (9_000 - refused)
+    # A bucket of rescaled history above BUCKET_EXACT (77,000 steps, held as 77,008: 16-step units,
+    # rounded up) refused the 4 calls in its own bucket (no room) and left both windows, to the step.
+    before, day, hour, allowed, refused = n["coarse"]
+    assert before == 77_008 and refused == 4 and allowed == 2 * (9_000 - 4)
+    assert day < before and hour < day and f["coarse"][-1] == "True"
     # The pump time passed the 10**8-millidays jump, and the buckets kept their 36 s grid.
     mday, us = n["time"]
     assert mday > 10**8
@@ -127,6 +132,6 @@ def test_the_guards_saved_state_restores_to_the_same_windows_on_micropython(vm):
     script = MP_DIR / "guard_saved.py"
     out = run_unix(script) if vm == "unix" else run_wasm32(script)
     lines = out.splitlines()
-    assert lines[0] == "saved 9600 2000"  # the ring's bytes; steps let through (the hourly limit held most back)
+    assert lines[0] == "saved 4800 2000"  # the ring (2400 u16); steps let through (the hourly limit held most back)
     assert lines[1] == "windows True 400"  # the restored guard sees the same windows, not empty ones
     assert lines[2:] == ["same True True True", "back True", "next True"]

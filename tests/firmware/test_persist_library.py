@@ -102,7 +102,7 @@ def test_the_record_keeps_the_site_library_as_its_numbers(saved):
         "fentanyl,10000000,500000,1000000,1099992,2200008,25000,50000,0,0,0",
     ]
     assert persist.TAG_LIBRARY not in record and persist.TAG_LIBRARY_NUMBERS not in record
-    assert b"format 4\n" in bytes(record[persist.TAG_META])
+    assert b"format 5\n" in bytes(record[persist.TAG_META])
     assert lib_hash == framing.library_hash(SITE_DRUGS)
 
 

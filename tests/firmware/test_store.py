@@ -318,19 +318,19 @@ def test_load_allocates_no_buffer_for_a_record_that_fails_its_check():
 
 
 def ring_of(words):
-    """A Pieces of arrays of u32 as the guard's ring is (firmware/guard.py), words long, all zeros."""
+    """A Pieces of arrays of u16 as the guard's ring is (firmware/guard.py), words long, all zeros."""
     from array import array
 
     from firmware.store import Pieces
 
-    return Pieces(4 * words, [array("I", bytes(4 * 12)) for _ in range(words // 12)])
+    return Pieces(2 * words, [array("H", bytes(2 * 12)) for _ in range(words // 12)])
 
 
 def test_load_into_arrays_reads_that_section_into_them_as_a_save_of_them_wrote_it():
     src = ring_of(36)
     for k, a in enumerate(src.pieces):
         for i in range(len(a)):
-            a[i] = (k * 1000 + i) * 2_654_435_761 & 0xFFFFFFFF  # every byte, and past 2**30
+            a[i] = (k * 1000 + i) * 40_503 & 0xFFFF  # both bytes of each, and past 2**15
     st = MemStorage()
     Store(st).save([(1, data(10, 1)), (5, src), (6, data(300, 2))])
     into = ring_of(36)
@@ -341,12 +341,12 @@ def test_load_into_arrays_reads_that_section_into_them_as_a_save_of_them_wrote_i
     other = ring_of(24)
     seq, sections = Store(st).load({5: other})
     assert isinstance(sections[5], bytearray) and bytes(sections[5]) == bytes(src)
-    assert bytes(other) == bytes(4 * 24)
+    assert bytes(other) == bytes(2 * 24)
 
 
 def test_load_into_arrays_leaves_them_zero_when_no_record_is_returned():
     st = MemStorage()
-    Store(st).save([(5, data(144, 3))])
+    Store(st).save([(5, data(72, 3))])
 
     class Changing(Store):
         def _check(self, name):  # the slot changes (a bit flips) between the check and the read
@@ -356,7 +356,7 @@ def test_load_into_arrays_leaves_them_zero_when_no_record_is_returned():
 
     into = ring_of(36)
     assert Changing(st).load({5: into}) is None
-    assert bytes(into) == bytes(4 * 36)
+    assert bytes(into) == bytes(2 * 36)
 
 
 # -- the file driver (hal/file_storage.py) on CPython

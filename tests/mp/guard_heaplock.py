@@ -1,6 +1,6 @@
 # The dose guard's hot path, DoseGuard.permit(), with the heap locked: it
 # must not allocate. Two guards (one with a drug's daily and hourly limits,
-# one with none, so only the pump's 65535-steps-a-bucket cap applies) take
+# one with none, so only the pump's BUCKET_MAX_STEPS cap applies) take
 # tens of thousands of permit() calls over days of pump time, across many
 # 36 s bucket boundaries, through refusals of every kind and a jump of 10**8
 # millidays (274,000 years) of pump time in one call.
@@ -13,7 +13,7 @@
 # 32-bit webassembly port; prints one line of counts that must be identical.
 from heaplock import heap_lock_works, lock, unlock
 
-from firmware.guard import LIMIT_BUCKET, LIMIT_DAY, LIMIT_HOUR, US_PER_MDAY, DoseGuard
+from firmware.guard import BUCKET_EXACT, LIMIT_BUCKET, LIMIT_DAY, LIMIT_HOUR, US_PER_MDAY, DoseGuard
 
 STEP_PL = 52_083  # the sim board's step
 # Morphine at 20 mg/mL (1041.66 ng a step) with a 3 mg daily and a 0.4 mg
@@ -94,6 +94,16 @@ sat.set_fluid((("morphine", 1_000, 3_000_000, 400_000, 1_000_000),))
 sat.clear_trip()
 sat_out = [0] * 4
 sat_before = sat.day_sat
+# A bucket of rescaled history above BUCKET_EXACT (kept in units of 16 steps): the hour's 385 steps
+# at 20 mg/mL in bucket 10, then a refill 200 times weaker, with no limit: 77,000 steps of the new
+# fluid, 77,008 as the u16 bucket holds them. Its count leaves both windows under the lock.
+coarse = DoseGuard(STEP_PL)
+coarse.set_fluid(MORPHINE)
+coarse.permit(360_000_000 // US_PER_MDAY, 360_000_000 % US_PER_MDAY, 385)
+coarse.set_fluid((("morphine", 100_000, 10**12, 10**12, 10**12),))
+coarse.clear_trip()
+coarse_out = [0] * 4
+coarse_before = coarse.day_sum
 # Warm up outside the lock: the first calls, then the list for the results.
 g.permit(0, 0, 0)
 free.permit(0, 0, 0)
@@ -103,10 +113,18 @@ lock()
 try:
     run(g, free, out)
     run_saturated(sat, sat_out)
+    run_saturated(coarse, coarse_out)
 finally:
     unlock()
 
 ring_ok = sum(sum(c) for c in g._ring) == g.day_sum and sum(sum(c) for c in free._ring) == free.day_sum
+
+
+def steps(raw):
+    return raw if raw <= BUCKET_EXACT else BUCKET_EXACT + 16 * (raw - BUCKET_EXACT)
+
+
+coarse_ok = sum(steps(b) for c in coarse._ring for b in c) == coarse.day_sum
 print(
     "heap_lock",
     works,
@@ -156,4 +174,11 @@ print(
     sat_out[1],
     sat_out[2],
     sat_out[3],
+    "coarse",
+    coarse_before,
+    coarse.day_sum,
+    coarse.hour_sum,
+    coarse_out[0],
+    coarse_out[1],
+    coarse_ok,
 )
