@@ -177,7 +177,7 @@ def test_a_save_cut_short_mid_write_leaves_the_previous_state_and_a_complete_one
 
 
 def test_a_saved_state_this_firmware_cannot_use_starts_the_pump_stopped_with_the_restart_alarm(lives, tmp_path):
-    from firmware.persist import TAG_META
+    from firmware.persist import FORMAT, TAG_META
     from firmware.store import Store
     from hal.file_storage import FileStorage
 
@@ -187,7 +187,7 @@ def test_a_saved_state_this_firmware_cannot_use_starts_the_pump_stopped_with_the
     # A well-formed record of a format this firmware does not read (as a newer firmware's, after a downgrade).
     store = Store(FileStorage(str(tmp_path / "pump")))
     seq, sections = store.load()
-    sections[TAG_META] = bytes(sections[TAG_META]).replace(b"format 4\n", b"format 99\n")
+    sections[TAG_META] = bytes(sections[TAG_META]).replace(b"format %d\n" % FORMAT, b"format 99\n")
     store.save(sorted(sections.items()))
 
     pump = lives().pump
