@@ -152,6 +152,23 @@ def test_therapy_shows_the_reservoir_counted_and_sensed_the_low_forecast_the_bat
     assert "alarms      none" in lines
 
 
+def test_the_dose_guard_row_says_it_counts_the_fluid_now_in_the_pump(sim, capsys):
+    # An hour of a plain volume, then a drug: the guard's windows hold the doses of the new fluid's drugs,
+    # none yet; the row says so instead of reading as the volume the pump delivered.
+    assert run(sim, capsys, "program", "basal 1 mL/h", "--yes")[0] == 0
+    assert run(sim, capsys, "advance", "1h")[0] == 0
+    th = json.loads(run(sim, capsys, "--json", "therapy")[1])
+    assert 990_000 <= th["day_nl"] <= 1_000_000  # an hour at 1 mL/h, in whole steps
+    lines = run(sim, capsys, "therapy")[1].splitlines()
+    guard = lines.index(next(line for line in lines if line.startswith("dose guard  last 24 h ")))
+    assert lines[guard].endswith(" uL, refused 0 steps") and ", last hour " in lines[guard], lines[guard]
+    assert lines[guard + 1] == "            in this fluid; earlier fluids count only for the drugs it holds"
+    assert run(sim, capsys, "program", *PROGRAM, "--yes")[0] == 0
+    th = json.loads(run(sim, capsys, "--json", "therapy")[1])
+    assert (th["day_nl"], th["hour_nl"]) == (0, 0)
+    assert all(len(line) <= 80 for line in lines[guard : guard + 2])
+
+
 def test_therapy_lists_the_latched_alarms_with_their_priority(sim, capsys):
     assert run(sim, capsys, "fault", "motor")[0] == 0
     code, out, _ = run(sim, capsys, "therapy")

@@ -148,10 +148,13 @@ def cmd_therapy(args) -> int:
     if th.bridge:
         lines.append("bridge      old concentration still in the catheter, delivered at the old dose")
     lines += _watch_lines(th, now_us)
-    lines.append(
-        f"last 24 h   {quantities.volume(th.day_nl * 1000)}   last hour {quantities.volume(th.hour_nl * 1000)}"
-        f"   refused by the guard {th.refused_steps} steps"
-    )
+    # The guard's windows hold the doses of the fluid now in the pump: after a change of fluid, its
+    # drugs' earlier doses rescaled to it, and nothing of a fluid without them (a saline rate before).
+    lines += [
+        f"dose guard  last 24 h {quantities.volume(th.day_nl * 1000)},"
+        f" last hour {quantities.volume(th.hour_nl * 1000)}, refused {th.refused_steps} steps",
+        "            in this fluid; earlier fluids count only for the drugs it holds",
+    ]
     head = list(lines)
     lines.append("program")
     # Each line beside what it means, two spaces at least between them; within 80 columns, else the
