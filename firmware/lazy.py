@@ -27,6 +27,7 @@ import sys
 TRANSIENT = (
     "firmware.program_items",
     "firmware.program_check",
+    "firmware.program_write",
     "firmware.program_rows",
     "firmware.program_saved",
     "firmware.druglib",

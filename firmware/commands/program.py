@@ -168,7 +168,7 @@ def check_admission(pump, program, now):
 
 
 def _own_rows(program):
-    """REVIEW's rows of a program's own: its items (program_check.saved), a flex day's total after them
+    """REVIEW's rows of a program's own: its items (program_write.saved), a flex day's total after them
     (as program_rows.own_rows)."""
     return program.understood().count(b"\ni") + bool(program.flex)
 
@@ -440,8 +440,9 @@ def set_rate(pump, values):
             "%d nL/day is outside the pump's range of %d to %d nL/day (1 uL/day to 10 mL/h)"
             % (rate, MIN_RATE_NL_PER_DAY, MAX_RATE_NL_PER_DAY),
         )
-    # Straight to its program, checked as any; refused before any change.
-    program = call("firmware.program_check", "rate_program", rate, pump.library, ())
+    # Straight to its program: a drug-free basal in range, which no check of a program's refuses
+    # (program_write.plain_rate); the motor and monitors are asked before any change.
+    program = call("firmware.program_write", "plain_rate", rate, pump.library.version)
     why = pump.monitors.dosing_refusal()
     if why is not None:
         raise Refusal("rate", why)
