@@ -138,10 +138,11 @@ def _check_shape(p, seen_stop, old_drugs, bridging=None):
         raise Refusal("program", token(_P_ONE_BOLUS))
     uses_mass = (
         (p.basal is not None and p.basal[0] == DOSE_MASS)
-        or any(kind == DOSE_MASS for _m, kind, _r in p.flex)
         or (p.bolus is not None and p.bolus[0] == DOSE_MASS)
         or (p.patient is not None and p.patient[0] == DOSE_MASS)
     )
+    for _m, kind, _r in p.flex:  # (a loop: any() of a generator is one more object)
+        uses_mass = uses_mass or kind == DOSE_MASS
     if uses_mass and not p.drugs:
         raise Refusal("drug", token(_P_MASS_NEEDS_DRUG))
     if p.removed_nl is not None and p.fill_nl is None:
@@ -160,15 +161,16 @@ def _check_shape(p, seen_stop, old_drugs, bridging=None):
         if p.basal_kind == BASAL_STOPPED or not _basal_in_mass(p):
             raise Refusal("bridge", token(_P_BRIDGE_MASS))
     # Pump limits on the combined rate.
-    rates = [p.basal_max_rate()]
+    basal = p.basal_max_rate()
+    top = basal  # the fastest the pump would run (no list of the rates: command garbage)
     if p.prime is not None:
-        rates.append(bolus_rate(p.prime[0], p.prime[1]))  # the basal pauses while priming
+        top = max(top, bolus_rate(p.prime[0], p.prime[1]))  # the basal pauses while priming
     if p.bolus is not None:
-        rates.append(p.basal_max_rate() + bolus_rate(p.bolus_volume_nl(), p.bolus[2]))
+        top = max(top, basal + bolus_rate(p.bolus_volume_nl(), p.bolus[2]))
     if p.patient is not None:
-        rates.append(p.basal_max_rate() + bolus_rate(p.patient_volume_nl(), p.patient[2]))
-    if max(rates) > MAX_RATE_NL_PER_DAY:
-        raise Refusal("program", token(_P_COMBINED_RATE, max(rates)))
+        top = max(top, basal + bolus_rate(p.patient_volume_nl(), p.patient[2]))
+    if top > MAX_RATE_NL_PER_DAY:
+        raise Refusal("program", token(_P_COMBINED_RATE, top))
     if p.basal_kind == BASAL_CONTINUOUS:
         _min_rate("basal", p.basal_rate_at(0))
     for start, rate in p.flex_rates():
@@ -205,15 +207,15 @@ def _check_limits(p, library):
         daily_nl_min = basal_day_nl_min + (patient_daily + extra) * MIN_PER_DAY
         _limit(p, name, conc, _DAILY, daily_nl_min, d.daily_soft_ng, d.daily_hard_ng, MIN_PER_DAY)
         # Rate: the basal's fastest step plus a running bolus (per hour).
-        peaks = [(_BASAL_RATE, max_rate)]
+        soft = d.rate_soft_ng_per_day
+        hard = d.rate_hard_ng_per_day
+        _limit(p, name, conc, _BASAL_RATE, max_rate, soft, hard)
         if p.bolus is not None:
-            peaks.append((_BOLUS_RATE, max_rate + bolus_rate(p.bolus_volume_nl(), p.bolus[2])))
+            _limit(p, name, conc, _BOLUS_RATE, max_rate + bolus_rate(p.bolus_volume_nl(), p.bolus[2]), soft, hard)
         if p.patient is not None:
-            peaks.append((_PATIENT_RATE, max_rate + bolus_rate(p.patient_volume_nl(), p.patient[2])))
+            _limit(p, name, conc, _PATIENT_RATE, max_rate + bolus_rate(p.patient_volume_nl(), p.patient[2]), soft, hard)
         if p.prime is not None:
-            peaks.append((_PRIME_RATE, bolus_rate(p.prime[0], p.prime[1])))
-        for what, rate in peaks:
-            _limit(p, name, conc, what, rate, d.rate_soft_ng_per_day, d.rate_hard_ng_per_day)
+            _limit(p, name, conc, _PRIME_RATE, bolus_rate(p.prime[0], p.prime[1]), soft, hard)
         # Single doses. A prime counts as a bolus: if the catheter was in fact
         # full (the 2013-2016 recalls), the patient receives all of it.
         if p.bolus is not None:
