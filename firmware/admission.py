@@ -140,10 +140,15 @@ def admit(guard, now_mday, now_us, bolus_steps, future, limits=None, drugs=None)
         hour_sat = guard.hour_sat
     else:  # the history as the change leaves it
         day_hist, hour_hist, day_sat, hour_sat = window_totals(guard.history(num, den, inserts))
-    leaving = guard.history(num, den, inserts)  # the day window's buckets, oldest first
-    hour_leaving = guard.history(num, den, inserts)  # and the hour window's: the newest HOUR_BUCKETS
-    for _ in range(DAY_BUCKETS - HOUR_BUCKETS):
-        next(hour_leaving)
+    # The buckets leaving the day window, oldest first, and the hour window's (the newest
+    # HOUR_BUCKETS): the history as it is read from the ring (guard.bucket), as a change leaves
+    # it from two runs of guard.history.
+    leaving = hour_leaving = None
+    if drugs is not None:
+        leaving = guard.history(num, den, inserts)
+        hour_leaving = guard.history(num, den, inserts)
+        for _ in range(DAY_BUCKETS - HOUR_BUCKETS):
+            next(hour_leaving)
     # ahead_at[k % 100]: future steps to the end of bucket k - 100, so the
     # hour window ending with bucket k holds ahead - ahead_at[k % 100] of them.
     ahead_at = array("I", range(HOUR_BUCKETS))  # command path: 400 B (from a range: no 400 B of bytes beside it)
@@ -160,13 +165,13 @@ def admit(guard, now_mday, now_us, bolus_steps, future, limits=None, drugs=None)
             return LIMIT_HOUR
         ahead_at[slot] = ahead
         # One bucket later, the oldest bucket of each window drops out.
-        b = next(leaving)
+        b = guard.bucket(k) if leaving is None else next(leaving)
         if b == SATURATED:
             day_sat -= 1
         else:
             day_hist -= b
         if k < HOUR_BUCKETS:
-            b = next(hour_leaving)
+            b = guard.bucket(k + DAY_BUCKETS - HOUR_BUCKETS) if hour_leaving is None else next(hour_leaving)
             if b == SATURATED:
                 hour_sat -= 1
             else:

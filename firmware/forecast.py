@@ -1,13 +1,31 @@
 # When a therapy will have delivered a volume: the reservoir's low and empty
-# times (THERAPY, the log's forecast after a program change), found by running
+# times (THERAPY, the log's forecast after a program change or a patient's
+# bolus: log_low), found by running
 # a fork of the therapy (Therapy.fork()) forward, event by event, and once its
 # days are the plain flex schedule, a step at a time (times_to_deliver).
 #
 # Command path only: loaded for a call and forgotten after it (lazy.call,
 # lazy.TRANSIENT), so the running pump does not hold this code.
 
+from firmware import eventlog
+from firmware.intmath import format_volume
 from firmware.program import BASAL_FLEX, MIN_PER_DAY, US_PER_DAY
 from firmware.therapy import BOLUS_NONE, US_PER_MIN
+
+
+def log_low(pump, now):
+    """After a program change (COMMIT) or a patient's bolus: the counted reservoir, and when it
+    reaches the low volume (Monitors.low_in_us), in the log; nothing before any fill."""
+    left = pump.reservoir_nl()
+    if left is None:
+        return
+    low_in = pump.monitors.low_in_us(now)
+    when = (
+        "not within 400 days"
+        if low_in is None
+        else "in %d.%d days" % (low_in // 86_400_000_000, low_in % 86_400_000_000 * 10 // 86_400_000_000)
+    )
+    pump.log_event(eventlog.EV_THERAPY, "reservoir %s; low level %s" % (format_volume(left), when))
 
 
 def time_to_deliver(t, volume_nl, now, horizon_us):

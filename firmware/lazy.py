@@ -27,6 +27,7 @@ import sys
 TRANSIENT = (
     "firmware.program_items",
     "firmware.program_check",
+    "firmware.program_write",
     "firmware.program_rows",
     "firmware.program_saved",
     "firmware.druglib",
@@ -38,8 +39,8 @@ TRANSIENT = (
 
 def call(module, name, *args):
     """module.name(*args), with module imported for the call and forgotten after it."""
-    before = tuple(sys.modules)
-    if module not in before:
+    before = _loaded()
+    if module not in sys.modules:
         # A collection first: loading a module needs blocks of a few KB (a long
         # function's bytecode), which a heap full of a command's garbage may lack
         # even when a collection in the middle of the import frees plenty.
@@ -50,11 +51,22 @@ def call(module, name, *args):
         forget(before)
 
 
+def _loaded():
+    """Which TRANSIENT modules are loaded now: bit i for TRANSIENT[i] (a small int, where a copy of
+    sys.modules' names was a 0.3 KB tuple a call)."""
+    bits = 0
+    for i in range(len(TRANSIENT)):
+        if TRANSIENT[i] in sys.modules:
+            bits |= 1 << i
+    return bits
+
+
 def forget(before):
-    """Forget the TRANSIENT modules imported since sys.modules held the names in before."""
+    """Forget the TRANSIENT modules imported since _loaded() gave before."""
     package = sys.modules.get("firmware")
-    for key in TRANSIENT:
-        if key in sys.modules and key not in before:
+    for i in range(len(TRANSIENT)):
+        key = TRANSIENT[i]
+        if not before >> i & 1 and key in sys.modules:
             del sys.modules[key]
             attr = key[9:]
             if package is not None and hasattr(package, attr):
@@ -63,8 +75,8 @@ def forget(before):
 
 def values(module, *names):
     """The values module.name of each name, with module imported for the look and forgotten after."""
-    before = tuple(sys.modules)
-    if module not in before:
+    before = _loaded()
+    if module not in sys.modules:
         gc.collect()
     try:
         m = __import__(module, None, None, names)

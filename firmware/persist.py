@@ -296,7 +296,7 @@ def _library(record):
 
 
 def _saved(p):
-    """Program p's PROGRAM_ITEMS section: what its check wrote (program_check.saved); a program of a
+    """Program p's PROGRAM_ITEMS section: what its check wrote (program_write.saved); a program of a
     record of protocol 8's firmware (program_saved.from_values) is written once, at its first save."""
     return p.understood()
 

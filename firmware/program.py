@@ -9,8 +9,7 @@
 # values, and what its check wrote of them (saved: its items in canonical
 # order, from which its review rows, CRC and saved record are read).
 
-from firmware.eventlog import esc, unesc
-from firmware.framing import program_crc
+from firmware.eventlog import esc
 from firmware.lazy import call
 
 # The dose kinds of units.py (DOSE_MASS, DOSE_VOLUME; a test keeps them equal):
@@ -58,7 +57,7 @@ class Program:
         self.library_version = ""
         self.warnings = []  # soft limits passed, each a token "{pN|value|...}" (program_check.py) pumpctl words
         self.crc = None  # its program_crc, made when first asked
-        # What the pump understood, written by its check (program_check.saved): the library version, its
+        # What the pump understood, written by its check (program_write.saved): the library version, its
         # items in canonical order, its warnings; its review rows, CRC and saved record are read from it.
         self.saved = None
         self._rates = None  # (drugs, [(start_min, nL/day)]): the flex steps' rates in that fluid, kept (flex_rates)
@@ -72,21 +71,21 @@ class Program:
         return DEFAULT_EMPTY_NL if self.empty_nl is None else self.empty_nl
 
     def program_crc(self):
-        """Its program_crc (STAGE, COMMIT, THERAPY): framing.program_crc of its items and library version."""
+        """Its program_crc (STAGE, COMMIT, THERAPY): framing.program_crc of its items and library version
+        (program_write.crc; written with it when it is built)."""
         if self.crc is None:
-            rows = self.understood().decode().split("\n")
-            self.crc = program_crc([unesc(r[1:]) for r in rows if r[:1] == "i"], self.library_version)
+            self.crc = call("firmware.program_write", "crc", self.understood(), self.library_version)
         return self.crc
 
     def item_rows(self):
-        """Its items as saved: "i" and the numbers, the drug's name last, escaped (program_check.saved)."""
+        """Its items as saved: "i" and the numbers, the drug's name last, escaped (program_write.saved)."""
         return [r for r in self.understood().decode().split("\n") if r[:1] == "i"]
 
     def understood(self):
-        """saved: what its check wrote of it (program_check.saved), written now for a program restored
+        """saved: what its check wrote of it (program_write.saved), written now for a program restored
         from a record of protocol 8's firmware (persist.py), which no check of this one wrote."""
         if self.saved is None:
-            self.saved = call("firmware.program_check", "saved", self)
+            self.saved = call("firmware.program_write", "saved", self)
         return self.saved
 
     # -- conversions through the fluid ---------------------------------------

@@ -1,8 +1,8 @@
 # A program's values checked against the pump and the drug library: what the
 # pump decides, whatever the host sent. program_items.py builds a Program from
-# the items a host sent and checks it here; a library change checks the
-# running program's values again here (recheck); a plain rate is built here
-# from its number (rate_program).
+# the items a host sent and checks it here (program_write.py then writes it as
+# the pump understood it); a library change checks the running program's
+# values again here (recheck), and keeps its items as they were written.
 #
 # A hard limit refuses (Refusal naming the field, and a token of the code and
 # values that pumpctl words); a soft limit adds a warning, a token too, that the
@@ -13,7 +13,7 @@
 #
 # Command path only: may allocate and use long ints.
 
-from firmware import codec, const
+from firmware import const
 from firmware.errors import Refusal
 from firmware.eventlog import esc
 from firmware.program import (
@@ -70,7 +70,8 @@ def token(code, *values):
 
 def check(p, library, old_drugs, bridging=None, stopped=False):
     """Check Program p's values against the pump and library: refuse (Refusal), or put the
-    library's version and its soft-limit warnings into p. stopped: p was written as a stop.
+    library's version and its soft-limit warnings into p (what it understood is written after:
+    program_write.saved). stopped: p was written as a stop.
 
     old_drugs: the blend in the reservoir now, [(name, conc_ng_per_ml)], for the refill and
     bridge checks (it stays there when the pump is stopped); a program without drug lines
@@ -80,15 +81,25 @@ def check(p, library, old_drugs, bridging=None, stopped=False):
     p.warnings = []
     _check_shape(p, stopped, list(old_drugs), bridging)
     _check_limits(p, library)
-    p.saved = saved(p)
+    p.saved = None
     p.crc = None
 
 
 def recheck(program, library, old_drugs, bridging=None):
     """The running program under another library: a copy of its values checked by check(), or
-    Refusal."""
+    Refusal. Its items are written as they were (the same values); only the library's version and
+    warnings change."""
     p = program.copy()
     check(p, library, old_drugs, bridging, program.basal_kind == BASAL_STOPPED)
+    if p.drugs != program.drugs:  # not for a program that runs (its blend is the reservoir's): as any
+        return _written(p)
+    old = program.understood()
+    first = old.find(b"\n")  # the version's line ends; the items' lines, then the warnings'
+    end = old.find(b"\nw")
+    out = [esc(p.library_version).encode(), old[first : end if end >= 0 else len(old)] if first >= 0 else b""]
+    for w in p.warnings:
+        out.append(b"\nw" + esc(w).encode())
+    p.saved = b"".join(out)
     return p
 
 
@@ -100,7 +111,14 @@ def rate_program(rate_nl_per_day, library, old_drugs=()):
         p.basal = (DOSE_VOLUME, rate_nl_per_day)
         p.basal_kind = BASAL_CONTINUOUS
     check(p, library, old_drugs, None, not rate_nl_per_day)
-    return p
+    return _written(p)
+
+
+def _written(p):
+    """p, with what it understood written, and its CRC (program_write.written)."""
+    from firmware.program_write import written
+
+    return written(p)
 
 
 def _check_shape(p, seen_stop, old_drugs, bridging=None):
@@ -120,10 +138,11 @@ def _check_shape(p, seen_stop, old_drugs, bridging=None):
         raise Refusal("program", token(_P_ONE_BOLUS))
     uses_mass = (
         (p.basal is not None and p.basal[0] == DOSE_MASS)
-        or any(kind == DOSE_MASS for _m, kind, _r in p.flex)
         or (p.bolus is not None and p.bolus[0] == DOSE_MASS)
         or (p.patient is not None and p.patient[0] == DOSE_MASS)
     )
+    for _m, kind, _r in p.flex:  # (a loop: any() of a generator is one more object)
+        uses_mass = uses_mass or kind == DOSE_MASS
     if uses_mass and not p.drugs:
         raise Refusal("drug", token(_P_MASS_NEEDS_DRUG))
     if p.removed_nl is not None and p.fill_nl is None:
@@ -142,15 +161,16 @@ def _check_shape(p, seen_stop, old_drugs, bridging=None):
         if p.basal_kind == BASAL_STOPPED or not _basal_in_mass(p):
             raise Refusal("bridge", token(_P_BRIDGE_MASS))
     # Pump limits on the combined rate.
-    rates = [p.basal_max_rate()]
+    basal = p.basal_max_rate()
+    top = basal  # the fastest the pump would run (no list of the rates: command garbage)
     if p.prime is not None:
-        rates.append(bolus_rate(p.prime[0], p.prime[1]))  # the basal pauses while priming
+        top = max(top, bolus_rate(p.prime[0], p.prime[1]))  # the basal pauses while priming
     if p.bolus is not None:
-        rates.append(p.basal_max_rate() + bolus_rate(p.bolus_volume_nl(), p.bolus[2]))
+        top = max(top, basal + bolus_rate(p.bolus_volume_nl(), p.bolus[2]))
     if p.patient is not None:
-        rates.append(p.basal_max_rate() + bolus_rate(p.patient_volume_nl(), p.patient[2]))
-    if max(rates) > MAX_RATE_NL_PER_DAY:
-        raise Refusal("program", token(_P_COMBINED_RATE, max(rates)))
+        top = max(top, basal + bolus_rate(p.patient_volume_nl(), p.patient[2]))
+    if top > MAX_RATE_NL_PER_DAY:
+        raise Refusal("program", token(_P_COMBINED_RATE, top))
     if p.basal_kind == BASAL_CONTINUOUS:
         _min_rate("basal", p.basal_rate_at(0))
     for start, rate in p.flex_rates():
@@ -187,15 +207,15 @@ def _check_limits(p, library):
         daily_nl_min = basal_day_nl_min + (patient_daily + extra) * MIN_PER_DAY
         _limit(p, name, conc, _DAILY, daily_nl_min, d.daily_soft_ng, d.daily_hard_ng, MIN_PER_DAY)
         # Rate: the basal's fastest step plus a running bolus (per hour).
-        peaks = [(_BASAL_RATE, max_rate)]
+        soft = d.rate_soft_ng_per_day
+        hard = d.rate_hard_ng_per_day
+        _limit(p, name, conc, _BASAL_RATE, max_rate, soft, hard)
         if p.bolus is not None:
-            peaks.append((_BOLUS_RATE, max_rate + bolus_rate(p.bolus_volume_nl(), p.bolus[2])))
+            _limit(p, name, conc, _BOLUS_RATE, max_rate + bolus_rate(p.bolus_volume_nl(), p.bolus[2]), soft, hard)
         if p.patient is not None:
-            peaks.append((_PATIENT_RATE, max_rate + bolus_rate(p.patient_volume_nl(), p.patient[2])))
+            _limit(p, name, conc, _PATIENT_RATE, max_rate + bolus_rate(p.patient_volume_nl(), p.patient[2]), soft, hard)
         if p.prime is not None:
-            peaks.append((_PRIME_RATE, bolus_rate(p.prime[0], p.prime[1])))
-        for what, rate in peaks:
-            _limit(p, name, conc, what, rate, d.rate_soft_ng_per_day, d.rate_hard_ng_per_day)
+            _limit(p, name, conc, _PRIME_RATE, bolus_rate(p.prime[0], p.prime[1]), soft, hard)
         # Single doses. A prime counts as a bolus: if the catheter was in fact
         # full (the 2013-2016 recalls), the patient receives all of it.
         if p.bolus is not None:
@@ -241,58 +261,3 @@ def _limit(p, drug, conc, what, volume, soft_ng, hard_ng, per=1):
     if hard:
         raise Refusal(_WHAT_FIELDS[what], token(_P_HARD + what, drug, shown, hard_ng, p.library_version))
     p.warnings.append(token(_P_SOFT + what, drug, shown, soft_ng))
-
-
-# -- a Program as the pump understood it: its items, in canonical order ----------------------------
-
-
-def _item(item, drug="", kind=0, amount=0, start=0, duration=0, then=0, count=0):
-    return (item, drug, kind, amount, start, duration // 1_000_000, duration % 1_000_000, then // 1_000_000,
-            then % 1_000_000, count)  # fmt: skip
-
-
-def items(p):
-    """Program p's items in canonical order (the order pumpctl writes its lines in), each as STAGE_ITEM's
-    fields after its index (program_items.py)."""
-    out: list = [_item(codec.ITEM_DRUG_NONE)] if p.no_drug else []
-    for name, conc in p.drugs:
-        out.append(_item(codec.ITEM_DRUG, name, 0, conc))
-    for item, nl in (
-        (codec.ITEM_FILL, p.fill_nl),
-        (codec.ITEM_REMOVED, p.removed_nl),
-        (codec.ITEM_LOW, p.low_nl),
-        (codec.ITEM_EMPTY, p.empty_nl),
-    ):
-        if nl is not None:
-            out.append(_item(item, "", 0, nl))
-    if p.basal_kind == BASAL_STOPPED:
-        out.append(_item(codec.ITEM_STOP))
-    elif p.basal_kind == BASAL_CONTINUOUS:
-        out.append(_item(codec.ITEM_BASAL, "", p.basal[0], p.basal[1]))
-    for start, kind, per_day in p.flex:
-        out.append(_item(codec.ITEM_FLEX, "", kind, per_day, start))
-    if p.bolus is not None:
-        kind, amount, dur, delay = p.bolus
-        out.append(_item(codec.ITEM_BOLUS, "", kind, amount, 0, dur, delay))
-    if p.prime is not None:
-        out.append(_item(codec.ITEM_PRIME, "", 0, p.prime[0], 0, p.prime[1]))
-    if p.bridge_nl is not None:
-        out.append(_item(codec.ITEM_BRIDGE, "", 0, p.bridge_nl))
-    if p.patient is not None:
-        kind, amount, dur, lockout, count = p.patient
-        out.append(_item(codec.ITEM_PATIENT, "", kind, amount, 0, dur, lockout, count))
-    if p.trial_us is not None:
-        out.append(_item(codec.ITEM_TRIAL, "", 0, 0, 0, p.trial_us))
-    return out
-
-
-def saved(p):
-    """Program p as the pump keeps it understood (Program.saved: its review rows, CRC and record
-    section come from it without this module): the library version, a line per item ("i", its nine
-    numbers and the drug's name last, escaped), a line per warning ("w" and its token, escaped)."""
-    out = [esc(p.library_version)]
-    for it in items(p):
-        out.append("i%d,%d,%d,%d,%d,%d,%d,%d,%d," % ((it[0],) + it[2:]) + esc(it[1]))
-    for w in p.warnings:
-        out.append("w" + esc(w))
-    return "\n".join(out).encode()

@@ -1,7 +1,7 @@
 # A program as the host sends it: one item per line the clinician wrote, as
 # numbers (codec.STAGE_ITEM: pumpctl reads the text, host/pumpctl/program_text.py),
-# built here into a Program and checked (program_check.py, which writes the
-# Program's items again, in canonical order, as the pump understood them:
+# built here into a Program and checked (program_check.py), then written again,
+# its items in canonical order, as the pump understood them (program_write.py:
 # Program.saved; program_saved.py reads a saved one back).
 #
 # An item is a tuple of codec.STAGE_ITEM's fields after its index: (item, drug,
@@ -93,7 +93,9 @@ def build(items, library, old_drugs=(), bridging=None):
     from firmware.program_check import check  # not for a saved program read back (from_saved)
 
     check(p, library, old_drugs, bridging, stopped)
-    return p
+    from firmware.program_write import written
+
+    return written(p)  # as the pump understood it, and its CRC
 
 
 def token(code, *values):

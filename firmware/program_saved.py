@@ -1,5 +1,5 @@
 # A saved program read back at a restart (persist.py): a PROGRAM_ITEMS section (what a check wrote
-# of a program: program_check.saved), each item checked again for its form as STAGE_ITEM's are
+# of a program: program_write.saved), each item checked again for its form as STAGE_ITEM's are
 # (program_items._read); and a PROGRAM_VALUES section of protocol 8's firmware, whose format is
 # known (that firmware parsed the lines this one has no parser for).
 #
@@ -12,7 +12,7 @@ from firmware.program_items import _read
 
 
 def from_saved(data, unesc):
-    """The Program of a PROGRAM_ITEMS section (program_check.saved), as it was checked; ValueError if it
+    """The Program of a PROGRAM_ITEMS section (program_write.saved), as it was checked; ValueError if it
     is not one."""
     rows = bytes(data).decode().split("\n")
     p = Program()

@@ -1,7 +1,8 @@
 # Programming: stage a program item by item (a line's numbers: pumpctl reads
-# the text), check it (STAGE), review it row by row, commit it with its CRC; a
-# plain rate (no drug), a stop, and the patient's bolus. Every change of the therapy passes the dose guard's
-# admission (PumpApp.admit) before it goes in force.
+# the text), check it (STAGE), review it row by row, commit it with its CRC.
+# Every change of the therapy passes the dose guard's admission (PumpApp.admit)
+# before it goes in force. (A plain rate is the family rate.py, the patient's
+# bolus patient.py: neither loads this code.)
 
 from firmware import codec, eventlog
 from firmware.commands import SAVES, STAGED_TTL_US
@@ -9,7 +10,6 @@ from firmware.errors import Refusal
 from firmware.intmath import format_volume
 from firmware.lazy import call
 from firmware.program import BASAL_STOPPED, build_program
-from firmware.scheduler import MAX_RATE_NL_PER_DAY, MIN_RATE_NL_PER_DAY
 from firmware.therapy import BOLUS_NONE, BRIDGE
 
 # What committing a program does to a bolus, prime or bridge (_delivery_plan).
@@ -168,7 +168,7 @@ def check_admission(pump, program, now):
 
 
 def _own_rows(program):
-    """REVIEW's rows of a program's own: its items (program_check.saved), a flex day's total after them
+    """REVIEW's rows of a program's own: its items (program_write.saved), a flex day's total after them
     (as program_rows.own_rows)."""
     return program.understood().count(b"\ni") + bool(program.flex)
 
@@ -307,7 +307,7 @@ def commit(pump, values):
     elif now_verdict != _DELIVERY_NONE:  # a new dose, or the same one going on
         word = "bolus" if program.bolus is not None else "prime" if program.prime is not None else "bridge"
         pump.log_event(eventlog.EV_THERAPY, "%s: %s" % (word, note))
-    _log_reservoir_forecast(pump, now)
+    call("firmware.forecast", "log_low", pump, now)  # the reservoir, and when it reaches the low volume
     tb = pump.timebase
     return (crc, tb.mday, tb.us)
 
@@ -316,17 +316,28 @@ def _log_program(pump, head, crc, program):
     """The program committed, whole in the log: its items after head, each a token "{iITEM,KIND,AMOUNT,
     START,DURATION_S,DURATION_US,THEN_S,THEN_US,COUNT,DRUG}" (its saved row) that pumpctl writes as its
     line, "; " between them, in as many entries as the log's 100 bytes of text
-    need (each further one "crc X continued: ..."), an item never split between two."""
-    text = head
-    for row in program.item_rows():
-        line = "{" + row + "}"
-        sep = "" if text.endswith(": ") else "; "
-        if not sep or len(text.encode()) + 2 + len(line.encode()) <= eventlog.MAX_TEXT:
-            text += sep + line
-            continue
-        pump.log_event(eventlog.EV_PROGRAM, text)
-        text = "crc %08x continued: %s" % (crc, line)
-    pump.log_event(eventlog.EV_PROGRAM, text)
+    need (each further one "crc X continued: ..."), an item never split between two. The rows are
+    read from what the program keeps (Program.saved) one at a time, and their bytes counted there."""
+    saved = program.understood()
+    parts = [head]
+    size = len(head.encode())  # the entry's bytes so far (a library version may be UTF-8)
+    at = saved.find(b"\ni")
+    while at >= 0:
+        end = saved.find(b"\n", at + 1)
+        if end < 0:  # the last row
+            end = len(saved)
+        n = end - at + 1  # "{", the row without its newline, "}"
+        if len(parts) > 1 and size + 2 + n > eventlog.MAX_TEXT:
+            pump.log_event(eventlog.EV_PROGRAM, "".join(parts))
+            parts = ["crc %08x continued: " % crc]
+            size = len(parts[0])
+        if len(parts) > 1:
+            parts.append("; ")
+            size += 2
+        parts.append("{%s}" % saved[at + 1 : end].decode())
+        size += n
+        at = saved.find(b"\ni", end)
+    pump.log_event(eventlog.EV_PROGRAM, "".join(parts))
 
 
 def _refuse_dosing(pump, program):
@@ -342,20 +353,6 @@ def _refuse_dosing(pump, program):
             )
 
 
-def _log_reservoir_forecast(pump, now):
-    """After a program change or a bolus: the counted reservoir and when it reaches the low volume."""
-    left = pump.reservoir_nl()
-    if left is None:
-        return
-    low_in = pump.monitors.low_in_us(now)
-    when = (
-        "not within 400 days"
-        if low_in is None
-        else "in %d.%d days" % (low_in // 86_400_000_000, low_in % 86_400_000_000 * 10 // 86_400_000_000)
-    )
-    pump.log_event(eventlog.EV_THERAPY, "reservoir %s; low level %s" % (format_volume(left), when))
-
-
 # Drops the staged program and its lines.
 #
 # **Refusals:** none.
@@ -363,92 +360,6 @@ def discard(pump, values):
     pump.staging.program = None
     pump.staging.items = []
     return ()
-
-
-# The patient asks for the bolus the running program
-# allows (its `patient-bolus` line).
-#
-# Reply:
-# volume_nl: volume of the bolus, nL
-# duration_s: it runs over this many seconds (rounded up)
-#
-# **Refusals** (field `patient-bolus`, each also logged as event 5): "no
-# bolus while an alarm is active (...)"; "the program allows no patient
-# bolus"; "a bolus is running or waiting" (or patient-bolus, prime); "a
-# bridge after a refill is running"; "locked out for another N min"; "N of M
-# patient boluses already taken in the last 24 h"; the dose guard's
-# refusals.
-def patient_bolus(pump, values):
-    pump.tick()
-    now = pump.timebase.total_us()
-    reason = pump.bolus_refusal()
-    if reason is None:
-        reason = pump.therapy.patient_refusal(now)
-    if reason is None:
-        candidate = pump.therapy.fork()
-        candidate.start_patient_bolus(now)
-        try:
-            pump.admit(candidate, now)
-        except Refusal as e:
-            reason = e.message
-    if reason is not None:
-        pump.log_event(eventlog.EV_PATIENT_REFUSED, reason)
-        raise Refusal("patient-bolus", reason)
-    pump.therapy.start_patient_bolus(now)
-    pump.apply(now)
-    t = pump.therapy
-    pump.log_event(eventlog.EV_BOLUS, "patient bolus {n%d}" % t.bolus_volume_nl)  # pumpctl writes "10 uL"
-    _log_reservoir_forecast(pump, now)
-    return (t.bolus_volume_nl, -(-(t.bolus_end - now) // 1_000_000))
-
-
-# Runs a plain continuous volume rate now, for a pump
-# with no drug in its reservoir (bench water, saline). A pump holding a drug
-# is programmed with doses through STAGE_ITEM, STAGE and COMMIT.
-#
-# Request:
-# rate_nl_per_day: the rate, nL/day: pumpctl reads what a person typed (a plain decimal, a point, no sign, no
-#     exponent, a leading zero; `nL`, `uL` or `mL` per `s`, `min`, `h` or `day`; `firmware/units.py` `parse_rate`,
-#     exact, rounded down only below 1 nL/day) and refuses anything unclear in full words before it sends anything
-#
-# Reply:
-# rate_nl_per_day: the rate the pump now runs, nL/day (pumpctl checks it is the one sent)
-# effective_mday: pump time the new rate took effect, millidays
-# effective_us: and microseconds
-#
-# **Refusals** (field `rate`): "a rate of zero is not a program; stop the pump
-# instead"; "240000001 nL/day is outside the pump's range of 1000 to 240000000
-# nL/day (1 uL/day to 10 mL/h)"; "the pump holds morphine: program it with a
-# dose in a programming session". (Until protocol 7 the rate travelled as text
-# and the pump read it: a reason then could be cut at 100 bytes.)
-#
-# **Notes:** the running program becomes a basal of N nL/day; the scheduler
-# carries the partial step over exactly.
-def set_rate(pump, values):
-    rate = values[0]  # nL/day, as pumpctl read it from what was typed
-    if pump.therapy.drugs:
-        raise Refusal(
-            "rate", "the pump holds %s: program it with a dose in a programming session" % pump.therapy.drugs[0][0]
-        )
-    if not rate:
-        raise Refusal("rate", "a rate of zero is not a program; stop the pump instead")
-    # The pump's range, checked here too (check() would refuse it, with the program's words): a number
-    # out of range is refused before the program's checks are loaded for it.
-    if not MIN_RATE_NL_PER_DAY <= rate <= MAX_RATE_NL_PER_DAY:
-        raise Refusal(
-            "rate",
-            "%d nL/day is outside the pump's range of %d to %d nL/day (1 uL/day to 10 mL/h)"
-            % (rate, MIN_RATE_NL_PER_DAY, MAX_RATE_NL_PER_DAY),
-        )
-    # Straight to its program, checked as any; refused before any change.
-    program = call("firmware.program_check", "rate_program", rate, pump.library, ())
-    why = pump.monitors.dosing_refusal()
-    if why is not None:
-        raise Refusal("rate", why)
-    pump.tick()
-    pump.put_in_force(program, pump.timebase.total_us())
-    pump.log_event(eventlog.EV_PROGRAM, "rate set to {v%d}" % rate)  # pumpctl writes "0.5 mL/day"
-    return (rate, pump.timebase.mday, pump.timebase.us)
 
 
 def _refill_check(pump, program):
@@ -498,6 +409,4 @@ COMMANDS = (
     (codec.REVIEW, review, 0),
     (codec.COMMIT, commit, SAVES),
     (codec.DISCARD, discard, 0),
-    (codec.SET_RATE, set_rate, SAVES),
-    (codec.PATIENT_BOLUS, patient_bolus, SAVES),
 )

@@ -118,6 +118,17 @@ def test_an_old_saturated_bucket_stays_saturated():
     assert g.permit(*at(CUR * BUCKET_US + 1), 1) == 0 and g.tripped == LIMIT_DAY
 
 
+def test_admission_reads_each_bucket_as_the_history_gives_it():
+    """admission.admit reads the history it does not change a bucket at a time (DoseGuard.bucket):
+    each count the same as history() gives, the oldest first, saturated and rescaled buckets too."""
+    g = DoseGuard(STEP_PL)
+    g.restore(old_ints(), [], u32_ring({**OLD_VALUES, 7: 2**30 - 1}), FLUID)
+    history = list(g.history(1, 1, ()))
+    assert [g.bucket(k) for k in range(DAY_BUCKETS)] == history
+    assert history[0] == OLD_VALUES[CUR + 1] and history[-1] == OLD_VALUES[CUR]  # the oldest first
+    assert SATURATED in history and 447_392 in history and 40_016 in history  # 40,001 rounded up to 16 steps
+
+
 def test_a_ring_that_no_guard_could_have_written_is_refused():
     g = DoseGuard(STEP_PL)
     for ring, why in (

@@ -138,7 +138,7 @@ def booted(record, how=None, monkeypatch=None):
 @pytest.mark.parametrize("name", sorted(RECORDS_0_3_0))
 def test_a_record_of_the_firmware_before_restores_its_program_from_its_values(name):
     record = RECORDS_0_3_0[name]
-    app = booted(record).app  # (its first save writes what a check would have: program_check.saved, once)
+    app = booted(record).app  # (its first save writes what a check would have: program_write.saved, once)
     assert codec.ALARM_PROGRAM_UNREAD not in [a[0] for a in app.alarms._entries]
     assert app.guard.delivered() == record["delivered"]
     t = app.therapy

@@ -881,3 +881,26 @@ def test_a_program_without_its_bolus_keeps_everything_else_and_leaves_the_origin
     assert (t.bolus_start, t.bolus_end) == (0, 30 * US_PER_MIN)
     f.commit(again, 40 * US_PER_MIN)
     assert (f.bolus_start, f.bolus_end) == (40 * US_PER_MIN, 70 * US_PER_MIN)
+
+
+def test_a_programs_crc_is_the_wire_definition_of_its_items_whatever_its_drug_is_called():
+    # The pump reads its CRC from what it keeps (Program.saved, names escaped); pumpctl computes
+    # framing.program_crc from the rows it reviewed. A drug whose name holds a backslash, a comma,
+    # a tab and a newline (no library's names do) must still give both the same CRC.
+    from firmware import codec, framing
+    from firmware.library import DrugLimits, Library
+    from firmware.program import build_program
+
+    odd = "mor\\ph,i\tn\ne"
+    lib = Library("site \\1", [DrugLimits(odd, LIB.drugs["morphine"].numbers)])
+    items = [
+        (codec.ITEM_DRUG, odd, 0, 20_000_000, 0, 0, 0, 0, 0, 0),
+        (codec.ITEM_FILL, "", 0, 20_000_000, 0, 0, 0, 0, 0, 0),
+        (codec.ITEM_BASAL, "", DOSE_MASS, 1_000_000, 0, 0, 0, 0, 0, 0),
+        (codec.ITEM_BOLUS, "", DOSE_MASS, 100_000, 0, 1800, 5, 60, 0, 0),
+    ]
+    p = build_program(items, lib, [])
+    texts = ["%d,%d,%d,%d,%d,%d,%d,%d,%d,%s" % (*it[:1], *it[2:], it[1]) for it in items]
+    assert p.program_crc() == framing.program_crc(texts, "site \\1")
+    assert build_program(items[1:], lib, [(odd, 20_000_000)]).program_crc() == p.program_crc()  # its blend kept
+    assert build_program(items[:3], lib, []).program_crc() == framing.program_crc(texts[:3], "site \\1")
