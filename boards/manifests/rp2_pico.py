@@ -49,6 +49,7 @@ for path in (
     "firmware/program_items.py",
     "firmware/program_rows.py",
     "firmware/program_saved.py",
+    "firmware/restore.py",
     "firmware/scheduler.py",
     "firmware/store.py",
     "firmware/telemetry.py",
