@@ -334,7 +334,11 @@ class PumpApp:
         """The guard's (name, conc, daily, hourly, bolus) of each drug in fluid under library
         (the one in force if None); refused (Refusal) if it lacks one of them."""
         library = library or self.library
-        return tuple(library.get("drug", name).guard_limits(conc) for name, conc in fluid)
+        out = [None] * len(fluid)  # a list filled in place: no generator's frame (an admission's garbage)
+        for i in range(len(fluid)):
+            name, conc = fluid[i]
+            out[i] = library.get("drug", name).guard_limits(conc)
+        return tuple(out)
 
     def set_rate(self, rate_nl_per_day):
         """Program a plain continuous volume rate now (no drug in the pump); 0 stops."""
