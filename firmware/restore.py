@@ -5,6 +5,8 @@
 # Command path only: allocates freely.
 
 from firmware.errors import Refusal
+from firmware.eventlog import MAX_TEXT
+from firmware.eventlog import _parse as _parse_line
 from firmware.eventlog import unesc as _unesc
 from firmware.lazy import call
 from firmware.library import DrugLimits, Library
@@ -101,7 +103,7 @@ def restore(app, record):
 def _restore_log(log, parts, clock):
     """Put back the LOG sections present (in order): their lines, split at newlines across all
     of them, are the count and then the entries. Each entry is taken from its section's bytes
-    (put_line), not from a decoded copy of the whole log. clock: the lines carry the device clock
+    (put_line()), not from a decoded copy of the whole log. clock: the lines carry the device clock
     (format 4). A record of an older firmware may hold more entries than the ring: those that
     make the record go to the archive as they leave it."""
     rows = len(parts)  # lines in all: each section has one more than its newlines
@@ -119,12 +121,72 @@ def _restore_log(log, parts, clock):
             end = data.find(b"\n", start)
             if end < 0:
                 end = n
-            log.put_line(mv[start:end], clock)
+            put_line(log, mv[start:end], clock)
             start = end + 1
         start = 0
     if log.count != count:
         raise ValueError("event log of %d entries does not end at %d" % (rows - 1, count))
     log.after_restore()
+
+
+def put_line(log, line, clock=True):
+    """Add to log an entry from its saved line (bytes-like: a view of a LOG section's line). A line
+    as add() writes it (_plain) is copied into the ring as it is (the log's own _put: this module is
+    the one reader of saved lines); any other is read and written again by add(), as it always was.
+    clock: the line has the clock field (a record written before entries had it: False). Here, not
+    in eventlog.py, as only a restart reads saved lines."""
+    if clock and _plain(line):
+        log._put(line, _code_of(line))
+        return
+    if clock:
+        mday, us, code, text, clock_s = _parse_line(line)
+    else:
+        mday, us, code, text = bytes(line).decode().split(" ", 3)
+        mday, us, code, text, clock_s = int(mday), int(us), int(code), _unesc(text), None
+    log.add(mday, us, code, text, clock_s)
+
+
+def _code_of(line):
+    """The code of a line as add() writes it (its third number), read in place."""
+    i = 0
+    for _ in range(2):
+        while line[i] != 0x20:
+            i += 1
+        i += 1
+    code = 0
+    while line[i] != 0x20:
+        code = code * 10 + line[i] - 0x30
+        i += 1
+    return code
+
+
+def _plain(line):
+    """True if add() would write line's entry again as the same bytes: three decimal numbers
+    without a sign or leading zero, then a decimal number or "-" (the clock), a space after each,
+    then at most MAX_TEXT bytes of ASCII text with no backslash or tab (nothing esc() changes).
+    Reads the bytes in place."""
+    n = len(line)
+    i = 0
+    for k in range(4):
+        start = i
+        if k == 3 and i < n and line[i] == 0x2D:  # "-": no clock
+            i += 1
+        else:
+            while i < n and 0x30 <= line[i] <= 0x39:
+                i += 1
+            if i > start and line[start] == 0x30 and i - start > 1:
+                return False
+        if i == start or i == n or line[i] != 0x20:
+            return False
+        i += 1
+    if n - i > MAX_TEXT:
+        return False
+    while i < n:
+        c = line[i]
+        if c >= 0x80 or c == 0x5C or c == 0x09:  # not ASCII, a backslash, a tab
+            return False
+        i += 1
+    return True
 
 
 def _library(record):

@@ -15,7 +15,7 @@ from programs import lines_of
 from protocol_examples import _Clock, _Faults, _MemoryStorage, _Motor, _random_bytes, _Serial
 
 import boards.sim as sim_board
-from firmware import alarms, codec, eventlog, persist, restore
+from firmware import alarms, codec, persist, restore
 from firmware.app import PumpApp
 from firmware.errors import Refusal
 from firmware.guard import DoseGuard
@@ -98,7 +98,7 @@ LOAD_PATH = [
     (DoseGuard, "restore"),
     (alarms.AlarmSet, "restore"),
     (MotorWatch, "restore"),
-    (eventlog.EventLog, "put_line"),
+    (restore, "put_line"),
 ]
 
 
