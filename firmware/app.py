@@ -30,7 +30,7 @@
 # the patient's key or the clinician's; everything else that changes the
 # pump needs the clinician's. A session that ends (timed out, ended, or
 # replaced) drops what it staged, so a lost link never leaves half a change;
-# the committed program doses on. A third task streams telemetry when asked.
+# the committed program doses on. Another task streams telemetry while asked (telemetry.py).
 
 import asyncio
 
@@ -44,7 +44,6 @@ from firmware.link import Link
 from firmware.monitors import Monitors
 from firmware.program import BASAL_CONTINUOUS, BASAL_FLEX
 from firmware.scheduler import MAX_RATE_NL_PER_DAY, DoseScheduler
-from firmware.telemetry import Telemetry
 from firmware.therapy import BOLUS_NONE, Therapy
 from firmware.timebase import MAX_ADVANCE_US, US_PER_MDAY, Timebase
 
@@ -100,7 +99,7 @@ class PumpApp:
         self._security_tokens = _SECURITY_LOG_BURST
         self._security_refill_us = 0
         self._security_unlogged = 0  # refusals not logged one by one since the last entry
-        self.telemetry = Telemetry(self)
+        self.telemetry = None  # the telemetry stream (telemetry.py) while one runs
         self.leaving = False  # SERVICE: the dosing task ends, and run() returns to the board's REPL
         families = board.COMMAND_FAMILIES if hasattr(board, "COMMAND_FAMILIES") else FAMILIES
         if getattr(hw, "sim", False):
@@ -334,7 +333,11 @@ class PumpApp:
         """The guard's (name, conc, daily, hourly, bolus) of each drug in fluid under library
         (the one in force if None); refused (Refusal) if it lacks one of them."""
         library = library or self.library
-        return tuple(library.get("drug", name).guard_limits(conc) for name, conc in fluid)
+        out = [None] * len(fluid)  # a list filled in place: no generator's frame (an admission's garbage)
+        for i in range(len(fluid)):
+            name, conc = fluid[i]
+            out[i] = library.get("drug", name).guard_limits(conc)
+        return tuple(out)
 
     def set_rate(self, rate_nl_per_day):
         """Program a plain continuous volume rate now (no drug in the pump); 0 stops."""
@@ -348,7 +351,6 @@ class PumpApp:
     async def _main(self):
         self.monitors.start()
         asyncio.create_task(self.link.run())
-        asyncio.create_task(self.telemetry.run())
         asyncio.create_task(self.monitors.monitoring())
         if getattr(self.hw, "buzzer", None) is not None:
             asyncio.create_task(self.monitors.tones())
@@ -359,6 +361,25 @@ class PumpApp:
         release = getattr(self.hw.serial, "release", None)
         if release is not None:  # the REPL takes the line back: Ctrl-C works again
             release()
+
+    def stream(self, interval_ms):
+        """Start, change or (0) stop the telemetry stream. Its code is loaded for the stream only
+        (telemetry.py says why): a stream's start imports it and adds its task."""
+        t = self.telemetry
+        tasks = self.monitors.buzz is not None  # run() started the pump's tasks (monitors.start made their events)
+        if t is None:
+            if not interval_ms:
+                return
+            from firmware.telemetry import Telemetry
+
+            t = self.telemetry = Telemetry(self)
+            if tasks:
+                asyncio.create_task(t.run())
+        t.set_interval(interval_ms)
+        if not interval_ms and not tasks:  # no task to end it: dropped now
+            from firmware.telemetry import drop
+
+            drop(self)
 
     # -- the link's security ------------------------------------------------------
 

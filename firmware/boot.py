@@ -3,7 +3,7 @@
 # forgets this module after.
 #
 # What a restart restores and why it can be trusted is in app.py's header and
-# persist.py. Loading the record tells "this record is damaged" (a verified
+# persist.py (restore.py puts it back). Loading the record tells "this record is damaged" (a verified
 # bad record: the pump starts stopped without it) from "the board could not do
 # the work now" (a MemoryError, anything else): then it is tried once more
 # after a collection, and if that fails too the pump starts stopped with the
@@ -49,12 +49,14 @@ def _resume_or_start(pump):
         self_test(pump, None)
         pump.save()
         return
-    from firmware import persist
-
     restored = (0, 0, 0)
     for attempt in (1, 2):
         try:
-            restored = persist.restore(pump, record[1])
+            # lazy.TRANSIENT, forgotten with this module after the boot; imported here, where a
+            # MemoryError of its loading is the board's failing now, as one of restoring
+            from firmware.restore import restore
+
+            restored = restore(pump, record[1])
             break
         except _BAD_RECORD as e:  # a record this firmware cannot use: a newer format, a program its library refuses
             _start_stopped(pump, "stopped: saved state %d not restored (%s: %s)" % (record[0], type(e).__name__, e))

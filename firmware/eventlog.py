@@ -201,21 +201,6 @@ class EventLog:
         """The ring itself, for a save to write spans() of it as they are (persist.py)."""
         return self._buf
 
-    def put_line(self, line, clock=True):
-        """Add an entry from its saved line (bytes-like: a restore of a LOG section's line).
-        A line as add() writes it (_plain) is copied as it is; any other is read and written
-        again by add(), as it always was. clock: the line has the clock field (a record
-        written before entries had it: False)."""
-        if clock and _plain(line):
-            self._put(line, _code_of(line))
-            return
-        if clock:
-            mday, us, code, text, clock_s = _parse(line)
-        else:
-            mday, us, code, text = bytes(line).decode().split(" ", 3)
-            mday, us, code, text, clock_s = int(mday), int(us), int(code), unesc(text), None
-        self.add(mday, us, code, text, clock_s)
-
     def after_restore(self):
         """A restore put back the ring of an older record than the archive's newest entry (a cut
         after an archive and before the next save): the log goes on above the archive, the ring
@@ -230,49 +215,6 @@ def _parse(line):
     """(mday, us, code, text, clock_s or None) of a line as add() writes it."""
     mday, us, code, clock, text = bytes(line).decode().split(" ", 4)
     return int(mday), int(us), int(code), unesc(text), None if clock == "-" else int(clock)
-
-
-def _code_of(line):
-    """The code of a line as add() writes it (its third number), read in place."""
-    i = 0
-    for _ in range(2):
-        while line[i] != 0x20:
-            i += 1
-        i += 1
-    code = 0
-    while line[i] != 0x20:
-        code = code * 10 + line[i] - 0x30
-        i += 1
-    return code
-
-
-def _plain(line):
-    """True if add() would write line's entry again as the same bytes: three decimal numbers
-    without a sign or leading zero, then a decimal number or "-" (the clock), a space after each,
-    then at most MAX_TEXT bytes of ASCII text with no backslash or tab (nothing esc() changes).
-    Reads the bytes in place."""
-    n = len(line)
-    i = 0
-    for k in range(4):
-        start = i
-        if k == 3 and i < n and line[i] == 0x2D:  # "-": no clock
-            i += 1
-        else:
-            while i < n and 0x30 <= line[i] <= 0x39:
-                i += 1
-            if i > start and line[start] == 0x30 and i - start > 1:
-                return False
-        if i == start or i == n or line[i] != 0x20:
-            return False
-        i += 1
-    if n - i > MAX_TEXT:
-        return False
-    while i < n:
-        c = line[i]
-        if c >= 0x80 or c == 0x5C or c == 0x09:  # not ASCII, a backslash, a tab
-            return False
-        i += 1
-    return True
 
 
 def esc(text):

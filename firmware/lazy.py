@@ -22,8 +22,9 @@
 import gc
 import sys
 
-# The modules that are only ever loaded for a call (and the factory library's text, the boot, the
-# reservoir's forecast, and the guard's rewrites of its records at a restore or a calibration).
+# The modules that are only ever loaded for a call (and the factory library's text, the boot, a saved
+# record's restore, the reservoir's forecast, and the guard's rewrites of its records at a restore or a
+# calibration).
 TRANSIENT = (
     "firmware.program_items",
     "firmware.program_check",
@@ -32,6 +33,7 @@ TRANSIENT = (
     "firmware.program_saved",
     "firmware.druglib",
     "firmware.boot",
+    "firmware.restore",
     "firmware.forecast",
     "firmware.guard_records",
 )

@@ -36,13 +36,12 @@
 # Every section but RING is text: "key value" lines, values as decimal
 # integers ("-" for none) or escaped strings, so a record can be read by eye
 # and long ints need no fixed width. Command path only: allocates freely.
+#
+# Putting a record back is restore.py's, loaded only by the boot (lazy.TRANSIENT): this
+# module, on the heap from the first save on, writes.
 
 from firmware.codec import LIBRARY_LIMITS
-from firmware.errors import Refusal
 from firmware.eventlog import esc as _esc
-from firmware.eventlog import unesc as _unesc
-from firmware.lazy import call
-from firmware.library import DrugLimits, Library
 from firmware.store import Pieces
 from firmware.therapy import INT_STATE, OPTIONAL_INT_STATE
 
@@ -60,9 +59,7 @@ TAG_LIBRARY_LIMITS = 12
 TAG_LAST_PROGRAM = 13  # the lines of the last program that dosed (protocol 8's firmware): not read
 TAG_PROGRAM_ITEMS = 14
 TAG_LAST_ITEMS = 15  # the last program that dosed, while a stop replaces it (Therapy.last_program)
-TAG_LOG = 16  # and up to TAG_LOG + _LOG_SECTIONS - 1
-_LOG_PER_SECTION = 32  # the sections of 32 entries a record may hold (written before the log was one ring)
-_LOG_SECTIONS = 4  # a ring of 128 entries, as those records held
+TAG_LOG = 16  # and up to TAG_LOG + 3: a record written before the log was one ring has it in 4 sections
 
 FORMAT = 5  # bumped when a section's meaning changes; an unknown format is not restored
 # 2: the guard's ring may hold saturated buckets and a departed drug carries their flags;
@@ -72,7 +69,7 @@ FORMAT = 5  # bumped when a section's meaning changes; an unknown format is not 
 # 4: a LOG line has the device clock after its code ("-" before the clock was set).
 # 5: RING's buckets are u16 (a firmware that reads only 1 to 4 would refuse the ring by its length:
 # the format says why first).
-_READS = (1, 2, 3, 4, 5)
+# (restore.py reads each of these formats.)
 
 
 def sections(app, reserved_steps):
@@ -173,165 +170,13 @@ _MONITOR = "hold %d\nhold_since_us %d\nheld_steps %d"
 _THERAPY = "\n".join(k + " %s" for k in INT_STATE + OPTIONAL_INT_STATE + ("drugs", "bridge_drugs", "patient_times"))
 
 
-def restore(app, record):
-    """Put a loaded record's state back into a freshly built app; return the
-    META values (pump time, reserved steps) for the caller to resume from."""
-    meta = _fields(record[TAG_META])
-    if int(meta["format"]) not in _READS:
-        raise ValueError("state format %s, this firmware reads %d" % (meta["format"], FORMAT))
-    if TAG_LIBRARY_LIMITS in record or TAG_LIBRARY in record:
-        app.library = _library(record)
-    t = app.therapy
-    th = _fields(record[TAG_THERAPY])
-    for name in INT_STATE:
-        setattr(t, name, int(th[name]))
-    for name in OPTIONAL_INT_STATE:
-        setattr(t, name, _opt_int(th[name]))
-    t.drugs = _drugs(th["drugs"])
-    t.bridge_drugs = None if th["bridge_drugs"] == "-" else _drugs(th["bridge_drugs"])
-    t.patient_times = [int(v) for v in th["patient_times"].split(",") if v]
-    app.program_old_drugs = _drugs(meta["parsed_with"])
-    # A program it cannot read is never run: the pump comes up stopped (boot.py raises ALARM_PROGRAM_UNREAD),
-    # the rest of the record (the dose guard's history above all) restored.
-    app.program_unread = None
-    program = None
-    try:
-        if TAG_LAST_ITEMS in record:
-            t.last_program = _from_saved(record[TAG_LAST_ITEMS])
-        program_text = bytes(record[TAG_PROGRAM]).decode()
-        if TAG_PROGRAM_ITEMS in record:
-            program = _from_saved(record[TAG_PROGRAM_ITEMS])
-        elif program_text:  # protocol 8's firmware: its lines, and what it made of them
-            lines = [_unesc(line) for line in program_text.split("\n")]
-            values = record.get(TAG_PROGRAM_VALUES)
-            program = None if values is None else _program_from_values(values, lines, app.library.version)
-            if program is None:
-                app.program_unread = "the saved program could not be read after an update: send it again"
-    except (ValueError, IndexError, UnicodeError, Refusal):  # not a program (a bug wrote it): the same
-        program = None
-        app.program_unread = "the saved program could not be read: send it again"
-    if app.program_unread is not None:
-        t.last_program = None
-        _stopped(t)
-    t.program = program
-    g = _fields(record[TAG_GUARD])
-    ints = tuple(int(v) for v in g["ints"].split(","))
-    departed = []
-    for d in g["departed"].split(";") if g["departed"] else ():
-        name, conc, day, hour, end, *sat = d.split(":")  # format 1: no saturation flags
-        departed.append((name, int(conc), int(day), int(hour), int(end), int(sat[0]) if sat else 0))
-    fluid = t.fluid()
-    step_pl = int(meta.get("step_pl", app.sched.step_pl))  # a record from before calibration: the board's
-    if step_pl != app.sched.step_pl:
-        app.set_step_volume(step_pl)  # the ring below is in steps of this volume
-    app.guard.restore(ints, departed, record[TAG_RING], app.guard_limits(fluid))
-    app.guard_fluid = list(fluid)
-    app.fill_nl = _opt_int(meta["fill_nl"])
-    app.fill_steps = int(meta["fill_steps"])
-    if TAG_ALARMS in record:
-        text = record[TAG_ALARMS].decode()
-        app.alarms.restore([_unesc(line) for line in text.split("\n")] if text else [])
-    elif int(meta["alarm"]):
-        app.alarms.raise_alarm(int(meta["alarm"]), 0, "restored from an older record")
-    if TAG_MONITOR in record:
-        app.monitors.motor_watch.restore({k: _opt_int(v) for k, v in _fields(record[TAG_MONITOR]).items()})
-    parts = [record[TAG_LOG + k] for k in range(_LOG_SECTIONS) if TAG_LOG + k in record]
-    _restore_log(app.log, parts, int(meta["format"]) >= 4)
-    return int(meta["mday"]), int(meta["us"]), int(meta["reserved_steps"])
-
-
-def _restore_log(log, parts, clock):
-    """Put back the LOG sections present (in order): their lines, split at newlines across all
-    of them, are the count and then the entries. Each entry is taken from its section's bytes
-    (put_line), not from a decoded copy of the whole log. clock: the lines carry the device clock
-    (format 4). A record of an older firmware may hold more entries than the ring: those that
-    make the record go to the archive as they leave it."""
-    rows = len(parts)  # lines in all: each section has one more than its newlines
-    for data in parts:
-        rows += data.count(b"\n")
-    first = parts[0]  # no LOG section: IndexError, a bad record
-    end = first.find(b"\n")
-    count = int(first[:end] if end >= 0 else first)
-    log.count = log.first = count - (rows - 1)
-    start = end + 1 if end >= 0 else len(first) + 1  # the first entry, after the count
-    for data in parts:
-        mv = memoryview(data)
-        n = len(data)
-        while start <= n:
-            end = data.find(b"\n", start)
-            if end < 0:
-                end = n
-            log.put_line(mv[start:end], clock)
-            start = end + 1
-        start = 0
-    if log.count != count:
-        raise ValueError("event log of %d entries does not end at %d" % (rows - 1, count))
-    log.after_restore()
-
-
-def _library(record):
-    """The site library of a record (LIBRARY_LIMITS, or the two sections of a record written while
-    the library was text: names from the one, numbers from the other)."""
-    if TAG_LIBRARY_LIMITS in record:
-        rows = record[TAG_LIBRARY_LIMITS].decode().split("\n")
-        drugs = []
-        for row in rows[1:]:
-            cells = row.split(",")
-            drugs.append(DrugLimits(cells[0], [int(v) for v in cells[1:]]))
-        lib = Library(_unesc(rows[0]), drugs)
-        lib.saved = record[TAG_LIBRARY_LIMITS]  # as its first save would make it again
-        return lib
-    if TAG_LIBRARY_NUMBERS not in record:
-        raise ValueError("a library saved as text only: this firmware reads numbers")
-    rows = record[TAG_LIBRARY].decode().split("\n")
-    numbers = record[TAG_LIBRARY_NUMBERS].decode().split("\n")
-    if len(numbers) != len(rows):
-        raise ValueError("a library of %d drugs with %d lines of numbers" % (len(rows) - 1, len(numbers) - 1))
-    drugs = []
-    for i in range(1, len(rows)):
-        n = [int(v) for v in numbers[i].split(",")]
-        n[8] = -(-n[8] // 1_000_000)  # the lockout was kept in us: rounded up, never shortened
-        drugs.append(DrugLimits(_unesc(rows[i].split("\t")[0]), n))
-    return Library(_unesc(rows[0]), drugs)
-
-
 def _saved(p):
     """Program p's PROGRAM_ITEMS section: what its check wrote (program_write.saved); a program of a
     record of protocol 8's firmware (program_saved.from_values) is written once, at its first save."""
     return p.understood()
 
 
-def _from_saved(data):
-    return call("firmware.program_saved", "from_saved", data, _unesc)
-
-
-def _program_from_values(data, lines, library_version):
-    """The Program of a PROGRAM_VALUES section of protocol 8's firmware, or None (program_saved.py, for
-    the call: read once, at the first restart after the update)."""
-    return call("firmware.program_saved", "from_values", data, lines, library_version, _unesc)
-
-
-def _stopped(t):
-    """Therapy t with no program: no bolus, bridge or trial goes on (the blend stays in the reservoir)."""
-    t._end_bolus()
-    t.bridge_left = 0
-    t.bridge_drugs = None
-    t.trial_end = None
-
-
 # -- text encoding --------------------------------------------------------------
-
-
-def _fields(data):
-    out = {}
-    for line in data.decode().split("\n"):
-        key, _, value = line.partition(" ")
-        out[key] = value
-    return out
-
-
-def _opt_int(text):
-    return None if text == "-" else int(text)
 
 
 def _drugs_text(drugs):
@@ -339,11 +184,3 @@ def _drugs_text(drugs):
         d = drugs[0]
         return "%s:%d" % (d[0], d[1])
     return ",".join("%s:%d" % (name, conc) for name, conc in drugs)
-
-
-def _drugs(text):
-    out = []
-    for item in text.split(",") if text else ():
-        name, _, conc = item.partition(":")
-        out.append((name, int(conc)))
-    return out

@@ -1,12 +1,18 @@
 # The telemetry stream (TELEMETRY, TELEMETRY_DATA): one sample of what the
 # pump is doing every interval_ms of wall time while the host keeps the line
-# alive; the pump's third task, beside dosing and the link.
+# alive; a task of the pump's, beside dosing and the link, while a stream runs.
+#
+# Memory: this module and its task are on the heap only while a stream runs
+# (PumpApp.stream loads it; the task, or a stop with no tasks running, drops it):
+# an idle or dosing pump streams nothing, and about 2 KB of its code stayed
+# loaded for the pump's life before. A stream's start loads it again (a few ms
+# on a board, its bytecode's bytes of garbage once the stream ends).
 
-import asyncio
+import sys
 
-from firmware import codec
+from firmware import codec, const
 
-TELEMETRY_HOLD_MS = 10_000  # a stream stops when the host has sent nothing for this long (wall time)
+TELEMETRY_HOLD_MS = const(10_000)  # a stream stops when the host has sent nothing for this long (wall time)
 
 
 class Telemetry:
@@ -15,7 +21,6 @@ class Telemetry:
         self.ms = 0  # interval of the stream, 0 when off
         self.sent = 0  # samples sent since the stream started
         self.dropped = 0  # samples the line could not take (never waited for)
-        self.wake = asyncio.Event()  # the task looks again: the interval changed
 
     def set_interval(self, interval_ms):
         """Start (counting afresh), change or (0) stop the stream."""
@@ -23,25 +28,21 @@ class Telemetry:
             self.sent = 0
             self.dropped = 0
         self.ms = interval_ms
-        self.wake.set()
 
     async def run(self):
         """Send a sample every telemetry_ms of wall time (on deadlines, not a sleep
         after each sample, so the period does not stretch) while the host keeps the
         line alive. A sample the line cannot take now is dropped (counted), never
-        waited for: the dosing task must not wait on a slow host."""
+        waited for: the dosing task must not wait on a slow host. Ends when the
+        stream stops (TELEMETRY 0, or the host went silent), and drops the stream."""
+        import asyncio
         import time
 
         serial = self._pump.hw.serial
         link = self._pump.link
         quiet_since = time.ticks_ms()
         due_ms = quiet_since  # the next sample is due then: deadlines, so its own work never stretches the period
-        while True:
-            if not self.ms:
-                self.wake.clear()
-                await self.wake.wait()
-                quiet_since = due_ms = time.ticks_ms()
-                continue
+        while self.ms and not self._pump.leaving:
             due_ms = time.ticks_add(due_ms, self.ms)
             wait_ms = time.ticks_diff(due_ms, time.ticks_ms())
             if wait_ms < -self.ms:  # more than a sample late (a long command): start afresh, no burst
@@ -61,6 +62,7 @@ class Telemetry:
                 self.sent += 1
             else:
                 self.dropped += 1
+        drop(self._pump)
 
     def sample(self):
         now = self._pump.now_fields()
@@ -80,3 +82,12 @@ class Telemetry:
             codec.u32(self._pump.monitors.sensor_nl),
             codec.NO_PERMILLE if self._pump.monitors.battery.permille is None else self._pump.monitors.battery.permille,
         )
+
+
+def drop(pump):
+    """The stream ended: the pump forgets it, and this module (imported again at the next start)."""
+    pump.telemetry = None
+    sys.modules.pop("firmware.telemetry", None)
+    package = sys.modules.get("firmware")
+    if package is not None and hasattr(package, "telemetry"):
+        delattr(package, "telemetry")  # an import binds the module in its package too

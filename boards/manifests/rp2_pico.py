@@ -52,6 +52,7 @@ for path in (
     "firmware/program_rows.py",
     "firmware/program_saved.py",
     "firmware/program_write.py",
+    "firmware/restore.py",
     "firmware/scheduler.py",
     "firmware/store.py",
     "firmware/telemetry.py",

@@ -214,7 +214,7 @@ def telemetry(pump, values):
             "interval_ms",
             "interval %d ms is outside %d..%d ms (0 stops)" % (interval_ms, TELEMETRY_MIN_MS, TELEMETRY_MAX_MS),
         )
-    pump.telemetry.set_interval(interval_ms)
+    pump.stream(interval_ms)
     return (interval_ms,)
 
 

@@ -296,6 +296,10 @@ def test_telemetry_stops_when_the_host_goes_silent(pump):
     while pump.telemetry(timeout=0.3) is not None:
         pass
     assert pump.telemetry(timeout=0.5) is None
+    # The stream that ended by itself starts again when asked (its task dropped it: telemetry.py).
+    pump.start_telemetry(100)
+    assert pump.telemetry(timeout=1) is not None
+    pump.stop_telemetry()
 
 
 def test_telemetry_interval_outside_its_range_is_refused(pump):

@@ -9,7 +9,7 @@ import sys
 import pytest
 from vms import MP_DIR, run_unix
 
-from firmware import archive
+from firmware import archive, restore
 from firmware.archive import Archive
 from firmware.eventlog import CAPACITY, CHATTER, EV_PROGRAM, EV_SESSION, EventLog
 
@@ -37,7 +37,7 @@ class Pump:
             count, lines = self.record
             self.log.count = self.log.first = count - len(lines)
             for line in lines:
-                self.log.put_line(memoryview(line))
+                restore.put_line(self.log, memoryview(line))
             self.log.after_restore()
 
 

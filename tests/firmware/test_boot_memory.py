@@ -2,10 +2,12 @@
 
 The firmware's PumpApp runs on CPython on the stand-in board of tests/protocol_examples.py, its state in memory.
 A MemoryError is injected at the Nth call of each function of the load path (store.load and what it calls,
-persist.restore and what it calls): once (the boot collects and tries again, and restores the record), or at every
+restore.restore and what it calls): once (the boot collects and tries again, and restores the record), or at every
 call from the Nth on (the board stays short of memory: the pump starts stopped, refuses to dose, writes nothing,
 and the next boot restores the record whole: its program, its guard history and its log)."""
 
+import builtins
+import sys
 import types
 
 import pytest
@@ -13,7 +15,7 @@ from programs import lines_of
 from protocol_examples import _Clock, _Faults, _MemoryStorage, _Motor, _random_bytes, _Serial
 
 import boards.sim as sim_board
-from firmware import alarms, codec, eventlog, persist
+from firmware import alarms, codec, persist, restore
 from firmware.app import PumpApp
 from firmware.errors import Refusal
 from firmware.guard import DoseGuard
@@ -87,16 +89,16 @@ LOAD_PATH = [
     (Store, "_check"),
     (Store, "_read"),
     (Store, "_crc_ends"),
-    (persist, "restore"),
-    (persist, "_fields"),
-    (persist, "_opt_int"),
-    (persist, "_drugs"),
-    (persist, "_unesc"),
-    (persist, "_from_saved"),
+    (restore, "restore"),
+    (restore, "_fields"),
+    (restore, "_opt_int"),
+    (restore, "_drugs"),
+    (restore, "_unesc"),
+    (restore, "_from_saved"),
     (DoseGuard, "restore"),
     (alarms.AlarmSet, "restore"),
     (MotorWatch, "restore"),
-    (eventlog.EventLog, "put_line"),
+    (restore, "put_line"),
 ]
 
 
@@ -212,3 +214,73 @@ def test_a_damaged_record_is_still_told_apart_and_not_restored(saved):
     texts = [app.log.get(i)[3] for i in range(app.log.oldest(), app.log.count)]
     assert any("not restored (ValueError: state format 9" in t for t in texts), texts
     assert app.monitors.dosing_refusal() is None  # it may be programmed again at once
+
+
+def _restore_not_loaded(m):
+    """firmware.restore off the heap, as a running pump has it (lazy.TRANSIENT)."""
+    import firmware
+
+    m.delitem(sys.modules, "firmware.restore", raising=False)
+    m.delattr(firmware, "restore", raising=False)
+
+
+def _boot_failing_to_import_restore(monkeypatch, storage, once):
+    """Boot with a MemoryError from the import of firmware.restore (the first one, or every one)."""
+    real_import = builtins.__import__
+    tries = [0]
+
+    def importing(name, *args, **kwargs):
+        if name == "firmware.restore":
+            tries[0] += 1
+            if tries[0] == 1 or not once:
+                raise MemoryError("memory allocation failed, allocating 2048 bytes")
+        return real_import(name, *args, **kwargs)
+
+    with monkeypatch.context() as m:
+        _restore_not_loaded(m)
+        m.setattr(builtins, "__import__", importing)
+        board = Board(storage)
+    assert tries[0] >= 1, "the boot did not import firmware.restore"
+    return board
+
+
+def test_the_restore_is_off_the_heap_after_a_restart(saved, monkeypatch):
+    """restore.py is needed once, at a restart: the pump that resumed holds neither its code nor its name."""
+    import firmware
+
+    files, kept = saved
+    with monkeypatch.context() as m:
+        _restore_not_loaded(m)
+        app = Board(storage_of(files)).app
+        assert "firmware.restore" not in sys.modules and not hasattr(firmware, "restore")
+    assert what_a_restart_must_keep(app)["delivered"] == kept["delivered"]
+
+
+def test_a_memory_error_loading_the_restore_once_is_retried_and_the_record_restored(saved, monkeypatch):
+    files, kept = saved
+    app = _boot_failing_to_import_restore(monkeypatch, storage_of(files), once=True).app
+    restored = what_a_restart_must_keep(app)
+    assert {k: restored[k] for k in ("program", "delivered", "window")} == {
+        k: kept[k] for k in ("program", "delivered", "window")
+    }
+    assert app.alarm == codec.ALARM_RESTART and app.monitors.dosing_refusal() is None
+
+
+def test_a_restore_that_cannot_be_loaded_keeps_the_record_for_the_next_boot(saved, monkeypatch):
+    """The board short of memory for restore.py's code: the pump starts stopped, saves nothing over the record
+    (the dose guard's history above all), and the next boot restores it whole."""
+    files, kept = saved
+    storage = storage_of(files)
+    board = _boot_failing_to_import_restore(monkeypatch, storage, once=False)
+    app = board.app
+    assert app.therapy.program is None and app.sched.rate == 0
+    texts = [app.log.get(i)[3] for i in range(app.log.oldest(), app.log.count)]
+    assert any(t.startswith("stopped, saved state kept: ") and "(MemoryError)" in t for t in texts), texts
+    with pytest.raises(Refusal, match="restart the pump"):
+        app.commands.get(codec.SET_RATE)((500_000,))
+    board.advance(HOUR)
+    assert board.motor.steps == 0
+    assert {k: bytes(v) for k, v in storage.files.items()} == files
+    restored = what_a_restart_must_keep(Board(storage).app)
+    assert restored["program"] == kept["program"] and restored["delivered"] == kept["delivered"]
+    assert restored["window"] == kept["window"]

@@ -76,14 +76,14 @@ def test_32bit_micropython_forgets_the_parsers(cpython_output):
     assert _lines(out) == cpython_output
 
 
-def test_a_call_forgets_only_the_text_modules_it_brought_in():
+def test_a_call_forgets_only_the_text_modules_it_brought_in(monkeypatch):
     import firmware
     from firmware import lazy
 
+    # Put back after the test: other tests patch functions of the modules they imported (restore.py's).
     for name in lazy.TRANSIENT:
-        sys.modules.pop(name, None)
-        if hasattr(firmware, name[9:]):
-            delattr(firmware, name[9:])
+        monkeypatch.delitem(sys.modules, name, raising=False)
+        monkeypatch.delattr(firmware, name[9:], raising=False)
     assert lazy.call("firmware.program_items", "token", 3, 7) == "{p3|7}"
     assert not [m for m in lazy.TRANSIENT if m in sys.modules or hasattr(firmware, m[9:])]
     # Loaded before the call: left alone.
@@ -92,8 +92,8 @@ def test_a_call_forgets_only_the_text_modules_it_brought_in():
     assert lazy.call("firmware.program_items", "token", 1) == "{p1}"
     assert sys.modules["firmware.program_items"] is firmware.program_items
     # A refusal forgets them too.
-    del sys.modules["firmware.program_items"]
-    delattr(firmware, "program_items")
+    monkeypatch.delitem(sys.modules, "firmware.program_items")
+    monkeypatch.delattr(firmware, "program_items")
     from firmware.errors import Refusal
 
     with pytest.raises(Refusal):

@@ -12,6 +12,7 @@ from pumpctl.library_file import parse_entry
 from test_boot_memory import HOUR, Board, storage_of
 
 from firmware import codec, framing, persist, program
+from firmware import restore as restore_module
 from firmware.druglib import DEFAULT_LIBRARY
 from firmware.errors import Refusal
 from firmware.eventlog import esc
@@ -115,7 +116,7 @@ def test_the_factory_library_is_not_saved():
 
 def test_a_restart_holds_the_same_library_and_loads_no_parser(saved, monkeypatch):
     files, lib_hash = saved
-    real_restore = persist.restore
+    real_restore = restore_module.restore
     restored = []
 
     def restore(app, record):
@@ -126,7 +127,7 @@ def test_a_restart_holds_the_same_library_and_loads_no_parser(saved, monkeypatch
             restored.append(True)
             return real_restore(app, record)
 
-    monkeypatch.setattr(persist, "restore", restore)
+    monkeypatch.setattr(restore_module, "restore", restore)
     app = Board(storage_of(files)).app
     assert restored == [True]
     assert held(app.library) == SITE_DRUGS

@@ -14,7 +14,7 @@ from programs import lines_of, parse_program, recheck_program
 from test_boot_memory import Board, storage_of
 from test_persist_library import refuse_to_load
 
-from firmware import codec, persist, program
+from firmware import codec, persist, program, restore
 from firmware.errors import Refusal
 from firmware.library import DrugLimits, Library, default_library
 from firmware.program import _FIELDS
@@ -85,7 +85,7 @@ def values_without_delivery(p):
 @pytest.mark.parametrize("name", sorted(PROGRAMS))
 def test_a_restart_runs_the_saved_program_from_its_items_without_checking_it_again(name, monkeypatch):
     files, before = saved_pump(PROGRAMS[name])
-    refuse_to_load(monkeypatch, persist, "firmware.program_check")
+    refuse_to_load(monkeypatch, restore, "firmware.program_check")
     refuse_to_load(monkeypatch, program, "firmware.program_check")
     app = Board(storage_of(files)).app
     assert app.alarm == codec.ALARM_RESTART  # the record was restored, not refused
@@ -212,9 +212,9 @@ def test_values_of_the_wrong_shape_are_a_bad_record(row):
     _seq, rec = Store(storage_of(files)).load({})
     data = bytes(rec[persist.TAG_PROGRAM_VALUES])
     lines = record["canonical"]
-    assert persist._program_from_values(bytearray(data), lines, "default-2026.11") is not None
+    assert restore._program_from_values(bytearray(data), lines, "default-2026.11") is not None
     with pytest.raises(ValueError):
-        persist._program_from_values(bytearray(data + b"\n" + row), lines, "default-2026.11")
+        restore._program_from_values(bytearray(data + b"\n" + row), lines, "default-2026.11")
 
 
 def _stage_site_library(app, version):

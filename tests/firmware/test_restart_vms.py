@@ -6,12 +6,12 @@ and allocate less than RESTART_BOUND bytes in doing so (it allocated 166,608 whe
 the ring's bytes and the library's sections; 118,992 since, and 123,664 with the keys read from the
 key store, as a flashed board's are; 97,680 once the record kept the running program's values, so a
 restart no longer loads the program parser, on 2026-12-06). And the log's lines come back as add() writes
-them, whether a line is taken as it is (EventLog.put_line's plain lines) or read and written again."""
+them, whether a line is taken as it is (restore.put_line's plain lines) or read and written again."""
 
 import pytest
 from vms import MP_DIR, ROOT, run_wasm32
 
-from firmware import eventlog
+from firmware import eventlog, restore
 from firmware.eventlog import EventLog, unesc
 
 RESTART_BOUND = 110_000
@@ -53,7 +53,7 @@ def test_a_restored_log_line_is_what_add_writes_for_it(line):
     expected.add(int(mday), int(us), int(code), unesc(text), _clock(clock))
     log = EventLog()
     section = bytearray(b"\n" + line + b"\n")
-    log.put_line(memoryview(section)[1:-1])  # as a restore gives it: a view of its section
+    restore.put_line(log, memoryview(section)[1:-1])  # as a restore gives it: a view of its section
     assert log.count == 1 and log.line(0) == expected.line(0)
     assert log.line(0).obj is log.ring()  # copied into the log's own ring: the section is not kept
     section[1:-1] = b"x" * len(line)
@@ -65,12 +65,12 @@ def test_a_restored_log_line_is_what_add_writes_for_it(line):
 )
 def test_a_log_line_add_could_not_have_written_is_refused(line):
     with pytest.raises(ValueError):  # a bad record: the pump starts stopped without it (boot.py)
-        EventLog().put_line(memoryview(line))
+        restore.put_line(EventLog(), memoryview(line))
 
 
 @pytest.mark.parametrize("line", [b"0 0 1 firmware 1.0, library default", b"1 2 3 tab\\there", b"1 2 3 "])
 def test_a_log_line_of_a_record_before_the_device_clock_reads_with_none(line):
     mday, us, code, text = line.decode().split(" ", 3)
     log = EventLog()
-    log.put_line(memoryview(line), clock=False)  # a record of format 3 or before
+    restore.put_line(log, memoryview(line), clock=False)  # a record of format 3 or before
     assert log.get(0) == (int(mday), int(us), int(code), unesc(text), None)
