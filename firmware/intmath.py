@@ -45,8 +45,9 @@ def gcd(a, b):
     return a
 
 
-# Decimal text, for the texts the running pump shows (alarms, the therapy's
-# state); the text parsers (units.py, not kept on the heap) show through these too.
+# Decimal text, for the texts the running pump writes (its log's entries, alarms). pumpctl
+# words everything else, with its own copy (host/pumpctl/formats.py: the host reads no
+# firmware module but the wire codec).
 
 
 def decimal_text(n, places):
