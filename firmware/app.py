@@ -339,12 +339,6 @@ class PumpApp:
             out[i] = library.get("drug", name).guard_limits(conc)
         return tuple(out)
 
-    def set_rate(self, rate_nl_per_day):
-        """Program a plain continuous volume rate now (no drug in the pump); 0 stops."""
-        self.tick()
-        program = call("firmware.program_check", "rate_program", rate_nl_per_day, self.library, self.therapy.drugs)
-        self.put_in_force(program, self.timebase.total_us())
-
     def run(self):
         asyncio.run(self._main())
 

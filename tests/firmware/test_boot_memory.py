@@ -13,6 +13,7 @@ import types
 import pytest
 from programs import lines_of
 from protocol_examples import _Clock, _Faults, _MemoryStorage, _Motor, _random_bytes, _Serial
+from vms import MP_DIR
 
 import boards.sim as sim_board
 from firmware import alarms, codec, persist, restore
@@ -21,6 +22,9 @@ from firmware.errors import Refusal
 from firmware.guard import DoseGuard
 from firmware.motor_watch import MotorWatch
 from firmware.store import Store
+
+sys.path.insert(0, str(MP_DIR))
+from rate_now import rate_now  # noqa: E402  (tests/mp: shared with the VM scripts)
 
 HOUR = 3_600_000_000
 RATE_NL_PER_DAY = 500_000  # 400 steps an hour
@@ -68,7 +72,7 @@ def saved():
     """A pump that dosed 3 h, took a bolus-free program change and saved: its storage and what it must keep."""
     storage = _MemoryStorage()
     board = Board(storage)
-    board.app.set_rate(RATE_NL_PER_DAY)
+    rate_now(board.app, RATE_NL_PER_DAY)
     board.advance(3 * HOUR)
     board.app.save()
     assert board.motor.steps == 1200

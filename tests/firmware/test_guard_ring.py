@@ -34,6 +34,7 @@ from firmware.store import Pieces, Store
 
 sys.path.insert(0, str(MP_DIR))
 from mem_storage import MemStorage  # noqa: E402  (tests/mp: shared with the VM scripts)
+from rate_now import rate_now  # noqa: E402
 
 STEP_PL = 10_000
 FLUID = (("x", 100_000, 10**9, 10**9, 10**9),)  # limits far above these counts
@@ -161,7 +162,7 @@ def test_a_pump_updated_from_the_u32_firmware_restores_its_guards_whole_day():
     the same windows, and its next save writes the 4.8 KB ring of format 5."""
     storage = storage_of({})
     board = Board(storage)
-    board.app.set_rate(RATE_NL_PER_DAY)
+    rate_now(board.app, RATE_NL_PER_DAY)
     board.advance(3 * HOUR)
     board.app.save()
     guard = board.app.guard

@@ -7,12 +7,17 @@ as delivered were never sent. Each dosing turn now polls, and turns come at leas
 steps wait. Here the hardware takes one step per 40 ms of pump time, slower than the pump issues them, and the pump
 stops with steps waiting."""
 
+import sys
 import types
 
 from protocol_examples import _Clock, _Faults, _MemoryStorage, _random_bytes, _Serial
+from vms import MP_DIR
 
 from boards import sim as sim_board
 from firmware.app import PumpApp
+
+sys.path.insert(0, str(MP_DIR))
+from rate_now import rate_now  # noqa: E402  (tests/mp: shared with the VM scripts)
 
 STEP_TIME_US = 40_000  # the hardware sends one step in this much pump time: 25 steps/s
 HOUR = 3_600_000_000
@@ -63,12 +68,12 @@ def test_steps_held_back_when_the_pump_stops_are_all_sent():
         sim=True,
     )
     app = PumpApp(sim_board, hw)
-    app.set_rate(240_000_000)  # 10 mL/h: 53 steps/s, faster than the hardware sends them
+    rate_now(app, 240_000_000)  # 10 mL/h: 53 steps/s, faster than the hardware sends them
     t_end = 60_000_000
     while clock.t < t_end:
         clock.t += min(max(app.tick_and_wait(), 1), t_end - clock.t)
     assert motor.backlog() > 1000  # a minute at 10 mL/h left far more waiting than sent
-    app.set_rate(0)
+    rate_now(app, 0)
     waits = []
     while motor.backlog() and len(waits) < 100_000:
         wait = app.tick_and_wait()

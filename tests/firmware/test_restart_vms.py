@@ -19,7 +19,9 @@ RESTART_BOUND = 110_000
 
 @pytest.mark.micropython32
 def test_a_restart_from_a_full_record_on_32bit_micropython_allocates_under_its_bound():
-    out = run_wasm32(MP_DIR / "restart32.py", ROOT / "bench" / "mp" / "heap32_pump.py").splitlines()
+    out = run_wasm32(
+        MP_DIR / "restart32.py", ROOT / "bench" / "mp" / "heap32_pump.py", MP_DIR / "rate_now.py"
+    ).splitlines()
     assert out[0] == "restored True True True True", out
     assert int(out[1].split()[1]) > 0  # the guard's ring held steps
     word, used = out[2].split()

@@ -35,12 +35,14 @@ def ticks_diff(a, b):
 hw.clock.ticks_us = ticks_us
 hw.clock.ticks_diff = ticks_diff
 
+from rate_now import rate_now  # noqa: E402
+
 from firmware import codec  # noqa: E402
 from firmware.app import PumpApp  # noqa: E402
 
 app = PumpApp(board, hw)
 hello = app.commands.get(codec.HELLO)(())
-app.set_rate(500_000)  # 0.5 mL/day
+rate_now(app, 500_000)  # 0.5 mL/day
 left_us = 24 * 3600 * 1_000_000
 while left_us > 0:
     wait = app.tick_and_wait()

@@ -6,6 +6,7 @@
 import gc
 
 from heap32_pump import make_hardware
+from rate_now import rate_now
 
 from boards import sim as board
 from firmware import eventlog
@@ -19,7 +20,7 @@ def state(app):
 
 
 app = PumpApp(board, make_hardware(True))  # the sim board's parts as the heap bench builds them; keys provisioned
-app.set_rate(5_000_000)
+rate_now(app, 5_000_000)
 for _ in range(120):  # an hour of dosing, in 30 s turns: buckets of the guard's ring filled
     app.tick()
     app.clock.advance(30_000_000)
