@@ -164,15 +164,3 @@ class AlarmSet:
             "%d %d %d %d %s" % (e[_CODE], e[_RAISED_US], 1 if e[_ACTIVE] else 0, 1 if e[_ACKED] else 0, e[_TEXT])
             for e in self._entries
         ]
-
-    def restore(self, lines):
-        """Put back what saved() wrote. Silence is not restored: a restart sounds again."""
-        self._entries = []
-        self.mask = 0
-        for line in lines:
-            code, raised_us, active, acked, text = line.split(" ", 4)
-            c = int(code)
-            if not codec.alarm_priority(c):
-                raise ValueError("alarm code %d is not known to this firmware" % c)
-            self._entries.append([c, int(raised_us), text, active == "1", acked == "1"])
-            self.mask |= 1 << c

@@ -95,10 +95,6 @@ class Hmac:
         return outer.digest()
 
 
-def hmac_sha256(key, message):
-    return Hmac(key).digest(message)
-
-
 def same_bytes(a, b):
     """Compare two byte strings in time that does not depend on where they differ."""
     if len(a) != len(b):

@@ -6,7 +6,7 @@
 #            known, the charge at _BATTERY_ERI_PERMILLE (medium: plan the
 #            replacement)
 #   low      the charge at _BATTERY_LOW_PERMILLE (high)
-#   EOS      end of service at _BATTERY_EOS_PERMILLE: the state saved, dosing
+#   EOS      end of service at BATTERY_EOS_PERMILLE: the state saved, dosing
 #            stops (high)
 #
 # A charge back above a level (a new cell, a charged one) clears its alarm's
@@ -18,7 +18,8 @@ from firmware import codec, const, eventlog
 _BATTERY_ERI_MARGIN_DAYS = const(90)
 _BATTERY_ERI_PERMILLE = const(100)  # or, before a drain is known, at 10 % charge
 _BATTERY_LOW_PERMILLE = const(30)  # critical low battery at 3 %
-_BATTERY_EOS_PERMILLE = const(10)  # end of service at 1 %: dosing stops, the state saved
+# end of service at 1 %: dosing stops, the state saved; public: the boot's self-test (boot.py) looks for it too
+BATTERY_EOS_PERMILLE = const(10)
 _BATTERY_READS = const(4)  # readings averaged per check (GIP 5.1)
 _DRAIN_MIN_PERMILLE = const(10)  # a drain estimate needs at least 1 % of charge used since the reference reading
 _US_PER_DAY = 86_400_000_000  # a long int on a 32-bit port: once a minute, off the hot path
@@ -63,11 +64,11 @@ class Battery:
         pump = self._pump
         if soc > _BATTERY_LOW_PERMILLE:
             pump.clear_alarm(codec.ALARM_BATTERY_LOW, "the charge is above the critical level again")
-        if soc > _BATTERY_EOS_PERMILLE:
+        if soc > BATTERY_EOS_PERMILLE:
             pump.clear_alarm(codec.ALARM_BATTERY_EOS, "the charge is above end of service again")
         if soc > _BATTERY_ERI_PERMILLE and (days is None or days >= _BATTERY_ERI_MARGIN_DAYS):
             pump.clear_alarm(codec.ALARM_BATTERY_ERI, "the battery's life left is above the margin again")
-        if soc <= _BATTERY_EOS_PERMILLE:
+        if soc <= BATTERY_EOS_PERMILLE:
             if not pump.alarms.active(codec.ALARM_BATTERY_EOS):
                 pump.save()  # the state first, while the cell still can
                 pump.therapy.stop(now)
@@ -86,15 +87,3 @@ class Battery:
                 active=True,
             ):
                 pump.log_event(eventlog.EV_BATTERY, "ERI at %d permille, about %s days left" % (soc, left))
-
-    def self_test_problem(self):
-        """The power-on self-test's look: why the battery fails it, or None."""
-        if self.gauge is None:
-            return None
-        try:
-            soc = self.gauge.soc_permille()
-        except OSError as e:
-            return "battery monitor does not answer: %s" % e
-        if soc <= _BATTERY_EOS_PERMILLE:
-            return "battery at %d permille, at or below end of service" % soc
-        return None

@@ -14,6 +14,7 @@ import gc
 
 from firmware import auth, codec, eventlog
 from firmware.app import FIRMWARE_VERSION
+from firmware.battery import BATTERY_EOS_PERMILLE
 from firmware.errors import Refusal
 
 # What restoring a record raises when the record itself is bad (a verified fact, the same at
@@ -159,6 +160,19 @@ def _load_keys(pump):
         pump.save()  # the log entry above is kept
 
 
+def _battery_problem(gauge):
+    """The self-test's look at the battery (gauge: the board's, or None): why it fails it, or None."""
+    if gauge is None:
+        return None
+    try:
+        soc = gauge.soc_permille()
+    except OSError as e:
+        return "battery monitor does not answer: %s" % e
+    if soc <= BATTERY_EOS_PERMILLE:
+        return "battery at %d permille, at or below end of service" % soc
+    return None
+
+
 def self_test(pump, storage_problem):
     """The power-on self-test: the firmware files against the flash manifest, storage
     readable (storage_problem: why not, or None), the battery above end of service, the
@@ -173,7 +187,7 @@ def self_test(pump, storage_problem):
     files = check() if check is not None else None
     if files:
         problems.extend("firmware: " + p for p in files)
-    battery = pump.monitors.battery.self_test_problem()
+    battery = _battery_problem(pump.monitors.battery.gauge)
     if battery is not None:
         problems.append(battery)
     running = getattr(pump.clock, "running", None)

@@ -201,15 +201,6 @@ class EventLog:
         """The ring itself, for a save to write spans() of it as they are (persist.py)."""
         return self._buf
 
-    def after_restore(self):
-        """A restore put back the ring of an older record than the archive's newest entry (a cut
-        after an archive and before the next save): the log goes on above the archive, the ring
-        emptied (what it held there is archived, or CHATTER)."""
-        if self.archive is not None and self.archive.end > self.count:
-            self.first = self.count = self.archive.end
-            self._end = self._wrap = 0
-        self.archived = self.count if self.archive is None else max(self.first, self.archive.end)
-
 
 def _parse(line):
     """(mday, us, code, text, clock_s or None) of a line as add() writes it."""

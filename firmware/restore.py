@@ -4,6 +4,7 @@
 # off the heap between restarts (about 3 KB of bytecode with the modules as .mpy in RAM).
 # Command path only: allocates freely.
 
+from firmware.codec import alarm_priority
 from firmware.errors import Refusal
 from firmware.eventlog import MAX_TEXT
 from firmware.eventlog import _parse as _parse_line
@@ -90,7 +91,7 @@ def restore(app, record):
     app.fill_steps = int(meta["fill_steps"])
     if TAG_ALARMS in record:
         text = record[TAG_ALARMS].decode()
-        app.alarms.restore([_unesc(line) for line in text.split("\n")] if text else [])
+        restore_alarms(app.alarms, [_unesc(line) for line in text.split("\n")] if text else [])
     elif int(meta["alarm"]):
         app.alarms.raise_alarm(int(meta["alarm"]), 0, "restored from an older record")
     if TAG_MONITOR in record:
@@ -126,7 +127,32 @@ def _restore_log(log, parts, clock):
         start = 0
     if log.count != count:
         raise ValueError("event log of %d entries does not end at %d" % (rows - 1, count))
-    log.after_restore()
+    after_restore(log)
+
+
+def after_restore(log):
+    """The log's ring is back: if it is of an older record than the archive's newest entry (a cut
+    after an archive and before the next save), the log goes on above the archive, the ring
+    emptied (what it held there is archived, or CHATTER). (Here, not in eventlog.py: a running
+    pump never restores, so its bytecode stays off the heap.)"""
+    archive = log.archive
+    if archive is not None and archive.end > log.count:
+        log.first = log.count = archive.end
+        log._end = log._wrap = 0
+    log.archived = log.count if archive is None else max(log.first, archive.end)
+
+
+def restore_alarms(alarms, lines):
+    """Put back what AlarmSet.saved() wrote into alarms. Silence is not restored: a restart sounds again."""
+    entries = alarms._entries = []
+    alarms.mask = 0
+    for line in lines:
+        code, raised_us, active, acked, text = line.split(" ", 4)
+        c = int(code)
+        if not alarm_priority(c):
+            raise ValueError("alarm code %d is not known to this firmware" % c)
+        entries.append([c, int(raised_us), text, active == "1", acked == "1"])
+        alarms.mask |= 1 << c
 
 
 def put_line(log, line, clock=True):

@@ -280,7 +280,7 @@ def exchange():
     _t, _s, payload, _m, _sg = _decode(begin_reply)
     (PUMP_NONCE,) = schema.decode_fields(schema.reply_fields(codec.AUTH_BEGIN), payload)
     nonce_head = PUMP_NONCE[:8]
-    assert PUMP_NONCE[8:] == auth.hmac_sha256(BOOT_SECRET, b"pump-nonce-1" + bytes((role,)) + nonce_head)[:8]
+    assert PUMP_NONCE[8:] == auth.Hmac(BOOT_SECRET).digest(b"pump-nonce-1" + bytes((role,)) + nonce_head)[:8]
 
     context = bytes((role,)) + PUMP_NONCE + HOST_NONCE
     proof = auth.proof(CLINICIAN_KEY, role, PUMP_NONCE, HOST_NONCE)

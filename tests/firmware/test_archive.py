@@ -38,7 +38,7 @@ class Pump:
             self.log.count = self.log.first = count - len(lines)
             for line in lines:
                 restore.put_line(self.log, memoryview(line))
-            self.log.after_restore()
+            restore.after_restore(self.log)
 
 
 def texts(rng):

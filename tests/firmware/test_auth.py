@@ -21,7 +21,7 @@ S = 1_000_000
 @pytest.mark.parametrize("key_hex, data_hex, want", RFC["VECTORS"])
 def test_hmac_matches_rfc_4231_and_the_standard_library(key_hex, data_hex, want):
     key, data = bytes.fromhex(key_hex), bytes.fromhex(data_hex)
-    got = auth.hmac_sha256(key, data)
+    got = auth.Hmac(key).digest(data)  # a one-shot HMAC: the pump keeps no function for it
     assert got.hex()[: len(want)] == want
     assert got == hmac.new(key, data, hashlib.sha256).digest()
 

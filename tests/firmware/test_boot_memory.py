@@ -16,7 +16,7 @@ from protocol_examples import _Clock, _Faults, _MemoryStorage, _Motor, _random_b
 from vms import MP_DIR
 
 import boards.sim as sim_board
-from firmware import alarms, codec, persist, restore
+from firmware import codec, persist, restore
 from firmware.app import PumpApp
 from firmware.errors import Refusal
 from firmware.guard import DoseGuard
@@ -100,9 +100,10 @@ LOAD_PATH = [
     (restore, "_unesc"),
     (restore, "_from_saved"),
     (DoseGuard, "restore"),
-    (alarms.AlarmSet, "restore"),
+    (restore, "restore_alarms"),
     (MotorWatch, "restore"),
     (restore, "put_line"),
+    (restore, "after_restore"),
 ]
 
 

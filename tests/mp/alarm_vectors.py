@@ -6,6 +6,7 @@ from heaplock import heap_lock_works, lock, unlock
 
 from firmware import codec
 from firmware.alarms import SILENCE_US, AlarmSet
+from firmware.restore import restore_alarms
 
 BIG = 40 * 86_400_000_000  # 40 days of pump time in us: a long int on a 32-bit port
 
@@ -40,10 +41,10 @@ a.raise_alarm(codec.ALARM_CLOCK_JUMP, BIG, "clock jump")
 a.raise_alarm(codec.ALARM_BATTERY_EOS, BIG, "end of service", active=True)
 saved = a.saved()
 b = AlarmSet()
-b.restore(saved)
+restore_alarms(b, saved)
 print("restored", b.saved() == saved, b.mask == a.mask, b.silenced_us(0))
 try:
-    b.restore(["99 0 0 0 unknown"])
+    restore_alarms(b, ["99 0 0 0 unknown"])
 except ValueError as e:
     print("refused", e)
 
