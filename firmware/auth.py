@@ -1,9 +1,10 @@
-# Authentication of the link: HMAC-SHA256, the keys a pump is provisioned
-# with, and the one session the pump holds at a time. Shared, like the codec,
-# by the firmware and the host, so both compute the same proofs and MACs.
+# Authentication of the link: HMAC-SHA256 and the one session the pump holds
+# at a time. Shared, like the codec, by the firmware and the host, so both
+# compute the same proofs and MACs. The keys at rest (the provisioning file,
+# the key store's record) and a key change's mask are keyring.py's.
 #
 # Keys. Each pump has two 32-byte keys, a clinician key and a patient key,
-# written to its storage when it is flashed (a provisioning file, below) and
+# written to its storage when it is flashed (a provisioning file, keyring.py) and
 # kept by the host in a user config file. No key ever crosses the link: a
 # session proves knowledge of one, and a key change sends the new key masked
 # with a pad only the holder of the session key can compute.
@@ -42,7 +43,6 @@
 #
 # Pure: no I/O. Random bytes come from a function the board gives.
 
-import binascii
 import hashlib
 
 from firmware import const
@@ -65,7 +65,6 @@ _MAX_COUNTER = const(0x3FFFFFFF)  # challenges a boot secret signs (small ints);
 _AUTH = const(b"pump-auth-1")
 _OK = const(b"pump-ok-1")
 _SESSION = const(b"pump-session-1")
-_WRAP = const(b"pump-wrap-1")
 _NONCE = const(b"pump-nonce-1")
 _TAG_BYTES = const(8)
 
@@ -123,11 +122,6 @@ def session_key(key, role, pump_nonce, host_nonce):
     return Hmac(key).digest(_SESSION, *_context(role, pump_nonce, host_nonce))
 
 
-def wrap_pad(session_mac, role, seq):
-    """The 32-byte pad that masks a new key in KEY_CHANGE frame `seq`: new key XOR pad."""
-    return session_mac.digest(_WRAP, bytes((role, seq & 0xFF, (seq >> 8) & 0xFF, (seq >> 16) & 0xFF, seq >> 24)))
-
-
 def _put_u32(buf, at, v):
     for i in range(4):
         buf[at + i] = (v >> (8 * i)) & 0xFF
@@ -135,64 +129,6 @@ def _put_u32(buf, at, v):
 
 def _get_u32(buf, at):
     return buf[at] | buf[at + 1] << 8 | buf[at + 2] << 16 | buf[at + 3] << 24
-
-
-def xor_bytes(a, b):
-    out = bytearray(len(a))
-    for i in range(len(a)):
-        out[i] = a[i] ^ b[i]
-    return bytes(out)
-
-
-# -- the provisioning file -----------------------------------------------------
-#
-# PROVISION_FILE on the pump's storage, written when the pump is flashed:
-#
-#   offset  size  field
-#   0       4     b"PKY\x01"
-#   4       1     length N of the device id, 1..MAX_DEVICE_ID
-#   5       N     device id, ASCII
-#   5+N     32    clinician key
-#   37+N    32    patient key
-#   69+N    4     CRC-32 of bytes 0..68+N, little-endian
-#
-# At boot the pump moves valid keys from it into its own crash-safe key
-# store and empties it; a later flash provisions again.
-
-PROVISION_FILE = "provision.key"
-KEY_SLOTS = ("keys.0", "keys.1")  # the pump's key store (store.py record slots)
-KEY_SECTION = const(1)
-_MAGIC = const(b"PKY\x01")
-MAX_DEVICE_ID = const(40)
-
-
-def encode_keys(device_id, clinician_key, patient_key):
-    raw = device_id.encode()
-    if not 0 < len(raw) <= MAX_DEVICE_ID:
-        raise ValueError("device id must be 1..%d bytes" % MAX_DEVICE_ID)
-    if len(clinician_key) != KEY_BYTES or len(patient_key) != KEY_BYTES:
-        raise ValueError("keys must be %d bytes" % KEY_BYTES)
-    body = _MAGIC + bytes((len(raw),)) + raw + bytes(clinician_key) + bytes(patient_key)
-    crc = binascii.crc32(body) & 0xFFFFFFFF
-    return body + bytes((crc & 0xFF, (crc >> 8) & 0xFF, (crc >> 16) & 0xFF, crc >> 24))
-
-
-def decode_keys(data):
-    """(device_id, clinician_key, patient_key), or None if data is not a valid key record."""
-    if data is None or len(data) < 5 or bytes(data[:4]) != _MAGIC:
-        return None
-    n = data[4]
-    if not 0 < n <= MAX_DEVICE_ID or len(data) != 5 + n + 2 * KEY_BYTES + 4:
-        return None
-    body = 5 + n + 2 * KEY_BYTES
-    crc = data[body] | data[body + 1] << 8 | data[body + 2] << 16 | data[body + 3] << 24
-    if crc != binascii.crc32(bytes(data[:body])) & 0xFFFFFFFF:
-        return None
-    try:
-        device_id = bytes(data[5 : 5 + n]).decode()
-    except Exception:
-        return None
-    return device_id, bytes(data[5 + n : 5 + n + KEY_BYTES]), bytes(data[5 + n + KEY_BYTES : body])
 
 
 class AuthError(Exception):

@@ -12,7 +12,7 @@
 
 import gc
 
-from firmware import auth, codec, eventlog
+from firmware import codec, eventlog, keyring
 from firmware.app import FIRMWARE_VERSION
 from firmware.battery import BATTERY_EOS_PERMILLE
 from firmware.errors import Refusal
@@ -137,21 +137,21 @@ def _load_keys(pump):
         return
     from firmware.store import Store
 
-    key_store = Store(st, auth.KEY_SLOTS)  # made for the boot and a key change, not kept between (0.6 KB)
-    n = st.size(auth.PROVISION_FILE)
+    key_store = Store(st, keyring.KEY_SLOTS)  # made for the boot and a key change, not kept between (0.6 KB)
+    n = st.size(keyring.PROVISION_FILE)
     if n > 0:
         raw = bytearray(min(n, 256))
-        st.read_into(auth.PROVISION_FILE, 0, raw)
-        keys = auth.decode_keys(raw) if n <= 256 else None
+        st.read_into(keyring.PROVISION_FILE, 0, raw)
+        keys = keyring.decode_keys(raw) if n <= 256 else None
         if keys is None:
             pump.log_event(eventlog.EV_KEYS, "provisioning file not valid: ignored, keys unchanged")
         else:
-            key_store.save(((auth.KEY_SECTION, auth.encode_keys(*keys)),))
+            key_store.save(((keyring.KEY_SECTION, keyring.encode_keys(*keys)),))
             pump.log_event(eventlog.EV_KEYS, "keys provisioned for device " + keys[0])
-        st.begin(auth.PROVISION_FILE)  # emptied: provisioned once
+        st.begin(keyring.PROVISION_FILE)  # emptied: provisioned once
         st.end()
     record = key_store.load()
-    keys = auth.decode_keys(record[1].get(auth.KEY_SECTION)) if record is not None else None
+    keys = keyring.decode_keys(record[1].get(keyring.KEY_SECTION)) if record is not None else None
     if keys is not None:
         pump.auth.set_keys(*keys)
     else:

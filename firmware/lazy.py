@@ -36,6 +36,7 @@ TRANSIENT = (
     "firmware.restore",
     "firmware.forecast",
     "firmware.guard_records",
+    "firmware.keyring",
 )
 
 

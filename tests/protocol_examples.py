@@ -37,7 +37,7 @@ import protocol_messages  # noqa: E402
 from pumpctl import schema, words  # noqa: E402
 
 import boards.sim as sim_board  # noqa: E402
-from firmware import auth, codec, framing  # noqa: E402
+from firmware import auth, codec, framing, keyring  # noqa: E402
 from firmware.app import PumpApp  # noqa: E402
 from firmware.commands import status as commands_status  # noqa: E402
 
@@ -169,7 +169,7 @@ class ExamplePump:
 
     def __init__(self):
         keys = _MemoryStorage()
-        keys.begin(auth.PROVISION_FILE)
+        keys.begin(keyring.PROVISION_FILE)
         keys.append(provisioning_file())
         keys.end()
         self.clock = _Clock()
@@ -231,7 +231,7 @@ def _split(data):
 
 
 def provisioning_file():
-    return auth.encode_keys(DEVICE_ID, CLINICIAN_KEY, PATIENT_KEY)
+    return keyring.encode_keys(DEVICE_ID, CLINICIAN_KEY, PATIENT_KEY)
 
 
 def request(msg_type, seq, values=(), session=None):
@@ -254,7 +254,7 @@ def exchange():
     steps.append(
         (
             "values",
-            "The example pump was provisioned with this file (auth.PROVISION_FILE, written when it was "
+            "The example pump was provisioned with this file (keyring.PROVISION_FILE, written when it was "
             "flashed): device id `%s`, then the clinician key and the patient key shown further down, then "
             "the CRC-32." % DEVICE_ID,
             [("provision_file", provisioning_file())],
@@ -389,8 +389,8 @@ def exchange():
     )
 
     seq = 8
-    pad = auth.wrap_pad(session, auth.ROLE_PATIENT, seq)
-    masked = auth.xor_bytes(NEW_PATIENT_KEY, pad)
+    pad = keyring.wrap_pad(session, auth.ROLE_PATIENT, seq)
+    masked = keyring.xor_bytes(NEW_PATIENT_KEY, pad)
     steps.append(
         (
             "values",

@@ -191,8 +191,10 @@ class Host:
 
     def change_key(self, role, new_key):
         """KEY_CHANGE as pumpctl's change_key() sends it: the key masked with the session's pad."""
-        auth = self.auth
-        masked = auth.xor_bytes(new_key, auth.wrap_pad(self.session, role, self.seq + 1))
+        from firmware.lazy import values  # keyring.py as pumpctl uses it, forgotten after: the pump does not keep it
+
+        wrap_pad, xor_bytes = values("firmware.keyring", "wrap_pad", "xor_bytes")
+        masked = xor_bytes(new_key, wrap_pad(self.session, role, self.seq + 1))
         if (yield from self.request(self.codec.KEY_CHANGE, (role, masked)))[0] != role:
             raise AssertionError("the key was not changed")
 

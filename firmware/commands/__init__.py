@@ -33,7 +33,7 @@ SAVES = const(1)
 STAGED_TTL_US = 600_000_000  # an uncommitted program or library is dropped after 10 min (GIP 2.2.5)
 # Every board's (the sim adds "sim"). A command that does not need a family's code has its own: a
 # rate, a patient's bolus and a stop load no programming code.
-FAMILIES = ("status", "session", "program", "rate", "patient", "stop", "alarms", "library", "service")
+FAMILIES = ("status", "session", "program", "rate", "patient", "stop", "alarms", "library", "service", "keys")
 RESIDENT = ("status", "session")
 _PACKAGE = "firmware.commands."
 _CODES = const(0x80)  # request codes are 0x01..0x7F (codec: a reply's code has 0x80 set)

@@ -16,7 +16,7 @@ real board, the folder the unix port runs in for the simulator):
                      ("<64 hex>  <path>"), for a power-on self-test to check line by line
     pump/            the pump's storage (STORAGE_DIR, given to main() as --storage: the real boards'
                      default /pump, and a folder of the flashed root for the sim board), holding the
-                     provisioning key file auth.PROVISION_FILE, which the firmware takes into its key
+                     provisioning key file keyring.PROVISION_FILE, which the firmware takes into its key
                      store and empties at its first boot (so it is not in the manifest)
 """
 

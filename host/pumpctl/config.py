@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from firmware import auth
+from firmware import auth, keyring
 
 from .errors import ConfigError
 
@@ -61,10 +61,10 @@ def new_keys(device_id: str) -> PumpKeys:
 
 
 def provisioning_file(keys: PumpKeys) -> bytes:
-    """The file written to the pump's storage (auth.PROVISION_FILE) when it is flashed."""
+    """The file written to the pump's storage (keyring.PROVISION_FILE) when it is flashed."""
     if keys.clinician_key is None or keys.patient_key is None:
         raise ConfigError("provisioning needs both keys")
-    return auth.encode_keys(keys.device_id, keys.clinician_key, keys.patient_key)
+    return keyring.encode_keys(keys.device_id, keys.clinician_key, keys.patient_key)
 
 
 def config_path() -> Path:

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from firmware import auth
+from firmware import keyring
 
 from . import config
 from .board_build import (
@@ -253,7 +253,7 @@ def _flash(
     fresh = keys is None
     if keys is None:
         keys = config.new_keys(f"{board}-{secrets.token_hex(4)}")
-    key_file = BoardFile(f"{storage}/{auth.PROVISION_FILE}", config.provisioning_file(keys))
+    key_file = BoardFile(f"{storage}/{keyring.PROVISION_FILE}", config.provisioning_file(keys))
     settings = [
         key_file,
         BoardFile(MANIFEST_FILE, manifest([*modules, boot])),

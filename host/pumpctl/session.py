@@ -16,7 +16,7 @@ import os
 import threading
 from typing import Self
 
-from firmware import auth, codec, framing
+from firmware import auth, codec, framing, keyring
 
 from . import config
 from .config import PumpKeys
@@ -166,7 +166,7 @@ class PumpSession:
     @_one_at_a_time
     def change_key(self, role: str, new_key: bytes | None = None) -> PumpKeys:
         """Replace the pump's patient or clinician key (clinician session). The new
-        key travels masked (auth.wrap_pad); returns the keys the host now holds,
+        key travels masked (keyring.wrap_pad); returns the keys the host now holds,
         which it should save (config.save_keys)."""
         role_code = ROLES[role]
         new_key = new_key if new_key is not None else os.urandom(auth.KEY_BYTES)
@@ -175,7 +175,7 @@ class PumpSession:
         if self.role < auth.ROLE_CLINICIAN:
             self.authenticate(auth.ROLE_CLINICIAN)
         seq = self._link.next_seq()
-        masked = auth.xor_bytes(new_key, auth.wrap_pad(self._link.session_mac, role_code, seq))
+        masked = keyring.xor_bytes(new_key, keyring.wrap_pad(self._link.session_mac, role_code, seq))
         payload = encode_fields(request_fields(codec.KEY_CHANGE), (role_code, masked))
         session = self._link.session_mac
         self._link.send_raw(framing.encode_frame(codec.KEY_CHANGE, seq, payload, session))

@@ -33,7 +33,7 @@ from collections import deque
 from pathlib import Path
 
 import firmware
-from firmware import auth
+from firmware import keyring
 
 from . import config
 from .config import PumpKeys
@@ -167,7 +167,7 @@ class Simulator:
             self._keys_dir = tempfile.TemporaryDirectory(prefix="pump-keys-")
             folder = Path(self._keys_dir.name)
         if self.provision:
-            path = folder / auth.PROVISION_FILE
+            path = folder / keyring.PROVISION_FILE
             fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "wb") as f:
                 f.write(config.provisioning_file(self.keys))

@@ -8,7 +8,7 @@ import os
 import pytest
 from vms import MP_DIR, run_unix, run_wasm32
 
-from firmware import auth, codec, framing
+from firmware import auth, codec, framing, keyring
 from firmware.auth import ROLE_CLINICIAN, ROLE_PATIENT, Authenticator, AuthError
 
 RFC = {}
@@ -213,23 +213,23 @@ def test_a_pump_without_keys_refuses_every_session():
 
 
 def test_the_key_record_round_trips_and_any_damage_is_found():
-    record = auth.encode_keys("pump-1", CLINICIAN, PATIENT)
-    assert auth.decode_keys(record) == ("pump-1", CLINICIAN, PATIENT)
+    record = keyring.encode_keys("pump-1", CLINICIAN, PATIENT)
+    assert keyring.decode_keys(record) == ("pump-1", CLINICIAN, PATIENT)
     for i in range(len(record)):
         for bit in range(8):
             damaged = bytearray(record)
             damaged[i] ^= 1 << bit
-            assert auth.decode_keys(damaged) is None, (i, bit)
+            assert keyring.decode_keys(damaged) is None, (i, bit)
     for cut in range(len(record)):
-        assert auth.decode_keys(record[:cut]) is None
-    assert auth.decode_keys(None) is None
+        assert keyring.decode_keys(record[:cut]) is None
+    assert keyring.decode_keys(None) is None
 
 
 def test_a_masked_key_is_recovered_only_with_the_session_and_seq():
     session = auth.Hmac(os.urandom(32))
     new_key = os.urandom(32)
-    masked = auth.xor_bytes(new_key, auth.wrap_pad(session, ROLE_PATIENT, 9))
+    masked = keyring.xor_bytes(new_key, keyring.wrap_pad(session, ROLE_PATIENT, 9))
     assert masked != new_key
-    assert auth.xor_bytes(masked, auth.wrap_pad(session, ROLE_PATIENT, 9)) == new_key
-    assert auth.xor_bytes(masked, auth.wrap_pad(session, ROLE_PATIENT, 10)) != new_key
-    assert auth.xor_bytes(masked, auth.wrap_pad(auth.Hmac(os.urandom(32)), ROLE_PATIENT, 9)) != new_key
+    assert keyring.xor_bytes(masked, keyring.wrap_pad(session, ROLE_PATIENT, 9)) == new_key
+    assert keyring.xor_bytes(masked, keyring.wrap_pad(session, ROLE_PATIENT, 10)) != new_key
+    assert keyring.xor_bytes(masked, keyring.wrap_pad(auth.Hmac(os.urandom(32)), ROLE_PATIENT, 9)) != new_key

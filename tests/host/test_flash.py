@@ -35,7 +35,7 @@ from pumpctl.romfs import romfs_image
 from pumpctl.sim import find_micropython
 from vms import MP_DIR, ROOT, run_unix
 
-from firmware import auth
+from firmware import keyring
 
 pytestmark = pytest.mark.micropython
 
@@ -186,7 +186,7 @@ def test_flash_the_sim_board_then_boot_it_from_what_was_copied(board):
     assert cfg["manifest"] == MANIFEST_FILE and cfg["mpy_arch"] == "x64"
     lines = (root / MANIFEST_FILE).read_text().splitlines()
     listed = dict(reversed(line.split("  ", 1)) for line in lines)
-    key_file = f"pump/{auth.PROVISION_FILE}"
+    key_file = f"pump/{keyring.PROVISION_FILE}"
     assert listed == {t: h for t, h in expected.items() if t not in (CONFIG_FILE, MANIFEST_FILE, key_file)}
     # The key file holds the keys, which the host saved before writing them.
     assert (root / key_file).read_bytes() == config.provisioning_file(result.keys)
@@ -229,7 +229,7 @@ def test_pumpctl_flash_shows_a_progress_bar_on_a_terminal_and_says_what_it_did(b
     out, err = capsys.readouterr()
     data = json.loads(out)
     assert data["board"] == "sim" and data["removed"] == [] and err == ""
-    assert data["key_file"] == f"pump/{auth.PROVISION_FILE}" and data["key_file"] not in data["files"]
+    assert data["key_file"] == f"pump/{keyring.PROVISION_FILE}" and data["key_file"] not in data["files"]
     assert data["files"]["firmware/app.mpy"] == files_on(board.root)["firmware/app.mpy"]
     assert data["device_id"] != device_id and config.load_keys(data["device_id"]) is not None
 
@@ -521,7 +521,7 @@ def test_a_board_with_a_romfs_partition_gets_its_code_there_and_boots_from_flash
     assert written[: len(image)] == image and set(written[len(image) :]) <= {0, 0xFF}
     assert not [p for p in ("firmware", "hal", "boards") if (root / p).exists()]
     assert sorted(files_on(root)) == sorted(
-        [BOOT_FILE, CONFIG_FILE, MANIFEST_FILE, f"pump/{auth.PROVISION_FILE}", "romfs0.img"]
+        [BOOT_FILE, CONFIG_FILE, MANIFEST_FILE, f"pump/{keyring.PROVISION_FILE}", "romfs0.img"]
     )
     # The manifest names each module where the board reads it: in the image, at /rom.
     listed = dict(reversed(line.split("  ", 1)) for line in (root / MANIFEST_FILE).read_text().splitlines())
@@ -608,7 +608,7 @@ def test_flash_frozen_copies_no_module_onto_a_board_with_the_firmware_frozen_in_
     assert f"  code        frozen in: firmware {version} is frozen into its MicroPython: the code runs" in out
     assert "files and folders of the firmware (the code is frozen in)" in out
     # On its filesystem: main.py, the config, the manifest (main.py's hash alone) and the keys; no module.
-    assert sorted(files_on(root)) == sorted([BOOT_FILE, CONFIG_FILE, MANIFEST_FILE, f"pump/{auth.PROVISION_FILE}"])
+    assert sorted(files_on(root)) == sorted([BOOT_FILE, CONFIG_FILE, MANIFEST_FILE, f"pump/{keyring.PROVISION_FILE}"])
     listed = [line.split("  ", 1)[1] for line in (root / MANIFEST_FILE).read_text().splitlines()]
     assert listed == [BOOT_FILE]
     keys = config.load_keys(next(line.split()[2] for line in out.splitlines() if "device id" in line))

@@ -5,7 +5,7 @@ import binascii
 
 import schema
 
-from firmware import auth, codec, framing
+from firmware import auth, codec, framing, keyring
 
 
 def hexs(b):
@@ -45,8 +45,8 @@ for role in (auth.ROLE_PATIENT, auth.ROLE_CLINICIAN):
     print("proof", role, hexs(auth.proof(key, role, pump_nonce, host_nonce)))
     print("pump proof", role, hexs(auth.pump_proof(key, role, pump_nonce, host_nonce)))
     print("session key", role, hexs(auth.session_key(key, role, pump_nonce, host_nonce)))
-    print("wrap pad", role, hexs(auth.wrap_pad(SESSION, role, 0xFEDCBA98)))
-print("key record", hexs(auth.encode_keys("pump-1", key, bytes(32))))
+    print("wrap pad", role, hexs(keyring.wrap_pad(SESSION, role, 0xFEDCBA98)))
+print("key record", hexs(keyring.encode_keys("pump-1", key, bytes(32))))
 
 for damaged in (b"\x01\x00", b"\x05\x01\x02\x00", bytes([3, 1, 2, 0]), b"\xff" * 300 + b"\x00"):
     dec = framing.FrameDecoder()

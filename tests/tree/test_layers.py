@@ -84,12 +84,13 @@ def firmware_modules(path):
 
 def test_the_host_uses_only_the_shared_codec_and_its_authentication_from_the_firmware():
     """The wire's one definition: messages and their fields (codec), the fields packed into a
-    payload and the payload in a frame (framing), and the proofs and MACs over them (auth); and
+    payload and the payload in a frame (framing), and the proofs and MACs over them (auth, keyring); and
     the pump's refusal (errors.Refusal), which pumpctl's own parsers raise too.
     Nothing else of the firmware's insides: pumpctl reads quantities and
     programs itself (pumpctl.units, pumpctl.program_text) and sends numbers."""
     allowed = {"firmware", "firmware.codec", "firmware.auth"}  # the bare package: sim.py finds its folder
     allowed |= {"firmware.framing"}  # the codec's messages packed into frames
+    allowed |= {"firmware.keyring"}  # auth's keys at rest (the provisioning file) and a key change's mask
     allowed |= {"firmware.errors"}
     # The factory library's one definition: pumpctl shows its source notes beside the numbers the pump holds.
     allowed |= {"firmware.druglib"}

@@ -36,6 +36,7 @@ from firmware import (
     commands,
     eventlog,
     framing,
+    keyring,
     library,
     monitors,
     motor_watch,
@@ -54,6 +55,7 @@ MODULES = {
     "codec": codec,
     "framing": framing,
     "auth": auth,
+    "keyring": keyring,
     "app": app,
     "scheduler": scheduler,
     "library": library,
@@ -572,8 +574,8 @@ def check_examples(text):
     pad_input = b"pump-wrap-1" + bytes((kc_values["role"],)) + kc["seq"].to_bytes(4, "little")
     if values["pad_input"] != pad_input or values["pad"] != hm(session_key, pad_input):
         problems.append("the key-change pad is not HMAC-SHA256(session key, 'pump-wrap-1' | role | seq)")
-    if values["pad"] != auth.wrap_pad(auth.Hmac(session_key), kc_values["role"], kc["seq"]):
-        problems.append("auth.wrap_pad disagrees with the page")
+    if values["pad"] != keyring.wrap_pad(auth.Hmac(session_key), kc_values["role"], kc["seq"]):
+        problems.append("keyring.wrap_pad disagrees with the page")
     masked = bytes(a ^ b for a, b in zip(values["new_patient_key"], values["pad"], strict=True))
     if values["masked_key"] != masked or kc_values["masked_key"] != masked:
         problems.append("masked_key is not the new key XOR the pad")
@@ -585,8 +587,8 @@ def check_examples(text):
     want = (b"PKY\x01", hello["device_id"], values["clinician_key"], values["patient_key"], zlib.crc32(pf[: 69 + n]))
     if layout[:4] != want[:4] or int.from_bytes(layout[4], "little") != want[4] or len(pf) != 73 + n:
         problems.append("the provisioning file does not hold the device id and the keys")
-    if auth.decode_keys(pf) != want[1:4]:
-        problems.append("auth.decode_keys does not read the provisioning file")
+    if keyring.decode_keys(pf) != want[1:4]:
+        problems.append("keyring.decode_keys does not read the provisioning file")
 
     # What the example must show.
     macd = {(f["type"], f["mac"]) for f in frames}
