@@ -13,21 +13,13 @@
 #
 # Command path only: may allocate and use long ints.
 
-from firmware import const
-from firmware.codec import LIBRARY_FIELDS
+from firmware.codec import LIBRARY_LIMITS
 from firmware.errors import Refusal
 from firmware.framing import library_hash
 from firmware.lazy import values
 
 MAX_DRUGS = 16  # entries in one library
 MAX_PATIENT_BOLUSES_PER_DAY = 24
-
-# The hard limits: bit f set for field number f (LIBRARY_FIELDS). A higher value
-# loosens each, but the lockout (field 9): a lower one does. Bits, not a tuple of
-# pairs: a module's tuples are objects on the heap for as long as it is loaded.
-_HARD = const(1 << 1 | 1 << 3 | 1 << 5 | 1 << 7 | 1 << 8 | 1 << 9 | 1 << 10)
-_LOCKOUT = const(9)
-
 
 class DrugLimits:
     """One drug's limits. Masses in ng, rates in ng/day, times in us.
@@ -39,20 +31,55 @@ class DrugLimits:
     def __init__(self, name, numbers):
         self.name = name
         self.numbers = tuple(numbers)
-        (
-            self.max_conc_ng_per_ml,
-            self.daily_soft_ng,
-            self.daily_hard_ng,
-            self.rate_soft_ng_per_day,
-            self.rate_hard_ng_per_day,
-            self.bolus_soft_ng,
-            self.bolus_hard_ng,
-            self.patient_dose_hard_ng,
-            lockout_s,
-            self.patient_max_per_day,
-        ) = self.numbers
-        self.patient_lockout_min_us = lockout_s * 1_000_000
-        self.patient_allowed = self.patient_dose_hard_ng > 0 and self.patient_max_per_day > 0
+        if len(self.numbers) != LIBRARY_LIMITS:  # a saved record's line of the wrong shape: a bad record
+            raise ValueError("a drug has %d limits, not %d" % (LIBRARY_LIMITS, len(self.numbers)))
+
+    # Each limit read from the numbers when asked: two attributes an object, where one each
+    # took a dict of 13 entries on the heap for every drug of every library held (the
+    # checks that read them are a command's, off the hot path).
+    @property
+    def max_conc_ng_per_ml(self):
+        return self.numbers[0]
+
+    @property
+    def daily_soft_ng(self):
+        return self.numbers[1]
+
+    @property
+    def daily_hard_ng(self):
+        return self.numbers[2]
+
+    @property
+    def rate_soft_ng_per_day(self):
+        return self.numbers[3]
+
+    @property
+    def rate_hard_ng_per_day(self):
+        return self.numbers[4]
+
+    @property
+    def bolus_soft_ng(self):
+        return self.numbers[5]
+
+    @property
+    def bolus_hard_ng(self):
+        return self.numbers[6]
+
+    @property
+    def patient_dose_hard_ng(self):
+        return self.numbers[7]
+
+    @property
+    def patient_lockout_min_us(self):
+        return self.numbers[8] * 1_000_000  # LIB_DRUG carries it in s
+
+    @property
+    def patient_max_per_day(self):
+        return self.numbers[9]
+
+    @property
+    def patient_allowed(self):
+        return self.numbers[7] > 0 and self.numbers[9] > 0
 
     def guard_limits(self, conc_ng_per_ml):
         """The tuple the dose guard takes for this drug at this concentration."""
@@ -100,51 +127,6 @@ class Library:
                     return self.drugs[other]
             raise Refusal(field, "drug %r is not in library %s (it has: %s)" % (name, self.version, _names(self.order)))
         return d
-
-
-def drug_changes(old, new_drug):
-    """(changed, raised): bit f set where field f (LIBRARY_FIELDS) of new_drug differs from
-    library old's drug of that name (every field of a new drug), and where it loosens a hard
-    limit (a higher limit, a shorter lockout; a new drug's limits above zero)."""
-    was = old.drugs.get(new_drug.name)
-    changed = raised = 0
-    for f in range(len(LIBRARY_FIELDS)):
-        if was is not None and (f == 0 or was.numbers[f - 1] == new_drug.numbers[f - 1]):
-            continue
-        changed |= 1 << f
-        if not _HARD >> f & 1:
-            continue
-        if f >= 8 and not new_drug.patient_allowed:  # no patient bolus: its limits allow nothing
-            looser = False
-        elif was is None:  # a new drug: a limit above zero allows what was refused
-            looser = f >= 8 or new_drug.numbers[f - 1] > 0
-        else:
-            looser = (new_drug.numbers[f - 1] - was.numbers[f - 1]) * (-1 if f == _LOCKOUT else 1) > 0
-        if looser:
-            raised |= 1 << f
-    return changed, raised
-
-
-def changes(old, new):
-    """(fields changed, hard limits loosened) from library old to new; a drug in
-    one of them only counts all its fields as changed."""
-    changed = raised = 0
-    for name in new.order:
-        c, r = drug_changes(old, new.drugs[name])
-        changed += _bits(c)
-        raised += _bits(r)
-    for name in old.order:
-        if name not in new.drugs:
-            changed += len(LIBRARY_FIELDS)
-    return changed, raised
-
-
-def _bits(n):
-    count = 0
-    while n:
-        count += n & 1
-        n >>= 1
-    return count
 
 
 def default_library():

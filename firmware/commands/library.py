@@ -2,10 +2,11 @@
 # beside the one in force, commit it, read either. A library change is a
 # programming session of its own: staged, checked, committed with its hash.
 
-from firmware import codec, eventlog
+from firmware import codec, const, eventlog
+from firmware.codec import LIBRARY_FIELDS
 from firmware.commands import SAVES, STAGED_TTL_US
 from firmware.errors import Refusal
-from firmware.library import MAX_DRUGS, MAX_PATIENT_BOLUSES_PER_DAY, DrugLimits, Library, changes, drug_changes
+from firmware.library import MAX_DRUGS, MAX_PATIENT_BOLUSES_PER_DAY, DrugLimits, Library
 from firmware.program import recheck_program
 
 _MAX_NAME = 24
@@ -306,6 +307,61 @@ def lib_get(pump, values):
         if name == d.name:
             in_use = 1
     return (lib.version, len(lib.order), d.name) + d.numbers + (changed, raised, in_use)
+
+
+# What a new library changes, beside the one in force (LIB_STAGE, LIB_GET): here, where only a
+# library command needs it, not in library.py, which the running pump keeps.
+#
+# The hard limits: bit f set for field number f (LIBRARY_FIELDS). A higher value
+# loosens each, but the lockout (field 9): a lower one does. Bits, not a tuple of
+# pairs: a module's tuples are objects on the heap for as long as it is loaded.
+_HARD = const(1 << 1 | 1 << 3 | 1 << 5 | 1 << 7 | 1 << 8 | 1 << 9 | 1 << 10)
+_LOCKOUT = const(9)
+
+
+def drug_changes(old, new_drug):
+    """(changed, raised): bit f set where field f (LIBRARY_FIELDS) of new_drug differs from
+    library old's drug of that name (every field of a new drug), and where it loosens a hard
+    limit (a higher limit, a shorter lockout; a new drug's limits above zero)."""
+    was = old.drugs.get(new_drug.name)
+    changed = raised = 0
+    for f in range(len(LIBRARY_FIELDS)):
+        if was is not None and (f == 0 or was.numbers[f - 1] == new_drug.numbers[f - 1]):
+            continue
+        changed |= 1 << f
+        if not _HARD >> f & 1:
+            continue
+        if f >= 8 and not new_drug.patient_allowed:  # no patient bolus: its limits allow nothing
+            looser = False
+        elif was is None:  # a new drug: a limit above zero allows what was refused
+            looser = f >= 8 or new_drug.numbers[f - 1] > 0
+        else:
+            looser = (new_drug.numbers[f - 1] - was.numbers[f - 1]) * (-1 if f == _LOCKOUT else 1) > 0
+        if looser:
+            raised |= 1 << f
+    return changed, raised
+
+
+def changes(old, new):
+    """(fields changed, hard limits loosened) from library old to new; a drug in
+    one of them only counts all its fields as changed."""
+    changed = raised = 0
+    for name in new.order:
+        c, r = drug_changes(old, new.drugs[name])
+        changed += _bits(c)
+        raised += _bits(r)
+    for name in old.order:
+        if name not in new.drugs:
+            changed += len(LIBRARY_FIELDS)
+    return changed, raised
+
+
+def _bits(n):
+    count = 0
+    while n:
+        count += n & 1
+        n >>= 1
+    return count
 
 
 COMMANDS = (

@@ -1,5 +1,5 @@
 """The drug library's content hash (framing.library_hash, over each drug's name and numbers) and the pump's review
-of a new library beside the one in force (library.drug_changes, library.changes): what is a change, what raises a
+of a new library beside the one in force (commands/library.py drug_changes, changes): what is a change, what raises a
 hard limit; the same on CPython and both MicroPython VMs, and the same hash on the host as on the pump."""
 
 import os
@@ -16,8 +16,9 @@ from test_boot_memory import Board, storage_of
 from vms import MP_DIR, ROOT, run_unix, run_wasm32
 
 from firmware import codec, framing
+from firmware.commands.library import changes, drug_changes
 from firmware.druglib import DEFAULT_LIBRARY, DEFAULT_LIBRARY_HASH, DEFAULT_NAMES, DEFAULT_NUMBERS
-from firmware.library import DrugLimits, Library, changes, default_library, drug_changes
+from firmware.library import DrugLimits, Library, default_library
 
 SCRIPT = MP_DIR / "library_hash_vectors.py"
 DEFAULT = list(zip(DEFAULT_NAMES, DEFAULT_NUMBERS, strict=True))

@@ -1,8 +1,9 @@
-# The drug library's content hash and its review of changes (firmware/library.py,
+# The drug library's content hash and its review of changes (firmware/library.py, commands/library.py,
 # framing.library_hash): the same lines on CPython and both MicroPython VMs.
 from firmware import framing
+from firmware.commands.library import changes, drug_changes
 from firmware.druglib import DEFAULT_NAMES, DEFAULT_NUMBERS
-from firmware.library import DrugLimits, Library, changes, default_library, drug_changes
+from firmware.library import DrugLimits, Library, default_library
 
 lib = default_library()
 default_drugs = [(DEFAULT_NAMES[i], DEFAULT_NUMBERS[i]) for i in range(len(DEFAULT_NAMES))]
