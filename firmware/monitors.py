@@ -271,13 +271,6 @@ class Monitors:
         else:
             self._pump.clear_alarm(codec.ALARM_SENSOR_DISAGREE, "the sensor and the count agree again")
 
-    def start_tone_test(self):
-        """Sound each priority's tone once, low first, a second apart, unless an alarm's tone takes the
-        speaker (the tones task plays both, so the buzzer has one owner)."""
-        self.tone_test = codec.PRIORITY_LOW
-        if self.buzz is not None:
-            self.buzz.set()
-
     async def tones(self):
         """The buzzer: the highest latched priority's pattern, repeated, unless silenced; a tone test
         (TONE_TEST, commands/alarms.py) while none sounds."""
