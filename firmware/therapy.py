@@ -248,30 +248,6 @@ class Therapy:
     def bolus_running(self, now):
         return self.bolus_kind != BOLUS_NONE and self.bolus_start <= now
 
-    def start_patient_bolus(self, now):
-        p = self.program
-        kind, amount, duration_us, _lockout, _count = p.patient  # pyright: ignore (patient_refusal checked it)
-        self._start_bolus(BOLUS_PATIENT, now, p.volume(kind, amount, self.fluid()), duration_us)
-        self.patient_times.append(now)
-
-    def patient_refusal(self, now):
-        """Why a patient bolus cannot start now (text), or None if it can."""
-        p = self.program
-        if p is None or p.patient is None:
-            return "the program allows no patient bolus"
-        if self.bolus_kind != BOLUS_NONE:
-            return "a {b%d} is running or waiting" % self.bolus_kind
-        if self.bridge_drugs is not None:
-            return "a bridge after a refill is running"
-        _kind, _amount, _dur, lockout_us, max_per_day = p.patient
-        self.patient_times = [t for t in self.patient_times if t > now - US_PER_DAY]
-        if self.patient_times and now < self.patient_times[-1] + lockout_us:
-            wait = self.patient_times[-1] + lockout_us - now
-            return "locked out for another %d min" % -(-wait // US_PER_MIN)
-        if len(self.patient_times) >= max_per_day:
-            return "%d of %d patient boluses already taken in the last 24 h" % (len(self.patient_times), max_per_day)
-        return None
-
     # -- rates and events ---------------------------------------------------------------
 
     def fluid(self):
