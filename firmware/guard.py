@@ -447,25 +447,6 @@ class DoseGuard:
         """The ring as a store Pieces (saved_state's), for a load to read the saved one into."""
         return self._buckets
 
-    def restore(self, ints, departed, ring, drugs):
-        """Put back a saved_state() with the fluid drugs (set_fluid's tuples). ring: its
-        bytes (u16 buckets, or the u32 ones of a firmware before them), or a guard's ring()
-        holding them (a load read it into this one's, or into the one a retry after a
-        MemoryError replaced)."""
-        call("firmware.guard_records", "read_ring", ring, self._ring)  # ValueError: not a guard's ring
-        (
-            self._cur,
-            self._end_mday,
-            self._end_us,
-            self.tripped,
-            self.refused_steps,
-            self.delivered_hi,
-            self.delivered_lo,
-        ) = ints
-        self.departed = [tuple(d) if len(d) == 6 else tuple(d) + (0,) for d in departed]
-        self._set_limits(drugs)
-        self._resum()
-
     def clear_trip(self):
         self.tripped = LIMIT_NONE
 

@@ -1,6 +1,6 @@
 # The dose guard's records rewritten off the dosing path, each loaded for the
 # call and forgotten after it (lazy.call, lazy.TRANSIENT): a saved ring read
-# back into the guard's own chunks (a restore, at boot: this firmware's u16
+# back into the guard's own chunks with the rest of its saved state (a restore, at boot: this firmware's u16
 # buckets, or an older one's u32 buckets as u16 ones), and the departed
 # drugs' totals in steps of a new step volume (a calibration). The guard
 # hands over what they change; neither keeps anything.
@@ -16,6 +16,26 @@ from firmware.guard import (
     SATURATED,
 )
 from firmware.store import Pieces
+
+
+def restore_guard(guard, ints, departed, ring, drugs):
+    """Put back into guard a saved_state() with the fluid drugs (set_fluid's tuples). ring: its
+    bytes (u16 buckets, or the u32 ones of a firmware before them), or a guard's ring() holding
+    them (a load read it into this one's, or into the one a retry after a MemoryError replaced).
+    (Here, not in guard.py: only a restart restores, and the guard stays on the heap.)"""
+    read_ring(ring, guard._ring)  # ValueError: not a guard's ring
+    (
+        guard._cur,
+        guard._end_mday,
+        guard._end_us,
+        guard.tripped,
+        guard.refused_steps,
+        guard.delivered_hi,
+        guard.delivered_lo,
+    ) = ints
+    guard.departed = [tuple(d) if len(d) == 6 else tuple(d) + (0,) for d in departed]
+    guard._set_limits(drugs)
+    guard._resum()
 
 
 def read_ring(ring, chunks):

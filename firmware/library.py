@@ -21,6 +21,7 @@ from firmware.lazy import values
 MAX_DRUGS = 16  # entries in one library
 MAX_PATIENT_BOLUSES_PER_DAY = 24
 
+
 class DrugLimits:
     """One drug's limits. Masses in ng, rates in ng/day, times in us.
 

@@ -70,12 +70,6 @@ class MotorWatch:
         """What a restart needs (persist.py TAG_MONITOR): (the hold, since when, the steps it held)."""
         return self.hold, self._hold_since_us, self._held_steps
 
-    def restore(self, fields):
-        """Put back a saved_state() (a missing field: none)."""
-        self.hold = fields.get("hold") or codec.ALARM_NONE
-        self._hold_since_us = fields.get("hold_since_us") or 0
-        self._held_steps = fields.get("held_steps") or 0
-
     def gate(self, n):
         """n steps are due: how many the motor's state lets move now (0 while a
         fault holds delivery, a probe's, or n). Hot path: no allocation unless a

@@ -4,7 +4,7 @@
 # off the heap between restarts (about 3 KB of bytecode with the modules as .mpy in RAM).
 # Command path only: allocates freely.
 
-from firmware.codec import alarm_priority
+from firmware.codec import ALARM_NONE, alarm_priority
 from firmware.errors import Refusal
 from firmware.eventlog import MAX_TEXT
 from firmware.eventlog import _parse as _parse_line
@@ -85,7 +85,9 @@ def restore(app, record):
     step_pl = int(meta.get("step_pl", app.sched.step_pl))  # a record from before calibration: the board's
     if step_pl != app.sched.step_pl:
         app.set_step_volume(step_pl)  # the ring below is in steps of this volume
-    app.guard.restore(ints, departed, record[TAG_RING], app.guard_limits(fluid))
+    call(
+        "firmware.guard_records", "restore_guard", app.guard, ints, departed, record[TAG_RING], app.guard_limits(fluid)
+    )
     app.guard_fluid = list(fluid)
     app.fill_nl = _opt_int(meta["fill_nl"])
     app.fill_steps = int(meta["fill_steps"])
@@ -95,7 +97,7 @@ def restore(app, record):
     elif int(meta["alarm"]):
         app.alarms.raise_alarm(int(meta["alarm"]), 0, "restored from an older record")
     if TAG_MONITOR in record:
-        app.monitors.motor_watch.restore({k: _opt_int(v) for k, v in _fields(record[TAG_MONITOR]).items()})
+        restore_motor_watch(app.monitors.motor_watch, {k: _opt_int(v) for k, v in _fields(record[TAG_MONITOR]).items()})
     parts = [record[TAG_LOG + k] for k in range(_LOG_SECTIONS) if TAG_LOG + k in record]
     _restore_log(app.log, parts, int(meta["format"]) >= 4)
     return int(meta["mday"]), int(meta["us"]), int(meta["reserved_steps"])
@@ -140,6 +142,13 @@ def after_restore(log):
         log.first = log.count = archive.end
         log._end = log._wrap = 0
     log.archived = log.count if archive is None else max(log.first, archive.end)
+
+
+def restore_motor_watch(watch, fields):
+    """Put back a MotorWatch.saved_state() into watch (a missing field: none)."""
+    watch.hold = fields.get("hold") or ALARM_NONE
+    watch._hold_since_us = fields.get("hold_since_us") or 0
+    watch._held_steps = fields.get("held_steps") or 0
 
 
 def restore_alarms(alarms, lines):

@@ -16,11 +16,9 @@ from protocol_examples import _Clock, _Faults, _MemoryStorage, _Motor, _random_b
 from vms import MP_DIR
 
 import boards.sim as sim_board
-from firmware import codec, persist, restore
+from firmware import codec, guard_records, persist, restore
 from firmware.app import PumpApp
 from firmware.errors import Refusal
-from firmware.guard import DoseGuard
-from firmware.motor_watch import MotorWatch
 from firmware.store import Store
 
 sys.path.insert(0, str(MP_DIR))
@@ -99,9 +97,9 @@ LOAD_PATH = [
     (restore, "_drugs"),
     (restore, "_unesc"),
     (restore, "_from_saved"),
-    (DoseGuard, "restore"),
+    (guard_records, "restore_guard"),
     (restore, "restore_alarms"),
-    (MotorWatch, "restore"),
+    (restore, "restore_motor_watch"),
     (restore, "put_line"),
     (restore, "after_restore"),
 ]

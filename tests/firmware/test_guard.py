@@ -37,6 +37,7 @@ from firmware.guard import (
     DoseGuard,
     steps_allowed,
 )
+from firmware.guard_records import restore_guard
 
 S = 1_000_000  # us per second
 HOUR = 3600 * S
@@ -997,14 +998,14 @@ def test_a_saturated_guard_saves_and_restores_the_same_record():
     g.set_fluid((("other", 1_000_000, 10**6, 10**5, 10**5),))  # and away again
     ints, departed, ring = g.saved_state()
     h = DoseGuard(SIM_STEP_PL)
-    h.restore(ints, departed, bytes(ring), g.fluid)
+    restore_guard(h, ints, departed, bytes(ring), g.fluid)
     assert h.departed == g.departed and h.departed[-1][5] != 0
     assert (h.day_sum, h.hour_sum, h.day_sat, h.hour_sat) == (g.day_sum, g.hour_sum, g.day_sat, g.hour_sat)
     for x in (g, h):
         x.set_fluid((morphine(1_000),))
         assert x.day_sat >= 1 and permit(x, 13 * BUCKET_US, 1) == 0
     with pytest.raises(ValueError):
-        h.restore(ints, departed, b"\x00\xf0" + bytes(ring)[2:], g.fluid)  # a raw count no bucket holds (61,440)
+        restore_guard(h, ints, departed, b"\x00\xf0" + bytes(ring)[2:], g.fluid)  # a raw count no bucket holds (61,440)
 
 
 # The property: a random life of the pump against the motor's truth.
@@ -1129,7 +1130,7 @@ def guard_copy(g):
     """Another guard holding g's state, through its saved record (as a restart makes one)."""
     ints, departed, ring = g.saved_state()
     h = DoseGuard(g.step_pl)
-    h.restore(ints, departed, bytes(ring), g.fluid)
+    restore_guard(h, ints, departed, bytes(ring), g.fluid)
     return h
 
 

@@ -30,6 +30,7 @@ from firmware.guard import (
     US_PER_MDAY,
     DoseGuard,
 )
+from firmware.guard_records import restore_guard
 from firmware.store import Pieces, Store
 
 sys.path.insert(0, str(MP_DIR))
@@ -89,7 +90,7 @@ def test_the_bounds_that_make_a_bucket_fit_a_u16():
 
 def test_a_u32_ring_of_the_firmware_before_restores_every_step_of_its_day():
     g = DoseGuard(STEP_PL)
-    g.restore(old_ints(), [], u32_ring(OLD_VALUES), FLUID)
+    restore_guard(g, old_ints(), [], u32_ring(OLD_VALUES), FLUID)
     now = CUR * BUCKET_US + 1
     hour = sum(v for i, v in OLD_VALUES.items() if CUR - HOUR_BUCKETS < i <= CUR)
     # 40,001 steps are kept as 40,016 (16-step units above BUCKET_EXACT, rounded up): never fewer
@@ -113,7 +114,7 @@ def test_a_u32_ring_of_the_firmware_before_restores_every_step_of_its_day():
 
 def test_an_old_saturated_bucket_stays_saturated():
     g = DoseGuard(STEP_PL)
-    g.restore(old_ints(), [], u32_ring({CUR: 2**30 - 1, 5: 12}), FLUID)
+    restore_guard(g, old_ints(), [], u32_ring({CUR: 2**30 - 1, 5: 12}), FLUID)
     assert raw(g)[CUR] == RAW_SATURATED
     assert (g.day_sat, g.hour_sat, g.day_sum, g.hour_sum) == (1, 1, 12, 0)  # bucket 5: before the hour window
     assert g.permit(*at(CUR * BUCKET_US + 1), 1) == 0 and g.tripped == LIMIT_DAY
@@ -123,7 +124,7 @@ def test_admission_reads_each_bucket_as_the_history_gives_it():
     """admission.admit reads the history it does not change a bucket at a time (DoseGuard.bucket):
     each count the same as history() gives, the oldest first, saturated and rescaled buckets too."""
     g = DoseGuard(STEP_PL)
-    g.restore(old_ints(), [], u32_ring({**OLD_VALUES, 7: 2**30 - 1}), FLUID)
+    restore_guard(g, old_ints(), [], u32_ring({**OLD_VALUES, 7: 2**30 - 1}), FLUID)
     history = list(g.history(1, 1, ()))
     assert [g.bucket(k) for k in range(DAY_BUCKETS)] == history
     assert history[0] == OLD_VALUES[CUR + 1] and history[-1] == OLD_VALUES[CUR]  # the oldest first
@@ -138,7 +139,7 @@ def test_a_ring_that_no_guard_could_have_written_is_refused():
         (bytes(3 * DAY_BUCKETS), "guard ring of 7200 bytes"),
     ):
         with pytest.raises(ValueError, match=why):
-            g.restore(old_ints(), [], ring, FLUID)
+            restore_guard(g, old_ints(), [], ring, FLUID)
 
 
 def test_a_rescale_is_checked_as_the_ring_then_holds_it():
@@ -194,7 +195,7 @@ def test_the_store_writes_the_chunked_ring_byte_for_byte_as_one_array():
     ring[77] = RAW_CAP
     ring[78] = RAW_SATURATED
     g = DoseGuard(STEP_PL)
-    g.restore(old_ints(), [], bytes(ring), FLUID)
+    restore_guard(g, old_ints(), [], bytes(ring), FLUID)
     chunked, whole = MemStorage(), MemStorage()
     Store(chunked).save([(5, g.saved_state()[2])])
     Store(whole).save([(5, Pieces(2 * DAY_BUCKETS, (ring,)))])
@@ -204,7 +205,7 @@ def test_the_store_writes_the_chunked_ring_byte_for_byte_as_one_array():
     h = DoseGuard(STEP_PL)
     seq, sections = Store(chunked).load({5: h.ring()})  # read into a guard's own chunks
     assert sections[5] is h.ring()
-    h.restore(old_ints(), [], sections[5], FLUID)
+    restore_guard(h, old_ints(), [], sections[5], FLUID)
     assert raw(h) == list(ring) and h.day_sat == 1
 
 

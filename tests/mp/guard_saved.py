@@ -2,6 +2,7 @@
 # change of fluid, saved, restored into a fresh guard, and compared: the
 # windows, the counts and what it lets through next must be the same.
 from firmware.guard import DoseGuard
+from firmware.guard_records import restore_guard
 
 MDAY = 86_400_000
 A = (("a", 100_000, 5_000, 400, 300),)
@@ -23,7 +24,7 @@ g.set_fluid(B)  # a departs: its totals are kept for its return
 got += drive(g, 2000 * 7_000_000, 300)
 ints, departed, ring = g.saved_state()
 h = DoseGuard(10_000)
-h.restore(ints, departed, bytes(ring), B)
+restore_guard(h, ints, departed, bytes(ring), B)
 now = 2300 * 7_000_000
 print("saved", len(bytes(ring)), got)
 print("windows", g.window_steps(now // MDAY, now % MDAY) == h.window_steps(now // MDAY, now % MDAY), h.day_sum)
