@@ -37,6 +37,7 @@ TRANSIENT = (
     "firmware.forecast",
     "firmware.guard_records",
     "firmware.keyring",
+    "firmware.library_check",
 )
 
 

@@ -27,7 +27,7 @@ class DrugLimits:
 
     numbers: its LIBRARY_FIELDS limits as LIB_DRUG carries them (the lockout in s), kept as
     they came for the library's hash, a save and LIB_GET. Checked by whoever takes them
-    from outside (commands/library.py check_drug)."""
+    from outside (library_check.py check_drug)."""
 
     def __init__(self, name, numbers):
         self.name = name

@@ -43,6 +43,7 @@ for path in (
     "firmware/keyring.py",
     "firmware/lazy.py",
     "firmware/library.py",
+    "firmware/library_check.py",
     "firmware/link.py",
     "firmware/main.py",
     "firmware/monitors.py",

@@ -1,6 +1,6 @@
 """The drug library as the pump holds it, numbers: the factory limits are exactly what their text reads as, and
 ordered; a site's own library refuses programs by its limits; and a drug whose limits contradict each other is
-refused (LIB_DRUG, commands/library.py check_drug), naming the drug, the field and both values, which pumpctl
+refused (LIB_DRUG, library_check.py check_drug), naming the drug, the field and both values, which pumpctl
 shows in a clinician's units."""
 
 from fractions import Fraction
@@ -13,7 +13,7 @@ from test_boot_memory import Board, storage_of
 from test_persist_library import parsers_refused
 
 from firmware import codec, framing
-from firmware.commands.library import check_drug
+from firmware.library_check import check_drug
 from firmware.druglib import DEFAULT_LIBRARY, DEFAULT_LIBRARY_HASH, DEFAULT_LIBRARY_VERSION, DEFAULT_NAMES, FIELDS
 from firmware.druglib import DEFAULT_NUMBERS as NUMBERS
 from firmware.errors import Refusal

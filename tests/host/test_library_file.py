@@ -115,7 +115,7 @@ def test_the_largest_number_the_link_carries_is_read():
 
 
 def test_limits_the_pump_refuses_are_left_to_the_pump():
-    # Whether the limits agree with each other is the pump's to decide (commands/library.py check_drug),
+    # Whether the limits agree with each other is the pump's to decide (library_check.py check_drug),
     # and so are a name's characters and a count's range: the file reads them as they are.
     name, numbers = parse_entry(entry(name="Morphine", daily_soft="20 mg/day", patient_max_per_day="25"))
     assert name == "Morphine" and numbers[1] == 20_000_000 and numbers[9] == 25
