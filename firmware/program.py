@@ -77,10 +77,6 @@ class Program:
             self.crc = call("firmware.program_write", "crc", self.understood(), self.library_version)
         return self.crc
 
-    def item_rows(self):
-        """Its items as saved: "i" and the numbers, the drug's name last, escaped (program_write.saved)."""
-        return [r for r in self.understood().decode().split("\n") if r[:1] == "i"]
-
     def understood(self):
         """saved: what its check wrote of it (program_write.saved), written now for a program restored
         from a record of protocol 8's firmware (persist.py), which no check of this one wrote."""
@@ -137,10 +133,6 @@ class Program:
             return total
         return self.basal_rate_at(0) * MIN_PER_DAY
 
-    def basal_daily_nl(self):
-        """One full day of the basal in nL, rounded down (for showing)."""
-        return self.basal_day_nl_min() // MIN_PER_DAY
-
     def basal_max_rate(self):
         if self.basal_kind == BASAL_FLEX:
             return max(rate for _start, rate in self.flex_rates())
@@ -151,10 +143,6 @@ class Program:
 
     def patient_volume_nl(self):
         return self.volume(self.patient[0], self.patient[1]) if self.patient else 0
-
-    def clock_needed(self):
-        """A flex schedule runs on the device clock."""
-        return self.basal_kind == BASAL_FLEX
 
     def delivery(self):
         """Its bolus, prime or bridge (a delivery that acts once) as comparable values, or None:

@@ -10,6 +10,7 @@
 
 from firmware import codec, const
 from firmware.eventlog import unesc
+from firmware.program import MIN_PER_DAY
 
 # What committing does to a bolus, prime or bridge (commands/program.py's _DELIVERY_*).
 _DELIVERY_NONE = const(0)
@@ -47,13 +48,13 @@ def row(program, index, verdict=_DELIVERY_NONE, note=""):
 def item_row(program, index):
     """Row index of a program's own (own_rows): (its item, nL it means in the fluid, or nL/day; 0 if it
     doses nothing); after the last flex step the flex day's total."""
-    rows = program.item_rows()
+    rows = item_rows(program)
     if program.flex:
         first = 0
         while not rows[first].startswith("i%d," % codec.ITEM_FLEX):
             first += 1
         if index == first + len(program.flex):
-            return _no_item(codec.ITEM_FLEX_TOTAL), program.basal_daily_nl()
+            return _no_item(codec.ITEM_FLEX_TOTAL), basal_daily_nl(program)
         if index > first + len(program.flex):
             index -= 1
     cells = rows[index][1:].split(",", 9)  # the drug's name last: it may hold a comma
@@ -70,3 +71,14 @@ def item_row(program, index):
     else:
         volume = 0
     return it, volume
+
+
+# Here, not in program.py, which the running pump keeps: only a review row asks.
+def item_rows(program):
+    """Its items as saved: "i" and the numbers, the drug's name last, escaped (program_write.saved)."""
+    return [r for r in program.understood().decode().split("\n") if r[:1] == "i"]
+
+
+def basal_daily_nl(program):
+    """One full day of the basal in nL, rounded down (for showing)."""
+    return program.basal_day_nl_min() // MIN_PER_DAY

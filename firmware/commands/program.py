@@ -9,7 +9,7 @@ from firmware.commands import SAVES, STAGED_TTL_US
 from firmware.errors import Refusal
 from firmware.intmath import format_volume
 from firmware.lazy import call
-from firmware.program import BASAL_STOPPED, build_program
+from firmware.program import BASAL_FLEX, BASAL_STOPPED, build_program
 from firmware.therapy import BOLUS_NONE, BRIDGE
 
 # What committing a program does to a bolus, prime or bridge (_delivery_plan).
@@ -158,7 +158,7 @@ def _delivery_plan(pump, program, now):
 
 
 def check_admission(pump, program, now):
-    if program.clock_needed() and pump.therapy.clock_offset_us is None:
+    if program.basal_kind == BASAL_FLEX and pump.therapy.clock_offset_us is None:  # it runs on the device clock
         raise Refusal("flex", "a flex schedule runs on the device clock: set the clock first")
     candidate = pump.therapy.fork()
     candidate.commit(program, now)

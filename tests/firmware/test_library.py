@@ -13,11 +13,11 @@ from test_boot_memory import Board, storage_of
 from test_persist_library import parsers_refused
 
 from firmware import codec, framing
-from firmware.library_check import check_drug
 from firmware.druglib import DEFAULT_LIBRARY, DEFAULT_LIBRARY_HASH, DEFAULT_LIBRARY_VERSION, DEFAULT_NAMES, FIELDS
 from firmware.druglib import DEFAULT_NUMBERS as NUMBERS
 from firmware.errors import Refusal
 from firmware.library import MAX_DRUGS, DrugLimits, Library, default_library
+from firmware.library_check import check_drug
 
 NG_PER_MG = 1_000_000
 NG_PER_MCG = 1_000

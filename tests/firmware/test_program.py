@@ -14,6 +14,7 @@ from pumpctl.units import DOSE_MASS, DOSE_VOLUME, parse_dose, parse_dose_rate
 from firmware.errors import Refusal
 from firmware.library import default_library
 from firmware.program import BASAL_CONTINUOUS, BASAL_FLEX, BASAL_STOPPED
+from firmware.program_rows import basal_daily_nl
 
 LIB = default_library()
 NG_PER_MG = 1_000_000
@@ -83,7 +84,7 @@ def test_a_drug_and_a_mass_basal_become_an_exact_volume_rate():
     assert p.basal_kind == BASAL_CONTINUOUS
     assert p.basal == (DOSE_MASS, 2_000_000)
     assert p.basal_rate_at(0) == p.basal_rate_at(1439) == 100_000  # 0.1 mL/day
-    assert p.basal_daily_nl() == 100_000
+    assert basal_daily_nl(p) == 100_000
     assert warnings_of(p) == []
     assert p.library_version == "default-2026.11"
 
@@ -119,7 +120,7 @@ def test_a_mass_dose_rounds_toward_the_smaller_dose():
 def test_a_stop_line_delivers_nothing():
     p = parse(*MORPHINE, "stop")
     assert p.basal_kind == BASAL_STOPPED
-    assert p.basal_rate_at(0) == p.basal_daily_nl() == p.basal_max_rate() == 0
+    assert p.basal_rate_at(0) == basal_daily_nl(p) == p.basal_max_rate() == 0
     assert "stop" in lines_of(p)
 
 
@@ -140,9 +141,8 @@ def test_flex_steps_run_from_their_start_to_the_next_and_the_day_total_is_exact(
     assert p.basal_max_rate() == 150_000
     # (100 000 * 420 + 150 000 * 900 + 50 000 * 120) / 1440 = 127 083.3.. nL: checked exactly, shown rounded down.
     assert p.basal_day_nl_min() == 100_000 * 420 + 150_000 * 900 + 50_000 * 120
-    assert p.basal_daily_nl() == 127_083
+    assert basal_daily_nl(p) == 127_083
     assert lines_of(p)[2:5] == ["flex 00:00 2 mg/day", "flex 07:00 3 mg/day", "flex 22:00 50 uL/day"]
-    assert p.clock_needed()
 
 
 def test_a_bolus_without_after_starts_now():
