@@ -9,17 +9,21 @@
 
 from firmware import eventlog
 from firmware.intmath import format_volume
+from firmware.monitors import MAX_EMPTY_SCAN_DAYS
 from firmware.program import BASAL_FLEX, MIN_PER_DAY, US_PER_DAY
 from firmware.therapy import BOLUS_NONE, US_PER_MIN
+
+_SCAN_US = MAX_EMPTY_SCAN_DAYS * 86_400_000_000  # how far ahead a forecast looks (a long int: once a call)
 
 
 def log_low(pump, now):
     """After a program change (COMMIT) or a patient's bolus: the counted reservoir, and when it
-    reaches the low volume (Monitors.low_in_us), in the log; nothing before any fill."""
+    reaches the low volume at the running program, in the log; nothing before any fill."""
     left = pump.reservoir_nl()
     if left is None:
         return
-    low_in = pump.monitors.low_in_us(now)
+    low_nl, _e = pump.monitors.levels()
+    low_in = 0 if left <= low_nl else time_to_deliver(pump.therapy.fork(), left - low_nl, now, _SCAN_US)
     when = (
         "not within 400 days"
         if low_in is None

@@ -38,7 +38,6 @@ import asyncio
 from firmware import codec, const, eventlog
 from firmware.battery import Battery
 from firmware.intmath import format_volume
-from firmware.lazy import call
 from firmware.motor_watch import MotorWatch
 from firmware.program import DEFAULT_EMPTY_NL, DEFAULT_LOW_NL
 from firmware.timebase import US_PER_MDAY
@@ -115,17 +114,6 @@ class Monitors:
             self._pump.clear_alarm(codec.ALARM_RESERVOIR_EMPTY, "refilled")
         if self.to_low > 0:
             self._pump.clear_alarm(codec.ALARM_RESERVOIR_LOW, "refilled")
-
-    def low_in_us(self, now):
-        """Pump time until the counted reservoir reaches the low volume at the running program, or None."""
-        left = self._pump.reservoir_nl()
-        if left is None:
-            return None
-        low_nl, _e = self.levels()
-        if left <= low_nl:
-            return 0
-        scan_us = MAX_EMPTY_SCAN_DAYS * 86_400_000_000
-        return call("firmware.forecast", "time_to_deliver", self._pump.therapy.fork(), left - low_nl, now, scan_us)
 
     def reservoir_low(self):
         left = self._pump.reservoir_nl()

@@ -11,7 +11,7 @@ from firmware.monitors import MAX_EMPTY_SCAN_DAYS
 from firmware.therapy import BOLUS_NONE
 from firmware.timebase import US_PER_MDAY
 
-_SCAN_US = MAX_EMPTY_SCAN_DAYS * 86_400_000_000  # as Monitors.low_in_us scans
+_SCAN_US = MAX_EMPTY_SCAN_DAYS * 86_400_000_000  # as forecast.log_low scans
 
 
 # Acknowledges one latched alarm, or every one. An alarm
@@ -188,7 +188,7 @@ def therapy(pump, values):
         to_low = reservoir - low_nl
         if to_low <= 0:
             low_in, s = 0, call("firmware.forecast", "time_to_deliver", t.fork(), to_empty, now, _SCAN_US)
-        elif to_low <= to_empty:  # both in one scan of the program (monitors.low_in_us is the other)
+        elif to_low <= to_empty:  # both in one scan of the program (forecast.log_low is the other)
             low_in, s = call("firmware.forecast", "times_to_deliver", t.fork(), to_low, to_empty, now, _SCAN_US)
         else:
             s, low_in = call("firmware.forecast", "times_to_deliver", t.fork(), to_empty, to_low, now, _SCAN_US)
