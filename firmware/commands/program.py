@@ -7,7 +7,6 @@
 from firmware import codec, eventlog
 from firmware.commands import SAVES, STAGED_TTL_US
 from firmware.errors import Refusal
-from firmware.intmath import format_volume
 from firmware.lazy import call
 from firmware.program import BASAL_STOPPED, build_program
 from firmware.therapy import BOLUS_NONE, BRIDGE
@@ -144,7 +143,7 @@ def _delivery_plan(pump, program, now):
     if t.bolus_kind != BOLUS_NONE and now < t.bolus_start:
         state = "waiting: starts in %d min" % -(-(t.bolus_start - now) // 60_000_000)
     else:
-        state = "running: %s of %s left" % (format_volume(left), format_volume(total))
+        state = "running: {n%d} of {n%d} left" % (left, total)
     if t.same_delivery(program):
         return _DELIVERY_KEEP, state + ", unchanged"
     if kind == BRIDGE:
@@ -371,35 +370,28 @@ def _refill_check(pump, program):
     if program.fill_nl is not None and program.fill_nl > pump.monitors.reservoir_capacity_nl:
         raise Refusal(
             "fill",
-            "fill %s is more than this pump's %s reservoir holds"
-            % (format_volume(program.fill_nl), format_volume(pump.monitors.reservoir_capacity_nl)),
+            "fill {n%d} is more than this pump's {n%d} reservoir holds"
+            % (program.fill_nl, pump.monitors.reservoir_capacity_nl),
         )
     if program.fill_nl is not None and program.fill_nl <= program.empty_level():
         raise Refusal(
             "fill",
-            "fill %s is at or below the empty volume %s: the pump would stop at once"
-            % (format_volume(program.fill_nl), format_volume(program.empty_level())),
+            "fill {n%d} is at or below the empty volume {n%d}: the pump would stop at once"
+            % (program.fill_nl, program.empty_level()),
         )
     if program.removed_nl is None:
         return None
     expected = pump.reservoir_nl()
     if expected is None:
         program.warnings.append("{p70|%d}" % program.removed_nl)  # pumpctl: "refill: ... cannot check ..."
-        return "refill: removed %s (not checked: no count), filled %s" % (
-            format_volume(program.removed_nl),
-            format_volume(program.fill_nl),
-        )
+        return "refill: removed {n%d} (not checked: no count), filled {n%d}" % (program.removed_nl, program.fill_nl)
     apart = abs(program.removed_nl - expected)
     allowed = pump.monitors.reservoir_capacity_nl // 20  # 1 mL per 20 mL
-    text = "refill: removed %s, expected %s, filled %s" % (
-        format_volume(program.removed_nl),
-        format_volume(expected),
-        format_volume(program.fill_nl),
-    )
+    text = "refill: removed {n%d}, expected {n%d}, filled {n%d}" % (program.removed_nl, expected, program.fill_nl)
     if apart > allowed:
         # pumpctl: "refill discrepancy D (over A): check for a pocket fill; removed R, counted X"
         program.warnings.append("{p71|%d|%d|%d|%d}" % (apart, allowed, program.removed_nl, expected))
-        text += ": DISCREPANCY %s" % format_volume(apart)
+        text += ": DISCREPANCY {n%d}" % apart
     return text
 
 
