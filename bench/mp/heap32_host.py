@@ -93,6 +93,27 @@ class Host:
         self.refusals += 1
         self._refusal(msg_type, served, code)
 
+    def request_or_refused(self, msg_type, values, code, because):
+        """Send one command the pump may carry out or refuse for one reason only (yield from it): its
+        reply's values, or None if it refused it with error `code` and a message ending in `because`
+        (any other refusal fails). For a refusal the host cannot foresee: the dose guard's."""
+        self._build(msg_type, values)
+        self.stats.op = COMMAND_NAMES[msg_type]
+        yield from self.stats.collect()
+        served = self._feed()
+        yield from self.stats.after_op()
+        wire = b"".join(self.serial.out)
+        kind, seq, body = self.framing.decode_frame(self.framing.cobs_decode(wire, len(wire) - 1))[:3]
+        if kind != self.codec.ERROR or seq != self.seq:
+            return self._reply(msg_type, served)  # checks the frame again, and its signature
+        self.frames += 1
+        self.serial.out = []
+        got, _field, message, _more = _decode_reply(self.codec, self.framing, self.codec.ERROR, body)
+        if got != code or not message.endswith(because):
+            raise AssertionError("the pump refused %s: error %d %s" % (COMMAND_NAMES[msg_type], got, message))
+        self.refusals += 1
+        return None
+
     def _build(self, msg_type, values):
         self.seq += 1
         payload = _encode_request(self.codec, self.framing, msg_type, values)

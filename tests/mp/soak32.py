@@ -74,6 +74,7 @@ class World:
         self.restart_drift = 0  # the largest difference, pump less motor, seen after a restart
         for k in ACTION_NAMES:
             self.accepted[k] = 0
+        self.accepted["program-guarded"] = 0  # programs the dose guard refused (soak32.program)
 
 
 # The programs the mix commits: each must be accepted (with --confirm-soft where it
@@ -191,16 +192,25 @@ def collect():
 
 
 def program(host, w, lines, confirm):
-    """Stage lines and commit them (yield from it); the pump must accept."""
+    """Stage lines and commit them (yield from it): True once committed. The pump may refuse them for
+    one reason only, the dose guard (what the last 24 h delivered with what the program would add passes
+    a hard limit: a long run of boluses and patient boluses gets there), which the host does not foresee;
+    then False, the stage discarded. Any other refusal fails the soak."""
     codec = host.codec
     yield from host.stage(lines)
-    _rows, warnings, crc, _exp = yield from host.request(codec.STAGE)
+    staged = yield from host.request_or_refused(codec.STAGE, (), codec.ERR_BAD_VALUE, "the dose guard refuses it")
+    if staged is None:
+        w.accepted["program-guarded"] += 1
+        yield from host.request(codec.DISCARD)
+        return False
+    _rows, warnings, crc, _exp = staged
     if warnings and not confirm:
         raise AssertionError("unexpected soft limits in %r" % (lines,))
     yield from host.review(codec.REVIEW_STAGED)
     got = (yield from host.request(codec.COMMIT, (crc, 1 if warnings else 0)))[0]
     if got != crc:
         raise AssertionError("committed crc differs from the staged one")
+    return True
 
 
 def refused_program(host, w, lines):
@@ -241,9 +251,11 @@ def act(name, host, w, rng):
     if name == "program":
         lines, pb_nl = PROGRAMS[rng.below(len(PROGRAMS))]
         yield from host.authenticate(auth.ROLE_CLINICIAN)
-        yield from program(host, w, lines, True)
+        taken = yield from program(host, w, lines, True)
         yield from host.review(codec.REVIEW_RUNNING)
         yield from host.end_session()
+        if not taken:  # the guard refused it: the running program goes on
+            return False
         w.pb_nl = pb_nl
         w.drug = True
     elif name == "program-refused":
@@ -257,8 +269,10 @@ def act(name, host, w, rng):
         if t[12]:
             yield from clear_alarms(host, w)
         yield from host.authenticate(auth.ROLE_CLINICIAN)
-        yield from program(host, w, BOLUS_PROGRAM, True)
+        taken = yield from program(host, w, BOLUS_PROGRAM, True)
         yield from host.end_session()
+        if not taken:
+            return False
         w.pb_nl = 0
     elif name == "patient-bolus":
         now = pump_time_s(app)
