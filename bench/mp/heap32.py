@@ -363,12 +363,9 @@ def bench(stats, host, facts):
     after_boot = yield from stats.collect()
     check_no_parser("after boot")
 
-    from firmware import auth, codec, framing
+    from firmware import auth, codec
 
     host.attach(app)
-    host.codec = codec
-    host.framing = framing
-    host.auth = auth
 
     # Program it as `pumpctl clock --set` and `pumpctl program ... --confirm-soft` do,
     # after a bench engineer ran it at a plain rate (no drug in it yet).
