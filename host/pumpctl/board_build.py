@@ -7,7 +7,10 @@ real board, the folder the unix port runs in for the simulator):
 
     firmware/*.mpy, hal/*.mpy, boards/*.mpy   every module the board can load, found by reading the
                                               imports of firmware/main.py and the board file (those
-                                              inside functions too), compiled for the board's MPY_ARCH
+                                              inside functions too), compiled for the board's MPY_ARCH,
+                                              each integer constant of firmware/ and hal/ first written
+                                              as its value wherever it is read (inline_consts.py): the
+                                              modules then hold no such names, only their values
     main.py          generated: MicroPython runs it at boot; it reads pump.json and calls
                      firmware.main.main(args) (firmware/main.py itself is the module firmware/main.mpy)
     pump.json        the board's config: its name, the arguments main() boots with, the firmware

@@ -114,6 +114,10 @@ class Scope:
         first = True
         while scope is not None:
             if (first or scope.kind != "class") and name in scope.bindings and name not in scope.nonlocals:
+                if scope.kind == "class" and scope.parent is not None:
+                    # A class body reads its own namespace, then the globals (LOAD_NAME): both, then.
+                    outer = scope.parent.lookup(name)
+                    return scope, scope.bindings[name] + (outer[1] if outer else [])
                 return scope, scope.bindings[name]
             first = False
             scope = scope.parent
@@ -353,8 +357,7 @@ class Tree:
             if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
                 name = stmt.targets[0].id
                 if _is_const_call(stmt.value):
-                    if not name.startswith("_"):  # a private const() the compiler folds already
-                        m.candidates[name] = (stmt, stmt.value.args[0], True)  # type: ignore[attr-defined]
+                    m.candidates[name] = (stmt, stmt.value.args[0], True)  # type: ignore[attr-defined]
                 elif _UPPER.match(name):
                     m.candidates[name] = (stmt, stmt.value, False)
             elif isinstance(stmt, ast.ImportFrom) and stmt.level == 0:
@@ -454,6 +457,8 @@ class Tree:
     def _collect(self) -> None:
         for m in self.modules.values():
             for name in (*m.candidates, *m.reexports):
+                if name.startswith("_") and name in m.candidates and m.candidates[name][2]:
+                    continue  # a private const(): the compiler folds it already, and it is no global
                 v = self.value(m.name, name)
                 if v is not None and SMALL_INT_MIN <= v <= SMALL_INT_MAX:
                     self.values[(m.name, name)] = v
@@ -596,18 +601,13 @@ def rewrite(source: str, label: str, module: str | None, tree_consts: Tree) -> s
             b = _meaning(bindings)
             if b is not None and b.kind == "from":
                 ref = tuple(b.target.rsplit(".", 1))
-        b = _meaning(bindings)
         parent = s.parents.get(node)
-        if (
-            b is not None
-            and b.kind == "module"
-            and b.target in mod_with_consts
-            and not (isinstance(parent, ast.Attribute) and parent.value is node)
-        ):
+        escapes = [b.target for b in bindings if b.kind == "module" and b.target in mod_with_consts]
+        if escapes and not (isinstance(parent, ast.Attribute) and parent.value is node):
             raise refuse(
                 node,
                 node.id,
-                f"the module {b.target} is used as a value here: its constants, inlined, may be read off it "
+                f"the module {escapes[0]} is used as a value here: its constants, inlined, may be read off it "
                 "where this pass cannot see (import it where they are read)",
             )
         for b in bindings:
