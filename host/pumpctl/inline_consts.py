@@ -18,7 +18,9 @@ in its own bytecode too. This pass does for the whole tree what the compiler doe
                   line (tracebacks and failure.py map line numbers: no line moves)
     dropped       the definitions (blank lines), and the imports that only served the inlined
                   uses (an import nothing reads any more), so the module neither holds the names
-                  nor loads what it no longer needs
+                  nor loads what it no longer needs; and `from firmware import const` where
+                  const is only called (mpy-cross folds const() by its name, imported or not:
+                  the import would only make a `const` global in each module)
 
 It refuses (InlineError: the file, the line, the name and why) wherever inlining could change what
 the code does: a constant rebound or assigned elsewhere (`codec.X = 1`, `global X`), a name that is
@@ -612,7 +614,10 @@ def rewrite(source: str, label: str, module: str | None, tree_consts: Tree) -> s
             )
         for b in bindings:
             b.refs += 1
-        if in_dropped(node):  # read by a dropped definition: read no more
+        if isinstance(parent, ast.Call) and parent.func is node and all(b.target == "firmware.const" for b in bindings):
+            for b in bindings:  # const(...): folded by mpy-cross by its name alone, imported or not
+                b.inlined += 1
+        elif in_dropped(node):  # read by a dropped definition: read no more
             for b in bindings:
                 b.inlined += 1
         elif ref in values:
