@@ -28,7 +28,9 @@
 # measurement, so the figures are the pump's (within a few hundred bytes).
 #
 # Prints one line per import ("HEAP32_IMPORT name live_bytes modules,..."),
-# micropython.qstr_info()'s line and then one line "HEAP32 {json}".
+# micropython.qstr_info(1)'s lines (its pools, then each interned name, "Q(name)") at the
+# baseline after a line "HEAP32_QSTR baseline" and at the end after "HEAP32_QSTR end", and
+# then one line "HEAP32 {json}".
 
 import gc
 import json
@@ -237,10 +239,17 @@ def result(stats, host, facts, app, figures):
     }
     for k, v in figures:
         out[k] = v
+    print_qstrs("end")
+    print("HEAP32 " + json.dumps(out))
+
+
+def print_qstrs(when):
+    """micropython.qstr_info(1): "qstr pool: n_pool=P, n_qstr=N, ..., n_total_bytes=B" (the interned
+    names, part of the heap) and then each name as "Q(name)"; printed, so none of it is on the heap."""
     import micropython
 
-    micropython.qstr_info()  # "qstr pool: ... n_total_bytes=N": the interned names, part of the heap
-    print("HEAP32 " + json.dumps(out))
+    print("HEAP32_QSTR " + when)
+    micropython.qstr_info(1)
 
 
 # -- the bench, step by step ------------------------------------------------------
@@ -341,6 +350,7 @@ def bench(stats, host, facts):
     stats.baseline = gc.mem_alloc()
     stats.live = 0
     stats.max_live = 0
+    print_qstrs("baseline")
 
     # The breakdown is printed as it is measured, so none of it stays on the heap.
     for name in IMPORT_ORDER:
@@ -363,12 +373,9 @@ def bench(stats, host, facts):
     after_boot = yield from stats.collect()
     check_no_parser("after boot")
 
-    from firmware import auth, codec, framing
+    from firmware import auth, codec
 
     host.attach(app)
-    host.codec = codec
-    host.framing = framing
-    host.auth = auth
 
     # Program it as `pumpctl clock --set` and `pumpctl program ... --confirm-soft` do,
     # after a bench engineer ran it at a plain rate (no drug in it yet).

@@ -196,7 +196,8 @@ def program(host, w, lines, confirm):
     one reason only, the dose guard (what the last 24 h delivered with what the program would add passes
     a hard limit: a long run of boluses and patient boluses gets there), which the host does not foresee;
     then False, the stage discarded. Any other refusal fails the soak."""
-    codec = host.codec
+    from firmware import codec
+
     yield from host.stage(lines)
     staged = yield from host.request_or_refused(codec.STAGE, (), codec.ERR_BAD_VALUE, "the dose guard refuses it")
     if staged is None:
@@ -214,24 +215,28 @@ def program(host, w, lines, confirm):
 
 
 def refused_program(host, w, lines):
-    codec = host.codec
+    from firmware import codec
+
     yield from host.stage(lines)
     yield from host.refused(codec.STAGE, (), "stage refused", codec.ERR_BAD_VALUE)
     yield from host.request(codec.DISCARD)
 
 
 def therapy(host):
-    return (yield from host.request(host.codec.THERAPY))
+    from firmware import codec
+
+    return (yield from host.request(codec.THERAPY))
 
 
 def clear_alarms(host, w):
     """Read the latched alarms; if any, a clinician silences and acknowledges them all."""
-    codec = host.codec
+    from firmware import auth, codec
+
     count = (yield from host.request(codec.ALARMS, (0,)))[0]
     for i in range(1, count):
         yield from host.request(codec.ALARMS, (i,))
     if count:
-        yield from host.authenticate(host.auth.ROLE_CLINICIAN)
+        yield from host.authenticate(auth.ROLE_CLINICIAN)
         yield from host.request(codec.SILENCE)
         yield from host.request(codec.ACK_ALARM, (0,))
         yield from host.end_session()
@@ -245,8 +250,8 @@ def pump_time_s(app):
 
 
 def act(name, host, w, rng):
-    codec = host.codec
-    auth = host.auth
+    from firmware import auth, codec, framing
+
     app = w.app
     if name == "program":
         lines, pb_nl = PROGRAMS[rng.below(len(PROGRAMS))]
@@ -289,7 +294,7 @@ def act(name, host, w, rng):
             served = host._feed()
             yield from host.stats.after_op()
             wire = b"".join(host.serial.out)
-            kind = host.framing.decode_frame(host.framing.cobs_decode(wire, len(wire) - 1))[0]
+            kind = framing.decode_frame(framing.cobs_decode(wire, len(wire) - 1))[0]
             if kind == codec.ERROR:
                 host.serial.out = [wire]
                 host.refusals += 1
@@ -384,7 +389,8 @@ def act(name, host, w, rng):
 def check_motor(host, w):
     """The pump's count of steps (STATUS) equals what the simulated motor made, read
     from the motor itself and from SIM_STATE."""
-    codec = host.codec
+    from firmware import codec
+
     status = yield from host.request(codec.STATUS)
     sim = yield from host.request(codec.SIM_STATE)
     motor = w.app.motor
@@ -442,11 +448,8 @@ def soak(stats, host, w):
     stats.live = 0
     stats.max_live = 0
 
-    from firmware import auth, codec, framing  # noqa: E402 - the firmware's first imports, in its heap
+    from firmware import auth, codec, framing  # noqa: E402, F401 - the firmware's first imports, in its heap
 
-    host.codec = codec
-    host.framing = framing
-    host.auth = auth
     hw = hb.make_hardware()
     stats.op = "boot"
     w.app = hb.boot(hw)
