@@ -4,11 +4,13 @@
 # before it goes in force. (A plain rate is the family rate.py, the patient's
 # bolus patient.py: neither loads this code.)
 
+import gc
+
 from firmware import codec, eventlog
 from firmware.commands import SAVES, STAGED_TTL_US
 from firmware.errors import Refusal
 from firmware.intmath import format_volume
-from firmware.lazy import call
+from firmware.lazy import _loaded, call
 from firmware.program import BASAL_STOPPED, build_program
 from firmware.therapy import BOLUS_NONE, BRIDGE
 
@@ -17,6 +19,21 @@ _DELIVERY_NONE = 0
 _DELIVERY_KEEP = 1  # the same line as the one running or waiting: it goes on untouched
 _DELIVERY_NEW = 2  # a new dose
 _DELIVERY_CANCEL = 3  # the program leaves the running one out: it is cancelled
+
+# What STAGE builds and checks a program with (program_items, program_check, program_write: lazy.TRANSIENT),
+# loaded by the first STAGE_ITEM of a program (_load_checks) and forgotten after STAGE or at any other
+# command (Staging.release_checks). Loading them is the biggest part of staging (about 6 KB of code as
+# .mpy in RAM); loaded while the lines come, a STAGE allocates only what it builds and checks, and no
+# command holds both.
+_CHECKS = ("firmware.program_check", "firmware.program_write")
+
+
+def _load_checks(staging):
+    if staging.checks is None:
+        staging.checks = _loaded()
+        gc.collect()  # a module's bytecode needs blocks of a few KB (lazy.call)
+        for name in _CHECKS:
+            __import__(name)
 
 
 # Adds one item to the program being staged: one line of a program as the
@@ -46,6 +63,7 @@ _DELIVERY_CANCEL = 3  # the program leaves the running one out: it is cancelled
 # ends.
 def stage_item(pump, values):
     index = values[0]
+    _load_checks(pump.staging)
     if index == 0:
         pump.staging.items = []
         pump.staging.program = None
@@ -107,6 +125,13 @@ def stage_item(pump, values):
 # the running bolus's line gets a row with an empty line and "bolus cancelled:
 # L of T not given".
 def stage(pump, values):
+    try:
+        return _stage(pump)
+    finally:
+        pump.staging.release_checks()
+
+
+def _stage(pump):
     pump.tick()
     now = pump.timebase.total_us()
     program = build_program(pump.staging.items, pump.library, pump.therapy.drugs, pump.therapy.bridge_drugs)
