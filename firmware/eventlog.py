@@ -82,6 +82,21 @@ class EventLog:
         self.archived = start  # every entry below this that is not CHATTER is in the archive
 
     def add(self, mday, us, code, text="", clock_s=None):
+        """Log an entry: text a str, or bytes (a bytearray) that need no escaping and fit MAX_TEXT."""
+        if type(text) is not str:
+            b = text
+        else:
+            b = self._text(text)
+        # The head as bytes and the text's bytes written after it: no line formatted as a str and encoded
+        # again (about 0.2 KB of garbage an entry).
+        if clock_s is None:
+            head = b"%d %d %d - " % (mday, us, code)
+        else:
+            head = b"%d %d %d %d " % (mday, us, code, clock_s)
+        self._put(head, code, b)
+
+    def _text(self, text):
+        """text's bytes as a line holds them: cut to MAX_TEXT bytes, escaped (esc)."""
         b = text.encode()
         if len(b) > MAX_TEXT:  # bytes: the link carries at most 100 bytes of text
             i = MAX_TEXT - 3
@@ -92,13 +107,7 @@ class EventLog:
         e = esc(text)
         if e is not text:  # (replace() gives the text itself when it has nothing to escape)
             b = e.encode()
-        # The head as bytes and the text's bytes written after it: no line formatted as a str and encoded
-        # again (about 0.2 KB of garbage an entry).
-        if clock_s is None:
-            head = b"%d %d %d - " % (mday, us, code)
-        else:
-            head = b"%d %d %d %d " % (mday, us, code, clock_s)
-        self._put(head, code, b)
+        return b
 
     def _put(self, line, code, more=b""):
         """Append line and more (bytes-like, no newline) as the newest entry, dropping the oldest ones in

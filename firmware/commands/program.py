@@ -342,27 +342,37 @@ def _log_program(pump, head, crc, program):
     START,DURATION_S,DURATION_US,THEN_S,THEN_US,COUNT,DRUG}" (its saved row) that pumpctl writes as its
     line, "; " between them, in as many entries as the log's 100 bytes of text
     need (each further one "crc X continued: ..."), an item never split between two. The rows are
-    read from what the program keeps (Program.saved) one at a time, and their bytes counted there."""
+    copied as bytes from what the program keeps (Program.saved), one at a time."""
     saved = program.understood()
-    parts = [head]
-    size = len(head.encode())  # the entry's bytes so far (a library version may be UTF-8)
+    entry = bytearray(head.encode())
+    items = 0  # in this entry
     at = saved.find(b"\ni")
     while at >= 0:
         end = saved.find(b"\n", at + 1)
         if end < 0:  # the last row
             end = len(saved)
-        n = end - at + 1  # "{", the row without its newline, "}"
-        if len(parts) > 1 and size + 2 + n > eventlog.MAX_TEXT:
-            pump.log_event(eventlog.EV_PROGRAM, "".join(parts))
-            parts = ["crc %08x continued: " % crc]
-            size = len(parts[0])
-        if len(parts) > 1:
-            parts.append("; ")
-            size += 2
-        parts.append("{%s}" % saved[at + 1 : end].decode())
-        size += n
+        if items and len(entry) + 2 + (end - at + 1) > eventlog.MAX_TEXT:  # "; {", the row, "}"
+            _log_entry(pump, entry)
+            entry = bytearray(b"crc %08x continued: " % crc)
+            items = 0
+        if items:
+            entry += b"; "
+        entry += b"{"
+        entry += saved[at + 1 : end]
+        entry += b"}"
+        items += 1
         at = saved.find(b"\ni", end)
-    pump.log_event(eventlog.EV_PROGRAM, "".join(parts))
+    _log_entry(pump, entry)
+
+
+def _log_entry(pump, entry):
+    """One entry of _log_program: its bytes as they are, the text the log keeps when it has nothing to
+    escape and fits (always, but for a drug or library name with a backslash or a tab: then as a text
+    the log escapes and cuts)."""
+    if len(entry) > eventlog.MAX_TEXT or b"\\" in entry or b"\t" in entry or b"\n" in entry:
+        pump.log_event(eventlog.EV_PROGRAM, entry.decode())
+    else:
+        pump.log_event(eventlog.EV_PROGRAM, entry)
 
 
 def _refuse_dosing(pump, program):
