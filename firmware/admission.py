@@ -134,18 +134,25 @@ def admit(guard, now_mday, now_us, bolus_steps, future, limits=None, drugs=None)
         day_limit, hour_limit, bolus_limit = limits or guard.limits_for(drugs)
     if bolus_steps > bolus_limit:
         return LIMIT_BOLUS
+    # No rescale and nothing put back: the history as it is. No drug in common and nothing put back: none
+    # (num 0 empties every bucket). Either needs no run of guard.history (three generators' frames).
+    empty = drugs is not None and not num and not inserts
+    if num == den and not inserts:
+        drugs = None
     if drugs is None:
         day_hist = guard.day_sum
         hour_hist = guard.hour_sum
         day_sat = guard.day_sat  # a saturated bucket fills its windows: nothing more may go in them
         hour_sat = guard.hour_sat
+    elif empty:
+        day_hist = hour_hist = day_sat = hour_sat = 0
     else:  # the history as the change leaves it
         day_hist, hour_hist, day_sat, hour_sat = window_totals(guard.history(num, den, inserts))
     # The buckets leaving the day window, oldest first, and the hour window's (the newest
     # HOUR_BUCKETS): the history as it is read from the ring (guard.bucket), as a change leaves
     # it from two runs of guard.history.
     leaving = hour_leaving = None
-    if drugs is not None:
+    if drugs is not None and not empty:
         leaving = guard.history(num, den, inserts)
         hour_leaving = guard.history(num, den, inserts)
         for _ in range(DAY_BUCKETS - HOUR_BUCKETS):
@@ -166,6 +173,8 @@ def admit(guard, now_mday, now_us, bolus_steps, future, limits=None, drugs=None)
             return LIMIT_HOUR
         ahead_at[slot] = ahead
         # One bucket later, the oldest bucket of each window drops out.
+        if empty:
+            continue  # nothing leaves an empty history
         b = guard.bucket(k) if leaving is None else next(leaving)
         if b == SATURATED:
             day_sat -= 1
