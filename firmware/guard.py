@@ -390,6 +390,12 @@ class DoseGuard:
         if num == den and not inserts:
             return  # nothing changes
         ring = self._ring
+        if not num and not inserts:  # no drug in common and nothing put back: no history (no generator)
+            for chunk in ring:
+                for j in range(_CHUNK_BUCKETS):
+                    chunk[j] = 0
+            self.day_sum = self.hour_sum = self.day_sat = self.hour_sat = 0
+            return
         i = self._cur
         for b in self.history(num, den, inserts):
             i = i + 1 if i < DAY_BUCKETS - 1 else 0
