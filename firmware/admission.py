@@ -286,7 +286,7 @@ def _project(t, now, end, bucket_us, vol_u, step_u):
                     ek -= 1
                     eoff = bucket_us
             else:  # an event not after the one fired: the next us
-                event += 1
+                event = event + 1  # pyright: ignore[reportOptionalOperand]  (ek == k: an event, not None)
                 eoff += 1
                 if eoff > bucket_us:
                     ek += 1

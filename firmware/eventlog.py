@@ -83,10 +83,7 @@ class EventLog:
 
     def add(self, mday, us, code, text="", clock_s=None):
         """Log an entry: text a str, or bytes (a bytearray) that need no escaping and fit MAX_TEXT."""
-        if type(text) is not str:
-            b = text
-        else:
-            b = self._text(text)
+        b = self._text(text) if isinstance(text, str) else text
         # The head as bytes and the text's bytes written after it: no line formatted as a str and encoded
         # again (about 0.2 KB of garbage an entry).
         if clock_s is None:
