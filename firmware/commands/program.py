@@ -4,10 +4,12 @@
 # before it goes in force. (A plain rate is the family rate.py, the patient's
 # bolus patient.py: neither loads this code.)
 
+import gc
+
 from firmware import codec, eventlog
 from firmware.commands import SAVES, STAGED_TTL_US
 from firmware.errors import Refusal
-from firmware.lazy import call
+from firmware.lazy import _loaded, call
 from firmware.program import BASAL_STOPPED, build_program
 from firmware.therapy import BOLUS_NONE, BRIDGE
 
@@ -16,6 +18,21 @@ _DELIVERY_NONE = 0
 _DELIVERY_KEEP = 1  # the same line as the one running or waiting: it goes on untouched
 _DELIVERY_NEW = 2  # a new dose
 _DELIVERY_CANCEL = 3  # the program leaves the running one out: it is cancelled
+
+# What STAGE builds and checks a program with (program_items, program_check, program_write: lazy.TRANSIENT),
+# loaded by the first STAGE_ITEM of a program (_load_checks) and forgotten after STAGE or at any other
+# command (Staging.release_checks). Loading them is the biggest part of staging (about 6 KB of code as
+# .mpy in RAM); loaded while the lines come, a STAGE allocates only what it builds and checks, and no
+# command holds both.
+_CHECKS = ("firmware.program_check", "firmware.program_write")
+
+
+def _load_checks(staging):
+    if staging.checks is None:
+        staging.checks = _loaded()
+        gc.collect()  # a module's bytecode needs blocks of a few KB (lazy.call)
+        for name in _CHECKS:
+            __import__(name)
 
 
 # Adds one item to the program being staged: one line of a program as the
@@ -45,6 +62,7 @@ _DELIVERY_CANCEL = 3  # the program leaves the running one out: it is cancelled
 # ends.
 def stage_item(pump, values):
     index = values[0]
+    _load_checks(pump.staging)
     if index == 0:
         pump.staging.items = []
         pump.staging.program = None
@@ -106,6 +124,13 @@ def stage_item(pump, values):
 # the running bolus's line gets a row with an empty line and "bolus cancelled:
 # L of T not given".
 def stage(pump, values):
+    try:
+        return _stage(pump)
+    finally:
+        pump.staging.release_checks()
+
+
+def _stage(pump):
     pump.tick()
     now = pump.timebase.total_us()
     program = build_program(pump.staging.items, pump.library, pump.therapy.drugs, pump.therapy.bridge_drugs)
@@ -316,27 +341,37 @@ def _log_program(pump, head, crc, program):
     START,DURATION_S,DURATION_US,THEN_S,THEN_US,COUNT,DRUG}" (its saved row) that pumpctl writes as its
     line, "; " between them, in as many entries as the log's 100 bytes of text
     need (each further one "crc X continued: ..."), an item never split between two. The rows are
-    read from what the program keeps (Program.saved) one at a time, and their bytes counted there."""
+    copied as bytes from what the program keeps (Program.saved), one at a time."""
     saved = program.understood()
-    parts = [head]
-    size = len(head.encode())  # the entry's bytes so far (a library version may be UTF-8)
+    entry = bytearray(head.encode())
+    items = 0  # in this entry
     at = saved.find(b"\ni")
     while at >= 0:
         end = saved.find(b"\n", at + 1)
         if end < 0:  # the last row
             end = len(saved)
-        n = end - at + 1  # "{", the row without its newline, "}"
-        if len(parts) > 1 and size + 2 + n > eventlog.MAX_TEXT:
-            pump.log_event(eventlog.EV_PROGRAM, "".join(parts))
-            parts = ["crc %08x continued: " % crc]
-            size = len(parts[0])
-        if len(parts) > 1:
-            parts.append("; ")
-            size += 2
-        parts.append("{%s}" % saved[at + 1 : end].decode())
-        size += n
+        if items and len(entry) + 2 + (end - at + 1) > eventlog.MAX_TEXT:  # "; {", the row, "}"
+            _log_entry(pump, entry)
+            entry = bytearray(b"crc %08x continued: " % crc)
+            items = 0
+        if items:
+            entry += b"; "
+        entry += b"{"
+        entry += saved[at + 1 : end]
+        entry += b"}"
+        items += 1
         at = saved.find(b"\ni", end)
-    pump.log_event(eventlog.EV_PROGRAM, "".join(parts))
+    _log_entry(pump, entry)
+
+
+def _log_entry(pump, entry):
+    """One entry of _log_program: its bytes as they are, the text the log keeps when it has nothing to
+    escape and fits (always, but for a drug or library name with a backslash or a tab: then as a text
+    the log escapes and cuts)."""
+    if len(entry) > eventlog.MAX_TEXT or b"\\" in entry or b"\t" in entry or b"\n" in entry:
+        pump.log_event(eventlog.EV_PROGRAM, entry.decode())
+    else:
+        pump.log_event(eventlog.EV_PROGRAM, entry)
 
 
 def _refuse_dosing(pump, program):
