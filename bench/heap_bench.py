@@ -145,6 +145,7 @@ def _run(env: dict[str, str] | None) -> tuple[dict, dict]:
         "qstr_added": result["qstr_added"],
         "objects_after_boot_bytes": after_boot - result["after_imports_bytes"],  # drivers and the app's state
         "max_live_bytes": result["max_live_bytes"],  # largest live heap seen between two operations
+        "max_live_op": result.get("max_live_op", ""),  # the operation after which it was seen
         # Largest heap seen right after one operation, before its garbage was
         # collected (this VM collects only between steps): an upper bound of the peak.
         "max_alloc_bytes": result["max_alloc_bytes"],

@@ -145,6 +145,7 @@ class Stats:
         self.baseline = 0
         self.live = 0  # after the last collection
         self.max_live = 0  # largest live heap at a collection between two operations
+        self.max_live_op = ""  # the operation after which it was seen
         self.max_alloc = 0  # largest heap right after an operation, before its garbage is collected
         self.max_op_bytes = 0  # most allocated by one operation (a frame served, a tick, the boot)
         self.max_op = ""  # which one
@@ -166,6 +167,7 @@ class Stats:
         self.live = gc.mem_alloc() - self.baseline
         if self.live > self.max_live:
             self.max_live = self.live
+            self.max_live_op = self.op
         return self.live
 
     def after_op(self):
@@ -210,6 +212,7 @@ def result(stats, host, facts, app, figures):
     out = {
         "baseline_bytes": stats.baseline,
         "max_live_bytes": stats.max_live,
+        "max_live_op": stats.max_live_op,
         "max_alloc_bytes": stats.max_alloc,
         "max_op_bytes": stats.max_op_bytes,
         "max_op": stats.max_op,

@@ -36,7 +36,7 @@ STAGED_TTL_US = 600_000_000  # an uncommitted program or library is dropped afte
 # rate, a patient's bolus and a stop load no programming code.
 FAMILIES = ("status", "session", "program", "rate", "patient", "stop", "alarms", "library", "service")
 RESIDENT = ("status", "session")
-_PACKAGE = "firmware.commands."
+_PACKAGE = const("firmware.commands.")
 _CODES = const(0x80)  # request codes are 0x01..0x7F (codec: a reply's code has 0x80 set)
 _SAVES_BIT = const(0x80)
 

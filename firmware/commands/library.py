@@ -2,7 +2,7 @@
 # beside the one in force, commit it, read either. A library change is a
 # programming session of its own: staged, checked, committed with its hash.
 
-from firmware import codec, eventlog
+from firmware import codec, const, eventlog
 from firmware.commands import SAVES, STAGED_TTL_US
 from firmware.errors import Refusal
 from firmware.library import MAX_DRUGS, MAX_PATIENT_BOLUSES_PER_DAY, DrugLimits, Library, changes, drug_changes
@@ -13,7 +13,7 @@ _MAX_LOCKOUT_S = 400 * 86_400  # the longest duration a person can type (units.M
 # How a refusal shows field f's number (codec.LIBRARY_FIELDS): a token pumpctl renders in a
 # clinician's units (host/pumpctl/words.py): k ng/mL, r ng/day per day, h ng/day per hour, g ng,
 # s seconds; a count as it is.
-_TOKEN = " krrhhgggs"
+_TOKEN = const(" krrhhgggs")
 
 
 # Stages one drug of a new drug library: its name and

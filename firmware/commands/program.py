@@ -6,7 +6,7 @@
 
 import gc
 
-from firmware import codec, eventlog
+from firmware import codec, const, eventlog
 from firmware.commands import SAVES, STAGED_TTL_US
 from firmware.errors import Refusal
 from firmware.lazy import _loaded, call
@@ -24,7 +24,7 @@ _DELIVERY_CANCEL = 3  # the program leaves the running one out: it is cancelled
 # command (Staging.release_checks). Loading them is the biggest part of staging (about 6 KB of code as
 # .mpy in RAM); loaded while the lines come, a STAGE allocates only what it builds and checks, and no
 # command holds both.
-_CHECKS = ("firmware.program_check", "firmware.program_write")
+_CHECKS = const(("firmware.program_check", "firmware.program_write"))
 
 
 def _load_checks(staging):
@@ -204,7 +204,6 @@ def _row_count(program, verdict=_DELIVERY_NONE):
 
 
 # REVIEW's row when no program runs (codec.ITEM_NO_PROGRAM).
-_NO_PROGRAM_ROW = (codec.ITEM_NO_PROGRAM, "", 0, 0, 0, 0, 0, 0, 0, 0)
 
 
 # One row of the running or the staged program, as the pump
@@ -258,7 +257,7 @@ def review(pump, values):
     if index >= count:
         raise Refusal("index", "row %d does not exist; there are %d" % (index, count))
     if program is None:
-        item, volume = _NO_PROGRAM_ROW, 0
+        item, volume = (codec.ITEM_NO_PROGRAM, "", 0, 0, 0, 0, 0, 0, 0, 0), 0
     else:
         item, volume, note = call("firmware.program_rows", "row", program, index, verdict, note)
     if which == codec.REVIEW_LAST:
