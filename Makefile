@@ -54,9 +54,10 @@ test-mp: setup
 test-mp32: setup
 	$(BIN)/python -m pytest -m micropython32
 
-# The default suite plus the long property runs.
+# The default suite plus the long property runs and soaks, a night's run: a test may take an hour, the run 12
+# (pyproject.toml's 5 and 25 minutes are the default suite's).
 test-long: setup
-	PUMP_TEST_PROFILE=long $(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadfile
+	PUMP_TEST_PROFILE=long $(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadfile --timeout=3600 --session-timeout=43200
 
 # The torture test, long form (tests/torture.py): thousands of power cuts at random moments, each followed by a
 # restart and every check; prints the figures and fails if any invariant failed. TORTURE_JOBS episodes run at once

@@ -83,17 +83,24 @@ def romfs_image(code: Path, out: Path) -> Path:
 
 
 def parse(out: str) -> tuple[dict, list[dict]]:
-    """The script's result line and its import breakdown."""
+    """The script's result line, its import breakdown, and its interned names (qstr_info)."""
     result = None
-    qstr_bytes = None
+    qstrs: dict[str, dict] = {}  # "baseline", "end": {"pool": its qstr pool line's numbers, "names": [...]}
+    at = None
     imports = []
     before = 0
     seen: set[str] = set()
     for line in out.splitlines():
         if line.startswith("HEAP32 "):
             result = json.loads(line[len("HEAP32 ") :])
-        elif line.startswith("qstr pool:") and "n_total_bytes=" in line:
-            qstr_bytes = int(line.split("n_total_bytes=")[1].split(",")[0])
+        elif line.startswith("HEAP32_QSTR "):
+            at = qstrs[line.split(" ")[1]] = {"pool": {}, "names": []}
+        elif line.startswith("qstr pool:") and at is not None:
+            for part in line[len("qstr pool:") :].split(","):
+                key, _, value = part.strip().partition("=")
+                at["pool"][key] = int(value)
+        elif line.startswith("Q(") and line.endswith(")") and at is not None:
+            at["names"].append(line[2:-1])
         elif line.startswith("HEAP32_IMPORT "):
             parts = line.split(" ")
             name, live = parts[1], int(parts[2])
@@ -101,9 +108,15 @@ def parse(out: str) -> tuple[dict, list[dict]]:
             imports.append({"import": name, "bytes": live - before, "modules": sorted(modules - seen)})
             seen |= modules
             before = live
-    if result is None:
+    if result is None or set(qstrs) != {"baseline", "end"}:
         raise RuntimeError(f"bench/mp/heap32.py printed no result:\n{out}")
-    result["qstr_bytes"] = qstr_bytes
+    end, base = qstrs["end"], qstrs["baseline"]
+    result["qstr_bytes"] = end["pool"]["n_total_bytes"]
+    result["qstr_names"] = end["pool"]["n_qstr"]
+    result["baseline_qstr_names"] = base["pool"]["n_qstr"]
+    result["qstr_pools"] = end["pool"]["n_pool"]
+    result["baseline_qstr_pools"] = base["pool"]["n_pool"]
+    result["qstr_added"] = sorted(set(end["names"]) - set(base["names"]))
     return result, imports
 
 
@@ -123,8 +136,16 @@ def _run(env: dict[str, str] | None) -> tuple[dict, dict]:
         "after_hour_bytes": result["after_hour_bytes"],
         "imports_bytes": result["after_imports_bytes"],  # modules: bytecode (unless in ROMFS), qstrs, globals
         "qstr_bytes": result["qstr_bytes"],  # of which the interned names' pools (at the end of the run)
+        "qstr_names": result["qstr_names"],  # interned names at the end (micropython.qstr_info's n_qstr) ...
+        "baseline_qstr_names": result["baseline_qstr_names"],  # ... and at the baseline (the harness's)
+        "qstr_pools": result["qstr_pools"],  # their pools at the end, and at the baseline
+        "baseline_qstr_pools": result["baseline_qstr_pools"],
+        # The names the firmware interned (and the host's strings the bench sent, a few): each is heap
+        # on a board, from the names of its modules' globals, attributes, functions and arguments.
+        "qstr_added": result["qstr_added"],
         "objects_after_boot_bytes": after_boot - result["after_imports_bytes"],  # drivers and the app's state
         "max_live_bytes": result["max_live_bytes"],  # largest live heap seen between two operations
+        "max_live_op": result.get("max_live_op", ""),  # the operation after which it was seen
         # Largest heap seen right after one operation, before its garbage was
         # collected (this VM collects only between steps): an upper bound of the peak.
         "max_alloc_bytes": result["max_alloc_bytes"],

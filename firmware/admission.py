@@ -32,6 +32,7 @@ from firmware.guard import (
 from firmware.intmath import gcd
 
 _MANY_BUCKETS = const(1_048_576)  # more buckets than admit() asks for (2,400), as a small int
+_NO_EVENT = const(536_870_912)  # the bucket of no event: after every bucket a projection reaches
 
 
 def has_drug(drugs, name):
@@ -133,18 +134,25 @@ def admit(guard, now_mday, now_us, bolus_steps, future, limits=None, drugs=None)
         day_limit, hour_limit, bolus_limit = limits or guard.limits_for(drugs)
     if bolus_steps > bolus_limit:
         return LIMIT_BOLUS
+    # No rescale and nothing put back: the history as it is. No drug in common and nothing put back: none
+    # (num 0 empties every bucket). Either needs no run of guard.history (three generators' frames).
+    empty = drugs is not None and not num and not inserts
+    if num == den and not inserts:
+        drugs = None
     if drugs is None:
         day_hist = guard.day_sum
         hour_hist = guard.hour_sum
         day_sat = guard.day_sat  # a saturated bucket fills its windows: nothing more may go in them
         hour_sat = guard.hour_sat
+    elif empty:
+        day_hist = hour_hist = day_sat = hour_sat = 0
     else:  # the history as the change leaves it
         day_hist, hour_hist, day_sat, hour_sat = window_totals(guard.history(num, den, inserts))
     # The buckets leaving the day window, oldest first, and the hour window's (the newest
     # HOUR_BUCKETS): the history as it is read from the ring (guard.bucket), as a change leaves
     # it from two runs of guard.history.
     leaving = hour_leaving = None
-    if drugs is not None:
+    if drugs is not None and not empty:
         leaving = guard.history(num, den, inserts)
         hour_leaving = guard.history(num, den, inserts)
         for _ in range(DAY_BUCKETS - HOUR_BUCKETS):
@@ -165,6 +173,8 @@ def admit(guard, now_mday, now_us, bolus_steps, future, limits=None, drugs=None)
             return LIMIT_HOUR
         ahead_at[slot] = ahead
         # One bucket later, the oldest bucket of each window drops out.
+        if empty:
+            continue  # nothing leaves an empty history
         b = guard.bucket(k) if leaving is None else next(leaving)
         if b == SATURATED:
             day_sat -= 1
@@ -219,7 +229,12 @@ def _project(t, now, end, bucket_us, vol_u, step_u):
     ints at every bucket's end (acc_g < step_g, acc_rest < G). A bucket with an event sums its
     segments' volumes, long ints, and splits the sum once; the buckets between events add small
     ints only. (Kept as one volume in u, a long int, it was split and joined again around each
-    run of buckets between events: about 160 B more each event.)"""
+    run of buckets between events: about 160 B more each event.)
+
+    Times are places: bucket k from the first one and us into it (off, 0..bucket_us), small ints;
+    an event's pump time (a long int past 2**30 us) is made a place once, (ek, eoff) with eoff in
+    1..bucket_us (an event at a bucket's end is that bucket's), and given to the therapy as the
+    therapy gave it. (As pump times, each bucket with an event made about 0.4 KB of long ints.)"""
     rate = t.rate_now(now)
     event = t.next_event(now)
     fluid = guard_fluid = t.fluid()  # what the guard's steps are steps of
@@ -231,24 +246,51 @@ def _project(t, now, end, bucket_us, vol_u, step_u):
     vol_u %= step_u
     acc_g = vol_u // g
     acc_rest = vol_u % g
+    base = end - bucket_us  # where bucket 0, the one holding now, starts
+    k = 0
+    off = now - base
+    ek = _NO_EVENT
+    eoff = 0
+    if event is not None:
+        d = event - base
+        ek = d // bucket_us
+        eoff = d % bucket_us
+        if not eoff and ek:
+            ek -= 1
+            eoff = bucket_us
     while True:
         vol_u = 0  # this bucket's volume, segment by segment
         while True:  # the volume up to each event in this bucket, then up to its end
-            at = end if event is None or event > end else event
-            added = rate * (at - now)
+            at = eoff if ek == k else bucket_us
+            added = rate * (at - off)
             if num != den:  # scaled, rounded up (unscaled: no long-int garbage for it)
                 added = -(-added * num // den)
             vol_u = vol_u + added if vol_u else added
-            now = at
-            if event is None or event > end:
+            off = at
+            if ek != k:
                 break
-            t.fire(at)
-            rate = t.rate_now(at)
+            t.fire(event)
+            rate = t.rate_now(event)
             if t.fluid() != fluid:
                 fluid = t.fluid()
                 num, den = _strength_ratio(fluid, guard_fluid)
-            nxt = t.next_event(at)
-            event = nxt if nxt is None or nxt > at else at + 1
+            nxt = t.next_event(event)
+            if nxt is None:
+                ek = _NO_EVENT
+            elif nxt > event:
+                event = nxt
+                d = event - base
+                ek = d // bucket_us
+                eoff = d % bucket_us
+                if not eoff and ek:
+                    ek -= 1
+                    eoff = bucket_us
+            else:  # an event not after the one fired: the next us
+                event = event + 1  # pyright: ignore[reportOptionalOperand]  (ek == k: an event, not None)
+                eoff += 1
+                if eoff > bucket_us:
+                    ek += 1
+                    eoff = 1
         if vol_u:
             acc_rest += vol_u % g
             acc_g += vol_u // g
@@ -260,9 +302,8 @@ def _project(t, now, end, bucket_us, vol_u, step_u):
                 acc_g %= step_g
         fast = 0
         if num == den:
-            # The buckets ending before the next event: end + j x bucket_us < event,
-            # so j < ceil((event - end) / bucket_us).
-            fast = _MANY_BUCKETS if event is None else -((end - event) // bucket_us) - 1
+            # The buckets after this one and before the event's, which end before it.
+            fast = ek - k - 1
             if fast > _MANY_BUCKETS:
                 fast = _MANY_BUCKETS
         yield steps
@@ -270,7 +311,7 @@ def _project(t, now, end, bucket_us, vol_u, step_u):
             add = rate * bucket_g  # a bucket adds add_q steps and add_g units of G
             add_q = add // step_g  # (small-int divisions: no tuple from divmod)
             add_g = add % step_g
-            now = end + fast * bucket_us  # the end of the last of them
+            k += fast
             while fast:
                 fast -= 1
                 acc_g += add_g
@@ -279,8 +320,8 @@ def _project(t, now, end, bucket_us, vol_u, step_u):
                     acc_g -= step_g
                     steps += 1
                 yield steps
-            end = now
-        end += bucket_us
+        k += 1
+        off = 0
 
 
 def _strength_ratio(fluid, guard_fluid):

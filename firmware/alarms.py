@@ -27,7 +27,6 @@ SILENCE_US = 120_000_000  # silencing lasts at most 2 min (GIP 3.2.1)
 # (the pump cannot know what happened while it was off). A low reservoir, an
 # ERI, a sensor disagreement or a clock jump leave the basal and the boluses
 # alone (the Open PCA cases: low reservoir warns, basal continues).
-_BLOCKS_BOLUS_LOW = (codec.ALARM_RESTART,)
 
 # Index of each field in an entry (a list, so flags can change in place).
 _CODE = const(0)
@@ -42,7 +41,7 @@ def priority(code):
 
 
 def blocks_bolus(code):
-    return priority(code) == codec.PRIORITY_HIGH or code in _BLOCKS_BOLUS_LOW
+    return priority(code) == codec.PRIORITY_HIGH or code == codec.ALARM_RESTART
 
 
 class AlarmSet:

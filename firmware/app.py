@@ -471,7 +471,7 @@ class PumpApp:
         self.apply(now)
         if self.therapy.fluid() != old_fluid:
             fluid = ", ".join("%s {k%d}" % d for d in self.therapy.fluid())  # pumpctl writes "10 mg/mL"
-            self.log_event(eventlog.EV_PROGRAM, "fluid now " + fluid)
+            self.log_event(eventlog.EV_PROGRAM, "fluid now " + (fluid or "no drug"))
 
     # -- commands ---------------------------------------------------------------
 

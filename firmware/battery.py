@@ -22,7 +22,7 @@ _BATTERY_LOW_PERMILLE = const(30)  # critical low battery at 3 %
 BATTERY_EOS_PERMILLE = const(10)
 _BATTERY_READS = const(4)  # readings averaged per check (GIP 5.1)
 _DRAIN_MIN_PERMILLE = const(10)  # a drain estimate needs at least 1 % of charge used since the reference reading
-_US_PER_DAY = 86_400_000_000  # a long int on a 32-bit port: once a minute, off the hot path
+_US_PER_DAY = const(86_400_000_000)  # a long int on a 32-bit port: once a minute, off the hot path
 
 
 class Battery:

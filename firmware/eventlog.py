@@ -82,18 +82,34 @@ class EventLog:
         self.archived = start  # every entry below this that is not CHATTER is in the archive
 
     def add(self, mday, us, code, text="", clock_s=None):
+        """Log an entry: text a str, or bytes (a bytearray) that need no escaping and fit MAX_TEXT."""
+        b = self._text(text) if isinstance(text, str) else text
+        # The head as bytes and the text's bytes written after it: no line formatted as a str and encoded
+        # again (about 0.2 KB of garbage an entry).
+        if clock_s is None:
+            head = b"%d %d %d - " % (mday, us, code)
+        else:
+            head = b"%d %d %d %d " % (mday, us, code, clock_s)
+        self._put(head, code, b)
+
+    def _text(self, text):
+        """text's bytes as a line holds them: cut to MAX_TEXT bytes, escaped (esc)."""
         b = text.encode()
         if len(b) > MAX_TEXT:  # bytes: the link carries at most 100 bytes of text
             i = MAX_TEXT - 3
             while i and b[i] & 0xC0 == 0x80:  # not inside a character
                 i -= 1
             text = b[:i].decode() + "..."
-        clock = "-" if clock_s is None else "%d" % clock_s
-        self._put(("%d %d %d %s %s" % (mday, us, code, clock, esc(text))).encode(), code)
+            b = text.encode()
+        e = esc(text)
+        if e is not text:  # (replace() gives the text itself when it has nothing to escape)
+            b = e.encode()
+        return b
 
-    def _put(self, line, code):
-        """Append line (bytes-like, no newline) as the newest entry, dropping the oldest ones in its way."""
-        n = len(line)
+    def _put(self, line, code, more=b""):
+        """Append line and more (bytes-like, no newline) as the newest entry, dropping the oldest ones in
+        its way."""
+        n = len(line) + len(more)
         pos = self._end
         start = self._start
         if pos + n + 1 > LOG_BYTES:  # no room above: the lines above pos go, and the ring starts again at 0
@@ -107,7 +123,9 @@ class EventLog:
             if self.count - self.first < CAPACITY and (s > pos + n or s + self._len[i] < pos):
                 break
             self._drop_oldest()
-        self._buf[pos : pos + n] = line
+        head = len(line)
+        self._buf[pos : pos + head] = line
+        self._buf[pos + head : pos + n] = more
         self._buf[pos + n] = _NL
         i = self.count % CAPACITY
         start[i] = pos

@@ -8,7 +8,6 @@
 # lazy.TRANSIENT), so the running pump does not hold this code.
 
 from firmware import eventlog
-from firmware.intmath import format_volume
 from firmware.monitors import MAX_EMPTY_SCAN_DAYS
 from firmware.program import BASAL_FLEX, MIN_PER_DAY, US_PER_DAY
 from firmware.therapy import BOLUS_NONE, US_PER_MIN
@@ -24,12 +23,10 @@ def log_low(pump, now):
         return
     low_nl, _e = pump.monitors.levels()
     low_in = 0 if left <= low_nl else time_to_deliver(pump.therapy.fork(), left - low_nl, now, _SCAN_US)
-    when = (
-        "not within 400 days"
-        if low_in is None
-        else "in %d.%d days" % (low_in // 86_400_000_000, low_in % 86_400_000_000 * 10 // 86_400_000_000)
-    )
-    pump.log_event(eventlog.EV_THERAPY, "reservoir %s; low level %s" % (format_volume(left), when))
+    if low_in is None:
+        pump.log_event(eventlog.EV_THERAPY, "reservoir {n%d}; low level not within 400 days" % left)
+    else:  # pumpctl writes the volume and the time ("in 36 days", "in 1.8 hours")
+        pump.log_event(eventlog.EV_THERAPY, "reservoir {n%d}; low level in {u%d}" % (left, low_in // 1_000_000))
 
 
 def time_to_deliver(t, volume_nl, now, horizon_us):

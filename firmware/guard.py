@@ -188,6 +188,9 @@ class DoseGuard:
         self.hour_limit = NO_LIMIT
         self.bolus_limit = NO_LIMIT
         self.fluid = ()  # ((name, conc_ng_per_ml, daily_ng, hourly_ng, bolus_ng), ...)
+        # The last limits_for(): (drugs, (day, hour, bolus)), or None. A command asks for the same fluid's
+        # limits two or three times (a stage, a commit: about 0.7 KB of long ints each on a 32-bit port).
+        self._limits_kept = None
         # Drugs that left the fluid in the last 24 h, so their history comes back if they
         # do: [(name, conc, day_steps, hour_steps, change_end_us, sat)], sat: SAT_HOUR | SAT_REST.
         self.departed = []
@@ -387,6 +390,12 @@ class DoseGuard:
         if num == den and not inserts:
             return  # nothing changes
         ring = self._ring
+        if not num and not inserts:  # no drug in common and nothing put back: no history (no generator)
+            for chunk in ring:
+                for j in range(_CHUNK_BUCKETS):
+                    chunk[j] = 0
+            self.day_sum = self.hour_sum = self.day_sat = self.hour_sat = 0
+            return
         i = self._cur
         for b in self.history(num, den, inserts):
             i = i + 1 if i < DAY_BUCKETS - 1 else 0
@@ -397,12 +406,18 @@ class DoseGuard:
 
     def limits_for(self, drugs):
         """(day, hour, bolus) limits in steps of a fluid of drugs (set_fluid's tuples), 0..NO_LIMIT."""
+        kept = self._limits_kept
+        if kept is not None and kept[0] == drugs:
+            return kept[1]
         day = hour = bolus = NO_LIMIT
         for _name, conc, daily_ng, hourly_ng, bolus_ng in drugs:
             day = min(day, steps_allowed(daily_ng, conc, self.step_pl))
             hour = min(hour, steps_allowed(hourly_ng, conc, self.step_pl))
             bolus = min(bolus, steps_allowed(bolus_ng, conc, self.step_pl))
-        return day, hour, bolus
+        limits = (day, hour, bolus)
+        if type(drugs) is tuple:  # a list may change after: not kept
+            self._limits_kept = (drugs, limits)
+        return limits
 
     def _set_limits(self, drugs):
         self.day_limit, self.hour_limit, self.bolus_limit = self.limits_for(drugs)
@@ -415,6 +430,7 @@ class DoseGuard:
         the limits follow."""
         old = self.step_pl
         self.step_pl = step_pl
+        self._limits_kept = None  # limits in steps of the old volume
         g = gcd(old, step_pl)
         self._rewrite(old // g, step_pl // g, ())
         self.departed = call("firmware.guard_records", "rescale_departed", self.departed, old, step_pl)

@@ -1,6 +1,7 @@
 # Exact integer helpers shared by the dose scheduler and the drivers: no floats,
 # no true division, and no long ints on a 32-bit port while the stated bounds hold
-# (muldiv); and the exact decimal text of an integer amount (command path).
+# (muldiv). The pump writes no decimal text: a volume in its texts is a token, "{n20000000}",
+# that pumpctl writes as "20 mL" (host/pumpctl/words.py).
 
 from firmware import const
 
@@ -43,25 +44,3 @@ def gcd(a, b):
     while b:
         a, b = b, a % b
     return a
-
-
-# Decimal text, for the texts the running pump writes (its log's entries, alarms). pumpctl
-# words everything else, with its own copy (host/pumpctl/formats.py: the host reads no
-# firmware module but the wire codec).
-
-
-def decimal_text(n, places):
-    """n / 10**places written exactly, trailing zeros cut: (1500, 3) -> "1.5"."""
-    whole, frac = divmod(n, 10**places)
-    if not frac:
-        return "%d" % whole
-    frac = "%d" % frac
-    return "%d.%s" % (whole, ("0" * (places - len(frac)) + frac).rstrip("0"))
-
-
-def format_volume(nl):
-    """nL as mL from 1 mL up, uL from 1 uL up, else nL; 0 is "0 mL" (a negative one: ValueError)."""
-    if nl < 0:
-        raise ValueError("%d is negative" % nl)
-    i = 0 if nl >= 1_000_000 or not nl else 1 if nl >= 1_000 else 2
-    return "%s %s" % (decimal_text(nl, 6 - 3 * i), ("mL", "uL", "nL")[i])

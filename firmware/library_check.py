@@ -4,7 +4,7 @@
 #
 # Command path only: may allocate and use long ints.
 
-from firmware import codec
+from firmware import codec, const
 from firmware.errors import Refusal
 from firmware.library import MAX_PATIENT_BOLUSES_PER_DAY
 
@@ -13,7 +13,7 @@ _MAX_LOCKOUT_S = 400 * 86_400  # the longest duration a person can type (units.M
 # How a refusal shows field f's number (codec.LIBRARY_FIELDS): a token pumpctl renders in a
 # clinician's units (host/pumpctl/words.py): k ng/mL, r ng/day per day, h ng/day per hour, g ng,
 # s seconds; a count as it is.
-_TOKEN = " krrhhgggs"
+_TOKEN = const(" krrhhgggs")
 
 
 def check_drug(d):

@@ -37,7 +37,6 @@ import asyncio
 
 from firmware import codec, const, eventlog
 from firmware.battery import Battery
-from firmware.intmath import format_volume
 from firmware.motor_watch import MotorWatch
 from firmware.program import DEFAULT_EMPTY_NL, DEFAULT_LOW_NL
 from firmware.timebase import US_PER_MDAY
@@ -120,7 +119,7 @@ class Monitors:
         low_nl, empty_nl = self.levels()
         self._pump.raise_alarm(
             codec.ALARM_RESERVOIR_LOW,
-            "low reservoir: %s left (low level %s): refill soon" % (format_volume(left), format_volume(low_nl)),
+            "low reservoir: {n%d} left (low level {n%d}): refill soon" % (left, low_nl),  # pumpctl writes the volumes
             active=True,
         )
 
@@ -132,7 +131,7 @@ class Monitors:
         self._pump.log_event(eventlog.EV_STOP, "stopped: the reservoir reached its empty volume")
         self._pump.raise_alarm(
             codec.ALARM_RESERVOIR_EMPTY,
-            "empty reservoir: %s left, delivery stopped; refill it" % format_volume(self._pump.reservoir_nl()),
+            "empty reservoir: {n%d} left, delivery stopped; refill it" % self._pump.reservoir_nl(),
             active=True,
         )
 
@@ -252,8 +251,7 @@ class Monitors:
         if apart > _SENSOR_TOLERANCE_NL:
             self._pump.raise_alarm(
                 codec.ALARM_SENSOR_DISAGREE,
-                "reservoir sensor %s, counted %s: %s apart"
-                % (format_volume(reading_nl), format_volume(counted), format_volume(apart)),
+                "reservoir sensor {n%d}, counted {n%d}: {n%d} apart" % (reading_nl, counted, apart),
                 active=True,
             )
         else:

@@ -40,6 +40,7 @@
 # Putting a record back is restore.py's, loaded only by the boot (lazy.TRANSIENT): this
 # module, on the heap from the first save on, writes.
 
+from firmware import const
 from firmware.codec import LIBRARY_LIMITS
 from firmware.eventlog import esc as _esc
 from firmware.store import Pieces
@@ -70,6 +71,11 @@ FORMAT = 5  # bumped when a section's meaning changes; an unknown format is not 
 # 5: RING's buckets are u16 (a firmware that reads only 1 to 4 would refuse the ring by its length:
 # the format says why first).
 # (restore.py reads each of these formats.)
+
+# GUARD: DoseGuard.saved_state()'s seven ints (one format: no string per int), then the departed drugs.
+_GUARD = const("ints %d,%d,%d,%d,%d,%d,%d\ndeparted ")
+# MONITOR: motor_watch.saved_state()'s ints, in its order (one format: no dict, no line per value).
+_MONITOR = const("hold %d\nhold_since_us %d\nheld_steps %d")
 
 
 def sections(app, reserved_steps):
@@ -163,10 +169,6 @@ _META = "\n".join(
         "step_pl",
     )
 )
-# GUARD: DoseGuard.saved_state()'s seven ints (one format: no string per int), then the departed drugs.
-_GUARD = "ints %d,%d,%d,%d,%d,%d,%d\ndeparted "
-# MONITOR: motor_watch.saved_state()'s ints, in its order (one format: no dict, no line per value).
-_MONITOR = "hold %d\nhold_since_us %d\nheld_steps %d"
 _THERAPY = "\n".join(k + " %s" for k in INT_STATE + OPTIONAL_INT_STATE + ("drugs", "bridge_drugs", "patient_times"))
 
 

@@ -9,6 +9,7 @@
 # values, and what its check wrote of them (saved: its items in canonical
 # order, from which its review rows, CRC and saved record are read).
 
+from firmware import const
 from firmware.eventlog import esc
 from firmware.lazy import call
 
@@ -34,6 +35,37 @@ BASAL_FLEX = 2
 def bolus_rate(volume_nl, duration_us):
     """The constant rate (nL/day, rounded down) that gives volume_nl over duration_us."""
     return volume_nl * US_PER_DAY // duration_us
+
+
+# (The module's private tables are const(): folded into the code, no global names. A const() must
+# come before the code that reads it.)
+_DELIVERY_ITEMS = const((10, 11, 12))  # DELIVERY_BOLUS, _PRIME, _BRIDGE
+_REFILL_ITEMS = const((3, 4))  # codec.ITEM_FILL, ITEM_REMOVED
+
+# Soft-limit warnings about a bolus or prime itself (program_check._limit: codes W_SOFT + what for
+# the basal plus bolus rate, the prime rate, the bolus and the prime), which leave with it.
+_DELIVERY_WARNINGS = const(("{p52|", "{p54|", "{p55|", "{p56|"))
+# Every attribute of a Program (without_delivery copies them).
+_FIELDS = const(
+    (
+        "drugs",
+        "no_drug",
+        "fill_nl",
+        "removed_nl",
+        "low_nl",
+        "empty_nl",
+        "basal_kind",
+        "basal",
+        "flex",
+        "bolus",
+        "prime",
+        "bridge_nl",
+        "patient",
+        "trial_us",
+        "library_version",
+        "warnings",
+    )
+)
 
 
 class Program:
@@ -203,31 +235,6 @@ class Program:
 DELIVERY_BOLUS = 10
 DELIVERY_PRIME = 11
 DELIVERY_BRIDGE = 12
-_DELIVERY_ITEMS = (10, 11, 12)
-_REFILL_ITEMS = (3, 4)
-
-# Soft-limit warnings about a bolus or prime itself (program_check._limit: codes W_SOFT + what for
-# the basal plus bolus rate, the prime rate, the bolus and the prime), which leave with it.
-_DELIVERY_WARNINGS = ("{p52|", "{p54|", "{p55|", "{p56|")
-# Every attribute of a Program (without_delivery copies them).
-_FIELDS = (
-    "drugs",
-    "no_drug",
-    "fill_nl",
-    "removed_nl",
-    "low_nl",
-    "empty_nl",
-    "basal_kind",
-    "basal",
-    "flex",
-    "bolus",
-    "prime",
-    "bridge_nl",
-    "patient",
-    "trial_us",
-    "library_version",
-    "warnings",
-)
 
 
 def build_program(items, library, old_drugs=(), bridging=None):

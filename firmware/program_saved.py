@@ -7,6 +7,7 @@
 #
 # Command path only: may allocate and use long ints.
 
+from firmware import const
 from firmware.program import BASAL_STOPPED, Program
 from firmware.program_items import _read
 
@@ -42,9 +43,9 @@ def from_saved(data, unesc):
 # that firmware's version, in this order: the ints ("-" for None), each optional tuple as its ints
 # joined by "," ("-" for None), the flex steps ("start,kind,per_day" joined by ";"), the blend, the
 # library version, then one line per canonical line ("d" line TAB) and per warning ("w" text), escaped.
-_PROGRAM_INTS = ("no_drug", "fill_nl", "removed_nl", "low_nl", "empty_nl", "basal_kind", "bridge_nl", "trial_us")
-_PROGRAM_TUPLES = ("basal", "bolus", "prime", "patient")
-_VALUES_OF = ("0.3.0",)  # the firmware versions whose PROGRAM_VALUES are read
+_PROGRAM_INTS = const(("no_drug", "fill_nl", "removed_nl", "low_nl", "empty_nl", "basal_kind", "bridge_nl", "trial_us"))
+_PROGRAM_TUPLES = const(("basal", "bolus", "prime", "patient"))
+_VALUES_OF = const(("0.3.0",))  # the firmware versions whose PROGRAM_VALUES are read
 
 
 def from_values(data, lines, library_version, unesc):

@@ -4,6 +4,7 @@
 # off the heap between restarts (about 3 KB of bytecode with the modules as .mpy in RAM).
 # Command path only: allocates freely.
 
+from firmware import const
 from firmware.codec import ALARM_NONE, alarm_priority
 from firmware.errors import Refusal
 from firmware.eventlog import MAX_TEXT
@@ -31,7 +32,7 @@ from firmware.persist import (
 from firmware.therapy import INT_STATE, OPTIONAL_INT_STATE
 
 _LOG_SECTIONS = 4  # a record written before the log was one ring: a ring of 128 entries in 4 sections of 32
-_READS = (1, 2, 3, 4, 5)  # the formats this firmware reads (persist.FORMAT: what each changed)
+_READS = const((1, 2, 3, 4, 5))  # the formats this firmware reads (persist.FORMAT: what each changed)
 
 
 def restore(app, record):

@@ -66,7 +66,7 @@ _SECTION = const(3)  # tag, length
 _TRAILER = const(7)  # the end section (3) and the CRC (4)
 _MIN_RECORD = const(15)  # _HEADER + _TRAILER: a record with no sections
 _CHUNK = const(256)  # bytes read at a time while checking a record
-_END = b"\x00\x00\x00"  # the end section: tag 0, length 0
+_END = const(b"\x00\x00\x00")  # the end section: tag 0, length 0
 
 
 class Pieces:

@@ -24,7 +24,6 @@
 # on the clock. So no step is ever repeated or skipped, and a day's volume
 # moves by at most half a last step.
 
-from firmware.intmath import format_volume
 from firmware.program import (
     BASAL_CONTINUOUS,
     BASAL_FLEX,
@@ -230,7 +229,7 @@ class Therapy:
     def cancelled_text(self, name, now):
         """What a bolus, prime or bridge (name) cut short at now leaves undelivered, for the review and the log."""
         left, total = self.delivery_left_nl(now)
-        return "%s cancelled: %s of %s not given" % (name, format_volume(left), format_volume(total))
+        return "%s cancelled: {n%d} of {n%d} not given" % (name, left, total)  # pumpctl writes the volumes
 
     def delivery_left_nl(self, now):
         """(left, total) nL of the running or waiting delivery (a bridge: of the old blend)."""

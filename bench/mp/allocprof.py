@@ -13,7 +13,7 @@ import sys
 
 _SKIP_MODULES = ("firmware.scheduler", "firmware.timebase", "firmware.intmath", "firmware.auth", "firmware.codec")
 _SKIP_CLASSES = ("Projection", "Therapy", "Program", "FrameDecoder", "Pieces", "Timebase", "DoseScheduler")
-_SKIP_FUNCTIONS = ("largest_ratio", "has_drug", "gcd", "_strength_ratio")
+_SKIP_FUNCTIONS = ("largest_ratio", "has_drug", "gcd", "_strength_ratio", "bucket")  # and methods of these names
 
 _stats = [None]
 _most = {}  # kind of operation -> {function: most bytes one call allocated}
@@ -59,7 +59,7 @@ def install(stats):
             elif isinstance(v, type) and key not in _SKIP_CLASSES:
                 for attr in list(v.__dict__):
                     method = v.__dict__[attr]
-                    if type(method) is function:
+                    if type(method) is function and attr not in _SKIP_FUNCTIONS:
                         setattr(v, attr, _wrap(method, key + "." + attr))
     for _mname, m in modules:  # every module's name for a function: `from x import f` binds it too
         for key in dir(m):

@@ -28,7 +28,9 @@
 # measurement, so the figures are the pump's (within a few hundred bytes).
 #
 # Prints one line per import ("HEAP32_IMPORT name live_bytes modules,..."),
-# micropython.qstr_info()'s line and then one line "HEAP32 {json}".
+# micropython.qstr_info(1)'s lines (its pools, then each interned name, "Q(name)") at the
+# baseline after a line "HEAP32_QSTR baseline" and at the end after "HEAP32_QSTR end", and
+# then one line "HEAP32 {json}".
 
 import gc
 import json
@@ -143,6 +145,7 @@ class Stats:
         self.baseline = 0
         self.live = 0  # after the last collection
         self.max_live = 0  # largest live heap at a collection between two operations
+        self.max_live_op = ""  # the operation after which it was seen
         self.max_alloc = 0  # largest heap right after an operation, before its garbage is collected
         self.max_op_bytes = 0  # most allocated by one operation (a frame served, a tick, the boot)
         self.max_op = ""  # which one
@@ -164,6 +167,7 @@ class Stats:
         self.live = gc.mem_alloc() - self.baseline
         if self.live > self.max_live:
             self.max_live = self.live
+            self.max_live_op = self.op
         return self.live
 
     def after_op(self):
@@ -208,6 +212,7 @@ def result(stats, host, facts, app, figures):
     out = {
         "baseline_bytes": stats.baseline,
         "max_live_bytes": stats.max_live,
+        "max_live_op": stats.max_live_op,
         "max_alloc_bytes": stats.max_alloc,
         "max_op_bytes": stats.max_op_bytes,
         "max_op": stats.max_op,
@@ -237,10 +242,17 @@ def result(stats, host, facts, app, figures):
     }
     for k, v in figures:
         out[k] = v
+    print_qstrs("end")
+    print("HEAP32 " + json.dumps(out))
+
+
+def print_qstrs(when):
+    """micropython.qstr_info(1): "qstr pool: n_pool=P, n_qstr=N, ..., n_total_bytes=B" (the interned
+    names, part of the heap) and then each name as "Q(name)"; printed, so none of it is on the heap."""
     import micropython
 
-    micropython.qstr_info()  # "qstr pool: ... n_total_bytes=N": the interned names, part of the heap
-    print("HEAP32 " + json.dumps(out))
+    print("HEAP32_QSTR " + when)
+    micropython.qstr_info(1)
 
 
 # -- the bench, step by step ------------------------------------------------------
@@ -341,6 +353,7 @@ def bench(stats, host, facts):
     stats.baseline = gc.mem_alloc()
     stats.live = 0
     stats.max_live = 0
+    print_qstrs("baseline")
 
     # The breakdown is printed as it is measured, so none of it stays on the heap.
     for name in IMPORT_ORDER:
@@ -363,12 +376,9 @@ def bench(stats, host, facts):
     after_boot = yield from stats.collect()
     check_no_parser("after boot")
 
-    from firmware import auth, codec, framing
+    from firmware import auth, codec
 
     host.attach(app)
-    host.codec = codec
-    host.framing = framing
-    host.auth = auth
 
     # Program it as `pumpctl clock --set` and `pumpctl program ... --confirm-soft` do,
     # after a bench engineer ran it at a plain rate (no drug in it yet).

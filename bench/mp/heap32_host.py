@@ -54,16 +54,19 @@ NEW_PATIENT_KEY = b"new-patient-key-for-heap-bench!!"  # 32 bytes: KEY_CHANGE at
 class Host:
     """pumpctl's side of the link (host/pumpctl/client.py), in the VM: frames
     are encoded with the shared codec and auth, fed to the pump byte by byte,
-    and each reply is checked (one reply, its type, sequence number and MAC)."""
+    and each reply is checked (one reply, its type, sequence number and MAC).
+
+    Each method imports the firmware's modules it reads (the pump has loaded them by then): not at
+    the top, so that nothing is imported before the baseline is measured, and never held in an
+    attribute, so that the harness reads the constants as the firmware's code does, which lets
+    tests/vms.py's harness_for_compiled write them as their values where the firmware runs
+    compiled (pumpctl.inline_consts: the modules then hold no such names)."""
 
     def __init__(self, stats, random):
         self.stats = stats
         self.random = random
         self.app = None
         self.serial = None
-        self.codec = None
-        self.framing = None
-        self.auth = None
         self.seq = 0
         self.session = None  # auth.Hmac of the open session, None outside one
         self.frame = None  # the request being fed
@@ -93,10 +96,35 @@ class Host:
         self.refusals += 1
         self._refusal(msg_type, served, code)
 
+    def request_or_refused(self, msg_type, values, code, because):
+        """Send one command the pump may carry out or refuse for one reason only (yield from it): its
+        reply's values, or None if it refused it with error `code` and a message ending in `because`
+        (any other refusal fails). For a refusal the host cannot foresee: the dose guard's."""
+        self._build(msg_type, values)
+        self.stats.op = COMMAND_NAMES[msg_type]
+        yield from self.stats.collect()
+        served = self._feed()
+        yield from self.stats.after_op()
+        from firmware import codec, framing
+
+        wire = b"".join(self.serial.out)
+        kind, seq, body = framing.decode_frame(framing.cobs_decode(wire, len(wire) - 1))[:3]
+        if kind != codec.ERROR or seq != self.seq:
+            return self._reply(msg_type, served)  # checks the frame again, and its signature
+        self.frames += 1
+        self.serial.out = []
+        got, _field, message, _more = _decode_reply(codec.ERROR, body)
+        if got != code or not message.endswith(because):
+            raise AssertionError("the pump refused %s: error %d %s" % (COMMAND_NAMES[msg_type], got, message))
+        self.refusals += 1
+        return None
+
     def _build(self, msg_type, values):
         self.seq += 1
-        payload = _encode_request(self.codec, self.framing, msg_type, values)
-        self.frame = self.framing.encode_frame(msg_type, self.seq, payload, self.session)
+        from firmware import framing
+
+        payload = _encode_request(msg_type, values)
+        self.frame = framing.encode_frame(msg_type, self.seq, payload, self.session)
         self.serial.out = []
 
     def _feed(self):
@@ -115,11 +143,13 @@ class Host:
         self.serial.out = []
         if served != 1 or wire.count(b"\x00") != 1 or wire[-1] != 0:
             raise AssertionError("one frame must get exactly one reply, got %r" % wire)
-        return self.framing.decode_frame(self.framing.cobs_decode(wire, len(wire) - 1))
+        from firmware import framing
+
+        return framing.decode_frame(framing.cobs_decode(wire, len(wire) - 1))
 
     def _reply(self, msg_type, served):
-        codec = self.codec
-        auth = self.auth
+        from firmware import auth, codec
+
         kind, seq, body, mac, signed = self._one_frame(served)
         if seq != self.seq:
             raise AssertionError("the reply to seq %d came with seq %d" % (self.seq, seq))
@@ -128,27 +158,28 @@ class Host:
                 raise AssertionError("the reply to %s is not signed by the session" % COMMAND_NAMES[msg_type])
         if kind == codec.ERROR:
             self.errors += 1
-            code, field, message, _more = _decode_reply(codec, self.framing, codec.ERROR, body)
+            code, field, message, _more = _decode_reply(codec.ERROR, body)
             raise AssertionError(
                 "the pump refused %s: error %d (%s) %s" % (COMMAND_NAMES[msg_type], code, field, message)
             )
         if kind != msg_type | codec.REPLY:
             raise AssertionError("reply of type 0x%02x to 0x%02x" % (kind, msg_type))
-        return _decode_reply(codec, self.framing, msg_type, body)
+        return _decode_reply(msg_type, body)
 
     def _refusal(self, msg_type, served, code):
-        codec = self.codec
+        from firmware import codec
+
         kind, seq, body, _mac, _signed = self._one_frame(served)
         if kind != codec.ERROR or seq != self.seq:
             raise AssertionError("%s was not refused" % COMMAND_NAMES[msg_type])
-        got = _decode_reply(codec, self.framing, codec.ERROR, body)[0]
+        got = _decode_reply(codec.ERROR, body)[0]
         if got != code:
             raise AssertionError("%s refused with error %d, not %d" % (COMMAND_NAMES[msg_type], got, code))
 
     def authenticate(self, role):
         """Open a session as pumpctl's Pump.authenticate() does (yield from it)."""
-        auth = self.auth
-        codec = self.codec
+        from firmware import auth, codec
+
         key = CLINICIAN_KEY if role == auth.ROLE_CLINICIAN else PATIENT_KEY
         self.session = None
         (pump_nonce,) = yield from self.request(codec.AUTH_BEGIN, (role,))
@@ -160,7 +191,9 @@ class Host:
         self.session = auth.Hmac(auth.session_key(key, role, pump_nonce, host_nonce))
 
     def end_session(self):
-        yield from self.request(self.codec.AUTH_END)
+        from firmware import codec
+
+        yield from self.request(codec.AUTH_END)
         self.session = None
 
     def attach(self, app):
@@ -177,13 +210,14 @@ class Host:
 
     def wrong_proof(self):
         """A session the pump refuses: the proof of a key it does not hold."""
-        auth = self.auth
+        from firmware import auth, codec
+
         self.session = None
-        (pump_nonce,) = yield from self.request(self.codec.AUTH_BEGIN, (auth.ROLE_CLINICIAN,))
+        (pump_nonce,) = yield from self.request(codec.AUTH_BEGIN, (auth.ROLE_CLINICIAN,))
         host_nonce = self.random.random_bytes(auth.NONCE_BYTES)
         proof = auth.proof(NEW_PATIENT_KEY, auth.ROLE_CLINICIAN, pump_nonce, host_nonce)
         yield from self.refused(
-            self.codec.AUTH_PROVE,
+            codec.AUTH_PROVE,
             (auth.ROLE_CLINICIAN, pump_nonce, host_nonce, proof),
             "auth-prove refused",
             auth.ERR_AUTH,
@@ -191,17 +225,19 @@ class Host:
 
     def change_key(self, role, new_key):
         """KEY_CHANGE as pumpctl's change_key() sends it: the key masked with the session's pad."""
+        from firmware import codec
         from firmware.lazy import values  # keyring.py as pumpctl uses it, forgotten after: the pump does not keep it
 
         wrap_pad, xor_bytes = values("firmware.keyring", "wrap_pad", "xor_bytes")
         masked = xor_bytes(new_key, wrap_pad(self.session, role, self.seq + 1))
-        if (yield from self.request(self.codec.KEY_CHANGE, (role, masked)))[0] != role:
+        if (yield from self.request(codec.KEY_CHANGE, (role, masked)))[0] != role:
             raise AssertionError("the key was not changed")
 
     def read_all(self):
         """What a reader can see without a key: the alarms, the whole event log, the
         whole library, the simulator's state (and a fault scheduled for later)."""
-        codec = self.codec
+        from firmware import codec
+
         yield from self.request(codec.ALARMS, (0,))
         count = (yield from self.request(codec.EVENT, (0,)))[0]
         for i in range(1, count):
@@ -216,7 +252,8 @@ class Host:
     def site_library(self):
         """Stage the library in force, drug by drug, as a new version with its first drug's
         daily soft limit 1 ng lower; check it, read it back and commit it."""
-        codec = self.codec
+        from firmware import codec
+
         drugs = (yield from self.request(codec.LIB_GET, (0, codec.LIB_IN_FORCE)))[1]
         for d in range(drugs):
             drug = (yield from self.request(codec.LIB_GET, (d, codec.LIB_IN_FORCE)))[2:13]
@@ -236,19 +273,24 @@ class Host:
     def stage(self, lines):
         """Send program lines as pumpctl does: each line's item (STAGE_ITEM), read on CPython by
         pumpctl's parser beforehand (program_items.py beside this: generated, tests/programs.py)."""
+        from firmware import codec
+
         for i in range(len(lines)):
-            yield from self.request(self.codec.STAGE_ITEM, (i,) + ITEMS[lines[i]])
+            yield from self.request(codec.STAGE_ITEM, (i,) + ITEMS[lines[i]])
 
     def review(self, which):
         """All rows of the running or staged program, as pumpctl reads them."""
-        rows = (yield from self.request(self.codec.REVIEW, (which, 0)))[0]
+        from firmware import codec
+
+        rows = (yield from self.request(codec.REVIEW, (which, 0)))[0]
         for i in range(1, rows):
-            yield from self.request(self.codec.REVIEW, (which, i))
+            yield from self.request(codec.REVIEW, (which, i))
 
     def look(self, facts):
         """What `pumpctl status` and `pumpctl therapy` read, and the newest log
         entry; keeps a few numbers in facts (small ints, no lists held)."""
-        codec = self.codec
+        from firmware import codec
+
         status = yield from self.request(codec.STATUS)
         facts.mode = status[2]
         facts.rate_nl_per_day = status[3]
@@ -283,14 +325,18 @@ class Facts:
 # -- plain functions: their frames are gone before any collection -------------
 
 
-def _encode_request(codec, framing, msg_type, values):
+def _encode_request(msg_type, values):
     """A request's payload, packed by its fields where they lie in codec.MESSAGES: the host's
     lists of fields (host/pumpctl/schema.py) would be heap counted as the pump's."""
+    from firmware import codec, framing
+
     at = codec.span(msg_type, False)
     return framing.encode_spec(codec.MESSAGES, at >> 16, at & 0xFFFF, values)
 
 
-def _decode_reply(codec, framing, msg_type, body):
+def _decode_reply(msg_type, body):
     """A reply's values (or an ERROR's), unpacked as _encode_request packs."""
+    from firmware import codec, framing
+
     at = codec.span(msg_type, True)
     return framing.decode_spec(codec.MESSAGES, at >> 16, at & 0xFFFF, body)

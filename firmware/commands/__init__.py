@@ -27,7 +27,8 @@
 
 import sys
 
-from firmware import const
+from firmware import codec, const
+from firmware.lazy import forget
 
 SAVES = const(1)
 STAGED_TTL_US = 600_000_000  # an uncommitted program or library is dropped after 10 min (GIP 2.2.5)
@@ -35,7 +36,7 @@ STAGED_TTL_US = 600_000_000  # an uncommitted program or library is dropped afte
 # rate, a patient's bolus and a stop load no programming code.
 FAMILIES = ("status", "session", "program", "rate", "patient", "stop", "alarms", "library", "service", "keys")
 RESIDENT = ("status", "session")
-_PACKAGE = "firmware.commands."
+_PACKAGE = const("firmware.commands.")
 _CODES = const(0x80)  # request codes are 0x01..0x7F (codec: a reply's code has 0x80 set)
 _SAVES_BIT = const(0x80)
 
@@ -56,9 +57,21 @@ class Staging:
         self.library = None  # LIB_STAGE: (Library, fields changed, hard limits raised, expires pump us, what it read)
         self.weighings = []  # CAL_WEIGHING: (from_steps, to_steps, mass_ug), for CALIBRATE
         self.cal_shown = None  # (weighings, density) whose result CALIBRATE last showed (checked or refused)
+        # The program's checks a STAGE_ITEM loaded for STAGE (commands/program.py _load_checks): which of
+        # lazy.TRANSIENT were loaded before them (lazy._loaded()), or None while none are held.
+        self.checks = None
+
+    def release_checks(self):
+        """Forget the program's checks a STAGE_ITEM loaded: after STAGE, at any other command, at the
+        end of the session. Their code is on the heap only while a program is being staged."""
+        if self.checks is not None:
+            before = self.checks
+            self.checks = None
+            forget(before)
 
     def drop(self, why):
         """The session ended: its drafts go (why: for COMMIT's refusal); a checked program stays."""
+        self.release_checks()
         if self.items and self.program is None:
             self.dropped = why
         self.items = []
@@ -95,6 +108,8 @@ class Commands:
         entry = self._index[code] if 0 <= code < _CODES else 0
         if not entry:
             return None
+        if code != codec.STAGE_ITEM and code != codec.STAGE:
+            self._pump.staging.release_checks()  # a session's other commands run without them
         name = self._families[(entry & ~_SAVES_BIT) - 1]
         saves = entry & _SAVES_BIT
         module = self._modules.get(name)

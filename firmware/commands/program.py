@@ -4,11 +4,12 @@
 # before it goes in force. (A plain rate is the family rate.py, the patient's
 # bolus patient.py: neither loads this code.)
 
-from firmware import codec, eventlog
+import gc
+
+from firmware import codec, const, eventlog
 from firmware.commands import SAVES, STAGED_TTL_US
 from firmware.errors import Refusal
-from firmware.intmath import format_volume
-from firmware.lazy import call
+from firmware.lazy import _loaded, call
 from firmware.program import BASAL_FLEX, BASAL_STOPPED, build_program
 from firmware.therapy import BOLUS_NONE, BRIDGE
 
@@ -17,6 +18,21 @@ _DELIVERY_NONE = 0
 _DELIVERY_KEEP = 1  # the same line as the one running or waiting: it goes on untouched
 _DELIVERY_NEW = 2  # a new dose
 _DELIVERY_CANCEL = 3  # the program leaves the running one out: it is cancelled
+
+# What STAGE builds and checks a program with (program_items, program_check, program_write: lazy.TRANSIENT),
+# loaded by the first STAGE_ITEM of a program (_load_checks) and forgotten after STAGE or at any other
+# command (Staging.release_checks). Loading them is the biggest part of staging (about 6 KB of code as
+# .mpy in RAM); loaded while the lines come, a STAGE allocates only what it builds and checks, and no
+# command holds both.
+_CHECKS = const(("firmware.program_check", "firmware.program_write"))
+
+
+def _load_checks(staging):
+    if staging.checks is None:
+        staging.checks = _loaded()
+        gc.collect()  # a module's bytecode needs blocks of a few KB (lazy.call)
+        for name in _CHECKS:
+            __import__(name)
 
 
 # Adds one item to the program being staged: one line of a program as the
@@ -46,6 +62,7 @@ _DELIVERY_CANCEL = 3  # the program leaves the running one out: it is cancelled
 # ends.
 def stage_item(pump, values):
     index = values[0]
+    _load_checks(pump.staging)
     if index == 0:
         pump.staging.items = []
         pump.staging.program = None
@@ -107,6 +124,13 @@ def stage_item(pump, values):
 # the running bolus's line gets a row with an empty line and "bolus cancelled:
 # L of T not given".
 def stage(pump, values):
+    try:
+        return _stage(pump)
+    finally:
+        pump.staging.release_checks()
+
+
+def _stage(pump):
     pump.tick()
     now = pump.timebase.total_us()
     program = build_program(pump.staging.items, pump.library, pump.therapy.drugs, pump.therapy.bridge_drugs)
@@ -144,7 +168,7 @@ def _delivery_plan(pump, program, now):
     if t.bolus_kind != BOLUS_NONE and now < t.bolus_start:
         state = "waiting: starts in %d min" % -(-(t.bolus_start - now) // 60_000_000)
     else:
-        state = "running: %s of %s left" % (format_volume(left), format_volume(total))
+        state = "running: {n%d} of {n%d} left" % (left, total)
     if t.same_delivery(program):
         return _DELIVERY_KEEP, state + ", unchanged"
     if kind == BRIDGE:
@@ -180,7 +204,6 @@ def _row_count(program, verdict=_DELIVERY_NONE):
 
 
 # REVIEW's row when no program runs (codec.ITEM_NO_PROGRAM).
-_NO_PROGRAM_ROW = (codec.ITEM_NO_PROGRAM, "", 0, 0, 0, 0, 0, 0, 0, 0)
 
 
 # One row of the running or the staged program, as the pump
@@ -234,7 +257,7 @@ def review(pump, values):
     if index >= count:
         raise Refusal("index", "row %d does not exist; there are %d" % (index, count))
     if program is None:
-        item, volume = _NO_PROGRAM_ROW, 0
+        item, volume = (codec.ITEM_NO_PROGRAM, "", 0, 0, 0, 0, 0, 0, 0, 0), 0
     else:
         item, volume, note = call("firmware.program_rows", "row", program, index, verdict, note)
     if which == codec.REVIEW_LAST:
@@ -317,27 +340,37 @@ def _log_program(pump, head, crc, program):
     START,DURATION_S,DURATION_US,THEN_S,THEN_US,COUNT,DRUG}" (its saved row) that pumpctl writes as its
     line, "; " between them, in as many entries as the log's 100 bytes of text
     need (each further one "crc X continued: ..."), an item never split between two. The rows are
-    read from what the program keeps (Program.saved) one at a time, and their bytes counted there."""
+    copied as bytes from what the program keeps (Program.saved), one at a time."""
     saved = program.understood()
-    parts = [head]
-    size = len(head.encode())  # the entry's bytes so far (a library version may be UTF-8)
+    entry = bytearray(head.encode())
+    items = 0  # in this entry
     at = saved.find(b"\ni")
     while at >= 0:
         end = saved.find(b"\n", at + 1)
         if end < 0:  # the last row
             end = len(saved)
-        n = end - at + 1  # "{", the row without its newline, "}"
-        if len(parts) > 1 and size + 2 + n > eventlog.MAX_TEXT:
-            pump.log_event(eventlog.EV_PROGRAM, "".join(parts))
-            parts = ["crc %08x continued: " % crc]
-            size = len(parts[0])
-        if len(parts) > 1:
-            parts.append("; ")
-            size += 2
-        parts.append("{%s}" % saved[at + 1 : end].decode())
-        size += n
+        if items and len(entry) + 2 + (end - at + 1) > eventlog.MAX_TEXT:  # "; {", the row, "}"
+            _log_entry(pump, entry)
+            entry = bytearray(b"crc %08x continued: " % crc)
+            items = 0
+        if items:
+            entry += b"; "
+        entry += b"{"
+        entry += saved[at + 1 : end]
+        entry += b"}"
+        items += 1
         at = saved.find(b"\ni", end)
-    pump.log_event(eventlog.EV_PROGRAM, "".join(parts))
+    _log_entry(pump, entry)
+
+
+def _log_entry(pump, entry):
+    """One entry of _log_program: its bytes as they are, the text the log keeps when it has nothing to
+    escape and fits (always, but for a drug or library name with a backslash or a tab: then as a text
+    the log escapes and cuts)."""
+    if len(entry) > eventlog.MAX_TEXT or b"\\" in entry or b"\t" in entry or b"\n" in entry:
+        pump.log_event(eventlog.EV_PROGRAM, entry.decode())
+    else:
+        pump.log_event(eventlog.EV_PROGRAM, entry)
 
 
 def _refuse_dosing(pump, program):
@@ -371,35 +404,28 @@ def _refill_check(pump, program):
     if program.fill_nl is not None and program.fill_nl > pump.monitors.reservoir_capacity_nl:
         raise Refusal(
             "fill",
-            "fill %s is more than this pump's %s reservoir holds"
-            % (format_volume(program.fill_nl), format_volume(pump.monitors.reservoir_capacity_nl)),
+            "fill {n%d} is more than this pump's {n%d} reservoir holds"
+            % (program.fill_nl, pump.monitors.reservoir_capacity_nl),
         )
     if program.fill_nl is not None and program.fill_nl <= program.empty_level():
         raise Refusal(
             "fill",
-            "fill %s is at or below the empty volume %s: the pump would stop at once"
-            % (format_volume(program.fill_nl), format_volume(program.empty_level())),
+            "fill {n%d} is at or below the empty volume {n%d}: the pump would stop at once"
+            % (program.fill_nl, program.empty_level()),
         )
     if program.removed_nl is None:
         return None
     expected = pump.reservoir_nl()
     if expected is None:
         program.warnings.append("{p70|%d}" % program.removed_nl)  # pumpctl: "refill: ... cannot check ..."
-        return "refill: removed %s (not checked: no count), filled %s" % (
-            format_volume(program.removed_nl),
-            format_volume(program.fill_nl),
-        )
+        return "refill: removed {n%d} (not checked: no count), filled {n%d}" % (program.removed_nl, program.fill_nl)
     apart = abs(program.removed_nl - expected)
     allowed = pump.monitors.reservoir_capacity_nl // 20  # 1 mL per 20 mL
-    text = "refill: removed %s, expected %s, filled %s" % (
-        format_volume(program.removed_nl),
-        format_volume(expected),
-        format_volume(program.fill_nl),
-    )
+    text = "refill: removed {n%d}, expected {n%d}, filled {n%d}" % (program.removed_nl, expected, program.fill_nl)
     if apart > allowed:
         # pumpctl: "refill discrepancy D (over A): check for a pocket fill; removed R, counted X"
         program.warnings.append("{p71|%d|%d|%d|%d}" % (apart, allowed, program.removed_nl, expected))
-        text += ": DISCREPANCY %s" % format_volume(apart)
+        text += ": DISCREPANCY {n%d}" % apart
     return text
 
 

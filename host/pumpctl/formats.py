@@ -3,8 +3,8 @@
 #
 # Quantities as pumpctl writes them: the inverse of units.py's parsers, for a
 # program's canonical lines (program_words.py), its review, the pump's refusals
-# and a library's limits. The pump writes volumes only, with intmath.format_volume
-# (the same text: tests/host/test_units.py compares them).
+# and a library's limits, and the quantity tokens of the pump's texts (words.py:
+# the pump writes "{n20000000}", pumpctl "20 mL").
 #
 # Units as units.py states them: mass ng, volume nL, concentration ng/mL,
 # dose rates ng/day or nL/day, durations us, time of day minutes 0..1439.
@@ -57,7 +57,7 @@ _decimal_text = decimal_text
 
 
 def format_volume(nl):
-    """nL as mL from 1 mL up, uL from 1 uL up, else nL; 0 is "0 mL" (as the pump's intmath.format_volume)."""
+    """nL as mL from 1 mL up, uL from 1 uL up, else nL; 0 is "0 mL"."""
     return _show(nl, 1_000_000, "mL uL nL")
 
 

@@ -237,7 +237,7 @@ def render(state: ViewState) -> Panel:
                 grid.add_row("", Text(f"{low}: reached, refill", style="yellow"))
             else:
                 at = quantities.duration(state.therapy_at_us + th.low_in_s * 10**6)
-                grid.add_row("", f"{low} in {quantities.days(th.low_in_s)}, at pump time {at}")
+                grid.add_row("", f"{low} in {quantities.time_until(th.low_in_s)}, at pump time {at}")
         if s.battery_permille is None:
             grid.add_row("battery", "no reading yet")
         else:

@@ -44,9 +44,16 @@ def volume_nl(nl: int) -> str:
     return volume(nl * 1000)
 
 
-def days(seconds: int) -> str:
-    """A span of seconds in days, to one decimal: "3.5 days"."""
-    return as_decimal(Fraction(seconds, 86_400), 1) + " days"
+def time_until(seconds: int) -> str:
+    """How long until a reservoir level is reached, in the unit that reads best, one decimal at most,
+    rounded down (a warning is never later than the pump said): "36 days", "1 day", "1.8 hours",
+    "12 min", "under a minute"."""
+    for unit_s, one, many in ((86_400, "day", "days"), (3_600, "hour", "hours")):
+        if seconds >= unit_s:
+            tenths = seconds * 10 // unit_s
+            text = f"{tenths // 10}" if tenths % 10 == 0 else f"{tenths // 10}.{tenths % 10}"
+            return f"{text} {one if text == '1' else many}"
+    return f"{seconds // 60} min" if seconds >= 60 else "under a minute"
 
 
 def _terminates(f: Fraction) -> bool:

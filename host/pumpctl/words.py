@@ -165,8 +165,9 @@ QUANTITY_TOKENS = {
     "v": quantities.rate,  # nL/day, per hour from 1 mL/h where exact (as pumpctl shows a rate)
     "n": formats.format_volume,  # nL
     "d": lambda n: _wall_clock(n),  # the device clock: local seconds since 1970
+    "u": quantities.time_until,  # s until a level is reached: "36 days", "1.8 hours"
 }
-_QUANTITY = re.compile(r"\{([gkrhsvdn])([0-9]{1,12})\}")
+_QUANTITY = re.compile(r"\{([gkrhsvdnu])([0-9]{1,12})\}")
 
 
 def _wall_clock(s: int) -> str:

@@ -939,6 +939,19 @@ def test_a_calibration_rounds_a_departed_drugs_hour_and_rest_of_day_up_each():
     assert sat == 0 and hour * 49_000 >= 7 * SIM_STEP_PL and (day - hour) * 49_000 >= 100 * SIM_STEP_PL
 
 
+def test_a_calibration_takes_the_limits_in_steps_of_the_new_volume():
+    # Half the step volume: twice the steps for the same dose of morphine, in every window and the bolus.
+    g = DoseGuard(SIM_STEP_PL)
+    g.set_fluid((morphine(20_000_000),))
+    assert g.limits_for(g.fluid) == (g.day_limit, g.hour_limit, g.bolus_limit)
+    g.set_step_volume(SIM_STEP_PL // 2)
+    want = tuple(steps_allowed(ng, 20_000_000, SIM_STEP_PL // 2) for ng in MORPHINE_LIMITS)
+    assert (g.day_limit, g.hour_limit, g.bolus_limit) == want == g.limits_for(g.fluid)
+    assert g.limits_for((morphine(10_000_000),)) == tuple(
+        steps_allowed(ng, 10_000_000, SIM_STEP_PL // 2) for ng in MORPHINE_LIMITS
+    )
+
+
 def saturated_guard():
     """A guard whose current bucket (bucket 10, at 6 min) is saturated: a 1 mg
     morphine bolus at 20 mg/mL rescaled to 1 mcg/mL (20,000 times weaker, 19.2

@@ -109,3 +109,43 @@ def test_the_dose_kinds_are_the_programs_in_the_parsers_and_the_formatters():
     kinds = (program.DOSE_MASS, program.DOSE_VOLUME)
     assert (units.DOSE_MASS, units.DOSE_VOLUME) == kinds == (formats.DOSE_MASS, formats.DOSE_VOLUME)
     assert (codec.DOSE_MASS, codec.DOSE_VOLUME) == kinds  # as STAGE_ITEM's dose_kind carries them
+
+
+def test_a_programs_checks_are_on_the_heap_only_while_its_lines_come(monkeypatch):
+    # STAGE_ITEM loads what STAGE checks a program with, so that no one command both loads and checks;
+    # STAGE, any other command and the end of the session forget it.
+    from programs import items
+    from test_boot_memory import Board, storage_of
+
+    import firmware
+    from firmware import lazy
+
+    for name in lazy.TRANSIENT:
+        monkeypatch.delitem(sys.modules, name, raising=False)
+        monkeypatch.delattr(firmware, name[9:], raising=False)
+
+    def loaded():
+        return [m for m in lazy.TRANSIENT if m in sys.modules or hasattr(firmware, m[9:])]
+
+    app = Board(storage_of({})).app
+    get = app.commands.get
+    lines = items(["drug morphine 20 mg/mL", "fill 20 mL", "basal 2 mg/day"])
+    checks = ["firmware.program_check", "firmware.program_write"]
+
+    def stage_lines():
+        for i, it in enumerate(lines):
+            assert get(codec.STAGE_ITEM)((i, *it)) == (i + 1,)
+            assert loaded() == checks
+
+    stage_lines()
+    get(codec.STATUS)(())  # another command between the lines: they stay staged, the checks go
+    assert loaded() == []
+    assert app.staging.items
+    stage_lines()
+    rows, warnings, _crc, _expires_s = get(codec.STAGE)(())
+    assert (rows, warnings) == (3, 0)
+    assert loaded() == []
+    assert get(codec.STAGE_ITEM)((0, *lines[0])) == (1,)
+    assert loaded() == checks
+    app._session_ended("timeout")
+    assert loaded() == []

@@ -146,7 +146,8 @@ def test_therapy_shows_the_reservoir_counted_and_sensed_the_low_forecast_the_bat
     lines = out.splitlines()
     reservoir = lines.index(next(line for line in lines if line.startswith("reservoir ")))
     assert "mL counted, sensor " in lines[reservoir]
-    assert lines[reservoir + 1].strip().startswith("low level 2 mL in 180 days (pump time 180 d 00 h 00 min")
+    low = lines[reservoir + 1].strip()
+    assert low.startswith("low level 2 mL in 179.9 days (pump time 180 d 00 h 00 min")  # rounded down
     assert lines[reservoir + 2].strip().startswith("delivery stops at 1 mL (empty volume)")
     assert any(line.startswith("battery     ") and "permille (" in line for line in lines)
     assert "alarms      none" in lines

@@ -51,3 +51,22 @@ def test_durations_parse_exactly(text, us):
 def test_unclear_durations_are_refused(text):
     with pytest.raises(ValueError):
         q.parse_duration_us(text)
+
+
+@pytest.mark.parametrize(
+    "seconds, text",
+    [
+        (36 * 86_400, "36 days"),
+        (36 * 86_400 - 1, "35.9 days"),  # rounded down: the level comes no later than shown
+        (86_400, "1 day"),
+        (86_400 + 8_640, "1.1 days"),
+        (86_399, "23.9 hours"),
+        (6_480, "1.8 hours"),
+        (3_600, "1 hour"),
+        (12 * 60 + 59, "12 min"),
+        (59, "under a minute"),
+        (0, "under a minute"),
+    ],
+)
+def test_time_until_a_level_reads_in_the_best_unit_rounded_down(seconds, text):
+    assert q.time_until(seconds) == text

@@ -68,7 +68,7 @@ def test_every_token_the_firmware_writes_is_one_pumpctl_renders():
     found = firmware_tokens()
     letters = {letter for _f, letter in found}
     assert letters - set(words.QUANTITY_TOKENS) == set(words.TOKENS)  # each code token used, none unknown
-    assert letters & set(words.QUANTITY_TOKENS) == {"k", "v", "d", "n"}  # the quantities a "%d" writes (the log's)
+    assert letters & set(words.QUANTITY_TOKENS) == {"k", "v", "d", "n", "u"}  # the quantities a "%d" writes
     assert {f for f, _l in found} >= {"firmware/app.py", "firmware/link.py", "firmware/therapy.py"}
 
 
@@ -94,6 +94,12 @@ def test_every_token_the_firmware_writes_is_one_pumpctl_renders():
         ("fluid now morphine {k10000000}", "fluid now morphine 10 mg/mL"),
         ("rate set to {v500000}", "rate set to 0.5 mL/day"),
         ("clock set to {d1772352000}", "clock set to 2026-03-01 08:00:00"),
+        (
+            "low reservoir: {n1999500} left (low level {n2000000}): refill soon",
+            "low reservoir: 1.9995 mL left (low level 2 mL): refill soon",
+        ),
+        ("reservoir {n20000000}; low level in {u3110400}", "reservoir 20 mL; low level in 36 days"),
+        ("reservoir {n500}; low level in {u6480}", "reservoir 500 nL; low level in 1.8 hours"),
     ],
 )
 def test_render_replaces_each_token_by_its_name(pump_text, shown):

@@ -74,6 +74,7 @@ class World:
         self.restart_drift = 0  # the largest difference, pump less motor, seen after a restart
         for k in ACTION_NAMES:
             self.accepted[k] = 0
+        self.accepted["program-guarded"] = 0  # programs the dose guard refused (soak32.program)
 
 
 # The programs the mix commits: each must be accepted (with --confirm-soft where it
@@ -191,37 +192,51 @@ def collect():
 
 
 def program(host, w, lines, confirm):
-    """Stage lines and commit them (yield from it); the pump must accept."""
-    codec = host.codec
+    """Stage lines and commit them (yield from it): True once committed. The pump may refuse them for
+    one reason only, the dose guard (what the last 24 h delivered with what the program would add passes
+    a hard limit: a long run of boluses and patient boluses gets there), which the host does not foresee;
+    then False, the stage discarded. Any other refusal fails the soak."""
+    from firmware import codec
+
     yield from host.stage(lines)
-    _rows, warnings, crc, _exp = yield from host.request(codec.STAGE)
+    staged = yield from host.request_or_refused(codec.STAGE, (), codec.ERR_BAD_VALUE, "the dose guard refuses it")
+    if staged is None:
+        w.accepted["program-guarded"] += 1
+        yield from host.request(codec.DISCARD)
+        return False
+    _rows, warnings, crc, _exp = staged
     if warnings and not confirm:
         raise AssertionError("unexpected soft limits in %r" % (lines,))
     yield from host.review(codec.REVIEW_STAGED)
     got = (yield from host.request(codec.COMMIT, (crc, 1 if warnings else 0)))[0]
     if got != crc:
         raise AssertionError("committed crc differs from the staged one")
+    return True
 
 
 def refused_program(host, w, lines):
-    codec = host.codec
+    from firmware import codec
+
     yield from host.stage(lines)
     yield from host.refused(codec.STAGE, (), "stage refused", codec.ERR_BAD_VALUE)
     yield from host.request(codec.DISCARD)
 
 
 def therapy(host):
-    return (yield from host.request(host.codec.THERAPY))
+    from firmware import codec
+
+    return (yield from host.request(codec.THERAPY))
 
 
 def clear_alarms(host, w):
     """Read the latched alarms; if any, a clinician silences and acknowledges them all."""
-    codec = host.codec
+    from firmware import auth, codec
+
     count = (yield from host.request(codec.ALARMS, (0,)))[0]
     for i in range(1, count):
         yield from host.request(codec.ALARMS, (i,))
     if count:
-        yield from host.authenticate(host.auth.ROLE_CLINICIAN)
+        yield from host.authenticate(auth.ROLE_CLINICIAN)
         yield from host.request(codec.SILENCE)
         yield from host.request(codec.ACK_ALARM, (0,))
         yield from host.end_session()
@@ -235,15 +250,17 @@ def pump_time_s(app):
 
 
 def act(name, host, w, rng):
-    codec = host.codec
-    auth = host.auth
+    from firmware import auth, codec, framing
+
     app = w.app
     if name == "program":
         lines, pb_nl = PROGRAMS[rng.below(len(PROGRAMS))]
         yield from host.authenticate(auth.ROLE_CLINICIAN)
-        yield from program(host, w, lines, True)
+        taken = yield from program(host, w, lines, True)
         yield from host.review(codec.REVIEW_RUNNING)
         yield from host.end_session()
+        if not taken:  # the guard refused it: the running program goes on
+            return False
         w.pb_nl = pb_nl
         w.drug = True
     elif name == "program-refused":
@@ -257,8 +274,10 @@ def act(name, host, w, rng):
         if t[12]:
             yield from clear_alarms(host, w)
         yield from host.authenticate(auth.ROLE_CLINICIAN)
-        yield from program(host, w, BOLUS_PROGRAM, True)
+        taken = yield from program(host, w, BOLUS_PROGRAM, True)
         yield from host.end_session()
+        if not taken:
+            return False
         w.pb_nl = 0
     elif name == "patient-bolus":
         now = pump_time_s(app)
@@ -275,7 +294,7 @@ def act(name, host, w, rng):
             served = host._feed()
             yield from host.stats.after_op()
             wire = b"".join(host.serial.out)
-            kind = host.framing.decode_frame(host.framing.cobs_decode(wire, len(wire) - 1))[0]
+            kind = framing.decode_frame(framing.cobs_decode(wire, len(wire) - 1))[0]
             if kind == codec.ERROR:
                 host.serial.out = [wire]
                 host.refusals += 1
@@ -370,7 +389,8 @@ def act(name, host, w, rng):
 def check_motor(host, w):
     """The pump's count of steps (STATUS) equals what the simulated motor made, read
     from the motor itself and from SIM_STATE."""
-    codec = host.codec
+    from firmware import codec
+
     status = yield from host.request(codec.STATUS)
     sim = yield from host.request(codec.SIM_STATE)
     motor = w.app.motor
@@ -428,11 +448,8 @@ def soak(stats, host, w):
     stats.live = 0
     stats.max_live = 0
 
-    from firmware import auth, codec, framing  # noqa: E402 - the firmware's first imports, in its heap
+    from firmware import auth, codec, framing  # noqa: E402, F401 - the firmware's first imports, in its heap
 
-    host.codec = codec
-    host.framing = framing
-    host.auth = auth
     hw = hb.make_hardware()
     stats.op = "boot"
     w.app = hb.boot(hw)

@@ -95,7 +95,7 @@ def _watch_lines(th, now_us: int) -> list[str]:
             out.append(f"            {low}: reached, refill")
         else:
             at = quantities.duration(now_us + th.low_in_s * 10**6)
-            out.append(f"            {low} in {quantities.days(th.low_in_s)} (pump time {at})")
+            out.append(f"            {low} in {quantities.time_until(th.low_in_s)} (pump time {at})")
         dry = quantities.duration(th.empty_in_s * 10**6) if th.empty_in_s is not None else "beyond 400 days"
         empty = quantities.volume_nl(th.empty_nl)
         out.append(f"            delivery stops at {empty} (empty volume),")
