@@ -146,7 +146,7 @@ def _load_keys(pump):
         if keys is None:
             pump.log_event(eventlog.EV_KEYS, "provisioning file not valid: ignored, keys unchanged")
         else:
-            key_store.save(((keyring.KEY_SECTION, keyring.encode_keys(*keys)),))
+            key_store.save(keyring.key_record(*keys))
             pump.log_event(eventlog.EV_KEYS, "keys provisioned for device " + keys[0])
         st.begin(keyring.PROVISION_FILE)  # emptied: provisioned once
         st.end()

@@ -58,6 +58,11 @@ def encode_keys(device_id, clinician_key, patient_key):
     return body + bytes((crc & 0xFF, (crc >> 8) & 0xFF, (crc >> 16) & 0xFF, crc >> 24))
 
 
+def key_record(device_id, clinician_key, patient_key):
+    """The key store's record of these keys: its sections, for Store.save."""
+    return ((KEY_SECTION, encode_keys(device_id, clinician_key, patient_key)),)
+
+
 def decode_keys(data):
     """(device_id, clinician_key, patient_key), or None if data is not a valid key record."""
     if data is None or len(data) < 5 or bytes(data[:4]) != _MAGIC:

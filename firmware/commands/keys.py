@@ -31,8 +31,8 @@ def key_change(pump, values):
     if len(masked) != auth.KEY_BYTES:
         raise Refusal("masked_key", "the masked key must be %d bytes" % auth.KEY_BYTES)
     # keyring.py for this command only: a running pump does not keep it (lazy.values forgets it after)
-    wrap_pad, xor_bytes, encode_keys, slots, section = values_of(
-        "firmware.keyring", "wrap_pad", "xor_bytes", "encode_keys", "KEY_SLOTS", "KEY_SECTION"
+    wrap_pad, xor_bytes, key_record, slots = values_of(
+        "firmware.keyring", "wrap_pad", "xor_bytes", "key_record", "KEY_SLOTS"
     )
     new_key = xor_bytes(masked, wrap_pad(pump.auth.session_mac, role, pump.link.seq))
     a = pump.auth
@@ -45,7 +45,7 @@ def key_change(pump, values):
         raise Refusal("masked_key", "this pump has nowhere to keep a new key")
     from firmware.store import Store  # loaded already (the guard imports it)
 
-    Store(storage, slots).save(((section, encode_keys(a.device_id, clinician, patient)),))
+    Store(storage, slots).save(key_record(a.device_id, clinician, patient))
     a.set_keys(a.device_id, clinician, patient)
     pump.log_event(eventlog.EV_KEYS, "%s key changed" % auth.ROLE_NAMES[role])
     return (role,)
