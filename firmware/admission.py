@@ -253,11 +253,18 @@ def _project(t, now, end, bucket_us, vol_u, step_u):
     eoff = 0
     if event is not None:
         d = event - base
-        ek = d // bucket_us
-        eoff = d % bucket_us
-        if not eoff and ek:
-            ek -= 1
-            eoff = bucket_us
+        if d < 0:
+            # An event before bucket 0 that the therapy has not fired by now (a flex boundary a us
+            # before now): it is bucket 0's, before its start, and fired first, as a pump time
+            # would be (its segment from now back to it counts negative volume, as the sums do).
+            ek = 0
+            eoff = d
+        else:
+            ek = d // bucket_us
+            eoff = d % bucket_us
+            if not eoff and ek:
+                ek -= 1
+                eoff = bucket_us
     while True:
         vol_u = 0  # this bucket's volume, segment by segment
         while True:  # the volume up to each event in this bucket, then up to its end

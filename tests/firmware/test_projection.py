@@ -48,7 +48,7 @@ def test_a_steady_dose_across_a_bridge_is_a_steady_count_of_the_old_fluids_steps
 
 # -- the small-int path gives exactly the long-int sums ---------------------------------------------------------
 
-from hypothesis import given  # noqa: E402
+from hypothesis import example, given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from firmware.admission import _strength_ratio  # noqa: E402
@@ -106,6 +106,9 @@ FLEX = ["drug morphine 20 mg/mL", "fill 20 mL", "flex 00:00 2 mg/day", "flex 07:
     step_pl=st.sampled_from([10_000, 52_083, 41_667, 10_000_000, 12_345]),
     bridge=st.booleans(),
 )
+# A flex boundary 1 us before now that the therapy has not fired yet: the small-int path once put it in
+# no bucket, never fired it, and ran the old rate on (half the steps here).
+@example(which=len(PROGRAMS), now=75_600_000_001, into_bucket=0, carried_steps=0, step_pl=10_000, bridge=False)
 def test_the_small_int_path_counts_exactly_the_steps_of_the_long_int_sums(
     which, now, into_bucket, carried_steps, step_pl, bridge
 ):
