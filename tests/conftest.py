@@ -1,5 +1,6 @@
 import os
 import pathlib
+import signal
 import sys
 
 import pytest
@@ -12,6 +13,12 @@ sys.path.insert(0, str(_TESTS))  # tests/ helpers: oracle, scenarios, vms
 # stand-in Board), imported by its name as before.
 for _folder in ("firmware", "hal", "host", "e2e", "tree"):
     sys.path.insert(1, str(_TESTS / _folder))
+
+# A run started as a background job (`make test &`, a runner without a terminal) inherits SIGINT ignored, and
+# every pumpctl and simulator it starts would too: the tests that press Ctrl-C would wait for nothing. Take
+# Ctrl-C back for this process, so the processes it starts get the default again.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Default: enough examples to cover the ranges in a few seconds.
 # PUMP_TEST_PROFILE=long (make test-long): many more, for a night run.
