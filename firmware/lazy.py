@@ -43,7 +43,7 @@ TRANSIENT = (
 
 def call(module, name, *args):
     """module.name(*args), with module imported for the call and forgotten after it."""
-    before = _loaded()
+    before = loaded()
     if module not in sys.modules:
         # A collection first: loading a module needs blocks of a few KB (a long
         # function's bytecode), which a heap full of a command's garbage may lack
@@ -55,7 +55,7 @@ def call(module, name, *args):
         forget(before)
 
 
-def _loaded():
+def loaded():
     """Which TRANSIENT modules are loaded now: bit i for TRANSIENT[i] (a small int, where a copy of
     sys.modules' names was a 0.3 KB tuple a call)."""
     bits = 0
@@ -66,7 +66,7 @@ def _loaded():
 
 
 def forget(before):
-    """Forget the TRANSIENT modules imported since _loaded() gave before."""
+    """Forget the TRANSIENT modules imported since loaded() gave before."""
     package = sys.modules.get("firmware")
     for i in range(len(TRANSIENT)):
         key = TRANSIENT[i]
@@ -79,7 +79,7 @@ def forget(before):
 
 def values(module, *names):
     """The values module.name of each name, with module imported for the look and forgotten after."""
-    before = _loaded()
+    before = loaded()
     if module not in sys.modules:
         gc.collect()
     try:

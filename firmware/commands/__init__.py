@@ -58,7 +58,7 @@ class Staging:
         self.weighings = []  # CAL_WEIGHING: (from_steps, to_steps, mass_ug), for CALIBRATE
         self.cal_shown = None  # (weighings, density) whose result CALIBRATE last showed (checked or refused)
         # The program's checks a STAGE_ITEM loaded for STAGE (commands/program.py _load_checks): which of
-        # lazy.TRANSIENT were loaded before them (lazy._loaded()), or None while none are held.
+        # lazy.TRANSIENT were loaded before them (lazy.loaded()), or None while none are held.
         self.checks = None
 
     def release_checks(self):

@@ -9,7 +9,7 @@ import gc
 from firmware import codec, const, eventlog
 from firmware.commands import SAVES, STAGED_TTL_US
 from firmware.errors import Refusal
-from firmware.lazy import _loaded, call
+from firmware.lazy import call, loaded
 from firmware.program import BASAL_FLEX, BASAL_STOPPED, build_program
 from firmware.therapy import BOLUS_NONE, BRIDGE
 
@@ -29,7 +29,7 @@ _CHECKS = const(("firmware.program_check", "firmware.program_write"))
 
 def _load_checks(staging):
     if staging.checks is None:
-        staging.checks = _loaded()
+        staging.checks = loaded()
         gc.collect()  # a module's bytecode needs blocks of a few KB (lazy.call)
         for name in _CHECKS:
             __import__(name)
