@@ -254,9 +254,9 @@ def _project(t, now, end, bucket_us, vol_u, step_u):
     if event is not None:
         d = event - base
         if d < 0:
-            # An event before bucket 0 that the therapy has not fired by now (a flex boundary a us
-            # before now): it is bucket 0's, before its start, and fired first, as a pump time
-            # would be (its segment from now back to it counts negative volume, as the sums do).
+            # An event before bucket 0 that the therapy has not fired by now (flex boundaries
+            # passed since it last ran): bucket 0's, before its start, and fired first, as pump
+            # times would be (each segment back to one counts negative volume, as the sums do).
             ek = 0
             eoff = d
         else:
@@ -287,11 +287,14 @@ def _project(t, now, end, bucket_us, vol_u, step_u):
             elif nxt > event:
                 event = nxt
                 d = event - base
-                ek = d // bucket_us
-                eoff = d % bucket_us
-                if not eoff and ek:
-                    ek -= 1
-                    eoff = bucket_us
+                if d < 0:  # the next of several the therapy had not fired by now: bucket 0's too
+                    eoff = d
+                else:
+                    ek = d // bucket_us
+                    eoff = d % bucket_us
+                    if not eoff and ek:
+                        ek -= 1
+                        eoff = bucket_us
             else:  # an event not after the one fired: the next us
                 event = event + 1  # pyright: ignore[reportOptionalOperand]  (ek == k: an event, not None)
                 eoff += 1

@@ -106,9 +106,10 @@ FLEX = ["drug morphine 20 mg/mL", "fill 20 mL", "flex 00:00 2 mg/day", "flex 07:
     step_pl=st.sampled_from([10_000, 52_083, 41_667, 10_000_000, 12_345]),
     bridge=st.booleans(),
 )
-# A flex boundary 1 us before now that the therapy has not fired yet: the small-int path once put it in
-# no bucket, never fired it, and ran the old rate on (half the steps here).
+# Flex boundaries before now that the therapy has not fired yet (one 1 us before it; two, midnight and 07:13):
+# the small-int path once put them in no bucket, never fired them, and ran the old rate on.
 @example(which=len(PROGRAMS), now=75_600_000_001, into_bucket=0, carried_steps=0, step_pl=10_000, bridge=False)
+@example(which=len(PROGRAMS), now=101_580_000_001, into_bucket=0, carried_steps=0, step_pl=10_000, bridge=False)
 def test_the_small_int_path_counts_exactly_the_steps_of_the_long_int_sums(
     which, now, into_bucket, carried_steps, step_pl, bridge
 ):
