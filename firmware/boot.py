@@ -19,7 +19,6 @@ from firmware.errors import Refusal
 
 # What restoring a record raises when the record itself is bad (a verified fact, the same at
 # every boot); anything else (a MemoryError) is the board failing now, and the record is kept.
-_BAD_RECORD = (ValueError, KeyError, IndexError, Refusal)
 
 
 def boot(pump):
@@ -59,7 +58,12 @@ def _resume_or_start(pump):
 
             restored = restore(pump, record[1])
             break
-        except _BAD_RECORD as e:  # a record this firmware cannot use: a newer format, a program its library refuses
+        except (
+            ValueError,
+            KeyError,
+            IndexError,
+            Refusal,
+        ) as e:  # a record this firmware cannot use: a newer format, a program its library refuses
             _start_stopped(pump, "stopped: saved state %d not restored (%s: %s)" % (record[0], type(e).__name__, e))
             return
         except Exception as e:  # not the record's fault (a MemoryError): it is kept for the next boot

@@ -41,7 +41,6 @@
 # module, on the heap from the first save on, writes.
 
 from firmware import const
-from firmware.codec import LIBRARY_LIMITS
 from firmware.eventlog import esc as _esc
 from firmware.store import Pieces
 from firmware.therapy import INT_STATE, OPTIONAL_INT_STATE
@@ -72,6 +71,14 @@ FORMAT = 5  # bumped when a section's meaning changes; an unknown format is not 
 # the format says why first).
 # (restore.py reads each of these formats.)
 
+# A site library's drug in LIBRARY_LIMITS: a line of its name and its numbers (these after its name):
+# codec.LIBRARY_LIMITS of them (a test keeps them equal).
+_LIBRARY_NUMBERS = const(",%d,%d,%d,%d,%d,%d,%d,%d,%d,%d")
+# The text sections' formats: "key value" lines, as _fields() reads them ("-" for None).
+_META = const(
+    "format %s\nmday %s\nus %s\nreserved_steps %s\nfill_nl %s\nfill_steps %s\nalarm %s\nparsed_with %s\n"
+    "library_version %s\nstep_pl %s"
+)
 # GUARD: DoseGuard.saved_state()'s seven ints (one format: no string per int), then the departed drugs.
 _GUARD = const("ints %d,%d,%d,%d,%d,%d,%d\ndeparted ")
 # MONITOR: motor_watch.saved_state()'s ints, in its order (one format: no dict, no line per value).
@@ -151,24 +158,6 @@ def sections(app, reserved_steps):
     return out
 
 
-# A site library's drug in LIBRARY_LIMITS: a line of its name and its numbers (these after its name).
-_LIBRARY_NUMBERS = ",%d" * LIBRARY_LIMITS
-# The text sections' formats: "key value" lines, as _fields() reads them ("-" for None).
-_META = "\n".join(
-    k + " %s"
-    for k in (
-        "format",
-        "mday",
-        "us",
-        "reserved_steps",
-        "fill_nl",
-        "fill_steps",
-        "alarm",
-        "parsed_with",
-        "library_version",
-        "step_pl",
-    )
-)
 _THERAPY = "\n".join(k + " %s" for k in INT_STATE + OPTIONAL_INT_STATE + ("drugs", "bridge_drugs", "patient_times"))
 
 

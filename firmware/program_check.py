@@ -236,15 +236,17 @@ def _check_limits(p, library):
 
 
 # The field a limit's refusal names, by what passed it.
-_WHAT_FIELDS = (
-    "daily dose",
-    "basal rate",
-    "basal plus bolus rate",
-    "basal plus patient-bolus rate",
-    "prime rate",
-    "bolus",
-    "prime",
-    "patient-bolus",
+_WHAT_FIELDS = const(
+    (
+        "daily dose",
+        "basal rate",
+        "basal plus bolus rate",
+        "basal plus patient-bolus rate",
+        "prime rate",
+        "bolus",
+        "prime",
+        "patient-bolus",
+    )
 )
 
 

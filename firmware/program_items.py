@@ -57,22 +57,24 @@ MAX_PATIENT_PER_DAY = 24
 _US = const(1_000_000)
 
 # The field a refusal of an item names, by its code (codec.ITEM_*).
-_WORDS = (
-    "program",
-    "drug",
-    "drug none",
-    "fill",
-    "removed",
-    "low-reservoir",
-    "empty-reservoir",
-    "stop",
-    "basal",
-    "flex",
-    "bolus",
-    "prime",
-    "bridge",
-    "patient-bolus",
-    "trial",
+_WORDS = const(
+    (
+        "program",
+        "drug",
+        "drug none",
+        "fill",
+        "removed",
+        "low-reservoir",
+        "empty-reservoir",
+        "stop",
+        "basal",
+        "flex",
+        "bolus",
+        "prime",
+        "bridge",
+        "patient-bolus",
+        "trial",
+    )
 )
 
 

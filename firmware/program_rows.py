@@ -16,7 +16,6 @@ from firmware.program import MIN_PER_DAY
 _DELIVERY_NONE = const(0)
 _DELIVERY_CANCEL = const(3)
 # The items of a delivery that acts once, and the rows that are no item (codec.ITEM_*).
-_DELIVERY_ITEMS = (codec.ITEM_BOLUS, codec.ITEM_PRIME, codec.ITEM_BRIDGE)
 
 
 def _no_item(code):
@@ -35,7 +34,11 @@ def row(program, index, verdict=_DELIVERY_NONE, note=""):
     base = own_rows(program)
     if index < base:
         item, volume = item_row(program, index)
-        if verdict == _DELIVERY_NONE or verdict == _DELIVERY_CANCEL or item[0] not in _DELIVERY_ITEMS:
+        if (
+            verdict == _DELIVERY_NONE
+            or verdict == _DELIVERY_CANCEL
+            or not codec.ITEM_BOLUS <= item[0] <= codec.ITEM_BRIDGE
+        ):
             note = ""
         return item, volume, note
     if verdict == _DELIVERY_CANCEL:

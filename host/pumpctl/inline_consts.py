@@ -12,7 +12,9 @@ in its own bytecode too. This pass does for the whole tree what the compiler doe
                   expression may use literals, arithmetic and other constants (`auth.ERR_AUTH`),
                   and a module-level `from M import C as C` of a constant is one too (a re-export).
                   Only values that are small ints on a 32-bit port (-2**30 .. 2**30-1): a larger
-                  literal at each use would be a long int object at each use.
+                  literal at each use would be a long int object at each use; but a larger one
+                  that no other module names is written out in its own module too (for a const()
+                  the compiler makes that object at each use already): its global name goes.
     each use      `NAME` in its own module, `codec.NAME` (any import of the module, at any level),
                   `from firmware.codec import NAME` then `NAME`: written as its value, on the same
                   line (tracebacks and failure.py map line numbers: no line moves)
@@ -462,7 +464,7 @@ class Tree:
                 if name.startswith("_") and name in m.candidates and m.candidates[name][2]:
                     continue  # a private const(): the compiler folds it already, and it is no global
                 v = self.value(m.name, name)
-                if v is not None and SMALL_INT_MIN <= v <= SMALL_INT_MAX:
+                if v is not None and (SMALL_INT_MIN <= v <= SMALL_INT_MAX or self._own_long_const(m, name)):
                     self.values[(m.name, name)] = v
                     stmt = m.candidates[name][0] if name in m.candidates else m.reexports[name].stmt
                     self.where[(m.name, name)] = (m.label, stmt.lineno)  # type: ignore[union-attr]
@@ -472,6 +474,25 @@ class Tree:
                     if rebound is not None:
                         raise InlineError(m.label, _line(rebound), name, f"a const() (line {stmt.lineno}) rebound here")
         self.names = {name for _, name in self.values}
+
+    def _own_long_const(self, m: Module, name: str) -> bool:
+        """A constant past the small ints that no other module of the tree names (as an attribute, a
+        name or an import): written out in its own module, a long int in each function that reads it
+        (what the compiler makes of a const() there already; for a plain one, instead of one shared
+        object), and the global name goes."""
+        if name not in m.candidates or (m.name, name) in KEPT:
+            return False
+        for other in self.modules.values():
+            if other is m:
+                continue
+            o = other.scan
+            if (
+                any(a.attr == name for a, _ in o.attrs)
+                or any(n.id == name for n, _ in o.loads)
+                or any(bound == name for bound, _, _ in o.bindings)
+            ):
+                return False
+        return True
 
 
 def _line(b: Binding) -> int:

@@ -254,3 +254,16 @@ def test_saved_numbers_of_the_wrong_shape_are_a_bad_record(saved, row):
     assert app.library.version == "default-2026.11" and app.therapy.program is None
     with pytest.raises(ValueError):
         DrugLimits("morphine", [1, 2, 3])
+
+
+def test_the_written_out_formats_match_what_they_stand_for():
+    """persist's and the alarms family's formats are literal const()s (no global name on the board):
+    a site library line has codec.LIBRARY_LIMITS numbers, and THERAPY's forecasts scan as far as the
+    monitors' MAX_EMPTY_SCAN_DAYS."""
+    from firmware.commands import alarms
+    from firmware.monitors import MAX_EMPTY_SCAN_DAYS
+
+    assert persist._LIBRARY_NUMBERS == ",%d" * codec.LIBRARY_LIMITS
+    assert alarms._SCAN_US == MAX_EMPTY_SCAN_DAYS * 86_400_000_000
+    keys = [line.split(" ")[0] for line in persist._META.split("\n")]
+    assert keys[:3] == ["format", "mday", "us"] and len(keys) == len(set(keys)) == persist._META.count("%s")

@@ -28,7 +28,7 @@ REPLY = const(0x80)
 NEGATIVE = const(-3)
 SHIFTED = const(STATUS << 4 | 1)
 LIMIT_US = 600_000_000
-BIG = const(1 << 30)  # a long int on a 32-bit port: stays a global
+BIG = const(1 << 30)  # a long int on a 32-bit port: stays a global where another module reads it
 _PRIVATE = const(7)  # the compiler folds it already
 
 
@@ -107,10 +107,10 @@ def test_the_three_ways_of_reading_a_constant_are_written_as_its_value(tmp_path)
 
 
 def test_a_module_loses_its_constants_definitions_but_keeps_its_other_globals(tmp_path):
-    out = inlined(tree(tmp_path), "codec")
+    out = inlined(tree(tmp_path, user="from firmware import codec\n\nX = codec.BIG\n"), "codec")
     lines = out.splitlines()
     assert lines[2:7] == ["", "", "", "", ""]  # STATUS .. LIMIT_US
-    assert lines[7].startswith("BIG = const(1 << 30)")  # not a small int on a 32-bit port
+    assert lines[7].startswith("BIG = const(1 << 30)")  # not a small int on a 32-bit port, and read elsewhere
     assert lines[8].startswith("_PRIVATE = const(7)")  # left to the compiler
     assert "return 2 | 128" in out
     # mpy-cross folds const() by its name, imported or not: the import, a global of each module, goes.
@@ -295,3 +295,14 @@ def test_a_harness_script_reads_the_firmware_s_constants_as_values_beside_compil
     assert written == [out / "probe.py", data]
     assert (out / "probe.py").read_text() == "\n\n\nprint(2, 3)\n"
     assert rewrite(script.read_text(), "probe.py", None, inline_consts.tree_constants(ROOT)) == "\n\n\nprint(2, 3)\n"
+
+
+def test_a_long_const_read_only_in_its_own_module_is_written_out_there_and_its_name_goes(tmp_path):
+    """The compiler writes a const() past the small ints as a long int at each use in its module anyway:
+    when no other module names it, the pass does the same and drops the global; read elsewhere, it stays."""
+    own = "from firmware import const\n\nDAY_US = const(86_400_000_000)\n\n\ndef days(us):\n    return us // DAY_US\n"
+    out = inlined(tree(tmp_path, clock=own), "clock").splitlines()
+    assert out[2] == "" and out[6] == "    return us // 86400000000"
+    read = tree(tmp_path / "2", clock=own, user="from firmware.clock import DAY_US\n\n\ndef f():\n    return DAY_US\n")
+    assert inlined(read, "clock").splitlines()[2].startswith("DAY_US = const(86_400_000_000)")
+    assert "DAY_US" in inlined(read, "user")
