@@ -79,6 +79,12 @@ _META = const(
     "format %s\nmday %s\nus %s\nreserved_steps %s\nfill_nl %s\nfill_steps %s\nalarm %s\nparsed_with %s\n"
     "library_version %s\nstep_pl %s"
 )
+# THERAPY: therapy.INT_STATE's, then OPTIONAL_INT_STATE's values, then the drugs, the bridge's and the patient's
+# bolus times (restore.py reads them by key; a test keeps the keys equal to the therapy's).
+_THERAPY = const(
+    "day_start %s\nday_end %s\nbolus_kind %s\nbolus_rate %s\nbolus_start %s\nbolus_end %s\nbolus_volume_nl %s\n"
+    "bridge_left %s\nbridge_mark %s\nclock_offset_us %s\ntrial_end %s\ndrugs %s\nbridge_drugs %s\npatient_times %s"
+)
 # GUARD: DoseGuard.saved_state()'s seven ints (one format: no string per int), then the departed drugs.
 _GUARD = const("ints %d,%d,%d,%d,%d,%d,%d\ndeparted ")
 # MONITOR: motor_watch.saved_state()'s ints, in its order (one format: no dict, no line per value).
@@ -156,9 +162,6 @@ def sections(app, reserved_steps):
             lib.saved = "".join(parts).encode()
         out.append((TAG_LIBRARY_LIMITS, lib.saved))
     return out
-
-
-_THERAPY = "\n".join(k + " %s" for k in INT_STATE + OPTIONAL_INT_STATE + ("drugs", "bridge_drugs", "patient_times"))
 
 
 def _saved(p):

@@ -13,7 +13,7 @@
 #
 # Memory: a family's code is on the heap only while it is used. At boot each
 # family is imported once to read its rows, then forgotten unless it is
-# RESIDENT (the reads and the sessions, served all the time). Afterwards a
+# _RESIDENT (the reads and the sessions, served all the time). Afterwards a
 # family is imported when one of its commands arrives and stays until a
 # command of another family does: the heap holds at most one of them.
 # Adding a command: its wire definition (codec.py: its constant and its record in
@@ -35,7 +35,7 @@ STAGED_TTL_US = 600_000_000  # an uncommitted program or library is dropped afte
 # Every board's (the sim adds "sim"). A command that does not need a family's code has its own: a
 # rate, a patient's bolus and a stop load no programming code.
 FAMILIES = ("status", "session", "program", "rate", "patient", "stop", "alarms", "library", "service", "keys")
-RESIDENT = ("status", "session")
+_RESIDENT = const(("status", "session"))
 _PACKAGE = const("firmware.commands.")
 _CODES = const(0x80)  # request codes are 0x01..0x7F (codec: a reply's code has 0x80 set)
 _SAVES_BIT = const(0x80)
@@ -98,7 +98,7 @@ class Commands:
             module = _load(name)
             for row in module.COMMANDS:
                 self._index[row[0]] = f + 1 | (_SAVES_BIT if row[2] else 0)
-            if name in RESIDENT:
+            if name in _RESIDENT:
                 self._modules[name] = module
             else:
                 _forget(name)

@@ -267,3 +267,8 @@ def test_the_written_out_formats_match_what_they_stand_for():
     assert alarms._SCAN_US == MAX_EMPTY_SCAN_DAYS * 86_400_000_000
     keys = [line.split(" ")[0] for line in persist._META.split("\n")]
     assert keys[:3] == ["format", "mday", "us"] and len(keys) == len(set(keys)) == persist._META.count("%s")
+    from firmware.therapy import INT_STATE, OPTIONAL_INT_STATE
+
+    keys = [line.split(" ")[0] for line in persist._THERAPY.split("\n")]
+    assert keys == [*INT_STATE, *OPTIONAL_INT_STATE, "drugs", "bridge_drugs", "patient_times"]
+    assert persist._THERAPY.count("%s") == len(keys)
