@@ -251,23 +251,26 @@ def _project(t, now, end, bucket_us, vol_u, step_u):
     off = now - base
     ek = _NO_EVENT
     eoff = 0
-    if event is not None:
-        d = event - base
-        if d < 0:
-            # An event before bucket 0 that the therapy has not fired by now (flex boundaries
-            # passed since it last ran): bucket 0's, before its start, and fired first, as pump
-            # times would be (each segment back to one counts negative volume, as the sums do).
-            ek = 0
-            eoff = d
-        else:
-            ek = d // bucket_us
-            eoff = d % bucket_us
-            if not eoff and ek:
-                ek -= 1
-                eoff = bucket_us
+    placing = event is not None  # the event's place (ek, eoff) is yet to be found
     while True:
         vol_u = 0  # this bucket's volume, segment by segment
         while True:  # the volume up to each event in this bucket, then up to its end
+            if placing:
+                placing = False
+                d = event - base  # pyright: ignore[reportOptionalOperand]  (placing: an event, not None)
+                if d < 0:
+                    # An event before bucket 0 that the therapy has not fired by now (flex boundaries
+                    # passed since it last ran; only at k == 0): bucket 0's, before its start, fired
+                    # first, as pump times would be (each segment back to one counts negative volume,
+                    # as the sums do).
+                    ek = 0
+                    eoff = d
+                else:
+                    ek = d // bucket_us
+                    eoff = d % bucket_us
+                    if not eoff and ek:
+                        ek -= 1
+                        eoff = bucket_us
             at = eoff if ek == k else bucket_us
             added = rate * (at - off)
             if num != den:  # scaled, rounded up (unscaled: no long-int garbage for it)
@@ -286,15 +289,7 @@ def _project(t, now, end, bucket_us, vol_u, step_u):
                 ek = _NO_EVENT
             elif nxt > event:
                 event = nxt
-                d = event - base
-                if d < 0:  # the next of several the therapy had not fired by now: bucket 0's too
-                    eoff = d
-                else:
-                    ek = d // bucket_us
-                    eoff = d % bucket_us
-                    if not eoff and ek:
-                        ek -= 1
-                        eoff = bucket_us
+                placing = True
             else:  # an event not after the one fired: the next us
                 event = event + 1  # pyright: ignore[reportOptionalOperand]  (ek == k: an event, not None)
                 eoff += 1
