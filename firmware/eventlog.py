@@ -82,8 +82,15 @@ class EventLog:
         self.archived = start  # every entry below this that is not CHATTER is in the archive
 
     def add(self, mday, us, code, text="", clock_s=None):
-        """Log an entry: text a str, or bytes (a bytearray) that need no escaping and fit MAX_TEXT."""
-        b = self._text(text) if isinstance(text, str) else text
+        """Log an entry: text a str, or its UTF-8 bytes (a bytearray), kept as they are when they fit
+        MAX_TEXT and have nothing to escape (a program's saved rows: no str made of them), else cut and
+        escaped as a str is."""
+        if isinstance(text, str):
+            b = self._text(text)
+        elif len(text) > MAX_TEXT or b"\\" in text or b"\t" in text or b"\n" in text:
+            b = self._text(text.decode())
+        else:
+            b = text
         # The head as bytes and the text's bytes written after it: no line formatted as a str and encoded
         # again (about 0.2 KB of garbage an entry).
         if clock_s is None:

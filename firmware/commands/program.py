@@ -350,7 +350,7 @@ def _log_program(pump, head, crc, program):
         if end < 0:  # the last row
             end = len(saved)
         if items and len(entry) + 2 + (end - at + 1) > eventlog.MAX_TEXT:  # "; {", the row, "}"
-            _log_entry(pump, entry)
+            pump.log_event(eventlog.EV_PROGRAM, entry)  # bytes: kept as they are (EventLog.add)
             entry = bytearray(b"crc %08x continued: " % crc)
             items = 0
         if items:
@@ -360,17 +360,7 @@ def _log_program(pump, head, crc, program):
         entry += b"}"
         items += 1
         at = saved.find(b"\ni", end)
-    _log_entry(pump, entry)
-
-
-def _log_entry(pump, entry):
-    """One entry of _log_program: its bytes as they are, the text the log keeps when it has nothing to
-    escape and fits (always, but for a drug or library name with a backslash or a tab: then as a text
-    the log escapes and cuts)."""
-    if len(entry) > eventlog.MAX_TEXT or b"\\" in entry or b"\t" in entry or b"\n" in entry:
-        pump.log_event(eventlog.EV_PROGRAM, entry.decode())
-    else:
-        pump.log_event(eventlog.EV_PROGRAM, entry)
+    pump.log_event(eventlog.EV_PROGRAM, entry)
 
 
 def _refuse_dosing(pump, program):

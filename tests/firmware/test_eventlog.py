@@ -119,3 +119,21 @@ def test_the_ring_on_micropython_holds_the_newest_and_keeps_nothing_new_on_the_h
     out = run_unix(script).splitlines()
     assert out[0] == "True True True True", out
     assert out[1] == "kept 0", out  # 300 entries added: every byte they allocated was garbage
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "crc 0a1b2c3d: {i2,morphine,...}",  # nothing to escape: the bytes kept as they are
+        "drug a\\b\tc",  # a backslash and a tab: escaped as a str's are
+        "é" * 60,  # past MAX_TEXT bytes: cut on a character, as a str is
+    ],
+)
+def test_an_entry_given_as_bytes_is_the_entry_its_text_would_be(text):
+    """A program's log entries come as bytes copied from its saved rows: each is the line the same text
+    as a str gives, whatever it holds."""
+    as_str, as_bytes = EventLog(), EventLog()
+    as_str.add(3, 4, 5, text, 1_700_000_000)
+    as_bytes.add(3, 4, 5, bytearray(text.encode()), 1_700_000_000)
+    assert held(as_bytes) == held(as_str)
+    assert as_bytes.get(0)[3] == as_str.get(0)[3]
