@@ -239,18 +239,21 @@ def esc(text):
 
 
 def unesc(text):
+    """esc()'s text as it was. Byte by byte: each character a str gives (text[i]) is interned for good,
+    so unescaping a host's text character by character made a name of each new character in it."""
     if "\\" not in text:
         return text
-    out = []
+    raw = text.encode()  # UTF-8: a backslash byte is never part of another character
+    out = bytearray()
     i = 0
-    n = len(text)
+    n = len(raw)
     while i < n:
-        c = text[i]
-        if c == "\\" and i + 1 < n:
-            nxt = text[i + 1]
-            out.append("\n" if nxt == "n" else "\t" if nxt == "t" else nxt)
+        b = raw[i]
+        if b == 0x5C and i + 1 < n:  # "\\"
+            b = raw[i + 1]
+            out.append(0x0A if b == 0x6E else 0x09 if b == 0x74 else b)  # "\\n", "\\t", or the byte itself
             i += 2
         else:
-            out.append(c)
+            out.append(b)
             i += 1
-    return "".join(out)
+    return bytes(out).decode()

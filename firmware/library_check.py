@@ -70,7 +70,9 @@ def _shown(field, number):
 
 
 def _is_name(name):
-    for ch in name:
-        if not ("a" <= ch <= "z" or "0" <= ch <= "9" or ch == "-"):
+    # Its UTF-8 bytes, not its characters: each character a str gives (name[i], `for ch in name`) is
+    # interned for good, so a host's every new character would be a name more on the pump.
+    for b in name.encode():
+        if not (0x61 <= b <= 0x7A or 0x30 <= b <= 0x39 or b == 0x2D):  # a-z, 0-9, "-"
             return False
     return True

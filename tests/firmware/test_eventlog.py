@@ -9,7 +9,7 @@ import random
 import pytest
 from vms import run_unix
 
-from firmware.eventlog import CAPACITY, LOG_BYTES, MAX_TEXT, EventLog
+from firmware.eventlog import CAPACITY, LOG_BYTES, MAX_TEXT, EventLog, esc, unesc
 
 # The longest line add() writes: two pump-time numbers, a code, and MAX_TEXT bytes escaped (each may double).
 LONGEST_LINE = len("4294967295 86399999999 255 4294967295 ") + 2 * MAX_TEXT
@@ -137,3 +137,26 @@ def test_an_entry_given_as_bytes_is_the_entry_its_text_would_be(text):
     as_bytes.add(3, 4, 5, bytearray(text.encode()), 1_700_000_000)
     assert held(as_bytes) == held(as_str)
     assert as_bytes.get(0)[3] == as_str.get(0)[3]
+
+
+# Texts that mix what esc() escapes with characters of two and three UTF-8 bytes, a backslash before one of
+# them and at the very end: unesc() works on the bytes (a str's characters would each be interned).
+ESCAPED = ["café\\µg\tx\n漢\\字", "\\\\n is not \\n", "end\\", "\\é", "a\tb\nc", "no escape: 漢字"]
+
+
+def test_an_escaped_text_comes_back_as_it_was():
+    for text in ESCAPED:
+        assert unesc(esc(text)) == text
+    assert unesc("end\\") == "end\\" and unesc("\\é") == "é"  # as esc() never writes them: taken as they are
+
+
+@pytest.mark.micropython
+def test_an_escaped_text_comes_back_as_it_was_on_micropython(tmp_path):
+    script = tmp_path / "esc.py"
+    script.write_text(
+        "from firmware.eventlog import esc, unesc\n"
+        f"texts = {ESCAPED!r}\n"
+        "print([unesc(esc(t)) == t for t in texts], unesc('end\\\\'), unesc('\\\\\\u00e9'))\n"
+    )
+    out = run_unix(script).strip()
+    assert out == "%s end\\ é" % ([True] * len(ESCAPED)), out
