@@ -34,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import inline_consts
+from . import arg_names, inline_consts
 from .errors import FlashError, UsageError
 from .sim import firmware_root, venv_command
 
@@ -160,8 +160,10 @@ def compile_module(source: Path, arch: str | None, workdir: Path) -> bytes:
     first written as their values (inline_consts.py: no line moves), which mpy-cross compiles. Its
     source name, which tracebacks on the board give, is its module's name (firmware.app): the board
     interns that name anyway when it imports the module, where a path (firmware/app.py) would be one
-    more interned name per module on the heap (failure.py turns it back into the path). FlashError
-    (naming the file, the line and the name) where inlining could change what the code does."""
+    more interned name per module on the heap (failure.py turns it back into the path). Its functions'
+    positional parameters are written `_0`, `_1`, ... where no caller could name them (arg_names.py: a
+    parameter's name is an interned name too; no line or function name changes). FlashError
+    (naming the file, the line and the name) where inlining or renaming could change what the code does."""
     name = source.relative_to(ROOT).as_posix()
     module = name[: -len(".py")].replace("/", ".")
     if module.endswith(".__init__"):
@@ -170,6 +172,10 @@ def compile_module(source: Path, arch: str | None, workdir: Path) -> bytes:
         text = inline_consts.inline_module(source, ROOT)
     except inline_consts.InlineError as e:
         raise FlashError(f"cannot inline the constants of {e.path}, line {e.line}, {e.name}: {e.reason}") from e
+    try:
+        text = arg_names.rename_args(text, name, arg_names.kept_names(ROOT))
+    except arg_names.ArgNameError as e:
+        raise FlashError(f"cannot rename the parameters of {e.path}, line {e.line}, {e.name}: {e.reason}") from e
     flat = name.replace("/", "__")
     inlined = workdir / flat
     inlined.write_text(text)

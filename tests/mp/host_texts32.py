@@ -19,8 +19,8 @@
 # micropython.qstr_info()'s pool line, for each round.
 
 import gc
-import micropython
 
+import micropython
 from heap32_host import Host
 from heap32_pump import Counter, boot, make_hardware
 
