@@ -1,0 +1,49 @@
+# Which command families a booted pump holds (tests/firmware/test_command_routes.py):
+#
+#   node tests/mp/run.mjs ROOT tests/mp/routes32.py bench/mp/heap32*.py bench/mp/program_items.py
+#
+# The boot routes every command from commands._ROUTES and imports only the resident families; the
+# others come with their first command. Prints the families loaded after the boot, after a STATUS,
+# and after a THERAPY (the alarms family's), a line each, and THERAPY's reply's mode.
+
+import gc
+import sys
+
+from heap32_host import Host
+from heap32_pump import Counter, boot, make_hardware
+
+
+class Stats:
+    """What Host needs of the bench's Stats: an op name and collections."""
+
+    op = ""
+
+    def collect(self):
+        gc.collect()
+        yield
+
+    def after_op(self):
+        yield
+
+
+def families():
+    return " ".join(sorted(m[len("firmware.commands.") :] for m in sys.modules if m.startswith("firmware.commands.")))
+
+
+def steps():
+    from firmware import codec
+
+    host = Host(Stats(), Counter(7))
+    app = boot(make_hardware())
+    host.attach(app)
+    gc.collect()
+    yield
+    print("boot:", families())
+    yield from host.request(codec.STATUS)
+    print("status:", families())
+    therapy = yield from host.request(codec.THERAPY)
+    print("therapy:", families())
+    print("mode", therapy[0 + 2] if len(therapy) > 2 else therapy)
+
+
+RUN_MJS_STEPS = steps()
