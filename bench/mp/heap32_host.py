@@ -6,6 +6,8 @@
 # A request is a generator (yield from it): the bench's collections run between steps
 # (bench/mp/heap32.py says why).
 
+import gc
+
 from heap32_pump import CLINICIAN_KEY, PATIENT_KEY
 from program_items import ITEMS  # the items of the programs' lines, as pumpctl reads them: the harness's
 
@@ -49,6 +51,20 @@ COMMAND_NAMES = {
 # field by field, with a new version and this source text for its first drug.
 SITE_LIBRARY_VERSION = "heap-bench-site-2"
 NEW_PATIENT_KEY = b"new-patient-key-for-heap-bench!!"  # 32 bytes: KEY_CHANGE at the end
+
+
+class Unmeasured:
+    """What Host needs of heap32.py's Stats, measuring nothing: for the scripts that drive the pump
+    through Host without the bench's figures (tests/mp/host_texts32.py, routes32.py)."""
+
+    op = ""
+
+    def collect(self):
+        gc.collect()
+        yield
+
+    def after_op(self):
+        yield
 
 
 class Host:

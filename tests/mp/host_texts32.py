@@ -21,24 +21,11 @@
 import gc
 
 import micropython
-from heap32_host import Host
+from heap32_host import Host, Unmeasured
 from heap32_pump import Counter, boot, make_hardware
 
 ROUNDS = 4
 CHARS = 12  # new characters in each text of a round (3 bytes each in UTF-8: under every field's limit)
-
-
-class Stats:
-    """What Host needs of the bench's Stats: an op name and collections."""
-
-    op = ""
-
-    def collect(self):
-        gc.collect()
-        yield
-
-    def after_op(self):
-        yield
 
 
 def fresh(first):
@@ -74,7 +61,7 @@ def library_version(host, version):
 def steps():
     from firmware import auth, codec
 
-    host = Host(Stats(), Counter(7))
+    host = Host(Unmeasured(), Counter(7))
     app = boot(make_hardware())
     host.attach(app)
     first = 0x4E00

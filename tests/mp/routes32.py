@@ -9,21 +9,8 @@
 import gc
 import sys
 
-from heap32_host import Host
+from heap32_host import Host, Unmeasured
 from heap32_pump import Counter, boot, make_hardware
-
-
-class Stats:
-    """What Host needs of the bench's Stats: an op name and collections."""
-
-    op = ""
-
-    def collect(self):
-        gc.collect()
-        yield
-
-    def after_op(self):
-        yield
 
 
 def families():
@@ -33,7 +20,7 @@ def families():
 def steps():
     from firmware import codec
 
-    host = Host(Stats(), Counter(7))
+    host = Host(Unmeasured(), Counter(7))
     app = boot(make_hardware())
     host.attach(app)
     gc.collect()
