@@ -1,5 +1,5 @@
 # The pump application: wires the board's hardware to the therapy, the dose
-# scheduler, the dose guard and the command link, as two asyncio tasks.
+# scheduler, the dose guard and the command link, as two tasks (tasks.py).
 #
 #   dosing  every tick: bring pump time up to date, carry out therapy events
 #           that are due (a flex step, a bolus ending), issue the steps that
@@ -32,9 +32,7 @@
 # replaced) drops what it staged, so a lost link never leaves half a change;
 # the committed program doses on. Another task streams telemetry while asked (telemetry.py).
 
-import asyncio
-
-from firmware import admission, alarms, auth, codec, const, eventlog
+from firmware import admission, alarms, auth, codec, const, eventlog, tasks
 from firmware.commands import FAMILIES, Commands, Staging
 from firmware.errors import Refusal, explain
 from firmware.guard import BUCKET_US, LIMIT_BOLUS, LIMIT_NONE, DoseGuard
@@ -340,14 +338,14 @@ class PumpApp:
         return tuple(out)
 
     def run(self):
-        asyncio.run(self._main())
+        tasks.run(self._main())
 
     async def _main(self):
         self.monitors.start()
-        asyncio.create_task(self.link.run())
-        asyncio.create_task(self.monitors.monitoring())
+        tasks.create_task(self.link.run())
+        tasks.create_task(self.monitors.monitoring())
         if getattr(self.hw, "buzzer", None) is not None:
-            asyncio.create_task(self.monitors.tones())
+            tasks.create_task(self.monitors.tones())
         await self.dosing()  # returns only after SERVICE
         keep_fed = getattr(self.monitors.watchdog, "keep_fed", None)
         if keep_fed is not None:  # it cannot be stopped: fed by a timer while the REPL is flashed
@@ -360,17 +358,17 @@ class PumpApp:
         """Start, change or (0) stop the telemetry stream. Its code is loaded for the stream only
         (telemetry.py says why): a stream's start imports it and adds its task."""
         t = self.telemetry
-        tasks = self.monitors.buzz is not None  # run() started the pump's tasks (monitors.start made their events)
+        running = self.monitors.buzz is not None  # run() started the pump's tasks (monitors.start made their events)
         if t is None:
             if not interval_ms:
                 return
             from firmware.telemetry import Telemetry
 
             t = self.telemetry = Telemetry(self)
-            if tasks:
-                asyncio.create_task(t.run())
+            if running:
+                tasks.create_task(t.run())
         t.set_interval(interval_ms)
-        if not interval_ms and not tasks:  # no task to end it: dropped now
+        if not interval_ms and not running:  # no task to end it: dropped now
             from firmware.telemetry import drop
 
             drop(self)
@@ -504,4 +502,4 @@ class PumpApp:
 
 
 def _pause(ms=0):
-    return asyncio.sleep_ms(ms)
+    return tasks.sleep_ms(ms)

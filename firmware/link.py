@@ -33,7 +33,7 @@ class Link:
         """auth: the pump's Authenticator (None: no authentication, every command
         open; unit tests only). now_us(): pump time. security(text): called for
         each refusal of an authentication or of a command's role. pause(ms=0): an
-        awaitable that lets the other tasks run for ms (asyncio.sleep_ms).
+        awaitable that lets the other tasks run for ms (tasks.sleep_ms).
         explain(e): the text of an ERR_INTERNAL for exception e (None: its type and message)."""
         self._serial = serial
         self._handlers = handlers  # msg_type -> handler(values) -> reply values

@@ -61,15 +61,12 @@ def main(args=None):
 
 def free_for_the_repl():
     """The pump left for the board's REPL (SERVICE, to be flashed): its tasks, objects and modules go, so
-    the REPL has the heap whole. Left alone, the tasks still queued in asyncio (the link's, the
-    telemetry's, the monitors') held the pump, and on the emulated Pico a flash then failed to find
-    1 KB in a heap cut into pieces by the pump's objects."""
+    the REPL has the heap whole. (The tasks still queued when run() returns, the link's, the
+    telemetry's, the monitors', were dropped by it: tasks.run. Left queued, as asyncio left them,
+    they held the pump, and on the emulated Pico a flash then failed to find 1 KB in a heap cut
+    into pieces by the pump's objects.)"""
     import gc
 
-    if sys.implementation.name == "micropython":  # CPython's asyncio.run() cancels them itself
-        import asyncio
-
-        asyncio.new_event_loop()  # MicroPython's: a new, empty task queue
     for name in list(sys.modules):  # but this module, and the watchdog's, whose timer feeds it (hal/watchdog.py)
         if name.split(".")[0] in ("firmware", "hal", "boards") and name not in ("firmware.main", "hal.watchdog"):
             del sys.modules[name]

@@ -33,9 +33,7 @@
 # its therapy and guard); the pump's dosing turn asks it, step by step, what
 # may move (motor_watch.gate, count_down, motor_watch.moved).
 
-import asyncio
-
-from firmware import codec, const, eventlog
+from firmware import codec, const, eventlog, tasks
 from firmware.battery import Battery
 from firmware.motor_watch import MotorWatch
 from firmware.program import DEFAULT_EMPTY_NL, DEFAULT_LOW_NL
@@ -62,9 +60,9 @@ class Monitors:
         # --reservoir-ml), else the board's.
         self.reservoir_capacity_nl = getattr(hw, "reservoir_ml", getattr(board, "RESERVOIR_ML", 40)) * 1_000_000
         self.jump_limit_us = getattr(board, "CLOCK_JUMP_US", _DEFAULT_CLOCK_JUMP_US)
-        self.buzz = None  # asyncio.Event: the tones task looks again (made by run())
+        self.buzz = None  # tasks.Event: the tones task looks again (made by run())
         self.tone_test = 0  # TONE_TEST (commands/alarms.py): the priority whose tone the test sounds next, 0: none
-        self._monitor_wake = None  # asyncio.Event: the monitoring task's turn (made by run())
+        self._monitor_wake = None  # tasks.Event: the monitoring task's turn (made by run())
         self.inline_monitor = False  # a harness without an event loop: the dosing turn runs the monitor itself
         self._monitor_started = False  # the deadline counts only once the monitoring task has run
         self.next_mday = 0  # pump time the next monitor turn is due, two words for the hot path
@@ -209,7 +207,7 @@ class Monitors:
                     reading = sensor.volume_nl(_SENSOR_DENSITY_MG_PER_ML)
                     if reading is not None:
                         break
-                    await asyncio.sleep_ms(10)
+                    await tasks.sleep_ms(10)
                 if reading is None:
                     self.sensor_fault("reservoir", "the reservoir sensor gave no reading in 200 ms")
                 else:
@@ -285,15 +283,12 @@ class Monitors:
                 if silenced:  # pump time; on a board that is wall time
                     wait_ms = min(silenced // 1000 + 1, wait_ms)
             wake.clear()
-            try:
-                await asyncio.wait_for_ms(wake.wait(), wait_ms)
-            except asyncio.TimeoutError:
-                pass
+            await wake.wait(wait_ms)
 
     def start(self):
         """run(): the tasks' events, then the hardware watchdog (it cannot be stopped)."""
-        self.buzz = asyncio.Event()
-        self._monitor_wake = asyncio.Event()
+        self.buzz = tasks.Event()
+        self._monitor_wake = tasks.Event()
         self._monitor_wake.set()  # a first look at once
         if self.watchdog is not None:
             self.watchdog.start()

@@ -35,8 +35,9 @@ class Telemetry:
         line alive. A sample the line cannot take now is dropped (counted), never
         waited for: the dosing task must not wait on a slow host. Ends when the
         stream stops (TELEMETRY 0, or the host went silent), and drops the stream."""
-        import asyncio
         import time
+
+        from firmware import tasks
 
         serial = self._pump.hw.serial
         link = self._pump.link
@@ -47,7 +48,7 @@ class Telemetry:
             wait_ms = time.ticks_diff(due_ms, time.ticks_ms())
             if wait_ms < -self.ms:  # more than a sample late (a long command): start afresh, no burst
                 due_ms = time.ticks_ms()
-            await asyncio.sleep_ms(wait_ms if wait_ms > 0 else 0)
+            await tasks.sleep_ms(wait_ms)
             now_ms = time.ticks_ms()
             if link.host_seen:
                 link.host_seen = False

@@ -5,13 +5,13 @@
 # themselves (stored on the instance, so a call makes no bound method): they
 # wrap at 2**30 on rp2 and ESP32, and ticks_diff is valid within 2**29.
 #
-# sleep_us(us) waits on an asyncio.Event that wake() sets, for at most us
-# rounded UP to a whole millisecond (asyncio's resolution): a step is late by
+# sleep_us(us) waits on a tasks.Event that wake() sets, for at most us
+# rounded UP to a whole millisecond (the loop's resolution): a step is late by
 # less than 1 ms and never early (the scheduler counts steps by pump time, so
 # lateness never changes how many). Before it sleeps it calls the board's
 # idle hook (the motor's poll(): hal/rp2_stepper.py), once per turn of the
-# dosing loop. asyncio allocates a little per wait (its coroutine); the
-# dosing tick itself does not.
+# dosing loop. A wait allocates nothing (tasks.py), nor does the dosing tick
+# itself.
 #
 # running() is the power-on self-test of the tick counter: does ticks_us move at all.
 #
@@ -23,9 +23,7 @@
 # no port's epoch. The result passes 2**30 in 2004: it is a long int on a
 # 32-bit port, fine outside the hot path.
 
-import asyncio
-
-from firmware import const
+from firmware import const, tasks
 
 try:
     import time
@@ -71,7 +69,7 @@ class BoardClock:
         self.ticks_diff = ticks_diff or _ticks_diff
         self._rtc = rtc
         self.idle = idle
-        self._wake = asyncio.Event()
+        self._wake = tasks.Event()
 
     def running(self):
         """True if ticks_us advances (the power-on check). A running 1 MHz counter moves within a
@@ -98,13 +96,10 @@ class BoardClock:
         if idle is not None:
             idle()
         if us <= 0:
-            await asyncio.sleep_ms(0)
+            await tasks.sleep_ms(0)
             return
         self._wake.clear()
-        try:
-            await asyncio.wait_for_ms(self._wake.wait(), (us + 999) // 1000)
-        except asyncio.TimeoutError:
-            pass
+        await self._wake.wait((us + 999) // 1000)
 
     def rtc_seconds(self):
         """Local seconds since 1970 from the RTC (None without one)."""

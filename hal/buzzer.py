@@ -12,9 +12,7 @@
 # One pattern is a tuple of (on_ms, off_ms) pairs; play() sounds it once and
 # always leaves the buzzer silent (duty 0), even when cancelled.
 
-import asyncio
-
-from firmware import const
+from firmware import const, tasks
 
 LOW = const(1)
 MEDIUM = const(2)
@@ -54,9 +52,9 @@ class Buzzer:
             for on_ms, off_ms in pattern:
                 pwm.freq(self.tone_hz)
                 pwm.duty_u16(_DUTY_ON)
-                await asyncio.sleep_ms(on_ms)
+                await tasks.sleep_ms(on_ms)
                 pwm.duty_u16(0)
                 if off_ms:
-                    await asyncio.sleep_ms(off_ms)
+                    await tasks.sleep_ms(off_ms)
         finally:
             pwm.duty_u16(0)

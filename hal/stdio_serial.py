@@ -3,14 +3,15 @@
 # hold 0x03, so Ctrl-C must not interrupt the firmware (kbd_intr(-1)).
 #
 # Reads never block the dosing task: read_byte() awaits readability through
-# asyncio, and one byte is read at a time because a larger read blocks until
-# the whole buffer is full.
+# the pump's task loop (firmware/tasks.py), and one byte is read at a time
+# because a larger read blocks until the whole buffer is full.
 
-import asyncio
 import select
 import sys
 
 import micropython
+
+from firmware import tasks
 
 
 class StdioSerial:
@@ -18,7 +19,6 @@ class StdioSerial:
         micropython.kbd_intr(-1)
         self._in = sys.stdin.buffer
         self._out = sys.stdout.buffer
-        self._reader = asyncio.StreamReader(self._in)
         self._poll = select.poll()
         self._poll.register(self._in, select.POLLIN)
         self._out_poll = select.poll()
@@ -28,13 +28,14 @@ class StdioSerial:
     async def read_byte(self):
         """Wait for the next byte from the host and return it (0..255)."""
         while True:
+            await tasks.readable(self._in)
             try:
-                data = await self._reader.read(1)
+                got = self._in.readinto(self._byte)
             except OSError:  # no host on the line (a pty with no reader)
-                data = b""
-            if data:
-                return data[0]
-            await asyncio.sleep_ms(100)  # closed for now: look again later
+                got = 0
+            if got == 1:
+                return self._byte[0]
+            await tasks.sleep_ms(100)  # closed for now: look again later
 
     def read_ready(self):
         """Return the next byte if one is already waiting, else -1."""

@@ -59,7 +59,6 @@ CLOCK_FIX_S = 2  # a drift correction of the clock 45 min in
 # Imports, in the order the pump needs them, each measured; the modules an
 # import brings in with it are charged to it.
 IMPORT_ORDER = (
-    "asyncio",
     "firmware.errors",
     "firmware.scheduler",
     "firmware.timebase",

@@ -6,7 +6,7 @@
 #   make -C micropython/ports/esp32 BOARD=ESP32_GENERIC FROZEN_MANIFEST=$PWD/boards/manifests/esp32_devkit.py
 #   pumpctl --port PORT flash --board esp32_devkit --frozen     (main.py, pump.json and the keys)
 
-include("$(PORT_DIR)/boards/manifest.py")  # the port's own frozen modules (asyncio, which the firmware uses)
+include("$(PORT_DIR)/boards/manifest.py")  # the port's own frozen modules (a stock build's)
 
 for path in (
     "boards/esp32_devkit.py",
@@ -58,6 +58,7 @@ for path in (
     "firmware/restore.py",
     "firmware/scheduler.py",
     "firmware/store.py",
+    "firmware/tasks.py",
     "firmware/telemetry.py",
     "firmware/therapy.py",
     "firmware/timebase.py",

@@ -6,7 +6,7 @@
 #   make -C micropython/ports/rp2 BOARD=RPI_PICO FROZEN_MANIFEST=$PWD/boards/manifests/rp2_pico.py
 #   pumpctl --port PORT flash --board rp2_pico --frozen     (main.py, pump.json and the keys)
 
-include("$(PORT_DIR)/boards/manifest.py")  # the port's own frozen modules (asyncio, which the firmware uses)
+include("$(PORT_DIR)/boards/manifest.py")  # the port's own frozen modules (a stock build's)
 
 for path in (
     "boards/rp2_pico.py",
@@ -58,6 +58,7 @@ for path in (
     "firmware/restore.py",
     "firmware/scheduler.py",
     "firmware/store.py",
+    "firmware/tasks.py",
     "firmware/telemetry.py",
     "firmware/therapy.py",
     "firmware/timebase.py",

@@ -4,9 +4,7 @@
 # million times faster, so the sim plays no pattern: play() only yields once
 # to the other tasks, as a pattern's first await would.
 
-import asyncio
-
-from firmware import const
+from firmware import const, tasks
 
 _COUNT_MAX = const(0x3FFFFFFF)  # counts saturate below 2**30
 
@@ -28,4 +26,4 @@ class SimBuzzer:
         if self.plays < _COUNT_MAX:
             self.plays += 1
         self.priority = priority
-        await asyncio.sleep_ms(0)
+        await tasks.sleep_ms(0)

@@ -28,10 +28,9 @@
 # before (at speed N it calls advance()). Time that is not granted does not
 # pass, so nothing fires while the simulator waits for a grant.
 
-import asyncio
 import time
 
-from firmware import const
+from firmware import const, tasks
 
 _TICKS_MASK = const(0x3FFFFFFF)  # ticks_us() wraps at 2**30, as on a Pico
 _TICKS_HALF = const(0x20000000)
@@ -50,7 +49,7 @@ class SimClock:
         self.wraps = 0  # times ticks_us() wrapped: the high word of the models' pump time
         # Wall clock already folded in (speed N only: CPython's time has no ticks_us, and needs none at speed 0).
         self._real_last = time.ticks_us() if speed else 0
-        self._wake = asyncio.Event()  # set by grant() and wake()
+        self._wake = tasks.Event()  # set by grant() and wake()
         self.dead = False  # --clock-dead: the power-on self-test finds the clock not running
         self._to_stop_us = _STOP_CAP  # pump time until the stop (see the header)
         self._on_stop = None  # its handler: a callable made once (a stored bound method), or None
@@ -161,17 +160,14 @@ class SimClock:
             step = us if us < self.granted_us else self.granted_us
             self.advance(step)
             self.granted_us -= step
-            await asyncio.sleep_ms(0)  # let the link run between jumps
+            await tasks.sleep_ms(0)  # let the link run between jumps
             return
         if not us:
-            await asyncio.sleep_ms(0)
+            await tasks.sleep_ms(0)
             return
         self._wake.clear()
         if not self.speed:
             await self._wake.wait()
             return
         real_ms = us // (1000 * self.speed)
-        try:
-            await asyncio.wait_for_ms(self._wake.wait(), real_ms if real_ms > 0 else 1)
-        except asyncio.TimeoutError:
-            pass
+        await self._wake.wait(real_ms if real_ms > 0 else 1)

@@ -11,7 +11,8 @@ from .romfs import ROMFS_MOUNT
 from .sim import firmware_root
 
 MANIFESTS = firmware_root() / "boards" / "manifests"  # boards/manifests/<board>.py, one per real board
-# The port's own manifest (asyncio and the rest of a stock build, which the firmware uses) to include first.
+# The port's own manifest (a stock build's frozen modules, asyncio among them: the firmware imports none of
+# them, its tasks run on firmware/tasks.py, but a build without them is not the board's MicroPython) to include first.
 PORT_MANIFEST = "$(PORT_DIR)/boards/manifest.py"
 # The MicroPython build each real board's manifest is for: (port, its BOARD).
 _BUILDS = {"rp2_pico": ("rp2", "RPI_PICO"), "esp32_devkit": ("esp32", "ESP32_GENERIC")}
@@ -39,7 +40,7 @@ def freeze_manifest(board: str, sources: list[str]) -> str:
         f"#   make -C micropython/ports/{port} BOARD={build_board} FROZEN_MANIFEST=$PWD/boards/manifests/{board}.py",
         f"#   pumpctl --port PORT flash --board {board} --frozen     (main.py, pump.json and the keys)",
         "",
-        f'include("{PORT_MANIFEST}")  # the port\'s own frozen modules (asyncio, which the firmware uses)',
+        f"include(\"{PORT_MANIFEST}\")  # the port's own frozen modules (a stock build's)",
         "",
         "for path in (",
         *(f'    "{path}",' for path in sources),

@@ -6,7 +6,7 @@ outputs must match. tests/mp/store_files.py runs it over the file driver on
 the unix port, in two processes. tests/mp/store_cut.py arms the simulated
 board's storage from the command line (--storage, --cut-after-bytes) and
 saves: the process must die at exactly that byte (SIGKILL: no `finally`, no
-atexit, no asyncio), and a new process must load the record before, or the
+atexit, no task loop), and a new process must load the record before, or the
 new one when the cut fell at its very end.
 """
 
@@ -154,7 +154,7 @@ def saved_a(tmp_path):
     proc = cut_script(tmp_path, "save-a")
     assert proc.returncode == 0, proc.stderr
     # Unarmed, the save finishes and every later piece of code runs: what a cut must prevent.
-    assert proc.stdout.splitlines() == ["saved 0", "finally ran", "asyncio ran", "atexit ran"]
+    assert proc.stdout.splitlines() == ["saved 0", "finally ran", "tasks ran", "atexit ran"]
     a = (tmp_path / "flash" / "state.0").read_bytes()
     assert a == encode(0, store_cut.RECORD_A)
     return a
@@ -177,7 +177,7 @@ def test_a_power_cut_at_byte_k_of_a_save_keeps_the_record_before(tmp_path, saved
 def test_a_cut_past_the_end_of_a_save_lets_it_finish(tmp_path, saved_a):
     proc = cut_script(tmp_path, "save-b", len(B) + 1)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines() == ["saved 1", "finally ran", "asyncio ran", "atexit ran"]
+    assert proc.stdout.splitlines() == ["saved 1", "finally ran", "tasks ran", "atexit ran"]
     assert cut_script(tmp_path, "load").stdout.splitlines() == [B_LINE]
 
 

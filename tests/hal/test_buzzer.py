@@ -1,6 +1,5 @@
 """hal/buzzer.py: the alarm patterns of each priority."""
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -9,8 +8,8 @@ from hal_fakes import PWM
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class _Aio:
-    TimeoutError = asyncio.TimeoutError
+class _Tasks:
+    """The pump's loop (firmware/tasks.py) for play(): each sleep noted, none waited."""
 
     def __init__(self):
         self.slept = []
@@ -19,19 +18,28 @@ class _Aio:
         self.slept.append(ms)
 
 
+def _run(coro):
+    """Run a coroutine that never waits (its awaits all return at once)."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value
+    raise AssertionError("the coroutine waited")
+
+
 @pytest.mark.parametrize("priority,pulses", [(3, 10), (2, 3), (1, 2)])
 def test_buzzer_patterns(monkeypatch, priority, pulses):
     import hal.buzzer as bz
 
-    aio = _Aio()
-    monkeypatch.setattr(bz, "asyncio", aio)
+    aio = _Tasks()
+    monkeypatch.setattr(bz, "tasks", aio)
     pwm = PWM()
     b = bz.Buzzer(pwm)
-    asyncio.run(b.play(priority))
+    _run(b.play(priority))
     assert pwm.calls.count(("duty", 32768)) == pulses and pwm.calls[-1] == ("duty", 0)
     assert ("freq", 880) in pwm.calls
     if priority == 3:  # two bursts of 5: a longer gap between them
         gaps = [ms for ms in aio.slept if ms != 150]
         assert gaps == [100] * 4 + [400] + [100] * 4
     with pytest.raises(ValueError, match=r"priority must be 1 \(low\), 2 \(medium\) or 3 \(high\) for the buzzer"):
-        asyncio.run(b.play(4))
+        _run(b.play(4))

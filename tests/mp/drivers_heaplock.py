@@ -3,11 +3,11 @@
 # volume maths, MAX17048 and divider battery readings, muldiv. Any allocation
 # raises MemoryError. Then BoardClock.sleep_us ends early on wake() and times
 # out otherwise. Prints "ok" last.
-import asyncio
 import time
 
 from heaplock import heap_lock_works, lock, unlock
 
+from firmware import tasks
 from firmware.intmath import muldiv
 from hal.battery_adc import DividerBattery
 from hal.board_clock import BoardClock
@@ -159,14 +159,14 @@ async def main():
     assert 25 <= time.ticks_diff(t1, t0) < 200, time.ticks_diff(t1, t0)
 
     async def waker():
-        await asyncio.sleep_ms(5)
+        await tasks.sleep_ms(5)
         clock.wake()
 
-    asyncio.create_task(waker())
+    tasks.create_task(waker())
     t0 = time.ticks_ms()
     await clock.sleep_us(5_000_000)  # woken after about 5 ms
     assert time.ticks_diff(time.ticks_ms(), t0) < 1_000
 
 
-asyncio.run(main())
+tasks.run(main())
 print("ok")

@@ -3,12 +3,11 @@
 #   micropython tests/mp/repl_heap.py    (bench/mp/heap32_pump.py on the path)
 #
 # The sim board's PumpApp (the heap bench's pump, heap32_pump.py) runs as a board runs it,
-# app.run(), and leaves at once, as after SERVICE: its link, telemetry and monitoring tasks
-# are still queued in asyncio when run() returns. Prints "held N" (bytes the pump still
+# app.run(), and leaves at once, as after SERVICE: its link and monitoring tasks are still
+# waiting when run() returns, which drops them (firmware/tasks.py). Prints "held N" (bytes the pump still
 # holds once main() has dropped it, above what was allocated before any of it was imported)
 # and then "left N [modules]" after firmware.main.free_for_the_repl().
 
-import asyncio
 import gc
 import sys
 
@@ -20,8 +19,10 @@ class LineSerial(heap32_pump.BenchSerial):
     """A line on which nothing arrives: read_byte() waits, as a real one does."""
 
     async def read_byte(self):
+        from firmware import tasks  # the pump's module: not loaded before the base
+
         while True:
-            await asyncio.sleep_ms(10)
+            await tasks.sleep_ms(10)
 
 
 def run_and_leave():

@@ -9,7 +9,7 @@
 #   load      print the newest valid record: `load SEQ TAG:LEN:CRC ...`
 #   options   how the board reads the storage options
 #
-# A save that returns prints `saved SEQ`. The save runs in an asyncio task
+# A save that returns prints `saved SEQ`. The save runs in a task of the pump's loop (firmware/tasks.py)
 # with a `finally`; the main task prints once the loop has run on, and a
 # sys.atexit handler prints at exit: after a power cut none of them may run
 # (an exception in the save task, even SystemExit, would run the `finally`).
@@ -23,11 +23,11 @@ RECORD_C = [(4, b"c" * 30)]
 
 
 def main():
-    import asyncio
     import binascii
     import sys
 
     import boards.sim
+    from firmware import tasks
     from firmware.main import parse_options
     from firmware.store import Store
 
@@ -70,11 +70,11 @@ def main():
             print("finally ran")
 
     async def pump():
-        asyncio.create_task(save())
-        await asyncio.sleep_ms(20)  # the loop runs on, whatever became of the save task
-        print("asyncio ran")
+        tasks.create_task(save())
+        await tasks.sleep_ms(20)  # the loop runs on, whatever became of the save task
+        print("tasks ran")
 
-    asyncio.run(pump())
+    tasks.run(pump())
 
 
 if __name__ == "__main__":
