@@ -3,7 +3,9 @@
 #
 #   clock   ticks_us() -> int            wrapping tick counter, like time.ticks_us
 #           ticks_diff(a, b) -> int      signed difference, valid within 2**29
-#           async sleep_us(us)           wait up to us microseconds of pump time
+#           sleep_us(us) -> awaitable    wait up to us microseconds of pump time (a plain function
+#                                        returning one of tasks.py's waits: an async def would make a
+#                                        coroutine object at every turn of the dosing loop)
 #           wake()                       end a running sleep_us early (program changed)
 #   motor   step(n)                      issue n steps (n >= 0), moved one after
 #                                        another behind any still moving; returns

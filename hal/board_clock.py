@@ -10,8 +10,8 @@
 # less than 1 ms and never early (the scheduler counts steps by pump time, so
 # lateness never changes how many). Before it sleeps it calls the board's
 # idle hook (the motor's poll(): hal/rp2_stepper.py), once per turn of the
-# dosing loop. A wait allocates nothing (tasks.py), nor does the dosing tick
-# itself.
+# dosing loop. A wait allocates nothing (tasks.py; sleep_us is a plain function
+# that returns the wait), nor does the dosing tick itself.
 #
 # running() is the power-on self-test of the tick counter: does ticks_us move at all.
 #
@@ -91,15 +91,16 @@ class BoardClock:
         """End the current sleep_us early: the program changed."""
         self._wake.set()
 
-    async def sleep_us(self, us):
+    def sleep_us(self, us):
+        """Awaitable: up to us microseconds (hal/__init__.py). Not an async def: that made a coroutine
+        object (about 60 bytes of garbage on a Pico) at every turn of the dosing loop."""
         idle = self.idle
         if idle is not None:
             idle()
         if us <= 0:
-            await tasks.sleep_ms(0)
-            return
+            return tasks.sleep_ms(0)
         self._wake.clear()
-        await self._wake.wait((us + 999) // 1000)
+        return self._wake.wait((us + 999) // 1000)
 
     def rtc_seconds(self):
         """Local seconds since 1970 from the RTC (None without one)."""

@@ -144,8 +144,9 @@ class SimClock:
         # time; a longer gap (a stopped process) is dropped, not misread.
         self.advance(jump if jump < MAX_JUMP_US else MAX_JUMP_US)
 
-    async def sleep_us(self, us):
-        """Let up to us microseconds of virtual time pass (us <= MAX_JUMP_US).
+    def sleep_us(self, us):
+        """Awaitable: let up to us microseconds of virtual time pass (us <= MAX_JUMP_US). A plain
+        function that returns one of tasks.py's waits, as BoardClock's (no coroutine made a turn).
 
         With time granted, jump straight to the wake-up time, or to the stop if
         that comes first (a fault: the firmware ticks right there). Otherwise,
@@ -160,14 +161,11 @@ class SimClock:
             step = us if us < self.granted_us else self.granted_us
             self.advance(step)
             self.granted_us -= step
-            await tasks.sleep_ms(0)  # let the link run between jumps
-            return
+            return tasks.sleep_ms(0)  # let the link run between jumps
         if not us:
-            await tasks.sleep_ms(0)
-            return
+            return tasks.sleep_ms(0)
         self._wake.clear()
         if not self.speed:
-            await self._wake.wait()
-            return
+            return self._wake.wait()
         real_ms = us // (1000 * self.speed)
-        await self._wake.wait(real_ms if real_ms > 0 else 1)
+        return self._wake.wait(real_ms if real_ms > 0 else 1)

@@ -2,7 +2,9 @@
 # PioStepper.step/poll, RmtStepper.step/poll, HX711.read_raw and the mass and
 # volume maths, MAX17048 and divider battery readings, muldiv. Any allocation
 # raises MemoryError. Then BoardClock.sleep_us ends early on wake() and times
-# out otherwise. Prints "ok" last.
+# out otherwise, and the dosing task's wait (BoardClock's and SimClock's
+# sleep_us, awaited in a task of firmware/tasks.py) allocates nothing: an async
+# def made a coroutine object at every turn. Prints "ok" last.
 import time
 
 from heaplock import heap_lock_works, lock, unlock
@@ -15,6 +17,7 @@ from hal.esp32_stepper import RmtStepper
 from hal.hx711 import HX711
 from hal.max17048 import MAX17048
 from hal.rp2_stepper import PioStepper
+from hal.sim.clock import SimClock
 from hal.stepper import StepperConfig
 
 assert heap_lock_works()
@@ -166,6 +169,20 @@ async def main():
     t0 = time.ticks_ms()
     await clock.sleep_us(5_000_000)  # woken after about 5 ms
     assert time.ticks_diff(time.ticks_ms(), t0) < 1_000
+
+    sim = SimClock(0)
+    sim.grant(1_000_000_000)
+    await clock.sleep_us(0)  # warm up
+    await sim.sleep_us(1_000)
+    lock()
+    try:
+        for _ in range(50):
+            await clock.sleep_us(0)  # a step due now
+            await clock.sleep_us(1_000)  # 1 ms of wall time
+            await sim.sleep_us(1_000_000)  # a jump of granted pump time
+    finally:
+        unlock()
+    assert sim.granted_us == 1_000_000_000 - 1_000 - 50 * 1_000_000, sim.granted_us
 
 
 tasks.run(main())
