@@ -114,8 +114,9 @@ class Event:
         self.state = False
 
     def wait(self, timeout_ms=-1):
-        """Awaitable: until the event is set (at once if it is), or for at most timeout_ms
-        (>= 0; -1: no limit). The task then looks at state if it needs to know which."""
+        """Awaitable: until the event is set (the loop's next round if it is already: every wait
+        yields once, so no task can keep the others out), or for at most timeout_ms (>= 0; -1: no
+        limit). The task then looks at state if it needs to know which."""
         at = None if timeout_ms < 0 else time.ticks_add(time.ticks_ms(), timeout_ms)
         return _wait(at, self, None)
 
