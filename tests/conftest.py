@@ -1,3 +1,4 @@
+import gc
 import os
 import pathlib
 import signal
@@ -25,6 +26,18 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
 settings.register_profile("default", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("long", max_examples=20_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("PUMP_TEST_PROFILE", "default"))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _old_objects_out_of_collections():
+    """The firmware collects before each lazy import (lazy.call: a board's heap needs it), and on
+    CPython a full collection walks every object the worker holds: after a few hundred tests 20-100
+    ms each, most of test_boot_memory's minute. What is alive when a test file starts is collected
+    once and frozen (gc.freeze: out of later collections, never freed); what the file makes is
+    collected as before."""
+    gc.collect()
+    gc.freeze()
+    yield
 
 
 @pytest.fixture(autouse=True, scope="session")
