@@ -46,7 +46,7 @@ class Battery:
             for _ in range(_BATTERY_READS):
                 total += gauge.soc_permille()
         except OSError as e:  # a bus error; any other exception is a firmware fault and ends the task
-            self._sensors.sensor_fault("battery", "battery monitor: %s" % e)
+            self._sensors.sensor_fault("battery", "{t20}%s" % e)  # battery monitor: the bus error
             return
         self._sensors.sensor_ok("battery")
         soc = total // _BATTERY_READS
@@ -63,27 +63,25 @@ class Battery:
     def _act(self, soc, days, now):
         pump = self._pump
         if soc > _BATTERY_LOW_PERMILLE:
-            pump.clear_alarm(codec.ALARM_BATTERY_LOW, "the charge is above the critical level again")
+            pump.clear_alarm(codec.ALARM_BATTERY_LOW, "{t21}")
         if soc > BATTERY_EOS_PERMILLE:
-            pump.clear_alarm(codec.ALARM_BATTERY_EOS, "the charge is above end of service again")
+            pump.clear_alarm(codec.ALARM_BATTERY_EOS, "{t22}")
         if soc > _BATTERY_ERI_PERMILLE and (days is None or days >= _BATTERY_ERI_MARGIN_DAYS):
-            pump.clear_alarm(codec.ALARM_BATTERY_ERI, "the battery's life left is above the margin again")
+            pump.clear_alarm(codec.ALARM_BATTERY_ERI, "{t23}")
         if soc <= BATTERY_EOS_PERMILLE:
             if not pump.alarms.active(codec.ALARM_BATTERY_EOS):
                 pump.save()  # the state first, while the cell still can
                 pump.therapy.stop(now)
                 pump.apply(now)
-                pump.log_event(eventlog.EV_BATTERY, "end of service at %d permille: dosing stopped" % soc)
-                pump.raise_alarm(
-                    codec.ALARM_BATTERY_EOS, "battery end of service: dosing stopped; replace the pump", active=True
-                )
+                pump.log_event(eventlog.EV_BATTERY, "{t24|%d}" % soc)
+                pump.raise_alarm(codec.ALARM_BATTERY_EOS, "{t25}", active=True)  # replace the pump
         if soc <= _BATTERY_LOW_PERMILLE:
-            pump.raise_alarm(codec.ALARM_BATTERY_LOW, "critical low battery: %d permille" % soc, active=True)
+            pump.raise_alarm(codec.ALARM_BATTERY_LOW, "{t26|%d}" % soc, active=True)
         if (days is not None and days < _BATTERY_ERI_MARGIN_DAYS) or soc <= _BATTERY_ERI_PERMILLE:
             left = "?" if days is None else days
             if pump.raise_alarm(
                 codec.ALARM_BATTERY_ERI,
-                "battery ERI: %d permille, about %s days left: plan the replacement" % (soc, left),
+                "{t27|%d|%s}" % (soc, left),
                 active=True,
             ):
-                pump.log_event(eventlog.EV_BATTERY, "ERI at %d permille, about %s days left" % (soc, left))
+                pump.log_event(eventlog.EV_BATTERY, "{t28|%d|%s}" % (soc, left))

@@ -117,7 +117,7 @@ class Monitors:
         low_nl, empty_nl = self.levels()
         self._pump.raise_alarm(
             codec.ALARM_RESERVOIR_LOW,
-            "low reservoir: {n%d} left (low level {n%d}): refill soon" % (left, low_nl),  # pumpctl writes the volumes
+            "{t2|%d|%d}" % (left, low_nl),  # low reservoir: left, the low level (pumpctl.sentences)
             active=True,
         )
 
@@ -126,10 +126,10 @@ class Monitors:
         now = self._pump.timebase.total_us()
         self._pump.therapy.stop(now)
         self._pump.apply(now)
-        self._pump.log_event(eventlog.EV_STOP, "stopped: the reservoir reached its empty volume")
+        self._pump.log_event(eventlog.EV_STOP, "{t1}")  # stopped: the reservoir reached its empty volume
         self._pump.raise_alarm(
             codec.ALARM_RESERVOIR_EMPTY,
-            "empty reservoir: {n%d} left, delivery stopped; refill it" % self._pump.reservoir_nl(),
+            "{t3|%d}" % self._pump.reservoir_nl(),  # empty reservoir: what is left
             active=True,
         )
 
@@ -151,9 +151,9 @@ class Monitors:
         self.motor_watch.halt()
         self._pump.log_event(
             eventlog.EV_FAULT,
-            "clock jump of %d ms: not counted as pump time; motor halted, dosing goes on" % (elapsed_us // 1000),
+            "{t4|%d}" % (elapsed_us // 1000),  # clock jump of .. ms: not counted as pump time
         )
-        self._pump.raise_alarm(codec.ALARM_CLOCK_JUMP, "clock jump of %d s" % (elapsed_us // 1_000_000))
+        self._pump.raise_alarm(codec.ALARM_CLOCK_JUMP, "{t5|%d}" % (elapsed_us // 1_000_000))
 
     # -- the monitoring task and the watchdog ------------------------------------
 
@@ -190,9 +190,9 @@ class Monitors:
         self._pump.therapy.stop(now)
         self._pump.apply(now)
         self._pump.log_event(
-            eventlog.EV_FAULT, "monitoring task silent for %d s: dosing stopped" % (_MONITOR_DEADLINE_US // 1_000_000)
+            eventlog.EV_FAULT, "{t6|%d}" % (_MONITOR_DEADLINE_US // 1_000_000)  # monitoring task silent: dosing stopped
         )
-        self._pump.raise_alarm(codec.ALARM_WATCHDOG, "watchdog: a task stopped reporting in; the board will reset")
+        self._pump.raise_alarm(codec.ALARM_WATCHDOG, "{t7}")  # watchdog: the board will reset
 
     async def monitoring(self):
         """The monitoring task: a turn each time the dosing task says one is due."""
@@ -209,7 +209,7 @@ class Monitors:
                         break
                     await tasks.sleep_ms(10)
                 if reading is None:
-                    self.sensor_fault("reservoir", "the reservoir sensor gave no reading in 200 ms")
+                    self.sensor_fault("reservoir", "{t8}")  # no reading in 200 ms
                 else:
                     self.sensor_ok("reservoir")
             self.monitor_turn(reading)
@@ -231,14 +231,14 @@ class Monitors:
         """A sensor (which: "reservoir", "battery") failed its read: the sensor fault alarm."""
         if which not in self._sensor_faults:
             self._sensor_faults.append(which)
-        self._pump.raise_alarm(codec.ALARM_SENSOR_FAULT, "sensor fault: " + text, active=True)
+        self._pump.raise_alarm(codec.ALARM_SENSOR_FAULT, "{t9}" + text, active=True)  # sensor fault: why
 
     def sensor_ok(self, which):
         """The sensor read again: the alarm's condition ends with the last sensor's fault."""
         if which in self._sensor_faults:
             self._sensor_faults.remove(which)
             if not self._sensor_faults:
-                self._pump.clear_alarm(codec.ALARM_SENSOR_FAULT, "the sensors answer again")
+                self._pump.clear_alarm(codec.ALARM_SENSOR_FAULT, "{t10}")  # the sensors answer again
 
     def _check_reservoir(self, reading_nl):
         self.sensor_nl = reading_nl
@@ -249,11 +249,11 @@ class Monitors:
         if apart > _SENSOR_TOLERANCE_NL:
             self._pump.raise_alarm(
                 codec.ALARM_SENSOR_DISAGREE,
-                "reservoir sensor {n%d}, counted {n%d}: {n%d} apart" % (reading_nl, counted, apart),
+                "{t11|%d|%d|%d}" % (reading_nl, counted, apart),  # the sensor, the count, how far apart
                 active=True,
             )
         else:
-            self._pump.clear_alarm(codec.ALARM_SENSOR_DISAGREE, "the sensor and the count agree again")
+            self._pump.clear_alarm(codec.ALARM_SENSOR_DISAGREE, "{t12}")  # the sensor and the count agree again
 
     async def tones(self):
         """The buzzer: the highest latched priority's pattern, repeated, unless silenced; a tone test
@@ -296,12 +296,9 @@ class Monitors:
     def dosing_refusal(self):
         """Why no program that doses may go in force now, or None."""
         if self.self_test_problems:
-            return (
-                "the power-on self-test failed (%s): the pump cannot dose until a restart passes it"
-                % (self.self_test_problems[0])
-            )
+            return "{t13}%s{t14}" % self.self_test_problems[0]  # the self-test failed (its finding)
         if self._pump.alarms.active(codec.ALARM_BATTERY_EOS):
-            return "the battery reached end of service: the pump cannot dose"
+            return "{t15}"  # battery end of service
         if self._pump.alarms.active(codec.ALARM_MOTOR_FAULT):
-            return "the motor driver does not respond: the pump cannot dose"
+            return "{t16}"  # the motor driver does not respond
         return None

@@ -27,15 +27,6 @@ _ENCODER_RESTART_STEPS = const(0x10000000)  # the encoder count restarts before 
 _MOTION_LEFT_MAX_US = const(0x10000000)  # the motion queued ahead is counted up to 2**28 us (74 min; small ints)
 
 
-def _hold_name(code):
-    """What a fault that holds delivery (ALARM_*) is called in the log and the alarm."""
-    if code == codec.ALARM_STALL:
-        return "motor stall"
-    if code == codec.ALARM_OCCLUSION:
-        return "occlusion"
-    return "step not confirmed"
-
-
 class MotorWatch:
     def __init__(self, pump, board, hw):
         self._pump = pump  # what it watches over, and acts on: its motor, alarms, log, therapy
@@ -207,9 +198,11 @@ class MotorWatch:
         self._probe_left = 0
         self._probe_at_us = now + _PROBE_PERIOD_US
         self._pump.settle()  # held: nothing moves until a probe, which reserves again
-        how = "until the occlusion clears" if code == codec.ALARM_OCCLUSION else "until a probe step turns the motor"
-        self._pump.log_event(eventlog.EV_FAULT, "%s: motor halted, delivery held %s" % (_hold_name(code), how))
-        self._pump.raise_alarm(code, _hold_name(code) + ": delivery held", active=True)
+        # The fault by its alarm's name ("{a11}"), then: motor halted, delivery held until the occlusion clears
+        # (t30) or until a probe step turns the motor (t31); its alarm: delivery held (t32). pumpctl.sentences.
+        how = "{a%d}{t30}" if code == codec.ALARM_OCCLUSION else "{a%d}{t31}"
+        self._pump.log_event(eventlog.EV_FAULT, how % code)
+        self._pump.raise_alarm(code, "{a%d}{t32}" % code, active=True)
 
     def _recover(self, now):
         code = self.hold
@@ -218,10 +211,10 @@ class MotorWatch:
         held_nl = held * self._pump.sched.step_pl // 1000
         self._pump.log_event(
             eventlog.EV_RECOVERY,
-            "%s over after %d s: delivery resumes; %d steps (%d nL) not made up"
-            % (_hold_name(code), (now - self._hold_since_us) // 1_000_000, held, held_nl),
+            "{a%d}{t33|%d|%d|%d}"  # .. over after .. s: delivery resumes; .. steps (.. nL) not made up
+            % (code, (now - self._hold_since_us) // 1_000_000, held, held_nl),
         )
-        self._pump.clear_alarm(code, "the motor turns again")
+        self._pump.clear_alarm(code, "{t34}")  # the motor turns again
 
     def driver_failed(self):
         """The driver does not respond: stop at once and for good (the therapy stops)."""
@@ -230,7 +223,7 @@ class MotorWatch:
         self._pump.therapy.stop(now)
         self._pump.apply(now)
         why = self._motor_check() if self._motor_check is not None else None
-        self._pump.log_event(eventlog.EV_FAULT, "motor fault: stopped at once (%s)" % (why or "the driver failed"))
+        self._pump.log_event(eventlog.EV_FAULT, "{t35}%s)" % (why or "{t36}"))  # motor fault: stopped at once (why)
         self._pump.raise_alarm(codec.ALARM_MOTOR_FAULT, "motor fault", active=True)
 
     def check_idle(self, now):
@@ -245,7 +238,7 @@ class MotorWatch:
                 self.driver_failed()
             return
         if self._pump.alarms.active(codec.ALARM_MOTOR_FAULT):
-            self._pump.clear_alarm(codec.ALARM_MOTOR_FAULT, "the driver responds again; program the pump to resume")
+            self._pump.clear_alarm(codec.ALARM_MOTOR_FAULT, "{t37}")  # program the pump to resume
         if self.hold:
             if not fault and (probe_moved or self.hold == codec.ALARM_OCCLUSION):
                 self._recover(now)

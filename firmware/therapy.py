@@ -229,7 +229,7 @@ class Therapy:
     def cancelled_text(self, name, now):
         """What a bolus, prime or bridge (name) cut short at now leaves undelivered, for the review and the log."""
         left, total = self.delivery_left_nl(now)
-        return "%s cancelled: {n%d} of {n%d} not given" % (name, left, total)  # pumpctl writes the volumes
+        return "%s{t40|%d|%d}" % (name, left, total)  # .. cancelled: left of total not given (pumpctl.sentences)
 
     def delivery_left_nl(self, now):
         """(left, total) nL of the running or waiting delivery (a bridge: of the old blend)."""
@@ -327,11 +327,11 @@ class Therapy:
             self.bridge_left = 0
             if p is not None and p.bridge_nl is not None:  # the bridge line leaves the running program
                 self.program = p = p.without_delivery()
-            notes = _then(notes, "bridge done: new concentration in the catheter")
+            notes = _then(notes, "{t41}")  # bridge done: new concentration in the catheter
         if p is not None and p.basal_kind == BASAL_FLEX and now >= self.day_end:
             self.day_start = self.day_end
             self.day_end = self._day_end_for(self.day_start)
-            notes = _then(notes, "flex day starts")
+            notes = _then(notes, "{t42}")  # flex day starts
         if self.bolus_kind != BOLUS_NONE:
             if self.bolus_rate == 0 and now >= self.bolus_start:
                 self._start_bolus(self.bolus_kind, now, self.bolus_volume_nl, self.bolus_end - self.bolus_start)
@@ -341,7 +341,7 @@ class Therapy:
                 self.cancel_bolus()
         if self.trial_end is not None and now >= self.trial_end:
             self.stop(now)
-            notes = _then(notes, "trial ended: stopped")
+            notes = _then(notes, "{t43}")  # trial ended: stopped
         self.bridge_mark = now
         return notes
 

@@ -193,7 +193,9 @@ def render(text: str) -> str:
     if "{" not in text:
         return text
     from . import program_words  # a program's refusals and warnings, and the log's program items
+    from .sentences import expand  # the running pump's own sentences
 
+    text = expand(text)
     text = program_words.LOG_ITEM.sub(program_words.log_line, program_words.TOKEN.sub(program_words.sentence, text))
     return _QUANTITY.sub(_quantity, _TOKEN.sub(_name, text))
 
