@@ -203,7 +203,7 @@ class PumpApp:
             self.motor.step(moving)
             motor_watch.moved(moving)
         if allowed < n:
-            self.raise_alarm(codec.ALARM_DOSE_LIMIT, "dose limit: {l%d}" % self.guard.tripped)
+            self.raise_alarm(codec.ALARM_DOSE_LIMIT, "{t50|%d}" % self.guard.tripped)  # dose limit: which one
         if empty and mon.to_empty <= 0:
             mon.reservoir_empty()
         return allowed
@@ -226,7 +226,7 @@ class PumpApp:
             self.monitors.buzz.set()
         if alarms.blocks_bolus(code) and self.therapy.bolus_kind != BOLUS_NONE:
             self.therapy.cancel_bolus()
-            self.log_event(eventlog.EV_THERAPY, "bolus cancelled by the alarm", at_us)
+            self.log_event(eventlog.EV_THERAPY, "{t51}", at_us)  # bolus cancelled by the alarm
             self.apply(self.timebase.total_us() if at_us is None else at_us)
         self.save()
         return True
@@ -243,7 +243,7 @@ class PumpApp:
         code = self.alarms.bolus_blocker()
         if code == codec.ALARM_NONE:
             return None
-        return "no bolus while an alarm is active ({a%d})" % code
+        return "{t52|%d}" % code  # no bolus while the alarm is active
 
     async def dosing(self):
         clock = self.clock
@@ -293,8 +293,8 @@ class PumpApp:
         except Refusal as e:
             self.therapy.cancel_bolus()
             self.apply(at_us, reschedule=False)
-            self.log_event(eventlog.EV_THERAPY, "delayed bolus not started: " + e.message, at_us)
-            self.raise_alarm(codec.ALARM_DOSE_LIMIT, "dose limit: a delayed bolus would pass a limit", at_us)
+            self.log_event(eventlog.EV_THERAPY, "{t53}" + e.message, at_us)  # delayed bolus not started: why
+            self.raise_alarm(codec.ALARM_DOSE_LIMIT, "{t54}", at_us)  # a delayed bolus would pass a limit
 
     def apply(self, at_us, reschedule=True):
         """Run the therapy's rate from pump time at_us (<= now) on: steps due at
@@ -390,8 +390,8 @@ class PumpApp:
             self._session_ended(why)
 
     def _session_ended(self, why):
-        self.staging.drop(": its session ended (%s); stage it again" % why)
-        self.log_event(eventlog.EV_SESSION, "session ended: " + why)
+        self.staging.drop("{t55}%s{t56}" % why)  # for COMMIT's refusal: its session ended (why); stage it again
+        self.log_event(eventlog.EV_SESSION, "{t57}" + why)  # session ended: why
 
     def _security_refusal(self, text):
         """Log a refused authentication or command, a limited number in a row:
@@ -406,7 +406,7 @@ class PumpApp:
             return
         self._security_tokens -= 1
         if self._security_unlogged:  # the count first: a long reason is cut at the log's 100 characters
-            text = "refused (+%d not logged): %s" % (self._security_unlogged, text)
+            text = "{t58|%d}%s" % (self._security_unlogged, text)  # refused (+.. not logged): why
             self._security_unlogged = 0
         else:
             text = "refused: " + text
@@ -446,13 +446,12 @@ class PumpApp:
                 limits = guard.limits_for(drugs) if drugs is not None else (0, 0, guard.bolus_limit)
             raise Refusal(
                 "bolus",
-                "the bolus of %d steps is above the bolus hard limit of %d steps; the dose guard refuses it"
-                % (bolus_steps, limits[2]),
+                "{t59|%d|%d}" % (bolus_steps, limits[2]),  # above the bolus hard limit: the guard refuses it
             )
         if why != LIMIT_NONE:
             raise Refusal(
                 "program",
-                "with what was delivered in the last 24 h, this would pass the {l%d}; the dose guard refuses it" % why,
+                "{t60|%d}" % why,  # with the last 24 h, this would pass the limit: the guard refuses it
             )
 
     def put_in_force(self, program, now):

@@ -56,7 +56,7 @@ _BLOCK = const(64)  # SHA-256 block size
 ROLE_NONE = const(0)  # read-only: status, therapy, log, telemetry
 ROLE_PATIENT = const(1)  # also the patient bolus the clinician allowed
 ROLE_CLINICIAN = const(2)  # everything
-ROLE_NAMES = {ROLE_NONE: "none", ROLE_PATIENT: "patient", ROLE_CLINICIAN: "clinician"}
+# Their names are the host's (pumpctl.words.ROLE_NAMES): a pump text names a role by the token "{o<code>}".
 
 SESSION_TIMEOUT_US = const(60_000_000)  # a session ends after 60 s of pump time with no authenticated frame
 CHALLENGE_TTL_US = const(30_000_000)  # a challenge is answered within 30 s of pump time
@@ -182,9 +182,9 @@ class Authenticator:
 
     def _check_role(self, role):
         if role != ROLE_PATIENT and role != ROLE_CLINICIAN:
-            raise AuthError(ERR_AUTH, "role %d does not exist: 1 is the patient, 2 the clinician" % role)
+            raise AuthError(ERR_AUTH, "{t70|%d}" % role)  # no such role (pumpctl.sentences)
         if self._keys is None:
-            raise AuthError(ERR_NO_KEYS, "this pump has no keys: provision them when flashing it")
+            raise AuthError(ERR_NO_KEYS, "{t71}")  # no keys: provision them
 
     def _tag(self, role, head):
         return self._secret.digest(_NONCE, bytes((role,)), head)[:_TAG_BYTES]
@@ -206,29 +206,24 @@ class Authenticator:
         session (ending any other) and return the pump's proof."""
         self._check_role(role)
         if len(pump_nonce) != NONCE_BYTES or len(host_nonce) != NONCE_BYTES:
-            raise AuthError(ERR_AUTH, "the pump and host nonces must be %d bytes each" % NONCE_BYTES)
+            raise AuthError(ERR_AUTH, "{t72|%d}" % NONCE_BYTES)  # the nonces' length
         head = pump_nonce[:8]
         if not same_bytes(pump_nonce[8:], self._tag(role, head)):
-            raise AuthError(
-                ERR_AUTH,
-                "not a challenge this pump gave the %s role since it started: send auth-begin" % ROLE_NAMES[role],
-            )
+            raise AuthError(ERR_AUTH, "{t73|%d}" % role)  # not a challenge this pump gave the role
         issued_s = _get_u32(head, 0)
         counter = _get_u32(head, 4)
         if counter <= self._login:
-            raise AuthError(ERR_AUTH, "this challenge is older than the last login, or was used: send auth-begin")
+            raise AuthError(ERR_AUTH, "{t74}")  # older than the last login, or used
         if now_us // 1_000_000 - issued_s > CHALLENGE_TTL_US // 1_000_000:
-            raise AuthError(
-                ERR_AUTH, "the challenge is more than %d s old: send auth-begin" % (CHALLENGE_TTL_US // 1_000_000)
-            )
+            raise AuthError(ERR_AUTH, "{t75|%d}" % (CHALLENGE_TTL_US // 1_000_000))  # the challenge is too old
         key = self.key(role)
         if not same_bytes(host_proof, proof(key, role, pump_nonce, host_nonce)):
             self.failures += 1
-            raise AuthError(ERR_AUTH, "wrong key for the %s role" % ROLE_NAMES[role])
+            raise AuthError(ERR_AUTH, "{t76|%d}" % role)  # wrong key for the role
         self.failures = 0
         self._login = counter
         if self.role != ROLE_NONE:
-            self.end("replaced by a new session")
+            self.end("{t77}")  # replaced by a new session
         self.role = role
         self.session_mac = Hmac(session_key(key, role, pump_nonce, host_nonce))
         self.last_seq = 0
@@ -238,7 +233,7 @@ class Authenticator:
     def expire(self, now_us):
         """End the session if it has been idle SESSION_TIMEOUT_US; True if it just ended."""
         if self.role != ROLE_NONE and now_us - self._last_us >= SESSION_TIMEOUT_US:
-            self.end("no authenticated frame for %d s" % (SESSION_TIMEOUT_US // 1_000_000))
+            self.end("{t78|%d}" % (SESSION_TIMEOUT_US // 1_000_000))  # no authenticated frame for .. s
             return True
         return False
 
@@ -258,11 +253,11 @@ class Authenticator:
         number. Returns the session's role; raises AuthError if refused."""
         self.expire(now_us)
         if self.role == ROLE_NONE:
-            raise AuthError(ERR_NO_SESSION, "no session is open (or it ended): authenticate again")
+            raise AuthError(ERR_NO_SESSION, "{t79}")  # no session is open
         if not same_bytes(mac, self.session_mac.digest(signed)[:MAC_BYTES]):
-            raise AuthError(ERR_AUTH, "the frame's MAC is wrong: not from this session, or damaged")
+            raise AuthError(ERR_AUTH, "{t80}")  # the MAC is wrong
         if seq <= self.last_seq:
-            raise AuthError(ERR_AUTH, "sequence %d was already used (last %d): a replayed frame" % (seq, self.last_seq))
+            raise AuthError(ERR_AUTH, "{t81|%d|%d}" % (seq, self.last_seq))  # a replayed sequence number
         self.last_seq = seq
         self._last_us = now_us
         return self.role

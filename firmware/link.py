@@ -19,7 +19,7 @@
 # take the reply, and reads nothing more meanwhile, so the host waits instead.
 
 from firmware import codec, const, framing
-from firmware.auth import ROLE_NAMES, ROLE_NONE, AuthError
+from firmware.auth import ROLE_NONE, AuthError
 from firmware.errors import Refusal
 from firmware.framing import FrameError
 
@@ -83,7 +83,7 @@ class Link:
             auth = self._auth
             if mac is not None:
                 if auth is None:
-                    raise FrameError(codec.ERR_NOT_SUPPORTED, "this pump does not authenticate frames", seq)
+                    raise FrameError(codec.ERR_NOT_SUPPORTED, "{t92}", seq)  # this pump does not authenticate frames
                 self.role = auth.verify(signed, mac, seq, self._now_us())
                 reply_mac = auth.session_mac  # the reply proves it came from the pump
             elif auth is not None:
@@ -93,12 +93,11 @@ class Link:
                 raise self._no_handler(msg_type, seq)
             needed = codec.role_needed(msg_type) if auth is not None else ROLE_NONE
             if self.role < needed:
-                raise FrameError(
-                    codec.ERR_NEED_KEY,
-                    "{c%d} needs a session with the %s key (this frame has %s)"
-                    % (msg_type, ROLE_NAMES[needed], self._has()),
-                    seq,
-                )
+                # The command needs a session with the role's key; this frame has no MAC (t93), or the key of
+                # its session's role (t94). pumpctl.sentences.
+                if self.role == ROLE_NONE:
+                    raise FrameError(codec.ERR_NEED_KEY, "{t93|%d|%d}" % (msg_type, needed), seq)
+                raise FrameError(codec.ERR_NEED_KEY, "{t94|%d|%d|%d}" % (msg_type, needed, self.role), seq)
             values = framing.decode_request(msg_type, payload)
             reply = framing.encode_reply(msg_type, handler(values))
         except AuthError as e:
@@ -122,19 +121,10 @@ class Link:
         # goes out under the key its request came with.
         self._serial.write(framing.encode_frame(msg_type | codec.REPLY, seq, reply, reply_mac))
 
-    def _has(self):
-        if self.role != ROLE_NONE:
-            return "the %s key" % ROLE_NAMES[self.role]
-        return "no MAC"
-
     def _no_handler(self, msg_type, seq):
         if codec.is_message(msg_type) and msg_type != codec.ERROR and msg_type != codec.TELEMETRY_DATA:
-            return FrameError(
-                codec.ERR_NOT_SUPPORTED,
-                "command {c%d} is not offered by this board" % msg_type,
-                seq,
-            )
-        return FrameError(codec.ERR_UNKNOWN_COMMAND, "unknown command 0x%02x" % msg_type, seq)
+            return FrameError(codec.ERR_NOT_SUPPORTED, "{t91|%d}" % msg_type, seq)  # not offered by this board
+        return FrameError(codec.ERR_UNKNOWN_COMMAND, "{t90|%02x}" % msg_type, seq)  # unknown command 0x..
 
     def _refuse(self, seq, code, field, message, reply_mac=None, security=False):
         self.frames_refused += 1

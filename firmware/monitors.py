@@ -190,7 +190,8 @@ class Monitors:
         self._pump.therapy.stop(now)
         self._pump.apply(now)
         self._pump.log_event(
-            eventlog.EV_FAULT, "{t6|%d}" % (_MONITOR_DEADLINE_US // 1_000_000)  # monitoring task silent: dosing stopped
+            eventlog.EV_FAULT,
+            "{t6|%d}" % (_MONITOR_DEADLINE_US // 1_000_000),  # monitoring task silent: dosing stopped
         )
         self._pump.raise_alarm(codec.ALARM_WATCHDOG, "{t7}")  # watchdog: the board will reset
 

@@ -339,7 +339,7 @@ def exchange():
     assert _reply(replay[1:]) == (
         codec.ERROR,
         4,
-        [codec.ERR_AUTH, "", "sequence 4 was already used (last 4): a replayed frame", ""],
+        [codec.ERR_AUTH, "", "{t81|4|4}", ""],  # sequence 4 was already used (last 4): a replayed frame
         False,
     )
     frames(

@@ -126,7 +126,7 @@ def section(code, handler, saves=False):
     """The '### 0xNN CONSTANT (name)' section of a command; saves: its family's row saves after it."""
     name = words.MESSAGE_NAMES[code]
     description, meanings, rest = read_text(name, handler)
-    role = auth.ROLE_NAMES[schema.ROLE_NEEDED.get(code, auth.ROLE_NONE)]
+    role = words.ROLE_NAMES[schema.ROLE_NEEDED.get(code, auth.ROLE_NONE)]
     out = ["### 0x%02X %s (%s)" % (code, name, words.COMMAND_NAMES[code]), ""]
     out += ["**Role:** %s. %s" % (role, description), ""]
     if saves:
@@ -176,5 +176,5 @@ def roles_block():
             listed += ", and the SIM_ commands on the simulator"
         else:
             listed = "also " + listed
-        rows.append("| %s | %d | %s: %s |" % (auth.ROLE_NAMES[role], role, listed, ROLE_SUMMARY[role]))
+        rows.append("| %s | %d | %s: %s |" % (words.ROLE_NAMES[role], role, listed, ROLE_SUMMARY[role]))
     return "\n".join([ROLES_BEGIN, ""] + rows + ["", ROLES_END]) + "\n"

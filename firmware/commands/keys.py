@@ -47,7 +47,7 @@ def key_change(pump, values):
 
     Store(storage, slots).save(key_record(a.device_id, clinician, patient))
     a.set_keys(a.device_id, clinician, patient)
-    pump.log_event(eventlog.EV_KEYS, "%s key changed" % auth.ROLE_NAMES[role])
+    pump.log_event(eventlog.EV_KEYS, "{o%d} key changed" % role)
     return (role,)
 
 

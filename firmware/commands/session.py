@@ -52,7 +52,7 @@ def auth_prove(pump, values):
             e.message = "%s (%d failed since the last login)" % (e.message, pump.auth.failures)
         raise
     pump.check_session()  # a session it replaced
-    pump.log_event(eventlog.EV_SESSION, "%s session started" % auth.ROLE_NAMES[role])
+    pump.log_event(eventlog.EV_SESSION, "{o%d} session started" % role)
     return (pump_proof, auth.SESSION_TIMEOUT_US // 1_000_000)
 
 

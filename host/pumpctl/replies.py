@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from firmware import auth, codec
+from firmware import codec
 
 from . import words
 
@@ -211,7 +211,7 @@ class Telemetry:
             day_nl=v[7],
             hour_nl=v[8],
             alarm=words.ALARM_NAMES.get(v[9], str(v[9])),
-            session=auth.ROLE_NAMES.get(v[10], str(v[10])),
+            session=words.ROLE_NAMES.get(v[10], str(v[10])),
             dropped=v[11],
             alarms=alarm_names(v[12]),
             sensor_nl=_unless(v[13], codec.NO_TIME),

@@ -61,6 +61,38 @@ SENTENCES: dict[int, str] = {
     41: "bridge done: new concentration in the catheter",
     42: "flex day starts",
     43: "trial ended: stopped",
+    # firmware/app.py: the dose guard, boluses, sessions, security refusals
+    50: "dose limit: {l%s}",
+    51: "bolus cancelled by the alarm",
+    52: "no bolus while an alarm is active ({a%s})",
+    53: "delayed bolus not started: ",  # then why
+    54: "dose limit: a delayed bolus would pass a limit",
+    55: ": its session ended (",  # a staged program dropped: then why, then sentence 56
+    56: "); stage it again",
+    57: "session ended: ",  # then why
+    58: "refused (+%s not logged): ",  # then why
+    59: "the bolus of %s steps is above the bolus hard limit of %s steps; the dose guard refuses it",
+    60: "with what was delivered in the last 24 h, this would pass the {l%s}; the dose guard refuses it",
+    # firmware/auth.py: sessions and their frames
+    70: "role %s does not exist: 1 is the patient, 2 the clinician",
+    71: "this pump has no keys: provision them when flashing it",
+    72: "the pump and host nonces must be %s bytes each",
+    73: "not a challenge this pump gave the {o%s} role since it started: send auth-begin",
+    74: "this challenge is older than the last login, or was used: send auth-begin",
+    75: "the challenge is more than %s s old: send auth-begin",
+    76: "wrong key for the {o%s} role",
+    77: "replaced by a new session",
+    78: "no authenticated frame for %s s",
+    79: "no session is open (or it ended): authenticate again",
+    80: "the frame's MAC is wrong: not from this session, or damaged",
+    81: "sequence %s was already used (last %s): a replayed frame",
+    # firmware/link.py: frames refused (a frame of another protocol version is refused in words: its
+    # host may not know these)
+    90: "unknown command 0x%s",
+    91: "command {c%s} is not offered by this board",
+    92: "this pump does not authenticate frames",
+    93: "{c%s} needs a session with the {o%s} key (this frame has no MAC)",
+    94: "{c%s} needs a session with the {o%s} key (this frame has the {o%s} key)",
 }
 
 # "{t<number>|<value>|...}": a value holds no "|" and no "}".

@@ -18,7 +18,7 @@ from typing import Self
 
 from firmware import auth, codec, framing, keyring
 
-from . import config
+from . import config, words
 from .config import PumpKeys
 from .errors import AuthError, LinkError, PumpRefused
 from .replies import PumpInfo
@@ -103,7 +103,7 @@ class PumpSession:
         if role_code not in (auth.ROLE_PATIENT, auth.ROLE_CLINICIAN):
             raise ValueError(f"role must be patient or clinician, not {role!r}")
         key = self.keys().key(role_code)
-        name = auth.ROLE_NAMES[role_code]
+        name = words.ROLE_NAMES[role_code]
         if key is None:
             raise AuthError(f"this host holds no {name} key for pump {self.keys().device_id}")
         self._link.session_mac = None

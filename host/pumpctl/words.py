@@ -144,6 +144,9 @@ LIMIT_NAMES = {
     4: "bolus hard limit",  # LIMIT_BOLUS
 }
 
+# The link's roles (auth.ROLE_*): what a session's key lets it do.
+ROLE_NAMES = {0: "none", 1: "patient", 2: "clinician"}
+
 # The tokens a pump text may hold: {letter: (table, what a code without a name is called)}.
 TOKENS = {
     "a": (ALARM_NAMES, "alarm"),
@@ -151,8 +154,9 @@ TOKENS = {
     "c": (COMMAND_NAMES, "command"),
     "l": (LIMIT_NAMES, "limit"),
     "m": (MODE_NAMES, "mode"),
+    "o": (ROLE_NAMES, "role"),
 }
-_TOKEN = re.compile(r"\{([abclm])([0-9]{1,3})\}")
+_TOKEN = re.compile(r"\{([abclmo])([0-9]{1,3})\}")
 
 # The tokens of a quantity a pump text holds in the pump's units, "{r15000000}", and how pumpctl
 # writes it (the library's limits, commands/library.py): letter -> formatter of the number.

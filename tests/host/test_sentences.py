@@ -10,7 +10,7 @@ from pumpctl import sentences, words
 
 ROOT = Path(__file__).resolve().parents[2]
 # A token as the firmware writes it: its number, then a "|%d" or "|%s" per value.
-WRITTEN = re.compile(r"\{t([0-9]+)((?:\|%[ds])*)\}")
+WRITTEN = re.compile(r"\{t([0-9]+)((?:\|%[0-9]*[dsx])*)\}")
 
 
 def written_tokens():
@@ -28,7 +28,14 @@ def written_tokens():
 
 def test_every_sentence_the_firmware_writes_is_here_with_as_many_values():
     found = written_tokens()
-    assert {f for f, _n, _v in found} >= {"firmware/monitors.py", "firmware/battery.py", "firmware/motor_watch.py"}
+    assert {f for f, _n, _v in found} >= {
+        "firmware/monitors.py",
+        "firmware/battery.py",
+        "firmware/motor_watch.py",
+        "firmware/auth.py",
+        "firmware/link.py",
+        "firmware/app.py",
+    }
     for path, number, values in found:
         assert number in sentences.SENTENCES, f"{path}: sentence {number} is not in pumpctl.sentences"
         assert sentences.SENTENCES[number].count("%s") == values, f"{path}: sentence {number} takes other values"
@@ -55,6 +62,12 @@ def test_no_sentence_is_left_unused():
         ("{t35}{t36})", "motor fault: stopped at once (the driver failed)"),
         ("{b1}{t40|12500|25000}", "bolus cancelled: 12.5 uL of 25 uL not given"),
         ("{t41}; {t42}", "bridge done: new concentration in the catheter; flex day starts"),
+        ("{t76|2}", "wrong key for the clinician role"),
+        ("{t93|17|2}", "stop needs a session with the clinician key (this frame has no MAC)"),
+        ("{t94|17|2|1}", "stop needs a session with the clinician key (this frame has the patient key)"),
+        ("{t90|3f}", "unknown command 0x3f"),
+        ("{t57}{t78|60}", "session ended: no authenticated frame for 60 s"),
+        ("{o1} session started", "patient session started"),
         # A sentence this pumpctl does not know, or with other values: its number and values, not nothing.
         ("{t999|5}", "pump text 999 5"),
         ("{t2|5}", "pump text 2 5"),

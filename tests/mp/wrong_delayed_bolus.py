@@ -45,5 +45,6 @@ run_minutes(60)
 print("hour_steps", app.guard.delivered() - before)
 for i in range(app.log.count):
     entry = app.log.get(i)
-    if entry and "delayed bolus" in entry[3]:
+    # "{t53}": delayed bolus not started: why; "{t54}": its dose-limit alarm (pumpctl.sentences)
+    if entry and ("{t53}" in entry[3] or "{t54}" in entry[3]):
         print("logged_%d" % entry[2], entry[0] * 86_400_000 + entry[1], entry[3])

@@ -54,4 +54,5 @@ motor = hw.motor.steps_hi * 536870912 + hw.motor.steps_lo
 print("alarm", app.alarm, "tripped", app.guard.tripped, "refused", app.guard.refused_steps > 0)
 print("worst_24h_steps", worst, "motor_equals_guard", motor == app.guard.delivered())
 print("bolus_after_alarm", bolus_at_alarm[1] if bolus_at_alarm else None, "alarm_minute", bolus_at_alarm[0])
-print("cancel_logged", any(app.log.get(i) and "cancelled" in app.log.get(i)[3] for i in range(app.log.count)))
+# "{t51}": bolus cancelled by the alarm (pumpctl.sentences)
+print("cancel_logged", any(app.log.get(i) and app.log.get(i)[3] == "{t51}" for i in range(app.log.count)))

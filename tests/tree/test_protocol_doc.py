@@ -168,7 +168,7 @@ def check_messages(text):
         if cmd_name != words.COMMAND_NAMES.get(code):
             problems.append("0x%02X %s: name (%s) is not %s" % (code, name, cmd_name, words.COMMAND_NAMES.get(code)))
         role = re.search(r"^\*\*Role:\*\* (\w+)", body, re.M)
-        want_role = auth.ROLE_NAMES[schema.ROLE_NEEDED.get(code, auth.ROLE_NONE)]
+        want_role = words.ROLE_NAMES[schema.ROLE_NEEDED.get(code, auth.ROLE_NONE)]
         if role is None or role.group(1) != want_role:
             problems.append("%s: role %s, the codec says %s" % (name, role and role.group(1), want_role))
         request, reply = (list(f) for f in schema.FIELDS.get(code, ((), ())))
@@ -193,10 +193,10 @@ def check_roles_table(text):
     problems = []
     rows = {r[0]: r for r in table_rows(section_text(text, "Security").split("\n")) if len(r) == 3}
     for role in (auth.ROLE_PATIENT, auth.ROLE_CLINICIAN):
-        row = rows.get(auth.ROLE_NAMES[role])
+        row = rows.get(words.ROLE_NAMES[role])
         want = {message_constants()[c] for c, r in schema.ROLE_NEEDED.items() if r == role}
         if row is None or row[1] != str(role):
-            problems.append("roles table: no row for %s (%d)" % (auth.ROLE_NAMES[role], role))
+            problems.append("roles table: no row for %s (%d)" % (words.ROLE_NAMES[role], role))
             continue
         got = set(re.findall(r"\b[A-Z][A-Z_]{2,}\b", row[2]))
         if got != want:
