@@ -114,8 +114,9 @@ class Host:
 
     def request_or_refused(self, msg_type, values, code, because):
         """Send one command the pump may carry out or refuse for one reason only (yield from it): its
-        reply's values, or None if it refused it with error `code` and a message ending in `because`
-        (any other refusal fails). For a refusal the host cannot foresee: the dose guard's."""
+        reply's values, or None if it refused it with error `code` and a message starting with one of
+        `because` (its sentences' tokens, pumpctl.sentences; any other refusal fails). For a refusal the
+        host cannot foresee: the dose guard's."""
         self._build(msg_type, values)
         self.stats.op = COMMAND_NAMES[msg_type]
         yield from self.stats.collect()
@@ -130,7 +131,7 @@ class Host:
         self.frames += 1
         self.serial.out = []
         got, _field, message, _more = _decode_reply(codec.ERROR, body)
-        if got != code or not message.endswith(because):
+        if got != code or not message.startswith(because):
             raise AssertionError("the pump refused %s: error %d %s" % (COMMAND_NAMES[msg_type], got, message))
         self.refusals += 1
         return None

@@ -199,7 +199,9 @@ def program(host, w, lines, confirm):
     from firmware import codec
 
     yield from host.stage(lines)
-    staged = yield from host.request_or_refused(codec.STAGE, (), codec.ERR_BAD_VALUE, "the dose guard refuses it")
+    # The dose guard refuses it: the bolus passes its hard limit ({t59|..}), or the last 24 h and it would
+    # pass a limit ({t60|..}).
+    staged = yield from host.request_or_refused(codec.STAGE, (), codec.ERR_BAD_VALUE, ("{t59|", "{t60|"))
     if staged is None:
         w.accepted["program-guarded"] += 1
         yield from host.request(codec.DISCARD)
