@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pumpctl import cli, schema, sentences, words
 
-from firmware import codec, eventlog, guard, therapy
+from firmware import auth, codec, eventlog, guard, therapy
 from hal.sim import faults
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,6 +36,7 @@ def test_the_names_keyed_by_number_follow_the_firmware_constants():
     assert set(words.ALARM_NAMES) == {codec.ALARM_NONE} | set(schema.ALARM_PRIORITY)
     assert set(words.PRIORITY_NAMES) == set(constants(codec, "PRIORITY_"))
     assert set(words.MODE_NAMES) == set(constants(codec, "MODE_"))
+    assert set(words.ROLE_NAMES) == set(constants(auth, "ROLE_"))
 
 
 def test_the_simulated_board_names_its_faults_as_pumpctl_does():
@@ -52,6 +53,7 @@ def test_the_codec_holds_no_words():
         if isinstance(value, dict) and name not in ("FIELDS", "__builtins__"):
             assert not any(isinstance(v, str) for v in value.values()), name
     assert not hasattr(therapy, "BOLUS_NAMES") and not hasattr(guard, "LIMIT_NAMES")
+    assert not hasattr(auth, "ROLE_NAMES")
 
 
 def firmware_tokens():
