@@ -26,6 +26,7 @@ from .formats import (
     format_volume,
 )
 from .program_text import WORDS, Item
+from .sentences import coded_token, words_of
 
 _US = 1_000_000
 NL_PER_ML = 1_000_000
@@ -230,21 +231,13 @@ for _what in range(len(_WHAT)):
     TEXTS[50 + _what] = _limit(_what, "soft")
     TEXTS[60 + _what] = _limit(_what, "hard")
 
-TOKEN = re.compile(r"\{p([0-9]{1,3})((?:\|[^|}]*)*)\}")
+TOKEN = coded_token("p")
 LOG_ITEM = re.compile(r"\{i([0-9]+(?:,[0-9]+){8}),([^}]*)\}")
 
 
 def sentence(m: re.Match) -> str:
     """The sentence of a "{pN|value|...}" token."""
-    code = int(m[1])
-    values = m[2].split("|")[1:] if m[2] else []
-    text = TEXTS.get(code)
-    if text is None:
-        return "program refusal %d%s" % (code, "".join(" " + v for v in values))
-    try:
-        return text(values)
-    except (IndexError, ValueError):
-        return "program refusal %d%s" % (code, "".join(" " + v for v in values))
+    return words_of(m, lambda code, values: TEXTS[code](values) if code in TEXTS else None, "program refusal")
 
 
 def log_line(m: re.Match) -> str:

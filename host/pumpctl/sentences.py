@@ -95,19 +95,36 @@ SENTENCES: dict[int, str] = {
     94: "{c%s} needs a session with the {o%s} key (this frame has the {o%s} key)",
 }
 
-# "{t<number>|<value>|...}": a value holds no "|" and no "}".
-TOKEN = re.compile(r"\{t([0-9]{1,3})((?:\|[^|}]*)*)\}")
+
+def coded_token(letter: str) -> re.Pattern:
+    """A token of a code and its values, "{<letter>N|value|...}" (a value holds no "|" and no "}")."""
+    return re.compile(r"\{%s([0-9]{1,3})((?:\|[^|}]*)*)\}" % letter)
+
+
+def words_of(m: re.Match, say, unknown: str) -> str:
+    """The words of a coded token (m, its match): say(number, values), or, where say has none for
+    them (None, or an IndexError, ValueError or TypeError: a newer firmware's code, values that do
+    not fit), `unknown` with the number and the values, so a person still sees them."""
+    number = int(m[1])
+    values = m[2].split("|")[1:] if m[2] else []
+    try:
+        text = say(number, values)
+    except (IndexError, ValueError, TypeError):
+        text = None
+    return text if text is not None else "%s %d%s" % (unknown, number, "".join(" " + v for v in values))
+
+
+TOKEN = coded_token("t")
+
+
+def _say(number: int, values: list[str]) -> str | None:
+    text = SENTENCES.get(number)
+    return None if text is None else text % tuple(values)  # TypeError if the values do not fit
 
 
 def sentence(m: re.Match) -> str:
-    """The sentence of a "{tN|value|...}" token; one this pumpctl does not know, or whose values do
-    not fit it, as its number and values (a newer firmware's: the person still sees them)."""
-    number = int(m[1])
-    values = tuple(m[2].split("|")[1:]) if m[2] else ()
-    text = SENTENCES.get(number)
-    if text is not None and text.count("%s") == len(values):
-        return text % values
-    return "pump text %d%s" % (number, "".join(" " + v for v in values))
+    """The sentence of a "{tN|value|...}" token."""
+    return words_of(m, _say, "pump text")
 
 
 def expand(text: str) -> str:

@@ -70,6 +70,7 @@ def test_no_sentence_is_left_unused():
         ("{o1} session started", "patient session started"),
         # A sentence this pumpctl does not know, or with other values: its number and values, not nothing.
         ("{t999|5}", "pump text 999 5"),
+        ("{p999|5}", "program refusal 999 5"),  # a program's refusal the same way (program_words)
         ("{t2|5}", "pump text 2 5"),
         ("{t} {t1x} braces {} stay", "{t} {t1x} braces {} stay"),
     ],
