@@ -12,10 +12,12 @@
 #            saves after it succeeds (a refused command changed nothing)
 #
 # Memory: a family's code is on the heap only while it is used. The boot reads
-# which family serves which code from _ROUTES, without importing any, and
-# imports only the _RESIDENT ones (the reads and the sessions, served all the
-# time). A family is imported when one of its commands arrives and stays until
-# a command of another family does: the heap holds at most one of them.
+# which family serves which code from _ROUTES, without importing any. A family
+# is imported when one of its commands arrives and stays until a command of
+# another family does: the heap holds at most one of them. The reads and the
+# sessions are families like the others (they were kept loaded once: 1.9 KB
+# more at a programming session's peak, for a load of about 1 KB of code now
+# and then at a HELLO, a STATUS or a session's start).
 # Adding a command: its wire definition (codec.py: its constant and its record in
 # MESSAGES), a row and a handler in its family, its code in _ROUTES, its pumpctl
 # command; nothing else.
@@ -36,7 +38,6 @@ STAGED_TTL_US = 600_000_000  # an uncommitted program or library is dropped afte
 # Every board's (the sim adds "sim"). A command that does not need a family's code has its own: a
 # rate, a patient's bolus and a stop load no programming code.
 FAMILIES = ("status", "session", "program", "rate", "patient", "stop", "alarms", "library", "service", "keys")
-_RESIDENT = const(("status", "session"))
 _PACKAGE = const("firmware.commands.")
 _CODES = const(0x80)  # request codes are 0x01..0x7F (codec: a reply's code has 0x80 set)
 _SAVES_BIT = const(0x80)
@@ -110,16 +111,14 @@ class Commands:
         # the family's number in families plus 1, with _SAVES_BIT if the command saves. A dict of
         # tuples took 0.8 KB for the whole life of the pump; this takes 0.1 KB.
         self._index = bytearray(_CODES)
-        self._modules = {}  # family name -> module, of the resident ones and the one loaded
-        self._loaded = None  # the name of the family loaded beside the resident ones
+        self._loaded = None  # the name of the family loaded, or None
+        self._module = None  # and its module
         for f in range(len(families)):
             name = families[f]
             at = _routes_of(name)
             for i in range(at + 1, at + 1 + _ROUTES[at]):
                 code = _ROUTES[i]
                 self._index[code & ~_SAVES_BIT] = f + 1 | code & _SAVES_BIT
-            if name in _RESIDENT:
-                self._modules[name] = _load(name)
 
     def get(self, code):
         """Command code's handler(values), or None if this board serves no such command."""
@@ -130,14 +129,14 @@ class Commands:
             self._pump.staging.release_checks()  # a session's other commands run without them
         name = self._families[(entry & ~_SAVES_BIT) - 1]
         saves = entry & _SAVES_BIT
-        module = self._modules.get(name)
-        if module is None:  # not in memory: it takes the place of the one that is
+        if name != self._loaded:  # not in memory: it takes the place of the one that is
             if self._loaded is not None:
-                del self._modules[self._loaded]
+                self._module = None
                 _forget(self._loaded)
                 self._loaded = None
-            module = self._modules[name] = _load(name)
+            self._module = _load(name)
             self._loaded = name
+        module = self._module
         handler = None
         for row in module.COMMANDS:
             if row[0] == code:

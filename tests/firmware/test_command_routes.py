@@ -1,8 +1,7 @@
 """The boot routes commands without importing their families (firmware/commands/__init__.py _ROUTES).
 
-_ROUTES lists each family's request codes and which of them save, so that a boot imports only the resident
-families (status, session): every other family's code, and the names it interns for good, comes with its first
-command (23 KB less garbage at a boot and 19 KB at a restart, on the 32-bit VM, 2026-12-07). It must say what
+_ROUTES lists each family's request codes and which of them save, so that a boot imports no family: each
+family's code, and the names it interns for good, comes with its first command, and goes at a command of another (23 KB less garbage at a boot and 19 KB at a restart, on the 32-bit VM, 2026-12-07). It must say what
 each family's COMMANDS rows say, code for code, in their order."""
 
 import importlib
@@ -51,6 +50,6 @@ def test_a_board_with_some_families_routes_only_theirs():
 
 
 @pytest.mark.micropython32
-def test_a_booted_pump_holds_only_the_resident_families():
+def test_a_booted_pump_holds_no_family_and_then_one_at_a_time():
     out = run_wasm32(MP_DIR / "routes32.py", *HEAP32_PARTS).splitlines()
-    assert out[:3] == ["boot: session status", "status: session status", "therapy: alarms session status"], out
+    assert out[:4] == ["boot:", "status: status", "therapy: alarms", "auth-begin: session"], out

@@ -2,9 +2,10 @@
 #
 #   node tests/mp/run.mjs ROOT tests/mp/routes32.py bench/mp/heap32*.py bench/mp/program_items.py
 #
-# The boot routes every command from commands._ROUTES and imports only the resident families; the
-# others come with their first command. Prints the families loaded after the boot, after a STATUS,
-# and after a THERAPY (the alarms family's), a line each, and THERAPY's reply's mode.
+# The boot routes every command from commands._ROUTES and imports no family: each comes with its
+# first command and goes at a command of another. Prints the families loaded after the boot, after
+# a STATUS, after a THERAPY (the alarms family's) and after an AUTH_BEGIN (the session family's), a
+# line each, and THERAPY's reply's mode.
 
 import gc
 import sys
@@ -25,11 +26,13 @@ def steps():
     host.attach(app)
     gc.collect()
     yield
-    print("boot:", families())
+    print("boot:" + "".join(" " + f for f in families().split()))
     yield from host.request(codec.STATUS)
     print("status:", families())
     therapy = yield from host.request(codec.THERAPY)
     print("therapy:", families())
+    yield from host.request(codec.AUTH_BEGIN, (1,))
+    print("auth-begin:", families())
     print("mode", therapy[0 + 2] if len(therapy) > 2 else therapy)
 
 
