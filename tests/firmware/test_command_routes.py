@@ -1,8 +1,9 @@
 """The boot routes commands without importing their families (firmware/commands/__init__.py _ROUTES).
 
 _ROUTES lists each family's request codes and which of them save, so that a boot imports no family: each
-family's code, and the names it interns for good, comes with its first command, and goes at a command of another (23 KB less garbage at a boot and 19 KB at a restart, on the 32-bit VM, 2026-12-07). It must say what
-each family's COMMANDS rows say, code for code, in their order."""
+family's code, and the names it interns for good, comes with its first command and goes at a command of
+another (23 KB less garbage at a boot and 19 KB at a restart, on the 32-bit VM, 2026-12-07). It must say
+what each family's COMMANDS rows say, code for code, in their order."""
 
 import importlib
 
