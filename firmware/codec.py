@@ -239,207 +239,55 @@ def u32(value):
     return NO_TIME if value is None or value >= NO_TIME else max(value, 0)
 
 
-# Fields of each message, all in one bytes constant (one object on the pump, which a
-# board with ROMFS keeps in flash, where a tuple per field was heap): one record per
-# message: its type byte, the role it needs (a byte, auth.ROLE_*), its request's
-# fields, "|", its reply's fields, and "\n".
-# A field is "name:kind" (kind: B, H, I, s or y, framing.py), fields are parted by one space.
+# The fields of each message, all in one bytes constant (one object on the pump, which a board with
+# ROMFS keeps in flash, where a tuple per field was heap): one record per message: its type byte, the
+# role it needs (a byte, auth.ROLE_*), its request's fields, "|", its reply's fields, and "\n". A field
+# is its kind, one byte: B u8, H u16, I u32, s text, y bytes (framing.py).
+# The fields' names are words, the host's (host/pumpctl/schema.py FIELD_NAMES, in the same order, with
+# what each means; each handler's comment in firmware/commands/ says them too, docs/protocol.md): the
+# names were 2.6 KB of this constant, on the heap of a board that loads its modules into RAM, and the
+# pump never reads a field by its name. A refusal of a field that does not fit names it by a token,
+# "{f%d}" (framing.py), which pumpctl words.
 # Units are in the names: numbers travel, in the pump's units (nL/day, ng, us...); pumpctl reads
 # what a person typed ("0.5 mL/day") and the pump checks every number it is sent against its
 # ranges and limits; a program travels as its items' numbers (STAGE_ITEM). STATUS and TELEMETRY_DATA
 # begin alike: what the pump is doing now (time, mode, rate, steps delivered).
-# request_fields() and reply_fields() give the host [(name, kind), ...].
 MESSAGES = (
-    b"\x01\x00"  # HELLO
-    b"|protocol:B firmware:s board:s platform:s"
-    b" device_id:s"  # empty until the pump is provisioned with keys
-    b" step_volume_pl:I min_rate_nl_per_day:I max_rate_nl_per_day:I"
-    b"\n"
-    b"\x02\x00"  # STATUS
-    b"|time_mday:I time_us:I mode:B rate_nl_per_day:I steps_hi:I steps_lo:I step_volume_pl:I"
-    b"\n"
-    b"\x03\x00"  # THERAPY
-    b"|mode:B basal_nl_per_day:I rate_nl_per_day:I bolus_kind:B bolus_rate_nl_per_day:I"
-    b" bolus_left_s:I bridge:B reservoir_nl:I empty_in_s:I day_nl:I hour_nl:I refused_steps:I"
-    b" alarm:B"  # the latched alarm of highest priority (the latest of those), 0 if none
-    b" clock_s:I program_crc:I library:s"
-    b" alarms:I"  # every latched alarm, bit 1 << code
-    b" sounding:B"  # the priority the tones sound at now, 0 if none or silenced
-    b" silenced_s:I"  # seconds of silence left, 0 if not silenced
-    b" hold:B"  # delivery held by a motor fault (stall, occlusion, step not confirmed) until it clears
-    b" sensor_nl:I"  # the reservoir sensor's last reading, NO_TIME if none
-    b" low_in_s:I"  # pump time until the low-reservoir volume at the running program, NO_TIME if unknown
-    b" low_nl:I"  # the low-reservoir volume
-    b" empty_nl:I"  # the empty volume: delivery stops there
-    b" battery_permille:H"  # state of charge, 0xFFFF if unknown
-    b" battery_days:I"  # remaining battery life estimated from the drain so far, NO_TIME if unknown
-    b" library_hash:I"  # content hash of the library in force (library_hash)
-    b" bolus_nl:I"  # the running or waiting bolus, prime or bridge: its volume (0 without one)
-    b" bolus_left_nl:I"  # and what of it is still to go
-    b"\n"
-    b"\x08\x00"  # AUTH_BEGIN
-    b"role:B"
-    b"|pump_nonce:y"
-    b"\n"
-    b"\x09\x00"  # AUTH_PROVE
-    b"role:B"
-    b" pump_nonce:y"  # the challenge answered, as AUTH_BEGIN gave it
-    b" host_nonce:y proof:y"
-    b"|pump_proof:y timeout_s:I"
-    b"\n"
-    b"\x0a\x01"  # AUTH_END, patient
-    b"|"
-    b"\n"
-    b"\x0b\x02"  # KEY_CHANGE, clinician
-    b"role:B masked_key:y"
-    b"|role:B"
-    b"\n"
-    b"\x31\x00"  # TELEMETRY
-    b"interval_ms:I"
-    b"|interval_ms:I"
-    b"\n"
-    b"\x70\x00"  # TELEMETRY_DATA
-    b"|time_mday:I time_us:I mode:B rate_nl_per_day:I steps_hi:I steps_lo:I"
-    b" reservoir_nl:I"  # NO_TIME if unknown
-    b" day_nl:I hour_nl:I alarm:B session_role:B"
-    b" dropped:I"  # samples not sent since the stream began: the link was not ready
-    b" alarms:I"  # every latched alarm, bit 1 << code
-    b" sensor_nl:I"  # the reservoir sensor's last reading, NO_TIME if none
-    b" battery_permille:H"  # 0xFFFF if unknown
-    b"\n"
-    b"\x12\x02"  # CLOCK_SET, clinician
-    b"clock_s:I"
-    b"|clock_s:I"
-    b"\n"
-    b"\x13\x02"  # ACK_ALARM, clinician
-    b"alarm:B"  # 0: every one
-    b"|acknowledged:B alarms:I"
-    b"\n"
-    b"\x15\x01"  # SILENCE, patient
-    b"|silenced_s:I"
-    b"\n"
-    b"\x17\x02"  # CAL_WEIGHING, clinician
-    b"index:B"  # 0 starts afresh, then 1, 2, ... in order
-    b" from_steps_hi:I"  # the pump's delivered-step count when the vessel was tared
-    b" from_steps_lo:I"
-    b" to_steps_hi:I"  # and when it was weighed (the pump stopped)
-    b" to_steps_lo:I"
-    b" mass_ug:I"  # what the vessel gained, micrograms
-    b"|weighings:B steps:I"
-    b"\n"
-    b"\x16\x02"  # CALIBRATE, clinician
-    b"weighings:B density_ug_per_ml:I"
-    b" confirm:B"  # CAL_STORE, CAL_CONFIRM, CAL_CHECK
-    b"|"
-    b"step_volume_pl:I"  # the mean of the weighings' volumes per step, as the pump computed it
-    b" previous_pl:I"  # the one in force before
-    b" spread_ppm:I"  # (largest - smallest) / mean
-    b" change_ppm:I"  # |new - previous| / previous
-    b" stored:B"
-    b"\n"
-    b"\x32\x00"  # ALARMS
-    b"index:B"
-    b"|"
-    b"count:B"  # alarms latched; code is 0 when index >= count
-    b" code:B priority:B"
-    b" state:B"  # ALARM_STATE_* bits
-    b" raised_mday:I raised_us:I text:s"
-    b"\n"
-    b"\x20\x02"  # STAGE_ITEM, clinician
-    b"index:B item:B drug:s dose_kind:B amount:I start_min:H duration_s:I duration_us:I then_s:I then_us:I count:B"
-    b"|items:B"
-    b"\n"
-    b"\x21\x02"  # STAGE, clinician
-    b"|rows:B warnings:B program_crc:I expires_in_s:I"
-    b"\n"
-    b"\x22\x00"  # REVIEW
-    b"which:B index:B"
-    b"|rows:B item:B drug:s dose_kind:B amount:I start_min:H duration_s:I duration_us:I then_s:I then_us:I count:B"
-    b" volume_nl:I"  # the item in the fluid, nL (per day for a rate), as the pump converted it; 0 if it doses nothing
-    b" note:s"  # a warning's or a delivery's note: a token pumpctl words
-    b"\n"
-    b"\x23\x02"  # COMMIT, clinician
-    b"program_crc:I confirm_soft:B"
-    b"|program_crc:I effective_mday:I effective_us:I"
-    b"\n"
-    b"\x24\x02"  # DISCARD, clinician
-    b"|"
-    b"\n"
-    b"\x25\x01"  # PATIENT_BOLUS, patient
-    b"|volume_nl:I duration_s:I"
-    b"\n"
-    b"\x28\x02"  # LIB_DRUG, clinician
-    b"drug:B name:s max_concentration_ng_per_ml:I daily_soft_ng_per_day:I daily_hard_ng_per_day:I"
-    b" rate_soft_ng_per_day:I rate_hard_ng_per_day:I bolus_soft_ng:I bolus_hard_ng:I patient_dose_hard_ng:I"
-    b" patient_lockout_s:I patient_max_per_day:B"
-    b"|drugs:B"
-    b"\n"
-    b"\x2b\x02"  # LIB_STAGE, clinician
-    b"version:s drugs:B"
-    b"|library_hash:I drugs:B changed:H raised:B expires_in_s:I"
-    b"\n"
-    b"\x29\x02"  # LIB_COMMIT, clinician
-    b"library_hash:I confirm_raise:B"
-    b"|version:s drugs:B library_hash:I"
-    b"\n"
-    b"\x2a\x00"  # LIB_GET
-    b"drug:B which:B"
-    b"|version:s drugs:B name:s max_concentration_ng_per_ml:I daily_soft_ng_per_day:I daily_hard_ng_per_day:I"
-    b" rate_soft_ng_per_day:I rate_hard_ng_per_day:I bolus_soft_ng:I bolus_hard_ng:I patient_dose_hard_ng:I"
-    b" patient_lockout_s:I patient_max_per_day:B"
-    b" changed:H raised:H in_use:B"
-    b"\n"
-    b"\x30\x00"  # EVENT
-    b"index:I"
-    b"|count:I index:I time_mday:I time_us:I code:B text:s"
-    b" clock_s:I"  # the device clock when it was logged (local s since 1970, modulo 2**32), NO_TIME if not set
-    b"\n"
-    b"\x10\x02"  # SET_RATE, clinician
-    b"rate_nl_per_day:I"
-    b"|rate_nl_per_day:I effective_mday:I effective_us:I"
-    b"\n"
-    b"\x11\x02"  # STOP, clinician
-    b"|effective_mday:I effective_us:I"
-    b"\n"
-    b"\x14\x02"  # SERVICE, clinician
-    b"|"
-    b"\n"
-    b"\x60\x00"  # SIM_ADVANCE
-    b"seconds:I microseconds:I"
-    b"|target_mday:I target_us:I"
-    b"\n"
-    b"\x62\x00"  # SIM_FAULT
-    b"kind:B"
-    b" at_s:I"  # pump time since boot (past: now)
-    b" value:I"
-    b"|kind:B at_mday:I at_us:I"
-    b"\n"
-    b"\x63\x00"  # SIM_FAULTS
-    b"index:B"  # 0 = the soonest
-    b" cancel:B"  # 1: drop it (the reply says which was dropped)
-    b"|pending:B"  # faults still to come (before a cancel); kind is NO_FAULT when index >= pending
-    b" kind:B value:I at_mday:I at_us:I"
-    b"\n"
-    b"\x61\x00"  # SIM_STATE
-    b"|"
-    b"motor_steps_hi:I"  # issued and not dropped: finished or in motion
-    b" motor_steps_lo:I"
-    b" motor_in_motion:I"  # of those, not finished yet
-    b" motor_dropped:I"  # dropped by halts before they finished
-    b" motor_halts:I true_step_volume_pl:I speed:I"
-    b" true_reservoir_nl:I"  # what the reservoir really holds
-    b" battery_permille:H"  # the cell's true charge
-    b" buzzer_plays:I"  # alarm patterns sounded since boot
-    b" buzzer_priority:B"  # priority of the last one
-    b" watchdog_feeds:I"
-    b"\n"
-    b"\x18\x01"  # TONE_TEST, patient: the reply goes out first, then the low, medium and high tones
-    b"|"
-    b"\n"
-    b"\x7f\x00"  # ERROR
-    b"|code:B field:s message:s"
-    b" more:s"  # the message's next 100 bytes, if it is longer: a reason of up to 200 bytes is never cut
-    b"\n"
+    b"\x01\x00|BssssIII\n"  # HELLO
+    b"\x02\x00|IIBIIII\n"  # STATUS
+    b"\x03\x00|BIIBIIBIIIIIBIIsIBIBIIIIHIIII\n"  # THERAPY
+    b"\x08\x00B|y\n"  # AUTH_BEGIN
+    b"\x09\x00Byyy|yI\n"  # AUTH_PROVE
+    b"\x0a\x01|\n"  # AUTH_END, patient
+    b"\x0b\x02By|B\n"  # KEY_CHANGE, clinician
+    b"\x31\x00I|I\n"  # TELEMETRY
+    b"\x70\x00|IIBIIIIIIBBIIIH\n"  # TELEMETRY_DATA
+    b"\x12\x02I|I\n"  # CLOCK_SET, clinician
+    b"\x13\x02B|BI\n"  # ACK_ALARM, clinician
+    b"\x15\x01|I\n"  # SILENCE, patient
+    b"\x17\x02BIIIII|BI\n"  # CAL_WEIGHING, clinician
+    b"\x16\x02BIB|IIIIB\n"  # CALIBRATE, clinician
+    b"\x32\x00B|BBBBIIs\n"  # ALARMS
+    b"\x20\x02BBsBIHIIIIB|B\n"  # STAGE_ITEM, clinician
+    b"\x21\x02|BBII\n"  # STAGE, clinician
+    b"\x22\x00BB|BBsBIHIIIIBIs\n"  # REVIEW
+    b"\x23\x02IB|III\n"  # COMMIT, clinician
+    b"\x24\x02|\n"  # DISCARD, clinician
+    b"\x25\x01|II\n"  # PATIENT_BOLUS, patient
+    b"\x28\x02BsIIIIIIIIIB|B\n"  # LIB_DRUG, clinician
+    b"\x2b\x02sB|IBHBI\n"  # LIB_STAGE, clinician
+    b"\x29\x02IB|sBI\n"  # LIB_COMMIT, clinician
+    b"\x2a\x00BB|sBsIIIIIIIIIBHHB\n"  # LIB_GET
+    b"\x30\x00I|IIIIBsI\n"  # EVENT
+    b"\x10\x02I|III\n"  # SET_RATE, clinician
+    b"\x11\x02|II\n"  # STOP, clinician
+    b"\x14\x02|\n"  # SERVICE, clinician
+    b"\x60\x00II|II\n"  # SIM_ADVANCE
+    b"\x62\x00BII|BII\n"  # SIM_FAULT
+    b"\x63\x00BB|BBIII\n"  # SIM_FAULTS
+    b"\x61\x00|IIIIIIIIHIBI\n"  # SIM_STATE
+    b"\x18\x01|\n"  # TONE_TEST, patient: the reply goes out first, then the low, medium and high tones
+    b"\x7f\x00|Bsss\n"  # ERROR
 )
 
 

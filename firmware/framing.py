@@ -58,7 +58,10 @@ class FrameError(Exception):
 
 # -- fields ------------------------------------------------------------------
 # A list of fields is walked where it lies: in codec.MESSAGES for the pump (no object per
-# field); the host makes such a spec from its [(name, kind), ...] (host/pumpctl/schema.py).
+# field), one byte a field, its kind; the host makes such a spec from its [(name, kind), ...]
+# (host/pumpctl/schema.py). A field that does not fit is named by a token "{f%d}" of
+# msg_type << 8 | its place in the list (msg_type: its message's type, a reply's with REPLY set;
+# 0 where the caller knows no type), which pumpctl words.
 
 _B = const(0x42)  # b"B"
 _H = const(0x48)  # b"H"
@@ -81,47 +84,41 @@ def _size(kind):
 def encode_reply(msg_type, values):
     """Pack the values of msg_type's reply (or of ERROR, TELEMETRY_DATA) into a payload."""
     at = codec.span(msg_type, True)
-    return encode_spec(codec.MESSAGES, at >> 16, at & 0xFFFF, values)
+    return encode_spec(codec.MESSAGES, at >> 16, at & 0xFFFF, values, msg_type | codec.REPLY)
 
 
 def decode_request(msg_type, payload):
     """Unpack the payload of a msg_type request into a list of values; FrameError if it does not fit."""
     at = codec.span(msg_type, False)
-    return decode_spec(codec.MESSAGES, at >> 16, at & 0xFFFF, payload)
+    return decode_spec(codec.MESSAGES, at >> 16, at & 0xFFFF, payload, msg_type)
 
 
-def encode_spec(spec, i, end, values):
-    """Pack values by the fields in spec[i:end]. Two passes: each field checked and the payload's
-    length counted, then the fields packed into one buffer of that length (a bytearray grown a
-    byte at a time left its smaller copies behind, and shifting a u32 past 2**30, a long int on a
-    32-bit port, made another at each byte: about 1 KB for THERAPY's reply)."""
+def encode_spec(spec, i, end, values, msg_type=0):
+    """Pack values by the fields in spec[i:end] (their kinds; msg_type names a field that does not
+    fit, above). Two passes: each field checked and the payload's length counted, then the fields
+    packed into one buffer of that length (a bytearray grown a byte at a time left its smaller
+    copies behind, and shifting a u32 past 2**30, a long int on a 32-bit port, made another at
+    each byte: about 1 KB for THERAPY's reply)."""
     n = 0
-    k = 0
-    at = i
-    while at < end:
-        colon = spec.find(b":", at)
-        kind = spec[colon + 1]
+    for k in range(end - i):
+        kind = spec[i + k]
         v = values[k]
         if kind == _S or kind == _Y:
             size = len(v.encode() if kind == _S else v)
             if size > MAX_STRING:
-                raise FrameError(codec.ERR_MALFORMED, spec[at:colon].decode() + " is longer than %d bytes" % MAX_STRING)
+                raise FrameError(codec.ERR_MALFORMED, "{f%d} is longer than %d bytes" % (msg_type << 8 | k, MAX_STRING))
             n += 1 + size
         else:
             size = _size(kind)
             if not 0 <= v <= (0xFF if size == 1 else 0xFFFF if size == 2 else 0xFFFFFFFF):
-                raise FrameError(codec.ERR_MALFORMED, "%s=%d does not fit %c" % (spec[at:colon].decode(), v, kind))
+                raise FrameError(codec.ERR_MALFORMED, "{f%d}=%d does not fit %c" % (msg_type << 8 | k, v, kind))
             n += size
-        k += 1
-        at = colon + 3  # past the kind and the space
     if n > MAX_PAYLOAD:
         raise FrameError(codec.ERR_MALFORMED, "payload longer than %d bytes" % MAX_PAYLOAD)
     out = bytearray(n)
     o = 0
-    k = 0
-    while i < end:
-        colon = spec.find(b":", i)
-        kind = spec[colon + 1]
+    for k in range(end - i):
+        kind = spec[i + k]
         v = values[k]
         if kind == _S or kind == _Y:
             raw = v.encode() if kind == _S else v
@@ -135,48 +132,45 @@ def encode_spec(spec, i, end, values):
         else:
             struct.pack_into("<H" if kind == _H else "<I", out, o, v)
             o += _size(kind)
-        k += 1
-        i = colon + 3
     return bytes(out)
 
 
-def decode_spec(spec, i, end, payload):
-    """Unpack a payload by the fields in spec[i:end]."""
+def decode_spec(spec, i, end, payload, msg_type=0):
+    """Unpack a payload by the fields in spec[i:end] (their kinds; msg_type names a field that does
+    not fit, above)."""
     values = []
     pos = 0
     n_payload = len(payload)
-    while i < end:
-        colon = spec.find(b":", i)
-        kind = spec[colon + 1]
+    for k in range(end - i):
+        kind = spec[i + k]
         if kind == _S or kind == _Y:
             if pos >= n_payload:
-                raise FrameError(codec.ERR_MALFORMED, "missing field " + spec[i:colon].decode())
+                raise FrameError(codec.ERR_MALFORMED, "missing field {f%d}" % (msg_type << 8 | k))
             n = payload[pos]
             pos += 1
             if n > MAX_STRING:
                 raise FrameError(
-                    codec.ERR_MALFORMED, "field %s is longer than %d bytes" % (spec[i:colon].decode(), MAX_STRING)
+                    codec.ERR_MALFORMED, "field {f%d} is longer than %d bytes" % (msg_type << 8 | k, MAX_STRING)
                 )
             if pos + n > n_payload:
-                raise FrameError(codec.ERR_MALFORMED, "field %s is cut short" % spec[i:colon].decode())
+                raise FrameError(codec.ERR_MALFORMED, "field {f%d} is cut short" % (msg_type << 8 | k))
             raw = bytes(payload[pos : pos + n])
             if kind == _Y:
                 values.append(raw)
             else:
                 if not _is_utf8(raw):
-                    raise FrameError(codec.ERR_MALFORMED, "field %s is not UTF-8 text" % spec[i:colon].decode())
+                    raise FrameError(codec.ERR_MALFORMED, "field {f%d} is not UTF-8 text" % (msg_type << 8 | k))
                 values.append(raw.decode())
             pos += n
         else:
             size = _size(kind)
             if pos + size > n_payload:
-                raise FrameError(codec.ERR_MALFORMED, "missing field " + spec[i:colon].decode())
+                raise FrameError(codec.ERR_MALFORMED, "missing field {f%d}" % (msg_type << 8 | k))
             v = 0
-            for k in range(size - 1, -1, -1):
-                v = (v << 8) | payload[pos + k]
+            for b in range(size - 1, -1, -1):
+                v = (v << 8) | payload[pos + b]
             values.append(v)
             pos += size
-        i = colon + 3
     if pos != n_payload:
         raise FrameError(codec.ERR_MALFORMED, "%d unexpected bytes after the fields" % (n_payload - pos))
     return values

@@ -191,6 +191,18 @@ def _quantity(m: re.Match) -> str:
     return QUANTITY_TOKENS[m[1]](int(m[2]))
 
 
+# A field of a message that did not fit, "{f8194}": msg_type << 8 | its place (framing.py), named by
+# the host's schema (the pump holds no field names).
+_FIELD = re.compile(r"\{f([0-9]{1,5})\}")
+
+
+def _field(m: re.Match) -> str:
+    from .schema import field_name
+
+    n = int(m[1])
+    return field_name(n) or f"field {n & 0xFF} of message 0x{n >> 8:02x}"
+
+
 def render(text: str) -> str:
     """A pump text as a person reads it: each token "{a7}" replaced by the name of its code,
     each "{r15000000}" by its quantity ("15 mg/day")."""
@@ -201,7 +213,7 @@ def render(text: str) -> str:
 
     text = expand(text)
     text = program_words.LOG_ITEM.sub(program_words.log_line, program_words.TOKEN.sub(program_words.sentence, text))
-    return _QUANTITY.sub(_quantity, _TOKEN.sub(_name, text))
+    return _FIELD.sub(_field, _QUANTITY.sub(_quantity, _TOKEN.sub(_name, text)))
 
 
 def token(letter: str, code: int) -> str:
