@@ -34,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import arg_names, inline_consts
+from . import arg_names, attr_names, inline_consts
 from .errors import FlashError, UsageError
 from .sim import firmware_root, venv_command
 
@@ -176,6 +176,10 @@ def compile_module(source: Path, arch: str | None, workdir: Path) -> bytes:
         text = arg_names.rename_args(text, name, arg_names.kept_names(ROOT))
     except arg_names.ArgNameError as e:
         raise FlashError(f"cannot rename the parameters of {e.path}, line {e.line}, {e.name}: {e.reason}") from e
+    try:
+        text = attr_names.rename_attributes(text, name, attr_names.plan_for(ROOT))
+    except attr_names.AttrNameError as e:
+        raise FlashError(f"cannot rename the attributes of {e.path}, line {e.line}, {e.name}: {e.reason}") from e
     flat = name.replace("/", "__")
     inlined = workdir / flat
     inlined.write_text(text)
