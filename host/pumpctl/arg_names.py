@@ -64,7 +64,7 @@ def _named_anywhere(sources: list[str]) -> frozenset[str]:
     names: set[str] = set()
     for text in sources:
         tree = ast.parse(text)
-        docstrings = {id(d) for d in _docstrings(tree)}
+        docstrings = {id(d) for d in docstrings_of(tree)}
         for node in ast.walk(tree):
             if isinstance(node, ast.keyword) and node.arg:
                 names.add(node.arg)
@@ -73,7 +73,7 @@ def _named_anywhere(sources: list[str]) -> frozenset[str]:
     return frozenset(names)
 
 
-def _docstrings(tree: ast.Module):
+def docstrings_of(tree: ast.Module):
     """The docstrings of a module and its functions and classes: text for people, never read by name."""
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.body:
@@ -89,17 +89,22 @@ def kept_names(root: Path) -> frozenset[str]:
     """named_anywhere() over the SCANNED folders of the project at root (made once per root)."""
     with LOCK:
         if root not in _KEPT_CACHE:
-            texts = []
-            for folder in SCANNED:
-                for path in sorted((root / folder).rglob("*.py")):
-                    if ".venv" in path.parts or "node_modules" in path.parts:
-                        continue
-                    try:
-                        texts.append(path.read_text())
-                    except UnicodeDecodeError:
-                        continue
-            _KEPT_CACHE[root] = named_anywhere(texts)
+            _KEPT_CACHE[root] = named_anywhere(list(scanned_sources(root).values()))
         return _KEPT_CACHE[root]
+
+
+def scanned_sources(root: Path) -> dict[str, str]:
+    """{path relative to root: text} of the Python files of the SCANNED folders of the project at root."""
+    sources = {}
+    for folder in SCANNED:
+        for path in sorted((root / folder).rglob("*.py")):
+            if ".venv" in path.parts or "node_modules" in path.parts:
+                continue
+            try:
+                sources[path.relative_to(root).as_posix()] = path.read_text()
+            except UnicodeDecodeError:
+                continue
+    return sources
 
 
 def _binds(scope: ast.AST, name: str) -> bool:

@@ -31,10 +31,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .arg_names import docstrings_of, scanned_sources
 from .inline_consts import LOCK
 
+# The folders compiled for a board; the others arg_names.SCANNED (the harness scripts that run the
+# compiled firmware on the VMs) run from their source, so what they name is kept.
 COMPILED = ("firmware", "hal", "boards")
-SCANNED = COMPILED + ("bench/mp", "tests/mp")
 _PRIVATE = re.compile(r"^_[A-Za-z][A-Za-z0-9_]*$")  # one underscore, then a letter: not _0, not __x__
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -108,14 +110,6 @@ def _self_attributes(method: ast.AST):
         todo.extend((child, ours) for child in ast.iter_child_nodes(node))
 
 
-def _docstrings(tree: ast.Module):
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.body:
-            first = node.body[0]
-            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
-                yield first.value
-
-
 def make_plan(sources: dict[str, str]) -> Plan:
     """The plan for these sources ({path relative to the project: text}, the scanned folders')."""
     with LOCK:
@@ -136,7 +130,7 @@ def _make_plan(sources: dict[str, str]) -> Plan:
     taken: list[tuple[str, int, str]] = []  # (path, line, name) of a name of the renamed form
     for path, tree in trees.items():
         compiled = path.split("/")[0] in COMPILED
-        docstrings = {id(d) for d in _docstrings(tree)}
+        docstrings = {id(d) for d in docstrings_of(tree)}
         ours: set[int] = set()
         for cls in [n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)]:
             root(cls.name)
@@ -192,16 +186,7 @@ def plan_for(root: Path) -> Plan:
     """make_plan() over the SCANNED folders of the project at root (made once per root)."""
     with LOCK:
         if root not in _PLAN_CACHE:
-            sources = {}
-            for folder in SCANNED:
-                for path in sorted((root / folder).rglob("*.py")):
-                    if ".venv" in path.parts or "node_modules" in path.parts:
-                        continue
-                    try:
-                        sources[path.relative_to(root).as_posix()] = path.read_text()
-                    except UnicodeDecodeError:
-                        continue
-            _PLAN_CACHE[root] = _make_plan(sources)
+            _PLAN_CACHE[root] = _make_plan(scanned_sources(root))
         return _PLAN_CACHE[root]
 
 
