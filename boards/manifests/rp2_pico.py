@@ -22,6 +22,7 @@ for path in (
     "firmware/codec.py",
     "firmware/commands/__init__.py",
     "firmware/commands/alarms.py",
+    "firmware/commands/commit.py",
     "firmware/commands/keys.py",
     "firmware/commands/library.py",
     "firmware/commands/patient.py",

@@ -14,7 +14,8 @@
 # Memory: a family's code is on the heap only while it is used. The boot reads
 # which family serves which code from _ROUTES, without importing any. A family
 # is imported when one of its commands arrives and stays until a command of
-# another family does: the heap holds at most one of them. The reads and the
+# another family does: the heap holds at most one of them (with the families it
+# imports, its USES: commit.py imports program.py's checks). The reads and the
 # sessions are families like the others (they were kept loaded once: 1.9 KB
 # more at a programming session's peak, for a load of about 1 KB of code now
 # and then at a HELLO, a STATUS or a session's start).
@@ -37,7 +38,7 @@ SAVES = const(1)
 STAGED_TTL_US = 600_000_000  # an uncommitted program or library is dropped after 10 min (GIP 2.2.5)
 # Every board's (the sim adds "sim"). A command that does not need a family's code has its own: a
 # rate, a patient's bolus and a stop load no programming code.
-FAMILIES = ("status", "session", "program", "rate", "patient", "stop", "alarms", "library", "service", "keys")
+FAMILIES = ("status", "session", "program", "commit", "rate", "patient", "stop", "alarms", "library", "service", "keys")
 _PACKAGE = const("firmware.commands.")
 _CODES = const(0x80)  # request codes are 0x01..0x7F (codec: a reply's code has 0x80 set)
 _SAVES_BIT = const(0x80)
@@ -49,7 +50,8 @@ _SAVES_BIT = const(0x80)
 _ROUTES = const(
     b"\x04\x01\x02\x30\x31"  # status: HELLO, STATUS, EVENT, TELEMETRY
     b"\x03\x08\x09\x0a"  # session: AUTH_BEGIN, AUTH_PROVE, AUTH_END
-    b"\x05\x20\x21\x22\xa3\x24"  # program: STAGE_ITEM, STAGE, REVIEW, COMMIT (saves), DISCARD
+    b"\x02\x20\x21"  # program: STAGE_ITEM, STAGE
+    b"\x03\x22\xa3\x24"  # commit: REVIEW, COMMIT (saves), DISCARD
     b"\x01\x90"  # rate: SET_RATE (saves)
     b"\x01\xa5"  # patient: PATIENT_BOLUS (saves)
     b"\x01\x91"  # stop: STOP (saves)
@@ -131,9 +133,13 @@ class Commands:
         saves = entry & _SAVES_BIT
         if name != self._loaded:  # not in memory: it takes the place of the one that is
             if self._loaded is not None:
+                uses = getattr(self._module, "USES", ())  # the families it imported go with it
                 self._module = None
                 _forget(self._loaded)
                 self._loaded = None
+                for f in uses:
+                    if f != name:
+                        _forget(f)
             self._module = _load(name)
             self._loaded = name
         module = self._module

@@ -1,23 +1,25 @@
 # Programming: stage a program item by item (a line's numbers: pumpctl reads
-# the text), check it (STAGE), review it row by row, commit it with its CRC.
-# Every change of the therapy passes the dose guard's admission (PumpApp.admit)
-# before it goes in force. (A plain rate is the family rate.py, the patient's
-# bolus patient.py: neither loads this code.)
+# the text) and check it (STAGE). Reviewing it row by row, committing it with
+# its CRC and discarding it are the family commit.py's, which takes the checks
+# a COMMIT makes again from here (delivery_plan, refuse_dosing, check_admission)
+# and row_count. Every change of the therapy passes the dose guard's
+# admission (PumpApp.admit) before it goes in force. (A plain rate is the
+# family rate.py, the patient's bolus patient.py: neither loads this code.)
 
 import gc
 
-from firmware import codec, const, eventlog
-from firmware.commands import SAVES, STAGED_TTL_US
+from firmware import codec, const
+from firmware.commands import STAGED_TTL_US
 from firmware.errors import Refusal
-from firmware.lazy import call, loaded
+from firmware.lazy import loaded
 from firmware.program import BASAL_FLEX, BASAL_STOPPED, build_program
 from firmware.therapy import BOLUS_NONE, BRIDGE
 
-# What committing a program does to a bolus, prime or bridge (_delivery_plan).
-_DELIVERY_NONE = 0
-_DELIVERY_KEEP = 1  # the same line as the one running or waiting: it goes on untouched
-_DELIVERY_NEW = 2  # a new dose
-_DELIVERY_CANCEL = 3  # the program leaves the running one out: it is cancelled
+# What committing a program does to a bolus, prime or bridge (delivery_plan).
+DELIVERY_NONE = 0
+DELIVERY_KEEP = 1  # the same line as the one running or waiting: it goes on untouched
+DELIVERY_NEW = 2  # a new dose
+DELIVERY_CANCEL = 3  # the program leaves the running one out: it is cancelled
 
 # What STAGE builds and checks a program with (program_items, program_check, program_write: lazy.TRANSIENT),
 # loaded by the first STAGE_ITEM of a program (_load_checks) and forgotten after STAGE or at any other
@@ -137,16 +139,16 @@ def _stage(pump):
     pump.staging.items = []  # built: the program holds them now (a new STAGE_ITEM 0 starts afresh)
     if (program.bolus is not None or program.prime is not None) and pump.bolus_refusal():
         raise Refusal("bolus", pump.bolus_refusal())
-    verdict, note = _delivery_plan(pump, program, now)
-    _refuse_dosing(pump, program)
-    refill = _refill_check(pump, program)
+    verdict, note = delivery_plan(pump, program, now)
+    refuse_dosing(pump, program)
+    refill = refill_check(pump, program)
     check_admission(pump, program, now)
     crc = program.program_crc()
     pump.staging.program = (program, crc, now + STAGED_TTL_US, refill, note, verdict)
-    return (_row_count(program, verdict), len(program.warnings), crc, STAGED_TTL_US // 1_000_000)
+    return (row_count(program, verdict), len(program.warnings), crc, STAGED_TTL_US // 1_000_000)
 
 
-def _delivery_plan(pump, program, now):
+def delivery_plan(pump, program, now):
     """What committing program does to a bolus, prime or bridge: (_DELIVERY_*, the
     review's note on it). One runs at a time: a different one while another runs
     or waits is refused (the intent of a second request is not clear), and so is
@@ -156,13 +158,13 @@ def _delivery_plan(pump, program, now):
     kind = t.delivery()
     if kind == BOLUS_NONE:
         if mine is None:
-            return _DELIVERY_NONE, ""
+            return DELIVERY_NONE, ""
         if program.bolus is not None:  # pumpctl: "new dose: V = drug M, ..."
             blend = "".join("|%s|%d" % d for d in program.drugs)
-            return _DELIVERY_NEW, "{p80|%d%s}" % (program.bolus_volume_nl(), blend)
+            return DELIVERY_NEW, "{p80|%d%s}" % (program.bolus_volume_nl(), blend)
         if program.prime is not None:
-            return _DELIVERY_NEW, "{p80|%d}" % program.prime[0]  # "new dose: V"
-        return _DELIVERY_NEW, "{p81|%d}" % program.bridge_nl  # "new: V of the old blend first, ..."
+            return DELIVERY_NEW, "{p80|%d}" % program.prime[0]  # "new dose: V"
+        return DELIVERY_NEW, "{p81|%d}" % program.bridge_nl  # "new: V of the old blend first, ..."
     name = "bridge" if kind == BRIDGE else "{b%d}" % kind
     left, total = t.delivery_left_nl(now)
     if t.bolus_kind != BOLUS_NONE and now < t.bolus_start:
@@ -170,7 +172,7 @@ def _delivery_plan(pump, program, now):
     else:
         state = "running: {n%d} of {n%d} left" % (left, total)
     if t.same_delivery(program):
-        return _DELIVERY_KEEP, state + ", unchanged"
+        return DELIVERY_KEEP, state + ", unchanged"
     if kind == BRIDGE:
         raise Refusal("bridge", "a bridge is %s; keep its line unchanged until it ends" % state)
     if mine is not None:
@@ -178,7 +180,7 @@ def _delivery_plan(pump, program, now):
             "bolus" if program.bolus is not None else "prime",
             "a %s is %s; one at a time: wait, or drop its line to cancel it" % (name, state),
         )
-    return _DELIVERY_CANCEL, pump.therapy.cancelled_text(name, now)
+    return DELIVERY_CANCEL, pump.therapy.cancelled_text(name, now)
 
 
 def check_admission(pump, program, now):
@@ -191,179 +193,19 @@ def check_admission(pump, program, now):
     pump.admit(candidate, now, pump.guard_limits(fluid) if fluid != pump.therapy.fluid() else None)
 
 
-def _own_rows(program):
+def own_rows(program):
     """REVIEW's rows of a program's own: its items (program_write.saved), a flex day's total after them
     (as program_rows.own_rows)."""
     return program.understood().count(b"\ni") + bool(program.flex)
 
 
-def _row_count(program, verdict=_DELIVERY_NONE):
+def row_count(program, verdict=DELIVERY_NONE):
     """How many review rows a program has (_row): its items, a flex day's total, a cancelled
     bolus's note, its warnings."""
-    return _own_rows(program) + (verdict == _DELIVERY_CANCEL) + len(program.warnings)
+    return own_rows(program) + (verdict == DELIVERY_CANCEL) + len(program.warnings)
 
 
-# REVIEW's row when no program runs (codec.ITEM_NO_PROGRAM).
-
-
-# One row of the running or the staged program, as the pump
-# understood it: an item's numbers, or a row that is no item.
-#
-# Request:
-# which: 0 the running program, 1 the staged one, 2 the last program that dosed, kept while a stop replaces it (its
-#     items without bolus, prime, bridge, fill and removed; volume_nl 0): what `pumpctl resume` stages again
-# index: the row, from 0
-#
-# Reply:
-# rows: rows the program has
-# item: the item (codec.ITEM_*, its values in the fields it uses, as STAGE_ITEM's, the drug's name as the library
-#     spells it), in canonical order; ITEM_FLEX_TOTAL after a flex schedule's last step, ITEM_NOTE (a cancelled
-#     bolus), ITEM_WARNING for a soft-limit warning, ITEM_NO_PROGRAM when none runs
-# drug: see STAGE_ITEM
-# dose_kind: see STAGE_ITEM
-# amount: see STAGE_ITEM
-# start_min: see STAGE_ITEM
-# duration_s: see STAGE_ITEM
-# duration_us: see STAGE_ITEM
-# then_s: see STAGE_ITEM
-# then_us: see STAGE_ITEM
-# count: see STAGE_ITEM
-# volume_nl: the item in the fluid: nL (a dose), nL/day (a rate, a flex day's total), as the pump converted it
-# note: a soft-limit warning, or what committing does to a bolus, prime or bridge: a token pumpctl words
-#
-# **Refusals:** `which` "no program is staged"; `which` "no stopped program
-# is kept: a program doses, or none ever did"; `which` "which must be 0
-# (running), 1 (staged) or 2 (last stopped), not N"; `index` "row N does not
-# exist; there are M".
-#
-# **Notes:** pumpctl reads the rows back after COMMIT and refuses to report
-# success unless they are the lines reviewed.
-def review(pump, values):
-    which, index = values
-    verdict, note = _DELIVERY_NONE, ""
-    if which == codec.REVIEW_RUNNING:
-        program = pump.therapy.program
-    elif which == codec.REVIEW_STAGED:
-        if pump.staging.program is None:
-            raise Refusal("which", "no program is staged")
-        program, _crc, _expires, _refill, note, verdict = pump.staging.program
-    elif which == codec.REVIEW_LAST:
-        program = pump.therapy.last_program
-        if program is None:
-            raise Refusal("which", "no stopped program is kept: a program doses, or none ever did")
-    else:
-        raise Refusal("which", "which must be 0 (running), 1 (staged) or 2 (last stopped), not %d" % which)
-    count = 1 if program is None else _row_count(program, verdict)
-    if index >= count:
-        raise Refusal("index", "row %d does not exist; there are %d" % (index, count))
-    if program is None:
-        item, volume = (codec.ITEM_NO_PROGRAM, "", 0, 0, 0, 0, 0, 0, 0, 0), 0
-    else:
-        item, volume, note = call("firmware.program_rows", "row", program, index, verdict, note)
-    if which == codec.REVIEW_LAST:
-        volume = 0
-    return (count,) + tuple(item) + (volume, note)
-
-
-# Puts the staged program in force now (the second step
-# of programming).
-#
-# Request:
-# program_crc: the `program_crc` STAGE gave: proof the host commits what it reviewed
-# confirm_soft: 1 to confirm the soft-limit warnings; needed if there are any
-#
-# Reply:
-# program_crc: the program now in force
-# effective_mday: pump time it took effect, millidays
-# effective_us: and microseconds
-#
-# **Refusals:** `program` "no program is staged" (with ": its session ended
-# (why); stage it again" if a session end dropped its lines before STAGE); `program` "the staged
-# program expired after 10 min without a commit; stage it again";
-# `program_crc` "program_crc X is not the staged program's Y";
-# `confirm_soft` "N soft-limit warning(s) need confirm_soft=1: ...";
-# `bolus` "no bolus while an alarm is active (...)"; `program` "the running
-# bolus ended since the review; stage the program again" (what the review
-# said of the bolus no longer holds); and the refusals of STAGE, checked again
-# (the last 24 h have moved on).
-#
-# **Notes:** logged (event 2) with the library version and `library_hash`
-# ("crc X library V hash H: lines"); a refill also as
-# event 19, and the reservoir forecast as event 3; a bolus, prime or bridge
-# also as event 3, with what the review said of it ("bolus: new dose: ...",
-# "bolus: running: ..., unchanged", "bolus cancelled: ..."). A fill puts the low and
-# empty marks afresh: the reservoir alarms whose volume it is now above
-# clear.
-def commit(pump, values):
-    crc, confirm = values
-    pump.tick()
-    now = pump.timebase.total_us()
-    if pump.staging.program is None:
-        raise Refusal("program", "no program is staged" + pump.staging.dropped)
-    program, staged_crc, expires, refill, _note, verdict = pump.staging.program
-    if now >= expires:
-        pump.staging.program = None
-        raise Refusal("program", "the staged program expired after 10 min without a commit; stage it again")
-    if crc != staged_crc:
-        raise Refusal("program_crc", "program_crc %08x is not the staged program's %08x" % (crc, staged_crc))
-    if program.warnings and confirm != 1:
-        raise Refusal(
-            "confirm_soft",
-            "%d soft-limit warning(s) need confirm_soft=1: %s" % (len(program.warnings), program.warnings[0]),
-        )
-    if (program.bolus is not None or program.prime is not None) and pump.bolus_refusal():
-        raise Refusal("bolus", pump.bolus_refusal())
-    now_verdict, note = _delivery_plan(pump, program, now)
-    if now_verdict != verdict and not (verdict == _DELIVERY_CANCEL and now_verdict == _DELIVERY_NONE):
-        raise Refusal("program", "the running bolus ended since the review; stage the program again")
-    _refuse_dosing(pump, program)
-    check_admission(pump, program, now)  # the last 24 h moved on since staging
-    pump.staging.program = None
-    if refill is not None:
-        pump.log_event(eventlog.EV_REFILL, refill)
-    pump.put_in_force(program, now)
-    # a library commit drops a staged program: it was checked against the library in force
-    head = "crc %08x library %s hash %08x: " % (crc, program.library_version, pump.library.hash)
-    _log_program(pump, head, crc, program)
-    if now_verdict == _DELIVERY_CANCEL:
-        pump.log_event(eventlog.EV_THERAPY, note)
-    elif now_verdict != _DELIVERY_NONE:  # a new dose, or the same one going on
-        word = "bolus" if program.bolus is not None else "prime" if program.prime is not None else "bridge"
-        pump.log_event(eventlog.EV_THERAPY, "%s: %s" % (word, note))
-    call("firmware.forecast", "log_low", pump, now)  # the reservoir, and when it reaches the low volume
-    tb = pump.timebase
-    return (crc, tb.mday, tb.us)
-
-
-def _log_program(pump, head, crc, program):
-    """The program committed, whole in the log: its items after head, each a token "{iITEM,KIND,AMOUNT,
-    START,DURATION_S,DURATION_US,THEN_S,THEN_US,COUNT,DRUG}" (its saved row) that pumpctl writes as its
-    line, "; " between them, in as many entries as the log's 100 bytes of text
-    need (each further one "crc X continued: ..."), an item never split between two. The rows are
-    copied as bytes from what the program keeps (Program.saved), one at a time."""
-    saved = program.understood()
-    entry = bytearray(head.encode())
-    items = 0  # in this entry
-    at = saved.find(b"\ni")
-    while at >= 0:
-        end = saved.find(b"\n", at + 1)
-        if end < 0:  # the last row
-            end = len(saved)
-        if items and len(entry) + 2 + (end - at + 1) > eventlog.MAX_TEXT:  # "; {", the row, "}"
-            pump.log_event(eventlog.EV_PROGRAM, entry)  # bytes: kept as they are (EventLog.add)
-            entry = bytearray(b"crc %08x continued: " % crc)
-            items = 0
-        if items:
-            entry += b"; "
-        entry += b"{"
-        entry += saved[at + 1 : end]
-        entry += b"}"
-        items += 1
-        at = saved.find(b"\ni", end)
-    pump.log_event(eventlog.EV_PROGRAM, entry)
-
-
-def _refuse_dosing(pump, program):
+def refuse_dosing(pump, program):
     if program.basal_kind != BASAL_STOPPED or program.bolus is not None or program.prime is not None:
         why = pump.monitors.dosing_refusal()
         if why is not None:
@@ -376,16 +218,7 @@ def _refuse_dosing(pump, program):
             )
 
 
-# Drops the staged program and its lines.
-#
-# **Refusals:** none.
-def discard(pump, values):
-    pump.staging.program = None
-    pump.staging.items = []
-    return ()
-
-
-def _refill_check(pump, program):
+def refill_check(pump, program):
     """A refill program (fill, with removed): compare the volume drawn out
     with what the pump counted was left. A gap over 1 mL per 20 mL of
     reservoir (2 mL for 40 mL) is the sign of a misplaced refill (drug into
@@ -422,7 +255,4 @@ def _refill_check(pump, program):
 COMMANDS = (
     (codec.STAGE_ITEM, stage_item, 0),
     (codec.STAGE, stage, 0),
-    (codec.REVIEW, review, 0),
-    (codec.COMMIT, commit, SAVES),
-    (codec.DISCARD, discard, 0),
 )
