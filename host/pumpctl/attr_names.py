@@ -2,12 +2,14 @@
 after arg_names (each source, before mpy-cross).
 
 A board interns every attribute name a module uses when it loads it: a name on the heap for as long as
-the board runs, never freed, about 17 bytes for a name of 9 letters. A private attribute that an object
-keeps for itself (`self._deadline_us`, `self._secret`), which only its own class's methods and those
-of the classes it shares a hierarchy with ever name, and only through `self`, is written `_a_`, `_b_`,
-... in its hierarchy (its names in sorted order): a dozen names for the whole firmware in place of one
-per attribute. Lines, function names and methods do not change, so a traceback's lines and names and
-failure.py's map of them stay true; only the renamed attributes' columns move.
+the board runs, never freed, about 17 bytes for a name of 9 letters where the module is loaded into RAM
+(from a ROMFS image the text stays in flash, and only the name's slot in the table is taken). A
+private attribute that an object keeps for itself (`self._deadline_us`, `self._secret`), which only its
+own class's methods and those of the classes it shares a hierarchy with ever name, and only through
+`self`, is written `_a_`, `_b_`, ... in its hierarchy (its names in sorted order): a dozen names for
+the whole firmware in place of one per attribute. Lines, function names and methods do not change, so
+a traceback's lines and names and failure.py's map of them stay true; only the renamed attributes'
+columns move.
 
     renamed   a name `_x` (one underscore, not `_<digits>`) that the compiled tree (firmware, hal,
               boards) uses only as `self._x` in the methods of its classes (functions defined in a
