@@ -265,13 +265,17 @@ class DoseGuard:
         moved = 0
         while now_mday > em or (now_mday == em and now_us >= eu):
             if moved >= DAY_BUCKETS and not self.day_sum and not self.day_sat:
-                # Everything has left both windows: skip whole 5-mday groups.
+                # Everything has left both windows: skip whole 5-mday groups, as many as keep the
+                # current bucket's end at or before now (the buckets after it are then moved one by
+                # one). One more would put now in a later bucket than its own whenever now is more
+                # than a bucket before the end's time of day: its steps would then leave every window
+                # 36 s late, and a program at exactly the daily limit would trip the guard.
                 groups = (now_mday - em) // _GROUP_MDAY
+                if groups and em + groups * _GROUP_MDAY == now_mday and now_us < eu:
+                    groups -= 1
                 if groups:
                     em += groups * _GROUP_MDAY
                     cur = (cur + (groups % DAY_BUCKETS) * _GROUP_BUCKETS) % DAY_BUCKETS
-                    if now_mday < em or (now_mday == em and now_us < eu):
-                        break
             cur += 1
             if cur == DAY_BUCKETS:
                 cur = 0

@@ -182,6 +182,21 @@ def test_a_limit_tightened_below_the_history_refuses_everything():
     assert g.tripped == LIMIT_DAY and g.refused_steps == 5
 
 
+def test_after_a_day_without_steps_a_step_is_counted_in_its_own_bucket():
+    """After a gap longer than the day window the guard skips whole groups of 12 buckets (5 mday). It
+    skipped one group too many when now was more than a bucket before the time of day at which the
+    current bucket ended: a step at a bucket's start (2484 buckets in, 2 mday before that time of day)
+    was counted in the next bucket, so it left every window 36 s late, and a program at exactly a
+    limit tripped the guard (found by the model test below)."""
+    g = unit_guard(day=2, hour=1)
+    assert permit(g, BUCKET_US, 0) == 0
+    t = 2484 * BUCKET_US
+    assert permit(g, t, 1) == 1
+    assert permit(g, t + HOUR - 1, 1) == 0  # still in the hour window (its last bucket)
+    assert permit(g, t + HOUR, 1) == 1  # its bucket left the hour window: room for one more
+    assert windows(g, t + HOUR) == (2, 1)
+
+
 # -- 2. the windows against a brute-force model of every step --------------------
 
 
@@ -257,6 +272,8 @@ ADVANCE = st.one_of(
     start=st.one_of(st.integers(0, 2 * DAY), st.integers(0, 10**6 * US_PER_MDAY)),
     calls=st.lists(st.tuples(ADVANCE, st.integers(0, 120)), min_size=1, max_size=40),
 )
+# Found by this test on 2026-12-07: after a gap of a day, the guard put a step one bucket late.
+@example(day=2, hour_fraction=50, start=0, calls=[(BUCKET_US, 0), (89_388_000_000, 1), (HOUR, 1)])
 def test_no_window_of_24h_minus_one_bucket_ever_holds_more_than_the_daily_limit(day, hour_fraction, start, calls):
     hour = NO_LIMIT if hour_fraction is None else day * hour_fraction // 100
     g = unit_guard(day=day, hour=hour)
