@@ -33,14 +33,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .arg_names import docstrings_of, scanned_sources
+from .arg_names import named_anywhere, scanned_sources
 from .inline_consts import LOCK
 
 # The folders compiled for a board; the others arg_names.SCANNED (the harness scripts that run the
 # compiled firmware on the VMs) run from their source, so what they name is kept.
 COMPILED = ("firmware", "hal", "boards")
 _PRIVATE = re.compile(r"^_[A-Za-z][A-Za-z0-9_]*$")  # one underscore, then a letter: not _0, not __x__
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
@@ -120,7 +119,8 @@ def make_plan(sources: dict[str, str]) -> Plan:
 
 def _make_plan(sources: dict[str, str]) -> Plan:
     trees = {path: ast.parse(text) for path, text in sources.items()}
-    kept: set[str] = set()
+    # A name a string holds (a getattr's, persist.py's state names) or a call gives as a keyword: kept.
+    kept: set[str] = set(named_anywhere(list(sources.values())))
     parent: dict[str, str] = {}
 
     def root(name: str) -> str:
@@ -132,7 +132,6 @@ def _make_plan(sources: dict[str, str]) -> Plan:
     taken: list[tuple[str, int, str]] = []  # (path, line, name) of a name of the renamed form
     for path, tree in trees.items():
         compiled = path.split("/")[0] in COMPILED
-        docstrings = {id(d) for d in docstrings_of(tree)}
         ours: set[int] = set()
         for cls in [n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)]:
             root(cls.name)
@@ -155,8 +154,6 @@ def _make_plan(sources: dict[str, str]) -> Plan:
         for node in ast.walk(tree):
             if isinstance(node, ast.Attribute) and id(node) not in ours:
                 kept.add(node.attr)  # on another object, or outside a method of the compiled tree
-            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
-                kept.update(_WORD.findall(node.value))
             name = (
                 node.id
                 if isinstance(node, ast.Name)

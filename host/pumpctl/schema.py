@@ -295,13 +295,12 @@ def field_name(n):
     """The name of the field a pump text's token "{fN}" means: field N & 0xFF of message N >> 8's request,
     or of its reply if that has REPLY set (ERROR's and TELEMETRY_DATA's own fields too); None if none."""
     msg_type = n >> 8
-    reply = bool(msg_type & codec.REPLY)
-    msg_type &= ~codec.REPLY
-    if msg_type not in FIELD_NAMES:
+    both = FIELDS.get(msg_type & ~codec.REPLY)
+    if both is None:
         return None
-    names = FIELD_NAMES[msg_type][1 if reply else 0].split()
+    fields = both[1 if msg_type & codec.REPLY else 0]
     k = n & 0xFF
-    return names[k] if k < len(names) else None
+    return fields[k][0] if k < len(fields) else None
 
 
 FIELDS = {t: (request_fields(t), reply_fields(t)) for t in message_types()}
