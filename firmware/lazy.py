@@ -23,8 +23,8 @@ import gc
 import sys
 
 # The modules that are only ever loaded for a call (and the factory library's text, the boot, a saved
-# record's restore, the reservoir's forecast, and the guard's rewrites of its records at a restore or a
-# calibration).
+# record's restore and its reading, the reservoir's forecast, and the guard's rewrites of its records at a
+# restore or a calibration).
 TRANSIENT = (
     "firmware.program_items",
     "firmware.program_check",
@@ -38,6 +38,7 @@ TRANSIENT = (
     "firmware.guard_records",
     "firmware.keyring",
     "firmware.library_check",
+    "firmware.store_read",
 )
 
 

@@ -31,13 +31,13 @@
 #
 # Limits: a section holds at most MAX_SECTION (16 KB) bytes; with 255 tags a
 # record is at most 8 + 255 * (3 + 16384) + 7 bytes (4.2 MB). A save buffers
-# none of it, and a load's check reads it _CHUNK bytes at a time.
+# none of it, and a load's check reads it CHUNK_BYTES bytes at a time.
 #
 # Memory. save() streams: each section's data is appended as it is, with
 # the CRC computed incrementally (binascii.crc32(data, crc)); nothing is
 # concatenated. A section may also be given as Pieces, written one after
 # another, so a caller need not join what it already holds (the event log's
-# lines, the guard's ring) into one big object first. load() first checks the newest slot in _CHUNK-byte reads
+# lines, the guard's ring) into one big object first. load() first checks the newest slot in CHUNK_BYTES-byte reads
 # into a preallocated buffer, and only if it is valid reads the sections
 # into their own bytearrays (the only buffers it allocates: it returns
 # them), checking the CRC again over what it returns; a section the caller
@@ -45,7 +45,8 @@
 # the buffer instead, and they are zeroed if no record is returned. Both allocate small
 # transient objects besides (memoryview slices, a dict, a few ints): a CRC-32
 # past 2**30 is a long int on a 32-bit port. Acceptable: saving and loading
-# are not the dosing hot path.
+# are not the dosing hot path. The reading is firmware/store_read.py, loaded
+# for a load and forgotten after it (a running pump only saves).
 #
 # The store does no I/O of its own: it is given a storage driver (the
 # interface in hal/__init__.py).
@@ -55,17 +56,18 @@ import struct
 from array import array
 
 from firmware import const
+from firmware.lazy import call
 
 MAGIC = b"PST\x01"
 MAX_SECTION = const(16384)  # bytes of data in one section
 SEQ_MODULUS = const(0x40000000)  # 2**30: seq counts saves modulo this
 _SEQ_MASK = const(0x3FFFFFFF)
 _SEQ_HALF = const(0x20000000)
-_HEADER = const(8)  # magic, seq
-_SECTION = const(3)  # tag, length
-_TRAILER = const(7)  # the end section (3) and the CRC (4)
-_MIN_RECORD = const(15)  # _HEADER + _TRAILER: a record with no sections
-_CHUNK = const(256)  # bytes read at a time while checking a record
+HEADER_BYTES = const(8)  # magic, seq
+SECTION_BYTES = const(3)  # tag, length
+TRAILER_BYTES = const(7)  # the end section (3) and the CRC (4)
+MIN_RECORD_BYTES = const(15)  # HEADER_BYTES + TRAILER_BYTES: a record with no sections
+CHUNK_BYTES = const(256)  # bytes read at a time while checking a record
 _END = const(b"\x00\x00\x00")  # the end section: tag 0, length 0
 
 
@@ -105,10 +107,10 @@ class Store:
             raise ValueError("store: two different slot names are needed")
         self.storage = storage
         self.names = names
-        self._buf = bytearray(_CHUNK)
+        self._buf = bytearray(CHUNK_BYTES)
         self._mv = memoryview(self._buf)
-        self._head = bytearray(_HEADER)
-        self._sec = bytearray(_SECTION)
+        self._head = bytearray(HEADER_BYTES)
+        self._sec = bytearray(SECTION_BYTES)
         self._word = bytearray(4)  # the CRC, as a save writes it (and the byte order, _put_u16s)
         self._fill = 0  # bytes of the buffer a save has filled and not yet written
         self._crc = 0  # the CRC of what a save has written so far
@@ -129,7 +131,7 @@ class Store:
         slot not holding the newest valid record. Returns its seq. Every section is
         checked before anything is written: a refusal (ValueError) changes nothing."""
         tags = self._tags
-        _clear(tags)
+        clear_bits(tags)
         for tag, data in sections:
             if not (isinstance(tag, int) and 1 <= tag <= 255):
                 raise ValueError("store: section tag %r is not in 1..255" % (tag,))
@@ -138,10 +140,10 @@ class Store:
                 raise ValueError(
                     "store: section %d is %d bytes, more than the limit of %d bytes" % (tag, n, MAX_SECTION)
                 )
-            if _seen(tags, tag):
+            if seen_tag(tags, tag):
                 raise ValueError("store: section %d appears twice" % tag)
         if not self._known:
-            self._find_newest()
+            call("firmware.store_read", "find_newest", self)
         if self._slot < 0:
             slot, seq = 0, 0
         else:
@@ -185,16 +187,16 @@ class Store:
         self._known = True
         return seq
 
-    # Writing goes through the _CHUNK-byte buffer: the small pieces of a record
+    # Writing goes through the CHUNK_BYTES-byte buffer: the small pieces of a record
     # (section heads, log lines) are gathered, so the storage and the CRC see
     # few calls (each CRC past 2**30 is a long int on a 32-bit port).
 
     def _put(self, data):
         n = len(data)
-        if self._fill + n > _CHUNK or self._crc_done:
+        if self._fill + n > CHUNK_BYTES or self._crc_done:
             self._flush()
             self._crc_done = False
-        if n >= _CHUNK:  # a big one goes as it is
+        if n >= CHUNK_BYTES:  # a big one goes as it is
             self.storage.append(data)
             self._crc = binascii.crc32(data, self._crc)
             return
@@ -216,7 +218,7 @@ class Store:
             self._crc = binascii.crc32(words, self._crc)
         buf = self._buf
         for i in range(len(words)):
-            if self._fill + 2 > _CHUNK:
+            if self._fill + 2 > CHUNK_BYTES:
                 self._flush()
             w = words[i]
             buf[self._fill] = w & 0xFF
@@ -226,13 +228,14 @@ class Store:
     def _flush(self):
         fill = self._fill
         if fill:
-            part = self._buf if fill == _CHUNK else self._mv[:fill]
+            part = self._buf if fill == CHUNK_BYTES else self._mv[:fill]
             self.storage.append(part)
             if not self._crc_done:
                 self._crc = binascii.crc32(part, self._crc)
             self._fill = 0
 
-    # -- loading
+    # -- loading: firmware/store_read.py, loaded for the call (the boot's load, a save that
+    # finds the slots unknown) and forgotten after it: the running pump does not hold that code.
 
     def load(self, into=None):
         """(seq, {tag: data}) of the newest valid record, or None if neither slot
@@ -243,176 +246,15 @@ class Store:
         exactly that length is read into those arrays instead (its data is then
         the Pieces): the guard's 4.8 KB ring needs no bytearray and no copy. If
         no record is returned, they are left all zeros (not part of a record)."""
-        for slot in self._candidates():
-            seq = self._check(self.names[slot])
-            if seq < 0:
-                continue
-            sections = self._read(self.names[slot], seq, into)
-            if sections is not None:
-                self._slot = slot
-                self._seq = seq
-                self._known = True
-                return seq, sections
-            _zero(into)  # read in part from a record that no longer checks
-        self._slot = -1
-        self._known = True
-        return None
-
-    def _candidates(self):
-        """The slots whose header looks valid, newest seq first."""
-        st = self.storage
-        s0 = self._peek(self.names[0], st.size(self.names[0]))
-        s1 = self._peek(self.names[1], st.size(self.names[1]))
-        if s0 < 0:
-            return () if s1 < 0 else (1,)
-        if s1 < 0:
-            return (0,)
-        return (1, 0) if newer(s1, s0) else (0, 1)
-
-    def _find_newest(self):
-        """Find the slot of the newest valid record (-1: none) and its seq, checking CRCs."""
-        self._slot = -1
-        for slot in self._candidates():
-            seq = self._check(self.names[slot])
-            if seq >= 0:
-                self._slot = slot
-                self._seq = seq
-                break
-        self._known = True
-
-    def _peek(self, name, size):
-        """The seq in the header of file name (size bytes long), or -1 if the header is not a record's."""
-        head = self._head
-        if size < _MIN_RECORD or self.storage.read_into(name, 0, head) != _HEADER:
-            return -1
-        for i in range(4):
-            if head[i] != MAGIC[i]:
-                return -1
-        if head[7] >= 0x40:  # seq >= 2**30
-            return -1
-        return head[4] | head[5] << 8 | head[6] << 16 | head[7] << 24
-
-    def _check(self, name):
-        """The seq of file name's record if it is valid, else -1. Reads it in
-        _CHUNK-byte pieces into the preallocated buffer; allocates no buffer."""
-        return self._walk(name, None, None)
-
-    def _read(self, name, seq, into=None):
-        """{tag: bytearray} of file name's record, read anew and checked again
-        (header, lengths and CRC), or None if it no longer checks; a section
-        in into (load()) goes into its Pieces."""
-        sections = {}
-        return sections if self._walk(name, sections, into) == seq else None
-
-    def _walk(self, name, sections, into):
-        """Go through file name's record: its header, each section's tag and length, its
-        bytes and the CRC over all of them; its seq if every check holds, else -1.
-        sections None: only check, through the buffer (no allocation); a dict: read each
-        section into it too, a bytearray of its own or, for a tag of into of that length,
-        into its Pieces (_read_u16s)."""
-        st = self.storage
-        size = st.size(name)
-        seq = self._peek(name, size)
-        if seq < 0:
-            return -1
-        crc = binascii.crc32(self._head)
-        sec = self._sec
-        tags = self._tags
-        _clear(tags)
-        pos = _HEADER
-        while True:
-            if st.read_into(name, pos, sec) != _SECTION:
-                return -1
-            crc = binascii.crc32(sec, crc)
-            pos += _SECTION
-            tag = sec[0]
-            n = sec[1] | sec[2] << 8
-            if tag == 0:
-                if n:
-                    return -1
-                break
-            if n > MAX_SECTION or pos + n + _TRAILER > size or _seen(tags, tag):
-                return -1
-            if sections is None:
-                crc = self._crc_over(name, pos, n, crc)
-            else:
-                dest = into.get(tag) if into else None
-                if dest is not None and len(dest) == n and not n & 1:
-                    crc = self._read_u16s(name, pos, n, dest.pieces, crc)
-                else:
-                    dest = bytearray(n)
-                    if n and st.read_into(name, pos, dest) != n:
-                        return -1
-                    crc = binascii.crc32(dest, crc)
-                sections[tag] = dest
-            if crc < 0:
-                return -1
-            pos += n
-        return seq if self._crc_ends(name, pos, size, crc) else -1
-
-    def _crc_over(self, name, pos, n, crc):
-        """The CRC carried on over n bytes of file name at pos, read through the buffer; -1 if short."""
-        buf = self._buf
-        end = pos + n
-        while end - pos >= _CHUNK:
-            if self.storage.read_into(name, pos, buf) != _CHUNK:
-                return -1
-            crc = binascii.crc32(buf, crc)
-            pos += _CHUNK
-        if pos < end:
-            part = self._mv[: end - pos]
-            if self.storage.read_into(name, pos, part) != end - pos:
-                return -1
-            crc = binascii.crc32(part, crc)
-        return crc
-
-    def _read_u16s(self, name, pos, n, arrays, crc):
-        """Read n bytes of file name at pos into arrays (of u16, little-endian, one after
-        another) through the buffer; return the CRC carried on over them, or -1 if short."""
-        buf = self._buf
-        k = 0  # the array being filled, and its next item
-        j = 0
-        end = pos + n
-        while pos < end:
-            m = end - pos if end - pos < _CHUNK else _CHUNK
-            part = buf if m == _CHUNK else self._mv[:m]
-            if self.storage.read_into(name, pos, part) != m:
-                return -1
-            crc = binascii.crc32(part, crc)
-            for i in range(0, m, 2):
-                while j == len(arrays[k]):
-                    k += 1
-                    j = 0
-                arrays[k][j] = buf[i] | buf[i + 1] << 8
-                j += 1
-            pos += m
-        return crc
-
-    def _crc_ends(self, name, pos, size, crc):
-        """True if the CRC stored at pos equals crc and ends the file."""
-        if pos + 4 != size:
-            return False
-        word = self._mv[:4]
-        if self.storage.read_into(name, pos, word) != 4:
-            return False
-        return struct.unpack_from("<I", word)[0] == crc & 0xFFFFFFFF
+        return call("firmware.store_read", "load", self, into)
 
 
-def _zero(into):
-    """Zero the arrays of load()'s into."""
-    if into:
-        for dest in into.values():
-            for a in dest.pieces:
-                for i in range(len(a)):
-                    a[i] = 0
-
-
-def _clear(bits):
+def clear_bits(bits):
     for i in range(len(bits)):
         bits[i] = 0
 
 
-def _seen(bits, tag):
+def seen_tag(bits, tag):
     """Mark tag in the bit set; True if it was already there."""
     i = tag >> 3
     m = 1 << (tag & 7)

@@ -59,6 +59,7 @@ for path in (
     "firmware/restore.py",
     "firmware/scheduler.py",
     "firmware/store.py",
+    "firmware/store_read.py",
     "firmware/tasks.py",
     "firmware/telemetry.py",
     "firmware/therapy.py",

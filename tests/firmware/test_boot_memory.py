@@ -1,10 +1,10 @@
 """Issue 24: running out of memory while loading the saved state is not a damaged record.
 
 The firmware's PumpApp runs on CPython on the stand-in board of tests/protocol_examples.py, its state in memory.
-A MemoryError is injected at the Nth call of each function of the load path (store.load and what it calls,
-restore.restore and what it calls): once (the boot collects and tries again, and restores the record), or at every
-call from the Nth on (the board stays short of memory: the pump starts stopped, refuses to dose, writes nothing,
-and the next boot restores the record whole: its program, its guard history and its log)."""
+A MemoryError is injected at the Nth call of each function of the load path (store.load and what it calls in
+store_read, restore.restore and what it calls): once (the boot collects and tries again, and restores the record),
+or at every call from the Nth on (the board stays short of memory: the pump starts stopped, refuses to dose, writes
+nothing, and the next boot restores the record whole: its program, its guard history and its log)."""
 
 import builtins
 import sys
@@ -16,7 +16,7 @@ from protocol_examples import _Clock, _Faults, _MemoryStorage, _Motor, _random_b
 from vms import MP_DIR
 
 import boards.sim as sim_board
-from firmware import codec, guard_records, persist, restore
+from firmware import codec, guard_records, persist, restore, store_read
 from firmware.app import PumpApp
 from firmware.errors import Refusal
 from firmware.store import Store
@@ -86,11 +86,11 @@ def storage_of(files):
 # Each function of the load path, where the boot reaches it: (owner, attribute).
 LOAD_PATH = [
     (Store, "load"),
-    (Store, "_candidates"),
-    (Store, "_peek"),
-    (Store, "_check"),
-    (Store, "_read"),
-    (Store, "_crc_ends"),
+    (store_read, "load"),
+    (store_read, "_candidates"),
+    (store_read, "_peek"),
+    (store_read, "_walk"),
+    (store_read, "_crc_ends"),
     (restore, "restore"),
     (restore, "_fields"),
     (restore, "_opt_int"),

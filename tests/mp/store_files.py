@@ -11,6 +11,7 @@ import sys
 
 from mem_storage import pattern
 
+import firmware.store_read  # noqa: F401  (kept loaded, so the bound on load()'s allocations is not its code's)
 from firmware.store import MAX_SECTION, Store
 from hal.file_storage import FileStorage
 
