@@ -31,7 +31,7 @@ def main() -> None:
     p.add_argument("ops", nargs="*", help="operations to show (default: every one)")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="alloc-profile-") as tmp:
-        code = heap_bench.compile_tree(Path(tmp))
+        code = heap_bench.compile_tree(Path(tmp), line_numbers=args.romfs)  # as the budgets' bench compiles them
         env = {"RUN_MJS_HEAP": "1200000"}  # small: gc.mem_alloc() walks the whole heap at each call
         if args.romfs:
             env["RUN_MJS_ROMFS"] = str(heap_bench.romfs_image(code, Path(tmp)))

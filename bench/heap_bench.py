@@ -1,12 +1,13 @@
 """The GC heap the pump's firmware holds on a 32-bit MicroPython, and the garbage it makes.
 
 firmware_heap_bytes          most live bytes, the modules loaded from .mpy files into RAM
-                             (as stock MicroPython does with files copied to a board)
+                             (as stock MicroPython does with files copied to a board; compiled
+                             without line numbers, as pumpctl flash compiles those)
 firmware_op_garbage_bytes    most bytes one command or one dosing turn allocates (garbage
                              included): more than a Pico collects at once is a stall there
                              (the boot and a restart, which make the pump's objects on an
                              empty heap, are reported beside it, not in it)
-firmware_heap_romfs_bytes    most live bytes with the same .mpy files in a ROMFS image, which
+firmware_heap_romfs_bytes    most live bytes with the .mpy files in a ROMFS image, which
                              the VM registers outside its GC heap as a board keeps it in flash:
                              the code runs in place and only objects and names take heap
 
@@ -50,12 +51,13 @@ def _run_wasm32(script: Path, env: dict[str, str] | None = None) -> str:
     return run_wasm32(script, *HEAP32_PARTS, timeout=120, env=env)
 
 
-def compile_tree(out: Path) -> Path:
+def compile_tree(out: Path, line_numbers: bool = True) -> Path:
     """firmware/, hal/ and boards/ compiled to bytecode .mpy files (as `pumpctl flash` compiles them,
-    with no native code: the VM runs bytecode) in out/code, the same folders."""
+    with no native code: the VM runs bytecode) in out/code (out/code-lines-less with line_numbers=False,
+    as flash compiles .mpy files a board loads into RAM), the same folders."""
     from pumpctl.board_build import compile_module
 
-    code = out / "code"
+    code = out / ("code" if line_numbers else "code-lines-less")
     work = out / "work"
     work.mkdir(parents=True, exist_ok=True)
     for package in PACKAGES:
@@ -64,7 +66,7 @@ def compile_tree(out: Path) -> Path:
                 continue
             target = code / source.relative_to(ROOT).with_suffix(".mpy")
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(compile_module(source, None, work))
+            target.write_bytes(compile_module(source, None, work, line_numbers))
     return code
 
 
@@ -176,9 +178,9 @@ def measure(quick: bool = False) -> dict[str, dict]:
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="heap-bench-") as tmp:
-        code = compile_tree(Path(tmp))
-        image = romfs_image(code, Path(tmp))
-        mpy, mpy_detail = _run({"RUN_MJS_CODE": str(code)})
+        # As pumpctl flash deploys them: .mpy files loaded into RAM without line numbers, a ROMFS image with them.
+        image = romfs_image(compile_tree(Path(tmp)), Path(tmp))
+        mpy, mpy_detail = _run({"RUN_MJS_CODE": str(compile_tree(Path(tmp), line_numbers=False))})
         _, romfs_detail = _run({"RUN_MJS_ROMFS": str(image)})
         romfs_detail["image_bytes"] = image.stat().st_size  # in flash on a board, outside the GC heap here
     _, source_detail = _run(None)

@@ -1,24 +1,30 @@
 # What an internal error says (link.py's ERR_INTERNAL): the exception's type, where it was
-# raised (its innermost frame: "firmware/x.py line N") and its message, so a bug report or a
-# full heap on a board names the line that failed. Imported only when a command fails that
+# raised (its innermost frame: "firmware/x.py line N, in f") and its message, so a bug report or a
+# full heap on a board names the place that failed. Imported only when a command fails that
 # way (errors.explain: the link's ERR_INTERNAL, a failed start), so it takes no heap until then.
+#
+# Code loaded into RAM from .mpy files is compiled without line numbers (pumpctl flash: they
+# would be heap), and MicroPython then gives line 1 in every frame; no module of the firmware has
+# code on its first line (a comment or a docstring opens each), so line 1 is said as no line:
+# "firmware/x.py, in f".
 
 import sys
 
 
 def describe(e):
-    """'TYPE in FILE line N: message' for exception e (without the place if it cannot be told)."""
+    """'TYPE in FILE line N, in F: message' for exception e (without the place if it cannot be told)."""
     return "%s%s: %s" % (type(e).__name__, _where(e), e)
 
 
 def _where(e):
-    """The text ' in FILE line N', or "" if it cannot be told (no traceback, or no room left to read it)."""
+    """The text ' in FILE line N, in F', or "" if it cannot be told (no traceback, or no room left to read it)."""
     try:
         tb = getattr(e, "__traceback__", None)  # CPython
         if tb is not None:
             while tb.tb_next is not None:
                 tb = tb.tb_next
-            return " in %s line %d" % (_module_path(tb.tb_frame.f_code.co_filename), tb.tb_lineno)
+            code = tb.tb_frame.f_code
+            return _place(code.co_filename, str(tb.tb_lineno), code.co_name)
         import io
 
         out = io.StringIO()
@@ -29,9 +35,15 @@ def _where(e):
             if line.startswith('  File "'):
                 last = line
         name, _, rest = last[8:].partition('", line ')
-        return " in %s line %s" % (_module_path(name), rest.partition(",")[0]) if rest else ""
+        line, _, function = rest.partition(", in ")
+        return _place(name, line, function) if rest else ""
     except Exception:  # noqa: BLE001 - a MemoryError here must not hide the first one
         return ""
+
+
+def _place(path, line, function):
+    where = _module_path(path) if line == "1" else "%s line %s" % (_module_path(path), line)  # 1: none known
+    return " in %s, in %s" % (where, function) if function else " in " + where
 
 
 def _module_path(path):

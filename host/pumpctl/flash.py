@@ -248,6 +248,9 @@ def _flash(
         rom_image, part, code_note = choose_romfs(device, modules) if romfs else (b"", None, "asked for files")
     if part is not None:  # the modules as the board will read them: in the image, mounted at /rom
         modules = [BoardFile(f"{ROMFS_MOUNT}/{f.target}", f.data, f.source) for f in modules]
+    elif not frozen:  # loaded into RAM: without their line numbers, which would be heap (compile_module)
+        modules = build(board, line_numbers=False)[:-1]
+        code_note += ", compiled without line numbers (heap there): a failure names its file and function"
 
     storage = storage_dir(board)
     fresh = keys is None

@@ -58,8 +58,8 @@ def code(tmp_path_factory):
     import heap_bench
 
     out = tmp_path_factory.mktemp("soak-code")
-    tree = heap_bench.compile_tree(out)
-    return tree, heap_bench.romfs_image(tree, out)
+    # As pumpctl flash deploys them: .mpy files in RAM without line numbers, a ROMFS image with them.
+    return heap_bench.compile_tree(out, line_numbers=False), heap_bench.romfs_image(heap_bench.compile_tree(out), out)
 
 
 def soak(heap: int, env: dict[str, str], seed: int) -> dict:

@@ -178,6 +178,10 @@ def test_flash_the_sim_board_then_boot_it_from_what_was_copied(board):
     on_board = files_on(root)
     assert on_board == dict(expected, **{"pump/keep.txt": on_board["pump/keep.txt"]})
     assert {f.target for f in build("sim")} == {t for _, t in board_files("sim")} | {BOOT_FILE}
+    # Loaded into RAM, the modules are compiled without their line numbers (heap on the board).
+    stripped = build("sim", line_numbers=False)[:-1]
+    assert {f.target: f.sha256 for f in stripped}.items() <= expected.items()
+    assert sum(len(f.data) for f in stripped) < sum(len(f.data) for f in build("sim")[:-1])
     assert not [p for p in on_board if p.endswith(".py") and p != BOOT_FILE]  # no source but main.py
     assert sorted(result.removed) == ["firmware/app.py", "hal/old", "hal/old/gone.mpy"]
     # The config names the board; the manifest holds every copied file but itself and the config.
@@ -194,7 +198,11 @@ def test_flash_the_sim_board_then_boot_it_from_what_was_copied(board):
     assert config.load_keys(result.keys.device_id) == result.keys
     assert result.keys.device_id.startswith("sim-")
     assert result.platform == "linux" and result.reset.startswith("none")
-    assert (result.code, result.code_note) == ("files", "its MicroPython has no ROMFS: the code is loaded into RAM")
+    assert (result.code, result.code_note) == (
+        "files",
+        "its MicroPython has no ROMFS: the code is loaded into RAM, compiled without line numbers (heap there): "
+        "a failure names its file and function",
+    )
     # Progress: rising to the total, naming each file as it is copied.
     assert seen[-1][0] == seen[-1][1] == result.bytes
     assert all(a[0] <= b[0] for a, b in zip(seen, seen[1:], strict=False))
@@ -506,7 +514,7 @@ def test_a_board_with_a_romfs_partition_gets_its_code_there_and_boots_from_flash
     root = board.root
     give_romfs(board, 256 * 1024)
     first = flash(board.port, "sim", romfs=False)  # as files first, as a board flashed before ROMFS was used
-    assert first.code == "files" and first.code_note == "asked for files"
+    assert first.code == "files" and first.code_note.startswith("asked for files, compiled without line numbers")
     assert (root / "firmware" / "app.mpy").exists()
 
     assert cli.main(["--port", board.port, "flash", "--board", "sim"]) == cli.EXIT_OK
