@@ -354,25 +354,6 @@ class PumpApp:
         if release is not None:  # the REPL takes the line back: Ctrl-C works again
             release()
 
-    def stream(self, interval_ms):
-        """Start, change or (0) stop the telemetry stream. Its code is loaded for the stream only
-        (telemetry.py says why): a stream's start imports it and adds its task."""
-        t = self.telemetry
-        running = self.monitors.buzz is not None  # run() started the pump's tasks (monitors.start made their events)
-        if t is None:
-            if not interval_ms:
-                return
-            from firmware.telemetry import Telemetry
-
-            t = self.telemetry = Telemetry(self)
-            if running:
-                tasks.create_task(t.run())
-        t.set_interval(interval_ms)
-        if not interval_ms and not running:  # no task to end it: dropped now
-            from firmware.telemetry import drop
-
-            drop(self)
-
     # -- the link's security ------------------------------------------------------
 
     def now_us(self):

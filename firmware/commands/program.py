@@ -71,7 +71,7 @@ def stage_item(pump, values):
         pump.staging.dropped = ""
     items = pump.staging.items
     if index != len(items):
-        raise Refusal("index", "item %d is out of order; the pump expects item %d" % (index, len(items)))
+        raise Refusal("index", "{t100|%d|%d}" % (index, len(items)))  # item N is out of order: pumpctl.sentences
     if index >= 40:  # program_items.MAX_ITEMS: the pump keeps no more
         raise Refusal("program", "{p2|40|%d}" % (index + 1))
     items.append(tuple(values[1:]))
@@ -165,27 +165,23 @@ def delivery_plan(pump, program, now):
         if program.prime is not None:
             return DELIVERY_NEW, "{p80|%d}" % program.prime[0]  # "new dose: V"
         return DELIVERY_NEW, "{p81|%d}" % program.bridge_nl  # "new: V of the old blend first, ..."
-    name = "bridge" if kind == BRIDGE else "{b%d}" % kind
     left, total = t.delivery_left_nl(now)
-    if t.bolus_kind != BOLUS_NONE and now < t.bolus_start:
-        state = "waiting: starts in %d min" % -(-(t.bolus_start - now) // 60_000_000)
+    if t.bolus_kind != BOLUS_NONE and now < t.bolus_start:  # its state (pumpctl.sentences)
+        state = "{t101|%d}" % -(-(t.bolus_start - now) // 60_000_000)  # waiting: starts in M min
     else:
-        state = "running: {n%d} of {n%d} left" % (left, total)
+        state = "{t102|%d|%d}" % (left, total)  # running: L of T left
     if t.same_delivery(program):
-        return DELIVERY_KEEP, state + ", unchanged"
+        return DELIVERY_KEEP, state + "{t103}"  # ..., unchanged
     if kind == BRIDGE:
-        raise Refusal("bridge", "a bridge is %s; keep its line unchanged until it ends" % state)
-    if mine is not None:
-        raise Refusal(
-            "bolus" if program.bolus is not None else "prime",
-            "a %s is %s; one at a time: wait, or drop its line to cancel it" % (name, state),
-        )
-    return DELIVERY_CANCEL, pump.therapy.cancelled_text(name, now)
+        raise Refusal("bridge", "{t104}" + state + "{t105}")  # a bridge is ...; keep its line unchanged
+    if mine is not None:  # a bolus (or prime, patient-bolus) is ...; one at a time
+        raise Refusal("bolus" if program.bolus is not None else "prime", "{t106|%d}%s{t107}" % (kind, state))
+    return DELIVERY_CANCEL, pump.therapy.cancelled_text("{b%d}" % kind, now)
 
 
 def check_admission(pump, program, now):
     if program.basal_kind == BASAL_FLEX and pump.therapy.clock_offset_us is None:  # it runs on the device clock
-        raise Refusal("flex", "a flex schedule runs on the device clock: set the clock first")
+        raise Refusal("flex", "{t108}")  # a flex schedule runs on the device clock: set the clock first
     candidate = pump.therapy.fork()
     candidate.commit(program, now)
     fluid = candidate.fluid()
@@ -213,9 +209,7 @@ def refuse_dosing(pump, program):
         left = pump.reservoir_nl()  # the counted volume; None before any fill
         if program.fill_nl is None and left is not None and left <= program.empty_level():
             # It would stop again at once (pumpctl resume after an empty reservoir): refill first.
-            raise Refusal(
-                "fill", "the reservoir is at its empty volume ({n%d} left): refill it first (pumpctl refill)" % left
-            )
+            raise Refusal("fill", "{t109|%d}" % left)  # the reservoir is at its empty volume: refill it first
 
 
 def refill_check(pump, program):
@@ -225,30 +219,22 @@ def refill_check(pump, program):
     the tissue pocket, the 2011 recall): it becomes a warning the commit
     must confirm. Returns the text for the log."""
     if program.fill_nl is not None and program.fill_nl > pump.monitors.reservoir_capacity_nl:
-        raise Refusal(
-            "fill",
-            "fill {n%d} is more than this pump's {n%d} reservoir holds"
-            % (program.fill_nl, pump.monitors.reservoir_capacity_nl),
-        )
+        raise Refusal("fill", "{t110|%d|%d}" % (program.fill_nl, pump.monitors.reservoir_capacity_nl))  # too much
     if program.fill_nl is not None and program.fill_nl <= program.empty_level():
-        raise Refusal(
-            "fill",
-            "fill {n%d} is at or below the empty volume {n%d}: the pump would stop at once"
-            % (program.fill_nl, program.empty_level()),
-        )
+        raise Refusal("fill", "{t111|%d|%d}" % (program.fill_nl, program.empty_level()))  # at or below empty
     if program.removed_nl is None:
         return None
     expected = pump.reservoir_nl()
     if expected is None:
         program.warnings.append("{p70|%d}" % program.removed_nl)  # pumpctl: "refill: ... cannot check ..."
-        return "refill: removed {n%d} (not checked: no count), filled {n%d}" % (program.removed_nl, program.fill_nl)
+        return "{t112|%d|%d}" % (program.removed_nl, program.fill_nl)  # refill: removed R (not checked), filled F
     apart = abs(program.removed_nl - expected)
     allowed = pump.monitors.reservoir_capacity_nl // 20  # 1 mL per 20 mL
-    text = "refill: removed {n%d}, expected {n%d}, filled {n%d}" % (program.removed_nl, expected, program.fill_nl)
+    text = "{t113|%d|%d|%d}" % (program.removed_nl, expected, program.fill_nl)  # refill: removed, expected, filled
     if apart > allowed:
         # pumpctl: "refill discrepancy D (over A): check for a pocket fill; removed R, counted X"
         program.warnings.append("{p71|%d|%d|%d|%d}" % (apart, allowed, program.removed_nl, expected))
-        text += ": DISCREPANCY {n%d}" % apart
+        text += "{t114|%d}" % apart  # : DISCREPANCY D
     return text
 
 

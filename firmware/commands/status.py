@@ -4,7 +4,7 @@
 
 import sys
 
-from firmware import codec
+from firmware import codec, tasks
 from firmware.app import FIRMWARE_VERSION
 from firmware.errors import Refusal
 from firmware.scheduler import MAX_RATE_NL_PER_DAY, MIN_RATE_NL_PER_DAY
@@ -108,8 +108,28 @@ def telemetry(pump, values):
             "interval_ms",
             "interval %d ms is outside %d..%d ms (0 stops)" % (interval_ms, TELEMETRY_MIN_MS, TELEMETRY_MAX_MS),
         )
-    pump.stream(interval_ms)
+    _stream(pump, interval_ms)
     return (interval_ms,)
+
+
+def _stream(pump, interval_ms):
+    """Start, change or (0) stop the telemetry stream. Its code is loaded for the stream only
+    (telemetry.py says why): a stream's start imports it and adds its task."""
+    t = pump.telemetry
+    running = pump.monitors.buzz is not None  # run() started the pump's tasks (monitors.start made their events)
+    if t is None:
+        if not interval_ms:
+            return
+        from firmware.telemetry import Telemetry
+
+        t = pump.telemetry = Telemetry(pump)
+        if running:
+            tasks.create_task(t.run())
+    t.set_interval(interval_ms)
+    if not interval_ms and not running:  # no task to end it: dropped now
+        from firmware.telemetry import drop
+
+        drop(pump)
 
 
 COMMANDS = (

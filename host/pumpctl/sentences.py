@@ -93,6 +93,23 @@ SENTENCES: dict[int, str] = {
     92: "this pump does not authenticate frames",
     93: "{c%s} needs a session with the {o%s} key (this frame has no MAC)",
     94: "{c%s} needs a session with the {o%s} key (this frame has the {o%s} key)",
+    # firmware/commands/program.py: staging a program (its review's note on a running delivery, the
+    # refusals of its own checks, a refill's log text)
+    100: "item %s is out of order; the pump expects item %s",
+    101: "waiting: starts in %s min",  # a delivery's state: 101 or 102
+    102: "running: {n%s} of {n%s} left",
+    103: ", unchanged",
+    104: "a bridge is ",  # then its state, then sentence 105
+    105: "; keep its line unchanged until it ends",
+    106: "a {b%s} is ",  # then its state, then sentence 107
+    107: "; one at a time: wait, or drop its line to cancel it",
+    108: "a flex schedule runs on the device clock: set the clock first",
+    109: "the reservoir is at its empty volume ({n%s} left): refill it first (pumpctl refill)",
+    110: "fill {n%s} is more than this pump's {n%s} reservoir holds",
+    111: "fill {n%s} is at or below the empty volume {n%s}: the pump would stop at once",
+    112: "refill: removed {n%s} (not checked: no count), filled {n%s}",
+    113: "refill: removed {n%s}, expected {n%s}, filled {n%s}",
+    114: ": DISCREPANCY {n%s}",
 }
 
 
