@@ -360,11 +360,12 @@ def exchange():
     damaged = framing.cobs_encode(raw) + b"\x00"
     assert sum(a != b for a, b in zip(damaged, status, strict=True)) == 1
     wires = [("host", status, damaged)] + [("pump", r) for r in pump.send(damaged)]
-    assert _reply(wires[1:]) == (codec.ERROR, 0, [codec.ERR_BAD_FRAME, "", "checksum mismatch", ""], False)
+    assert _reply(wires[1:]) == (codec.ERROR, 0, [codec.ERR_BAD_FRAME, "", "{t131}", ""], False)  # checksum mismatch
     frames(
         "STATUS, 30 s later, damaged on the way: one bit of the MAC flipped (the `received` line). The "
         "CRC-32 no longer matches, so nothing in the frame can be trusted, not even its sequence number: "
-        "ERR_BAD_FRAME (1) with sequence number 0 and no MAC. The host never uses 0, so it knows this is "
+        "ERR_BAD_FRAME (1) with sequence number 0 and no MAC, its message the token of a sentence pumpctl "
+        'reads as "checksum mismatch". The host never uses 0, so it knows this is '
         "not the answer to its request; pumpctl keeps waiting for its reply and, when none comes, reports "
         "this error.",
         wires,

@@ -280,8 +280,16 @@ def decode_fields(fields, payload):
 
 
 def _named(error, fields):
-    """framing's error with its field token "{fK}" (K: the field's place, no message type) as the field's name."""
+    """framing's error in words, its field token "{fK}" (K: the field's place, no message type) as the
+    field's name. framing writes its texts as sentence tokens (pumpctl.sentences); on a VM, which has no
+    pumpctl, the token stays."""
     message = error.message
+    try:
+        from pumpctl.sentences import expand
+    except ImportError:
+        pass
+    else:
+        message = expand(message)
     at = message.find("{f")
     if at >= 0:
         close = message.find("}", at)

@@ -13,6 +13,7 @@ from firmware import auth, codec, framing
 
 from .errors import GarbledReply, LinkError, NoReply, NotStarted, PumpRefused
 from .schema import decode_fields, encode_fields, reply_fields, request_fields
+from .words import render
 
 try:
     from termios import error as TtyError  # what pyserial's tcdrain and tcflush raise on a dead tty (not an OSError)
@@ -116,11 +117,11 @@ class SerialTransport:
                             raise LinkError(_version_told(self.port, e.version)) from None
                         if e.code not in (codec.ERR_BAD_FRAME, codec.ERR_TOO_LONG):
                             raise LinkError(
-                                f"the pump on {self.port} sent a frame this pumpctl cannot read ({e.message}): "
+                                f"the pump on {self.port} sent a frame this pumpctl cannot read ({render(e.message)}): "
                                 "update pumpctl or flash the pump's firmware to match"
                             ) from None
                         self._noise_frames += 1
-                        self._noise_reason = self._noise_reason or e.message
+                        self._noise_reason = self._noise_reason or render(e.message)
                         continue
                     self._heard = True
                     self._forget_noise()
@@ -232,13 +233,13 @@ class SerialTransport:
             try:
                 return decode_fields(reply_fields(msg_type), payload)
             except framing.FrameError as e:
-                raise LinkError(f"the pump's reply does not match this pumpctl: {e.message}") from None
+                raise LinkError(f"the pump's reply does not match this pumpctl: {render(e.message)}") from None
 
     def _keep_telemetry(self, seq: int, payload: bytes) -> None:
         try:
             values = decode_fields(reply_fields(codec.TELEMETRY_DATA), payload)
         except framing.FrameError as e:
-            raise LinkError(f"the pump sent a telemetry sample this pumpctl cannot read: {e.message}") from None
+            raise LinkError(f"the pump sent a telemetry sample this pumpctl cannot read: {render(e.message)}") from None
         self.telemetry.append((seq, values))
 
     def read_telemetry(self, deadline: float) -> tuple[int, list] | None:
