@@ -279,17 +279,43 @@ def decode_fields(fields, payload):
         raise _named(e, fields) from None
 
 
+# framing's refusals of a frame or a payload, which it writes as sentence tokens ("{t131}": pumpctl.sentences
+# has them too). Here, so that schema says a refusal of its own reading in words on a VM as on the host.
+FRAME_SENTENCES = {
+    120: "{f%s} is longer than %s bytes",
+    121: "{f%s}=%s does not fit %s",
+    122: "payload longer than %s bytes",
+    123: "missing field {f%s}",
+    124: "field {f%s} is longer than %s bytes",
+    125: "field {f%s} is cut short",
+    126: "field {f%s} is not UTF-8 text",
+    127: "%s unexpected bytes after the fields",
+    128: "sequence number %s does not fit 32 bits",
+    129: "frame of %s bytes is shorter than a header",
+    130: "frame length %s does not match its header",
+    131: "checksum mismatch",
+    132: "unknown flags 0x%s",
+    133: "frame longer than %s bytes was discarded",
+    134: "invalid COBS encoding",
+    135: "no field kind %s",
+}
+
+
+def frame_words(message):
+    """A framing refusal's token ("{t123|2}", the whole message) as its sentence ("missing field {f2}");
+    any other message as it is."""
+    if message[:2] == "{t" and message[-1:] == "}":
+        parts = message[2:-1].split("|")
+        text = FRAME_SENTENCES.get(int(parts[0])) if parts[0].isdigit() else None
+        if text is not None and text.count("%s") == len(parts) - 1:
+            return text % tuple(parts[1:])
+    return message
+
+
 def _named(error, fields):
-    """framing's error in words, its field token "{fK}" (K: the field's place, no message type) as the
-    field's name. framing writes its texts as sentence tokens (pumpctl.sentences); on a VM, which has no
-    pumpctl, the token stays."""
-    message = error.message
-    try:
-        from pumpctl.sentences import expand
-    except ImportError:
-        pass
-    else:
-        message = expand(message)
+    """framing's error in words (frame_words), its field token "{fK}" (K: the field's place, no message
+    type) as the field's name."""
+    message = frame_words(error.message)
     at = message.find("{f")
     if at >= 0:
         close = message.find("}", at)

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import re
 
+from .schema import FRAME_SENTENCES
+
 SENTENCES: dict[int, str] = {
     # firmware/monitors.py: the reservoir, the clock, the monitoring task, the sensors, dosing refused
     1: "stopped: the reservoir reached its empty volume",
@@ -110,24 +112,9 @@ SENTENCES: dict[int, str] = {
     112: "refill: removed {n%s} (not checked: no count), filled {n%s}",
     113: "refill: removed {n%s}, expected {n%s}, filled {n%s}",
     114: ": DISCREPANCY {n%s}",
-    # firmware/framing.py: a frame or a payload refused (the pump's, and pumpctl's own reading of the pump's)
-    120: "{f%s} is longer than %s bytes",
-    121: "{f%s}=%s does not fit %s",
-    122: "payload longer than %s bytes",
-    123: "missing field {f%s}",
-    124: "field {f%s} is longer than %s bytes",
-    125: "field {f%s} is cut short",
-    126: "field {f%s} is not UTF-8 text",
-    127: "%s unexpected bytes after the fields",
-    128: "sequence number %s does not fit 32 bits",
-    129: "frame of %s bytes is shorter than a header",
-    130: "frame length %s does not match its header",
-    131: "checksum mismatch",
-    132: "unknown flags 0x%s",
-    133: "frame longer than %s bytes was discarded",
-    134: "invalid COBS encoding",
-    135: "no field kind %s",
+    # firmware/framing.py: 120-135, pumpctl.schema.FRAME_SENTENCES (below)
 }
+SENTENCES.update(FRAME_SENTENCES)
 
 
 def coded_token(letter: str) -> re.Pattern:
