@@ -6,7 +6,8 @@ mpy_bytes  per board in boards/: the total size of the .mpy files of every modul
            as `pumpctl flash` copies them (pumpctl.board_build.board_files: firmware/main.py, the board file,
            the command families and text parsers the pump imports by name, and everything they import,
            found by reading the imports, those inside functions too), compiled for the board's
-           MPY_ARCH; beside it the source bytes.
+           MPY_ARCH without line numbers, as files a board loads into RAM are; beside it the same with
+           their line numbers (a ROMFS image's, in flash) and the source bytes.
            Also the firmware core alone (firmware/) for the two architectures of the boards to come.
 """
 
@@ -22,10 +23,11 @@ from pumpctl.board_build import ROOT, board_constant, board_files, boards, compi
 CORE_ARCHES = {"rp2_pico": "armv6m", "esp32_devkit": "xtensawin"}
 
 
-def mpy_size(files: list[Path], arch: str | None) -> int:
-    """The bytes of the files' .mpy, compiled as `pumpctl flash` compiles them (pumpctl.flash)."""
+def mpy_size(files: list[Path], arch: str | None, line_numbers: bool = False) -> int:
+    """The bytes of the files' .mpy, compiled as `pumpctl flash` compiles them (pumpctl.flash): files
+    loaded into RAM without line numbers, a ROMFS image's with them."""
     with tempfile.TemporaryDirectory() as tmp:
-        return sum(len(compile_module(path, arch, Path(tmp))) for path in files)
+        return sum(len(compile_module(path, arch, Path(tmp), line_numbers)) for path in files)
 
 
 def measure(quick: bool = False) -> dict[str, dict]:
@@ -36,6 +38,7 @@ def measure(quick: bool = False) -> dict[str, dict]:
         per_board[board] = {
             "arch": arch,
             "mpy_bytes": mpy_size(files, arch),
+            "romfs_mpy_bytes": mpy_size(files, arch, line_numbers=True),
             "source_bytes": sum(p.stat().st_size for p in files),
             "modules": len(files),
         }
