@@ -222,7 +222,12 @@ def build(board: str, line_numbers: bool = True) -> list[BoardFile]:
     with tempfile.TemporaryDirectory(prefix="pump-mpy-") as tmp, ThreadPoolExecutor(os.cpu_count() or 2) as pool:
         compiled = list(pool.map(lambda f: compile_module(f[0], arch, Path(tmp), line_numbers), files))
     out = [BoardFile(target, data, source) for (source, target), data in zip(files, compiled, strict=True)]
-    return out + [BoardFile(BOOT_FILE, BOOT_SOURCE.encode())]
+    return out + [boot_file()]
+
+
+def boot_file() -> BoardFile:
+    """The generated main.py, which boots the board named in pump.json."""
+    return BoardFile(BOOT_FILE, BOOT_SOURCE.encode())
 
 
 def board_args(board: str) -> list[str]:

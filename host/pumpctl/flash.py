@@ -42,6 +42,7 @@ from .board_build import (
     BoardFile,
     board_config,
     board_constant,
+    boot_file,
     build,
     check_board,
     manifest,
@@ -52,7 +53,7 @@ from .board_repl import Device, device_hashes, leave_pump_firmware
 from .config import PumpKeys
 from .errors import FlashError
 from .frozen import check_frozen
-from .romfs import ROMFS_MOUNT, choose_romfs, deploy_romfs
+from .romfs import ROMFS_MOUNT, choose_romfs, deploy_romfs, romfs_partition
 
 UNIX_PLATFORMS = ("linux", "darwin")  # MicroPython's unix port: nothing to reset
 # What sys.implementation._mpy calls each -march (py/persistentcode.h, MP_NATIVE_ARCH_*).
@@ -235,22 +236,26 @@ def _flash(
     frozen: bool,
 ) -> FlashResult:
     port = device.port
-    image = build(board)
-    modules, boot = image[:-1], image[-1]
     platform = device.exec("import sys\nprint(sys.platform)", "reading the platform").strip()
     if platform not in UNIX_PLATFORMS:
         device.exec("import os\nos.chdir('/')", "going to the root folder")
+    boot = boot_file()
     if frozen:
         code_note = check_frozen(device, board, module_constant(ROOT / "firmware" / "app.py", "FIRMWARE_VERSION"))
         rom_image, part, modules = b"", None, []
     else:
+        # Modules loaded into RAM go without their line numbers, which would be heap (compile_module);
+        # in a ROMFS image, in flash, they keep them.
+        where = romfs_partition(device) if romfs else "asked for files"
+        modules = build(board, line_numbers=not isinstance(where, str))[:-1]
         _check_mpy(device, board, modules[0].data)
-        rom_image, part, code_note = choose_romfs(device, modules) if romfs else (b"", None, "asked for files")
+        rom_image, part, code_note = choose_romfs(where, modules)
+        if part is None:
+            if not isinstance(where, str):  # an image too big for the partition: files after all
+                modules = build(board, line_numbers=False)[:-1]
+            code_note += ", compiled without line numbers (heap there): a failure names its file and function"
     if part is not None:  # the modules as the board will read them: in the image, mounted at /rom
         modules = [BoardFile(f"{ROMFS_MOUNT}/{f.target}", f.data, f.source) for f in modules]
-    elif not frozen:  # loaded into RAM: without their line numbers, which would be heap (compile_module)
-        modules = build(board, line_numbers=False)[:-1]
-        code_note += ", compiled without line numbers (heap there): a failure names its file and function"
 
     storage = storage_dir(board)
     fresh = keys is None

@@ -154,10 +154,9 @@ def deploy_romfs(device: Device, part: RomPartition, image: bytes, progress: Cal
         )
 
 
-def choose_romfs(device: Device, modules: list[BoardFile]) -> tuple[bytes, RomPartition | None, str]:
-    """(the ROMFS image, the partition it goes to, why) where the board can take the modules in ROMFS;
-    (b"", None, why not) where it cannot."""
-    part = romfs_partition(device)
+def choose_romfs(part: RomPartition | str, modules: list[BoardFile]) -> tuple[bytes, RomPartition | None, str]:
+    """(the ROMFS image, the partition it goes to, why) where the board can take the modules in ROMFS
+    (part: romfs_partition's); (b"", None, why not) where it cannot."""
     if isinstance(part, str):
         return b"", None, f"{part}: the code is loaded into RAM"
     rom_image = romfs_image(modules)

@@ -514,7 +514,8 @@ def test_a_board_with_a_romfs_partition_gets_its_code_there_and_boots_from_flash
     root = board.root
     give_romfs(board, 256 * 1024)
     first = flash(board.port, "sim", romfs=False)  # as files first, as a board flashed before ROMFS was used
-    assert first.code == "files" and first.code_note.startswith("asked for files, compiled without line numbers")
+    assert first.code == "files"
+    assert first.code_note.startswith("asked for files: the code is loaded into RAM, compiled without line numbers")
     assert (root / "firmware" / "app.mpy").exists()
 
     assert cli.main(["--port", board.port, "flash", "--board", "sim"]) == cli.EXIT_OK
