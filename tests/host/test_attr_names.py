@@ -6,13 +6,11 @@ run it compiled (tests/firmware/test_soak.py, tests/e2e/test_boards_e2e.py, test
 
 from __future__ import annotations
 
-import subprocess
 import textwrap
 
 import pytest
-from pumpctl import attr_names, board_build
+from pumpctl import attr_names
 from pumpctl.attr_names import AttrNameError, make_plan, rename_attributes
-from pumpctl.errors import FlashError
 from vms import ROOT
 
 
@@ -150,37 +148,22 @@ def test_a_tree_that_uses_a_renamed_name_is_refused_naming_file_line_and_name():
         build(files)
 
 
-def test_compile_module_turns_a_refusal_into_a_flash_error_naming_file_line_and_name(tmp_path, monkeypatch):
-    root = tmp_path / "tree"
-    (root / "firmware").mkdir(parents=True)
-    (root / "firmware" / "__init__.py").write_text("")
-    (root / "firmware" / "counter.py").write_text(textwrap.dedent(COUNTER))
-    (root / "firmware" / "other.py").write_text("x = 1\n_a_ = 2\n")
-    monkeypatch.setattr(board_build, "ROOT", root)
-    with pytest.raises(FlashError, match=r"cannot rename the attributes of firmware/other.py, line 2, _a_"):
-        board_build.compile_module(root / "firmware" / "counter.py", None, tmp_path / "work")
+def test_compile_module_turns_a_refusal_into_a_flash_error_naming_file_line_and_name(flashed_tree):
+    e = flashed_tree({"firmware/counter.py": textwrap.dedent(COUNTER), "firmware/other.py": "x = 1\n_a_ = 2\n"})
+    assert str(e).startswith("cannot rename the attributes of firmware/other.py, line 2, _a_")
 
 
-def test_the_firmware_s_modules_keep_their_lines_and_compile():
+def test_the_firmware_s_modules_keep_their_lines_and_compile(rewrite_every_source):
     plan = attr_names.plan_for(ROOT)
-    changed = 0
-    for folder in attr_names.COMPILED:
-        for path in sorted((ROOT / folder).rglob("*.py")):
-            source = path.read_text()
-            out = rename_attributes(source, str(path), plan)
-            assert len(out.splitlines()) == len(source.splitlines()), path
-            compile(out, str(path), "exec")
-            changed += out != source
+    assert set(attr_names.COMPILED) == {"firmware", "hal", "boards"}
+    changed = rewrite_every_source(lambda source, path: rename_attributes(source, path, plan))
     assert changed > 20  # most classes keep a private attribute
     assert max(len(names) for names in plan.by_class.values()) <= 26  # _a_ ... _z_: one letter each
 
 
-def test_a_compiled_module_holds_no_name_only_its_private_attributes_had(tmp_path):
+def test_a_compiled_module_holds_no_name_only_its_private_attributes_had(built_and_plain):
     """firmware/monitors.py as pumpctl builds it has no `_sensor_faults` (an attribute only Monitors' methods
     use, through self): mpy-cross alone on the same source keeps it, a name the board would intern."""
-    built = board_build.compile_module(ROOT / "firmware" / "monitors.py", None, tmp_path)
-    plain = tmp_path / "plain.mpy"
-    command = [board_build.mpy_cross_command(), "-o", str(plain), "firmware/monitors.py"]
-    subprocess.run(command, cwd=ROOT, check=True)
-    assert b"_sensor_faults" in plain.read_bytes()
+    built, plain = built_and_plain("firmware/monitors.py")
+    assert b"_sensor_faults" in plain
     assert b"_sensor_faults" not in built
