@@ -132,9 +132,9 @@ class Hardware:
     def firmware_check(self):
         """The problems hal/manifest.py finds in a flashed folder (its manifest.sha256 in the current
         directory), or None run from the source tree (no manifest)."""
-        from hal.manifest import check
+        from hal.manifest import check_once
 
-        return check("")
+        return check_once("")
 
     def motor_check(self):
         """Why the motor driver does not respond (FAULT_MOTOR, --motor-dead 1), or None."""

@@ -148,9 +148,9 @@ def reset_cause(parts):
 def firmware_check():
     """hw.firmware_check(): the flashed files against their manifest. `pumpctl flash` writes both at
     the filesystem root, the folder main.py runs in (host/pumpctl/flash.py), hence the root ""."""
-    from hal import manifest
+    from hal.manifest import check_once
 
-    return manifest.check("")
+    return check_once("")
 
 
 def motor_check(driver, stall):

@@ -6,7 +6,11 @@
 # Boot path only: reads the manifest a line at a time and each file in 512-byte
 # chunks into one buffer (a board has little RAM, and at boot it is in pieces:
 # the whole manifest read at once, 4.5 KB, stopped the Pico's boot), allocates a
-# few strings per file.
+# few strings per file. A board's self-test calls check_once(), which forgets this
+# module after the check: the running pump does not keep its code (1 KB of heap
+# with the .mpy files in RAM).
+
+import sys
 
 MANIFEST_FILE = "manifest.sha256"
 _MAX_PROBLEMS = 8  # enough to say what is wrong; the rest are counted
@@ -25,6 +29,17 @@ def _sha256_hex(path, buf):
                 break
             h.update(view[:n])
     return binascii.hexlify(h.digest()).decode()
+
+
+def check_once(root=""):
+    """check(root), then this module forgotten (imported again if asked for again)."""
+    try:
+        return check(root)
+    finally:
+        sys.modules.pop(__name__, None)
+        package = sys.modules.get("hal")
+        if package is not None and "manifest" in dir(package):
+            delattr(package, "manifest")  # an import binds the module in its package too
 
 
 def check(root=""):

@@ -392,3 +392,4 @@ def test_the_monitors_on_the_unix_port(flashed, tmp_path, name):
         assert out["motor_checks"] == [None, None, None]  # A4988: nothing to see
     assert out["running"] is True and out["stopped"] is False  # real time.ticks_us, then a stopped one
     assert out["firmware_check"] == []  # run in the flashed folder
+    assert out["manifest_kept"] is False  # checked once a boot: its code goes after the check

@@ -107,4 +107,5 @@ hw.clock.ticks_us = lambda: 12345  # a counter that has stopped
 out["stopped"] = hw.clock.running()
 
 out["firmware_check"] = hw.firmware_check()
+out["manifest_kept"] = "hal.manifest" in sys.modules  # the self-test's code is not kept
 print(json.dumps(out))
