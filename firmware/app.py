@@ -34,7 +34,7 @@
 
 from firmware import admission, alarms, auth, codec, const, eventlog, tasks
 from firmware.commands import FAMILIES, Commands, Staging
-from firmware.errors import Refusal, explain
+from firmware.errors import Refusal, explain, sentence
 from firmware.guard import BUCKET_US, LIMIT_BOLUS, LIMIT_NONE, DoseGuard
 from firmware.lazy import call
 from firmware.library import default_library
@@ -203,7 +203,7 @@ class PumpApp:
             self.motor.step(moving)
             motor_watch.moved(moving)
         if allowed < n:
-            self.raise_alarm(codec.ALARM_DOSE_LIMIT, "{t50|%d}" % self.guard.tripped)  # dose limit: which one
+            self.raise_alarm(codec.ALARM_DOSE_LIMIT, sentence(50, self.guard.tripped))  # dose limit: which one
         if empty and mon.to_empty <= 0:
             mon.reservoir_empty()
         return allowed
@@ -226,7 +226,7 @@ class PumpApp:
             self.monitors.buzz.set()
         if alarms.blocks_bolus(code) and self.therapy.bolus_kind != BOLUS_NONE:
             self.therapy.cancel_bolus()
-            self.log_event(eventlog.EV_THERAPY, "{t51}", at_us)  # bolus cancelled by the alarm
+            self.log_event(eventlog.EV_THERAPY, sentence(51), at_us)  # bolus cancelled by the alarm
             self.apply(self.timebase.total_us() if at_us is None else at_us)
         self.save()
         return True
@@ -243,7 +243,7 @@ class PumpApp:
         code = self.alarms.bolus_blocker()
         if code == codec.ALARM_NONE:
             return None
-        return "{t52|%d}" % code  # no bolus while the alarm is active
+        return sentence(52, code)  # no bolus while the alarm is active
 
     async def dosing(self):
         clock = self.clock
@@ -293,8 +293,8 @@ class PumpApp:
         except Refusal as e:
             self.therapy.cancel_bolus()
             self.apply(at_us, reschedule=False)
-            self.log_event(eventlog.EV_THERAPY, "{t53}" + e.message, at_us)  # delayed bolus not started: why
-            self.raise_alarm(codec.ALARM_DOSE_LIMIT, "{t54}", at_us)  # a delayed bolus would pass a limit
+            self.log_event(eventlog.EV_THERAPY, sentence(53) + e.message, at_us)  # delayed bolus not started: why
+            self.raise_alarm(codec.ALARM_DOSE_LIMIT, sentence(54), at_us)  # a delayed bolus would pass a limit
 
     def apply(self, at_us, reschedule=True):
         """Run the therapy's rate from pump time at_us (<= now) on: steps due at
@@ -372,7 +372,7 @@ class PumpApp:
 
     def _session_ended(self, why):
         self.staging.drop("{t55}%s{t56}" % why)  # for COMMIT's refusal: its session ended (why); stage it again
-        self.log_event(eventlog.EV_SESSION, "{t57}" + why)  # session ended: why
+        self.log_event(eventlog.EV_SESSION, sentence(57) + why)  # session ended: why
 
     def _security_refusal(self, text):
         """Log a refused authentication or command, a limited number in a row:
@@ -387,7 +387,7 @@ class PumpApp:
             return
         self._security_tokens -= 1
         if self._security_unlogged:  # the count first: a long reason is cut at the log's 100 characters
-            text = "{t58|%d}%s" % (self._security_unlogged, text)  # refused (+.. not logged): why
+            text = sentence(58, self._security_unlogged) + text  # refused (+.. not logged): why
             self._security_unlogged = 0
         else:
             text = "refused: " + text
@@ -427,12 +427,12 @@ class PumpApp:
                 limits = guard.limits_for(drugs) if drugs is not None else (0, 0, guard.bolus_limit)
             raise Refusal(
                 "bolus",
-                "{t59|%d|%d}" % (bolus_steps, limits[2]),  # above the bolus hard limit: the guard refuses it
+                sentence(59, bolus_steps, limits[2]),  # above the bolus hard limit: the guard refuses it
             )
         if why != LIMIT_NONE:
             raise Refusal(
                 "program",
-                "{t60|%d}" % why,  # with the last 24 h, this would pass the limit: the guard refuses it
+                sentence(60, why),  # with the last 24 h, this would pass the limit: the guard refuses it
             )
 
     def put_in_force(self, program, now):

@@ -46,6 +46,7 @@
 import hashlib
 
 from firmware import const
+from firmware.errors import sentence
 
 KEY_BYTES = const(32)
 NONCE_BYTES = const(16)
@@ -182,9 +183,9 @@ class Authenticator:
 
     def _check_role(self, role):
         if role != ROLE_PATIENT and role != ROLE_CLINICIAN:
-            raise AuthError(ERR_AUTH, "{t70|%d}" % role)  # no such role (pumpctl.sentences)
+            raise AuthError(ERR_AUTH, sentence(70, role))  # no such role (pumpctl.sentences)
         if self._keys is None:
-            raise AuthError(ERR_NO_KEYS, "{t71}")  # no keys: provision them
+            raise AuthError(ERR_NO_KEYS, sentence(71))  # no keys: provision them
 
     def _tag(self, role, head):
         return self._secret.digest(_NONCE, bytes((role,)), head)[:_TAG_BYTES]
@@ -206,24 +207,24 @@ class Authenticator:
         session (ending any other) and return the pump's proof."""
         self._check_role(role)
         if len(pump_nonce) != NONCE_BYTES or len(host_nonce) != NONCE_BYTES:
-            raise AuthError(ERR_AUTH, "{t72|%d}" % NONCE_BYTES)  # the nonces' length
+            raise AuthError(ERR_AUTH, sentence(72, NONCE_BYTES))  # the nonces' length
         head = pump_nonce[:8]
         if not same_bytes(pump_nonce[8:], self._tag(role, head)):
-            raise AuthError(ERR_AUTH, "{t73|%d}" % role)  # not a challenge this pump gave the role
+            raise AuthError(ERR_AUTH, sentence(73, role))  # not a challenge this pump gave the role
         issued_s = _get_u32(head, 0)
         counter = _get_u32(head, 4)
         if counter <= self._login:
-            raise AuthError(ERR_AUTH, "{t74}")  # older than the last login, or used
+            raise AuthError(ERR_AUTH, sentence(74))  # older than the last login, or used
         if now_us // 1_000_000 - issued_s > CHALLENGE_TTL_US // 1_000_000:
-            raise AuthError(ERR_AUTH, "{t75|%d}" % (CHALLENGE_TTL_US // 1_000_000))  # the challenge is too old
+            raise AuthError(ERR_AUTH, sentence(75, CHALLENGE_TTL_US // 1_000_000))  # the challenge is too old
         key = self.key(role)
         if not same_bytes(host_proof, proof(key, role, pump_nonce, host_nonce)):
             self.failures += 1
-            raise AuthError(ERR_AUTH, "{t76|%d}" % role)  # wrong key for the role
+            raise AuthError(ERR_AUTH, sentence(76, role))  # wrong key for the role
         self.failures = 0
         self._login = counter
         if self.role != ROLE_NONE:
-            self.end("{t77}")  # replaced by a new session
+            self.end(sentence(77))  # replaced by a new session
         self.role = role
         self.session_mac = Hmac(session_key(key, role, pump_nonce, host_nonce))
         self.last_seq = 0
@@ -233,7 +234,7 @@ class Authenticator:
     def expire(self, now_us):
         """End the session if it has been idle SESSION_TIMEOUT_US; True if it just ended."""
         if self.role != ROLE_NONE and now_us - self._last_us >= SESSION_TIMEOUT_US:
-            self.end("{t78|%d}" % (SESSION_TIMEOUT_US // 1_000_000))  # no authenticated frame for .. s
+            self.end(sentence(78, SESSION_TIMEOUT_US // 1_000_000))  # no authenticated frame for .. s
             return True
         return False
 
@@ -253,11 +254,11 @@ class Authenticator:
         number. Returns the session's role; raises AuthError if refused."""
         self.expire(now_us)
         if self.role == ROLE_NONE:
-            raise AuthError(ERR_NO_SESSION, "{t79}")  # no session is open
+            raise AuthError(ERR_NO_SESSION, sentence(79))  # no session is open
         if not same_bytes(mac, self.session_mac.digest(signed)[:MAC_BYTES]):
-            raise AuthError(ERR_AUTH, "{t80}")  # the MAC is wrong
+            raise AuthError(ERR_AUTH, sentence(80))  # the MAC is wrong
         if seq <= self.last_seq:
-            raise AuthError(ERR_AUTH, "{t81|%d|%d}" % (seq, self.last_seq))  # a replayed sequence number
+            raise AuthError(ERR_AUTH, sentence(81, seq, self.last_seq))  # a replayed sequence number
         self.last_seq = seq
         self._last_us = now_us
         return self.role

@@ -13,6 +13,7 @@
 # condition. Runs once a minute, off the hot path.
 
 from firmware import codec, const, eventlog
+from firmware.errors import sentence
 
 # ERI when the estimated life left falls below 90 days (SynchroMed: stops 90 days on).
 _BATTERY_ERI_MARGIN_DAYS = const(90)
@@ -46,7 +47,7 @@ class Battery:
             for _ in range(_BATTERY_READS):
                 total += gauge.soc_permille()
         except OSError as e:  # a bus error; any other exception is a firmware fault and ends the task
-            self._sensors.sensor_fault("battery", "{t20}%s" % e)  # battery monitor: the bus error
+            self._sensors.sensor_fault("battery", sentence(20) + str(e))  # battery monitor: the bus error
             return
         self._sensors.sensor_ok("battery")
         soc = total // _BATTERY_READS
@@ -63,25 +64,25 @@ class Battery:
     def _act(self, soc, days, now):
         pump = self._pump
         if soc > _BATTERY_LOW_PERMILLE:
-            pump.clear_alarm(codec.ALARM_BATTERY_LOW, "{t21}")
+            pump.clear_alarm(codec.ALARM_BATTERY_LOW, sentence(21))
         if soc > BATTERY_EOS_PERMILLE:
-            pump.clear_alarm(codec.ALARM_BATTERY_EOS, "{t22}")
+            pump.clear_alarm(codec.ALARM_BATTERY_EOS, sentence(22))
         if soc > _BATTERY_ERI_PERMILLE and (days is None or days >= _BATTERY_ERI_MARGIN_DAYS):
-            pump.clear_alarm(codec.ALARM_BATTERY_ERI, "{t23}")
+            pump.clear_alarm(codec.ALARM_BATTERY_ERI, sentence(23))
         if soc <= BATTERY_EOS_PERMILLE:
             if not pump.alarms.active(codec.ALARM_BATTERY_EOS):
                 pump.save()  # the state first, while the cell still can
                 pump.therapy.stop(now)
                 pump.apply(now)
-                pump.log_event(eventlog.EV_BATTERY, "{t24|%d}" % soc)
-                pump.raise_alarm(codec.ALARM_BATTERY_EOS, "{t25}", active=True)  # replace the pump
+                pump.log_event(eventlog.EV_BATTERY, sentence(24, soc))
+                pump.raise_alarm(codec.ALARM_BATTERY_EOS, sentence(25), active=True)  # replace the pump
         if soc <= _BATTERY_LOW_PERMILLE:
-            pump.raise_alarm(codec.ALARM_BATTERY_LOW, "{t26|%d}" % soc, active=True)
+            pump.raise_alarm(codec.ALARM_BATTERY_LOW, sentence(26, soc), active=True)
         if (days is not None and days < _BATTERY_ERI_MARGIN_DAYS) or soc <= _BATTERY_ERI_PERMILLE:
             left = "?" if days is None else days
             if pump.raise_alarm(
                 codec.ALARM_BATTERY_ERI,
-                "{t27|%d|%s}" % (soc, left),
+                sentence(27, soc, left),
                 active=True,
             ):
-                pump.log_event(eventlog.EV_BATTERY, "{t28|%d|%s}" % (soc, left))
+                pump.log_event(eventlog.EV_BATTERY, sentence(28, soc, left))

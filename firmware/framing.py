@@ -34,6 +34,7 @@ import binascii
 import struct
 
 from firmware import auth, codec, const
+from firmware.errors import sentence
 
 MAX_PAYLOAD = const(240)
 MAX_STRING = const(100)
@@ -78,7 +79,7 @@ def _size(kind):
         return 2
     if kind == _I:
         return 4
-    raise ValueError("{t135|%d}" % kind)  # no field kind K (pumpctl.sentences: every text below)
+    raise ValueError(sentence(135, kind))  # no field kind K (pumpctl.sentences: every text below)
 
 
 def encode_reply(msg_type, values):
@@ -106,15 +107,15 @@ def encode_spec(spec, i, end, values, msg_type=0):
         if kind == _S or kind == _Y:
             size = len(v.encode() if kind == _S else v)
             if size > MAX_STRING:
-                raise FrameError(codec.ERR_MALFORMED, "{t120|%d|%d}" % (msg_type << 8 | k, MAX_STRING))
+                raise FrameError(codec.ERR_MALFORMED, sentence(120, msg_type << 8 | k, MAX_STRING))
             n += 1 + size
         else:
             size = _size(kind)
             if not 0 <= v <= (0xFF if size == 1 else 0xFFFF if size == 2 else 0xFFFFFFFF):
-                raise FrameError(codec.ERR_MALFORMED, "{t121|%d|%d|%s}" % (msg_type << 8 | k, v, chr(kind)))
+                raise FrameError(codec.ERR_MALFORMED, sentence(121, msg_type << 8 | k, v, chr(kind)))
             n += size
     if n > MAX_PAYLOAD:
-        raise FrameError(codec.ERR_MALFORMED, "{t122|%d}" % MAX_PAYLOAD)
+        raise FrameError(codec.ERR_MALFORMED, sentence(122, MAX_PAYLOAD))
     out = bytearray(n)
     o = 0
     for k in range(end - i):
@@ -145,32 +146,32 @@ def decode_spec(spec, i, end, payload, msg_type=0):
         kind = spec[i + k]
         if kind == _S or kind == _Y:
             if pos >= n_payload:
-                raise FrameError(codec.ERR_MALFORMED, "{t123|%d}" % (msg_type << 8 | k))
+                raise FrameError(codec.ERR_MALFORMED, sentence(123, msg_type << 8 | k))
             n = payload[pos]
             pos += 1
             if n > MAX_STRING:
-                raise FrameError(codec.ERR_MALFORMED, "{t124|%d|%d}" % (msg_type << 8 | k, MAX_STRING))
+                raise FrameError(codec.ERR_MALFORMED, sentence(124, msg_type << 8 | k, MAX_STRING))
             if pos + n > n_payload:
-                raise FrameError(codec.ERR_MALFORMED, "{t125|%d}" % (msg_type << 8 | k))
+                raise FrameError(codec.ERR_MALFORMED, sentence(125, msg_type << 8 | k))
             raw = bytes(payload[pos : pos + n])
             if kind == _Y:
                 values.append(raw)
             else:
                 if not _is_utf8(raw):
-                    raise FrameError(codec.ERR_MALFORMED, "{t126|%d}" % (msg_type << 8 | k))
+                    raise FrameError(codec.ERR_MALFORMED, sentence(126, msg_type << 8 | k))
                 values.append(raw.decode())
             pos += n
         else:
             size = _size(kind)
             if pos + size > n_payload:
-                raise FrameError(codec.ERR_MALFORMED, "{t123|%d}" % (msg_type << 8 | k))
+                raise FrameError(codec.ERR_MALFORMED, sentence(123, msg_type << 8 | k))
             v = 0
             for b in range(size - 1, -1, -1):
                 v = (v << 8) | payload[pos + b]
             values.append(v)
             pos += size
     if pos != n_payload:
-        raise FrameError(codec.ERR_MALFORMED, "{t127|%d}" % (n_payload - pos))
+        raise FrameError(codec.ERR_MALFORMED, sentence(127, n_payload - pos))
     return values
 
 
@@ -244,9 +245,9 @@ def encode_frame(msg_type, seq, payload=b"", session_mac=None, version=codec.PRO
     version it is of (another only for the ERROR that refuses an older one's frame)."""
     n_payload = len(payload)
     if n_payload > MAX_PAYLOAD:
-        raise FrameError(codec.ERR_MALFORMED, "{t122|%d}" % MAX_PAYLOAD)
+        raise FrameError(codec.ERR_MALFORMED, sentence(122, MAX_PAYLOAD))
     if not 0 <= seq <= MAX_SEQ:
-        raise FrameError(codec.ERR_MALFORMED, "{t128|%d}" % seq)
+        raise FrameError(codec.ERR_MALFORMED, sentence(128, seq))
     body = _HEADER + n_payload
     mac_len = 0 if session_mac is None else auth.MAC_BYTES
     raw = bytearray(body + mac_len + _CRC)
@@ -283,19 +284,19 @@ def decode_frame(raw):
     """
     n = len(raw)
     if n < _HEADER + _CRC:
-        raise FrameError(codec.ERR_BAD_FRAME, "{t129|%d}" % n)
+        raise FrameError(codec.ERR_BAD_FRAME, sentence(129, n))
     length = raw[7]
     flags = raw[2]
     mac_len = auth.MAC_BYTES if flags & FLAG_MAC else 0
     if length > MAX_PAYLOAD or n != _HEADER + length + mac_len + _CRC:
-        raise FrameError(codec.ERR_BAD_FRAME, "{t130|%d}" % n)
+        raise FrameError(codec.ERR_BAD_FRAME, sentence(130, n))
     body = _HEADER + length
     end = body + mac_len
     # The CRC unpacked whole, not shifted a byte at a time (a u32 past 2**30 is a long int on a
     # 32-bit port, and each shift or or of one makes another); crc32 gives it unsigned already.
     mv = memoryview(raw)
     if struct.unpack_from("<I", raw, end)[0] != binascii.crc32(mv[:end]):
-        raise FrameError(codec.ERR_BAD_FRAME, "{t131}")
+        raise FrameError(codec.ERR_BAD_FRAME, sentence(131))
     seq = raw[3] | raw[4] << 8 | raw[5] << 16 | raw[6] << 24
     if raw[0] != codec.PROTOCOL_VERSION:
         raise FrameError(
@@ -305,7 +306,7 @@ def decode_frame(raw):
             raw[0],
         )
     if flags & ~FLAG_MAC:
-        raise FrameError(codec.ERR_MALFORMED, "{t132|%02x}" % flags, seq)
+        raise FrameError(codec.ERR_MALFORMED, sentence(132, "%02x" % flags), seq)
     if not mac_len:  # each part copied once, from a view (a slice of a bytearray is a copy too)
         return raw[1], seq, bytes(mv[_HEADER:body]), None, None
     return raw[1], seq, bytes(mv[_HEADER:body]), bytes(mv[body:end]), bytes(mv[:body])
@@ -401,10 +402,10 @@ class FrameDecoder:
         n = self._ready
         self._ready = 0
         if n < 0:
-            raise FrameError(codec.ERR_TOO_LONG, "{t133|%d}" % MAX_ENCODED)
+            raise FrameError(codec.ERR_TOO_LONG, sentence(133, MAX_ENCODED))
         raw = cobs_decode(self._buf, n)
         if raw is None:
-            raise FrameError(codec.ERR_BAD_FRAME, "{t134}")
+            raise FrameError(codec.ERR_BAD_FRAME, sentence(134))
         return decode_frame(raw)
 
 

@@ -20,7 +20,7 @@
 
 from firmware import codec, const, framing
 from firmware.auth import ROLE_NONE, AuthError
-from firmware.errors import Refusal
+from firmware.errors import Refusal, sentence
 from firmware.framing import FrameError
 
 _BURST = const(64)
@@ -83,7 +83,8 @@ class Link:
             auth = self._auth
             if mac is not None:
                 if auth is None:
-                    raise FrameError(codec.ERR_NOT_SUPPORTED, "{t92}", seq)  # this pump does not authenticate frames
+                    # this pump does not authenticate frames
+                    raise FrameError(codec.ERR_NOT_SUPPORTED, sentence(92), seq)
                 self.role = auth.verify(signed, mac, seq, self._now_us())
                 reply_mac = auth.session_mac  # the reply proves it came from the pump
             elif auth is not None:
@@ -96,8 +97,8 @@ class Link:
                 # The command needs a session with the role's key; this frame has no MAC (t93), or the key of
                 # its session's role (t94). pumpctl.sentences.
                 if self.role == ROLE_NONE:
-                    raise FrameError(codec.ERR_NEED_KEY, "{t93|%d|%d}" % (msg_type, needed), seq)
-                raise FrameError(codec.ERR_NEED_KEY, "{t94|%d|%d|%d}" % (msg_type, needed, self.role), seq)
+                    raise FrameError(codec.ERR_NEED_KEY, sentence(93, msg_type, needed), seq)
+                raise FrameError(codec.ERR_NEED_KEY, sentence(94, msg_type, needed, self.role), seq)
             values = framing.decode_request(msg_type, payload)
             reply = framing.encode_reply(msg_type, handler(values))
         except AuthError as e:
@@ -123,8 +124,8 @@ class Link:
 
     def _no_handler(self, msg_type, seq):
         if codec.is_message(msg_type) and msg_type != codec.ERROR and msg_type != codec.TELEMETRY_DATA:
-            return FrameError(codec.ERR_NOT_SUPPORTED, "{t91|%d}" % msg_type, seq)  # not offered by this board
-        return FrameError(codec.ERR_UNKNOWN_COMMAND, "{t90|%02x}" % msg_type, seq)  # unknown command 0x..
+            return FrameError(codec.ERR_NOT_SUPPORTED, sentence(91, msg_type), seq)  # not offered by this board
+        return FrameError(codec.ERR_UNKNOWN_COMMAND, sentence(90, "%02x" % msg_type), seq)  # unknown command 0x..
 
     def _refuse(self, seq, code, field, message, reply_mac=None, security=False):
         self.frames_refused += 1

@@ -35,6 +35,7 @@
 
 from firmware import codec, const, eventlog, tasks
 from firmware.battery import Battery
+from firmware.errors import sentence
 from firmware.motor_watch import MotorWatch
 from firmware.program import DEFAULT_EMPTY_NL, DEFAULT_LOW_NL
 from firmware.timebase import US_PER_MDAY
@@ -117,7 +118,7 @@ class Monitors:
         low_nl, empty_nl = self.levels()
         self._pump.raise_alarm(
             codec.ALARM_RESERVOIR_LOW,
-            "{t2|%d|%d}" % (left, low_nl),  # low reservoir: left, the low level (pumpctl.sentences)
+            sentence(2, left, low_nl),  # low reservoir: left, the low level (pumpctl.sentences)
             active=True,
         )
 
@@ -126,10 +127,10 @@ class Monitors:
         now = self._pump.timebase.total_us()
         self._pump.therapy.stop(now)
         self._pump.apply(now)
-        self._pump.log_event(eventlog.EV_STOP, "{t1}")  # stopped: the reservoir reached its empty volume
+        self._pump.log_event(eventlog.EV_STOP, sentence(1))  # stopped: the reservoir reached its empty volume
         self._pump.raise_alarm(
             codec.ALARM_RESERVOIR_EMPTY,
-            "{t3|%d}" % self._pump.reservoir_nl(),  # empty reservoir: what is left
+            sentence(3, self._pump.reservoir_nl()),  # empty reservoir: what is left
             active=True,
         )
 
@@ -151,9 +152,9 @@ class Monitors:
         self.motor_watch.halt()
         self._pump.log_event(
             eventlog.EV_FAULT,
-            "{t4|%d}" % (elapsed_us // 1000),  # clock jump of .. ms: not counted as pump time
+            sentence(4, elapsed_us // 1000),  # clock jump of .. ms: not counted as pump time
         )
-        self._pump.raise_alarm(codec.ALARM_CLOCK_JUMP, "{t5|%d}" % (elapsed_us // 1_000_000))
+        self._pump.raise_alarm(codec.ALARM_CLOCK_JUMP, sentence(5, elapsed_us // 1_000_000))
 
     # -- the monitoring task and the watchdog ------------------------------------
 
@@ -191,9 +192,9 @@ class Monitors:
         self._pump.apply(now)
         self._pump.log_event(
             eventlog.EV_FAULT,
-            "{t6|%d}" % (_MONITOR_DEADLINE_US // 1_000_000),  # monitoring task silent: dosing stopped
+            sentence(6, _MONITOR_DEADLINE_US // 1_000_000),  # monitoring task silent: dosing stopped
         )
-        self._pump.raise_alarm(codec.ALARM_WATCHDOG, "{t7}")  # watchdog: the board will reset
+        self._pump.raise_alarm(codec.ALARM_WATCHDOG, sentence(7))  # watchdog: the board will reset
 
     async def monitoring(self):
         """The monitoring task: a turn each time the dosing task says one is due."""
@@ -210,7 +211,7 @@ class Monitors:
                         break
                     await tasks.sleep_ms(10)
                 if reading is None:
-                    self.sensor_fault("reservoir", "{t8}")  # no reading in 200 ms
+                    self.sensor_fault("reservoir", sentence(8))  # no reading in 200 ms
                 else:
                     self.sensor_ok("reservoir")
             self.monitor_turn(reading)
@@ -232,14 +233,14 @@ class Monitors:
         """A sensor (which: "reservoir", "battery") failed its read: the sensor fault alarm."""
         if which not in self._sensor_faults:
             self._sensor_faults.append(which)
-        self._pump.raise_alarm(codec.ALARM_SENSOR_FAULT, "{t9}" + text, active=True)  # sensor fault: why
+        self._pump.raise_alarm(codec.ALARM_SENSOR_FAULT, sentence(9) + text, active=True)  # sensor fault: why
 
     def sensor_ok(self, which):
         """The sensor read again: the alarm's condition ends with the last sensor's fault."""
         if which in self._sensor_faults:
             self._sensor_faults.remove(which)
             if not self._sensor_faults:
-                self._pump.clear_alarm(codec.ALARM_SENSOR_FAULT, "{t10}")  # the sensors answer again
+                self._pump.clear_alarm(codec.ALARM_SENSOR_FAULT, sentence(10))  # the sensors answer again
 
     def _check_reservoir(self, reading_nl):
         self.sensor_nl = reading_nl
@@ -250,11 +251,11 @@ class Monitors:
         if apart > _SENSOR_TOLERANCE_NL:
             self._pump.raise_alarm(
                 codec.ALARM_SENSOR_DISAGREE,
-                "{t11|%d|%d|%d}" % (reading_nl, counted, apart),  # the sensor, the count, how far apart
+                sentence(11, reading_nl, counted, apart),  # the sensor, the count, how far apart
                 active=True,
             )
         else:
-            self._pump.clear_alarm(codec.ALARM_SENSOR_DISAGREE, "{t12}")  # the sensor and the count agree again
+            self._pump.clear_alarm(codec.ALARM_SENSOR_DISAGREE, sentence(12))  # the sensor and the count agree again
 
     async def tones(self):
         """The buzzer: the highest latched priority's pattern, repeated, unless silenced; a tone test
@@ -299,7 +300,7 @@ class Monitors:
         if self.self_test_problems:
             return "{t13}%s{t14}" % self.self_test_problems[0]  # the self-test failed (its finding)
         if self._pump.alarms.active(codec.ALARM_BATTERY_EOS):
-            return "{t15}"  # battery end of service
+            return sentence(15)  # battery end of service
         if self._pump.alarms.active(codec.ALARM_MOTOR_FAULT):
-            return "{t16}"  # the motor driver does not respond
+            return sentence(16)  # the motor driver does not respond
         return None

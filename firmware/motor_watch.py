@@ -19,6 +19,7 @@
 # may move (gate, moved). Only those and what they call are on the hot path.
 
 from firmware import codec, const, eventlog
+from firmware.errors import sentence
 from firmware.timebase import US_PER_MDAY
 
 _PROBE_PERIOD_US = const(60_000_000)  # while a stall holds delivery, one probe a minute tests whether the motor turns
@@ -200,9 +201,9 @@ class MotorWatch:
         self._pump.settle()  # held: nothing moves until a probe, which reserves again
         # The fault by its alarm's name ("{a11}"), then: motor halted, delivery held until the occlusion clears
         # (t30) or until a probe step turns the motor (t31); its alarm: delivery held (t32). pumpctl.sentences.
-        how = "{a%d}{t30}" if code == codec.ALARM_OCCLUSION else "{a%d}{t31}"
-        self._pump.log_event(eventlog.EV_FAULT, how % code)
-        self._pump.raise_alarm(code, "{a%d}{t32}" % code, active=True)
+        how = sentence(30) if code == codec.ALARM_OCCLUSION else sentence(31)
+        self._pump.log_event(eventlog.EV_FAULT, "{a%d}" % code + how)
+        self._pump.raise_alarm(code, "{a%d}" % code + sentence(32), active=True)
 
     def _recover(self, now):
         code = self.hold
@@ -214,7 +215,7 @@ class MotorWatch:
             "{a%d}{t33|%d|%d|%d}"  # .. over after .. s: delivery resumes; .. steps (.. nL) not made up
             % (code, (now - self._hold_since_us) // 1_000_000, held, held_nl),
         )
-        self._pump.clear_alarm(code, "{t34}")  # the motor turns again
+        self._pump.clear_alarm(code, sentence(34))  # the motor turns again
 
     def driver_failed(self):
         """The driver does not respond: stop at once and for good (the therapy stops)."""
@@ -223,7 +224,8 @@ class MotorWatch:
         self._pump.therapy.stop(now)
         self._pump.apply(now)
         why = self._motor_check() if self._motor_check is not None else None
-        self._pump.log_event(eventlog.EV_FAULT, "{t35}%s)" % (why or "{t36}"))  # motor fault: stopped at once (why)
+        # motor fault: stopped at once (why)
+        self._pump.log_event(eventlog.EV_FAULT, sentence(35) + (why or sentence(36)) + ")")
         self._pump.raise_alarm(codec.ALARM_MOTOR_FAULT, "motor fault", active=True)
 
     def check_idle(self, now):
@@ -238,7 +240,7 @@ class MotorWatch:
                 self.driver_failed()
             return
         if self._pump.alarms.active(codec.ALARM_MOTOR_FAULT):
-            self._pump.clear_alarm(codec.ALARM_MOTOR_FAULT, "{t37}")  # program the pump to resume
+            self._pump.clear_alarm(codec.ALARM_MOTOR_FAULT, sentence(37))  # program the pump to resume
         if self.hold:
             if not fault and (probe_moved or self.hold == codec.ALARM_OCCLUSION):
                 self._recover(now)

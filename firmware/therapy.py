@@ -24,6 +24,7 @@
 # on the clock. So no step is ever repeated or skipped, and a day's volume
 # moves by at most half a last step.
 
+from firmware.errors import sentence
 from firmware.program import (
     BASAL_CONTINUOUS,
     BASAL_FLEX,
@@ -327,11 +328,11 @@ class Therapy:
             self.bridge_left = 0
             if p is not None and p.bridge_nl is not None:  # the bridge line leaves the running program
                 self.program = p = p.without_delivery()
-            notes = _then(notes, "{t41}")  # bridge done: new concentration in the catheter
+            notes = _then(notes, sentence(41))  # bridge done: new concentration in the catheter
         if p is not None and p.basal_kind == BASAL_FLEX and now >= self.day_end:
             self.day_start = self.day_end
             self.day_end = self._day_end_for(self.day_start)
-            notes = _then(notes, "{t42}")  # flex day starts
+            notes = _then(notes, sentence(42))  # flex day starts
         if self.bolus_kind != BOLUS_NONE:
             if self.bolus_rate == 0 and now >= self.bolus_start:
                 self._start_bolus(self.bolus_kind, now, self.bolus_volume_nl, self.bolus_end - self.bolus_start)
@@ -341,7 +342,7 @@ class Therapy:
                 self.cancel_bolus()
         if self.trial_end is not None and now >= self.trial_end:
             self.stop(now)
-            notes = _then(notes, "{t43}")  # trial ended: stopped
+            notes = _then(notes, sentence(43))  # trial ended: stopped
         self.bridge_mark = now
         return notes
 

@@ -10,7 +10,7 @@ import gc
 
 from firmware import codec, const
 from firmware.commands import STAGED_TTL_US
-from firmware.errors import Refusal
+from firmware.errors import Refusal, sentence
 from firmware.lazy import loaded
 from firmware.program import BASAL_FLEX, BASAL_STOPPED, build_program
 from firmware.therapy import BOLUS_NONE, BRIDGE
@@ -71,7 +71,7 @@ def stage_item(pump, values):
         pump.staging.dropped = ""
     items = pump.staging.items
     if index != len(items):
-        raise Refusal("index", "{t100|%d|%d}" % (index, len(items)))  # item N is out of order: pumpctl.sentences
+        raise Refusal("index", sentence(100, index, len(items)))  # item N is out of order: pumpctl.sentences
     if index >= 40:  # program_items.MAX_ITEMS: the pump keeps no more
         raise Refusal("program", "{p2|40|%d}" % (index + 1))
     items.append(tuple(values[1:]))
@@ -167,13 +167,13 @@ def delivery_plan(pump, program, now):
         return DELIVERY_NEW, "{p81|%d}" % program.bridge_nl  # "new: V of the old blend first, ..."
     left, total = t.delivery_left_nl(now)
     if t.bolus_kind != BOLUS_NONE and now < t.bolus_start:  # its state (pumpctl.sentences)
-        state = "{t101|%d}" % -(-(t.bolus_start - now) // 60_000_000)  # waiting: starts in M min
+        state = sentence(101, -(-(t.bolus_start - now) // 60_000_000))  # waiting: starts in M min
     else:
-        state = "{t102|%d|%d}" % (left, total)  # running: L of T left
+        state = sentence(102, left, total)  # running: L of T left
     if t.same_delivery(program):
-        return DELIVERY_KEEP, state + "{t103}"  # ..., unchanged
+        return DELIVERY_KEEP, state + sentence(103)  # ..., unchanged
     if kind == BRIDGE:
-        raise Refusal("bridge", "{t104}" + state + "{t105}")  # a bridge is ...; keep its line unchanged
+        raise Refusal("bridge", sentence(104) + state + sentence(105))  # a bridge is ...; keep its line unchanged
     if mine is not None:  # a bolus (or prime, patient-bolus) is ...; one at a time
         raise Refusal("bolus" if program.bolus is not None else "prime", "{t106|%d}%s{t107}" % (kind, state))
     return DELIVERY_CANCEL, pump.therapy.cancelled_text("{b%d}" % kind, now)
@@ -181,7 +181,7 @@ def delivery_plan(pump, program, now):
 
 def check_admission(pump, program, now):
     if program.basal_kind == BASAL_FLEX and pump.therapy.clock_offset_us is None:  # it runs on the device clock
-        raise Refusal("flex", "{t108}")  # a flex schedule runs on the device clock: set the clock first
+        raise Refusal("flex", sentence(108))  # a flex schedule runs on the device clock: set the clock first
     candidate = pump.therapy.fork()
     candidate.commit(program, now)
     fluid = candidate.fluid()
@@ -209,7 +209,7 @@ def refuse_dosing(pump, program):
         left = pump.reservoir_nl()  # the counted volume; None before any fill
         if program.fill_nl is None and left is not None and left <= program.empty_level():
             # It would stop again at once (pumpctl resume after an empty reservoir): refill first.
-            raise Refusal("fill", "{t109|%d}" % left)  # the reservoir is at its empty volume: refill it first
+            raise Refusal("fill", sentence(109, left))  # the reservoir is at its empty volume: refill it first
 
 
 def refill_check(pump, program):
@@ -219,22 +219,22 @@ def refill_check(pump, program):
     the tissue pocket, the 2011 recall): it becomes a warning the commit
     must confirm. Returns the text for the log."""
     if program.fill_nl is not None and program.fill_nl > pump.monitors.reservoir_capacity_nl:
-        raise Refusal("fill", "{t110|%d|%d}" % (program.fill_nl, pump.monitors.reservoir_capacity_nl))  # too much
+        raise Refusal("fill", sentence(110, program.fill_nl, pump.monitors.reservoir_capacity_nl))  # too much
     if program.fill_nl is not None and program.fill_nl <= program.empty_level():
-        raise Refusal("fill", "{t111|%d|%d}" % (program.fill_nl, program.empty_level()))  # at or below empty
+        raise Refusal("fill", sentence(111, program.fill_nl, program.empty_level()))  # at or below empty
     if program.removed_nl is None:
         return None
     expected = pump.reservoir_nl()
     if expected is None:
         program.warnings.append("{p70|%d}" % program.removed_nl)  # pumpctl: "refill: ... cannot check ..."
-        return "{t112|%d|%d}" % (program.removed_nl, program.fill_nl)  # refill: removed R (not checked), filled F
+        return sentence(112, program.removed_nl, program.fill_nl)  # refill: removed R (not checked), filled F
     apart = abs(program.removed_nl - expected)
     allowed = pump.monitors.reservoir_capacity_nl // 20  # 1 mL per 20 mL
-    text = "{t113|%d|%d|%d}" % (program.removed_nl, expected, program.fill_nl)  # refill: removed, expected, filled
+    text = sentence(113, program.removed_nl, expected, program.fill_nl)  # refill: removed, expected, filled
     if apart > allowed:
         # pumpctl: "refill discrepancy D (over A): check for a pocket fill; removed R, counted X"
         program.warnings.append("{p71|%d|%d|%d|%d}" % (apart, allowed, program.removed_nl, expected))
-        text += "{t114|%d}" % apart  # : DISCREPANCY D
+        text += sentence(114, apart)  # : DISCREPANCY D
     return text
 
 

@@ -2,6 +2,7 @@
 "{t2|1999500|2000000}", and a person reads the sentence it stood for before (issue 19: a sentence
 in a module the pump keeps loaded is heap on a board for as long as it runs)."""
 
+import ast
 import re
 from pathlib import Path
 
@@ -14,15 +15,24 @@ WRITTEN = re.compile(r"\{t([0-9]+)((?:\|%[0-9]*[dsx])*)\}")
 
 
 def written_tokens():
-    """(file, number, values) of every sentence token a firmware, hal or board source writes."""
+    """(file, number, values) of every sentence token a firmware, hal or board source writes: as a
+    literal ("{t2|%d|%d}") or as a call of firmware.errors.sentence (sentence(2, left, low))."""
     found = []
     for folder in ("firmware", "hal", "boards"):
         for path in sorted((ROOT / folder).rglob("*.py")):
             text = path.read_text()
+            name = path.relative_to(ROOT).as_posix()
             for m in WRITTEN.finditer(text):
-                found.append((path.relative_to(ROOT).as_posix(), int(m[1]), m[2].count("|")))
-            # A number the scan above cannot read ("{t%d}") would escape these checks.
-            assert not re.search(r"\{t%", text), path
+                found.append((name, int(m[1]), m[2].count("|")))
+            for node in ast.walk(ast.parse(text)):
+                if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "sentence":
+                    # A number the scan cannot read (a variable) would escape these checks.
+                    number = node.args[0]
+                    assert isinstance(number, ast.Constant) and type(number.value) is int, (name, node.lineno)
+                    assert not node.keywords and not any(isinstance(a, ast.Starred) for a in node.args)
+                    found.append((name, number.value, len(node.args) - 1))
+            if name != "firmware/errors.py":  # sentence() itself writes "{t%d"
+                assert not re.search(r"\{t%", text), path  # nor a token made by hand from a number
     return found
 
 
@@ -77,3 +87,11 @@ def test_no_sentence_is_left_unused():
 )
 def test_a_person_reads_the_sentence(pump_text, shown):
     assert words.render(pump_text) == shown
+
+
+def test_the_firmware_s_sentence_makes_the_token_a_person_reads():
+    from firmware.errors import sentence
+
+    assert sentence(2, 1999500, 2000000) == "{t2|1999500|2000000}"
+    assert sentence(1) == "{t1}" and sentence(90, "3f") == "{t90|3f}"
+    assert words.render(sentence(2, 1999500, 2000000)) == "low reservoir: 1.9995 mL left (low level 2 mL): refill soon"
