@@ -38,17 +38,21 @@ def main(args=None):
 
         app = PumpApp(board, hw)
     except Exception as e:  # MemoryError too: the pump cannot run; say why (and where) on the link
+        halt(getattr(hw, "motor", None))  # first of all
+        sim = board.NAME == "sim"
+        hw = board = None
+        # What the failed start made goes next: a full heap may have no room for the code that reads
+        # where it failed (failure.py). MicroPython's traceback is the files, lines and functions, no
+        # frame, so it survives that.
+        forget_the_start()
         try:
             from firmware.errors import explain  # a few hundred bytes, most often loaded already
 
             why = explain(e)
         except MemoryError:  # not even that fits
             why = "%s: %s" % (type(e).__name__, e)
-        e = None  # its traceback holds the frames, and their objects, of the failed start
-        motor = getattr(hw, "motor", None)
-        sim = board.NAME == "sim"
-        hw = board = None
-        failed_to_start(motor, why, sim)
+        e = None
+        failed_to_start(why, sim)
         return
     if getattr(hw, "sim", False):
         # The simulator's launcher waits for this line on stderr, which is
@@ -73,17 +77,10 @@ def free_for_the_repl():
     gc.collect()
 
 
-def failed_to_start(motor, why, sim):
-    """The motor off, the memory of the failed start freed, and the link answering why.
-    sim: stderr is not the link (the simulator's launcher reads it); on a board it is the link."""
+def forget_the_start():
+    """Drop the modules a failed start imported, but for the codec the answer needs, and collect."""
     import gc
 
-    if motor is not None:
-        try:
-            motor.halt()
-        except Exception:
-            pass  # a board whose driver failed: its enable line's pull-up keeps the driver off
-    motor = None
     keep = (
         "firmware",
         "firmware.main",
@@ -93,10 +90,24 @@ def failed_to_start(motor, why, sim):
         "firmware.errors",
         "micropython",
     )
-    for name in list(sys.modules):  # what the failed start imported, but for the codec the answer needs
+    for name in list(sys.modules):
         if name not in keep:
             del sys.modules[name]
     gc.collect()
+
+
+def halt(motor):
+    """The motor of a start that failed off (None: the board was not built)."""
+    if motor is not None:
+        try:
+            motor.halt()
+        except Exception:
+            pass  # a board whose driver failed: its enable line's pull-up keeps the driver off
+
+
+def failed_to_start(why, sim):
+    """The link answering why the start failed (its motor off and its memory freed before).
+    sim: stderr is not the link (the simulator's launcher reads it); on a board it is the link."""
     if sim:
         sys.stderr.write("pump failed to start: %s\n" % why)
     try:
