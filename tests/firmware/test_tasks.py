@@ -12,7 +12,7 @@ SCRIPT = MP_DIR / "tasks_loop.py"
 EXPECTED = [
     # m, a and b each once a round, in the order they were added (main first)
     "turns main done m0 a0 b0 m1 a1 b1 m2 a2 b2",
-    # fast wakes at 10 and 20 ms, slow at 30; main sleeps its 60 ms in full
+    # fast wakes at 10 and 20 ms, slow at 200; main sleeps its 250 ms in full
     "sleeps True fast0 fast1 slow0",
     "events setting woke:True limit:False set:True True",
     "set and end True",
