@@ -32,14 +32,18 @@
 # replaced) drops what it staged, so a lost link never leaves half a change;
 # the committed program doses on. Another task streams telemetry while asked (telemetry.py).
 
-from firmware import admission, alarms, codec, const, eventlog, tasks
-from firmware.errors import Refusal, sentence
-from firmware.guard import BUCKET_US, LIMIT_BOLUS, LIMIT_NONE
+from firmware import admission, alarms, auth, codec, const, eventlog, tasks
+from firmware.commands import FAMILIES, Commands, Staging
+from firmware.errors import Refusal, explain, sentence
+from firmware.guard import BUCKET_US, LIMIT_BOLUS, LIMIT_NONE, DoseGuard
 from firmware.lazy import call
+from firmware.library import default_library
+from firmware.link import Link
+from firmware.monitors import Monitors
 from firmware.program import BASAL_CONTINUOUS, BASAL_FLEX
 from firmware.scheduler import MAX_RATE_NL_PER_DAY, DoseScheduler
-from firmware.therapy import BOLUS_NONE
-from firmware.timebase import MAX_ADVANCE_US, US_PER_MDAY
+from firmware.therapy import BOLUS_NONE, Therapy
+from firmware.timebase import MAX_ADVANCE_US, US_PER_MDAY, Timebase
 
 FIRMWARE_VERSION = "0.4.0"
 
@@ -53,8 +57,6 @@ _RESERVE_MAX_STEPS = const(384)  # and at most this many: 20 uL in 52.083 nL ste
 
 class PumpApp:
     def __init__(self, board, hw):
-        """The pump on board's hardware hw: its parts are made, and its state restored or started, by
-        the boot (firmware/boot.py build), whose code is needed once and forgotten after."""
         if not 0 < board.MAX_SLEEP_US <= MAX_ADVANCE_US:
             raise ValueError("board MAX_SLEEP_US must be in 1..2**29-1 us")
         self.board = board
@@ -65,21 +67,58 @@ class PumpApp:
         # an RMT channel): each dosing turn lets it, and comes soon while steps wait, or a stop
         # would leave them waiting (seen on the emulated Pico: 14 steps counted, never sent).
         self._motor_poll = getattr(hw.motor, "poll", None)
+        self.monitors = Monitors(self, board, hw)
+        self.timebase = Timebase(self.monitors.jump_limit_us)
+        self.sched = DoseScheduler(board.STEP_VOLUME_PL)
+        storage = getattr(hw, "storage", None)
+        self.archive = None  # the therapy log in flash (archive.py), on a board with storage
+        if storage is not None:
+            from firmware.archive import Archive
+
+            self.archive = Archive(storage)
+        self.reset_state()
+        self.default_library_version = self.library.version
+        self.default_library_hash = self.library.hash
+        self.staging = Staging()  # what the session in progress staged, between its commands
         self._event_us = None  # pump time of the next therapy event, or None
         self._ev_mday = _NO_EVENT_MDAY  # the same, two-word, for the hot path
         self._ev_us = 0
         self._max_sleep_us = min(board.MAX_SLEEP_US, US_PER_MDAY)
         self._last_ticks = self.clock.ticks_us()
+        self.store = None
+        if storage is not None:  # imported only here: a board without storage keeps their heap
+            from firmware.store import Store
+
+            self.store = Store(storage)
         self._reserve_left = 0  # steps reserved in the last save and not yet moved, 0.._RESERVE_MAX_STEPS
+        self.credit = 0  # after a restart: steps to count as delivered without moving, 0.._RESERVE_MAX_STEPS
+        self.record_kept = False  # a record the boot could not load now: no save may replace it
+        self.auth = auth.Authenticator(hw.random_bytes)
         self._security_tokens = _SECURITY_LOG_BURST
         self._security_refill_us = 0
         self._security_unlogged = 0  # refusals not logged one by one since the last entry
-        # The parts and the state, made by the boot (boot.build and reset_state, where each is said):
-        # monitors, timebase, sched, archive, guard, therapy, library, log, alarms, guard_fluid,
-        # fill_nl, fill_steps, program_old_drugs, program_unread, default_library_version,
-        # default_library_hash, staging, store, credit, record_kept, auth, telemetry, leaving,
-        # commands, link.
-        call("firmware.boot", "build", self, board, hw, _pause)
+        self.telemetry = None  # the telemetry stream (telemetry.py) while one runs
+        self.leaving = False  # SERVICE: the dosing task ends, and run() returns to the board's REPL
+        families = board.COMMAND_FAMILIES if hasattr(board, "COMMAND_FAMILIES") else FAMILIES
+        if getattr(hw, "sim", False):
+            families = families + ("sim",)
+        self.commands = Commands(self, families, self.store is not None)
+        self.link = Link(hw.serial, self.commands, self.auth, self.now_us, self._security_refusal, _pause, explain)
+        call("firmware.boot", "boot", self)  # its code is needed once: forgotten after
+
+    def reset_state(self):
+        """What a restart restores (persist.py), as a first boot has it."""
+        self.guard = DoseGuard(self.sched.step_pl)
+        self.therapy = Therapy()
+        self.library = default_library()
+        self.log = eventlog.EventLog(self.archive)
+        self.alarms = alarms.AlarmSet()
+        self.guard_fluid = []  # the blend the guard was last configured for
+        self.fill_nl = None  # reservoir volume at the last fill
+        self.fill_steps = 0  # guard-delivered steps at that fill
+        self.program_old_drugs = []  # the blend the running program was checked against
+        self.program_unread = None  # why a restart could not read the saved program (persist.py), or None
+        self.monitors.reset()
 
     # -- power cuts ---------------------------------------------------------------
 
@@ -335,7 +374,7 @@ class PumpApp:
         self.staging.drop("{t55}%s{t56}" % why)  # for COMMIT's refusal: its session ended (why); stage it again
         self.log_event(eventlog.EV_SESSION, sentence(57) + why)  # session ended: why
 
-    def security_refusal(self, text):
+    def _security_refusal(self, text):
         """Log a refused authentication or command, a limited number in a row:
         a flood of bad frames must not push the therapy's history out of the log."""
         now = self.timebase.total_us()

@@ -1,6 +1,6 @@
-# The boot: make the pump's parts (build), resume from the last saved state, or
-# start afresh, then take the keys. Its code is needed once: PumpApp runs it
-# through lazy.call(), which forgets this module after.
+# The boot: resume from the last saved state, or start afresh, then take the
+# keys. Its code is needed once: PumpApp runs it through lazy.call(), which
+# forgets this module after.
 #
 # What a restart restores and why it can be trusted is in app.py's header and
 # persist.py (restore.py puts it back). Loading the record tells "this record is damaged" (a verified
@@ -13,70 +13,12 @@
 import gc
 
 from firmware import codec, eventlog, keyring
-from firmware.alarms import AlarmSet
 from firmware.app import FIRMWARE_VERSION
-from firmware.auth import Authenticator
 from firmware.battery import BATTERY_EOS_PERMILLE
-from firmware.commands import FAMILIES, Commands, Staging
-from firmware.errors import Refusal, explain
-from firmware.guard import DoseGuard
-from firmware.library import default_library
-from firmware.link import Link
-from firmware.monitors import Monitors
-from firmware.scheduler import DoseScheduler
-from firmware.therapy import Therapy
-from firmware.timebase import Timebase
+from firmware.errors import Refusal
 
 # What restoring a record raises when the record itself is bad (a verified fact, the same at
 # every boot); anything else (a MemoryError) is the board failing now, and the record is kept.
-
-
-def build(pump, board, hw, pause):
-    """Make the pump's parts on board's hardware hw (PumpApp: pause is its link's wait), then boot."""
-    pump.monitors = Monitors(pump, board, hw)
-    pump.timebase = Timebase(pump.monitors.jump_limit_us)
-    pump.sched = DoseScheduler(board.STEP_VOLUME_PL)
-    storage = getattr(hw, "storage", None)
-    pump.archive = None  # the therapy log in flash (archive.py), on a board with storage
-    if storage is not None:
-        from firmware.archive import Archive
-
-        pump.archive = Archive(storage)
-    reset_state(pump)
-    pump.default_library_version = pump.library.version
-    pump.default_library_hash = pump.library.hash
-    pump.staging = Staging()  # what the session in progress staged, between its commands
-    pump.store = None
-    if storage is not None:  # imported only here: a board without storage keeps their heap
-        from firmware.store import Store
-
-        pump.store = Store(storage)
-    pump.credit = 0  # after a restart: steps to count as delivered without moving, 0..app._RESERVE_MAX_STEPS
-    pump.record_kept = False  # a record the boot could not load now: no save may replace it
-    pump.auth = Authenticator(hw.random_bytes)
-    pump.telemetry = None  # the telemetry stream (telemetry.py) while one runs
-    pump.leaving = False  # SERVICE: the dosing task ends, and run() returns to the board's REPL
-    families = board.COMMAND_FAMILIES if hasattr(board, "COMMAND_FAMILIES") else FAMILIES
-    if getattr(hw, "sim", False):
-        families = families + ("sim",)
-    pump.commands = Commands(pump, families, pump.store is not None)
-    pump.link = Link(hw.serial, pump.commands, pump.auth, pump.now_us, pump.security_refusal, pause, explain)
-    boot(pump)
-
-
-def reset_state(pump):
-    """What a restart restores (persist.py), as a first boot has it."""
-    pump.guard = DoseGuard(pump.sched.step_pl)
-    pump.therapy = Therapy()
-    pump.library = default_library()
-    pump.log = eventlog.EventLog(pump.archive)
-    pump.alarms = AlarmSet()
-    pump.guard_fluid = []  # the blend the guard was last configured for
-    pump.fill_nl = None  # reservoir volume at the last fill
-    pump.fill_steps = 0  # guard-delivered steps at that fill
-    pump.program_old_drugs = []  # the blend the running program was checked against
-    pump.program_unread = None  # why a restart could not read the saved program (persist.py), or None
-    pump.monitors.reset()
 
 
 def boot(pump):
@@ -125,7 +67,7 @@ def _resume_or_start(pump):
             _start_stopped(pump, "stopped: saved state %d not restored (%s: %s)" % (record[0], type(e).__name__, e))
             return
         except Exception as e:  # not the record's fault (a MemoryError): it is kept for the next boot
-            reset_state(pump)  # restore() may have put back part of it
+            pump.reset_state()  # restore() may have put back part of it
             if attempt == 2:
                 _start_kept(pump, "saved state %d not loaded" % record[0], e)
                 return
@@ -171,7 +113,7 @@ def _start_stopped(pump, why, storage_problem=None):
     state that could not be restored whole. The pump stays stopped until
     programmed again; the unreadable record stays in its slot until the
     second save after this one."""
-    reset_state(pump)
+    pump.reset_state()
     _log_boot(pump)
     self_test(pump, storage_problem)
     pump.log_event(eventlog.EV_RESTART, why)
@@ -183,7 +125,7 @@ def _start_kept(pump, what, e):
     now (out of memory). The self-test fails, so nothing doses until a restart, and no
     save is made until then: a save would take the place of the record (store.py)."""
     pump.record_kept = True
-    reset_state(pump)
+    pump.reset_state()
     _log_boot(pump)
     what = "%s (%s)" % (what, type(e).__name__)
     self_test(pump, what + ": restart the pump")

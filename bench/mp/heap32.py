@@ -73,8 +73,6 @@ IMPORT_ORDER = (
     "firmware.therapy",
     "firmware.link",
     "firmware.app",
-    "firmware.monitors",  # these two imported by the boot's build of the pump (boot.py)
-    "firmware.commands",
     "firmware.store",  # imported by PumpApp on a board with storage
     "firmware.persist",  # imported at the first save
     # Not here: the text parsers and the factory library's text (lazy.TRANSIENT), which
