@@ -231,11 +231,12 @@ class PumpApp:
         self.save()
         return True
 
-    def clear_alarm(self, code, text):
-        """The condition of an active alarm has gone: log it (it stays latched
-        until acknowledged, unless it already was). Saves if anything changed."""
+    def clear_alarm(self, code, number):
+        """The condition of an active alarm has gone: log it with pumpctl's sentence `number` (it
+        stays latched until acknowledged, unless it already was). Saves if anything changed. The
+        monitors call it at each look whose condition is fine: the text is made only if it clears."""
         if self.alarms.clear(code):
-            self.log_event(eventlog.EV_ALARM_CLEAR, "{a%d}: %s" % (code, text))
+            self.log_event(eventlog.EV_ALARM_CLEAR, "{a%d}: %s" % (code, sentence(number)))
             self.save()
 
     def bolus_refusal(self):

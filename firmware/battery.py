@@ -64,11 +64,11 @@ class Battery:
     def _act(self, soc, days, now):
         pump = self._pump
         if soc > _BATTERY_LOW_PERMILLE:
-            pump.clear_alarm(codec.ALARM_BATTERY_LOW, sentence(21))
+            pump.clear_alarm(codec.ALARM_BATTERY_LOW, 21)  # above the critical level again
         if soc > BATTERY_EOS_PERMILLE:
-            pump.clear_alarm(codec.ALARM_BATTERY_EOS, sentence(22))
+            pump.clear_alarm(codec.ALARM_BATTERY_EOS, 22)  # above end of service again
         if soc > _BATTERY_ERI_PERMILLE and (days is None or days >= _BATTERY_ERI_MARGIN_DAYS):
-            pump.clear_alarm(codec.ALARM_BATTERY_ERI, sentence(23))
+            pump.clear_alarm(codec.ALARM_BATTERY_ERI, 23)  # life left above the margin again
         if soc <= BATTERY_EOS_PERMILLE:
             if not pump.alarms.active(codec.ALARM_BATTERY_EOS):
                 pump.save()  # the state first, while the cell still can

@@ -204,7 +204,7 @@ def self_test(pump, storage_problem):
             problems.append("motor: " + why)
     pump.monitors.self_test_problems = problems
     if not problems:
-        pump.clear_alarm(codec.ALARM_SELF_TEST, "this power-on self-test passed")
+        pump.clear_alarm(codec.ALARM_SELF_TEST, 18)  # this power-on self-test passed
         pump.log_event(
             eventlog.EV_SELF_TEST,
             "passed: firmware %s, storage, battery, clock, motor"

@@ -109,9 +109,9 @@ class Monitors:
         """A program with a fill line went in force: the reservoir alarms' conditions go if it is above them."""
         self.set_marks()
         if self.to_empty > 0:
-            self._pump.clear_alarm(codec.ALARM_RESERVOIR_EMPTY, "refilled")
+            self._pump.clear_alarm(codec.ALARM_RESERVOIR_EMPTY, 17)  # refilled
         if self.to_low > 0:
-            self._pump.clear_alarm(codec.ALARM_RESERVOIR_LOW, "refilled")
+            self._pump.clear_alarm(codec.ALARM_RESERVOIR_LOW, 17)  # refilled
 
     def reservoir_low(self):
         left = self._pump.reservoir_nl()
@@ -240,7 +240,7 @@ class Monitors:
         if which in self._sensor_faults:
             self._sensor_faults.remove(which)
             if not self._sensor_faults:
-                self._pump.clear_alarm(codec.ALARM_SENSOR_FAULT, sentence(10))  # the sensors answer again
+                self._pump.clear_alarm(codec.ALARM_SENSOR_FAULT, 10)  # the sensors answer again
 
     def _check_reservoir(self, reading_nl):
         self.sensor_nl = reading_nl
@@ -255,7 +255,7 @@ class Monitors:
                 active=True,
             )
         else:
-            self._pump.clear_alarm(codec.ALARM_SENSOR_DISAGREE, sentence(12))  # the sensor and the count agree again
+            self._pump.clear_alarm(codec.ALARM_SENSOR_DISAGREE, 12)  # the sensor and the count agree again
 
     async def tones(self):
         """The buzzer: the highest latched priority's pattern, repeated, unless silenced; a tone test

@@ -215,7 +215,7 @@ class MotorWatch:
             "{a%d}{t33|%d|%d|%d}"  # .. over after .. s: delivery resumes; .. steps (.. nL) not made up
             % (code, (now - self._hold_since_us) // 1_000_000, held, held_nl),
         )
-        self._pump.clear_alarm(code, sentence(34))  # the motor turns again
+        self._pump.clear_alarm(code, 34)  # the motor turns again
 
     def driver_failed(self):
         """The driver does not respond: stop at once and for good (the therapy stops)."""
@@ -240,7 +240,7 @@ class MotorWatch:
                 self.driver_failed()
             return
         if self._pump.alarms.active(codec.ALARM_MOTOR_FAULT):
-            self._pump.clear_alarm(codec.ALARM_MOTOR_FAULT, sentence(37))  # program the pump to resume
+            self._pump.clear_alarm(codec.ALARM_MOTOR_FAULT, 37)  # program the pump to resume
         if self.hold:
             if not fault and (probe_moved or self.hold == codec.ALARM_OCCLUSION):
                 self._recover(now)

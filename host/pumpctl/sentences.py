@@ -39,6 +39,8 @@ SENTENCES: dict[int, str] = {
     14: "): the pump cannot dose until a restart passes it",
     15: "the battery reached end of service: the pump cannot dose",
     16: "the motor driver does not respond: the pump cannot dose",
+    17: "refilled",  # the reservoir's alarms cleared by a refill
+    18: "this power-on self-test passed",  # the self-test's alarm cleared (boot.py)
     # firmware/battery.py
     20: "battery monitor: ",  # then the gauge's error
     21: "the charge is above the critical level again",

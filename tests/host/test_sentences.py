@@ -16,7 +16,8 @@ WRITTEN = re.compile(r"\{t([0-9]+)((?:\|%[0-9]*[dsx])*)\}")
 
 def written_tokens():
     """(file, number, values) of every sentence token a firmware, hal or board source writes: as a
-    literal ("{t2|%d|%d}") or as a call of firmware.errors.sentence (sentence(2, left, low))."""
+    literal ("{t2|%d|%d}"), as a call of firmware.errors.sentence (sentence(2, left, low)), or as the
+    number an alarm's clearing gives (PumpApp.clear_alarm(code, 12): its text is sentence 12)."""
     found = []
     for folder in ("firmware", "hal", "boards"):
         for path in sorted((ROOT / folder).rglob("*.py")):
@@ -24,7 +25,21 @@ def written_tokens():
             name = path.relative_to(ROOT).as_posix()
             for m in WRITTEN.finditer(text):
                 found.append((name, int(m[1]), m[2].count("|")))
-            for node in ast.walk(ast.parse(text)):
+            tree = ast.parse(text)
+            # clear_alarm makes the sentence its callers number (read above, at each call)
+            inside = {
+                id(call)
+                for f in ast.walk(tree)
+                if isinstance(f, ast.FunctionDef) and f.name == "clear_alarm"
+                for call in ast.walk(f)
+            }
+            for node in ast.walk(tree):
+                if id(node) in inside:
+                    continue
+                if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "clear_alarm":
+                    number = node.args[1]
+                    assert isinstance(number, ast.Constant) and type(number.value) is int, (name, node.lineno)
+                    found.append((name, number.value, 0))
                 if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "sentence":
                     # A number the scan cannot read (a variable) would escape these checks.
                     number = node.args[0]
