@@ -151,7 +151,8 @@ def _run(env: dict[str, str] | None) -> tuple[dict, dict]:
     # for 3 names, seen). They are charged: the firmware pays for its names from a pool's start, whatever
     # the harness holds. (On a Pico its names start in the first pool: its six pools for the firmware's
     # 900-odd names, 1,260 slots of 6 bytes, take 7.9 KB, where this VM charges two, 960 slots of 7, 6.8 KB.)
-    names_not_charged = pool_room(result["baseline_qstr_pools"], result["baseline_qstr_names"]) * POOL_SLOT_BYTES
+    baseline_room = pool_room(result["baseline_qstr_pools"], result["baseline_qstr_names"])
+    names_not_charged = baseline_room * POOL_SLOT_BYTES
     detail = {
         "live_bytes": max(after_boot, result["after_hour_bytes"], result["max_live_bytes"]) + names_not_charged,
         "after_boot_bytes": after_boot,
@@ -165,7 +166,7 @@ def _run(env: dict[str, str] | None) -> tuple[dict, dict]:
         # Names that fit before the next pool (twice the last one's size: the heap then jumps by all of it)
         "qstr_room": pool_room(result["qstr_pools"], result["qstr_names"]),
         # Slots the harness's own names left free in their last pool, charged to the firmware (see POOL_SLOT_BYTES)
-        "baseline_qstr_room": pool_room(result["baseline_qstr_pools"], result["baseline_qstr_names"]),
+        "baseline_qstr_room": baseline_room,
         "baseline_qstr_pools": result["baseline_qstr_pools"],
         # The names the firmware interned (and the host's strings the bench sent, a few): each is heap
         # on a board, from the names of its modules' globals, attributes, functions and arguments.
