@@ -68,14 +68,21 @@ def loaded():
 
 def forget(before):
     """Forget the TRANSIENT modules imported since loaded() gave before."""
-    package = sys.modules.get("firmware")
     for i in range(len(TRANSIENT)):
         key = TRANSIENT[i]
         if not before >> i & 1 and key in sys.modules:
-            del sys.modules[key]
-            attr = key[9:]
-            if package is not None and hasattr(package, attr):
-                delattr(package, attr)  # an import binds the module in its package too
+            drop(key)
+
+
+def drop(key):
+    """Forget module key ("firmware.boot", "hal.manifest"): out of sys.modules, and out of its package,
+    which an import binds it in too, so that its code can be collected (imported again if asked for)."""
+    sys.modules.pop(key, None)
+    dot = key.rfind(".")
+    package = sys.modules.get(key[:dot])
+    name = key[dot + 1 :]
+    if package is not None and hasattr(package, name):
+        delattr(package, name)
 
 
 def values(module, *names):

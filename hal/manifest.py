@@ -10,7 +10,7 @@
 # module after the check: the running pump does not keep its code (1 KB of heap
 # with the .mpy files in RAM).
 
-import sys
+from firmware.lazy import drop
 
 MANIFEST_FILE = "manifest.sha256"
 _MAX_PROBLEMS = 8  # enough to say what is wrong; the rest are counted
@@ -36,10 +36,7 @@ def check_once(root=""):
     try:
         return check(root)
     finally:
-        sys.modules.pop(__name__, None)
-        package = sys.modules.get("hal")
-        if package is not None and "manifest" in dir(package):
-            delattr(package, "manifest")  # an import binds the module in its package too
+        drop(__name__)
 
 
 def check(root=""):

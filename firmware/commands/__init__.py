@@ -32,7 +32,7 @@
 import sys
 
 from firmware import codec, const
-from firmware.lazy import forget
+from firmware.lazy import drop, forget
 
 SAVES = const(1)
 STAGED_TTL_US = 600_000_000  # an uncommitted program or library is dropped after 10 min (GIP 2.2.5)
@@ -178,5 +178,4 @@ def _load(name):
 
 def _forget(name):
     """Drop a family's module, so its code can be collected (imported again when needed)."""
-    sys.modules.pop(_PACKAGE + name, None)
-    globals().pop(name, None)  # the package's attribute the import set
+    drop(_PACKAGE + name)
